@@ -1,0 +1,82 @@
+package ir
+
+// A Model is a validated model file (format 1, SPEC §5). Load fills every
+// default, so later stages never look at the YAML again; Pos fields say where
+// a setting came from, for error messages and for the positions of IR nodes.
+type Model struct {
+	File   string // path as given to Load
+	Format int
+	Name   string
+
+	Arch    Architecture
+	HC      HyperConnections
+	Weights WeightsSpec
+	Inputs  InputsSpec
+
+	// Positions of the sections, for nodes lowered from them.
+	ArchPos, HCPos, WeightsPos Pos
+}
+
+// Architecture kinds.
+const (
+	ArchDecoder = "decoder"
+	ArchMLP     = "mlp"
+)
+
+// Architecture is the architecture section.
+type Architecture struct {
+	Kind          string // ArchDecoder or ArchMLP
+	VocabSize     int    // decoder
+	HiddenSize    int    // C
+	Layers        int
+	Heads         int // decoder
+	KVHeads       int // decoder; defaults to Heads
+	HeadDim       int // decoder; defaults to HiddenSize/Heads
+	FFNHiddenSize int
+	NormEps       float64 // default 1e-6
+	RopeTheta     float64 // decoder; default 10000
+	InputSize     int     // mlp
+	OutputSize    int     // mlp
+}
+
+// Hyper-connection kinds and collapse modes.
+const (
+	HCMHC      = "mhc"
+	HCResidual = "residual"
+
+	CollapseHead = "head"
+	CollapseSum  = "sum"
+	CollapseMean = "mean"
+)
+
+// HyperConnections is the hyper_connections section.
+type HyperConnections struct {
+	Kind       string  // HCMHC or HCResidual
+	Streams    int     // n; 1 for residual
+	Dynamic    bool    // default true
+	Iterations int     // sinkhorn_iterations, default 20
+	Eps        float64 // default 1e-6
+	RMSEps     float64 // default 1e-6
+	Collapse   string  // default CollapseHead
+}
+
+// Weight sources.
+const (
+	WeightsRandom      = "random"
+	WeightsSafetensors = "safetensors"
+)
+
+// WeightsSpec is the weights section.
+type WeightsSpec struct {
+	Source  string // WeightsRandom or WeightsSafetensors
+	Path    string // safetensors: resolved against the model file's folder
+	Seed    uint64 // random
+	PathPos Pos
+}
+
+// InputsSpec is the inputs section. A size of 0 means dynamic.
+type InputsSpec struct {
+	Batch       int // 0 = dynamic
+	Sequence    int // 0 = dynamic; decoder only
+	MaxSequence int // default 4096; decoder only
+}

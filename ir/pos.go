@@ -1,0 +1,102 @@
+package ir
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// A Pos is a position in a model file. Line and Col are 1-based; the zero
+// value means "unknown".
+type Pos struct {
+	File      string
+	Line, Col int
+}
+
+// IsKnown reports whether p names a line.
+func (p Pos) IsKnown() bool { return p.Line > 0 }
+
+// String formats p as file:line:col, dropping what is unknown.
+func (p Pos) String() string {
+	s := p.File
+	if p.Line > 0 {
+		if s != "" {
+			s += ":"
+		}
+		s += fmt.Sprintf("%d:%d", p.Line, p.Col)
+	}
+	return s
+}
+
+// An Error is one problem in a model file: where it is (Pos), which key it
+// concerns (Path, dotted, as in "hyper_connections.streams") and what is wrong
+// (Msg, lower case without a final period, usually "got …, want …").
+type Error struct {
+	Pos  Pos
+	Path string
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if s := e.Pos.String(); s != "" {
+		b.WriteString(s)
+		b.WriteString(": ")
+	}
+	if e.Path != "" {
+		b.WriteString(e.Path)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// An ErrorList is every problem found in one model file, reported together.
+type ErrorList []*Error
+
+// Add appends an error at pos for the key path.
+func (l *ErrorList) Add(pos Pos, path, format string, args ...any) {
+	*l = append(*l, &Error{Pos: pos, Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Sort orders the list by file, line and column; errors at one position keep
+// their order.
+func (l ErrorList) Sort() {
+	sort.SliceStable(l, func(i, j int) bool {
+		a, b := l[i].Pos, l[j].Pos
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
+}
+
+// Error prints every error, one per line.
+func (l ErrorList) Error() string {
+	switch len(l) {
+	case 0:
+		return "no errors"
+	case 1:
+		return l[0].Error()
+	}
+	var b strings.Builder
+	for i, e := range l {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+// Err returns nil for an empty list and the sorted list otherwise.
+func (l ErrorList) Err() error {
+	if len(l) == 0 {
+		return nil
+	}
+	l.Sort()
+	return l
+}
