@@ -1,5 +1,7 @@
 package ir
 
+import "strings"
+
 // A Model is a validated model file (format 1, SPEC §5). Load fills every
 // default, so later stages never look at the YAML again; Pos fields say where
 // a setting came from, for error messages and for the positions of IR nodes.
@@ -13,8 +15,30 @@ type Model struct {
 	Weights WeightsSpec
 	Inputs  InputsSpec
 
-	// Positions of the sections, for nodes lowered from them.
-	ArchPos, HCPos, WeightsPos Pos
+	// Positions of the sections, for nodes lowered from them: where the
+	// section's key is; unknown (zero) for an absent inputs section.
+	ArchPos, HCPos, WeightsPos, InputsPos Pos
+
+	// KeyPos holds the position of every key written in the file, by dotted
+	// path ("hyper_connections.sinkhorn_iterations"). Keys left to their
+	// defaults are absent; PosOf falls back to the enclosing section.
+	KeyPos map[string]Pos
+}
+
+// PosOf is the position of the key at the dotted path, or of the nearest
+// enclosing key written in the file, or just the file.
+func (m *Model) PosOf(path string) Pos {
+	for path != "" {
+		if p, ok := m.KeyPos[path]; ok {
+			return p
+		}
+		i := strings.LastIndexByte(path, '.')
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return Pos{File: m.File}
 }
 
 // Architecture kinds.

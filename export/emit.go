@@ -1,0 +1,200 @@
+package export
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/ir"
+	"google.golang.org/protobuf/proto"
+)
+
+// An emitter accumulates the ONNX nodes and initializers of one graph. Names
+// of IR values are kept; the intermediate values of an expansion are named
+// "<node>/<step>", and constants the expansions need are shared by value.
+type emitter struct {
+	nodes  []*onnxpb.NodeProto
+	inits  []*onnxpb.TensorProto
+	names  map[string]bool
+	consts map[string]string // constant key -> value name
+	memo   map[string]string // shared subgraphs (sequence length, RoPE slices, mask) -> value name
+
+	// per IR node being expanded
+	node *ir.Node
+	step int
+}
+
+func newEmitter() *emitter {
+	return &emitter{names: map[string]bool{}, consts: map[string]string{}, memo: map[string]string{}}
+}
+
+// reserve claims name for a value; IR names are unique, so a clash is a bug.
+func (e *emitter) reserve(name string) {
+	if e.names[name] {
+		panic("export: duplicate value name " + strconv.Quote(name))
+	}
+	e.names[name] = true
+}
+
+// fresh returns an unused name built from base.
+func (e *emitter) fresh(base string) string {
+	name := base
+	for i := 1; e.names[name]; i++ {
+		name = fmt.Sprintf("%s_%d", base, i)
+	}
+	e.names[name] = true
+	return name
+}
+
+// op appends one ONNX node with a single output. out names the output; ""
+// makes a fresh "<node>/<op_type>" name.
+func (e *emitter) op(opType, out string, inputs []string, attrs ...*onnxpb.AttributeProto) string {
+	if out == "" {
+		out = e.fresh(e.node.Name + "/" + opType)
+	}
+	e.step++
+	e.nodes = append(e.nodes, &onnxpb.NodeProto{
+		Name:      proto.String(fmt.Sprintf("%s/%d_%s", e.node.Name, e.step, opType)),
+		OpType:    proto.String(opType),
+		Input:     inputs,
+		Output:    []string{out},
+		Attribute: attrs,
+	})
+	return out
+}
+
+// ins is shorthand for an input list.
+func ins(names ...string) []string { return names }
+
+func aInt(name string, v int64) *onnxpb.AttributeProto {
+	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_INT.Enum(), I: proto.Int64(v)}
+}
+
+func aInts(name string, v ...int64) *onnxpb.AttributeProto {
+	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_INTS.Enum(), Ints: v}
+}
+
+// i64s returns a 1-D int64 constant holding vals.
+func (e *emitter) i64s(vals ...int64) string {
+	return e.i64const(vals, []int64{int64(len(vals))})
+}
+
+// i64 returns a scalar int64 constant.
+func (e *emitter) i64(v int64) string { return e.i64const([]int64{v}, nil) }
+
+func (e *emitter) i64const(vals, dims []int64) string {
+	parts := make([]string, len(vals))
+	for i, v := range vals {
+		parts[i] = strconv.FormatInt(v, 10)
+	}
+	key := fmt.Sprintf("i64%v:%s", dims, strings.Join(parts, "_"))
+	if name, ok := e.consts[key]; ok {
+		return name
+	}
+	base := "const.i64." + strings.Join(parts, "_")
+	if dims == nil {
+		base = "const.i64.scalar." + strings.Join(parts, "_")
+	}
+	name := e.fresh(base)
+	raw := make([]byte, 8*len(vals))
+	for i, v := range vals {
+		binary.LittleEndian.PutUint64(raw[8*i:], uint64(v))
+	}
+	e.inits = append(e.inits, &onnxpb.TensorProto{Name: proto.String(name), Dims: dims,
+		DataType: proto.Int32(int32(onnxpb.TensorProto_INT64)), RawData: raw})
+	e.consts[key] = name
+	return name
+}
+
+// f32 returns a scalar float32 constant.
+func (e *emitter) f32(v float64) string {
+	f := float32(v)
+	key := fmt.Sprintf("f32:%08x", math.Float32bits(f))
+	if name, ok := e.consts[key]; ok {
+		return name
+	}
+	name := e.fresh("const.f32." + strconv.FormatFloat(float64(f), 'g', -1, 32))
+	raw := make([]byte, 4)
+	binary.LittleEndian.PutUint32(raw, math.Float32bits(f))
+	e.inits = append(e.inits, &onnxpb.TensorProto{Name: proto.String(name),
+		DataType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)), RawData: raw})
+	e.consts[key] = name
+	return name
+}
+
+// initializer converts an IR constant. Float16 and BFloat16 weights were
+// widened to float32 when read; the graph computes in float32, so they are
+// stored as float32 (exactly the values the source held).
+func initializer(v *ir.Value) (*onnxpb.TensorProto, error) {
+	c := v.Const
+	t := &onnxpb.TensorProto{Name: proto.String(v.Name), Dims: append([]int64{}, c.Shape...)}
+	switch c.DType {
+	case ir.Float32, ir.Float16, ir.BFloat16:
+		raw := make([]byte, 4*len(c.F32))
+		for i, f := range c.F32 {
+			binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(f))
+		}
+		t.DataType = proto.Int32(int32(onnxpb.TensorProto_FLOAT))
+		t.RawData = raw
+	case ir.Float64:
+		raw := make([]byte, 8*len(c.F64))
+		for i, f := range c.F64 {
+			binary.LittleEndian.PutUint64(raw[8*i:], math.Float64bits(f))
+		}
+		t.DataType = proto.Int32(int32(onnxpb.TensorProto_DOUBLE))
+		t.RawData = raw
+	case ir.Int64:
+		raw := make([]byte, 8*len(c.I64))
+		for i, x := range c.I64 {
+			binary.LittleEndian.PutUint64(raw[8*i:], uint64(x))
+		}
+		t.DataType = proto.Int32(int32(onnxpb.TensorProto_INT64))
+		t.RawData = raw
+	default:
+		return nil, fmt.Errorf("export: constant %v: dtype %v has no ONNX encoding here", v, c.DType)
+	}
+	return t, nil
+}
+
+// elemType maps an IR dtype to ONNX's TensorProto.DataType.
+func elemType(d ir.DType) (int32, error) {
+	switch d {
+	case ir.Float32:
+		return int32(onnxpb.TensorProto_FLOAT), nil
+	case ir.Float16:
+		return int32(onnxpb.TensorProto_FLOAT16), nil
+	case ir.BFloat16:
+		return int32(onnxpb.TensorProto_BFLOAT16), nil
+	case ir.Float64:
+		return int32(onnxpb.TensorProto_DOUBLE), nil
+	case ir.Int64:
+		return int32(onnxpb.TensorProto_INT64), nil
+	case ir.Int32:
+		return int32(onnxpb.TensorProto_INT32), nil
+	case ir.Bool:
+		return int32(onnxpb.TensorProto_BOOL), nil
+	}
+	return 0, fmt.Errorf("export: dtype %v has no ONNX element type", d)
+}
+
+func valueInfo(v *ir.Value) (*onnxpb.ValueInfoProto, error) {
+	et, err := elemType(v.Type.DType)
+	if err != nil {
+		return nil, err
+	}
+	shape := &onnxpb.TensorShapeProto{}
+	for _, d := range v.Type.Shape {
+		if d.Known() {
+			shape.Dim = append(shape.Dim, &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: d.Size}})
+		} else {
+			shape.Dim = append(shape.Dim, &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: d.Param}})
+		}
+	}
+	return &onnxpb.ValueInfoProto{
+		Name: proto.String(v.Name),
+		Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(et), Shape: shape}}},
+	}, nil
+}

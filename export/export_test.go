@@ -1,0 +1,279 @@
+package export_test
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/internal/ortrun"
+	"github.com/mhcc-dev/mhcc/internal/safetensors"
+	"github.com/mhcc-dev/mhcc/internal/testenv"
+	"google.golang.org/protobuf/proto"
+)
+
+// modelFiles returns every valid model file of the repository: the examples
+// and the golden cases.
+func modelFiles(t *testing.T) []string {
+	t.Helper()
+	a, _ := filepath.Glob("../testdata/models/*.yaml")
+	b, _ := filepath.Glob("../testdata/golden/*/model.yaml")
+	files := append(a, b...)
+	if len(a) == 0 || len(b) == 0 {
+		t.Fatalf("found %d example and %d golden model files, want some of each", len(a), len(b))
+	}
+	sort.Strings(files)
+	return files
+}
+
+func caseName(path string) string {
+	if filepath.Base(path) == "model.yaml" {
+		return filepath.Base(filepath.Dir(path))
+	}
+	return strings.TrimSuffix(filepath.Base(path), ".yaml")
+}
+
+// compileTo compiles a model file into dir and returns the ONNX path.
+func compileTo(t *testing.T, path, dir string) (string, *build.Result) {
+	t.Helper()
+	res, err := build.Compile(path, build.Options{Verify: true})
+	if err != nil {
+		t.Fatalf("compile %s: %v", path, err)
+	}
+	out := filepath.Join(dir, caseName(path)+".onnx")
+	if err := os.WriteFile(out, res.ONNX, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out, res
+}
+
+// Every model passes the ONNX checker (full_check) and strict shape inference
+// of Debian's python3-onnx.
+func TestCheckerAcceptsModels(t *testing.T) {
+	testenv.NeedPython(t, "onnx")
+	dir := t.TempDir()
+	for _, path := range modelFiles(t) {
+		t.Run(caseName(path), func(t *testing.T) {
+			out, _ := compileTo(t, path, dir)
+			testenv.CheckONNX(t, out)
+		})
+	}
+}
+
+// Compiling the same file twice gives the same bytes.
+func TestReproducible(t *testing.T) {
+	for _, path := range modelFiles(t) {
+		a, err := build.Compile(path, build.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := build.Compile(path, build.Options{Verify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a.ONNX, b.ONNX) {
+			t.Errorf("%s: two compiles differ (%d and %d bytes)", path, len(a.ONNX), len(b.ONNX))
+		}
+	}
+}
+
+// The interface of the models: IR 8, opset 17, dim_params, metadata.
+func TestInterface(t *testing.T) {
+	res, err := build.Compile("../testdata/models/tiny-mhc.yaml", build.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m onnxpb.ModelProto
+	if err := proto.Unmarshal(res.ONNX, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.GetIrVersion() != 8 || len(m.OpsetImport) != 1 || m.OpsetImport[0].GetVersion() != 17 || m.OpsetImport[0].GetDomain() != "" {
+		t.Errorf("ir_version %d, opsets %v; want 8 and ai.onnx 17", m.GetIrVersion(), m.OpsetImport)
+	}
+	g := m.GetGraph()
+	if got := shapeString(g.Input[0]); got != "input_ids:7[batch,sequence]" {
+		t.Errorf("input %s, want input_ids:7[batch,sequence]", got)
+	}
+	if got := shapeString(g.Output[0]); got != "logits:1[batch,sequence,97]" {
+		t.Errorf("output %s, want logits:1[batch,sequence,97]", got)
+	}
+	meta := map[string]string{}
+	for _, p := range m.MetadataProps {
+		meta[p.GetKey()] = p.GetValue()
+	}
+	for k, want := range map[string]string{"mhcc.hc.kind": "mhc", "mhcc.hc.streams": "4", "mhcc.hc.sinkhorn_iterations": "20", "mhcc.hc.collapse": "head", "mhcc.target": "onnx"} {
+		if meta[k] != want {
+			t.Errorf("metadata %s = %q, want %q", k, meta[k], want)
+		}
+	}
+	if !strings.HasPrefix(meta["mhcc.producer"], "mhcc ") || m.GetProducerName() != "mhcc" {
+		t.Errorf("producer %q / %q", m.GetProducerName(), meta["mhcc.producer"])
+	}
+	for _, init := range g.Initializer {
+		if len(init.RawData) == 0 && len(init.Dims) > 0 && init.Dims[0] != 0 {
+			t.Errorf("initializer %s is not stored as raw data", init.GetName())
+		}
+	}
+	fixed, err := build.Compile("../testdata/models/tiny-mhc-gqa-fixed.yaml", build.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fm onnxpb.ModelProto
+	if err := proto.Unmarshal(fixed.ONNX, &fm); err != nil {
+		t.Fatal(err)
+	}
+	if got := shapeString(fm.Graph.Input[0]); got != "input_ids:7[2,8]" {
+		t.Errorf("fixed-shape input %s, want input_ids:7[2,8]", got)
+	}
+}
+
+func shapeString(v *onnxpb.ValueInfoProto) string {
+	tt := v.GetType().GetTensorType()
+	var dims []string
+	for _, d := range tt.GetShape().GetDim() {
+		if p := d.GetDimParam(); p != "" {
+			dims = append(dims, p)
+		} else {
+			dims = append(dims, fmt.Sprint(d.GetDimValue()))
+		}
+	}
+	return fmt.Sprintf("%s:%d[%s]", v.GetName(), tt.GetElemType(), strings.Join(dims, ","))
+}
+
+// Every model loads and runs in onnxruntime 1.30, at shapes other than any
+// fixed in the file where the dims are dynamic, and gives finite outputs of
+// the declared shape.
+func TestRunsInOnnxruntime(t *testing.T) {
+	initORT(t)
+	dir := t.TempDir()
+	for _, path := range modelFiles(t) {
+		t.Run(caseName(path), func(t *testing.T) {
+			out, res := compileTo(t, path, dir)
+			m := res.Model
+			for _, bs := range [][2]int{{1, 3}, {2, 7}} {
+				b, s := bs[0], bs[1]
+				if m.Inputs.Batch > 0 {
+					b = m.Inputs.Batch
+				}
+				if m.Inputs.Sequence > 0 {
+					s = m.Inputs.Sequence
+				}
+				r := rand.New(rand.NewPCG(uint64(b), uint64(s)))
+				var in ortrun.Tensor
+				var wantShape []int64
+				if m.Arch.Kind == "decoder" {
+					in = ortrun.Tensor{Name: "input_ids", DType: "int64", Shape: []int64{int64(b), int64(s)}}
+					for i := 0; i < b*s; i++ {
+						in.I64 = append(in.I64, int64(r.IntN(m.Arch.VocabSize)))
+					}
+					wantShape = []int64{int64(b), int64(s), int64(m.Arch.VocabSize)}
+				} else {
+					in = ortrun.Tensor{Name: "x", DType: "float32", Shape: []int64{int64(b), int64(m.Arch.InputSize)}}
+					for i := 0; i < b*m.Arch.InputSize; i++ {
+						in.F32 = append(in.F32, float32(r.NormFloat64()))
+					}
+					wantShape = []int64{int64(b), int64(m.Arch.OutputSize)}
+				}
+				outs, err := ortrun.Run(out, []ortrun.Tensor{in}, 1)
+				if err != nil {
+					t.Fatalf("onnxruntime: %v", err)
+				}
+				if len(outs) != 1 || fmt.Sprint(outs[0].Shape) != fmt.Sprint(wantShape) {
+					t.Fatalf("got outputs %v, want one of shape %v", outs, wantShape)
+				}
+				for _, v := range outs[0].F32 {
+					if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+						t.Fatalf("output has a non-finite value %v", v)
+					}
+				}
+			}
+		})
+	}
+}
+
+func initORT(t *testing.T) {
+	t.Helper()
+	lib := testenv.NeedORT(t)
+	if err := ortrun.Init(lib); err != nil {
+		t.Fatalf("onnxruntime: %v", err)
+	}
+}
+
+// The golden cases: onnxruntime runs mhcc's ONNX on the inputs of each case
+// and must reproduce the outputs of the independent PyTorch implementation
+// (scripts/reference, computed in float64) within 1e-4.
+func TestGoldenOutputs(t *testing.T) {
+	initORT(t)
+	dir := t.TempDir()
+	cases, _ := filepath.Glob("../testdata/golden/*/model.yaml")
+	if len(cases) == 0 {
+		t.Fatal("no golden cases")
+	}
+	const tol = 1e-4
+	for _, path := range cases {
+		t.Run(caseName(path), func(t *testing.T) {
+			out, res := compileTo(t, path, dir)
+			io, err := safetensors.Open(filepath.Join(filepath.Dir(path), "io.safetensors"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer io.Close()
+			inName, outName := "input_ids", "logits"
+			if res.Model.Arch.Kind == "mlp" {
+				inName, outName = "x", "y"
+			}
+			runs := 0
+			for k := 0; ; k++ {
+				info, ok := io.Lookup(fmt.Sprintf("run%d.%s", k, inName))
+				if !ok {
+					break
+				}
+				runs++
+				in := ortrun.Tensor{Name: inName, Shape: info.Shape}
+				if inName == "input_ids" {
+					in.DType = "int64"
+					in.I64, err = io.ReadInt64(info.Name)
+				} else {
+					in.DType = "float32"
+					in.F32, err = io.ReadFloat32(info.Name)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantInfo, _ := io.Lookup(fmt.Sprintf("run%d.%s", k, outName))
+				want, err := io.ReadFloat32(wantInfo.Name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				outs, err := ortrun.Run(out, []ortrun.Tensor{in}, 1)
+				if err != nil {
+					t.Fatalf("run%d: onnxruntime: %v", k, err)
+				}
+				got := outs[0]
+				if fmt.Sprint(got.Shape) != fmt.Sprint(wantInfo.Shape) {
+					t.Fatalf("run%d: output shape %v, want %v", k, got.Shape, wantInfo.Shape)
+				}
+				worst, at := 0.0, 0
+				for i := range want {
+					if d := math.Abs(float64(got.F32[i]) - float64(want[i])); d > worst || d != d {
+						worst, at = d, i
+					}
+				}
+				t.Logf("run%d %v: max |onnxruntime - torch| = %.3g", k, info.Shape, worst)
+				if !(worst <= tol) {
+					t.Errorf("run%d %v: element %d: got %v, want %v (|diff| %.3g > %g)", k, info.Shape, at, got.F32[at], want[at], worst, tol)
+				}
+			}
+			if runs < 2 {
+				t.Errorf("%d runs in io.safetensors, want at least 2", runs)
+			}
+		})
+	}
+}

@@ -1,0 +1,283 @@
+package export
+
+import (
+	"math"
+
+	"github.com/mhcc-dev/mhcc/ir"
+)
+
+// An expansion writes the ONNX nodes (opset 17, domain ai.onnx) computing one
+// IR node. in holds the ONNX names of the node's inputs ("" for an omitted
+// one) and out the names its outputs must get.
+type expansion func(e *emitter, n *ir.Node, in, out []string)
+
+// opmap is the single table from IR op to its ONNX form. Every expansion is
+// the straightforward reading of SPEC §2–3, step by step, in float32: it is
+// the reference lowering that optimised lowerings are compared against.
+// TestOpmapComplete fails when an IR op has no row.
+var opmap = map[ir.Op]expansion{
+	ir.OpGather:       expandGather,
+	ir.OpLinear:       expandLinear,
+	ir.OpAdd:          expandAdd,
+	ir.OpRMSNorm:      expandRMSNorm,
+	ir.OpAttention:    expandAttention,
+	ir.OpSwiGLU:       expandSwiGLU,
+	ir.OpSiluMLP:      expandSiluMLP,
+	ir.OpHCExpand:     expandHCExpand,
+	ir.OpHCCoeffs:     expandHCCoeffs,
+	ir.OpHCHeadCoeffs: expandHCHeadCoeffs,
+	ir.OpSinkhorn:     expandSinkhorn,
+	ir.OpHCCollapse:   expandHCCollapse,
+	ir.OpHCMix:        expandHCMix,
+}
+
+// Gather: table[ids] along axis 0.
+func expandGather(e *emitter, n *ir.Node, in, out []string) {
+	e.op("Gather", out[0], ins(in[0], in[1]), aInt("axis", 0))
+}
+
+// linear emits x · wᵀ. The Transpose of a weight is folded by runtimes at
+// load time; keeping the weight in its [out, in] layout keeps its name and
+// shape those of SPEC §4.
+func (e *emitter) linear(x, w, out string) string {
+	wt := e.op("Transpose", "", ins(w), aInts("perm", 1, 0))
+	return e.op("MatMul", out, ins(x, wt))
+}
+
+// Linear: x · wᵀ.
+func expandLinear(e *emitter, n *ir.Node, in, out []string) { e.linear(in[0], in[1], out[0]) }
+
+// Add: a + b.
+func expandAdd(e *emitter, n *ir.Node, in, out []string) { e.op("Add", out[0], ins(in[0], in[1])) }
+
+// rms returns sqrt(mean(x², -1) + eps) with the last axis kept.
+func (e *emitter) rms(x string, eps float64) string {
+	sq := e.op("Mul", "", ins(x, x))
+	ms := e.op("ReduceMean", "", ins(sq), aInts("axes", -1), aInt("keepdims", 1))
+	return e.op("Sqrt", "", ins(e.op("Add", "", ins(ms, e.f32(eps)))))
+}
+
+// RMSNorm: x / sqrt(mean(x², -1) + eps) · w.
+func expandRMSNorm(e *emitter, n *ir.Node, in, out []string) {
+	normed := e.op("Div", "", ins(in[0], e.rms(in[0], n.Attrs.Float("eps"))))
+	e.op("Mul", out[0], ins(normed, in[1]))
+}
+
+// silu(x) = x · sigmoid(x) (opset 17 has no Silu).
+func (e *emitter) silu(x string) string {
+	return e.op("Mul", "", ins(x, e.op("Sigmoid", "", ins(x))))
+}
+
+// SwiGLU: (silu(x·w1ᵀ) * (x·w3ᵀ)) · w2ᵀ.
+func expandSwiGLU(e *emitter, n *ir.Node, in, out []string) {
+	a := e.silu(e.linear(in[0], in[1], ""))
+	b := e.linear(in[0], in[2], "")
+	e.linear(e.op("Mul", "", ins(a, b)), in[3], out[0])
+}
+
+// SiluMLP: silu(x·w1ᵀ) · w2ᵀ.
+func expandSiluMLP(e *emitter, n *ir.Node, in, out []string) {
+	e.linear(e.silu(e.linear(in[0], in[1], "")), in[2], out[0])
+}
+
+// slice returns x[..., start:end] along axis.
+func (e *emitter) slice(x string, start, end, axis int64) string {
+	return e.op("Slice", "", ins(x, e.i64s(start), e.i64s(end), e.i64s(axis)))
+}
+
+// seqLen returns the sequence length of x [B, S, C] as a 1-D int64 tensor of
+// one element: a constant when S is known, else Shape(x)[1:2], computed once.
+func (e *emitter) seqLen(x string, s ir.Dim) string {
+	if s.Known() {
+		return e.i64s(s.Size)
+	}
+	key := "seqlen:" + s.Param
+	if v, ok := e.memo[key]; ok {
+		return v
+	}
+	v := e.op("Shape", "", ins(x), aInt("start", 1), aInt("end", 2))
+	e.memo[key] = v
+	return v
+}
+
+// ropeRows returns table[0:S] for the positions 0..S-1, computed once per table.
+func (e *emitter) ropeRows(table, seq string) string {
+	key := "rope:" + table + ":" + seq
+	if v, ok := e.memo[key]; ok {
+		return v
+	}
+	v := e.op("Slice", "", ins(table, e.i64s(0), seq, e.i64s(0)))
+	e.memo[key] = v
+	return v
+}
+
+// causalMask returns a bool [S, S] that is true where key position > query
+// position (the entries to hide), computed once.
+func (e *emitter) causalMask(seq string) string {
+	key := "mask:" + seq
+	if v, ok := e.memo[key]; ok {
+		return v
+	}
+	s := e.op("Squeeze", "", ins(seq, e.i64s(0)))
+	pos := e.op("Range", "", ins(e.i64(0), s, e.i64(1)))
+	rows := e.op("Unsqueeze", "", ins(pos, e.i64s(1))) // [S, 1] query positions
+	cols := e.op("Unsqueeze", "", ins(pos, e.i64s(0))) // [1, S] key positions
+	v := e.op("Greater", "", ins(cols, rows))
+	e.memo[key] = v
+	return v
+}
+
+// rope applies the rotary embedding to t [..., S, D]: t·cos + rot(t)·sin with
+// rot(t) = [-t₂, t₁], t₁ and t₂ the halves of the last axis.
+func (e *emitter) rope(t, cos, sin string, d int64) string {
+	t1 := e.slice(t, 0, d/2, -1)
+	t2 := e.slice(t, d/2, d, -1)
+	rot := e.op("Concat", "", ins(e.op("Neg", "", ins(t2)), t1), aInt("axis", -1))
+	return e.op("Add", "", ins(e.op("Mul", "", ins(t, cos)), e.op("Mul", "", ins(rot, sin))))
+}
+
+// Attention: causal grouped-query attention with RoPE (SPEC §3). Query head
+// h = kv·G + g (G = heads/kv_heads) reads kv head kv = h / G: q is viewed as
+// [B, KV, G, S, D] and k, v as [B, KV, 1, S, D], so MatMul's broadcasting
+// shares each kv head with its G query heads.
+func expandAttention(e *emitter, n *ir.Node, in, out []string) {
+	h, kv, d := n.Attrs.Int("heads"), n.Attrs.Int("kv_heads"), n.Attrs.Int("head_dim")
+	g := h / kv
+	x := in[0]
+	seq := e.seqLen(x, n.Inputs[0].Type.Shape[1])
+	cos, sin := e.ropeRows(in[5], seq), e.ropeRows(in[6], seq)
+
+	q := e.op("Reshape", "", ins(e.linear(x, in[1], ""), e.i64s(0, 0, kv, g, d)))
+	q = e.op("Transpose", "", ins(q), aInts("perm", 0, 2, 3, 1, 4)) // [B, KV, G, S, D]
+	heads := func(w string) string {
+		t := e.op("Reshape", "", ins(e.linear(x, w, ""), e.i64s(0, 0, kv, d)))
+		t = e.op("Transpose", "", ins(t), aInts("perm", 0, 2, 1, 3)) // [B, KV, S, D]
+		return e.op("Unsqueeze", "", ins(t, e.i64s(2)))              // [B, KV, 1, S, D]
+	}
+	k, v := heads(in[2]), heads(in[3])
+	q, k = e.rope(q, cos, sin, d), e.rope(k, cos, sin, d)
+
+	kt := e.op("Transpose", "", ins(k), aInts("perm", 0, 1, 2, 4, 3))
+	scores := e.op("Mul", "", ins(e.op("MatMul", "", ins(q, kt)), e.f32(1/math.Sqrt(float64(d)))))
+	scores = e.op("Where", "", ins(e.causalMask(seq), e.f32(math.Inf(-1)), scores))
+	p := e.op("Softmax", "", ins(scores), aInt("axis", -1))
+	o := e.op("MatMul", "", ins(p, v))                              // [B, KV, G, S, D]
+	o = e.op("Transpose", "", ins(o), aInts("perm", 0, 3, 1, 2, 4)) // [B, S, KV, G, D]
+	o = e.op("Reshape", "", ins(o, e.i64s(0, 0, h*d)))
+	e.linear(o, in[4], out[0])
+}
+
+// HCExpand: repeat x [..., C] into n streams [..., n, C].
+func expandHCExpand(e *emitter, n *ir.Node, in, out []string) {
+	s := n.Attrs.Int("streams")
+	rank := int64(n.Outputs[0].Type.Shape.Rank())
+	shape := make([]int64, rank)
+	for i := range shape {
+		shape[i] = 1
+	}
+	shape[rank-2] = s
+	u := e.op("Unsqueeze", "", ins(in[0], e.i64s(-2)))
+	e.op("Expand", out[0], ins(u, e.i64s(shape...)))
+}
+
+// flatState reshapes x [..., n, C] to xf [..., n·C], keeping the leading dims.
+func (e *emitter) flatState(x string, t ir.Type) string {
+	r := t.Shape.Rank()
+	shape := make([]int64, r-1)
+	shape[r-2] = t.Shape[r-2].Size * t.Shape[r-1].Size
+	return e.op("Reshape", "", ins(x, e.i64s(shape...)))
+}
+
+// HCCoeffs (SPEC §2), dynamic:
+//
+//	xf = flatten(x); r = 1/sqrt(mean(xf²) + rms_eps); mixes = (xf·fnᵀ)·r
+//	pre  = sigmoid(scale[0]·mixes[0:n]   + base[0:n])  + eps
+//	post = 2·sigmoid(scale[1]·mixes[n:2n] + base[n:2n])
+//	logits = reshape(scale[2]·mixes[2n:] + base[2n:], [..., n, n])
+//
+// static: the same with mixes = 0, so the results have no leading dims.
+func expandHCCoeffs(e *emitter, n *ir.Node, in, out []string) {
+	s := n.Attrs.Int("streams")
+	eps := n.Attrs.Float("eps")
+	base := in[0]
+	part := func(k int64, src string) string { return e.slice(src, k*s, k*s+s, -1) }
+	logitsBase := e.slice(base, 2*s, 2*s+s*s, -1)
+	var preArg, postArg, combArg string
+	var lead []int64
+	if len(in) == 1 {
+		preArg, postArg, combArg = part(0, base), part(1, base), logitsBase
+	} else {
+		x, fn, scale := in[1], in[2], in[3]
+		xf := e.flatState(x, n.Inputs[1].Type)
+		r := e.op("Reciprocal", "", ins(e.rms(xf, n.Attrs.Float("rms_eps"))))
+		mixes := e.op("Mul", "", ins(e.linear(xf, fn, ""), r))
+		sc := func(k int64) string { return e.slice(scale, k, k+1, 0) }
+		preArg = e.op("Add", "", ins(e.op("Mul", "", ins(sc(0), part(0, mixes))), part(0, base)))
+		postArg = e.op("Add", "", ins(e.op("Mul", "", ins(sc(1), part(1, mixes))), part(1, base)))
+		combArg = e.op("Add", "", ins(e.op("Mul", "", ins(sc(2), e.slice(mixes, 2*s, 2*s+s*s, -1))), logitsBase))
+		lead = make([]int64, n.Inputs[1].Type.Shape.Rank()-2) // zeros: copy the leading dims
+	}
+	e.op("Add", out[0], ins(e.op("Sigmoid", "", ins(preArg)), e.f32(eps)))
+	e.op("Mul", out[1], ins(e.op("Sigmoid", "", ins(postArg)), e.f32(2)))
+	e.op("Reshape", out[2], ins(combArg, e.i64s(append(lead, s, s)...)))
+}
+
+// HCHeadCoeffs: pre = sigmoid(scale·(xf·fnᵀ)·r + base) + eps.
+func expandHCHeadCoeffs(e *emitter, n *ir.Node, in, out []string) {
+	xf := e.flatState(in[0], n.Inputs[0].Type)
+	r := e.op("Reciprocal", "", ins(e.rms(xf, n.Attrs.Float("rms_eps"))))
+	mixes := e.op("Mul", "", ins(e.linear(xf, in[1], ""), r))
+	arg := e.op("Add", "", ins(e.op("Mul", "", ins(in[3], mixes)), in[2]))
+	e.op("Add", out[0], ins(e.op("Sigmoid", "", ins(arg)), e.f32(n.Attrs.Float("eps"))))
+}
+
+// Sinkhorn (SPEC §2): c = softmax(logits, -1) + eps; c /= colsum(c) + eps;
+// then iters-1 times: c /= rowsum(c) + eps; c /= colsum(c) + eps.
+func expandSinkhorn(e *emitter, n *ir.Node, in, out []string) {
+	iters := n.Attrs.Int("iters")
+	eps := e.f32(n.Attrs.Float("eps"))
+	normalise := func(c string, axis int64, name string) string {
+		sum := e.op("ReduceSum", "", ins(c, e.i64s(axis)), aInt("keepdims", 1))
+		return e.op("Div", name, ins(c, e.op("Add", "", ins(sum, eps))))
+	}
+	c := e.op("Add", "", ins(e.op("Softmax", "", ins(in[0]), aInt("axis", -1)), eps))
+	for i := int64(1); i <= iters; i++ {
+		if i > 1 {
+			c = normalise(c, -1, "")
+		}
+		name := ""
+		if i == iters {
+			name = out[0]
+		}
+		c = normalise(c, -2, name)
+	}
+}
+
+// HCCollapse: Σ_i pre[i]·x[i] (weighted), Σ_i x[i] (sum) or the mean.
+func expandHCCollapse(e *emitter, n *ir.Node, in, out []string) {
+	switch n.Attrs.String("mode") {
+	case "weighted":
+		w := e.op("Unsqueeze", "", ins(in[1], e.i64s(-1))) // [..., n, 1]
+		e.op("ReduceSum", out[0], ins(e.op("Mul", "", ins(in[0], w)), e.i64s(-2)), aInt("keepdims", 0))
+	case "sum":
+		e.op("ReduceSum", out[0], ins(in[0], e.i64s(-2)), aInt("keepdims", 0))
+	case "mean":
+		e.op("ReduceMean", out[0], ins(in[0]), aInts("axes", -2), aInt("keepdims", 0))
+	}
+}
+
+// HCMix: x'[k] = post[k]·y + Σ_j comb[j,k]·x[j], i.e. combᵀ·x plus the outer
+// product of post and y.
+func expandHCMix(e *emitter, n *ir.Node, in, out []string) {
+	r := n.Inputs[3].Type.Shape.Rank()
+	perm := make([]int64, r)
+	for i := range perm {
+		perm[i] = int64(i)
+	}
+	perm[r-2], perm[r-1] = perm[r-1], perm[r-2]
+	combT := e.op("Transpose", "", ins(in[3]), aInts("perm", perm...))
+	mixed := e.op("MatMul", "", ins(combT, in[0]))
+	post := e.op("Unsqueeze", "", ins(in[2], e.i64s(-1))) // [..., n, 1]
+	y := e.op("Unsqueeze", "", ins(in[1], e.i64s(-2)))    // [..., 1, C]
+	e.op("Add", out[0], ins(e.op("Mul", "", ins(post, y)), mixed))
+}

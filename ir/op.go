@@ -1,0 +1,196 @@
+package ir
+
+import (
+	"fmt"
+	"sort"
+)
+
+// An Op is an operator of the IR. Its semantics, input and output counts,
+// attributes and shape rule live in one row of opTable.
+//
+// The IR keeps the model's structure: mHC's coefficient computation
+// (HCCoeffs, HCHeadCoeffs), the Sinkhorn projection, the stream collapse and
+// the stream mixing are ops of their own, and so are RMSNorm, Attention and
+// the FFNs. They are expanded into ONNX operators only by the exporter (or by
+// target-specific lowering passes), so each target can choose its own form.
+type Op uint8
+
+const (
+	OpInvalid Op = iota
+
+	OpGather // rows of a table: out[..., :] = table[ids[...], :]
+	OpLinear // x · wᵀ with w stored [out, in], as PyTorch does
+	OpAdd    // a + b, same shapes
+	OpRMSNorm
+	OpAttention
+	OpSwiGLU
+	OpSiluMLP
+
+	OpHCExpand
+	OpHCCoeffs
+	OpHCHeadCoeffs
+	OpSinkhorn
+	OpHCCollapse
+	OpHCMix
+
+	numOps
+)
+
+// Attribute kinds.
+const (
+	attrInt    = "int"
+	attrFloat  = "float"
+	attrString = "string"
+	attrInts   = "ints"
+)
+
+type attrSpec struct {
+	kind     string
+	required bool
+}
+
+type opInfo struct {
+	name         string
+	minIn, maxIn int // input count range; inputs beyond minIn are optional
+	out          int
+	attrs        map[string]attrSpec
+	infer        func(n *Node) ([]Type, error)
+	doc          string
+}
+
+var opTable = [numOps]opInfo{
+	OpGather: {name: "Gather", minIn: 2, maxIn: 2, out: 1, infer: inferGather,
+		doc: "table[ids]: out[i..., c] = table[ids[i...], c]"},
+	OpLinear: {name: "Linear", minIn: 2, maxIn: 2, out: 1, infer: inferLinear,
+		doc: "x · wᵀ, w stored [out, in]"},
+	OpAdd: {name: "Add", minIn: 2, maxIn: 2, out: 1, infer: inferSame,
+		doc: "a + b (the plain residual connection)"},
+	OpRMSNorm: {name: "RMSNorm", minIn: 2, maxIn: 2, out: 1, infer: inferRMSNorm,
+		attrs: map[string]attrSpec{"eps": {attrFloat, true}},
+		doc:   "x / sqrt(mean(x², -1) + eps) · w"},
+	OpAttention: {name: "Attention", minIn: 7, maxIn: 7, out: 1, infer: inferAttention,
+		attrs: map[string]attrSpec{"heads": {attrInt, true}, "kv_heads": {attrInt, true}, "head_dim": {attrInt, true}},
+		doc:   "causal grouped-query self-attention with RoPE; inputs x, wq, wk, wv, wo, cos, sin"},
+	OpSwiGLU: {name: "SwiGLU", minIn: 4, maxIn: 4, out: 1, infer: inferSwiGLU,
+		doc: "(silu(x·w1ᵀ) * (x·w3ᵀ)) · w2ᵀ; inputs x, w1, w3, w2"},
+	OpSiluMLP: {name: "SiluMLP", minIn: 3, maxIn: 3, out: 1, infer: inferSiluMLP,
+		doc: "silu(x·w1ᵀ) · w2ᵀ; inputs x, w1, w2"},
+
+	OpHCExpand: {name: "HCExpand", minIn: 1, maxIn: 1, out: 1, infer: inferHCExpand,
+		attrs: map[string]attrSpec{"streams": {attrInt, true}},
+		doc:   "repeat x[..., C] into n streams [..., n, C]"},
+	OpHCCoeffs: {name: "HCCoeffs", minIn: 1, maxIn: 4, out: 3, infer: inferHCCoeffs,
+		attrs: map[string]attrSpec{"streams": {attrInt, true}, "eps": {attrFloat, true}, "rms_eps": {attrFloat, true}},
+		doc:   "mHC coefficients (pre, post, mixing logits) from base, and for dynamic mHC from x, fn, scale"},
+	OpHCHeadCoeffs: {name: "HCHeadCoeffs", minIn: 4, maxIn: 4, out: 1, infer: inferHCHeadCoeffs,
+		attrs: map[string]attrSpec{"streams": {attrInt, true}, "eps": {attrFloat, true}, "rms_eps": {attrFloat, true}},
+		doc:   "pre weights of the head collapse: sigmoid(scale·(xf·fnᵀ)·r + base) + eps; inputs x, fn, base, scale"},
+	OpSinkhorn: {name: "Sinkhorn", minIn: 1, maxIn: 1, out: 1, infer: inferSinkhorn,
+		attrs: map[string]attrSpec{"iters": {attrInt, true}, "eps": {attrFloat, true}},
+		doc:   "softmax(logits, -1) + eps, then Sinkhorn-Knopp normalisation (columns, then iters-1 × rows and columns)"},
+	OpHCCollapse: {name: "HCCollapse", minIn: 1, maxIn: 2, out: 1, infer: inferHCCollapse,
+		attrs: map[string]attrSpec{"mode": {attrString, true}},
+		doc:   "streams to one: Σ_i pre[i]·x[i] (mode weighted), Σ_i x[i] (sum) or the mean"},
+	OpHCMix: {name: "HCMix", minIn: 4, maxIn: 4, out: 1, infer: inferHCMix,
+		doc: "x'[k] = post[k]·y + Σ_j comb[j,k]·x[j]; inputs x, y, post, comb"},
+}
+
+func (o Op) String() string {
+	if o > OpInvalid && o < numOps {
+		return opTable[o].name
+	}
+	return fmt.Sprintf("Op(%d)", o)
+}
+
+// Doc is the op's one-line meaning.
+func (o Op) Doc() string {
+	if o > OpInvalid && o < numOps {
+		return opTable[o].doc
+	}
+	return ""
+}
+
+// NumOutputs is the op's output count.
+func (o Op) NumOutputs() int { return opTable[o].out }
+
+// Ops returns every op, in table order.
+func Ops() []Op {
+	var ops []Op
+	for o := OpInvalid + 1; o < numOps; o++ {
+		ops = append(ops, o)
+	}
+	return ops
+}
+
+// OpByName finds an op by its printed name.
+func OpByName(name string) (Op, bool) {
+	for o := OpInvalid + 1; o < numOps; o++ {
+		if opTable[o].name == name {
+			return o, true
+		}
+	}
+	return OpInvalid, false
+}
+
+// Infer checks n's inputs and attributes against its op's row and returns
+// the types of its outputs.
+func Infer(n *Node) ([]Type, error) {
+	if n.Op <= OpInvalid || n.Op >= numOps {
+		return nil, fmt.Errorf("unknown op %d", n.Op)
+	}
+	info := &opTable[n.Op]
+	if len(n.Inputs) < info.minIn || len(n.Inputs) > info.maxIn {
+		if info.minIn == info.maxIn {
+			return nil, fmt.Errorf("got %d inputs, want %d", len(n.Inputs), info.minIn)
+		}
+		return nil, fmt.Errorf("got %d inputs, want %d to %d", len(n.Inputs), info.minIn, info.maxIn)
+	}
+	for i := 0; i < info.minIn; i++ {
+		if n.Inputs[i] == nil {
+			return nil, fmt.Errorf("input %d is required", i)
+		}
+	}
+	if err := checkAttrs(n.Attrs, info.attrs); err != nil {
+		return nil, err
+	}
+	return info.infer(n)
+}
+
+func checkAttrs(a Attrs, spec map[string]attrSpec) error {
+	names := make([]string, 0, len(a))
+	for k := range a {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		s, ok := spec[k]
+		if !ok {
+			return fmt.Errorf("unknown attribute %q", k)
+		}
+		var good bool
+		switch a[k].(type) {
+		case int64:
+			good = s.kind == attrInt
+		case float64:
+			good = s.kind == attrFloat
+		case string:
+			good = s.kind == attrString
+		case []int64:
+			good = s.kind == attrInts
+		}
+		if !good {
+			return fmt.Errorf("attribute %q: got %T, want %s", k, a[k], s.kind)
+		}
+	}
+	keys := make([]string, 0, len(spec))
+	for k := range spec {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if _, ok := a[k]; !ok && spec[k].required {
+			return fmt.Errorf("missing attribute %q", k)
+		}
+	}
+	return nil
+}

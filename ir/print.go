@@ -1,0 +1,119 @@
+package ir
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Print writes g in mhcc's text form: graph inputs, constants (type only),
+// one line per node, then the outputs. For example:
+//
+//	graph tiny-mhc
+//	input %input_ids: i64[batch,sequence]
+//	const %embed.weight: f32[97,32]
+//	%e = Gather<f32[batch,sequence,32]> %embed.weight, %input_ids  # tiny-mhc.yaml:3:1
+//	output %logits
+func Print(w io.Writer, g *Graph) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "graph %s\n", g.Name)
+	for _, v := range g.Inputs {
+		fmt.Fprintf(&b, "input %v: %v\n", v, v.Type)
+	}
+	for _, v := range g.Consts {
+		fmt.Fprintf(&b, "const %v: %v\n", v, v.Type)
+	}
+	for _, n := range g.Nodes {
+		b.WriteString(FormatNode(n))
+		b.WriteByte('\n')
+	}
+	for _, v := range g.Outputs {
+		fmt.Fprintf(&b, "output %v\n", v)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// String returns the printed form of g.
+func (g *Graph) String() string {
+	var b strings.Builder
+	Print(&b, g)
+	return b.String()
+}
+
+// FormatNode prints one node:
+//
+//	%a, %b = Op<type_a, type_b> %x, %y {attr=value}  # file:line:col
+func FormatNode(n *Node) string {
+	var b strings.Builder
+	for i, v := range n.Outputs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(v.String())
+	}
+	b.WriteString(" = ")
+	b.WriteString(n.Op.String())
+	b.WriteByte('<')
+	for i, v := range n.Outputs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(v.Type.String())
+	}
+	b.WriteByte('>')
+	for i, v := range n.Inputs {
+		if i == 0 {
+			b.WriteByte(' ')
+		} else {
+			b.WriteString(", ")
+		}
+		if v == nil {
+			b.WriteString("_")
+		} else {
+			b.WriteString(v.String())
+		}
+	}
+	if len(n.Attrs) > 0 {
+		keys := make([]string, 0, len(n.Attrs))
+		for k := range n.Attrs {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b.WriteString(" {")
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(k)
+			b.WriteByte('=')
+			b.WriteString(formatAttr(n.Attrs[k]))
+		}
+		b.WriteByte('}')
+	}
+	if n.Pos.IsKnown() {
+		b.WriteString("  # ")
+		b.WriteString(n.Pos.String())
+	}
+	return b.String()
+}
+
+func formatAttr(v any) string {
+	switch v := v.(type) {
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	case string:
+		return strconv.Quote(v)
+	case []int64:
+		parts := make([]string, len(v))
+		for i, x := range v {
+			parts[i] = strconv.FormatInt(x, 10)
+		}
+		return "[" + strings.Join(parts, ",") + "]"
+	}
+	return fmt.Sprint(v)
+}

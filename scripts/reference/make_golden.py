@@ -1,0 +1,261 @@
+"""Generate the golden fixtures in testdata/golden/<case>/ with the independent reference.
+
+    /usr/bin/python3 scripts/reference/make_golden.py [--out testdata/golden] [case ...]
+
+Each case directory gets:
+    model.yaml          SPEC §5 format 1 model file (weights from weights.safetensors)
+    weights.safetensors random weights with SPEC §4 names/shapes in the case dtype
+    io.safetensors      run{k}.input_ids (I64) + run{k}.logits (F32)   for decoders,
+                        run{k}.x (F32)         + run{k}.y (F32)        for mlp;
+                        outputs computed in float64 from the stored (rounded) weights
+                        and inputs, then stored as F32.
+Everything is deterministic: the generator is seeded per case.
+"""
+
+import argparse
+import math
+import os
+import sys
+
+import torch
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import mhc_reference as ref  # noqa: E402
+import safetensors_io as st  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(HERE))
+DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
+
+# Each case: YAML content (as ordered sections), weight dtype, runs (input shapes), seed.
+# Keys left out of a YAML section are left out on purpose to exercise the SPEC defaults
+# (noted in `covers`).
+CASES = [
+    dict(
+        name="decoder-mhc-dynamic",
+        covers="dynamic mHC decoder, n=4, GQA (heads 4 / kv_heads 2), 20 Sinkhorn iterations, "
+               "collapse head, F32 weights, dynamic batch and sequence",
+        seed=101,
+        dtype="F32",
+        architecture=dict(kind="decoder", vocab_size=97, hidden_size=32, layers=2, heads=4,
+                          kv_heads=2, head_dim=8, ffn_hidden_size=64, norm_eps=1e-6,
+                          rope_theta=10000),
+        hyper_connections=dict(kind="mhc", streams=4, dynamic=True, sinkhorn_iterations=20,
+                               eps=1e-6, rms_eps=1e-6, collapse="head"),
+        inputs=dict(batch="dynamic", sequence="dynamic", max_sequence=64),
+        runs=[(1, 5), (3, 9), (2, 1)],
+    ),
+    dict(
+        name="decoder-mhc-static",
+        covers="static mHC decoder (no fn/scale, coefficients from base only), n=2, "
+               "5 Sinkhorn iterations, collapse sum, kv_heads and head_dim omitted "
+               "(defaults: kv_heads = heads = 4, head_dim = 32/4 = 8), F16 weights",
+        seed=202,
+        dtype="F16",
+        architecture=dict(kind="decoder", vocab_size=97, hidden_size=32, layers=2, heads=4,
+                          ffn_hidden_size=64, norm_eps=1e-6, rope_theta=10000),
+        hyper_connections=dict(kind="mhc", streams=2, dynamic=False, sinkhorn_iterations=5,
+                               eps=1e-6, rms_eps=1e-6, collapse="sum"),
+        inputs=dict(batch="dynamic", sequence="dynamic", max_sequence=64),
+        runs=[(1, 5), (3, 9), (2, 1)],
+    ),
+    dict(
+        name="decoder-residual",
+        covers="residual baseline decoder (kind residual: x + F(x), one stream, no hc "
+               "weights), MQA (kv_heads 1), head_dim 16 != hidden/heads = 8, BF16 weights",
+        seed=303,
+        dtype="BF16",
+        architecture=dict(kind="decoder", vocab_size=97, hidden_size=32, layers=2, heads=4,
+                          kv_heads=1, head_dim=16, ffn_hidden_size=64, norm_eps=1e-6,
+                          rope_theta=10000),
+        hyper_connections=dict(kind="residual"),
+        inputs=dict(batch="dynamic", sequence="dynamic", max_sequence=64),
+        runs=[(1, 5), (3, 9), (2, 1)],
+    ),
+    dict(
+        name="decoder-mhc-n3-fixed",
+        covers="dynamic mHC decoder with n=3, 7 Sinkhorn iterations, collapse mean, "
+               "eps/rms_eps/norm_eps 1e-5, rope_theta 500, odd sizes (vocab 61, hidden 24, "
+               "head_dim 6, ffn 40), fixed input shape batch 2 x sequence 6, F32 weights",
+        seed=404,
+        dtype="F32",
+        architecture=dict(kind="decoder", vocab_size=61, hidden_size=24, layers=2, heads=4,
+                          kv_heads=2, head_dim=6, ffn_hidden_size=40, norm_eps=1e-5,
+                          rope_theta=500),
+        hyper_connections=dict(kind="mhc", streams=3, dynamic=True, sinkhorn_iterations=7,
+                               eps=1e-5, rms_eps=1e-5, collapse="mean"),
+        inputs=dict(batch=2, sequence=6, max_sequence=8),
+        runs=[(2, 6), (2, 6), (2, 6)],
+    ),
+    dict(
+        name="mlp-mhc",
+        covers="mlp architecture with dynamic mHC, n=4, 3 layers, 20 Sinkhorn iterations, "
+               "collapse head, F32 weights, dynamic batch",
+        seed=505,
+        dtype="F32",
+        architecture=dict(kind="mlp", input_size=12, output_size=5, hidden_size=16, layers=3,
+                          ffn_hidden_size=32, norm_eps=1e-6),
+        hyper_connections=dict(kind="mhc", streams=4, dynamic=True, sinkhorn_iterations=20,
+                               eps=1e-6, rms_eps=1e-6, collapse="head"),
+        inputs=dict(batch="dynamic"),
+        runs=[(1,), (4,), (7,)],
+    ),
+    dict(
+        name="mlp-mhc-static-n2",
+        covers="mlp architecture with static mHC, n=2, 3 Sinkhorn iterations, collapse mean, "
+               "BF16 weights, dynamic batch",
+        seed=606,
+        dtype="BF16",
+        architecture=dict(kind="mlp", input_size=10, output_size=4, hidden_size=16, layers=2,
+                          ffn_hidden_size=24, norm_eps=1e-6),
+        hyper_connections=dict(kind="mhc", streams=2, dynamic=False, sinkhorn_iterations=3,
+                               eps=1e-6, rms_eps=1e-6, collapse="mean"),
+        inputs=dict(batch="dynamic"),
+        runs=[(1,), (4,), (7,)],
+    ),
+]
+
+
+# ---------------------------------------------------------------------------
+# YAML
+# ---------------------------------------------------------------------------
+
+def yaml_scalar(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        # "1.0e-6", not "1e-06": YAML 1.1 resolvers (PyYAML) need the dot to see a float.
+        m, e = ("%.6e" % v).split("e")
+        m = m.rstrip("0")
+        if m.endswith("."):
+            m += "0"
+        return "%se%d" % (m, int(e))
+    return str(v)
+
+
+def model_yaml(case):
+    lines = [
+        "# %s: %s. Generated by scripts/reference/make_golden.py; do not edit." % (
+            case["name"], case["covers"]),
+        "format: 1",
+        "name: %s" % case["name"],
+    ]
+    for section in ("architecture", "hyper_connections"):
+        lines.append("%s:" % section)
+        for k, v in case[section].items():
+            lines.append("  %s: %s" % (k, yaml_scalar(v)))
+    lines += ["weights:", "  source: safetensors", "  path: weights.safetensors"]
+    lines.append("inputs:")
+    for k, v in case["inputs"].items():
+        lines.append("  %s: %s" % (k, yaml_scalar(v)))
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# Weights
+# ---------------------------------------------------------------------------
+
+def init_weight(name, shape, cfg, g):
+    """float32 random values with the scales described in README.md."""
+    n, C = cfg.streams, cfg.hidden_size
+
+    def uniform(lo, hi):
+        return torch.rand(shape, generator=g, dtype=torch.float32) * (hi - lo) + lo
+
+    def normal(mean, std):
+        return torch.randn(shape, generator=g, dtype=torch.float32) * std + mean
+
+    leaf = name.rsplit(".", 1)[-1]
+    if name == "embed.weight":
+        return normal(0.0, 1.0)
+    if name.endswith("norm.weight"):
+        return normal(1.0, 0.1)
+    if leaf.endswith("_fn"):
+        b = 1.0 / math.sqrt(n * C)
+        return uniform(-b, b)
+    if leaf.endswith("_base"):
+        return normal(0.0, 1.0)
+    if leaf.endswith("_scale"):
+        return uniform(0.5, 1.5)
+    if name.endswith(".weight") and len(shape) == 2:          # linear [out, in]
+        b = 1.0 / math.sqrt(shape[1])
+        return uniform(-b, b)
+    raise ValueError("no initialiser for %s" % name)
+
+
+def make_weights(cfg, dtype_name, seed):
+    g = torch.Generator().manual_seed(seed)
+    shapes = ref.build(cfg).expected_weights()
+    return {name: init_weight(name, shapes[name], cfg, g).to(DTYPES[dtype_name])
+            for name in sorted(shapes)}
+
+
+# ---------------------------------------------------------------------------
+# Runs
+# ---------------------------------------------------------------------------
+
+def make_io(cfg, model, runs, seed):
+    g = torch.Generator().manual_seed(seed + 1000)
+    io = {}
+    for k, shape in enumerate(runs):
+        if cfg.kind == "decoder":
+            ids = torch.randint(0, cfg.vocab_size, shape, generator=g, dtype=torch.int64)
+            with torch.no_grad():
+                out = model(ids)
+            io["run%d.input_ids" % k] = ids
+            io["run%d.logits" % k] = out.to(torch.float32)
+        else:
+            x = torch.randn(shape + (cfg.input_size,), generator=g, dtype=torch.float32)
+            with torch.no_grad():
+                out = model(x.to(torch.float64))             # exactly the stored F32 values
+            io["run%d.x" % k] = x
+            io["run%d.y" % k] = out.to(torch.float32)
+        if not torch.isfinite(out).all():
+            raise RuntimeError("non-finite output in run %d" % k)
+    return io
+
+
+def generate(case, out_root):
+    d = os.path.join(out_root, case["name"])
+    os.makedirs(d, exist_ok=True)
+    text = model_yaml(case)
+    with open(os.path.join(d, "model.yaml"), "w") as f:
+        f.write(text)
+
+    # Build the reference from the YAML just written, so the file is what gets tested.
+    cfg = ref.Config.from_yaml_dict(yaml.safe_load(text))
+    weights = make_weights(cfg, case["dtype"], case["seed"])
+    st.save(weights, os.path.join(d, "weights.safetensors"))
+
+    # Compute from what was stored (F16/BF16 rounding included), read back from disk.
+    _, model = ref.load_yaml_model(os.path.join(d, "model.yaml"), torch.float64)
+    model.eval()
+    io = make_io(cfg, model, case["runs"], case["seed"])
+    st.save(io, os.path.join(d, "io.safetensors"))
+    return d
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", default=os.path.join(REPO, "testdata", "golden"))
+    p.add_argument("cases", nargs="*", help="case names (default: all)")
+    args = p.parse_args(argv)
+    torch.manual_seed(0)
+    names = set(args.cases)
+    unknown = names - {c["name"] for c in CASES}
+    if unknown:
+        p.error("unknown case(s): %s" % ", ".join(sorted(unknown)))
+    for case in CASES:
+        if names and case["name"] not in names:
+            continue
+        d = generate(case, args.out)
+        size = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d))
+        print("%-22s %7d bytes  %s" % (case["name"], size, os.path.relpath(d, REPO)))
+
+
+if __name__ == "__main__":
+    main()

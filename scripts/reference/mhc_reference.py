@@ -1,0 +1,480 @@
+"""Independent PyTorch reference for mhcc, written from /work/shared/SPEC.md §2-§5 only.
+
+Everything here is meant to be read against the SPEC, not to be fast: sizes are tiny and
+the computation is float64 by default. Module attribute names are chosen so that
+``model.state_dict()`` keys are exactly the SPEC §4 safetensors names, e.g.
+``layers.0.attn.wq.weight`` or ``layers.1.hc_ffn_base``.
+
+No Python control flow depends on tensor *values* (only on config constants such as the
+number of streams or Sinkhorn iterations), and the sequence-dependent tables (RoPE, causal
+mask) are precomputed for ``max_sequence`` positions and sliced, so ``torch.onnx.export``
+can trace the models with dynamic batch/sequence axes.
+
+Shapes (SPEC names): B batch, S sequence, n streams, C hidden_size.
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as Fn
+
+
+# ---------------------------------------------------------------------------
+# Configuration (SPEC §5)
+# ---------------------------------------------------------------------------
+
+@dataclass
+class Config:
+    # architecture
+    kind: str = "decoder"            # decoder | mlp
+    hidden_size: int = 32            # C
+    layers: int = 2
+    ffn_hidden_size: int = 64
+    norm_eps: float = 1e-6
+    vocab_size: Optional[int] = None  # decoder only
+    heads: Optional[int] = None       # decoder only
+    kv_heads: Optional[int] = None    # decoder only; default heads
+    head_dim: Optional[int] = None    # decoder only; default hidden_size / heads
+    rope_theta: float = 10000.0       # decoder only
+    input_size: Optional[int] = None  # mlp only
+    output_size: Optional[int] = None  # mlp only
+    # hyper_connections
+    hc_kind: str = "mhc"             # mhc | residual
+    streams: int = 4                 # n
+    dynamic: bool = True
+    sinkhorn_iterations: int = 20
+    eps: float = 1e-6
+    rms_eps: float = 1e-6
+    collapse: str = "head"           # head | sum | mean
+    # inputs
+    max_sequence: int = 4096         # size of the RoPE tables (decoder only)
+
+    def __post_init__(self):
+        if self.kind not in ("decoder", "mlp"):
+            raise ValueError("architecture.kind: %r" % self.kind)
+        if self.hc_kind not in ("mhc", "residual"):
+            raise ValueError("hyper_connections.kind: %r" % self.hc_kind)
+        if self.collapse not in ("head", "sum", "mean"):
+            raise ValueError("hyper_connections.collapse: %r" % self.collapse)
+        if self.hc_kind == "residual":
+            self.streams = 1  # SPEC §2: the residual baseline has one stream
+        if self.kind == "decoder":
+            if self.kv_heads is None:
+                self.kv_heads = self.heads
+            if self.head_dim is None:
+                if self.hidden_size % self.heads:
+                    raise ValueError("hidden_size not divisible by heads and no head_dim")
+                self.head_dim = self.hidden_size // self.heads
+            if self.heads % self.kv_heads:
+                raise ValueError("heads must be a multiple of kv_heads")
+            if self.head_dim % 2:
+                raise ValueError("rotate-half RoPE needs an even head_dim")
+        if self.sinkhorn_iterations < 1:
+            raise ValueError("sinkhorn_iterations must be >= 1")
+
+    @property
+    def is_mhc(self):
+        return self.hc_kind == "mhc"
+
+    @classmethod
+    def from_yaml_dict(cls, doc):
+        """Build a Config from a parsed SPEC §5 model file (format 1)."""
+        if doc.get("format") != 1:
+            raise ValueError("format must be 1")
+        a = doc["architecture"]
+        h = doc.get("hyper_connections", {}) or {}
+        i = doc.get("inputs", {}) or {}
+        kw = dict(kind=a["kind"], hidden_size=a["hidden_size"], layers=a["layers"],
+                  ffn_hidden_size=a["ffn_hidden_size"])
+        for key in ("norm_eps", "vocab_size", "heads", "kv_heads", "head_dim", "rope_theta",
+                    "input_size", "output_size"):
+            if key in a:
+                kw[key] = a[key]
+        if "kind" in h:
+            kw["hc_kind"] = h["kind"]
+        for key in ("streams", "dynamic", "sinkhorn_iterations", "eps", "rms_eps", "collapse"):
+            if key in h:
+                kw[key] = h[key]
+        if "max_sequence" in i:
+            kw["max_sequence"] = i["max_sequence"]
+        for key in ("norm_eps", "rope_theta", "eps", "rms_eps"):
+            if key in kw:
+                kw[key] = float(kw[key])
+        return cls(**kw)
+
+
+# ---------------------------------------------------------------------------
+# mHC math (SPEC §2), as plain functions
+# ---------------------------------------------------------------------------
+
+def sinkhorn(logits, iters, eps):
+    """SPEC §2 Sinkhorn on the last two axes; logits[..., j, k] (row j, column k).
+
+        comb = softmax(comb, axis=-1) + eps
+        comb = comb / (sum(comb, axis=-2) + eps)
+        repeat iters-1 times:
+            comb = comb / (sum(comb, axis=-1) + eps)
+            comb = comb / (sum(comb, axis=-2) + eps)
+    """
+    comb = torch.softmax(logits, dim=-1) + eps
+    comb = comb / (comb.sum(dim=-2, keepdim=True) + eps)
+    for _ in range(iters - 1):
+        comb = comb / (comb.sum(dim=-1, keepdim=True) + eps)
+        comb = comb / (comb.sum(dim=-2, keepdim=True) + eps)
+    return comb
+
+
+def weightless_rms_inverse(xf, rms_eps):
+    """r = 1 / sqrt(mean(xf², axis=-1) + rms_eps), kept as [..., 1]."""
+    return torch.rsqrt(xf.pow(2).mean(dim=-1, keepdim=True) + rms_eps)
+
+
+def mhc_coefficients(x, base, fn, scale, n, iters, eps, rms_eps):
+    """SPEC §2: (pre [..., n], post [..., n], comb [..., n, n]) for state x [..., n, C].
+
+    Static mHC passes fn=None, scale=None: mixes is zero, so the coefficients depend on
+    `base` only and come back without the leading batch axes (they broadcast).
+    """
+    if fn is None:
+        pre_logit = base[0:n]
+        post_logit = base[n:2 * n]
+        comb_logit = base[2 * n:]
+    else:
+        xf = x.flatten(-2)                                   # [..., n*C]
+        r = weightless_rms_inverse(xf, rms_eps)              # [..., 1]
+        mixes = torch.matmul(xf, fn.t()) * r                 # [..., n²+2n]
+        pre_logit = scale[0] * mixes[..., 0:n] + base[0:n]
+        post_logit = scale[1] * mixes[..., n:2 * n] + base[n:2 * n]
+        comb_logit = scale[2] * mixes[..., 2 * n:] + base[2 * n:]
+    pre = torch.sigmoid(pre_logit) + eps
+    post = 2 * torch.sigmoid(post_logit)
+    comb = split_last(comb_logit, n, n)                  # row-major: index j*n+k -> [j, k]
+    comb = sinkhorn(comb, iters, eps)
+    return pre, post, comb
+
+
+def split_last(t, a, b):
+    """Reshape the last axis (a*b) into [a, b], row-major (unflatten does not export to ONNX)."""
+    return t.reshape(t.shape[:-1] + (a, b))
+
+
+def stream_collapse(x, weights):
+    """h = Σ_i w[i] * x[i]; x [..., n, C], weights [..., n] (or [n]) -> [..., C]."""
+    n = x.shape[-2]
+    h = weights[..., 0:1] * x[..., 0, :]
+    for i in range(1, n):
+        h = h + weights[..., i:i + 1] * x[..., i, :]
+    return h
+
+
+def stream_mix(x, y, post, comb):
+    """x'[k] = post[k] * y + Σ_j comb[j, k] * x[j]  (H_res = combᵀ: column k feeds stream k).
+
+    x [..., n, C], y [..., C], post [..., n], comb [..., n, n] -> [..., n, C].
+    """
+    n = x.shape[-2]
+    out = []
+    for k in range(n):
+        xk = post[..., k:k + 1] * y
+        for j in range(n):
+            xk = xk + comb[..., j, k:k + 1] * x[..., j, :]
+        out.append(xk)
+    return torch.stack(out, dim=-2)
+
+
+def stream_expand(e, n):
+    """Repeat e [..., C] into n streams: [..., n, C]."""
+    return torch.stack([e] * n, dim=-2)
+
+
+def mhc_sublayer(x, sublayer, base, fn, scale, n, iters, eps, rms_eps):
+    """One mHC sublayer: x [..., n, C] -> [..., n, C], F = `sublayer` (with its own pre-norm)."""
+    pre, post, comb = mhc_coefficients(x, base, fn, scale, n, iters, eps, rms_eps)
+    h = stream_collapse(x, pre)
+    y = sublayer(h)
+    return stream_mix(x, y, post, comb)
+
+
+def head_collapse(x, fn, base, scale, eps, rms_eps):
+    """SPEC §2 collapse `head`: pre = sigmoid(scale[0]*(xf·fnᵀ)*r + base) + eps; y = Σ pre[i] x[i]."""
+    xf = x.flatten(-2)
+    r = weightless_rms_inverse(xf, rms_eps)
+    pre = torch.sigmoid(scale[0] * torch.matmul(xf, fn.t()) * r + base) + eps
+    return stream_collapse(x, pre)
+
+
+# ---------------------------------------------------------------------------
+# Building blocks (SPEC §3)
+# ---------------------------------------------------------------------------
+
+class RMSNorm(nn.Module):
+    """rmsnorm(v, w) = v / sqrt(mean(v², -1) + norm_eps) * w."""
+
+    def __init__(self, dim, eps, dtype=torch.float64):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim, dtype=dtype))
+
+    def forward(self, v):
+        return v / torch.sqrt(v.pow(2).mean(dim=-1, keepdim=True) + self.eps) * self.weight
+
+
+def linear(in_features, out_features, dtype):
+    """Bias-free linear; weight is [out, in] as in SPEC §4."""
+    return nn.Linear(in_features, out_features, bias=False, dtype=dtype)
+
+
+class RoPE(nn.Module):
+    """Rotate-half rotary embedding; positions 0..max_sequence-1 precomputed (float64)."""
+
+    def __init__(self, head_dim, theta, max_sequence, dtype=torch.float64):
+        super().__init__()
+        half = head_dim // 2
+        i = torch.arange(half, dtype=torch.float64)
+        inv_freq = torch.tensor(float(theta), dtype=torch.float64) ** (-2.0 * i / head_dim)
+        pos = torch.arange(max_sequence, dtype=torch.float64)
+        angle = pos[:, None] * inv_freq[None, :]             # [max_sequence, head_dim/2]
+        angle = torch.cat([angle, angle], dim=-1)            # duplicated over both halves
+        self.register_buffer("cos", angle.cos().to(dtype), persistent=False)
+        self.register_buffer("sin", angle.sin().to(dtype), persistent=False)
+        self.half = half
+
+    def forward(self, v):
+        """v [B, H, S, head_dim]; rot(v) = v*cos + [-v2, v1]*sin at positions 0..S-1."""
+        s = v.shape[-2]
+        cos = self.cos[:s]
+        sin = self.sin[:s]
+        v1 = v[..., :self.half]
+        v2 = v[..., self.half:]
+        return v * cos + torch.cat([-v2, v1], dim=-1) * sin
+
+
+class Attention(nn.Module):
+    """Causal GQA attention: query head h reads kv head h // (heads / kv_heads)."""
+
+    def __init__(self, cfg, dtype=torch.float64):
+        super().__init__()
+        C, H, KV, D = cfg.hidden_size, cfg.heads, cfg.kv_heads, cfg.head_dim
+        self.heads, self.kv_heads, self.head_dim = H, KV, D
+        self.wq = linear(C, H * D, dtype)
+        self.wk = linear(C, KV * D, dtype)
+        self.wv = linear(C, KV * D, dtype)
+        self.wo = linear(H * D, C, dtype)
+        self.rope = RoPE(D, cfg.rope_theta, cfg.max_sequence, dtype)
+        group = H // KV
+        self.register_buffer("kv_index", torch.tensor([h // group for h in range(H)]),
+                             persistent=False)
+        mask = torch.ones(cfg.max_sequence, cfg.max_sequence, dtype=torch.bool).tril()
+        self.register_buffer("causal", mask, persistent=False)  # causal[t, u] = u <= t
+
+    def forward(self, h):
+        """h [B, S, C] -> [B, S, C]."""
+        q = split_last(self.wq(h), self.heads, self.head_dim).transpose(1, 2)     # [B,H,S,D]
+        k = split_last(self.wk(h), self.kv_heads, self.head_dim).transpose(1, 2)  # [B,KV,S,D]
+        v = split_last(self.wv(h), self.kv_heads, self.head_dim).transpose(1, 2)
+        q = self.rope(q)
+        k = self.rope(k)
+        k = k.index_select(1, self.kv_index)                 # [B,H,S,D]: head h <- kv h//group
+        v = v.index_select(1, self.kv_index)
+        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.head_dim)  # [B,H,S,S]
+        s = scores.shape[-1]
+        scores = scores.masked_fill(~self.causal[:s, :s], float("-inf"))
+        p = torch.softmax(scores, dim=-1)
+        o = torch.matmul(p, v).transpose(1, 2).flatten(-2)   # [B,S,H*D]
+        return self.wo(o)
+
+
+class SwiGLU(nn.Module):
+    """(silu(h·w1ᵀ) * (h·w3ᵀ)) · w2ᵀ."""
+
+    def __init__(self, C, ffn, dtype=torch.float64):
+        super().__init__()
+        self.w1 = linear(C, ffn, dtype)
+        self.w2 = linear(ffn, C, dtype)
+        self.w3 = linear(C, ffn, dtype)
+
+    def forward(self, h):
+        return self.w2(Fn.silu(self.w1(h)) * self.w3(h))
+
+
+class MlpBody(nn.Module):
+    """mlp architecture sublayer body: w2 · silu(w1 · v)."""
+
+    def __init__(self, C, ffn, dtype=torch.float64):
+        super().__init__()
+        self.w1 = linear(C, ffn, dtype)
+        self.w2 = linear(ffn, C, dtype)
+
+    def forward(self, h):
+        return self.w2(Fn.silu(self.w1(h)))
+
+
+def _hc_params(module, prefix, cfg, dtype):
+    """Register `{prefix}_base` (+ `_fn`, `_scale` when dynamic) on `module`."""
+    n, C = cfg.streams, cfg.hidden_size
+    m = n * n + 2 * n
+    setattr(module, prefix + "_base", nn.Parameter(torch.zeros(m, dtype=dtype)))
+    if cfg.dynamic:
+        setattr(module, prefix + "_fn", nn.Parameter(torch.zeros(m, n * C, dtype=dtype)))
+        setattr(module, prefix + "_scale", nn.Parameter(torch.ones(3, dtype=dtype)))
+
+
+class _HCModel(nn.Module):
+    """Shared pieces: stream handling, collapse, weight loading."""
+
+    def _apply_hc(self, layer, prefix, x, sublayer):
+        cfg = self.cfg
+        if not cfg.is_mhc:
+            return x + sublayer(x)                            # residual baseline: x + F(x)
+        base = getattr(layer, prefix + "_base")
+        fn = getattr(layer, prefix + "_fn") if cfg.dynamic else None
+        scale = getattr(layer, prefix + "_scale") if cfg.dynamic else None
+        return mhc_sublayer(x, sublayer, base, fn, scale, cfg.streams,
+                            cfg.sinkhorn_iterations, cfg.eps, cfg.rms_eps)
+
+    def _expand(self, e):
+        return stream_expand(e, self.cfg.streams) if self.cfg.is_mhc else e
+
+    def _collapse(self, x):
+        cfg = self.cfg
+        if not cfg.is_mhc:
+            return x
+        if cfg.collapse == "head":
+            return head_collapse(x, self.hc_head_fn, self.hc_head_base, self.hc_head_scale,
+                                 cfg.eps, cfg.rms_eps)
+        if cfg.collapse == "sum":
+            return x.sum(dim=-2)
+        return x.sum(dim=-2) / cfg.streams                   # mean
+
+    def _head_params(self, dtype):
+        cfg = self.cfg
+        if cfg.is_mhc and cfg.collapse == "head":
+            n, C = cfg.streams, cfg.hidden_size
+            self.hc_head_fn = nn.Parameter(torch.zeros(n, n * C, dtype=dtype))
+            self.hc_head_base = nn.Parameter(torch.zeros(n, dtype=dtype))
+            self.hc_head_scale = nn.Parameter(torch.ones(1, dtype=dtype))
+
+    def expected_weights(self):
+        """{SPEC §4 name: shape} for this configuration."""
+        return {k: tuple(v.shape) for k, v in self.state_dict().items()}
+
+    def load_weights(self, tensors):
+        """Load {name: tensor}; reject missing, unexpected and wrongly shaped tensors.
+
+        Values are converted to the model dtype exactly (F16/BF16 -> float64 is exact)."""
+        expected = self.expected_weights()
+        missing = sorted(set(expected) - set(tensors))
+        unexpected = sorted(set(tensors) - set(expected))
+        errors = ["missing tensor %s (expected shape %s)" % (k, list(expected[k])) for k in missing]
+        errors += ["unexpected tensor %s (shape %s)" % (k, list(tensors[k].shape)) for k in unexpected]
+        for k in sorted(set(expected) & set(tensors)):
+            if tuple(tensors[k].shape) != expected[k]:
+                errors.append("tensor %s: expected shape %s, found %s"
+                              % (k, list(expected[k]), list(tensors[k].shape)))
+        if errors:
+            raise ValueError("; ".join(errors))
+        params = dict(self.named_parameters())
+        with torch.no_grad():
+            for k in expected:
+                params[k].copy_(tensors[k].to(params[k].dtype))
+        return self
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, cfg, dtype):
+        super().__init__()
+        C = cfg.hidden_size
+        self.attn_norm = RMSNorm(C, cfg.norm_eps, dtype)
+        self.attn = Attention(cfg, dtype)
+        self.ffn_norm = RMSNorm(C, cfg.norm_eps, dtype)
+        self.ffn = SwiGLU(C, cfg.ffn_hidden_size, dtype)
+        if cfg.is_mhc:
+            _hc_params(self, "hc_attn", cfg, dtype)
+            _hc_params(self, "hc_ffn", cfg, dtype)
+
+    def attn_sublayer(self, h):
+        return self.attn(self.attn_norm(h))
+
+    def ffn_sublayer(self, h):
+        return self.ffn(self.ffn_norm(h))
+
+
+class Decoder(_HCModel):
+    """input_ids [B, S] int64 -> logits [B, S, vocab]."""
+
+    def __init__(self, cfg, dtype=torch.float64):
+        super().__init__()
+        assert cfg.kind == "decoder"
+        self.cfg = cfg
+        C = cfg.hidden_size
+        self.embed = nn.Embedding(cfg.vocab_size, C, dtype=dtype)
+        self.layers = nn.ModuleList([DecoderLayer(cfg, dtype) for _ in range(cfg.layers)])
+        self._head_params(dtype)
+        self.norm = RMSNorm(C, cfg.norm_eps, dtype)
+        self.head = linear(C, cfg.vocab_size, dtype)
+
+    def forward(self, input_ids):
+        x = self._expand(self.embed(input_ids))                # [B,S,n,C] (or [B,S,C])
+        for layer in self.layers:
+            x = self._apply_hc(layer, "hc_attn", x, layer.attn_sublayer)
+            x = self._apply_hc(layer, "hc_ffn", x, layer.ffn_sublayer)
+        y = self._collapse(x)                                  # [B,S,C]
+        return self.head(self.norm(y))
+
+
+class MlpLayer(nn.Module):
+    def __init__(self, cfg, dtype):
+        super().__init__()
+        self.norm = RMSNorm(cfg.hidden_size, cfg.norm_eps, dtype)
+        self.mlp = MlpBody(cfg.hidden_size, cfg.ffn_hidden_size, dtype)
+        if cfg.is_mhc:
+            _hc_params(self, "hc", cfg, dtype)
+
+    def sublayer(self, h):
+        return self.mlp(self.norm(h))
+
+
+class Mlp(_HCModel):
+    """x [B, input_size] -> y [B, output_size]; state [B, n, C] (no sequence axis)."""
+
+    def __init__(self, cfg, dtype=torch.float64):
+        super().__init__()
+        assert cfg.kind == "mlp"
+        self.cfg = cfg
+        C = cfg.hidden_size
+        self.in_proj = linear(cfg.input_size, C, dtype)
+        self.layers = nn.ModuleList([MlpLayer(cfg, dtype) for _ in range(cfg.layers)])
+        self._head_params(dtype)
+        self.norm = RMSNorm(C, cfg.norm_eps, dtype)
+        self.out_proj = linear(C, cfg.output_size, dtype)
+
+    def forward(self, x):
+        s = self._expand(self.in_proj(x))                     # [B,n,C] (or [B,C])
+        for layer in self.layers:
+            s = self._apply_hc(layer, "hc", s, layer.sublayer)
+        y = self._collapse(s)
+        return self.out_proj(self.norm(y))
+
+
+def build(cfg, dtype=torch.float64):
+    """Model for `cfg` (weights uninitialised; call load_weights)."""
+    return Decoder(cfg, dtype) if cfg.kind == "decoder" else Mlp(cfg, dtype)
+
+
+def load_yaml_model(path, dtype=torch.float64):
+    """Load a SPEC §5 model file whose weights come from safetensors; returns (cfg, model)."""
+    import os
+    import yaml
+    from safetensors_io import load
+    with open(path) as f:
+        doc = yaml.safe_load(f)
+    cfg = Config.from_yaml_dict(doc)
+    model = build(cfg, dtype)
+    w = doc["weights"]
+    if w.get("source") != "safetensors":
+        raise ValueError("only weights.source: safetensors is supported by the reference")
+    model.load_weights(load(os.path.join(os.path.dirname(path), w["path"])))
+    return cfg, model
