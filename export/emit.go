@@ -22,13 +22,16 @@ type emitter struct {
 	consts map[string]string // constant key -> value name
 	memo   map[string]string // shared subgraphs (sequence length, RoPE slices, mask) -> value name
 
+	// f64 makes every float tensor float64 (the verification reference).
+	f64 bool
+
 	// per IR node being expanded
 	node *ir.Node
 	step int
 }
 
-func newEmitter() *emitter {
-	return &emitter{names: map[string]bool{}, consts: map[string]string{}, memo: map[string]string{}}
+func newEmitter(f64 bool) *emitter {
+	return &emitter{names: map[string]bool{}, consts: map[string]string{}, memo: map[string]string{}, f64: f64}
 }
 
 // reserve claims name for a value; IR names are unique, so a clash is a bug.
@@ -109,8 +112,22 @@ func (e *emitter) i64const(vals, dims []int64) string {
 	return name
 }
 
-// f32 returns a scalar float32 constant.
+// f32 returns a scalar constant of the graph's float type (float32, or
+// float64 for the reference).
 func (e *emitter) f32(v float64) string {
+	if e.f64 {
+		key := fmt.Sprintf("f64:%016x", math.Float64bits(v))
+		if name, ok := e.consts[key]; ok {
+			return name
+		}
+		name := e.fresh("const.f64." + strconv.FormatFloat(v, 'g', -1, 64))
+		raw := make([]byte, 8)
+		binary.LittleEndian.PutUint64(raw, math.Float64bits(v))
+		e.inits = append(e.inits, &onnxpb.TensorProto{Name: proto.String(name),
+			DataType: proto.Int32(int32(onnxpb.TensorProto_DOUBLE)), RawData: raw})
+		e.consts[key] = name
+		return name
+	}
 	f := float32(v)
 	key := fmt.Sprintf("f32:%08x", math.Float32bits(f))
 	if name, ok := e.consts[key]; ok {
@@ -127,12 +144,22 @@ func (e *emitter) f32(v float64) string {
 
 // initializer converts an IR constant. Float16 and BFloat16 weights were
 // widened to float32 when read; the graph computes in float32, so they are
-// stored as float32 (exactly the values the source held).
-func initializer(v *ir.Value) (*onnxpb.TensorProto, error) {
+// stored as float32 (exactly the values the source held). With f64 every
+// float constant is stored as float64 (exactly, too).
+func initializer(v *ir.Value, f64 bool) (*onnxpb.TensorProto, error) {
 	c := v.Const
 	t := &onnxpb.TensorProto{Name: proto.String(v.Name), Dims: append([]int64{}, c.Shape...)}
 	switch c.DType {
 	case ir.Float32, ir.Float16, ir.BFloat16:
+		if f64 {
+			raw := make([]byte, 8*len(c.F32))
+			for i, f := range c.F32 {
+				binary.LittleEndian.PutUint64(raw[8*i:], math.Float64bits(float64(f)))
+			}
+			t.DataType = proto.Int32(int32(onnxpb.TensorProto_DOUBLE))
+			t.RawData = raw
+			break
+		}
 		raw := make([]byte, 4*len(c.F32))
 		for i, f := range c.F32 {
 			binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(f))
@@ -180,8 +207,12 @@ func elemType(d ir.DType) (int32, error) {
 	return 0, fmt.Errorf("export: dtype %v has no ONNX element type", d)
 }
 
-func valueInfo(v *ir.Value) (*onnxpb.ValueInfoProto, error) {
-	et, err := elemType(v.Type.DType)
+func valueInfo(v *ir.Value, f64 bool) (*onnxpb.ValueInfoProto, error) {
+	dt := v.Type.DType
+	if f64 && dt.IsFloat() {
+		dt = ir.Float64
+	}
+	et, err := elemType(dt)
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,10 @@ const (
 type Options struct {
 	Target   string // recorded in the metadata; "onnx" if empty
 	Lowering string // recorded in the metadata; "reference" if empty
+	// Float64 makes every float tensor of the graph float64: inputs,
+	// weights, constants and outputs. mhcc verify runs this form of the
+	// reference lowering as the numerical truth.
+	Float64 bool
 }
 
 // Encode converts g to an ONNX model: IR version 8, opset 17, every IR node
@@ -41,11 +45,11 @@ func Encode(g *ir.Graph, opts Options) (m *onnxpb.ModelProto, err error) {
 			err = fmt.Errorf("export: %v", r)
 		}
 	}()
-	e := newEmitter()
+	e := newEmitter(opts.Float64)
 	graph := &onnxpb.GraphProto{Name: proto.String(g.Name)}
 	for _, v := range g.Inputs {
 		e.reserve(v.Name)
-		vi, err := valueInfo(v)
+		vi, err := valueInfo(v, opts.Float64)
 		if err != nil {
 			return nil, err
 		}
@@ -54,7 +58,7 @@ func Encode(g *ir.Graph, opts Options) (m *onnxpb.ModelProto, err error) {
 	var weights []*onnxpb.TensorProto
 	for _, v := range g.Consts {
 		e.reserve(v.Name)
-		t, err := initializer(v)
+		t, err := initializer(v, opts.Float64)
 		if err != nil {
 			return nil, err
 		}
@@ -80,7 +84,7 @@ func Encode(g *ir.Graph, opts Options) (m *onnxpb.ModelProto, err error) {
 		opmap[n.Op](e, n, in, out)
 	}
 	for _, v := range g.Outputs {
-		vi, err := valueInfo(v)
+		vi, err := valueInfo(v, opts.Float64)
 		if err != nil {
 			return nil, err
 		}
@@ -133,6 +137,9 @@ func metadata(g *ir.Graph, opts Options) []*onnxpb.StringStringEntryProto {
 		{"mhcc.producer", ProducerName + " " + ProducerVersion},
 		{"mhcc.target", target},
 		{"mhcc.lowering", lowering},
+	}
+	if opts.Float64 {
+		kv = append(kv, [2]string{"mhcc.precision", "f64"})
 	}
 	if m := g.Model; m != nil {
 		hc := m.HC

@@ -24,6 +24,7 @@ type Options struct {
 	Disabled map[string]bool // passes to skip
 	DumpDir  string          // dump the IR after each pass here
 	Log      io.Writer       // per-pass statistics
+	Float64  bool            // emit every float tensor as float64 (the verification reference)
 }
 
 // Result is what Compile produced.
@@ -76,7 +77,7 @@ func Compile(path string, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, &InternalError{err}
 	}
-	data, err := export.Marshal(g, export.Options{Target: opts.Target})
+	data, err := export.Marshal(g, export.Options{Target: opts.Target, Float64: opts.Float64})
 	if err != nil {
 		return nil, &InternalError{err}
 	}

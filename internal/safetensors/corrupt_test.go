@@ -122,6 +122,7 @@ func TestCorruptFiles(t *testing.T) {
 				t.Fatalf("error %v (%T) is not an *Error", err, err)
 			}
 			msg := err.Error()
+			t.Log(msg)
 			if !strings.HasPrefix(msg, path+": ") {
 				t.Errorf("error %q does not start with the path", msg)
 			}

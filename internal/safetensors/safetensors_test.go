@@ -34,7 +34,7 @@ func roundTripCases() []roundTripCase {
 	for i, v := range f64 {
 		f64as32[i] = float32(v) // rounds: 0.1 → 0.1f, 1e300 → +Inf, tiny → 0
 	}
-	halfVals := []float32{1, -2, 0.5, 65504, 0.333251953125, 0} // exact in F16
+	halfVals := []float32{1, -2, 0.5, 65504, 0.333251953125, 0}                       // exact in F16
 	bfVals := []float32{1, -3, 0.5, math.Float32frombits(0x7f7f0000), 0.333984375, 0} // exact in BF16
 	widen := func(v []float32) []float64 {
 		out := make([]float64, len(v))

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func mhcc(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+const goodModel = `format: 1
+name: cli-test
+architecture:
+  kind: mlp
+  hidden_size: 8
+  layers: 1
+  ffn_hidden_size: 16
+  input_size: 3
+  output_size: 2
+hyper_connections:
+  kind: mhc
+  streams: 2
+weights:
+  source: random
+  seed: 3
+`
+
+func TestCompileWrites(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "m.yaml")
+	os.WriteFile(model, []byte(goodModel), 0o644)
+	out := filepath.Join(dir, "m.onnx")
+	code, stdout, stderr := mhcc(t, "compile", model, "-o", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "wrote "+out) {
+		t.Errorf("stdout %q does not say what it wrote", stdout)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil || len(data) == 0 {
+		t.Fatalf("output: %v (%d bytes)", err, len(data))
+	}
+	onlyFiles(t, dir, "m.onnx", "m.yaml")
+}
+
+// A failed compile leaves an existing output untouched and no temporary
+// file behind; the error names file, line and key.
+func TestCompileFailsAtomically(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(model, []byte(strings.Replace(goodModel, "streams: 2", "streams: 0", 1)), 0o644)
+	out := filepath.Join(dir, "m.onnx")
+	os.WriteFile(out, []byte("previous"), 0o644)
+	code, _, stderr := mhcc(t, "compile", model, "-o", out)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stderr: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "bad.yaml:12:") || !strings.Contains(stderr, "hyper_connections.streams") {
+		t.Errorf("stderr %q does not name bad.yaml:12 and the key", stderr)
+	}
+	if data, _ := os.ReadFile(out); string(data) != "previous" {
+		t.Errorf("existing output changed to %q", data)
+	}
+	onlyFiles(t, dir, "bad.yaml", "m.onnx")
+
+	// Missing weights file: also a user error, also no output.
+	os.WriteFile(model, []byte(strings.Replace(goodModel, "source: random\n  seed: 3", "source: safetensors\n  path: nowhere.safetensors", 1)), 0o644)
+	os.Remove(out)
+	if code, _, stderr := mhcc(t, "compile", model, "-o", out); code != 1 || !strings.Contains(stderr, "nowhere.safetensors") {
+		t.Errorf("exit %d, stderr %q; want 1 naming the weights file", code, stderr)
+	}
+	onlyFiles(t, dir, "bad.yaml")
+}
+
+func TestUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "m.yaml")
+	os.WriteFile(model, []byte(goodModel), 0o644)
+	for _, args := range [][]string{
+		{"compile", model, "--target", "tpu", "-o", filepath.Join(dir, "x.onnx")},
+		{"compile", model, "--disable-pass", "nosuch", "-o", filepath.Join(dir, "x.onnx")},
+		{"compile"},
+		{"frobnicate"},
+	} {
+		if code, _, stderr := mhcc(t, args...); code != 1 || stderr == "" {
+			t.Errorf("mhcc %v: exit %d, stderr %q; want 1 and a message", args, code, stderr)
+		}
+	}
+	onlyFiles(t, dir, "m.yaml")
+}
+
+func TestCheckAndIR(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "m.yaml")
+	os.WriteFile(model, []byte(goodModel), 0o644)
+	if code, stdout, _ := mhcc(t, "check", model); code != 0 || !strings.Contains(stdout, "ok") {
+		t.Errorf("check: exit %d, stdout %q", code, stdout)
+	}
+	code, stdout, _ := mhcc(t, "ir", model)
+	if code != 0 || !strings.Contains(stdout, "Sinkhorn<f32[batch,2,2]>") || !strings.Contains(stdout, "HCMix") {
+		t.Errorf("ir: exit %d, stdout:\n%s", code, stdout)
+	}
+	if code, stdout, _ := mhcc(t, "compile", "--help"); code != 0 || !strings.Contains(stdout, "atomically") {
+		t.Errorf("compile --help: exit %d, stdout %q", code, stdout)
+	}
+}
+
+func onlyFiles(t *testing.T, dir string, want ...string) {
+	t.Helper()
+	entries, _ := os.ReadDir(dir)
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("folder holds %v, want %v", got, want)
+	}
+}
