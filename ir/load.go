@@ -142,39 +142,99 @@ func (l *loader) moreDocuments(dec *yaml.Decoder, data []byte) {
 // yamlLine matches the line yaml puts into its syntax errors.
 var yamlLine = regexp.MustCompile(`(?s)^yaml: line (\d+): (.*)$`)
 
-// syntaxError reports a YAML syntax error at the line yaml names (column 1,
-// as yaml gives no column), or at the offending byte or alias when yaml
-// names no line.
-func (l *loader) syntaxError(data []byte, err error) {
-	msg := err.Error()
-	pos := Pos{File: l.file, Line: 1, Col: 1}
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		if n, err := strconv.Atoi(m[1]); err == nil && n > 0 {
-			pos.Line = n
-		}
-		msg = m[2]
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
-		pos.Line, pos.Col = locateProblem(data, msg)
-	}
-	l.errs.Add(pos, "", "invalid YAML: %s", msg)
+// parserProblems are the syntax errors for which yaml reports a line
+// counted from 0, the start of the enclosing construct; for the others
+// (scanner errors) it counts from 1.
+var parserProblems = map[string]bool{
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected <document start>": true,
+	"did not find expected <stream-start>":   true,
+	"did not find expected key":              true,
+	"did not find expected node content":     true,
+	"found duplicate %TAG directive":         true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found undefined tag handle":             true,
 }
 
 // unknownAnchor matches yaml's error for an alias without an anchor.
 var unknownAnchor = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
 
-// locateProblem finds the line and column of a syntax error for which yaml
-// gives no line: a bad character or an undefined alias. It returns 1, 1 when
-// it cannot tell.
-func locateProblem(data []byte, msg string) (line, col int) {
-	at := -1
-	if m := unknownAnchor.FindStringSubmatch(msg); m != nil {
-		at = bytes.Index(data, []byte("*"+m[1]))
-	} else {
-		at = badCharacter(data)
+// syntaxError reports a YAML syntax error. yaml names the line where the
+// enclosing construct starts, or none; the loader looks for the line of the
+// problem itself (column 1, as yaml gives none), the offending character or
+// the undefined alias.
+func (l *loader) syntaxError(data []byte, err error) {
+	line, msg := splitYAMLError(err)
+	if line == 0 {
+		line = 1 // yaml leaves out line 0
 	}
+	col := 1
+	if m := unknownAnchor.FindStringSubmatch(msg); m != nil {
+		line, col = lineCol(data, bytes.Index(data, []byte("*"+m[1])), line)
+	} else if at := badCharacter(data); at >= 0 && !strings.Contains(err.Error(), "line ") {
+		line, col = lineCol(data, at, line)
+	} else {
+		line = problemLine(data, line, msg)
+	}
+	l.errs.Add(Pos{File: l.file, Line: line, Col: col}, "", "invalid YAML: %s", msg)
+}
+
+// splitYAMLError returns the 1-based line (0 if none) and the message of a
+// yaml error.
+func splitYAMLError(err error) (line int, msg string) {
+	m := yamlLine.FindStringSubmatch(err.Error())
+	if m == nil {
+		return 0, strings.TrimPrefix(err.Error(), "yaml: ")
+	}
+	line, _ = strconv.Atoi(m[1])
+	if parserProblems[m[2]] {
+		line++
+	}
+	return line, m[2]
+}
+
+// problemLine finds the first line, from line on, at which the file cut
+// after that line fails with the same message msg; that is where the
+// problem is, while yaml names where its construct starts. It gives up on
+// large files (the search is quadratic) and returns line.
+func problemLine(data []byte, line int, msg string) int {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if len(lines) > 500 || len(data) > 1<<16 {
+		return line
+	}
+	end := 0
+	for i, text := range lines {
+		end += len(text)
+		if i+1 < line {
+			continue
+		}
+		if _, m := splitYAMLError(decodeAll(data[:end])); m == msg {
+			return i + 1
+		}
+	}
+	return line
+}
+
+// decodeAll parses every document of data and returns the first error, or
+// io.EOF.
+func decodeAll(data []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var n yaml.Node
+		if err := dec.Decode(&n); err != nil {
+			return err
+		}
+	}
+}
+
+// lineCol is the 1-based line and column of the byte offset at, or def, 1
+// for a negative offset.
+func lineCol(data []byte, at, def int) (line, col int) {
 	if at < 0 {
-		return 1, 1
+		return def, 1
 	}
 	line = 1 + bytes.Count(data[:at], []byte("\n"))
 	col = 1 + utf8.RuneCount(data[bytes.LastIndexByte(data[:at], '\n')+1:at])

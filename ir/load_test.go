@@ -284,7 +284,7 @@ func TestMessages(t *testing.T) {
 			`tiny.yaml:1:1: got an empty file, want a mapping starting with format: 1`},
 		{"syntax",
 			"format: 1\narchitecture: [\n",
-			`tiny.yaml:2:1: invalid YAML: did not find expected node content`},
+			`tiny.yaml:3:1: invalid YAML: did not find expected node content`},
 		{"bad byte",
 			"format: 1\nname: a\x01b\n",
 			`tiny.yaml:2:8: invalid YAML: control characters are not allowed`},
@@ -396,7 +396,8 @@ func TestNearest(t *testing.T) {
 }
 
 // FuzzLoad checks that no input makes Load panic, that every error names a
-// position, and that what loads is within the documented ranges.
+// position, and that what loads is within the documented ranges and, when
+// small, lowers to a graph that verifies.
 func FuzzLoad(f *testing.F) {
 	filepath.WalkDir("../testdata", func(path string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".yaml") {
@@ -421,6 +422,11 @@ func FuzzLoad(f *testing.F) {
 			return
 		}
 		checkInvariants(t, m)
+		if approxParams(m) <= 1<<16 && m.Arch.Layers <= 4 {
+			if _, err := Lower(m, RandomWeights(m)); err != nil {
+				t.Fatalf("a loaded model does not lower: %v", err)
+			}
+		}
 	})
 }
 

@@ -73,7 +73,10 @@ const (
 	CollapseMean = "mean"
 )
 
-// HyperConnections is the hyper_connections section.
+// HyperConnections is the hyper_connections section. For kind residual,
+// Streams is 1 and the mHC-only fields keep the file's values or their
+// defaults (they are checked so that flipping kind gives a valid twin) but
+// mean nothing.
 type HyperConnections struct {
 	Kind       string  // HCMHC or HCResidual
 	Streams    int     // n; 1 for residual

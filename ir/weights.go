@@ -81,8 +81,8 @@ func WeightSpecs(m *Model) []WeightSpec {
 	return ws
 }
 
-// Weights maps tensor names to their data (float32; f16 and bf16 sources are
-// widened exactly and keep their DType).
+// Weights maps tensor names to their data, float32 (f16 and bf16 sources are
+// widened exactly).
 type Weights map[string]*Tensor
 
 // LoadWeights returns the weights m's weights section names: generated from
@@ -164,14 +164,8 @@ func readSafetensors(m *Model) (Weights, error) {
 			errs = append(errs, fmt.Sprintf("tensor %q has shape %v, want %v", s.Name, info.Shape, s.Shape))
 			continue
 		}
-		var dt DType
 		switch info.DType {
-		case "F32":
-			dt = Float32
-		case "F16":
-			dt = Float16
-		case "BF16":
-			dt = BFloat16
+		case "F32", "F16", "BF16":
 		default:
 			errs = append(errs, fmt.Sprintf("tensor %q has dtype %s, want F32, F16 or BF16", s.Name, info.DType))
 			continue
@@ -181,7 +175,9 @@ func readSafetensors(m *Model) (Weights, error) {
 			errs = append(errs, err.Error())
 			continue
 		}
-		w[s.Name] = &Tensor{DType: dt, Shape: s.Shape, F32: data}
+		// The model computes in float32: F16 and BF16 values are widened
+		// exactly and the tensor is float32 from here on.
+		w[s.Name] = &Tensor{DType: Float32, Shape: s.Shape, F32: data}
 	}
 	var extra []string
 	for _, info := range f.Tensors() {
