@@ -400,7 +400,8 @@ func (l *loader) hyperConnections(s *section) {
 	}
 	hc.Dynamic = s.boolOr("dynamic", DefaultDynamic)
 	hc.Iterations = int(s.intOr("sinkhorn_iterations", 1, maxIterations, DefaultIterations))
-	hc.Eps = s.numberOr("eps", maxEps, DefaultEps)
+	// eps = 0 is the paper's exact form (SPEC §2); rms_eps must stay positive.
+	hc.Eps = s.rangeOr("eps", true, maxEps, DefaultEps)
 	hc.RMSEps = s.numberOr("rms_eps", maxEps, DefaultRMSEps)
 	hc.Collapse, _ = s.enum("collapse", CollapseHead, CollapseSum, CollapseMean)
 	if s.absent("collapse") {

@@ -85,16 +85,17 @@ func (s *section) hint(name string) string {
 	var in []string
 	for _, p := range sectionOrder {
 		if p != s.path && slices.Contains(sectionKeys[p], name) {
+			where := "in " + p
 			if p == "" {
-				p = "the top level"
+				where = "at the top level"
 			}
-			in = append(in, p)
+			in = append(in, where)
 		}
 	}
 	if len(in) == 0 {
 		return ""
 	}
-	return "; it belongs in " + strings.Join(in, " or ")
+	return "; it belongs " + strings.Join(in, " or ")
 }
 
 // sub reads the section under key name. A missing section is dead, unless
@@ -245,18 +246,26 @@ func (s *section) seed(name string) (uint64, bool) {
 
 // numberOr reads a number in (0, hi], or def for an absent key.
 func (s *section) numberOr(name string, hi, def float64) float64 {
+	return s.rangeOr(name, false, hi, def)
+}
+
+// rangeOr reads a number in (0, hi], or [0, hi] when zero is allowed.
+func (s *section) rangeOr(name string, zero bool, hi, def float64) float64 {
 	f, ok := s.field(name)
 	if !ok {
 		return def
 	}
 	want := fmt.Sprintf("a number in (0, %g]", hi)
+	if zero {
+		want = fmt.Sprintf("a number in [0, %g]", hi)
+	}
 	tag := f.val.ShortTag()
 	var v float64
 	if f.val.Kind != yaml.ScalarNode || tag != "!!int" && tag != "!!float" || f.val.Decode(&v) != nil {
 		s.errorf(f, name, "got %s, want %s", describe(f.val), want)
 		return 0
 	}
-	if !(v > 0 && v <= hi) { // false for NaN too
+	if !(v > 0 && v <= hi || zero && v == 0) { // false for NaN too
 		s.errorf(f, name, "got %s, want %s", f.val.Value, want)
 		return 0
 	}
