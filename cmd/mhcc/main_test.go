@@ -124,3 +124,20 @@ func onlyFiles(t *testing.T, dir string, want ...string) {
 		t.Errorf("folder holds %v, want %v", got, want)
 	}
 }
+
+func TestVerify(t *testing.T) {
+	code, stdout, stderr := mhcc(t, "verify", "../../testdata/models/mlp-mhc.yaml", "--shape", "1", "--shape", "5")
+	if code != 0 || !strings.Contains(stdout, "Amax gain") || !strings.Contains(stdout, "layers.2.mlp") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	code, stdout, _ = mhcc(t, "verify", "../../testdata/models/tiny-mhc.yaml", "--json", "--shape", "2x3")
+	if code != 0 || !strings.Contains(stdout, `"max_col_sum_dev"`) || !strings.Contains(stdout, `"ok": true`) {
+		t.Fatalf("--json: exit %d\n%s", code, stdout)
+	}
+	if code, _, stderr := mhcc(t, "verify", "x.onnx"); code != 1 || !strings.Contains(stderr, "--against") {
+		t.Errorf("verify x.onnx: exit %d, stderr %q", code, stderr)
+	}
+	if code, _, stderr := mhcc(t, "verify", "../../testdata/models/mlp-mhc.yaml", "--shape", "0x2"); code != 1 || !strings.Contains(stderr, "--shape") {
+		t.Errorf("bad shape: exit %d, stderr %q", code, stderr)
+	}
+}

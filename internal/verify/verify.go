@@ -1,0 +1,592 @@
+// Package verify checks a compiled model numerically with mhcc's Go runtime:
+// the target graph, run in its own precision, against the reference lowering
+// run in float64 on seeded inputs of several shapes; and mHC's invariants on
+// every sublayer and token (SPEC §2).
+package verify
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/mhcc-dev/mhcc/export"
+	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/ir"
+	mhrt "github.com/mhcc-dev/mhcc/runtime"
+)
+
+// Options of Model and ONNX.
+type Options struct {
+	Target string     // build target of the graph checked ("" = onnx)
+	Seed   uint64     // seeds the inputs
+	Shapes [][2]int64 // (batch, sequence) pairs; nil = defaults (sequence ignored by mlp)
+}
+
+// Tolerance is what the comparison with the float64 reference allows, derived
+// from the precision of the graph checked: every element must satisfy
+// |got - want| ≤ Abs + Rel·|want|, and the cosine similarity of the whole
+// output must be at least Cosine.
+type Tolerance struct {
+	Precision string  `json:"precision"`
+	Abs       float64 `json:"abs"`
+	Rel       float64 `json:"rel"`
+	Cosine    float64 `json:"cosine"`
+}
+
+// ToleranceFor returns the tolerance of a precision: f32, f16 or bf16.
+func ToleranceFor(precision string) Tolerance {
+	switch precision {
+	case "f16":
+		return Tolerance{"f16", 1e-2, 2e-2, 0.999}
+	case "bf16":
+		return Tolerance{"bf16", 5e-2, 1e-1, 0.99}
+	}
+	return Tolerance{"f32", 1e-4, 1e-3, 0.999999}
+}
+
+// A RunReport compares one input shape.
+type RunReport struct {
+	Shape   []int64 `json:"shape"` // of the graph input
+	MaxAbs  float64 `json:"max_abs"`
+	MaxRel  float64 `json:"max_rel"`
+	Cosine  float64 `json:"cosine"`
+	Worst   []int64 `json:"worst_index"` // where |got - want| is largest
+	OK      bool    `json:"ok"`
+	Problem string  `json:"problem,omitempty"`
+}
+
+// A SublayerReport gives mHC's invariants for one sublayer, over every run
+// and token.
+type SublayerReport struct {
+	Name        string   `json:"name"` // layers.3.ffn
+	Layer       int      `json:"layer"`
+	Sublayer    string   `json:"sublayer"` // attn, ffn or mlp
+	Source      string   `json:"source"`   // target or reference: whose values were checked
+	MinComb     float64  `json:"min_comb"`
+	ColSumDev   float64  `json:"max_col_sum_dev"` // max |Σ_j comb[j,k] - 1|: exact up to eps
+	ColSumBound float64  `json:"col_sum_bound"`
+	RowSumDev   float64  `json:"max_row_sum_dev"` // reported, not bounded
+	PreMin      float64  `json:"pre_min"`
+	PreMax      float64  `json:"pre_max"`
+	PostMin     float64  `json:"post_min"`
+	PostMax     float64  `json:"post_max"`
+	WorstToken  string   `json:"worst_token"` // run/batch/position of the largest column-sum deviation
+	OK          bool     `json:"ok"`
+	Problems    []string `json:"problems,omitempty"`
+}
+
+// Gain is the paper's stability figure: for each token, the product of the
+// mixing matrices H_res = combᵀ over depth; its largest absolute row sum is
+// the forward gain, its largest absolute column sum the backward gain. The
+// maxima over tokens are reported.
+type Gain struct {
+	Forward       float64 `json:"forward"`
+	Backward      float64 `json:"backward"`
+	ForwardToken  string  `json:"forward_token"`
+	BackwardToken string  `json:"backward_token"`
+}
+
+// A Report is the result of one verification.
+type Report struct {
+	Model     string           `json:"model"`
+	Checked   string           `json:"checked"` // what was checked: target name or ONNX file
+	Tolerance Tolerance        `json:"tolerance"`
+	Runs      []RunReport      `json:"runs"`
+	Sublayers []SublayerReport `json:"sublayers"`
+	Gain      *Gain            `json:"gain,omitempty"`
+	OK        bool             `json:"ok"`
+}
+
+// Model verifies the model file at path compiled for opts.Target.
+func Model(path string, opts Options) (*Report, error) {
+	res, err := build.Compile(path, build.Options{Target: opts.Target})
+	if err != nil {
+		return nil, err
+	}
+	target, err := mhrt.Decode(res.ONNX)
+	if err != nil {
+		return nil, fmt.Errorf("verify: decoding the compiled model: %w", err)
+	}
+	name := opts.Target
+	if name == "" {
+		name = "onnx"
+	}
+	return check(path, res.Model, target, "target "+name, opts)
+}
+
+// ONNX verifies an ONNX file made elsewhere against the model file that
+// describes it (same weights): the reference comes from the model file.
+func ONNX(onnxPath, modelPath string, opts Options) (*Report, error) {
+	m, err := ir.Load(modelPath)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(onnxPath)
+	if err != nil {
+		return nil, err
+	}
+	target, err := mhrt.Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("verify: %s: %w", onnxPath, err)
+	}
+	return check(modelPath, m, target, onnxPath, opts)
+}
+
+// sublayer names the mHC values of one sublayer in the graphs mhcc writes.
+type sublayer struct {
+	name, kind      string
+	layer           int
+	pre, post, comb string
+}
+
+func sublayers(g *ir.Graph) []sublayer {
+	var out []sublayer
+	for _, n := range g.Nodes {
+		if n.Op != ir.OpHCCoeffs {
+			continue
+		}
+		name := strings.TrimSuffix(n.Name, ".hc")
+		s := sublayer{name: name, pre: n.Outputs[0].Name, post: n.Outputs[1].Name}
+		for _, u := range g.Nodes {
+			if u.Op == ir.OpSinkhorn && u.Inputs[0] == n.Outputs[2] {
+				s.comb = u.Outputs[0].Name
+			}
+		}
+		fmt.Sscanf(name, "layers.%d.", &s.layer)
+		s.kind = name[strings.LastIndex(name, ".")+1:]
+		out = append(out, s)
+	}
+	return out
+}
+
+func check(path string, m *ir.Model, target *mhrt.Model, checked string, opts Options) (*Report, error) {
+	w, err := ir.LoadWeights(m)
+	if err != nil {
+		return nil, err
+	}
+	g, err := ir.Lower(m, w)
+	if err != nil {
+		return nil, err
+	}
+	refBytes, err := export.Marshal(g, export.Options{Float64: true})
+	if err != nil {
+		return nil, err
+	}
+	ref, err := mhrt.Decode(refBytes)
+	if err != nil {
+		return nil, fmt.Errorf("verify: decoding the reference: %w", err)
+	}
+	if len(target.Inputs) != 1 || len(target.Outputs) < 1 {
+		return nil, fmt.Errorf("verify: %s has %d inputs and %d outputs, want 1 input and an output", checked, len(target.Inputs), len(target.Outputs))
+	}
+	precision := "f32"
+	switch target.Outputs[0].DType {
+	case mhrt.Float16:
+		precision = "f16"
+	case mhrt.BFloat16:
+		precision = "bf16"
+	}
+	rep := &Report{Model: path, Checked: checked, Tolerance: ToleranceFor(precision), OK: true}
+	subs := sublayers(g)
+	targetHas := map[string]bool{}
+	for _, n := range target.Nodes() {
+		for _, o := range n.Outputs {
+			targetHas[o] = true
+		}
+	}
+	acc := make([]*invariants, len(subs))
+	for i, s := range subs {
+		acc[i] = newInvariants(s, m.HC)
+	}
+	gain := &Gain{}
+	for runIdx, shape := range shapesFor(m, opts.Shapes) {
+		refIn, tgtIn := inputs(m, shape, opts.Seed+uint64(runIdx))
+		var want []string
+		var tgtWant []string
+		for _, s := range subs {
+			want = append(want, s.pre, s.post, s.comb)
+			if targetHas[s.pre] && targetHas[s.post] && targetHas[s.comb] {
+				tgtWant = append(tgtWant, s.pre, s.post, s.comb)
+			}
+		}
+		outName := ref.Outputs[0].Name
+		refOut, err := ref.RunWith(map[string]*mhrt.Tensor{ref.Inputs[0].Name: refIn}, mhrt.RunOptions{Outputs: append(want, outName)})
+		if err != nil {
+			return nil, fmt.Errorf("verify: reference run %v: %w", shape, err)
+		}
+		tgtOutName := target.Outputs[0].Name
+		tgtOut, err := target.RunWith(map[string]*mhrt.Tensor{target.Inputs[0].Name: tgtIn}, mhrt.RunOptions{Outputs: append(tgtWant, tgtOutName)})
+		if err != nil {
+			return nil, fmt.Errorf("verify: %s run %v: %w", checked, shape, err)
+		}
+		rr := compare(tgtOut[tgtOutName], refOut[outName], rep.Tolerance)
+		rr.Shape = refIn.Shape
+		if !rr.OK {
+			rep.OK = false
+		}
+		rep.Runs = append(rep.Runs, rr)
+		var combs []*mhrt.Tensor
+		for i, s := range subs {
+			src, source := refOut, "reference"
+			if targetHas[s.comb] && len(tgtWant) > 0 {
+				src, source = tgtOut, "target"
+			}
+			acc[i].source = source
+			acc[i].add(runIdx, src[s.pre], src[s.post], src[s.comb], precision)
+			combs = append(combs, refOut[s.comb])
+		}
+		if len(combs) > 0 {
+			gainOf(combs, runIdx, gain)
+		}
+	}
+	for _, a := range acc {
+		r := a.report()
+		if !r.OK {
+			rep.OK = false
+		}
+		rep.Sublayers = append(rep.Sublayers, r)
+	}
+	if len(subs) > 0 {
+		rep.Gain = gain
+	}
+	return rep, nil
+}
+
+// shapesFor returns the (batch, sequence) pairs to run: the given ones, or
+// defaults that include sizes other than 1, with fixed dims respected.
+func shapesFor(m *ir.Model, given [][2]int64) [][2]int64 {
+	shapes := given
+	if len(shapes) == 0 {
+		shapes = [][2]int64{{1, 1}, {2, 7}, {3, 16}}
+	}
+	var out [][2]int64
+	seen := map[[2]int64]bool{}
+	for _, s := range shapes {
+		if m.Inputs.Batch > 0 {
+			s[0] = int64(m.Inputs.Batch)
+		}
+		if m.Arch.Kind == ir.ArchDecoder {
+			if m.Inputs.Sequence > 0 {
+				s[1] = int64(m.Inputs.Sequence)
+			}
+			if s[1] > int64(m.Inputs.MaxSequence) {
+				s[1] = int64(m.Inputs.MaxSequence)
+			}
+		} else {
+			s[1] = 0
+		}
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// inputs draws seeded inputs: token ids for a decoder, N(0,1) for an mlp. The
+// reference gets them in float64, the target in float32.
+func inputs(m *ir.Model, shape [2]int64, seed uint64) (ref, tgt *mhrt.Tensor) {
+	r := rand.New(rand.NewPCG(seed, 0x6d6863635f766572))
+	if m.Arch.Kind == ir.ArchDecoder {
+		ids := make([]int64, shape[0]*shape[1])
+		for i := range ids {
+			ids[i] = int64(r.IntN(m.Arch.VocabSize))
+		}
+		t := mhrt.NewInt64([]int64{shape[0], shape[1]}, ids)
+		return t, t
+	}
+	n := shape[0] * int64(m.Arch.InputSize)
+	f64 := make([]float64, n)
+	f32 := make([]float32, n)
+	for i := range f64 {
+		f32[i] = float32(r.NormFloat64())
+		f64[i] = float64(f32[i])
+	}
+	dims := []int64{shape[0], int64(m.Arch.InputSize)}
+	return mhrt.NewFloat64(dims, f64), mhrt.NewFloat32(dims, f32)
+}
+
+// compare checks got against the float64 reference want.
+func compare(got, want *mhrt.Tensor, tol Tolerance) RunReport {
+	var rr RunReport
+	if got == nil || want == nil {
+		rr.Problem = "output missing"
+		return rr
+	}
+	if fmt.Sprint(got.Shape) != fmt.Sprint(want.Shape) {
+		rr.Problem = fmt.Sprintf("output shape %v, want %v", got.Shape, want.Shape)
+		return rr
+	}
+	g, w := got.Float64s(), want.Float64s()
+	var dot, ng, nw float64
+	worst := -1
+	rr.OK = true
+	for i := range w {
+		d := math.Abs(g[i] - w[i])
+		if d != d || math.IsInf(g[i], 0) {
+			rr.OK = false
+			rr.Problem = fmt.Sprintf("non-finite value %v at %v", g[i], unravel(i, got.Shape))
+			worst = i
+			rr.MaxAbs = math.Inf(1)
+			break
+		}
+		if d > rr.MaxAbs {
+			rr.MaxAbs, worst = d, i
+		}
+		if rel := d / math.Max(math.Abs(w[i]), 1e-6); rel > rr.MaxRel {
+			rr.MaxRel = rel
+		}
+		if d > tol.Abs+tol.Rel*math.Abs(w[i]) && rr.OK {
+			rr.OK = false
+			rr.Problem = fmt.Sprintf("element %v: got %.6g, want %.6g (|diff| %.3g > %.3g + %.3g·|want|)", unravel(i, got.Shape), g[i], w[i], d, tol.Abs, tol.Rel)
+		}
+		dot += g[i] * w[i]
+		ng += g[i] * g[i]
+		nw += w[i] * w[i]
+	}
+	rr.Cosine = 1
+	if ng > 0 && nw > 0 {
+		rr.Cosine = dot / math.Sqrt(ng*nw)
+	}
+	if rr.Cosine < tol.Cosine && rr.OK {
+		rr.OK = false
+		rr.Problem = fmt.Sprintf("cosine similarity %.9f < %g", rr.Cosine, tol.Cosine)
+	}
+	if worst >= 0 {
+		rr.Worst = unravel(worst, got.Shape)
+	}
+	return rr
+}
+
+func unravel(i int, shape []int64) []int64 {
+	idx := make([]int64, len(shape))
+	for d := len(shape) - 1; d >= 0; d-- {
+		if shape[d] > 0 {
+			idx[d] = int64(i) % shape[d]
+			i /= int(shape[d])
+		}
+	}
+	return idx
+}
+
+// tokenName formats the token of flat token index t in a run.
+func tokenName(run int, lead []int64, t int) string {
+	if len(lead) == 0 {
+		return fmt.Sprintf("run %d (static: one matrix for all tokens)", run)
+	}
+	idx := unravel(t, lead)
+	if len(idx) == 2 {
+		return fmt.Sprintf("run %d, batch %d, position %d", run, idx[0], idx[1])
+	}
+	return fmt.Sprintf("run %d, sample %d", run, idx[0])
+}
+
+// invariants accumulates one sublayer's figures over runs and tokens.
+type invariants struct {
+	s                                sublayer
+	n                                int
+	eps                              float64
+	source                           string
+	minComb                          float64
+	colDev                           float64
+	colBound                         float64
+	rowDev                           float64
+	preMin, preMax, postMin, postMax float64
+	worst                            string
+	problems                         []string
+}
+
+func newInvariants(s sublayer, hc ir.HyperConnections) *invariants {
+	return &invariants{s: s, n: hc.Streams, eps: hc.Eps,
+		minComb: math.Inf(1), preMin: math.Inf(1), preMax: math.Inf(-1), postMin: math.Inf(1), postMax: math.Inf(-1)}
+}
+
+// unit is the rounding unit of a precision: the Sinkhorn runs in float32 at
+// least, whatever the model's precision (SPEC §2).
+func unit(precision string, source string) float64 {
+	if source == "reference" {
+		return 0x1p-52
+	}
+	return 0x1p-23
+}
+
+func (a *invariants) problem(format string, args ...any) {
+	if len(a.problems) < 5 {
+		a.problems = append(a.problems, fmt.Sprintf(format, args...))
+	}
+}
+
+func (a *invariants) add(run int, pre, post, comb *mhrt.Tensor, precision string) {
+	n := a.n
+	u := unit(precision, a.source)
+	// After the last column normalisation each column sums to s/(s+eps) with
+	// s ≈ 1: within eps of 1, plus rounding of n additions and a division.
+	a.colBound = a.eps + float64(4*n+4)*u
+	c := comb.Float64s()
+	lead := comb.Shape[:len(comb.Shape)-2]
+	tokens := len(c) / (n * n)
+	for t := 0; t < tokens; t++ {
+		m := c[t*n*n : (t+1)*n*n]
+		for j := 0; j < n; j++ {
+			var row, col float64
+			for k := 0; k < n; k++ {
+				row += m[j*n+k]
+				col += m[k*n+j]
+				if v := m[j*n+k]; v < a.minComb || v != v {
+					a.minComb = v
+					if !(v >= 0) {
+						a.problem("%s: comb[%d,%d] = %g is negative", tokenName(run, lead, t), j, k, v)
+					}
+				}
+			}
+			if d := math.Abs(col - 1); d > a.colDev || d != d {
+				a.colDev = d
+				a.worst = tokenName(run, lead, t)
+				if !(d <= a.colBound) {
+					a.problem("%s: column %d of comb sums to %.9g, want 1 within %.3g", tokenName(run, lead, t), j, col, a.colBound)
+				}
+			}
+			if d := math.Abs(row - 1); d > a.rowDev {
+				a.rowDev = d
+			}
+		}
+	}
+	for i, v := range pre.Float64s() {
+		a.preMin, a.preMax = math.Min(a.preMin, v), math.Max(a.preMax, v)
+		if !(v > 0 && v <= 1+a.eps+2*u) {
+			a.problem("%s: pre[%d] = %g, want in (0, 1+eps]", tokenName(run, pre.Shape[:len(pre.Shape)-1], i/n), i%n, v)
+		}
+	}
+	for i, v := range post.Float64s() {
+		a.postMin, a.postMax = math.Min(a.postMin, v), math.Max(a.postMax, v)
+		// 2·sigmoid(x) is in (0, 2); a float32 sigmoid may round to exactly 1.
+		if !(v > 0 && v <= 2) {
+			a.problem("%s: post[%d] = %g, want in (0, 2)", tokenName(run, post.Shape[:len(post.Shape)-1], i/n), i%n, v)
+		}
+	}
+}
+
+func (a *invariants) report() SublayerReport {
+	return SublayerReport{
+		Name: a.s.name, Layer: a.s.layer, Sublayer: a.s.kind, Source: a.source,
+		MinComb: a.minComb, ColSumDev: a.colDev, ColSumBound: a.colBound, RowSumDev: a.rowDev,
+		PreMin: a.preMin, PreMax: a.preMax, PostMin: a.postMin, PostMax: a.postMax,
+		WorstToken: a.worst, OK: len(a.problems) == 0, Problems: a.problems,
+	}
+}
+
+// gainOf multiplies the mixing matrices H_res = combᵀ of every sublayer, in
+// depth order, for each token of one run, and keeps the largest gains.
+// Static sublayers ([n, n], no token dims) apply to every token.
+func gainOf(combs []*mhrt.Tensor, run int, g *Gain) {
+	n := int(combs[0].Shape[len(combs[0].Shape)-1])
+	var lead []int64
+	tokens := 1
+	for _, c := range combs {
+		if l := c.Shape[:len(c.Shape)-2]; len(l) > 0 {
+			lead = l
+			tokens = c.Len() / (n * n)
+		}
+	}
+	data := make([][]float64, len(combs))
+	for i, c := range combs {
+		data[i] = c.Float64s()
+	}
+	p := make([]float64, n*n)
+	q := make([]float64, n*n)
+	for t := 0; t < tokens; t++ {
+		for i := range p {
+			p[i] = 0
+		}
+		for i := 0; i < n; i++ {
+			p[i*n+i] = 1
+		}
+		for li, c := range data {
+			m := c
+			if len(combs[li].Shape) > 2 {
+				m = c[t*n*n : (t+1)*n*n]
+			}
+			// q = H · p with H[k][j] = comb[j][k].
+			for k := 0; k < n; k++ {
+				for col := 0; col < n; col++ {
+					var s float64
+					for j := 0; j < n; j++ {
+						s += m[j*n+k] * p[j*n+col]
+					}
+					q[k*n+col] = s
+				}
+			}
+			p, q = q, p
+		}
+		for i := 0; i < n; i++ {
+			var row, col float64
+			for j := 0; j < n; j++ {
+				row += math.Abs(p[i*n+j])
+				col += math.Abs(p[j*n+i])
+			}
+			if row > g.Forward {
+				g.Forward, g.ForwardToken = row, tokenName(run, lead, t)
+			}
+			if col > g.Backward {
+				g.Backward, g.BackwardToken = col, tokenName(run, lead, t)
+			}
+		}
+	}
+}
+
+// Text renders the report for people.
+func (r *Report) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "verify %s (%s) against the float64 reference\n", r.Model, r.Checked)
+	fmt.Fprintf(&b, "tolerance (%s): |diff| ≤ %g + %g·|want|, cosine ≥ %g\n\n", r.Tolerance.Precision, r.Tolerance.Abs, r.Tolerance.Rel, r.Tolerance.Cosine)
+	fmt.Fprintf(&b, "%-16s %12s %12s %14s  %s\n", "input shape", "max abs", "max rel", "cosine", "")
+	for _, run := range r.Runs {
+		status := "ok"
+		if !run.OK {
+			status = "FAIL: " + run.Problem
+		}
+		fmt.Fprintf(&b, "%-16s %12.3g %12.3g %14.10f  %s\n", fmt.Sprint(run.Shape), run.MaxAbs, run.MaxRel, run.Cosine, status)
+	}
+	if len(r.Sublayers) > 0 {
+		fmt.Fprintf(&b, "\nmHC invariants per sublayer (over every run and token)\n")
+		fmt.Fprintf(&b, "%-16s %-9s %10s %11s %11s %11s %17s %17s  %s\n", "sublayer", "values", "min comb", "|colsum-1|", "bound", "|rowsum-1|", "pre range", "post range", "")
+		for _, s := range r.Sublayers {
+			status := "ok"
+			if !s.OK {
+				status = "FAIL (worst: " + s.WorstToken + "): " + strings.Join(s.Problems, "; ")
+			}
+			fmt.Fprintf(&b, "%-16s %-9s %10.3g %11.3g %11.3g %11.3g [%7.4f,%7.4f] [%7.4f,%7.4f]  %s\n",
+				s.Name, s.Source, s.MinComb, s.ColSumDev, s.ColSumBound, s.RowSumDev, s.PreMin, s.PreMax, s.PostMin, s.PostMax, status)
+		}
+	}
+	if r.Gain != nil {
+		fmt.Fprintf(&b, "\nAmax gain of the composite mixing matrix over depth: forward %.6f (%s), backward %.6f (%s)\n",
+			r.Gain.Forward, r.Gain.ForwardToken, r.Gain.Backward, r.Gain.BackwardToken)
+	}
+	if r.OK {
+		b.WriteString("\nok\n")
+	} else {
+		b.WriteString("\nFAIL\n")
+	}
+	return b.String()
+}
+
+// Failures lists one line per failed check, for the error message.
+func (r *Report) Failures() []string {
+	var out []string
+	for _, run := range r.Runs {
+		if !run.OK {
+			out = append(out, fmt.Sprintf("input %v: %s", run.Shape, run.Problem))
+		}
+	}
+	for _, s := range r.Sublayers {
+		if !s.OK {
+			out = append(out, fmt.Sprintf("layer %d %s (worst token: %s): %s", s.Layer, s.Sublayer, s.WorstToken, strings.Join(s.Problems, "; ")))
+		}
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,140 @@
+package verify
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/ir"
+	mhrt "github.com/mhcc-dev/mhcc/runtime"
+)
+
+// Every example and golden model passes its own verification.
+func TestModelsVerify(t *testing.T) {
+	a, _ := filepath.Glob("../../testdata/models/*.yaml")
+	b, _ := filepath.Glob("../../testdata/golden/*/model.yaml")
+	files := append(a, b...)
+	if len(files) < 8 {
+		t.Fatalf("found %d model files", len(files))
+	}
+	for _, path := range files {
+		rep, err := Model(path, Options{Seed: 7})
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if !rep.OK {
+			t.Errorf("%s: verification failed:\n%s", path, rep.Text())
+		}
+		m, _ := ir.Load(path)
+		fixed := m.Inputs.Batch > 0 && (m.Inputs.Sequence > 0 || m.Arch.Kind == ir.ArchMLP)
+		if len(rep.Runs) < 2 && !fixed {
+			t.Errorf("%s: %d runs, want several shapes", path, len(rep.Runs))
+		}
+		if m.HC.Kind == ir.HCMHC && (len(rep.Sublayers) != 2*m.Arch.Layers && len(rep.Sublayers) != m.Arch.Layers || rep.Gain == nil) {
+			t.Errorf("%s: %d sublayers checked, gain %v", path, len(rep.Sublayers), rep.Gain)
+		}
+	}
+}
+
+// variant writes a copy of the model file with one line replaced and
+// compiles it to ONNX.
+func variant(t *testing.T, src, old, new string) string {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), old) {
+		t.Fatalf("%s has no %q", src, old)
+	}
+	dir := t.TempDir()
+	yaml := filepath.Join(dir, "variant.yaml")
+	os.WriteFile(yaml, []byte(strings.Replace(string(data), old, new, 1)), 0o644)
+	res, err := build.Compile(yaml, build.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "variant.onnx")
+	os.WriteFile(out, res.ONNX, 0o644)
+	return out
+}
+
+// An ONNX file that computes something else fails, naming the input shape.
+func TestDetectsDifferences(t *testing.T) {
+	const model = "../../testdata/models/tiny-mhc.yaml"
+	for _, c := range []struct{ name, old, new string }{
+		{"other weights", "seed: 1", "seed: 2"},
+		{"fewer sinkhorn iterations", "sinkhorn_iterations: 20", "sinkhorn_iterations: 2"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			onnx := variant(t, model, c.old, c.new)
+			rep, err := ONNX(onnx, model, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.OK || len(rep.Failures()) == 0 || !strings.Contains(rep.Failures()[0], "input [") {
+				t.Fatalf("verification passed or did not name the input:\n%s", rep.Text())
+			}
+		})
+	}
+	// The unchanged model, given as an ONNX file, passes.
+	onnx := variant(t, model, "seed: 1", "seed: 1")
+	if rep, err := ONNX(onnx, model, Options{}); err != nil || !rep.OK {
+		t.Fatalf("same model: err %v\n%v", err, rep.Text())
+	}
+}
+
+// The invariant checks fail on bad coefficients and name the token.
+func TestInvariantsCatch(t *testing.T) {
+	s := sublayer{name: "layers.3.ffn", kind: "ffn", layer: 3}
+	hc := ir.HyperConnections{Streams: 2, Eps: 1e-6}
+	good := []float64{0.3, 0.7, 0.7, 0.3}
+	cases := []struct {
+		name            string
+		pre, post, comb []float64
+		want            string
+	}{
+		{"ok", []float64{0.5, 0.5}, []float64{1, 1}, good, ""},
+		{"negative", []float64{0.5, 0.5}, []float64{1, 1}, []float64{-0.1, 1.1, 1.1, -0.1}, "is negative"},
+		{"column sum", []float64{0.5, 0.5}, []float64{1, 1}, []float64{0.3, 0.7, 0.8, 0.3}, "column 0 of comb sums to 1.1"},
+		{"pre", []float64{0, 0.5}, []float64{1, 1}, good, "pre[0] = 0"},
+		{"post", []float64{0.5, 0.5}, []float64{2.5, 1}, good, "post[0] = 2.5"},
+	}
+	for _, c := range cases {
+		a := newInvariants(s, hc)
+		a.source = "target"
+		// one run, batch 1, sequence 1: shapes [1,1,2], [1,1,2,2]
+		a.add(0, mhrt.NewFloat64([]int64{1, 1, 2}, c.pre), mhrt.NewFloat64([]int64{1, 1, 2}, c.post), mhrt.NewFloat64([]int64{1, 1, 2, 2}, c.comb), "f32")
+		r := a.report()
+		if c.want == "" {
+			if !r.OK {
+				t.Errorf("%s: unexpected problems %v", c.name, r.Problems)
+			}
+			continue
+		}
+		if r.OK || !strings.Contains(strings.Join(r.Problems, ";"), c.want) || !strings.Contains(strings.Join(r.Problems, ";"), "batch 0, position 0") {
+			t.Errorf("%s: problems %v, want one containing %q and the token", c.name, r.Problems, c.want)
+		}
+	}
+}
+
+// The Amax gain of products of mixing matrices.
+func TestGain(t *testing.T) {
+	perm := mhrt.NewFloat64([]int64{2, 2}, []float64{0, 1, 1, 0})
+	var g Gain
+	gainOf([]*mhrt.Tensor{perm, perm, perm}, 0, &g)
+	if g.Forward != 1 || g.Backward != 1 {
+		t.Errorf("permutations: gain %+v, want 1 and 1", g)
+	}
+	// comb with columns summing to 1 but rows to 2 and 0: H = combᵀ has
+	// rows summing to 1 (forward 1) and columns to 2 (backward 2).
+	skew := mhrt.NewFloat64([]int64{2, 2}, []float64{1, 1, 0, 0})
+	g = Gain{}
+	gainOf([]*mhrt.Tensor{skew}, 0, &g)
+	if math.Abs(g.Forward-1) > 1e-12 || math.Abs(g.Backward-2) > 1e-12 {
+		t.Errorf("skewed: gain %+v, want forward 1, backward 2", g)
+	}
+}

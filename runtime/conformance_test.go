@@ -1,0 +1,287 @@
+package runtime
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/mhcc-dev/mhcc/export/onnxpb"
+)
+
+// ONNX's operator conformance cases, as Debian's libonnx-testdata (onnx 1.12)
+// installs them: data/node/<case>/model.onnx with test_data_set_*/input_*.pb
+// and output_*.pb as TensorProtos.
+const onnxNodeTests = "/usr/share/libonnx-testdata/data/node"
+
+// Tolerances of ONNX's backend test runner (onnx/backend/test/runner).
+const (
+	conformanceRtol = 1e-3
+	conformanceAtol = 1e-7
+)
+
+// conformanceExcluded lists the cases whose ops are all in the kernel table
+// but which the runtime cannot do, with the reason. A case listed here that
+// passes fails the test, so the list cannot go stale.
+var conformanceExcluded = map[string]string{
+	// Strings, sequences and optionals are not tensor types the runtime stores.
+	"test_cast_FLOAT_to_STRING":              reasonString,
+	"test_cast_STRING_to_FLOAT":              reasonString,
+	"test_castlike_FLOAT_to_STRING":          reasonString,
+	"test_castlike_FLOAT_to_STRING_expanded": reasonString,
+	"test_castlike_STRING_to_FLOAT":          reasonString,
+	"test_castlike_STRING_to_FLOAT_expanded": reasonString,
+	"test_identity_opt":                      "uses optional types",
+	"test_identity_sequence":                 "uses sequence types",
+
+	// onnx 1.12 made the expected bfloat16 by truncating float32; the runtime
+	// rounds to nearest even, as onnx ≥ 1.14 and onnxruntime do.
+	"test_cast_FLOAT_to_BFLOAT16": "expected bfloat16 values are truncated, not rounded",
+
+	// The data set feeds "like" as shape [1] where the model declares a
+	// rank-2 input; the runtime checks declared shapes, as onnxruntime does.
+	"test_castlike_BFLOAT16_to_FLOAT":          reasonShape,
+	"test_castlike_BFLOAT16_to_FLOAT_expanded": reasonShape,
+	"test_castlike_FLOAT_to_BFLOAT16":          reasonShape,
+	"test_castlike_FLOAT_to_BFLOAT16_expanded": reasonShape,
+
+	// Training-mode Dropout draws a random mask; the expected outputs come
+	// from numpy's generator, which a conforming runtime need not reproduce.
+	"test_training_dropout":              reasonRandom,
+	"test_training_dropout_default":      reasonRandom,
+	"test_training_dropout_default_mask": reasonRandom,
+	"test_training_dropout_mask":         reasonRandom,
+}
+
+const (
+	reasonString = "uses string tensors"
+	reasonRandom = "training-mode Dropout is random"
+	reasonShape  = "input data contradicts the declared input shape"
+)
+
+// TestConformance runs every ONNX node case whose ops the runtime implements
+// (at the case's opset) and compares with the expected outputs.
+func TestConformance(t *testing.T) {
+	if _, err := os.Stat(onnxNodeTests); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("ONNX node tests missing (install libonnx-testdata): %v", err)
+		}
+		t.Skipf("ONNX node tests missing (install libonnx-testdata): %v", err)
+	}
+	dirs, err := os.ReadDir(onnxNodeTests)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []string
+	for _, d := range dirs {
+		if d.IsDir() {
+			cases = append(cases, d.Name())
+		}
+	}
+	sort.Strings(cases)
+
+	var passed, runnable, excluded int
+	missing := map[string]int{} // op@opset not implemented → cases
+	for _, name := range cases {
+		dir := filepath.Join(onnxNodeTests, name)
+		data, err := os.ReadFile(filepath.Join(dir, "model.onnx"))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if ops := unimplementedOps(data); len(ops) > 0 {
+			for _, op := range ops {
+				missing[op]++
+			}
+			continue
+		}
+		runnable++
+		reason, isExcluded := conformanceExcluded[name]
+		err = runNodeCase(dir, data)
+		switch {
+		case isExcluded && err == nil:
+			t.Errorf("%s: passes but is excluded (%s); remove it from conformanceExcluded", name, reason)
+		case isExcluded:
+			excluded++
+		case err != nil:
+			t.Errorf("%s: %v", name, err)
+		default:
+			passed++
+		}
+	}
+	for name := range conformanceExcluded {
+		if _, err := os.Stat(filepath.Join(onnxNodeTests, name)); err != nil {
+			t.Errorf("conformanceExcluded names %s, which is not a case", name)
+		}
+	}
+	t.Logf("passed %d of %d node cases (%d excluded)", passed, runnable, excluded)
+	var ops []string
+	skipped := 0
+	for op, n := range missing {
+		ops = append(ops, fmt.Sprintf("%s %d", op, n))
+	}
+	sort.Strings(ops)
+	skipped = len(cases) - runnable
+	t.Logf("%d of %d cases use ops the runtime does not implement: %s", skipped, len(cases), strings.Join(ops, ", "))
+}
+
+// unimplementedOps lists "op@opset" for the nodes of a model that no kernel
+// row covers; nil if the model cannot be decoded (Decode reports that).
+func unimplementedOps(data []byte) []string {
+	var mp onnxpb.ModelProto
+	if err := proto.Unmarshal(data, &mp); err != nil {
+		return nil
+	}
+	opsets := map[string]int64{}
+	for _, o := range mp.GetOpsetImport() {
+		opsets[canonicalDomain(o.GetDomain())] = o.GetVersion()
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, n := range mp.GetGraph().GetNode() {
+		d := canonicalDomain(n.GetDomain())
+		v := opsets[d]
+		if lookupKernel(d, n.GetOpType(), v) == nil {
+			key := fmt.Sprintf("%s@%d", n.GetOpType(), v)
+			if d != "" {
+				key = d + "." + key
+			}
+			if !seen[key] {
+				seen[key] = true
+				out = append(out, key)
+			}
+		}
+	}
+	return out
+}
+
+// runNodeCase decodes a case's model and checks it on each of its data sets.
+func runNodeCase(dir string, model []byte) error {
+	m, err := Decode(model)
+	if err != nil {
+		return err
+	}
+	sets, _ := filepath.Glob(filepath.Join(dir, "test_data_set_*"))
+	if len(sets) == 0 {
+		return fmt.Errorf("no test data sets")
+	}
+	for _, set := range sets {
+		inputs := map[string]*Tensor{}
+		for i := 0; ; i++ {
+			p, err := readTensorProto(filepath.Join(set, fmt.Sprintf("input_%d.pb", i)))
+			if os.IsNotExist(err) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			name := p.GetName()
+			if name == "" && i < len(m.Inputs) {
+				name = m.Inputs[i].Name
+			}
+			tn, err := FromProto(p)
+			if err != nil {
+				return err
+			}
+			if v, ok := m.declIn[name]; ok {
+				tn = bfloat16Quirk(tn, v.DType)
+			}
+			inputs[name] = tn
+		}
+		got, err := m.Run(inputs)
+		if err != nil {
+			return fmt.Errorf("%s: %v", filepath.Base(set), err)
+		}
+		for i, v := range m.Outputs {
+			p, err := readTensorProto(filepath.Join(set, fmt.Sprintf("output_%d.pb", i)))
+			if err != nil {
+				return err
+			}
+			want, err := FromProto(p)
+			if err != nil {
+				return err
+			}
+			want = bfloat16Quirk(want, v.DType)
+			if err := compareTensors(got[v.Name], want, conformanceRtol, conformanceAtol); err != nil {
+				return fmt.Errorf("%s: output %q: %v", filepath.Base(set), v.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// bfloat16Quirk reads a uint16 tensor as bfloat16 when the graph declares
+// bfloat16 there: onnx 1.12's numpy_helper has no bfloat16, so its test data
+// stores the bit patterns as uint16.
+func bfloat16Quirk(t *Tensor, declared DType) *Tensor {
+	if t.DType == Uint16 && declared == BFloat16 {
+		return &Tensor{DType: BFloat16, Shape: t.Shape, data: t.data}
+	}
+	return t
+}
+
+func readTensorProto(path string) (*onnxpb.TensorProto, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var p onnxpb.TensorProto
+	if err := proto.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return &p, nil
+}
+
+// compareTensors checks type and shape exactly and the values as numpy's
+// assert_allclose does: |got − want| ≤ atol + rtol·|want|, NaN matching NaN.
+// Float16 and bfloat16 compare in float32; integers and bools exactly.
+func compareTensors(got, want *Tensor, rtol, atol float64) error {
+	if got == nil {
+		return fmt.Errorf("missing")
+	}
+	if got.DType != want.DType {
+		return fmt.Errorf("got type %v, want %v", got.DType, want.DType)
+	}
+	if !sameShape(got.Shape, want.Shape) {
+		return fmt.Errorf("got shape %v, want %v", got.Shape, want.Shape)
+	}
+	if !got.DType.IsFloat() {
+		g, w := got.Int64s(), want.Int64s()
+		for i := range w {
+			if g[i] != w[i] {
+				return fmt.Errorf("element %d: got %d, want %d", i, g[i], w[i])
+			}
+		}
+		return nil
+	}
+	g, w := got.Float64s(), want.Float64s()
+	bad, first := 0, -1
+	for i := range w {
+		if !withinTol(g[i], w[i], rtol, atol) {
+			bad++
+			if first < 0 {
+				first = i
+			}
+		}
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d of %d elements differ; first at %d: got %g, want %g", bad, len(w), first, g[first], w[first])
+	}
+	return nil
+}
+
+// withinTol is numpy.isclose(got, want, rtol, atol, equal_nan=True).
+func withinTol(got, want, rtol, atol float64) bool {
+	switch {
+	case math.IsNaN(got) || math.IsNaN(want):
+		return math.IsNaN(got) && math.IsNaN(want)
+	case math.IsInf(want, 0) || math.IsInf(got, 0):
+		return got == want
+	}
+	return math.Abs(got-want) <= atol+rtol*math.Abs(want)
+}

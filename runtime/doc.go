@@ -1,0 +1,64 @@
+// Package runtime is mhcc's ONNX interpreter: it executes decoded ONNX graphs
+// in pure Go so that tests and `mhcc run` can check a compiled model's numerics
+// without onnxruntime. It is a reference, not a production engine: every
+// kernel is first a plain loop whose doc comment states its semantics; only
+// the hot ones (MatMul) are blocked and parallel, and their plain loop stays
+// as the test oracle (the go/ssa/interp idea, with gonum's kernel files).
+//
+// The package name shadows the standard library's runtime; import it as
+// mhrt where both are needed.
+//
+// # Using it
+//
+//	m, err := runtime.Load("model.onnx") // decode and check the whole graph
+//	out, err := m.Run(map[string]*runtime.Tensor{"x": runtime.NewFloat32([]int64{2, 3}, xs)})
+//
+// [Decode] checks before anything runs: every node must have a kernel for its
+// (domain, op_type) at the opset the model imports, with the right number of
+// inputs and outputs; every input must be defined and every value defined
+// once; the graph must be acyclic (a cycle is reported with its nodes); and
+// element types must agree where they are known statically. Initializers are
+// decoded from raw_data or the typed fields, and a tensor's dims must match
+// the data it holds, so a hostile file cannot make Decode allocate more than
+// its own size. Errors name the node: `runtime: node "Mul_3" (Mul): …`.
+//
+// [Model.Run] executes nodes in topological order and drops each intermediate
+// tensor after its last reader (reference counting). A kernel whose
+// precondition fails panics with a constant such as "runtime: shape mismatch"
+// or a formatted message; Run recovers it and returns an error naming the
+// node. Every allocation goes through a size check, so a shape computed from
+// data (ConstantOfShape, Range, Expand, Tile) cannot exhaust memory.
+//
+// # Numbers
+//
+// Tensors hold float32, float64, float16, bfloat16, the signed and unsigned
+// integers from 8 to 64 bits, and bool. Float16 and bfloat16 are stored as
+// their 16-bit patterns and computed in float32, rounding once per result.
+// Elementwise kernels compute floats in float64 per element and round once
+// (exact for + − × ÷ √); reductions, normalizations, Einsum and MatMul
+// accumulate in float64. Integers compute in int64 and wrap to their width.
+//
+// # What runs
+//
+// kernels.go holds the one table of kernels, keyed by (domain, op_type) with
+// the opset range each row implements; opset-dependent behaviour (Softmax's
+// 2-D coercion before 13, axes as attributes or inputs, Split's num_outputs)
+// lives in the kernel, selected by the node's opset. mhcc's own ops will join
+// the table in domain "ai.mhcc". The families:
+//
+//   - elementwise.go: arithmetic, math, comparison and logic with numpy
+//     broadcasting; Where, Clip, Cast, CastLike, Identity, Dropout (inference).
+//   - matmul.go: MatMul (batched, broadcasting) and Gemm.
+//   - reduce.go: Reduce{Sum,Mean,Max,Min,Prod,SumSquare,LogSumExp,LogSum,L1,L2}, ArgMax, ArgMin.
+//   - shape.go: Shape, Size, Reshape, Flatten, Transpose, (Un)Squeeze, Concat,
+//     Split, Slice, Gather, GatherElements, Expand, Tile, Trilu,
+//     ConstantOfShape, Constant, Range.
+//   - norm.go: Softmax, LogSoftmax, Hardmax, LayerNormalization.
+//   - einsum.go: Einsum by index iteration.
+//
+// Not supported: control flow and other subgraph attributes (If, Loop, Scan),
+// sequence, map and optional types, strings, sparse tensors, external data,
+// model-local functions, and the convolution, pooling, recurrent, quantized
+// and random ops. conformance_test.go runs ONNX's own node tests (Debian's
+// libonnx-testdata) for every case whose ops are in the table.
+package runtime

@@ -1,0 +1,718 @@
+package runtime
+
+import (
+	"math"
+)
+
+// Elementwise kernels. Floats compute in float64 per element and round once
+// to the storage type (for + − × ÷ and √ that equals computing in float32);
+// float16 and bfloat16 widen to float32 first. Integers compute in int64 and
+// wrap to their width. Binary ops broadcast as numpy does.
+
+// broadcastShapes returns the numpy broadcast of shapes: aligned at the right,
+// each dim equal or 1.
+func broadcastShapes(shapes ...[]int64) []int64 {
+	r := 0
+	for _, s := range shapes {
+		r = max(r, len(s))
+	}
+	out := make([]int64, r)
+	for i := range out {
+		out[i] = 1
+	}
+	for _, s := range shapes {
+		for i, d := range s {
+			j := r - len(s) + i
+			switch {
+			case d == out[j] || d == 1:
+			case out[j] == 1:
+				out[j] = d
+			default:
+				failf("cannot broadcast shapes %v", shapes)
+			}
+		}
+	}
+	return out
+}
+
+// broadcastStrides gives the row-major strides of shape aligned to a rank-r
+// output, 0 along dims that broadcast.
+func broadcastStrides(shape []int64, r int) []int {
+	st := make([]int, r)
+	s := 1
+	for i := len(shape) - 1; i >= 0; i-- {
+		j := r - len(shape) + i
+		if shape[i] != 1 {
+			st[j] = s
+		}
+		s *= int(shape[i])
+	}
+	return st
+}
+
+func sameShape(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func product(s []int64) int {
+	n := 1
+	for _, d := range s {
+		n *= int(d)
+	}
+	return n
+}
+
+// walkBroadcast calls f(o, idx) for every element o of out in row-major order,
+// idx[k] being the flat index of the element of input k (shape ins[k]) that
+// broadcasts to it. The caller has checked that ins broadcast to out.
+func walkBroadcast(out []int64, ins [][]int64, f func(o int, idx []int)) {
+	plain := true
+	for _, s := range ins {
+		plain = plain && sameShape(s, out)
+	}
+	if plain {
+		idx := make([]int, len(ins))
+		for o, n := 0, product(out); o < n; o++ {
+			for k := range idx {
+				idx[k] = o
+			}
+			f(o, idx)
+		}
+		return
+	}
+	strides := make([][]int, len(ins))
+	for k, s := range ins {
+		strides[k] = broadcastStrides(s, len(out))
+	}
+	walkStrides(out, strides, f)
+}
+
+// walkStrides calls f(o, idx) for every element o of shape in row-major
+// order, idx[k] being Σ_d coord[d]·strides[k][d]: an odometer that updates
+// the offsets of several strided operands at once.
+func walkStrides(shape []int64, strides [][]int, f func(o int, idx []int)) {
+	n := product(shape)
+	idx := make([]int, len(strides))
+	r := len(shape)
+	counter := make([]int64, r)
+	for o := 0; o < n; o++ {
+		f(o, idx)
+		for d := r - 1; d >= 0; d-- {
+			counter[d]++
+			for k := range idx {
+				idx[k] += strides[k][d]
+			}
+			if counter[d] < shape[d] {
+				break
+			}
+			for k := range idx {
+				idx[k] -= strides[k][d] * int(shape[d])
+			}
+			counter[d] = 0
+		}
+	}
+}
+
+// expandIndex returns, for each element of out, the flat index into a tensor
+// of shape in that broadcasts to it.
+func expandIndex(in, out []int64) []int {
+	idx := make([]int, product(out))
+	walkBroadcast(out, [][]int64{in}, func(o int, ix []int) { idx[o] = ix[0] })
+	return idx
+}
+
+// ---- unary ----
+
+// mapFloat is y[i] = f(x[i]) for a floating-point x.
+func mapFloat(x *Tensor, f func(float64) float64) *Tensor {
+	switch d := x.data.(type) {
+	case []float32:
+		out := make([]float32, len(d))
+		for i, v := range d {
+			out[i] = float32(f(float64(v)))
+		}
+		return &Tensor{DType: Float32, Shape: x.Shape, data: out}
+	case []float64:
+		out := make([]float64, len(d))
+		for i, v := range d {
+			out[i] = f(v)
+		}
+		return &Tensor{DType: Float64, Shape: x.Shape, data: out}
+	}
+	if x.DType.isHalf() {
+		return narrowFloat32(mapFloat(widen(x), f), x.DType)
+	}
+	panic(errType)
+}
+
+// A numFn is one elementwise function for floats and for integers (nil: the
+// op does not accept that kind).
+type numFn struct {
+	f func(float64) float64
+	i func(int64) int64
+}
+
+// mapNum is y[i] = f(x[i]) for any number type.
+func mapNum(x *Tensor, fn numFn) *Tensor {
+	if x.DType.IsFloat() && fn.f != nil {
+		return mapFloat(x, fn.f)
+	}
+	if !x.DType.IsInt() || fn.i == nil {
+		panic(errType)
+	}
+	v := x.Int64s()
+	out := make([]int64, len(v))
+	for i, e := range v {
+		out[i] = fn.i(e)
+	}
+	return fromInt64s(x.DType, x.Shape, out)
+}
+
+func unaryFloat(f func(float64) float64) kernelFunc {
+	return func(c *call, in []*Tensor) []*Tensor { return []*Tensor{mapFloat(in[0], f)} }
+}
+
+func unaryNum(fn numFn) kernelFunc {
+	return func(c *call, in []*Tensor) []*Tensor { return []*Tensor{mapNum(in[0], fn)} }
+}
+
+func sqrt(x float64) float64       { return math.Sqrt(x) }           // √x
+func exp(x float64) float64        { return math.Exp(x) }            // eˣ
+func log(x float64) float64        { return math.Log(x) }            // ln x
+func reciprocal(x float64) float64 { return 1 / x }                  // 1/x
+func sigmoid(x float64) float64    { return 1 / (1 + math.Exp(-x)) } // 1/(1+e⁻ˣ)
+func tanh(x float64) float64       { return math.Tanh(x) }
+func erf(x float64) float64        { return math.Erf(x) }
+func sin(x float64) float64        { return math.Sin(x) }
+func cos(x float64) float64        { return math.Cos(x) }
+func tan(x float64) float64        { return math.Tan(x) }
+func asin(x float64) float64       { return math.Asin(x) }
+func acos(x float64) float64       { return math.Acos(x) }
+func atan(x float64) float64       { return math.Atan(x) }
+func sinh(x float64) float64       { return math.Sinh(x) }
+func cosh(x float64) float64       { return math.Cosh(x) }
+func asinh(x float64) float64      { return math.Asinh(x) }
+func acosh(x float64) float64      { return math.Acosh(x) }
+func atanh(x float64) float64      { return math.Atanh(x) }
+func floor(x float64) float64      { return math.Floor(x) }
+func ceil(x float64) float64       { return math.Ceil(x) }
+func round(x float64) float64      { return math.RoundToEven(x) }   // halves to even
+func softsign(x float64) float64   { return x / (1 + math.Abs(x)) } // x/(1+|x|)
+func hardSwish(x float64) float64  { return x * clamp01(x/6+0.5) }  // x·max(0, min(1, x/6+½))
+
+// softplus is ln(1+eˣ), computed without overflow for large x.
+func softplus(x float64) float64 {
+	if x > 0 {
+		return x + math.Log1p(math.Exp(-x))
+	}
+	return math.Log1p(math.Exp(x))
+}
+
+func clamp01(x float64) float64 { return math.Max(0, math.Min(1, x)) }
+
+var (
+	neg  = numFn{f: func(x float64) float64 { return -x }, i: func(x int64) int64 { return -x }}                    // −x
+	abs  = numFn{f: math.Abs, i: func(x int64) int64 { return max(x, -x) }}                                         // |x|
+	relu = numFn{f: func(x float64) float64 { return math.Max(x, 0) }, i: func(x int64) int64 { return max(x, 0) }} // max(x, 0)
+	sign = numFn{f: func(x float64) float64 {                                                                       // −1, 0 or 1 (NaN stays NaN)
+		switch {
+		case x > 0:
+			return 1
+		case x < 0:
+			return -1
+		}
+		return x
+	}, i: func(x int64) int64 { return int64(max(min(x, 1), -1)) }}
+)
+
+// elu is y = x < 0 ? alpha·(eˣ−1) : x.
+func elu(c *call, in []*Tensor) []*Tensor {
+	alpha := c.float("alpha", 1)
+	return []*Tensor{mapFloat(in[0], func(x float64) float64 {
+		if x < 0 {
+			return alpha * (math.Exp(x) - 1)
+		}
+		return x
+	})}
+}
+
+// selu is y = gamma · (x ≤ 0 ? alpha·eˣ − alpha : x).
+func selu(c *call, in []*Tensor) []*Tensor {
+	alpha := c.float("alpha", 1.67326319217681884765625)
+	gamma := c.float("gamma", 1.05070102214813232421875)
+	return []*Tensor{mapFloat(in[0], func(x float64) float64 {
+		if x <= 0 {
+			return gamma * (alpha*math.Exp(x) - alpha)
+		}
+		return gamma * x
+	})}
+}
+
+// celu is y = max(0, x) + min(0, alpha·(e^(x/alpha) − 1)).
+func celu(c *call, in []*Tensor) []*Tensor {
+	alpha := c.float("alpha", 1)
+	return []*Tensor{mapFloat(in[0], func(x float64) float64 {
+		return math.Max(0, x) + math.Min(0, alpha*(math.Exp(x/alpha)-1))
+	})}
+}
+
+// leakyRelu is y = x < 0 ? alpha·x : x.
+func leakyRelu(c *call, in []*Tensor) []*Tensor {
+	alpha := c.float("alpha", 0.01)
+	return []*Tensor{mapFloat(in[0], func(x float64) float64 {
+		if x < 0 {
+			return alpha * x
+		}
+		return x
+	})}
+}
+
+// thresholdedRelu is y = x > alpha ? x : 0.
+func thresholdedRelu(c *call, in []*Tensor) []*Tensor {
+	alpha := c.float("alpha", 1)
+	return []*Tensor{mapFloat(in[0], func(x float64) float64 {
+		if x > alpha {
+			return x
+		}
+		return 0
+	})}
+}
+
+// hardSigmoid is y = max(0, min(1, alpha·x + beta)).
+func hardSigmoid(c *call, in []*Tensor) []*Tensor {
+	alpha, beta := c.float("alpha", 0.2), c.float("beta", 0.5)
+	return []*Tensor{mapFloat(in[0], func(x float64) float64 { return clamp01(alpha*x + beta) })}
+}
+
+// shrink is y = x < −lambd ? x + bias : x > lambd ? x − bias : 0.
+func shrink(c *call, in []*Tensor) []*Tensor {
+	lambd, bias := c.float("lambd", 0.5), c.float("bias", 0)
+	f := func(x float64) float64 {
+		switch {
+		case x < -lambd:
+			return x + bias
+		case x > lambd:
+			return x - bias
+		}
+		return 0
+	}
+	x := in[0]
+	if x.DType.IsFloat() {
+		return []*Tensor{mapFloat(x, f)}
+	}
+	v := x.Float64s()
+	for i := range v {
+		v[i] = f(v[i])
+	}
+	return []*Tensor{fromFloat64s(x.DType, x.Shape, v)}
+}
+
+// isNaN is y = x ≠ x.
+func isNaN(c *call, in []*Tensor) []*Tensor {
+	v := in[0].Float64s()
+	out := make([]bool, len(v))
+	for i, x := range v {
+		out[i] = math.IsNaN(x)
+	}
+	return []*Tensor{{DType: Bool, Shape: in[0].Shape, data: out}}
+}
+
+// isInf is y = x = +∞ (if detect_positive) or x = −∞ (if detect_negative).
+func isInf(c *call, in []*Tensor) []*Tensor {
+	pos, negv := c.int("detect_positive", 1) != 0, c.int("detect_negative", 1) != 0
+	v := in[0].Float64s()
+	out := make([]bool, len(v))
+	for i, x := range v {
+		out[i] = pos && math.IsInf(x, 1) || negv && math.IsInf(x, -1)
+	}
+	return []*Tensor{{DType: Bool, Shape: in[0].Shape, data: out}}
+}
+
+// identity is y = x (sharing storage).
+func identity(c *call, in []*Tensor) []*Tensor { return []*Tensor{in[0]} }
+
+// dropout at inference is y = x, mask = true; training with a non-zero ratio
+// is random and not supported.
+func dropout(c *call, in []*Tensor) []*Tensor {
+	training := false
+	ratio := c.float("ratio", 0.5)
+	if c.opset() >= 12 {
+		if len(in) > 1 && in[1] != nil {
+			ratio = in[1].Float64s()[0]
+		}
+		if len(in) > 2 && in[2] != nil {
+			training = in[2].Bools()[0]
+		}
+	}
+	if training && ratio != 0 {
+		failf("training-mode dropout with ratio %g is random; not supported", ratio)
+	}
+	outs := []*Tensor{in[0], nil}
+	if c.wantOut(1) {
+		mask := alloc(Bool, in[0].Shape)
+		for i := range mask.data.([]bool) {
+			mask.data.([]bool)[i] = true
+		}
+		if c.opset() < 10 {
+			mask = cast1(mask, in[0].DType)
+		}
+		outs[1] = mask
+	}
+	return outs
+}
+
+func dropoutTypes(n *Node, in []DType) ([]DType, error) {
+	mask := Bool
+	if n.Opset < 10 {
+		mask = in[0]
+	}
+	return []DType{in[0], mask}, nil
+}
+
+// cast converts each element to the type `to`: floats to integers truncate
+// toward zero, integers wrap, x ≠ 0 is true, float16/bfloat16 round to nearest even.
+func cast(c *call, in []*Tensor) []*Tensor {
+	return []*Tensor{cast1(in[0], DType(c.int("to", 0)))}
+}
+
+// castLike is cast to the type of input 1.
+func castLike(c *call, in []*Tensor) []*Tensor { return []*Tensor{cast1(in[0], in[1].DType)} }
+
+func cast1(x *Tensor, to DType) *Tensor {
+	switch {
+	case !to.Supported():
+		panic(errType)
+	case x.DType == to:
+		return x
+	case (x.DType.IsInt() || x.DType == Bool) && !to.IsFloat():
+		return fromInt64s(to, x.Shape, x.Int64s())
+	case x.DType == Float32 && to.isHalf():
+		return narrowFloat32(x, to)
+	case x.DType.isHalf() && to == Float32:
+		return widen(x)
+	}
+	return fromFloat64s(to, x.Shape, x.Float64s())
+}
+
+func checkCast(n *Node) error {
+	a := n.attrs["to"]
+	if a == nil {
+		return errorf("attribute \"to\" is required")
+	}
+	if !DType(a.GetI()).Supported() {
+		return errorf("cannot cast to %v", DType(a.GetI()))
+	}
+	return nil
+}
+
+func castTypes(n *Node, in []DType) ([]DType, error) {
+	return []DType{DType(n.attrs["to"].GetI())}, nil
+}
+
+func castLikeTypes(n *Node, in []DType) ([]DType, error) { return []DType{in[1]}, nil }
+
+// ---- binary ----
+
+// A binFn is one elementwise binary function for floats and for integers.
+type binFn struct {
+	f func(x, y float64) float64
+	i func(x, y int64) int64
+}
+
+var (
+	add    = binFn{f: func(x, y float64) float64 { return x + y }, i: func(x, y int64) int64 { return x + y }} // x + y
+	sub    = binFn{f: func(x, y float64) float64 { return x - y }, i: func(x, y int64) int64 { return x - y }} // x − y
+	mul    = binFn{f: func(x, y float64) float64 { return x * y }, i: func(x, y int64) int64 { return x * y }} // x · y
+	div    = binFn{f: func(x, y float64) float64 { return x / y }, i: intDiv}                                  // x / y, integers truncating
+	maxOf  = binFn{f: math.Max, i: func(x, y int64) int64 { return max(x, y) }}                                // max(x, y), NaN wins
+	minOf  = binFn{f: math.Min, i: func(x, y int64) int64 { return min(x, y) }}                                // min(x, y), NaN wins
+	fmodFn = binFn{f: math.Mod, i: func(x, y int64) int64 { nonzero(y); return x % y }}                        // sign of x (C fmod)
+	pyMod  = binFn{f: floorMod, i: func(x, y int64) int64 {                                                    // sign of y (Python %)
+		nonzero(y)
+		r := x % y
+		if r != 0 && (r < 0) != (y < 0) {
+			r += y
+		}
+		return r
+	}}
+)
+
+func intDiv(x, y int64) int64 {
+	nonzero(y)
+	return x / y
+}
+
+func nonzero(y int64) {
+	if y == 0 {
+		panic("runtime: integer division by zero")
+	}
+}
+
+func floorMod(x, y float64) float64 {
+	r := math.Mod(x, y)
+	if r != 0 && (r < 0) != (y < 0) {
+		r += y
+	}
+	return r
+}
+
+// zipNum is z[i] = op(x[i], y[i]) with broadcasting, for inputs of one type.
+func zipNum(a, b *Tensor, op binFn) *Tensor {
+	if a.DType != b.DType {
+		panic(errType)
+	}
+	shape := broadcastShapes(a.Shape, b.Shape)
+	ins := [][]int64{a.Shape, b.Shape}
+	switch ad := a.data.(type) {
+	case []float32:
+		bd := b.data.([]float32)
+		out := alloc(Float32, shape)
+		od := out.data.([]float32)
+		walkBroadcast(shape, ins, func(o int, ix []int) {
+			od[o] = float32(op.f(float64(ad[ix[0]]), float64(bd[ix[1]])))
+		})
+		return out
+	case []float64:
+		bd := b.data.([]float64)
+		out := alloc(Float64, shape)
+		od := out.data.([]float64)
+		walkBroadcast(shape, ins, func(o int, ix []int) { od[o] = op.f(ad[ix[0]], bd[ix[1]]) })
+		return out
+	}
+	if a.DType.isHalf() {
+		return narrowFloat32(zipNum(widen(a), widen(b), op), a.DType)
+	}
+	if !a.DType.IsInt() || op.i == nil {
+		panic(errType)
+	}
+	ad, bd := a.Int64s(), b.Int64s()
+	out := alloc(Int64, shape)
+	od := out.data.([]int64)
+	walkBroadcast(shape, ins, func(o int, ix []int) { od[o] = op.i(ad[ix[0]], bd[ix[1]]) })
+	return fromInt64s(a.DType, shape, od)
+}
+
+func binaryNum(op binFn) kernelFunc {
+	return func(c *call, in []*Tensor) []*Tensor { return []*Tensor{zipNum(in[0], in[1], op)} }
+}
+
+// variadic folds op over all inputs left to right, broadcasting (Max, Min, Sum).
+func variadic(op binFn) kernelFunc {
+	return func(c *call, in []*Tensor) []*Tensor {
+		acc := in[0]
+		for _, t := range in[1:] {
+			acc = zipNum(acc, t, op)
+		}
+		return []*Tensor{acc}
+	}
+}
+
+// mean is the broadcast sum of the inputs divided by their count.
+func mean(c *call, in []*Tensor) []*Tensor {
+	s := variadic(add)(c, in)[0]
+	n := float64(len(in))
+	return []*Tensor{mapFloat(s, func(x float64) float64 { return x / n })}
+}
+
+// mod is x mod y: with fmod=1 the sign of x (C fmod), else the sign of y.
+func mod(c *call, in []*Tensor) []*Tensor {
+	op := pyMod
+	if c.int("fmod", 0) != 0 {
+		op = fmodFn
+	}
+	return []*Tensor{zipNum(in[0], in[1], op)}
+}
+
+// pow is xʸ, broadcasting; the exponent may have another type than x.
+func pow(c *call, in []*Tensor) []*Tensor {
+	x, y := in[0], in[1]
+	if x.DType == y.DType && x.DType.IsFloat() {
+		return []*Tensor{zipNum(x, y, binFn{f: math.Pow})}
+	}
+	shape := broadcastShapes(x.Shape, y.Shape)
+	out := make([]float64, checkSize(shape))
+	xv, yv := x.Float64s(), y.Float64s()
+	walkBroadcast(shape, [][]int64{x.Shape, y.Shape}, func(o int, ix []int) {
+		out[o] = math.Pow(xv[ix[0]], yv[ix[1]])
+	})
+	return []*Tensor{fromFloat64s(x.DType, shape, out)}
+}
+
+// prelu is y = x < 0 ? slope·x : x, slope broadcasting to x.
+func prelu(c *call, in []*Tensor) []*Tensor {
+	return []*Tensor{zipNum(in[0], in[1], binFn{
+		f: func(x, s float64) float64 {
+			if x < 0 {
+				return s * x
+			}
+			return x
+		},
+		i: func(x, s int64) int64 {
+			if x < 0 {
+				return s * x
+			}
+			return x
+		},
+	})}
+}
+
+// bitShift is x << y or x >> y (direction LEFT or RIGHT) on unsigned integers.
+func bitShift(c *call, in []*Tensor) []*Tensor {
+	var op binFn
+	switch d := c.str("direction", ""); d {
+	case "LEFT":
+		op.i = func(x, y int64) int64 { return int64(uint64(x) << uint64(y)) }
+	case "RIGHT":
+		op.i = func(x, y int64) int64 { return int64(uint64(x) >> uint64(y)) }
+	default:
+		failf("direction %q, want LEFT or RIGHT", d)
+	}
+	return []*Tensor{zipNum(in[0], in[1], op)}
+}
+
+// ---- comparisons and logic ----
+
+// A cmpFn is a comparison for floats and for integers (and bools as 0/1).
+type cmpFn struct {
+	f func(x, y float64) bool
+	i func(x, y int64) bool
+}
+
+var (
+	equal          = cmpFn{f: func(x, y float64) bool { return x == y }, i: func(x, y int64) bool { return x == y }}
+	less           = cmpFn{f: func(x, y float64) bool { return x < y }, i: func(x, y int64) bool { return x < y }}
+	greater        = cmpFn{f: func(x, y float64) bool { return x > y }, i: func(x, y int64) bool { return x > y }}
+	lessOrEqual    = cmpFn{f: func(x, y float64) bool { return x <= y }, i: func(x, y int64) bool { return x <= y }}
+	greaterOrEqual = cmpFn{f: func(x, y float64) bool { return x >= y }, i: func(x, y int64) bool { return x >= y }}
+)
+
+// compare is z[i] = op(x[i], y[i]) as bool, broadcasting.
+func compare(op cmpFn) kernelFunc {
+	return func(c *call, in []*Tensor) []*Tensor {
+		a, b := in[0], in[1]
+		if a.DType != b.DType {
+			panic(errType)
+		}
+		shape := broadcastShapes(a.Shape, b.Shape)
+		out := alloc(Bool, shape)
+		od := out.data.([]bool)
+		ins := [][]int64{a.Shape, b.Shape}
+		if a.DType.IsFloat() {
+			ad, bd := a.Float64s(), b.Float64s()
+			walkBroadcast(shape, ins, func(o int, ix []int) { od[o] = op.f(ad[ix[0]], bd[ix[1]]) })
+		} else {
+			ad, bd := a.Int64s(), b.Int64s()
+			walkBroadcast(shape, ins, func(o int, ix []int) { od[o] = op.i(ad[ix[0]], bd[ix[1]]) })
+		}
+		return []*Tensor{out}
+	}
+}
+
+func and(x, y bool) bool { return x && y }
+func or(x, y bool) bool  { return x || y }
+func xor(x, y bool) bool { return x != y }
+
+// logical is z[i] = op(x[i], y[i]) on bools, broadcasting.
+func logical(op func(x, y bool) bool) kernelFunc {
+	return func(c *call, in []*Tensor) []*Tensor {
+		a, b := in[0], in[1]
+		if a.DType != Bool || b.DType != Bool {
+			panic(errType)
+		}
+		shape := broadcastShapes(a.Shape, b.Shape)
+		out := alloc(Bool, shape)
+		od, ad, bd := out.data.([]bool), a.data.([]bool), b.data.([]bool)
+		walkBroadcast(shape, [][]int64{a.Shape, b.Shape}, func(o int, ix []int) { od[o] = op(ad[ix[0]], bd[ix[1]]) })
+		return []*Tensor{out}
+	}
+}
+
+// not is y = !x.
+func not(c *call, in []*Tensor) []*Tensor {
+	x := in[0].data.([]bool)
+	out := make([]bool, len(x))
+	for i, v := range x {
+		out[i] = !v
+	}
+	return []*Tensor{{DType: Bool, Shape: in[0].Shape, data: out}}
+}
+
+// where is z[i] = cond[i] ? x[i] : y[i], all three broadcasting.
+func where(c *call, in []*Tensor) []*Tensor {
+	cond, x, y := in[0], in[1], in[2]
+	if cond.DType != Bool || x.DType != y.DType {
+		panic(errType)
+	}
+	shape := broadcastShapes(cond.Shape, x.Shape, y.Shape)
+	n := checkSize(shape)
+	// Gather from x and y at once: indices ≥ len(x) address y.
+	both := concatData(x, y)
+	idx := make([]int, n)
+	cd := cond.data.([]bool)
+	off := x.Len()
+	walkBroadcast(shape, [][]int64{cond.Shape, x.Shape, y.Shape}, func(o int, ix []int) {
+		if cd[ix[0]] {
+			idx[o] = ix[1]
+		} else {
+			idx[o] = off + ix[2]
+		}
+	})
+	return []*Tensor{take(both, shape, idx)}
+}
+
+func whereTypes(n *Node, in []DType) ([]DType, error) {
+	if in[0] != Undefined && in[0] != Bool {
+		return nil, errorf("input 0 has type %v, want bool", in[0])
+	}
+	t, err := common(in[1:], isAny)
+	if err != nil {
+		return nil, errorf("input 2 has type %v, want %v (the type of input 1)", in[2], in[1])
+	}
+	return []DType{t}, nil
+}
+
+// clip is y = min(max(x, lo), hi), lo and hi from attributes (opset < 11) or
+// optional scalar inputs.
+func clip(c *call, in []*Tensor) []*Tensor {
+	x := in[0]
+	lo, hi := math.Inf(-1), math.Inf(1)
+	var ilo, ihi int64 = math.MinInt64, math.MaxInt64
+	if c.opset() < 11 {
+		lo, hi = c.float("min", lo), c.float("max", hi)
+	} else {
+		for i, p := range []*float64{&lo, &hi} {
+			if len(in) > i+1 && in[i+1] != nil {
+				b := in[i+1]
+				if b.Len() != 1 {
+					failf("input %d must be a scalar, got shape %v", i+1, b.Shape)
+				}
+				*p = b.Float64s()[0]
+				if i == 0 {
+					ilo = b.Int64s()[0]
+				} else {
+					ihi = b.Int64s()[0]
+				}
+			}
+		}
+	}
+	return []*Tensor{mapNum(x, numFn{
+		f: func(v float64) float64 {
+			if v < lo {
+				v = lo
+			}
+			if v > hi {
+				v = hi
+			}
+			return v
+		},
+		i: func(v int64) int64 { return min(max(v, ilo), ihi) },
+	})}
+}

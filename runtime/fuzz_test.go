@@ -1,0 +1,84 @@
+package runtime
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mhcc-dev/mhcc/export/onnxpb"
+)
+
+// fuzzSeeds are ONNX node cases that cover the op families and both axes
+// conventions; FuzzDecode starts from their model.onnx files.
+var fuzzSeeds = []string{
+	"test_add_bcast", "test_cast_FLOAT_to_FLOAT16", "test_einsum_batch_matmul",
+	"test_gather_negative_indices", "test_layer_normalization_2d_axis0",
+	"test_reduce_sum_keepdims_example", "test_reshape_negative_dim", "test_slice_neg_steps",
+	"test_softmax_axis_1", "test_split_variable_parts_1d", "test_unsqueeze_negative_axes",
+	"test_where_example",
+}
+
+// FuzzDecode feeds arbitrary bytes to Decode, which must return a model or
+// an error and never panic. A model that decodes is also run on zero inputs
+// when its inputs are small and static; Run may fail, but only with an error,
+// and never with an internal error (a kernel indexing out of bounds).
+func FuzzDecode(f *testing.F) {
+	for _, name := range fuzzSeeds {
+		if b, err := os.ReadFile(filepath.Join(onnxNodeTests, name, "model.onnx")); err == nil {
+			f.Add(b)
+		}
+	}
+	g := graph([]*onnxpb.NodeProto{
+		node("a", "Add", []string{"x", "w"}, []string{"s"}),
+		node("m", "MatMul", []string{"s", "w2"}, []string{"y"}),
+	}, ins(xf), ins(untypedInfo("y")), f32(sh(2), 1, 2).Proto("w"), f32(sh(2, 2), 1, 2, 3, 4).Proto("w2"))
+	f.Add(encode(f, modelProto(17, g)))
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := Decode(data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "runtime: ") {
+				t.Fatalf("error without the package prefix: %v", err)
+			}
+			return
+		}
+		feeds, ok := zeroInputs(m)
+		if !ok {
+			return
+		}
+		if _, err := m.Run(feeds); err != nil && strings.Contains(err.Error(), "internal error") {
+			t.Fatal(err)
+		}
+	})
+}
+
+// zeroInputs makes a zero tensor for each graph input, if every input has a
+// static shape of at most 256 elements and the graph has no op that sizes its
+// output from data (those may legitimately allocate up to maxElements).
+func zeroInputs(m *Model) (map[string]*Tensor, bool) {
+	for _, n := range m.nodes {
+		switch n.OpType {
+		case "ConstantOfShape", "Range", "Expand", "Tile":
+			return nil, false
+		}
+	}
+	feeds := map[string]*Tensor{}
+	for _, v := range m.Inputs {
+		if !v.Ranked || !v.DType.Supported() {
+			return nil, false
+		}
+		n := 1
+		for _, d := range v.Shape {
+			if d < 0 || d > 256 {
+				return nil, false
+			}
+			n *= int(d)
+		}
+		if n > 256 {
+			return nil, false
+		}
+		feeds[v.Name] = &Tensor{DType: v.DType, Shape: v.Shape, data: makeSlice(v.DType, n)}
+	}
+	return feeds, true
+}

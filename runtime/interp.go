@@ -1,0 +1,190 @@
+package runtime
+
+import (
+	"fmt"
+	"runtime/debug"
+	"strings"
+)
+
+// RunOptions adjusts one [Model.RunWith].
+type RunOptions struct {
+	// Outputs names the values to return, graph outputs or intermediates
+	// (useful to bisect a numerical difference). Empty means the graph outputs.
+	Outputs []string
+}
+
+// Run executes the graph on inputs, keyed by graph input name, and returns
+// the graph outputs by name. It is RunWith with zero options.
+func (m *Model) Run(inputs map[string]*Tensor) (map[string]*Tensor, error) {
+	return m.RunWith(inputs, RunOptions{})
+}
+
+// RunWith executes the nodes in topological order. Each intermediate tensor is
+// dropped after its last reader has run (reference counting), so peak memory
+// is the live set, not the whole graph. A kernel failure comes back as an error
+// naming the node: `runtime: node "Mul_3" (Mul): shape mismatch`.
+func (m *Model) RunWith(inputs map[string]*Tensor, opt RunOptions) (map[string]*Tensor, error) {
+	env := make(map[string]*Tensor, len(m.inits)+len(inputs))
+	for name, t := range m.inits {
+		env[name] = t
+	}
+	for name, t := range inputs {
+		v, ok := m.declIn[name]
+		if !ok {
+			return nil, fmt.Errorf("runtime: %q is not a graph input", name)
+		}
+		if err := checkInput(v, t); err != nil {
+			return nil, err
+		}
+		env[name] = t
+	}
+	for _, v := range m.Inputs {
+		if _, ok := inputs[v.Name]; !ok {
+			return nil, fmt.Errorf("runtime: missing graph input %q", v.Name)
+		}
+	}
+
+	want := opt.Outputs
+	if len(want) == 0 {
+		for _, v := range m.Outputs {
+			want = append(want, v.Name)
+		}
+	}
+	keep := map[string]bool{}
+	for _, name := range want {
+		if !m.defined[name] {
+			return nil, fmt.Errorf("runtime: no value named %q", name)
+		}
+		keep[name] = true
+	}
+	remaining := make(map[string]int, len(m.uses))
+	for name, n := range m.uses {
+		remaining[name] = n
+	}
+
+	args := []*Tensor{}
+	for _, n := range m.nodes {
+		args = args[:0]
+		for _, in := range n.Inputs {
+			var t *Tensor
+			if in != "" {
+				t = env[in]
+			}
+			args = append(args, t)
+		}
+		outs, err := m.runNode(n, args)
+		if err != nil {
+			return nil, err
+		}
+		for i, name := range n.Outputs {
+			if name != "" && outs[i] != nil {
+				env[name] = outs[i]
+			}
+		}
+		// Release what no later node reads.
+		for _, in := range n.Inputs {
+			if in == "" {
+				continue
+			}
+			remaining[in]--
+			if remaining[in] == 0 && !keep[in] && m.inits[in] == nil {
+				delete(env, in)
+			}
+		}
+		for _, name := range n.Outputs {
+			if name != "" && remaining[name] == 0 && !keep[name] {
+				delete(env, name)
+			}
+		}
+	}
+	res := make(map[string]*Tensor, len(want))
+	for _, name := range want {
+		t, ok := env[name]
+		if !ok {
+			return nil, fmt.Errorf("runtime: value %q was not computed (an omitted optional output?)", name)
+		}
+		res[name] = t
+	}
+	return res, nil
+}
+
+// runNode calls n's kernel, turning a panic into an error that names n.
+func (m *Model) runNode(n *Node, args []*Tensor) (outs []*Tensor, err error) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		var msg string
+		switch r := r.(type) {
+		case kernelError:
+			msg = string(r)
+		case string:
+			msg = r
+		case error:
+			// Not a documented precondition: a kernel bug. Keep the stack.
+			msg = fmt.Sprintf("internal error: %v\n%s", r, debug.Stack())
+		default:
+			msg = fmt.Sprintf("internal error: %v", r)
+		}
+		outs, err = nil, fmt.Errorf("runtime: %v: %s", n, strings.TrimPrefix(msg, "runtime: "))
+	}()
+	c := &call{n: n, nout: len(n.Outputs)}
+	outs = n.k.fn(c, args)
+	if len(outs) < len(n.Outputs) {
+		outs = append(outs, make([]*Tensor, len(n.Outputs)-len(outs))...)
+	}
+	for i, name := range n.Outputs {
+		if name == "" {
+			continue
+		}
+		if outs[i] == nil {
+			return nil, fmt.Errorf("runtime: %v: internal error: output %d %q not computed", n, i, name)
+		}
+		if want := m.types[name]; want != Undefined && outs[i].DType != want {
+			return nil, fmt.Errorf("runtime: %v: internal error: output %d is %v, type inference said %v", n, i, outs[i].DType, want)
+		}
+	}
+	return outs, nil
+}
+
+// checkInput compares a caller's tensor with the graph input's declaration.
+func checkInput(v ValueInfo, t *Tensor) error {
+	if t == nil {
+		return fmt.Errorf("runtime: graph input %q is nil", v.Name)
+	}
+	if !t.DType.Supported() || sliceLen(t.data) < 0 || storageKind(t.DType) != fmt.Sprintf("%T", t.data) {
+		return fmt.Errorf("runtime: graph input %q: malformed %v tensor", v.Name, t.DType)
+	}
+	if n, err := numElements(t.Shape); err != nil || n != t.Len() {
+		return fmt.Errorf("runtime: graph input %q: shape %v does not match its %d elements", v.Name, t.Shape, t.Len())
+	}
+	if v.DType != Undefined && t.DType != v.DType {
+		return fmt.Errorf("runtime: graph input %q: got %v, want %v", v.Name, t.DType, v.DType)
+	}
+	if !v.Ranked {
+		return nil
+	}
+	if len(t.Shape) != len(v.Shape) {
+		return fmt.Errorf("runtime: graph input %q: got shape %v, want rank %d", v.Name, t.Shape, len(v.Shape))
+	}
+	for i, d := range v.Shape {
+		if d >= 0 && t.Shape[i] != d {
+			return fmt.Errorf("runtime: graph input %q: got shape %v, want %v", v.Name, t.Shape, fmtShape(v.Shape))
+		}
+	}
+	return nil
+}
+
+// fmtShape prints a declared shape with "?" for unknown dims.
+func fmtShape(s []int64) string {
+	parts := make([]string, len(s))
+	for i, d := range s {
+		if d < 0 {
+			parts[i] = "?"
+		} else {
+			parts[i] = fmt.Sprint(d)
+		}
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}

@@ -1,0 +1,243 @@
+package runtime
+
+import (
+	goruntime "runtime"
+	"sync"
+)
+
+// Matrix products. matMulNaive is the reference loop; matMulBlocked is the
+// fast kernel Run uses, tested against it (matmul_test.go). Both accumulate in
+// float64 and round once per output element.
+
+type float interface{ ~float32 | ~float64 }
+
+// matMul is numpy's matmul: C[..., i, j] = Σ_p A[..., i, p]·B[..., p, j], the
+// batch dims broadcasting, a 1-D A a row and a 1-D B a column (each dropped
+// from the result).
+func matMul(c *call, in []*Tensor) []*Tensor {
+	return []*Tensor{matmul(in[0], in[1], true)}
+}
+
+// matmul multiplies a and b with the blocked parallel kernel (fast) or the
+// reference loop.
+func matmul(a, b *Tensor, fast bool) *Tensor {
+	if a.DType != b.DType {
+		panic(errType)
+	}
+	if len(a.Shape) == 0 || len(b.Shape) == 0 {
+		panic(errRank)
+	}
+	as, bs := a.Shape, b.Shape
+	if len(as) == 1 {
+		as = []int64{1, as[0]}
+	}
+	if len(bs) == 1 {
+		bs = []int64{bs[0], 1}
+	}
+	m, k := as[len(as)-2], as[len(as)-1]
+	k2, n := bs[len(bs)-2], bs[len(bs)-1]
+	if k != k2 {
+		failf("matmul of %v and %v: inner dims %d and %d differ", a.Shape, b.Shape, k, k2)
+	}
+	batch := broadcastShapes(as[:len(as)-2], bs[:len(bs)-2])
+	shape := append(append([]int64{}, batch...), m, n)
+	out := alloc(a.DType, shape)
+	// Which batch of a and of b each output batch reads.
+	aIdx := expandIndex(as[:len(as)-2], batch)
+	bIdx := expandIndex(bs[:len(bs)-2], batch)
+	p := mmProblem{m: int(m), k: int(k), n: int(n), aIdx: aIdx, bIdx: bIdx}
+
+	switch ad := a.data.(type) {
+	case []float32:
+		p.run32(out.data.([]float32), ad, b.data.([]float32), fast)
+	case []float64:
+		p.run64(out.data.([]float64), ad, b.data.([]float64), fast)
+	default:
+		if a.DType.isHalf() {
+			out = narrowFloat32(matmul(widen(a), widen(b), fast), a.DType)
+		} else if a.DType.IsInt() {
+			av, bv := a.Int64s(), b.Int64s()
+			res := make([]int64, out.Len())
+			for bi := range aIdx {
+				matMulInt(res[bi*p.m*p.n:], av[aIdx[bi]*p.m*p.k:], bv[bIdx[bi]*p.k*p.n:], p.m, p.k, p.n)
+			}
+			out = fromInt64s(a.DType, shape, res)
+		} else {
+			panic(errType)
+		}
+	}
+	// Drop the dims a 1-D operand added.
+	final := append([]int64{}, batch...)
+	if len(a.Shape) > 1 {
+		final = append(final, m)
+	}
+	if len(b.Shape) > 1 {
+		final = append(final, n)
+	}
+	return reshaped(out, final)
+}
+
+// An mmProblem is a batch of products C_b = A_aIdx[b] · B_bIdx[b] with A m×k, B k×n.
+type mmProblem struct {
+	m, k, n    int
+	aIdx, bIdx []int
+}
+
+func (p *mmProblem) run32(c, a, b []float32, fast bool) { mmRun(p, c, a, b, fast) }
+func (p *mmProblem) run64(c, a, b []float64, fast bool) { mmRun(p, c, a, b, fast) }
+
+// mmRun splits the batch × m output rows among goroutines.
+func mmRun[T float](p *mmProblem, c, a, b []T, fast bool) {
+	m, k, n := p.m, p.k, p.n
+	rows := len(p.aIdx) * m
+	if rows == 0 || n == 0 {
+		return
+	}
+	// rowsOf computes output rows [r0, r1), which may span batches.
+	rowsOf := func(r0, r1 int) {
+		for r0 < r1 {
+			bi, i0 := r0/m, r0%m
+			i1 := min(m, i0+r1-r0)
+			cb := c[bi*m*n : (bi+1)*m*n]
+			ab := a[p.aIdx[bi]*m*k : (p.aIdx[bi]+1)*m*k]
+			bb := b[p.bIdx[bi]*k*n : (p.bIdx[bi]+1)*k*n]
+			if fast {
+				matMulBlocked(cb, ab, bb, i0, i1, k, n)
+			} else {
+				matMulNaive(cb, ab, bb, i0, i1, k, n)
+			}
+			r0 += i1 - i0
+		}
+	}
+	workers := goruntime.GOMAXPROCS(0)
+	const minWork = 1 << 16 // multiply-adds per goroutine worth starting one
+	if w := rows * k * n / minWork; w < workers {
+		workers = max(w, 1)
+	}
+	if !fast || workers == 1 {
+		rowsOf(0, rows)
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (rows + workers - 1) / workers
+	for r := 0; r < rows; r += chunk {
+		wg.Add(1)
+		go func(r0, r1 int) {
+			defer wg.Done()
+			rowsOf(r0, r1)
+		}(r, min(rows, r+chunk))
+	}
+	wg.Wait()
+}
+
+// matMulNaive is the reference: c[i,j] = Σ_p a[i,p]·b[p,j] for rows i in [i0, i1),
+// summed in float64 in order of p.
+func matMulNaive[T float](c, a, b []T, i0, i1, k, n int) {
+	for i := i0; i < i1; i++ {
+		for j := 0; j < n; j++ {
+			var s float64
+			for p := 0; p < k; p++ {
+				s += float64(a[i*k+p]) * float64(b[p*n+j])
+			}
+			c[i*n+j] = T(s)
+		}
+	}
+}
+
+// Block sizes of matMulBlocked: a kb×nb panel of B (256 KiB of float32)
+// stays in cache while up to rb rows of A stream over it.
+const (
+	mmRB = 8
+	mmKB = 128
+	mmNB = 512
+)
+
+// matMulBlocked computes the same as matMulNaive, summing in float64 in order
+// of p, but walks B in kb×nb panels, accumulating rb rows of C at a time as
+// row updates c[i,:] += a[i,p]·b[p,:] that run along memory.
+func matMulBlocked[T float](c, a, b []T, i0, i1, k, n int) {
+	var accBuf [mmRB * mmNB]float64
+	for ib := i0; ib < i1; ib += mmRB {
+		ie := min(ib+mmRB, i1)
+		for jb := 0; jb < n; jb += mmNB {
+			je := min(jb+mmNB, n)
+			w := je - jb
+			acc := accBuf[:(ie-ib)*w]
+			clear(acc)
+			for pb := 0; pb < k; pb += mmKB {
+				pe := min(pb+mmKB, k)
+				for i := ib; i < ie; i++ {
+					ac := acc[(i-ib)*w : (i-ib+1)*w]
+					arow := a[i*k+pb : i*k+pe]
+					for pp, av := range arow {
+						f := float64(av)
+						brow := b[(pb+pp)*n+jb : (pb+pp)*n+je]
+						ac := ac[:len(brow)]
+						for j, bv := range brow {
+							ac[j] += f * float64(bv)
+						}
+					}
+				}
+			}
+			for i := ib; i < ie; i++ {
+				crow := c[i*n+jb : i*n+je]
+				ac := acc[(i-ib)*w : (i-ib+1)*w]
+				for j := range crow {
+					crow[j] = T(ac[j])
+				}
+			}
+		}
+	}
+}
+
+// matMulInt is c = a·b for one m×k by k×n integer product (wrapping).
+func matMulInt(c, a, b []int64, m, k, n int) {
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s int64
+			for p := 0; p < k; p++ {
+				s += a[i*k+p] * b[p*n+j]
+			}
+			c[i*n+j] = s
+		}
+	}
+}
+
+// gemm is Y = alpha·A'·B' + beta·C, A' = transA ? Aᵀ : A (likewise B), with C
+// (optional from opset 11) broadcasting to Y.
+func gemm(c *call, in []*Tensor) []*Tensor {
+	a, b := in[0], in[1]
+	if len(a.Shape) != 2 || len(b.Shape) != 2 {
+		panic(errRank)
+	}
+	if c.int("transA", 0) != 0 {
+		a = transposeTensor(a, []int{1, 0})
+	}
+	if c.int("transB", 0) != 0 {
+		b = transposeTensor(b, []int{1, 0})
+	}
+	y := matmul(a, b, true)
+	alpha, beta := c.float("alpha", 1), c.float("beta", 1)
+	var bias *Tensor
+	if len(in) > 2 && in[2] != nil && beta != 0 {
+		bias = in[2]
+		if bias.DType != y.DType {
+			panic(errType)
+		}
+		if !sameShape(broadcastShapes(y.Shape, bias.Shape), y.Shape) {
+			failf("C of shape %v does not broadcast to %v", bias.Shape, y.Shape)
+		}
+	}
+	if alpha == 1 && bias == nil {
+		return []*Tensor{y}
+	}
+	yv := y.Float64s()
+	for i := range yv {
+		yv[i] *= alpha
+	}
+	if bias != nil {
+		bv := bias.Float64s()
+		walkBroadcast(y.Shape, [][]int64{bias.Shape}, func(o int, ix []int) { yv[o] += beta * bv[ix[0]] })
+	}
+	return []*Tensor{fromFloat64s(y.DType, y.Shape, yv)}
+}

@@ -1,0 +1,75 @@
+package runtime
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// randTensor is a float32 tensor of uniform values in [−1, 1) from seed.
+func randTensor(seed uint64, shape ...int64) *Tensor {
+	r := rand.New(rand.NewPCG(seed, 1))
+	v := make([]float32, product(shape))
+	for i := range v {
+		v[i] = 2*r.Float32() - 1
+	}
+	return NewFloat32(shape, v)
+}
+
+// TestMatMulBlocked checks the fast kernel against the reference loop. Both
+// sum in float64 in the same order, so they must agree exactly; the sizes
+// straddle the block edges and the goroutine split.
+func TestMatMulBlocked(t *testing.T) {
+	shapes := []struct{ a, b []int64 }{
+		{sh(1, 1), sh(1, 1)},
+		{sh(3, 5), sh(5, 7)},
+		{sh(9, 130), sh(130, 513)},
+		{sh(2, 3, 17, 200), sh(200, 33)},  // batch on A only
+		{sh(4, 1, 8, 16), sh(3, 16, 600)}, // batches broadcast both ways
+		{sh(64, 64), sh(64, 64)},
+		{sh(300), sh(300, 70)},
+		{sh(0, 4), sh(4, 3)},
+	}
+	for i, s := range shapes {
+		t.Run(fmt.Sprint(s.a, s.b), func(t *testing.T) {
+			a, b := randTensor(uint64(2*i), s.a...), randTensor(uint64(2*i+1), s.b...)
+			fast, slow := matmul(a, b, true), matmul(a, b, false)
+			if err := compareTensors(fast, slow, 0, 0); err != nil {
+				t.Error(err)
+			}
+			a64, b64 := cast1(a, Float64), cast1(b, Float64)
+			if err := compareTensors(matmul(a64, b64, true), matmul(a64, b64, false), 0, 0); err != nil {
+				t.Error("float64:", err)
+			}
+		})
+	}
+}
+
+// TestMatMulNaive pins the oracle itself to a hand-computed product.
+func TestMatMulNaive(t *testing.T) {
+	got := matmul(f32(sh(2, 3), 1, 2, 3, 4, 5, 6), f32(sh(3, 2), 7, 8, 9, 10, 11, 12), false)
+	if err := compareTensors(got, f32(sh(2, 2), 58, 64, 139, 154), 0, 0); err != nil {
+		t.Error(err)
+	}
+}
+
+func BenchmarkMatMul(b *testing.B) {
+	for _, n := range []int64{64, 256, 512} {
+		x, y := randTensor(1, n, n), randTensor(2, n, n)
+		for _, fast := range []bool{true, false} {
+			if !fast && n > 256 {
+				continue
+			}
+			name := fmt.Sprintf("%d/blocked", n)
+			if !fast {
+				name = fmt.Sprintf("%d/naive", n)
+			}
+			b.Run(name, func(b *testing.B) {
+				for b.Loop() {
+					matmul(x, y, fast)
+				}
+				b.ReportMetric(float64(2*n*n*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}

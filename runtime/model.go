@@ -1,0 +1,529 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/mhcc-dev/mhcc/export/onnxpb"
+)
+
+// A Model is a decoded and checked ONNX model, ready to [Model.Run].
+type Model struct {
+	IRVersion int64
+	Opsets    map[string]int64 // domain ("" is ai.onnx) → opset version
+	Inputs    []ValueInfo      // graph inputs without an initializer, in file order
+	Outputs   []ValueInfo      // graph outputs, in file order
+
+	nodes   []*Node            // topological order
+	inits   map[string]*Tensor // initializers (also the defaults of inputs that have one)
+	declIn  map[string]ValueInfo
+	uses    map[string]int   // number of node inputs reading each value
+	types   map[string]DType // statically known element types
+	defined map[string]bool  // every value name: inputs, initializers, node outputs
+}
+
+// A ValueInfo is a graph input or output as declared in the file.
+type ValueInfo struct {
+	Name   string
+	DType  DType   // Undefined when not declared
+	Shape  []int64 // -1 for a symbolic or unknown dim
+	Ranked bool    // false when the file gives no shape; Shape is then nil
+}
+
+// A Node is one operator application of the graph.
+type Node struct {
+	Name    string
+	OpType  string
+	Domain  string   // "" for ai.onnx
+	Inputs  []string // "" is an omitted optional input
+	Outputs []string // "" is an omitted optional output
+	Opset   int64    // the opset of Domain the model imports
+
+	index  int // position in the file
+	attrs  map[string]*onnxpb.AttributeProto
+	k      *kernel
+	consts map[string]*Tensor // decoded tensor attributes
+}
+
+// String names the node for messages: `node "Mul_3" (Mul)`, or by position
+// and first output when it has no name.
+func (n *Node) String() string {
+	op := n.OpType
+	if n.Domain != "" {
+		op = n.Domain + "." + op
+	}
+	if n.Name != "" {
+		return fmt.Sprintf("node %q (%s)", n.Name, op)
+	}
+	out := ""
+	if len(n.Outputs) > 0 {
+		out = n.Outputs[0]
+	}
+	return fmt.Sprintf("node #%d (%s → %q)", n.index, op, out)
+}
+
+// Nodes returns the nodes in the order Run executes them.
+func (m *Model) Nodes() []*Node { return m.nodes }
+
+// Load reads and decodes an ONNX model file (see [Decode]).
+func Load(path string) (*Model, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: %w", err)
+	}
+	m, err := Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}
+
+// Decode parses a serialized ModelProto and checks its graph before anything
+// runs: every op must have a kernel at the imported opset, input and output
+// counts must fit the op, every input must be defined, every value defined
+// once, the graph acyclic, and element types must agree where they are known
+// statically. Errors name the node: `runtime: node "Mul_3" (Mul): …`.
+func Decode(data []byte) (*Model, error) {
+	var mp onnxpb.ModelProto
+	if err := proto.Unmarshal(data, &mp); err != nil {
+		return nil, fmt.Errorf("runtime: decode model: %w", err)
+	}
+	return fromProto(&mp)
+}
+
+// errorList is every problem found in one model; it prints the first and a count.
+type errorList []error
+
+func (l *errorList) add(format string, args ...any) {
+	*l = append(*l, fmt.Errorf("runtime: "+format, args...))
+}
+
+func (l errorList) Error() string {
+	switch len(l) {
+	case 0:
+		return "no errors"
+	case 1:
+		return l[0].Error()
+	case 2:
+		return l[0].Error() + " (and 1 more error)"
+	}
+	return fmt.Sprintf("%s (and %d more errors)", l[0], len(l)-1)
+}
+
+// Unwrap gives errors.Is and errors.As every error.
+func (l errorList) Unwrap() []error { return l }
+
+func (l errorList) err() error {
+	if len(l) == 0 {
+		return nil
+	}
+	return l
+}
+
+func fromProto(mp *onnxpb.ModelProto) (*Model, error) {
+	g := mp.GetGraph()
+	if g == nil {
+		return nil, fmt.Errorf("runtime: model has no graph")
+	}
+	m := &Model{
+		IRVersion: mp.GetIrVersion(),
+		Opsets:    map[string]int64{},
+		inits:     map[string]*Tensor{},
+		declIn:    map[string]ValueInfo{},
+		uses:      map[string]int{},
+		types:     map[string]DType{},
+		defined:   map[string]bool{},
+	}
+	var errs errorList
+
+	for _, o := range mp.GetOpsetImport() {
+		d := canonicalDomain(o.GetDomain())
+		if v, ok := m.Opsets[d]; ok && v != o.GetVersion() {
+			errs.add("opset of domain %q imported twice (%d and %d)", o.GetDomain(), v, o.GetVersion())
+		}
+		if o.GetVersion() <= 0 {
+			errs.add("opset of domain %q has version %d", o.GetDomain(), o.GetVersion())
+		}
+		m.Opsets[d] = o.GetVersion()
+	}
+	if _, ok := m.Opsets[""]; !ok && len(mp.GetOpsetImport()) == 0 && m.IRVersion < 3 {
+		m.Opsets[""] = 1 // before IR 3 the default domain had no import
+	}
+	if len(g.GetSparseInitializer()) > 0 {
+		errs.add("sparse initializers are not supported")
+	}
+
+	for _, p := range g.GetInitializer() {
+		name := p.GetName()
+		if name == "" {
+			errs.add("initializer without a name")
+			continue
+		}
+		if _, dup := m.inits[name]; dup {
+			errs.add("initializer %q defined twice", name)
+			continue
+		}
+		t, err := FromProto(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("runtime: initializer: %w", trimPrefix(err)))
+			continue
+		}
+		m.inits[name] = t
+		m.types[name] = t.DType
+		m.defined[name] = true
+	}
+
+	for _, vi := range g.GetInput() {
+		v, err := valueInfo(vi)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("runtime: graph input %q: %w", vi.GetName(), trimPrefix(err)))
+			continue
+		}
+		if _, dup := m.declIn[v.Name]; dup {
+			errs.add("graph input %q declared twice", v.Name)
+			continue
+		}
+		m.declIn[v.Name] = v
+		if t, ok := m.inits[v.Name]; ok {
+			if v.DType != Undefined && v.DType != t.DType {
+				errs.add("graph input %q: declared %v, initializer is %v", v.Name, v.DType, t.DType)
+			}
+			continue
+		}
+		if v.Name == "" {
+			errs.add("graph input without a name")
+			continue
+		}
+		m.Inputs = append(m.Inputs, v)
+		m.types[v.Name] = v.DType
+		m.defined[v.Name] = true
+	}
+
+	// Nodes: resolve kernels and count inputs and outputs.
+	producer := map[string]*Node{}
+	nodes := make([]*Node, 0, len(g.GetNode()))
+	for i, np := range g.GetNode() {
+		n := &Node{
+			Name:    np.GetName(),
+			OpType:  np.GetOpType(),
+			Domain:  canonicalDomain(np.GetDomain()),
+			Inputs:  np.GetInput(),
+			Outputs: np.GetOutput(),
+			index:   i,
+			attrs:   map[string]*onnxpb.AttributeProto{},
+		}
+		nodes = append(nodes, n)
+		if err := m.resolve(n, np); err != nil {
+			errs = append(errs, err)
+		}
+		for _, out := range n.Outputs {
+			if out == "" {
+				continue
+			}
+			if p, ok := producer[out]; ok {
+				errs.add("%v: output %q is already defined by %v", n, out, p)
+				continue
+			}
+			if m.defined[out] {
+				errs.add("%v: output %q is already a graph input or initializer", n, out)
+				continue
+			}
+			producer[out] = n
+		}
+	}
+	for out := range producer {
+		m.defined[out] = true
+	}
+	for _, n := range nodes {
+		for i, in := range n.Inputs {
+			if in == "" {
+				continue
+			}
+			if !m.defined[in] {
+				errs.add("%v: input %d %q is not defined", n, i, in)
+			}
+			m.uses[in]++
+		}
+	}
+	for _, vi := range g.GetOutput() {
+		v, err := valueInfo(vi)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("runtime: graph output %q: %w", vi.GetName(), trimPrefix(err)))
+			continue
+		}
+		if !m.defined[v.Name] {
+			errs.add("graph output %q is not defined", v.Name)
+		}
+		m.Outputs = append(m.Outputs, v)
+	}
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+
+	order, err := topoSort(nodes, producer)
+	if err != nil {
+		return nil, err
+	}
+	m.nodes = order
+
+	// Static element types, in execution order.
+	for _, n := range m.nodes {
+		if n.k.types == nil {
+			continue
+		}
+		in := make([]DType, len(n.Inputs))
+		for i, name := range n.Inputs {
+			if name != "" {
+				in[i] = m.types[name]
+			}
+		}
+		outs, err := n.k.types(n, in)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("runtime: %v: %w", n, trimPrefix(err)))
+			continue
+		}
+		for i, t := range outs {
+			if i < len(n.Outputs) && n.Outputs[i] != "" && t != Undefined {
+				m.types[n.Outputs[i]] = t
+			}
+		}
+	}
+	for _, v := range m.Outputs {
+		if got := m.types[v.Name]; got != Undefined && v.DType != Undefined && got != v.DType {
+			errs.add("graph output %q: declared %v, computed %v", v.Name, v.DType, got)
+		}
+	}
+	for _, vi := range g.GetValueInfo() {
+		v, err := valueInfo(vi)
+		if err != nil || v.DType == Undefined {
+			continue // value_info is a hint; only a known type can contradict
+		}
+		if got := m.types[v.Name]; got != Undefined && got != v.DType {
+			errs.add("value %q: value_info declares %v, computed %v", v.Name, v.DType, got)
+		}
+	}
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// canonicalDomain maps "ai.onnx" to "", the name the file format also allows.
+func canonicalDomain(d string) string {
+	if d == "ai.onnx" {
+		return ""
+	}
+	return d
+}
+
+func trimPrefix(err error) error {
+	return fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "runtime: "))
+}
+
+// resolve finds n's kernel and checks its arity and attributes.
+func (m *Model) resolve(n *Node, np *onnxpb.NodeProto) error {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("runtime: %v: %s", n, fmt.Sprintf(format, args...))
+	}
+	if n.OpType == "" {
+		return fail("no op_type")
+	}
+	opset, ok := m.Opsets[n.Domain]
+	if !ok {
+		return fail("domain %q is not imported by the model", n.Domain)
+	}
+	n.Opset = opset
+	k := lookupKernel(n.Domain, n.OpType, opset)
+	if k == nil {
+		if kernelVersions(n.Domain, n.OpType) != "" {
+			return fail("op %s is implemented for opsets %s, the model imports %d", n.OpType, kernelVersions(n.Domain, n.OpType), opset)
+		}
+		return fail("unknown op %s", n.OpType)
+	}
+	n.k = k
+	for _, a := range np.GetAttribute() {
+		if a.GetName() == "" {
+			return fail("attribute without a name")
+		}
+		if a.GetRefAttrName() != "" {
+			return fail("attribute %q refers to a function attribute", a.GetName())
+		}
+		if _, dup := n.attrs[a.GetName()]; dup {
+			return fail("attribute %q given twice", a.GetName())
+		}
+		n.attrs[a.GetName()] = a
+		if a.T != nil {
+			t, err := FromProto(a.GetT())
+			if err != nil {
+				return fail("attribute %q: %v", a.GetName(), trimPrefix(err))
+			}
+			if n.consts == nil {
+				n.consts = map[string]*Tensor{}
+			}
+			n.consts[a.GetName()] = t
+		}
+		if a.G != nil || len(a.GetGraphs()) > 0 {
+			return fail("attribute %q: graph attributes are not supported", a.GetName())
+		}
+	}
+	nin := len(n.Inputs)
+	for nin > 0 && n.Inputs[nin-1] == "" { // trailing omitted inputs do not count
+		nin--
+	}
+	if nin < k.minIn || (k.maxIn >= 0 && nin > k.maxIn) {
+		return fail("got %d inputs, want %s", nin, arity(k.minIn, k.maxIn))
+	}
+	required := k.minIn
+	if k.maxIn < 0 {
+		required = len(n.Inputs) // variadic inputs are never optional
+	}
+	for i := 0; i < required && i < len(n.Inputs); i++ {
+		if n.Inputs[i] == "" {
+			return fail("input %d is required", i)
+		}
+	}
+	if len(n.Outputs) < 1 || len(n.Outputs) > k.maxOut {
+		return fail("got %d outputs, want %s", len(n.Outputs), arity(1, k.maxOut))
+	}
+	if k.check != nil {
+		if err := k.check(n); err != nil {
+			return fail("%v", trimPrefix(err))
+		}
+	}
+	return nil
+}
+
+func arity(lo, hi int) string {
+	switch {
+	case hi < 0:
+		return fmt.Sprintf("at least %d", lo)
+	case lo == hi:
+		return fmt.Sprint(lo)
+	}
+	return fmt.Sprintf("%d to %d", lo, hi)
+}
+
+func valueInfo(vi *onnxpb.ValueInfoProto) (ValueInfo, error) {
+	v := ValueInfo{Name: vi.GetName()}
+	tp := vi.GetType()
+	if tp == nil {
+		return v, nil // untyped: allowed for outputs of older producers
+	}
+	switch {
+	case tp.GetSequenceType() != nil:
+		return v, fmt.Errorf("sequence types are not supported")
+	case tp.GetMapType() != nil:
+		return v, fmt.Errorf("map types are not supported")
+	case tp.GetOptionalType() != nil:
+		return v, fmt.Errorf("optional types are not supported")
+	case tp.GetSparseTensorType() != nil:
+		return v, fmt.Errorf("sparse tensors are not supported")
+	}
+	tt := tp.GetTensorType()
+	if tt == nil {
+		return v, nil
+	}
+	v.DType = DType(tt.GetElemType())
+	if v.DType != Undefined && !v.DType.Supported() {
+		return v, fmt.Errorf("unsupported element type %v", v.DType)
+	}
+	if sh := tt.GetShape(); sh != nil {
+		v.Ranked = true
+		v.Shape = make([]int64, 0, len(sh.GetDim()))
+		for _, d := range sh.GetDim() {
+			if _, ok := d.GetValue().(*onnxpb.TensorShapeProto_Dimension_DimValue); ok && d.GetDimValue() >= 0 {
+				v.Shape = append(v.Shape, d.GetDimValue())
+			} else {
+				v.Shape = append(v.Shape, -1)
+			}
+		}
+	}
+	return v, nil
+}
+
+// topoSort orders nodes so that each runs after the producers of its inputs,
+// keeping file order among independent nodes (Kahn's algorithm). A cycle is
+// an error that names its nodes.
+func topoSort(nodes []*Node, producer map[string]*Node) ([]*Node, error) {
+	pending := make(map[*Node]int, len(nodes))
+	users := map[*Node][]*Node{}
+	for _, n := range nodes {
+		for _, in := range n.Inputs {
+			if p := producer[in]; p != nil && in != "" {
+				pending[n]++
+				users[p] = append(users[p], n)
+			}
+		}
+	}
+	var ready, order []*Node
+	for _, n := range nodes {
+		if pending[n] == 0 {
+			ready = append(ready, n)
+		}
+	}
+	for len(ready) > 0 {
+		// Take the earliest node in file order, so that order is deterministic
+		// and matches the file whenever the file is already sorted.
+		best := 0
+		for i, n := range ready {
+			if n.index < ready[best].index {
+				best = i
+			}
+		}
+		n := ready[best]
+		ready = slices.Delete(ready, best, best+1)
+		order = append(order, n)
+		for _, u := range users[n] {
+			pending[u]--
+			if pending[u] == 0 {
+				ready = append(ready, u)
+			}
+		}
+	}
+	if len(order) == len(nodes) {
+		return order, nil
+	}
+	// Walk back from a stuck node through stuck producers until a node repeats.
+	var start *Node
+	for _, n := range nodes {
+		if pending[n] > 0 {
+			start = n
+			break
+		}
+	}
+	seen := map[*Node]int{}
+	var path []*Node
+	for n := start; ; {
+		if i, ok := seen[n]; ok {
+			path = path[i:]
+			break
+		}
+		seen[n] = len(path)
+		path = append(path, n)
+		for _, in := range n.Inputs {
+			if p := producer[in]; p != nil && in != "" && pending[p] > 0 {
+				n = p
+				break
+			}
+		}
+	}
+	slices.Reverse(path) // producer first
+	// Start at the node that comes first in the file, for stable messages.
+	first := 0
+	for i, n := range path {
+		if n.index < path[first].index {
+			first = i
+		}
+	}
+	path = append(path[first:], path[:first]...)
+	var b strings.Builder
+	for _, n := range path {
+		fmt.Fprintf(&b, "%v → ", n)
+	}
+	fmt.Fprintf(&b, "%v", path[0])
+	return nil, fmt.Errorf("runtime: cycle: %s", b.String())
+}

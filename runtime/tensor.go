@@ -1,0 +1,784 @@
+package runtime
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/internal/half"
+)
+
+// A DType is an element type. Its values are ONNX's TensorProto.DataType
+// numbers, so a DType converts to and from the file format by a cast.
+type DType int32
+
+// The element types the interpreter stores. Float16 and BFloat16 are stored as
+// their 16-bit patterns and computed in float32 (see [Tensor]).
+const (
+	Undefined DType = 0
+	Float32   DType = 1
+	Uint8     DType = 2
+	Int8      DType = 3
+	Uint16    DType = 4
+	Int16     DType = 5
+	Int32     DType = 6
+	Int64     DType = 7
+	Bool      DType = 9
+	Float16   DType = 10
+	Float64   DType = 11
+	Uint32    DType = 12
+	Uint64    DType = 13
+	BFloat16  DType = 16
+)
+
+var dtypeNames = map[DType]string{
+	Undefined: "undefined", Float32: "float32", Uint8: "uint8", Int8: "int8",
+	Uint16: "uint16", Int16: "int16", Int32: "int32", Int64: "int64",
+	8: "string", Bool: "bool", Float16: "float16", Float64: "float64",
+	Uint32: "uint32", Uint64: "uint64", 14: "complex64", 15: "complex128",
+	BFloat16: "bfloat16",
+}
+
+// String returns numpy's name for the type ("float32", "bfloat16").
+func (t DType) String() string {
+	if s, ok := dtypeNames[t]; ok {
+		return s
+	}
+	return fmt.Sprintf("dtype(%d)", int32(t))
+}
+
+// Supported reports whether tensors of this type can be stored.
+func (t DType) Supported() bool { return t.size() > 0 }
+
+// size is the width of one element in bytes (raw_data layout), 0 if unsupported.
+func (t DType) size() int {
+	switch t {
+	case Uint8, Int8, Bool:
+		return 1
+	case Uint16, Int16, Float16, BFloat16:
+		return 2
+	case Float32, Int32, Uint32:
+		return 4
+	case Float64, Int64, Uint64:
+		return 8
+	}
+	return 0
+}
+
+// IsFloat reports whether t is one of the floating-point types.
+func (t DType) IsFloat() bool {
+	return t == Float32 || t == Float64 || t == Float16 || t == BFloat16
+}
+
+// IsInt reports whether t is a signed or unsigned integer type.
+func (t DType) IsInt() bool {
+	switch t {
+	case Uint8, Int8, Uint16, Int16, Int32, Int64, Uint32, Uint64:
+		return true
+	}
+	return false
+}
+
+func (t DType) isHalf() bool { return t == Float16 || t == BFloat16 }
+
+// maxElements bounds every tensor the interpreter allocates, so that a shape
+// computed from data (ConstantOfShape, Range, Expand, Tile) fails cleanly
+// instead of exhausting memory. 1<<30 elements is 4 GiB of float32.
+const maxElements = 1 << 30
+
+// A Tensor is a dense row-major array. Its storage is a Go slice whose element
+// type follows DType: []float32, []float64, []int8 … []uint64, []bool, and
+// []uint16 bit patterns for Float16 and BFloat16. Kernels never modify a tensor
+// after it is made, so outputs may share storage with inputs and initializers:
+// treat every tensor as read-only.
+type Tensor struct {
+	DType DType
+	Shape []int64
+	data  any
+}
+
+// New returns a tensor of type dt and the given shape holding data, which must
+// be a slice of the storage type for dt with one element per entry of shape.
+func New(dt DType, shape []int64, data any) (*Tensor, error) {
+	n, err := numElements(shape)
+	if err != nil {
+		return nil, err
+	}
+	if !dt.Supported() {
+		return nil, fmt.Errorf("runtime: unsupported element type %v", dt)
+	}
+	want := storageKind(dt)
+	if got := fmt.Sprintf("%T", data); got != want {
+		return nil, fmt.Errorf("runtime: %v tensor needs %s storage, got %s", dt, want, got)
+	}
+	t := &Tensor{DType: dt, Shape: append([]int64{}, shape...), data: data}
+	if l := sliceLen(data); l != n {
+		return nil, fmt.Errorf("runtime: shape %v holds %d elements, got %d", shape, n, l)
+	}
+	return t, nil
+}
+
+func must(t *Tensor, err error) *Tensor {
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// NewFloat32 returns a float32 tensor; it panics if len(data) does not match shape.
+func NewFloat32(shape []int64, data []float32) *Tensor { return must(New(Float32, shape, data)) }
+
+// NewFloat64 returns a float64 tensor; it panics if len(data) does not match shape.
+func NewFloat64(shape []int64, data []float64) *Tensor { return must(New(Float64, shape, data)) }
+
+// NewInt64 returns an int64 tensor; it panics if len(data) does not match shape.
+func NewInt64(shape []int64, data []int64) *Tensor { return must(New(Int64, shape, data)) }
+
+// NewInt32 returns an int32 tensor; it panics if len(data) does not match shape.
+func NewInt32(shape []int64, data []int32) *Tensor { return must(New(Int32, shape, data)) }
+
+// NewBool returns a bool tensor; it panics if len(data) does not match shape.
+func NewBool(shape []int64, data []bool) *Tensor { return must(New(Bool, shape, data)) }
+
+// NewFloat16 rounds data to float16 (nearest even); it panics if len(data)
+// does not match shape.
+func NewFloat16(shape []int64, data []float32) *Tensor {
+	return narrowFloat32(NewFloat32(shape, data), Float16)
+}
+
+// NewBFloat16 rounds data to bfloat16 (nearest even); it panics if len(data)
+// does not match shape.
+func NewBFloat16(shape []int64, data []float32) *Tensor {
+	return narrowFloat32(NewFloat32(shape, data), BFloat16)
+}
+
+// Len is the number of elements.
+func (t *Tensor) Len() int { return sliceLen(t.data) }
+
+// Data returns the storage slice itself (see [Tensor]); do not modify it.
+func (t *Tensor) Data() any { return t.data }
+
+// Float32s returns the elements as float32: the storage itself for Float32,
+// a converted copy for every other type.
+func (t *Tensor) Float32s() []float32 {
+	if d, ok := t.data.([]float32); ok {
+		return d
+	}
+	if t.DType.isHalf() {
+		return widen(t).data.([]float32)
+	}
+	f := t.Float64s()
+	out := make([]float32, len(f))
+	for i, v := range f {
+		out[i] = float32(v)
+	}
+	return out
+}
+
+// Float64s returns a copy of the elements converted to float64 (bool as 0 or 1).
+func (t *Tensor) Float64s() []float64 {
+	switch d := t.data.(type) {
+	case []float32:
+		return convert[float32, float64](d)
+	case []float64:
+		return append([]float64{}, d...)
+	case []uint16:
+		if t.DType.isHalf() {
+			return convert[float32, float64](widen(t).data.([]float32))
+		}
+		return convert[uint16, float64](d)
+	case []int8:
+		return convert[int8, float64](d)
+	case []int16:
+		return convert[int16, float64](d)
+	case []int32:
+		return convert[int32, float64](d)
+	case []int64:
+		return convert[int64, float64](d)
+	case []uint8:
+		return convert[uint8, float64](d)
+	case []uint32:
+		return convert[uint32, float64](d)
+	case []uint64:
+		return convert[uint64, float64](d)
+	case []bool:
+		out := make([]float64, len(d))
+		for i, b := range d {
+			if b {
+				out[i] = 1
+			}
+		}
+		return out
+	}
+	panic(errType)
+}
+
+// Int64s returns the elements as int64: the storage itself for Int64, a
+// converted copy otherwise (floats truncate toward zero, bool is 0 or 1,
+// uint64 wraps).
+func (t *Tensor) Int64s() []int64 {
+	switch d := t.data.(type) {
+	case []int64:
+		return d
+	case []int8:
+		return convert[int8, int64](d)
+	case []int16:
+		return convert[int16, int64](d)
+	case []int32:
+		return convert[int32, int64](d)
+	case []uint8:
+		return convert[uint8, int64](d)
+	case []uint16:
+		if t.DType.isHalf() {
+			return floatToInt64(t.Float64s())
+		}
+		return convert[uint16, int64](d)
+	case []uint32:
+		return convert[uint32, int64](d)
+	case []uint64:
+		return convert[uint64, int64](d)
+	case []float32, []float64:
+		return floatToInt64(t.Float64s())
+	case []bool:
+		out := make([]int64, len(d))
+		for i, b := range d {
+			if b {
+				out[i] = 1
+			}
+		}
+		return out
+	}
+	panic(errType)
+}
+
+// Bools returns the elements as bool: the storage itself for Bool, x != 0 otherwise.
+func (t *Tensor) Bools() []bool {
+	if d, ok := t.data.([]bool); ok {
+		return d
+	}
+	f := t.Float64s()
+	out := make([]bool, len(f))
+	for i, v := range f {
+		out[i] = v != 0
+	}
+	return out
+}
+
+// String prints the type, shape and up to 8 elements, for messages and tests.
+func (t *Tensor) String() string {
+	if t == nil {
+		return "<nil>"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%v%v", t.DType, t.Shape)
+	if t.DType == Bool {
+		d := t.Bools()
+		fmt.Fprintf(&b, " %v", d[:min(len(d), 8)])
+	} else if t.data != nil {
+		d := t.Float64s()
+		fmt.Fprintf(&b, " %v", d[:min(len(d), 8)])
+		if len(d) > 8 {
+			b.WriteString("…")
+		}
+	}
+	return b.String()
+}
+
+type number interface {
+	~int8 | ~int16 | ~int32 | ~int64 | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~float32 | ~float64
+}
+
+func convert[S, D number](s []S) []D {
+	out := make([]D, len(s))
+	for i, v := range s {
+		out[i] = D(v)
+	}
+	return out
+}
+
+func floatToInt64(f []float64) []int64 {
+	out := make([]int64, len(f))
+	for i, v := range f {
+		out[i] = int64(v)
+	}
+	return out
+}
+
+// fromFloat64s converts values to a tensor of type dt: floats round to
+// nearest, integers truncate toward zero and wrap, bool is v != 0.
+func fromFloat64s(dt DType, shape []int64, v []float64) *Tensor {
+	var data any
+	switch dt {
+	case Float32, Float16, BFloat16:
+		f := make([]float32, len(v))
+		for i, x := range v {
+			f[i] = float32(x)
+		}
+		if dt != Float32 {
+			return narrowFloat32(&Tensor{DType: Float32, Shape: shape, data: f}, dt)
+		}
+		data = f
+	case Float64:
+		data = v
+	case Bool:
+		b := make([]bool, len(v))
+		for i, x := range v {
+			b[i] = x != 0
+		}
+		data = b
+	default:
+		return fromInt64s(dt, shape, floatToInt64(v))
+	}
+	return &Tensor{DType: dt, Shape: shape, data: data}
+}
+
+// fromInt64s converts values to a tensor of type dt (integers wrap).
+func fromInt64s(dt DType, shape []int64, v []int64) *Tensor {
+	var data any
+	switch dt {
+	case Int64:
+		data = v
+	case Int8:
+		data = convert[int64, int8](v)
+	case Int16:
+		data = convert[int64, int16](v)
+	case Int32:
+		data = convert[int64, int32](v)
+	case Uint8:
+		data = convert[int64, uint8](v)
+	case Uint16:
+		data = convert[int64, uint16](v)
+	case Uint32:
+		data = convert[int64, uint32](v)
+	case Uint64:
+		data = convert[int64, uint64](v)
+	case Bool:
+		b := make([]bool, len(v))
+		for i, x := range v {
+			b[i] = x != 0
+		}
+		data = b
+	case Float32, Float64, Float16, BFloat16:
+		return fromFloat64s(dt, shape, convert[int64, float64](v))
+	default:
+		panic(errType)
+	}
+	return &Tensor{DType: dt, Shape: shape, data: data}
+}
+
+// widen returns a Float32 copy of a Float16 or BFloat16 tensor, and t itself
+// otherwise. Narrow types are computed in float32 and rounded once at the end.
+func widen(t *Tensor) *Tensor {
+	if !t.DType.isHalf() {
+		return t
+	}
+	bits := t.data.([]uint16)
+	f := make([]float32, len(bits))
+	conv := half.Float16ToFloat32
+	if t.DType == BFloat16 {
+		conv = half.BFloat16ToFloat32
+	}
+	for i, h := range bits {
+		f[i] = conv(h)
+	}
+	return &Tensor{DType: Float32, Shape: t.Shape, data: f}
+}
+
+// narrowFloat32 rounds a Float32 tensor to dt (Float16 or BFloat16); for any
+// other dt it returns t.
+func narrowFloat32(t *Tensor, dt DType) *Tensor {
+	if !dt.isHalf() || t.DType != Float32 {
+		return t
+	}
+	f := t.data.([]float32)
+	bits := make([]uint16, len(f))
+	conv := half.Float32ToFloat16
+	if dt == BFloat16 {
+		conv = half.Float32ToBFloat16
+	}
+	for i, v := range f {
+		bits[i] = conv(v)
+	}
+	return &Tensor{DType: dt, Shape: t.Shape, data: bits}
+}
+
+func storageKind(dt DType) string {
+	switch dt {
+	case Float32:
+		return "[]float32"
+	case Float64:
+		return "[]float64"
+	case Float16, BFloat16, Uint16:
+		return "[]uint16"
+	case Int8:
+		return "[]int8"
+	case Int16:
+		return "[]int16"
+	case Int32:
+		return "[]int32"
+	case Int64:
+		return "[]int64"
+	case Uint8:
+		return "[]uint8"
+	case Uint32:
+		return "[]uint32"
+	case Uint64:
+		return "[]uint64"
+	case Bool:
+		return "[]bool"
+	}
+	return ""
+}
+
+func sliceLen(data any) int {
+	switch d := data.(type) {
+	case []float32:
+		return len(d)
+	case []float64:
+		return len(d)
+	case []uint16:
+		return len(d)
+	case []int8:
+		return len(d)
+	case []int16:
+		return len(d)
+	case []int32:
+		return len(d)
+	case []int64:
+		return len(d)
+	case []uint8:
+		return len(d)
+	case []uint32:
+		return len(d)
+	case []uint64:
+		return len(d)
+	case []bool:
+		return len(d)
+	}
+	return -1
+}
+
+// numElements is the product of shape, or an error if a dim is negative or
+// the product exceeds maxElements.
+func numElements(shape []int64) (int, error) {
+	n := int64(1)
+	for _, d := range shape {
+		if d < 0 {
+			return 0, fmt.Errorf("runtime: negative dimension in shape %v", shape)
+		}
+		if d == 0 {
+			n = 0
+		}
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	for _, d := range shape {
+		if d > maxElements || n*d > maxElements {
+			return 0, fmt.Errorf("runtime: shape %v has more than %d elements", shape, maxElements)
+		}
+		n *= d
+	}
+	return int(n), nil
+}
+
+// alloc returns a zero tensor of type dt and the given shape. Kernels call it
+// for every output, so an impossible or enormous shape panics with an error
+// the interpreter reports against the node.
+func alloc(dt DType, shape []int64) *Tensor {
+	return &Tensor{DType: dt, Shape: shape, data: makeSlice(dt, checkSize(shape))}
+}
+
+// checkSize returns the element count of shape, panicking like alloc when it
+// is negative or too large.
+func checkSize(shape []int64) int {
+	n, err := numElements(shape)
+	if err != nil {
+		panic(kernelError(strings.TrimPrefix(err.Error(), "runtime: ")))
+	}
+	return n
+}
+
+func makeSlice(dt DType, n int) any {
+	switch dt {
+	case Float32:
+		return make([]float32, n)
+	case Float64:
+		return make([]float64, n)
+	case Float16, BFloat16, Uint16:
+		return make([]uint16, n)
+	case Int8:
+		return make([]int8, n)
+	case Int16:
+		return make([]int16, n)
+	case Int32:
+		return make([]int32, n)
+	case Int64:
+		return make([]int64, n)
+	case Uint8:
+		return make([]uint8, n)
+	case Uint32:
+		return make([]uint32, n)
+	case Uint64:
+		return make([]uint64, n)
+	case Bool:
+		return make([]bool, n)
+	}
+	panic(errType)
+}
+
+// take returns a tensor of t's type with the given shape whose element k is
+// t's element idx[k]. Every data-movement kernel (Transpose, Gather, Slice,
+// Expand, Tile …) is an index computation followed by take.
+func take(t *Tensor, shape []int64, idx []int) *Tensor {
+	var data any
+	switch d := t.data.(type) {
+	case []float32:
+		data = takeSlice(d, idx)
+	case []float64:
+		data = takeSlice(d, idx)
+	case []uint16:
+		data = takeSlice(d, idx)
+	case []int8:
+		data = takeSlice(d, idx)
+	case []int16:
+		data = takeSlice(d, idx)
+	case []int32:
+		data = takeSlice(d, idx)
+	case []int64:
+		data = takeSlice(d, idx)
+	case []uint8:
+		data = takeSlice(d, idx)
+	case []uint32:
+		data = takeSlice(d, idx)
+	case []uint64:
+		data = takeSlice(d, idx)
+	case []bool:
+		data = takeSlice(d, idx)
+	default:
+		panic(errType)
+	}
+	return &Tensor{DType: t.DType, Shape: shape, data: data}
+}
+
+func takeSlice[T any](src []T, idx []int) []T {
+	out := make([]T, len(idx))
+	for k, i := range idx {
+		out[k] = src[i]
+	}
+	return out
+}
+
+// reshaped returns a tensor sharing t's storage with a new shape of the same size.
+func reshaped(t *Tensor, shape []int64) *Tensor {
+	return &Tensor{DType: t.DType, Shape: shape, data: t.data}
+}
+
+// FromProto decodes an ONNX TensorProto from raw_data or the typed fields.
+// The element count implied by dims must equal what the proto holds, so no
+// allocation is larger than the message itself.
+func FromProto(p *onnxpb.TensorProto) (*Tensor, error) {
+	dt := DType(p.GetDataType())
+	name := p.GetName()
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("runtime: tensor %q: %s", name, fmt.Sprintf(format, args...))
+	}
+	if !dt.Supported() {
+		return nil, fail("unsupported element type %v", dt)
+	}
+	if p.GetDataLocation() == onnxpb.TensorProto_EXTERNAL || len(p.GetExternalData()) > 0 {
+		return nil, fail("external data is not supported")
+	}
+	if p.Segment != nil {
+		return nil, fail("segmented tensors are not supported")
+	}
+	shape := append([]int64{}, p.GetDims()...)
+	n, err := numElements(shape)
+	if err != nil {
+		return nil, fail("%s", strings.TrimPrefix(err.Error(), "runtime: "))
+	}
+	if p.RawData != nil {
+		raw := p.GetRawData()
+		if len(raw) != n*dt.size() {
+			return nil, fail("raw_data has %d bytes, shape %v of %v needs %d", len(raw), shape, dt, n*dt.size())
+		}
+		return &Tensor{DType: dt, Shape: shape, data: decodeRaw(dt, raw, n)}, nil
+	}
+	var count int
+	switch dt {
+	case Float32:
+		count = len(p.GetFloatData())
+	case Float64:
+		count = len(p.GetDoubleData())
+	case Int64:
+		count = len(p.GetInt64Data())
+	case Uint32, Uint64:
+		count = len(p.GetUint64Data())
+	default: // int8 … int32, uint8, uint16, bool, float16, bfloat16
+		count = len(p.GetInt32Data())
+	}
+	if count != n {
+		return nil, fail("holds %d elements, shape %v needs %d", count, shape, n)
+	}
+	var data any
+	switch dt {
+	case Float32:
+		data = append([]float32{}, p.GetFloatData()...)
+	case Float64:
+		data = append([]float64{}, p.GetDoubleData()...)
+	case Int64:
+		data = append([]int64{}, p.GetInt64Data()...)
+	case Uint32:
+		data = convert[uint64, uint32](p.GetUint64Data())
+	case Uint64:
+		data = append([]uint64{}, p.GetUint64Data()...)
+	case Int32:
+		data = append([]int32{}, p.GetInt32Data()...)
+	case Int8:
+		data = convert[int32, int8](p.GetInt32Data())
+	case Int16:
+		data = convert[int32, int16](p.GetInt32Data())
+	case Uint8:
+		data = convert[int32, uint8](p.GetInt32Data())
+	case Uint16, Float16, BFloat16:
+		data = convert[int32, uint16](p.GetInt32Data())
+	case Bool:
+		b := make([]bool, n)
+		for i, v := range p.GetInt32Data() {
+			b[i] = v != 0
+		}
+		data = b
+	}
+	return &Tensor{DType: dt, Shape: shape, data: data}, nil
+}
+
+func decodeRaw(dt DType, raw []byte, n int) any {
+	le := binary.LittleEndian
+	switch dt {
+	case Float32:
+		d := make([]float32, n)
+		for i := range d {
+			d[i] = math.Float32frombits(le.Uint32(raw[4*i:]))
+		}
+		return d
+	case Float64:
+		d := make([]float64, n)
+		for i := range d {
+			d[i] = math.Float64frombits(le.Uint64(raw[8*i:]))
+		}
+		return d
+	case Uint16, Float16, BFloat16:
+		d := make([]uint16, n)
+		for i := range d {
+			d[i] = le.Uint16(raw[2*i:])
+		}
+		return d
+	case Int16:
+		d := make([]int16, n)
+		for i := range d {
+			d[i] = int16(le.Uint16(raw[2*i:]))
+		}
+		return d
+	case Int32:
+		d := make([]int32, n)
+		for i := range d {
+			d[i] = int32(le.Uint32(raw[4*i:]))
+		}
+		return d
+	case Uint32:
+		d := make([]uint32, n)
+		for i := range d {
+			d[i] = le.Uint32(raw[4*i:])
+		}
+		return d
+	case Int64:
+		d := make([]int64, n)
+		for i := range d {
+			d[i] = int64(le.Uint64(raw[8*i:]))
+		}
+		return d
+	case Uint64:
+		d := make([]uint64, n)
+		for i := range d {
+			d[i] = le.Uint64(raw[8*i:])
+		}
+		return d
+	case Int8:
+		d := make([]int8, n)
+		for i := range d {
+			d[i] = int8(raw[i])
+		}
+		return d
+	case Uint8:
+		return append([]uint8{}, raw...)
+	case Bool:
+		d := make([]bool, n)
+		for i := range d {
+			d[i] = raw[i] != 0
+		}
+		return d
+	}
+	panic(errType)
+}
+
+// Proto encodes t as a TensorProto with raw_data (little-endian).
+func (t *Tensor) Proto(name string) *onnxpb.TensorProto {
+	le := binary.LittleEndian
+	n := t.Len()
+	raw := make([]byte, n*t.DType.size())
+	switch d := t.data.(type) {
+	case []float32:
+		for i, v := range d {
+			le.PutUint32(raw[4*i:], math.Float32bits(v))
+		}
+	case []float64:
+		for i, v := range d {
+			le.PutUint64(raw[8*i:], math.Float64bits(v))
+		}
+	case []uint16:
+		for i, v := range d {
+			le.PutUint16(raw[2*i:], v)
+		}
+	case []int16:
+		for i, v := range d {
+			le.PutUint16(raw[2*i:], uint16(v))
+		}
+	case []int32:
+		for i, v := range d {
+			le.PutUint32(raw[4*i:], uint32(v))
+		}
+	case []uint32:
+		for i, v := range d {
+			le.PutUint32(raw[4*i:], v)
+		}
+	case []int64:
+		for i, v := range d {
+			le.PutUint64(raw[8*i:], uint64(v))
+		}
+	case []uint64:
+		for i, v := range d {
+			le.PutUint64(raw[8*i:], v)
+		}
+	case []int8:
+		for i, v := range d {
+			raw[i] = byte(v)
+		}
+	case []uint8:
+		copy(raw, d)
+	case []bool:
+		for i, v := range d {
+			if v {
+				raw[i] = 1
+			}
+		}
+	}
+	dt := int32(t.DType)
+	return &onnxpb.TensorProto{
+		Name:     &name,
+		Dims:     append([]int64{}, t.Shape...),
+		DataType: &dt,
+		RawData:  raw,
+	}
+}
