@@ -27,7 +27,8 @@
 // precondition fails panics with a constant such as "runtime: shape mismatch"
 // or a formatted message; Run recovers it and returns an error naming the
 // node. Every allocation goes through a size check, so a shape computed from
-// data (ConstantOfShape, Range, Expand, Tile) cannot exhaust memory.
+// data (ConstantOfShape, Range, Expand, Tile) cannot exhaust memory. A Model
+// is immutable once decoded: Run may be called from several goroutines.
 //
 // # Numbers
 //

@@ -222,16 +222,19 @@ var (
 	neg  = numFn{f: func(x float64) float64 { return -x }, i: func(x int64) int64 { return -x }}                    // −x
 	abs  = numFn{f: math.Abs, i: func(x int64) int64 { return max(x, -x) }}                                         // |x|
 	relu = numFn{f: func(x float64) float64 { return math.Max(x, 0) }, i: func(x int64) int64 { return max(x, 0) }} // max(x, 0)
-	sign = numFn{f: func(x float64) float64 {                                                                       // −1, 0 or 1 (NaN stays NaN)
-		switch {
-		case x > 0:
-			return 1
-		case x < 0:
-			return -1
-		}
-		return x
-	}, i: func(x int64) int64 { return int64(max(min(x, 1), -1)) }}
+	sign = numFn{f: signF, i: func(x int64) int64 { return max(min(x, 1), -1) }}                                    // −1, 0 or 1
 )
+
+// signF is −1, 0 or 1 by the sign of x; NaN stays NaN.
+func signF(x float64) float64 {
+	switch {
+	case x > 0:
+		return 1
+	case x < 0:
+		return -1
+	}
+	return x
+}
 
 // elu is y = x < 0 ? alpha·(eˣ−1) : x.
 func elu(c *call, in []*Tensor) []*Tensor {
@@ -434,16 +437,23 @@ var (
 	div    = binFn{f: func(x, y float64) float64 { return x / y }, i: intDiv}                                  // x / y, integers truncating
 	maxOf  = binFn{f: math.Max, i: func(x, y int64) int64 { return max(x, y) }}                                // max(x, y), NaN wins
 	minOf  = binFn{f: math.Min, i: func(x, y int64) int64 { return min(x, y) }}                                // min(x, y), NaN wins
-	fmodFn = binFn{f: math.Mod, i: func(x, y int64) int64 { nonzero(y); return x % y }}                        // sign of x (C fmod)
-	pyMod  = binFn{f: floorMod, i: func(x, y int64) int64 {                                                    // sign of y (Python %)
-		nonzero(y)
-		r := x % y
-		if r != 0 && (r < 0) != (y < 0) {
-			r += y
-		}
-		return r
-	}}
+	fmodFn = binFn{f: math.Mod, i: intRem}                                                                     // remainder with the sign of x (C fmod)
+	pyMod  = binFn{f: floorMod, i: intFloorMod}                                                                // remainder with the sign of y (Python %)
 )
+
+func intRem(x, y int64) int64 {
+	nonzero(y)
+	return x % y
+}
+
+func intFloorMod(x, y int64) int64 {
+	nonzero(y)
+	r := x % y
+	if r != 0 && (r < 0) != (y < 0) {
+		r += y
+	}
+	return r
+}
 
 func intDiv(x, y int64) int64 {
 	nonzero(y)
