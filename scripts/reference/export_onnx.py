@@ -85,8 +85,8 @@ def export(path, out, opset=17):
         seq = fixed_dim(inputs, "sequence")
         if seq is None:
             dyn_in[1] = dyn_out[1] = "sequence"
-        # A sample shape that differs from every fixed size, so that tracing cannot
-        # confuse a dynamic axis with another dimension of the same size.
+        # The sample input takes the fixed sizes; a dynamic axis stays symbolic in the
+        # graph (torch traces x.shape as Shape/Gather), whatever size the sample has.
         sample = torch.zeros(batch or 2, seq or min(3, cfg.max_sequence), dtype=torch.int64)
         in_name, out_name = "input_ids", "logits"
     else:
