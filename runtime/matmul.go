@@ -3,6 +3,9 @@ package runtime
 import (
 	goruntime "runtime"
 	"sync"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
 )
 
 // Matrix products. matMulNaive is the reference loop; matMulBlocked is the
@@ -83,7 +86,31 @@ type mmProblem struct {
 	aIdx, bIdx []int
 }
 
-func (p *mmProblem) run32(c, a, b []float32, fast bool) { mmRun(p, c, a, b, fast) }
+func (p *mmProblem) run32(c, a, b []float32, fast bool) {
+	if fast && p.m*p.k*p.n >= gonumMinWork {
+		for bi := range p.aIdx {
+			matMulGonum32(c[bi*p.m*p.n:(bi+1)*p.m*p.n], a[p.aIdx[bi]*p.m*p.k:(p.aIdx[bi]+1)*p.m*p.k], b[p.bIdx[bi]*p.k*p.n:(p.bIdx[bi]+1)*p.k*p.n], p.m, p.k, p.n)
+		}
+		return
+	}
+	mmRun(p, c, a, b, fast)
+}
+
+// gonumMinWork is the number of multiply-adds from which a float32 product
+// goes to gonum: below it, the call overhead outweighs the faster kernel.
+const gonumMinWork = 32 * 32 * 32
+
+// matMulGonum32 is c = a·b for one m×k by k×n float32 product through
+// gonum's blas32.Gemm: assembly-accelerated and parallel across the cores
+// for large products. It sums in float32, as onnxruntime's MLAS does, so it
+// agrees with matMulNaive (which sums in float64) to float32 rounding, not
+// bit for bit; matmul_test.go checks the bound.
+func matMulGonum32(c, a, b []float32, m, k, n int) {
+	blas32.Gemm(blas.NoTrans, blas.NoTrans, 1,
+		blas32.General{Rows: m, Cols: k, Stride: k, Data: a},
+		blas32.General{Rows: k, Cols: n, Stride: n, Data: b},
+		0, blas32.General{Rows: m, Cols: n, Stride: n, Data: c})
+}
 func (p *mmProblem) run64(c, a, b []float64, fast bool) { mmRun(p, c, a, b, fast) }
 
 // mmRun splits the batch × m output rows among goroutines.
