@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/mhcc-dev/mhcc/internal/atomicfile"
 )
 
 // Write writes a as a .npy file (format 1.0, little-endian, C order) at path.
@@ -20,40 +20,9 @@ func Write(path string, a *Array) error {
 	if err := check(path, a); err != nil {
 		return err
 	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	err := atomicfile.Write(path, func(w io.Writer) error { return Encode(w, a) })
 	if err != nil {
-		return &Error{Path: path, Msg: "creating a temporary file", Err: err}
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := Encode(tmp, a); err != nil {
-		return &Error{Path: path, Msg: "writing " + tmp.Name(), Err: err}
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return &Error{Path: path, Msg: "chmod " + tmp.Name(), Err: err}
-	}
-	if err := tmp.Sync(); err != nil {
-		return &Error{Path: path, Msg: "syncing " + tmp.Name(), Err: err}
-	}
-	if err := tmp.Close(); err != nil {
-		return &Error{Path: path, Msg: "closing " + tmp.Name(), Err: err}
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return &Error{Path: path, Msg: "renaming the temporary file", Err: err}
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil { // make the rename durable; best effort
-		d.Sync()
-		d.Close()
+		return &Error{Path: path, Msg: "writing", Err: err}
 	}
 	return nil
 }

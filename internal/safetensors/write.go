@@ -6,9 +6,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -16,6 +15,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/mhcc-dev/mhcc/internal/half"
+
+	"github.com/mhcc-dev/mhcc/internal/atomicfile"
 )
 
 // Tensor is a tensor to write: its elements little-endian in row-major order.
@@ -41,42 +42,13 @@ func Write(path string, tensors []Tensor, metadata map[string]string) error {
 	if err != nil {
 		return err
 	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	err = atomicfile.Write(path, func(w io.Writer) error {
+		bw := bufio.NewWriterSize(w, 1<<16)
+		writeFile(bw, header, order, tensors)
+		return bw.Flush() // bufio keeps the first write error
+	})
 	if err != nil {
-		return &Error{Path: path, Msg: "creating temporary file", Err: err}
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	w := bufio.NewWriterSize(tmp, 1<<20)
-	writeFile(w, header, order, tensors)
-	if err := w.Flush(); err != nil { // bufio keeps the first write error
-		return &Error{Path: path, Msg: "writing " + tmp.Name(), Err: err}
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return &Error{Path: path, Msg: "chmod " + tmp.Name(), Err: err}
-	}
-	if err := tmp.Sync(); err != nil {
-		return &Error{Path: path, Msg: "syncing " + tmp.Name(), Err: err}
-	}
-	if err := tmp.Close(); err != nil {
-		return &Error{Path: path, Msg: "closing " + tmp.Name(), Err: err}
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return &Error{Path: path, Msg: "renaming temporary file", Err: err}
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil { // make the rename durable; best effort
-		d.Sync()
-		d.Close()
+		return &Error{Path: path, Msg: "writing", Err: err}
 	}
 	return nil
 }
