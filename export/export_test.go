@@ -3,8 +3,6 @@ package export_test
 import (
 	"bytes"
 	"fmt"
-	"github.com/mhcc-dev/mhcc/ir"
-	mhrt "github.com/mhcc-dev/mhcc/runtime"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -13,12 +11,15 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/internal/build"
 	"github.com/mhcc-dev/mhcc/internal/ortrun"
 	"github.com/mhcc-dev/mhcc/internal/safetensors"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
-	"google.golang.org/protobuf/proto"
+	"github.com/mhcc-dev/mhcc/ir"
+	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
 
 // modelFiles returns every valid model file of the repository: the examples

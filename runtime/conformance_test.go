@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/internal/testenv"
 )
 
 // ONNX's operator conformance cases, as Debian's libonnx-testdata (onnx 1.12)
@@ -67,12 +68,7 @@ const (
 // TestConformance runs every ONNX node case whose ops the runtime implements
 // (at the case's opset) and compares with the expected outputs.
 func TestConformance(t *testing.T) {
-	if _, err := os.Stat(onnxNodeTests); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("ONNX node tests missing (install libonnx-testdata): %v", err)
-		}
-		t.Skipf("ONNX node tests missing (install libonnx-testdata): %v", err)
-	}
+	testenv.NeedPath(t, onnxNodeTests, "ONNX node tests (Debian's libonnx-testdata)")
 	dirs, err := os.ReadDir(onnxNodeTests)
 	if err != nil {
 		t.Fatal(err)

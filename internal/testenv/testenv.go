@@ -110,6 +110,16 @@ func NeedORT(t testing.TB) string {
 	return path
 }
 
+// NeedPath returns path if it exists, or skips t (fails it under CI) naming
+// what is missing, e.g. NeedPath(t, dir, "ONNX node tests (libonnx-testdata)").
+func NeedPath(t testing.TB, path, what string) string {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		missing(t, "%s missing: %v", what, err)
+	}
+	return path
+}
+
 var (
 	pyMu      sync.Mutex
 	pyModules = map[string]error{} // module -> import result

@@ -235,7 +235,7 @@ func check(path string, m *ir.Model, target *mhrt.Model, checked string, opts Op
 				src, source = tgtOut, "target"
 			}
 			acc[i].source = source
-			acc[i].add(runIdx, src[s.pre], src[s.post], src[s.comb], precision)
+			acc[i].add(runIdx, src[s.pre], src[s.post], src[s.comb])
 			combs = append(combs, refOut[s.comb])
 		}
 		if len(combs) > 0 {
@@ -404,9 +404,10 @@ func newInvariants(s sublayer, hc ir.HyperConnections) *invariants {
 		minComb: math.Inf(1), preMin: math.Inf(1), preMax: math.Inf(-1), postMin: math.Inf(1), postMax: math.Inf(-1)}
 }
 
-// unit is the rounding unit of a precision: the Sinkhorn runs in float32 at
-// least, whatever the model's precision (SPEC §2).
-func unit(precision string, source string) float64 {
+// unit is the rounding unit of the values checked: float64 for the
+// reference; float32 for a target, whose Sinkhorn runs in float32 at least,
+// whatever the model's precision (SPEC §2).
+func unit(source string) float64 {
 	if source == "reference" {
 		return 0x1p-52
 	}
@@ -419,9 +420,9 @@ func (a *invariants) problem(format string, args ...any) {
 	}
 }
 
-func (a *invariants) add(run int, pre, post, comb *mhrt.Tensor, precision string) {
+func (a *invariants) add(run int, pre, post, comb *mhrt.Tensor) {
 	n := a.n
-	u := unit(precision, a.source)
+	u := unit(a.source)
 	// After the last column normalisation a column sums to s/(s+eps), s its
 	// sum before: 1 - eps/(s+eps). Once the projection has converged s ≥ 1/n
 	// (the columns share the n of the row sums), so the deviation is at most

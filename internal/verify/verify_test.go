@@ -107,7 +107,7 @@ func TestInvariantsCatch(t *testing.T) {
 		a := newInvariants(s, hc)
 		a.source = "target"
 		// one run, batch 1, sequence 1: shapes [1,1,2], [1,1,2,2]
-		a.add(0, mhrt.NewFloat64([]int64{1, 1, 2}, c.pre), mhrt.NewFloat64([]int64{1, 1, 2}, c.post), mhrt.NewFloat64([]int64{1, 1, 2, 2}, c.comb), "f32")
+		a.add(0, mhrt.NewFloat64([]int64{1, 1, 2}, c.pre), mhrt.NewFloat64([]int64{1, 1, 2}, c.post), mhrt.NewFloat64([]int64{1, 1, 2, 2}, c.comb))
 		r := a.report()
 		if c.want == "" {
 			if !r.OK {
