@@ -50,16 +50,8 @@ func IsInternal(err error) bool {
 
 // Compile turns the model file at path into ONNX bytes.
 func Compile(path string, opts Options) (*Result, error) {
-	if opts.Target == "" {
-		opts.Target = "onnx"
-	}
-	if !known(opts.Target) {
-		return nil, fmt.Errorf("unknown target %q; want one of %s", opts.Target, strings.Join(Targets, ", "))
-	}
-	for name := range opts.Disabled {
-		if passes.ByName(name) == nil {
-			return nil, fmt.Errorf("--disable-pass: unknown pass %q; see mhcc passes", name)
-		}
+	if err := opts.check(); err != nil {
+		return nil, err
 	}
 	m, err := ir.Load(path)
 	if err != nil {
@@ -69,19 +61,49 @@ func Compile(path string, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	return CompileModel(m, w, opts)
+}
+
+// CompileModel is Compile for a model already loaded with its weights; the
+// weights are only read, so a caller may lower them again (mhcc verify builds
+// its reference from the same weights).
+func CompileModel(m *ir.Model, w ir.Weights, opts Options) (*Result, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
 	g, err := ir.Lower(m, w)
 	if err != nil {
-		return nil, &InternalError{fmt.Errorf("lowering %s: %w", path, err)}
+		return nil, &InternalError{fmt.Errorf("lowering %s: %w", m.File, err)}
 	}
 	stats, err := passes.Run(g, passes.Pipeline, passes.Config{Verify: opts.Verify, Disabled: opts.Disabled, DumpDir: opts.DumpDir, Log: opts.Log})
 	if err != nil {
 		return nil, &InternalError{err}
 	}
-	data, err := export.Marshal(g, export.Options{Target: opts.Target, Float64: opts.Float64})
+	data, err := export.Marshal(g, export.Options{Target: opts.target(), Float64: opts.Float64})
 	if err != nil {
 		return nil, &InternalError{err}
 	}
 	return &Result{Model: m, Graph: g, ONNX: data, Stats: stats}, nil
+}
+
+func (o Options) target() string {
+	if o.Target == "" {
+		return "onnx"
+	}
+	return o.Target
+}
+
+// check reports options no model could satisfy: an unknown target or pass.
+func (o Options) check() error {
+	if !known(o.target()) {
+		return fmt.Errorf("unknown target %q; want one of %s", o.Target, strings.Join(Targets, ", "))
+	}
+	for name := range o.Disabled {
+		if passes.ByName(name) == nil {
+			return fmt.Errorf("--disable-pass: unknown pass %q; see mhcc passes", name)
+		}
+	}
+	return nil
 }
 
 func known(target string) bool {

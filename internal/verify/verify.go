@@ -102,7 +102,15 @@ type Report struct {
 
 // Model verifies the model file at path compiled for opts.Target.
 func Model(path string, opts Options) (*Report, error) {
-	res, err := build.Compile(path, build.Options{Target: opts.Target})
+	m, err := ir.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	w, err := ir.LoadWeights(m)
+	if err != nil {
+		return nil, err
+	}
+	res, err := build.CompileModel(m, w, build.Options{Target: opts.Target})
 	if err != nil {
 		return nil, err
 	}
@@ -114,13 +122,17 @@ func Model(path string, opts Options) (*Report, error) {
 	if name == "" {
 		name = "onnx"
 	}
-	return check(path, res.Model, target, "target "+name, opts)
+	return check(path, m, w, target, "target "+name, opts)
 }
 
 // ONNX verifies an ONNX file made elsewhere against the model file that
 // describes it (same weights): the reference comes from the model file.
 func ONNX(onnxPath, modelPath string, opts Options) (*Report, error) {
 	m, err := ir.Load(modelPath)
+	if err != nil {
+		return nil, err
+	}
+	w, err := ir.LoadWeights(m)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +144,7 @@ func ONNX(onnxPath, modelPath string, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verify: %s: %w", onnxPath, err)
 	}
-	return check(modelPath, m, target, onnxPath, opts)
+	return check(modelPath, m, w, target, onnxPath, opts)
 }
 
 // sublayer names the mHC values of one sublayer in the graphs mhcc writes.
@@ -162,11 +174,7 @@ func sublayers(g *ir.Graph) []sublayer {
 	return out
 }
 
-func check(path string, m *ir.Model, target *mhrt.Model, checked string, opts Options) (*Report, error) {
-	w, err := ir.LoadWeights(m)
-	if err != nil {
-		return nil, err
-	}
+func check(path string, m *ir.Model, w ir.Weights, target *mhrt.Model, checked string, opts Options) (*Report, error) {
 	g, err := ir.Lower(m, w)
 	if err != nil {
 		return nil, err
