@@ -23,6 +23,7 @@ import (
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/internal/build"
 	"github.com/mhcc-dev/mhcc/internal/npy"
+	"github.com/mhcc-dev/mhcc/ir"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 	"github.com/spf13/cobra"
 )
@@ -682,7 +683,8 @@ func (s *runSession) wantedOutputs(extra []string) ([]string, error) {
 	return want, nil
 }
 
-// runSuggest lists up to 8 value names containing name, for an error message.
+// runSuggest lists up to 8 value names containing name, or else the nearest
+// spelling (ir.Nearest, as the model-file errors use), for an error message.
 func runSuggest(name string, all []string) string {
 	q := strings.ToLower(name)
 	var hits []string
@@ -693,6 +695,9 @@ func runSuggest(name string, all []string) string {
 	}
 	slices.SortStableFunc(hits, func(a, b string) int { return len(a) - len(b) }) // closest first
 	if len(hits) == 0 {
+		if near := ir.Nearest(name, all); near != "" { // the model file's spelling suggestion
+			return fmt.Sprintf("; did you mean %q?", near)
+		}
 		return " (values are graph inputs, initializers and node outputs; see `mhcc ir` for names)"
 	}
 	more := ""

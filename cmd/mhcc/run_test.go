@@ -345,6 +345,7 @@ func TestRunUsageErrors(t *testing.T) {
 	}{
 		{"unknown output", []string{mlp, "--output", "Comb"}, `--output Comb: the model has no value named "Comb"; values with that in their name: layers.0.mlp.comb,`},
 		{"unknown output, no hint", []string{mlp, "--output", "zzz"}, `no value named "zzz" (values are graph inputs, initializers and node outputs`},
+		{"unknown output, misspelt", []string{mlp, "--output", "layers.0.mlp.cmob"}, `no value named "layers.0.mlp.cmob"; did you mean "layers.0.mlp.comb"?`},
 		{"unknown input", []string{mlp, "--input", "z=a.npy"}, `--input z: the model has no input "z"; its inputs are x`},
 		{"no file", []string{mlp, "--input", "x="}, "--input x: no file given"},
 		{"input twice", []string{mlp, "-i", "x=a.npy", "-i", "x=b.npy"}, "--input x given twice (a.npy and b.npy)"},
