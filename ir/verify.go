@@ -94,8 +94,8 @@ func Verify(g *Graph) error {
 			report("graph output %v is not defined", v)
 		}
 	}
-	for v := range defined {
-		if v.Uses != uses[v] {
+	for _, v := range g.Values() { // in graph order, so the report is stable
+		if defined[v] && v.Uses != uses[v] {
 			report("value %v has Uses=%d, but %d readers", v, v.Uses, uses[v])
 		}
 	}
