@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -40,6 +41,11 @@ never truncates an existing one.`,
 			}
 			if stats {
 				opts.Log = cmd.ErrOrStderr()
+			}
+			if dumpDir != "" {
+				if err := os.MkdirAll(dumpDir, 0o755); err != nil {
+					return fmt.Errorf("--dump-dir: %w", err)
+				}
 			}
 			res, err := build.Compile(path, opts)
 			if err != nil {

@@ -141,3 +141,19 @@ func TestVerify(t *testing.T) {
 		t.Errorf("bad shape: exit %d, stderr %q", code, stderr)
 	}
 }
+
+// --stats, --verify-each and --dump-dir show what the passes did.
+func TestCompilePassFlags(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "m.yaml")
+	os.WriteFile(model, []byte(goodModel), 0o644)
+	dumps := filepath.Join(dir, "ir") // made by compile
+	code, _, stderr := mhcc(t, "compile", model, "-o", filepath.Join(dir, "m.onnx"), "--stats", "--verify-each", "--dump-dir", dumps)
+	if code != 0 || !strings.Contains(stderr, "pass dce") {
+		t.Fatalf("exit %d, stderr %q; want per-pass statistics", code, stderr)
+	}
+	data, err := os.ReadFile(filepath.Join(dumps, "cli-test_01_dce.ir"))
+	if err != nil || !strings.Contains(string(data), "= Sinkhorn<") {
+		t.Fatalf("dump after dce: %v\n%s", err, data)
+	}
+}
