@@ -16,6 +16,7 @@ func newCompileCmd() *cobra.Command {
 		out, target, dumpDir string
 		disabled             []string
 		verifyEach, stats    bool
+		reproducible         bool
 	)
 	cmd := &cobra.Command{
 		Use:   "compile model.yaml [-o model.onnx]",
@@ -51,6 +52,17 @@ never truncates an existing one.`,
 			if err != nil {
 				return err
 			}
+			if reproducible {
+				opts.Log, opts.DumpDir = nil, ""
+				again, err := build.Compile(path, opts)
+				if err != nil {
+					return err
+				}
+				if at, differ := firstDifference(res.ONNX, again.ONNX); differ {
+					return fmt.Errorf("%s is not reproducible: two compiles differ at byte %d (%d and %d bytes); nothing written", path, at, len(res.ONNX), len(again.ONNX))
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "reproducible: two compiles gave the same %d bytes\n", len(res.ONNX))
+			}
 			if err := export.WriteFile(out, res.ONNX); err != nil {
 				return err
 			}
@@ -65,7 +77,18 @@ never truncates an existing one.`,
 	f.StringVar(&dumpDir, "dump-dir", "", "write the text IR after every pass into this folder")
 	f.StringSliceVar(&disabled, "disable-pass", nil, "skip these passes (comma-separated names)")
 	f.BoolVar(&stats, "stats", false, "print per-pass statistics to stderr")
+	f.BoolVar(&reproducible, "check-reproducible", false, "compile twice and fail unless both give the same bytes")
 	return cmd
+}
+
+// firstDifference returns the first offset where a and b differ.
+func firstDifference(a, b []byte) (int, bool) {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if a[i] != b[i] {
+			return i, true
+		}
+	}
+	return min(len(a), len(b)), len(a) != len(b)
 }
 
 func newCheckCmd() *cobra.Command {

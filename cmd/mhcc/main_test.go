@@ -157,3 +157,22 @@ func TestCompilePassFlags(t *testing.T) {
 		t.Fatalf("dump after dce: %v\n%s", err, data)
 	}
 }
+
+func TestCheckReproducible(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "m.yaml")
+	os.WriteFile(model, []byte(goodModel), 0o644)
+	code, stdout, stderr := mhcc(t, "compile", model, "-o", filepath.Join(dir, "m.onnx"), "--check-reproducible")
+	if code != 0 || !strings.Contains(stdout, "reproducible: two compiles gave the same") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	for _, c := range []struct {
+		a, b string
+		at   int
+		diff bool
+	}{{"abc", "abc", 3, false}, {"abc", "abd", 2, true}, {"ab", "abc", 2, true}} {
+		if at, diff := firstDifference([]byte(c.a), []byte(c.b)); at != c.at || diff != c.diff {
+			t.Errorf("firstDifference(%q, %q) = %d, %v; want %d, %v", c.a, c.b, at, diff, c.at, c.diff)
+		}
+	}
+}
