@@ -10,6 +10,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -33,11 +34,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	fmt.Fprintln(stderr, "mhcc:", err)
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
 	if build.IsInternal(err) {
 		return 2
 	}
 	return 1
 }
+
+// An exitError carries its own exit status (mhcc diff: 1 = differs, 2 = error).
+type exitError struct {
+	error
+	code int
+}
+
+func (e exitError) Unwrap() error { return e.error }
 
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
@@ -52,6 +65,6 @@ models under testdata/models/ are working examples.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newCompileCmd(), newCheckCmd(), newIRCmd(), newVerifyCmd(), newRunCmd(), newVersionCmd())
+	root.AddCommand(newCompileCmd(), newCheckCmd(), newIRCmd(), newVerifyCmd(), newRunCmd(), newFmtCmd(), newDiffCmd(), newVersionCmd())
 	return root
 }
