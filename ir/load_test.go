@@ -452,7 +452,7 @@ func checkInvariants(t *testing.T, m *Model) {
 	default:
 		t.Fatalf("bad kind %q", a.Kind)
 	}
-	if hc.Kind != HCMHC && hc.Kind != HCResidual || hc.Streams < 1 || hc.Iterations < 1 || !(hc.Eps > 0) {
+	if hc.Kind != HCMHC && hc.Kind != HCResidual || hc.Streams < 1 || hc.Iterations < 1 || !(hc.Eps >= 0) || !(hc.RMSEps > 0) {
 		t.Fatalf("bad hyper-connections %+v", hc)
 	}
 }
