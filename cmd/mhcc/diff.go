@@ -95,11 +95,11 @@ func runDiff(w io.Writer, f diffFlags, args []string) error {
 	if len(args) != 2 {
 		return fmt.Errorf("want two models to compare, got %d arguments", len(args))
 	}
-	a, err := loadForDiff(args[0], f)
+	a, err := loadModel(args[0], f.target)
 	if err != nil {
 		return err
 	}
-	b, err := loadForDiff(args[1], f)
+	b, err := loadModel(args[1], f.target)
 	if err != nil {
 		return err
 	}
@@ -112,28 +112,6 @@ func runDiff(w io.Writer, f diffFlags, args []string) error {
 		return err
 	}
 	return gate(rep, f.failOn)
-}
-
-// loadForDiff reads an .onnx file, or compiles a model file.
-func loadForDiff(path string, f diffFlags) (*onnxpb.ModelProto, error) {
-	var data []byte
-	if strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml") {
-		res, err := build.Compile(path, build.Options{Target: f.target})
-		if err != nil {
-			return nil, err
-		}
-		data = res.ONNX
-	} else {
-		var err error
-		if data, err = os.ReadFile(path); err != nil {
-			return nil, err
-		}
-	}
-	m := &onnxpb.ModelProto{}
-	if err := proto.Unmarshal(data, m); err != nil {
-		return nil, fmt.Errorf("%s: not an ONNX model: %w", path, err)
-	}
-	return m, nil
 }
 
 func writeReport(w io.Writer, rep *graphdiff.Report, f diffFlags) error {
@@ -192,7 +170,7 @@ func diffGolden(w io.Writer, f diffFlags, models []string) error {
 			fmt.Fprintf(w, "updated %s\n", golden)
 			continue
 		}
-		want, err := loadForDiff(golden, f)
+		want, err := loadModel(golden, f.target)
 		if err != nil {
 			if os.IsNotExist(err) {
 				return fmt.Errorf("%s: no golden %s; write it with --update", path, golden)

@@ -4,15 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 
-	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/internal/atomicfile"
-	"github.com/mhcc-dev/mhcc/internal/build"
 	"github.com/mhcc-dev/mhcc/internal/onnxtext"
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/proto"
 )
 
 func newFmtCmd() *cobra.Command {
@@ -48,7 +43,7 @@ parser reads.`,
   mhcc fmt model.onnx --initializers -o model.txt`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := loadForFmt(args[0])
+			m, err := loadModel(args[0], "")
 			if err != nil {
 				return err
 			}
@@ -71,31 +66,4 @@ parser reads.`,
 	f.StringVarP(&out, "output", "o", "", "write the text to this file instead of stdout")
 	f.BoolVar(&initializers, "initializers", false, "print initializer values instead of their hashes")
 	return cmd
-}
-
-// loadForFmt reads an ONNX file, or compiles a model file (.yaml/.yml).
-func loadForFmt(path string) (*onnxpb.ModelProto, error) {
-	var data []byte
-	if strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml") {
-		res, err := build.Compile(path, build.Options{})
-		if err != nil {
-			return nil, err
-		}
-		data = res.ONNX
-	} else {
-		var err error
-		if data, err = os.ReadFile(path); err != nil {
-			return nil, err
-		}
-	}
-	m := &onnxpb.ModelProto{}
-	if err := proto.Unmarshal(data, m); err != nil {
-		return nil, fmt.Errorf("%s is not an ONNX model: %v", path, err)
-	}
-	// Protobuf decodes many short byte strings without error; a model has a
-	// graph.
-	if m.Graph == nil {
-		return nil, fmt.Errorf("%s is not an ONNX model: it has no graph (%d bytes)", path, len(data))
-	}
-	return m, nil
 }

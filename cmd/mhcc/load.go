@@ -1,0 +1,39 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/internal/build"
+	"google.golang.org/protobuf/proto"
+)
+
+// loadModel reads an ONNX file, or compiles a model file (.yaml/.yml) for
+// target ("" = the default), as fmt and diff take either.
+func loadModel(path, target string) (*onnxpb.ModelProto, error) {
+	var data []byte
+	if strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml") {
+		res, err := build.Compile(path, build.Options{Target: target})
+		if err != nil {
+			return nil, err
+		}
+		data = res.ONNX
+	} else {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			return nil, err
+		}
+	}
+	m := &onnxpb.ModelProto{}
+	if err := proto.Unmarshal(data, m); err != nil {
+		return nil, fmt.Errorf("%s is not an ONNX model: %v", path, err)
+	}
+	// Protobuf decodes many short byte strings without error; a model has a
+	// graph.
+	if m.Graph == nil {
+		return nil, fmt.Errorf("%s is not an ONNX model: it has no graph (%d bytes)", path, len(data))
+	}
+	return m, nil
+}
