@@ -25,6 +25,9 @@ type emitter struct {
 	// f64 makes every float tensor float64 (the verification reference).
 	f64 bool
 
+	funcs   []*onnxpb.FunctionProto // model-local functions, in order of first use
+	funcSet map[string]bool         // "domain/name" of funcs
+
 	// per IR node being expanded
 	node *ir.Node
 	step int
@@ -52,21 +55,50 @@ func (e *emitter) fresh(base string) string {
 	return name
 }
 
-// op appends one ONNX node with a single output. out names the output; ""
-// makes a fresh "<node>/<op_type>" name.
+// op appends one ONNX node of the ai.onnx domain with a single output. out
+// names the output; "" makes a fresh "<node>/<op_type>" name.
 func (e *emitter) op(opType, out string, inputs []string, attrs ...*onnxpb.AttributeProto) string {
+	return e.opd("", opType, out, inputs, attrs...)
+}
+
+// opd is op for an operator of any domain.
+func (e *emitter) opd(domain, opType, out string, inputs []string, attrs ...*onnxpb.AttributeProto) string {
 	if out == "" {
 		out = e.fresh(e.node.Name + "/" + opType)
 	}
+	e.add(domain, opType, inputs, []string{out}, attrs...)
+	return out
+}
+
+// add appends one ONNX node with the given outputs ("" for an omitted one).
+func (e *emitter) add(domain, opType string, inputs, outputs []string, attrs ...*onnxpb.AttributeProto) *onnxpb.NodeProto {
 	e.step++
-	e.nodes = append(e.nodes, &onnxpb.NodeProto{
+	n := &onnxpb.NodeProto{
 		Name:      proto.String(fmt.Sprintf("%s/%d_%s", e.node.Name, e.step, opType)),
 		OpType:    proto.String(opType),
 		Input:     inputs,
-		Output:    []string{out},
+		Output:    outputs,
 		Attribute: attrs,
-	})
-	return out
+	}
+	if domain != "" {
+		n.Domain = proto.String(domain)
+	}
+	e.nodes = append(e.nodes, n)
+	return n
+}
+
+// function adds a model-local function once; build is called only the first
+// time a (domain, name) is asked for.
+func (e *emitter) function(domain, name string, build func() *onnxpb.FunctionProto) {
+	key := domain + "/" + name
+	if e.funcSet[key] {
+		return
+	}
+	if e.funcSet == nil {
+		e.funcSet = map[string]bool{}
+	}
+	e.funcSet[key] = true
+	e.funcs = append(e.funcs, build())
 }
 
 // ins is shorthand for an input list.
@@ -228,4 +260,56 @@ func valueInfo(v *ir.Value, f64 bool) (*onnxpb.ValueInfoProto, error) {
 		Name: proto.String(v.Name),
 		Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(et), Shape: shape}}},
 	}, nil
+}
+
+func aFloat(name string, v float64) *onnxpb.AttributeProto {
+	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_FLOAT.Enum(), F: proto.Float32(float32(v))}
+}
+
+func aGraph(name string, g *onnxpb.GraphProto) *onnxpb.AttributeProto {
+	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_GRAPH.Enum(), G: g}
+}
+
+// aRef is an attribute of a function body node that takes the value of the
+// calling node's attribute ref.
+func aRef(name string, typ onnxpb.AttributeProto_AttributeType, ref string) *onnxpb.AttributeProto {
+	return &onnxpb.AttributeProto{Name: proto.String(name), Type: typ.Enum(), RefAttrName: proto.String(ref)}
+}
+
+// floats returns a float constant (float32, or float64 for the reference)
+// of the given dims, shared by key.
+func (e *emitter) floats(key string, dims []int64, vals []float64) string {
+	key = fmt.Sprintf("floats:%v:%v:%s", e.f64, dims, key)
+	if name, ok := e.consts[key]; ok {
+		return name
+	}
+	name := e.fresh("const." + strings.SplitN(key, ":", 4)[3])
+	t := &onnxpb.TensorProto{Name: proto.String(name), Dims: dims}
+	if e.f64 {
+		raw := make([]byte, 8*len(vals))
+		for i, v := range vals {
+			binary.LittleEndian.PutUint64(raw[8*i:], math.Float64bits(v))
+		}
+		t.DataType, t.RawData = proto.Int32(int32(onnxpb.TensorProto_DOUBLE)), raw
+	} else {
+		raw := make([]byte, 4*len(vals))
+		for i, v := range vals {
+			binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(float32(v)))
+		}
+		t.DataType, t.RawData = proto.Int32(int32(onnxpb.TensorProto_FLOAT)), raw
+	}
+	e.inits = append(e.inits, t)
+	e.consts[key] = name
+	return name
+}
+
+// subgraph runs body with a fresh node list and returns the nodes it
+// emitted, for a Loop body or a function.
+func (e *emitter) subgraph(body func()) []*onnxpb.NodeProto {
+	saved := e.nodes
+	e.nodes = nil
+	body()
+	nodes := e.nodes
+	e.nodes = saved
+	return nodes
 }

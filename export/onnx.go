@@ -2,10 +2,13 @@ package export
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/target"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -24,8 +27,10 @@ const (
 
 // Options controls Encode.
 type Options struct {
-	Target   string // recorded in the metadata; "onnx" if empty
-	Lowering string // recorded in the metadata; "reference" if empty
+	// Profile is the target: IR version, opsets, allowed operators. Nil
+	// means the reference: IR 8, opset 17, standard operators, and every
+	// node in its reference lowering whatever its Lowering field says.
+	Profile *target.Profile
 	// Float64 makes every float tensor of the graph float64: inputs,
 	// weights, constants and outputs. mhcc verify runs this form of the
 	// reference lowering as the numerical truth.
@@ -37,7 +42,7 @@ type Options struct {
 // dim_param, and metadata_props recording the producer and the mHC settings.
 // The result depends only on g and opts, so its bytes are reproducible.
 func Encode(g *ir.Graph, opts Options) (m *onnxpb.ModelProto, err error) {
-	if err := CheckLegal(g); err != nil {
+	if err := CheckLegal(g, opts.Profile); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -81,7 +86,8 @@ func Encode(g *ir.Graph, opts Options) (m *onnxpb.ModelProto, err error) {
 			out[i] = v.Name
 		}
 		e.node, e.step = n, 0
-		opmap[n.Op](e, n, in, out)
+		expand, _ := lowering(n.Op, loweringName(n, opts.Profile))
+		expand(e, n, in, out)
 	}
 	for _, v := range g.Outputs {
 		vi, err := valueInfo(v, opts.Float64)
@@ -93,15 +99,89 @@ func Encode(g *ir.Graph, opts Options) (m *onnxpb.ModelProto, err error) {
 	graph.Node = e.nodes
 	graph.Initializer = append(weights, e.inits...)
 
+	irVersion, opsets := int64(IRVersion), map[string]int64{"": Opset}
+	if p := opts.Profile; p != nil {
+		irVersion, opsets = p.IRVersion, p.Opsets
+	}
+	used, err := checkEmitted(e, opts.Profile, opsets)
+	if err != nil {
+		return nil, err
+	}
 	m = &onnxpb.ModelProto{
-		IrVersion:       proto.Int64(IRVersion),
-		OpsetImport:     []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(Opset)}},
+		IrVersion:       proto.Int64(irVersion),
 		ProducerName:    proto.String(ProducerName),
 		ProducerVersion: proto.String(ProducerVersion),
 		Graph:           graph,
 		MetadataProps:   metadata(g, opts),
+		Functions:       e.funcs,
+	}
+	for _, d := range used {
+		m.OpsetImport = append(m.OpsetImport, &onnxpb.OperatorSetIdProto{Domain: proto.String(d), Version: proto.Int64(opsets[d])})
 	}
 	return m, nil
+}
+
+// loweringName is the lowering a node gets: its own choice when a profile
+// is given, else the reference.
+func loweringName(n *ir.Node, p *target.Profile) string {
+	if p == nil || n.Lowering == "" {
+		return "reference"
+	}
+	return n.Lowering
+}
+
+// checkEmitted checks every emitted node (function bodies too) against the
+// profile's allowed operators and returns the domains used, "" first. A
+// lowering that emits an operator its target forbids is a bug in the
+// lowering or in the profile, so the error names both.
+func checkEmitted(e *emitter, p *target.Profile, opsets map[string]int64) ([]string, error) {
+	seen := map[string]bool{"": true}
+	check := func(where string, nodes []*onnxpb.NodeProto) error {
+		for _, n := range nodes {
+			d, op := n.GetDomain(), n.GetOpType()
+			if d == target.DomainMHCC && e.funcSet[d+"/"+op] {
+				seen[d] = true
+				continue
+			}
+			ok := d == "" // the reference allows the standard domain only
+			if p != nil {
+				ok = p.Allows(d, op)
+			}
+			if !ok {
+				name := "reference"
+				if p != nil {
+					name = p.Name
+				}
+				return fmt.Errorf("export: %snode %s emits %s, which target %s does not allow", where, n.GetName(), qualified(d, op), name)
+			}
+			if _, ok := opsets[d]; !ok {
+				return fmt.Errorf("export: %snode %s uses domain %q, which has no opset import", where, n.GetName(), d)
+			}
+			seen[d] = true
+		}
+		return nil
+	}
+	if err := check("", e.nodes); err != nil {
+		return nil, err
+	}
+	for _, f := range e.funcs {
+		if err := check("function "+qualified(f.GetDomain(), f.GetName())+": ", f.Node); err != nil {
+			return nil, err
+		}
+	}
+	var used []string
+	for d := range seen {
+		used = append(used, d)
+	}
+	sort.Strings(used) // "" sorts first
+	return used, nil
+}
+
+func qualified(domain, op string) string {
+	if domain == "" {
+		return op
+	}
+	return domain + "." + op
 }
 
 // Marshal encodes g and serialises it deterministically.
@@ -113,11 +193,13 @@ func Marshal(g *ir.Graph, opts Options) ([]byte, error) {
 	return proto.MarshalOptions{Deterministic: true}.Marshal(m)
 }
 
-// CheckLegal reports IR ops that have no ONNX form (no opmap row).
-func CheckLegal(g *ir.Graph) error {
+// CheckLegal reports IR nodes that have no ONNX form: an op without an opmap
+// row, or a Lowering the exporter does not know.
+func CheckLegal(g *ir.Graph, p *target.Profile) error {
 	for _, n := range g.Nodes {
-		if _, ok := opmap[n.Op]; !ok {
-			return fmt.Errorf("export: node %s (%v at %v): op has no ONNX lowering", n.Name, n.Op, n.Pos)
+		name := loweringName(n, p)
+		if _, ok := lowering(n.Op, name); !ok {
+			return fmt.Errorf("export: node %s (%v at %v): no lowering %q; known: %s", n.Name, n.Op, n.Pos, name, strings.Join(Lowerings(n.Op), ", "))
 		}
 	}
 	return nil
@@ -126,17 +208,14 @@ func CheckLegal(g *ir.Graph) error {
 // metadata records what produced the model and the hyper-connection settings,
 // in a fixed order; keys are prefixed "mhcc.".
 func metadata(g *ir.Graph, opts Options) []*onnxpb.StringStringEntryProto {
-	target, lowering := opts.Target, opts.Lowering
-	if target == "" {
-		target = "onnx"
-	}
-	if lowering == "" {
-		lowering = "reference"
+	targetName := "reference"
+	if opts.Profile != nil {
+		targetName = opts.Profile.Name
 	}
 	kv := [][2]string{
 		{"mhcc.producer", ProducerName + " " + ProducerVersion},
-		{"mhcc.target", target},
-		{"mhcc.lowering", lowering},
+		{"mhcc.target", targetName},
+		{"mhcc.lowering", loweringSummary(g, opts.Profile)},
 	}
 	if opts.Float64 {
 		kv = append(kv, [2]string{"mhcc.precision", "f64"})

@@ -29,6 +29,10 @@ type Node struct {
 	Outputs []*Value
 	Attrs   Attrs
 	Pos     Pos // model-file origin; a fused node keeps its first origin's Pos
+
+	// Lowering names the exporter's form for this node ("" = reference); the
+	// select_lowerings pass sets it from the target profile. Printed "@name".
+	Lowering string
 }
 
 // Attrs are a node's compile-time parameters: int64, float64, string or

@@ -93,6 +93,10 @@ func FormatNode(n *Node) string {
 		}
 		b.WriteByte('}')
 	}
+	if n.Lowering != "" {
+		b.WriteString(" @")
+		b.WriteString(n.Lowering)
+	}
 	if n.Pos.IsKnown() {
 		b.WriteString("  # ")
 		b.WriteString(n.Pos.String())

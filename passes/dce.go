@@ -8,7 +8,7 @@ import "github.com/mhcc-dev/mhcc/ir"
 var EliminateDead = &Pass{
 	Name: "dce",
 	Doc:  "remove nodes whose results are never used, and unused constants",
-	Run: func(g *ir.Graph) (bool, error) {
+	Run: func(g *ir.Graph, _ *Context) (bool, error) {
 		dead := map[*ir.Node]bool{}
 		for i := len(g.Nodes) - 1; i >= 0; i-- {
 			n := g.Nodes[i]

@@ -46,12 +46,12 @@ func TestEliminateDead(t *testing.T) {
 
 // A pass that breaks the graph, fails or panics is named in the error.
 func TestRunNamesThePass(t *testing.T) {
-	breaks := &Pass{Name: "breaks", Run: func(g *ir.Graph) (bool, error) {
+	breaks := &Pass{Name: "breaks", Run: func(g *ir.Graph, _ *Context) (bool, error) {
 		g.Nodes[0].Inputs[0].Uses += 5
 		return true, nil
 	}}
-	fails := &Pass{Name: "fails", Run: func(g *ir.Graph) (bool, error) { return false, errors.New("boom") }}
-	panics := &Pass{Name: "panics", Run: func(g *ir.Graph) (bool, error) { panic("oops") }}
+	fails := &Pass{Name: "fails", Run: func(g *ir.Graph, _ *Context) (bool, error) { return false, errors.New("boom") }}
+	panics := &Pass{Name: "panics", Run: func(g *ir.Graph, _ *Context) (bool, error) { panic("oops") }}
 	for _, c := range []struct {
 		p    *Pass
 		want string

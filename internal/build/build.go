@@ -6,21 +6,22 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
-	"strings"
 
 	"github.com/mhcc-dev/mhcc/export"
 	"github.com/mhcc-dev/mhcc/ir"
 	"github.com/mhcc-dev/mhcc/passes"
+	"github.com/mhcc-dev/mhcc/target"
 )
 
-// Targets lists the --target values; "onnx" is the portable default.
-var Targets = []string{"onnx"}
+// Targets lists the built-in --target profiles; "onnx" is the portable
+// default. A path to a profile file (.yaml) is accepted too.
+var Targets = target.Names()
 
 // Options of Compile.
 type Options struct {
-	Target   string          // "" means "onnx"
+	Target   string          // a built-in profile name or a profile file; "" means "onnx"
 	Verify   bool            // verify the IR after every pass
+	PrintIR  io.Writer       // print the IR after every pass
 	Disabled map[string]bool // passes to skip
 	DumpDir  string          // dump the IR after each pass here
 	Log      io.Writer       // per-pass statistics
@@ -75,38 +76,57 @@ func CompileModel(m *ir.Model, w ir.Weights, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, &InternalError{fmt.Errorf("lowering %s: %w", m.File, err)}
 	}
-	stats, err := passes.Run(g, passes.Pipeline, passes.Config{Verify: opts.Verify, Disabled: opts.Disabled, DumpDir: opts.DumpDir, Log: opts.Log})
+	prof, err := Profile(opts.Target)
+	if err != nil {
+		return nil, err
+	}
+	disabled := map[string]bool{}
+	for _, d := range prof.Disable {
+		disabled[d] = true
+	}
+	for d := range opts.Disabled {
+		disabled[d] = true
+	}
+	stats, err := passes.Run(g, passes.Pipeline, passes.Config{Target: prof, Verify: opts.Verify, Disabled: disabled, DumpDir: opts.DumpDir, PrintIR: opts.PrintIR, Log: opts.Log})
 	if err != nil {
 		return nil, &InternalError{err}
 	}
-	data, err := export.Marshal(g, export.Options{Target: opts.target(), Float64: opts.Float64})
+	data, err := export.Marshal(g, export.Options{Profile: prof, Float64: opts.Float64})
 	if err != nil {
 		return nil, &InternalError{err}
 	}
 	return &Result{Model: m, Graph: g, ONNX: data, Stats: stats}, nil
 }
 
-func (o Options) target() string {
-	if o.Target == "" {
-		return "onnx"
+// Profile resolves a --target value: a built-in profile name or a profile
+// file, checked against the lowerings and passes mhcc knows.
+func Profile(nameOrPath string) (*target.Profile, error) {
+	p, err := target.Get(nameOrPath)
+	if err != nil {
+		return nil, err
 	}
-	return o.Target
+	if err := export.CheckProfile(p); err != nil {
+		return nil, err
+	}
+	for _, name := range p.Disable {
+		if passes.ByName(name) == nil {
+			return nil, fmt.Errorf("%s: disable: unknown pass %q; see mhcc passes", p.Source, name)
+		}
+	}
+	return p, nil
 }
 
 // check reports options no model could satisfy: an unknown target or pass.
 func (o Options) check() error {
-	if !known(o.target()) {
-		return fmt.Errorf("unknown target %q; want one of %s", o.Target, strings.Join(Targets, ", "))
+	if _, err := Profile(o.Target); err != nil {
+		return err
 	}
 	for name := range o.Disabled {
-		if passes.ByName(name) == nil {
+		if p := passes.ByName(name); p == nil {
 			return fmt.Errorf("--disable-pass: unknown pass %q; see mhcc passes", name)
+		} else if p.Required {
+			return fmt.Errorf("--disable-pass: pass %q is required and cannot be disabled", name)
 		}
 	}
 	return nil
-}
-
-func known(target string) bool {
-	i := sort.SearchStrings(Targets, target)
-	return i < len(Targets) && Targets[i] == target
 }
