@@ -29,6 +29,7 @@ var opmap = map[ir.Op]expansion{
 	ir.OpSinkhorn:     expandSinkhorn,
 	ir.OpHCCollapse:   expandHCCollapse,
 	ir.OpHCMix:        expandHCMix,
+	ir.OpHCPremix:     expandHCPremix,
 }
 
 // Gather: table[ids] along axis 0.
@@ -204,9 +205,16 @@ func expandHCCoeffs(e *emitter, n *ir.Node, in, out []string) {
 	logitsBase := e.slice(base, 2*s, 2*s+s*s, -1)
 	var preArg, postArg, combArg string
 	var lead []int64
-	if len(in) == 1 {
+	switch len(in) {
+	case 1:
 		preArg, postArg, combArg = part(0, base), part(1, base), logitsBase
-	} else {
+	case 3: // scale folded into fn (fuse_hc_projection): z = (xf·fnᵀ)·r + base, then slices
+		xf := e.flatState(in[1], n.Inputs[1].Type)
+		r := e.op("Reciprocal", "", ins(e.rms(xf, n.Attrs.Float("rms_eps"))))
+		z := e.op("Add", "", ins(e.op("Mul", "", ins(e.linear(xf, in[2], ""), r)), base))
+		preArg, postArg, combArg = part(0, z), part(1, z), e.slice(z, 2*s, 2*s+s*s, -1)
+		lead = make([]int64, n.Inputs[1].Type.Shape.Rank()-2)
+	default:
 		x, fn, scale := in[1], in[2], in[3]
 		xf := e.flatState(x, n.Inputs[1].Type)
 		r := e.op("Reciprocal", "", ins(e.rms(xf, n.Attrs.Float("rms_eps"))))
@@ -269,6 +277,12 @@ func expandHCCollapse(e *emitter, n *ir.Node, in, out []string) {
 // HCMix: x'[k] = post[k]·y + Σ_j comb[j,k]·x[j], i.e. combᵀ·x plus the outer
 // product of post and y.
 func expandHCMix(e *emitter, n *ir.Node, in, out []string) {
+	post := e.op("Unsqueeze", "", ins(in[2], e.i64s(-1))) // [..., n, 1]
+	y := e.op("Unsqueeze", "", ins(in[1], e.i64s(-2)))    // [..., 1, C]
+	if len(in) < 4 || in[3] == "" {
+		e.op("Add", out[0], ins(e.op("Mul", "", ins(post, y)), in[0]))
+		return
+	}
 	r := n.Inputs[3].Type.Shape.Rank()
 	perm := make([]int64, r)
 	for i := range perm {
@@ -277,7 +291,25 @@ func expandHCMix(e *emitter, n *ir.Node, in, out []string) {
 	perm[r-2], perm[r-1] = perm[r-1], perm[r-2]
 	combT := e.op("Transpose", "", ins(in[3]), aInts("perm", perm...))
 	mixed := e.op("MatMul", "", ins(combT, in[0]))
-	post := e.op("Unsqueeze", "", ins(in[2], e.i64s(-1))) // [..., n, 1]
-	y := e.op("Unsqueeze", "", ins(in[1], e.i64s(-2)))    // [..., 1, C]
 	e.op("Add", out[0], ins(e.op("Mul", "", ins(post, y)), mixed))
+}
+
+// HCPremix: W = [preᵀ; combᵀ] ([..., n+1, n]) times x ([..., n, C]) in one
+// MatMul, which reads x once for both the collapse h (row 0) and the mixed
+// streams combᵀ·x (rows 1..n).
+func expandHCPremix(e *emitter, n *ir.Node, in, out []string) {
+	r := n.Inputs[2].Type.Shape.Rank()
+	perm := make([]int64, r)
+	for i := range perm {
+		perm[i] = int64(i)
+	}
+	perm[r-2], perm[r-1] = perm[r-1], perm[r-2]
+	pre := e.op("Unsqueeze", "", ins(in[1], e.i64s(-2))) // [..., 1, n]
+	combT := e.op("Transpose", "", ins(in[2]), aInts("perm", perm...))
+	w := e.op("Concat", "", ins(pre, combT), aInt("axis", -2))
+	both := e.op("MatMul", "", ins(w, in[0])) // [..., n+1, C]
+	s := n.Inputs[0].Type.Shape[n.Inputs[0].Type.Shape.Rank()-2].Size
+	h := e.op("Slice", "", ins(both, e.i64s(0), e.i64s(1), e.i64s(-2)))
+	e.op("Squeeze", out[0], ins(h, e.i64s(-2)))
+	e.op("Slice", out[1], ins(both, e.i64s(1), e.i64s(s+1), e.i64s(-2)))
 }

@@ -220,9 +220,9 @@ func inferHCCoeffs(n *Node) ([]Type, error) {
 	switch len(n.Inputs) {
 	case 1: // static: constants of the base only
 		return []Type{{dt, Dims(s)}, {dt, Dims(s)}, {dt, Dims(s, s)}}, nil
-	case 4:
+	case 3, 4: // dynamic; with 3 inputs the scale is folded into fn
 	default:
-		return nil, fmt.Errorf("got %d inputs, want 1 (static) or 4 (dynamic: base, x, fn, scale)", len(n.Inputs))
+		return nil, fmt.Errorf("got %d inputs, want 1 (static), 3 (base, x, scaled fn) or 4 (dynamic: base, x, fn, scale)", len(n.Inputs))
 	}
 	lead, c, err := stateLead(n, 1, s)
 	if err != nil {
@@ -234,7 +234,7 @@ func inferHCCoeffs(n *Node) ([]Type, error) {
 	if want := Dims(m, s*c.Size); !in(n, 2).Shape.Equal(want) {
 		return nil, fmt.Errorf("input 2 (%s) has shape %v, want %v", n.Inputs[2].Name, in(n, 2).Shape, want)
 	}
-	if !in(n, 3).Shape.Equal(Dims(3)) {
+	if len(n.Inputs) == 4 && !in(n, 3).Shape.Equal(Dims(3)) {
 		return nil, fmt.Errorf("input 3 (%s) has shape %v, want [3]", n.Inputs[3].Name, in(n, 3).Shape)
 	}
 	vec := append(lead.Clone(), D(s))
@@ -335,8 +335,27 @@ func inferHCMix(n *Node) ([]Type, error) {
 	if !coeffFits(in(n, 2).Shape, lead, s) {
 		return nil, fmt.Errorf("input 2 (%s) has shape %v, want %v or [%v]", n.Inputs[2].Name, in(n, 2).Shape, append(lead.Clone(), s), s)
 	}
-	if !coeffFits(in(n, 3).Shape, lead, s, s) {
+	if len(n.Inputs) == 4 && n.Inputs[3] != nil && !coeffFits(in(n, 3).Shape, lead, s, s) {
 		return nil, fmt.Errorf("input 3 (%s) has shape %v, want %v or [%v,%v]", n.Inputs[3].Name, in(n, 3).Shape, append(lead.Clone(), s, s), s, s)
 	}
 	return []Type{in(n, 0)}, nil
+}
+
+func inferHCPremix(n *Node) ([]Type, error) {
+	if err := wantFloat(n, 0, 1, 2); err != nil {
+		return nil, err
+	}
+	if err := wantMinRank(n, 0, 2); err != nil {
+		return nil, err
+	}
+	sh := in(n, 0).Shape
+	s := sh[len(sh)-2]
+	lead := sh[: len(sh)-2 : len(sh)-2]
+	if !coeffFits(in(n, 1).Shape, lead, s) {
+		return nil, fmt.Errorf("input 1 (%s) has shape %v, want %v or [%v]", n.Inputs[1].Name, in(n, 1).Shape, append(lead.Clone(), s), s)
+	}
+	if !coeffFits(in(n, 2).Shape, lead, s, s) {
+		return nil, fmt.Errorf("input 2 (%s) has shape %v, want %v or [%v,%v]", n.Inputs[2].Name, in(n, 2).Shape, append(lead.Clone(), s, s), s, s)
+	}
+	return []Type{{in(n, 0).DType, append(lead.Clone(), last(sh))}, in(n, 0)}, nil
 }

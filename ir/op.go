@@ -32,6 +32,7 @@ const (
 	OpSinkhorn
 	OpHCCollapse
 	OpHCMix
+	OpHCPremix
 
 	numOps
 )
@@ -81,7 +82,7 @@ var opTable = [numOps]opInfo{
 		doc:   "repeat x[..., C] into n streams [..., n, C]"},
 	OpHCCoeffs: {name: "HCCoeffs", minIn: 1, maxIn: 4, out: 3, infer: inferHCCoeffs,
 		attrs: map[string]attrSpec{"streams": {attrInt, true}, "eps": {attrFloat, true}, "rms_eps": {attrFloat, true}},
-		doc:   "mHC coefficients (pre, post, mixing logits) from base, and for dynamic mHC from x, fn, scale"},
+		doc:   "mHC coefficients (pre, post, mixing logits) from base, and for dynamic mHC from x, fn, scale (no scale: folded into fn)"},
 	OpHCHeadCoeffs: {name: "HCHeadCoeffs", minIn: 4, maxIn: 4, out: 1, infer: inferHCHeadCoeffs,
 		attrs: map[string]attrSpec{"streams": {attrInt, true}, "eps": {attrFloat, true}, "rms_eps": {attrFloat, true}},
 		doc:   "pre weights of the head collapse: sigmoid(scale·(xf·fnᵀ)·r + base) + eps; inputs x, fn, base, scale"},
@@ -91,8 +92,10 @@ var opTable = [numOps]opInfo{
 	OpHCCollapse: {name: "HCCollapse", minIn: 1, maxIn: 2, out: 1, infer: inferHCCollapse,
 		attrs: map[string]attrSpec{"mode": {attrString, true}},
 		doc:   "streams to one: Σ_i pre[i]·x[i] (mode weighted), Σ_i x[i] (sum) or the mean"},
-	OpHCMix: {name: "HCMix", minIn: 4, maxIn: 4, out: 1, infer: inferHCMix,
-		doc: "x'[k] = post[k]·y + Σ_j comb[j,k]·x[j]; inputs x, y, post, comb"},
+	OpHCMix: {name: "HCMix", minIn: 3, maxIn: 4, out: 1, infer: inferHCMix,
+		doc: "x'[k] = post[k]·y + Σ_j comb[j,k]·x[j]; inputs x, y, post, comb (omitted: x already mixed, x'[k] = post[k]·y + x[k])"},
+	OpHCPremix: {name: "HCPremix", minIn: 3, maxIn: 3, out: 2, infer: inferHCPremix,
+		doc: "h = Σ_i pre[i]·x[i] and mixed[k] = Σ_j comb[j,k]·x[j] in one pass over x; inputs x, pre, comb"},
 }
 
 func (o Op) String() string {

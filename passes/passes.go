@@ -145,3 +145,5 @@ func ByName(name string) *Pass {
 func nodeError(n *ir.Node, format string, args ...any) error {
 	return fmt.Errorf("node %s (%v at %v): %s", n.Name, n.Op, n.Pos, fmt.Sprintf(format, args...))
 }
+
+var errCycle = fmt.Errorf("the rewrite made the graph cyclic")

@@ -3,11 +3,22 @@ package passes
 // Pipeline is the default order of passes; each row says why it sits there.
 // TestPipelineOrder checks the constraints of order.
 var Pipeline = []*Pass{
-	SelectLowerings, // last decision before export: each node gets its target's lowering
-	EliminateDead,   // keeps the graph honest after the edits above
+	FoldStaticHC,                  // first: static sublayers' coefficients become float64-exact constants
+	FoldConstants,                 // then anything else computable now (in the graph's precision)
+	EliminateCommonSubexpressions, // merges equal constants and duplicate nodes the folding exposed
+	FuseHCProjection,              // scales into fn; needs the static sublayers folded away first
+	FuseStreamMix,                 // collapse + mixing in one pass over the state
+	SelectLowerings,               // last decision before export: each node gets its target's lowering
+	EliminateDead,                 // removes what the rewrites above left unread
 }
 
 // order lists the constraints on Pipeline: before must run before after.
 var order = []struct{ before, after, why string }{
+	{"fold_static_hc", "fold_constants", "folding the static coefficients in float64 first keeps fold_constants from computing them in float32"},
+	{"fold_static_hc", "fuse_stream_mix", "a static sublayer's premix then reads constant coefficients"},
+	{"fold_constants", "cse", "folded values can be merged"},
+	{"fuse_hc_projection", "select_lowerings", "lowerings are chosen for the final nodes"},
+	{"fuse_stream_mix", "select_lowerings", "lowerings are chosen for the final nodes"},
 	{"select_lowerings", "dce", "dce cleans up after every rewrite"},
+	{"fuse_stream_mix", "dce", "the replaced collapse nodes are dead until dce removes them"},
 }

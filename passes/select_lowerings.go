@@ -13,8 +13,8 @@ var SelectLowerings = &Pass{
 	Run: func(g *ir.Graph, cx *Context) (bool, error) {
 		changed := false
 		for _, n := range g.Nodes {
-			if n.Lowering != "" {
-				continue // a pass chose for this node already
+			if n.Lowering != "" || dead(n) {
+				continue // a pass chose for this node already, or dce will remove it
 			}
 			if l := cx.Target.LoweringOf(n.Op.String()); l != "reference" {
 				n.Lowering = l
@@ -24,4 +24,14 @@ var SelectLowerings = &Pass{
 		}
 		return changed, nil
 	},
+}
+
+// dead reports whether nothing reads n's outputs.
+func dead(n *ir.Node) bool {
+	for _, v := range n.Outputs {
+		if v.Uses > 0 {
+			return false
+		}
+	}
+	return true
 }
