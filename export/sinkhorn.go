@@ -135,6 +135,12 @@ func scalarInfo(name string, elem int32) *onnxpb.ValueInfoProto {
 		TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(elem), Shape: &onnxpb.TensorShapeProto{}}}}}
 }
 
+// anyShapeInfo is a tensor of any shape.
+func anyShapeInfo(name string, elem int32) *onnxpb.ValueInfoProto {
+	return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{
+		TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(elem)}}}}
+}
+
 // matrixInfo is a [T, cols] tensor with T unnamed.
 func matrixInfo(name string, elem int32, cols int64) *onnxpb.ValueInfoProto {
 	return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{
@@ -196,9 +202,14 @@ func sinkhornFunction() *onnxpb.FunctionProto {
 		Name: proto.String("sinkhorn_body"),
 		Node: nodes,
 		Input: []*onnxpb.ValueInfoProto{
-			{Name: proto.String("body_i")}, {Name: proto.String("body_cond")}, {Name: proto.String("body_c")},
+			scalarInfo("body_i", int32(onnxpb.TensorProto_INT64)),
+			scalarInfo("body_cond", int32(onnxpb.TensorProto_BOOL)),
+			anyShapeInfo("body_c", int32(onnxpb.TensorProto_FLOAT)),
 		},
-		Output: []*onnxpb.ValueInfoProto{{Name: proto.String(condOut)}, {Name: proto.String(cOut)}},
+		Output: []*onnxpb.ValueInfoProto{
+			scalarInfo(condOut, int32(onnxpb.TensorProto_BOOL)),
+			anyShapeInfo(cOut, int32(onnxpb.TensorProto_FLOAT)),
+		},
 	}
 	nodes = outer
 	nodes = append(nodes, &onnxpb.NodeProto{Name: proto.String("loop"), OpType: proto.String("Loop"),

@@ -17,19 +17,28 @@ func newCompileCmd() *cobra.Command {
 		disabled             []string
 		verifyEach, stats    bool
 		reproducible         bool
+		printIR              bool
 	)
 	cmd := &cobra.Command{
 		Use:   "compile model.yaml [-o model.onnx]",
 		Short: "Compile a model file to ONNX",
 		Long: `Compile reads a model file (format 1), reads or generates its weights,
 lowers it to mhcc's IR, runs the optimisation passes and writes an ONNX model
-(IR version 8, opset 17).
+for a target profile (--target; mhcc targets lists them).
+
+The passes (mhcc passes lists them) fold static mHC coefficients, fold the
+mHC scales into one projection GEMM per sublayer, compute the stream
+collapse and mixing in one pass over the state, and pick per mHC op the
+lowering the target's profile names (for onnx: the Sinkhorn iterations as
+2-D Gemm + Div pairs, the cheapest standard form measured in onnxruntime).
 
 The output is deterministic: the same model file and options give the same
 bytes. It is written atomically: a failed compile leaves no file behind and
 never truncates an existing one.`,
 		Example: `  mhcc compile testdata/models/tiny-mhc.yaml -o tiny-mhc.onnx
-  mhcc compile model.yaml --verify-each --dump-dir ir-dumps/`,
+  mhcc compile model.yaml --target ort -o model.ort.onnx
+  mhcc compile model.yaml --verify-each --dump-dir ir-dumps/ --stats
+  mhcc compile model.yaml --disable-pass fuse_stream_mix --print-ir-after-all`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := args[0]
@@ -43,6 +52,9 @@ never truncates an existing one.`,
 			if stats {
 				opts.Log = cmd.ErrOrStderr()
 			}
+			if printIR {
+				opts.PrintIR = cmd.ErrOrStderr()
+			}
 			if dumpDir != "" {
 				if err := os.MkdirAll(dumpDir, 0o755); err != nil {
 					return fmt.Errorf("--dump-dir: %w", err)
@@ -53,7 +65,7 @@ never truncates an existing one.`,
 				return err
 			}
 			if reproducible {
-				opts.Log, opts.DumpDir = nil, ""
+				opts.Log, opts.DumpDir, opts.PrintIR = nil, "", nil
 				again, err := build.Compile(path, opts)
 				if err != nil {
 					return err
@@ -72,7 +84,8 @@ never truncates an existing one.`,
 	}
 	f := cmd.Flags()
 	f.StringVarP(&out, "output", "o", "", "output file (default: the model file's name with .onnx, in the current folder)")
-	f.StringVar(&target, "target", "onnx", "target profile: "+strings.Join(build.Targets, ", "))
+	f.StringVar(&target, "target", "onnx", "target profile: "+strings.Join(build.Targets, ", ")+", or a profile file (see mhcc targets)")
+	f.BoolVar(&printIR, "print-ir-after-all", false, "print the IR to stderr after every pass")
 	f.BoolVar(&verifyEach, "verify-each", false, "verify the IR after every pass")
 	f.StringVar(&dumpDir, "dump-dir", "", "write the text IR after every pass into this folder")
 	f.StringSliceVar(&disabled, "disable-pass", nil, "skip these passes (comma-separated names)")

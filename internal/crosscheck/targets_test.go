@@ -1,0 +1,124 @@
+package crosscheck
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/internal/verify"
+	"github.com/mhcc-dev/mhcc/target"
+	"google.golang.org/protobuf/proto"
+)
+
+// ortRuns reports whether onnxruntime can run a compiled model: every node
+// is a standard or com.microsoft operator, or calls a model-local function.
+// (An ai.mhcc custom operator without a function body needs a kernel that
+// only mhcc's runtime and accelerators shipping one have.)
+func ortRuns(data []byte) (bool, error) {
+	var m onnxpb.ModelProto
+	if err := proto.Unmarshal(data, &m); err != nil {
+		return false, err
+	}
+	funcs := map[string]bool{}
+	for _, f := range m.Functions {
+		funcs[f.GetDomain()+"/"+f.GetName()] = true
+	}
+	for _, n := range m.Graph.Node {
+		switch d := n.GetDomain(); {
+		case d == "" || d == "ai.onnx" || d == "com.microsoft":
+		case funcs[d+"/"+n.GetOpType()]:
+		default:
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// TestTargetsPreserveNumerics is the passes' differential test: every
+// testdata model compiled for every built-in target, with the IR verified
+// after each pass, must (1) pass mhcc verify in the Go runtime — outputs
+// within the float32 tolerance of the float64 reference lowering (no passes,
+// reference lowerings) and the mHC invariants — and (2) where onnxruntime
+// can run the target, give in onnxruntime what it gives in the Go runtime.
+func TestTargetsPreserveNumerics(t *testing.T) {
+	initORT(t)
+	dir := t.TempDir()
+	files := append(exampleModels(t), goldenModels(t)...)
+	var mu sync.Mutex
+	summary := map[string]string{}
+	t.Run("cases", func(t *testing.T) {
+		for _, tg := range target.Names() {
+			for _, path := range files {
+				name := tg + "/" + caseName(path)
+				t.Run(name, func(t *testing.T) {
+					t.Parallel()
+					res, err := build.Compile(path, build.Options{Target: tg, Verify: true})
+					if err != nil {
+						if build.IsInternal(err) {
+							t.Fatalf("compile: %v", err)
+						}
+						t.Skipf("target %s does not take this model: %v", tg, err)
+					}
+					rep, err := verify.Model(path, verify.Options{Target: tg})
+					if err != nil {
+						t.Fatalf("verify: %v", err)
+					}
+					worst := 0.0
+					for _, r := range rep.Runs {
+						worst = max(worst, r.MaxAbs)
+						if !r.OK {
+							t.Errorf("Go runtime vs float64 reference at %v: max abs %.3g, rel %.3g, cosine %.9f: %s", r.Shape, r.MaxAbs, r.MaxRel, r.Cosine, r.Problem)
+						}
+					}
+					for _, s := range rep.Sublayers {
+						if !s.OK {
+							t.Errorf("invariants of %s: %v", s.Name, s.Problems)
+						}
+					}
+					line := fmt.Sprintf("%-36s max |Go - f64 ref| %.2g", name, worst)
+					runs, err := ortRuns(res.ONNX)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if runs {
+						out := filepath.Join(dir, fileName(name)+".onnx")
+						if err := os.WriteFile(out, res.ONNX, 0o644); err != nil {
+							t.Fatal(err)
+						}
+						m := loadGo(t, out)
+						inName, outName := ioNames(res.Model.Arch.Kind)
+						var diffs []float64
+						for _, bs := range shapes {
+							in := seededInput(res.Model, bs[0], bs[1])
+							want, err := runORT(out, in)
+							if err != nil {
+								t.Fatalf("%v: onnxruntime: %v", in, err)
+							}
+							got, err := runGo(m, in, inName, outName)
+							if err != nil {
+								t.Fatalf("%v: Go runtime: %v", in, err)
+							}
+							diffs = append(diffs, compare(t, "Go runtime - onnxruntime", in, got, want))
+						}
+						line += "  max |Go - ORT| " + formatDiffs(diffs)
+					} else {
+						line += "  (onnxruntime cannot run this target)"
+					}
+					t.Log(line)
+					mu.Lock()
+					summary[name] = line
+					mu.Unlock()
+				})
+			}
+		}
+	})
+	for _, name := range slices.Sorted(maps.Keys(summary)) {
+		t.Logf("summary: %s", summary[name])
+	}
+}
