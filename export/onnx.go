@@ -85,7 +85,7 @@ func Encode(g *ir.Graph, opts Options) (m *onnxpb.ModelProto, err error) {
 		for i, v := range n.Outputs {
 			out[i] = v.Name
 		}
-		e.node, e.step = n, 0
+		e.node, e.step, e.ft = n, 0, nodeFloatType(n)
 		expand, _ := lowering(n.Op, loweringName(n, opts.Profile))
 		expand(e, n, in, out)
 	}

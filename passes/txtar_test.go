@@ -18,7 +18,8 @@ var update = flag.Bool("update", false, "rewrite the out.ir sections of testdata
 // TestPasses runs each testdata/<pass>/*.txtar: the graph of in.ir, the pass
 // named by the folder (or the comma-separated list in a "passes" section)
 // with Verify before and after, and the printed result compared with out.ir.
-// A "target" section names the profile (default onnx). go test -update
+// A "target" section names the profile (default onnx), a "precision"
+// section overrides its precision. go test -update
 // rewrites out.ir; read the diff before committing it.
 func TestPasses(t *testing.T) {
 	files, _ := filepath.Glob("testdata/*/*.txtar")
@@ -61,7 +62,8 @@ func TestPasses(t *testing.T) {
 			if err != nil {
 				t.Fatalf("in.ir: %v", err)
 			}
-			if _, err := Run(g, ps, Config{Target: prof, Verify: true}); err != nil {
+			cfg := Config{Target: prof, Precision: strings.TrimSpace(sections["precision"]), Verify: true}
+			if _, err := Run(g, ps, cfg); err != nil {
 				t.Fatal(err)
 			}
 			got := g.String()

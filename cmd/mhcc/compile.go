@@ -14,6 +14,7 @@ import (
 func newCompileCmd() *cobra.Command {
 	var (
 		out, target, dumpDir string
+		precision            string
 		disabled             []string
 		verifyEach, stats    bool
 		reproducible         bool
@@ -45,7 +46,7 @@ never truncates an existing one.`,
 			if out == "" {
 				out = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)) + ".onnx"
 			}
-			opts := build.Options{Target: target, Verify: verifyEach, DumpDir: dumpDir, Disabled: map[string]bool{}}
+			opts := build.Options{Target: target, Precision: precision, Verify: verifyEach, DumpDir: dumpDir, Disabled: map[string]bool{}}
 			for _, d := range disabled {
 				opts.Disabled[d] = true
 			}
@@ -85,6 +86,7 @@ never truncates an existing one.`,
 	f := cmd.Flags()
 	f.StringVarP(&out, "output", "o", "", "output file (default: the model file's name with .onnx, in the current folder)")
 	f.StringVar(&target, "target", "onnx", "target profile: "+strings.Join(build.Targets, ", ")+", or a profile file (see mhcc targets)")
+	f.StringVar(&precision, "precision", "", "fp32, fp16 or bf16 for weights and activations (default: the target's); the mHC coefficient path stays float32")
 	f.BoolVar(&printIR, "print-ir-after-all", false, "print the IR to stderr after every pass")
 	f.BoolVar(&verifyEach, "verify-each", false, "verify the IR after every pass")
 	f.StringVar(&dumpDir, "dump-dir", "", "write the text IR after every pass into this folder")

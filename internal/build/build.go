@@ -19,13 +19,14 @@ var Targets = target.Names()
 
 // Options of Compile.
 type Options struct {
-	Target   string          // a built-in profile name or a profile file; "" means "onnx"
-	Verify   bool            // verify the IR after every pass
-	PrintIR  io.Writer       // print the IR after every pass
-	Disabled map[string]bool // passes to skip
-	DumpDir  string          // dump the IR after each pass here
-	Log      io.Writer       // per-pass statistics
-	Float64  bool            // emit every float tensor as float64 (the verification reference)
+	Target    string          // a built-in profile name or a profile file; "" means "onnx"
+	Precision string          // fp32, fp16 or bf16; "" means the profile's
+	Verify    bool            // verify the IR after every pass
+	PrintIR   io.Writer       // print the IR after every pass
+	Disabled  map[string]bool // passes to skip
+	DumpDir   string          // dump the IR after each pass here
+	Log       io.Writer       // per-pass statistics
+	Float64   bool            // emit every float tensor as float64 (the verification reference)
 }
 
 // Result is what Compile produced.
@@ -87,7 +88,7 @@ func CompileModel(m *ir.Model, w ir.Weights, opts Options) (*Result, error) {
 	for d := range opts.Disabled {
 		disabled[d] = true
 	}
-	stats, err := passes.Run(g, passes.Pipeline, passes.Config{Target: prof, Verify: opts.Verify, Disabled: disabled, DumpDir: opts.DumpDir, PrintIR: opts.PrintIR, Log: opts.Log})
+	stats, err := passes.Run(g, passes.Pipeline, passes.Config{Target: prof, Precision: opts.Precision, Verify: opts.Verify, Disabled: disabled, DumpDir: opts.DumpDir, PrintIR: opts.PrintIR, Log: opts.Log})
 	if err != nil {
 		return nil, &InternalError{err}
 	}
@@ -120,6 +121,11 @@ func Profile(nameOrPath string) (*target.Profile, error) {
 func (o Options) check() error {
 	if _, err := Profile(o.Target); err != nil {
 		return err
+	}
+	switch o.Precision {
+	case "", "fp32", "fp16", "bf16":
+	default:
+		return fmt.Errorf("--precision: got %q, want fp32, fp16 or bf16", o.Precision)
 	}
 	for name := range o.Disabled {
 		if p := passes.ByName(name); p == nil {
