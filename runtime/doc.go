@@ -56,10 +56,16 @@
 //     ConstantOfShape, Constant, Range.
 //   - norm.go: Softmax, LogSoftmax, Hardmax, LayerNormalization.
 //   - einsum.go: Einsum by index iteration.
+//   - control.go: Loop and If. Their graph attributes are decoded and checked
+//     like the main graph; a name a subgraph reads but does not define
+//     resolves in the enclosing graphs (innermost first) and becomes a
+//     capture: an extra input of the subgraph, and of the node after its own
+//     inputs, so it stays alive and orders the node after its producer.
+//     Loop follows onnxruntime where ONNX's text differs: the body's
+//     condition output stops the loop even when the node omits cond.
 //
-// Not supported: control flow and other subgraph attributes (If, Loop, Scan),
-// sequence, map and optional types, strings, sparse tensors, external data,
-// model-local functions, and the convolution, pooling, recurrent, quantized
-// and random ops. conformance_test.go runs ONNX's own node tests (Debian's
+// Not supported: Scan and GRAPHS attributes, sequence, map and optional
+// types, strings, sparse tensors, external data, model-local functions, and
+// the convolution, pooling, recurrent, quantized and random ops. conformance_test.go runs ONNX's own node tests (Debian's
 // libonnx-testdata) for every case whose ops are in the table.
 package runtime

@@ -159,6 +159,9 @@ var kernelTable = []kernel{
 	{op: "LogSoftmax", since: 1, minIn: 1, fn: logSoftmax, types: same(isFloat)},
 	{op: "Hardmax", since: 1, minIn: 1, fn: hardmax, types: same(isFloat)},
 	{op: "LayerNormalization", since: 17, minIn: 2, maxIn: 3, maxOut: 3, fn: layerNorm, types: layerNormTypes},
+	// control.go: subgraphs run by the interpreter.
+	{op: "Loop", since: 1, minIn: 0, maxIn: 1 << 20, maxOut: 1 << 20, fn: loop, types: loopTypes, check: checkLoop},
+	{op: "If", since: 1, minIn: 1, maxOut: 1 << 20, fn: ifOp, types: ifTypes, check: checkIf},
 	// einsum.go
 	{op: "Einsum", since: 12, minIn: 1, maxIn: -1, fn: einsum, types: same(isNumber), check: checkEinsum},
 }
