@@ -63,9 +63,17 @@
 //     inputs, so it stays alive and orders the node after its producer.
 //     Loop follows onnxruntime where ONNX's text differs: the body's
 //     condition output stops the loop even when the node omits cond.
+//   - function.go: model-local functions (ModelProto.functions). A node whose
+//     (domain, op_type) names one runs its body, even where the table has a
+//     kernel of that name. Decode expands the body once per calling node:
+//     ref_attr_name attributes take the caller's value or the function's
+//     default or are dropped, omitted inputs stay omitted, and the body
+//     resolves ops under the function's own opset imports (which, as in
+//     onnxruntime, must import the domain of any function it calls). Nested
+//     calls are fine; recursion, and expansion past 2²⁰ nodes, are errors.
 //
 // Not supported: Scan and GRAPHS attributes, sequence, map and optional
-// types, strings, sparse tensors, external data, model-local functions, and
-// the convolution, pooling, recurrent, quantized and random ops. conformance_test.go runs ONNX's own node tests (Debian's
+// types, strings, sparse tensors, external data, and the convolution,
+// pooling, recurrent, quantized and random ops. conformance_test.go runs ONNX's own node tests (Debian's
 // libonnx-testdata) for every case whose ops are in the table.
 package runtime

@@ -159,6 +159,9 @@ func fromProto(mp *onnxpb.ModelProto) (*Model, error) {
 	d := &decoder{opsets: opsets, budget: new(int)}
 	*d.budget = maxDecodedNodes
 	d.funcs = decodeFunctions(mp, &errs)
+	if len(d.funcs) > 0 && expandedSize(g.GetNode(), d.funcs, map[opKey]int{}, maxDecodedNodes) > maxDecodedNodes {
+		errs.add("the model expands to more than %d nodes (nested function calls)", maxDecodedNodes)
+	}
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
@@ -430,7 +433,7 @@ func (d *decoder) resolve(n *Node, np *onnxpb.NodeProto, sc *scope) error {
 	}
 	opset, ok := d.opsets[n.Domain]
 	if !ok {
-		return fail("domain %q is not imported by the model", n.Domain)
+		return fail("domain %q is not imported by the %s", n.Domain, d.importer())
 	}
 	n.Opset = opset
 	k := lookupKernel(n.Domain, n.OpType, opset)
