@@ -44,8 +44,9 @@
 // kernels.go holds the one table of kernels, keyed by (domain, op_type) with
 // the opset range each row implements; opset-dependent behaviour (Softmax's
 // 2-D coercion before 13, axes as attributes or inputs, Split's num_outputs)
-// lives in the kernel, selected by the node's opset. mhcc's own ops will join
-// the table in domain "ai.mhcc". The families:
+// lives in the kernel, selected by the node's opset. Rows of other domains
+// are keyed by that domain ("ai.mhcc", "com.microsoft"), and a model must
+// import the domain for its nodes to resolve. The families:
 //
 //   - elementwise.go: arithmetic, math, comparison and logic with numpy
 //     broadcasting; Where, Clip, Cast, CastLike, Identity, Dropout (inference).
@@ -56,6 +57,11 @@
 //     ConstantOfShape, Constant, Range.
 //   - norm.go: Softmax, LogSoftmax, Hardmax, LayerNormalization.
 //   - einsum.go: Einsum by index iteration.
+//   - mhcc_ops.go: mhcc's own ops, domain "ai.mhcc" version 1, for models
+//     that carry no function body for them: Sinkhorn (SPEC §2) on logits
+//     [..., n, n] of float, double or float16, with attributes iters (≥ 1)
+//     and eps (≥ 0), computed in float32 (float64 for double) with sums in
+//     index order.
 //   - control.go: Loop and If. Their graph attributes are decoded and checked
 //     like the main graph; a name a subgraph reads but does not define
 //     resolves in the enclosing graphs (innermost first) and becomes a
