@@ -62,6 +62,15 @@
 //     [..., n, n] of float, double or float16, with attributes iters (≥ 1)
 //     and eps (≥ 0), computed in float32 (float64 for double) with sums in
 //     index order.
+//   - contrib.go: what onnxruntime's ort target may emit, with onnxruntime
+//     1.30's CPU semantics (checked against it in contrib_test.go):
+//     SimplifiedLayerNormalization (RMSNorm; domain "", where onnxruntime
+//     registers it, version 1; inv_std_var in float), and in
+//     "com.microsoft" version 1 SkipSimplifiedLayerNormalization and
+//     RotaryEmbedding (3-D [B, S, N·H] or 4-D [B, N, S, H] input, start
+//     position or [B, S] position ids, interleaved or not, partial rotary
+//     dim; not is_packed_batching). GroupQueryAttention is in
+//     contrib_gqa.go.
 //   - control.go: Loop and If. Their graph attributes are decoded and checked
 //     like the main graph; a name a subgraph reads but does not define
 //     resolves in the enclosing graphs (innermost first) and becomes a

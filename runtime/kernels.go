@@ -164,6 +164,11 @@ var kernelTable = []kernel{
 	{op: "If", since: 1, minIn: 1, maxOut: 1 << 20, fn: ifOp, types: ifTypes, check: checkIf},
 	// mhcc_ops.go: mhcc's own operators.
 	{domain: mhccDomain, op: "Sinkhorn", since: 1, until: 1, minIn: 1, fn: sinkhorn, types: same(isSinkhornType), check: checkSinkhorn},
+	// contrib.go: onnxruntime's contrib ops (SimplifiedLayerNormalization is
+	// registered in the ONNX domain, version 1, by onnxruntime).
+	{op: "SimplifiedLayerNormalization", since: 1, minIn: 2, maxOut: 2, fn: simplifiedLayerNorm, types: simplifiedLayerNormTypes, check: checkStashType},
+	{domain: msDomain, op: "SkipSimplifiedLayerNormalization", since: 1, until: 1, minIn: 3, maxIn: 4, maxOut: 4, fn: skipSimplifiedLayerNorm, types: skipSimplifiedLayerNormTypes},
+	{domain: msDomain, op: "RotaryEmbedding", since: 1, until: 1, minIn: 4, fn: rotaryEmbedding, types: rotaryTypes, check: checkRotary},
 	// einsum.go
 	{op: "Einsum", since: 12, minIn: 1, maxIn: -1, fn: einsum, types: same(isNumber), check: checkEinsum},
 }
