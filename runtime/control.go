@@ -109,6 +109,9 @@ func loop(c *call, in []*Tensor) []*Tensor {
 		}
 		for k := range scans {
 			scans[k] = append(scans[k], outs[1+nCarried+k])
+			if int64(len(scans[k]))*int64(outs[1+nCarried+k].Len()) > maxElements {
+				failf("scan output %d: more than %d elements after %d iterations", k, maxElements, i+1)
+			}
 		}
 	}
 	res := make([]*Tensor, 0, nCarried+nScan)
