@@ -39,7 +39,6 @@ var conformanceExcluded = map[string]string{
 	"test_castlike_STRING_to_FLOAT_expanded": reasonString,
 	"test_identity_opt":                      "uses optional types",
 	"test_identity_sequence":                 "uses sequence types",
-	"test_loop16_seq_none":                   "uses optional types", // its body's ops are all in the table
 
 	// onnx 1.12 made the expected bfloat16 by truncating float32; the runtime
 	// rounds to nearest even, as onnx ≥ 1.14 and onnxruntime do.
