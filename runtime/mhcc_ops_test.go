@@ -302,3 +302,71 @@ func TestSinkhornErrors(t *testing.T) {
 		t.Error("Implements: want ai.mhcc.Sinkhorn at version 1 only")
 	}
 }
+
+// sinkhornLoopModel computes SPEC §2's Sinkhorn with a Loop of iters−1
+// row-and-column rounds, as a target may emit it; eps and the axes are
+// main-graph initializers that the body reads from the outer scope.
+func sinkhornLoopModel(shape []int64, iters int64, eps float32) *onnxpb.ModelProto {
+	norm := func(prefix, in, axes, out string) []*onnxpb.NodeProto {
+		return []*onnxpb.NodeProto{
+			node(prefix+"sum", "ReduceSum", []string{in, axes}, []string{prefix + "s"}, aInt("keepdims", 1)),
+			node(prefix+"add", "Add", []string{prefix + "s", "eps"}, []string{prefix + "d"}),
+			node(prefix+"div", "Div", []string{in, prefix + "d"}, []string{out}),
+		}
+	}
+	body := &onnxpb.GraphProto{
+		Name:   strp("round"),
+		Input:  []*onnxpb.ValueInfoProto{tensorInfo("i", Int64, nil), tensorInfo("cin", Bool, nil), typedInfo("c", Float32)},
+		Node:   append(append(norm("r_", "c", "last", "rows"), norm("c_", "rows", "second_last", "c2")...), node("keep", "Identity", []string{"cin"}, []string{"cout"})),
+		Output: []*onnxpb.ValueInfoProto{tensorInfo("cout", Bool, nil), typedInfo("c2", Float32)},
+	}
+	nodes := []*onnxpb.NodeProto{
+		node("softmax", "Softmax", []string{"logits"}, []string{"p"}, aInt("axis", -1)),
+		node("plus", "Add", []string{"p", "eps"}, []string{"c0"}),
+	}
+	nodes = append(nodes, norm("first_", "c0", "second_last", "c1")...)
+	nodes = append(nodes, node("rounds", "Loop", []string{"M", "", "c1"}, []string{"comb"}, aGraph("body", body)))
+	g := &onnxpb.GraphProto{
+		Name:  strp("sinkhorn_loop"),
+		Input: []*onnxpb.ValueInfoProto{tensorInfo("logits", Float32, shape)},
+		Initializer: []*onnxpb.TensorProto{
+			f32Scalar(eps).Proto("eps"), i64(sh(1), -1).Proto("last"), i64(sh(1), -2).Proto("second_last"),
+			i64Scalar(iters - 1).Proto("M"),
+		},
+		Node:   nodes,
+		Output: []*onnxpb.ValueInfoProto{typedInfo("comb", Float32)},
+	}
+	return modelProto(17, g)
+}
+
+func TestSinkhornLoop(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	for _, tc := range []struct {
+		shape []int64
+		iters int64
+	}{{[]int64{2, 4, 4}, 20}, {[]int64{3, 3}, 1}, {[]int64{1, 2, 5, 5}, 3}} {
+		x := f32(tc.shape, randomLogits(r, tc.shape)...)
+		m, err := Decode(encode(t, sinkhornLoopModel(tc.shape, tc.iters, 1e-6)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := m.Run(map[string]*Tensor{"logits": x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := runSinkhorn(t, x, tc.iters, 1e-6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := compareTensors(got["comb"], want, 1e-5, 1e-7); err != nil {
+			t.Errorf("%v iters=%d: %v", tc.shape, tc.iters, err)
+		}
+	}
+}
+
+func TestSinkhornLoopORT(t *testing.T) {
+	needORT(t)
+	r := rand.New(rand.NewPCG(23, 24))
+	shape := []int64{2, 3, 4, 4}
+	diffORT(t, sinkhornLoopModel(shape, 20, 1e-6), map[string]*Tensor{"logits": f32(shape, randomLogits(r, shape)...)}, 1e-5, 1e-7)
+}
