@@ -69,8 +69,7 @@
 //     "com.microsoft" version 1 SkipSimplifiedLayerNormalization and
 //     RotaryEmbedding (3-D [B, S, N·H] or 4-D [B, N, S, H] input, start
 //     position or [B, S] position ids, interleaved or not, partial rotary
-//     dim; not is_packed_batching). GroupQueryAttention is in
-//     contrib_gqa.go.
+//     dim; not is_packed_batching). Attention ops are not in this file.
 //   - control.go: Loop and If. Their graph attributes are decoded and checked
 //     like the main graph; a name a subgraph reads but does not define
 //     resolves in the enclosing graphs (innermost first) and becomes a
@@ -87,8 +86,12 @@
 //     onnxruntime, must import the domain of any function it calls). Nested
 //     calls are fine; recursion, and expansion past 2²⁰ nodes, are errors.
 //
+// Loop and Sinkhorn run as many iterations as the model asks: Run bounds
+// memory, not time.
+//
 // Not supported: Scan and GRAPHS attributes, sequence, map and optional
 // types, strings, sparse tensors, external data, and the convolution,
-// pooling, recurrent, quantized and random ops. conformance_test.go runs ONNX's own node tests (Debian's
-// libonnx-testdata) for every case whose ops are in the table.
+// pooling, recurrent, quantized and random ops. conformance_test.go runs
+// ONNX's own node tests (Debian's libonnx-testdata) for every case whose ops
+// are in the table, subgraphs included.
 package runtime

@@ -44,7 +44,7 @@ type Node struct {
 	Name    string
 	OpType  string
 	Domain  string   // "" for ai.onnx
-	Inputs  []string // "" is an omitted optional input
+	Inputs  []string // "" is an omitted optional input; then the outer-scope values its subgraphs read
 	Outputs []string // "" is an omitted optional output
 	Opset   int64    // the opset of Domain the model imports
 
