@@ -98,7 +98,9 @@ func Load(path string) (*Model, error) {
 // runs: every op must have a kernel at the imported opset, input and output
 // counts must fit the op, every input must be defined, every value defined
 // once, the graph acyclic, and element types must agree where they are known
-// statically. Errors name the node: `runtime: node "Mul_3" (Mul): …`.
+// statically. Loop bodies, If branches and the bodies of model-local
+// functions are checked the same way, each in its scope. Errors name the
+// node: `runtime: node "Mul_3" (Mul): …`.
 func Decode(data []byte) (*Model, error) {
 	var mp onnxpb.ModelProto
 	if err := proto.Unmarshal(data, &mp); err != nil {
