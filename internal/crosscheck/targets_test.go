@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mhcc-dev/mhcc/export"
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/internal/build"
 	"github.com/mhcc-dev/mhcc/internal/ortrun"
@@ -207,4 +208,72 @@ func TestPrecisionKeepsInvariants(t *testing.T) {
 func halfInput(in input) input {
 	rt := mhrt.NewFloat16(in.rt.Shape, in.rt.Float32s())
 	return input{ort: ortrun.Tensor{Name: in.ort.Name, DType: "float16", Shape: in.ort.Shape, F32: rt.Float32s()}, rt: rt}
+}
+
+// TestEveryLowering compiles the dynamic and static mHC testdata models with
+// a profile forcing each lowering the exporter knows, one op at a time, and
+// checks the result against the float64 reference in the Go runtime (mhcc
+// verify), and against the Go runtime in onnxruntime where it runs. It
+// covers lowerings no built-in profile picks (e.g. Sinkhorn "log", "loop").
+func TestEveryLowering(t *testing.T) {
+	initORT(t)
+	dir := t.TempDir()
+	models := []string{"../../testdata/models/tiny-mhc.yaml", "../../testdata/models/mlp-mhc.yaml", "../../testdata/models/tiny-mhc-static.yaml"}
+	for _, op := range ir.Ops() {
+		for _, l := range export.Lowerings(op) {
+			if l == "reference" {
+				continue
+			}
+			profile := filepath.Join(dir, op.String()+"-"+l+".yaml")
+			text := fmt.Sprintf("name: %s-%s\nir_version: 8\nopsets: {\"\": 17, \"ai.mhcc\": 1, \"com.microsoft\": 1}\nops: {\"\": [\"*\"], \"ai.mhcc\": [Sinkhorn], \"com.microsoft\": [\"*\"]}\nlowering: {%s: %s}\n", op, l, op, l)
+			if err := os.WriteFile(profile, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, path := range models {
+				t.Run(op.String()+"@"+l+"/"+caseName(path), func(t *testing.T) {
+					res, err := build.Compile(path, build.Options{Target: profile, Verify: true})
+					if err != nil {
+						if build.IsInternal(err) {
+							t.Fatal(err)
+						}
+						t.Skipf("not applicable: %v", err)
+					}
+					used := false
+					for _, n := range res.Graph.Nodes {
+						used = used || n.Lowering == l
+					}
+					if !used {
+						t.Skipf("the model has no %v node after the passes", op)
+					}
+					rep, err := verify.Model(path, verify.Options{Target: profile})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !rep.OK {
+						t.Errorf("verify failed: %+v", rep.Runs)
+					}
+					runs, err := ortRuns(res.ONNX)
+					if err != nil || !runs {
+						return
+					}
+					out := filepath.Join(dir, fileName(op.String()+"-"+l+"-"+caseName(path))+".onnx")
+					if err := os.WriteFile(out, res.ONNX, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					m := loadGo(t, out)
+					inName, outName := ioNames(res.Model.Arch.Kind)
+					in := seededInput(res.Model, 2, 5)
+					want, err := runORT(out, in)
+					if err != nil {
+						t.Fatalf("onnxruntime: %v", err)
+					}
+					got, err := runGo(m, in, inName, outName)
+					if err != nil {
+						t.Fatal(err)
+					}
+					compare(t, "Go runtime - onnxruntime", in, got, want)
+				})
+			}
+		}
+	}
 }
