@@ -29,6 +29,7 @@ var tables = []map[ir.Op]map[string]expansion{
 	alternatives,
 	attentionLowerings, // attention_lowering.go
 	normLowerings,      // norm_lowering.go
+	mixLowerings,       // mix_lowering.go
 	minimalLowerings,   // minimal.go
 }
 
