@@ -6,6 +6,7 @@ require (
 	github.com/mhcc-dev/mhcc v0.0.0
 	github.com/owulveryck/onnx-go v0.5.0
 	google.golang.org/protobuf v1.36.12
+	gorgonia.org/gorgonia v0.9.4
 	gorgonia.org/tensor v0.9.3
 )
 
@@ -23,7 +24,6 @@ require (
 	gonum.org/v1/gonum v0.17.0 // indirect
 	gorgonia.org/cu v0.9.0-beta // indirect
 	gorgonia.org/dawson v1.1.0 // indirect
-	gorgonia.org/gorgonia v0.9.4 // indirect
 	gorgonia.org/vecf32 v0.9.0 // indirect
 	gorgonia.org/vecf64 v0.9.0 // indirect
 )

@@ -12,6 +12,7 @@ import (
 	onnx "github.com/owulveryck/onnx-go"
 	"github.com/owulveryck/onnx-go/backend/x/gorgonnx"
 	"google.golang.org/protobuf/proto"
+	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
@@ -64,60 +65,91 @@ func caseName(path string) string {
 	return strings.TrimSuffix(filepath.Base(path), ".yaml")
 }
 
+// A result is one output tensor.
+type result struct {
+	shape []int64
+	data  []float32
+}
+
 // runOnnxGo decodes the model with onnx-go and runs it with its Gorgonia
-// backend on x [batch, in]. onnx-go builds its graph for the shapes of the
-// first run, so each run decodes afresh.
-func runOnnxGo(data []byte, shape []int64, x []float32) ([]int64, []float32, error) {
+// backend on x [batch, in], returning every graph output in order. onnx-go
+// builds its graph for the shapes of the first run, so each run decodes
+// afresh.
+func runOnnxGo(data []byte, shape []int64, x []float32) ([]result, error) {
+	return runOnnxGoVM(data, shape, x, false)
+}
+
+// runOnnxGoVM is runOnnxGo; with trace, Gorgonia's TapeMachine keeps a copy
+// of every node's value (by default it reuses the memory of values it no
+// longer needs, so only the graph's final values can be read).
+func runOnnxGoVM(data []byte, shape []int64, x []float32, trace bool) ([]result, error) {
 	backend := gorgonnx.NewGraph()
 	m := onnx.NewModel(backend)
 	if err := m.UnmarshalBinary(data); err != nil {
-		return nil, nil, fmt.Errorf("decode: %w", err)
+		return nil, fmt.Errorf("decode: %w", err)
 	}
 	in := tensor.New(tensor.WithShape(int(shape[0]), int(shape[1])), tensor.WithBacking(append([]float32(nil), x...)))
 	if err := m.SetInput(0, in); err != nil {
-		return nil, nil, fmt.Errorf("set input: %w", err)
+		return nil, fmt.Errorf("set input: %w", err)
+	}
+	if trace {
+		g, err := backend.GetExprGraph()
+		if err != nil {
+			return nil, fmt.Errorf("build: %w", err)
+		}
+		backend.SetVM(gorgonia.NewTapeMachine(g, gorgonia.TraceExec()))
 	}
 	if err := backend.Run(); err != nil {
-		return nil, nil, fmt.Errorf("run: %w", err)
+		return nil, fmt.Errorf("run: %w", err)
 	}
 	outs, err := m.GetOutputTensors()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if len(outs) != 1 || outs[0] == nil {
-		return nil, nil, fmt.Errorf("got %d outputs, want 1", len(outs))
+	var rs []result
+	for i, o := range outs {
+		if o == nil {
+			return nil, fmt.Errorf("output %d is missing", i)
+		}
+		y, ok := o.Data().([]float32)
+		if !ok {
+			return nil, fmt.Errorf("output %d is %T, want []float32", i, o.Data())
+		}
+		var dims []int64
+		for _, d := range o.Shape() {
+			dims = append(dims, int64(d))
+		}
+		rs = append(rs, result{dims, append([]float32(nil), y...)})
 	}
-	y, ok := outs[0].Data().([]float32)
-	if !ok {
-		return nil, nil, fmt.Errorf("output is %T, want []float32", outs[0].Data())
-	}
-	var dims []int64
-	for _, d := range outs[0].Shape() {
-		dims = append(dims, int64(d))
-	}
-	return dims, y, nil
+	return rs, nil
 }
 
-// runMhcc runs the model with mhcc's Go runtime.
-func runMhcc(m *mhrt.Model, shape []int64, x []float32) ([]int64, []float32, error) {
+// runMhcc runs the model with mhcc's Go runtime and returns the outputs
+// named.
+func runMhcc(m *mhrt.Model, shape []int64, x []float32, names []string) ([]result, error) {
 	outs, err := m.Run(map[string]*mhrt.Tensor{"x": mhrt.NewFloat32(shape, append([]float32(nil), x...))})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	y := outs["y"]
-	if y == nil {
-		return nil, nil, fmt.Errorf("no output y")
+	var rs []result
+	for _, name := range names {
+		y := outs[name]
+		if y == nil {
+			return nil, fmt.Errorf("no output %s", name)
+		}
+		rs = append(rs, result{y.Shape, y.Float32s()})
 	}
-	return y.Shape, y.Float32s(), nil
+	return rs, nil
 }
 
 // compare checks got against want with the float32 tolerance of
 // mhcc verify (|got - want| ≤ 1e-4 + 1e-3·|want|) and returns the largest
 // absolute difference.
-func compare(t *testing.T, what string, gotShape []int64, got []float32, wantShape []int64, want []float32) float64 {
+func compare(t *testing.T, what string, gotR, wantR result) float64 {
 	t.Helper()
-	if fmt.Sprint(gotShape) != fmt.Sprint(wantShape) || len(got) != len(want) {
-		t.Fatalf("%s: shape %v (%d values), want %v (%d values)", what, gotShape, len(got), wantShape, len(want))
+	got, want := gotR.data, wantR.data
+	if fmt.Sprint(gotR.shape) != fmt.Sprint(wantR.shape) || len(got) != len(want) {
+		t.Fatalf("%s: shape %v (%d values), want %v (%d values)", what, gotR.shape, len(got), wantR.shape, len(want))
 	}
 	tol := verify.ToleranceFor("f32")
 	worst := 0.0
@@ -169,15 +201,18 @@ func TestMinimalRunsInOnnxGo(t *testing.T) {
 				for i := range x {
 					x[i] = float32(r.NormFloat64())
 				}
-				gs, got, err := runOnnxGo(res.ONNX, shape, x)
+				got, err := runOnnxGo(res.ONNX, shape, x)
 				if err != nil {
 					t.Fatalf("batch %d: onnx-go: %v", batch, err)
 				}
-				ws, want, err := runMhcc(goModel, shape, x)
+				want, err := runMhcc(goModel, shape, x, []string{"y"})
 				if err != nil {
 					t.Fatalf("batch %d: mhcc runtime: %v", batch, err)
 				}
-				d := compare(t, fmt.Sprintf("batch %d: onnx-go vs mhcc runtime", batch), gs, got, ws, want)
+				if len(got) != 1 {
+					t.Fatalf("batch %d: onnx-go gave %d outputs, want 1", batch, len(got))
+				}
+				d := compare(t, fmt.Sprintf("batch %d: onnx-go vs mhcc runtime", batch), got[0], want[0])
 				t.Logf("batch %d: max |onnx-go - mhcc runtime| = %.3g", batch, d)
 			}
 		})
@@ -221,11 +256,14 @@ func TestMinimalOnnxGoMatchesTorch(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				gs, got, err := runOnnxGo(res.ONNX, xi.Shape, x)
+				got, err := runOnnxGo(res.ONNX, xi.Shape, x)
 				if err != nil {
 					t.Fatalf("run%d: onnx-go: %v", k, err)
 				}
-				d := compare(t, fmt.Sprintf("run%d %v: onnx-go vs torch", k, xi.Shape), gs, got, yi.Shape, want)
+				if len(got) != 1 {
+					t.Fatalf("run%d: onnx-go gave %d outputs, want 1", k, len(got))
+				}
+				d := compare(t, fmt.Sprintf("run%d %v: onnx-go vs torch", k, xi.Shape), got[0], result{yi.Shape, want})
 				t.Logf("run%d %v: max |onnx-go - torch| = %.3g", k, xi.Shape, d)
 			}
 			if runs < 2 {
