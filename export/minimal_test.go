@@ -221,3 +221,29 @@ func TestMinimalRefusesLargeModel(t *testing.T) {
 		t.Fatalf("default target: %v", err)
 	}
 }
+
+// A profile of the user's that lets a decoder's Gather through still cannot
+// compile it: the minimal lowerings take [batch, features] tensors, and the
+// error names the first node whose tensor has a sequence axis.
+func TestMinimalLoweringsNeedBatchOnly(t *testing.T) {
+	data, err := os.ReadFile("../target/profiles/minimal.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(data), "[Add, Concat,", "[Gather, Add, Concat,", 1)
+	text = strings.Replace(text, "name: minimal\n", "name: minimal-gather\n", 1)
+	prof := filepath.Join(t.TempDir(), "minimal-gather.yaml")
+	if err := os.WriteFile(prof, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = build.Compile("../testdata/models/tiny-mhc.yaml", build.Options{Target: prof})
+	var te *export.TargetError
+	if err == nil || !errors.As(err, &te) {
+		t.Fatalf("got %v, want an export.TargetError", err)
+	}
+	for _, want := range []string{"node streams (HCExpand", "rank [2]", "[batch,sequence,32]"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
