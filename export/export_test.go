@@ -234,16 +234,18 @@ func TestGoldenOutputs(t *testing.T) {
 		t.Fatal("no golden cases")
 	}
 	for _, path := range cases {
-		t.Run(caseName(path), func(t *testing.T) { testGolden(t, path, dir, false, 1e-4) })
+		t.Run(caseName(path), func(t *testing.T) { testGolden(t, path, dir, "", false, 1e-4) })
 	}
 }
 
-func testGolden(t *testing.T, path, dir string, f64 bool, tol float64) {
-	res, err := build.Compile(path, build.Options{Verify: true, Float64: f64})
+// testGolden compiles a golden case for target ("" = onnx), runs it in
+// onnxruntime on the case's inputs and compares with the torch outputs.
+func testGolden(t *testing.T, path, dir, target string, f64 bool, tol float64) {
+	res, err := build.Compile(path, build.Options{Target: target, Verify: true, Float64: f64})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(dir, fmt.Sprintf("%s-%v.onnx", caseName(path), f64))
+	out := filepath.Join(dir, fmt.Sprintf("%s-%s-%v.onnx", caseName(path), target, f64))
 	if err := os.WriteFile(out, res.ONNX, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -93,6 +93,10 @@ func CompileModel(m *ir.Model, w ir.Weights, opts Options) (*Result, error) {
 		return nil, &InternalError{err}
 	}
 	data, err := export.Marshal(g, export.Options{Profile: prof, Float64: opts.Float64})
+	var te *export.TargetError
+	if errors.As(err, &te) {
+		return nil, fmt.Errorf("%s: target %s: %w", m.File, prof.Name, err)
+	}
 	if err != nil {
 		return nil, &InternalError{err}
 	}
