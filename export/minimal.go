@@ -244,9 +244,13 @@ func minimalHCCoeffs(e *emitter, n *ir.Node, in, out []string) {
 	m := s*s + 2*s
 	base := e.reshape(in[0], 1, m)
 	arg := base
-	dynamic := len(in) > 1 // inputs base, x, fn, scale
+	dynamic := len(in) > 1 // inputs base, x, fn[, scale]
 	preOut, postOut := "", ""
-	if dynamic {
+	switch {
+	case len(in) == 3: // scale folded into fn (fuse_hc_projection)
+		arg = e.op("Add", "", ins(e.mixes(n, 1, in[1], in[2]), base))
+		preOut, postOut = out[0], out[1]
+	case dynamic:
 		scale := e.op("MatMul", "", ins(e.reshape(in[3], 1, 3), e.spread(s)))
 		arg = e.op("Add", "", ins(e.op("Mul", "", ins(scale, e.mixes(n, 1, in[1], in[2]))), base))
 		preOut, postOut = out[0], out[1]
@@ -338,6 +342,17 @@ func minimalHCMix(e *emitter, n *ir.Node, in, out []string) {
 	c := lastSize(n, 0)
 	xf := e.reshape(in[0], 0, s*c)
 	post := e.rowOf(in[2], needRank(n, 2, 1, 2).Rank(), s)
+	if len(in) < 4 || in[3] == "" {
+		// x is already mixed (fuse_stream_mix): x'[k] = post[k]·y + x[k].
+		streams := make([]string, s)
+		for k := int64(0); k < s; k++ {
+			xk := e.op("MatMul", "", ins(xf, e.selectCols(s*c, k*c, c)))
+			pk := e.op("MatMul", "", ins(post, e.selectCols(s, k, 1)))
+			streams[k] = e.op("Add", "", ins(e.op("Mul", "", ins(pk, in[1])), xk))
+		}
+		e.op("Reshape", out[0], ins(e.op("Concat", "", streams, aInt("axis", 1)), e.i64s(0, s, c)))
+		return
+	}
 	lead := int64(1) // static mHC: one matrix, no batch
 	if needRank(n, 3, 2, 3).Rank() == 3 {
 		lead = 0
