@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -69,13 +70,14 @@ func (n *Node) String() string {
 // Nodes returns the nodes in the order Run executes them.
 func (m *Model) Nodes() []*Node { return m.nodes }
 
-// Load reads and decodes an ONNX model file (see [Decode]).
+// Load reads and decodes an ONNX model file (see [Decode]); external data
+// is read from files next to it ([DecodeDir]).
 func Load(path string) (*Model, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("runtime: %w", err)
 	}
-	m, err := Decode(data)
+	m, err := DecodeDir(data, filepath.Dir(path))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

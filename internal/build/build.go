@@ -25,6 +25,13 @@ type Options struct {
 	DumpDir  string          // dump the IR after each pass here
 	Log      io.Writer       // per-pass statistics
 	Float64  bool            // emit every float tensor as float64 (the verification reference)
+
+	// External data (external.go): when to use it, the data file's name
+	// relative to the model file ("" = "<model name>.onnx.data") and the
+	// size from which an initializer goes there (0 = export's default).
+	External          ExternalMode
+	DataLocation      string
+	ExternalThreshold int64
 }
 
 // Result is what Compile produced.
@@ -33,6 +40,9 @@ type Result struct {
 	Graph *ir.Graph
 	ONNX  []byte
 	Stats []passes.Stat
+	// Layout is the external data file ONNX refers to (nil if none); write
+	// both with export.WriteFiles.
+	Layout *export.Layout
 }
 
 // An InternalError is a failure of mhcc itself (a pass or the exporter), not
@@ -57,7 +67,7 @@ func Compile(path string, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := ir.LoadWeights(m)
+	w, err := opts.loadWeights(m)
 	if err != nil {
 		return nil, err
 	}
@@ -79,11 +89,11 @@ func CompileModel(m *ir.Model, w ir.Weights, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, &InternalError{err}
 	}
-	data, err := export.Marshal(g, export.Options{Target: opts.target(), Float64: opts.Float64})
+	data, layout, err := export.MarshalExternal(g, export.Options{Target: opts.target(), Float64: opts.Float64, External: opts.external(m)})
 	if err != nil {
 		return nil, &InternalError{err}
 	}
-	return &Result{Model: m, Graph: g, ONNX: data, Stats: stats}, nil
+	return &Result{Model: m, Graph: g, ONNX: data, Stats: stats, Layout: layout}, nil
 }
 
 func (o Options) target() string {

@@ -1,0 +1,131 @@
+package runtime
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/mhcc-dev/mhcc/export/onnxpb"
+)
+
+// DecodeDir is Decode for a model whose initializers may keep their data in
+// external files (ONNX external data: location, offset, length), which are
+// read relative to dir, the model file's folder. [Load] uses it.
+func DecodeDir(data []byte, dir string) (*Model, error) {
+	var mp onnxpb.ModelProto
+	if err := proto.Unmarshal(data, &mp); err != nil {
+		return nil, fmt.Errorf("runtime: decode model: %w", err)
+	}
+	if err := readExternal(&mp, dir); err != nil {
+		return nil, err
+	}
+	return fromProto(&mp)
+}
+
+// readExternal replaces each external initializer's reference by the bytes
+// it names, as raw_data. Every reference is checked: the location must be a
+// relative path inside dir, the file must exist and hold offset+length bytes,
+// and the length must be what the tensor's dims and type need (FromProto
+// checks that last).
+func readExternal(mp *onnxpb.ModelProto, dir string) error {
+	files := map[string]*os.File{}
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	for _, p := range mp.GetGraph().GetInitializer() {
+		if p.GetDataLocation() != onnxpb.TensorProto_EXTERNAL {
+			if len(p.GetExternalData()) > 0 {
+				return fmt.Errorf("runtime: tensor %q: external_data given but data_location is not EXTERNAL", p.GetName())
+			}
+			continue
+		}
+		raw, err := readExternalTensor(p, dir, files)
+		if err != nil {
+			return fmt.Errorf("runtime: tensor %q: external data: %w", p.GetName(), err)
+		}
+		p.RawData = raw
+		p.ExternalData = nil
+		p.DataLocation = nil
+	}
+	return nil
+}
+
+func readExternalTensor(p *onnxpb.TensorProto, dir string, files map[string]*os.File) ([]byte, error) {
+	var location string
+	offset, length := int64(0), int64(-1)
+	for _, kv := range p.GetExternalData() {
+		switch kv.GetKey() {
+		case "location":
+			location = kv.GetValue()
+		case "offset", "length":
+			n, err := strconv.ParseInt(kv.GetValue(), 10, 64)
+			if err != nil || n < 0 {
+				return nil, fmt.Errorf("%s %q is not a non-negative integer", kv.GetKey(), kv.GetValue())
+			}
+			if kv.GetKey() == "offset" {
+				offset = n
+			} else {
+				length = n
+			}
+		case "checksum":
+			// optional SHA-1 of the data; not checked
+		default:
+			return nil, fmt.Errorf("unknown key %q", kv.GetKey())
+		}
+	}
+	if location == "" {
+		return nil, fmt.Errorf("no location")
+	}
+	clean := filepath.Clean(filepath.FromSlash(location))
+	if filepath.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
+		return nil, fmt.Errorf("location %q is not a relative path inside the model's folder", location)
+	}
+	path := filepath.Join(dir, clean)
+	f, ok := files[path]
+	if !ok {
+		var err error
+		if f, err = os.Open(path); err != nil {
+			return nil, err // *fs.PathError names the file
+		}
+		files[path] = f
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	size := fi.Size()
+	if length < 0 {
+		length = size - offset
+	}
+	if offset > size || length > size-offset {
+		return nil, fmt.Errorf("%s has %d bytes, the tensor needs bytes %d to %d (offset %d, length %d): the file is short", path, size, offset, offset+length, offset, length)
+	}
+	// The length must fit the tensor; FromProto checks it against the
+	// dims, but it must not allocate a huge buffer for a lying length.
+	want, err := numElements(p.GetDims())
+	if err != nil {
+		return nil, err
+	}
+	dt := DType(p.GetDataType())
+	if !dt.Supported() {
+		return nil, fmt.Errorf("unsupported element type %v", dt)
+	}
+	if int64(want)*int64(dt.size()) != length {
+		return nil, fmt.Errorf("length %d, but shape %v of %v needs %d bytes", length, p.GetDims(), dt, int64(want)*int64(dt.size()))
+	}
+	raw := make([]byte, length)
+	if _, err := f.ReadAt(raw, offset); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("reading %s at %d: %w", path, offset, err)
+	}
+	return raw, nil
+}
