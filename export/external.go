@@ -2,6 +2,7 @@ package export
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -183,60 +184,111 @@ type Progress struct {
 // WriteData writes the data file the layout describes to w: each tensor at
 // its offset (zero padding between), little-endian, streamed chunk by chunk
 // from its source, so memory use stays at a few chunks whatever the model's
-// size. report, if not nil, is called as it goes.
+// size. A goroutine produces (generates or reads, and encodes) the next
+// chunks while w writes the current one. report, if not nil, is called as it
+// goes.
 func (l *Layout) WriteData(w io.Writer, report func(Progress)) error {
-	var pos, done, total int64
+	var total int64
 	for _, p := range l.places {
 		total += p.length
 	}
-	var pad []byte
-	size := int64(4)
+	size := 4
 	if l.f64 {
 		size = 8
 	}
-	buf := make([]byte, size*ir.ChunkElems)
-	for i, p := range l.places {
-		if gap := p.offset - pos; gap > 0 {
-			if int64(len(pad)) < gap {
-				pad = make([]byte, largeAlign)
-			}
-			if _, err := w.Write(pad[:gap]); err != nil {
-				return err
-			}
-			pos = p.offset
-		}
-		written := int64(0)
-		err := p.v.Const.Stream(func(c []float32) error {
-			b := buf[:size*int64(len(c))]
-			if l.f64 {
-				for j, f := range c {
-					binary.LittleEndian.PutUint64(b[8*j:], math.Float64bits(float64(f)))
+	type chunk struct {
+		place int
+		b     []byte
+		err   error
+	}
+	const buffers = 4
+	free := make(chan []byte, buffers)
+	for range buffers {
+		free <- make([]byte, size*ir.ChunkElems)
+	}
+	full := make(chan chunk, buffers)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer close(full)
+		for i, p := range l.places {
+			written := int64(0)
+			err := p.v.Const.Stream(func(c []float32) error {
+				var b []byte
+				select {
+				case b = <-free:
+				case <-stop:
+					return errStopped
 				}
-			} else {
-				for j, f := range c {
-					binary.LittleEndian.PutUint32(b[4*j:], math.Float32bits(f))
+				b = b[:size*len(c)]
+				if l.f64 {
+					for j, f := range c {
+						binary.LittleEndian.PutUint64(b[8*j:], math.Float64bits(float64(f)))
+					}
+				} else {
+					for j, f := range c {
+						binary.LittleEndian.PutUint32(b[4*j:], math.Float32bits(f))
+					}
 				}
+				written += int64(len(b))
+				select {
+				case full <- chunk{place: i, b: b}:
+					return nil
+				case <-stop:
+					return errStopped
+				}
+			})
+			if err == nil && written != p.length {
+				err = fmt.Errorf("gave %d bytes, want %d", written, p.length)
 			}
-			if _, err := w.Write(b); err != nil {
-				return err
+			if err != nil {
+				if err != errStopped {
+					select {
+					case full <- chunk{place: i, err: err}:
+					case <-stop:
+					}
+				}
+				return
 			}
-			written += int64(len(b))
-			done += int64(len(b))
-			if report != nil {
-				report(Progress{Tensor: p.v.Name, Index: i, Tensors: len(l.places), Bytes: done, Total: total})
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("export: writing %v: %w", p.v, err)
 		}
-		if written != p.length {
-			return fmt.Errorf("export: %v gave %d bytes, want %d", p.v, written, p.length)
+	}()
+	var pos, done int64
+	var pad []byte
+	last := -1
+	for c := range full {
+		p := l.places[c.place]
+		if c.err != nil {
+			return fmt.Errorf("export: writing %v: %w", p.v, c.err)
 		}
-		pos += written
+		if c.place != last {
+			if gap := p.offset - pos; gap > 0 {
+				if int64(len(pad)) < gap {
+					pad = make([]byte, largeAlign)
+				}
+				if _, err := w.Write(pad[:gap]); err != nil {
+					return err
+				}
+				pos = p.offset
+			}
+			last = c.place
+		}
+		if _, err := w.Write(c.b); err != nil {
+			return err
+		}
+		pos += int64(len(c.b))
+		done += int64(len(c.b))
+		free <- c.b[:cap(c.b)]
+		if report != nil {
+			report(Progress{Tensor: p.v.Name, Index: c.place, Tensors: len(l.places), Bytes: done, Total: total})
+		}
+	}
+	if pos != l.size {
+		return fmt.Errorf("export: wrote %d bytes of external data, want %d", pos, l.size)
 	}
 	return nil
 }
+
+var errStopped = errors.New("export: stopped")
 
 // MaxModelBytes is the largest model file protobuf readers accept.
 const MaxModelBytes = 2<<30 - 1
