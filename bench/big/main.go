@@ -30,7 +30,7 @@ import (
 
 type options struct {
 	mhcc, dir, out, ortLib, root, command string
-	models                                []string
+	models, stModels                      []string
 	reps                                  int
 	goMax                                 int64
 	keep                                  bool
@@ -38,7 +38,7 @@ type options struct {
 
 func main() {
 	var o options
-	var models, ortCheck string
+	var models, stModels, ortCheck string
 	flag.StringVar(&o.mhcc, "mhcc", "", "the mhcc binary to benchmark (required)")
 	flag.StringVar(&o.dir, "dir", filepath.Join(os.TempDir(), "mhcc-bench-big"), "folder for the compiled models (needs ~15 GB free)")
 	flag.StringVar(&o.out, "out", "", "write the Markdown report here too")
@@ -46,6 +46,7 @@ func main() {
 	flag.StringVar(&o.root, "root", ".", "the mhcc repository")
 	flag.StringVar(&o.command, "command", "", "the command line to show in the report")
 	flag.StringVar(&models, "models", "bench/models/paper-3b.yaml,bench/models/paper-9b.yaml,bench/models/paper-27b.yaml", "model files, comma-separated")
+	flag.StringVar(&stModels, "safetensors-models", "bench/models/paper-3b.yaml,bench/models/paper-27b.yaml", "model files also compiled from a BF16 safetensors file of their weights (written first, not timed); \"\" for none")
 	flag.IntVar(&o.reps, "reps", 3, "compiles per model; the median is reported")
 	flag.Int64Var(&o.goMax, "go-runtime-max", 3<<30, "run the Go runtime on models whose data file has at most this many bytes")
 	flag.BoolVar(&o.keep, "keep", false, "keep the compiled models")
@@ -59,6 +60,9 @@ func main() {
 		return
 	}
 	o.models = strings.Split(models, ",")
+	if stModels != "" {
+		o.stModels = strings.Split(stModels, ",")
+	}
 	if o.mhcc == "" {
 		fmt.Fprintln(os.Stderr, "bench/big: -mhcc is required")
 		os.Exit(2)
@@ -92,6 +96,7 @@ func child(name string, args ...string) childResult {
 
 type row struct {
 	name                 string
+	source               string
 	params, weights      int64
 	walls                []time.Duration
 	rss                  []int64
@@ -111,18 +116,38 @@ func run(o options) error {
 	}
 	loadBefore := loadavg()
 	var rows []row
+	type job struct{ name, path, source string }
+	var jobs []job
 	for _, path := range o.models {
-		m, err := ir.Load(filepath.Join(o.root, path))
+		jobs = append(jobs, job{path, filepath.Join(o.root, path), "random"})
+	}
+	for _, path := range o.stModels {
+		jobs = append(jobs, job{path, "", "BF16 safetensors"})
+	}
+	for _, j := range jobs {
+		path := j.path
+		var stFile string
+		if path == "" {
+			fmt.Fprintf(os.Stderr, "bench/big: writing a BF16 safetensors file for %s\n", j.name)
+			p, size, err := writeBF16Model(filepath.Join(o.root, j.name), o.dir)
+			if err != nil {
+				return err
+			}
+			path = p
+			stFile = strings.TrimSuffix(p, "-bf16.yaml") + ".bf16.safetensors"
+			j.source = fmt.Sprintf("BF16 safetensors (%s)", gib(size))
+		}
+		m, err := ir.Load(path)
 		if err != nil {
 			return err
 		}
-		r := row{name: path, weights: ir.WeightBytes(m), params: ir.WeightBytes(m) / 4}
+		r := row{name: j.name, source: j.source, weights: ir.WeightBytes(m), params: ir.WeightBytes(m) / 4}
 		out := filepath.Join(o.dir, m.Name+".onnx")
 		for i := 0; i < o.reps; i++ {
 			os.Remove(out)
 			os.Remove(out + ".data")
 			fmt.Fprintf(os.Stderr, "bench/big: compiling %s (%d/%d)\n", path, i+1, o.reps)
-			c := child(o.mhcc, "compile", filepath.Join(o.root, path), "-o", out, "--external-data", "--quiet")
+			c := child(o.mhcc, "compile", path, "-o", out, "--external-data", "--quiet")
 			if c.err != nil {
 				return fmt.Errorf("compiling %s: %v: %s", path, c.err, c.out)
 			}
@@ -148,6 +173,10 @@ func run(o options) error {
 			os.Remove(out)
 			os.Remove(out + ".data")
 			os.Remove(filepath.Join(o.dir, "logits.npy"))
+		}
+		if stFile != "" {
+			os.Remove(stFile)
+			os.Remove(path)
 		}
 		rows = append(rows, r)
 	}
@@ -208,9 +237,9 @@ func render(o options, rows []row, before, after string) string {
 	fmt.Fprintf(&b, "- date: %s; mhcc commit %s\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), commit)
 	fmt.Fprintf(&b, "- load average (1, 5, 15 min) before: %s; after: %s\n", before, after)
 	fmt.Fprintf(&b, "- command: `%s`\n", o.command)
-	fmt.Fprintf(&b, "- each compile: `mhcc compile MODEL -o OUT --external-data --quiet` as a child process, random weights (seed 1) streamed to `OUT.data`; %d compiles per model, median (min–max); peak RSS is the child's `ru_maxrss`\n\n", o.reps)
-	b.WriteString("| model | parameters | weights (f32) | model file | data file | compile wall, median (min–max) | compile peak RSS, median (max) | onnxruntime load + run [1,4] | onnxruntime peak RSS | onnx checker | Go runtime run [1,4] |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "- each compile: `mhcc compile MODEL -o OUT --external-data --quiet` as a child process, weights streamed to `OUT.data` from the random generator (seed 1) or from a BF16 safetensors file of the same weights (written beforehand, untimed; widened to float32 on the way); %d compiles per model, median (min–max); peak RSS is the child's `ru_maxrss`\n\n", o.reps)
+	b.WriteString("| model | weights from | parameters | weights (f32) | model file | data file | compile wall, median (min–max) | compile peak RSS, median (max) | onnxruntime load + run [1,4] | onnxruntime peak RSS | onnx checker | Go runtime run [1,4] |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		goCell := "skipped (data > " + gib(o.goMax) + ")"
 		if r.goRun != nil {
@@ -220,8 +249,8 @@ func render(o options, rows []row, before, after string) string {
 		if r.ort.err == nil {
 			ortCell += " (" + r.ort.out + ")"
 		}
-		fmt.Fprintf(&b, "| `%s` | %.2fB | %s | %s | %s | %.1f s (%.1f–%.1f) | %s (%s) | %s | %s | %s, %.1f s | %s |\n",
-			r.name, float64(r.params)/1e9, gib(r.weights), mib(r.onnxBytes), gib(r.dataBytes),
+		fmt.Fprintf(&b, "| `%s` | %s | %.2fB | %s | %s | %s | %.1f s (%.1f–%.1f) | %s (%s) | %s | %s | %s, %.1f s | %s |\n",
+			r.name, r.source, float64(r.params)/1e9, gib(r.weights), mib(r.onnxBytes), gib(r.dataBytes),
 			median(r.walls).Seconds(), slices.Min(r.walls).Seconds(), slices.Max(r.walls).Seconds(),
 			mib(median(r.rss)), mib(slices.Max(r.rss)), ortCell, mib(r.ort.maxRSS), status(r.checker), r.checker.wall.Seconds(), goCell)
 	}
