@@ -14,16 +14,11 @@ import (
 // rewrites in place. It is silent unless its writer is a terminal, so logs
 // and pipes never see carriage returns, and --quiet silences it.
 type meter struct {
-	w             io.Writer
-	start, last   time.Time
-	width         int // of the last line drawn, to blank it
-	drawn         bool
-	tensors       int
-	total         int64
-	lastTensor    string
-	lastIndex     int
-	lastBytes     int64
-	everyInterval time.Duration
+	w           io.Writer
+	start, last time.Time
+	width       int // of the last line drawn, to blank it
+	drawn       bool
+	every       time.Duration
 }
 
 // newMeter returns a meter writing to w, or nil (which does nothing) when w
@@ -32,7 +27,7 @@ func newMeter(w io.Writer, quiet bool) *meter {
 	if quiet || !isTerminal(w) {
 		return nil
 	}
-	return &meter{w: w, start: time.Now(), everyInterval: 100 * time.Millisecond}
+	return &meter{w: w, start: time.Now(), every: 100 * time.Millisecond}
 }
 
 // isTerminal reports whether w is a character device (a terminal).
@@ -50,9 +45,8 @@ func (m *meter) weights(p export.Progress) {
 	if m == nil {
 		return
 	}
-	m.tensors, m.total = p.Tensors, p.Total
 	now := time.Now()
-	if now.Sub(m.last) < m.everyInterval && p.Bytes < p.Total {
+	if now.Sub(m.last) < m.every && p.Bytes < p.Total {
 		return
 	}
 	m.last = now
