@@ -115,6 +115,10 @@ func run(o options) error {
 		return err
 	}
 	loadBefore := loadavg()
+	commit := "?" // read now: the binaries were built from this tree
+	if out, err := exec.Command("git", "-C", o.root, "rev-parse", "--short", "HEAD").Output(); err == nil {
+		commit = strings.TrimSpace(string(out))
+	}
 	var rows []row
 	type job struct{ name, path, source string }
 	var jobs []job
@@ -180,7 +184,7 @@ func run(o options) error {
 		}
 		rows = append(rows, r)
 	}
-	report := render(o, rows, loadBefore, loadavg())
+	report := render(o, rows, commit, loadBefore, loadavg())
 	fmt.Print(report)
 	if o.out != "" {
 		return os.WriteFile(o.out, []byte(report), 0o644)
@@ -217,7 +221,7 @@ func status(c childResult) string {
 	return "ok"
 }
 
-func render(o options, rows []row, before, after string) string {
+func render(o options, rows []row, commit, before, after string) string {
 	var b strings.Builder
 	cpu := "?"
 	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
@@ -227,10 +231,6 @@ func render(o options, rows []row, before, after string) string {
 				break
 			}
 		}
-	}
-	commit := "?"
-	if out, err := exec.Command("git", "-C", o.root, "rev-parse", "--short", "HEAD").Output(); err == nil {
-		commit = strings.TrimSpace(string(out))
 	}
 	fmt.Fprintf(&b, "# Compiling real model sizes\n\n")
 	fmt.Fprintf(&b, "- machine: %s, %d cores (nproc), %s\n", cpu, goruntime.NumCPU(), goruntime.GOOS+"/"+goruntime.GOARCH)
@@ -254,8 +254,32 @@ func render(o options, rows []row, before, after string) string {
 			median(r.walls).Seconds(), slices.Min(r.walls).Seconds(), slices.Max(r.walls).Seconds(),
 			mib(median(r.rss)), mib(slices.Max(r.rss)), ortCell, mib(r.ort.maxRSS), status(r.checker), r.checker.wall.Seconds(), goCell)
 	}
+	b.WriteString(notes)
 	return b.String()
 }
+
+const notes = `
+Goal (issue 6): the 27B-dims model compiles with peak RSS under 2 GB and in
+under a minute on this 2-core machine, and onnxruntime loads the output.
+
+- **compile peak RSS** is the whole mhcc process: graph, passes, the 4 MiB
+  chunks in flight, Go's heap overhead. It grows with the graph (layers), not
+  with the weights: the weights never are in memory whole.
+- **compile wall** includes generating (or reading and widening) every
+  weight, writing the data file and fsync-ing it; the 27B data file is
+  8.5 GiB, so the disk (and the other agents on it) sets much of the time.
+  The BF16 safetensors file was written just before its compiles, so it is
+  likely in the page cache: those rows show the conversion cost, not a cold
+  disk read.
+- **onnxruntime** is onnxruntime 1.30 through internal/ortrun in a child
+  process with default session options; its peak RSS is about the weights'
+  size.
+- **Go runtime** is ` + "`mhcc run`" + ` (batch 1, sequence 4). It reads the data file
+  into memory and keeps raw bytes and decoded tensors until the model is
+  decoded, and transposes weights at run time: about 3.3× the weights. It is a
+  verification runtime; it is skipped above -go-runtime-max.
+- Load averages above 2 mean other agents were running; medians of 3.
+`
 
 // ortChild loads path in onnxruntime and runs input_ids [1, 4].
 func ortChild(lib, path string) error {
