@@ -15,46 +15,42 @@ import (
 
 // DecodeDir is Decode for a model whose initializers may keep their data in
 // external files (ONNX external data: location, offset, length), which are
-// read relative to dir, the model file's folder. [Load] uses it.
+// read relative to dir, the model file's folder. [Load] uses it. Each
+// external tensor is read and decoded on its own, so the raw bytes of only
+// one are in memory at a time.
 func DecodeDir(data []byte, dir string) (*Model, error) {
 	var mp onnxpb.ModelProto
 	if err := proto.Unmarshal(data, &mp); err != nil {
 		return nil, fmt.Errorf("runtime: decode model: %w", err)
 	}
-	if err := readExternal(&mp, dir); err != nil {
-		return nil, err
-	}
-	return fromProto(&mp)
+	ext := &externalFiles{dir: dir, files: map[string]*os.File{}}
+	defer ext.close()
+	return fromProto(&mp, ext)
 }
 
-// readExternal replaces each external initializer's reference by the bytes
-// it names, as raw_data. Every reference is checked: the location must be a
-// relative path inside dir, the file must exist and hold offset+length bytes,
-// and the length must be what the tensor's dims and type need (FromProto
-// checks that last).
-func readExternal(mp *onnxpb.ModelProto, dir string) error {
-	files := map[string]*os.File{}
-	defer func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}()
-	for _, p := range mp.GetGraph().GetInitializer() {
-		if p.GetDataLocation() != onnxpb.TensorProto_EXTERNAL {
-			if len(p.GetExternalData()) > 0 {
-				return fmt.Errorf("runtime: tensor %q: external_data given but data_location is not EXTERNAL", p.GetName())
-			}
-			continue
-		}
-		raw, err := readExternalTensor(p, dir, files)
-		if err != nil {
-			return fmt.Errorf("runtime: tensor %q: external data: %w", p.GetName(), err)
-		}
-		p.RawData = raw
-		p.ExternalData = nil
-		p.DataLocation = nil
+// externalFiles opens the data files of one model, each once.
+type externalFiles struct {
+	dir   string
+	files map[string]*os.File
+}
+
+func (x *externalFiles) close() {
+	for _, f := range x.files {
+		f.Close()
 	}
-	return nil
+}
+
+// tensor decodes initializer p, reading its data from an external file if
+// it has one. Without x (Decode), external data is an error from FromProto.
+func (x *externalFiles) tensor(p *onnxpb.TensorProto) (*Tensor, error) {
+	if x == nil || p.GetDataLocation() != onnxpb.TensorProto_EXTERNAL {
+		return FromProto(p)
+	}
+	raw, err := readExternalTensor(p, x.dir, x.files)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: tensor %q: external data: %w", p.GetName(), err)
+	}
+	return FromProto(&onnxpb.TensorProto{Name: p.Name, Dims: p.Dims, DataType: p.DataType, RawData: raw})
 }
 
 func readExternalTensor(p *onnxpb.TensorProto, dir string, files map[string]*os.File) ([]byte, error) {

@@ -94,7 +94,7 @@ func Decode(data []byte) (*Model, error) {
 	if err := proto.Unmarshal(data, &mp); err != nil {
 		return nil, fmt.Errorf("runtime: decode model: %w", err)
 	}
-	return fromProto(&mp)
+	return fromProto(&mp, nil)
 }
 
 // errorList is every problem found in one model; it prints the first and a count.
@@ -126,7 +126,9 @@ func (l errorList) err() error {
 	return l
 }
 
-func fromProto(mp *onnxpb.ModelProto) (*Model, error) {
+// fromProto builds the model; ext, if not nil, reads initializers whose data
+// is in external files (external.go).
+func fromProto(mp *onnxpb.ModelProto, ext *externalFiles) (*Model, error) {
 	g := mp.GetGraph()
 	if g == nil {
 		return nil, fmt.Errorf("runtime: model has no graph")
@@ -169,7 +171,7 @@ func fromProto(mp *onnxpb.ModelProto) (*Model, error) {
 			errs.add("initializer %q defined twice", name)
 			continue
 		}
-		t, err := FromProto(p)
+		t, err := ext.tensor(p)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("runtime: initializer: %w", trimPrefix(err)))
 			continue

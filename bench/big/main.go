@@ -275,8 +275,8 @@ under a minute on this 2-core machine, and onnxruntime loads the output.
   process with default session options; its peak RSS is about the weights'
   size.
 - **Go runtime** is ` + "`mhcc run`" + ` (batch 1, sequence 4). It reads the data file
-  into memory and keeps raw bytes and decoded tensors until the model is
-  decoded, and transposes weights at run time: about 3.3× the weights. It is a
+  into memory, transposes weights at run time, and Go's collector lets the
+  heap grow to about twice the live data: about 3× the weights. It is a
   verification runtime; it is skipped above -go-runtime-max.
 - Load averages above 2 mean other agents were running; medians of 3.
 `
