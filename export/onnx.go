@@ -35,6 +35,11 @@ type Options struct {
 	// weights, constants and outputs. mhcc verify runs this form of the
 	// reference lowering as the numerical truth.
 	Float64 bool
+	// External, if set, puts initializers of at least External.Threshold
+	// bytes in a data file (external.go); write it with Layout.WriteData.
+	External *External
+
+	layout *Layout // where External placed each initializer
 }
 
 // Encode converts g to an ONNX model: IR version 8, opset 17, every IR node
@@ -69,10 +74,15 @@ func Encode(g *ir.Graph, opts Options) (m *onnxpb.ModelProto, err error) {
 		}
 		graph.Input = append(graph.Input, vi)
 	}
+	if opts.External != nil && opts.layout == nil {
+		if opts.layout, err = planExternal(g, opts.External, opts.Float64); err != nil {
+			return nil, err
+		}
+	}
 	var weights []*onnxpb.TensorProto
 	for _, v := range g.Consts {
 		e.reserve(v.Name)
-		t, err := initializer(v, opts.Float64)
+		t, err := constInitializer(v, opts, opts.layout)
 		if err != nil {
 			return nil, err
 		}

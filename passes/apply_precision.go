@@ -151,15 +151,41 @@ func castInput(g *ir.Graph, n *ir.Node, i int, dt ir.DType, memo map[*ir.Value]*
 }
 
 // narrow rounds a float32 constant to dt (kept widened in F32, as the IR
-// stores half-precision data).
+// stores half-precision data). A streamed weight stays streamed: its chunks
+// are rounded as they are produced.
 func narrow(t *ir.Tensor, dt ir.DType) *ir.Tensor {
-	out := &ir.Tensor{DType: dt, Shape: append([]int64(nil), t.Shape...), F32: make([]float32, len(t.F32))}
-	for i, f := range t.F32 {
+	shape := append([]int64(nil), t.Shape...)
+	if t.IsLazy() {
+		return &ir.Tensor{DType: dt, Shape: shape, Lazy: narrowSource{t.Lazy, dt}}
+	}
+	out := &ir.Tensor{DType: dt, Shape: shape, F32: make([]float32, len(t.F32))}
+	copy(out.F32, t.F32)
+	roundTo(out.F32, dt)
+	return out
+}
+
+// roundTo rounds each value to the nearest dt value, in place.
+func roundTo(v []float32, dt ir.DType) {
+	for i, f := range v {
 		if dt == ir.Float16 {
-			out.F32[i] = half.Float16ToFloat32(half.Float32ToFloat16(f))
+			v[i] = half.Float16ToFloat32(half.Float32ToFloat16(f))
 		} else {
-			out.F32[i] = half.BFloat16ToFloat32(half.Float32ToBFloat16(f))
+			v[i] = half.BFloat16ToFloat32(half.Float32ToBFloat16(f))
 		}
 	}
-	return out
+}
+
+// narrowSource rounds a streamed weight's chunks to dt.
+type narrowSource struct {
+	src ir.Source
+	dt  ir.DType
+}
+
+func (s narrowSource) String() string { return s.src.String() + " as " + s.dt.String() }
+
+func (s narrowSource) Stream(fn func([]float32) error) error {
+	return s.src.Stream(func(c []float32) error {
+		roundTo(c, s.dt)
+		return fn(c)
+	})
 }

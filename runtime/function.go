@@ -202,7 +202,7 @@ func (d *decoder) callFunction(n *Node, np *onnxpb.NodeProto, f *onnxpb.Function
 	for _, o := range f.GetOpsetImport() {
 		opsets[canonicalDomain(o.GetDomain())] = o.GetVersion()
 	}
-	sub := &decoder{opsets: opsets, funcs: d.funcs, stack: append(slices.Clip(d.stack), key), budget: d.budget}
+	sub := &decoder{opsets: opsets, funcs: d.funcs, stack: append(slices.Clip(d.stack), key), budget: d.budget, ext: d.ext}
 	body, err := sub.graph(g, nil)
 	if err != nil {
 		return fail("function %s: %v", funcName(key), trimPrefix(err))

@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -81,13 +82,14 @@ func (n *Node) String() string {
 // Nodes returns the nodes in the order Run executes them.
 func (m *Model) Nodes() []*Node { return m.nodes }
 
-// Load reads and decodes an ONNX model file (see [Decode]).
+// Load reads and decodes an ONNX model file (see [Decode]); external data
+// is read from files next to it ([DecodeDir]).
 func Load(path string) (*Model, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("runtime: %w", err)
 	}
-	m, err := Decode(data)
+	m, err := DecodeDir(data, filepath.Dir(path))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -106,7 +108,7 @@ func Decode(data []byte) (*Model, error) {
 	if err := proto.Unmarshal(data, &mp); err != nil {
 		return nil, fmt.Errorf("runtime: decode model: %w", err)
 	}
-	return fromProto(&mp)
+	return fromProto(&mp, nil)
 }
 
 // errorList is every problem found in one model; it prints the first and a count.
@@ -138,7 +140,9 @@ func (l errorList) err() error {
 	return l
 }
 
-func fromProto(mp *onnxpb.ModelProto) (*Model, error) {
+// fromProto builds the model; ext, if not nil, reads initializers whose data
+// is in external files (external.go).
+func fromProto(mp *onnxpb.ModelProto, ext *externalFiles) (*Model, error) {
 	g := mp.GetGraph()
 	if g == nil {
 		return nil, fmt.Errorf("runtime: model has no graph")
@@ -158,7 +162,7 @@ func fromProto(mp *onnxpb.ModelProto) (*Model, error) {
 	if _, ok := opsets[""]; !ok && len(mp.GetOpsetImport()) == 0 && mp.GetIrVersion() < 3 {
 		opsets[""] = 1 // before IR 3 the default domain had no import
 	}
-	d := &decoder{opsets: opsets, budget: new(int)}
+	d := &decoder{opsets: opsets, budget: new(int), ext: ext}
 	*d.budget = maxDecodedNodes
 	d.funcs = decodeFunctions(mp, &errs)
 	if len(d.funcs) > 0 && expandedSize(g.GetNode(), d.funcs, map[opKey]int{}, maxDecodedNodes) > maxDecodedNodes {
@@ -185,6 +189,7 @@ type decoder struct {
 	funcs  map[opKey]*onnxpb.FunctionProto // the model's local functions
 	stack  []opKey                         // functions being expanded, outermost first
 	budget *int                            // nodes left to decode, shared by all decoders of a model
+	ext    *externalFiles                  // reads external initializer data; nil: none allowed
 }
 
 // maxDecodedNodes bounds the nodes one model may expand to: function bodies
@@ -237,7 +242,7 @@ func (d *decoder) graph(g *onnxpb.GraphProto, outer *scope) (*Model, error) {
 			errs.add("initializer %q defined twice", name)
 			continue
 		}
-		t, err := FromProto(p)
+		t, err := d.ext.tensor(p)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("runtime: initializer: %w", trimPrefix(err)))
 			continue

@@ -27,6 +27,13 @@ type Options struct {
 	DumpDir   string          // dump the IR after each pass here
 	Log       io.Writer       // per-pass statistics
 	Float64   bool            // emit every float tensor as float64 (the verification reference)
+
+	// External data (external.go): when to use it, the data file's name
+	// relative to the model file ("" = "<model name>.onnx.data") and the
+	// size from which an initializer goes there (0 = export's default).
+	External          ExternalMode
+	DataLocation      string
+	ExternalThreshold int64
 }
 
 // Result is what Compile produced.
@@ -35,6 +42,9 @@ type Result struct {
 	Graph *ir.Graph
 	ONNX  []byte
 	Stats []passes.Stat
+	// Layout is the external data file ONNX refers to (nil if none); write
+	// both with export.WriteFiles.
+	Layout *export.Layout
 }
 
 // An InternalError is a failure of mhcc itself (a pass or the exporter), not
@@ -59,7 +69,7 @@ func Compile(path string, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := ir.LoadWeights(m)
+	w, err := opts.loadWeights(m)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +102,7 @@ func CompileModel(m *ir.Model, w ir.Weights, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, &InternalError{err}
 	}
-	data, err := export.Marshal(g, export.Options{Profile: prof, Float64: opts.Float64})
+	data, layout, err := export.MarshalExternal(g, export.Options{Profile: prof, Float64: opts.Float64, External: opts.external(m)})
 	var te *export.TargetError
 	if errors.As(err, &te) {
 		return nil, fmt.Errorf("%s: target %s: %w", m.File, prof.Name, err)
@@ -100,7 +110,7 @@ func CompileModel(m *ir.Model, w ir.Weights, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, &InternalError{err}
 	}
-	return &Result{Model: m, Graph: g, ONNX: data, Stats: stats}, nil
+	return &Result{Model: m, Graph: g, ONNX: data, Stats: stats, Layout: layout}, nil
 }
 
 // Profile resolves a --target value: a built-in profile name or a profile

@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -141,7 +142,7 @@ func ONNX(onnxPath, modelPath string, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	target, err := mhrt.Decode(data)
+	target, err := mhrt.DecodeDir(data, filepath.Dir(onnxPath))
 	if err != nil {
 		return nil, fmt.Errorf("verify: %s: %w", onnxPath, err)
 	}
