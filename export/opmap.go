@@ -31,6 +31,14 @@ var opmap = map[ir.Op]expansion{
 	ir.OpHCMix:        expandHCMix,
 	ir.OpHCPremix:     expandHCPremix,
 	ir.OpCast:         expandCast,
+	ir.OpAddRMSNorm:   expandAddRMSNorm,
+}
+
+// AddRMSNorm: s = a + b, then s / sqrt(mean(s², -1) + eps) · w.
+func expandAddRMSNorm(e *emitter, n *ir.Node, in, out []string) {
+	sum := e.op("Add", out[1], ins(in[0], in[1]))
+	normed := e.op("Div", "", ins(sum, e.rms(sum, n.Attrs.Float("eps"))))
+	e.op("Mul", out[0], ins(normed, in[2]))
 }
 
 // Cast: to the IR type of the output (float64 everything in the reference).
