@@ -225,4 +225,3 @@ func sinkhornFunction() *onnxpb.FunctionProto {
 		DocString:   proto.String("mHC's Sinkhorn-Knopp projection (SPEC §2): softmax(logits, -1) + eps, then columns, rows and columns normalised with eps added to each sum, iters column normalisations in all."),
 	}
 }
-
