@@ -1,6 +1,7 @@
 package export
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/mhcc-dev/mhcc/ir"
@@ -241,12 +242,9 @@ func expandHCCoeffs(e *emitter, n *ir.Node, in, out []string) {
 	switch len(in) {
 	case 1:
 		preArg, postArg, combArg = part(0, base), part(1, base), e.slice(base, 2*s, 2*s+s*s, -1)
-	case 3: // scale folded into fn (fuse_hc_projection): z = (xf·fnᵀ)·r + base, then slices
-		xf := e.flatState(in[1], n.Inputs[1].Type)
-		r := e.op("Reciprocal", "", ins(e.rmsSumSquare(xf, n.Inputs[1].Type, n.Attrs.Float("rms_eps"))))
-		z := e.op("Add", "", ins(e.op("Mul", "", ins(e.linear(xf, in[2], ""), r)), base))
-		preArg, postArg, combArg = part(0, z), part(1, z), e.slice(z, 2*s, 2*s+s*s, -1)
-		lead = make([]int64, n.Inputs[1].Type.Shape.Rank()-2)
+	case 3: // scale folded into fn (fuse_hc_projection)
+		expandHCCoeffsFused(e, n, in, out)
+		return
 	default:
 		x, fn, scale := in[1], in[2], in[3]
 		xf := e.flatState(x, n.Inputs[1].Type)
@@ -261,6 +259,30 @@ func expandHCCoeffs(e *emitter, n *ir.Node, in, out []string) {
 	e.op("Add", out[0], ins(e.op("Sigmoid", "", ins(preArg)), e.f32(eps)))
 	e.op("Mul", out[1], ins(e.op("Sigmoid", "", ins(postArg)), e.f32(2)))
 	e.op("Reshape", out[2], ins(combArg, e.i64s(append(lead, s, s)...)))
+}
+
+// expandHCCoeffsFused is HCCoeffs with the scales folded into fn: z =
+// (xf·fnᵀ)·r + base as one GEMM, one multiply and one add over the whole
+// [..., 2n+n²] row; then one Split into the pre/post part and the logits,
+// one Sigmoid for pre and post together, scaled by [1…1, 2…2] and shifted
+// by [eps…eps, 0…0] (exactly sigmoid + eps and 2·sigmoid), and one Split.
+func expandHCCoeffsFused(e *emitter, n *ir.Node, in, out []string) {
+	s := n.Attrs.Int("streams")
+	xf := e.flatState(in[1], n.Inputs[1].Type)
+	r := e.op("Reciprocal", "", ins(e.rmsSumSquare(xf, n.Inputs[1].Type, n.Attrs.Float("rms_eps"))))
+	z := e.op("Add", "", ins(e.op("Mul", "", ins(e.linear(xf, in[2], ""), r)), in[0]))
+	pp, lg := e.fresh(n.Name+"/prepost"), e.fresh(n.Name+"/logits")
+	e.add("", "Split", ins(z, e.i64s(2*s, s*s)), []string{pp, lg}, aInt("axis", -1))
+	mul, add := make([]float64, 2*s), make([]float64, 2*s)
+	for i := int64(0); i < s; i++ {
+		mul[i], mul[s+i], add[i] = 1, 2, n.Attrs.Float("eps")
+	}
+	key := fmt.Sprintf("%d.%g", s, n.Attrs.Float("eps"))
+	sg := e.op("Sigmoid", "", ins(pp))
+	sg = e.op("Add", "", ins(e.op("Mul", "", ins(sg, e.floats("hc.prepost.scale."+key, []int64{2 * s}, mul))), e.floats("hc.prepost.shift."+key, []int64{2 * s}, add)))
+	e.add("", "Split", ins(sg, e.i64s(s, s)), []string{out[0], out[1]}, aInt("axis", -1))
+	lead := make([]int64, n.Inputs[1].Type.Shape.Rank()-2)
+	e.op("Reshape", out[2], ins(lg, e.i64s(append(lead, s, s)...)))
 }
 
 // HCHeadCoeffs: pre = sigmoid(scale·(xf·fnᵀ)·r + base) + eps.
@@ -342,7 +364,7 @@ func expandHCPremix(e *emitter, n *ir.Node, in, out []string) {
 	w := e.op("Concat", "", ins(pre, combT), aInt("axis", -2))
 	both := e.op("MatMul", "", ins(w, in[0])) // [..., n+1, C]
 	s := n.Inputs[0].Type.Shape[n.Inputs[0].Type.Shape.Rank()-2].Size
-	h := e.op("Slice", "", ins(both, e.i64s(0), e.i64s(1), e.i64s(-2)))
+	h := e.fresh(n.Name + "/h")
+	e.add("", "Split", ins(both, e.i64s(1, s)), []string{h, out[1]}, aInt("axis", -2))
 	e.op("Squeeze", out[0], ins(h, e.i64s(-2)))
-	e.op("Slice", out[1], ins(both, e.i64s(1), e.i64s(s+1), e.i64s(-2)))
 }
