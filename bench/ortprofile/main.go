@@ -94,7 +94,7 @@ func run(model, lib string, seq, runs, threads, top int) error {
 	if err := json.Unmarshal(data, &events); err != nil {
 		return err
 	}
-	byOp, byGroup := map[string]float64{}, map[string]float64{}
+	byOp, byGroup, byNode := map[string]float64{}, map[string]float64{}, map[string]float64{}
 	count := map[string]int{}
 	total := 0.0
 	layer := regexp.MustCompile(`\.\d+\.`)
@@ -109,6 +109,7 @@ func run(model, lib string, seq, runs, threads, top int) error {
 		byOp[op] += e.Dur
 		count[op]++
 		byGroup[group] += e.Dur
+		byNode[layer.ReplaceAllString(name, ".*.")+" ("+op+")"] += e.Dur
 		total += e.Dur
 	}
 	per := float64(runs + 1)
@@ -134,5 +135,6 @@ func run(model, lib string, seq, runs, threads, top int) error {
 	}
 	print("operator", byOp, count)
 	print("node group", byGroup, nil)
+	print("node (layers merged)", byNode, nil)
 	return nil
 }
