@@ -24,6 +24,7 @@ type Model struct {
 	uses    map[string]int   // number of node inputs reading each value
 	types   map[string]DType // statically known element types
 	defined map[string]bool  // every value name: inputs, initializers, node outputs
+	plan    *plan            // what Run executes (plan.go)
 }
 
 // A ValueInfo is a graph input or output as declared in the file.
@@ -47,6 +48,8 @@ type Node struct {
 	attrs  map[string]*onnxpb.AttributeProto
 	k      *kernel
 	consts map[string]*Tensor // decoded tensor attributes
+
+	transA, transB bool // MatMul: an operand is read transposed (set by the plan, plan.go)
 }
 
 // String names the node for messages: `node "Mul_3" (Mul)`, or by position
@@ -309,6 +312,7 @@ func fromProto(mp *onnxpb.ModelProto) (*Model, error) {
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
+	m.plan = m.makePlan()
 	return m, nil
 }
 

@@ -227,6 +227,9 @@ func transposeTensor(x *Tensor, perm []int) *Tensor {
 		shape[i] = x.Shape[p]
 		pst[i] = st[p]
 	}
+	if fastPaths {
+		return takeStrided(x, shape, pst, 0)
+	}
 	return take(x, shape, strided(shape, pst, 0))
 }
 
@@ -469,6 +472,9 @@ func slice(c *call, in []*Tensor) []*Tensor {
 			base += int(start) * st[axis]
 		}
 	}
+	if fastPaths {
+		return []*Tensor{takeStrided(x, shape, ost, base)}
+	}
 	return []*Tensor{take(x, shape, strided(shape, ost, base))}
 }
 
@@ -541,6 +547,9 @@ func expand(c *call, in []*Tensor) []*Tensor {
 	x := in[0]
 	shape := broadcastShapes(x.Shape, in[1].Int64s())
 	checkSize(shape)
+	if fastPaths {
+		return []*Tensor{takeStrided(x, shape, broadcastStrides(x.Shape, len(shape)), 0)}
+	}
 	return []*Tensor{take(x, shape, expandIndex(x.Shape, shape))}
 }
 
