@@ -557,3 +557,55 @@ var (
 	// expSubRowSIMD sets dst[i] = e^(src[i] − m) and returns Σ dst[i].
 	expSubRowSIMD func(dst, src []float32, m float32) (float32, bool)
 )
+
+// ---- Sinkhorn half-step ----
+
+// normSum is the kernel of a Div the plan fused with its ReduceSum and Add
+// (plan.go): y = x / (Σ_axis x + ε), with the roundings of the three nodes
+// (the sum in float64 rounded to float32, then + ε and ÷ in float32).
+func normSum(c *call, in []*Tensor) []*Tensor {
+	x := in[0]
+	if x.DType != Float32 {
+		panic(errType)
+	}
+	axis := normAxis(c.n.fz.sumAxis, len(x.Shape))
+	eps := c.n.fz.sumEps
+	outer, dim, inner := split3(x.Shape, axis)
+	xv := x.data.([]float32)
+	out := make([]float32, len(xv))
+	var small [16]float32
+	den := small[:0]
+	if inner > len(small) {
+		den = make([]float32, 0, inner)
+	}
+	den = den[:inner]
+	for o := 0; o < outer; o++ {
+		base := xv[o*dim*inner:][:dim*inner]
+		dst := out[o*dim*inner:][:dim*inner]
+		if inner == 1 {
+			var s float64
+			for _, v := range base {
+				s += float64(v)
+			}
+			t := float32(s) + eps
+			for p, v := range base {
+				dst[p] = v / t
+			}
+			continue
+		}
+		for j := range den {
+			var s float64
+			for p := 0; p < dim; p++ {
+				s += float64(base[p*inner+j])
+			}
+			den[j] = float32(s) + eps
+		}
+		for p := 0; p < dim; p++ {
+			row, drow := base[p*inner:][:inner], dst[p*inner:][:inner]
+			for j, v := range row {
+				drow[j] = v / den[j]
+			}
+		}
+	}
+	return []*Tensor{{DType: Float32, Shape: x.Shape, data: out}}
+}

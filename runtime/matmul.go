@@ -23,7 +23,7 @@ type float interface{ ~float32 | ~float64 }
 // the node (fuse.go), an operand arrives untransposed and the kernel reads it
 // transposed.
 func matMul(c *call, in []*Tensor) []*Tensor {
-	return []*Tensor{matmulT(in[0], in[1], c.n.transA, c.n.transB, true)}
+	return []*Tensor{matmulT(in[0], in[1], c.n.fz.transA, c.n.fz.transB, true)}
 }
 
 // matmul multiplies a and b with the fast kernels or the reference loop.

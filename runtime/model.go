@@ -49,7 +49,7 @@ type Node struct {
 	k      *kernel
 	consts map[string]*Tensor // decoded tensor attributes
 
-	transA, transB bool // MatMul: an operand is read transposed (set by the plan, plan.go)
+	fz fusion // what the plan fused into this node (plan.go); zero for a node as written
 }
 
 // String names the node for messages: `node "Mul_3" (Mul)`, or by position

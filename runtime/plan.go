@@ -14,9 +14,22 @@ import (
 //     for the second operand: the MatMul reads x transposed (its packing step
 //     does that for free) and the Transpose never runs. This is how the
 //     exporter writes every linear layer (x · Wᵀ) and attention's Q·Kᵀ.
+//   - Div(x, Add(ReduceSum(x, one axis, keepdims), ε)) with ε a constant
+//     scalar: one Sinkhorn half-step, x / (Σ_axis x + ε), computed in one
+//     pass (normSum, fastpath.go) with the same roundings as the three nodes.
+//     An mHC sublayer has 2 per iteration, so this turns 3·2·20 nodes into 40.
 //
 // A fused-away value has no slot; RunWith falls back to the graph as written
 // when RunOptions.Outputs asks for one.
+
+// A fusion is what the plan folded into a node.
+type fusion struct {
+	transA, transB bool // MatMul: read operand 0 or 1 transposed
+
+	// Div as a Sinkhorn half-step: y = x / (Σ_sumAxis x + sumEps).
+	sumAxis int64
+	sumEps  float32
+}
 
 // A plan is the fused, slot-indexed form of a model's graph.
 type plan struct {
@@ -96,10 +109,23 @@ func (m *Model) makePlan() *plan {
 		}
 	}
 
+	// Sinkhorn half-steps: Div(x, Add(ReduceSum(x, axis), ε)).
+	halfStep := map[*Node]*Node{} // Div → its fused copy
+	for _, d := range m.nodes {
+		if f, add, red := m.matchHalfStep(d, producer, isOutput); f != nil {
+			halfStep[d] = f
+			fused[add], fused[red] = true, true
+			p.gone[add.Outputs[0]], p.gone[red.Outputs[0]] = true, true
+		}
+	}
+
 	var order []*Node
 	for _, n := range m.nodes {
 		if fused[n] {
 			continue
+		}
+		if f := halfStep[n]; f != nil {
+			n = f
 		}
 		if n.OpType == "MatMul" && n.Domain == "" && (p.gone[n.Inputs[0]] || p.gone[n.Inputs[1]]) {
 			c := *n
@@ -108,9 +134,9 @@ func (m *Model) makePlan() *plan {
 				if p.gone[n.Inputs[i]] {
 					c.Inputs[i] = producer[n.Inputs[i]].Inputs[0]
 					if i == 0 {
-						c.transA = true
+						c.fz.transA = true
 					} else {
-						c.transB = true
+						c.fz.transB = true
 					}
 				}
 			}
@@ -164,6 +190,69 @@ func (m *Model) makePlan() *plan {
 		slices.Sort(p.steps[i].free)
 	}
 	return p
+}
+
+// matchHalfStep returns a fused copy of d, and the Add and ReduceSum it
+// absorbs, if d is Div(x, Add(ReduceSum(x, axes = [a], keepdims = 1), ε))
+// (either order of Add's operands) on float32, ε a constant float32 scalar,
+// and neither the sum nor the Add is read elsewhere or is a graph output;
+// else nils.
+func (m *Model) matchHalfStep(d *Node, producer map[string]*Node, isOutput map[string]bool) (fused, add, red *Node) {
+	if d.OpType != "Div" || d.Domain != "" || len(d.Inputs) != 2 || m.types[d.Outputs[0]] != Float32 {
+		return nil, nil, nil
+	}
+	x := d.Inputs[0]
+	add = producer[d.Inputs[1]]
+	if add == nil || add.OpType != "Add" || add.Domain != "" || len(add.Inputs) != 2 {
+		return nil, nil, nil
+	}
+	single := func(name string) bool { return m.uses[name] == 1 && !isOutput[name] }
+	if !single(add.Outputs[0]) {
+		return nil, nil, nil
+	}
+	for i := range 2 {
+		red, eps := producer[add.Inputs[i]], add.Inputs[1-i]
+		if red == nil || red.OpType != "ReduceSum" || red.Domain != "" || red.Inputs[0] != x || !single(red.Outputs[0]) {
+			continue
+		}
+		e := m.constant(eps)
+		if e == nil || e.DType != Float32 || e.Len() != 1 || len(e.Shape) > 1 {
+			continue
+		}
+		if a := red.attrs["keepdims"]; a != nil && a.GetI() != 1 {
+			continue
+		}
+		var axes []int64
+		if red.Opset < 13 {
+			if a := red.attrs["axes"]; a != nil {
+				axes = a.GetInts()
+			}
+		} else if len(red.Inputs) > 1 && red.Inputs[1] != "" {
+			if t := m.constant(red.Inputs[1]); t != nil && t.DType == Int64 {
+				axes = t.Int64s()
+			}
+		}
+		if len(axes) != 1 {
+			continue
+		}
+		c := *d
+		c.Inputs = []string{x}
+		c.fz.sumAxis, c.fz.sumEps = axes[0], e.Float32s()[0]
+		k := *d.k
+		k.fn, k.minIn, k.maxIn = normSum, 1, 1
+		c.k = &k
+		return &c, add, red
+	}
+	return nil, nil, nil
+}
+
+// constant returns the initializer called name if a caller cannot override
+// it (it is not a graph input), else nil.
+func (m *Model) constant(name string) *Tensor {
+	if _, isInput := m.declIn[name]; isInput {
+		return nil
+	}
+	return m.inits[name]
 }
 
 // swapsLast2 reports whether n is a Transpose whose perm swaps the last two

@@ -28,7 +28,7 @@ func TestPlanFusesTranspose(t *testing.T) {
 			node("qk", "MatMul", []string{"q", "kT"}, []string{"s"}),
 			node("at", "Transpose", []string{"a"}, []string{"aT"}, aInts("perm", 1, 0)),
 			node("aa", "MatMul", []string{"aT", "a"}, []string{"z"}), // transA
-			node("use", "Neg", []string{"aT"}, []string{"u"}),       // keeps aT
+			node("use", "Neg", []string{"aT"}, []string{"u"}),        // keeps aT
 		},
 	}
 	m, err := Decode(encode(t, modelProto(17, g)))
@@ -61,5 +61,68 @@ func TestPlanFusesTranspose(t *testing.T) {
 	}
 	if err := compareTensors(got["kT"], transposeLast2(in["k"]), 0, 0); err != nil {
 		t.Errorf("kT: %v", err)
+	}
+}
+
+// TestPlanFusesHalfSteps runs a Sinkhorn written as the exporter writes it
+// (ReduceSum, Add ε, Div, over axes −2 and −1 in turn) through the plan,
+// where each triple is one normSum step, and through the graph as written:
+// the fused step rounds as the three nodes do, so they agree exactly. A
+// triple whose sum is read elsewhere, or whose ε is a graph input, stays.
+func TestPlanFusesHalfSteps(t *testing.T) {
+	eps := NewFloat32(sh(), []float32{1e-6})
+	g := &onnxpb.GraphProto{
+		Input: []*onnxpb.ValueInfoProto{
+			tensorInfo("x", Float32, sh(2, 3, 4, 4)),
+			tensorInfo("e2", Float32, sh()),
+		},
+		Initializer: []*onnxpb.TensorProto{
+			eps.Proto("eps"), i64(sh(1), -2).Proto("ax2"), i64(sh(1), -1).Proto("ax1"),
+		},
+		Output: []*onnxpb.ValueInfoProto{untypedInfo("y3"), untypedInfo("s4")},
+		Node: []*onnxpb.NodeProto{
+			node("r0", "ReduceSum", []string{"x", "ax2"}, []string{"s0"}),
+			node("a0", "Add", []string{"s0", "eps"}, []string{"t0"}),
+			node("d0", "Div", []string{"x", "t0"}, []string{"y0"}),
+			node("r1", "ReduceSum", []string{"y0", "ax1"}, []string{"s1"}),
+			node("a1", "Add", []string{"eps", "s1"}, []string{"t1"}),
+			node("d1", "Div", []string{"y0", "t1"}, []string{"y1"}),
+			node("r2", "ReduceSum", []string{"y1", "ax2"}, []string{"s2"}),
+			node("a2", "Add", []string{"s2", "e2"}, []string{"t2"}), // ε not constant
+			node("d2", "Div", []string{"y1", "t2"}, []string{"y2"}),
+			node("r3", "ReduceSum", []string{"y2", "ax1"}, []string{"s4"}), // sum also an output
+			node("a3", "Add", []string{"s4", "eps"}, []string{"t3"}),
+			node("d3", "Div", []string{"y2", "t3"}, []string{"y3"}),
+		},
+	}
+	m, err := Decode(encode(t, modelProto(13, g)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"s0", "t0", "s1", "t1"} {
+		if !m.plan.gone[name] {
+			t.Errorf("%s not fused away", name)
+		}
+	}
+	if len(m.plan.gone) != 4 {
+		t.Errorf("fused away %v, want s0 t0 s1 t1", m.plan.gone)
+	}
+	x := randTensor(1, 2, 3, 4, 4)
+	for i, v := range x.Float32s() {
+		x.Float32s()[i] = v*v + 0.01
+	}
+	in := map[string]*Tensor{"x": x, "e2": NewFloat32(sh(), []float32{1e-6})}
+	planned, err := m.Run(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := m.runGraph(in, RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"y3", "s4"} {
+		if err := compareTensors(planned[name], plain[name], 0, 0); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
