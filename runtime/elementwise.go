@@ -136,7 +136,7 @@ func expandIndex(in, out []int64) []int {
 func mapFloat(x *Tensor, f func(float64) float64) *Tensor {
 	switch d := x.data.(type) {
 	case []float32:
-		out := make([]float32, len(d))
+		out := getF32(len(d))
 		workers := 1
 		if len(d) >= parallelMin && fastPaths {
 			workers = goruntime.GOMAXPROCS(0)
@@ -671,6 +671,9 @@ func where(c *call, in []*Tensor) []*Tensor {
 	cond, x, y := in[0], in[1], in[2]
 	if cond.DType != Bool || x.DType != y.DType {
 		panic(errType)
+	}
+	if x.DType == Float32 && fastPaths {
+		return []*Tensor{where32(cond, x, y)}
 	}
 	shape := broadcastShapes(cond.Shape, x.Shape, y.Shape)
 	n := checkSize(shape)

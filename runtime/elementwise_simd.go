@@ -17,6 +17,7 @@ func init() {
 		binRowSIMD = binRowAVX512
 		sigmoidRowSIMD = sigmoidRowAVX512
 		expSubRowSIMD = expSubRowAVX512
+		axpySIMD = axpyAVX512
 	}
 }
 
@@ -135,4 +136,18 @@ func expSubRowAVX512(dst, src []float32, m float32) (float32, bool) {
 		s += float64(dst[i])
 	}
 	return float32(s), true
+}
+
+func axpyAVX512(dst, x []float32, alpha float32) {
+	n := len(dst)
+	x = x[:n]
+	av := archsimd.BroadcastFloat32x16(alpha)
+	i := 0
+	for ; i+16 <= n; i += 16 {
+		d := (*[16]float32)(dst[i : i+16])
+		av.MulAdd(archsimd.LoadFloat32x16((*[16]float32)(x[i:i+16])), archsimd.LoadFloat32x16(d)).Store(d)
+	}
+	for ; i < n; i++ {
+		dst[i] += alpha * x[i]
+	}
 }

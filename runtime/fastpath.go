@@ -181,7 +181,7 @@ const (
 // zip32 is zipNum for float32 operands and an op of kind k.
 func zip32(k binKind, a, b *Tensor) *Tensor {
 	shape := broadcastShapes(a.Shape, b.Shape)
-	out := alloc(Float32, shape)
+	out := newF32(shape)
 	od, ad, bd := out.data.([]float32), a.data.([]float32), b.data.([]float32)
 	p := makeRowPlan(shape, a.Shape, b.Shape)
 	p.run(func(row int, off [3]int) {
@@ -314,7 +314,7 @@ func reduce32(x *Tensor, red []bool, r reducer, shape []int64) (*Tensor, bool) {
 		}
 	}
 	xv := x.data.([]float32)
-	out := make([]float32, outer*inner)
+	out := getF32(outer * inner)
 	sq := r.kind == redSumSquare
 	lines := func(o0, o1 int) {
 		acc := make([]float64, inner)
@@ -374,25 +374,26 @@ func takeStrided(x *Tensor, shape []int64, st []int, base int) *Tensor {
 	n := checkSize(shape)
 	switch d := x.data.(type) {
 	case []float32:
-		data = copyStrided(d, n, shape, st, base)
+		data = copyStrided(d, getF32(n), shape, st, base)
 	case []float64:
-		data = copyStrided(d, n, shape, st, base)
+		data = copyStrided(d, make([]float64, n), shape, st, base)
 	case []int64:
-		data = copyStrided(d, n, shape, st, base)
+		data = copyStrided(d, make([]int64, n), shape, st, base)
 	case []int32:
-		data = copyStrided(d, n, shape, st, base)
+		data = copyStrided(d, make([]int32, n), shape, st, base)
 	case []uint16:
-		data = copyStrided(d, n, shape, st, base)
+		data = copyStrided(d, make([]uint16, n), shape, st, base)
 	case []bool:
-		data = copyStrided(d, n, shape, st, base)
+		data = copyStrided(d, make([]bool, n), shape, st, base)
 	default:
 		return take(x, shape, strided(shape, st, base))
 	}
 	return &Tensor{DType: x.DType, Shape: shape, data: data}
 }
 
-func copyStrided[T any](src []T, n int, shape []int64, st []int, base int) []T {
-	out := make([]T, n)
+// copyStrided fills out (every element) and returns it.
+func copyStrided[T any](src, out []T, shape []int64, st []int, base int) []T {
+	n := len(out)
 	if n == 0 {
 		return out
 	}
@@ -442,7 +443,7 @@ func copyStrided[T any](src []T, n int, shape []int64, st []int, base int) []T {
 // in float32 with expf32 (a float64 sum), lines split among goroutines.
 func softmax32(x *Tensor, outer, dim int) *Tensor {
 	xv := x.data.([]float32)
-	out := make([]float32, len(xv))
+	out := getF32(len(xv))
 	workers := 1
 	if len(xv) >= parallelMin/4 {
 		workers = goruntime.GOMAXPROCS(0)
@@ -525,7 +526,7 @@ func expf32(x float32) float32 {
 // sigmoid32 is y = 1/(1 + e^−x) for float32, through expf32.
 func sigmoid32(x *Tensor) *Tensor {
 	xv := x.data.([]float32)
-	out := make([]float32, len(xv))
+	out := getF32(len(xv))
 	workers := 1
 	if len(xv) >= parallelMin/4 {
 		workers = goruntime.GOMAXPROCS(0)
@@ -572,7 +573,7 @@ func normSum(c *call, in []*Tensor) []*Tensor {
 	eps := c.n.fz.sumEps
 	outer, dim, inner := split3(x.Shape, axis)
 	xv := x.data.([]float32)
-	out := make([]float32, len(xv))
+	out := getF32(len(xv))
 	var small [16]float32
 	den := small[:0]
 	if inner > len(small) {
@@ -608,4 +609,45 @@ func normSum(c *call, in []*Tensor) []*Tensor {
 		}
 	}
 	return []*Tensor{{DType: Float32, Shape: x.Shape, data: out}}
+}
+
+// ---- Where, Concat ----
+
+// where32 is where for float32 x and y: rows of the broadcast shape, each
+// operand running along the row or staying on one element.
+func where32(cond, x, y *Tensor) *Tensor {
+	shape := broadcastShapes(cond.Shape, x.Shape, y.Shape)
+	out := newF32(shape)
+	od, cd := out.data.([]float32), cond.data.([]bool)
+	xd, yd := x.data.([]float32), y.data.([]float32)
+	p := makeRowPlan(shape, cond.Shape, x.Shape, y.Shape)
+	p.run(func(row int, off [3]int) {
+		dst := od[row*p.inner:][:p.inner]
+		c, xo, yo := off[0], off[1], off[2]
+		for i := range dst {
+			if cd[c] {
+				dst[i] = xd[xo]
+			} else {
+				dst[i] = yd[yo]
+			}
+			c += p.step[0]
+			xo += p.step[1]
+			yo += p.step[2]
+		}
+	})
+	return out
+}
+
+// concatBlocks is concat's copy for storage type T: for each of the outer
+// blocks, each input's contiguous block in turn.
+func concatBlocks[T any](in []*Tensor, shape []int64, axis int) []T {
+	out := make([]T, 0, checkSize(shape))
+	outer, _, inner := split3(shape, axis)
+	for o := 0; o < outer; o++ {
+		for _, t := range in {
+			blk := int(t.Shape[axis]) * inner
+			out = append(out, t.data.([]T)[o*blk:(o+1)*blk]...)
+		}
+	}
+	return out
 }

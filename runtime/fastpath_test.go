@@ -9,8 +9,11 @@ import (
 )
 
 // withFastPaths runs f with the fast paths of fastpath.go (and, in a
-// GOEXPERIMENT=simd build, their vector forms) on or off.
+// GOEXPERIMENT=simd build, their vector forms) on or off. It first fills the
+// buffer pool with NaN-filled buffers, so a kernel that leaves part of a
+// pooled output unwritten shows.
 func withFastPaths(on bool, f func()) {
+	poisonPool()
 	prev := fastPaths
 	fastPaths = on
 	defer func() { fastPaths = prev }()
@@ -184,5 +187,48 @@ func TestFastExp(t *testing.T) {
 	}
 	if got := expf32(nan); got == got {
 		t.Errorf("expf32(NaN) = %v", got)
+	}
+}
+
+// TestFastWhereConcat: Where on float32 and Concat on float32 and int64 copy
+// the same elements as the general kernels.
+func TestFastWhereConcat(t *testing.T) {
+	for i, c := range [][3][]int64{
+		{sh(128, 128), sh(), sh(1, 4, 1, 128, 128)},
+		{sh(3, 1), sh(1, 5), sh(3, 5)},
+		{sh(), sh(2, 3), sh(1)},
+		{sh(2, 1, 40), sh(2, 3, 40), sh(40)},
+	} {
+		t.Run(fmt.Sprint("Where", c), func(t *testing.T) {
+			r := randTensor(uint64(i), c[0]...)
+			cond := make([]bool, r.Len())
+			for j, v := range r.Float32s() {
+				cond[j] = v > 0
+			}
+			fastVsGeneral(t, 16, "Where", nil, 0, 0, NewBool(c[0], cond), randTensor(uint64(i+10), c[1]...), randTensor(uint64(i+20), c[2]...))
+		})
+	}
+	for _, axis := range []int64{0, 1, 2, -1} {
+		t.Run(fmt.Sprint("Concat", axis), func(t *testing.T) {
+			a, b := sh(2, 3, 4), sh(2, 3, 4)
+			b[(axis+3)%3] = 5
+			attrs := []*onnxpb.AttributeProto{aInt("axis", axis)}
+			fastVsGeneral(t, 13, "Concat", attrs, 0, 0, randTensor(1, a...), randTensor(2, b...), randTensor(3, a...))
+			fastVsGeneral(t, 13, "Concat", attrs, 0, 0, cast1(randTensor(4, a...), Int64), cast1(randTensor(5, b...), Int64))
+		})
+	}
+}
+
+// poisonPool puts NaN-filled buffers of every size class up to 2²⁰ in the pool.
+func poisonPool() {
+	nan := float32(math.NaN())
+	for c := 10; c <= 20; c++ {
+		for range 2 {
+			b := make([]float32, 1<<c)
+			for i := range b {
+				b[i] = nan
+			}
+			putF32(b)
+		}
 	}
 }

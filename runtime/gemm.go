@@ -247,3 +247,13 @@ func microGeneric(kc int, a, b, c []float32, ldc int, acc bool) {
 
 // gemmWorkers is how many goroutines a product may use.
 func gemmWorkers() int { return goruntime.GOMAXPROCS(0) }
+
+// Kernels describes the float32 kernels this build runs, for benchmark
+// reports: the AVX-512 GEMM and vector elementwise code when the binary was
+// built with GOEXPERIMENT=simd and the CPU has AVX-512, else the portable ones.
+func Kernels() string {
+	if simdKernel != nil {
+		return "AVX-512 (simd/archsimd, GOEXPERIMENT=simd): packed GEMM, vector elementwise, exp"
+	}
+	return "portable: gonum blas32 GEMM, scalar elementwise (build with GOEXPERIMENT=simd on an AVX-512 CPU for the vector kernels)"
+}

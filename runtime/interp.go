@@ -5,6 +5,7 @@ import (
 	"runtime/debug"
 	"strings"
 )
+
 // RunOptions adjusts one [Model.RunWith].
 type RunOptions struct {
 	// Outputs names the values to return, graph outputs or intermediates
@@ -131,6 +132,13 @@ func (m *Model) checkInputs(inputs map[string]*Tensor) error {
 
 // runNode calls n's kernel, turning a panic into an error that names n.
 func (m *Model) runNode(n *Node, args []*Tensor) (outs []*Tensor, err error) {
+	return m.runCall(&call{n: n, nout: len(n.Outputs)}, args)
+}
+
+// runCall is runNode with the call made beforehand (the plan keeps one per
+// step, so a run allocates none).
+func (m *Model) runCall(c *call, args []*Tensor) (outs []*Tensor, err error) {
+	n := c.n
 	defer func() {
 		r := recover()
 		if r == nil {
@@ -150,7 +158,6 @@ func (m *Model) runNode(n *Node, args []*Tensor) (outs []*Tensor, err error) {
 		}
 		outs, err = nil, fmt.Errorf("runtime: %v: %s", n, strings.TrimPrefix(msg, "runtime: "))
 	}()
-	c := &call{n: n, nout: len(n.Outputs)}
 	outs = n.k.fn(c, args)
 	if len(outs) < len(n.Outputs) {
 		outs = append(outs, make([]*Tensor, len(n.Outputs)-len(outs))...)

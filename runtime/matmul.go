@@ -68,7 +68,12 @@ func matmulT(a, b *Tensor, ta, tb, fast bool) *Tensor {
 	}
 	batch := broadcastShapes(as[:len(as)-2], bs[:len(bs)-2])
 	shape := append(append([]int64{}, batch...), m, n)
-	out := alloc(a.DType, shape)
+	var out *Tensor
+	if a.DType == Float32 && fast {
+		out = newF32(shape) // every kernel below writes all of C
+	} else {
+		out = alloc(a.DType, shape)
+	}
 	// Which batch of a and of b each output batch reads.
 	aIdx := batchIndex(as[:len(as)-2], batch)
 	bIdx := batchIndex(bs[:len(bs)-2], batch)
@@ -149,6 +154,11 @@ func (p *mmProblem) run32(c, a, b []float32, fast bool) {
 		one := func(bi, workers int) {
 			sgemm(simdKernel, m, n, k, a[p.aIdx[bi]*m*k:][:m*k], lda, p.transA, b[p.bIdx[bi]*k*n:][:k*n], ldb, p.transB, c[bi*m*n:][:m*n], n, workers)
 		}
+		if k <= smallK && n >= 16 && axpySIMD != nil {
+			one = func(bi, _ int) {
+				matMulSmallK(c[bi*m*n:][:m*n], a[p.aIdx[bi]*m*k:][:m*k], p.transA, b[p.bIdx[bi]*k*n:][:k*n], p.transB, m, k, n)
+			}
+		}
 		workers := gemmWorkers()
 		batches := len(p.aIdx)
 		if batches < workers || batches*m*n*k < 1<<16 {
@@ -172,6 +182,40 @@ func (p *mmProblem) run32(c, a, b []float32, fast bool) {
 	}
 	mmRun(p, c, a, b, fast)
 }
+
+// smallK is the inner dimension up to which a float32 product skips the
+// packed GEMM: with k this small, packing costs more than it saves
+// (the mHC stream mixing is a batch of 4×4 · 4×C products).
+const smallK = 8
+
+// matMulSmallK is c = a·b for one m×k by k×n float32 product, k ≤ smallK, as
+// row updates c[i,:] += a[i,p]·b[p,:] with the vector axpy.
+func matMulSmallK(c, a []float32, ta bool, b []float32, tb bool, m, k, n int) {
+	if tb {
+		bt := make([]float32, k*n)
+		for j := range n {
+			for p := range k {
+				bt[p*n+j] = b[j*k+p]
+			}
+		}
+		b = bt
+	}
+	for i := range m {
+		row := c[i*n:][:n]
+		clear(row)
+		for p := range k {
+			av := a[i*k+p]
+			if ta {
+				av = a[p*m+i]
+			}
+			axpySIMD(row, b[p*n:][:n], av)
+		}
+	}
+}
+
+// axpySIMD is dst[i] += alpha·x[i] where the build has a vector form
+// (elementwise_simd.go), else nil.
+var axpySIMD func(dst, x []float32, alpha float32)
 
 // parallelFor splits [0, n) into up to workers contiguous ranges and runs f
 // on each in its own goroutine (the first in the caller's), returning when

@@ -33,6 +33,7 @@ type fusion struct {
 
 // A plan is the fused, slot-indexed form of a model's graph.
 type plan struct {
+	groups [][]int // storage groups: slots whose values may share a buffer (see recycle)
 	steps  []step
 	nslots int
 	slot   map[string]int // value name → slot, for every value the plan computes or reads
@@ -48,9 +49,14 @@ type slotTensor struct {
 // A step runs one node (possibly a fused copy of it).
 type step struct {
 	n    *Node
+	c    call  // the call of n, made once
 	in   []int // slots; -1 for an omitted input
 	out  []int // slots; -1 for an omitted output
 	free []int // slots no later step reads
+	// Storage groups whose last member dies at this step; their buffers
+	// made by fresh-output ops go back to the pool.
+	recycle []int
+	fresh   bool // the op's outputs never share storage with its inputs
 }
 
 // computes reports whether the plan has every value of want.
@@ -155,7 +161,7 @@ func (m *Model) makePlan() *plan {
 	}
 	last := map[int]int{} // slot → index of the last step reading it
 	for i, n := range order {
-		st := step{n: n}
+		st := step{n: n, c: call{n: n, nout: len(n.Outputs)}}
 		for _, in := range n.Inputs {
 			s := slotOf(in)
 			st.in = append(st.in, s)
@@ -189,7 +195,100 @@ func (m *Model) makePlan() *plan {
 	for i := range p.steps {
 		slices.Sort(p.steps[i].free)
 	}
+	p.planRecycling(last, pinned)
 	return p
+}
+
+// freshOps are ops whose kernels always return new storage for every
+// output; viewOps may return input 0's storage (a reshaped view, or the
+// input itself) for output 0 and fresh storage otherwise. Any other op is
+// assumed to return storage shared with any of its inputs.
+var (
+	freshOps = map[string]bool{
+		"Add": true, "Sub": true, "Mul": true, "Div": true, "MatMul": true,
+		"Softmax": true, "Sigmoid": true, "Where": true, "Concat": true,
+		"Transpose": true, "Slice": true, "Expand": true, "Neg": true,
+		"Sqrt": true, "Reciprocal": true, "Exp": true, "Gather": true,
+		"Shape": true, "Range": true, "Equal": true, "Less": true, "Greater": true,
+	}
+	viewOps = map[string]bool{
+		"Reshape": true, "Flatten": true, "Squeeze": true, "Unsqueeze": true,
+		"Identity": true, "Cast": true, "CastLike": true,
+		"ReduceSum": true, "ReduceMean": true, "ReduceMax": true, "ReduceMin": true,
+		"ReduceProd": true, "ReduceSumSquare": true, "ReduceL1": true, "ReduceL2": true,
+		"ReduceLogSum": true, "ReduceLogSumExp": true,
+	}
+)
+
+// planRecycling groups the slots whose values may share storage (a view and
+// what it views, every input and output of an op not known to be fresh or a
+// view) and finds the step after which each group is dead. A group with a
+// pinned slot (an initializer or graph input) never dies. At a group's death
+// runPlan returns the float32 buffers its fresh-op members were made with to
+// the pool (pool.go), unless the caller asked for one of its values.
+func (p *plan) planRecycling(last map[int]int, pinned []bool) {
+	parent := make([]int, p.nslots)
+	for i := range parent {
+		parent[i] = i
+	}
+	var find func(int) int
+	find = func(x int) int {
+		for parent[x] != x {
+			parent[x] = parent[parent[x]]
+			x = parent[x]
+		}
+		return x
+	}
+	union := func(a, b int) {
+		if a >= 0 && b >= 0 {
+			parent[find(a)] = find(b)
+		}
+	}
+	for i := range p.steps {
+		st := &p.steps[i]
+		op := st.n.OpType
+		switch {
+		case st.n.Domain == "" && freshOps[op]:
+			st.fresh = true
+		case st.n.Domain == "" && viewOps[op]:
+			if len(st.in) > 0 && len(st.out) > 0 {
+				union(st.out[0], st.in[0])
+			}
+		default:
+			for _, o := range st.out {
+				for _, in := range st.in {
+					union(o, in)
+				}
+				union(o, st.out[0])
+			}
+		}
+	}
+	members := map[int][]int{}
+	for s := range p.nslots {
+		r := find(s)
+		members[r] = append(members[r], s)
+	}
+	for _, ms := range members {
+		death, alive := -1, true
+		for _, s := range ms {
+			if pinned[s] {
+				alive = false
+				break
+			}
+			if l, ok := last[s]; ok {
+				death = max(death, l)
+			} else {
+				alive = false // never made by a step
+				break
+			}
+		}
+		if !alive || death < 0 {
+			continue
+		}
+		g := len(p.groups)
+		p.groups = append(p.groups, ms)
+		p.steps[death].recycle = append(p.steps[death].recycle, g)
+	}
 }
 
 // matchHalfStep returns a fused copy of d, and the Add and ReduceSum it
@@ -309,6 +408,8 @@ func (m *Model) runPlan(inputs map[string]*Tensor, opt RunOptions) (map[string]*
 		}
 		keep[s] = true
 	}
+	// made[s]: slot s holds a float32 buffer a fresh-output op made this run.
+	made := make([][]float32, p.nslots)
 	var args []*Tensor
 	for i := range p.steps {
 		st := &p.steps[i]
@@ -320,18 +421,35 @@ func (m *Model) runPlan(inputs map[string]*Tensor, opt RunOptions) (map[string]*
 			}
 			args = append(args, t)
 		}
-		outs, err := m.runNode(st.n, args)
+		outs, err := m.runCall(&st.c, args)
 		if err != nil {
 			return nil, err
 		}
 		for j, s := range st.out {
 			if s >= 0 && outs[j] != nil {
 				vals[s] = outs[j]
+				if b, ok := outs[j].data.([]float32); ok && st.fresh {
+					made[s] = b
+				}
 			}
 		}
 		for _, s := range st.free {
 			if !keep[s] {
 				vals[s] = nil
+			}
+		}
+	groups:
+		for _, g := range st.recycle {
+			for _, s := range p.groups[g] {
+				if keep[s] {
+					continue groups
+				}
+			}
+			for _, s := range p.groups[g] {
+				if made[s] != nil {
+					putF32(made[s])
+					made[s] = nil
+				}
 			}
 		}
 	}

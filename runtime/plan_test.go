@@ -126,3 +126,57 @@ func TestPlanFusesHalfSteps(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanRecycling runs a graph whose intermediates are big enough to be
+// pooled, with views (Reshape) of them read after the value they view is
+// dead, several times with different inputs: each run must match the graph
+// as written, and the outputs a caller holds from one run must not change
+// when the next run reuses buffers.
+func TestPlanRecycling(t *testing.T) {
+	shape := i64(sh(2), 64, 64)
+	g := &onnxpb.GraphProto{
+		Input:       []*onnxpb.ValueInfoProto{tensorInfo("x", Float32, sh(4096))},
+		Initializer: []*onnxpb.TensorProto{shape.Proto("shape")},
+		Output:      []*onnxpb.ValueInfoProto{untypedInfo("out"), untypedInfo("view")},
+		Node: []*onnxpb.NodeProto{
+			node("sq", "Mul", []string{"x", "x"}, []string{"a"}),
+			node("r", "Reshape", []string{"a", "shape"}, []string{"b"}),
+			node("e", "Sigmoid", []string{"x"}, []string{"s"}),
+			node("t", "Transpose", []string{"b"}, []string{"bt"}, aInts("perm", 1, 0)),
+			node("m", "MatMul", []string{"b", "bt"}, []string{"c"}),
+			node("n", "Neg", []string{"c"}, []string{"d"}),
+			node("r2", "Reshape", []string{"s", "shape"}, []string{"s2"}),
+			node("add", "Add", []string{"d", "s2"}, []string{"out"}),
+			node("v", "Reshape", []string{"out", "shape"}, []string{"view"}),
+		},
+	}
+	m, err := Decode(encode(t, modelProto(17, g)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []map[string]*Tensor
+	var copies []map[string][]float32
+	for run := range 4 {
+		in := map[string]*Tensor{"x": randTensor(uint64(run), 4096)}
+		got, err := m.Run(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := m.runGraph(in, RunOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"out", "view"} {
+			if err := compareTensors(got[name], want[name], 1e-5, 1e-5); err != nil {
+				t.Errorf("run %d: %s: %v", run, name, err)
+			}
+		}
+		held = append(held, got)
+		copies = append(copies, map[string][]float32{"out": append([]float32{}, got["out"].Float32s()...)})
+	}
+	for run, got := range held {
+		if err := compareTensors(got["out"], NewFloat32(sh(64, 64), copies[run]["out"]), 0, 0); err != nil {
+			t.Errorf("run %d's output changed later: %v", run, err)
+		}
+	}
+}

@@ -317,6 +317,19 @@ func concat(c *call, in []*Tensor) []*Tensor {
 		}
 		shape[axis] += t.Shape[axis]
 	}
+	if fastPaths {
+		for _, t := range in {
+			if t.DType != in[0].DType {
+				panic(errType)
+			}
+		}
+		switch in[0].data.(type) {
+		case []float32:
+			return []*Tensor{{DType: in[0].DType, Shape: shape, data: concatBlocks[float32](in, shape, axis)}}
+		case []int64:
+			return []*Tensor{{DType: in[0].DType, Shape: shape, data: concatBlocks[int64](in, shape, axis)}}
+		}
+	}
 	all := concatData(in...)
 	idx := make([]int, 0, checkSize(shape))
 	outer, _, inner := split3(shape, axis)
