@@ -219,10 +219,10 @@ func TestFastWhereConcat(t *testing.T) {
 	}
 }
 
-// poisonPool puts NaN-filled buffers of every size class up to 2²⁰ in the pool.
+// poisonPool puts NaN-filled buffers of every size class from poolMin to 2²⁰ in the pool.
 func poisonPool() {
 	nan := float32(math.NaN())
-	for c := 10; c <= 20; c++ {
+	for c := 6; c <= 20; c++ {
 		for range 2 {
 			b := make([]float32, 1<<c)
 			for i := range b {

@@ -50,12 +50,15 @@ type gemmOp struct {
 	tile    [gemmMR * gemmNR]float32
 }
 
-var gemmBufs = sync.Pool{New: func() any {
-	return &gemmOp{
-		pa: make([]float32, gemmMC*gemmKC),
-		pb: make([]float32, gemmKC*gemmNC),
+var gemmBufs = sync.Pool{New: func() any { return new(gemmOp) }}
+
+// grow returns buf with room for n floats, reallocating only when it is short.
+func grow(buf []float32, n int) []float32 {
+	if cap(buf) < n {
+		return make([]float32, n)
 	}
-}}
+	return buf[:n]
+}
 
 // sgemm computes c = a·b with kern, a stored transposed (k×m) if transA and
 // b (n×k) if transB, splitting the work among up to workers goroutines by
@@ -117,6 +120,9 @@ func sgemm(kern microKernel, m, n, k int, a []float32, lda int, transA bool, b [
 
 // run is the serial blocked product of g.
 func (g *gemmOp) run() {
+	kc, mc, nc := min(gemmKC, g.k), min(gemmMC, g.m), min(gemmNC, g.n)
+	g.pa = grow(g.pa, kc*(mc+gemmMR-1)/gemmMR*gemmMR)
+	g.pb = grow(g.pb, kc*(nc+gemmNR-1)/gemmNR*gemmNR)
 	for jc := 0; jc < g.n; jc += gemmNC {
 		nc := min(gemmNC, g.n-jc)
 		for pc := 0; pc < g.k; pc += gemmKC {

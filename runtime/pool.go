@@ -25,7 +25,7 @@ type f32Buf struct{ b []float32 }
 var f32BufHolders = sync.Pool{New: func() any { return new(f32Buf) }}
 
 // poolMin is the smallest buffer worth pooling, in elements.
-const poolMin = 1 << 10
+const poolMin = 1 << 6
 
 // getF32 returns a float32 slice of length n, reused when the pool has one.
 // Its contents are arbitrary: the caller must write every element.
