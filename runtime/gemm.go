@@ -47,6 +47,8 @@ type gemmOp struct {
 	ldc     int
 	kern    microKernel
 	pa, pb  []float32 // packing buffers (per goroutine)
+	pre     *packedB  // B packed beforehand (then b is unused), or nil
+	preJ0   int       // the first column of B this product covers
 	tile    [gemmMR * gemmNR]float32
 }
 
@@ -120,6 +122,10 @@ func sgemm(kern microKernel, m, n, k int, a []float32, lda int, transA bool, b [
 
 // run is the serial blocked product of g.
 func (g *gemmOp) run() {
+	if g.pre != nil {
+		g.runPacked()
+		return
+	}
 	kc, mc, nc := min(gemmKC, g.k), min(gemmMC, g.m), min(gemmNC, g.n)
 	g.pa = grow(g.pa, kc*(mc+gemmMR-1)/gemmMR*gemmMR)
 	g.pb = grow(g.pb, kc*(nc+gemmNR-1)/gemmNR*gemmNR)
@@ -135,6 +141,120 @@ func (g *gemmOp) run() {
 			}
 		}
 	}
+}
+
+// runPacked is run with B packed beforehand: no B packing, and all columns
+// in one sweep, so each A block is packed once.
+func (g *gemmOp) runPacked() {
+	own := g.pb
+	pk := g.pre
+	g.pa = grow(g.pa, min(gemmKC, g.k)*(min(gemmMC, g.m)+gemmMR-1)/gemmMR*gemmMR)
+	for pc := 0; pc < g.k; pc += gemmKC {
+		kc := min(gemmKC, g.k-pc)
+		g.pb = pk.data[pc*pk.panels*gemmNR+(g.preJ0/gemmNR)*kc*gemmNR:]
+		for ic := 0; ic < g.m; ic += gemmMC {
+			mc := min(gemmMC, g.m-ic)
+			g.packA(ic, mc, pc, kc)
+			g.macro(ic, mc, 0, g.n, kc, pc > 0)
+		}
+	}
+	g.pb = own
+}
+
+// A packedB is a constant B (k×n) packed once, when the plan is made, in
+// the layout the micro-kernels read: for each KC-row block, its NR-column
+// panels in order, each kc×NR row-major, the last padded with zeros. It
+// replaces the weight matrix it was made from (unpack gives that back).
+type packedB struct {
+	k, n   int
+	panels int // ⌈n/NR⌉
+	data   []float32
+}
+
+// packConstB packs b (k×n, or n×k if transB).
+func packConstB(b []float32, k, n int, transB bool) *packedB {
+	pk := &packedB{k: k, n: n, panels: (n + gemmNR - 1) / gemmNR}
+	pk.data = make([]float32, k*pk.panels*gemmNR)
+	g := &gemmOp{n: n, k: k, b: b, ldb: n, transB: transB}
+	if transB {
+		g.ldb = k
+	}
+	for pc := 0; pc < k; pc += gemmKC {
+		kc := min(gemmKC, k-pc)
+		g.pb = pk.data[pc*pk.panels*gemmNR:][:kc*pk.panels*gemmNR]
+		g.packB(pc, kc, 0, n)
+	}
+	return pk
+}
+
+// unpack returns the matrix pk was packed from: k×n, or n×k if transB.
+func (pk *packedB) unpack(transB bool) []float32 {
+	k, n := pk.k, pk.n
+	out := make([]float32, k*n)
+	for pc := 0; pc < k; pc += gemmKC {
+		kc := min(gemmKC, k-pc)
+		block := pk.data[pc*pk.panels*gemmNR:]
+		for q := 0; q < pk.panels; q++ {
+			panel := block[q*kc*gemmNR:][:kc*gemmNR]
+			for p := 0; p < kc; p++ {
+				for j := 0; j < gemmNR && q*gemmNR+j < n; j++ {
+					col, v := q*gemmNR+j, panel[p*gemmNR+j]
+					if transB {
+						out[col*k+pc+p] = v
+					} else {
+						out[(pc+p)*n+col] = v
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// sgemmPacked is sgemm with B packed beforehand.
+func sgemmPacked(kern microKernel, m int, a []float32, lda int, pk *packedB, c []float32, ldc int, workers int) {
+	n, k := pk.n, pk.k
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		for i := range m {
+			clear(c[i*ldc : i*ldc+n])
+		}
+		return
+	}
+	run := func(i0, i1, j0, j1 int) {
+		g := gemmBufs.Get().(*gemmOp)
+		g.m, g.n, g.k = i1-i0, j1-j0, k
+		g.a, g.lda, g.transA = a[i0*lda:], lda, false
+		g.pre, g.preJ0 = pk, j0
+		g.c, g.ldc = c[i0*ldc+j0:], ldc
+		g.kern = kern
+		g.run()
+		g.a, g.c, g.pre = nil, nil, nil
+		gemmBufs.Put(g)
+	}
+	workers = min(workers, max(1, m*n*k/(1<<16)))
+	if workers <= 1 {
+		run(0, m, 0, n)
+		return
+	}
+	if pk.panels < workers { // few columns: split the rows
+		rowTiles := (m + gemmMR - 1) / gemmMR
+		per := (rowTiles + workers - 1) / workers * gemmMR
+		parallelFor((m+per-1)/per, workers, func(q0, q1 int) {
+			for q := q0; q < q1; q++ {
+				run(q*per, min(m, (q+1)*per), 0, n)
+			}
+		})
+		return
+	}
+	per := (pk.panels + workers - 1) / workers * gemmNR
+	parallelFor((n+per-1)/per, workers, func(q0, q1 int) {
+		for q := q0; q < q1; q++ {
+			run(0, m, q*per, min(n, (q+1)*per))
+		}
+	})
 }
 
 // packB copies B[pc:pc+kc, jc:jc+nc] into g.pb as NR-column panels, each

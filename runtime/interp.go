@@ -40,6 +40,11 @@ func (m *Model) runGraph(inputs map[string]*Tensor, opt RunOptions) (map[string]
 	for name, t := range m.inits {
 		env[name] = t
 	}
+	if m.plan != nil {
+		for name, pw := range m.plan.packed {
+			env[name] = &Tensor{DType: pw.dtype, Shape: pw.shape, data: pw.pk.unpack(pw.transB)}
+		}
+	}
 	if err := m.checkInputs(inputs); err != nil {
 		return nil, err
 	}

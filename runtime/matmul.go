@@ -23,6 +23,9 @@ type float interface{ ~float32 | ~float64 }
 // the node (fuse.go), an operand arrives untransposed and the kernel reads it
 // transposed.
 func matMul(c *call, in []*Tensor) []*Tensor {
+	if pk := c.n.fz.packed; pk != nil {
+		return []*Tensor{matmulPacked(in[0], pk)}
+	}
 	return []*Tensor{matmulT(in[0], in[1], c.n.fz.transA, c.n.fz.transB, true)}
 }
 
@@ -107,6 +110,29 @@ func matmulT(a, b *Tensor, ta, tb, fast bool) *Tensor {
 		final = append(final, n)
 	}
 	return reshaped(out, final)
+}
+
+// matmulPacked is a·B for a float32 a (rank ≥ 1) and a constant B packed by
+// the plan: all of a's rows, whatever its batch dims, in one product.
+func matmulPacked(a *Tensor, pk *packedB) *Tensor {
+	if a.DType != Float32 {
+		panic(errType)
+	}
+	if len(a.Shape) == 0 {
+		panic(errRank)
+	}
+	k := int(a.Shape[len(a.Shape)-1])
+	if k != pk.k {
+		failf("matmul of %v and [%d %d]: inner dims %d and %d differ", a.Shape, pk.k, pk.n, k, pk.k)
+	}
+	shape := append(append([]int64{}, a.Shape[:len(a.Shape)-1]...), int64(pk.n))
+	out := newF32(shape)
+	m := a.Len() / max(k, 1)
+	if k == 0 {
+		m = product(shape) / max(pk.n, 1)
+	}
+	sgemmPacked(simdKernel, m, a.data.([]float32), k, pk, out.data.([]float32), pk.n, gemmWorkers())
+	return out
 }
 
 // transposeLast2 swaps the last two dims of x.

@@ -24,7 +24,8 @@ import (
 
 // A fusion is what the plan folded into a node.
 type fusion struct {
-	transA, transB bool // MatMul: read operand 0 or 1 transposed
+	transA, transB bool     // MatMul: read operand 0 or 1 transposed
+	packed         *packedB // MatMul: operand 1, a constant, packed for the GEMM (gemm.go)
 
 	// Div as a Sinkhorn half-step: y = x / (Σ_sumAxis x + sumEps).
 	sumAxis int64
@@ -39,6 +40,16 @@ type plan struct {
 	slot   map[string]int // value name → slot, for every value the plan computes or reads
 	inits  []slotTensor   // initializers that are not graph inputs
 	gone   map[string]bool
+	// Constant weights the plan keeps only in packed form (MatMul's B);
+	// runGraph unpacks them when it needs them.
+	packed map[string]packedWeight
+}
+
+type packedWeight struct {
+	pk     *packedB
+	transB bool
+	dtype  DType
+	shape  []int64
 }
 
 type slotTensor struct {
@@ -150,6 +161,8 @@ func (m *Model) makePlan() *plan {
 		}
 		order = append(order, n)
 	}
+
+	order = m.packWeights(p, order, isOutput)
 
 	for name, t := range m.inits {
 		if _, isInput := m.declIn[name]; !isInput {
@@ -289,6 +302,63 @@ func (p *plan) planRecycling(last map[int]int, pinned []bool) {
 		p.groups = append(p.groups, ms)
 		p.steps[death].recycle = append(p.steps[death].recycle, g)
 	}
+}
+
+// packWeights packs, once, the constant float32 matrices that MatMuls
+// multiply by (x·W and, fused, x·Wᵀ), when the build has the AVX-512 GEMM:
+// on a decoder, repacking the weights on every call costs about as much as
+// a sixth of the multiply itself. A weight every reader of which is such a
+// MatMul moves out of m.inits into the plan in packed form only, so the
+// model holds one copy of it.
+func (m *Model) packWeights(p *plan, order []*Node, isOutput map[string]bool) []*Node {
+	if simdKernel == nil {
+		return order
+	}
+	readers := map[string]int{}
+	var cand []int
+	for i, n := range order {
+		if n.OpType != "MatMul" || n.Domain != "" || n.fz.transA {
+			continue
+		}
+		w := m.constant(n.Inputs[1])
+		if w == nil || w.DType != Float32 || len(w.Shape) != 2 || w.Len() == 0 {
+			continue
+		}
+		readers[n.Inputs[1]]++
+		cand = append(cand, i)
+	}
+	p.packed = map[string]packedWeight{}
+	converted := map[string]int{}
+	for _, i := range cand {
+		n := order[i]
+		name := n.Inputs[1]
+		pw, ok := p.packed[name]
+		if !ok {
+			w := m.inits[name]
+			k, cols := int(w.Shape[0]), int(w.Shape[1])
+			if n.fz.transB {
+				k, cols = cols, k
+			}
+			pw = packedWeight{pk: packConstB(w.Float32s(), k, cols, n.fz.transB), transB: n.fz.transB, dtype: w.DType, shape: w.Shape}
+			p.packed[name] = pw
+		} else if pw.transB != n.fz.transB {
+			continue // read both ways: this reader multiplies as usual
+		}
+		c := *n
+		c.Inputs = []string{n.Inputs[0], ""}
+		c.fz.transB, c.fz.packed = false, pw.pk
+		order[i] = &c
+		converted[name]++
+	}
+	for name := range p.packed {
+		if converted[name] == m.uses[name] && !isOutput[name] {
+			delete(m.inits, name) // the packed form is the only copy
+			p.gone[name] = true
+		} else {
+			delete(p.packed, name) // still read as a tensor too; it stays in m.inits
+		}
+	}
+	return order
 }
 
 // matchHalfStep returns a fused copy of d, and the Add and ReduceSum it

@@ -180,3 +180,60 @@ func TestPlanRecycling(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanPacksWeights: with the AVX-512 GEMM, MatMuls by constant matrices
+// (x·W, x·Wᵀ through a fused Transpose) use a copy packed once; a weight
+// read only that way leaves m.inits, and asking for it (or running the graph
+// as written) unpacks it exactly. A weight also read by another op stays.
+func TestPlanPacksWeights(t *testing.T) {
+	w1, w2, w3 := randTensor(1, 300, 40), randTensor(2, 33, 300), randTensor(3, 300, 17)
+	g := &onnxpb.GraphProto{
+		Input:       []*onnxpb.ValueInfoProto{tensorInfo("x", Float32, sh(2, 5, 300))},
+		Initializer: []*onnxpb.TensorProto{w1.Proto("w1"), w2.Proto("w2"), w3.Proto("w3")},
+		Output:      []*onnxpb.ValueInfoProto{untypedInfo("y1"), untypedInfo("y2"), untypedInfo("y3"), untypedInfo("n3")},
+		Node: []*onnxpb.NodeProto{
+			node("m1", "MatMul", []string{"x", "w1"}, []string{"y1"}),
+			node("t2", "Transpose", []string{"w2"}, []string{"w2T"}, aInts("perm", 1, 0)),
+			node("m2", "MatMul", []string{"x", "w2T"}, []string{"y2"}),
+			node("m3", "MatMul", []string{"x", "w3"}, []string{"y3"}),
+			node("n3", "Neg", []string{"w3"}, []string{"n3"}),
+		},
+	}
+	m, err := Decode(encode(t, modelProto(17, g)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if simdKernel != nil {
+		if m.inits["w1"] != nil || m.inits["w2"] != nil || m.inits["w3"] == nil {
+			t.Errorf("inits after packing: w1 %v, w2 %v, w3 %v; want only w3", m.inits["w1"] != nil, m.inits["w2"] != nil, m.inits["w3"] != nil)
+		}
+	}
+	in := map[string]*Tensor{"x": randTensor(4, 2, 5, 300)}
+	got, err := m.Run(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := m.runGraph(in, RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"y1", "y2", "y3", "n3"} {
+		if err := compareTensors(got[name], plain[name], 1e-5, 1e-5); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	ref := matmul(in["x"], w1, false)
+	if err := compareTensors(got["y1"], ref, 1e-5, 1e-5); err != nil {
+		t.Errorf("y1 against the reference: %v", err)
+	}
+	back, err := m.RunWith(in, RunOptions{Outputs: []string{"w1", "w2", "y2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := compareTensors(back["w1"], w1, 0, 0); err != nil {
+		t.Errorf("w1 unpacked: %v", err)
+	}
+	if err := compareTensors(back["w2"], w2, 0, 0); err != nil {
+		t.Errorf("w2 unpacked: %v", err)
+	}
+}
