@@ -18,6 +18,8 @@ func init() {
 		sigmoidRowSIMD = sigmoidRowAVX512
 		expSubRowSIMD = expSubRowAVX512
 		axpySIMD = axpyAVX512
+		normSum4SIMD = normSum4AVX512
+		accRowSIMD = accRowAVX512
 	}
 }
 
@@ -149,5 +151,67 @@ func axpyAVX512(dst, x []float32, alpha float32) {
 	}
 	for ; i < n; i++ {
 		dst[i] += alpha * x[i]
+	}
+}
+
+// Lane permutations for normSum4AVX512: rowRot[r][i] is lane i's r-th
+// neighbour within its group of four (axis −1: groups are rows); colRot[r][i]
+// is lane (i + 4r) mod 16 (axis −2: the four rows of a 4×4 block).
+var rowRot, colRot [3][16]uint32
+
+func init() {
+	for r := 1; r <= 3; r++ {
+		for i := range 16 {
+			rowRot[r-1][i] = uint32(i&^3 | (i+r)&3)
+			colRot[r-1][i] = uint32((i + 4*r) % 16)
+		}
+	}
+}
+
+// normSum4AVX512 is normSum for dim 4 with inner 1 (rows of four) or inner 4
+// (4×4 blocks, summing columns), sixteen elements at a time: the sums are
+// float32, so they differ from the float64 ones by float32 rounding.
+func normSum4AVX512(dst, src []float32, inner int, eps float32) bool {
+	n := len(src)
+	if n%16 != 0 || inner != 1 && inner != 4 {
+		return false
+	}
+	rot := &rowRot
+	if inner == 4 {
+		rot = &colRot
+	}
+	r1 := archsimd.LoadUint32x16(&rot[0])
+	r2 := archsimd.LoadUint32x16(&rot[1])
+	r3 := archsimd.LoadUint32x16(&rot[2])
+	e := archsimd.BroadcastFloat32x16(eps)
+	dst = dst[:n]
+	for i := 0; i < n; i += 16 {
+		v := archsimd.LoadFloat32x16((*[16]float32)(src[i : i+16]))
+		s := v.Add(v.Permute(r1)).Add(v.Permute(r2).Add(v.Permute(r3)))
+		v.Div(s.Add(e)).Store((*[16]float32)(dst[i : i+16]))
+	}
+	return true
+}
+
+// accRowAVX512 is acc[j] += float64(x[j]) (or its square), eight at a time:
+// the same float64 additions, lane by lane, as the scalar loop.
+func accRowAVX512(acc []float64, x []float32, sq bool) {
+	n := len(acc)
+	x = x[:n]
+	j := 0
+	for ; j+8 <= n; j += 8 {
+		v := archsimd.LoadFloat32x8((*[8]float32)(x[j : j+8])).ConvertToFloat64()
+		if sq {
+			v = v.Mul(v)
+		}
+		a := (*[8]float64)(acc[j : j+8])
+		archsimd.LoadFloat64x8(a).Add(v).Store(a)
+	}
+	for ; j < n; j++ {
+		v := float64(x[j])
+		if sq {
+			v *= v
+		}
+		acc[j] += v
 	}
 }

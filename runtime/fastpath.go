@@ -327,6 +327,10 @@ func reduce32(x *Tensor, red []bool, r reducer, shape []int64) (*Tensor, bool) {
 				clear(acc)
 				for p := 0; p < dim; p++ {
 					row := base[p*inner:][:inner]
+					if accRowSIMD != nil {
+						accRowSIMD(acc, row, sq)
+						continue
+					}
 					if sq {
 						for j, v := range row {
 							acc[j] += float64(v) * float64(v)
@@ -580,7 +584,8 @@ var (
 // normSum is the kernel of a Div the plan fused with its ReduceSum and Add
 // (plan.go): y = x / (Σ_axis x + ε), with the roundings of the three nodes
 // as their fast paths compute them (the sum in float64 as reduce32 does,
-// rounded to float32, then + ε and ÷ in float32).
+// rounded to float32, then + ε and ÷ in float32), except in the vector form
+// for four streams, which sums in float32.
 func normSum(c *call, in []*Tensor) []*Tensor {
 	x := in[0]
 	if x.DType != Float32 {
@@ -591,6 +596,9 @@ func normSum(c *call, in []*Tensor) []*Tensor {
 	outer, dim, inner := split3(x.Shape, axis)
 	xv := x.data.([]float32)
 	out := getF32(len(xv))
+	if dim == 4 && normSum4SIMD != nil && normSum4SIMD(out, xv, inner, eps) {
+		return []*Tensor{{DType: Float32, Shape: x.Shape, data: out}}
+	}
 	var small [16]float32
 	den := small[:0]
 	if inner > len(small) {
@@ -623,6 +631,14 @@ func normSum(c *call, in []*Tensor) []*Tensor {
 	}
 	return []*Tensor{{DType: Float32, Shape: x.Shape, data: out}}
 }
+
+// accRowSIMD is acc[j] += x[j] (or x[j]²) in float64 where the build has a
+// vector form (elementwise_simd.go), else nil.
+var accRowSIMD func(acc []float64, x []float32, sq bool)
+
+// normSum4SIMD is normSum's vector form for dim 4 (the mHC streams) where
+// the build has it (elementwise_simd.go); it reports whether it did the work.
+var normSum4SIMD func(dst, src []float32, inner int, eps float32) bool
 
 // ---- Where, Concat ----
 
