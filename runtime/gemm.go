@@ -239,8 +239,9 @@ func sgemmPacked(kern microKernel, m int, a []float32, lda int, pk *packedB, c [
 		run(0, m, 0, n)
 		return
 	}
-	if pk.panels < workers { // few columns: split the rows
-		rowTiles := (m + gemmMR - 1) / gemmMR
+	// Split the rows (each goroutine packs only its part of A) unless there
+	// are too few of them; B is packed already, so reading all of it is free.
+	if rowTiles := (m + gemmMR - 1) / gemmMR; rowTiles >= workers || pk.panels < workers {
 		per := (rowTiles + workers - 1) / workers * gemmMR
 		parallelFor((m+per-1)/per, workers, func(q0, q1 int) {
 			for q := q0; q < q1; q++ {

@@ -104,7 +104,9 @@ func (m *Model) makePlan() *plan {
 	producer := map[string]*Node{}
 	for _, n := range m.nodes {
 		for _, o := range n.Outputs {
-			producer[o] = n
+			if o != "" {
+				producer[o] = n
+			}
 		}
 	}
 	readers := map[string]int{} // fusable reads of each Transpose output
@@ -367,12 +369,12 @@ func (m *Model) packWeights(p *plan, order []*Node, isOutput map[string]bool) []
 // and neither the sum nor the Add is read elsewhere or is a graph output;
 // else nils.
 func (m *Model) matchHalfStep(d *Node, producer map[string]*Node, isOutput map[string]bool) (fused, add, red *Node) {
-	if d.OpType != "Div" || d.Domain != "" || len(d.Inputs) != 2 || m.types[d.Outputs[0]] != Float32 {
+	if d.OpType != "Div" || d.Domain != "" || len(d.Inputs) != 2 || len(d.Outputs) != 1 || m.types[d.Outputs[0]] != Float32 {
 		return nil, nil, nil
 	}
 	x := d.Inputs[0]
 	add = producer[d.Inputs[1]]
-	if add == nil || add.OpType != "Add" || add.Domain != "" || len(add.Inputs) != 2 {
+	if x == "" || add == nil || add.OpType != "Add" || add.Domain != "" || len(add.Inputs) != 2 || len(add.Outputs) != 1 {
 		return nil, nil, nil
 	}
 	single := func(name string) bool { return m.uses[name] == 1 && !isOutput[name] }
@@ -381,7 +383,7 @@ func (m *Model) matchHalfStep(d *Node, producer map[string]*Node, isOutput map[s
 	}
 	for i := range 2 {
 		red, eps := producer[add.Inputs[i]], add.Inputs[1-i]
-		if red == nil || red.OpType != "ReduceSum" || red.Domain != "" || red.Inputs[0] != x || !single(red.Outputs[0]) {
+		if red == nil || red.OpType != "ReduceSum" || red.Domain != "" || len(red.Outputs) != 1 || red.Inputs[0] != x || !single(red.Outputs[0]) {
 			continue
 		}
 		e := m.constant(eps)
