@@ -102,6 +102,10 @@ func sgemm(kern microKernel, m, n, k int, a []float32, lda int, transA bool, b [
 		run(0, m, 0, n)
 		return
 	}
+	if rowTiles := (m + gemmMR - 1) / gemmMR; rowTiles >= 2*workers {
+		sgemmShared(kern, m, n, k, a, lda, transA, b, ldb, transB, c, ldc, workers)
+		return
+	}
 	var wg sync.WaitGroup
 	if colTiles := (n + gemmNR - 1) / gemmNR; colTiles >= (m+gemmMR-1)/gemmMR {
 		workers = min(workers, colTiles)
@@ -118,6 +122,71 @@ func sgemm(kern microKernel, m, n, k int, a []float32, lda int, transA bool, b [
 		}
 	}
 	wg.Wait()
+}
+
+// sgemmShared is sgemm for workers goroutines that share each packed block
+// of B: for every kc×nc block they first pack its panels together, then each
+// multiplies its own rows of A by it. Splitting C into independent products
+// instead would have every goroutine pack all of B.
+func sgemmShared(kern microKernel, m, n, k int, a []float32, lda int, transA bool, b []float32, ldb int, transB bool, c []float32, ldc int, workers int) {
+	gs := make([]*gemmOp, workers)
+	for w := range gs {
+		g := gemmBufs.Get().(*gemmOp)
+		g.m, g.n, g.k = m, n, k
+		g.a, g.lda, g.transA = a, lda, transA
+		g.b, g.ldb, g.transB = b, ldb, transB
+		g.c, g.ldc, g.kern = c, ldc, kern
+		g.pa = grow(g.pa, min(gemmKC, k)*(min(gemmMC, m)+gemmMR-1)/gemmMR*gemmMR)
+		gs[w] = g
+	}
+	shared := gs[0].pb
+	shared = grow(shared, min(gemmKC, k)*(min(gemmNC, n)+gemmNR-1)/gemmNR*gemmNR)
+	rowTiles := (m + gemmMR - 1) / gemmMR
+	rowsPer := (rowTiles + workers - 1) / workers * gemmMR
+	var wg sync.WaitGroup
+	for jc := 0; jc < n; jc += gemmNC {
+		nc := min(gemmNC, n-jc)
+		panels := (nc + gemmNR - 1) / gemmNR
+		panelsPer := (panels + workers - 1) / workers
+		for pc := 0; pc < k; pc += gemmKC {
+			kc := min(gemmKC, k-pc)
+			for w, g := range gs {
+				q0, q1 := w*panelsPer, min(panels, (w+1)*panelsPer)
+				if q0 >= q1 {
+					continue
+				}
+				wg.Go(func() {
+					own := g.pb
+					g.pb = shared[q0*kc*gemmNR:]
+					g.packB(pc, kc, jc+q0*gemmNR, min(nc, q1*gemmNR)-q0*gemmNR)
+					g.pb = own
+				})
+			}
+			wg.Wait()
+			for w, g := range gs {
+				i0, i1 := w*rowsPer, min(m, (w+1)*rowsPer)
+				if i0 >= i1 {
+					continue
+				}
+				wg.Go(func() {
+					own := g.pb
+					g.pb = shared
+					for ic := i0; ic < i1; ic += gemmMC {
+						mc := min(gemmMC, i1-ic)
+						g.packA(ic, mc, pc, kc)
+						g.macro(ic, mc, jc, nc, kc, pc > 0)
+					}
+					g.pb = own
+				})
+			}
+			wg.Wait()
+		}
+	}
+	gs[0].pb = shared
+	for _, g := range gs {
+		g.a, g.b, g.c = nil, nil, nil
+		gemmBufs.Put(g)
+	}
 }
 
 // run is the serial blocked product of g.
