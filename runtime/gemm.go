@@ -11,15 +11,16 @@ import (
 // panels of B (packed, kc×NR, contiguous) and MR-row panels of A (packed,
 // kc×MR), and a micro-kernel multiplies one A panel by one B panel into an
 // MR×NR tile of C held in registers. Which micro-kernel runs is decided once,
-// at start-up: an AVX-512 kernel written with simd/archsimd when the binary is
-// built with GOEXPERIMENT=simd on an amd64 CPU that has AVX-512
-// (gemm_simd.go), else none, and float32 products go to gonum (matmul.go).
+// at start-up: on an amd64 CPU with AVX-512, the assembly kernel
+// (gemm_amd64.s; not with -tags purego), else the simd/archsimd one in a
+// GOEXPERIMENT=simd build (gemm_simd.go), else none, and float32 products go
+// to gonum (matmul.go).
 // microGeneric is the portable kernel the tests also drive the packed
 // driver with, so the blocking and edge handling are checked in every build.
 // matMulNaive (float64 sums) is the oracle for all of them.
 
 const (
-	gemmMR = 4           // rows of a micro-tile
+	gemmMR = 8           // rows of a micro-tile
 	gemmNR = 32          // columns of a micro-tile (two 16-lane vectors)
 	gemmKC = 256         // depth of a packed panel: kc×NR floats of B stay in L1
 	gemmMC = 32 * gemmMR // rows of A packed at once (stays in L2)
@@ -31,8 +32,11 @@ const (
 // b[p*NR+j] = B[p,j]); with acc it adds the product to c, else it overwrites c.
 type microKernel func(kc int, a, b, c []float32, ldc int, acc bool)
 
-// simdKernel is the hardware micro-kernel, nil where there is none.
-var simdKernel microKernel
+// simdKernel is the hardware micro-kernel the runtime uses, nil where there
+// is none: the assembly one (gemm_amd64.s) where it is built and the CPU has
+// AVX-512, else the simd/archsimd one (gemm_simd.go) in a GOEXPERIMENT=simd
+// build. asmKernel and archsimdKernel are each of them, for the tests.
+var simdKernel, asmKernel, archsimdKernel microKernel
 
 // gemmOp is one product to compute with the packed driver.
 type gemmOp struct {
@@ -444,12 +448,22 @@ func microGeneric(kc int, a, b, c []float32, ldc int, acc bool) {
 // gemmWorkers is how many goroutines a product may use.
 func gemmWorkers() int { return goruntime.GOMAXPROCS(0) }
 
-// Kernels describes the float32 kernels this build runs, for benchmark
-// reports: the AVX-512 GEMM and vector elementwise code when the binary was
-// built with GOEXPERIMENT=simd and the CPU has AVX-512, else the portable ones.
+// Kernels describes the float32 kernels this build runs on this CPU, for
+// benchmark reports.
 func Kernels() string {
-	if simdKernel != nil {
-		return "AVX-512 (simd/archsimd, GOEXPERIMENT=simd): packed GEMM, vector elementwise, exp"
+	var gemm, elem string
+	switch {
+	case asmKernel != nil:
+		gemm = "AVX-512 assembly GEMM micro-kernel"
+	case archsimdKernel != nil:
+		gemm = "AVX-512 GEMM micro-kernel (simd/archsimd)"
+	default:
+		gemm = "gonum blas32 GEMM"
 	}
-	return "portable: gonum blas32 GEMM, scalar elementwise (build with GOEXPERIMENT=simd on an AVX-512 CPU for the vector kernels)"
+	if binRowSIMD != nil {
+		elem = "AVX-512 elementwise, exp and reductions (simd/archsimd, GOEXPERIMENT=simd)"
+	} else {
+		elem = "scalar elementwise (GOEXPERIMENT=simd adds AVX-512 ones)"
+	}
+	return gemm + "; " + elem
 }

@@ -7,12 +7,17 @@ import (
 	"testing"
 )
 
-// gemmKernels are the micro-kernels this build can run: the portable one
-// always, the AVX-512 one when built with GOEXPERIMENT=simd on a CPU that has it.
+// gemmKernels are the micro-kernels this build can run on this CPU: the
+// portable one always, the assembly one on amd64 with AVX-512 (unless built
+// with -tags purego), the simd/archsimd one when built with GOEXPERIMENT=simd
+// on a CPU with AVX-512.
 func gemmKernels() map[string]microKernel {
 	ks := map[string]microKernel{"generic": microGeneric}
-	if simdKernel != nil {
-		ks["simd"] = simdKernel
+	if asmKernel != nil {
+		ks["asm"] = asmKernel
+	}
+	if archsimdKernel != nil {
+		ks["archsimd"] = archsimdKernel
 	}
 	return ks
 }

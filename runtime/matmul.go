@@ -11,9 +11,9 @@ import (
 // Matrix products. matMulNaive is the reference loop, float64 sums rounded
 // once per output element. The fast kernels, tested against it
 // (matmul_test.go, gemm_test.go): float32 goes to the packed AVX-512 GEMM of
-// gemm.go when the build has it (GOEXPERIMENT=simd), else to gonum's blas32
-// from 32³ multiply-adds and matMulBlocked (float64 sums) below; float64 to
-// matMulBlocked.
+// gemm.go where the CPU and build have a micro-kernel for it, else to gonum's
+// blas32 from 32³ multiply-adds and matMulBlocked (float64 sums) below;
+// float64 to matMulBlocked.
 
 type float interface{ ~float32 | ~float64 }
 

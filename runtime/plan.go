@@ -307,7 +307,7 @@ func (p *plan) planRecycling(last map[int]int, pinned []bool) {
 }
 
 // packWeights packs, once, the constant float32 matrices that MatMuls
-// multiply by (x·W and, fused, x·Wᵀ), when the build has the AVX-512 GEMM:
+// multiply by (x·W and, fused, x·Wᵀ), when there is an AVX-512 GEMM:
 // on a decoder, repacking the weights on every call costs about as much as
 // a sixth of the multiply itself. A weight every reader of which is such a
 // MatMul moves out of m.inits into the plan in packed form only, so the
