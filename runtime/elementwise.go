@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"math"
+	goruntime "runtime"
 )
 
 // Elementwise kernels. Floats compute in float64 per element and round once
@@ -135,10 +136,16 @@ func expandIndex(in, out []int64) []int {
 func mapFloat(x *Tensor, f func(float64) float64) *Tensor {
 	switch d := x.data.(type) {
 	case []float32:
-		out := make([]float32, len(d))
-		for i, v := range d {
-			out[i] = float32(f(float64(v)))
+		out := getF32(len(d))
+		workers := 1
+		if len(d) >= parallelMin && fastPaths {
+			workers = goruntime.GOMAXPROCS(0)
 		}
+		parallelFor(len(d), workers, func(i0, i1 int) {
+			for i, v := range d[i0:i1] {
+				out[i0+i] = float32(f(float64(v)))
+			}
+		})
 		return &Tensor{DType: Float32, Shape: x.Shape, data: out}
 	case []float64:
 		out := make([]float64, len(d))
@@ -426,19 +433,20 @@ func castLikeTypes(n *Node, in []DType) ([]DType, error) { return []DType{in[1]}
 
 // A binFn is one elementwise binary function for floats and for integers.
 type binFn struct {
-	f func(x, y float64) float64
-	i func(x, y int64) int64
+	f    func(x, y float64) float64
+	i    func(x, y int64) int64
+	kind binKind // the float32 fast path (fastpath.go), or binOther
 }
 
 var (
-	add    = binFn{f: func(x, y float64) float64 { return x + y }, i: func(x, y int64) int64 { return x + y }} // x + y
-	sub    = binFn{f: func(x, y float64) float64 { return x - y }, i: func(x, y int64) int64 { return x - y }} // x − y
-	mul    = binFn{f: func(x, y float64) float64 { return x * y }, i: func(x, y int64) int64 { return x * y }} // x · y
-	div    = binFn{f: func(x, y float64) float64 { return x / y }, i: intDiv}                                  // x / y, integers truncating
-	maxOf  = binFn{f: math.Max, i: func(x, y int64) int64 { return max(x, y) }}                                // max(x, y), NaN wins
-	minOf  = binFn{f: math.Min, i: func(x, y int64) int64 { return min(x, y) }}                                // min(x, y), NaN wins
-	fmodFn = binFn{f: math.Mod, i: intRem}                                                                     // remainder with the sign of x (C fmod)
-	pyMod  = binFn{f: floorMod, i: intFloorMod}                                                                // remainder with the sign of y (Python %)
+	add    = binFn{f: func(x, y float64) float64 { return x + y }, i: func(x, y int64) int64 { return x + y }, kind: binAdd} // x + y
+	sub    = binFn{f: func(x, y float64) float64 { return x - y }, i: func(x, y int64) int64 { return x - y }, kind: binSub} // x − y
+	mul    = binFn{f: func(x, y float64) float64 { return x * y }, i: func(x, y int64) int64 { return x * y }, kind: binMul} // x · y
+	div    = binFn{f: func(x, y float64) float64 { return x / y }, i: intDiv, kind: binDiv}                                  // x / y, integers truncating
+	maxOf  = binFn{f: math.Max, i: func(x, y int64) int64 { return max(x, y) }}                                              // max(x, y), NaN wins
+	minOf  = binFn{f: math.Min, i: func(x, y int64) int64 { return min(x, y) }}                                              // min(x, y), NaN wins
+	fmodFn = binFn{f: math.Mod, i: intRem}                                                                                   // remainder with the sign of x (C fmod)
+	pyMod  = binFn{f: floorMod, i: intFloorMod}                                                                              // remainder with the sign of y (Python %)
 )
 
 func intRem(x, y int64) int64 {
@@ -478,6 +486,9 @@ func floorMod(x, y float64) float64 {
 func zipNum(a, b *Tensor, op binFn) *Tensor {
 	if a.DType != b.DType {
 		panic(errType)
+	}
+	if a.DType == Float32 && op.kind != binOther && fastPaths {
+		return zip32(op.kind, a, b)
 	}
 	shape := broadcastShapes(a.Shape, b.Shape)
 	ins := [][]int64{a.Shape, b.Shape}
@@ -660,6 +671,9 @@ func where(c *call, in []*Tensor) []*Tensor {
 	cond, x, y := in[0], in[1], in[2]
 	if cond.DType != Bool || x.DType != y.DType {
 		panic(errType)
+	}
+	if x.DType == Float32 && fastPaths {
+		return []*Tensor{where32(cond, x, y)}
 	}
 	shape := broadcastShapes(cond.Shape, x.Shape, y.Shape)
 	n := checkSize(shape)

@@ -23,25 +23,33 @@ func (m *Model) Run(inputs map[string]*Tensor) (map[string]*Tensor, error) {
 // dropped after its last reader has run (reference counting), so peak memory
 // is the live set, not the whole graph. A kernel failure comes back as an error
 // naming the node: `runtime: node "Mul_3" (Mul): shape mismatch`.
+//
+// It runs the plan Decode made (plan.go: values in numbered slots, a
+// Transpose read by MatMul fused into it) unless opt.Outputs asks for a value
+// the plan does not compute; then it walks the graph as written (runGraph).
 func (m *Model) RunWith(inputs map[string]*Tensor, opt RunOptions) (map[string]*Tensor, error) {
+	if m.plan != nil && m.plan.computes(opt.Outputs) {
+		return m.runPlan(inputs, opt)
+	}
+	return m.runGraph(inputs, opt)
+}
+
+// runGraph is RunWith over the graph as written, values kept by name.
+func (m *Model) runGraph(inputs map[string]*Tensor, opt RunOptions) (map[string]*Tensor, error) {
 	env := make(map[string]*Tensor, len(m.inits)+len(inputs))
 	for name, t := range m.inits {
 		env[name] = t
 	}
-	for name, t := range inputs {
-		v, ok := m.declIn[name]
-		if !ok {
-			return nil, fmt.Errorf("runtime: %q is not a graph input", name)
+	if m.plan != nil {
+		for name, pw := range m.plan.packed {
+			env[name] = &Tensor{DType: pw.dtype, Shape: pw.shape, data: pw.pk.unpack(pw.transB)}
 		}
-		if err := checkInput(v, t); err != nil {
-			return nil, err
-		}
-		env[name] = t
 	}
-	for _, v := range m.Inputs {
-		if _, ok := inputs[v.Name]; !ok {
-			return nil, fmt.Errorf("runtime: missing graph input %q", v.Name)
-		}
+	if err := m.checkInputs(inputs); err != nil {
+		return nil, err
+	}
+	for name, t := range inputs {
+		env[name] = t
 	}
 
 	want := opt.Outputs
@@ -108,8 +116,34 @@ func (m *Model) RunWith(inputs map[string]*Tensor, opt RunOptions) (map[string]*
 	return res, nil
 }
 
+// checkInputs checks the caller's inputs against the graph's declarations.
+func (m *Model) checkInputs(inputs map[string]*Tensor) error {
+	for name, t := range inputs {
+		v, ok := m.declIn[name]
+		if !ok {
+			return fmt.Errorf("runtime: %q is not a graph input", name)
+		}
+		if err := checkInput(v, t); err != nil {
+			return err
+		}
+	}
+	for _, v := range m.Inputs {
+		if _, ok := inputs[v.Name]; !ok {
+			return fmt.Errorf("runtime: missing graph input %q", v.Name)
+		}
+	}
+	return nil
+}
+
 // runNode calls n's kernel, turning a panic into an error that names n.
 func (m *Model) runNode(n *Node, args []*Tensor) (outs []*Tensor, err error) {
+	return m.runCall(&call{n: n, nout: len(n.Outputs)}, args)
+}
+
+// runCall is runNode with the call made beforehand (the plan keeps one per
+// step, so a run allocates none).
+func (m *Model) runCall(c *call, args []*Tensor) (outs []*Tensor, err error) {
+	n := c.n
 	defer func() {
 		r := recover()
 		if r == nil {
@@ -129,7 +163,6 @@ func (m *Model) runNode(n *Node, args []*Tensor) (outs []*Tensor, err error) {
 		}
 		outs, err = nil, fmt.Errorf("runtime: %v: %s", n, strings.TrimPrefix(msg, "runtime: "))
 	}()
-	c := &call{n: n, nout: len(n.Outputs)}
 	outs = n.k.fn(c, args)
 	if len(outs) < len(n.Outputs) {
 		outs = append(outs, make([]*Tensor, len(n.Outputs)-len(outs))...)

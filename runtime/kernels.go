@@ -40,7 +40,7 @@ var kernelTable = []kernel{
 	{op: "Exp", since: 1, minIn: 1, fn: unaryFloat(exp), types: same(isFloat)},
 	{op: "Log", since: 1, minIn: 1, fn: unaryFloat(log), types: same(isFloat)},
 	{op: "Reciprocal", since: 1, minIn: 1, fn: unaryFloat(reciprocal), types: same(isFloat)},
-	{op: "Sigmoid", since: 1, minIn: 1, fn: unaryFloat(sigmoid), types: same(isFloat)},
+	{op: "Sigmoid", since: 1, minIn: 1, fn: sigmoidOp, types: same(isFloat)},
 	{op: "Tanh", since: 1, minIn: 1, fn: unaryFloat(tanh), types: same(isFloat)},
 	{op: "Erf", since: 9, minIn: 1, fn: unaryFloat(erf), types: same(isFloat)},
 	{op: "Sin", since: 7, minIn: 1, fn: unaryFloat(sin), types: same(isFloat)},

@@ -8,27 +8,48 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 )
 
-// Matrix products. matMulNaive is the reference loop; matMulBlocked is the
-// fast kernel Run uses, tested against it (matmul_test.go). Both accumulate in
-// float64 and round once per output element.
+// Matrix products. matMulNaive is the reference loop, float64 sums rounded
+// once per output element. The fast kernels, tested against it
+// (matmul_test.go, gemm_test.go): float32 goes to the packed AVX-512 GEMM of
+// gemm.go where the CPU and build have a micro-kernel for it, else to gonum's
+// blas32 from 32³ multiply-adds and matMulBlocked (float64 sums) below;
+// float64 to matMulBlocked.
 
 type float interface{ ~float32 | ~float64 }
 
 // matMul is numpy's matmul: C[..., i, j] = Σ_p A[..., i, p]·B[..., p, j], the
 // batch dims broadcasting, a 1-D A a row and a 1-D B a column (each dropped
-// from the result).
+// from the result). When Decode fused a Transpose of the last two dims into
+// the node (fuse.go), an operand arrives untransposed and the kernel reads it
+// transposed.
 func matMul(c *call, in []*Tensor) []*Tensor {
-	return []*Tensor{matmul(in[0], in[1], true)}
+	if pk := c.n.fz.packed; pk != nil {
+		return []*Tensor{matmulPacked(in[0], pk)}
+	}
+	return []*Tensor{matmulT(in[0], in[1], c.n.fz.transA, c.n.fz.transB, true)}
 }
 
-// matmul multiplies a and b with the blocked parallel kernel (fast) or the
-// reference loop.
-func matmul(a, b *Tensor, fast bool) *Tensor {
+// matmul multiplies a and b with the fast kernels or the reference loop.
+func matmul(a, b *Tensor, fast bool) *Tensor { return matmulT(a, b, false, false, fast) }
+
+// matmulT multiplies a (its last two dims swapped if ta) by b (likewise if
+// tb). Only the float32 fast path reads operands transposed in place; the
+// others materialize the transpose first.
+func matmulT(a, b *Tensor, ta, tb, fast bool) *Tensor {
 	if a.DType != b.DType {
 		panic(errType)
 	}
-	if len(a.Shape) == 0 || len(b.Shape) == 0 {
+	if len(a.Shape) == 0 || len(b.Shape) == 0 || ta && len(a.Shape) < 2 || tb && len(b.Shape) < 2 {
 		panic(errRank)
+	}
+	if (ta || tb) && !(fast && a.DType == Float32) {
+		if ta {
+			a = transposeLast2(a)
+		}
+		if tb {
+			b = transposeLast2(b)
+		}
+		ta, tb = false, false
 	}
 	as, bs := a.Shape, b.Shape
 	if len(as) == 1 {
@@ -38,17 +59,28 @@ func matmul(a, b *Tensor, fast bool) *Tensor {
 		bs = []int64{bs[0], 1}
 	}
 	m, k := as[len(as)-2], as[len(as)-1]
+	if ta {
+		m, k = k, m
+	}
 	k2, n := bs[len(bs)-2], bs[len(bs)-1]
+	if tb {
+		k2, n = n, k2
+	}
 	if k != k2 {
 		failf("matmul of %v and %v: inner dims %d and %d differ", a.Shape, b.Shape, k, k2)
 	}
 	batch := broadcastShapes(as[:len(as)-2], bs[:len(bs)-2])
 	shape := append(append([]int64{}, batch...), m, n)
-	out := alloc(a.DType, shape)
+	var out *Tensor
+	if a.DType == Float32 && fast {
+		out = newF32(shape) // every kernel below writes all of C
+	} else {
+		out = alloc(a.DType, shape)
+	}
 	// Which batch of a and of b each output batch reads.
-	aIdx := expandIndex(as[:len(as)-2], batch)
-	bIdx := expandIndex(bs[:len(bs)-2], batch)
-	p := mmProblem{m: int(m), k: int(k), n: int(n), aIdx: aIdx, bIdx: bIdx}
+	aIdx := batchIndex(as[:len(as)-2], batch)
+	bIdx := batchIndex(bs[:len(bs)-2], batch)
+	p := mmProblem{m: int(m), k: int(k), n: int(n), aIdx: aIdx, bIdx: bIdx, transA: ta, transB: tb}
 
 	switch ad := a.data.(type) {
 	case []float32:
@@ -80,36 +112,177 @@ func matmul(a, b *Tensor, fast bool) *Tensor {
 	return reshaped(out, final)
 }
 
-// An mmProblem is a batch of products C_b = A_aIdx[b] · B_bIdx[b] with A m×k, B k×n.
+// matmulPacked is a·B for a float32 a (rank ≥ 1) and a constant B packed by
+// the plan: all of a's rows, whatever its batch dims, in one product.
+func matmulPacked(a *Tensor, pk *packedB) *Tensor {
+	if a.DType != Float32 {
+		panic(errType)
+	}
+	if len(a.Shape) == 0 {
+		panic(errRank)
+	}
+	k := int(a.Shape[len(a.Shape)-1])
+	if k != pk.k {
+		failf("matmul of %v and [%d %d]: inner dims %d and %d differ", a.Shape, pk.k, pk.n, k, pk.k)
+	}
+	shape := append(append([]int64{}, a.Shape[:len(a.Shape)-1]...), int64(pk.n))
+	out := newF32(shape)
+	m := a.Len() / max(k, 1)
+	if k == 0 {
+		m = product(shape) / max(pk.n, 1)
+	}
+	sgemmPacked(simdKernel, m, a.data.([]float32), k, pk, out.data.([]float32), pk.n, gemmWorkers())
+	return out
+}
+
+// transposeLast2 swaps the last two dims of x.
+func transposeLast2(x *Tensor) *Tensor {
+	r := len(x.Shape)
+	perm := make([]int, r)
+	for i := range perm {
+		perm[i] = i
+	}
+	perm[r-2], perm[r-1] = r-1, r-2
+	return transposeTensor(x, perm)
+}
+
+// batchIndex is expandIndex for the batch dims, without a walk when there
+// is no broadcasting.
+func batchIndex(in, out []int64) []int {
+	if product(in) == product(out) {
+		idx := make([]int, product(out))
+		for i := range idx {
+			idx[i] = i
+		}
+		return idx
+	}
+	return expandIndex(in, out)
+}
+
+// An mmProblem is a batch of products C_b = A_aIdx[b] · B_bIdx[b] with A m×k,
+// B k×n, each stored transposed when transA or transB (float32 only).
 type mmProblem struct {
-	m, k, n    int
-	aIdx, bIdx []int
+	m, k, n        int
+	aIdx, bIdx     []int
+	transA, transB bool
 }
 
 func (p *mmProblem) run32(c, a, b []float32, fast bool) {
-	if fast && p.m*p.k*p.n >= gonumMinWork {
+	m, k, n := p.m, p.k, p.n
+	if fast && simdKernel != nil {
+		lda, ldb := k, n
+		if p.transA {
+			lda = m
+		}
+		if p.transB {
+			ldb = k
+		}
+		one := func(bi, workers int) {
+			sgemm(simdKernel, m, n, k, a[p.aIdx[bi]*m*k:][:m*k], lda, p.transA, b[p.bIdx[bi]*k*n:][:k*n], ldb, p.transB, c[bi*m*n:][:m*n], n, workers)
+		}
+		if k <= smallK && n >= 16 && axpySIMD != nil {
+			one = func(bi, _ int) {
+				matMulSmallK(c[bi*m*n:][:m*n], a[p.aIdx[bi]*m*k:][:m*k], p.transA, b[p.bIdx[bi]*k*n:][:k*n], p.transB, m, k, n)
+			}
+		}
+		workers := gemmWorkers()
+		batches := len(p.aIdx)
+		if batches < workers || batches*m*n*k < 1<<16 {
+			for bi := range batches {
+				one(bi, workers)
+			}
+			return
+		}
+		parallelFor(batches, workers, func(b0, b1 int) {
+			for bi := b0; bi < b1; bi++ {
+				one(bi, 1)
+			}
+		})
+		return
+	}
+	if fast && (p.transA || p.transB || m*k*n >= gonumMinWork) {
 		for bi := range p.aIdx {
-			matMulGonum32(c[bi*p.m*p.n:(bi+1)*p.m*p.n], a[p.aIdx[bi]*p.m*p.k:(p.aIdx[bi]+1)*p.m*p.k], b[p.bIdx[bi]*p.k*p.n:(p.bIdx[bi]+1)*p.k*p.n], p.m, p.k, p.n)
+			matMulGonum32(c[bi*m*n:(bi+1)*m*n], a[p.aIdx[bi]*m*k:(p.aIdx[bi]+1)*m*k], p.transA, b[p.bIdx[bi]*k*n:(p.bIdx[bi]+1)*k*n], p.transB, m, k, n)
 		}
 		return
 	}
 	mmRun(p, c, a, b, fast)
 }
 
+// smallK is the inner dimension up to which a float32 product skips the
+// packed GEMM: with k this small, packing costs more than it saves
+// (the mHC stream mixing is a batch of 4×4 · 4×C products).
+const smallK = 8
+
+// matMulSmallK is c = a·b for one m×k by k×n float32 product, k ≤ smallK, as
+// row updates c[i,:] += a[i,p]·b[p,:] with the vector axpy.
+func matMulSmallK(c, a []float32, ta bool, b []float32, tb bool, m, k, n int) {
+	if tb {
+		bt := make([]float32, k*n)
+		for j := range n {
+			for p := range k {
+				bt[p*n+j] = b[j*k+p]
+			}
+		}
+		b = bt
+	}
+	for i := range m {
+		row := c[i*n:][:n]
+		clear(row)
+		for p := range k {
+			av := a[i*k+p]
+			if ta {
+				av = a[p*m+i]
+			}
+			axpySIMD(row, b[p*n:][:n], av)
+		}
+	}
+}
+
+// axpySIMD is dst[i] += alpha·x[i] where the build has a vector form
+// (elementwise_simd.go), else nil.
+var axpySIMD func(dst, x []float32, alpha float32)
+
+// parallelFor splits [0, n) into up to workers contiguous ranges and runs f
+// on each in its own goroutine (the first in the caller's), returning when
+// all are done.
+func parallelFor(n, workers int, f func(i0, i1 int)) {
+	workers = min(workers, n)
+	if workers <= 1 {
+		f(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	per := (n + workers - 1) / workers
+	for i := per; i < n; i += per {
+		wg.Go(func() { f(i, min(n, i+per)) })
+	}
+	f(0, min(n, per))
+	wg.Wait()
+}
+
 // gonumMinWork is the number of multiply-adds from which a float32 product
 // goes to gonum: below it, the call overhead outweighs the faster kernel.
 const gonumMinWork = 32 * 32 * 32
 
-// matMulGonum32 is c = a·b for one m×k by k×n float32 product through
+// matMulGonum32 is c = a·b for one m×k by k×n float32 product (a, b stored
+// transposed when ta, tb) through
 // gonum's blas32.Gemm: assembly-accelerated and parallel across the cores
 // for large products. It sums in float32, as onnxruntime's MLAS does, so it
 // agrees with matMulNaive (which sums in float64) to float32 rounding, not
 // bit for bit; matmul_test.go checks the bound.
-func matMulGonum32(c, a, b []float32, m, k, n int) {
-	blas32.Gemm(blas.NoTrans, blas.NoTrans, 1,
-		blas32.General{Rows: m, Cols: k, Stride: k, Data: a},
-		blas32.General{Rows: k, Cols: n, Stride: n, Data: b},
-		0, blas32.General{Rows: m, Cols: n, Stride: n, Data: c})
+func matMulGonum32(c, a []float32, ta bool, b []float32, tb bool, m, k, n int) {
+	A := blas32.General{Rows: m, Cols: k, Stride: k, Data: a}
+	opA := blas.NoTrans
+	if ta {
+		A, opA = blas32.General{Rows: k, Cols: m, Stride: m, Data: a}, blas.Trans
+	}
+	B := blas32.General{Rows: k, Cols: n, Stride: n, Data: b}
+	opB := blas.NoTrans
+	if tb {
+		B, opB = blas32.General{Rows: n, Cols: k, Stride: k, Data: b}, blas.Trans
+	}
+	blas32.Gemm(opA, opB, 1, A, B, 0, blas32.General{Rows: m, Cols: n, Stride: n, Data: c})
 }
 func (p *mmProblem) run64(c, a, b []float64, fast bool) { mmRun(p, c, a, b, fast) }
 

@@ -38,6 +38,7 @@ func TestMatMulBlocked(t *testing.T) {
 	for i, s := range shapes {
 		t.Run(fmt.Sprint(s.a, s.b), func(t *testing.T) {
 			a, b := randTensor(uint64(2*i), s.a...), randTensor(uint64(2*i+1), s.b...)
+			poisonPool()
 			fast, slow := matmul(a, b, true), matmul(a, b, false)
 			k := float64(s.a[len(s.a)-1])
 			if err := compareTensors(fast, slow, 1e-6*k, 1e-6*k); err != nil {
@@ -75,6 +76,39 @@ func BenchmarkMatMul(b *testing.B) {
 					matmul(x, y, fast)
 				}
 				b.ReportMetric(float64(2*n*n*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+// TestMatMulTransposed checks products with operands read transposed (as
+// the plan fuses them, plan.go), small-k batches (the mHC stream mixing)
+// among them, against the reference on explicitly transposed copies.
+func TestMatMulTransposed(t *testing.T) {
+	shapes := []struct{ a, b []int64 }{
+		{sh(128, 4, 4), sh(128, 4, 256)},
+		{sh(3, 4, 4), sh(3, 4, 17)},
+		{sh(2, 7, 3), sh(3, 40)},
+		{sh(1, 5), sh(5, 33)},
+		{sh(9, 130), sh(130, 65)},
+		{sh(2, 3, 5, 64), sh(2, 3, 64, 6)},
+	}
+	for i, s := range shapes {
+		for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
+			t.Run(fmt.Sprint(s.a, s.b, tr), func(t *testing.T) {
+				a, b := randTensor(uint64(2*i), s.a...), randTensor(uint64(2*i+1), s.b...)
+				want := matmul(a, b, false)
+				poisonPool()
+				if tr[0] {
+					a = transposeLast2(a)
+				}
+				if tr[1] {
+					b = transposeLast2(b)
+				}
+				k := float64(s.a[len(s.a)-1])
+				if err := compareTensors(matmulT(a, b, tr[0], tr[1], true), want, 1e-6*k, 1e-6*k); err != nil {
+					t.Error(err)
+				}
 			})
 		}
 	}

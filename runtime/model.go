@@ -30,6 +30,8 @@ type Model struct {
 	graph    *onnxpb.GraphProto // the decoded graph, for value_info checks
 	params   []string           // graph input names in file order, initialized ones included
 	captures []string           // outer-scope values the graph reads; also in Inputs, untyped
+
+	plan    *plan            // what Run executes (plan.go)
 }
 
 // A ValueInfo is a graph input or output as declared in the file.
@@ -60,6 +62,8 @@ type Node struct {
 	nformal int
 	graphs  map[string]*Model // decoded graph attributes (Loop body, If branches)
 	fn      *Model            // body of the model-local function the node calls
+
+	fz fusion // what the plan fused into this node (plan.go); zero for a node as written
 }
 
 // String names the node for messages: `node "Mul_3" (Mul)`, or by position
@@ -179,6 +183,9 @@ func fromProto(mp *onnxpb.ModelProto, ext *externalFiles) (*Model, error) {
 	if err := m.inferTypes(); err != nil {
 		return nil, err
 	}
+	// The main graph runs through an execution plan (plan.go); subgraphs
+	// and function bodies run as written.
+	m.plan = m.makePlan()
 	return m, nil
 }
 

@@ -17,14 +17,25 @@ type reducer struct {
 	iinit  int64
 	istep  func(acc, x int64) int64
 	ifinal func(acc int64, n int) int64
+	kind   redKind // the float32 fast path (fastpath.go), or redOther
 }
+
+// A redKind names the reductions with a float32 fast path.
+type redKind uint8
+
+const (
+	redOther redKind = iota
+	redSum
+	redMean
+	redSumSquare
+)
 
 func addF(a, x float64) float64 { return a + x }
 func addI(a, x int64) int64     { return a + x }
 
 var (
-	sumR  = reducer{step: addF, istep: addI} // Σx
-	meanR = reducer{step: addF, istep: addI, // Σx/n (integers truncate)
+	sumR  = reducer{step: addF, istep: addI, kind: redSum}  // Σx
+	meanR = reducer{step: addF, istep: addI, kind: redMean, // Σx/n (integers truncate)
 		final:  func(a float64, n int) float64 { return a / float64(n) },
 		ifinal: func(a int64, n int) int64 { return a / int64(max(n, 1)) }}
 	maxR = reducer{init: math.Inf(-1), step: math.Max, // max x, NaN wins
@@ -33,7 +44,7 @@ var (
 		iinit: math.MaxInt64, istep: func(a, x int64) int64 { return min(a, x) }}
 	prodR = reducer{init: 1, step: func(a, x float64) float64 { return a * x }, // Πx
 		iinit: 1, istep: func(a, x int64) int64 { return a * x }}
-	sumSquareR = reducer{step: func(a, x float64) float64 { return a + x*x }, // Σx²
+	sumSquareR = reducer{step: func(a, x float64) float64 { return a + x*x }, kind: redSumSquare, // Σx²
 		istep: func(a, x int64) int64 { return a + x*x }}
 	l1R = reducer{step: func(a, x float64) float64 { return a + math.Abs(x) }, // Σ|x|
 		istep: func(a, x int64) int64 { return a + max(x, -x) }}
@@ -90,18 +101,23 @@ func reduceAxes(x *Tensor, axes []int64, keepdims bool, r reducer) *Tensor {
 		squeezed = append(squeezed, d)
 	}
 	nOut := checkSize(keep)
-	// The kept shape broadcasts to x's: each element of x finds its output.
-	idx := expandIndex(keep, x.Shape)
-	count := 0
-	if nOut > 0 {
-		count = x.Len() / nOut
-	}
 	shape := keep
 	if !keepdims {
 		shape = squeezed
 		if shape == nil {
 			shape = []int64{}
 		}
+	}
+	if x.DType == Float32 && fastPaths {
+		if t, ok := reduce32(x, red, r, shape); ok {
+			return t
+		}
+	}
+	// The kept shape broadcasts to x's: each element of x finds its output.
+	idx := expandIndex(keep, x.Shape)
+	count := 0
+	if nOut > 0 {
+		count = x.Len() / nOut
 	}
 	if x.DType.IsInt() && r.istep != nil {
 		acc := make([]int64, nOut)

@@ -227,6 +227,9 @@ func transposeTensor(x *Tensor, perm []int) *Tensor {
 		shape[i] = x.Shape[p]
 		pst[i] = st[p]
 	}
+	if fastPaths {
+		return takeStrided(x, shape, pst, 0)
+	}
 	return take(x, shape, strided(shape, pst, 0))
 }
 
@@ -313,6 +316,19 @@ func concat(c *call, in []*Tensor) []*Tensor {
 			}
 		}
 		shape[axis] += t.Shape[axis]
+	}
+	if fastPaths {
+		for _, t := range in {
+			if t.DType != in[0].DType {
+				panic(errType)
+			}
+		}
+		switch in[0].data.(type) {
+		case []float32:
+			return []*Tensor{{DType: in[0].DType, Shape: shape, data: concatBlocks[float32](in, shape, axis)}}
+		case []int64:
+			return []*Tensor{{DType: in[0].DType, Shape: shape, data: concatBlocks[int64](in, shape, axis)}}
+		}
 	}
 	all := concatData(in...)
 	idx := make([]int, 0, checkSize(shape))
@@ -469,6 +485,9 @@ func slice(c *call, in []*Tensor) []*Tensor {
 			base += int(start) * st[axis]
 		}
 	}
+	if fastPaths {
+		return []*Tensor{takeStrided(x, shape, ost, base)}
+	}
 	return []*Tensor{take(x, shape, strided(shape, ost, base))}
 }
 
@@ -541,6 +560,9 @@ func expand(c *call, in []*Tensor) []*Tensor {
 	x := in[0]
 	shape := broadcastShapes(x.Shape, in[1].Int64s())
 	checkSize(shape)
+	if fastPaths {
+		return []*Tensor{takeStrided(x, shape, broadcastStrides(x.Shape, len(shape)), 0)}
+	}
 	return []*Tensor{take(x, shape, expandIndex(x.Shape, shape))}
 }
 

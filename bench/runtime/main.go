@@ -131,6 +131,7 @@ func findRoot() (string, error) {
 
 func run(o options) error {
 	start := time.Now()
+	loadBefore := loadAvg()
 	ortErr := initORT(o.ortLib)
 	if ortErr != nil {
 		fmt.Fprintf(os.Stderr, "bench/runtime: onnxruntime contenders skipped: %v\n", ortErr)
@@ -144,6 +145,8 @@ func run(o options) error {
 		{"testdata/golden/decoder-mhc-dynamic/model.yaml", 16},
 		{"bench/models/decoder-256.yaml", 128},
 		{"bench/models/decoder-256-residual.yaml", 128},
+		{"bench/models/decoder-1024.yaml", 256},
+		{"bench/models/decoder-1024-residual.yaml", 256},
 	}
 	if o.quick {
 		sizes, decoders = sizes[:1], decoders[:3]
@@ -167,7 +170,7 @@ func run(o options) error {
 	}
 
 	var b strings.Builder
-	writeReport(&b, o, mm, dec, reportInfo{ortErr: ortErr, hwmReset: hwmReset, elapsed: time.Since(start)})
+	writeReport(&b, o, mm, dec, reportInfo{loadBefore: loadBefore, ortErr: ortErr, hwmReset: hwmReset, elapsed: time.Since(start)})
 	fmt.Print(b.String())
 	if o.out != "" {
 		if err := os.WriteFile(o.out, []byte(b.String()), 0o644); err != nil {
@@ -608,9 +611,10 @@ func procStatus(field string) (int64, error) {
 // The report.
 
 type reportInfo struct {
-	ortErr   error
-	hwmReset bool
-	elapsed  time.Duration
+	loadBefore string
+	ortErr     error
+	hwmReset   bool
+	elapsed    time.Duration
 }
 
 func writeReport(w io.Writer, o options, mm, dec []section, info reportInfo) {
@@ -632,6 +636,10 @@ func writeReport(w io.Writer, o options, mm, dec []section, info reportInfo) {
 	p("| Go | %s %s/%s |\n", goruntime.Version(), goruntime.GOOS, goruntime.GOARCH)
 	p("| onnxruntime | %s, via onnxruntime_go %s |\n", ortVersion, moduleVersion("github.com/yalue/onnxruntime_go"))
 	p("| gonum | %s (blas32.Gemm, pure Go) |\n", moduleVersion("gonum.org/v1/gonum"))
+	p("| mhcc kernels | %s |\n", mhrt.Kernels())
+	p("| GOEXPERIMENT | %s |\n", buildSetting("GOEXPERIMENT"))
+	p("| load average before | %s |\n", info.loadBefore)
+	p("| load average after | %s |\n", loadAvg())
 	p("| mhcc | %s |\n", gitDescribe(o.root))
 	p("| command | `%s` |\n", o.command)
 	p("| wall time | %s |\n\n", info.elapsed.Round(time.Second))
@@ -669,7 +677,8 @@ func writeReport(w io.Writer, o options, mm, dec []section, info reportInfo) {
 	p(". Compiled with mhcc at start-up; random token ids, batch 1.\n\n")
 
 	p("## Summary: mhcc Go is this many times slower\n\n")
-	p("| problem | threads | mhcc Go ms | than gonum | than onnxruntime |\n|---|--:|--:|--:|--:|\n")
+	p("Goal (issue 7): at 2 threads, within 2× of onnxruntime on the decoders and within 1.5× on MatMul 1024³.\n\n")
+	p("| problem | threads | mhcc Go ms | than gonum | than onnxruntime | goal |\n|---|--:|--:|--:|--:|---|\n")
 	for _, s := range append(slices.Clone(mm), dec...) {
 		for _, t := range o.threads {
 			g := find(s.cs, "mhcc Go", t)
@@ -683,10 +692,20 @@ func writeReport(w io.Writer, o options, mm, dec []section, info reportInfo) {
 				return "–"
 			}
 			title := s.title
+			limit := 2.0
 			if s.flops > 0 {
 				title = "MatMul " + title
+				limit = 1.5
 			}
-			p("| %s | %d | %s | %s | %s |\n", title, t, ms(g.median()), cell("gonum blas32"), cell("onnxruntime"))
+			goal := ""
+			if c := find(s.cs, "onnxruntime", t); c != nil && t == 2 && (s.flops == 0 || strings.HasPrefix(s.title, "1024×")) {
+				if r := g.median().Seconds() / c.median().Seconds(); r <= limit {
+					goal = fmt.Sprintf("met (≤ %.1f×)", limit)
+				} else {
+					goal = fmt.Sprintf("**missed** (> %.1f×)", limit)
+				}
+			}
+			p("| %s | %d | %s | %s | %s | %s |\n", title, t, ms(g.median()), cell("gonum blas32"), cell("onnxruntime"), goal)
 		}
 	}
 	p("\n")
@@ -792,6 +811,27 @@ func cpuFlags(want ...string) string {
 		return "no AVX2"
 	}
 	return strings.Join(have, " ")
+}
+
+// loadAvg is /proc/loadavg's 1, 5 and 15 minute load averages.
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(data)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
+}
+
+// buildSetting is a setting the Go toolchain recorded in the binary ("–" if absent).
+func buildSetting(key string) string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == key && s.Value != "" {
+				return s.Value
+			}
+		}
+	}
+	return "–"
 }
 
 func moduleVersion(path string) string {

@@ -1,0 +1,682 @@
+package runtime
+
+import (
+	"math"
+	goruntime "runtime"
+)
+
+// Fast paths for the kernels a decoder spends its time in. Each computes
+// exactly what the general kernel it short-cuts computes (same float64
+// accumulation order, same rounding), only without a per-element index walk;
+// fastpath_test.go compares them with the general code on odd and
+// broadcasting shapes.
+//
+// They work row by row: a rowPlan splits an output shape into rows, the
+// longest suffix of dims along which every operand either runs contiguously
+// or stays on one element, so the inner loops are plain slice loops.
+
+// fastPaths switches the fast paths on; the tests switch them off to run
+// the general kernels as the oracle.
+var fastPaths = true
+
+// parallelMin is the number of elements from which elementwise work is
+// split among goroutines.
+const parallelMin = 1 << 15
+
+// A rowPlan walks the rows of an output shape for up to three operands that
+// broadcast to it.
+type rowPlan struct {
+	inner int      // elements per row
+	step  [3]int   // per operand: 1 if it runs along the row, 0 if it stays on one element
+	dims  []int    // the outer dims, coalesced
+	str   [3][]int // per operand: the stride of each outer dim, in elements
+	rows  int
+}
+
+// makeRowPlan plans the rows of out for operands of shapes ins (at most three),
+// which broadcast to out.
+func makeRowPlan(out []int64, ins ...[]int64) rowPlan {
+	r := len(out)
+	var p rowPlan
+	// Each operand's shape, aligned at the right, and its row-major strides
+	// (0 along dims of size 1, which broadcast).
+	var al [3][]int64
+	var st [3][]int
+	for k, s := range ins {
+		al[k] = make([]int64, r)
+		for i := range al[k] {
+			al[k][i] = 1
+		}
+		copy(al[k][r-len(s):], s)
+		st[k] = broadcastStrides(al[k], r)
+	}
+	// The inner suffix: while each operand keeps one mode (running or staying).
+	mode := [3]int{-1, -1, -1}
+	p.inner = 1
+	d := r - 1
+	for ; d >= 0; d-- {
+		if out[d] == 1 {
+			continue
+		}
+		ok := true
+		var m [3]int
+		for k := range ins {
+			m[k] = 0
+			if al[k][d] != 1 {
+				m[k] = 1
+			}
+			if mode[k] >= 0 && mode[k] != m[k] {
+				ok = false
+			}
+		}
+		if !ok {
+			break
+		}
+		for k := range ins {
+			mode[k] = m[k]
+		}
+		p.inner *= int(out[d])
+	}
+	for k := range ins {
+		p.step[k] = max(mode[k], 0)
+	}
+	// The outer dims, dropping 1s and merging neighbours that step alike.
+	p.rows = 1
+	for i := 0; i <= d; i++ {
+		if out[i] == 1 {
+			continue
+		}
+		p.rows *= int(out[i])
+		if n := len(p.dims); n > 0 {
+			merge := true
+			for k := range ins {
+				if st[k][i]*int(out[i]) != p.str[k][n-1] {
+					merge = false
+				}
+			}
+			if merge {
+				p.dims[n-1] *= int(out[i])
+				for k := range ins {
+					p.str[k][n-1] = st[k][i]
+				}
+				continue
+			}
+		}
+		p.dims = append(p.dims, int(out[i]))
+		for k := range ins {
+			p.str[k] = append(p.str[k], st[k][i])
+		}
+	}
+	if product(out) == 0 {
+		p.rows = 0
+	}
+	return p
+}
+
+// each calls f for rows [r0, r1) with each operand's offset at the row's start.
+func (p *rowPlan) each(r0, r1 int, f func(row int, off [3]int)) {
+	if r0 >= r1 {
+		return
+	}
+	nd := len(p.dims)
+	coord := make([]int, nd)
+	var off [3]int
+	rem := r0
+	for i := nd - 1; i >= 0; i-- {
+		coord[i] = rem % p.dims[i]
+		rem /= p.dims[i]
+		for k := range off {
+			if p.str[k] != nil {
+				off[k] += coord[i] * p.str[k][i]
+			}
+		}
+	}
+	for row := r0; row < r1; row++ {
+		f(row, off)
+		for i := nd - 1; i >= 0; i-- {
+			coord[i]++
+			for k := range off {
+				if p.str[k] != nil {
+					off[k] += p.str[k][i]
+				}
+			}
+			if coord[i] < p.dims[i] {
+				break
+			}
+			for k := range off {
+				if p.str[k] != nil {
+					off[k] -= p.str[k][i] * p.dims[i]
+				}
+			}
+			coord[i] = 0
+		}
+	}
+}
+
+// run calls f over all rows, split among goroutines when there are n ≥
+// parallelMin elements in all.
+func (p *rowPlan) run(f func(row int, off [3]int)) {
+	workers := 1
+	if p.rows*p.inner >= parallelMin {
+		workers = goruntime.GOMAXPROCS(0)
+	}
+	parallelFor(p.rows, workers, func(r0, r1 int) { p.each(r0, r1, f) })
+}
+
+// ---- binary float32 ----
+
+// A binKind names the binary ops with a float32 fast path: for + − × ÷ the
+// float32 result equals the float64 one rounded once, as the general kernel
+// computes.
+type binKind uint8
+
+const (
+	binOther binKind = iota
+	binAdd
+	binSub
+	binMul
+	binDiv
+)
+
+// zip32 is zipNum for float32 operands and an op of kind k.
+func zip32(k binKind, a, b *Tensor) *Tensor {
+	shape := broadcastShapes(a.Shape, b.Shape)
+	out := newF32(shape)
+	od, ad, bd := out.data.([]float32), a.data.([]float32), b.data.([]float32)
+	p := makeRowPlan(shape, a.Shape, b.Shape)
+	p.run(func(row int, off [3]int) {
+		dst := od[row*p.inner:][:p.inner]
+		binRow32(k, dst, ad[off[0]:], p.step[0], bd[off[1]:], p.step[1])
+	})
+	return out
+}
+
+// binRow32 is dst[i] = x[i·xs] op y[i·ys], xs and ys each 0 or 1.
+func binRow32(k binKind, dst, x []float32, xs int, y []float32, ys int) {
+	if binRowSIMD != nil && binRowSIMD(k, dst, x, xs, y, ys) {
+		return
+	}
+	n := len(dst)
+	switch {
+	case xs == 1 && ys == 1:
+		x, y := x[:n], y[:n]
+		switch k {
+		case binAdd:
+			for i := range dst {
+				dst[i] = x[i] + y[i]
+			}
+		case binSub:
+			for i := range dst {
+				dst[i] = x[i] - y[i]
+			}
+		case binMul:
+			for i := range dst {
+				dst[i] = x[i] * y[i]
+			}
+		case binDiv:
+			for i := range dst {
+				dst[i] = x[i] / y[i]
+			}
+		}
+	case xs == 1:
+		x, s := x[:n], y[0]
+		switch k {
+		case binAdd:
+			for i := range dst {
+				dst[i] = x[i] + s
+			}
+		case binSub:
+			for i := range dst {
+				dst[i] = x[i] - s
+			}
+		case binMul:
+			for i := range dst {
+				dst[i] = x[i] * s
+			}
+		case binDiv:
+			for i := range dst {
+				dst[i] = x[i] / s
+			}
+		}
+	case ys == 1:
+		s, y := x[0], y[:n]
+		switch k {
+		case binAdd:
+			for i := range dst {
+				dst[i] = s + y[i]
+			}
+		case binSub:
+			for i := range dst {
+				dst[i] = s - y[i]
+			}
+		case binMul:
+			for i := range dst {
+				dst[i] = s * y[i]
+			}
+		case binDiv:
+			for i := range dst {
+				dst[i] = s / y[i]
+			}
+		}
+	default:
+		var v float32
+		switch k {
+		case binAdd:
+			v = x[0] + y[0]
+		case binSub:
+			v = x[0] - y[0]
+		case binMul:
+			v = x[0] * y[0]
+		case binDiv:
+			v = x[0] / y[0]
+		}
+		for i := range dst {
+			dst[i] = v
+		}
+	}
+}
+
+// binRowSIMD is the vector form of binRow32 where the build has one
+// (elementwise_simd.go); it reports whether it did the row.
+var binRowSIMD func(k binKind, dst, x []float32, xs int, y []float32, ys int) bool
+
+// ---- reductions ----
+
+// reduce32 is reduceAxes for a float32 x and a sum, mean or sum of squares
+// over axes that are adjacent once size-1 dims are ignored; ok is false for
+// other cases. It sums in float64, in the order reduceAxes does except along
+// a contiguous line (sumLine).
+func reduce32(x *Tensor, red []bool, r reducer, shape []int64) (*Tensor, bool) {
+	if r.kind == redOther {
+		return nil, false
+	}
+	// x as [outer, dim, inner] with the reduced dims in the middle.
+	first, last := -1, -1
+	for i, d := range x.Shape {
+		if red[i] && d != 1 {
+			if first < 0 {
+				first = i
+			}
+			last = i
+		}
+	}
+	outer, dim, inner := 1, 1, 1
+	for i, d := range x.Shape {
+		switch {
+		case first < 0 || i < first:
+			outer *= int(d)
+		case i > last:
+			inner *= int(d)
+		default:
+			if !red[i] && d != 1 {
+				return nil, false // a kept dim between reduced ones
+			}
+			dim *= int(d)
+		}
+	}
+	xv := x.data.([]float32)
+	out := getF32(outer * inner)
+	sq := r.kind == redSumSquare
+	lines := func(o0, o1 int) {
+		acc := make([]float64, inner)
+		for o := o0; o < o1; o++ {
+			base := xv[o*dim*inner:][:dim*inner]
+			if inner == 1 {
+				acc[0] = sumLine(base, sq)
+			} else {
+				clear(acc)
+				for p := 0; p < dim; p++ {
+					row := base[p*inner:][:inner]
+					if accRowSIMD != nil {
+						accRowSIMD(acc, row, sq)
+						continue
+					}
+					if sq {
+						for j, v := range row {
+							acc[j] += float64(v) * float64(v)
+						}
+					} else {
+						for j, v := range row {
+							acc[j] += float64(v)
+						}
+					}
+				}
+			}
+			dst := out[o*inner:][:inner]
+			for j, s := range acc {
+				if r.kind == redMean {
+					s = s / float64(dim)
+				}
+				dst[j] = float32(s)
+			}
+		}
+	}
+	workers := 1
+	if x.Len() >= parallelMin {
+		workers = goruntime.GOMAXPROCS(0)
+	}
+	parallelFor(outer, workers, lines)
+	return &Tensor{DType: Float32, Shape: shape, data: out}, true
+}
+
+// sumLine is Σ v (or Σ v² if sq) in float64 with four partial sums, so the
+// additions do not wait on each other. It differs from the sequential sum
+// only by float64 rounding (relative 1e-16), far below float32's.
+func sumLine(v []float32, sq bool) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	if sq {
+		for ; i+4 <= len(v); i += 4 {
+			a, b, c, d := float64(v[i]), float64(v[i+1]), float64(v[i+2]), float64(v[i+3])
+			s0, s1, s2, s3 = s0+a*a, s1+b*b, s2+c*c, s3+d*d
+		}
+		for ; i < len(v); i++ {
+			s0 += float64(v[i]) * float64(v[i])
+		}
+	} else {
+		for ; i+4 <= len(v); i += 4 {
+			s0, s1, s2, s3 = s0+float64(v[i]), s1+float64(v[i+1]), s2+float64(v[i+2]), s3+float64(v[i+3])
+		}
+		for ; i < len(v); i++ {
+			s0 += float64(v[i])
+		}
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// ---- data movement ----
+
+// takeStrided is take(x, shape, strided(shape, st, base)): the element of x
+// at base + Σ coord[d]·st[d] for each coordinate of shape, without building
+// the index list. Transpose, Slice and Expand use it.
+func takeStrided(x *Tensor, shape []int64, st []int, base int) *Tensor {
+	var data any
+	n := checkSize(shape)
+	switch d := x.data.(type) {
+	case []float32:
+		data = copyStrided(d, getF32(n), shape, st, base)
+	case []float64:
+		data = copyStrided(d, make([]float64, n), shape, st, base)
+	case []int64:
+		data = copyStrided(d, make([]int64, n), shape, st, base)
+	case []int32:
+		data = copyStrided(d, make([]int32, n), shape, st, base)
+	case []uint16:
+		data = copyStrided(d, make([]uint16, n), shape, st, base)
+	case []bool:
+		data = copyStrided(d, make([]bool, n), shape, st, base)
+	default:
+		return take(x, shape, strided(shape, st, base))
+	}
+	return &Tensor{DType: x.DType, Shape: shape, data: data}
+}
+
+// copyStrided fills out (every element) and returns it.
+func copyStrided[T any](src, out []T, shape []int64, st []int, base int) []T {
+	n := len(out)
+	if n == 0 {
+		return out
+	}
+	r := len(shape)
+	if r == 0 {
+		out[0] = src[base]
+		return out
+	}
+	// Rows along the last dim; an odometer over the others.
+	inner, is := int(shape[r-1]), st[r-1]
+	rows := n / inner
+	coord := make([]int, r-1)
+	off := base
+	for row := 0; row < rows; row++ {
+		dst := out[row*inner:][:inner]
+		switch is {
+		case 1:
+			copy(dst, src[off:off+inner])
+		case 0:
+			v := src[off]
+			for j := range dst {
+				dst[j] = v
+			}
+		default:
+			o := off
+			for j := range dst {
+				dst[j] = src[o]
+				o += is
+			}
+		}
+		for i := r - 2; i >= 0; i-- {
+			coord[i]++
+			off += st[i]
+			if coord[i] < int(shape[i]) {
+				break
+			}
+			off -= st[i] * int(shape[i])
+			coord[i] = 0
+		}
+	}
+	return out
+}
+
+// ---- softmax ----
+
+// softmax32 is softmax for a float32 x along lines of stride 1 (inner = 1)
+// in float32 with expf32 (a float64 sum), lines split among goroutines.
+func softmax32(x *Tensor, outer, dim int) *Tensor {
+	xv := x.data.([]float32)
+	out := getF32(len(xv))
+	workers := 1
+	if len(xv) >= parallelMin/4 {
+		workers = goruntime.GOMAXPROCS(0)
+	}
+	parallelFor(outer, workers, func(o0, o1 int) {
+		for o := o0; o < o1; o++ {
+			src, dst := xv[o*dim:][:dim], out[o*dim:][:dim]
+			mx := float32(math.Inf(-1))
+			for _, v := range src {
+				if v > mx || v != v {
+					mx = v
+				}
+			}
+			var s float32
+			ok := false
+			if expSubRowSIMD != nil {
+				s, ok = expSubRowSIMD(dst, src, mx)
+			}
+			if !ok {
+				var s64 float64
+				for j, v := range src {
+					dst[j] = expf32(v - mx)
+					s64 += float64(dst[j])
+				}
+				s = float32(s64)
+			}
+			inv := 1 / s
+			for j := range dst {
+				dst[j] *= inv
+			}
+		}
+	})
+	return &Tensor{DType: Float32, Shape: x.Shape, data: out}
+}
+
+// ---- exp, sigmoid ----
+
+// Constants of expf32 (Cephes' expf): e^x = 2^n · e^r with n = round(x·log₂e),
+// r = x − n·ln 2 (ln 2 split in two for precision), e^r a degree-7 polynomial.
+const (
+	expLo    = -87.33654475 // below: 0 (e^x is under the smallest normal float32)
+	expHi    = 88.3762626647949
+	expLog2e = 1.44269504088896341
+	expC1    = 0.693359375
+	expC2    = -2.12194440e-4
+	expP0    = 1.9875691500e-4
+	expP1    = 1.3981999507e-3
+	expP2    = 8.3334519073e-3
+	expP3    = 4.1665795894e-2
+	expP4    = 1.6666665459e-1
+	expP5    = 5.0000001201e-1
+)
+
+// expf32 is e^x in float32 to about 1 ulp (0 below expLo, +Inf above
+// expHi, NaN for NaN), the scalar twin of the vector exp in
+// elementwise_simd.go. Sigmoid and Softmax use it on float32; it is about
+// ten times cheaper than math.Exp.
+func expf32(x float32) float32 {
+	switch {
+	case x != x:
+		return x
+	case x < expLo:
+		return 0
+	case x > expHi:
+		return float32(math.Inf(1))
+	}
+	n := float32(math.RoundToEven(float64(x * expLog2e)))
+	r := x - n*expC1
+	r -= n * expC2
+	p := float32(expP0)
+	p = p*r + expP1
+	p = p*r + expP2
+	p = p*r + expP3
+	p = p*r + expP4
+	p = p*r + expP5
+	p = p*r*r + r + 1
+	return p * math.Float32frombits(uint32(int32(n)+127)<<23)
+}
+
+// sigmoid32 is y = 1/(1 + e^−x) for float32, through expf32.
+func sigmoid32(x *Tensor) *Tensor {
+	xv := x.data.([]float32)
+	out := getF32(len(xv))
+	workers := 1
+	if len(xv) >= parallelMin/4 {
+		workers = goruntime.GOMAXPROCS(0)
+	}
+	parallelFor(len(xv), workers, func(i0, i1 int) {
+		dst, src := out[i0:i1], xv[i0:i1]
+		if sigmoidRowSIMD != nil && sigmoidRowSIMD(dst, src) {
+			return
+		}
+		for i, v := range src {
+			dst[i] = 1 / (1 + expf32(-v))
+		}
+	})
+	return &Tensor{DType: Float32, Shape: x.Shape, data: out}
+}
+
+// sigmoidOp is the Sigmoid kernel: sigmoid32 for float32, else the general map.
+func sigmoidOp(c *call, in []*Tensor) []*Tensor {
+	if in[0].DType == Float32 && fastPaths {
+		return []*Tensor{sigmoid32(in[0])}
+	}
+	return []*Tensor{mapFloat(in[0], sigmoid)}
+}
+
+// Vector forms where the build has them (elementwise_simd.go); each reports
+// whether it did the work.
+var (
+	sigmoidRowSIMD func(dst, src []float32) bool
+	// expSubRowSIMD sets dst[i] = e^(src[i] − m) and returns Σ dst[i].
+	expSubRowSIMD func(dst, src []float32, m float32) (float32, bool)
+)
+
+// ---- Sinkhorn half-step ----
+
+// normSum is the kernel of a Div the plan fused with its ReduceSum and Add
+// (plan.go): y = x / (Σ_axis x + ε), with the roundings of the three nodes
+// as their fast paths compute them (the sum in float64 as reduce32 does,
+// rounded to float32, then + ε and ÷ in float32), except in the vector form
+// for four streams, which sums in float32.
+func normSum(c *call, in []*Tensor) []*Tensor {
+	x := in[0]
+	if x.DType != Float32 {
+		panic(errType)
+	}
+	axis := normAxis(c.n.fz.sumAxis, len(x.Shape))
+	eps := c.n.fz.sumEps
+	outer, dim, inner := split3(x.Shape, axis)
+	xv := x.data.([]float32)
+	out := getF32(len(xv))
+	if dim == 4 && normSum4SIMD != nil && normSum4SIMD(out, xv, inner, eps) {
+		return []*Tensor{{DType: Float32, Shape: x.Shape, data: out}}
+	}
+	var small [16]float32
+	den := small[:0]
+	if inner > len(small) {
+		den = make([]float32, 0, inner)
+	}
+	den = den[:inner]
+	for o := 0; o < outer; o++ {
+		base := xv[o*dim*inner:][:dim*inner]
+		dst := out[o*dim*inner:][:dim*inner]
+		if inner == 1 {
+			t := float32(sumLine(base, false)) + eps
+			for p, v := range base {
+				dst[p] = v / t
+			}
+			continue
+		}
+		for j := range den {
+			var s float64
+			for p := 0; p < dim; p++ {
+				s += float64(base[p*inner+j])
+			}
+			den[j] = float32(s) + eps
+		}
+		for p := 0; p < dim; p++ {
+			row, drow := base[p*inner:][:inner], dst[p*inner:][:inner]
+			for j, v := range row {
+				drow[j] = v / den[j]
+			}
+		}
+	}
+	return []*Tensor{{DType: Float32, Shape: x.Shape, data: out}}
+}
+
+// accRowSIMD is acc[j] += x[j] (or x[j]²) in float64 where the build has a
+// vector form (elementwise_simd.go), else nil.
+var accRowSIMD func(acc []float64, x []float32, sq bool)
+
+// normSum4SIMD is normSum's vector form for dim 4 (the mHC streams) where
+// the build has it (elementwise_simd.go); it reports whether it did the work.
+var normSum4SIMD func(dst, src []float32, inner int, eps float32) bool
+
+// ---- Where, Concat ----
+
+// where32 is where for float32 x and y: rows of the broadcast shape, each
+// operand running along the row or staying on one element.
+func where32(cond, x, y *Tensor) *Tensor {
+	shape := broadcastShapes(cond.Shape, x.Shape, y.Shape)
+	out := newF32(shape)
+	od, cd := out.data.([]float32), cond.data.([]bool)
+	xd, yd := x.data.([]float32), y.data.([]float32)
+	p := makeRowPlan(shape, cond.Shape, x.Shape, y.Shape)
+	p.run(func(row int, off [3]int) {
+		dst := od[row*p.inner:][:p.inner]
+		c, xo, yo := off[0], off[1], off[2]
+		for i := range dst {
+			if cd[c] {
+				dst[i] = xd[xo]
+			} else {
+				dst[i] = yd[yo]
+			}
+			c += p.step[0]
+			xo += p.step[1]
+			yo += p.step[2]
+		}
+	})
+	return out
+}
+
+// concatBlocks is concat's copy for storage type T: for each of the outer
+// blocks, each input's contiguous block in turn.
+func concatBlocks[T any](in []*Tensor, shape []int64, axis int) []T {
+	out := make([]T, 0, checkSize(shape))
+	outer, _, inner := split3(shape, axis)
+	for o := 0; o < outer; o++ {
+		for _, t := range in {
+			blk := int(t.Shape[axis]) * inner
+			out = append(out, t.data.([]T)[o*blk:(o+1)*blk]...)
+		}
+	}
+	return out
+}

@@ -1,0 +1,469 @@
+package runtime
+
+import (
+	goruntime "runtime"
+	"sync"
+)
+
+// A packed, blocked float32 GEMM in the style of BLIS/GotoBLAS: C = A·B with
+// A m×k and B k×n (either given as its transpose, transA or transB), summing in
+// float32 as onnxruntime's MLAS does. The loops block C into NR-column
+// panels of B (packed, kc×NR, contiguous) and MR-row panels of A (packed,
+// kc×MR), and a micro-kernel multiplies one A panel by one B panel into an
+// MR×NR tile of C held in registers. Which micro-kernel runs is decided once,
+// at start-up: on an amd64 CPU with AVX-512, the assembly kernel
+// (gemm_amd64.s; not with -tags purego), else the simd/archsimd one in a
+// GOEXPERIMENT=simd build (gemm_simd.go), else none, and float32 products go
+// to gonum (matmul.go).
+// microGeneric is the portable kernel the tests also drive the packed
+// driver with, so the blocking and edge handling are checked in every build.
+// matMulNaive (float64 sums) is the oracle for all of them.
+
+const (
+	gemmMR = 8           // rows of a micro-tile
+	gemmNR = 32          // columns of a micro-tile (two 16-lane vectors)
+	gemmKC = 256         // depth of a packed panel: kc×NR floats of B stay in L1
+	gemmMC = 32 * gemmMR // rows of A packed at once (stays in L2)
+	gemmNC = 64 * gemmNR // columns of B packed at once
+)
+
+// A microKernel computes the MR×NR tile c (row stride ldc) as the product of
+// an A panel a (kc×MR, a[p*MR+i] = A[i,p]) and a B panel b (kc×NR,
+// b[p*NR+j] = B[p,j]); with acc it adds the product to c, else it overwrites c.
+type microKernel func(kc int, a, b, c []float32, ldc int, acc bool)
+
+// simdKernel is the hardware micro-kernel the runtime uses, nil where there
+// is none: the assembly one (gemm_amd64.s) where it is built and the CPU has
+// AVX-512, else the simd/archsimd one (gemm_simd.go) in a GOEXPERIMENT=simd
+// build. asmKernel and archsimdKernel are each of them, for the tests.
+var simdKernel, asmKernel, archsimdKernel microKernel
+
+// gemmOp is one product to compute with the packed driver.
+type gemmOp struct {
+	m, n, k int
+	a       []float32 // m×k with row stride lda, or k×m with transA
+	lda     int
+	transA  bool
+	b       []float32 // k×n with row stride ldb, or n×k with transB
+	ldb     int
+	transB  bool
+	c       []float32 // m×n, row stride ldc
+	ldc     int
+	kern    microKernel
+	pa, pb  []float32 // packing buffers (per goroutine)
+	pre     *packedB  // B packed beforehand (then b is unused), or nil
+	preJ0   int       // the first column of B this product covers
+	tile    [gemmMR * gemmNR]float32
+}
+
+var gemmBufs = sync.Pool{New: func() any { return new(gemmOp) }}
+
+// grow returns buf with room for n floats, reallocating only when it is short.
+func grow(buf []float32, n int) []float32 {
+	if cap(buf) < n {
+		return make([]float32, n)
+	}
+	return buf[:n]
+}
+
+// sgemm computes c = a·b with kern, a stored transposed (k×m) if transA and
+// b (n×k) if transB, splitting the work among up to workers goroutines by
+// columns or by rows, whichever has more micro-tiles.
+func sgemm(kern microKernel, m, n, k int, a []float32, lda int, transA bool, b []float32, ldb int, transB bool, c []float32, ldc int, workers int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		for i := range m {
+			clear(c[i*ldc : i*ldc+n])
+		}
+		return
+	}
+	run := func(i0, i1, j0, j1 int) {
+		g := gemmBufs.Get().(*gemmOp)
+		g.m, g.n, g.k = i1-i0, j1-j0, k
+		if transA {
+			g.a = a[i0:]
+		} else {
+			g.a = a[i0*lda:]
+		}
+		g.lda, g.transA = lda, transA
+		if transB {
+			g.b = b[j0*ldb:]
+		} else {
+			g.b = b[j0:]
+		}
+		g.ldb, g.transB = ldb, transB
+		g.c, g.ldc = c[i0*ldc+j0:], ldc
+		g.kern = kern
+		g.run()
+		g.a, g.b, g.c = nil, nil, nil
+		gemmBufs.Put(g)
+	}
+	// Below ~64k multiply-adds per goroutine, starting one costs more than it saves.
+	workers = min(workers, max(1, m*n*k/(1<<16)))
+	if workers <= 1 {
+		run(0, m, 0, n)
+		return
+	}
+	if rowTiles := (m + gemmMR - 1) / gemmMR; rowTiles >= 2*workers {
+		sgemmShared(kern, m, n, k, a, lda, transA, b, ldb, transB, c, ldc, workers)
+		return
+	}
+	var wg sync.WaitGroup
+	if colTiles := (n + gemmNR - 1) / gemmNR; colTiles >= (m+gemmMR-1)/gemmMR {
+		workers = min(workers, colTiles)
+		per := (colTiles + workers - 1) / workers * gemmNR
+		for j := 0; j < n; j += per {
+			wg.Go(func() { run(0, m, j, min(n, j+per)) })
+		}
+	} else {
+		rowTiles := (m + gemmMR - 1) / gemmMR
+		workers = min(workers, rowTiles)
+		per := (rowTiles + workers - 1) / workers * gemmMR
+		for i := 0; i < m; i += per {
+			wg.Go(func() { run(i, min(m, i+per), 0, n) })
+		}
+	}
+	wg.Wait()
+}
+
+// sgemmShared is sgemm for workers goroutines that share each packed block
+// of B: for every kc×nc block they first pack its panels together, then each
+// multiplies its own rows of A by it. Splitting C into independent products
+// instead would have every goroutine pack all of B.
+func sgemmShared(kern microKernel, m, n, k int, a []float32, lda int, transA bool, b []float32, ldb int, transB bool, c []float32, ldc int, workers int) {
+	gs := make([]*gemmOp, workers)
+	for w := range gs {
+		g := gemmBufs.Get().(*gemmOp)
+		g.m, g.n, g.k = m, n, k
+		g.a, g.lda, g.transA = a, lda, transA
+		g.b, g.ldb, g.transB = b, ldb, transB
+		g.c, g.ldc, g.kern = c, ldc, kern
+		g.pa = grow(g.pa, min(gemmKC, k)*(min(gemmMC, m)+gemmMR-1)/gemmMR*gemmMR)
+		gs[w] = g
+	}
+	shared := gs[0].pb
+	shared = grow(shared, min(gemmKC, k)*(min(gemmNC, n)+gemmNR-1)/gemmNR*gemmNR)
+	rowTiles := (m + gemmMR - 1) / gemmMR
+	rowsPer := (rowTiles + workers - 1) / workers * gemmMR
+	var wg sync.WaitGroup
+	for jc := 0; jc < n; jc += gemmNC {
+		nc := min(gemmNC, n-jc)
+		panels := (nc + gemmNR - 1) / gemmNR
+		panelsPer := (panels + workers - 1) / workers
+		for pc := 0; pc < k; pc += gemmKC {
+			kc := min(gemmKC, k-pc)
+			for w, g := range gs {
+				q0, q1 := w*panelsPer, min(panels, (w+1)*panelsPer)
+				if q0 >= q1 {
+					continue
+				}
+				wg.Go(func() {
+					own := g.pb
+					g.pb = shared[q0*kc*gemmNR:]
+					g.packB(pc, kc, jc+q0*gemmNR, min(nc, q1*gemmNR)-q0*gemmNR)
+					g.pb = own
+				})
+			}
+			wg.Wait()
+			for w, g := range gs {
+				i0, i1 := w*rowsPer, min(m, (w+1)*rowsPer)
+				if i0 >= i1 {
+					continue
+				}
+				wg.Go(func() {
+					own := g.pb
+					g.pb = shared
+					for ic := i0; ic < i1; ic += gemmMC {
+						mc := min(gemmMC, i1-ic)
+						g.packA(ic, mc, pc, kc)
+						g.macro(ic, mc, jc, nc, kc, pc > 0)
+					}
+					g.pb = own
+				})
+			}
+			wg.Wait()
+		}
+	}
+	gs[0].pb = shared
+	for _, g := range gs {
+		g.a, g.b, g.c = nil, nil, nil
+		gemmBufs.Put(g)
+	}
+}
+
+// run is the serial blocked product of g.
+func (g *gemmOp) run() {
+	if g.pre != nil {
+		g.runPacked()
+		return
+	}
+	kc, mc, nc := min(gemmKC, g.k), min(gemmMC, g.m), min(gemmNC, g.n)
+	g.pa = grow(g.pa, kc*(mc+gemmMR-1)/gemmMR*gemmMR)
+	g.pb = grow(g.pb, kc*(nc+gemmNR-1)/gemmNR*gemmNR)
+	for jc := 0; jc < g.n; jc += gemmNC {
+		nc := min(gemmNC, g.n-jc)
+		for pc := 0; pc < g.k; pc += gemmKC {
+			kc := min(gemmKC, g.k-pc)
+			g.packB(pc, kc, jc, nc)
+			for ic := 0; ic < g.m; ic += gemmMC {
+				mc := min(gemmMC, g.m-ic)
+				g.packA(ic, mc, pc, kc)
+				g.macro(ic, mc, jc, nc, kc, pc > 0)
+			}
+		}
+	}
+}
+
+// runPacked is run with B packed beforehand: no B packing, and all columns
+// in one sweep, so each A block is packed once.
+func (g *gemmOp) runPacked() {
+	own := g.pb
+	pk := g.pre
+	g.pa = grow(g.pa, min(gemmKC, g.k)*(min(gemmMC, g.m)+gemmMR-1)/gemmMR*gemmMR)
+	for pc := 0; pc < g.k; pc += gemmKC {
+		kc := min(gemmKC, g.k-pc)
+		g.pb = pk.data[pc*pk.panels*gemmNR+(g.preJ0/gemmNR)*kc*gemmNR:]
+		for ic := 0; ic < g.m; ic += gemmMC {
+			mc := min(gemmMC, g.m-ic)
+			g.packA(ic, mc, pc, kc)
+			g.macro(ic, mc, 0, g.n, kc, pc > 0)
+		}
+	}
+	g.pb = own
+}
+
+// A packedB is a constant B (k×n) packed once, when the plan is made, in
+// the layout the micro-kernels read: for each KC-row block, its NR-column
+// panels in order, each kc×NR row-major, the last padded with zeros. It
+// replaces the weight matrix it was made from (unpack gives that back).
+type packedB struct {
+	k, n   int
+	panels int // ⌈n/NR⌉
+	data   []float32
+}
+
+// packConstB packs b (k×n, or n×k if transB).
+func packConstB(b []float32, k, n int, transB bool) *packedB {
+	pk := &packedB{k: k, n: n, panels: (n + gemmNR - 1) / gemmNR}
+	pk.data = make([]float32, k*pk.panels*gemmNR)
+	g := &gemmOp{n: n, k: k, b: b, ldb: n, transB: transB}
+	if transB {
+		g.ldb = k
+	}
+	for pc := 0; pc < k; pc += gemmKC {
+		kc := min(gemmKC, k-pc)
+		g.pb = pk.data[pc*pk.panels*gemmNR:][:kc*pk.panels*gemmNR]
+		g.packB(pc, kc, 0, n)
+	}
+	return pk
+}
+
+// unpack returns the matrix pk was packed from: k×n, or n×k if transB.
+func (pk *packedB) unpack(transB bool) []float32 {
+	k, n := pk.k, pk.n
+	out := make([]float32, k*n)
+	for pc := 0; pc < k; pc += gemmKC {
+		kc := min(gemmKC, k-pc)
+		block := pk.data[pc*pk.panels*gemmNR:]
+		for q := 0; q < pk.panels; q++ {
+			panel := block[q*kc*gemmNR:][:kc*gemmNR]
+			for p := 0; p < kc; p++ {
+				for j := 0; j < gemmNR && q*gemmNR+j < n; j++ {
+					col, v := q*gemmNR+j, panel[p*gemmNR+j]
+					if transB {
+						out[col*k+pc+p] = v
+					} else {
+						out[(pc+p)*n+col] = v
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// sgemmPacked is sgemm with B packed beforehand.
+func sgemmPacked(kern microKernel, m int, a []float32, lda int, pk *packedB, c []float32, ldc int, workers int) {
+	n, k := pk.n, pk.k
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		for i := range m {
+			clear(c[i*ldc : i*ldc+n])
+		}
+		return
+	}
+	run := func(i0, i1, j0, j1 int) {
+		g := gemmBufs.Get().(*gemmOp)
+		g.m, g.n, g.k = i1-i0, j1-j0, k
+		g.a, g.lda, g.transA = a[i0*lda:], lda, false
+		g.pre, g.preJ0 = pk, j0
+		g.c, g.ldc = c[i0*ldc+j0:], ldc
+		g.kern = kern
+		g.run()
+		g.a, g.c, g.pre = nil, nil, nil
+		gemmBufs.Put(g)
+	}
+	workers = min(workers, max(1, m*n*k/(1<<16)))
+	if workers <= 1 {
+		run(0, m, 0, n)
+		return
+	}
+	// Split the rows (each goroutine packs only its part of A) unless there
+	// are too few of them; B is packed already, so reading all of it is free.
+	if rowTiles := (m + gemmMR - 1) / gemmMR; rowTiles >= workers || pk.panels < workers {
+		per := (rowTiles + workers - 1) / workers * gemmMR
+		parallelFor((m+per-1)/per, workers, func(q0, q1 int) {
+			for q := q0; q < q1; q++ {
+				run(q*per, min(m, (q+1)*per), 0, n)
+			}
+		})
+		return
+	}
+	per := (pk.panels + workers - 1) / workers * gemmNR
+	parallelFor((n+per-1)/per, workers, func(q0, q1 int) {
+		for q := q0; q < q1; q++ {
+			run(0, m, q*per, min(n, (q+1)*per))
+		}
+	})
+}
+
+// packB copies B[pc:pc+kc, jc:jc+nc] into g.pb as NR-column panels, each
+// kc×NR row-major, the last one padded with zeros.
+func (g *gemmOp) packB(pc, kc, jc, nc int) {
+	pb := g.pb
+	for j0 := 0; j0 < nc; j0 += gemmNR {
+		w := min(gemmNR, nc-j0)
+		panel := pb[(j0/gemmNR)*kc*gemmNR:][:kc*gemmNR]
+		if g.transB {
+			// B[p, j] = Bt[j, p]: walk Bt's rows, writing a column of the panel each.
+			for j := 0; j < w; j++ {
+				src := g.b[(jc+j0+j)*g.ldb+pc:][:kc]
+				for p, v := range src {
+					panel[p*gemmNR+j] = v
+				}
+			}
+			if w < gemmNR {
+				for p := 0; p < kc; p++ {
+					clear(panel[p*gemmNR+w : (p+1)*gemmNR])
+				}
+			}
+			continue
+		}
+		for p := 0; p < kc; p++ {
+			dst := panel[p*gemmNR : (p+1)*gemmNR]
+			copy(dst, g.b[(pc+p)*g.ldb+jc+j0:][:w])
+			clear(dst[w:])
+		}
+	}
+}
+
+// packA copies A[ic:ic+mc, pc:pc+kc] into g.pa as MR-row panels, each
+// kc×MR with a[p*MR+i] = A[i, p], the last one padded with zeros.
+func (g *gemmOp) packA(ic, mc, pc, kc int) {
+	pa := g.pa
+	for i0 := 0; i0 < mc; i0 += gemmMR {
+		h := min(gemmMR, mc-i0)
+		panel := pa[(i0/gemmMR)*kc*gemmMR:][:kc*gemmMR]
+		if g.transA {
+			// A[i, p] = At[p, i]: rows of At are rows of the panel.
+			for p := 0; p < kc; p++ {
+				copy(panel[p*gemmMR:][:h], g.a[(pc+p)*g.lda+ic+i0:][:h])
+			}
+		} else {
+			for i := 0; i < h; i++ {
+				src := g.a[(ic+i0+i)*g.lda+pc:][:kc]
+				for p, v := range src {
+					panel[p*gemmMR+i] = v
+				}
+			}
+		}
+		if h < gemmMR {
+			for p := 0; p < kc; p++ {
+				clear(panel[p*gemmMR+h : (p+1)*gemmMR])
+			}
+		}
+	}
+}
+
+// macro runs the micro-kernel over every tile of the packed blocks; edge
+// tiles go through g.tile and only their valid part reaches C.
+func (g *gemmOp) macro(ic, mc, jc, nc, kc int, acc bool) {
+	for j0 := 0; j0 < nc; j0 += gemmNR {
+		w := min(gemmNR, nc-j0)
+		bp := g.pb[(j0/gemmNR)*kc*gemmNR:][:kc*gemmNR]
+		for i0 := 0; i0 < mc; i0 += gemmMR {
+			h := min(gemmMR, mc-i0)
+			ap := g.pa[(i0/gemmMR)*kc*gemmMR:][:kc*gemmMR]
+			off := (ic+i0)*g.ldc + jc + j0
+			if h == gemmMR && w == gemmNR {
+				g.kern(kc, ap, bp, g.c[off:], g.ldc, acc)
+				continue
+			}
+			g.kern(kc, ap, bp, g.tile[:], gemmNR, false)
+			for i := 0; i < h; i++ {
+				dst := g.c[off+i*g.ldc:][:w]
+				src := g.tile[i*gemmNR:][:w]
+				if acc {
+					for j, v := range src {
+						dst[j] += v
+					}
+				} else {
+					copy(dst, src)
+				}
+			}
+		}
+	}
+}
+
+// microGeneric is the portable micro-kernel: plain Go, float32 sums.
+func microGeneric(kc int, a, b, c []float32, ldc int, acc bool) {
+	var t [gemmMR * gemmNR]float32
+	for p := 0; p < kc; p++ {
+		bp := (*[gemmNR]float32)(b[p*gemmNR:])
+		ap := (*[gemmMR]float32)(a[p*gemmMR:])
+		for i, av := range ap {
+			row := (*[gemmNR]float32)(t[i*gemmNR:])
+			for j, bv := range bp {
+				row[j] += av * bv
+			}
+		}
+	}
+	for i := 0; i < gemmMR; i++ {
+		dst := c[i*ldc:][:gemmNR]
+		src := t[i*gemmNR:][:gemmNR]
+		if acc {
+			for j, v := range src {
+				dst[j] += v
+			}
+		} else {
+			copy(dst, src)
+		}
+	}
+}
+
+// gemmWorkers is how many goroutines a product may use.
+func gemmWorkers() int { return goruntime.GOMAXPROCS(0) }
+
+// Kernels describes the float32 kernels this build runs on this CPU, for
+// benchmark reports.
+func Kernels() string {
+	var gemm, elem string
+	switch {
+	case asmKernel != nil:
+		gemm = "AVX-512 assembly GEMM micro-kernel"
+	case archsimdKernel != nil:
+		gemm = "AVX-512 GEMM micro-kernel (simd/archsimd)"
+	default:
+		gemm = "gonum blas32 GEMM"
+	}
+	if binRowSIMD != nil {
+		elem = "AVX-512 elementwise, exp and reductions (simd/archsimd, GOEXPERIMENT=simd)"
+	} else {
+		elem = "scalar elementwise (GOEXPERIMENT=simd adds AVX-512 ones)"
+	}
+	return gemm + "; " + elem
+}

@@ -1,0 +1,39 @@
+//go:build amd64 && !purego
+
+package runtime
+
+import "golang.org/x/sys/cpu"
+
+// The assembly micro-kernel (gemm_amd64.s), used on every amd64 CPU with
+// AVX-512 unless the build has the purego tag. Assembly, not simd/archsimd,
+// because it can keep the whole 8×32 tile in 16 of AVX-512's 32 registers
+// and feed the multiply-adds from memory broadcasts, which the compiler does
+// not do (RATIONALE.md).
+
+//go:noescape
+func microAVX512asm(kc int, a, b, c *float32, ldc int, acc bool)
+
+func init() {
+	if cpu.X86.HasAVX512F {
+		asmKernel = microAsm
+		simdKernel = microAsm
+	}
+}
+
+// microAsm checks that the panels and the tile are inside their slices
+// (the assembly does not) and calls the assembly kernel.
+func microAsm(kc int, a, b, c []float32, ldc int, acc bool) {
+	if kc <= 0 {
+		// The product is 0: the tile stays (acc) or becomes 0.
+		if !acc {
+			for i := range gemmMR {
+				clear(c[i*ldc : i*ldc+gemmNR])
+			}
+		}
+		return
+	}
+	_ = a[kc*gemmMR-1]
+	_ = b[kc*gemmNR-1]
+	_ = c[(gemmMR-1)*ldc+gemmNR-1]
+	microAVX512asm(kc, &a[0], &b[0], &c[0], ldc, acc)
+}

@@ -1,0 +1,117 @@
+package runtime
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// gemmKernels are the micro-kernels this build can run on this CPU: the
+// portable one always, the assembly one on amd64 with AVX-512 (unless built
+// with -tags purego), the simd/archsimd one when built with GOEXPERIMENT=simd
+// on a CPU with AVX-512.
+func gemmKernels() map[string]microKernel {
+	ks := map[string]microKernel{"generic": microGeneric}
+	if asmKernel != nil {
+		ks["asm"] = asmKernel
+	}
+	if archsimdKernel != nil {
+		ks["archsimd"] = archsimdKernel
+	}
+	return ks
+}
+
+// TestSgemm checks the packed driver with each micro-kernel against
+// matMulNaive (float64 sums) on sizes of 1, around and off the MR/NR/KC/MC
+// block edges, with A and B plain and transposed, serial and split over goroutines,
+// and with row strides wider than the matrices.
+func TestSgemm(t *testing.T) {
+	sizes := [][3]int{
+		{1, 1, 1}, {1, 7, 1}, {7, 1, 3}, {8, 32, 1}, {9, 33, 5}, {3, 5, 257},
+		{17, 65, 300}, {129, 31, 513}, {64, 64, 64}, {130, 70, 2}, {1, 2049, 3}, {40, 100, 0}, {40, 2100, 260},
+	}
+	for name, kern := range gemmKernels() {
+		for i, s := range sizes {
+			m, n, k := s[0], s[1], s[2]
+			for _, trans := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+				transA, transB := trans[0], trans[1]
+				for _, workers := range []int{1, 3} {
+					t.Run(fmt.Sprintf("%s/%dx%dx%d/t%v%v/w%d", name, m, n, k, transA, transB, workers), func(t *testing.T) {
+						r := rand.New(rand.NewPCG(uint64(i), 7))
+						pad := 3
+						lda, ldb, ldc := k+pad, n+pad, n+pad
+						if transA {
+							lda = m + pad
+						}
+						if transB {
+							ldb = k + pad
+						}
+						a := randSlice(r, max(m, k)*lda)
+						b := randSlice(r, max(k, n)*ldb)
+						c := randSlice(r, m*ldc) // garbage sgemm must overwrite
+						guard := c[len(c)-1]
+						sgemm(kern, m, n, k, a, lda, transA, b, ldb, transB, c, ldc, workers)
+						// The oracle on dense copies.
+						ad, bd := make([]float32, m*k), make([]float32, k*n)
+						for i := range m {
+							for p := range k {
+								if transA {
+									ad[i*k+p] = a[p*lda+i]
+								} else {
+									ad[i*k+p] = a[i*lda+p]
+								}
+							}
+						}
+						for p := range k {
+							for j := range n {
+								if transB {
+									bd[p*n+j] = b[j*ldb+p]
+								} else {
+									bd[p*n+j] = b[p*ldb+j]
+								}
+							}
+						}
+						want := make([]float32, m*n)
+						matMulNaive(want, ad, bd, 0, m, k, n)
+						tol := 2e-7 * float64(k+1)
+						for i := range m {
+							for j := range n {
+								got := c[i*ldc+j]
+								if d := math.Abs(float64(got - want[i*n+j])); d > tol || math.IsNaN(d) {
+									t.Fatalf("C[%d,%d] = %v, want %v (|Δ| %g > %g)", i, j, got, want[i*n+j], d, tol)
+								}
+							}
+						}
+						if m > 0 && n+pad <= ldc && c[len(c)-1] != guard {
+							t.Errorf("sgemm wrote past the matrix into the row padding")
+						}
+					})
+				}
+			}
+		}
+	}
+}
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = 2*r.Float32() - 1
+	}
+	return v
+}
+
+func BenchmarkSgemm(b *testing.B) {
+	for name, kern := range gemmKernels() {
+		for _, n := range []int{128, 1024} {
+			r := rand.New(rand.NewPCG(1, 2))
+			x, y, z := randSlice(r, n*n), randSlice(r, n*n), make([]float32, n*n)
+			b.Run(fmt.Sprintf("%s/%d", name, n), func(b *testing.B) {
+				for b.Loop() {
+					sgemm(kern, n, n, n, x, n, false, y, n, false, z, n, gemmWorkers())
+				}
+				b.ReportMetric(2*float64(n*n*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}

@@ -1,0 +1,537 @@
+package runtime
+
+import (
+	"fmt"
+	"slices"
+)
+
+// The execution plan. Decode turns the sorted graph into a list of steps over
+// numbered value slots, so a run indexes a slice instead of hashing names,
+// and knows in advance after which step each intermediate is dead. While
+// making it, it fuses patterns the kernels can run in one go:
+//
+//   - MatMul(Transpose(x, perm swapping the last two dims), …) and the same
+//     for the second operand: the MatMul reads x transposed (its packing step
+//     does that for free) and the Transpose never runs. This is how the
+//     exporter writes every linear layer (x · Wᵀ) and attention's Q·Kᵀ.
+//   - Div(x, Add(ReduceSum(x, one axis, keepdims), ε)) with ε a constant
+//     scalar: one Sinkhorn half-step, x / (Σ_axis x + ε), computed in one
+//     pass (normSum, fastpath.go) with the same roundings as the three nodes.
+//     An mHC sublayer has 2 per iteration, so this turns 3·2·20 nodes into 40.
+//
+// A fused-away value has no slot; RunWith falls back to the graph as written
+// when RunOptions.Outputs asks for one.
+
+// A fusion is what the plan folded into a node.
+type fusion struct {
+	transA, transB bool     // MatMul: read operand 0 or 1 transposed
+	packed         *packedB // MatMul: operand 1, a constant, packed for the GEMM (gemm.go)
+
+	// Div as a Sinkhorn half-step: y = x / (Σ_sumAxis x + sumEps).
+	sumAxis int64
+	sumEps  float32
+}
+
+// A plan is the fused, slot-indexed form of a model's graph.
+type plan struct {
+	groups [][]int // storage groups: slots whose values may share a buffer (see recycle)
+	steps  []step
+	nslots int
+	slot   map[string]int // value name → slot, for every value the plan computes or reads
+	inits  []slotTensor   // initializers that are not graph inputs
+	gone   map[string]bool
+	// Constant weights the plan keeps only in packed form (MatMul's B);
+	// runGraph unpacks them when it needs them.
+	packed map[string]packedWeight
+}
+
+type packedWeight struct {
+	pk     *packedB
+	transB bool
+	dtype  DType
+	shape  []int64
+}
+
+type slotTensor struct {
+	slot int
+	t    *Tensor
+}
+
+// A step runs one node (possibly a fused copy of it).
+type step struct {
+	n    *Node
+	c    call  // the call of n, made once
+	in   []int // slots; -1 for an omitted input
+	out  []int // slots; -1 for an omitted output
+	free []int // slots no later step reads
+	// Storage groups whose last member dies at this step; their buffers
+	// made by fresh-output ops go back to the pool.
+	recycle []int
+	fresh   bool // the op's outputs never share storage with its inputs
+}
+
+// computes reports whether the plan has every value of want.
+func (p *plan) computes(want []string) bool {
+	for _, name := range want {
+		if p.gone[name] {
+			return false
+		}
+	}
+	return true
+}
+
+// makePlan builds m's plan from m.nodes (topologically sorted).
+func (m *Model) makePlan() *plan {
+	p := &plan{slot: map[string]int{}, gone: map[string]bool{}}
+	slotOf := func(name string) int {
+		if name == "" {
+			return -1
+		}
+		s, ok := p.slot[name]
+		if !ok {
+			s = p.nslots
+			p.slot[name] = s
+			p.nslots++
+		}
+		return s
+	}
+	isOutput := map[string]bool{}
+	for _, v := range m.Outputs {
+		isOutput[v.Name] = true
+	}
+
+	// Fusion: which Transposes vanish into the MatMuls reading them.
+	producer := map[string]*Node{}
+	for _, n := range m.nodes {
+		for _, o := range n.Outputs {
+			if o != "" {
+				producer[o] = n
+			}
+		}
+	}
+	readers := map[string]int{} // fusable reads of each Transpose output
+	for _, n := range m.nodes {
+		if n.OpType != "MatMul" || n.Domain != "" {
+			continue
+		}
+		for _, in := range n.Inputs[:2] {
+			if t := producer[in]; t != nil && swapsLast2(t) {
+				readers[in]++
+			}
+		}
+	}
+	fused := map[*Node]bool{}
+	for name, r := range readers {
+		if r == m.uses[name] && !isOutput[name] {
+			fused[producer[name]] = true
+			p.gone[name] = true
+		}
+	}
+
+	// Sinkhorn half-steps: Div(x, Add(ReduceSum(x, axis), ε)).
+	halfStep := map[*Node]*Node{} // Div → its fused copy
+	for _, d := range m.nodes {
+		if f, add, red := m.matchHalfStep(d, producer, isOutput); f != nil {
+			halfStep[d] = f
+			fused[add], fused[red] = true, true
+			p.gone[add.Outputs[0]], p.gone[red.Outputs[0]] = true, true
+		}
+	}
+
+	var order []*Node
+	for _, n := range m.nodes {
+		if fused[n] {
+			continue
+		}
+		if f := halfStep[n]; f != nil {
+			n = f
+		}
+		if n.OpType == "MatMul" && n.Domain == "" && (p.gone[n.Inputs[0]] || p.gone[n.Inputs[1]]) {
+			c := *n
+			c.Inputs = slices.Clone(n.Inputs)
+			for i := range 2 {
+				if p.gone[n.Inputs[i]] {
+					c.Inputs[i] = producer[n.Inputs[i]].Inputs[0]
+					if i == 0 {
+						c.fz.transA = true
+					} else {
+						c.fz.transB = true
+					}
+				}
+			}
+			n = &c
+		}
+		order = append(order, n)
+	}
+
+	order = m.packWeights(p, order, isOutput)
+
+	for name, t := range m.inits {
+		if _, isInput := m.declIn[name]; !isInput {
+			p.inits = append(p.inits, slotTensor{slotOf(name), t})
+		}
+	}
+	for name := range m.declIn {
+		slotOf(name)
+	}
+	last := map[int]int{} // slot → index of the last step reading it
+	for i, n := range order {
+		st := step{n: n, c: call{n: n, nout: len(n.Outputs)}}
+		for _, in := range n.Inputs {
+			s := slotOf(in)
+			st.in = append(st.in, s)
+			if s >= 0 {
+				last[s] = i
+			}
+		}
+		for _, o := range n.Outputs {
+			s := slotOf(o)
+			st.out = append(st.out, s)
+			if _, read := last[s]; s >= 0 && !read {
+				last[s] = i // never read: dead right after it is made
+			}
+		}
+		p.steps = append(p.steps, st)
+	}
+	// Initializers and graph inputs stay; every other slot is freed after
+	// its last reader (RunWith keeps the ones the caller asked for).
+	pinned := make([]bool, p.nslots)
+	for _, it := range p.inits {
+		pinned[it.slot] = true
+	}
+	for name := range m.declIn {
+		pinned[p.slot[name]] = true
+	}
+	for s, i := range last {
+		if !pinned[s] {
+			p.steps[i].free = append(p.steps[i].free, s)
+		}
+	}
+	for i := range p.steps {
+		slices.Sort(p.steps[i].free)
+	}
+	p.planRecycling(last, pinned)
+	return p
+}
+
+// freshOps are ops whose kernels always return new storage for every
+// output; viewOps may return input 0's storage (a reshaped view, or the
+// input itself) for output 0 and fresh storage otherwise. Any other op is
+// assumed to return storage shared with any of its inputs.
+var (
+	freshOps = map[string]bool{
+		"Add": true, "Sub": true, "Mul": true, "Div": true, "MatMul": true,
+		"Softmax": true, "Sigmoid": true, "Where": true, "Concat": true,
+		"Transpose": true, "Slice": true, "Expand": true, "Neg": true,
+		"Sqrt": true, "Reciprocal": true, "Exp": true, "Gather": true,
+		"Shape": true, "Range": true, "Equal": true, "Less": true, "Greater": true,
+	}
+	viewOps = map[string]bool{
+		"Reshape": true, "Flatten": true, "Squeeze": true, "Unsqueeze": true,
+		"Identity": true, "Cast": true, "CastLike": true,
+		"ReduceSum": true, "ReduceMean": true, "ReduceMax": true, "ReduceMin": true,
+		"ReduceProd": true, "ReduceSumSquare": true, "ReduceL1": true, "ReduceL2": true,
+		"ReduceLogSum": true, "ReduceLogSumExp": true,
+	}
+)
+
+// planRecycling groups the slots whose values may share storage (a view and
+// what it views, every input and output of an op not known to be fresh or a
+// view) and finds the step after which each group is dead. A group with a
+// pinned slot (an initializer or graph input) never dies. At a group's death
+// runPlan returns the float32 buffers its fresh-op members were made with to
+// the pool (pool.go), unless the caller asked for one of its values.
+func (p *plan) planRecycling(last map[int]int, pinned []bool) {
+	parent := make([]int, p.nslots)
+	for i := range parent {
+		parent[i] = i
+	}
+	var find func(int) int
+	find = func(x int) int {
+		for parent[x] != x {
+			parent[x] = parent[parent[x]]
+			x = parent[x]
+		}
+		return x
+	}
+	union := func(a, b int) {
+		if a >= 0 && b >= 0 {
+			parent[find(a)] = find(b)
+		}
+	}
+	for i := range p.steps {
+		st := &p.steps[i]
+		op := st.n.OpType
+		switch {
+		case st.n.Domain == "" && freshOps[op]:
+			st.fresh = true
+		case st.n.Domain == "" && viewOps[op]:
+			if len(st.in) > 0 && len(st.out) > 0 {
+				union(st.out[0], st.in[0])
+			}
+		default:
+			for _, o := range st.out {
+				for _, in := range st.in {
+					union(o, in)
+				}
+				union(o, st.out[0])
+			}
+		}
+	}
+	members := map[int][]int{}
+	for s := range p.nslots {
+		r := find(s)
+		members[r] = append(members[r], s)
+	}
+	for _, ms := range members {
+		death, alive := -1, true
+		for _, s := range ms {
+			if pinned[s] {
+				alive = false
+				break
+			}
+			if l, ok := last[s]; ok {
+				death = max(death, l)
+			} else {
+				alive = false // never made by a step
+				break
+			}
+		}
+		if !alive || death < 0 {
+			continue
+		}
+		g := len(p.groups)
+		p.groups = append(p.groups, ms)
+		p.steps[death].recycle = append(p.steps[death].recycle, g)
+	}
+}
+
+// packWeights packs, once, the constant float32 matrices that MatMuls
+// multiply by (x·W and, fused, x·Wᵀ), when there is an AVX-512 GEMM:
+// on a decoder, repacking the weights on every call costs about as much as
+// a sixth of the multiply itself. A weight every reader of which is such a
+// MatMul moves out of m.inits into the plan in packed form only, so the
+// model holds one copy of it.
+func (m *Model) packWeights(p *plan, order []*Node, isOutput map[string]bool) []*Node {
+	if simdKernel == nil {
+		return order
+	}
+	readers := map[string]int{}
+	var cand []int
+	for i, n := range order {
+		if n.OpType != "MatMul" || n.Domain != "" || n.fz.transA {
+			continue
+		}
+		w := m.constant(n.Inputs[1])
+		if w == nil || w.DType != Float32 || len(w.Shape) != 2 || w.Len() == 0 {
+			continue
+		}
+		readers[n.Inputs[1]]++
+		cand = append(cand, i)
+	}
+	p.packed = map[string]packedWeight{}
+	converted := map[string]int{}
+	for _, i := range cand {
+		n := order[i]
+		name := n.Inputs[1]
+		pw, ok := p.packed[name]
+		if !ok {
+			w := m.inits[name]
+			k, cols := int(w.Shape[0]), int(w.Shape[1])
+			if n.fz.transB {
+				k, cols = cols, k
+			}
+			pw = packedWeight{pk: packConstB(w.Float32s(), k, cols, n.fz.transB), transB: n.fz.transB, dtype: w.DType, shape: w.Shape}
+			p.packed[name] = pw
+		} else if pw.transB != n.fz.transB {
+			continue // read both ways: this reader multiplies as usual
+		}
+		c := *n
+		c.Inputs = []string{n.Inputs[0], ""}
+		c.fz.transB, c.fz.packed = false, pw.pk
+		order[i] = &c
+		converted[name]++
+	}
+	for name := range p.packed {
+		if converted[name] == m.uses[name] && !isOutput[name] {
+			delete(m.inits, name) // the packed form is the only copy
+			p.gone[name] = true
+		} else {
+			delete(p.packed, name) // still read as a tensor too; it stays in m.inits
+		}
+	}
+	return order
+}
+
+// matchHalfStep returns a fused copy of d, and the Add and ReduceSum it
+// absorbs, if d is Div(x, Add(ReduceSum(x, axes = [a], keepdims = 1), ε))
+// (either order of Add's operands) on float32, ε a constant float32 scalar,
+// and neither the sum nor the Add is read elsewhere or is a graph output;
+// else nils.
+func (m *Model) matchHalfStep(d *Node, producer map[string]*Node, isOutput map[string]bool) (fused, add, red *Node) {
+	if d.OpType != "Div" || d.Domain != "" || len(d.Inputs) != 2 || len(d.Outputs) != 1 || m.types[d.Outputs[0]] != Float32 {
+		return nil, nil, nil
+	}
+	x := d.Inputs[0]
+	add = producer[d.Inputs[1]]
+	if x == "" || add == nil || add.OpType != "Add" || add.Domain != "" || len(add.Inputs) != 2 || len(add.Outputs) != 1 {
+		return nil, nil, nil
+	}
+	single := func(name string) bool { return m.uses[name] == 1 && !isOutput[name] }
+	if !single(add.Outputs[0]) {
+		return nil, nil, nil
+	}
+	for i := range 2 {
+		red, eps := producer[add.Inputs[i]], add.Inputs[1-i]
+		if red == nil || red.OpType != "ReduceSum" || red.Domain != "" || len(red.Outputs) != 1 || red.Inputs[0] != x || !single(red.Outputs[0]) {
+			continue
+		}
+		e := m.constant(eps)
+		if e == nil || e.DType != Float32 || e.Len() != 1 || len(e.Shape) > 1 {
+			continue
+		}
+		if a := red.attrs["keepdims"]; a != nil && a.GetI() != 1 {
+			continue
+		}
+		var axes []int64
+		if red.Opset < 13 {
+			if a := red.attrs["axes"]; a != nil {
+				axes = a.GetInts()
+			}
+		} else if len(red.Inputs) > 1 && red.Inputs[1] != "" {
+			if t := m.constant(red.Inputs[1]); t != nil && t.DType == Int64 {
+				axes = t.Int64s()
+			}
+		}
+		if len(axes) != 1 {
+			continue
+		}
+		c := *d
+		c.Inputs = []string{x}
+		c.fz.sumAxis, c.fz.sumEps = axes[0], e.Float32s()[0]
+		k := *d.k
+		k.fn, k.minIn, k.maxIn = normSum, 1, 1
+		c.k = &k
+		return &c, add, red
+	}
+	return nil, nil, nil
+}
+
+// constant returns the initializer called name if a caller cannot override
+// it (it is not a graph input), else nil.
+func (m *Model) constant(name string) *Tensor {
+	if _, isInput := m.declIn[name]; isInput {
+		return nil
+	}
+	return m.inits[name]
+}
+
+// swapsLast2 reports whether n is a Transpose whose perm swaps the last two
+// dims and keeps the others.
+func swapsLast2(n *Node) bool {
+	if n.OpType != "Transpose" || n.Domain != "" || len(n.Inputs) != 1 {
+		return false
+	}
+	a := n.attrs["perm"]
+	if a == nil {
+		return false
+	}
+	perm := a.GetInts()
+	r := len(perm)
+	if r < 2 || perm[r-2] != int64(r-1) || perm[r-1] != int64(r-2) {
+		return false
+	}
+	for i := range r - 2 {
+		if perm[i] != int64(i) {
+			return false
+		}
+	}
+	return true
+}
+
+// runPlan is RunWith over the plan.
+func (m *Model) runPlan(inputs map[string]*Tensor, opt RunOptions) (map[string]*Tensor, error) {
+	p := m.plan
+	if err := m.checkInputs(inputs); err != nil {
+		return nil, err
+	}
+	vals := make([]*Tensor, p.nslots)
+	for _, it := range p.inits {
+		vals[it.slot] = it.t
+	}
+	for name := range m.declIn {
+		t, ok := inputs[name]
+		if !ok {
+			t = m.inits[name] // an input with a default
+		}
+		vals[p.slot[name]] = t
+	}
+	want := opt.Outputs
+	if len(want) == 0 {
+		for _, v := range m.Outputs {
+			want = append(want, v.Name)
+		}
+	}
+	keep := make([]bool, p.nslots)
+	for _, name := range want {
+		s, ok := p.slot[name]
+		if !ok {
+			return nil, fmt.Errorf("runtime: no value named %q", name)
+		}
+		keep[s] = true
+	}
+	// made[s]: slot s holds a float32 buffer a fresh-output op made this run.
+	made := make([][]float32, p.nslots)
+	var args []*Tensor
+	for i := range p.steps {
+		st := &p.steps[i]
+		args = args[:0]
+		for _, s := range st.in {
+			var t *Tensor
+			if s >= 0 {
+				t = vals[s]
+			}
+			args = append(args, t)
+		}
+		outs, err := m.runCall(&st.c, args)
+		if err != nil {
+			return nil, err
+		}
+		for j, s := range st.out {
+			if s >= 0 && outs[j] != nil {
+				vals[s] = outs[j]
+				if b, ok := outs[j].data.([]float32); ok && st.fresh {
+					made[s] = b
+				}
+			}
+		}
+		for _, s := range st.free {
+			if !keep[s] {
+				vals[s] = nil
+			}
+		}
+	groups:
+		for _, g := range st.recycle {
+			for _, s := range p.groups[g] {
+				if keep[s] {
+					continue groups
+				}
+			}
+			for _, s := range p.groups[g] {
+				if made[s] != nil {
+					putF32(made[s])
+					made[s] = nil
+				}
+			}
+		}
+	}
+	res := make(map[string]*Tensor, len(want))
+	for _, name := range want {
+		t := vals[p.slot[name]]
+		if t == nil {
+			return nil, fmt.Errorf("runtime: value %q was not computed (an omitted optional output?)", name)
+		}
+		res[name] = t
+	}
+	return res, nil
+}

@@ -1,0 +1,245 @@
+package runtime
+
+import (
+	"testing"
+
+	"github.com/mhcc-dev/mhcc/export/onnxpb"
+)
+
+// TestPlanFusesTranspose runs x·Wᵀ and Q·Kᵀ written with explicit Transposes
+// (as the exporter writes them) through the plan, where the MatMuls read
+// their operands transposed, and through the graph as written; the results
+// must agree to float32 summation order. A Transpose with a reader other
+// than a MatMul stays, and asking for a fused-away value still works.
+func TestPlanFusesTranspose(t *testing.T) {
+	g := &onnxpb.GraphProto{
+		Input: []*onnxpb.ValueInfoProto{
+			tensorInfo("x", Float32, sh(2, 5, 7)),
+			tensorInfo("w", Float32, sh(9, 7)),
+			tensorInfo("q", Float32, sh(2, 3, 5, 4)),
+			tensorInfo("k", Float32, sh(2, 3, 6, 4)),
+			tensorInfo("a", Float32, sh(4, 3)),
+		},
+		Output: []*onnxpb.ValueInfoProto{untypedInfo("y"), untypedInfo("s"), untypedInfo("z"), untypedInfo("u")},
+		Node: []*onnxpb.NodeProto{
+			node("wt", "Transpose", []string{"w"}, []string{"wT"}, aInts("perm", 1, 0)),
+			node("lin", "MatMul", []string{"x", "wT"}, []string{"y"}),
+			node("kt", "Transpose", []string{"k"}, []string{"kT"}, aInts("perm", 0, 1, 3, 2)),
+			node("qk", "MatMul", []string{"q", "kT"}, []string{"s"}),
+			node("at", "Transpose", []string{"a"}, []string{"aT"}, aInts("perm", 1, 0)),
+			node("aa", "MatMul", []string{"aT", "a"}, []string{"z"}), // transA
+			node("use", "Neg", []string{"aT"}, []string{"u"}),        // keeps aT
+		},
+	}
+	m, err := Decode(encode(t, modelProto(17, g)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.plan.gone["wT"] || !m.plan.gone["kT"] || m.plan.gone["aT"] {
+		t.Fatalf("fused away: %v; want wT and kT only", m.plan.gone)
+	}
+	in := map[string]*Tensor{
+		"x": randTensor(1, 2, 5, 7), "w": randTensor(2, 9, 7),
+		"q": randTensor(3, 2, 3, 5, 4), "k": randTensor(4, 2, 3, 6, 4), "a": randTensor(5, 4, 3),
+	}
+	planned, err := m.Run(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := m.runGraph(in, RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"y", "s", "z", "u"} {
+		if err := compareTensors(planned[name], plain[name], 1e-6, 1e-6); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	got, err := m.RunWith(in, RunOptions{Outputs: []string{"kT", "s"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := compareTensors(got["kT"], transposeLast2(in["k"]), 0, 0); err != nil {
+		t.Errorf("kT: %v", err)
+	}
+}
+
+// TestPlanFusesHalfSteps runs a Sinkhorn written as the exporter writes it
+// (ReduceSum, Add ε, Div, over axes −2 and −1 in turn) through the plan,
+// where each triple is one normSum step, and through the graph as written:
+// the fused step rounds as the three nodes do, so they agree exactly, or
+// (the AVX-512 form for four streams, which sums in float32) to about an
+// ulp. A
+// triple whose sum is read elsewhere, or whose ε is a graph input, stays.
+func TestPlanFusesHalfSteps(t *testing.T) {
+	eps := NewFloat32(sh(), []float32{1e-6})
+	g := &onnxpb.GraphProto{
+		Input: []*onnxpb.ValueInfoProto{
+			tensorInfo("x", Float32, sh(2, 3, 4, 4)),
+			tensorInfo("e2", Float32, sh()),
+		},
+		Initializer: []*onnxpb.TensorProto{
+			eps.Proto("eps"), i64(sh(1), -2).Proto("ax2"), i64(sh(1), -1).Proto("ax1"),
+		},
+		Output: []*onnxpb.ValueInfoProto{untypedInfo("y3"), untypedInfo("s4")},
+		Node: []*onnxpb.NodeProto{
+			node("r0", "ReduceSum", []string{"x", "ax2"}, []string{"s0"}),
+			node("a0", "Add", []string{"s0", "eps"}, []string{"t0"}),
+			node("d0", "Div", []string{"x", "t0"}, []string{"y0"}),
+			node("r1", "ReduceSum", []string{"y0", "ax1"}, []string{"s1"}),
+			node("a1", "Add", []string{"eps", "s1"}, []string{"t1"}),
+			node("d1", "Div", []string{"y0", "t1"}, []string{"y1"}),
+			node("r2", "ReduceSum", []string{"y1", "ax2"}, []string{"s2"}),
+			node("a2", "Add", []string{"s2", "e2"}, []string{"t2"}), // ε not constant
+			node("d2", "Div", []string{"y1", "t2"}, []string{"y2"}),
+			node("r3", "ReduceSum", []string{"y2", "ax1"}, []string{"s4"}), // sum also an output
+			node("a3", "Add", []string{"s4", "eps"}, []string{"t3"}),
+			node("d3", "Div", []string{"y2", "t3"}, []string{"y3"}),
+		},
+	}
+	m, err := Decode(encode(t, modelProto(13, g)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"s0", "t0", "s1", "t1"} {
+		if !m.plan.gone[name] {
+			t.Errorf("%s not fused away", name)
+		}
+	}
+	if len(m.plan.gone) != 4 {
+		t.Errorf("fused away %v, want s0 t0 s1 t1", m.plan.gone)
+	}
+	x := randTensor(1, 2, 3, 4, 4)
+	for i, v := range x.Float32s() {
+		x.Float32s()[i] = v*v + 0.01
+	}
+	in := map[string]*Tensor{"x": x, "e2": NewFloat32(sh(), []float32{1e-6})}
+	planned, err := m.Run(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := m.runGraph(in, RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tol := 0.0
+	if normSum4SIMD != nil {
+		tol = 3e-7
+	}
+	for _, name := range []string{"y3", "s4"} {
+		if err := compareTensors(planned[name], plain[name], tol, 0); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestPlanRecycling runs a graph whose intermediates are big enough to be
+// pooled, with views (Reshape) of them read after the value they view is
+// dead, several times with different inputs: each run must match the graph
+// as written, and the outputs a caller holds from one run must not change
+// when the next run reuses buffers.
+func TestPlanRecycling(t *testing.T) {
+	shape := i64(sh(2), 64, 64)
+	g := &onnxpb.GraphProto{
+		Input:       []*onnxpb.ValueInfoProto{tensorInfo("x", Float32, sh(4096))},
+		Initializer: []*onnxpb.TensorProto{shape.Proto("shape")},
+		Output:      []*onnxpb.ValueInfoProto{untypedInfo("out"), untypedInfo("view")},
+		Node: []*onnxpb.NodeProto{
+			node("sq", "Mul", []string{"x", "x"}, []string{"a"}),
+			node("r", "Reshape", []string{"a", "shape"}, []string{"b"}),
+			node("e", "Sigmoid", []string{"x"}, []string{"s"}),
+			node("t", "Transpose", []string{"b"}, []string{"bt"}, aInts("perm", 1, 0)),
+			node("m", "MatMul", []string{"b", "bt"}, []string{"c"}),
+			node("n", "Neg", []string{"c"}, []string{"d"}),
+			node("r2", "Reshape", []string{"s", "shape"}, []string{"s2"}),
+			node("add", "Add", []string{"d", "s2"}, []string{"out"}),
+			node("v", "Reshape", []string{"out", "shape"}, []string{"view"}),
+		},
+	}
+	m, err := Decode(encode(t, modelProto(17, g)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []map[string]*Tensor
+	var copies []map[string][]float32
+	for run := range 4 {
+		in := map[string]*Tensor{"x": randTensor(uint64(run), 4096)}
+		got, err := m.Run(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := m.runGraph(in, RunOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"out", "view"} {
+			if err := compareTensors(got[name], want[name], 1e-5, 1e-5); err != nil {
+				t.Errorf("run %d: %s: %v", run, name, err)
+			}
+		}
+		held = append(held, got)
+		copies = append(copies, map[string][]float32{"out": append([]float32{}, got["out"].Float32s()...)})
+	}
+	for run, got := range held {
+		if err := compareTensors(got["out"], NewFloat32(sh(64, 64), copies[run]["out"]), 0, 0); err != nil {
+			t.Errorf("run %d's output changed later: %v", run, err)
+		}
+	}
+}
+
+// TestPlanPacksWeights: with the AVX-512 GEMM, MatMuls by constant matrices
+// (x·W, x·Wᵀ through a fused Transpose) use a copy packed once; a weight
+// read only that way leaves m.inits, and asking for it (or running the graph
+// as written) unpacks it exactly. A weight also read by another op stays.
+func TestPlanPacksWeights(t *testing.T) {
+	w1, w2, w3 := randTensor(1, 300, 40), randTensor(2, 33, 300), randTensor(3, 300, 17)
+	g := &onnxpb.GraphProto{
+		Input:       []*onnxpb.ValueInfoProto{tensorInfo("x", Float32, sh(2, 5, 300))},
+		Initializer: []*onnxpb.TensorProto{w1.Proto("w1"), w2.Proto("w2"), w3.Proto("w3")},
+		Output:      []*onnxpb.ValueInfoProto{untypedInfo("y1"), untypedInfo("y2"), untypedInfo("y3"), untypedInfo("n3")},
+		Node: []*onnxpb.NodeProto{
+			node("m1", "MatMul", []string{"x", "w1"}, []string{"y1"}),
+			node("t2", "Transpose", []string{"w2"}, []string{"w2T"}, aInts("perm", 1, 0)),
+			node("m2", "MatMul", []string{"x", "w2T"}, []string{"y2"}),
+			node("m3", "MatMul", []string{"x", "w3"}, []string{"y3"}),
+			node("n3", "Neg", []string{"w3"}, []string{"n3"}),
+		},
+	}
+	m, err := Decode(encode(t, modelProto(17, g)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if simdKernel != nil {
+		if m.inits["w1"] != nil || m.inits["w2"] != nil || m.inits["w3"] == nil {
+			t.Errorf("inits after packing: w1 %v, w2 %v, w3 %v; want only w3", m.inits["w1"] != nil, m.inits["w2"] != nil, m.inits["w3"] != nil)
+		}
+	}
+	in := map[string]*Tensor{"x": randTensor(4, 2, 5, 300)}
+	got, err := m.Run(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := m.runGraph(in, RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"y1", "y2", "y3", "n3"} {
+		if err := compareTensors(got[name], plain[name], 1e-5, 1e-5); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	ref := matmul(in["x"], w1, false)
+	if err := compareTensors(got["y1"], ref, 1e-5, 1e-5); err != nil {
+		t.Errorf("y1 against the reference: %v", err)
+	}
+	back, err := m.RunWith(in, RunOptions{Outputs: []string{"w1", "w2", "y2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := compareTensors(back["w1"], w1, 0, 0); err != nil {
+		t.Errorf("w1 unpacked: %v", err)
+	}
+	if err := compareTensors(back["w2"], w2, 0, 0); err != nil {
+		t.Errorf("w2 unpacked: %v", err)
+	}
+}
