@@ -384,25 +384,40 @@ func (r *inspectReport) print(w io.Writer) {
 	if r.Traffic.HCUnfused != nil {
 		row("HC unfused ((5n+1)C+n²+2n / (3n+1)C+n²+2n)", *r.Traffic.HCUnfused)
 	}
+	var notes []string
+	note := func(target, err string) string {
+		notes = append(notes, fmt.Sprintf("  [%d] %s: %s", len(notes)+1, target, err))
+		return fmt.Sprintf("n/a [%d]", len(notes))
+	}
 	for _, t := range r.Traffic.Targets {
 		if t.Error != "" {
-			fmt.Fprintf(tw, "mhcc --target %s\t%s\t\t\t\t\n", t.Target, t.Error)
+			fmt.Fprintf(tw, "mhcc --target %s\t%s\t\t\t\t\n", t.Target, note(t.Target, t.Error))
 			continue
 		}
 		row("mhcc --target "+t.Target, t.rw)
 	}
 	tw.Flush()
+	fmt.Fprintln(w, "  (mhcc rows: every tensor the graph's nodes read and write, as written; a runtime's own fusions read less)")
 	fmt.Fprintln(w, "\nnodes per target:")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "target\tIR nodes\tONNX nodes\t")
 	for _, t := range r.Targets {
 		if t.Error != "" {
-			fmt.Fprintf(tw, "%s\t%s\t\t\n", t.Target, t.Error)
+			if !strings.Contains(strings.Join(notes, "\n"), t.Error) {
+				note(t.Target, t.Error)
+			}
+			fmt.Fprintf(tw, "%s\tn/a\tn/a\t\n", t.Target)
 			continue
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t\n", t.Target, t.IRNodes, t.ONNXNodes)
 	}
 	tw.Flush()
+	if len(notes) > 0 {
+		fmt.Fprintln(w, "\ntargets that do not take this model:")
+		for _, n := range notes {
+			fmt.Fprintln(w, n)
+		}
+	}
 }
 
 // count renders a large number with a metric suffix ("2.29 G").
