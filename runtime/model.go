@@ -31,7 +31,7 @@ type Model struct {
 	params   []string           // graph input names in file order, initialized ones included
 	captures []string           // outer-scope values the graph reads; also in Inputs, untyped
 
-	plan    *plan            // what Run executes (plan.go)
+	plan *plan // what Run executes (plan.go)
 }
 
 // A ValueInfo is a graph input or output as declared in the file.
