@@ -34,6 +34,8 @@ const (
 	OpHCMix
 	OpHCPremix
 
+	OpAttentionKV
+
 	numOps
 )
 
@@ -96,6 +98,10 @@ var opTable = [numOps]opInfo{
 		doc: "x'[k] = post[k]·y + Σ_j comb[j,k]·x[j]; inputs x, y, post, comb (omitted: x already mixed, x'[k] = post[k]·y + x[k])"},
 	OpHCPremix: {name: "HCPremix", minIn: 3, maxIn: 3, out: 2, infer: inferHCPremix,
 		doc: "h = Σ_i pre[i]·x[i] and mixed[k] = Σ_j comb[j,k]·x[j] in one pass over x; inputs x, pre, comb"},
+
+	OpAttentionKV: {name: "AttentionKV", minIn: 9, maxIn: 9, out: 3, infer: inferAttentionKV,
+		attrs: map[string]attrSpec{"heads": {attrInt, true}, "kv_heads": {attrInt, true}, "head_dim": {attrInt, true}},
+		doc:   "Attention over cached and new tokens: new tokens at positions past..past+S-1, keys and values appended to the cache; inputs x, wq, wk, wv, wo, cos, sin, past_key, past_value; outputs y, present_key, present_value"},
 }
 
 func (o Op) String() string {

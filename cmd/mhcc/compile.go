@@ -18,6 +18,7 @@ func newCompileCmd() *cobra.Command {
 		verifyEach, stats    bool
 		reproducible         bool
 		printIR              bool
+		kvCache              bool
 	)
 	cmd := &cobra.Command{
 		Use:   "compile model.yaml [-o model.onnx]",
@@ -45,7 +46,7 @@ never truncates an existing one.`,
 			if out == "" {
 				out = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)) + ".onnx"
 			}
-			opts := build.Options{Target: target, Verify: verifyEach, DumpDir: dumpDir, Disabled: map[string]bool{}}
+			opts := build.Options{Target: target, Verify: verifyEach, DumpDir: dumpDir, Disabled: map[string]bool{}, KVCache: kvCache}
 			for _, d := range disabled {
 				opts.Disabled[d] = true
 			}
@@ -91,6 +92,7 @@ never truncates an existing one.`,
 	f.StringSliceVar(&disabled, "disable-pass", nil, "skip these passes (comma-separated names)")
 	f.BoolVar(&stats, "stats", false, "print per-pass statistics to stderr")
 	f.BoolVar(&reproducible, "check-reproducible", false, "compile twice and fail unless both give the same bytes")
+	f.BoolVar(&kvCache, "kv-cache", false, "emit the KV-cache decoder graph (past_key_values.* inputs, present.* outputs), as inputs.kv_cache: true does")
 	return cmd
 }
 
