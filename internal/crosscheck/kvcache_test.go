@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/mhcc-dev/mhcc/internal/build"
 	"github.com/mhcc-dev/mhcc/internal/kvcache"
 	"github.com/mhcc-dev/mhcc/internal/ortrun"
+	"github.com/mhcc-dev/mhcc/internal/safetensors"
+	"github.com/mhcc-dev/mhcc/internal/testenv"
 	"github.com/mhcc-dev/mhcc/ir"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 	"github.com/mhcc-dev/mhcc/target"
@@ -255,5 +258,125 @@ func TestKVCacheMatchesFullForwardORT(t *testing.T) {
 				t.Logf("onnxruntime: max |cache - full| over chunks %v = %.2g", kvSchedule, worst)
 			})
 		}
+	}
+}
+
+// TestKVCacheMatchesTorch checks the cache graphs against the independent
+// PyTorch reference (scripts/reference, float64): for each golden decoder
+// (safetensors weights), the logits of the chunked cache run (kvSchedule) in
+// onnxruntime and in the Go runtime must equal, within 1e-4, the reference's
+// full forward over the whole sequence; the reference's own cache path
+// (kv_reference.py, Decoder.forward_cached) must agree with its full forward
+// too, and its final cache with onnxruntime's presents.
+func TestKVCacheMatchesTorch(t *testing.T) {
+	python := testenv.NeedPython(t, "torch")
+	initORT(t)
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, path := range goldenModels(t) {
+		m, err := ir.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Arch.Kind != ir.ArchDecoder {
+			continue
+		}
+		name := caseName(path)
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			m, _, kvBytes := compileKV(t, path, "onnx")
+			ids, total := kvTokens(m)
+			base := filepath.Join(dir, fileName(name))
+			if err := os.WriteFile(base+"-kv.onnx", kvBytes, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			sched := make([]int64, len(kvSchedule))
+			for i, n := range kvSchedule {
+				sched[i] = int64(n)
+			}
+			err := safetensors.Write(base+"-in.safetensors", []safetensors.Tensor{
+				{Name: "ids", DType: safetensors.I64, Shape: []int64{kvBatch, int64(total)}, Data: safetensors.Int64Bytes(ids)},
+				{Name: "schedule", DType: safetensors.I64, Shape: []int64{int64(len(sched))}, Data: safetensors.Int64Bytes(sched)},
+			}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(python, filepath.Join(root, "scripts", "reference", "kv_reference.py"), path,
+				base+"-in.safetensors", base+"-torch.safetensors", "--max-sequence", fmt.Sprint(m.Inputs.MaxSequence))
+			cmd.Env = append(os.Environ(), "OMP_NUM_THREADS=1", "PYTHONDONTWRITEBYTECODE=1")
+			if b, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("kv_reference.py: %v\n%s", err, b)
+			}
+			ref, err := safetensors.Open(base + "-torch.safetensors")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ref.Close()
+			read := func(name string) output {
+				info, ok := ref.Lookup(name)
+				if !ok {
+					t.Fatalf("the reference wrote no %s", name)
+				}
+				v, err := ref.ReadFloat64(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f := make([]float32, len(v))
+				for i, x := range v {
+					f[i] = float32(x)
+				}
+				return output{info.Shape, f}
+			}
+			full, cached := read("full.logits"), read("cached.logits")
+			if d, where := diff(cached, full); !(d <= tol) {
+				t.Errorf("torch: cache path vs full forward: max |diff| = %.3g (%s)", d, where)
+			} else {
+				t.Logf("torch: max |cache path - full forward| = %.2g", d)
+			}
+
+			goKV, err := mhrt.Decode(kvBytes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sess, err := kvcache.NewSession(goKV, kvBatch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			oc := newORTCache(base+"-kv.onnx", m)
+			at, worstORT, worstGo := 0, 0.0, 0.0
+			for _, n := range kvSchedule {
+				chunk := columns(ids, total, at, at+n)
+				want := logitColumns(full, at, at+n)
+				got, err := oc.step(chunk)
+				if err != nil {
+					t.Fatalf("onnxruntime, step at %d: %v", at, err)
+				}
+				d, where := diff(got, want)
+				worstORT = max(worstORT, d)
+				if !(d <= tol) {
+					t.Errorf("onnxruntime: positions %d..%d: max |cache step - torch full forward| = %.3g > %g (%s)", at, at+n-1, d, tol, where)
+				}
+				gt, err := sess.Step(chunk)
+				if err != nil {
+					t.Fatalf("Go runtime, step at %d: %v", at, err)
+				}
+				d, where = diff(output{gt.Shape, gt.Float32s()}, want)
+				worstGo = max(worstGo, d)
+				if !(d <= tol) {
+					t.Errorf("Go runtime: positions %d..%d: max |cache step - torch full forward| = %.3g > %g (%s)", at, at+n-1, d, tol, where)
+				}
+				at += n
+			}
+			for j, name := range oc.names {
+				want := read("cached." + kvcache.PresentFor(name))
+				if d, where := diff(output{oc.past[j].Shape, oc.past[j].F32}, want); !(d <= tol) {
+					t.Errorf("onnxruntime %s vs torch's cache: max |diff| = %.3g (%s)", kvcache.PresentFor(name), d, where)
+				}
+			}
+			t.Logf("max |cache steps - torch full forward|: onnxruntime %.2g, Go runtime %.2g", worstORT, worstGo)
+		})
 	}
 }
