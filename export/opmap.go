@@ -330,25 +330,35 @@ func (e *emitter) pastLen(past string, p ir.Dim) string {
 	return v
 }
 
-// cacheWindow returns, computed once, the total length T = P + S, the RoPE
-// rows table[P:T] of the new tokens (positions continue from the cache) and
-// the bool [S, T] mask that is true where key position j > query position
-// P + i (the entries to hide; every cached key is visible).
-func (e *emitter) cacheWindow(past, seq, cos, sin string) (total, cosRows, sinRows, mask string) {
-	key := "window:" + past + ":" + seq + ":" + cos + ":" + sin
+// cacheRope returns, computed once, the total length T = P + S and the RoPE
+// rows table[P:T] of the new tokens: positions continue from the cache.
+func (e *emitter) cacheRope(past, seq, cos, sin string) (total, cosRows, sinRows string) {
+	key := "cacherope:" + past + ":" + seq + ":" + cos + ":" + sin
 	if v, ok := e.memo[key+":total"]; ok {
-		return v, e.memo[key+":cos"], e.memo[key+":sin"], e.memo[key+":mask"]
+		return v, e.memo[key+":cos"], e.memo[key+":sin"]
 	}
 	total = e.op("Add", "", ins(past, seq))
 	cosRows = e.op("Slice", "", ins(cos, past, total, e.i64s(0)))
 	sinRows = e.op("Slice", "", ins(sin, past, total, e.i64s(0)))
+	e.memo[key+":total"], e.memo[key+":cos"], e.memo[key+":sin"] = total, cosRows, sinRows
+	return total, cosRows, sinRows
+}
+
+// cacheMask returns, computed once, the bool [S, T] mask that is true where
+// key position j > query position P + i (the entries to hide; every cached
+// key is visible).
+func (e *emitter) cacheMask(past, total string) string {
+	key := "cachemask:" + past + ":" + total
+	if v, ok := e.memo[key]; ok {
+		return v
+	}
 	p := e.op("Squeeze", "", ins(past, e.i64s(0)))
 	t := e.op("Squeeze", "", ins(total, e.i64s(0)))
 	rows := e.op("Unsqueeze", "", ins(e.op("Range", "", ins(p, t, e.i64(1))), e.i64s(1)))        // [S, 1] query positions
 	cols := e.op("Unsqueeze", "", ins(e.op("Range", "", ins(e.i64(0), t, e.i64(1))), e.i64s(0))) // [1, T] key positions
-	mask = e.op("Greater", "", ins(cols, rows))
-	e.memo[key+":total"], e.memo[key+":cos"], e.memo[key+":sin"], e.memo[key+":mask"] = total, cosRows, sinRows, mask
-	return total, cosRows, sinRows, mask
+	mask := e.op("Greater", "", ins(cols, rows))
+	e.memo[key] = mask
+	return mask
 }
 
 // AttentionKV: Attention (above) over the cached tokens and the new ones.
@@ -362,7 +372,8 @@ func expandAttentionKV(e *emitter, n *ir.Node, in, out []string) {
 	x := in[0]
 	seq := e.seqLen(x, n.Inputs[0].Type.Shape[1])
 	past := e.pastLen(in[7], n.Inputs[7].Type.Shape[2])
-	_, cos, sin, mask := e.cacheWindow(past, seq, in[5], in[6])
+	total, cos, sin := e.cacheRope(past, seq, in[5], in[6])
+	mask := e.cacheMask(past, total)
 
 	q := e.op("Reshape", "", ins(e.linear(x, in[1], ""), e.i64s(0, 0, kv, g, d)))
 	q = e.op("Transpose", "", ins(q), aInts("perm", 0, 2, 3, 1, 4)) // [B, KV, G, S, D]

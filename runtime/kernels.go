@@ -161,6 +161,8 @@ var kernelTable = []kernel{
 	{op: "LayerNormalization", since: 17, minIn: 2, maxIn: 3, maxOut: 3, fn: layerNorm, types: layerNormTypes},
 	// einsum.go
 	{op: "Einsum", since: 12, minIn: 1, maxIn: -1, fn: einsum, types: same(isNumber), check: checkEinsum},
+	// contrib_gqa.go: onnxruntime's decoder attention with a KV cache (key and value may be omitted: packed QKV).
+	{domain: "com.microsoft", op: "GroupQueryAttention", since: 1, minIn: 1, maxIn: 12, maxOut: 3, fn: groupQueryAttention, types: gqaTypes},
 }
 
 type opKey struct{ domain, op string }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mhcc-dev/mhcc/internal/build"
@@ -18,14 +19,58 @@ import (
 	"github.com/mhcc-dev/mhcc/target"
 )
 
-// kvSchedule is how TestKVCacheMatchesFullForward feeds a sequence of 10
-// tokens to the cache graph: a prefill of 5 (past 0), a chunk of 2 (past 5,
-// new > 1 on a non-empty cache), then three single-token decode steps.
-var kvSchedule = []int{5, 2, 1, 1, 1}
+// A kvRun is one way of feeding a sequence to a cache graph: batch sequences,
+// in chunks of the schedule's lengths (the first chunk is the prefill on an
+// empty cache).
+type kvRun struct {
+	batch    int
+	schedule []int
+}
 
-// kvBatch is the batch of those runs: two sequences, so that a mix-up of
-// batch rows in the cache shows.
-const kvBatch = 2
+// kvRuns are the runs every cache graph gets: a prefill, a multi-token chunk
+// on a non-empty cache (new > 1, past > 0), then single-token decode steps,
+// at batch 2 (a mix-up of batch rows in the cache shows) and 1; and a plain
+// prefill + decode at batch 2.
+var kvRuns = []kvRun{{2, []int{5, 2, 1, 1, 1}}, {1, []int{5, 2, 1, 1, 1}}, {2, []int{6, 1, 1, 1, 1}}}
+
+// kvMaxTotal is the longest sequence of kvRuns.
+const kvMaxTotal = 10
+
+func (r kvRun) total() int {
+	n := 0
+	for _, c := range r.schedule {
+		n += c
+	}
+	return n
+}
+
+func (r kvRun) String() string { return fmt.Sprintf("batch %d, chunks %v", r.batch, r.schedule) }
+
+// chunked reports whether the run feeds more than one token on a non-empty
+// cache at batch > 1, which onnxruntime's GroupQueryAttention refuses.
+func (r kvRun) chunked() bool {
+	for i, n := range r.schedule {
+		if i > 0 && n > 1 && r.batch > 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// gqaChunkErr is onnxruntime's refusal of such a run (group_query_attention_helper.h),
+// which the Go runtime's kernel repeats.
+const gqaChunkErr = "batch_size must be 1 when sequence_length > 1 and past context is given"
+
+// usesGQA reports whether target tg lowers m's AttentionKV to
+// GroupQueryAttention: the profile asks for it and the head size is one
+// onnxruntime's kernel takes (a multiple of 8; else the reference stays).
+func usesGQA(t *testing.T, tg string, m *ir.Model) bool {
+	p, err := build.Profile(tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.LoweringOf(ir.OpAttentionKV.String()) == "gqa" && m.Arch.HeadDim%8 == 0
+}
 
 // decoderModels returns the decoder model files among the examples, the
 // golden cases and the KV-cache examples (testdata/kv).
@@ -45,6 +90,14 @@ func decoderModels(t *testing.T) []string {
 	return out
 }
 
+// kvCaseName is caseName, with "kv/" for the files of testdata/kv.
+func kvCaseName(path string) string {
+	if filepath.Base(filepath.Dir(path)) == "kv" {
+		return "kv/" + strings.TrimSuffix(filepath.Base(path), ".yaml")
+	}
+	return caseName(path)
+}
+
 // compileKV compiles the model at path twice for target tg: the full
 // forward graph and the KV-cache graph, both with a dynamic batch and
 // sequence (a size fixed in the file is made dynamic: the test needs other
@@ -60,9 +113,8 @@ func compileKV(t *testing.T, path, tg string) (m *ir.Model, full, kv []byte) {
 		t.Fatal(err)
 	}
 	m.Inputs.Batch, m.Inputs.Sequence = 0, 0
-	m.Inputs.KVCache = false // the full forward; the option below makes the cache graph
-	_, total := kvTokens(m)
-	m.Inputs.MaxSequence = max(m.Inputs.MaxSequence, total) // longer RoPE tables, same rows
+	m.Inputs.KVCache = false                                     // the full forward; the option below makes the cache graph
+	m.Inputs.MaxSequence = max(m.Inputs.MaxSequence, kvMaxTotal) // longer RoPE tables, same rows
 	f, err := build.CompileModel(m, w, build.Options{Target: tg, Verify: true})
 	if err != nil {
 		t.Fatalf("compile: %v", err)
@@ -74,18 +126,15 @@ func compileKV(t *testing.T, path, tg string) (m *ir.Model, full, kv []byte) {
 	return m, f.ONNX, k.ONNX
 }
 
-// kvTokens draws kvBatch sequences of sum(kvSchedule) token ids, [batch, T]
+// tokens draws r.batch sequences of r.total() token ids, [batch, T]
 // row-major, seeded by the model name.
-func kvTokens(m *ir.Model) (ids []int64, total int) {
-	for _, n := range kvSchedule {
-		total += n
-	}
-	r := rand.New(rand.NewPCG(uint64(len(m.Name)), 0x6b76))
-	ids = make([]int64, kvBatch*total)
+func (r kvRun) tokens(m *ir.Model) []int64 {
+	rng := rand.New(rand.NewPCG(uint64(len(m.Name)), uint64(r.batch)<<8|uint64(r.total())))
+	ids := make([]int64, r.batch*r.total())
 	for i := range ids {
-		ids[i] = int64(r.IntN(m.Arch.VocabSize))
+		ids[i] = int64(rng.IntN(m.Arch.VocabSize))
 	}
-	return ids, total
+	return ids
 }
 
 // columns returns ids[:, from:to] of ids [batch, total], row-major.
@@ -111,13 +160,14 @@ func logitColumns(o output, from, to int) output {
 // each step's presents back as the next step's pasts.
 type ortCache struct {
 	path  string
+	batch int
 	names []string // past input names, graph order
 	past  []ortrun.Tensor
 }
 
-func newORTCache(path string, m *ir.Model) *ortCache {
-	c := &ortCache{path: path}
-	shape := []int64{kvBatch, int64(m.Arch.KVHeads), 0, int64(m.Arch.HeadDim)}
+func newORTCache(path string, m *ir.Model, batch int) *ortCache {
+	c := &ortCache{path: path, batch: batch}
+	shape := []int64{int64(batch), int64(m.Arch.KVHeads), 0, int64(m.Arch.HeadDim)}
 	for i := range m.Arch.Layers {
 		for _, name := range []string{ir.PastKey(i), ir.PastValue(i)} {
 			c.names = append(c.names, name)
@@ -128,8 +178,8 @@ func newORTCache(path string, m *ir.Model) *ortCache {
 }
 
 func (c *ortCache) step(ids []int64) (output, error) {
-	n := int64(len(ids) / kvBatch)
-	in := append([]ortrun.Tensor{{Name: kvcache.InputIDs, DType: "int64", Shape: []int64{kvBatch, n}, I64: ids}}, c.past...)
+	n := int64(len(ids) / c.batch)
+	in := append([]ortrun.Tensor{{Name: kvcache.InputIDs, DType: "int64", Shape: []int64{int64(c.batch), n}, I64: ids}}, c.past...)
 	outs, err := ortrun.Run(c.path, in, 1)
 	if err != nil {
 		return output{}, err
@@ -150,21 +200,72 @@ func (c *ortCache) step(ids []int64) (output, error) {
 	return output{l.Shape, l.F32}, nil
 }
 
+// A stepper is one engine running a cache graph: onnxruntime or the Go
+// runtime. cached is the number of tokens in its cache.
+type stepper interface {
+	step(ids []int64) (output, error)
+	cached() int64
+}
+
+func (c *ortCache) cached() int64 { return c.past[0].Shape[2] }
+
+type goCache struct{ s *kvcache.Session }
+
+func (c goCache) step(ids []int64) (output, error) {
+	l, err := c.s.Step(ids)
+	if err != nil {
+		return output{}, err
+	}
+	return output{l.Shape, l.Float32s()}, nil
+}
+
+func (c goCache) cached() int64 { return int64(c.s.Len()) }
+
+// checkRun feeds run r's ids to the cache engine chunk by chunk and compares
+// each chunk's logits with want, the full forward's [batch, T, V] logits.
+// With gqa, a run onnxruntime refuses must fail with its message. It returns
+// the largest difference.
+func checkRun(t *testing.T, engine string, r kvRun, gqa bool, c stepper, ids []int64, want output) float64 {
+	t.Helper()
+	total, at, worst := r.total(), 0, 0.0
+	for i, n := range r.schedule {
+		got, err := c.step(columns(ids, total, at, at+n))
+		if gqa && r.chunked() && i > 0 && n > 1 {
+			if err == nil || !strings.Contains(err.Error(), gqaChunkErr) {
+				t.Errorf("%s, %v: chunk at %d: got error %v, want GroupQueryAttention's %q", engine, r, at, err, gqaChunkErr)
+			}
+			return worst
+		}
+		if err != nil {
+			t.Fatalf("%s, %v: step at %d: %v", engine, r, at, err)
+		}
+		d, where := diff(got, logitColumns(want, at, at+n))
+		worst = max(worst, d)
+		if !(d <= tol) {
+			t.Errorf("%s, %v: positions %d..%d (past %d): max |cache - full| = %.3g > %g (%s)", engine, r, at, at+n-1, at, d, tol, where)
+		}
+		if l := c.cached(); l != int64(at+n) {
+			t.Errorf("%s, %v: cache holds %d tokens after the step at %d, want %d", engine, r, l, at, at+n)
+		}
+		at += n
+	}
+	return worst
+}
+
 // TestKVCacheMatchesFullForward is the proof that the KV-cache graphs are
-// right: for every decoder model and target, feeding a random sequence to
-// the cache graph in chunks (kvSchedule: prefill, a multi-token chunk on a
-// non-empty cache, single-token decode steps) gives, at every position, the
-// logits of the full forward graph over the whole sequence, within 1e-4, in
-// mhcc's Go runtime. The cache must hold every token fed.
+// right: for every decoder model and target, feeding random sequences to the
+// cache graph in chunks (kvRuns: prefill, a multi-token chunk on a non-empty
+// cache, single-token decode steps) gives, at every position, the logits of
+// the full forward graph over the whole sequence, within 1e-4, in mhcc's Go
+// runtime. The cache must hold every token fed.
 func TestKVCacheMatchesFullForward(t *testing.T) {
 	for _, tg := range target.Names() {
 		for _, path := range decoderModels(t) {
-			name := tg + "/" + caseName(path)
+			name := tg + "/" + kvCaseName(path)
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
 				m, fullBytes, kvBytes := compileKV(t, path, tg)
-				ids, total := kvTokens(m)
-				fullIn := idsInput([]int64{kvBatch, int64(total)}, ids)
+				gqa := usesGQA(t, tg, m)
 				goFull, err := mhrt.Decode(fullBytes)
 				if err != nil {
 					// Not this test's concern: TestTargetsPreserveNumerics
@@ -175,48 +276,36 @@ func TestKVCacheMatchesFullForward(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				want, err := runGo(goFull, fullIn, "input_ids", "logits")
-				if err != nil {
-					t.Fatal(err)
-				}
-				sess, err := kvcache.NewSession(goKV, kvBatch)
-				if err != nil {
-					t.Fatal(err)
-				}
-				at, worst := 0, 0.0
-				for _, n := range kvSchedule {
-					got, err := sess.Step(columns(ids, total, at, at+n))
+				for _, r := range kvRuns {
+					ids := r.tokens(m)
+					want, err := runGo(goFull, idsInput([]int64{int64(r.batch), int64(r.total())}, ids), "input_ids", "logits")
 					if err != nil {
-						t.Fatalf("step at %d: %v", at, err)
+						t.Fatal(err)
 					}
-					d, where := diff(output{got.Shape, got.Float32s()}, logitColumns(want, at, at+n))
-					worst = max(worst, d)
-					if !(d <= tol) {
-						t.Errorf("positions %d..%d (past %d): max |cache - full| = %.3g > %g (%s)", at, at+n-1, at, d, tol, where)
+					sess, err := kvcache.NewSession(goKV, r.batch)
+					if err != nil {
+						t.Fatal(err)
 					}
-					at += n
+					worst := checkRun(t, "Go runtime", r, gqa, goCache{sess}, ids, want)
+					t.Logf("Go runtime, %v: max |cache - full| = %.2g", r, worst)
 				}
-				if sess.Len() != total {
-					t.Errorf("cache holds %d tokens, want %d", sess.Len(), total)
-				}
-				t.Logf("Go runtime: max |cache - full| over chunks %v = %.2g", kvSchedule, worst)
 			})
 		}
 	}
 }
 
 // TestKVCacheMatchesFullForwardORT is TestKVCacheMatchesFullForward in
-// onnxruntime, for the targets it runs; the present outputs must grow by
-// the chunk length each step.
+// onnxruntime, for the targets it runs.
 func TestKVCacheMatchesFullForwardORT(t *testing.T) {
 	initORT(t)
 	dir := t.TempDir()
 	for _, tg := range target.Names() {
 		for _, path := range decoderModels(t) {
-			name := tg + "/" + caseName(path)
+			name := tg + "/" + kvCaseName(path)
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
 				m, fullBytes, kvBytes := compileKV(t, path, tg)
+				gqa := usesGQA(t, tg, m)
 				runs, err := ortRuns(kvBytes)
 				if err != nil {
 					t.Fatal(err)
@@ -224,38 +313,23 @@ func TestKVCacheMatchesFullForwardORT(t *testing.T) {
 				if !runs {
 					t.Skipf("onnxruntime cannot run target %s", tg)
 				}
-				ids, total := kvTokens(m)
-				fullIn := idsInput([]int64{kvBatch, int64(total)}, ids)
 				fullPath := filepath.Join(dir, fileName(name)+".onnx")
-				kvPath := filepath.Join(dir, fileName(name)+"-kv.onnx")
+				kvPath := filepath.Join(dir, fileName(name)+"-cache.onnx")
 				if err := os.WriteFile(fullPath, fullBytes, 0o644); err != nil {
 					t.Fatal(err)
 				}
 				if err := os.WriteFile(kvPath, kvBytes, 0o644); err != nil {
 					t.Fatal(err)
 				}
-				want, err := runORT(fullPath, fullIn)
-				if err != nil {
-					t.Fatalf("full forward: %v", err)
-				}
-				oc := newORTCache(kvPath, m)
-				at, worst := 0, 0.0
-				for _, n := range kvSchedule {
-					got, err := oc.step(columns(ids, total, at, at+n))
+				for _, r := range kvRuns {
+					ids := r.tokens(m)
+					want, err := runORT(fullPath, idsInput([]int64{int64(r.batch), int64(r.total())}, ids))
 					if err != nil {
-						t.Fatalf("step at %d: %v", at, err)
+						t.Fatalf("full forward: %v", err)
 					}
-					d, where := diff(got, logitColumns(want, at, at+n))
-					worst = max(worst, d)
-					if !(d <= tol) {
-						t.Errorf("positions %d..%d (past %d): max |cache - full| = %.3g > %g (%s)", at, at+n-1, at, d, tol, where)
-					}
-					if l := oc.past[0].Shape[2]; l != int64(at+n) {
-						t.Errorf("present length %d after the step at %d, want %d", l, at, at+n)
-					}
-					at += n
+					worst := checkRun(t, "onnxruntime", r, gqa, newORTCache(kvPath, m, r.batch), ids, want)
+					t.Logf("onnxruntime, %v: max |cache - full| = %.2g", r, worst)
 				}
-				t.Logf("onnxruntime: max |cache - full| over chunks %v = %.2g", kvSchedule, worst)
 			})
 		}
 	}
@@ -263,11 +337,12 @@ func TestKVCacheMatchesFullForwardORT(t *testing.T) {
 
 // TestKVCacheMatchesTorch checks the cache graphs against the independent
 // PyTorch reference (scripts/reference, float64): for each golden decoder
-// (safetensors weights), the logits of the chunked cache run (kvSchedule) in
-// onnxruntime and in the Go runtime must equal, within 1e-4, the reference's
-// full forward over the whole sequence; the reference's own cache path
-// (kv_reference.py, Decoder.forward_cached) must agree with its full forward
-// too, and its final cache with onnxruntime's presents.
+// (safetensors weights) and the onnx and ort targets, the logits of the
+// chunked cache runs in onnxruntime and in the Go runtime must equal, within
+// 1e-4, the reference's full forward over the whole sequence; the
+// reference's own cache path (kv_reference.py, Decoder.forward_cached) must
+// agree with its full forward too, and its final cache with onnxruntime's
+// presents.
 func TestKVCacheMatchesTorch(t *testing.T) {
 	python := testenv.NeedPython(t, "torch")
 	initORT(t)
@@ -287,96 +362,79 @@ func TestKVCacheMatchesTorch(t *testing.T) {
 		name := caseName(path)
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			m, _, kvBytes := compileKV(t, path, "onnx")
-			ids, total := kvTokens(m)
-			base := filepath.Join(dir, fileName(name))
-			if err := os.WriteFile(base+"-kv.onnx", kvBytes, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			sched := make([]int64, len(kvSchedule))
-			for i, n := range kvSchedule {
-				sched[i] = int64(n)
-			}
-			err := safetensors.Write(base+"-in.safetensors", []safetensors.Tensor{
-				{Name: "ids", DType: safetensors.I64, Shape: []int64{kvBatch, int64(total)}, Data: safetensors.Int64Bytes(ids)},
-				{Name: "schedule", DType: safetensors.I64, Shape: []int64{int64(len(sched))}, Data: safetensors.Int64Bytes(sched)},
-			}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cmd := exec.Command(python, filepath.Join(root, "scripts", "reference", "kv_reference.py"), path,
-				base+"-in.safetensors", base+"-torch.safetensors", "--max-sequence", fmt.Sprint(m.Inputs.MaxSequence))
-			cmd.Env = append(os.Environ(), "OMP_NUM_THREADS=1", "PYTHONDONTWRITEBYTECODE=1")
-			if b, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("kv_reference.py: %v\n%s", err, b)
-			}
-			ref, err := safetensors.Open(base + "-torch.safetensors")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ref.Close()
-			read := func(name string) output {
-				info, ok := ref.Lookup(name)
-				if !ok {
-					t.Fatalf("the reference wrote no %s", name)
+			for i, r := range kvRuns {
+				ids := r.tokens(m)
+				base := filepath.Join(dir, fmt.Sprintf("%s-%d", fileName(name), i))
+				sched := make([]int64, len(r.schedule))
+				for i, n := range r.schedule {
+					sched[i] = int64(n)
 				}
-				v, err := ref.ReadFloat64(name)
+				err := safetensors.Write(base+"-in.safetensors", []safetensors.Tensor{
+					{Name: "ids", DType: safetensors.I64, Shape: []int64{int64(r.batch), int64(r.total())}, Data: safetensors.Int64Bytes(ids)},
+					{Name: "schedule", DType: safetensors.I64, Shape: []int64{int64(len(sched))}, Data: safetensors.Int64Bytes(sched)},
+				}, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
-				f := make([]float32, len(v))
-				for i, x := range v {
-					f[i] = float32(x)
+				cmd := exec.Command(python, filepath.Join(root, "scripts", "reference", "kv_reference.py"), path,
+					base+"-in.safetensors", base+"-torch.safetensors", "--max-sequence", fmt.Sprint(kvMaxTotal))
+				cmd.Env = append(os.Environ(), "OMP_NUM_THREADS=1", "PYTHONDONTWRITEBYTECODE=1")
+				if b, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("kv_reference.py: %v\n%s", err, b)
 				}
-				return output{info.Shape, f}
-			}
-			full, cached := read("full.logits"), read("cached.logits")
-			if d, where := diff(cached, full); !(d <= tol) {
-				t.Errorf("torch: cache path vs full forward: max |diff| = %.3g (%s)", d, where)
-			} else {
-				t.Logf("torch: max |cache path - full forward| = %.2g", d)
-			}
-
-			goKV, err := mhrt.Decode(kvBytes)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sess, err := kvcache.NewSession(goKV, kvBatch)
-			if err != nil {
-				t.Fatal(err)
-			}
-			oc := newORTCache(base+"-kv.onnx", m)
-			at, worstORT, worstGo := 0, 0.0, 0.0
-			for _, n := range kvSchedule {
-				chunk := columns(ids, total, at, at+n)
-				want := logitColumns(full, at, at+n)
-				got, err := oc.step(chunk)
+				ref, err := safetensors.Open(base + "-torch.safetensors")
 				if err != nil {
-					t.Fatalf("onnxruntime, step at %d: %v", at, err)
+					t.Fatal(err)
 				}
-				d, where := diff(got, want)
-				worstORT = max(worstORT, d)
-				if !(d <= tol) {
-					t.Errorf("onnxruntime: positions %d..%d: max |cache step - torch full forward| = %.3g > %g (%s)", at, at+n-1, d, tol, where)
+				read := func(name string) output {
+					info, ok := ref.Lookup(name)
+					if !ok {
+						t.Fatalf("the reference wrote no %s", name)
+					}
+					v, err := ref.ReadFloat64(name)
+					if err != nil {
+						t.Fatal(err)
+					}
+					f := make([]float32, len(v))
+					for i, x := range v {
+						f[i] = float32(x)
+					}
+					return output{info.Shape, f}
 				}
-				gt, err := sess.Step(chunk)
-				if err != nil {
-					t.Fatalf("Go runtime, step at %d: %v", at, err)
+				full, cached := read("full.logits"), read("cached.logits")
+				if d, where := diff(cached, full); !(d <= tol) {
+					t.Errorf("torch, %v: cache path vs full forward: max |diff| = %.3g (%s)", r, d, where)
 				}
-				d, where = diff(output{gt.Shape, gt.Float32s()}, want)
-				worstGo = max(worstGo, d)
-				if !(d <= tol) {
-					t.Errorf("Go runtime: positions %d..%d: max |cache step - torch full forward| = %.3g > %g (%s)", at, at+n-1, d, tol, where)
+				for _, tg := range []string{"onnx", "ort"} {
+					m, _, kvBytes := compileKV(t, path, tg)
+					gqa := usesGQA(t, tg, m)
+					kvPath := fmt.Sprintf("%s-%s-kv.onnx", base, tg)
+					if err := os.WriteFile(kvPath, kvBytes, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					oc := newORTCache(kvPath, m, r.batch)
+					dORT := checkRun(t, tg+" in onnxruntime vs torch", r, gqa, oc, ids, full)
+					if !(gqa && r.chunked()) {
+						for j, name := range oc.names {
+							want := read("cached." + kvcache.PresentFor(name))
+							if d, where := diff(output{oc.past[j].Shape, oc.past[j].F32}, want); !(d <= tol) {
+								t.Errorf("%s, %v: onnxruntime's %s vs torch's cache: max |diff| = %.3g (%s)", tg, r, kvcache.PresentFor(name), d, where)
+							}
+						}
+					}
+					goKV, err := mhrt.Decode(kvBytes)
+					if err != nil {
+						t.Fatal(err)
+					}
+					sess, err := kvcache.NewSession(goKV, r.batch)
+					if err != nil {
+						t.Fatal(err)
+					}
+					dGo := checkRun(t, tg+" in the Go runtime vs torch", r, gqa, goCache{sess}, ids, full)
+					t.Logf("%s, %v: max |cache steps - torch full forward|: onnxruntime %.2g, Go runtime %.2g", tg, r, dORT, dGo)
 				}
-				at += n
+				ref.Close()
 			}
-			for j, name := range oc.names {
-				want := read("cached." + kvcache.PresentFor(name))
-				if d, where := diff(output{oc.past[j].Shape, oc.past[j].F32}, want); !(d <= tol) {
-					t.Errorf("onnxruntime %s vs torch's cache: max |diff| = %.3g (%s)", kvcache.PresentFor(name), d, where)
-				}
-			}
-			t.Logf("max |cache steps - torch full forward|: onnxruntime %.2g, Go runtime %.2g", worstORT, worstGo)
 		})
 	}
 }
