@@ -362,31 +362,49 @@ func TestKVCacheMatchesTorch(t *testing.T) {
 		name := caseName(path)
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
+			base := filepath.Join(dir, fileName(name))
+			var in []safetensors.Tensor
+			for i, r := range kvRuns {
+				sched := make([]int64, len(r.schedule))
+				for j, n := range r.schedule {
+					sched[j] = int64(n)
+				}
+				in = append(in,
+					safetensors.Tensor{Name: fmt.Sprintf("run%d.ids", i), DType: safetensors.I64, Shape: []int64{int64(r.batch), int64(r.total())}, Data: safetensors.Int64Bytes(r.tokens(m))},
+					safetensors.Tensor{Name: fmt.Sprintf("run%d.schedule", i), DType: safetensors.I64, Shape: []int64{int64(len(sched))}, Data: safetensors.Int64Bytes(sched)})
+			}
+			if err := safetensors.Write(base+"-in.safetensors", in, nil); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(python, filepath.Join(root, "scripts", "reference", "kv_reference.py"), path,
+				base+"-in.safetensors", base+"-torch.safetensors", "--max-sequence", fmt.Sprint(kvMaxTotal))
+			cmd.Env = append(os.Environ(), "OMP_NUM_THREADS=1", "PYTHONDONTWRITEBYTECODE=1")
+			if b, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("kv_reference.py: %v\n%s", err, b)
+			}
+			ref, err := safetensors.Open(base + "-torch.safetensors")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ref.Close()
+			type compiled struct {
+				m    *ir.Model
+				kv   []byte
+				path string
+			}
+			graphs := map[string]compiled{}
+			for _, tg := range []string{"onnx", "ort"} {
+				m, _, kv := compileKV(t, path, tg)
+				p := fmt.Sprintf("%s-%s-cache.onnx", base, tg)
+				if err := os.WriteFile(p, kv, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				graphs[tg] = compiled{m, kv, p}
+			}
 			for i, r := range kvRuns {
 				ids := r.tokens(m)
-				base := filepath.Join(dir, fmt.Sprintf("%s-%d", fileName(name), i))
-				sched := make([]int64, len(r.schedule))
-				for i, n := range r.schedule {
-					sched[i] = int64(n)
-				}
-				err := safetensors.Write(base+"-in.safetensors", []safetensors.Tensor{
-					{Name: "ids", DType: safetensors.I64, Shape: []int64{int64(r.batch), int64(r.total())}, Data: safetensors.Int64Bytes(ids)},
-					{Name: "schedule", DType: safetensors.I64, Shape: []int64{int64(len(sched))}, Data: safetensors.Int64Bytes(sched)},
-				}, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				cmd := exec.Command(python, filepath.Join(root, "scripts", "reference", "kv_reference.py"), path,
-					base+"-in.safetensors", base+"-torch.safetensors", "--max-sequence", fmt.Sprint(kvMaxTotal))
-				cmd.Env = append(os.Environ(), "OMP_NUM_THREADS=1", "PYTHONDONTWRITEBYTECODE=1")
-				if b, err := cmd.CombinedOutput(); err != nil {
-					t.Fatalf("kv_reference.py: %v\n%s", err, b)
-				}
-				ref, err := safetensors.Open(base + "-torch.safetensors")
-				if err != nil {
-					t.Fatal(err)
-				}
 				read := func(name string) output {
+					name = fmt.Sprintf("run%d.%s", i, name)
 					info, ok := ref.Lookup(name)
 					if !ok {
 						t.Fatalf("the reference wrote no %s", name)
@@ -406,12 +424,8 @@ func TestKVCacheMatchesTorch(t *testing.T) {
 					t.Errorf("torch, %v: cache path vs full forward: max |diff| = %.3g (%s)", r, d, where)
 				}
 				for _, tg := range []string{"onnx", "ort"} {
-					m, _, kvBytes := compileKV(t, path, tg)
+					m, kvBytes, kvPath := graphs[tg].m, graphs[tg].kv, graphs[tg].path
 					gqa := usesGQA(t, tg, m)
-					kvPath := fmt.Sprintf("%s-%s-kv.onnx", base, tg)
-					if err := os.WriteFile(kvPath, kvBytes, 0o644); err != nil {
-						t.Fatal(err)
-					}
 					oc := newORTCache(kvPath, m, r.batch)
 					dORT := checkRun(t, tg+" in onnxruntime vs torch", r, gqa, oc, ids, full)
 					if !(gqa && r.chunked()) {
@@ -433,7 +447,6 @@ func TestKVCacheMatchesTorch(t *testing.T) {
 					dGo := checkRun(t, tg+" in the Go runtime vs torch", r, gqa, goCache{sess}, ids, full)
 					t.Logf("%s, %v: max |cache steps - torch full forward|: onnxruntime %.2g, Go runtime %.2g", tg, r, dORT, dGo)
 				}
-				ref.Close()
 			}
 		})
 	}

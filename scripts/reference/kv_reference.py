@@ -2,14 +2,15 @@
 
     /usr/bin/python3 scripts/reference/kv_reference.py MODEL_YAML IN.safetensors OUT.safetensors [--max-sequence N]
 
-IN.safetensors holds `ids` int64 [batch, T] and `schedule` int64 [k], chunk lengths that
-sum to T: the tokens are fed to Decoder.forward_cached chunk by chunk (the first chunk is
-the prefill on an empty cache, then each chunk continues from the cache the previous one
-returned). OUT.safetensors gets, in float64:
+IN.safetensors holds, for runs r = 0, 1, ..., `run{r}.ids` int64 [batch, T] and
+`run{r}.schedule` int64 [k], chunk lengths that sum to T: the tokens are fed to
+Decoder.forward_cached chunk by chunk (the first chunk is the prefill on an empty cache,
+then each chunk continues from the cache the previous one returned). OUT.safetensors gets,
+per run, in float64:
 
-- `full.logits` [batch, T, vocab]: Decoder.forward over all T tokens at once;
-- `cached.logits` [batch, T, vocab]: the chunks' logits, concatenated;
-- `cached.present.{i}.key` / `.value` [batch, kv_heads, T, head_dim]: the final cache.
+- `run{r}.full.logits` [batch, T, vocab]: Decoder.forward over all T tokens at once;
+- `run{r}.cached.logits` [batch, T, vocab]: the chunks' logits, concatenated;
+- `run{r}.cached.present.{i}.key` / `.value` [batch, kv_heads, T, head_dim]: the final cache.
 
 The model file must have `weights.source: safetensors` (mhc_reference.load_yaml_model).
 --max-sequence enlarges the RoPE tables (rows 0..max_sequence-1 are the same whatever the
@@ -49,25 +50,30 @@ def main():
     model.eval()
 
     io = st.load(a.inputs)
-    ids = io["ids"].to(torch.int64)
-    schedule = [int(n) for n in io["schedule"].tolist()]
-    if sum(schedule) != ids.shape[1]:
-        raise SystemExit("schedule %s does not sum to T = %d" % (schedule, ids.shape[1]))
-
-    with torch.no_grad():
-        full = model(ids)
-        cache = model.empty_cache(ids.shape[0])
-        chunks, at = [], 0
-        for n in schedule:
-            logits, cache = model.forward_cached(ids[:, at:at + n], cache)
-            chunks.append(logits)
-            at += n
-        cached = torch.cat(chunks, dim=1)
-
-    out = {"full.logits": full, "cached.logits": cached}
-    for i, (k, v) in enumerate(cache):
-        out["cached.present.%d.key" % i] = k
-        out["cached.present.%d.value" % i] = v
+    out = {}
+    r = 0
+    while "run%d.ids" % r in io:
+        ids = io["run%d.ids" % r].to(torch.int64)
+        schedule = [int(n) for n in io["run%d.schedule" % r].tolist()]
+        if sum(schedule) != ids.shape[1]:
+            raise SystemExit("run %d: schedule %s does not sum to T = %d" % (r, schedule, ids.shape[1]))
+        with torch.no_grad():
+            full = model(ids)
+            cache = model.empty_cache(ids.shape[0])
+            chunks, at = [], 0
+            for n in schedule:
+                logits, cache = model.forward_cached(ids[:, at:at + n], cache)
+                chunks.append(logits)
+                at += n
+            cached = torch.cat(chunks, dim=1)
+        out["run%d.full.logits" % r] = full
+        out["run%d.cached.logits" % r] = cached
+        for i, (k, v) in enumerate(cache):
+            out["run%d.cached.present.%d.key" % (r, i)] = k
+            out["run%d.cached.present.%d.value" % (r, i)] = v
+        r += 1
+    if r == 0:
+        raise SystemExit("no run0.ids in %s" % a.inputs)
     st.save(out, a.out)
 
 
