@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/internal/half"
 	"github.com/mhcc-dev/mhcc/ir"
 	"google.golang.org/protobuf/proto"
 )
@@ -31,6 +32,7 @@ type emitter struct {
 	// per IR node being expanded
 	node *ir.Node
 	step int
+	ft   ir.DType // float type of the node's scalar constants (its computing type)
 }
 
 func newEmitter(f64 bool) *emitter {
@@ -144,9 +146,12 @@ func (e *emitter) i64const(vals, dims []int64) string {
 	return name
 }
 
-// f32 returns a scalar constant of the graph's float type (float32, or
-// float64 for the reference).
+// f32 returns a scalar constant of the node's float type (float32, float16
+// or bfloat16 by the node's precision; float64 for the reference).
 func (e *emitter) f32(v float64) string {
+	if !e.f64 && (e.ft == ir.Float16 || e.ft == ir.BFloat16) {
+		return e.halfScalar(v, e.ft)
+	}
 	if e.f64 {
 		key := fmt.Sprintf("f64:%016x", math.Float64bits(v))
 		if name, ok := e.consts[key]; ok {
@@ -174,13 +179,32 @@ func (e *emitter) f32(v float64) string {
 	return name
 }
 
-// initializer converts an IR constant. Float16 and BFloat16 weights were
-// widened to float32 when read; the graph computes in float32, so they are
-// stored as float32 (exactly the values the source held). With f64 every
-// float constant is stored as float64 (exactly, too).
+// initializer converts an IR constant. Weights read from F16 or BF16 files
+// are widened to float32 when read (the IR types them Float32), so they are
+// stored as float32 (exactly the values the source held); a Float16 or
+// BFloat16 constant (made by apply_precision) is stored in that type. With
+// f64 every float constant is stored as float64 (exactly, too).
 func initializer(v *ir.Value, f64 bool) (*onnxpb.TensorProto, error) {
 	c := v.Const
 	t := &onnxpb.TensorProto{Name: proto.String(v.Name), Dims: append([]int64{}, c.Shape...)}
+	if !f64 && (c.DType == ir.Float16 || c.DType == ir.BFloat16) {
+		raw := make([]byte, 2*len(c.F32))
+		typ := onnxpb.TensorProto_FLOAT16
+		if c.DType == ir.BFloat16 {
+			typ = onnxpb.TensorProto_BFLOAT16
+		}
+		for i, f := range c.F32 {
+			var b uint16
+			if c.DType == ir.Float16 {
+				b = half.Float32ToFloat16(f)
+			} else {
+				b = half.Float32ToBFloat16(f)
+			}
+			binary.LittleEndian.PutUint16(raw[2*i:], b)
+		}
+		t.DataType, t.RawData = proto.Int32(int32(typ)), raw
+		return t, nil
+	}
 	switch c.DType {
 	case ir.Float32, ir.Float16, ir.BFloat16:
 		if f64 {
@@ -312,4 +336,39 @@ func (e *emitter) subgraph(body func()) []*onnxpb.NodeProto {
 	nodes := e.nodes
 	e.nodes = saved
 	return nodes
+}
+
+// halfScalar is a float16 or bfloat16 scalar constant.
+func (e *emitter) halfScalar(v float64, dt ir.DType) string {
+	var bits uint16
+	typ := onnxpb.TensorProto_FLOAT16
+	if dt == ir.Float16 {
+		bits = half.Float32ToFloat16(float32(v))
+	} else {
+		bits, typ = half.Float32ToBFloat16(float32(v)), onnxpb.TensorProto_BFLOAT16
+	}
+	key := fmt.Sprintf("%v:%04x", dt, bits)
+	if name, ok := e.consts[key]; ok {
+		return name
+	}
+	name := e.fresh("const." + dt.String() + "." + strconv.FormatFloat(v, 'g', 5, 64))
+	raw := []byte{byte(bits), byte(bits >> 8)}
+	e.inits = append(e.inits, &onnxpb.TensorProto{Name: proto.String(name), DataType: proto.Int32(int32(typ)), RawData: raw})
+	e.consts[key] = name
+	return name
+}
+
+// nodeFloatType is the type a node computes in: its first float output's.
+func nodeFloatType(n *ir.Node) ir.DType {
+	for _, v := range n.Outputs {
+		if v.Type.DType.IsFloat() {
+			return v.Type.DType
+		}
+	}
+	for _, v := range n.Inputs {
+		if v != nil && v.Type.DType.IsFloat() {
+			return v.Type.DType
+		}
+	}
+	return ir.Float32
 }

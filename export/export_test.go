@@ -246,16 +246,18 @@ func TestGoldenOutputs(t *testing.T) {
 		t.Fatal("no golden cases")
 	}
 	for _, path := range cases {
-		t.Run(caseName(path), func(t *testing.T) { testGolden(t, path, dir, false, 1e-4) })
+		t.Run(caseName(path), func(t *testing.T) { testGolden(t, path, dir, "", false, 1e-4) })
 	}
 }
 
-func testGolden(t *testing.T, path, dir string, f64 bool, tol float64) {
-	res, err := build.Compile(path, build.Options{Verify: true, Float64: f64})
+// testGolden compiles a golden case for target ("" = onnx), runs it in
+// onnxruntime on the case's inputs and compares with the torch outputs.
+func testGolden(t *testing.T, path, dir, target string, f64 bool, tol float64) {
+	res, err := build.Compile(path, build.Options{Target: target, Verify: true, Float64: f64})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(dir, fmt.Sprintf("%s-%v.onnx", caseName(path), f64))
+	out := filepath.Join(dir, fmt.Sprintf("%s-%s-%v.onnx", caseName(path), target, f64))
 	if err := os.WriteFile(out, res.ONNX, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -328,8 +330,11 @@ func TestRuntimeCoversEmittedOps(t *testing.T) {
 			if !compiles(path, tg) {
 				continue
 			}
-			coversOps(t, path, tg, seenIR)
+			coversOps(t, path, tg, "", seenIR)
 		}
+	}
+	for _, path := range modelFiles(t) {
+		coversOps(t, path, "onnx", "fp16", seenIR) // Cast appears with a half precision
 	}
 	for _, op := range ir.Ops() {
 		if !seenIR[op.String()] {
@@ -346,10 +351,10 @@ func compiles(path, tg string) bool {
 	return err == nil || build.IsInternal(err)
 }
 
-func coversOps(t *testing.T, path, tg string, seenIR map[string]bool) {
+func coversOps(t *testing.T, path, tg, precision string, seenIR map[string]bool) {
 	t.Helper()
 	{
-		res, err := build.Compile(path, build.Options{Target: tg})
+		res, err := build.Compile(path, build.Options{Target: tg, Precision: precision})
 		if err != nil {
 			t.Fatal(err)
 		}

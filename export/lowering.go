@@ -28,6 +28,8 @@ var alternatives = map[ir.Op]map[string]expansion{
 var tables = []map[ir.Op]map[string]expansion{
 	alternatives,
 	attentionLowerings, // attention_lowering.go
+	normLowerings,      // norm_lowering.go
+	mixLowerings,       // mix_lowering.go
 	minimalLowerings,   // minimal.go
 }
 

@@ -35,6 +35,11 @@ type Options struct {
 	// weights, constants and outputs. mhcc verify runs this form of the
 	// reference lowering as the numerical truth.
 	Float64 bool
+	// External, if set, puts initializers of at least External.Threshold
+	// bytes in a data file (external.go); write it with Layout.WriteData.
+	External *External
+
+	layout *Layout // where External placed each initializer
 }
 
 // Encode converts g to an ONNX model: IR version 8, opset 17, every IR node
@@ -47,9 +52,18 @@ func Encode(g *ir.Graph, opts Options) (m *onnxpb.ModelProto, err error) {
 	}
 	defer func() {
 		if r := recover(); r != nil {
+			if te, ok := r.(*TargetError); ok {
+				m, err = nil, te
+				return
+			}
 			err = fmt.Errorf("export: %v", r)
 		}
 	}()
+	irVersion, opsets := int64(IRVersion), map[string]int64{"": Opset}
+	if p := opts.Profile; p != nil {
+		irVersion, opsets = p.IRVersion, p.Opsets
+	}
+	seen := map[string]bool{"": true} // domains used
 	e := newEmitter(opts.Float64)
 	graph := &onnxpb.GraphProto{Name: proto.String(g.Name)}
 	for _, v := range g.Inputs {
@@ -60,10 +74,15 @@ func Encode(g *ir.Graph, opts Options) (m *onnxpb.ModelProto, err error) {
 		}
 		graph.Input = append(graph.Input, vi)
 	}
+	if opts.External != nil && opts.layout == nil {
+		if opts.layout, err = planExternal(g, opts.External, opts.Float64); err != nil {
+			return nil, err
+		}
+	}
 	var weights []*onnxpb.TensorProto
 	for _, v := range g.Consts {
 		e.reserve(v.Name)
-		t, err := initializer(v, opts.Float64)
+		t, err := constInitializer(v, opts, opts.layout)
 		if err != nil {
 			return nil, err
 		}
@@ -85,9 +104,17 @@ func Encode(g *ir.Graph, opts Options) (m *onnxpb.ModelProto, err error) {
 		for i, v := range n.Outputs {
 			out[i] = v.Name
 		}
-		e.node, e.step = n, 0
-		expand, _ := lowering(n.Op, loweringName(n, opts.Profile))
+		e.node, e.step, e.ft = n, 0, nodeFloatType(n)
+		name := loweringName(n, opts.Profile)
+		expand, _ := lowering(n.Op, name)
+		first := len(e.nodes)
 		expand(e, n, in, out)
+		// Checked per IR node, so the error names the first node the
+		// target cannot take (a decoder for a target without Gather fails
+		// at its embedding) before a later lowering trips on it.
+		if err := checkOps(e, opts.Profile, opsets, "", e.nodes[first:], seen); err != nil {
+			return nil, &TargetError{fmt.Sprintf("export: node %s (%v at %v), lowering %s: %v", n.Name, n.Op, n.Pos, name, err)}
+		}
 	}
 	for _, v := range g.Outputs {
 		vi, err := valueInfo(v, opts.Float64)
@@ -99,11 +126,7 @@ func Encode(g *ir.Graph, opts Options) (m *onnxpb.ModelProto, err error) {
 	graph.Node = e.nodes
 	graph.Initializer = append(weights, e.inits...)
 
-	irVersion, opsets := int64(IRVersion), map[string]int64{"": Opset}
-	if p := opts.Profile; p != nil {
-		irVersion, opsets = p.IRVersion, p.Opsets
-	}
-	used, err := checkEmitted(e, opts.Profile, opsets)
+	used, err := checkEmitted(e, opts.Profile, opsets, seen)
 	if err != nil {
 		return nil, err
 	}
@@ -121,6 +144,14 @@ func Encode(g *ir.Graph, opts Options) (m *onnxpb.ModelProto, err error) {
 	return m, nil
 }
 
+// A TargetError says that a model cannot be compiled for its target: an IR
+// node whose lowering emits an operator the target does not allow (a decoder's
+// Gather for the minimal target), or a tensor the target's lowerings cannot
+// handle. It is a problem of the input, not of mhcc.
+type TargetError struct{ Msg string }
+
+func (e *TargetError) Error() string { return e.Msg }
+
 // loweringName is the lowering a node gets: its own choice when a profile
 // is given, else the reference.
 func loweringName(n *ir.Node, p *target.Profile) string {
@@ -130,43 +161,13 @@ func loweringName(n *ir.Node, p *target.Profile) string {
 	return n.Lowering
 }
 
-// checkEmitted checks every emitted node (function bodies too) against the
-// profile's allowed operators and returns the domains used, "" first. A
-// lowering that emits an operator its target forbids is a bug in the
-// lowering or in the profile, so the error names both.
-func checkEmitted(e *emitter, p *target.Profile, opsets map[string]int64) ([]string, error) {
-	seen := map[string]bool{"": true}
-	check := func(where string, nodes []*onnxpb.NodeProto) error {
-		for _, n := range nodes {
-			d, op := n.GetDomain(), n.GetOpType()
-			if d == target.DomainMHCC && e.funcSet[d+"/"+op] {
-				seen[d] = true
-				continue
-			}
-			ok := d == "" // the reference allows the standard domain only
-			if p != nil {
-				ok = p.Allows(d, op)
-			}
-			if !ok {
-				name := "reference"
-				if p != nil {
-					name = p.Name
-				}
-				return fmt.Errorf("export: %snode %s emits %s, which target %s does not allow", where, n.GetName(), qualified(d, op), name)
-			}
-			if _, ok := opsets[d]; !ok {
-				return fmt.Errorf("export: %snode %s uses domain %q, which has no opset import", where, n.GetName(), d)
-			}
-			seen[d] = true
-		}
-		return nil
-	}
-	if err := check("", e.nodes); err != nil {
-		return nil, err
-	}
+// checkEmitted checks the nodes of the model-local functions against the
+// profile's allowed operators (Encode checks the graph's nodes as it emits
+// them) and returns the domains used, "" first.
+func checkEmitted(e *emitter, p *target.Profile, opsets map[string]int64, seen map[string]bool) ([]string, error) {
 	for _, f := range e.funcs {
-		if err := check("function "+qualified(f.GetDomain(), f.GetName())+": ", f.Node); err != nil {
-			return nil, err
+		if err := checkOps(e, p, opsets, "function "+qualified(f.GetDomain(), f.GetName())+": ", f.Node, seen); err != nil {
+			return nil, fmt.Errorf("export: %w", err)
 		}
 	}
 	var used []string
@@ -175,6 +176,37 @@ func checkEmitted(e *emitter, p *target.Profile, opsets map[string]int64) ([]str
 	}
 	sort.Strings(used) // "" sorts first
 	return used, nil
+}
+
+// checkOps checks emitted nodes against the profile's allowed operators and
+// records the domains they use in seen. A lowering that emits an operator
+// its target forbids is a bug in the lowering or in the profile (or, for an
+// op the target has no lowering of, a model the target cannot run), so the
+// error names the node, the operator and the target.
+func checkOps(e *emitter, p *target.Profile, opsets map[string]int64, where string, nodes []*onnxpb.NodeProto, seen map[string]bool) error {
+	for _, n := range nodes {
+		d, op := n.GetDomain(), n.GetOpType()
+		if d == target.DomainMHCC && e.funcSet[d+"/"+op] {
+			seen[d] = true
+			continue
+		}
+		ok := d == "" // the reference allows the standard domain only
+		if p != nil {
+			ok = p.Allows(d, op)
+		}
+		if !ok {
+			name := "reference"
+			if p != nil {
+				name = p.Name
+			}
+			return fmt.Errorf("%sONNX node %s emits %s, which target %s does not allow", where, n.GetName(), qualified(d, op), name)
+		}
+		if _, ok := opsets[d]; !ok {
+			return fmt.Errorf("%sONNX node %s uses domain %q, which has no opset import", where, n.GetName(), d)
+		}
+		seen[d] = true
+	}
+	return nil
 }
 
 func qualified(domain, op string) string {

@@ -31,6 +31,20 @@ var opmap = map[ir.Op]expansion{
 	ir.OpHCMix:        expandHCMix,
 	ir.OpHCPremix:     expandHCPremix,
 	ir.OpAttentionKV:  expandAttentionKV,
+	ir.OpCast:         expandCast,
+}
+
+// Cast: to the IR type of the output (float64 everything in the reference).
+func expandCast(e *emitter, n *ir.Node, in, out []string) {
+	dt := n.Outputs[0].Type.DType
+	if e.f64 {
+		dt = ir.Float64
+	}
+	et, err := elemType(dt)
+	if err != nil {
+		panic(err)
+	}
+	e.op("Cast", out[0], ins(in[0]), aInt("to", int64(et)))
 }
 
 // Gather: table[ids] along axis 0.
@@ -63,6 +77,18 @@ func (e *emitter) rms(x string, eps float64) string {
 func expandRMSNorm(e *emitter, n *ir.Node, in, out []string) {
 	normed := e.op("Div", "", ins(in[0], e.rms(in[0], n.Attrs.Float("eps"))))
 	e.op("Mul", out[0], ins(normed, in[1]))
+}
+
+// rmsSumSquare returns sqrt(Σx²/m + eps) over the last axis (size m, from
+// the flattened state type t [..., n, C]: m = n·C) with one ReduceSumSquare
+// over the big tensor, where rms's Mul and ReduceMean make two passes; the
+// division by m and the rest work on one value per token.
+func (e *emitter) rmsSumSquare(xf string, t ir.Type, eps float64) string {
+	r := t.Shape.Rank()
+	m := t.Shape[r-2].Size * t.Shape[r-1].Size
+	ss := e.op("ReduceSumSquare", "", ins(xf), aInts("axes", -1), aInt("keepdims", 1))
+	ms := e.op("Div", "", ins(ss, e.f32(float64(m))))
+	return e.op("Sqrt", "", ins(e.op("Add", "", ins(ms, e.f32(eps)))))
 }
 
 // silu(x) = x · sigmoid(x) (opset 17 has no Silu).
@@ -203,15 +229,14 @@ func expandHCCoeffs(e *emitter, n *ir.Node, in, out []string) {
 	eps := n.Attrs.Float("eps")
 	base := in[0]
 	part := func(k int64, src string) string { return e.slice(src, k*s, k*s+s, -1) }
-	logitsBase := e.slice(base, 2*s, 2*s+s*s, -1)
 	var preArg, postArg, combArg string
 	var lead []int64
 	switch len(in) {
 	case 1:
-		preArg, postArg, combArg = part(0, base), part(1, base), logitsBase
+		preArg, postArg, combArg = part(0, base), part(1, base), e.slice(base, 2*s, 2*s+s*s, -1)
 	case 3: // scale folded into fn (fuse_hc_projection): z = (xf·fnᵀ)·r + base, then slices
 		xf := e.flatState(in[1], n.Inputs[1].Type)
-		r := e.op("Reciprocal", "", ins(e.rms(xf, n.Attrs.Float("rms_eps"))))
+		r := e.op("Reciprocal", "", ins(e.rmsSumSquare(xf, n.Inputs[1].Type, n.Attrs.Float("rms_eps"))))
 		z := e.op("Add", "", ins(e.op("Mul", "", ins(e.linear(xf, in[2], ""), r)), base))
 		preArg, postArg, combArg = part(0, z), part(1, z), e.slice(z, 2*s, 2*s+s*s, -1)
 		lead = make([]int64, n.Inputs[1].Type.Shape.Rank()-2)
@@ -223,7 +248,7 @@ func expandHCCoeffs(e *emitter, n *ir.Node, in, out []string) {
 		sc := func(k int64) string { return e.slice(scale, k, k+1, 0) }
 		preArg = e.op("Add", "", ins(e.op("Mul", "", ins(sc(0), part(0, mixes))), part(0, base)))
 		postArg = e.op("Add", "", ins(e.op("Mul", "", ins(sc(1), part(1, mixes))), part(1, base)))
-		combArg = e.op("Add", "", ins(e.op("Mul", "", ins(sc(2), e.slice(mixes, 2*s, 2*s+s*s, -1))), logitsBase))
+		combArg = e.op("Add", "", ins(e.op("Mul", "", ins(sc(2), e.slice(mixes, 2*s, 2*s+s*s, -1))), e.slice(base, 2*s, 2*s+s*s, -1)))
 		lead = make([]int64, n.Inputs[1].Type.Shape.Rank()-2) // zeros: copy the leading dims
 	}
 	e.op("Add", out[0], ins(e.op("Sigmoid", "", ins(preArg)), e.f32(eps)))

@@ -1,6 +1,9 @@
 package ir
 
-import "sort"
+import (
+	"fmt"
+	"sort"
+)
 
 // ReplaceUses makes every node input that reads old read new instead and
 // moves the use counts. Graph outputs keep reading old (their names are the
@@ -81,4 +84,39 @@ func (g *Graph) Toposort() bool {
 func (t *Tensor) Clone() *Tensor {
 	return &Tensor{DType: t.DType, Shape: append([]int64(nil), t.Shape...),
 		F32: append([]float32(nil), t.F32...), F64: append([]float64(nil), t.F64...), I64: append([]int64(nil), t.I64...)}
+}
+
+// Reinfer recomputes the output types of every node in order, after a pass
+// changed the types of inputs or constants.
+func (g *Graph) Reinfer() error {
+	for _, n := range g.Nodes {
+		types, err := Infer(n)
+		if err != nil {
+			return fmt.Errorf("ir: node %s (%v at %v): %w", n.Name, n.Op, n.Pos, err)
+		}
+		for i, t := range types {
+			n.Outputs[i].Type = t
+		}
+	}
+	return nil
+}
+
+// InsertCast adds a Cast of v to dtype right after v's definition (at the
+// front for inputs and constants) and returns its output; the caller points
+// readers at it.
+func (g *Graph) InsertCast(v *Value, to DType, pos Pos) (*Value, error) {
+	n, err := g.NewNode(OpCast, v.Name+".cast_"+to.String(), pos, Attrs{"to": to.String()}, []*Value{v}, v.Name+"."+to.String())
+	if err != nil {
+		return nil, err
+	}
+	// NewNode appended n; move it after v's definer.
+	g.Nodes = g.Nodes[:len(g.Nodes)-1]
+	at := 0
+	for i, m := range g.Nodes {
+		if m == v.Def {
+			at = i + 1
+		}
+	}
+	g.Nodes = append(g.Nodes[:at], append([]*Node{n}, g.Nodes[at:]...)...)
+	return n.Outputs[0], nil
 }

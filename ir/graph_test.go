@@ -22,7 +22,7 @@ func TestPrint(t *testing.T) {
 	g, _ := smallGraph(t)
 	want := `graph g
 input %x: f32[batch,4]
-const %w: f32[3,4]
+const %w: f32[3,4] = [0,0,0,0,0,0,0,0,0,0,0,0]
 %y = Linear<f32[batch,3]> %x, %w  # m.yaml:3:5
 output %y
 `

@@ -391,3 +391,14 @@ func inferHCPremix(n *Node) ([]Type, error) {
 	}
 	return []Type{{in(n, 0).DType, append(lead.Clone(), last(sh))}, in(n, 0)}, nil
 }
+
+func inferCast(n *Node) ([]Type, error) {
+	if err := wantFloat(n, 0); err != nil {
+		return nil, err
+	}
+	to, ok := ParseDType(n.Attrs.String("to"))
+	if !ok || !to.IsFloat() {
+		return nil, fmt.Errorf("attribute to: got %q, want f32, f16, bf16 or f64", n.Attrs.String("to"))
+	}
+	return []Type{{to, in(n, 0).Shape.Clone()}}, nil
+}

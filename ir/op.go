@@ -33,6 +33,7 @@ const (
 	OpHCCollapse
 	OpHCMix
 	OpHCPremix
+	OpCast
 
 	OpAttentionKV
 
@@ -98,6 +99,9 @@ var opTable = [numOps]opInfo{
 		doc: "x'[k] = post[k]·y + Σ_j comb[j,k]·x[j]; inputs x, y, post, comb (omitted: x already mixed, x'[k] = post[k]·y + x[k])"},
 	OpHCPremix: {name: "HCPremix", minIn: 3, maxIn: 3, out: 2, infer: inferHCPremix,
 		doc: "h = Σ_i pre[i]·x[i] and mixed[k] = Σ_j comb[j,k]·x[j] in one pass over x; inputs x, pre, comb"},
+	OpCast: {name: "Cast", minIn: 1, maxIn: 1, out: 1, infer: inferCast,
+		attrs: map[string]attrSpec{"to": {attrString, true}},
+		doc:   "x converted to the float type named by to (f32, f16, bf16, f64), rounding to nearest even"},
 
 	OpAttentionKV: {name: "AttentionKV", minIn: 9, maxIn: 9, out: 3, infer: inferAttentionKV,
 		attrs: map[string]attrSpec{"heads": {attrInt, true}, "kv_heads": {attrInt, true}, "head_dim": {attrInt, true}},

@@ -8,8 +8,9 @@ import (
 	"strings"
 )
 
-// Print writes g in mhcc's text form: graph inputs, constants (type only),
-// one line per node, then the outputs. For example:
+// Print writes g in mhcc's text form: graph inputs, constants (type, and
+// the values of small ones), one line per node, then the outputs. Parse
+// reads it back. For example:
 //
 //	graph tiny-mhc
 //	input %input_ids: i64[batch,sequence]
@@ -23,7 +24,12 @@ func Print(w io.Writer, g *Graph) error {
 		fmt.Fprintf(&b, "input %v: %v\n", v, v.Type)
 	}
 	for _, v := range g.Consts {
-		fmt.Fprintf(&b, "const %v: %v\n", v, v.Type)
+		fmt.Fprintf(&b, "const %v: %v", v, v.Type)
+		if v.Const != nil && v.Const.Len() <= PrintValuesLimit {
+			b.WriteString(" = ")
+			b.WriteString(formatValues(v.Const))
+		}
+		b.WriteByte('\n')
 	}
 	for _, n := range g.Nodes {
 		b.WriteString(FormatNode(n))
@@ -120,4 +126,28 @@ func formatAttr(v any) string {
 		return "[" + strings.Join(parts, ",") + "]"
 	}
 	return fmt.Sprint(v)
+}
+
+// PrintValuesLimit is the largest constant whose values Print writes.
+const PrintValuesLimit = 64
+
+// formatValues prints a constant's elements in row-major order, floats in
+// the shortest form that reads back to the same float32 (or float64).
+func formatValues(t *Tensor) string {
+	var parts []string
+	switch {
+	case t.F32 != nil:
+		for _, f := range t.F32 {
+			parts = append(parts, strconv.FormatFloat(float64(f), 'g', -1, 32))
+		}
+	case t.F64 != nil:
+		for _, f := range t.F64 {
+			parts = append(parts, strconv.FormatFloat(f, 'g', -1, 64))
+		}
+	default:
+		for _, x := range t.I64 {
+			parts = append(parts, strconv.FormatInt(x, 10))
+		}
+	}
+	return "[" + strings.Join(parts, ",") + "]"
 }

@@ -148,6 +148,9 @@ type Tensor struct {
 	F32   []float32
 	F64   []float64
 	I64   []int64
+	// Lazy produces the data on demand when the slices are empty: a
+	// streamed weight (stream.go).
+	Lazy Source
 }
 
 // Len is the number of elements the shape calls for.
@@ -162,6 +165,12 @@ func (t *Tensor) Len() int64 {
 // check reports whether the data matches the dtype and shape.
 func (t *Tensor) check() error {
 	n := t.Len()
+	if t.IsLazy() {
+		if t.DType != Float32 {
+			return fmt.Errorf("streamed constant %v%v: want f32", t.DType, t.Shape)
+		}
+		return nil
+	}
 	var got int
 	switch t.DType {
 	case Float32, Float16, BFloat16:

@@ -2,9 +2,6 @@ package ir
 
 import (
 	"fmt"
-	"hash/fnv"
-	"math"
-	"math/rand/v2"
 	"sort"
 	"strings"
 
@@ -93,7 +90,7 @@ func LoadWeights(m *Model) (Weights, error) {
 	case WeightsRandom:
 		return RandomWeights(m), nil
 	case WeightsSafetensors:
-		return readSafetensors(m)
+		return readSafetensors(m, nil)
 	}
 	return nil, fmt.Errorf("%v: weights.source: got %q, want random or safetensors", m.WeightsPos, m.Weights.Source)
 }
@@ -112,38 +109,14 @@ func LoadWeights(m *Model) (Weights, error) {
 func RandomWeights(m *Model) Weights {
 	w := Weights{}
 	for _, s := range WeightSpecs(m) {
-		h := fnv.New64a()
-		h.Write([]byte(s.Name))
-		r := rand.New(rand.NewPCG(m.Weights.Seed, h.Sum64()))
-		t := &Tensor{DType: Float32, Shape: s.Shape}
-		t.F32 = make([]float32, t.Len())
-		uniform := func(a float64) {
-			for i := range t.F32 {
-				t.F32[i] = float32((2*r.Float64() - 1) * a)
-			}
-		}
-		switch name := s.Name; {
-		case name == "embed.weight" || strings.HasSuffix(name, "_base"):
-			for i := range t.F32 {
-				t.F32[i] = float32(r.NormFloat64())
-			}
-		case strings.HasSuffix(name, "norm.weight"):
-			for i := range t.F32 {
-				t.F32[i] = float32(1 + 0.1*r.NormFloat64())
-			}
-		case strings.HasSuffix(name, "_scale"):
-			for i := range t.F32 {
-				t.F32[i] = float32(0.5 + r.Float64())
-			}
-		default: // [out, in] matrices, including hc_*_fn
-			uniform(1 / math.Sqrt(float64(s.Shape[1])))
-		}
-		w[s.Name] = t
+		w[s.Name] = randomTensor(m.Weights.Seed, s)
 	}
 	return w
 }
 
-func readSafetensors(m *Model) (Weights, error) {
+// readSafetensors reads and checks m's safetensors file; tensors for which
+// lazy returns true are not read but streamed when written (nil: read all).
+func readSafetensors(m *Model, lazy func(WeightSpec) bool) (Weights, error) {
 	path := m.Weights.Path
 	f, err := safetensors.Open(path)
 	if err != nil {
@@ -168,6 +141,10 @@ func readSafetensors(m *Model) (Weights, error) {
 		case "F32", "F16", "BF16":
 		default:
 			errs = append(errs, fmt.Sprintf("tensor %q has dtype %s, want F32, F16 or BF16", s.Name, info.DType))
+			continue
+		}
+		if lazy != nil && lazy(s) {
+			w[s.Name] = &Tensor{DType: Float32, Shape: s.Shape, Lazy: &safetensorsSource{path: path, name: s.Name}}
 			continue
 		}
 		data, err := f.ReadFloat32(s.Name)

@@ -23,8 +23,9 @@ type Pass struct {
 // A Context is what a pass may know besides the graph: the target profile,
 // and a counter of the rewrite rules it fired (reported by --stats).
 type Context struct {
-	Target *target.Profile // never nil inside Run
-	fired  map[string]int
+	Target    *target.Profile // never nil inside Run
+	Precision string          // fp32, fp16 or bf16: Config.Precision, else the profile's
+	fired     map[string]int
 }
 
 // Fire counts one application of a named rewrite rule.
@@ -37,12 +38,13 @@ func (cx *Context) Fire(rule string) {
 
 // Config are the options of Run, kept out of package globals.
 type Config struct {
-	Target   *target.Profile // nil means the built-in "onnx" profile
-	Verify   bool            // run ir.Verify before the first pass and after each
-	Disabled map[string]bool // names of passes to skip (Required ones still run)
-	DumpDir  string          // if set, write <graph>_<NN>_<pass>.ir after each pass
-	PrintIR  io.Writer       // if set, print the IR after each pass (--print-ir-after-all)
-	Log      io.Writer       // if set, one line of statistics per pass
+	Target    *target.Profile // nil means the built-in "onnx" profile
+	Precision string          // overrides the profile's precision if set
+	Verify    bool            // run ir.Verify before the first pass and after each
+	Disabled  map[string]bool // names of passes to skip (Required ones still run)
+	DumpDir   string          // if set, write <graph>_<NN>_<pass>.ir after each pass
+	PrintIR   io.Writer       // if set, print the IR after each pass (--print-ir-after-all)
+	Log       io.Writer       // if set, one line of statistics per pass
 }
 
 // A Stat records what one pass did.
@@ -76,6 +78,10 @@ func Run(g *ir.Graph, ps []*Pass, cfg Config) (stats []Stat, err error) {
 			return nil, err
 		}
 	}
+	prec := cfg.Precision
+	if prec == "" {
+		prec = prof.Precision
+	}
 	if cfg.Verify {
 		if err := ir.Verify(g); err != nil {
 			return nil, fmt.Errorf("passes: before the first pass: %w", err)
@@ -86,7 +92,7 @@ func Run(g *ir.Graph, ps []*Pass, cfg Config) (stats []Stat, err error) {
 			continue
 		}
 		before := len(g.Nodes)
-		cx := &Context{Target: prof}
+		cx := &Context{Target: prof, Precision: prec}
 		changed, err := runOne(g, p, cx)
 		if err != nil {
 			return stats, err

@@ -31,7 +31,7 @@ func TestEliminateDead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "graph g\ninput %x: f32[batch,4]\nconst %w: f32[4,4]\n%y = Linear<f32[batch,4]> %x, %w\noutput %y\n"
+	want := "graph g\ninput %x: f32[batch,4]\nconst %w: f32[4,4] = [0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]\n%y = Linear<f32[batch,4]> %x, %w\noutput %y\n"
 	if got := g.String(); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}

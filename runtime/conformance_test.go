@@ -139,20 +139,29 @@ func unimplementedOps(data []byte) []string {
 	}
 	seen := map[string]bool{}
 	var out []string
-	for _, n := range mp.GetGraph().GetNode() {
-		d := canonicalDomain(n.GetDomain())
-		v := opsets[d]
-		if lookupKernel(d, n.GetOpType(), v) == nil {
-			key := fmt.Sprintf("%s@%d", n.GetOpType(), v)
-			if d != "" {
-				key = d + "." + key
+	var walk func(g *onnxpb.GraphProto)
+	walk = func(g *onnxpb.GraphProto) {
+		for _, n := range g.GetNode() {
+			for _, a := range n.GetAttribute() {
+				if a.GetG() != nil {
+					walk(a.GetG()) // Loop bodies, If branches
+				}
 			}
-			if !seen[key] {
-				seen[key] = true
-				out = append(out, key)
+			d := canonicalDomain(n.GetDomain())
+			v := opsets[d]
+			if lookupKernel(d, n.GetOpType(), v) == nil {
+				key := fmt.Sprintf("%s@%d", n.GetOpType(), v)
+				if d != "" {
+					key = d + "." + key
+				}
+				if !seen[key] {
+					seen[key] = true
+					out = append(out, key)
+				}
 			}
 		}
 	}
+	walk(mp.GetGraph())
 	return out
 }
 

@@ -44,8 +44,9 @@
 // kernels.go holds the one table of kernels, keyed by (domain, op_type) with
 // the opset range each row implements; opset-dependent behaviour (Softmax's
 // 2-D coercion before 13, axes as attributes or inputs, Split's num_outputs)
-// lives in the kernel, selected by the node's opset. mhcc's own ops will join
-// the table in domain "ai.mhcc". The families:
+// lives in the kernel, selected by the node's opset. Rows of other domains
+// are keyed by that domain ("ai.mhcc", "com.microsoft"), and a model must
+// import the domain for its nodes to resolve. The families:
 //
 //   - elementwise.go: arithmetic, math, comparison and logic with numpy
 //     broadcasting; Where, Clip, Cast, CastLike, Identity, Dropout (inference).
@@ -56,10 +57,41 @@
 //     ConstantOfShape, Constant, Range.
 //   - norm.go: Softmax, LogSoftmax, Hardmax, LayerNormalization.
 //   - einsum.go: Einsum by index iteration.
+//   - mhcc_ops.go: mhcc's own ops, domain "ai.mhcc" version 1, for models
+//     that carry no function body for them: Sinkhorn (SPEC §2) on logits
+//     [..., n, n] of float, double or float16, with attributes iters (≥ 1)
+//     and eps (≥ 0), computed in float32 (float64 for double) with sums in
+//     index order.
+//   - contrib.go: what onnxruntime's ort target may emit, with onnxruntime
+//     1.30's CPU semantics (checked against it in contrib_test.go):
+//     SimplifiedLayerNormalization (RMSNorm; domain "", where onnxruntime
+//     registers it, version 1; inv_std_var in float), and in
+//     "com.microsoft" version 1 SkipSimplifiedLayerNormalization and
+//     RotaryEmbedding (3-D [B, S, N·H] or 4-D [B, N, S, H] input, start
+//     position or [B, S] position ids, interleaved or not, partial rotary
+//     dim; not is_packed_batching). Attention ops are not in this file.
+//   - control.go: Loop and If. Their graph attributes are decoded and checked
+//     like the main graph; a name a subgraph reads but does not define
+//     resolves in the enclosing graphs (innermost first) and becomes a
+//     capture: an extra input of the subgraph, and of the node after its own
+//     inputs, so it stays alive and orders the node after its producer.
+//     Loop follows onnxruntime where ONNX's text differs: the body's
+//     condition output stops the loop even when the node omits cond.
+//   - function.go: model-local functions (ModelProto.functions). A node whose
+//     (domain, op_type) names one runs its body, even where the table has a
+//     kernel of that name. Decode expands the body once per calling node:
+//     ref_attr_name attributes take the caller's value or the function's
+//     default or are dropped, omitted inputs stay omitted, and the body
+//     resolves ops under the function's own opset imports (which, as in
+//     onnxruntime, must import the domain of any function it calls). Nested
+//     calls are fine; recursion, and expansion past 2²⁰ nodes, are errors.
 //
-// Not supported: control flow and other subgraph attributes (If, Loop, Scan),
-// sequence, map and optional types, strings, sparse tensors, external data,
-// model-local functions, and the convolution, pooling, recurrent, quantized
-// and random ops. conformance_test.go runs ONNX's own node tests (Debian's
-// libonnx-testdata) for every case whose ops are in the table.
+// Loop and Sinkhorn run as many iterations as the model asks: Run bounds
+// memory, not time.
+//
+// Not supported: Scan and GRAPHS attributes, sequence, map and optional
+// types, strings, sparse tensors, external data, and the convolution,
+// pooling, recurrent, quantized and random ops. conformance_test.go runs
+// ONNX's own node tests (Debian's libonnx-testdata) for every case whose ops
+// are in the table, subgraphs included.
 package runtime

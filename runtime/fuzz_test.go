@@ -34,6 +34,12 @@ func FuzzDecode(f *testing.F) {
 		node("m", "MatMul", []string{"s", "w2"}, []string{"y"}),
 	}, ins(xf), ins(untypedInfo("y")), f32(sh(2), 1, 2).Proto("w"), f32(sh(2, 2), 1, 2, 3, 4).Proto("w2"))
 	f.Add(encode(f, modelProto(17, g)))
+	// Subgraphs, captures and model functions.
+	f.Add(encode(f, loopModel(true, true)))
+	f.Add(encode(f, nestedLoopModel()))
+	f.Add(encode(f, ifModel()))
+	f.Add(encode(f, functionModel()))
+	f.Add(encode(f, loopFunctionModel()))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := Decode(data)
@@ -57,11 +63,8 @@ func FuzzDecode(f *testing.F) {
 // static shape of at most 256 elements and the graph has no op that sizes its
 // output from data (those may legitimately allocate up to maxElements).
 func zeroInputs(m *Model) (map[string]*Tensor, bool) {
-	for _, n := range m.nodes {
-		switch n.OpType {
-		case "ConstantOfShape", "Range", "Expand", "Tile":
-			return nil, false
-		}
+	if !boundedWork(m) {
+		return nil, false
 	}
 	feeds := map[string]*Tensor{}
 	for _, v := range m.Inputs {
@@ -81,4 +84,26 @@ func zeroInputs(m *Model) (map[string]*Tensor, bool) {
 		feeds[v.Name] = &Tensor{DType: v.DType, Shape: v.Shape, data: makeSlice(v.DType, n)}
 	}
 	return feeds, true
+}
+
+// boundedWork reports whether m, its subgraphs and function bodies are free of
+// ops whose work or output size comes from data: those may legitimately
+// allocate up to maxElements, and Loop and Sinkhorn may run for as many
+// iterations as a (fuzzed) constant says.
+func boundedWork(m *Model) bool {
+	for _, n := range m.nodes {
+		switch n.OpType {
+		case "ConstantOfShape", "Range", "Expand", "Tile", "Loop", "Sinkhorn":
+			return false
+		}
+		for _, g := range n.graphs {
+			if !boundedWork(g) {
+				return false
+			}
+		}
+		if n.fn != nil && !boundedWork(n.fn) {
+			return false
+		}
+	}
+	return true
 }

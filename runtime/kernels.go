@@ -13,7 +13,7 @@ const maxOpset = 21
 
 // A kernel is one row of the table: an op of a domain over a range of opsets.
 type kernel struct {
-	domain       string // "" for ai.onnx; mhcc's own ops will live in "ai.mhcc"
+	domain       string // "" for ai.onnx, "ai.mhcc" for mhcc's own ops, "com.microsoft" for onnxruntime's
 	op           string
 	since, until int64 // opsets implemented, inclusive; until 0 means maxOpset
 	minIn, maxIn int   // input count; maxIn 0 means minIn, -1 means no limit
@@ -159,6 +159,16 @@ var kernelTable = []kernel{
 	{op: "LogSoftmax", since: 1, minIn: 1, fn: logSoftmax, types: same(isFloat)},
 	{op: "Hardmax", since: 1, minIn: 1, fn: hardmax, types: same(isFloat)},
 	{op: "LayerNormalization", since: 17, minIn: 2, maxIn: 3, maxOut: 3, fn: layerNorm, types: layerNormTypes},
+	// control.go: subgraphs run by the interpreter.
+	{op: "Loop", since: 1, minIn: 0, maxIn: 1 << 20, maxOut: 1 << 20, fn: loop, types: loopTypes, check: checkLoop},
+	{op: "If", since: 1, minIn: 1, maxOut: 1 << 20, fn: ifOp, types: ifTypes, check: checkIf},
+	// mhcc_ops.go: mhcc's own operators.
+	{domain: mhccDomain, op: "Sinkhorn", since: 1, until: 1, minIn: 1, fn: sinkhorn, types: same(isSinkhornType), check: checkSinkhorn},
+	// contrib.go: onnxruntime's contrib ops (SimplifiedLayerNormalization is
+	// registered in the ONNX domain, version 1, by onnxruntime).
+	{op: "SimplifiedLayerNormalization", since: 1, minIn: 2, maxOut: 2, fn: simplifiedLayerNorm, types: simplifiedLayerNormTypes, check: checkStashType},
+	{domain: msDomain, op: "SkipSimplifiedLayerNormalization", since: 1, until: 1, minIn: 3, maxIn: 4, maxOut: 4, fn: skipSimplifiedLayerNorm, types: skipSimplifiedLayerNormTypes},
+	{domain: msDomain, op: "RotaryEmbedding", since: 1, until: 1, minIn: 4, fn: rotaryEmbedding, types: rotaryTypes, check: checkRotary},
 	// einsum.go
 	{op: "Einsum", since: 12, minIn: 1, maxIn: -1, fn: einsum, types: same(isNumber), check: checkEinsum},
 	// contrib_gqa.go: onnxruntime's decoder attention with a KV cache (key and value may be omitted: packed QKV).

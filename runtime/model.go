@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -24,6 +25,11 @@ type Model struct {
 	uses    map[string]int   // number of node inputs reading each value
 	types   map[string]DType // statically known element types
 	defined map[string]bool  // every value name: inputs, initializers, node outputs
+
+	// For subgraphs and function bodies (see control.go, function.go).
+	graph    *onnxpb.GraphProto // the decoded graph, for value_info checks
+	params   []string           // graph input names in file order, initialized ones included
+	captures []string           // outer-scope values the graph reads; also in Inputs, untyped
 }
 
 // A ValueInfo is a graph input or output as declared in the file.
@@ -39,7 +45,7 @@ type Node struct {
 	Name    string
 	OpType  string
 	Domain  string   // "" for ai.onnx
-	Inputs  []string // "" is an omitted optional input
+	Inputs  []string // "" is an omitted optional input; then the outer-scope values its subgraphs read
 	Outputs []string // "" is an omitted optional output
 	Opset   int64    // the opset of Domain the model imports
 
@@ -47,6 +53,13 @@ type Node struct {
 	attrs  map[string]*onnxpb.AttributeProto
 	k      *kernel
 	consts map[string]*Tensor // decoded tensor attributes
+
+	// Inputs[nformal:] are outer-scope values that the node's subgraphs
+	// read (captures): Run passes them like inputs, so they stay alive and
+	// order the node after their producers.
+	nformal int
+	graphs  map[string]*Model // decoded graph attributes (Loop body, If branches)
+	fn      *Model            // body of the model-local function the node calls
 }
 
 // String names the node for messages: `node "Mul_3" (Mul)`, or by position
@@ -69,13 +82,14 @@ func (n *Node) String() string {
 // Nodes returns the nodes in the order Run executes them.
 func (m *Model) Nodes() []*Node { return m.nodes }
 
-// Load reads and decodes an ONNX model file (see [Decode]).
+// Load reads and decodes an ONNX model file (see [Decode]); external data
+// is read from files next to it ([DecodeDir]).
 func Load(path string) (*Model, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("runtime: %w", err)
 	}
-	m, err := Decode(data)
+	m, err := DecodeDir(data, filepath.Dir(path))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -86,13 +100,15 @@ func Load(path string) (*Model, error) {
 // runs: every op must have a kernel at the imported opset, input and output
 // counts must fit the op, every input must be defined, every value defined
 // once, the graph acyclic, and element types must agree where they are known
-// statically. Errors name the node: `runtime: node "Mul_3" (Mul): …`.
+// statically. Loop bodies, If branches and the bodies of model-local
+// functions are checked the same way, each in its scope. Errors name the
+// node: `runtime: node "Mul_3" (Mul): …`.
 func Decode(data []byte) (*Model, error) {
 	var mp onnxpb.ModelProto
 	if err := proto.Unmarshal(data, &mp); err != nil {
 		return nil, fmt.Errorf("runtime: decode model: %w", err)
 	}
-	return fromProto(&mp)
+	return fromProto(&mp, nil)
 }
 
 // errorList is every problem found in one model; it prints the first and a count.
@@ -124,35 +140,94 @@ func (l errorList) err() error {
 	return l
 }
 
-func fromProto(mp *onnxpb.ModelProto) (*Model, error) {
+// fromProto builds the model; ext, if not nil, reads initializers whose data
+// is in external files (external.go).
+func fromProto(mp *onnxpb.ModelProto, ext *externalFiles) (*Model, error) {
 	g := mp.GetGraph()
 	if g == nil {
 		return nil, fmt.Errorf("runtime: model has no graph")
 	}
-	m := &Model{
-		IRVersion: mp.GetIrVersion(),
-		Opsets:    map[string]int64{},
-		inits:     map[string]*Tensor{},
-		declIn:    map[string]ValueInfo{},
-		uses:      map[string]int{},
-		types:     map[string]DType{},
-		defined:   map[string]bool{},
-	}
 	var errs errorList
-
+	opsets := map[string]int64{}
 	for _, o := range mp.GetOpsetImport() {
 		d := canonicalDomain(o.GetDomain())
-		if v, ok := m.Opsets[d]; ok && v != o.GetVersion() {
+		if v, ok := opsets[d]; ok && v != o.GetVersion() {
 			errs.add("opset of domain %q imported twice (%d and %d)", o.GetDomain(), v, o.GetVersion())
 		}
 		if o.GetVersion() <= 0 {
 			errs.add("opset of domain %q has version %d", o.GetDomain(), o.GetVersion())
 		}
-		m.Opsets[d] = o.GetVersion()
+		opsets[d] = o.GetVersion()
 	}
-	if _, ok := m.Opsets[""]; !ok && len(mp.GetOpsetImport()) == 0 && m.IRVersion < 3 {
-		m.Opsets[""] = 1 // before IR 3 the default domain had no import
+	if _, ok := opsets[""]; !ok && len(mp.GetOpsetImport()) == 0 && mp.GetIrVersion() < 3 {
+		opsets[""] = 1 // before IR 3 the default domain had no import
 	}
+	d := &decoder{opsets: opsets, budget: new(int), ext: ext}
+	*d.budget = maxDecodedNodes
+	d.funcs = decodeFunctions(mp, &errs)
+	if len(d.funcs) > 0 && expandedSize(g.GetNode(), d.funcs, map[opKey]int{}, maxDecodedNodes) > maxDecodedNodes {
+		errs.add("the model expands to more than %d nodes (nested function calls)", maxDecodedNodes)
+	}
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	m, err := d.graph(g, nil)
+	if err != nil {
+		return nil, err
+	}
+	m.IRVersion = mp.GetIrVersion()
+	if err := m.inferTypes(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// A decoder decodes a graph (the main graph, a subgraph or a function body)
+// under one set of opset imports.
+type decoder struct {
+	opsets map[string]int64                // domain → version, for the graph being decoded
+	funcs  map[opKey]*onnxpb.FunctionProto // the model's local functions
+	stack  []opKey                         // functions being expanded, outermost first
+	budget *int                            // nodes left to decode, shared by all decoders of a model
+	ext    *externalFiles                  // reads external initializer data; nil: none allowed
+}
+
+// maxDecodedNodes bounds the nodes one model may expand to: function bodies
+// are decoded once per call, so a hostile file could otherwise nest calls
+// into an exponential number of nodes.
+const maxDecodedNodes = 1 << 20
+
+// A scope is the values a graph defines, seen by its subgraphs.
+type scope struct {
+	m      *Model
+	parent *scope
+}
+
+func (s *scope) has(name string) bool {
+	for ; s != nil; s = s.parent {
+		if s.m.defined[name] {
+			return true
+		}
+	}
+	return false
+}
+
+// graph decodes g and checks its structure. outer is the scope of the
+// enclosing graphs (nil for the main graph and function bodies): a name g
+// reads but does not define is looked up there and becomes a capture, an
+// untyped input of the returned Model. Element types are inferred later
+// (inferTypes), when the types of the inputs and captures are known.
+func (d *decoder) graph(g *onnxpb.GraphProto, outer *scope) (*Model, error) {
+	m := &Model{
+		Opsets:  d.opsets,
+		inits:   map[string]*Tensor{},
+		declIn:  map[string]ValueInfo{},
+		uses:    map[string]int{},
+		types:   map[string]DType{},
+		defined: map[string]bool{},
+		graph:   g,
+	}
+	var errs errorList
 	if len(g.GetSparseInitializer()) > 0 {
 		errs.add("sparse initializers are not supported")
 	}
@@ -167,7 +242,7 @@ func fromProto(mp *onnxpb.ModelProto) (*Model, error) {
 			errs.add("initializer %q defined twice", name)
 			continue
 		}
-		t, err := FromProto(p)
+		t, err := d.ext.tensor(p)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("runtime: initializer: %w", trimPrefix(err)))
 			continue
@@ -188,6 +263,7 @@ func fromProto(mp *onnxpb.ModelProto) (*Model, error) {
 			continue
 		}
 		m.declIn[v.Name] = v
+		m.params = append(m.params, v.Name)
 		if t, ok := m.inits[v.Name]; ok {
 			if v.DType != Undefined && v.DType != t.DType {
 				errs.add("graph input %q: declared %v, initializer is %v", v.Name, v.DType, t.DType)
@@ -203,7 +279,12 @@ func fromProto(mp *onnxpb.ModelProto) (*Model, error) {
 		m.defined[v.Name] = true
 	}
 
-	// Nodes: resolve kernels and count inputs and outputs.
+	// Nodes: collect what they define, then resolve kernels (and decode
+	// subgraphs, which see every value of this graph) and count arguments.
+	*d.budget -= len(g.GetNode())
+	if *d.budget < 0 {
+		return nil, fmt.Errorf("runtime: the model expands to more than %d nodes (nested function calls?)", maxDecodedNodes)
+	}
 	producer := map[string]*Node{}
 	nodes := make([]*Node, 0, len(g.GetNode()))
 	for i, np := range g.GetNode() {
@@ -217,9 +298,6 @@ func fromProto(mp *onnxpb.ModelProto) (*Model, error) {
 			attrs:   map[string]*onnxpb.AttributeProto{},
 		}
 		nodes = append(nodes, n)
-		if err := m.resolve(n, np); err != nil {
-			errs = append(errs, err)
-		}
 		for _, out := range n.Outputs {
 			if out == "" {
 				continue
@@ -238,12 +316,32 @@ func fromProto(mp *onnxpb.ModelProto) (*Model, error) {
 	for out := range producer {
 		m.defined[out] = true
 	}
+	local := &scope{m: m, parent: outer}
+	for i, n := range nodes {
+		if err := d.resolve(n, g.GetNode()[i], local); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// capture makes a value of an enclosing graph an input of this one.
+	capture := func(name string) bool {
+		if m.defined[name] {
+			return true
+		}
+		if outer == nil || !outer.has(name) {
+			return false
+		}
+		m.captures = append(m.captures, name)
+		m.defined[name] = true
+		m.declIn[name] = ValueInfo{Name: name}
+		m.Inputs = append(m.Inputs, ValueInfo{Name: name})
+		return true
+	}
 	for _, n := range nodes {
 		for i, in := range n.Inputs {
 			if in == "" {
 				continue
 			}
-			if !m.defined[in] {
+			if !capture(in) {
 				errs.add("%v: input %d %q is not defined", n, i, in)
 			}
 			m.uses[in]++
@@ -255,7 +353,7 @@ func fromProto(mp *onnxpb.ModelProto) (*Model, error) {
 			errs = append(errs, fmt.Errorf("runtime: graph output %q: %w", vi.GetName(), trimPrefix(err)))
 			continue
 		}
-		if !m.defined[v.Name] {
+		if !capture(v.Name) {
 			errs.add("graph output %q is not defined", v.Name)
 		}
 		m.Outputs = append(m.Outputs, v)
@@ -269,8 +367,14 @@ func fromProto(mp *onnxpb.ModelProto) (*Model, error) {
 		return nil, err
 	}
 	m.nodes = order
+	return m, nil
+}
 
-	// Static element types, in execution order.
+// inferTypes computes static element types in execution order, from the
+// types already known for inputs, initializers and captures, and checks
+// them against the declared outputs and value_info.
+func (m *Model) inferTypes() error {
+	var errs errorList
 	for _, n := range m.nodes {
 		if n.k.types == nil {
 			continue
@@ -297,7 +401,7 @@ func fromProto(mp *onnxpb.ModelProto) (*Model, error) {
 			errs.add("graph output %q: declared %v, computed %v", v.Name, v.DType, got)
 		}
 	}
-	for _, vi := range g.GetValueInfo() {
+	for _, vi := range m.graph.GetValueInfo() {
 		v, err := valueInfo(vi)
 		if err != nil || v.DType == Undefined {
 			continue // value_info is a hint; only a known type can contradict
@@ -306,10 +410,7 @@ func fromProto(mp *onnxpb.ModelProto) (*Model, error) {
 			errs.add("value %q: value_info declares %v, computed %v", v.Name, v.DType, got)
 		}
 	}
-	if err := errs.err(); err != nil {
-		return nil, err
-	}
-	return m, nil
+	return errs.err()
 }
 
 // canonicalDomain maps "ai.onnx" to "", the name the file format also allows.
@@ -324,17 +425,22 @@ func trimPrefix(err error) error {
 	return fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "runtime: "))
 }
 
-// resolve finds n's kernel and checks its arity and attributes.
-func (m *Model) resolve(n *Node, np *onnxpb.NodeProto) error {
+// resolve finds n's kernel (or the model function it calls), decodes its
+// graph attributes in scope sc, and checks its arity and attributes.
+func (d *decoder) resolve(n *Node, np *onnxpb.NodeProto, sc *scope) error {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("runtime: %v: %s", n, fmt.Sprintf(format, args...))
 	}
+	n.nformal = len(n.Inputs)
 	if n.OpType == "" {
 		return fail("no op_type")
 	}
-	opset, ok := m.Opsets[n.Domain]
+	if f := d.funcs[opKey{n.Domain, n.OpType}]; f != nil {
+		return d.callFunction(n, np, f)
+	}
+	opset, ok := d.opsets[n.Domain]
 	if !ok {
-		return fail("domain %q is not imported by the model", n.Domain)
+		return fail("domain %q is not imported by the %s", n.Domain, d.importer())
 	}
 	n.Opset = opset
 	k := lookupKernel(n.Domain, n.OpType, opset)
@@ -366,11 +472,26 @@ func (m *Model) resolve(n *Node, np *onnxpb.NodeProto) error {
 			}
 			n.consts[a.GetName()] = t
 		}
-		if a.G != nil || len(a.GetGraphs()) > 0 {
-			return fail("attribute %q: graph attributes are not supported", a.GetName())
+		if len(a.GetGraphs()) > 0 {
+			return fail("attribute %q: GRAPHS attributes are not supported", a.GetName())
+		}
+		if a.G != nil {
+			sub, err := d.graph(a.G, sc)
+			if err != nil {
+				return fail("attribute %q: %v", a.GetName(), trimPrefix(err))
+			}
+			if n.graphs == nil {
+				n.graphs = map[string]*Model{}
+			}
+			n.graphs[a.GetName()] = sub
+			for _, c := range sub.captures {
+				if !slices.Contains(n.Inputs[n.nformal:], c) {
+					n.Inputs = append(slices.Clip(n.Inputs), c) // never into the proto's array
+				}
+			}
 		}
 	}
-	nin := len(n.Inputs)
+	nin := n.nformal
 	for nin > 0 && n.Inputs[nin-1] == "" { // trailing omitted inputs do not count
 		nin--
 	}
@@ -379,9 +500,9 @@ func (m *Model) resolve(n *Node, np *onnxpb.NodeProto) error {
 	}
 	required := k.minIn
 	if k.maxIn < 0 {
-		required = len(n.Inputs) // variadic inputs are never optional
+		required = n.nformal // variadic inputs are never optional
 	}
-	for i := 0; i < required && i < len(n.Inputs); i++ {
+	for i := 0; i < required && i < n.nformal; i++ {
 		if n.Inputs[i] == "" {
 			return fail("input %d is required", i)
 		}

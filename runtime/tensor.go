@@ -589,7 +589,7 @@ func FromProto(p *onnxpb.TensorProto) (*Tensor, error) {
 		return nil, fail("unsupported element type %v", dt)
 	}
 	if p.GetDataLocation() == onnxpb.TensorProto_EXTERNAL || len(p.GetExternalData()) > 0 {
-		return nil, fail("external data is not supported")
+		return nil, fail("its data is in an external file; load the model from its path (runtime.Load, DecodeDir)")
 	}
 	if p.Segment != nil {
 		return nil, fail("segmented tensors are not supported")

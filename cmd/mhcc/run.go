@@ -94,7 +94,7 @@ func runModel(stdout io.Writer, path string, f runFlags) error {
 	if err != nil {
 		return err // *fs.PathError names the file
 	}
-	m, err := mhrt.Decode(data)
+	m, err := mhrt.DecodeDir(data, filepath.Dir(path))
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

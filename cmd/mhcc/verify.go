@@ -14,6 +14,7 @@ import (
 func newVerifyCmd() *cobra.Command {
 	var (
 		target, against string
+		precision       string
 		seed            uint64
 		shapes          []string
 		asJSON          bool
@@ -45,7 +46,7 @@ the sublayer and the worst token.`,
   mhcc verify exported.onnx --against model.yaml`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := verify.Options{Target: target, Seed: seed}
+			opts := verify.Options{Target: target, Precision: precision, Seed: seed}
 			for _, s := range shapes {
 				sh, err := parseShape(s)
 				if err != nil {
@@ -83,6 +84,7 @@ the sublayer and the worst token.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&target, "target", "onnx", "target profile to compile for: "+strings.Join(build.Targets, ", "))
+	f.StringVar(&precision, "precision", "", "fp32, fp16 or bf16 (default: the target's); tolerances follow it")
 	f.StringVar(&against, "against", "", "model file describing an ONNX file given as the argument")
 	f.Uint64Var(&seed, "seed", 1, "seed of the random inputs")
 	f.StringSliceVar(&shapes, "shape", nil, "input shape BATCHxSEQUENCE (or BATCH for mlp); repeatable (default 1x1, 2x7, 3x16)")

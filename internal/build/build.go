@@ -19,14 +19,22 @@ var Targets = target.Names()
 
 // Options of Compile.
 type Options struct {
-	Target   string          // a built-in profile name or a profile file; "" means "onnx"
-	Verify   bool            // verify the IR after every pass
-	PrintIR  io.Writer       // print the IR after every pass
-	Disabled map[string]bool // passes to skip
-	DumpDir  string          // dump the IR after each pass here
-	Log      io.Writer       // per-pass statistics
-	Float64  bool            // emit every float tensor as float64 (the verification reference)
-	KVCache  bool            // emit the KV-cache decoder graph, as inputs.kv_cache: true does
+	Target    string          // a built-in profile name or a profile file; "" means "onnx"
+	Precision string          // fp32, fp16 or bf16; "" means the profile's
+	Verify    bool            // verify the IR after every pass
+	PrintIR   io.Writer       // print the IR after every pass
+	Disabled  map[string]bool // passes to skip
+	DumpDir   string          // dump the IR after each pass here
+	Log       io.Writer       // per-pass statistics
+	Float64   bool            // emit every float tensor as float64 (the verification reference)
+	KVCache   bool            // emit the KV-cache decoder graph, as inputs.kv_cache: true does
+
+	// External data (external.go): when to use it, the data file's name
+	// relative to the model file ("" = "<model name>.onnx.data") and the
+	// size from which an initializer goes there (0 = export's default).
+	External          ExternalMode
+	DataLocation      string
+	ExternalThreshold int64
 }
 
 // Result is what Compile produced.
@@ -35,6 +43,9 @@ type Result struct {
 	Graph *ir.Graph
 	ONNX  []byte
 	Stats []passes.Stat
+	// Layout is the external data file ONNX refers to (nil if none); write
+	// both with export.WriteFiles.
+	Layout *export.Layout
 }
 
 // An InternalError is a failure of mhcc itself (a pass or the exporter), not
@@ -59,7 +70,7 @@ func Compile(path string, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := ir.LoadWeights(m)
+	w, err := opts.loadWeights(m)
 	if err != nil {
 		return nil, err
 	}
@@ -96,15 +107,19 @@ func CompileModel(m *ir.Model, w ir.Weights, opts Options) (*Result, error) {
 	for d := range opts.Disabled {
 		disabled[d] = true
 	}
-	stats, err := passes.Run(g, passes.Pipeline, passes.Config{Target: prof, Verify: opts.Verify, Disabled: disabled, DumpDir: opts.DumpDir, PrintIR: opts.PrintIR, Log: opts.Log})
+	stats, err := passes.Run(g, passes.Pipeline, passes.Config{Target: prof, Precision: opts.Precision, Verify: opts.Verify, Disabled: disabled, DumpDir: opts.DumpDir, PrintIR: opts.PrintIR, Log: opts.Log})
 	if err != nil {
 		return nil, &InternalError{err}
 	}
-	data, err := export.Marshal(g, export.Options{Profile: prof, Float64: opts.Float64})
+	data, layout, err := export.MarshalExternal(g, export.Options{Profile: prof, Float64: opts.Float64, External: opts.external(m)})
+	var te *export.TargetError
+	if errors.As(err, &te) {
+		return nil, fmt.Errorf("%s: target %s: %w", m.File, prof.Name, err)
+	}
 	if err != nil {
 		return nil, &InternalError{err}
 	}
-	return &Result{Model: m, Graph: g, ONNX: data, Stats: stats}, nil
+	return &Result{Model: m, Graph: g, ONNX: data, Stats: stats, Layout: layout}, nil
 }
 
 // Profile resolves a --target value: a built-in profile name or a profile
@@ -129,6 +144,11 @@ func Profile(nameOrPath string) (*target.Profile, error) {
 func (o Options) check() error {
 	if _, err := Profile(o.Target); err != nil {
 		return err
+	}
+	switch o.Precision {
+	case "", "fp32", "fp16", "bf16":
+	default:
+		return fmt.Errorf("--precision: got %q, want fp32, fp16 or bf16", o.Precision)
 	}
 	for name := range o.Disabled {
 		if p := passes.ByName(name); p == nil {

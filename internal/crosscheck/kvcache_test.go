@@ -117,7 +117,10 @@ func compileKV(t *testing.T, path, tg string) (m *ir.Model, full, kv []byte) {
 	m.Inputs.MaxSequence = max(m.Inputs.MaxSequence, kvMaxTotal) // longer RoPE tables, same rows
 	f, err := build.CompileModel(m, w, build.Options{Target: tg, Verify: true})
 	if err != nil {
-		t.Fatalf("compile: %v", err)
+		if build.IsInternal(err) {
+			t.Fatalf("compile: %v", err)
+		}
+		t.Skipf("target %s does not take this model: %v", tg, err)
 	}
 	k, err := build.CompileModel(m, w, build.Options{Target: tg, Verify: true, KVCache: true})
 	if err != nil {

@@ -9,9 +9,13 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mhcc-dev/mhcc/export"
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/internal/ortrun"
 	"github.com/mhcc-dev/mhcc/internal/verify"
+	"github.com/mhcc-dev/mhcc/ir"
+	mhrt "github.com/mhcc-dev/mhcc/runtime"
 	"github.com/mhcc-dev/mhcc/target"
 	"google.golang.org/protobuf/proto"
 )
@@ -120,5 +124,156 @@ func TestTargetsPreserveNumerics(t *testing.T) {
 	})
 	for _, name := range slices.Sorted(maps.Keys(summary)) {
 		t.Logf("summary: %s", summary[name])
+	}
+}
+
+// TestPrecisionKeepsInvariants compiles every testdata model at fp16 and
+// bf16: mhcc verify must pass in the Go runtime (outputs within the half
+// precision tolerances of the float64 reference, and the mHC invariants —
+// computed from the target's own float32 coefficients — within their float32
+// bounds), and onnxruntime must run the fp16 form and agree with the Go
+// runtime within the fp16 tolerance. (onnxruntime 1.30's CPU provider has no
+// bfloat16 kernels for MatMul and most others, so bf16 is checked in the Go
+// runtime only.)
+func TestPrecisionKeepsInvariants(t *testing.T) {
+	initORT(t)
+	dir := t.TempDir()
+	files := append(exampleModels(t), goldenModels(t)...)
+	for _, prec := range []string{"fp16", "bf16"} {
+		for _, path := range files {
+			name := prec + "/" + caseName(path)
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				rep, err := verify.Model(path, verify.Options{Precision: prec})
+				if err != nil {
+					t.Fatalf("verify: %v", err)
+				}
+				if !rep.OK {
+					for _, r := range rep.Runs {
+						t.Errorf("at %v: max abs %.3g, max rel %.3g, cosine %.7f, ok %v %s", r.Shape, r.MaxAbs, r.MaxRel, r.Cosine, r.OK, r.Problem)
+					}
+					for _, s := range rep.Sublayers {
+						if !s.OK {
+							t.Errorf("invariants of %s: %v", s.Name, s.Problems)
+						}
+					}
+				}
+				m0, err := ir.Load(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, s := range rep.Sublayers {
+					// Static coefficients are folded at compile time (in
+					// float64), so only dynamic ones exist in the target.
+					if m0.HC.Dynamic && s.Source != "target" {
+						t.Errorf("%s: invariants read from the %s, want the target's own float32 coefficients", s.Name, s.Source)
+					}
+				}
+				if prec != "fp16" {
+					return
+				}
+				res, err := build.Compile(path, build.Options{Precision: prec, Verify: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				out := filepath.Join(dir, fileName(name)+".onnx")
+				if err := os.WriteFile(out, res.ONNX, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				m := loadGo(t, out)
+				inName, outName := ioNames(res.Model.Arch.Kind)
+				for _, bs := range shapes {
+					in := seededInput(res.Model, bs[0], bs[1])
+					if in.rt.DType == mhrt.Float32 {
+						in = halfInput(in)
+					}
+					want, err := runORT(out, in)
+					if err != nil {
+						t.Fatalf("%v: onnxruntime: %v", in, err)
+					}
+					got, err := runGo(m, in, inName, outName)
+					if err != nil {
+						t.Fatalf("%v: Go runtime: %v", in, err)
+					}
+					if d, where := diff(got, want); d > 2e-2 {
+						t.Errorf("%v: max |Go runtime - onnxruntime| = %.3g at %s, want ≤ 2e-2 (fp16)", in, d, where)
+					}
+				}
+			})
+		}
+	}
+}
+
+// halfInput rounds a float32 input to float16 for an fp16 graph.
+func halfInput(in input) input {
+	rt := mhrt.NewFloat16(in.rt.Shape, in.rt.Float32s())
+	return input{ort: ortrun.Tensor{Name: in.ort.Name, DType: "float16", Shape: in.ort.Shape, F32: rt.Float32s()}, rt: rt}
+}
+
+// TestEveryLowering compiles the dynamic and static mHC testdata models with
+// a profile forcing each lowering the exporter knows, one op at a time, and
+// checks the result against the float64 reference in the Go runtime (mhcc
+// verify), and against the Go runtime in onnxruntime where it runs. It
+// covers lowerings no built-in profile picks (e.g. Sinkhorn "log", "loop").
+func TestEveryLowering(t *testing.T) {
+	initORT(t)
+	dir := t.TempDir()
+	models := []string{"../../testdata/models/tiny-mhc.yaml", "../../testdata/models/mlp-mhc.yaml", "../../testdata/models/tiny-mhc-static.yaml"}
+	for _, op := range ir.Ops() {
+		for _, l := range export.Lowerings(op) {
+			if l == "reference" {
+				continue
+			}
+			profile := filepath.Join(dir, op.String()+"-"+l+".yaml")
+			text := fmt.Sprintf("name: %s-%s\nir_version: 8\nopsets: {\"\": 17, \"ai.mhcc\": 1, \"com.microsoft\": 1}\nops: {\"\": [\"*\"], \"ai.mhcc\": [Sinkhorn], \"com.microsoft\": [\"*\"]}\nlowering: {%s: %s}\n", op, l, op, l)
+			if err := os.WriteFile(profile, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, path := range models {
+				t.Run(op.String()+"@"+l+"/"+caseName(path), func(t *testing.T) {
+					res, err := build.Compile(path, build.Options{Target: profile, Verify: true})
+					if err != nil {
+						if build.IsInternal(err) {
+							t.Fatal(err)
+						}
+						t.Skipf("not applicable: %v", err)
+					}
+					used := false
+					for _, n := range res.Graph.Nodes {
+						used = used || n.Lowering == l
+					}
+					if !used {
+						t.Skipf("the model has no %v node after the passes", op)
+					}
+					rep, err := verify.Model(path, verify.Options{Target: profile})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !rep.OK {
+						t.Errorf("verify failed: %+v", rep.Runs)
+					}
+					runs, err := ortRuns(res.ONNX)
+					if err != nil || !runs {
+						return
+					}
+					out := filepath.Join(dir, fileName(op.String()+"-"+l+"-"+caseName(path))+".onnx")
+					if err := os.WriteFile(out, res.ONNX, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					m := loadGo(t, out)
+					inName, outName := ioNames(res.Model.Arch.Kind)
+					in := seededInput(res.Model, 2, 5)
+					want, err := runORT(out, in)
+					if err != nil {
+						t.Fatalf("onnxruntime: %v", err)
+					}
+					got, err := runGo(m, in, inName, outName)
+					if err != nil {
+						t.Fatal(err)
+					}
+					compare(t, "Go runtime - onnxruntime", in, got, want)
+				})
+			}
+		}
 	}
 }

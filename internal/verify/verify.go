@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -20,9 +21,10 @@ import (
 
 // Options of Model and ONNX.
 type Options struct {
-	Target string     // build target of the graph checked ("" = onnx)
-	Seed   uint64     // seeds the inputs
-	Shapes [][2]int64 // (batch, sequence) pairs; nil = defaults (sequence ignored by mlp)
+	Target    string     // build target of the graph checked ("" = onnx)
+	Precision string     // fp32, fp16 or bf16 ("" = the target's)
+	Seed      uint64     // seeds the inputs
+	Shapes    [][2]int64 // (batch, sequence) pairs; nil = defaults (sequence ignored by mlp)
 }
 
 // Tolerance is what the comparison with the float64 reference allows, derived
@@ -110,7 +112,7 @@ func Model(path string, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := build.CompileModel(m, w, build.Options{Target: opts.Target})
+	res, err := build.CompileModel(m, w, build.Options{Target: opts.Target, Precision: opts.Precision})
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +142,7 @@ func ONNX(onnxPath, modelPath string, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	target, err := mhrt.Decode(data)
+	target, err := mhrt.DecodeDir(data, filepath.Dir(onnxPath))
 	if err != nil {
 		return nil, fmt.Errorf("verify: %s: %w", onnxPath, err)
 	}
@@ -211,7 +213,7 @@ func check(path string, m *ir.Model, w ir.Weights, target *mhrt.Model, checked s
 	}
 	gain := &Gain{}
 	for runIdx, shape := range shapesFor(m, opts.Shapes) {
-		refIn, tgtIn := inputs(m, shape, opts.Seed+uint64(runIdx))
+		refIn, tgtIn := inputs(m, shape, opts.Seed+uint64(runIdx), target.Inputs[0].DType)
 		var want []string
 		var tgtWant []string
 		for _, s := range subs {
@@ -321,7 +323,7 @@ func shapesFor(m *ir.Model, given [][2]int64) [][2]int64 {
 
 // inputs draws seeded inputs: token ids for a decoder, N(0,1) for an mlp. The
 // reference gets them in float64, the target in float32.
-func inputs(m *ir.Model, shape [2]int64, seed uint64) (ref, tgt *mhrt.Tensor) {
+func inputs(m *ir.Model, shape [2]int64, seed uint64, dt mhrt.DType) (ref, tgt *mhrt.Tensor) {
 	r := rand.New(rand.NewPCG(seed, 0x6d6863635f766572))
 	if m.Arch.Kind == ir.ArchDecoder {
 		ids := make([]int64, shape[0]*shape[1])
@@ -339,6 +341,20 @@ func inputs(m *ir.Model, shape [2]int64, seed uint64) (ref, tgt *mhrt.Tensor) {
 		f64[i] = float64(f32[i])
 	}
 	dims := []int64{shape[0], int64(m.Arch.InputSize)}
+	switch dt {
+	case mhrt.Float16, mhrt.BFloat16:
+		// The target reads the features rounded to its type; the reference
+		// gets exactly those values.
+		if dt == mhrt.Float16 {
+			tgt = mhrt.NewFloat16(dims, f32)
+		} else {
+			tgt = mhrt.NewBFloat16(dims, f32)
+		}
+		for i, f := range tgt.Float32s() {
+			f64[i] = float64(f)
+		}
+		return mhrt.NewFloat64(dims, f64), tgt
+	}
 	return mhrt.NewFloat64(dims, f64), mhrt.NewFloat32(dims, f32)
 }
 

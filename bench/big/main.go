@@ -1,0 +1,308 @@
+// Command big benchmarks compiling real model sizes: it compiles the paper's
+// dense model dimensions (bench/models/paper-*.yaml) with random weights into
+// ONNX external data, with the mhcc binary as a child process, and records
+// the wall time and the child's peak resident memory (getrusage's ru_maxrss)
+// of each compile; then it checks the output: onnxruntime loads it and runs
+// one batch (in a child process, so its memory is measured apart), onnx's
+// checker accepts it, and for models small enough the Go runtime runs it.
+// scripts/bench-big builds and runs it and writes bench/big.md.
+//
+// With -ort-check MODEL it is that child: it loads MODEL in onnxruntime, runs
+// input_ids [1, 4] and prints the logits' shape and whether all are finite.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mhcc-dev/mhcc/internal/ortrun"
+	"github.com/mhcc-dev/mhcc/ir"
+)
+
+type options struct {
+	mhcc, dir, out, ortLib, root, command string
+	models, stModels                      []string
+	reps                                  int
+	goMax                                 int64
+	keep                                  bool
+}
+
+func main() {
+	var o options
+	var models, stModels, ortCheck string
+	flag.StringVar(&o.mhcc, "mhcc", "", "the mhcc binary to benchmark (required)")
+	flag.StringVar(&o.dir, "dir", filepath.Join(os.TempDir(), "mhcc-bench-big"), "folder for the compiled models (needs ~15 GB free)")
+	flag.StringVar(&o.out, "out", "", "write the Markdown report here too")
+	flag.StringVar(&o.ortLib, "ort-lib", os.Getenv("MHCC_ORT_LIB"), "onnxruntime shared library")
+	flag.StringVar(&o.root, "root", ".", "the mhcc repository")
+	flag.StringVar(&o.command, "command", "", "the command line to show in the report")
+	flag.StringVar(&models, "models", "bench/models/paper-3b.yaml,bench/models/paper-9b.yaml,bench/models/paper-27b.yaml", "model files, comma-separated")
+	flag.StringVar(&stModels, "safetensors-models", "bench/models/paper-3b.yaml,bench/models/paper-27b.yaml", "model files also compiled from a BF16 safetensors file of their weights (written first, not timed); \"\" for none")
+	flag.IntVar(&o.reps, "reps", 3, "compiles per model; the median is reported")
+	flag.Int64Var(&o.goMax, "go-runtime-max", 3<<30, "run the Go runtime on models whose data file has at most this many bytes")
+	flag.BoolVar(&o.keep, "keep", false, "keep the compiled models")
+	flag.StringVar(&ortCheck, "ort-check", "", "child mode: load this model in onnxruntime and run it once")
+	flag.Parse()
+	if ortCheck != "" {
+		if err := ortChild(o.ortLib, ortCheck); err != nil {
+			fmt.Fprintln(os.Stderr, "bench/big:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	o.models = strings.Split(models, ",")
+	if stModels != "" {
+		o.stModels = strings.Split(stModels, ",")
+	}
+	if o.mhcc == "" {
+		fmt.Fprintln(os.Stderr, "bench/big: -mhcc is required")
+		os.Exit(2)
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/big:", err)
+		os.Exit(1)
+	}
+}
+
+// child runs a command and returns its wall time, peak RSS and output.
+type childResult struct {
+	wall   time.Duration
+	maxRSS int64 // bytes
+	out    string
+	err    error
+}
+
+func child(name string, args ...string) childResult {
+	cmd := exec.Command(name, args...)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	r := childResult{wall: time.Since(start), out: strings.TrimSpace(string(out)), err: err}
+	if cmd.ProcessState != nil {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			r.maxRSS = ru.Maxrss * 1024 // kilobytes on Linux
+		}
+	}
+	return r
+}
+
+type row struct {
+	name                 string
+	source               string
+	params, weights      int64
+	walls                []time.Duration
+	rss                  []int64
+	dataBytes, onnxBytes int64
+	ort                  childResult
+	checker              childResult
+	goRun                *childResult
+}
+
+func run(o options) error {
+	if err := os.MkdirAll(o.dir, 0o755); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	loadBefore := loadavg()
+	commit := "?" // read now: the binaries were built from this tree
+	if out, err := exec.Command("git", "-C", o.root, "rev-parse", "--short", "HEAD").Output(); err == nil {
+		commit = strings.TrimSpace(string(out))
+	}
+	var rows []row
+	type job struct{ name, path, source string }
+	var jobs []job
+	for _, path := range o.models {
+		jobs = append(jobs, job{path, filepath.Join(o.root, path), "random"})
+	}
+	for _, path := range o.stModels {
+		jobs = append(jobs, job{path, "", "BF16 safetensors"})
+	}
+	for _, j := range jobs {
+		path := j.path
+		var stFile string
+		if path == "" {
+			fmt.Fprintf(os.Stderr, "bench/big: writing a BF16 safetensors file for %s\n", j.name)
+			p, size, err := writeBF16Model(filepath.Join(o.root, j.name), o.dir)
+			if err != nil {
+				return err
+			}
+			path = p
+			stFile = strings.TrimSuffix(p, "-bf16.yaml") + ".bf16.safetensors"
+			j.source = fmt.Sprintf("BF16 safetensors (%s)", gib(size))
+		}
+		m, err := ir.Load(path)
+		if err != nil {
+			return err
+		}
+		r := row{name: j.name, source: j.source, weights: ir.WeightBytes(m), params: ir.WeightBytes(m) / 4}
+		out := filepath.Join(o.dir, m.Name+".onnx")
+		for i := 0; i < o.reps; i++ {
+			os.Remove(out)
+			os.Remove(out + ".data")
+			fmt.Fprintf(os.Stderr, "bench/big: compiling %s (%d/%d)\n", path, i+1, o.reps)
+			c := child(o.mhcc, "compile", path, "-o", out, "--external-data", "--quiet")
+			if c.err != nil {
+				return fmt.Errorf("compiling %s: %v: %s", path, c.err, c.out)
+			}
+			r.walls = append(r.walls, c.wall)
+			r.rss = append(r.rss, c.maxRSS)
+		}
+		if fi, err := os.Stat(out); err == nil {
+			r.onnxBytes = fi.Size()
+		}
+		if fi, err := os.Stat(out + ".data"); err == nil {
+			r.dataBytes = fi.Size()
+		}
+		fmt.Fprintf(os.Stderr, "bench/big: onnxruntime on %s\n", out)
+		r.ort = child(self, "-ort-lib", o.ortLib, "-ort-check", out)
+		fmt.Fprintf(os.Stderr, "bench/big: onnx checker on %s\n", out)
+		r.checker = child("/usr/bin/python3", filepath.Join(o.root, "scripts", "check_onnx.py"), out)
+		if r.dataBytes <= o.goMax {
+			fmt.Fprintf(os.Stderr, "bench/big: Go runtime on %s\n", out)
+			g := child(o.mhcc, "run", out, "--dim", "batch=1", "--dim", "sequence=4", "--out-dir", o.dir)
+			r.goRun = &g
+		}
+		if !o.keep {
+			os.Remove(out)
+			os.Remove(out + ".data")
+			os.Remove(filepath.Join(o.dir, "logits.npy"))
+		}
+		if stFile != "" {
+			os.Remove(stFile)
+			os.Remove(path)
+		}
+		rows = append(rows, r)
+	}
+	report := render(o, rows, commit, loadBefore, loadavg())
+	fmt.Print(report)
+	if o.out != "" {
+		return os.WriteFile(o.out, []byte(report), 0o644)
+	}
+	return nil
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:3], " ")
+}
+
+func median[T int64 | time.Duration](v []T) T {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func gib(n int64) string { return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30)) }
+func mib(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
+
+func status(c childResult) string {
+	if c.err != nil {
+		msg := c.out
+		if i := strings.LastIndex(msg, "\n"); i >= 0 {
+			msg = msg[i+1:]
+		}
+		return "FAIL: " + msg
+	}
+	return "ok"
+}
+
+func render(o options, rows []row, commit, before, after string) string {
+	var b strings.Builder
+	cpu := "?"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				cpu = strings.TrimSpace(strings.SplitN(l, ":", 2)[1])
+				break
+			}
+		}
+	}
+	fmt.Fprintf(&b, "# Compiling real model sizes\n\n")
+	fmt.Fprintf(&b, "- machine: %s, %d cores (nproc), %s\n", cpu, goruntime.NumCPU(), goruntime.GOOS+"/"+goruntime.GOARCH)
+	fmt.Fprintf(&b, "- date: %s; mhcc commit %s\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), commit)
+	fmt.Fprintf(&b, "- load average (1, 5, 15 min) before: %s; after: %s\n", before, after)
+	fmt.Fprintf(&b, "- command: `%s`\n", o.command)
+	fmt.Fprintf(&b, "- each compile: `mhcc compile MODEL -o OUT --external-data --quiet` as a child process, weights streamed to `OUT.data` from the random generator (seed 1) or from a BF16 safetensors file of the same weights (written beforehand, untimed; widened to float32 on the way); %d compiles per model, median (min–max); peak RSS is the child's `ru_maxrss`\n\n", o.reps)
+	b.WriteString("| model | weights from | parameters | weights (f32) | model file | data file | compile wall, median (min–max) | compile peak RSS, median (max) | onnxruntime load + run [1,4] | onnxruntime peak RSS | onnx checker | Go runtime run [1,4] |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		goCell := "skipped (data > " + gib(o.goMax) + ")"
+		if r.goRun != nil {
+			goCell = fmt.Sprintf("%s, %.1f s, %s", status(*r.goRun), r.goRun.wall.Seconds(), mib(r.goRun.maxRSS))
+		}
+		ortCell := fmt.Sprintf("%s, %.1f s", status(r.ort), r.ort.wall.Seconds())
+		if r.ort.err == nil {
+			ortCell += " (" + r.ort.out + ")"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %.2fB | %s | %s | %s | %.1f s (%.1f–%.1f) | %s (%s) | %s | %s | %s, %.1f s | %s |\n",
+			r.name, r.source, float64(r.params)/1e9, gib(r.weights), mib(r.onnxBytes), gib(r.dataBytes),
+			median(r.walls).Seconds(), slices.Min(r.walls).Seconds(), slices.Max(r.walls).Seconds(),
+			mib(median(r.rss)), mib(slices.Max(r.rss)), ortCell, mib(r.ort.maxRSS), status(r.checker), r.checker.wall.Seconds(), goCell)
+	}
+	b.WriteString(notes)
+	return b.String()
+}
+
+const notes = `
+Goal (issue 6): the 27B-dims model compiles with peak RSS under 2 GB and in
+under a minute on this 2-core machine, and onnxruntime loads the output.
+
+- **compile peak RSS** is the whole mhcc process: graph, passes, the 4 MiB
+  chunks in flight, Go's heap overhead. It grows with the graph (layers), not
+  with the weights: the weights never are in memory whole.
+- **compile wall** includes generating (or reading and widening) every
+  weight, writing the data file and fsync-ing it; the 27B data file is
+  8.5 GiB, so the disk (and the other agents on it) sets much of the time.
+  The BF16 safetensors file was written just before its compiles, so it is
+  likely in the page cache: those rows show the conversion cost, not a cold
+  disk read.
+- **onnxruntime** is onnxruntime 1.30 through internal/ortrun in a child
+  process with default session options; its peak RSS is about the weights'
+  size.
+- **Go runtime** is ` + "`mhcc run`" + ` (batch 1, sequence 4). It reads the data file
+  into memory, transposes weights at run time, and Go's collector lets the
+  heap grow to about twice the live data: about 3× the weights. It is a
+  verification runtime; it is skipped above -go-runtime-max.
+- Load averages above 2 mean other agents were running; medians of 3.
+`
+
+// ortChild loads path in onnxruntime and runs input_ids [1, 4].
+func ortChild(lib, path string) error {
+	if err := ortrun.Init(lib); err != nil {
+		return err
+	}
+	in := ortrun.Tensor{Name: "input_ids", DType: "int64", Shape: []int64{1, 4}, I64: []int64{1, 2, 3, 4}}
+	outs, err := ortrun.Run(path, []ortrun.Tensor{in}, 0)
+	if err != nil {
+		return err
+	}
+	if len(outs) != 1 {
+		return fmt.Errorf("%d outputs, want 1", len(outs))
+	}
+	finite := true
+	for _, v := range outs[0].F32 {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			finite = false
+		}
+	}
+	fmt.Printf("logits %v, all finite: %v", outs[0].Shape, finite)
+	if !finite {
+		return fmt.Errorf("logits have a NaN or Inf")
+	}
+	return nil
+}

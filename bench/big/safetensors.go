@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mhcc-dev/mhcc/internal/half"
+	"github.com/mhcc-dev/mhcc/ir"
+)
+
+// writeBF16Model writes the random weights of the model file at path as a
+// BF16 safetensors file in dir, streamed tensor by tensor (the file can be
+// larger than memory), and a copy of the model file reading it. It returns
+// the new model file's path and the safetensors file's size.
+func writeBF16Model(path, dir string) (string, int64, error) {
+	m, err := ir.Load(path)
+	if err != nil {
+		return "", 0, err
+	}
+	w, err := ir.StreamWeights(m, 0)
+	if err != nil {
+		return "", 0, err
+	}
+	specs := ir.WeightSpecs(m)
+	var hdr strings.Builder
+	hdr.WriteString("{")
+	off := int64(0)
+	for i, s := range specs {
+		n := int64(2)
+		for _, d := range s.Shape {
+			n *= d
+		}
+		if i > 0 {
+			hdr.WriteString(",")
+		}
+		shape := strings.Trim(strings.Join(strings.Fields(fmt.Sprint(s.Shape)), ","), "[]")
+		fmt.Fprintf(&hdr, "%q:{\"dtype\":\"BF16\",\"shape\":[%s],\"data_offsets\":[%d,%d]}", s.Name, shape, off, off+n)
+		off += n
+	}
+	hdr.WriteString("}")
+	for hdr.Len()%8 != 0 {
+		hdr.WriteString(" ")
+	}
+	stPath := filepath.Join(dir, m.Name+".bf16.safetensors")
+	f, err := os.Create(stPath)
+	if err != nil {
+		return "", 0, err
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	binary.Write(bw, binary.LittleEndian, uint64(hdr.Len()))
+	bw.WriteString(hdr.String())
+	buf := make([]byte, 2*ir.ChunkElems)
+	for _, s := range specs {
+		err := w[s.Name].Stream(func(c []float32) error {
+			for i, x := range c {
+				binary.LittleEndian.PutUint16(buf[2*i:], half.Float32ToBFloat16(x))
+			}
+			_, err := bw.Write(buf[:2*len(c)])
+			return err
+		})
+		if err != nil {
+			f.Close()
+			return "", 0, err
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return "", 0, err
+	}
+	if err := f.Close(); err != nil {
+		return "", 0, err
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return "", 0, err
+	}
+	text := strings.Replace(string(src), "weights: {source: random, seed: 1}", "weights: {source: safetensors, path: "+filepath.Base(stPath)+"}", 1)
+	if text == string(src) {
+		return "", 0, fmt.Errorf("%s: no \"weights: {source: random, seed: 1}\" line to replace", path)
+	}
+	text = strings.Replace(text, "name: "+m.Name, "name: "+m.Name+"-bf16", 1)
+	out := filepath.Join(dir, m.Name+"-bf16.yaml")
+	return out, int64(8+hdr.Len()) + off, os.WriteFile(out, []byte(text), 0o644)
+}

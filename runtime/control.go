@@ -1,0 +1,287 @@
+package runtime
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Control flow: Loop and If run decoded subgraphs (Node.graphs) with
+// [Model.Run]. A subgraph reads values of the enclosing graphs by name; Decode
+// turned each such name into a capture, an input of the subgraph that the
+// node also lists after its own inputs (Node.Inputs[nformal:]), so the kernel
+// receives the tensor and the enclosing graph keeps it alive until the node
+// has run.
+
+// subgraphFeeds maps the captures of sub to the tensors the node received for
+// them (in[nformal:], in the order of Node.Inputs[nformal:]).
+func subgraphFeeds(c *call, sub *Model, in []*Tensor) map[string]*Tensor {
+	feeds := make(map[string]*Tensor, len(sub.params)+len(sub.captures))
+	caps := c.n.Inputs[c.n.nformal:]
+	for _, name := range sub.captures {
+		i := slices.Index(caps, name)
+		feeds[name] = in[c.n.nformal+i]
+	}
+	return feeds
+}
+
+// runSubgraph runs sub, failing with the subgraph's error under what.
+func runSubgraph(sub *Model, feeds map[string]*Tensor, what string) []*Tensor {
+	res, err := sub.Run(feeds)
+	if err != nil {
+		failf("%s: %s", what, strings.TrimPrefix(err.Error(), "runtime: "))
+	}
+	outs := make([]*Tensor, len(sub.Outputs))
+	for i, v := range sub.Outputs {
+		outs[i] = res[v.Name]
+	}
+	return outs
+}
+
+// scalarBool reads a one-element bool tensor.
+func scalarBool(t *Tensor, what string) bool {
+	if t.DType != Bool || t.Len() != 1 {
+		failf("%s must be one bool, got %v of shape %v", what, t.DType, t.Shape)
+	}
+	return t.Bools()[0]
+}
+
+// paramShape is the shape to feed a scalar to sub's parameter i: [1] when
+// the graph declares it with rank 1, else a scalar (onnxruntime does the same).
+func paramShape(sub *Model, i int) []int64 {
+	if v := sub.declIn[sub.params[i]]; v.Ranked && len(v.Shape) == 1 {
+		return []int64{1}
+	}
+	return []int64{}
+}
+
+// loop runs the body graph while the trip count M (input 0, optional) is not
+// reached and the condition (input 1, optional, then the body's output 0)
+// holds. Body inputs are (iteration number, condition, N loop-carried
+// values), outputs (condition, N loop-carried values, K scan outputs). The
+// node's outputs are the final loop-carried values (the initial ones when no
+// iteration runs) and each scan output's per-iteration values stacked along
+// a new axis 0, which must agree in type and shape. Decode rejects a Loop with
+// neither M nor cond, which would never end.
+//
+// The body's condition output ends the loop even when the node omits cond:
+// ONNX's text calls it ignored then, but onnxruntime stops on it (its
+// loop.cc reads the body's condition every iteration), and the runtime is
+// checked against onnxruntime.
+func loop(c *call, in []*Tensor) []*Tensor {
+	body := c.n.graphs["body"]
+	formal := in[:c.n.nformal]
+	trip := int64(-1)
+	if len(formal) > 0 && formal[0] != nil {
+		if formal[0].DType != Int64 {
+			panic(errType)
+		}
+		if trip = scalarInt(formal[0], "M"); trip < 0 {
+			trip = 0
+		}
+	}
+	cond := true
+	if len(formal) > 1 && formal[1] != nil {
+		cond = scalarBool(formal[1], "cond")
+	}
+	var carried []*Tensor
+	if len(formal) > 2 {
+		carried = slices.Clone(formal[2:])
+	}
+	nCarried := len(carried)
+	nScan := len(body.Outputs) - 1 - nCarried
+	scans := make([][]*Tensor, nScan)
+	feeds := subgraphFeeds(c, body, in)
+	iterShape, condShape := paramShape(body, 0), paramShape(body, 1)
+	for i := int64(0); (trip < 0 || i < trip) && cond; i++ {
+		feeds[body.params[0]] = &Tensor{DType: Int64, Shape: iterShape, data: []int64{i}}
+		feeds[body.params[1]] = &Tensor{DType: Bool, Shape: condShape, data: []bool{cond}}
+		for j, t := range carried {
+			feeds[body.params[2+j]] = t
+		}
+		outs := runSubgraph(body, feeds, fmt.Sprintf("body, iteration %d", i))
+		cond = scalarBool(outs[0], fmt.Sprintf("body output %q", body.Outputs[0].Name))
+		for j := range carried {
+			if outs[1+j].DType != carried[j].DType {
+				failf("iteration %d: loop-carried value %d changed type from %v to %v", i, j, carried[j].DType, outs[1+j].DType)
+			}
+			carried[j] = outs[1+j]
+		}
+		for k := range scans {
+			scans[k] = append(scans[k], outs[1+nCarried+k])
+			if int64(len(scans[k]))*int64(outs[1+nCarried+k].Len()) > maxElements {
+				failf("scan output %d: more than %d elements after %d iterations", k, maxElements, i+1)
+			}
+		}
+	}
+	res := make([]*Tensor, 0, nCarried+nScan)
+	res = append(res, carried...)
+	for k, ts := range scans {
+		res = append(res, stackScan(body, k, 1+nCarried+k, ts))
+	}
+	return res
+}
+
+// stackScan stacks one scan output's per-iteration tensors along a new axis
+// 0 (scan output k is body output out). With no iterations the result has shape [0] followed by the body
+// output's declared shape, if the graph fixes it, and its static type.
+func stackScan(body *Model, k, out int, ts []*Tensor) *Tensor {
+	if len(ts) == 0 {
+		v := body.Outputs[out]
+		dt := body.types[v.Name]
+		if dt == Undefined {
+			failf("scan output %d: no iteration ran and the body does not declare its type", k)
+		}
+		shape := []int64{0}
+		if v.Ranked && !slices.Contains(v.Shape, -1) {
+			shape = append(shape, v.Shape...)
+		}
+		return alloc(dt, shape)
+	}
+	for i, t := range ts {
+		if t.DType != ts[0].DType || !sameShape(t.Shape, ts[0].Shape) {
+			failf("scan output %d: iteration %d gives %v %v, iteration 0 gave %v %v", k, i, t.DType, t.Shape, ts[0].DType, ts[0].Shape)
+		}
+	}
+	shape := append([]int64{int64(len(ts))}, ts[0].Shape...)
+	checkSize(shape)
+	t := concatData(ts...)
+	t.Shape = shape
+	return t
+}
+
+// checkLoop checks a Loop node against its body: 2+N body inputs, 1+N+K body
+// outputs, N+K node outputs, and a way to stop.
+func checkLoop(n *Node) error {
+	body := n.graphs["body"]
+	if body == nil {
+		return errorf("attribute \"body\" (a graph) is required")
+	}
+	if n.nformal < 2 || (n.Inputs[0] == "" && n.Inputs[1] == "") {
+		return errorf("the loop has neither a trip count M nor a condition, so it never ends")
+	}
+	nCarried := n.nformal - 2
+	for i := 2; i < n.nformal; i++ {
+		if n.Inputs[i] == "" {
+			return errorf("loop-carried input %d is omitted", i)
+		}
+	}
+	if len(body.params) != 2+nCarried {
+		return errorf("body has %d inputs, want %d (iteration number, condition and %d loop-carried values)", len(body.params), 2+nCarried, nCarried)
+	}
+	if len(body.Outputs) < 1+nCarried {
+		return errorf("body has %d outputs, want at least %d (condition and %d loop-carried values)", len(body.Outputs), 1+nCarried, nCarried)
+	}
+	if want := len(body.Outputs) - 1; len(n.Outputs) != want {
+		return errorf("got %d outputs, want %d (%d loop-carried values and %d scan outputs of the body)", len(n.Outputs), want, nCarried, want-nCarried)
+	}
+	return nil
+}
+
+// loopTypes checks M (int64) and cond (bool), infers the body's types from
+// the loop-carried inputs and captures, and gives the outputs the body's.
+func loopTypes(n *Node, in []DType) ([]DType, error) {
+	body := n.graphs["body"]
+	if in[0] != Undefined && in[0] != Int64 {
+		return nil, errorf("input 0 (M) has type %v, want int64", in[0])
+	}
+	if in[1] != Undefined && in[1] != Bool {
+		return nil, errorf("input 1 (cond) has type %v, want bool", in[1])
+	}
+	params := map[string]DType{body.params[0]: Int64, body.params[1]: Bool}
+	for i := 2; i < n.nformal; i++ {
+		params[body.params[i]] = in[i]
+	}
+	if err := inferSubgraph(n, body, "body", params, in); err != nil {
+		return nil, err
+	}
+	if t := body.types[body.Outputs[0].Name]; t != Undefined && t != Bool {
+		return nil, errorf("body output 0 (condition) has type %v, want bool", t)
+	}
+	outs := make([]DType, len(n.Outputs))
+	for i := range outs {
+		outs[i] = body.types[body.Outputs[1+i].Name]
+		if i < n.nformal-2 && in[2+i] != Undefined && outs[i] != Undefined && outs[i] != in[2+i] {
+			return nil, errorf("loop-carried value %d enters the body as %v and leaves it as %v", i, in[2+i], outs[i])
+		}
+	}
+	return outs, nil
+}
+
+// inferSubgraph gives sub's parameters and captures their types (params by
+// name; captures from the node's input types in) and infers the rest.
+func inferSubgraph(n *Node, sub *Model, attr string, params map[string]DType, in []DType) error {
+	for i, name := range n.Inputs[n.nformal:] {
+		if slices.Contains(sub.captures, name) {
+			params[name] = in[n.nformal+i]
+		}
+	}
+	for name, t := range params {
+		if t == Undefined {
+			continue
+		}
+		if have := sub.types[name]; have != Undefined && have != t {
+			return errorf("%s: input %q is declared %v but gets %v", attr, name, have, t)
+		}
+		sub.types[name] = t
+	}
+	if err := sub.inferTypes(); err != nil {
+		return errorf("%s: %v", attr, trimPrefix(err))
+	}
+	return nil
+}
+
+// ifOp runs then_branch or else_branch by the one-element bool input and
+// returns its outputs.
+func ifOp(c *call, in []*Tensor) []*Tensor {
+	name := "else_branch"
+	if scalarBool(in[0], "cond") {
+		name = "then_branch"
+	}
+	g := c.n.graphs[name]
+	return runSubgraph(g, subgraphFeeds(c, g, in), name)
+}
+
+// checkIf requires both branches, without inputs, with one output per node
+// output.
+func checkIf(n *Node) error {
+	for _, name := range []string{"then_branch", "else_branch"} {
+		g := n.graphs[name]
+		if g == nil {
+			return errorf("attribute %q (a graph) is required", name)
+		}
+		if len(g.params) != 0 {
+			return errorf("%s has %d inputs, want none", name, len(g.params))
+		}
+		if len(g.Outputs) != len(n.Outputs) {
+			return errorf("%s has %d outputs, the node %d", name, len(g.Outputs), len(n.Outputs))
+		}
+	}
+	return nil
+}
+
+// ifTypes infers both branches and requires their outputs to agree in type.
+func ifTypes(n *Node, in []DType) ([]DType, error) {
+	if in[0] != Undefined && in[0] != Bool {
+		return nil, errorf("input 0 (cond) has type %v, want bool", in[0])
+	}
+	th, el := n.graphs["then_branch"], n.graphs["else_branch"]
+	if err := inferSubgraph(n, th, "then_branch", map[string]DType{}, in); err != nil {
+		return nil, err
+	}
+	if err := inferSubgraph(n, el, "else_branch", map[string]DType{}, in); err != nil {
+		return nil, err
+	}
+	outs := make([]DType, len(n.Outputs))
+	for i := range outs {
+		a, b := th.types[th.Outputs[i].Name], el.types[el.Outputs[i].Name]
+		if a != Undefined && b != Undefined && a != b {
+			return nil, errorf("output %d is %v in then_branch and %v in else_branch", i, a, b)
+		}
+		outs[i] = a
+		if a == Undefined {
+			outs[i] = b
+		}
+	}
+	return outs, nil
+}

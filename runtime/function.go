@@ -1,0 +1,311 @@
+package runtime
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/mhcc-dev/mhcc/export/onnxpb"
+)
+
+// Model-local functions (ModelProto.functions). A node whose (domain,
+// op_type) names one calls it, even where a kernel of that name exists: the
+// model's definition wins. Decode expands the body once per calling node,
+// with the caller's attributes substituted for the body's ref_attr_name
+// references, under the function's own opset imports (only those, as in
+// onnxruntime: a body calling another function must import its domain),
+// into a Model of its own (Node.fn);
+// the node's kernel runs that Model on the node's inputs. A function body
+// sees only its inputs, not the caller's graph. A call chain that reaches a
+// function already being expanded is a recursion, which Decode rejects.
+
+// decodeFunctions indexes the model's functions by (domain, name) and checks
+// their signatures.
+func decodeFunctions(mp *onnxpb.ModelProto, errs *errorList) map[opKey]*onnxpb.FunctionProto {
+	funcs := map[opKey]*onnxpb.FunctionProto{}
+	for i, f := range mp.GetFunctions() {
+		key := opKey{canonicalDomain(f.GetDomain()), f.GetName()}
+		if f.GetName() == "" {
+			errs.add("function #%d has no name", i)
+			continue
+		}
+		if _, dup := funcs[key]; dup {
+			errs.add("function %s is defined twice", funcName(key))
+			continue
+		}
+		funcs[key] = f
+		seen := map[string]bool{}
+		for _, name := range f.GetInput() {
+			if name == "" || seen[name] {
+				errs.add("function %s: input %q is empty or listed twice", funcName(key), name)
+			}
+			seen[name] = true
+		}
+		if len(f.GetOutput()) == 0 {
+			errs.add("function %s has no outputs", funcName(key))
+		}
+		for _, name := range f.GetOutput() {
+			if name == "" {
+				errs.add("function %s: an output has no name", funcName(key))
+			}
+		}
+		attrs := map[string]bool{}
+		for _, name := range f.GetAttribute() {
+			if attrs[name] {
+				errs.add("function %s: attribute %q listed twice", funcName(key), name)
+			}
+			attrs[name] = true
+		}
+		for _, a := range f.GetAttributeProto() {
+			if attrs[a.GetName()] {
+				errs.add("function %s: attribute %q listed twice", funcName(key), a.GetName())
+			}
+			attrs[a.GetName()] = true
+		}
+		for _, o := range f.GetOpsetImport() {
+			if o.GetVersion() <= 0 {
+				errs.add("function %s: opset of domain %q has version %d", funcName(key), o.GetDomain(), o.GetVersion())
+			}
+		}
+	}
+	return funcs
+}
+
+// expandedSize counts the nodes that nodes expand to once every call of a
+// model function is replaced by its body, subgraphs included; it stops
+// counting past limit. A recursive call counts as one node (expansion
+// reports it). memo holds each function's size, -1 while it is counted.
+func expandedSize(nodes []*onnxpb.NodeProto, funcs map[opKey]*onnxpb.FunctionProto, memo map[opKey]int, limit int) int {
+	total := 0
+	for _, np := range nodes {
+		if total > limit {
+			break
+		}
+		for _, a := range np.GetAttribute() {
+			total += expandedSize(a.GetG().GetNode(), funcs, memo, limit)
+		}
+		key := opKey{canonicalDomain(np.GetDomain()), np.GetOpType()}
+		f := funcs[key]
+		if f == nil {
+			total++
+			continue
+		}
+		size, ok := memo[key]
+		if !ok {
+			memo[key] = -1
+			size = expandedSize(f.GetNode(), funcs, memo, limit)
+			memo[key] = size
+		}
+		total += max(size, 1)
+	}
+	return min(total, limit+1)
+}
+
+// importer names what imports the decoder's opsets, for messages.
+func (d *decoder) importer() string {
+	if len(d.stack) > 0 {
+		return "function"
+	}
+	return "model"
+}
+
+// funcName prints a function key as domain.name.
+func funcName(k opKey) string {
+	if k.domain == "" {
+		return k.op
+	}
+	return k.domain + "." + k.op
+}
+
+// callFunction makes n a call of f: it checks the call against f's
+// signature, expands f's body for n and gives n a kernel that runs it.
+func (d *decoder) callFunction(n *Node, np *onnxpb.NodeProto, f *onnxpb.FunctionProto) error {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("runtime: %v: %s", n, fmt.Sprintf(format, args...))
+	}
+	key := opKey{n.Domain, n.OpType}
+	if i := slices.Index(d.stack, key); i >= 0 {
+		var chain []string
+		for _, k := range append(d.stack[i:], key) {
+			chain = append(chain, funcName(k))
+		}
+		return fail("recursive function call: %s", strings.Join(chain, " → "))
+	}
+	opset, ok := d.opsets[n.Domain]
+	if !ok {
+		return fail("domain %q is not imported by the %s", n.Domain, d.importer())
+	}
+	n.Opset = opset
+	nin := len(n.Inputs)
+	for nin > 0 && n.Inputs[nin-1] == "" {
+		nin--
+	}
+	if nin > len(f.GetInput()) {
+		return fail("got %d inputs, function %s has %d", nin, funcName(key), len(f.GetInput()))
+	}
+	if len(n.Outputs) < 1 || len(n.Outputs) > len(f.GetOutput()) {
+		return fail("got %d outputs, want %s (function %s)", len(n.Outputs), arity(1, len(f.GetOutput())), funcName(key))
+	}
+
+	// The caller's attributes, which must be the function's.
+	declared := map[string]bool{}
+	for _, name := range f.GetAttribute() {
+		declared[name] = true
+	}
+	defaults := map[string]*onnxpb.AttributeProto{}
+	for _, a := range f.GetAttributeProto() {
+		declared[a.GetName()] = true
+		defaults[a.GetName()] = a
+	}
+	for _, a := range np.GetAttribute() {
+		switch {
+		case a.GetName() == "":
+			return fail("attribute without a name")
+		case a.GetRefAttrName() != "":
+			return fail("attribute %q refers to a function attribute", a.GetName())
+		case n.attrs[a.GetName()] != nil:
+			return fail("attribute %q given twice", a.GetName())
+		case !declared[a.GetName()]:
+			return fail("function %s has no attribute %q", funcName(key), a.GetName())
+		}
+		n.attrs[a.GetName()] = a
+	}
+	values := maps.Clone(defaults)
+	maps.Copy(values, n.attrs)
+
+	// The body as a graph: the inputs the caller gives; the omitted ones
+	// read as omitted ("") inside.
+	g := &onnxpb.GraphProto{Name: proto.String(funcName(key))}
+	omitted := map[string]bool{}
+	for i, name := range f.GetInput() {
+		if i < nin && n.Inputs[i] != "" {
+			g.Input = append(g.Input, &onnxpb.ValueInfoProto{Name: proto.String(name)})
+		} else {
+			omitted[name] = true
+		}
+	}
+	for _, name := range f.GetOutput() {
+		g.Output = append(g.Output, &onnxpb.ValueInfoProto{Name: proto.String(name)})
+	}
+	for _, np := range f.GetNode() {
+		c, err := instantiate(np, values, omitted)
+		if err != nil {
+			return fail("function %s: %v", funcName(key), err)
+		}
+		g.Node = append(g.Node, c)
+	}
+
+	opsets := map[string]int64{}
+	for _, o := range f.GetOpsetImport() {
+		opsets[canonicalDomain(o.GetDomain())] = o.GetVersion()
+	}
+	sub := &decoder{opsets: opsets, funcs: d.funcs, stack: append(slices.Clip(d.stack), key), budget: d.budget, ext: d.ext}
+	body, err := sub.graph(g, nil)
+	if err != nil {
+		return fail("function %s: %v", funcName(key), trimPrefix(err))
+	}
+	n.fn = body
+	n.k = &kernel{
+		domain: n.Domain, op: n.OpType,
+		minIn: 0, maxIn: len(f.GetInput()), maxOut: len(f.GetOutput()),
+		fn:    callFn,
+		types: fnTypes,
+	}
+	return nil
+}
+
+// instantiate copies a function body node for one call: attributes that
+// refer to a function attribute (ref_attr_name) take the caller's value, or
+// the function's default, or are dropped; inputs naming an omitted function
+// input become omitted. Nodes of graph attributes are instantiated too.
+func instantiate(np *onnxpb.NodeProto, values map[string]*onnxpb.AttributeProto, omitted map[string]bool) (*onnxpb.NodeProto, error) {
+	c := proto.CloneOf(np)
+	var err error
+	c.Attribute = slices.DeleteFunc(c.Attribute, func(a *onnxpb.AttributeProto) bool {
+		if err != nil {
+			return false
+		}
+		if ref := a.GetRefAttrName(); ref != "" {
+			v := values[ref]
+			if v == nil {
+				return true // neither given nor defaulted: the attribute is absent
+			}
+			if a.Type != nil && v.Type != nil && a.GetType() != v.GetType() {
+				err = fmt.Errorf("node %q: attribute %q refers to %q, which is %v, not %v", np.GetName(), a.GetName(), ref, v.GetType(), a.GetType())
+				return false
+			}
+			name := a.GetName()
+			proto.Reset(a)
+			proto.Merge(a, v)
+			a.Name = &name
+			a.RefAttrName = nil
+		}
+		if a.G != nil {
+			a.G, err = instantiateGraph(a.G, values, omitted)
+		}
+		return false
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i, in := range c.Input {
+		if omitted[in] {
+			c.Input[i] = ""
+		}
+	}
+	return c, nil
+}
+
+func instantiateGraph(g *onnxpb.GraphProto, values map[string]*onnxpb.AttributeProto, omitted map[string]bool) (*onnxpb.GraphProto, error) {
+	nodes := make([]*onnxpb.NodeProto, len(g.GetNode()))
+	for i, np := range g.GetNode() {
+		c, err := instantiate(np, values, omitted)
+		if err != nil {
+			return nil, err
+		}
+		nodes[i] = c
+	}
+	g.Node = nodes // g is already a copy (CloneOf of the node holding it)
+	return g, nil
+}
+
+// callFn runs the node's function body on its inputs.
+func callFn(c *call, in []*Tensor) []*Tensor {
+	body := c.n.fn
+	feeds := make(map[string]*Tensor, len(body.params))
+	i := 0
+	for _, name := range body.params {
+		for in[i] == nil { // omitted inputs are not parameters of the body
+			i++
+		}
+		feeds[name] = in[i]
+		i++
+	}
+	outs := runSubgraph(body, feeds, "function "+funcName(opKey{c.n.Domain, c.n.OpType}))
+	return outs[:len(c.n.Outputs)]
+}
+
+// fnTypes infers the body's types from the caller's input types.
+func fnTypes(n *Node, in []DType) ([]DType, error) {
+	body := n.fn
+	params := map[string]DType{}
+	i := 0
+	for _, name := range body.params {
+		for n.Inputs[i] == "" {
+			i++
+		}
+		params[name] = in[i]
+		i++
+	}
+	if err := inferSubgraph(n, body, "function "+funcName(opKey{n.Domain, n.OpType}), params, in); err != nil {
+		return nil, err
+	}
+	outs := make([]DType, len(n.Outputs))
+	for i := range outs {
+		outs[i] = body.types[body.Outputs[i].Name]
+	}
+	return outs, nil
+}
