@@ -299,6 +299,7 @@ func run(o options) error {
 	load := loadAvg()
 	var rows []row
 	for _, p := range o.pairs {
+		var gms, grs []*graph
 		for _, tg := range o.targets {
 			fmt.Fprintf(os.Stderr, "bench/decode: compiling %s for %s\n", p.label, tg)
 			gm, err := compile(o, p.mhc, tg)
@@ -309,17 +310,20 @@ func run(o options) error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", p.resid, err)
 			}
-			for _, past := range o.pasts {
-				r, err := measure(o, p, tg, past, gm, gr)
-				if err != nil {
-					return err
-				}
-				rows = append(rows, r)
-			}
-			gm.sess.Destroy()
-			gr.sess.Destroy()
-			goruntime.GC()
+			gms, grs = append(gms, gm), append(grs, gr)
 		}
+		for _, past := range o.pasts {
+			rs, err := measure(o, p, past, gms, grs)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, rs...)
+		}
+		for i := range gms {
+			gms[i].sess.Destroy()
+			grs[i].sess.Destroy()
+		}
+		goruntime.GC()
 	}
 	report := writeReport(o, rows, load, loadAvg(), time.Since(start))
 	fmt.Print(report)
@@ -333,53 +337,64 @@ func run(o options) error {
 	return nil
 }
 
-// measure interleaves the mHC and residual graphs at one cache length: a
-// warm-up call that also sets the calls per sample, then o.reps rounds
-// taking one sample of each, alternating which goes first.
-func measure(o options, p pair, tg string, past int, gm, gr *graph) (row, error) {
-	fmt.Fprintf(os.Stderr, "bench/decode: %s, %s, past %d:", p.label, tg, past)
+// measure interleaves, at one cache length, the mHC and residual graphs of
+// every target (gms[i], grs[i] for o.targets[i]): a warm-up call each that
+// also sets the calls per sample, then o.reps rounds taking one sample of
+// each, rotating which goes first. So the mHC / residual ratios and the
+// target against target comparison are both taken side by side.
+func measure(o options, p pair, past int, gms, grs []*graph) ([]row, error) {
+	fmt.Fprintf(os.Stderr, "bench/decode: %s, past %d:", p.label, past)
 	defer fmt.Fprintln(os.Stderr)
-	cm, err := gm.contender("mHC", past)
-	if err != nil {
-		return row{}, err
+	var cs []*contender
+	for i := range gms {
+		for _, g := range []*graph{gms[i], grs[i]} {
+			name := "mHC"
+			if g == grs[i] {
+				name = "residual"
+			}
+			c, err := g.contender(name+" "+o.targets[i], past)
+			if err != nil {
+				return nil, err
+			}
+			defer c.close()
+			cs = append(cs, c)
+		}
 	}
-	defer cm.close()
-	cr, err := gr.contender("residual", past)
-	if err != nil {
-		return row{}, err
-	}
-	defer cr.close()
-	cs := []*contender{cm, cr}
 	for _, c := range cs {
 		for range 2 {
 			d, _, err := c.call(1)
 			if err != nil {
-				return row{}, err
+				return nil, err
 			}
 			c.calls = max(1, int(math.Ceil(float64(o.minSample)/float64(max(d, time.Microsecond)))))
 		}
-		if err := checkOutputs(c, gm.outNames, past); err != nil {
-			return row{}, err
+		if err := checkOutputs(c, gms[0].outNames, past); err != nil {
+			return nil, err
 		}
 	}
 	for r := range o.reps {
 		fmt.Fprintf(os.Stderr, " %d", r+1)
 		for j := range cs {
-			c := cs[(r+j)%2]
+			c := cs[(r+j)%len(cs)]
 			d, cpu, err := c.call(c.calls)
 			if err != nil {
-				return row{}, err
+				return nil, err
 			}
 			c.samples = append(c.samples, d)
 			c.cpu = append(c.cpu, cpu)
 		}
 	}
-	return row{pair: p.label, target: tg, past: past,
-		mhc: median(cm.samples), resid: median(cr.samples),
-		mhcCPU: median(cm.cpu), resCPU: median(cr.cpu),
-		mhcMin: slices.Min(cm.samples), mhcMax: slices.Max(cm.samples),
-		resMin: slices.Min(cr.samples), resMax: slices.Max(cr.samples),
-		mhcNodes: gm.nodes, rNodes: gr.nodes}, nil
+	var rows []row
+	for i, tg := range o.targets {
+		cm, cr := cs[2*i], cs[2*i+1]
+		rows = append(rows, row{pair: p.label, target: tg, past: past,
+			mhc: median(cm.samples), resid: median(cr.samples),
+			mhcCPU: median(cm.cpu), resCPU: median(cr.cpu),
+			mhcMin: slices.Min(cm.samples), mhcMax: slices.Max(cm.samples),
+			resMin: slices.Min(cr.samples), resMax: slices.Max(cr.samples),
+			mhcNodes: gms[i].nodes, rNodes: grs[i].nodes})
+	}
+	return rows, nil
 }
 
 // checkOutputs makes sure a step did what a decode step does: finite
@@ -436,6 +451,7 @@ func writeReport(o options, rows []row, loadBefore, loadAfter string, elapsed ti
 	p("| mhcc | %s |\n", gitDescribe(o.root))
 	p("| command | `%s` |\n", o.command)
 	p("| wall time | %s |\n\n", elapsed.Round(time.Second))
+	p("The mHC graphs and their residual twins of every target ran interleaved in the same rounds. ")
 	p("Models (random weights, seed 1; mHC: n = 4 streams, 20 Sinkhorn iterations, dynamic, collapse head):\n\n")
 	for _, pr := range o.pairs {
 		p("- %s: `%s` and `%s`: %s\n", pr.label, pr.mhc, pr.resid, pr.description)
@@ -459,6 +475,20 @@ func writeReport(o options, rows []row, loadBefore, loadAfter string, elapsed ti
 		for _, r := range rows {
 			p("| %s | %s | %d | %s | %s | %.2f× | %s | %s–%s | %s–%s |\n", r.pair, r.target, r.past, ms(r.mhc), ms(r.resid),
 				float64(r.mhc)/float64(r.resid), ms(r.mhc-r.resid), ms(r.mhcMin), ms(r.mhcMax), ms(r.resMin), ms(r.resMax))
+		}
+	}
+	if cpu && slices.Contains(o.targets, "ort") && slices.Contains(o.targets, "onnx") {
+		p("\n**GroupQueryAttention against the reference attention**: the `ort` graph's CPU time over the `onnx` graph's, measured in the same rounds (below 1: GroupQueryAttention is faster).\n\n")
+		p("| model | past | mHC: ort / onnx | residual: ort / onnx |\n|---|---:|---:|---:|\n")
+		for _, a := range rows {
+			if a.target != "ort" {
+				continue
+			}
+			for _, b := range rows {
+				if b.target == "onnx" && b.pair == a.pair && b.past == a.past {
+					p("| %s | %d | %.2f× | %.2f× |\n", a.pair, a.past, float64(a.mhcCPU)/float64(b.mhcCPU), float64(a.resCPU)/float64(b.resCPU))
+				}
+			}
 		}
 	}
 	p("\nONNX nodes per graph (mHC / residual):")
