@@ -1,10 +1,22 @@
 package export
 
-import "github.com/mhcc-dev/mhcc/ir"
+import (
+	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/target"
+)
 
 // normLowerings holds alternative lowerings of RMSNorm.
 var normLowerings = map[ir.Op]map[string]expansion{
-	ir.OpRMSNorm: {"fusable": expandRMSNormFusable},
+	ir.OpRMSNorm:    {"fusable": expandRMSNormFusable},
+	ir.OpAddRMSNorm: {"skip": expandAddRMSNormSkip},
+}
+
+// AddRMSNorm, lowering "skip": onnxruntime's contrib operator
+// com.microsoft.SkipSimplifiedLayerNormalization(input, skip, gamma), whose
+// first output is the normalised sum and fourth the sum itself.
+func expandAddRMSNormSkip(e *emitter, n *ir.Node, in, out []string) {
+	e.add(target.DomainMicrosoft, "SkipSimplifiedLayerNormalization", ins(in[0], in[1], in[2]), []string{out[0], "", "", out[1]},
+		aFloat("epsilon", n.Attrs.Float("eps")))
 }
 
 // RMSNorm, lowering "fusable": x / sqrt(mean(x^2, -1) + eps) * w written

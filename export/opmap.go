@@ -1,6 +1,7 @@
 package export
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/mhcc-dev/mhcc/ir"
@@ -32,6 +33,14 @@ var opmap = map[ir.Op]expansion{
 	ir.OpHCPremix:     expandHCPremix,
 	ir.OpAttentionKV:  expandAttentionKV,
 	ir.OpCast:         expandCast,
+	ir.OpAddRMSNorm:   expandAddRMSNorm,
+}
+
+// AddRMSNorm: s = a + b, then s / sqrt(mean(s², -1) + eps) · w.
+func expandAddRMSNorm(e *emitter, n *ir.Node, in, out []string) {
+	sum := e.op("Add", out[1], ins(in[0], in[1]))
+	normed := e.op("Div", "", ins(sum, e.rms(sum, n.Attrs.Float("eps"))))
+	e.op("Mul", out[0], ins(normed, in[2]))
 }
 
 // Cast: to the IR type of the output (float64 everything in the reference).
@@ -89,6 +98,26 @@ func (e *emitter) rmsSumSquare(xf string, t ir.Type, eps float64) string {
 	ss := e.op("ReduceSumSquare", "", ins(xf), aInts("axes", -1), aInt("keepdims", 1))
 	ms := e.op("Div", "", ins(ss, e.f32(float64(m))))
 	return e.op("Sqrt", "", ins(e.op("Add", "", ins(ms, e.f32(eps)))))
+}
+
+// rmsNormalised returns xf / sqrt(mean(xf², -1) + eps) for the flattened
+// state xf (type t [..., n, C]) written as Pow(x, 2), ReduceMean, Add, Sqrt,
+// Div and a Mul by ones: the pattern onnxruntime's SimplifiedLayerNormFusion
+// turns into one SimplifiedLayerNormalization kernel (a single pass over
+// the state; its ReduceSumSquare alone measured 1 ms of the 1.1 ms of an
+// [256, 4096] coefficient path, bench/ortprofile), and plain standard
+// operators for every other runtime.
+func (e *emitter) rmsNormalised(xf string, t ir.Type, eps float64) string {
+	r := t.Shape.Rank()
+	m := t.Shape[r-2].Size * t.Shape[r-1].Size
+	ones := make([]float64, m)
+	for i := range ones {
+		ones[i] = 1
+	}
+	sq := e.op("Pow", "", ins(xf, e.f32(2)))
+	ms := e.op("ReduceMean", "", ins(sq), aInts("axes", -1), aInt("keepdims", 1))
+	rms := e.op("Sqrt", "", ins(e.op("Add", "", ins(ms, e.f32(eps)))))
+	return e.op("Mul", "", ins(e.op("Div", "", ins(xf, rms)), e.floats(fmt.Sprintf("ones.%d", m), []int64{m}, ones)))
 }
 
 // silu(x) = x · sigmoid(x) (opset 17 has no Silu).
@@ -234,12 +263,9 @@ func expandHCCoeffs(e *emitter, n *ir.Node, in, out []string) {
 	switch len(in) {
 	case 1:
 		preArg, postArg, combArg = part(0, base), part(1, base), e.slice(base, 2*s, 2*s+s*s, -1)
-	case 3: // scale folded into fn (fuse_hc_projection): z = (xf·fnᵀ)·r + base, then slices
-		xf := e.flatState(in[1], n.Inputs[1].Type)
-		r := e.op("Reciprocal", "", ins(e.rmsSumSquare(xf, n.Inputs[1].Type, n.Attrs.Float("rms_eps"))))
-		z := e.op("Add", "", ins(e.op("Mul", "", ins(e.linear(xf, in[2], ""), r)), base))
-		preArg, postArg, combArg = part(0, z), part(1, z), e.slice(z, 2*s, 2*s+s*s, -1)
-		lead = make([]int64, n.Inputs[1].Type.Shape.Rank()-2)
+	case 3: // scale folded into fn (fuse_hc_projection)
+		expandHCCoeffsFused(e, n, in, out)
+		return
 	default:
 		x, fn, scale := in[1], in[2], in[3]
 		xf := e.flatState(x, n.Inputs[1].Type)
@@ -254,6 +280,31 @@ func expandHCCoeffs(e *emitter, n *ir.Node, in, out []string) {
 	e.op("Add", out[0], ins(e.op("Sigmoid", "", ins(preArg)), e.f32(eps)))
 	e.op("Mul", out[1], ins(e.op("Sigmoid", "", ins(postArg)), e.f32(2)))
 	e.op("Reshape", out[2], ins(combArg, e.i64s(append(lead, s, s)...)))
+}
+
+// expandHCCoeffsFused is HCCoeffs with the scales folded into fn: z =
+// (xf·r)·fnᵀ + base, the RMS factor applied before the one GEMM (the same
+// product, reassociated) in the exact pattern onnxruntime fuses into one
+// SimplifiedLayerNormalization pass over the state (see rmsNormalised), and
+// one add over the whole [..., 2n+n²] row; then one Split into the pre/post part and the logits,
+// one Sigmoid for pre and post together, scaled by [1…1, 2…2] and shifted
+// by [eps…eps, 0…0] (exactly sigmoid + eps and 2·sigmoid), and one Split.
+func expandHCCoeffsFused(e *emitter, n *ir.Node, in, out []string) {
+	s := n.Attrs.Int("streams")
+	xf := e.flatState(in[1], n.Inputs[1].Type)
+	z := e.op("Add", "", ins(e.linear(e.rmsNormalised(xf, n.Inputs[1].Type, n.Attrs.Float("rms_eps")), in[2], ""), in[0]))
+	pp, lg := e.fresh(n.Name+"/prepost"), e.fresh(n.Name+"/logits")
+	e.add("", "Split", ins(z, e.i64s(2*s, s*s)), []string{pp, lg}, aInt("axis", -1))
+	mul, add := make([]float64, 2*s), make([]float64, 2*s)
+	for i := int64(0); i < s; i++ {
+		mul[i], mul[s+i], add[i] = 1, 2, n.Attrs.Float("eps")
+	}
+	key := fmt.Sprintf("%d.%g", s, n.Attrs.Float("eps"))
+	sg := e.op("Sigmoid", "", ins(pp))
+	sg = e.op("Add", "", ins(e.op("Mul", "", ins(sg, e.floats("hc.prepost.scale."+key, []int64{2 * s}, mul))), e.floats("hc.prepost.shift."+key, []int64{2 * s}, add)))
+	e.add("", "Split", ins(sg, e.i64s(s, s)), []string{out[0], out[1]}, aInt("axis", -1))
+	lead := make([]int64, n.Inputs[1].Type.Shape.Rank()-2)
+	e.op("Reshape", out[2], ins(lg, e.i64s(append(lead, s, s)...)))
 }
 
 // HCHeadCoeffs: pre = sigmoid(scale·(xf·fnᵀ)·r + base) + eps.
@@ -335,9 +386,9 @@ func expandHCPremix(e *emitter, n *ir.Node, in, out []string) {
 	w := e.op("Concat", "", ins(pre, combT), aInt("axis", -2))
 	both := e.op("MatMul", "", ins(w, in[0])) // [..., n+1, C]
 	s := n.Inputs[0].Type.Shape[n.Inputs[0].Type.Shape.Rank()-2].Size
-	h := e.op("Slice", "", ins(both, e.i64s(0), e.i64s(1), e.i64s(-2)))
+	h := e.fresh(n.Name + "/h")
+	e.add("", "Split", ins(both, e.i64s(1, s)), []string{h, out[1]}, aInt("axis", -2))
 	e.op("Squeeze", out[0], ins(h, e.i64s(-2)))
-	e.op("Slice", out[1], ins(both, e.i64s(1), e.i64s(s+1), e.i64s(-2)))
 }
 
 // pastLen returns the cached length P of past [B, KV, P, D] as a 1-D int64

@@ -402,3 +402,22 @@ func inferCast(n *Node) ([]Type, error) {
 	}
 	return []Type{{to, in(n, 0).Shape.Clone()}}, nil
 }
+
+func inferAddRMSNorm(n *Node) ([]Type, error) {
+	if !in(n, 0).Equal(in(n, 1)) {
+		return nil, fmt.Errorf("inputs have types %v and %v, want equal types", in(n, 0), in(n, 1))
+	}
+	if err := wantFloat(n, 0, 2); err != nil {
+		return nil, err
+	}
+	if err := wantMinRank(n, 0, 1); err != nil {
+		return nil, err
+	}
+	if err := wantRank(n, 2, 1); err != nil {
+		return nil, err
+	}
+	if err := wantDim(n, 2, 0, last(in(n, 0).Shape)); err != nil {
+		return nil, err
+	}
+	return []Type{in(n, 0), in(n, 0)}, nil
+}

@@ -34,6 +34,7 @@ const (
 	OpHCMix
 	OpHCPremix
 	OpCast
+	OpAddRMSNorm
 
 	OpAttentionKV
 
@@ -99,6 +100,9 @@ var opTable = [numOps]opInfo{
 		doc: "x'[k] = post[k]·y + Σ_j comb[j,k]·x[j]; inputs x, y, post, comb (omitted: x already mixed, x'[k] = post[k]·y + x[k])"},
 	OpHCPremix: {name: "HCPremix", minIn: 3, maxIn: 3, out: 2, infer: inferHCPremix,
 		doc: "h = Σ_i pre[i]·x[i] and mixed[k] = Σ_j comb[j,k]·x[j] in one pass over x; inputs x, pre, comb"},
+	OpAddRMSNorm: {name: "AddRMSNorm", minIn: 3, maxIn: 3, out: 2, infer: inferAddRMSNorm,
+		attrs: map[string]attrSpec{"eps": {attrFloat, true}},
+		doc:   "s = a + b and RMSNorm(s, w): the residual add and the next sublayer's norm; outputs normed, s"},
 	OpCast: {name: "Cast", minIn: 1, maxIn: 1, out: 1, infer: inferCast,
 		attrs: map[string]attrSpec{"to": {attrString, true}},
 		doc:   "x converted to the float type named by to (f32, f16, bf16, f64), rounding to nearest even"},

@@ -8,6 +8,7 @@ var Pipeline = []*Pass{
 	EliminateCommonSubexpressions, // merges equal constants and duplicate nodes the folding exposed
 	FuseHCProjection,              // scales into fn; needs the static sublayers folded away first
 	FuseStreamMix,                 // collapse + mixing in one pass over the state
+	FuseAddRMSNorm,                // residual add + next norm (plain residual models)
 	ApplyPrecision,                // types last: the rewrites above work on the float32 graph
 	SelectLowerings,               // last decision before export: each node gets its target's lowering
 	EliminateDead,                 // removes what the rewrites above left unread
@@ -22,6 +23,8 @@ var order = []struct{ before, after, why string }{
 	{"fuse_stream_mix", "select_lowerings", "lowerings are chosen for the final nodes"},
 	{"select_lowerings", "dce", "dce cleans up after every rewrite"},
 	{"fuse_stream_mix", "apply_precision", "the casts go where the final nodes read the coefficients"},
+	{"fuse_add_rmsnorm", "select_lowerings", "lowerings are chosen for the final nodes"},
+	{"fuse_add_rmsnorm", "dce", "the replaced Add and RMSNorm are dead until dce removes them"},
 	{"fold_static_hc", "apply_precision", "static coefficients fold in float64 and are then narrowed with the weights"},
 	{"fuse_stream_mix", "dce", "the replaced collapse nodes are dead until dce removes them"},
 }

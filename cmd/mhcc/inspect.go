@@ -288,7 +288,10 @@ func measureTraffic(m *ir.Model, target string) (rw, error) {
 		mini.Arch.InputSize, mini.Arch.OutputSize, mini.Arch.FFNHiddenSize = 4, 4, 8
 		mini.Inputs.Batch = 0
 	}
-	res, err := build.CompileModel(&mini, ir.RandomWeights(&mini), build.Options{Target: target})
+	// The residual add is measured on its own: fused with the next norm
+	// (fuse_add_rmsnorm) its traffic would merge with the norm's, which is
+	// the sublayer's, not the residual stream's.
+	res, err := build.CompileModel(&mini, ir.RandomWeights(&mini), build.Options{Target: target, Disabled: map[string]bool{"fuse_add_rmsnorm": true}})
 	if err != nil {
 		return rw{}, err
 	}

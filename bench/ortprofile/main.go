@@ -1,0 +1,140 @@
+// Command ortprofile runs an ONNX model in onnxruntime with its profiler on
+// and prints where the time goes: per operator type, and per group of nodes
+// named by the prefix of their names up to the first "/" with layer numbers
+// dropped (so "layers.3.attn.comb/12_Div" counts as "layers.*.attn.comb").
+// It is the measurement behind the choice of lowerings (bench/README.md).
+//
+//	go run ./bench/ortprofile -model m.onnx -seq 128 [-runs 20] [-threads 1]
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+type event struct {
+	Cat  string            `json:"cat"`
+	Name string            `json:"name"`
+	Dur  float64           `json:"dur"`
+	Args map[string]any    `json:"args"`
+	_    map[string]string `json:"-"`
+}
+
+func main() {
+	model := flag.String("model", "", "ONNX model with input input_ids [1, seq]")
+	seq := flag.Int("seq", 128, "sequence length")
+	runs := flag.Int("runs", 20, "profiled runs")
+	threads := flag.Int("threads", 1, "intra-op threads")
+	top := flag.Int("top", 25, "rows per table")
+	lib := flag.String("ort-lib", os.Getenv("MHCC_ORT_LIB"), "onnxruntime shared library")
+	flag.Parse()
+	if err := run(*model, *lib, *seq, *runs, *threads, *top); err != nil {
+		fmt.Fprintln(os.Stderr, "ortprofile:", err)
+		os.Exit(1)
+	}
+}
+
+func run(model, lib string, seq, runs, threads, top int) error {
+	ort.SetSharedLibraryPath(lib)
+	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "ortprofile")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	opts, err := ort.NewSessionOptions()
+	if err != nil {
+		return err
+	}
+	defer opts.Destroy()
+	opts.SetIntraOpNumThreads(threads)
+	opts.SetInterOpNumThreads(1)
+	if err := opts.EnableProfiling(filepath.Join(dir, "p")); err != nil {
+		return err
+	}
+	ids := make([]int64, seq)
+	for i := range ids {
+		ids[i] = int64(i % 7)
+	}
+	in, err := ort.NewTensor(ort.NewShape(1, int64(seq)), ids)
+	if err != nil {
+		return err
+	}
+	s, err := ort.NewDynamicAdvancedSession(model, []string{"input_ids"}, []string{"logits"}, opts)
+	if err != nil {
+		return err
+	}
+	for range runs + 1 {
+		out := []ort.Value{nil}
+		if err := s.Run([]ort.Value{in}, out); err != nil {
+			return err
+		}
+		out[0].Destroy()
+	}
+	s.Destroy() // writes the profile
+	files, _ := filepath.Glob(filepath.Join(dir, "p*.json"))
+	if len(files) != 1 {
+		return fmt.Errorf("found %d profile files", len(files))
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		return err
+	}
+	var events []event
+	if err := json.Unmarshal(data, &events); err != nil {
+		return err
+	}
+	byOp, byGroup, byNode := map[string]float64{}, map[string]float64{}, map[string]float64{}
+	count := map[string]int{}
+	total := 0.0
+	layer := regexp.MustCompile(`\.\d+\.`)
+	for _, e := range events {
+		if e.Cat != "Node" || !strings.HasSuffix(e.Name, "_kernel_time") {
+			continue
+		}
+		op, _ := e.Args["op_name"].(string)
+		name := strings.TrimSuffix(e.Name, "_kernel_time")
+		group, _, _ := strings.Cut(name, "/")
+		group = layer.ReplaceAllString(group, ".*.")
+		byOp[op] += e.Dur
+		count[op]++
+		byGroup[group] += e.Dur
+		byNode[layer.ReplaceAllString(name, ".*.")+" ("+op+")"] += e.Dur
+		total += e.Dur
+	}
+	per := float64(runs + 1)
+	fmt.Printf("%s, sequence %d, %d thread(s): %.2f ms of kernel time per run\n\n", model, seq, threads, total/per/1000)
+	print := func(title string, m map[string]float64, counts map[string]int) {
+		fmt.Printf("%-40s %10s %7s %8s\n", title, "ms/run", "share", "nodes")
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] })
+		for i, k := range keys {
+			if i == top {
+				break
+			}
+			n := ""
+			if counts != nil {
+				n = fmt.Sprint(counts[k] / (runs + 1))
+			}
+			fmt.Printf("%-40s %10.3f %6.1f%% %8s\n", k, m[k]/per/1000, 100*m[k]/total, n)
+		}
+		fmt.Println()
+	}
+	print("operator", byOp, count)
+	print("node group", byGroup, nil)
+	print("node (layers merged)", byNode, nil)
+	return nil
+}
