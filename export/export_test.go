@@ -37,6 +37,18 @@ func modelFiles(t *testing.T) []string {
 	return files
 }
 
+// kvModelFiles returns the KV-cache model files (testdata/kv), which take
+// past_key_values inputs besides input_ids.
+func kvModelFiles(t *testing.T) []string {
+	t.Helper()
+	files, _ := filepath.Glob("../testdata/kv/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no model files in testdata/kv")
+	}
+	sort.Strings(files)
+	return files
+}
+
 func caseName(path string) string {
 	if filepath.Base(path) == "model.yaml" {
 		return filepath.Base(filepath.Dir(path))
@@ -69,7 +81,7 @@ func TestCheckerAcceptsModels(t *testing.T) {
 	testenv.NeedPython(t, "onnx")
 	dir := t.TempDir()
 	for _, tg := range target.Names() {
-		for _, path := range modelFiles(t) {
+		for _, path := range append(modelFiles(t), kvModelFiles(t)...) {
 			t.Run(tg+"/"+caseName(path), func(t *testing.T) {
 				if !compiles(path, tg) {
 					t.Skipf("target %s does not take this model", tg)
@@ -83,7 +95,7 @@ func TestCheckerAcceptsModels(t *testing.T) {
 
 // Compiling the same file twice gives the same bytes.
 func TestReproducible(t *testing.T) {
-	for _, path := range modelFiles(t) {
+	for _, path := range append(modelFiles(t), kvModelFiles(t)...) {
 		a, err := build.Compile(path, build.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -314,7 +326,7 @@ func testGolden(t *testing.T, path, dir, target string, f64 bool, tol float64) {
 func TestRuntimeCoversEmittedOps(t *testing.T) {
 	seenIR := map[string]bool{}
 	for _, tg := range target.Names() {
-		for _, path := range modelFiles(t) {
+		for _, path := range append(modelFiles(t), kvModelFiles(t)...) {
 			if !compiles(path, tg) {
 				continue
 			}

@@ -31,6 +31,7 @@ var opmap = map[ir.Op]expansion{
 	ir.OpHCCollapse:   expandHCCollapse,
 	ir.OpHCMix:        expandHCMix,
 	ir.OpHCPremix:     expandHCPremix,
+	ir.OpAttentionKV:  expandAttentionKV,
 	ir.OpCast:         expandCast,
 	ir.OpAddRMSNorm:   expandAddRMSNorm,
 }
@@ -388,4 +389,88 @@ func expandHCPremix(e *emitter, n *ir.Node, in, out []string) {
 	h := e.fresh(n.Name + "/h")
 	e.add("", "Split", ins(both, e.i64s(1, s)), []string{h, out[1]}, aInt("axis", -2))
 	e.op("Squeeze", out[0], ins(h, e.i64s(-2)))
+}
+
+// pastLen returns the cached length P of past [B, KV, P, D] as a 1-D int64
+// tensor of one element, computed once per symbol.
+func (e *emitter) pastLen(past string, p ir.Dim) string {
+	if p.Known() {
+		return e.i64s(p.Size)
+	}
+	key := "pastlen:" + p.Param
+	if v, ok := e.memo[key]; ok {
+		return v
+	}
+	v := e.op("Shape", "", ins(past), aInt("start", 2), aInt("end", 3))
+	e.memo[key] = v
+	return v
+}
+
+// cacheRope returns, computed once, the total length T = P + S and the RoPE
+// rows table[P:T] of the new tokens: positions continue from the cache.
+func (e *emitter) cacheRope(past, seq, cos, sin string) (total, cosRows, sinRows string) {
+	key := "cacherope:" + past + ":" + seq + ":" + cos + ":" + sin
+	if v, ok := e.memo[key+":total"]; ok {
+		return v, e.memo[key+":cos"], e.memo[key+":sin"]
+	}
+	total = e.op("Add", "", ins(past, seq))
+	cosRows = e.op("Slice", "", ins(cos, past, total, e.i64s(0)))
+	sinRows = e.op("Slice", "", ins(sin, past, total, e.i64s(0)))
+	e.memo[key+":total"], e.memo[key+":cos"], e.memo[key+":sin"] = total, cosRows, sinRows
+	return total, cosRows, sinRows
+}
+
+// cacheMask returns, computed once, the bool [S, T] mask that is true where
+// key position j > query position P + i (the entries to hide; every cached
+// key is visible).
+func (e *emitter) cacheMask(past, total string) string {
+	key := "cachemask:" + past + ":" + total
+	if v, ok := e.memo[key]; ok {
+		return v
+	}
+	p := e.op("Squeeze", "", ins(past, e.i64s(0)))
+	t := e.op("Squeeze", "", ins(total, e.i64s(0)))
+	rows := e.op("Unsqueeze", "", ins(e.op("Range", "", ins(p, t, e.i64(1))), e.i64s(1)))        // [S, 1] query positions
+	cols := e.op("Unsqueeze", "", ins(e.op("Range", "", ins(e.i64(0), t, e.i64(1))), e.i64s(0))) // [1, T] key positions
+	mask := e.op("Greater", "", ins(cols, rows))
+	e.memo[key] = mask
+	return mask
+}
+
+// AttentionKV: Attention (above) over the cached tokens and the new ones.
+// The new keys (after RoPE at their positions P..P+S-1) and values are
+// appended to past_key and past_value along the sequence axis; the results
+// are the presents, and the queries attend to all P+S keys under the causal
+// mask shifted by P.
+func expandAttentionKV(e *emitter, n *ir.Node, in, out []string) {
+	h, kv, d := n.Attrs.Int("heads"), n.Attrs.Int("kv_heads"), n.Attrs.Int("head_dim")
+	g := h / kv
+	x := in[0]
+	seq := e.seqLen(x, n.Inputs[0].Type.Shape[1])
+	past := e.pastLen(in[7], n.Inputs[7].Type.Shape[2])
+	total, cos, sin := e.cacheRope(past, seq, in[5], in[6])
+	mask := e.cacheMask(past, total)
+
+	q := e.op("Reshape", "", ins(e.linear(x, in[1], ""), e.i64s(0, 0, kv, g, d)))
+	q = e.op("Transpose", "", ins(q), aInts("perm", 0, 2, 3, 1, 4)) // [B, KV, G, S, D]
+	q = e.rope(q, cos, sin, d)
+	heads := func(w string) string {
+		t := e.op("Reshape", "", ins(e.linear(x, w, ""), e.i64s(0, 0, kv, d)))
+		return e.op("Transpose", "", ins(t), aInts("perm", 0, 2, 1, 3)) // [B, KV, S, D]
+	}
+	kNew := e.rope(heads(in[2]), cos, sin, d)
+	vNew := heads(in[3])
+	k := e.op("Concat", out[1], ins(in[7], kNew), aInt("axis", 2)) // [B, KV, T, D]
+	v := e.op("Concat", out[2], ins(in[8], vNew), aInt("axis", 2))
+	k = e.op("Unsqueeze", "", ins(k, e.i64s(2))) // [B, KV, 1, T, D]
+	v = e.op("Unsqueeze", "", ins(v, e.i64s(2)))
+
+	kt := e.op("Transpose", "", ins(k), aInts("perm", 0, 1, 2, 4, 3))
+	scores := e.op("Mul", "", ins(e.op("MatMul", "", ins(q, kt)), e.f32(1/math.Sqrt(float64(d)))))
+	scores = e.op("Where", "", ins(mask, e.f32(math.Inf(-1)), scores))
+	p := e.op("Softmax", "", ins(scores), aInt("axis", -1))
+	o := e.op("MatMul", "", ins(p, v))                              // [B, KV, G, S, D]
+	o = e.op("Transpose", "", ins(o), aInts("perm", 0, 3, 1, 2, 4)) // [B, S, KV, G, D]
+	o = e.op("Reshape", "", ins(o, e.i64s(0, 0, h*d)))
+	e.linear(o, in[4], out[0])
 }

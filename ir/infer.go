@@ -128,6 +128,38 @@ func inferAttention(n *Node) ([]Type, error) {
 	return []Type{in(n, 0)}, nil
 }
 
+// inferAttentionKV is inferAttention plus the cache: past_key and
+// past_value are [B, kv_heads, P, head_dim] with x's batch B, and the
+// presents are [B, kv_heads, P+S, head_dim]; P+S is a size when both are
+// known, else the symbol total_sequence.
+func inferAttentionKV(n *Node) ([]Type, error) {
+	ts, err := inferAttention(n)
+	if err != nil {
+		return nil, err
+	}
+	if err := wantFloat(n, 7, 8); err != nil {
+		return nil, err
+	}
+	x := in(n, 0)
+	kv, hd := n.Attrs.Int("kv_heads"), n.Attrs.Int("head_dim")
+	past := in(n, 7)
+	if err := wantRank(n, 7, 4); err != nil {
+		return nil, err
+	}
+	want := Shape{x.Shape[0], D(kv), past.Shape[2], D(hd)}
+	for i := 7; i <= 8; i++ {
+		if !in(n, i).Shape.Equal(want) {
+			return nil, fmt.Errorf("input %d (%s) has shape %v, want %v", i, n.Inputs[i].Name, in(n, i).Shape, want)
+		}
+	}
+	total := P("total_sequence")
+	if p, s := past.Shape[2], x.Shape[1]; p.Known() && s.Known() {
+		total = D(p.Size + s.Size)
+	}
+	present := Type{past.DType, Shape{x.Shape[0], D(kv), total, D(hd)}}
+	return []Type{ts[0], present, present}, nil
+}
+
 func inferSwiGLU(n *Node) ([]Type, error) {
 	if err := wantFloat(n, 0, 1, 2, 3); err != nil {
 		return nil, err

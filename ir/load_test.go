@@ -338,6 +338,7 @@ func TestDefaults(t *testing.T) {
 		{"batch", m.Inputs.Batch, 0},
 		{"sequence", m.Inputs.Sequence, 0},
 		{"max_sequence", m.Inputs.MaxSequence, 4096},
+		{"kv_cache", m.Inputs.KVCache, false},
 		{"InputsPos", m.InputsPos, Pos{}},
 	}
 	for _, c := range checks {
@@ -454,5 +455,55 @@ func checkInvariants(t *testing.T, m *Model) {
 	}
 	if hc.Kind != HCMHC && hc.Kind != HCResidual || hc.Streams < 1 || hc.Iterations < 1 || !(hc.Eps >= 0) || !(hc.RMSEps > 0) {
 		t.Fatalf("bad hyper-connections %+v", hc)
+	}
+}
+
+// A kv_cache model lowers to the KV-cache step: input_ids and a past key and
+// value per layer in, logits and a present key and value per layer out,
+// with Hugging Face's names and a symbolic past length.
+func TestLowerKVCache(t *testing.T) {
+	m, err := Load("../testdata/kv/tiny-mhc-kv.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Inputs.KVCache {
+		t.Fatal("kv_cache: true did not load")
+	}
+	w, err := LoadWeights(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := Lower(m, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ins, outs []string
+	for _, v := range g.Inputs {
+		ins = append(ins, v.Name+":"+v.Type.String())
+	}
+	for _, v := range g.Outputs {
+		outs = append(outs, v.Name+":"+v.Type.String())
+	}
+	wantIn := "input_ids:i64[batch,sequence] past_key_values.0.key:f32[batch,2,past_sequence,8] past_key_values.0.value:f32[batch,2,past_sequence,8] " +
+		"past_key_values.1.key:f32[batch,2,past_sequence,8] past_key_values.1.value:f32[batch,2,past_sequence,8]"
+	wantOut := "logits:f32[batch,sequence,97] present.0.key:f32[batch,2,total_sequence,8] present.0.value:f32[batch,2,total_sequence,8] " +
+		"present.1.key:f32[batch,2,total_sequence,8] present.1.value:f32[batch,2,total_sequence,8]"
+	if got := strings.Join(ins, " "); got != wantIn {
+		t.Errorf("inputs\n got %s\nwant %s", got, wantIn)
+	}
+	if got := strings.Join(outs, " "); got != wantOut {
+		t.Errorf("outputs\n got %s\nwant %s", got, wantOut)
+	}
+	attn := 0
+	for _, n := range g.Nodes {
+		switch n.Op {
+		case OpAttention:
+			t.Errorf("node %s is a plain Attention in a kv_cache graph", n.Name)
+		case OpAttentionKV:
+			attn++
+		}
+	}
+	if attn != m.Arch.Layers {
+		t.Errorf("%d AttentionKV nodes, want one per layer (%d)", attn, m.Arch.Layers)
 	}
 }

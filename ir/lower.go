@@ -28,6 +28,9 @@ type lowerer struct {
 	err error
 	// consts caches weight constants by name, so a tensor becomes one Value.
 	consts map[string]*Value
+	// past and present are the cache inputs and outputs (kv_cache only):
+	// key and value of layer i at 2i and 2i+1.
+	past, present []*Value
 }
 
 // weight returns the constant for tensor name, creating it on first use.
@@ -88,6 +91,9 @@ func (l *lowerer) lower() error {
 	switch a.Kind {
 	case ArchDecoder:
 		ids := l.g.AddInput("input_ids", T(Int64, batch, dimOf(m.Inputs.Sequence, "sequence")))
+		if m.Inputs.KVCache {
+			l.addPast(batch)
+		}
 		x = l.one(OpGather, "embed", arch, nil, l.weight("embed.weight"), ids)
 	case ArchMLP:
 		in := l.g.AddInput("x", T(Float32, batch, D(int64(a.InputSize))))
@@ -108,9 +114,15 @@ func (l *lowerer) lower() error {
 		if a.Kind == ArchDecoder {
 			x = l.sublayer(x, p+"attn", p+"hc_attn", func(h *Value) *Value {
 				h = l.one(OpRMSNorm, p+"attn_norm", arch, Attrs{"eps": a.NormEps}, h, l.weight(p+"attn_norm.weight"))
-				return l.one(OpAttention, p+"attn", arch,
-					Attrs{"heads": int64(a.Heads), "kv_heads": int64(a.KVHeads), "head_dim": int64(a.HeadDim)},
-					h, l.weight(p+"attn.wq.weight"), l.weight(p+"attn.wk.weight"), l.weight(p+"attn.wv.weight"), l.weight(p+"attn.wo.weight"), cos, sin)
+				attrs := Attrs{"heads": int64(a.Heads), "kv_heads": int64(a.KVHeads), "head_dim": int64(a.HeadDim)}
+				ws := []*Value{h, l.weight(p + "attn.wq.weight"), l.weight(p + "attn.wk.weight"), l.weight(p + "attn.wv.weight"), l.weight(p + "attn.wo.weight"), cos, sin}
+				if m.Inputs.KVCache {
+					outs := l.node(OpAttentionKV, p+"attn", arch, attrs, append(ws, l.past[2*i], l.past[2*i+1]),
+						p+"attn", PresentKey(i), PresentValue(i))
+					l.present = append(l.present, outs[1], outs[2])
+					return outs[0]
+				}
+				return l.one(OpAttention, p+"attn", arch, attrs, ws...)
 			})
 			x = l.sublayer(x, p+"ffn", p+"hc_ffn", func(h *Value) *Value {
 				h = l.one(OpRMSNorm, p+"ffn_norm", arch, Attrs{"eps": a.NormEps}, h, l.weight(p+"ffn_norm.weight"))
@@ -137,7 +149,27 @@ func (l *lowerer) lower() error {
 		return l.err
 	}
 	l.g.AddOutput(out)
+	for _, v := range l.present {
+		l.g.AddOutput(v)
+	}
 	return nil
+}
+
+// Names of the cache inputs and outputs of layer i, as Hugging Face's ONNX
+// exports (optimum) and onnxruntime-genai's default configuration call them.
+func PastKey(i int) string      { return fmt.Sprintf("past_key_values.%d.key", i) }
+func PastValue(i int) string    { return fmt.Sprintf("past_key_values.%d.value", i) }
+func PresentKey(i int) string   { return fmt.Sprintf("present.%d.key", i) }
+func PresentValue(i int) string { return fmt.Sprintf("present.%d.value", i) }
+
+// addPast adds the cache inputs of every layer, after input_ids: keys and
+// values [batch, kv_heads, past_sequence, head_dim], past_sequence ≥ 0.
+func (l *lowerer) addPast(batch Dim) {
+	a := l.m.Arch
+	t := T(Float32, batch, D(int64(a.KVHeads)), P("past_sequence"), D(int64(a.HeadDim)))
+	for i := 0; i < a.Layers; i++ {
+		l.past = append(l.past, l.g.AddInput(PastKey(i), t), l.g.AddInput(PastValue(i), t))
+	}
 }
 
 // sublayer wraps F in mHC (SPEC §2) or in a plain residual connection:

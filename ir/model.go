@@ -106,4 +106,8 @@ type InputsSpec struct {
 	Batch       int // 0 = dynamic
 	Sequence    int // 0 = dynamic; decoder only
 	MaxSequence int // default 4096; decoder only
+	// KVCache makes a decoder a generation step: past keys and values of
+	// every layer come in, the extended ones go out (README "KV-cache
+	// graphs"). Decoder only; default false.
+	KVCache bool
 }

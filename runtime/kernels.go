@@ -171,6 +171,8 @@ var kernelTable = []kernel{
 	{domain: msDomain, op: "RotaryEmbedding", since: 1, until: 1, minIn: 4, fn: rotaryEmbedding, types: rotaryTypes, check: checkRotary},
 	// einsum.go
 	{op: "Einsum", since: 12, minIn: 1, maxIn: -1, fn: einsum, types: same(isNumber), check: checkEinsum},
+	// contrib_gqa.go: onnxruntime's decoder attention with a KV cache (key and value may be omitted: packed QKV).
+	{domain: "com.microsoft", op: "GroupQueryAttention", since: 1, minIn: 1, maxIn: 12, maxOut: 3, fn: groupQueryAttention, types: gqaTypes},
 }
 
 type opKey struct{ domain, op string }

@@ -24,6 +24,7 @@ func newCompileCmd() *cobra.Command {
 		externalData, quiet  bool
 		noExternal           bool
 		threshold            int64
+		kvCache              bool
 	)
 	cmd := &cobra.Command{
 		Use:   "compile model.yaml [-o model.onnx]",
@@ -59,7 +60,7 @@ size. Progress is shown on stderr when it is a terminal (--quiet: never).`,
 			if out == "" {
 				out = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)) + ".onnx"
 			}
-			opts := build.Options{Target: target, Precision: precision, Verify: verifyEach, DumpDir: dumpDir, Disabled: map[string]bool{}}
+			opts := build.Options{Target: target, Precision: precision, Verify: verifyEach, DumpDir: dumpDir, Disabled: map[string]bool{}, KVCache: kvCache}
 			if externalData && noExternal {
 				return fmt.Errorf("--external-data and --no-external-data contradict each other")
 			}
@@ -131,6 +132,7 @@ size. Progress is shown on stderr when it is a terminal (--quiet: never).`,
 	f.BoolVar(&noExternal, "no-external-data", false, "keep every weight in the model file, even a large one (fails past 2 GiB)")
 	f.Int64Var(&threshold, "external-threshold", export.DefaultThreshold, "with external data: the size in bytes from which an initializer goes to the data file")
 	f.BoolVarP(&quiet, "quiet", "q", false, "show no progress (it is shown only on a terminal anyway)")
+	f.BoolVar(&kvCache, "kv-cache", false, "emit the KV-cache decoder graph (past_key_values.* inputs, present.* outputs), as inputs.kv_cache: true does")
 	return cmd
 }
 

@@ -27,6 +27,7 @@ type Options struct {
 	DumpDir   string          // dump the IR after each pass here
 	Log       io.Writer       // per-pass statistics
 	Float64   bool            // emit every float tensor as float64 (the verification reference)
+	KVCache   bool            // emit the KV-cache decoder graph, as inputs.kv_cache: true does
 
 	// External data (external.go): when to use it, the data file's name
 	// relative to the model file ("" = "<model name>.onnx.data") and the
@@ -82,6 +83,14 @@ func Compile(path string, opts Options) (*Result, error) {
 func CompileModel(m *ir.Model, w ir.Weights, opts Options) (*Result, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
+	}
+	if opts.KVCache && !m.Inputs.KVCache {
+		if m.Arch.Kind != ir.ArchDecoder {
+			return nil, fmt.Errorf("%s: --kv-cache: architecture kind %s has no attention cache (decoder only)", m.File, m.Arch.Kind)
+		}
+		kv := *m
+		kv.Inputs.KVCache = true
+		m = &kv
 	}
 	g, err := ir.Lower(m, w)
 	if err != nil {

@@ -242,11 +242,12 @@ class RoPE(nn.Module):
         self.register_buffer("sin", angle.sin().to(dtype), persistent=False)
         self.half = half
 
-    def forward(self, v):
-        """v [B, H, S, head_dim]; rot(v) = v*cos + [-v2, v1]*sin at positions 0..S-1."""
+    def forward(self, v, offset=0):
+        """v [B, H, S, head_dim]; rot(v) = v*cos + [-v2, v1]*sin at positions
+        offset..offset+S-1 (offset > 0: tokens after `offset` cached ones)."""
         s = v.shape[-2]
-        cos = self.cos[:s]
-        sin = self.sin[:s]
+        cos = self.cos[offset:offset + s]
+        sin = self.sin[offset:offset + s]
         v1 = v[..., :self.half]
         v2 = v[..., self.half:]
         return v * cos + torch.cat([-v2, v1], dim=-1) * sin
@@ -285,6 +286,27 @@ class Attention(nn.Module):
         p = torch.softmax(scores, dim=-1)
         o = torch.matmul(p, v).transpose(1, 2).flatten(-2)   # [B,S,H*D]
         return self.wo(o)
+
+    def forward_cached(self, h, past_k, past_v):
+        """Generation step: h [B, S, C] holds S new tokens after P cached ones, whose
+        keys (after RoPE) and values are past_k, past_v [B, KV, P, D]. The new tokens sit
+        at positions P..P+S-1; each attends to all cached tokens and, causally, to the new
+        ones. Returns (out [B, S, C], keys [B, KV, P+S, D], values [B, KV, P+S, D])."""
+        P = past_k.shape[-2]
+        q = split_last(self.wq(h), self.heads, self.head_dim).transpose(1, 2)     # [B,H,S,D]
+        k = split_last(self.wk(h), self.kv_heads, self.head_dim).transpose(1, 2)  # [B,KV,S,D]
+        v = split_last(self.wv(h), self.kv_heads, self.head_dim).transpose(1, 2)
+        q = self.rope(q, offset=P)
+        k = torch.cat([past_k, self.rope(k, offset=P)], dim=-2)                  # [B,KV,P+S,D]
+        v = torch.cat([past_v, v], dim=-2)
+        kh = k.index_select(1, self.kv_index)
+        vh = v.index_select(1, self.kv_index)
+        scores = torch.matmul(q, kh.transpose(-1, -2)) / math.sqrt(self.head_dim)  # [B,H,S,P+S]
+        s = q.shape[-2]
+        scores = scores.masked_fill(~self.causal[P:P + s, :P + s], float("-inf"))
+        p = torch.softmax(scores, dim=-1)
+        o = torch.matmul(p, vh).transpose(1, 2).flatten(-2)  # [B,S,H*D]
+        return self.wo(o), k, v
 
 
 class SwiGLU(nn.Module):
@@ -423,6 +445,30 @@ class Decoder(_HCModel):
             x = self._apply_hc(layer, "hc_ffn", x, layer.ffn_sublayer)
         y = self._collapse(x)                                  # [B,S,C]
         return self.head(self.norm(y))
+
+    def forward_cached(self, input_ids, past):
+        """One generation step: input_ids [B, S] are the tokens after those whose keys and
+        values `past` holds (a list of (keys, values) [B, KV, P, D] per layer; P may be 0).
+        mHC needs no state across tokens: its coefficients are per token, so only the
+        attention caches. Returns (logits [B, S, vocab], presents: the extended list)."""
+        x = self._expand(self.embed(input_ids))
+        presents = []
+        for i, layer in enumerate(self.layers):
+            def attn(h, layer=layer, i=i):
+                y, k, v = layer.attn.forward_cached(layer.attn_norm(h), *past[i])
+                presents.append((k, v))
+                return y
+            x = self._apply_hc(layer, "hc_attn", x, attn)
+            x = self._apply_hc(layer, "hc_ffn", x, layer.ffn_sublayer)
+        y = self._collapse(x)
+        return self.head(self.norm(y)), presents
+
+    def empty_cache(self, batch):
+        """The cache before the first token: P = 0 for every layer."""
+        cfg = self.cfg
+        dtype = self.embed.weight.dtype
+        z = torch.zeros(batch, cfg.kv_heads, 0, cfg.head_dim, dtype=dtype)
+        return [(z, z) for _ in range(cfg.layers)]
 
 
 class MlpLayer(nn.Module):

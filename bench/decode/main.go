@@ -1,0 +1,558 @@
+// Command decode measures the per-token decode latency of mhcc's KV-cache
+// graphs in onnxruntime: batch 1, one new token on a cache of 0, 512 and
+// 2048 tokens, an mHC decoder against its residual twin (the same model file
+// with kind: residual), at hidden 256 and 1024, for the ort target
+// (GroupQueryAttention) and the portable onnx target (reference attention).
+// The ratio mHC / residual is the price of mHC at decode time, where the
+// per-token Sinkhorn has no long sequence to hide behind.
+//
+// It writes a Markdown report (bench/decode.md through scripts/bench-decode).
+// See bench/README.md.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unsafe"
+
+	ort "github.com/yalue/onnxruntime_go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/mhcc-dev/mhcc/export/onnxpb"
+
+	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/ir"
+)
+
+type options struct {
+	reps      int
+	minSample time.Duration
+	threads   int
+	pasts     []int
+	targets   []string
+	pairs     []pair
+	out       string
+	ortLib    string
+	root      string
+	command   string
+}
+
+// A pair is an mHC model file and its residual twin.
+type pair struct {
+	label       string
+	mhc, resid  string
+	description string
+}
+
+var defaultPairs = []pair{
+	{"hidden 256", "bench/models/decoder-256.yaml", "bench/models/decoder-256-residual.yaml",
+		"hidden 256, 4 layers, 4 heads (head_dim 64), FFN 1024, vocab 1024"},
+	{"hidden 1024", "bench/models/decoder-1024.yaml", "bench/models/decoder-1024-residual.yaml",
+		"hidden 1024, 8 layers, 16 heads (head_dim 64), FFN 2816, vocab 1024"},
+}
+
+func main() {
+	var o options
+	var pasts, targets string
+	var quick bool
+	flag.IntVar(&o.reps, "reps", 15, "measured rounds; each contender's median over them is reported")
+	flag.DurationVar(&o.minSample, "min-sample", 100*time.Millisecond, "a sample repeats a decode step until it lasts this long")
+	flag.IntVar(&o.threads, "threads", 1, "onnxruntime intra-op threads")
+	flag.StringVar(&pasts, "pasts", "0,512,2048", "cache lengths to decode on")
+	flag.StringVar(&targets, "targets", "ort,onnx", "targets to compile for")
+	flag.BoolVar(&quick, "quick", false, "smoke run: 3 reps, 20ms samples, hidden 256 only")
+	flag.StringVar(&o.out, "out", "", "write the Markdown report to this file as well as to stdout")
+	flag.StringVar(&o.ortLib, "ort-lib", "", "onnxruntime shared library (default $MHCC_ORT_LIB, else <root>/.cache/onnxruntime-1.30.0/libonnxruntime.so.1)")
+	flag.StringVar(&o.root, "root", "", "the mhcc repository (default: found from the working directory)")
+	flag.StringVar(&o.command, "command", "", "the command line to show in the report")
+	flag.Parse()
+	o.pairs = defaultPairs
+	if quick {
+		o.reps, o.minSample, o.pairs = min(o.reps, 3), 20*time.Millisecond, defaultPairs[:1]
+	}
+	if err := o.finish(pasts, targets); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/decode:", err)
+		os.Exit(2)
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/decode:", err)
+		os.Exit(1)
+	}
+}
+
+func (o *options) finish(pasts, targets string) error {
+	if o.reps < 1 {
+		return errors.New("-reps must be at least 1")
+	}
+	for f := range strings.SplitSeq(pasts, ",") {
+		p, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || p < 0 {
+			return fmt.Errorf("-pasts: bad cache length %q", f)
+		}
+		o.pasts = append(o.pasts, p)
+	}
+	for f := range strings.SplitSeq(targets, ",") {
+		o.targets = append(o.targets, strings.TrimSpace(f))
+	}
+	if o.root == "" {
+		dir, err := os.Getwd()
+		if err != nil {
+			return err
+		}
+		for {
+			if _, err := os.Stat(filepath.Join(dir, "bench/models/decoder-256.yaml")); err == nil {
+				break
+			}
+			if parent := filepath.Dir(dir); parent != dir {
+				dir = parent
+				continue
+			}
+			return errors.New("cannot find the mhcc repository above the working directory; pass -root")
+		}
+		o.root = dir
+	}
+	if o.ortLib == "" {
+		o.ortLib = os.Getenv("MHCC_ORT_LIB")
+	}
+	if o.ortLib == "" {
+		o.ortLib = filepath.Join(o.root, ".cache/onnxruntime-1.30.0/libonnxruntime.so.1")
+	}
+	if o.command == "" {
+		o.command = strings.Join(os.Args, " ")
+	}
+	return nil
+}
+
+// A contender is one compiled cache graph in one onnxruntime session, with
+// its inputs for one cache length.
+type contender struct {
+	name    string // mHC or residual
+	sess    *ort.DynamicAdvancedSession
+	in      []ort.Value
+	out     []ort.Value
+	calls   int // per sample
+	samples []time.Duration
+	cpu     []time.Duration // thread CPU time per step, per sample
+}
+
+// threadCPU is the CPU time of the calling OS thread. With one intra-op
+// thread onnxruntime runs every node on the caller's thread, so this is the
+// latency less the time the machine gave to other processes: it stays
+// comparable on a loaded machine (as in bench/passes).
+func threadCPU() time.Duration {
+	var ts syscall.Timespec
+	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 3 /* CLOCK_THREAD_CPUTIME_ID */, uintptr(unsafe.Pointer(&ts)), 0)
+	return time.Duration(ts.Nano())
+}
+
+func (c *contender) release() {
+	for i, v := range c.out {
+		if v != nil {
+			v.Destroy()
+			c.out[i] = nil
+		}
+	}
+}
+
+func (c *contender) close() {
+	c.release()
+	for _, v := range c.in {
+		v.Destroy()
+	}
+}
+
+// call runs n decode steps on the same inputs and returns the wall time
+// and the calling thread's CPU time per step.
+func (c *contender) call(n int) (wall, cpu time.Duration, err error) {
+	goruntime.LockOSThread()
+	defer goruntime.UnlockOSThread()
+	c0, t0 := threadCPU(), time.Now()
+	for range n {
+		c.release()
+		if err := c.sess.Run(c.in, c.out); err != nil {
+			return 0, 0, fmt.Errorf("%s: %w", c.name, err)
+		}
+	}
+	return time.Since(t0) / time.Duration(n), (threadCPU() - c0) / time.Duration(n), nil
+}
+
+func median(samples []time.Duration) time.Duration {
+	s := slices.Clone(samples)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// A graph is one compiled model: its session and shapes.
+type graph struct {
+	model             *ir.Model
+	sess              *ort.DynamicAdvancedSession
+	inNames, outNames []string
+	nodes             int
+}
+
+// compile builds the KV-cache graph of the model file for target, with RoPE
+// tables long enough for the longest cache, and opens its session.
+func compile(o options, file, tg string) (*graph, error) {
+	m, err := ir.Load(filepath.Join(o.root, file))
+	if err != nil {
+		return nil, err
+	}
+	w, err := ir.LoadWeights(m)
+	if err != nil {
+		return nil, err
+	}
+	m.Inputs.MaxSequence = max(m.Inputs.MaxSequence, slices.Max(o.pasts)+1)
+	res, err := build.CompileModel(m, w, build.Options{Target: tg, KVCache: true})
+	if err != nil {
+		return nil, err
+	}
+	ins, outs, err := ort.GetInputOutputInfoWithONNXData(res.ONNX)
+	if err != nil {
+		return nil, err
+	}
+	g := &graph{model: m}
+	for _, i := range ins {
+		g.inNames = append(g.inNames, i.Name)
+	}
+	for _, i := range outs {
+		g.outNames = append(g.outNames, i.Name)
+	}
+	opts, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, err
+	}
+	defer opts.Destroy()
+	if err := opts.SetIntraOpNumThreads(o.threads); err != nil {
+		return nil, err
+	}
+	if err := opts.SetInterOpNumThreads(1); err != nil {
+		return nil, err
+	}
+	if g.sess, err = ort.NewDynamicAdvancedSessionWithONNXData(res.ONNX, g.inNames, g.outNames, opts); err != nil {
+		return nil, err
+	}
+	g.nodes = countNodes(res.ONNX)
+	return g, nil
+}
+
+// contender makes g's inputs for one decode step on a cache of past tokens:
+// token id 1, and N(0, 1) keys and values (their values do not change the
+// work).
+func (g *graph) contender(name string, past int) (*contender, error) {
+	a := g.model.Arch
+	rng := rand.New(rand.NewPCG(1, uint64(past)))
+	c := &contender{name: name, sess: g.sess, out: make([]ort.Value, len(g.outNames))}
+	for _, in := range g.inNames {
+		var v ort.Value
+		var err error
+		if in == "input_ids" {
+			v, err = ort.NewTensor(ort.NewShape(1, 1), []int64{1})
+		} else {
+			data := make([]float32, a.KVHeads*past*a.HeadDim)
+			for i := range data {
+				data[i] = float32(rng.NormFloat64())
+			}
+			v, err = ort.NewTensor(ort.NewShape(1, int64(a.KVHeads), int64(past), int64(a.HeadDim)), data)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: input %s: %w", name, in, err)
+		}
+		c.in = append(c.in, v)
+	}
+	return c, nil
+}
+
+// A row is one measured (pair, target, past) case.
+type row struct {
+	pair, target     string
+	past             int
+	mhc, resid       time.Duration
+	mhcCPU, resCPU   time.Duration // thread CPU time (meaningful at 1 thread)
+	mhcMin, mhcMax   time.Duration
+	resMin, resMax   time.Duration
+	mhcNodes, rNodes int
+}
+
+func run(o options) error {
+	start := time.Now()
+	ort.SetSharedLibraryPath(o.ortLib)
+	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
+		return fmt.Errorf("onnxruntime %s: %w", o.ortLib, err)
+	}
+	defer ort.DestroyEnvironment()
+	load := loadAvg()
+	var rows []row
+	for _, p := range o.pairs {
+		var gms, grs []*graph
+		for _, tg := range o.targets {
+			fmt.Fprintf(os.Stderr, "bench/decode: compiling %s for %s\n", p.label, tg)
+			gm, err := compile(o, p.mhc, tg)
+			if err != nil {
+				return fmt.Errorf("%s: %w", p.mhc, err)
+			}
+			gr, err := compile(o, p.resid, tg)
+			if err != nil {
+				return fmt.Errorf("%s: %w", p.resid, err)
+			}
+			gms, grs = append(gms, gm), append(grs, gr)
+		}
+		for _, past := range o.pasts {
+			rs, err := measure(o, p, past, gms, grs)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, rs...)
+		}
+		for i := range gms {
+			gms[i].sess.Destroy()
+			grs[i].sess.Destroy()
+		}
+		goruntime.GC()
+	}
+	report := writeReport(o, rows, load, loadAvg(), time.Since(start))
+	fmt.Print(report)
+	if o.out != "" {
+		out := o.out
+		if !filepath.IsAbs(out) {
+			out = filepath.Join(o.root, out)
+		}
+		return os.WriteFile(out, []byte(report), 0o644)
+	}
+	return nil
+}
+
+// measure interleaves, at one cache length, the mHC and residual graphs of
+// every target (gms[i], grs[i] for o.targets[i]): a warm-up call each that
+// also sets the calls per sample, then o.reps rounds taking one sample of
+// each, rotating which goes first. So the mHC / residual ratios and the
+// target against target comparison are both taken side by side.
+func measure(o options, p pair, past int, gms, grs []*graph) ([]row, error) {
+	fmt.Fprintf(os.Stderr, "bench/decode: %s, past %d:", p.label, past)
+	defer fmt.Fprintln(os.Stderr)
+	var cs []*contender
+	for i := range gms {
+		for _, g := range []*graph{gms[i], grs[i]} {
+			name := "mHC"
+			if g == grs[i] {
+				name = "residual"
+			}
+			c, err := g.contender(name+" "+o.targets[i], past)
+			if err != nil {
+				return nil, err
+			}
+			defer c.close()
+			cs = append(cs, c)
+		}
+	}
+	for _, c := range cs {
+		for range 2 {
+			d, _, err := c.call(1)
+			if err != nil {
+				return nil, err
+			}
+			c.calls = max(1, int(math.Ceil(float64(o.minSample)/float64(max(d, time.Microsecond)))))
+		}
+		if err := checkOutputs(c, gms[0].outNames, past); err != nil {
+			return nil, err
+		}
+	}
+	for r := range o.reps {
+		fmt.Fprintf(os.Stderr, " %d", r+1)
+		for j := range cs {
+			c := cs[(r+j)%len(cs)]
+			d, cpu, err := c.call(c.calls)
+			if err != nil {
+				return nil, err
+			}
+			c.samples = append(c.samples, d)
+			c.cpu = append(c.cpu, cpu)
+		}
+	}
+	var rows []row
+	for i, tg := range o.targets {
+		cm, cr := cs[2*i], cs[2*i+1]
+		rows = append(rows, row{pair: p.label, target: tg, past: past,
+			mhc: median(cm.samples), resid: median(cr.samples),
+			mhcCPU: median(cm.cpu), resCPU: median(cr.cpu),
+			mhcMin: slices.Min(cm.samples), mhcMax: slices.Max(cm.samples),
+			resMin: slices.Min(cr.samples), resMax: slices.Max(cr.samples),
+			mhcNodes: gms[i].nodes, rNodes: grs[i].nodes})
+	}
+	return rows, nil
+}
+
+// checkOutputs makes sure a step did what a decode step does: finite
+// logits for one token and presents one token longer than the cache.
+func checkOutputs(c *contender, names []string, past int) error {
+	for i, name := range names {
+		t, ok := c.out[i].(*ort.Tensor[float32])
+		if !ok {
+			return fmt.Errorf("%s: output %s is %T", c.name, name, c.out[i])
+		}
+		sh := t.GetShape()
+		if name == "logits" {
+			if sh[1] != 1 {
+				return fmt.Errorf("%s: logits %v, want one position", c.name, sh)
+			}
+			for _, x := range t.GetData() {
+				if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+					return fmt.Errorf("%s: logits hold %v", c.name, x)
+				}
+			}
+		} else if sh[2] != int64(past+1) {
+			return fmt.Errorf("%s: %s has shape %v, want %d cached tokens", c.name, name, sh, past+1)
+		}
+	}
+	return nil
+}
+
+// countNodes is the number of top-level ONNX nodes of a model.
+func countNodes(onnx []byte) int {
+	var m onnxpb.ModelProto
+	if proto.Unmarshal(onnx, &m) != nil {
+		return 0
+	}
+	return len(m.GetGraph().GetNode())
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d)/1e6) }
+
+func writeReport(o options, rows []row, loadBefore, loadAfter string, elapsed time.Duration) string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	p("# Decode benchmark: mHC at one token per step\n\n")
+	p("Written by `bench/decode` (see [README.md](README.md)). Per-token latency of the KV-cache graph ")
+	p("(`inputs.kv_cache: true`) in onnxruntime, batch 1, one new token on a cache of `past` tokens. ")
+	p("mHC and its residual twin ran interleaved in one process, %d rounds; each figure is the median ", o.reps)
+	p("sample, a sample being the mean of back-to-back steps lasting at least %v. ", o.minSample)
+	p("Compare the ratios, not absolute times: the machine is shared.\n\n")
+	p("| | |\n|---|---|\n")
+	p("| CPU | %s |\n", cpuModel())
+	p("| nproc | %d |\n", goruntime.NumCPU())
+	p("| load average (1, 5, 15 min) | before %s; after %s |\n", loadBefore, loadAfter)
+	p("| date | %s |\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	p("| onnxruntime | %s, %d intra-op thread(s), via onnxruntime_go %s |\n", ort.GetVersion(), o.threads, moduleVersion("github.com/yalue/onnxruntime_go"))
+	p("| mhcc | %s |\n", gitDescribe(o.root))
+	p("| command | `%s` |\n", o.command)
+	p("| wall time | %s |\n\n", elapsed.Round(time.Second))
+	p("The mHC graphs and their residual twins of every target ran interleaved in the same rounds. ")
+	p("Models (random weights, seed 1; mHC: n = 4 streams, 20 Sinkhorn iterations, dynamic, collapse head):\n\n")
+	for _, pr := range o.pairs {
+		p("- %s: `%s` and `%s`: %s\n", pr.label, pr.mhc, pr.resid, pr.description)
+	}
+	p("\nTargets: `ort` lowers the cached attention to `com.microsoft.GroupQueryAttention`; ")
+	p("`onnx` uses the reference lowering (MatMul/Softmax over past + new, `Concat` of the cache). ")
+	p("Both use the `gemm` Sinkhorn and mhcc's default passes.\n\n")
+	cpu := o.threads == 1
+	if cpu {
+		p("**CPU ms** is the calling thread's CPU time per step (`CLOCK_THREAD_CPUTIME_ID`): with one intra-op thread onnxruntime runs every node on the caller's thread, so it is the step's work without the time the loaded machine gave to other processes; **wall ms** is the elapsed time. The ratio and overhead are given for both.\n\n")
+		p("| model | target | past | mHC CPU ms | residual CPU ms | mHC / residual (CPU) | overhead CPU ms | mHC wall ms | residual wall ms | mHC / residual (wall) | mHC wall range | residual wall range |\n")
+		p("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, r := range rows {
+			p("| %s | %s | %d | %s | %s | %.2f× | %s | %s | %s | %.2f× | %s–%s | %s–%s |\n", r.pair, r.target, r.past,
+				ms(r.mhcCPU), ms(r.resCPU), float64(r.mhcCPU)/float64(r.resCPU), ms(r.mhcCPU-r.resCPU),
+				ms(r.mhc), ms(r.resid), float64(r.mhc)/float64(r.resid), ms(r.mhcMin), ms(r.mhcMax), ms(r.resMin), ms(r.resMax))
+		}
+	} else {
+		p("| model | target | past | mHC ms/token | residual ms/token | mHC / residual | mHC overhead ms | mHC range ms | residual range ms |\n")
+		p("|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, r := range rows {
+			p("| %s | %s | %d | %s | %s | %.2f× | %s | %s–%s | %s–%s |\n", r.pair, r.target, r.past, ms(r.mhc), ms(r.resid),
+				float64(r.mhc)/float64(r.resid), ms(r.mhc-r.resid), ms(r.mhcMin), ms(r.mhcMax), ms(r.resMin), ms(r.resMax))
+		}
+	}
+	if cpu && slices.Contains(o.targets, "ort") && slices.Contains(o.targets, "onnx") {
+		p("\n**GroupQueryAttention against the reference attention**: the `ort` graph's CPU time over the `onnx` graph's, measured in the same rounds (below 1: GroupQueryAttention is faster).\n\n")
+		p("| model | past | mHC: ort / onnx | residual: ort / onnx |\n|---|---:|---:|---:|\n")
+		for _, a := range rows {
+			if a.target != "ort" {
+				continue
+			}
+			for _, b := range rows {
+				if b.target == "onnx" && b.pair == a.pair && b.past == a.past {
+					p("| %s | %d | %.2f× | %.2f× |\n", a.pair, a.past, float64(a.mhcCPU)/float64(b.mhcCPU), float64(a.resCPU)/float64(b.resCPU))
+				}
+			}
+		}
+	}
+	p("\nONNX nodes per graph (mHC / residual):")
+	seen := map[string]bool{}
+	for _, r := range rows {
+		k := r.pair + " " + r.target
+		if !seen[k] {
+			seen[k] = true
+			p(" %s %s: %d / %d;", r.pair, r.target, r.mhcNodes, r.rNodes)
+		}
+	}
+	p("\n")
+	return b.String()
+}
+
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], ", ")
+}
+
+func cpuModel() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+func moduleVersion(path string) string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, m := range bi.Deps {
+			if m.Path == path {
+				return m.Version
+			}
+		}
+	}
+	return "?"
+}
+
+// gitDescribe names the commit the benchmark was built from and whether the
+// work tree had uncommitted changes in the folders that shape the graphs.
+func gitDescribe(root string) string {
+	git := func(args ...string) (string, error) {
+		out, err := exec.Command("git", append([]string{"--no-optional-locks", "-C", root}, args...)...).Output()
+		return strings.TrimSpace(string(out)), err
+	}
+	head, err := git("rev-parse", "--short", "HEAD")
+	if err != nil {
+		return "?"
+	}
+	if st, err := git("status", "--porcelain", "--", "export", "ir", "passes", "target", "bench/models"); err == nil && st != "" {
+		return head + " + uncommitted changes"
+	}
+	return head
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/internal/kvcache"
+	mhrt "github.com/mhcc-dev/mhcc/runtime"
+)
+
+var generatedRE = regexp.MustCompile(`(?m)^generated: \d+ tokens \[([\d ]*)\]$`)
+
+// mhcc generate's ids are greedy decoding: each is the argmax of the last
+// logits of the full forward graph (no cache) over the prompt and the ids
+// before it. So the cache path and the position bookkeeping of generate are
+// checked against the plain graph.
+func TestGenerateIsGreedyFullForward(t *testing.T) {
+	const model = "../../testdata/kv/tiny-mhc-kv.yaml"
+	prompt := []int64{5, 17, 42, 3}
+	code, stdout, stderr := mhcc(t, "generate", model, "--prompt-ids", "5,17,42,3", "--max-new-tokens", "12")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	m := generatedRE.FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("no generated ids in\n%s", stdout)
+	}
+	var got []int64
+	for _, f := range strings.Fields(m[1]) {
+		v, _ := strconv.ParseInt(f, 10, 64)
+		got = append(got, v)
+	}
+	if len(got) != 12 {
+		t.Fatalf("generated %d ids, want 12", len(got))
+	}
+
+	res, err := build.Compile("../../testdata/models/tiny-mhc.yaml", build.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := mhrt.Decode(res.ONNX)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := append([]int64{}, prompt...)
+	for i, id := range got {
+		out, err := full.Run(map[string]*mhrt.Tensor{"input_ids": mhrt.NewInt64([]int64{1, int64(len(seq))}, seq)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := kvcache.Argmax(out["logits"])[0]; id != want {
+			t.Fatalf("token %d: generate gave %d, the full forward's argmax is %d (ids so far %v)", i, id, want, got[:i])
+		}
+		seq = append(seq, id)
+	}
+}

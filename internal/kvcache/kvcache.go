@@ -1,0 +1,157 @@
+// Package kvcache runs KV-cache decoder graphs (a model compiled with
+// inputs.kv_cache: true) in mhcc's Go runtime, one step at a time: it keeps
+// the presents of a step as the pasts of the next, and it knows the names
+// the exporter gives them (input_ids, past_key_values.{i}.key/.value →
+// logits, present.{i}.key/.value, as in Hugging Face's ONNX exports).
+package kvcache
+
+import (
+	"fmt"
+	"strings"
+
+	mhrt "github.com/mhcc-dev/mhcc/runtime"
+)
+
+// Graph names of the token input and the logits output.
+const (
+	InputIDs = "input_ids"
+	Logits   = "logits"
+)
+
+// A Cache pairs each past input of a model with the present output that
+// replaces it after a step.
+type Cache struct {
+	Past    []mhrt.ValueInfo // past_key_values.{i}.key, .value, in graph order
+	Present []string         // the output for Past[j]
+}
+
+// PresentFor names the output that carries input past's next value:
+// past_key_values.3.key → present.3.key; "" for a name of another form.
+func PresentFor(past string) string {
+	rest, ok := strings.CutPrefix(past, "past_key_values.")
+	if !ok {
+		return ""
+	}
+	return "present." + rest
+}
+
+// Layout checks that m is a KV-cache decoder graph: inputs input_ids then
+// past pairs [batch, kv_heads, past, head_dim], outputs logits and one
+// present per past. It returns the pairing.
+func Layout(m *mhrt.Model) (*Cache, error) {
+	if len(m.Inputs) == 0 || m.Inputs[0].Name != InputIDs {
+		return nil, fmt.Errorf("kvcache: the first graph input is not %q", InputIDs)
+	}
+	outs := map[string]bool{}
+	for _, o := range m.Outputs {
+		outs[o.Name] = true
+	}
+	if !outs[Logits] {
+		return nil, fmt.Errorf("kvcache: no %q output", Logits)
+	}
+	c := &Cache{}
+	for _, in := range m.Inputs[1:] {
+		p := PresentFor(in.Name)
+		if p == "" || !outs[p] {
+			return nil, fmt.Errorf("kvcache: input %q has no matching present output (want past_key_values.{i}.key/.value with present.{i}.key/.value)", in.Name)
+		}
+		if !in.Ranked || len(in.Shape) != 4 {
+			return nil, fmt.Errorf("kvcache: input %q has shape %v, want [batch, kv_heads, past, head_dim]", in.Name, in.Shape)
+		}
+		c.Past = append(c.Past, in)
+		c.Present = append(c.Present, p)
+	}
+	if len(c.Past) == 0 {
+		return nil, fmt.Errorf("kvcache: the model has no past_key_values inputs; compile it with inputs.kv_cache: true")
+	}
+	return c, nil
+}
+
+// A Session is one sequence batch being generated: the model, its cache
+// layout and the current past tensors.
+type Session struct {
+	Model *mhrt.Model
+	Cache *Cache
+	Batch int
+	past  []*mhrt.Tensor
+	len   int
+}
+
+// NewSession starts an empty cache (past length 0) for batch sequences.
+func NewSession(m *mhrt.Model, batch int) (*Session, error) {
+	c, err := Layout(m)
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{Model: m, Cache: c, Batch: batch}
+	for _, in := range c.Past {
+		if in.Shape[0] >= 0 && in.Shape[0] != int64(batch) {
+			return nil, fmt.Errorf("kvcache: input %q has batch %d, want %d", in.Name, in.Shape[0], batch)
+		}
+		if in.Shape[1] < 0 || in.Shape[3] < 0 {
+			return nil, fmt.Errorf("kvcache: input %q has shape %v, want kv_heads and head_dim fixed", in.Name, in.Shape)
+		}
+		shape := []int64{int64(batch), in.Shape[1], 0, in.Shape[3]}
+		var t *mhrt.Tensor
+		switch in.DType {
+		case mhrt.Float32, mhrt.Undefined:
+			t = mhrt.NewFloat32(shape, []float32{})
+		case mhrt.Float64:
+			t = mhrt.NewFloat64(shape, []float64{})
+		default:
+			return nil, fmt.Errorf("kvcache: input %q has type %v, want float32 or float64", in.Name, in.DType)
+		}
+		s.past = append(s.past, t)
+	}
+	return s, nil
+}
+
+// Len is the number of tokens in the cache.
+func (s *Session) Len() int { return s.len }
+
+// Step runs the graph on ids [batch, n] (n ≥ 1 new tokens of each
+// sequence, row-major) and returns the logits [batch, n, vocab]; the
+// presents become the cache.
+func (s *Session) Step(ids []int64) (*mhrt.Tensor, error) {
+	if len(ids) == 0 || len(ids)%s.Batch != 0 {
+		return nil, fmt.Errorf("kvcache: got %d token ids, want a positive multiple of the batch %d", len(ids), s.Batch)
+	}
+	n := len(ids) / s.Batch
+	in := map[string]*mhrt.Tensor{InputIDs: mhrt.NewInt64([]int64{int64(s.Batch), int64(n)}, ids)}
+	for j, p := range s.Cache.Past {
+		in[p.Name] = s.past[j]
+	}
+	out, err := s.Model.Run(in)
+	if err != nil {
+		return nil, err
+	}
+	for j, name := range s.Cache.Present {
+		t := out[name]
+		if t == nil || len(t.Shape) != 4 || t.Shape[2] != int64(s.len+n) {
+			return nil, fmt.Errorf("kvcache: output %q is %v, want past length %d", name, t, s.len+n)
+		}
+		s.past[j] = t
+	}
+	s.len += n
+	return out[Logits], nil
+}
+
+// Argmax returns, for each sequence of logits [batch, n, vocab], the id of
+// the largest logit of its last position (the first on ties).
+func Argmax(logits *mhrt.Tensor) []int64 {
+	sh := logits.Shape
+	b, n, v := int(sh[0]), int(sh[1]), int(sh[2])
+	data := logits.Float32s()
+	ids := make([]int64, b)
+	for i := range b {
+		row := data[(i*n+n-1)*v : (i*n+n)*v]
+		best := 0
+		for j, x := range row {
+			if x > row[best] {
+				best = j
+			}
+		}
+		ids[i] = int64(best)
+	}
+	return ids
+}

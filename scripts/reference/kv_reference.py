@@ -1,0 +1,81 @@
+"""Run the PyTorch reference's KV-cache path and its full forward on the same tokens.
+
+    /usr/bin/python3 scripts/reference/kv_reference.py MODEL_YAML IN.safetensors OUT.safetensors [--max-sequence N]
+
+IN.safetensors holds, for runs r = 0, 1, ..., `run{r}.ids` int64 [batch, T] and
+`run{r}.schedule` int64 [k], chunk lengths that sum to T: the tokens are fed to
+Decoder.forward_cached chunk by chunk (the first chunk is the prefill on an empty cache,
+then each chunk continues from the cache the previous one returned). OUT.safetensors gets,
+per run, in float64:
+
+- `run{r}.full.logits` [batch, T, vocab]: Decoder.forward over all T tokens at once;
+- `run{r}.cached.logits` [batch, T, vocab]: the chunks' logits, concatenated;
+- `run{r}.cached.present.{i}.key` / `.value` [batch, kv_heads, T, head_dim]: the final cache.
+
+The model file must have `weights.source: safetensors` (mhc_reference.load_yaml_model).
+--max-sequence enlarges the RoPE tables (rows 0..max_sequence-1 are the same whatever the
+size) when T exceeds the file's max_sequence.
+"""
+
+import argparse
+import os
+import sys
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import mhc_reference as ref  # noqa: E402
+import safetensors_io as st  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model")
+    ap.add_argument("inputs")
+    ap.add_argument("out")
+    ap.add_argument("--max-sequence", type=int, default=0)
+    a = ap.parse_args()
+
+    import yaml
+    with open(a.model) as f:
+        doc = yaml.safe_load(f)
+    if a.max_sequence:
+        doc.setdefault("inputs", {})
+        doc["inputs"] = dict(doc["inputs"] or {}, max_sequence=max(a.max_sequence, (doc["inputs"] or {}).get("max_sequence", 0)))
+    cfg = ref.Config.from_yaml_dict(doc)
+    model = ref.build(cfg, torch.float64)
+    model.load_weights(st.load(os.path.join(os.path.dirname(a.model), doc["weights"]["path"])))
+    model.eval()
+
+    io = st.load(a.inputs)
+    out = {}
+    r = 0
+    while "run%d.ids" % r in io:
+        ids = io["run%d.ids" % r].to(torch.int64)
+        schedule = [int(n) for n in io["run%d.schedule" % r].tolist()]
+        if sum(schedule) != ids.shape[1]:
+            raise SystemExit("run %d: schedule %s does not sum to T = %d" % (r, schedule, ids.shape[1]))
+        with torch.no_grad():
+            full = model(ids)
+            cache = model.empty_cache(ids.shape[0])
+            chunks, at = [], 0
+            for n in schedule:
+                logits, cache = model.forward_cached(ids[:, at:at + n], cache)
+                chunks.append(logits)
+                at += n
+            cached = torch.cat(chunks, dim=1)
+        out["run%d.full.logits" % r] = full
+        out["run%d.cached.logits" % r] = cached
+        for i, (k, v) in enumerate(cache):
+            out["run%d.cached.present.%d.key" % (r, i)] = k
+            out["run%d.cached.present.%d.value" % (r, i)] = v
+        r += 1
+    if r == 0:
+        raise SystemExit("no run0.ids in %s" % a.inputs)
+    st.save(out, a.out)
+
+
+if __name__ == "__main__":
+    main()
