@@ -555,6 +555,9 @@ func mod(c *call, in []*Tensor) []*Tensor {
 // pow is xʸ, broadcasting; the exponent may have another type than x.
 func pow(c *call, in []*Tensor) []*Tensor {
 	x, y := in[0], in[1]
+	if sq := square32(x, y); sq != nil {
+		return []*Tensor{sq}
+	}
 	if x.DType == y.DType && x.DType.IsFloat() {
 		return []*Tensor{zipNum(x, y, binFn{f: math.Pow})}
 	}
@@ -565,6 +568,22 @@ func pow(c *call, in []*Tensor) []*Tensor {
 		out[o] = math.Pow(xv[ix[0]], yv[ix[1]])
 	})
 	return []*Tensor{fromFloat64s(x.DType, shape, out)}
+}
+
+// square32 is the fast path of Pow for float32 x and a scalar exponent 2
+// (the RMS patterns runtimes fuse): x·x in float32 is the correctly rounded
+// square, which is what the general path gives too (the float64 square of a
+// float32 is exact, rounded once). It returns nil for anything else.
+func square32(x, y *Tensor) *Tensor {
+	xv, ok := x.data.([]float32)
+	if !ok || y.Len() != 1 || len(y.Shape) > len(x.Shape) || y.Float64s()[0] != 2 {
+		return nil
+	}
+	out := make([]float32, len(xv))
+	for i, v := range xv {
+		out[i] = v * v
+	}
+	return &Tensor{DType: x.DType, Shape: append([]int64(nil), x.Shape...), data: out}
 }
 
 // prelu is y = x < 0 ? slope·x : x, slope broadcasting to x.

@@ -431,6 +431,21 @@ func gemm(c *call, in []*Tensor) []*Tensor {
 	if alpha == 1 && bias == nil {
 		return []*Tensor{y}
 	}
+	if yv, ok := y.data.([]float32); ok && alpha == 1 && beta == 1 {
+		// float32 fast path (the Sinkhorn lowering's c·M + eps): y + C
+		// summed in float32, as onnxruntime does; C a scalar or a row.
+		if bv, ok := bias.data.([]float32); ok && (len(bv) == 1 || len(bv) == int(y.Shape[1]) && bias.Len() == len(bv) && (len(bias.Shape) == 1 || bias.Shape[0] == 1)) {
+			n := int(y.Shape[1])
+			for i := range yv {
+				if len(bv) == 1 {
+					yv[i] += bv[0]
+				} else {
+					yv[i] += bv[i%n]
+				}
+			}
+			return []*Tensor{y}
+		}
+	}
 	yv := y.Float64s()
 	for i := range yv {
 		yv[i] *= alpha
