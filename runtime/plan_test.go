@@ -243,3 +243,63 @@ func TestPlanPacksWeights(t *testing.T) {
 		t.Errorf("w2 unpacked: %v", err)
 	}
 }
+
+// TestPlanFusesGemmHalfSteps: Div(x, Gemm(x, M, ε)) with a constant M and ε
+// (the exporter's "gemm" Sinkhorn lowering) runs as one fused step, within
+// float32 rounding of the two nodes; a Gemm with a non-constant M, with
+// transB, or whose result is also an output, is left alone.
+func TestPlanFusesGemmHalfSteps(t *testing.T) {
+	k := int64(9)
+	mv := make([]float32, k*k)
+	for i := range mv {
+		if i%3 == 0 || i%7 == 1 {
+			mv[i] = 1
+		}
+	}
+	mv[5] = 0.5
+	g := &onnxpb.GraphProto{
+		Input: []*onnxpb.ValueInfoProto{
+			tensorInfo("x", Float32, sh(13, k)),
+			tensorInfo("m2", Float32, sh(k, k)),
+		},
+		Initializer: []*onnxpb.TensorProto{
+			NewFloat32(sh(), []float32{1e-6}).Proto("eps"), NewFloat32(sh(k, k), mv).Proto("m"),
+		},
+		Output: []*onnxpb.ValueInfoProto{untypedInfo("y3"), untypedInfo("s2")},
+		Node: []*onnxpb.NodeProto{
+			node("g0", "Gemm", []string{"x", "m", "eps"}, []string{"s0"}),
+			node("d0", "Div", []string{"x", "s0"}, []string{"y0"}),
+			node("g1", "Gemm", []string{"y0", "m2", "eps"}, []string{"s1"}), // M not constant
+			node("d1", "Div", []string{"y0", "s1"}, []string{"y1"}),
+			node("g2", "Gemm", []string{"y1", "m", "eps"}, []string{"s2"}), // sum also an output
+			node("d2", "Div", []string{"y1", "s2"}, []string{"y2"}),
+			node("g3", "Gemm", []string{"y2", "m", "eps"}, []string{"s3"}),
+			node("d3", "Div", []string{"y2", "s3"}, []string{"y3"}),
+		},
+	}
+	m, err := Decode(encode(t, modelProto(13, g)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.plan.gone["s0"] || !m.plan.gone["s3"] || len(m.plan.gone) != 2 {
+		t.Errorf("fused away %v, want s0 and s3", m.plan.gone)
+	}
+	x := randTensor(3, 13, k)
+	for i, v := range x.Float32s() {
+		x.Float32s()[i] = v*v + 0.01
+	}
+	in := map[string]*Tensor{"x": x, "m2": NewFloat32(sh(k, k), mv)}
+	planned, err := m.Run(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := m.runGraph(in, RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"y3", "s2"} {
+		if err := compareTensors(planned[name], plain[name], 1e-6, 0); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
