@@ -632,39 +632,6 @@ func normSum(c *call, in []*Tensor) []*Tensor {
 	return []*Tensor{{DType: Float32, Shape: x.Shape, data: out}}
 }
 
-// normGemm is the kernel of a Div the plan fused with its Gemm (plan.go):
-// y = x / (x·M + ε) row by row, for x [T, k] and the constant k×k M, the
-// sums in float32 in index order (as a GEMM would, up to its order).
-func normGemm(c *call, in []*Tensor) []*Tensor {
-	x := in[0]
-	if x.DType != Float32 || len(x.Shape) != 2 {
-		panic(errType)
-	}
-	mm, eps := c.n.fz.sumM, c.n.fz.sumEps
-	k := int(x.Shape[1])
-	if k*k != len(mm) {
-		failf("Gemm half-step: x has %d columns, M has %d elements", k, len(mm))
-	}
-	xv := x.data.([]float32)
-	out := getF32(len(xv))
-	var small [maxGemmStep]float32
-	s := small[:k]
-	for t := 0; t < len(xv); t += k {
-		row, dst := xv[t:t+k], out[t:t+k]
-		clear(s)
-		for i, v := range row {
-			mrow := mm[i*k : i*k+k]
-			for j, w := range mrow {
-				s[j] += v * w
-			}
-		}
-		for j, v := range row {
-			dst[j] = v / (s[j] + eps)
-		}
-	}
-	return []*Tensor{{DType: Float32, Shape: x.Shape, data: out}}
-}
-
 // accRowSIMD is acc[j] += x[j] (or x[j]²) in float64 where the build has a
 // vector form (elementwise_simd.go), else nil.
 var accRowSIMD func(acc []float64, x []float32, sq bool)

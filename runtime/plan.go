@@ -30,10 +30,6 @@ type fusion struct {
 	// Div as a Sinkhorn half-step: y = x / (Σ_sumAxis x + sumEps).
 	sumAxis int64
 	sumEps  float32
-
-	// Div as the Gemm form of a Sinkhorn half-step: y = x / (x·sumM + sumEps)
-	// for 2-D x [T, k] and a constant k×k sumM (k ≤ maxGemmStep).
-	sumM []float32
 }
 
 // A plan is the fused, slot-indexed form of a model's graph.
@@ -132,18 +128,13 @@ func (m *Model) makePlan() *plan {
 		}
 	}
 
-	// Sinkhorn half-steps: Div(x, Add(ReduceSum(x, axis), ε)), and the
-	// Gemm form the exporter's "gemm" lowering writes: Div(x, Gemm(x, M, ε)).
+	// Sinkhorn half-steps: Div(x, Add(ReduceSum(x, axis), ε)).
 	halfStep := map[*Node]*Node{} // Div → its fused copy
 	for _, d := range m.nodes {
 		if f, add, red := m.matchHalfStep(d, producer, isOutput); f != nil {
 			halfStep[d] = f
 			fused[add], fused[red] = true, true
 			p.gone[add.Outputs[0]], p.gone[red.Outputs[0]] = true, true
-		} else if f, g := m.matchGemmStep(d, producer, isOutput); f != nil {
-			halfStep[d] = f
-			fused[g] = true
-			p.gone[g.Outputs[0]] = true
 		}
 	}
 
@@ -424,48 +415,6 @@ func (m *Model) matchHalfStep(d *Node, producer map[string]*Node, isOutput map[s
 		return &c, add, red
 	}
 	return nil, nil, nil
-}
-
-// maxGemmStep bounds the k of a fused Gemm half-step (n² for n streams).
-const maxGemmStep = 64
-
-// matchGemmStep recognises Div(x, Gemm(x, M, ε)) with x a float32 matrix, M
-// a constant k×k float32 matrix (k ≤ maxGemmStep), ε a constant scalar and
-// Gemm's defaults (alpha = beta = 1, no transposes): a Sinkhorn half-step in
-// the exporter's "gemm" lowering. It returns the Div's fused copy and the
-// Gemm it absorbs.
-func (m *Model) matchGemmStep(d *Node, producer map[string]*Node, isOutput map[string]bool) (fused, g *Node) {
-	if d.OpType != "Div" || d.Domain != "" || len(d.Inputs) != 2 || len(d.Outputs) != 1 || m.types[d.Outputs[0]] != Float32 {
-		return nil, nil
-	}
-	x := d.Inputs[0]
-	g = producer[d.Inputs[1]]
-	if x == "" || g == nil || g.OpType != "Gemm" || g.Domain != "" || len(g.Inputs) != 3 || g.Inputs[0] != x ||
-		m.uses[g.Outputs[0]] != 1 || isOutput[g.Outputs[0]] {
-		return nil, nil
-	}
-	for name, want := range map[string]float32{"alpha": 1, "beta": 1} {
-		if a := g.attrs[name]; a != nil && a.GetF() != want {
-			return nil, nil
-		}
-	}
-	for _, name := range []string{"transA", "transB"} {
-		if a := g.attrs[name]; a != nil && a.GetI() != 0 {
-			return nil, nil
-		}
-	}
-	mt, eps := m.constant(g.Inputs[1]), m.constant(g.Inputs[2])
-	if mt == nil || mt.DType != Float32 || len(mt.Shape) != 2 || mt.Shape[0] != mt.Shape[1] || mt.Shape[0] > maxGemmStep ||
-		eps == nil || eps.DType != Float32 || eps.Len() != 1 || len(eps.Shape) > 1 {
-		return nil, nil
-	}
-	c := *d
-	c.Inputs = []string{x}
-	c.fz.sumM, c.fz.sumEps = mt.Float32s(), eps.Float32s()[0]
-	k := *d.k
-	k.fn, k.minIn, k.maxIn = normGemm, 1, 1
-	c.k = &k
-	return &c, g
 }
 
 // constant returns the initializer called name if a caller cannot override
