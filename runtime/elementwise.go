@@ -579,7 +579,7 @@ func square32(x, y *Tensor) *Tensor {
 	if !ok || y.Len() != 1 || len(y.Shape) > len(x.Shape) || y.Float64s()[0] != 2 {
 		return nil
 	}
-	out := make([]float32, len(xv))
+	out := getF32(len(xv))
 	for i, v := range xv {
 		out[i] = v * v
 	}

@@ -225,6 +225,7 @@ var (
 		"Transpose": true, "Slice": true, "Expand": true, "Neg": true,
 		"Sqrt": true, "Reciprocal": true, "Exp": true, "Gather": true,
 		"Shape": true, "Range": true, "Equal": true, "Less": true, "Greater": true,
+		"Pow": true, "Gemm": true,
 	}
 	viewOps = map[string]bool{
 		"Reshape": true, "Flatten": true, "Squeeze": true, "Unsqueeze": true,
