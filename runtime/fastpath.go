@@ -316,7 +316,7 @@ func reduce32(x *Tensor, red []bool, r reducer, shape []int64) (*Tensor, bool) {
 	}
 	xv := x.data.([]float32)
 	out := getF32(outer * inner)
-	sq := r.kind == redSumSquare
+	sq := r.kind == redSumSquare || r.kind == redMeanSquare
 	lines := func(o0, o1 int) {
 		acc := make([]float64, inner)
 		for o := o0; o < o1; o++ {
@@ -344,7 +344,7 @@ func reduce32(x *Tensor, red []bool, r reducer, shape []int64) (*Tensor, bool) {
 			}
 			dst := out[o*inner:][:inner]
 			for j, s := range acc {
-				if r.kind == redMean {
+				if r.kind == redMean || r.kind == redMeanSquare {
 					s = s / float64(dim)
 				}
 				dst[j] = float32(s)

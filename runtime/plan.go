@@ -138,6 +138,15 @@ func (m *Model) makePlan() *plan {
 		}
 	}
 
+	// RMS patterns: ReduceMean(Pow(x, 2)) reduces x's squares in one pass.
+	for _, d := range m.nodes {
+		if f, pw := m.matchMeanSquare(d, producer, isOutput); f != nil {
+			halfStep[d] = f
+			fused[pw] = true
+			p.gone[pw.Outputs[0]] = true
+		}
+	}
+
 	var order []*Node
 	for _, n := range m.nodes {
 		if fused[n] {
@@ -416,6 +425,34 @@ func (m *Model) matchHalfStep(d *Node, producer map[string]*Node, isOutput map[s
 		return &c, add, red
 	}
 	return nil, nil, nil
+}
+
+// matchMeanSquare recognises ReduceMean(Pow(x, 2)) with x float32, the
+// exponent a constant scalar 2 and the square read by nothing else (the RMS
+// pattern the exporter writes, as onnxruntime fuses it). It returns the
+// ReduceMean's fused copy, which reduces x's squares in one pass (summed in
+// float64 from the exact squares: at least as accurate as the two nodes),
+// and the Pow it absorbs.
+func (m *Model) matchMeanSquare(d *Node, producer map[string]*Node, isOutput map[string]bool) (fused, pw *Node) {
+	if d.OpType != "ReduceMean" || d.Domain != "" || len(d.Inputs) == 0 || len(d.Outputs) != 1 {
+		return nil, nil
+	}
+	pw = producer[d.Inputs[0]]
+	if pw == nil || pw.OpType != "Pow" || pw.Domain != "" || len(pw.Inputs) != 2 || m.types[pw.Inputs[0]] != Float32 ||
+		m.uses[pw.Outputs[0]] != 1 || isOutput[pw.Outputs[0]] {
+		return nil, nil
+	}
+	e := m.constant(pw.Inputs[1])
+	if e == nil || !e.DType.IsFloat() || e.Len() != 1 || len(e.Shape) > 0 || e.Float64s()[0] != 2 {
+		return nil, nil
+	}
+	c := *d
+	c.Inputs = slices.Clone(d.Inputs)
+	c.Inputs[0] = pw.Inputs[0]
+	k := *d.k
+	k.fn = reduce(meanSquareR)
+	c.k = &k
+	return &c, pw
 }
 
 // constant returns the initializer called name if a caller cannot override

@@ -243,3 +243,46 @@ func TestPlanPacksWeights(t *testing.T) {
 		t.Errorf("w2 unpacked: %v", err)
 	}
 }
+
+// TestPlanFusesMeanSquare: ReduceMean(Pow(x, 2)) (the RMS pattern) runs as
+// one reduction of x's squares, matching the two nodes within float32
+// rounding; a Pow with another exponent, or whose square is also an
+// output, is left alone.
+func TestPlanFusesMeanSquare(t *testing.T) {
+	g := &onnxpb.GraphProto{
+		Input: []*onnxpb.ValueInfoProto{tensorInfo("x", Float32, sh(5, 3, 37))},
+		Initializer: []*onnxpb.TensorProto{
+			NewFloat32(sh(), []float32{2}).Proto("two"), NewFloat32(sh(), []float32{3}).Proto("three"),
+		},
+		Output: []*onnxpb.ValueInfoProto{untypedInfo("m0"), untypedInfo("m1"), untypedInfo("m2"), untypedInfo("q2")},
+		Node: []*onnxpb.NodeProto{
+			node("p0", "Pow", []string{"x", "two"}, []string{"q0"}),
+			node("r0", "ReduceMean", []string{"q0"}, []string{"m0"}, aInts("axes", -1)),
+			node("p1", "Pow", []string{"x", "three"}, []string{"q1"}), // not a square
+			node("r1", "ReduceMean", []string{"q1"}, []string{"m1"}, aInts("axes", -1)),
+			node("p2", "Pow", []string{"x", "two"}, []string{"q2"}), // also an output
+			node("r2", "ReduceMean", []string{"q2"}, []string{"m2"}, aInts("axes", 1)),
+		},
+	}
+	m, err := Decode(encode(t, modelProto(17, g)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.plan.gone["q0"] || len(m.plan.gone) != 1 {
+		t.Errorf("fused away %v, want q0", m.plan.gone)
+	}
+	in := map[string]*Tensor{"x": randTensor(4, 5, 3, 37)}
+	planned, err := m.Run(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := m.runGraph(in, RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"m0", "m1", "m2", "q2"} {
+		if err := compareTensors(planned[name], plain[name], 1e-6, 0); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

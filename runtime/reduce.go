@@ -28,6 +28,7 @@ const (
 	redSum
 	redMean
 	redSumSquare
+	redMeanSquare // Σx²/n: ReduceMean(Pow(x, 2)) as the plan fuses it (plan.go)
 )
 
 func addF(a, x float64) float64 { return a + x }
@@ -46,6 +47,10 @@ var (
 		iinit: 1, istep: func(a, x int64) int64 { return a * x }}
 	sumSquareR = reducer{step: func(a, x float64) float64 { return a + x*x }, kind: redSumSquare, // Σx²
 		istep: func(a, x int64) int64 { return a + x*x }}
+	meanSquareR = reducer{step: func(a, x float64) float64 { return a + x*x }, kind: redMeanSquare, // Σx²/n
+		final:  func(a float64, n int) float64 { return a / float64(n) },
+		istep:  func(a, x int64) int64 { return a + x*x },
+		ifinal: func(a int64, n int) int64 { return a / int64(max(n, 1)) }}
 	l1R = reducer{step: func(a, x float64) float64 { return a + math.Abs(x) }, // Σ|x|
 		istep: func(a, x int64) int64 { return a + max(x, -x) }}
 	l2R = reducer{step: func(a, x float64) float64 { return a + x*x }, // √Σx²
