@@ -18,6 +18,9 @@ import (
 //     scalar: one Sinkhorn half-step, x / (Σ_axis x + ε), computed in one
 //     pass (normSum, fastpath.go) with the same roundings as the three nodes.
 //     An mHC sublayer has 2 per iteration, so this turns 3·2·20 nodes into 40.
+//   - ReduceMean(Pow(x, 2)), the RMS pattern the exporter writes for the
+//     norms and the mHC coefficients (onnxruntime fuses the same pattern):
+//     one reduction of x's squares, without the squared tensor.
 //
 // A fused-away value has no slot; RunWith falls back to the graph as written
 // when RunOptions.Outputs asks for one.
