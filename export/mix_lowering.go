@@ -9,16 +9,6 @@ var mixLowerings = map[ir.Op]map[string]expansion{
 	ir.OpHCCollapse: {"matmul": expandHCCollapseMatMul},
 }
 
-// swapLast returns the permutation exchanging the last two of r axes.
-func swapLast(r int) []int64 {
-	perm := make([]int64, r)
-	for i := range perm {
-		perm[i] = int64(i)
-	}
-	perm[r-2], perm[r-1] = perm[r-1], perm[r-2]
-	return perm
-}
-
 // HCMix, lowering "concat_matmul": x' = [combᵀ | post] · [x; y], one
 // batched MatMul over the state with y appended as an extra stream, instead
 // of combᵀ·x, post ⊗ y and their sum as three full-size tensors. (With the
@@ -28,7 +18,7 @@ func expandHCMixConcatMatMul(e *emitter, n *ir.Node, in, out []string) {
 		expandHCMix(e, n, in, out)
 		return
 	}
-	combT := e.op("Transpose", "", ins(in[3]), aInts("perm", swapLast(n.Inputs[3].Type.Shape.Rank())...))
+	combT := e.transposeLast(in[3], n.Inputs[3].Type.Shape.Rank())
 	post := e.op("Unsqueeze", "", ins(in[2], e.i64s(-1))) // [..., n, 1]
 	w := e.op("Concat", "", ins(combT, post), aInt("axis", -1))
 	y := e.op("Unsqueeze", "", ins(in[1], e.i64s(-2))) // [..., 1, C]
@@ -53,15 +43,9 @@ func expandHCCollapseMatMul(e *emitter, n *ir.Node, in, out []string) {
 // [preᵀ; combᵀ] whose result must then be sliced apart (two copies). It
 // reads the state twice but writes each result once.
 func expandHCPremixTwoMatMul(e *emitter, n *ir.Node, in, out []string) {
-	r := n.Inputs[2].Type.Shape.Rank()
-	perm := make([]int64, r)
-	for i := range perm {
-		perm[i] = int64(i)
-	}
-	perm[r-2], perm[r-1] = perm[r-1], perm[r-2]
 	pre := e.op("Unsqueeze", "", ins(in[1], e.i64s(-2))) // [..., 1, n]
 	h := e.op("MatMul", "", ins(pre, in[0]))             // [..., 1, C]
 	e.op("Squeeze", out[0], ins(h, e.i64s(-2)))
-	combT := e.op("Transpose", "", ins(in[2]), aInts("perm", perm...))
+	combT := e.transposeLast(in[2], n.Inputs[2].Type.Shape.Rank())
 	e.op("MatMul", out[1], ins(combT, in[0]))
 }

@@ -137,6 +137,16 @@ func expandSiluMLP(e *emitter, n *ir.Node, in, out []string) {
 	e.linear(e.silu(e.linear(in[0], in[1], "")), in[2], out[0])
 }
 
+// transposeLast emits x with its last two of rank axes exchanged (combᵀ).
+func (e *emitter) transposeLast(x string, rank int) string {
+	perm := make([]int64, rank)
+	for i := range perm {
+		perm[i] = int64(i)
+	}
+	perm[rank-2], perm[rank-1] = perm[rank-1], perm[rank-2]
+	return e.op("Transpose", "", ins(x), aInts("perm", perm...))
+}
+
 // slice returns x[..., start:end] along axis.
 func (e *emitter) slice(x string, start, end, axis int64) string {
 	return e.op("Slice", "", ins(x, e.i64s(start), e.i64s(end), e.i64s(axis)))
@@ -144,15 +154,20 @@ func (e *emitter) slice(x string, start, end, axis int64) string {
 
 // seqLen returns the sequence length of x [B, S, C] as a 1-D int64 tensor of
 // one element: a constant when S is known, else Shape(x)[1:2], computed once.
-func (e *emitter) seqLen(x string, s ir.Dim) string {
-	if s.Known() {
-		return e.i64s(s.Size)
+func (e *emitter) seqLen(x string, s ir.Dim) string { return e.dimLen(x, s, 1) }
+
+// dimLen returns dim d of x (its axis axis) as a 1-D int64 tensor of one
+// element: a constant when d is known, else Shape(x)[axis:axis+1], emitted
+// once per symbol.
+func (e *emitter) dimLen(x string, d ir.Dim, axis int64) string {
+	if d.Known() {
+		return e.i64s(d.Size)
 	}
-	key := "seqlen:" + s.Param
+	key := fmt.Sprintf("dim:%s:%d", d.Param, axis)
 	if v, ok := e.memo[key]; ok {
 		return v
 	}
-	v := e.op("Shape", "", ins(x), aInt("start", 1), aInt("end", 2))
+	v := e.op("Shape", "", ins(x), aInt("start", axis), aInt("end", axis+1))
 	e.memo[key] = v
 	return v
 }
@@ -360,13 +375,7 @@ func expandHCMix(e *emitter, n *ir.Node, in, out []string) {
 		e.op("Add", out[0], ins(e.op("Mul", "", ins(post, y)), in[0]))
 		return
 	}
-	r := n.Inputs[3].Type.Shape.Rank()
-	perm := make([]int64, r)
-	for i := range perm {
-		perm[i] = int64(i)
-	}
-	perm[r-2], perm[r-1] = perm[r-1], perm[r-2]
-	combT := e.op("Transpose", "", ins(in[3]), aInts("perm", perm...))
+	combT := e.transposeLast(in[3], n.Inputs[3].Type.Shape.Rank())
 	mixed := e.op("MatMul", "", ins(combT, in[0]))
 	e.op("Add", out[0], ins(e.op("Mul", "", ins(post, y)), mixed))
 }
@@ -375,14 +384,8 @@ func expandHCMix(e *emitter, n *ir.Node, in, out []string) {
 // MatMul, which reads x once for both the collapse h (row 0) and the mixed
 // streams combᵀ·x (rows 1..n).
 func expandHCPremix(e *emitter, n *ir.Node, in, out []string) {
-	r := n.Inputs[2].Type.Shape.Rank()
-	perm := make([]int64, r)
-	for i := range perm {
-		perm[i] = int64(i)
-	}
-	perm[r-2], perm[r-1] = perm[r-1], perm[r-2]
 	pre := e.op("Unsqueeze", "", ins(in[1], e.i64s(-2))) // [..., 1, n]
-	combT := e.op("Transpose", "", ins(in[2]), aInts("perm", perm...))
+	combT := e.transposeLast(in[2], n.Inputs[2].Type.Shape.Rank())
 	w := e.op("Concat", "", ins(pre, combT), aInt("axis", -2))
 	both := e.op("MatMul", "", ins(w, in[0])) // [..., n+1, C]
 	s := n.Inputs[0].Type.Shape[n.Inputs[0].Type.Shape.Rank()-2].Size
@@ -393,18 +396,7 @@ func expandHCPremix(e *emitter, n *ir.Node, in, out []string) {
 
 // pastLen returns the cached length P of past [B, KV, P, D] as a 1-D int64
 // tensor of one element, computed once per symbol.
-func (e *emitter) pastLen(past string, p ir.Dim) string {
-	if p.Known() {
-		return e.i64s(p.Size)
-	}
-	key := "pastlen:" + p.Param
-	if v, ok := e.memo[key]; ok {
-		return v
-	}
-	v := e.op("Shape", "", ins(past), aInt("start", 2), aInt("end", 3))
-	e.memo[key] = v
-	return v
-}
+func (e *emitter) pastLen(past string, p ir.Dim) string { return e.dimLen(past, p, 2) }
 
 // cacheRope returns, computed once, the total length T = P + S and the RoPE
 // rows table[P:T] of the new tokens: positions continue from the cache.

@@ -84,19 +84,25 @@ func inferSame(n *Node) ([]Type, error) {
 }
 
 func inferRMSNorm(n *Node) ([]Type, error) {
-	if err := wantFloat(n, 0, 1); err != nil {
-		return nil, err
-	}
-	if err := wantMinRank(n, 0, 1); err != nil {
-		return nil, err
-	}
-	if err := wantRank(n, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := wantDim(n, 1, 0, last(in(n, 0).Shape)); err != nil {
+	if err := checkNorm(n, 0, 1); err != nil {
 		return nil, err
 	}
 	return []Type{in(n, 0)}, nil
+}
+
+// checkNorm checks a norm's input x (float, rank ≥ 1) and its weight w
+// (float, [C] with C x's last dim).
+func checkNorm(n *Node, x, w int) error {
+	if err := wantFloat(n, x, w); err != nil {
+		return err
+	}
+	if err := wantMinRank(n, x, 1); err != nil {
+		return err
+	}
+	if err := wantRank(n, w, 1); err != nil {
+		return err
+	}
+	return wantDim(n, w, 0, last(in(n, x).Shape))
 }
 
 func inferAttention(n *Node) ([]Type, error) {
@@ -407,16 +413,7 @@ func inferAddRMSNorm(n *Node) ([]Type, error) {
 	if !in(n, 0).Equal(in(n, 1)) {
 		return nil, fmt.Errorf("inputs have types %v and %v, want equal types", in(n, 0), in(n, 1))
 	}
-	if err := wantFloat(n, 0, 2); err != nil {
-		return nil, err
-	}
-	if err := wantMinRank(n, 0, 1); err != nil {
-		return nil, err
-	}
-	if err := wantRank(n, 2, 1); err != nil {
-		return nil, err
-	}
-	if err := wantDim(n, 2, 0, last(in(n, 0).Shape)); err != nil {
+	if err := checkNorm(n, 0, 2); err != nil {
 		return nil, err
 	}
 	return []Type{in(n, 0), in(n, 0)}, nil
