@@ -52,7 +52,12 @@ var ApplyPrecision = &Pass{
 			c.Type.DType, c.Const = dt, narrow(c.Const, dt)
 			cx.Fire("weight")
 		}
-		// Widen the state where the coefficients read it.
+		// Widen the state where the coefficients read it. One Reinfer first
+		// gives every state its narrowed type; a Cast changes no type but
+		// its own output's.
+		if err := g.Reinfer(); err != nil {
+			return true, err
+		}
 		widened := map[*ir.Value]*ir.Value{}
 		for _, n := range append([]*ir.Node(nil), g.Nodes...) {
 			slot := -1
@@ -66,9 +71,6 @@ var ApplyPrecision = &Pass{
 			}
 			if slot < 0 {
 				continue
-			}
-			if err := g.Reinfer(); err != nil {
-				return true, err
 			}
 			if err := castInput(g, n, slot, ir.Float32, widened); err != nil {
 				return true, nodeError(n, "%v", err)
