@@ -55,6 +55,15 @@ type InternalError struct{ Err error }
 func (e *InternalError) Error() string { return "internal error: " + e.Err.Error() }
 func (e *InternalError) Unwrap() error { return e.Err }
 
+// Refused reports whether err says the target cannot express the model (an
+// export.TargetError: an operator its profile does not allow, a shape its
+// lowerings do not take), as opposed to any other problem. Tests that run
+// every model × target skip exactly these combinations.
+func Refused(err error) bool {
+	var te *export.TargetError
+	return errors.As(err, &te)
+}
+
 // IsInternal reports whether err is an InternalError.
 func IsInternal(err error) bool {
 	var ie *InternalError
@@ -112,8 +121,7 @@ func CompileModel(m *ir.Model, w ir.Weights, opts Options) (*Result, error) {
 		return nil, &InternalError{err}
 	}
 	data, layout, err := export.MarshalExternal(g, export.Options{Profile: prof, Float64: opts.Float64, External: opts.external(m)})
-	var te *export.TargetError
-	if errors.As(err, &te) {
+	if Refused(err) {
 		return nil, fmt.Errorf("%s: target %s: %w", m.File, prof.Name, err)
 	}
 	if err != nil {
