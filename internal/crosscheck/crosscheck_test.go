@@ -278,6 +278,23 @@ func formatDiffs(d []float64) string {
 	return strings.Join(parts, " ")
 }
 
+// runBoth runs the model file out in onnxruntime and, decoded as m, in the
+// Go runtime on the same input, failing t on an error of either (with the
+// ops the Go runtime lacks, if that is the error).
+func runBoth(t *testing.T, m *mhrt.Model, out string, in input, inName, outName string) (goOut, ortOut output) {
+	t.Helper()
+	ortOut, err := runORT(out, in)
+	if err != nil {
+		t.Fatalf("%v: onnxruntime: %v", in, err)
+	}
+	goOut, err = runGo(m, in, inName, outName)
+	if err != nil {
+		reportGaps(t, "Run", out, err)
+		t.FailNow()
+	}
+	return goOut, ortOut
+}
+
 // loadGo decodes an ONNX file into the Go runtime, failing t with the ops it
 // lacks when it cannot.
 func loadGo(t *testing.T, path string) *mhrt.Model {
@@ -317,15 +334,7 @@ func TestRuntimeMatchesOnnxruntime(t *testing.T) {
 				var diffs []float64
 				for _, bs := range shapes {
 					in := seededInput(res.Model, bs[0], bs[1])
-					want, err := runORT(out, in)
-					if err != nil {
-						t.Fatalf("%v: onnxruntime: %v", in, err)
-					}
-					got, err := runGo(m, in, inName, outName)
-					if err != nil {
-						reportGaps(t, "Run", out, err)
-						t.FailNow()
-					}
+					got, want := runBoth(t, m, out, in, inName, outName)
 					diffs = append(diffs, compare(t, "Go runtime - onnxruntime", in, got, want))
 				}
 				line := fmt.Sprintf("%-27s %4d nodes  max |Go runtime - onnxruntime| %s  (%v)",

@@ -100,14 +100,7 @@ func TestTargetsPreserveNumerics(t *testing.T) {
 						var diffs []float64
 						for _, bs := range shapes {
 							in := seededInput(res.Model, bs[0], bs[1])
-							want, err := runORT(out, in)
-							if err != nil {
-								t.Fatalf("%v: onnxruntime: %v", in, err)
-							}
-							got, err := runGo(m, in, inName, outName)
-							if err != nil {
-								t.Fatalf("%v: Go runtime: %v", in, err)
-							}
+							got, want := runBoth(t, m, out, in, inName, outName)
 							diffs = append(diffs, compare(t, "Go runtime - onnxruntime", in, got, want))
 						}
 						line += "  max |Go - ORT| " + formatDiffs(diffs)
@@ -187,14 +180,7 @@ func TestPrecisionKeepsInvariants(t *testing.T) {
 					if in.rt.DType == mhrt.Float32 {
 						in = halfInput(in)
 					}
-					want, err := runORT(out, in)
-					if err != nil {
-						t.Fatalf("%v: onnxruntime: %v", in, err)
-					}
-					got, err := runGo(m, in, inName, outName)
-					if err != nil {
-						t.Fatalf("%v: Go runtime: %v", in, err)
-					}
+					got, want := runBoth(t, m, out, in, inName, outName)
 					if d, where := diff(got, want); d > 2e-2 {
 						t.Errorf("%v: max |Go runtime - onnxruntime| = %.3g at %s, want ≤ 2e-2 (fp16)", in, d, where)
 					}
@@ -263,14 +249,7 @@ func TestEveryLowering(t *testing.T) {
 					m := loadGo(t, out)
 					inName, outName := ioNames(res.Model.Arch.Kind)
 					in := seededInput(res.Model, 2, 5)
-					want, err := runORT(out, in)
-					if err != nil {
-						t.Fatalf("onnxruntime: %v", err)
-					}
-					got, err := runGo(m, in, inName, outName)
-					if err != nil {
-						t.Fatal(err)
-					}
+					got, want := runBoth(t, m, out, in, inName, outName)
 					compare(t, "Go runtime - onnxruntime", in, got, want)
 				})
 			}
