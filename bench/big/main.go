@@ -14,6 +14,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
 	"math"
 	"os"
 	"os/exec"
@@ -201,12 +202,6 @@ func loadavg() string {
 	return strings.Join(f[:3], " ")
 }
 
-func median[T int64 | time.Duration](v []T) T {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
 func gib(n int64) string { return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30)) }
 func mib(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
 
@@ -251,8 +246,8 @@ func render(o options, rows []row, commit, before, after string) string {
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %.2fB | %s | %s | %s | %.1f s (%.1f–%.1f) | %s (%s) | %s | %s | %s, %.1f s | %s |\n",
 			r.name, r.source, float64(r.params)/1e9, gib(r.weights), mib(r.onnxBytes), gib(r.dataBytes),
-			median(r.walls).Seconds(), slices.Min(r.walls).Seconds(), slices.Max(r.walls).Seconds(),
-			mib(median(r.rss)), mib(slices.Max(r.rss)), ortCell, mib(r.ort.maxRSS), status(r.checker), r.checker.wall.Seconds(), goCell)
+			benchenv.Median(r.walls).Seconds(), slices.Min(r.walls).Seconds(), slices.Max(r.walls).Seconds(),
+			mib(benchenv.Median(r.rss)), mib(slices.Max(r.rss)), ortCell, mib(r.ort.maxRSS), status(r.checker), r.checker.wall.Seconds(), goCell)
 	}
 	b.WriteString(notes)
 	return b.String()

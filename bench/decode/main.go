@@ -14,19 +14,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
-	"unsafe"
 
 	ort "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/proto"
@@ -148,16 +145,6 @@ type contender struct {
 	cpu     []time.Duration // thread CPU time per step, per sample
 }
 
-// threadCPU is the CPU time of the calling OS thread. With one intra-op
-// thread onnxruntime runs every node on the caller's thread, so this is the
-// latency less the time the machine gave to other processes: it stays
-// comparable on a loaded machine (as in bench/passes).
-func threadCPU() time.Duration {
-	var ts syscall.Timespec
-	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 3 /* CLOCK_THREAD_CPUTIME_ID */, uintptr(unsafe.Pointer(&ts)), 0)
-	return time.Duration(ts.Nano())
-}
-
 func (c *contender) release() {
 	for i, v := range c.out {
 		if v != nil {
@@ -179,23 +166,14 @@ func (c *contender) close() {
 func (c *contender) call(n int) (wall, cpu time.Duration, err error) {
 	goruntime.LockOSThread()
 	defer goruntime.UnlockOSThread()
-	c0, t0 := threadCPU(), time.Now()
+	c0, t0 := benchenv.ThreadCPU(), time.Now()
 	for range n {
 		c.release()
 		if err := c.sess.Run(c.in, c.out); err != nil {
 			return 0, 0, fmt.Errorf("%s: %w", c.name, err)
 		}
 	}
-	return time.Since(t0) / time.Duration(n), (threadCPU() - c0) / time.Duration(n), nil
-}
-
-func median(samples []time.Duration) time.Duration {
-	s := slices.Clone(samples)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	return time.Since(t0) / time.Duration(n), (benchenv.ThreadCPU() - c0) / time.Duration(n), nil
 }
 
 // A graph is one compiled model: its session and shapes.
@@ -296,7 +274,7 @@ func run(o options) error {
 		return fmt.Errorf("onnxruntime %s: %w", o.ortLib, err)
 	}
 	defer ort.DestroyEnvironment()
-	load := loadAvg()
+	load := benchenv.LoadAvg(", ")
 	var rows []row
 	for _, p := range o.pairs {
 		var gms, grs []*graph
@@ -325,7 +303,7 @@ func run(o options) error {
 		}
 		goruntime.GC()
 	}
-	report := writeReport(o, rows, load, loadAvg(), time.Since(start))
+	report := writeReport(o, rows, load, benchenv.LoadAvg(", "), time.Since(start))
 	fmt.Print(report)
 	if o.out != "" {
 		out := o.out
@@ -388,8 +366,8 @@ func measure(o options, p pair, past int, gms, grs []*graph) ([]row, error) {
 	for i, tg := range o.targets {
 		cm, cr := cs[2*i], cs[2*i+1]
 		rows = append(rows, row{pair: p.label, target: tg, past: past,
-			mhc: median(cm.samples), resid: median(cr.samples),
-			mhcCPU: median(cm.cpu), resCPU: median(cr.cpu),
+			mhc: benchenv.Median(cm.samples), resid: benchenv.Median(cr.samples),
+			mhcCPU: benchenv.Median(cm.cpu), resCPU: benchenv.Median(cr.cpu),
 			mhcMin: slices.Min(cm.samples), mhcMax: slices.Max(cm.samples),
 			resMin: slices.Min(cr.samples), resMax: slices.Max(cr.samples),
 			mhcNodes: gms[i].nodes, rNodes: grs[i].nodes})
@@ -443,12 +421,12 @@ func writeReport(o options, rows []row, loadBefore, loadAfter string, elapsed ti
 	p("sample, a sample being the mean of back-to-back steps lasting at least %v. ", o.minSample)
 	p("Compare the ratios, not absolute times: the machine is shared.\n\n")
 	p("| | |\n|---|---|\n")
-	p("| CPU | %s |\n", cpuModel())
+	p("| CPU | %s |\n", benchenv.CPUModel())
 	p("| nproc | %d |\n", goruntime.NumCPU())
 	p("| load average (1, 5, 15 min) | before %s; after %s |\n", loadBefore, loadAfter)
 	p("| date | %s |\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	p("| onnxruntime | %s, %d intra-op thread(s), via onnxruntime_go %s |\n", ort.GetVersion(), o.threads, moduleVersion("github.com/yalue/onnxruntime_go"))
-	p("| mhcc | %s |\n", gitDescribe(o.root))
+	p("| onnxruntime | %s, %d intra-op thread(s), via onnxruntime_go %s |\n", ort.GetVersion(), o.threads, benchenv.ModuleVersion("github.com/yalue/onnxruntime_go"))
+	p("| mhcc | %s |\n", benchenv.GitDescribe(o.root, "export", "ir", "passes", "target", "bench/models"))
 	p("| command | `%s` |\n", o.command)
 	p("| wall time | %s |\n\n", elapsed.Round(time.Second))
 	p("The mHC graphs and their residual twins of every target ran interleaved in the same rounds. ")
@@ -502,57 +480,4 @@ func writeReport(o options, rows []row, loadBefore, loadAfter string, elapsed ti
 	}
 	p("\n")
 	return b.String()
-}
-
-func loadAvg() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(data))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], ", ")
-}
-
-func cpuModel() string {
-	data, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown"
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
-}
-
-func moduleVersion(path string) string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, m := range bi.Deps {
-			if m.Path == path {
-				return m.Version
-			}
-		}
-	}
-	return "?"
-}
-
-// gitDescribe names the commit the benchmark was built from and whether the
-// work tree had uncommitted changes in the folders that shape the graphs.
-func gitDescribe(root string) string {
-	git := func(args ...string) (string, error) {
-		out, err := exec.Command("git", append([]string{"--no-optional-locks", "-C", root}, args...)...).Output()
-		return strings.TrimSpace(string(out)), err
-	}
-	head, err := git("rev-parse", "--short", "HEAD")
-	if err != nil {
-		return "?"
-	}
-	if st, err := git("status", "--porcelain", "--", "export", "ir", "passes", "target", "bench/models"); err == nil && st != "" {
-		return head + " + uncommitted changes"
-	}
-	return head
 }

@@ -18,11 +18,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
 	"io"
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
 	"runtime/debug"
@@ -131,7 +131,7 @@ func findRoot() (string, error) {
 
 func run(o options) error {
 	start := time.Now()
-	loadBefore := loadAvg()
+	loadBefore := benchenv.LoadAvg(" ")
 	ortErr := initORT(o.ortLib)
 	if ortErr != nil {
 		fmt.Fprintf(os.Stderr, "bench/runtime: onnxruntime contenders skipped: %v\n", ortErr)
@@ -630,17 +630,17 @@ func writeReport(w io.Writer, o options, mm, dec []section, info reportInfo) {
 		ortVersion = ort.GetVersion() + " (`" + displayPath(o.root, o.ortLib) + "`)"
 	}
 	p("| | |\n|---|---|\n")
-	p("| CPU | %s (%s) |\n", cpuModel(), cpuFlags("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile"))
+	p("| CPU | %s (%s) |\n", benchenv.CPUModel(), cpuFlags("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile"))
 	p("| nproc | %d |\n", goruntime.NumCPU())
 	p("| date | %s |\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	p("| Go | %s %s/%s |\n", goruntime.Version(), goruntime.GOOS, goruntime.GOARCH)
-	p("| onnxruntime | %s, via onnxruntime_go %s |\n", ortVersion, moduleVersion("github.com/yalue/onnxruntime_go"))
-	p("| gonum | %s (blas32.Gemm, pure Go) |\n", moduleVersion("gonum.org/v1/gonum"))
+	p("| onnxruntime | %s, via onnxruntime_go %s |\n", ortVersion, benchenv.ModuleVersion("github.com/yalue/onnxruntime_go"))
+	p("| gonum | %s (blas32.Gemm, pure Go) |\n", benchenv.ModuleVersion("gonum.org/v1/gonum"))
 	p("| mhcc kernels | %s |\n", mhrt.Kernels())
 	p("| GOEXPERIMENT | %s |\n", buildSetting("GOEXPERIMENT"))
 	p("| load average before | %s |\n", info.loadBefore)
-	p("| load average after | %s |\n", loadAvg())
-	p("| mhcc | %s |\n", gitDescribe(o.root))
+	p("| load average after | %s |\n", benchenv.LoadAvg(" "))
+	p("| mhcc | %s |\n", benchenv.GitDescribe(o.root, "runtime"))
 	p("| command | `%s` |\n", o.command)
 	p("| wall time | %s |\n\n", info.elapsed.Round(time.Second))
 
@@ -779,19 +779,6 @@ func displayPath(root, p string) string {
 	return p
 }
 
-func cpuModel() string {
-	data, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown"
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
-}
-
 // cpuFlags lists which of the wanted /proc/cpuinfo flags the CPU has.
 func cpuFlags(want ...string) string {
 	data, _ := os.ReadFile("/proc/cpuinfo")
@@ -813,15 +800,6 @@ func cpuFlags(want ...string) string {
 	return strings.Join(have, " ")
 }
 
-// loadAvg is /proc/loadavg's 1, 5 and 15 minute load averages.
-func loadAvg() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(data)); err == nil && len(f) >= 3 {
-		return strings.Join(f[:3], " ")
-	}
-	return "?"
-}
-
 // buildSetting is a setting the Go toolchain recorded in the binary ("–" if absent).
 func buildSetting(key string) string {
 	if bi, ok := debug.ReadBuildInfo(); ok {
@@ -832,33 +810,4 @@ func buildSetting(key string) string {
 		}
 	}
 	return "–"
-}
-
-func moduleVersion(path string) string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, m := range bi.Deps {
-			if m.Path == path {
-				return m.Version
-			}
-		}
-	}
-	return "?"
-}
-
-// gitDescribe names the mhcc commit of the work tree the benchmark was built
-// from, and says whether runtime/ had uncommitted changes. It only reads
-// (--no-optional-locks: not even git's index refresh).
-func gitDescribe(root string) string {
-	git := func(args ...string) (string, error) {
-		out, err := exec.Command("git", append([]string{"--no-optional-locks", "-C", root}, args...)...).Output()
-		return strings.TrimSpace(string(out)), err
-	}
-	head, err := git("rev-parse", "--short", "HEAD")
-	if err != nil {
-		return "?"
-	}
-	if st, err := git("status", "--porcelain", "--", "runtime"); err == nil && st != "" {
-		return head + " + uncommitted changes in runtime/"
-	}
-	return head
 }

@@ -1,0 +1,94 @@
+// Package benchenv holds what mhcc's benchmark programs (bench/*) share: the
+// facts about the machine and the build a report records, the calling
+// thread's CPU clock, and the median of samples.
+package benchenv
+
+import (
+	"os"
+	"os/exec"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// ThreadCPU is the CPU time of the calling OS thread (the caller locks it
+// with runtime.LockOSThread). With one intra-op thread onnxruntime runs every
+// node on the caller's thread, so a difference of ThreadCPU is the latency
+// less the time the machine gave to other processes: it stays comparable on
+// a loaded machine.
+func ThreadCPU() time.Duration {
+	var ts syscall.Timespec
+	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 3 /* CLOCK_THREAD_CPUTIME_ID */, uintptr(unsafe.Pointer(&ts)), 0)
+	return time.Duration(ts.Nano())
+}
+
+// Median is the middle sample (the mean of the two middle ones for an even
+// count); zero for none.
+func Median[T int64 | time.Duration](v []T) T {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// LoadAvg is /proc/loadavg's 1, 5 and 15 minute load averages joined by
+// sep, or "?".
+func LoadAvg(sep string) string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(data)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], sep)
+	}
+	return "?"
+}
+
+// CPUModel is /proc/cpuinfo's model name, or "unknown".
+func CPUModel() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+// ModuleVersion is the version of a module the binary was built with, or "?".
+func ModuleVersion(path string) string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, m := range bi.Deps {
+			if m.Path == path {
+				return m.Version
+			}
+		}
+	}
+	return "?"
+}
+
+// GitDescribe names the commit of the work tree at root and says whether
+// the folders that shape what is measured had uncommitted changes. It only
+// reads (--no-optional-locks: not even git's index refresh).
+func GitDescribe(root string, folders ...string) string {
+	git := func(args ...string) (string, error) {
+		out, err := exec.Command("git", append([]string{"--no-optional-locks", "-C", root}, args...)...).Output()
+		return strings.TrimSpace(string(out)), err
+	}
+	head, err := git("rev-parse", "--short", "HEAD")
+	if err != nil {
+		return "?"
+	}
+	if st, err := git(append([]string{"status", "--porcelain", "--"}, folders...)...); err == nil && st != "" {
+		return head + " + uncommitted changes in " + strings.Join(folders, ", ")
+	}
+	return head
+}
