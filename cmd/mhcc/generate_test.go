@@ -57,3 +57,45 @@ func TestGenerateIsGreedyFullForward(t *testing.T) {
 		seq = append(seq, id)
 	}
 }
+
+// A half-precision cache graph (compile --precision fp16 --kv-cache) runs in
+// the step runner: its caches start as empty float16 tensors, and each step's
+// logits stay within the fp16 tolerance of the float32 graph's.
+func TestGenerateHalfPrecisionCache(t *testing.T) {
+	const model = "../../testdata/kv/tiny-mhc-kv.yaml"
+	session := func(precision string) *kvcache.Session {
+		res, err := build.Compile(model, build.Options{KVCache: true, Precision: precision})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := mhrt.Decode(res.ONNX)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := kvcache.NewSession(m, 1)
+		if err != nil {
+			t.Fatalf("%s: %v", precision, err)
+		}
+		return s
+	}
+	half, full := session("fp16"), session("fp32")
+	for i, ids := range [][]int64{{5, 17, 42}, {3}, {9}} {
+		h, err := half.Step(ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := full.Step(ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.DType != mhrt.Float16 {
+			t.Fatalf("step %d: logits are %v, want float16", i, h.DType)
+		}
+		hv, fv := h.Float32s(), f.Float32s()
+		for j := range fv {
+			if d := float64(hv[j] - fv[j]); d > 2e-2 || d < -2e-2 {
+				t.Fatalf("step %d: logit %d is %g in fp16, %g in fp32", i, j, hv[j], fv[j])
+			}
+		}
+	}
+}

@@ -98,8 +98,12 @@ func NewSession(m *mhrt.Model, batch int) (*Session, error) {
 			t = mhrt.NewFloat32(shape, []float32{})
 		case mhrt.Float64:
 			t = mhrt.NewFloat64(shape, []float64{})
+		case mhrt.Float16: // --precision fp16
+			t = mhrt.NewFloat16(shape, []float32{})
+		case mhrt.BFloat16: // --precision bf16
+			t = mhrt.NewBFloat16(shape, []float32{})
 		default:
-			return nil, fmt.Errorf("kvcache: input %q has type %v, want float32 or float64", in.Name, in.DType)
+			return nil, fmt.Errorf("kvcache: input %q has type %v, want a float type", in.Name, in.DType)
 		}
 		s.past = append(s.past, t)
 	}
