@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -196,63 +197,80 @@ func halfInput(in input) input {
 	return input{ort: ortrun.Tensor{Name: in.ort.Name, DType: "float16", Shape: in.ort.Shape, F32: rt.Float32s()}, rt: rt}
 }
 
-// TestEveryLowering compiles the dynamic and static mHC testdata models with
-// a profile forcing each lowering the exporter knows, one op at a time, and
+// TestEveryLowering compiles the dynamic and static mHC decoders, the mHC mlp
+// and the residual decoder of testdata, with the default pipeline and
+// without the fusions, for a profile forcing each lowering the exporter
+// knows, one op at a time, and
 // checks the result against the float64 reference in the Go runtime (mhcc
 // verify), and against the Go runtime in onnxruntime where it runs. It
 // covers lowerings no built-in profile picks (e.g. Sinkhorn "log", "loop").
 func TestEveryLowering(t *testing.T) {
 	initORT(t)
 	dir := t.TempDir()
-	models := []string{"../../testdata/models/tiny-mhc.yaml", "../../testdata/models/mlp-mhc.yaml", "../../testdata/models/tiny-mhc-static.yaml"}
+	models := []string{"../../testdata/models/tiny-mhc.yaml", "../../testdata/models/mlp-mhc.yaml", "../../testdata/models/tiny-mhc-static.yaml", "../../testdata/models/tiny-residual.yaml"}
 	for _, op := range ir.Ops() {
 		for _, l := range export.Lowerings(op) {
 			if l == "reference" {
 				continue
 			}
-			profile := filepath.Join(dir, op.String()+"-"+l+".yaml")
-			text := fmt.Sprintf("name: %s-%s\nir_version: 8\nopsets: {\"\": 17, \"ai.mhcc\": 1, \"com.microsoft\": 1}\nops: {\"\": [\"*\"], \"ai.mhcc\": [Sinkhorn], \"com.microsoft\": [\"*\"]}\nlowering: {%s: %s}\n", op, l, op, l)
-			if err := os.WriteFile(profile, []byte(text), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			for _, path := range models {
-				t.Run(op.String()+"@"+l+"/"+caseName(path), func(t *testing.T) {
-					res, err := build.Compile(path, build.Options{Target: profile, Verify: true})
-					if build.Refused(err) {
-						t.Skipf("the lowering does not take this model: %v", err)
-					}
-					if err != nil {
-						t.Fatal(err)
-					}
-					used := false
-					for _, n := range res.Graph.Nodes {
-						used = used || n.Lowering == l
-					}
-					if !used {
-						t.Skipf("the model has no %v node after the passes", op)
-					}
-					rep, err := verify.Model(path, verify.Options{Target: profile})
-					if err != nil {
-						t.Fatal(err)
-					}
-					if !rep.OK {
-						t.Errorf("verify failed: %+v", rep.Runs)
-					}
-					runs, err := ortRuns(res.ONNX)
-					if err != nil || !runs {
-						return
-					}
-					out := filepath.Join(dir, fileName(op.String()+"-"+l+"-"+caseName(path))+".onnx")
-					if err := os.WriteFile(out, res.ONNX, 0o644); err != nil {
-						t.Fatal(err)
-					}
-					m := loadGo(t, out)
-					inName, outName := ioNames(res.Model.Arch.Kind)
-					in := seededInput(res.Model, 2, 5)
-					got, want := runBoth(t, m, out, in, inName, outName)
-					compare(t, "Go runtime - onnxruntime", in, got, want)
-				})
+			// Each lowering runs after the default pipeline and after one
+			// without the fusions, which leave HCCoeffs, HCMix and the
+			// residual Add in their unfused forms (some lowerings have a
+			// path for each).
+			for _, variant := range []struct{ name, extra string }{
+				{"", ""},
+				{"/unfused", "disable: [fuse_hc_projection, fuse_stream_mix, fuse_add_rmsnorm]\n"},
+			} {
+				profile := filepath.Join(dir, op.String()+"-"+l+strings.TrimPrefix(variant.name, "/")+".yaml")
+				text := fmt.Sprintf("name: %s-%s\nir_version: 8\nopsets: {\"\": 17, \"ai.mhcc\": 1, \"com.microsoft\": 1}\nops: {\"\": [\"*\"], \"ai.mhcc\": [Sinkhorn], \"com.microsoft\": [\"*\"]}\nlowering: {%s: %s}\n%s", op, l, op, l, variant.extra)
+				if err := os.WriteFile(profile, []byte(text), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				everyLoweringCases(t, dir, op, l+variant.name, l, profile, models)
 			}
 		}
+	}
+}
+
+// everyLoweringCases runs TestEveryLowering's checks of lowering l of op,
+// forced by profile, on each model.
+func everyLoweringCases(t *testing.T, dir string, op ir.Op, label, l, profile string, models []string) {
+	for _, path := range models {
+		t.Run(op.String()+"@"+label+"/"+caseName(path), func(t *testing.T) {
+			res, err := build.Compile(path, build.Options{Target: profile, Verify: true})
+			if build.Refused(err) {
+				t.Skipf("the lowering does not take this model: %v", err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			used := false
+			for _, n := range res.Graph.Nodes {
+				used = used || n.Lowering == l
+			}
+			if !used {
+				t.Skipf("the model has no %v node after the passes", op)
+			}
+			rep, err := verify.Model(path, verify.Options{Target: profile})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rep.OK {
+				t.Errorf("verify failed: %+v", rep.Runs)
+			}
+			runs, err := ortRuns(res.ONNX)
+			if err != nil || !runs {
+				return
+			}
+			out := filepath.Join(dir, fileName(op.String()+"-"+label+"-"+caseName(path))+".onnx")
+			if err := os.WriteFile(out, res.ONNX, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			m := loadGo(t, out)
+			inName, outName := ioNames(res.Model.Arch.Kind)
+			in := seededInput(res.Model, 2, 5)
+			got, want := runBoth(t, m, out, in, inName, outName)
+			compare(t, "Go runtime - onnxruntime", in, got, want)
+		})
 	}
 }
