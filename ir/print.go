@@ -83,21 +83,8 @@ func FormatNode(n *Node) string {
 		}
 	}
 	if len(n.Attrs) > 0 {
-		keys := make([]string, 0, len(n.Attrs))
-		for k := range n.Attrs {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		b.WriteString(" {")
-		for i, k := range keys {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(k)
-			b.WriteByte('=')
-			b.WriteString(formatAttr(n.Attrs[k]))
-		}
-		b.WriteByte('}')
+		b.WriteString(" ")
+		b.WriteString(FormatAttrs(n.Attrs))
 	}
 	if n.Lowering != "" {
 		b.WriteString(" @")
@@ -107,6 +94,28 @@ func FormatNode(n *Node) string {
 		b.WriteString("  # ")
 		b.WriteString(n.Pos.String())
 	}
+	return b.String()
+}
+
+// FormatAttrs prints attributes as "{k=v, ...}" in key order ("{}" for
+// none): equal attributes print equally.
+func FormatAttrs(a Attrs) string {
+	keys := make([]string, 0, len(a))
+	for k := range a {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(formatAttr(a[k]))
+	}
+	b.WriteByte('}')
 	return b.String()
 }
 

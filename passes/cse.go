@@ -67,19 +67,9 @@ func nodeKey(n *ir.Node) string {
 			fmt.Fprintf(&b, "%d,", v.ID)
 		}
 	}
-	// Attrs print in a fixed order through FormatNode's rules.
 	b.WriteString(")")
-	b.WriteString(attrKey(n.Attrs))
+	b.WriteString(ir.FormatAttrs(n.Attrs))
 	return b.String()
-}
-
-func attrKey(a ir.Attrs) string {
-	n := &ir.Node{Attrs: a}
-	s := ir.FormatNode(n)
-	if i := strings.Index(s, "{"); i >= 0 {
-		return s[i:]
-	}
-	return ""
 }
 
 // constKey identifies a constant by type and data. Small constants are keyed
