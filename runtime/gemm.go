@@ -38,6 +38,15 @@ type microKernel func(kc int, a, b, c []float32, ldc int, acc bool)
 // build. asmKernel and archsimdKernel are each of them, for the tests.
 var simdKernel, asmKernel, archsimdKernel microKernel
 
+// A rowsMicroKernel is a microKernel that reads A in place: the MR rows
+// start at a, lda floats apart, and the tile is A[0:MR, 0:kc] · b.
+type rowsMicroKernel func(kc int, a []float32, lda int, b, c []float32, ldc int, acc bool)
+
+// rowsKernel is the assembly rowsMicroKernel where there is one (amd64 with
+// AVX-512, not purego), else nil. The product with pre-packed weights
+// (sgemmPacked) uses it for every full MR-row tile.
+var rowsKernel rowsMicroKernel
+
 // gemmOp is one product to compute with the packed driver.
 type gemmOp struct {
 	m, n, k int
@@ -50,9 +59,10 @@ type gemmOp struct {
 	c       []float32 // m×n, row stride ldc
 	ldc     int
 	kern    microKernel
-	pa, pb  []float32 // packing buffers (per goroutine)
-	pre     *packedB  // B packed beforehand (then b is unused), or nil
-	preJ0   int       // the first column of B this product covers
+	pa, pb  []float32       // packing buffers (per goroutine)
+	pre     *packedB        // B packed beforehand (then b is unused), or nil
+	rows    rowsMicroKernel // with pre: reads full row tiles of A in place, or nil
+	preJ0   int             // the first column of B this product covers
 	tile    [gemmMR * gemmNR]float32
 }
 
@@ -219,6 +229,10 @@ func (g *gemmOp) run() {
 // runPacked is run with B packed beforehand: no B packing, and all columns
 // in one sweep, so each A block is packed once.
 func (g *gemmOp) runPacked() {
+	if g.rows != nil && !g.transA {
+		g.runPackedRows()
+		return
+	}
 	own := g.pb
 	pk := g.pre
 	g.pa = grow(g.pa, min(gemmKC, g.k)*(min(gemmMC, g.m)+gemmMR-1)/gemmMR*gemmMR)
@@ -229,6 +243,53 @@ func (g *gemmOp) runPacked() {
 			mc := min(gemmMC, g.m-ic)
 			g.packA(ic, mc, pc, kc)
 			g.macro(ic, mc, 0, g.n, kc, pc > 0)
+		}
+	}
+	g.pb = own
+}
+
+// runPackedRows is runPacked with the full MR-row tiles of A read in place
+// by g.rows; only a last, partial tile is packed. Each tile of A rows meets
+// every panel of B in turn, so its kc×MR floats stay in L1.
+func (g *gemmOp) runPackedRows() {
+	own := g.pb
+	pk := g.pre
+	full := g.m / gemmMR * gemmMR
+	if full < g.m {
+		g.pa = grow(g.pa, min(gemmKC, g.k)*gemmMR)
+	}
+	for pc := 0; pc < g.k; pc += gemmKC {
+		kc := min(gemmKC, g.k-pc)
+		bp := pk.data[pc*pk.panels*gemmNR+(g.preJ0/gemmNR)*kc*gemmNR:]
+		acc := pc > 0
+		for i0 := 0; i0 < full; i0 += gemmMR {
+			a := g.a[i0*g.lda+pc:]
+			for j0 := 0; j0 < g.n; j0 += gemmNR {
+				panel := bp[(j0/gemmNR)*kc*gemmNR:][:kc*gemmNR]
+				off := i0*g.ldc + j0
+				w := min(gemmNR, g.n-j0)
+				if w == gemmNR {
+					g.rows(kc, a, g.lda, panel, g.c[off:], g.ldc, acc)
+					continue
+				}
+				g.rows(kc, a, g.lda, panel, g.tile[:], gemmNR, false)
+				for i := range gemmMR {
+					dst := g.c[off+i*g.ldc:][:w]
+					src := g.tile[i*gemmNR:][:w]
+					if acc {
+						for j, v := range src {
+							dst[j] += v
+						}
+					} else {
+						copy(dst, src)
+					}
+				}
+			}
+		}
+		if full < g.m {
+			g.pb = bp
+			g.packA(full, g.m-full, pc, kc)
+			g.macro(full, g.m-full, 0, g.n, kc, acc)
 		}
 	}
 	g.pb = own
@@ -285,7 +346,7 @@ func (pk *packedB) unpack(transB bool) []float32 {
 }
 
 // sgemmPacked is sgemm with B packed beforehand.
-func sgemmPacked(kern microKernel, m int, a []float32, lda int, pk *packedB, c []float32, ldc int, workers int) {
+func sgemmPacked(kern microKernel, rows rowsMicroKernel, m int, a []float32, lda int, pk *packedB, c []float32, ldc int, workers int) {
 	n, k := pk.n, pk.k
 	if m == 0 || n == 0 {
 		return
@@ -300,11 +361,11 @@ func sgemmPacked(kern microKernel, m int, a []float32, lda int, pk *packedB, c [
 		g := gemmBufs.Get().(*gemmOp)
 		g.m, g.n, g.k = i1-i0, j1-j0, k
 		g.a, g.lda, g.transA = a[i0*lda:], lda, false
-		g.pre, g.preJ0 = pk, j0
+		g.pre, g.preJ0, g.rows = pk, j0, rows
 		g.c, g.ldc = c[i0*ldc+j0:], ldc
 		g.kern = kern
 		g.run()
-		g.a, g.c, g.pre = nil, nil, nil
+		g.a, g.c, g.pre, g.rows = nil, nil, nil, nil
 		gemmBufs.Put(g)
 	}
 	workers = min(workers, max(1, m*n*k/(1<<16)))
@@ -312,22 +373,18 @@ func sgemmPacked(kern microKernel, m int, a []float32, lda int, pk *packedB, c [
 		run(0, m, 0, n)
 		return
 	}
-	// Split the rows (each goroutine packs only its part of A) unless there
-	// are too few of them; B is packed already, so reading all of it is free.
+	// Split the rows (each chunk reads or packs only its part of A) unless
+	// there are too few of them; B is packed already, so reading all of it
+	// is free. parallelFor hands out the MR-row tiles (NR-column panels) in
+	// several chunks per worker.
 	if rowTiles := (m + gemmMR - 1) / gemmMR; rowTiles >= workers || pk.panels < workers {
-		per := (rowTiles + workers - 1) / workers * gemmMR
-		parallelFor((m+per-1)/per, workers, func(q0, q1 int) {
-			for q := q0; q < q1; q++ {
-				run(q*per, min(m, (q+1)*per), 0, n)
-			}
+		parallelFor(rowTiles, workers, func(t0, t1 int) {
+			run(t0*gemmMR, min(m, t1*gemmMR), 0, n)
 		})
 		return
 	}
-	per := (pk.panels + workers - 1) / workers * gemmNR
-	parallelFor((n+per-1)/per, workers, func(q0, q1 int) {
-		for q := q0; q < q1; q++ {
-			run(0, m, q*per, min(n, (q+1)*per))
-		}
+	parallelFor(pk.panels, workers, func(q0, q1 int) {
+		run(0, m, q0*gemmNR, min(n, q1*gemmNR))
 	})
 }
 
@@ -443,6 +500,18 @@ func microGeneric(kc int, a, b, c []float32, ldc int, acc bool) {
 			copy(dst, src)
 		}
 	}
+}
+
+// microRowsGeneric is the portable rowsMicroKernel, the tests' check of
+// runPackedRows in every build.
+func microRowsGeneric(kc int, a []float32, lda int, b, c []float32, ldc int, acc bool) {
+	var pa [gemmKC * gemmMR]float32
+	for p := range kc {
+		for i := range gemmMR {
+			pa[p*gemmMR+i] = a[i*lda+p]
+		}
+	}
+	microGeneric(kc, pa[:kc*gemmMR], b, c, ldc, acc)
 }
 
 // gemmWorkers is how many goroutines a product may use.

@@ -37,3 +37,29 @@ func microAsm(kc int, a, b, c []float32, ldc int, acc bool) {
 	_ = c[(gemmMR-1)*ldc+gemmNR-1]
 	microAVX512asm(kc, &a[0], &b[0], &c[0], ldc, acc)
 }
+
+//go:noescape
+func microRowsAVX512asm(kc int, a *float32, lda int, b, c *float32, ldc int, acc bool)
+
+func init() {
+	if cpu.X86.HasAVX512F {
+		rowsKernel = microRowsAsm
+	}
+}
+
+// microRowsAsm checks that the rows of A, the panel and the tile are inside
+// their slices and calls the assembly kernel.
+func microRowsAsm(kc int, a []float32, lda int, b, c []float32, ldc int, acc bool) {
+	if kc <= 0 {
+		if !acc {
+			for i := range gemmMR {
+				clear(c[i*ldc : i*ldc+gemmNR])
+			}
+		}
+		return
+	}
+	_ = a[(gemmMR-1)*lda+kc-1]
+	_ = b[kc*gemmNR-1]
+	_ = c[(gemmMR-1)*ldc+gemmNR-1]
+	microRowsAVX512asm(kc, &a[0], lda, &b[0], &c[0], ldc, acc)
+}

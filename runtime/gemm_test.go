@@ -115,3 +115,50 @@ func BenchmarkSgemm(b *testing.B) {
 		}
 	}
 }
+
+// TestSgemmPacked checks the product with B packed beforehand (the plan's
+// weights) against matMulNaive, with A packed per call and with full row
+// tiles of A read in place (each rows kernel this build has), on sizes
+// around the MR/NR/KC edges, serial and split.
+func TestSgemmPacked(t *testing.T) {
+	rows := map[string]rowsMicroKernel{"packA": nil, "rows-generic": microRowsGeneric}
+	if rowsKernel != nil {
+		rows["rows-asm"] = rowsKernel
+	}
+	sizes := [][3]int{{1, 1, 1}, {7, 33, 5}, {8, 32, 1}, {9, 31, 257}, {16, 70, 300}, {130, 64, 513}, {128, 24, 1024}, {3, 100, 0}}
+	for name, kern := range gemmKernels() {
+		for rname, rk := range rows {
+			for i, s := range sizes {
+				m, n, k := s[0], s[1], s[2]
+				for _, workers := range []int{1, 3} {
+					t.Run(fmt.Sprintf("%s/%s/%dx%dx%d/w%d", name, rname, m, n, k, workers), func(t *testing.T) {
+						r := rand.New(rand.NewPCG(uint64(i), 9))
+						lda, ldc := k+3, n+2
+						a, b := randSlice(r, m*lda), randSlice(r, k*n)
+						c := randSlice(r, m*ldc)
+						guard := c[len(c)-1]
+						sgemmPacked(kern, rk, m, a, lda, packConstB(b, k, n, false), c, ldc, workers)
+						ad := make([]float32, m*k)
+						for i := range m {
+							copy(ad[i*k:(i+1)*k], a[i*lda:])
+						}
+						want := make([]float32, m*n)
+						matMulNaive(want, ad, b, 0, m, k, n)
+						tol := 2e-7 * float64(k+1)
+						for i := range m {
+							for j := range n {
+								got := c[i*ldc+j]
+								if d := math.Abs(float64(got - want[i*n+j])); d > tol || math.IsNaN(d) {
+									t.Fatalf("C[%d,%d] = %v, want %v (|Δ| %g > %g)", i, j, got, want[i*n+j], d, tol)
+								}
+							}
+						}
+						if c[len(c)-1] != guard {
+							t.Errorf("wrote into the row padding")
+						}
+					})
+				}
+			}
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
+	"time"
 )
 
 // RunOptions adjusts one [Model.RunWith].
@@ -11,6 +12,8 @@ type RunOptions struct {
 	// Outputs names the values to return, graph outputs or intermediates
 	// (useful to bisect a numerical difference). Empty means the graph outputs.
 	Outputs []string
+	// Profile, when set, gets each kernel call's time added to it.
+	Profile *Profile
 }
 
 // Run executes the graph on inputs, keyed by graph input name, and returns
@@ -80,7 +83,14 @@ func (m *Model) runGraph(inputs map[string]*Tensor, opt RunOptions) (map[string]
 			}
 			args = append(args, t)
 		}
+		var t0 time.Time
+		if opt.Profile != nil {
+			t0 = time.Now()
+		}
 		outs, err := m.runNode(n, args)
+		if opt.Profile != nil {
+			opt.Profile.add(n, time.Since(t0))
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -104,6 +114,9 @@ func (m *Model) runGraph(inputs map[string]*Tensor, opt RunOptions) (map[string]
 				delete(env, name)
 			}
 		}
+	}
+	if opt.Profile != nil {
+		opt.Profile.Runs++
 	}
 	res := make(map[string]*Tensor, len(want))
 	for _, name := range want {

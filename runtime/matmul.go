@@ -131,7 +131,7 @@ func matmulPacked(a *Tensor, pk *packedB) *Tensor {
 	if k == 0 {
 		m = product(shape) / max(pk.n, 1)
 	}
-	sgemmPacked(simdKernel, m, a.data.([]float32), k, pk, out.data.([]float32), pk.n, gemmWorkers())
+	sgemmPacked(simdKernel, rowsKernel, m, a.data.([]float32), k, pk, out.data.([]float32), pk.n, gemmWorkers())
 	return out
 }
 
@@ -242,24 +242,6 @@ func matMulSmallK(c, a []float32, ta bool, b []float32, tb bool, m, k, n int) {
 // axpySIMD is dst[i] += alpha·x[i] where the build has a vector form
 // (elementwise_simd.go), else nil.
 var axpySIMD func(dst, x []float32, alpha float32)
-
-// parallelFor splits [0, n) into up to workers contiguous ranges and runs f
-// on each in its own goroutine (the first in the caller's), returning when
-// all are done.
-func parallelFor(n, workers int, f func(i0, i1 int)) {
-	workers = min(workers, n)
-	if workers <= 1 {
-		f(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	per := (n + workers - 1) / workers
-	for i := per; i < n; i += per {
-		wg.Go(func() { f(i, min(n, i+per)) })
-	}
-	f(0, min(n, per))
-	wg.Wait()
-}
 
 // gonumMinWork is the number of multiply-adds from which a float32 product
 // goes to gonum: below it, the call overhead outweighs the faster kernel.

@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"slices"
+	"time"
 )
 
 // The execution plan. Decode turns the sorted graph into a list of steps over
@@ -534,7 +535,14 @@ func (m *Model) runPlan(inputs map[string]*Tensor, opt RunOptions) (map[string]*
 			}
 			args = append(args, t)
 		}
+		var t0 time.Time
+		if opt.Profile != nil {
+			t0 = time.Now()
+		}
 		outs, err := m.runCall(&st.c, args)
+		if opt.Profile != nil {
+			opt.Profile.add(st.n, time.Since(t0))
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -565,6 +573,9 @@ func (m *Model) runPlan(inputs map[string]*Tensor, opt RunOptions) (map[string]*
 				}
 			}
 		}
+	}
+	if opt.Profile != nil {
+		opt.Profile.Runs++
 	}
 	res := make(map[string]*Tensor, len(want))
 	for _, name := range want {

@@ -35,6 +35,7 @@ type runFlags struct {
 	outputs []string // extra values to write
 	seed    uint64
 	outDir  string
+	profile int // extra runs to profile
 }
 
 func newRunCmd() *cobra.Command {
@@ -66,12 +67,16 @@ initializers, or a generated input, to reuse it with another runtime.
 The summary on stdout gives, for every input and output, its dtype and
 shape, min, max, mean and std, whether it has NaN or Inf, and the wall time
 of the run. Output files are written only when the whole run succeeds,
-each atomically. NumPy has no bfloat16: bfloat16 outputs are written as
+each atomically. --profile N runs the model N more times on the same inputs
+and prints where the time went, per operator (calls, milliseconds per run,
+share, microseconds per call), as onnxruntime's profiler would sum it up.
+NumPy has no bfloat16: bfloat16 outputs are written as
 float32, and a bfloat16 input is read from a float32 file and rounded.`,
 		Example: `  mhcc compile testdata/models/tiny-mhc.yaml -o tiny-mhc.onnx
   mhcc run tiny-mhc.onnx --dim batch=2 --dim sequence=7 --out-dir out/
   mhcc run tiny-mhc.onnx --input input_ids=ids.npy --output layers.0.attn.comb
-  mhcc run mlp-mhc.onnx --dim batch=4 --seed 7 --output x   # also save the generated x`,
+  mhcc run mlp-mhc.onnx --dim batch=4 --seed 7 --output x   # also save the generated x
+  mhcc run tiny-mhc.onnx --dim sequence=128 --profile 20      # time per operator`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runModel(cmd.OutOrStdout(), args[0], f)
@@ -82,6 +87,7 @@ float32, and a bfloat16 input is read from a float32 file and rounded.`,
 	fl.StringSliceVar(&f.dims, "dim", nil, "set a symbolic dim, `name=N` (repeatable or comma-separated); unset dims are 1")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the generated inputs")
 	fl.StringVar(&f.outDir, "out-dir", ".", "folder for the .npy files (created if missing)")
+	fl.IntVar(&f.profile, "profile", 0, "run `N` more times and print the time per operator")
 	fl.StringArrayVar(&f.outputs, "output", nil, "also write this value, an intermediate, initializer or input, by `name` (repeatable)")
 	return cmd
 }
@@ -89,6 +95,9 @@ float32, and a bfloat16 input is read from a float32 file and rounded.`,
 // runModel is `mhcc run`: everything is checked before the model runs, and
 // nothing is written unless it runs.
 func runModel(stdout io.Writer, path string, f runFlags) error {
+	if f.profile < 0 {
+		return fmt.Errorf("--profile %d: want a number of runs, 0 or more", f.profile)
+	}
 	start := time.Now()
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -170,7 +179,18 @@ func runModel(stdout io.Writer, path string, f runFlags) error {
 	if err := runWriteAll(f.outDir, outFiles, arrays); err != nil {
 		return err
 	}
-	return s.summary(stdout, want, res, outFiles, loadTime, elapsed)
+	if err := s.summary(stdout, want, res, outFiles, loadTime, elapsed); err != nil || f.profile <= 0 {
+		return err
+	}
+	prof := &mhrt.Profile{}
+	t1 := time.Now()
+	for range f.profile {
+		if _, err := m.RunWith(s.inputs, mhrt.RunOptions{Outputs: want, Profile: prof}); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	fmt.Fprintf(stdout, "\nprofile: %d runs, %.3f ms per run (wall)\n", f.profile, time.Since(t1).Seconds()*1e3/float64(f.profile))
+	return prof.Write(stdout)
 }
 
 // A runSession holds what one run decided about the model's inputs.

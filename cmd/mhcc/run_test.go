@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -580,5 +581,38 @@ func TestRunHelp(t *testing.T) {
 	}
 	if _, stdout, _ := runCLI(t, "--help"); !strings.Contains(stdout, "run ") {
 		t.Error("mhcc --help does not list run")
+	}
+}
+
+// --profile prints a per-operator table whose calls per run are the graph's
+// node counts (the plan's, after its fusions), and refuses a negative count.
+func TestRunProfile(t *testing.T) {
+	dir := t.TempDir()
+	model := runCompiled(t, dir, "tiny-mhc")
+	code, stdout, stderr := runCLI(t, "run", model, "--dim", "sequence=8", "--out-dir", filepath.Join(dir, "out"), "--profile", "3")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"profile: 3 runs", "operator", "calls/run", "µs/call", "all kernels"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("profile lacks %q:\n%s", want, stdout)
+		}
+	}
+	// The MatMul row counts calls.
+	var matmul []string
+	for _, line := range strings.Split(stdout, "\n") {
+		if f := strings.Fields(line); len(f) == 5 && f[0] == "MatMul" {
+			matmul = f
+		}
+	}
+	if matmul == nil {
+		t.Fatalf("no MatMul row:\n%s", stdout)
+	}
+	if n, err := strconv.Atoi(matmul[1]); err != nil || n <= 0 {
+		t.Errorf("MatMul calls/run %q", matmul[1])
+	}
+	code, _, stderr = runCLI(t, "run", model, "--profile", "-1")
+	if code == 0 || !strings.Contains(stderr, "--profile -1") {
+		t.Errorf("--profile -1: exit %d, %s", code, stderr)
 	}
 }

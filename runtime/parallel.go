@@ -1,0 +1,138 @@
+package runtime
+
+import (
+	goruntime "runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Parallel loops. A decoder run is about a thousand kernel calls, most of
+// them a few microseconds long, and the parallel ones among them split work
+// of tens of microseconds. Starting a goroutine per split costs little, but
+// waking an idle thread to run it costs a futex call and often tens of
+// microseconds before it runs, which is as long as the work: measured on
+// decoder-256, the Go runtime was barely faster on 2 threads than on 1.
+//
+// So parallelFor hands its work to a pool of helper goroutines that, once
+// started, keep looking for work for a while (helperSpin) before they block,
+// as onnxruntime's thread pool does, and it splits the work into more chunks
+// than workers, taken one at a time from an atomic counter. The caller takes
+// chunks too, and waits only for chunks a helper has already started: a late
+// helper costs nothing, a busy pool (a parallelFor inside another, or two
+// models run at once) degrades to the caller doing the work, and nothing can
+// deadlock.
+
+// helperSpin is how long an idle helper keeps looking for work before it
+// blocks until parallelFor wakes it.
+const helperSpin = 200 * time.Microsecond
+
+// chunksPerWorker is how many chunks parallelFor makes per worker, so that
+// a helper that starts late, or a core the OS gives to someone else,
+// unbalances the loop by a fraction of one worker's share.
+const chunksPerWorker = 4
+
+// A pjob is one parallelFor: chunks [0, nchunks) of per indices each.
+type pjob struct {
+	f       func(i0, i1 int)
+	n, per  int
+	nchunks int64
+	next    atomic.Int64 // the next chunk to start
+	done    atomic.Int64 // chunks finished
+	helpers atomic.Int32 // helpers still allowed to join
+}
+
+// work runs chunks of j until none is left to start.
+func (j *pjob) work() {
+	for {
+		c := j.next.Add(1) - 1
+		if c >= j.nchunks {
+			return
+		}
+		i0 := int(c) * j.per
+		j.f(i0, min(j.n, i0+j.per))
+		j.done.Add(1)
+	}
+}
+
+var helpers struct {
+	mu      sync.Mutex
+	started int // helper goroutines running
+	current atomic.Pointer[pjob]
+	wake    chan struct{} // one token per helper to wake
+}
+
+func init() {
+	helpers.wake = make(chan struct{}, 256)
+}
+
+// ensureHelpers starts helpers until there are n.
+func ensureHelpers(n int) {
+	n = min(n, cap(helpers.wake))
+	helpers.mu.Lock()
+	for helpers.started < n {
+		helpers.started++
+		go helperLoop()
+	}
+	helpers.mu.Unlock()
+}
+
+// helperLoop is a helper goroutine: it joins the current job while there is
+// one with chunks left, spins for helperSpin looking for the next, then
+// blocks until woken.
+func helperLoop() {
+	for {
+		idle := time.Now()
+		for spins := 0; ; spins++ {
+			if j := helpers.current.Load(); j != nil && j.next.Load() < j.nchunks {
+				if j.helpers.Add(-1) >= 0 {
+					j.work()
+				}
+				idle = time.Now()
+				continue
+			}
+			if spins%64 == 63 {
+				if time.Since(idle) > helperSpin {
+					break
+				}
+				goruntime.Gosched()
+			}
+		}
+		<-helpers.wake
+	}
+}
+
+// parallelFor splits [0, n) into contiguous ranges and runs f on them, on
+// the calling goroutine and on up to workers−1 helpers, returning when all
+// are done. f must be safe to call concurrently on disjoint ranges; the
+// ranges' sizes and number are not fixed (more than workers, so a slow
+// worker does not hold up the others).
+func parallelFor(n, workers int, f func(i0, i1 int)) {
+	workers = min(workers, n)
+	if workers <= 1 {
+		f(0, n)
+		return
+	}
+	chunks := min(n, workers*chunksPerWorker)
+	per := (n + chunks - 1) / chunks
+	if per > 64 {
+		per = (per + 15) &^ 15 // whole 16-lane vectors for elementwise loops
+	}
+	j := &pjob{f: f, n: n, per: per, nchunks: int64((n + per - 1) / per)}
+	j.helpers.Store(int32(workers - 1))
+	ensureHelpers(workers - 1)
+	helpers.current.Store(j)
+	for range workers - 1 {
+		select {
+		case helpers.wake <- struct{}{}:
+		default:
+		}
+	}
+	j.work()
+	helpers.current.CompareAndSwap(j, nil)
+	for spins := 0; j.done.Load() < j.nchunks; spins++ {
+		if spins%64 == 63 {
+			goruntime.Gosched()
+		}
+	}
+}
