@@ -591,9 +591,17 @@ func normSum(c *call, in []*Tensor) []*Tensor {
 	if x.DType != Float32 {
 		panic(errType)
 	}
-	axis := normAxis(c.n.fz.sumAxis, len(x.Shape))
+	shape := x.Shape
+	if n := int64(c.n.fz.sumSquare); n > 0 {
+		// The Gemm form: rows of n² floats, n×n matrices flattened.
+		if len(shape) != 2 || shape[1] != n*n {
+			failf("Sinkhorn step on %v, want [T, %d]", shape, n*n)
+		}
+		shape = []int64{shape[0], n, n}
+	}
+	axis := normAxis(c.n.fz.sumAxis, len(shape))
 	eps := c.n.fz.sumEps
-	outer, dim, inner := split3(x.Shape, axis)
+	outer, dim, inner := split3(shape, axis)
 	xv := x.data.([]float32)
 	out := getF32(len(xv))
 	if dim == 4 && normSum4SIMD != nil && normSum4SIMD(out, xv, inner, eps) {

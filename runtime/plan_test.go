@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
@@ -284,5 +285,110 @@ func TestPlanFusesMeanSquare(t *testing.T) {
 		if err := compareTensors(planned[name], plain[name], 1e-6, 0); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// TestPlanFusesGemmHalfSteps runs the "gemm" Sinkhorn lowering's half-steps,
+// Div(x, Gemm(x, M, ε)) with M summing the rows or the columns of the n×n
+// matrices x's rows flatten, through the plan (one normSum each) and through
+// the graph as written; they agree to float32 rounding of the n-term sums.
+// A Gemm with another M, alpha ≠ 1 or transB, or read elsewhere, stays.
+func TestPlanFusesGemmHalfSteps(t *testing.T) {
+	for _, n := range []int{2, 3, 4} {
+		t.Run(fmt.Sprint("n=", n), func(t *testing.T) {
+			d := n * n
+			rows, cols, other := make([]float32, d*d), make([]float32, d*d), make([]float32, d*d)
+			for a := range d {
+				for b := range d {
+					if a/n == b/n {
+						rows[a*d+b] = 1
+					}
+					if a%n == b%n {
+						cols[a*d+b] = 1
+					}
+					if a == b || a == (b+1)%d {
+						other[a*d+b] = 1
+					}
+				}
+			}
+			g := &onnxpb.GraphProto{
+				Input: []*onnxpb.ValueInfoProto{tensorInfo("x", Float32, sh(5, int64(d)))},
+				Initializer: []*onnxpb.TensorProto{
+					NewFloat32(sh(), []float32{1e-6}).Proto("eps"),
+					NewFloat32(sh(int64(d), int64(d)), rows).Proto("rows"),
+					NewFloat32(sh(int64(d), int64(d)), cols).Proto("cols"),
+					NewFloat32(sh(int64(d), int64(d)), other).Proto("other"),
+				},
+				Output: []*onnxpb.ValueInfoProto{untypedInfo("y5"), untypedInfo("g4")},
+				Node: []*onnxpb.NodeProto{
+					node("g0", "Gemm", []string{"x", "cols", "eps"}, []string{"g0"}),
+					node("d0", "Div", []string{"x", "g0"}, []string{"y0"}),
+					node("g1", "Gemm", []string{"y0", "rows", "eps"}, []string{"g1"}, aFloat("alpha", 1), aInt("transA", 0)),
+					node("d1", "Div", []string{"y0", "g1"}, []string{"y1"}),
+					node("g2", "Gemm", []string{"y1", "other", "eps"}, []string{"g2"}), // not a half-step
+					node("d2", "Div", []string{"y1", "g2"}, []string{"y2"}),
+					node("g3", "Gemm", []string{"y2", "rows", "eps"}, []string{"g3"}, aInt("transB", 1)), // Mᵀ: stays
+					node("d3", "Div", []string{"y2", "g3"}, []string{"y3"}),
+					node("g4", "Gemm", []string{"y3", "cols", "eps"}, []string{"g4"}), // also an output
+					node("d4", "Div", []string{"y3", "g4"}, []string{"y4"}),
+					node("g5", "Gemm", []string{"y4", "cols", "eps"}, []string{"g5"}, aFloat("alpha", 2)),
+					node("d5", "Div", []string{"y4", "g5"}, []string{"y5"}),
+				},
+			}
+			m, err := Decode(encode(t, modelProto(13, g)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !m.plan.gone["g0"] || !m.plan.gone["g1"] || len(m.plan.gone) != 2 {
+				t.Errorf("fused away %v, want g0 g1", m.plan.gone)
+			}
+			x := randTensor(1, 5, int64(d))
+			for i, v := range x.Float32s() {
+				x.Float32s()[i] = v*v + 0.01
+			}
+			in := map[string]*Tensor{"x": x}
+			planned, err := m.Run(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain, err := m.runGraph(in, RunOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range []string{"y5", "g4"} {
+				if err := compareTensors(planned[name], plain[name], 1e-6, 1e-6); err != nil {
+					t.Errorf("%s: %v", name, err)
+				}
+			}
+			// The fused step itself, against its definition in float64.
+			y1, err := m.RunWith(in, RunOptions{Outputs: []string{"y1"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := x.Float64s()
+			for _, pass := range []string{"cols", "rows"} {
+				for r := range 5 {
+					row := want[r*d : (r+1)*d]
+					sums := make([]float64, d)
+					for a := range d {
+						for b := range d {
+							if pass == "rows" && a/n == b/n || pass == "cols" && a%n == b%n {
+								sums[b] += row[a]
+							}
+						}
+					}
+					for b := range d {
+						row[b] /= sums[b] + 1e-6
+					}
+				}
+			}
+			w32 := make([]float32, len(want))
+			for i, v := range want {
+				w32[i] = float32(v)
+			}
+			if err := compareTensors(y1["y1"], NewFloat32(sh(5, int64(d)), w32), 1e-6, 1e-6); err != nil {
+				t.Errorf("y1 against float64: %v", err)
+			}
+		})
 	}
 }
