@@ -56,10 +56,11 @@ func (j *pjob) work() {
 }
 
 var helpers struct {
-	mu      sync.Mutex
-	started int // helper goroutines running
-	current atomic.Pointer[pjob]
-	wake    chan struct{} // one token per helper to wake
+	mu       sync.Mutex
+	started  int // helper goroutines running
+	current  atomic.Pointer[pjob]
+	sleeping atomic.Int32  // helpers blocked on wake, or about to be
+	wake     chan struct{} // a token per sleeping helper to wake
 }
 
 func init() {
@@ -98,6 +99,10 @@ func helperLoop() {
 				goruntime.Gosched()
 			}
 		}
+		// Only a parallelFor that counts this helper out of sleeping sends
+		// it a token, so no token is ever left over to wake a helper for
+		// nothing (and keep it spinning while someone else runs).
+		helpers.sleeping.Add(1)
 		<-helpers.wake
 	}
 }
@@ -122,10 +127,14 @@ func parallelFor(n, workers int, f func(i0, i1 int)) {
 	j.helpers.Store(int32(workers - 1))
 	ensureHelpers(workers - 1)
 	helpers.current.Store(j)
-	for range workers - 1 {
-		select {
-		case helpers.wake <- struct{}{}:
-		default:
+	for woken := 0; woken < workers-1; {
+		s := helpers.sleeping.Load()
+		if s <= 0 {
+			break
+		}
+		if helpers.sleeping.CompareAndSwap(s, s-1) {
+			helpers.wake <- struct{}{}
+			woken++
 		}
 	}
 	j.work()

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestParallelFor checks that every index is visited exactly once, for
@@ -46,4 +47,27 @@ func TestParallelFor(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestHelpersSleep checks that helpers go to sleep once work stops and no
+// wake-up token is left over: a leftover token would wake a helper to spin
+// for nothing, taking a core from whatever runs next (onnxruntime, in the
+// benchmark).
+func TestHelpersSleep(t *testing.T) {
+	for range 2000 {
+		parallelFor(8, 3, func(i0, i1 int) {})
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		helpers.mu.Lock()
+		started := helpers.started
+		helpers.mu.Unlock()
+		if int(helpers.sleeping.Load()) == started && len(helpers.wake) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d helpers asleep, %d wake-up tokens pending", helpers.sleeping.Load(), started, len(helpers.wake))
+		}
+		time.Sleep(helperSpin)
+	}
 }
