@@ -20,6 +20,9 @@ func init() {
 		axpySIMD = axpyAVX512
 		normSum4SIMD = normSum4AVX512
 		accRowSIMD = accRowAVX512
+		maxRowSIMD = maxRowAVX512
+		expRowSIMD = expRowAVX512
+		scaleRowSIMD = scaleRowAVX512
 	}
 }
 
@@ -109,6 +112,70 @@ func sigmoidRowAVX512(dst, src []float32) bool {
 	if i < n {
 		x := archsimd.LoadFloat32x16SlicePart(src[i:])
 		one.Div(one.Add(exp16(zero.Sub(x)))).StoreSlicePart(dst[i:])
+	}
+	return true
+}
+
+// maxRowAVX512 is lineMax sixteen lanes at a time: NaN if any element is.
+func maxRowAVX512(src []float32) (float32, bool) {
+	n := len(src)
+	if n < 16 {
+		return 0, false
+	}
+	m := archsimd.LoadFloat32x16((*[16]float32)(src[0:16]))
+	nan := m.IsNaN()
+	i := 16
+	for ; i+16 <= n; i += 16 {
+		v := archsimd.LoadFloat32x16((*[16]float32)(src[i : i+16]))
+		m = m.Max(v)
+		nan = nan.Or(v.IsNaN())
+	}
+	if nan.ToBits() != 0 {
+		return float32(math.NaN()), true
+	}
+	var lanes [16]float32
+	m.Store(&lanes)
+	mx := lanes[0]
+	for _, v := range lanes[1:] {
+		mx = max(mx, v)
+	}
+	for ; i < n; i++ {
+		v := src[i]
+		if v != v {
+			return v, true
+		}
+		mx = max(mx, v)
+	}
+	return mx, true
+}
+
+// expRowAVX512 is x[i] = expf32(x[i]) sixteen at a time (exp16).
+func expRowAVX512(x []float32) {
+	n := len(x)
+	i := 0
+	for ; i+16 <= n; i += 16 {
+		p := (*[16]float32)(x[i : i+16])
+		exp16(archsimd.LoadFloat32x16(p)).Store(p)
+	}
+	if i < n {
+		exp16(archsimd.LoadFloat32x16SlicePart(x[i:])).StoreSlicePart(x[i:])
+	}
+}
+
+// scaleRowAVX512 is x[i] *= s sixteen at a time.
+func scaleRowAVX512(x []float32, s float32) bool {
+	n := len(x)
+	if n < 16 {
+		return false
+	}
+	sv := archsimd.BroadcastFloat32x16(s)
+	i := 0
+	for ; i+16 <= n; i += 16 {
+		p := (*[16]float32)(x[i : i+16])
+		archsimd.LoadFloat32x16(p).Mul(sv).Store(p)
+	}
+	for ; i < n; i++ {
+		x[i] *= s
 	}
 	return true
 }

@@ -461,6 +461,9 @@ func copyStrided[T any](src, out []T, shape []int64, st []int, base int) []T {
 
 // softmax32 is softmax for a float32 x along lines of stride 1 (inner = 1)
 // in float32 with expf32 (a float64 sum), lines split among goroutines.
+// Short lines (the mHC coefficients' 4) are done a block at a time: the
+// shifted values of every line first, then one vector exp over the block,
+// then the sums; a line of 16 or more goes through the vector exp whole.
 func softmax32(x *Tensor, outer, dim int) *Tensor {
 	xv := x.data.([]float32)
 	out := getF32(len(xv))
@@ -469,14 +472,31 @@ func softmax32(x *Tensor, outer, dim int) *Tensor {
 		workers = goruntime.GOMAXPROCS(0)
 	}
 	parallelFor(outer, workers, func(o0, o1 int) {
-		for o := o0; o < o1; o++ {
-			src, dst := xv[o*dim:][:dim], out[o*dim:][:dim]
-			mx := float32(math.Inf(-1))
-			for _, v := range src {
-				if v > mx || v != v {
-					mx = v
+		if dim < 16 && expRowSIMD != nil {
+			for o := o0; o < o1; o++ {
+				src, dst := xv[o*dim:][:dim], out[o*dim:][:dim]
+				mx := lineMax(src)
+				for j, v := range src {
+					dst[j] = v - mx
 				}
 			}
+			expRowSIMD(out[o0*dim : o1*dim])
+			for o := o0; o < o1; o++ {
+				dst := out[o*dim:][:dim]
+				var s64 float64
+				for _, v := range dst {
+					s64 += float64(v)
+				}
+				inv := 1 / float32(s64)
+				for j := range dst {
+					dst[j] *= inv
+				}
+			}
+			return
+		}
+		for o := o0; o < o1; o++ {
+			src, dst := xv[o*dim:][:dim], out[o*dim:][:dim]
+			mx := lineMax(src)
 			var s float32
 			ok := false
 			if expSubRowSIMD != nil {
@@ -491,13 +511,40 @@ func softmax32(x *Tensor, outer, dim int) *Tensor {
 				s = float32(s64)
 			}
 			inv := 1 / s
-			for j := range dst {
-				dst[j] *= inv
+			if scaleRowSIMD == nil || !scaleRowSIMD(dst, inv) {
+				for j := range dst {
+					dst[j] *= inv
+				}
 			}
 		}
 	})
 	return &Tensor{DType: Float32, Shape: x.Shape, data: out}
 }
+
+// lineMax is the largest element of src, NaN if any is NaN.
+func lineMax(src []float32) float32 {
+	if maxRowSIMD != nil {
+		if m, ok := maxRowSIMD(src); ok {
+			return m
+		}
+	}
+	mx := float32(math.Inf(-1))
+	for _, v := range src {
+		if v > mx || v != v {
+			mx = v
+		}
+	}
+	return mx
+}
+
+// The vector forms of softmax32's loops where the build has them
+// (elementwise_simd.go), else nil: the line's maximum (false for a short
+// line), e^x in place, and x·s in place (false for a short line).
+var (
+	maxRowSIMD   func(src []float32) (float32, bool)
+	expRowSIMD   func(x []float32)
+	scaleRowSIMD func(x []float32, s float32) bool
+)
 
 // ---- exp, sigmoid ----
 

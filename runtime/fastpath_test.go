@@ -152,7 +152,7 @@ func TestFastExp(t *testing.T) {
 	specials := []float32{0, -0.0, 1, -1, 87, -87, 88.3, -88.3, 88.5, -88.5, 89, -89, 100, -104, 1e-8, -1e-8}
 	inf, nan := float32(math.Inf(1)), float32(math.NaN())
 	specials = append(specials, inf, -inf, nan)
-	for _, shape := range [][]int64{{1}, {15}, {16}, {17}, {3, 33}, {1, 4, 1, 128, 128}} {
+	for _, shape := range [][]int64{{1}, {15}, {16}, {17}, {3, 33}, {1, 4, 1, 128, 128}, {5, 4}, {3, 7}, {1, 4096, 4}} {
 		x := randTensor(5, shape...)
 		xv := x.Float32s()
 		for i := range xv {
@@ -169,6 +169,8 @@ func TestFastExp(t *testing.T) {
 	fastVsGeneral(t, 13, "Sigmoid", nil, 1e-6, 1e-37, s)
 	masked := NewFloat32(sh(2, 19), append([]float32{-inf, 1, 2, -inf, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3}, specials...))
 	fastVsGeneral(t, 13, "Softmax", nil, 2e-6, 1e-9, masked)
+	short := NewFloat32(sh(5, 4), append([]float32{-inf}, specials...)) // short lines, a block at a time
+	fastVsGeneral(t, 13, "Softmax", nil, 2e-6, 1e-9, short)
 	fastVsGeneral(t, 11, "Softmax", []*onnxpb.AttributeProto{aInt("axis", 1)}, 2e-6, 1e-9, randTensor(6, 3, 4, 5))
 
 	// expf32 itself against math.Exp, up to expHi (beyond it: +Inf).
