@@ -187,6 +187,32 @@ func unaryFloat(f func(float64) float64) kernelFunc {
 	return func(c *call, in []*Tensor) []*Tensor { return []*Tensor{mapFloat(in[0], f)} }
 }
 
+// fastUnary32 runs loop over float32 tensors, split among goroutines when
+// large, and everything else through slow.
+func fastUnary32(loop func(dst, src []float32), slow kernelFunc) kernelFunc {
+	return func(c *call, in []*Tensor) []*Tensor {
+		d, ok := in[0].data.([]float32)
+		if !ok || !fastPaths {
+			return slow(c, in)
+		}
+		out := getF32(len(d))
+		workers := 1
+		if len(d) >= parallelMin {
+			workers = goruntime.GOMAXPROCS(0)
+		}
+		parallelFor(len(d), workers, func(i0, i1 int) { loop(out[i0:i1], d[i0:i1]) })
+		return []*Tensor{{DType: Float32, Shape: in[0].Shape, data: out}}
+	}
+}
+
+// neg32 is dst = −src.
+func neg32(dst, src []float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = -v
+	}
+}
+
 func unaryNum(fn numFn) kernelFunc {
 	return func(c *call, in []*Tensor) []*Tensor { return []*Tensor{mapNum(in[0], fn)} }
 }

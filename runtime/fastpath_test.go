@@ -115,10 +115,19 @@ func TestFastReduce(t *testing.T) {
 	}
 }
 
-// TestFastMovement: Transpose, Slice and Expand through takeStrided copy the
-// same elements as through an index list.
+// TestFastMovement: Transpose, Slice and Expand through takeStrided, and
+// Gather copying whole runs, copy the same elements as through an index
+// list; Neg's loop negates as the general kernel does.
 func TestFastMovement(t *testing.T) {
 	x := randTensor(1, 2, 3, 5, 7)
+	for axis := range int64(4) {
+		t.Run(fmt.Sprint("Gather axis ", axis), func(t *testing.T) {
+			ids := i64(sh(2, 2), 0, -1, 1, 0)
+			fastVsGeneral(t, 13, "Gather", []*onnxpb.AttributeProto{aInt("axis", axis)}, 0, 0, x, ids)
+		})
+	}
+	fastVsGeneral(t, 13, "Gather", nil, 0, 0, x, i64(sh(), 1)) // scalar index: the axis goes
+	fastVsGeneral(t, 13, "Neg", nil, 0, 0, randTensor(4, 3, 70000))
 	for _, perm := range [][]int64{{0, 1, 2, 3}, {3, 2, 1, 0}, {0, 2, 1, 3}, {0, 1, 3, 2}, {1, 0, 3, 2}} {
 		t.Run(fmt.Sprint("Transpose", perm), func(t *testing.T) {
 			fastVsGeneral(t, 13, "Transpose", []*onnxpb.AttributeProto{aInts("perm", perm...)}, 0, 0, x)

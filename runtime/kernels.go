@@ -69,7 +69,7 @@ var kernelTable = []kernel{
 	{op: "IsNaN", since: 9, minIn: 1, fn: isNaN, types: result(isFloat, Bool)},
 	{op: "IsInf", since: 10, minIn: 1, fn: isInf, types: result(isFloat, Bool)},
 	// elementwise.go: unary on numbers.
-	{op: "Neg", since: 1, minIn: 1, fn: unaryNum(neg), types: same(isSigned)},
+	{op: "Neg", since: 1, minIn: 1, fn: fastUnary32(neg32, unaryNum(neg)), types: same(isSigned)},
 	{op: "Abs", since: 1, minIn: 1, fn: unaryNum(abs), types: same(isNumber)},
 	{op: "Relu", since: 1, minIn: 1, fn: unaryNum(relu), types: same(isSigned)},
 	{op: "Sign", since: 9, minIn: 1, fn: unaryNum(sign), types: same(isNumber)},

@@ -503,6 +503,22 @@ func gather(c *call, in []*Tensor) []*Tensor {
 	outer, dim, inner := split3(x.Shape, axis)
 	iv := ind.Int64s()
 	shape := append(append(append([]int64{}, x.Shape[:axis]...), ind.Shape...), x.Shape[axis+1:]...)
+	if xv, ok := x.data.([]float32); ok && fastPaths {
+		// Whole runs of inner elements (an embedding's rows) copied at once.
+		out := getF32(checkSize(shape))
+		for o := 0; o < outer; o++ {
+			for n, j := range iv {
+				if j < -int64(dim) || j >= int64(dim) {
+					failf("index %d out of range for dim %d", j, dim)
+				}
+				if j < 0 {
+					j += int64(dim)
+				}
+				copy(out[(o*len(iv)+n)*inner:][:inner], xv[(o*dim+int(j))*inner:][:inner])
+			}
+		}
+		return []*Tensor{{DType: Float32, Shape: shape, data: out}}
+	}
 	idx := make([]int, 0, checkSize(shape))
 	for o := 0; o < outer; o++ {
 		for _, j := range iv {
