@@ -654,6 +654,10 @@ func normSum(c *call, in []*Tensor) []*Tensor {
 	if dim == 4 && normSum4SIMD != nil && normSum4SIMD(out, xv, inner, eps) {
 		return []*Tensor{{DType: Float32, Shape: x.Shape, data: out}}
 	}
+	if dim == 4 && (inner == 1 || inner == 4) {
+		normSum4(out, xv, inner, eps)
+		return []*Tensor{{DType: Float32, Shape: x.Shape, data: out}}
+	}
 	var small [16]float32
 	den := small[:0]
 	if inner > len(small) {
@@ -685,6 +689,28 @@ func normSum(c *call, in []*Tensor) []*Tensor {
 		}
 	}
 	return []*Tensor{{DType: Float32, Shape: x.Shape, data: out}}
+}
+
+// normSum4 is normSum for four streams, rows (inner 1) or columns (inner
+// 4) of 4×4 matrices, unrolled, with the general loop's roundings (the four
+// terms summed in float64).
+func normSum4(dst, src []float32, inner int, eps float32) {
+	dst = dst[:len(src)]
+	if inner == 1 {
+		for i := 0; i+4 <= len(src); i += 4 {
+			s, d := (*[4]float32)(src[i:i+4]), (*[4]float32)(dst[i:i+4])
+			t := float32(float64(s[0])+float64(s[1])+float64(s[2])+float64(s[3])) + eps
+			d[0], d[1], d[2], d[3] = s[0]/t, s[1]/t, s[2]/t, s[3]/t
+		}
+		return
+	}
+	for i := 0; i+16 <= len(src); i += 16 {
+		s, d := (*[16]float32)(src[i:i+16]), (*[16]float32)(dst[i:i+16])
+		for j := range 4 {
+			t := float32(float64(s[j])+float64(s[4+j])+float64(s[8+j])+float64(s[12+j])) + eps
+			d[j], d[4+j], d[8+j], d[12+j] = s[j]/t, s[4+j]/t, s[8+j]/t, s[12+j]/t
+		}
+	}
 }
 
 // accRowSIMD is acc[j] += x[j] (or x[j]²) in float64 where the build has a
