@@ -64,14 +64,20 @@ func binRowAVX512(k binKind, dst, x []float32, xs int, y []float32, ys int) bool
 		}
 		binVec(k, xv, yv).Store((*[16]float32)(dst[i : i+16]))
 	}
-	if i < n {
-		if xs == 1 {
-			xv = archsimd.LoadFloat32x16SlicePart(x[i:])
+	// The tail in scalar code, which rounds the same: archsimd's partial
+	// loads trip checkptr under -race (golang/go#78413).
+	for ; i < n; i++ {
+		a, b := x[i*xs], y[i*ys]
+		switch k {
+		case binAdd:
+			dst[i] = a + b
+		case binSub:
+			dst[i] = a - b
+		case binMul:
+			dst[i] = a * b
+		default:
+			dst[i] = a / b
 		}
-		if ys == 1 {
-			yv = archsimd.LoadFloat32x16SlicePart(y[i:])
-		}
-		binVec(k, xv, yv).StoreSlicePart(dst[i:])
 	}
 	return true
 }
@@ -109,9 +115,8 @@ func sigmoidRowAVX512(dst, src []float32) bool {
 		x := archsimd.LoadFloat32x16((*[16]float32)(src[i : i+16]))
 		one.Div(one.Add(exp16(zero.Sub(x)))).Store((*[16]float32)(dst[i : i+16]))
 	}
-	if i < n {
-		x := archsimd.LoadFloat32x16SlicePart(src[i:])
-		one.Div(one.Add(exp16(zero.Sub(x)))).StoreSlicePart(dst[i:])
+	for ; i < n; i++ { // not a partial load: golang/go#78413
+		dst[i] = 1 / (1 + expf32(-src[i]))
 	}
 	return true
 }
@@ -157,8 +162,8 @@ func expRowAVX512(x []float32) {
 		p := (*[16]float32)(x[i : i+16])
 		exp16(archsimd.LoadFloat32x16(p)).Store(p)
 	}
-	if i < n {
-		exp16(archsimd.LoadFloat32x16SlicePart(x[i:])).StoreSlicePart(x[i:])
+	for ; i < n; i++ { // not a partial load: golang/go#78413
+		x[i] = expf32(x[i])
 	}
 }
 
