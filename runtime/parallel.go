@@ -40,6 +40,24 @@ type pjob struct {
 	next    atomic.Int64 // the next chunk to start
 	done    atomic.Int64 // chunks finished
 	helpers atomic.Int32 // helpers still allowed to join
+	// The first panic in a helper's chunk, raised again in the caller, so
+	// that a kernel's error reaches runCall's recover like any other.
+	panicked atomic.Pointer[helperPanic]
+}
+
+type helperPanic struct{ v any }
+
+// help is work on a helper goroutine: a panic ends the chunk it came from
+// (counted as done) and is kept for the caller.
+func (j *pjob) help() {
+	defer func() {
+		if r := recover(); r != nil {
+			j.panicked.CompareAndSwap(nil, &helperPanic{r})
+			j.done.Add(1)
+			j.help() // the chunks left
+		}
+	}()
+	j.work()
 }
 
 // work runs chunks of j until none is left to start.
@@ -84,12 +102,16 @@ func ensureHelpers(n int) {
 func helperLoop() {
 	for {
 		idle := time.Now()
+		var seen *pjob
 		for spins := 0; ; spins++ {
-			if j := helpers.current.Load(); j != nil && j.next.Load() < j.nchunks {
+			// Join each job once, if it still has chunks to start and
+			// wants another helper; else keep spinning politely.
+			if j := helpers.current.Load(); j != nil && j != seen && j.next.Load() < j.nchunks {
+				seen = j
 				if j.helpers.Add(-1) >= 0 {
-					j.work()
+					j.help()
+					idle = time.Now()
 				}
-				idle = time.Now()
 				continue
 			}
 			if spins%64 == 63 {
@@ -111,7 +133,8 @@ func helperLoop() {
 // the calling goroutine and on up to workers−1 helpers, returning when all
 // are done. f must be safe to call concurrently on disjoint ranges; the
 // ranges' sizes and number are not fixed (more than workers, so a slow
-// worker does not hold up the others).
+// worker does not hold up the others). A panic in f, on whichever
+// goroutine, comes out of parallelFor (a helper's once all chunks are done).
 func parallelFor(n, workers int, f func(i0, i1 int)) {
 	workers = min(workers, n)
 	if workers <= 1 {
@@ -137,11 +160,22 @@ func parallelFor(n, workers int, f func(i0, i1 int)) {
 			woken++
 		}
 	}
+	finished := false
+	defer func() {
+		if !finished { // f panicked here: hand out no more chunks
+			j.next.Store(j.nchunks)
+			helpers.current.CompareAndSwap(j, nil)
+		}
+	}()
 	j.work()
+	finished = true
 	helpers.current.CompareAndSwap(j, nil)
 	for spins := 0; j.done.Load() < j.nchunks; spins++ {
 		if spins%64 == 63 {
 			goruntime.Gosched()
 		}
+	}
+	if p := j.panicked.Load(); p != nil {
+		panic(p.v)
 	}
 }

@@ -71,3 +71,36 @@ func TestHelpersSleep(t *testing.T) {
 		time.Sleep(helperSpin)
 	}
 }
+
+// TestParallelForPanics checks that a panic in f, a kernel's way of
+// reporting an error, comes out of parallelFor on the caller, whichever
+// goroutine ran the chunk, and that the pool keeps working afterwards.
+func TestParallelForPanics(t *testing.T) {
+	for bad := range 8 {
+		got := func() (r any) {
+			defer func() { r = recover() }()
+			parallelFor(8, 2, func(i0, i1 int) {
+				for i := i0; i < i1; i++ {
+					if i == bad {
+						panic(kernelError("bad index"))
+					}
+				}
+			})
+			return nil
+		}()
+		if got != kernelError("bad index") {
+			t.Fatalf("index %d: recovered %v, want the kernel error", bad, got)
+		}
+	}
+	check := make([]atomic.Int32, 100)
+	parallelFor(100, 2, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			check[i].Add(1)
+		}
+	})
+	for i := range check {
+		if check[i].Load() != 1 {
+			t.Fatalf("after the panics, index %d visited %d times", i, check[i].Load())
+		}
+	}
+}
