@@ -46,7 +46,12 @@ above --fail-on differs, 1 when something does, 2 on an error.
 
 With --golden DIR, each model file is compiled and compared with
 DIR/<name>.onnx (name: the model file's name without .yaml); --update writes
-the goldens instead (the .onnx, and a readable DIR/<name>.txt from mhcc fmt).`,
+the goldens instead (the .onnx, and a readable DIR/<name>.txt from mhcc fmt).
+
+Initializers kept in an external data file (compile --external-data) are
+read from it, relative to the .onnx file's folder, and compared by content
+like inline ones: a tensor moved to or from the data file, or to another
+offset, is no change; different bytes are.`,
 		Example: `  mhcc diff old.onnx new.onnx
   mhcc diff a.yaml b.yaml --format markdown > diff.md
   mhcc diff --golden testdata/onnx testdata/models/*.yaml --format github
@@ -95,11 +100,11 @@ func runDiff(w io.Writer, f diffFlags, args []string) error {
 	if len(args) != 2 {
 		return fmt.Errorf("want two models to compare, got %d arguments", len(args))
 	}
-	a, err := loadModel(args[0], f.target)
+	a, err := loadDiffModel(args[0], f.target)
 	if err != nil {
 		return err
 	}
-	b, err := loadModel(args[1], f.target)
+	b, err := loadDiffModel(args[1], f.target)
 	if err != nil {
 		return err
 	}
@@ -112,6 +117,21 @@ func runDiff(w io.Writer, f diffFlags, args []string) error {
 		return err
 	}
 	return gate(rep, f.failOn)
+}
+
+// loadDiffModel is loadModel with an ONNX file's external data resolved
+// (graphdiff.ResolveExternal), so that it is compared by content.
+func loadDiffModel(path, target string) (*onnxpb.ModelProto, error) {
+	m, err := loadModel(path, target)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.HasSuffix(path, ".yaml") && !strings.HasSuffix(path, ".yml") {
+		if err := graphdiff.ResolveExternal(m, filepath.Dir(path)); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	return m, nil
 }
 
 func writeReport(w io.Writer, rep *graphdiff.Report, f diffFlags) error {

@@ -29,10 +29,14 @@ func newTensorInfo(t *onnxpb.TensorProto) *tensorInfo {
 }
 
 // tensorHash is a content hash of t that ignores its name and whether the
-// elements sit in raw_data or in the typed fields: onnxtext.TensorHash
-// ("sha256:…", the hash mhcc fmt prints), or, for the tensors it refuses
-// (external data, data that does not match the shape), ownHash.
+// elements sit in raw_data, in the typed fields or, once ResolveExternal has
+// read it, in an external file: onnxtext.TensorHash ("sha256:…", the hash
+// mhcc fmt prints), or, for the tensors it refuses (unresolved external
+// data, data that does not match the shape), ownHash.
 func tensorHash(t *onnxpb.TensorProto) string {
+	if h, ok := contentHash(t); ok {
+		return h
+	}
 	if h, err := onnxtext.TensorHash(t); err == nil {
 		return h
 	}
@@ -178,6 +182,13 @@ type valueDiff struct {
 // compareValues compares the elements of a and b (same dtype and dims) with
 // the tolerance of opts for floats and exactly otherwise.
 func compareValues(a, b *onnxpb.TensorProto, opts Options) (valueDiff, error) {
+	a, err := inlined(a)
+	if err != nil {
+		return valueDiff{}, err
+	}
+	if b, err = inlined(b); err != nil {
+		return valueDiff{}, err
+	}
 	ta, err := mhrt.FromProto(a)
 	if err != nil {
 		return valueDiff{}, err

@@ -1,6 +1,7 @@
 package onnxtext
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"math"
@@ -676,5 +677,39 @@ func TestFormatCompiledModelsStable(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestExternalTensorHash: the hash of a tensor whose bytes come from a
+// reader (an external data file) is the TensorHash of the same tensor
+// inline, computed independently by expectHash; a reader with too few or
+// too many bytes, or a string tensor, is an error.
+func TestExternalTensorHash(t *testing.T) {
+	le := binary.LittleEndian
+	cases := []struct {
+		name string
+		t    *onnxpb.TensorProto
+		data []byte
+	}{
+		{"float", &onnxpb.TensorProto{DataType: proto.Int32(dtFloat), Dims: []int64{2}}, le32f(1, 2)},
+		{"int64", &onnxpb.TensorProto{DataType: proto.Int32(dtInt64), Dims: []int64{1, 2}}, le64(-1, 5)},
+		{"float16", &onnxpb.TensorProto{DataType: proto.Int32(dtFloat16), Dims: []int64{1}}, []byte{0x00, 0x3c}},
+		{"int4", &onnxpb.TensorProto{DataType: proto.Int32(22), Dims: []int64{3}}, []byte{0x21, 0x03}},
+		{"empty", &onnxpb.TensorProto{DataType: proto.Int32(dtDouble), Dims: []int64{0}}, nil},
+	}
+	for _, c := range cases {
+		got, err := ExternalTensorHash(c.t, bytes.NewReader(c.data))
+		if want := expectHash(c.t.GetDataType(), c.t.GetDims(), c.data); err != nil || got != want {
+			t.Errorf("%s: %s, %v; want %s", c.name, got, err, want)
+		}
+	}
+	f2 := &onnxpb.TensorProto{DataType: proto.Int32(dtFloat), Dims: []int64{2}}
+	for _, data := range [][]byte{le32f(1), le32f(1, 2, 3), le.AppendUint16(nil, 1)} {
+		if _, err := ExternalTensorHash(f2, bytes.NewReader(data)); err == nil || !strings.Contains(err.Error(), "want 8 for float[2]") {
+			t.Errorf("%d bytes for float[2]: error %v", len(data), err)
+		}
+	}
+	if _, err := ExternalTensorHash(&onnxpb.TensorProto{DataType: proto.Int32(dtString), Dims: []int64{1}}, bytes.NewReader(nil)); err == nil {
+		t.Error("a string tensor from raw bytes: no error")
 	}
 }

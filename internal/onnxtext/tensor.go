@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -79,15 +81,8 @@ func TensorHash(t *onnxpb.TensorProto) (string, error) {
 		return "", fmt.Errorf("%w (%s)", ErrExternalData, externalSummary(t))
 	}
 	h := sha256.New()
+	hashHeader(h, t)
 	var buf [8]byte
-	binary.LittleEndian.PutUint32(buf[:4], uint32(t.GetDataType()))
-	h.Write(buf[:4])
-	binary.LittleEndian.PutUint64(buf[:], uint64(len(t.Dims)))
-	h.Write(buf[:])
-	for _, d := range t.Dims {
-		binary.LittleEndian.PutUint64(buf[:], uint64(d))
-		h.Write(buf[:])
-	}
 	if t.GetDataType() == dtString {
 		strs, err := stringData(t)
 		if err != nil {
@@ -104,6 +99,47 @@ func TensorHash(t *onnxpb.TensorProto) (string, error) {
 			return "", err
 		}
 		h.Write(data)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// hashHeader writes what TensorHash hashes before the data: the data type
+// and the dims.
+func hashHeader(h hash.Hash, t *onnxpb.TensorProto) {
+	var buf [8]byte
+	binary.LittleEndian.PutUint32(buf[:4], uint32(t.GetDataType()))
+	h.Write(buf[:4])
+	binary.LittleEndian.PutUint64(buf[:], uint64(len(t.Dims)))
+	h.Write(buf[:])
+	for _, d := range t.Dims {
+		binary.LittleEndian.PutUint64(buf[:], uint64(d))
+		h.Write(buf[:])
+	}
+}
+
+// ExternalTensorHash is TensorHash of t with its data read from r, the
+// bytes raw_data would hold (an external data file's section): the hash the
+// same tensor has when stored inline. r must give exactly the bytes t's data
+// type and dims need; it is read once, in chunks, whatever its size.
+func ExternalTensorHash(t *onnxpb.TensorProto, r io.Reader) (string, error) {
+	dt := t.GetDataType()
+	bits := elemBits(dt)
+	if bits == 0 {
+		return "", fmt.Errorf("data type %d cannot be stored as raw bytes", dt)
+	}
+	n, err := numElements(t.Dims)
+	if err != nil {
+		return "", err
+	}
+	want := (n*int64(bits) + 7) / 8
+	h := sha256.New()
+	hashHeader(h, t)
+	got, err := io.Copy(h, io.LimitReader(r, want+1))
+	if err != nil {
+		return "", err
+	}
+	if got != want {
+		return "", fmt.Errorf("%d bytes of data, want %d for %s", got, want, dimsType(dt, t.Dims))
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
