@@ -33,7 +33,9 @@ func matMul(c *call, in []*Tensor) []*Tensor {
 func matmul(a, b *Tensor, fast bool) *Tensor { return matmulT(a, b, false, false, fast) }
 
 // matmulT multiplies a (its last two dims swapped if ta) by b (likewise if
-// tb). Only the float32 fast path reads operands transposed in place; the
+// tb). The float32 fast path reads either operand transposed in place, the
+// float64 one a transposed b (x·Wᵀ, every linear layer of the verification
+// reference: materializing Wᵀ would copy every weight on every run); the
 // others materialize the transpose first.
 func matmulT(a, b *Tensor, ta, tb, fast bool) *Tensor {
 	if a.DType != b.DType {
@@ -42,7 +44,8 @@ func matmulT(a, b *Tensor, ta, tb, fast bool) *Tensor {
 	if len(a.Shape) == 0 || len(b.Shape) == 0 || ta && len(a.Shape) < 2 || tb && len(b.Shape) < 2 {
 		panic(errRank)
 	}
-	if (ta || tb) && !(fast && a.DType == Float32) {
+	inPlace := fast && (a.DType == Float32 || a.DType == Float64 && !ta)
+	if (ta || tb) && !inPlace {
 		if ta {
 			a = transposeLast2(a)
 		}
@@ -283,7 +286,9 @@ func mmRun[T float](p *mmProblem, c, a, b []T, fast bool) {
 			cb := c[bi*m*n : (bi+1)*m*n]
 			ab := a[p.aIdx[bi]*m*k : (p.aIdx[bi]+1)*m*k]
 			bb := b[p.bIdx[bi]*k*n : (p.bIdx[bi]+1)*k*n]
-			if fast {
+			if fast && p.transB {
+				matMulTransB(cb, ab, bb, i0, i1, k, n)
+			} else if fast {
 				matMulBlocked(cb, ab, bb, i0, i1, k, n)
 			} else {
 				matMulNaive(cb, ab, bb, i0, i1, k, n)
@@ -337,6 +342,37 @@ const (
 // matMulBlocked computes the same as matMulNaive, summing in float64 in order
 // of p, but walks B in kb×nb panels, accumulating rb rows of C at a time as
 // row updates c[i,:] += a[i,p]·b[p,:] that run along memory.
+// matMulTransB is matMulBlocked with b stored transposed (n×k): each C[i, j]
+// is the float64 dot product of two contiguous rows, A's i and B's j. The
+// rows of B are taken in blocks that stay in cache while every row of A
+// meets them.
+func matMulTransB[T float](c, a, b []T, i0, i1, k, n int) {
+	const jBlock = 32
+	for j0 := 0; j0 < n; j0 += jBlock {
+		j1 := min(n, j0+jBlock)
+		for i := i0; i < i1; i++ {
+			arow := a[i*k : (i+1)*k]
+			crow := c[i*n : (i+1)*n]
+			for j := j0; j < j1; j++ {
+				brow := b[j*k : (j+1)*k]
+				brow = brow[:len(arow)]
+				var s0, s1, s2, s3 float64
+				p := 0
+				for ; p+4 <= len(arow); p += 4 {
+					s0 += float64(arow[p]) * float64(brow[p])
+					s1 += float64(arow[p+1]) * float64(brow[p+1])
+					s2 += float64(arow[p+2]) * float64(brow[p+2])
+					s3 += float64(arow[p+3]) * float64(brow[p+3])
+				}
+				for ; p < len(arow); p++ {
+					s0 += float64(arow[p]) * float64(brow[p])
+				}
+				crow[j] = T((s0 + s1) + (s2 + s3))
+			}
+		}
+	}
+}
+
 func matMulBlocked[T float](c, a, b []T, i0, i1, k, n int) {
 	var accBuf [mmRB * mmNB]float64
 	for ib := i0; ib < i1; ib += mmRB {

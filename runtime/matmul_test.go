@@ -109,7 +109,22 @@ func TestMatMulTransposed(t *testing.T) {
 				if err := compareTensors(matmulT(a, b, tr[0], tr[1], true), want, 1e-6*k, 1e-6*k); err != nil {
 					t.Error(err)
 				}
+				// float64 (the verification reference): b read transposed
+				// in place by matMulTransB, a materialized; float64 sums in
+				// another order than the oracle's, so within a few ulps.
+				a64, b64 := cast1(a, Float64), cast1(b, Float64)
+				want64 := matmul(cast1(transposedIf(a, tr[0]), Float64), cast1(transposedIf(b, tr[1]), Float64), false)
+				if err := compareTensors(matmulT(a64, b64, tr[0], tr[1], true), want64, 1e-13, 1e-13); err != nil {
+					t.Error("float64:", err)
+				}
 			})
 		}
 	}
+}
+
+func transposedIf(x *Tensor, tr bool) *Tensor {
+	if tr {
+		return transposeLast2(x)
+	}
+	return x
 }

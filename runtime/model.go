@@ -27,9 +27,12 @@ type Model struct {
 	defined map[string]bool  // every value name: inputs, initializers, node outputs
 
 	// For subgraphs and function bodies (see control.go, function.go).
-	graph    *onnxpb.GraphProto // the decoded graph, for value_info checks
-	params   []string           // graph input names in file order, initialized ones included
-	captures []string           // outer-scope values the graph reads; also in Inputs, untyped
+	// The graph's value_info, for inferTypes' checks. Not the GraphProto:
+	// that would keep every initializer's bytes alive next to the decoded
+	// tensors (twice the weights' memory for the model's lifetime).
+	valueInfo []*onnxpb.ValueInfoProto
+	params    []string // graph input names in file order, initialized ones included
+	captures  []string // outer-scope values the graph reads; also in Inputs, untyped
 
 	plan *plan // what Run executes (plan.go)
 }
@@ -115,6 +118,16 @@ func Decode(data []byte) (*Model, error) {
 	return fromProto(&mp, nil)
 }
 
+// DecodeProto is Decode for a model already in memory as a ModelProto (an
+// exporter's output), without serialising it, and it consumes mp: each
+// initializer message is emptied as soon as its tensor is decoded, so the
+// weights are held about once, where Decode of a freshly marshalled model
+// holds them three times at its peak (bytes, parsed message, tensors).
+// mp must not be used afterwards. External data is not read (use DecodeDir).
+func DecodeProto(mp *onnxpb.ModelProto) (*Model, error) {
+	return decodeModel(mp, nil, true)
+}
+
 // errorList is every problem found in one model; it prints the first and a count.
 type errorList []error
 
@@ -147,6 +160,10 @@ func (l errorList) err() error {
 // fromProto builds the model; ext, if not nil, reads initializers whose data
 // is in external files (external.go).
 func fromProto(mp *onnxpb.ModelProto, ext *externalFiles) (*Model, error) {
+	return decodeModel(mp, ext, false)
+}
+
+func decodeModel(mp *onnxpb.ModelProto, ext *externalFiles, consume bool) (*Model, error) {
 	g := mp.GetGraph()
 	if g == nil {
 		return nil, fmt.Errorf("runtime: model has no graph")
@@ -166,7 +183,7 @@ func fromProto(mp *onnxpb.ModelProto, ext *externalFiles) (*Model, error) {
 	if _, ok := opsets[""]; !ok && len(mp.GetOpsetImport()) == 0 && mp.GetIrVersion() < 3 {
 		opsets[""] = 1 // before IR 3 the default domain had no import
 	}
-	d := &decoder{opsets: opsets, budget: new(int), ext: ext}
+	d := &decoder{opsets: opsets, budget: new(int), ext: ext, consume: consume}
 	*d.budget = maxDecodedNodes
 	d.funcs = decodeFunctions(mp, &errs)
 	if len(d.funcs) > 0 && expandedSize(g.GetNode(), d.funcs, map[opKey]int{}, maxDecodedNodes) > maxDecodedNodes {
@@ -197,6 +214,9 @@ type decoder struct {
 	stack  []opKey                         // functions being expanded, outermost first
 	budget *int                            // nodes left to decode, shared by all decoders of a model
 	ext    *externalFiles                  // reads external initializer data; nil: none allowed
+	// consume: empty each initializer message once decoded (DecodeProto),
+	// so the weights are never held twice.
+	consume bool
 }
 
 // maxDecodedNodes bounds the nodes one model may expand to: function bodies
@@ -226,13 +246,13 @@ func (s *scope) has(name string) bool {
 // (inferTypes), when the types of the inputs and captures are known.
 func (d *decoder) graph(g *onnxpb.GraphProto, outer *scope) (*Model, error) {
 	m := &Model{
-		Opsets:  d.opsets,
-		inits:   map[string]*Tensor{},
-		declIn:  map[string]ValueInfo{},
-		uses:    map[string]int{},
-		types:   map[string]DType{},
-		defined: map[string]bool{},
-		graph:   g,
+		Opsets:    d.opsets,
+		inits:     map[string]*Tensor{},
+		declIn:    map[string]ValueInfo{},
+		uses:      map[string]int{},
+		types:     map[string]DType{},
+		defined:   map[string]bool{},
+		valueInfo: g.GetValueInfo(),
 	}
 	var errs errorList
 	if len(g.GetSparseInitializer()) > 0 {
@@ -257,6 +277,9 @@ func (d *decoder) graph(g *onnxpb.GraphProto, outer *scope) (*Model, error) {
 		m.inits[name] = t
 		m.types[name] = t.DType
 		m.defined[name] = true
+		if d.consume {
+			proto.Reset(p) // t is a copy; the message's bytes can go now
+		}
 	}
 
 	for _, vi := range g.GetInput() {
@@ -408,7 +431,7 @@ func (m *Model) inferTypes() error {
 			errs.add("graph output %q: declared %v, computed %v", v.Name, v.DType, got)
 		}
 	}
-	for _, vi := range m.graph.GetValueInfo() {
+	for _, vi := range m.valueInfo {
 		v, err := valueInfo(vi)
 		if err != nil || v.DType == Undefined {
 			continue // value_info is a hint; only a known type can contradict

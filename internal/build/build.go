@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/mhcc-dev/mhcc/export"
+	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/ir"
 	"github.com/mhcc-dev/mhcc/passes"
 	"github.com/mhcc-dev/mhcc/target"
@@ -28,6 +29,11 @@ type Options struct {
 	Log       io.Writer       // per-pass statistics
 	Float64   bool            // emit every float tensor as float64 (the verification reference)
 	KVCache   bool            // emit the KV-cache decoder graph, as inputs.kv_cache: true does
+	// Message: return the model as Result.Message, the ONNX message not
+	// marshalled, with every weight inline whatever its size (no external
+	// data: a message in memory has no 2 GiB limit), for callers that run
+	// it at once (mhcc verify, with runtime.DecodeProto).
+	Message bool
 
 	// External data (external.go): when to use it, the data file's name
 	// relative to the model file ("" = "<model name>.onnx.data") and the
@@ -39,10 +45,11 @@ type Options struct {
 
 // Result is what Compile produced.
 type Result struct {
-	Model *ir.Model
-	Graph *ir.Graph
-	ONNX  []byte
-	Stats []passes.Stat
+	Model   *ir.Model
+	Graph   *ir.Graph
+	ONNX    []byte             // the model file's bytes (nil with Options.Message)
+	Message *onnxpb.ModelProto // with Options.Message, instead of ONNX
+	Stats   []passes.Stat
 	// Layout is the external data file ONNX refers to (nil if none); write
 	// both with export.WriteFiles.
 	Layout *export.Layout
@@ -119,6 +126,16 @@ func CompileModel(m *ir.Model, w ir.Weights, opts Options) (*Result, error) {
 	stats, err := passes.Run(g, passes.Pipeline, passes.Config{Target: prof, Precision: opts.Precision, Verify: opts.Verify, Disabled: disabled, DumpDir: opts.DumpDir, PrintIR: opts.PrintIR, Log: opts.Log})
 	if err != nil {
 		return nil, &InternalError{err}
+	}
+	if opts.Message {
+		mp, err := export.Encode(g, export.Options{Profile: prof, Float64: opts.Float64})
+		if Refused(err) {
+			return nil, fmt.Errorf("%s: target %s: %w", m.File, prof.Name, err)
+		}
+		if err != nil {
+			return nil, &InternalError{err}
+		}
+		return &Result{Model: m, Graph: g, Message: mp, Stats: stats}, nil
 	}
 	data, layout, err := export.MarshalExternal(g, export.Options{Profile: prof, Float64: opts.Float64, External: opts.external(m)})
 	if Refused(err) {

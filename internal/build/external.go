@@ -21,6 +21,9 @@ const (
 // UsesExternal reports whether Compile will write m's weights as external
 // data under opts (and so stream them instead of loading them).
 func (o Options) UsesExternal(m *ir.Model) bool {
+	if o.Message {
+		return false
+	}
 	switch o.External {
 	case ExternalAlways:
 		return true

@@ -1,7 +1,10 @@
 package build
 
 import (
+	"bytes"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/mhcc-dev/mhcc/ir"
 )
@@ -26,6 +29,8 @@ func TestUsesExternal(t *testing.T) {
 		{tiny, Options{External: ExternalAlways}, true},
 		{p3, Options{}, true}, // 1.87 GiB
 		{p3, Options{External: ExternalNever}, false},
+		{p3, Options{Message: true}, false}, // a message in memory has no 2 GiB limit
+		{tiny, Options{Message: true, External: ExternalAlways}, false},
 	} {
 		if got := c.opts.UsesExternal(c.m); got != c.want {
 			t.Errorf("%s with %+v: UsesExternal = %v, want %v", c.m.Name, c.opts, got, c.want)
@@ -42,5 +47,35 @@ func TestUsesExternal(t *testing.T) {
 	}
 	if res.Layout.Location != "paper-27b.onnx.data" {
 		t.Errorf("default data file name %q, want paper-27b.onnx.data", res.Layout.Location)
+	}
+}
+
+// Options.Message gives the model as a message instead of bytes: the same
+// model (it marshals to exactly Compile's bytes), with every weight inline
+// even when the options ask for external data.
+func TestCompileMessage(t *testing.T) {
+	const path = "../../testdata/models/tiny-mhc.yaml"
+	bytesRes, err := Compile(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgRes, err := Compile(path, Options{Message: true, External: ExternalAlways})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msgRes.Message == nil || msgRes.ONNX != nil || msgRes.Layout != nil {
+		t.Fatalf("Message %v, %d bytes, layout %v: want only the message", msgRes.Message != nil, len(msgRes.ONNX), msgRes.Layout)
+	}
+	for _, init := range msgRes.Message.GetGraph().GetInitializer() {
+		if len(init.GetExternalData()) > 0 {
+			t.Errorf("initializer %s is external", init.GetName())
+		}
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(msgRes.Message)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b, bytesRes.ONNX) {
+		t.Errorf("the message marshals to %d bytes that differ from Compile's %d", len(b), len(bytesRes.ONNX))
 	}
 }
