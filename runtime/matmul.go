@@ -345,32 +345,60 @@ const (
 // matMulTransB is matMulBlocked with b stored transposed (n×k): each C[i, j]
 // is the float64 dot product of two contiguous rows, A's i and B's j. The
 // rows of B are taken in blocks that stay in cache while every row of A
-// meets them.
+// meets them, and two rows of A meet two of B at a time, so each element
+// loaded serves two products (the float64 verification reference spends
+// most of its time here, on x·Wᵀ).
 func matMulTransB[T float](c, a, b []T, i0, i1, k, n int) {
 	const jBlock = 32
 	for j0 := 0; j0 < n; j0 += jBlock {
 		j1 := min(n, j0+jBlock)
-		for i := i0; i < i1; i++ {
-			arow := a[i*k : (i+1)*k]
-			crow := c[i*n : (i+1)*n]
+		i := i0
+		for ; i+2 <= i1; i += 2 {
+			a0, a1 := a[i*k:(i+1)*k], a[(i+1)*k:(i+2)*k]
+			c0, c1 := c[i*n:(i+1)*n], c[(i+1)*n:(i+2)*n]
+			j := j0
+			for ; j+2 <= j1; j += 2 {
+				b0, b1 := b[j*k:(j+1)*k], b[(j+1)*k:(j+2)*k]
+				a1, b0, b1 := a1[:len(a0)], b0[:len(a0)], b1[:len(a0)]
+				var s00, s01, s10, s11 float64
+				for p, x := range a0 {
+					x0, x1 := float64(x), float64(a1[p])
+					y0, y1 := float64(b0[p]), float64(b1[p])
+					s00 += x0 * y0
+					s01 += x0 * y1
+					s10 += x1 * y0
+					s11 += x1 * y1
+				}
+				c0[j], c0[j+1], c1[j], c1[j+1] = T(s00), T(s01), T(s10), T(s11)
+			}
+			for ; j < j1; j++ {
+				c0[j], c1[j] = T(dotT(a0, b[j*k:(j+1)*k])), T(dotT(a1, b[j*k:(j+1)*k]))
+			}
+		}
+		for ; i < i1; i++ {
+			arow, crow := a[i*k:(i+1)*k], c[i*n:(i+1)*n]
 			for j := j0; j < j1; j++ {
-				brow := b[j*k : (j+1)*k]
-				brow = brow[:len(arow)]
-				var s0, s1, s2, s3 float64
-				p := 0
-				for ; p+4 <= len(arow); p += 4 {
-					s0 += float64(arow[p]) * float64(brow[p])
-					s1 += float64(arow[p+1]) * float64(brow[p+1])
-					s2 += float64(arow[p+2]) * float64(brow[p+2])
-					s3 += float64(arow[p+3]) * float64(brow[p+3])
-				}
-				for ; p < len(arow); p++ {
-					s0 += float64(arow[p]) * float64(brow[p])
-				}
-				crow[j] = T((s0 + s1) + (s2 + s3))
+				crow[j] = T(dotT(arow, b[j*k:(j+1)*k]))
 			}
 		}
 	}
+}
+
+// dotT is Σ x[p]·y[p] in float64, in four partial sums.
+func dotT[T float](x, y []T) float64 {
+	y = y[:len(x)]
+	var s0, s1, s2, s3 float64
+	p := 0
+	for ; p+4 <= len(x); p += 4 {
+		s0 += float64(x[p]) * float64(y[p])
+		s1 += float64(x[p+1]) * float64(y[p+1])
+		s2 += float64(x[p+2]) * float64(y[p+2])
+		s3 += float64(x[p+3]) * float64(y[p+3])
+	}
+	for ; p < len(x); p++ {
+		s0 += float64(x[p]) * float64(y[p])
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 func matMulBlocked[T float](c, a, b []T, i0, i1, k, n int) {
