@@ -25,7 +25,7 @@ func DecodeDir(data []byte, dir string) (*Model, error) {
 	}
 	ext := &externalFiles{dir: dir, files: map[string]*os.File{}}
 	defer ext.close()
-	return fromProto(&mp, ext)
+	return decodeModel(&mp, ext, true) // mp is ours: its initializers can go as they are decoded
 }
 
 // externalFiles opens the data files of one model, each once.

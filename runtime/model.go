@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strings"
 
@@ -115,7 +116,7 @@ func Decode(data []byte) (*Model, error) {
 	if err := proto.Unmarshal(data, &mp); err != nil {
 		return nil, fmt.Errorf("runtime: decode model: %w", err)
 	}
-	return fromProto(&mp, nil)
+	return decodeModel(&mp, nil, true) // mp is ours: its initializers can go as they are decoded
 }
 
 // DecodeProto is Decode for a model already in memory as a ModelProto (an
@@ -157,12 +158,9 @@ func (l errorList) err() error {
 	return l
 }
 
-// fromProto builds the model; ext, if not nil, reads initializers whose data
-// is in external files (external.go).
-func fromProto(mp *onnxpb.ModelProto, ext *externalFiles) (*Model, error) {
-	return decodeModel(mp, ext, false)
-}
-
+// decodeModel builds the model; ext, if not nil, reads initializers whose
+// data is in external files (external.go); with consume, each initializer
+// message is emptied once decoded (the caller owns mp and is done with it).
 func decodeModel(mp *onnxpb.ModelProto, ext *externalFiles, consume bool) (*Model, error) {
 	g := mp.GetGraph()
 	if g == nil {
@@ -200,10 +198,34 @@ func decodeModel(mp *onnxpb.ModelProto, ext *externalFiles, consume bool) (*Mode
 	if err := m.inferTypes(); err != nil {
 		return nil, err
 	}
+	// A large model's decoding leaves its weights behind as garbage twice:
+	// the emptied messages, then (packing) the unpacked matrices. Collecting
+	// before and after packing keeps the peak near one copy of the weights
+	// plus the one being made, instead of letting the heap double first.
+	big := consume && m.initBytes() >= bigModelBytes
+	if big {
+		goruntime.GC()
+	}
 	// The main graph runs through an execution plan (plan.go); subgraphs
 	// and function bodies run as written.
 	m.plan = m.makePlan()
+	if big {
+		goruntime.GC()
+	}
 	return m, nil
+}
+
+// bigModelBytes is the size of the initializers from which decoding
+// collects garbage itself.
+const bigModelBytes = 64 << 20
+
+// initBytes is the size of m's initializers' data.
+func (m *Model) initBytes() int64 {
+	var n int64
+	for _, t := range m.inits {
+		n += int64(t.Len()) * int64(t.DType.size())
+	}
+	return n
 }
 
 // A decoder decodes a graph (the main graph, a subgraph or a function body)

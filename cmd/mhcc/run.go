@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -103,14 +104,25 @@ func runModel(stdout io.Writer, path string, f runFlags) error {
 	if err != nil {
 		return err // *fs.PathError names the file
 	}
+	// The session reads the graph's declarations (inputs, initializer names
+	// and dims, Gathers); parsed first and without the initializers' data,
+	// so the weights are not held once more next to the decoded model.
+	var mp onnxpb.ModelProto
+	perr := proto.Unmarshal(data, &mp)
+	for _, t := range mp.GetGraph().GetInitializer() {
+		t.RawData, t.FloatData, t.DoubleData, t.Int32Data, t.Int64Data, t.Uint64Data, t.StringData = nil, nil, nil, nil, nil, nil, nil
+	}
+	if len(data) >= 64<<20 {
+		goruntime.GC() // the stripped data, before decoding makes a copy of the weights
+	}
 	m, err := mhrt.DecodeDir(data, filepath.Dir(path))
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	var mp onnxpb.ModelProto
-	if err := proto.Unmarshal(data, &mp); err != nil { // cannot fail after Decode
-		return fmt.Errorf("%s: %w", path, err)
+	if perr != nil { // cannot fail after Decode
+		return fmt.Errorf("%s: %w", path, perr)
 	}
+	data = nil
 	s := &runSession{
 		path:     path,
 		model:    m,
