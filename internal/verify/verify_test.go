@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -136,5 +137,23 @@ func TestGain(t *testing.T) {
 	gainOf([]*mhrt.Tensor{skew}, 0, &g)
 	if math.Abs(g.Forward-1) > 1e-12 || math.Abs(g.Backward-2) > 1e-12 {
 		t.Errorf("skewed: gain %+v, want forward 1, backward 2", g)
+	}
+}
+
+// lowGC nests: the setting drops while any verification runs and comes back
+// when the last one ends, whatever the order.
+func TestLowGCNests(t *testing.T) {
+	before := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(before)
+	r1 := lowGC()
+	r2 := lowGC()
+	r1()
+	if got := debug.SetGCPercent(-1); got != 25 {
+		t.Errorf("GC percent %d with one verification still running, want 25", got)
+	}
+	debug.SetGCPercent(25)
+	r2()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GC percent %d after both, want 100", got)
 	}
 }
