@@ -55,6 +55,15 @@ func (m *meter) weights(p export.Progress) {
 		p.Index+1, p.Tensors, bytesString(p.Bytes), bytesString(p.Total), pct(p.Bytes, p.Total), bytesString(int64(rate)), p.Tensor))
 }
 
+// step shows the step a long command is at, with the time so far (a
+// verify.Options.Progress callback).
+func (m *meter) step(s string) {
+	if m == nil {
+		return
+	}
+	m.draw(fmt.Sprintf("%s (%.1fs)", s, time.Since(m.start).Seconds()))
+}
+
 func pct(a, b int64) int64 {
 	if b == 0 {
 		return 100

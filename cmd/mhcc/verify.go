@@ -17,7 +17,7 @@ func newVerifyCmd() *cobra.Command {
 		precision       string
 		seed            uint64
 		shapes          []string
-		asJSON          bool
+		asJSON, quiet   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "verify model.yaml | model.onnx --against model.yaml",
@@ -40,13 +40,18 @@ example a torch.onnx export with the same weights), checked against the
 reference built from the model file.
 
 The exit status is 1 when any check fails; the message names the layer,
-the sublayer and the worst token.`,
+the sublayer and the worst token. On a terminal, stderr shows the step
+verify is at and the time so far (--quiet: never); a model of a few
+hundred million parameters takes seconds, mostly building the reference.`,
 		Example: `  mhcc verify testdata/models/tiny-mhc.yaml
   mhcc verify testdata/models/tiny-mhc.yaml --shape 1x1 --shape 4x33 --json
   mhcc verify exported.onnx --against model.yaml`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := verify.Options{Target: target, Precision: precision, Seed: seed}
+			m := newMeter(cmd.ErrOrStderr(), quiet)
+			opts.Progress = m.step
+			defer m.done()
 			for _, s := range shapes {
 				sh, err := parseShape(s)
 				if err != nil {
@@ -64,6 +69,7 @@ the sublayer and the worst token.`,
 				}
 				rep, err = verify.Model(args[0], opts)
 			}
+			m.done()
 			if err != nil {
 				return err
 			}
@@ -89,6 +95,7 @@ the sublayer and the worst token.`,
 	f.Uint64Var(&seed, "seed", 1, "seed of the random inputs")
 	f.StringSliceVar(&shapes, "shape", nil, "input shape BATCHxSEQUENCE (or BATCH for mlp); repeatable (default 1x1, 2x7, 3x16)")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	f.BoolVarP(&quiet, "quiet", "q", false, "show no progress (it is shown only on a terminal anyway)")
 	return cmd
 }
 

@@ -28,6 +28,16 @@ type Options struct {
 	Precision string     // fp32, fp16 or bf16 ("" = the target's)
 	Seed      uint64     // seeds the inputs
 	Shapes    [][2]int64 // (batch, sequence) pairs; nil = defaults (sequence ignored by mlp)
+	// Progress, if set, is told each step as it starts ("compiling for
+	// target onnx", "run 2/3: shape 2x7", …): on a model of a few hundred
+	// million parameters verify takes seconds, mostly in the first steps.
+	Progress func(step string)
+}
+
+func (o Options) step(format string, args ...any) {
+	if o.Progress != nil {
+		o.Progress(fmt.Sprintf(format, args...))
+	}
 }
 
 // Tolerance is what the comparison with the float64 reference allows, derived
@@ -112,25 +122,28 @@ func Model(path string, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	opts.step("%s", weightStep(m))
 	w, err := ir.LoadWeights(m)
 	if err != nil {
 		return nil, err
 	}
 	// The compiled model stays a message (never bytes, so no external data
 	// however large the weights), which DecodeProto empties as it decodes.
+	name := opts.Target
+	if name == "" {
+		name = "onnx"
+	}
+	opts.step("compiling for target %s", name)
 	res, err := build.CompileModel(m, w, build.Options{Target: opts.Target, Precision: opts.Precision, Message: true})
 	if err != nil {
 		return nil, err
 	}
+	opts.step("loading the compiled model into the Go runtime")
 	target, err := mhrt.DecodeProto(res.Message)
 	res = nil
 	runtime.GC() // drop the compiled graph before the reference doubles the weights
 	if err != nil {
 		return nil, fmt.Errorf("verify: decoding the compiled model: %w", err)
-	}
-	name := opts.Target
-	if name == "" {
-		name = "onnx"
 	}
 	return check(path, m, w, target, "target "+name, opts)
 }
@@ -143,10 +156,12 @@ func ONNX(onnxPath, modelPath string, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	opts.step("%s", weightStep(m))
 	w, err := ir.LoadWeights(m)
 	if err != nil {
 		return nil, err
 	}
+	opts.step("loading %s into the Go runtime", onnxPath)
 	data, err := os.ReadFile(onnxPath)
 	if err != nil {
 		return nil, err
@@ -156,6 +171,22 @@ func ONNX(onnxPath, modelPath string, opts Options) (*Report, error) {
 		return nil, fmt.Errorf("verify: %s: %w", onnxPath, err)
 	}
 	return check(modelPath, m, w, target, onnxPath, opts)
+}
+
+// weightStep names the weights' loading step.
+func weightStep(m *ir.Model) string {
+	if m.Weights.Source == ir.WeightsRandom {
+		return "generating the random weights"
+	}
+	return "reading the weights"
+}
+
+// shapeString prints a run's input shape as --shape takes it.
+func shapeString(m *ir.Model, shape [2]int64) string {
+	if m.Arch.Kind == ir.ArchDecoder {
+		return fmt.Sprintf("%dx%d", shape[0], shape[1])
+	}
+	return fmt.Sprint(shape[0])
 }
 
 // lowGC makes the collector run after 25% heap growth instead of 100%
@@ -215,6 +246,7 @@ func sublayers(g *ir.Graph) []sublayer {
 }
 
 func check(path string, m *ir.Model, w ir.Weights, target *mhrt.Model, checked string, opts Options) (*Report, error) {
+	opts.step("building the float64 reference")
 	g, err := ir.Lower(m, w)
 	if err != nil {
 		return nil, err
@@ -257,7 +289,9 @@ func check(path string, m *ir.Model, w ir.Weights, target *mhrt.Model, checked s
 		acc[i] = newInvariants(s, m.HC)
 	}
 	gain := &Gain{}
-	for runIdx, shape := range shapesFor(m, opts.Shapes) {
+	runShapes := shapesFor(m, opts.Shapes)
+	for runIdx, shape := range runShapes {
+		opts.step("run %d/%d: input %s", runIdx+1, len(runShapes), shapeString(m, shape))
 		refIn, tgtIn := inputs(m, shape, opts.Seed+uint64(runIdx), target.Inputs[0].DType)
 		var want []string
 		var tgtWant []string

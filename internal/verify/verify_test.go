@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
 
@@ -155,5 +156,25 @@ func TestLowGCNests(t *testing.T) {
 	r2()
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("GC percent %d after both, want 100", got)
+	}
+}
+
+// Progress hears every step, in order, one run per shape.
+func TestProgress(t *testing.T) {
+	var steps []string
+	_, err := Model("../../testdata/models/tiny-mhc.yaml", Options{Shapes: [][2]int64{{1, 3}, {2, 5}}, Progress: func(s string) { steps = append(steps, s) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"generating the random weights",
+		"compiling for target onnx",
+		"loading the compiled model into the Go runtime",
+		"building the float64 reference",
+		"run 1/2: input 1x3",
+		"run 2/2: input 2x5",
+	}
+	if !slices.Equal(steps, want) {
+		t.Errorf("steps\n%q\nwant\n%q", steps, want)
 	}
 }
