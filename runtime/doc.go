@@ -1,9 +1,9 @@
 // Package runtime is mhcc's ONNX interpreter: it executes decoded ONNX graphs
 // in pure Go so that tests and `mhcc run` can check a compiled model's numerics
 // without onnxruntime. It is a reference, not a production engine: every
-// kernel is first a plain loop whose doc comment states its semantics; only
-// the hot ones (MatMul) are blocked and parallel, and their plain loop stays
-// as the test oracle (the go/ssa/interp idea, with gonum's kernel files).
+// kernel is first a plain loop whose doc comment states its semantics; the
+// hot ones have fast forms (# Speed) and their plain loop stays as the test
+// oracle (the go/ssa/interp idea, with gonum's kernel files).
 //
 // The package name shadows the standard library's runtime; import it as
 // mhrt where both are needed.
@@ -35,9 +35,11 @@
 // Tensors hold float32, float64, float16, bfloat16, the signed and unsigned
 // integers from 8 to 64 bits, and bool. Float16 and bfloat16 are stored as
 // their 16-bit patterns and computed in float32, rounding once per result.
-// Elementwise kernels compute floats in float64 per element and round once
-// (exact for + − × ÷ √); reductions, normalizations, Einsum and MatMul
-// accumulate in float64. Integers compute in int64 and wrap to their width.
+// The plain elementwise kernels compute floats in float64 per element and
+// round once (exact for + − × ÷ √); reductions, normalizations, Einsum and
+// MatMul accumulate in float64. The float32 fast forms compute + − × ÷ in
+// float32 (the same results), exp with their own float32 polynomial, and
+// GEMM sums in float32 as onnxruntime's MLAS does. Integers compute in int64 and wrap to their width.
 //
 // # What runs
 //
@@ -89,8 +91,31 @@
 // Loop and Sinkhorn run as many iterations as the model asks: Run bounds
 // memory, not time.
 //
+// # Speed
+//
+// The plain kernels above are the semantics and the test oracles; a run goes
+// through faster forms where they apply (README.md, "The Go runtime's speed";
+// RATIONALE.md says why each is built the way it is):
+//
+//   - plan.go: Decode makes an execution plan: values in numbered slots,
+//     Transposes read in place by MatMul, each Sinkhorn half-step (the
+//     ReduceSum and the Gemm form) and the RMS pattern one pass, constant
+//     weights packed once, float32 buffers recycled through a pool (pool.go).
+//   - gemm.go: a packed, blocked float32 GEMM with an AVX-512 assembly
+//     micro-kernel (gemm_amd64.s; gonum where there is none), reading A in
+//     place for packed weights.
+//   - fastpath.go, elementwise_simd.go: float32 elementwise, reductions,
+//     Softmax, Sigmoid and data movement, vectorised with simd/archsimd in a
+//     GOEXPERIMENT=simd build.
+//   - parallel.go: loops split in chunks among the caller and a pool of
+//     helper goroutines that wait for work for a moment before they sleep.
+//
+// RunOptions.Profile adds up the time per operator (`mhcc run --profile`).
+// [DecodeDir] reads external data; [DecodeProto] decodes a message in memory
+// without holding its weights twice.
+//
 // Not supported: Scan and GRAPHS attributes, sequence, map and optional
-// types, strings, sparse tensors, external data, and the convolution,
+// types, strings, sparse tensors, and the convolution,
 // pooling, recurrent, quantized and random ops. conformance_test.go runs
 // ONNX's own node tests (Debian's libonnx-testdata) for every case whose ops
 // are in the table, subgraphs included.
