@@ -273,17 +273,7 @@ func (g *gemmOp) runPackedRows() {
 					continue
 				}
 				g.rows(kc, a, g.lda, panel, g.tile[:], gemmNR, false)
-				for i := range gemmMR {
-					dst := g.c[off+i*g.ldc:][:w]
-					src := g.tile[i*gemmNR:][:w]
-					if acc {
-						for j, v := range src {
-							dst[j] += v
-						}
-					} else {
-						copy(dst, src)
-					}
-				}
+				g.putTile(off, gemmMR, w, acc)
 			}
 		}
 		if full < g.m {
@@ -461,17 +451,23 @@ func (g *gemmOp) macro(ic, mc, jc, nc, kc int, acc bool) {
 				continue
 			}
 			g.kern(kc, ap, bp, g.tile[:], gemmNR, false)
-			for i := 0; i < h; i++ {
-				dst := g.c[off+i*g.ldc:][:w]
-				src := g.tile[i*gemmNR:][:w]
-				if acc {
-					for j, v := range src {
-						dst[j] += v
-					}
-				} else {
-					copy(dst, src)
-				}
+			g.putTile(off, h, w, acc)
+		}
+	}
+}
+
+// putTile writes the h×w corner of g.tile (an edge tile, computed whole)
+// into C at off, adding it with acc.
+func (g *gemmOp) putTile(off, h, w int, acc bool) {
+	for i := range h {
+		dst := g.c[off+i*g.ldc:][:w]
+		src := g.tile[i*gemmNR:][:w]
+		if acc {
+			for j, v := range src {
+				dst[j] += v
 			}
+		} else {
+			copy(dst, src)
 		}
 	}
 }

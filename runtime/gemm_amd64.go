@@ -24,12 +24,7 @@ func init() {
 // (the assembly does not) and calls the assembly kernel.
 func microAsm(kc int, a, b, c []float32, ldc int, acc bool) {
 	if kc <= 0 {
-		// The product is 0: the tile stays (acc) or becomes 0.
-		if !acc {
-			for i := range gemmMR {
-				clear(c[i*ldc : i*ldc+gemmNR])
-			}
-		}
+		emptyProduct(c, ldc, acc)
 		return
 	}
 	_ = a[kc*gemmMR-1]
@@ -51,15 +46,21 @@ func init() {
 // their slices and calls the assembly kernel.
 func microRowsAsm(kc int, a []float32, lda int, b, c []float32, ldc int, acc bool) {
 	if kc <= 0 {
-		if !acc {
-			for i := range gemmMR {
-				clear(c[i*ldc : i*ldc+gemmNR])
-			}
-		}
+		emptyProduct(c, ldc, acc)
 		return
 	}
 	_ = a[(gemmMR-1)*lda+kc-1]
 	_ = b[kc*gemmNR-1]
 	_ = c[(gemmMR-1)*ldc+gemmNR-1]
 	microRowsAVX512asm(kc, &a[0], lda, &b[0], &c[0], ldc, acc)
+}
+
+// emptyProduct is a kernel's work when kc is 0: the product is 0, so the
+// tile stays (acc) or becomes 0.
+func emptyProduct(c []float32, ldc int, acc bool) {
+	if !acc {
+		for i := range gemmMR {
+			clear(c[i*ldc : i*ldc+gemmNR])
+		}
+	}
 }

@@ -339,9 +339,6 @@ const (
 	mmNB = 512
 )
 
-// matMulBlocked computes the same as matMulNaive, summing in float64 in order
-// of p, but walks B in kb×nb panels, accumulating rb rows of C at a time as
-// row updates c[i,:] += a[i,p]·b[p,:] that run along memory.
 // matMulTransB is matMulBlocked with b stored transposed (n×k): each C[i, j]
 // is the float64 dot product of two contiguous rows, A's i and B's j. The
 // rows of B are taken in blocks that stay in cache while every row of A
@@ -401,6 +398,9 @@ func dotT[T float](x, y []T) float64 {
 	return (s0 + s1) + (s2 + s3)
 }
 
+// matMulBlocked computes the same as matMulNaive, summing in float64 in order
+// of p, but walks B in kb×nb panels, accumulating rb rows of C at a time as
+// row updates c[i,:] += a[i,p]·b[p,:] that run along memory.
 func matMulBlocked[T float](c, a, b []T, i0, i1, k, n int) {
 	var accBuf [mmRB * mmNB]float64
 	for ib := i0; ib < i1; ib += mmRB {
