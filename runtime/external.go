@@ -3,14 +3,11 @@ package runtime
 import (
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/internal/extdata"
 )
 
 // DecodeDir is Decode for a model whose initializers may keep their data in
@@ -23,21 +20,15 @@ func DecodeDir(data []byte, dir string) (*Model, error) {
 	if err := proto.Unmarshal(data, &mp); err != nil {
 		return nil, fmt.Errorf("runtime: decode model: %w", err)
 	}
-	ext := &externalFiles{dir: dir, files: map[string]*os.File{}}
-	defer ext.close()
+	ext := &externalFiles{dir: dir}
+	defer ext.files.Close()
 	return decodeModel(&mp, ext, true) // mp is ours: its initializers can go as they are decoded
 }
 
-// externalFiles opens the data files of one model, each once.
+// externalFiles reads the external data of one model, whose file is in dir.
 type externalFiles struct {
 	dir   string
-	files map[string]*os.File
-}
-
-func (x *externalFiles) close() {
-	for _, f := range x.files {
-		f.Close()
-	}
+	files extdata.Files
 }
 
 // tensor decodes initializer p, reading its data from an external file if
@@ -46,65 +37,24 @@ func (x *externalFiles) tensor(p *onnxpb.TensorProto) (*Tensor, error) {
 	if x == nil || p.GetDataLocation() != onnxpb.TensorProto_EXTERNAL {
 		return FromProto(p)
 	}
-	raw, err := readExternalTensor(p, x.dir, x.files)
+	raw, err := x.read(p)
 	if err != nil {
 		return nil, fmt.Errorf("runtime: tensor %q: external data: %w", p.GetName(), err)
 	}
 	return FromProto(&onnxpb.TensorProto{Name: p.Name, Dims: p.Dims, DataType: p.DataType, RawData: raw})
 }
 
-func readExternalTensor(p *onnxpb.TensorProto, dir string, files map[string]*os.File) ([]byte, error) {
-	var location string
-	offset, length := int64(0), int64(-1)
-	for _, kv := range p.GetExternalData() {
-		switch kv.GetKey() {
-		case "location":
-			location = kv.GetValue()
-		case "offset", "length":
-			n, err := strconv.ParseInt(kv.GetValue(), 10, 64)
-			if err != nil || n < 0 {
-				return nil, fmt.Errorf("%s %q is not a non-negative integer", kv.GetKey(), kv.GetValue())
-			}
-			if kv.GetKey() == "offset" {
-				offset = n
-			} else {
-				length = n
-			}
-		case "checksum":
-			// optional SHA-1 of the data; not checked
-		default:
-			return nil, fmt.Errorf("unknown key %q", kv.GetKey())
-		}
-	}
-	if location == "" {
-		return nil, fmt.Errorf("no location")
-	}
-	clean := filepath.Clean(filepath.FromSlash(location))
-	if filepath.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
-		return nil, fmt.Errorf("location %q is not a relative path inside the model's folder", location)
-	}
-	path := filepath.Join(dir, clean)
-	f, ok := files[path]
-	if !ok {
-		var err error
-		if f, err = os.Open(path); err != nil {
-			return nil, err // *fs.PathError names the file
-		}
-		files[path] = f
-	}
-	fi, err := f.Stat()
+// read returns p's bytes, checking that they fit its dims and data type
+// before it allocates them (a lying length must not allocate a huge buffer).
+func (x *externalFiles) read(p *onnxpb.TensorProto) ([]byte, error) {
+	ref, err := extdata.Parse(p, x.dir, true)
 	if err != nil {
 		return nil, err
 	}
-	size := fi.Size()
-	if length < 0 {
-		length = size - offset
+	sec, err := x.files.Section(ref)
+	if err != nil {
+		return nil, err
 	}
-	if offset > size || length > size-offset {
-		return nil, fmt.Errorf("%s has %d bytes, the tensor needs bytes %d to %d (offset %d, length %d): the file is short", path, size, offset, offset+length, offset, length)
-	}
-	// The length must fit the tensor; FromProto checks it against the
-	// dims, but it must not allocate a huge buffer for a lying length.
 	want, err := numElements(p.GetDims())
 	if err != nil {
 		return nil, err
@@ -113,15 +63,15 @@ func readExternalTensor(p *onnxpb.TensorProto, dir string, files map[string]*os.
 	if !dt.Supported() {
 		return nil, fmt.Errorf("unsupported element type %v", dt)
 	}
-	if int64(want)*int64(dt.size()) != length {
+	if length := sec.Size(); int64(want)*int64(dt.size()) != length {
 		return nil, fmt.Errorf("length %d, but shape %v of %v needs %d bytes", length, p.GetDims(), dt, int64(want)*int64(dt.size()))
 	}
-	raw := make([]byte, length)
-	if _, err := f.ReadAt(raw, offset); err != nil {
+	raw := make([]byte, sec.Size())
+	if _, err := io.ReadFull(sec, raw); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return nil, fmt.Errorf("reading %s at %d: %w", path, offset, err)
+		return nil, fmt.Errorf("reading %s at %d: %w", ref.Path, ref.Offset, err)
 	}
 	return raw, nil
 }
