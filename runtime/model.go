@@ -236,7 +236,7 @@ type decoder struct {
 	stack  []opKey                         // functions being expanded, outermost first
 	budget *int                            // nodes left to decode, shared by all decoders of a model
 	ext    *externalFiles                  // reads external initializer data; nil: none allowed
-	// consume: empty each initializer message once decoded (DecodeProto),
+	// consume: empty each initializer message once decoded (the caller owns it),
 	// so the weights are never held twice.
 	consume bool
 }

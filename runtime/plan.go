@@ -414,8 +414,8 @@ func (m *Model) matchHalfStep(d *Node, producer map[string]*Node, isOutput map[s
 		if red == nil || red.OpType != "ReduceSum" || red.Domain != "" || len(red.Outputs) != 1 || red.Inputs[0] != x || !single(red.Outputs[0]) {
 			continue
 		}
-		e := m.constant(eps)
-		if e == nil || e.DType != Float32 || e.Len() != 1 || len(e.Shape) > 1 {
+		e, ok := m.scalarF32(eps)
+		if !ok {
 			continue
 		}
 		if a := red.attrs["keepdims"]; a != nil && a.GetI() != 1 {
@@ -434,13 +434,7 @@ func (m *Model) matchHalfStep(d *Node, producer map[string]*Node, isOutput map[s
 		if len(axes) != 1 {
 			continue
 		}
-		c := *d
-		c.Inputs = []string{x}
-		c.fz.sumAxis, c.fz.sumEps = axes[0], e.Float32s()[0]
-		k := *d.k
-		k.fn, k.minIn, k.maxIn = normSum, 1, 1
-		c.k = &k
-		return &c, add, red
+		return halfStepOf(d, x, fusion{sumAxis: axes[0], sumEps: e}), add, red
 	}
 	return nil, nil, nil
 }
@@ -477,8 +471,8 @@ func (m *Model) matchGemmHalfStep(d *Node, producer map[string]*Node, isOutput m
 			return nil, nil
 		}
 	}
-	e := m.constant(g.Inputs[2])
-	if e == nil || e.DType != Float32 || e.Len() != 1 || len(e.Shape) > 1 {
+	e, ok := m.scalarF32(g.Inputs[2])
+	if !ok {
 		return nil, nil
 	}
 	mt := m.constant(g.Inputs[1])
@@ -505,17 +499,33 @@ func (m *Model) matchGemmHalfStep(d *Node, producer map[string]*Node, isOutput m
 	if !rows && !cols {
 		return nil, nil
 	}
+	// The sum of each row runs along j of [T, i, j]; of each column, along i.
+	axis := int64(2)
+	if !rows {
+		axis = 1
+	}
+	return halfStepOf(d, x, fusion{sumAxis: axis, sumEps: e, sumSquare: n}), g
+}
+
+// halfStepOf is Div node d turned into one normSum pass over x with fz.
+func halfStepOf(d *Node, x string, fz fusion) *Node {
 	c := *d
 	c.Inputs = []string{x}
-	c.fz.sumSquare, c.fz.sumEps = n, e.Float32s()[0]
-	c.fz.sumAxis = 2 // the sum of each row: along j of [T, i, j]
-	if !rows {
-		c.fz.sumAxis = 1
-	}
+	c.fz = fz
 	k := *d.k
 	k.fn, k.minIn, k.maxIn = normSum, 1, 1
 	c.k = &k
-	return &c, g
+	return &c
+}
+
+// scalarF32 is the value of the constant float32 scalar (or one-element
+// vector) called name, if it is one.
+func (m *Model) scalarF32(name string) (float32, bool) {
+	e := m.constant(name)
+	if e == nil || e.DType != Float32 || e.Len() != 1 || len(e.Shape) > 1 {
+		return 0, false
+	}
+	return e.Float32s()[0], true
 }
 
 // matchMeanSquare recognises ReduceMean(Pow(x, 2)) with x float32, the
