@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	goruntime "runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -74,7 +76,8 @@ func TestHelpersSleep(t *testing.T) {
 
 // TestParallelForPanics checks that a panic in f, a kernel's way of
 // reporting an error, comes out of parallelFor on the caller, whichever
-// goroutine ran the chunk, and that the pool keeps working afterwards.
+// goroutine ran the chunk (one case forces a helper), and that the pool
+// keeps working afterwards.
 func TestParallelForPanics(t *testing.T) {
 	for bad := range 8 {
 		got := func() (r any) {
@@ -91,6 +94,30 @@ func TestParallelForPanics(t *testing.T) {
 		if got != kernelError("bad index") {
 			t.Fatalf("index %d: recovered %v, want the kernel error", bad, got)
 		}
+	}
+	// A panic on a helper goroutine, for certain: chunks run by the caller
+	// wait until a helper has taken one, and the helper's chunk panics
+	// (without the hand-over it would crash the test binary).
+	var onHelper atomic.Bool
+	got := func() (r any) {
+		defer func() { r = recover() }()
+		parallelFor(8, 2, func(i0, i1 int) {
+			stack := make([]byte, 4096)
+			if strings.Contains(string(stack[:goruntime.Stack(stack, false)]), "helperLoop") {
+				onHelper.Store(true)
+				panic(kernelError("bad chunk on a helper"))
+			}
+			for deadline := time.Now().Add(5 * time.Second); !onHelper.Load() && time.Now().Before(deadline); {
+				goruntime.Gosched()
+			}
+		})
+		return nil
+	}()
+	if !onHelper.Load() {
+		t.Fatal("no helper ran a chunk in 5 s")
+	}
+	if got != kernelError("bad chunk on a helper") {
+		t.Fatalf("recovered %v, want the helper's kernel error", got)
 	}
 	check := make([]atomic.Int32, 100)
 	parallelFor(100, 2, func(i0, i1 int) {
