@@ -75,7 +75,8 @@ func (j *pjob) work() {
 
 var helpers struct {
 	mu       sync.Mutex
-	started  int // helper goroutines running
+	started  int          // helper goroutines running
+	count    atomic.Int32 // started, for a check without the lock
 	current  atomic.Pointer[pjob]
 	sleeping atomic.Int32  // helpers blocked on wake, or about to be
 	wake     chan struct{} // a token per sleeping helper to wake
@@ -85,14 +86,19 @@ func init() {
 	helpers.wake = make(chan struct{}, 256)
 }
 
-// ensureHelpers starts helpers until there are n.
+// ensureHelpers starts helpers until there are n; once they run, it costs
+// an atomic load (parallelFor calls it every time).
 func ensureHelpers(n int) {
 	n = min(n, cap(helpers.wake))
+	if int(helpers.count.Load()) >= n {
+		return
+	}
 	helpers.mu.Lock()
 	for helpers.started < n {
 		helpers.started++
 		go helperLoop()
 	}
+	helpers.count.Store(int32(helpers.started))
 	helpers.mu.Unlock()
 }
 
