@@ -532,6 +532,9 @@ func (c *comparer) functions(a, b *onnxpb.ModelProto) []Change {
 			for _, a := range f.GetAttributeProto() {
 				attrs = append(attrs, a.GetName()+"="+attrDisplay(a))
 			}
+			// Attributes are referred to by name: their order means
+			// nothing (and mhcc fmt prints them sorted).
+			sort.Strings(attrs)
 			return fmt.Sprintf("(%d inputs) → (%d outputs) attributes [%s]", len(f.GetInput()), len(f.GetOutput()), strings.Join(attrs, ", "))
 		}
 		if sa, sb := sig(x), sig(y); sa != sb {

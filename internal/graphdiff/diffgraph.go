@@ -484,6 +484,8 @@ func (gc *gcmp) initChange(a, b *tensorInfo) (Change, bool) {
 		ch.Severity, ch.Kind = Structure, "initializer_shape"
 		ch.Before, ch.After = dimsString(a.dims), dimsString(b.dims)
 		ch.Message = fmt.Sprintf("initializer %s: shape %s → %s", name, ch.Before, ch.After)
+	case hashOnly(a.t) || hashOnly(b.t):
+		hashOnlyChange(&ch, name, a, b)
 	default:
 		d, err := compareValues(a.t, b.t, gc.c.opts)
 		ch.Severity, ch.Kind = Attribute, "initializer_value"
