@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
-	"github.com/mhcc-dev/mhcc/internal/atomicfile"
 	"github.com/mhcc-dev/mhcc/internal/build"
 	"github.com/mhcc-dev/mhcc/internal/graphdiff"
 	"github.com/mhcc-dev/mhcc/internal/onnxtext"
@@ -21,7 +20,7 @@ import (
 type diffFlags struct {
 	target, failOn, format, color, golden string
 	rtol, atol                            float64
-	update                                bool
+	update, full                          bool
 }
 
 func newDiffCmd() *cobra.Command {
@@ -44,9 +43,19 @@ Each change has a severity: interface > structure > attribute (and
 initializer values) > metadata. The exit status is 0 when nothing at or
 above --fail-on differs, 1 when something does, 2 on an error.
 
-With --golden DIR, each model file is compiled and compared with
-DIR/<name>.onnx (name: the model file's name without .yaml); --update writes
-the goldens instead (the .onnx, and a readable DIR/<name>.txt from mhcc fmt).
+With --golden DIR, each model file is compiled and compared with its golden
+(name: the model file's name without .yaml): DIR/<name>.txt, the graph as
+mhcc fmt prints it with each weight as its sha256 (a graph-only golden), or
+DIR/<name>.onnx when that exists (a full golden, weights included). The
+text is read back and compared as a graph, like an .onnx: a changed weight
+shows as "values changed" with both hashes (--rtol/--atol need a full
+golden). --update writes the goldens instead: graph-only ones, unless DIR
+already holds the .onnx or --full is given.
+
+With --format github each annotation points at a line: a change that a key
+of the model file decides (sinkhorn iterations, streams, layers, …) at that
+key in the model file; anything else at its line in a graph-only golden (the
+node, initializer, input or metadata entry), or at the golden file.
 
 Initializers kept in an external data file (compile --external-data) are
 read from it, relative to the .onnx file's folder, and compared by content
@@ -76,6 +85,7 @@ offset, is no change; different bytes are.`,
 	fl.Float64Var(&f.atol, "atol", 0, "see --rtol")
 	fl.StringVar(&f.golden, "golden", "", "compare each model file's fresh compile with DIR/<name>.onnx")
 	fl.BoolVar(&f.update, "update", false, "with --golden: write the goldens instead of comparing")
+	fl.BoolVar(&f.full, "full", false, "with --golden --update: write full goldens (DIR/<name>.onnx with the weights, and the text) instead of graph-only ones")
 	return cmd
 }
 
@@ -94,8 +104,8 @@ func runDiff(w io.Writer, f diffFlags, args []string) error {
 		}
 		return diffGolden(w, f, args)
 	}
-	if f.update {
-		return fmt.Errorf("--update goes with --golden DIR")
+	if f.update || f.full {
+		return fmt.Errorf("--update and --full go with --golden DIR")
 	}
 	if len(args) != 2 {
 		return fmt.Errorf("want two models to compare, got %d arguments", len(args))
@@ -113,7 +123,7 @@ func runDiff(w io.Writer, f diffFlags, args []string) error {
 		return err
 	}
 	rep.A, rep.B = args[0], args[1]
-	if err := writeReport(w, rep, f); err != nil {
+	if err := writeReport(w, rep, f, annotationPlaces(args[1], modelFile(args[1]), "", nil)); err != nil {
 		return err
 	}
 	return gate(rep, f.failOn)
@@ -134,14 +144,15 @@ func loadDiffModel(path, target string) (*onnxpb.ModelProto, error) {
 	return m, nil
 }
 
-func writeReport(w io.Writer, rep *graphdiff.Report, f diffFlags) error {
+// writeReport renders rep; at places GitHub annotations (nil: nowhere).
+func writeReport(w io.Writer, rep *graphdiff.Report, f diffFlags, at func(graphdiff.Change) graphdiff.Location) error {
 	switch f.format {
 	case "json":
 		return rep.WriteJSON(w)
 	case "markdown":
 		return rep.WriteMarkdown(w)
 	case "github":
-		return rep.WriteGitHub(w)
+		return rep.WriteGitHubAt(w, at)
 	}
 	color := f.color == "always"
 	if f.color == "auto" {
@@ -166,9 +177,12 @@ func gate(rep *graphdiff.Report, failOn string) error {
 	return nil
 }
 
-// diffGolden compiles each model file and compares it with its golden, or
-// writes the goldens with --update.
+// diffGolden compiles each model file and compares it with its golden
+// (graph-only or full, see golden.go), or writes the goldens with --update.
 func diffGolden(w io.Writer, f diffFlags, models []string) error {
+	if f.full && !f.update {
+		return fmt.Errorf("--full goes with --update (it says which goldens to write)")
+	}
 	if f.update {
 		if err := os.MkdirAll(f.golden, 0o755); err != nil {
 			return err
@@ -177,36 +191,49 @@ func diffGolden(w io.Writer, f diffFlags, models []string) error {
 	var failures []string
 	sort.Strings(models)
 	for _, path := range models {
-		name := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(path), ".yaml"), ".yml")
-		golden := filepath.Join(f.golden, name+".onnx")
-		res, err := build.Compile(path, build.Options{Target: f.target})
-		if err != nil {
-			return err
-		}
+		onnxPath, txtPath := goldenPaths(f.golden, path)
+		full := fileExists(onnxPath)
 		if f.update {
-			if err := writeGolden(golden, res.ONNX); err != nil {
+			if err := updateGolden(w, path, f, onnxPath, txtPath, full || f.full); err != nil {
 				return err
 			}
-			fmt.Fprintf(w, "updated %s\n", golden)
 			continue
 		}
-		want, err := loadModel(golden, f.target)
+		// A graph-only golden needs only the message: no weights are
+		// marshalled and read back.
+		res, err := build.Compile(path, build.Options{Target: f.target, Message: !full})
 		if err != nil {
-			if os.IsNotExist(err) {
-				return fmt.Errorf("%s: no golden %s; write it with --update", path, golden)
-			}
 			return err
 		}
-		got := &onnxpb.ModelProto{}
-		if err := proto.Unmarshal(res.ONNX, got); err != nil {
-			return err
+		var want *onnxpb.ModelProto
+		var gpos *onnxtext.Positions
+		golden := onnxPath
+		switch {
+		case full:
+			if want, err = loadModel(onnxPath, f.target); err != nil {
+				return err
+			}
+		case fileExists(txtPath):
+			golden = txtPath
+			if want, gpos, err = readTextGolden(txtPath); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("%s: no golden %s; write it with --update", path, txtPath)
+		}
+		got := res.Message
+		if got == nil {
+			got = &onnxpb.ModelProto{}
+			if err := proto.Unmarshal(res.ONNX, got); err != nil {
+				return err
+			}
 		}
 		rep, err := graphdiff.Compare(want, got, graphdiff.Options{RTol: f.rtol, ATol: f.atol})
 		if err != nil {
 			return err
 		}
 		rep.A, rep.B = golden, path
-		if err := writeReport(w, rep, f); err != nil {
+		if err := writeReport(w, rep, f, annotationPlaces(path, res.Model, golden, gpos)); err != nil {
 			return err
 		}
 		if err := gate(rep, f.failOn); err != nil {
@@ -219,22 +246,23 @@ func diffGolden(w io.Writer, f diffFlags, models []string) error {
 	return nil
 }
 
-// writeGolden writes the golden model and its readable text form.
-func writeGolden(path string, data []byte) error {
-	m := &onnxpb.ModelProto{}
-	if err := proto.Unmarshal(data, m); err != nil {
-		return err
-	}
-	text, err := onnxtext.Format(m, onnxtext.Options{})
+// updateGolden writes a model's golden: the text alone, or with full the
+// .onnx too.
+func updateGolden(w io.Writer, path string, f diffFlags, onnxPath, txtPath string, full bool) error {
+	res, err := build.Compile(path, build.Options{Target: f.target, Message: !full})
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.Write(path, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	if full {
+		if err := writeFullGolden(onnxPath, txtPath, res.ONNX); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "updated %s and %s\n", onnxPath, txtPath)
+		return nil
 	}
-	txt := strings.TrimSuffix(path, ".onnx") + ".txt"
-	if err := atomicfile.Write(txt, func(w io.Writer) error { _, err := w.Write(text); return err }); err != nil {
-		return fmt.Errorf("writing %s: %w", txt, err)
+	if err := writeTextGolden(txtPath, res.Message); err != nil {
+		return err
 	}
+	fmt.Fprintf(w, "updated %s\n", txtPath)
 	return nil
 }

@@ -137,8 +137,14 @@ func oneLine(s string) string {
 
 // WriteGitHub writes one GitHub Actions workflow command per change:
 // ::error for interface and structure changes, ::warning for attribute
-// changes, ::notice for metadata, titled "mhcc diff <level> <kind>".
-func (r *Report) WriteGitHub(w io.Writer) error {
+// changes, ::notice for metadata, titled "mhcc diff <level> <kind>". The
+// annotations point at no file; WriteGitHubAt places them.
+func (r *Report) WriteGitHub(w io.Writer) error { return r.WriteGitHubAt(w, nil) }
+
+// WriteGitHubAt is WriteGitHub with each annotation placed at at(change):
+// file=, line= and col= when known, so GitHub shows it on that line of the
+// pull request's diff. at may be nil.
+func (r *Report) WriteGitHubAt(w io.Writer, at func(Change) Location) error {
 	bw := bufio.NewWriter(w)
 	for _, c := range r.Changes {
 		cmd := "notice"
@@ -153,7 +159,11 @@ func (r *Report) WriteGitHub(w io.Writer) error {
 		if c.Path != "" {
 			msg += " [" + c.Path + "]"
 		}
-		fmt.Fprintf(bw, "::%s title=%s::%s\n", cmd, ghProperty(title), ghData(msg))
+		props := ""
+		if at != nil {
+			props = at(c).properties()
+		}
+		fmt.Fprintf(bw, "::%s %stitle=%s::%s\n", cmd, props, ghProperty(title), ghData(msg))
 	}
 	return bw.Flush()
 }

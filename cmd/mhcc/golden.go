@@ -1,0 +1,115 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/internal/atomicfile"
+	"github.com/mhcc-dev/mhcc/internal/graphdiff"
+	"github.com/mhcc-dev/mhcc/internal/onnxtext"
+	"github.com/mhcc-dev/mhcc/ir"
+	"google.golang.org/protobuf/proto"
+)
+
+// Goldens of mhcc diff --golden DIR come in two kinds, told apart by what
+// DIR holds for a model <name>:
+//
+//   - graph-only: <name>.txt alone, the model as mhcc fmt prints it, each
+//     initializer as its dtype, shape and sha256. It is what --update writes
+//     by default: a few hundred kilobytes for a model whose weights are
+//     gigabytes, reviewable line by line in a pull request, and compared
+//     as a graph (onnxtext.Parse, then graphdiff) with weights by hash.
+//   - full: <name>.onnx (and its text beside it), weights included, so that
+//     a change of weights can be measured against --rtol/--atol. --update
+//     keeps a full golden full, and --full writes new ones.
+
+// goldenPaths are a model's golden files in dir.
+func goldenPaths(dir, model string) (onnxPath, txtPath string) {
+	name := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(model), ".yaml"), ".yml")
+	return filepath.Join(dir, name+".onnx"), filepath.Join(dir, name+".txt")
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// readTextGolden reads a graph-only golden; errors are file:line:col.
+func readTextGolden(path string) (*onnxpb.ModelProto, *onnxtext.Positions, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, pos, err := onnxtext.Parse(src)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s:%v (not a golden written by mhcc diff --update or mhcc fmt)", path, err)
+	}
+	return m, pos, nil
+}
+
+// writeTextGolden writes m's mhcc fmt text to path.
+func writeTextGolden(path string, m *onnxpb.ModelProto) error {
+	text, err := onnxtext.Format(m, onnxtext.Options{})
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(path, func(w io.Writer) error { _, err := w.Write(text); return err }); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeFullGolden writes the golden model and its readable text form.
+func writeFullGolden(onnxPath, txtPath string, data []byte) error {
+	m := &onnxpb.ModelProto{}
+	if err := proto.Unmarshal(data, m); err != nil {
+		return err
+	}
+	if err := atomicfile.Write(onnxPath, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
+		return fmt.Errorf("writing %s: %w", onnxPath, err)
+	}
+	return writeTextGolden(txtPath, m)
+}
+
+// annotationPlaces says where each change's GitHub annotation goes: a
+// change that one key of the model file decides (graphdiff.ModelKey) at
+// that key's line in the model file (or, for a key left to its default, at
+// its section); anything else at the golden: at its line when the golden is
+// text (gpos not nil), else at the file. model is the loaded model file (nil
+// when the fresh side is not one); golden may be "" (no golden: the fresh
+// side's file).
+func annotationPlaces(modelPath string, model *ir.Model, golden string, gpos *onnxtext.Positions) func(graphdiff.Change) graphdiff.Location {
+	return func(c graphdiff.Change) graphdiff.Location {
+		if key := graphdiff.ModelKey(c); key != "" && model != nil {
+			if p := model.PosOf(key); p.IsKnown() {
+				return graphdiff.Location{File: modelPath, Line: p.Line, Col: p.Col}
+			}
+		}
+		if golden == "" {
+			return graphdiff.Location{File: modelPath}
+		}
+		if gpos != nil {
+			if line, col, ok := graphdiff.GoldenLine(gpos, c); ok {
+				return graphdiff.Location{File: golden, Line: line, Col: col}
+			}
+		}
+		return graphdiff.Location{File: golden}
+	}
+}
+
+// modelFile loads path's model file for annotationPlaces, or nil when path
+// is not a model file (or does not load: Compare already said why).
+func modelFile(path string) *ir.Model {
+	if !strings.HasSuffix(path, ".yaml") && !strings.HasSuffix(path, ".yml") {
+		return nil
+	}
+	m, err := ir.Load(path)
+	if err != nil {
+		return nil
+	}
+	return m
+}
