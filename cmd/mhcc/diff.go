@@ -14,7 +14,6 @@ import (
 	"github.com/mhcc-dev/mhcc/internal/graphdiff"
 	"github.com/mhcc-dev/mhcc/internal/onnxtext"
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/proto"
 )
 
 type diffFlags struct {
@@ -199,9 +198,7 @@ func diffGolden(w io.Writer, f diffFlags, models []string) error {
 			}
 			continue
 		}
-		// A graph-only golden needs only the message: no weights are
-		// marshalled and read back.
-		res, err := build.Compile(path, build.Options{Target: f.target, Message: !full})
+		got, model, err := compileFresh(path, f.target, full)
 		if err != nil {
 			return err
 		}
@@ -221,19 +218,12 @@ func diffGolden(w io.Writer, f diffFlags, models []string) error {
 		default:
 			return fmt.Errorf("%s: no golden %s; write it with --update", path, txtPath)
 		}
-		got := res.Message
-		if got == nil {
-			got = &onnxpb.ModelProto{}
-			if err := proto.Unmarshal(res.ONNX, got); err != nil {
-				return err
-			}
-		}
 		rep, err := graphdiff.Compare(want, got, graphdiff.Options{RTol: f.rtol, ATol: f.atol})
 		if err != nil {
 			return err
 		}
 		rep.A, rep.B = golden, path
-		if err := writeReport(w, rep, f, annotationPlaces(path, res.Model, golden, gpos)); err != nil {
+		if err := writeReport(w, rep, f, annotationPlaces(path, model, golden, gpos)); err != nil {
 			return err
 		}
 		if err := gate(rep, f.failOn); err != nil {
@@ -249,18 +239,22 @@ func diffGolden(w io.Writer, f diffFlags, models []string) error {
 // updateGolden writes a model's golden: the text alone, or with full the
 // .onnx too.
 func updateGolden(w io.Writer, path string, f diffFlags, onnxPath, txtPath string, full bool) error {
-	res, err := build.Compile(path, build.Options{Target: f.target, Message: !full})
-	if err != nil {
-		return err
-	}
 	if full {
+		res, err := build.Compile(path, build.Options{Target: f.target})
+		if err != nil {
+			return err
+		}
 		if err := writeFullGolden(onnxPath, txtPath, res.ONNX); err != nil {
 			return err
 		}
 		fmt.Fprintf(w, "updated %s and %s\n", onnxPath, txtPath)
 		return nil
 	}
-	if err := writeTextGolden(txtPath, res.Message); err != nil {
+	m, _, err := compileHashed(path, f.target)
+	if err != nil {
+		return err
+	}
+	if err := writeTextGolden(txtPath, m); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "updated %s\n", txtPath)

@@ -1,10 +1,16 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/internal/onnxtext"
+	"google.golang.org/protobuf/proto"
 )
 
 // annotModel is a model file whose keys sit on known lines: streams on 12,
@@ -128,4 +134,64 @@ func TestDiffGitHubAnnotationsTwoFiles(t *testing.T) {
 			t.Errorf("no annotation starting %q in:\n%s", w, stdout)
 		}
 	}
+}
+
+// TestCompileHashedMatchesFmt: the graph-only golden written from streamed
+// weights (compileHashed, which never holds them) is byte for byte mhcc fmt
+// of the compiled .onnx, whose hashes come from the weights in memory: two
+// ways to the same hashes, for every test model and target.
+func TestCompileHashedMatchesFmt(t *testing.T) {
+	models, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "models", "*.yaml"))
+	if len(models) == 0 {
+		t.Fatal("no test models")
+	}
+	for _, path := range models {
+		for _, target := range build.Targets {
+			t.Run(filepath.Base(path)+"/"+target, func(t *testing.T) {
+				res, err := build.Compile(path, build.Options{Target: target})
+				if err != nil {
+					t.Skipf("does not compile for %s: %v", target, err)
+				}
+				m := &onnxpb.ModelProto{}
+				if err := proto.Unmarshal(res.ONNX, m); err != nil {
+					t.Fatal(err)
+				}
+				want, err := onnxtext.Format(m, onnxtext.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				h, _, err := compileHashed(path, target)
+				if err != nil {
+					t.Fatal(err)
+				}
+				external := 0
+				for _, x := range h.GetGraph().GetInitializer() {
+					if _, ok := onnxtext.HashOnly(x); ok {
+						external++
+					}
+				}
+				if external == 0 {
+					t.Error("no weight was streamed")
+				}
+				got, err := onnxtext.Format(h, onnxtext.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(got) != string(want) {
+					t.Errorf("text differs from mhcc fmt of the .onnx:\n%s", firstDiff(string(want), string(got)))
+				}
+			})
+		}
+	}
+}
+
+// firstDiff shows the first differing line of two texts.
+func firstDiff(a, b string) string {
+	la, lb := strings.Split(a, "\n"), strings.Split(b, "\n")
+	for i := range min(len(la), len(lb)) {
+		if la[i] != lb[i] {
+			return fmt.Sprintf("line %d:\n  want %s\n  got  %s", i+1, la[i], lb[i])
+		}
+	}
+	return fmt.Sprintf("%d lines, want %d", len(lb), len(la))
 }

@@ -280,6 +280,10 @@ func (p *printer) graph(g *onnxpb.GraphProto, indent string) {
 	}
 	for _, t := range g.Initializer {
 		head := dimsType(t.GetDataType(), t.Dims) + " " + id(t.GetName()) + " = "
+		if h, ok := HashOnly(t); ok { // read back by Parse: the hash is all there is
+			entries = append(entries, entry{head + h, true})
+			continue
+		}
 		switch {
 		case isExternal(t):
 			entries = append(entries, entry{head + externalSummary(t), !p.opts.Initializers})
@@ -535,6 +539,9 @@ func (p *printer) tensor(t *onnxpb.TensorProto, indent string) string {
 	head := dimsType(t.GetDataType(), t.Dims)
 	if t.GetName() != "" {
 		head += " " + id(t.GetName())
+	}
+	if h, ok := HashOnly(t); ok {
+		return head + " " + h
 	}
 	if isExternal(t) {
 		return head + " = " + externalSummary(t)
