@@ -113,6 +113,13 @@
 // (export/onnxpb) does not know, such as training_info, node overloads or
 // opaque types, are listed in a first comment line. Format does not check
 // the model.
+//
+// # Reading it back
+//
+// Parse (parse.go) reads Format's output back into a model, each elided
+// initializer as a tensor that holds only its hash (HashOnly), which Format
+// prints again as the same summary: the text of a model is a golden that
+// graphdiff can compare with a fresh compile (mhcc diff --golden).
 package onnxtext
 
 import (
