@@ -62,8 +62,8 @@ like inline ones: a tensor moved to or from the data file, or to another
 offset, is no change; different bytes are.`,
 		Example: `  mhcc diff old.onnx new.onnx
   mhcc diff a.yaml b.yaml --format markdown > diff.md
-  mhcc diff --golden testdata/onnx testdata/models/*.yaml --format github
-  mhcc diff --golden testdata/onnx testdata/models/*.yaml --update`,
+  mhcc diff --golden goldens models/*.yaml --format github
+  mhcc diff --golden goldens models/*.yaml --update`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Exit 1 means "differs"; any error exits 2, so CI can tell a
 			// failed gate from a broken one.
@@ -82,7 +82,7 @@ offset, is no change; different bytes are.`,
 	fl.StringVar(&f.color, "color", "auto", "colour the text report: auto (on a terminal), always, never")
 	fl.Float64Var(&f.rtol, "rtol", 0, "initializer values within atol + rtol·|b| of each other are equal")
 	fl.Float64Var(&f.atol, "atol", 0, "see --rtol")
-	fl.StringVar(&f.golden, "golden", "", "compare each model file's fresh compile with DIR/<name>.onnx")
+	fl.StringVar(&f.golden, "golden", "", "compare each model file's fresh compile with its golden in DIR: <name>.txt (graph-only) or <name>.onnx (full)")
 	fl.BoolVar(&f.update, "update", false, "with --golden: write the goldens instead of comparing")
 	fl.BoolVar(&f.full, "full", false, "with --golden --update: write full goldens (DIR/<name>.onnx with the weights, and the text) instead of graph-only ones")
 	return cmd
