@@ -198,12 +198,11 @@ func diffGolden(w io.Writer, f diffFlags, models []string) error {
 			}
 			continue
 		}
-		got, model, err := compileFresh(path, f.target, full)
-		if err != nil {
-			return err
-		}
+		// The golden first: a missing or unreadable one fails before the
+		// compile.
 		var want *onnxpb.ModelProto
 		var gpos *onnxtext.Positions
+		var err error
 		golden := onnxPath
 		switch {
 		case full:
@@ -217,6 +216,10 @@ func diffGolden(w io.Writer, f diffFlags, models []string) error {
 			}
 		default:
 			return fmt.Errorf("%s: no golden %s; write it with --update", path, txtPath)
+		}
+		got, model, err := compileFresh(path, f.target, full)
+		if err != nil {
+			return err
 		}
 		rep, err := graphdiff.Compare(want, got, graphdiff.Options{RTol: f.rtol, ATol: f.atol})
 		if err != nil {
