@@ -219,6 +219,7 @@ func groupNodes(nodes []*onnxpb.NodeProto, inputs map[string]bool) (keys []nodeK
 		}
 		keys[i].layer, keys[i].op = k, k
 	}
+	splitScopeRuns(nodes, keys)
 	for i, n := range nodes {
 		if n.GetOpType() != "Constant" {
 			continue
@@ -249,6 +250,36 @@ func groupNodes(nodes []*onnxpb.NodeProto, inputs map[string]bool) (keys []nodeK
 		keys[i].layer = layer[i]
 	}
 	return keys, folded
+}
+
+// splitScopeRuns gives each run of a torch.onnx scope's own nodes a box of
+// its own in the ops view: a module's nodes come before and after those of
+// its submodules (the mHC math of a layer around its attention), and one
+// box for all of them would read as a cycle with the submodules' boxes.
+//
+// The same goes for the layers view: a layer scope's nodes are one run, but
+// in an export whose layers ran as plain method calls (no layer scope) the
+// module scopes of every layer are interleaved with unscoped nodes.
+func splitScopeRuns(nodes []*onnxpb.NodeProto, keys []nodeKeys) {
+	split := func(key func(*nodeKeys) *string) {
+		runs := map[string]int{}
+		last := ""
+		for i, n := range nodes {
+			if n.GetOpType() == "Constant" || !strings.HasPrefix(n.GetName(), "/") {
+				continue
+			}
+			k := key(&keys[i])
+			if *k != last {
+				runs[*k]++
+				last = *k
+			}
+			if r := runs[*k]; r > 1 {
+				*k = fmt.Sprintf("%s (part %d)", *k, r)
+			}
+		}
+	}
+	split(func(k *nodeKeys) *string { return &k.op })
+	split(func(k *nodeKeys) *string { return &k.layer })
 }
 
 // A box is one drawn node of the picture.
@@ -572,7 +603,8 @@ func layerContents(layer string, boxes []*box, nodes []*onnxpb.NodeProto, keys [
 			scopes := strings.Split(owner, "/")
 			for i, s := range scopes {
 				if m := scopeLayer.FindStringSubmatch(s); m != nil && "layers."+m[1] == layer && i+1 < len(scopes) {
-					add(layerPart{name: scopes[i+1], scope: true})
+					name, _, _ := strings.Cut(scopes[i+1], " (part ")
+					add(layerPart{name: name, scope: true})
 					break
 				}
 			}
