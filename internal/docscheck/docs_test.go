@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -229,5 +230,51 @@ func TestSpecMetadata(t *testing.T) {
 		if !seen[k] {
 			t.Errorf("docs/spec.md §6 lists %s, which no compile wrote", k)
 		}
+	}
+}
+
+// goInstallMhcc matches a command that installs mhcc.
+var goInstallMhcc = regexp.MustCompile(`go install\s+(\S*cmd/mhcc\S*)`)
+
+// The docs install mhcc the way that works, from a clone (`go install
+// ./cmd/mhcc`): the module is not published, so `go install
+// github.com/mhcc-dev/mhcc/cmd/mhcc@latest` cannot fetch it. The command is
+// run, into a temporary GOBIN, and the binary answers `mhcc version`.
+func TestInstallFromClone(t *testing.T) {
+	found := 0
+	for _, path := range repoFiles(t) {
+		if filepath.Ext(path) != ".md" {
+			continue
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(root, path)
+		for i, line := range strings.Split(string(data), "\n") {
+			for _, m := range goInstallMhcc.FindAllStringSubmatch(line, -1) {
+				found++
+				if m[1] != "./cmd/mhcc" {
+					t.Errorf("%s:%d: installs mhcc with %q; only `go install ./cmd/mhcc` in a clone works", rel, i+1, m[0])
+				}
+			}
+		}
+	}
+	if found == 0 {
+		t.Error("no Markdown file says how to install mhcc (go install ./cmd/mhcc)")
+	}
+	if testing.Short() {
+		t.Skip("-short: not running go install")
+	}
+	bin := t.TempDir()
+	cmd := exec.Command("go", "install", "./cmd/mhcc")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOBIN="+bin)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go install ./cmd/mhcc: %v\n%s", err, out)
+	}
+	out, err := exec.Command(filepath.Join(bin, "mhcc"), "version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "mhcc ") {
+		t.Errorf("installed mhcc version: %v: %s", err, out)
 	}
 }
