@@ -21,9 +21,9 @@ var attentionLowerings = map[ir.Op]map[string]expansion{
 // total_sequence_length int32 = P + S are computed in the graph from the
 // input shapes (no padding: every sequence of the batch has P cached
 // tokens). The operator computes softmax(q·kᵀ/sqrt(D)) causally over the
-// P + S keys, query head h reading kv head h / (heads/kv_heads), as SPEC §3.
+// P + S keys, query head h reading kv head h / (heads/kv_heads), as docs/spec.md §3.
 //
-// RoPE is applied in the graph (as in the reference, SPEC's rotate-half on
+// RoPE is applied in the graph (as in the reference, docs/spec.md's rotate-half on
 // the duplicated cos/sin tables) rather than with do_rotary: do_rotary needs
 // head_dim to be a multiple of 16, and keeping RoPE outside keeps the one
 // definition of positions (P..P+S-1, from the cache length) that the

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Format versions of the default target (SPEC §6): they load in onnx 1.12's
+// Format versions of the default target (docs/spec.md §6): they load in onnx 1.12's
 // checker and in onnxruntime 1.30.
 const (
 	IRVersion = 8

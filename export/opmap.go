@@ -13,7 +13,7 @@ import (
 type expansion func(e *emitter, n *ir.Node, in, out []string)
 
 // opmap is the single table from IR op to its ONNX form. Every expansion is
-// the straightforward reading of SPEC §2–3, step by step, in float32: it is
+// the straightforward reading of docs/spec.md §2–3, step by step, in float32: it is
 // the reference lowering that optimised lowerings are compared against.
 // TestOpmapComplete fails when an IR op has no row.
 var opmap = map[ir.Op]expansion{
@@ -63,7 +63,7 @@ func expandGather(e *emitter, n *ir.Node, in, out []string) {
 
 // linear emits x · wᵀ. The Transpose of a weight is folded by runtimes at
 // load time; keeping the weight in its [out, in] layout keeps its name and
-// shape those of SPEC §4.
+// shape those of docs/spec.md §4.
 func (e *emitter) linear(x, w, out string) string {
 	wt := e.op("Transpose", "", ins(w), aInts("perm", 1, 0))
 	return e.op("MatMul", out, ins(x, wt))
@@ -208,7 +208,7 @@ func (e *emitter) rope(t, cos, sin string, d int64) string {
 	return e.op("Add", "", ins(e.op("Mul", "", ins(t, cos)), e.op("Mul", "", ins(rot, sin))))
 }
 
-// Attention: causal grouped-query attention with RoPE (SPEC §3). Query head
+// Attention: causal grouped-query attention with RoPE (docs/spec.md §3). Query head
 // h = kv·G + g (G = heads/kv_heads) reads kv head kv = h / G: q is viewed as
 // [B, KV, G, S, D] and k, v as [B, KV, 1, S, D], so MatMul's broadcasting
 // shares each kv head with its G query heads.
@@ -260,7 +260,7 @@ func (e *emitter) flatState(x string, t ir.Type) string {
 	return e.op("Reshape", "", ins(x, e.i64s(shape...)))
 }
 
-// HCCoeffs (SPEC §2), dynamic:
+// HCCoeffs (docs/spec.md §2), dynamic:
 //
 //	xf = flatten(x); r = 1/sqrt(mean(xf²) + rms_eps); mixes = (xf·fnᵀ)·r
 //	pre  = sigmoid(scale[0]·mixes[0:n]   + base[0:n])  + eps
@@ -331,7 +331,7 @@ func expandHCHeadCoeffs(e *emitter, n *ir.Node, in, out []string) {
 	e.op("Add", out[0], ins(e.op("Sigmoid", "", ins(arg)), e.f32(n.Attrs.Float("eps"))))
 }
 
-// Sinkhorn (SPEC §2): c = softmax(logits, -1) + eps; c /= colsum(c) + eps;
+// Sinkhorn (docs/spec.md §2): c = softmax(logits, -1) + eps; c /= colsum(c) + eps;
 // then iters-1 times: c /= rowsum(c) + eps; c /= colsum(c) + eps.
 func expandSinkhorn(e *emitter, n *ir.Node, in, out []string) {
 	iters := n.Attrs.Int("iters")

@@ -9,10 +9,10 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// The Sinkhorn lowerings. All compute SPEC §2 exactly (the same sums and
+// The Sinkhorn lowerings. All compute docs/spec.md §2 exactly (the same sums and
 // divisions, in float32); they differ in the operators they use, which on a
-// CPU runtime decides the cost (../shared/PERF-NOTES.md: a ReduceSum over a
-// size-4 axis costs 5-20× an elementwise node or one 2-D GEMM).
+// CPU runtime decides the cost (small-axis ReduceSums are slow in
+// onnxruntime; bench/passes.md measures the targets' lowerings).
 
 // sumMatrices returns, for n×n matrices flattened row-major to n² entries
 // (entry j·n+k is row j, column k), the [n², n²] 0/1 matrices R and C with
@@ -222,6 +222,6 @@ func sinkhornFunction() *onnxpb.FunctionProto {
 		Attribute:   []string{"iters", "eps"},
 		Node:        nodes,
 		OpsetImport: []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(Opset)}},
-		DocString:   proto.String("mHC's Sinkhorn-Knopp projection (SPEC §2): softmax(logits, -1) + eps, then columns, rows and columns normalised with eps added to each sum, iters column normalisations in all."),
+		DocString:   proto.String("mHC's Sinkhorn-Knopp projection (docs/spec.md §2): softmax(logits, -1) + eps, then columns, rows and columns normalised with eps added to each sum, iters column normalisations in all."),
 	}
 }

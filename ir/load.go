@@ -16,7 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Defaults for the keys a model file may leave out (SPEC §5).
+// Defaults for the keys a model file may leave out (docs/spec.md §5).
 const (
 	DefaultNormEps     = 1e-6
 	DefaultRopeTheta   = 10000.0
@@ -48,7 +48,7 @@ const (
 )
 
 // sectionKeys lists the keys allowed in each mapping of a model file, by
-// dotted path ("" is the top level), in the order of SPEC §5.
+// dotted path ("" is the top level), in the order of docs/spec.md §5.
 var sectionKeys = map[string][]string{
 	"":                  {"format", "name", "architecture", "hyper_connections", "weights", "inputs"},
 	"architecture":      {"kind", "vocab_size", "hidden_size", "layers", "heads", "kv_heads", "head_dim", "ffn_hidden_size", "norm_eps", "rope_theta", "input_size", "output_size"},
@@ -61,7 +61,7 @@ var sectionKeys = map[string][]string{
 // was written in the wrong one.
 var sectionOrder = []string{"", "architecture", "hyper_connections", "weights", "inputs"}
 
-// Load reads and validates the model file at path (SPEC §5), filling every
+// Load reads and validates the model file at path (docs/spec.md §5), filling every
 // default. A file with problems yields an [ErrorList] naming all of them,
 // each with its file:line:col and key path.
 func Load(path string) (*Model, error) {
@@ -400,7 +400,7 @@ func (l *loader) hyperConnections(s *section) {
 	}
 	hc.Dynamic = s.boolOr("dynamic", DefaultDynamic)
 	hc.Iterations = int(s.intOr("sinkhorn_iterations", 1, maxIterations, DefaultIterations))
-	// eps = 0 is the paper's exact form (SPEC §2); rms_eps must stay positive.
+	// eps = 0 is the paper's exact form (docs/spec.md §2); rms_eps must stay positive.
 	hc.Eps = s.rangeOr("eps", true, maxEps, DefaultEps)
 	hc.RMSEps = s.numberOr("rms_eps", maxEps, DefaultRMSEps)
 	hc.Collapse, _ = s.enum("collapse", CollapseHead, CollapseSum, CollapseMean)
@@ -485,7 +485,7 @@ func (l *loader) checkParams(arch *section) {
 	}
 }
 
-// approxParams counts the model's parameters (SPEC §4), in float64 so that
+// approxParams counts the model's parameters (docs/spec.md §4), in float64 so that
 // no product can overflow.
 func approxParams(m *Model) float64 {
 	a, hc := m.Arch, m.HC

@@ -5,10 +5,10 @@ import (
 	"math"
 )
 
-// Lower builds the graph of model m with weights w (SPEC §3): the decoder or
+// Lower builds the graph of model m with weights w (docs/spec.md §3): the decoder or
 // the mlp, each sublayer wrapped in mHC (or a plain residual). The result is
 // the reference form: every mHC step is an op of its own, and nothing is
-// fused. Weights become constants named as in SPEC §4; the graph is verified.
+// fused. Weights become constants named as in docs/spec.md §4; the graph is verified.
 func Lower(m *Model, w Weights) (*Graph, error) {
 	l := &lowerer{m: m, w: w, g: NewGraph(m.Name)}
 	l.g.Model = m
@@ -172,7 +172,7 @@ func (l *lowerer) addPast(batch Dim) {
 	}
 }
 
-// sublayer wraps F in mHC (SPEC §2) or in a plain residual connection:
+// sublayer wraps F in mHC (docs/spec.md §2) or in a plain residual connection:
 // name is the sublayer ("layers.0.attn"), hcp the prefix of its mHC weights.
 func (l *lowerer) sublayer(x *Value, name, hcp string, f func(*Value) *Value) *Value {
 	hc := l.m.HC

@@ -2,7 +2,7 @@ package ir
 
 import "strings"
 
-// A Model is a validated model file (format 1, SPEC §5). Load fills every
+// A Model is a validated model file (format 1, docs/spec.md §5). Load fills every
 // default, so later stages never look at the YAML again; Pos fields say where
 // a setting came from, for error messages and for the positions of IR nodes.
 type Model struct {

@@ -8,13 +8,13 @@ import (
 	"github.com/mhcc-dev/mhcc/internal/safetensors"
 )
 
-// A WeightSpec names one tensor the model needs (SPEC §4) and its shape.
+// A WeightSpec names one tensor the model needs (docs/spec.md §4) and its shape.
 type WeightSpec struct {
 	Name  string
 	Shape []int64
 }
 
-// WeightSpecs lists the tensors m needs, in the order of SPEC §4: embedding
+// WeightSpecs lists the tensors m needs, in the order of docs/spec.md §4: embedding
 // or input projection, then per layer, then the collapse head and the output.
 func WeightSpecs(m *Model) []WeightSpec {
 	a, hc := m.Arch, m.HC

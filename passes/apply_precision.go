@@ -11,7 +11,7 @@ import (
 // profile's): with fp16 or bf16 the graph inputs, the weights and every
 // activation of the model path become that type, while the mHC coefficient
 // path — the projection of the state, its RMS, the sigmoids and the Sinkhorn
-// iterations — stays float32 whatever the precision (SPEC §2: in half
+// iterations — stays float32 whatever the precision (docs/spec.md §2: in half
 // precision the Sinkhorn row sums drift by 100× and more). Casts mark the
 // boundaries: the state is widened before each HCCoeffs / HCHeadCoeffs, and
 // the coefficients are narrowed where the streams are collapsed and mixed.

@@ -60,7 +60,7 @@
 //   - norm.go: Softmax, LogSoftmax, Hardmax, LayerNormalization.
 //   - einsum.go: Einsum by index iteration.
 //   - mhcc_ops.go: mhcc's own ops, domain "ai.mhcc" version 1, for models
-//     that carry no function body for them: Sinkhorn (SPEC §2) on logits
+//     that carry no function body for them: Sinkhorn (docs/spec.md §2) on logits
 //     [..., n, n] of float, double or float16, with attributes iters (≥ 1)
 //     and eps (≥ 0), computed in float32 (float64 for double) with sums in
 //     index order.

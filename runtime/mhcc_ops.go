@@ -14,7 +14,7 @@ import (
 // mhccDomain is the domain of mhcc's operators.
 const mhccDomain = "ai.mhcc"
 
-// sinkhorn is ai.mhcc::Sinkhorn (SPEC §2): for each trailing n×n matrix of
+// sinkhorn is ai.mhcc::Sinkhorn (docs/spec.md §2): for each trailing n×n matrix of
 // logits [..., n, n],
 //
 //	comb = softmax(logits, axis=-1) + eps
@@ -50,7 +50,7 @@ func sinkhorn(c *call, in []*Tensor) []*Tensor {
 	panic(errType)
 }
 
-// sinkhornMatrices runs the Sinkhorn of SPEC §2 in place on each n×n matrix
+// sinkhornMatrices runs the Sinkhorn of docs/spec.md §2 in place on each n×n matrix
 // of v, in T's precision.
 func sinkhornMatrices[T float32 | float64](v []T, n, iters int, eps T, exp func(T) T) {
 	if n == 0 {

@@ -14,7 +14,7 @@ import (
 	"github.com/mhcc-dev/mhcc/ir"
 )
 
-// sinkhornRef is SPEC §2's Sinkhorn as a plain float64 loop over one n×n
+// sinkhornRef is docs/spec.md §2's Sinkhorn as a plain float64 loop over one n×n
 // matrix (no max subtraction: the test logits are small).
 func sinkhornRef(x []float64, n, iters int, eps float64) []float64 {
 	c := make([]float64, n*n)
@@ -303,7 +303,7 @@ func TestSinkhornErrors(t *testing.T) {
 	}
 }
 
-// sinkhornLoopModel computes SPEC §2's Sinkhorn with a Loop of iters−1
+// sinkhornLoopModel computes docs/spec.md §2's Sinkhorn with a Loop of iters−1
 // row-and-column rounds, as a target may emit it; eps and the axes are
 // main-graph initializers that the body reads from the outer scope.
 func sinkhornLoopModel(shape []int64, iters int64, eps float32) *onnxpb.ModelProto {

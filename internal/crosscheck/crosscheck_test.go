@@ -76,7 +76,7 @@ func caseName(path string) string {
 // fileName turns a case name into a file name: "golden-mlp-mhc".
 func fileName(name string) string { return strings.ReplaceAll(name, "/", "-") }
 
-// ioNames are the graph input and output names of an architecture (SPEC §3).
+// ioNames are the graph input and output names of an architecture (docs/spec.md §3).
 func ioNames(kind string) (in, out string) {
 	if kind == ir.ArchMLP {
 		return "x", "y"

@@ -1,7 +1,7 @@
 // Package verify checks a compiled model numerically with mhcc's Go runtime:
 // the target graph, run in its own precision, against the reference lowering
 // run in float64 on seeded inputs of several shapes; and mHC's invariants on
-// every sublayer and token (SPEC §2).
+// every sublayer and token (docs/spec.md §2).
 package verify
 
 import (
@@ -534,7 +534,7 @@ func newInvariants(s sublayer, hc ir.HyperConnections) *invariants {
 
 // unit is the rounding unit of the values checked: float64 for the
 // reference; float32 for a target, whose Sinkhorn runs in float32 at least,
-// whatever the model's precision (SPEC §2).
+// whatever the model's precision (docs/spec.md §2).
 func unit(source string) float64 {
 	if source == "reference" {
 		return 0x1p-52

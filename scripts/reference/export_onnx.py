@@ -2,14 +2,14 @@
 
     /usr/bin/python3 scripts/reference/export_onnx.py MODEL_YAML OUT.onnx [--opset 17]
 
-The model is mhc_reference's implementation of SPEC §2-§3, built in float32 from a SPEC §5
+The model is mhc_reference's implementation of docs/spec.md §2-§3, built in float32 from a docs/spec.md §5
 model file:
 
 - `weights.source: safetensors`: the file's weights (F16/BF16 widen exactly to float32).
 - `weights.source: random`: weights drawn with a torch generator seeded by `weights.seed`
   (default 0), with make_golden.py's scales. They are not mhcc's random weights (mhcc has
   its own generator), so they are written next to the output for comparisons:
-  OUT.safetensors (F32, SPEC §4 names) and OUT.yaml, the model file with
+  OUT.safetensors (F32, docs/spec.md §4 names) and OUT.yaml, the model file with
   `weights: {source: safetensors, path: OUT.safetensors}`, which mhcc can compile.
 
 The graph has input `input_ids` int64 [batch, sequence] (decoder) or `x` float32
@@ -105,7 +105,7 @@ def export(path, out, opset=17):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("model", help="SPEC §5 model file (YAML)")
+    p.add_argument("model", help="docs/spec.md §5 model file (YAML)")
     p.add_argument("out", help="ONNX file to write")
     p.add_argument("--opset", type=int, default=17)
     args = p.parse_args(argv)

@@ -3,8 +3,8 @@
     /usr/bin/python3 scripts/reference/make_golden.py [--out testdata/golden] [case ...]
 
 Each case directory gets:
-    model.yaml          SPEC §5 format 1 model file (weights from weights.safetensors)
-    weights.safetensors random weights with SPEC §4 names/shapes in the case dtype
+    model.yaml          docs/spec.md §5 format 1 model file (weights from weights.safetensors)
+    weights.safetensors random weights with docs/spec.md §4 names/shapes in the case dtype
     io.safetensors      run{k}.input_ids (I64) + run{k}.logits (F32)   for decoders,
                         run{k}.x (F32)         + run{k}.y (F32)        for mlp;
                         outputs computed in float64 from the stored (rounded) weights
@@ -30,7 +30,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
 
 # Each case: YAML content (as ordered sections), weight dtype, runs (input shapes), seed.
-# Keys left out of a YAML section are left out on purpose to exercise the SPEC defaults
+# Keys left out of a YAML section are left out on purpose to exercise the defaults of docs/spec.md §5
 # (noted in `covers`).
 CASES = [
     dict(

@@ -1,8 +1,9 @@
-"""Independent PyTorch reference for mhcc, written from /work/shared/SPEC.md §2-§5 only.
+"""Independent PyTorch reference for mhcc, written from the specification
+(docs/spec.md §2-§5) only, not from mhcc's Go code.
 
-Everything here is meant to be read against the SPEC, not to be fast: sizes are tiny and
+Everything here is meant to be read against docs/spec.md, not to be fast: sizes are tiny and
 the computation is float64 by default. Module attribute names are chosen so that
-``model.state_dict()`` keys are exactly the SPEC §4 safetensors names, e.g.
+``model.state_dict()`` keys are exactly the docs/spec.md §4 safetensors names, e.g.
 ``layers.0.attn.wq.weight`` or ``layers.1.hc_ffn_base``.
 
 No Python control flow depends on tensor *values* (only on config constants such as the
@@ -10,7 +11,7 @@ number of streams or Sinkhorn iterations), and the sequence-dependent tables (Ro
 mask) are precomputed for ``max_sequence`` positions and sliced, so ``torch.onnx.export``
 can trace the models with dynamic batch/sequence axes.
 
-Shapes (SPEC names): B batch, S sequence, n streams, C hidden_size.
+Shapes (docs/spec.md names): B batch, S sequence, n streams, C hidden_size.
 """
 
 import math
@@ -23,7 +24,7 @@ import torch.nn.functional as Fn
 
 
 # ---------------------------------------------------------------------------
-# Configuration (SPEC §5)
+# Configuration (docs/spec.md §5)
 # ---------------------------------------------------------------------------
 
 @dataclass
@@ -60,7 +61,7 @@ class Config:
         if self.collapse not in ("head", "sum", "mean"):
             raise ValueError("hyper_connections.collapse: %r" % self.collapse)
         if self.hc_kind == "residual":
-            self.streams = 1  # SPEC §2: the residual baseline has one stream
+            self.streams = 1  # docs/spec.md §2: the residual baseline has one stream
         if self.kind == "decoder":
             if self.kv_heads is None:
                 self.kv_heads = self.heads
@@ -81,7 +82,7 @@ class Config:
 
     @classmethod
     def from_yaml_dict(cls, doc):
-        """Build a Config from a parsed SPEC §5 model file (format 1)."""
+        """Build a Config from a parsed docs/spec.md §5 model file (format 1)."""
         if doc.get("format") != 1:
             raise ValueError("format must be 1")
         a = doc["architecture"]
@@ -107,11 +108,11 @@ class Config:
 
 
 # ---------------------------------------------------------------------------
-# mHC math (SPEC §2), as plain functions
+# mHC math (docs/spec.md §2), as plain functions
 # ---------------------------------------------------------------------------
 
 def sinkhorn(logits, iters, eps):
-    """SPEC §2 Sinkhorn on the last two axes; logits[..., j, k] (row j, column k).
+    """docs/spec.md §2 Sinkhorn on the last two axes; logits[..., j, k] (row j, column k).
 
         comb = softmax(comb, axis=-1) + eps
         comb = comb / (sum(comb, axis=-2) + eps)
@@ -133,7 +134,7 @@ def weightless_rms_inverse(xf, rms_eps):
 
 
 def mhc_coefficients(x, base, fn, scale, n, iters, eps, rms_eps):
-    """SPEC §2: (pre [..., n], post [..., n], comb [..., n, n]) for state x [..., n, C].
+    """docs/spec.md §2: (pre [..., n], post [..., n], comb [..., n, n]) for state x [..., n, C].
 
     Static mHC passes fn=None, scale=None: mixes is zero, so the coefficients depend on
     `base` only and come back without the leading batch axes (they broadcast).
@@ -199,7 +200,7 @@ def mhc_sublayer(x, sublayer, base, fn, scale, n, iters, eps, rms_eps):
 
 
 def head_collapse(x, fn, base, scale, eps, rms_eps):
-    """SPEC §2 collapse `head`: pre = sigmoid(scale[0]*(xf·fnᵀ)*r + base) + eps; y = Σ pre[i] x[i]."""
+    """docs/spec.md §2 collapse `head`: pre = sigmoid(scale[0]*(xf·fnᵀ)*r + base) + eps; y = Σ pre[i] x[i]."""
     xf = x.flatten(-2)
     r = weightless_rms_inverse(xf, rms_eps)
     pre = torch.sigmoid(scale[0] * torch.matmul(xf, fn.t()) * r + base) + eps
@@ -207,7 +208,7 @@ def head_collapse(x, fn, base, scale, eps, rms_eps):
 
 
 # ---------------------------------------------------------------------------
-# Building blocks (SPEC §3)
+# Building blocks (docs/spec.md §3)
 # ---------------------------------------------------------------------------
 
 class RMSNorm(nn.Module):
@@ -223,7 +224,7 @@ class RMSNorm(nn.Module):
 
 
 def linear(in_features, out_features, dtype):
-    """Bias-free linear; weight is [out, in] as in SPEC §4."""
+    """Bias-free linear; weight is [out, in] as in docs/spec.md §4."""
     return nn.Linear(in_features, out_features, bias=False, dtype=dtype)
 
 
@@ -380,7 +381,7 @@ class _HCModel(nn.Module):
             self.hc_head_scale = nn.Parameter(torch.ones(1, dtype=dtype))
 
     def expected_weights(self):
-        """{SPEC §4 name: shape} for this configuration."""
+        """{docs/spec.md §4 name: shape} for this configuration."""
         return {k: tuple(v.shape) for k, v in self.state_dict().items()}
 
     def load_weights(self, tensors):
@@ -511,7 +512,7 @@ def build(cfg, dtype=torch.float64):
 
 
 def load_yaml_model(path, dtype=torch.float64):
-    """Load a SPEC §5 model file whose weights come from safetensors; returns (cfg, model)."""
+    """Load a docs/spec.md §5 model file whose weights come from safetensors; returns (cfg, model)."""
     import os
     import yaml
     from safetensors_io import load

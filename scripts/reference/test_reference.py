@@ -69,7 +69,7 @@ class SinkhornTest(unittest.TestCase):
         torch.testing.assert_close(comb.sum(-2), torch.ones(6, 4, dtype=F64), atol=1e-12, rtol=0)
 
     def test_exact_formula_with_eps(self):
-        # A literal transcription of SPEC §2 with explicit loops over entries.
+        # A literal transcription of docs/spec.md §2 with explicit loops over entries.
         g = torch.Generator().manual_seed(4)
         n, iters, eps = 3, 4, 1e-3
         L = torch.randn(n, n, generator=g, dtype=F64)
