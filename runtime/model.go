@@ -588,7 +588,22 @@ func valueInfo(vi *onnxpb.ValueInfoProto) (ValueInfo, error) {
 	}
 	switch {
 	case tp.GetSequenceType() != nil:
-		return v, fmt.Errorf("sequence types are not supported")
+		et := tp.GetSequenceType().GetElemType()
+		if et == nil {
+			return v, nil // a sequence of unknown type
+		}
+		if et.GetTensorType() == nil {
+			return v, fmt.Errorf("sequences of non-tensors are not supported")
+		}
+		elem := DType(et.GetTensorType().GetElemType())
+		if elem == Undefined {
+			return v, nil
+		}
+		if !elem.Supported() {
+			return v, fmt.Errorf("unsupported element type %v", elem)
+		}
+		v.DType = SequenceOf(elem)
+		return v, nil
 	case tp.GetMapType() != nil:
 		return v, fmt.Errorf("map types are not supported")
 	case tp.GetOptionalType() != nil:

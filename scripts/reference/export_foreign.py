@@ -4,11 +4,15 @@
 
 mhcc's own reference (mhc_reference.py) is written to be read against the SPEC: explicit
 loops over streams, index_select for GQA. Users write the same math with the idioms
-torch.onnx turns into other operators: `repeat_interleave` for grouped-query attention and
-for the stream expansion (the legacy exporter of torch 1.13 emits SplitToSequence, Loop,
-ConcatFromSequence and friends for it when the shapes are dynamic), `einsum` for the
+torch.onnx turns into other operators: `repeat_interleave` along the (dynamic) sequence
+axis for the stream expansion (the legacy exporter of torch 1.13 emits SplitToSequence,
+SequenceEmpty, a Loop of SequenceAt and SequenceInsert, and ConcatFromSequence for it),
+grouped-query attention as Hugging Face's repeat_kv (expand + reshape), `einsum` for the
 stream collapse and mixing, `view` with sizes read from `x.shape`, `masked_fill` with a
-`triu` mask. This script builds such models, independently of mhcc, and exports them with
+`triu` mask. (repeat_interleave for GQA, on the rank-4 key tensor, takes the same Loop
+path when the exporter cannot tell the head count, and then writes a final Reshape
+[0, -1, 0, 0] that copies the wrong dims: a broken graph no runtime can run.) This script
+builds such models, independently of mhcc, and exports them with
 torch.onnx.export (dynamic batch and sequence):
 
 llama.yaml, llama-weights.safetensors
@@ -150,14 +154,14 @@ class LlamaAttention(nn.Module):
 
     def forward(self, h):
         B, S, _ = h.shape
-        # view(..., -1, D), as Llama code writes it: the exporter cannot tell the
-        # number of heads, so repeat_interleave below takes its dynamic-size path.
-        q = self.wq(h).view(B, S, -1, self.D).transpose(1, 2)
-        k = self.wk(h).view(B, S, -1, self.D).transpose(1, 2)
-        v = self.wv(h).view(B, S, -1, self.D).transpose(1, 2)
+        q = self.wq(h).view(B, S, self.H, self.D).transpose(1, 2)
+        k = self.wk(h).view(B, S, self.KV, self.D).transpose(1, 2)
+        v = self.wv(h).view(B, S, self.KV, self.D).transpose(1, 2)
         q, k = self.rope(q), self.rope(k)
-        k = k.repeat_interleave(self.H // self.KV, dim=1)
-        v = v.repeat_interleave(self.H // self.KV, dim=1)
+        # GQA as Hugging Face's repeat_kv writes it (expand, then reshape).
+        g = self.H // self.KV
+        k = k[:, :, None].expand(B, self.KV, g, S, self.D).reshape(B, self.H, S, self.D)
+        v = v[:, :, None].expand(B, self.KV, g, S, self.D).reshape(B, self.H, S, self.D)
         scores = q @ k.transpose(-2, -1) / math.sqrt(self.D)
         mask = torch.ones(S, S, dtype=torch.bool, device=h.device).triu(1)
         scores = scores.masked_fill(mask, float("-inf"))
