@@ -116,3 +116,17 @@ func (u unsupported) nodes() int {
 	}
 	return n
 }
+
+// UnsupportedOps returns the op types (domain-qualified; "Split at opset
+// 22" when other opsets have a kernel) that an error of Decode reports as
+// having no kernel, with their node counts; nil if there are none.
+func UnsupportedOps(err error) map[string]int {
+	if err == nil {
+		return nil
+	}
+	u := unsupportedOps(err)
+	if len(u.count) == 0 {
+		return nil
+	}
+	return u.count
+}

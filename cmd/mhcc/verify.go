@@ -61,7 +61,9 @@ hundred million parameters takes seconds, mostly building the reference.`,
 			}
 			var rep *verify.Report
 			var err error
+			model, checked := args[0], "target "+target
 			if against != "" {
+				model, checked = against, args[0]
 				rep, err = verify.ONNX(args[0], against, opts)
 			} else {
 				if strings.HasSuffix(args[0], ".onnx") {
@@ -71,6 +73,12 @@ hundred million parameters takes seconds, mostly building the reference.`,
 			}
 			m.done()
 			if err != nil {
+				if asJSON {
+					// A JSON document on every outcome, failures included.
+					if data, jerr := json.MarshalIndent(verify.FailureReport(model, checked, err), "", "  "); jerr == nil {
+						fmt.Fprintln(cmd.OutOrStdout(), string(data))
+					}
+				}
 				return err
 			}
 			if asJSON {
