@@ -67,6 +67,11 @@ func unsupportedOps(err error) unsupported {
 				walk(y)
 			}
 			return
+		case interface{ Unwrap() error }: // a caller's fmt.Errorf("…: %w", err)
+			if y := x.Unwrap(); y != nil {
+				walk(y)
+				return
+			}
 		}
 		u.others++
 		if u.firstOther == nil {

@@ -52,34 +52,40 @@ hundred million parameters takes seconds, mostly building the reference.`,
 			m := newMeter(cmd.ErrOrStderr(), quiet)
 			opts.Progress = m.step
 			defer m.done()
-			for _, s := range shapes {
-				sh, err := parseShape(s)
-				if err != nil {
-					return err
-				}
-				opts.Shapes = append(opts.Shapes, sh)
-			}
-			var rep *verify.Report
-			var err error
 			model, checked := args[0], "target "+target
 			if against != "" {
 				model, checked = against, args[0]
-				rep, err = verify.ONNX(args[0], against, opts)
-			} else {
-				if strings.HasSuffix(args[0], ".onnx") {
-					return fmt.Errorf("%s is an ONNX file: give the model file it was made from with --against model.yaml", args[0])
-				}
-				rep, err = verify.Model(args[0], opts)
 			}
-			m.done()
-			if err != nil {
+			// With --json, a JSON document on every outcome, failures included.
+			fail := func(err error) error {
+				m.done()
 				if asJSON {
-					// A JSON document on every outcome, failures included.
 					if data, jerr := json.MarshalIndent(verify.FailureReport(model, checked, err), "", "  "); jerr == nil {
 						fmt.Fprintln(cmd.OutOrStdout(), string(data))
 					}
 				}
 				return err
+			}
+			for _, s := range shapes {
+				sh, err := parseShape(s)
+				if err != nil {
+					return fail(err)
+				}
+				opts.Shapes = append(opts.Shapes, sh)
+			}
+			var rep *verify.Report
+			var err error
+			if against != "" {
+				rep, err = verify.ONNX(args[0], against, opts)
+			} else {
+				if strings.HasSuffix(args[0], ".onnx") {
+					return fail(fmt.Errorf("%s is an ONNX file: give the model file it was made from with --against model.yaml", args[0]))
+				}
+				rep, err = verify.Model(args[0], opts)
+			}
+			m.done()
+			if err != nil {
+				return fail(err)
 			}
 			if asJSON {
 				data, err := json.MarshalIndent(rep, "", "  ")
