@@ -1,8 +1,14 @@
 package verify
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/internal/safetensors"
 )
 
 // The torch.onnx exports of testdata/foreign (scripts/reference/export_foreign.py):
@@ -59,5 +65,65 @@ func TestVerifyLocatesDivergence(t *testing.T) {
 	}
 	if fs := rep.Failures(); len(fs) == 0 || !slices.ContainsFunc(fs, func(s string) bool { return s == d.text() }) {
 		t.Errorf("Failures() does not name the divergence: %q", fs)
+	}
+}
+
+// TestVerifyLocatesDivergenceByName: mhcc's own compile of the model with
+// layers.0.ffn.w2 scaled by 1.5, verified against the unscaled model file,
+// keeps mhcc's value names (layers.0.attn.x …), so the states are found by
+// name, and the first to differ is layers.0.ffn.
+func TestVerifyLocatesDivergenceByName(t *testing.T) {
+	dir := t.TempDir()
+	f, err := safetensors.Open(foreign + "llama-weights.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tensors []safetensors.Tensor
+	for _, info := range f.Tensors() {
+		xs, err := f.ReadFloat32(info.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Name == "layers.0.ffn.w2.weight" {
+			for i := range xs {
+				xs[i] *= 1.5
+			}
+		}
+		tensors = append(tensors, safetensors.Tensor{Name: info.Name, DType: safetensors.F32, Shape: info.Shape, Data: safetensors.Float32Bytes(xs)})
+	}
+	f.Close()
+	if err := safetensors.Write(filepath.Join(dir, "w.safetensors"), tensors, nil); err != nil {
+		t.Fatal(err)
+	}
+	yaml, err := os.ReadFile(foreign + "llama.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.Replace(string(yaml), "path: llama-weights.safetensors", "path: w.safetensors", 1)
+	if changed == string(yaml) {
+		t.Fatal("llama.yaml does not name llama-weights.safetensors")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "m.yaml"), []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := build.Compile(filepath.Join(dir, "m.yaml"), build.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	onnx := filepath.Join(dir, "m.onnx")
+	if err := os.WriteFile(onnx, res.ONNX, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := ONNX(onnx, foreign+"llama.yaml", Options{Seed: 2, Shapes: [][2]int64{{2, 3}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := rep.Divergence
+	if rep.OK || d == nil {
+		t.Fatalf("no divergence reported:\n%s", rep.Text())
+	}
+	t.Logf("%s", d.text())
+	if d.Sublayer != "layers.0.ffn" || d.MatchedBy != "name" || !slices.Equal(d.Matched, []string{"layers.0.attn"}) {
+		t.Errorf("divergence at %q, matched %v by %q; want layers.0.ffn after [layers.0.attn] by name", d.Sublayer, d.Matched, d.MatchedBy)
 	}
 }
