@@ -103,7 +103,7 @@ func zeroInputs(m *Model) (map[string]*Tensor, bool) {
 func boundedWork(m *Model) bool {
 	for _, n := range m.nodes {
 		switch n.OpType {
-		case "ConstantOfShape", "Range", "Expand", "Tile", "Loop", "Sinkhorn":
+		case "ConstantOfShape", "Range", "Expand", "Tile", "Loop", "Sinkhorn", "Pad":
 			return false
 		}
 		for _, g := range n.graphs {
