@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
@@ -30,7 +31,7 @@ const (
 // but which the runtime cannot do, with the reason. A case listed here that
 // passes fails the test, so the list cannot go stale.
 var conformanceExcluded = map[string]string{
-	// Strings, sequences and optionals are not tensor types the runtime stores.
+	// Strings and optionals are not types the runtime stores.
 	"test_cast_FLOAT_to_STRING":              reasonString,
 	"test_cast_STRING_to_FLOAT":              reasonString,
 	"test_castlike_FLOAT_to_STRING":          reasonString,
@@ -38,7 +39,6 @@ var conformanceExcluded = map[string]string{
 	"test_castlike_STRING_to_FLOAT":          reasonString,
 	"test_castlike_STRING_to_FLOAT_expanded": reasonString,
 	"test_identity_opt":                      "uses optional types",
-	"test_identity_sequence":                 "uses sequence types",
 
 	// onnx 1.12 made the expected bfloat16 by truncating float32; the runtime
 	// rounds to nearest even, as onnx ≥ 1.14 and onnxruntime do.
@@ -178,7 +178,16 @@ func runNodeCase(dir string, model []byte) error {
 	for _, set := range sets {
 		inputs := map[string]*Tensor{}
 		for i := 0; ; i++ {
-			p, err := readTensorProto(filepath.Join(set, fmt.Sprintf("input_%d.pb", i)))
+			path := filepath.Join(set, fmt.Sprintf("input_%d.pb", i))
+			if i < len(m.Inputs) && m.Inputs[i].DType.IsSequence() {
+				sq, err := readSequenceProto(path)
+				if err != nil {
+					return err
+				}
+				inputs[m.Inputs[i].Name] = sq
+				continue
+			}
+			p, err := readTensorProto(path)
 			if os.IsNotExist(err) {
 				break
 			}
@@ -203,6 +212,16 @@ func runNodeCase(dir string, model []byte) error {
 			return fmt.Errorf("%s: %v", filepath.Base(set), err)
 		}
 		for i, v := range m.Outputs {
+			if v.DType.IsSequence() {
+				want, err := readSequenceProto(filepath.Join(set, fmt.Sprintf("output_%d.pb", i)))
+				if err != nil {
+					return err
+				}
+				if err := compareSequences(got[v.Name], want); err != nil {
+					return fmt.Errorf("%s: output %q: %v", filepath.Base(set), v.Name, err)
+				}
+				continue
+			}
 			p, err := readTensorProto(filepath.Join(set, fmt.Sprintf("output_%d.pb", i)))
 			if err != nil {
 				return err
@@ -289,4 +308,68 @@ func withinTol(got, want, rtol, atol float64) bool {
 		return got == want
 	}
 	return math.Abs(got-want) <= atol+rtol*math.Abs(want)
+}
+
+// readSequenceProto reads an onnx SequenceProto of tensors (onnx-ml's
+// message, which onnxpb does not carry): field 2 elem_type, field 3 the
+// tensor_values.
+func readSequenceProto(path string) (*Tensor, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var elem DType
+	var items []*Tensor
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, fmt.Errorf("%s: bad tag", path)
+		}
+		b = b[n:]
+		switch {
+		case num == 3 && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return nil, fmt.Errorf("%s: bad tensor", path)
+			}
+			var p onnxpb.TensorProto
+			if err := proto.Unmarshal(v, &p); err != nil {
+				return nil, err
+			}
+			t, err := FromProto(&p)
+			if err != nil {
+				return nil, err
+			}
+			items = append(items, t)
+			elem = t.DType
+			b = b[n:]
+		default:
+			n := protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return nil, fmt.Errorf("%s: bad field %d", path, num)
+			}
+			b = b[n:]
+		}
+	}
+	if elem == Undefined {
+		elem = Float32 // an empty sequence's type is not in the data
+	}
+	return NewSequence(elem, items)
+}
+
+// compareSequences compares item by item as compareTensors does.
+func compareSequences(got, want *Tensor) error {
+	if got == nil || !got.DType.IsSequence() {
+		return fmt.Errorf("got %v, want a sequence", got)
+	}
+	g, w := got.Sequence(), want.Sequence()
+	if len(g) != len(w) {
+		return fmt.Errorf("got %d items, want %d", len(g), len(w))
+	}
+	for i := range w {
+		if err := compareTensors(g[i], w[i], conformanceRtol, conformanceAtol); err != nil {
+			return fmt.Errorf("item %d: %v", i, err)
+		}
+	}
+	return nil
 }

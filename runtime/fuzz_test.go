@@ -40,6 +40,16 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encode(f, ifModel()))
 	f.Add(encode(f, functionModel()))
 	f.Add(encode(f, loopFunctionModel()))
+	// Sequences.
+	f.Add(encode(f, modelProto(17, graph([]*onnxpb.NodeProto{
+		constNode("one", i64(sh(), 1)),
+		node("s", "SplitToSequence", []string{"x"}, []string{"seq"}, aInt("axis", 0), aInt("keepdims", 0)),
+		node("i", "SequenceInsert", []string{"seq", "one2", "one"}, []string{"seq2"}),
+		node("e", "SequenceErase", []string{"seq2", "one"}, []string{"seq3"}),
+		node("at", "SequenceAt", []string{"seq3", "one"}, []string{"a"}),
+		node("c", "ConcatFromSequence", []string{"seq3"}, []string{"y"}, aInt("axis", 0), aInt("new_axis", 1)),
+		node("n", "SequenceLength", []string{"seq3"}, []string{"len"}),
+	}, ins(xf), ins(untypedInfo("y"), untypedInfo("a"), untypedInfo("len")), f32(sh(), 7).Proto("one2")))))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := Decode(data)
@@ -93,7 +103,7 @@ func zeroInputs(m *Model) (map[string]*Tensor, bool) {
 func boundedWork(m *Model) bool {
 	for _, n := range m.nodes {
 		switch n.OpType {
-		case "ConstantOfShape", "Range", "Expand", "Tile", "Loop", "Sinkhorn":
+		case "ConstantOfShape", "Range", "Expand", "Tile", "Loop", "Sinkhorn", "Pad":
 			return false
 		}
 		for _, g := range n.graphs {

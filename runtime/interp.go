@@ -199,6 +199,9 @@ func checkInput(v ValueInfo, t *Tensor) error {
 	if t == nil {
 		return fmt.Errorf("runtime: graph input %q is nil", v.Name)
 	}
+	if t.DType.IsSequence() || v.DType.IsSequence() {
+		return checkSeqInput(v, t)
+	}
 	if !t.DType.Supported() || sliceLen(t.data) < 0 || storageKind(t.DType) != fmt.Sprintf("%T", t.data) {
 		return fmt.Errorf("runtime: graph input %q: malformed %v tensor", v.Name, t.DType)
 	}

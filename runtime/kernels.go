@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
@@ -74,7 +75,7 @@ var kernelTable = []kernel{
 	{op: "Relu", since: 1, minIn: 1, fn: unaryNum(relu), types: same(isSigned)},
 	{op: "Sign", since: 9, minIn: 1, fn: unaryNum(sign), types: same(isNumber)},
 	{op: "Shrink", since: 9, minIn: 1, fn: shrink, types: same(isNumber)},
-	{op: "Identity", since: 1, minIn: 1, fn: identity, types: same(isAny)},
+	{op: "Identity", since: 1, minIn: 1, fn: identity, types: same(isAnyOrSeq)},
 	{op: "Dropout", since: 7, until: 11, minIn: 1, maxOut: 2, fn: dropout, types: dropoutTypes},
 	{op: "Dropout", since: 12, minIn: 1, maxIn: 3, maxOut: 2, fn: dropout, types: dropoutTypes},
 	{op: "Cast", since: 6, minIn: 1, fn: cast, types: castTypes, check: checkCast},
@@ -178,7 +179,7 @@ var kernelTable = []kernel{
 type opKey struct{ domain, op string }
 
 // kernelIndex maps (domain, op_type) to its rows, oldest first.
-var kernelIndex = indexKernels(kernelTable)
+var kernelIndex = indexKernels(slices.Concat(kernelTable, sequenceKernels, exportKernels))
 
 func indexKernels(table []kernel) map[opKey][]*kernel {
 	idx := map[opKey][]*kernel{}
@@ -323,7 +324,8 @@ func (c *call) tensor(name string) *Tensor {
 }
 
 // Type classes for the static checks.
-func isAny(DType) bool      { return true }
+func isAny(t DType) bool    { return !t.IsSequence() }
+func isAnyOrSeq(DType) bool { return true }
 func isFloat(t DType) bool  { return t.IsFloat() }
 func isNumber(t DType) bool { return t.IsFloat() || t.IsInt() }
 func isSigned(t DType) bool {

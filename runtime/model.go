@@ -141,7 +141,15 @@ func (l errorList) Error() string {
 	case 0:
 		return "no errors"
 	case 1:
+		if u := unsupportedOps(l); len(u.count) > 0 && u.nodes()+u.others > 1 {
+			return u.message() // one node whose subgraph lacks several ops
+		}
 		return l[0].Error()
+	}
+	if u := unsupportedOps(l); len(u.count) > 0 {
+		return u.message()
+	}
+	switch len(l) {
 	case 2:
 		return l[0].Error() + " (and 1 more error)"
 	}
@@ -497,10 +505,14 @@ func (d *decoder) resolve(n *Node, np *onnxpb.NodeProto, sc *scope) error {
 	n.Opset = opset
 	k := lookupKernel(n.Domain, n.OpType, opset)
 	if k == nil {
-		if kernelVersions(n.Domain, n.OpType) != "" {
-			return fail("op %s is implemented for opsets %s, the model imports %d", n.OpType, kernelVersions(n.Domain, n.OpType), opset)
+		op := n.OpType
+		if n.Domain != "" {
+			op = n.Domain + "." + op
 		}
-		return fail("unknown op %s", n.OpType)
+		if kernelVersions(n.Domain, n.OpType) != "" {
+			return &opError{op: op, at: fmt.Sprint(opset), err: fail("op %s is implemented for opsets %s, the model imports %d", n.OpType, kernelVersions(n.Domain, n.OpType), opset)}
+		}
+		return &opError{op: op, err: fail("unknown op %s", n.OpType)}
 	}
 	n.k = k
 	for _, a := range np.GetAttribute() {
@@ -530,7 +542,7 @@ func (d *decoder) resolve(n *Node, np *onnxpb.NodeProto, sc *scope) error {
 		if a.G != nil {
 			sub, err := d.graph(a.G, sc)
 			if err != nil {
-				return fail("attribute %q: %v", a.GetName(), trimPrefix(err))
+				return &nestedError{msg: fail("attribute %q: %v", a.GetName(), trimPrefix(err)).Error(), inner: err}
 			}
 			if n.graphs == nil {
 				n.graphs = map[string]*Model{}
@@ -588,7 +600,22 @@ func valueInfo(vi *onnxpb.ValueInfoProto) (ValueInfo, error) {
 	}
 	switch {
 	case tp.GetSequenceType() != nil:
-		return v, fmt.Errorf("sequence types are not supported")
+		et := tp.GetSequenceType().GetElemType()
+		if et == nil {
+			return v, nil // a sequence of unknown type
+		}
+		if et.GetTensorType() == nil {
+			return v, fmt.Errorf("sequences of non-tensors are not supported")
+		}
+		elem := DType(et.GetTensorType().GetElemType())
+		if elem == Undefined {
+			return v, nil
+		}
+		if !elem.Supported() {
+			return v, fmt.Errorf("unsupported element type %v", elem)
+		}
+		v.DType = SequenceOf(elem)
+		return v, nil
 	case tp.GetMapType() != nil:
 		return v, fmt.Errorf("map types are not supported")
 	case tp.GetOptionalType() != nil:

@@ -67,9 +67,14 @@ func TestDecodeErrors(t *testing.T) {
 			`runtime: initializer: tensor "w": holds 2 elements, shape [3] needs 3`},
 		{"domain not imported", 17, graph([]*onnxpb.NodeProto{{Name: ptr("h"), OpType: ptr("HCMix"), Domain: ptr("ai.mhcc"), Input: []string{"x"}, Output: []string{"y"}}}, ins(xf), ins(yf)),
 			`runtime: node "h" (ai.mhcc.HCMix): domain "ai.mhcc" is not imported by the model`},
-		{"sequence input", 17, graph([]*onnxpb.NodeProto{node("a", "Identity", []string{"x"}, []string{"y"})},
-			ins(&onnxpb.ValueInfoProto{Name: ptr("x"), Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_SequenceType{SequenceType: &onnxpb.TypeProto_Sequence{}}}}), ins(yf)),
-			`runtime: graph input "x": sequence types are not supported`},
+		{"sequence of strings", 17, graph([]*onnxpb.NodeProto{node("a", "Identity", []string{"x"}, []string{"y"})},
+			ins(&onnxpb.ValueInfoProto{Name: ptr("x"), Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_SequenceType{SequenceType: &onnxpb.TypeProto_Sequence{
+				ElemType: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: ptr(int32(8))}}}}}}}), ins(yf)),
+			`runtime: graph input "x": unsupported element type string`},
+		{"sequence into a tensor op", 17, graph([]*onnxpb.NodeProto{
+			node("e", "SequenceEmpty", nil, []string{"s"}),
+			node("Add_1", "Add", []string{"s", "x"}, []string{"y"}),
+		}, ins(xf), ins(yf)), `runtime: node "Add_1" (Add): input 0 has type sequence(float32), which the op does not accept`},
 		{"bad cast target", 17, graph([]*onnxpb.NodeProto{node("c", "Cast", []string{"x"}, []string{"y"}, aInt("to", 8))}, ins(xf), ins(yf)),
 			`runtime: node "c" (Cast): cannot cast to string`},
 		{"unnamed node", 17, graph([]*onnxpb.NodeProto{node("", "Foo", []string{"x"}, []string{"y"})}, ins(xf), ins(yf)),

@@ -43,6 +43,9 @@ var dtypeNames = map[DType]string{
 
 // String returns numpy's name for the type ("float32", "bfloat16").
 func (t DType) String() string {
+	if t.IsSequence() {
+		return "sequence(" + t.Elem().String() + ")"
+	}
 	if s, ok := dtypeNames[t]; ok {
 		return s
 	}
@@ -97,6 +100,7 @@ type Tensor struct {
 	DType DType
 	Shape []int64
 	data  any
+	seq   []*Tensor // the items of a sequence (DType.IsSequence; sequence.go)
 }
 
 // New returns a tensor of type dt and the given shape holding data, which must
@@ -272,6 +276,10 @@ func (t *Tensor) String() string {
 		return "<nil>"
 	}
 	var b strings.Builder
+	if t.DType.IsSequence() {
+		fmt.Fprintf(&b, "%v of %d", t.DType, len(t.seq))
+		return b.String()
+	}
 	fmt.Fprintf(&b, "%v%v", t.DType, t.Shape)
 	if t.DType == Bool {
 		d := t.Bools()

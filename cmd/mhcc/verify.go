@@ -52,10 +52,24 @@ hundred million parameters takes seconds, mostly building the reference.`,
 			m := newMeter(cmd.ErrOrStderr(), quiet)
 			opts.Progress = m.step
 			defer m.done()
+			model, checked := args[0], "target "+target
+			if against != "" {
+				model, checked = against, args[0]
+			}
+			// With --json, a JSON document on every outcome, failures included.
+			fail := func(err error) error {
+				m.done()
+				if asJSON {
+					if data, jerr := json.MarshalIndent(verify.FailureReport(model, checked, err), "", "  "); jerr == nil {
+						fmt.Fprintln(cmd.OutOrStdout(), string(data))
+					}
+				}
+				return err
+			}
 			for _, s := range shapes {
 				sh, err := parseShape(s)
 				if err != nil {
-					return err
+					return fail(err)
 				}
 				opts.Shapes = append(opts.Shapes, sh)
 			}
@@ -65,13 +79,13 @@ hundred million parameters takes seconds, mostly building the reference.`,
 				rep, err = verify.ONNX(args[0], against, opts)
 			} else {
 				if strings.HasSuffix(args[0], ".onnx") {
-					return fmt.Errorf("%s is an ONNX file: give the model file it was made from with --against model.yaml", args[0])
+					return fail(fmt.Errorf("%s is an ONNX file: give the model file it was made from with --against model.yaml", args[0]))
 				}
 				rep, err = verify.Model(args[0], opts)
 			}
 			m.done()
 			if err != nil {
-				return err
+				return fail(err)
 			}
 			if asJSON {
 				data, err := json.MarshalIndent(rep, "", "  ")

@@ -112,7 +112,13 @@ type Report struct {
 	Runs      []RunReport      `json:"runs"`
 	Sublayers []SublayerReport `json:"sublayers"`
 	Gain      *Gain            `json:"gain,omitempty"`
-	OK        bool             `json:"ok"`
+	// Divergence, when outputs differ: the first sublayer whose state differs (divergence.go).
+	Divergence *Divergence `json:"divergence,omitempty"`
+	// Error, when verification could not run (failure.go), and the ops the
+	// Go runtime has no kernel for, if that is why.
+	Error          string         `json:"error,omitempty"`
+	UnsupportedOps map[string]int `json:"unsupported_ops,omitempty"`
+	OK             bool           `json:"ok"`
 }
 
 // Model verifies the model file at path compiled for opts.Target.
@@ -252,6 +258,7 @@ func check(path string, m *ir.Model, w ir.Weights, target *mhrt.Model, checked s
 		return nil, err
 	}
 	subs := sublayers(g)
+	states := sublayerStates(g)
 	// The reference is the biggest thing verify holds (float64 weights):
 	// decode it from the message, which DecodeProto empties tensor by
 	// tensor, not from marshalled bytes, and collect the IR graph and
@@ -317,6 +324,9 @@ func check(path string, m *ir.Model, w ir.Weights, target *mhrt.Model, checked s
 		rr.Shape = refIn.Shape
 		if !rr.OK {
 			rep.OK = false
+			if rep.Divergence == nil {
+				rep.Divergence = locate(states, ref, target, refArgs, tgtArgs, refIn.Shape, rep.Tolerance)
+			}
 		}
 		rep.Runs = append(rep.Runs, rr)
 		var combs []*mhrt.Tensor
@@ -698,6 +708,9 @@ func (r *Report) Text() string {
 		fmt.Fprintf(&b, "\nAmax gain of the composite mixing matrix over depth: forward %.6f (%s), backward %.6f (%s)\n",
 			r.Gain.Forward, r.Gain.ForwardToken, r.Gain.Backward, r.Gain.BackwardToken)
 	}
+	if r.Divergence != nil {
+		fmt.Fprintf(&b, "\nwhere the outputs start to differ: %s\n", r.Divergence.text())
+	}
 	if r.OK {
 		b.WriteString("\nok\n")
 	} else {
@@ -720,5 +733,8 @@ func (r *Report) Failures() []string {
 		}
 	}
 	sort.Strings(out)
+	if r.Divergence != nil {
+		out = append(out, r.Divergence.text())
+	}
 	return out
 }

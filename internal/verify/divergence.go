@@ -1,0 +1,187 @@
+package verify
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/mhcc-dev/mhcc/ir"
+	mhrt "github.com/mhcc-dev/mhcc/runtime"
+)
+
+// Where the outputs start to differ. "Output differs by 0.07" says nothing
+// about why; for a graph made elsewhere the useful answer is the first
+// sublayer whose output state already differs from the reference: that is
+// where the export (or its weights) and the model file disagree. The
+// reference's state after each sublayer is a named value of its graph
+// (layers.1.attn.x); the graph checked is searched for a value that equals
+// it, first by the same name (mhcc's own graphs), else among the values of
+// the nodes in that layer's name scope (torch.onnx names nodes after the
+// module path, /layers.1/hc_attn/Add_3), else among all its values. A
+// state is matched when a value of the same shape is within the run's
+// tolerance; the first state that nothing matches is the divergence.
+
+// A Divergence is the first sublayer whose output state differs.
+type Divergence struct {
+	Shape    []int64 `json:"shape"`    // input shape of the run examined (the smallest that failed)
+	Sublayer string  `json:"sublayer"` // "layers.1.attn"; "head" when every sublayer matched
+	Layer    int     `json:"layer"`    // -1 for head
+	Kind     string  `json:"kind"`     // attn, ffn, mlp or head
+	// Closest is the value of the graph checked nearest to the reference
+	// state (same shape), with its max |difference|; empty if none had the shape.
+	Closest string  `json:"closest,omitempty"`
+	MaxAbs  float64 `json:"max_abs"`
+	// Matched lists the sublayers before it whose states the graph reproduces,
+	// and how they were found: by name, by scope or by value.
+	Matched   []string `json:"matched"`
+	MatchedBy string   `json:"matched_by"`
+	// Unmatched lists earlier sublayers no value of the graph had the shape of.
+	Unmatched []string `json:"unmatched,omitempty"`
+	Problem   string   `json:"problem,omitempty"` // why the search could not run
+}
+
+// A state is the reference value after one sublayer.
+type state struct {
+	name, value, kind string
+	layer             int
+}
+
+// sublayerStates lists the sublayer output states of the reference graph in
+// depth order: the HCMix of an mHC sublayer, the Add of a residual one.
+func sublayerStates(g *ir.Graph) []state {
+	var out []state
+	for _, n := range g.Nodes {
+		var name string
+		switch {
+		case n.Op == ir.OpHCMix:
+			name = strings.TrimSuffix(n.Name, ".x")
+		case n.Op == ir.OpAdd && strings.HasSuffix(n.Name, ".residual"):
+			name = strings.TrimSuffix(n.Name, ".residual")
+		default:
+			continue
+		}
+		s := state{name: name, value: n.Outputs[0].Name, layer: -1}
+		fmt.Sscanf(name, "layers.%d.", &s.layer)
+		s.kind = name[strings.LastIndex(name, ".")+1:]
+		out = append(out, s)
+	}
+	return out
+}
+
+// layerScope finds the layer a node belongs to by its name: torch.onnx's
+// "/layers.3/attn/MatMul" or mhcc's "layers.3.attn.wq".
+var layerScope = regexp.MustCompile(`(?:^|/)layers\.(\d+)[./]`)
+
+// locate runs the reference and the graph checked once more on the run
+// shape, with their intermediate values, and finds the first sublayer whose
+// state the graph does not reproduce.
+func locate(states []state, ref, target *mhrt.Model, refArgs, tgtArgs map[string]*mhrt.Tensor, shape []int64, tol Tolerance) *Divergence {
+	if len(states) == 0 {
+		return nil
+	}
+	d := &Divergence{Shape: shape, Layer: -1, Matched: []string{}}
+	var want []string
+	for _, s := range states {
+		want = append(want, s.value)
+	}
+	refVals, err := ref.RunWith(refArgs, mhrt.RunOptions{Outputs: want})
+	if err != nil {
+		d.Problem = fmt.Sprintf("reference states: %v", err)
+		return d
+	}
+	// Candidates per layer (-1: every value) and by name.
+	byName := map[string]bool{}
+	perLayer := map[int][]string{}
+	scoped := false
+	var all []string
+	for _, n := range target.Nodes() {
+		layer := -1
+		if m := layerScope.FindStringSubmatch(n.Name); m != nil {
+			layer, _ = strconv.Atoi(m[1])
+			scoped = true
+		}
+		for _, o := range n.Outputs {
+			if o == "" {
+				continue
+			}
+			byName[o] = true
+			all = append(all, o)
+			perLayer[layer] = append(perLayer[layer], o)
+		}
+	}
+	tgtVals, err := target.RunWith(tgtArgs, mhrt.RunOptions{Outputs: all})
+	if err != nil {
+		d.Problem = fmt.Sprintf("intermediate values of the graph checked: %v", err)
+		return d
+	}
+	for _, s := range states {
+		r := refVals[s.value]
+		var cands []string
+		by := "value"
+		switch {
+		case byName[s.value]:
+			cands, by = []string{s.value}, "name"
+		case scoped && s.layer >= 0:
+			cands, by = perLayer[s.layer], "scope"
+		default:
+			cands = all
+		}
+		best, bestAbs, ok := "", math.Inf(1), false
+		for _, c := range cands {
+			v := tgtVals[c]
+			if v == nil || !v.DType.IsFloat() || !slices.Equal(v.Shape, r.Shape) {
+				continue
+			}
+			rr := compare(v, r, tol)
+			if rr.OK {
+				ok, best, bestAbs = true, c, rr.MaxAbs
+				break
+			}
+			if rr.MaxAbs < bestAbs {
+				best, bestAbs = c, rr.MaxAbs
+			}
+		}
+		switch {
+		case ok:
+			d.Matched = append(d.Matched, s.name)
+			d.MatchedBy = by
+		case best == "":
+			d.Unmatched = append(d.Unmatched, s.name)
+		default:
+			d.Sublayer, d.Layer, d.Kind, d.Closest, d.MaxAbs = s.name, s.layer, s.kind, best, bestAbs
+			if d.MatchedBy == "" {
+				d.MatchedBy = by
+			}
+			return d
+		}
+	}
+	// Every state matched (or none could be): the difference comes after
+	// the last sublayer, in the collapse, final norm or head.
+	d.Sublayer, d.Layer, d.Kind = "head", -1, "head"
+	return d
+}
+
+// text describes d in one line.
+func (d *Divergence) text() string {
+	if d.Problem != "" {
+		return fmt.Sprintf("input %v: could not find where the outputs start to differ: %s", d.Shape, d.Problem)
+	}
+	if d.Sublayer == "head" {
+		if len(d.Matched) == 0 {
+			return fmt.Sprintf("input %v: no sublayer state of the reference could be found in the graph checked, so where the outputs start to differ is unknown", d.Shape)
+		}
+		return fmt.Sprintf("input %v: every sublayer's output state matches the reference (%d, by %s); the outputs start to differ after the last sublayer (collapse, final norm or head)", d.Shape, len(d.Matched), d.MatchedBy)
+	}
+	s := fmt.Sprintf("input %v: the outputs start to differ at %s (layer %d %s): ", d.Shape, d.Sublayer, d.Layer, d.Kind)
+	if len(d.Matched) > 0 {
+		s += fmt.Sprintf("the states after %s match the reference (found by %s), ", strings.Join(d.Matched, ", "), d.MatchedBy)
+	}
+	s += fmt.Sprintf("no value of the graph checked matches the state after %s (closest: %q, max |diff| %.3g)", d.Sublayer, d.Closest, d.MaxAbs)
+	if len(d.Unmatched) > 0 {
+		s += fmt.Sprintf("; %s could not be looked for (no value of that shape)", strings.Join(d.Unmatched, ", "))
+	}
+	return s
+}
