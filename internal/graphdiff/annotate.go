@@ -40,7 +40,7 @@ func (l Location) properties() string {
 }
 
 // modelKeys maps the kinds of model-level changes that one model-file key
-// decides to that key (dotted, as in SPEC §5 and mhcc's error messages).
+// decides to that key (dotted, as in docs/spec.md §5 and mhcc's error messages).
 // Kinds decided by compile options (target, lowering, precision) or by the
 // producer have none.
 var modelKeys = map[string]string{

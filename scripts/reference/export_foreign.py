@@ -224,7 +224,7 @@ class Llama(nn.Module):
 
 
 def llama_state(weights):
-    """SPEC §4 names -> the user model's state_dict names."""
+    """docs/spec.md §4 names -> the user model's state_dict names."""
     out = {}
     for k, v in weights.items():
         k2 = k
