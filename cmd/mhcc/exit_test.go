@@ -78,6 +78,15 @@ func TestUsageErrorsExit2(t *testing.T) {
 	}
 }
 
+// Shell completion, which cobra's Execute adds as a hidden command, still
+// works: the lookup of unknown commands leaves it alone.
+func TestShellCompletion(t *testing.T) {
+	code, stdout, stderr := mhcc(t, "__complete", "comp")
+	if code != 0 || !strings.Contains(stdout, "compile") {
+		t.Errorf("mhcc __complete comp: exit %d, stdout %q, stderr %q; want 0 and compile", code, stdout, stderr)
+	}
+}
+
 // A well-formed command line with a problem in its input exits 1 (diff:
 // 2, could not compare), never 2 as a usage error would.
 func TestInputErrorsExit1(t *testing.T) {

@@ -64,6 +64,9 @@ func markUsageErrors(root *cobra.Command, args []string) {
 // others (completion) gets its arguments checked here: cobra prints its
 // help and exits 0 before it would run its Args.
 func findCommand(root *cobra.Command, args []string) error {
+	if len(args) > 0 && (args[0] == cobra.ShellCompRequestCmd || args[0] == cobra.ShellCompNoDescRequestCmd) {
+		return nil // the shell asking for completions; Execute adds the command
+	}
 	c, rest, err := root.Find(args)
 	if err != nil {
 		if c == nil {
