@@ -20,6 +20,7 @@ type emitter struct {
 	nodes  []*onnxpb.NodeProto
 	inits  []*onnxpb.TensorProto
 	names  map[string]bool
+	next   map[string]int    // fresh: the first suffix of a base not yet tried
 	consts map[string]string // constant key -> value name
 	memo   map[string]string // shared subgraphs (sequence length, RoPE slices, mask) -> value name
 
@@ -36,7 +37,7 @@ type emitter struct {
 }
 
 func newEmitter(f64 bool) *emitter {
-	return &emitter{names: map[string]bool{}, consts: map[string]string{}, memo: map[string]string{}, f64: f64}
+	return &emitter{names: map[string]bool{}, next: map[string]int{}, consts: map[string]string{}, memo: map[string]string{}, f64: f64}
 }
 
 // reserve claims name for a value; IR names are unique, so a clash is a bug.
@@ -47,11 +48,19 @@ func (e *emitter) reserve(name string) {
 	e.names[name] = true
 }
 
-// fresh returns an unused name built from base.
+// fresh returns an unused name built from base: base itself, else base_i
+// with the smallest i free. Names are never released, so the search for a
+// base resumes where its last one ended: without that, a node expanded into
+// k values of one base (a Sinkhorn of 10000 iterations: 30000 Divs named
+// "<node>/Div") cost O(k²) map lookups, minutes of compile time.
 func (e *emitter) fresh(base string) string {
 	name := base
-	for i := 1; e.names[name]; i++ {
-		name = fmt.Sprintf("%s_%d", base, i)
+	if e.names[name] {
+		i := max(e.next[base], 1)
+		for name = fmt.Sprintf("%s_%d", base, i); e.names[name]; i++ {
+			name = fmt.Sprintf("%s_%d", base, i+1)
+		}
+		e.next[base] = i + 1
 	}
 	e.names[name] = true
 	return name

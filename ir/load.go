@@ -76,6 +76,10 @@ func Load(path string) (*Model, error) {
 // messages and is the base for a relative weights path.
 func LoadBytes(file string, data []byte) (*Model, error) {
 	l := &loader{file: file}
+	if kind := BinaryKind(data); kind != "" {
+		l.errs.Add(Pos{File: file, Line: 1, Col: 1}, "", "got %s, want a model file (YAML text)%s", kind, binaryHint(kind))
+		return nil, l.errs.Err()
+	}
 	if root := l.parse(data); root != nil {
 		m := l.model(root)
 		if len(l.errs) == 0 {

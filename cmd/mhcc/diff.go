@@ -64,6 +64,17 @@ offset, is no change; different bytes are.`,
   mhcc diff a.yaml b.yaml --format markdown > diff.md
   mhcc diff --golden goldens models/*.yaml --format github
   mhcc diff --golden goldens models/*.yaml --update`,
+		// Two models, or with --golden at least one model file; a wrong
+		// count is a usage error (exit 2, as for every command).
+		Args: func(cmd *cobra.Command, args []string) error {
+			if f.golden != "" && len(args) == 0 {
+				return fmt.Errorf("--golden needs the model files to compile")
+			}
+			if f.golden == "" && len(args) != 2 {
+				return fmt.Errorf("want two models to compare, got %d arguments", len(args))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Exit 1 means "differs"; any error exits 2, so CI can tell a
 			// failed gate from a broken one.

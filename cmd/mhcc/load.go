@@ -7,6 +7,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/ir"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -25,6 +26,9 @@ func loadModel(path, target string) (*onnxpb.ModelProto, error) {
 		if data, err = os.ReadFile(path); err != nil {
 			return nil, err
 		}
+	}
+	if kind := ir.BinaryKind(data); kind == "a safetensors weights file" {
+		return nil, fmt.Errorf("%s is %s, not an ONNX model or a model file; a model file names it in weights.path", path, kind)
 	}
 	m := &onnxpb.ModelProto{}
 	if err := proto.Unmarshal(data, m); err != nil {

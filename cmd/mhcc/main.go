@@ -6,7 +6,9 @@
 //	mhcc ir model.yaml
 //
 // Exit status: 0 on success, 1 for a problem with the input (every problem is
-// reported as file:line:col: key: message), 2 for an internal error.
+// reported as file:line:col: key: message), 2 for a usage error (usage.go)
+// or an internal error. mhcc diff: 1 = the models differ, 2 = could not
+// compare.
 package main
 
 import (
@@ -29,9 +31,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.Execute()
+	markUsageErrors(root, args)
+	err := findCommand(root, args)
+	if err == nil {
+		err = root.Execute()
+	}
 	if err == nil {
 		return 0
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", ue.cmd.CommandPath(), err, ue.cmd.CommandPath())
+		return 2
 	}
 	fmt.Fprintln(stderr, "mhcc:", err)
 	var ee exitError
@@ -61,7 +72,17 @@ token by a doubly-stochastic matrix computed with Sinkhorn-Knopp — from a YAML
 model file to a valid, deterministic ONNX model.
 
 The model file format is described in README.md ("The model file"); the
-models under testdata/models/ are working examples.`,
+models under testdata/models/ are working examples.
+
+Exit status, for every command:
+  0  success
+  1  a problem with the input: a model file, weights, profile or ONNX file
+     that is wrong or missing, or a flag value that names nothing valid
+     (--target tpu); check found problems; verify failed; diff: the models
+     differ
+  2  a usage error: an unknown command or flag, a flag value that does not
+     parse as its type, the wrong number of arguments; or an internal
+     error; diff: could not compare`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -80,18 +80,26 @@ func TestCompileFailsAtomically(t *testing.T) {
 	onlyFiles(t, dir, "bad.yaml")
 }
 
+// A flag value naming nothing valid is a problem with the input (exit 1);
+// a malformed command line is a usage error (exit 2, TestUsageErrorsExit2).
+// Neither writes anything.
 func TestUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	model := filepath.Join(dir, "m.yaml")
 	os.WriteFile(model, []byte(goodModel), 0o644)
-	for _, args := range [][]string{
-		{"compile", model, "--target", "tpu", "-o", filepath.Join(dir, "x.onnx")},
-		{"compile", model, "--disable-pass", "nosuch", "-o", filepath.Join(dir, "x.onnx")},
-		{"compile"},
-		{"frobnicate"},
+	for _, c := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"compile", model, "--target", "tpu", "-o", filepath.Join(dir, "x.onnx")}, 1},
+		{[]string{"compile", model, "--disable-pass", "nosuch", "-o", filepath.Join(dir, "x.onnx")}, 1},
+		{[]string{"compile"}, 2},
+		{[]string{"compile", model, "--bogus", "-o", filepath.Join(dir, "x.onnx")}, 2},
+		{[]string{"diff", model}, 2},
+		{[]string{"frobnicate"}, 2},
 	} {
-		if code, _, stderr := mhcc(t, args...); code != 1 || stderr == "" {
-			t.Errorf("mhcc %v: exit %d, stderr %q; want 1 and a message", args, code, stderr)
+		if code, _, stderr := mhcc(t, c.args...); code != c.want || stderr == "" {
+			t.Errorf("mhcc %v: exit %d, stderr %q; want %d and a message", c.args, code, stderr, c.want)
 		}
 	}
 	onlyFiles(t, dir, "m.yaml")

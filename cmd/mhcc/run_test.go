@@ -362,8 +362,12 @@ func TestRunUsageErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			out := filepath.Join(dir, "out")
 			code, _, stderr := runCLI(t, append([]string{"run", "--out-dir", out}, c.args...)...)
-			if code != 1 || !strings.Contains(stderr, c.want) {
-				t.Errorf("exit %d, stderr %q; want 1 and %q", code, stderr, c.want)
+			want := 1 // a problem with the input; a usage error exits 2
+			if c.name == "no args" {
+				want = 2
+			}
+			if code != want || !strings.Contains(stderr, c.want) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr, want, c.want)
 			}
 			noFiles(t, out)
 		})

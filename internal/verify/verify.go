@@ -76,19 +76,27 @@ type RunReport struct {
 // A SublayerReport gives mHC's invariants for one sublayer, over every run
 // and token.
 type SublayerReport struct {
-	Name        string   `json:"name"` // layers.3.ffn
-	Layer       int      `json:"layer"`
-	Sublayer    string   `json:"sublayer"` // attn, ffn or mlp
-	Source      string   `json:"source"`   // target or reference: whose values were checked
-	MinComb     float64  `json:"min_comb"`
-	ColSumDev   float64  `json:"max_col_sum_dev"` // max |Σ_j comb[j,k] - 1|: within n·eps once converged
+	Name     string  `json:"name"` // layers.3.ffn
+	Layer    int     `json:"layer"`
+	Sublayer string  `json:"sublayer"` // attn, ffn or mlp
+	Source   string  `json:"source"`   // target or reference: whose values were checked
+	MinComb  float64 `json:"min_comb"`
+	// ColSumDev is max |Σ_j comb[j,k] - 1|, reported, not bounded: after
+	// the last column normalisation a column sums to c/(c+eps), c its sum
+	// before, so it is eps/(c+eps), which only convergence makes small.
+	ColSumDev float64 `json:"max_col_sum_dev"`
+	// ColSumErr is |Σ_j comb[j,k] - c/(c+eps)|, the difference from the
+	// column sum SPEC §2 gives for the reference's c, and ColSumBound what
+	// the check allows there (colSumBound); both at the column closest to
+	// (or furthest past) its bound, the worst token's.
+	ColSumErr   float64  `json:"col_sum_err"`
 	ColSumBound float64  `json:"col_sum_bound"`
 	RowSumDev   float64  `json:"max_row_sum_dev"` // reported, not bounded
 	PreMin      float64  `json:"pre_min"`
 	PreMax      float64  `json:"pre_max"`
 	PostMin     float64  `json:"post_min"`
 	PostMax     float64  `json:"post_max"`
-	WorstToken  string   `json:"worst_token"` // run/batch/position of the largest column-sum deviation
+	WorstToken  string   `json:"worst_token"` // run/batch/position of ColSumErr
 	OK          bool     `json:"ok"`
 	Problems    []string `json:"problems,omitempty"`
 }
@@ -229,6 +237,10 @@ type sublayer struct {
 	name, kind      string
 	layer           int
 	pre, post, comb string
+	// den is the reference's value c + eps, the denominators of the last
+	// column normalisation (one per column: shape [..., 1, n]), found by
+	// check in the reference graph.
+	den string
 }
 
 func sublayers(g *ir.Graph) []sublayer {
@@ -274,6 +286,9 @@ func check(path string, m *ir.Model, w ir.Weights, target *mhrt.Model, checked s
 	if err != nil {
 		return nil, fmt.Errorf("verify: decoding the reference: %w", err)
 	}
+	if err := findDenominators(ref, subs); err != nil {
+		return nil, err
+	}
 	if (len(target.Inputs) != 1 && !m.Inputs.KVCache) || len(target.Outputs) < 1 {
 		return nil, fmt.Errorf("verify: %s has %d inputs and %d outputs, want 1 input and an output", checked, len(target.Inputs), len(target.Outputs))
 	}
@@ -293,7 +308,7 @@ func check(path string, m *ir.Model, w ir.Weights, target *mhrt.Model, checked s
 	}
 	acc := make([]*invariants, len(subs))
 	for i, s := range subs {
-		acc[i] = newInvariants(s, m.HC)
+		acc[i] = newInvariants(s, m.HC, rep.Tolerance)
 	}
 	gain := &Gain{}
 	runShapes := shapesFor(m, opts.Shapes)
@@ -303,7 +318,7 @@ func check(path string, m *ir.Model, w ir.Weights, target *mhrt.Model, checked s
 		var want []string
 		var tgtWant []string
 		for _, s := range subs {
-			want = append(want, s.pre, s.post, s.comb)
+			want = append(want, s.pre, s.post, s.comb, s.den)
 			if targetHas[s.pre] && targetHas[s.post] && targetHas[s.comb] {
 				tgtWant = append(tgtWant, s.pre, s.post, s.comb)
 			}
@@ -336,7 +351,7 @@ func check(path string, m *ir.Model, w ir.Weights, target *mhrt.Model, checked s
 				src, source = tgtOut, "target"
 			}
 			acc[i].source = source
-			acc[i].add(runIdx, src[s.pre], src[s.post], src[s.comb])
+			acc[i].add(runIdx, src[s.pre], src[s.post], src[s.comb], refOut[s.den])
 			combs = append(combs, refOut[s.comb])
 		}
 		if len(combs) > 0 {
@@ -354,6 +369,27 @@ func check(path string, m *ir.Model, w ir.Weights, target *mhrt.Model, checked s
 		rep.Gain = gain
 	}
 	return rep, nil
+}
+
+// findDenominators sets each sublayer's den to the name of the
+// reference's c + eps in its last column normalisation: the second input of
+// the Div that writes comb in the reference lowering of Sinkhorn
+// (export.expandSinkhorn: Div(c, Add(ReduceSum(c, -2), eps))).
+func findDenominators(ref *mhrt.Model, subs []sublayer) error {
+	div := map[string]*mhrt.Node{}
+	for _, n := range ref.Nodes() {
+		if n.OpType == "Div" && len(n.Inputs) == 2 && len(n.Outputs) == 1 {
+			div[n.Outputs[0]] = n
+		}
+	}
+	for i, s := range subs {
+		d := div[s.comb]
+		if d == nil {
+			return fmt.Errorf("verify: the reference computes %s without a final column normalisation (a Div)", s.comb)
+		}
+		subs[i].den = d.Inputs[1]
+	}
+	return nil
 }
 
 // emptyPast returns the inputs after the first, the KV cache of a kv_cache
@@ -524,21 +560,23 @@ func tokenName(run int, lead []int64, t int) string {
 
 // invariants accumulates one sublayer's figures over runs and tokens.
 type invariants struct {
-	s                                sublayer
-	n                                int
-	eps                              float64
-	source                           string
-	minComb                          float64
-	colDev                           float64
-	colBound                         float64
+	s       sublayer
+	n       int
+	eps     float64
+	rel     float64 // the relative tolerance of the target's precision
+	source  string
+	minComb float64
+	colDev  float64
+	// colErr and colBound: the column whose colErr/colBound is largest.
+	colErr, colBound                 float64
 	rowDev                           float64
 	preMin, preMax, postMin, postMax float64
 	worst                            string
 	problems                         []string
 }
 
-func newInvariants(s sublayer, hc ir.HyperConnections) *invariants {
-	return &invariants{s: s, n: hc.Streams, eps: hc.Eps,
+func newInvariants(s sublayer, hc ir.HyperConnections, tol Tolerance) *invariants {
+	return &invariants{s: s, n: hc.Streams, eps: hc.Eps, rel: tol.Rel, colBound: -1,
 		minComb: math.Inf(1), preMin: math.Inf(1), preMax: math.Inf(-1), postMin: math.Inf(1), postMax: math.Inf(-1)}
 }
 
@@ -558,18 +596,49 @@ func (a *invariants) problem(format string, args ...any) {
 	}
 }
 
-func (a *invariants) add(run int, pre, post, comb *mhrt.Tensor) {
+// colSumBound is what the check allows between a column sum of comb and
+// c/(c+eps), c the reference's sum of that column before the last column
+// normalisation (SPEC §2), for values of the given source, n streams and a
+// column deficit eps/(c+eps).
+//
+// In exact arithmetic the column sums to c/(c+eps) = 1 - eps/(c+eps)
+// whatever n, the iterations and eps: each entry is divided by the sum of
+// its column plus eps. Nothing bounds c from below (softmax + eps puts at
+// least n·eps in a column, so one iteration can leave a column summing to
+// n/(n+1); more iterations shrink that bound further), so 1 - eps/(c+eps)
+// is the only exact statement, and the check needs c: the reference's.
+//
+//   - Values computed with rounding unit u: the column's n-term sum, eps
+//     added, n divisions and verify's own sum of the n quotients each round
+//     by at most u relative; (4n+4)·u covers their first-order total with
+//     room for a lowering that sums in another order or in log space.
+//   - The target's values came from the target's own c, which is not
+//     observable in every lowering (a fused kernel, a Loop). It differs from
+//     the reference's by the target's numerical error, which the output
+//     check allows to be rel (the precision's relative tolerance); a
+//     relative change δ in c changes the deficit eps/(c+eps) by at most
+//     δ/(1-δ) of itself, so the target gets rel/(1-rel) of the deficit on
+//     top. With eps = 0 or a converged column the deficit is tiny and the
+//     bound is the rounding alone.
+func colSumBound(source string, n int, rel, deficit float64) float64 {
+	b := float64(4*n+4) * unit(source)
+	if source != "reference" {
+		b += rel / (1 - rel) * deficit
+	}
+	return b
+}
+
+func (a *invariants) add(run int, pre, post, comb, den *mhrt.Tensor) {
 	n := a.n
 	u := unit(a.source)
-	// After the last column normalisation a column sums to s/(s+eps), s its
-	// sum before: 1 - eps/(s+eps). Once the projection has converged s ≥ 1/n
-	// (the columns share the n of the row sums), so the deviation is at most
-	// n·eps, plus the rounding of n additions and a division. A column that
-	// deviates more had not converged, which is worth failing on.
-	a.colBound = float64(n)*a.eps + float64(4*n+4)*u
 	c := comb.Float64s()
+	d := den.Float64s()
 	lead := comb.Shape[:len(comb.Shape)-2]
 	tokens := len(c) / (n * n)
+	if len(d) != tokens*n {
+		a.problem("run %d: comb has %d values and the reference's column sums %d, want %d", run, len(c), len(d), tokens*n)
+		return
+	}
 	for t := 0; t < tokens; t++ {
 		m := c[t*n*n : (t+1)*n*n]
 		for j := 0; j < n; j++ {
@@ -584,29 +653,42 @@ func (a *invariants) add(run int, pre, post, comb *mhrt.Tensor) {
 					}
 				}
 			}
-			if d := math.Abs(col - 1); d > a.colDev || d != d {
-				a.colDev = d
-				a.worst = tokenName(run, lead, t)
-				if !(d <= a.colBound) {
-					a.problem("%s: column %d of comb sums to %.9g, want 1 within %.3g", tokenName(run, lead, t), j, col, a.colBound)
-				}
+			// Column j's sum is c/(c+eps) = 1 - eps/(c+eps), with c + eps
+			// the reference's denominator.
+			deficit := a.eps / d[t*n+j]
+			want := 1 - deficit
+			bound := colSumBound(a.source, n, a.rel, deficit)
+			if dev := math.Abs(col - 1); dev > a.colDev || dev != dev {
+				a.colDev = dev
 			}
-			if d := math.Abs(row - 1); d > a.rowDev {
-				a.rowDev = d
+			e := math.Abs(col - want)
+			if a.colBound < 0 || e/bound > a.colErr/a.colBound || e != e {
+				a.colErr, a.colBound = e, bound
+				a.worst = tokenName(run, lead, t)
+			}
+			if !(e <= bound) {
+				a.problem("%s: column %d of comb sums to %.9g, want c/(c+eps) = %.9g (c = %.6g, its sum before the last normalisation) within %.3g",
+					tokenName(run, lead, t), j, col, want, d[t*n+j]-a.eps, bound)
+			}
+			if dev := math.Abs(row - 1); dev > a.rowDev {
+				a.rowDev = dev
 			}
 		}
 	}
 	for i, v := range pre.Float64s() {
 		a.preMin, a.preMax = math.Min(a.preMin, v), math.Max(a.preMax, v)
-		if !(v > 0 && v <= 1+a.eps+2*u) {
-			a.problem("%s: pre[%d] = %g, want in (0, 1+eps]", tokenName(run, pre.Shape[:len(pre.Shape)-1], i/n), i%n, v)
+		// sigmoid(x) + eps is in (eps, 1+eps); a float32 sigmoid may round
+		// to exactly 0 or 1 (x below -88 or above 17), and the sum rounds.
+		if !(v >= a.eps*(1-2*u) && v <= (1+a.eps)*(1+2*u)) {
+			a.problem("%s: pre[%d] = %g, want in [eps, 1+eps]", tokenName(run, pre.Shape[:len(pre.Shape)-1], i/n), i%n, v)
 		}
 	}
 	for i, v := range post.Float64s() {
 		a.postMin, a.postMax = math.Min(a.postMin, v), math.Max(a.postMax, v)
-		// 2·sigmoid(x) is in (0, 2); a float32 sigmoid may round to exactly 1.
-		if !(v > 0 && v <= 2) {
-			a.problem("%s: post[%d] = %g, want in (0, 2)", tokenName(run, post.Shape[:len(post.Shape)-1], i/n), i%n, v)
+		// 2·sigmoid(x) is in (0, 2); a float32 sigmoid may round to exactly
+		// 0 or 1.
+		if !(v >= 0 && v <= 2) {
+			a.problem("%s: post[%d] = %g, want in [0, 2]", tokenName(run, post.Shape[:len(post.Shape)-1], i/n), i%n, v)
 		}
 	}
 }
@@ -614,7 +696,7 @@ func (a *invariants) add(run int, pre, post, comb *mhrt.Tensor) {
 func (a *invariants) report() SublayerReport {
 	return SublayerReport{
 		Name: a.s.name, Layer: a.s.layer, Sublayer: a.s.kind, Source: a.source,
-		MinComb: a.minComb, ColSumDev: a.colDev, ColSumBound: a.colBound, RowSumDev: a.rowDev,
+		MinComb: a.minComb, ColSumDev: a.colDev, ColSumErr: a.colErr, ColSumBound: max(a.colBound, 0), RowSumDev: a.rowDev,
 		PreMin: a.preMin, PreMax: a.preMax, PostMin: a.postMin, PostMax: a.postMax,
 		WorstToken: a.worst, OK: len(a.problems) == 0, Problems: a.problems,
 	}
@@ -694,14 +776,15 @@ func (r *Report) Text() string {
 	}
 	if len(r.Sublayers) > 0 {
 		fmt.Fprintf(&b, "\nmHC invariants per sublayer (over every run and token)\n")
-		fmt.Fprintf(&b, "%-16s %-9s %10s %11s %11s %11s %17s %17s  %s\n", "sublayer", "values", "min comb", "|colsum-1|", "bound", "|rowsum-1|", "pre range", "post range", "")
+		fmt.Fprintf(&b, "(colsum: a column's sum, c/(c+eps) exactly, c its sum before the last normalisation; rowsum: reported only)\n")
+		fmt.Fprintf(&b, "%-16s %-9s %10s %11s %11s %11s %11s %17s %17s  %s\n", "sublayer", "values", "min comb", "|colsum-1|", "colsum err", "bound", "|rowsum-1|", "pre range", "post range", "")
 		for _, s := range r.Sublayers {
 			status := "ok"
 			if !s.OK {
 				status = "FAIL (worst: " + s.WorstToken + "): " + strings.Join(s.Problems, "; ")
 			}
-			fmt.Fprintf(&b, "%-16s %-9s %10.3g %11.3g %11.3g %11.3g [%7.4f,%7.4f] [%7.4f,%7.4f]  %s\n",
-				s.Name, s.Source, s.MinComb, s.ColSumDev, s.ColSumBound, s.RowSumDev, s.PreMin, s.PreMax, s.PostMin, s.PostMax, status)
+			fmt.Fprintf(&b, "%-16s %-9s %10.3g %11.3g %11.3g %11.3g %11.3g [%7.4f,%7.4f] [%7.4f,%7.4f]  %s\n",
+				s.Name, s.Source, s.MinComb, s.ColSumDev, s.ColSumErr, s.ColSumBound, s.RowSumDev, s.PreMin, s.PreMax, s.PostMin, s.PostMax, status)
 		}
 	}
 	if r.Gain != nil {

@@ -89,27 +89,70 @@ func TestDetectsDifferences(t *testing.T) {
 	}
 }
 
-// The invariant checks fail on bad coefficients and name the token.
+// colNormalise divides each column of the n×n matrix a by its sum plus eps,
+// as the last step of SPEC §2's Sinkhorn does, and returns the result and
+// the denominators c + eps (the reference's den).
+func colNormalise(a []float64, n int, eps float64) (comb, den []float64) {
+	comb = make([]float64, n*n)
+	den = make([]float64, n)
+	for k := 0; k < n; k++ {
+		for j := 0; j < n; j++ {
+			den[k] += a[j*n+k]
+		}
+		den[k] += eps
+		for j := 0; j < n; j++ {
+			comb[j*n+k] = a[j*n+k] / den[k]
+		}
+	}
+	return comb, den
+}
+
+// The invariant checks fail on bad coefficients and name the token, and
+// pass a column that sums to c/(c+eps) however far that is from 1.
 func TestInvariantsCatch(t *testing.T) {
 	s := sublayer{name: "layers.3.ffn", kind: "ffn", layer: 3}
-	hc := ir.HyperConnections{Streams: 2, Eps: 1e-6}
-	good := []float64{0.3, 0.7, 0.7, 0.3}
+	good, goodDen := colNormalise([]float64{0.3, 0.7, 0.7, 0.3}, 2, 1e-6)
+	// Issue 17's column: c ≈ 0.0159 before the last normalisation, eps
+	// 1e-4, so it sums to 0.99369, 6.3e-3 from 1 (n·eps = 2e-4).
+	thin, thinDen := colNormalise([]float64{0.0079, 0.6, 0.0080, 0.4}, 2, 1e-4)
+	// eps at its largest (0.1) and a nearly empty column: it sums to 1/11.
+	empty, emptyDen := colNormalise([]float64{0.005, 0.9, 0.005, 1.1}, 2, 0.1)
+	// Rows normalised last instead of columns (a transposed Sinkhorn).
+	rows, _ := colNormalise([]float64{0.3, 0.2, 0.9, 0.6}, 2, 1e-6)
+	rows = []float64{rows[0], rows[2], rows[1], rows[3]}
+	_, rowsDen := colNormalise([]float64{0.3, 0.9, 0.2, 0.6}, 2, 1e-6)
+	half := []float64{0.5, 0.5}
+	one := []float64{1, 1}
 	cases := []struct {
-		name            string
-		pre, post, comb []float64
-		want            string
+		name                 string
+		eps                  float64
+		source               string
+		pre, post, comb, den []float64
+		want                 string
 	}{
-		{"ok", []float64{0.5, 0.5}, []float64{1, 1}, good, ""},
-		{"negative", []float64{0.5, 0.5}, []float64{1, 1}, []float64{-0.1, 1.1, 1.1, -0.1}, "is negative"},
-		{"column sum", []float64{0.5, 0.5}, []float64{1, 1}, []float64{0.3, 0.7, 0.8, 0.3}, "column 0 of comb sums to 1.1"},
-		{"pre", []float64{0, 0.5}, []float64{1, 1}, good, "pre[0] = 0"},
-		{"post", []float64{0.5, 0.5}, []float64{2.5, 1}, good, "post[0] = 2.5"},
+		{"ok", 1e-6, "target", half, one, good, goodDen, ""},
+		{"ok reference", 1e-6, "reference", half, one, good, goodDen, ""},
+		{"thin column", 1e-4, "target", half, one, thin, thinDen, ""},
+		{"thin column, reference", 1e-4, "reference", half, one, thin, thinDen, ""},
+		{"empty column, eps 0.1", 0.1, "target", half, one, empty, emptyDen, ""},
+		{"negative", 1e-6, "target", half, one, []float64{-0.1, 1.1, 1.1, -0.1}, goodDen, "is negative"},
+		{"column sum", 1e-6, "target", half, one, []float64{0.3, 0.7, 0.8, 0.3}, goodDen, "column 0 of comb sums to 1.1"},
+		{"thin column off by 1e-3", 1e-4, "target", half, one, []float64{thin[0] + 1e-3, thin[1], thin[2], thin[3]}, thinDen, "column 0 of comb sums to 0.99475"},
+		{"sum of 1 where c/(c+eps) is 0.9937", 1e-4, "target", half, one, good, thinDen, "want c/(c+eps) = 0.99375"},
+		{"rows normalised last", 1e-6, "target", half, one, rows, rowsDen, "column 0 of comb sums to"},
+		{"pre", 1e-6, "target", []float64{0, 0.5}, one, good, goodDen, "pre[0] = 0"},
+		{"post", 1e-6, "target", half, []float64{2.5, 1}, good, goodDen, "post[0] = 2.5"},
+		// A float32 sigmoid rounds to 0 below about -88: pre is then eps.
+		{"sigmoids rounded to 0", 1e-4, "target", []float64{1e-4, 0.5}, []float64{0, 1}, thin, thinDen, ""},
+		{"pre below eps", 1e-4, "target", []float64{5e-5, 0.5}, one, thin, thinDen, "pre[0] = 5e-05"},
+		{"post negative", 1e-6, "target", half, []float64{-1e-9, 1}, good, goodDen, "post[0] = -1e-09"},
 	}
 	for _, c := range cases {
-		a := newInvariants(s, hc)
-		a.source = "target"
-		// one run, batch 1, sequence 1: shapes [1,1,2], [1,1,2,2]
-		a.add(0, mhrt.NewFloat64([]int64{1, 1, 2}, c.pre), mhrt.NewFloat64([]int64{1, 1, 2}, c.post), mhrt.NewFloat64([]int64{1, 1, 2, 2}, c.comb))
+		a := newInvariants(s, ir.HyperConnections{Streams: 2, Eps: c.eps}, ToleranceFor("f32"))
+		a.source = c.source
+		// one run, batch 1, sequence 1: shapes [1,1,2], [1,1,2,2], [1,1,1,2]
+		a.add(0, mhrt.NewFloat64([]int64{1, 1, 2}, c.pre), mhrt.NewFloat64([]int64{1, 1, 2}, c.post),
+			mhrt.NewFloat64([]int64{1, 1, 2, 2}, c.comb), mhrt.NewFloat64([]int64{1, 1, 1, 2}, c.den))
 		r := a.report()
 		if c.want == "" {
 			if !r.OK {
