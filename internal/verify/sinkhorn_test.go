@@ -93,7 +93,7 @@ func writeNormalModel(t *testing.T, text string, std float64, seed uint64) strin
 // The model of issue 17 (weights N(0, 0.2²)) computes the right numbers
 // and passes. Its comb has columns that sum to 0.9998 after the one
 // iteration, 2.4e-4 from 1 where the old check allowed n·eps = 2e-4: that is
-// what SPEC §2 computes for a column whose sum before the last
+// what docs/spec.md §2 computes for a column whose sum before the last
 // normalisation was small, not a fault.
 func TestIssue17Model(t *testing.T) {
 	path := writeNormalModel(t, issueModel, 0.2, 1)

@@ -86,7 +86,7 @@ type SublayerReport struct {
 	// before, so it is eps/(c+eps), which only convergence makes small.
 	ColSumDev float64 `json:"max_col_sum_dev"`
 	// ColSumErr is |Σ_j comb[j,k] - c/(c+eps)|, the difference from the
-	// column sum SPEC §2 gives for the reference's c, and ColSumBound what
+	// column sum docs/spec.md §2 gives for the reference's c, and ColSumBound what
 	// the check allows there (colSumBound); both at the column closest to
 	// (or furthest past) its bound, the worst token's.
 	ColSumErr   float64  `json:"col_sum_err"`
@@ -598,7 +598,7 @@ func (a *invariants) problem(format string, args ...any) {
 
 // colSumBound is what the check allows between a column sum of comb and
 // c/(c+eps), c the reference's sum of that column before the last column
-// normalisation (SPEC §2), for values of the given source, n streams and a
+// normalisation (docs/spec.md §2), for values of the given source, n streams and a
 // column deficit eps/(c+eps).
 //
 // In exact arithmetic the column sums to c/(c+eps) = 1 - eps/(c+eps)

@@ -90,7 +90,7 @@ func TestDetectsDifferences(t *testing.T) {
 }
 
 // colNormalise divides each column of the n×n matrix a by its sum plus eps,
-// as the last step of SPEC §2's Sinkhorn does, and returns the result and
+// as the last step of docs/spec.md §2's Sinkhorn does, and returns the result and
 // the denominators c + eps (the reference's den).
 func colNormalise(a []float64, n int, eps float64) (comb, den []float64) {
 	comb = make([]float64, n*n)
