@@ -23,6 +23,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/internal/inputfile"
 	"github.com/mhcc-dev/mhcc/internal/npy"
 	"github.com/mhcc-dev/mhcc/ir"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
@@ -100,9 +101,9 @@ func runModel(stdout io.Writer, path string, f runFlags) error {
 		return fmt.Errorf("--profile %d: want a number of runs, 0 or more", f.profile)
 	}
 	start := time.Now()
-	data, err := os.ReadFile(path)
+	data, err := inputfile.ReadFile(path, inputfile.MaxModelBytes, "an ONNX model file")
 	if err != nil {
-		return err // *fs.PathError names the file
+		return err // names the file
 	}
 	// The session reads the graph's declarations (inputs, initializer names
 	// and dims, Gathers); parsed first and without the initializers' data,

@@ -120,7 +120,7 @@ func ReadFile(path string, max int64, what string) ([]byte, error) {
 // readAll reads size bytes of f, refusing more than max.
 func readAll(f *os.File, path string, size, max int64, what string) ([]byte, error) {
 	if size > max {
-		return nil, &Error{Path: path, Msg: fmt.Sprintf("%s, more than %s may have (%s); refused", bytesString(size), what, bytesString(max)), Err: ErrTooLarge}
+		return nil, &Error{Path: path, Msg: fmt.Sprintf("%d bytes, more than %s may have (%s); refused", size, what, bytesString(max)), Err: ErrTooLarge}
 	}
 	data := make([]byte, size)
 	if _, err := io.ReadFull(f, data); err != nil {
@@ -132,13 +132,13 @@ func readAll(f *os.File, path string, size, max int64, what string) ([]byte, err
 	return data, nil
 }
 
-// bytesString prints n in the largest binary unit that keeps it readable.
+// bytesString prints a limit in its binary unit (2 GiB − 1 reads "2 GiB").
 func bytesString(n int64) string {
 	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<30-1:
+		return fmt.Sprintf("%.0f GiB", float64(n)/(1<<30))
 	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+		return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
 	}
 	return fmt.Sprintf("%d bytes", n)
 }
