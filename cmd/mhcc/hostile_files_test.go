@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -545,6 +546,9 @@ func TestConcurrentCompiles(t *testing.T) {
 		want[i] = pair{m, d}
 	}
 	rounds := 40
+	if n, err := strconv.Atoi(os.Getenv("MHCC_HOSTILE_ROUNDS")); err == nil && n > 0 {
+		rounds = n // a longer run, e.g. the 450 rounds of the issue
+	}
 	for r := 0; r < rounds; r++ {
 		var cmds []*exec.Cmd
 		for _, y := range []string{"3.yaml", "4.yaml"} {
