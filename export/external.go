@@ -329,6 +329,10 @@ func WriteFiles(path string, model []byte, l *Layout, report func(Progress)) err
 	if len(model) > MaxModelBytes {
 		return fmt.Errorf("export: %s would be %d bytes, over protobuf's 2 GiB limit; write the weights as external data (--external-data)", path, len(model))
 	}
+	// A compile killed while writing the conventional data file (SIGKILL
+	// cannot be caught) left its temporary; this compile removes it even
+	// if it writes no data file itself.
+	atomicfile.Sweep(dataPath(path, DataLocation(path)))
 	if l.Tensors() == 0 {
 		return WriteFile(path, model)
 	}
@@ -355,12 +359,11 @@ func WriteFiles(path string, model []byte, l *Layout, report func(Progress)) err
 	if err := mf.Close(); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	// The data first: a model file never names data that is not there.
-	if err := data.Commit(); err != nil {
-		return fmt.Errorf("export: writing %s: %w", dataPath, err)
-	}
-	if err := mf.Commit(); err != nil {
-		return fmt.Errorf("export: writing %s: %w", path, err)
+	// The data first: a model file never names data that is not there. Both
+	// renames under one lock: two compiles to the same output leave the
+	// pair of one of them, not the model of one and the data of the other.
+	if err := atomicfile.CommitAll(data, mf); err != nil {
+		return fmt.Errorf("export: writing %s and %s: %w", path, dataPath, err)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/mhcc-dev/mhcc/internal/inputfile"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -65,7 +66,7 @@ var sectionOrder = []string{"", "architecture", "hyper_connections", "weights", 
 // default. A file with problems yields an [ErrorList] naming all of them,
 // each with its file:line:col and key path.
 func Load(path string) (*Model, error) {
-	data, err := os.ReadFile(path)
+	data, err := inputfile.ReadFile(path, inputfile.MaxYAMLBytes, "a model file")
 	if err != nil {
 		return nil, err
 	}

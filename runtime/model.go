@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	goruntime "runtime"
 	"slices"
@@ -11,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/internal/inputfile"
 )
 
 // A Model is a decoded and checked ONNX model, ready to [Model.Run].
@@ -93,7 +93,7 @@ func (m *Model) Nodes() []*Node { return m.nodes }
 // Load reads and decodes an ONNX model file (see [Decode]); external data
 // is read from files next to it ([DecodeDir]).
 func Load(path string) (*Model, error) {
-	data, err := os.ReadFile(path)
+	data, err := inputfile.ReadFile(path, inputfile.MaxModelBytes, "an ONNX model file")
 	if err != nil {
 		return nil, fmt.Errorf("runtime: %w", err)
 	}

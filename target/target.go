@@ -12,12 +12,12 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
-	"os"
 	"path"
 	"slices"
 	"sort"
 	"strings"
 
+	"github.com/mhcc-dev/mhcc/internal/inputfile"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -83,7 +83,7 @@ func Builtin() []*Profile {
 // nameOrPath ends in .yaml or .yml.
 func Get(nameOrPath string) (*Profile, error) {
 	if ext := path.Ext(nameOrPath); ext == ".yaml" || ext == ".yml" {
-		data, err := os.ReadFile(nameOrPath)
+		data, err := inputfile.ReadFile(nameOrPath, inputfile.MaxYAMLBytes, "a target profile")
 		if err != nil {
 			return nil, fmt.Errorf("target profile: %w", err)
 		}

@@ -109,7 +109,7 @@ func TestFmtBadInput(t *testing.T) {
 		{"not protobuf", []string{write("text.onnx", "format: 1\nname: x\n")}, "text.onnx is not an ONNX model: "},
 		{"empty file", []string{write("empty.onnx", "")}, "empty.onnx is not an ONNX model: it has no graph"},
 		{"protobuf but no graph", []string{write("short.onnx", "\x08\x07")}, "short.onnx is not an ONNX model: it has no graph"},
-		{"a folder", []string{dir}, "is a directory"},
+		{"a folder", []string{dir}, "not a regular file (a folder)"},
 		{"bad model file", []string{write("bad.yaml", "format: 1\nname: [\n")}, "bad.yaml"},
 		{"no argument", nil, "accepts 1 arg(s), received 0"},
 		{"two arguments", []string{"a.onnx", "b.onnx"}, "accepts 1 arg(s), received 2"},

@@ -128,6 +128,9 @@ func runHostile(t *testing.T, bin string, c hostileCase) {
 	cmd := exec.CommandContext(ctx, "prlimit", append([]string{fmt.Sprintf("--as=%d", mem), "--", bin}, args...)...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "HOME="+dir)
+	// After the timeout's kill, Wait returns within WaitDelay even if the
+	// pipes are still held: a hang is reported, not waited on.
+	cmd.WaitDelay = 10 * time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &limitedBuffer{b: &stderr, max: 1 << 20}

@@ -2,11 +2,11 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/internal/inputfile"
 	"github.com/mhcc-dev/mhcc/ir"
 	"google.golang.org/protobuf/proto"
 )
@@ -23,7 +23,7 @@ func loadModel(path, target string) (*onnxpb.ModelProto, error) {
 		data = res.ONNX
 	} else {
 		var err error
-		if data, err = os.ReadFile(path); err != nil {
+		if data, err = inputfile.ReadFile(path, inputfile.MaxModelBytes, "an ONNX model file"); err != nil {
 			return nil, err
 		}
 	}

@@ -16,13 +16,43 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 
+	"github.com/mhcc-dev/mhcc/internal/atomicfile"
 	"github.com/mhcc-dev/mhcc/internal/build"
 	"github.com/spf13/cobra"
 )
 
 func main() {
+	catchSignals()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// catchSignals makes SIGINT and SIGTERM remove the temporary files of
+// unfinished outputs (a large compile's data file can be hundreds of MB)
+// before mhcc exits with 128 + the signal's number (130, 143), as a shell
+// reports a process the signal killed. A group of renames in progress (a
+// model and its data file) is finished first, so an existing output is
+// either left as it was or wholly replaced. SIGKILL cannot be caught: the
+// next write to the same output sweeps what it left (atomicfile.Sweep).
+func catchSignals() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-ch
+		n := atomicfile.RemoveTemporaries()
+		if n > 0 {
+			fmt.Fprintf(os.Stderr, "mhcc: %v: stopped; removed %d unfinished file(s)\n", sig, n)
+		} else {
+			fmt.Fprintf(os.Stderr, "mhcc: %v: stopped\n", sig)
+		}
+		code := 130
+		if s, ok := sig.(syscall.Signal); ok {
+			code = 128 + int(s)
+		}
+		os.Exit(code)
+	}()
 }
 
 // run executes the command line args and returns the exit status.

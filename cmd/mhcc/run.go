@@ -22,7 +22,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/internal/atomicfile"
 	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/internal/inputfile"
 	"github.com/mhcc-dev/mhcc/internal/npy"
 	"github.com/mhcc-dev/mhcc/ir"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
@@ -100,9 +102,9 @@ func runModel(stdout io.Writer, path string, f runFlags) error {
 		return fmt.Errorf("--profile %d: want a number of runs, 0 or more", f.profile)
 	}
 	start := time.Now()
-	data, err := os.ReadFile(path)
+	data, err := inputfile.ReadFile(path, inputfile.MaxModelBytes, "an ONNX model file")
 	if err != nil {
-		return err // *fs.PathError names the file
+		return err // names the file
 	}
 	// The session reads the graph's declarations (inputs, initializer names
 	// and dims, Gathers); parsed first and without the initializers' data,
@@ -793,8 +795,9 @@ func runFileName(name string) string {
 }
 
 // runWriteAll writes every array to a temporary file in dir, then renames
-// them all into place: a failure leaves no output file, and no folder if it
-// made one.
+// them all into place (atomicfile.CommitAll: a signal does not stop mhcc
+// between two renames, and its handler removes the temporaries): a failure
+// leaves no output file, and no folder if it made one.
 func runWriteAll(dir string, files []string, arrays []*npy.Array) (err error) {
 	made := ""
 	if _, statErr := os.Stat(dir); errors.Is(statErr, fs.ErrNotExist) {
@@ -803,49 +806,33 @@ func runWriteAll(dir string, files []string, arrays []*npy.Array) (err error) {
 		}
 		made = dir
 	}
-	temps := make([]string, 0, len(files))
+	pending := make([]*atomicfile.Pending, 0, len(files))
 	defer func() {
-		if err != nil {
-			for _, t := range temps {
-				os.Remove(t)
-			}
-			if made != "" {
-				os.Remove(made) // only if still empty
-			}
+		for _, p := range pending {
+			p.Abort() // nothing once committed
+		}
+		if err != nil && made != "" {
+			os.Remove(made) // only if still empty
 		}
 	}()
 	for i, file := range files {
-		tmp, err := os.CreateTemp(dir, "."+filepath.Base(file)+".tmp-*")
+		p, err := atomicfile.Create(file)
 		if err != nil {
 			return fmt.Errorf("writing %s: %w", file, err)
 		}
-		temps = append(temps, tmp.Name())
-		err = npy.Encode(tmp, arrays[i])
-		if err == nil {
-			err = tmp.Chmod(0o644)
-		}
-		if err == nil {
-			err = tmp.Sync()
-		}
-		if cerr := tmp.Close(); err == nil {
+		pending = append(pending, p)
+		err = npy.Encode(p.W, arrays[i])
+		if cerr := p.Close(); err == nil {
 			err = cerr
 		}
 		if err != nil {
 			return fmt.Errorf("writing %s: %w", file, err)
 		}
 	}
-	for i, file := range files {
-		if err := os.Rename(temps[i], file); err != nil {
-			temps = temps[i:]
-			return fmt.Errorf("writing %s: %w", file, err)
-		}
+	if len(pending) == 0 {
+		return nil
 	}
-	temps = nil
-	if d, err := os.Open(dir); err == nil { // make the renames durable; best effort
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.CommitAll(pending...)
 }
 
 // checkOutputShape notes a graph output whose shape contradicts its

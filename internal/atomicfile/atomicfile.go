@@ -16,18 +16,13 @@ import (
 // or any step fails, the temporary file is removed and path is left as it was
 // (absent, or with its old content).
 func Write(path string, fill func(w io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	tmp, err := createTemp(path)
 	if err != nil {
-		return fmt.Errorf("creating a temporary file: %w", err)
+		return err
 	}
 	defer func() {
 		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+			removeTemp(tmp)
 		}
 	}()
 	w := bufio.NewWriterSize(tmp, 1<<20)
@@ -43,13 +38,33 @@ func Write(path string, fill func(w io.Writer) error) (err error) {
 	if err := tmp.Sync(); err != nil {
 		return fmt.Errorf("syncing %s: %w", tmp.Name(), err)
 	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("closing %s: %w", tmp.Name(), err)
+	return renameAll([]string{tmp.Name()}, []string{path})
+}
+
+// renameAll renames each temporary file tmps[i] to paths[i] (all in one
+// folder), under the folder's lock and temps' lock: a signal handler does
+// not stop the process between two of them, and another writer of the same
+// outputs renames its group before or after this one, never in between. A
+// failed rename removes the temporaries not yet renamed.
+func renameAll(tmps, paths []string) error {
+	dir := filepath.Dir(paths[0])
+	unlock := lockDir(dir)
+	defer unlock()
+	temps.Lock()
+	defer temps.Unlock()
+	for i, tmp := range tmps {
+		if err := renameTempLocked(tmp, paths[i]); err != nil {
+			for _, t := range tmps[i:] {
+				if f := temps.names[t]; f != nil {
+					f.Close()
+				}
+				os.Remove(t)
+				delete(temps.names, t)
+			}
+			return err
+		}
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil { // make the rename durable; best effort
+	if d, err := os.Open(dir); err == nil { // make the renames durable; best effort
 		d.Sync()
 		d.Close()
 	}

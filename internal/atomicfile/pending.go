@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 )
 
 // A Pending file is Write in two steps, for outputs made of several files
@@ -23,13 +22,9 @@ type Pending struct {
 
 // Create starts a pending file for path.
 func Create(path string) (*Pending, error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	tmp, err := createTemp(path)
 	if err != nil {
-		return nil, fmt.Errorf("creating a temporary file: %w", err)
+		return nil, err
 	}
 	p := &Pending{path: path, tmp: tmp, buf: bufio.NewWriterSize(tmp, 1<<20)}
 	p.W = p.buf
@@ -50,7 +45,7 @@ func (p *Pending) Close() error {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(p.tmp.Name())
+		removeTemp(p.tmp)
 		p.done = true
 		return fmt.Errorf("writing %s: %w", p.tmp.Name(), err)
 	}
@@ -64,23 +59,32 @@ func (p *Pending) Abort() {
 		return
 	}
 	p.done = true
-	p.tmp.Close()
-	os.Remove(p.tmp.Name())
+	removeTemp(p.tmp)
 }
 
 // Commit renames the closed temporary file to path.
-func (p *Pending) Commit() error {
-	if p.done {
-		return fmt.Errorf("atomicfile: %s: commit after abort", p.path)
+func (p *Pending) Commit() error { return CommitAll(p) }
+
+// CommitAll renames the closed temporary files of ps, in that order, to
+// their paths, which must be in one folder. Another process committing to
+// the same paths at the same time commits its group wholly before or after
+// this one (the folder is flock'ed for the renames), so concurrent writers
+// of a model and its data file never leave the model of one next to the
+// data of the other; a signal handler (RemoveTemporaries) waits for the
+// group. On failure the files not yet renamed are removed.
+func CommitAll(ps ...*Pending) error {
+	tmps, paths := make([]string, len(ps)), make([]string, len(ps))
+	for i, p := range ps {
+		if p.done {
+			for _, q := range ps {
+				q.Abort()
+			}
+			return fmt.Errorf("atomicfile: %s: commit after abort", p.path)
+		}
+		tmps[i], paths[i] = p.tmp.Name(), p.path
 	}
-	if err := os.Rename(p.tmp.Name(), p.path); err != nil {
-		p.Abort()
-		return err
+	for _, p := range ps {
+		p.done = true
 	}
-	p.done = true
-	if d, err := os.Open(filepath.Dir(p.path)); err == nil { // make the rename durable; best effort
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return renameAll(tmps, paths)
 }

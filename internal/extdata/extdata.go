@@ -1,8 +1,10 @@
 // Package extdata finds the bytes of an ONNX tensor stored as external data
 // (TensorProto.external_data: location, offset, length), for the readers
 // that need them: mhcc's runtime, which decodes them, and graphdiff, which
-// hashes and compares them. The location must name a file inside the
-// model's folder.
+// hashes and compares them. The location must name a regular file inside
+// the model's folder: "..", absolute paths and symbolic links that leave the
+// folder are refused (the file is opened through an os.Root on the folder),
+// and so are FIFOs and devices (internal/inputfile).
 package extdata
 
 import (
@@ -15,11 +17,14 @@ import (
 	"strings"
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/internal/inputfile"
 )
 
 // A Ref is where a tensor's bytes are.
 type Ref struct {
-	Path   string // the data file, joined to the model's folder
+	Path   string // the data file, joined to the model's folder (for messages)
+	Dir    string // the model's folder
+	Name   string // the location, cleaned: Path relative to Dir
 	Offset int64
 	Length int64 // −1: to the end of the file
 }
@@ -60,24 +65,31 @@ func Parse(t *onnxpb.TensorProto, dir string, strict bool) (Ref, error) {
 	if filepath.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
 		return ref, fmt.Errorf("location %q is not a relative path inside the model's folder", location)
 	}
-	ref.Path = filepath.Join(dir, clean)
+	ref.Path, ref.Dir, ref.Name = filepath.Join(dir, clean), dir, clean
 	return ref, nil
 }
 
 // Files opens the data files of one model, each once. The zero value is
 // ready; Close closes them.
 type Files struct {
-	open map[string]*os.File
+	roots map[string]*os.Root // by model folder
+	open  map[string]*os.File // by Ref.Path
 }
 
 // Section returns the bytes ref points at, checking that the file holds
-// them.
+// them. The file is opened inside ref.Dir: a symbolic link is followed only
+// while it stays in the folder, whose real path is the one that counts (a
+// folder reached through a link is fine), and a FIFO or device is refused
+// without blocking.
 func (fs *Files) Section(ref Ref) (*io.SectionReader, error) {
 	f, ok := fs.open[ref.Path]
 	if !ok {
-		var err error
-		if f, err = os.Open(ref.Path); err != nil {
-			return nil, err // *fs.PathError names the file
+		root, err := fs.root(ref.Dir)
+		if err != nil {
+			return nil, err
+		}
+		if f, _, err = inputfile.OpenIn(root, ref.Name, ref.Path); err != nil {
+			return nil, err // names the file
 		}
 		if fs.open == nil {
 			fs.open = map[string]*os.File{}
@@ -98,10 +110,32 @@ func (fs *Files) Section(ref Ref) (*io.SectionReader, error) {
 	return io.NewSectionReader(f, ref.Offset, length), nil
 }
 
-// Close closes the files Section opened.
+// root returns the os.Root of dir, opening it the first time.
+func (fs *Files) root(dir string) (*os.Root, error) {
+	if r, ok := fs.roots[dir]; ok {
+		return r, nil
+	}
+	if dir == "" {
+		dir = "."
+	}
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err // *fs.PathError names the folder
+	}
+	if fs.roots == nil {
+		fs.roots = map[string]*os.Root{}
+	}
+	fs.roots[dir] = r
+	return r, nil
+}
+
+// Close closes the files and folders Section opened.
 func (fs *Files) Close() {
 	for _, f := range fs.open {
 		f.Close()
 	}
-	fs.open = nil
+	for _, r := range fs.roots {
+		r.Close()
+	}
+	fs.open, fs.roots = nil, nil
 }

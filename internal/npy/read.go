@@ -6,9 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/mhcc-dev/mhcc/internal/inputfile"
 	"io"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 )
@@ -19,19 +19,14 @@ const magic = "\x93NUMPY"
 // Read reads the .npy file at path. Errors are *Error values naming the file
 // (or, when the file cannot be opened, the *fs.PathError).
 func Read(path string) (*Array, error) {
-	f, err := os.Open(path)
+	// Opened without blocking (a FIFO would wait for a writer) and
+	// checked to be a regular file before anything is read.
+	f, size, err := inputfile.Open(path)
 	if err != nil {
-		return nil, err // *fs.PathError names the file
+		return nil, err // names the file
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, &Error{Path: path, Msg: "stat", Err: err}
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, &Error{Path: path, Msg: "not a regular file"}
-	}
-	return decode(path, bufio.NewReaderSize(f, 1<<16), fi.Size())
+	return decode(path, bufio.NewReaderSize(f, 1<<16), size)
 }
 
 // Decode reads a .npy file held in memory, as Read does.

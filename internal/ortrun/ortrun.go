@@ -36,6 +36,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/internal/half"
+	"github.com/mhcc-dev/mhcc/internal/inputfile"
 )
 
 // A Tensor is a named, typed, dense tensor with its elements in row-major
@@ -205,7 +206,7 @@ func Run(modelPath string, inputs []Tensor, threads int) ([]Tensor, error) {
 	if err := checkInit(); err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(modelPath)
+	data, err := inputfile.ReadFile(modelPath, inputfile.MaxModelBytes, "an ONNX model file")
 	if err != nil {
 		return nil, fmt.Errorf("ortrun: %w", err)
 	}

@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/mhcc-dev/mhcc/internal/half"
+	"github.com/mhcc-dev/mhcc/internal/inputfile"
 )
 
 // File is an open safetensors file whose header has been validated. Its
@@ -35,20 +35,13 @@ type File struct {
 // Open opens the safetensors file at path and validates its header. The
 // tensor data is not read until asked for.
 func Open(path string) (*File, error) {
-	osf, err := os.Open(path)
+	// Opened without blocking (a FIFO would wait for a writer) and
+	// checked to be a regular file before anything is read.
+	osf, size, err := inputfile.Open(path)
 	if err != nil {
-		return nil, err // *fs.PathError already names the file
+		return nil, err // names the file
 	}
-	fi, err := osf.Stat()
-	if err != nil {
-		osf.Close()
-		return nil, &Error{Path: path, Msg: "stat", Err: err}
-	}
-	if !fi.Mode().IsRegular() {
-		osf.Close()
-		return nil, &Error{Path: path, Msg: "not a regular file"}
-	}
-	f, err := OpenReaderAt(path, osf, fi.Size())
+	f, err := OpenReaderAt(path, osf, size)
 	if err != nil {
 		osf.Close()
 		return nil, err

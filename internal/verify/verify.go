@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/export"
 	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/internal/inputfile"
 	"github.com/mhcc-dev/mhcc/ir"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
@@ -176,7 +176,7 @@ func ONNX(onnxPath, modelPath string, opts Options) (*Report, error) {
 		return nil, err
 	}
 	opts.step("loading %s into the Go runtime", onnxPath)
-	data, err := os.ReadFile(onnxPath)
+	data, err := inputfile.ReadFile(onnxPath, inputfile.MaxModelBytes, "an ONNX model file")
 	if err != nil {
 		return nil, err
 	}
