@@ -22,7 +22,7 @@ func withBudget(t *testing.T, n int64, f func()) {
 // total where it found it.
 func TestMemoryBudget(t *testing.T) {
 	const budget = 1 << 20 // 1 MiB
-	big := int64(1 << 19)   // 512 Ki elements: 2 MiB of float32
+	big := int64(1 << 19)  // 512 Ki elements: 2 MiB of float32
 	cases := []struct {
 		name  string
 		op    string
