@@ -1,0 +1,254 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	mhrt "github.com/mhcc-dev/mhcc/runtime"
+)
+
+// Hostile inputs, the memory and CPU half (issue 17, point 8): models of a
+// few hundred bytes that ask for gigabytes, loops that never end, files
+// nested or repeated until the tools' work or memory grows past bounds.
+// Each case runs under hostileMemCap (4 GiB of address space), where the
+// runtime's default budget is half of that: a correct mhcc refuses with an
+// error that names the node and the option to raise, and is never killed.
+
+// hm* build small ONNX models for the cases.
+
+func hmInfo(name string, et onnxpb.TensorProto_DataType, dims ...any) *onnxpb.ValueInfoProto {
+	shape := &onnxpb.TensorShapeProto{}
+	for _, d := range dims {
+		dim := &onnxpb.TensorShapeProto_Dimension{}
+		switch d := d.(type) {
+		case string:
+			dim.Value = &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: d}
+		case int:
+			dim.Value = &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: int64(d)}
+		}
+		shape.Dim = append(shape.Dim, dim)
+	}
+	return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{
+		Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(int32(et)), Shape: shape}},
+	}}
+}
+
+// hmOut is an output with a type and no shape.
+func hmOut(name string, et onnxpb.TensorProto_DataType) *onnxpb.ValueInfoProto {
+	return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{
+		Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(int32(et))}},
+	}}
+}
+
+func hmNode(op string, in, out []string, attrs ...*onnxpb.AttributeProto) *onnxpb.NodeProto {
+	return &onnxpb.NodeProto{Name: proto.String(out[0] + "_" + op), OpType: proto.String(op), Input: in, Output: out, Attribute: attrs}
+}
+
+func hmI64(name string, v ...int64) *onnxpb.TensorProto {
+	return mhrt.NewInt64([]int64{int64(len(v))}, v).Proto(name)
+}
+
+func hmScalarI64(name string, v int64) *onnxpb.TensorProto {
+	return mhrt.NewInt64([]int64{}, []int64{v}).Proto(name)
+}
+
+func hmGraphAttr(name string, g *onnxpb.GraphProto) *onnxpb.AttributeProto {
+	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_GRAPH.Enum(), G: g}
+}
+
+func hmModel(g *onnxpb.GraphProto) *onnxpb.ModelProto {
+	if g.Name == nil {
+		g.Name = proto.String("hostile")
+	}
+	return &onnxpb.ModelProto{
+		IrVersion:   proto.Int64(8),
+		OpsetImport: []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(17)}},
+		Graph:       g,
+	}
+}
+
+// hmWrite writes m to dir/name and returns name.
+func hmWrite(t *testing.T, dir, name string, m *onnxpb.ModelProto) string {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// hmRun is a setup that writes g's model and runs it.
+func hmRun(g func() *onnxpb.GraphProto, extra ...string) func(t *testing.T, dir string) []string {
+	return func(t *testing.T, dir string) []string {
+		return append([]string{"run", hmWrite(t, dir, "m.onnx", hmModel(g())), "--out-dir", "out"}, extra...)
+	}
+}
+
+// hmBomb is a graph of initializers and nodes with one float output y.
+func hmBomb(inits []*onnxpb.TensorProto, nodes ...*onnxpb.NodeProto) func() *onnxpb.GraphProto {
+	return func() *onnxpb.GraphProto {
+		return &onnxpb.GraphProto{Initializer: inits, Node: nodes, Output: []*onnxpb.ValueInfoProto{hmOut("y", onnxpb.TensorProto_FLOAT)}}
+	}
+}
+
+// hmLoop is a Loop with no trip count whose condition stays true; with
+// scanLen > 0 each iteration scans out a float tensor of scanLen elements.
+func hmLoop(scanLen int64) func() *onnxpb.GraphProto {
+	return func() *onnxpb.GraphProto {
+		f, b, i64 := onnxpb.TensorProto_FLOAT, onnxpb.TensorProto_BOOL, onnxpb.TensorProto_INT64
+		body := &onnxpb.GraphProto{
+			Name:   proto.String("body"),
+			Input:  []*onnxpb.ValueInfoProto{hmInfo("i", i64), hmInfo("c", b), hmInfo("x", f, 1)},
+			Node:   []*onnxpb.NodeProto{hmNode("Identity", []string{"c"}, []string{"c2"}), hmNode("Identity", []string{"x"}, []string{"x2"})},
+			Output: []*onnxpb.ValueInfoProto{hmInfo("c2", b), hmInfo("x2", f, 1)},
+		}
+		outs := []string{"y"}
+		if scanLen > 0 {
+			body.Node = append(body.Node, hmNode("ConstantOfShape", []string{"scanshape"}, []string{"s"}))
+			body.Output = append(body.Output, hmOut("s", f))
+			outs = append(outs, "ys")
+		}
+		g := &onnxpb.GraphProto{
+			Initializer: []*onnxpb.TensorProto{
+				mhrt.NewBool([]int64{}, []bool{true}).Proto("cond"),
+				mhrt.NewFloat32([]int64{1}, []float32{1}).Proto("x0"),
+				hmI64("scanshape", scanLen),
+			},
+			Node:   []*onnxpb.NodeProto{hmNode("Loop", []string{"", "cond", "x0"}, outs, hmGraphAttr("body", body))},
+			Output: []*onnxpb.ValueInfoProto{hmOut("y", f)},
+		}
+		if scanLen > 0 {
+			g.Output = append(g.Output, hmOut("ys", f))
+		}
+		return g
+	}
+}
+
+const (
+	hmBudgetErr = `memory budget of .*--max-memory`
+	g30         = int64(1) << 30
+)
+
+func init() {
+	one := mhrt.NewFloat32([]int64{1}, []float32{1}).Proto("one")
+	hostileCases = append(hostileCases,
+		hostileCase{
+			name:   "mem/constantofshape-2^30",
+			setup:  hmRun(hmBomb([]*onnxpb.TensorProto{hmI64("shape", g30)}, hmNode("ConstantOfShape", []string{"shape"}, []string{"y"}))),
+			exit:   1,
+			stderr: `node "y_ConstantOfShape" \(ConstantOfShape\): .*` + hmBudgetErr,
+		},
+		hostileCase{
+			name:   "mem/expand-2^30",
+			setup:  hmRun(hmBomb([]*onnxpb.TensorProto{one, hmI64("shape", 1<<15, 1<<15)}, hmNode("Expand", []string{"one", "shape"}, []string{"y"}))),
+			exit:   1,
+			stderr: `\(Expand\): .*` + hmBudgetErr,
+		},
+		hostileCase{
+			name:   "mem/tile-2^30",
+			setup:  hmRun(hmBomb([]*onnxpb.TensorProto{one, hmI64("rep", g30)}, hmNode("Tile", []string{"one", "rep"}, []string{"y"}))),
+			exit:   1,
+			stderr: `\(Tile\): .*` + hmBudgetErr,
+		},
+		hostileCase{
+			name: "mem/range-2^30",
+			setup: hmRun(hmBomb([]*onnxpb.TensorProto{hmScalarI64("a", 0), hmScalarI64("b", g30-1), hmScalarI64("d", 1)},
+				hmNode("Range", []string{"a", "b", "d"}, []string{"r"}),
+				hmNode("Cast", []string{"r"}, []string{"y"}, &onnxpb.AttributeProto{Name: proto.String("to"), Type: onnxpb.AttributeProto_INT.Enum(), I: proto.Int64(1)}))),
+			exit:   1,
+			stderr: `\(Range\): .*` + hmBudgetErr,
+		},
+		hostileCase{
+			// Each link fits alone (1 GiB); two at once do not fit 2 GiB.
+			name: "mem/chain-of-expands",
+			setup: hmRun(hmBomb([]*onnxpb.TensorProto{one, hmI64("shape", 1<<14, 1<<14)},
+				hmNode("Expand", []string{"one", "shape"}, []string{"a"}),
+				hmNode("Expand", []string{"one", "shape"}, []string{"b"}),
+				hmNode("Add", []string{"a", "b"}, []string{"y"}))),
+			exit:   1,
+			stderr: hmBudgetErr,
+		},
+		hostileCase{
+			name: "mem/matmul-outer-product",
+			setup: hmRun(hmBomb([]*onnxpb.TensorProto{one, hmI64("col", 1<<15, 1), hmI64("row", 1, 1<<15)},
+				hmNode("Expand", []string{"one", "col"}, []string{"a"}),
+				hmNode("Expand", []string{"one", "row"}, []string{"b"}),
+				hmNode("MatMul", []string{"a", "b"}, []string{"y"}))),
+			exit:   1,
+			stderr: `\(MatMul\): .*` + hmBudgetErr,
+		},
+		hostileCase{
+			name: "mem/gather-2^30",
+			setup: hmRun(hmBomb([]*onnxpb.TensorProto{one, hmI64("dshape", 1, 1<<15), hmI64("ishape", 1<<15)},
+				hmNode("Expand", []string{"one", "dshape"}, []string{"data"}),
+				hmNode("ConstantOfShape", []string{"ishape"}, []string{"idx"}, &onnxpb.AttributeProto{Name: proto.String("value"), Type: onnxpb.AttributeProto_TENSOR.Enum(), T: hmI64("v", 0)}),
+				hmNode("Gather", []string{"data", "idx"}, []string{"y"}))),
+			exit:   1,
+			stderr: `\(Gather\): .*` + hmBudgetErr,
+		},
+		hostileCase{
+			name:   "mem/loop-scan-grows",
+			setup:  hmRun(hmLoop(1 << 20)),
+			exit:   1,
+			stderr: `\(Loop\): .*` + hmBudgetErr,
+		},
+		hostileCase{
+			name:    "cpu/loop-never-ends",
+			setup:   hmRun(hmLoop(0)),
+			exit:    1,
+			stderr:  `\(Loop\): still running after 1000000 iterations, the limit; raise it with --max-loop-iterations`,
+			timeout: 120 * time.Second,
+		},
+		hostileCase{
+			name:   "cpu/loop-limit-flag",
+			setup:  hmRun(hmLoop(0), "--max-loop-iterations", "10"),
+			exit:   1,
+			stderr: `still running after 10 iterations`,
+		},
+		hostileCase{
+			// 2^28 float32 (1 GiB) fits the default budget and not 512 MiB.
+			name:   "mem/max-memory-flag-lowers",
+			setup:  hmRun(hmBomb([]*onnxpb.TensorProto{hmI64("shape", 1<<20)}, hmNode("ConstantOfShape", []string{"shape"}, []string{"y"})), "--max-memory", "1MiB"),
+			exit:   1,
+			stderr: `memory budget of 1 MiB`,
+		},
+		hostileCase{
+			name:  "mem/max-memory-flag-fits",
+			setup: hmRun(hmBomb([]*onnxpb.TensorProto{hmI64("shape", 1<<20)}, hmNode("ConstantOfShape", []string{"shape"}, []string{"y"})), "--max-memory", "5MiB"),
+			exit:  0,
+			check: func(t *testing.T, dir, stdout, stderr string) {
+				if fi, err := os.Stat(filepath.Join(dir, "out", "y.npy")); err != nil || fi.Size() < 4<<20 {
+					t.Errorf("y.npy: %v", err)
+				}
+			},
+		},
+		hostileCase{
+			name:   "mem/max-memory-flag-bad",
+			setup:  hmRun(hmBomb(nil, hmNode("Constant", nil, []string{"y"})), "--max-memory", "lots"),
+			exit:   1,
+			stderr: `--max-memory "lots": `,
+		},
+		hostileCase{
+			name: "mem/dim-batch-89478485",
+			setup: func(t *testing.T, dir string) []string {
+				f := onnxpb.TensorProto_FLOAT
+				g := &onnxpb.GraphProto{
+					Input:  []*onnxpb.ValueInfoProto{hmInfo("x", f, "batch", 12)},
+					Node:   []*onnxpb.NodeProto{hmNode("Relu", []string{"x"}, []string{"y"})},
+					Output: []*onnxpb.ValueInfoProto{hmOut("y", f)},
+				}
+				return []string{"run", hmWrite(t, dir, "m.onnx", hmModel(g)), "--dim", "batch=89478485", "--out-dir", "out"}
+			},
+			exit:   1,
+			stderr: `input "x": shape \[89478485 12\] needs .* past the memory budget of .*; lower the --dim values or raise --max-memory`,
+		},
+	)
+}
