@@ -45,6 +45,11 @@ const (
 	maxParams     = 1 << 34 // about 64 GiB of float32 weights
 	maxEps        = 0.1     // norm_eps, eps, rms_eps
 	maxRopeTheta  = 1e12
+	// maxRopeElems bounds max_sequence × head_dim: the RoPE tables (cos and
+	// sin, float32 constants of that shape) then take at most 1 GiB. 2^20
+	// positions of head_dim 128 fit; each bound alone (2^20 × 2^14) would
+	// make 128 GiB of tables.
+	maxRopeElems = 1 << 27
 )
 
 // sectionKeys lists the keys allowed in each mapping of a model file, by
@@ -287,6 +292,9 @@ func (l *loader) model(root *yaml.Node) *Model {
 	if len(l.errs) == 0 {
 		l.checkParams(arch)
 	}
+	if len(l.errs) == 0 {
+		l.checkRope(in, arch)
+	}
 	return m
 }
 
@@ -483,6 +491,27 @@ func (l *loader) checkParams(arch *section) {
 	if n := approxParams(l.m); n > maxParams {
 		l.errs.Add(arch.pos, "architecture", "got about %.3g parameters, want at most %.3g", n, float64(maxParams))
 	}
+}
+
+// checkRope reports RoPE tables too large to build (maxRopeElems), at
+// inputs.max_sequence when the file sets it.
+func (l *loader) checkRope(in, arch *section) {
+	m := l.m
+	if m.Arch.Kind == ArchMLP {
+		return
+	}
+	n := int64(m.Inputs.MaxSequence) * int64(m.Arch.HeadDim)
+	if n <= maxRopeElems {
+		return
+	}
+	report := func(format string, args ...any) { l.errs.Add(arch.pos, "inputs.max_sequence", format, args...) }
+	if in != nil {
+		if f, ok := in.field("max_sequence"); ok {
+			report = func(format string, args ...any) { in.errorf(f, "max_sequence", format, args...) }
+		}
+	}
+	report("max_sequence × head_dim = %d × %d makes RoPE tables (cos and sin, float32) of %.3g GiB; want max_sequence × head_dim at most %d (1 GiB): lower max_sequence",
+		m.Inputs.MaxSequence, m.Arch.HeadDim, float64(n)*8/(1<<30), maxRopeElems)
 }
 
 // approxParams counts the model's parameters (SPEC §4), in float64 so that

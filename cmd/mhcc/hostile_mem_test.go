@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -251,4 +253,68 @@ func init() {
 			stderr: `input "x": shape \[89478485 12\] needs .* past the memory budget of .*; lower the --dim values or raise --max-memory`,
 		},
 	)
+}
+
+// hmRopeModel is a small decoder with head_dim and max_sequence set.
+func hmRopeModel(headDim, maxSeq int) string {
+	return fmt.Sprintf(`format: 1
+name: rope
+architecture:
+  kind: decoder
+  vocab_size: 97
+  hidden_size: 32
+  layers: 1
+  heads: 1
+  head_dim: %d
+  ffn_hidden_size: 64
+hyper_connections:
+  kind: mhc
+  streams: 2
+weights:
+  source: random
+inputs:
+  max_sequence: %d
+`, headDim, maxSeq)
+}
+
+func hmYAML(text string, args ...string) func(t *testing.T, dir string) []string {
+	return func(t *testing.T, dir string) []string {
+		if !strings.Contains(text, "head_dim") {
+			t.Fatal("model text lost its head_dim")
+		}
+		if err := os.WriteFile(filepath.Join(dir, "m.yaml"), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return args
+	}
+}
+
+func init() {
+	// Within every per-key bound, 128 GiB of RoPE tables together.
+	huge := hmRopeModel(16384, 1<<20)
+	for _, cmd := range [][]string{{"check", "m.yaml"}, {"inspect", "m.yaml"}, {"compile", "m.yaml", "-o", "m.onnx"}} {
+		hostileCases = append(hostileCases, hostileCase{
+			name:   "mem/rope-128GiB-" + cmd[0],
+			setup:  hmYAML(huge, cmd...),
+			exit:   1,
+			stderr: `m.yaml:\d+:\d+: inputs.max_sequence: max_sequence × head_dim = 1048576 × 16384 makes RoPE tables .* of 128 GiB`,
+			check: func(t *testing.T, dir, stdout, stderr string) {
+				if _, err := os.Stat(filepath.Join(dir, "m.onnx")); err == nil {
+					t.Error("m.onnx written")
+				}
+			},
+		})
+	}
+	// At the bound (1 GiB of tables): check and inspect compute neither
+	// table, so they stay small and quick.
+	edge := hmRopeModel(128, 1<<20)
+	for _, cmd := range []string{"check", "inspect"} {
+		hostileCases = append(hostileCases, hostileCase{
+			name:    "mem/rope-1GiB-" + cmd,
+			setup:   hmYAML(edge, cmd, "m.yaml"),
+			exit:    0,
+			mem:     1 << 30,
+			timeout: 20 * time.Second,
+		})
+	}
 }
