@@ -66,6 +66,12 @@ var sectionKeys = map[string][]string{
 // was written in the wrong one.
 var sectionOrder = []string{"", "architecture", "hyper_connections", "weights", "inputs"}
 
+// MaxFileBytes bounds a model file. The YAML parser holds a node of some
+// hundred bytes per key and value, so a file of millions of keys would take
+// gigabytes and minutes before a single check; a real model file is a few
+// kilobytes.
+const MaxFileBytes = 1 << 20
+
 // Load reads and validates the model file at path (SPEC §5), filling every
 // default. A file with problems yields an [ErrorList] naming all of them,
 // each with its file:line:col and key path.
@@ -81,6 +87,10 @@ func Load(path string) (*Model, error) {
 // messages and is the base for a relative weights path.
 func LoadBytes(file string, data []byte) (*Model, error) {
 	l := &loader{file: file}
+	if len(data) > MaxFileBytes {
+		l.errs.Add(Pos{File: file, Line: 1, Col: 1}, "", "got a file of %d bytes, want at most %d (a model file is a few dozen lines; the weights go in weights.path)", len(data), MaxFileBytes)
+		return nil, l.errs.Err()
+	}
 	if root := l.parse(data); root != nil {
 		m := l.model(root)
 		if len(l.errs) == 0 {

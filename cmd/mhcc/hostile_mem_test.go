@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -317,4 +318,49 @@ func init() {
 			timeout: 20 * time.Second,
 		})
 	}
+}
+
+// hmKeys is the default model followed by n unknown top-level keys.
+func hmKeys(n int) func(t *testing.T, dir string) []string {
+	return func(t *testing.T, dir string) []string {
+		f, err := os.Create(filepath.Join(dir, "m.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		w := bufio.NewWriter(f)
+		w.WriteString(goodModel)
+		for i := range n {
+			fmt.Fprintf(w, "unknown_key_%d: 1\n", i)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		return []string{"check", "m.yaml"}
+	}
+}
+
+func init() {
+	hostileCases = append(hostileCases,
+		hostileCase{
+			// Under the file bound: 100 problems reported, the rest counted.
+			name:   "mem/yaml-45k-unknown-keys",
+			setup:  hmKeys(45000),
+			exit:   1,
+			stderr: `m.yaml: and 44900 more problems \(only the first 100 are reported\)`,
+			mem:    1 << 30,
+			check: func(t *testing.T, dir, stdout, stderr string) {
+				if n := strings.Count(stderr, "\n"); n > 110 {
+					t.Errorf("%d lines on stderr", n)
+				}
+			},
+		},
+		hostileCase{
+			name:   "mem/yaml-3M-unknown-keys",
+			setup:  hmKeys(3_000_000),
+			exit:   1,
+			stderr: `m.yaml:1:1: got a file of \d+ bytes, want at most 1048576`,
+			mem:    1 << 30,
+		},
+	)
 }
