@@ -130,3 +130,22 @@ func TestDefaultMaxBytes(t *testing.T) {
 		t.Errorf("FormatBytes = %q", got)
 	}
 }
+
+// TestShortMessages: a kernel error quoting a 2-million-entry attribute
+// prints its ends and its length, not 15 MB of numbers.
+func TestShortMessages(t *testing.T) {
+	perm := make([]int64, 2_000_000)
+	for i := range perm {
+		perm[i] = int64(i)
+	}
+	_, err := runOp(t, 17, "Transpose", []*onnxpb.AttributeProto{aInts("perm", perm...)}, 1, f32(sh(2, 3), 1, 2, 3, 4, 5, 6))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if len(err.Error()) > 300 || !strings.Contains(err.Error(), "perm [0 1 2 3 4 5 6 7 … 1999998 1999999] (2000000 values) for rank 2") {
+		t.Errorf("got %d bytes: %.400s", len(err.Error()), err)
+	}
+	if got := clipMsg(strings.Repeat("é", 5000)); len(got) > msgMax+40 || !strings.HasSuffix(got, "bytes more)") {
+		t.Errorf("clipMsg: %d bytes, ends %q", len(got), got[len(got)-20:])
+	}
+}

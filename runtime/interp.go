@@ -188,7 +188,7 @@ func (m *Model) runCall(c *call, args []*Tensor) (outs []*Tensor, err error) {
 		default:
 			msg = fmt.Sprintf("internal error: %v", r)
 		}
-		outs, err = nil, fmt.Errorf("runtime: %v: %s", n, strings.TrimPrefix(msg, "runtime: "))
+		outs, err = nil, fmt.Errorf("runtime: %v: %s", n, clipMsg(strings.TrimPrefix(msg, "runtime: ")))
 	}()
 	outs = n.k.fn(c, args)
 	if len(outs) < len(n.Outputs) {

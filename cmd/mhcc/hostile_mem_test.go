@@ -364,3 +364,30 @@ func init() {
 		},
 	)
 }
+
+func init() {
+	hostileCases = append(hostileCases, hostileCase{
+		// The error quotes the attribute: its ends and length, not 15 MB.
+		name: "mem/attribute-2M-entries-in-error",
+		setup: func(t *testing.T, dir string) []string {
+			perm := make([]int64, 2_000_000)
+			for i := range perm {
+				perm[i] = int64(i)
+			}
+			f := onnxpb.TensorProto_FLOAT
+			g := &onnxpb.GraphProto{
+				Input:  []*onnxpb.ValueInfoProto{hmInfo("x", f, 2, 3)},
+				Node:   []*onnxpb.NodeProto{hmNode("Transpose", []string{"x"}, []string{"y"}, &onnxpb.AttributeProto{Name: proto.String("perm"), Type: onnxpb.AttributeProto_INTS.Enum(), Ints: perm})},
+				Output: []*onnxpb.ValueInfoProto{hmOut("y", f)},
+			}
+			return []string{"run", hmWrite(t, dir, "m.onnx", hmModel(g)), "--out-dir", "out"}
+		},
+		exit:   1,
+		stderr: `perm \[0 1 2 3 4 5 6 7 … 1999998 1999999\] \(2000000 values\) for rank 2`,
+		check: func(t *testing.T, dir, stdout, stderr string) {
+			if len(stderr) > 4096 {
+				t.Errorf("%d bytes on stderr", len(stderr))
+			}
+		},
+	})
+}

@@ -75,3 +75,31 @@ func runElemSize(dt mhrt.DType) int {
 	}
 	return 8
 }
+
+// clipErrorText bounds what an error prints: each line to 4 KiB and the
+// whole to 1 MiB, saying how much was left out. A message quotes values from
+// the input, and a hostile input can make one of any length; the packages
+// shorten what they quote, and this is the last guard.
+func clipErrorText(s string) string {
+	const lineMax, totalMax = 4 << 10, 1 << 20
+	if len(s) <= lineMax && !strings.Contains(s, "\n") {
+		return s
+	}
+	var b strings.Builder
+	for line := range strings.Lines(s) {
+		if b.Len() >= totalMax {
+			fmt.Fprintf(&b, "… (%d bytes more)", len(s)-b.Len())
+			break
+		}
+		nl := strings.HasSuffix(line, "\n")
+		line = strings.TrimSuffix(line, "\n")
+		if len(line) > lineMax {
+			line = strings.ToValidUTF8(line[:lineMax], "") + fmt.Sprintf("… (%d bytes more)", len(line)-lineMax)
+		}
+		b.WriteString(line)
+		if nl {
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}

@@ -33,7 +33,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(stderr, "mhcc:", err)
+	fmt.Fprintln(stderr, "mhcc:", clipErrorText(err.Error()))
 	var ee exitError
 	if errors.As(err, &ee) {
 		return ee.code
