@@ -391,3 +391,76 @@ func init() {
 		},
 	})
 }
+
+// hmNestedIf is a model whose If nodes nest depth deep: each then branch
+// holds the next If, the innermost returns the input.
+func hmNestedIf(depth int) *onnxpb.ModelProto {
+	f, b := onnxpb.TensorProto_FLOAT, onnxpb.TensorProto_BOOL
+	leaf := func() *onnxpb.GraphProto {
+		return &onnxpb.GraphProto{Name: proto.String("leaf"), Node: []*onnxpb.NodeProto{hmNode("Identity", []string{"x"}, []string{"r"})}, Output: []*onnxpb.ValueInfoProto{hmOut("r", f)}}
+	}
+	g := leaf()
+	for range depth {
+		g = &onnxpb.GraphProto{
+			Name:   proto.String("branch"),
+			Node:   []*onnxpb.NodeProto{hmNode("If", []string{"c"}, []string{"r"}, hmGraphAttr("then_branch", g), hmGraphAttr("else_branch", leaf()))},
+			Output: []*onnxpb.ValueInfoProto{hmOut("r", f)},
+		}
+	}
+	g.Name = proto.String("main")
+	g.Input = []*onnxpb.ValueInfoProto{hmInfo("c", b), hmInfo("x", f, 2)}
+	return hmModel(g)
+}
+
+// hmChain is a model of n unary op nodes in a row.
+func hmChain(n int, op string) *onnxpb.ModelProto {
+	f := onnxpb.TensorProto_FLOAT
+	nodes := make([]*onnxpb.NodeProto, n)
+	prev := "x"
+	for i := range nodes {
+		out := fmt.Sprintf("v%d", i)
+		if i == n-1 {
+			out = "y"
+		}
+		nodes[i] = &onnxpb.NodeProto{OpType: proto.String(op), Input: []string{prev}, Output: []string{out}}
+		prev = out
+	}
+	return hmModel(&onnxpb.GraphProto{Input: []*onnxpb.ValueInfoProto{hmInfo("x", f, 2)}, Node: nodes, Output: []*onnxpb.ValueInfoProto{hmOut("y", f)}})
+}
+
+func init() {
+	nest := func(depth int, cmd ...string) func(t *testing.T, dir string) []string {
+		return func(t *testing.T, dir string) []string {
+			hmWrite(t, dir, "m.onnx", hmNestedIf(depth))
+			return cmd
+		}
+	}
+	deep := `m.onnx: subgraphs \(If, Loop, Scan bodies\) nest more than 100 deep`
+	hostileCases = append(hostileCases,
+		hostileCase{name: "cpu/if-nested-3000-fmt", setup: nest(3000, "fmt", "m.onnx"), exit: 1, stderr: deep},
+		hostileCase{name: "cpu/if-nested-3000-diff", setup: nest(3000, "diff", "m.onnx", "m.onnx"), exit: 2, stderr: deep},
+		hostileCase{name: "cpu/if-nested-3000-graph", setup: nest(3000, "graph", "m.onnx"), exit: 1, stderr: deep},
+		hostileCase{
+			// Under the bound: printed, and quickly.
+			name: "cpu/if-nested-100-fmt", setup: nest(99, "fmt", "m.onnx"), exit: 0, timeout: 20 * time.Second,
+			check: func(t *testing.T, dir, stdout, stderr string) {
+				if n := strings.Count(stdout, "= If"); n != 99 {
+					t.Errorf("%d If nodes printed, want 99", n)
+				}
+			},
+		},
+		hostileCase{
+			// Two chains of a million nodes that share nothing: the
+			// alignment works piecewise (internal/graphdiff alignCells).
+			name: "cpu/diff-two-1M-node-chains",
+			setup: func(t *testing.T, dir string) []string {
+				hmWrite(t, dir, "a.onnx", hmChain(1_000_000, "Relu"))
+				hmWrite(t, dir, "b.onnx", hmChain(1_000_000, "Sigmoid"))
+				return []string{"diff", "a.onnx", "b.onnx"}
+			},
+			exit:    1,
+			stderr:  `a.onnx and b.onnx differ`,
+			timeout: 300 * time.Second,
+		},
+	)
+}
