@@ -47,7 +47,8 @@ func MaxBytes() int64 {
 }
 
 // DefaultMaxBytes is half of the memory the process may use: the smaller of
-// physical memory and the address-space limit (ulimit -v), on Linux. Half,
+// physical memory and what the address-space limit (ulimit -v) leaves past
+// the address space already reserved, on Linux. Half,
 // because the Go heap needs room to grow past its live set and the model's
 // weights and inputs are not counted. Elsewhere it is 4 GiB.
 func DefaultMaxBytes() int64 {
