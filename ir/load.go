@@ -46,6 +46,11 @@ const (
 	maxParams     = 1 << 34 // about 64 GiB of float32 weights
 	maxEps        = 0.1     // norm_eps, eps, rms_eps
 	maxRopeTheta  = 1e12
+	// maxRopeElems bounds max_sequence × head_dim: the RoPE tables (cos and
+	// sin, float32 constants of that shape) then take at most 1 GiB. 2^20
+	// positions of head_dim 128 fit; each bound alone (2^20 × 2^14) would
+	// make 128 GiB of tables.
+	maxRopeElems = 1 << 27
 )
 
 // sectionKeys lists the keys allowed in each mapping of a model file, by
@@ -61,6 +66,12 @@ var sectionKeys = map[string][]string{
 // sectionOrder is the order in which sections are searched for a key that
 // was written in the wrong one.
 var sectionOrder = []string{"", "architecture", "hyper_connections", "weights", "inputs"}
+
+// MaxFileBytes bounds a model file. The YAML parser holds a node of some
+// hundred bytes per key and value, so a file of millions of keys would take
+// gigabytes and minutes before a single check; a real model file is a few
+// kilobytes.
+const MaxFileBytes = 1 << 20
 
 // Load reads and validates the model file at path (docs/spec.md §5), filling every
 // default. A file with problems yields an [ErrorList] naming all of them,
@@ -79,6 +90,10 @@ func LoadBytes(file string, data []byte) (*Model, error) {
 	l := &loader{file: file}
 	if kind := BinaryKind(data); kind != "" {
 		l.errs.Add(Pos{File: file, Line: 1, Col: 1}, "", "got %s, want a model file (YAML text)%s", kind, binaryHint(kind))
+		return nil, l.errs.Err()
+	}
+	if len(data) > MaxFileBytes {
+		l.errs.Add(Pos{File: file, Line: 1, Col: 1}, "", "got a file of %d bytes, want at most %d (a model file is a few dozen lines; the weights go in weights.path)", len(data), MaxFileBytes)
 		return nil, l.errs.Err()
 	}
 	if root := l.parse(data); root != nil {
@@ -292,6 +307,9 @@ func (l *loader) model(root *yaml.Node) *Model {
 	if len(l.errs) == 0 {
 		l.checkParams(arch)
 	}
+	if len(l.errs) == 0 {
+		l.checkRope(in, arch)
+	}
 	return m
 }
 
@@ -488,6 +506,27 @@ func (l *loader) checkParams(arch *section) {
 	if n := approxParams(l.m); n > maxParams {
 		l.errs.Add(arch.pos, "architecture", "got about %.3g parameters, want at most %.3g", n, float64(maxParams))
 	}
+}
+
+// checkRope reports RoPE tables too large to build (maxRopeElems), at
+// inputs.max_sequence when the file sets it.
+func (l *loader) checkRope(in, arch *section) {
+	m := l.m
+	if m.Arch.Kind == ArchMLP {
+		return
+	}
+	n := int64(m.Inputs.MaxSequence) * int64(m.Arch.HeadDim)
+	if n <= maxRopeElems {
+		return
+	}
+	report := func(format string, args ...any) { l.errs.Add(arch.pos, "inputs.max_sequence", format, args...) }
+	if in != nil {
+		if f, ok := in.field("max_sequence"); ok {
+			report = func(format string, args ...any) { in.errorf(f, "max_sequence", format, args...) }
+		}
+	}
+	report("max_sequence × head_dim = %d × %d makes RoPE tables (cos and sin, float32) of %.3g GiB; want max_sequence × head_dim at most %d (1 GiB): lower max_sequence",
+		m.Inputs.MaxSequence, m.Arch.HeadDim, float64(n)*8/(1<<30), maxRopeElems)
 }
 
 // approxParams counts the model's parameters (docs/spec.md §4), in float64 so that

@@ -65,7 +65,11 @@ func (s *section) add(k, v *yaml.Node) {
 		return
 	}
 	if !slices.Contains(sectionKeys[s.path], name) {
-		s.l.errs.Add(s.l.pos(k), s.path, "unknown key %s%s", quoteShort(name), s.hint(name))
+		hint := ""
+		if !s.l.errs.Full() { // a dropped message needs no suggestion
+			hint = s.hint(name)
+		}
+		s.l.errs.Add(s.l.pos(k), s.path, "unknown key %s%s", quoteShort(name), hint)
 		return
 	}
 	if first, ok := s.fields[name]; ok {

@@ -210,20 +210,67 @@ func (l *lowerer) collapse(x *Value) *Value {
 
 // ropeTables returns cos and sin [max_sequence, head_dim], computed in
 // float64: angle(p, i) = p · theta^(-2i/head_dim) for i < head_dim/2,
-// duplicated over both halves (the rotate-half convention).
+// duplicated over both halves (the rotate-half convention). Tables of
+// LazyMinBytes or more are streamed constants (Tensor.Lazy), computed only
+// when the exporter writes them: check and inspect lower the model too, and
+// a long max_sequence with a wide head_dim makes tables of gigabytes.
 func (l *lowerer) ropeTables() (cos, sin *Value) {
 	a := l.m.Arch
 	rows, d := int64(l.m.Inputs.MaxSequence), int64(a.HeadDim)
-	ct := &Tensor{DType: Float32, Shape: []int64{rows, d}, F32: make([]float32, rows*d)}
+	shape := []int64{rows, d}
+	if rows*d*4 >= LazyMinBytes {
+		return l.g.AddConst("rope.cos", &Tensor{DType: Float32, Shape: shape, Lazy: ropeSource{rows, d, a.RopeTheta, false}}),
+			l.g.AddConst("rope.sin", &Tensor{DType: Float32, Shape: []int64{rows, d}, Lazy: ropeSource{rows, d, a.RopeTheta, true}})
+	}
+	ct := &Tensor{DType: Float32, Shape: shape, F32: make([]float32, rows*d)}
 	st := &Tensor{DType: Float32, Shape: []int64{rows, d}, F32: make([]float32, rows*d)}
-	half := d / 2
 	for p := int64(0); p < rows; p++ {
-		for i := int64(0); i < half; i++ {
-			ang := float64(p) * math.Pow(a.RopeTheta, -2*float64(i)/float64(d))
-			c, s := float32(math.Cos(ang)), float32(math.Sin(ang))
-			ct.F32[p*d+i], ct.F32[p*d+half+i] = c, c
-			st.F32[p*d+i], st.F32[p*d+half+i] = s, s
-		}
+		ropeRow(ct.F32[p*d:][:d], p, a.RopeTheta, false)
+		ropeRow(st.F32[p*d:][:d], p, a.RopeTheta, true)
 	}
 	return l.g.AddConst("rope.cos", ct), l.g.AddConst("rope.sin", st)
+}
+
+// ropeRow fills row p of the cos (or sin) table; len(row) is head_dim.
+func ropeRow(row []float32, p int64, theta float64, sin bool) {
+	d := len(row)
+	half := d / 2
+	for i := range half {
+		ang := float64(p) * math.Pow(theta, -2*float64(i)/float64(d))
+		v := float32(math.Cos(ang))
+		if sin {
+			v = float32(math.Sin(ang))
+		}
+		row[i], row[half+i] = v, v
+	}
+}
+
+// A ropeSource computes a RoPE table row by row, in chunks of whole rows.
+type ropeSource struct {
+	rows, dim int64
+	theta     float64
+	sin       bool
+}
+
+func (r ropeSource) Stream(fn func([]float32) error) error {
+	per := max(ChunkElems/r.dim, 1) // rows per chunk
+	buf := make([]float32, min(per, r.rows)*r.dim)
+	for p := int64(0); p < r.rows; p += per {
+		n := min(per, r.rows-p)
+		c := buf[:n*r.dim]
+		for k := range n {
+			ropeRow(c[k*r.dim:][:r.dim], p+k, r.theta, r.sin)
+		}
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r ropeSource) String() string {
+	if r.sin {
+		return "the RoPE sin table"
+	}
+	return "the RoPE cos table"
 }

@@ -35,9 +35,28 @@ type Error struct {
 	Pos  Pos
 	Path string
 	Msg  string
+	// more, on the last error of a full ErrorList, counts the problems
+	// found past MaxErrors and not kept.
+	more int
 }
 
+// MaxErrors is how many problems an ErrorList keeps. A file with millions
+// of bad keys would otherwise spend gigabytes on messages (and their
+// did-you-mean suggestions) nobody reads; the rest are counted.
+const MaxErrors = 100
+
+// maxMsg bounds one message: a value quoted in it is cut (quoteShort), and
+// what still exceeds this is cut here.
+const maxMsg = 1000
+
 func (e *Error) Error() string {
+	if e.more > 0 {
+		s := fmt.Sprintf("and %d more problems (only the first %d are reported)", e.more, MaxErrors)
+		if e.Pos.File != "" {
+			s = e.Pos.File + ": " + s
+		}
+		return s
+	}
 	var b strings.Builder
 	if s := e.Pos.String(); s != "" {
 		b.WriteString(s)
@@ -55,14 +74,36 @@ func (e *Error) Error() string {
 type ErrorList []*Error
 
 // Add appends an error at pos for the key path.
+//
+// Past MaxErrors it only counts: the last element then says how many more
+// there were (its Error is "and N more problems"), and Sort keeps it last.
 func (l *ErrorList) Add(pos Pos, path, format string, args ...any) {
-	*l = append(*l, &Error{Pos: pos, Path: path, Msg: fmt.Sprintf(format, args...)})
+	if n := len(*l); n >= MaxErrors {
+		if last := (*l)[n-1]; last.more > 0 {
+			last.more++
+		} else {
+			*l = append(*l, &Error{Pos: Pos{File: pos.File}, more: 1})
+		}
+		return
+	}
+	msg := fmt.Sprintf(format, args...)
+	if len(msg) > maxMsg {
+		msg = strings.ToValidUTF8(msg[:maxMsg], "") + fmt.Sprintf("… (%d bytes more)", len(msg)-maxMsg)
+	}
+	*l = append(*l, &Error{Pos: pos, Path: path, Msg: msg})
 }
+
+// Full reports whether the list keeps no more errors, so that a caller can
+// skip work that only a kept message needs (a did-you-mean search).
+func (l ErrorList) Full() bool { return len(l) >= MaxErrors }
 
 // Sort orders the list by file, line and column; errors at one position keep
 // their order.
 func (l ErrorList) Sort() {
 	sort.SliceStable(l, func(i, j int) bool {
+		if (l[i].more > 0) != (l[j].more > 0) {
+			return l[j].more > 0
+		}
 		a, b := l[i].Pos, l[j].Pos
 		if a.File != b.File {
 			return a.File < b.File

@@ -91,9 +91,15 @@ func loop(c *call, in []*Tensor) []*Tensor {
 	nCarried := len(carried)
 	nScan := len(body.Outputs) - 1 - nCarried
 	scans := make([][]*Tensor, nScan)
+	var scanHeld int64
+	defer func() { dropBytes(scanHeld) }()
+	limit := MaxLoopIterations()
 	feeds := subgraphFeeds(c, body, in)
 	iterShape, condShape := paramShape(body, 0), paramShape(body, 1)
 	for i := int64(0); (trip < 0 || i < trip) && cond; i++ {
+		if limit > 0 && i >= limit {
+			failf("still running after %d iterations, the limit; raise it with --max-loop-iterations (runtime.SetMaxLoopIterations, 0: no limit)", limit)
+		}
 		feeds[body.params[0]] = &Tensor{DType: Int64, Shape: iterShape, data: []int64{i}}
 		feeds[body.params[1]] = &Tensor{DType: Bool, Shape: condShape, data: []bool{cond}}
 		for j, t := range carried {
@@ -112,6 +118,10 @@ func loop(c *call, in []*Tensor) []*Tensor {
 			if int64(len(scans[k]))*int64(outs[1+nCarried+k].Len()) > maxElements {
 				failf("scan output %d: more than %d elements after %d iterations", k, maxElements, i+1)
 			}
+			// The iterations' values are held until the loop ends, and
+			// stacking them needs as much again.
+			reserveBytes(tensorBytes(outs[1+nCarried+k]), fmt.Sprintf("scan output %d after %d iterations", k, i+1))
+			scanHeld += holdBytes(outs[1+nCarried+k])
 		}
 	}
 	res := make([]*Tensor, 0, nCarried+nScan)
@@ -144,7 +154,7 @@ func stackScan(body *Model, k, out int, ts []*Tensor) *Tensor {
 		}
 	}
 	shape := append([]int64{int64(len(ts))}, ts[0].Shape...)
-	checkSize(shape)
+	checkSizeOf(shape, ts[0].DType.size())
 	t := concatData(ts...)
 	t.Shape = shape
 	return t

@@ -195,7 +195,7 @@ func einsum(c *call, in []*Tensor) []*Tensor {
 		vals[k] = t.Float64s()
 	}
 	oshape := shape[:len(out)]
-	acc := make([]float64, checkSize(oshape))
+	acc := make([]float64, checkSizeOf(oshape, 8))
 	inner := product(shape[len(out):])
 	walkStrides(shape, strides, func(o int, idx []int) {
 		p := 1.0

@@ -125,7 +125,9 @@ func walkStrides(shape []int64, strides [][]int, f func(o int, idx []int)) {
 // expandIndex returns, for each element of out, the flat index into a tensor
 // of shape in that broadcasts to it.
 func expandIndex(in, out []int64) []int {
-	idx := make([]int, product(out))
+	n := checkSize(out)
+	checkIndex(n)
+	idx := make([]int, n)
 	walkBroadcast(out, [][]int64{in}, func(o int, ix []int) { idx[o] = ix[0] })
 	return idx
 }
@@ -588,7 +590,7 @@ func pow(c *call, in []*Tensor) []*Tensor {
 		return []*Tensor{zipNum(x, y, binFn{f: math.Pow})}
 	}
 	shape := broadcastShapes(x.Shape, y.Shape)
-	out := make([]float64, checkSize(shape))
+	out := make([]float64, checkSizeOf(shape, 8))
 	xv, yv := x.Float64s(), y.Float64s()
 	walkBroadcast(shape, [][]int64{x.Shape, y.Shape}, func(o int, ix []int) {
 		out[o] = math.Pow(xv[ix[0]], yv[ix[1]])
@@ -722,6 +724,7 @@ func where(c *call, in []*Tensor) []*Tensor {
 	}
 	shape := broadcastShapes(cond.Shape, x.Shape, y.Shape)
 	n := checkSize(shape)
+	checkIndex(n)
 	// Gather from x and y at once: indices ≥ len(x) address y.
 	both := concatData(x, y)
 	idx := make([]int, n)

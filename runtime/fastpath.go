@@ -391,7 +391,7 @@ func sumLine(v []float32, sq bool) float64 {
 // the index list. Transpose, Slice and Expand use it.
 func takeStrided(x *Tensor, shape []int64, st []int, base int) *Tensor {
 	var data any
-	n := checkSize(shape)
+	n := checkSizeOf(shape, x.DType.size())
 	switch d := x.data.(type) {
 	case []float32:
 		data = copyStrided(d, getF32(n), shape, st, base)
@@ -751,7 +751,7 @@ func where32(cond, x, y *Tensor) *Tensor {
 // concatBlocks is concat's copy for storage type T: for each of the outer
 // blocks, each input's contiguous block in turn.
 func concatBlocks[T any](in []*Tensor, shape []int64, axis int) []T {
-	out := make([]T, 0, checkSize(shape))
+	out := make([]T, 0, checkSizeOf(shape, 8))
 	outer, _, inner := split3(shape, axis)
 	for o := 0; o < outer; o++ {
 		for _, t := range in {

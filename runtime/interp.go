@@ -73,6 +73,18 @@ func (m *Model) runGraph(inputs map[string]*Tensor, opt RunOptions) (map[string]
 		remaining[name] = n
 	}
 
+	// held: the bytes each value this run made adds to the budget's live total.
+	held := map[string]int64{}
+	defer func() {
+		for _, n := range held {
+			dropBytes(n)
+		}
+	}()
+	release := func(name string) {
+		delete(env, name)
+		dropBytes(held[name])
+		delete(held, name)
+	}
 	args := []*Tensor{}
 	for _, n := range m.nodes {
 		args = args[:0]
@@ -97,6 +109,8 @@ func (m *Model) runGraph(inputs map[string]*Tensor, opt RunOptions) (map[string]
 		for i, name := range n.Outputs {
 			if name != "" && outs[i] != nil {
 				env[name] = outs[i]
+				dropBytes(held[name])
+				held[name] = holdBytes(outs[i])
 			}
 		}
 		// Release what no later node reads.
@@ -106,12 +120,12 @@ func (m *Model) runGraph(inputs map[string]*Tensor, opt RunOptions) (map[string]
 			}
 			remaining[in]--
 			if remaining[in] == 0 && !keep[in] && m.inits[in] == nil {
-				delete(env, in)
+				release(in)
 			}
 		}
 		for _, name := range n.Outputs {
 			if name != "" && remaining[name] == 0 && !keep[name] {
-				delete(env, name)
+				release(name)
 			}
 		}
 	}
@@ -174,7 +188,7 @@ func (m *Model) runCall(c *call, args []*Tensor) (outs []*Tensor, err error) {
 		default:
 			msg = fmt.Sprintf("internal error: %v", r)
 		}
-		outs, err = nil, fmt.Errorf("runtime: %v: %s", n, strings.TrimPrefix(msg, "runtime: "))
+		outs, err = nil, fmt.Errorf("runtime: %v: %s", n, clipMsg(strings.TrimPrefix(msg, "runtime: ")))
 	}()
 	outs = n.k.fn(c, args)
 	if len(outs) < len(n.Outputs) {

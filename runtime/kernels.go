@@ -250,11 +250,11 @@ type kernelError string
 func (e kernelError) Error() string { return string(e) }
 
 // errorf is fmt.Errorf, for static checks (Decode adds the node and prefix).
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+func errorf(format string, args ...any) error { return fmt.Errorf(format, shortArgs(args)...) }
 
 // failf panics with a kernelError; Run turns it into an error naming the node.
 func failf(format string, args ...any) {
-	panic(kernelError(fmt.Sprintf(format, args...)))
+	panic(kernelError(fmt.Sprintf(format, shortArgs(args)...)))
 }
 
 // A call is one execution of a node: its attributes and opset.

@@ -153,6 +153,7 @@ func transposeLast2(x *Tensor) *Tensor {
 // is no broadcasting.
 func batchIndex(in, out []int64) []int {
 	if product(in) == product(out) {
+		checkIndex(checkSize(out))
 		idx := make([]int, product(out))
 		for i := range idx {
 			idx[i] = i

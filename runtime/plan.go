@@ -621,6 +621,13 @@ func (m *Model) runPlan(inputs map[string]*Tensor, opt RunOptions) (map[string]*
 	}
 	// made[s]: slot s holds a float32 buffer a fresh-output op made this run.
 	made := make([][]float32, p.nslots)
+	// held[s]: the bytes slot s adds to the budget's live total.
+	held := make([]int64, p.nslots)
+	defer func() {
+		for _, n := range held {
+			dropBytes(n)
+		}
+	}()
 	var args []*Tensor
 	for i := range p.steps {
 		st := &p.steps[i]
@@ -646,6 +653,8 @@ func (m *Model) runPlan(inputs map[string]*Tensor, opt RunOptions) (map[string]*
 		for j, s := range st.out {
 			if s >= 0 && outs[j] != nil {
 				vals[s] = outs[j]
+				dropBytes(held[s])
+				held[s] = holdBytes(outs[j])
 				if b, ok := outs[j].data.([]float32); ok && st.fresh {
 					made[s] = b
 				}
@@ -654,6 +663,8 @@ func (m *Model) runPlan(inputs map[string]*Tensor, opt RunOptions) (map[string]*
 		for _, s := range st.free {
 			if !keep[s] {
 				vals[s] = nil
+				dropBytes(held[s])
+				held[s] = 0
 			}
 		}
 	groups:

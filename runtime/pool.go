@@ -62,5 +62,5 @@ func putF32(b []float32) {
 
 // newF32 is alloc(Float32, shape) from the pool, contents arbitrary.
 func newF32(shape []int64) *Tensor {
-	return &Tensor{DType: Float32, Shape: shape, data: getF32(checkSize(shape))}
+	return &Tensor{DType: Float32, Shape: shape, data: getF32(checkSizeOf(shape, 4))}
 }

@@ -105,7 +105,7 @@ func reduceAxes(x *Tensor, axes []int64, keepdims bool, r reducer) *Tensor {
 		keep[i] = d
 		squeezed = append(squeezed, d)
 	}
-	nOut := checkSize(keep)
+	nOut := checkSizeOf(keep, 8)
 	shape := keep
 	if !keepdims {
 		shape = squeezed

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"fmt"
 	"math"
 )
 
@@ -38,7 +39,7 @@ func forEachIndex(shape []int64, f func(o int, coord []int)) {
 // strided returns base + Σ coord[d]·st[d] for each element of shape, in
 // row-major order: the source index of a strided view (Transpose, Slice, Split).
 func strided(shape []int64, st []int, base int) []int {
-	idx := make([]int, checkSize(shape))
+	idx := make([]int, checkSizeOf(shape, 8))
 	forEachIndex(shape, func(o int, coord []int) {
 		off := base
 		for d, c := range coord {
@@ -331,7 +332,7 @@ func concat(c *call, in []*Tensor) []*Tensor {
 		}
 	}
 	all := concatData(in...)
-	idx := make([]int, 0, checkSize(shape))
+	idx := make([]int, 0, checkSizeOf(shape, 8))
 	outer, _, inner := split3(shape, axis)
 	base := 0
 	bases := make([]int, len(in))
@@ -505,7 +506,7 @@ func gather(c *call, in []*Tensor) []*Tensor {
 	shape := append(append(append([]int64{}, x.Shape[:axis]...), ind.Shape...), x.Shape[axis+1:]...)
 	if xv, ok := x.data.([]float32); ok && fastPaths {
 		// Whole runs of inner elements (an embedding's rows) copied at once.
-		out := getF32(checkSize(shape))
+		out := getF32(checkSizeOf(shape, 4))
 		for o := 0; o < outer; o++ {
 			for n, j := range iv {
 				if j < -int64(dim) || j >= int64(dim) {
@@ -519,7 +520,7 @@ func gather(c *call, in []*Tensor) []*Tensor {
 		}
 		return []*Tensor{{DType: Float32, Shape: shape, data: out}}
 	}
-	idx := make([]int, 0, checkSize(shape))
+	idx := make([]int, 0, checkSizeOf(shape, 8))
 	for o := 0; o < outer; o++ {
 		for _, j := range iv {
 			if j < -int64(dim) || j >= int64(dim) {
@@ -600,7 +601,7 @@ func tile(c *call, in []*Tensor) []*Tensor {
 		shape[d] = x.Shape[d] * n
 	}
 	st := rowStrides(x.Shape)
-	idx := make([]int, checkSize(shape))
+	idx := make([]int, checkSizeOf(shape, 8))
 	forEachIndex(shape, func(o int, coord []int) {
 		off := 0
 		for d, cd := range coord {
@@ -651,7 +652,11 @@ func constantOfShape(c *call, in []*Tensor) []*Tensor {
 		failf("value must have one element, got shape %v", v.Shape)
 	}
 	shape := append([]int64{}, in[0].Int64s()...)
-	return []*Tensor{take(v, shape, make([]int, checkSize(shape)))}
+	// The output is made and filled, with no index array: a take would
+	// need 8 bytes of index per element on top of the output.
+	out := alloc(v.DType, shape)
+	fillWith(out.data, v.data)
+	return []*Tensor{out}
 }
 
 func constantOfShapeTypes(n *Node, in []DType) ([]DType, error) {
@@ -735,6 +740,7 @@ func rangeOp(c *call, in []*Tensor) []*Tensor {
 		if n > maxElements || math.IsNaN(n) {
 			failf("range of %g elements", n)
 		}
+		reserveBytes(int64(n)*16, fmt.Sprintf("a range of %d elements", int64(n)))
 		out := make([]float64, int(n))
 		for i := range out {
 			out[i] = s + float64(i)*d
@@ -754,9 +760,51 @@ func rangeOp(c *call, in []*Tensor) []*Tensor {
 	if n > maxElements || n < 0 {
 		failf("range of %d elements", n)
 	}
+	reserveBytes(n*8, fmt.Sprintf("a range of %d elements", n))
 	out := make([]int64, n)
 	for i := range out {
 		out[i] = s + int64(i)*d
 	}
 	return []*Tensor{fromInt64s(dt, []int64{n}, out)}
+}
+
+// fillWith sets every element of dst to src's only element (both of one
+// storage type).
+func fillWith(dst, src any) {
+	switch d := dst.(type) {
+	case []float32:
+		fillSlice(d, src.([]float32)[0])
+	case []float64:
+		fillSlice(d, src.([]float64)[0])
+	case []uint16:
+		fillSlice(d, src.([]uint16)[0])
+	case []int8:
+		fillSlice(d, src.([]int8)[0])
+	case []int16:
+		fillSlice(d, src.([]int16)[0])
+	case []int32:
+		fillSlice(d, src.([]int32)[0])
+	case []int64:
+		fillSlice(d, src.([]int64)[0])
+	case []uint8:
+		fillSlice(d, src.([]uint8)[0])
+	case []uint32:
+		fillSlice(d, src.([]uint32)[0])
+	case []uint64:
+		fillSlice(d, src.([]uint64)[0])
+	case []bool:
+		fillSlice(d, src.([]bool)[0])
+	default:
+		panic(errType)
+	}
+}
+
+func fillSlice[T comparable](d []T, v T) {
+	var zero T
+	if v == zero {
+		return // alloc's storage is zeroed already
+	}
+	for i := range d {
+		d[i] = v
+	}
 }

@@ -496,7 +496,7 @@ func numElements(shape []int64) (int, error) {
 // for every output, so an impossible or enormous shape panics with an error
 // the interpreter reports against the node.
 func alloc(dt DType, shape []int64) *Tensor {
-	return &Tensor{DType: dt, Shape: shape, data: makeSlice(dt, checkSize(shape))}
+	return &Tensor{DType: dt, Shape: shape, data: makeSlice(dt, checkSizeOf(shape, dt.size()))}
 }
 
 // checkSize returns the element count of shape, panicking like alloc when it
@@ -541,6 +541,7 @@ func makeSlice(dt DType, n int) any {
 // t's element idx[k]. Every data-movement kernel (Transpose, Gather, Slice,
 // Expand, Tile …) is an index computation followed by take.
 func take(t *Tensor, shape []int64, idx []int) *Tensor {
+	reserveBytes(int64(len(idx))*int64(t.DType.size()), fmt.Sprintf("a tensor of shape %v", shape))
 	var data any
 	switch d := t.data.(type) {
 	case []float32:

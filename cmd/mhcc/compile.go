@@ -177,7 +177,10 @@ func newCheckCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			failed := 0
 			for _, path := range args {
-				if _, err := build.Compile(path, build.Options{Verify: true}); err != nil {
+				// As external data, large weights and RoPE tables are
+				// placed, not computed: check reads and checks everything a
+				// compile would and builds no tensor it does not need.
+				if _, err := build.Compile(path, build.Options{Verify: true, External: build.ExternalAlways}); err != nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), err)
 					failed++
 					continue

@@ -39,5 +39,49 @@ func loadModel(path, target string) (*onnxpb.ModelProto, error) {
 	if m.Graph == nil {
 		return nil, fmt.Errorf("%s is not an ONNX model: it has no graph (%d bytes)", path, len(data))
 	}
+	if d := graphDepth(m); d > maxGraphDepth {
+		return nil, fmt.Errorf("%s: subgraphs (If, Loop, Scan bodies) nest more than %d deep; mhcc reads at most %d levels", path, maxGraphDepth, maxGraphDepth)
+	}
 	return m, nil
+}
+
+// maxGraphDepth bounds how deep subgraphs may nest in a model that fmt,
+// diff and graph read. Their text and comparisons indent or walk each
+// level, so work grows with the square of the depth (an If nested 3,000
+// deep in a 340 KB file printed for minutes); real models nest a few
+// levels. protobuf-go itself stops at 10,000.
+const maxGraphDepth = 100
+
+// graphDepth is how deep m's subgraphs nest (1: none), counting up to
+// maxGraphDepth+1 and no further, model functions included.
+func graphDepth(m *onnxpb.ModelProto) int {
+	var walk func(g *onnxpb.GraphProto, d int) int
+	walkNodes := func(nodes []*onnxpb.NodeProto, d int) int {
+		deepest := d
+		for _, n := range nodes {
+			for _, a := range n.Attribute {
+				gs := a.Graphs
+				if a.G != nil {
+					gs = append([]*onnxpb.GraphProto{a.G}, gs...)
+				}
+				for _, g := range gs {
+					if deepest = max(deepest, walk(g, d+1)); deepest > maxGraphDepth {
+						return deepest
+					}
+				}
+			}
+		}
+		return deepest
+	}
+	walk = func(g *onnxpb.GraphProto, d int) int {
+		if d > maxGraphDepth {
+			return d
+		}
+		return walkNodes(g.GetNode(), d)
+	}
+	deepest := walk(m.Graph, 1)
+	for _, f := range m.Functions {
+		deepest = max(deepest, walkNodes(f.GetNode(), 1))
+	}
+	return deepest
 }

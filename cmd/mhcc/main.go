@@ -74,7 +74,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", ue.cmd.CommandPath(), err, ue.cmd.CommandPath())
 		return 2
 	}
-	fmt.Fprintln(stderr, "mhcc:", err)
+	fmt.Fprintln(stderr, "mhcc:", clipErrorText(err.Error()))
 	var ee exitError
 	if errors.As(err, &ee) {
 		return ee.code

@@ -24,6 +24,7 @@ import (
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/internal/atomicfile"
 	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/internal/half"
 	"github.com/mhcc-dev/mhcc/internal/inputfile"
 	"github.com/mhcc-dev/mhcc/internal/npy"
 	"github.com/mhcc-dev/mhcc/ir"
@@ -39,6 +40,7 @@ type runFlags struct {
 	seed    uint64
 	outDir  string
 	profile int // extra runs to profile
+	limits  runtimeLimits
 }
 
 func newRunCmd() *cobra.Command {
@@ -92,6 +94,7 @@ float32, and a bfloat16 input is read from a float32 file and rounded.`,
 	fl.StringVar(&f.outDir, "out-dir", ".", "folder for the .npy files (created if missing)")
 	fl.IntVar(&f.profile, "profile", 0, "run `N` more times and print the time per operator")
 	fl.StringArrayVar(&f.outputs, "output", nil, "also write this value, an intermediate, initializer or input, by `name` (repeatable)")
+	addLimitFlags(fl, &f.limits)
 	return cmd
 }
 
@@ -100,6 +103,9 @@ float32, and a bfloat16 input is read from a float32 file and rounded.`,
 func runModel(stdout io.Writer, path string, f runFlags) error {
 	if f.profile < 0 {
 		return fmt.Errorf("--profile %d: want a number of runs, 0 or more", f.profile)
+	}
+	if err := f.limits.apply(); err != nil {
+		return err
 	}
 	start := time.Now()
 	data, err := inputfile.ReadFile(path, inputfile.MaxModelBytes, "an ONNX model file")
@@ -436,6 +442,11 @@ func (s *runSession) generateInput(v mhrt.ValueInfo) error {
 			return fmt.Errorf("input %q: shape %v has more than %d elements; lower the --dim values", v.Name, shape, runMaxElements)
 		}
 		n *= d
+	}
+	// Generating holds the values as float64 or int64 next to the tensor.
+	if need := n * int64(8+runElemSize(v.DType)); need > mhrt.MaxBytes() {
+		return fmt.Errorf("input %q: shape %v needs %s to generate, past the memory budget of %s; lower the --dim values or raise --max-memory",
+			v.Name, shape, mhrt.FormatBytes(need), mhrt.FormatBytes(mhrt.MaxBytes()))
 	}
 
 	h := fnv.New64a()
@@ -913,32 +924,59 @@ func runShape(s []int64) string { return "[" + strings.Trim(fmt.Sprint(s), "[]")
 
 // runStats summarises a tensor's values: min, max, mean, std (over the
 // finite values) and NaN/Inf counts for floats; min and max for integers;
-// the count of true for bools.
+// the count of true for bools. It reads the storage in place: an output
+// may be most of the memory budget, and a float64 copy of it would be twice
+// that.
 func runStats(t *mhrt.Tensor) string {
 	if t.Len() == 0 {
 		return "empty"
 	}
-	switch {
-	case t.DType == mhrt.Bool:
+	switch d := t.Data().(type) {
+	case []bool:
 		n := 0
-		for _, b := range t.Bools() {
+		for _, b := range d {
 			if b {
 				n++
 			}
 		}
 		return fmt.Sprintf("%d of %d true", n, t.Len())
-	case t.DType.IsInt():
-		if t.DType == mhrt.Uint64 {
-			v := t.Data().([]uint64)
-			return fmt.Sprintf("min %d  max %d", slices.Min(v), slices.Max(v))
+	case []uint64:
+		return fmt.Sprintf("min %d  max %d", slices.Min(d), slices.Max(d))
+	case []int64:
+		return fmt.Sprintf("min %d  max %d", slices.Min(d), slices.Max(d))
+	case []int32:
+		return fmt.Sprintf("min %d  max %d", slices.Min(d), slices.Max(d))
+	case []int16:
+		return fmt.Sprintf("min %d  max %d", slices.Min(d), slices.Max(d))
+	case []int8:
+		return fmt.Sprintf("min %d  max %d", slices.Min(d), slices.Max(d))
+	case []uint32:
+		return fmt.Sprintf("min %d  max %d", slices.Min(d), slices.Max(d))
+	case []uint8:
+		return fmt.Sprintf("min %d  max %d", slices.Min(d), slices.Max(d))
+	case []float32:
+		return floatStats(len(d), func(i int) float64 { return float64(d[i]) })
+	case []float64:
+		return floatStats(len(d), func(i int) float64 { return d[i] })
+	case []uint16:
+		switch t.DType {
+		case mhrt.Float16:
+			return floatStats(len(d), func(i int) float64 { return float64(half.Float16ToFloat32(d[i])) })
+		case mhrt.BFloat16:
+			return floatStats(len(d), func(i int) float64 { return float64(half.BFloat16ToFloat32(d[i])) })
 		}
-		v := t.Int64s()
-		return fmt.Sprintf("min %d  max %d", slices.Min(v), slices.Max(v))
+		return fmt.Sprintf("min %d  max %d", slices.Min(d), slices.Max(d))
 	}
+	return ""
+}
+
+// floatStats is runStats for n floating-point values read by at.
+func floatStats(count int, at func(int) float64) string {
 	var n, nan, inf int
 	lo, hi := math.Inf(1), math.Inf(-1)
 	var mean, m2 float64 // Welford
-	for _, x := range t.Float64s() {
+	for i := range count {
+		x := at(i)
 		switch {
 		case math.IsNaN(x):
 			nan++

@@ -18,6 +18,7 @@ func newVerifyCmd() *cobra.Command {
 		seed            uint64
 		shapes          []string
 		asJSON, quiet   bool
+		limits          runtimeLimits
 	)
 	cmd := &cobra.Command{
 		Use:   "verify model.yaml | model.onnx --against model.yaml",
@@ -48,6 +49,9 @@ hundred million parameters takes seconds, mostly building the reference.`,
   mhcc verify exported.onnx --against model.yaml`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := limits.apply(); err != nil {
+				return err
+			}
 			opts := verify.Options{Target: target, Precision: precision, Seed: seed}
 			m := newMeter(cmd.ErrOrStderr(), quiet)
 			opts.Progress = m.step
@@ -110,6 +114,7 @@ hundred million parameters takes seconds, mostly building the reference.`,
 	f.StringSliceVar(&shapes, "shape", nil, "input shape BATCHxSEQUENCE (or BATCH for mlp); repeatable (default 1x1, 2x7, 3x16)")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	f.BoolVarP(&quiet, "quiet", "q", false, "show no progress (it is shown only on a terminal anyway)")
+	addLimitFlags(f, &limits)
 	return cmd
 }
 

@@ -22,6 +22,18 @@ package graphdiff
 // suffix; memory is O(n·m) int32 cells up to dpLimit cells and linear beyond
 // (Hirschberg's divide and conquer).
 
+// alignCells bounds the cells one alignment fills in total. Past it (two
+// chains of a million nodes that share little would need 10^12), rec cuts
+// both sides into as many equal pieces as keep each piece's table near
+// pieceCells and aligns piece k with piece k: work near-linear in the
+// length, an alignment still valid and exact within each piece, optimal no
+// longer across them (the diff of graphs that different is mostly "all
+// replaced" anyway).
+var alignCells = int64(1) << 28
+
+// pieceCells is the table size of one piece past alignCells.
+var pieceCells = int64(1) << 16
+
 // dpLimit is the largest table the quadratic-memory DP fills (16 MiB);
 // tests lower it to exercise the linear-memory path.
 var dpLimit = 1 << 22
@@ -79,7 +91,11 @@ func align(a, b []seqKey) []step {
 		s++
 	}
 	al := aligner{a: a, b: b}
-	al.rec(p, len(a)-s, p, len(b)-s, &steps)
+	if n, m := int64(len(a)-s-p), int64(len(b)-s-p); n*m > alignCells {
+		al.pieces(p, len(a)-s, p, len(b)-s, &steps)
+	} else {
+		al.rec(p, len(a)-s, p, len(b)-s, &steps)
+	}
 	for k := s; k > 0; k-- {
 		steps = append(steps, step{len(a) - k, len(b) - k})
 	}
@@ -87,6 +103,18 @@ func align(a, b []seqKey) []step {
 }
 
 type aligner struct{ a, b []seqKey }
+
+// pieces aligns a[i0:i1] with b[j0:j1] piecewise (see alignCells).
+func (al *aligner) pieces(i0, i1, j0, j1 int, out *[]step) {
+	n, m := int64(i1-i0), int64(j1-j0)
+	k := int64(1)
+	for (n/k+1)*(m/k+1) > pieceCells && k < max(n, m) {
+		k *= 2
+	}
+	for p := range k {
+		al.rec(i0+int(n*p/k), i0+int(n*(p+1)/k), j0+int(m*p/k), j0+int(m*(p+1)/k), out)
+	}
+}
 
 // rec aligns a[i0:i1] with b[j0:j1], appending the steps.
 func (al *aligner) rec(i0, i1, j0, j1 int, out *[]step) {

@@ -487,14 +487,30 @@ func (p *printer) attr(a *onnxpb.AttributeProto, indent string) string {
 	}
 	var vals []string
 	switch typ {
-	case onnxpb.AttributeProto_FLOATS:
-		for _, f := range a.Floats {
-			vals = append(vals, floatLit(float64(f), 32))
+	case onnxpb.AttributeProto_FLOATS, onnxpb.AttributeProto_INTS:
+		// Written straight into one builder: a list of millions (a hostile
+		// perm) as a []string and then joined took three copies of the text.
+		n := len(a.Ints)
+		if typ == onnxpb.AttributeProto_FLOATS {
+			n = len(a.Floats)
 		}
-	case onnxpb.AttributeProto_INTS:
-		for _, i := range a.Ints {
-			vals = append(vals, itoa(i))
+		if n == 0 {
+			return typed("[]")
 		}
+		var b strings.Builder
+		b.WriteString(name + " = [")
+		for k := range n {
+			if k > 0 {
+				b.WriteString(", ")
+			}
+			if typ == onnxpb.AttributeProto_FLOATS {
+				b.WriteString(floatLit(float64(a.Floats[k]), 32))
+			} else {
+				b.WriteString(itoa(a.Ints[k]))
+			}
+		}
+		b.WriteString("]")
+		return b.String()
 	case onnxpb.AttributeProto_STRINGS:
 		for _, s := range a.Strings {
 			vals = append(vals, quote(string(s)))
