@@ -77,7 +77,16 @@ const MaxFileBytes = 1 << 20
 // default. A file with problems yields an [ErrorList] naming all of them,
 // each with its file:line:col and key path.
 func Load(path string) (*Model, error) {
-	data, err := inputfile.ReadFile(path, inputfile.MaxYAMLBytes, "a model file")
+	data, err := inputfile.ReadFile(path, MaxFileBytes, "a model file")
+	if errors.Is(err, inputfile.ErrTooLarge) {
+		// A weights file named where the model file goes is large: say
+		// what it is rather than only that it is too big.
+		if head := readHead(path, 8<<10); head != nil {
+			if kind := BinaryKind(head); kind == "a safetensors weights file" || kind == "an ONNX model" {
+				return LoadBytes(path, head)
+			}
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -88,12 +97,12 @@ func Load(path string) (*Model, error) {
 // messages and is the base for a relative weights path.
 func LoadBytes(file string, data []byte) (*Model, error) {
 	l := &loader{file: file}
-	if kind := BinaryKind(data); kind != "" {
-		l.errs.Add(Pos{File: file, Line: 1, Col: 1}, "", "got %s, want a model file (YAML text)%s", kind, binaryHint(kind))
-		return nil, l.errs.Err()
-	}
 	if len(data) > MaxFileBytes {
 		l.errs.Add(Pos{File: file, Line: 1, Col: 1}, "", "got a file of %d bytes, want at most %d (a model file is a few dozen lines; the weights go in weights.path)", len(data), MaxFileBytes)
+		return nil, l.errs.Err()
+	}
+	if kind := BinaryKind(data); kind != "" {
+		l.errs.Add(Pos{File: file, Line: 1, Col: 1}, "", "got %s, want a model file (YAML text)%s", kind, binaryHint(kind))
 		return nil, l.errs.Err()
 	}
 	if root := l.parse(data); root != nil {
@@ -546,4 +555,17 @@ func approxParams(m *Model) float64 {
 	kv := float64(a.KVHeads*a.HeadDim) * c
 	perLayer := 2*c + 2*q + 2*kv + 3*f*c + 2*mix
 	return 2*float64(a.VocabSize)*c + c + float64(a.Layers)*perLayer + n*n*c
+}
+
+// readHead returns up to n bytes from the start of the regular file at path,
+// or nil.
+func readHead(path string, n int) []byte {
+	f, _, err := inputfile.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	buf := make([]byte, n)
+	k, _ := io.ReadFull(f, buf)
+	return buf[:k]
 }

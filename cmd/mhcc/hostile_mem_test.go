@@ -361,7 +361,7 @@ func init() {
 			name:   "mem/yaml-3M-unknown-keys",
 			setup:  hmKeys(3_000_000),
 			exit:   1,
-			stderr: `m.yaml:1:1: got a file of \d+ bytes, want at most 1048576`,
+			stderr: `m.yaml: \d+ bytes, more than a model file may have \(1 MiB\); refused`,
 			mem:    1 << 30,
 		},
 	)
