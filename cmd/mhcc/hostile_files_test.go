@@ -394,7 +394,7 @@ func init() {
 				hsparse(t, filepath.Join(dir, "big.onnx"), 3<<30)
 				return []string{"fmt", "big.onnx"}
 			}},
-		hostileCase{name: "oversized-yaml/check", exit: 1, stderr: `big\.yaml: 16777217 bytes, more than a model file may have \(16 MiB\)`,
+		hostileCase{name: "oversized-yaml/check", exit: 1, stderr: `big\.yaml: 16777217 bytes, more than a model file may have \(1 MiB\)`,
 			setup: func(t *testing.T, dir string) []string {
 				hsparse(t, filepath.Join(dir, "big.yaml"), 16<<20+1)
 				return []string{"check", "big.yaml"}
