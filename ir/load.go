@@ -54,7 +54,7 @@ var sectionKeys = map[string][]string{
 	"architecture":      {"kind", "vocab_size", "hidden_size", "layers", "heads", "kv_heads", "head_dim", "ffn_hidden_size", "norm_eps", "rope_theta", "input_size", "output_size"},
 	"hyper_connections": {"kind", "streams", "dynamic", "sinkhorn_iterations", "eps", "rms_eps", "collapse"},
 	"weights":           {"source", "path", "seed"},
-	"inputs":            {"batch", "sequence", "max_sequence", "kv_cache"},
+	"inputs":            {"batch", "sequence", "max_sequence", "kv_cache", "kv_mask"},
 }
 
 // sectionOrder is the order in which sections are searched for a key that
@@ -459,7 +459,7 @@ func (l *loader) inputs(s *section) {
 	in := &l.m.Inputs
 	kind := l.m.Arch.Kind
 	if kind == ArchMLP {
-		s.forbid("for architecture kind mlp (decoder only)", "sequence", "max_sequence", "kv_cache")
+		s.forbid("for architecture kind mlp (decoder only)", "sequence", "max_sequence", "kv_cache", "kv_mask")
 	}
 	in.Batch, _ = s.size("batch", maxBatch)
 	seq, seqOK := s.size("sequence", maxSequence)
@@ -475,6 +475,7 @@ func (l *loader) inputs(s *section) {
 		in.Sequence, in.MaxSequence = seq, int(maxSeq)
 	}
 	in.KVCache = s.boolOr("kv_cache", false)
+	in.KVMaskFree = !s.boolOr("kv_mask", true)
 }
 
 // checkParams reports a model too large to be anything but a typo. It runs

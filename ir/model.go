@@ -110,4 +110,8 @@ type InputsSpec struct {
 	// every layer come in, the extended ones go out (README "KV-cache
 	// graphs"). Decoder only; default false.
 	KVCache bool
+	// KVMaskFree drops the attention_mask and position_ids inputs of the
+	// KV-cache graph (inputs.kv_mask: false): every sequence of a batch then
+	// has the same length, positions continue from the cache length.
+	KVMaskFree bool
 }

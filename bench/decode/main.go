@@ -38,6 +38,7 @@ type options struct {
 	reps      int
 	minSample time.Duration
 	threads   int
+	maskFree  bool
 	pasts     []int
 	targets   []string
 	pairs     []pair
@@ -68,6 +69,7 @@ func main() {
 	flag.IntVar(&o.reps, "reps", 15, "measured rounds; each contender's median over them is reported")
 	flag.DurationVar(&o.minSample, "min-sample", 100*time.Millisecond, "a sample repeats a decode step until it lasts this long")
 	flag.IntVar(&o.threads, "threads", 1, "onnxruntime intra-op threads")
+	flag.BoolVar(&o.maskFree, "mask-free", false, "compile the mask-free KV graph (inputs.kv_mask: false) instead of the one with attention_mask and position_ids")
 	flag.StringVar(&pasts, "pasts", "0,512,2048", "cache lengths to decode on")
 	flag.StringVar(&targets, "targets", "ort,onnx", "targets to compile for")
 	flag.BoolVar(&quick, "quick", false, "smoke run: 3 reps, 20ms samples, hidden 256 only")
@@ -196,6 +198,7 @@ func compile(o options, file, tg string) (*graph, error) {
 		return nil, err
 	}
 	m.Inputs.MaxSequence = max(m.Inputs.MaxSequence, slices.Max(o.pasts)+1)
+	m.Inputs.KVMaskFree = o.maskFree
 	res, err := build.CompileModel(m, w, build.Options{Target: tg, KVCache: true})
 	if err != nil {
 		return nil, err
@@ -239,9 +242,18 @@ func (g *graph) contender(name string, past int) (*contender, error) {
 	for _, in := range g.inNames {
 		var v ort.Value
 		var err error
-		if in == "input_ids" {
+		switch in {
+		case "input_ids":
 			v, err = ort.NewTensor(ort.NewShape(1, 1), []int64{1})
-		} else {
+		case "attention_mask": // no padding: ones over the cache and the new token
+			ones := make([]int64, past+1)
+			for i := range ones {
+				ones[i] = 1
+			}
+			v, err = ort.NewTensor(ort.NewShape(1, int64(past+1)), ones)
+		case "position_ids":
+			v, err = ort.NewTensor(ort.NewShape(1, 1), []int64{int64(past)})
+		default:
 			data := make([]float32, a.KVHeads*past*a.HeadDim)
 			for i := range data {
 				data[i] = float32(rng.NormFloat64())
