@@ -48,28 +48,21 @@ func expandAttentionKVGQA(e *emitter, n *ir.Node, in, out []string) {
 	x := in[0]
 	seq := e.seqLen(x, n.Inputs[0].Type.Shape[1])
 	past := e.pastLen(in[7], n.Inputs[7].Type.Shape[2])
-	masked := len(in) > 10
-	var total, cos, sin, bias string
-	if masked {
-		// Positions from position_ids; padding as an additive attention_bias
-		// [B, 1, S, T] (0 or −inf, paddedMask). seqlens_k stays T − 1 for
-		// every row: the cache is left-padded, all rows T slots long, which
-		// is the layout GroupQueryAttention assumes when every sequence is
-		// full; its own per-row lengths would mean right padding, which is
-		// not what transformers.js or the kvcache session send.
-		total = e.memoOp("total:"+past+":"+seq, "Add", past, seq)
-		cos, sin = e.positionRope(in[10], in[5], in[6], n.Inputs[5].Type.Shape[0].Size) // [B, S, D]
-		cos = e.op("Unsqueeze", "", ins(cos, e.i64s(2)))                                // [B, S, 1, D]
-		sin = e.op("Unsqueeze", "", ins(sin, e.i64s(2)))
-		key := "gqabias:" + past + ":" + total + ":" + in[9]
-		if bias = e.memo[key]; bias == "" {
-			bias = e.op("Where", "", ins(e.paddedMask(past, total, in[9]), e.f32(math.Inf(-1)), e.f32(0)))
-			e.memo[key] = bias
-		}
-	} else {
-		total, cos, sin = e.cacheRope(past, seq, in[5], in[6])
-		cos = e.op("Unsqueeze", "", ins(cos, e.i64s(1))) // [S, 1, D]: broadcast over heads
-		sin = e.op("Unsqueeze", "", ins(sin, e.i64s(1)))
+	// Positions from position_ids; padding as an additive attention_bias
+	// [B, 1, S, T] (0 or −inf, paddedMask). seqlens_k stays T − 1 for
+	// every row: the cache is left-padded, all rows T slots long, which
+	// is the layout GroupQueryAttention assumes when every sequence is
+	// full; its own per-row lengths would mean right padding, which is
+	// not what transformers.js or the kvcache session send.
+	total := e.memoOp("total:"+past+":"+seq, "Add", past, seq)
+	cos, sin := e.positionRope(in[10], in[5], in[6], n.Inputs[5].Type.Shape[0].Size) // [B, S, D]
+	cos = e.op("Unsqueeze", "", ins(cos, e.i64s(2)))                                 // [B, S, 1, D]
+	sin = e.op("Unsqueeze", "", ins(sin, e.i64s(2)))
+	key := "gqabias:" + past + ":" + total + ":" + in[9]
+	bias := e.memo[key]
+	if bias == "" {
+		bias = e.op("Where", "", ins(e.paddedMask(past, total, in[9]), e.f32(math.Inf(-1)), e.f32(0)))
+		e.memo[key] = bias
 	}
 
 	// proj returns x·wᵀ as [B, S, heads·D], with RoPE applied per head.
@@ -90,10 +83,7 @@ func expandAttentionKVGQA(e *emitter, n *ir.Node, in, out []string) {
 	seqlens := e.op("Cast", "", ins(e.op("Expand", "", ins(last, batch))), aInt("to", int64(onnxpb.TensorProto_INT32)))
 
 	attn := e.fresh(n.Name + "/GroupQueryAttention")
-	gqaIn := ins(q, k, v, in[7], in[8], seqlens, total32)
-	if masked {
-		gqaIn = append(gqaIn, "", "", "", bias) // cos_cache, sin_cache, position_ids omitted
-	}
+	gqaIn := ins(q, k, v, in[7], in[8], seqlens, total32, "", "", "", bias) // cos_cache, sin_cache, position_ids omitted
 	e.add(target.DomainMicrosoft, "GroupQueryAttention", gqaIn,
 		[]string{attn, out[1], out[2]},
 		aInt("num_heads", h), aInt("kv_num_heads", kv))

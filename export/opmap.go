@@ -400,20 +400,6 @@ func expandHCPremix(e *emitter, n *ir.Node, in, out []string) {
 // tensor of one element, computed once per symbol.
 func (e *emitter) pastLen(past string, p ir.Dim) string { return e.dimLen(past, p, 2) }
 
-// cacheRope returns, computed once, the total length T = P + S and the RoPE
-// rows table[P:T] of the new tokens: positions continue from the cache.
-func (e *emitter) cacheRope(past, seq, cos, sin string) (total, cosRows, sinRows string) {
-	key := "cacherope:" + past + ":" + seq + ":" + cos + ":" + sin
-	if v, ok := e.memo[key+":total"]; ok {
-		return v, e.memo[key+":cos"], e.memo[key+":sin"]
-	}
-	total = e.op("Add", "", ins(past, seq))
-	cosRows = e.op("Slice", "", ins(cos, past, total, e.i64s(0)))
-	sinRows = e.op("Slice", "", ins(sin, past, total, e.i64s(0)))
-	e.memo[key+":total"], e.memo[key+":cos"], e.memo[key+":sin"] = total, cosRows, sinRows
-	return total, cosRows, sinRows
-}
-
 // cacheMask returns, computed once, the bool [S, T] mask that is true where
 // key position j > query position P + i (the entries to hide; every cached
 // key is visible).
@@ -490,28 +476,22 @@ func (e *emitter) paddedMask(past, total, mask string) string {
 // The new keys (after RoPE at their positions) and values are appended to
 // past_key and past_value along the sequence axis; the results are the
 // presents, and the queries attend to all P+S keys under the causal mask
-// shifted by P. With attention_mask and position_ids (inputs 9 and 10) the
-// positions are gathered per sequence and padded keys are hidden
-// (paddedMask), so a left-padded row computes what it computes unpadded;
-// without them (inputs.kv_mask: false) the new tokens sit at P..P+S-1.
+// shifted by P. The positions come from position_ids (input 10), gathered
+// per sequence, and padded keys (attention_mask, input 9) are hidden
+// (paddedMask), so a left-padded row computes what it computes unpadded.
+// (Before attention_mask existed, positions were P..P+S-1 for every row
+// and nothing was hidden; that graph was not measurably faster, bench/kvmask.md.)
 func expandAttentionKV(e *emitter, n *ir.Node, in, out []string) {
 	h, kv, d := n.Attrs.Int("heads"), n.Attrs.Int("kv_heads"), n.Attrs.Int("head_dim")
 	g := h / kv
 	x := in[0]
 	seq := e.seqLen(x, n.Inputs[0].Type.Shape[1])
 	past := e.pastLen(in[7], n.Inputs[7].Type.Shape[2])
-	var cosQ, sinQ, cosK, sinK, mask string
-	if len(in) > 10 {
-		total := e.memoOp("total:"+past+":"+seq, "Add", past, seq)
-		cos, sin := e.positionRope(in[10], in[5], in[6], n.Inputs[5].Type.Shape[0].Size)                          // [B, S, D]
-		cosK, sinK = e.op("Unsqueeze", "", ins(cos, e.i64s(1))), e.op("Unsqueeze", "", ins(sin, e.i64s(1)))       // [B, 1, S, D]
-		cosQ, sinQ = e.op("Unsqueeze", "", ins(cos, e.i64s(1, 2))), e.op("Unsqueeze", "", ins(sin, e.i64s(1, 2))) // [B, 1, 1, S, D]
-		mask = e.op("Unsqueeze", "", ins(e.paddedMask(past, total, in[9]), e.i64s(1)))                            // [B, 1, 1, S, T]
-	} else {
-		total, cos, sin := e.cacheRope(past, seq, in[5], in[6])
-		cosQ, sinQ, cosK, sinK = cos, sin, cos, sin
-		mask = e.cacheMask(past, total)
-	}
+	total := e.memoOp("total:"+past+":"+seq, "Add", past, seq)
+	cos, sin := e.positionRope(in[10], in[5], in[6], n.Inputs[5].Type.Shape[0].Size)                           // [B, S, D]
+	cosK, sinK := e.op("Unsqueeze", "", ins(cos, e.i64s(1))), e.op("Unsqueeze", "", ins(sin, e.i64s(1)))       // [B, 1, S, D]
+	cosQ, sinQ := e.op("Unsqueeze", "", ins(cos, e.i64s(1, 2))), e.op("Unsqueeze", "", ins(sin, e.i64s(1, 2))) // [B, 1, 1, S, D]
+	mask := e.op("Unsqueeze", "", ins(e.paddedMask(past, total, in[9]), e.i64s(1)))                            // [B, 1, 1, S, T]
 
 	q := e.op("Reshape", "", ins(e.linear(x, in[1], ""), e.i64s(0, 0, kv, g, d)))
 	q = e.op("Transpose", "", ins(q), aInts("perm", 0, 2, 3, 1, 4)) // [B, KV, G, S, D]

@@ -162,11 +162,8 @@ func inferAttentionKV(n *Node) ([]Type, error) {
 	if p, s := past.Shape[2], x.Shape[1]; p.Known() && s.Known() {
 		total = D(p.Size + s.Size)
 	}
-	if len(n.Inputs) > 9 {
+	{
 		// attention_mask [B, P+S] and position_ids [B, S], int64.
-		if len(n.Inputs) != 11 {
-			return nil, fmt.Errorf("got %d inputs, want 9, or 11 with attention_mask and position_ids", len(n.Inputs))
-		}
 		for i, want := range map[int]Shape{9: {x.Shape[0], total}, 10: {x.Shape[0], x.Shape[1]}} {
 			t := in(n, i)
 			if t.DType != Int64 {

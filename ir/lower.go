@@ -32,7 +32,7 @@ type lowerer struct {
 	// key and value of layer i at 2i and 2i+1.
 	past, present []*Value
 	// mask and positions are the attention_mask and position_ids inputs
-	// (kv_cache only, nil in the mask-free graph).
+	// (kv_cache only).
 	mask, positions *Value
 }
 
@@ -125,10 +125,7 @@ func (l *lowerer) lower() error {
 				attrs := Attrs{"heads": int64(a.Heads), "kv_heads": int64(a.KVHeads), "head_dim": int64(a.HeadDim)}
 				ws := []*Value{h, l.weight(p + "attn.wq.weight"), l.weight(p + "attn.wk.weight"), l.weight(p + "attn.wv.weight"), l.weight(p + "attn.wo.weight"), cos, sin}
 				if m.Inputs.KVCache {
-					ws = append(ws, l.past[2*i], l.past[2*i+1])
-					if l.mask != nil {
-						ws = append(ws, l.mask, l.positions)
-					}
+					ws = append(ws, l.past[2*i], l.past[2*i+1], l.mask, l.positions)
 					outs := l.node(OpAttentionKV, p+"attn", arch, attrs, ws,
 						p+"attn", PresentKey(i), PresentValue(i))
 					l.present = append(l.present, outs[1], outs[2])
@@ -185,15 +182,12 @@ const (
 // addCacheInputs adds the inputs of a KV-cache step after input_ids:
 // attention_mask int64 [batch, total_sequence] (1 for a token, 0 for
 // padding, over the cache and the new tokens) and position_ids int64
-// [batch, sequence] (each new token's RoPE position) unless the model asks
-// for the mask-free graph (inputs.kv_mask: false), then the keys and values
+// [batch, sequence] (each new token's RoPE position), then the keys and values
 // of every layer [batch, kv_heads, past_sequence, head_dim], past_sequence ≥ 0.
 func (l *lowerer) addCacheInputs(batch, seq Dim) {
 	a := l.m.Arch
-	if !l.m.Inputs.KVMaskFree {
-		l.mask = l.g.AddInput(AttentionMask, T(Int64, batch, P("total_sequence")))
-		l.positions = l.g.AddInput(PositionIDs, T(Int64, batch, seq))
-	}
+	l.mask = l.g.AddInput(AttentionMask, T(Int64, batch, P("total_sequence")))
+	l.positions = l.g.AddInput(PositionIDs, T(Int64, batch, seq))
 	t := T(Float32, batch, D(int64(a.KVHeads)), P("past_sequence"), D(int64(a.HeadDim)))
 	for i := 0; i < a.Layers; i++ {
 		l.past = append(l.past, l.g.AddInput(PastKey(i), t), l.g.AddInput(PastValue(i), t))

@@ -14,6 +14,9 @@ type Model struct {
 	HC      HyperConnections
 	Weights WeightsSpec
 	Inputs  InputsSpec
+	// Generation is the optional generation section: special ids and the
+	// tokenizer (mhcc export, mhcc generate).
+	Generation GenerationSpec
 
 	// Positions of the sections, for nodes lowered from them: where the
 	// section's key is; unknown (zero) for an absent inputs section.
@@ -101,6 +104,12 @@ type WeightsSpec struct {
 	PathPos Pos
 }
 
+// GenerationSpec is the generation section. An id of -1 is absent.
+type GenerationSpec struct {
+	Tokenizer string // tokenizer.json, resolved against the model file's folder; "" for none
+	BOS, EOS  int
+}
+
 // InputsSpec is the inputs section. A size of 0 means dynamic.
 type InputsSpec struct {
 	Batch       int // 0 = dynamic
@@ -110,8 +119,4 @@ type InputsSpec struct {
 	// every layer come in, the extended ones go out (README "KV-cache
 	// graphs"). Decoder only; default false.
 	KVCache bool
-	// KVMaskFree drops the attention_mask and position_ids inputs of the
-	// KV-cache graph (inputs.kv_mask: false): every sequence of a batch then
-	// has the same length, positions continue from the cache length.
-	KVMaskFree bool
 }

@@ -38,7 +38,6 @@ type options struct {
 	reps      int
 	minSample time.Duration
 	threads   int
-	maskFree  bool
 	pasts     []int
 	targets   []string
 	pairs     []pair
@@ -69,7 +68,6 @@ func main() {
 	flag.IntVar(&o.reps, "reps", 15, "measured rounds; each contender's median over them is reported")
 	flag.DurationVar(&o.minSample, "min-sample", 100*time.Millisecond, "a sample repeats a decode step until it lasts this long")
 	flag.IntVar(&o.threads, "threads", 1, "onnxruntime intra-op threads")
-	flag.BoolVar(&o.maskFree, "mask-free", false, "compile the mask-free KV graph (inputs.kv_mask: false) instead of the one with attention_mask and position_ids")
 	flag.StringVar(&pasts, "pasts", "0,512,2048", "cache lengths to decode on")
 	flag.StringVar(&targets, "targets", "ort,onnx", "targets to compile for")
 	flag.BoolVar(&quick, "quick", false, "smoke run: 3 reps, 20ms samples, hidden 256 only")
@@ -77,10 +75,20 @@ func main() {
 	flag.StringVar(&o.ortLib, "ort-lib", "", "onnxruntime shared library (default $MHCC_ORT_LIB, else <root>/.cache/onnxruntime-1.30.0/libonnxruntime.so.1)")
 	flag.StringVar(&o.root, "root", "", "the mhcc repository (default: found from the working directory)")
 	flag.StringVar(&o.command, "command", "", "the command line to show in the report")
+	var pairFlag string
+	flag.StringVar(&pairFlag, "pair", "", "label:first.yaml:second.yaml: measure this pair (in the mHC and residual columns) instead of the default ones, e.g. a model against a variant of it")
 	flag.Parse()
 	o.pairs = defaultPairs
+	if pairFlag != "" {
+		f := strings.Split(pairFlag, ":")
+		if len(f) != 3 {
+			fmt.Fprintln(os.Stderr, "bench/decode: -pair: want label:first.yaml:second.yaml")
+			os.Exit(2)
+		}
+		o.pairs = []pair{{f[0], f[1], f[2], "given by -pair"}}
+	}
 	if quick {
-		o.reps, o.minSample, o.pairs = min(o.reps, 3), 20*time.Millisecond, defaultPairs[:1]
+		o.reps, o.minSample, o.pairs = min(o.reps, 3), 20*time.Millisecond, o.pairs[:1]
 	}
 	if err := o.finish(pasts, targets); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/decode:", err)
@@ -189,7 +197,10 @@ type graph struct {
 // compile builds the KV-cache graph of the model file for target, with RoPE
 // tables long enough for the longest cache, and opens its session.
 func compile(o options, file, tg string) (*graph, error) {
-	m, err := ir.Load(filepath.Join(o.root, file))
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(o.root, file)
+	}
+	m, err := ir.Load(file)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +209,6 @@ func compile(o options, file, tg string) (*graph, error) {
 		return nil, err
 	}
 	m.Inputs.MaxSequence = max(m.Inputs.MaxSequence, slices.Max(o.pasts)+1)
-	m.Inputs.KVMaskFree = o.maskFree
 	res, err := build.CompileModel(m, w, build.Options{Target: tg, KVCache: true})
 	if err != nil {
 		return nil, err

@@ -65,6 +65,6 @@ models under testdata/models/ are working examples.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newCompileCmd(), newCheckCmd(), newIRCmd(), newVerifyCmd(), newRunCmd(), newGenerateCmd(), newFmtCmd(), newDiffCmd(), newPassesCmd(), newTargetsCmd(), newInspectCmd(), newGraphCmd(), newVersionCmd())
+	root.AddCommand(newCompileCmd(), newCheckCmd(), newIRCmd(), newVerifyCmd(), newRunCmd(), newGenerateCmd(), newExportCmd(), newFmtCmd(), newDiffCmd(), newPassesCmd(), newTargetsCmd(), newInspectCmd(), newGraphCmd(), newVersionCmd())
 	return root
 }

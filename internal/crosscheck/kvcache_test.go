@@ -172,7 +172,7 @@ type ortCache struct {
 }
 
 func newORTCache(path string, m *ir.Model, batch int) *ortCache {
-	c := &ortCache{path: path, batch: batch, masked: !m.Inputs.KVMaskFree, mask: make([][]int64, batch), seen: make([]int64, batch)}
+	c := &ortCache{path: path, batch: batch, masked: true, mask: make([][]int64, batch), seen: make([]int64, batch)}
 	shape := []int64{int64(batch), int64(m.Arch.KVHeads), 0, int64(m.Arch.HeadDim)}
 	dtype := "float32"
 	if ins, _, err := ortrun.IOInfo(path); err == nil {

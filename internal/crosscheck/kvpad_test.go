@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mhcc-dev/mhcc/internal/build"
@@ -207,4 +208,58 @@ func leftPad(prompts [][]int64) (ids, mask []int64) {
 		panic(fmt.Sprint("no prompts"))
 	}
 	return ids, mask
+}
+
+// TestKVCachePastMaxSequence checks the error of a step past the RoPE
+// tables: a token at position max_sequence must fail, in onnxruntime and
+// in the Go runtime, with a message naming inputs.max_sequence (the Gather
+// of the RoPE rows is named for it), not with a broadcast error deep in the
+// graph as the mask-free graph gave.
+func TestKVCachePastMaxSequence(t *testing.T) {
+	initORT(t)
+	dir := t.TempDir()
+	for _, tg := range []string{"onnx", "ort"} {
+		t.Run(tg, func(t *testing.T) {
+			m, err := ir.Load("../../testdata/kv/tiny-mhc-kv.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := ir.LoadWeights(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Inputs.MaxSequence = 6
+			res, err := build.CompileModel(m, w, build.Options{Target: tg, KVCache: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, tg+".onnx")
+			if err := os.WriteFile(path, res.ONNX, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			goKV, err := mhrt.Decode(res.ONNX)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := kvcache.NewSession(goKV, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			engines := []struct {
+				name string
+				e    padEngine
+			}{{"Go runtime", goPad{s}}, {"onnxruntime", newORTCache(path, m, 1)}}
+			for _, e := range engines {
+				if _, err := e.e.stepMasked([]int64{1, 2, 3, 4, 5, 6}, nil); err != nil {
+					t.Fatalf("%s: a prompt of max_sequence tokens: %v", e.name, err)
+				}
+				_, err := e.e.stepMasked([]int64{7}, nil)
+				if err == nil || !strings.Contains(err.Error(), "max_sequence") {
+					t.Errorf("%s: step at position 6 of max_sequence 6: got %v, want an error naming max_sequence", e.name, err)
+				} else {
+					t.Logf("%s: %v", e.name, err)
+				}
+			}
+		})
+	}
 }

@@ -30,7 +30,7 @@ type Cache struct {
 	Past    []mhrt.ValueInfo // past_key_values.{i}.key, .value, in graph order
 	Present []string         // the output for Past[j]
 	// Masked is set when the graph takes attention_mask and position_ids
-	// (every KV graph mhcc writes unless inputs.kv_mask: false).
+	// (every KV graph mhcc writes since both were added; older files lack them).
 	Masked bool
 }
 
@@ -182,7 +182,8 @@ func (s *Session) Prefill(prompts [][]int64, pad int64) (*mhrt.Tensor, error) {
 // StepMasked is Step with a mask over the new tokens ([batch, n], 1 for a
 // token, 0 for padding; nil: all tokens). Positions continue per sequence
 // over its tokens only, so padding moves no token's position. A graph
-// without attention_mask (inputs.kv_mask: false) takes no padding.
+// without attention_mask (one written by an mhcc before it had one) takes
+// no padding.
 func (s *Session) StepMasked(ids, mask []int64) (*mhrt.Tensor, error) {
 	if len(ids) == 0 || len(ids)%s.Batch != 0 {
 		return nil, fmt.Errorf("kvcache: got %d token ids, want a positive multiple of the batch %d", len(ids), s.Batch)
@@ -207,7 +208,7 @@ func (s *Session) StepMasked(ids, mask []int64) (*mhrt.Tensor, error) {
 				return nil, fmt.Errorf("kvcache: mask entry %d is %d, want 0 or 1", b*n+i, m)
 			}
 			if m == 0 && !s.Cache.Masked {
-				return nil, fmt.Errorf("kvcache: the graph has no %s input (compiled with inputs.kv_mask: false), so it takes no padding", AttentionMask)
+				return nil, fmt.Errorf("kvcache: the graph has no %s input (compiled by an older mhcc), so it takes no padding", AttentionMask)
 			}
 			rows[b] = append(rows[b], m)
 			if m == 1 {
