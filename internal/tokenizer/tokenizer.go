@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 )
 
@@ -192,18 +191,4 @@ func (t *Tokenizer) Decode(ids []int64) string {
 		sep = " "
 	}
 	return strings.Join(parts, sep)
-}
-
-// sortedTokens is the vocabulary in id order (tests, messages).
-func (t *Tokenizer) sortedTokens() []string {
-	ids := make([]int64, 0, len(t.inv))
-	for id := range t.inv {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	out := make([]string, len(ids))
-	for i, id := range ids {
-		out[i] = t.inv[id]
-	}
-	return out
 }
