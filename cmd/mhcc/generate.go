@@ -39,6 +39,7 @@ type generateFlags struct {
 	topK        int
 	topP        float64
 	seed        uint64
+	synthetic   int
 }
 
 func newGenerateCmd() *cobra.Command {
@@ -99,6 +100,7 @@ prefill time and the decode speed in tokens per second.`,
 	fl.IntVar(&f.topK, "top-k", 0, "sampling: keep the k most likely ids (0: all)")
 	fl.Float64Var(&f.topP, "top-p", 1, "sampling: keep the most likely ids up to this total probability")
 	fl.Uint64Var(&f.seed, "seed", 1, "sampling: the random seed")
+	fl.IntVar(&f.synthetic, "synthetic-past", 0, "benchmarks: start from a cache of this many random tokens instead of an empty one (the ids mean nothing; the decode speed is that of a real cache that long)")
 	return cmd
 }
 
@@ -352,7 +354,13 @@ func generate(w io.Writer, path string, f generateFlags) error {
 			}
 		}
 	}
-	if total := int64(longest + f.maxNew); g.positions > 0 && total > g.positions {
+	if f.synthetic < 0 {
+		return fmt.Errorf("--synthetic-past: got %d, want 0 or more", f.synthetic)
+	}
+	if total := int64(f.synthetic + longest + f.maxNew); g.positions > 0 && total > g.positions {
+		if f.synthetic > 0 {
+			return fmt.Errorf("%d cached + %d prompt + %d new tokens need %d positions; the model's RoPE tables have %d (inputs.max_sequence)", f.synthetic, longest, f.maxNew, total, g.positions)
+		}
 		return fmt.Errorf("%d prompt + %d new tokens need %d positions; the model's RoPE tables have %d (inputs.max_sequence)", longest, f.maxNew, total, g.positions)
 	}
 	if g.vocab > 0 && eos >= int(g.vocab) {
@@ -363,6 +371,11 @@ func generate(w io.Writer, path string, f generateFlags) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	batch := len(prompts)
+	if f.synthetic > 0 {
+		if err := sess.FillRandom(f.synthetic, f.seed); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(w, "model: %s (%d cache inputs, loaded in %s)\n", path, len(sess.Cache.Past), round(g.loaded))
 	for i, p := range prompts {
 		fmt.Fprintf(w, "%s: %d tokens %v\n", rowLabel("prompt", i, batch), len(p), p)

@@ -10,6 +10,7 @@ package kvcache
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 
@@ -149,14 +150,12 @@ func (s *Session) Step(ids []int64) (*mhrt.Tensor, error) {
 // Prefill starts the sequences of a batch from prompts of any lengths,
 // left-padded with pad to the longest (as transformers.js pads), and
 // returns the logits [batch, longest, vocab]: a sequence's next-token
-// logits are at the last position whatever its length. The cache must be
-// empty.
+// logits are at the last position whatever its length. On a filled cache
+// the padding sits between the cached tokens and the prompt, masked the
+// same.
 func (s *Session) Prefill(prompts [][]int64, pad int64) (*mhrt.Tensor, error) {
 	if len(prompts) != s.Batch {
 		return nil, fmt.Errorf("kvcache: got %d prompts, want the batch %d", len(prompts), s.Batch)
-	}
-	if s.len != 0 {
-		return nil, fmt.Errorf("kvcache: Prefill on a cache of %d tokens, want an empty one", s.len)
 	}
 	n := 0
 	for i, p := range prompts {
@@ -239,6 +238,50 @@ func (s *Session) StepMasked(ids, mask []int64) (*mhrt.Tensor, error) {
 	s.len += n
 	s.mask, s.seen = rows, seen
 	return out[Logits], nil
+}
+
+// FillRandom replaces an empty cache by past tokens of N(0, 1) keys and
+// values (seeded), every one a token (mask 1): decode steps then cost what
+// they cost after a real prompt of that length, without its prefill. For
+// benchmarks (mhcc generate --synthetic-past); the logits mean nothing.
+func (s *Session) FillRandom(past int, seed uint64) error {
+	if s.len != 0 {
+		return fmt.Errorf("kvcache: FillRandom on a cache of %d tokens, want an empty one", s.len)
+	}
+	if past < 0 {
+		return fmt.Errorf("kvcache: FillRandom of %d tokens", past)
+	}
+	rng := rand.New(rand.NewPCG(seed, uint64(past)))
+	for j, t := range s.past {
+		shape := []int64{t.Shape[0], t.Shape[1], int64(past), t.Shape[3]}
+		xs := make([]float32, shape[0]*shape[1]*shape[2]*shape[3])
+		for i := range xs {
+			xs[i] = float32(rng.NormFloat64())
+		}
+		switch t.DType {
+		case mhrt.Float16:
+			s.past[j] = mhrt.NewFloat16(shape, xs)
+		case mhrt.BFloat16:
+			s.past[j] = mhrt.NewBFloat16(shape, xs)
+		case mhrt.Float64:
+			xd := make([]float64, len(xs))
+			for i, x := range xs {
+				xd[i] = float64(x)
+			}
+			s.past[j] = mhrt.NewFloat64(shape, xd)
+		default:
+			s.past[j] = mhrt.NewFloat32(shape, xs)
+		}
+	}
+	for b := range s.Batch {
+		s.mask[b] = make([]int64, past)
+		for i := range s.mask[b] {
+			s.mask[b][i] = 1
+		}
+		s.seen[b] = int64(past)
+	}
+	s.len = past
+	return nil
 }
 
 // Positions returns, per sequence, the number of its tokens (not padding)
