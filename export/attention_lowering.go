@@ -1,6 +1,8 @@
 package export
 
 import (
+	"math"
+
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/ir"
 	"github.com/mhcc-dev/mhcc/target"
@@ -17,10 +19,11 @@ var attentionLowerings = map[ir.Op]map[string]expansion{
 // decoders with. The cache conventions are GroupQueryAttention's own:
 // past_key / past_value [B, kv_heads, P, D] (BNSH) in, present_key /
 // present_value [B, kv_heads, P+S, D] out, new keys and values appended at
-// position P of each sequence; seqlens_k [B] int32 = P + S - 1 and
-// total_sequence_length int32 = P + S are computed in the graph from the
-// input shapes (no padding: every sequence of the batch has P cached
-// tokens). The operator computes softmax(q·kᵀ/sqrt(D)) causally over the
+// position P of each sequence; seqlens_k [B] int32 = T - 1 and
+// total_sequence_length int32 = T = P + S are computed in the graph from
+// the input shapes. Padding (attention_mask, left-padded as transformers.js
+// sends it) goes in as the operator's attention_bias, 0 or −inf per key;
+// positions (position_ids) pick the RoPE rows. The operator computes softmax(q·kᵀ/sqrt(D)) causally over the
 // P + S keys, query head h reading kv head h / (heads/kv_heads), as docs/spec.md §3.
 //
 // RoPE is applied in the graph (as in the reference, docs/spec.md's rotate-half on
@@ -45,9 +48,22 @@ func expandAttentionKVGQA(e *emitter, n *ir.Node, in, out []string) {
 	x := in[0]
 	seq := e.seqLen(x, n.Inputs[0].Type.Shape[1])
 	past := e.pastLen(in[7], n.Inputs[7].Type.Shape[2])
-	total, cos, sin := e.cacheRope(past, seq, in[5], in[6])
-	cos = e.op("Unsqueeze", "", ins(cos, e.i64s(1))) // [S, 1, D]: broadcast over heads
-	sin = e.op("Unsqueeze", "", ins(sin, e.i64s(1)))
+	// Positions from position_ids; padding as an additive attention_bias
+	// [B, 1, S, T] (0 or −inf, paddedMask). seqlens_k stays T − 1 for
+	// every row: the cache is left-padded, all rows T slots long, which
+	// is the layout GroupQueryAttention assumes when every sequence is
+	// full; its own per-row lengths would mean right padding, which is
+	// not what transformers.js or the kvcache session send.
+	total := e.memoOp("total:"+past+":"+seq, "Add", past, seq)
+	cos, sin := e.positionRope(in[10], in[5], in[6], n.Inputs[5].Type.Shape[0].Size) // [B, S, D]
+	cos = e.op("Unsqueeze", "", ins(cos, e.i64s(2)))                                 // [B, S, 1, D]
+	sin = e.op("Unsqueeze", "", ins(sin, e.i64s(2)))
+	key := "gqabias:" + past + ":" + total + ":" + in[9]
+	bias := e.memo[key]
+	if bias == "" {
+		bias = e.op("Where", "", ins(e.paddedMask(past, total, in[9]), e.f32(math.Inf(-1)), e.f32(0)))
+		e.memo[key] = bias
+	}
 
 	// proj returns x·wᵀ as [B, S, heads·D], with RoPE applied per head.
 	proj := func(w string, heads int64, rope bool) string {
@@ -67,8 +83,8 @@ func expandAttentionKVGQA(e *emitter, n *ir.Node, in, out []string) {
 	seqlens := e.op("Cast", "", ins(e.op("Expand", "", ins(last, batch))), aInt("to", int64(onnxpb.TensorProto_INT32)))
 
 	attn := e.fresh(n.Name + "/GroupQueryAttention")
-	e.add(target.DomainMicrosoft, "GroupQueryAttention",
-		ins(q, k, v, in[7], in[8], seqlens, total32),
+	gqaIn := ins(q, k, v, in[7], in[8], seqlens, total32, "", "", "", bias) // cos_cache, sin_cache, position_ids omitted
+	e.add(target.DomainMicrosoft, "GroupQueryAttention", gqaIn,
 		[]string{attn, out[1], out[2]},
 		aInt("num_heads", h), aInt("kv_num_heads", kv))
 	e.linear(attn, in[4], out[0])

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/mhcc-dev/mhcc/ir"
 )
 
@@ -398,20 +400,6 @@ func expandHCPremix(e *emitter, n *ir.Node, in, out []string) {
 // tensor of one element, computed once per symbol.
 func (e *emitter) pastLen(past string, p ir.Dim) string { return e.dimLen(past, p, 2) }
 
-// cacheRope returns, computed once, the total length T = P + S and the RoPE
-// rows table[P:T] of the new tokens: positions continue from the cache.
-func (e *emitter) cacheRope(past, seq, cos, sin string) (total, cosRows, sinRows string) {
-	key := "cacherope:" + past + ":" + seq + ":" + cos + ":" + sin
-	if v, ok := e.memo[key+":total"]; ok {
-		return v, e.memo[key+":cos"], e.memo[key+":sin"]
-	}
-	total = e.op("Add", "", ins(past, seq))
-	cosRows = e.op("Slice", "", ins(cos, past, total, e.i64s(0)))
-	sinRows = e.op("Slice", "", ins(sin, past, total, e.i64s(0)))
-	e.memo[key+":total"], e.memo[key+":cos"], e.memo[key+":sin"] = total, cosRows, sinRows
-	return total, cosRows, sinRows
-}
-
 // cacheMask returns, computed once, the bool [S, T] mask that is true where
 // key position j > query position P + i (the entries to hide; every cached
 // key is visible).
@@ -429,28 +417,90 @@ func (e *emitter) cacheMask(past, total string) string {
 	return mask
 }
 
+// memoOp emits opType(inputs...) once per key.
+func (e *emitter) memoOp(key, opType string, inputs ...string) string {
+	if v, ok := e.memo[key]; ok {
+		return v
+	}
+	v := e.op(opType, "", inputs)
+	e.memo[key] = v
+	return v
+}
+
+// positionRope returns, computed once per table pair, the RoPE rows of the
+// new tokens gathered by position_ids [B, S]: cos and sin [B, S, D]. The
+// Gather nodes are named for the limit, so a position past the tables
+// (inputs.max_sequence) fails in any runtime with a message that says so
+// rather than with a broadcast error further on.
+func (e *emitter) positionRope(positions, cos, sin string, rows int64) (cosRows, sinRows string) {
+	key := "posrope:" + positions + ":" + cos + ":" + sin
+	if v, ok := e.memo[key+":cos"]; ok {
+		return v, e.memo[key+":sin"]
+	}
+	gather := func(table string) string {
+		out := e.fresh(e.node.Name + "/rope_rows")
+		n := e.add("", "Gather", ins(table, positions), []string{out}, aInt("axis", 0))
+		n.Name = proto.String(fmt.Sprintf("%s: position_ids must be in [0, %d) (inputs.max_sequence)", table, rows))
+		return out
+	}
+	cosRows, sinRows = gather(cos), gather(sin)
+	e.memo[key+":cos"], e.memo[key+":sin"] = cosRows, sinRows
+	return cosRows, sinRows
+}
+
+// paddedMask returns, computed once, the bool [B, 1, S, T] mask of the
+// entries to hide for attention_mask [B, T]: the causal mask shifted by P
+// (cacheMask), and every key whose mask is 0 — except the query's own
+// slot, so that a padding query (which sees only padding) still has one
+// key and its softmax no NaN: a NaN there would reach the cache, and 0·NaN
+// is NaN in every later product over the padded slots.
+func (e *emitter) paddedMask(past, total, mask string) string {
+	key := "paddedmask:" + past + ":" + total + ":" + mask
+	if v, ok := e.memo[key]; ok {
+		return v
+	}
+	causal := e.cacheMask(past, total) // [S, T]
+	p := e.op("Squeeze", "", ins(past, e.i64s(0)))
+	t := e.op("Squeeze", "", ins(total, e.i64s(0)))
+	rows := e.op("Unsqueeze", "", ins(e.op("Range", "", ins(p, t, e.i64(1))), e.i64s(1)))        // [S, 1]
+	cols := e.op("Unsqueeze", "", ins(e.op("Range", "", ins(e.i64(0), t, e.i64(1))), e.i64s(0))) // [1, T]
+	notSelf := e.op("Not", "", ins(e.op("Equal", "", ins(cols, rows))))                          // [S, T]
+	pad := e.op("Equal", "", ins(mask, e.i64(0)))                                                // [B, T]
+	pad = e.op("Unsqueeze", "", ins(pad, e.i64s(1, 2)))                                          // [B, 1, 1, T]
+	hide := e.op("Or", "", ins(causal, e.op("And", "", ins(pad, notSelf))))                      // [B, 1, S, T]
+	e.memo[key] = hide
+	return hide
+}
+
 // AttentionKV: Attention (above) over the cached tokens and the new ones.
-// The new keys (after RoPE at their positions P..P+S-1) and values are
-// appended to past_key and past_value along the sequence axis; the results
-// are the presents, and the queries attend to all P+S keys under the causal
-// mask shifted by P.
+// The new keys (after RoPE at their positions) and values are appended to
+// past_key and past_value along the sequence axis; the results are the
+// presents, and the queries attend to all P+S keys under the causal mask
+// shifted by P. The positions come from position_ids (input 10), gathered
+// per sequence, and padded keys (attention_mask, input 9) are hidden
+// (paddedMask), so a left-padded row computes what it computes unpadded.
+// (Before attention_mask existed, positions were P..P+S-1 for every row
+// and nothing was hidden; that graph was not measurably faster, bench/kvmask.md.)
 func expandAttentionKV(e *emitter, n *ir.Node, in, out []string) {
 	h, kv, d := n.Attrs.Int("heads"), n.Attrs.Int("kv_heads"), n.Attrs.Int("head_dim")
 	g := h / kv
 	x := in[0]
 	seq := e.seqLen(x, n.Inputs[0].Type.Shape[1])
 	past := e.pastLen(in[7], n.Inputs[7].Type.Shape[2])
-	total, cos, sin := e.cacheRope(past, seq, in[5], in[6])
-	mask := e.cacheMask(past, total)
+	total := e.memoOp("total:"+past+":"+seq, "Add", past, seq)
+	cos, sin := e.positionRope(in[10], in[5], in[6], n.Inputs[5].Type.Shape[0].Size)                           // [B, S, D]
+	cosK, sinK := e.op("Unsqueeze", "", ins(cos, e.i64s(1))), e.op("Unsqueeze", "", ins(sin, e.i64s(1)))       // [B, 1, S, D]
+	cosQ, sinQ := e.op("Unsqueeze", "", ins(cos, e.i64s(1, 2))), e.op("Unsqueeze", "", ins(sin, e.i64s(1, 2))) // [B, 1, 1, S, D]
+	mask := e.op("Unsqueeze", "", ins(e.paddedMask(past, total, in[9]), e.i64s(1)))                            // [B, 1, 1, S, T]
 
 	q := e.op("Reshape", "", ins(e.linear(x, in[1], ""), e.i64s(0, 0, kv, g, d)))
 	q = e.op("Transpose", "", ins(q), aInts("perm", 0, 2, 3, 1, 4)) // [B, KV, G, S, D]
-	q = e.rope(q, cos, sin, d)
+	q = e.rope(q, cosQ, sinQ, d)
 	heads := func(w string) string {
 		t := e.op("Reshape", "", ins(e.linear(x, w, ""), e.i64s(0, 0, kv, d)))
 		return e.op("Transpose", "", ins(t), aInts("perm", 0, 2, 1, 3)) // [B, KV, S, D]
 	}
-	kNew := e.rope(heads(in[2]), cos, sin, d)
+	kNew := e.rope(heads(in[2]), cosK, sinK, d)
 	vNew := heads(in[3])
 	k := e.op("Concat", out[1], ins(in[7], kNew), aInt("axis", 2)) // [B, KV, T, D]
 	v := e.op("Concat", out[2], ins(in[8], vNew), aInt("axis", 2))

@@ -162,6 +162,24 @@ func inferAttentionKV(n *Node) ([]Type, error) {
 	if p, s := past.Shape[2], x.Shape[1]; p.Known() && s.Known() {
 		total = D(p.Size + s.Size)
 	}
+	{
+		// attention_mask [B, P+S] and position_ids [B, S], int64.
+		for i, want := range map[int]Shape{9: {x.Shape[0], total}, 10: {x.Shape[0], x.Shape[1]}} {
+			t := in(n, i)
+			if t.DType != Int64 {
+				return nil, fmt.Errorf("input %d (%s) has type %v, want int64", i, n.Inputs[i].Name, t.DType)
+			}
+			if err := wantRank(n, i, 2); err != nil {
+				return nil, err
+			}
+			if t.Shape[0] != want[0] || (want[1].Known() && t.Shape[1] != want[1]) || (i == 10 && t.Shape[1] != want[1]) {
+				return nil, fmt.Errorf("input %d (%s) has shape %v, want %v", i, n.Inputs[i].Name, t.Shape, want)
+			}
+		}
+		if m := in(n, 9).Shape[1]; !total.Known() {
+			total = m // the mask's length names the total
+		}
+	}
 	present := Type{past.DType, Shape{x.Shape[0], D(kv), total, D(hd)}}
 	return []Type{ts[0], present, present}, nil
 }

@@ -3,8 +3,10 @@ package ir
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +17,8 @@ import (
 
 	"github.com/mhcc-dev/mhcc/internal/inputfile"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/mhcc-dev/mhcc/internal/tokenizer"
 )
 
 // Defaults for the keys a model file may leave out (docs/spec.md §5).
@@ -56,16 +60,17 @@ const (
 // sectionKeys lists the keys allowed in each mapping of a model file, by
 // dotted path ("" is the top level), in the order of docs/spec.md §5.
 var sectionKeys = map[string][]string{
-	"":                  {"format", "name", "architecture", "hyper_connections", "weights", "inputs"},
+	"":                  {"format", "name", "architecture", "hyper_connections", "weights", "inputs", "generation"},
 	"architecture":      {"kind", "vocab_size", "hidden_size", "layers", "heads", "kv_heads", "head_dim", "ffn_hidden_size", "norm_eps", "rope_theta", "input_size", "output_size"},
 	"hyper_connections": {"kind", "streams", "dynamic", "sinkhorn_iterations", "eps", "rms_eps", "collapse"},
 	"weights":           {"source", "path", "seed"},
 	"inputs":            {"batch", "sequence", "max_sequence", "kv_cache"},
+	"generation":        {"tokenizer", "bos_token_id", "eos_token_id"},
 }
 
 // sectionOrder is the order in which sections are searched for a key that
 // was written in the wrong one.
-var sectionOrder = []string{"", "architecture", "hyper_connections", "weights", "inputs"}
+var sectionOrder = []string{"", "architecture", "hyper_connections", "weights", "inputs", "generation"}
 
 // MaxFileBytes bounds a model file. The YAML parser holds a node of some
 // hundred bytes per key and value, so a file of millions of keys would take
@@ -308,11 +313,13 @@ func (l *loader) model(root *yaml.Node) *Model {
 	hc := top.sub("hyper_connections", false)
 	w := top.sub("weights", false)
 	in := top.sub("inputs", true)
+	gen := top.sub("generation", true)
 	m.ArchPos, m.HCPos, m.WeightsPos, m.InputsPos = arch.pos, hc.pos, w.pos, in.pos
 	l.architecture(arch)
 	l.hyperConnections(hc)
 	l.weights(w)
 	l.inputs(in)
+	l.generation(gen)
 	if len(l.errs) == 0 {
 		l.checkParams(arch)
 	}
@@ -507,6 +514,58 @@ func (l *loader) inputs(s *section) {
 		in.Sequence, in.MaxSequence = seq, int(maxSeq)
 	}
 	in.KVCache = s.boolOr("kv_cache", false)
+}
+
+// generation checks the generation section (decoder only; an absent
+// section means no tokenizer and no special ids): what mhcc export writes
+// into config.json and generation_config.json, and what mhcc generate
+// stops at and tokenizes with. Ids must be inside the vocabulary; the
+// tokenizer must be a Hugging Face tokenizer.json that parses.
+func (l *loader) generation(s *section) {
+	g := &l.m.Generation
+	g.BOS, g.EOS = -1, -1
+	if l.m.Arch.Kind == ArchMLP {
+		s.forbid("for architecture kind mlp (decoder only)", "tokenizer", "bos_token_id", "eos_token_id")
+		return
+	}
+	vocab := int64(l.m.Arch.VocabSize)
+	for _, k := range []struct {
+		name string
+		dst  *int
+	}{{"bos_token_id", &g.BOS}, {"eos_token_id", &g.EOS}} {
+		if s.absent(k.name) {
+			continue
+		}
+		want := "a token id, 0 or more"
+		if vocab > 0 {
+			want = fmt.Sprintf("a token id in [0, %d) (architecture.vocab_size)", vocab)
+		}
+		hi := int64(math.MaxInt32)
+		if vocab > 0 {
+			hi = vocab - 1
+		}
+		f, _ := s.field(k.name)
+		if v, r := intValue(f.val); r == intOK && v > hi && vocab > 0 {
+			s.errorf(f, k.name, "got %d, want %s", v, want)
+			continue
+		}
+		if v, ok := s.integer(k.name, 0, hi, want); ok {
+			*k.dst = int(v)
+		}
+	}
+	if p, ok := s.str("tokenizer", "a file path (a Hugging Face tokenizer.json)"); ok {
+		f, _ := s.field("tokenizer")
+		g.Tokenizer = l.resolve(p)
+		n := len(l.errs)
+		l.checkFile(s, f, g.Tokenizer)
+		if len(l.errs) == n {
+			if tk, err := tokenizer.Load(g.Tokenizer); err != nil {
+				s.errorf(f, "tokenizer", "%s: %v", g.Tokenizer, err)
+			} else if vocab > 0 && tk.MaxID() >= vocab {
+				s.errorf(f, "tokenizer", "%s has token id %d, want ids below architecture.vocab_size %d", g.Tokenizer, tk.MaxID(), vocab)
+			}
+		}
+	}
 }
 
 // checkParams reports a model too large to be anything but a typo. It runs

@@ -484,10 +484,11 @@ func TestLowerKVCache(t *testing.T) {
 	for _, v := range g.Outputs {
 		outs = append(outs, v.Name+":"+v.Type.String())
 	}
-	wantIn := "input_ids:i64[batch,sequence] past_key_values.0.key:f32[batch,2,past_sequence,8] past_key_values.0.value:f32[batch,2,past_sequence,8] " +
-		"past_key_values.1.key:f32[batch,2,past_sequence,8] past_key_values.1.value:f32[batch,2,past_sequence,8]"
-	wantOut := "logits:f32[batch,sequence,97] present.0.key:f32[batch,2,total_sequence,8] present.0.value:f32[batch,2,total_sequence,8] " +
-		"present.1.key:f32[batch,2,total_sequence,8] present.1.value:f32[batch,2,total_sequence,8]"
+	wantIn := "input_ids:i64[batch_size,sequence] attention_mask:i64[batch_size,total_sequence] position_ids:i64[batch_size,sequence] " +
+		"past_key_values.0.key:f32[batch_size,2,past_sequence,8] past_key_values.0.value:f32[batch_size,2,past_sequence,8] " +
+		"past_key_values.1.key:f32[batch_size,2,past_sequence,8] past_key_values.1.value:f32[batch_size,2,past_sequence,8]"
+	wantOut := "logits:f32[batch_size,sequence,97] present.0.key:f32[batch_size,2,total_sequence,8] present.0.value:f32[batch_size,2,total_sequence,8] " +
+		"present.1.key:f32[batch_size,2,total_sequence,8] present.1.value:f32[batch_size,2,total_sequence,8]"
 	if got := strings.Join(ins, " "); got != wantIn {
 		t.Errorf("inputs\n got %s\nwant %s", got, wantIn)
 	}

@@ -31,6 +31,9 @@ type lowerer struct {
 	// past and present are the cache inputs and outputs (kv_cache only):
 	// key and value of layer i at 2i and 2i+1.
 	past, present []*Value
+	// mask and positions are the attention_mask and position_ids inputs
+	// (kv_cache only).
+	mask, positions *Value
 }
 
 // weight returns the constant for tensor name, creating it on first use.
@@ -87,12 +90,17 @@ func (l *lowerer) lower() error {
 	a, hc := m.Arch, m.HC
 	arch := m.ArchPos
 	batch := dimOf(m.Inputs.Batch, "batch")
+	if m.Inputs.KVCache {
+		// Generation runtimes fill the dim named batch_size when they make
+		// the empty cache (transformers.js), so the step graph uses their name.
+		batch = dimOf(m.Inputs.Batch, "batch_size")
+	}
 	var x *Value // the state: [B, S, C] (residual) or [B, S, n, C]; mlp drops S
 	switch a.Kind {
 	case ArchDecoder:
 		ids := l.g.AddInput("input_ids", T(Int64, batch, dimOf(m.Inputs.Sequence, "sequence")))
 		if m.Inputs.KVCache {
-			l.addPast(batch)
+			l.addCacheInputs(batch, ids.Type.Shape[1])
 		}
 		x = l.one(OpGather, "embed", arch, nil, l.weight("embed.weight"), ids)
 	case ArchMLP:
@@ -117,7 +125,8 @@ func (l *lowerer) lower() error {
 				attrs := Attrs{"heads": int64(a.Heads), "kv_heads": int64(a.KVHeads), "head_dim": int64(a.HeadDim)}
 				ws := []*Value{h, l.weight(p + "attn.wq.weight"), l.weight(p + "attn.wk.weight"), l.weight(p + "attn.wv.weight"), l.weight(p + "attn.wo.weight"), cos, sin}
 				if m.Inputs.KVCache {
-					outs := l.node(OpAttentionKV, p+"attn", arch, attrs, append(ws, l.past[2*i], l.past[2*i+1]),
+					ws = append(ws, l.past[2*i], l.past[2*i+1], l.mask, l.positions)
+					outs := l.node(OpAttentionKV, p+"attn", arch, attrs, ws,
 						p+"attn", PresentKey(i), PresentValue(i))
 					l.present = append(l.present, outs[1], outs[2])
 					return outs[0]
@@ -162,10 +171,23 @@ func PastValue(i int) string    { return fmt.Sprintf("past_key_values.%d.value",
 func PresentKey(i int) string   { return fmt.Sprintf("present.%d.key", i) }
 func PresentValue(i int) string { return fmt.Sprintf("present.%d.value", i) }
 
-// addPast adds the cache inputs of every layer, after input_ids: keys and
-// values [batch, kv_heads, past_sequence, head_dim], past_sequence ≥ 0.
-func (l *lowerer) addPast(batch Dim) {
+// Names of the padding and position inputs of a KV-cache graph, as in
+// Hugging Face's exports (transformers.js and onnxruntime-genai feed them by
+// these names).
+const (
+	AttentionMask = "attention_mask"
+	PositionIDs   = "position_ids"
+)
+
+// addCacheInputs adds the inputs of a KV-cache step after input_ids:
+// attention_mask int64 [batch, total_sequence] (1 for a token, 0 for
+// padding, over the cache and the new tokens) and position_ids int64
+// [batch, sequence] (each new token's RoPE position), then the keys and values
+// of every layer [batch, kv_heads, past_sequence, head_dim], past_sequence ≥ 0.
+func (l *lowerer) addCacheInputs(batch, seq Dim) {
 	a := l.m.Arch
+	l.mask = l.g.AddInput(AttentionMask, T(Int64, batch, P("total_sequence")))
+	l.positions = l.g.AddInput(PositionIDs, T(Int64, batch, seq))
 	t := T(Float32, batch, D(int64(a.KVHeads)), P("past_sequence"), D(int64(a.HeadDim)))
 	for i := 0; i < a.Layers; i++ {
 		l.past = append(l.past, l.g.AddInput(PastKey(i), t), l.g.AddInput(PastValue(i), t))

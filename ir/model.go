@@ -14,6 +14,9 @@ type Model struct {
 	HC      HyperConnections
 	Weights WeightsSpec
 	Inputs  InputsSpec
+	// Generation is the optional generation section: special ids and the
+	// tokenizer (mhcc export, mhcc generate).
+	Generation GenerationSpec
 
 	// Positions of the sections, for nodes lowered from them: where the
 	// section's key is; unknown (zero) for an absent inputs section.
@@ -99,6 +102,12 @@ type WeightsSpec struct {
 	Path    string // safetensors: resolved against the model file's folder
 	Seed    uint64 // random
 	PathPos Pos
+}
+
+// GenerationSpec is the generation section. An id of -1 is absent.
+type GenerationSpec struct {
+	Tokenizer string // tokenizer.json, resolved against the model file's folder; "" for none
+	BOS, EOS  int
 }
 
 // InputsSpec is the inputs section. A size of 0 means dynamic.

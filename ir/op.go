@@ -107,9 +107,9 @@ var opTable = [numOps]opInfo{
 		attrs: map[string]attrSpec{"to": {attrString, true}},
 		doc:   "x converted to the float type named by to (f32, f16, bf16, f64), rounding to nearest even"},
 
-	OpAttentionKV: {name: "AttentionKV", minIn: 9, maxIn: 9, out: 3, infer: inferAttentionKV,
+	OpAttentionKV: {name: "AttentionKV", minIn: 11, maxIn: 11, out: 3, infer: inferAttentionKV,
 		attrs: map[string]attrSpec{"heads": {attrInt, true}, "kv_heads": {attrInt, true}, "head_dim": {attrInt, true}},
-		doc:   "Attention over cached and new tokens: new tokens at positions past..past+S-1, keys and values appended to the cache; inputs x, wq, wk, wv, wo, cos, sin, past_key, past_value; outputs y, present_key, present_value"},
+		doc:   "Attention over cached and new tokens, keys and values appended to the cache; inputs x, wq, wk, wv, wo, cos, sin, past_key, past_value, attention_mask [B, P+S] (0: padding, never attended), position_ids [B, S] (the RoPE rows); outputs y, present_key, present_value"},
 }
 
 func (o Op) String() string {

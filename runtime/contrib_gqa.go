@@ -29,10 +29,13 @@ import (
 // onnxruntime, a chunk of S > 1 tokens on a non-empty cache (S ≠ T) needs
 // B = 1, and S must be 1 when it is not a prompt.
 //
-// Rotary embedding inside the operator (do_rotary, cos_cache, sin_cache,
-// position_ids), attention_bias, head_sink and smooth_softmax are not
-// implemented: mhcc applies RoPE in the graph. A node using them fails to
-// run with a message naming the input or attribute.
+// attention_bias [B or 1, N or 1, S, T] is added to the scores (after the
+// softcap, as onnxruntime does; the crosscheck test has a case with both):
+// mhcc's KV-cache graphs hide padding with it. Rotary embedding inside the
+// operator (do_rotary, cos_cache, sin_cache, position_ids), head_sink and
+// smooth_softmax are not implemented: mhcc applies RoPE in the graph. A
+// node using them fails to run with a message naming the input or
+// attribute.
 
 // groupQueryAttention is the reference loop above, in float64.
 func groupQueryAttention(c *call, in []*Tensor) []*Tensor {
@@ -42,7 +45,7 @@ func groupQueryAttention(c *call, in []*Tensor) []*Tensor {
 		}
 		return nil
 	}
-	for i, name := range map[int]string{7: "cos_cache", 8: "sin_cache", 9: "position_ids", 10: "attention_bias", 11: "head_sink"} {
+	for i, name := range map[int]string{7: "cos_cache", 8: "sin_cache", 9: "position_ids", 11: "head_sink"} {
 		if arg(i) != nil {
 			failf("GroupQueryAttention: input %s is not implemented (mhcc applies RoPE in the graph)", name)
 		}
@@ -123,6 +126,21 @@ func groupQueryAttention(c *call, in []*Tensor) []*Tensor {
 	}
 	softcap := c.float("softcap", 0)
 	window := int(c.int("local_window_size", -1))
+	var bias []float64
+	var biasB, biasH int // strides of batch and head in bias; 0 where broadcast
+	if t := arg(10); t != nil {
+		sh := t.Shape
+		if len(sh) != 4 || (sh[0] != 1 && sh[0] != int64(b)) || (sh[1] != 1 && sh[1] != int64(nh)) || sh[2] != int64(s) || sh[3] != int64(total) {
+			failf("GroupQueryAttention: attention_bias has shape %v, want [%d or 1, %d or 1, %d, %d]", sh, b, nh, s, total)
+		}
+		bias = t.Float64s()
+		if sh[0] != 1 {
+			biasB = int(sh[1]) * s * total
+		}
+		if sh[1] != 1 {
+			biasH = s * total
+		}
+	}
 
 	// q, k, v as [B, heads, S, H] float64 views of the BSNH inputs.
 	qv := query.Float64s()
@@ -197,6 +215,9 @@ func groupQueryAttention(c *call, in []*Tensor) []*Tensor {
 					if softcap > 0 {
 						x = softcap * math.Tanh(x/softcap)
 					}
+					if bias != nil {
+						x += bias[bi*biasB+h*biasH+si*total+j]
+					}
 					scores[j] = x
 					mx = math.Max(mx, x)
 				}
@@ -230,6 +251,9 @@ func gqaTypes(n *Node, in []DType) ([]DType, error) {
 	t, err := common(in[:min(len(in), 5)], isFloat)
 	if err != nil {
 		return nil, err
+	}
+	if len(in) > 10 && in[10] != Undefined && in[10] != t {
+		return nil, fmt.Errorf("attention_bias has type %v, want %v (the query's)", in[10], t)
 	}
 	for i := 5; i <= 6 && i < len(in); i++ {
 		if in[i] != Undefined && in[i] != Int32 {

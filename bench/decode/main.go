@@ -75,10 +75,20 @@ func main() {
 	flag.StringVar(&o.ortLib, "ort-lib", "", "onnxruntime shared library (default $MHCC_ORT_LIB, else <root>/.cache/onnxruntime-1.30.0/libonnxruntime.so.1)")
 	flag.StringVar(&o.root, "root", "", "the mhcc repository (default: found from the working directory)")
 	flag.StringVar(&o.command, "command", "", "the command line to show in the report")
+	var pairFlag string
+	flag.StringVar(&pairFlag, "pair", "", "label:first.yaml:second.yaml: measure this pair (in the mHC and residual columns) instead of the default ones, e.g. a model against a variant of it")
 	flag.Parse()
 	o.pairs = defaultPairs
+	if pairFlag != "" {
+		f := strings.Split(pairFlag, ":")
+		if len(f) != 3 {
+			fmt.Fprintln(os.Stderr, "bench/decode: -pair: want label:first.yaml:second.yaml")
+			os.Exit(2)
+		}
+		o.pairs = []pair{{f[0], f[1], f[2], "given by -pair"}}
+	}
 	if quick {
-		o.reps, o.minSample, o.pairs = min(o.reps, 3), 20*time.Millisecond, defaultPairs[:1]
+		o.reps, o.minSample, o.pairs = min(o.reps, 3), 20*time.Millisecond, o.pairs[:1]
 	}
 	if err := o.finish(pasts, targets); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/decode:", err)
@@ -187,7 +197,10 @@ type graph struct {
 // compile builds the KV-cache graph of the model file for target, with RoPE
 // tables long enough for the longest cache, and opens its session.
 func compile(o options, file, tg string) (*graph, error) {
-	m, err := ir.Load(filepath.Join(o.root, file))
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(o.root, file)
+	}
+	m, err := ir.Load(file)
 	if err != nil {
 		return nil, err
 	}
@@ -239,9 +252,18 @@ func (g *graph) contender(name string, past int) (*contender, error) {
 	for _, in := range g.inNames {
 		var v ort.Value
 		var err error
-		if in == "input_ids" {
+		switch in {
+		case "input_ids":
 			v, err = ort.NewTensor(ort.NewShape(1, 1), []int64{1})
-		} else {
+		case "attention_mask": // no padding: ones over the cache and the new token
+			ones := make([]int64, past+1)
+			for i := range ones {
+				ones[i] = 1
+			}
+			v, err = ort.NewTensor(ort.NewShape(1, int64(past+1)), ones)
+		case "position_ids":
+			v, err = ort.NewTensor(ort.NewShape(1, 1), []int64{int64(past)})
+		default:
 			data := make([]float32, a.KVHeads*past*a.HeadDim)
 			for i := range data {
 				data[i] = float32(rng.NormFloat64())

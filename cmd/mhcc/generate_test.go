@@ -1,6 +1,8 @@
 package main
 
 import (
+	"math"
+	"math/rand/v2"
 	"regexp"
 	"strconv"
 	"strings"
@@ -97,5 +99,42 @@ func TestGenerateHalfPrecisionCache(t *testing.T) {
 				t.Fatalf("step %d: logit %d is %g in fp16, %g in fp32", i, j, hv[j], fv[j])
 			}
 		}
+	}
+}
+
+// sample draws from softmax(logits / temperature) cut to the top-k ids and
+// to the top-p mass: checked on one row of known probabilities.
+func TestSampleTopKTopP(t *testing.T) {
+	logits := mhrt.NewFloat32([]int64{1, 1, 4}, []float32{0, 1, 2, 3}) // softmax: .032 .087 .237 .644
+	cases := []struct {
+		name string
+		f    generateFlags
+		want map[int64]float64 // id → frequency
+	}{
+		{"top-k 1 is greedy", generateFlags{temperature: 1, topK: 1, topP: 1}, map[int64]float64{3: 1}},
+		{"top-p 0.5 keeps the first id", generateFlags{temperature: 1, topP: 0.5}, map[int64]float64{3: 1}},
+		{"top-k 2", generateFlags{temperature: 1, topK: 2, topP: 1}, map[int64]float64{3: 0.731, 2: 0.269}},
+		{"top-p 0.9 keeps three ids", generateFlags{temperature: 1, topP: 0.9}, map[int64]float64{3: 0.665, 2: 0.245, 1: 0.090}},
+		{"temperature 2 flattens", generateFlags{temperature: 2, topP: 1}, map[int64]float64{3: 0.455, 2: 0.276, 1: 0.167, 0: 0.102}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			const n = 20000
+			count := map[int64]float64{}
+			for range n {
+				count[sample(logits, c.f, rng)[0]]++
+			}
+			for id, want := range c.want {
+				if got := count[id] / n; math.Abs(got-want) > 0.015 {
+					t.Errorf("id %d drawn %.3f of the time, want %.3f", id, got, want)
+				}
+			}
+			for id, k := range count {
+				if _, ok := c.want[id]; !ok {
+					t.Errorf("id %d drawn %d times, want never", id, int(k))
+				}
+			}
+		})
 	}
 }

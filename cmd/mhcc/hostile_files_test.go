@@ -293,6 +293,7 @@ func init() {
 		fifoModel("inspect", "fifo.yaml"),
 		fifoModel("graph", "fifo.onnx", "-o", "g.dot"),
 		fifoModel("verify", "fifo.yaml"),
+		fifoModel("generate", "fifo.onnx", "--prompt-ids", "1"),
 		hostileCase{name: "fifo-input/run", exit: 1, stderr: `x\.npy: ` + namedPipe, timeout: fifoTimeout,
 			setup: func(t *testing.T, dir string) []string {
 				goodWith(t, dir, "", "")

@@ -1,6 +1,7 @@
 package crosscheck
 
 import (
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -22,6 +23,7 @@ type gqaCase struct {
 	total             int32
 	packed            bool
 	attrs             []*onnxpb.AttributeProto
+	bias              []int // attention_bias shape [B or 1, N or 1, S, T]; nil: omitted
 }
 
 // TestGroupQueryAttentionMatchesOnnxruntime checks the Go runtime's
@@ -48,6 +50,13 @@ func TestGroupQueryAttentionMatchesOnnxruntime(t *testing.T) {
 			attrs: []*onnxpb.AttributeProto{aFloat("scale", 0.3), aFloat("softcap", 1.5)}},
 		{name: "local window", b: 1, s: 1, nh: 2, nkv: 2, hd: 8, pastBuf: 7, seqlens: []int32{7}, total: 8,
 			attrs: []*onnxpb.AttributeProto{aIntAttr("local_window_size", 3)}},
+		// attention_bias, as mhcc's KV-cache graphs hide left padding with it
+		// (0 or −inf per key, here mixed with finite values).
+		{name: "bias, prompt", b: 2, s: 5, nh: 4, nkv: 2, hd: 8, pastBuf: 0, seqlens: []int32{4, 4}, total: 5, bias: []int{2, 1, 5, 5}},
+		{name: "bias per head, decode", b: 2, s: 1, nh: 4, nkv: 2, hd: 8, pastBuf: 6, seqlens: []int32{6, 6}, total: 7, bias: []int{2, 4, 1, 7}},
+		{name: "bias broadcast over batch", b: 3, s: 1, nh: 2, nkv: 1, hd: 16, pastBuf: 4, seqlens: []int32{4, 4, 4}, total: 5, bias: []int{1, 1, 1, 5}},
+		{name: "bias and softcap", b: 1, s: 4, nh: 2, nkv: 1, hd: 8, pastBuf: 2, seqlens: []int32{5}, total: 6, bias: []int{1, 2, 4, 6},
+			attrs: []*onnxpb.AttributeProto{aFloat("softcap", 1.5)}},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -123,6 +132,10 @@ func (c gqaCase) model() []byte {
 	}
 	inputs = append(inputs, vi("seqlens_k", i32, c.b), vi("total_sequence_length", i32))
 	names = append(names, "seqlens_k", "total_sequence_length")
+	if c.bias != nil {
+		inputs = append(inputs, vi("attention_bias", f32, c.bias...))
+		names = append(names, "", "", "", "attention_bias")
+	}
 	present := max(int(c.total), max(c.pastBuf, 0))
 	attrs := append([]*onnxpb.AttributeProto{aIntAttr("num_heads", int64(c.nh)), aIntAttr("kv_num_heads", int64(c.nkv))}, c.attrs...)
 	m := &onnxpb.ModelProto{
@@ -170,6 +183,29 @@ func (c gqaCase) inputs(seed uint64) ([]ortrun.Tensor, map[string]*mhrt.Tensor) 
 	if c.pastBuf >= 0 {
 		float("past_key", b, int64(c.nkv), int64(c.pastBuf), int64(c.hd))
 		float("past_value", b, int64(c.nkv), int64(c.pastBuf), int64(c.hd))
+	}
+	if c.bias != nil {
+		n := 1
+		for _, d := range c.bias {
+			n *= d
+		}
+		xs := make([]float32, n)
+		for i := range xs {
+			switch r.IntN(4) {
+			case 0: // a hidden key; never the first, so no row is all hidden
+				if i%c.bias[3] != 0 {
+					xs[i] = float32(math.Inf(-1))
+				}
+			case 1:
+				xs[i] = float32(r.NormFloat64())
+			}
+		}
+		dims := make([]int64, 4)
+		for i, d := range c.bias {
+			dims[i] = int64(d)
+		}
+		ortIn = append(ortIn, ortrun.Tensor{Name: "attention_bias", DType: "float32", Shape: dims, F32: xs})
+		goIn["attention_bias"] = mhrt.NewFloat32(dims, xs)
 	}
 	lens := make([]int64, len(c.seqlens))
 	for i, v := range c.seqlens {

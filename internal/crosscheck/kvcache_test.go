@@ -162,27 +162,63 @@ func logitColumns(o output, from, to int) output {
 // An ortCache runs a KV-cache graph step by step in onnxruntime, feeding
 // each step's presents back as the next step's pasts.
 type ortCache struct {
-	path  string
-	batch int
-	names []string // past input names, graph order
-	past  []ortrun.Tensor
+	path   string
+	batch  int
+	names  []string // past input names, graph order
+	past   []ortrun.Tensor
+	masked bool      // the graph takes attention_mask and position_ids
+	mask   [][]int64 // per row: 1 for a cached token, 0 for padding
+	seen   []int64   // per row: tokens fed, the next position
 }
 
 func newORTCache(path string, m *ir.Model, batch int) *ortCache {
-	c := &ortCache{path: path, batch: batch}
+	c := &ortCache{path: path, batch: batch, masked: true, mask: make([][]int64, batch), seen: make([]int64, batch)}
 	shape := []int64{int64(batch), int64(m.Arch.KVHeads), 0, int64(m.Arch.HeadDim)}
+	dtype := "float32"
+	if ins, _, err := ortrun.IOInfo(path); err == nil {
+		for _, in := range ins {
+			if in.Name == ir.PastKey(0) {
+				dtype = in.DType // float16 at --precision fp16
+			}
+		}
+	}
 	for i := range m.Arch.Layers {
 		for _, name := range []string{ir.PastKey(i), ir.PastValue(i)} {
 			c.names = append(c.names, name)
-			c.past = append(c.past, ortrun.Tensor{Name: name, DType: "float32", Shape: shape, F32: []float32{}})
+			c.past = append(c.past, ortrun.Tensor{Name: name, DType: dtype, Shape: shape, F32: []float32{}})
 		}
 	}
 	return c
 }
 
-func (c *ortCache) step(ids []int64) (output, error) {
+func (c *ortCache) step(ids []int64) (output, error) { return c.stepMasked(ids, nil) }
+
+// stepMasked feeds ids [batch, n] with mask [batch, n] (0: padding; nil: no
+// padding), positions counting each row's tokens only, as kvcache.Session.
+func (c *ortCache) stepMasked(ids, mask []int64) (output, error) {
 	n := int64(len(ids) / c.batch)
 	in := append([]ortrun.Tensor{{Name: kvcache.InputIDs, DType: "int64", Shape: []int64{int64(c.batch), n}, I64: ids}}, c.past...)
+	if c.masked {
+		var full, pos []int64
+		for b := range c.batch {
+			for i := range int(n) {
+				m := int64(1)
+				if mask != nil {
+					m = mask[b*int(n)+i]
+				}
+				c.mask[b] = append(c.mask[b], m)
+				pos = append(pos, c.seen[b])
+				if m == 1 {
+					c.seen[b]++
+				} else {
+					pos[len(pos)-1] = 0
+				}
+			}
+			full = append(full, c.mask[b]...)
+		}
+		in = append(in, ortrun.Tensor{Name: kvcache.AttentionMask, DType: "int64", Shape: []int64{int64(c.batch), int64(len(c.mask[0]))}, I64: full},
+			ortrun.Tensor{Name: kvcache.PositionIDs, DType: "int64", Shape: []int64{int64(c.batch), n}, I64: pos})
+	}
 	outs, err := ortrun.Run(c.path, in, 1)
 	if err != nil {
 		return output{}, err

@@ -1,21 +1,28 @@
 // Package kvcache runs KV-cache decoder graphs (a model compiled with
 // inputs.kv_cache: true) in mhcc's Go runtime, one step at a time: it keeps
 // the presents of a step as the pasts of the next, and it knows the names
-// the exporter gives them (input_ids, past_key_values.{i}.key/.value →
-// logits, present.{i}.key/.value, as in Hugging Face's ONNX exports).
+// the exporter gives them (input_ids, attention_mask, position_ids,
+// past_key_values.{i}.key/.value → logits, present.{i}.key/.value, as in
+// Hugging Face's ONNX exports). It keeps the attention mask of the batch
+// too, so sequences of different lengths run together, left-padded, as
+// transformers.js runs them.
 package kvcache
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strings"
 
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
 
-// Graph names of the token input and the logits output.
+// Graph names of the token, mask and position inputs and the logits output.
 const (
-	InputIDs = "input_ids"
-	Logits   = "logits"
+	InputIDs      = "input_ids"
+	AttentionMask = "attention_mask"
+	PositionIDs   = "position_ids"
+	Logits        = "logits"
 )
 
 // A Cache pairs each past input of a model with the present output that
@@ -23,6 +30,9 @@ const (
 type Cache struct {
 	Past    []mhrt.ValueInfo // past_key_values.{i}.key, .value, in graph order
 	Present []string         // the output for Past[j]
+	// Masked is set when the graph takes attention_mask and position_ids
+	// (every KV graph mhcc writes since both were added; older files lack them).
+	Masked bool
 }
 
 // PresentFor names the output that carries input past's next value:
@@ -50,7 +60,15 @@ func Layout(m *mhrt.Model) (*Cache, error) {
 		return nil, fmt.Errorf("kvcache: no %q output", Logits)
 	}
 	c := &Cache{}
+	seen := map[string]bool{}
 	for _, in := range m.Inputs[1:] {
+		if in.Name == AttentionMask || in.Name == PositionIDs {
+			if !in.Ranked || len(in.Shape) != 2 || in.DType != mhrt.Int64 {
+				return nil, fmt.Errorf("kvcache: input %q is %v %v, want int64 [batch_size, n]", in.Name, in.DType, in.Shape)
+			}
+			seen[in.Name] = true
+			continue
+		}
 		p := PresentFor(in.Name)
 		if p == "" || !outs[p] {
 			return nil, fmt.Errorf("kvcache: input %q has no matching present output (want past_key_values.{i}.key/.value with present.{i}.key/.value)", in.Name)
@@ -64,6 +82,10 @@ func Layout(m *mhrt.Model) (*Cache, error) {
 	if len(c.Past) == 0 {
 		return nil, fmt.Errorf("kvcache: the model has no past_key_values inputs; compile it with inputs.kv_cache: true")
 	}
+	if seen[AttentionMask] != seen[PositionIDs] {
+		return nil, fmt.Errorf("kvcache: the model has one of %s and %s, want both or neither", AttentionMask, PositionIDs)
+	}
+	c.Masked = seen[AttentionMask]
 	return c, nil
 }
 
@@ -75,6 +97,8 @@ type Session struct {
 	Batch int
 	past  []*mhrt.Tensor
 	len   int
+	mask  [][]int64 // per sequence, 1 for each cached token, 0 for padding
+	seen  []int64   // per sequence, the tokens (not padding) fed so far: the next position
 }
 
 // NewSession starts an empty cache (past length 0) for batch sequences.
@@ -83,7 +107,10 @@ func NewSession(m *mhrt.Model, batch int) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{Model: m, Cache: c, Batch: batch}
+	if batch < 1 {
+		return nil, fmt.Errorf("kvcache: batch %d, want 1 or more", batch)
+	}
+	s := &Session{Model: m, Cache: c, Batch: batch, mask: make([][]int64, batch), seen: make([]int64, batch)}
 	for _, in := range c.Past {
 		if in.Shape[0] >= 0 && in.Shape[0] != int64(batch) {
 			return nil, fmt.Errorf("kvcache: input %q has batch %d, want %d", in.Name, in.Shape[0], batch)
@@ -114,14 +141,86 @@ func NewSession(m *mhrt.Model, batch int) (*Session, error) {
 func (s *Session) Len() int { return s.len }
 
 // Step runs the graph on ids [batch, n] (n ≥ 1 new tokens of each
-// sequence, row-major) and returns the logits [batch, n, vocab]; the
-// presents become the cache.
+// sequence, row-major, none of them padding) and returns the logits
+// [batch, n, vocab]; the presents become the cache.
 func (s *Session) Step(ids []int64) (*mhrt.Tensor, error) {
+	return s.StepMasked(ids, nil)
+}
+
+// Prefill starts the sequences of a batch from prompts of any lengths,
+// left-padded with pad to the longest (as transformers.js pads), and
+// returns the logits [batch, longest, vocab]: a sequence's next-token
+// logits are at the last position whatever its length. On a filled cache
+// the padding sits between the cached tokens and the prompt, masked the
+// same.
+func (s *Session) Prefill(prompts [][]int64, pad int64) (*mhrt.Tensor, error) {
+	if len(prompts) != s.Batch {
+		return nil, fmt.Errorf("kvcache: got %d prompts, want the batch %d", len(prompts), s.Batch)
+	}
+	n := 0
+	for i, p := range prompts {
+		if len(p) == 0 {
+			return nil, fmt.Errorf("kvcache: prompt %d is empty", i+1)
+		}
+		n = max(n, len(p))
+	}
+	ids := make([]int64, 0, s.Batch*n)
+	mask := make([]int64, 0, s.Batch*n)
+	for _, p := range prompts {
+		for range n - len(p) {
+			ids, mask = append(ids, pad), append(mask, 0)
+		}
+		ids = append(ids, p...)
+		for range p {
+			mask = append(mask, 1)
+		}
+	}
+	return s.StepMasked(ids, mask)
+}
+
+// StepMasked is Step with a mask over the new tokens ([batch, n], 1 for a
+// token, 0 for padding; nil: all tokens). Positions continue per sequence
+// over its tokens only, so padding moves no token's position. A graph
+// without attention_mask (one written by an mhcc before it had one) takes
+// no padding.
+func (s *Session) StepMasked(ids, mask []int64) (*mhrt.Tensor, error) {
 	if len(ids) == 0 || len(ids)%s.Batch != 0 {
 		return nil, fmt.Errorf("kvcache: got %d token ids, want a positive multiple of the batch %d", len(ids), s.Batch)
 	}
 	n := len(ids) / s.Batch
+	if mask != nil && len(mask) != len(ids) {
+		return nil, fmt.Errorf("kvcache: got %d mask entries for %d token ids", len(mask), len(ids))
+	}
 	in := map[string]*mhrt.Tensor{InputIDs: mhrt.NewInt64([]int64{int64(s.Batch), int64(n)}, ids)}
+	pos := make([]int64, len(ids))
+	fullMask := make([]int64, 0, s.Batch*(s.len+n))
+	seen := slices.Clone(s.seen)
+	rows := make([][]int64, s.Batch)
+	for b := range s.Batch {
+		rows[b] = slices.Clone(s.mask[b])
+		for i := range n {
+			m := int64(1)
+			if mask != nil {
+				m = mask[b*n+i]
+			}
+			if m != 0 && m != 1 {
+				return nil, fmt.Errorf("kvcache: mask entry %d is %d, want 0 or 1", b*n+i, m)
+			}
+			if m == 0 && !s.Cache.Masked {
+				return nil, fmt.Errorf("kvcache: the graph has no %s input (compiled by an older mhcc), so it takes no padding", AttentionMask)
+			}
+			rows[b] = append(rows[b], m)
+			if m == 1 {
+				pos[b*n+i] = seen[b]
+				seen[b]++
+			}
+		}
+		fullMask = append(fullMask, rows[b]...)
+	}
+	if s.Cache.Masked {
+		in[AttentionMask] = mhrt.NewInt64([]int64{int64(s.Batch), int64(s.len + n)}, fullMask)
+		in[PositionIDs] = mhrt.NewInt64([]int64{int64(s.Batch), int64(n)}, pos)
+	}
 	for j, p := range s.Cache.Past {
 		in[p.Name] = s.past[j]
 	}
@@ -137,8 +236,57 @@ func (s *Session) Step(ids []int64) (*mhrt.Tensor, error) {
 		s.past[j] = t
 	}
 	s.len += n
+	s.mask, s.seen = rows, seen
 	return out[Logits], nil
 }
+
+// FillRandom replaces an empty cache by past tokens of N(0, 1) keys and
+// values (seeded), every one a token (mask 1): decode steps then cost what
+// they cost after a real prompt of that length, without its prefill. For
+// benchmarks (mhcc generate --synthetic-past); the logits mean nothing.
+func (s *Session) FillRandom(past int, seed uint64) error {
+	if s.len != 0 {
+		return fmt.Errorf("kvcache: FillRandom on a cache of %d tokens, want an empty one", s.len)
+	}
+	if past < 0 {
+		return fmt.Errorf("kvcache: FillRandom of %d tokens", past)
+	}
+	rng := rand.New(rand.NewPCG(seed, uint64(past)))
+	for j, t := range s.past {
+		shape := []int64{t.Shape[0], t.Shape[1], int64(past), t.Shape[3]}
+		xs := make([]float32, shape[0]*shape[1]*shape[2]*shape[3])
+		for i := range xs {
+			xs[i] = float32(rng.NormFloat64())
+		}
+		switch t.DType {
+		case mhrt.Float16:
+			s.past[j] = mhrt.NewFloat16(shape, xs)
+		case mhrt.BFloat16:
+			s.past[j] = mhrt.NewBFloat16(shape, xs)
+		case mhrt.Float64:
+			xd := make([]float64, len(xs))
+			for i, x := range xs {
+				xd[i] = float64(x)
+			}
+			s.past[j] = mhrt.NewFloat64(shape, xd)
+		default:
+			s.past[j] = mhrt.NewFloat32(shape, xs)
+		}
+	}
+	for b := range s.Batch {
+		s.mask[b] = make([]int64, past)
+		for i := range s.mask[b] {
+			s.mask[b][i] = 1
+		}
+		s.seen[b] = int64(past)
+	}
+	s.len = past
+	return nil
+}
+
+// Positions returns, per sequence, the number of its tokens (not padding)
+// in the cache: the RoPE position of its next token.
+func (s *Session) Positions() []int64 { return slices.Clone(s.seen) }
 
 // Argmax returns, for each sequence of logits [batch, n, vocab], the id of
 // the largest logit of its last position (the first on ties).

@@ -324,7 +324,7 @@ func check(path string, m *ir.Model, w ir.Weights, target *mhrt.Model, checked s
 			}
 		}
 		outName := ref.Outputs[0].Name
-		refArgs, tgtArgs := emptyPast(ref, shape[0]), emptyPast(target, shape[0])
+		refArgs, tgtArgs := emptyPast(ref, shape), emptyPast(target, shape)
 		refArgs[ref.Inputs[0].Name], tgtArgs[target.Inputs[0].Name] = refIn, tgtIn
 		refOut, err := ref.RunWith(refArgs, mhrt.RunOptions{Outputs: append(want, outName)})
 		if err != nil {
@@ -393,12 +393,26 @@ func findDenominators(ref *mhrt.Model, subs []sublayer) error {
 }
 
 // emptyPast returns the inputs after the first, the KV cache of a kv_cache
-// graph, as empty caches (past length 0) for batch sequences: so a cache
-// graph is checked as a prefill, which must equal the full forward pass.
-// (Decoding on a filled cache is checked by internal/crosscheck.)
-func emptyPast(m *mhrt.Model, batch int64) map[string]*mhrt.Tensor {
+// graph, as empty caches (past length 0) for shape's batch sequences of
+// shape's length, with an attention_mask of ones and position_ids 0..n-1:
+// so a cache graph is checked as a prefill, which must equal the full
+// forward pass. (Decoding on a filled cache and padding are checked by
+// internal/crosscheck.)
+func emptyPast(m *mhrt.Model, bs [2]int64) map[string]*mhrt.Tensor {
 	args := map[string]*mhrt.Tensor{}
 	for _, in := range m.Inputs[1:] {
+		if in.DType == mhrt.Int64 && (in.Name == "attention_mask" || in.Name == "position_ids") {
+			v := make([]int64, bs[0]*bs[1])
+			for i := range v {
+				v[i] = 1
+				if in.Name == "position_ids" {
+					v[i] = int64(i) % bs[1]
+				}
+			}
+			args[in.Name] = mhrt.NewInt64(bs[:], v)
+			continue
+		}
+		batch := bs[0]
 		shape := make([]int64, len(in.Shape))
 		for i, d := range in.Shape {
 			shape[i] = max(d, 0)

@@ -12,6 +12,11 @@ per run, in float64:
 - `run{r}.cached.logits` [batch, T, vocab]: the chunks' logits, concatenated;
 - `run{r}.cached.present.{i}.key` / `.value` [batch, kv_heads, T, head_dim]: the final cache.
 
+    /usr/bin/python3 scripts/reference/kv_reference.py greedy MODEL_YAML --prompts 1,2,3:4,5 --max-new-tokens N [--eos ID] [--batch]
+
+prints, as JSON, the greedy ids of each prompt (Decoder.greedy): each prompt alone, or with
+--batch all prompts in one left-padded, masked batch as Hugging Face's generate runs them.
+
 The model file must have `weights.source: safetensors` (mhc_reference.load_yaml_model).
 --max-sequence enlarges the RoPE tables (rows 0..max_sequence-1 are the same whatever the
 size) when T exceeds the file's max_sequence.
@@ -30,7 +35,40 @@ import mhc_reference as ref  # noqa: E402
 import safetensors_io as st  # noqa: E402
 
 
+def load_model(path, max_sequence=0):
+    import yaml
+    with open(path) as f:
+        doc = yaml.safe_load(f)
+    if max_sequence:
+        doc["inputs"] = dict(doc.get("inputs") or {}, max_sequence=max(max_sequence, (doc.get("inputs") or {}).get("max_sequence", 0)))
+    cfg = ref.Config.from_yaml_dict(doc)
+    model = ref.build(cfg, torch.float64)
+    model.load_weights(st.load(os.path.join(os.path.dirname(path), doc["weights"]["path"])))
+    model.eval()
+    return model
+
+
+def greedy_main(argv):
+    import json
+    ap = argparse.ArgumentParser(prog="kv_reference.py greedy")
+    ap.add_argument("model")
+    ap.add_argument("--prompts", required=True, help="prompts separated by ':', ids by ','")
+    ap.add_argument("--max-new-tokens", type=int, required=True)
+    ap.add_argument("--eos", type=int, default=None)
+    ap.add_argument("--batch", action="store_true")
+    a = ap.parse_args(argv)
+    prompts = [[int(t) for t in p.split(",")] for p in a.prompts.split(":")]
+    model = load_model(a.model)
+    if a.batch:
+        out = model.greedy(prompts, a.max_new_tokens, eos=a.eos)
+    else:
+        out = [model.greedy([p], a.max_new_tokens, eos=a.eos)[0] for p in prompts]
+    print(json.dumps(out))
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "greedy":
+        return greedy_main(sys.argv[2:])
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
     ap.add_argument("inputs")

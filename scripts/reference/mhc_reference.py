@@ -243,12 +243,19 @@ class RoPE(nn.Module):
         self.register_buffer("sin", angle.sin().to(dtype), persistent=False)
         self.half = half
 
-    def forward(self, v, offset=0):
+    def forward(self, v, offset=0, positions=None):
         """v [B, H, S, head_dim]; rot(v) = v*cos + [-v2, v1]*sin at positions
-        offset..offset+S-1 (offset > 0: tokens after `offset` cached ones)."""
+        offset..offset+S-1 (offset > 0: tokens after `offset` cached ones), or at
+        positions [B, S] (int64) per sequence when given."""
         s = v.shape[-2]
-        cos = self.cos[offset:offset + s]
-        sin = self.sin[offset:offset + s]
+        if positions is not None:
+            if int(positions.max()) >= self.cos.shape[0]:
+                raise ValueError("position %d is past max_sequence %d" % (int(positions.max()), self.cos.shape[0]))
+            cos = self.cos[positions].unsqueeze(1)          # [B,1,S,D]
+            sin = self.sin[positions].unsqueeze(1)
+        else:
+            cos = self.cos[offset:offset + s]
+            sin = self.sin[offset:offset + s]
         v1 = v[..., :self.half]
         v2 = v[..., self.half:]
         return v * cos + torch.cat([-v2, v1], dim=-1) * sin
@@ -288,22 +295,29 @@ class Attention(nn.Module):
         o = torch.matmul(p, v).transpose(1, 2).flatten(-2)   # [B,S,H*D]
         return self.wo(o)
 
-    def forward_cached(self, h, past_k, past_v):
+    def forward_cached(self, h, past_k, past_v, mask=None, positions=None):
         """Generation step: h [B, S, C] holds S new tokens after P cached ones, whose
         keys (after RoPE) and values are past_k, past_v [B, KV, P, D]. The new tokens sit
         at positions P..P+S-1; each attends to all cached tokens and, causally, to the new
-        ones. Returns (out [B, S, C], keys [B, KV, P+S, D], values [B, KV, P+S, D])."""
+        ones. With mask [B, P+S] (0: padding) and positions [B, S], as Hugging Face's
+        generation sends them for left-padded batches, the tokens sit at `positions` and
+        no query attends to a padded key (a padding query, which has nothing else to see,
+        gets the uniform average, as transformers' finfo.min fill gives).
+        Returns (out [B, S, C], keys [B, KV, P+S, D], values [B, KV, P+S, D])."""
         P = past_k.shape[-2]
         q = split_last(self.wq(h), self.heads, self.head_dim).transpose(1, 2)     # [B,H,S,D]
         k = split_last(self.wk(h), self.kv_heads, self.head_dim).transpose(1, 2)  # [B,KV,S,D]
         v = split_last(self.wv(h), self.kv_heads, self.head_dim).transpose(1, 2)
-        q = self.rope(q, offset=P)
-        k = torch.cat([past_k, self.rope(k, offset=P)], dim=-2)                  # [B,KV,P+S,D]
+        q = self.rope(q, offset=P, positions=positions)
+        k = torch.cat([past_k, self.rope(k, offset=P, positions=positions)], dim=-2)  # [B,KV,P+S,D]
         v = torch.cat([past_v, v], dim=-2)
         kh = k.index_select(1, self.kv_index)
         vh = v.index_select(1, self.kv_index)
         scores = torch.matmul(q, kh.transpose(-1, -2)) / math.sqrt(self.head_dim)  # [B,H,S,P+S]
         s = q.shape[-2]
+        if mask is not None:
+            pad = (mask == 0)[:, None, None, :]                                   # [B,1,1,P+S]
+            scores = scores.masked_fill(pad, torch.finfo(scores.dtype).min)
         scores = scores.masked_fill(~self.causal[P:P + s, :P + s], float("-inf"))
         p = torch.softmax(scores, dim=-1)
         o = torch.matmul(p, vh).transpose(1, 2).flatten(-2)  # [B,S,H*D]
@@ -447,22 +461,52 @@ class Decoder(_HCModel):
         y = self._collapse(x)                                  # [B,S,C]
         return self.head(self.norm(y))
 
-    def forward_cached(self, input_ids, past):
+    def forward_cached(self, input_ids, past, mask=None, positions=None):
         """One generation step: input_ids [B, S] are the tokens after those whose keys and
         values `past` holds (a list of (keys, values) [B, KV, P, D] per layer; P may be 0).
         mHC needs no state across tokens: its coefficients are per token, so only the
-        attention caches. Returns (logits [B, S, vocab], presents: the extended list)."""
+        attention caches. mask [B, P+S] and positions [B, S]: see Attention.forward_cached.
+        Returns (logits [B, S, vocab], presents: the extended list)."""
         x = self._expand(self.embed(input_ids))
         presents = []
         for i, layer in enumerate(self.layers):
             def attn(h, layer=layer, i=i):
-                y, k, v = layer.attn.forward_cached(layer.attn_norm(h), *past[i])
+                y, k, v = layer.attn.forward_cached(layer.attn_norm(h), *past[i], mask=mask, positions=positions)
                 presents.append((k, v))
                 return y
             x = self._apply_hc(layer, "hc_attn", x, attn)
             x = self._apply_hc(layer, "hc_ffn", x, layer.ffn_sublayer)
         y = self._collapse(x)
         return self.head(self.norm(y)), presents
+
+    def greedy(self, prompts, max_new_tokens, eos=None, pad=0):
+        """Greedy generation of a batch of prompts (lists of ids, any lengths), left-padded
+        with `pad` and masked as Hugging Face's generate does: the argmax of each sequence's
+        last logits is its next token; a sequence that produced `eos` stops (it is padded
+        with `pad` afterwards, as transformers pads finished rows). Returns the new ids of
+        each sequence (without the prompt, up to and including eos)."""
+        n = max(len(p) for p in prompts)
+        ids = torch.tensor([[pad] * (n - len(p)) + list(p) for p in prompts], dtype=torch.int64)
+        mask = torch.tensor([[0] * (n - len(p)) + [1] * len(p) for p in prompts], dtype=torch.int64)
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        cache = self.empty_cache(len(prompts))
+        out = [[] for _ in prompts]
+        done = [False] * len(prompts)
+        with torch.no_grad():
+            logits, cache = self.forward_cached(ids, cache, mask=mask, positions=pos)
+            for step in range(max_new_tokens):
+                nxt = logits[:, -1, :].argmax(-1).tolist()
+                for b, t in enumerate(nxt):
+                    if not done[b]:
+                        out[b].append(t)
+                        done[b] = eos is not None and t == eos
+                if all(done) or step == max_new_tokens - 1:
+                    break
+                pos = mask.sum(-1, keepdim=True)
+                mask = torch.cat([mask, torch.ones(len(prompts), 1, dtype=torch.int64)], dim=-1)
+                new = torch.tensor([[t] for t in nxt], dtype=torch.int64)
+                logits, cache = self.forward_cached(new, cache, mask=mask, positions=pos)
+        return out
 
     def empty_cache(self, batch):
         """The cache before the first token: P = 0 for every layer."""
