@@ -55,11 +55,8 @@ func (e *emitter) reserve(name string) {
 // "<node>/Div") cost O(k²) map lookups, minutes of compile time.
 func (e *emitter) fresh(base string) string {
 	name := base
-	if e.names[name] {
-		i := max(e.next[base], 1)
-		for name = fmt.Sprintf("%s_%d", base, i); e.names[name]; i++ {
-			name = fmt.Sprintf("%s_%d", base, i+1)
-		}
+	for i := max(e.next[base], 1); e.names[name]; i++ {
+		name = fmt.Sprintf("%s_%d", base, i)
 		e.next[base] = i + 1
 	}
 	e.names[name] = true

@@ -241,31 +241,14 @@ func splitToSequence(c *call, in []*Tensor) []*Tensor {
 			panic(errType)
 		}
 		sizes = in[1].Int64s()
-		var total int64
-		for _, s := range sizes {
-			if s < 0 {
-				failf("negative split size in %v", sizes)
-			}
-			total += s
-		}
-		if total != dim {
-			failf("split sizes %v do not add up to dim %d", sizes, dim)
-		}
 	default:
 		failf("split must be a scalar or 1-D, got shape %v", in[1].Shape)
 	}
-	st := rowStrides(x.Shape)
-	items := make([]*Tensor, len(sizes))
-	var start int64
-	for i, s := range sizes {
-		shape := append([]int64{}, x.Shape...)
-		shape[axis] = s
-		t := take(x, shape, strided(shape, st, int(start)*st[axis]))
-		if squeeze {
-			t = reshaped(t, slices.Delete(slices.Clone(shape), axis, axis+1))
+	items := splitPieces(x, axis, sizes)
+	if squeeze {
+		for i, t := range items {
+			items[i] = reshaped(t, slices.Delete(slices.Clone(t.Shape), axis, axis+1))
 		}
-		items[i] = t
-		start += s
 	}
 	return []*Tensor{newSeq(x.DType, items)}
 }

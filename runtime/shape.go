@@ -389,6 +389,14 @@ func split(c *call, in []*Tensor) []*Tensor {
 	if len(sizes) != c.nout {
 		failf("%d split sizes for %d outputs", len(sizes), c.nout)
 	}
+	return splitPieces(x, axis, sizes)
+}
+
+// splitPieces cuts x along axis into pieces of the given sizes, which must
+// be non-negative and add up to the dim: Split's outputs and
+// SplitToSequence's items.
+func splitPieces(x *Tensor, axis int, sizes []int64) []*Tensor {
+	dim := x.Shape[axis]
 	var total int64
 	for _, s := range sizes {
 		if s < 0 {

@@ -49,9 +49,6 @@ hundred million parameters takes seconds, mostly building the reference.`,
   mhcc verify exported.onnx --against model.yaml`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := limits.apply(); err != nil {
-				return err
-			}
 			opts := verify.Options{Target: target, Precision: precision, Seed: seed}
 			m := newMeter(cmd.ErrOrStderr(), quiet)
 			opts.Progress = m.step
@@ -69,6 +66,9 @@ hundred million parameters takes seconds, mostly building the reference.`,
 					}
 				}
 				return err
+			}
+			if err := limits.apply(); err != nil {
+				return fail(err)
 			}
 			for _, s := range shapes {
 				sh, err := parseShape(s)

@@ -67,6 +67,9 @@ func TestVerifyJSONOnEveryOutcome(t *testing.T) {
 		{"usage error", []string{"x.onnx"}, 1, func(r report) bool {
 			return !r.OK && strings.Contains(r.Error, "--against")
 		}, "--against"},
+		{"bad --max-memory", []string{dir + "llama-opset17.onnx", "--against", dir + "llama.yaml", "--max-memory", "lots"}, 1, func(r report) bool {
+			return !r.OK && strings.Contains(r.Error, "--max-memory")
+		}, "--max-memory"},
 		{"passes", []string{dir + "llama-opset17.onnx", "--against", dir + "llama.yaml", "--shape", "2x5"}, 0, func(r report) bool {
 			return r.OK && r.Error == "" && r.Divergence == nil
 		}, ""},

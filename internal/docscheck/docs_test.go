@@ -2,6 +2,7 @@ package docscheck
 
 import (
 	"bytes"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -94,6 +95,36 @@ func TestNoReferencesOutside(t *testing.T) {
 	}
 }
 
+// An mdMatch is one match of a pattern in a Markdown file of the
+// repository: the file, "rel/path.md:line" and the submatches.
+type mdMatch struct {
+	path, at string
+	sub      []string
+}
+
+// markdownMatches returns every match of re, line by line, in every
+// Markdown file of the repository.
+func markdownMatches(t *testing.T, re *regexp.Regexp) []mdMatch {
+	t.Helper()
+	var out []mdMatch
+	for _, path := range repoFiles(t) {
+		if filepath.Ext(path) != ".md" {
+			continue
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(root, path)
+		for i, line := range strings.Split(string(data), "\n") {
+			for _, m := range re.FindAllStringSubmatch(line, -1) {
+				out = append(out, mdMatch{path: path, at: fmt.Sprintf("%s:%d", rel, i+1), sub: m})
+			}
+		}
+	}
+	return out
+}
+
 // mdLink matches an inline Markdown link's target.
 var mdLink = regexp.MustCompile(`\]\(([^)\s]+)\)`)
 
@@ -105,35 +136,23 @@ func TestMarkdownLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	links := 0
-	for _, path := range repoFiles(t) {
-		if filepath.Ext(path) != ".md" {
+	for _, m := range markdownMatches(t, mdLink) {
+		target := m.sub[1]
+		if strings.Contains(target, "://") || strings.HasPrefix(target, "#") || strings.HasPrefix(target, "mailto:") {
 			continue
 		}
-		data, err := os.ReadFile(path)
+		target, _, _ = strings.Cut(target, "#")
+		links++
+		p, err := filepath.Abs(filepath.Join(filepath.Dir(m.path), target))
 		if err != nil {
 			t.Fatal(err)
 		}
-		rel, _ := filepath.Rel(root, path)
-		for i, line := range strings.Split(string(data), "\n") {
-			for _, m := range mdLink.FindAllStringSubmatch(line, -1) {
-				target := m[1]
-				if strings.Contains(target, "://") || strings.HasPrefix(target, "#") || strings.HasPrefix(target, "mailto:") {
-					continue
-				}
-				target, _, _ = strings.Cut(target, "#")
-				links++
-				p, err := filepath.Abs(filepath.Join(filepath.Dir(path), target))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if p != abs && !strings.HasPrefix(p, abs+string(filepath.Separator)) {
-					t.Errorf("%s:%d: link %s leaves the repository", rel, i+1, m[1])
-					continue
-				}
-				if _, err := os.Stat(p); err != nil {
-					t.Errorf("%s:%d: link %s: %v", rel, i+1, m[1], err)
-				}
-			}
+		if p != abs && !strings.HasPrefix(p, abs+string(filepath.Separator)) {
+			t.Errorf("%s: link %s leaves the repository", m.at, m.sub[1])
+			continue
+		}
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s: link %s: %v", m.at, m.sub[1], err)
 		}
 	}
 	if links < 10 {
@@ -242,22 +261,10 @@ var goInstallMhcc = regexp.MustCompile(`go install\s+(\S*cmd/mhcc\S*)`)
 // run, into a temporary GOBIN, and the binary answers `mhcc version`.
 func TestInstallFromClone(t *testing.T) {
 	found := 0
-	for _, path := range repoFiles(t) {
-		if filepath.Ext(path) != ".md" {
-			continue
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rel, _ := filepath.Rel(root, path)
-		for i, line := range strings.Split(string(data), "\n") {
-			for _, m := range goInstallMhcc.FindAllStringSubmatch(line, -1) {
-				found++
-				if m[1] != "./cmd/mhcc" {
-					t.Errorf("%s:%d: installs mhcc with %q; only `go install ./cmd/mhcc` in a clone works", rel, i+1, m[0])
-				}
-			}
+	for _, m := range markdownMatches(t, goInstallMhcc) {
+		found++
+		if m.sub[1] != "./cmd/mhcc" {
+			t.Errorf("%s: installs mhcc with %q; only `go install ./cmd/mhcc` in a clone works", m.at, m.sub[0])
 		}
 	}
 	if found == 0 {

@@ -75,23 +75,14 @@ func sublayerStates(g *ir.Graph) []state {
 // "/layers.3/attn/MatMul" or mhcc's "layers.3.attn.wq".
 var layerScope = regexp.MustCompile(`(?:^|/)layers\.(\d+)[./]`)
 
-// locate runs the reference and the graph checked once more on the run
-// shape, with their intermediate values, and finds the first sublayer whose
-// state the graph does not reproduce.
-func locate(states []state, ref, target *mhrt.Model, refArgs, tgtArgs map[string]*mhrt.Tensor, shape []int64, tol Tolerance) *Divergence {
+// locate runs the graph checked once more on the run shape, with its
+// intermediate values, and finds the first sublayer whose state (in
+// refVals, from the reference's run) the graph does not reproduce.
+func locate(states []state, refVals map[string]*mhrt.Tensor, target *mhrt.Model, tgtArgs map[string]*mhrt.Tensor, shape []int64, tol Tolerance) *Divergence {
 	if len(states) == 0 {
 		return nil
 	}
 	d := &Divergence{Shape: shape, Layer: -1, Matched: []string{}}
-	var want []string
-	for _, s := range states {
-		want = append(want, s.value)
-	}
-	refVals, err := ref.RunWith(refArgs, mhrt.RunOptions{Outputs: want})
-	if err != nil {
-		d.Problem = fmt.Sprintf("reference states: %v", err)
-		return d
-	}
 	// Candidates per layer (-1: every value) and by name.
 	byName := map[string]bool{}
 	perLayer := map[int][]string{}

@@ -323,6 +323,9 @@ func check(path string, m *ir.Model, w ir.Weights, target *mhrt.Model, checked s
 				tgtWant = append(tgtWant, s.pre, s.post, s.comb)
 			}
 		}
+		for _, s := range states {
+			want = append(want, s.value) // for locate, should the outputs differ
+		}
 		outName := ref.Outputs[0].Name
 		refArgs, tgtArgs := emptyPast(ref, shape), emptyPast(target, shape)
 		refArgs[ref.Inputs[0].Name], tgtArgs[target.Inputs[0].Name] = refIn, tgtIn
@@ -340,7 +343,7 @@ func check(path string, m *ir.Model, w ir.Weights, target *mhrt.Model, checked s
 		if !rr.OK {
 			rep.OK = false
 			if rep.Divergence == nil {
-				rep.Divergence = locate(states, ref, target, refArgs, tgtArgs, refIn.Shape, rep.Tolerance)
+				rep.Divergence = locate(states, refOut, target, tgtArgs, refIn.Shape, rep.Tolerance)
 			}
 		}
 		rep.Runs = append(rep.Runs, rr)
