@@ -146,6 +146,17 @@ func onlyFilesAfter(want ...string) func(t *testing.T, dir, stdout, stderr strin
 	}
 }
 
+// dataLinkedOut compiles goodModel in dir with external data, then moves
+// m.onnx.data out of the folder and leaves a symbolic link to it.
+func dataLinkedOut(t *testing.T, dir string) {
+	compiledExternal(t, dir)
+	moved := filepath.Join(t.TempDir(), "m.onnx.data")
+	if err := os.Rename(filepath.Join(dir, "m.onnx.data"), moved); err != nil {
+		t.Fatal(err)
+	}
+	hsymlink(t, moved, filepath.Join(dir, "m.onnx.data"))
+}
+
 // diffConfirmsNothing fails if mhcc diff found no differences between a
 // model reading a file outside its folder and an inline guess of it: diff
 // would then be an oracle for that file's content.
@@ -228,22 +239,12 @@ func init() {
 		// folder: run, verify and diff refuse it.
 		hostileCase{name: "symlinked-data-file/verify", exit: 1, stderr: `m.onnx.data: ` + escapes,
 			setup: func(t *testing.T, dir string) []string {
-				compiledExternal(t, dir)
-				moved := filepath.Join(t.TempDir(), "m.onnx.data")
-				if err := os.Rename(filepath.Join(dir, "m.onnx.data"), moved); err != nil {
-					t.Fatal(err)
-				}
-				hsymlink(t, moved, filepath.Join(dir, "m.onnx.data"))
+				dataLinkedOut(t, dir)
 				return []string{"verify", "m.onnx", "--against", "m.yaml"}
 			}},
 		hostileCase{name: "symlinked-data-file/run", exit: 1, stderr: `m.onnx.data: ` + escapes,
 			setup: func(t *testing.T, dir string) []string {
-				compiledExternal(t, dir)
-				moved := filepath.Join(t.TempDir(), "m.onnx.data")
-				if err := os.Rename(filepath.Join(dir, "m.onnx.data"), moved); err != nil {
-					t.Fatal(err)
-				}
-				hsymlink(t, moved, filepath.Join(dir, "m.onnx.data"))
+				dataLinkedOut(t, dir)
 				return []string{"run", "m.onnx", "--out-dir", "out"}
 			},
 			check: onlyFilesAfter("m.onnx", "m.onnx.data", "m.yaml")},
