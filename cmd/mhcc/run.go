@@ -120,7 +120,7 @@ func runModel(stdout io.Writer, path string, f runFlags) error {
 	for _, t := range mp.GetGraph().GetInitializer() {
 		t.RawData, t.FloatData, t.DoubleData, t.Int32Data, t.Int64Data, t.Uint64Data, t.StringData = nil, nil, nil, nil, nil, nil, nil
 	}
-	if len(data) >= 64<<20 {
+	if len(data) >= mhrt.BigModelBytes {
 		goruntime.GC() // the stripped data, before decoding makes a copy of the weights
 	}
 	m, err := mhrt.DecodeDir(data, filepath.Dir(path))
