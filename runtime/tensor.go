@@ -55,6 +55,10 @@ func (t DType) String() string {
 // Supported reports whether tensors of this type can be stored.
 func (t DType) Supported() bool { return t.size() > 0 }
 
+// Size is the width of one element in bytes (raw_data layout), 0 if
+// unsupported.
+func (t DType) Size() int { return t.size() }
+
 // size is the width of one element in bytes (raw_data layout), 0 if unsupported.
 func (t DType) size() int {
 	switch t {
