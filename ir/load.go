@@ -72,11 +72,9 @@ var sectionKeys = map[string][]string{
 // was written in the wrong one.
 var sectionOrder = []string{"", "architecture", "hyper_connections", "weights", "inputs", "generation"}
 
-// MaxFileBytes bounds a model file. The YAML parser holds a node of some
-// hundred bytes per key and value, so a file of millions of keys would take
-// gigabytes and minutes before a single check; a real model file is a few
-// kilobytes.
-const MaxFileBytes = 1 << 20
+// MaxFileBytes bounds a model file: the cap every YAML file mhcc reads
+// has (inputfile.MaxYAMLBytes, which says why).
+const MaxFileBytes = inputfile.MaxYAMLBytes
 
 // Load reads and validates the model file at path (docs/spec.md §5), filling every
 // default. A file with problems yields an [ErrorList] naming all of them,

@@ -469,14 +469,7 @@ func TestLowerKVCache(t *testing.T) {
 	if !m.Inputs.KVCache {
 		t.Fatal("kv_cache: true did not load")
 	}
-	w, err := LoadWeights(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := Lower(m, w)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := lowerWithWeights(t, m, "tiny-mhc-kv.yaml")
 	var ins, outs []string
 	for _, v := range g.Inputs {
 		ins = append(ins, v.Name+":"+v.Type.String())

@@ -17,14 +17,7 @@ func TestParseRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w, err := LoadWeights(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, err := Lower(m, w)
-		if err != nil {
-			t.Fatal(err)
-		}
+		g := lowerWithWeights(t, m, path)
 		text := g.String()
 		back, err := Parse(text)
 		if err != nil {
@@ -37,6 +30,21 @@ func TestParseRoundTrip(t *testing.T) {
 			t.Errorf("%s: round trip differs:\n%s", path, firstDiffLine(got, text))
 		}
 	}
+}
+
+// lowerWithWeights loads m's weights and lowers it; file names m in a
+// failure.
+func lowerWithWeights(t *testing.T, m *Model, file string) *Graph {
+	t.Helper()
+	w, err := LoadWeights(m)
+	if err != nil {
+		t.Fatalf("%s: weights: %v", file, err)
+	}
+	g, err := Lower(m, w)
+	if err != nil {
+		t.Fatalf("%s: lower: %v", file, err)
+	}
+	return g
 }
 
 func firstDiffLine(a, b string) string {

@@ -26,14 +26,7 @@ func TestRopeTablesLazy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w, err := LoadWeights(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, err := Lower(m, w)
-		if err != nil {
-			t.Fatal(err)
-		}
+		g := lowerWithWeights(t, m, "m.yaml")
 		found := 0
 		for _, v := range g.Values() {
 			if v.Name != "rope.cos" && v.Name != "rope.sin" {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+
+	"github.com/mhcc-dev/mhcc/internal/safetensors"
 )
 
 // BinaryKind names what data is when it is not text: "a safetensors
@@ -31,14 +33,17 @@ func BinaryKind(data []byte) string {
 }
 
 // isSafetensors reports whether data starts as a safetensors file does: a
-// little-endian uint64 header length that fits the file, then a JSON
-// object.
+// little-endian uint64 header length within the cap the safetensors reader
+// keeps (safetensors.MaxHeaderSize), then a JSON object. The length is not checked against len(data): Load sniffs
+// only the first 8 KiB of a file too large to be a model file, and a real
+// model's header is longer than that. (Text cannot match: a length under
+// the cap has NUL bytes.)
 func isSafetensors(data []byte) bool {
 	if len(data) < 10 {
 		return false
 	}
 	n := binary.LittleEndian.Uint64(data)
-	return n >= 2 && n <= uint64(len(data)-8) && data[8] == '{'
+	return n >= 2 && n <= safetensors.MaxHeaderSize && data[8] == '{'
 }
 
 // isONNX reports whether data starts as the ONNX files mhcc, torch and

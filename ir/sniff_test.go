@@ -1,7 +1,9 @@
 package ir
 
 import (
+	"encoding/binary"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -47,5 +49,23 @@ func TestLoadBinaryFile(t *testing.T) {
 				t.Errorf("got  %v\nwant %s", err, c.want)
 			}
 		})
+	}
+}
+
+// A large safetensors file (a real model's, whose JSON header alone is
+// longer than the 8 KiB Load reads of a file past MaxFileBytes) is named
+// as one too.
+func TestLoadLargeSafetensors(t *testing.T) {
+	const header = 64 << 10
+	data := make([]byte, MaxFileBytes+header)
+	binary.LittleEndian.PutUint64(data, header)
+	copy(data[8:], `{"__metadata__":{"x":"`+strings.Repeat("y", header-30)+`"}}`)
+	path := filepath.Join(t.TempDir(), "w.safetensors")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	if want := "got a safetensors weights file"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("got  %v\nwant %s", err, want)
 	}
 }

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 )
 
@@ -51,13 +52,20 @@ func MaxBytes() int64 {
 // the address space already reserved, on Linux. Half,
 // because the Go heap needs room to grow past its live set and the model's
 // weights and inputs are not counted. Elsewhere it is 4 GiB.
-func DefaultMaxBytes() int64 {
+//
+// It is measured once, at the first call: every tensor a kernel makes is
+// checked against the budget, and measuring (two system calls, and reading
+// /proc/self/status under ulimit -v) costs microseconds, more than making
+// a small tensor.
+func DefaultMaxBytes() int64 { return defaultMaxBytes() }
+
+var defaultMaxBytes = sync.OnceValue(func() int64 {
 	avail := availableMemory()
 	if avail <= 0 {
 		return 4 << 30
 	}
 	return max(avail/2, 64<<20)
-}
+})
 
 // FormatBytes prints n as "1.5 GiB", "300 MiB" or "512 B".
 func FormatBytes(n int64) string {
@@ -82,13 +90,15 @@ func trimZero(s string) string {
 
 // reserveBytes panics with a kernel error (reported against the node) when
 // n more bytes would take the live total past the budget. It only checks:
-// the bytes count once the interpreter keeps the value (holdBytes).
-func reserveBytes(n int64, what string) {
+// the bytes count once the interpreter keeps the value (holdBytes). what
+// names the allocation; it is called only when the check fails, so the
+// check, made for every tensor a kernel makes, formats nothing.
+func reserveBytes(n int64, what func() string) {
 	limit := MaxBytes()
 	live := liveBytes.Load()
 	if n > limit-live {
 		panic(kernelError(fmt.Sprintf("%s needs %s, past the memory budget of %s (%s already held); raise the budget with --max-memory (runtime.SetMaxBytes)",
-			what, FormatBytes(n), FormatBytes(limit), FormatBytes(live))))
+			what(), FormatBytes(n), FormatBytes(limit), FormatBytes(live))))
 	}
 }
 
@@ -96,13 +106,13 @@ func reserveBytes(n int64, what string) {
 // memory budget as well as the element cap.
 func checkSizeOf(shape []int64, elem int) int {
 	n := checkSize(shape)
-	reserveBytes(int64(n)*int64(elem), fmt.Sprintf("a tensor of shape %v", shape))
+	reserveBytes(int64(n)*int64(elem), func() string { return fmt.Sprintf("a tensor of shape %v", shape) })
 	return n
 }
 
 // checkIndex budgets an index array of n ints.
 func checkIndex(n int) {
-	reserveBytes(int64(n)*8, fmt.Sprintf("an index array of %d elements", n))
+	reserveBytes(int64(n)*8, func() string { return fmt.Sprintf("an index array of %d elements", n) })
 }
 
 // tensorBytes is the storage t holds.

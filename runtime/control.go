@@ -120,7 +120,7 @@ func loop(c *call, in []*Tensor) []*Tensor {
 			}
 			// The iterations' values are held until the loop ends, and
 			// stacking them needs as much again.
-			reserveBytes(tensorBytes(outs[1+nCarried+k]), fmt.Sprintf("scan output %d after %d iterations", k, i+1))
+			reserveBytes(tensorBytes(outs[1+nCarried+k]), func() string { return fmt.Sprintf("scan output %d after %d iterations", k, i+1) })
 			scanHeld += holdBytes(outs[1+nCarried+k])
 		}
 	}

@@ -210,7 +210,7 @@ func decodeModel(mp *onnxpb.ModelProto, ext *externalFiles, consume bool) (*Mode
 	// the emptied messages, then (packing) the unpacked matrices. Collecting
 	// before and after packing keeps the peak near one copy of the weights
 	// plus the one being made, instead of letting the heap double first.
-	big := consume && m.initBytes() >= bigModelBytes
+	big := consume && m.initBytes() >= BigModelBytes
 	if big {
 		goruntime.GC()
 	}
@@ -223,9 +223,10 @@ func decodeModel(mp *onnxpb.ModelProto, ext *externalFiles, consume bool) (*Mode
 	return m, nil
 }
 
-// bigModelBytes is the size of the initializers from which decoding
-// collects garbage itself.
-const bigModelBytes = 64 << 20
+// BigModelBytes is the size of model data from which a forced garbage
+// collection between loading stages pays for itself: decoding collects
+// when the initializers are this large, and mhcc run when the file is.
+const BigModelBytes = 64 << 20
 
 // initBytes is the size of m's initializers' data.
 func (m *Model) initBytes() int64 {

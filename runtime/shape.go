@@ -748,7 +748,7 @@ func rangeOp(c *call, in []*Tensor) []*Tensor {
 		if n > maxElements || math.IsNaN(n) {
 			failf("range of %g elements", n)
 		}
-		reserveBytes(int64(n)*16, fmt.Sprintf("a range of %d elements", int64(n)))
+		reserveBytes(int64(n)*16, func() string { return fmt.Sprintf("a range of %d elements", int64(n)) })
 		out := make([]float64, int(n))
 		for i := range out {
 			out[i] = s + float64(i)*d
@@ -768,7 +768,7 @@ func rangeOp(c *call, in []*Tensor) []*Tensor {
 	if n > maxElements || n < 0 {
 		failf("range of %d elements", n)
 	}
-	reserveBytes(n*8, fmt.Sprintf("a range of %d elements", n))
+	reserveBytes(n*8, func() string { return fmt.Sprintf("a range of %d elements", n) })
 	out := make([]int64, n)
 	for i := range out {
 		out[i] = s + int64(i)*d

@@ -55,6 +55,10 @@ func (t DType) String() string {
 // Supported reports whether tensors of this type can be stored.
 func (t DType) Supported() bool { return t.size() > 0 }
 
+// Size is the width of one element in bytes (raw_data layout), 0 if
+// unsupported.
+func (t DType) Size() int { return t.size() }
+
 // size is the width of one element in bytes (raw_data layout), 0 if unsupported.
 func (t DType) size() int {
 	switch t {
@@ -541,7 +545,7 @@ func makeSlice(dt DType, n int) any {
 // t's element idx[k]. Every data-movement kernel (Transpose, Gather, Slice,
 // Expand, Tile …) is an index computation followed by take.
 func take(t *Tensor, shape []int64, idx []int) *Tensor {
-	reserveBytes(int64(len(idx))*int64(t.DType.size()), fmt.Sprintf("a tensor of shape %v", shape))
+	reserveBytes(int64(len(idx))*int64(t.DType.size()), func() string { return fmt.Sprintf("a tensor of shape %v", shape) })
 	var data any
 	switch d := t.data.(type) {
 	case []float32:

@@ -95,24 +95,25 @@ func TestInputErrorsExit1(t *testing.T) {
 	model := filepath.Join(dir, "m.yaml")
 	os.WriteFile(model, []byte(goodModel), 0o644)
 	for _, c := range []struct {
-		args []string
-		want int
+		args   []string
+		want   int
+		stderr string // what the message must name
 	}{
-		{[]string{"compile", missing, "-o", filepath.Join(dir, "x.onnx")}, 1},
-		{[]string{"compile", model, "--target", "tpu", "-o", filepath.Join(dir, "x.onnx")}, 1},
-		{[]string{"check", missing}, 1},
-		{[]string{"ir", missing}, 1},
-		{[]string{"verify", missing}, 1},
-		{[]string{"inspect", missing}, 1},
-		{[]string{"fmt", missing}, 1},
-		{[]string{"graph", missing}, 1},
-		{[]string{"run", missing}, 1},
-		{[]string{"generate", missing, "--prompt-ids", "1"}, 1},
-		{[]string{"targets", "tpu"}, 1},
-		{[]string{"diff", missing, model}, 2},
+		{[]string{"compile", missing, "-o", filepath.Join(dir, "x.onnx")}, 1, "missing.yaml"},
+		{[]string{"compile", model, "--target", "tpu", "-o", filepath.Join(dir, "x.onnx")}, 1, `unknown target "tpu"`},
+		{[]string{"check", missing}, 1, "missing.yaml"},
+		{[]string{"ir", missing}, 1, "missing.yaml"},
+		{[]string{"verify", missing}, 1, "missing.yaml"},
+		{[]string{"inspect", missing}, 1, "missing.yaml"},
+		{[]string{"fmt", missing}, 1, "missing.yaml"},
+		{[]string{"graph", missing}, 1, "missing.yaml"},
+		{[]string{"run", missing}, 1, "missing.yaml"},
+		{[]string{"generate", missing, "--prompt-ids", "1"}, 1, "missing.yaml"},
+		{[]string{"targets", "tpu"}, 1, `"tpu"`},
+		{[]string{"diff", missing, model}, 2, "missing.yaml"},
 	} {
-		if code, _, stderr := mhcc(t, c.args...); code != c.want || stderr == "" {
-			t.Errorf("mhcc %s: exit %d, stderr %q; want %d", strings.Join(c.args, " "), code, stderr, c.want)
+		if code, _, stderr := mhcc(t, c.args...); code != c.want || !strings.Contains(stderr, c.stderr) {
+			t.Errorf("mhcc %s: exit %d, stderr %q; want %d and %q", strings.Join(c.args, " "), code, stderr, c.want, c.stderr)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -128,11 +129,35 @@ func noMarker(t *testing.T, dir string) {
 		if err != nil || !d.Type().IsRegular() {
 			return nil
 		}
-		if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(hostileMarker)) {
+		if holdsMarker(p) {
 			t.Errorf("%s holds the bytes of the file outside the folder", p)
 		}
 		return nil
 	})
+}
+
+// holdsMarker reports whether the file at p contains hostileMarker. It
+// reads in pieces: some cases leave a sparse file of a GiB or more, which
+// a whole-file read would take seconds and a GiB of the test's memory for.
+func holdsMarker(p string) bool {
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	const piece = 1 << 20
+	buf := make([]byte, len(hostileMarker)-1+piece)
+	kept := 0 // the end of the previous piece, for a marker across the seam
+	for {
+		n, err := io.ReadFull(f, buf[kept:])
+		if bytes.Contains(buf[:kept+n], []byte(hostileMarker)) {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+		kept = copy(buf, buf[kept+n-(len(hostileMarker)-1):kept+n])
+	}
 }
 
 // onlyFilesAfter fails unless dir holds exactly want (relative paths).
@@ -143,6 +168,26 @@ func onlyFilesAfter(want ...string) func(t *testing.T, dir, stdout, stderr strin
 		if w := strings.Join(want, " "); got != w {
 			t.Errorf("folder holds [%s], want [%s]", got, w)
 		}
+	}
+}
+
+// dataLinkedOut compiles goodModel in dir with external data, then moves
+// m.onnx.data out of the folder and leaves a symbolic link to it.
+func dataLinkedOut(t *testing.T, dir string) {
+	compiledExternal(t, dir)
+	moved := filepath.Join(t.TempDir(), "m.onnx.data")
+	if err := os.Rename(filepath.Join(dir, "m.onnx.data"), moved); err != nil {
+		t.Fatal(err)
+	}
+	hsymlink(t, moved, filepath.Join(dir, "m.onnx.data"))
+}
+
+// diffConfirmsNothing fails if mhcc diff found no differences between a
+// model reading a file outside its folder and an inline guess of it: diff
+// would then be an oracle for that file's content.
+func diffConfirmsNothing(t *testing.T, dir, stdout, stderr string) {
+	if strings.Contains(stdout, "no differences") {
+		t.Errorf("diff confirmed the content of a file outside the folder:\n%s", stdout)
 	}
 }
 
@@ -206,11 +251,7 @@ func init() {
 				hwrite(t, filepath.Join(dir, "guess.onnx"), identityModel(t, ""))
 				return []string{"diff", "m.onnx", "guess.onnx"}
 			},
-			check: func(t *testing.T, dir, stdout, stderr string) {
-				if strings.Contains(stdout, "no differences") {
-					t.Errorf("diff confirmed the content of a file outside the folder:\n%s", stdout)
-				}
-			}},
+			check: diffConfirmsNothing},
 		hostileCase{name: "symlink-dir/diff", exit: 2, stderr: escapes,
 			setup: func(t *testing.T, dir string) []string {
 				linkDir(t, dir)
@@ -218,31 +259,17 @@ func init() {
 				hwrite(t, filepath.Join(dir, "guess.onnx"), identityModel(t, ""))
 				return []string{"diff", "guess.onnx", "m.onnx"}
 			},
-			check: func(t *testing.T, dir, stdout, stderr string) {
-				if strings.Contains(stdout, "no differences") {
-					t.Errorf("diff confirmed the content of a file outside the folder:\n%s", stdout)
-				}
-			}},
+			check: diffConfirmsNothing},
 		// A real compiled model whose data file is a link out of the
 		// folder: run, verify and diff refuse it.
 		hostileCase{name: "symlinked-data-file/verify", exit: 1, stderr: `m.onnx.data: ` + escapes,
 			setup: func(t *testing.T, dir string) []string {
-				compiledExternal(t, dir)
-				moved := filepath.Join(t.TempDir(), "m.onnx.data")
-				if err := os.Rename(filepath.Join(dir, "m.onnx.data"), moved); err != nil {
-					t.Fatal(err)
-				}
-				hsymlink(t, moved, filepath.Join(dir, "m.onnx.data"))
+				dataLinkedOut(t, dir)
 				return []string{"verify", "m.onnx", "--against", "m.yaml"}
 			}},
 		hostileCase{name: "symlinked-data-file/run", exit: 1, stderr: `m.onnx.data: ` + escapes,
 			setup: func(t *testing.T, dir string) []string {
-				compiledExternal(t, dir)
-				moved := filepath.Join(t.TempDir(), "m.onnx.data")
-				if err := os.Rename(filepath.Join(dir, "m.onnx.data"), moved); err != nil {
-					t.Fatal(err)
-				}
-				hsymlink(t, moved, filepath.Join(dir, "m.onnx.data"))
+				dataLinkedOut(t, dir)
 				return []string{"run", "m.onnx", "--out-dir", "out"}
 			},
 			check: onlyFilesAfter("m.onnx", "m.onnx.data", "m.yaml")},
@@ -573,5 +600,27 @@ func TestConcurrentCompiles(t *testing.T) {
 	}
 	if got := strings.Join(hostileFiles(t, dir), " "); got != "3.yaml 4.yaml out.onnx out.onnx.data" {
 		t.Errorf("folder holds %s", got)
+	}
+}
+
+// TestHoldsMarker: the marker is found at the start, across the seam of
+// two pieces (the first piece is 1 MiB + len(hostileMarker) - 1 bytes)
+// and at the end of a file, and not in a file without it.
+func TestHoldsMarker(t *testing.T) {
+	dir := t.TempDir()
+	for i, c := range []struct {
+		at   int // marker offset, -1: none
+		size int
+		want bool
+	}{{0, 100, true}, {1<<20 + len(hostileMarker) - 1 - 5, 3 << 20, true}, {2<<20 - len(hostileMarker), 2 << 20, true}, {-1, 3 << 20, false}} {
+		b := make([]byte, c.size)
+		if c.at >= 0 {
+			copy(b[c.at:], hostileMarker)
+		}
+		p := filepath.Join(dir, strconv.Itoa(i))
+		hwrite(t, p, b)
+		if got := holdsMarker(p); got != c.want {
+			t.Errorf("marker at %d of %d: holdsMarker = %v, want %v", c.at, c.size, got, c.want)
+		}
 	}
 }

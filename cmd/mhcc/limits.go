@@ -63,19 +63,6 @@ func parseBytes(s string) (int64, error) {
 	return int64(v * float64(int64(1)<<sh)), nil
 }
 
-// runElemSize is the bytes of one element of dt.
-func runElemSize(dt mhrt.DType) int {
-	switch dt {
-	case mhrt.Uint8, mhrt.Int8, mhrt.Bool:
-		return 1
-	case mhrt.Uint16, mhrt.Int16, mhrt.Float16, mhrt.BFloat16:
-		return 2
-	case mhrt.Float32, mhrt.Int32, mhrt.Uint32:
-		return 4
-	}
-	return 8
-}
-
 // clipErrorText bounds what an error prints: each line to 4 KiB and the
 // whole to 1 MiB, saying how much was left out. A message quotes values from
 // the input, and a hostile input can make one of any length; the packages

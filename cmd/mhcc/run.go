@@ -120,7 +120,7 @@ func runModel(stdout io.Writer, path string, f runFlags) error {
 	for _, t := range mp.GetGraph().GetInitializer() {
 		t.RawData, t.FloatData, t.DoubleData, t.Int32Data, t.Int64Data, t.Uint64Data, t.StringData = nil, nil, nil, nil, nil, nil, nil
 	}
-	if len(data) >= 64<<20 {
+	if len(data) >= mhrt.BigModelBytes {
 		goruntime.GC() // the stripped data, before decoding makes a copy of the weights
 	}
 	m, err := mhrt.DecodeDir(data, filepath.Dir(path))
@@ -444,7 +444,7 @@ func (s *runSession) generateInput(v mhrt.ValueInfo) error {
 		n *= d
 	}
 	// Generating holds the values as float64 or int64 next to the tensor.
-	if need := n * int64(8+runElemSize(v.DType)); need > mhrt.MaxBytes() {
+	if need := n * int64(8+v.DType.Size()); need > mhrt.MaxBytes() {
 		return fmt.Errorf("input %q: shape %v needs %s to generate, past the memory budget of %s; lower the --dim values or raise --max-memory",
 			v.Name, shape, mhrt.FormatBytes(need), mhrt.FormatBytes(mhrt.MaxBytes()))
 	}

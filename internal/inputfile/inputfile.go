@@ -17,10 +17,12 @@ import (
 
 // Limits of whole-file reads.
 const (
-	// MaxYAMLBytes caps a model file or a target profile: the largest
-	// real one is a few KiB, and a YAML parser's memory grows with its
-	// input.
-	MaxYAMLBytes = 16 << 20
+	// MaxYAMLBytes caps a model file or a target profile (ir.MaxFileBytes
+	// is this cap). The YAML parser holds a node of some hundred bytes per
+	// key and value, so a file of millions of keys would take gigabytes
+	// and minutes before a single check; the largest real one is a few
+	// KiB.
+	MaxYAMLBytes = 1 << 20
 	// MaxModelBytes caps an ONNX file: protobuf cannot hold a message of 2
 	// GiB or more, so a larger file is not a model.
 	MaxModelBytes = 2<<30 - 1

@@ -39,7 +39,7 @@ func TestReadFile(t *testing.T) {
 		{fifo, ErrNotRegular, "not a regular file (a named pipe)"},
 		{"/dev/zero", ErrNotRegular, "not a regular file (a character device)"},
 		{dir, ErrNotRegular, "not a regular file (a folder)"},
-		{big, ErrTooLarge, "16777217 bytes, more than a model file may have (16 MiB)"},
+		{big, ErrTooLarge, "1048577 bytes, more than a model file may have (1 MiB)"},
 		{filepath.Join(dir, "missing.yaml"), os.ErrNotExist, "missing.yaml"},
 	} {
 		done := make(chan struct{})

@@ -6,11 +6,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/mhcc-dev/mhcc/internal/inputfile"
 	"io"
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/mhcc-dev/mhcc/internal/inputfile"
 )
 
 // magic starts every .npy file.
