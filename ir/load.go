@@ -461,7 +461,7 @@ func (l *loader) weights(s *section) {
 	if p, ok := s.str("path", "a file path"); ok {
 		f, _ := s.field("path")
 		w.Path, w.PathPos = l.resolve(p), l.pos(f.at)
-		l.checkFile(s, f, w.Path)
+		l.checkFile(s, f, "path", w.Path)
 	}
 	w.Seed, _ = s.seed("seed")
 }
@@ -474,20 +474,21 @@ func (l *loader) resolve(p string) string {
 	return filepath.Join(filepath.Dir(l.file), p)
 }
 
-// checkFile reports a weights path that names no readable file.
-func (l *loader) checkFile(s *section, f field, path string) {
+// checkFile reports a file path (under key, the field that names it) that
+// names no readable file.
+func (l *loader) checkFile(s *section, f field, key, path string) {
 	info, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		s.errorf(f, "path", "file not found: %s", path)
+		s.errorf(f, key, "file not found: %s", path)
 	case err != nil:
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		s.errorf(f, "path", "cannot open %s: %v", path, err)
+		s.errorf(f, key, "cannot open %s: %v", path, err)
 	case info.IsDir():
-		s.errorf(f, "path", "got a directory, want a file: %s", path)
+		s.errorf(f, key, "got a directory, want a file: %s", path)
 	}
 }
 
@@ -555,7 +556,7 @@ func (l *loader) generation(s *section) {
 		f, _ := s.field("tokenizer")
 		g.Tokenizer = l.resolve(p)
 		n := len(l.errs)
-		l.checkFile(s, f, g.Tokenizer)
+		l.checkFile(s, f, "tokenizer", g.Tokenizer)
 		if len(l.errs) == n {
 			if tk, err := tokenizer.Load(g.Tokenizer); err != nil {
 				s.errorf(f, "tokenizer", "%s: %v", g.Tokenizer, err)

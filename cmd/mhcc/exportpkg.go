@@ -301,43 +301,48 @@ func generationConfig(m *ir.Model) map[string]any {
 // genaiConfig is genai_config.json in onnxruntime-genai's schema for
 // decoder models. past_present_share_buffer is false: mhcc's presents are
 // the pasts with the new tokens appended (T = P + S), not a preallocated
-// max-length buffer.
+// max-length buffer. onnxruntime-genai reads every token id as a number
+// (a JSON null fails the whole config), so an absent bos is left out and an
+// absent eos is -1 (never generated) with pad 0.
 func genaiConfig(m *ir.Model, file string) map[string]any {
 	a := m.Arch
 	eos, pad := optID(m.Generation.EOS), optID(m.Generation.EOS)
 	if eos == nil {
 		eos, pad = -1, 0
 	}
-	return map[string]any{
-		"model": map[string]any{
-			"type":           "llama",
-			"bos_token_id":   optID(m.Generation.BOS),
-			"eos_token_id":   eos,
-			"pad_token_id":   pad,
-			"context_length": m.Inputs.MaxSequence,
-			"vocab_size":     a.VocabSize,
-			"decoder": map[string]any{
-				"filename":            file,
-				"session_options":     map[string]any{"log_id": "onnxruntime-genai", "provider_options": []any{}},
-				"head_size":           a.HeadDim,
-				"hidden_size":         a.HiddenSize,
-				"num_attention_heads": a.Heads,
-				"num_key_value_heads": a.KVHeads,
-				"num_hidden_layers":   a.Layers,
-				"inputs": map[string]any{
-					"input_ids":        "input_ids",
-					"attention_mask":   "attention_mask",
-					"position_ids":     "position_ids",
-					"past_key_names":   "past_key_values.%d.key",
-					"past_value_names": "past_key_values.%d.value",
-				},
-				"outputs": map[string]any{
-					"logits":              "logits",
-					"present_key_names":   "present.%d.key",
-					"present_value_names": "present.%d.value",
-				},
+	model := map[string]any{
+		"type":           "llama",
+		"eos_token_id":   eos,
+		"pad_token_id":   pad,
+		"context_length": m.Inputs.MaxSequence,
+		"vocab_size":     a.VocabSize,
+		"decoder": map[string]any{
+			"filename":            file,
+			"session_options":     map[string]any{"log_id": "onnxruntime-genai", "provider_options": []any{}},
+			"head_size":           a.HeadDim,
+			"hidden_size":         a.HiddenSize,
+			"num_attention_heads": a.Heads,
+			"num_key_value_heads": a.KVHeads,
+			"num_hidden_layers":   a.Layers,
+			"inputs": map[string]any{
+				"input_ids":        "input_ids",
+				"attention_mask":   "attention_mask",
+				"position_ids":     "position_ids",
+				"past_key_names":   "past_key_values.%d.key",
+				"past_value_names": "past_key_values.%d.value",
+			},
+			"outputs": map[string]any{
+				"logits":              "logits",
+				"present_key_names":   "present.%d.key",
+				"present_value_names": "present.%d.value",
 			},
 		},
+	}
+	if m.Generation.BOS >= 0 {
+		model["bos_token_id"] = m.Generation.BOS
+	}
+	return map[string]any{
+		"model": model,
 		"search": map[string]any{
 			"diversity_penalty":         0.0,
 			"do_sample":                 false,

@@ -359,10 +359,15 @@ func generate(w io.Writer, path string, f generateFlags) error {
 		return fmt.Errorf("--synthetic-past: got %d, want 0 or more", f.synthetic)
 	}
 	if total := int64(f.synthetic + longest + f.maxNew); g.positions > 0 && total > g.positions {
+		what := fmt.Sprintf("%d prompt + %d new tokens", longest, f.maxNew)
 		if f.synthetic > 0 {
-			return fmt.Errorf("%d cached + %d prompt + %d new tokens need %d positions; the model's RoPE tables have %d (inputs.max_sequence)", f.synthetic, longest, f.maxNew, total, g.positions)
+			what = fmt.Sprintf("%d cached + %s", f.synthetic, what)
 		}
-		return fmt.Errorf("%d prompt + %d new tokens need %d positions; the model's RoPE tables have %d (inputs.max_sequence)", longest, f.maxNew, total, g.positions)
+		fix := "raise inputs.max_sequence in the model file"
+		if left := g.positions - int64(f.synthetic+longest); left > 0 {
+			fix = fmt.Sprintf("pass --max-new-tokens %d or less, or %s", left, fix)
+		}
+		return fmt.Errorf("%s need %d positions; the model's RoPE tables have %d (inputs.max_sequence): %s", what, total, g.positions, fix)
 	}
 	if g.vocab > 0 && eos >= int(g.vocab) {
 		return fmt.Errorf("--eos: %d is not below the vocabulary size %d", eos, g.vocab)

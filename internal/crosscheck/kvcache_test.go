@@ -98,11 +98,11 @@ func kvCaseName(path string) string {
 	return caseName(path)
 }
 
-// compileKV compiles the model at path twice for target tg: the full
-// forward graph and the KV-cache graph, both with a dynamic batch and
-// sequence (a size fixed in the file is made dynamic: the test needs other
-// lengths) and RoPE tables for at least the test's sequence.
-func compileKV(t *testing.T, path, tg string) (m *ir.Model, full, kv []byte) {
+// loadDynamic loads the model at path and its weights with a dynamic batch
+// and sequence (a size fixed in the file is made dynamic: the tests need
+// other lengths) and RoPE tables for at least positions rows (longer
+// tables, same rows).
+func loadDynamic(t *testing.T, path string, positions int) (*ir.Model, ir.Weights) {
 	t.Helper()
 	m, err := ir.Load(path)
 	if err != nil {
@@ -113,8 +113,17 @@ func compileKV(t *testing.T, path, tg string) (m *ir.Model, full, kv []byte) {
 		t.Fatal(err)
 	}
 	m.Inputs.Batch, m.Inputs.Sequence = 0, 0
-	m.Inputs.KVCache = false                                     // the full forward; the option below makes the cache graph
-	m.Inputs.MaxSequence = max(m.Inputs.MaxSequence, kvMaxTotal) // longer RoPE tables, same rows
+	m.Inputs.MaxSequence = max(m.Inputs.MaxSequence, positions)
+	return m, w
+}
+
+// compileKV compiles the model at path twice for target tg: the full
+// forward graph and the KV-cache graph, both with a dynamic batch and
+// sequence and RoPE tables for at least the test's sequence (loadDynamic).
+func compileKV(t *testing.T, path, tg string) (m *ir.Model, full, kv []byte) {
+	t.Helper()
+	m, w := loadDynamic(t, path, kvMaxTotal)
+	m.Inputs.KVCache = false // the full forward; the option below makes the cache graph
 	f, err := build.CompileModel(m, w, build.Options{Target: tg, Verify: true})
 	if build.Refused(err) {
 		t.Skipf("target %s does not take this model: %v", tg, err)

@@ -60,16 +60,7 @@ func TestKVCachePaddedMatchesUnpadded(t *testing.T) {
 				name := tg + "/" + prec + "/" + kvCaseName(path)
 				t.Run(name, func(t *testing.T) {
 					t.Parallel()
-					m, err := ir.Load(path)
-					if err != nil {
-						t.Fatal(err)
-					}
-					w, err := ir.LoadWeights(m)
-					if err != nil {
-						t.Fatal(err)
-					}
-					m.Inputs.Batch, m.Inputs.Sequence = 0, 0
-					m.Inputs.MaxSequence = max(m.Inputs.MaxSequence, 16)
+					m, w := loadDynamic(t, path, 16)
 					res, err := build.CompileModel(m, w, build.Options{Target: tg, Precision: prec, KVCache: true})
 					if err != nil {
 						t.Fatalf("compile: %v", err)

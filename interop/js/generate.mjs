@@ -70,7 +70,11 @@ async function withTransformers(a, config, gen) {
     for (let b = 0; b < B; b++) {
         rows.push(Array.from(out.data.slice(b * total + n, (b + 1) * total), Number));
     }
-    return trimAtEos(rows, gen.eos_token_id);
+    // transformers.js 4.3.1 stops when every row has produced eos but keeps
+    // generating greedy ids in a finished row of a batch (it does not pad
+    // it), so batch rows are cut after their first eos here; a single row is
+    // returned as transformers.js gives it, so its own eos stop is tested.
+    return B === 1 ? rows : trimAtEos(rows, gen.eos_token_id);
 }
 
 // half converts IEEE binary16 bits to a number.
