@@ -3,8 +3,6 @@ package onnxtext
 import (
 	"fmt"
 	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
@@ -13,26 +11,11 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// onnxTestData holds ONNX's own test models (Debian's libonnx-testdata, which
-// scripts/install-deps installs): about a thousand models written by onnx's
-// Python helpers and by PyTorch, with typed data fields, subgraphs (If, Loop,
-// Scan), sequences, optionals and maps, functions, every attribute kind.
-const onnxTestData = "/usr/share/libonnx-testdata/data"
-
-// corpus loads every model under onnxTestData.
+// corpus loads every model of Debian's libonnx-testdata
+// (testenv.ONNXTestData).
 func corpus(t *testing.T) (paths []string, models []*onnxpb.ModelProto) {
 	t.Helper()
-	testenv.NeedPath(t, onnxTestData, "ONNX test models (Debian's libonnx-testdata)")
-	err := filepath.WalkDir(onnxTestData, func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".onnx") {
-			paths = append(paths, p)
-		}
-		return err
-	})
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("no models under %s: %v", onnxTestData, err)
-	}
-	sort.Strings(paths)
+	paths = testenv.NeedONNXTestModels(t)
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
 		if err != nil {

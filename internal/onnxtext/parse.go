@@ -294,6 +294,63 @@ func (p *parser) str() (string, error) {
 	return t.text, nil
 }
 
+// list reads items separated by commas (a trailing one allowed) up to close,
+// and close; the opening bracket is already read. Every list of the text
+// (names, attributes, values, dims, opsets) is read by it.
+func (p *parser) list(close string, item func() error) error {
+	for !p.is(close) {
+		if err := item(); err != nil {
+			return err
+		}
+		if !p.is(",") {
+			break
+		}
+		p.next()
+	}
+	_, err := p.expect(close)
+	return err
+}
+
+// header reads a model's or function's <key: value, ...> header, at least
+// one entry; field reads the value of key (kt is where key is, for errors).
+func (p *parser) header(field func(key string, kt token) error) error {
+	if _, err := p.expect("<"); err != nil {
+		return err
+	}
+	for {
+		key, kt, err := p.name()
+		if err != nil {
+			return err
+		}
+		if _, err := p.expect(":"); err != nil {
+			return err
+		}
+		if err := field(key, kt); err != nil {
+			return err
+		}
+		if !p.is(",") {
+			break
+		}
+		p.next()
+	}
+	_, err := p.expect(">")
+	return err
+}
+
+// names reads (name, ...).
+func (p *parser) names() ([]string, error) {
+	var out []string
+	if _, err := p.expect("("); err != nil {
+		return nil, err
+	}
+	err := p.list(")", func() error {
+		n, _, err := p.name()
+		out = append(out, n)
+		return err
+	})
+	return out, err
+}
+
 func (p *parser) enter() error {
 	p.depth++
 	if p.depth > maxParseDepth {
@@ -304,39 +361,22 @@ func (p *parser) enter() error {
 
 func (p *parser) model() (*onnxpb.ModelProto, error) {
 	m := &onnxpb.ModelProto{}
-	if _, err := p.expect("<"); err != nil {
-		return nil, err
-	}
-	for {
-		key, kt, err := p.name()
-		if err != nil {
-			return nil, err
-		}
-		if _, err := p.expect(":"); err != nil {
-			return nil, err
-		}
+	err := p.header(func(key string, kt token) error {
+		var err error
 		switch key {
 		case "ir_version":
 			v, err := p.intTok()
-			if err != nil {
-				return nil, err
-			}
 			m.IrVersion = proto.Int64(v)
+			return err
 		case "model_version":
 			v, err := p.intTok()
-			if err != nil {
-				return nil, err
-			}
 			m.ModelVersion = proto.Int64(v)
+			return err
 		case "opset_import":
-			if m.OpsetImport, err = p.opsets(); err != nil {
-				return nil, err
-			}
+			m.OpsetImport, err = p.opsets()
+			return err
 		case "producer_name", "producer_version", "domain", "doc_string":
 			s, err := p.str()
-			if err != nil {
-				return nil, err
-			}
 			switch key {
 			case "producer_name":
 				m.ProducerName = proto.String(s)
@@ -347,42 +387,32 @@ func (p *parser) model() (*onnxpb.ModelProto, error) {
 			default:
 				m.DocString = proto.String(s)
 			}
+			return err
 		case "metadata_props":
 			if _, err := p.expect("["); err != nil {
-				return nil, err
+				return err
 			}
-			for !p.is("]") {
+			return p.list("]", func() error {
 				kt := p.peek()
 				k, err := p.str()
 				if err != nil {
-					return nil, err
+					return err
 				}
 				if _, err := p.expect(":"); err != nil {
-					return nil, err
+					return err
 				}
 				v, err := p.str()
 				if err != nil {
-					return nil, err
+					return err
 				}
 				m.MetadataProps = append(m.MetadataProps, &onnxpb.StringStringEntryProto{Key: proto.String(k), Value: proto.String(v)})
 				p.pos.Metadata[k] = kt.pos
-				if !p.is(",") {
-					break
-				}
-				p.next()
-			}
-			if _, err := p.expect("]"); err != nil {
-				return nil, err
-			}
-		default:
-			return nil, p.errAt(kt, "unknown model field %q", key)
+				return nil
+			})
 		}
-		if !p.is(",") {
-			break
-		}
-		p.next()
-	}
-	if _, err := p.expect(">"); err != nil {
+		return p.errAt(kt, "unknown model field %q", key)
+	})
+	if err != nil {
 		return nil, err
 	}
 	p.main = true
@@ -406,25 +436,21 @@ func (p *parser) opsets() ([]*onnxpb.OperatorSetIdProto, error) {
 	if _, err := p.expect("["); err != nil {
 		return nil, err
 	}
-	for !p.is("]") {
+	err := p.list("]", func() error {
 		d, err := p.str()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if _, err := p.expect(":"); err != nil {
-			return nil, err
+			return err
 		}
 		v, err := p.intTok()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		out = append(out, &onnxpb.OperatorSetIdProto{Domain: proto.String(d), Version: proto.Int64(v)})
-		if !p.is(",") {
-			break
-		}
-		p.next()
-	}
-	_, err := p.expect("]")
+		return nil
+	})
 	return out, err
 }
 
@@ -483,22 +509,18 @@ func (p *parser) valueInfos(record bool) ([]*onnxpb.ValueInfoProto, error) {
 	if _, err := p.expect("("); err != nil {
 		return nil, err
 	}
-	for !p.is(")") {
+	err := p.list(")", func() error {
 		t := p.peek()
 		v, err := p.valueInfo()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if record {
 			p.pos.Values[v.GetName()] = t.pos
 		}
 		out = append(out, v)
-		if !p.is(",") {
-			break
-		}
-		p.next()
-	}
-	_, err := p.expect(")")
+		return nil
+	})
 	return out, err
 }
 
@@ -630,29 +652,27 @@ func (p *parser) typeProto() (*onnxpb.TypeProto, error) {
 		if p.is("]") {
 			tt.Shape = nil // float[]: unknown rank
 		}
-		for !p.is("]") {
+		err := p.list("]", func() error {
 			d := &onnxpb.TensorShapeProto_Dimension{}
-			t := p.next()
-			switch {
+			switch t := p.peek(); {
 			case t.kind == tInt:
-				v, err := strconv.ParseInt(t.text, 10, 64)
+				v, err := p.intTok()
 				if err != nil {
-					return nil, p.errAt(t, "%v", err)
+					return err
 				}
 				d.Value = &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: v}
 			case t.kind == tIdent || t.kind == tString:
+				p.next()
 				d.Value = &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: t.text}
 			case t.kind == tPunct && t.text == "?":
+				p.next()
 			default:
-				return nil, p.errAt(t, "want a dim, got %v", t)
+				return p.errAt(t, "want a dim, got %v", t)
 			}
 			tt.Shape.Dim = append(tt.Shape.Dim, d)
-			if !p.is(",") {
-				break
-			}
-			p.next()
-		}
-		if _, err := p.expect("]"); err != nil {
+			return nil
+		})
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -800,18 +820,15 @@ func (p *parser) tensorBody(tp *onnxpb.TypeProto, at token) (*onnxpb.TensorProto
 		return nil, p.errAt(at, "%v", err)
 	}
 	var vals []token
-	for !p.is("}") {
+	err = p.list("}", func() error {
 		v := p.next()
 		if v.kind != tInt && v.kind != tFloat && v.kind != tString {
-			return nil, p.errAt(v, "want a tensor value, got %v", v)
+			return p.errAt(v, "want a tensor value, got %v", v)
 		}
 		vals = append(vals, v)
-		if !p.is(",") {
-			break
-		}
-		p.next()
-	}
-	if _, err := p.expect("}"); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	if err := fillTensor(tensor, vals); err != nil {
@@ -891,6 +908,16 @@ func fillTensor(t *onnxpb.TensorProto, vals []token) error {
 	return nil
 }
 
+// float32Tok reads a float (or integer) value of attribute name.
+func (p *parser) float32Tok(name string) (float32, error) {
+	v := p.next()
+	f, err := parseFloat(v.text, 32)
+	if err != nil || (v.kind != tFloat && v.kind != tInt) {
+		return 0, p.errAt(v, "attribute %q: want a float, got %v", name, v)
+	}
+	return float32(f), nil
+}
+
 func parseFloat(s string, bits int) (float64, error) {
 	switch s {
 	case "nan":
@@ -917,18 +944,12 @@ func (p *parser) node() (*onnxpb.NodeProto, error) {
 			return nil, err
 		}
 	}
-	for !p.is("=") {
+	err := p.list("=", func() error {
 		out, _, err := p.name()
-		if err != nil {
-			return nil, err
-		}
 		n.Output = append(n.Output, out)
-		if !p.is(",") {
-			break
-		}
-		p.next()
-	}
-	if _, err := p.expect("="); err != nil {
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	op := p.next()
@@ -941,27 +962,12 @@ func (p *parser) node() (*onnxpb.NodeProto, error) {
 	} else {
 		n.OpType = proto.String(op.text)
 	}
-	var err error
 	if p.is("<") {
 		if n.Attribute, err = p.attrs(); err != nil {
 			return nil, err
 		}
 	}
-	if _, err := p.expect("("); err != nil {
-		return nil, err
-	}
-	for !p.is(")") {
-		in, _, err := p.name()
-		if err != nil {
-			return nil, err
-		}
-		n.Input = append(n.Input, in)
-		if !p.is(",") {
-			break
-		}
-		p.next()
-	}
-	if _, err := p.expect(")"); err != nil {
+	if n.Input, err = p.names(); err != nil {
 		return nil, err
 	}
 	if p.is("<") && n.Attribute == nil {
@@ -975,18 +981,11 @@ func (p *parser) node() (*onnxpb.NodeProto, error) {
 func (p *parser) attrs() ([]*onnxpb.AttributeProto, error) {
 	p.next() // "<"
 	var out []*onnxpb.AttributeProto
-	for !p.is(">") {
+	err := p.list(">", func() error {
 		a, err := p.attr()
-		if err != nil {
-			return nil, err
-		}
 		out = append(out, a)
-		if !p.is(",") {
-			break
-		}
-		p.next()
-	}
-	_, err := p.expect(">")
+		return err
+	})
 	return out, err
 }
 
@@ -1060,12 +1059,11 @@ func (p *parser) attr() (*onnxpb.AttributeProto, error) {
 		}
 		a.I = proto.Int64(v)
 	case onnxpb.AttributeProto_FLOAT:
-		v := p.next()
-		f, err := parseFloat(v.text, 32)
-		if err != nil || (v.kind != tFloat && v.kind != tInt) {
-			return nil, p.errAt(v, "attribute %q: want a float, got %v", name, v)
+		f, err := p.float32Tok(name)
+		if err != nil {
+			return nil, err
 		}
-		a.F = proto.Float32(float32(f))
+		a.F = proto.Float32(f)
 	case onnxpb.AttributeProto_STRING:
 		s, err := p.str()
 		if err != nil {
@@ -1085,46 +1083,31 @@ func (p *parser) attr() (*onnxpb.AttributeProto, error) {
 		if _, err := p.expect("["); err != nil {
 			return nil, err
 		}
-		for !p.is("]") {
+		err := p.list("]", func() error {
 			switch typ {
 			case onnxpb.AttributeProto_INTS:
 				v, err := p.intTok()
-				if err != nil {
-					return nil, err
-				}
 				a.Ints = append(a.Ints, v)
+				return err
 			case onnxpb.AttributeProto_FLOATS:
-				v := p.next()
-				f, err := parseFloat(v.text, 32)
-				if err != nil || (v.kind != tFloat && v.kind != tInt) {
-					return nil, p.errAt(v, "attribute %q: want a float, got %v", name, v)
-				}
-				a.Floats = append(a.Floats, float32(f))
+				f, err := p.float32Tok(name)
+				a.Floats = append(a.Floats, f)
+				return err
 			case onnxpb.AttributeProto_STRINGS:
 				s, err := p.str()
-				if err != nil {
-					return nil, err
-				}
 				a.Strings = append(a.Strings, []byte(s))
+				return err
 			case onnxpb.AttributeProto_TENSORS:
 				x, err := p.tensorValue()
-				if err != nil {
-					return nil, err
-				}
 				a.Tensors = append(a.Tensors, x)
-			case onnxpb.AttributeProto_GRAPHS:
+				return err
+			default: // GRAPHS
 				g, err := p.graph()
-				if err != nil {
-					return nil, err
-				}
 				a.Graphs = append(a.Graphs, g)
+				return err
 			}
-			if !p.is(",") {
-				break
-			}
-			p.next()
-		}
-		if _, err := p.expect("]"); err != nil {
+		})
+		if err != nil {
 			return nil, err
 		}
 	default:
@@ -1159,41 +1142,24 @@ func (p *parser) tensorValue() (*onnxpb.TensorProto, error) {
 // function reads <header> name [<attrs>] (ins) => (outs) {nodes}.
 func (p *parser) function() (*onnxpb.FunctionProto, error) {
 	f := &onnxpb.FunctionProto{}
-	if _, err := p.expect("<"); err != nil {
-		return nil, err
-	}
-	for {
-		key, kt, err := p.name()
-		if err != nil {
-			return nil, err
-		}
-		if _, err := p.expect(":"); err != nil {
-			return nil, err
-		}
+	err := p.header(func(key string, kt token) error {
 		switch key {
 		case "domain", "doc_string":
 			s, err := p.str()
-			if err != nil {
-				return nil, err
-			}
 			if key == "domain" {
 				f.Domain = proto.String(s)
 			} else {
 				f.DocString = proto.String(s)
 			}
+			return err
 		case "opset_import":
-			if f.OpsetImport, err = p.opsets(); err != nil {
-				return nil, err
-			}
-		default:
-			return nil, p.errAt(kt, "unknown function field %q", key)
+			var err error
+			f.OpsetImport, err = p.opsets()
+			return err
 		}
-		if !p.is(",") {
-			break
-		}
-		p.next()
-	}
-	if _, err := p.expect(">"); err != nil {
+		return p.errAt(kt, "unknown function field %q", key)
+	})
+	if err != nil {
 		return nil, err
 	}
 	name, _, err := p.name()
@@ -1203,57 +1169,32 @@ func (p *parser) function() (*onnxpb.FunctionProto, error) {
 	f.Name = proto.String(name)
 	if p.is("<") {
 		p.next()
-		for !p.is(">") {
+		err := p.list(">", func() error {
 			nt := p.peek()
 			after := p.ahead()
 			if after.kind == tPunct && (after.text == ":" || after.text == "=") {
 				a, err := p.attr()
-				if err != nil {
-					return nil, err
-				}
 				f.AttributeProto = append(f.AttributeProto, a)
-			} else {
-				n, _, err := p.name()
-				if err != nil {
-					return nil, p.errAt(nt, "%v", err)
-				}
-				f.Attribute = append(f.Attribute, n)
+				return err
 			}
-			if !p.is(",") {
-				break
-			}
-			p.next()
-		}
-		if _, err := p.expect(">"); err != nil {
-			return nil, err
-		}
-	}
-	names := func() ([]string, error) {
-		var out []string
-		if _, err := p.expect("("); err != nil {
-			return nil, err
-		}
-		for !p.is(")") {
 			n, _, err := p.name()
 			if err != nil {
-				return nil, err
+				return p.errAt(nt, "%v", err)
 			}
-			out = append(out, n)
-			if !p.is(",") {
-				break
-			}
-			p.next()
+			f.Attribute = append(f.Attribute, n)
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
-		_, err := p.expect(")")
-		return out, err
 	}
-	if f.Input, err = names(); err != nil {
+	if f.Input, err = p.names(); err != nil {
 		return nil, err
 	}
 	if _, err := p.expect("=>"); err != nil {
 		return nil, err
 	}
-	if f.Output, err = names(); err != nil {
+	if f.Output, err = p.names(); err != nil {
 		return nil, err
 	}
 	if _, err := p.expect("{"); err != nil {

@@ -1,14 +1,8 @@
 package onnxtext
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/mhcc-dev/mhcc/export/onnxpb"
-	"github.com/mhcc-dev/mhcc/internal/testenv"
-	"google.golang.org/protobuf/proto"
 )
 
 // TestParseReformat: Parse reads Format's text of every model of Debian's
@@ -16,24 +10,10 @@ import (
 // (initializers come back as hashes, which print as the same summaries).
 // graphdiff's TestTextGoldenCorpus compares the models themselves.
 func TestParseReformat(t *testing.T) {
-	testenv.NeedPath(t, onnxTestData, "ONNX test models (Debian's libonnx-testdata)")
-	var files []string
-	filepath.WalkDir(onnxTestData, func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".onnx") {
-			files = append(files, p)
-		}
-		return nil
-	})
+	files, models := corpus(t)
 	read := 0
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := &onnxpb.ModelProto{}
-		if proto.Unmarshal(b, m) != nil {
-			continue
-		}
+	for i, m := range models {
+		f := files[i]
 		text, err := Format(m, Options{})
 		if err != nil {
 			continue

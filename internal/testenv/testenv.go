@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +30,33 @@ const ORTVersion = "1.30.0"
 const Python = "/usr/bin/python3"
 
 const installHint = "run scripts/install-deps (see docs/testing.md)"
+
+// ONNXTestData holds ONNX's own test models (Debian's libonnx-testdata,
+// which scripts/install-deps installs): about a thousand models written by
+// onnx's Python helpers and by PyTorch, with typed data fields, subgraphs
+// (If, Loop, Scan), sequences, optionals and maps, functions, every
+// attribute kind.
+const ONNXTestData = "/usr/share/libonnx-testdata/data"
+
+// NeedONNXTestModels returns the paths of every .onnx file under
+// ONNXTestData, sorted, or skips t (fails it under CI) when the package is
+// missing; it fails t when it holds no model.
+func NeedONNXTestModels(t testing.TB) []string {
+	t.Helper()
+	NeedPath(t, ONNXTestData, "ONNX test models (Debian's libonnx-testdata)")
+	var paths []string
+	err := filepath.WalkDir(ONNXTestData, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".onnx") {
+			paths = append(paths, p)
+		}
+		return err
+	})
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no models under %s: %v", ONNXTestData, err)
+	}
+	sort.Strings(paths)
+	return paths
+}
 
 var (
 	rootOnce sync.Once
