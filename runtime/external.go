@@ -6,8 +6,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/internal/extdata"
+	"github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 // DecodeDir is Decode for a model whose initializers may keep their data in

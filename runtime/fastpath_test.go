@@ -5,7 +5,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 // withFastPaths runs f with the fast paths of fastpath.go (and, in a

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 // maxOpset is the newest opset the table below was checked against: up to it,

@@ -4,7 +4,7 @@ import (
 	"math"
 	"slices"
 
-	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 // mhcc's own operators, domain "ai.mhcc" version 1. Targets whose

@@ -9,8 +9,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/internal/inputfile"
+	"github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 // A Model is a decoded and checked ONNX model, ready to [Model.Run].

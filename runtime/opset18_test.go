@@ -3,7 +3,7 @@ package runtime
 import (
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 // TestOpset18FormsMatchOnnxruntime covers the opset-18 forms torch's dynamo

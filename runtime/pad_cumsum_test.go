@@ -3,7 +3,7 @@ package runtime
 import (
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 // TestPadCumSumMatchOnnxruntime checks Pad in every mode (negative pads

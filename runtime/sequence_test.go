@@ -3,7 +3,7 @@ package runtime
 import (
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 // seqRamp is a float32 tensor of the given shape holding 0.5, 1.5, 2.5, …

@@ -6,8 +6,8 @@ import (
 	"math"
 	"strings"
 
-	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/internal/half"
+	"github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 // A DType is an element type. Its values are ONNX's TensorProto.DataType

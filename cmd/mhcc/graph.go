@@ -14,8 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/internal/atomicfile"
+	"github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 func newGraphCmd() *cobra.Command {

@@ -13,9 +13,9 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/internal/build"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
+	"github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 var boxLine = regexp.MustCompile(`(?m)^  "([^"]+)" \[label="[^"]*\\n(\d+) nodes?: `)

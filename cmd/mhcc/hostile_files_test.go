@@ -16,7 +16,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 // Hostile inputs, the file-system half (issue 17, point 8): symbolic links

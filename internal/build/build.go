@@ -8,8 +8,8 @@ import (
 	"io"
 
 	"github.com/mhcc-dev/mhcc/export"
-	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/onnx/pb"
 	"github.com/mhcc-dev/mhcc/passes"
 	"github.com/mhcc-dev/mhcc/target"
 )

@@ -16,8 +16,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/internal/inputfile"
+	"github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 // A Ref is where a tensor's bytes are.

@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 // An entry is a change with its place in the alignment, for sorting.

@@ -110,7 +110,7 @@
 // not empty, model_version only when not 0. There is no syntax for, and so
 // no output of: doc strings other than the model's and functions', type and
 // dim denotations, TensorProto.segment. Fields that mhcc's schema
-// (export/onnxpb) does not know, such as training_info, node overloads or
+// (onnx/pb) does not know, such as training_info, node overloads or
 // opaque types, are listed in a first comment line. Format does not check
 // the model.
 //
@@ -128,7 +128,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 // Options of Format.

@@ -6,7 +6,7 @@ import (
 	"encoding/hex"
 	"math"
 
-	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/onnx/pb"
 	"google.golang.org/protobuf/proto"
 )
 

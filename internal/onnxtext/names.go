@@ -3,7 +3,7 @@ package onnxtext
 import (
 	"strings"
 
-	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 // dtypeNames are the element type names of the textual syntax, indexed by

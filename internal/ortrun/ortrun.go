@@ -34,9 +34,9 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/internal/half"
 	"github.com/mhcc-dev/mhcc/internal/inputfile"
+	"github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 // A Tensor is a named, typed, dense tensor with its elements in row-major
