@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mhcc-dev/mhcc/internal/half"
+	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 	"github.com/mhcc-dev/mhcc/ir"
 	"github.com/mhcc-dev/mhcc/onnx/pb"
 	"google.golang.org/protobuf/proto"

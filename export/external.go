@@ -10,7 +10,7 @@ import (
 	"strconv"
 
 	"github.com/mhcc-dev/mhcc/internal/atomicfile"
-	"github.com/mhcc-dev/mhcc/internal/half"
+	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 	"github.com/mhcc-dev/mhcc/ir"
 	"github.com/mhcc-dev/mhcc/onnx/pb"
 	"google.golang.org/protobuf/proto"

@@ -3,7 +3,7 @@ package passes
 import (
 	"fmt"
 
-	"github.com/mhcc-dev/mhcc/internal/half"
+	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 	"github.com/mhcc-dev/mhcc/ir"
 )
 

@@ -6,7 +6,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mhcc-dev/mhcc/internal/extdata"
+	"github.com/mhcc-dev/mhcc/onnx/tensor/extdata"
 	"github.com/mhcc-dev/mhcc/onnx/pb"
 )
 

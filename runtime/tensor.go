@@ -6,7 +6,7 @@ import (
 	"math"
 	"strings"
 
-	"github.com/mhcc-dev/mhcc/internal/half"
+	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 	"github.com/mhcc-dev/mhcc/onnx/pb"
 )
 

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/mhcc-dev/mhcc/internal/half"
+	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 	"github.com/mhcc-dev/mhcc/ir"
 )
 

@@ -10,9 +10,9 @@ import (
 	"strings"
 
 	"github.com/mhcc-dev/mhcc/internal/build"
-	"github.com/mhcc-dev/mhcc/internal/graphdiff"
-	"github.com/mhcc-dev/mhcc/internal/onnxtext"
+	"github.com/mhcc-dev/mhcc/onnx/diff"
 	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/onnx/text"
 	"github.com/spf13/cobra"
 )
 

@@ -6,7 +6,7 @@ import (
 	"io"
 
 	"github.com/mhcc-dev/mhcc/internal/atomicfile"
-	"github.com/mhcc-dev/mhcc/internal/onnxtext"
+	"github.com/mhcc-dev/mhcc/onnx/text"
 	"github.com/spf13/cobra"
 )
 
@@ -36,7 +36,7 @@ The output is stable: the same model prints the same text, whatever the
 order of its attributes, metadata and opsets. A model file (.yaml, .yml) is
 compiled first, with the default options. The text goes to stdout, or with
 -o is written atomically to a file. The package documentation of
-internal/onnxtext lists where the output goes beyond what onnx 1.12's
+onnx/text lists where the output goes beyond what onnx 1.12's
 parser reads.`,
 		Example: `  mhcc fmt model.onnx | less
   mhcc fmt testdata/models/mlp-mhc.yaml

@@ -10,11 +10,12 @@ import (
 
 	"github.com/mhcc-dev/mhcc/internal/atomicfile"
 	"github.com/mhcc-dev/mhcc/internal/build"
-	"github.com/mhcc-dev/mhcc/internal/extdata"
-	"github.com/mhcc-dev/mhcc/internal/graphdiff"
-	"github.com/mhcc-dev/mhcc/internal/onnxtext"
 	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/onnx/diff"
 	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/onnx/tensor"
+	"github.com/mhcc-dev/mhcc/onnx/tensor/extdata"
+	"github.com/mhcc-dev/mhcc/onnx/text"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -160,7 +161,7 @@ func compileHashed(path, target string) (*onnxpb.ModelProto, *ir.Model, error) {
 		if _, err := io.CopyN(io.Discard, pr, e.offset-pos); err != nil {
 			return nil, nil, &build.InternalError{Err: err}
 		}
-		h, err := onnxtext.ExternalTensorHash(e.t, io.LimitReader(pr, e.length))
+		h, err := tensor.HashReader(e.t, io.LimitReader(pr, e.length))
 		if err != nil {
 			return nil, nil, &build.InternalError{Err: fmt.Errorf("initializer %q: %v", e.t.GetName(), err)}
 		}

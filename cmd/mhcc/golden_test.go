@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/mhcc-dev/mhcc/internal/build"
-	"github.com/mhcc-dev/mhcc/internal/onnxtext"
 	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/onnx/text"
 	"google.golang.org/protobuf/proto"
 )
 

@@ -453,7 +453,7 @@ func init() {
 		},
 		hostileCase{
 			// Two chains of a million nodes that share nothing: the
-			// alignment works piecewise (internal/graphdiff alignCells).
+			// alignment works piecewise (onnx/diff alignCells).
 			name: "cpu/diff-two-1M-node-chains",
 			setup: func(t *testing.T, dir string) []string {
 				hmWrite(t, dir, "a.onnx", hmChain(1_000_000, "Relu"))

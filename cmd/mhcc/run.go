@@ -23,7 +23,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/internal/atomicfile"
 	"github.com/mhcc-dev/mhcc/internal/build"
-	"github.com/mhcc-dev/mhcc/internal/half"
+	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 	"github.com/mhcc-dev/mhcc/internal/inputfile"
 	"github.com/mhcc-dev/mhcc/internal/npy"
 	"github.com/mhcc-dev/mhcc/ir"

@@ -50,7 +50,7 @@ const MaxRank = 64
 //	"bool"    []bool
 //
 // float16 elements are kept as their IEEE binary16 bit patterns (see
-// internal/half to convert them).
+// onnx/tensor/half to convert them).
 type Array struct {
 	DType string
 	Shape []int64

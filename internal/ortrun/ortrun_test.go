@@ -11,7 +11,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mhcc-dev/mhcc/internal/half"
+	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 	"github.com/mhcc-dev/mhcc/internal/ortrun"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
 	"github.com/mhcc-dev/mhcc/onnx/pb"

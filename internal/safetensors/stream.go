@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/mhcc-dev/mhcc/internal/half"
+	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 )
 
 // StreamFloat32 reads the floating-point tensor called name in chunks of at

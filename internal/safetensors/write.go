@@ -14,7 +14,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/mhcc-dev/mhcc/internal/half"
+	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 
 	"github.com/mhcc-dev/mhcc/internal/atomicfile"
 )

@@ -52,6 +52,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/internal/testenv"
 	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/onnx/tensor"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -344,12 +345,12 @@ func (c *comparer) tensor(path string, want, got *onnxpb.TensorProto) {
 	c.eq(path+" name", want.GetName(), got.GetName())
 	c.eq(path+" data_type", want.GetDataType(), got.GetDataType())
 	c.eq(path+" dims", want.Dims, got.Dims)
-	if isExternal(want) || isExternal(got) {
-		c.eq(path+" external data", externalSummary(want), externalSummary(got))
+	if tensor.IsExternal(want) || tensor.IsExternal(got) {
+		c.eq(path+" external data", tensor.ExternalSummary(want), tensor.ExternalSummary(got))
 		return
 	}
-	wh, werr := TensorHash(want)
-	gh, gerr := TensorHash(got)
+	wh, werr := tensor.Hash(want)
+	gh, gerr := tensor.Hash(got)
 	if werr != nil || gerr != nil || wh != gh {
 		c.errorf(path, "values differ: got %s (%v), want %s (%v)", gh, gerr, wh, werr)
 	}

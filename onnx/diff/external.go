@@ -7,9 +7,10 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mhcc-dev/mhcc/internal/extdata"
-	"github.com/mhcc-dev/mhcc/internal/onnxtext"
 	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/onnx/tensor"
+	"github.com/mhcc-dev/mhcc/onnx/tensor/extdata"
+	"github.com/mhcc-dev/mhcc/onnx/text"
 )
 
 // External data. An initializer whose bytes live in an external file (ONNX
@@ -22,10 +23,11 @@ import (
 // reads their values to report how many differ.
 
 // contentHashKey and dirKey are the external_data entries ResolveExternal
-// adds: the tensor's content hash and the folder its location is relative
-// to. They exist only in memory, for Compare.
+// adds: the tensor's content hash (under the key the text parser uses for
+// the same purpose) and the folder its location is relative to. They exist
+// only in memory, for Compare.
 const (
-	contentHashKey = "mhcc.content_sha256"
+	contentHashKey = onnxtext.ContentHashKey
 	dirKey         = "mhcc.dir"
 )
 
@@ -78,7 +80,7 @@ func resolveTensor(t *onnxpb.TensorProto, dir string, files *extdata.Files) erro
 	if err != nil {
 		return err
 	}
-	h, err := onnxtext.ExternalTensorHash(t, r)
+	h, err := tensor.HashReader(t, r)
 	if err != nil {
 		return fmt.Errorf("%s: %w", ref.Path, err)
 	}

@@ -3,8 +3,8 @@ package graphdiff
 import (
 	"fmt"
 
-	"github.com/mhcc-dev/mhcc/internal/onnxtext"
 	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/onnx/text"
 )
 
 // Text goldens. A model read back from mhcc fmt's text by onnxtext.Parse

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/mhcc-dev/mhcc/internal/onnxtext"
+	"github.com/mhcc-dev/mhcc/onnx/text"
 )
 
 // Annotations that land on the right line. A CI annotation is most useful

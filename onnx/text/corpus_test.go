@@ -8,6 +8,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/internal/testenv"
 	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/onnx/tensor"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -67,12 +68,12 @@ func outside112(m *onnxpb.ModelProto, text []byte, opts Options) string {
 			why = s
 		}
 	}
-	tensor := func(t *onnxpb.TensorProto, attr bool) {
-		if n, _ := numElements(t.Dims); attr && !opts.Initializers && n > maxInlineTensor {
+	visitTensor := func(t *onnxpb.TensorProto, attr bool) {
+		if n, _ := tensor.NumElements(t.Dims); attr && !opts.Initializers && n > maxInlineTensor {
 			note("tensor attribute summarized")
 		}
 		switch dt := t.GetDataType(); {
-		case isExternal(t):
+		case tensor.IsExternal(t):
 			note("external data")
 		case dt == dtFloat16 || dt == dtBfloat16 || dt == dtComplex64 || dt == dtComplex128 || dt > dtBfloat16 || dt == 0:
 			note("tensor of type " + dtypeName(dt))
@@ -110,7 +111,7 @@ func outside112(m *onnxpb.ModelProto, text []byte, opts Options) string {
 						}
 					}
 				case onnxpb.AttributeProto_TENSOR:
-					tensor(a.T, true)
+					visitTensor(a.T, true)
 				case onnxpb.AttributeProto_GRAPH:
 					if a.G.GetName() == "" {
 						note("subgraph without a name")
@@ -131,7 +132,7 @@ func outside112(m *onnxpb.ModelProto, text []byte, opts Options) string {
 			}
 		}
 		for _, t := range g.Initializer {
-			tensor(t, false)
+			visitTensor(t, false)
 		}
 		if len(g.SparseInitializer) > 0 {
 			note("sparse initializers")

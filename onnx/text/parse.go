@@ -21,12 +21,13 @@ import (
 	"strings"
 
 	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/onnx/tensor"
 	"google.golang.org/protobuf/proto"
 )
 
 // ContentHashKey is the external_data key under which a tensor that Parse
 // read as a hash (an elided initializer, or a tensor attribute printed as
-// its hash) carries its TensorHash. Such a tensor has data_location
+// its hash) carries its tensor.Hash. Such a tensor has data_location
 // EXTERNAL and no data: the hash is all that is known. graphdiff compares
 // tensors by this hash.
 const ContentHashKey = "mhcc.content_sha256"
@@ -34,7 +35,7 @@ const ContentHashKey = "mhcc.content_sha256"
 // HashOnly reports whether t was read by Parse as a hash without values,
 // and returns the hash.
 func HashOnly(t *onnxpb.TensorProto) (string, bool) {
-	if !isExternal(t) {
+	if !tensor.IsExternal(t) {
 		return "", false
 	}
 	h, n := "", 0
@@ -838,7 +839,7 @@ func (p *parser) tensorBody(tp *onnxpb.TypeProto, at token) (*onnxpb.TensorProto
 }
 
 // fillTensor stores values, printed by tensorValues, in t's raw_data (or
-// string_data) in the canonical layout TensorHash hashes.
+// string_data) in the canonical layout tensor.Hash hashes.
 func fillTensor(t *onnxpb.TensorProto, vals []token) error {
 	dt := t.GetDataType()
 	if dt == dtString {
@@ -898,7 +899,7 @@ func fillTensor(t *onnxpb.TensorProto, vals []token) error {
 		case dtInt16, dtUint16, dtFloat16, dtBfloat16:
 			raw = le.AppendUint16(raw, uint16(n))
 		default: // int8, uint8, bool, float8 and 4-bit types: the bytes
-			if elemBits(dt) == 0 {
+			if tensor.Bits(dt) == 0 {
 				return fmt.Errorf("values of data type %d cannot be read back", dt)
 			}
 			raw = append(raw, byte(n))

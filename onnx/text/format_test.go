@@ -11,6 +11,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/internal/build"
 	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/onnx/tensor"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
@@ -443,7 +444,7 @@ func TestTensorHash(t *testing.T) {
 		{"empty", rawFloats("", []int64{0, 3}), expectHash(dtFloat, []int64{0, 3}, nil)},
 	}
 	for _, tc := range tests {
-		got, err := TensorHash(tc.t)
+		got, err := tensor.Hash(tc.t)
 		if err != nil {
 			t.Errorf("%s: %v", tc.name, err)
 			continue
@@ -453,9 +454,9 @@ func TestTensorHash(t *testing.T) {
 		}
 	}
 	// Same data, other shape or dtype: another hash.
-	a, _ := TensorHash(rawFloats("", []int64{2}, 1, 2))
-	b, _ := TensorHash(rawFloats("", []int64{1, 2}, 1, 2))
-	c, _ := TensorHash(rawTensor("", dtInt32, []int64{2}, le32f(1, 2)))
+	a, _ := tensor.Hash(rawFloats("", []int64{2}, 1, 2))
+	b, _ := tensor.Hash(rawFloats("", []int64{1, 2}, 1, 2))
+	c, _ := tensor.Hash(rawTensor("", dtInt32, []int64{2}, le32f(1, 2)))
 	if a == b || a == c {
 		t.Errorf("shape or dtype not hashed: %s %s %s", a, b, c)
 	}
@@ -472,14 +473,14 @@ func TestTensorHash(t *testing.T) {
 		{"undefined dtype", "unknown data type 0", rawTensor("", 0, []int64{1}, []byte{1})},
 	}
 	for _, tc := range bad {
-		if _, err := TensorHash(tc.t); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := tensor.Hash(tc.t); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
 		}
 	}
 	ext := &onnxpb.TensorProto{DataType: proto.Int32(dtFloat), Dims: []int64{2}, DataLocation: onnxpb.TensorProto_EXTERNAL.Enum(),
 		ExternalData: []*onnxpb.StringStringEntryProto{{Key: proto.String("location"), Value: proto.String("w.bin")}}}
-	if _, err := TensorHash(ext); !errors.Is(err, ErrExternalData) || !strings.Contains(err.Error(), `"location": "w.bin"`) {
-		t.Errorf("external: err = %v, want ErrExternalData naming the location", err)
+	if _, err := tensor.Hash(ext); !errors.Is(err, tensor.ErrExternalData) || !strings.Contains(err.Error(), `"location": "w.bin"`) {
+		t.Errorf("external: err = %v, want tensor.ErrExternalData naming the location", err)
 	}
 }
 
@@ -667,7 +668,7 @@ func TestFormatCompiledModelsStable(t *testing.T) {
 				t.Errorf("%d node lines, want %d", nodeLines, len(m.Graph.Node))
 			}
 			for _, init := range m.Graph.Initializer {
-				h, err := TensorHash(init)
+				h, err := tensor.Hash(init)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -698,18 +699,18 @@ func TestExternalTensorHash(t *testing.T) {
 		{"empty", &onnxpb.TensorProto{DataType: proto.Int32(dtDouble), Dims: []int64{0}}, nil},
 	}
 	for _, c := range cases {
-		got, err := ExternalTensorHash(c.t, bytes.NewReader(c.data))
+		got, err := tensor.HashReader(c.t, bytes.NewReader(c.data))
 		if want := expectHash(c.t.GetDataType(), c.t.GetDims(), c.data); err != nil || got != want {
 			t.Errorf("%s: %s, %v; want %s", c.name, got, err, want)
 		}
 	}
 	f2 := &onnxpb.TensorProto{DataType: proto.Int32(dtFloat), Dims: []int64{2}}
 	for _, data := range [][]byte{le32f(1), le32f(1, 2, 3), le.AppendUint16(nil, 1)} {
-		if _, err := ExternalTensorHash(f2, bytes.NewReader(data)); err == nil || !strings.Contains(err.Error(), "want 8 for float[2]") {
+		if _, err := tensor.HashReader(f2, bytes.NewReader(data)); err == nil || !strings.Contains(err.Error(), "want 8 for float[2]") {
 			t.Errorf("%d bytes for float[2]: error %v", len(data), err)
 		}
 	}
-	if _, err := ExternalTensorHash(&onnxpb.TensorProto{DataType: proto.Int32(dtString), Dims: []int64{1}}, bytes.NewReader(nil)); err == nil {
+	if _, err := tensor.HashReader(&onnxpb.TensorProto{DataType: proto.Int32(dtString), Dims: []int64{1}}, bytes.NewReader(nil)); err == nil {
 		t.Error("a string tensor from raw bytes: no error")
 	}
 }

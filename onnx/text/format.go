@@ -88,7 +88,7 @@
 //
 // Initializers go in the graph's "<...>" list after the outputs, with the
 // graph's value_info entries. By default each one is elided: its type, name
-// and TensorHash print on a comment line,
+// and tensor.Hash print on a comment line,
 //
 //	# float[24,128] "layers.0.hc_fn" = sha256:ab12cd34… (all 64 hex digits)
 //
@@ -129,6 +129,7 @@ import (
 	"strings"
 
 	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/onnx/tensor"
 )
 
 // Options of Format.
@@ -136,7 +137,7 @@ type Options struct {
 	// Initializers prints the values of initializers (and of every tensor
 	// attribute) in the syntax onnx's parser reads, so the text can be parsed
 	// back into the same model; without it, each initializer prints as its
-	// type, name and TensorHash in a comment.
+	// type, name and tensor.Hash in a comment.
 	Initializers bool
 }
 
@@ -292,8 +293,8 @@ func (p *printer) graph(g *onnxpb.GraphProto, indent string) {
 			continue
 		}
 		switch {
-		case isExternal(t):
-			entries = append(entries, entry{head + externalSummary(t), !p.opts.Initializers})
+		case tensor.IsExternal(t):
+			entries = append(entries, entry{head + tensor.ExternalSummary(t), !p.opts.Initializers})
 		case p.opts.Initializers:
 			vals, err := tensorValues(t)
 			if err != nil {
@@ -302,7 +303,7 @@ func (p *printer) graph(g *onnxpb.GraphProto, indent string) {
 			}
 			entries = append(entries, entry{head + valuesBlock(vals, t.Dims, in), false})
 		default:
-			h, err := TensorHash(t)
+			h, err := tensor.Hash(t)
 			if err != nil {
 				h = "invalid: " + err.Error()
 			}
@@ -566,12 +567,12 @@ func (p *printer) tensor(t *onnxpb.TensorProto, indent string) string {
 	if h, ok := HashOnly(t); ok {
 		return head + " " + h
 	}
-	if isExternal(t) {
-		return head + " = " + externalSummary(t)
+	if tensor.IsExternal(t) {
+		return head + " = " + tensor.ExternalSummary(t)
 	}
-	n, _ := numElements(t.Dims)
+	n, _ := tensor.NumElements(t.Dims)
 	if !p.opts.Initializers && n > maxInlineTensor {
-		h, err := TensorHash(t)
+		h, err := tensor.Hash(t)
 		if err != nil {
 			h = "invalid: " + err.Error()
 		}
@@ -605,7 +606,7 @@ func valuesBlock(vals []string, dims []int64, indent string) string {
 		return "{" + strings.Join(vals, ", ") + "}"
 	}
 	row := len(vals) // values per row of the last dim (complex: two per element)
-	if n, err := numElements(dims); err == nil && n > 0 && len(dims) > 0 && dims[len(dims)-1] > 0 {
+	if n, err := tensor.NumElements(dims); err == nil && n > 0 && len(dims) > 0 && dims[len(dims)-1] > 0 {
 		row = len(vals) / int(n) * int(dims[len(dims)-1])
 	}
 	var b strings.Builder

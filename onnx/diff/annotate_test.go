@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/internal/onnxtext"
+	"github.com/mhcc-dev/mhcc/onnx/text"
 )
 
 // TestGoldenLine: changes find their line in a text golden by the path and
