@@ -3,8 +3,8 @@ package passes
 import (
 	"fmt"
 
-	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 )
 
 // ApplyPrecision gives the graph the target's precision (--precision or the

@@ -6,8 +6,8 @@ import (
 	"math"
 	"strings"
 
-	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 )
 
 // A DType is an element type. Its values are ONNX's TensorProto.DataType

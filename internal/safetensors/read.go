@@ -13,8 +13,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 	"github.com/mhcc-dev/mhcc/internal/inputfile"
+	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 )
 
 // File is an open safetensors file whose header has been validated. Its
