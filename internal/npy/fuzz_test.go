@@ -31,7 +31,7 @@ func FuzzRead(f *testing.F) {
 		if n != int64(dataLen(a.Data)) {
 			t.Fatalf("shape %v, %d elements in the data", a.Shape, dataLen(a.Data))
 		}
-		if n*int64(dtypes[a.DType].size) > int64(len(data)) {
+		if n*int64(dtypes[a.DType].size()) > int64(len(data)) {
 			t.Fatalf("%d elements of %s from %d bytes", n, a.DType, len(data))
 		}
 		re := encode(t, a)

@@ -28,6 +28,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/mhcc-dev/mhcc/onnx/tensor"
 )
 
 // MaxHeaderSize is the largest header Read accepts, numpy's own limit for
@@ -71,33 +73,40 @@ func (a *Array) NumElements() int64 {
 // the table in [Array].
 var DTypes = []string{"float32", "float64", "float16", "int64", "int32", "int16", "int8", "uint8", "uint16", "uint32", "uint64", "bool"}
 
-// dtype describes one supported element type.
+// dtype describes one supported element type: numpy's kind character with
+// the ONNX element type of the same name (onnx/tensor's table, which gives
+// its size and Go type; float16 travels as its uint16 bit patterns).
 type dtype struct {
-	name   string // Array.DType
-	kind   byte   // numpy's kind character: 'f', 'i', 'u' or 'b'
-	size   int    // bytes per element
-	gotype string
+	tensor.DType
+	kind byte // numpy's kind character: 'f', 'i', 'u' or 'b'
 }
 
-var dtypes = map[string]dtype{
-	"float32": {"float32", 'f', 4, "[]float32"},
-	"float64": {"float64", 'f', 8, "[]float64"},
-	"float16": {"float16", 'f', 2, "[]uint16"},
-	"int64":   {"int64", 'i', 8, "[]int64"},
-	"int32":   {"int32", 'i', 4, "[]int32"},
-	"int16":   {"int16", 'i', 2, "[]int16"},
-	"int8":    {"int8", 'i', 1, "[]int8"},
-	"uint8":   {"uint8", 'u', 1, "[]uint8"},
-	"uint16":  {"uint16", 'u', 2, "[]uint16"},
-	"uint32":  {"uint32", 'u', 4, "[]uint32"},
-	"uint64":  {"uint64", 'u', 8, "[]uint64"},
-	"bool":    {"bool", 'b', 1, "[]bool"},
-}
+func (d dtype) name() string   { return d.Name }
+func (d dtype) size() int      { return d.Size() }
+func (d dtype) gotype() string { return "[]" + d.Go.String() }
+
+var dtypes = func() map[string]dtype {
+	kinds := map[string]byte{
+		"float32": 'f', "float64": 'f', "float16": 'f',
+		"int64": 'i', "int32": 'i', "int16": 'i', "int8": 'i',
+		"uint8": 'u', "uint16": 'u', "uint32": 'u', "uint64": 'u',
+		"bool": 'b',
+	}
+	m := map[string]dtype{}
+	for name, kind := range kinds {
+		d, ok := tensor.ByName(name)
+		if !ok {
+			panic("npy: no ONNX element type " + name)
+		}
+		m[name] = dtype{d, kind}
+	}
+	return m
+}()
 
 // byCode finds a dtype by numpy's kind and size ("f4" → float32).
 func byCode(kind byte, size int) (dtype, bool) {
 	for _, d := range dtypes {
-		if d.kind == kind && d.size == size {
+		if d.kind == kind && d.size() == size {
 			return d, true
 		}
 	}
@@ -107,10 +116,10 @@ func byCode(kind byte, size int) (dtype, bool) {
 // descr is the little-endian descr numpy writes for d: '<f4', '|u1'.
 func (d dtype) descr() string {
 	order := "<"
-	if d.size == 1 {
+	if d.size() == 1 {
 		order = "|"
 	}
-	return order + string(d.kind) + strconv.Itoa(d.size)
+	return order + string(d.kind) + strconv.Itoa(d.size())
 }
 
 // Error is a problem with a .npy file (malformed, unsupported, unreadable)

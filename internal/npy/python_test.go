@@ -170,7 +170,7 @@ func TestNumpy(t *testing.T) {
 func elementBits(t *testing.T, a *Array) []uint64 {
 	t.Helper()
 	raw := encode(t, a)
-	size := dtypes[a.DType].size
+	size := dtypes[a.DType].size()
 	data := raw[len(raw)-int(a.NumElements())*size:]
 	out := make([]uint64, 0, a.NumElements())
 	for i := 0; i < len(data); i += size {

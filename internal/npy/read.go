@@ -95,7 +95,7 @@ func decode(name string, r io.Reader, size int64) (*Array, error) {
 	if h.fortran {
 		return fail("array is in Fortran (column-major) order, only C order is supported; save np.ascontiguousarray(a) instead")
 	}
-	elems, need, msg := dataBytes(h.shape, dt.size)
+	elems, need, msg := dataBytes(h.shape, dt.size())
 	if msg != "" {
 		return fail("%s", msg)
 	}
@@ -113,7 +113,7 @@ func decode(name string, r io.Reader, size int64) (*Array, error) {
 	if err != nil {
 		return ioFail("data", err)
 	}
-	return &Array{DType: dt.name, Shape: h.shape, Data: data}, nil
+	return &Array{DType: dt.name(), Shape: h.shape, Data: data}, nil
 }
 
 // quoteHeader quotes a header for an error message, without its padding and
@@ -382,7 +382,7 @@ func parseDescr(s string) (dtype, binary.ByteOrder, error) {
 		return dt, binary.LittleEndian, nil
 	case orderCh == '>':
 		return dt, binary.BigEndian, nil
-	case orderCh == '|' && dt.size == 1:
+	case orderCh == '|' && dt.size() == 1:
 		return dt, binary.LittleEndian, nil
 	case orderCh == '|':
 		return bad("'|' (no byte order) is only for one-byte types")
@@ -392,7 +392,7 @@ func parseDescr(s string) (dtype, binary.ByteOrder, error) {
 
 // readData reads n elements of dt in the given byte order.
 func readData(r io.Reader, dt dtype, order binary.ByteOrder, n int) (any, error) {
-	switch dt.name {
+	switch dt.name() {
 	case "float32":
 		return readElems(r, n, 4, func(b []byte) float32 { return math.Float32frombits(order.Uint32(b)) })
 	case "float64":
@@ -418,7 +418,7 @@ func readData(r io.Reader, dt dtype, order binary.ByteOrder, n int) (any, error)
 		// non-zero byte reads as true.
 		return readElems(r, n, 1, func(b []byte) bool { return b[0] != 0 })
 	}
-	panic("npy: no reader for " + dt.name)
+	panic("npy: no reader for " + dt.name())
 }
 
 // readElems reads n elements of size bytes each, in chunks, converting each

@@ -57,12 +57,12 @@ func check(path string, a *Array) error {
 		}
 		return fail("unsupported dtype %q%s (supported: %s)", a.DType, hint, strings.Join(DTypes, ", "))
 	}
-	elems, _, msg := dataBytes(a.Shape, dt.size)
+	elems, _, msg := dataBytes(a.Shape, dt.size())
 	if msg != "" {
 		return fail("%s", msg)
 	}
-	if got := fmt.Sprintf("%T", a.Data); got != dt.gotype {
-		return fail("%s data must be %s, got %s", a.DType, dt.gotype, got)
+	if got := fmt.Sprintf("%T", a.Data); got != dt.gotype() {
+		return fail("%s data must be %s, got %s", a.DType, dt.gotype(), got)
 	}
 	if n := dataLen(a.Data); int64(n) != elems {
 		return fail("shape %s holds %d elements, the data has %d", FormatShape(a.Shape), elems, n)

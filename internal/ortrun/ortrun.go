@@ -36,6 +36,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/internal/inputfile"
 	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/onnx/tensor"
 	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 )
 
@@ -79,22 +80,10 @@ const (
 	tBFloat16 = 16
 )
 
-var dtypeNames = map[int]string{
-	tFloat: "float32", tUint8: "uint8", tInt8: "int8", tUint16: "uint16",
-	tInt16: "int16", tInt32: "int32", tInt64: "int64", tString: "string",
-	tBool: "bool", tFloat16: "float16", tDouble: "float64", tUint32: "uint32",
-	tUint64: "uint64", 14: "complex64", 15: "complex128", tBFloat16: "bfloat16",
-	17: "float8e4m3fn", 18: "float8e4m3fnuz", 19: "float8e5m2",
-	20: "float8e5m2fnuz", 21: "uint4", 22: "int4",
-}
-
-// DTypeName returns the DType string of an ONNX TensorProto.DataType value.
-func DTypeName(onnxType int) string {
-	if s, ok := dtypeNames[onnxType]; ok {
-		return s
-	}
-	return fmt.Sprintf("dtype(%d)", onnxType)
-}
+// DTypeName returns the DType string of an ONNX TensorProto.DataType value:
+// its name in onnx/tensor's table ("float32", "bfloat16"), "dtype(N)" for a
+// code the table does not know.
+func DTypeName(onnxType int) string { return tensor.Name(int32(onnxType)) }
 
 // isFloat reports whether a DType's elements travel in F32.
 func isFloat(dtype string) bool {
