@@ -1,5 +1,7 @@
 package safetensors
 
+import "github.com/mhcc-dev/mhcc/onnx/tensor"
+
 // DType is a safetensors element type, spelled as in the file header.
 type DType string
 
@@ -27,19 +29,26 @@ const (
 // DTypes lists every supported element type, in the reference's order.
 var DTypes = []DType{Bool, U8, I8, F8E5M2, F8E4M3, F8E8M0, I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64}
 
+// onnxCodes is the ONNX element type of each DType (F8_E4M3 is torch's and
+// ONNX's float8 e4m3fn); onnx/tensor's table gives its size.
+var onnxCodes = map[DType]int32{
+	Bool: tensor.Bool, U8: tensor.Uint8, I8: tensor.Int8,
+	F8E5M2: tensor.Float8E5M2, F8E4M3: tensor.Float8E4M3FN, F8E8M0: tensor.Float8E8M0,
+	I16: tensor.Int16, U16: tensor.Uint16, F16: tensor.Float16, BF16: tensor.BFloat16,
+	I32: tensor.Int32, U32: tensor.Uint32, F32: tensor.Float,
+	F64: tensor.Double, I64: tensor.Int64, U64: tensor.Uint64,
+}
+
+// ONNX returns the ONNX TensorProto.DataType of d, 0 if d is unknown.
+func (d DType) ONNX() int32 { return onnxCodes[d] }
+
 // Size returns the number of bytes per element, 0 if d is unknown.
 func (d DType) Size() int {
-	switch d {
-	case Bool, U8, I8, F8E5M2, F8E4M3, F8E8M0:
-		return 1
-	case I16, U16, F16, BF16:
-		return 2
-	case I32, U32, F32:
-		return 4
-	case I64, U64, F64:
-		return 8
+	code, ok := onnxCodes[d]
+	if !ok {
+		return 0
 	}
-	return 0
+	return tensor.Size(code)
 }
 
 // subByte reports whether d is one of the reference's packed sub-byte types,

@@ -42,6 +42,7 @@ const (
 	Uint4          int32 = 21
 	Int4           int32 = 22
 	Float4E2M1     int32 = 23
+	Float8E8M0     int32 = 24
 )
 
 // A DType describes one ONNX element type.
@@ -107,6 +108,7 @@ var dtypes = [...]DType{
 	Uint4:          {Uint4, "uint4", "uint4", 4, nil},
 	Int4:           {Int4, "int4", "int4", 4, nil},
 	Float4E2M1:     {Float4E2M1, "float4e2m1", "float4e2m1", 4, nil},
+	Float8E8M0:     {Float8E8M0, "float8e8m0", "float8e8m0", 8, typ[uint8]()},
 }
 
 // Lookup returns the table's row for code; false for a code it does not

@@ -4,37 +4,22 @@ import (
 	"strings"
 
 	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/onnx/tensor"
 )
 
 // dtypeNames are the element type names of the textual syntax, indexed by
-// TensorProto.DataType. 1–16 are the names of onnx 1.12's parser; 17–23 are
-// those of later onnx releases (the types are not in mhcc's schema, but files
-// from other producers may use them).
-var dtypeNames = map[int32]string{
-	1:  "float",
-	2:  "uint8",
-	3:  "int8",
-	4:  "uint16",
-	5:  "int16",
-	6:  "int32",
-	7:  "int64",
-	8:  "string",
-	9:  "bool",
-	10: "float16",
-	11: "double",
-	12: "uint32",
-	13: "uint64",
-	14: "complex64",
-	15: "complex128",
-	16: "bfloat16",
-	17: "float8e4m3fn",
-	18: "float8e4m3fnuz",
-	19: "float8e5m2",
-	20: "float8e5m2fnuz",
-	21: "uint4",
-	22: "int4",
-	23: "float4e2m1",
-}
+// TensorProto.DataType: onnx/tensor's ONNX spelling of codes 1–23. 1–16 are
+// the names of onnx 1.12's parser; 17–23 are those of later onnx releases
+// (the types are not in mhcc's schema, but files from other producers may
+// use them).
+var dtypeNames = func() map[int32]string {
+	m := map[int32]string{}
+	for code := int32(1); code <= tensor.Float4E2M1; code++ {
+		d, _ := tensor.Lookup(code)
+		m[code] = d.ONNX
+	}
+	return m
+}()
 
 // dtypeName is the syntax name of an element type: "undefined" for 0 (as
 // onnx's printer writes it) and "dtypeN" for a type this package does not know.
