@@ -52,7 +52,7 @@
 // changes on several nodes are reported once, with Count and Nodes).
 // Initializers feeding aligned inputs are compared by content hash (for
 // external data, once ResolveExternal has read the files; else by its
-// location entries), then by dtype and shape (Structure), then
+// encoding, location entries included), then by dtype and shape (Structure), then
 // element-wise with |a-b| ≤ ATol + RTol·|b| (Attribute, with the largest
 // difference).
 // Tensor attributes (Constant values) get the same tolerance.

@@ -1,9 +1,7 @@
 package onnxtext
 
 import (
-	"bytes"
 	"encoding/binary"
-	"errors"
 	"math"
 	"path/filepath"
 	"strings"
@@ -423,67 +421,6 @@ func TestFormatErrors(t *testing.T) {
 	}
 }
 
-func TestTensorHash(t *testing.T) {
-	le := binary.LittleEndian
-	tests := []struct {
-		name string
-		t    *onnxpb.TensorProto
-		want string
-	}{
-		{"float raw", rawFloats("w", []int64{2}, 1, 2), expectHash(dtFloat, []int64{2}, le32f(1, 2))},
-		{"float typed", typedFloats("other name", []int64{2}, 1, 2), expectHash(dtFloat, []int64{2}, le32f(1, 2))},
-		{"scalar", typedFloats("", nil, 3), expectHash(dtFloat, nil, le32f(3))},
-		{"int64 typed", typedInt64s("", []int64{1, 2}, -1, 5), expectHash(dtInt64, []int64{1, 2}, le64(-1, 5))},
-		{"int8 typed", &onnxpb.TensorProto{DataType: proto.Int32(dtInt8), Dims: []int64{2}, Int32Data: []int32{-1, 2}}, expectHash(dtInt8, []int64{2}, []byte{0xff, 2})},
-		{"float16 typed", &onnxpb.TensorProto{DataType: proto.Int32(dtFloat16), Dims: []int64{1}, Int32Data: []int32{0x3c00}}, expectHash(dtFloat16, []int64{1}, []byte{0x00, 0x3c})},
-		{"uint32 typed", &onnxpb.TensorProto{DataType: proto.Int32(dtUint32), Dims: []int64{1}, Uint64Data: []uint64{7}}, expectHash(dtUint32, []int64{1}, le.AppendUint32(nil, 7))},
-		{"double typed", &onnxpb.TensorProto{DataType: proto.Int32(dtDouble), Dims: []int64{1}, DoubleData: []float64{0.5}}, expectHash(dtDouble, []int64{1}, le.AppendUint64(nil, math.Float64bits(0.5)))},
-		{"int4 typed", &onnxpb.TensorProto{DataType: proto.Int32(22), Dims: []int64{3}, Int32Data: []int32{0x21, 0x03}}, expectHash(22, []int64{3}, []byte{0x21, 0x03})},
-		{"string", &onnxpb.TensorProto{DataType: proto.Int32(dtString), Dims: []int64{2}, StringData: [][]byte{[]byte("ab"), {}}},
-			expectHash(dtString, []int64{2}, append(append(le64(2), "ab"...), le64(0)...))},
-		{"empty", rawFloats("", []int64{0, 3}), expectHash(dtFloat, []int64{0, 3}, nil)},
-	}
-	for _, tc := range tests {
-		got, err := tensor.Hash(tc.t)
-		if err != nil {
-			t.Errorf("%s: %v", tc.name, err)
-			continue
-		}
-		if got != tc.want {
-			t.Errorf("%s: got %s, want %s", tc.name, got, tc.want)
-		}
-	}
-	// Same data, other shape or dtype: another hash.
-	a, _ := tensor.Hash(rawFloats("", []int64{2}, 1, 2))
-	b, _ := tensor.Hash(rawFloats("", []int64{1, 2}, 1, 2))
-	c, _ := tensor.Hash(rawTensor("", dtInt32, []int64{2}, le32f(1, 2)))
-	if a == b || a == c {
-		t.Errorf("shape or dtype not hashed: %s %s %s", a, b, c)
-	}
-
-	bad := []struct {
-		name, want string
-		t          *onnxpb.TensorProto
-	}{
-		{"raw length", "raw_data has 4 bytes, want 8 for float[2]", rawFloats("", []int64{2}, 1)},
-		{"typed count", "3 values in float_data, want 2 for float[2]", typedFloats("", []int64{2}, 1, 2, 3)},
-		{"no data", "no data for int64[2]", &onnxpb.TensorProto{DataType: proto.Int32(dtInt64), Dims: []int64{2}}},
-		{"negative dim", "negative dim -1", rawFloats("", []int64{-1})},
-		{"unknown dtype", "unknown data type 99", rawTensor("", 99, []int64{1}, []byte{1})},
-		{"undefined dtype", "unknown data type 0", rawTensor("", 0, []int64{1}, []byte{1})},
-	}
-	for _, tc := range bad {
-		if _, err := tensor.Hash(tc.t); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
-		}
-	}
-	ext := &onnxpb.TensorProto{DataType: proto.Int32(dtFloat), Dims: []int64{2}, DataLocation: onnxpb.TensorProto_EXTERNAL.Enum(),
-		ExternalData: []*onnxpb.StringStringEntryProto{{Key: proto.String("location"), Value: proto.String("w.bin")}}}
-	if _, err := tensor.Hash(ext); !errors.Is(err, tensor.ErrExternalData) || !strings.Contains(err.Error(), `"location": "w.bin"`) {
-		t.Errorf("external: err = %v, want tensor.ErrExternalData naming the location", err)
-	}
-}
-
 func TestNames(t *testing.T) {
 	for name, want := range map[string]string{
 		"x":                   "x",
@@ -678,39 +615,5 @@ func TestFormatCompiledModelsStable(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// TestExternalTensorHash: the hash of a tensor whose bytes come from a
-// reader (an external data file) is the TensorHash of the same tensor
-// inline, computed independently by expectHash; a reader with too few or
-// too many bytes, or a string tensor, is an error.
-func TestExternalTensorHash(t *testing.T) {
-	le := binary.LittleEndian
-	cases := []struct {
-		name string
-		t    *onnxpb.TensorProto
-		data []byte
-	}{
-		{"float", &onnxpb.TensorProto{DataType: proto.Int32(dtFloat), Dims: []int64{2}}, le32f(1, 2)},
-		{"int64", &onnxpb.TensorProto{DataType: proto.Int32(dtInt64), Dims: []int64{1, 2}}, le64(-1, 5)},
-		{"float16", &onnxpb.TensorProto{DataType: proto.Int32(dtFloat16), Dims: []int64{1}}, []byte{0x00, 0x3c}},
-		{"int4", &onnxpb.TensorProto{DataType: proto.Int32(22), Dims: []int64{3}}, []byte{0x21, 0x03}},
-		{"empty", &onnxpb.TensorProto{DataType: proto.Int32(dtDouble), Dims: []int64{0}}, nil},
-	}
-	for _, c := range cases {
-		got, err := tensor.HashReader(c.t, bytes.NewReader(c.data))
-		if want := expectHash(c.t.GetDataType(), c.t.GetDims(), c.data); err != nil || got != want {
-			t.Errorf("%s: %s, %v; want %s", c.name, got, err, want)
-		}
-	}
-	f2 := &onnxpb.TensorProto{DataType: proto.Int32(dtFloat), Dims: []int64{2}}
-	for _, data := range [][]byte{le32f(1), le32f(1, 2, 3), le.AppendUint16(nil, 1)} {
-		if _, err := tensor.HashReader(f2, bytes.NewReader(data)); err == nil || !strings.Contains(err.Error(), "want 8 for float[2]") {
-			t.Errorf("%d bytes for float[2]: error %v", len(data), err)
-		}
-	}
-	if _, err := tensor.HashReader(&onnxpb.TensorProto{DataType: proto.Int32(dtString), Dims: []int64{1}}, bytes.NewReader(nil)); err == nil {
-		t.Error("a string tensor from raw bytes: no error")
 	}
 }
