@@ -26,14 +26,16 @@ func IsExternal(t *onnxpb.TensorProto) bool {
 func ExternalSummary(t *onnxpb.TensorProto) string {
 	parts := make([]string, len(t.ExternalData))
 	for i, e := range t.ExternalData {
-		parts[i] = quote(e.GetKey()) + ": " + quote(e.GetValue())
+		parts[i] = Quote(e.GetKey()) + ": " + Quote(e.GetValue())
 	}
 	return "[" + strings.Join(parts, ", ") + "]"
 }
 
-// quote prints a string between double quotes with '"' and '\' escaped by
-// a backslash, the only escapes onnx's parser knows.
-func quote(s string) string {
+// Quote prints a string literal of onnx's text syntax: the bytes between
+// double quotes, with '"' and '\' escaped by a backslash, the only escapes
+// onnx's parser knows (every other byte, newlines included, stands for
+// itself). ExternalSummary and onnx/text print strings with it.
+func Quote(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + 2)
 	b.WriteByte('"')

@@ -1,9 +1,7 @@
 package onnxtext
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"math"
 
 	"github.com/mhcc-dev/mhcc/onnx/pb"
@@ -128,28 +126,6 @@ func model(g *onnxpb.GraphProto, fns ...*onnxpb.FunctionProto) *onnxpb.ModelProt
 		Graph:        g,
 		Functions:    fns,
 	}
-}
-
-// expectHash computes TensorHash's documented digest independently: dtype
-// (uint32 LE), rank (uint64 LE), dims (int64 LE), then the canonical data.
-func expectHash(dt int32, dims []int64, data []byte) string {
-	var b []byte
-	b = binary.LittleEndian.AppendUint32(b, uint32(dt))
-	b = binary.LittleEndian.AppendUint64(b, uint64(len(dims)))
-	for _, d := range dims {
-		b = binary.LittleEndian.AppendUint64(b, uint64(d))
-	}
-	b = append(b, data...)
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-func le32f(vals ...float32) []byte {
-	var b []byte
-	for _, v := range vals {
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
-	}
-	return b
 }
 
 func le64(vals ...int64) []byte {

@@ -77,22 +77,8 @@ func id(s string) string {
 	return quote(s)
 }
 
-// quote prints a string literal: the bytes between double quotes, with '"'
-// and '\' escaped by a backslash, the only escapes onnx's parser knows
-// (every other byte, newlines included, stands for itself).
-func quote(s string) string {
-	var b strings.Builder
-	b.Grow(len(s) + 2)
-	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		if s[i] == '"' || s[i] == '\\' {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(s[i])
-	}
-	b.WriteByte('"')
-	return b.String()
-}
+// quote prints a string literal (see tensor.Quote).
+func quote(s string) string { return tensor.Quote(s) }
 
 // ids prints a list of names separated by ", ".
 func ids(names []string) string {
