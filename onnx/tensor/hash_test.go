@@ -22,10 +22,10 @@ func TestHash(t *testing.T) {
 		t    *onnxpb.TensorProto
 		want string
 	}{
-		{"float raw", rawFloats("w", []int64{2}, 1, 2), expectHash(Float, []int64{2}, le32f(1, 2))},
-		{"float typed", typedFloats("other name", []int64{2}, 1, 2), expectHash(Float, []int64{2}, le32f(1, 2))},
-		{"scalar", typedFloats("", nil, 3), expectHash(Float, nil, le32f(3))},
-		{"int64 typed", typedInt64s("", []int64{1, 2}, -1, 5), expectHash(Int64, []int64{1, 2}, le64(-1, 5))},
+		{"float raw", raw("w", Float, []int64{2}, le32f(1, 2)), expectHash(Float, []int64{2}, le32f(1, 2))},
+		{"float typed", &onnxpb.TensorProto{Name: proto.String("other name"), DataType: proto.Int32(Float), Dims: []int64{2}, FloatData: []float32{1, 2}}, expectHash(Float, []int64{2}, le32f(1, 2))},
+		{"scalar", &onnxpb.TensorProto{Name: proto.String(""), DataType: proto.Int32(Float), Dims: nil, FloatData: []float32{3}}, expectHash(Float, nil, le32f(3))},
+		{"int64 typed", &onnxpb.TensorProto{Name: proto.String(""), DataType: proto.Int32(Int64), Dims: []int64{1, 2}, Int64Data: []int64{-1, 5}}, expectHash(Int64, []int64{1, 2}, le64(-1, 5))},
 		{"int8 typed", &onnxpb.TensorProto{DataType: proto.Int32(Int8), Dims: []int64{2}, Int32Data: []int32{-1, 2}}, expectHash(Int8, []int64{2}, []byte{0xff, 2})},
 		{"float16 typed", &onnxpb.TensorProto{DataType: proto.Int32(Float16), Dims: []int64{1}, Int32Data: []int32{0x3c00}}, expectHash(Float16, []int64{1}, []byte{0x00, 0x3c})},
 		{"uint32 typed", &onnxpb.TensorProto{DataType: proto.Int32(Uint32), Dims: []int64{1}, Uint64Data: []uint64{7}}, expectHash(Uint32, []int64{1}, le.AppendUint32(nil, 7))},
@@ -33,7 +33,7 @@ func TestHash(t *testing.T) {
 		{"int4 typed", &onnxpb.TensorProto{DataType: proto.Int32(22), Dims: []int64{3}, Int32Data: []int32{0x21, 0x03}}, expectHash(22, []int64{3}, []byte{0x21, 0x03})},
 		{"string", &onnxpb.TensorProto{DataType: proto.Int32(String), Dims: []int64{2}, StringData: [][]byte{[]byte("ab"), {}}},
 			expectHash(String, []int64{2}, append(append(le64(2), "ab"...), le64(0)...))},
-		{"empty", rawFloats("", []int64{0, 3}), expectHash(Float, []int64{0, 3}, nil)},
+		{"empty", raw("", Float, []int64{0, 3}, le32f()), expectHash(Float, []int64{0, 3}, nil)},
 	}
 	for _, tc := range tests {
 		got, err := Hash(tc.t)
@@ -46,9 +46,9 @@ func TestHash(t *testing.T) {
 		}
 	}
 	// Same data, other shape or dtype: another hash.
-	a, _ := Hash(rawFloats("", []int64{2}, 1, 2))
-	b, _ := Hash(rawFloats("", []int64{1, 2}, 1, 2))
-	c, _ := Hash(rawTensor("", Int32, []int64{2}, le32f(1, 2)))
+	a, _ := Hash(raw("", Float, []int64{2}, le32f(1, 2)))
+	b, _ := Hash(raw("", Float, []int64{1, 2}, le32f(1, 2)))
+	c, _ := Hash(raw("", Int32, []int64{2}, le32f(1, 2)))
 	if a == b || a == c {
 		t.Errorf("shape or dtype not hashed: %s %s %s", a, b, c)
 	}
@@ -57,12 +57,12 @@ func TestHash(t *testing.T) {
 		name, want string
 		t          *onnxpb.TensorProto
 	}{
-		{"raw length", "raw_data has 4 bytes, want 8 for float[2]", rawFloats("", []int64{2}, 1)},
-		{"typed count", "3 values in float_data, want 2 for float[2]", typedFloats("", []int64{2}, 1, 2, 3)},
+		{"raw length", "raw_data has 4 bytes, want 8 for float[2]", raw("", Float, []int64{2}, le32f(1))},
+		{"typed count", "3 values in float_data, want 2 for float[2]", &onnxpb.TensorProto{Name: proto.String(""), DataType: proto.Int32(Float), Dims: []int64{2}, FloatData: []float32{1, 2, 3}}},
 		{"no data", "no data for int64[2]", &onnxpb.TensorProto{DataType: proto.Int32(Int64), Dims: []int64{2}}},
-		{"negative dim", "negative dim -1", rawFloats("", []int64{-1})},
-		{"unknown dtype", "unknown data type 99", rawTensor("", 99, []int64{1}, []byte{1})},
-		{"undefined dtype", "unknown data type 0", rawTensor("", 0, []int64{1}, []byte{1})},
+		{"negative dim", "negative dim -1", raw("", Float, []int64{-1}, le32f())},
+		{"unknown dtype", "unknown data type 99", raw("", 99, []int64{1}, []byte{1})},
+		{"undefined dtype", "unknown data type 0", raw("", 0, []int64{1}, []byte{1})},
 	}
 	for _, tc := range bad {
 		if _, err := Hash(tc.t); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -110,32 +110,6 @@ func TestHashReader(t *testing.T) {
 	}
 }
 
-func rawFloats(name string, dims []int64, vals ...float32) *onnxpb.TensorProto {
-	var raw []byte
-	for _, v := range vals {
-		raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(v))
-	}
-	if raw == nil {
-		raw = []byte{}
-	}
-	return &onnxpb.TensorProto{Name: proto.String(name), DataType: proto.Int32(Float), Dims: dims, RawData: raw}
-}
-
-func typedFloats(name string, dims []int64, vals ...float32) *onnxpb.TensorProto {
-	return &onnxpb.TensorProto{Name: proto.String(name), DataType: proto.Int32(Float), Dims: dims, FloatData: vals}
-}
-
-func typedInt64s(name string, dims []int64, vals ...int64) *onnxpb.TensorProto {
-	return &onnxpb.TensorProto{Name: proto.String(name), DataType: proto.Int32(Int64), Dims: dims, Int64Data: vals}
-}
-
-func rawTensor(name string, dt int32, dims []int64, raw []byte) *onnxpb.TensorProto {
-	if raw == nil {
-		raw = []byte{}
-	}
-	return &onnxpb.TensorProto{Name: proto.String(name), DataType: proto.Int32(dt), Dims: dims, RawData: raw}
-}
-
 // expectHash computes Hash's documented digest independently: dtype
 // (uint32 LE), rank (uint64 LE), dims (int64 LE), then the canonical data.
 func expectHash(dt int32, dims []int64, data []byte) string {
@@ -164,4 +138,9 @@ func le64(vals ...int64) []byte {
 		b = binary.LittleEndian.AppendUint64(b, uint64(v))
 	}
 	return b
+}
+
+// raw is a tensor with the given raw_data (empty, not absent, for nil).
+func raw(name string, dt int32, dims []int64, data []byte) *onnxpb.TensorProto {
+	return &onnxpb.TensorProto{Name: proto.String(name), DataType: proto.Int32(dt), Dims: dims, RawData: append([]byte{}, data...)}
 }
