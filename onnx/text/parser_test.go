@@ -19,7 +19,7 @@ package onnxtext
 //     initializers), attribute references in functions;
 //   - initializers with Options.Initializers, for every dtype 1.12 reads
 //     (float, double, int8/16/32/64, uint8/16/32/64, bool, string), compared
-//     value for value through TensorHash (the parser stores typed fields,
+//     value for value through tensor.Hash (the parser stores typed fields,
 //     mhcc raw_data); multi-line values; -0.0;
 //   - the default output: initializer summaries are comments, and the rest
 //     parses to the same model without initializers;
