@@ -475,11 +475,9 @@ func runFileName(name string) string {
 	return s
 }
 
-// runWriteAll writes every array to a temporary file in dir, then renames
-// them all into place (atomicfile.CommitAll: a signal does not stop mhcc
-// between two renames, and its handler removes the temporaries): a failure
-// leaves no output file, and no folder if it made one.
-func runWriteAll(dir string, files []string, arrays []*npy.Array) (err error) {
+// runWriteAll writes the arrays to files, all at once (atomicfile.WriteAll):
+// a failure leaves no output file, and no folder if it made one.
+func runWriteAll(dir string, files []string, arrays []*npy.Array) error {
 	made := ""
 	if _, statErr := os.Stat(dir); errors.Is(statErr, fs.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -487,33 +485,11 @@ func runWriteAll(dir string, files []string, arrays []*npy.Array) (err error) {
 		}
 		made = dir
 	}
-	pending := make([]*atomicfile.Pending, 0, len(files))
-	defer func() {
-		for _, p := range pending {
-			p.Abort() // nothing once committed
-		}
-		if err != nil && made != "" {
-			os.Remove(made) // only if still empty
-		}
-	}()
-	for i, file := range files {
-		p, err := atomicfile.Create(file)
-		if err != nil {
-			return fmt.Errorf("writing %s: %w", file, err)
-		}
-		pending = append(pending, p)
-		err = npy.Encode(p.W, arrays[i])
-		if cerr := p.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("writing %s: %w", file, err)
-		}
+	err := atomicfile.WriteAll(files, func(i int, w io.Writer) error { return npy.Encode(w, arrays[i]) })
+	if err != nil && made != "" {
+		os.Remove(made) // only if still empty
 	}
-	if len(pending) == 0 {
-		return nil
-	}
-	return atomicfile.CommitAll(pending...)
+	return err
 }
 
 // checkOutputShape notes a graph output whose shape contradicts its
