@@ -20,6 +20,7 @@ import (
 	"github.com/mhcc-dev/mhcc/internal/inputfile"
 	"github.com/mhcc-dev/mhcc/ir"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
+	"github.com/mhcc-dev/mhcc/runtime/feed"
 )
 
 // Options of Model and ONNX.
@@ -487,11 +488,7 @@ func inputs(m *ir.Model, shape [2]int64, seed uint64, dt mhrt.DType) (ref, tgt *
 	case mhrt.Float16, mhrt.BFloat16:
 		// The target reads the features rounded to its type; the reference
 		// gets exactly those values.
-		if dt == mhrt.Float16 {
-			tgt = mhrt.NewFloat16(dims, f32)
-		} else {
-			tgt = mhrt.NewBFloat16(dims, f32)
-		}
+		tgt, _ = feed.FromFloat32s(dt, dims, f32) // cannot fail for a float type
 		for i, f := range tgt.Float32s() {
 			f64[i] = float64(f)
 		}

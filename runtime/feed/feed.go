@@ -216,3 +216,42 @@ func streamOf(name string) uint64 {
 	h.Write([]byte(name))
 	return h.Sum64()
 }
+
+// Declarations returns the graph inputs as the runtime describes them
+// (mhrt.Model.Inputs), read from the graph: the inputs that an initializer
+// of the same name does not feed, with their element types (ONNX's type
+// numbers are the runtime's DTypes; 0 is Undefined) and shapes, -1 for a
+// dim without a fixed size.
+func (f *Feed) Declarations() []mhrt.ValueInfo {
+	inits := map[string]bool{}
+	for _, t := range f.graph.GetInitializer() {
+		inits[t.GetName()] = true
+	}
+	var vs []mhrt.ValueInfo
+	for _, vi := range f.graph.GetInput() {
+		if inits[vi.GetName()] {
+			continue
+		}
+		tt := vi.GetType().GetTensorType()
+		v := mhrt.ValueInfo{Name: vi.GetName(), DType: mhrt.DType(tt.GetElemType()), Ranked: tt.GetShape() != nil}
+		for _, d := range f.decl[v.Name] {
+			v.Shape = append(v.Shape, d.Value)
+		}
+		vs = append(vs, v)
+	}
+	return vs
+}
+
+// GenerateAll generates every graph input (Declarations) not yet Set, and
+// returns all the inputs.
+func (f *Feed) GenerateAll() (map[string]*mhrt.Tensor, error) {
+	for _, v := range f.Declarations() {
+		if f.Inputs[v.Name] != nil {
+			continue
+		}
+		if _, err := f.Generate(v); err != nil {
+			return nil, err
+		}
+	}
+	return f.Inputs, nil
+}

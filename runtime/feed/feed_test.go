@@ -317,3 +317,33 @@ func TestConversions(t *testing.T) {
 		t.Errorf("FromInt64s made bools")
 	}
 }
+
+// GenerateAll makes the inputs the runtime would ask for, from the graph
+// alone, and keeps those already Set.
+func TestGenerateAll(t *testing.T) {
+	g := decoderGraph()
+	// An IR-3 style graph lists its initializers among the inputs.
+	g.Input = append(g.Input, input("embed.weight", onnxpb.TensorProto_FLOAT, 97, 8))
+	f := New(g, 3)
+	ids := mhrt.NewInt64([]int64{2, 5}, make([]int64, 10))
+	if err := f.Set(info(g.Input[0]), ids, "test"); err != nil {
+		t.Fatal(err)
+	}
+	in, err := f.GenerateAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, v := range f.Declarations() {
+		names = append(names, v.Name)
+		if want := info(g.Input[slices.IndexFunc(g.Input, func(vi *onnxpb.ValueInfoProto) bool { return vi.GetName() == v.Name })]); v.DType != want.DType || !slices.Equal(v.Shape, want.Shape) || !v.Ranked {
+			t.Errorf("declaration %+v, want %+v", v, want)
+		}
+	}
+	if want := []string{"input_ids", "attention_mask", "x", "flags", "small"}; !slices.Equal(names, want) {
+		t.Errorf("declarations %v, want %v", names, want)
+	}
+	if len(in) != 5 || in["input_ids"] != ids || !slices.Equal(in["attention_mask"].Shape, []int64{2, 5}) || !slices.Equal(in["x"].Shape, []int64{2, 1, 4}) {
+		t.Errorf("inputs %v", in)
+	}
+}
