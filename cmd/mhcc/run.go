@@ -188,7 +188,9 @@ func runModel(stdout io.Writer, path string, f runFlags) error {
 		} else {
 			arrays[i] = &npy.Array{DType: t.DType.String(), Shape: t.Shape, Data: t.Data()}
 		}
-		s.checkOutputShape(name, t.Shape)
+		if w := s.feed.CheckOutput(name, t.Shape); w != "" {
+			s.notef("warning: %s", w)
+		}
 	}
 	if err := runWriteAll(f.outDir, outFiles, arrays); err != nil {
 		return err
@@ -492,30 +494,6 @@ func runWriteAll(dir string, files []string, arrays []*npy.Array) error {
 	return err
 }
 
-// checkOutputShape notes a graph output whose shape contradicts its
-// declaration (a fixed dim, or a symbolic dim bound by the inputs).
-func (s *runSession) checkOutputShape(name string, shape []int64) {
-	for _, vi := range s.graph.GetOutput() {
-		if vi.GetName() != name || vi.GetType().GetTensorType().GetShape() == nil {
-			continue
-		}
-		dims := vi.GetType().GetTensorType().GetShape().GetDim()
-		if len(dims) != len(shape) {
-			s.notef("warning: output %s has shape %v, the model declares rank %d", name, shape, len(dims))
-			return
-		}
-		for i, d := range dims {
-			if _, ok := d.GetValue().(*onnxpb.TensorShapeProto_Dimension_DimValue); ok && d.GetDimValue() >= 0 && d.GetDimValue() != shape[i] {
-				s.notef("warning: output %s has shape %v, the model declares dim %d = %d", name, shape, i, d.GetDimValue())
-				return
-			}
-			if b := s.feed.Dim(d.GetDimParam()); d.GetDimParam() != "" && b != nil && b.Value != shape[i] {
-				s.notef("warning: output %s has shape %v, the model declares dim %d = %s = %d", name, shape, i, d.GetDimParam(), b.Value)
-				return
-			}
-		}
-	}
-}
 
 // summary prints the inputs, outputs, notes and timing.
 func (s *runSession) summary(w io.Writer, want []string, res map[string]*mhrt.Tensor, files []string, load, run time.Duration) error {

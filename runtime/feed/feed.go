@@ -255,3 +255,28 @@ func (f *Feed) GenerateAll() (map[string]*mhrt.Tensor, error) {
 	}
 	return f.Inputs, nil
 }
+
+// CheckOutput compares the shape of graph output name after a run with its
+// declaration: it returns a warning when the rank, a fixed dim or a symbolic
+// dim bound by the inputs disagrees, and "" otherwise (also for a value
+// that is not a graph output, or an output without a declared shape).
+func (f *Feed) CheckOutput(name string, shape []int64) string {
+	for _, vi := range f.graph.GetOutput() {
+		if vi.GetName() != name || vi.GetType().GetTensorType().GetShape() == nil {
+			continue
+		}
+		dims := vi.GetType().GetTensorType().GetShape().GetDim()
+		if len(dims) != len(shape) {
+			return fmt.Sprintf("output %s has shape %v, the model declares rank %d", name, shape, len(dims))
+		}
+		for i, d := range dims {
+			if _, ok := d.GetValue().(*onnxpb.TensorShapeProto_Dimension_DimValue); ok && d.GetDimValue() >= 0 && d.GetDimValue() != shape[i] {
+				return fmt.Sprintf("output %s has shape %v, the model declares dim %d = %d", name, shape, i, d.GetDimValue())
+			}
+			if b := f.dims[d.GetDimParam()]; d.GetDimParam() != "" && b != nil && b.Value != shape[i] {
+				return fmt.Sprintf("output %s has shape %v, the model declares dim %d = %s = %d", name, shape, i, d.GetDimParam(), b.Value)
+			}
+		}
+	}
+	return ""
+}

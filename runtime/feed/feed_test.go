@@ -347,3 +347,26 @@ func TestGenerateAll(t *testing.T) {
 		t.Errorf("inputs %v", in)
 	}
 }
+
+func TestCheckOutput(t *testing.T) {
+	g := decoderGraph()
+	g.Output = []*onnxpb.ValueInfoProto{input("logits", onnxpb.TensorProto_FLOAT, "batch", "sequence", 97)}
+	f := New(g, 1)
+	f.Bind("sequence", 4, "--dim")
+	for _, c := range []struct {
+		name  string
+		shape []int64
+		want  string
+	}{
+		{"logits", []int64{1, 4, 97}, ""},
+		{"logits", []int64{3, 4, 97}, ""}, // batch is not bound
+		{"logits", []int64{1, 4}, "output logits has shape [1 4], the model declares rank 3"},
+		{"logits", []int64{1, 4, 96}, "output logits has shape [1 4 96], the model declares dim 2 = 97"},
+		{"logits", []int64{1, 5, 97}, "output logits has shape [1 5 97], the model declares dim 1 = sequence = 4"},
+		{"h", []int64{1}, ""},
+	} {
+		if got := f.CheckOutput(c.name, c.shape); got != c.want {
+			t.Errorf("%s %v: got %q, want %q", c.name, c.shape, got, c.want)
+		}
+	}
+}
