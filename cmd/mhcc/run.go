@@ -494,7 +494,6 @@ func runWriteAll(dir string, files []string, arrays []*npy.Array) error {
 	return err
 }
 
-
 // summary prints the inputs, outputs, notes and timing.
 func (s *runSession) summary(w io.Writer, want []string, res map[string]*mhrt.Tensor, files []string, load, run time.Duration) error {
 	m := s.model
