@@ -1,26 +1,39 @@
 package passes
 
 import (
+	"errors"
 	"fmt"
 
-	"github.com/mhcc-dev/mhcc/export"
 	"github.com/mhcc-dev/mhcc/ir"
-	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
 
+// An Evaluator computes the outputs of a small graph whose inputs are all
+// constants, for the folding passes. Passes declares it and does not
+// implement it, so that it needs neither the ONNX exporter nor the runtime;
+// the compile driver supplies one that exports the graph in its reference
+// lowering and runs it in mhcc's Go runtime (internal/foldeval), the same
+// kernels that verify compiled models, so folding and execution cannot
+// disagree.
+type Evaluator interface {
+	// Evaluate returns one constant per output of g, in order, of that
+	// output's IR type (sizes known). g has no graph inputs. With f64 the
+	// whole graph runs in float64 and each result is rounded to its IR type
+	// once, at the end.
+	Evaluate(g *ir.Graph, f64 bool) ([]*ir.Tensor, error)
+}
+
+// errNoEvaluator is what a folding pass reports when Config.Eval is unset.
+var errNoEvaluator = errors.New("folding needs an Evaluator (passes.Config.Eval is nil)")
+
 // evaluate computes the values outs of a connected group of nodes whose
-// inputs from outside the group are all constants. It exports the group in
-// its reference lowering and runs it in mhcc's Go runtime, the same kernels
-// that verify compiled models, so folding and execution cannot disagree.
-// With f64 the whole group runs in float64 and each result is rounded to
-// its IR type once, at the end.
-func evaluate(nodes []*ir.Node, outs []*ir.Value, f64 bool) ([]*ir.Tensor, error) {
+// inputs from outside the group are all constants: it copies the group into
+// a graph of its own, whose outputs are outs, and has ev evaluate it.
+func evaluate(ev Evaluator, nodes []*ir.Node, outs []*ir.Value, f64 bool) ([]*ir.Tensor, error) {
+	if ev == nil {
+		return nil, errNoEvaluator
+	}
 	g := ir.NewGraph("fold")
 	vals := map[*ir.Value]*ir.Value{}
-	inGroup := map[*ir.Node]bool{}
-	for _, n := range nodes {
-		inGroup[n] = true
-	}
 	for _, n := range nodes {
 		var ins []*ir.Value
 		for _, v := range n.Inputs {
@@ -55,54 +68,22 @@ func evaluate(nodes []*ir.Node, outs []*ir.Value, f64 bool) ([]*ir.Tensor, error
 		}
 		g.AddOutput(vals[v])
 	}
-	data, err := export.Marshal(g, export.Options{Float64: f64})
+	ts, err := ev.Evaluate(g, f64)
 	if err != nil {
 		return nil, err
 	}
-	model, err := mhrt.Decode(data)
-	if err != nil {
-		return nil, err
+	if len(ts) != len(outs) {
+		return nil, fmt.Errorf("evaluate: the evaluator gave %d values for %d outputs", len(ts), len(outs))
 	}
-	res, err := model.Run(nil)
-	if err != nil {
-		return nil, err
-	}
-	tensors := make([]*ir.Tensor, len(outs))
 	for i, v := range outs {
-		t := res[vals[v].Name]
-		if t == nil {
-			return nil, fmt.Errorf("evaluate: runtime gave no %v", v)
-		}
-		tensors[i], err = toIR(t, v.Type)
-		if err != nil {
-			return nil, fmt.Errorf("evaluate: %v: %w", v, err)
+		switch {
+		case ts[i] == nil:
+			return nil, fmt.Errorf("evaluate: the evaluator gave no value for %v", v)
+		case ts[i].DType != v.Type.DType:
+			return nil, fmt.Errorf("evaluate: %v: the evaluator gave %v, want %v", v, ts[i].DType, v.Type.DType)
 		}
 	}
-	return tensors, nil
-}
-
-// toIR converts a runtime tensor to an IR constant of type want, rounding
-// float64 results to float32 where the IR type says so.
-func toIR(t *mhrt.Tensor, want ir.Type) (*ir.Tensor, error) {
-	sizes, ok := want.Shape.Sizes()
-	if !ok {
-		return nil, fmt.Errorf("type %v has symbolic dims", want)
-	}
-	if int64(t.Len()) != want.Shape.NumElements() {
-		return nil, fmt.Errorf("got %d elements, want %v", t.Len(), want)
-	}
-	out := &ir.Tensor{DType: want.DType, Shape: sizes}
-	switch want.DType {
-	case ir.Float32, ir.Float16, ir.BFloat16:
-		out.F32 = t.Float32s()
-	case ir.Float64:
-		out.F64 = t.Float64s()
-	case ir.Int64, ir.Int32, ir.Bool:
-		out.I64 = t.Int64s()
-	default:
-		return nil, fmt.Errorf("cannot fold dtype %v", want.DType)
-	}
-	return out, nil
+	return ts, nil
 }
 
 // foldInto replaces each value of outs by a new constant holding the

@@ -9,8 +9,9 @@ const foldLimit = 1 << 20
 
 // FoldConstants evaluates, at the graph's own precision, every node whose
 // inputs are all constants, and replaces its outputs with constants. It
-// runs the node through the Go runtime (see evaluate), so a folded value is
-// exactly what executing the node would give.
+// runs the node through the Context's Evaluator; the compile driver's runs
+// the Go runtime, so a folded value is exactly what executing the node would
+// give.
 var FoldConstants = &Pass{
 	Name: "fold_constants",
 	Doc:  "evaluate nodes whose inputs are all constants (with the runtime's kernels)",
@@ -20,7 +21,7 @@ var FoldConstants = &Pass{
 			if !foldable(g, n) {
 				continue
 			}
-			ts, err := evaluate([]*ir.Node{n}, n.Outputs, false)
+			ts, err := evaluate(cx.Eval, []*ir.Node{n}, n.Outputs, false)
 			if err != nil {
 				return changed, nodeError(n, "%v", err)
 			}

@@ -33,7 +33,7 @@ var FoldStaticHC = &Pass{
 			if logits.Uses > len(sinks) {
 				outs = append(outs, logits) // read by something else too
 			}
-			ts, err := evaluate(group, outs, true)
+			ts, err := evaluate(cx.Eval, group, outs, true)
 			if err != nil {
 				return changed, nodeError(n, "%v", err)
 			}

@@ -25,6 +25,7 @@ type Pass struct {
 type Context struct {
 	Target    *target.Profile // never nil inside Run
 	Precision string          // fp32, fp16 or bf16: Config.Precision, else the profile's
+	Eval      Evaluator       // Config.Eval; nil makes the folding passes fail
 	fired     map[string]int
 }
 
@@ -45,6 +46,7 @@ type Config struct {
 	DumpDir   string          // if set, write <graph>_<NN>_<pass>.ir after each pass
 	PrintIR   io.Writer       // if set, print the IR after each pass (--print-ir-after-all)
 	Log       io.Writer       // if set, one line of statistics per pass
+	Eval      Evaluator       // computes folded constants; needed by fold_constants and fold_static_hc
 }
 
 // A Stat records what one pass did.
@@ -92,7 +94,7 @@ func Run(g *ir.Graph, ps []*Pass, cfg Config) (stats []Stat, err error) {
 			continue
 		}
 		before := len(g.Nodes)
-		cx := &Context{Target: prof, Precision: prec}
+		cx := &Context{Target: prof, Precision: prec, Eval: cfg.Eval}
 		changed, err := runOne(g, p, cx)
 		if err != nil {
 			return stats, err

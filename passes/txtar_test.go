@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mhcc-dev/mhcc/internal/foldeval"
 	"github.com/mhcc-dev/mhcc/ir"
 	"github.com/mhcc-dev/mhcc/target"
 	"github.com/rogpeppe/go-internal/txtar"
@@ -62,7 +63,7 @@ func TestPasses(t *testing.T) {
 			if err != nil {
 				t.Fatalf("in.ir: %v", err)
 			}
-			cfg := Config{Target: prof, Precision: strings.TrimSpace(sections["precision"]), Verify: true}
+			cfg := Config{Eval: foldeval.Runtime{}, Target: prof, Precision: strings.TrimSpace(sections["precision"]), Verify: true}
 			if _, err := Run(g, ps, cfg); err != nil {
 				t.Fatal(err)
 			}

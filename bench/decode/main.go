@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -32,6 +31,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/internal/build"
 	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/runtime/feed"
 )
 
 type options struct {
@@ -247,7 +247,7 @@ func compile(o options, file, tg string) (*graph, error) {
 // work).
 func (g *graph) contender(name string, past int) (*contender, error) {
 	a := g.model.Arch
-	rng := rand.New(rand.NewPCG(1, uint64(past)))
+	rng := feed.NewRand(1, uint64(past))
 	c := &contender{name: name, sess: g.sess, out: make([]ort.Value, len(g.outNames))}
 	for _, in := range g.inNames {
 		var v ort.Value
@@ -266,7 +266,7 @@ func (g *graph) contender(name string, past int) (*contender, error) {
 		default:
 			data := make([]float32, a.KVHeads*past*a.HeadDim)
 			for i := range data {
-				data[i] = float32(rng.NormFloat64())
+				data[i] = float32(rng.Normal())
 			}
 			v, err = ort.NewTensor(ort.NewShape(1, int64(a.KVHeads), int64(past), int64(a.HeadDim)), data)
 		}

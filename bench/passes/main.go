@@ -13,7 +13,6 @@ import (
 	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
 	"io"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/internal/build"
 	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/runtime/feed"
 	ort "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/proto"
 )
@@ -122,7 +122,7 @@ func run(o options) error {
 func contenders(o options, name string, seq int) ([]*contender, error) {
 	var cs []*contender
 	ids := make([]int64, seq)
-	r := rand.New(rand.NewPCG(7, uint64(seq)))
+	r := feed.NewRand(7, uint64(seq))
 	for i := range ids {
 		ids[i] = int64(r.IntN(1024))
 	}

@@ -39,6 +39,7 @@ import (
 	"github.com/mhcc-dev/mhcc/internal/build"
 	"github.com/mhcc-dev/mhcc/onnx/pb"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
+	"github.com/mhcc-dev/mhcc/runtime/feed"
 )
 
 // options are the command-line flags.
@@ -509,12 +510,19 @@ func decoderSection(o options, d decoderCase, withORT bool) (section, error) {
 	if err != nil {
 		return section{}, err
 	}
-	rng := rand.New(rand.NewPCG(1, uint64(d.seq)))
-	ids := make([]int64, d.seq)
-	for i := range ids {
-		ids[i] = rng.Int64N(int64(res.Model.Arch.VocabSize))
+	// Token ids in [0, vocab), batch 1, as mhcc run makes them.
+	var mp onnxpb.ModelProto
+	if err := proto.Unmarshal(res.ONNX, &mp); err != nil {
+		return section{}, err
 	}
-	inputs := map[string]*mhrt.Tensor{"input_ids": mhrt.NewInt64([]int64{1, int64(d.seq)}, ids)}
+	in := feed.New(mp.GetGraph(), 1)
+	if ok, err := in.Bind("sequence", int64(d.seq), "bench"); !ok || err != nil {
+		return section{}, fmt.Errorf("%s: no sequence dim to set (%v)", d.path, err)
+	}
+	inputs, err := in.GenerateAll()
+	if err != nil {
+		return section{}, fmt.Errorf("%s: %w", d.path, err)
+	}
 	s := section{title: fmt.Sprintf("%s, seq %d", res.Model.Name, d.seq), file: d.path}
 	for _, t := range o.threads {
 		g, err := goContender(res.ONNX, inputs, "logits", t)

@@ -8,8 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"math"
-	"math/bits"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -29,6 +27,7 @@ import (
 	"github.com/mhcc-dev/mhcc/onnx/pb"
 	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
+	"github.com/mhcc-dev/mhcc/runtime/feed"
 	"github.com/spf13/cobra"
 )
 
@@ -132,17 +131,12 @@ func runModel(stdout io.Writer, path string, f runFlags) error {
 	}
 	data = nil
 	s := &runSession{
-		path:     path,
-		model:    m,
-		graph:    mp.GetGraph(),
-		seed:     f.seed,
-		decl:     map[string][]runDim{},
-		dims:     map[string]*runBinding{},
-		inputs:   map[string]*mhrt.Tensor{},
-		inFiles:  map[string]string{},
-		inSource: map[string]string{},
+		path:    path,
+		model:   m,
+		graph:   mp.GetGraph(),
+		feed:    feed.New(mp.GetGraph(), f.seed),
+		inFiles: map[string]string{},
 	}
-	s.declare()
 	loadTime := time.Since(start)
 
 	if err := s.parseDims(f.dims); err != nil {
@@ -176,7 +170,7 @@ func runModel(stdout io.Writer, path string, f runFlags) error {
 	}
 
 	t0 := time.Now()
-	res, err := m.RunWith(s.inputs, mhrt.RunOptions{Outputs: want})
+	res, err := m.RunWith(s.feed.Inputs, mhrt.RunOptions{Outputs: want})
 	elapsed := time.Since(t0)
 	if err != nil {
 		err = fmt.Errorf("%s: %w", path, err)
@@ -194,7 +188,9 @@ func runModel(stdout io.Writer, path string, f runFlags) error {
 		} else {
 			arrays[i] = &npy.Array{DType: t.DType.String(), Shape: t.Shape, Data: t.Data()}
 		}
-		s.checkOutputShape(name, t.Shape)
+		if w := s.feed.CheckOutput(name, t.Shape); w != "" {
+			s.notef("warning: %s", w)
+		}
 	}
 	if err := runWriteAll(f.outDir, outFiles, arrays); err != nil {
 		return err
@@ -205,7 +201,7 @@ func runModel(stdout io.Writer, path string, f runFlags) error {
 	prof := &mhrt.Profile{}
 	t1 := time.Now()
 	for range f.profile {
-		if _, err := m.RunWith(s.inputs, mhrt.RunOptions{Outputs: want, Profile: prof}); err != nil {
+		if _, err := m.RunWith(s.feed.Inputs, mhrt.RunOptions{Outputs: want, Profile: prof}); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 	}
@@ -213,73 +209,21 @@ func runModel(stdout io.Writer, path string, f runFlags) error {
 	return prof.Write(stdout)
 }
 
-// A runSession holds what one run decided about the model's inputs.
+// A runSession holds what one run decided about the model's inputs (in
+// feed) and what the summary says.
 type runSession struct {
 	path  string
 	model *mhrt.Model
 	graph *onnxpb.GraphProto
-	seed  uint64
+	feed  *feed.Feed
 
-	decl     map[string][]runDim    // declared dims of each graph input
-	dimNames []string               // symbolic dims of the inputs, first appearance first
-	dims     map[string]*runBinding // symbolic dim → value
-	inputs   map[string]*mhrt.Tensor
-	inFiles  map[string]string // input → .npy file
-	inSource map[string]string // input → how it was made, for the summary
-	notes    []string
-}
-
-// A runDim is one declared dim: a value, or a symbolic name, or neither.
-type runDim struct {
-	value int64 // -1 unless fixed
-	param string
-}
-
-// A runBinding is the value of a symbolic dim and where it came from.
-type runBinding struct {
-	value  int64
-	source string // "--dim", "from x.npy", "default"
+	inFiles   map[string]string // input → .npy file
+	notes     []string
+	feedNotes int // feed.Notes already turned into notes
 }
 
 func (s *runSession) notef(format string, args ...any) {
 	s.notes = append(s.notes, fmt.Sprintf(format, args...))
-}
-
-// declare reads the inputs' declared dims, with names, from the file.
-func (s *runSession) declare() {
-	seen := map[string]bool{}
-	for _, vi := range s.graph.GetInput() {
-		shape := vi.GetType().GetTensorType().GetShape()
-		var dims []runDim
-		for _, d := range shape.GetDim() {
-			if _, ok := d.GetValue().(*onnxpb.TensorShapeProto_Dimension_DimValue); ok && d.GetDimValue() >= 0 {
-				dims = append(dims, runDim{value: d.GetDimValue()})
-				continue
-			}
-			dims = append(dims, runDim{value: -1, param: d.GetDimParam()})
-			if p := d.GetDimParam(); p != "" && !seen[p] {
-				seen[p] = true
-				s.dimNames = append(s.dimNames, p)
-			}
-		}
-		s.decl[vi.GetName()] = dims
-	}
-}
-
-// declString prints a declared shape: [batch 12], "?" for an unnamed dim.
-func (s *runSession) declString(name string) string {
-	parts := []string{}
-	for _, d := range s.decl[name] {
-		switch {
-		case d.value >= 0:
-			parts = append(parts, strconv.FormatInt(d.value, 10))
-		case d.param != "":
-			parts = append(parts, d.param)
-		default:
-			parts = append(parts, "?")
-		}
-	}
-	return "[" + strings.Join(parts, " ") + "]"
 }
 
 func (s *runSession) parseDims(flags []string) error {
@@ -293,20 +237,22 @@ func (s *runSession) parseDims(flags []string) error {
 		if err != nil || n < 1 {
 			return fmt.Errorf("--dim %s: %q is not a positive integer", name, val)
 		}
-		if b, dup := s.dims[name]; dup && b.value != n {
-			return fmt.Errorf("--dim %s given twice, as %d and %d", name, b.value, n)
+		if b := s.feed.Dim(name); b != nil && b.Value != n {
+			return fmt.Errorf("--dim %s given twice, as %d and %d", name, b.Value, n)
 		}
-		if !slices.Contains(s.dimNames, name) {
+		if !slices.Contains(s.feed.DimNames(), name) {
 			// Not an error, so that one command line serves several models;
 			// a typo still shows, here and as a default in the dims line.
-			if len(s.dimNames) == 0 {
+			if len(s.feed.DimNames()) == 0 {
 				s.notef("warning: --dim %s ignored: the model's inputs have no symbolic dims", name)
 			} else {
-				s.notef("warning: --dim %s ignored: the model's inputs have no dim named %q (they have %s)", name, name, strings.Join(s.dimNames, ", "))
+				s.notef("warning: --dim %s ignored: the model's inputs have no dim named %q (they have %s)", name, name, strings.Join(s.feed.DimNames(), ", "))
 			}
 			continue
 		}
-		s.dims[name] = &runBinding{value: n, source: "--dim"}
+		if _, err := s.feed.Bind(name, n, "--dim"); err != nil {
+			return err // cannot happen: checked above
+		}
 	}
 	return nil
 }
@@ -380,311 +326,37 @@ func (s *runSession) readInput(v mhrt.ValueInfo, file string) error {
 			return fail("%v", err)
 		}
 	}
-	if v.Ranked {
-		decl := s.decl[v.Name]
-		got := "[" + strings.Trim(fmt.Sprint(a.Shape), "[]") + "]"
-		if len(a.Shape) != len(decl) {
-			return fail("shape %s has rank %d, the model wants rank %d: %s", got, len(a.Shape), len(decl), s.declString(v.Name))
-		}
-		for i, d := range decl {
-			n := a.Shape[i]
-			switch {
-			case d.value >= 0 && n != d.value:
-				return fail("shape %s does not fit %s: dim %d is %d, want %d", got, s.declString(v.Name), i, n, d.value)
-			case d.param != "":
-				b := s.dims[d.param]
-				if b == nil {
-					s.dims[d.param] = &runBinding{value: n, source: "from " + file}
-				} else if b.value != n {
-					return fail("shape %s does not fit %s: %s is %d here but %d (%s)", got, s.declString(v.Name), d.param, n, b.value, b.source)
-				}
-			}
-		}
+	if err := s.feed.Set(v, t, file); err != nil {
+		return fail("%v", err)
 	}
-	s.inputs[v.Name] = t
 	s.inFiles[v.Name] = file
-	s.inSource[v.Name] = "from " + file
 	return nil
 }
 
-// runMaxElements bounds a generated input, as the runtime bounds its tensors.
-const runMaxElements = 1 << 30
-
-// generateInput makes input v from the seed.
+// generateInput makes input v from the seed (feed.Generate), and notes the
+// dims it chose.
 func (s *runSession) generateInput(v mhrt.ValueInfo) error {
-	if !v.Ranked {
-		return fmt.Errorf("input %q has no declared shape, so it cannot be generated; give it with --input %s=file.npy", v.Name, v.Name)
-	}
-	if v.DType == mhrt.Undefined {
-		return fmt.Errorf("input %q has no declared element type, so it cannot be generated; give it with --input %s=file.npy", v.Name, v.Name)
-	}
-	shape := make([]int64, len(s.decl[v.Name]))
-	n := int64(1)
-	for i, d := range s.decl[v.Name] {
-		switch {
-		case d.value >= 0:
-			shape[i] = d.value
-		case d.param != "":
-			b := s.dims[d.param]
-			if b == nil {
-				b = &runBinding{value: 1, source: "default"}
-				s.dims[d.param] = b
-				s.notef("%s not given: using %s=1 (set it with --dim %s=N)", d.param, d.param, d.param)
-			}
-			shape[i] = b.value
-		default:
-			shape[i] = 1
-			s.notef("input %s: dim %d has neither a size nor a name: using 1 (give the input as a file to choose)", v.Name, i)
+	_, err := s.feed.Generate(v)
+	for _, n := range s.feed.Notes[s.feedNotes:] {
+		switch n.Kind {
+		case feed.DefaultDim:
+			s.notef("%s (set it with --dim %s=N)", n, n.Dim)
+		case feed.UnnamedDim:
+			s.notef("%s (give the input as a file to choose)", n)
 		}
 	}
-	for _, d := range shape {
-		if d > 0 && n > runMaxElements/d {
-			return fmt.Errorf("input %q: shape %v has more than %d elements; lower the --dim values", v.Name, shape, runMaxElements)
-		}
-		n *= d
+	s.feedNotes = len(s.feed.Notes)
+	var ge *feed.GenerateError
+	if !errors.As(err, &ge) {
+		return err
 	}
-	// Generating holds the values as float64 or int64 next to the tensor.
-	if need := n * int64(8+v.DType.Size()); need > mhrt.MaxBytes() {
-		return fmt.Errorf("input %q: shape %v needs %s to generate, past the memory budget of %s; lower the --dim values or raise --max-memory",
-			v.Name, shape, mhrt.FormatBytes(need), mhrt.FormatBytes(mhrt.MaxBytes()))
+	switch ge.Reason {
+	case feed.TooLarge:
+		return fmt.Errorf("%w; lower the --dim values", err)
+	case feed.OverBudget:
+		return fmt.Errorf("%w; lower the --dim values or raise --max-memory", err)
 	}
-
-	h := fnv.New64a()
-	h.Write([]byte(v.Name))
-	g := &runRand{src: rand.NewPCG(s.seed, h.Sum64())} // one stream per input: files for others do not shift it
-	count := int(n)
-	var t *mhrt.Tensor
-	var err error
-	mask := strings.Contains(strings.ToLower(v.Name), "mask")
-	switch {
-	case v.DType.IsFloat():
-		if mask {
-			t, err = runFromInt64s(v.DType, shape, slices.Repeat([]int64{1}, count))
-			s.inSource[v.Name] = "all ones (a mask)"
-			break
-		}
-		f := make([]float64, count)
-		for i := range f {
-			f[i] = g.normal()
-		}
-		t, err = runFromFloat64s(v.DType, shape, f)
-		s.inSource[v.Name] = fmt.Sprintf("random N(0, 1), seed %d", s.seed)
-	case v.DType == mhrt.Bool:
-		b := make([]bool, count)
-		for i := range b {
-			b[i] = mask || g.src.Uint64()&1 == 1
-		}
-		t, err = mhrt.New(mhrt.Bool, shape, b)
-		s.inSource[v.Name] = fmt.Sprintf("random true/false, seed %d", s.seed)
-		if mask {
-			s.inSource[v.Name] = "all true (a mask)"
-		}
-	case v.DType.IsInt():
-		vals := make([]int64, count)
-		if mask {
-			for i := range vals {
-				vals[i] = 1
-			}
-			s.inSource[v.Name] = "all ones (a mask)"
-		} else {
-			hi, from := s.indexRange(v.Name)
-			if top := runIntMax(v.DType); hi-1 > top {
-				hi = top + 1
-			}
-			for i := range vals {
-				vals[i] = int64(g.intn(uint64(hi)))
-			}
-			if from != "" {
-				s.inSource[v.Name] = fmt.Sprintf("random ids in [0, %d) (rows of %s), seed %d", hi, from, s.seed)
-			} else {
-				s.inSource[v.Name] = fmt.Sprintf("random in [0, %d), seed %d", hi, s.seed)
-			}
-		}
-		t, err = runFromInt64s(v.DType, shape, vals)
-	default:
-		return fmt.Errorf("input %q: cannot generate %v values; give it with --input %s=file.npy", v.Name, v.DType, v.Name)
-	}
-	if err != nil {
-		return fmt.Errorf("input %q: %w", v.Name, err)
-	}
-	s.inputs[v.Name] = t
-	return nil
-}
-
-// indexRange finds the first Gather that takes input as its indices from a
-// constant table (an initializer or Constant, possibly through Identity or
-// Cast): ids are then in [0, rows of the table). Otherwise [0, 100).
-func (s *runSession) indexRange(input string) (int64, string) {
-	for _, n := range s.graph.GetNode() {
-		if n.GetOpType() != "Gather" || (n.GetDomain() != "" && n.GetDomain() != "ai.onnx") ||
-			len(n.GetInput()) < 2 || n.GetInput()[1] != input {
-			continue
-		}
-		table := n.GetInput()[0]
-		dims, ok := s.constDims(table)
-		if !ok {
-			continue
-		}
-		axis := int64(0)
-		for _, a := range n.GetAttribute() {
-			if a.GetName() == "axis" {
-				axis = a.GetI()
-			}
-		}
-		if axis < 0 {
-			axis += int64(len(dims))
-		}
-		if axis >= 0 && axis < int64(len(dims)) && dims[axis] > 0 {
-			return dims[axis], table
-		}
-	}
-	return 100, ""
-}
-
-// constDims returns the dims of a constant value.
-func (s *runSession) constDims(name string) ([]int64, bool) {
-	for range 8 { // follow at most a few Identity or Cast nodes
-		for _, t := range s.graph.GetInitializer() {
-			if t.GetName() == name {
-				return t.GetDims(), true
-			}
-		}
-		var next string
-		for _, n := range s.graph.GetNode() {
-			if !slices.Contains(n.GetOutput(), name) {
-				continue
-			}
-			switch n.GetOpType() {
-			case "Constant":
-				for _, a := range n.GetAttribute() {
-					if a.GetName() == "value" && a.GetT() != nil {
-						return a.GetT().GetDims(), true
-					}
-				}
-			case "Identity", "Cast":
-				if len(n.GetInput()) > 0 {
-					next = n.GetInput()[0]
-				}
-			}
-		}
-		if next == "" {
-			return nil, false
-		}
-		name = next
-	}
-	return nil, false
-}
-
-// runIntMax is the largest value of an integer type, capped at MaxInt64.
-func runIntMax(dt mhrt.DType) int64 {
-	switch dt {
-	case mhrt.Int8:
-		return math.MaxInt8
-	case mhrt.Uint8:
-		return math.MaxUint8
-	case mhrt.Int16:
-		return math.MaxInt16
-	case mhrt.Uint16:
-		return math.MaxUint16
-	case mhrt.Int32:
-		return math.MaxInt32
-	case mhrt.Uint32:
-		return math.MaxUint32
-	}
-	return math.MaxInt64
-}
-
-// runFromFloat64s makes a float tensor of type dt.
-func runFromFloat64s(dt mhrt.DType, shape []int64, v []float64) (*mhrt.Tensor, error) {
-	if dt == mhrt.Float64 {
-		return mhrt.New(dt, shape, v)
-	}
-	f := make([]float32, len(v))
-	for i, x := range v {
-		f[i] = float32(x)
-	}
-	switch dt {
-	case mhrt.Float16:
-		return mhrt.NewFloat16(shape, f), nil
-	case mhrt.BFloat16:
-		return mhrt.NewBFloat16(shape, f), nil
-	}
-	return mhrt.New(dt, shape, f)
-}
-
-// runFromInt64s makes a tensor of numeric type dt from values that fit it.
-func runFromInt64s(dt mhrt.DType, shape []int64, v []int64) (*mhrt.Tensor, error) {
-	var data any
-	switch dt {
-	case mhrt.Int64:
-		data = v
-	case mhrt.Int32:
-		data = runConvert[int32](v)
-	case mhrt.Int16:
-		data = runConvert[int16](v)
-	case mhrt.Int8:
-		data = runConvert[int8](v)
-	case mhrt.Uint64:
-		data = runConvert[uint64](v)
-	case mhrt.Uint32:
-		data = runConvert[uint32](v)
-	case mhrt.Uint16:
-		data = runConvert[uint16](v)
-	case mhrt.Uint8:
-		data = runConvert[uint8](v)
-	default:
-		if !dt.IsFloat() {
-			return nil, fmt.Errorf("cannot make %v values", dt)
-		}
-		f := make([]float64, len(v))
-		for i, x := range v {
-			f[i] = float64(x)
-		}
-		return runFromFloat64s(dt, shape, f)
-	}
-	return mhrt.New(dt, shape, data)
-}
-
-func runConvert[T int8 | int16 | int32 | uint8 | uint16 | uint32 | uint64](v []int64) []T {
-	out := make([]T, len(v))
-	for i, x := range v {
-		out[i] = T(x)
-	}
-	return out
-}
-
-// runRand draws the generated inputs. It uses only the PCG source's raw
-// bits, so that the same seed gives the same inputs with every Go release.
-type runRand struct {
-	src   *rand.PCG
-	spare float64
-	has   bool
-}
-
-// normal draws from N(0, 1) by the Box-Muller transform.
-func (r *runRand) normal() float64 {
-	if r.has {
-		r.has = false
-		return r.spare
-	}
-	u1 := (float64(r.src.Uint64()>>11) + 1) / (1 << 53) // (0, 1]
-	u2 := float64(r.src.Uint64()>>11) / (1 << 53)       // [0, 1)
-	rad := math.Sqrt(-2 * math.Log(u1))
-	sin, cos := math.Sincos(2 * math.Pi * u2)
-	r.spare, r.has = rad*sin, true
-	return rad * cos
-}
-
-// intn draws uniformly from [0, n), n > 0, without modulo bias (Lemire).
-func (r *runRand) intn(n uint64) uint64 {
-	hi, lo := bits.Mul64(r.src.Uint64(), n)
-	if lo < n {
-		thresh := -n % n
-		for lo < thresh {
-			hi, lo = bits.Mul64(r.src.Uint64(), n)
-		}
-	}
-	return hi
+	return fmt.Errorf("%w; give it with --input %s=file.npy", err, v.Name)
 }
 
 // wantedOutputs is the graph outputs, then the --output values not among them.
@@ -805,11 +477,9 @@ func runFileName(name string) string {
 	return s
 }
 
-// runWriteAll writes every array to a temporary file in dir, then renames
-// them all into place (atomicfile.CommitAll: a signal does not stop mhcc
-// between two renames, and its handler removes the temporaries): a failure
-// leaves no output file, and no folder if it made one.
-func runWriteAll(dir string, files []string, arrays []*npy.Array) (err error) {
+// runWriteAll writes the arrays to files, all at once (atomicfile.WriteAll):
+// a failure leaves no output file, and no folder if it made one.
+func runWriteAll(dir string, files []string, arrays []*npy.Array) error {
 	made := ""
 	if _, statErr := os.Stat(dir); errors.Is(statErr, fs.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -817,58 +487,11 @@ func runWriteAll(dir string, files []string, arrays []*npy.Array) (err error) {
 		}
 		made = dir
 	}
-	pending := make([]*atomicfile.Pending, 0, len(files))
-	defer func() {
-		for _, p := range pending {
-			p.Abort() // nothing once committed
-		}
-		if err != nil && made != "" {
-			os.Remove(made) // only if still empty
-		}
-	}()
-	for i, file := range files {
-		p, err := atomicfile.Create(file)
-		if err != nil {
-			return fmt.Errorf("writing %s: %w", file, err)
-		}
-		pending = append(pending, p)
-		err = npy.Encode(p.W, arrays[i])
-		if cerr := p.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("writing %s: %w", file, err)
-		}
+	err := atomicfile.WriteAll(files, func(i int, w io.Writer) error { return npy.Encode(w, arrays[i]) })
+	if err != nil && made != "" {
+		os.Remove(made) // only if still empty
 	}
-	if len(pending) == 0 {
-		return nil
-	}
-	return atomicfile.CommitAll(pending...)
-}
-
-// checkOutputShape notes a graph output whose shape contradicts its
-// declaration (a fixed dim, or a symbolic dim bound by the inputs).
-func (s *runSession) checkOutputShape(name string, shape []int64) {
-	for _, vi := range s.graph.GetOutput() {
-		if vi.GetName() != name || vi.GetType().GetTensorType().GetShape() == nil {
-			continue
-		}
-		dims := vi.GetType().GetTensorType().GetShape().GetDim()
-		if len(dims) != len(shape) {
-			s.notef("warning: output %s has shape %v, the model declares rank %d", name, shape, len(dims))
-			return
-		}
-		for i, d := range dims {
-			if _, ok := d.GetValue().(*onnxpb.TensorShapeProto_Dimension_DimValue); ok && d.GetDimValue() >= 0 && d.GetDimValue() != shape[i] {
-				s.notef("warning: output %s has shape %v, the model declares dim %d = %d", name, shape, i, d.GetDimValue())
-				return
-			}
-			if b := s.dims[d.GetDimParam()]; d.GetDimParam() != "" && b != nil && b.value != shape[i] {
-				s.notef("warning: output %s has shape %v, the model declares dim %d = %s = %d", name, shape, i, d.GetDimParam(), b.value)
-				return
-			}
-		}
-	}
+	return err
 }
 
 // summary prints the inputs, outputs, notes and timing.
@@ -877,9 +500,9 @@ func (s *runSession) summary(w io.Writer, want []string, res map[string]*mhrt.Te
 	fmt.Fprintf(w, "model %s: %s, %s, %d nodes (opset %d)\n", s.path,
 		runPlural(len(m.Inputs), "input"), runPlural(len(m.Outputs), "output"), len(m.Nodes()), m.Opsets[""])
 	var dims []string
-	for _, name := range s.dimNames {
-		if b := s.dims[name]; b != nil {
-			dims = append(dims, fmt.Sprintf("%s=%d (%s)", name, b.value, b.source))
+	for _, name := range s.feed.DimNames() {
+		if b := s.feed.Dim(name); b != nil {
+			dims = append(dims, fmt.Sprintf("%s=%d (%s)", name, b.Value, b.Source))
 		}
 	}
 	if len(dims) > 0 {
@@ -890,8 +513,8 @@ func (s *runSession) summary(w io.Writer, want []string, res map[string]*mhrt.Te
 	if len(m.Inputs) > 0 {
 		fmt.Fprintln(tw, "inputs:\t\t\t\t")
 		for _, v := range m.Inputs {
-			t := s.inputs[v.Name]
-			fmt.Fprintf(tw, "  %s\t%v\t%v\t%s\t%s\n", v.Name, t.DType, runShape(t.Shape), runStats(t), s.inSource[v.Name])
+			t := s.feed.Inputs[v.Name]
+			fmt.Fprintf(tw, "  %s\t%v\t%v\t%s\t%s\n", v.Name, t.DType, runShape(t.Shape), runStats(t), s.feed.Sources[v.Name])
 		}
 	}
 	fmt.Fprintln(tw, "outputs:\t\t\t\t")

@@ -88,3 +88,35 @@ func CommitAll(ps ...*Pending) error {
 	}
 	return renameAll(tmps, paths)
 }
+
+// WriteAll writes a group of files in one folder: fill(i, w) writes the
+// content of paths[i]. Every file goes to a temporary file first, and they
+// are renamed into place together (CommitAll) only once all were written,
+// so a failure leaves every path as it was and no temporary behind. An
+// error names the path it is about.
+func WriteAll(paths []string, fill func(i int, w io.Writer) error) error {
+	if len(paths) == 0 {
+		return nil
+	}
+	pending := make([]*Pending, 0, len(paths))
+	defer func() {
+		for _, p := range pending {
+			p.Abort() // nothing once committed
+		}
+	}()
+	for i, path := range paths {
+		p, err := Create(path)
+		if err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
+		pending = append(pending, p)
+		err = fill(i, p.W)
+		if cerr := p.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
+	}
+	return CommitAll(pending...)
+}

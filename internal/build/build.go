@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/mhcc-dev/mhcc/export"
+	"github.com/mhcc-dev/mhcc/internal/foldeval"
 	"github.com/mhcc-dev/mhcc/ir"
 	"github.com/mhcc-dev/mhcc/onnx/pb"
 	"github.com/mhcc-dev/mhcc/passes"
@@ -123,7 +124,7 @@ func CompileModel(m *ir.Model, w ir.Weights, opts Options) (*Result, error) {
 	for d := range opts.Disabled {
 		disabled[d] = true
 	}
-	stats, err := passes.Run(g, passes.Pipeline, passes.Config{Target: prof, Precision: opts.Precision, Verify: opts.Verify, Disabled: disabled, DumpDir: opts.DumpDir, PrintIR: opts.PrintIR, Log: opts.Log})
+	stats, err := passes.Run(g, passes.Pipeline, passes.Config{Eval: foldeval.Runtime{}, Target: prof, Precision: opts.Precision, Verify: opts.Verify, Disabled: disabled, DumpDir: opts.DumpDir, PrintIR: opts.PrintIR, Log: opts.Log})
 	if err != nil {
 		return nil, &InternalError{err}
 	}

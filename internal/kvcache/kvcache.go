@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
+	"github.com/mhcc-dev/mhcc/runtime/feed"
 )
 
 // Graph names of the token, mask and position inputs and the logits output.
@@ -258,20 +259,11 @@ func (s *Session) FillRandom(past int, seed uint64) error {
 		for i := range xs {
 			xs[i] = float32(rng.NormFloat64())
 		}
-		switch t.DType {
-		case mhrt.Float16:
-			s.past[j] = mhrt.NewFloat16(shape, xs)
-		case mhrt.BFloat16:
-			s.past[j] = mhrt.NewBFloat16(shape, xs)
-		case mhrt.Float64:
-			xd := make([]float64, len(xs))
-			for i, x := range xs {
-				xd[i] = float64(x)
-			}
-			s.past[j] = mhrt.NewFloat64(shape, xd)
-		default:
-			s.past[j] = mhrt.NewFloat32(shape, xs)
+		c, err := feed.FromFloat32s(t.DType, shape, xs)
+		if err != nil {
+			return fmt.Errorf("kvcache: FillRandom: %w", err)
 		}
+		s.past[j] = c
 	}
 	for b := range s.Batch {
 		s.mask[b] = make([]int64, past)

@@ -7,7 +7,6 @@ package verify
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -20,6 +19,7 @@ import (
 	"github.com/mhcc-dev/mhcc/internal/inputfile"
 	"github.com/mhcc-dev/mhcc/ir"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
+	"github.com/mhcc-dev/mhcc/runtime/feed"
 )
 
 // Options of Model and ONNX.
@@ -463,14 +463,15 @@ func shapesFor(m *ir.Model, given [][2]int64) [][2]int64 {
 	return out
 }
 
-// inputs draws seeded inputs: token ids for a decoder, N(0,1) for an mlp. The
+// inputs draws seeded inputs (feed.Rand, the generator of mhcc run, stable
+// across Go releases): token ids for a decoder, N(0,1) for an mlp. The
 // reference gets them in float64, the target in float32.
 func inputs(m *ir.Model, shape [2]int64, seed uint64, dt mhrt.DType) (ref, tgt *mhrt.Tensor) {
-	r := rand.New(rand.NewPCG(seed, 0x6d6863635f766572))
+	r := feed.NewRand(seed, 0x6d6863635f766572)
 	if m.Arch.Kind == ir.ArchDecoder {
 		ids := make([]int64, shape[0]*shape[1])
 		for i := range ids {
-			ids[i] = int64(r.IntN(m.Arch.VocabSize))
+			ids[i] = int64(r.IntN(uint64(m.Arch.VocabSize)))
 		}
 		t := mhrt.NewInt64([]int64{shape[0], shape[1]}, ids)
 		return t, t
@@ -479,7 +480,7 @@ func inputs(m *ir.Model, shape [2]int64, seed uint64, dt mhrt.DType) (ref, tgt *
 	f64 := make([]float64, n)
 	f32 := make([]float32, n)
 	for i := range f64 {
-		f32[i] = float32(r.NormFloat64())
+		f32[i] = float32(r.Normal())
 		f64[i] = float64(f32[i])
 	}
 	dims := []int64{shape[0], int64(m.Arch.InputSize)}
@@ -487,11 +488,7 @@ func inputs(m *ir.Model, shape [2]int64, seed uint64, dt mhrt.DType) (ref, tgt *
 	case mhrt.Float16, mhrt.BFloat16:
 		// The target reads the features rounded to its type; the reference
 		// gets exactly those values.
-		if dt == mhrt.Float16 {
-			tgt = mhrt.NewFloat16(dims, f32)
-		} else {
-			tgt = mhrt.NewBFloat16(dims, f32)
-		}
+		tgt, _ = feed.FromFloat32s(dt, dims, f32) // cannot fail for a float type
 		for i, f := range tgt.Float32s() {
 			f64[i] = float64(f)
 		}
