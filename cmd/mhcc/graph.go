@@ -81,6 +81,7 @@ by default the model's name with .svg or .png, written atomically.`,
 				}
 				dotPath = p
 			}
+			defer tightGC(args[0])()
 			m, err := loadModel(args[0], target)
 			if err != nil {
 				return err
@@ -323,6 +324,26 @@ func graphDot(m *onnxpb.ModelProto, o graphOptions) (string, error) {
 		want := "layers." + strconv.Itoa(o.layer)
 		if layerSizes[want] == 0 {
 			return "", fmt.Errorf("--layer %d: the model has no %s (%s)", o.layer, want, layerNames(layerSizes))
+		}
+	}
+
+	if o.layer < 0 && o.maxBoxes > 0 {
+		// Without --layer every box is drawn: count them before building
+		// them, so that a refused picture of a million nodes costs a set of
+		// names, not a million boxes.
+		ids := map[string]struct{}{}
+		for _, k := range keys {
+			switch o.view {
+			case "ops":
+				ids[k.op] = struct{}{}
+			case "nodes":
+				ids[k.node] = struct{}{}
+			default:
+				ids[k.layer] = struct{}{}
+			}
+		}
+		if len(ids) > o.maxBoxes {
+			return "", tooBig(g.GetName(), len(nodes), len(ids), o, layerSizes)
 		}
 	}
 
