@@ -12,7 +12,7 @@ import (
 // decoding was trimmed (no attribute map per node, no second node order
 // when the file's is topological, the node messages dropped once decoded,
 // collections at 25% growth while decoding) the process peaked at about
-// 2 GiB; it now stays near 1 GiB. The bound is on memory, read from the
+// 2 GiB; it now peaks near 1.4 GiB. The bound is on memory, read from the
 // child's rusage, never on time; it sits between the two with room for
 // the collector's variation.
 func TestRunMillionNodeChainRSS(t *testing.T) {
@@ -22,7 +22,7 @@ func TestRunMillionNodeChainRSS(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("ru_maxrss in KiB is Linux's")
 	}
-	const limit = 1536 << 20 // bytes
+	const limit = 1792 << 20 // bytes
 	bin := hostileMhcc(t)
 	dir := t.TempDir()
 	hmWrite(t, dir, "chain.onnx", hmChain(1_000_000, "Relu"))
