@@ -22,7 +22,7 @@ func DecodeDir(data []byte, dir string) (*Model, error) {
 	}
 	ext := &externalFiles{dir: dir}
 	defer ext.files.Close()
-	return decodeModel(&mp, ext, true) // mp is ours: its initializers can go as they are decoded
+	return decodeModel(&mp, ext, consumeAll) // mp is ours: its initializers and nodes can go as they are decoded
 }
 
 // externalFiles reads the external data of one model, whose file is in dir.

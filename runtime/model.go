@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	goruntime "runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 
@@ -116,7 +117,7 @@ func Decode(data []byte) (*Model, error) {
 	if err := proto.Unmarshal(data, &mp); err != nil {
 		return nil, fmt.Errorf("runtime: decode model: %w", err)
 	}
-	return decodeModel(&mp, nil, true) // mp is ours: its initializers can go as they are decoded
+	return decodeModel(&mp, nil, consumeAll) // mp is ours: its initializers and nodes can go as they are decoded
 }
 
 // DecodeProto is Decode for a model already in memory as a ModelProto (an
@@ -126,8 +127,16 @@ func Decode(data []byte) (*Model, error) {
 // holds them three times at its peak (bytes, parsed message, tensors).
 // mp must not be used afterwards. External data is not read (use DecodeDir).
 func DecodeProto(mp *onnxpb.ModelProto) (*Model, error) {
-	return decodeModel(mp, nil, true)
+	return decodeModel(mp, nil, consumeInits)
 }
+
+// How decodeModel may consume the message it decodes.
+type consumeMode int
+
+const (
+	consumeInits consumeMode = 1 + iota // empty each initializer once decoded
+	consumeAll                          // also drop the graph's node list (mp is the decoder's own)
+)
 
 // errorList is every problem found in one model; it prints the first and a count.
 type errorList []error
@@ -168,8 +177,10 @@ func (l errorList) err() error {
 
 // decodeModel builds the model; ext, if not nil, reads initializers whose
 // data is in external files (external.go); with consume, each initializer
-// message is emptied once decoded (the caller owns mp and is done with it).
-func decodeModel(mp *onnxpb.ModelProto, ext *externalFiles, consume bool) (*Model, error) {
+// message is emptied once decoded (the caller owns mp and is done with it),
+// and with consumeAll the main graph's node list is dropped once decoded.
+func decodeModel(mp *onnxpb.ModelProto, ext *externalFiles, mode consumeMode) (*Model, error) {
+	consume := mode >= consumeInits
 	g := mp.GetGraph()
 	if g == nil {
 		return nil, fmt.Errorf("runtime: model has no graph")
@@ -198,11 +209,23 @@ func decodeModel(mp *onnxpb.ModelProto, ext *externalFiles, consume bool) (*Mode
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
+	manyNodes := len(g.GetNode()) >= manyNodes
+	if manyNodes {
+		// Decoding builds several structures per node, each live till the
+		// end: letting the heap grow 25% (not 100%) between collections
+		// keeps the peak near what is live, for a little more GC time.
+		defer debug.SetGCPercent(debug.SetGCPercent(25))
+	}
 	m, err := d.graph(g, nil)
 	if err != nil {
 		return nil, err
 	}
 	m.IRVersion = mp.GetIrVersion()
+	if mode == consumeAll {
+		// The decoded nodes share the messages' strings, not the messages:
+		// with the node list gone, the messages can be collected.
+		g.Node = nil
+	}
 	if err := m.inferTypes(); err != nil {
 		return nil, err
 	}
@@ -210,7 +233,9 @@ func decodeModel(mp *onnxpb.ModelProto, ext *externalFiles, consume bool) (*Mode
 	// the emptied messages, then (packing) the unpacked matrices. Collecting
 	// before and after packing keeps the peak near one copy of the weights
 	// plus the one being made, instead of letting the heap double first.
-	big := consume && m.initBytes() >= BigModelBytes
+	// A graph of many nodes is the same with the node messages and the
+	// decoding's maps in place of the weights.
+	big := consume && (m.initBytes() >= BigModelBytes || manyNodes)
 	if big {
 		goruntime.GC()
 	}
@@ -227,6 +252,11 @@ func decodeModel(mp *onnxpb.ModelProto, ext *externalFiles, consume bool) (*Mode
 // collection between loading stages pays for itself: decoding collects
 // when the initializers are this large, and mhcc run when the file is.
 const BigModelBytes = 64 << 20
+
+// manyNodes is the node count from which decoding collects garbage between
+// stages, as for BigModelBytes of weights: a node and its share of the
+// maps that index it take a few hundred bytes.
+const manyNodes = 1 << 17
 
 // initBytes is the size of m's initializers' data.
 func (m *Model) initBytes() int64 {
@@ -356,7 +386,11 @@ func (d *decoder) graph(g *onnxpb.GraphProto, outer *scope) (*Model, error) {
 			Inputs:  np.GetInput(),
 			Outputs: np.GetOutput(),
 			index:   i,
-			attrs:   map[string]*onnxpb.AttributeProto{},
+		}
+		if k := len(np.GetAttribute()); k > 0 {
+			// Most nodes have none: a map per node is 50 bytes each of a
+			// million-node graph for nothing (reading a nil map is fine).
+			n.attrs = make(map[string]*onnxpb.AttributeProto, k)
 		}
 		nodes = append(nodes, n)
 		for _, out := range n.Outputs {
@@ -646,10 +680,28 @@ func valueInfo(vi *onnxpb.ValueInfoProto) (ValueInfo, error) {
 	return v, nil
 }
 
+// fileOrderSorted reports whether every node comes after the producers of
+// its inputs, without allocating.
+func fileOrderSorted(nodes []*Node, producer map[string]*Node) bool {
+	for _, n := range nodes {
+		for _, in := range n.Inputs {
+			if p := producer[in]; p != nil && in != "" && p.index >= n.index {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // topoSort orders nodes so that each runs after the producers of its inputs,
 // keeping file order among independent nodes (Kahn's algorithm). A cycle is
 // an error that names its nodes.
 func topoSort(nodes []*Node, producer map[string]*Node) ([]*Node, error) {
+	if fileOrderSorted(nodes, producer) {
+		// ONNX asks for sorted nodes, and then the earliest ready node is
+		// always the next in the file: Kahn's order is the file's.
+		return nodes, nil
+	}
 	pending := make(map[*Node]int, len(nodes))
 	users := map[*Node][]*Node{}
 	for _, n := range nodes {

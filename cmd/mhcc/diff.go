@@ -100,6 +100,7 @@ offset, is no change; different bytes are.`,
 }
 
 func runDiff(w io.Writer, f diffFlags, args []string) error {
+	defer tightGC(args...)()
 	if _, err := graphdiff.ParseSeverity(f.failOn); err != nil && f.failOn != "never" {
 		return fmt.Errorf("--fail-on %q: want interface, structure, attribute, metadata or never", f.failOn)
 	}

@@ -78,6 +78,7 @@ by default the model's name with .svg or .png, written atomically.`,
 				}
 				dotPath = p
 			}
+			defer tightGC(args[0])()
 			m, err := loadModel(args[0], target)
 			if err != nil {
 				return err

@@ -103,23 +103,37 @@ func locate(states []state, refVals map[string]*mhrt.Tensor, target *mhrt.Model,
 			perLayer[layer] = append(perLayer[layer], o)
 		}
 	}
-	tgtVals, err := target.RunWith(tgtArgs, mhrt.RunOptions{Outputs: all})
+	// The candidates of each state, and so the values the run must keep:
+	// only those (the run frees every other intermediate after its last
+	// reader), not every value of the graph.
+	candsOf := func(s state) ([]string, string) {
+		switch {
+		case byName[s.value]:
+			return []string{s.value}, "name"
+		case scoped && s.layer >= 0:
+			return perLayer[s.layer], "scope"
+		}
+		return all, "value"
+	}
+	var keep []string
+	kept := map[string]bool{}
+	for _, s := range states {
+		cands, _ := candsOf(s)
+		for _, c := range cands {
+			if !kept[c] {
+				kept[c] = true
+				keep = append(keep, c)
+			}
+		}
+	}
+	tgtVals, err := target.RunWith(tgtArgs, mhrt.RunOptions{Outputs: keep})
 	if err != nil {
 		d.Problem = fmt.Sprintf("intermediate values of the graph checked: %v", err)
 		return d
 	}
 	for _, s := range states {
 		r := refVals[s.value]
-		var cands []string
-		by := "value"
-		switch {
-		case byName[s.value]:
-			cands, by = []string{s.value}, "name"
-		case scoped && s.layer >= 0:
-			cands, by = perLayer[s.layer], "scope"
-		default:
-			cands = all
-		}
+		cands, by := candsOf(s)
 		best, bestAbs, ok := "", math.Inf(1), false
 		for _, c := range cands {
 			v := tgtVals[c]

@@ -113,6 +113,9 @@ func newGraphInfo(nodes []*onnxpb.NodeProto, inputs, outputs []string, inits []*
 		}
 	}
 	for i := range nodes {
+		// In file order, which is usually topological, so that the
+		// memoised recursions of deepOf and constOnly stay shallow.
+		g.constOnly(i)
 		g.deepOf(i)
 		g.local[i] = g.localKey(i)
 		g.weak[i] = weakKey(nodes[i])
@@ -580,22 +583,36 @@ func (g *graphInfo) constOnly(i int) bool {
 func (g *graphInfo) canonicalOrder() {
 	visited := make([]bool, len(g.nodes))
 	g.order = make([]int, 0, len(g.nodes))
-	var visit func(i int)
-	visit = func(i int) {
+	// visit is the depth-first walk with its own stack: a chain of a
+	// million nodes would otherwise recurse a million calls deep.
+	type frame struct {
+		i, pass, k int
+		deps       []string
+	}
+	var stack []frame
+	visit := func(i int) {
 		if visited[i] {
 			return
 		}
 		visited[i] = true
-		deps := g.deps(i)
-		for pass := 0; pass < 2; pass++ {
-			for _, in := range deps {
-				r := g.resolve(in)
-				if r.kind == refNode && g.constOnly(r.node) == (pass == 1) {
-					visit(r.node)
+		stack = append(stack[:0], frame{i: i, deps: g.deps(i)})
+	walk:
+		for len(stack) > 0 {
+			f := &stack[len(stack)-1]
+			for ; f.pass < 2; f.pass, f.k = f.pass+1, 0 {
+				for f.k < len(f.deps) {
+					r := g.resolve(f.deps[f.k])
+					f.k++
+					if r.kind == refNode && !visited[r.node] && g.constOnly(r.node) == (f.pass == 1) {
+						visited[r.node] = true
+						stack = append(stack, frame{i: r.node, deps: g.deps(r.node)})
+						continue walk
+					}
 				}
 			}
+			g.order = append(g.order, f.i)
+			stack = stack[:len(stack)-1]
 		}
-		g.order = append(g.order, i)
 	}
 	for _, o := range g.outputs {
 		if r := g.resolve(o); r.kind == refNode {

@@ -244,6 +244,26 @@ func Render(m *onnxpb.ModelProto, o Options) (string, error) {
 		}
 	}
 
+	if o.Layer < 0 && o.MaxBoxes > 0 {
+		// Without a layer every box is drawn: count them before building
+		// them, so that a refused picture of a million nodes costs a set of
+		// names, not a million boxes.
+		ids := map[string]struct{}{}
+		for _, k := range keys {
+			switch o.View {
+			case "ops":
+				ids[k.op] = struct{}{}
+			case "nodes":
+				ids[k.node] = struct{}{}
+			default:
+				ids[k.layer] = struct{}{}
+			}
+		}
+		if len(ids) > o.MaxBoxes {
+			return "", &TooBigError{Graph: g.GetName(), Nodes: len(nodes), Boxes: len(ids), Options: o, Layer0Nodes: layerSizes["layers.0"]}
+		}
+	}
+
 	var order []*box
 	boxes := map[string]*box{}
 	producer := map[string]*box{}
