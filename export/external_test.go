@@ -15,7 +15,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/export"
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/ortrun"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
 	"github.com/mhcc-dev/mhcc/ir"
@@ -27,7 +27,7 @@ import (
 func writeExternal(t *testing.T, path, dir, name string) (ext, inline string) {
 	t.Helper()
 	ext = filepath.Join(dir, name+".onnx")
-	res, err := build.Compile(path, build.Options{External: build.ExternalAlways, DataLocation: export.DataLocation(ext), ExternalThreshold: 1024})
+	res, err := compile.Compile(path, compile.Options{External: compile.ExternalAlways, DataLocation: export.DataLocation(ext), ExternalThreshold: 1024})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func writeExternal(t *testing.T, path, dir, name string) (ext, inline string) {
 	if err := export.WriteFiles(ext, res.ONNX, res.Layout, nil); err != nil {
 		t.Fatal(err)
 	}
-	in, err := build.Compile(path, build.Options{})
+	in, err := compile.Compile(path, compile.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestExternalAtomic(t *testing.T) {
 	w := ir.RandomWeights(m)
 	e := w["embed.weight"]
 	w["embed.weight"] = &ir.Tensor{DType: ir.Float32, Shape: e.Shape, Lazy: failing{}}
-	res, err := build.CompileModel(m, w, build.Options{External: build.ExternalAlways, DataLocation: "m.onnx.data"})
+	res, err := compile.CompileModel(m, w, compile.Options{External: compile.ExternalAlways, DataLocation: "m.onnx.data"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,14 +298,14 @@ func TestExternalHalfPrecision(t *testing.T) {
 	dir := t.TempDir()
 	path := "../testdata/models/tiny-mhc.yaml"
 	ext := filepath.Join(dir, "h.onnx")
-	res, err := build.Compile(path, build.Options{Precision: "fp16", External: build.ExternalAlways, DataLocation: export.DataLocation(ext), ExternalThreshold: 1024})
+	res, err := compile.Compile(path, compile.Options{Precision: "fp16", External: compile.ExternalAlways, DataLocation: export.DataLocation(ext), ExternalThreshold: 1024})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := export.WriteFiles(ext, res.ONNX, res.Layout, nil); err != nil {
 		t.Fatal(err)
 	}
-	in, err := build.Compile(path, build.Options{Precision: "fp16"})
+	in, err := compile.Compile(path, compile.Options{Precision: "fp16"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/ir"
 )
 
@@ -194,9 +194,9 @@ type graph struct {
 	nodes             int
 }
 
-// compile builds the KV-cache graph of the model file for target, with RoPE
+// compileGraph builds the KV-cache graph of the model file for target, with RoPE
 // tables long enough for the longest cache, and opens its session.
-func compile(o options, file, tg string) (*graph, error) {
+func compileGraph(o options, file, tg string) (*graph, error) {
 	if !filepath.IsAbs(file) {
 		file = filepath.Join(o.root, file)
 	}
@@ -209,7 +209,7 @@ func compile(o options, file, tg string) (*graph, error) {
 		return nil, err
 	}
 	m.Inputs.MaxSequence = max(m.Inputs.MaxSequence, slices.Max(o.pasts)+1)
-	res, err := build.CompileModel(m, w, build.Options{Target: tg, KVCache: true})
+	res, err := compile.CompileModel(m, w, compile.Options{Target: tg, KVCache: true})
 	if err != nil {
 		return nil, err
 	}
@@ -302,11 +302,11 @@ func run(o options) error {
 		var gms, grs []*graph
 		for _, tg := range o.targets {
 			fmt.Fprintf(os.Stderr, "bench/decode: compiling %s for %s\n", p.label, tg)
-			gm, err := compile(o, p.mhc, tg)
+			gm, err := compileGraph(o, p.mhc, tg)
 			if err != nil {
 				return fmt.Errorf("%s: %w", p.mhc, err)
 			}
-			gr, err := compile(o, p.resid, tg)
+			gr, err := compileGraph(o, p.resid, tg)
 			if err != nil {
 				return fmt.Errorf("%s: %w", p.resid, err)
 			}

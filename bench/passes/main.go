@@ -24,7 +24,7 @@ import (
 	goruntime "runtime"
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 	ort "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/proto"
 )
@@ -138,7 +138,7 @@ func contenders(o options, name string, seq int) ([]*contender, error) {
 			data   []byte
 		}{{"torch.onnx", data}}
 		for _, tg := range o.targets {
-			res, err := build.Compile(yaml, build.Options{Target: tg})
+			res, err := compile.Compile(yaml, compile.Options{Target: tg})
 			if err != nil {
 				return nil, fmt.Errorf("compile %s for %s: %w", yaml, tg, err)
 			}

@@ -37,7 +37,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
 
@@ -505,7 +505,7 @@ type decoderCase struct {
 // decoderSection compiles a decoder with mhcc and runs it on random token ids
 // with mhcc's runtime and onnxruntime, at each thread count.
 func decoderSection(o options, d decoderCase, withORT bool) (section, error) {
-	res, err := build.Compile(filepath.Join(o.root, d.path), build.Options{})
+	res, err := compile.Compile(filepath.Join(o.root, d.path), compile.Options{})
 	if err != nil {
 		return section{}, err
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mhcc-dev/mhcc/export"
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/ir"
 )
 
@@ -56,7 +56,7 @@ is not empty is refused unless --force, which replaces it whole.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&f.out, "output", "o", "", "the package folder (required)")
-	fl.StringVar(&f.target, "target", "onnx", "target profile: "+strings.Join(build.Targets, ", ")+", or a profile file")
+	fl.StringVar(&f.target, "target", "onnx", "target profile: "+strings.Join(compile.Targets, ", ")+", or a profile file")
 	fl.StringVar(&f.precision, "precision", "", "fp32 or fp16 (default: the target's)")
 	fl.BoolVar(&f.force, "force", false, "replace DIR if it exists and is not empty")
 	fl.BoolVar(&f.externalData, "external-data", false, "put the weights in onnx/model.onnx_data (automatic past 1.75 GiB)")
@@ -97,11 +97,11 @@ func exportPackage(stdout, stderr io.Writer, path string, f exportFlags) error {
 	default:
 		return fmt.Errorf("--precision: got %q, want fp32 or fp16 (transformers.js and onnxruntime-genai load no other decoder dtype)", f.precision)
 	}
-	opts := build.Options{Target: f.target, Precision: f.precision, KVCache: true, DataLocation: onnxName + "_data"}
+	opts := compile.Options{Target: f.target, Precision: f.precision, KVCache: true, DataLocation: onnxName + "_data"}
 	if f.externalData {
-		opts.External = build.ExternalAlways
+		opts.External = compile.ExternalAlways
 	}
-	res, err := build.Compile(path, opts)
+	res, err := compile.Compile(path, opts)
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func exportPackage(stdout, stderr io.Writer, path string, f exportFlags) error {
 					return fmt.Errorf("--target %s computes in %v; a generation package needs fp32 or fp16", f.target, v.Type.DType)
 				}
 				opts.DataLocation = onnxName + "_data"
-				if res, err = build.Compile(path, opts); err != nil {
+				if res, err = compile.Compile(path, opts); err != nil {
 					return err
 				}
 			}
@@ -163,7 +163,7 @@ func exportPackage(stdout, stderr io.Writer, path string, f exportFlags) error {
 	for name, v := range files {
 		data, err := json.MarshalIndent(v, "", "  ")
 		if err != nil {
-			return &build.InternalError{Err: err}
+			return &compile.InternalError{Err: err}
 		}
 		if err := os.WriteFile(filepath.Join(tmp, name), append(data, '\n'), 0o644); err != nil {
 			return err

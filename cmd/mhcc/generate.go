@@ -18,7 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/inputfile"
 	"github.com/mhcc-dev/mhcc/internal/kvcache"
 	"github.com/mhcc-dev/mhcc/internal/tokenizer"
@@ -173,7 +173,7 @@ func loadForGeneration(path string, f generateFlags) (*genModel, error) {
 	case strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml"):
 		// Message: every weight in memory, whatever its size (no external
 		// data file to write or read).
-		res, err := build.Compile(path, build.Options{Target: f.target, Precision: f.precision, KVCache: true, Message: true})
+		res, err := compile.Compile(path, compile.Options{Target: f.target, Precision: f.precision, KVCache: true, Message: true})
 		if err != nil {
 			return nil, err
 		}
@@ -186,7 +186,7 @@ func loadForGeneration(path string, f generateFlags) (*genModel, error) {
 			}
 		}
 		if g.m, err = mhrt.DecodeProto(res.Message); err != nil {
-			return nil, &build.InternalError{Err: fmt.Errorf("%s: %w", path, err)}
+			return nil, &compile.InternalError{Err: fmt.Errorf("%s: %w", path, err)}
 		}
 		g.loaded = time.Since(start)
 		return g, nil

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/kvcache"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
@@ -39,7 +39,7 @@ func TestGenerateIsGreedyFullForward(t *testing.T) {
 		t.Fatalf("generated %d ids, want 12", len(got))
 	}
 
-	res, err := build.Compile("../../testdata/models/tiny-mhc.yaml", build.Options{})
+	res, err := compile.Compile("../../testdata/models/tiny-mhc.yaml", compile.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestGenerateIsGreedyFullForward(t *testing.T) {
 func TestGenerateHalfPrecisionCache(t *testing.T) {
 	const model = "../../testdata/kv/tiny-mhc-kv.yaml"
 	session := func(precision string) *kvcache.Session {
-		res, err := build.Compile(model, build.Options{KVCache: true, Precision: precision})
+		res, err := compile.Compile(model, compile.Options{KVCache: true, Precision: precision})
 		if err != nil {
 			t.Fatal(err)
 		}

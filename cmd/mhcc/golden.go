@@ -10,7 +10,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/internal/atomicfile"
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/extdata"
 	"github.com/mhcc-dev/mhcc/internal/graphdiff"
 	"github.com/mhcc-dev/mhcc/internal/onnxtext"
@@ -125,13 +125,13 @@ func modelFile(path string) *ir.Model {
 // a file. So a decoder with 426 MB of weights is compared in the memory of
 // its graph.
 func compileHashed(path, target string) (*onnxpb.ModelProto, *ir.Model, error) {
-	res, err := build.Compile(path, build.Options{Target: target, External: build.ExternalAlways})
+	res, err := compile.Compile(path, compile.Options{Target: target, External: compile.ExternalAlways})
 	if err != nil {
 		return nil, nil, err
 	}
 	m := &onnxpb.ModelProto{}
 	if err := proto.Unmarshal(res.ONNX, m); err != nil {
-		return nil, nil, &build.InternalError{Err: err}
+		return nil, nil, &compile.InternalError{Err: err}
 	}
 	if res.Layout == nil {
 		return m, res.Model, nil
@@ -147,7 +147,7 @@ func compileHashed(path, target string) (*onnxpb.ModelProto, *ir.Model, error) {
 		}
 		ref, err := extdata.Parse(t, ".", false)
 		if err != nil || ref.Length < 0 {
-			return nil, nil, &build.InternalError{Err: fmt.Errorf("initializer %q: external data: %v", t.GetName(), err)}
+			return nil, nil, &compile.InternalError{Err: fmt.Errorf("initializer %q: external data: %v", t.GetName(), err)}
 		}
 		exts = append(exts, ext{t, ref.Offset, ref.Length})
 	}
@@ -158,11 +158,11 @@ func compileHashed(path, target string) (*onnxpb.ModelProto, *ir.Model, error) {
 	var pos int64
 	for _, e := range exts {
 		if _, err := io.CopyN(io.Discard, pr, e.offset-pos); err != nil {
-			return nil, nil, &build.InternalError{Err: err}
+			return nil, nil, &compile.InternalError{Err: err}
 		}
 		h, err := onnxtext.ExternalTensorHash(e.t, io.LimitReader(pr, e.length))
 		if err != nil {
-			return nil, nil, &build.InternalError{Err: fmt.Errorf("initializer %q: %v", e.t.GetName(), err)}
+			return nil, nil, &compile.InternalError{Err: fmt.Errorf("initializer %q: %v", e.t.GetName(), err)}
 		}
 		pos = e.offset + e.length
 		e.t.ExternalData = []*onnxpb.StringStringEntryProto{{Key: proto.String(onnxtext.ContentHashKey), Value: proto.String(h)}}
@@ -176,7 +176,7 @@ func compileFresh(path, target string, full bool) (*onnxpb.ModelProto, *ir.Model
 	if !full {
 		return compileHashed(path, target)
 	}
-	res, err := build.Compile(path, build.Options{Target: target})
+	res, err := compile.Compile(path, compile.Options{Target: target})
 	if err != nil {
 		return nil, nil, err
 	}

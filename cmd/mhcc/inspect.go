@@ -11,7 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/ir"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
@@ -41,7 +41,7 @@ weights:
     one-layer model with the same C, n and settings at two sequence lengths,
     and the per-token growth of every tensor they read or write is summed
     (each ONNX node reads its inputs and writes its outputs once);
-  - IR and ONNX node counts for every target (build.Targets).
+  - IR and ONNX node counts for every target (compile.Targets).
 
 A table for people, or --json for tools.`,
 		Example: `  mhcc inspect bench/models/paper-27b.yaml
@@ -167,10 +167,10 @@ func inspect(path string, sequence int) (*inspectReport, error) {
 	if hc.Kind == ir.HCMHC {
 		r.Traffic.HCUnfused = &rw{Reads: (5*nn+1)*c + nn*nn + 2*nn, Writes: (3*nn+1)*c + nn*nn + 2*nn}
 	}
-	for _, t := range build.Targets {
-		opts := build.Options{Target: t, External: build.ExternalAlways, DataLocation: "inspect.onnx.data"}
+	for _, t := range compile.Targets {
+		opts := compile.Options{Target: t, External: compile.ExternalAlways, DataLocation: "inspect.onnx.data"}
 		tn := targetNodes{Target: t}
-		if res, err := build.Compile(path, opts); err != nil {
+		if res, err := compile.Compile(path, opts); err != nil {
 			tn.Error = err.Error()
 		} else {
 			var mp onnxpb.ModelProto
@@ -291,7 +291,7 @@ func measureTraffic(m *ir.Model, target string) (rw, error) {
 	// The residual add is measured on its own: fused with the next norm
 	// (fuse_add_rmsnorm) its traffic would merge with the norm's, which is
 	// the sublayer's, not the residual stream's.
-	res, err := build.CompileModel(&mini, ir.RandomWeights(&mini), build.Options{Target: target, Disabled: map[string]bool{"fuse_add_rmsnorm": true}})
+	res, err := compile.CompileModel(&mini, ir.RandomWeights(&mini), compile.Options{Target: target, Disabled: map[string]bool{"fuse_add_rmsnorm": true}})
 	if err != nil {
 		return rw{}, err
 	}

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 )
 
 func inspectJSON(t *testing.T, path string) inspectReport {
@@ -55,8 +55,8 @@ func TestInspectTraffic(t *testing.T) {
 	if got := *r.Traffic.HCUnfused; got != (rw{Reads: 21*32 + 24, Writes: 13*32 + 24}) {
 		t.Errorf("HC unfused for n=4, C=32: %+v, want reads 696, writes 440", got)
 	}
-	if len(r.Traffic.Targets) != len(build.Targets) || len(r.Targets) != len(build.Targets) {
-		t.Fatalf("%d traffic rows and %d node rows, want one per target (%v)", len(r.Traffic.Targets), len(r.Targets), build.Targets)
+	if len(r.Traffic.Targets) != len(compile.Targets) || len(r.Targets) != len(compile.Targets) {
+		t.Fatalf("%d traffic rows and %d node rows, want one per target (%v)", len(r.Traffic.Targets), len(r.Targets), compile.Targets)
 	}
 	for i, x := range r.Traffic.Targets {
 		if takesNoDecoder(x.Target, x.Error) {

@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/inputfile"
 	"github.com/mhcc-dev/mhcc/ir"
 	"google.golang.org/protobuf/proto"
@@ -16,7 +16,7 @@ import (
 func loadModel(path, target string) (*onnxpb.ModelProto, error) {
 	var data []byte
 	if strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml") {
-		res, err := build.Compile(path, build.Options{Target: target})
+		res, err := compile.Compile(path, compile.Options{Target: target})
 		if err != nil {
 			return nil, err
 		}

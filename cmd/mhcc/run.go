@@ -23,7 +23,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/internal/atomicfile"
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/half"
 	"github.com/mhcc-dev/mhcc/internal/inputfile"
 	"github.com/mhcc-dev/mhcc/internal/npy"
@@ -181,7 +181,7 @@ func runModel(stdout io.Writer, path string, f runFlags) error {
 	if err != nil {
 		err = fmt.Errorf("%s: %w", path, err)
 		if strings.Contains(err.Error(), "internal error") { // a runtime bug, not the input's fault
-			return &build.InternalError{Err: err}
+			return &compile.InternalError{Err: err}
 		}
 		return err
 	}

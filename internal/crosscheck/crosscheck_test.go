@@ -21,7 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/ortrun"
 	"github.com/mhcc-dev/mhcc/internal/safetensors"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
@@ -321,7 +321,7 @@ func TestRuntimeMatchesOnnxruntime(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
 				start := time.Now()
-				res, err := build.Compile(path, build.Options{Verify: true})
+				res, err := compile.Compile(path, compile.Options{Verify: true})
 				if err != nil {
 					t.Fatalf("compile %s: %v", path, err)
 				}
@@ -533,7 +533,7 @@ func TestTorchExportRandomWeights(t *testing.T) {
 				if _, err := os.Stat(stem + ".safetensors"); err != nil {
 					t.Fatalf("export_onnx.py did not write the weights it drew: %v", err)
 				}
-				res, err := build.Compile(stem+".yaml", build.Options{Verify: true})
+				res, err := compile.Compile(stem+".yaml", compile.Options{Verify: true})
 				if err != nil {
 					t.Fatalf("compile the model file export_onnx.py wrote: %v", err)
 				}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/kvcache"
 	"github.com/mhcc-dev/mhcc/internal/ortrun"
 	"github.com/mhcc-dev/mhcc/internal/safetensors"
@@ -65,7 +65,7 @@ const gqaChunkErr = "batch_size must be 1 when sequence_length > 1 and past cont
 // GroupQueryAttention: the profile asks for it and the head size is one
 // onnxruntime's kernel takes (a multiple of 8; else the reference stays).
 func usesGQA(t *testing.T, tg string, m *ir.Model) bool {
-	p, err := build.Profile(tg)
+	p, err := compile.Profile(tg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,14 +124,14 @@ func compileKV(t *testing.T, path, tg string) (m *ir.Model, full, kv []byte) {
 	t.Helper()
 	m, w := loadDynamic(t, path, kvMaxTotal)
 	m.Inputs.KVCache = false // the full forward; the option below makes the cache graph
-	f, err := build.CompileModel(m, w, build.Options{Target: tg, Verify: true})
-	if build.Refused(err) {
+	f, err := compile.CompileModel(m, w, compile.Options{Target: tg, Verify: true})
+	if compile.Refused(err) {
 		t.Skipf("target %s does not take this model: %v", tg, err)
 	}
 	if err != nil {
 		t.Fatalf("compile: %v", err)
 	}
-	k, err := build.CompileModel(m, w, build.Options{Target: tg, Verify: true, KVCache: true})
+	k, err := compile.CompileModel(m, w, compile.Options{Target: tg, Verify: true, KVCache: true})
 	if err != nil {
 		t.Fatalf("compile with kv_cache: %v", err)
 	}

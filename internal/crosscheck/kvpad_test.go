@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/kvcache"
 	"github.com/mhcc-dev/mhcc/ir"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
@@ -61,7 +61,7 @@ func TestKVCachePaddedMatchesUnpadded(t *testing.T) {
 				t.Run(name, func(t *testing.T) {
 					t.Parallel()
 					m, w := loadDynamic(t, path, 16)
-					res, err := build.CompileModel(m, w, build.Options{Target: tg, Precision: prec, KVCache: true})
+					res, err := compile.CompileModel(m, w, compile.Options{Target: tg, Precision: prec, KVCache: true})
 					if err != nil {
 						t.Fatalf("compile: %v", err)
 					}
@@ -220,7 +220,7 @@ func TestKVCachePastMaxSequence(t *testing.T) {
 				t.Fatal(err)
 			}
 			m.Inputs.MaxSequence = 6
-			res, err := build.CompileModel(m, w, build.Options{Target: tg, KVCache: true})
+			res, err := compile.CompileModel(m, w, compile.Options{Target: tg, KVCache: true})
 			if err != nil {
 				t.Fatal(err)
 			}

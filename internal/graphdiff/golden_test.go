@@ -9,7 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/onnxtext"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
 )
@@ -38,9 +38,9 @@ func TestTextGoldenEqual(t *testing.T) {
 		t.Fatalf("no models: %v", err)
 	}
 	for _, path := range models {
-		for _, target := range build.Targets {
+		for _, target := range compile.Targets {
 			t.Run(filepath.Base(path)+"/"+target, func(t *testing.T) {
-				res, err := build.Compile(path, build.Options{Target: target})
+				res, err := compile.Compile(path, compile.Options{Target: target})
 				if err != nil {
 					t.Skipf("does not compile for %s: %v", target, err)
 				}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/safetensors"
 )
 
@@ -106,7 +106,7 @@ func TestVerifyLocatesDivergenceByName(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "m.yaml"), []byte(changed), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := build.Compile(filepath.Join(dir, "m.yaml"), build.Options{})
+	res, err := compile.Compile(filepath.Join(dir, "m.yaml"), compile.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 	"sync"
 
 	"github.com/mhcc-dev/mhcc/export"
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/inputfile"
 	"github.com/mhcc-dev/mhcc/ir"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
@@ -148,7 +148,7 @@ func Model(path string, opts Options) (*Report, error) {
 		name = "onnx"
 	}
 	opts.step("compiling for target %s", name)
-	res, err := build.CompileModel(m, w, build.Options{Target: opts.Target, Precision: opts.Precision, Message: true})
+	res, err := compile.CompileModel(m, w, compile.Options{Target: opts.Target, Precision: opts.Precision, Message: true})
 	if err != nil {
 		return nil, err
 	}

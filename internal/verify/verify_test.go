@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/ir"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
@@ -55,7 +55,7 @@ func variant(t *testing.T, src, old, new string) string {
 	dir := t.TempDir()
 	yaml := filepath.Join(dir, "variant.yaml")
 	os.WriteFile(yaml, []byte(strings.Replace(string(data), old, new, 1)), 0o644)
-	res, err := build.Compile(yaml, build.Options{})
+	res, err := compile.Compile(yaml, compile.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
 
@@ -56,7 +56,7 @@ func TestMinimalNodeByNode(t *testing.T) {
 			continue
 		}
 		t.Run(caseName(path), func(t *testing.T) {
-			res, err := build.Compile(path, build.Options{Target: "minimal"})
+			res, err := compile.Compile(path, compile.Options{Target: "minimal"})
 			if err != nil {
 				t.Fatal(err)
 			}

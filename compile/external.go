@@ -1,4 +1,4 @@
-package build
+package compile
 
 import (
 	"github.com/mhcc-dev/mhcc/export"

@@ -1,6 +1,16 @@
-// Package build runs mhcc's stages in order: load the model file, read or
-// generate the weights, lower to IR, run the passes, encode ONNX.
-package build
+// Package compile runs mhcc's stages in order: load the model file, read or
+// generate the weights, lower to IR, run the passes, encode ONNX. It is what
+// mhcc compile does, as a library:
+//
+//	res, err := compile.Compile("model.yaml", compile.Options{Target: "onnx"})
+//	if err != nil { ... }
+//	os.WriteFile("model.onnx", res.ONNX, 0o644)
+//
+// Errors come in three kinds: problems with the input (the model file, its
+// weights, an option; a model file's problems as an ir.ErrorList with
+// positions), a target that cannot express the model (Refused reports it)
+// and failures of mhcc itself (an *InternalError; IsInternal reports it).
+package compile
 
 import (
 	"errors"
@@ -18,7 +28,9 @@ import (
 // default. A path to a profile file (.yaml) is accepted too.
 var Targets = target.Names()
 
-// Options of Compile.
+// Options control Compile. The zero value compiles for the portable "onnx"
+// profile at the profile's precision, with every pass and inline weights
+// unless they exceed what one ONNX file can hold.
 type Options struct {
 	Target    string          // a built-in profile name or a profile file; "" means "onnx"
 	Precision string          // fp32, fp16 or bf16; "" means the profile's
@@ -45,11 +57,11 @@ type Options struct {
 
 // Result is what Compile produced.
 type Result struct {
-	Model   *ir.Model
-	Graph   *ir.Graph
+	Model   *ir.Model          // the model file, defaults filled (with KV-cache inputs if Options.KVCache)
+	Graph   *ir.Graph          // the IR after the passes, as exported
 	ONNX    []byte             // the model file's bytes (nil with Options.Message)
 	Message *onnxpb.ModelProto // with Options.Message, instead of ONNX
-	Stats   []passes.Stat
+	Stats   []passes.Stat      // what each pass did, in pipeline order
 	// Layout is the external data file ONNX refers to (nil if none); write
 	// both with export.WriteFiles.
 	Layout *export.Layout
@@ -59,7 +71,10 @@ type Result struct {
 // of the user's input; the CLI exits with status 2 for it.
 type InternalError struct{ Err error }
 
+// Error prefixes the failure with "internal error: ".
 func (e *InternalError) Error() string { return "internal error: " + e.Err.Error() }
+
+// Unwrap returns the failure, for errors.Is and errors.As.
 func (e *InternalError) Unwrap() error { return e.Err }
 
 // Refused reports whether err says the target cannot express the model (an
@@ -77,7 +92,10 @@ func IsInternal(err error) bool {
 	return errors.As(err, &ie)
 }
 
-// Compile turns the model file at path into ONNX bytes.
+// Compile turns the model file at path into ONNX bytes (or, with
+// Options.Message, an ONNX message). The weights are read as the model file
+// says (random from a seed, or a safetensors file); with external data the
+// large ones are streamed and Result.Layout says how to write them.
 func Compile(path string, opts Options) (*Result, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
