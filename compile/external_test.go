@@ -19,7 +19,7 @@ func TestUsesExternal(t *testing.T) {
 		}
 		return m
 	}
-	tiny, p3 := load("../../testdata/models/tiny-mhc.yaml"), load("../../bench/models/paper-3b.yaml")
+	tiny, p3 := load("../testdata/models/tiny-mhc.yaml"), load("../bench/models/paper-3b.yaml")
 	for _, c := range []struct {
 		m    *ir.Model
 		opts Options
@@ -38,7 +38,7 @@ func TestUsesExternal(t *testing.T) {
 	}
 	// A large model compiles without generating its weights: only the
 	// layout of the data file is made, and the data file would hold them all.
-	res, err := Compile("../../bench/models/paper-27b.yaml", Options{})
+	res, err := Compile("../bench/models/paper-27b.yaml", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestUsesExternal(t *testing.T) {
 // model (it marshals to exactly Compile's bytes), with every weight inline
 // even when the options ask for external data.
 func TestCompileMessage(t *testing.T) {
-	const path = "../../testdata/models/tiny-mhc.yaml"
+	const path = "../testdata/models/tiny-mhc.yaml"
 	bytesRes, err := Compile(path, Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -30,11 +30,11 @@ func TestProfiles(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want %q", c.text, err, c.want)
 		}
-		if _, err := Compile("../../testdata/models/tiny-mhc.yaml", Options{Target: path}); err == nil || IsInternal(err) {
+		if _, err := Compile("../testdata/models/tiny-mhc.yaml", Options{Target: path}); err == nil || IsInternal(err) {
 			t.Errorf("%s: compile gave %v, want a user error", c.text, err)
 		}
 	}
-	if _, err := Compile("../../testdata/models/tiny-mhc.yaml", Options{Disabled: map[string]bool{"select_lowerings": true}}); err == nil || !strings.Contains(err.Error(), "required") {
+	if _, err := Compile("../testdata/models/tiny-mhc.yaml", Options{Disabled: map[string]bool{"select_lowerings": true}}); err == nil || !strings.Contains(err.Error(), "required") {
 		t.Errorf("disabling a required pass: %v", err)
 	}
 }

@@ -84,7 +84,7 @@ type row struct {
 }
 
 func run(o options) error {
-	commit := benchenv.GitDescribe(o.root, "internal/verify", "runtime", "compile", "export")
+	commit := benchenv.GitDescribe(o.root, "verify", "runtime", "compile", "export")
 	before := benchenv.LoadAvg(" ")
 	var rows []row
 	for _, path := range o.models {

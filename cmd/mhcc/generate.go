@@ -20,7 +20,7 @@ import (
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/inputfile"
-	"github.com/mhcc-dev/mhcc/internal/kvcache"
+	"github.com/mhcc-dev/mhcc/verify"
 	"github.com/mhcc-dev/mhcc/internal/tokenizer"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
@@ -131,7 +131,7 @@ func generationLimits(m *onnxpb.ModelProto) (vocab, positions int64) {
 		return 0, 0
 	}
 	for _, o := range m.Graph.Output {
-		if o.GetName() != kvcache.Logits {
+		if o.GetName() != verify.Logits {
 			continue
 		}
 		if dims := o.GetType().GetTensorType().GetShape().GetDim(); len(dims) == 3 {
@@ -332,7 +332,7 @@ func generate(w io.Writer, path string, f generateFlags) error {
 	if err != nil {
 		return err
 	}
-	if _, err := kvcache.Layout(g.m); err != nil {
+	if _, err := verify.Layout(g.m); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	prompts, err := readPrompts(f, g.tok)
@@ -372,7 +372,7 @@ func generate(w io.Writer, path string, f generateFlags) error {
 	if g.vocab > 0 && eos >= int(g.vocab) {
 		return fmt.Errorf("--eos: %d is not below the vocabulary size %d", eos, g.vocab)
 	}
-	sess, err := kvcache.NewSession(g.m, len(prompts))
+	sess, err := verify.NewSession(g.m, len(prompts))
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -395,7 +395,7 @@ func generate(w io.Writer, path string, f generateFlags) error {
 		if f.temperature > 0 {
 			return sample(logits, f, rng)
 		}
-		return kvcache.Argmax(logits)
+		return verify.Argmax(logits)
 	}
 	t0 := time.Now()
 	logits, err := sess.Prefill(prompts, pad)

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/mhcc-dev/mhcc/compile"
-	"github.com/mhcc-dev/mhcc/internal/kvcache"
+	"github.com/mhcc-dev/mhcc/verify"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
 
@@ -53,7 +53,7 @@ func TestGenerateIsGreedyFullForward(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := kvcache.Argmax(out["logits"])[0]; id != want {
+		if want := verify.Argmax(out["logits"])[0]; id != want {
 			t.Fatalf("token %d: generate gave %d, the full forward's argmax is %d (ids so far %v)", i, id, want, got[:i])
 		}
 		seq = append(seq, id)
@@ -65,7 +65,7 @@ func TestGenerateIsGreedyFullForward(t *testing.T) {
 // logits stay within the fp16 tolerance of the float32 graph's.
 func TestGenerateHalfPrecisionCache(t *testing.T) {
 	const model = "../../testdata/kv/tiny-mhc-kv.yaml"
-	session := func(precision string) *kvcache.Session {
+	session := func(precision string) *verify.Session {
 		res, err := compile.Compile(model, compile.Options{KVCache: true, Precision: precision})
 		if err != nil {
 			t.Fatal(err)
@@ -74,7 +74,7 @@ func TestGenerateHalfPrecisionCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := kvcache.NewSession(m, 1)
+		s, err := verify.NewSession(m, 1)
 		if err != nil {
 			t.Fatalf("%s: %v", precision, err)
 		}

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/mhcc-dev/mhcc/compile"
-	"github.com/mhcc-dev/mhcc/internal/verify"
+	"github.com/mhcc-dev/mhcc/verify"
 	"github.com/spf13/cobra"
 )
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/mhcc-dev/mhcc/compile"
-	"github.com/mhcc-dev/mhcc/internal/kvcache"
+	"github.com/mhcc-dev/mhcc/verify"
 	"github.com/mhcc-dev/mhcc/internal/ortrun"
 	"github.com/mhcc-dev/mhcc/internal/safetensors"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
@@ -203,10 +203,10 @@ func newORTCache(path string, m *ir.Model, batch int) *ortCache {
 func (c *ortCache) step(ids []int64) (output, error) { return c.stepMasked(ids, nil) }
 
 // stepMasked feeds ids [batch, n] with mask [batch, n] (0: padding; nil: no
-// padding), positions counting each row's tokens only, as kvcache.Session.
+// padding), positions counting each row's tokens only, as verify.Session.
 func (c *ortCache) stepMasked(ids, mask []int64) (output, error) {
 	n := int64(len(ids) / c.batch)
-	in := append([]ortrun.Tensor{{Name: kvcache.InputIDs, DType: "int64", Shape: []int64{int64(c.batch), n}, I64: ids}}, c.past...)
+	in := append([]ortrun.Tensor{{Name: verify.InputIDs, DType: "int64", Shape: []int64{int64(c.batch), n}, I64: ids}}, c.past...)
 	if c.masked {
 		var full, pos []int64
 		for b := range c.batch {
@@ -225,8 +225,8 @@ func (c *ortCache) stepMasked(ids, mask []int64) (output, error) {
 			}
 			full = append(full, c.mask[b]...)
 		}
-		in = append(in, ortrun.Tensor{Name: kvcache.AttentionMask, DType: "int64", Shape: []int64{int64(c.batch), int64(len(c.mask[0]))}, I64: full},
-			ortrun.Tensor{Name: kvcache.PositionIDs, DType: "int64", Shape: []int64{int64(c.batch), n}, I64: pos})
+		in = append(in, ortrun.Tensor{Name: verify.AttentionMask, DType: "int64", Shape: []int64{int64(c.batch), int64(len(c.mask[0]))}, I64: full},
+			ortrun.Tensor{Name: verify.PositionIDs, DType: "int64", Shape: []int64{int64(c.batch), n}, I64: pos})
 	}
 	outs, err := ortrun.Run(c.path, in, 1)
 	if err != nil {
@@ -237,14 +237,14 @@ func (c *ortCache) stepMasked(ids, mask []int64) (output, error) {
 		byName[o.Name] = o
 	}
 	for j, name := range c.names {
-		p, ok := byName[kvcache.PresentFor(name)]
+		p, ok := byName[verify.PresentFor(name)]
 		if !ok {
-			return output{}, fmt.Errorf("no output %s", kvcache.PresentFor(name))
+			return output{}, fmt.Errorf("no output %s", verify.PresentFor(name))
 		}
 		p.Name = name
 		c.past[j] = p
 	}
-	l := byName[kvcache.Logits]
+	l := byName[verify.Logits]
 	return output{l.Shape, l.F32}, nil
 }
 
@@ -257,7 +257,7 @@ type stepper interface {
 
 func (c *ortCache) cached() int64 { return c.past[0].Shape[2] }
 
-type goCache struct{ s *kvcache.Session }
+type goCache struct{ s *verify.Session }
 
 func (c goCache) step(ids []int64) (output, error) {
 	l, err := c.s.Step(ids)
@@ -328,7 +328,7 @@ func TestKVCacheMatchesFullForward(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					sess, err := kvcache.NewSession(goKV, r.batch)
+					sess, err := verify.NewSession(goKV, r.batch)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -476,9 +476,9 @@ func TestKVCacheMatchesTorch(t *testing.T) {
 					dORT := checkRun(t, tg+" in onnxruntime vs torch", r, gqa, oc, ids, full)
 					if !(gqa && r.chunked()) {
 						for j, name := range oc.names {
-							want := read("cached." + kvcache.PresentFor(name))
+							want := read("cached." + verify.PresentFor(name))
 							if d, where := diff(output{oc.past[j].Shape, oc.past[j].F32}, want); !(d <= tol) {
-								t.Errorf("%s, %v: onnxruntime's %s vs torch's cache: max |diff| = %.3g (%s)", tg, r, kvcache.PresentFor(name), d, where)
+								t.Errorf("%s, %v: onnxruntime's %s vs torch's cache: max |diff| = %.3g (%s)", tg, r, verify.PresentFor(name), d, where)
 							}
 						}
 					}
@@ -486,7 +486,7 @@ func TestKVCacheMatchesTorch(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					sess, err := kvcache.NewSession(goKV, r.batch)
+					sess, err := verify.NewSession(goKV, r.batch)
 					if err != nil {
 						t.Fatal(err)
 					}

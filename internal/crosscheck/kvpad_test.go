@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/mhcc-dev/mhcc/compile"
-	"github.com/mhcc-dev/mhcc/internal/kvcache"
+	"github.com/mhcc-dev/mhcc/verify"
 	"github.com/mhcc-dev/mhcc/ir"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
@@ -26,7 +26,7 @@ type padEngine interface {
 	stepMasked(ids, mask []int64) (output, error)
 }
 
-type goPad struct{ s *kvcache.Session }
+type goPad struct{ s *verify.Session }
 
 func (g goPad) stepMasked(ids, mask []int64) (output, error) {
 	l, err := g.s.StepMasked(ids, mask)
@@ -81,7 +81,7 @@ func TestKVCachePaddedMatchesUnpadded(t *testing.T) {
 					steps := padSteps(m)
 					engines := map[string]func(batch int) padEngine{
 						"Go runtime": func(batch int) padEngine {
-							s, err := kvcache.NewSession(goKV, batch)
+							s, err := verify.NewSession(goKV, batch)
 							if err != nil {
 								t.Fatal(err)
 							}
@@ -232,7 +232,7 @@ func TestKVCachePastMaxSequence(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := kvcache.NewSession(goKV, 1)
+			s, err := verify.NewSession(goKV, 1)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -18,7 +18,7 @@ import (
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/safetensors"
-	"github.com/mhcc-dev/mhcc/internal/verify"
+	"github.com/mhcc-dev/mhcc/verify"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
 

@@ -16,8 +16,8 @@ import (
 
 // Every example and golden model passes its own verification.
 func TestModelsVerify(t *testing.T) {
-	a, _ := filepath.Glob("../../testdata/models/*.yaml")
-	b, _ := filepath.Glob("../../testdata/golden/*/model.yaml")
+	a, _ := filepath.Glob("../testdata/models/*.yaml")
+	b, _ := filepath.Glob("../testdata/golden/*/model.yaml")
 	files := append(a, b...)
 	if len(files) < 8 {
 		t.Fatalf("found %d model files", len(files))
@@ -66,7 +66,7 @@ func variant(t *testing.T, src, old, new string) string {
 
 // An ONNX file that computes something else fails, naming the input shape.
 func TestDetectsDifferences(t *testing.T) {
-	const model = "../../testdata/models/tiny-mhc.yaml"
+	const model = "../testdata/models/tiny-mhc.yaml"
 	for _, c := range []struct{ name, old, new string }{
 		{"other weights", "seed: 1", "seed: 2"},
 		{"fewer sinkhorn iterations", "sinkhorn_iterations: 20", "sinkhorn_iterations: 2"},
@@ -205,7 +205,7 @@ func TestLowGCNests(t *testing.T) {
 // Progress hears every step, in order, one run per shape.
 func TestProgress(t *testing.T) {
 	var steps []string
-	_, err := Model("../../testdata/models/tiny-mhc.yaml", Options{Shapes: [][2]int64{{1, 3}, {2, 5}}, Progress: func(s string) { steps = append(steps, s) }})
+	_, err := Model("../testdata/models/tiny-mhc.yaml", Options{Shapes: [][2]int64{{1, 3}, {2, 5}}, Progress: func(s string) { steps = append(steps, s) }})
 	if err != nil {
 		t.Fatal(err)
 	}

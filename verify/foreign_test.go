@@ -15,7 +15,7 @@ import (
 // a Llama-style mHC model written as users write it, whose stream expansion
 // by repeat_interleave exports to SplitToSequence, a Loop of SequenceAt and
 // SequenceInsert, and ConcatFromSequence.
-const foreign = "../../testdata/foreign/"
+const foreign = "../testdata/foreign/"
 
 // TestVerifyTorchExportsWithSequences: verify --against passes on both
 // exports (opsets 14 and 17), with the mHC invariants and the gain checked.

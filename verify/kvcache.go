@@ -1,12 +1,14 @@
-// Package kvcache runs KV-cache decoder graphs (a model compiled with
-// inputs.kv_cache: true) in mhcc's Go runtime, one step at a time: it keeps
+// KV-cache decoding (formerly package kvcache): a Session runs KV-cache
+// decoder graphs (a model compiled with inputs.kv_cache: true) in mhcc's Go
+// runtime, one step at a time: it keeps
 // the presents of a step as the pasts of the next, and it knows the names
 // the exporter gives them (input_ids, attention_mask, position_ids,
 // past_key_values.{i}.key/.value → logits, present.{i}.key/.value, as in
 // Hugging Face's ONNX exports). It keeps the attention mask of the batch
 // too, so sequences of different lengths run together, left-padded, as
 // transformers.js runs them.
-package kvcache
+
+package verify
 
 import (
 	"fmt"
