@@ -7,7 +7,7 @@
 //	os.WriteFile("model.onnx", res.ONNX, 0o644)
 //
 // Errors come in three kinds: problems with the input (the model file, its
-// weights, an option; a model file's problems as an ir.ErrorList with
+// weights, an option; a model file's problems as a model.ErrorList with
 // positions), a target that cannot express the model (Refused reports it)
 // and failures of mhcc itself (an *InternalError; IsInternal reports it).
 package compile
@@ -20,6 +20,8 @@ import (
 	"github.com/mhcc-dev/mhcc/export"
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/lower"
+	"github.com/mhcc-dev/mhcc/model"
 	"github.com/mhcc-dev/mhcc/passes"
 	"github.com/mhcc-dev/mhcc/target"
 )
@@ -57,7 +59,7 @@ type Options struct {
 
 // Result is what Compile produced.
 type Result struct {
-	Model   *ir.Model          // the model file, defaults filled (with KV-cache inputs if Options.KVCache)
+	Model   *model.Model       // the model file, defaults filled (with KV-cache inputs if Options.KVCache)
 	Graph   *ir.Graph          // the IR after the passes, as exported
 	ONNX    []byte             // the model file's bytes (nil with Options.Message)
 	Message *onnxpb.ModelProto // with Options.Message, instead of ONNX
@@ -100,7 +102,7 @@ func Compile(path string, opts Options) (*Result, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
 	}
-	m, err := ir.Load(path)
+	m, err := model.Load(path)
 	if err != nil {
 		return nil, err
 	}
@@ -114,19 +116,19 @@ func Compile(path string, opts Options) (*Result, error) {
 // CompileModel is Compile for a model already loaded with its weights; the
 // weights are only read, so a caller may lower them again (mhcc verify builds
 // its reference from the same weights).
-func CompileModel(m *ir.Model, w ir.Weights, opts Options) (*Result, error) {
+func CompileModel(m *model.Model, w model.Weights, opts Options) (*Result, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
 	}
 	if opts.KVCache && !m.Inputs.KVCache {
-		if m.Arch.Kind != ir.ArchDecoder {
+		if m.Arch.Kind != model.ArchDecoder {
 			return nil, fmt.Errorf("%s: --kv-cache: architecture kind %s has no attention cache (decoder only)", m.File, m.Arch.Kind)
 		}
 		kv := *m
 		kv.Inputs.KVCache = true
 		m = &kv
 	}
-	g, err := ir.Lower(m, w)
+	g, err := lower.Lower(m, w)
 	if err != nil {
 		return nil, &InternalError{fmt.Errorf("lowering %s: %w", m.File, err)}
 	}

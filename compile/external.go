@@ -2,7 +2,7 @@ package compile
 
 import (
 	"github.com/mhcc-dev/mhcc/export"
-	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/model"
 )
 
 // ExternalMode says when Compile writes the weights as ONNX external data.
@@ -20,7 +20,7 @@ const (
 
 // UsesExternal reports whether Compile will write m's weights as external
 // data under opts (and so stream them instead of loading them).
-func (o Options) UsesExternal(m *ir.Model) bool {
+func (o Options) UsesExternal(m *model.Model) bool {
 	if o.Message {
 		return false
 	}
@@ -30,7 +30,7 @@ func (o Options) UsesExternal(m *ir.Model) bool {
 	case ExternalNever:
 		return false
 	}
-	n := ir.WeightBytes(m)
+	n := model.WeightBytes(m)
 	if o.Float64 {
 		n *= 2
 	}
@@ -38,7 +38,7 @@ func (o Options) UsesExternal(m *ir.Model) bool {
 }
 
 // external is the exporter's setting for m: nil for inline weights.
-func (o Options) external(m *ir.Model) *export.External {
+func (o Options) external(m *model.Model) *export.External {
 	if !o.UsesExternal(m) {
 		return nil
 	}
@@ -50,11 +50,11 @@ func (o Options) external(m *ir.Model) *export.External {
 }
 
 // loadWeights reads m's weights; with external data the large ones are
-// streamed (ir.StreamWeights) and read only when the data file is written,
+// streamed (model.StreamWeights) and read only when the data file is written,
 // so memory stays near a chunk plus the graph whatever the model's size.
-func (o Options) loadWeights(m *ir.Model) (ir.Weights, error) {
+func (o Options) loadWeights(m *model.Model) (model.Weights, error) {
 	if o.UsesExternal(m) {
-		return ir.StreamWeights(m, ir.LazyMinBytes)
+		return model.StreamWeights(m, model.LazyMinBytes)
 	}
-	return ir.LoadWeights(m)
+	return model.LoadWeights(m)
 }

@@ -4,16 +4,15 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/mhcc-dev/mhcc/model"
 	"google.golang.org/protobuf/proto"
-
-	"github.com/mhcc-dev/mhcc/ir"
 )
 
 // The automatic switch to external data: past 1.75 GiB of weights (float32,
 // or float64 for the verification reference), never for small models.
 func TestUsesExternal(t *testing.T) {
-	load := func(path string) *ir.Model {
-		m, err := ir.Load(path)
+	load := func(path string) *model.Model {
+		m, err := model.Load(path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -21,7 +20,7 @@ func TestUsesExternal(t *testing.T) {
 	}
 	tiny, p3 := load("../testdata/models/tiny-mhc.yaml"), load("../bench/models/paper-3b.yaml")
 	for _, c := range []struct {
-		m    *ir.Model
+		m    *model.Model
 		opts Options
 		want bool
 	}{
@@ -42,8 +41,8 @@ func TestUsesExternal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Layout == nil || res.Layout.Size() < ir.WeightBytes(res.Model) || len(res.ONNX) > 4<<20 {
-		t.Errorf("paper-27b: layout %v, model %d bytes; want a data file of at least %d bytes and a small model", res.Layout.Size(), len(res.ONNX), ir.WeightBytes(res.Model))
+	if res.Layout == nil || res.Layout.Size() < model.WeightBytes(res.Model) || len(res.ONNX) > 4<<20 {
+		t.Errorf("paper-27b: layout %v, model %d bytes; want a data file of at least %d bytes and a small model", res.Layout.Size(), len(res.ONNX), model.WeightBytes(res.Model))
 	}
 	if res.Layout.Location != "paper-27b.onnx.data" {
 		t.Errorf("default data file name %q, want paper-27b.onnx.data", res.Layout.Location)

@@ -13,12 +13,13 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/export"
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
-	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/ortrun"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
 	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/model"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
 
@@ -258,11 +259,11 @@ func TestExternalAtomic(t *testing.T) {
 	oldModel, _ := os.ReadFile(ext)
 	oldData, _ := os.ReadFile(ext + ".data")
 
-	m, err := ir.Load("../testdata/models/tiny-mhc.yaml")
+	m, err := model.Load("../testdata/models/tiny-mhc.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := ir.RandomWeights(m)
+	w := model.RandomWeights(m)
 	e := w["embed.weight"]
 	w["embed.weight"] = &ir.Tensor{DType: ir.Float32, Shape: e.Shape, Lazy: failing{}}
 	res, err := compile.CompileModel(m, w, compile.Options{External: compile.ExternalAlways, DataLocation: "m.onnx.data"})

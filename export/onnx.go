@@ -3,7 +3,6 @@ package export
 import (
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
@@ -252,25 +251,8 @@ func metadata(g *ir.Graph, opts Options) []*onnxpb.StringStringEntryProto {
 	if opts.Float64 {
 		kv = append(kv, [2]string{"mhcc.precision", "f64"})
 	}
-	if m := g.Model; m != nil {
-		hc := m.HC
-		kv = append(kv,
-			[2]string{"mhcc.model", m.Name},
-			[2]string{"mhcc.architecture", m.Arch.Kind},
-			[2]string{"mhcc.layers", strconv.Itoa(m.Arch.Layers)},
-			[2]string{"mhcc.hc.kind", hc.Kind},
-			[2]string{"mhcc.hc.streams", strconv.Itoa(hc.Streams)},
-		)
-		if hc.Kind == ir.HCMHC {
-			kv = append(kv,
-				[2]string{"mhcc.hc.dynamic", strconv.FormatBool(hc.Dynamic)},
-				[2]string{"mhcc.hc.sinkhorn_iterations", strconv.Itoa(hc.Iterations)},
-				[2]string{"mhcc.hc.eps", strconv.FormatFloat(hc.Eps, 'g', -1, 64)},
-				[2]string{"mhcc.hc.rms_eps", strconv.FormatFloat(hc.RMSEps, 'g', -1, 64)},
-				[2]string{"mhcc.hc.collapse", hc.Collapse},
-			)
-		}
-		kv = append(kv, [2]string{"mhcc.weights", m.Weights.Source})
+	for _, e := range g.Metadata {
+		kv = append(kv, [2]string{e.Key, e.Value})
 	}
 	out := make([]*onnxpb.StringStringEntryProto, len(kv))
 	for i, p := range kv {

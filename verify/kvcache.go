@@ -16,15 +16,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mhcc-dev/mhcc/lower"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
-)
-
-// Graph names of the token, mask and position inputs and the logits output.
-const (
-	InputIDs      = "input_ids"
-	AttentionMask = "attention_mask"
-	PositionIDs   = "position_ids"
-	Logits        = "logits"
 )
 
 // A Cache pairs each past input of a model with the present output that
@@ -40,31 +33,31 @@ type Cache struct {
 // PresentFor names the output that carries input past's next value:
 // past_key_values.3.key → present.3.key; "" for a name of another form.
 func PresentFor(past string) string {
-	rest, ok := strings.CutPrefix(past, "past_key_values.")
+	rest, ok := strings.CutPrefix(past, lower.PastPrefix)
 	if !ok {
 		return ""
 	}
-	return "present." + rest
+	return lower.PresentPrefix + rest
 }
 
 // Layout checks that m is a KV-cache decoder graph: inputs input_ids then
 // past pairs [batch, kv_heads, past, head_dim], outputs logits and one
 // present per past. It returns the pairing.
 func Layout(m *mhrt.Model) (*Cache, error) {
-	if len(m.Inputs) == 0 || m.Inputs[0].Name != InputIDs {
-		return nil, fmt.Errorf("kvcache: the first graph input is not %q", InputIDs)
+	if len(m.Inputs) == 0 || m.Inputs[0].Name != lower.InputIDs {
+		return nil, fmt.Errorf("kvcache: the first graph input is not %q", lower.InputIDs)
 	}
 	outs := map[string]bool{}
 	for _, o := range m.Outputs {
 		outs[o.Name] = true
 	}
-	if !outs[Logits] {
-		return nil, fmt.Errorf("kvcache: no %q output", Logits)
+	if !outs[lower.Logits] {
+		return nil, fmt.Errorf("kvcache: no %q output", lower.Logits)
 	}
 	c := &Cache{}
 	seen := map[string]bool{}
 	for _, in := range m.Inputs[1:] {
-		if in.Name == AttentionMask || in.Name == PositionIDs {
+		if in.Name == lower.AttentionMask || in.Name == lower.PositionIDs {
 			if !in.Ranked || len(in.Shape) != 2 || in.DType != mhrt.Int64 {
 				return nil, fmt.Errorf("kvcache: input %q is %v %v, want int64 [batch_size, n]", in.Name, in.DType, in.Shape)
 			}
@@ -84,10 +77,10 @@ func Layout(m *mhrt.Model) (*Cache, error) {
 	if len(c.Past) == 0 {
 		return nil, fmt.Errorf("kvcache: the model has no past_key_values inputs; compile it with inputs.kv_cache: true")
 	}
-	if seen[AttentionMask] != seen[PositionIDs] {
-		return nil, fmt.Errorf("kvcache: the model has one of %s and %s, want both or neither", AttentionMask, PositionIDs)
+	if seen[lower.AttentionMask] != seen[lower.PositionIDs] {
+		return nil, fmt.Errorf("kvcache: the model has one of %s and %s, want both or neither", lower.AttentionMask, lower.PositionIDs)
 	}
-	c.Masked = seen[AttentionMask]
+	c.Masked = seen[lower.AttentionMask]
 	return c, nil
 }
 
@@ -193,7 +186,7 @@ func (s *Session) StepMasked(ids, mask []int64) (*mhrt.Tensor, error) {
 	if mask != nil && len(mask) != len(ids) {
 		return nil, fmt.Errorf("kvcache: got %d mask entries for %d token ids", len(mask), len(ids))
 	}
-	in := map[string]*mhrt.Tensor{InputIDs: mhrt.NewInt64([]int64{int64(s.Batch), int64(n)}, ids)}
+	in := map[string]*mhrt.Tensor{lower.InputIDs: mhrt.NewInt64([]int64{int64(s.Batch), int64(n)}, ids)}
 	pos := make([]int64, len(ids))
 	fullMask := make([]int64, 0, s.Batch*(s.len+n))
 	seen := slices.Clone(s.seen)
@@ -209,7 +202,7 @@ func (s *Session) StepMasked(ids, mask []int64) (*mhrt.Tensor, error) {
 				return nil, fmt.Errorf("kvcache: mask entry %d is %d, want 0 or 1", b*n+i, m)
 			}
 			if m == 0 && !s.Cache.Masked {
-				return nil, fmt.Errorf("kvcache: the graph has no %s input (compiled by an older mhcc), so it takes no padding", AttentionMask)
+				return nil, fmt.Errorf("kvcache: the graph has no %s input (compiled by an older mhcc), so it takes no padding", lower.AttentionMask)
 			}
 			rows[b] = append(rows[b], m)
 			if m == 1 {
@@ -220,8 +213,8 @@ func (s *Session) StepMasked(ids, mask []int64) (*mhrt.Tensor, error) {
 		fullMask = append(fullMask, rows[b]...)
 	}
 	if s.Cache.Masked {
-		in[AttentionMask] = mhrt.NewInt64([]int64{int64(s.Batch), int64(s.len + n)}, fullMask)
-		in[PositionIDs] = mhrt.NewInt64([]int64{int64(s.Batch), int64(n)}, pos)
+		in[lower.AttentionMask] = mhrt.NewInt64([]int64{int64(s.Batch), int64(s.len + n)}, fullMask)
+		in[lower.PositionIDs] = mhrt.NewInt64([]int64{int64(s.Batch), int64(n)}, pos)
 	}
 	for j, p := range s.Cache.Past {
 		in[p.Name] = s.past[j]
@@ -239,7 +232,7 @@ func (s *Session) StepMasked(ids, mask []int64) (*mhrt.Tensor, error) {
 	}
 	s.len += n
 	s.mask, s.seen = rows, seen
-	return out[Logits], nil
+	return out[lower.Logits], nil
 }
 
 // FillRandom replaces an empty cache by past tokens of N(0, 1) keys and

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/mhcc-dev/mhcc/internal/safetensors"
-	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/model"
 )
 
 // issueModel is the model of issue 17, point 1: a decoder with two streams,
@@ -66,13 +66,13 @@ func writeNormalModel(t *testing.T, text string, std float64, seed uint64) strin
 	}
 	// The model with random weights first, for the tensors' names and shapes.
 	write("{source: random}")
-	m, err := ir.Load(path)
+	m, err := model.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(seed, 17))
 	var ts []safetensors.Tensor
-	for _, s := range ir.WeightSpecs(m) {
+	for _, s := range model.WeightSpecs(m) {
 		n := int64(1)
 		for _, d := range s.Shape {
 			n *= d

@@ -15,10 +15,12 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/mhcc-dev/mhcc/export"
 	"github.com/mhcc-dev/mhcc/compile"
+	"github.com/mhcc-dev/mhcc/export"
 	"github.com/mhcc-dev/mhcc/internal/inputfile"
 	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/lower"
+	"github.com/mhcc-dev/mhcc/model"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
 
@@ -132,12 +134,12 @@ type Report struct {
 // Model verifies the model file at path compiled for opts.Target.
 func Model(path string, opts Options) (*Report, error) {
 	defer lowGC()()
-	m, err := ir.Load(path)
+	m, err := model.Load(path)
 	if err != nil {
 		return nil, err
 	}
 	opts.step("%s", weightStep(m))
-	w, err := ir.LoadWeights(m)
+	w, err := model.LoadWeights(m)
 	if err != nil {
 		return nil, err
 	}
@@ -166,12 +168,12 @@ func Model(path string, opts Options) (*Report, error) {
 // describes it (same weights): the reference comes from the model file.
 func ONNX(onnxPath, modelPath string, opts Options) (*Report, error) {
 	defer lowGC()()
-	m, err := ir.Load(modelPath)
+	m, err := model.Load(modelPath)
 	if err != nil {
 		return nil, err
 	}
 	opts.step("%s", weightStep(m))
-	w, err := ir.LoadWeights(m)
+	w, err := model.LoadWeights(m)
 	if err != nil {
 		return nil, err
 	}
@@ -188,16 +190,16 @@ func ONNX(onnxPath, modelPath string, opts Options) (*Report, error) {
 }
 
 // weightStep names the weights' loading step.
-func weightStep(m *ir.Model) string {
-	if m.Weights.Source == ir.WeightsRandom {
+func weightStep(m *model.Model) string {
+	if m.Weights.Source == model.WeightsRandom {
 		return "generating the random weights"
 	}
 	return "reading the weights"
 }
 
 // shapeString prints a run's input shape as --shape takes it.
-func shapeString(m *ir.Model, shape [2]int64) string {
-	if m.Arch.Kind == ir.ArchDecoder {
+func shapeString(m *model.Model, shape [2]int64) string {
+	if m.Arch.Kind == model.ArchDecoder {
 		return fmt.Sprintf("%dx%d", shape[0], shape[1])
 	}
 	return fmt.Sprint(shape[0])
@@ -263,9 +265,9 @@ func sublayers(g *ir.Graph) []sublayer {
 	return out
 }
 
-func check(path string, m *ir.Model, w ir.Weights, target *mhrt.Model, checked string, opts Options) (*Report, error) {
+func check(path string, m *model.Model, w model.Weights, target *mhrt.Model, checked string, opts Options) (*Report, error) {
 	opts.step("building the float64 reference")
-	g, err := ir.Lower(m, w)
+	g, err := lower.Lower(m, w)
 	if err != nil {
 		return nil, err
 	}
@@ -434,7 +436,7 @@ func emptyPast(m *mhrt.Model, bs [2]int64) map[string]*mhrt.Tensor {
 
 // shapesFor returns the (batch, sequence) pairs to run: the given ones, or
 // defaults that include sizes other than 1, with fixed dims respected.
-func shapesFor(m *ir.Model, given [][2]int64) [][2]int64 {
+func shapesFor(m *model.Model, given [][2]int64) [][2]int64 {
 	shapes := given
 	if len(shapes) == 0 {
 		shapes = [][2]int64{{1, 1}, {2, 7}, {3, 16}}
@@ -445,7 +447,7 @@ func shapesFor(m *ir.Model, given [][2]int64) [][2]int64 {
 		if m.Inputs.Batch > 0 {
 			s[0] = int64(m.Inputs.Batch)
 		}
-		if m.Arch.Kind == ir.ArchDecoder {
+		if m.Arch.Kind == model.ArchDecoder {
 			if m.Inputs.Sequence > 0 {
 				s[1] = int64(m.Inputs.Sequence)
 			}
@@ -465,9 +467,9 @@ func shapesFor(m *ir.Model, given [][2]int64) [][2]int64 {
 
 // inputs draws seeded inputs: token ids for a decoder, N(0,1) for an mlp. The
 // reference gets them in float64, the target in float32.
-func inputs(m *ir.Model, shape [2]int64, seed uint64, dt mhrt.DType) (ref, tgt *mhrt.Tensor) {
+func inputs(m *model.Model, shape [2]int64, seed uint64, dt mhrt.DType) (ref, tgt *mhrt.Tensor) {
 	r := rand.New(rand.NewPCG(seed, 0x6d6863635f766572))
-	if m.Arch.Kind == ir.ArchDecoder {
+	if m.Arch.Kind == model.ArchDecoder {
 		ids := make([]int64, shape[0]*shape[1])
 		for i := range ids {
 			ids[i] = int64(r.IntN(m.Arch.VocabSize))
@@ -592,7 +594,7 @@ type invariants struct {
 	problems                         []string
 }
 
-func newInvariants(s sublayer, hc ir.HyperConnections, tol Tolerance) *invariants {
+func newInvariants(s sublayer, hc model.HyperConnections, tol Tolerance) *invariants {
 	return &invariants{s: s, n: hc.Streams, eps: hc.Eps, rel: tol.Rel, colBound: -1,
 		minComb: math.Inf(1), preMin: math.Inf(1), preMax: math.Inf(-1), postMin: math.Inf(1), postMax: math.Inf(-1)}
 }

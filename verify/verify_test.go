@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/mhcc-dev/mhcc/compile"
-	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/model"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
 
@@ -30,12 +30,12 @@ func TestModelsVerify(t *testing.T) {
 		if !rep.OK {
 			t.Errorf("%s: verification failed:\n%s", path, rep.Text())
 		}
-		m, _ := ir.Load(path)
-		fixed := m.Inputs.Batch > 0 && (m.Inputs.Sequence > 0 || m.Arch.Kind == ir.ArchMLP)
+		m, _ := model.Load(path)
+		fixed := m.Inputs.Batch > 0 && (m.Inputs.Sequence > 0 || m.Arch.Kind == model.ArchMLP)
 		if len(rep.Runs) < 2 && !fixed {
 			t.Errorf("%s: %d runs, want several shapes", path, len(rep.Runs))
 		}
-		if m.HC.Kind == ir.HCMHC && (len(rep.Sublayers) != 2*m.Arch.Layers && len(rep.Sublayers) != m.Arch.Layers || rep.Gain == nil) {
+		if m.HC.Kind == model.HCMHC && (len(rep.Sublayers) != 2*m.Arch.Layers && len(rep.Sublayers) != m.Arch.Layers || rep.Gain == nil) {
 			t.Errorf("%s: %d sublayers checked, gain %v", path, len(rep.Sublayers), rep.Gain)
 		}
 	}
@@ -148,7 +148,7 @@ func TestInvariantsCatch(t *testing.T) {
 		{"post negative", 1e-6, "target", half, []float64{-1e-9, 1}, good, goodDen, "post[0] = -1e-09"},
 	}
 	for _, c := range cases {
-		a := newInvariants(s, ir.HyperConnections{Streams: 2, Eps: c.eps}, ToleranceFor("f32"))
+		a := newInvariants(s, model.HyperConnections{Streams: 2, Eps: c.eps}, ToleranceFor("f32"))
 		a.source = c.source
 		// one run, batch 1, sequence 1: shapes [1,1,2], [1,1,2,2], [1,1,1,2]
 		a.add(0, mhrt.NewFloat64([]int64{1, 1, 2}, c.pre), mhrt.NewFloat64([]int64{1, 1, 2}, c.post),

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -25,13 +24,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
+	"github.com/mhcc-dev/mhcc/model"
+
 	ort "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
 
 	"github.com/mhcc-dev/mhcc/compile"
-	"github.com/mhcc-dev/mhcc/ir"
 )
 
 type options struct {
@@ -188,7 +189,7 @@ func (c *contender) call(n int) (wall, cpu time.Duration, err error) {
 
 // A graph is one compiled model: its session and shapes.
 type graph struct {
-	model             *ir.Model
+	model             *model.Model
 	sess              *ort.DynamicAdvancedSession
 	inNames, outNames []string
 	nodes             int
@@ -200,11 +201,11 @@ func compileGraph(o options, file, tg string) (*graph, error) {
 	if !filepath.IsAbs(file) {
 		file = filepath.Join(o.root, file)
 	}
-	m, err := ir.Load(file)
+	m, err := model.Load(file)
 	if err != nil {
 		return nil, err
 	}
-	w, err := ir.LoadWeights(m)
+	w, err := model.LoadWeights(m)
 	if err != nil {
 		return nil, err
 	}

@@ -12,9 +12,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mhcc-dev/mhcc/export"
 	"github.com/mhcc-dev/mhcc/compile"
+	"github.com/mhcc-dev/mhcc/export"
 	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/lower"
+	"github.com/mhcc-dev/mhcc/model"
 )
 
 // exportFlags are the options of `mhcc export`.
@@ -81,11 +83,11 @@ func exportPackage(stdout, stderr io.Writer, path string, f exportFlags) error {
 	if err := checkTarget(dir, f.force); err != nil {
 		return err
 	}
-	m, err := ir.Load(path)
+	m, err := model.Load(path)
 	if err != nil {
 		return err
 	}
-	if m.Arch.Kind != ir.ArchDecoder {
+	if m.Arch.Kind != model.ArchDecoder {
 		return fmt.Errorf("%s: architecture.kind is %s; a generation package needs a decoder", path, m.Arch.Kind)
 	}
 	onnxName := "model.onnx"
@@ -107,7 +109,7 @@ func exportPackage(stdout, stderr io.Writer, path string, f exportFlags) error {
 	}
 	if res.Graph != nil && res.Graph.Inputs != nil {
 		for _, v := range res.Graph.Inputs {
-			if v.Name == ir.PastKey(0) && v.Type.DType != ir.Float32 && dtype == "fp32" {
+			if v.Name == lower.PastKey(0) && v.Type.DType != ir.Float32 && dtype == "fp32" {
 				// the target's default precision was not fp32
 				onnxName, dtype = "model_fp16.onnx", "fp16"
 				if v.Type.DType != ir.Float16 {
@@ -248,7 +250,7 @@ func optID(id int) any {
 // present.{i}.key/.value, mhcc's, and feeds attention_mask and
 // position_ids because the graph declares them. The mhcc block says what
 // the graph really is: llama's attention and MLP with mHC around them.
-func hfConfig(m *ir.Model, dtype string, external bool) map[string]any {
+func hfConfig(m *model.Model, dtype string, external bool) map[string]any {
 	a := m.Arch
 	torchDtype := "float32"
 	if dtype == "fp16" {
@@ -288,7 +290,7 @@ func hfConfig(m *ir.Model, dtype string, external bool) map[string]any {
 
 // generationConfig is generation_config.json: greedy, capped at the RoPE
 // tables (max_length = inputs.max_sequence).
-func generationConfig(m *ir.Model) map[string]any {
+func generationConfig(m *model.Model) map[string]any {
 	return map[string]any{
 		"bos_token_id": optID(m.Generation.BOS),
 		"eos_token_id": optID(m.Generation.EOS),
@@ -304,7 +306,7 @@ func generationConfig(m *ir.Model) map[string]any {
 // max-length buffer. onnxruntime-genai reads every token id as a number
 // (a JSON null fails the whole config), so an absent bos is left out and an
 // absent eos is -1 (never generated) with pad 0.
-func genaiConfig(m *ir.Model, file string) map[string]any {
+func genaiConfig(m *model.Model, file string) map[string]any {
 	a := m.Arch
 	eos, pad := optID(m.Generation.EOS), optID(m.Generation.EOS)
 	if eos == nil {
@@ -365,7 +367,7 @@ func genaiConfig(m *ir.Model, file string) map[string]any {
 // tokenizerConfig is tokenizer_config.json, which transformers.js's
 // AutoTokenizer reads next to tokenizer.json: left padding, as generation
 // needs.
-func tokenizerConfig(m *ir.Model) map[string]any {
+func tokenizerConfig(m *model.Model) map[string]any {
 	return map[string]any{
 		"tokenizer_class":  "PreTrainedTokenizerFast",
 		"model_max_length": m.Inputs.MaxSequence,

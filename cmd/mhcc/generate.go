@@ -17,12 +17,13 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/compile"
+	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/internal/inputfile"
-	"github.com/mhcc-dev/mhcc/verify"
 	"github.com/mhcc-dev/mhcc/internal/tokenizer"
+	"github.com/mhcc-dev/mhcc/lower"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
+	"github.com/mhcc-dev/mhcc/verify"
 )
 
 // generateFlags are the options of `mhcc generate`.
@@ -131,7 +132,7 @@ func generationLimits(m *onnxpb.ModelProto) (vocab, positions int64) {
 		return 0, 0
 	}
 	for _, o := range m.Graph.Output {
-		if o.GetName() != verify.Logits {
+		if o.GetName() != lower.Logits {
 			continue
 		}
 		if dims := o.GetType().GetTensorType().GetShape().GetDim(); len(dims) == 3 {

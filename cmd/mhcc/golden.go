@@ -8,13 +8,13 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/internal/atomicfile"
-	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/extdata"
 	"github.com/mhcc-dev/mhcc/internal/graphdiff"
 	"github.com/mhcc-dev/mhcc/internal/onnxtext"
-	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/model"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -85,10 +85,10 @@ func writeFullGolden(onnxPath, txtPath string, data []byte) error {
 // text (gpos not nil), else at the file. model is the loaded model file (nil
 // when the fresh side is not one); golden may be "" (no golden: the fresh
 // side's file).
-func annotationPlaces(modelPath string, model *ir.Model, golden string, gpos *onnxtext.Positions) func(graphdiff.Change) graphdiff.Location {
+func annotationPlaces(modelPath string, mf *model.Model, golden string, gpos *onnxtext.Positions) func(graphdiff.Change) graphdiff.Location {
 	return func(c graphdiff.Change) graphdiff.Location {
-		if key := graphdiff.ModelKey(c); key != "" && model != nil {
-			if p := model.PosOf(key); p.IsKnown() {
+		if key := graphdiff.ModelKey(c); key != "" && mf != nil {
+			if p := mf.PosOf(key); p.IsKnown() {
 				return graphdiff.Location{File: modelPath, Line: p.Line, Col: p.Col}
 			}
 		}
@@ -106,11 +106,11 @@ func annotationPlaces(modelPath string, model *ir.Model, golden string, gpos *on
 
 // modelFile loads path's model file for annotationPlaces, or nil when path
 // is not a model file (or does not load: Compare already said why).
-func modelFile(path string) *ir.Model {
+func modelFile(path string) *model.Model {
 	if !strings.HasSuffix(path, ".yaml") && !strings.HasSuffix(path, ".yml") {
 		return nil
 	}
-	m, err := ir.Load(path)
+	m, err := model.Load(path)
 	if err != nil {
 		return nil
 	}
@@ -124,7 +124,7 @@ func modelFile(path string) *ir.Model {
 // 2 GiB, and streams that data through one hash per tensor instead of into
 // a file. So a decoder with 426 MB of weights is compared in the memory of
 // its graph.
-func compileHashed(path, target string) (*onnxpb.ModelProto, *ir.Model, error) {
+func compileHashed(path, target string) (*onnxpb.ModelProto, *model.Model, error) {
 	res, err := compile.Compile(path, compile.Options{Target: target, External: compile.ExternalAlways})
 	if err != nil {
 		return nil, nil, err
@@ -172,7 +172,7 @@ func compileHashed(path, target string) (*onnxpb.ModelProto, *ir.Model, error) {
 
 // compileFresh compiles a model file to compare with its golden: with the
 // weights for a full golden, as hashes (compileHashed) for a graph-only one.
-func compileFresh(path, target string, full bool) (*onnxpb.ModelProto, *ir.Model, error) {
+func compileFresh(path, target string, full bool) (*onnxpb.ModelProto, *model.Model, error) {
 	if !full {
 		return compileHashed(path, target)
 	}

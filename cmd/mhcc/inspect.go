@@ -10,9 +10,9 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/compile"
-	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/model"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
 
@@ -126,27 +126,27 @@ type targetNodes struct {
 }
 
 func inspect(path string, sequence int) (*inspectReport, error) {
-	m, err := ir.Load(path)
+	m, err := model.Load(path)
 	if err != nil {
 		return nil, err
 	}
 	a, hc := m.Arch, m.HC
 	n := 1
-	if hc.Kind == ir.HCMHC {
+	if hc.Kind == model.HCMHC {
 		n = hc.Streams
 	}
 	if sequence <= 0 {
 		sequence = m.Inputs.MaxSequence
-		if a.Kind == ir.ArchMLP {
+		if a.Kind == model.ArchMLP {
 			sequence = 1
 		}
 	}
-	r := &inspectReport{Model: m.Name, File: path, Streams: n, Hidden: a.HiddenSize, Layers: a.Layers, Sequence: sequence, WeightBytes: ir.WeightBytes(m)}
+	r := &inspectReport{Model: m.Name, File: path, Streams: n, Hidden: a.HiddenSize, Layers: a.Layers, Sequence: sequence, WeightBytes: model.WeightBytes(m)}
 	r.Sublayers = a.Layers
-	if a.Kind == ir.ArchDecoder {
+	if a.Kind == model.ArchDecoder {
 		r.Sublayers = 2 * a.Layers
 	}
-	for _, s := range ir.WeightSpecs(m) {
+	for _, s := range model.WeightSpecs(m) {
 		k := int64(1)
 		for _, d := range s.Shape {
 			k *= d
@@ -164,7 +164,7 @@ func inspect(path string, sequence int) (*inspectReport, error) {
 	nn := int64(n)
 	r.Traffic.Unit = "elements per token per sublayer"
 	r.Traffic.Residual = rw{Reads: 2 * c, Writes: c}
-	if hc.Kind == ir.HCMHC {
+	if hc.Kind == model.HCMHC {
 		r.Traffic.HCUnfused = &rw{Reads: (5*nn+1)*c + nn*nn + 2*nn, Writes: (3*nn+1)*c + nn*nn + 2*nn}
 	}
 	for _, t := range compile.Targets {
@@ -195,13 +195,13 @@ func inspect(path string, sequence int) (*inspectReport, error) {
 // products are exact (2 per multiply-add); element-wise work is counted as
 // one FLOP per element and operation (exp, sigmoid, rsqrt included), so
 // those terms are estimates.
-func countFLOPs(m *ir.Model, s int) flops {
+func countFLOPs(m *model.Model, s int) flops {
 	a, hc := m.Arch, m.HC
 	c, f := int64(a.HiddenSize), int64(a.FFNHiddenSize)
 	var total, mhc int64
 	norm := 4 * c
 	sub := func() int64 { // one mHC (or residual) wrapper around a sublayer
-		if hc.Kind != ir.HCMHC {
+		if hc.Kind != model.HCMHC {
 			return c // x + F(x)
 		}
 		n := int64(hc.Streams)
@@ -219,7 +219,7 @@ func countFLOPs(m *ir.Model, s int) flops {
 		return x
 	}
 	switch a.Kind {
-	case ir.ArchDecoder:
+	case model.ArchDecoder:
 		h, kv, hd := int64(a.Heads), int64(a.KVHeads), int64(a.HeadDim)
 		ctx := int64(s+1) / 2
 		attn := norm + 2*c*h*hd + 2*2*c*kv*hd + 2*h*hd*c // projections
@@ -229,15 +229,15 @@ func countFLOPs(m *ir.Model, s int) flops {
 		total = int64(a.Layers) * (attn + ffn)
 		mhc = int64(a.Layers) * 2 * sub()
 		total += 2*c*int64(a.VocabSize) + norm
-	case ir.ArchMLP:
+	case model.ArchMLP:
 		ffn := norm + 2*2*c*f + 4*f
 		total = 2*int64(a.InputSize)*c + int64(a.Layers)*ffn + norm + 2*c*int64(a.OutputSize)
 		mhc = int64(a.Layers) * sub()
 	}
-	if hc.Kind == ir.HCMHC {
+	if hc.Kind == model.HCMHC {
 		n := int64(hc.Streams)
 		switch hc.Collapse {
-		case ir.CollapseHead:
+		case model.CollapseHead:
 			mhc += 2*n*c + 2*n*c*n + 4*n + 2*n*c
 		default:
 			mhc += n * c
@@ -251,16 +251,16 @@ func countFLOPs(m *ir.Model, s int) flops {
 }
 
 // activations estimates float32 activation memory for batch 1.
-func activations(m *ir.Model, s int) acts {
+func activations(m *model.Model, s int) acts {
 	a, hc := m.Arch, m.HC
 	n := int64(1)
-	if hc.Kind == ir.HCMHC {
+	if hc.Kind == model.HCMHC {
 		n = int64(hc.Streams)
 	}
 	c := int64(a.HiddenSize)
 	x := acts{StatePerToken: 4 * n * c}
 	x.State = x.StatePerToken * int64(s)
-	if a.Kind == ir.ArchDecoder {
+	if a.Kind == model.ArchDecoder {
 		S := int64(s)
 		x.KVCache = 4 * 2 * int64(a.Layers) * int64(a.KVHeads) * int64(a.HeadDim) * S
 		x.PeakTransient = max(4*int64(a.Heads)*S*S, 4*2*S*int64(a.FFNHiddenSize), 4*S*int64(a.VocabSize))
@@ -275,14 +275,14 @@ func activations(m *ir.Model, s int) acts {
 // for the mlp), and sums the per-token growth of every non-constant tensor
 // read or written by the ONNX nodes of the first sublayer's mHC (or
 // residual) nodes: the IR nodes placed at the hyper_connections section.
-func measureTraffic(m *ir.Model, target string) (rw, error) {
+func measureTraffic(m *model.Model, target string) (rw, error) {
 	mini := *m
 	mini.Arch.Layers = 1
-	mini.Weights = ir.WeightsSpec{Source: ir.WeightsRandom, Seed: 1}
+	mini.Weights = model.WeightsSpec{Source: model.WeightsRandom, Seed: 1}
 	sub := "layers.0.mlp"
-	if mini.Arch.Kind == ir.ArchDecoder {
+	if mini.Arch.Kind == model.ArchDecoder {
 		mini.Arch.VocabSize, mini.Arch.Heads, mini.Arch.KVHeads, mini.Arch.HeadDim, mini.Arch.FFNHiddenSize = 16, 1, 1, 8, 8
-		mini.Inputs = ir.InputsSpec{MaxSequence: 4}
+		mini.Inputs = model.InputsSpec{MaxSequence: 4}
 		sub = "layers.0.attn"
 	} else {
 		mini.Arch.InputSize, mini.Arch.OutputSize, mini.Arch.FFNHiddenSize = 4, 4, 8
@@ -291,7 +291,7 @@ func measureTraffic(m *ir.Model, target string) (rw, error) {
 	// The residual add is measured on its own: fused with the next norm
 	// (fuse_add_rmsnorm) its traffic would merge with the norm's, which is
 	// the sublayer's, not the residual stream's.
-	res, err := compile.CompileModel(&mini, ir.RandomWeights(&mini), compile.Options{Target: target, Disabled: map[string]bool{"fuse_add_rmsnorm": true}})
+	res, err := compile.CompileModel(&mini, model.RandomWeights(&mini), compile.Options{Target: target, Disabled: map[string]bool{"fuse_add_rmsnorm": true}})
 	if err != nil {
 		return rw{}, err
 	}
@@ -327,7 +327,7 @@ func measureTraffic(m *ir.Model, target string) (rw, error) {
 	}
 	sizes := func(tokens int) (map[string]int64, error) {
 		in := map[string]*mhrt.Tensor{}
-		if mini.Arch.Kind == ir.ArchDecoder {
+		if mini.Arch.Kind == model.ArchDecoder {
 			in["input_ids"] = mhrt.NewInt64([]int64{1, int64(tokens)}, make([]int64, tokens))
 		} else {
 			in["x"] = mhrt.NewFloat32([]int64{int64(tokens), int64(mini.Arch.InputSize)}, make([]float32, tokens*mini.Arch.InputSize))

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/compile"
+	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/internal/inputfile"
-	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/model"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -27,7 +27,7 @@ func loadModel(path, target string) (*onnxpb.ModelProto, error) {
 			return nil, err
 		}
 	}
-	if kind := ir.BinaryKind(data); kind == "a safetensors weights file" {
+	if kind := model.BinaryKind(data); kind == "a safetensors weights file" {
 		return nil, fmt.Errorf("%s is %s, not an ONNX model or a model file; a model file names it in weights.path", path, kind)
 	}
 	m := &onnxpb.ModelProto{}

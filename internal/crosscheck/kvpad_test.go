@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/mhcc-dev/mhcc/compile"
-	"github.com/mhcc-dev/mhcc/verify"
-	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/model"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
+	"github.com/mhcc-dev/mhcc/verify"
 )
 
 // padPrompts are the prompt lengths of the padded batch: different, so two
@@ -153,7 +153,7 @@ func TestKVCachePaddedMatchesUnpadded(t *testing.T) {
 }
 
 // padBatch draws the prompts of padPrompts' lengths, seeded by the model.
-func padBatch(m *ir.Model) [][]int64 {
+func padBatch(m *model.Model) [][]int64 {
 	var out [][]int64
 	for i, n := range padPrompts {
 		r := kvRun{batch: 1, schedule: []int{n}}
@@ -167,7 +167,7 @@ func padBatch(m *ir.Model) [][]int64 {
 }
 
 // padSteps draws the decode tokens: padDecode steps of one id per row.
-func padSteps(m *ir.Model) [][]int64 {
+func padSteps(m *model.Model) [][]int64 {
 	var out [][]int64
 	for s := range padDecode {
 		var row []int64
@@ -211,11 +211,11 @@ func TestKVCachePastMaxSequence(t *testing.T) {
 	dir := t.TempDir()
 	for _, tg := range []string{"onnx", "ort"} {
 		t.Run(tg, func(t *testing.T) {
-			m, err := ir.Load("../../testdata/kv/tiny-mhc-kv.yaml")
+			m, err := model.Load("../../testdata/kv/tiny-mhc-kv.yaml")
 			if err != nil {
 				t.Fatal(err)
 			}
-			w, err := ir.LoadWeights(m)
+			w, err := model.LoadWeights(m)
 			if err != nil {
 				t.Fatal(err)
 			}

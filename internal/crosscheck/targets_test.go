@@ -10,14 +10,15 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/export"
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
-	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/ortrun"
-	"github.com/mhcc-dev/mhcc/verify"
 	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/model"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 	"github.com/mhcc-dev/mhcc/target"
+	"github.com/mhcc-dev/mhcc/verify"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -152,7 +153,7 @@ func TestPrecisionKeepsInvariants(t *testing.T) {
 						}
 					}
 				}
-				m0, err := ir.Load(path)
+				m0, err := model.Load(path)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -1,4 +1,4 @@
-package ir
+package model
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/mhcc-dev/mhcc/internal/safetensors"
+	"github.com/mhcc-dev/mhcc/ir"
 )
 
 // A WeightSpec names one tensor the model needs (docs/spec.md §4) and its shape.
@@ -80,7 +81,7 @@ func WeightSpecs(m *Model) []WeightSpec {
 
 // Weights maps tensor names to their data, float32 (f16 and bf16 sources are
 // widened exactly).
-type Weights map[string]*Tensor
+type Weights map[string]*ir.Tensor
 
 // LoadWeights returns the weights m's weights section names: generated from
 // the seed, or read from the safetensors file and checked against
@@ -144,7 +145,7 @@ func readSafetensors(m *Model, lazy func(WeightSpec) bool) (Weights, error) {
 			continue
 		}
 		if lazy != nil && lazy(s) {
-			w[s.Name] = &Tensor{DType: Float32, Shape: s.Shape, Lazy: &safetensorsSource{path: path, name: s.Name}}
+			w[s.Name] = &ir.Tensor{DType: ir.Float32, Shape: s.Shape, Lazy: &safetensorsSource{path: path, name: s.Name}}
 			continue
 		}
 		data, err := f.ReadFloat32(s.Name)
@@ -154,7 +155,7 @@ func readSafetensors(m *Model, lazy func(WeightSpec) bool) (Weights, error) {
 		}
 		// The model computes in float32: F16 and BF16 values are widened
 		// exactly and the tensor is float32 from here on.
-		w[s.Name] = &Tensor{DType: Float32, Shape: s.Shape, F32: data}
+		w[s.Name] = &ir.Tensor{DType: ir.Float32, Shape: s.Shape, F32: data}
 	}
 	var extra []string
 	for _, info := range f.Tensors() {

@@ -1,4 +1,4 @@
-package ir
+package model
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/mhcc-dev/mhcc/ir"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -22,7 +23,7 @@ import (
 type section struct {
 	l      *loader
 	path   string // dotted path of the mapping; "" at the top level
-	pos    Pos    // where the mapping is named: its key, or the mapping itself at the top level
+	pos    ir.Pos // where the mapping is named: its key, or the mapping itself at the top level
 	fields map[string]field
 	dead   bool
 }
@@ -36,7 +37,7 @@ type field struct {
 
 // section reads the mapping n named at pos. An absent n, or a null one if
 // nullOK, is an empty mapping.
-func (l *loader) section(path string, pos Pos, n *yaml.Node, nullOK bool) *section {
+func (l *loader) section(path string, pos ir.Pos, n *yaml.Node, nullOK bool) *section {
 	s := &section{l: l, path: path, pos: pos, fields: map[string]field{}}
 	switch {
 	case n == nil || nullOK && isNull(n):
@@ -107,7 +108,7 @@ func (s *section) hint(name string) string {
 func (s *section) sub(name string, optional bool) *section {
 	f, ok := s.field(name)
 	if !ok {
-		sub := s.l.section(s.key(name), Pos{}, nil, false)
+		sub := s.l.section(s.key(name), ir.Pos{}, nil, false)
 		sub.dead = !optional || s.dead
 		return sub
 	}

@@ -1,10 +1,12 @@
-package ir
+package model
 
 import (
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/mhcc-dev/mhcc/ir"
 )
 
 // TestErrorCap: a file with thousands of unknown keys reports the first
@@ -36,7 +38,7 @@ func TestErrorCap(t *testing.T) {
 	}
 
 	var l ErrorList
-	l.Add(Pos{File: "f"}, "k", "got %s", strings.Repeat("x", 1<<20))
+	l.Add(ir.Pos{File: "f"}, "k", "got %s", strings.Repeat("x", 1<<20))
 	if n := len(l[0].Error()); n > 2*maxMsg {
 		t.Errorf("a message of %d bytes", n)
 	}

@@ -1,4 +1,4 @@
-package ir
+package model
 
 import (
 	"fmt"
@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/mhcc-dev/mhcc/internal/safetensors"
+	"github.com/mhcc-dev/mhcc/ir"
 )
 
 // bigModel is a decoder whose embedding and head (4099×512, 2.1M elements)
@@ -46,7 +47,7 @@ func oracleRandom(m *Model) Weights {
 		h := fnv.New64a()
 		h.Write([]byte(s.Name))
 		r := rand.New(rand.NewPCG(m.Weights.Seed, h.Sum64()))
-		t := &Tensor{DType: Float32, Shape: s.Shape}
+		t := &ir.Tensor{DType: ir.Float32, Shape: s.Shape}
 		t.F32 = make([]float32, t.Len())
 		for i := range t.F32 {
 			switch name := s.Name; {

@@ -1,4 +1,4 @@
-package ir
+package model
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mhcc-dev/mhcc/internal/inputfile"
+	"github.com/mhcc-dev/mhcc/ir"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mhcc-dev/mhcc/internal/tokenizer"
@@ -101,11 +102,11 @@ func Load(path string) (*Model, error) {
 func LoadBytes(file string, data []byte) (*Model, error) {
 	l := &loader{file: file}
 	if len(data) > MaxFileBytes {
-		l.errs.Add(Pos{File: file, Line: 1, Col: 1}, "", "got a file of %d bytes, want at most %d (a model file is a few dozen lines; the weights go in weights.path)", len(data), MaxFileBytes)
+		l.errs.Add(ir.Pos{File: file, Line: 1, Col: 1}, "", "got a file of %d bytes, want at most %d (a model file is a few dozen lines; the weights go in weights.path)", len(data), MaxFileBytes)
 		return nil, l.errs.Err()
 	}
 	if kind := BinaryKind(data); kind != "" {
-		l.errs.Add(Pos{File: file, Line: 1, Col: 1}, "", "got %s, want a model file (YAML text)%s", kind, binaryHint(kind))
+		l.errs.Add(ir.Pos{File: file, Line: 1, Col: 1}, "", "got %s, want a model file (YAML text)%s", kind, binaryHint(kind))
 		return nil, l.errs.Err()
 	}
 	if root := l.parse(data); root != nil {
@@ -126,8 +127,8 @@ type loader struct {
 
 // pos is the position of n; a node without one is placed at 1:1 so that
 // every error names a line.
-func (l *loader) pos(n *yaml.Node) Pos {
-	return Pos{File: l.file, Line: max(n.Line, 1), Col: max(n.Column, 1)}
+func (l *loader) pos(n *yaml.Node) ir.Pos {
+	return ir.Pos{File: l.file, Line: max(n.Line, 1), Col: max(n.Column, 1)}
 }
 
 // parse reads data as exactly one YAML document holding a mapping and
@@ -137,7 +138,7 @@ func (l *loader) parse(data []byte) *yaml.Node {
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if err == io.EOF {
-			l.errs.Add(Pos{File: l.file, Line: 1, Col: 1}, "", "got an empty file, want a mapping starting with format: 1")
+			l.errs.Add(ir.Pos{File: l.file, Line: 1, Col: 1}, "", "got an empty file, want a mapping starting with format: 1")
 		} else {
 			l.syntaxError(data, err)
 		}
@@ -211,7 +212,7 @@ func (l *loader) syntaxError(data []byte, err error) {
 	} else {
 		line = problemLine(data, line, msg)
 	}
-	l.errs.Add(Pos{File: l.file, Line: line, Col: col}, "", "invalid YAML: %s", msg)
+	l.errs.Add(ir.Pos{File: l.file, Line: line, Col: col}, "", "invalid YAML: %s", msg)
 }
 
 // splitYAMLError returns the 1-based line (0 if none) and the message of a
@@ -301,7 +302,7 @@ func yamlPrintable(r rune) bool {
 
 // model checks every section of the top-level mapping root.
 func (l *loader) model(root *yaml.Node) *Model {
-	m := &Model{File: l.file, KeyPos: map[string]Pos{}}
+	m := &Model{File: l.file, KeyPos: map[string]ir.Pos{}}
 	l.m = m
 	top := l.section("", l.pos(root), root, false)
 	top.require("", "format", "architecture", "hyper_connections", "weights")

@@ -1,4 +1,4 @@
-package ir
+package model
 
 import (
 	"errors"
@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/mhcc-dev/mhcc/ir"
 )
 
 // Where the model files of the tests are, from the package folder.
@@ -339,14 +341,14 @@ func TestDefaults(t *testing.T) {
 		{"sequence", m.Inputs.Sequence, 0},
 		{"max_sequence", m.Inputs.MaxSequence, 4096},
 		{"kv_cache", m.Inputs.KVCache, false},
-		{"InputsPos", m.InputsPos, Pos{}},
+		{"InputsPos", m.InputsPos, ir.Pos{}},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
 			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
 		}
 	}
-	if p := m.PosOf("hyper_connections.streams"); p != (Pos{"dir/small.yaml", 2, 1}) {
+	if p := m.PosOf("hyper_connections.streams"); p != (ir.Pos{File: "dir/small.yaml", Line: 2, Col: 1}) {
 		t.Errorf("PosOf(hyper_connections.streams) = %v, want the section's key", p)
 	}
 	if p := m.PosOf("architecture.heads"); p.Line != 4 || p.Col < 2 {
@@ -370,7 +372,7 @@ func TestWeightsPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := WeightsSpec{Source: WeightsSafetensors, Path: filepath.Join(dir, "w.safetensors"), PathPos: Pos{file, 5, 9}}
+	want := WeightsSpec{Source: WeightsSafetensors, Path: filepath.Join(dir, "w.safetensors"), PathPos: ir.Pos{File: file, Line: 5, Col: 9}}
 	if m.Weights != want {
 		t.Errorf("Weights = %+v, want %+v", m.Weights, want)
 	}
@@ -399,41 +401,6 @@ func TestNearest(t *testing.T) {
 	}
 }
 
-// FuzzLoad checks that no input makes Load panic, that every error names a
-// position, and that what loads is within the documented ranges and, when
-// small, lowers to a graph that verifies.
-func FuzzLoad(f *testing.F) {
-	filepath.WalkDir("../testdata", func(path string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".yaml") {
-			if data, err := os.ReadFile(path); err == nil {
-				f.Add(data)
-			}
-		}
-		return nil
-	})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := LoadBytes("fuzz.yaml", data)
-		if err != nil {
-			var list ErrorList
-			if !errors.As(err, &list) || len(list) == 0 {
-				t.Fatalf("got %T %v, want an ErrorList", err, err)
-			}
-			for _, e := range list {
-				if e.Pos.File != "fuzz.yaml" || e.Pos.Line < 1 || e.Pos.Col < 1 || e.Msg == "" {
-					t.Fatalf("bad error %#v", e)
-				}
-			}
-			return
-		}
-		checkInvariants(t, m)
-		if approxParams(m) <= 1<<16 && m.Arch.Layers <= 4 {
-			if _, err := Lower(m, RandomWeights(m)); err != nil {
-				t.Fatalf("a loaded model does not lower: %v", err)
-			}
-		}
-	})
-}
-
 // checkInvariants checks what Load promises about a model it returns.
 func checkInvariants(t *testing.T, m *Model) {
 	a, hc := m.Arch, m.HC
@@ -455,49 +422,5 @@ func checkInvariants(t *testing.T, m *Model) {
 	}
 	if hc.Kind != HCMHC && hc.Kind != HCResidual || hc.Streams < 1 || hc.Iterations < 1 || !(hc.Eps >= 0) || !(hc.RMSEps > 0) {
 		t.Fatalf("bad hyper-connections %+v", hc)
-	}
-}
-
-// A kv_cache model lowers to the KV-cache step: input_ids and a past key and
-// value per layer in, logits and a present key and value per layer out,
-// with Hugging Face's names and a symbolic past length.
-func TestLowerKVCache(t *testing.T) {
-	m, err := Load("../testdata/kv/tiny-mhc-kv.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !m.Inputs.KVCache {
-		t.Fatal("kv_cache: true did not load")
-	}
-	g := lowerWithWeights(t, m, "tiny-mhc-kv.yaml")
-	var ins, outs []string
-	for _, v := range g.Inputs {
-		ins = append(ins, v.Name+":"+v.Type.String())
-	}
-	for _, v := range g.Outputs {
-		outs = append(outs, v.Name+":"+v.Type.String())
-	}
-	wantIn := "input_ids:i64[batch_size,sequence] attention_mask:i64[batch_size,total_sequence] position_ids:i64[batch_size,sequence] " +
-		"past_key_values.0.key:f32[batch_size,2,past_sequence,8] past_key_values.0.value:f32[batch_size,2,past_sequence,8] " +
-		"past_key_values.1.key:f32[batch_size,2,past_sequence,8] past_key_values.1.value:f32[batch_size,2,past_sequence,8]"
-	wantOut := "logits:f32[batch_size,sequence,97] present.0.key:f32[batch_size,2,total_sequence,8] present.0.value:f32[batch_size,2,total_sequence,8] " +
-		"present.1.key:f32[batch_size,2,total_sequence,8] present.1.value:f32[batch_size,2,total_sequence,8]"
-	if got := strings.Join(ins, " "); got != wantIn {
-		t.Errorf("inputs\n got %s\nwant %s", got, wantIn)
-	}
-	if got := strings.Join(outs, " "); got != wantOut {
-		t.Errorf("outputs\n got %s\nwant %s", got, wantOut)
-	}
-	attn := 0
-	for _, n := range g.Nodes {
-		switch n.Op {
-		case OpAttention:
-			t.Errorf("node %s is a plain Attention in a kv_cache graph", n.Name)
-		case OpAttentionKV:
-			attn++
-		}
-	}
-	if attn != m.Arch.Layers {
-		t.Errorf("%d AttentionKV nodes, want one per layer (%d)", attn, m.Arch.Layers)
 	}
 }

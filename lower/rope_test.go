@@ -1,4 +1,4 @@
-package ir
+package lower
 
 import (
 	"math"
@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/mhcc-dev/mhcc/model"
 )
 
 // TestRopeTablesLazy: lowering a model with long max_sequence computes no
@@ -22,7 +24,7 @@ func TestRopeTablesLazy(t *testing.T) {
 		lazy   bool
 	}{{128, false}, {65536, true}} {
 		src := strings.Replace(string(base), "max_sequence: 128", "max_sequence: "+strconv.Itoa(tc.maxSeq), 1)
-		m, err := LoadBytes("m.yaml", []byte(src))
+		m, err := model.LoadBytes("m.yaml", []byte(src))
 		if err != nil {
 			t.Fatal(err)
 		}

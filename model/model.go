@@ -1,6 +1,10 @@
-package ir
+package model
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/mhcc-dev/mhcc/ir"
+)
 
 // A Model is a validated model file (format 1, docs/spec.md §5). Load fills every
 // default, so later stages never look at the YAML again; Pos fields say where
@@ -20,17 +24,17 @@ type Model struct {
 
 	// Positions of the sections, for nodes lowered from them: where the
 	// section's key is; unknown (zero) for an absent inputs section.
-	ArchPos, HCPos, WeightsPos, InputsPos Pos
+	ArchPos, HCPos, WeightsPos, InputsPos ir.Pos
 
 	// KeyPos holds the position of every key written in the file, by dotted
 	// path ("hyper_connections.sinkhorn_iterations"). Keys left to their
 	// defaults are absent; PosOf falls back to the enclosing section.
-	KeyPos map[string]Pos
+	KeyPos map[string]ir.Pos
 }
 
 // PosOf is the position of the key at the dotted path, or of the nearest
 // enclosing key written in the file, or just the file.
-func (m *Model) PosOf(path string) Pos {
+func (m *Model) PosOf(path string) ir.Pos {
 	for path != "" {
 		if p, ok := m.KeyPos[path]; ok {
 			return p
@@ -41,7 +45,7 @@ func (m *Model) PosOf(path string) Pos {
 		}
 		path = path[:i]
 	}
-	return Pos{File: m.File}
+	return ir.Pos{File: m.File}
 }
 
 // Architecture kinds.
@@ -101,7 +105,7 @@ type WeightsSpec struct {
 	Source  string // WeightsRandom or WeightsSafetensors
 	Path    string // safetensors: resolved against the model file's folder
 	Seed    uint64 // random
-	PathPos Pos
+	PathPos ir.Pos
 }
 
 // GenerationSpec is the generation section. An id of -1 is absent.
