@@ -36,8 +36,8 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/compile"
+	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
 

@@ -9,8 +9,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/compile"
+	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/internal/graphdiff"
 	"github.com/mhcc-dev/mhcc/internal/onnxtext"
 	"github.com/spf13/cobra"

@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/mhcc-dev/mhcc/compile"
-	"github.com/mhcc-dev/mhcc/verify"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
+	"github.com/mhcc-dev/mhcc/verify"
 )
 
 var generatedRE = regexp.MustCompile(`(?m)^generated: \d+ tokens \[([\d ]*)\]$`)
