@@ -7,6 +7,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/lower"
 	"github.com/mhcc-dev/mhcc/target"
 	"google.golang.org/protobuf/proto"
 )
@@ -244,12 +245,12 @@ func metadata(g *ir.Graph, opts Options) []*onnxpb.StringStringEntryProto {
 		targetName = opts.Profile.Name
 	}
 	kv := [][2]string{
-		{"mhcc.producer", ProducerName + " " + ProducerVersion},
-		{"mhcc.target", targetName},
-		{"mhcc.lowering", loweringSummary(g, opts.Profile)},
+		{lower.MetaProducer, ProducerName + " " + ProducerVersion},
+		{lower.MetaTarget, targetName},
+		{lower.MetaLowering, loweringSummary(g, opts.Profile)},
 	}
 	if opts.Float64 {
-		kv = append(kv, [2]string{"mhcc.precision", "f64"})
+		kv = append(kv, [2]string{lower.MetaPrecision, "f64"})
 	}
 	for _, e := range g.Metadata {
 		kv = append(kv, [2]string{e.Key, e.Value})

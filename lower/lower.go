@@ -102,13 +102,13 @@ func (l *lowerer) lower() error {
 	var x *ir.Value // the state: [B, S, C] (residual) or [B, S, n, C]; mlp drops S
 	switch a.Kind {
 	case model.ArchDecoder:
-		ids := l.g.AddInput("input_ids", ir.T(ir.Int64, batch, dimOf(m.Inputs.Sequence, "sequence")))
+		ids := l.g.AddInput(InputIDs, ir.T(ir.Int64, batch, dimOf(m.Inputs.Sequence, "sequence")))
 		if m.Inputs.KVCache {
 			l.addCacheInputs(batch, ids.Type.Shape[1])
 		}
 		x = l.one(ir.OpGather, "embed", arch, nil, l.weight("embed.weight"), ids)
 	case model.ArchMLP:
-		in := l.g.AddInput("x", ir.T(ir.Float32, batch, ir.D(int64(a.InputSize))))
+		in := l.g.AddInput(MLPInput, ir.T(ir.Float32, batch, ir.D(int64(a.InputSize))))
 		x = l.one(ir.OpLinear, "in_proj", arch, nil, in, l.weight("in_proj.weight"))
 	default:
 		return fmt.Errorf("ir: unknown architecture kind %q", a.Kind)
@@ -154,9 +154,9 @@ func (l *lowerer) lower() error {
 	x = l.one(ir.OpRMSNorm, "norm", arch, ir.Attrs{"eps": a.NormEps}, x, l.weight("norm.weight"))
 	var out *ir.Value
 	if a.Kind == model.ArchDecoder {
-		out = l.node(ir.OpLinear, "head", arch, nil, []*ir.Value{x, l.weight("head.weight")}, "logits")[0]
+		out = l.node(ir.OpLinear, "head", arch, nil, []*ir.Value{x, l.weight("head.weight")}, Logits)[0]
 	} else {
-		out = l.node(ir.OpLinear, "out_proj", arch, nil, []*ir.Value{x, l.weight("out_proj.weight")}, "y")[0]
+		out = l.node(ir.OpLinear, "out_proj", arch, nil, []*ir.Value{x, l.weight("out_proj.weight")}, MLPOutput)[0]
 	}
 	if l.err != nil {
 		return l.err

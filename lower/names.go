@@ -15,8 +15,8 @@ const (
 	AttentionMask = "attention_mask" // KV-cache decoder: int64 [batch, total_sequence], 1 = attend
 	PositionIDs   = "position_ids"   // KV-cache decoder: int64 [batch, sequence]
 	Logits        = "logits"         // decoder: float [batch, sequence, vocab]
-	Input         = "input"          // mlp: float [batch, input_size]
-	Output        = "output"         // mlp: float [batch, output_size]
+	MLPInput      = "x"              // mlp: float [batch, input_size]
+	MLPOutput     = "y"              // mlp: float [batch, output_size]
 )
 
 // Prefixes and suffixes of the KV-cache inputs and outputs: layer i's past

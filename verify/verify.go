@@ -406,11 +406,11 @@ func findDenominators(ref *mhrt.Model, subs []sublayer) error {
 func emptyPast(m *mhrt.Model, bs [2]int64) map[string]*mhrt.Tensor {
 	args := map[string]*mhrt.Tensor{}
 	for _, in := range m.Inputs[1:] {
-		if in.DType == mhrt.Int64 && (in.Name == "attention_mask" || in.Name == "position_ids") {
+		if in.DType == mhrt.Int64 && (in.Name == lower.AttentionMask || in.Name == lower.PositionIDs) {
 			v := make([]int64, bs[0]*bs[1])
 			for i := range v {
 				v[i] = 1
-				if in.Name == "position_ids" {
+				if in.Name == lower.PositionIDs {
 					v[i] = int64(i) % bs[1]
 				}
 			}

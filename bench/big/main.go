@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
+	"github.com/mhcc-dev/mhcc/lower"
 	"github.com/mhcc-dev/mhcc/model"
 
 	"github.com/mhcc-dev/mhcc/internal/ortrun"
@@ -282,7 +283,7 @@ func ortChild(lib, path string) error {
 	if err := ortrun.Init(lib); err != nil {
 		return err
 	}
-	in := ortrun.Tensor{Name: "input_ids", DType: "int64", Shape: []int64{1, 4}, I64: []int64{1, 2, 3, 4}}
+	in := ortrun.Tensor{Name: lower.InputIDs, DType: "int64", Shape: []int64{1, 4}, I64: []int64{1, 2, 3, 4}}
 	outs, err := ortrun.Run(path, []ortrun.Tensor{in}, 0)
 	if err != nil {
 		return err

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
+	"github.com/mhcc-dev/mhcc/lower"
 	"github.com/mhcc-dev/mhcc/model"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -254,15 +255,15 @@ func (g *graph) contender(name string, past int) (*contender, error) {
 		var v ort.Value
 		var err error
 		switch in {
-		case "input_ids":
+		case lower.InputIDs:
 			v, err = ort.NewTensor(ort.NewShape(1, 1), []int64{1})
-		case "attention_mask": // no padding: ones over the cache and the new token
+		case lower.AttentionMask: // no padding: ones over the cache and the new token
 			ones := make([]int64, past+1)
 			for i := range ones {
 				ones[i] = 1
 			}
 			v, err = ort.NewTensor(ort.NewShape(1, int64(past+1)), ones)
-		case "position_ids":
+		case lower.PositionIDs:
 			v, err = ort.NewTensor(ort.NewShape(1, 1), []int64{int64(past)})
 		default:
 			data := make([]float32, a.KVHeads*past*a.HeadDim)
@@ -407,7 +408,7 @@ func checkOutputs(c *contender, names []string, past int) error {
 			return fmt.Errorf("%s: output %s is %T", c.name, name, c.out[i])
 		}
 		sh := t.GetShape()
-		if name == "logits" {
+		if name == lower.Logits {
 			if sh[1] != 1 {
 				return fmt.Errorf("%s: logits %v, want one position", c.name, sh)
 			}

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -20,6 +19,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
+	"github.com/mhcc-dev/mhcc/lower"
 
 	goruntime "runtime"
 
@@ -219,7 +221,7 @@ func newContender(data []byte, ids []int64, threads int) (*contender, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := ort.NewDynamicAdvancedSessionWithONNXData(data, []string{"input_ids"}, []string{"logits"}, opts)
+	s, err := ort.NewDynamicAdvancedSessionWithONNXData(data, []string{lower.InputIDs}, []string{lower.Logits}, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -18,7 +18,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -30,6 +29,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
+	"github.com/mhcc-dev/mhcc/lower"
 
 	ort "github.com/yalue/onnxruntime_go"
 	"gonum.org/v1/gonum/blas"
@@ -514,16 +516,16 @@ func decoderSection(o options, d decoderCase, withORT bool) (section, error) {
 	for i := range ids {
 		ids[i] = rng.Int64N(int64(res.Model.Arch.VocabSize))
 	}
-	inputs := map[string]*mhrt.Tensor{"input_ids": mhrt.NewInt64([]int64{1, int64(d.seq)}, ids)}
+	inputs := map[string]*mhrt.Tensor{lower.InputIDs: mhrt.NewInt64([]int64{1, int64(d.seq)}, ids)}
 	s := section{title: fmt.Sprintf("%s, seq %d", res.Model.Name, d.seq), file: d.path}
 	for _, t := range o.threads {
-		g, err := goContender(res.ONNX, inputs, "logits", t)
+		g, err := goContender(res.ONNX, inputs, lower.Logits, t)
 		if err != nil {
 			return s, fmt.Errorf("%s: %w", d.path, err)
 		}
 		s.cs = append(s.cs, g)
 		if withORT {
-			c, err := ortContender(res.ONNX, inputs, "logits", t)
+			c, err := ortContender(res.ONNX, inputs, lower.Logits, t)
 			if err != nil {
 				return s, fmt.Errorf("%s: onnxruntime: %w", d.path, err)
 			}

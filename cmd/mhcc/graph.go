@@ -16,6 +16,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/internal/atomicfile"
+	"github.com/mhcc-dev/mhcc/lower"
 )
 
 func newGraphCmd() *cobra.Command {
@@ -553,13 +554,13 @@ type layerPart struct {
 
 func (p layerPart) describe(meta map[string]string) string {
 	switch {
-	case !p.mhc && meta["mhcc.hc.kind"] == "residual":
+	case !p.mhc && meta[lower.MetaHCKind] == "residual":
 		return p.name + " + residual"
 	case !p.mhc:
 		return p.name
-	case p.comb && meta["mhcc.hc.sinkhorn_iterations"] != "":
-		return p.name + " + mHC (Sinkhorn×" + meta["mhcc.hc.sinkhorn_iterations"] + ")"
-	case !p.comb && meta["mhcc.hc.dynamic"] == "false":
+	case p.comb && meta[lower.MetaHCIterations] != "":
+		return p.name + " + mHC (Sinkhorn×" + meta[lower.MetaHCIterations] + ")"
+	case !p.comb && meta[lower.MetaHCDynamic] == "false":
 		return p.name + " + mHC (static)"
 	}
 	return p.name + " + mHC"

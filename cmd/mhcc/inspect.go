@@ -12,6 +12,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/lower"
 	"github.com/mhcc-dev/mhcc/model"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
@@ -328,9 +329,9 @@ func measureTraffic(m *model.Model, target string) (rw, error) {
 	sizes := func(tokens int) (map[string]int64, error) {
 		in := map[string]*mhrt.Tensor{}
 		if mini.Arch.Kind == model.ArchDecoder {
-			in["input_ids"] = mhrt.NewInt64([]int64{1, int64(tokens)}, make([]int64, tokens))
+			in[lower.InputIDs] = mhrt.NewInt64([]int64{1, int64(tokens)}, make([]int64, tokens))
 		} else {
-			in["x"] = mhrt.NewFloat32([]int64{int64(tokens), int64(mini.Arch.InputSize)}, make([]float32, tokens*mini.Arch.InputSize))
+			in[lower.MLPInput] = mhrt.NewFloat32([]int64{int64(tokens), int64(mini.Arch.InputSize)}, make([]float32, tokens*mini.Arch.InputSize))
 		}
 		out, err := rt.RunWith(in, mhrt.RunOptions{Outputs: names})
 		if err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/mhcc-dev/mhcc/internal/ortrun"
 	"github.com/mhcc-dev/mhcc/internal/safetensors"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
+	"github.com/mhcc-dev/mhcc/lower"
 	"github.com/mhcc-dev/mhcc/model"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 	"github.com/mhcc-dev/mhcc/verify"
@@ -79,9 +80,9 @@ func fileName(name string) string { return strings.ReplaceAll(name, "/", "-") }
 // ioNames are the graph input and output names of an architecture (docs/spec.md §3).
 func ioNames(kind string) (in, out string) {
 	if kind == model.ArchMLP {
-		return "x", "y"
+		return lower.MLPInput, lower.MLPOutput
 	}
-	return "input_ids", "logits"
+	return lower.InputIDs, lower.Logits
 }
 
 // An input is one graph input, built once for each engine.
@@ -92,7 +93,7 @@ type input struct {
 
 func idsInput(shape []int64, ids []int64) input {
 	return input{
-		ort: ortrun.Tensor{Name: "input_ids", DType: "int64", Shape: shape, I64: ids},
+		ort: ortrun.Tensor{Name: lower.InputIDs, DType: "int64", Shape: shape, I64: ids},
 		rt:  mhrt.NewInt64(shape, ids),
 	}
 }
@@ -391,7 +392,7 @@ func readGolden(t *testing.T, caseDir, kind string) []goldenRun {
 			break
 		}
 		var r goldenRun
-		if inName == "input_ids" {
+		if inName == lower.InputIDs {
 			ids, err := f.ReadInt64(info.Name)
 			if err != nil {
 				t.Fatal(err)

@@ -326,7 +326,7 @@ func TestKVCacheMatchesFullForward(t *testing.T) {
 				}
 				for _, r := range kvRuns {
 					ids := r.tokens(m)
-					want, err := runGo(goFull, idsInput([]int64{int64(r.batch), int64(r.total())}, ids), "input_ids", "logits")
+					want, err := runGo(goFull, idsInput([]int64{int64(r.batch), int64(r.total())}, ids), lower.InputIDs, lower.Logits)
 					if err != nil {
 						t.Fatal(err)
 					}
