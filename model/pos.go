@@ -29,6 +29,7 @@ const MaxErrors = 100
 // what still exceeds this is cut here.
 const maxMsg = 1000
 
+// Error formats e as file:line:col: path: message.
 func (e *Error) Error() string {
 	if e.more > 0 {
 		s := fmt.Sprintf("and %d more problems (only the first %d are reported)", e.more, MaxErrors)
