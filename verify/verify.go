@@ -1,7 +1,14 @@
 // Package verify checks a compiled model numerically with mhcc's Go runtime:
 // the target graph, run in its own precision, against the reference lowering
 // run in float64 on seeded inputs of several shapes; and mHC's invariants on
-// every sublayer and token (docs/spec.md §2).
+// every sublayer and token (docs/spec.md §2). Model verifies a model file
+// compiled for a target, ONNX a given ONNX file against its model file; the
+// Report says what was compared and how closely (Text for people, JSON for
+// tools).
+//
+// A Session (kvcache.go) runs a KV-cache decoder graph step by step in the
+// same runtime, for generation and for checking cached decoding against the
+// full graph.
 package verify
 
 import (
@@ -24,7 +31,8 @@ import (
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
 
-// Options of Model and ONNX.
+// Options control Model and ONNX; the zero value checks the onnx target at
+// its own precision on the default shapes with seed 0.
 type Options struct {
 	Target    string     // build target of the graph checked ("" = onnx)
 	Precision string     // fp32, fp16 or bf16 ("" = the target's)
