@@ -8,9 +8,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/export"
-	"github.com/mhcc-dev/mhcc/internal/build"
-	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/model"
 )
 
 // Issue 17, point 8: two compiles of different models to the same output
@@ -25,18 +25,18 @@ func TestWriteFilesConcurrentPairs(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.onnx")
 	type pair struct{ model, data []byte }
-	var results [2]*build.Result
+	var results [2]*compile.Result
 	var want [2]pair
 	for i, edit := range []string{"seed: 1", "seed: 2"} {
-		m, err := ir.LoadBytes("m.yaml", []byte(strings.Replace(strings.Replace(string(src), "seed: 1", edit, 1), "name: tiny-mhc", "name: m"+edit[len(edit)-1:], 1)))
+		m, err := model.LoadBytes("m.yaml", []byte(strings.Replace(strings.Replace(string(src), "seed: 1", edit, 1), "name: tiny-mhc", "name: m"+edit[len(edit)-1:], 1)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		w, err := ir.LoadWeights(m)
+		w, err := model.LoadWeights(m)
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := build.CompileModel(m, w, build.Options{External: build.ExternalAlways, DataLocation: export.DataLocation(out), ExternalThreshold: 1024})
+		res, err := compile.CompileModel(m, w, compile.Options{External: compile.ExternalAlways, DataLocation: export.DataLocation(out), ExternalThreshold: 1024})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,12 +13,12 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/ortrun"
 	"github.com/mhcc-dev/mhcc/internal/safetensors"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
 	"github.com/mhcc-dev/mhcc/ir"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 	"github.com/mhcc-dev/mhcc/target"
 )
@@ -57,14 +57,14 @@ func caseName(path string) string {
 }
 
 // compileTo compiles a model file into dir and returns the ONNX path.
-func compileTo(t *testing.T, path, dir string) (string, *build.Result) {
+func compileTo(t *testing.T, path, dir string) (string, *compile.Result) {
 	return compileFor(t, path, "onnx", dir)
 }
 
 // compileFor compiles a model file for a target into dir.
-func compileFor(t *testing.T, path, tg, dir string) (string, *build.Result) {
+func compileFor(t *testing.T, path, tg, dir string) (string, *compile.Result) {
 	t.Helper()
-	res, err := build.Compile(path, build.Options{Target: tg, Verify: true})
+	res, err := compile.Compile(path, compile.Options{Target: tg, Verify: true})
 	if err != nil {
 		t.Fatalf("compile %s for %s: %v", path, tg, err)
 	}
@@ -96,11 +96,11 @@ func TestCheckerAcceptsModels(t *testing.T) {
 // Compiling the same file twice gives the same bytes.
 func TestReproducible(t *testing.T) {
 	for _, path := range append(modelFiles(t), kvModelFiles(t)...) {
-		a, err := build.Compile(path, build.Options{})
+		a, err := compile.Compile(path, compile.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := build.Compile(path, build.Options{Verify: true})
+		b, err := compile.Compile(path, compile.Options{Verify: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,7 +112,7 @@ func TestReproducible(t *testing.T) {
 
 // The interface of the models: IR 8, opset 17, dim_params, metadata.
 func TestInterface(t *testing.T) {
-	res, err := build.Compile("../testdata/models/tiny-mhc.yaml", build.Options{})
+	res, err := compile.Compile("../testdata/models/tiny-mhc.yaml", compile.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestInterface(t *testing.T) {
 			t.Errorf("initializer %s is not stored as raw data", init.GetName())
 		}
 	}
-	fixed, err := build.Compile("../testdata/models/tiny-mhc-gqa-fixed.yaml", build.Options{})
+	fixed, err := compile.Compile("../testdata/models/tiny-mhc-gqa-fixed.yaml", compile.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestGoldenOutputs(t *testing.T) {
 // testGolden compiles a golden case for target ("" = onnx), runs it in
 // onnxruntime on the case's inputs and compares with the torch outputs.
 func testGolden(t *testing.T, path, dir, target string, f64 bool, tol float64) {
-	res, err := build.Compile(path, build.Options{Target: target, Verify: true, Float64: f64})
+	res, err := compile.Compile(path, compile.Options{Target: target, Verify: true, Float64: f64})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,17 +344,17 @@ func TestRuntimeCoversEmittedOps(t *testing.T) {
 }
 
 // compiles reports whether a target takes a model: false only when the
-// target refuses it (build.Refused, e.g. minimal and a decoder); any other
+// target refuses it (compile.Refused, e.g. minimal and a decoder); any other
 // error counts as compiling, so the test that follows reports it.
 func compiles(path, tg string) bool {
-	_, err := build.Compile(path, build.Options{Target: tg})
-	return !build.Refused(err)
+	_, err := compile.Compile(path, compile.Options{Target: tg})
+	return !compile.Refused(err)
 }
 
 func coversOps(t *testing.T, path, tg, precision string, seenIR map[string]bool) {
 	t.Helper()
 	{
-		res, err := build.Compile(path, build.Options{Target: tg, Precision: precision})
+		res, err := compile.Compile(path, compile.Options{Target: tg, Precision: precision})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,12 +13,13 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/export"
-	"github.com/mhcc-dev/mhcc/internal/build"
 	"github.com/mhcc-dev/mhcc/internal/ortrun"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
 	"github.com/mhcc-dev/mhcc/ir"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/model"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
 
@@ -27,7 +28,7 @@ import (
 func writeExternal(t *testing.T, path, dir, name string) (ext, inline string) {
 	t.Helper()
 	ext = filepath.Join(dir, name+".onnx")
-	res, err := build.Compile(path, build.Options{External: build.ExternalAlways, DataLocation: export.DataLocation(ext), ExternalThreshold: 1024})
+	res, err := compile.Compile(path, compile.Options{External: compile.ExternalAlways, DataLocation: export.DataLocation(ext), ExternalThreshold: 1024})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func writeExternal(t *testing.T, path, dir, name string) (ext, inline string) {
 	if err := export.WriteFiles(ext, res.ONNX, res.Layout, nil); err != nil {
 		t.Fatal(err)
 	}
-	in, err := build.Compile(path, build.Options{})
+	in, err := compile.Compile(path, compile.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,14 +259,14 @@ func TestExternalAtomic(t *testing.T) {
 	oldModel, _ := os.ReadFile(ext)
 	oldData, _ := os.ReadFile(ext + ".data")
 
-	m, err := ir.Load("../testdata/models/tiny-mhc.yaml")
+	m, err := model.Load("../testdata/models/tiny-mhc.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := ir.RandomWeights(m)
+	w := model.RandomWeights(m)
 	e := w["embed.weight"]
 	w["embed.weight"] = &ir.Tensor{DType: ir.Float32, Shape: e.Shape, Lazy: failing{}}
-	res, err := build.CompileModel(m, w, build.Options{External: build.ExternalAlways, DataLocation: "m.onnx.data"})
+	res, err := compile.CompileModel(m, w, compile.Options{External: compile.ExternalAlways, DataLocation: "m.onnx.data"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,14 +299,14 @@ func TestExternalHalfPrecision(t *testing.T) {
 	dir := t.TempDir()
 	path := "../testdata/models/tiny-mhc.yaml"
 	ext := filepath.Join(dir, "h.onnx")
-	res, err := build.Compile(path, build.Options{Precision: "fp16", External: build.ExternalAlways, DataLocation: export.DataLocation(ext), ExternalThreshold: 1024})
+	res, err := compile.Compile(path, compile.Options{Precision: "fp16", External: compile.ExternalAlways, DataLocation: export.DataLocation(ext), ExternalThreshold: 1024})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := export.WriteFiles(ext, res.ONNX, res.Layout, nil); err != nil {
 		t.Fatal(err)
 	}
-	in, err := build.Compile(path, build.Options{Precision: "fp16"})
+	in, err := compile.Compile(path, compile.Options{Precision: "fp16"})
 	if err != nil {
 		t.Fatal(err)
 	}

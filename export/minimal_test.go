@@ -13,14 +13,14 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/export"
-	"github.com/mhcc-dev/mhcc/internal/build"
 	"github.com/mhcc-dev/mhcc/internal/ortrun"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
-	"github.com/mhcc-dev/mhcc/internal/verify"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 	"github.com/mhcc-dev/mhcc/target"
+	"github.com/mhcc-dev/mhcc/verify"
 )
 
 // minimalModels returns the mlp model files (examples and golden cases) and
@@ -81,7 +81,7 @@ func TestMinimalVerifies(t *testing.T) {
 	}
 	for _, path := range minimalModels(t, t.TempDir()) {
 		t.Run(minimalName(path), func(t *testing.T) {
-			res, err := build.Compile(path, build.Options{Target: "minimal", Verify: true})
+			res, err := compile.Compile(path, compile.Options{Target: "minimal", Verify: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -122,7 +122,7 @@ func TestMinimalCheckerAndOnnxruntime(t *testing.T) {
 	dir := t.TempDir()
 	for _, path := range minimalModels(t, dir) {
 		t.Run(minimalName(path), func(t *testing.T) {
-			res, err := build.Compile(path, build.Options{Target: "minimal"})
+			res, err := compile.Compile(path, compile.Options{Target: "minimal"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -187,13 +187,13 @@ func TestMinimalGoldenOutputs(t *testing.T) {
 // user's (not an internal one) and names the node, the operator and the
 // target.
 func TestMinimalRefusesDecoder(t *testing.T) {
-	_, err := build.Compile("../testdata/models/tiny-mhc.yaml", build.Options{Target: "minimal"})
+	_, err := compile.Compile("../testdata/models/tiny-mhc.yaml", compile.Options{Target: "minimal"})
 	if err == nil {
 		t.Fatal("compiled a decoder for the minimal target")
 	}
 	var te *export.TargetError
-	if build.IsInternal(err) || !errors.As(err, &te) {
-		t.Errorf("got %T (internal %v), want an export.TargetError", err, build.IsInternal(err))
+	if compile.IsInternal(err) || !errors.As(err, &te) {
+		t.Errorf("got %T (internal %v), want an export.TargetError", err, compile.IsInternal(err))
 	}
 	for _, want := range []string{"tiny-mhc.yaml", "node embed (Gather", "emits Gather", "target minimal does not allow"} {
 		if !strings.Contains(err.Error(), want) {
@@ -206,7 +206,7 @@ func TestMinimalRefusesDecoder(t *testing.T) {
 // with an error naming the node and the constant.
 func TestMinimalRefusesLargeModel(t *testing.T) {
 	path := writeVariant(t, t.TempDir(), "mlp-mhc-wide", "  hidden_size: 16\n", "  hidden_size: 1100\n")
-	_, err := build.Compile(path, build.Options{Target: "minimal"})
+	_, err := compile.Compile(path, compile.Options{Target: "minimal"})
 	var te *export.TargetError
 	if err == nil || !errors.As(err, &te) {
 		t.Fatalf("got %v, want an export.TargetError", err)
@@ -217,7 +217,7 @@ func TestMinimalRefusesLargeModel(t *testing.T) {
 		}
 	}
 	// The same model compiles for the default target.
-	if _, err := build.Compile(path, build.Options{}); err != nil {
+	if _, err := compile.Compile(path, compile.Options{}); err != nil {
 		t.Fatalf("default target: %v", err)
 	}
 }
@@ -236,7 +236,7 @@ func TestMinimalLoweringsNeedBatchOnly(t *testing.T) {
 	if err := os.WriteFile(prof, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = build.Compile("../testdata/models/tiny-mhc.yaml", build.Options{Target: prof})
+	_, err = compile.Compile("../testdata/models/tiny-mhc.yaml", compile.Options{Target: prof})
 	var te *export.TargetError
 	if err == nil || !errors.As(err, &te) {
 		t.Fatalf("got %v, want an export.TargetError", err)

@@ -3,11 +3,11 @@ package export
 import (
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/mhcc-dev/mhcc/ir"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/lower"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	"github.com/mhcc-dev/mhcc/target"
 	"google.golang.org/protobuf/proto"
 )
@@ -245,32 +245,15 @@ func metadata(g *ir.Graph, opts Options) []*onnxpb.StringStringEntryProto {
 		targetName = opts.Profile.Name
 	}
 	kv := [][2]string{
-		{"mhcc.producer", ProducerName + " " + ProducerVersion},
-		{"mhcc.target", targetName},
-		{"mhcc.lowering", loweringSummary(g, opts.Profile)},
+		{lower.MetaProducer, ProducerName + " " + ProducerVersion},
+		{lower.MetaTarget, targetName},
+		{lower.MetaLowering, loweringSummary(g, opts.Profile)},
 	}
 	if opts.Float64 {
-		kv = append(kv, [2]string{"mhcc.precision", "f64"})
+		kv = append(kv, [2]string{lower.MetaPrecision, "f64"})
 	}
-	if m := g.Model; m != nil {
-		hc := m.HC
-		kv = append(kv,
-			[2]string{"mhcc.model", m.Name},
-			[2]string{"mhcc.architecture", m.Arch.Kind},
-			[2]string{"mhcc.layers", strconv.Itoa(m.Arch.Layers)},
-			[2]string{"mhcc.hc.kind", hc.Kind},
-			[2]string{"mhcc.hc.streams", strconv.Itoa(hc.Streams)},
-		)
-		if hc.Kind == ir.HCMHC {
-			kv = append(kv,
-				[2]string{"mhcc.hc.dynamic", strconv.FormatBool(hc.Dynamic)},
-				[2]string{"mhcc.hc.sinkhorn_iterations", strconv.Itoa(hc.Iterations)},
-				[2]string{"mhcc.hc.eps", strconv.FormatFloat(hc.Eps, 'g', -1, 64)},
-				[2]string{"mhcc.hc.rms_eps", strconv.FormatFloat(hc.RMSEps, 'g', -1, 64)},
-				[2]string{"mhcc.hc.collapse", hc.Collapse},
-			)
-		}
-		kv = append(kv, [2]string{"mhcc.weights", m.Weights.Source})
+	for _, e := range g.Metadata {
+		kv = append(kv, [2]string{e.Key, e.Value})
 	}
 	out := make([]*onnxpb.StringStringEntryProto, len(kv))
 	for i, p := range kv {

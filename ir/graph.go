@@ -54,16 +54,22 @@ func (a Attrs) Ints(name string) []int64 { v, _ := a[name].([]int64); return v }
 // A Graph is a typed dataflow graph. Nodes are kept in a topological order
 // (every input is defined before it is read); Verify checks it.
 type Graph struct {
-	Name    string
-	Model   *Model   // the settings it was lowered from; recorded in the ONNX metadata
-	Inputs  []*Value // graph inputs, in order
-	Consts  []*Value // constants, in order of creation
-	Nodes   []*Node
-	Outputs []*Value
+	Name string
+	// Metadata are key/value pairs describing the model the graph was
+	// lowered from (lower sets them: the model file's name and settings);
+	// the exporter writes them, in order, after its own ONNX metadata.
+	Metadata []MetaEntry
+	Inputs   []*Value // graph inputs, in order
+	Consts   []*Value // constants, in order of creation
+	Nodes    []*Node
+	Outputs  []*Value
 
 	nextValue, nextNode int
 	names               map[string]bool
 }
+
+// A MetaEntry is one key/value pair of Graph.Metadata.
+type MetaEntry struct{ Key, Value string }
 
 // NewGraph returns an empty graph.
 func NewGraph(name string) *Graph { return &Graph{Name: name, names: map[string]bool{}} }

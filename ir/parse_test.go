@@ -1,61 +1,9 @@
 package ir
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 )
-
-// Print(Parse(s)) == s for the lowered IR of every testdata model.
-func TestParseRoundTrip(t *testing.T) {
-	files, _ := filepath.Glob("../testdata/models/*.yaml")
-	if len(files) == 0 {
-		t.Fatal("no testdata models")
-	}
-	for _, path := range files {
-		m, err := Load(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g := lowerWithWeights(t, m, path)
-		text := g.String()
-		back, err := Parse(text)
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		if err := Verify(back); err != nil {
-			t.Fatalf("%s: parsed graph: %v", path, err)
-		}
-		if got := back.String(); got != text {
-			t.Errorf("%s: round trip differs:\n%s", path, firstDiffLine(got, text))
-		}
-	}
-}
-
-// lowerWithWeights loads m's weights and lowers it; file names m in a
-// failure.
-func lowerWithWeights(t *testing.T, m *Model, file string) *Graph {
-	t.Helper()
-	w, err := LoadWeights(m)
-	if err != nil {
-		t.Fatalf("%s: weights: %v", file, err)
-	}
-	g, err := Lower(m, w)
-	if err != nil {
-		t.Fatalf("%s: lower: %v", file, err)
-	}
-	return g
-}
-
-func firstDiffLine(a, b string) string {
-	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
-	for i := 0; i < len(al) && i < len(bl); i++ {
-		if al[i] != bl[i] {
-			return "got:  " + al[i] + "\nwant: " + bl[i]
-		}
-	}
-	return "lengths differ"
-}
 
 func TestParseErrors(t *testing.T) {
 	for _, c := range []struct{ text, want string }{

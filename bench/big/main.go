@@ -14,7 +14,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
 	"math"
 	"os"
 	"os/exec"
@@ -25,8 +24,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
+	"github.com/mhcc-dev/mhcc/lower"
+	"github.com/mhcc-dev/mhcc/model"
+
 	"github.com/mhcc-dev/mhcc/internal/ortrun"
-	"github.com/mhcc-dev/mhcc/ir"
 )
 
 type options struct {
@@ -142,11 +144,11 @@ func run(o options) error {
 			stFile = strings.TrimSuffix(p, "-bf16.yaml") + ".bf16.safetensors"
 			j.source = fmt.Sprintf("BF16 safetensors (%s)", gib(size))
 		}
-		m, err := ir.Load(path)
+		m, err := model.Load(path)
 		if err != nil {
 			return err
 		}
-		r := row{name: j.name, source: j.source, weights: ir.WeightBytes(m), params: ir.WeightBytes(m) / 4}
+		r := row{name: j.name, source: j.source, weights: model.WeightBytes(m), params: model.WeightBytes(m) / 4}
 		out := filepath.Join(o.dir, m.Name+".onnx")
 		for i := 0; i < o.reps; i++ {
 			os.Remove(out)
@@ -281,7 +283,7 @@ func ortChild(lib, path string) error {
 	if err := ortrun.Init(lib); err != nil {
 		return err
 	}
-	in := ortrun.Tensor{Name: "input_ids", DType: "int64", Shape: []int64{1, 4}, I64: []int64{1, 2, 3, 4}}
+	in := ortrun.Tensor{Name: lower.InputIDs, DType: "int64", Shape: []int64{1, 4}, I64: []int64{1, 2, 3, 4}}
 	outs, err := ortrun.Run(path, []ortrun.Tensor{in}, 0)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/model"
 	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 )
 
@@ -17,15 +18,15 @@ import (
 // larger than memory), and a copy of the model file reading it. It returns
 // the new model file's path and the safetensors file's size.
 func writeBF16Model(path, dir string) (string, int64, error) {
-	m, err := ir.Load(path)
+	m, err := model.Load(path)
 	if err != nil {
 		return "", 0, err
 	}
-	w, err := ir.StreamWeights(m, 0)
+	w, err := model.StreamWeights(m, 0)
 	if err != nil {
 		return "", 0, err
 	}
-	specs := ir.WeightSpecs(m)
+	specs := model.WeightSpecs(m)
 	var hdr strings.Builder
 	hdr.WriteString("{")
 	off := int64(0)

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
 	"math"
 	"os"
 	"path/filepath"
@@ -24,13 +23,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
+	"github.com/mhcc-dev/mhcc/lower"
+	"github.com/mhcc-dev/mhcc/model"
+
 	ort "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
-	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/runtime/feed"
 )
 
@@ -188,28 +190,28 @@ func (c *contender) call(n int) (wall, cpu time.Duration, err error) {
 
 // A graph is one compiled model: its session and shapes.
 type graph struct {
-	model             *ir.Model
+	model             *model.Model
 	sess              *ort.DynamicAdvancedSession
 	inNames, outNames []string
 	nodes             int
 }
 
-// compile builds the KV-cache graph of the model file for target, with RoPE
+// compileGraph builds the KV-cache graph of the model file for target, with RoPE
 // tables long enough for the longest cache, and opens its session.
-func compile(o options, file, tg string) (*graph, error) {
+func compileGraph(o options, file, tg string) (*graph, error) {
 	if !filepath.IsAbs(file) {
 		file = filepath.Join(o.root, file)
 	}
-	m, err := ir.Load(file)
+	m, err := model.Load(file)
 	if err != nil {
 		return nil, err
 	}
-	w, err := ir.LoadWeights(m)
+	w, err := model.LoadWeights(m)
 	if err != nil {
 		return nil, err
 	}
 	m.Inputs.MaxSequence = max(m.Inputs.MaxSequence, slices.Max(o.pasts)+1)
-	res, err := build.CompileModel(m, w, build.Options{Target: tg, KVCache: true})
+	res, err := compile.CompileModel(m, w, compile.Options{Target: tg, KVCache: true})
 	if err != nil {
 		return nil, err
 	}
@@ -253,15 +255,15 @@ func (g *graph) contender(name string, past int) (*contender, error) {
 		var v ort.Value
 		var err error
 		switch in {
-		case "input_ids":
+		case lower.InputIDs:
 			v, err = ort.NewTensor(ort.NewShape(1, 1), []int64{1})
-		case "attention_mask": // no padding: ones over the cache and the new token
+		case lower.AttentionMask: // no padding: ones over the cache and the new token
 			ones := make([]int64, past+1)
 			for i := range ones {
 				ones[i] = 1
 			}
 			v, err = ort.NewTensor(ort.NewShape(1, int64(past+1)), ones)
-		case "position_ids":
+		case lower.PositionIDs:
 			v, err = ort.NewTensor(ort.NewShape(1, 1), []int64{int64(past)})
 		default:
 			data := make([]float32, a.KVHeads*past*a.HeadDim)
@@ -302,11 +304,11 @@ func run(o options) error {
 		var gms, grs []*graph
 		for _, tg := range o.targets {
 			fmt.Fprintf(os.Stderr, "bench/decode: compiling %s for %s\n", p.label, tg)
-			gm, err := compile(o, p.mhc, tg)
+			gm, err := compileGraph(o, p.mhc, tg)
 			if err != nil {
 				return fmt.Errorf("%s: %w", p.mhc, err)
 			}
-			gr, err := compile(o, p.resid, tg)
+			gr, err := compileGraph(o, p.resid, tg)
 			if err != nil {
 				return fmt.Errorf("%s: %w", p.resid, err)
 			}
@@ -406,7 +408,7 @@ func checkOutputs(c *contender, names []string, past int) error {
 			return fmt.Errorf("%s: output %s is %T", c.name, name, c.out[i])
 		}
 		sh := t.GetShape()
-		if name == "logits" {
+		if name == lower.Logits {
 			if sh[1] != 1 {
 				return fmt.Errorf("%s: logits %v, want one position", c.name, sh)
 			}

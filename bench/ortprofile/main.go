@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/mhcc-dev/mhcc/lower"
 	ort "github.com/yalue/onnxruntime_go"
 )
 
@@ -70,7 +71,7 @@ func run(model, lib string, seq, runs, threads, top int) error {
 	if err != nil {
 		return err
 	}
-	s, err := ort.NewDynamicAdvancedSession(model, []string{"input_ids"}, []string{"logits"}, opts)
+	s, err := ort.NewDynamicAdvancedSession(model, []string{lower.InputIDs}, []string{lower.Logits}, opts)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
 	"io"
 	"math"
 	"os"
@@ -20,10 +19,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
+	"github.com/mhcc-dev/mhcc/lower"
+
 	goruntime "runtime"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/compile"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	"github.com/mhcc-dev/mhcc/runtime/feed"
 	ort "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/proto"
@@ -138,7 +140,7 @@ func contenders(o options, name string, seq int) ([]*contender, error) {
 			data   []byte
 		}{{"torch.onnx", data}}
 		for _, tg := range o.targets {
-			res, err := build.Compile(yaml, build.Options{Target: tg})
+			res, err := compile.Compile(yaml, compile.Options{Target: tg})
 			if err != nil {
 				return nil, fmt.Errorf("compile %s for %s: %w", yaml, tg, err)
 			}
@@ -219,7 +221,7 @@ func newContender(data []byte, ids []int64, threads int) (*contender, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := ort.NewDynamicAdvancedSessionWithONNXData(data, []string{"input_ids"}, []string{"logits"}, opts)
+	s, err := ort.NewDynamicAdvancedSessionWithONNXData(data, []string{lower.InputIDs}, []string{lower.Logits}, opts)
 	if err != nil {
 		return nil, err
 	}

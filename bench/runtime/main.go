@@ -18,7 +18,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -31,13 +30,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
+	"github.com/mhcc-dev/mhcc/lower"
+
 	ort "github.com/yalue/onnxruntime_go"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/compile"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 	"github.com/mhcc-dev/mhcc/runtime/feed"
 )
@@ -506,7 +508,7 @@ type decoderCase struct {
 // decoderSection compiles a decoder with mhcc and runs it on random token ids
 // with mhcc's runtime and onnxruntime, at each thread count.
 func decoderSection(o options, d decoderCase, withORT bool) (section, error) {
-	res, err := build.Compile(filepath.Join(o.root, d.path), build.Options{})
+	res, err := compile.Compile(filepath.Join(o.root, d.path), compile.Options{})
 	if err != nil {
 		return section{}, err
 	}
@@ -525,13 +527,13 @@ func decoderSection(o options, d decoderCase, withORT bool) (section, error) {
 	}
 	s := section{title: fmt.Sprintf("%s, seq %d", res.Model.Name, d.seq), file: d.path}
 	for _, t := range o.threads {
-		g, err := goContender(res.ONNX, inputs, "logits", t)
+		g, err := goContender(res.ONNX, inputs, lower.Logits, t)
 		if err != nil {
 			return s, fmt.Errorf("%s: %w", d.path, err)
 		}
 		s.cs = append(s.cs, g)
 		if withORT {
-			c, err := ortContender(res.ONNX, inputs, "logits", t)
+			c, err := ortContender(res.ONNX, inputs, lower.Logits, t)
 			if err != nil {
 				return s, fmt.Errorf("%s: onnxruntime: %w", d.path, err)
 			}

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
-	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/model"
 )
 
 type options struct {
@@ -84,15 +84,15 @@ type row struct {
 }
 
 func run(o options) error {
-	commit := benchenv.GitDescribe(o.root, "internal/verify", "runtime", "internal/build", "export")
+	commit := benchenv.GitDescribe(o.root, "verify", "runtime", "compile", "export")
 	before := benchenv.LoadAvg(" ")
 	var rows []row
 	for _, path := range o.models {
-		m, err := ir.Load(filepath.Join(o.root, path))
+		m, err := model.Load(filepath.Join(o.root, path))
 		if err != nil {
 			return err
 		}
-		r := row{model: path, weights: ir.WeightBytes(m), params: ir.WeightBytes(m) / 4}
+		r := row{model: path, weights: model.WeightBytes(m), params: model.WeightBytes(m) / 4}
 		for i := range o.reps {
 			// Alternate which binary goes first, so neither always runs on
 			// a machine the other just warmed (or filled).

@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/export"
-	"github.com/mhcc-dev/mhcc/internal/build"
 	"github.com/spf13/cobra"
 )
 
@@ -60,15 +60,15 @@ size. Progress is shown on stderr when it is a terminal (--quiet: never).`,
 			if out == "" {
 				out = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)) + ".onnx"
 			}
-			opts := build.Options{Target: target, Precision: precision, Verify: verifyEach, DumpDir: dumpDir, Disabled: map[string]bool{}, KVCache: kvCache}
+			opts := compile.Options{Target: target, Precision: precision, Verify: verifyEach, DumpDir: dumpDir, Disabled: map[string]bool{}, KVCache: kvCache}
 			if externalData && noExternal {
 				return fmt.Errorf("--external-data and --no-external-data contradict each other")
 			}
 			switch {
 			case externalData:
-				opts.External = build.ExternalAlways
+				opts.External = compile.ExternalAlways
 			case noExternal:
-				opts.External = build.ExternalNever
+				opts.External = compile.ExternalNever
 			}
 			opts.DataLocation, opts.ExternalThreshold = export.DataLocation(out), threshold
 			for _, d := range disabled {
@@ -85,13 +85,13 @@ size. Progress is shown on stderr when it is a terminal (--quiet: never).`,
 					return fmt.Errorf("--dump-dir: %w", err)
 				}
 			}
-			res, err := build.Compile(path, opts)
+			res, err := compile.Compile(path, opts)
 			if err != nil {
 				return err
 			}
 			if reproducible {
 				opts.Log, opts.DumpDir, opts.PrintIR = nil, "", nil
-				again, err := build.Compile(path, opts)
+				again, err := compile.Compile(path, opts)
 				if err != nil {
 					return err
 				}
@@ -120,7 +120,7 @@ size. Progress is shown on stderr when it is a terminal (--quiet: never).`,
 	}
 	f := cmd.Flags()
 	f.StringVarP(&out, "output", "o", "", "output file (default: the model file's name with .onnx, in the current folder)")
-	f.StringVar(&target, "target", "onnx", "target profile: "+strings.Join(build.Targets, ", ")+", or a profile file (see mhcc targets)")
+	f.StringVar(&target, "target", "onnx", "target profile: "+strings.Join(compile.Targets, ", ")+", or a profile file (see mhcc targets)")
 	f.StringVar(&precision, "precision", "", "fp32, fp16 or bf16 for weights and activations (default: the target's); the mHC coefficient path stays float32")
 	f.BoolVar(&printIR, "print-ir-after-all", false, "print the IR to stderr after every pass")
 	f.BoolVar(&verifyEach, "verify-each", false, "verify the IR after every pass")
@@ -137,7 +137,7 @@ size. Progress is shown on stderr when it is a terminal (--quiet: never).`,
 }
 
 // sameData compares the external data two compiles would write, by SHA-256.
-func sameData(a, b *build.Result) error {
+func sameData(a, b *compile.Result) error {
 	if a.Layout.Size() != b.Layout.Size() {
 		return fmt.Errorf("their data files would have %d and %d bytes", a.Layout.Size(), b.Layout.Size())
 	}
@@ -180,7 +180,7 @@ func newCheckCmd() *cobra.Command {
 				// As external data, large weights and RoPE tables are
 				// placed, not computed: check reads and checks everything a
 				// compile would and builds no tensor it does not need.
-				if _, err := build.Compile(path, build.Options{Verify: true, External: build.ExternalAlways}); err != nil {
+				if _, err := compile.Compile(path, compile.Options{Verify: true, External: compile.ExternalAlways}); err != nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), err)
 					failed++
 					continue
@@ -201,7 +201,7 @@ func newIRCmd() *cobra.Command {
 		Short: "Print the IR of a model after the passes",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := build.Compile(args[0], build.Options{Verify: true})
+			res, err := compile.Compile(args[0], compile.Options{Verify: true})
 			if err != nil {
 				return err
 			}

@@ -9,10 +9,10 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
-	"github.com/mhcc-dev/mhcc/onnx/diff"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
-	"github.com/mhcc-dev/mhcc/onnx/text"
+	"github.com/mhcc-dev/mhcc/compile"
+	graphdiff "github.com/mhcc-dev/mhcc/onnx/diff"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
+	onnxtext "github.com/mhcc-dev/mhcc/onnx/text"
 	"github.com/spf13/cobra"
 )
 
@@ -87,7 +87,7 @@ offset, is no change; different bytes are.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.target, "target", "onnx", "target to compile model files for: "+strings.Join(build.Targets, ", "))
+	fl.StringVar(&f.target, "target", "onnx", "target to compile model files for: "+strings.Join(compile.Targets, ", "))
 	fl.StringVar(&f.failOn, "fail-on", "metadata", "exit 1 when a change of at least this severity is found: interface, structure, attribute, metadata, or never")
 	fl.StringVar(&f.format, "format", "text", "report format: text, json (schema mhcc.diff/v1), markdown (for a pull-request comment), github (Actions annotations)")
 	fl.StringVar(&f.color, "color", "auto", "colour the text report: auto (on a terminal), always, never")
@@ -255,7 +255,7 @@ func diffGolden(w io.Writer, f diffFlags, models []string) error {
 // .onnx too.
 func updateGolden(w io.Writer, path string, f diffFlags, onnxPath, txtPath string, full bool) error {
 	if full {
-		res, err := build.Compile(path, build.Options{Target: f.target})
+		res, err := compile.Compile(path, compile.Options{Target: f.target})
 		if err != nil {
 			return err
 		}

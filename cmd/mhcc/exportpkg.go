@@ -12,9 +12,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/export"
-	"github.com/mhcc-dev/mhcc/internal/build"
 	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/lower"
+	"github.com/mhcc-dev/mhcc/model"
 )
 
 // exportFlags are the options of `mhcc export`.
@@ -56,7 +58,7 @@ is not empty is refused unless --force, which replaces it whole.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&f.out, "output", "o", "", "the package folder (required)")
-	fl.StringVar(&f.target, "target", "onnx", "target profile: "+strings.Join(build.Targets, ", ")+", or a profile file")
+	fl.StringVar(&f.target, "target", "onnx", "target profile: "+strings.Join(compile.Targets, ", ")+", or a profile file")
 	fl.StringVar(&f.precision, "precision", "", "fp32 or fp16 (default: the target's)")
 	fl.BoolVar(&f.force, "force", false, "replace DIR if it exists and is not empty")
 	fl.BoolVar(&f.externalData, "external-data", false, "put the weights in onnx/model.onnx_data (automatic past 1.75 GiB)")
@@ -81,11 +83,11 @@ func exportPackage(stdout, stderr io.Writer, path string, f exportFlags) error {
 	if err := checkTarget(dir, f.force); err != nil {
 		return err
 	}
-	m, err := ir.Load(path)
+	m, err := model.Load(path)
 	if err != nil {
 		return err
 	}
-	if m.Arch.Kind != ir.ArchDecoder {
+	if m.Arch.Kind != model.ArchDecoder {
 		return fmt.Errorf("%s: architecture.kind is %s; a generation package needs a decoder", path, m.Arch.Kind)
 	}
 	onnxName := "model.onnx"
@@ -97,24 +99,24 @@ func exportPackage(stdout, stderr io.Writer, path string, f exportFlags) error {
 	default:
 		return fmt.Errorf("--precision: got %q, want fp32 or fp16 (transformers.js and onnxruntime-genai load no other decoder dtype)", f.precision)
 	}
-	opts := build.Options{Target: f.target, Precision: f.precision, KVCache: true, DataLocation: onnxName + "_data"}
+	opts := compile.Options{Target: f.target, Precision: f.precision, KVCache: true, DataLocation: onnxName + "_data"}
 	if f.externalData {
-		opts.External = build.ExternalAlways
+		opts.External = compile.ExternalAlways
 	}
-	res, err := build.Compile(path, opts)
+	res, err := compile.Compile(path, opts)
 	if err != nil {
 		return err
 	}
 	if res.Graph != nil && res.Graph.Inputs != nil {
 		for _, v := range res.Graph.Inputs {
-			if v.Name == ir.PastKey(0) && v.Type.DType != ir.Float32 && dtype == "fp32" {
+			if v.Name == lower.PastKey(0) && v.Type.DType != ir.Float32 && dtype == "fp32" {
 				// the target's default precision was not fp32
 				onnxName, dtype = "model_fp16.onnx", "fp16"
 				if v.Type.DType != ir.Float16 {
 					return fmt.Errorf("--target %s computes in %v; a generation package needs fp32 or fp16", f.target, v.Type.DType)
 				}
 				opts.DataLocation = onnxName + "_data"
-				if res, err = build.Compile(path, opts); err != nil {
+				if res, err = compile.Compile(path, opts); err != nil {
 					return err
 				}
 			}
@@ -163,7 +165,7 @@ func exportPackage(stdout, stderr io.Writer, path string, f exportFlags) error {
 	for name, v := range files {
 		data, err := json.MarshalIndent(v, "", "  ")
 		if err != nil {
-			return &build.InternalError{Err: err}
+			return &compile.InternalError{Err: err}
 		}
 		if err := os.WriteFile(filepath.Join(tmp, name), append(data, '\n'), 0o644); err != nil {
 			return err
@@ -248,7 +250,7 @@ func optID(id int) any {
 // present.{i}.key/.value, mhcc's, and feeds attention_mask and
 // position_ids because the graph declares them. The mhcc block says what
 // the graph really is: llama's attention and MLP with mHC around them.
-func hfConfig(m *ir.Model, dtype string, external bool) map[string]any {
+func hfConfig(m *model.Model, dtype string, external bool) map[string]any {
 	a := m.Arch
 	torchDtype := "float32"
 	if dtype == "fp16" {
@@ -288,7 +290,7 @@ func hfConfig(m *ir.Model, dtype string, external bool) map[string]any {
 
 // generationConfig is generation_config.json: greedy, capped at the RoPE
 // tables (max_length = inputs.max_sequence).
-func generationConfig(m *ir.Model) map[string]any {
+func generationConfig(m *model.Model) map[string]any {
 	return map[string]any{
 		"bos_token_id": optID(m.Generation.BOS),
 		"eos_token_id": optID(m.Generation.EOS),
@@ -304,7 +306,7 @@ func generationConfig(m *ir.Model) map[string]any {
 // max-length buffer. onnxruntime-genai reads every token id as a number
 // (a JSON null fails the whole config), so an absent bos is left out and an
 // absent eos is -1 (never generated) with pad 0.
-func genaiConfig(m *ir.Model, file string) map[string]any {
+func genaiConfig(m *model.Model, file string) map[string]any {
 	a := m.Arch
 	eos, pad := optID(m.Generation.EOS), optID(m.Generation.EOS)
 	if eos == nil {
@@ -325,16 +327,16 @@ func genaiConfig(m *ir.Model, file string) map[string]any {
 			"num_key_value_heads": a.KVHeads,
 			"num_hidden_layers":   a.Layers,
 			"inputs": map[string]any{
-				"input_ids":        "input_ids",
-				"attention_mask":   "attention_mask",
-				"position_ids":     "position_ids",
-				"past_key_names":   "past_key_values.%d.key",
-				"past_value_names": "past_key_values.%d.value",
+				"input_ids":        lower.InputIDs,
+				"attention_mask":   lower.AttentionMask,
+				"position_ids":     lower.PositionIDs,
+				"past_key_names":   lower.PastPrefix + "%d" + lower.KeySuffix,
+				"past_value_names": lower.PastPrefix + "%d" + lower.ValueSuffix,
 			},
 			"outputs": map[string]any{
-				"logits":              "logits",
-				"present_key_names":   "present.%d.key",
-				"present_value_names": "present.%d.value",
+				"logits":              lower.Logits,
+				"present_key_names":   lower.PresentPrefix + "%d" + lower.KeySuffix,
+				"present_value_names": lower.PresentPrefix + "%d" + lower.ValueSuffix,
 			},
 		},
 	}
@@ -365,7 +367,7 @@ func genaiConfig(m *ir.Model, file string) map[string]any {
 // tokenizerConfig is tokenizer_config.json, which transformers.js's
 // AutoTokenizer reads next to tokenizer.json: left padding, as generation
 // needs.
-func tokenizerConfig(m *ir.Model) map[string]any {
+func tokenizerConfig(m *model.Model) map[string]any {
 	return map[string]any{
 		"tokenizer_class":  "PreTrainedTokenizerFast",
 		"model_max_length": m.Inputs.MaxSequence,

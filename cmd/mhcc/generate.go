@@ -17,12 +17,13 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/inputfile"
-	"github.com/mhcc-dev/mhcc/internal/kvcache"
 	"github.com/mhcc-dev/mhcc/internal/tokenizer"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/lower"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
+	"github.com/mhcc-dev/mhcc/verify"
 )
 
 // generateFlags are the options of `mhcc generate`.
@@ -131,7 +132,7 @@ func generationLimits(m *onnxpb.ModelProto) (vocab, positions int64) {
 		return 0, 0
 	}
 	for _, o := range m.Graph.Output {
-		if o.GetName() != kvcache.Logits {
+		if o.GetName() != lower.Logits {
 			continue
 		}
 		if dims := o.GetType().GetTensorType().GetShape().GetDim(); len(dims) == 3 {
@@ -173,7 +174,7 @@ func loadForGeneration(path string, f generateFlags) (*genModel, error) {
 	case strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml"):
 		// Message: every weight in memory, whatever its size (no external
 		// data file to write or read).
-		res, err := build.Compile(path, build.Options{Target: f.target, Precision: f.precision, KVCache: true, Message: true})
+		res, err := compile.Compile(path, compile.Options{Target: f.target, Precision: f.precision, KVCache: true, Message: true})
 		if err != nil {
 			return nil, err
 		}
@@ -186,7 +187,7 @@ func loadForGeneration(path string, f generateFlags) (*genModel, error) {
 			}
 		}
 		if g.m, err = mhrt.DecodeProto(res.Message); err != nil {
-			return nil, &build.InternalError{Err: fmt.Errorf("%s: %w", path, err)}
+			return nil, &compile.InternalError{Err: fmt.Errorf("%s: %w", path, err)}
 		}
 		g.loaded = time.Since(start)
 		return g, nil
@@ -332,7 +333,7 @@ func generate(w io.Writer, path string, f generateFlags) error {
 	if err != nil {
 		return err
 	}
-	if _, err := kvcache.Layout(g.m); err != nil {
+	if _, err := verify.Layout(g.m); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	prompts, err := readPrompts(f, g.tok)
@@ -372,7 +373,7 @@ func generate(w io.Writer, path string, f generateFlags) error {
 	if g.vocab > 0 && eos >= int(g.vocab) {
 		return fmt.Errorf("--eos: %d is not below the vocabulary size %d", eos, g.vocab)
 	}
-	sess, err := kvcache.NewSession(g.m, len(prompts))
+	sess, err := verify.NewSession(g.m, len(prompts))
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -395,7 +396,7 @@ func generate(w io.Writer, path string, f generateFlags) error {
 		if f.temperature > 0 {
 			return sample(logits, f, rng)
 		}
-		return kvcache.Argmax(logits)
+		return verify.Argmax(logits)
 	}
 	t0 := time.Now()
 	logits, err := sess.Prefill(prompts, pad)

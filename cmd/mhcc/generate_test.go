@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
-	"github.com/mhcc-dev/mhcc/internal/kvcache"
+	"github.com/mhcc-dev/mhcc/compile"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
+	"github.com/mhcc-dev/mhcc/verify"
 )
 
 var generatedRE = regexp.MustCompile(`(?m)^generated: \d+ tokens \[([\d ]*)\]$`)
@@ -39,7 +39,7 @@ func TestGenerateIsGreedyFullForward(t *testing.T) {
 		t.Fatalf("generated %d ids, want 12", len(got))
 	}
 
-	res, err := build.Compile("../../testdata/models/tiny-mhc.yaml", build.Options{})
+	res, err := compile.Compile("../../testdata/models/tiny-mhc.yaml", compile.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestGenerateIsGreedyFullForward(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := kvcache.Argmax(out["logits"])[0]; id != want {
+		if want := verify.Argmax(out["logits"])[0]; id != want {
 			t.Fatalf("token %d: generate gave %d, the full forward's argmax is %d (ids so far %v)", i, id, want, got[:i])
 		}
 		seq = append(seq, id)
@@ -65,8 +65,8 @@ func TestGenerateIsGreedyFullForward(t *testing.T) {
 // logits stay within the fp16 tolerance of the float32 graph's.
 func TestGenerateHalfPrecisionCache(t *testing.T) {
 	const model = "../../testdata/kv/tiny-mhc-kv.yaml"
-	session := func(precision string) *kvcache.Session {
-		res, err := build.Compile(model, build.Options{KVCache: true, Precision: precision})
+	session := func(precision string) *verify.Session {
+		res, err := compile.Compile(model, compile.Options{KVCache: true, Precision: precision})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,7 +74,7 @@ func TestGenerateHalfPrecisionCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := kvcache.NewSession(m, 1)
+		s, err := verify.NewSession(m, 1)
 		if err != nil {
 			t.Fatalf("%s: %v", precision, err)
 		}

@@ -8,14 +8,14 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/atomicfile"
-	"github.com/mhcc-dev/mhcc/internal/build"
-	"github.com/mhcc-dev/mhcc/ir"
-	"github.com/mhcc-dev/mhcc/onnx/diff"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/model"
+	graphdiff "github.com/mhcc-dev/mhcc/onnx/diff"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	"github.com/mhcc-dev/mhcc/onnx/tensor"
 	"github.com/mhcc-dev/mhcc/onnx/tensor/extdata"
-	"github.com/mhcc-dev/mhcc/onnx/text"
+	onnxtext "github.com/mhcc-dev/mhcc/onnx/text"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -86,10 +86,10 @@ func writeFullGolden(onnxPath, txtPath string, data []byte) error {
 // text (gpos not nil), else at the file. model is the loaded model file (nil
 // when the fresh side is not one); golden may be "" (no golden: the fresh
 // side's file).
-func annotationPlaces(modelPath string, model *ir.Model, golden string, gpos *onnxtext.Positions) func(graphdiff.Change) graphdiff.Location {
+func annotationPlaces(modelPath string, mf *model.Model, golden string, gpos *onnxtext.Positions) func(graphdiff.Change) graphdiff.Location {
 	return func(c graphdiff.Change) graphdiff.Location {
-		if key := graphdiff.ModelKey(c); key != "" && model != nil {
-			if p := model.PosOf(key); p.IsKnown() {
+		if key := graphdiff.ModelKey(c); key != "" && mf != nil {
+			if p := mf.PosOf(key); p.IsKnown() {
 				return graphdiff.Location{File: modelPath, Line: p.Line, Col: p.Col}
 			}
 		}
@@ -107,11 +107,11 @@ func annotationPlaces(modelPath string, model *ir.Model, golden string, gpos *on
 
 // modelFile loads path's model file for annotationPlaces, or nil when path
 // is not a model file (or does not load: Compare already said why).
-func modelFile(path string) *ir.Model {
+func modelFile(path string) *model.Model {
 	if !strings.HasSuffix(path, ".yaml") && !strings.HasSuffix(path, ".yml") {
 		return nil
 	}
-	m, err := ir.Load(path)
+	m, err := model.Load(path)
 	if err != nil {
 		return nil
 	}
@@ -125,14 +125,14 @@ func modelFile(path string) *ir.Model {
 // 2 GiB, and streams that data through one hash per tensor instead of into
 // a file. So a decoder with 426 MB of weights is compared in the memory of
 // its graph.
-func compileHashed(path, target string) (*onnxpb.ModelProto, *ir.Model, error) {
-	res, err := build.Compile(path, build.Options{Target: target, External: build.ExternalAlways})
+func compileHashed(path, target string) (*onnxpb.ModelProto, *model.Model, error) {
+	res, err := compile.Compile(path, compile.Options{Target: target, External: compile.ExternalAlways})
 	if err != nil {
 		return nil, nil, err
 	}
 	m := &onnxpb.ModelProto{}
 	if err := proto.Unmarshal(res.ONNX, m); err != nil {
-		return nil, nil, &build.InternalError{Err: err}
+		return nil, nil, &compile.InternalError{Err: err}
 	}
 	if res.Layout == nil {
 		return m, res.Model, nil
@@ -148,7 +148,7 @@ func compileHashed(path, target string) (*onnxpb.ModelProto, *ir.Model, error) {
 		}
 		ref, err := extdata.Parse(t, ".", false)
 		if err != nil || ref.Length < 0 {
-			return nil, nil, &build.InternalError{Err: fmt.Errorf("initializer %q: external data: %v", t.GetName(), err)}
+			return nil, nil, &compile.InternalError{Err: fmt.Errorf("initializer %q: external data: %v", t.GetName(), err)}
 		}
 		exts = append(exts, ext{t, ref.Offset, ref.Length})
 	}
@@ -159,11 +159,11 @@ func compileHashed(path, target string) (*onnxpb.ModelProto, *ir.Model, error) {
 	var pos int64
 	for _, e := range exts {
 		if _, err := io.CopyN(io.Discard, pr, e.offset-pos); err != nil {
-			return nil, nil, &build.InternalError{Err: err}
+			return nil, nil, &compile.InternalError{Err: err}
 		}
 		h, err := tensor.HashReader(e.t, io.LimitReader(pr, e.length))
 		if err != nil {
-			return nil, nil, &build.InternalError{Err: fmt.Errorf("initializer %q: %v", e.t.GetName(), err)}
+			return nil, nil, &compile.InternalError{Err: fmt.Errorf("initializer %q: %v", e.t.GetName(), err)}
 		}
 		pos = e.offset + e.length
 		e.t.ExternalData = []*onnxpb.StringStringEntryProto{{Key: proto.String(onnxtext.ContentHashKey), Value: proto.String(h)}}
@@ -173,11 +173,11 @@ func compileHashed(path, target string) (*onnxpb.ModelProto, *ir.Model, error) {
 
 // compileFresh compiles a model file to compare with its golden: with the
 // weights for a full golden, as hashes (compileHashed) for a graph-only one.
-func compileFresh(path, target string, full bool) (*onnxpb.ModelProto, *ir.Model, error) {
+func compileFresh(path, target string, full bool) (*onnxpb.ModelProto, *model.Model, error) {
 	if !full {
 		return compileHashed(path, target)
 	}
-	res, err := build.Compile(path, build.Options{Target: target})
+	res, err := compile.Compile(path, compile.Options{Target: target})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
-	"github.com/mhcc-dev/mhcc/onnx/text"
+	"github.com/mhcc-dev/mhcc/compile"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
+	onnxtext "github.com/mhcc-dev/mhcc/onnx/text"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -146,9 +146,9 @@ func TestCompileHashedMatchesFmt(t *testing.T) {
 		t.Fatal("no test models")
 	}
 	for _, path := range models {
-		for _, target := range build.Targets {
+		for _, target := range compile.Targets {
 			t.Run(filepath.Base(path)+"/"+target, func(t *testing.T) {
-				res, err := build.Compile(path, build.Options{Target: target})
+				res, err := compile.Compile(path, compile.Options{Target: target})
 				if err != nil {
 					t.Skipf("does not compile for %s: %v", target, err)
 				}

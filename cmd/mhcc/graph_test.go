@@ -13,9 +13,9 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 var boxLine = regexp.MustCompile(`(?m)^  "([^"]+)" \[label="[^"]*\\n(\d+) nodes?: `)
@@ -45,7 +45,7 @@ func TestGraphViews(t *testing.T) {
 		t.Fatal("nodes view failed")
 	}
 	perNode := strings.Count(nodes, `" [label="`) // boxes; inputs and outputs are ellipses with shape first
-	res, err := build.Compile("../../testdata/models/tiny-mhc.yaml", build.Options{})
+	res, err := compile.Compile("../../testdata/models/tiny-mhc.yaml", compile.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

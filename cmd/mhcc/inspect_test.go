@@ -5,16 +5,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
+	"github.com/mhcc-dev/mhcc/inspect"
 )
 
-func inspectJSON(t *testing.T, path string) inspectReport {
+func inspectJSON(t *testing.T, path string) inspect.Report {
 	t.Helper()
 	code, out, errs := mhcc(t, "inspect", path, "--json")
 	if code != 0 {
 		t.Fatalf("inspect %s: exit %d: %s", path, code, errs)
 	}
-	var r inspectReport
+	var r inspect.Report
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("inspect --json: %v\n%s", err, out)
 	}
@@ -52,11 +53,11 @@ func TestInspectParams(t *testing.T) {
 // writes (one Add), which checks the measuring itself.
 func TestInspectTraffic(t *testing.T) {
 	r := inspectJSON(t, "../../testdata/models/tiny-mhc.yaml")
-	if got := *r.Traffic.HCUnfused; got != (rw{Reads: 21*32 + 24, Writes: 13*32 + 24}) {
+	if got := *r.Traffic.HCUnfused; got != (inspect.RW{Reads: 21*32 + 24, Writes: 13*32 + 24}) {
 		t.Errorf("HC unfused for n=4, C=32: %+v, want reads 696, writes 440", got)
 	}
-	if len(r.Traffic.Targets) != len(build.Targets) || len(r.Targets) != len(build.Targets) {
-		t.Fatalf("%d traffic rows and %d node rows, want one per target (%v)", len(r.Traffic.Targets), len(r.Targets), build.Targets)
+	if len(r.Traffic.Targets) != len(compile.Targets) || len(r.Targets) != len(compile.Targets) {
+		t.Fatalf("%d traffic rows and %d node rows, want one per target (%v)", len(r.Traffic.Targets), len(r.Targets), compile.Targets)
 	}
 	for i, x := range r.Traffic.Targets {
 		if takesNoDecoder(x.Target, x.Error) {
@@ -78,7 +79,7 @@ func TestInspectTraffic(t *testing.T) {
 		if takesNoDecoder(x.Target, x.Error) {
 			continue
 		}
-		if x.rw != (rw{Reads: 2 * c, Writes: c}) {
+		if x.RW != (inspect.RW{Reads: 2 * c, Writes: c}) {
 			t.Errorf("tiny-residual, target %s: measured %+v, want reads %d, writes %d", x.Target, x, 2*c, c)
 		}
 	}

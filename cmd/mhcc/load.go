@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/inputfile"
-	"github.com/mhcc-dev/mhcc/ir"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/model"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -16,7 +16,7 @@ import (
 func loadModel(path, target string) (*onnxpb.ModelProto, error) {
 	var data []byte
 	if strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml") {
-		res, err := build.Compile(path, build.Options{Target: target})
+		res, err := compile.Compile(path, compile.Options{Target: target})
 		if err != nil {
 			return nil, err
 		}
@@ -27,7 +27,7 @@ func loadModel(path, target string) (*onnxpb.ModelProto, error) {
 			return nil, err
 		}
 	}
-	if kind := ir.BinaryKind(data); kind == "a safetensors weights file" {
+	if kind := model.BinaryKind(data); kind == "a safetensors weights file" {
 		return nil, fmt.Errorf("%s is %s, not an ONNX model or a model file; a model file names it in weights.path", path, kind)
 	}
 	m := &onnxpb.ModelProto{}

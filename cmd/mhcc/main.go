@@ -19,8 +19,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/atomicfile"
-	"github.com/mhcc-dev/mhcc/internal/build"
 	"github.com/spf13/cobra"
 )
 
@@ -79,7 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	if build.IsInternal(err) {
+	if compile.IsInternal(err) {
 		return 2
 	}
 	return 1

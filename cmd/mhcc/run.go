@@ -19,12 +19,12 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/atomicfile"
-	"github.com/mhcc-dev/mhcc/internal/build"
 	"github.com/mhcc-dev/mhcc/internal/inputfile"
 	"github.com/mhcc-dev/mhcc/internal/npy"
-	"github.com/mhcc-dev/mhcc/ir"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/model"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 	"github.com/mhcc-dev/mhcc/runtime/feed"
@@ -175,7 +175,7 @@ func runModel(stdout io.Writer, path string, f runFlags) error {
 	if err != nil {
 		err = fmt.Errorf("%s: %w", path, err)
 		if strings.Contains(err.Error(), "internal error") { // a runtime bug, not the input's fault
-			return &build.InternalError{Err: err}
+			return &compile.InternalError{Err: err}
 		}
 		return err
 	}
@@ -401,7 +401,7 @@ func (s *runSession) wantedOutputs(extra []string) ([]string, error) {
 }
 
 // runSuggest lists up to 8 value names containing name, or else the nearest
-// spelling (ir.Nearest, as the model-file errors use), for an error message.
+// spelling (model.Nearest, as the model-file errors use), for an error message.
 func runSuggest(name string, all []string) string {
 	q := strings.ToLower(name)
 	var hits []string
@@ -412,7 +412,7 @@ func runSuggest(name string, all []string) string {
 	}
 	slices.SortStableFunc(hits, func(a, b string) int { return len(a) - len(b) }) // closest first
 	if len(hits) == 0 {
-		if near := ir.Nearest(name, all); near != "" { // the model file's spelling suggestion
+		if near := model.Nearest(name, all); near != "" { // the model file's spelling suggestion
 			return fmt.Sprintf("; did you mean %q?", near)
 		}
 		return " (values are graph inputs, initializers and node outputs; see `mhcc ir` for names)"

@@ -12,10 +12,10 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/npy"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
@@ -36,7 +36,7 @@ func runCompiled(t *testing.T, dir, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := build.Compile(filepath.Join(root, "testdata", "models", name+".yaml"), build.Options{})
+	res, err := compile.Compile(filepath.Join(root, "testdata", "models", name+".yaml"), compile.Options{})
 	if err != nil {
 		t.Fatalf("compile %s: %v", name, err)
 	}

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/export"
-	"github.com/mhcc-dev/mhcc/internal/build"
 	"github.com/mhcc-dev/mhcc/ir"
 	"github.com/mhcc-dev/mhcc/passes"
 	"github.com/mhcc-dev/mhcc/target"
@@ -69,7 +69,7 @@ the exporter knows, so a new accelerator's profile can pick among them.`,
 				}
 				return nil
 			}
-			p, err := build.Profile(args[0])
+			p, err := compile.Profile(args[0])
 			if err != nil {
 				return err
 			}

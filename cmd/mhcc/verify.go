@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
-	"github.com/mhcc-dev/mhcc/internal/verify"
+	"github.com/mhcc-dev/mhcc/compile"
+	"github.com/mhcc-dev/mhcc/verify"
 	"github.com/spf13/cobra"
 )
 
@@ -107,7 +107,7 @@ hundred million parameters takes seconds, mostly building the reference.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&target, "target", "onnx", "target profile to compile for: "+strings.Join(build.Targets, ", "))
+	f.StringVar(&target, "target", "onnx", "target profile to compile for: "+strings.Join(compile.Targets, ", "))
 	f.StringVar(&precision, "precision", "", "fp32, fp16 or bf16 (default: the target's); tolerances follow it")
 	f.StringVar(&against, "against", "", "model file describing an ONNX file given as the argument")
 	f.Uint64Var(&seed, "seed", 1, "seed of the random inputs")

@@ -20,14 +20,15 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/ortrun"
 	"github.com/mhcc-dev/mhcc/internal/safetensors"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
-	"github.com/mhcc-dev/mhcc/internal/verify"
-	"github.com/mhcc-dev/mhcc/ir"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/lower"
+	"github.com/mhcc-dev/mhcc/model"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
+	"github.com/mhcc-dev/mhcc/verify"
 )
 
 // tol bounds every max absolute difference these tests measure.
@@ -78,10 +79,10 @@ func fileName(name string) string { return strings.ReplaceAll(name, "/", "-") }
 
 // ioNames are the graph input and output names of an architecture (docs/spec.md §3).
 func ioNames(kind string) (in, out string) {
-	if kind == ir.ArchMLP {
-		return "x", "y"
+	if kind == model.ArchMLP {
+		return lower.MLPInput, lower.MLPOutput
 	}
-	return "input_ids", "logits"
+	return lower.InputIDs, lower.Logits
 }
 
 // An input is one graph input, built once for each engine.
@@ -92,7 +93,7 @@ type input struct {
 
 func idsInput(shape []int64, ids []int64) input {
 	return input{
-		ort: ortrun.Tensor{Name: "input_ids", DType: "int64", Shape: shape, I64: ids},
+		ort: ortrun.Tensor{Name: lower.InputIDs, DType: "int64", Shape: shape, I64: ids},
 		rt:  mhrt.NewInt64(shape, ids),
 	}
 }
@@ -109,7 +110,7 @@ func (in input) String() string { return fmt.Sprint(in.ort.Shape) }
 // seededInput draws the input of m at batch b and sequence s (sizes fixed in
 // the model file win): token ids uniform over the vocabulary, or N(0,1)
 // features for mlp. The same model, b and s give the same values.
-func seededInput(m *ir.Model, b, s int) input {
+func seededInput(m *model.Model, b, s int) input {
 	if m.Inputs.Batch > 0 {
 		b = m.Inputs.Batch
 	}
@@ -119,7 +120,7 @@ func seededInput(m *ir.Model, b, s int) input {
 	h := fnv.New64a()
 	h.Write([]byte(m.Name))
 	r := rand.New(rand.NewPCG(h.Sum64(), uint64(b)<<32|uint64(s)))
-	if m.Arch.Kind == ir.ArchMLP {
+	if m.Arch.Kind == model.ArchMLP {
 		xs := make([]float32, b*m.Arch.InputSize)
 		for i := range xs {
 			xs[i] = float32(r.NormFloat64())
@@ -321,7 +322,7 @@ func TestRuntimeMatchesOnnxruntime(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
 				start := time.Now()
-				res, err := build.Compile(path, build.Options{Verify: true})
+				res, err := compile.Compile(path, compile.Options{Verify: true})
 				if err != nil {
 					t.Fatalf("compile %s: %v", path, err)
 				}
@@ -391,7 +392,7 @@ func readGolden(t *testing.T, caseDir, kind string) []goldenRun {
 			break
 		}
 		var r goldenRun
-		if inName == "input_ids" {
+		if inName == lower.InputIDs {
 			ids, err := f.ReadInt64(info.Name)
 			if err != nil {
 				t.Fatal(err)
@@ -468,13 +469,13 @@ func TestRuntimeRunsTorchExport(t *testing.T) {
 				t.Logf("torch.onnx.export emitted %s", formatOps(ops))
 				exported := time.Since(start)
 
-				model, err := ir.Load(path)
+				mod, err := model.Load(path)
 				if err != nil {
 					t.Fatal(err)
 				}
-				runs := readGolden(t, filepath.Dir(path), model.Arch.Kind)
+				runs := readGolden(t, filepath.Dir(path), mod.Arch.Kind)
 				m := loadGo(t, out)
-				inName, outName := ioNames(model.Arch.Kind)
+				inName, outName := ioNames(mod.Arch.Kind)
 				var goDiffs, ortDiffs []float64
 				for _, r := range runs {
 					want, err := runORT(out, r.in)
@@ -521,19 +522,19 @@ func TestTorchExportRandomWeights(t *testing.T) {
 			name := caseName(path)
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
-				model, err := ir.Load(path)
+				mod, err := model.Load(path)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if model.Weights.Source != ir.WeightsRandom {
-					t.Skipf("weights from %s, not random", model.Weights.Source)
+				if mod.Weights.Source != model.WeightsRandom {
+					t.Skipf("weights from %s, not random", mod.Weights.Source)
 				}
 				out := exportTorch(t, python, path, dir)
 				stem := strings.TrimSuffix(out, ".onnx")
 				if _, err := os.Stat(stem + ".safetensors"); err != nil {
 					t.Fatalf("export_onnx.py did not write the weights it drew: %v", err)
 				}
-				res, err := build.Compile(stem+".yaml", build.Options{Verify: true})
+				res, err := compile.Compile(stem+".yaml", compile.Options{Verify: true})
 				if err != nil {
 					t.Fatalf("compile the model file export_onnx.py wrote: %v", err)
 				}
@@ -542,10 +543,10 @@ func TestTorchExportRandomWeights(t *testing.T) {
 					t.Fatal(err)
 				}
 				m := loadGo(t, out)
-				inName, outName := ioNames(model.Arch.Kind)
+				inName, outName := ioNames(mod.Arch.Kind)
 				var goDiffs, ortDiffs []float64
 				for _, bs := range shapes {
-					in := seededInput(model, bs[0], bs[1])
+					in := seededInput(mod, bs[0], bs[1])
 					want, err := runORT(mhccOut, in)
 					if err != nil {
 						t.Fatalf("%v: onnxruntime on mhcc's graph: %v", in, err)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mhcc-dev/mhcc/internal/safetensors"
+	"github.com/mhcc-dev/mhcc/lower"
 )
 
 // TestForeignExportsMatchOnnxruntime runs the torch.onnx exports of
@@ -60,7 +61,7 @@ func TestForeignExportsMatchOnnxruntime(t *testing.T) {
 					t.Fatalf("io.safetensors has no run%d.%s", k, model)
 				}
 				in := idsInput(info.Shape, ids)
-				goOut, ortOut := runBoth(t, m, path, in, "input_ids", "logits")
+				goOut, ortOut := runBoth(t, m, path, in, lower.InputIDs, lower.Logits)
 				compare(t, "Go runtime - onnxruntime", in, goOut, ortOut)
 				compare(t, "Go runtime - torch", in, goOut, want)
 				compare(t, "onnxruntime - torch", in, ortOut, want)

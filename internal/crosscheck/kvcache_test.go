@@ -9,14 +9,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
-	"github.com/mhcc-dev/mhcc/internal/kvcache"
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/ortrun"
 	"github.com/mhcc-dev/mhcc/internal/safetensors"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
 	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/lower"
+	"github.com/mhcc-dev/mhcc/model"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 	"github.com/mhcc-dev/mhcc/target"
+	"github.com/mhcc-dev/mhcc/verify"
 )
 
 // A kvRun is one way of feeding a sequence to a cache graph: batch sequences,
@@ -64,8 +66,8 @@ const gqaChunkErr = "batch_size must be 1 when sequence_length > 1 and past cont
 // usesGQA reports whether target tg lowers m's AttentionKV to
 // GroupQueryAttention: the profile asks for it and the head size is one
 // onnxruntime's kernel takes (a multiple of 8; else the reference stays).
-func usesGQA(t *testing.T, tg string, m *ir.Model) bool {
-	p, err := build.Profile(tg)
+func usesGQA(t *testing.T, tg string, m *model.Model) bool {
+	p, err := compile.Profile(tg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,11 +81,11 @@ func decoderModels(t *testing.T) []string {
 	var out []string
 	kv, _ := filepath.Glob("../../testdata/kv/*.yaml")
 	for _, path := range append(append(exampleModels(t), goldenModels(t)...), kv...) {
-		m, err := ir.Load(path)
+		m, err := model.Load(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m.Arch.Kind == ir.ArchDecoder {
+		if m.Arch.Kind == model.ArchDecoder {
 			out = append(out, path)
 		}
 	}
@@ -102,13 +104,13 @@ func kvCaseName(path string) string {
 // and sequence (a size fixed in the file is made dynamic: the tests need
 // other lengths) and RoPE tables for at least positions rows (longer
 // tables, same rows).
-func loadDynamic(t *testing.T, path string, positions int) (*ir.Model, ir.Weights) {
+func loadDynamic(t *testing.T, path string, positions int) (*model.Model, model.Weights) {
 	t.Helper()
-	m, err := ir.Load(path)
+	m, err := model.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := ir.LoadWeights(m)
+	w, err := model.LoadWeights(m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,18 +122,18 @@ func loadDynamic(t *testing.T, path string, positions int) (*ir.Model, ir.Weight
 // compileKV compiles the model at path twice for target tg: the full
 // forward graph and the KV-cache graph, both with a dynamic batch and
 // sequence and RoPE tables for at least the test's sequence (loadDynamic).
-func compileKV(t *testing.T, path, tg string) (m *ir.Model, full, kv []byte) {
+func compileKV(t *testing.T, path, tg string) (m *model.Model, full, kv []byte) {
 	t.Helper()
 	m, w := loadDynamic(t, path, kvMaxTotal)
 	m.Inputs.KVCache = false // the full forward; the option below makes the cache graph
-	f, err := build.CompileModel(m, w, build.Options{Target: tg, Verify: true})
-	if build.Refused(err) {
+	f, err := compile.CompileModel(m, w, compile.Options{Target: tg, Verify: true})
+	if compile.Refused(err) {
 		t.Skipf("target %s does not take this model: %v", tg, err)
 	}
 	if err != nil {
 		t.Fatalf("compile: %v", err)
 	}
-	k, err := build.CompileModel(m, w, build.Options{Target: tg, Verify: true, KVCache: true})
+	k, err := compile.CompileModel(m, w, compile.Options{Target: tg, Verify: true, KVCache: true})
 	if err != nil {
 		t.Fatalf("compile with kv_cache: %v", err)
 	}
@@ -140,7 +142,7 @@ func compileKV(t *testing.T, path, tg string) (m *ir.Model, full, kv []byte) {
 
 // tokens draws r.batch sequences of r.total() token ids, [batch, T]
 // row-major, seeded by the model name.
-func (r kvRun) tokens(m *ir.Model) []int64 {
+func (r kvRun) tokens(m *model.Model) []int64 {
 	rng := rand.New(rand.NewPCG(uint64(len(m.Name)), uint64(r.batch)<<8|uint64(r.total())))
 	ids := make([]int64, r.batch*r.total())
 	for i := range ids {
@@ -180,19 +182,19 @@ type ortCache struct {
 	seen   []int64   // per row: tokens fed, the next position
 }
 
-func newORTCache(path string, m *ir.Model, batch int) *ortCache {
+func newORTCache(path string, m *model.Model, batch int) *ortCache {
 	c := &ortCache{path: path, batch: batch, masked: true, mask: make([][]int64, batch), seen: make([]int64, batch)}
 	shape := []int64{int64(batch), int64(m.Arch.KVHeads), 0, int64(m.Arch.HeadDim)}
 	dtype := "float32"
 	if ins, _, err := ortrun.IOInfo(path); err == nil {
 		for _, in := range ins {
-			if in.Name == ir.PastKey(0) {
+			if in.Name == lower.PastKey(0) {
 				dtype = in.DType // float16 at --precision fp16
 			}
 		}
 	}
 	for i := range m.Arch.Layers {
-		for _, name := range []string{ir.PastKey(i), ir.PastValue(i)} {
+		for _, name := range []string{lower.PastKey(i), lower.PastValue(i)} {
 			c.names = append(c.names, name)
 			c.past = append(c.past, ortrun.Tensor{Name: name, DType: dtype, Shape: shape, F32: []float32{}})
 		}
@@ -203,10 +205,10 @@ func newORTCache(path string, m *ir.Model, batch int) *ortCache {
 func (c *ortCache) step(ids []int64) (output, error) { return c.stepMasked(ids, nil) }
 
 // stepMasked feeds ids [batch, n] with mask [batch, n] (0: padding; nil: no
-// padding), positions counting each row's tokens only, as kvcache.Session.
+// padding), positions counting each row's tokens only, as verify.Session.
 func (c *ortCache) stepMasked(ids, mask []int64) (output, error) {
 	n := int64(len(ids) / c.batch)
-	in := append([]ortrun.Tensor{{Name: kvcache.InputIDs, DType: "int64", Shape: []int64{int64(c.batch), n}, I64: ids}}, c.past...)
+	in := append([]ortrun.Tensor{{Name: lower.InputIDs, DType: "int64", Shape: []int64{int64(c.batch), n}, I64: ids}}, c.past...)
 	if c.masked {
 		var full, pos []int64
 		for b := range c.batch {
@@ -225,8 +227,8 @@ func (c *ortCache) stepMasked(ids, mask []int64) (output, error) {
 			}
 			full = append(full, c.mask[b]...)
 		}
-		in = append(in, ortrun.Tensor{Name: kvcache.AttentionMask, DType: "int64", Shape: []int64{int64(c.batch), int64(len(c.mask[0]))}, I64: full},
-			ortrun.Tensor{Name: kvcache.PositionIDs, DType: "int64", Shape: []int64{int64(c.batch), n}, I64: pos})
+		in = append(in, ortrun.Tensor{Name: lower.AttentionMask, DType: "int64", Shape: []int64{int64(c.batch), int64(len(c.mask[0]))}, I64: full},
+			ortrun.Tensor{Name: lower.PositionIDs, DType: "int64", Shape: []int64{int64(c.batch), n}, I64: pos})
 	}
 	outs, err := ortrun.Run(c.path, in, 1)
 	if err != nil {
@@ -237,14 +239,14 @@ func (c *ortCache) stepMasked(ids, mask []int64) (output, error) {
 		byName[o.Name] = o
 	}
 	for j, name := range c.names {
-		p, ok := byName[kvcache.PresentFor(name)]
+		p, ok := byName[verify.PresentFor(name)]
 		if !ok {
-			return output{}, fmt.Errorf("no output %s", kvcache.PresentFor(name))
+			return output{}, fmt.Errorf("no output %s", verify.PresentFor(name))
 		}
 		p.Name = name
 		c.past[j] = p
 	}
-	l := byName[kvcache.Logits]
+	l := byName[lower.Logits]
 	return output{l.Shape, l.F32}, nil
 }
 
@@ -257,7 +259,7 @@ type stepper interface {
 
 func (c *ortCache) cached() int64 { return c.past[0].Shape[2] }
 
-type goCache struct{ s *kvcache.Session }
+type goCache struct{ s *verify.Session }
 
 func (c goCache) step(ids []int64) (output, error) {
 	l, err := c.s.Step(ids)
@@ -324,11 +326,11 @@ func TestKVCacheMatchesFullForward(t *testing.T) {
 				}
 				for _, r := range kvRuns {
 					ids := r.tokens(m)
-					want, err := runGo(goFull, idsInput([]int64{int64(r.batch), int64(r.total())}, ids), "input_ids", "logits")
+					want, err := runGo(goFull, idsInput([]int64{int64(r.batch), int64(r.total())}, ids), lower.InputIDs, lower.Logits)
 					if err != nil {
 						t.Fatal(err)
 					}
-					sess, err := kvcache.NewSession(goKV, r.batch)
+					sess, err := verify.NewSession(goKV, r.batch)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -398,11 +400,11 @@ func TestKVCacheMatchesTorch(t *testing.T) {
 	}
 	dir := t.TempDir()
 	for _, path := range goldenModels(t) {
-		m, err := ir.Load(path)
+		m, err := model.Load(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m.Arch.Kind != ir.ArchDecoder {
+		if m.Arch.Kind != model.ArchDecoder {
 			continue
 		}
 		name := caseName(path)
@@ -434,7 +436,7 @@ func TestKVCacheMatchesTorch(t *testing.T) {
 			}
 			defer ref.Close()
 			type compiled struct {
-				m    *ir.Model
+				m    *model.Model
 				kv   []byte
 				path string
 			}
@@ -476,9 +478,9 @@ func TestKVCacheMatchesTorch(t *testing.T) {
 					dORT := checkRun(t, tg+" in onnxruntime vs torch", r, gqa, oc, ids, full)
 					if !(gqa && r.chunked()) {
 						for j, name := range oc.names {
-							want := read("cached." + kvcache.PresentFor(name))
+							want := read("cached." + verify.PresentFor(name))
 							if d, where := diff(output{oc.past[j].Shape, oc.past[j].F32}, want); !(d <= tol) {
-								t.Errorf("%s, %v: onnxruntime's %s vs torch's cache: max |diff| = %.3g (%s)", tg, r, kvcache.PresentFor(name), d, where)
+								t.Errorf("%s, %v: onnxruntime's %s vs torch's cache: max |diff| = %.3g (%s)", tg, r, verify.PresentFor(name), d, where)
 							}
 						}
 					}
@@ -486,7 +488,7 @@ func TestKVCacheMatchesTorch(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					sess, err := kvcache.NewSession(goKV, r.batch)
+					sess, err := verify.NewSession(goKV, r.batch)
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -7,10 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
-	"github.com/mhcc-dev/mhcc/internal/kvcache"
-	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/compile"
+	"github.com/mhcc-dev/mhcc/model"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
+	"github.com/mhcc-dev/mhcc/verify"
 )
 
 // padPrompts are the prompt lengths of the padded batch: different, so two
@@ -26,7 +26,7 @@ type padEngine interface {
 	stepMasked(ids, mask []int64) (output, error)
 }
 
-type goPad struct{ s *kvcache.Session }
+type goPad struct{ s *verify.Session }
 
 func (g goPad) stepMasked(ids, mask []int64) (output, error) {
 	l, err := g.s.StepMasked(ids, mask)
@@ -61,7 +61,7 @@ func TestKVCachePaddedMatchesUnpadded(t *testing.T) {
 				t.Run(name, func(t *testing.T) {
 					t.Parallel()
 					m, w := loadDynamic(t, path, 16)
-					res, err := build.CompileModel(m, w, build.Options{Target: tg, Precision: prec, KVCache: true})
+					res, err := compile.CompileModel(m, w, compile.Options{Target: tg, Precision: prec, KVCache: true})
 					if err != nil {
 						t.Fatalf("compile: %v", err)
 					}
@@ -81,7 +81,7 @@ func TestKVCachePaddedMatchesUnpadded(t *testing.T) {
 					steps := padSteps(m)
 					engines := map[string]func(batch int) padEngine{
 						"Go runtime": func(batch int) padEngine {
-							s, err := kvcache.NewSession(goKV, batch)
+							s, err := verify.NewSession(goKV, batch)
 							if err != nil {
 								t.Fatal(err)
 							}
@@ -153,7 +153,7 @@ func TestKVCachePaddedMatchesUnpadded(t *testing.T) {
 }
 
 // padBatch draws the prompts of padPrompts' lengths, seeded by the model.
-func padBatch(m *ir.Model) [][]int64 {
+func padBatch(m *model.Model) [][]int64 {
 	var out [][]int64
 	for i, n := range padPrompts {
 		r := kvRun{batch: 1, schedule: []int{n}}
@@ -167,7 +167,7 @@ func padBatch(m *ir.Model) [][]int64 {
 }
 
 // padSteps draws the decode tokens: padDecode steps of one id per row.
-func padSteps(m *ir.Model) [][]int64 {
+func padSteps(m *model.Model) [][]int64 {
 	var out [][]int64
 	for s := range padDecode {
 		var row []int64
@@ -211,16 +211,16 @@ func TestKVCachePastMaxSequence(t *testing.T) {
 	dir := t.TempDir()
 	for _, tg := range []string{"onnx", "ort"} {
 		t.Run(tg, func(t *testing.T) {
-			m, err := ir.Load("../../testdata/kv/tiny-mhc-kv.yaml")
+			m, err := model.Load("../../testdata/kv/tiny-mhc-kv.yaml")
 			if err != nil {
 				t.Fatal(err)
 			}
-			w, err := ir.LoadWeights(m)
+			w, err := model.LoadWeights(m)
 			if err != nil {
 				t.Fatal(err)
 			}
 			m.Inputs.MaxSequence = 6
-			res, err := build.CompileModel(m, w, build.Options{Target: tg, KVCache: true})
+			res, err := compile.CompileModel(m, w, compile.Options{Target: tg, KVCache: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -232,7 +232,7 @@ func TestKVCachePastMaxSequence(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := kvcache.NewSession(goKV, 1)
+			s, err := verify.NewSession(goKV, 1)
 			if err != nil {
 				t.Fatal(err)
 			}

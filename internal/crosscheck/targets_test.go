@@ -10,14 +10,15 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/export"
-	"github.com/mhcc-dev/mhcc/internal/build"
 	"github.com/mhcc-dev/mhcc/internal/ortrun"
-	"github.com/mhcc-dev/mhcc/internal/verify"
 	"github.com/mhcc-dev/mhcc/ir"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/model"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 	"github.com/mhcc-dev/mhcc/target"
+	"github.com/mhcc-dev/mhcc/verify"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -63,8 +64,8 @@ func TestTargetsPreserveNumerics(t *testing.T) {
 				name := tg + "/" + caseName(path)
 				t.Run(name, func(t *testing.T) {
 					t.Parallel()
-					res, err := build.Compile(path, build.Options{Target: tg, Verify: true})
-					if build.Refused(err) {
+					res, err := compile.Compile(path, compile.Options{Target: tg, Verify: true})
+					if compile.Refused(err) {
 						t.Skipf("target %s does not take this model: %v", tg, err)
 					}
 					if err != nil {
@@ -152,7 +153,7 @@ func TestPrecisionKeepsInvariants(t *testing.T) {
 						}
 					}
 				}
-				m0, err := ir.Load(path)
+				m0, err := model.Load(path)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -166,7 +167,7 @@ func TestPrecisionKeepsInvariants(t *testing.T) {
 				if prec != "fp16" {
 					return
 				}
-				res, err := build.Compile(path, build.Options{Precision: prec, Verify: true})
+				res, err := compile.Compile(path, compile.Options{Precision: prec, Verify: true})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -237,8 +238,8 @@ func TestEveryLowering(t *testing.T) {
 func everyLoweringCases(t *testing.T, dir string, op ir.Op, label, l, profile string, models []string) {
 	for _, path := range models {
 		t.Run(op.String()+"@"+label+"/"+caseName(path), func(t *testing.T) {
-			res, err := build.Compile(path, build.Options{Target: profile, Verify: true})
-			if build.Refused(err) {
+			res, err := compile.Compile(path, compile.Options{Target: profile, Verify: true})
+			if compile.Refused(err) {
 				t.Skipf("the lowering does not take this model: %v", err)
 			}
 			if err != nil {

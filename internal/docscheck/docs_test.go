@@ -14,8 +14,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/compile"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 const root = "../.."
@@ -200,17 +200,17 @@ func TestSpecMetadata(t *testing.T) {
 	keys, when := specMetadata(t)
 	cases := []struct {
 		model string
-		opts  build.Options
+		opts  compile.Options
 		mhc   bool
 	}{
-		{"tiny-mhc", build.Options{}, true},
-		{"tiny-residual", build.Options{}, false},
-		{"mlp-mhc", build.Options{Target: "kernel"}, true},
-		{"tiny-mhc-static", build.Options{Float64: true}, true},
+		{"tiny-mhc", compile.Options{}, true},
+		{"tiny-residual", compile.Options{}, false},
+		{"mlp-mhc", compile.Options{Target: "kernel"}, true},
+		{"tiny-mhc-static", compile.Options{Float64: true}, true},
 	}
 	seen := map[string]bool{}
 	for _, c := range cases {
-		res, err := build.Compile(filepath.Join(root, "testdata/models", c.model+".yaml"), c.opts)
+		res, err := compile.Compile(filepath.Join(root, "testdata/models", c.model+".yaml"), c.opts)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,7 +17,7 @@ import (
 
 // Limits of whole-file reads.
 const (
-	// MaxYAMLBytes caps a model file or a target profile (ir.MaxFileBytes
+	// MaxYAMLBytes caps a model file or a target profile (model.MaxFileBytes
 	// is this cap). The YAML parser holds a node of some hundred bytes per
 	// key and value, so a file of millions of keys would take gigabytes
 	// and minutes before a single check; the largest real one is a few

@@ -15,11 +15,11 @@ import (
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/safetensors"
-	"github.com/mhcc-dev/mhcc/internal/verify"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
+	"github.com/mhcc-dev/mhcc/verify"
 )
 
 const root = "../.."
@@ -184,7 +184,7 @@ func TestMinimalRunsInOnnxGo(t *testing.T) {
 	dir := t.TempDir()
 	for _, path := range models(t, dir) {
 		t.Run(caseName(path), func(t *testing.T) {
-			res, err := build.Compile(path, build.Options{Target: "minimal", Verify: true})
+			res, err := compile.Compile(path, compile.Options{Target: "minimal", Verify: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -228,7 +228,7 @@ func TestMinimalOnnxGoMatchesTorch(t *testing.T) {
 	}
 	for _, path := range cases {
 		t.Run(caseName(path), func(t *testing.T) {
-			res, err := build.Compile(path, build.Options{Target: "minimal"})
+			res, err := compile.Compile(path, compile.Options{Target: "minimal"})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,8 +8,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/compile"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
 
@@ -56,7 +56,7 @@ func TestMinimalNodeByNode(t *testing.T) {
 			continue
 		}
 		t.Run(caseName(path), func(t *testing.T) {
-			res, err := build.Compile(path, build.Options{Target: "minimal"})
+			res, err := compile.Compile(path, compile.Options{Target: "minimal"})
 			if err != nil {
 				t.Fatal(err)
 			}

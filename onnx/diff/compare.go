@@ -9,7 +9,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/lower"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 type comparer struct {
@@ -81,21 +82,21 @@ type metaKey struct{ key, kind, label, def string }
 
 // The metadata mhcc writes, in its order, with how to describe each.
 var metaKeys = []metaKey{
-	{"mhcc.producer", "producer", "producer", ""},
-	{"mhcc.target", "target", "target", ""},
-	{"mhcc.lowering", "lowering", "lowering", ""},
-	{"mhcc.precision", "precision", "precision", "f32"},
-	{"mhcc.model", "model_name", "model", ""},
-	{"mhcc.architecture", "architecture", "architecture", ""},
-	{"mhcc.layers", "layers", "layers", ""},
-	{"mhcc.hc.kind", "hc_kind", "hyper-connections", ""},
-	{"mhcc.hc.streams", "streams", "streams", ""},
-	{"mhcc.hc.dynamic", "dynamic", "dynamic mixing", ""},
-	{"mhcc.hc.sinkhorn_iterations", "sinkhorn_iterations", "sinkhorn iterations", ""},
-	{"mhcc.hc.eps", "sinkhorn_eps", "sinkhorn eps", ""},
-	{"mhcc.hc.rms_eps", "rms_eps", "hc rms eps", ""},
-	{"mhcc.hc.collapse", "collapse", "stream collapse", ""},
-	{"mhcc.weights", "weights", "weights", ""},
+	{lower.MetaProducer, "producer", "producer", ""},
+	{lower.MetaTarget, "target", "target", ""},
+	{lower.MetaLowering, "lowering", "lowering", ""},
+	{lower.MetaPrecision, "precision", "precision", "f32"},
+	{lower.MetaModel, "model_name", "model", ""},
+	{lower.MetaArchitecture, "architecture", "architecture", ""},
+	{lower.MetaLayers, "layers", "layers", ""},
+	{lower.MetaHCKind, "hc_kind", "hyper-connections", ""},
+	{lower.MetaHCStreams, "streams", "streams", ""},
+	{lower.MetaHCDynamic, "dynamic", "dynamic mixing", ""},
+	{lower.MetaHCIterations, "sinkhorn_iterations", "sinkhorn iterations", ""},
+	{lower.MetaHCEps, "sinkhorn_eps", "sinkhorn eps", ""},
+	{lower.MetaHCRMSEps, "rms_eps", "hc rms eps", ""},
+	{lower.MetaHCCollapse, "collapse", "stream collapse", ""},
+	{lower.MetaWeights, "weights", "weights", ""},
 }
 
 func metadata(m *onnxpb.ModelProto) map[string]string {

@@ -8,10 +8,10 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
+	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
-	"github.com/mhcc-dev/mhcc/onnx/text"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
+	onnxtext "github.com/mhcc-dev/mhcc/onnx/text"
 )
 
 // textGolden is what a graph-only golden gives back: m printed by mhcc fmt
@@ -38,9 +38,9 @@ func TestTextGoldenEqual(t *testing.T) {
 		t.Fatalf("no models: %v", err)
 	}
 	for _, path := range models {
-		for _, target := range build.Targets {
+		for _, target := range compile.Targets {
 			t.Run(filepath.Base(path)+"/"+target, func(t *testing.T) {
-				res, err := build.Compile(path, build.Options{Target: target})
+				res, err := compile.Compile(path, compile.Options{Target: target})
 				if err != nil {
 					t.Skipf("does not compile for %s: %v", target, err)
 				}

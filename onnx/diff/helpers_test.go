@@ -8,8 +8,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/compile"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 // compileVariant compiles testdata/models/<name> after applying the
@@ -31,7 +31,7 @@ func compileVariant(t *testing.T, name string, repl ...string) *onnxpb.ModelProt
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := build.Compile(path, build.Options{})
+	res, err := compile.Compile(path, compile.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/compile"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	"github.com/mhcc-dev/mhcc/onnx/tensor"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -465,7 +465,7 @@ func TestNames(t *testing.T) {
 // compiled compiles a testdata model file and decodes it.
 func compiled(t *testing.T, path string) *onnxpb.ModelProto {
 	t.Helper()
-	res, err := build.Compile(path, build.Options{})
+	res, err := compile.Compile(path, compile.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,7 @@
+package model
+
+// Internals for the external tests (fuzz_test.go).
+var (
+	CheckInvariants = checkInvariants
+	ApproxParams    = approxParams
+)

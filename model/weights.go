@@ -1,0 +1,192 @@
+package model
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/mhcc-dev/mhcc/internal/safetensors"
+	"github.com/mhcc-dev/mhcc/ir"
+)
+
+// A WeightSpec names one tensor the model needs (docs/spec.md §4) and its shape.
+type WeightSpec struct {
+	Name  string
+	Shape []int64
+}
+
+// WeightSpecs lists the tensors m needs, in the order of docs/spec.md §4: embedding
+// or input projection, then per layer, then the collapse head and the output.
+func WeightSpecs(m *Model) []WeightSpec {
+	a, hc := m.Arch, m.HC
+	c := int64(a.HiddenSize)
+	n := int64(hc.Streams)
+	mhc := hc.Kind == HCMHC
+	var ws []WeightSpec
+	add := func(name string, shape ...int64) { ws = append(ws, WeightSpec{name, shape}) }
+	hcParams := func(prefix string) {
+		if !mhc {
+			return
+		}
+		if hc.Dynamic {
+			add(prefix+"_fn", n*n+2*n, n*c)
+		}
+		add(prefix+"_base", n*n+2*n)
+		if hc.Dynamic {
+			add(prefix+"_scale", 3)
+		}
+	}
+	switch a.Kind {
+	case ArchDecoder:
+		hd, h, kv, f := int64(a.HeadDim), int64(a.Heads), int64(a.KVHeads), int64(a.FFNHiddenSize)
+		add("embed.weight", int64(a.VocabSize), c)
+		for i := 0; i < a.Layers; i++ {
+			p := fmt.Sprintf("layers.%d.", i)
+			add(p+"attn_norm.weight", c)
+			add(p+"attn.wq.weight", h*hd, c)
+			add(p+"attn.wk.weight", kv*hd, c)
+			add(p+"attn.wv.weight", kv*hd, c)
+			add(p+"attn.wo.weight", c, h*hd)
+			add(p+"ffn_norm.weight", c)
+			add(p+"ffn.w1.weight", f, c)
+			add(p+"ffn.w2.weight", c, f)
+			add(p+"ffn.w3.weight", f, c)
+			hcParams(p + "hc_attn")
+			hcParams(p + "hc_ffn")
+		}
+	case ArchMLP:
+		f := int64(a.FFNHiddenSize)
+		add("in_proj.weight", c, int64(a.InputSize))
+		for i := 0; i < a.Layers; i++ {
+			p := fmt.Sprintf("layers.%d.", i)
+			add(p+"norm.weight", c)
+			add(p+"mlp.w1.weight", f, c)
+			add(p+"mlp.w2.weight", c, f)
+			hcParams(p + "hc")
+		}
+	}
+	if mhc && hc.Collapse == CollapseHead {
+		add("hc_head_fn", n, n*c)
+		add("hc_head_base", n)
+		add("hc_head_scale", 1)
+	}
+	add("norm.weight", c)
+	if a.Kind == ArchDecoder {
+		add("head.weight", int64(a.VocabSize), c)
+	} else {
+		add("out_proj.weight", int64(a.OutputSize), c)
+	}
+	return ws
+}
+
+// Weights maps tensor names to their data, float32 (f16 and bf16 sources are
+// widened exactly).
+type Weights map[string]*ir.Tensor
+
+// LoadWeights returns the weights m's weights section names: generated from
+// the seed, or read from the safetensors file and checked against
+// WeightSpecs. Every missing, unexpected or misshapen tensor is reported.
+func LoadWeights(m *Model) (Weights, error) {
+	switch m.Weights.Source {
+	case WeightsRandom:
+		return RandomWeights(m), nil
+	case WeightsSafetensors:
+		return readSafetensors(m, nil)
+	}
+	return nil, fmt.Errorf("%v: weights.source: got %q, want random or safetensors", m.WeightsPos, m.Weights.Source)
+}
+
+// RandomWeights generates every tensor of WeightSpecs(m) from m.Weights.Seed.
+// Each tensor has its own generator seeded by (seed, FNV-1a of its name), so
+// a tensor's values do not depend on the others. Scales follow common
+// initialisations so the model computes something non-degenerate:
+//
+//	linear weights [out, in]   U(-1/√in, 1/√in)
+//	embed.weight               N(0, 1)
+//	*norm.weight               1 + 0.1·N(0, 1)
+//	hc_*_fn [m, nC]            U(-1/√(nC), 1/√(nC))
+//	hc_*_base                  N(0, 1)
+//	hc_*_scale                 U(0.5, 1.5)
+func RandomWeights(m *Model) Weights {
+	w := Weights{}
+	for _, s := range WeightSpecs(m) {
+		w[s.Name] = randomTensor(m.Weights.Seed, s)
+	}
+	return w
+}
+
+// readSafetensors reads and checks m's safetensors file; tensors for which
+// lazy returns true are not read but streamed when written (nil: read all).
+func readSafetensors(m *Model, lazy func(WeightSpec) bool) (Weights, error) {
+	path := m.Weights.Path
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%v: weights.path: %w", m.Weights.PathPos, err)
+	}
+	defer f.Close()
+	var errs []string
+	want := map[string]bool{}
+	w := Weights{}
+	for _, s := range WeightSpecs(m) {
+		want[s.Name] = true
+		info, ok := f.Lookup(s.Name)
+		if !ok {
+			errs = append(errs, fmt.Sprintf("tensor %q is missing (want shape %v)", s.Name, s.Shape))
+			continue
+		}
+		if !equalInts(info.Shape, s.Shape) {
+			errs = append(errs, fmt.Sprintf("tensor %q has shape %v, want %v", s.Name, info.Shape, s.Shape))
+			continue
+		}
+		switch info.DType {
+		case "F32", "F16", "BF16":
+		default:
+			errs = append(errs, fmt.Sprintf("tensor %q has dtype %s, want F32, F16 or BF16", s.Name, info.DType))
+			continue
+		}
+		if lazy != nil && lazy(s) {
+			w[s.Name] = &ir.Tensor{DType: ir.Float32, Shape: s.Shape, Lazy: &safetensorsSource{path: path, name: s.Name}}
+			continue
+		}
+		data, err := f.ReadFloat32(s.Name)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		// The model computes in float32: F16 and BF16 values are widened
+		// exactly and the tensor is float32 from here on.
+		w[s.Name] = &ir.Tensor{DType: ir.Float32, Shape: s.Shape, F32: data}
+	}
+	var extra []string
+	for _, info := range f.Tensors() {
+		if !want[info.Name] {
+			extra = append(extra, info.Name)
+		}
+	}
+	sort.Strings(extra)
+	for _, name := range extra {
+		errs = append(errs, fmt.Sprintf("unexpected tensor %q (not used by a %s/%s model with these settings)", name, m.Arch.Kind, m.HC.Kind))
+	}
+	if len(errs) > 0 {
+		const max = 20
+		more := ""
+		if len(errs) > max {
+			more = fmt.Sprintf("\n\t(and %d more)", len(errs)-max)
+			errs = errs[:max]
+		}
+		return nil, fmt.Errorf("%v: weights.path: %s:\n\t%s%s", m.Weights.PathPos, path, strings.Join(errs, "\n\t"), more)
+	}
+	return w, nil
+}
+
+func equalInts(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
