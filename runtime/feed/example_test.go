@@ -6,8 +6,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mhcc-dev/mhcc/internal/build"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/compile"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 	"github.com/mhcc-dev/mhcc/runtime/feed"
 )
@@ -15,7 +15,7 @@ import (
 // Compile a model file, make its inputs for a batch of 2 sequences of 5
 // tokens, and run it with mhcc's runtime.
 func Example() {
-	res, err := build.Compile("../../testdata/models/tiny-mhc.yaml", build.Options{})
+	res, err := compile.Compile("../../testdata/models/tiny-mhc.yaml", compile.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return
