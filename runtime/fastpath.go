@@ -15,13 +15,44 @@ import (
 // longest suffix of dims along which every operand either runs contiguously
 // or stays on one element, so the inner loops are plain slice loops.
 
-// fastPaths switches the fast paths on; the tests switch them off to run
-// the general kernels as the oracle.
-var fastPaths = true
-
 // parallelMin is the number of elements from which elementwise work is
 // split among goroutines.
 const parallelMin = 1 << 15
+
+// mapFloatOn is mapFloat, split among goroutines for a large float32 x
+// when c runs under the Fast engine.
+func mapFloatOn(c *call, x *Tensor, f func(float64) float64) *Tensor {
+	d, ok := x.data.([]float32)
+	if !c.fast || !ok || len(d) < parallelMin {
+		return mapFloat(x, f)
+	}
+	out := getF32(len(d))
+	parallelFor(len(d), goruntime.GOMAXPROCS(0), func(i0, i1 int) {
+		for i, v := range d[i0:i1] {
+			out[i0+i] = float32(f(float64(v)))
+		}
+	})
+	return &Tensor{DType: Float32, Shape: x.Shape, data: out}
+}
+
+// zipOn is zipNum, row by row (zip32) for + − × ÷ on float32 when c runs
+// under the Fast engine.
+func zipOn(c *call, a, b *Tensor, op binFn) *Tensor {
+	if c.fast && a.DType == Float32 && b.DType == Float32 && op.kind != binOther {
+		return zip32(op.kind, a, b)
+	}
+	return zipNum(a, b, op)
+}
+
+// transposeOn is transposeTensor, copying whole strided runs (takeStrided)
+// when fast.
+func transposeOn(fast bool, x *Tensor, perm []int) *Tensor {
+	if !fast {
+		return transposeTensor(x, perm)
+	}
+	shape, pst := transposed(x.Shape, perm)
+	return takeStrided(x, shape, pst, 0)
+}
 
 // A rowPlan walks the rows of an output shape for up to three operands that
 // broadcast to it.
@@ -612,7 +643,7 @@ func sigmoid32(x *Tensor) *Tensor {
 
 // sigmoidOp is the Sigmoid kernel: sigmoid32 for float32, else the general map.
 func sigmoidOp(c *call, in []*Tensor) []*Tensor {
-	if in[0].DType == Float32 && fastPaths {
+	if in[0].DType == Float32 && c.fast {
 		return []*Tensor{sigmoid32(in[0])}
 	}
 	return []*Tensor{mapFloat(in[0], sigmoid)}

@@ -26,7 +26,7 @@ func matMul(c *call, in []*Tensor) []*Tensor {
 	if pk := c.n.fz.packed; pk != nil {
 		return []*Tensor{matmulPacked(in[0], pk)}
 	}
-	return []*Tensor{matmulT(in[0], in[1], c.n.fz.transA, c.n.fz.transB, true)}
+	return []*Tensor{matmulT(in[0], in[1], c.n.fz.transA, c.n.fz.transB, c.fast)}
 }
 
 // matmul multiplies a and b with the fast kernels or the reference loop.
@@ -47,10 +47,10 @@ func matmulT(a, b *Tensor, ta, tb, fast bool) *Tensor {
 	inPlace := fast && (a.DType == Float32 || a.DType == Float64 && !ta)
 	if (ta || tb) && !inPlace {
 		if ta {
-			a = transposeLast2(a)
+			a = transposeLast2(a, fast)
 		}
 		if tb {
-			b = transposeLast2(b)
+			b = transposeLast2(b, fast)
 		}
 		ta, tb = false, false
 	}
@@ -139,14 +139,14 @@ func matmulPacked(a *Tensor, pk *packedB) *Tensor {
 }
 
 // transposeLast2 swaps the last two dims of x.
-func transposeLast2(x *Tensor) *Tensor {
+func transposeLast2(x *Tensor, fast bool) *Tensor {
 	r := len(x.Shape)
 	perm := make([]int, r)
 	for i := range perm {
 		perm[i] = i
 	}
 	perm[r-2], perm[r-1] = r-1, r-2
-	return transposeTensor(x, perm)
+	return transposeOn(fast, x, perm)
 }
 
 // batchIndex is expandIndex for the batch dims, without a walk when there
@@ -458,12 +458,12 @@ func gemm(c *call, in []*Tensor) []*Tensor {
 		panic(errRank)
 	}
 	if c.int("transA", 0) != 0 {
-		a = transposeTensor(a, []int{1, 0})
+		a = transposeOn(c.fast, a, []int{1, 0})
 	}
 	if c.int("transB", 0) != 0 {
-		b = transposeTensor(b, []int{1, 0})
+		b = transposeOn(c.fast, b, []int{1, 0})
 	}
-	y := matmul(a, b, true)
+	y := matmul(a, b, c.fast)
 	alpha, beta := c.float("alpha", 1), c.float("beta", 1)
 	var bias *Tensor
 	if len(in) > 2 && in[2] != nil && beta != 0 {

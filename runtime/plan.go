@@ -203,7 +203,7 @@ func (m *Model) makePlan() *plan {
 	}
 	last := map[int]int{} // slot → index of the last step reading it
 	for i, n := range order {
-		st := step{n: n, c: call{n: n, nout: len(n.Outputs)}}
+		st := step{n: n, c: call{n: n, nout: len(n.Outputs), fast: true}}
 		for _, in := range n.Inputs {
 			s := slotOf(in)
 			st.in = append(st.in, s)

@@ -60,7 +60,7 @@ func TestPlanFusesTranspose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := compareTensors(got["kT"], transposeLast2(in["k"]), 0, 0); err != nil {
+	if err := compareTensors(got["kT"], transposeLast2(in["k"], false), 0, 0); err != nil {
 		t.Errorf("kT: %v", err)
 	}
 }
