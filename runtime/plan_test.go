@@ -392,3 +392,15 @@ func TestPlanFusesGemmHalfSteps(t *testing.T) {
 		})
 	}
 }
+
+// TestFusionTable: every row of the fusions table has a distinct name, a
+// matcher, a kernel and a reason.
+func TestFusionTable(t *testing.T) {
+	seen := map[string]bool{}
+	for i, r := range fusions {
+		if r.name == "" || seen[r.name] || r.match == nil || r.kernel == nil || len(r.reason) < 20 {
+			t.Errorf("fusions[%d] (%q): want a distinct name, a matcher, a kernel and a reason", i, r.name)
+		}
+		seen[r.name] = true
+	}
+}
