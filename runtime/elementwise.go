@@ -3,6 +3,8 @@ package runtime
 import (
 	"math"
 	goruntime "runtime"
+
+	"github.com/mhcc-dev/mhcc/runtime/internal/fast"
 )
 
 // Elementwise kernels. Floats compute in float64 per element and round once
@@ -139,7 +141,7 @@ func expandIndex(in, out []int64) []int {
 func mapFloat(x *Tensor, f func(float64) float64) *Tensor {
 	switch d := x.data.(type) {
 	case []float32:
-		out := getF32(len(d))
+		out := fast.GetF32(len(d))
 		for i, v := range d {
 			out[i] = float32(f(float64(v)))
 		}
@@ -192,12 +194,12 @@ func fastUnary32(loop func(dst, src []float32), slow kernelFunc) kernelFunc {
 		if !ok || !c.fast {
 			return slow(c, in)
 		}
-		out := getF32(len(d))
+		out := fast.GetF32(len(d))
 		workers := 1
 		if len(d) >= parallelMin {
 			workers = goruntime.GOMAXPROCS(0)
 		}
-		parallelFor(len(d), workers, func(i0, i1 int) { loop(out[i0:i1], d[i0:i1]) })
+		fast.ParallelFor(len(d), workers, func(i0, i1 int) { loop(out[i0:i1], d[i0:i1]) })
 		return []*Tensor{{DType: Float32, Shape: in[0].Shape, data: out}}
 	}
 }
@@ -601,7 +603,7 @@ func square32(x, y *Tensor) *Tensor {
 	if !ok || y.Len() != 1 || len(y.Shape) > len(x.Shape) || y.Float64s()[0] != 2 {
 		return nil
 	}
-	out := getF32(len(xv))
+	out := fast.GetF32(len(xv))
 	for i, v := range xv {
 		out[i] = v * v
 	}

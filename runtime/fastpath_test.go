@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/runtime/internal/fast"
 )
 
 // fastVsGeneral runs one op under the Fast engine (fastpath.go and, in a
@@ -222,7 +223,7 @@ func TestFastWhereConcat(t *testing.T) {
 	}
 }
 
-// poisonPool puts NaN-filled buffers of every size class from poolMin to 2²⁰ in the pool.
+// poisonPool puts NaN-filled buffers of every size class from fast.PoolMin to 2²⁰ in the pool.
 func poisonPool() {
 	nan := float32(math.NaN())
 	for c := 6; c <= 20; c++ {
@@ -231,7 +232,7 @@ func poisonPool() {
 			for i := range b {
 				b[i] = nan
 			}
-			putF32(b)
+			fast.PutF32(b)
 		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/mhcc-dev/mhcc/runtime/internal/fast"
 )
 
 // The execution plan of the Fast engine. Decode turns the sorted graph into
@@ -414,7 +416,7 @@ func (p *plan) planRecycling(last map[int]int, pinned []bool) {
 // MatMul moves out of m.inits into the plan in packed form only, so the
 // model holds one copy of it.
 func (m *Model) packWeights(p *plan, order []*Node, isOutput map[string]bool) []*Node {
-	if simdKernel == nil {
+	if fast.SIMDKernel == nil {
 		return order
 	}
 	readers := map[string]int{}
@@ -442,7 +444,7 @@ func (m *Model) packWeights(p *plan, order []*Node, isOutput map[string]bool) []
 			if n.fz.transB {
 				k, cols = cols, k
 			}
-			pw = packedWeight{pk: packConstB(w.Float32s(), k, cols, n.fz.transB), transB: n.fz.transB, dtype: w.DType, shape: w.Shape}
+			pw = packedWeight{pk: &packedB{fast.PackConstB(w.Float32s(), k, cols, n.fz.transB)}, transB: n.fz.transB, dtype: w.DType, shape: w.Shape}
 			p.packed[name] = pw
 		} else if pw.transB != n.fz.transB {
 			continue // read both ways: this reader multiplies as usual
@@ -744,7 +746,7 @@ func (m *Model) runPlan(inputs map[string]*Tensor, opt RunOptions) (map[string]*
 			}
 			for _, s := range p.groups[g] {
 				if made[s] != nil {
-					putF32(made[s])
+					fast.PutF32(made[s])
 					made[s] = nil
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
+	"github.com/mhcc-dev/mhcc/runtime/internal/fast"
 )
 
 // TestPlanFusesTranspose runs x·Wᵀ and Q·Kᵀ written with explicit Transposes
@@ -210,7 +211,7 @@ func TestPlanPacksWeights(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if simdKernel != nil {
+	if fast.SIMDKernel != nil {
 		if m.inits["w1"] != nil || m.inits["w2"] != nil || m.inits["w3"] == nil {
 			t.Errorf("inits after packing: w1 %v, w2 %v, w3 %v; want only w3", m.inits["w1"] != nil, m.inits["w2"] != nil, m.inits["w3"] != nil)
 		}

@@ -85,7 +85,7 @@ func reduce(r reducer) kernelFunc {
 
 // reduceAxes reduces x over axes (all if empty) with r: along whole float32
 // lines (reduce32) when fast, else by the plain index walk below.
-func reduceAxes(fast bool, x *Tensor, axes []int64, keepdims bool, r reducer) *Tensor {
+func reduceAxes(useFast bool, x *Tensor, axes []int64, keepdims bool, r reducer) *Tensor {
 	rank := len(x.Shape)
 	red := make([]bool, rank)
 	for _, a := range axes {
@@ -114,7 +114,7 @@ func reduceAxes(fast bool, x *Tensor, axes []int64, keepdims bool, r reducer) *T
 			shape = []int64{}
 		}
 	}
-	if x.DType == Float32 && fast {
+	if x.DType == Float32 && useFast {
 		if t, ok := reduce32(x, red, r, shape); ok {
 			return t
 		}

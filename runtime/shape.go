@@ -3,6 +3,8 @@ package runtime
 import (
 	"fmt"
 	"math"
+
+	"github.com/mhcc-dev/mhcc/runtime/internal/fast"
 )
 
 // Shape and data-movement kernels. Each computes, for every output element,
@@ -519,7 +521,7 @@ func gather(c *call, in []*Tensor) []*Tensor {
 	shape := append(append(append([]int64{}, x.Shape[:axis]...), ind.Shape...), x.Shape[axis+1:]...)
 	if xv, ok := x.data.([]float32); ok && c.fast {
 		// Whole runs of inner elements (an embedding's rows) copied at once.
-		out := getF32(checkSizeOf(shape, 4))
+		out := fast.GetF32(checkSizeOf(shape, 4))
 		for o := 0; o < outer; o++ {
 			for n, j := range iv {
 				if j < -int64(dim) || j >= int64(dim) {
