@@ -466,6 +466,19 @@ func (m *Model) packWeights(p *plan, order []*Node, isOutput map[string]bool) []
 	return order
 }
 
+// divOf returns x and the producer of y if d is a float32 Div(x, y) and y
+// comes from an op of type op (default domain), else "" and nil.
+func (g *planGraph) divOf(d *Node, op string) (x string, den *Node) {
+	if d.OpType != "Div" || d.Domain != "" || len(d.Inputs) != 2 || len(d.Outputs) != 1 || g.m.types[d.Outputs[0]] != Float32 {
+		return "", nil
+	}
+	den = g.producer[d.Inputs[1]]
+	if d.Inputs[0] == "" || den == nil || den.OpType != op || den.Domain != "" {
+		return "", nil
+	}
+	return d.Inputs[0], den
+}
+
 // matchHalfStep returns a fused copy of d, and the Add and ReduceSum it
 // absorbs, if d is Div(x, Add(ReduceSum(x, axes = [a], keepdims = 1), ε))
 // (either order of Add's operands) on float32, ε a constant float32 scalar,
@@ -473,12 +486,8 @@ func (m *Model) packWeights(p *plan, order []*Node, isOutput map[string]bool) []
 // else nils.
 func matchHalfStep(g *planGraph, d *Node) (*Node, []*Node) {
 	m := g.m
-	if d.OpType != "Div" || d.Domain != "" || len(d.Inputs) != 2 || len(d.Outputs) != 1 || m.types[d.Outputs[0]] != Float32 {
-		return nil, nil
-	}
-	x := d.Inputs[0]
-	add := g.producer[d.Inputs[1]]
-	if x == "" || add == nil || add.OpType != "Add" || add.Domain != "" || len(add.Inputs) != 2 || len(add.Outputs) != 1 {
+	x, add := g.divOf(d, "Add")
+	if add == nil || len(add.Inputs) != 2 || len(add.Outputs) != 1 {
 		return nil, nil
 	}
 	if !g.single(add.Outputs[0]) {
@@ -524,12 +533,8 @@ func matchHalfStep(g *planGraph, d *Node) (*Node, []*Node) {
 // the result by an ulp at most. Else nils.
 func matchGemmHalfStep(pg *planGraph, d *Node) (*Node, []*Node) {
 	m := pg.m
-	if d.OpType != "Div" || d.Domain != "" || len(d.Inputs) != 2 || len(d.Outputs) != 1 || m.types[d.Outputs[0]] != Float32 {
-		return nil, nil
-	}
-	x := d.Inputs[0]
-	g := pg.producer[d.Inputs[1]]
-	if x == "" || g == nil || g.OpType != "Gemm" || g.Domain != "" || len(g.Inputs) != 3 || len(g.Outputs) != 1 ||
+	x, g := pg.divOf(d, "Gemm")
+	if g == nil || len(g.Inputs) != 3 || len(g.Outputs) != 1 ||
 		g.Inputs[0] != x || !pg.single(g.Outputs[0]) {
 		return nil, nil
 	}
