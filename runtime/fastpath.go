@@ -45,6 +45,9 @@ func Kernels() string {
 // mapFloatOn is mapFloat, split among goroutines for a large float32 x
 // when c runs under the Fast engine.
 func mapFloatOn(c *call, x *Tensor, f func(float64) float64) *Tensor {
+	if c.fast && x.DType.isHalf() {
+		return narrowFloat32(mapFloatOn(c, widen(x), f), x.DType)
+	}
 	d, ok := x.data.([]float32)
 	if !c.fast || !ok || len(d) < parallelMin {
 		return mapFloat(x, f)
@@ -58,11 +61,17 @@ func mapFloatOn(c *call, x *Tensor, f func(float64) float64) *Tensor {
 	return &Tensor{DType: Float32, Shape: x.Shape, data: out}
 }
 
-// zipOn is zipNum, row by row (zip32) for + − × ÷ on float32 when c runs
-// under the Fast engine.
+// zipOn is zipNum, row by row (zip32) for + − × ÷ on float32 (and on
+// float16 and bfloat16 widened to it) when c runs under the Fast engine.
 func zipOn(c *call, a, b *Tensor, op binFn) *Tensor {
-	if c.fast && a.DType == Float32 && b.DType == Float32 && op.kind != binOther {
+	if !c.fast || a.DType != b.DType || op.kind == binOther {
+		return zipNum(a, b, op)
+	}
+	if a.DType == Float32 {
 		return zip32(op.kind, a, b)
+	}
+	if a.DType.isHalf() {
+		return narrowFloat32(zip32(op.kind, widen(a), widen(b)), a.DType)
 	}
 	return zipNum(a, b, op)
 }
