@@ -14,7 +14,8 @@ import (
 // Concat, Gather, MatMul, broadcasting Add, Where), with shape inputs taken
 // from the data too, and runs it under a 1 MiB memory budget. Any run may
 // fail, but only with an error: no panic, no internal error, no output past
-// the budget, and the live total back at zero afterwards.
+// the budget, and the live total back at zero afterwards; under both
+// engines, which agree where both finish.
 func FuzzRunBudget(f *testing.F) {
 	f.Add([]byte{0, 4, 0, 0, 0, 1, 2, 8, 3, 1})
 	f.Add([]byte{1, 255, 255, 255, 127, 6, 1, 7, 5})
@@ -32,20 +33,29 @@ func FuzzRunBudget(f *testing.F) {
 		const budget = 1 << 20
 		old := SetMaxBytes(budget)
 		defer SetMaxBytes(old)
-		res, err := m.Run(map[string]*Tensor{})
-		if err != nil {
-			if strings.Contains(err.Error(), "internal error") {
-				t.Fatal(err)
-			}
-		} else {
-			for name, r := range res {
-				if b := tensorBytes(r); b > budget {
-					t.Fatalf("output %s holds %d bytes, budget %d", name, b, budget)
+		// Both engines, each held to the budget; where both finish, their
+		// outputs agree (either may run out first: their live sets differ).
+		var runs [2]map[string]*Tensor
+		for i, e := range []Engine{Fast, Reference} {
+			res, err := m.RunWith(map[string]*Tensor{}, RunOptions{Engine: e})
+			if err != nil {
+				if strings.Contains(err.Error(), "internal error") {
+					t.Fatalf("%v engine: %v", e, err)
 				}
+			} else {
+				for name, r := range res {
+					if b := tensorBytes(r); b > budget {
+						t.Fatalf("%v engine: output %s holds %d bytes, budget %d", e, name, b, budget)
+					}
+				}
+				runs[i] = res
+			}
+			if n := liveBytes.Load(); n != 0 {
+				t.Fatalf("%v engine: live total %d after the run", e, n)
 			}
 		}
-		if n := liveBytes.Load(); n != 0 {
-			t.Fatalf("live total %d after the run", n)
+		if runs[0] != nil && runs[1] != nil {
+			enginesAgree(t, m, runs[0], nil, runs[1], nil)
 		}
 	})
 }

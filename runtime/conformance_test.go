@@ -165,7 +165,10 @@ func unimplementedOps(data []byte) []string {
 	return out
 }
 
-// runNodeCase decodes a case's model and checks it on each of its data sets.
+// runNodeCase decodes a case's model and checks it on each of its data sets,
+// under each engine: both are held to the expected outputs with ONNX's
+// tolerances, and to each other with the same (the engines' differential
+// test on the operator cases).
 func runNodeCase(dir string, model []byte) error {
 	m, err := Decode(model)
 	if err != nil {
@@ -207,10 +210,35 @@ func runNodeCase(dir string, model []byte) error {
 			}
 			inputs[name] = tn
 		}
-		got, err := m.Run(inputs)
+		got, err := m.RunWith(inputs, RunOptions{Engine: Fast})
 		if err != nil {
 			return fmt.Errorf("%s: %v", filepath.Base(set), err)
 		}
+		ref, err := m.RunWith(inputs, RunOptions{Engine: Reference})
+		if err != nil {
+			return fmt.Errorf("%s: reference engine: %v", filepath.Base(set), err)
+		}
+		for _, v := range m.Outputs {
+			if v.DType.IsSequence() {
+				if err := compareSequences(got[v.Name], ref[v.Name]); err != nil {
+					return fmt.Errorf("%s: output %q: fast against reference engine: %v", filepath.Base(set), v.Name, err)
+				}
+			} else if err := compareTensors(got[v.Name], ref[v.Name], conformanceRtol, conformanceAtol); err != nil {
+				return fmt.Errorf("%s: output %q: fast against reference engine: %v", filepath.Base(set), v.Name, err)
+			}
+		}
+		for _, res := range []map[string]*Tensor{got, ref} {
+			if err := checkNodeOutputs(m, set, res); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkNodeOutputs compares one run's outputs with a data set's expected ones.
+func checkNodeOutputs(m *Model, set string, got map[string]*Tensor) error {
+	{
 		for i, v := range m.Outputs {
 			if v.DType.IsSequence() {
 				want, err := readSequenceProto(filepath.Join(set, fmt.Sprintf("output_%d.pb", i)))

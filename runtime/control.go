@@ -26,8 +26,8 @@ func subgraphFeeds(c *call, sub *Model, in []*Tensor) map[string]*Tensor {
 }
 
 // runSubgraph runs sub, failing with the subgraph's error under what.
-func runSubgraph(sub *Model, feeds map[string]*Tensor, what string) []*Tensor {
-	res, err := sub.Run(feeds)
+func runSubgraph(c *call, sub *Model, feeds map[string]*Tensor, what string) []*Tensor {
+	res, err := sub.RunWith(feeds, RunOptions{Engine: c.engine()})
 	if err != nil {
 		failf("%s: %s", what, strings.TrimPrefix(err.Error(), "runtime: "))
 	}
@@ -105,7 +105,7 @@ func loop(c *call, in []*Tensor) []*Tensor {
 		for j, t := range carried {
 			feeds[body.params[2+j]] = t
 		}
-		outs := runSubgraph(body, feeds, fmt.Sprintf("body, iteration %d", i))
+		outs := runSubgraph(c, body, feeds, fmt.Sprintf("body, iteration %d", i))
 		cond = scalarBool(outs[0], fmt.Sprintf("body output %q", body.Outputs[0].Name))
 		for j := range carried {
 			if outs[1+j].DType != carried[j].DType {
@@ -249,7 +249,7 @@ func ifOp(c *call, in []*Tensor) []*Tensor {
 		name = "then_branch"
 	}
 	g := c.n.graphs[name]
-	return runSubgraph(g, subgraphFeeds(c, g, in), name)
+	return runSubgraph(c, g, subgraphFeeds(c, g, in), name)
 }
 
 // checkIf requires both branches, without inputs, with one output per node

@@ -93,22 +93,27 @@
 //
 // # Speed
 //
-// The plain kernels above are the semantics and the test oracles; a run goes
+// A run uses one of two engines, chosen per run by RunOptions.Engine
+// (engine.go). Reference walks the graph as written with the plain kernels
+// above: they are the semantics and the oracle. Fast, the default, goes
 // through faster forms where they apply (README.md, "The Go runtime's speed";
-// RATIONALE.md says why each is built the way it is):
+// RATIONALE.md says why each is built the way it is), and the differential
+// tests (engine_test.go, fastpath_test.go, the conformance and fuzz tests)
+// hold it to Reference within stated tolerances:
 //
 //   - plan.go: Decode makes an execution plan: values in numbered slots,
-//     Transposes read in place by MatMul, each Sinkhorn half-step (the
-//     ReduceSum and the Gemm form) and the RMS pattern one pass, constant
-//     weights packed once, float32 buffers recycled through a pool (pool.go).
-//   - gemm.go: a packed, blocked float32 GEMM with an AVX-512 assembly
-//     micro-kernel (gemm_amd64.s; gonum where there is none), reading A in
-//     place for packed weights.
+//     a table of fusions (Transposes read in place by MatMul, each Sinkhorn
+//     half-step, the ReduceSum and the Gemm form, and the RMS pattern in one
+//     pass), constant weights packed once, float32 buffers recycled through
+//     a pool.
+//   - internal/fast: a packed, blocked float32 GEMM with an AVX-512 assembly
+//     micro-kernel (gemm_amd64.s; simd/archsimd in a purego GOEXPERIMENT=simd
+//     build; gonum where there is none), the buffer pool, and loops split in
+//     chunks among the caller and a pool of helper goroutines that wait for
+//     work for a moment before they sleep.
 //   - fastpath.go, elementwise_simd.go: float32 elementwise, reductions,
 //     Softmax, Sigmoid and data movement, vectorised with simd/archsimd in a
-//     GOEXPERIMENT=simd build.
-//   - parallel.go: loops split in chunks among the caller and a pool of
-//     helper goroutines that wait for work for a moment before they sleep.
+//     GOEXPERIMENT=simd build; a kernel takes them only in a Fast call.
 //
 // RunOptions.Profile adds up the time per operator (`mhcc run --profile`).
 // [DecodeDir] reads external data; [DecodeProto] decodes a message in memory

@@ -3,6 +3,8 @@ package runtime
 import (
 	"math"
 	goruntime "runtime"
+
+	"github.com/mhcc-dev/mhcc/runtime/internal/fast"
 )
 
 // Elementwise kernels. Floats compute in float64 per element and round once
@@ -134,20 +136,15 @@ func expandIndex(in, out []int64) []int {
 
 // ---- unary ----
 
-// mapFloat is y[i] = f(x[i]) for a floating-point x.
+// mapFloat is y[i] = f(x[i]) for a floating-point x. mapFloatOn is its
+// form that splits a large float32 x among goroutines under the Fast engine.
 func mapFloat(x *Tensor, f func(float64) float64) *Tensor {
 	switch d := x.data.(type) {
 	case []float32:
-		out := getF32(len(d))
-		workers := 1
-		if len(d) >= parallelMin && fastPaths {
-			workers = goruntime.GOMAXPROCS(0)
+		out := fast.GetF32(len(d))
+		for i, v := range d {
+			out[i] = float32(f(float64(v)))
 		}
-		parallelFor(len(d), workers, func(i0, i1 int) {
-			for i, v := range d[i0:i1] {
-				out[i0+i] = float32(f(float64(v)))
-			}
-		})
 		return &Tensor{DType: Float32, Shape: x.Shape, data: out}
 	case []float64:
 		out := make([]float64, len(d))
@@ -170,9 +167,9 @@ type numFn struct {
 }
 
 // mapNum is y[i] = f(x[i]) for any number type.
-func mapNum(x *Tensor, fn numFn) *Tensor {
+func mapNum(c *call, x *Tensor, fn numFn) *Tensor {
 	if x.DType.IsFloat() && fn.f != nil {
-		return mapFloat(x, fn.f)
+		return mapFloatOn(c, x, fn.f)
 	}
 	if !x.DType.IsInt() || fn.i == nil {
 		panic(errType)
@@ -186,7 +183,7 @@ func mapNum(x *Tensor, fn numFn) *Tensor {
 }
 
 func unaryFloat(f func(float64) float64) kernelFunc {
-	return func(c *call, in []*Tensor) []*Tensor { return []*Tensor{mapFloat(in[0], f)} }
+	return func(c *call, in []*Tensor) []*Tensor { return []*Tensor{mapFloatOn(c, in[0], f)} }
 }
 
 // fastUnary32 runs loop over float32 tensors, split among goroutines when
@@ -194,15 +191,15 @@ func unaryFloat(f func(float64) float64) kernelFunc {
 func fastUnary32(loop func(dst, src []float32), slow kernelFunc) kernelFunc {
 	return func(c *call, in []*Tensor) []*Tensor {
 		d, ok := in[0].data.([]float32)
-		if !ok || !fastPaths {
+		if !ok || !c.fast {
 			return slow(c, in)
 		}
-		out := getF32(len(d))
+		out := fast.GetF32(len(d))
 		workers := 1
 		if len(d) >= parallelMin {
 			workers = goruntime.GOMAXPROCS(0)
 		}
-		parallelFor(len(d), workers, func(i0, i1 int) { loop(out[i0:i1], d[i0:i1]) })
+		fast.ParallelFor(len(d), workers, func(i0, i1 int) { loop(out[i0:i1], d[i0:i1]) })
 		return []*Tensor{{DType: Float32, Shape: in[0].Shape, data: out}}
 	}
 }
@@ -216,7 +213,7 @@ func neg32(dst, src []float32) {
 }
 
 func unaryNum(fn numFn) kernelFunc {
-	return func(c *call, in []*Tensor) []*Tensor { return []*Tensor{mapNum(in[0], fn)} }
+	return func(c *call, in []*Tensor) []*Tensor { return []*Tensor{mapNum(c, in[0], fn)} }
 }
 
 func sqrt(x float64) float64       { return math.Sqrt(x) }           // √x
@@ -274,7 +271,7 @@ func signF(x float64) float64 {
 // elu is y = x < 0 ? alpha·(eˣ−1) : x.
 func elu(c *call, in []*Tensor) []*Tensor {
 	alpha := c.float("alpha", 1)
-	return []*Tensor{mapFloat(in[0], func(x float64) float64 {
+	return []*Tensor{mapFloatOn(c, in[0], func(x float64) float64 {
 		if x < 0 {
 			return alpha * (math.Exp(x) - 1)
 		}
@@ -286,7 +283,7 @@ func elu(c *call, in []*Tensor) []*Tensor {
 func selu(c *call, in []*Tensor) []*Tensor {
 	alpha := c.float("alpha", 1.67326319217681884765625)
 	gamma := c.float("gamma", 1.05070102214813232421875)
-	return []*Tensor{mapFloat(in[0], func(x float64) float64 {
+	return []*Tensor{mapFloatOn(c, in[0], func(x float64) float64 {
 		if x <= 0 {
 			return gamma * (alpha*math.Exp(x) - alpha)
 		}
@@ -297,7 +294,7 @@ func selu(c *call, in []*Tensor) []*Tensor {
 // celu is y = max(0, x) + min(0, alpha·(e^(x/alpha) − 1)).
 func celu(c *call, in []*Tensor) []*Tensor {
 	alpha := c.float("alpha", 1)
-	return []*Tensor{mapFloat(in[0], func(x float64) float64 {
+	return []*Tensor{mapFloatOn(c, in[0], func(x float64) float64 {
 		return math.Max(0, x) + math.Min(0, alpha*(math.Exp(x/alpha)-1))
 	})}
 }
@@ -305,7 +302,7 @@ func celu(c *call, in []*Tensor) []*Tensor {
 // leakyRelu is y = x < 0 ? alpha·x : x.
 func leakyRelu(c *call, in []*Tensor) []*Tensor {
 	alpha := c.float("alpha", 0.01)
-	return []*Tensor{mapFloat(in[0], func(x float64) float64 {
+	return []*Tensor{mapFloatOn(c, in[0], func(x float64) float64 {
 		if x < 0 {
 			return alpha * x
 		}
@@ -316,7 +313,7 @@ func leakyRelu(c *call, in []*Tensor) []*Tensor {
 // thresholdedRelu is y = x > alpha ? x : 0.
 func thresholdedRelu(c *call, in []*Tensor) []*Tensor {
 	alpha := c.float("alpha", 1)
-	return []*Tensor{mapFloat(in[0], func(x float64) float64 {
+	return []*Tensor{mapFloatOn(c, in[0], func(x float64) float64 {
 		if x > alpha {
 			return x
 		}
@@ -327,7 +324,7 @@ func thresholdedRelu(c *call, in []*Tensor) []*Tensor {
 // hardSigmoid is y = max(0, min(1, alpha·x + beta)).
 func hardSigmoid(c *call, in []*Tensor) []*Tensor {
 	alpha, beta := c.float("alpha", 0.2), c.float("beta", 0.5)
-	return []*Tensor{mapFloat(in[0], func(x float64) float64 { return clamp01(alpha*x + beta) })}
+	return []*Tensor{mapFloatOn(c, in[0], func(x float64) float64 { return clamp01(alpha*x + beta) })}
 }
 
 // shrink is y = x < −lambd ? x + bias : x > lambd ? x − bias : 0.
@@ -344,7 +341,7 @@ func shrink(c *call, in []*Tensor) []*Tensor {
 	}
 	x := in[0]
 	if x.DType.IsFloat() {
-		return []*Tensor{mapFloat(x, f)}
+		return []*Tensor{mapFloatOn(c, x, f)}
 	}
 	v := x.Float64s()
 	for i := range v {
@@ -515,9 +512,6 @@ func zipNum(a, b *Tensor, op binFn) *Tensor {
 	if a.DType != b.DType {
 		panic(errType)
 	}
-	if a.DType == Float32 && op.kind != binOther && fastPaths {
-		return zip32(op.kind, a, b)
-	}
 	shape := broadcastShapes(a.Shape, b.Shape)
 	ins := [][]int64{a.Shape, b.Shape}
 	switch ad := a.data.(type) {
@@ -550,7 +544,7 @@ func zipNum(a, b *Tensor, op binFn) *Tensor {
 }
 
 func binaryNum(op binFn) kernelFunc {
-	return func(c *call, in []*Tensor) []*Tensor { return []*Tensor{zipNum(in[0], in[1], op)} }
+	return func(c *call, in []*Tensor) []*Tensor { return []*Tensor{zipOn(c, in[0], in[1], op)} }
 }
 
 // variadic folds op over all inputs left to right, broadcasting (Max, Min, Sum).
@@ -558,7 +552,7 @@ func variadic(op binFn) kernelFunc {
 	return func(c *call, in []*Tensor) []*Tensor {
 		acc := in[0]
 		for _, t := range in[1:] {
-			acc = zipNum(acc, t, op)
+			acc = zipOn(c, acc, t, op)
 		}
 		return []*Tensor{acc}
 	}
@@ -568,7 +562,7 @@ func variadic(op binFn) kernelFunc {
 func mean(c *call, in []*Tensor) []*Tensor {
 	s := variadic(add)(c, in)[0]
 	n := float64(len(in))
-	return []*Tensor{mapFloat(s, func(x float64) float64 { return x / n })}
+	return []*Tensor{mapFloatOn(c, s, func(x float64) float64 { return x / n })}
 }
 
 // mod is x mod y: with fmod=1 the sign of x (C fmod), else the sign of y.
@@ -583,8 +577,10 @@ func mod(c *call, in []*Tensor) []*Tensor {
 // pow is xʸ, broadcasting; the exponent may have another type than x.
 func pow(c *call, in []*Tensor) []*Tensor {
 	x, y := in[0], in[1]
-	if sq := square32(x, y); sq != nil {
-		return []*Tensor{sq}
+	if c.fast {
+		if sq := square32(x, y); sq != nil {
+			return []*Tensor{sq}
+		}
 	}
 	if x.DType == y.DType && x.DType.IsFloat() {
 		return []*Tensor{zipNum(x, y, binFn{f: math.Pow})}
@@ -607,7 +603,7 @@ func square32(x, y *Tensor) *Tensor {
 	if !ok || y.Len() != 1 || len(y.Shape) > len(x.Shape) || y.Float64s()[0] != 2 {
 		return nil
 	}
-	out := getF32(len(xv))
+	out := fast.GetF32(len(xv))
 	for i, v := range xv {
 		out[i] = v * v
 	}
@@ -719,7 +715,7 @@ func where(c *call, in []*Tensor) []*Tensor {
 	if cond.DType != Bool || x.DType != y.DType {
 		panic(errType)
 	}
-	if x.DType == Float32 && fastPaths {
+	if x.DType == Float32 && c.fast {
 		return []*Tensor{where32(cond, x, y)}
 	}
 	shape := broadcastShapes(cond.Shape, x.Shape, y.Shape)
@@ -775,7 +771,7 @@ func clip(c *call, in []*Tensor) []*Tensor {
 			}
 		}
 	}
-	return []*Tensor{mapNum(x, numFn{
+	return []*Tensor{mapNum(c, x, numFn{
 		f: func(v float64) float64 {
 			if v < lo {
 				v = lo

@@ -3,6 +3,8 @@ package runtime
 import (
 	"math"
 	goruntime "runtime"
+
+	"github.com/mhcc-dev/mhcc/runtime/internal/fast"
 )
 
 // Fast paths for the kernels a decoder spends its time in. Each computes
@@ -15,13 +17,74 @@ import (
 // longest suffix of dims along which every operand either runs contiguously
 // or stays on one element, so the inner loops are plain slice loops.
 
-// fastPaths switches the fast paths on; the tests switch them off to run
-// the general kernels as the oracle.
-var fastPaths = true
-
 // parallelMin is the number of elements from which elementwise work is
 // split among goroutines.
 const parallelMin = 1 << 15
+
+// newF32 is alloc(Float32, shape) from the pool, contents arbitrary.
+func newF32(shape []int64) *Tensor {
+	return &Tensor{DType: Float32, Shape: shape, data: fast.GetF32(checkSizeOf(shape, 4))}
+}
+
+// A packedB is a constant MatMul weight the plan packed for the GEMM
+// (fast.PackedB); unpack gives back the matrix it was made from.
+type packedB struct{ *fast.PackedB }
+
+func (pk *packedB) unpack(transB bool) []float32 { return pk.Unpack(transB) }
+
+// Kernels describes the float32 kernels this build runs on this CPU, for
+// benchmark reports.
+func Kernels() string {
+	elem := "scalar elementwise (GOEXPERIMENT=simd adds AVX-512 ones)"
+	if binRowSIMD != nil {
+		elem = "AVX-512 elementwise, exp and reductions (simd/archsimd, GOEXPERIMENT=simd)"
+	}
+	return fast.GEMMKernel() + "; " + elem
+}
+
+// mapFloatOn is mapFloat, split among goroutines for a large float32 x
+// when c runs under the Fast engine.
+func mapFloatOn(c *call, x *Tensor, f func(float64) float64) *Tensor {
+	if c.fast && x.DType.isHalf() {
+		return narrowFloat32(mapFloatOn(c, widen(x), f), x.DType)
+	}
+	d, ok := x.data.([]float32)
+	if !c.fast || !ok || len(d) < parallelMin {
+		return mapFloat(x, f)
+	}
+	out := fast.GetF32(len(d))
+	fast.ParallelFor(len(d), goruntime.GOMAXPROCS(0), func(i0, i1 int) {
+		for i, v := range d[i0:i1] {
+			out[i0+i] = float32(f(float64(v)))
+		}
+	})
+	return &Tensor{DType: Float32, Shape: x.Shape, data: out}
+}
+
+// zipOn is zipNum, row by row (zip32) for + − × ÷ on float32 (and on
+// float16 and bfloat16 widened to it) when c runs under the Fast engine.
+func zipOn(c *call, a, b *Tensor, op binFn) *Tensor {
+	if !c.fast || a.DType != b.DType || op.kind == binOther {
+		return zipNum(a, b, op)
+	}
+	if a.DType == Float32 {
+		return zip32(op.kind, a, b)
+	}
+	if a.DType.isHalf() {
+		return narrowFloat32(zip32(op.kind, widen(a), widen(b)), a.DType)
+	}
+	return zipNum(a, b, op)
+}
+
+// transposeOn is transposeTensor, copying whole strided runs (takeStrided)
+// when fast.
+func transposeOn(useFast bool, x *Tensor, perm []int) *Tensor {
+	if !useFast {
+		return transposeTensor(x, perm)
+	}
+	shape, pst := transposed(x.Shape, perm)
+	return takeStrided(x, shape, pst, 0)
+}
 
 // A rowPlan walks the rows of an output shape for up to three operands that
 // broadcast to it.
@@ -160,7 +223,7 @@ func (p *rowPlan) run(f func(row int, off [3]int)) {
 	if p.rows*p.inner >= parallelMin {
 		workers = goruntime.GOMAXPROCS(0)
 	}
-	parallelFor(p.rows, workers, func(r0, r1 int) { p.each(r0, r1, f) })
+	fast.ParallelFor(p.rows, workers, func(r0, r1 int) { p.each(r0, r1, f) })
 }
 
 // ---- binary float32 ----
@@ -315,7 +378,7 @@ func reduce32(x *Tensor, red []bool, r reducer, shape []int64) (*Tensor, bool) {
 		}
 	}
 	xv := x.data.([]float32)
-	out := getF32(outer * inner)
+	out := fast.GetF32(outer * inner)
 	sq := r.kind == redSumSquare || r.kind == redMeanSquare
 	lines := func(o0, o1 int) {
 		acc := make([]float64, inner)
@@ -355,7 +418,7 @@ func reduce32(x *Tensor, red []bool, r reducer, shape []int64) (*Tensor, bool) {
 	if x.Len() >= parallelMin {
 		workers = goruntime.GOMAXPROCS(0)
 	}
-	parallelFor(outer, workers, lines)
+	fast.ParallelFor(outer, workers, lines)
 	return &Tensor{DType: Float32, Shape: shape, data: out}, true
 }
 
@@ -394,7 +457,7 @@ func takeStrided(x *Tensor, shape []int64, st []int, base int) *Tensor {
 	n := checkSizeOf(shape, x.DType.size())
 	switch d := x.data.(type) {
 	case []float32:
-		data = copyStrided(d, getF32(n), shape, st, base)
+		data = copyStrided(d, fast.GetF32(n), shape, st, base)
 	case []float64:
 		data = copyStrided(d, make([]float64, n), shape, st, base)
 	case []int64:
@@ -466,12 +529,12 @@ func copyStrided[T any](src, out []T, shape []int64, st []int, base int) []T {
 // then the sums; a line of 16 or more goes through the vector exp whole.
 func softmax32(x *Tensor, outer, dim int) *Tensor {
 	xv := x.data.([]float32)
-	out := getF32(len(xv))
+	out := fast.GetF32(len(xv))
 	workers := 1
 	if len(xv) >= parallelMin/4 {
 		workers = goruntime.GOMAXPROCS(0)
 	}
-	parallelFor(outer, workers, func(o0, o1 int) {
+	fast.ParallelFor(outer, workers, func(o0, o1 int) {
 		if dim < 16 && expRowSIMD != nil {
 			for o := o0; o < o1; o++ {
 				src, dst := xv[o*dim:][:dim], out[o*dim:][:dim]
@@ -593,12 +656,12 @@ func expf32(x float32) float32 {
 // sigmoid32 is y = 1/(1 + e^−x) for float32, through expf32.
 func sigmoid32(x *Tensor) *Tensor {
 	xv := x.data.([]float32)
-	out := getF32(len(xv))
+	out := fast.GetF32(len(xv))
 	workers := 1
 	if len(xv) >= parallelMin/4 {
 		workers = goruntime.GOMAXPROCS(0)
 	}
-	parallelFor(len(xv), workers, func(i0, i1 int) {
+	fast.ParallelFor(len(xv), workers, func(i0, i1 int) {
 		dst, src := out[i0:i1], xv[i0:i1]
 		if sigmoidRowSIMD != nil && sigmoidRowSIMD(dst, src) {
 			return
@@ -612,7 +675,7 @@ func sigmoid32(x *Tensor) *Tensor {
 
 // sigmoidOp is the Sigmoid kernel: sigmoid32 for float32, else the general map.
 func sigmoidOp(c *call, in []*Tensor) []*Tensor {
-	if in[0].DType == Float32 && fastPaths {
+	if in[0].DType == Float32 && c.fast {
 		return []*Tensor{sigmoid32(in[0])}
 	}
 	return []*Tensor{mapFloat(in[0], sigmoid)}
@@ -650,7 +713,7 @@ func normSum(c *call, in []*Tensor) []*Tensor {
 	eps := c.n.fz.sumEps
 	outer, dim, inner := split3(shape, axis)
 	xv := x.data.([]float32)
-	out := getF32(len(xv))
+	out := fast.GetF32(len(xv))
 	if dim == 4 && normSum4SIMD != nil && normSum4SIMD(out, xv, inner, eps) {
 		return []*Tensor{{DType: Float32, Shape: x.Shape, data: out}}
 	}

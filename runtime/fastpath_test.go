@@ -5,29 +5,21 @@ import (
 	"math"
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/runtime/internal/fast"
 )
 
-// withFastPaths runs f with the fast paths of fastpath.go (and, in a
-// GOEXPERIMENT=simd build, their vector forms) on or off. It first fills the
-// buffer pool with NaN-filled buffers, so a kernel that leaves part of a
-// pooled output unwritten shows.
-func withFastPaths(on bool, f func()) {
-	poisonPool()
-	prev := fastPaths
-	fastPaths = on
-	defer func() { fastPaths = prev }()
-	f()
-}
-
-// fastVsGeneral runs one op with the fast paths and with the general
-// kernels (the oracle) and compares the outputs within rtol, atol.
+// fastVsGeneral runs one op under the Fast engine (fastpath.go and, in a
+// GOEXPERIMENT=simd build, the vector forms) and under the Reference engine
+// (the oracle) and compares the outputs within rtol, atol. Each run first
+// fills the buffer pool with NaN-filled buffers, so a kernel that leaves
+// part of a pooled output unwritten shows.
 func fastVsGeneral(t *testing.T, opset int64, op string, attrs []*onnxpb.AttributeProto, rtol, atol float64, ins ...*Tensor) {
 	t.Helper()
-	var fast, slow []*Tensor
-	var errF, errS error
-	withFastPaths(true, func() { fast, errF = runOp(t, opset, op, attrs, 1, ins...) })
-	withFastPaths(false, func() { slow, errS = runOp(t, opset, op, attrs, 1, ins...) })
+	poisonPool()
+	fast, errF := runOpOn(t, Fast, opset, op, attrs, 1, ins...)
+	poisonPool()
+	slow, errS := runOpOn(t, Reference, opset, op, attrs, 1, ins...)
 	if errF != nil || errS != nil {
 		t.Fatalf("fast: %v; general: %v", errF, errS)
 	}
@@ -231,7 +223,7 @@ func TestFastWhereConcat(t *testing.T) {
 	}
 }
 
-// poisonPool puts NaN-filled buffers of every size class from poolMin to 2²⁰ in the pool.
+// poisonPool puts NaN-filled buffers of every size class from fast.PoolMin to 2²⁰ in the pool.
 func poisonPool() {
 	nan := float32(math.NaN())
 	for c := 6; c <= 20; c++ {
@@ -240,7 +232,7 @@ func poisonPool() {
 			for i := range b {
 				b[i] = nan
 			}
-			putF32(b)
+			fast.PutF32(b)
 		}
 	}
 }

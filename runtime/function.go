@@ -284,7 +284,7 @@ func callFn(c *call, in []*Tensor) []*Tensor {
 		feeds[name] = in[i]
 		i++
 	}
-	outs := runSubgraph(body, feeds, "function "+funcName(opKey{c.n.Domain, c.n.OpType}))
+	outs := runSubgraph(c, body, feeds, "function "+funcName(opKey{c.n.Domain, c.n.OpType}))
 	return outs[:len(c.n.Outputs)]
 }
 

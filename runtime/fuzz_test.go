@@ -63,10 +63,38 @@ func FuzzDecode(f *testing.F) {
 		if !ok {
 			return
 		}
-		if _, err := m.Run(feeds); err != nil && strings.Contains(err.Error(), "internal error") {
-			t.Fatal(err)
+		fast, errF := m.RunWith(feeds, RunOptions{Engine: Fast})
+		ref, errR := m.RunWith(feeds, RunOptions{Engine: Reference})
+		for _, err := range []error{errF, errR} {
+			if err != nil && strings.Contains(err.Error(), "internal error") {
+				t.Fatal(err)
+			}
 		}
+		enginesAgree(t, m, fast, errF, ref, errR)
 	})
+}
+
+// enginesAgree is the engines' differential check on one run: both fail or
+// neither does, and the outputs agree within ONNX's conformance tolerances.
+func enginesAgree(t *testing.T, m *Model, fast map[string]*Tensor, errF error, ref map[string]*Tensor, errR error) {
+	t.Helper()
+	if (errF == nil) != (errR == nil) {
+		t.Fatalf("fast engine: %v; reference engine: %v", errF, errR)
+	}
+	if errF != nil {
+		return
+	}
+	for _, v := range m.Outputs {
+		var err error
+		if fast[v.Name] != nil && fast[v.Name].DType.IsSequence() {
+			err = compareSequences(fast[v.Name], ref[v.Name])
+		} else {
+			err = compareTensors(fast[v.Name], ref[v.Name], conformanceRtol, conformanceAtol)
+		}
+		if err != nil {
+			t.Fatalf("output %q: fast against reference engine: %v", v.Name, err)
+		}
+	}
 }
 
 // zeroInputs makes a zero tensor for each graph input, if every input has a

@@ -76,6 +76,12 @@ func encode(t testing.TB, m *onnxpb.ModelProto) []byte {
 // tensor becomes an omitted input) and nOut outputs, decodes and runs it.
 func runOp(t testing.TB, opset int64, op string, attrs []*onnxpb.AttributeProto, nOut int, ins ...*Tensor) ([]*Tensor, error) {
 	t.Helper()
+	return runOpOn(t, Fast, opset, op, attrs, nOut, ins...)
+}
+
+// runOpOn is runOp under engine e.
+func runOpOn(t testing.TB, e Engine, opset int64, op string, attrs []*onnxpb.AttributeProto, nOut int, ins ...*Tensor) ([]*Tensor, error) {
+	t.Helper()
 	g := &onnxpb.GraphProto{}
 	var inNames, outNames []string
 	feeds := map[string]*Tensor{}
@@ -99,7 +105,7 @@ func runOp(t testing.TB, opset int64, op string, attrs []*onnxpb.AttributeProto,
 	if err != nil {
 		return nil, err
 	}
-	res, err := m.Run(feeds)
+	res, err := m.RunWith(feeds, RunOptions{Engine: e})
 	if err != nil {
 		return nil, err
 	}

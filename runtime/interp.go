@@ -14,6 +14,8 @@ type RunOptions struct {
 	Outputs []string
 	// Profile, when set, gets each kernel call's time added to it.
 	Profile *Profile
+	// Engine chooses the kernels (engine.go); the zero value is Fast.
+	Engine Engine
 }
 
 // Run executes the graph on inputs, keyed by graph input name, and returns
@@ -29,9 +31,10 @@ func (m *Model) Run(inputs map[string]*Tensor) (map[string]*Tensor, error) {
 //
 // It runs the plan Decode made (plan.go: values in numbered slots, a
 // Transpose read by MatMul fused into it) unless opt.Outputs asks for a value
-// the plan does not compute; then it walks the graph as written (runGraph).
+// the plan does not compute, or opt.Engine is Reference; then it walks the
+// graph as written (runGraph).
 func (m *Model) RunWith(inputs map[string]*Tensor, opt RunOptions) (map[string]*Tensor, error) {
-	if m.plan != nil && m.plan.computes(opt.Outputs) {
+	if opt.Engine == Fast && m.plan != nil && m.plan.computes(opt.Outputs) {
 		return m.runPlan(inputs, opt)
 	}
 	return m.runGraph(inputs, opt)
@@ -99,7 +102,7 @@ func (m *Model) runGraph(inputs map[string]*Tensor, opt RunOptions) (map[string]
 		if opt.Profile != nil {
 			t0 = time.Now()
 		}
-		outs, err := m.runNode(n, args)
+		outs, err := m.runCall(&call{n: n, nout: len(n.Outputs), fast: opt.Engine == Fast}, args)
 		if opt.Profile != nil {
 			opt.Profile.add(n, time.Since(t0))
 		}
@@ -162,13 +165,8 @@ func (m *Model) checkInputs(inputs map[string]*Tensor) error {
 	return nil
 }
 
-// runNode calls n's kernel, turning a panic into an error that names n.
-func (m *Model) runNode(n *Node, args []*Tensor) (outs []*Tensor, err error) {
-	return m.runCall(&call{n: n, nout: len(n.Outputs)}, args)
-}
-
-// runCall is runNode with the call made beforehand (the plan keeps one per
-// step, so a run allocates none).
+// runCall calls c's kernel, turning a panic into an error that names its
+// node (the plan keeps one call per step, so a run allocates none).
 func (m *Model) runCall(c *call, args []*Tensor) (outs []*Tensor, err error) {
 	n := c.n
 	defer func() {

@@ -260,7 +260,16 @@ func failf(format string, args ...any) {
 // A call is one execution of a node: its attributes and opset.
 type call struct {
 	n    *Node
-	nout int // outputs declared by the node, omitted ones included
+	nout int  // outputs declared by the node, omitted ones included
+	fast bool // the Fast engine's call: the kernel may take its fast forms
+}
+
+// engine is the Engine the call runs under (a subgraph runs under its parent's).
+func (c *call) engine() Engine {
+	if c.fast {
+		return Fast
+	}
+	return Reference
 }
 
 func (c *call) opset() int64 { return c.n.Opset }

@@ -4,6 +4,7 @@ import (
 	goruntime "runtime"
 	"sync"
 
+	"github.com/mhcc-dev/mhcc/runtime/internal/fast"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 )
@@ -26,31 +27,31 @@ func matMul(c *call, in []*Tensor) []*Tensor {
 	if pk := c.n.fz.packed; pk != nil {
 		return []*Tensor{matmulPacked(in[0], pk)}
 	}
-	return []*Tensor{matmulT(in[0], in[1], c.n.fz.transA, c.n.fz.transB, true)}
+	return []*Tensor{matmulT(in[0], in[1], c.n.fz.transA, c.n.fz.transB, c.fast)}
 }
 
 // matmul multiplies a and b with the fast kernels or the reference loop.
-func matmul(a, b *Tensor, fast bool) *Tensor { return matmulT(a, b, false, false, fast) }
+func matmul(a, b *Tensor, useFast bool) *Tensor { return matmulT(a, b, false, false, useFast) }
 
 // matmulT multiplies a (its last two dims swapped if ta) by b (likewise if
 // tb). The float32 fast path reads either operand transposed in place, the
 // float64 one a transposed b (x·Wᵀ, every linear layer of the verification
 // reference: materializing Wᵀ would copy every weight on every run); the
 // others materialize the transpose first.
-func matmulT(a, b *Tensor, ta, tb, fast bool) *Tensor {
+func matmulT(a, b *Tensor, ta, tb, useFast bool) *Tensor {
 	if a.DType != b.DType {
 		panic(errType)
 	}
 	if len(a.Shape) == 0 || len(b.Shape) == 0 || ta && len(a.Shape) < 2 || tb && len(b.Shape) < 2 {
 		panic(errRank)
 	}
-	inPlace := fast && (a.DType == Float32 || a.DType == Float64 && !ta)
+	inPlace := useFast && (a.DType == Float32 || a.DType == Float64 && !ta)
 	if (ta || tb) && !inPlace {
 		if ta {
-			a = transposeLast2(a)
+			a = transposeLast2(a, useFast)
 		}
 		if tb {
-			b = transposeLast2(b)
+			b = transposeLast2(b, useFast)
 		}
 		ta, tb = false, false
 	}
@@ -75,7 +76,7 @@ func matmulT(a, b *Tensor, ta, tb, fast bool) *Tensor {
 	batch := broadcastShapes(as[:len(as)-2], bs[:len(bs)-2])
 	shape := append(append([]int64{}, batch...), m, n)
 	var out *Tensor
-	if a.DType == Float32 && fast {
+	if a.DType == Float32 && useFast {
 		out = newF32(shape) // every kernel below writes all of C
 	} else {
 		out = alloc(a.DType, shape)
@@ -87,12 +88,12 @@ func matmulT(a, b *Tensor, ta, tb, fast bool) *Tensor {
 
 	switch ad := a.data.(type) {
 	case []float32:
-		p.run32(out.data.([]float32), ad, b.data.([]float32), fast)
+		p.run32(out.data.([]float32), ad, b.data.([]float32), useFast)
 	case []float64:
-		p.run64(out.data.([]float64), ad, b.data.([]float64), fast)
+		p.run64(out.data.([]float64), ad, b.data.([]float64), useFast)
 	default:
 		if a.DType.isHalf() {
-			out = narrowFloat32(matmul(widen(a), widen(b), fast), a.DType)
+			out = narrowFloat32(matmul(widen(a), widen(b), useFast), a.DType)
 		} else if a.DType.IsInt() {
 			av, bv := a.Int64s(), b.Int64s()
 			res := make([]int64, out.Len())
@@ -125,28 +126,28 @@ func matmulPacked(a *Tensor, pk *packedB) *Tensor {
 		panic(errRank)
 	}
 	k := int(a.Shape[len(a.Shape)-1])
-	if k != pk.k {
-		failf("matmul of %v and [%d %d]: inner dims %d and %d differ", a.Shape, pk.k, pk.n, k, pk.k)
+	if k != pk.K {
+		failf("matmul of %v and [%d %d]: inner dims %d and %d differ", a.Shape, pk.K, pk.N, k, pk.K)
 	}
-	shape := append(append([]int64{}, a.Shape[:len(a.Shape)-1]...), int64(pk.n))
+	shape := append(append([]int64{}, a.Shape[:len(a.Shape)-1]...), int64(pk.N))
 	out := newF32(shape)
 	m := a.Len() / max(k, 1)
 	if k == 0 {
-		m = product(shape) / max(pk.n, 1)
+		m = product(shape) / max(pk.N, 1)
 	}
-	sgemmPacked(simdKernel, rowsKernel, m, a.data.([]float32), k, pk, out.data.([]float32), pk.n, gemmWorkers())
+	fast.SgemmPacked(fast.SIMDKernel, fast.RowsKernel, m, a.data.([]float32), k, pk.PackedB, out.data.([]float32), pk.N, fast.Workers())
 	return out
 }
 
 // transposeLast2 swaps the last two dims of x.
-func transposeLast2(x *Tensor) *Tensor {
+func transposeLast2(x *Tensor, useFast bool) *Tensor {
 	r := len(x.Shape)
 	perm := make([]int, r)
 	for i := range perm {
 		perm[i] = i
 	}
 	perm[r-2], perm[r-1] = r-1, r-2
-	return transposeTensor(x, perm)
+	return transposeOn(useFast, x, perm)
 }
 
 // batchIndex is expandIndex for the batch dims, without a walk when there
@@ -171,9 +172,9 @@ type mmProblem struct {
 	transA, transB bool
 }
 
-func (p *mmProblem) run32(c, a, b []float32, fast bool) {
+func (p *mmProblem) run32(c, a, b []float32, useFast bool) {
 	m, k, n := p.m, p.k, p.n
-	if fast && simdKernel != nil {
+	if useFast && fast.SIMDKernel != nil {
 		lda, ldb := k, n
 		if p.transA {
 			lda = m
@@ -182,14 +183,14 @@ func (p *mmProblem) run32(c, a, b []float32, fast bool) {
 			ldb = k
 		}
 		one := func(bi, workers int) {
-			sgemm(simdKernel, m, n, k, a[p.aIdx[bi]*m*k:][:m*k], lda, p.transA, b[p.bIdx[bi]*k*n:][:k*n], ldb, p.transB, c[bi*m*n:][:m*n], n, workers)
+			fast.Sgemm(fast.SIMDKernel, m, n, k, a[p.aIdx[bi]*m*k:][:m*k], lda, p.transA, b[p.bIdx[bi]*k*n:][:k*n], ldb, p.transB, c[bi*m*n:][:m*n], n, workers)
 		}
 		if k <= smallK && n >= 16 && axpySIMD != nil {
 			one = func(bi, _ int) {
 				matMulSmallK(c[bi*m*n:][:m*n], a[p.aIdx[bi]*m*k:][:m*k], p.transA, b[p.bIdx[bi]*k*n:][:k*n], p.transB, m, k, n)
 			}
 		}
-		workers := gemmWorkers()
+		workers := fast.Workers()
 		batches := len(p.aIdx)
 		if batches < workers || batches*m*n*k < 1<<16 {
 			for bi := range batches {
@@ -197,20 +198,20 @@ func (p *mmProblem) run32(c, a, b []float32, fast bool) {
 			}
 			return
 		}
-		parallelFor(batches, workers, func(b0, b1 int) {
+		fast.ParallelFor(batches, workers, func(b0, b1 int) {
 			for bi := b0; bi < b1; bi++ {
 				one(bi, 1)
 			}
 		})
 		return
 	}
-	if fast && (p.transA || p.transB || m*k*n >= gonumMinWork) {
+	if useFast && (p.transA || p.transB || m*k*n >= gonumMinWork) {
 		for bi := range p.aIdx {
 			matMulGonum32(c[bi*m*n:(bi+1)*m*n], a[p.aIdx[bi]*m*k:(p.aIdx[bi]+1)*m*k], p.transA, b[p.bIdx[bi]*k*n:(p.bIdx[bi]+1)*k*n], p.transB, m, k, n)
 		}
 		return
 	}
-	mmRun(p, c, a, b, fast)
+	mmRun(p, c, a, b, useFast)
 }
 
 // smallK is the inner dimension up to which a float32 product skips the
@@ -270,10 +271,10 @@ func matMulGonum32(c, a []float32, ta bool, b []float32, tb bool, m, k, n int) {
 	}
 	blas32.Gemm(opA, opB, 1, A, B, 0, blas32.General{Rows: m, Cols: n, Stride: n, Data: c})
 }
-func (p *mmProblem) run64(c, a, b []float64, fast bool) { mmRun(p, c, a, b, fast) }
+func (p *mmProblem) run64(c, a, b []float64, useFast bool) { mmRun(p, c, a, b, useFast) }
 
 // mmRun splits the batch × m output rows among goroutines.
-func mmRun[T float](p *mmProblem, c, a, b []T, fast bool) {
+func mmRun[T float](p *mmProblem, c, a, b []T, useFast bool) {
 	m, k, n := p.m, p.k, p.n
 	rows := len(p.aIdx) * m
 	if rows == 0 || n == 0 {
@@ -287,9 +288,9 @@ func mmRun[T float](p *mmProblem, c, a, b []T, fast bool) {
 			cb := c[bi*m*n : (bi+1)*m*n]
 			ab := a[p.aIdx[bi]*m*k : (p.aIdx[bi]+1)*m*k]
 			bb := b[p.bIdx[bi]*k*n : (p.bIdx[bi]+1)*k*n]
-			if fast && p.transB {
+			if useFast && p.transB {
 				matMulTransB(cb, ab, bb, i0, i1, k, n)
-			} else if fast {
+			} else if useFast {
 				matMulBlocked(cb, ab, bb, i0, i1, k, n)
 			} else {
 				matMulNaive(cb, ab, bb, i0, i1, k, n)
@@ -302,7 +303,7 @@ func mmRun[T float](p *mmProblem, c, a, b []T, fast bool) {
 	if w := rows * k * n / minWork; w < workers {
 		workers = max(w, 1)
 	}
-	if !fast || workers == 1 {
+	if !useFast || workers == 1 {
 		rowsOf(0, rows)
 		return
 	}
@@ -458,12 +459,12 @@ func gemm(c *call, in []*Tensor) []*Tensor {
 		panic(errRank)
 	}
 	if c.int("transA", 0) != 0 {
-		a = transposeTensor(a, []int{1, 0})
+		a = transposeOn(c.fast, a, []int{1, 0})
 	}
 	if c.int("transB", 0) != 0 {
-		b = transposeTensor(b, []int{1, 0})
+		b = transposeOn(c.fast, b, []int{1, 0})
 	}
-	y := matmul(a, b, true)
+	y := matmul(a, b, c.fast)
 	alpha, beta := c.float("alpha", 1), c.float("beta", 1)
 	var bias *Tensor
 	if len(in) > 2 && in[2] != nil && beta != 0 {

@@ -100,10 +100,10 @@ func TestMatMulTransposed(t *testing.T) {
 				want := matmul(a, b, false)
 				poisonPool()
 				if tr[0] {
-					a = transposeLast2(a)
+					a = transposeLast2(a, false)
 				}
 				if tr[1] {
-					b = transposeLast2(b)
+					b = transposeLast2(b, false)
 				}
 				k := float64(s.a[len(s.a)-1])
 				if err := compareTensors(matmulT(a, b, tr[0], tr[1], true), want, 1e-6*k, 1e-6*k); err != nil {
@@ -124,7 +124,7 @@ func TestMatMulTransposed(t *testing.T) {
 
 func transposedIf(x *Tensor, tr bool) *Tensor {
 	if tr {
-		return transposeLast2(x)
+		return transposeLast2(x, false)
 	}
 	return x
 }

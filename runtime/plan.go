@@ -5,31 +5,176 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/mhcc-dev/mhcc/runtime/internal/fast"
 )
 
-// The execution plan. Decode turns the sorted graph into a list of steps over
-// numbered value slots, so a run indexes a slice instead of hashing names,
-// and knows in advance after which step each intermediate is dead. While
-// making it, it fuses patterns the kernels can run in one go:
+// The execution plan of the Fast engine. Decode turns the sorted graph into
+// a list of steps over numbered value slots, so a run indexes a slice
+// instead of hashing names, and knows in advance after which step each
+// intermediate is dead. makePlan does it in stages, each a function:
 //
-//   - MatMul(Transpose(x, perm swapping the last two dims), …) and the same
-//     for the second operand: the MatMul reads x transposed (its packing step
-//     does that for free) and the Transpose never runs. This is how the
-//     exporter writes every linear layer (x · Wᵀ) and attention's Q·Kᵀ.
-//   - Div(x, Add(ReduceSum(x, one axis, keepdims), ε)) with ε a constant
-//     scalar: one Sinkhorn half-step, x / (Σ_axis x + ε), computed in one
-//     pass (normSum, fastpath.go) with the same roundings as the three nodes.
-//     An mHC sublayer has 2 per iteration, so this turns 3·2·20 nodes into 40.
-//   - Div(x, Gemm(x, M, ε)) with M the 0/1 matrix that sums rows or columns
-//     of flattened n×n matrices: the same half-step as the "gemm" Sinkhorn
-//     lowering writes it, also one normSum. A GEMM with 16 columns is mostly
-//     overhead: on decoder-256 the 312 Gemms took 1.2 ms of a 10.8 ms run.
-//   - ReduceMean(Pow(x, 2)), the RMS pattern the exporter writes for the
-//     norms and the mHC coefficients (onnxruntime fuses the same pattern):
-//     one reduction of x's squares, without the squared tensor.
+//  1. fuse: the fusions table below, tried on every node;
+//  2. packWeights: constant MatMul weights packed once for the GEMM;
+//  3. slots and liveness: a slot per value, freed after its last reader;
+//  4. planRecycling: which float32 buffers go back to the pool, and when.
 //
 // A fused-away value has no slot; RunWith falls back to the graph as written
-// when RunOptions.Outputs asks for one.
+// when RunOptions.Outputs asks for one. The Reference engine never runs the
+// plan: it walks the graph as written (interp.go's runGraph).
+
+// A fusionRule is one row of the fusions table: a pattern of nodes the fast
+// engine runs as one.
+type fusionRule struct {
+	name string
+	// match returns d's fused copy and the producers it absorbs (their
+	// outputs then have no slot), or nil when d does not match. A fused copy
+	// runs kernel.
+	match  func(g *planGraph, d *Node) (fused *Node, absorbed []*Node)
+	kernel kernelFunc
+	reason string // why the fusion pays, and why it computes the same thing
+}
+
+// fusions is the plan's table of fusions. A node takes the first row that
+// matches; the patterns are disjoint (a matched op is never an absorbed one),
+// so the order of the rows does not change the plan.
+var fusions = []fusionRule{
+	{
+		name: "matmul_transpose", match: matchMatMulTranspose, kernel: matMul,
+		reason: "MatMul(Transpose(x, perm swapping the last two dims), …), either operand: " +
+			"the MatMul reads x transposed (its packing step does that for free) and the Transpose never runs; " +
+			"this is how the exporter writes every linear layer (x · Wᵀ) and attention's Q·Kᵀ",
+	},
+	{
+		name: "sinkhorn_half_step", match: matchHalfStep, kernel: normSum,
+		reason: "Div(x, Add(ReduceSum(x, one axis, keepdims), ε)), ε a constant scalar: one Sinkhorn half-step, " +
+			"x / (Σ_axis x + ε), in one pass with the same roundings as the three nodes; " +
+			"an mHC sublayer has 2 per iteration, so this turns 3·2·20 nodes into 40",
+	},
+	{
+		name: "sinkhorn_gemm_half_step", match: matchGemmHalfStep, kernel: normSum,
+		reason: "Div(x, Gemm(x, M, ε)), M the 0/1 matrix summing rows or columns of flattened n×n matrices " +
+			"(the \"gemm\" Sinkhorn lowering): the same half-step; a GEMM with 16 columns is mostly overhead " +
+			"(on decoder-256 its 312 Gemms took 1.2 ms of a 10.8 ms run)",
+	},
+	{
+		name: "mean_square", match: matchMeanSquare, kernel: reduce(meanSquareR),
+		reason: "ReduceMean(Pow(x, 2)), the RMS pattern of the norms and the mHC coefficients " +
+			"(onnxruntime fuses it too): one reduction of x's squares, without the squared tensor",
+	},
+}
+
+// planGraph is what the fusion rules look at: the graph as written, the
+// producer of each value, which values a caller sees, and how often each
+// value is read as a MatMul operand.
+type planGraph struct {
+	m        *Model
+	producer map[string]*Node
+	isOutput map[string]bool
+	mmReads  map[string]int
+}
+
+// single reports whether the value has exactly one reader and is no graph
+// output: a fusion may absorb its producer.
+func (g *planGraph) single(name string) bool { return g.m.uses[name] == 1 && !g.isOutput[name] }
+
+// fuse applies the fusions table to m.nodes and returns the nodes to run,
+// fused copies in place of the nodes they rewrite, absorbed nodes left out;
+// it marks the absorbed nodes' outputs gone in p.
+func (m *Model) fuse(p *plan, isOutput map[string]bool) []*Node {
+	g := &planGraph{m: m, producer: map[string]*Node{}, isOutput: isOutput, mmReads: map[string]int{}}
+	for _, n := range m.nodes {
+		for _, o := range n.Outputs {
+			if o != "" {
+				g.producer[o] = n
+			}
+		}
+		if n.OpType == "MatMul" && n.Domain == "" {
+			for _, in := range n.Inputs[:2] {
+				g.mmReads[in]++
+			}
+		}
+	}
+	rewritten := map[*Node]*Node{}
+	absorbed := map[*Node]bool{}
+	for _, d := range m.nodes {
+	rules:
+		for _, r := range fusions {
+			f, abs := r.match(g, d)
+			if f == nil {
+				continue
+			}
+			for _, a := range abs {
+				if rewritten[a] != nil {
+					continue rules // one node in two fusions: keep the first
+				}
+			}
+			k := *f.k
+			k.fn = r.kernel
+			f.k = &k
+			rewritten[d] = f
+			for _, a := range abs {
+				absorbed[a] = true
+				for _, o := range a.Outputs {
+					if o != "" {
+						p.gone[o] = true
+					}
+				}
+			}
+			break
+		}
+	}
+	var order []*Node
+	for _, n := range m.nodes {
+		if absorbed[n] {
+			continue
+		}
+		if f := rewritten[n]; f != nil {
+			n = f
+		}
+		order = append(order, n)
+	}
+	return order
+}
+
+// fusedCopy is a copy of d, with its own kernel entry, reading inputs.
+func fusedCopy(d *Node, inputs []string) *Node {
+	c := *d
+	c.Inputs = inputs
+	k := *d.k
+	c.k = &k
+	return &c
+}
+
+// matchMatMulTranspose matches a MatMul reading, as operand 0 or 1, a
+// Transpose swapping the last two dims whose output every reader reads so
+// (and no caller sees): the fused copy reads the Transpose's input with
+// fz.transA or fz.transB set.
+func matchMatMulTranspose(g *planGraph, d *Node) (*Node, []*Node) {
+	if d.OpType != "MatMul" || d.Domain != "" {
+		return nil, nil
+	}
+	var c *Node
+	var abs []*Node
+	for i := range 2 {
+		in := d.Inputs[i]
+		t := g.producer[in]
+		if t == nil || !swapsLast2(t) || g.mmReads[in] != g.m.uses[in] || g.isOutput[in] {
+			continue
+		}
+		if c == nil {
+			c = fusedCopy(d, slices.Clone(d.Inputs))
+		}
+		c.Inputs[i] = t.Inputs[0]
+		if i == 0 {
+			c.fz.transA = true
+		} else {
+			c.fz.transB = true
+		}
+		abs = append(abs, t)
+	}
+	return c, abs
+}
 
 // A fusion is what the plan folded into a node.
 type fusion struct {
@@ -96,6 +241,22 @@ func (p *plan) computes(want []string) bool {
 // makePlan builds m's plan from m.nodes (topologically sorted).
 func (m *Model) makePlan() *plan {
 	p := &plan{slot: map[string]int{}, gone: map[string]bool{}}
+	isOutput := map[string]bool{}
+	for _, v := range m.Outputs {
+		isOutput[v.Name] = true
+	}
+	order := m.fuse(p, isOutput)
+	order = m.packWeights(p, order, isOutput)
+	last, pinned := m.assignSlots(p, order)
+	p.planRecycling(last, pinned)
+	return p
+}
+
+// assignSlots gives every value of order a slot and makes p's steps, each
+// freeing the slots no later step reads. It returns, for each slot, the
+// index of the last step reading it, and which slots stay for the whole run
+// (initializers and graph inputs).
+func (m *Model) assignSlots(p *plan, order []*Node) (last map[int]int, pinned []bool) {
 	slotOf := func(name string) int {
 		if name == "" {
 			return -1
@@ -108,91 +269,6 @@ func (m *Model) makePlan() *plan {
 		}
 		return s
 	}
-	isOutput := map[string]bool{}
-	for _, v := range m.Outputs {
-		isOutput[v.Name] = true
-	}
-
-	// Fusion: which Transposes vanish into the MatMuls reading them.
-	producer := map[string]*Node{}
-	for _, n := range m.nodes {
-		for _, o := range n.Outputs {
-			if o != "" {
-				producer[o] = n
-			}
-		}
-	}
-	readers := map[string]int{} // fusable reads of each Transpose output
-	for _, n := range m.nodes {
-		if n.OpType != "MatMul" || n.Domain != "" {
-			continue
-		}
-		for _, in := range n.Inputs[:2] {
-			if t := producer[in]; t != nil && swapsLast2(t) {
-				readers[in]++
-			}
-		}
-	}
-	fused := map[*Node]bool{}
-	for name, r := range readers {
-		if r == m.uses[name] && !isOutput[name] {
-			fused[producer[name]] = true
-			p.gone[name] = true
-		}
-	}
-
-	// Sinkhorn half-steps: Div(x, Add(ReduceSum(x, axis), ε)), and
-	// Div(x, Gemm(x, M, ε)) with M a 0/1 matrix that sums rows or columns.
-	halfStep := map[*Node]*Node{} // Div → its fused copy
-	for _, d := range m.nodes {
-		if f, add, red := m.matchHalfStep(d, producer, isOutput); f != nil {
-			halfStep[d] = f
-			fused[add], fused[red] = true, true
-			p.gone[add.Outputs[0]], p.gone[red.Outputs[0]] = true, true
-		} else if f, g := m.matchGemmHalfStep(d, producer, isOutput); f != nil {
-			halfStep[d] = f
-			fused[g] = true
-			p.gone[g.Outputs[0]] = true
-		}
-	}
-
-	// RMS patterns: ReduceMean(Pow(x, 2)) reduces x's squares in one pass.
-	for _, d := range m.nodes {
-		if f, pw := m.matchMeanSquare(d, producer, isOutput); f != nil {
-			halfStep[d] = f
-			fused[pw] = true
-			p.gone[pw.Outputs[0]] = true
-		}
-	}
-
-	var order []*Node
-	for _, n := range m.nodes {
-		if fused[n] {
-			continue
-		}
-		if f := halfStep[n]; f != nil {
-			n = f
-		}
-		if n.OpType == "MatMul" && n.Domain == "" && (p.gone[n.Inputs[0]] || p.gone[n.Inputs[1]]) {
-			c := *n
-			c.Inputs = slices.Clone(n.Inputs)
-			for i := range 2 {
-				if p.gone[n.Inputs[i]] {
-					c.Inputs[i] = producer[n.Inputs[i]].Inputs[0]
-					if i == 0 {
-						c.fz.transA = true
-					} else {
-						c.fz.transB = true
-					}
-				}
-			}
-			n = &c
-		}
-		order = append(order, n)
-	}
-
-	order = m.packWeights(p, order, isOutput)
-
 	for name, t := range m.inits {
 		if _, isInput := m.declIn[name]; !isInput {
 			p.inits = append(p.inits, slotTensor{slotOf(name), t})
@@ -201,9 +277,9 @@ func (m *Model) makePlan() *plan {
 	for name := range m.declIn {
 		slotOf(name)
 	}
-	last := map[int]int{} // slot → index of the last step reading it
+	last = map[int]int{}
 	for i, n := range order {
-		st := step{n: n, c: call{n: n, nout: len(n.Outputs)}}
+		st := step{n: n, c: call{n: n, nout: len(n.Outputs), fast: true}}
 		for _, in := range n.Inputs {
 			s := slotOf(in)
 			st.in = append(st.in, s)
@@ -222,7 +298,7 @@ func (m *Model) makePlan() *plan {
 	}
 	// Initializers and graph inputs stay; every other slot is freed after
 	// its last reader (RunWith keeps the ones the caller asked for).
-	pinned := make([]bool, p.nslots)
+	pinned = make([]bool, p.nslots)
 	for _, it := range p.inits {
 		pinned[it.slot] = true
 	}
@@ -237,8 +313,7 @@ func (m *Model) makePlan() *plan {
 	for i := range p.steps {
 		slices.Sort(p.steps[i].free)
 	}
-	p.planRecycling(last, pinned)
-	return p
+	return last, pinned
 }
 
 // freshOps are ops whose kernels always return new storage for every
@@ -341,7 +416,7 @@ func (p *plan) planRecycling(last map[int]int, pinned []bool) {
 // MatMul moves out of m.inits into the plan in packed form only, so the
 // model holds one copy of it.
 func (m *Model) packWeights(p *plan, order []*Node, isOutput map[string]bool) []*Node {
-	if simdKernel == nil {
+	if fast.SIMDKernel == nil {
 		return order
 	}
 	readers := map[string]int{}
@@ -369,7 +444,7 @@ func (m *Model) packWeights(p *plan, order []*Node, isOutput map[string]bool) []
 			if n.fz.transB {
 				k, cols = cols, k
 			}
-			pw = packedWeight{pk: packConstB(w.Float32s(), k, cols, n.fz.transB), transB: n.fz.transB, dtype: w.DType, shape: w.Shape}
+			pw = packedWeight{pk: &packedB{fast.PackConstB(w.Float32s(), k, cols, n.fz.transB)}, transB: n.fz.transB, dtype: w.DType, shape: w.Shape}
 			p.packed[name] = pw
 		} else if pw.transB != n.fz.transB {
 			continue // read both ways: this reader multiplies as usual
@@ -391,27 +466,36 @@ func (m *Model) packWeights(p *plan, order []*Node, isOutput map[string]bool) []
 	return order
 }
 
+// divOf returns x and the producer of y if d is a float32 Div(x, y) and y
+// comes from an op of type op (default domain), else "" and nil.
+func (g *planGraph) divOf(d *Node, op string) (x string, den *Node) {
+	if d.OpType != "Div" || d.Domain != "" || len(d.Inputs) != 2 || len(d.Outputs) != 1 || g.m.types[d.Outputs[0]] != Float32 {
+		return "", nil
+	}
+	den = g.producer[d.Inputs[1]]
+	if d.Inputs[0] == "" || den == nil || den.OpType != op || den.Domain != "" {
+		return "", nil
+	}
+	return d.Inputs[0], den
+}
+
 // matchHalfStep returns a fused copy of d, and the Add and ReduceSum it
 // absorbs, if d is Div(x, Add(ReduceSum(x, axes = [a], keepdims = 1), ε))
 // (either order of Add's operands) on float32, ε a constant float32 scalar,
 // and neither the sum nor the Add is read elsewhere or is a graph output;
 // else nils.
-func (m *Model) matchHalfStep(d *Node, producer map[string]*Node, isOutput map[string]bool) (fused, add, red *Node) {
-	if d.OpType != "Div" || d.Domain != "" || len(d.Inputs) != 2 || len(d.Outputs) != 1 || m.types[d.Outputs[0]] != Float32 {
-		return nil, nil, nil
+func matchHalfStep(g *planGraph, d *Node) (*Node, []*Node) {
+	m := g.m
+	x, add := g.divOf(d, "Add")
+	if add == nil || len(add.Inputs) != 2 || len(add.Outputs) != 1 {
+		return nil, nil
 	}
-	x := d.Inputs[0]
-	add = producer[d.Inputs[1]]
-	if x == "" || add == nil || add.OpType != "Add" || add.Domain != "" || len(add.Inputs) != 2 || len(add.Outputs) != 1 {
-		return nil, nil, nil
-	}
-	single := func(name string) bool { return m.uses[name] == 1 && !isOutput[name] }
-	if !single(add.Outputs[0]) {
-		return nil, nil, nil
+	if !g.single(add.Outputs[0]) {
+		return nil, nil
 	}
 	for i := range 2 {
-		red, eps := producer[add.Inputs[i]], add.Inputs[1-i]
-		if red == nil || red.OpType != "ReduceSum" || red.Domain != "" || len(red.Outputs) != 1 || red.Inputs[0] != x || !single(red.Outputs[0]) {
+		red, eps := g.producer[add.Inputs[i]], add.Inputs[1-i]
+		if red == nil || red.OpType != "ReduceSum" || red.Domain != "" || len(red.Outputs) != 1 || red.Inputs[0] != x || !g.single(red.Outputs[0]) {
 			continue
 		}
 		e, ok := m.scalarF32(eps)
@@ -434,9 +518,9 @@ func (m *Model) matchHalfStep(d *Node, producer map[string]*Node, isOutput map[s
 		if len(axes) != 1 {
 			continue
 		}
-		return halfStepOf(d, x, fusion{sumAxis: axes[0], sumEps: e}), add, red
+		return halfStepOf(d, x, fusion{sumAxis: axes[0], sumEps: e}), []*Node{add, red}
 	}
-	return nil, nil, nil
+	return nil, nil
 }
 
 // matchGemmHalfStep returns a fused copy of d, and the Gemm it absorbs, if d
@@ -447,14 +531,11 @@ func (m *Model) matchHalfStep(d *Node, producer map[string]*Node, isOutput map[s
 // lowering (export/sinkhorn.go). The fused copy is normSum over x viewed as
 // [T, n, n]; it sums the n terms in another order than the GEMM, which moves
 // the result by an ulp at most. Else nils.
-func (m *Model) matchGemmHalfStep(d *Node, producer map[string]*Node, isOutput map[string]bool) (fused, g *Node) {
-	if d.OpType != "Div" || d.Domain != "" || len(d.Inputs) != 2 || len(d.Outputs) != 1 || m.types[d.Outputs[0]] != Float32 {
-		return nil, nil
-	}
-	x := d.Inputs[0]
-	g = producer[d.Inputs[1]]
-	if x == "" || g == nil || g.OpType != "Gemm" || g.Domain != "" || len(g.Inputs) != 3 || len(g.Outputs) != 1 ||
-		g.Inputs[0] != x || m.uses[g.Outputs[0]] != 1 || isOutput[g.Outputs[0]] {
+func matchGemmHalfStep(pg *planGraph, d *Node) (*Node, []*Node) {
+	m := pg.m
+	x, g := pg.divOf(d, "Gemm")
+	if g == nil || len(g.Inputs) != 3 || len(g.Outputs) != 1 ||
+		g.Inputs[0] != x || !pg.single(g.Outputs[0]) {
 		return nil, nil
 	}
 	for name, a := range g.attrs {
@@ -504,18 +585,15 @@ func (m *Model) matchGemmHalfStep(d *Node, producer map[string]*Node, isOutput m
 	if !rows {
 		axis = 1
 	}
-	return halfStepOf(d, x, fusion{sumAxis: axis, sumEps: e, sumSquare: n}), g
+	return halfStepOf(d, x, fusion{sumAxis: axis, sumEps: e, sumSquare: n}), []*Node{g}
 }
 
 // halfStepOf is Div node d turned into one normSum pass over x with fz.
 func halfStepOf(d *Node, x string, fz fusion) *Node {
-	c := *d
-	c.Inputs = []string{x}
+	c := fusedCopy(d, []string{x})
 	c.fz = fz
-	k := *d.k
-	k.fn, k.minIn, k.maxIn = normSum, 1, 1
-	c.k = &k
-	return &c
+	c.k.minIn, c.k.maxIn = 1, 1
+	return c
 }
 
 // scalarF32 is the value of the constant float32 scalar (or one-element
@@ -534,26 +612,23 @@ func (m *Model) scalarF32(name string) (float32, bool) {
 // ReduceMean's fused copy, which reduces x's squares in one pass (summed in
 // float64 from the exact squares: at least as accurate as the two nodes),
 // and the Pow it absorbs.
-func (m *Model) matchMeanSquare(d *Node, producer map[string]*Node, isOutput map[string]bool) (fused, pw *Node) {
+func matchMeanSquare(g *planGraph, d *Node) (*Node, []*Node) {
+	m := g.m
 	if d.OpType != "ReduceMean" || d.Domain != "" || len(d.Inputs) == 0 || len(d.Outputs) != 1 {
 		return nil, nil
 	}
-	pw = producer[d.Inputs[0]]
+	pw := g.producer[d.Inputs[0]]
 	if pw == nil || pw.OpType != "Pow" || pw.Domain != "" || len(pw.Inputs) != 2 || m.types[pw.Inputs[0]] != Float32 ||
-		m.uses[pw.Outputs[0]] != 1 || isOutput[pw.Outputs[0]] {
+		!g.single(pw.Outputs[0]) {
 		return nil, nil
 	}
 	e := m.constant(pw.Inputs[1])
 	if e == nil || !e.DType.IsFloat() || e.Len() != 1 || len(e.Shape) > 0 || e.Float64s()[0] != 2 {
 		return nil, nil
 	}
-	c := *d
-	c.Inputs = slices.Clone(d.Inputs)
+	c := fusedCopy(d, slices.Clone(d.Inputs))
 	c.Inputs[0] = pw.Inputs[0]
-	k := *d.k
-	k.fn = reduce(meanSquareR)
-	c.k = &k
-	return &c, pw
+	return c, []*Node{pw}
 }
 
 // constant returns the initializer called name if a caller cannot override
@@ -676,7 +751,7 @@ func (m *Model) runPlan(inputs map[string]*Tensor, opt RunOptions) (map[string]*
 			}
 			for _, s := range p.groups[g] {
 				if made[s] != nil {
-					putF32(made[s])
+					fast.PutF32(made[s])
 					made[s] = nil
 				}
 			}

@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/runtime/internal/fast"
 )
 
 // TestPlanFusesTranspose runs x·Wᵀ and Q·Kᵀ written with explicit Transposes
@@ -60,7 +61,7 @@ func TestPlanFusesTranspose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := compareTensors(got["kT"], transposeLast2(in["k"]), 0, 0); err != nil {
+	if err := compareTensors(got["kT"], transposeLast2(in["k"], false), 0, 0); err != nil {
 		t.Errorf("kT: %v", err)
 	}
 }
@@ -210,7 +211,7 @@ func TestPlanPacksWeights(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if simdKernel != nil {
+	if fast.SIMDKernel != nil {
 		if m.inits["w1"] != nil || m.inits["w2"] != nil || m.inits["w3"] == nil {
 			t.Errorf("inits after packing: w1 %v, w2 %v, w3 %v; want only w3", m.inits["w1"] != nil, m.inits["w2"] != nil, m.inits["w3"] != nil)
 		}
@@ -390,5 +391,17 @@ func TestPlanFusesGemmHalfSteps(t *testing.T) {
 				t.Errorf("y1 against float64: %v", err)
 			}
 		})
+	}
+}
+
+// TestFusionTable: every row of the fusions table has a distinct name, a
+// matcher, a kernel and a reason.
+func TestFusionTable(t *testing.T) {
+	seen := map[string]bool{}
+	for i, r := range fusions {
+		if r.name == "" || seen[r.name] || r.match == nil || r.kernel == nil || len(r.reason) < 20 {
+			t.Errorf("fusions[%d] (%q): want a distinct name, a matcher, a kernel and a reason", i, r.name)
+		}
+		seen[r.name] = true
 	}
 }

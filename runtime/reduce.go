@@ -79,12 +79,13 @@ func reduce(r reducer) kernelFunc {
 				return []*Tensor{x}
 			}
 		}
-		return []*Tensor{reduceAxes(x, axes, c.int("keepdims", 1) != 0, r)}
+		return []*Tensor{reduceAxes(c.fast, x, axes, c.int("keepdims", 1) != 0, r)}
 	}
 }
 
-// reduceAxes reduces x over axes (all if empty) with r.
-func reduceAxes(x *Tensor, axes []int64, keepdims bool, r reducer) *Tensor {
+// reduceAxes reduces x over axes (all if empty) with r: along whole float32
+// lines (reduce32) when fast, else by the plain index walk below.
+func reduceAxes(useFast bool, x *Tensor, axes []int64, keepdims bool, r reducer) *Tensor {
 	rank := len(x.Shape)
 	red := make([]bool, rank)
 	for _, a := range axes {
@@ -113,7 +114,7 @@ func reduceAxes(x *Tensor, axes []int64, keepdims bool, r reducer) *Tensor {
 			shape = []int64{}
 		}
 	}
-	if x.DType == Float32 && fastPaths {
+	if x.DType == Float32 && useFast {
 		if t, ok := reduce32(x, red, r, shape); ok {
 			return t
 		}

@@ -3,6 +3,8 @@ package runtime
 import (
 	"fmt"
 	"math"
+
+	"github.com/mhcc-dev/mhcc/runtime/internal/fast"
 )
 
 // Shape and data-movement kernels. Each computes, for every output element,
@@ -217,21 +219,26 @@ func transpose(c *call, in []*Tensor) []*Tensor {
 			perm[i] = r - 1 - i
 		}
 	}
-	return []*Tensor{transposeTensor(x, perm)}
+	return []*Tensor{transposeOn(c.fast, x, perm)}
 }
 
+// transposeTensor is y[i…] = x[i permuted], one index walk per element.
 func transposeTensor(x *Tensor, perm []int) *Tensor {
-	st := rowStrides(x.Shape)
-	shape := make([]int64, len(perm))
-	pst := make([]int, len(perm))
+	shape, pst := transposed(x.Shape, perm)
+	return take(x, shape, strided(shape, pst, 0))
+}
+
+// transposed is the shape of x permuted by perm and the stride in x of each
+// of its dims.
+func transposed(xs []int64, perm []int) (shape []int64, pst []int) {
+	st := rowStrides(xs)
+	shape = make([]int64, len(perm))
+	pst = make([]int, len(perm))
 	for i, p := range perm {
-		shape[i] = x.Shape[p]
+		shape[i] = xs[p]
 		pst[i] = st[p]
 	}
-	if fastPaths {
-		return takeStrided(x, shape, pst, 0)
-	}
-	return take(x, shape, strided(shape, pst, 0))
+	return shape, pst
 }
 
 // axesArg reads the axes of Unsqueeze/Squeeze: an attribute before opset 13,
@@ -318,7 +325,7 @@ func concat(c *call, in []*Tensor) []*Tensor {
 		}
 		shape[axis] += t.Shape[axis]
 	}
-	if fastPaths {
+	if c.fast {
 		for _, t := range in {
 			if t.DType != in[0].DType {
 				panic(errType)
@@ -494,7 +501,7 @@ func slice(c *call, in []*Tensor) []*Tensor {
 			base += int(start) * st[axis]
 		}
 	}
-	if fastPaths {
+	if c.fast {
 		return []*Tensor{takeStrided(x, shape, ost, base)}
 	}
 	return []*Tensor{take(x, shape, strided(shape, ost, base))}
@@ -512,9 +519,9 @@ func gather(c *call, in []*Tensor) []*Tensor {
 	outer, dim, inner := split3(x.Shape, axis)
 	iv := ind.Int64s()
 	shape := append(append(append([]int64{}, x.Shape[:axis]...), ind.Shape...), x.Shape[axis+1:]...)
-	if xv, ok := x.data.([]float32); ok && fastPaths {
+	if xv, ok := x.data.([]float32); ok && c.fast {
 		// Whole runs of inner elements (an embedding's rows) copied at once.
-		out := getF32(checkSizeOf(shape, 4))
+		out := fast.GetF32(checkSizeOf(shape, 4))
 		for o := 0; o < outer; o++ {
 			for n, j := range iv {
 				if j < -int64(dim) || j >= int64(dim) {
@@ -585,7 +592,7 @@ func expand(c *call, in []*Tensor) []*Tensor {
 	x := in[0]
 	shape := broadcastShapes(x.Shape, in[1].Int64s())
 	checkSize(shape)
-	if fastPaths {
+	if c.fast {
 		return []*Tensor{takeStrided(x, shape, broadcastStrides(x.Shape, len(shape)), 0)}
 	}
 	return []*Tensor{take(x, shape, expandIndex(x.Shape, shape))}

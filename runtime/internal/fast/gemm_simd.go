@@ -1,6 +1,6 @@
 //go:build goexperiment.simd && amd64
 
-package runtime
+package fast
 
 import "simd/archsimd"
 
@@ -13,9 +13,9 @@ import "simd/archsimd"
 
 func init() {
 	if archsimd.X86.AVX512() {
-		archsimdKernel = microArchsimd
-		if simdKernel == nil {
-			simdKernel = microArchsimd
+		ArchsimdKernel = microArchsimd
+		if SIMDKernel == nil {
+			SIMDKernel = microArchsimd
 		}
 	}
 }

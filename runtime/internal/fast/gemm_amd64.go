@@ -1,6 +1,6 @@
 //go:build amd64 && !purego
 
-package runtime
+package fast
 
 import "golang.org/x/sys/cpu"
 
@@ -15,8 +15,8 @@ func microAVX512asm(kc int, a, b, c *float32, ldc int, acc bool)
 
 func init() {
 	if cpu.X86.HasAVX512F {
-		asmKernel = microAsm
-		simdKernel = microAsm
+		AsmKernel = microAsm
+		SIMDKernel = microAsm
 	}
 }
 
@@ -38,7 +38,7 @@ func microRowsAVX512asm(kc int, a *float32, lda int, b, c *float32, ldc int, acc
 
 func init() {
 	if cpu.X86.HasAVX512F {
-		rowsKernel = microRowsAsm
+		RowsKernel = microRowsAsm
 	}
 }
 

@@ -1,4 +1,4 @@
-package runtime
+package fast
 
 import (
 	goruntime "runtime"
@@ -15,7 +15,7 @@ import (
 // (gemm_amd64.s; not with -tags purego), else the simd/archsimd one in a
 // GOEXPERIMENT=simd build (gemm_simd.go), else none, and float32 products go
 // to gonum (matmul.go).
-// microGeneric is the portable kernel the tests also drive the packed
+// MicroGeneric is the portable kernel the tests also drive the packed
 // driver with, so the blocking and edge handling are checked in every build.
 // matMulNaive (float64 sums) is the oracle for all of them.
 
@@ -27,25 +27,25 @@ const (
 	gemmNC = 64 * gemmNR // columns of B packed at once
 )
 
-// A microKernel computes the MR×NR tile c (row stride ldc) as the product of
+// A MicroKernel computes the MR×NR tile c (row stride ldc) as the product of
 // an A panel a (kc×MR, a[p*MR+i] = A[i,p]) and a B panel b (kc×NR,
 // b[p*NR+j] = B[p,j]); with acc it adds the product to c, else it overwrites c.
-type microKernel func(kc int, a, b, c []float32, ldc int, acc bool)
+type MicroKernel func(kc int, a, b, c []float32, ldc int, acc bool)
 
-// simdKernel is the hardware micro-kernel the runtime uses, nil where there
+// SIMDKernel is the hardware micro-kernel the runtime uses, nil where there
 // is none: the assembly one (gemm_amd64.s) where it is built and the CPU has
 // AVX-512, else the simd/archsimd one (gemm_simd.go) in a GOEXPERIMENT=simd
-// build. asmKernel and archsimdKernel are each of them, for the tests.
-var simdKernel, asmKernel, archsimdKernel microKernel
+// build. AsmKernel and ArchsimdKernel are each of them, for the tests.
+var SIMDKernel, AsmKernel, ArchsimdKernel MicroKernel
 
-// A rowsMicroKernel is a microKernel that reads A in place: the MR rows
+// A RowsMicroKernel is a MicroKernel that reads A in place: the MR rows
 // start at a, lda floats apart, and the tile is A[0:MR, 0:kc] · b.
-type rowsMicroKernel func(kc int, a []float32, lda int, b, c []float32, ldc int, acc bool)
+type RowsMicroKernel func(kc int, a []float32, lda int, b, c []float32, ldc int, acc bool)
 
-// rowsKernel is the assembly rowsMicroKernel where there is one (amd64 with
+// RowsKernel is the assembly RowsMicroKernel where there is one (amd64 with
 // AVX-512, not purego), else nil. The product with pre-packed weights
-// (sgemmPacked) uses it for every full MR-row tile.
-var rowsKernel rowsMicroKernel
+// (SgemmPacked) uses it for every full MR-row tile.
+var RowsKernel RowsMicroKernel
 
 // gemmOp is one product to compute with the packed driver.
 type gemmOp struct {
@@ -58,10 +58,10 @@ type gemmOp struct {
 	transB  bool
 	c       []float32 // m×n, row stride ldc
 	ldc     int
-	kern    microKernel
+	kern    MicroKernel
 	pa, pb  []float32       // packing buffers (per goroutine)
-	pre     *packedB        // B packed beforehand (then b is unused), or nil
-	rows    rowsMicroKernel // with pre: reads full row tiles of A in place, or nil
+	pre     *PackedB        // B packed beforehand (then b is unused), or nil
+	rows    RowsMicroKernel // with pre: reads full row tiles of A in place, or nil
 	preJ0   int             // the first column of B this product covers
 	tile    [gemmMR * gemmNR]float32
 }
@@ -76,10 +76,10 @@ func grow(buf []float32, n int) []float32 {
 	return buf[:n]
 }
 
-// sgemm computes c = a·b with kern, a stored transposed (k×m) if transA and
+// Sgemm computes c = a·b with kern, a stored transposed (k×m) if transA and
 // b (n×k) if transB, splitting the work among up to workers goroutines by
 // columns or by rows, whichever has more micro-tiles.
-func sgemm(kern microKernel, m, n, k int, a []float32, lda int, transA bool, b []float32, ldb int, transB bool, c []float32, ldc int, workers int) {
+func Sgemm(kern MicroKernel, m, n, k int, a []float32, lda int, transA bool, b []float32, ldb int, transB bool, c []float32, ldc int, workers int) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -138,11 +138,11 @@ func sgemm(kern microKernel, m, n, k int, a []float32, lda int, transA bool, b [
 	wg.Wait()
 }
 
-// sgemmShared is sgemm for workers goroutines that share each packed block
+// sgemmShared is Sgemm for workers goroutines that share each packed block
 // of B: for every kc×nc block they first pack its panels together, then each
 // multiplies its own rows of A by it. Splitting C into independent products
 // instead would have every goroutine pack all of B.
-func sgemmShared(kern microKernel, m, n, k int, a []float32, lda int, transA bool, b []float32, ldb int, transB bool, c []float32, ldc int, workers int) {
+func sgemmShared(kern MicroKernel, m, n, k int, a []float32, lda int, transA bool, b []float32, ldb int, transB bool, c []float32, ldc int, workers int) {
 	gs := make([]*gemmOp, workers)
 	for w := range gs {
 		g := gemmBufs.Get().(*gemmOp)
@@ -285,19 +285,19 @@ func (g *gemmOp) runPackedRows() {
 	g.pb = own
 }
 
-// A packedB is a constant B (k×n) packed once, when the plan is made, in
+// A PackedB is a constant B (k×n) packed once, when the plan is made, in
 // the layout the micro-kernels read: for each KC-row block, its NR-column
 // panels in order, each kc×NR row-major, the last padded with zeros. It
 // replaces the weight matrix it was made from (unpack gives that back).
-type packedB struct {
-	k, n   int
+type PackedB struct {
+	K, N   int // B is K×N
 	panels int // ⌈n/NR⌉
 	data   []float32
 }
 
-// packConstB packs b (k×n, or n×k if transB).
-func packConstB(b []float32, k, n int, transB bool) *packedB {
-	pk := &packedB{k: k, n: n, panels: (n + gemmNR - 1) / gemmNR}
+// PackConstB packs b (k×n, or n×k if transB).
+func PackConstB(b []float32, k, n int, transB bool) *PackedB {
+	pk := &PackedB{K: k, N: n, panels: (n + gemmNR - 1) / gemmNR}
 	pk.data = make([]float32, k*pk.panels*gemmNR)
 	g := &gemmOp{n: n, k: k, b: b, ldb: n, transB: transB}
 	if transB {
@@ -312,8 +312,8 @@ func packConstB(b []float32, k, n int, transB bool) *packedB {
 }
 
 // unpack returns the matrix pk was packed from: k×n, or n×k if transB.
-func (pk *packedB) unpack(transB bool) []float32 {
-	k, n := pk.k, pk.n
+func (pk *PackedB) Unpack(transB bool) []float32 {
+	k, n := pk.K, pk.N
 	out := make([]float32, k*n)
 	for pc := 0; pc < k; pc += gemmKC {
 		kc := min(gemmKC, k-pc)
@@ -335,9 +335,9 @@ func (pk *packedB) unpack(transB bool) []float32 {
 	return out
 }
 
-// sgemmPacked is sgemm with B packed beforehand.
-func sgemmPacked(kern microKernel, rows rowsMicroKernel, m int, a []float32, lda int, pk *packedB, c []float32, ldc int, workers int) {
-	n, k := pk.n, pk.k
+// SgemmPacked is Sgemm with B packed beforehand.
+func SgemmPacked(kern MicroKernel, rows RowsMicroKernel, m int, a []float32, lda int, pk *PackedB, c []float32, ldc int, workers int) {
+	n, k := pk.N, pk.K
 	if m == 0 || n == 0 {
 		return
 	}
@@ -365,15 +365,15 @@ func sgemmPacked(kern microKernel, rows rowsMicroKernel, m int, a []float32, lda
 	}
 	// Split the rows (each chunk reads or packs only its part of A) unless
 	// there are too few of them; B is packed already, so reading all of it
-	// is free. parallelFor hands out the MR-row tiles (NR-column panels) in
+	// is free. ParallelFor hands out the MR-row tiles (NR-column panels) in
 	// several chunks per worker.
 	if rowTiles := (m + gemmMR - 1) / gemmMR; rowTiles >= workers || pk.panels < workers {
-		parallelFor(rowTiles, workers, func(t0, t1 int) {
+		ParallelFor(rowTiles, workers, func(t0, t1 int) {
 			run(t0*gemmMR, min(m, t1*gemmMR), 0, n)
 		})
 		return
 	}
-	parallelFor(pk.panels, workers, func(q0, q1 int) {
+	ParallelFor(pk.panels, workers, func(q0, q1 int) {
 		run(0, m, q0*gemmNR, min(n, q1*gemmNR))
 	})
 }
@@ -472,8 +472,8 @@ func (g *gemmOp) putTile(off, h, w int, acc bool) {
 	}
 }
 
-// microGeneric is the portable micro-kernel: plain Go, float32 sums.
-func microGeneric(kc int, a, b, c []float32, ldc int, acc bool) {
+// MicroGeneric is the portable micro-kernel: plain Go, float32 sums.
+func MicroGeneric(kc int, a, b, c []float32, ldc int, acc bool) {
 	var t [gemmMR * gemmNR]float32
 	for p := 0; p < kc; p++ {
 		bp := (*[gemmNR]float32)(b[p*gemmNR:])
@@ -498,37 +498,29 @@ func microGeneric(kc int, a, b, c []float32, ldc int, acc bool) {
 	}
 }
 
-// microRowsGeneric is the portable rowsMicroKernel, the tests' check of
+// MicroRowsGeneric is the portable RowsMicroKernel, the tests' check of
 // runPackedRows in every build.
-func microRowsGeneric(kc int, a []float32, lda int, b, c []float32, ldc int, acc bool) {
+func MicroRowsGeneric(kc int, a []float32, lda int, b, c []float32, ldc int, acc bool) {
 	var pa [gemmKC * gemmMR]float32
 	for p := range kc {
 		for i := range gemmMR {
 			pa[p*gemmMR+i] = a[i*lda+p]
 		}
 	}
-	microGeneric(kc, pa[:kc*gemmMR], b, c, ldc, acc)
+	MicroGeneric(kc, pa[:kc*gemmMR], b, c, ldc, acc)
 }
 
-// gemmWorkers is how many goroutines a product may use.
-func gemmWorkers() int { return goruntime.GOMAXPROCS(0) }
+// Workers is how many goroutines a product may use.
+func Workers() int { return goruntime.GOMAXPROCS(0) }
 
-// Kernels describes the float32 kernels this build runs on this CPU, for
-// benchmark reports.
-func Kernels() string {
-	var gemm, elem string
+// GEMMKernel describes the float32 GEMM micro-kernel this build runs on
+// this CPU, for benchmark reports (runtime.Kernels).
+func GEMMKernel() string {
 	switch {
-	case asmKernel != nil:
-		gemm = "AVX-512 assembly GEMM micro-kernel"
-	case archsimdKernel != nil:
-		gemm = "AVX-512 GEMM micro-kernel (simd/archsimd)"
-	default:
-		gemm = "gonum blas32 GEMM"
+	case AsmKernel != nil:
+		return "AVX-512 assembly GEMM micro-kernel"
+	case ArchsimdKernel != nil:
+		return "AVX-512 GEMM micro-kernel (simd/archsimd)"
 	}
-	if binRowSIMD != nil {
-		elem = "AVX-512 elementwise, exp and reductions (simd/archsimd, GOEXPERIMENT=simd)"
-	} else {
-		elem = "scalar elementwise (GOEXPERIMENT=simd adds AVX-512 ones)"
-	}
-	return gemm + "; " + elem
+	return "gonum blas32 GEMM"
 }

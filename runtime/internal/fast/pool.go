@@ -1,4 +1,4 @@
-package runtime
+package fast
 
 import (
 	"math/bits"
@@ -24,13 +24,13 @@ type f32Buf struct{ b []float32 }
 
 var f32BufHolders = sync.Pool{New: func() any { return new(f32Buf) }}
 
-// poolMin is the smallest buffer worth pooling, in elements.
-const poolMin = 1 << 6
+// PoolMin is the smallest buffer worth pooling, in elements.
+const PoolMin = 1 << 6
 
-// getF32 returns a float32 slice of length n, reused when the pool has one.
+// GetF32 returns a float32 slice of length n, reused when the pool has one.
 // Its contents are arbitrary: the caller must write every element.
-func getF32(n int) []float32 {
-	if n < poolMin {
+func GetF32(n int) []float32 {
+	if n < PoolMin {
 		return make([]float32, n)
 	}
 	c := bits.Len(uint(n - 1)) // the class whose buffers all hold n
@@ -46,9 +46,9 @@ func getF32(n int) []float32 {
 	return make([]float32, n)
 }
 
-// putF32 gives a buffer that nothing references any more back to the pool.
-func putF32(b []float32) {
-	if cap(b) < poolMin {
+// PutF32 gives a buffer that nothing references any more back to the pool.
+func PutF32(b []float32) {
+	if cap(b) < PoolMin {
 		return
 	}
 	c := bits.Len(uint(cap(b))) - 1 // its capacity is at least 1<<c
@@ -58,9 +58,4 @@ func putF32(b []float32) {
 	h := f32BufHolders.Get().(*f32Buf)
 	h.b = b[:0]
 	f32Pools[c].Put(h)
-}
-
-// newF32 is alloc(Float32, shape) from the pool, contents arbitrary.
-func newF32(shape []int64) *Tensor {
-	return &Tensor{DType: Float32, Shape: shape, data: getF32(checkSizeOf(shape, 4))}
 }

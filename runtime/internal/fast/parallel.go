@@ -1,4 +1,4 @@
-package runtime
+package fast
 
 import (
 	goruntime "runtime"
@@ -14,25 +14,25 @@ import (
 // microseconds before it runs, which is as long as the work: measured on
 // decoder-256, the Go runtime was barely faster on 2 threads than on 1.
 //
-// So parallelFor hands its work to a pool of helper goroutines that, once
+// So ParallelFor hands its work to a pool of helper goroutines that, once
 // started, keep looking for work for a while (helperSpin) before they block,
 // as onnxruntime's thread pool does, and it splits the work into more chunks
 // than workers, taken one at a time from an atomic counter. The caller takes
 // chunks too, and waits only for chunks a helper has already started: a late
-// helper costs nothing, a busy pool (a parallelFor inside another, or two
+// helper costs nothing, a busy pool (a ParallelFor inside another, or two
 // models run at once) degrades to the caller doing the work, and nothing can
 // deadlock.
 
 // helperSpin is how long an idle helper keeps looking for work before it
-// blocks until parallelFor wakes it.
+// blocks until ParallelFor wakes it.
 const helperSpin = 200 * time.Microsecond
 
-// chunksPerWorker is how many chunks parallelFor makes per worker, so that
+// chunksPerWorker is how many chunks ParallelFor makes per worker, so that
 // a helper that starts late, or a core the OS gives to someone else,
 // unbalances the loop by a fraction of one worker's share.
 const chunksPerWorker = 4
 
-// A pjob is one parallelFor: chunks [0, nchunks) of per indices each.
+// A pjob is one ParallelFor: chunks [0, nchunks) of per indices each.
 type pjob struct {
 	f       func(i0, i1 int)
 	n, per  int
@@ -87,7 +87,7 @@ func init() {
 }
 
 // ensureHelpers starts helpers until there are n; once they run, it costs
-// an atomic load (parallelFor calls it every time).
+// an atomic load (ParallelFor calls it every time).
 func ensureHelpers(n int) {
 	n = min(n, cap(helpers.wake))
 	if int(helpers.count.Load()) >= n {
@@ -127,7 +127,7 @@ func helperLoop() {
 				goruntime.Gosched()
 			}
 		}
-		// Only a parallelFor that counts this helper out of sleeping sends
+		// Only a ParallelFor that counts this helper out of sleeping sends
 		// it a token, so no token is ever left over to wake a helper for
 		// nothing (and keep it spinning while someone else runs).
 		helpers.sleeping.Add(1)
@@ -135,13 +135,13 @@ func helperLoop() {
 	}
 }
 
-// parallelFor splits [0, n) into contiguous ranges and runs f on them, on
+// ParallelFor splits [0, n) into contiguous ranges and runs f on them, on
 // the calling goroutine and on up to workers−1 helpers, returning when all
 // are done. f must be safe to call concurrently on disjoint ranges; the
 // ranges' sizes and number are not fixed (more than workers, so a slow
 // worker does not hold up the others). A panic in f, on whichever
-// goroutine, comes out of parallelFor (a helper's once all chunks are done).
-func parallelFor(n, workers int, f func(i0, i1 int)) {
+// goroutine, comes out of ParallelFor (a helper's once all chunks are done).
+func ParallelFor(n, workers int, f func(i0, i1 int)) {
 	workers = min(workers, n)
 	if workers <= 1 {
 		f(0, n)

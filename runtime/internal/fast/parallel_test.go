@@ -1,4 +1,4 @@
-package runtime
+package fast
 
 import (
 	goruntime "runtime"
@@ -11,12 +11,12 @@ import (
 
 // TestParallelFor checks that every index is visited exactly once, for
 // sizes around the chunking, from several goroutines at once and with
-// parallelFor nested in itself (the pool is busy: the callers do the work).
+// ParallelFor nested in itself (the pool is busy: the callers do the work).
 func TestParallelFor(t *testing.T) {
 	sizes := []int{0, 1, 2, 3, 7, 8, 9, 63, 64, 65, 1000, 4097}
 	check := func(n, workers int) {
 		hits := make([]atomic.Int32, n)
-		parallelFor(n, workers, func(i0, i1 int) {
+		ParallelFor(n, workers, func(i0, i1 int) {
 			if i0 < 0 || i1 > n || i0 > i1 || i0 == i1 && n > 0 {
 				t.Errorf("n=%d: range [%d, %d)", n, i0, i1)
 				return
@@ -40,7 +40,7 @@ func TestParallelFor(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for range 50 {
-				parallelFor(6, 3, func(i0, i1 int) {
+				ParallelFor(6, 3, func(i0, i1 int) {
 					for range i1 - i0 {
 						check(65, 2)
 					}
@@ -57,7 +57,7 @@ func TestParallelFor(t *testing.T) {
 // benchmark).
 func TestHelpersSleep(t *testing.T) {
 	for range 2000 {
-		parallelFor(8, 3, func(i0, i1 int) {})
+		ParallelFor(8, 3, func(i0, i1 int) {})
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -75,23 +75,23 @@ func TestHelpersSleep(t *testing.T) {
 }
 
 // TestParallelForPanics checks that a panic in f, a kernel's way of
-// reporting an error, comes out of parallelFor on the caller, whichever
+// reporting an error, comes out of ParallelFor on the caller, whichever
 // goroutine ran the chunk (one case forces a helper), and that the pool
 // keeps working afterwards.
 func TestParallelForPanics(t *testing.T) {
 	for bad := range 8 {
 		got := func() (r any) {
 			defer func() { r = recover() }()
-			parallelFor(8, 2, func(i0, i1 int) {
+			ParallelFor(8, 2, func(i0, i1 int) {
 				for i := i0; i < i1; i++ {
 					if i == bad {
-						panic(kernelError("bad index"))
+						panic(testPanic("bad index"))
 					}
 				}
 			})
 			return nil
 		}()
-		if got != kernelError("bad index") {
+		if got != testPanic("bad index") {
 			t.Fatalf("index %d: recovered %v, want the kernel error", bad, got)
 		}
 	}
@@ -101,11 +101,11 @@ func TestParallelForPanics(t *testing.T) {
 	var onHelper atomic.Bool
 	got := func() (r any) {
 		defer func() { r = recover() }()
-		parallelFor(8, 2, func(i0, i1 int) {
+		ParallelFor(8, 2, func(i0, i1 int) {
 			stack := make([]byte, 4096)
 			if strings.Contains(string(stack[:goruntime.Stack(stack, false)]), "helperLoop") {
 				onHelper.Store(true)
-				panic(kernelError("bad chunk on a helper"))
+				panic(testPanic("bad chunk on a helper"))
 			}
 			for deadline := time.Now().Add(5 * time.Second); !onHelper.Load() && time.Now().Before(deadline); {
 				goruntime.Gosched()
@@ -116,11 +116,11 @@ func TestParallelForPanics(t *testing.T) {
 	if !onHelper.Load() {
 		t.Fatal("no helper ran a chunk in 5 s")
 	}
-	if got != kernelError("bad chunk on a helper") {
+	if got != testPanic("bad chunk on a helper") {
 		t.Fatalf("recovered %v, want the helper's kernel error", got)
 	}
 	check := make([]atomic.Int32, 100)
-	parallelFor(100, 2, func(i0, i1 int) {
+	ParallelFor(100, 2, func(i0, i1 int) {
 		for i := i0; i < i1; i++ {
 			check[i].Add(1)
 		}
@@ -131,3 +131,7 @@ func TestParallelForPanics(t *testing.T) {
 		}
 	}
 }
+
+// testPanic stands for the runtime's kernelError: a typed panic value that
+// must come out of ParallelFor unchanged.
+type testPanic string

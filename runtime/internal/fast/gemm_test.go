@@ -1,4 +1,4 @@
-package runtime
+package fast
 
 import (
 	"fmt"
@@ -11,13 +11,13 @@ import (
 // portable one always, the assembly one on amd64 with AVX-512 (unless built
 // with -tags purego), the simd/archsimd one when built with GOEXPERIMENT=simd
 // on a CPU with AVX-512.
-func gemmKernels() map[string]microKernel {
-	ks := map[string]microKernel{"generic": microGeneric}
-	if asmKernel != nil {
-		ks["asm"] = asmKernel
+func gemmKernels() map[string]MicroKernel {
+	ks := map[string]MicroKernel{"generic": MicroGeneric}
+	if AsmKernel != nil {
+		ks["asm"] = AsmKernel
 	}
-	if archsimdKernel != nil {
-		ks["archsimd"] = archsimdKernel
+	if ArchsimdKernel != nil {
+		ks["archsimd"] = ArchsimdKernel
 	}
 	return ks
 }
@@ -49,9 +49,9 @@ func TestSgemm(t *testing.T) {
 						}
 						a := randSlice(r, max(m, k)*lda)
 						b := randSlice(r, max(k, n)*ldb)
-						c := randSlice(r, m*ldc) // garbage sgemm must overwrite
+						c := randSlice(r, m*ldc) // garbage Sgemm must overwrite
 						guard := c[len(c)-1]
-						sgemm(kern, m, n, k, a, lda, transA, b, ldb, transB, c, ldc, workers)
+						Sgemm(kern, m, n, k, a, lda, transA, b, ldb, transB, c, ldc, workers)
 						// The oracle on dense copies.
 						ad, bd := make([]float32, m*k), make([]float32, k*n)
 						for i := range m {
@@ -84,7 +84,7 @@ func TestSgemm(t *testing.T) {
 							}
 						}
 						if m > 0 && n+pad <= ldc && c[len(c)-1] != guard {
-							t.Errorf("sgemm wrote past the matrix into the row padding")
+							t.Errorf("Sgemm wrote past the matrix into the row padding")
 						}
 					})
 				}
@@ -108,7 +108,7 @@ func BenchmarkSgemm(b *testing.B) {
 			x, y, z := randSlice(r, n*n), randSlice(r, n*n), make([]float32, n*n)
 			b.Run(fmt.Sprintf("%s/%d", name, n), func(b *testing.B) {
 				for b.Loop() {
-					sgemm(kern, n, n, n, x, n, false, y, n, false, z, n, gemmWorkers())
+					Sgemm(kern, n, n, n, x, n, false, y, n, false, z, n, Workers())
 				}
 				b.ReportMetric(2*float64(n*n*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})
@@ -121,9 +121,9 @@ func BenchmarkSgemm(b *testing.B) {
 // tiles of A read in place (each rows kernel this build has), on sizes
 // around the MR/NR/KC edges, serial and split.
 func TestSgemmPacked(t *testing.T) {
-	rows := map[string]rowsMicroKernel{"packA": nil, "rows-generic": microRowsGeneric}
-	if rowsKernel != nil {
-		rows["rows-asm"] = rowsKernel
+	rows := map[string]RowsMicroKernel{"packA": nil, "rows-generic": MicroRowsGeneric}
+	if RowsKernel != nil {
+		rows["rows-asm"] = RowsKernel
 	}
 	sizes := [][3]int{{1, 1, 1}, {7, 33, 5}, {8, 32, 1}, {9, 31, 257}, {16, 70, 300}, {130, 64, 513}, {128, 24, 1024}, {3, 100, 0},
 		{9, 200, 300}} // the last: too few row tiles for 3 workers, so split by columns
@@ -138,7 +138,7 @@ func TestSgemmPacked(t *testing.T) {
 						a, b := randSlice(r, m*lda), randSlice(r, k*n)
 						c := randSlice(r, m*ldc)
 						guard := c[len(c)-1]
-						sgemmPacked(kern, rk, m, a, lda, packConstB(b, k, n, false), c, ldc, workers)
+						SgemmPacked(kern, rk, m, a, lda, PackConstB(b, k, n, false), c, ldc, workers)
 						ad := make([]float32, m*k)
 						for i := range m {
 							copy(ad[i*k:(i+1)*k], a[i*lda:])
@@ -160,6 +160,21 @@ func TestSgemmPacked(t *testing.T) {
 					})
 				}
 			}
+		}
+	}
+}
+
+// matMulNaive is the oracle, the runtime's reference loop (runtime/matmul.go)
+// for float32: c[i,j] = Σ_p a[i,p]·b[p,j] for rows i in [i0, i1), summed in
+// float64 in order of p.
+func matMulNaive(c, a, b []float32, i0, i1, k, n int) {
+	for i := i0; i < i1; i++ {
+		for j := 0; j < n; j++ {
+			var s float64
+			for p := 0; p < k; p++ {
+				s += float64(a[i*k+p]) * float64(b[p*n+j])
+			}
+			c[i*n+j] = float32(s)
 		}
 	}
 }
