@@ -48,7 +48,7 @@ type browserJob struct {
 	Repeat    int            `json:"repeat"`
 	TimeoutMs int            `json:"timeoutMs"`
 
-	want map[string]*npy.Array // the Go runtime's outputs
+	want  map[string]*npy.Array // the Go runtime's outputs
 	case_ webgpuCase
 }
 
@@ -75,8 +75,8 @@ type browserResult struct {
 // A webgpuCase is one compiled graph.
 type webgpuCase struct {
 	Model, Target, Kind string // Kind: full or kv
-	Precision          string // "" (the target's) or fp16
-	Nodes              int
+	Precision           string // "" (the target's) or fp16
+	Nodes               int
 }
 
 func (c webgpuCase) name() string {
@@ -128,7 +128,7 @@ func webgpuCases(t *testing.T, dir string, targets []string) []*browserJob {
 		for _, tg := range targets {
 			target, prec, _ := strings.Cut(tg, ":")
 			for _, kind := range kinds {
-				c := webgpuCase{Model: base, Target: target, Kind: kind, Precision: prec}
+				c := webgpuCase{Model: base, Target: strings.TrimSuffix(filepath.Base(target), ".yaml"), Kind: kind, Precision: prec}
 				file := filepath.Join(dir, c.name()+".onnx")
 				args := []string{"compile", m, "--target", target, "-o", file, "--quiet"}
 				if kind == "kv" {
