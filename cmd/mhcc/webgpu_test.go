@@ -381,7 +381,10 @@ func maxDiff(got, want []float64) float64 {
 // run (no abort), its outputs must be within 1e-4 of mhcc's Go runtime, and
 // onnxruntime's verbose node placement log must show every node of a webgpu
 // target graph on the WebGPU provider (no CPU fallback). MHCC_WEBGPU_TABLE
-// names a file to write the measurements to (bench/webgpu.md).
+// names a file to write the measurements to (bench/webgpu.md), with 5 timed
+// runs per session; MHCC_WEBGPU_TARGETS replaces the targets (names or
+// profile files, "name:fp16" for that precision); MHCC_WEBGPU_LOGS names a
+// folder for onnxruntime's log of each session.
 func TestWebGPUInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: runs Chromium")
