@@ -47,6 +47,7 @@ type browserJob struct {
 	Inputs    []browserInput `json:"inputs"`
 	Repeat    int            `json:"repeat"`
 	TimeoutMs int            `json:"timeoutMs"`
+	F16       bool           `json:"f16"` // a float16 graph: WebGPU needs shader-f16
 
 	want  map[string]*npy.Array // the Go runtime's outputs
 	case_ webgpuCase
@@ -63,6 +64,7 @@ type browserInput struct {
 type browserResult struct {
 	ID      string `json:"id"`
 	Error   string `json:"error"`
+	Skipped string `json:"skipped"`
 	Outputs map[string]struct {
 		Dims []int64   `json:"dims"`
 		Data []float64 `json:"data"`
@@ -391,7 +393,7 @@ func TestWebGPUInBrowser(t *testing.T) {
 	}
 	chromium, ortDist, page := browserTools(t)
 	dir := t.TempDir()
-	targets := []string{"onnx", "ort", "webgpu"}
+	targets := []string{"onnx", "ort", "webgpu", "webgpu:fp16"}
 	if s := os.Getenv("MHCC_WEBGPU_TARGETS"); s != "" { // e.g. webgpu,webgpu:fp16
 		targets = strings.Split(s, ",")
 	}
@@ -405,6 +407,7 @@ func TestWebGPUInBrowser(t *testing.T) {
 		for _, ep := range []string{"webgpu", "wasm"} {
 			j := *c
 			j.EP, j.ID, j.Repeat, j.TimeoutMs = ep, c.case_.name()+"@"+ep, repeat, 120000
+			j.F16 = c.case_.Precision == "fp16"
 			jobs = append(jobs, &j)
 		}
 	}
@@ -418,6 +421,12 @@ func TestWebGPUInBrowser(t *testing.T) {
 		}
 		if d := os.Getenv("MHCC_WEBGPU_LOGS"); d != "" {
 			os.WriteFile(filepath.Join(d, j.ID+".log"), []byte(strings.Join(r.Log, "\n")), 0o644)
+		}
+		if r.Skipped != "" {
+			// SwiftShader's adapter has no shader-f16: the fp16 graphs run
+			// on WASM only there.
+			t.Logf("%s: not run: %s", j.ID, r.Skipped)
+			continue
 		}
 		if r.Error != "" {
 			t.Errorf("%s: %s\n%s", j.ID, r.Error, lastChars(strings.Join(r.Log, "\n"), 3000))
