@@ -31,6 +31,7 @@ var tables = []map[ir.Op]map[string]expansion{
 	normLowerings,      // norm_lowering.go
 	mixLowerings,       // mix_lowering.go
 	minimalLowerings,   // minimal.go
+	webgpuLowerings,    // webgpu_lowering.go
 }
 
 // lowering finds the expansion of op called name.

@@ -141,6 +141,9 @@ func Encode(g *ir.Graph, opts Options) (m *onnxpb.ModelProto, err error) {
 	for _, d := range used {
 		m.OpsetImport = append(m.OpsetImport, &onnxpb.OperatorSetIdProto{Domain: proto.String(d), Version: proto.Int64(opsets[d])})
 	}
+	if err := checkEPRules(m); err != nil { // epcheck.go
+		return nil, err
+	}
 	return m, nil
 }
 

@@ -59,7 +59,7 @@ func (e *emitter) normalise(c, m, eps string) string {
 // [n², n²] matrix (which adds eps too), followed by one Div: 2 nodes per
 // half-iteration instead of ReduceSum, Add, Div.
 func expandSinkhornGEMM(e *emitter, n *ir.Node, in, out []string) {
-	eps := e.f32(n.Attrs.Float("eps"))
+	eps := e.floats(fmt.Sprintf("eps.%g", n.Attrs.Float("eps")), []int64{1}, []float64{n.Attrs.Float("eps")}) // [1]: a rank-0 Gemm C aborts onnxruntime-web's WebGPU EP
 	c, s := e.sinkhornStart(n, in[0], eps)
 	rows, cols := e.sumMatrices(s)
 	for i := int64(1); i <= n.Attrs.Int("iters"); i++ {
@@ -76,7 +76,7 @@ func expandSinkhornGEMM(e *emitter, n *ir.Node, in, out []string) {
 // when a runtime computes in half precision and c underflows; in float32 it
 // costs two more nodes per half-iteration than "gemm".
 func expandSinkhornLog(e *emitter, n *ir.Node, in, out []string) {
-	eps := e.f32(n.Attrs.Float("eps"))
+	eps := e.floats(fmt.Sprintf("eps.%g", n.Attrs.Float("eps")), []int64{1}, []float64{n.Attrs.Float("eps")}) // [1]: a rank-0 Gemm C aborts onnxruntime-web's WebGPU EP
 	c, s := e.sinkhornStart(n, in[0], eps)
 	l := e.op("Log", "", ins(c))
 	rows, cols := e.sumMatrices(s)
@@ -97,7 +97,7 @@ func expandSinkhornLog(e *emitter, n *ir.Node, in, out []string) {
 // Loop running iters-1 times a body with the row and the column
 // normalisation of the "gemm" form. The graph stays small whatever iters is.
 func expandSinkhornLoop(e *emitter, n *ir.Node, in, out []string) {
-	eps := e.f32(n.Attrs.Float("eps"))
+	eps := e.floats(fmt.Sprintf("eps.%g", n.Attrs.Float("eps")), []int64{1}, []float64{n.Attrs.Float("eps")}) // [1]: a rank-0 Gemm C aborts onnxruntime-web's WebGPU EP
 	c, s := e.sinkhornStart(n, in[0], eps)
 	rows, cols := e.sumMatrices(s)
 	c = e.normalise(c, cols, eps)
