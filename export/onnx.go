@@ -8,6 +8,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/lower"
 	"github.com/mhcc-dev/mhcc/target"
 	"google.golang.org/protobuf/proto"
 )
@@ -271,6 +272,9 @@ func metadata(g *ir.Graph, opts Options) []*onnxpb.StringStringEntryProto {
 			)
 		}
 		kv = append(kv, [2]string{"mhcc.weights", m.Weights.Source})
+	}
+	if subs := lower.Sublayers(g, func(n *ir.Node) string { return loweringName(n, opts.Profile) }); len(subs) > 0 {
+		kv = append(kv, [2]string{lower.SublayersKey, lower.EncodeSublayers(subs)})
 	}
 	out := make([]*onnxpb.StringStringEntryProto, len(kv))
 	for i, p := range kv {

@@ -13,6 +13,7 @@ import (
 	"github.com/mhcc-dev/mhcc/export/onnxpb"
 	"github.com/mhcc-dev/mhcc/internal/build"
 	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/lower"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
 
@@ -295,6 +296,19 @@ func measureTraffic(m *ir.Model, target string) (rw, error) {
 	if err != nil {
 		return rw{}, err
 	}
+	var mp onnxpb.ModelProto
+	if err := proto.Unmarshal(res.ONNX, &mp); err != nil {
+		return rw{}, err
+	}
+	// The first sublayer as the exporter recorded it (mhcc.sublayers);
+	// the name guessed above when the metadata is missing.
+	for _, p := range mp.GetMetadataProps() {
+		if p.GetKey() == lower.SublayersKey {
+			if subs, err := lower.DecodeSublayers(p.GetValue()); err == nil && len(subs) > 0 {
+				sub = subs[0].Name
+			}
+		}
+	}
 	owners := map[string]bool{}
 	for _, nd := range res.Graph.Nodes {
 		if nd.Pos == m.HCPos && strings.HasPrefix(nd.Name, sub+".") {
@@ -303,10 +317,6 @@ func measureTraffic(m *ir.Model, target string) (rw, error) {
 	}
 	if len(owners) == 0 {
 		return rw{}, fmt.Errorf("no mHC nodes found for %s", sub)
-	}
-	var mp onnxpb.ModelProto
-	if err := proto.Unmarshal(res.ONNX, &mp); err != nil {
-		return rw{}, err
 	}
 	var nodes []*onnxpb.NodeProto
 	var names []string
