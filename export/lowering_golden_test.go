@@ -23,7 +23,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the out.onnx sections of testdata/lowering/*.txtar")
 
-// A lowering case: testdata/lowering/<Op>_<lowering>.txtar holds a one-line
+// A lowering case: testdata/lowering/<Op>_<lowering>[.<variant>].txtar holds a one-line
 // purpose, the IR graph in.ir (its node annotated @<lowering>), an optional
 // target section (the profile; default onnx) and out.onnx, the ONNX the
 // graph lowers to as `mhcc fmt` prints it.
@@ -89,6 +89,7 @@ func TestLoweringGoldens(t *testing.T) {
 	for _, c := range loweringCases(t) {
 		t.Run(c.name, func(t *testing.T) {
 			op, l, _ := strings.Cut(c.name, "_")
+			l, _, _ = strings.Cut(l, ".") // <Op>_<lowering>.<variant>
 			found := false
 			for _, n := range c.g.Nodes {
 				nl := n.Lowering
