@@ -10,7 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// AttentionKV: Attention (above) over the cached tokens and the new ones.
+// AttentionKV: Attention (op_attention.go) over the cached tokens and the new ones.
 // The new keys (after RoPE at their positions) and values are appended to
 // past_key and past_value along the sequence axis; the results are the
 // presents, and the queries attend to all P+S keys under the causal mask
