@@ -136,7 +136,6 @@ func TestLoweringGoldens(t *testing.T) {
 	}
 }
 
-
 // TestLoweringGoldensRun runs each case's ONNX on seeded random inputs in
 // the Go runtime and, unless the target needs a kernel onnxruntime lacks
 // (ai.mhcc.Sinkhorn without a function body), in onnxruntime, and compares
