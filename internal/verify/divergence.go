@@ -68,9 +68,9 @@ func sublayerStates(g *ir.Graph) []state {
 }
 
 // targetOutputs maps each sublayer's name to the value holding its output
-// state in the graph checked, from its mhcc.sublayers metadata (data is
-// the serialised ModelProto; only its metadata_props are read); nil for a
-// graph without it, whose states are then searched by name, scope and value.
+// state in the graph checked, from the mhcc.sublayers entry of its
+// metadata_props; nil for a graph without it (or with one that does not
+// decode), whose states are then searched by name, scope and value.
 func targetOutputs(props []*onnxpb.StringStringEntryProto) map[string]string {
 	for _, p := range props {
 		if p.GetKey() != lower.SublayersKey {
