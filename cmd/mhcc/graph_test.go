@@ -389,19 +389,7 @@ func TestGraphLayerTitlesFromSublayers(t *testing.T) {
 				t.Fatal("no mhcc.sublayers in the compiled model")
 			}
 			mp.MetadataProps = kept
-			data, err := proto.Marshal(&mp)
-			if err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join(t.TempDir(), "m.onnx")
-			if err := os.WriteFile(path, data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			code, out, errs := mhcc(t, "graph", path)
-			if code != 0 {
-				t.Fatalf("exit %d: %s", code, errs)
-			}
-			p := parseDot(t, out)
+			p := graphOfModel(t, &mp)
 			for layer, want := range map[string]string{"layers.0": "attention + mHC (Sinkhorn×20)", "layers.1": tc.layer1} {
 				if lines := strings.Split(p.labels[layer], "\n"); len(lines) < 2 || lines[1] != want {
 					t.Errorf("%s label %q, want the line %q after the name", layer, p.labels[layer], want)
@@ -409,4 +397,22 @@ func TestGraphLayerTitlesFromSublayers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// graphOfModel writes m to a file and parses what mhcc graph draws of it.
+func graphOfModel(t *testing.T, m *onnxpb.ModelProto) dotPicture {
+	t.Helper()
+	data, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "m.onnx")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := mhcc(t, "graph", path)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	return parseDot(t, out)
 }

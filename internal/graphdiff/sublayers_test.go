@@ -19,33 +19,15 @@ import (
 // minimal target for "minimal").
 func compileMLP(t *testing.T, lowering string, iters int) *onnxpb.ModelProto {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join("..", "..", "testdata", "models", "mlp-mhc.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	text := strings.Replace(string(src), "  streams: 4\n", fmt.Sprintf("  streams: 4\n  sinkhorn_iterations: %d\n", iters), 1)
-	path := filepath.Join(dir, "m.yaml")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	tgt := "minimal"
 	if lowering != "minimal" {
-		tgt = filepath.Join(dir, "p.yaml")
+		tgt = filepath.Join(t.TempDir(), "p.yaml")
 		prof := fmt.Sprintf("name: p\ndoc: Sinkhorn %s\nir_version: 8\nopsets: {\"\": 17, \"ai.mhcc\": 1}\nops:\n  \"\": [\"*\"]\n  ai.mhcc: [Sinkhorn]\nlowering:\n  Sinkhorn: %s\nprecision: fp32\n", lowering, lowering)
 		if err := os.WriteFile(tgt, []byte(prof), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	res, err := build.Compile(path, build.Options{Target: tgt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := &onnxpb.ModelProto{}
-	if err := proto.Unmarshal(res.ONNX, m); err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return compileVariantFor(t, "mlp-mhc.yaml", build.Options{Target: tgt}, "  streams: 4\n", fmt.Sprintf("  streams: 4\n  sinkhorn_iterations: %d\n", iters))
 }
 
 // stripSublayers removes the mhcc.sublayers metadata, as a graph from an
