@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/mhcc-dev/mhcc/ir"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 	"google.golang.org/protobuf/proto"
 )
@@ -377,4 +377,14 @@ func nodeFloatType(n *ir.Node) ir.DType {
 		}
 	}
 	return ir.Float32
+}
+
+// transposeLast emits x with its last two of rank axes exchanged (combᵀ).
+func (e *emitter) transposeLast(x string, rank int) string {
+	perm := make([]int64, rank)
+	for i := range perm {
+		perm[i] = int64(i)
+	}
+	perm[rank-2], perm[rank-1] = perm[rank-1], perm[rank-2]
+	return e.op("Transpose", "", ins(x), aInts("perm", perm...))
 }

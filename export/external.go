@@ -11,7 +11,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/internal/atomicfile"
 	"github.com/mhcc-dev/mhcc/ir"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 	"google.golang.org/protobuf/proto"
 )

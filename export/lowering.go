@@ -8,53 +8,21 @@ import (
 	"github.com/mhcc-dev/mhcc/target"
 )
 
-// alternatives holds, per IR op, the lowerings other than "reference" (which
-// is opmap's row). A target profile picks one by name; each is documented at
-// its function and measured in bench/passes.md.
-var alternatives = map[ir.Op]map[string]expansion{
-	ir.OpSinkhorn: {
-		"gemm":     expandSinkhornGEMM,
-		"log":      expandSinkhornLog,
-		"loop":     expandSinkhornLoop,
-		"function": expandSinkhornFunction,
-		"custom":   expandSinkhornCustom,
-	},
-}
-
-// tables holds every table of alternative lowerings; each family of
-// lowerings (a target's operator set, an op's forms) keeps its table in its
-// own file and is listed here. A name may appear in one table only per op
-// (TestLoweringNamesUnique).
-var tables = []map[ir.Op]map[string]expansion{
-	alternatives,
-	attentionLowerings, // attention_lowering.go
-	normLowerings,      // norm_lowering.go
-	mixLowerings,       // mix_lowering.go
-	minimalLowerings,   // minimal.go
-	webgpuLowerings,    // webgpu_lowering.go
-}
-
 // lowering finds the expansion of op called name.
 func lowering(op ir.Op, name string) (expansion, bool) {
 	if name == "" || name == "reference" {
 		x, ok := opmap[op]
 		return x, ok
 	}
-	for _, t := range tables {
-		if x, ok := t[op][name]; ok {
-			return x, true
-		}
-	}
-	return nil, false
+	x, ok := alternatives[op][name]
+	return x, ok
 }
 
 // Lowerings lists the lowering names known for op, "reference" first.
 func Lowerings(op ir.Op) []string {
 	var names []string
-	for _, t := range tables {
-		for n := range t[op] {
-			names = append(names, n)
-		}
+	for n := range alternatives[op] {
+		names = append(names, n)
 	}
 	sort.Strings(names)
 	if _, ok := opmap[op]; ok {

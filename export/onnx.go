@@ -258,6 +258,9 @@ func metadata(g *ir.Graph, opts Options) []*onnxpb.StringStringEntryProto {
 	for _, e := range g.Metadata {
 		kv = append(kv, [2]string{e.Key, e.Value})
 	}
+	if subs := lower.Sublayers(g, func(n *ir.Node) string { return loweringName(n, opts.Profile) }); len(subs) > 0 {
+		kv = append(kv, [2]string{lower.SublayersKey, lower.EncodeSublayers(subs)})
+	}
 	out := make([]*onnxpb.StringStringEntryProto, len(kv))
 	for i, p := range kv {
 		out[i] = &onnxpb.StringStringEntryProto{Key: proto.String(p[0]), Value: proto.String(p[1])}

@@ -6,15 +6,11 @@ import (
 	"github.com/mhcc-dev/mhcc/ir"
 )
 
-// webgpuLowerings hold the attention lowerings of the webgpu target: the
-// reference computation with the causal (and, with a KV cache, padding)
+// The attention lowerings "webgpu" (listed in opmap.go's alternatives) are
+// the reference computation with the causal (and, with a KV cache, padding)
 // mask built from float32 positions instead of int64 Range, Greater,
 // Equal, And and Or, which onnxruntime-web's WebGPU execution provider has
 // no kernels for and runs on the CPU (bench/webgpu.md).
-var webgpuLowerings = map[ir.Op]map[string]expansion{
-	ir.OpAttention:   {"webgpu": expandAttentionWebGPU},
-	ir.OpAttentionKV: {"webgpu": expandAttentionKVWebGPU},
-}
 
 // positions returns the float32 constant [0, 1, …, rows-1].
 func (e *emitter) positions(rows int64) string {

@@ -261,6 +261,19 @@ func MeasureTraffic(m *model.Model, target string) (RW, error) {
 	if err != nil {
 		return RW{}, err
 	}
+	var mp onnxpb.ModelProto
+	if err := proto.Unmarshal(res.ONNX, &mp); err != nil {
+		return RW{}, err
+	}
+	// The first sublayer as the exporter recorded it (mhcc.sublayers);
+	// the name guessed above when the metadata is missing.
+	for _, p := range mp.GetMetadataProps() {
+		if p.GetKey() == lower.SublayersKey {
+			if subs, err := lower.DecodeSublayers(p.GetValue()); err == nil && len(subs) > 0 {
+				sub = subs[0].Name
+			}
+		}
+	}
 	owners := map[string]bool{}
 	for _, nd := range res.Graph.Nodes {
 		if nd.Pos == m.HCPos && strings.HasPrefix(nd.Name, sub+".") {
@@ -269,10 +282,6 @@ func MeasureTraffic(m *model.Model, target string) (RW, error) {
 	}
 	if len(owners) == 0 {
 		return RW{}, fmt.Errorf("no mHC nodes found for %s", sub)
-	}
-	var mp onnxpb.ModelProto
-	if err := proto.Unmarshal(res.ONNX, &mp); err != nil {
-		return RW{}, err
 	}
 	var nodes []*onnxpb.NodeProto
 	var names []string

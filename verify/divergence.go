@@ -9,7 +9,11 @@ import (
 	"strings"
 
 	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/lower"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 )
 
 // Where the outputs start to differ. "Output differs by 0.07" says nothing
@@ -22,7 +26,9 @@ import (
 // the nodes in that layer's name scope (torch.onnx names nodes after the
 // module path, /layers.1/hc_attn/Add_3), else among all its values. A
 // state is matched when a value of the same shape is within the run's
-// tolerance; the first state that nothing matches is the divergence.
+// tolerance; the first state that nothing matches is the divergence. A
+// graph with mhcc.sublayers metadata names its state values there, which
+// comes before any search.
 
 // A Divergence is the first sublayer whose output state differs.
 type Divergence struct {
@@ -35,7 +41,8 @@ type Divergence struct {
 	Closest string  `json:"closest,omitempty"`
 	MaxAbs  float64 `json:"max_abs"`
 	// Matched lists the sublayers before it whose states the graph reproduces,
-	// and how they were found: by name, by scope or by value.
+	// and how they were found: by metadata (mhcc.sublayers), by name, by
+	// scope or by value.
 	Matched   []string `json:"matched"`
 	MatchedBy string   `json:"matched_by"`
 	// Unmatched lists earlier sublayers no value of the graph had the shape of.
@@ -50,23 +57,65 @@ type state struct {
 }
 
 // sublayerStates lists the sublayer output states of the reference graph in
-// depth order: the HCMix of an mHC sublayer, the Add of a residual one.
+// depth order: the HCMix of an mHC sublayer, the Add of a residual one
+// (lower.Sublayers).
 func sublayerStates(g *ir.Graph) []state {
 	var out []state
-	for _, n := range g.Nodes {
-		var name string
-		switch {
-		case n.Op == ir.OpHCMix:
-			name = strings.TrimSuffix(n.Name, ".x")
-		case n.Op == ir.OpAdd && strings.HasSuffix(n.Name, ".residual"):
-			name = strings.TrimSuffix(n.Name, ".residual")
-		default:
+	for _, s := range lower.Sublayers(g, nil) {
+		out = append(out, state{name: s.Name, value: s.Output, layer: s.Layer, kind: s.Name[strings.LastIndex(s.Name, ".")+1:]})
+	}
+	return out
+}
+
+// targetOutputs maps each sublayer's name to the value holding its output
+// state in the graph checked, from the mhcc.sublayers entry of its
+// metadata_props; nil for a graph without it (or with one that does not
+// decode), whose states are then searched by name, scope and value.
+func targetOutputs(props []*onnxpb.StringStringEntryProto) map[string]string {
+	for _, p := range props {
+		if p.GetKey() != lower.SublayersKey {
 			continue
 		}
-		s := state{name: name, value: n.Outputs[0].Name, layer: -1}
-		fmt.Sscanf(name, "layers.%d.", &s.layer)
-		s.kind = name[strings.LastIndex(name, ".")+1:]
-		out = append(out, s)
+		subs, err := lower.DecodeSublayers(p.GetValue())
+		if err != nil {
+			return nil
+		}
+		out := map[string]string{}
+		for _, s := range subs {
+			out[s.Name] = s.Output
+		}
+		return out
+	}
+	return nil
+}
+
+// metadataProps reads the metadata_props (field 14) of a serialised
+// ModelProto without decoding the rest (the weights stay where they are).
+func metadataProps(data []byte) []*onnxpb.StringStringEntryProto {
+	var out []*onnxpb.StringStringEntryProto
+	for len(data) > 0 {
+		num, typ, n := protowire.ConsumeTag(data)
+		if n < 0 {
+			return out
+		}
+		data = data[n:]
+		if num == 14 && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(data)
+			if m < 0 {
+				return out
+			}
+			e := &onnxpb.StringStringEntryProto{}
+			if proto.Unmarshal(v, e) == nil {
+				out = append(out, e)
+			}
+			data = data[m:]
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, data)
+		if m < 0 {
+			return out
+		}
+		data = data[m:]
 	}
 	return out
 }
@@ -78,7 +127,7 @@ var layerScope = regexp.MustCompile(`(?:^|/)layers\.(\d+)[./]`)
 // locate runs the graph checked once more on the run shape, with its
 // intermediate values, and finds the first sublayer whose state (in
 // refVals, from the reference's run) the graph does not reproduce.
-func locate(states []state, refVals map[string]*mhrt.Tensor, target *mhrt.Model, tgtArgs map[string]*mhrt.Tensor, shape []int64, tol Tolerance) *Divergence {
+func locate(states []state, refVals map[string]*mhrt.Tensor, target *mhrt.Model, tgtOut map[string]string, tgtArgs map[string]*mhrt.Tensor, shape []int64, tol Tolerance) *Divergence {
 	if len(states) == 0 {
 		return nil
 	}
@@ -108,6 +157,8 @@ func locate(states []state, refVals map[string]*mhrt.Tensor, target *mhrt.Model,
 	// reader), not every value of the graph.
 	candsOf := func(s state) ([]string, string) {
 		switch {
+		case byName[tgtOut[s.name]]:
+			return []string{tgtOut[s.name]}, "metadata"
 		case byName[s.value]:
 			return []string{s.value}, "name"
 		case scoped && s.layer >= 0:

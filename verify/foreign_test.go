@@ -9,6 +9,9 @@ import (
 
 	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/safetensors"
+	"github.com/mhcc-dev/mhcc/lower"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
+	"google.golang.org/protobuf/proto"
 )
 
 // The torch.onnx exports of testdata/foreign (scripts/reference/export_foreign.py):
@@ -70,8 +73,9 @@ func TestVerifyLocatesDivergence(t *testing.T) {
 
 // TestVerifyLocatesDivergenceByName: mhcc's own compile of the model with
 // layers.0.ffn.w2 scaled by 1.5, verified against the unscaled model file,
-// keeps mhcc's value names (layers.0.attn.x …), so the states are found by
-// name, and the first to differ is layers.0.ffn.
+// keeps mhcc's value names (layers.0.attn.x …) and records them in
+// mhcc.sublayers, so the states are found by metadata (by name without it),
+// and the first to differ is layers.0.ffn.
 func TestVerifyLocatesDivergenceByName(t *testing.T) {
 	dir := t.TempDir()
 	f, err := safetensors.Open(foreign + "llama-weights.safetensors")
@@ -110,20 +114,83 @@ func TestVerifyLocatesDivergenceByName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	onnx := filepath.Join(dir, "m.onnx")
-	if err := os.WriteFile(onnx, res.ONNX, 0o644); err != nil {
-		t.Fatal(err)
+	// As compiled, the mhcc.sublayers metadata names the states; with the
+	// state values renamed (metadata too) only the metadata finds them; with
+	// the metadata removed the names do.
+	for _, tc := range []struct{ variant, by string }{{"compiled", "metadata"}, {"renamed", "metadata"}, {"stripped", "name"}} {
+		t.Run(tc.variant, func(t *testing.T) {
+			var mp onnxpb.ModelProto
+			if err := proto.Unmarshal(res.ONNX, &mp); err != nil {
+				t.Fatal(err)
+			}
+			switch tc.variant {
+			case "renamed":
+				renameValue(&mp, "layers.0.attn.x", "state_after_attention_0")
+			case "stripped":
+				var kept []*onnxpb.StringStringEntryProto
+				for _, p := range mp.MetadataProps {
+					if p.GetKey() != lower.SublayersKey {
+						kept = append(kept, p)
+					}
+				}
+				mp.MetadataProps = kept
+			}
+			data, err := proto.Marshal(&mp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			onnx := filepath.Join(dir, tc.variant+".onnx")
+			if err := os.WriteFile(onnx, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := ONNX(onnx, foreign+"llama.yaml", Options{Seed: 2, Shapes: [][2]int64{{2, 3}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := rep.Divergence
+			if rep.OK || d == nil {
+				t.Fatalf("no divergence reported:\n%s", rep.Text())
+			}
+			t.Logf("%s", d.text())
+			if d.Sublayer != "layers.0.ffn" || d.MatchedBy != tc.by || !slices.Equal(d.Matched, []string{"layers.0.attn"}) {
+				t.Errorf("divergence at %q, matched %v by %q; want layers.0.ffn after [layers.0.attn] by %s", d.Sublayer, d.Matched, d.MatchedBy, tc.by)
+			}
+		})
 	}
-	rep, err := ONNX(onnx, foreign+"llama.yaml", Options{Seed: 2, Shapes: [][2]int64{{2, 3}}})
-	if err != nil {
-		t.Fatal(err)
+}
+
+// renameValue renames the value old of m's graph (node inputs and outputs,
+// graph outputs, mhcc.sublayers) to new.
+func renameValue(m *onnxpb.ModelProto, old, new string) {
+	for _, n := range m.Graph.Node {
+		for i, v := range n.Input {
+			if v == old {
+				n.Input[i] = new
+			}
+		}
+		for i, v := range n.Output {
+			if v == old {
+				n.Output[i] = new
+			}
+		}
 	}
-	d := rep.Divergence
-	if rep.OK || d == nil {
-		t.Fatalf("no divergence reported:\n%s", rep.Text())
+	for _, o := range m.Graph.Output {
+		if o.GetName() == old {
+			o.Name = proto.String(new)
+		}
 	}
-	t.Logf("%s", d.text())
-	if d.Sublayer != "layers.0.ffn" || d.MatchedBy != "name" || !slices.Equal(d.Matched, []string{"layers.0.attn"}) {
-		t.Errorf("divergence at %q, matched %v by %q; want layers.0.ffn after [layers.0.attn] by name", d.Sublayer, d.Matched, d.MatchedBy)
+	for _, p := range m.MetadataProps {
+		if p.GetKey() == lower.SublayersKey {
+			subs, err := lower.DecodeSublayers(p.GetValue())
+			if err != nil {
+				panic(err)
+			}
+			for i := range subs {
+				if subs[i].Output == old {
+					subs[i].Output = new
+				}
+			}
+			p.Value = proto.String(lower.EncodeSublayers(subs))
+		}
 	}
 }

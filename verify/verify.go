@@ -163,13 +163,14 @@ func Model(path string, opts Options) (*Report, error) {
 		return nil, err
 	}
 	opts.step("loading the compiled model into the Go runtime")
+	states := targetOutputs(res.Message.GetMetadataProps())
 	target, err := mhrt.DecodeProto(res.Message)
 	res = nil
 	runtime.GC() // drop the compiled graph before the reference doubles the weights
 	if err != nil {
 		return nil, fmt.Errorf("verify: decoding the compiled model: %w", err)
 	}
-	return check(path, m, w, target, "target "+name, opts)
+	return check(path, m, w, target, states, "target "+name, opts)
 }
 
 // ONNX verifies an ONNX file made elsewhere against the model file that
@@ -194,7 +195,7 @@ func ONNX(onnxPath, modelPath string, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verify: %s: %w", onnxPath, err)
 	}
-	return check(modelPath, m, w, target, onnxPath, opts)
+	return check(modelPath, m, w, target, targetOutputs(metadataProps(data)), onnxPath, opts)
 }
 
 // weightStep names the weights' loading step.
@@ -273,7 +274,9 @@ func sublayers(g *ir.Graph) []sublayer {
 	return out
 }
 
-func check(path string, m *model.Model, w model.Weights, target *mhrt.Model, checked string, opts Options) (*Report, error) {
+// tgtStates maps sublayer names to their output values in the graph checked
+// (its mhcc.sublayers metadata; nil when it has none).
+func check(path string, m *model.Model, w model.Weights, target *mhrt.Model, tgtStates map[string]string, checked string, opts Options) (*Report, error) {
 	opts.step("building the float64 reference")
 	g, err := lower.Lower(m, w)
 	if err != nil {
@@ -353,7 +356,7 @@ func check(path string, m *model.Model, w model.Weights, target *mhrt.Model, che
 		if !rr.OK {
 			rep.OK = false
 			if rep.Divergence == nil {
-				rep.Divergence = locate(states, refOut, target, tgtArgs, refIn.Shape, rep.Tolerance)
+				rep.Divergence = locate(states, refOut, target, tgtStates, tgtArgs, refIn.Shape, rep.Tolerance)
 			}
 		}
 		rep.Runs = append(rep.Runs, rr)

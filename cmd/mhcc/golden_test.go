@@ -58,7 +58,7 @@ func TestDiffGitHubAnnotations(t *testing.T) {
 			"::notice file=models/annot.yaml,line=10,col=1,title=mhcc diff model sinkhorn_iterations::sinkhorn iterations 7 → 20",
 		}},
 		{name: "weights", edit: []string{"seed: 1", "seed: 2"}, want: []string{
-			"::warning file=golden/annot.txt,line=29,col=3,title=mhcc diff graph initializer_value::initializer layers.0.mlp.w1.weight: values changed (sha256:",
+			"::warning file=golden/annot.txt,line=30,col=3,title=mhcc diff graph initializer_value::initializer layers.0.mlp.w1.weight: values changed (sha256:",
 		}},
 		{name: "full golden", full: true, edit: []string{"sinkhorn_iterations: 20", "sinkhorn_iterations: 10"}, want: []string{
 			"::notice file=models/annot.yaml,line=13,col=3,title=mhcc diff model sinkhorn_iterations::",

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
+	"github.com/mhcc-dev/mhcc/lower"
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
@@ -342,4 +343,76 @@ func TestGraphTorchScopes(t *testing.T) {
 	if tw := p.twoWay(); len(tw) > 0 {
 		t.Errorf("ops view: edges both ways: %v\n%s", tw, out)
 	}
+}
+
+// The layers view describes each sublayer from the mhcc.sublayers
+// metadata when the graph has it (here edited to say 7 iterations for
+// layers.1, the graph unchanged), and from node names and the model-wide
+// metadata without it.
+func TestGraphLayerTitlesFromSublayers(t *testing.T) {
+	res, err := compile.Compile("../../testdata/models/tiny-mhc.yaml", compile.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		edit   string
+		layer1 string
+	}{{"metadata", "attention + mHC (Sinkhorn×7)"}, {"stripped", "attention + mHC (Sinkhorn×20)"}} {
+		t.Run(tc.edit, func(t *testing.T) {
+			var mp onnxpb.ModelProto
+			if err := proto.Unmarshal(res.ONNX, &mp); err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			var kept []*onnxpb.StringStringEntryProto
+			for _, p := range mp.MetadataProps {
+				if p.GetKey() != lower.SublayersKey {
+					kept = append(kept, p)
+					continue
+				}
+				found = true
+				subs, err := lower.DecodeSublayers(p.GetValue())
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range subs {
+					if subs[i].Layer == 1 {
+						subs[i].Iterations = 7
+					}
+				}
+				p.Value = proto.String(lower.EncodeSublayers(subs))
+				if tc.edit == "metadata" {
+					kept = append(kept, p)
+				}
+			}
+			if !found {
+				t.Fatal("no mhcc.sublayers in the compiled model")
+			}
+			mp.MetadataProps = kept
+			p := graphOfModel(t, &mp)
+			for layer, want := range map[string]string{"layers.0": "attention + mHC (Sinkhorn×20)", "layers.1": tc.layer1} {
+				if lines := strings.Split(p.labels[layer], "\n"); len(lines) < 2 || lines[1] != want {
+					t.Errorf("%s label %q, want the line %q after the name", layer, p.labels[layer], want)
+				}
+			}
+		})
+	}
+}
+
+// graphOfModel writes m to a file and parses what mhcc graph draws of it.
+func graphOfModel(t *testing.T, m *onnxpb.ModelProto) dotPicture {
+	t.Helper()
+	data, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "m.onnx")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := mhcc(t, "graph", path)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	return parseDot(t, out)
 }

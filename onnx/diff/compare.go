@@ -131,6 +131,7 @@ func (c *comparer) modelLevel(a, b *onnxpb.ModelProto) []Change {
 		}
 		out = append(out, metaChange(k.key, k.kind, k.label, va, okA, vb, okB))
 	}
+	known[lower.SublayersKey] = true // described per sublayer by sublayerChanges
 	var other []string
 	for k := range ma {
 		if !known[k] {
@@ -164,7 +165,7 @@ func (c *comparer) modelLevel(a, b *onnxpb.ModelProto) []Change {
 				Message: fmt.Sprintf("%s %s → %s", f.name, quoteShort(f.a), quoteShort(f.b)), Before: f.a, After: f.b})
 		}
 	}
-	return append(out, sublayerChanges(a.GetGraph(), b.GetGraph())...)
+	return append(out, sublayerChanges(a, b)...)
 }
 
 func metaChange(key, kind, label, va string, okA bool, vb string, okB bool) Change {
@@ -203,38 +204,76 @@ var (
 	combRE     = regexp.MustCompile(`^layers\.(\d+)\.(attn|ffn|mlp)\.comb/`)
 )
 
-// sublayerInfo finds the sublayers of an mhcc graph by node names and
-// counts the Div nodes of each Sinkhorn projection (…comb/): the reference
-// lowering divides once per column normalisation and once per row
-// normalisation, so iterations = (divs+1)/2.
-func sublayerInfo(g *onnxpb.GraphProto) map[sublayer]int {
+// sublayerInfo returns the sublayers of an mhcc model with the Sinkhorn
+// iterations of each (0: no Sinkhorn projection). It reads the
+// mhcc.sublayers metadata when the model has it; otherwise (a graph from an
+// older mhcc, or one whose metadata was stripped) it finds the sublayers by
+// node names and counts the Div nodes of each Sinkhorn projection
+// (…comb/): the reference lowering divides once per column normalisation
+// and once per row normalisation, so iterations = (divs+1)/2. The count is
+// wrong for the other lowerings (gemm's Divs are the same, but log has
+// none, loop and function hide theirs in a body), which is why the
+// metadata comes first.
+func sublayerInfo(m *onnxpb.ModelProto) map[sublayer]int {
+	if subs := metaSublayers(m); subs != nil {
+		out := map[sublayer]int{}
+		for _, s := range subs {
+			sub := s.Name[strings.LastIndex(s.Name, ".")+1:]
+			out[sublayer{s.Layer, sub}] = s.Iterations
+		}
+		return out
+	}
+	return namedSublayers(m)
+}
+
+// metaSublayers decodes m's mhcc.sublayers; nil if it has none that decodes.
+func metaSublayers(m *onnxpb.ModelProto) []lower.Sublayer {
+	if v, ok := metadata(m)[lower.SublayersKey]; ok {
+		if subs, err := lower.DecodeSublayers(v); err == nil {
+			return subs
+		}
+	}
+	return nil
+}
+
+// namedSublayers is sublayerInfo by node names only.
+func namedSublayers(m *onnxpb.ModelProto) map[sublayer]int {
 	out := map[sublayer]int{}
-	for _, n := range g.GetNode() {
+	for _, n := range m.GetGraph().GetNode() {
 		name := n.GetName()
 		if name == "" && len(n.GetOutput()) > 0 {
 			name = n.GetOutput()[0]
 		}
-		m := sublayerRE.FindStringSubmatch(name)
-		if m == nil {
+		sm := sublayerRE.FindStringSubmatch(name)
+		if sm == nil {
 			continue
 		}
-		l, err := strconv.Atoi(m[1])
+		l, err := strconv.Atoi(sm[1])
 		if err != nil {
 			continue
 		}
-		k := sublayer{l, m[2]}
+		k := sublayer{l, sm[2]}
 		out[k] += 0
 		if n.GetOpType() == "Div" && n.GetDomain() == "" && combRE.MatchString(name) {
 			out[k]++
 		}
+	}
+	for k, divs := range out {
+		out[k] = iterations(divs)
 	}
 	return out
 }
 
 func iterations(divs int) int { return (divs + 1) / 2 }
 
-func sublayerChanges(a, b *onnxpb.GraphProto) []Change {
+func sublayerChanges(a, b *onnxpb.ModelProto) []Change {
 	sa, sb := sublayerInfo(a), sublayerInfo(b)
+	if (metaSublayers(a) == nil) != (metaSublayers(b) == nil) {
+		// One side predates mhcc.sublayers (a golden compiled by an older
+		// mhcc): count both by names, or the two counts would differ for
+		// the lowerings names cannot count and report a change that is none.
+		sa, sb = namedSublayers(a), namedSublayers(b)
+	}
 	if len(sa) == 0 || len(sb) == 0 { // names do not tell (not mhcc's, or renamed)
 		return nil
 	}
@@ -260,8 +299,8 @@ func sublayerChanges(a, b *onnxpb.GraphProto) []Change {
 		name := fmt.Sprintf("layers.%d.%s", k.layer, k.sub)
 		who := fmt.Sprintf("layers.%d %s", k.layer, k.sub)
 		switch {
-		case okA && okB && da > 0 && db > 0 && iterations(da) != iterations(db):
-			ia, ib := strconv.Itoa(iterations(da)), strconv.Itoa(iterations(db))
+		case okA && okB && da > 0 && db > 0 && da != db:
+			ia, ib := strconv.Itoa(da), strconv.Itoa(db)
 			out = append(out, Change{Level: LevelModel, Severity: Metadata, Kind: "sinkhorn_iterations", Path: name + ".comb",
 				Message: fmt.Sprintf("%s: sinkhorn iterations %s → %s", who, ia, ib), Before: ia, After: ib})
 		case okA && okB && (da > 0) != (db > 0):
@@ -271,7 +310,7 @@ func sublayerChanges(a, b *onnxpb.GraphProto) []Change {
 		case !okA:
 			msg := who + ": added"
 			if db > 0 {
-				msg += fmt.Sprintf(" (sinkhorn iterations %d)", iterations(db))
+				msg += fmt.Sprintf(" (sinkhorn iterations %d)", db)
 			}
 			out = append(out, Change{Level: LevelModel, Severity: Metadata, Kind: "sublayer_added", Path: name, Message: msg})
 		case !okB:
@@ -281,11 +320,11 @@ func sublayerChanges(a, b *onnxpb.GraphProto) []Change {
 	return out
 }
 
-func sinkhornDesc(divs int) string {
-	if divs == 0 {
+func sinkhornDesc(iters int) string {
+	if iters == 0 {
 		return "none"
 	}
-	return strconv.Itoa(iterations(divs)) + " iterations"
+	return strconv.Itoa(iters) + " iterations"
 }
 
 // ---- interface level ----

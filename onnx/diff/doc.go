@@ -10,10 +10,12 @@
 //   - model: mhcc's metadata_props (mhcc.hc.*, mhcc.layers, target,
 //     lowering, precision, …) described in mHC terms ("sinkhorn iterations
 //     20 → 10", "streams 4 → 2"), the ModelProto's descriptive fields, and
-//     what node names reveal: the sublayers layers.N.{attn,ffn,mlp} present
-//     and, per sublayer, the Sinkhorn iterations of its …comb/ projection
-//     (iterations = (Div nodes + 1) / 2 in the reference lowering), so a
-//     per-layer change reads "layers.7 ffn: sinkhorn iterations 20 → 10".
+//     the sublayers layers.N.{attn,ffn,mlp} present with, per sublayer, its
+//     Sinkhorn iterations, read from the mhcc.sublayers metadata (for a
+//     graph without it, from node names: iterations = (Div nodes + 1) / 2
+//     of its …comb/ projection, right for the reference and gemm
+//     lowerings only), so a per-layer change reads "layers.7 ffn: sinkhorn
+//     iterations 20 → 10".
 //     These are all Metadata: their consequence for the graph is reported at
 //     graph level with its own severity.
 //   - interface: graph inputs and outputs added, removed, renamed (paired by

@@ -16,6 +16,12 @@ import (
 // replacements (old, new, old, new, …) to a copy of its text.
 func compileVariant(t *testing.T, name string, repl ...string) *onnxpb.ModelProto {
 	t.Helper()
+	return compileVariantFor(t, name, compile.Options{}, repl...)
+}
+
+// compileVariantFor is compileVariant with compile options.
+func compileVariantFor(t *testing.T, name string, opts compile.Options, repl ...string) *onnxpb.ModelProto {
+	t.Helper()
 	src, err := os.ReadFile(filepath.Join("..", "..", "testdata", "models", name))
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +37,7 @@ func compileVariant(t *testing.T, name string, repl ...string) *onnxpb.ModelProt
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := compile.Compile(path, compile.Options{})
+	res, err := compile.Compile(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/mhcc-dev/mhcc/ir"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	"github.com/mhcc-dev/mhcc/target"
 	"google.golang.org/protobuf/proto"
 )
@@ -13,6 +13,28 @@ import (
 // divisions, in float32); they differ in the operators they use, which on a
 // CPU runtime decides the cost (small-axis ReduceSums are slow in
 // onnxruntime; bench/passes.md measures the targets' lowerings).
+
+// Sinkhorn (docs/spec.md §2): c = softmax(logits, -1) + eps; c /= colsum(c) + eps;
+// then iters-1 times: c /= rowsum(c) + eps; c /= colsum(c) + eps.
+func expandSinkhorn(e *emitter, n *ir.Node, in, out []string) {
+	iters := n.Attrs.Int("iters")
+	eps := e.f32(n.Attrs.Float("eps"))
+	normalise := func(c string, axis int64, name string) string {
+		sum := e.op("ReduceSum", "", ins(c, e.i64s(axis)), aInt("keepdims", 1))
+		return e.op("Div", name, ins(c, e.op("Add", "", ins(sum, eps))))
+	}
+	c := e.op("Add", "", ins(e.op("Softmax", "", ins(in[0]), aInt("axis", -1)), eps))
+	for i := int64(1); i <= iters; i++ {
+		if i > 1 {
+			c = normalise(c, -1, "")
+		}
+		name := ""
+		if i == iters {
+			name = out[0]
+		}
+		c = normalise(c, -2, name)
+	}
+}
 
 // sumMatrices returns, for n×n matrices flattened row-major to n² entries
 // (entry j·n+k is row j, column k), the [n², n²] 0/1 matrices R and C with
@@ -223,5 +245,37 @@ func sinkhornFunction() *onnxpb.FunctionProto {
 		Node:        nodes,
 		OpsetImport: []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(Opset)}},
 		DocString:   proto.String("mHC's Sinkhorn-Knopp projection (docs/spec.md §2): softmax(logits, -1) + eps, then columns, rows and columns normalised with eps added to each sum, iters column normalisations in all."),
+	}
+}
+
+// Sinkhorn: softmax over the last axis (axis = rank-1), then the n×n
+// matrices flattened to [B, n²] (static mHC: [1, n²]) and each half-iteration
+// c / (c·M + eps) with the 0/1 row-sum or column-sum matrix M of the "gemm"
+// lowering, as MatMul, Add and Div.
+func minimalSinkhorn(e *emitter, n *ir.Node, in, out []string) {
+	shape := needRank(n, 0, 2, 3)
+	r := int64(shape.Rank())
+	s := lastSize(n, 0)
+	eps := e.scalar2(n.Attrs.Float("eps"))
+	lead := int64(1) // static mHC: one matrix, no batch
+	if r == 3 {
+		lead = 0
+	}
+	sm := e.op("Softmax", "", ins(in[0]), aInt("axis", r-1))
+	c := e.op("Add", "", ins(e.reshape(sm, lead, s*s), eps))
+	rows, cols := e.sumMatrices(s)
+	norm := func(c, m string) string {
+		return e.op("Div", "", ins(c, e.op("Add", "", ins(e.op("MatMul", "", ins(c, m)), eps))))
+	}
+	for i := int64(1); i <= n.Attrs.Int("iters"); i++ {
+		if i > 1 {
+			c = norm(c, rows)
+		}
+		c = norm(c, cols)
+	}
+	if r == 3 {
+		e.op("Reshape", out[0], ins(c, e.i64s(0, s, s)))
+	} else {
+		e.op("Reshape", out[0], ins(c, e.i64s(s, s)))
 	}
 }

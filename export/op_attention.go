@@ -1,0 +1,100 @@
+package export
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/mhcc-dev/mhcc/ir"
+)
+
+// Attention: causal grouped-query attention with RoPE (docs/spec.md §3). Query head
+// h = kv·G + g (G = heads/kv_heads) reads kv head kv = h / G: q is viewed as
+// [B, KV, G, S, D] and k, v as [B, KV, 1, S, D], so MatMul's broadcasting
+// shares each kv head with its G query heads.
+func expandAttention(e *emitter, n *ir.Node, in, out []string) {
+	h, kv, d := n.Attrs.Int("heads"), n.Attrs.Int("kv_heads"), n.Attrs.Int("head_dim")
+	g := h / kv
+	x := in[0]
+	seq := e.seqLen(x, n.Inputs[0].Type.Shape[1])
+	cos, sin := e.ropeRows(in[5], seq), e.ropeRows(in[6], seq)
+
+	q := e.op("Reshape", "", ins(e.linear(x, in[1], ""), e.i64s(0, 0, kv, g, d)))
+	q = e.op("Transpose", "", ins(q), aInts("perm", 0, 2, 3, 1, 4)) // [B, KV, G, S, D]
+	heads := func(w string) string {
+		t := e.op("Reshape", "", ins(e.linear(x, w, ""), e.i64s(0, 0, kv, d)))
+		t = e.op("Transpose", "", ins(t), aInts("perm", 0, 2, 1, 3)) // [B, KV, S, D]
+		return e.op("Unsqueeze", "", ins(t, e.i64s(2)))              // [B, KV, 1, S, D]
+	}
+	k, v := heads(in[2]), heads(in[3])
+	q, k = e.rope(q, cos, sin, d), e.rope(k, cos, sin, d)
+
+	kt := e.op("Transpose", "", ins(k), aInts("perm", 0, 1, 2, 4, 3))
+	scores := e.op("Mul", "", ins(e.op("MatMul", "", ins(q, kt)), e.f32(1/math.Sqrt(float64(d)))))
+	scores = e.op("Where", "", ins(e.causalMask(seq), e.f32(math.Inf(-1)), scores))
+	p := e.op("Softmax", "", ins(scores), aInt("axis", -1))
+	o := e.op("MatMul", "", ins(p, v))                              // [B, KV, G, S, D]
+	o = e.op("Transpose", "", ins(o), aInts("perm", 0, 3, 1, 2, 4)) // [B, S, KV, G, D]
+	o = e.op("Reshape", "", ins(o, e.i64s(0, 0, h*d)))
+	e.linear(o, in[4], out[0])
+}
+
+// slice returns x[..., start:end] along axis.
+func (e *emitter) slice(x string, start, end, axis int64) string {
+	return e.op("Slice", "", ins(x, e.i64s(start), e.i64s(end), e.i64s(axis)))
+}
+
+// seqLen returns the sequence length of x [B, S, C] as a 1-D int64 tensor of
+// one element: a constant when S is known, else Shape(x)[1:2], computed once.
+func (e *emitter) seqLen(x string, s ir.Dim) string { return e.dimLen(x, s, 1) }
+
+// dimLen returns dim d of x (its axis axis) as a 1-D int64 tensor of one
+// element: a constant when d is known, else Shape(x)[axis:axis+1], emitted
+// once per symbol.
+func (e *emitter) dimLen(x string, d ir.Dim, axis int64) string {
+	if d.Known() {
+		return e.i64s(d.Size)
+	}
+	key := fmt.Sprintf("dim:%s:%d", d.Param, axis)
+	if v, ok := e.memo[key]; ok {
+		return v
+	}
+	v := e.op("Shape", "", ins(x), aInt("start", axis), aInt("end", axis+1))
+	e.memo[key] = v
+	return v
+}
+
+// ropeRows returns table[0:S] for the positions 0..S-1, computed once per table.
+func (e *emitter) ropeRows(table, seq string) string {
+	key := "rope:" + table + ":" + seq
+	if v, ok := e.memo[key]; ok {
+		return v
+	}
+	v := e.op("Slice", "", ins(table, e.i64s(0), seq, e.i64s(0)))
+	e.memo[key] = v
+	return v
+}
+
+// causalMask returns a bool [S, S] that is true where key position > query
+// position (the entries to hide), computed once.
+func (e *emitter) causalMask(seq string) string {
+	key := "mask:" + seq
+	if v, ok := e.memo[key]; ok {
+		return v
+	}
+	s := e.op("Squeeze", "", ins(seq, e.i64s(0)))
+	pos := e.op("Range", "", ins(e.i64(0), s, e.i64(1)))
+	rows := e.op("Unsqueeze", "", ins(pos, e.i64s(1))) // [S, 1] query positions
+	cols := e.op("Unsqueeze", "", ins(pos, e.i64s(0))) // [1, S] key positions
+	v := e.op("Greater", "", ins(cols, rows))
+	e.memo[key] = v
+	return v
+}
+
+// rope applies the rotary embedding to t [..., S, D]: t·cos + rot(t)·sin with
+// rot(t) = [-t₂, t₁], t₁ and t₂ the halves of the last axis.
+func (e *emitter) rope(t, cos, sin string, d int64) string {
+	t1 := e.slice(t, 0, d/2, -1)
+	t2 := e.slice(t, d/2, d, -1)
+	rot := e.op("Concat", "", ins(e.op("Neg", "", ins(t2)), t1), aInt("axis", -1))
+	return e.op("Add", "", ins(e.op("Mul", "", ins(t, cos)), e.op("Mul", "", ins(rot, sin))))
+}
