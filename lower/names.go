@@ -1,6 +1,10 @@
 package lower
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/mhcc-dev/mhcc/onnx/meta"
+)
 
 // The interface of a lowered graph: the names of its inputs and outputs, and
 // the ONNX metadata keys mhcc writes. Everything that feeds, reads or checks
@@ -41,26 +45,22 @@ func PresentKey(i int) string { return fmt.Sprintf(PresentPrefix+"%d"+KeySuffix,
 // graph.
 func PresentValue(i int) string { return fmt.Sprintf(PresentPrefix+"%d"+ValueSuffix, i) }
 
-// ONNX metadata keys. The exporter writes MetaProducer, MetaTarget,
-// MetaLowering and (for the f64 reference) MetaPrecision; lowering adds the
-// model's settings (Meta* below them) through ir.Graph.Metadata.
+// ONNX metadata keys (onnx/meta, where readers of ONNX files find them).
 const (
-	MetaPrefix = "mhcc."
-
-	MetaProducer  = "mhcc.producer"
-	MetaTarget    = "mhcc.target"
-	MetaLowering  = "mhcc.lowering"
-	MetaPrecision = "mhcc.precision"
-
-	MetaModel        = "mhcc.model"
-	MetaArchitecture = "mhcc.architecture"
-	MetaLayers       = "mhcc.layers"
-	MetaHCKind       = "mhcc.hc.kind"
-	MetaHCStreams    = "mhcc.hc.streams"
-	MetaHCDynamic    = "mhcc.hc.dynamic"
-	MetaHCIterations = "mhcc.hc.sinkhorn_iterations"
-	MetaHCEps        = "mhcc.hc.eps"
-	MetaHCRMSEps     = "mhcc.hc.rms_eps"
-	MetaHCCollapse   = "mhcc.hc.collapse"
-	MetaWeights      = "mhcc.weights"
+	MetaPrefix       = meta.Prefix
+	MetaProducer     = meta.Producer
+	MetaTarget       = meta.Target
+	MetaLowering     = meta.Lowering
+	MetaPrecision    = meta.Precision
+	MetaModel        = meta.Model
+	MetaArchitecture = meta.Architecture
+	MetaLayers       = meta.Layers
+	MetaHCKind       = meta.HCKind
+	MetaHCStreams    = meta.HCStreams
+	MetaHCDynamic    = meta.HCDynamic
+	MetaHCIterations = meta.HCIterations
+	MetaHCEps        = meta.HCEps
+	MetaHCRMSEps     = meta.HCRMSEps
+	MetaHCCollapse   = meta.HCCollapse
+	MetaWeights      = meta.Weights
 )

@@ -1,86 +1,28 @@
 package lower
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/onnx/meta"
 )
 
-// SublayersKey is the metadata_props key under which the exporter records
-// the model's sublayers (docs/spec.md §6) as the JSON array
-// EncodeSublayers writes. Readers (mhcc verify, diff, inspect, graph) use it
-// in place of parsing value names; a graph without it (one not made by
-// mhcc) falls back to names.
-const SublayersKey = "mhcc.sublayers"
+// SublayersKey is the metadata key of the sublayer record (meta.SublayersKey).
+const SublayersKey = meta.SublayersKey
 
-// A Sublayer is one block wrapped in a hyper-connection (mHC) or in a plain
-// residual connection: an attention or a feed-forward block of a decoder
-// layer, or the MLP block of an mlp layer. The value names are those of the
-// exported ONNX graph (IR names are kept by the exporter).
-type Sublayer struct {
-	Name    string `json:"name"`    // "layers.0.attn"
-	Kind    string `json:"kind"`    // "attention", "ffn" or "mlp"
-	Layer   int    `json:"layer"`   // 0-based layer index
-	Streams int    `json:"streams"` // n; 1 for a residual connection
-	// Iterations is the Sinkhorn iteration count of the mixing matrix
-	// (0 for a residual connection).
-	Iterations int `json:"sinkhorn_iterations"`
-	// Lowering is the Sinkhorn's ONNX lowering ("reference", "gemm", "log",
-	// "loop", "function", "custom", "minimal"), or "folded" when the
-	// matrix was computed at compile time (static mHC); empty for a
-	// residual connection.
-	Lowering string `json:"lowering,omitempty"`
-	// Pre, Post and Comb name the values holding the sublayer's mHC
-	// coefficients (an initializer when folded); empty for a residual
-	// connection.
-	Pre  string `json:"pre,omitempty"`
-	Post string `json:"post,omitempty"`
-	Comb string `json:"comb,omitempty"`
-	// Output names the state after the sublayer: the mixed streams
-	// [..., n, C] for mHC, the residual sum [..., C] otherwise.
-	Output string `json:"output"`
-}
+// A Sublayer is one entry of the mhcc.sublayers record (meta.Sublayer).
+type Sublayer = meta.Sublayer
 
 // kinds maps the last part of a sublayer's name to its Kind.
 var kinds = map[string]string{"attn": "attention", "ffn": "ffn", "mlp": "mlp"}
 
-// EncodeSublayers returns the metadata value of s: compact JSON, fields in
-// the order of Sublayer, so the same graph always gives the same bytes.
-func EncodeSublayers(s []Sublayer) string {
-	if s == nil {
-		s = []Sublayer{}
-	}
-	b, err := json.Marshal(s)
-	if err != nil { // plain strings and ints: cannot fail
-		panic(err)
-	}
-	return string(b)
-}
+// EncodeSublayers returns the metadata value of s (meta.Encode).
+func EncodeSublayers(s []Sublayer) string { return meta.Encode(s) }
 
-// DecodeSublayers parses a metadata value written by EncodeSublayers. It
-// rejects unknown fields and entries without a name, kind or output, so a
-// reader that falls back to names on an error never acts on half a record.
-func DecodeSublayers(v string) ([]Sublayer, error) {
-	dec := json.NewDecoder(bytes.NewReader([]byte(v)))
-	dec.DisallowUnknownFields()
-	var s []Sublayer
-	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("%s: %w", SublayersKey, err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("%s: data after the JSON array", SublayersKey)
-	}
-	for i, x := range s {
-		if x.Name == "" || x.Kind == "" || x.Output == "" || x.Layer < 0 || x.Streams < 1 || x.Iterations < 0 {
-			return nil, fmt.Errorf("%s: entry %d (%q) lacks a name, kind, output, layer, streams or iterations", SublayersKey, i, x.Name)
-		}
-	}
-	return s, nil
-}
+// DecodeSublayers parses a metadata value written by EncodeSublayers (meta.Decode).
+func DecodeSublayers(v string) ([]Sublayer, error) { return meta.Decode(v) }
 
 // Sublayers finds the sublayers of a lowered graph (before or after the
 // passes) in execution order: the HCMix node of each mHC sublayer, with its

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mhcc-dev/mhcc/lower"
+	"github.com/mhcc-dev/mhcc/onnx/meta"
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
@@ -82,21 +82,21 @@ type metaKey struct{ key, kind, label, def string }
 
 // The metadata mhcc writes, in its order, with how to describe each.
 var metaKeys = []metaKey{
-	{lower.MetaProducer, "producer", "producer", ""},
-	{lower.MetaTarget, "target", "target", ""},
-	{lower.MetaLowering, "lowering", "lowering", ""},
-	{lower.MetaPrecision, "precision", "precision", "f32"},
-	{lower.MetaModel, "model_name", "model", ""},
-	{lower.MetaArchitecture, "architecture", "architecture", ""},
-	{lower.MetaLayers, "layers", "layers", ""},
-	{lower.MetaHCKind, "hc_kind", "hyper-connections", ""},
-	{lower.MetaHCStreams, "streams", "streams", ""},
-	{lower.MetaHCDynamic, "dynamic", "dynamic mixing", ""},
-	{lower.MetaHCIterations, "sinkhorn_iterations", "sinkhorn iterations", ""},
-	{lower.MetaHCEps, "sinkhorn_eps", "sinkhorn eps", ""},
-	{lower.MetaHCRMSEps, "rms_eps", "hc rms eps", ""},
-	{lower.MetaHCCollapse, "collapse", "stream collapse", ""},
-	{lower.MetaWeights, "weights", "weights", ""},
+	{meta.Producer, "producer", "producer", ""},
+	{meta.Target, "target", "target", ""},
+	{meta.Lowering, "lowering", "lowering", ""},
+	{meta.Precision, "precision", "precision", "f32"},
+	{meta.Model, "model_name", "model", ""},
+	{meta.Architecture, "architecture", "architecture", ""},
+	{meta.Layers, "layers", "layers", ""},
+	{meta.HCKind, "hc_kind", "hyper-connections", ""},
+	{meta.HCStreams, "streams", "streams", ""},
+	{meta.HCDynamic, "dynamic", "dynamic mixing", ""},
+	{meta.HCIterations, "sinkhorn_iterations", "sinkhorn iterations", ""},
+	{meta.HCEps, "sinkhorn_eps", "sinkhorn eps", ""},
+	{meta.HCRMSEps, "rms_eps", "hc rms eps", ""},
+	{meta.HCCollapse, "collapse", "stream collapse", ""},
+	{meta.Weights, "weights", "weights", ""},
 }
 
 func metadata(m *onnxpb.ModelProto) map[string]string {
@@ -131,7 +131,7 @@ func (c *comparer) modelLevel(a, b *onnxpb.ModelProto) []Change {
 		}
 		out = append(out, metaChange(k.key, k.kind, k.label, va, okA, vb, okB))
 	}
-	known[lower.SublayersKey] = true // described per sublayer by sublayerChanges
+	known[meta.SublayersKey] = true // described per sublayer by sublayerChanges
 	var other []string
 	for k := range ma {
 		if !known[k] {
@@ -227,9 +227,9 @@ func sublayerInfo(m *onnxpb.ModelProto) map[sublayer]int {
 }
 
 // metaSublayers decodes m's mhcc.sublayers; nil if it has none that decodes.
-func metaSublayers(m *onnxpb.ModelProto) []lower.Sublayer {
-	if v, ok := metadata(m)[lower.SublayersKey]; ok {
-		if subs, err := lower.DecodeSublayers(v); err == nil {
+func metaSublayers(m *onnxpb.ModelProto) []meta.Sublayer {
+	if v, ok := metadata(m)[meta.SublayersKey]; ok {
+		if subs, err := meta.Decode(v); err == nil {
 			return subs
 		}
 	}
