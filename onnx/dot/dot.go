@@ -13,7 +13,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/onnx/meta"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 // Options say what Render draws.
@@ -466,6 +467,9 @@ func boxAttrs(bx *box, o Options, meta map[string]string, nodes []*onnxpb.NodePr
 // or one line listing a foreign graph's module scopes.
 func layerTitle(layer string, parts []layerPart, meta map[string]string) string {
 	lines := []string{layer}
+	if described := metaParts(layer, meta); described != nil {
+		return strings.Join(append(lines, described...), "\n")
+	}
 	var scopes []string
 	for _, p := range parts {
 		if p.scope {
@@ -501,6 +505,40 @@ func (p layerPart) describe(meta map[string]string) string {
 		return p.name + " + mHC (static)"
 	}
 	return p.name + " + mHC"
+}
+
+// metaParts describes the sublayers of layer from the mhcc.sublayers
+// metadata, one line each, with each sublayer's own Sinkhorn iteration
+// count; nil when the graph has no (readable) such metadata or it lists
+// nothing for layer, and the names are read instead (layerContents).
+func metaParts(layer string, md map[string]string) []string {
+	v, ok := md[meta.SublayersKey]
+	if !ok {
+		return nil
+	}
+	subs, err := meta.Decode(v)
+	if err != nil {
+		return nil
+	}
+	var lines []string
+	for _, s := range subs {
+		if "layers."+strconv.Itoa(s.Layer) != layer {
+			continue
+		}
+		name := sublayerNames[s.Name[strings.LastIndex(s.Name, ".")+1:]]
+		if name == "" {
+			name = s.Kind
+		}
+		switch {
+		case s.Comb == "":
+			lines = append(lines, name+" + residual")
+		case s.Lowering == "folded":
+			lines = append(lines, name+" + mHC (static)")
+		default:
+			lines = append(lines, fmt.Sprintf("%s + mHC (Sinkhorn×%d)", name, s.Iterations))
+		}
+	}
+	return lines
 }
 
 // sublayerNames names mhcc's sublayers.
