@@ -5,7 +5,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 )
@@ -37,15 +36,6 @@ var forbidden = []struct {
 	{"verify", []string{"inspect"}, "verification does not need the cost model"},
 }
 
-// knownViolations are imports that another branch removes: "lib" (issue 18)
-// makes passes fold without export and runtime (passes/eval.go). While
-// exactly these remain, the check is skipped, not passed; any other
-// violation fails, and once they are gone the check runs in full.
-// Delete this list when lib is merged.
-var knownViolations = map[string][]string{
-	"passes": {"export", "runtime"},
-}
-
 func TestImportDirections(t *testing.T) {
 	deps := moduleImports(t)
 	for _, f := range forbidden {
@@ -63,9 +53,6 @@ func TestImportDirections(t *testing.T) {
 			if len(bad) == 0 {
 				return
 			}
-			if known := knownViolations[f.pkg]; len(known) > 0 && onlyKnown(reach, f.must, known) {
-				t.Skipf("%s imports %s; branch lib removes this (issue 18): %s", f.pkg, strings.Join(known, " and "), strings.Join(bad, "; "))
-			}
 			t.Errorf("%s must not import %s: %s", f.pkg, strings.Join(bad, ", "), f.why)
 		})
 	}
@@ -77,17 +64,6 @@ func TestImportDirections(t *testing.T) {
 			}
 		}
 	}
-}
-
-// onlyKnown reports whether every forbidden package pkg reaches is in known,
-// or is reached only through known ones.
-func onlyKnown(reach map[string]bool, must, known []string) bool {
-	for _, p := range must {
-		if reach[p] && !slices.Contains(known, p) {
-			return false
-		}
-	}
-	return true
 }
 
 // moduleImports maps each package of the module (path relative to the
