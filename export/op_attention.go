@@ -98,3 +98,38 @@ func (e *emitter) rope(t, cos, sin string, d int64) string {
 	rot := e.op("Concat", "", ins(e.op("Neg", "", ins(t2)), t1), aInt("axis", -1))
 	return e.op("Add", "", ins(e.op("Mul", "", ins(t, cos)), e.op("Mul", "", ins(rot, sin))))
 }
+
+// The attention lowerings "webgpu" (listed in opmap.go's alternatives) are
+// the reference computation with the causal (and, with a KV cache, padding)
+// mask built from float32 positions instead of int64 Range, Greater,
+// Equal, And and Or, which onnxruntime-web's WebGPU execution provider has
+// no kernels for and runs on the CPU (bench/webgpu.md).
+
+// positions returns the float32 constant [0, 1, …, rows-1].
+func (e *emitter) positions(rows int64) string {
+	v := make([]float64, rows)
+	for i := range v {
+		v[i] = float64(i)
+	}
+	return e.floats(fmt.Sprintf("positions.%d", rows), []int64{rows}, v)
+}
+
+// Attention, lowering "webgpu": the reference (expandAttention) with the
+// causal mask as Greater(cols, rows) of float positions sliced from a
+// [max_sequence] constant by the sequence length (a Shape, no arithmetic on
+// int64). The mask is placed where causalMask finds it.
+func expandAttentionWebGPU(e *emitter, n *ir.Node, in, out []string) {
+	seq := e.seqLen(in[0], n.Inputs[0].Type.Shape[1])
+	if key := "mask:" + seq; e.memo[key] == "" {
+		pos := e.slice2(e.positions(n.Inputs[5].Type.Shape[0].Size), e.i64s(0), seq)
+		rows := e.op("Unsqueeze", "", ins(pos, e.i64s(1))) // [S, 1]
+		cols := e.op("Unsqueeze", "", ins(pos, e.i64s(0))) // [1, S]
+		e.memo[key] = e.op("Greater", "", ins(cols, rows))
+	}
+	expandAttention(e, n, in, out)
+}
+
+// slice2 is x[start:end] along axis 0, start and end 1-D int64 tensors.
+func (e *emitter) slice2(x, start, end string) string {
+	return e.op("Slice", "", ins(x, start, end, e.i64s(0)))
+}
