@@ -545,28 +545,28 @@ func (gc *gcmp) feeder(g *group) string {
 	if g.inserted {
 		src = gc.b
 	}
-	in := map[int]bool{}
+	in := make([]bool, len(src.nodes))
 	for _, n := range g.nodes {
 		in[n] = true
 	}
 	best, bestPos := "", -1
 	for _, n := range g.nodes {
-		for _, name := range src.deps(n) {
-			r := src.resolve(name)
-			if r.kind != refNode || in[r.node] {
+		for d := src.depStart[n]; d < src.depStart[n+1]; d++ {
+			node, out := int(src.depNode[d]), int(src.depOut[d])
+			if node < 0 || in[node] {
 				continue
 			}
-			bn := r.node
+			bn := node
 			if !g.inserted {
-				bn = gc.matchA[r.node]
+				bn = gc.matchA[node]
 			}
 			if bn < 0 || gc.matchB[bn] < 0 {
 				continue
 			}
 			if p := gc.b.pos[bn]; p > bestPos {
 				outs := gc.b.nodes[bn].GetOutput()
-				if r.out < len(outs) && outs[r.out] != "" {
-					best, bestPos = outs[r.out], p
+				if out < len(outs) && outs[out] != "" {
+					best, bestPos = outs[out], p
 				}
 			}
 		}
@@ -620,14 +620,14 @@ func summarize(names []string) string {
 		return strings.Join(common, ".") + ".*"
 	}
 	var heads []string
-	seen := map[string]bool{}
+	seen := make(map[string]struct{}, min(len(irs), 1024))
 	for _, s := range irs {
-		h := strings.SplitN(s, ".", 2)[0]
-		if strings.Contains(s, ".") {
+		h, _, dot := strings.Cut(s, ".")
+		if dot {
 			h += ".*"
 		}
-		if !seen[h] {
-			seen[h] = true
+		if _, ok := seen[h]; !ok {
+			seen[h] = struct{}{}
 			heads = append(heads, h)
 		}
 	}
