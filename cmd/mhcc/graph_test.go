@@ -15,7 +15,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
-	"github.com/mhcc-dev/mhcc/lower"
+	"github.com/mhcc-dev/mhcc/onnx/meta"
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
@@ -366,12 +366,12 @@ func TestGraphLayerTitlesFromSublayers(t *testing.T) {
 			found := false
 			var kept []*onnxpb.StringStringEntryProto
 			for _, p := range mp.MetadataProps {
-				if p.GetKey() != lower.SublayersKey {
+				if p.GetKey() != meta.SublayersKey {
 					kept = append(kept, p)
 					continue
 				}
 				found = true
-				subs, err := lower.DecodeSublayers(p.GetValue())
+				subs, err := meta.Decode(p.GetValue())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -380,7 +380,7 @@ func TestGraphLayerTitlesFromSublayers(t *testing.T) {
 						subs[i].Iterations = 7
 					}
 				}
-				p.Value = proto.String(lower.EncodeSublayers(subs))
+				p.Value = proto.String(meta.Encode(subs))
 				if tc.edit == "metadata" {
 					kept = append(kept, p)
 				}

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mhcc-dev/mhcc/compile"
-	"github.com/mhcc-dev/mhcc/lower"
+	"github.com/mhcc-dev/mhcc/onnx/meta"
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
@@ -36,7 +36,7 @@ func stripSublayers(m *onnxpb.ModelProto) *onnxpb.ModelProto {
 	m = clone(m)
 	var kept []*onnxpb.StringStringEntryProto
 	for _, p := range m.MetadataProps {
-		if p.GetKey() != lower.SublayersKey {
+		if p.GetKey() != meta.SublayersKey {
 			kept = append(kept, p)
 		}
 	}
@@ -98,7 +98,7 @@ func TestForeignGraphNoSublayers(t *testing.T) {
 	if err := proto.Unmarshal(data, m); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := metadata(m)[lower.SublayersKey]; ok {
+	if _, ok := metadata(m)[meta.SublayersKey]; ok {
 		t.Fatal("foreign graph has mhcc.sublayers")
 	}
 	if info := sublayerInfo(m); len(info) != 0 {
