@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/onnx/tensor"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -93,16 +94,16 @@ func rawFloats(name string, dims []int64, vals ...float32) *onnxpb.TensorProto {
 	if raw == nil {
 		raw = []byte{}
 	}
-	return &onnxpb.TensorProto{Name: proto.String(name), DataType: proto.Int32(dtFloat), Dims: dims, RawData: raw}
+	return &onnxpb.TensorProto{Name: proto.String(name), DataType: proto.Int32(tensor.Float), Dims: dims, RawData: raw}
 }
 
 // typedFloats builds a float tensor whose data is in float_data.
 func typedFloats(name string, dims []int64, vals ...float32) *onnxpb.TensorProto {
-	return &onnxpb.TensorProto{Name: proto.String(name), DataType: proto.Int32(dtFloat), Dims: dims, FloatData: vals}
+	return &onnxpb.TensorProto{Name: proto.String(name), DataType: proto.Int32(tensor.Float), Dims: dims, FloatData: vals}
 }
 
 func typedInt64s(name string, dims []int64, vals ...int64) *onnxpb.TensorProto {
-	return &onnxpb.TensorProto{Name: proto.String(name), DataType: proto.Int32(dtInt64), Dims: dims, Int64Data: vals}
+	return &onnxpb.TensorProto{Name: proto.String(name), DataType: proto.Int32(tensor.Int64), Dims: dims, Int64Data: vals}
 }
 
 func rawTensor(name string, dt int32, dims []int64, raw []byte) *onnxpb.TensorProto {
