@@ -14,14 +14,8 @@ import (
 	"github.com/mhcc-dev/mhcc/internal/ortrun"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
 	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/onnx/tensor"
 	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
-)
-
-const (
-	tFloat   = 1
-	tInt64   = 7
-	tBool    = 9
-	tFloat16 = 10
 )
 
 // dim is an int (fixed) or a string (symbolic).
@@ -97,11 +91,11 @@ func addModel(t *testing.T, dir string) string {
 	return writeModel(t, dir, "add.onnx", &onnxpb.GraphProto{
 		Name:   proto.String("add"),
 		Node:   []*onnxpb.NodeProto{node("Add", []string{"X", "W"}, []string{"Y"})},
-		Input:  []*onnxpb.ValueInfoProto{valueInfo("X", tFloat, "batch", 3)},
-		Output: []*onnxpb.ValueInfoProto{valueInfo("Y", tFloat, "batch", 3)},
+		Input:  []*onnxpb.ValueInfoProto{valueInfo("X", tensor.Float, "batch", 3)},
+		Output: []*onnxpb.ValueInfoProto{valueInfo("Y", tensor.Float, "batch", 3)},
 		Initializer: []*onnxpb.TensorProto{{
 			Name:     proto.String("W"),
-			DataType: proto.Int32(tFloat),
+			DataType: proto.Int32(tensor.Float),
 			Dims:     []int64{3},
 			RawData:  f32Bytes(weights),
 		}},
@@ -213,21 +207,21 @@ func TestFloat16AndScalarOutputs(t *testing.T) {
 		Name: proto.String("f16"),
 		Node: []*onnxpb.NodeProto{
 			node("Add", []string{"X", "W"}, []string{"S"}),
-			node("Cast", []string{"S"}, []string{"H"}, intAttr("to", tFloat16)),
+			node("Cast", []string{"S"}, []string{"H"}, intAttr("to", int64(tensor.Float16))),
 			node("ReduceSum", []string{"S"}, []string{"Total"}, intAttr("keepdims", 0)),
 			node("Shape", []string{"X"}, []string{"Dims"}),
 			node("Greater", []string{"S", "W"}, []string{"Big"}),
 		},
-		Input: []*onnxpb.ValueInfoProto{valueInfo("X", tFloat, "batch", 3)},
+		Input: []*onnxpb.ValueInfoProto{valueInfo("X", tensor.Float, "batch", 3)},
 		Output: []*onnxpb.ValueInfoProto{
-			valueInfo("H", tFloat16, "batch", 3),
-			valueInfo("Total", tFloat),
-			valueInfo("Dims", tInt64, 2),
-			valueInfo("Big", tBool, "batch", 3),
+			valueInfo("H", tensor.Float16, "batch", 3),
+			valueInfo("Total", tensor.Float),
+			valueInfo("Dims", tensor.Int64, 2),
+			valueInfo("Big", tensor.Bool, "batch", 3),
 		},
 		Initializer: []*onnxpb.TensorProto{{
 			Name:         proto.String("W"),
-			DataType:     proto.Int32(tFloat),
+			DataType:     proto.Int32(tensor.Float),
 			Dims:         []int64{3},
 			DataLocation: onnxpb.TensorProto_EXTERNAL.Enum(),
 			ExternalData: []*onnxpb.StringStringEntryProto{
@@ -296,16 +290,16 @@ func TestFloat16AndBoolInputs(t *testing.T) {
 	path := writeModel(t, t.TempDir(), "in.onnx", &onnxpb.GraphProto{
 		Name: proto.String("in"),
 		Node: []*onnxpb.NodeProto{
-			node("Cast", []string{"X"}, []string{"F"}, intAttr("to", tFloat)),
+			node("Cast", []string{"X"}, []string{"F"}, intAttr("to", int64(tensor.Float))),
 			node("Not", []string{"B"}, []string{"NB"}),
 		},
 		Input: []*onnxpb.ValueInfoProto{
-			valueInfo("X", tFloat16, "n"),
-			valueInfo("B", tBool, "n"),
+			valueInfo("X", tensor.Float16, "n"),
+			valueInfo("B", tensor.Bool, "n"),
 		},
 		Output: []*onnxpb.ValueInfoProto{
-			valueInfo("F", tFloat, "n"),
-			valueInfo("NB", tBool, "n"),
+			valueInfo("F", tensor.Float, "n"),
+			valueInfo("NB", tensor.Bool, "n"),
 		},
 	})
 	testenv.CheckONNX(t, path)
@@ -336,8 +330,8 @@ func TestCheckONNXRejects(t *testing.T) {
 	path := writeModel(t, dir, "bad.onnx", &onnxpb.GraphProto{
 		Name:   proto.String("bad"),
 		Node:   []*onnxpb.NodeProto{node("Add", []string{"X", "X"}, []string{"Y"})},
-		Input:  []*onnxpb.ValueInfoProto{valueInfo("X", tFloat, 2, 3)},
-		Output: []*onnxpb.ValueInfoProto{valueInfo("Y", tFloat, 2, 4)},
+		Input:  []*onnxpb.ValueInfoProto{valueInfo("X", tensor.Float, 2, 3)},
+		Output: []*onnxpb.ValueInfoProto{valueInfo("Y", tensor.Float, 2, 4)},
 	})
 	err := testenv.CheckONNXFile(path)
 	if err == nil || !strings.Contains(err.Error(), "differ") {
@@ -347,8 +341,8 @@ func TestCheckONNXRejects(t *testing.T) {
 	path = writeModel(t, dir, "sym.onnx", &onnxpb.GraphProto{
 		Name:   proto.String("sym"),
 		Node:   []*onnxpb.NodeProto{node("Add", []string{"X", "X"}, []string{"Y"})},
-		Input:  []*onnxpb.ValueInfoProto{valueInfo("X", tFloat, 2, 3)},
-		Output: []*onnxpb.ValueInfoProto{valueInfo("Y", tFloat, "batch", 3)},
+		Input:  []*onnxpb.ValueInfoProto{valueInfo("X", tensor.Float, 2, 3)},
+		Output: []*onnxpb.ValueInfoProto{valueInfo("Y", tensor.Float, "batch", 3)},
 	})
 	err = testenv.CheckONNXFile(path)
 	if err == nil || !strings.Contains(err.Error(), "declared symbolic") {

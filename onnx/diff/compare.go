@@ -11,6 +11,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/onnx/meta"
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/onnx/tensor"
 )
 
 type comparer struct {
@@ -460,7 +461,7 @@ func typeChanges(where string, ta, tb *onnxpb.TypeProto) []Change {
 	}
 	var out []Change
 	if xa.GetElemType() != xb.GetElemType() {
-		da, db := dtypeName(xa.GetElemType()), dtypeName(xb.GetElemType())
+		da, db := tensor.Name(xa.GetElemType()), tensor.Name(xb.GetElemType())
 		out = append(out, ch("dtype", da, db, fmt.Sprintf("dtype %s → %s", da, db)))
 	}
 	sa, sb := xa.GetShape(), xb.GetShape()
@@ -510,16 +511,16 @@ func typeString(t *onnxpb.TypeProto) string {
 		return "(no type)"
 	case t.GetTensorType() != nil:
 		x := t.GetTensorType()
-		return dtypeName(x.GetElemType()) + shapeString(x.GetShape())
+		return tensor.Name(x.GetElemType()) + shapeString(x.GetShape())
 	case t.GetSparseTensorType() != nil:
 		x := t.GetSparseTensorType()
-		return "sparse " + dtypeName(x.GetElemType()) + shapeString(x.GetShape())
+		return "sparse " + tensor.Name(x.GetElemType()) + shapeString(x.GetShape())
 	case t.GetSequenceType() != nil:
 		return "sequence<" + typeString(t.GetSequenceType().GetElemType()) + ">"
 	case t.GetOptionalType() != nil:
 		return "optional<" + typeString(t.GetOptionalType().GetElemType()) + ">"
 	case t.GetMapType() != nil:
-		return "map<" + dtypeName(t.GetMapType().GetKeyType()) + ", " + typeString(t.GetMapType().GetValueType()) + ">"
+		return "map<" + tensor.Name(t.GetMapType().GetKeyType()) + ", " + typeString(t.GetMapType().GetValueType()) + ">"
 	}
 	return "(unknown type)"
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/onnx/tensor"
 )
 
 // An entry is a change with its place in the alignment, for sorting.
@@ -478,7 +479,7 @@ func (gc *gcmp) initChange(a, b *tensorInfo) (Change, bool) {
 	switch {
 	case a.dtype != b.dtype:
 		ch.Severity, ch.Kind = Structure, "initializer_dtype"
-		ch.Before, ch.After = dtypeName(a.dtype), dtypeName(b.dtype)
+		ch.Before, ch.After = tensor.Name(a.dtype), tensor.Name(b.dtype)
 		ch.Message = fmt.Sprintf("initializer %s: dtype %s → %s", name, ch.Before, ch.After)
 	case dimsString(a.dims) != dimsString(b.dims):
 		ch.Severity, ch.Kind = Structure, "initializer_shape"
