@@ -15,6 +15,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
+	"github.com/mhcc-dev/mhcc/internal/testmodels"
 	"github.com/mhcc-dev/mhcc/onnx/meta"
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 )
@@ -46,14 +47,7 @@ func TestGraphViews(t *testing.T) {
 		t.Fatal("nodes view failed")
 	}
 	perNode := strings.Count(nodes, `" [label="`) // boxes; inputs and outputs are ellipses with shape first
-	res, err := compile.Compile("../../testdata/models/tiny-mhc.yaml", compile.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m onnxpb.ModelProto
-	if err := proto.Unmarshal(res.ONNX, &m); err != nil {
-		t.Fatal(err)
-	}
+	m := testmodels.Compile(t, "../../testdata/models/tiny-mhc.yaml", compile.Options{})
 	if want := len(m.GetGraph().GetNode()); total != want || perNode != want {
 		t.Errorf("layers view accounts for %d ONNX nodes, nodes view draws %d boxes; tiny-mhc has %d", total, perNode, want)
 	}

@@ -36,6 +36,9 @@ var forbidden = []struct {
 	{"verify", []string{"inspect"}, "verification does not need the cost model"},
 }
 
+// testOnly are packages of test helpers: only _test.go files import them.
+var testOnly = map[string]bool{"internal/testmodels": true}
+
 func TestImportDirections(t *testing.T) {
 	deps := moduleImports(t)
 	for _, f := range forbidden {
@@ -56,12 +59,21 @@ func TestImportDirections(t *testing.T) {
 			t.Errorf("%s must not import %s: %s", f.pkg, strings.Join(bad, ", "), f.why)
 		})
 	}
-	// Nothing outside cmd/ imports a command.
+	// Nothing outside cmd/ imports a command, and only tests import the
+	// test helpers.
 	for p, imps := range deps {
 		for _, q := range imps {
 			if strings.HasPrefix(q, "cmd/") && !strings.HasPrefix(p, "cmd/") {
 				t.Errorf("%s imports the command %s", p, q)
 			}
+			if testOnly[q] {
+				t.Errorf("%s imports %s, which is for tests only", p, q)
+			}
+		}
+	}
+	for q := range testOnly {
+		if _, ok := deps[q]; !ok {
+			t.Errorf("no package %s in the module", q)
 		}
 	}
 }

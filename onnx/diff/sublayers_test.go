@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mhcc-dev/mhcc/compile"
+	"github.com/mhcc-dev/mhcc/internal/testmodels"
 	"github.com/mhcc-dev/mhcc/onnx/meta"
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 )
@@ -27,7 +28,7 @@ func compileMLP(t *testing.T, lowering string, iters int) *onnxpb.ModelProto {
 			t.Fatal(err)
 		}
 	}
-	return compileVariantFor(t, "mlp-mhc.yaml", compile.Options{Target: tgt}, "  streams: 4\n", fmt.Sprintf("  streams: 4\n  sinkhorn_iterations: %d\n", iters))
+	return testmodels.Variant(t, "mlp-mhc.yaml", compile.Options{Target: tgt}, "  streams: 4\n", fmt.Sprintf("  streams: 4\n  sinkhorn_iterations: %d\n", iters))
 }
 
 // stripSublayers removes the mhcc.sublayers metadata, as a graph from an

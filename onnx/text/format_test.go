@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mhcc-dev/mhcc/compile"
+	"github.com/mhcc-dev/mhcc/internal/testmodels"
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	"github.com/mhcc-dev/mhcc/onnx/tensor"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -465,25 +466,10 @@ func TestNames(t *testing.T) {
 // compiled compiles a testdata model file and decodes it.
 func compiled(t *testing.T, path string) *onnxpb.ModelProto {
 	t.Helper()
-	res, err := compile.Compile(path, compile.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := &onnxpb.ModelProto{}
-	if err := proto.Unmarshal(res.ONNX, m); err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return testmodels.Compile(t, path, compile.Options{})
 }
 
-func testdataModels(t *testing.T) []string {
-	t.Helper()
-	paths, err := filepath.Glob("../../testdata/models/*.yaml")
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("no testdata models: %v", err)
-	}
-	return paths
-}
+func testdataModels(t *testing.T) []string { return testmodels.Paths(t) }
 
 // toTyped moves every float, int64 and int32 tensor's raw_data into its
 // typed field, as other producers store data.
