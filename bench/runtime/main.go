@@ -96,40 +96,19 @@ func (o *options) finish(threads string) error {
 		o.threads = append(o.threads, t)
 	}
 	if o.root == "" {
-		root, err := findRoot()
+		root, err := benchenv.FindRoot()
 		if err != nil {
 			return err
 		}
 		o.root = root
 	}
 	if o.ortLib == "" {
-		o.ortLib = os.Getenv("MHCC_ORT_LIB")
-	}
-	if o.ortLib == "" {
-		o.ortLib = filepath.Join(o.root, ".cache/onnxruntime-1.30.0/libonnxruntime.so.1")
+		o.ortLib = benchenv.ORTLib(o.root)
 	}
 	if o.command == "" {
 		o.command = strings.Join(os.Args, " ")
 	}
 	return nil
-}
-
-// findRoot walks up from the working directory to the mhcc repository.
-func findRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "testdata/models/tiny-mhc.yaml")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("cannot find the mhcc repository above the working directory; pass -root")
-		}
-		dir = parent
-	}
 }
 
 func run(o options) error {
@@ -265,21 +244,18 @@ func measure(o options, label string, cs []*contender) error {
 			if err != nil {
 				return err
 			}
-			c.calls = max(1, int(math.Ceil(float64(o.minSample)/float64(max(d, time.Microsecond)))))
+			c.calls = benchenv.CallsPerSample(o.minSample, d)
 		}
 	}
-	for r := range o.reps {
-		fmt.Fprintf(os.Stderr, " %d", r+1)
-		for j := range cs {
-			c := cs[(r+j)%len(cs)]
-			d, err := c.call(c.calls)
-			if err != nil {
-				return err
-			}
-			c.samples = append(c.samples, d)
+	return benchenv.Interleave(o.reps, len(cs), func(i int) error {
+		c := cs[i]
+		d, err := c.call(c.calls)
+		if err != nil {
+			return err
 		}
-	}
-	return nil
+		c.samples = append(c.samples, d)
+		return nil
+	})
 }
 
 // goContender runs a model with mhcc's Go runtime at GOMAXPROCS procs. The
