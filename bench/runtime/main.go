@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
+	"github.com/mhcc-dev/mhcc/internal/onnxbuild"
 	"github.com/mhcc-dev/mhcc/lower"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -40,6 +41,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/compile"
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/onnx/tensor"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 	"github.com/mhcc-dev/mhcc/runtime/feed"
 )
@@ -448,18 +450,7 @@ func matmulSection(o options, n int, withORT bool) (section, error) {
 // matmulModel is a one-node ONNX model (IR 8, opset 17): C = MatMul(A, B)
 // with A and B n×n float32 graph inputs.
 func matmulModel(n int) ([]byte, error) {
-	vi := func(name string) *onnxpb.ValueInfoProto {
-		dim := func() *onnxpb.TensorShapeProto_Dimension {
-			return &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: int64(n)}}
-		}
-		return &onnxpb.ValueInfoProto{
-			Name: proto.String(name),
-			Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{
-				ElemType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)),
-				Shape:    &onnxpb.TensorShapeProto{Dim: []*onnxpb.TensorShapeProto_Dimension{dim(), dim()}},
-			}}},
-		}
-	}
+	vi := func(name string) *onnxpb.ValueInfoProto { return onnxbuild.Info(name, tensor.Float, n, n) }
 	m := &onnxpb.ModelProto{
 		IrVersion:    proto.Int64(8),
 		ProducerName: proto.String("mhcc bench/runtime"),

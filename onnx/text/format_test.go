@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mhcc-dev/mhcc/compile"
+	"github.com/mhcc-dev/mhcc/internal/onnxbuild"
 	"github.com/mhcc-dev/mhcc/internal/testmodels"
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	"github.com/mhcc-dev/mhcc/onnx/tensor"
@@ -49,17 +50,17 @@ func attrsModel() *onnxpb.ModelProto {
 		aTensor("tbig", rawFloats("", []int64{17}, make([]float32, 17)...)),
 		&onnxpb.AttributeProto{Name: proto.String("tensors"), Type: atype(onnxpb.AttributeProto_TENSORS),
 			Tensors: []*onnxpb.TensorProto{{DataType: proto.Int32(tensor.Int32), Dims: []int64{1}, Int32Data: []int32{1}}}},
-		&onnxpb.AttributeProto{Name: proto.String("tp"), Type: atype(onnxpb.AttributeProto_TYPE_PROTO), Tp: tensorTy(tensor.Float, "N")},
+		&onnxpb.AttributeProto{Name: proto.String("tp"), Type: atype(onnxpb.AttributeProto_TYPE_PROTO), Tp: onnxbuild.Type(tensor.Float, "N")},
 		&onnxpb.AttributeProto{Name: proto.String("tps"), Type: atype(onnxpb.AttributeProto_TYPE_PROTOS),
-			TypeProtos: []*onnxpb.TypeProto{tensorTy(tensor.Int64), {Value: &onnxpb.TypeProto_SequenceType{SequenceType: &onnxpb.TypeProto_Sequence{ElemType: unknownRank(tensor.Float)}}}}},
+			TypeProtos: []*onnxpb.TypeProto{onnxbuild.Type(tensor.Int64), {Value: &onnxpb.TypeProto_SequenceType{SequenceType: &onnxpb.TypeProto_Sequence{ElemType: unknownRank(tensor.Float)}}}}},
 		sparse,
 		&onnxpb.AttributeProto{Name: proto.String("legacy"), I: proto.Int64(5)}, // IR v1: no type field
 	)
 	n.Domain = proto.String("test")
 	return model(&onnxpb.GraphProto{
 		Name:   proto.String("attrs"),
-		Input:  []*onnxpb.ValueInfoProto{vi("x", tensorTy(tensor.Float, 2))},
-		Output: []*onnxpb.ValueInfoProto{vi("y", tensorTy(tensor.Float, 2))},
+		Input:  []*onnxpb.ValueInfoProto{vi("x", onnxbuild.Type(tensor.Float, 2))},
+		Output: []*onnxpb.ValueInfoProto{vi("y", onnxbuild.Type(tensor.Float, 2))},
 		Node:   []*onnxpb.NodeProto{n},
 	})
 }
@@ -69,21 +70,21 @@ func attrsModel() *onnxpb.ModelProto {
 func ifModel() *onnxpb.ModelProto {
 	thenG := &onnxpb.GraphProto{
 		Name:        proto.String("then_g"),
-		Output:      []*onnxpb.ValueInfoProto{vi("t", tensorTy(tensor.Float, 2))},
+		Output:      []*onnxpb.ValueInfoProto{vi("t", onnxbuild.Type(tensor.Float, 2))},
 		Initializer: []*onnxpb.TensorProto{rawFloats("one", nil, 1)},
 		Node:        []*onnxpb.NodeProto{node("Add", strs("x", "one"), strs("t"))},
 	}
 	elseG := &onnxpb.GraphProto{
 		Name:   proto.String("else_g"),
-		Output: []*onnxpb.ValueInfoProto{vi("e", tensorTy(tensor.Float, 2))},
+		Output: []*onnxpb.ValueInfoProto{vi("e", onnxbuild.Type(tensor.Float, 2))},
 		Node:   []*onnxpb.NodeProto{node("Neg", strs("x"), strs("e"))},
 	}
 	ifNode := node("If", strs("c"), strs("y"), aGraph("then_branch", thenG), aGraph("else_branch", elseG))
 	ifNode.Name = proto.String("if0")
 	return model(&onnxpb.GraphProto{
 		Name:   proto.String("main"),
-		Input:  []*onnxpb.ValueInfoProto{vi("c", tensorTy(tensor.Bool)), vi("x", tensorTy(tensor.Float, 2))},
-		Output: []*onnxpb.ValueInfoProto{vi("y", tensorTy(tensor.Float, 2))},
+		Input:  []*onnxpb.ValueInfoProto{vi("c", onnxbuild.Type(tensor.Bool)), vi("x", onnxbuild.Type(tensor.Float, 2))},
+		Output: []*onnxpb.ValueInfoProto{vi("y", onnxbuild.Type(tensor.Float, 2))},
 		Node:   []*onnxpb.NodeProto{ifNode},
 	})
 }
@@ -110,8 +111,8 @@ func funcModel(withDefault bool) *onnxpb.ModelProto {
 	}
 	m := model(&onnxpb.GraphProto{
 		Name:   proto.String("g"),
-		Input:  []*onnxpb.ValueInfoProto{vi("x", tensorTy(tensor.Float, 2))},
-		Output: []*onnxpb.ValueInfoProto{vi("y", tensorTy(tensor.Float, 2))},
+		Input:  []*onnxpb.ValueInfoProto{vi("x", onnxbuild.Type(tensor.Float, 2))},
+		Output: []*onnxpb.ValueInfoProto{vi("y", onnxbuild.Type(tensor.Float, 2))},
 		Node:   []*onnxpb.NodeProto{call},
 	}, fn)
 	m.OpsetImport = []*onnxpb.OperatorSetIdProto{opset("test.fn", 1), opset("", 17)}
@@ -127,18 +128,18 @@ func typesModel() *onnxpb.ModelProto {
 	return model(&onnxpb.GraphProto{
 		Name: proto.String("types"),
 		Input: []*onnxpb.ValueInfoProto{
-			vi("a", tensorTy(tensor.Float, "batch", nil, 3)),
+			vi("a", onnxbuild.Type(tensor.Float, "batch", nil, 3)),
 			vi("b", unknownRank(tensor.Float)),
-			vi("c", tensorTy(tensor.Double)),
-			vi("d", seqOf(tensorTy(tensor.Float, "n"))),
-			vi("e", &onnxpb.TypeProto{Value: &onnxpb.TypeProto_MapType{MapType: &onnxpb.TypeProto_Map{KeyType: proto.Int32(tensor.Int64), ValueType: tensorTy(tensor.Float)}}}),
+			vi("c", onnxbuild.Type(tensor.Double)),
+			vi("d", seqOf(onnxbuild.Type(tensor.Float, "n"))),
+			vi("e", &onnxpb.TypeProto{Value: &onnxpb.TypeProto_MapType{MapType: &onnxpb.TypeProto_Map{KeyType: proto.Int32(tensor.Int64), ValueType: onnxbuild.Type(tensor.Float)}}}),
 			vi("f", &onnxpb.TypeProto{Value: &onnxpb.TypeProto_OptionalType{OptionalType: &onnxpb.TypeProto_Optional{ElemType: seqOf(unknownRank(tensor.Int64))}}}),
-			vi("g", &onnxpb.TypeProto{Value: &onnxpb.TypeProto_SparseTensorType{SparseTensorType: &onnxpb.TypeProto_SparseTensor{ElemType: proto.Int32(tensor.Float), Shape: tensorTy(tensor.Float, 4, 4).GetTensorType().Shape}}}),
+			vi("g", &onnxpb.TypeProto{Value: &onnxpb.TypeProto_SparseTensorType{SparseTensorType: &onnxpb.TypeProto_SparseTensor{ElemType: proto.Int32(tensor.Float), Shape: onnxbuild.Type(tensor.Float, 4, 4).GetTensorType().Shape}}}),
 			{Name: proto.String("h")},
-			vi("float", tensorTy(tensor.Int64)),
-			vi("in.9", tensorTy(tensor.Float, "seq len")),
+			vi("float", onnxbuild.Type(tensor.Int64)),
+			vi("in.9", onnxbuild.Type(tensor.Float, "seq len")),
 		},
-		Output: []*onnxpb.ValueInfoProto{vi("out.0", tensorTy(tensor.Float, "batch"))},
+		Output: []*onnxpb.ValueInfoProto{vi("out.0", onnxbuild.Type(tensor.Float, "batch"))},
 		Node:   []*onnxpb.NodeProto{node("Foo", strs("a", "", "float"), strs("out.0"))},
 	})
 }
@@ -168,10 +169,10 @@ func initsModel(withBad bool) *onnxpb.ModelProto {
 	mul.ProtoReflect().SetUnknown(protowire.AppendString(protowire.AppendTag(nil, 8, protowire.BytesType), "overload"))
 	m := model(&onnxpb.GraphProto{
 		Name:        proto.String("inits"),
-		Input:       []*onnxpb.ValueInfoProto{vi("x", tensorTy(tensor.Float, 2))},
-		Output:      []*onnxpb.ValueInfoProto{vi("y", tensorTy(tensor.Float, 2))},
+		Input:       []*onnxpb.ValueInfoProto{vi("x", onnxbuild.Type(tensor.Float, 2))},
+		Output:      []*onnxpb.ValueInfoProto{vi("y", onnxbuild.Type(tensor.Float, 2))},
 		Initializer: inits,
-		ValueInfo:   []*onnxpb.ValueInfoProto{vi("h", tensorTy(tensor.Float, 2))},
+		ValueInfo:   []*onnxpb.ValueInfoProto{vi("h", onnxbuild.Type(tensor.Float, 2))},
 		Node:        []*onnxpb.NodeProto{mul, node("Add", strs("h", "k.0"), strs("y"))},
 	})
 	m.OpsetImport = append(m.OpsetImport, opset("com.example", 2))
@@ -200,8 +201,8 @@ func dtypesModel() *onnxpb.ModelProto {
 	}
 	return model(&onnxpb.GraphProto{
 		Name:   proto.String("dtypes"),
-		Input:  []*onnxpb.ValueInfoProto{vi("x", tensorTy(tensor.Float, 2))},
-		Output: []*onnxpb.ValueInfoProto{vi("y", tensorTy(tensor.Float, 2))},
+		Input:  []*onnxpb.ValueInfoProto{vi("x", onnxbuild.Type(tensor.Float, 2))},
+		Output: []*onnxpb.ValueInfoProto{vi("y", onnxbuild.Type(tensor.Float, 2))},
 		Initializer: []*onnxpb.TensorProto{
 			typedFloats("f32", []int64{2}, 1, 0.1),
 			rawTensor("f64", tensor.Double, []int64{2}, le.AppendUint64(le.AppendUint64(nil, math.Float64bits(0.1)), math.Float64bits(-2))),

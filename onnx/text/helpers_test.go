@@ -11,23 +11,6 @@ import (
 
 // Builders for hand-made models.
 
-// tensorType builds a tensor TypeProto; each dim is an int (a value), a
-// string (a param) or nil (unknown).
-func tensorTy(dt int32, dims ...any) *onnxpb.TypeProto {
-	shape := &onnxpb.TensorShapeProto{}
-	for _, d := range dims {
-		dim := &onnxpb.TensorShapeProto_Dimension{}
-		switch v := d.(type) {
-		case int:
-			dim.Value = &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: int64(v)}
-		case string:
-			dim.Value = &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: v}
-		}
-		shape.Dim = append(shape.Dim, dim)
-	}
-	return &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(dt), Shape: shape}}}
-}
-
 // unknownRank builds a tensor TypeProto without a shape.
 func unknownRank(dt int32) *onnxpb.TypeProto {
 	return &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(dt)}}}

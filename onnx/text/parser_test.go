@@ -50,6 +50,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mhcc-dev/mhcc/internal/onnxbuild"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
 	"github.com/mhcc-dev/mhcc/onnx/pb"
 	"github.com/mhcc-dev/mhcc/onnx/tensor"
@@ -471,8 +472,8 @@ func attrs12Model() *onnxpb.ModelProto {
 	n.Domain = proto.String("test.domain")
 	return model(&onnxpb.GraphProto{
 		Name:   proto.String("attrs"),
-		Input:  []*onnxpb.ValueInfoProto{vi("x", tensorTy(tensor.Float, 2))},
-		Output: []*onnxpb.ValueInfoProto{vi("y", tensorTy(tensor.Float, 2))},
+		Input:  []*onnxpb.ValueInfoProto{vi("x", onnxbuild.Type(tensor.Float, 2))},
+		Output: []*onnxpb.ValueInfoProto{vi("y", onnxbuild.Type(tensor.Float, 2))},
 		Node:   []*onnxpb.NodeProto{n, node("Relu", strs("y"), strs("z"))},
 	})
 }
