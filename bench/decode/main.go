@@ -116,20 +116,7 @@ func (o *options) finish(pasts, targets string) error {
 	for f := range strings.SplitSeq(targets, ",") {
 		o.targets = append(o.targets, strings.TrimSpace(f))
 	}
-	if o.root == "" {
-		root, err := benchenv.FindRoot()
-		if err != nil {
-			return err
-		}
-		o.root = root
-	}
-	if o.ortLib == "" {
-		o.ortLib = benchenv.ORTLib(o.root)
-	}
-	if o.command == "" {
-		o.command = strings.Join(os.Args, " ")
-	}
-	return nil
+	return benchenv.Defaults(&o.root, &o.ortLib, &o.command)
 }
 
 // A contender is one compiled cache graph in one onnxruntime session, with

@@ -97,20 +97,7 @@ func (o *options) finish(threads string) error {
 		}
 		o.threads = append(o.threads, t)
 	}
-	if o.root == "" {
-		root, err := benchenv.FindRoot()
-		if err != nil {
-			return err
-		}
-		o.root = root
-	}
-	if o.ortLib == "" {
-		o.ortLib = benchenv.ORTLib(o.root)
-	}
-	if o.command == "" {
-		o.command = strings.Join(os.Args, " ")
-	}
-	return nil
+	return benchenv.Defaults(&o.root, &o.ortLib, &o.command)
 }
 
 func run(o options) error {

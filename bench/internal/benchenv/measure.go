@@ -90,3 +90,23 @@ func Run(name string, args ...string) Child {
 	}
 	return c
 }
+
+// Defaults fills in what the flags left empty: the repository root
+// (FindRoot), the onnxruntime library (ORTLib) and the command line a
+// report shows (this process's).
+func Defaults(root, ortLib, command *string) error {
+	if *root == "" {
+		r, err := FindRoot()
+		if err != nil {
+			return err
+		}
+		*root = r
+	}
+	if *ortLib == "" {
+		*ortLib = ORTLib(*root)
+	}
+	if *command == "" {
+		*command = strings.Join(os.Args, " ")
+	}
+	return nil
+}
