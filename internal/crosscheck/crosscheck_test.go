@@ -314,8 +314,7 @@ func TestRuntimeMatchesOnnxruntime(t *testing.T) {
 	initORT(t)
 	dir := t.TempDir()
 	files := append(exampleModels(t), goldenModels(t)...)
-	var mu sync.Mutex
-	summary := map[string]string{}
+	var sum summary
 	t.Run("cases", func(t *testing.T) {
 		for _, path := range files {
 			name := caseName(path)
@@ -340,16 +339,11 @@ func TestRuntimeMatchesOnnxruntime(t *testing.T) {
 				}
 				line := fmt.Sprintf("%-27s %4d nodes  max |Go runtime - onnxruntime| %s  (%v)",
 					name, len(m.Nodes()), formatDiffs(diffs), time.Since(start).Round(time.Millisecond))
-				t.Log(line)
-				mu.Lock()
-				summary[name] = line
-				mu.Unlock()
+				sum.add(t, name, line)
 			})
 		}
 	})
-	for _, name := range slices.Sorted(maps.Keys(summary)) {
-		t.Logf("summary: %s", summary[name])
-	}
+	sum.log(t)
 }
 
 // exportTorch runs scripts/reference/export_onnx.py on the model file at path
@@ -448,8 +442,7 @@ func TestRuntimeRunsTorchExport(t *testing.T) {
 	initORT(t)
 	dir := t.TempDir()
 	var tally opTally
-	var mu sync.Mutex
-	summary := map[string]string{}
+	var sum summary
 	t.Run("cases", func(t *testing.T) {
 		for _, path := range goldenModels(t) {
 			name := caseName(path)
@@ -493,16 +486,11 @@ func TestRuntimeRunsTorchExport(t *testing.T) {
 				line := fmt.Sprintf("%-27s %4d nodes  max |Go runtime - golden| %s  max |onnxruntime - golden| %s  (export %v, total %v)",
 					name, len(m.Nodes()), formatDiffs(goDiffs), formatDiffs(ortDiffs),
 					exported.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
-				t.Log(line)
-				mu.Lock()
-				summary[name] = line
-				mu.Unlock()
+				sum.add(t, name, line)
 			})
 		}
 	})
-	for _, name := range slices.Sorted(maps.Keys(summary)) {
-		t.Logf("summary: %s", summary[name])
-	}
+	sum.log(t)
 	t.Logf("summary: ops torch.onnx.export emitted (all cases): %s", formatOps(tally.ops))
 }
 
@@ -515,8 +503,7 @@ func TestTorchExportRandomWeights(t *testing.T) {
 	python := testenv.NeedPython(t, "torch", "onnx")
 	initORT(t)
 	dir := t.TempDir()
-	var mu sync.Mutex
-	summary := map[string]string{}
+	var sum summary
 	t.Run("cases", func(t *testing.T) {
 		for _, path := range exampleModels(t) {
 			name := caseName(path)
@@ -565,15 +552,33 @@ func TestTorchExportRandomWeights(t *testing.T) {
 				}
 				line := fmt.Sprintf("%-27s max |Go runtime(torch) - ORT(mhcc)| %s  max |ORT(torch) - ORT(mhcc)| %s",
 					name, formatDiffs(goDiffs), formatDiffs(ortDiffs))
-				t.Log(line)
-				mu.Lock()
-				summary[name] = line
-				mu.Unlock()
+				sum.add(t, name, line)
 			})
 		}
 	})
-	for _, name := range slices.Sorted(maps.Keys(summary)) {
-		t.Logf("summary: %s", summary[name])
+	sum.log(t)
+}
+
+// A summary collects one line per case from parallel subtests, logged as
+// it comes and again, sorted by case, once all have run.
+type summary struct {
+	mu    sync.Mutex
+	lines map[string]string
+}
+
+func (s *summary) add(t *testing.T, name, line string) {
+	t.Log(line)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lines == nil {
+		s.lines = map[string]string{}
+	}
+	s.lines[name] = line
+}
+
+func (s *summary) log(t *testing.T) {
+	for _, name := range slices.Sorted(maps.Keys(s.lines)) {
+		t.Logf("summary: %s", s.lines[name])
 	}
 }
 

@@ -2,12 +2,9 @@ package crosscheck
 
 import (
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/mhcc-dev/mhcc/compile"
@@ -56,8 +53,7 @@ func TestTargetsPreserveNumerics(t *testing.T) {
 	initORT(t)
 	dir := t.TempDir()
 	files := append(exampleModels(t), goldenModels(t)...)
-	var mu sync.Mutex
-	summary := map[string]string{}
+	var sum summary
 	t.Run("cases", func(t *testing.T) {
 		for _, tg := range target.Names() {
 			for _, path := range files {
@@ -109,17 +105,12 @@ func TestTargetsPreserveNumerics(t *testing.T) {
 					} else {
 						line += "  (onnxruntime cannot run this target)"
 					}
-					t.Log(line)
-					mu.Lock()
-					summary[name] = line
-					mu.Unlock()
+					sum.add(t, name, line)
 				})
 			}
 		}
 	})
-	for _, name := range slices.Sorted(maps.Keys(summary)) {
-		t.Logf("summary: %s", summary[name])
-	}
+	sum.log(t)
 }
 
 // TestPrecisionKeepsInvariants compiles every testdata model at fp16 and
