@@ -342,16 +342,7 @@ func attrMap(n *onnxpb.NodeProto) map[string]*onnxpb.AttributeProto {
 func (gc *gcmp) compareAttrs(p pairAt) {
 	na, nb := gc.a.nodes[p.ai], gc.b.nodes[p.bj]
 	ma, mb := attrMap(na), attrMap(nb)
-	var names []string
-	for n := range ma {
-		names = append(names, n)
-	}
-	for n := range mb {
-		if _, ok := ma[n]; !ok {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
+	names := sortedKeys(ma, mb)
 	label := gc.b.nodeLabel(p.bj)
 	op := opName(nb)
 	for _, name := range names {
