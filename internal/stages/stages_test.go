@@ -34,6 +34,10 @@ var forbidden = []struct {
 	{"compile", []string{"verify", "inspect"},
 		"the driver runs the stages; checking and costing use it, not the other way"},
 	{"verify", []string{"inspect"}, "verification does not need the cost model"},
+	{"internal/onnxbuild", []string{"ir", "model", "lower", "passes", "export", "runtime", "compile", "verify", "inspect"},
+		"hand-built ONNX for tests and benchmark inputs is plain schema; it must not hide a stage inside a fixture"},
+	{"bench/internal/benchenv", []string{"ir", "model", "lower", "passes", "export", "runtime", "compile", "verify", "inspect"},
+		"the benchmarks' harness times and reports; what is measured is each benchmark's own choice"},
 }
 
 // testOnly are packages of test helpers: only _test.go files import them.
