@@ -308,6 +308,26 @@ func loadGo(t *testing.T, path string) *mhrt.Model {
 	return m
 }
 
+// goVsORT writes res's ONNX to dir (named for the case name) and runs it
+// in the Go runtime and in onnxruntime on the same seeded inputs at each of
+// shapes: the decoded model and each shape's largest difference.
+func goVsORT(t *testing.T, dir, name string, res *compile.Result) (*mhrt.Model, []float64) {
+	t.Helper()
+	out := filepath.Join(dir, fileName(name)+".onnx")
+	if err := os.WriteFile(out, res.ONNX, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := loadGo(t, out)
+	inName, outName := ioNames(res.Model.Arch.Kind)
+	var diffs []float64
+	for _, bs := range shapes {
+		in := seededInput(res.Model, bs[0], bs[1])
+		got, want := runBoth(t, m, out, in, inName, outName)
+		diffs = append(diffs, compare(t, "Go runtime - onnxruntime", in, got, want))
+	}
+	return m, diffs
+}
+
 // TestRuntimeMatchesOnnxruntime runs mhcc's compile of every model in the Go
 // runtime and in onnxruntime on the same seeded inputs at two shapes.
 func TestRuntimeMatchesOnnxruntime(t *testing.T) {
@@ -325,18 +345,7 @@ func TestRuntimeMatchesOnnxruntime(t *testing.T) {
 				if err != nil {
 					t.Fatalf("compile %s: %v", path, err)
 				}
-				out := filepath.Join(dir, fileName(name)+".onnx")
-				if err := os.WriteFile(out, res.ONNX, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				m := loadGo(t, out)
-				inName, outName := ioNames(res.Model.Arch.Kind)
-				var diffs []float64
-				for _, bs := range shapes {
-					in := seededInput(res.Model, bs[0], bs[1])
-					got, want := runBoth(t, m, out, in, inName, outName)
-					diffs = append(diffs, compare(t, "Go runtime - onnxruntime", in, got, want))
-				}
+				m, diffs := goVsORT(t, dir, name, res)
 				line := fmt.Sprintf("%-27s %4d nodes  max |Go runtime - onnxruntime| %s  (%v)",
 					name, len(m.Nodes()), formatDiffs(diffs), time.Since(start).Round(time.Millisecond))
 				sum.add(t, name, line)
@@ -567,6 +576,7 @@ type summary struct {
 }
 
 func (s *summary) add(t *testing.T, name, line string) {
+	t.Helper()
 	t.Log(line)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -577,6 +587,7 @@ func (s *summary) add(t *testing.T, name, line string) {
 }
 
 func (s *summary) log(t *testing.T) {
+	t.Helper()
 	for _, name := range slices.Sorted(maps.Keys(s.lines)) {
 		t.Logf("summary: %s", s.lines[name])
 	}

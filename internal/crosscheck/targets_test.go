@@ -89,18 +89,7 @@ func TestTargetsPreserveNumerics(t *testing.T) {
 						t.Fatal(err)
 					}
 					if runs {
-						out := filepath.Join(dir, fileName(name)+".onnx")
-						if err := os.WriteFile(out, res.ONNX, 0o644); err != nil {
-							t.Fatal(err)
-						}
-						m := loadGo(t, out)
-						inName, outName := ioNames(res.Model.Arch.Kind)
-						var diffs []float64
-						for _, bs := range shapes {
-							in := seededInput(res.Model, bs[0], bs[1])
-							got, want := runBoth(t, m, out, in, inName, outName)
-							diffs = append(diffs, compare(t, "Go runtime - onnxruntime", in, got, want))
-						}
+						_, diffs := goVsORT(t, dir, name, res)
 						line += "  max |Go - ORT| " + formatDiffs(diffs)
 					} else {
 						line += "  (onnxruntime cannot run this target)"
