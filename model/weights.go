@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -134,7 +135,7 @@ func readSafetensors(m *Model, lazy func(WeightSpec) bool) (Weights, error) {
 			errs = append(errs, fmt.Sprintf("tensor %q is missing (want shape %v)", s.Name, s.Shape))
 			continue
 		}
-		if !equalInts(info.Shape, s.Shape) {
+		if !slices.Equal(info.Shape, s.Shape) {
 			errs = append(errs, fmt.Sprintf("tensor %q has shape %v, want %v", s.Name, info.Shape, s.Shape))
 			continue
 		}
@@ -177,16 +178,4 @@ func readSafetensors(m *Model, lazy func(WeightSpec) bool) (Weights, error) {
 		return nil, fmt.Errorf("%v: weights.path: %s:\n\t%s%s", m.Weights.PathPos, path, strings.Join(errs, "\n\t"), more)
 	}
 	return w, nil
-}
-
-func equalInts(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

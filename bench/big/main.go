@@ -21,7 +21,6 @@ import (
 	goruntime "runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
@@ -76,27 +75,6 @@ func main() {
 	}
 }
 
-// child runs a command and returns its wall time, peak RSS and output.
-type childResult struct {
-	wall   time.Duration
-	maxRSS int64 // bytes
-	out    string
-	err    error
-}
-
-func child(name string, args ...string) childResult {
-	cmd := exec.Command(name, args...)
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	r := childResult{wall: time.Since(start), out: strings.TrimSpace(string(out)), err: err}
-	if cmd.ProcessState != nil {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			r.maxRSS = ru.Maxrss * 1024 // kilobytes on Linux
-		}
-	}
-	return r
-}
-
 type row struct {
 	name                 string
 	source               string
@@ -104,9 +82,9 @@ type row struct {
 	walls                []time.Duration
 	rss                  []int64
 	dataBytes, onnxBytes int64
-	ort                  childResult
-	checker              childResult
-	goRun                *childResult
+	ort                  benchenv.Child
+	checker              benchenv.Child
+	goRun                *benchenv.Child
 }
 
 func run(o options) error {
@@ -117,7 +95,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	loadBefore := loadavg()
+	loadBefore := benchenv.LoadAvg(" ")
 	commit := "?" // read now: the binaries were built from this tree
 	if out, err := exec.Command("git", "-C", o.root, "rev-parse", "--short", "HEAD").Output(); err == nil {
 		commit = strings.TrimSpace(string(out))
@@ -154,12 +132,12 @@ func run(o options) error {
 			os.Remove(out)
 			os.Remove(out + ".data")
 			fmt.Fprintf(os.Stderr, "bench/big: compiling %s (%d/%d)\n", path, i+1, o.reps)
-			c := child(o.mhcc, "compile", path, "-o", out, "--external-data", "--quiet")
-			if c.err != nil {
-				return fmt.Errorf("compiling %s: %v: %s", path, c.err, c.out)
+			c := benchenv.Run(o.mhcc, "compile", path, "-o", out, "--external-data", "--quiet")
+			if c.Err != nil {
+				return fmt.Errorf("compiling %s: %v: %s", path, c.Err, c.Out)
 			}
-			r.walls = append(r.walls, c.wall)
-			r.rss = append(r.rss, c.maxRSS)
+			r.walls = append(r.walls, c.Wall)
+			r.rss = append(r.rss, c.MaxRSS)
 		}
 		if fi, err := os.Stat(out); err == nil {
 			r.onnxBytes = fi.Size()
@@ -168,12 +146,12 @@ func run(o options) error {
 			r.dataBytes = fi.Size()
 		}
 		fmt.Fprintf(os.Stderr, "bench/big: onnxruntime on %s\n", out)
-		r.ort = child(self, "-ort-lib", o.ortLib, "-ort-check", out)
+		r.ort = benchenv.Run(self, "-ort-lib", o.ortLib, "-ort-check", out)
 		fmt.Fprintf(os.Stderr, "bench/big: onnx checker on %s\n", out)
-		r.checker = child("/usr/bin/python3", filepath.Join(o.root, "scripts", "check_onnx.py"), out)
+		r.checker = benchenv.Run("/usr/bin/python3", filepath.Join(o.root, "scripts", "check_onnx.py"), out)
 		if r.dataBytes <= o.goMax {
 			fmt.Fprintf(os.Stderr, "bench/big: Go runtime on %s\n", out)
-			g := child(o.mhcc, "run", out, "--dim", "batch=1", "--dim", "sequence=4", "--out-dir", o.dir)
+			g := benchenv.Run(o.mhcc, "run", out, "--dim", "batch=1", "--dim", "sequence=4", "--out-dir", o.dir)
 			r.goRun = &g
 		}
 		if !o.keep {
@@ -187,7 +165,7 @@ func run(o options) error {
 		}
 		rows = append(rows, r)
 	}
-	report := render(o, rows, commit, loadBefore, loadavg())
+	report := render(o, rows, commit, loadBefore, benchenv.LoadAvg(" "))
 	fmt.Print(report)
 	if o.out != "" {
 		return os.WriteFile(o.out, []byte(report), 0o644)
@@ -195,21 +173,12 @@ func run(o options) error {
 	return nil
 }
 
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	return strings.Join(f[:3], " ")
-}
-
 func gib(n int64) string { return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30)) }
 func mib(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
 
-func status(c childResult) string {
-	if c.err != nil {
-		msg := c.out
+func status(c benchenv.Child) string {
+	if c.Err != nil {
+		msg := c.Out
 		if i := strings.LastIndex(msg, "\n"); i >= 0 {
 			msg = msg[i+1:]
 		}
@@ -240,16 +209,16 @@ func render(o options, rows []row, commit, before, after string) string {
 	for _, r := range rows {
 		goCell := "skipped (data > " + gib(o.goMax) + ")"
 		if r.goRun != nil {
-			goCell = fmt.Sprintf("%s, %.1f s, %s", status(*r.goRun), r.goRun.wall.Seconds(), mib(r.goRun.maxRSS))
+			goCell = fmt.Sprintf("%s, %.1f s, %s", status(*r.goRun), r.goRun.Wall.Seconds(), mib(r.goRun.MaxRSS))
 		}
-		ortCell := fmt.Sprintf("%s, %.1f s", status(r.ort), r.ort.wall.Seconds())
-		if r.ort.err == nil {
-			ortCell += " (" + r.ort.out + ")"
+		ortCell := fmt.Sprintf("%s, %.1f s", status(r.ort), r.ort.Wall.Seconds())
+		if r.ort.Err == nil {
+			ortCell += " (" + r.ort.Out + ")"
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %.2fB | %s | %s | %s | %.1f s (%.1f–%.1f) | %s (%s) | %s | %s | %s, %.1f s | %s |\n",
 			r.name, r.source, float64(r.params)/1e9, gib(r.weights), mib(r.onnxBytes), gib(r.dataBytes),
 			benchenv.Median(r.walls).Seconds(), slices.Min(r.walls).Seconds(), slices.Max(r.walls).Seconds(),
-			mib(benchenv.Median(r.rss)), mib(slices.Max(r.rss)), ortCell, mib(r.ort.maxRSS), status(r.checker), r.checker.wall.Seconds(), goCell)
+			mib(benchenv.Median(r.rss)), mib(slices.Max(r.rss)), ortCell, mib(r.ort.MaxRSS), status(r.checker), r.checker.Wall.Seconds(), goCell)
 	}
 	b.WriteString(notes)
 	return b.String()

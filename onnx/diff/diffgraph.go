@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/onnx/tensor"
 )
 
 // An entry is a change with its place in the alignment, for sorting.
@@ -341,16 +342,7 @@ func attrMap(n *onnxpb.NodeProto) map[string]*onnxpb.AttributeProto {
 func (gc *gcmp) compareAttrs(p pairAt) {
 	na, nb := gc.a.nodes[p.ai], gc.b.nodes[p.bj]
 	ma, mb := attrMap(na), attrMap(nb)
-	var names []string
-	for n := range ma {
-		names = append(names, n)
-	}
-	for n := range mb {
-		if _, ok := ma[n]; !ok {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
+	names := sortedKeys(ma, mb)
 	label := gc.b.nodeLabel(p.bj)
 	op := opName(nb)
 	for _, name := range names {
@@ -478,7 +470,7 @@ func (gc *gcmp) initChange(a, b *tensorInfo) (Change, bool) {
 	switch {
 	case a.dtype != b.dtype:
 		ch.Severity, ch.Kind = Structure, "initializer_dtype"
-		ch.Before, ch.After = dtypeName(a.dtype), dtypeName(b.dtype)
+		ch.Before, ch.After = tensor.Name(a.dtype), tensor.Name(b.dtype)
 		ch.Message = fmt.Sprintf("initializer %s: dtype %s → %s", name, ch.Before, ch.After)
 	case dimsString(a.dims) != dimsString(b.dims):
 		ch.Severity, ch.Kind = Structure, "initializer_shape"

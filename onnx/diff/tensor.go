@@ -91,9 +91,6 @@ func (w *strHasher) nodeToken(d [16]byte, out int) {
 	w.h.Write(w.buf)
 }
 
-// dtypeName is numpy's name of an ONNX element type.
-func dtypeName(dt int32) string { return tensor.Name(dt) }
-
 func isFloatType(dt int32) bool {
 	d, _ := tensor.Lookup(dt)
 	return d.IsFloat()
@@ -185,7 +182,7 @@ func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 // tensorSummary shows a tensor in a message: type, shape and, when small,
 // its values; otherwise a prefix of its hash.
 func tensorSummary(t *onnxpb.TensorProto) string {
-	s := dtypeName(t.GetDataType()) + dimsString(t.GetDims())
+	s := tensor.Name(t.GetDataType()) + dimsString(t.GetDims())
 	if f, i, err := elements(t); err == nil && len(f)+len(i) <= 8 {
 		var vals []string
 		for _, v := range f {
