@@ -121,6 +121,9 @@ func checkNames(m *Model, nm *NameMap) []nameCheck {
 			missing = append(missing, s)
 			continue
 		}
+		if e.broken {
+			continue // reported where it broke
+		}
 		if p := e.problem(s); p != "" {
 			out = append(out, nameCheck{spec: s, problem: p})
 			continue
@@ -129,7 +132,7 @@ func checkNames(m *Model, nm *NameMap) []nameCheck {
 	}
 	var extra []*NameEntry
 	for _, e := range nm.Entries {
-		if !want[e.Target] {
+		if !want[e.Target] && !e.broken {
 			extra = append(extra, e)
 		}
 	}

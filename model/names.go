@@ -283,11 +283,13 @@ func presetRules(spec *NamesSpec, m *Model) (rules []NameRule, ignore []NamePatt
 		add(m+`embed_tokens\.weight`, "embed.weight")
 		add(L+`input_layernorm\.`+p, "layers.{i}.attn_norm.{p}")
 		add(L+`post_attention_layernorm\.`+p, "layers.{i}.ffn_norm.{p}")
-		for hf, ours := range map[string]string{"q": "wq", "k": "wk", "v": "wv", "o": "wo"} {
+		for _, hf := range []string{"q", "k", "v", "o"} {
+			ours := "w" + hf
 			add(L+`self_attn\.`+hf+`_proj\.`+p, "layers.{i}.attn."+ours+".{p}")
 		}
 		add(L+`self_attn\.qkv_proj\.weight`, "layers.{i}.attn.wq.weight", "layers.{i}.attn.wk.weight", "layers.{i}.attn.wv.weight").Sizes = []int64{q, kv, kv}
-		for hf, ours := range map[string]string{"gate": "w1", "up": "w3", "down": "w2"} {
+		for _, pair := range [][2]string{{"gate", "w1"}, {"up", "w3"}, {"down", "w2"}} {
+			hf, ours := pair[0], pair[1]
 			add(L+`mlp\.`+hf+`_proj\.`+p, "layers.{i}.ffn."+ours+".{p}")
 			add(L+`mlp\.experts\.{e}\.`+hf+`_proj\.`+p, "layers.{i}.ffn.experts.{e}."+ours+".{p}")
 			add(L+`mlp\.shared_experts?\.`+hf+`_proj\.`+p, "layers.{i}.ffn.shared_experts."+ours+".{p}")
@@ -337,6 +339,9 @@ type NameEntry struct {
 	Row0      int64   // first row along dimension 0 (after the transpose)
 	Shape     []int64 // the shape the target gets
 	split     bool
+	// broken: the tensor cannot be had and the reason is reported (its
+	// shard failed, its split does not divide); not reported as missing.
+	broken bool
 }
 
 // A NameMap is a checkpoint's tensors under their §4.1 names.
@@ -394,7 +399,15 @@ func mapNames(m *Model, ck *checkpoint, errs *ErrorList) *NameMap {
 		nm.target[e.Target] = e
 		nm.Entries = append(nm.Entries, e)
 	}
-	for _, t := range ck.tensors {
+	tensors := ck.tensors
+	for _, name := range ck.broken {
+		tensors = append(tensors, ckptTensor{Name: name})
+	}
+	brokenName := map[string]bool{}
+	for _, name := range ck.broken {
+		brokenName[name] = true
+	}
+	for _, t := range tensors {
 		if isScale[t.Name] {
 			continue
 		}
@@ -410,6 +423,23 @@ func mapNames(m *Model, ck *checkpoint, errs *ErrorList) *NameMap {
 			}
 		}
 		k := slices.IndexFunc(rules, func(r NameRule) bool { return r.re.MatchString(name) })
+		if brokenName[t.Name] {
+			if k >= 0 {
+				used[k] = true
+			}
+			if k < 0 || len(rules[k].To) == 1 {
+				target := name
+				if k >= 0 {
+					target = expand(rules[k].re, rules[k].re.FindStringSubmatch(name), rules[k].To[0])
+				}
+				claim(&NameEntry{Target: target, Source: t, Via: via, broken: true})
+			} else {
+				for _, to := range rules[k].To {
+					claim(&NameEntry{Target: expand(rules[k].re, rules[k].re.FindStringSubmatch(name), to), Source: t, Via: via, broken: true})
+				}
+			}
+			continue
+		}
 		if k < 0 {
 			claim(&NameEntry{Target: name, Source: t, Scale: scaleOf[t.Name], Via: via, Shape: t.Info.Shape})
 			continue
@@ -435,15 +465,18 @@ func mapNames(m *Model, ck *checkpoint, errs *ErrorList) *NameMap {
 		}
 		sizes, ok := splitSizes(r, shape)
 		if !ok {
-			want := "equal parts"
+			want := fmt.Sprintf("they do not split into %d equal parts", len(r.To))
 			if r.Sizes != nil {
-				want = fmt.Sprintf("sizes %v, which sum to %d", r.Sizes, sum(r.Sizes))
+				want = fmt.Sprintf("sizes %v sum to %d", r.Sizes, sum(r.Sizes))
 			}
 			rows := "a scalar"
 			if len(shape) > 0 {
 				rows = fmt.Sprintf("%d rows", shape[0])
 			}
-			errs.Add(r.Pos, r.Key, "tensor %q (shape %v%s) has %s along dimension 0, which does not split into %d %s", t.Name, t.Info.Shape, map[bool]string{true: ", transposed", false: ""}[r.Transpose], rows, len(r.To), want)
+			errs.Add(r.Pos, r.Key, "tensor %q (shape %v%s) has %s along dimension 0; %s", t.Name, t.Info.Shape, map[bool]string{true: ", transposed", false: ""}[r.Transpose], rows, want)
+			for _, to := range r.To {
+				claim(&NameEntry{Target: expand(r.re, sub, to), Source: t, Via: via, broken: true})
+			}
 			continue
 		}
 		row := int64(0)
@@ -457,7 +490,7 @@ func mapNames(m *Model, ck *checkpoint, errs *ErrorList) *NameMap {
 	total := len(ck.tensors)
 	for k, r := range rules {
 		if !used[k] && !r.preset {
-			errs.Add(r.Pos, r.Key, "pattern %s matches no tensor of %s (%d tensors)%s", quoteShort(r.From), ck.path, total, nearHint(r.re, ck))
+			errs.Add(r.Pos, r.Key, "pattern %s matches no tensor of %s (%d tensors)%s", quoteShort(r.From), ck.path, total, nearHint(r.From, ck))
 		}
 	}
 	for k, p := range ignore {
@@ -483,7 +516,7 @@ func ruleByKey(rules []NameRule, k string) *NameRule {
 
 // nearHint names a checkpoint tensor close to what a rule that matched
 // nothing may have meant: the name nearest to its pattern's text.
-func nearHint(re *regexp.Regexp, ck *checkpoint) string {
+func nearHint(from string, ck *checkpoint) string {
 	if len(ck.tensors) > 5000 {
 		return ""
 	}
@@ -491,8 +524,7 @@ func nearHint(re *regexp.Regexp, ck *checkpoint) string {
 	for i, t := range ck.tensors {
 		names[i] = t.Name
 	}
-	lit := strings.NewReplacer(`\.`, ".", `\`, "").Replace(placeholder.ReplaceAllString(re.String(), "0"))
-	lit = strings.TrimSuffix(strings.TrimPrefix(lit, "^(?:"), ")$")
+	lit := strings.NewReplacer(`\.`, ".", `\`, "").Replace(placeholder.ReplaceAllString(from, "0"))
 	if s := Nearest(lit, names); s != "" {
 		return fmt.Sprintf("; the nearest name is %q", s)
 	}

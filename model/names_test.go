@@ -2,6 +2,7 @@ package model
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -163,35 +164,35 @@ func TestPresetNames(t *testing.T) {
 		ignore []string
 	}{
 		{PresetHFLlama, map[string][]int64{
-			"model.layers.3.self_attn.q_proj.bias":             {8},
-			"model.layers.3.input_layernorm.bias":              {8},
-			"model.norm.bias":                                  {8},
-			"model.layers.0.mlp.gate_up_proj.weight":           {24, 8},
-			"model.layers.1.mlp.experts.7.down_proj.weight":    {8, 5},
-			"model.layers.1.mlp.shared_experts.up_proj.weight": {5, 8},
-			"model.layers.1.mlp.shared_expert.gate_proj.weight": {5, 8},
-			"model.layers.1.mlp.gate.weight":                   {4, 8},
+			"model.layers.3.self_attn.q_proj.bias":                {8},
+			"model.layers.3.input_layernorm.bias":                 {8},
+			"model.norm.bias":                                     {8},
+			"model.layers.0.mlp.gate_up_proj.weight":              {24, 8},
+			"model.layers.1.mlp.experts.7.down_proj.weight":       {8, 5},
+			"model.layers.1.mlp.shared_experts.up_proj.weight":    {5, 8},
+			"model.layers.1.mlp.shared_expert.gate_proj.weight":   {5, 8},
+			"model.layers.1.mlp.gate.weight":                      {4, 8},
 			"model.layers.2.block_sparse_moe.experts.3.w2.weight": {8, 5},
-			"model.layers.2.hc_attn_fn":                        {8, 16},
-			"model.hc_head_base":                               {2},
-			"model.layers.0.self_attn.qkv_proj.weight":         {16, 8},
-			"model.layers.0.self_attn.rotary_emb.inv_freq":     {2},
+			"model.layers.2.hc_attn_fn":                           {8, 16},
+			"model.hc_head_base":                                  {2},
+			"model.layers.0.self_attn.qkv_proj.weight":            {16, 8},
+			"model.layers.0.self_attn.rotary_emb.inv_freq":        {2},
 		}, map[string]part{
-			"layers.3.attn.wq.bias":                  {"model.layers.3.self_attn.q_proj.bias", []int64{8}, false, 0},
-			"layers.3.attn_norm.bias":                {"model.layers.3.input_layernorm.bias", []int64{8}, false, 0},
-			"norm.bias":                              {"model.norm.bias", []int64{8}, false, 0},
-			"layers.0.ffn.w1.weight":                 {"model.layers.0.mlp.gate_up_proj.weight", []int64{12, 8}, false, 0},
-			"layers.0.ffn.w3.weight":                 {"model.layers.0.mlp.gate_up_proj.weight", []int64{12, 8}, false, 12},
-			"layers.1.ffn.experts.7.w2.weight":       {"model.layers.1.mlp.experts.7.down_proj.weight", []int64{8, 5}, false, 0},
-			"layers.1.ffn.shared_experts.w3.weight":  {"model.layers.1.mlp.shared_experts.up_proj.weight", []int64{5, 8}, false, 0},
-			"layers.1.ffn.shared_experts.w1.weight":  {"model.layers.1.mlp.shared_expert.gate_proj.weight", []int64{5, 8}, false, 0},
-			"layers.1.ffn.gate.weight":               {"model.layers.1.mlp.gate.weight", []int64{4, 8}, false, 0},
-			"layers.2.ffn.experts.3.w2.weight":       {"model.layers.2.block_sparse_moe.experts.3.w2.weight", []int64{8, 5}, false, 0},
-			"layers.2.hc_attn_fn":                    {"model.layers.2.hc_attn_fn", []int64{8, 16}, false, 0},
-			"hc_head_base":                           {"model.hc_head_base", []int64{2}, false, 0},
-			"layers.0.attn.wq.weight":                {"model.layers.0.self_attn.qkv_proj.weight", []int64{8, 8}, false, 0},
-			"layers.0.attn.wk.weight":                {"model.layers.0.self_attn.qkv_proj.weight", []int64{4, 8}, false, 8},
-			"layers.0.attn.wv.weight":                {"model.layers.0.self_attn.qkv_proj.weight", []int64{4, 8}, false, 12},
+			"layers.3.attn.wq.bias":                 {"model.layers.3.self_attn.q_proj.bias", []int64{8}, false, 0},
+			"layers.3.attn_norm.bias":               {"model.layers.3.input_layernorm.bias", []int64{8}, false, 0},
+			"norm.bias":                             {"model.norm.bias", []int64{8}, false, 0},
+			"layers.0.ffn.w1.weight":                {"model.layers.0.mlp.gate_up_proj.weight", []int64{12, 8}, false, 0},
+			"layers.0.ffn.w3.weight":                {"model.layers.0.mlp.gate_up_proj.weight", []int64{12, 8}, false, 12},
+			"layers.1.ffn.experts.7.w2.weight":      {"model.layers.1.mlp.experts.7.down_proj.weight", []int64{8, 5}, false, 0},
+			"layers.1.ffn.shared_experts.w3.weight": {"model.layers.1.mlp.shared_experts.up_proj.weight", []int64{5, 8}, false, 0},
+			"layers.1.ffn.shared_experts.w1.weight": {"model.layers.1.mlp.shared_expert.gate_proj.weight", []int64{5, 8}, false, 0},
+			"layers.1.ffn.gate.weight":              {"model.layers.1.mlp.gate.weight", []int64{4, 8}, false, 0},
+			"layers.2.ffn.experts.3.w2.weight":      {"model.layers.2.block_sparse_moe.experts.3.w2.weight", []int64{8, 5}, false, 0},
+			"layers.2.hc_attn_fn":                   {"model.layers.2.hc_attn_fn", []int64{8, 16}, false, 0},
+			"hc_head_base":                          {"model.hc_head_base", []int64{2}, false, 0},
+			"layers.0.attn.wq.weight":               {"model.layers.0.self_attn.qkv_proj.weight", []int64{8, 8}, false, 0},
+			"layers.0.attn.wk.weight":               {"model.layers.0.self_attn.qkv_proj.weight", []int64{4, 8}, false, 8},
+			"layers.0.attn.wv.weight":               {"model.layers.0.self_attn.qkv_proj.weight", []int64{4, 8}, false, 12},
 		}, []string{"model.layers.0.self_attn.rotary_emb.inv_freq"}},
 		{PresetNanoGPT, map[string][]int64{
 			"transformer.wte.weight":             {11, 8},
@@ -323,5 +324,46 @@ func TestSplitTranspose(t *testing.T) {
 				t.Errorf("%s part %d = %v, want %v", name, part, got, want)
 			}
 		}
+	}
+}
+
+// TestWeightErrors loads the model files of testdata/errors/weights, which
+// load, and their checkpoints, which do not: every error is marked in the
+// file (as in TestErrors) and names its line, column and key.
+func TestWeightErrors(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(errorsDir, "weights", "*.yaml"))
+	if len(files) < 8 {
+		t.Errorf("%s/weights has %d files, want at least 8", errorsDir, len(files))
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			checkFirstLineComment(t, file)
+			want := expectations(t, file)
+			if len(want) == 0 {
+				t.Fatal("no ERROR marks")
+			}
+			m, err := Load(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, load := range []func(*Model) (Weights, error){LoadWeights, func(m *Model) (Weights, error) { return StreamWeights(m, 0) }} {
+				for _, w := range want {
+					w.used = false
+				}
+				_, err = load(m)
+				var list ErrorList
+				if !errors.As(err, &list) {
+					t.Fatalf("got %T %v, want an ErrorList", err, err)
+				}
+				for _, e := range list {
+					checkError(t, file, e, want)
+				}
+				for _, w := range want {
+					if !w.used {
+						t.Errorf("%s:%d: no error matching %q", file, w.line, w.text)
+					}
+				}
+			}
+		})
 	}
 }

@@ -24,6 +24,9 @@ type checkpoint struct {
 	sharded bool
 	tensors []ckptTensor // by name
 	byName  map[string]int
+	// broken are the tensors the index lists in shards that failed (their
+	// problem is reported): not reported again as missing.
+	broken []string
 }
 
 // A ckptTensor is one tensor of a checkpoint and the file holding it.
@@ -85,23 +88,26 @@ func openCheckpoint(path string) (ck *checkpoint, problems []string) {
 		names := byShard[shard]
 		sort.Strings(names)
 		if shard == "" || filepath.IsAbs(shard) || strings.Contains(filepath.ToSlash(shard), "..") {
-			problems = append(problems, fmt.Sprintf("%s: shard %q (of %d tensors, first %q): want a file name in the index's folder", path, shard, len(names), names[0]))
+			problems = append(problems, fmt.Sprintf("the index names shard %q (for %d tensors, first %q); want a file name in the index's folder", shard, len(names), names[0]))
+			ck.broken = append(ck.broken, names...)
 			continue
 		}
 		file := filepath.Join(dir, shard)
 		f, err := safetensors.Open(file)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
-				problems = append(problems, fmt.Sprintf("%s names shard %s (for %d tensors, first %q), which does not exist", path, file, len(names), names[0]))
+				problems = append(problems, fmt.Sprintf("the index names shard %s (for %d tensors, first %q), which does not exist", file, len(names), names[0]))
 			} else {
-				problems = append(problems, fmt.Sprintf("%s names shard %s (for %d tensors, first %q), which cannot be read: %v", path, file, len(names), names[0], err))
+				problems = append(problems, fmt.Sprintf("the index names shard %s (for %d tensors, first %q), which cannot be read: %v", file, len(names), names[0], err))
 			}
+			ck.broken = append(ck.broken, names...)
 			continue
 		}
 		for _, name := range names {
 			info, ok := f.Lookup(name)
 			if !ok {
-				problems = append(problems, fmt.Sprintf("%s places tensor %q in shard %s, which lacks it", path, name, file))
+				problems = append(problems, fmt.Sprintf("the index places tensor %q in shard %s, which lacks it", name, file))
+				ck.broken = append(ck.broken, name)
 				continue
 			}
 			ck.add(ckptTensor{Name: name, Shard: file, Info: info})
