@@ -424,9 +424,21 @@ func ImportHFConfig(file string, data []byte, opt ImportOptions) (*Imported, err
 	}
 	fmt.Fprintf(&b, "  kind: %s\n", kind)
 	if kind == HCMHC {
-		writeSection("hyper_connections", hc, "  ")
-		if hcDefaults {
-			fmt.Fprintf(&b, "  streams: %d\n  dynamic: %v\n  sinkhorn_iterations: %d\n  collapse: %s\n", DefaultStreams, DefaultDynamic, DefaultIterations, DefaultCollapse)
+		// Every key written: from config.json where it says, else mhcc's
+		// default, marked.
+		from := map[string]any{}
+		for _, e := range hc {
+			from[e.key] = e.val
+		}
+		for _, d := range []kv{{"streams", DefaultStreams}, {"dynamic", DefaultDynamic}, {"sinkhorn_iterations", DefaultIterations},
+			{"eps", float64(DefaultEps)}, {"rms_eps", float64(DefaultRMSEps)}, {"collapse", DefaultCollapse}} {
+			if v, ok := from[d.key]; ok {
+				fmt.Fprintf(&b, "  %s: %s\n", d.key, yamlValue(v))
+			} else if hcDefaults {
+				fmt.Fprintf(&b, "  %s: %s\n", d.key, yamlValue(d.val))
+			} else {
+				fmt.Fprintf(&b, "  %s: %s  # mhcc's default: config.json does not say\n", d.key, yamlValue(d.val))
+			}
 		}
 	}
 	b.WriteString("weights:\n")

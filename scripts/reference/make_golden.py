@@ -246,6 +246,43 @@ def make_io(cfg, model, runs, seed):
     return io
 
 
+def hf_config(cfg, d):
+    """config.json as transformers' LlamaConfig writes it, with DeepSeek-V4's mHC keys
+    (hc_mult, hc_sinkhorn_iters, hc_eps): what mhcc import reads (README, "Bring your own
+    checkpoint"). The mHC settings it has no key for (dynamic, rms_eps, collapse) are the
+    case's, which are mhcc's defaults."""
+    import json
+    assert cfg.dynamic and cfg.collapse == "head" and cfg.rms_eps == 1e-6
+    doc = {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "vocab_size": cfg.vocab_size,
+        "hidden_size": cfg.hidden_size,
+        "intermediate_size": cfg.ffn_hidden_size,
+        "num_hidden_layers": cfg.layers,
+        "num_attention_heads": cfg.heads,
+        "num_key_value_heads": cfg.kv_heads,
+        "head_dim": cfg.head_dim,
+        "hidden_act": "silu",
+        "max_position_embeddings": cfg.max_sequence,
+        "rms_norm_eps": cfg.norm_eps,
+        "rope_theta": cfg.rope_theta,
+        "rope_scaling": None,
+        "attention_bias": False,
+        "mlp_bias": False,
+        "tie_word_embeddings": False,
+        "hc_mult": cfg.streams,
+        "hc_sinkhorn_iters": cfg.sinkhorn_iterations,
+        "hc_eps": cfg.eps,
+        "torch_dtype": "float32",
+        "initializer_range": 0.02,
+        "use_cache": True,
+    }
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+
+
 def generate(case, out_root):
     d = os.path.join(out_root, case["name"])
     os.makedirs(d, exist_ok=True)
@@ -261,6 +298,7 @@ def generate(case, out_root):
         assert case["names"] == "hf-llama"
         hf = {checkpoint_io.hf_llama_name(n): t for n, t in weights.items()}
         checkpoint_io.save_sharded(hf, d, case["shards"])
+        hf_config(cfg, d)
     else:
         st.save(weights, os.path.join(d, "weights.safetensors"))
 
