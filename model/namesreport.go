@@ -3,6 +3,8 @@ package model
 import (
 	"fmt"
 	"slices"
+
+	"github.com/mhcc-dev/mhcc/internal/safetensors"
 )
 
 // A NamesReport compares the tensors a model expects (docs/spec.md §4.1)
@@ -31,11 +33,19 @@ type NameFound struct {
 }
 
 // Names compares m's expected tensors with its checkpoint. Only headers
-// are read.
-func Names(m *Model) *NamesReport {
+// are read. A checkpoint file that does not open is an error, as for
+// LoadWeights; the problems of one that does are in the report.
+func Names(m *Model) (*NamesReport, error) {
 	r := &NamesReport{Expected: WeightSpecs(m)}
 	if m.Weights.Source != WeightsSafetensors {
-		return r
+		return r, nil
+	}
+	if !IsShardIndex(m.Weights.Path) {
+		f, err := safetensors.Open(m.Weights.Path)
+		if err != nil {
+			return nil, fmt.Errorf("%v: weights.path: %w", m.Weights.PathPos, err)
+		}
+		f.Close()
 	}
 	r.Checkpoint = m.Weights.Path
 	ck, problems := openCheckpoint(m.Weights.Path)
@@ -54,7 +64,7 @@ func Names(m *Model) *NamesReport {
 		r.Found = append(r.Found, NameFound{Name: c.spec.Name, Shape: c.spec.Shape, Source: e.Source.Name, Shard: e.Source.Shard, DType: string(e.Source.Info.DType), Via: e.describeVia()})
 	}
 	r.Problems.Sort()
-	return r
+	return r, nil
 }
 
 // Found returns where the checkpoint has the expected tensor name.

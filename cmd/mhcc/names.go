@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -15,7 +16,10 @@ import (
 )
 
 func newNamesCmd() *cobra.Command {
-	var asJSON bool
+	var (
+		asJSON bool
+		preset string
+	)
 	cmd := &cobra.Command{
 		Use:   "names model.yaml [checkpoint]",
 		Short: "List the tensors a model expects and where its checkpoint has them",
@@ -32,6 +36,7 @@ headers are read.
 Exit status 1 when there is a problem, as for check.`,
 		Example: `  mhcc names testdata/golden/decoder-hf-sharded/model.yaml
   mhcc names model.yaml ~/ckpt/model.safetensors.index.json   # another checkpoint
+  mhcc names model.yaml --preset nanogpt                      # try a preset
   mhcc names model.yaml --json | jq '.Problems'`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -42,7 +47,19 @@ Exit status 1 when there is a problem, as for check.`,
 			if len(args) == 2 {
 				m.Weights.Source, m.Weights.Path, m.Weights.PathPos = model.WeightsSafetensors, filepath.Clean(args[1]), ir.Pos{File: args[1]}
 			}
-			rep := model.Names(m)
+			if preset != "" {
+				if !slices.Contains(model.Presets, preset) {
+					return fmt.Errorf("--preset: got %q, want one of %s", preset, strings.Join(model.Presets, ", "))
+				}
+				if m.Weights.Names == nil {
+					m.Weights.Names = &model.NamesSpec{}
+				}
+				m.Weights.Names.Preset = preset
+			}
+			rep, err := model.Names(m)
+			if err != nil {
+				return err
+			}
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
@@ -59,6 +76,7 @@ Exit status 1 when there is a problem, as for check.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	cmd.Flags().StringVar(&preset, "preset", "", "try this names preset instead of the model file's: "+strings.Join(model.Presets, ", "))
 	return cmd
 }
 
