@@ -10,6 +10,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/internal/safetensors"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
+	"github.com/mhcc-dev/mhcc/ir"
 )
 
 // e4m3Python computes the 256 E4M3 values from the OCP 8-bit floating
@@ -135,4 +136,52 @@ func TestFP8BlockScales(t *testing.T) {
 			t.Errorf("%s: %s\nwant %s", name, got, want)
 		}
 	}
+}
+
+// An FP8 checkpoint loads through LoadWeights and StreamWeights: the
+// scales are found, attached and not reported as unexpected tensors.
+func TestFP8LoadWeights(t *testing.T) {
+	m := loadString(t, "format: 1\narchitecture: {kind: mlp, input_size: 4, output_size: 2, hidden_size: 8, layers: 1, ffn_hidden_size: 8}\n"+
+		"hyper_connections: {kind: residual}\nweights: WEIGHTS\n", "{source: random, seed: 9}")
+	ref := RandomWeights(m)
+	var ts []safetensors.Tensor
+	want := Weights{}
+	for _, s := range WeightSpecs(m) {
+		if s.Name != "layers.0.mlp.w1.weight" {
+			ts = append(ts, safetensors.Tensor{Name: s.Name, DType: safetensors.F32, Shape: s.Shape, Data: safetensors.Float32Bytes(ref[s.Name].F32)})
+			want[s.Name] = ref[s.Name]
+			continue
+		}
+		// 0x38 is 1.0 and 0xB8 is -1.0 in E4M3; the one block's scale is 0.25.
+		codes := make([]byte, 64)
+		vals := make([]float32, 64)
+		for i := range codes {
+			codes[i], vals[i] = 0x38, 0.25
+			if i%3 == 0 {
+				codes[i], vals[i] = 0xB8, -0.25
+			}
+		}
+		ts = append(ts, safetensors.Tensor{Name: s.Name, DType: safetensors.F8E4M3, Shape: s.Shape, Data: codes},
+			safetensors.Tensor{Name: "layers.0.mlp.w1.weight_scale_inv", DType: safetensors.F32, Shape: []int64{1, 1}, Data: safetensors.Float32Bytes([]float32{0.25})})
+		want[s.Name] = &ir.Tensor{DType: ir.Float32, Shape: s.Shape, F32: vals}
+	}
+	path := filepath.Join(t.TempDir(), "fp8.safetensors")
+	if err := safetensors.Write(path, ts, nil); err != nil {
+		t.Fatal(err)
+	}
+	m = loadString(t, "format: 1\narchitecture: {kind: mlp, input_size: 4, output_size: 2, hidden_size: 8, layers: 1, ffn_hidden_size: 8}\n"+
+		"hyper_connections: {kind: residual}\nweights: WEIGHTS\n", "{source: safetensors, path: "+path+"}")
+	got, err := LoadWeights(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameBits(t, "LoadWeights", got, want)
+	streamed, err := StreamWeights(m, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !streamed["layers.0.mlp.w1.weight"].IsLazy() {
+		t.Error("the FP8 weight is not streamed")
+	}
+	sameBits(t, "StreamWeights", streamed, want)
 }

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -124,6 +125,29 @@ func TestImportHFConfigErrors(t *testing.T) {
 		_, err := ImportHFConfig("config.json", []byte(tc.json), ImportOptions{Name: "m", HC: HCMHC})
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("%s:\ngot  %v\nwant %s", tc.json, err, tc.want)
+		}
+	}
+}
+
+// The config.json files of testdata/errors/import are refused with the
+// message next to each, every problem of a file at once.
+func TestImportErrorFixtures(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(errorsDir, "import", "*.json"))
+	if len(files) < 5 {
+		t.Fatalf("%d fixtures in %s/import", len(files), errorsDir)
+	}
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile(strings.TrimSuffix(file, ".json") + ".err")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = ImportHFConfig(filepath.Base(file), data, ImportOptions{Name: "m", HC: HCMHC})
+		if err == nil || err.Error() != strings.TrimSpace(string(want)) {
+			t.Errorf("%s:\ngot  %v\nwant %s", file, err, want)
 		}
 	}
 }
