@@ -367,3 +367,79 @@ func TestWeightErrors(t *testing.T) {
 		})
 	}
 }
+
+// Fused and transposed tensors load to exactly the separate ones: Phi-3's
+// qkv_proj and gate_up_proj under preset hf-llama, and a user rule that
+// splits a GPT-2-style Conv1D c_attn ([in, out], transposed) and renames
+// with a strip_prefix and an ignore pattern.
+func TestFusedLoad(t *testing.T) {
+	m := loadString(t, tinyDecoder, "{source: random, seed: 6}")
+	ref := RandomWeights(m)
+	a := m.Arch
+	rowsCat := func(names ...string) ([]float32, []int64) {
+		var out []float32
+		rows := int64(0)
+		for _, n := range names {
+			out = append(out, ref[n].F32...)
+			rows += ref[n].Shape[0]
+		}
+		return out, []int64{rows, int64(a.HiddenSize)}
+	}
+	transpose := func(v []float32, shape []int64) ([]float32, []int64) {
+		r, c := shape[0], shape[1]
+		out := make([]float32, len(v))
+		for i := int64(0); i < r; i++ {
+			for j := int64(0); j < c; j++ {
+				out[j*r+i] = v[i*c+j]
+			}
+		}
+		return out, []int64{c, r}
+	}
+	hf, hfShapes := map[string][]float32{}, map[string][]int64{}
+	user, userShapes := map[string][]float32{}, map[string][]int64{}
+	for _, s := range WeightSpecs(m) {
+		switch {
+		case strings.Contains(s.Name, ".attn.wk.") || strings.Contains(s.Name, ".attn.wv.") || strings.Contains(s.Name, ".ffn.w3."):
+			continue // in a fused tensor
+		case strings.Contains(s.Name, ".attn.wq."):
+			p := strings.TrimSuffix(s.Name, "wq.weight")
+			v, sh := rowsCat(p+"wq.weight", p+"wk.weight", p+"wv.weight")
+			hf[strings.Replace(hfName(s.Name), "q_proj", "qkv_proj", 1)] = v
+			hfShapes[strings.Replace(hfName(s.Name), "q_proj", "qkv_proj", 1)] = sh
+			tv, tsh := transpose(v, sh)
+			user["net."+p+"c_attn.weight"], userShapes["net."+p+"c_attn.weight"] = tv, tsh
+			continue
+		case strings.Contains(s.Name, ".ffn.w1."):
+			p := strings.TrimSuffix(s.Name, "w1.weight")
+			v, sh := rowsCat(p+"w1.weight", p+"w3.weight")
+			name := strings.Replace(hfName(s.Name), "gate_proj", "gate_up_proj", 1)
+			hf[name], hfShapes[name] = v, sh
+			user["net."+p+"w13.weight"], userShapes["net."+p+"w13.weight"] = v, sh
+			continue
+		}
+		hf[hfName(s.Name)], hfShapes[hfName(s.Name)] = ref[s.Name].F32, s.Shape
+		user["net."+s.Name], userShapes["net."+s.Name] = ref[s.Name].F32, s.Shape
+	}
+	user["net.step"], userShapes["net.step"] = []float32{1000}, []int64{1}
+
+	path := writeTensors(t, t.TempDir(), hf, hfShapes, 2)
+	m = loadString(t, tinyDecoder, fmt.Sprintf("{source: safetensors, path: %s, names: {preset: hf-llama}}", path))
+	got, err := LoadWeights(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameBits(t, "hf-llama fused", got, ref)
+
+	path = writeTensors(t, t.TempDir(), user, userShapes, 1)
+	names := `{strip_prefix: net., ignore: ['net\.step'], rules: [
+    {from: 'layers\.{i}\.attn\.c_attn\.weight', to: ['layers.{i}.attn.wq.weight', 'layers.{i}.attn.wk.weight', 'layers.{i}.attn.wv.weight'], sizes: [8, 4, 4], transpose: true},
+    {from: 'layers\.{i}\.ffn\.w13\.weight', to: ['layers.{i}.ffn.w1.weight', 'layers.{i}.ffn.w3.weight']}]}`
+	m = loadString(t, tinyDecoder, fmt.Sprintf("{source: safetensors, path: %s, names: %s}", path, names))
+	for _, load := range []func(*Model) (Weights, error){LoadWeights, func(m *Model) (Weights, error) { return StreamWeights(m, 0) }} {
+		got, err := load(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameBits(t, "user rules", got, ref)
+	}
+}
