@@ -109,6 +109,12 @@ func TestPresetHFLlama(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		for name, tt := range streamed {
+			// Streamed from its shard when written: no data held now.
+			if !strings.Contains(name, "hc_") && (!tt.IsLazy() || tt.F32 != nil) {
+				t.Errorf("%d shards: %s is not streamed", shards, name)
+			}
+		}
 		sameBits(t, fmt.Sprintf("%d shards, streamed", shards), streamed, ref)
 
 		m = loadString(t, tinyDecoder, fmt.Sprintf("{source: safetensors, path: %s}", path))
