@@ -49,7 +49,7 @@ var hfIgnored = []string{
 	"summary_proj_to_labels", "summary_type", "summary_use_proj", "task_specific_params",
 	"pretraining_tp", "max_window_layers", "use_sliding_window", "bos_token_id", "eos_token_id",
 	"auto_map", "quantization_config", "n_ctx", "scale_attn_weights", "scale_attn_by_inverse_layer_idx",
-	"reorder_and_upcast_attn", "ep_size", "topk_method", "n_group", "topk_group", "aux_loss_alpha",
+	"reorder_and_upcast_attn", "ep_size", "aux_loss_alpha",
 	"seq_aux", "num_nextn_predict_layers", "moe_layer_freq", "output_router_logits",
 	"router_aux_loss_coef", "id2label", "label2id", "tokenizer_class", "transformers.js_config",
 }
@@ -62,6 +62,17 @@ var hfUnsupported = []string{
 	"v_head_dim", "o_lora_rank", "o_groups", "compress_ratios", "index_n_heads", "index_head_dim",
 	"index_topk", "swiglu_limit", "num_hash_layers", "gate_temp", "partial_rotary_factor",
 	"attn_logit_softcapping", "final_logit_softcapping", "linear_attn_config",
+	"topk_method", "n_group", "topk_group",
+}
+
+// hfOff are the values of hfUnsupported keys that mean the feature is off:
+// the key is then listed with the ignored ones.
+var hfOff = map[string][]string{
+	"topk_method":    {`"greedy"`}, // DeepSeek: noaux_tc adds a selection bias mhcc has not
+	"n_group":        {"1"},        // group-limited routing with one group
+	"topk_group":     {"1"},        //
+	"swiglu_limit":   {"0", "0.0"}, //
+	"sliding_window": {"null"},     // Qwen2 also has use_sliding_window: false
 }
 
 // An ImportError is a config.json mhcc cannot describe.
@@ -145,6 +156,12 @@ func (c *hfConfig) str(key string) (string, bool) {
 		return "", false
 	}
 	return s, true
+}
+
+// slidingOff reports whether Qwen2's use_sliding_window turns the window
+// off.
+func (c *hfConfig) slidingOff() bool {
+	return string(bytes.TrimSpace(c.raw["use_sliding_window"])) == "false"
 }
 
 // short renders a JSON value for a message.
@@ -374,8 +391,8 @@ func ImportHFConfig(file string, data []byte, opt ImportOptions) (*Imported, err
 		case slices.Contains(hfIgnored, k):
 			imp.Ignored = append(imp.Ignored, k)
 		case slices.Contains(hfUnsupported, k):
-			v := string(c.raw[k])
-			if v == "null" || v == "false" {
+			v := string(bytes.TrimSpace(c.raw[k]))
+			if v == "null" || v == "false" || slices.Contains(hfOff[k], v) || k == "sliding_window" && c.slidingOff() {
 				imp.Ignored = append(imp.Ignored, k)
 				continue
 			}

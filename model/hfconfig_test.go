@@ -29,9 +29,10 @@ func TestImportHFConfig(t *testing.T) {
 		{"qwen2", `{"model_type": "qwen2", "vocab_size": 151936, "hidden_size": 896, "num_hidden_layers": 24,
 			"num_attention_heads": 14, "num_key_value_heads": 2, "intermediate_size": 4864, "rms_norm_eps": 1e-06,
 			"rope_theta": 1000000.0, "max_position_embeddings": 32768, "hidden_act": "silu", "tie_word_embeddings": true,
-			"sliding_window": 32768, "use_sliding_window": false, "max_window_layers": 21}`,
+			"sliding_window": 32768, "use_sliding_window": false, "max_window_layers": 21,
+			"rope_scaling": {"type": "yarn", "factor": 4.0}}`,
 			[]string{"  kv_heads: 2", "  rope_theta: 1000000.0", "  tie_embeddings: true", "  qkv_bias: true"},
-			nil, []string{"sliding_window = 32768"}},
+			nil, []string{`rope_scaling = {"type": "yarn", "factor": 4.0}`}},
 		{"gpt2", `{"model_type": "gpt2", "vocab_size": 50257, "n_embd": 768, "n_layer": 12, "n_head": 12,
 			"n_positions": 1024, "n_inner": null, "layer_norm_epsilon": 1e-05, "activation_function": "gelu_new",
 			"resid_pdrop": 0.1, "bos_token_id": 50256, "eos_token_id": 50256}`,
@@ -48,7 +49,7 @@ func TestImportHFConfig(t *testing.T) {
 				"    expert_ffn_hidden_size: 32", "    router: sigmoid", "    normalize_top_k: true",
 				"    routed_scaling_factor: 2.5", "    dense_layers: 1", "  streams: 4", "  sinkhorn_iterations: 20",
 				"  eps: 1.0e-06", "  names: {preset: deepseek-v4}"},
-			nil, []string{"q_lora_rank = 1536"}},
+			nil, []string{"q_lora_rank = 1536", `topk_method = "noaux_tc"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

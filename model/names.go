@@ -42,6 +42,23 @@ type NamePattern struct {
 	re   *regexp.Regexp
 	Pos  ir.Pos
 	Key  string // "weights.names.ignore[0]"
+	// beyond, for a preset's pattern with a {i} capture: the pattern
+	// matches only when i is at least this (DeepSeek's multi-token
+	// prediction layers come after the model's); 0: always.
+	beyond int
+}
+
+// matches reports whether the pattern drops the tensor name.
+func (p NamePattern) matches(name string) bool {
+	sub := p.re.FindStringSubmatch(name)
+	if sub == nil {
+		return false
+	}
+	if p.beyond > 0 {
+		i, err := strconv.Atoi(sub[p.re.SubexpIndex("i")])
+		return err == nil && i >= p.beyond
+	}
+	return true
 }
 
 // A NameRule renames the checkpoint tensors its pattern matches (whole
@@ -303,6 +320,13 @@ func presetRules(spec *NamesSpec, m *Model) (rules []NameRule, ignore []NamePatt
 		// mHC parameters keep their names under the "model." prefix.
 		add(`model\.(?P<rest>(?:layers\.[0-9]+\.)?hc_.*)`, "{rest}")
 		ign(`.*\.rotary_emb\.inv_freq`)
+		if spec.Preset == PresetDeepSeekV4 {
+			// The multi-token-prediction modules DeepSeek checkpoints carry
+			// after the last layer (num_nextn_predict_layers): not part of
+			// the next-token model.
+			ign(`(?:model\.)?layers\.{i}\..*`)
+			ignore[len(ignore)-1].beyond = max(a.Layers, 1)
+		}
 	case PresetNanoGPT, PresetHFGPT2:
 		// nanoGPT (nn.Linear, [out, in]) and Hugging Face GPT-2 (Conv1D,
 		// [in, out]: transposed).
@@ -411,7 +435,7 @@ func mapNames(m *Model, ck *checkpoint, errs *ErrorList) *NameMap {
 		if isScale[t.Name] {
 			continue
 		}
-		if k := slices.IndexFunc(ignore, func(p NamePattern) bool { return p.re.MatchString(t.Name) }); k >= 0 {
+		if k := slices.IndexFunc(ignore, func(p NamePattern) bool { return p.matches(t.Name) }); k >= 0 {
 			ignoreUsed[k] = true
 			nm.Ignored = append(nm.Ignored, t.Name)
 			continue

@@ -246,16 +246,18 @@ func TestPresetNames(t *testing.T) {
 			"embed.weight":            {"wte.weight", []int64{11, 8}, false, 0},
 		}, nil},
 		{PresetDeepSeekV4, map[string][]int64{
-			"layers.0.attn.wq.weight":  {8, 8},
-			"layers.0.hc_attn_fn":      {8, 16},
-			"layers.0.ffn.gate.weight": {4, 8},
-			"embed.weight":             {11, 8},
+			"model.layers.2.eh_proj.weight": {8, 16}, // multi-token prediction: layers ≥ 2
+			"layers.3.attn.wq.weight":       {8, 8},
+			"layers.0.attn.wq.weight":       {8, 8},
+			"layers.0.hc_attn_fn":           {8, 16},
+			"layers.0.ffn.gate.weight":      {4, 8},
+			"embed.weight":                  {11, 8},
 		}, map[string]part{
 			"layers.0.attn.wq.weight":  {"layers.0.attn.wq.weight", []int64{8, 8}, false, 0},
 			"layers.0.hc_attn_fn":      {"layers.0.hc_attn_fn", []int64{8, 16}, false, 0},
 			"layers.0.ffn.gate.weight": {"layers.0.ffn.gate.weight", []int64{4, 8}, false, 0},
 			"embed.weight":             {"embed.weight", []int64{11, 8}, false, 0},
-		}, nil},
+		}, []string{"layers.3.attn.wq.weight", "model.layers.2.eh_proj.weight"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.preset, func(t *testing.T) {
