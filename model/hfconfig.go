@@ -370,7 +370,24 @@ func ImportHFConfig(file string, data []byte, opt ImportOptions) (*Imported, err
 			hcDefaults = false
 		}
 	}
+	var seqNote string
 	if v, ok := c.int(pick("max_position_embeddings", "n_positions")); ok {
+		// The RoPE tables are bounded (docs/spec.md §5.1): a longer
+		// context is cut, and the file says so.
+		hd := hidden / max(heads, 1)
+		for _, e := range arch {
+			if e.key == "head_dim" {
+				hd = e.val.(int64)
+			}
+		}
+		limit := int64(maxSequence)
+		if !gpt2 && hd > 0 {
+			limit = min(limit, maxRopeElems/hd)
+		}
+		if v > limit {
+			seqNote = fmt.Sprintf("  # config.json: %d; mhcc's RoPE tables stop at max_sequence × head_dim = 2^27", v)
+			v = limit
+		}
 		set(&inputs, "max_sequence", v)
 	}
 	for _, k := range []string{"bos_token_id", "eos_token_id"} {
@@ -474,7 +491,13 @@ func ImportHFConfig(file string, data []byte, opt ImportOptions) (*Imported, err
 	}
 	if len(inputs) > 0 {
 		b.WriteString("inputs:\n")
-		writeSection("inputs", inputs, "  ")
+		for _, e := range inputs {
+			note := ""
+			if e.key == "max_sequence" {
+				note = seqNote
+			}
+			fmt.Fprintf(&b, "  %s: %s%s\n", e.key, yamlValue(e.val), note)
+		}
 	}
 	if len(gen) > 0 {
 		b.WriteString("generation:\n")

@@ -104,6 +104,32 @@ func TestImportLlamaLoads(t *testing.T) {
 	}
 }
 
+// A context longer than the RoPE tables allow is cut to the bound, said in
+// a comment, and the file loads.
+func TestImportLongContext(t *testing.T) {
+	imp, err := ImportHFConfig("config.json", []byte(`{"model_type": "qwen2", "vocab_size": 97, "hidden_size": 32,
+		"num_hidden_layers": 1, "num_attention_heads": 2, "head_dim": 128, "intermediate_size": 64,
+		"max_position_embeddings": 1010000}`), ImportOptions{Name: "m", HC: HCMHC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(imp.YAML), "  max_sequence: 1010000\n") { // 1010000 × 128 < 2^27: kept
+		t.Errorf("want max_sequence: 1010000 in\n%s", imp.YAML)
+	}
+	imp, err = ImportHFConfig("config.json", []byte(`{"model_type": "llama", "vocab_size": 97, "hidden_size": 32,
+		"num_hidden_layers": 1, "num_attention_heads": 2, "head_dim": 256, "intermediate_size": 64,
+		"max_position_embeddings": 1000000}`), ImportOptions{Name: "m", HC: HCMHC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "  max_sequence: 524288  # config.json: 1000000; mhcc's RoPE tables stop at max_sequence × head_dim = 2^27\n"; !strings.Contains(string(imp.YAML), want) {
+		t.Errorf("want %q in\n%s", want, imp.YAML)
+	}
+	if _, err := LoadBytes(filepath.Join(t.TempDir(), "m.yaml"), imp.YAML); err != nil {
+		t.Error(err)
+	}
+}
+
 // A config.json import cannot describe is refused with the key, the value
 // and what would do, all problems at once.
 func TestImportHFConfigErrors(t *testing.T) {
