@@ -12,10 +12,10 @@ import (
 )
 
 // mhcc import: a model file from a Hugging Face config.json. The keys of
-// the architecture section are docs/spec.md §5.1's and those of
-// /work/notes/arch-contract.md (norm, activation, positions, biases,
-// tie_embeddings, moe); a key is written only when its value differs from
-// the default, so a Llama-style model file reads as it always did.
+// the architecture section are docs/spec.md §5.1's, the architecture
+// options (norm, activation, positions, biases, tie_embeddings, moe)
+// included; a key is written only when its value differs from the
+// default, so a Llama-style model file reads as it always did.
 
 // HFModelTypes are the config.json model_type values import reads.
 var HFModelTypes = []string{"llama", "mistral", "qwen2", "gpt2", "deepseek_v3", "deepseek_v4"}

@@ -8,7 +8,7 @@ import (
 )
 
 // Each family's config.json becomes the model-file keys of docs/spec.md
-// §5.1 and /work/notes/arch-contract.md, written only when not the default;
+// §5.1, the architecture options included, written only when not the default;
 // every key not carried over is listed.
 func TestImportHFConfig(t *testing.T) {
 	tests := []struct {

@@ -153,7 +153,7 @@ func fakeCheckpoint(shapes map[string][]int64) *checkpoint {
 }
 
 // The presets map the layouts people have onto the names of docs/spec.md
-// §4.1 and /work/notes/arch-contract.md (biases, LayerNorm biases, learned
+// §4.1, including those of the architecture options (biases, LayerNorm biases, learned
 // positions, MoE experts), with fused tensors split by the model's sizes.
 func TestPresetNames(t *testing.T) {
 	m := loadString(t, tinyDecoder, "{source: random}") // q 8 rows, k and v 4, ffn 12

@@ -31,10 +31,22 @@ _HF_LLAMA_LAYER = {
     "mlp.gate_proj.weight": "ffn.w1.weight",
     "mlp.up_proj.weight": "ffn.w3.weight",
     "mlp.down_proj.weight": "ffn.w2.weight",
+    # Biases (Qwen2's q, k, v; attention_bias and mlp_bias in LlamaConfig) and LayerNorm
+    # biases, for the architecture options (docs/spec.md §4.1).
+    "input_layernorm.bias": "attn_norm.bias",
+    "post_attention_layernorm.bias": "ffn_norm.bias",
+    "self_attn.q_proj.bias": "attn.wq.bias",
+    "self_attn.k_proj.bias": "attn.wk.bias",
+    "self_attn.v_proj.bias": "attn.wv.bias",
+    "self_attn.o_proj.bias": "attn.wo.bias",
+    "mlp.gate_proj.bias": "ffn.w1.bias",
+    "mlp.up_proj.bias": "ffn.w3.bias",
+    "mlp.down_proj.bias": "ffn.w2.bias",
 }
 _HF_LLAMA_TOP = {
     "model.embed_tokens.weight": "embed.weight",
     "model.norm.weight": "norm.weight",
+    "model.norm.bias": "norm.bias",
     "lm_head.weight": "head.weight",
 }
 
