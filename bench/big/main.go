@@ -32,7 +32,7 @@ import (
 
 type options struct {
 	mhcc, dir, out, ortLib, root, command string
-	models, stModels                      []string
+	models, stModels, shardedModels       []string
 	reps                                  int
 	goMax                                 int64
 	keep                                  bool
@@ -40,7 +40,7 @@ type options struct {
 
 func main() {
 	var o options
-	var models, stModels, ortCheck string
+	var models, stModels, shardedModels, ortCheck string
 	flag.StringVar(&o.mhcc, "mhcc", "", "the mhcc binary to benchmark (required)")
 	flag.StringVar(&o.dir, "dir", filepath.Join(os.TempDir(), "mhcc-bench-big"), "folder for the compiled models (needs ~15 GB free)")
 	flag.StringVar(&o.out, "out", "", "write the Markdown report here too")
@@ -49,6 +49,7 @@ func main() {
 	flag.StringVar(&o.command, "command", "", "the command line to show in the report")
 	flag.StringVar(&models, "models", "bench/models/paper-3b.yaml,bench/models/paper-9b.yaml,bench/models/paper-27b.yaml", "model files, comma-separated")
 	flag.StringVar(&stModels, "safetensors-models", "bench/models/paper-3b.yaml,bench/models/paper-27b.yaml", "model files also compiled from a BF16 safetensors file of their weights (written first, not timed); \"\" for none")
+	flag.StringVar(&shardedModels, "sharded-models", "bench/models/paper-3b.yaml", "model files also compiled from a Hugging Face-style checkpoint of their weights: BF16 shards of at most 512 MiB with HF Llama names, an index, names: {preset: hf-llama} (written first, not timed); \"\" for none")
 	flag.IntVar(&o.reps, "reps", 3, "compiles per model; the median is reported")
 	flag.Int64Var(&o.goMax, "go-runtime-max", 3<<30, "run the Go runtime on models whose data file has at most this many bytes")
 	flag.BoolVar(&o.keep, "keep", false, "keep the compiled models")
@@ -61,7 +62,12 @@ func main() {
 		}
 		return
 	}
-	o.models = strings.Split(models, ",")
+	if models != "" {
+		o.models = strings.Split(models, ",")
+	}
+	if shardedModels != "" {
+		o.shardedModels = strings.Split(shardedModels, ",")
+	}
 	if stModels != "" {
 		o.stModels = strings.Split(stModels, ",")
 	}
@@ -109,10 +115,21 @@ func run(o options) error {
 	for _, path := range o.stModels {
 		jobs = append(jobs, job{path, "", "BF16 safetensors"})
 	}
+	for _, path := range o.shardedModels {
+		jobs = append(jobs, job{path, "", "sharded"})
+	}
 	for _, j := range jobs {
 		path := j.path
-		var stFile string
-		if path == "" {
+		var stFile, shardDir string
+		if path == "" && j.source == "sharded" {
+			fmt.Fprintf(os.Stderr, "bench/big: writing a sharded Hugging Face checkpoint for %s\n", j.name)
+			p, size, n, err := writeBF16Sharded(filepath.Join(o.root, j.name), o.dir, 512<<20)
+			if err != nil {
+				return err
+			}
+			path, shardDir = p, strings.TrimSuffix(p, ".yaml")
+			j.source = fmt.Sprintf("BF16 HF-named shards (%d files, %s; preset hf-llama)", n, gib(size))
+		} else if path == "" {
 			fmt.Fprintf(os.Stderr, "bench/big: writing a BF16 safetensors file for %s\n", j.name)
 			p, size, err := writeBF16Model(filepath.Join(o.root, j.name), o.dir)
 			if err != nil {
@@ -161,6 +178,10 @@ func run(o options) error {
 		}
 		if stFile != "" {
 			os.Remove(stFile)
+			os.Remove(path)
+		}
+		if shardDir != "" {
+			os.RemoveAll(shardDir)
 			os.Remove(path)
 		}
 		rows = append(rows, r)
