@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/mhcc-dev/mhcc/internal/safetensors"
@@ -175,7 +176,7 @@ func suggestTensor(s WeightSpec, extra []*NameEntry) *NameEntry {
 	var names []string
 	byName := map[string]*NameEntry{}
 	for _, e := range extra {
-		if !equalInts(e.Shape, s.Shape) || strings.Join(digits.FindAllString(e.Target, -1), ".") != nums {
+		if !slices.Equal(e.Shape, s.Shape) || strings.Join(digits.FindAllString(e.Target, -1), ".") != nums {
 			continue
 		}
 		names = append(names, e.Target)
@@ -216,7 +217,7 @@ func (e *NameEntry) plain() bool {
 // problem is why the entry cannot give the tensor s, or "".
 func (e *NameEntry) problem(s WeightSpec) string {
 	name := fmt.Sprintf("tensor %q%s", s.Name, e.fromText())
-	if !equalInts(e.Shape, s.Shape) {
+	if !slices.Equal(e.Shape, s.Shape) {
 		how := ""
 		if e.split || e.Transpose {
 			how = fmt.Sprintf(" (checkpoint shape %v, %s)", e.Source.Info.Shape, e.describeVia())
@@ -232,7 +233,7 @@ func (e *NameEntry) problem(s WeightSpec) string {
 		if len(e.Source.Info.Shape) != 2 {
 			return fmt.Sprintf("%s has dtype F8_E4M3 and shape %v; block scales are for matrices", name, e.Source.Info.Shape)
 		}
-		if want := fp8ScaleShape(e.Source.Info.Shape); !equalInts(e.Scale.Info.Shape, want) || !scaleDType(e.Scale.Info.DType) {
+		if want := fp8ScaleShape(e.Source.Info.Shape); !slices.Equal(e.Scale.Info.Shape, want) || !scaleDType(e.Scale.Info.DType) {
 			return fmt.Sprintf("%s: block scale %q has %s %v, want F32 (or BF16, F16) %v (one per %d×%d block)", name, e.Scale.Name, e.Scale.Info.DType, e.Scale.Info.Shape, want, fp8Block, fp8Block)
 		}
 	default:

@@ -111,15 +111,3 @@ func RandomWeights(m *Model) Weights {
 	}
 	return w
 }
-
-func equalInts(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
