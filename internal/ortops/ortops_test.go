@@ -35,7 +35,7 @@ var (
 // needLib returns the custom-op library, built by scripts/build-ortops into
 // a temporary folder unless MHCC_ORTOPS_LIB names one, with onnxruntime
 // initialised. Without gcc or onnxruntime the test skips (fails under CI).
-func needLib(t *testing.T) *ortops.Lib {
+func needLib(t testing.TB) *ortops.Lib {
 	t.Helper()
 	ortPath = testenv.NeedORT(t)
 	path := os.Getenv(ortops.EnvLib)
@@ -102,7 +102,7 @@ func dims(d []int64) string {
 	return strings.Join(s, ",")
 }
 
-func newFusedCase(t *testing.T, dt ir.DType, lead []int64, n, c int64, seed uint64) *fusedCase {
+func newFusedCase(t testing.TB, dt ir.DType, lead []int64, n, c int64, seed uint64) *fusedCase {
 	t.Helper()
 	fc := &fusedCase{dt: dt, lead: lead, n: n, c: c, iters: 20, inputs: map[string][]float64{}, shapes: map[string][]int64{}}
 	m := n*n + 2*n
@@ -198,7 +198,7 @@ func (fc *fusedCase) outShape(name string) []int64 {
 	return nil
 }
 
-func (fc *fusedCase) onnx(t *testing.T) []byte {
+func (fc *fusedCase) onnx(t testing.TB) []byte {
 	t.Helper()
 	prof, err := target.Get("fused")
 	if err != nil {
@@ -278,7 +278,7 @@ func (fc *fusedCase) goRuntime(t *testing.T, data []byte) map[string][]float64 {
 }
 
 // session opens data in onnxruntime, with the library registered or not.
-func session(t *testing.T, data []byte, ins, outs []string, withLib bool, threads int) (*ort.DynamicAdvancedSession, error) {
+func session(t testing.TB, data []byte, ins, outs []string, withLib bool, threads int) (*ort.DynamicAdvancedSession, error) {
 	t.Helper()
 	opts, err := ort.NewSessionOptions()
 	if err != nil {
@@ -308,18 +308,51 @@ func f16Bytes(v []float64) []byte {
 // kernels) or without (the function bodies).
 func (fc *fusedCase) onnxruntime(t *testing.T, data []byte, withLib bool, threads int) map[string][]float64 {
 	t.Helper()
+	p := fc.prepare(t, data, withLib, threads)
+	defer p.close()
+	if err := p.s.Run(p.ins, p.outs); err != nil {
+		t.Fatalf("onnxruntime run (library %v): %v", withLib, err)
+	}
+	res := map[string][]float64{}
+	for i, o := range fc.outputs {
+		var v []float64
+		switch val := p.outs[i].(type) {
+		case *ort.Tensor[float32]:
+			for _, x := range val.GetData() {
+				v = append(v, float64(x))
+			}
+		case *ort.CustomDataTensor:
+			b := val.GetData()
+			for j := 0; j+1 < len(b); j += 2 {
+				v = append(v, float64(half.Float16ToFloat32(binary.LittleEndian.Uint16(b[j:]))))
+			}
+		}
+		res[o] = v
+	}
+	return res
+}
+
+// A prepared run is a session with its input and output tensors.
+type prepared struct {
+	s         *ort.DynamicAdvancedSession
+	ins, outs []ort.Value
+}
+
+func (p *prepared) close() {
+	for _, v := range append(p.ins, p.outs...) {
+		v.Destroy()
+	}
+	p.s.Destroy()
+}
+
+func (fc *fusedCase) prepare(t testing.TB, data []byte, withLib bool, threads int) *prepared {
+	t.Helper()
 	names := []string{"x", "fn", "base", "y", "post", "pre", "comb", "w"}
 	s, err := session(t, data, names, fc.outputs, withLib, threads)
 	if err != nil {
 		t.Fatalf("onnxruntime session (library %v): %v", withLib, err)
 	}
-	defer s.Destroy()
-	var ins, outs []ort.Value
-	defer func() {
-		for _, v := range append(ins, outs...) {
-			v.Destroy()
-		}
-	}()
+	p := &prepared{s: s}
 	for _, name := range names {
 		v, shape := fc.inputs[name], ort.Shape(fc.shapes[name])
 		var val ort.Value
@@ -335,7 +368,7 @@ func (fc *fusedCase) onnxruntime(t *testing.T, data []byte, withLib bool, thread
 		if err != nil {
 			t.Fatal(err)
 		}
-		ins = append(ins, val)
+		p.ins = append(p.ins, val)
 	}
 	for _, o := range fc.outputs {
 		shape := ort.Shape(fc.outShape(o))
@@ -348,28 +381,9 @@ func (fc *fusedCase) onnxruntime(t *testing.T, data []byte, withLib bool, thread
 		if err != nil {
 			t.Fatal(err)
 		}
-		outs = append(outs, val)
+		p.outs = append(p.outs, val)
 	}
-	if err := s.Run(ins, outs); err != nil {
-		t.Fatalf("onnxruntime run (library %v): %v", withLib, err)
-	}
-	res := map[string][]float64{}
-	for i, o := range fc.outputs {
-		var v []float64
-		switch val := outs[i].(type) {
-		case *ort.Tensor[float32]:
-			for _, x := range val.GetData() {
-				v = append(v, float64(x))
-			}
-		case *ort.CustomDataTensor:
-			b := val.GetData()
-			for j := 0; j+1 < len(b); j += 2 {
-				v = append(v, float64(half.Float16ToFloat32(binary.LittleEndian.Uint16(b[j:]))))
-			}
-		}
-		res[o] = v
-	}
-	return res
+	return p
 }
 
 // close reports whether got is within tolerance of want: 1e-5 relative
