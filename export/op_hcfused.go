@@ -146,6 +146,9 @@ func expandHCCoeffsSinkhornFunction(e *emitter, n *ir.Node, in, out []string) {
 // post-mix the state is x itself (an Identity, written only if read).
 func expandHCBoundaryCustom(e *emitter, n *ir.Node, in, out []string) {
 	if fusedPostMix(n, in) {
+		if n.Outputs[2].Uses == 0 {
+			out = []string{out[0], out[1], ""} // the state is optional: unread, it is not written
+		}
 		e.add(target.DomainMHCC, "HCBoundary", in, out, aFloat("eps", n.Attrs.Float("eps")))
 		return
 	}

@@ -44,6 +44,15 @@
 #define MIN_STREAMS 2
 #define MIN_CHUNK 8 // tokens per thread-pool task
 
+// VECTOR marks the few hot loops that gcc compiles twice, for AVX2 and for
+// the baseline (SSE2 on x86-64), picking one at load time (an ifunc), so
+// one -O2 build is portable and still uses 8-wide vectors where it can.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define VECTOR __attribute__((target_clones("fma", "default")))
+#else
+#define VECTOR
+#endif
+
 static const OrtApi *api;
 
 enum kind { COEFFS, POST_COEFFS, PREMIX_NORM, BOUNDARY, NKINDS };
@@ -154,38 +163,54 @@ static void store(void *dst, size_t offset, const float *src, size_t count, ONNX
 		h[i] = float_to_half(src[i]);
 }
 
-// dot is Σ a[i]·b[i] in float32 with eight partial sums (which the
-// compiler keeps in vector registers).
-static float dot(const float *a, const float *b, size_t len) {
-	float acc[8] = {0};
+// v8 is eight floats, gcc's generic vector: one AVX register in the avx2
+// clone, two SSE registers in the baseline.
+typedef float v8 __attribute__((vector_size(32)));
+
+static inline v8 load8(const float *p) {
+	v8 v;
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+static inline float sum8(v8 a) { return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7])); }
+
+// dot is Σ a[i]·b[i] in float32 with 32 partial sums in four vector
+// registers (four independent chains of additions).
+VECTOR static float dot(const float *a, const float *b, size_t len) {
+	v8 acc = {0}, acc1 = {0}, acc2 = {0}, acc3 = {0};
 	size_t i = 0;
+	for (; i + 32 <= len; i += 32) { // four independent chains
+		acc += load8(a + i) * load8(b + i);
+		acc1 += load8(a + i + 8) * load8(b + i + 8);
+		acc2 += load8(a + i + 16) * load8(b + i + 16);
+		acc3 += load8(a + i + 24) * load8(b + i + 24);
+	}
+	acc = (acc + acc1) + (acc2 + acc3);
 	for (; i + 8 <= len; i += 8)
-		for (int l = 0; l < 8; l++)
-			acc[l] += a[i + l] * b[i + l];
+		acc += load8(a + i) * load8(b + i);
 	float s = 0;
 	for (; i < len; i++)
 		s += a[i] * b[i];
-	return s + ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+	return s + sum8(acc);
 }
 
-// axpy is y[i] += a·x[i], and scale y[i] = a·x[i]: blocks of eight
-// independent lanes, which gcc's -O2 basic-block vectorizer turns into
-// vector instructions (its loop vectorizer, at -O2, leaves loops with a
-// remainder scalar).
-static void axpy(float *restrict y, const float *restrict x, float a, size_t len) {
+// axpy is y[i] += a·x[i], and scale y[i] = a·x[i], eight lanes at a time
+// (gcc's loop vectorizer, at -O2, leaves loops with a remainder scalar).
+static inline void store8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
+
+VECTOR static void axpy(float *restrict y, const float *restrict x, float a, size_t len) {
 	size_t i = 0;
 	for (; i + 8 <= len; i += 8)
-		for (int l = 0; l < 8; l++)
-			y[i + l] += a * x[i + l];
+		store8(y + i, load8(y + i) + a * load8(x + i));
 	for (; i < len; i++)
 		y[i] += a * x[i];
 }
 
-static void scale(float *restrict y, const float *restrict x, float a, size_t len) {
+VECTOR static void scale(float *restrict y, const float *restrict x, float a, size_t len) {
 	size_t i = 0;
 	for (; i + 8 <= len; i += 8)
-		for (int l = 0; l < 8; l++)
-			y[i + l] = a * x[i + l];
+		store8(y + i, a * load8(x + i));
 	for (; i < len; i++)
 		y[i] = a * x[i];
 }
@@ -258,6 +283,65 @@ static void sinkhorn(const float *logits, size_t n, int64_t iters, double eps, f
 
 #define BLOCK 4 // tokens whose projections share each row of fn
 
+// project4 is z[b][q] = s_b · fn_q for 4 tokens b (rows of s, stride nc)
+// and every row q of fn: a 4-token × 2-row register block of 8-lane
+// partial sums, so each chunk of fn is loaded once per 4 tokens and each
+// chunk of a token's state once per 2 rows.
+VECTOR static void project4(const float *restrict s, size_t nc, const float *restrict fn, size_t m,
+                            float z[BLOCK][MAX_STREAMS * MAX_STREAMS + 2 * MAX_STREAMS]) {
+	size_t q = 0;
+	for (; q + 2 <= m; q += 2) {
+		const float *f0 = fn + q * nc, *f1 = f0 + nc;
+		v8 a00 = {0}, a01 = {0}, a10 = {0}, a11 = {0}, a20 = {0}, a21 = {0}, a30 = {0}, a31 = {0};
+		size_t i = 0;
+		for (; i + 8 <= nc; i += 8) {
+			v8 g0 = load8(f0 + i), g1 = load8(f1 + i), v;
+			v = load8(s + i);
+			a00 += v * g0, a01 += v * g1;
+			v = load8(s + nc + i);
+			a10 += v * g0, a11 += v * g1;
+			v = load8(s + 2 * nc + i);
+			a20 += v * g0, a21 += v * g1;
+			v = load8(s + 3 * nc + i);
+			a30 += v * g0, a31 += v * g1;
+		}
+		v8 acc[BLOCK][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}};
+		for (int b = 0; b < BLOCK; b++)
+			for (int r = 0; r < 2; r++) {
+				const float *f = r ? f1 : f0;
+				float t = 0;
+				for (size_t k = i; k < nc; k++)
+					t += s[b * nc + k] * f[k];
+				z[b][q + r] = t + sum8(acc[b][r]);
+			}
+	}
+	for (; q < m; q++)
+		for (int b = 0; b < BLOCK; b++)
+			z[b][q] = dot(s + b * nc, fn + q * nc, nc);
+}
+
+// project1 is z[q] = s · fn_q for one token: four rows at a time, so four
+// chains of additions run side by side (decode's case).
+VECTOR static void project1(const float *restrict s, size_t nc, const float *restrict fn, size_t m, float *z) {
+	size_t q = 0;
+	for (; q + 4 <= m; q += 4) {
+		const float *f0 = fn + q * nc, *f1 = f0 + nc, *f2 = f1 + nc, *f3 = f2 + nc;
+		v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+		size_t i = 0;
+		for (; i + 8 <= nc; i += 8) {
+			v8 v = load8(s + i);
+			a0 += v * load8(f0 + i), a1 += v * load8(f1 + i);
+			a2 += v * load8(f2 + i), a3 += v * load8(f3 + i);
+		}
+		float t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+		for (; i < nc; i++)
+			t0 += s[i] * f0[i], t1 += s[i] * f1[i], t2 += s[i] * f2[i], t3 += s[i] * f3[i];
+		z[q] = t0 + sum8(a0), z[q + 1] = t1 + sum8(a1), z[q + 2] = t2 + sum8(a2), z[q + 3] = t3 + sum8(a3);
+	}
+	for (; q < m; q++)
+		z[q] = dot(s, fn + q * nc, nc);
+}
+
 static void coeffs_range(const job *j, size_t t0, size_t t1) {
 	size_t n = j->n, nc = n * j->c, m = n * n + 2 * n;
 	float *s = malloc((BLOCK * nc + j->c) * sizeof(float));
@@ -272,11 +356,14 @@ static void coeffs_range(const job *j, size_t t0, size_t t1) {
 			state_of(j, tb + b, sb, ybuf);
 			r[b] = 1.0f / sqrtf(dot(sb, sb, nc) / (float)nc + j->k->rms_eps);
 		}
-		for (size_t q = 0; q < m; q++) {
-			const float *row = j->fn + q * nc;
+		if (bn == BLOCK)
+			project4(s, nc, j->fn, m, z);
+		else
 			for (size_t b = 0; b < bn; b++)
-				z[b][q] = dot(s + b * nc, row, nc) * r[b] + j->base[q];
-		}
+				project1(s + b * nc, nc, j->fn, m, z[b]);
+		for (size_t b = 0; b < bn; b++)
+			for (size_t q = 0; q < m; q++)
+				z[b][q] = z[b][q] * r[b] + j->base[q];
 		for (size_t b = 0; b < bn; b++) {
 			size_t t = tb + b;
 			for (size_t k = 0; k < n; k++) {
@@ -301,8 +388,10 @@ static void boundary_range(const job *j, size_t t0, size_t t1) {
 		scale(h, s, pre[0], c);
 		for (size_t k = 1; k < n; k++)
 			axpy(h, s + k * c, pre[k], c);
+		int direct = j->k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT; // write mixed in place
+		float *mout = direct ? (float *)j->mixed + t * nc : mixed;
 		for (size_t k = 0; k < n; k++) { // mixed[k] = Σ_j comb[j,k]·s[j]
-			float *mk = mixed + k * c;
+			float *mk = mout + k * c;
 			scale(mk, s, comb[k], c);
 			for (size_t q = 1; q < n; q++)
 				axpy(mk, s + q * c, comb[q * n + k], c);
@@ -315,7 +404,8 @@ static void boundary_range(const job *j, size_t t0, size_t t1) {
 		for (; i < c; i++)
 			h[i] = h[i] * inv * j->wf[i];
 		store(j->normed, t * c, h, c, j->k->type);
-		store(j->mixed, t * nc, mixed, nc, j->k->type);
+		if (!direct)
+			store(j->mixed, t * nc, mixed, nc, j->k->type);
 		if (j->state != NULL)
 			store(j->state, t * nc, s, nc, j->k->type);
 	}
@@ -370,8 +460,11 @@ static OrtStatus *input(OrtKernelContext *ctx, size_t i, tensor *t) {
 }
 
 static OrtStatus *output(OrtKernelContext *ctx, size_t i, const int64_t *dims, size_t rank, void **data) {
-	OrtValue *v;
+	OrtValue *v = NULL;
+	*data = NULL;
 	CHECK(api->KernelContext_GetOutput(ctx, i, dims, rank, &v));
+	if (v == NULL) // an omitted optional output
+		return NULL;
 	return api->GetTensorMutableData(v, data);
 }
 
@@ -467,8 +560,11 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 		OrtStatus *st = output(ctx, 0, dims, x.rank - 1, &j.normed);
 		if (st == NULL)
 			st = output(ctx, 1, x.dims, x.rank, &j.mixed);
-		if (st == NULL && k->kind == BOUNDARY)
-			st = output(ctx, 2, x.dims, x.rank, &j.state);
+		size_t outs = 0;
+		if (st == NULL && k->kind == BOUNDARY && (st = api->KernelContext_GetOutputCount(ctx, &outs)) == NULL && outs > 2)
+			st = output(ctx, 2, x.dims, x.rank, &j.state); // NULL if omitted ("")
+		if (st == NULL && (j.normed == NULL || j.mixed == NULL))
+			st = fail(k, "outputs normed and mixed are required");
 		if (st != NULL) {
 			free(wf);
 			return st;
@@ -528,6 +624,12 @@ static ONNXTensorElementDataType ORT_API_CALL output_type(const OrtCustomOp *op,
 static OrtCustomOpInputOutputCharacteristic ORT_API_CALL required(const OrtCustomOp *op, size_t i) {
 	(void)op, (void)i;
 	return INPUT_OUTPUT_REQUIRED;
+}
+
+// HCBoundary's third output, the state, is optional: a graph that does not
+// read it leaves it out, and the kernel does not write it.
+static OrtCustomOpInputOutputCharacteristic ORT_API_CALL output_characteristic(const OrtCustomOp *op, size_t i) {
+	return ((const custom_op *)op)->kind == BOUNDARY && i == 2 ? INPUT_OUTPUT_OPTIONAL : INPUT_OUTPUT_REQUIRED;
 }
 
 static OrtMemType ORT_API_CALL mem_type(const OrtCustomOp *op, size_t i) {
@@ -688,7 +790,7 @@ static void init(void) {
 		op->GetOutputType = output_type;
 		op->GetOutputTypeCount = output_count;
 		op->GetInputCharacteristic = required;
-		op->GetOutputCharacteristic = required;
+		op->GetOutputCharacteristic = output_characteristic;
 		op->GetInputMemoryType = mem_type;
 		op->GetVariadicInputMinArity = one;
 		op->GetVariadicInputHomogeneity = one;
