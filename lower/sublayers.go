@@ -37,6 +37,8 @@ func Sublayers(g *ir.Graph, lowering func(*ir.Node) string) []Sublayer {
 		switch {
 		case n.Op == ir.OpHCCoeffsSinkhorn:
 			s = fusedSublayer(g, n, lowering)
+		case n.Op == ir.OpHCBoundary && (n.Inputs[1].Def == nil || n.Inputs[1].Def.Op != ir.OpHCCoeffsSinkhorn):
+			s = staticFusedSublayer(g, n) // static mHC: constant coefficients
 		case n.Op == ir.OpHCMix && n.Inputs[0].Def != nil && n.Inputs[0].Def.Op == ir.OpHCBoundary:
 			continue // the last sublayer of a fused graph: its HCCoeffsSinkhorn has the record
 		case n.Op == ir.OpHCMix:
@@ -131,6 +133,36 @@ func fusedSublayer(g *ir.Graph, cs *ir.Node, lowering func(*ir.Node) string) Sub
 			case n.Op == ir.OpHCMix && i == 2:
 				s.Output = n.Outputs[0].Name
 			}
+		}
+	}
+	return s
+}
+
+// staticFusedSublayer describes a static mHC sublayer of a fused graph by
+// its HCBoundary b, which reads the folded pre and comb; post and the state
+// after the sublayer come from whatever reads b's mixed streams (the next
+// HCBoundary's post-mix, or the last HCMix).
+func staticFusedSublayer(g *ir.Graph, b *ir.Node) Sublayer {
+	s := Sublayer{Name: strings.TrimSuffix(b.Name, ".h.premix.boundary"), Pre: b.Inputs[1].Name, Comb: b.Inputs[2].Name}
+	if r := b.Inputs[0].Type.Shape.Rank(); r >= 2 {
+		s.Streams = int(b.Inputs[0].Type.Shape[r-2].Size)
+	}
+	for _, e := range g.Metadata {
+		if e.Key == MetaHCIterations {
+			if it, err := strconv.Atoi(e.Value); err == nil {
+				s.Iterations, s.Lowering = it, "folded"
+			}
+		}
+	}
+	for _, n := range g.Nodes {
+		if len(n.Inputs) == 0 || n.Inputs[0] != b.Outputs[1] {
+			continue
+		}
+		switch {
+		case n.Op == ir.OpHCBoundary && len(n.Inputs) == 6:
+			s.Post, s.Output = n.Inputs[5].Name, n.Outputs[2].Name
+		case n.Op == ir.OpHCMix:
+			s.Post, s.Output = n.Inputs[2].Name, n.Outputs[0].Name
 		}
 	}
 	return s
