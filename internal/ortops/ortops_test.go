@@ -30,7 +30,16 @@ var (
 	lib     *ortops.Lib
 	libErr  error
 	ortPath string
+	libDir  string // the library built by the tests, removed by TestMain
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if libDir != "" {
+		os.RemoveAll(libDir)
+	}
+	os.Exit(code)
+}
 
 // needLib returns the custom-op library, built by scripts/build-ortops into
 // a temporary folder unless MHCC_ORTOPS_LIB names one, with onnxruntime
@@ -62,6 +71,7 @@ func needLib(t testing.TB) *ortops.Lib {
 				libErr = err
 				return
 			}
+			libDir = dir
 			path = filepath.Join(dir, "libmhcc_ortops.so")
 			if libErr = ortops.Build(root, path); libErr != nil {
 				return
