@@ -150,6 +150,11 @@ func TestLoweringGoldensRun(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range loweringCases(t) {
 		t.Run(c.name, func(t *testing.T) {
+			if noGoKernel[c.name] {
+				// No Go kernel yet and no body: onnxruntime runs these
+				// nodes only with ortops' library (ortops/ortops_test.go).
+				return
+			}
 			data := c.encode(t)
 			got, err := mhrt.Decode(data)
 			if err != nil {
@@ -228,6 +233,14 @@ func TestLoweringGoldensRun(t *testing.T) {
 			}
 		})
 	}
+}
+
+// noGoKernel lists the cases of fused ops lowered "custom" (no function
+// body): mhcc's Go runtime has no kernel for them yet, and onnxruntime
+// runs them only with the custom-op library, which ortops' tests load.
+var noGoKernel = map[string]bool{
+	"HCCoeffsSinkhorn_custom": true,
+	"HCBoundary_custom":       true,
 }
 
 // notYetCovered lists the lowerings without a testdata/lowering case: their

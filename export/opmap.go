@@ -31,6 +31,9 @@ var opmap = map[ir.Op]expansion{
 	ir.OpAttentionKV:  expandAttentionKV,
 	ir.OpCast:         expandCast,
 	ir.OpAddRMSNorm:   expandAddRMSNorm,
+
+	ir.OpHCCoeffsSinkhorn: expandHCCoeffsSinkhorn, // op_hcfused.go
+	ir.OpHCBoundary:       expandHCBoundary,
 }
 
 // alternatives holds, per IR op, the lowerings other than "reference" (the
@@ -60,4 +63,7 @@ var alternatives = map[ir.Op]map[string]expansion{
 	ir.OpHCCollapse: {"matmul": expandHCCollapseMatMul, "minimal": minimalHCCollapse},
 	ir.OpHCMix:      {"concat_matmul": expandHCMixConcatMatMul, "minimal": minimalHCMix},
 	ir.OpHCPremix:   {"two_matmul": expandHCPremixTwoMatMul},
+
+	ir.OpHCCoeffsSinkhorn: {"function": expandHCCoeffsSinkhornFunction, "custom": expandHCCoeffsSinkhornCustom},
+	ir.OpHCBoundary:       {"function": expandHCBoundaryFunction, "custom": expandHCBoundaryCustom},
 }

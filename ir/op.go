@@ -38,6 +38,9 @@ const (
 
 	OpAttentionKV
 
+	OpHCCoeffsSinkhorn // fused: coefficients and Sinkhorn of one sublayer (fused.go)
+	OpHCBoundary       // fused: post-mix of a sublayer, pre-mix and norm of the next (fused.go)
+
 	numOps
 )
 
@@ -110,6 +113,9 @@ var opTable = [numOps]opInfo{
 	OpAttentionKV: {name: "AttentionKV", minIn: 11, maxIn: 11, out: 3, infer: inferAttentionKV,
 		attrs: map[string]attrSpec{"heads": {attrInt, true}, "kv_heads": {attrInt, true}, "head_dim": {attrInt, true}},
 		doc:   "Attention over cached and new tokens, keys and values appended to the cache; inputs x, wq, wk, wv, wo, cos, sin, past_key, past_value, attention_mask [B, P+S] (0: padding, never attended), position_ids [B, S] (the RoPE rows); outputs y, present_key, present_value"},
+
+	OpHCCoeffsSinkhorn: hcCoeffsSinkhornInfo,
+	OpHCBoundary:       hcBoundaryInfo,
 }
 
 func (o Op) String() string {

@@ -23,6 +23,12 @@ func Sublayers(g *ir.Graph, lowering func(*ir.Node) string) []meta.Sublayer {
 	for _, n := range g.Nodes {
 		var s meta.Sublayer
 		switch {
+		case n.Op == ir.OpHCCoeffsSinkhorn:
+			s = fusedSublayer(g, n, lowering)
+		case n.Op == ir.OpHCBoundary && (n.Inputs[1].Def == nil || n.Inputs[1].Def.Op != ir.OpHCCoeffsSinkhorn):
+			s = staticFusedSublayer(g, n) // static mHC: constant coefficients
+		case n.Op == ir.OpHCMix && n.Inputs[0].Def != nil && n.Inputs[0].Def.Op == ir.OpHCBoundary:
+			continue // the last sublayer of a fused graph: its HCCoeffsSinkhorn has the record
 		case n.Op == ir.OpHCMix:
 			s = mhcSublayer(g, n, lowering)
 		case n.Op == ir.OpAdd && strings.HasSuffix(n.Name, ".residual"):
@@ -85,6 +91,66 @@ func mhcSublayer(g *ir.Graph, mix *ir.Node, lowering func(*ir.Node) string) meta
 					s.Iterations, s.Lowering = it, "folded"
 				}
 			}
+		}
+	}
+	return s
+}
+
+// fusedSublayer describes the sublayer whose coefficients the fused op cs
+// (HCCoeffsSinkhorn, docs/fused-ops.md) computes: pre, post and comb are
+// its outputs, the iterations its attribute, and the state after the
+// sublayer the output of whatever applies its post-mix (the next
+// sublayer's HCBoundary, or the last HCMix).
+func fusedSublayer(g *ir.Graph, cs *ir.Node, lowering func(*ir.Node) string) meta.Sublayer {
+	name := strings.TrimSuffix(strings.TrimSuffix(cs.Name, ".fused"), ".hc")
+	s := meta.Sublayer{Name: name, Streams: int(cs.Attrs.Int("streams")), Iterations: int(cs.Attrs.Int("iters")),
+		Pre: cs.Outputs[0].Name, Post: cs.Outputs[1].Name, Comb: cs.Outputs[2].Name, Lowering: "reference"}
+	if lowering != nil {
+		s.Lowering = lowering(cs)
+	}
+	post := cs.Outputs[1]
+	for _, n := range g.Nodes {
+		for i, v := range n.Inputs {
+			if v != nil && v.Def != nil && v.Def.Op == ir.OpCast && v.Def.Inputs[0] == post {
+				v = post // a half-precision HCMix reads post through a Cast
+			}
+			switch {
+			case v != post:
+			case n.Op == ir.OpHCBoundary && i == 5:
+				s.Output = n.Outputs[2].Name
+			case n.Op == ir.OpHCMix && i == 2:
+				s.Output = n.Outputs[0].Name
+			}
+		}
+	}
+	return s
+}
+
+// staticFusedSublayer describes a static mHC sublayer of a fused graph by
+// its HCBoundary b, which reads the folded pre and comb; post and the state
+// after the sublayer come from whatever reads b's mixed streams (the next
+// HCBoundary's post-mix, or the last HCMix).
+func staticFusedSublayer(g *ir.Graph, b *ir.Node) meta.Sublayer {
+	s := meta.Sublayer{Name: strings.TrimSuffix(b.Name, ".h.premix.boundary"), Pre: b.Inputs[1].Name, Comb: b.Inputs[2].Name}
+	if r := b.Inputs[0].Type.Shape.Rank(); r >= 2 {
+		s.Streams = int(b.Inputs[0].Type.Shape[r-2].Size)
+	}
+	for _, e := range g.Metadata {
+		if e.Key == meta.HCIterations {
+			if it, err := strconv.Atoi(e.Value); err == nil {
+				s.Iterations, s.Lowering = it, "folded"
+			}
+		}
+	}
+	for _, n := range g.Nodes {
+		if len(n.Inputs) == 0 || n.Inputs[0] != b.Outputs[1] {
+			continue
+		}
+		switch {
+		case n.Op == ir.OpHCBoundary && len(n.Inputs) == 6:
+			s.Post, s.Output = n.Inputs[5].Name, n.Outputs[2].Name
+		case n.Op == ir.OpHCMix:
+			s.Post, s.Output = n.Inputs[2].Name, n.Outputs[0].Name
 		}
 	}
 	return s

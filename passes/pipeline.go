@@ -10,6 +10,7 @@ var Pipeline = []*Pass{
 	FuseStreamMix,                 // collapse + mixing in one pass over the state
 	FuseAddRMSNorm,                // residual add + next norm (plain residual models)
 	ApplyPrecision,                // types last: the rewrites above work on the float32 graph
+	FuseHCBoundary,                // fused ai.mhcc ops (fused target only); reads through apply_precision's casts
 	SelectLowerings,               // last decision before export: each node gets its target's lowering
 	EliminateDead,                 // removes what the rewrites above left unread
 }
@@ -27,4 +28,9 @@ var order = []struct{ before, after, why string }{
 	{"fuse_add_rmsnorm", "dce", "the replaced Add and RMSNorm are dead until dce removes them"},
 	{"fold_static_hc", "apply_precision", "static coefficients fold in float64 and are then narrowed with the weights"},
 	{"fuse_stream_mix", "dce", "the replaced collapse nodes are dead until dce removes them"},
+	{"fuse_stream_mix", "fuse_hc_boundary", "the boundary op absorbs HCPremix and the HCMix that fuse_stream_mix leaves"},
+	{"fuse_hc_projection", "fuse_hc_boundary", "the fused coefficients op takes the scales folded into fn"},
+	{"apply_precision", "fuse_hc_boundary", "the fused ops take the narrowed state and the float32 coefficients, so the casts must be in place"},
+	{"fuse_hc_boundary", "select_lowerings", "lowerings are chosen for the final nodes"},
+	{"fuse_hc_boundary", "dce", "the replaced nodes are dead until dce removes them"},
 }

@@ -6,6 +6,12 @@
 // The ratio mHC / residual is the price of mHC at decode time, where the
 // per-token Sinkhorn has no long sequence to hide behind.
 //
+// The fused target (docs/fused-ops.md) runs with mhcc's custom-op library
+// (ortops/, -ortops-lib) registered in its sessions; a run checks from the
+// library's counters that its kernels, not the function bodies, ran.
+// -prefill N measures one prefill step of N tokens (past 0) instead of
+// decoding.
+//
 // It writes a Markdown report (bench/decode.md through scripts/bench-decode).
 // See bench/README.md.
 package main
@@ -33,6 +39,7 @@ import (
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 
 	"github.com/mhcc-dev/mhcc/compile"
+	"github.com/mhcc-dev/mhcc/internal/ortops"
 	"github.com/mhcc-dev/mhcc/runtime/feed"
 )
 
@@ -47,6 +54,9 @@ type options struct {
 	ortLib    string
 	root      string
 	command   string
+	ortopsLib string // the custom-op library, for the fused target
+	prefill   int    // > 0: one step of this many tokens on an empty cache
+	lib       *ortops.Lib
 }
 
 // A pair is an mHC model file and its residual twin.
@@ -77,6 +87,10 @@ func main() {
 	flag.StringVar(&o.ortLib, "ort-lib", "", "onnxruntime shared library (default $MHCC_ORT_LIB, else <root>/.cache/onnxruntime-1.30.0/libonnxruntime.so.1)")
 	flag.StringVar(&o.root, "root", "", "the mhcc repository (default: found from the working directory)")
 	flag.StringVar(&o.command, "command", "", "the command line to show in the report")
+	flag.StringVar(&o.ortopsLib, "ortops-lib", os.Getenv(ortops.EnvLib), "mhcc's custom-op library for onnxruntime (scripts/build-ortops), registered for the fused target")
+	flag.IntVar(&o.prefill, "prefill", 0, "measure a prefill of this many tokens (past 0) instead of decode steps")
+	var pairsFlag string
+	flag.StringVar(&pairsFlag, "pairs", "", "comma-separated labels of the default pairs to run (e.g. \"hidden 1024\"); default all")
 	var pairFlag string
 	flag.StringVar(&pairFlag, "pair", "", "label:first.yaml:second.yaml: measure this pair (in the mHC and residual columns) instead of the default ones, e.g. a model against a variant of it")
 	flag.Parse()
@@ -88,6 +102,15 @@ func main() {
 			os.Exit(2)
 		}
 		o.pairs = []pair{{f[0], f[1], f[2], "given by -pair"}}
+	}
+	if pairsFlag != "" {
+		var keep []pair
+		for _, p := range o.pairs {
+			if slices.Contains(strings.Split(pairsFlag, ","), p.label) {
+				keep = append(keep, p)
+			}
+		}
+		o.pairs = keep
 	}
 	if quick {
 		o.reps, o.minSample, o.pairs = min(o.reps, 3), 20*time.Millisecond, o.pairs[:1]
@@ -116,6 +139,12 @@ func (o *options) finish(pasts, targets string) error {
 	for f := range strings.SplitSeq(targets, ",") {
 		o.targets = append(o.targets, strings.TrimSpace(f))
 	}
+	if o.prefill > 0 {
+		o.pasts = []int{0}
+	}
+	if slices.Contains(o.targets, "fused") && o.ortopsLib == "" {
+		return errors.New("target fused: give the custom-op library (-ortops-lib or $MHCC_ORTOPS_LIB; scripts/build-ortops builds it)")
+	}
 	return benchenv.Defaults(&o.root, &o.ortLib, &o.command)
 }
 
@@ -127,6 +156,8 @@ type contender struct {
 	in      []ort.Value
 	out     []ort.Value
 	calls   int // per sample
+	seq     int // new tokens per step
+	fused   bool
 	samples []time.Duration
 	cpu     []time.Duration // thread CPU time per step, per sample
 }
@@ -168,6 +199,7 @@ type graph struct {
 	sess              *ort.DynamicAdvancedSession
 	inNames, outNames []string
 	nodes             int
+	fused             bool // runs the library's kernels
 }
 
 // compileGraph builds the KV-cache graph of the model file for target, with RoPE
@@ -184,7 +216,7 @@ func compileGraph(o options, file, tg string) (*graph, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.Inputs.MaxSequence = max(m.Inputs.MaxSequence, slices.Max(o.pasts)+1)
+	m.Inputs.MaxSequence = max(m.Inputs.MaxSequence, slices.Max(o.pasts)+max(1, o.prefill))
 	res, err := compile.CompileModel(m, w, compile.Options{Target: tg, KVCache: true})
 	if err != nil {
 		return nil, err
@@ -211,34 +243,44 @@ func compileGraph(o options, file, tg string) (*graph, error) {
 	if err := opts.SetInterOpNumThreads(1); err != nil {
 		return nil, err
 	}
+	if tg == "fused" {
+		if err := o.lib.Register(opts, o.ortLib); err != nil {
+			return nil, err
+		}
+	}
 	if g.sess, err = ort.NewDynamicAdvancedSessionWithONNXData(res.ONNX, g.inNames, g.outNames, opts); err != nil {
 		return nil, err
 	}
 	g.nodes = countNodes(res.ONNX)
+	g.fused = tg == "fused"
 	return g, nil
 }
 
 // contender makes g's inputs for one decode step on a cache of past tokens:
 // token id 1, and N(0, 1) keys and values (their values do not change the
 // work).
-func (g *graph) contender(name string, past int) (*contender, error) {
+func (g *graph) contender(name string, past, seq int) (*contender, error) {
 	a := g.model.Arch
 	rng := feed.NewRand(1, uint64(past))
-	c := &contender{name: name, sess: g.sess, out: make([]ort.Value, len(g.outNames))}
+	c := &contender{name: name, sess: g.sess, out: make([]ort.Value, len(g.outNames)), seq: seq, fused: g.fused}
+	ids, pos := make([]int64, seq), make([]int64, seq)
+	for i := range seq {
+		ids[i], pos[i] = int64(1+i%7), int64(past+i)
+	}
 	for _, in := range g.inNames {
 		var v ort.Value
 		var err error
 		switch in {
 		case lower.InputIDs:
-			v, err = ort.NewTensor(ort.NewShape(1, 1), []int64{1})
-		case lower.AttentionMask: // no padding: ones over the cache and the new token
-			ones := make([]int64, past+1)
+			v, err = ort.NewTensor(ort.NewShape(1, int64(seq)), ids)
+		case lower.AttentionMask: // no padding: ones over the cache and the new tokens
+			ones := make([]int64, past+seq)
 			for i := range ones {
 				ones[i] = 1
 			}
-			v, err = ort.NewTensor(ort.NewShape(1, int64(past+1)), ones)
+			v, err = ort.NewTensor(ort.NewShape(1, int64(past+seq)), ones)
 		case lower.PositionIDs:
-			v, err = ort.NewTensor(ort.NewShape(1, 1), []int64{int64(past)})
+			v, err = ort.NewTensor(ort.NewShape(1, int64(seq)), pos)
 		default:
 			data := make([]float32, a.KVHeads*past*a.HeadDim)
 			for i := range data {
@@ -272,6 +314,12 @@ func run(o options) error {
 		return fmt.Errorf("onnxruntime %s: %w", o.ortLib, err)
 	}
 	defer ort.DestroyEnvironment()
+	if o.ortopsLib != "" {
+		var err error
+		if o.lib, err = ortops.Open(o.ortopsLib); err != nil {
+			return err
+		}
+	}
 	load := benchenv.LoadAvg(", ")
 	var rows []row
 	for _, p := range o.pairs {
@@ -328,7 +376,7 @@ func measure(o options, p pair, past int, gms, grs []*graph) ([]row, error) {
 			if g == grs[i] {
 				name = "residual"
 			}
-			c, err := g.contender(name+" "+o.targets[i], past)
+			c, err := g.contender(name+" "+o.targets[i], past, max(1, o.prefill))
 			if err != nil {
 				return nil, err
 			}
@@ -346,6 +394,19 @@ func measure(o options, p pair, past int, gms, grs []*graph) ([]row, error) {
 		}
 		if err := checkOutputs(c, gms[0].outNames, past); err != nil {
 			return nil, err
+		}
+		if c.fused && !strings.HasPrefix(c.name, "residual") {
+			before := o.lib.Calls()
+			if _, _, err := c.call(1); err != nil {
+				return nil, err
+			}
+			ran := int64(0)
+			for op, n := range o.lib.Calls() {
+				ran += n - before[op]
+			}
+			if ran == 0 {
+				return nil, fmt.Errorf("%s: no kernel of the custom-op library ran (the function bodies did)", c.name)
+			}
 		}
 	}
 	err := benchenv.Interleave(o.reps, len(cs), func(i int) error {
@@ -384,16 +445,16 @@ func checkOutputs(c *contender, names []string, past int) error {
 		}
 		sh := t.GetShape()
 		if name == lower.Logits {
-			if sh[1] != 1 {
-				return fmt.Errorf("%s: logits %v, want one position", c.name, sh)
+			if sh[1] != int64(c.seq) {
+				return fmt.Errorf("%s: logits %v, want %d positions", c.name, sh, c.seq)
 			}
 			for _, x := range t.GetData() {
 				if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
 					return fmt.Errorf("%s: logits hold %v", c.name, x)
 				}
 			}
-		} else if sh[2] != int64(past+1) {
-			return fmt.Errorf("%s: %s has shape %v, want %d cached tokens", c.name, name, sh, past+1)
+		} else if sh[2] != int64(past+c.seq) {
+			return fmt.Errorf("%s: %s has shape %v, want %d cached tokens", c.name, name, sh, past+c.seq)
 		}
 	}
 	return nil
@@ -413,9 +474,14 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d)/1e6) }
 func writeReport(o options, rows []row, loadBefore, loadAfter string, elapsed time.Duration) string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	p("# Decode benchmark: mHC at one token per step\n\n")
-	p("Written by `bench/decode` (see [README.md](README.md)). Per-token latency of the KV-cache graph ")
-	p("(`inputs.kv_cache: true`) in onnxruntime, batch 1, one new token on a cache of `past` tokens. ")
+	if o.prefill > 0 {
+		p("# Prefill benchmark: mHC on %d tokens\n\n", o.prefill)
+		p("Written by `bench/decode -prefill %d` (see [README.md](README.md)). Latency of one step of the KV-cache graph on %d new tokens and an empty cache (a prefill) in onnxruntime, batch 1. ", o.prefill, o.prefill)
+	} else {
+		p("# Decode benchmark: mHC at one token per step\n\n")
+		p("Written by `bench/decode` (see [README.md](README.md)). Per-token latency of the KV-cache graph ")
+		p("(`inputs.kv_cache: true`) in onnxruntime, batch 1, one new token on a cache of `past` tokens. ")
+	}
 	p("mHC and its residual twin ran interleaved in one process, %d rounds; each figure is the median ", o.reps)
 	p("sample, a sample being the mean of back-to-back steps lasting at least %v. ", o.minSample)
 	p("Compare the ratios, not absolute times: the machine is shared.\n\n")
@@ -435,7 +501,11 @@ func writeReport(o options, rows []row, loadBefore, loadAfter string, elapsed ti
 	}
 	p("\nTargets: `ort` lowers the cached attention to `com.microsoft.GroupQueryAttention`; ")
 	p("`onnx` uses the reference lowering (MatMul/Softmax over past + new, `Concat` of the cache). ")
-	p("Both use the `gemm` Sinkhorn and mhcc's default passes.\n\n")
+	p("Both use the `gemm` Sinkhorn and mhcc's default passes.")
+	if slices.Contains(o.targets, "fused") {
+		p(" `fused` has per sublayer one `ai.mhcc.HCCoeffsSinkhorn` and one `ai.mhcc.HCBoundary` (docs/fused-ops.md; the first sublayer's are `HCCoeffsSinkhorn` and `HCPremixNorm`, later ones `HCPostCoeffsSinkhorn` and `HCBoundary`), run by mhcc's custom-op library (`ortops/`, built by `scripts/build-ortops`, registered with `RegisterCustomOpsLibrary_V2`; the run checked from the library's call counters that its kernels ran), and the reference attention like `onnx`; its residual twin is the same graph as `onnx`'s.")
+	}
+	p("\n\n")
 	cpu := o.threads == 1
 	if cpu {
 		p("**CPU ms** is the calling thread's CPU time per step (`CLOCK_THREAD_CPUTIME_ID`): with one intra-op thread onnxruntime runs every node on the caller's thread, so it is the step's work without the time the loaded machine gave to other processes; **wall ms** is the elapsed time. The ratio and overhead are given for both.\n\n")
@@ -468,7 +538,28 @@ func writeReport(o options, rows []row, loadBefore, loadAfter string, elapsed ti
 			}
 		}
 	}
-	p("\nONNX nodes per graph (mHC / residual):")
+	p("\nONNX nodes per graph (mHC / residual), and per sublayer (mHC graph's nodes / sublayers; mHC's extra nodes over the twin / sublayers):\n\n")
+	p("| model | target | mHC nodes | residual nodes | nodes per sublayer | extra nodes per sublayer |\n|---|---|---:|---:|---:|---:|\n")
+	seenRow := map[string]bool{}
+	for _, r := range rows {
+		k := r.pair + " " + r.target
+		if seenRow[k] {
+			continue
+		}
+		seenRow[k] = true
+		subs := 0
+		for _, pr := range o.pairs {
+			if pr.label == r.pair {
+				if m, err := model.Load(filepath.Join(o.root, pr.mhc)); err == nil {
+					subs = 2 * m.Arch.Layers
+				}
+			}
+		}
+		if subs > 0 {
+			p("| %s | %s | %d | %d | %.1f | %.1f |\n", r.pair, r.target, r.mhcNodes, r.rNodes, float64(r.mhcNodes)/float64(subs), float64(r.mhcNodes-r.rNodes)/float64(subs))
+		}
+	}
+	p("\nThe same counts in one line (mHC / residual):")
 	seen := map[string]bool{}
 	for _, r := range rows {
 		k := r.pair + " " + r.target

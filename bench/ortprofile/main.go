@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/mhcc-dev/mhcc/internal/ortops"
 	"github.com/mhcc-dev/mhcc/lower"
 	ort "github.com/yalue/onnxruntime_go"
 )
@@ -36,12 +37,15 @@ func main() {
 	threads := flag.Int("threads", 1, "intra-op threads")
 	top := flag.Int("top", 25, "rows per table")
 	lib := flag.String("ort-lib", os.Getenv("MHCC_ORT_LIB"), "onnxruntime shared library")
+	flag.StringVar(&opsLib, "ortops-lib", "", "mhcc's custom-op library (scripts/build-ortops) to register, for the fused target's graphs")
 	flag.Parse()
 	if err := run(*model, *lib, *seq, *runs, *threads, *top); err != nil {
 		fmt.Fprintln(os.Stderr, "ortprofile:", err)
 		os.Exit(1)
 	}
 }
+
+var opsLib string
 
 func run(model, lib string, seq, runs, threads, top int) error {
 	ort.SetSharedLibraryPath(lib)
@@ -60,6 +64,15 @@ func run(model, lib string, seq, runs, threads, top int) error {
 	defer opts.Destroy()
 	opts.SetIntraOpNumThreads(threads)
 	opts.SetInterOpNumThreads(1)
+	if opsLib != "" {
+		l, err := ortops.Open(opsLib)
+		if err != nil {
+			return err
+		}
+		if err := l.Register(opts, lib); err != nil {
+			return err
+		}
+	}
 	if err := opts.EnableProfiling(filepath.Join(dir, "p")); err != nil {
 		return err
 	}

@@ -185,8 +185,10 @@ var (
 // (…comb/): the reference lowering divides once per column normalisation
 // and once per row normalisation, so iterations = (divs+1)/2. The count is
 // wrong for the other lowerings (gemm's Divs are the same, but log has
-// none, loop and function hide theirs in a body), which is why the
-// metadata comes first.
+// none, loop hides them in a body), which is why the metadata comes first;
+// an ai.mhcc node that states its iterations (the Sinkhorn's function and
+// custom lowerings, the fused target's HCCoeffsSinkhorn, docs/fused-ops.md)
+// is read from its iters attribute instead of counted.
 func sublayerInfo(m *onnxpb.ModelProto) map[sublayer]int {
 	if subs := metaSublayers(m); subs != nil {
 		out := map[sublayer]int{}
@@ -212,6 +214,7 @@ func metaSublayers(m *onnxpb.ModelProto) []meta.Sublayer {
 // namedSublayers is sublayerInfo by node names only.
 func namedSublayers(m *onnxpb.ModelProto) map[sublayer]int {
 	out := map[sublayer]int{}
+	stated := map[sublayer]int{} // from an ai.mhcc node's iters
 	for _, n := range m.GetGraph().GetNode() {
 		name := n.GetName()
 		if name == "" && len(n.GetOutput()) > 0 {
@@ -227,12 +230,22 @@ func namedSublayers(m *onnxpb.ModelProto) map[sublayer]int {
 		}
 		k := sublayer{l, sm[2]}
 		out[k] += 0
+		if n.GetDomain() == "ai.mhcc" {
+			for _, a := range n.GetAttribute() {
+				if a.GetName() == "iters" && a.GetType() == onnxpb.AttributeProto_INT {
+					stated[k] = int(a.GetI())
+				}
+			}
+		}
 		if n.GetOpType() == "Div" && n.GetDomain() == "" && combRE.MatchString(name) {
 			out[k]++
 		}
 	}
 	for k, divs := range out {
 		out[k] = iterations(divs)
+		if it, ok := stated[k]; ok {
+			out[k] = it
+		}
 	}
 	return out
 }

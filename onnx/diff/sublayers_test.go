@@ -46,10 +46,11 @@ func stripSublayers(m *onnxpb.ModelProto) *onnxpb.ModelProto {
 }
 
 // Every Sinkhorn lowering reports its true iteration count per sublayer,
-// read from mhcc.sublayers; counting Divs (the fallback) is right only for
-// the lowerings that spell out one Div per normalisation.
+// read from mhcc.sublayers; by names (the fallback) it is right for the
+// lowerings that spell out one Div per normalisation and for those whose
+// ai.mhcc node states its iters.
 func TestSinkhornIterationsEachLowering(t *testing.T) {
-	divsRight := map[string]bool{"reference": true, "gemm": true, "minimal": true}
+	divsRight := map[string]bool{"reference": true, "gemm": true, "minimal": true, "function": true, "custom": true}
 	for _, l := range []string{"reference", "gemm", "log", "loop", "function", "custom", "minimal"} {
 		t.Run(l, func(t *testing.T) {
 			a, b := compileMLP(t, l, 20), compileMLP(t, l, 7)
@@ -123,6 +124,48 @@ func TestSublayersOneSideWithoutMetadata(t *testing.T) {
 					t.Errorf("%s: %s: %s", l, c.Path, c.Message)
 				}
 			}
+		}
+	}
+}
+
+// The fused target (docs/fused-ops.md): each sublayer's iterations come
+// from its HCCoeffsSinkhorn's iters attribute, through mhcc.sublayers and,
+// with the metadata stripped, read from the node; the diff reports them.
+func TestSinkhornIterationsFused(t *testing.T) {
+	var ms []*onnxpb.ModelProto
+	for _, iters := range []int{20, 7} {
+		m := testmodels.Variant(t, "mlp-mhc.yaml", compile.Options{Target: "fused"}, "  streams: 4\n", fmt.Sprintf("  streams: 4\n  sinkhorn_iterations: %d\n", iters))
+		fused := 0
+		for _, n := range m.GetGraph().GetNode() {
+			if n.GetDomain() == "ai.mhcc" && strings.HasSuffix(n.GetOpType(), "CoeffsSinkhorn") {
+				fused++
+			}
+		}
+		if fused != 3 {
+			t.Fatalf("%d fused coefficient nodes, want 3 (one per sublayer)", fused)
+		}
+		for _, info := range []map[sublayer]int{sublayerInfo(m), sublayerInfo(stripSublayers(m))} {
+			if len(info) != 3 {
+				t.Fatalf("found %d sublayers, want 3: %v", len(info), info)
+			}
+			for k, it := range info {
+				if it != iters {
+					t.Errorf("%v: %d iterations, want %d", k, it, iters)
+				}
+			}
+		}
+		ms = append(ms, m)
+	}
+	for _, pair := range [][2]*onnxpb.ModelProto{{ms[0], ms[1]}, {stripSublayers(ms[0]), stripSublayers(ms[1])}} {
+		var got []string
+		for _, c := range mustCompare(t, pair[0], pair[1], Options{}).byLevel(LevelModel) {
+			if c.Kind == "sinkhorn_iterations" && strings.HasPrefix(c.Path, "layers.") {
+				got = append(got, c.Message)
+			}
+		}
+		want := "layers.0 mlp: sinkhorn iterations 20 → 7\nlayers.1 mlp: sinkhorn iterations 20 → 7\nlayers.2 mlp: sinkhorn iterations 20 → 7"
+		if strings.Join(got, "\n") != want {
+			t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), want)
 		}
 	}
 }

@@ -1,0 +1,34 @@
+package ortops_test
+
+import (
+	"testing"
+
+	"github.com/mhcc-dev/mhcc/ir"
+)
+
+// BenchmarkFusedOps times one onnxruntime run of the four-op graph of
+// TestKernelsMatchBodiesAndReference at decode size (one token, n = 4,
+// C = 256 and 1024), with the library's kernels and with the function
+// bodies, on one thread.
+func BenchmarkFusedOps(b *testing.B) {
+	needLib(b)
+	for _, c := range []int64{256, 1024} {
+		fc := newFusedCase(b, ir.Float32, []int64{1}, 4, c, 1)
+		data := fc.onnx(b)
+		for _, withLib := range []bool{true, false} {
+			name := fc.String() + "/bodies"
+			if withLib {
+				name = fc.String() + "/kernels"
+			}
+			b.Run(name, func(b *testing.B) {
+				p := fc.prepare(b, data, withLib, 1)
+				defer p.close()
+				for b.Loop() {
+					if err := p.s.Run(p.ins, p.outs); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

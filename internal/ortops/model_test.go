@@ -1,0 +1,85 @@
+package ortops_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/mhcc-dev/mhcc/compile"
+	"github.com/mhcc-dev/mhcc/internal/ortrun"
+	"github.com/mhcc-dev/mhcc/internal/testenv"
+)
+
+// TestFusedModel compiles tiny-mhc for the fused target and the onnx target
+// and runs the fused graph in onnxruntime without the library (the function
+// bodies: no kernel call) and with it (the kernels: two calls per sublayer,
+// first sublayer's ops HCCoeffsSinkhorn and HCPremixNorm, the others'
+// HCPostCoeffsSinkhorn and HCBoundary): both give the onnx target's logits.
+func TestFusedModel(t *testing.T) {
+	l := needLib(t)
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ids := []int64{3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7}
+	in := []ortrun.Tensor{{Name: "input_ids", DType: "int64", Shape: []int64{2, 7}, I64: ids}}
+	logits := map[string][]float32{}
+	var fused []byte
+	for _, tg := range []string{"onnx", "fused"} {
+		res, err := compile.Compile(filepath.Join(root, "testdata/models/tiny-mhc.yaml"), compile.Options{Target: tg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, tg+".onnx")
+		if err := os.WriteFile(path, res.ONNX, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		before := l.Calls()
+		out, err := ortrun.Run(path, in, 1)
+		if err != nil {
+			t.Fatalf("%s without the library: %v", tg, err)
+		}
+		for op, n := range l.Calls() {
+			if n != before[op] {
+				t.Errorf("%s without the library: kernel %s ran", tg, op)
+			}
+		}
+		logits[tg] = out[0].F32
+		if tg == "fused" {
+			fused = res.ONNX
+		}
+	}
+	s, err := session(t, fused, []string{"input_ids"}, []string{"logits"}, true, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Destroy()
+	idv, err := ort.NewTensor(ort.NewShape(2, 7), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idv.Destroy()
+	out := []ort.Value{nil}
+	before := l.Calls()
+	if err := s.Run([]ort.Value{idv}, out); err != nil {
+		t.Fatal(err)
+	}
+	defer out[0].Destroy()
+	after := l.Calls()
+	// tiny-mhc: 2 layers, 4 sublayers.
+	want := map[string]int64{"HCCoeffsSinkhorn": 1, "HCPremixNorm": 1, "HCPostCoeffsSinkhorn": 3, "HCBoundary": 3}
+	for op, n := range want {
+		if d := after[op] - before[op]; d != n {
+			t.Errorf("with the library: kernel %s ran %d times, want %d", op, d, n)
+		}
+	}
+	logits["fused+library"] = out[0].(*ort.Tensor[float32]).GetData()
+	for _, k := range []string{"fused", "fused+library"} {
+		if d := ortrun.MaxAbsDiff(logits[k], logits["onnx"]); !(d <= 1e-4) {
+			t.Errorf("%s: logits differ from the onnx target's by %g", k, d)
+		}
+	}
+}

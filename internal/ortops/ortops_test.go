@@ -1,0 +1,522 @@
+package ortops_test
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	ort "github.com/yalue/onnxruntime_go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/mhcc-dev/mhcc/export"
+	"github.com/mhcc-dev/mhcc/internal/ortops"
+	"github.com/mhcc-dev/mhcc/internal/ortrun"
+	"github.com/mhcc-dev/mhcc/internal/testenv"
+	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
+	mhrt "github.com/mhcc-dev/mhcc/runtime"
+	"github.com/mhcc-dev/mhcc/target"
+)
+
+var (
+	libOnce sync.Once
+	lib     *ortops.Lib
+	libErr  error
+	ortPath string
+	libDir  string // the library built by the tests, removed by TestMain
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if libDir != "" {
+		os.RemoveAll(libDir)
+	}
+	os.Exit(code)
+}
+
+// needLib returns the custom-op library, built by scripts/build-ortops into
+// a temporary folder unless MHCC_ORTOPS_LIB names one, with onnxruntime
+// initialised. Without gcc or onnxruntime the test skips (fails under CI).
+func needLib(t testing.TB) *ortops.Lib {
+	t.Helper()
+	ortPath = testenv.NeedORT(t)
+	path := os.Getenv(ortops.EnvLib)
+	if path == "" {
+		if _, err := exec.LookPath("gcc"); err != nil {
+			if testenv.InCI() {
+				t.Fatalf("gcc missing: the custom-op library cannot be built (CI=true, so this fails instead of skipping)")
+			}
+			t.Skip("gcc missing: the custom-op library cannot be built")
+		}
+	}
+	libOnce.Do(func() {
+		if libErr = ortrun.Init(ortPath); libErr != nil {
+			return
+		}
+		if path == "" {
+			root, err := testenv.RepoRoot()
+			if err != nil {
+				libErr = err
+				return
+			}
+			dir, err := os.MkdirTemp("", "mhcc-ortops-")
+			if err != nil {
+				libErr = err
+				return
+			}
+			libDir = dir
+			path = filepath.Join(dir, "libmhcc_ortops.so")
+			if libErr = ortops.Build(root, path); libErr != nil {
+				return
+			}
+		}
+		lib, libErr = ortops.Open(path)
+	})
+	if libErr != nil {
+		t.Fatal(libErr)
+	}
+	return lib
+}
+
+// A fusedCase is a graph of the four fused ONNX ops, each reading graph
+// inputs only (so the implementations are compared op by op, without one's
+// rounding feeding another): HCCoeffsSinkhorn, HCPostCoeffsSinkhorn,
+// HCPremixNorm and HCBoundary.
+type fusedCase struct {
+	dt      ir.DType
+	lead    []int64 // leading dims; tokens = their product
+	n, c    int64
+	iters   int64
+	g       *ir.Graph
+	inputs  map[string][]float64 // values (float16 inputs already rounded)
+	shapes  map[string][]int64
+	outputs []string
+}
+
+func (fc *fusedCase) String() string {
+	return fmt.Sprintf("%v_lead%v_n%d_C%d", fc.dt, fc.lead, fc.n, fc.c)
+}
+
+func dims(d []int64) string {
+	s := make([]string, len(d))
+	for i, v := range d {
+		s[i] = fmt.Sprint(v)
+	}
+	return strings.Join(s, ",")
+}
+
+func newFusedCase(t testing.TB, dt ir.DType, lead []int64, n, c int64, seed uint64) *fusedCase {
+	t.Helper()
+	fc := &fusedCase{dt: dt, lead: lead, n: n, c: c, iters: 20, inputs: map[string][]float64{}, shapes: map[string][]int64{}}
+	m := n*n + 2*n
+	L := dims(lead)
+	T := string(dt.String())
+	ty := func(d string, s ...int64) string {
+		if len(s) == 0 {
+			return d + "[" + L + "]"
+		}
+		return d + "[" + L + "," + dims(s) + "]"
+	}
+	attrs := fmt.Sprintf("{eps=1e-06, iters=%d, rms_eps=1e-06, streams=%d} @function", fc.iters, n)
+	text := fmt.Sprintf(`graph fused
+input %%x: %s
+input %%fn: f32[%d,%d]
+input %%base: f32[%d]
+input %%y: %s
+input %%post: %s
+input %%pre: %s
+input %%comb: %s
+input %%w: %s[%d]
+%%pa, %%qa, %%ca = HCCoeffsSinkhorn<%s, %s, %s> %%x, %%fn, %%base %s
+%%pb, %%qb, %%cb = HCCoeffsSinkhorn<%s, %s, %s> %%x, %%fn, %%base, %%y, %%post %s
+%%na, %%ma, %%sa = HCBoundary<%s, %s, %s> %%x, %%pre, %%comb, %%w {eps=1e-05} @function
+%%nb, %%mb, %%sb = HCBoundary<%s, %s, %s> %%x, %%pre, %%comb, %%w, %%y, %%post {eps=1e-05} @function
+`, ty(T, n, c), m, n*c, m, ty(T, c), ty("f32", n), ty("f32", n), ty("f32", n, n), T, c,
+		ty("f32", n), ty("f32", n), ty("f32", n, n), attrs,
+		ty("f32", n), ty("f32", n), ty("f32", n, n), attrs,
+		ty(T, c), ty(T, n, c), ty(T, n, c),
+		ty(T, c), ty(T, n, c), ty(T, n, c))
+	fc.outputs = []string{"pa", "qa", "ca", "pb", "qb", "cb", "na", "ma", "nb", "mb", "sb"}
+	for _, o := range fc.outputs {
+		text += "output %" + o + "\n"
+	}
+	g, err := ir.Parse(text)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", fc, err, text)
+	}
+	fc.g = g
+	r := rand.New(rand.NewPCG(seed, uint64(n*1000+c)))
+	tokens := int64(1)
+	for _, d := range lead {
+		tokens *= d
+	}
+	fill := func(name string, shape []int64, f func() float64) {
+		size := int64(1)
+		for _, d := range shape {
+			size *= d
+		}
+		v := make([]float64, size)
+		for i := range v {
+			v[i] = f()
+		}
+		fc.inputs[name], fc.shapes[name] = v, shape
+	}
+	with := func(s ...int64) []int64 { return append(append([]int64(nil), lead...), s...) }
+	fnScale := 1 / math.Sqrt(float64(n*c))
+	fill("x", with(n, c), r.NormFloat64)
+	fill("fn", []int64{m, n * c}, func() float64 { return float64(float32(r.NormFloat64() * fnScale)) })
+	fill("base", []int64{m}, func() float64 { return float64(float32(r.NormFloat64() * 0.5)) })
+	fill("y", with(c), r.NormFloat64)
+	fill("post", with(n), func() float64 { return float64(float32(2 * r.Float64())) })
+	fill("pre", with(n), func() float64 { return float64(float32(r.Float64())) })
+	fill("comb", with(n, n), func() float64 { return float64(float32(r.Float64() / float64(n))) })
+	fill("w", []int64{c}, func() float64 { return 1 + 0.1*r.NormFloat64() })
+	for _, name := range []string{"x", "y", "w"} { // the T inputs: exactly representable
+		for i, v := range fc.inputs[name] {
+			if dt == ir.Float16 {
+				fc.inputs[name][i] = float64(half.Float16ToFloat32(half.Float32ToFloat16(float32(v))))
+			} else {
+				fc.inputs[name][i] = float64(float32(v))
+			}
+		}
+	}
+	return fc
+}
+
+func (fc *fusedCase) isT(name string) bool { return name == "x" || name == "y" || name == "w" }
+
+// outIsT reports whether output o has the case's T (else float32).
+func (fc *fusedCase) outIsT(o string) bool { return o[0] == 'n' || o[0] == 'm' || o[0] == 's' }
+
+func (fc *fusedCase) outShape(name string) []int64 {
+	for _, v := range fc.g.Outputs {
+		if v.Name == name {
+			var s []int64
+			for _, d := range v.Type.Shape {
+				s = append(s, d.Size)
+			}
+			return s
+		}
+	}
+	return nil
+}
+
+func (fc *fusedCase) onnx(t testing.TB) []byte {
+	t.Helper()
+	prof, err := target.Get("fused")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := export.Encode(fc.g, export.Options{Profile: prof})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// reference runs the float64 reference lowering in the Go runtime.
+func (fc *fusedCase) reference(t *testing.T) map[string][]float64 {
+	t.Helper()
+	m, err := export.Encode(fc.g, export.Options{Float64: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := mhrt.DecodeProto(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := map[string]*mhrt.Tensor{}
+	for name, v := range fc.inputs {
+		in[name] = mhrt.NewFloat64(fc.shapes[name], v)
+	}
+	out, err := rt.Run(in)
+	if err != nil {
+		t.Fatalf("float64 reference: %v", err)
+	}
+	res := map[string][]float64{}
+	for _, o := range fc.outputs {
+		res[o] = out[o].Float64s()
+	}
+	return res
+}
+
+// goRuntime runs the fused graph in mhcc's Go runtime, which has no kernel
+// for the fused ops and so runs their function bodies.
+func (fc *fusedCase) goRuntime(t *testing.T, data []byte) map[string][]float64 {
+	t.Helper()
+	rt, err := mhrt.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := map[string]*mhrt.Tensor{}
+	for name, v := range fc.inputs {
+		f := make([]float32, len(v))
+		for i := range v {
+			f[i] = float32(v[i])
+		}
+		if fc.dt == ir.Float16 && fc.isT(name) {
+			in[name] = mhrt.NewFloat16(fc.shapes[name], f)
+		} else {
+			in[name] = mhrt.NewFloat32(fc.shapes[name], f)
+		}
+	}
+	out, err := rt.Run(in)
+	if err != nil {
+		t.Fatalf("Go runtime: %v", err)
+	}
+	res := map[string][]float64{}
+	for _, o := range fc.outputs {
+		f := out[o].Float32s()
+		v := make([]float64, len(f))
+		for i := range f {
+			v[i] = float64(f[i])
+		}
+		res[o] = v
+	}
+	return res
+}
+
+// session opens data in onnxruntime, with the library registered or not.
+func session(t testing.TB, data []byte, ins, outs []string, withLib bool, threads int) (*ort.DynamicAdvancedSession, error) {
+	t.Helper()
+	opts, err := ort.NewSessionOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer opts.Destroy()
+	if err := opts.SetIntraOpNumThreads(threads); err != nil {
+		t.Fatal(err)
+	}
+	if withLib {
+		if err := lib.Register(opts, ortPath); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ort.NewDynamicAdvancedSessionWithONNXData(data, ins, outs, opts)
+}
+
+func f16Bytes(v []float64) []byte {
+	b := make([]byte, 2*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint16(b[2*i:], half.Float32ToFloat16(float32(x)))
+	}
+	return b
+}
+
+// onnxruntime runs the fused graph in onnxruntime: with the library (the
+// kernels) or without (the function bodies).
+func (fc *fusedCase) onnxruntime(t *testing.T, data []byte, withLib bool, threads int) map[string][]float64 {
+	t.Helper()
+	p := fc.prepare(t, data, withLib, threads)
+	defer p.close()
+	if err := p.s.Run(p.ins, p.outs); err != nil {
+		t.Fatalf("onnxruntime run (library %v): %v", withLib, err)
+	}
+	res := map[string][]float64{}
+	for i, o := range fc.outputs {
+		var v []float64
+		switch val := p.outs[i].(type) {
+		case *ort.Tensor[float32]:
+			for _, x := range val.GetData() {
+				v = append(v, float64(x))
+			}
+		case *ort.CustomDataTensor:
+			b := val.GetData()
+			for j := 0; j+1 < len(b); j += 2 {
+				v = append(v, float64(half.Float16ToFloat32(binary.LittleEndian.Uint16(b[j:]))))
+			}
+		}
+		res[o] = v
+	}
+	return res
+}
+
+// A prepared run is a session with its input and output tensors.
+type prepared struct {
+	s         *ort.DynamicAdvancedSession
+	ins, outs []ort.Value
+}
+
+func (p *prepared) close() {
+	for _, v := range append(p.ins, p.outs...) {
+		v.Destroy()
+	}
+	p.s.Destroy()
+}
+
+func (fc *fusedCase) prepare(t testing.TB, data []byte, withLib bool, threads int) *prepared {
+	t.Helper()
+	names := []string{"x", "fn", "base", "y", "post", "pre", "comb", "w"}
+	s, err := session(t, data, names, fc.outputs, withLib, threads)
+	if err != nil {
+		t.Fatalf("onnxruntime session (library %v): %v", withLib, err)
+	}
+	p := &prepared{s: s}
+	for _, name := range names {
+		v, shape := fc.inputs[name], ort.Shape(fc.shapes[name])
+		var val ort.Value
+		if fc.dt == ir.Float16 && fc.isT(name) {
+			val, err = ort.NewCustomDataTensor(shape, f16Bytes(v), ort.TensorElementDataTypeFloat16)
+		} else {
+			f := make([]float32, len(v))
+			for i := range v {
+				f[i] = float32(v[i])
+			}
+			val, err = ort.NewTensor(shape, f)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.ins = append(p.ins, val)
+	}
+	for _, o := range fc.outputs {
+		shape := ort.Shape(fc.outShape(o))
+		var val ort.Value
+		if fc.dt == ir.Float16 && fc.outIsT(o) {
+			val, err = ort.NewCustomDataTensor(shape, make([]byte, 2*shape.FlattenedSize()), ort.TensorElementDataTypeFloat16)
+		} else {
+			val, err = ort.NewEmptyTensor[float32](shape)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.outs = append(p.outs, val)
+	}
+	return p
+}
+
+// close reports whether got is within tolerance of want: 1e-5 relative
+// (|got−want| ≤ 1e-5·max(|want|, 1)) for float32 values; for float16
+// outputs, within one float16 unit in the last place of want rounded to
+// float16, plus the float32 tolerance (the rounding of the output alone is
+// half a unit; a value near zero after cancellation carries the float32
+// sums' absolute error, which in float16's subnormal range exceeds a unit).
+func closeTo(got, want float64, f16 bool) bool {
+	if f16 {
+		w := float64(half.Float16ToFloat32(half.Float32ToFloat16(float32(want))))
+		ulp := math.Max(math.Abs(w)*math.Pow(2, -10), math.Pow(2, -24))
+		return math.Abs(got-w) <= ulp+1e-5*math.Max(math.Abs(want), 1)
+	}
+	return math.Abs(got-want) <= 1e-5*math.Max(math.Abs(want), 1)
+}
+
+func (fc *fusedCase) compare(t *testing.T, who string, got, want map[string][]float64) {
+	t.Helper()
+	for _, o := range fc.outputs {
+		g, w := got[o], want[o]
+		if len(g) != len(w) {
+			t.Fatalf("%s: %s: %s has %d values, want %d", fc, who, o, len(g), len(w))
+		}
+		bad := 0
+		for i := range w {
+			if !closeTo(g[i], w[i], fc.dt == ir.Float16 && fc.outIsT(o)) {
+				if bad < 3 {
+					t.Errorf("%s: %s: %s[%d] = %.9g, want %.9g", fc, who, o, i, g[i], w[i])
+				}
+				bad++
+			}
+		}
+		if bad > 0 {
+			t.Errorf("%s: %s: %s: %d of %d values off", fc, who, o, bad, len(w))
+		}
+	}
+}
+
+// TestKernelsMatchBodiesAndReference runs the four fused ops in onnxruntime
+// with the library (checking from its counters that its kernels ran, once
+// per node), in onnxruntime without it and in mhcc's Go runtime (both run
+// the function bodies), and compares all three with the float64 reference
+// lowering: float32 and float16 states, n = 2..8 streams, 1 to 4096 tokens,
+// on 1 and 2 threads.
+func TestKernelsMatchBodiesAndReference(t *testing.T) {
+	l := needLib(t)
+	type shape struct {
+		lead    []int64
+		c       int64
+		threads int
+	}
+	shapes := []shape{{[]int64{1}, 32, 1}, {[]int64{2, 9}, 24, 2}}
+	for _, dt := range []ir.DType{ir.Float32, ir.Float16} {
+		for n := int64(2); n <= 8; n++ {
+			cases := shapes
+			if n == 2 || n == 4 || n == 8 {
+				cases = append(cases, shape{[]int64{4096}, 16, 2}, shape{[]int64{1, 4096}, 8, 1})
+			}
+			for _, s := range cases {
+				fc := newFusedCase(t, dt, s.lead, n, s.c, uint64(n))
+				t.Run(fc.String(), func(t *testing.T) {
+					data := fc.onnx(t)
+					want := fc.reference(t)
+					before := l.Calls()
+					kern := fc.onnxruntime(t, data, true, s.threads)
+					after := l.Calls()
+					for _, op := range export.FusedOpTypes {
+						if d := after[op] - before[op]; d != 1 {
+							t.Errorf("library kernel %s ran %d times in one run of a graph with one such node, want 1", op, d)
+						}
+					}
+					body := fc.onnxruntime(t, data, false, s.threads)
+					if d := l.Calls()["HCBoundary"] - after["HCBoundary"]; d != 0 {
+						t.Errorf("without the library, its HCBoundary kernel ran %d times", d)
+					}
+					fc.compare(t, "kernels vs float64 reference", kern, want)
+					fc.compare(t, "onnxruntime function bodies vs float64 reference", body, want)
+					fc.compare(t, "kernels vs onnxruntime function bodies", kern, body)
+					if s.lead[len(s.lead)-1] < 4096 || n == 4 { // the Go runtime's bodies are slow at 4096 tokens
+						goBody := fc.goRuntime(t, data)
+						fc.compare(t, "kernels vs Go runtime function bodies", kern, goBody)
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestUnsupportedFailsAtSessionCreation: a fused op with a stream count
+// outside 2..8 or a float64 state is refused by the library's kernel
+// creation, so the session fails to open, naming the node.
+func TestUnsupportedFailsAtSessionCreation(t *testing.T) {
+	needLib(t)
+	for _, tc := range []struct {
+		dt   ir.DType
+		n    int64
+		want string
+	}{
+		{ir.Float32, 9, "x has 9 streams; the kernels support n = 2 to 8"},
+		{ir.Float32, 1, "x has 1 streams; the kernels support n = 2 to 8"},
+		{ir.Float64, 4, "input x has element type 11; the kernels take float32 (1) or float16 (10)"},
+	} {
+		fc := newFusedCase(t, tc.dt, []int64{3}, tc.n, 8, 1)
+		t.Run(fc.String(), func(t *testing.T) {
+			data := fc.onnx(t)
+			s, err := session(t, data, []string{"x", "fn", "base", "y", "post", "pre", "comb", "w"}, fc.outputs, true, 1)
+			if err == nil {
+				s.Destroy()
+				t.Fatalf("session opened; want an error naming the node")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tc.want) || !strings.Contains(msg, `mhcc ortops: node "pa/1_HCCoeffsSinkhorn" (ai.mhcc.HCCoeffsSinkhorn)`) &&
+				!strings.Contains(msg, `mhcc ortops: node "na/1_HCPremixNorm"`) && !strings.Contains(msg, `node "pb/`) && !strings.Contains(msg, `node "nb/`) {
+				t.Errorf("error %q does not name a fused node with %q", msg, tc.want)
+			}
+			// Without the library the same graph runs its bodies.
+			s, err = session(t, data, []string{"x", "fn", "base", "y", "post", "pre", "comb", "w"}, fc.outputs, false, 1)
+			if err != nil {
+				t.Errorf("without the library: %v", err)
+			} else {
+				s.Destroy()
+			}
+		})
+	}
+}

@@ -1,0 +1,112 @@
+package ir
+
+import "fmt"
+
+// The fused mHC ops (docs/fused-ops.md). The pass fuse_hc_boundary forms
+// them for targets that allow them (the fused profile); each is one ONNX
+// node of domain ai.mhcc with a model-local function body.
+//
+// Both take the state of a sublayer either as x itself or, when the
+// previous sublayer's post-mix is fused in (inputs y and post given), as
+// x + post ⊗ y (x[k] + post[k]·y, x the previous sublayer's pre-mixed
+// streams): the post-mix of sublayer L is recomputed by the two ops of
+// sublayer L+1 instead of being written out between them.
+
+// hcCoeffsSinkhornInfo: inputs x [..., n, C], fn [n²+2n, n·C] (scales
+// folded in), base [n²+2n], and optionally y [..., C], post [..., n];
+// outputs pre, post [..., n] and comb [..., n, n], all float32.
+var hcCoeffsSinkhornInfo = opInfo{name: "HCCoeffsSinkhorn", minIn: 3, maxIn: 5, out: 3, infer: inferHCCoeffsSinkhorn,
+	attrs: map[string]attrSpec{"streams": {attrInt, true}, "eps": {attrFloat, true}, "rms_eps": {attrFloat, true}, "iters": {attrInt, true}},
+	doc:   "HCCoeffs (scale folded into fn) then Sinkhorn, of the state x or x + post⊗y; inputs x, fn, base[, y, post]; outputs pre, post, comb (float32)"}
+
+// hcBoundaryInfo: inputs x [..., n, C], pre [..., n], comb [..., n, n],
+// w [C] (the norm's weight), and optionally y [..., C], post [..., n];
+// outputs the normed collapse [..., C], the mixed streams [..., n, C] and
+// the state [..., n, C].
+var hcBoundaryInfo = opInfo{name: "HCBoundary", minIn: 4, maxIn: 6, out: 3, infer: inferHCBoundary,
+	attrs: map[string]attrSpec{"eps": {attrFloat, true}},
+	doc:   "s = x (+ post⊗y); h = Σ_i pre[i]·s[i]; outputs RMSNorm(h, w), mixed[k] = Σ_j comb[j,k]·s[j], s; inputs x, pre, comb, w[, y, post]"}
+
+// fusedState checks the state inputs of a fused op: x at 0 and, if present,
+// y at iy and post at iy+1. It returns the leading dims, n and C.
+func fusedState(n *Node, iy int) (Shape, Dim, Dim, error) {
+	if err := wantFloat(n, 0); err != nil {
+		return nil, Dim{}, Dim{}, err
+	}
+	if err := wantMinRank(n, 0, 2); err != nil {
+		return nil, Dim{}, Dim{}, err
+	}
+	sh := in(n, 0).Shape
+	lead, s, c := sh[:len(sh)-2:len(sh)-2], sh[len(sh)-2], last(sh)
+	switch {
+	case len(n.Inputs) <= iy:
+	case len(n.Inputs) == iy+2 && n.Inputs[iy] != nil && n.Inputs[iy+1] != nil:
+		if in(n, iy).DType != in(n, 0).DType || !in(n, iy).Shape.Equal(append(lead.Clone(), c)) {
+			return nil, Dim{}, Dim{}, fmt.Errorf("input %d (%s) has type %v, want %v", iy, n.Inputs[iy].Name, in(n, iy), Type{in(n, 0).DType, append(lead.Clone(), c)})
+		}
+		if err := wantCoeff(n, iy+1, lead, s); err != nil {
+			return nil, Dim{}, Dim{}, err
+		}
+	default:
+		return nil, Dim{}, Dim{}, fmt.Errorf("got %d inputs: y and post come together or not at all", len(n.Inputs))
+	}
+	return lead, s, c, nil
+}
+
+// wantCoeff checks a float32 coefficient input of shape lead+tail (or tail
+// alone: static mHC).
+func wantCoeff(n *Node, i int, lead Shape, tail ...Dim) error {
+	if in(n, i).DType != Float32 || !coeffFits(in(n, i).Shape, lead, tail...) {
+		return fmt.Errorf("input %d (%s) has type %v, want f32%v", i, n.Inputs[i].Name, in(n, i), append(lead.Clone(), tail...))
+	}
+	return nil
+}
+
+func inferHCCoeffsSinkhorn(n *Node) ([]Type, error) {
+	s, err := streams(n)
+	if err != nil {
+		return nil, err
+	}
+	if n.Attrs.Int("iters") < 1 {
+		return nil, fmt.Errorf("attribute iters: got %d, want ≥ 1", n.Attrs.Int("iters"))
+	}
+	lead, sd, c, err := fusedState(n, 3)
+	if err != nil {
+		return nil, err
+	}
+	if sd != D(s) || !c.Known() {
+		return nil, fmt.Errorf("input 0 (%s) has shape %v, want [..., %d, C] with C known", n.Inputs[0].Name, in(n, 0).Shape, s)
+	}
+	m := s*s + 2*s
+	if in(n, 1).DType != Float32 || !in(n, 1).Shape.Equal(Dims(m, s*c.Size)) {
+		return nil, fmt.Errorf("input 1 (%s) has type %v, want f32[%d,%d]", n.Inputs[1].Name, in(n, 1), m, s*c.Size)
+	}
+	if in(n, 2).DType != Float32 || !in(n, 2).Shape.Equal(Dims(m)) {
+		return nil, fmt.Errorf("input 2 (%s) has type %v, want f32[%d]", n.Inputs[2].Name, in(n, 2), m)
+	}
+	vec := append(lead.Clone(), D(s))
+	return []Type{{Float32, vec}, {Float32, vec.Clone()}, {Float32, append(lead.Clone(), D(s), D(s))}}, nil
+}
+
+func inferHCBoundary(n *Node) ([]Type, error) {
+	lead, s, c, err := fusedState(n, 4)
+	if err != nil {
+		return nil, err
+	}
+	if err := wantCoeff(n, 1, lead, s); err != nil {
+		return nil, err
+	}
+	if err := wantCoeff(n, 2, lead, s, s); err != nil {
+		return nil, err
+	}
+	if in(n, 3).DType != in(n, 0).DType || !in(n, 3).Shape.Equal(Shape{c}) {
+		return nil, fmt.Errorf("input 3 (%s) has type %v, want %v", n.Inputs[3].Name, in(n, 3), Type{in(n, 0).DType, Shape{c}})
+	}
+	dt := in(n, 0).DType
+	return []Type{{dt, append(lead.Clone(), c)}, {dt, in(n, 0).Shape.Clone()}, {dt, in(n, 0).Shape.Clone()}}, nil
+}
+
+// SwapNames exchanges the names of a and b: a pass that replaces a value by
+// a new one gives the new one the old name (the name readers such as
+// mhcc verify look for) and the old, soon dead, one the new name.
+func SwapNames(a, b *Value) { a.Name, b.Name = b.Name, a.Name }

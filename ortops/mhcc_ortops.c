@@ -1,0 +1,849 @@
+// mhcc's custom-op library for onnxruntime: CPU kernels for the fused mHC
+// ops of docs/fused-ops.md (domain ai.mhcc, version 1), written against
+// onnxruntime's C API only, so one build serves onnxruntime 1.24 and later (the API version of its header).
+//
+// Build: scripts/build-ortops (gcc -O2 -shared -fPIC; writes
+// .cache/ortops/libmhcc_ortops.so). Load: SessionOptions
+// register_custom_ops_library / OrtApi::RegisterCustomOpsLibrary_V2, which
+// calls RegisterCustomOps below.
+//
+// Ops (inputs -> outputs; T is float32 or float16, the rest float32):
+//
+//	HCCoeffsSinkhorn     (x:T[..,n,C], fn[m,n·C], base[m])               -> pre[..,n], post[..,n], comb[..,n,n]
+//	HCPostCoeffsSinkhorn (x, fn, base, y:T[..,C], post[..,n])            -> same, of the state x + post⊗y
+//	HCPremixNorm         (x:T[..,n,C], pre, comb, w:T[C])                -> normed:T[..,C], mixed:T[..,n,C]
+//	HCBoundary           (x, pre, comb, w, y:T[..,C], post[..,n])        -> normed, mixed, state:T[..,n,C]
+//
+// with m = n²+2n, n = 2..8. Every sum is accumulated in float32 (the
+// Sinkhorn's n×n steps in double, which costs nothing at this size);
+// float16 values are widened on load and rounded to nearest even on store.
+//
+// Threads: a call splits its tokens over onnxruntime's intra-op thread
+// pool (OrtApi::KernelContext_ParallelFor) in chunks of at least
+// MIN_CHUNK tokens, so one decode token runs on the calling thread with no
+// hand-off, and a prefill uses the threads the session was given
+// (intra_op_num_threads), like onnxruntime's own kernels; the kernels keep
+// no state between calls and are safe to run concurrently.
+//
+// Errors: a node with a stream count outside 2..8, a type other than
+// float32/float16 or inconsistent input types fails when the session
+// creates its kernel, with a message naming the node; shapes that
+// disagree at run time fail the run, naming the node.
+
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnxruntime_c_api.h"
+
+#define MAX_STREAMS 8
+#define MIN_STREAMS 2
+#define MIN_CHUNK 8 // tokens per thread-pool task
+
+// VECTOR marks the few hot loops that gcc compiles twice, for AVX2 and for
+// the baseline (SSE2 on x86-64), picking one at load time (an ifunc), so
+// one -O2 build is portable and still uses 8-wide vectors where it can.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define VECTOR __attribute__((target_clones("fma", "default")))
+#else
+#define VECTOR
+#endif
+
+static const OrtApi *api;
+
+enum kind { COEFFS, POST_COEFFS, PREMIX_NORM, BOUNDARY, NKINDS };
+
+static const char *const op_names[NKINDS] = {"HCCoeffsSinkhorn", "HCPostCoeffsSinkhorn", "HCPremixNorm", "HCBoundary"};
+static const size_t n_inputs[NKINDS] = {3, 5, 4, 6};
+static const size_t n_outputs[NKINDS] = {3, 3, 2, 3};
+
+// calls counts the kernel invocations per op, for tests that must tell a
+// kernel run from a function-body run (mhcc_ortops_calls).
+static volatile int64_t calls[NKINDS];
+
+int64_t mhcc_ortops_calls(int kind) {
+	return kind >= 0 && kind < NKINDS ? __atomic_load_n(&calls[kind], __ATOMIC_SEQ_CST) : -1;
+}
+
+const char *mhcc_ortops_op_name(int kind) { return kind >= 0 && kind < NKINDS ? op_names[kind] : NULL; }
+
+// ---- float16 <-> float32 (IEEE binary16, round to nearest even) ----
+
+static float half_to_float(uint16_t h) {
+	uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+	if (exp == 0x1f) {
+		bits = sign | 0x7f800000 | (man << 13);
+	} else if (exp != 0) {
+		bits = sign | ((exp + 112) << 23) | (man << 13);
+	} else if (man == 0) {
+		bits = sign;
+	} else { // subnormal: normalise
+		exp = 113;
+		while (!(man & 0x400)) {
+			man <<= 1;
+			exp--;
+		}
+		bits = sign | (exp << 23) | ((man & 0x3ff) << 13);
+	}
+	float f;
+	memcpy(&f, &bits, 4);
+	return f;
+}
+
+static uint16_t float_to_half(float f) {
+	uint32_t x;
+	memcpy(&x, &f, 4);
+	uint32_t sign = (x >> 16) & 0x8000, abs = x & 0x7fffffff;
+	if (abs >= 0x7f800000) // inf or NaN
+		return (uint16_t)(sign | 0x7c00 | (abs > 0x7f800000 ? 0x200 | ((abs >> 13) & 0x3ff) : 0));
+	if (abs >= 0x477ff000) // rounds to ≥ 65520: infinity
+		return (uint16_t)(sign | 0x7c00);
+	if (abs < 0x38800000) { // subnormal or zero in half
+		if (abs < 0x33000000) // < 2^-25: rounds to zero
+			return (uint16_t)sign;
+		uint32_t e = abs >> 23, m = (abs & 0x7fffff) | 0x800000;
+		uint32_t shift = 126 - e; // 14..24
+		uint32_t r = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+		if (rem > half || (rem == half && (r & 1)))
+			r++;
+		return (uint16_t)(sign | r);
+	}
+	uint32_t r = abs - 0x38000000; // rebias exponent 127 -> 15 (in place, mantissa 23 bits)
+	uint32_t rem = r & 0x1fff;
+	r >>= 13;
+	if (rem > 0x1000 || (rem == 0x1000 && (r & 1)))
+		r++;
+	return (uint16_t)(sign | r);
+}
+
+// ---- kernels ----
+
+typedef struct {
+	enum kind kind;
+	float eps, rms_eps;
+	int64_t iters;
+	ONNXTensorElementDataType type; // of x (and y, w and the T outputs)
+	char node[256];
+} kernel;
+
+static OrtStatus *fail(const kernel *k, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
+static OrtStatus *fail(const kernel *k, const char *format, ...) {
+	char msg[1024], detail[384];
+	va_list ap;
+	va_start(ap, format);
+	vsnprintf(detail, sizeof detail, format, ap);
+	va_end(ap);
+	snprintf(msg, sizeof msg, "mhcc ortops: node \"%s\" (ai.mhcc.%s): %s", k->node, op_names[k->kind], detail);
+	return api->CreateStatus(ORT_INVALID_ARGUMENT, msg);
+}
+
+// load widens count values of a T tensor at src[offset...] into dst.
+static void load(float *dst, const void *src, size_t offset, size_t count, ONNXTensorElementDataType t) {
+	if (t == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
+		memcpy(dst, (const float *)src + offset, count * sizeof(float));
+		return;
+	}
+	const uint16_t *h = (const uint16_t *)src + offset;
+	for (size_t i = 0; i < count; i++)
+		dst[i] = half_to_float(h[i]);
+}
+
+static void store(void *dst, size_t offset, const float *src, size_t count, ONNXTensorElementDataType t) {
+	if (t == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
+		memcpy((float *)dst + offset, src, count * sizeof(float));
+		return;
+	}
+	uint16_t *h = (uint16_t *)dst + offset;
+	for (size_t i = 0; i < count; i++)
+		h[i] = float_to_half(src[i]);
+}
+
+// v8 is eight floats, gcc's generic vector: one AVX register in the avx2
+// clone, two SSE registers in the baseline.
+typedef float v8 __attribute__((vector_size(32)));
+
+static inline v8 load8(const float *p) {
+	v8 v;
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+static inline float sum8(v8 a) { return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7])); }
+
+// dot is Σ a[i]·b[i] in float32 with 32 partial sums in four vector
+// registers (four independent chains of additions).
+VECTOR static float dot(const float *a, const float *b, size_t len) {
+	v8 acc = {0}, acc1 = {0}, acc2 = {0}, acc3 = {0};
+	size_t i = 0;
+	for (; i + 32 <= len; i += 32) { // four independent chains
+		acc += load8(a + i) * load8(b + i);
+		acc1 += load8(a + i + 8) * load8(b + i + 8);
+		acc2 += load8(a + i + 16) * load8(b + i + 16);
+		acc3 += load8(a + i + 24) * load8(b + i + 24);
+	}
+	acc = (acc + acc1) + (acc2 + acc3);
+	for (; i + 8 <= len; i += 8)
+		acc += load8(a + i) * load8(b + i);
+	float s = 0;
+	for (; i < len; i++)
+		s += a[i] * b[i];
+	return s + sum8(acc);
+}
+
+// axpy is y[i] += a·x[i], and scale y[i] = a·x[i], eight lanes at a time
+// (gcc's loop vectorizer, at -O2, leaves loops with a remainder scalar).
+static inline void store8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
+
+VECTOR static void axpy(float *restrict y, const float *restrict x, float a, size_t len) {
+	size_t i = 0;
+	for (; i + 8 <= len; i += 8)
+		store8(y + i, load8(y + i) + a * load8(x + i));
+	for (; i < len; i++)
+		y[i] += a * x[i];
+}
+
+VECTOR static void scale(float *restrict y, const float *restrict x, float a, size_t len) {
+	size_t i = 0;
+	for (; i + 8 <= len; i += 8)
+		store8(y + i, a * load8(x + i));
+	for (; i < len; i++)
+		y[i] = a * x[i];
+}
+
+// A job is one call's tensors, shared by the thread-pool tasks.
+typedef struct {
+	const kernel *k;
+	size_t tokens, n, c;
+	const void *x, *y;
+	const float *post_in, *fn, *base, *pre, *comb;
+	const void *w;
+	size_t post_stride, pre_stride, comb_stride; // 0: broadcast (static mHC)
+	float *pre_out, *post_out, *comb_out;
+	void *normed, *mixed, *state;
+	const float *wf; // w widened
+	size_t chunk;
+} job;
+
+// state_of writes the float32 state of token t into s[n·C]: x (+ post⊗y).
+static void state_of(const job *j, size_t t, float *s, float *ybuf) {
+	size_t nc = j->n * j->c;
+	load(s, j->x, t * nc, nc, j->k->type);
+	if (j->y == NULL)
+		return;
+	load(ybuf, j->y, t * j->c, j->c, j->k->type);
+	const float *p = j->post_in + t * j->post_stride;
+	for (size_t k = 0; k < j->n; k++)
+		axpy(s + k * j->c, ybuf, p[k], j->c);
+}
+
+// sinkhorn: docs/spec.md §2 on one n×n matrix of logits, in double (each
+// division by a sum as a multiplication by its reciprocal: in double the
+// difference is far below float32's rounding).
+static void sinkhorn(const float *logits, size_t n, int64_t iters, double eps, float *out) {
+	double c[MAX_STREAMS * MAX_STREAMS];
+	for (size_t r = 0; r < n; r++) { // softmax over each row, + eps
+		double mx = logits[r * n];
+		for (size_t k = 1; k < n; k++)
+			if (logits[r * n + k] > mx)
+				mx = logits[r * n + k];
+		double sum = 0;
+		for (size_t k = 0; k < n; k++)
+			sum += c[r * n + k] = exp((double)logits[r * n + k] - mx);
+		double inv = 1 / sum;
+		for (size_t k = 0; k < n; k++)
+			c[r * n + k] = c[r * n + k] * inv + eps;
+	}
+	for (int64_t it = 0; it < iters; it++) {
+		if (it > 0)
+			for (size_t r = 0; r < n; r++) { // rows
+				double sum = 0;
+				for (size_t k = 0; k < n; k++)
+					sum += c[r * n + k];
+				double inv = 1 / (sum + eps);
+				for (size_t k = 0; k < n; k++)
+					c[r * n + k] *= inv;
+			}
+		for (size_t k = 0; k < n; k++) { // columns
+			double sum = 0;
+			for (size_t r = 0; r < n; r++)
+				sum += c[r * n + k];
+			double inv = 1 / (sum + eps);
+			for (size_t r = 0; r < n; r++)
+				c[r * n + k] *= inv;
+		}
+	}
+	for (size_t i = 0; i < n * n; i++)
+		out[i] = (float)c[i];
+}
+
+#define BLOCK 4 // tokens whose projections share each row of fn
+
+// project4 is z[b][q] = s_b · fn_q for 4 tokens b (rows of s, stride nc)
+// and every row q of fn: a 4-token × 2-row register block of 8-lane
+// partial sums, so each chunk of fn is loaded once per 4 tokens and each
+// chunk of a token's state once per 2 rows.
+VECTOR static void project4(const float *restrict s, size_t nc, const float *restrict fn, size_t m,
+                            float z[BLOCK][MAX_STREAMS * MAX_STREAMS + 2 * MAX_STREAMS]) {
+	size_t q = 0;
+	for (; q + 2 <= m; q += 2) {
+		const float *f0 = fn + q * nc, *f1 = f0 + nc;
+		v8 a00 = {0}, a01 = {0}, a10 = {0}, a11 = {0}, a20 = {0}, a21 = {0}, a30 = {0}, a31 = {0};
+		size_t i = 0;
+		for (; i + 8 <= nc; i += 8) {
+			v8 g0 = load8(f0 + i), g1 = load8(f1 + i), v;
+			v = load8(s + i);
+			a00 += v * g0, a01 += v * g1;
+			v = load8(s + nc + i);
+			a10 += v * g0, a11 += v * g1;
+			v = load8(s + 2 * nc + i);
+			a20 += v * g0, a21 += v * g1;
+			v = load8(s + 3 * nc + i);
+			a30 += v * g0, a31 += v * g1;
+		}
+		v8 acc[BLOCK][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}};
+		for (int b = 0; b < BLOCK; b++)
+			for (int r = 0; r < 2; r++) {
+				const float *f = r ? f1 : f0;
+				float t = 0;
+				for (size_t k = i; k < nc; k++)
+					t += s[b * nc + k] * f[k];
+				z[b][q + r] = t + sum8(acc[b][r]);
+			}
+	}
+	for (; q < m; q++)
+		for (int b = 0; b < BLOCK; b++)
+			z[b][q] = dot(s + b * nc, fn + q * nc, nc);
+}
+
+// project1 is z[q] = s · fn_q for one token: four rows at a time, so four
+// chains of additions run side by side (decode's case).
+VECTOR static void project1(const float *restrict s, size_t nc, const float *restrict fn, size_t m, float *z) {
+	size_t q = 0;
+	for (; q + 4 <= m; q += 4) {
+		const float *f0 = fn + q * nc, *f1 = f0 + nc, *f2 = f1 + nc, *f3 = f2 + nc;
+		v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+		size_t i = 0;
+		for (; i + 8 <= nc; i += 8) {
+			v8 v = load8(s + i);
+			a0 += v * load8(f0 + i), a1 += v * load8(f1 + i);
+			a2 += v * load8(f2 + i), a3 += v * load8(f3 + i);
+		}
+		float t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+		for (; i < nc; i++)
+			t0 += s[i] * f0[i], t1 += s[i] * f1[i], t2 += s[i] * f2[i], t3 += s[i] * f3[i];
+		z[q] = t0 + sum8(a0), z[q + 1] = t1 + sum8(a1), z[q + 2] = t2 + sum8(a2), z[q + 3] = t3 + sum8(a3);
+	}
+	for (; q < m; q++)
+		z[q] = dot(s, fn + q * nc, nc);
+}
+
+static void coeffs_range(const job *j, size_t t0, size_t t1) {
+	size_t n = j->n, nc = n * j->c, m = n * n + 2 * n;
+	float *s = malloc((BLOCK * nc + j->c) * sizeof(float));
+	if (s == NULL)
+		abort(); // out of memory in a task: nothing sensible to return
+	float *ybuf = s + BLOCK * nc;
+	for (size_t tb = t0; tb < t1; tb += BLOCK) {
+		size_t bn = t1 - tb < BLOCK ? t1 - tb : BLOCK;
+		float r[BLOCK], z[BLOCK][MAX_STREAMS * MAX_STREAMS + 2 * MAX_STREAMS];
+		for (size_t b = 0; b < bn; b++) {
+			float *sb = s + b * nc;
+			state_of(j, tb + b, sb, ybuf);
+			r[b] = 1.0f / sqrtf(dot(sb, sb, nc) / (float)nc + j->k->rms_eps);
+		}
+		if (bn == BLOCK)
+			project4(s, nc, j->fn, m, z);
+		else
+			for (size_t b = 0; b < bn; b++)
+				project1(s + b * nc, nc, j->fn, m, z[b]);
+		for (size_t b = 0; b < bn; b++)
+			for (size_t q = 0; q < m; q++)
+				z[b][q] = z[b][q] * r[b] + j->base[q];
+		for (size_t b = 0; b < bn; b++) {
+			size_t t = tb + b;
+			for (size_t k = 0; k < n; k++) {
+				j->pre_out[t * n + k] = 1.0f / (1.0f + expf(-z[b][k])) + j->k->eps;
+				j->post_out[t * n + k] = 2.0f / (1.0f + expf(-z[b][n + k]));
+			}
+			sinkhorn(z[b] + 2 * n, n, j->k->iters, j->k->eps, j->comb_out + t * n * n);
+		}
+	}
+	free(s);
+}
+
+static void boundary_range(const job *j, size_t t0, size_t t1) {
+	size_t n = j->n, c = j->c, nc = n * c;
+	float *s = malloc((2 * nc + 2 * c) * sizeof(float));
+	if (s == NULL)
+		abort();
+	float *mixed = s + nc, *h = mixed + nc, *ybuf = h + c;
+	for (size_t t = t0; t < t1; t++) {
+		state_of(j, t, s, ybuf);
+		const float *pre = j->pre + t * j->pre_stride, *comb = j->comb + t * j->comb_stride;
+		scale(h, s, pre[0], c);
+		for (size_t k = 1; k < n; k++)
+			axpy(h, s + k * c, pre[k], c);
+		int direct = j->k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT; // write mixed in place
+		float *mout = direct ? (float *)j->mixed + t * nc : mixed;
+		for (size_t k = 0; k < n; k++) { // mixed[k] = Σ_j comb[j,k]·s[j]
+			float *mk = mout + k * c;
+			scale(mk, s, comb[k], c);
+			for (size_t q = 1; q < n; q++)
+				axpy(mk, s + q * c, comb[q * n + k], c);
+		}
+		float inv = 1.0f / sqrtf(dot(h, h, c) / (float)c + j->k->eps);
+		size_t i = 0;
+		for (; i + 8 <= c; i += 8)
+			for (int l = 0; l < 8; l++)
+				h[i + l] = h[i + l] * inv * j->wf[i + l];
+		for (; i < c; i++)
+			h[i] = h[i] * inv * j->wf[i];
+		store(j->normed, t * c, h, c, j->k->type);
+		if (!direct)
+			store(j->mixed, t * nc, mixed, nc, j->k->type);
+		if (j->state != NULL)
+			store(j->state, t * nc, s, nc, j->k->type);
+	}
+	free(s);
+}
+
+static void task(void *data, size_t i) {
+	const job *j = data;
+	size_t t0 = i * j->chunk, t1 = t0 + j->chunk;
+	if (t1 > j->tokens)
+		t1 = j->tokens;
+	if (j->k->kind == COEFFS || j->k->kind == POST_COEFFS)
+		coeffs_range(j, t0, t1);
+	else
+		boundary_range(j, t0, t1);
+}
+
+// ---- the OrtCustomOp glue ----
+
+typedef struct {
+	size_t rank;
+	int64_t dims[8];
+	ONNXTensorElementDataType type;
+	const void *data;
+} tensor;
+
+#define CHECK(expr)                      \
+	do {                                 \
+		OrtStatus *status_ = (expr);     \
+		if (status_ != NULL)             \
+			return status_;              \
+	} while (0)
+
+static OrtStatus *input(OrtKernelContext *ctx, size_t i, tensor *t) {
+	const OrtValue *v;
+	OrtTensorTypeAndShapeInfo *info;
+	void *data;
+	CHECK(api->KernelContext_GetInput(ctx, i, &v));
+	CHECK(api->GetTensorTypeAndShape(v, &info));
+	OrtStatus *st = api->GetDimensionsCount(info, &t->rank);
+	if (st == NULL && t->rank > 8)
+		st = api->CreateStatus(ORT_INVALID_ARGUMENT, "mhcc ortops: rank above 8");
+	if (st == NULL)
+		st = api->GetDimensions(info, t->dims, t->rank);
+	if (st == NULL)
+		st = api->GetTensorElementType(info, &t->type);
+	api->ReleaseTensorTypeAndShapeInfo(info);
+	CHECK(st);
+	CHECK(api->GetTensorMutableData((OrtValue *)v, &data));
+	t->data = data;
+	return NULL;
+}
+
+static OrtStatus *output(OrtKernelContext *ctx, size_t i, const int64_t *dims, size_t rank, void **data) {
+	OrtValue *v = NULL;
+	*data = NULL;
+	CHECK(api->KernelContext_GetOutput(ctx, i, dims, rank, &v));
+	if (v == NULL) // an omitted optional output
+		return NULL;
+	return api->GetTensorMutableData(v, data);
+}
+
+// coeff checks a float32 coefficient of shape lead+tail, or tail alone
+// (static mHC, stride 0), and returns its per-token stride.
+static OrtStatus *coeff(const kernel *k, const tensor *t, const char *name, const tensor *x, size_t tail, size_t *stride) {
+	size_t lead = x->rank - 2, n = (size_t)x->dims[x->rank - 2];
+	if (t->type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT)
+		return fail(k, "input %s must be float32", name);
+	int full = t->rank == lead + tail, alone = t->rank == tail;
+	for (size_t i = 0; full && i < lead; i++)
+		full = t->dims[i] == x->dims[i];
+	for (size_t i = 0; i < tail && (full || alone); i++)
+		if (t->dims[t->rank - 1 - i] != (int64_t)n)
+			full = alone = 0;
+	if (!full && !alone)
+		return fail(k, "input %s has a shape that fits neither x's leading dims and %zu stream axes nor %zu stream axes alone", name, tail, tail);
+	*stride = full ? (tail == 1 ? n : n * n) : 0;
+	return NULL;
+}
+
+static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
+	const kernel *k = op_kernel;
+	tensor x;
+	CHECK(input(ctx, 0, &x));
+	if (x.rank < 2)
+		return fail(k, "input x has rank %zu, want ≥ 2", x.rank);
+	if (x.type != k->type)
+		return fail(k, "input x has element type %d, the kernel was made for %d", (int)x.type, (int)k->type);
+	job j = {.k = k, .n = (size_t)x.dims[x.rank - 2], .c = (size_t)x.dims[x.rank - 1], .x = x.data};
+	if (j.n < MIN_STREAMS || j.n > MAX_STREAMS)
+		return fail(k, "x has %zu streams, want %d to %d", j.n, MIN_STREAMS, MAX_STREAMS);
+	j.tokens = 1;
+	for (size_t i = 0; i + 2 < x.rank; i++)
+		j.tokens *= (size_t)x.dims[i];
+	size_t iy = k->kind == POST_COEFFS ? 3 : k->kind == BOUNDARY ? 4 : 0;
+	if (iy) {
+		tensor y, post;
+		CHECK(input(ctx, iy, &y));
+		CHECK(input(ctx, iy + 1, &post));
+		int ok = y.type == x.type && y.rank == x.rank - 1 && y.dims[y.rank - 1] == x.dims[x.rank - 1];
+		for (size_t i = 0; ok && i + 2 < x.rank; i++)
+			ok = y.dims[i] == x.dims[i];
+		if (!ok)
+			return fail(k, "input y must have x's type and shape without the stream axis");
+		CHECK(coeff(k, &post, "post", &x, 1, &j.post_stride));
+		j.y = y.data;
+		j.post_in = post.data;
+	}
+	int64_t lead[8];
+	memcpy(lead, x.dims, (x.rank - 2) * sizeof(int64_t));
+	if (k->kind == COEFFS || k->kind == POST_COEFFS) {
+		tensor fn, base;
+		CHECK(input(ctx, 1, &fn));
+		CHECK(input(ctx, 2, &base));
+		size_t m = j.n * j.n + 2 * j.n;
+		if (fn.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || fn.rank != 2 || fn.dims[0] != (int64_t)m || fn.dims[1] != (int64_t)(j.n * j.c))
+			return fail(k, "input fn must be float32 [%zu, %zu]", m, j.n * j.c);
+		if (base.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || base.rank != 1 || base.dims[0] != (int64_t)m)
+			return fail(k, "input base must be float32 [%zu]", m);
+		j.fn = fn.data;
+		j.base = base.data;
+		int64_t dims[8];
+		memcpy(dims, lead, sizeof lead);
+		dims[x.rank - 2] = (int64_t)j.n;
+		void *p;
+		CHECK(output(ctx, 0, dims, x.rank - 1, &p));
+		j.pre_out = p;
+		CHECK(output(ctx, 1, dims, x.rank - 1, &p));
+		j.post_out = p;
+		dims[x.rank - 1] = (int64_t)j.n;
+		CHECK(output(ctx, 2, dims, x.rank, &p));
+		j.comb_out = p;
+	} else {
+		tensor pre, comb, w;
+		CHECK(input(ctx, 1, &pre));
+		CHECK(input(ctx, 2, &comb));
+		CHECK(input(ctx, 3, &w));
+		CHECK(coeff(k, &pre, "pre", &x, 1, &j.pre_stride));
+		CHECK(coeff(k, &comb, "comb", &x, 2, &j.comb_stride));
+		if (w.type != x.type || w.rank != 1 || w.dims[0] != (int64_t)j.c)
+			return fail(k, "input w must have x's type and shape [%zu]", j.c);
+		j.pre = pre.data;
+		j.comb = comb.data;
+		float *wf = malloc(j.c * sizeof(float));
+		if (wf == NULL)
+			return fail(k, "out of memory");
+		load(wf, w.data, 0, j.c, x.type);
+		j.wf = wf;
+		int64_t dims[8];
+		memcpy(dims, lead, sizeof lead);
+		dims[x.rank - 2] = (int64_t)j.c;
+		OrtStatus *st = output(ctx, 0, dims, x.rank - 1, &j.normed);
+		if (st == NULL)
+			st = output(ctx, 1, x.dims, x.rank, &j.mixed);
+		size_t outs = 0;
+		if (st == NULL && k->kind == BOUNDARY && (st = api->KernelContext_GetOutputCount(ctx, &outs)) == NULL && outs > 2)
+			st = output(ctx, 2, x.dims, x.rank, &j.state); // NULL if omitted ("")
+		if (st == NULL && (j.normed == NULL || j.mixed == NULL))
+			st = fail(k, "outputs normed and mixed are required");
+		if (st != NULL) {
+			free(wf);
+			return st;
+		}
+	}
+	__atomic_add_fetch(&calls[k->kind], 1, __ATOMIC_SEQ_CST);
+	OrtStatus *st = NULL;
+	if (j.tokens > 0) {
+		size_t tasks = (j.tokens + MIN_CHUNK - 1) / MIN_CHUNK;
+		j.chunk = (j.tokens + tasks - 1) / tasks;
+		if (tasks == 1)
+			task(&j, 0);
+		else
+			st = api->KernelContext_ParallelFor(ctx, task, tasks, 0, &j);
+	}
+	free((void *)j.wf);
+	return st;
+}
+
+typedef struct {
+	OrtCustomOp op; // first: ORT hands back this pointer
+	enum kind kind;
+} custom_op;
+
+static const char *ORT_API_CALL get_name(const OrtCustomOp *op) { return op_names[((const custom_op *)op)->kind]; }
+static const char *ORT_API_CALL get_ep(const OrtCustomOp *op) {
+	(void)op;
+	return "CPUExecutionProvider";
+}
+static size_t ORT_API_CALL input_count(const OrtCustomOp *op) { return n_inputs[((const custom_op *)op)->kind]; }
+static size_t ORT_API_CALL output_count(const OrtCustomOp *op) { return n_outputs[((const custom_op *)op)->kind]; }
+
+// isT reports whether input i of an op has the state's type T (x, y, w),
+// which the schema leaves open (UNDEFINED: onnxruntime then gives the T
+// outputs the type of these inputs); the coefficients are float32.
+static int isT(enum kind kind, size_t i) {
+	switch (kind) {
+	case COEFFS:
+		return i == 0;
+	case POST_COEFFS:
+		return i == 0 || i == 3;
+	default:
+		return i == 0 || i == 3 || i == 4;
+	}
+}
+
+static ONNXTensorElementDataType ORT_API_CALL input_type(const OrtCustomOp *op, size_t i) {
+	return isT(((const custom_op *)op)->kind, i) ? ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+}
+
+static ONNXTensorElementDataType ORT_API_CALL output_type(const OrtCustomOp *op, size_t i) {
+	(void)i;
+	enum kind kind = ((const custom_op *)op)->kind;
+	return kind == COEFFS || kind == POST_COEFFS ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT : ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
+}
+
+static OrtCustomOpInputOutputCharacteristic ORT_API_CALL required(const OrtCustomOp *op, size_t i) {
+	(void)op, (void)i;
+	return INPUT_OUTPUT_REQUIRED;
+}
+
+// HCBoundary's third output, the state, is optional: a graph that does not
+// read it leaves it out, and the kernel does not write it.
+static OrtCustomOpInputOutputCharacteristic ORT_API_CALL output_characteristic(const OrtCustomOp *op, size_t i) {
+	return ((const custom_op *)op)->kind == BOUNDARY && i == 2 ? INPUT_OUTPUT_OPTIONAL : INPUT_OUTPUT_REQUIRED;
+}
+
+static OrtMemType ORT_API_CALL mem_type(const OrtCustomOp *op, size_t i) {
+	(void)op, (void)i;
+	return OrtMemTypeDefault;
+}
+
+static int ORT_API_CALL one(const OrtCustomOp *op) {
+	(void)op;
+	return 1;
+}
+
+static int ORT_API_CALL start_version(const OrtCustomOp *op) {
+	(void)op;
+	return 1;
+}
+
+static int ORT_API_CALL end_version(const OrtCustomOp *op) {
+	(void)op;
+	return 2147483647;
+}
+
+// input_info reads the element type and shape of input i at kernel
+// creation (dims -1 where symbolic); rank 0 and type UNDEFINED if unknown.
+static void input_info(const OrtKernelInfo *info, size_t i, ONNXTensorElementDataType *type, size_t *rank, int64_t *dims) {
+	OrtTypeInfo *ti = NULL;
+	const OrtTensorTypeAndShapeInfo *tt;
+	*type = ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
+	*rank = 0;
+	if (api->KernelInfo_GetInputTypeInfo(info, i, &ti) != NULL || ti == NULL)
+		return;
+	if (api->CastTypeInfoToTensorInfo(ti, &tt) == NULL && tt != NULL) {
+		if (api->GetTensorElementType(tt, type) != NULL)
+			*type = ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
+		if (api->GetDimensionsCount(tt, rank) != NULL || *rank > 8 || api->GetDimensions(tt, dims, *rank) != NULL)
+			*rank = 0;
+	}
+	api->ReleaseTypeInfo(ti);
+}
+
+static OrtStatus *ORT_API_CALL create_kernel(const OrtCustomOp *op, const OrtApi *a, const OrtKernelInfo *info, void **out) {
+	(void)a;
+	kernel *k = calloc(1, sizeof *k);
+	if (k == NULL)
+		return api->CreateStatus(ORT_FAIL, "mhcc ortops: out of memory");
+	k->kind = ((const custom_op *)op)->kind;
+	size_t size = sizeof k->node;
+	if (api->KernelInfo_GetNodeName(info, k->node, &size) != NULL)
+		snprintf(k->node, sizeof k->node, "?");
+	OrtStatus *st = NULL;
+	int64_t dims[8];
+	size_t rank;
+	input_info(info, 0, &k->type, &rank, dims);
+	if (k->type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT && k->type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16)
+		st = fail(k, "input x has element type %d; the kernels take float32 (1) or float16 (10)", (int)k->type);
+	else if (rank < 2)
+		st = fail(k, "input x has rank %zu, want [..., n, C]", rank);
+	else if (dims[rank - 2] >= 0 && (dims[rank - 2] < MIN_STREAMS || dims[rank - 2] > MAX_STREAMS))
+		st = fail(k, "x has %lld streams; the kernels support n = %d to %d", (long long)dims[rank - 2], MIN_STREAMS, MAX_STREAMS);
+	for (size_t i = 1; st == NULL && i < n_inputs[k->kind]; i++) {
+		ONNXTensorElementDataType t;
+		size_t r;
+		int64_t d[8];
+		input_info(info, i, &t, &r, d);
+		ONNXTensorElementDataType want = isT(k->kind, i) ? k->type : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+		if (t != want)
+			st = fail(k, "input %zu has element type %d, want %d", i, (int)t, (int)want);
+	}
+	if (st == NULL && (k->kind == COEFFS || k->kind == POST_COEFFS)) {
+		st = api->KernelInfoGetAttribute_int64(info, "iters", &k->iters);
+		if (st == NULL)
+			st = api->KernelInfoGetAttribute_float(info, "rms_eps", &k->rms_eps);
+		if (st == NULL && k->iters < 1)
+			st = fail(k, "attribute iters is %lld, want ≥ 1", (long long)k->iters);
+	}
+	if (st == NULL)
+		st = api->KernelInfoGetAttribute_float(info, "eps", &k->eps);
+	if (st != NULL) {
+		free(k);
+		return st;
+	}
+	*out = k;
+	return NULL;
+}
+
+static void ORT_API_CALL destroy_kernel(void *k) { free(k); }
+
+// infer_shape gives onnxruntime the outputs' types and shapes (it needs
+// them for the outputs typed T, which follow x): the coefficients are
+// float32 [lead, n] and [lead, n, n], normed is T [lead, C], mixed and
+// state have x's type and shape. Symbolic dims of x are kept.
+static OrtStatus *ORT_API_CALL infer_shape(const OrtCustomOp *op, OrtShapeInferContext *ctx) {
+	enum kind kind = ((const custom_op *)op)->kind;
+	OrtTensorTypeAndShapeInfo *xi;
+	CHECK(api->ShapeInferContext_GetInputTypeShape(ctx, 0, &xi));
+	ONNXTensorElementDataType type;
+	size_t rank;
+	int64_t d[10];
+	const char *sym[10];
+	OrtStatus *st = api->GetTensorElementType(xi, &type);
+	if (st == NULL)
+		st = api->GetDimensionsCount(xi, &rank);
+	if (st == NULL && (rank < 2 || rank > 8))
+		st = api->CreateStatus(ORT_INVALID_ARGUMENT, "mhcc ortops: the fused ops take x of rank 2 to 8, [..., n, C]");
+	if (st == NULL)
+		st = api->GetDimensions(xi, d, rank);
+	if (st == NULL)
+		st = api->GetSymbolicDimensions(xi, sym, rank);
+	for (size_t i = 0; st == NULL && i < n_outputs[kind]; i++) {
+		int64_t od[10];
+		const char *os[10];
+		size_t orank = rank;
+		memcpy(od, d, sizeof od);
+		memcpy(os, sym, sizeof os);
+		ONNXTensorElementDataType ot = type;
+		if (kind == COEFFS || kind == POST_COEFFS) {
+			ot = ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+			od[rank - 1] = d[rank - 2], os[rank - 1] = sym[rank - 2]; // [lead, n, n]
+			if (i < 2)
+				orank = rank - 1; // [lead, n]
+		} else if (i == 0) { // normed: [lead, C]
+			od[rank - 2] = d[rank - 1], os[rank - 2] = sym[rank - 1];
+			orank = rank - 1;
+		}
+		OrtTensorTypeAndShapeInfo *oi;
+		st = api->CreateTensorTypeAndShapeInfo(&oi);
+		if (st != NULL)
+			break;
+		st = api->SetTensorElementType(oi, ot);
+		if (st == NULL)
+			st = api->SetDimensions(oi, od, orank);
+		if (st == NULL)
+			st = api->SetSymbolicDimensions(oi, os, orank);
+		if (st == NULL)
+			st = api->ShapeInferContext_SetOutputTypeShape(ctx, i, oi);
+		api->ReleaseTensorTypeAndShapeInfo(oi);
+	}
+	return st; // xi belongs to ctx (releasing it is a double free in onnxruntime 1.30)
+}
+
+
+static custom_op ops[NKINDS];
+static OrtCustomOpDomain *domain;
+
+static OrtStatus *init_status;
+
+// init builds the op table and the domain once per process (sessions that
+// register the library refer to the same domain, which is never freed).
+static void init(void) {
+	for (int i = 0; i < NKINDS; i++) {
+		OrtCustomOp *op = &ops[i].op;
+		ops[i].kind = (enum kind)i;
+		op->version = ORT_API_VERSION;
+		op->GetName = get_name;
+		op->GetExecutionProviderType = get_ep;
+		op->GetInputType = input_type;
+		op->GetInputTypeCount = input_count;
+		op->GetOutputType = output_type;
+		op->GetOutputTypeCount = output_count;
+		op->GetInputCharacteristic = required;
+		op->GetOutputCharacteristic = output_characteristic;
+		op->GetInputMemoryType = mem_type;
+		op->GetVariadicInputMinArity = one;
+		op->GetVariadicInputHomogeneity = one;
+		op->GetVariadicOutputMinArity = one;
+		op->GetVariadicOutputHomogeneity = one;
+		op->CreateKernelV2 = create_kernel;
+		op->KernelComputeV2 = compute;
+		op->KernelDestroy = destroy_kernel;
+		op->GetStartVersion = start_version;
+		op->GetEndVersion = end_version;
+		op->InferOutputShapeFn = infer_shape;
+	}
+	OrtCustomOpDomain *d;
+	if ((init_status = api->CreateCustomOpDomain("ai.mhcc", &d)) != NULL)
+		return;
+	for (int i = 0; i < NKINDS; i++)
+		if ((init_status = api->CustomOpDomain_Add(d, &ops[i].op)) != NULL)
+			return;
+	domain = d;
+}
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+// RegisterCustomOps is what RegisterCustomOpsLibrary_V2 calls: it adds the
+// ai.mhcc domain with the four kernels to the session options.
+OrtStatus *ORT_API_CALL RegisterCustomOps(OrtSessionOptions *options, const OrtApiBase *base) {
+	// The header this library is built with (API version 24, from
+	// onnxruntime_go v1.27.0) is the floor; newer runtimes serve older
+	// API versions, so onnxruntime 1.24 and later load it.
+	const OrtApi *a = base->GetApi(ORT_API_VERSION);
+	if (a == NULL)
+		return NULL; // the runtime predates this API and cannot take a status from it
+	__atomic_store_n(&api, a, __ATOMIC_SEQ_CST);
+	pthread_once(&once, init);
+	if (domain == NULL)
+		return init_status != NULL ? init_status : api->CreateStatus(ORT_FAIL, "mhcc ortops: could not create the ai.mhcc domain");
+	return api->AddCustomOpDomain(options, domain);
+}
+
+// mhcc_ortops_register_library registers the library at path into options
+// the standard way (OrtApi::RegisterCustomOpsLibrary_V2: onnxruntime opens
+// path and calls RegisterCustomOps), for callers whose binding lacks that
+// call, such as onnxruntime_go v1.27 (mhcc's tests and benchmarks, through
+// internal/ortops). get_base is the runtime's OrtGetApiBase. It returns
+// NULL, or an error message the caller must free.
+char *mhcc_ortops_register_library(const OrtApiBase *(*get_base)(void), OrtSessionOptions *options, const char *path) {
+	const OrtApi *a = get_base()->GetApi(ORT_API_VERSION);
+	if (a == NULL)
+		return strdup("mhcc ortops: the onnxruntime library does not serve API version " "24");
+	OrtStatus *st = a->RegisterCustomOpsLibrary_V2(options, path);
+	if (st == NULL)
+		return NULL;
+	char *msg = strdup(a->GetErrorMessage(st));
+	a->ReleaseStatus(st);
+	return msg;
+}

@@ -1,0 +1,152 @@
+package passes
+
+import (
+	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/target"
+)
+
+// FuseHCBoundary forms the fused mHC ops of docs/fused-ops.md for targets
+// that allow them (ai.mhcc HCBoundary in the profile's ops: the fused
+// profile), so each sublayer is two nodes besides its block F:
+//
+//   - HCCoeffsSinkhorn: the coefficients (HCCoeffs, scales already folded
+//     into fn) and the Sinkhorn of the mixing matrix;
+//   - HCBoundary: the previous sublayer's post-mix (x = mixed + post ⊗ y),
+//     this sublayer's collapse and stream mixing (HCPremix) and the RMSNorm
+//     that reads the collapse.
+//
+// The post-mix is recomputed by both ops rather than written out between
+// them (it is n·C multiply-adds per token), so the state after sublayer L
+// is one of HCBoundary's outputs. The new values take the old ones' names
+// (pre, post, comb, the norm's output, the state), so mhcc verify and the
+// mhcc.sublayers record find them under the names of the reference.
+//
+// It runs after apply_precision and looks through its Casts: the fused ops
+// read the half-precision state and the float32 coefficients directly and
+// accumulate in float32. A sublayer whose nodes do not have the expected
+// shape (no RMSNorm after the collapse, a projection not fused, half
+// precision constants of static mHC) is left as it is.
+var FuseHCBoundary = &Pass{
+	Name: "fuse_hc_boundary",
+	Doc:  "fuse each sublayer's coefficients+Sinkhorn, and post-mix+pre-mix+norm at each boundary, into ai.mhcc ops (targets allowing them)",
+	Run: func(g *ir.Graph, cx *Context) (bool, error) {
+		if !cx.Target.Allows(target.DomainMHCC, ir.OpHCBoundary.String()) {
+			return false, nil
+		}
+		changed := false
+		for _, p := range append([]*ir.Node(nil), g.Nodes...) {
+			if p.Op != ir.OpHCPremix {
+				continue
+			}
+			ok, err := fuseBoundary(g, cx, p)
+			if err != nil {
+				return changed, err
+			}
+			changed = changed || ok
+		}
+		if changed && !g.Toposort() {
+			return changed, errCycle
+		}
+		return changed, nil
+	},
+}
+
+// uncast returns the value a Cast node reads, or v.
+func uncast(v *ir.Value) *ir.Value {
+	if v != nil && v.Def != nil && v.Def.Op == ir.OpCast {
+		return v.Def.Inputs[0]
+	}
+	return v
+}
+
+// onlyReader returns the one node reading v, if v has exactly one use and
+// is not a graph output.
+func onlyReader(g *ir.Graph, v *ir.Value) *ir.Node {
+	if v.Uses != 1 || g.IsOutput(v) {
+		return nil
+	}
+	for _, n := range g.Nodes {
+		for _, in := range n.Inputs {
+			if in == v {
+				return n
+			}
+		}
+	}
+	return nil
+}
+
+func fuseBoundary(g *ir.Graph, cx *Context, p *ir.Node) (bool, error) {
+	x, pre, comb := p.Inputs[0], uncast(p.Inputs[1]), uncast(p.Inputs[2])
+	norm := onlyReader(g, p.Outputs[0])
+	if norm == nil || norm.Op != ir.OpRMSNorm || norm.Inputs[0] != p.Outputs[0] {
+		return false, nil
+	}
+	if pre.Type.DType != ir.Float32 || comb.Type.DType != ir.Float32 {
+		return false, nil
+	}
+	// The coefficients: HCCoeffs (scale folded) + Sinkhorn, or constants.
+	var coeffs, sink *ir.Node
+	if pre.Def != nil || comb.Def != nil {
+		sink, coeffs = comb.Def, pre.Def
+		if sink == nil || sink.Op != ir.OpSinkhorn || coeffs == nil || coeffs.Op != ir.OpHCCoeffs ||
+			len(coeffs.Inputs) != 3 || sink.Inputs[0] != coeffs.Outputs[2] || pre != coeffs.Outputs[0] ||
+			uncast(coeffs.Inputs[1]) != x || sink.Attrs.Float("eps") != coeffs.Attrs.Float("eps") {
+			return false, nil
+		}
+	}
+	// The state: the previous sublayer's post-mix, fused in when x is one.
+	state := []*ir.Value{x}
+	if d := x.Def; d != nil && d.Op == ir.OpHCMix && (len(d.Inputs) == 3 || d.Inputs[3] == nil) {
+		if post := uncast(d.Inputs[2]); post.Type.DType == ir.Float32 {
+			state = []*ir.Value{d.Inputs[0], d.Inputs[1], post}
+		}
+	}
+	with := func(first []*ir.Value, rest ...*ir.Value) []*ir.Value {
+		ins := append(append([]*ir.Value{first[0]}, rest...), first[1:]...)
+		return ins
+	}
+	if coeffs != nil {
+		a := coeffs.Attrs
+		cs, err := g.NewNode(ir.OpHCCoeffsSinkhorn, coeffs.Name+".fused", coeffs.Pos,
+			ir.Attrs{"streams": a.Int("streams"), "eps": a.Float("eps"), "rms_eps": a.Float("rms_eps"), "iters": sink.Attrs.Int("iters")},
+			with(state, coeffs.Inputs[2], coeffs.Inputs[0]),
+			coeffs.Outputs[0].Name+".fused", coeffs.Outputs[1].Name+".fused", sink.Outputs[0].Name+".fused")
+		if err != nil {
+			return false, nodeError(p, "%v", err)
+		}
+		for i, old := range []*ir.Value{coeffs.Outputs[0], coeffs.Outputs[1], sink.Outputs[0]} {
+			g.ReplaceUses(old, cs.Outputs[i])
+			if !g.IsOutput(old) {
+				ir.SwapNames(old, cs.Outputs[i])
+			}
+		}
+		pre, comb = cs.Outputs[0], cs.Outputs[2]
+		cx.Fire("coeffs_sinkhorn")
+	}
+	stateName := x.Name + ".state"
+	if len(state) > 1 {
+		stateName = x.Name + ".fused"
+	}
+	b, err := g.NewNode(ir.OpHCBoundary, p.Name+".boundary", p.Pos, ir.Attrs{"eps": norm.Attrs.Float("eps")},
+		with(state, pre, comb, norm.Inputs[1]),
+		norm.Outputs[0].Name+".fused", p.Outputs[1].Name+".fused", stateName)
+	if err != nil {
+		return false, nodeError(p, "%v", err)
+	}
+	for i, old := range []*ir.Value{norm.Outputs[0], p.Outputs[1]} {
+		g.ReplaceUses(old, b.Outputs[i])
+		if !g.IsOutput(old) {
+			ir.SwapNames(old, b.Outputs[i])
+		}
+	}
+	if len(state) > 1 {
+		g.ReplaceUses(x, b.Outputs[2])
+		if !g.IsOutput(x) {
+			ir.SwapNames(x, b.Outputs[2])
+		}
+		cx.Fire("boundary")
+	} else {
+		cx.Fire("premix_norm")
+	}
+	return true, nil
+}
