@@ -31,6 +31,7 @@ var opmap = map[ir.Op]expansion{
 	ir.OpAttentionKV:  expandAttentionKV,
 	ir.OpCast:         expandCast,
 	ir.OpAddRMSNorm:   expandAddRMSNorm,
+	ir.OpMoE:          expandMoE,
 }
 
 // alternatives holds, per IR op, the lowerings other than "reference" (the
@@ -60,4 +61,5 @@ var alternatives = map[ir.Op]map[string]expansion{
 	ir.OpHCCollapse: {"matmul": expandHCCollapseMatMul, "minimal": minimalHCCollapse},
 	ir.OpHCMix:      {"concat_matmul": expandHCMixConcatMatMul, "minimal": minimalHCMix},
 	ir.OpHCPremix:   {"two_matmul": expandHCPremixTwoMatMul},
+	ir.OpMoE:        {"gather": expandMoEGather, "webgpu": expandMoEWebGPU},
 }

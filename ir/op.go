@@ -38,6 +38,8 @@ const (
 
 	OpAttentionKV
 
+	OpMoE
+
 	numOps
 )
 
@@ -110,6 +112,10 @@ var opTable = [numOps]opInfo{
 	OpAttentionKV: {name: "AttentionKV", minIn: 11, maxIn: 11, out: 3, infer: inferAttentionKV,
 		attrs: map[string]attrSpec{"heads": {attrInt, true}, "kv_heads": {attrInt, true}, "head_dim": {attrInt, true}},
 		doc:   "Attention over cached and new tokens, keys and values appended to the cache; inputs x, wq, wk, wv, wo, cos, sin, past_key, past_value, attention_mask [B, P+S] (0: padding, never attended), position_ids [B, S] (the RoPE rows); outputs y, present_key, present_value"},
+
+	OpMoE: {name: "MoE", minIn: 2 + 2*moeMinArity, maxIn: 2 + (moeMaxExperts+1)*moeMaxArity, out: 1, infer: inferMoE,
+		attrs: moeAttrs,
+		doc:   "mixture-of-experts FFN (ir/moe.go): Σ over the top_k experts by router score of weight·expert(x), plus the shared MLP; inputs x, gate [E, C], each expert's weights, then the shared MLP's"},
 }
 
 func (o Op) String() string {
