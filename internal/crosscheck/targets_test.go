@@ -198,7 +198,8 @@ func halfInput(in input) input {
 	return input{ort: ortrun.Tensor{Name: in.ort.Name, DType: "float16", Shape: in.ort.Shape, F32: rt.Float32s()}, rt: rt}
 }
 
-// TestEveryLowering compiles the dynamic and static mHC decoders, the mHC mlp
+// TestEveryLowering compiles the dynamic and static mHC decoders, the mHC mlp,
+// the mixture-of-experts decoder (golden decoder-moe)
 // and the residual decoder of testdata, with the default pipeline and
 // without the fusions, for a profile forcing each lowering the exporter
 // knows, one op at a time, and
@@ -208,7 +209,7 @@ func halfInput(in input) input {
 func TestEveryLowering(t *testing.T) {
 	initORT(t)
 	dir := t.TempDir()
-	models := []string{"../../testdata/models/tiny-mhc.yaml", "../../testdata/models/mlp-mhc.yaml", "../../testdata/models/tiny-mhc-static.yaml", "../../testdata/models/tiny-residual.yaml"}
+	models := []string{"../../testdata/models/tiny-mhc.yaml", "../../testdata/models/mlp-mhc.yaml", "../../testdata/models/tiny-mhc-static.yaml", "../../testdata/models/tiny-residual.yaml", "../../testdata/golden/decoder-moe/model.yaml"}
 	for _, op := range ir.Ops() {
 		for _, l := range export.Lowerings(op) {
 			if l == "reference" {
