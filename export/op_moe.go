@@ -18,8 +18,9 @@ import (
 //     expert work a token needs, in few, large MatMuls.
 //   - gather: per expert, the tokens routed to it (NonZero of its column of
 //     the top-k indices), its MLP on those rows only (Gather), and the
-//     weighted rows added back into place with one ScatterND (reduction
-//     add). The expert work a token needs, in E small MatMuls.
+//     weighted rows put back into place with one ScatterND, then summed
+//     over each token's k slots. The expert work a token needs, in E small
+//     MatMuls.
 //   - webgpu: the reference without TopK and ScatterElements, which the
 //     WebGPU execution provider lacks: expert e is selected when fewer than
 //     k experts rank above it, the rank counted from pairwise comparisons
@@ -29,11 +30,51 @@ import (
 // Tokens are flattened to rows: x [..., C] is read as [T, C] and the result
 // reshaped back.
 
-// moeRouter returns x flattened to [T, C] and the scores [T, E].
+// The router computes in the gate's type: float32 in a float16 or bfloat16
+// model (apply_precision keeps the gate float32, as it keeps mHC's
+// coefficient path), because a half-precision score can swap two experts
+// whose float32 scores differ, and a swap changes the output wholesale. The
+// expansions switch e.ft to it for the router's constants (routerType) and
+// cast the routing weights to the model's type (moeNarrow).
+
+// routerType sets the emitter's float type to the router's and returns the
+// node's own, to restore.
+func (e *emitter) routerType(n *ir.Node) (restore ir.DType) {
+	restore = e.ft
+	if dt := n.Inputs[1].Type.DType; !e.f64 && dt.IsFloat() {
+		e.ft = dt
+	}
+	return restore
+}
+
+// moeNarrow casts routing weights w to the node's float type where the
+// router's differs.
+func (e *emitter) moeNarrow(n *ir.Node, w string) string {
+	xt, rt := n.Inputs[0].Type.DType, n.Inputs[1].Type.DType
+	if e.f64 || xt == rt {
+		return w
+	}
+	et, err := elemType(xt)
+	if err != nil {
+		panic(err)
+	}
+	return e.op("Cast", "", ins(w), aInt("to", int64(et)))
+}
+
+// moeRouter returns x flattened to [T, C] and the scores [T, E], in the
+// router's type.
 func (e *emitter) moeRouter(n *ir.Node, in []string) (x2, scores string) {
 	c := n.Inputs[0].Type.Shape[n.Inputs[0].Type.Shape.Rank()-1]
 	x2 = e.op("Reshape", "", ins(in[0], e.i64s(-1, c.Size)))
-	logits := e.linear(x2, in[1], "")
+	xr := x2
+	if xt, rt := n.Inputs[0].Type.DType, n.Inputs[1].Type.DType; !e.f64 && xt != rt {
+		et, err := elemType(rt)
+		if err != nil {
+			panic(err)
+		}
+		xr = e.op("Cast", "", ins(x2), aInt("to", int64(et)))
+	}
+	logits := e.linear(xr, in[1], "")
 	if n.Attrs.String("router") == ir.MoERouterSigmoid {
 		return x2, e.op("Sigmoid", "", ins(logits))
 	}
@@ -97,44 +138,51 @@ func (e *emitter) moeDense(n *ir.Node, in, out []string, x2, dense string) {
 
 // expandMoE is the reference lowering: dense routing weights, every expert.
 func expandMoE(e *emitter, n *ir.Node, in, out []string) {
+	ft := e.routerType(n)
 	x2, scores := e.moeRouter(n, in)
 	vals, idx := e.moeTopK(n, scores)
 	zeros := e.op("Mul", "", ins(scores, e.f32(0)))
-	dense := e.op("ScatterElements", "", ins(zeros, idx, vals), aInt("axis", 1))
+	dense := e.moeNarrow(n, e.op("ScatterElements", "", ins(zeros, idx, vals), aInt("axis", 1)))
+	e.ft = ft
 	e.moeDense(n, in, out, x2, dense)
 }
 
-// expandMoEGather computes each expert on its own tokens only.
+// expandMoEGather computes each expert on its own tokens only. A token's
+// k contributions go to rows token·k + slot of a [T·k, C] buffer, one row
+// each (ScatterND without a reduction: onnxruntime has no float16 kernel
+// for its reduction add), summed over the slots in their top-k order.
 func expandMoEGather(e *emitter, n *ir.Node, in, out []string) {
+	ft := e.routerType(n)
 	x2, scores := e.moeRouter(n, in)
 	vals, idx := e.moeTopK(n, scores)
-	experts := int(n.Attrs.Int("experts"))
+	vals = e.moeNarrow(n, vals)
+	e.ft = ft
+	experts, k := int(n.Attrs.Int("experts")), n.Attrs.Int("top_k")
+	flatVals := e.op("Reshape", "", ins(vals, e.i64s(-1))) // [T·k]
 	var rows, parts []string
 	for j := 0; j < experts; j++ {
-		hit := e.op("Equal", "", ins(idx, e.i64(int64(j))))                         // [T, k]
-		nz := e.op("NonZero", "", ins(hit))                                         // [2, N]: (token, slot)
-		at := e.op("Transpose", "", ins(nz), aInts("perm", 1, 0))                   // [N, 2]
-		tok := e.op("Slice", "", ins(at, e.i64s(0), e.i64s(1), e.i64s(1)))          // [N, 1]
-		w := e.op("ReduceSum", "", ins(e.op("Where", "", ins(hit, vals, e.f32(0))), // [T, 1]: token's weight for j
-			e.i64s(1)), aInt("keepdims", 1))
-		tok1 := e.op("Squeeze", "", ins(tok, e.i64s(1))) // [N]
-		y := e.expertMLP(n, in, j, e.op("Gather", "", ins(x2, tok1), aInt("axis", 0)), "")
-		y = e.op("Mul", "", ins(y, e.op("Gather", "", ins(w, tok1), aInt("axis", 0))))
-		rows, parts = append(rows, tok), append(parts, y)
+		hit := e.op("Equal", "", ins(idx, e.i64(int64(j))))                                  // [T, k]
+		at := e.op("Transpose", "", ins(e.op("NonZero", "", ins(hit))), aInts("perm", 1, 0)) // [N, 2]: (token, slot)
+		tok := e.op("Slice", "", ins(at, e.i64s(0), e.i64s(1), e.i64s(1)))                   // [N, 1]
+		slot := e.op("Slice", "", ins(at, e.i64s(1), e.i64s(2), e.i64s(1)))
+		row := e.op("Add", "", ins(e.op("Mul", "", ins(tok, e.i64(k))), slot)) // [N, 1]: token·k + slot
+		y := e.expertMLP(n, in, j, e.op("Gather", "", ins(x2, e.op("Squeeze", "", ins(tok, e.i64s(1)))), aInt("axis", 0)), "")
+		w := e.op("Gather", "", ins(flatVals, row), aInt("axis", 0)) // [N, 1]
+		rows, parts = append(rows, row), append(parts, e.op("Mul", "", ins(y, w)))
 	}
-	var base string
+	zeros := e.op("Tile", "", ins(e.op("Mul", "", ins(x2, e.f32(0))), e.i64s(k, 1))) // [T·k, C]
+	slots := e.op("ScatterND", "", ins(zeros, e.op("Concat", "", rows, aInt("axis", 0)), e.op("Concat", "", parts, aInt("axis", 0))))
+	c := n.Inputs[0].Type.Shape[n.Inputs[0].Type.Shape.Rank()-1].Size
+	sum := e.op("ReduceSum", "", ins(e.op("Reshape", "", ins(slots, e.i64s(-1, k, c))), e.i64s(1)), aInt("keepdims", 0))
 	if n.Attrs.Int("shared") == 1 {
-		base = e.expertMLP(n, in, experts, x2, "")
-	} else {
-		base = e.op("Mul", "", ins(x2, e.f32(0)))
+		sum = e.op("Add", "", ins(sum, e.expertMLP(n, in, experts, x2, "")))
 	}
-	sum := e.op("ScatterND", "", ins(base, e.op("Concat", "", rows, aInt("axis", 0)), e.op("Concat", "", parts, aInt("axis", 0))),
-		aStr("reduction", "add"))
 	e.op("Reshape", out[0], ins(sum, e.op("Shape", "", ins(in[0]))))
 }
 
 // expandMoEWebGPU is the reference with the top-k found by ranking.
 func expandMoEWebGPU(e *emitter, n *ir.Node, in, out []string) {
+	ft := e.routerType(n)
 	x2, scores := e.moeRouter(n, in)
 	experts := n.Attrs.Int("experts")
 	se := e.op("Unsqueeze", "", ins(scores, e.i64s(2))) // [T, E, 1]: s_e
@@ -151,7 +199,8 @@ func expandMoEWebGPU(e *emitter, n *ir.Node, in, out []string) {
 		e.op("Where", "", ins(e.op("Greater", "", ins(se, sj)), zero, tie)))) // [T, E, E]
 	rank := e.op("ReduceSum", "", ins(above, e.i64s(2)), aInt("keepdims", 0)) // [T, E]
 	chosen := e.op("Greater", "", ins(e.f32(float64(n.Attrs.Int("top_k"))-0.5), rank))
-	dense := e.moeWeights(n, e.op("Where", "", ins(chosen, scores, zero)), -1)
+	dense := e.moeNarrow(n, e.moeWeights(n, e.op("Where", "", ins(chosen, scores, zero)), -1))
+	e.ft = ft
 	e.moeDense(n, in, out, x2, dense)
 }
 

@@ -254,6 +254,13 @@ func scatterInto(c *call, data, upd *Tensor, offs []int, width int) *Tensor {
 		return &Tensor{DType: data.DType, Shape: slices.Clone(data.Shape), data: reduceInto(d, upd.data.([]int64), offs, width, red)}
 	case []int32:
 		return &Tensor{DType: data.DType, Shape: slices.Clone(data.Shape), data: reduceInto(d, upd.data.([]int32), offs, width, red)}
+	case []uint16:
+		if data.DType.isHalf() {
+			// Each combination in float32, rounded once to the half type.
+			w := widen(data).data.([]float32)
+			out := &Tensor{DType: Float32, Shape: slices.Clone(data.Shape), data: reduceInto(w, widen(upd).data.([]float32), offs, width, red)}
+			return narrowFloat32(out, data.DType)
+		}
 	}
 	failf("reduction %q on %v is not implemented", red, data.DType)
 	return nil
