@@ -107,7 +107,8 @@ func moeWeights(moe *MoE, c int64, p string, add func(name string, shape ...int6
 
 // ffnParams is the parameter count of layer i's FFN (without its norm) and
 // the part of it one token uses: all of a dense FFN; the router, k experts
-// and the shared experts of an MoE one.
+// and the shared experts of an MoE one. (inspect counts the same from
+// WeightSpecs.)
 func ffnParams(m *Model, i int) (total, active float64) {
 	a := m.Arch
 	c := float64(a.HiddenSize)
@@ -119,22 +120,4 @@ func ffnParams(m *Model, i int) (total, active float64) {
 	expert := 3 * float64(moe.ExpertFFN) * c
 	fixed := float64(moe.Experts)*c + float64(moe.SharedExperts)*expert
 	return fixed + float64(moe.Experts)*expert, fixed + float64(moe.TopK)*expert
-}
-
-// Params returns the model's parameter count (docs/spec.md §4) and the
-// parameters one token uses: with a mixture of experts only the experts it
-// is routed to count (and the router and shared experts); otherwise the two
-// are equal. The embedding table counts whole in both (a lookup reads one
-// row, but this is the convention of MoE papers' "active parameters").
-func Params(m *Model) (total, active float64) {
-	total = approxParams(m)
-	active = total
-	if m.Arch.Kind != ArchDecoder || m.Arch.MoE == nil {
-		return total, active
-	}
-	for i := 0; i < m.Arch.Layers; i++ {
-		t, a := ffnParams(m, i)
-		active -= t - a
-	}
-	return total, active
 }
