@@ -9,8 +9,9 @@ import (
 )
 
 // MoE: the mixture-of-experts FFN (ir/moe.go, docs/spec.md §3.1). Three
-// lowerings, each exact (the same sums in the same float type; they differ
-// in which products are computed):
+// lowerings of the same math: the same routing weights and expert outputs,
+// summed in different orders (so equal up to float rounding); they differ
+// in which products they compute:
 //
 //   - reference: the router's top-k weights scattered into a dense
 //     [tokens, experts] matrix (TopK, ScatterElements), every expert run on
