@@ -65,7 +65,8 @@ var sectionKeys = map[string][]string{
 	"architecture":      {"kind", "vocab_size", "hidden_size", "layers", "heads", "kv_heads", "head_dim", "ffn_hidden_size", "norm_eps", "rope_theta", "input_size", "output_size", "moe"},
 	"architecture.moe":  {"experts", "experts_per_token", "shared_experts", "expert_ffn_hidden_size", "router", "normalize_top_k", "routed_scaling_factor", "dense_layers"},
 	"hyper_connections": {"kind", "streams", "dynamic", "sinkhorn_iterations", "eps", "rms_eps", "collapse"},
-	"weights":           {"source", "path", "seed"},
+	"weights":           {"source", "path", "seed", "names"},
+	"weights.names":     {"preset", "strip_prefix", "ignore", "rules"},
 	"inputs":            {"batch", "sequence", "max_sequence", "kv_cache"},
 	"generation":        {"tokenizer", "bos_token_id", "eos_token_id"},
 }
@@ -456,7 +457,7 @@ func (l *loader) weights(s *section) {
 	w.Source, _ = s.enum("source", WeightsRandom, WeightsSafetensors)
 	switch w.Source {
 	case WeightsRandom:
-		s.forbid("for source random (safetensors only)", "path")
+		s.forbid("for source random (safetensors only)", "path", "names")
 	case WeightsSafetensors:
 		s.require(", required for source safetensors", "path")
 		s.forbid("for source safetensors (random only)", "seed")
@@ -467,6 +468,7 @@ func (l *loader) weights(s *section) {
 		l.checkFile(s, f, "path", w.Path)
 	}
 	w.Seed, _ = s.seed("seed")
+	l.names(s)
 }
 
 // resolve makes a weights path relative to the model file's folder.
