@@ -34,6 +34,7 @@ var opmap = map[ir.Op]expansion{
 
 	ir.OpHCCoeffsSinkhorn: expandHCCoeffsSinkhorn, // op_hcfused.go
 	ir.OpHCBoundary:       expandHCBoundary,
+	ir.OpMoE:              expandMoE,
 }
 
 // alternatives holds, per IR op, the lowerings other than "reference" (the
@@ -66,4 +67,5 @@ var alternatives = map[ir.Op]map[string]expansion{
 
 	ir.OpHCCoeffsSinkhorn: {"function": expandHCCoeffsSinkhornFunction, "custom": expandHCCoeffsSinkhornCustom},
 	ir.OpHCBoundary:       {"function": expandHCBoundaryFunction, "custom": expandHCBoundaryCustom},
+	ir.OpMoE:              {"gather": expandMoEGather, "webgpu": expandMoEWebGPU},
 }

@@ -42,11 +42,15 @@ type Report struct {
 	Targets []TargetNodes `json:"targets"`
 }
 
-// Params counts parameters: all, and the mHC ones (the hc_* tensors).
+// Params counts parameters: all, the mHC ones (the hc_* tensors), and
+// those one token uses (Active): with a mixture of experts, the routed
+// experts count k/E of theirs (each token uses k of E equal experts);
+// otherwise Active is Total.
 type Params struct {
 	Total    int64   `json:"total"`
 	MHC      int64   `json:"mhc"`
 	MHCShare float64 `json:"mhc_share"`
+	Active   int64   `json:"active"`
 }
 
 // FLOPs counts floating-point operations per token: all, and mHC's.
@@ -122,6 +126,10 @@ func Inspect(path string, sequence int) (*Report, error) {
 		if strings.Contains(s.Name, "hc_") {
 			r.Params.MHC += k
 		}
+		r.Params.Active += k
+		if moe := a.MoE; moe != nil && strings.Contains(s.Name, ".ffn.experts.") {
+			r.Params.Active -= k * int64(moe.Experts-moe.TopK) / int64(moe.Experts)
+		}
 	}
 	r.Params.MHCShare = float64(r.Params.MHC) / float64(r.Params.Total)
 	r.FLOPs = CountFLOPs(m, sequence)
@@ -193,7 +201,14 @@ func CountFLOPs(m *model.Model, s int) FLOPs {
 		attn += 6 * (h + kv) * hd                        // RoPE
 		attn += 2*h*hd*ctx + 5*h*ctx + 2*h*hd*ctx        // scores, softmax, weighted values
 		ffn := norm + 3*2*c*f + 5*f
-		total = int64(a.Layers) * (attn + ffn)
+		total = int64(a.Layers) * attn
+		for i := 0; i < a.Layers; i++ {
+			if m.IsMoELayer(i) {
+				total += norm + moeFLOPs(a.MoE, c)
+			} else {
+				total += ffn
+			}
+		}
 		mhc = int64(a.Layers) * 2 * sub()
 		total += 2*c*int64(a.VocabSize) + norm
 	case model.ArchMLP:
@@ -215,6 +230,20 @@ func CountFLOPs(m *model.Model, s int) FLOPs {
 		mhc = 0
 	}
 	return FLOPs{Total: total, MHC: mhc, MHCShare: float64(mhc) / float64(total)}
+}
+
+// moeFLOPs counts one token's mixture-of-experts FFN: the router (its
+// product and the scores), the k experts it is routed to, the shared MLP
+// and the weighted sum.
+func moeFLOPs(moe *model.MoE, c int64) int64 {
+	e, k, f := int64(moe.Experts), int64(moe.TopK), int64(moe.ExpertFFN)
+	sf := int64(moe.SharedExperts) * f
+	x := 2*c*e + 3*e       // router product, scores
+	x += k * (6*c*f + 5*f) // the chosen experts (SwiGLU)
+	if sf > 0 {
+		x += 6*c*sf + 5*sf + c
+	}
+	return x + 2*k*c // Σ w·expert
 }
 
 // ActivationBytes estimates float32 activation memory for batch 1.
@@ -245,6 +274,7 @@ func ActivationBytes(m *model.Model, s int) Activations {
 func MeasureTraffic(m *model.Model, target string) (RW, error) {
 	mini := *m
 	mini.Arch.Layers = 1
+	mini.Arch.MoE = nil // the attention sublayer's mHC is measured; its experts would only cost time
 	mini.Weights = model.WeightsSpec{Source: model.WeightsRandom, Seed: 1}
 	sub := "layers.0.mlp"
 	if mini.Arch.Kind == model.ArchDecoder {

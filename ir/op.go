@@ -40,6 +40,7 @@ const (
 
 	OpHCCoeffsSinkhorn // fused: coefficients and Sinkhorn of one sublayer (fused.go)
 	OpHCBoundary       // fused: post-mix of a sublayer, pre-mix and norm of the next (fused.go)
+	OpMoE
 
 	numOps
 )
@@ -116,6 +117,9 @@ var opTable = [numOps]opInfo{
 
 	OpHCCoeffsSinkhorn: hcCoeffsSinkhornInfo,
 	OpHCBoundary:       hcBoundaryInfo,
+	OpMoE: {name: "MoE", minIn: 2 + 2*moeMinArity, maxIn: 2 + (moeMaxExperts+1)*moeMaxArity, out: 1, infer: inferMoE,
+		attrs: moeAttrs,
+		doc:   "mixture-of-experts FFN (ir/moe.go): Σ over the top_k experts by router score of weight·expert(x), plus the shared MLP; inputs x, gate [E, C], each expert's weights, then the shared MLP's"},
 }
 
 func (o Op) String() string {

@@ -140,6 +140,9 @@ func (l *lowerer) lower() error {
 			})
 			x = l.sublayer(x, p+"ffn", p+"hc_ffn", func(h *ir.Value) *ir.Value {
 				h = l.one(ir.OpRMSNorm, p+"ffn_norm", arch, ir.Attrs{"eps": a.NormEps}, h, l.weight(p+"ffn_norm.weight"))
+				if m.IsMoELayer(i) {
+					return l.moe(p, h)
+				}
 				return l.one(ir.OpSwiGLU, p+"ffn", arch, nil, h, l.weight(p+"ffn.w1.weight"), l.weight(p+"ffn.w3.weight"), l.weight(p+"ffn.w2.weight"))
 			})
 		} else {

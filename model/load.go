@@ -62,7 +62,8 @@ const (
 // dotted path ("" is the top level), in the order of docs/spec.md §5.
 var sectionKeys = map[string][]string{
 	"":                  {"format", "name", "architecture", "hyper_connections", "weights", "inputs", "generation"},
-	"architecture":      {"kind", "vocab_size", "hidden_size", "layers", "heads", "kv_heads", "head_dim", "ffn_hidden_size", "norm_eps", "rope_theta", "input_size", "output_size"},
+	"architecture":      {"kind", "vocab_size", "hidden_size", "layers", "heads", "kv_heads", "head_dim", "ffn_hidden_size", "norm_eps", "rope_theta", "input_size", "output_size", "moe"},
+	"architecture.moe":  {"experts", "experts_per_token", "shared_experts", "expert_ffn_hidden_size", "router", "normalize_top_k", "routed_scaling_factor", "dense_layers"},
 	"hyper_connections": {"kind", "streams", "dynamic", "sinkhorn_iterations", "eps", "rms_eps", "collapse"},
 	"weights":           {"source", "path", "seed", "names"},
 	"weights.names":     {"preset", "strip_prefix", "ignore", "rules"},
@@ -72,7 +73,7 @@ var sectionKeys = map[string][]string{
 
 // sectionOrder is the order in which sections are searched for a key that
 // was written in the wrong one.
-var sectionOrder = []string{"", "architecture", "hyper_connections", "weights", "inputs", "generation"}
+var sectionOrder = []string{"", "architecture", "architecture.moe", "hyper_connections", "weights", "inputs", "generation"}
 
 // MaxFileBytes bounds a model file: the cap every YAML file mhcc reads
 // has (inputfile.MaxYAMLBytes, which says why).
@@ -385,6 +386,7 @@ func (l *loader) architecture(s *section) {
 		a.InputSize = int(s.intOr("input_size", 1, maxFeatures, 0))
 		a.OutputSize = int(s.intOr("output_size", 1, maxFeatures, 0))
 	}
+	l.moe(s)
 }
 
 // attention checks the decoder-only keys of the architecture section and
@@ -614,8 +616,16 @@ func approxParams(m *Model) float64 {
 	}
 	q := float64(a.Heads*a.HeadDim) * c
 	kv := float64(a.KVHeads*a.HeadDim) * c
-	perLayer := 2*c + 2*q + 2*kv + 3*f*c + 2*mix
-	return 2*float64(a.VocabSize)*c + c + float64(a.Layers)*perLayer + n*n*c
+	perLayer := 2*c + 2*q + 2*kv + 2*mix
+	total := 2*float64(a.VocabSize)*c + c + float64(a.Layers)*perLayer + n*n*c
+	if a.MoE == nil {
+		return total + float64(a.Layers)*3*f*c
+	}
+	for i := 0; i < a.Layers; i++ {
+		ffn, _ := ffnParams(m, i)
+		total += ffn
+	}
+	return total
 }
 
 // readHead returns up to n bytes from the start of the regular file at path,

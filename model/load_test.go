@@ -47,6 +47,11 @@ func TestModels(t *testing.T) {
 				FFNHiddenSize: 32, NormEps: 1e-6, RopeTheta: 500},
 			HyperConnections{Kind: HCMHC, Streams: 2, Dynamic: true, Iterations: 7, Eps: 1e-5, RMSEps: 1e-5, Collapse: CollapseMean},
 			3, InputsSpec{Batch: 2, Sequence: 8, MaxSequence: 16}},
+		"tiny-moe.yaml": {
+			Architecture{Kind: ArchDecoder, VocabSize: 97, HiddenSize: 32, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 8,
+				FFNHiddenSize: 64, NormEps: 1e-6, RopeTheta: 10000, MoE: &MoE{Experts: 4, TopK: 2, ExpertFFN: 16,
+					Router: RouterSoftmax, RoutedScaling: 1, DenseLayers: 1}},
+			mhc, 1, InputsSpec{MaxSequence: 128}},
 		"mlp-mhc.yaml":      {mlp, mhc, 4, InputsSpec{}},
 		"mlp-residual.yaml": {mlp, residual, 4, InputsSpec{}},
 	}
@@ -68,8 +73,13 @@ func TestModels(t *testing.T) {
 			if m.File != file || m.Format != 1 || m.Name != strings.TrimSuffix(base, ".yaml") {
 				t.Errorf("File, Format, Name = %q, %d, %q", m.File, m.Format, m.Name)
 			}
-			if m.Arch != want.arch {
-				t.Errorf("Arch = %+v\nwant   %+v", m.Arch, want.arch)
+			got, wantArch := m.Arch, want.arch
+			if (got.MoE == nil) != (wantArch.MoE == nil) || got.MoE != nil && *got.MoE != *wantArch.MoE {
+				t.Errorf("Arch.MoE = %+v\nwant       %+v", got.MoE, wantArch.MoE)
+			}
+			got.MoE, wantArch.MoE = nil, nil
+			if got != wantArch {
+				t.Errorf("Arch = %+v\nwant   %+v", got, wantArch)
 			}
 			if m.HC != want.hc {
 				t.Errorf("HC = %+v\nwant %+v", m.HC, want.hc)

@@ -68,6 +68,9 @@ type Architecture struct {
 	RopeTheta     float64 // decoder; default 10000
 	InputSize     int     // mlp
 	OutputSize    int     // mlp
+	// MoE is the mixture-of-experts FFN (architecture.moe, model/moe.go);
+	// nil for a dense FFN in every layer. Decoder only.
+	MoE *MoE
 }
 
 // Hyper-connection kinds and collapse modes.

@@ -94,6 +94,12 @@ hyper_connections: {kind: mhc}
 weights: {source: random}
 `)
 	num := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	// The moe keys' defaults, in a file with the required moe keys only.
+	moe := loadSpecModel(t, "moe", `format: 1
+architecture: {kind: decoder, vocab_size: 10, hidden_size: 8, layers: 1, heads: 2, ffn_hidden_size: 16, moe: {experts: 4, experts_per_token: 2}}
+hyper_connections: {kind: mhc}
+weights: {source: random}
+`).Arch.MoE
 	getters := map[string]func(m *Model) string{
 		"name": func(m *Model) string {
 			if m.Name == "decoder" {
@@ -113,20 +119,31 @@ weights: {source: random}
 			}
 			return strconv.Itoa(m.Arch.HeadDim)
 		},
-		"architecture.norm_eps":                 func(m *Model) string { return num(m.Arch.NormEps) },
-		"architecture.rope_theta":               func(m *Model) string { return num(m.Arch.RopeTheta) },
-		"hyper_connections.streams":             func(m *Model) string { return strconv.Itoa(m.HC.Streams) },
-		"hyper_connections.dynamic":             func(m *Model) string { return strconv.FormatBool(m.HC.Dynamic) },
-		"hyper_connections.sinkhorn_iterations": func(m *Model) string { return strconv.Itoa(m.HC.Iterations) },
-		"hyper_connections.eps":                 func(m *Model) string { return num(m.HC.Eps) },
-		"hyper_connections.rms_eps":             func(m *Model) string { return num(m.HC.RMSEps) },
-		"hyper_connections.collapse":            func(m *Model) string { return m.HC.Collapse },
-		"weights.seed":                          func(m *Model) string { return strconv.FormatUint(m.Weights.Seed, 10) },
-		"inputs":                                func(m *Model) string { return "all defaults" },
-		"inputs.batch":                          func(m *Model) string { return dynamicOr(m.Inputs.Batch) },
-		"inputs.sequence":                       func(m *Model) string { return dynamicOr(m.Inputs.Sequence) },
-		"inputs.max_sequence":                   func(m *Model) string { return strconv.Itoa(m.Inputs.MaxSequence) },
-		"inputs.kv_cache":                       func(m *Model) string { return strconv.FormatBool(m.Inputs.KVCache) },
+		"architecture.moe.shared_experts": func(*Model) string { return strconv.Itoa(moe.SharedExperts) },
+		"architecture.moe.expert_ffn_hidden_size": func(m *Model) string {
+			if moe.ExpertFFN == 16 {
+				return "`ffn_hidden_size`"
+			}
+			return strconv.Itoa(moe.ExpertFFN)
+		},
+		"architecture.moe.router":                func(*Model) string { return moe.Router },
+		"architecture.moe.normalize_top_k":       func(*Model) string { return strconv.FormatBool(moe.NormalizeTopK) },
+		"architecture.moe.routed_scaling_factor": func(*Model) string { return num(moe.RoutedScaling) },
+		"architecture.moe.dense_layers":          func(*Model) string { return strconv.Itoa(moe.DenseLayers) },
+		"architecture.norm_eps":                  func(m *Model) string { return num(m.Arch.NormEps) },
+		"architecture.rope_theta":                func(m *Model) string { return num(m.Arch.RopeTheta) },
+		"hyper_connections.streams":              func(m *Model) string { return strconv.Itoa(m.HC.Streams) },
+		"hyper_connections.dynamic":              func(m *Model) string { return strconv.FormatBool(m.HC.Dynamic) },
+		"hyper_connections.sinkhorn_iterations":  func(m *Model) string { return strconv.Itoa(m.HC.Iterations) },
+		"hyper_connections.eps":                  func(m *Model) string { return num(m.HC.Eps) },
+		"hyper_connections.rms_eps":              func(m *Model) string { return num(m.HC.RMSEps) },
+		"hyper_connections.collapse":             func(m *Model) string { return m.HC.Collapse },
+		"weights.seed":                           func(m *Model) string { return strconv.FormatUint(m.Weights.Seed, 10) },
+		"inputs":                                 func(m *Model) string { return "all defaults" },
+		"inputs.batch":                           func(m *Model) string { return dynamicOr(m.Inputs.Batch) },
+		"inputs.sequence":                        func(m *Model) string { return dynamicOr(m.Inputs.Sequence) },
+		"inputs.max_sequence":                    func(m *Model) string { return strconv.Itoa(m.Inputs.MaxSequence) },
+		"inputs.kv_cache":                        func(m *Model) string { return strconv.FormatBool(m.Inputs.KVCache) },
 	}
 	for k, r := range documented {
 		def := r[2]
@@ -198,6 +215,8 @@ func TestSpecWeightNames(t *testing.T) {
 		{"decoder static sum", "{kind: decoder, vocab_size: 11, hidden_size: 12, layers: 2, heads: 2, ffn_hidden_size: 20}", "{kind: mhc, streams: 2, dynamic: false, collapse: sum}"},
 		{"decoder dynamic mean", "{kind: decoder, vocab_size: 11, hidden_size: 12, layers: 1, heads: 2, ffn_hidden_size: 20}", "{kind: mhc, streams: 5, collapse: mean}"},
 		{"decoder residual", "{kind: decoder, vocab_size: 11, hidden_size: 12, layers: 3, heads: 2, ffn_hidden_size: 20}", "{kind: residual}"},
+		{"decoder moe shared", "{kind: decoder, vocab_size: 11, hidden_size: 12, layers: 3, heads: 2, ffn_hidden_size: 20, moe: {experts: 3, experts_per_token: 2, shared_experts: 2, expert_ffn_hidden_size: 5, dense_layers: 1}}", "{kind: mhc, streams: 2}"},
+		{"decoder moe", "{kind: decoder, vocab_size: 11, hidden_size: 12, layers: 2, heads: 2, ffn_hidden_size: 20, moe: {experts: 2, experts_per_token: 1}}", "{kind: residual}"},
 		{"mlp dynamic head", "{kind: mlp, hidden_size: 12, layers: 2, ffn_hidden_size: 20, input_size: 7, output_size: 5}", "{kind: mhc, streams: 4}"},
 		{"mlp static head", "{kind: mlp, hidden_size: 12, layers: 2, ffn_hidden_size: 20, input_size: 7, output_size: 5}", "{kind: mhc, streams: 4, dynamic: false}"},
 		{"mlp residual", "{kind: mlp, hidden_size: 12, layers: 2, ffn_hidden_size: 20, input_size: 7, output_size: 5}", "{kind: residual}"},
@@ -229,9 +248,28 @@ func documentedWeights(m *Model, rows [][]string) ([]string, error) {
 		"kv_heads": int64(a.KVHeads), "head_dim": int64(a.HeadDim), "ffn_hidden_size": int64(a.FFNHiddenSize),
 		"n": int64(hc.Streams), "input_size": int64(a.InputSize), "output_size": int64(a.OutputSize),
 	}
+	experts := 0
+	if a.MoE != nil {
+		experts = a.MoE.Experts
+		sym["experts"], sym["expert_ffn_hidden_size"] = int64(a.MoE.Experts), int64(a.MoE.ExpertFFN)
+		sym["shared_experts"] = int64(a.MoE.SharedExperts)
+	}
+	layer := 0 // the layer do is expanding
 	holds := func(when string) (bool, error) {
 		for _, cond := range strings.Split(when, ", ") {
 			switch cond {
+			case "dense FFN":
+				if m.IsMoELayer(layer) {
+					return false, nil
+				}
+			case "MoE":
+				if !m.IsMoELayer(layer) {
+					return false, nil
+				}
+			case "shared":
+				if a.MoE == nil || a.MoE.SharedExperts == 0 {
+					return false, nil
+				}
 			case "always":
 			case "mHC":
 				if hc.Kind != HCMHC {
@@ -275,21 +313,39 @@ func documentedWeights(m *Model, rows [][]string) ([]string, error) {
 			last = i
 		}
 	}
-	do := func(rs [][]string, layer int) error {
-		for _, r := range rs {
-			if len(r) != 3 {
-				return fmt.Errorf("row %q: want 3 cells", r)
-			}
-			ok, err := holds(r[2])
-			if err != nil || !ok {
-				if err != nil {
+	row := func(r []string, e int) error {
+		if len(r) != 3 {
+			return fmt.Errorf("row %q: want 3 cells", r)
+		}
+		ok, err := holds(r[2])
+		if err != nil || !ok {
+			return err
+		}
+		name := strings.ReplaceAll(unquote(r[0]), "{i}", strconv.Itoa(layer))
+		return emit(strings.ReplaceAll(name, "{e}", strconv.Itoa(e)), r[1])
+	}
+	do := func(rs [][]string, l int) error {
+		layer = l
+		for i := 0; i < len(rs); i++ {
+			if !strings.Contains(rs[i][0], "{e}") {
+				if err := row(rs[i], 0); err != nil {
 					return err
 				}
 				continue
 			}
-			if err := emit(strings.ReplaceAll(unquote(r[0]), "{i}", strconv.Itoa(layer)), r[1]); err != nil {
-				return err
+			// A run of {e} rows: the whole run for each expert.
+			j := i
+			for j < len(rs) && strings.Contains(rs[j][0], "{e}") {
+				j++
 			}
+			for e := 0; e < experts; e++ {
+				for _, r := range rs[i:j] {
+					if err := row(r, e); err != nil {
+						return err
+					}
+				}
+			}
+			i = j - 1
 		}
 		return nil
 	}

@@ -45,9 +45,13 @@ func WeightSpecs(m *Model) []WeightSpec {
 			add(p+"attn.wv.weight", kv*hd, c)
 			add(p+"attn.wo.weight", c, h*hd)
 			add(p+"ffn_norm.weight", c)
-			add(p+"ffn.w1.weight", f, c)
-			add(p+"ffn.w2.weight", c, f)
-			add(p+"ffn.w3.weight", f, c)
+			if m.IsMoELayer(i) {
+				moeWeights(a.MoE, c, p, add)
+			} else {
+				add(p+"ffn.w1.weight", f, c)
+				add(p+"ffn.w2.weight", c, f)
+				add(p+"ffn.w3.weight", f, c)
+			}
 			hcParams(p + "hc_attn")
 			hcParams(p + "hc_ffn")
 		}

@@ -125,6 +125,12 @@ func onlyCoefficientPath(c *ir.Value, readers []*ir.Node) bool {
 			if n.Inputs[0] == c {
 				return false
 			}
+		case ir.OpMoE:
+			// The router's gate stays float32 (export/op_moe.go: a
+			// half-precision score can swap two experts).
+			if n.Inputs[1] != c {
+				return false
+			}
 		default:
 			return false
 		}

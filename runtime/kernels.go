@@ -179,7 +179,7 @@ var kernelTable = []kernel{
 type opKey struct{ domain, op string }
 
 // kernelIndex maps (domain, op_type) to its rows, oldest first.
-var kernelIndex = indexKernels(slices.Concat(kernelTable, sequenceKernels, exportKernels))
+var kernelIndex = indexKernels(slices.Concat(kernelTable, sequenceKernels, exportKernels, routingKernels))
 
 func indexKernels(table []kernel) map[opKey][]*kernel {
 	idx := map[opKey][]*kernel{}

@@ -34,7 +34,7 @@ type options struct {
 	mhcc, dir, out, ortLib, root, command string
 	models, stModels, shardedModels       []string
 	reps                                  int
-	goMax                                 int64
+	goMax, ortMax                         int64
 	keep                                  bool
 }
 
@@ -52,6 +52,7 @@ func main() {
 	flag.StringVar(&shardedModels, "sharded-models", "bench/models/paper-3b.yaml", "model files also compiled from a Hugging Face-style checkpoint of their weights: BF16 shards of at most 512 MiB with HF Llama names, an index, names: {preset: hf-llama} (written first, not timed); \"\" for none")
 	flag.IntVar(&o.reps, "reps", 3, "compiles per model; the median is reported")
 	flag.Int64Var(&o.goMax, "go-runtime-max", 3<<30, "run the Go runtime on models whose data file has at most this many bytes")
+	flag.Int64Var(&o.ortMax, "ort-max", 0, "run onnxruntime on models whose data file has at most this many bytes (0: all); it needs about that much memory")
 	flag.BoolVar(&o.keep, "keep", false, "keep the compiled models")
 	flag.StringVar(&ortCheck, "ort-check", "", "child mode: load this model in onnxruntime and run it once")
 	flag.Parse()
@@ -89,6 +90,7 @@ type row struct {
 	rss                  []int64
 	dataBytes, onnxBytes int64
 	ort                  benchenv.Child
+	ortRan               bool
 	checker              benchenv.Child
 	goRun                *benchenv.Child
 }
@@ -162,8 +164,11 @@ func run(o options) error {
 		if fi, err := os.Stat(out + ".data"); err == nil {
 			r.dataBytes = fi.Size()
 		}
-		fmt.Fprintf(os.Stderr, "bench/big: onnxruntime on %s\n", out)
-		r.ort = benchenv.Run(self, "-ort-lib", o.ortLib, "-ort-check", out)
+		if o.ortMax == 0 || r.dataBytes <= o.ortMax {
+			fmt.Fprintf(os.Stderr, "bench/big: onnxruntime on %s\n", out)
+			r.ort = benchenv.Run(self, "-ort-lib", o.ortLib, "-ort-check", out)
+			r.ortRan = true
+		}
 		fmt.Fprintf(os.Stderr, "bench/big: onnx checker on %s\n", out)
 		r.checker = benchenv.Run("/usr/bin/python3", filepath.Join(o.root, "scripts", "check_onnx.py"), out)
 		if r.dataBytes <= o.goMax {
@@ -232,14 +237,17 @@ func render(o options, rows []row, commit, before, after string) string {
 		if r.goRun != nil {
 			goCell = fmt.Sprintf("%s, %.1f s, %s", status(*r.goRun), r.goRun.Wall.Seconds(), mib(r.goRun.MaxRSS))
 		}
-		ortCell := fmt.Sprintf("%s, %.1f s", status(r.ort), r.ort.Wall.Seconds())
+		ortCell, ortRSS := fmt.Sprintf("%s, %.1f s", status(r.ort), r.ort.Wall.Seconds()), mib(r.ort.MaxRSS)
 		if r.ort.Err == nil {
 			ortCell += " (" + r.ort.Out + ")"
+		}
+		if !r.ortRan {
+			ortCell, ortRSS = "skipped (data > "+gib(o.ortMax)+")", "—"
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %.2fB | %s | %s | %s | %.1f s (%.1f–%.1f) | %s (%s) | %s | %s | %s, %.1f s | %s |\n",
 			r.name, r.source, float64(r.params)/1e9, gib(r.weights), mib(r.onnxBytes), gib(r.dataBytes),
 			benchenv.Median(r.walls).Seconds(), slices.Min(r.walls).Seconds(), slices.Max(r.walls).Seconds(),
-			mib(benchenv.Median(r.rss)), mib(slices.Max(r.rss)), ortCell, mib(r.ort.MaxRSS), status(r.checker), r.checker.Wall.Seconds(), goCell)
+			mib(benchenv.Median(r.rss)), mib(slices.Max(r.rss)), ortCell, ortRSS, status(r.checker), r.checker.Wall.Seconds(), goCell)
 	}
 	b.WriteString(notes)
 	return b.String()

@@ -69,6 +69,9 @@ func printInspect(w io.Writer, r *inspect.Report) {
 	p("model\t%s (%s)", r.Model, r.File)
 	p("shape\t%d layers, C = %d, n = %d streams", r.Layers, r.Hidden, r.Streams)
 	p("parameters\t%s (mHC: %s, %.3f%%)", count(r.Params.Total), count(r.Params.MHC), 100*r.Params.MHCShare)
+	if r.Params.Active != r.Params.Total {
+		p("active per token\t%s (%.1f%%: the routed experts a token uses, plus everything else)", count(r.Params.Active), 100*float64(r.Params.Active)/float64(r.Params.Total))
+	}
 	p("weights\t%s as float32", bytesString(r.WeightBytes))
 	p("FLOPs per token\t%s at sequence %d (mHC: %s, %.2f%%)", count(r.FLOPs.Total), r.Sequence, count(r.FLOPs.MHC), 100*r.FLOPs.MHCShare)
 	p("activations\tstate %s per token; at sequence %d: state %s, KV cache %s, largest transient %s", bytesString(r.Activations.StatePerToken), r.Sequence,

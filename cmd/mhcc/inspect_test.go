@@ -39,6 +39,23 @@ func TestInspectParams(t *testing.T) {
 	if want := int64(2*2*hc + head); r.Params.MHC != want {
 		t.Errorf("tiny-mhc: %d mHC parameters, want %d", r.Params.MHC, want)
 	}
+	if r.Params.Active != r.Params.Total {
+		t.Errorf("tiny-mhc: %d active parameters, want all %d (no experts)", r.Params.Active, r.Params.Total)
+	}
+	// decoder-moe: tiny-mhc's attention and mHC, 3 layers; layer 0 dense
+	// (ffn 64), layers 1 and 2 a router over 8 experts of width 16, top-2,
+	// and one shared expert of width 16. A token uses 2 of the 8 experts.
+	const (
+		expert = 3 * 16 * 32
+		moeFFN = 8*32 + 8*expert + expert
+		attn   = 2*32 + 32*32 + 2*16*32 + 32*32
+		moeAll = 2*embed + 32 + 3*(attn+2*hc) + 3*64*32 + 2*moeFFN + head
+		unused = 2 * 6 * expert // per MoE layer, the 6 experts a token skips
+	)
+	r = inspectJSON(t, "../../testdata/golden/decoder-moe/model.yaml")
+	if r.Params.Total != moeAll || r.Params.Active != moeAll-unused {
+		t.Errorf("decoder-moe: %d parameters, %d active; want %d, %d", r.Params.Total, r.Params.Active, moeAll, moeAll-unused)
+	}
 	// paper-27b: 30 layers, C 2560, 32 heads of 128, ffn 1536, vocab 129280.
 	r = inspectJSON(t, "../../bench/models/paper-27b.yaml")
 	c, h, f, v := int64(2560), int64(32*128), int64(1536), int64(129280)

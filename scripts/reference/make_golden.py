@@ -113,6 +113,25 @@ CASES = [
         shards=3,
     ),
     dict(
+        name="decoder-moe",
+        covers="mixture-of-experts mHC decoder: 3 layers, the first dense (dense_layers 1), then "
+               "8 experts of width 16, top-2, 1 shared expert, sigmoid router with normalize_top_k, "
+               "routed_scaling_factor 2.5; dynamic mHC n=4, GQA, F32 weights",
+        seed=707,
+        dtype="F32",
+        architecture=dict(kind="decoder", vocab_size=97, hidden_size=32, layers=3, heads=4,
+                          kv_heads=2, head_dim=8, ffn_hidden_size=64, norm_eps=1e-6,
+                          rope_theta=10000,
+                          moe=dict(experts=8, experts_per_token=2, shared_experts=1,
+                                   expert_ffn_hidden_size=16, router="sigmoid",
+                                   normalize_top_k=True, routed_scaling_factor=2.5,
+                                   dense_layers=1)),
+        hyper_connections=dict(kind="mhc", streams=4, dynamic=True, sinkhorn_iterations=20,
+                               eps=1e-6, rms_eps=1e-6, collapse="head"),
+        inputs=dict(batch="dynamic", sequence="dynamic", max_sequence=64),
+        runs=[(1, 5), (3, 9), (2, 1)],
+    ),
+    dict(
         name="mlp-mhc",
         covers="mlp architecture with dynamic mHC, n=4, 3 layers, 20 Sinkhorn iterations, "
                "collapse head, F32 weights, dynamic batch",
@@ -156,6 +175,8 @@ def yaml_scalar(v):
         m = m.rstrip("0")
         if m.endswith("."):
             m += "0"
+        if int(e) == 0:
+            return m  # "2.5": PyYAML reads an exponent without a sign as a string
         return "%se%d" % (m, int(e))
     return str(v)
 
@@ -170,6 +191,10 @@ def model_yaml(case):
     for section in ("architecture", "hyper_connections"):
         lines.append("%s:" % section)
         for k, v in case[section].items():
+            if isinstance(v, dict):
+                lines.append("  %s:" % k)
+                lines += ["    %s: %s" % (kk, yaml_scalar(vv)) for kk, vv in v.items()]
+                continue
             lines.append("  %s: %s" % (k, yaml_scalar(v)))
     if case.get("shards"):
         lines += ["weights:", "  source: safetensors", "  path: model.safetensors.index.json",

@@ -50,6 +50,8 @@ class Config:
     eps: float = 1e-6
     rms_eps: float = 1e-6
     collapse: str = "head"           # head | sum | mean
+    # architecture.moe (decoder only; None: a dense SwiGLU FFN in every layer)
+    moe: Optional[dict] = None
     # inputs
     max_sequence: int = 4096         # size of the RoPE tables (decoder only)
 
@@ -75,6 +77,19 @@ class Config:
                 raise ValueError("rotate-half RoPE needs an even head_dim")
         if self.sinkhorn_iterations < 1:
             raise ValueError("sinkhorn_iterations must be >= 1")
+        if self.moe is not None:
+            m = dict(self.moe)
+            unknown = set(m) - set(MOE_DEFAULTS) - {"experts", "experts_per_token", "expert_ffn_hidden_size"}
+            if unknown:
+                raise ValueError("architecture.moe: unknown keys %s" % sorted(unknown))
+            full = dict(MOE_DEFAULTS, expert_ffn_hidden_size=self.ffn_hidden_size)
+            full.update(m)
+            if not 1 <= full["experts_per_token"] <= full["experts"]:
+                raise ValueError("architecture.moe: experts_per_token must be in 1..experts")
+            if full["router"] not in ("softmax", "sigmoid"):
+                raise ValueError("architecture.moe.router: %r" % full["router"])
+            full["routed_scaling_factor"] = float(full["routed_scaling_factor"])
+            self.moe = full
 
     @property
     def is_mhc(self):
@@ -91,7 +106,7 @@ class Config:
         kw = dict(kind=a["kind"], hidden_size=a["hidden_size"], layers=a["layers"],
                   ffn_hidden_size=a["ffn_hidden_size"])
         for key in ("norm_eps", "vocab_size", "heads", "kv_heads", "head_dim", "rope_theta",
-                    "input_size", "output_size"):
+                    "input_size", "output_size", "moe"):
             if key in a:
                 kw[key] = a[key]
         if "kind" in h:
@@ -337,6 +352,49 @@ class SwiGLU(nn.Module):
         return self.w2(Fn.silu(self.w1(h)) * self.w3(h))
 
 
+# Defaults of architecture.moe (docs/spec.md §5.1); expert_ffn_hidden_size defaults to
+# ffn_hidden_size.
+MOE_DEFAULTS = dict(shared_experts=0, router="softmax", normalize_top_k=False,
+                    routed_scaling_factor=1.0, dense_layers=0)
+
+
+class MoE(nn.Module):
+    """Mixture-of-experts FFN (docs/spec.md §3.1), per token h [..., C]:
+
+        scores  = softmax(h·gateᵀ) or sigmoid(h·gateᵀ)            # [..., E]
+        w, top  = torch.topk(scores, k)                            # the k largest and their experts
+        w       = w / Σ w  (normalize_top_k)  · routed_scaling_factor
+        y       = Σ_j w[j] · expert_{top[j]}(h)  +  shared(h)
+
+    Every expert runs on every token and the k chosen outputs are picked with
+    torch.gather (no value-dependent control flow, so torch.onnx can trace it)."""
+
+    def __init__(self, cfg, dtype=torch.float64):
+        super().__init__()
+        m = cfg.moe
+        C, F = cfg.hidden_size, m["expert_ffn_hidden_size"]
+        self.k, self.router = m["experts_per_token"], m["router"]
+        self.normalize, self.scaling = m["normalize_top_k"], m["routed_scaling_factor"]
+        self.gate = linear(C, m["experts"], dtype)
+        self.experts = nn.ModuleList([SwiGLU(C, F, dtype) for _ in range(m["experts"])])
+        self.shared_experts = SwiGLU(C, m["shared_experts"] * F, dtype) if m["shared_experts"] else None
+
+    def forward(self, h):
+        logits = self.gate(h)
+        scores = torch.softmax(logits, dim=-1) if self.router == "softmax" else torch.sigmoid(logits)
+        w, top = torch.topk(scores, self.k, dim=-1)                          # [..., k]
+        if self.normalize:
+            w = w / w.sum(dim=-1, keepdim=True)
+        w = w * self.scaling
+        every = torch.stack([e(h) for e in self.experts], dim=-2)            # [..., E, C]
+        index = top.unsqueeze(-1).expand(*top.shape, every.shape[-1])        # [..., k, C]
+        chosen = torch.gather(every, -2, index)                              # [..., k, C]
+        y = (w.unsqueeze(-1) * chosen).sum(dim=-2)
+        if self.shared_experts is not None:
+            y = y + self.shared_experts(h)
+        return y
+
+
 class MlpBody(nn.Module):
     """mlp architecture sublayer body: w2 · silu(w1 · v)."""
 
@@ -421,13 +479,16 @@ class _HCModel(nn.Module):
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, cfg, dtype):
+    def __init__(self, cfg, dtype, index=0):
         super().__init__()
         C = cfg.hidden_size
         self.attn_norm = RMSNorm(C, cfg.norm_eps, dtype)
         self.attn = Attention(cfg, dtype)
         self.ffn_norm = RMSNorm(C, cfg.norm_eps, dtype)
-        self.ffn = SwiGLU(C, cfg.ffn_hidden_size, dtype)
+        if cfg.moe is not None and index >= cfg.moe["dense_layers"]:
+            self.ffn = MoE(cfg, dtype)
+        else:
+            self.ffn = SwiGLU(C, cfg.ffn_hidden_size, dtype)
         if cfg.is_mhc:
             _hc_params(self, "hc_attn", cfg, dtype)
             _hc_params(self, "hc_ffn", cfg, dtype)
@@ -448,7 +509,7 @@ class Decoder(_HCModel):
         self.cfg = cfg
         C = cfg.hidden_size
         self.embed = nn.Embedding(cfg.vocab_size, C, dtype=dtype)
-        self.layers = nn.ModuleList([DecoderLayer(cfg, dtype) for _ in range(cfg.layers)])
+        self.layers = nn.ModuleList([DecoderLayer(cfg, dtype, i) for i in range(cfg.layers)])
         self._head_params(dtype)
         self.norm = RMSNorm(C, cfg.norm_eps, dtype)
         self.head = linear(C, cfg.vocab_size, dtype)

@@ -324,6 +324,42 @@ class ModelTest(unittest.TestCase):
         self.assertEqual(dims, ["batch", "sequence"])
 
 
+class MoETest(unittest.TestCase):
+    MOE = dict(experts=5, experts_per_token=2, shared_experts=1, expert_ffn_hidden_size=7,
+               router="sigmoid", normalize_top_k=True, routed_scaling_factor=2.5, dense_layers=1)
+
+    def test_weight_names(self):
+        shapes = ref.build(tiny_decoder_cfg(moe=self.MOE)).expected_weights()
+        self.assertIn("layers.0.ffn.w1.weight", shapes)          # dense_layers: layer 0 dense
+        self.assertNotIn("layers.1.ffn.w1.weight", shapes)
+        self.assertEqual(shapes["layers.1.ffn.gate.weight"], (5, 16))
+        self.assertEqual(shapes["layers.1.ffn.experts.4.w1.weight"], (7, 16))
+        self.assertEqual(shapes["layers.1.ffn.experts.4.w2.weight"], (16, 7))
+        self.assertEqual(shapes["layers.1.ffn.shared_experts.w3.weight"], (7, 16))
+        self.assertNotIn("layers.1.ffn.experts.5.w1.weight", shapes)
+
+    def test_matches_per_token_loop(self):
+        """MoE.forward against docs/spec.md §3.1 read literally, one token at a time."""
+        for router, normalize in (("sigmoid", True), ("softmax", False)):
+            moe = dict(self.MOE, router=router, normalize_top_k=normalize)
+            model = random_model(tiny_decoder_cfg(moe=moe), seed=3)
+            ffn = model.layers[1].ffn
+            h = torch.randn(2, 3, 16, generator=torch.Generator().manual_seed(4), dtype=F64)
+            got = ffn(h)
+            for b in range(2):
+                for t in range(3):
+                    x = h[b, t]
+                    logits = ffn.gate(x)
+                    s = torch.sigmoid(logits) if router == "sigmoid" else torch.softmax(logits, -1)
+                    order = sorted(range(5), key=lambda e: (-s[e].item(), e))[:2]
+                    w = {e: s[e] for e in order}
+                    if normalize:
+                        total = sum(w.values())
+                        w = {e: v / total for e, v in w.items()}
+                    y = sum(2.5 * w[e] * ffn.experts[e](x) for e in order) + ffn.shared_experts(x)
+                    torch.testing.assert_close(got[b, t], y)
+
+
 class SafetensorsTest(unittest.TestCase):
     def test_round_trip(self):
         g = torch.Generator().manual_seed(14)
