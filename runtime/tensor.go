@@ -7,49 +7,41 @@ import (
 	"strings"
 
 	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/onnx/tensor"
 	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 )
 
 // A DType is an element type. Its values are ONNX's TensorProto.DataType
-// numbers, so a DType converts to and from the file format by a cast.
+// numbers, so a DType converts to and from the file format by a cast; its
+// names and sizes come from onnx/tensor's table.
 type DType int32
 
 // The element types the interpreter stores. Float16 and BFloat16 are stored as
 // their 16-bit patterns and computed in float32 (see [Tensor]).
 const (
-	Undefined DType = 0
-	Float32   DType = 1
-	Uint8     DType = 2
-	Int8      DType = 3
-	Uint16    DType = 4
-	Int16     DType = 5
-	Int32     DType = 6
-	Int64     DType = 7
-	Bool      DType = 9
-	Float16   DType = 10
-	Float64   DType = 11
-	Uint32    DType = 12
-	Uint64    DType = 13
-	BFloat16  DType = 16
+	Undefined DType = DType(tensor.Undefined)
+	Float32   DType = DType(tensor.Float)
+	Uint8     DType = DType(tensor.Uint8)
+	Int8      DType = DType(tensor.Int8)
+	Uint16    DType = DType(tensor.Uint16)
+	Int16     DType = DType(tensor.Int16)
+	Int32     DType = DType(tensor.Int32)
+	Int64     DType = DType(tensor.Int64)
+	Bool      DType = DType(tensor.Bool)
+	Float16   DType = DType(tensor.Float16)
+	Float64   DType = DType(tensor.Double)
+	Uint32    DType = DType(tensor.Uint32)
+	Uint64    DType = DType(tensor.Uint64)
+	BFloat16  DType = DType(tensor.BFloat16)
 )
 
-var dtypeNames = map[DType]string{
-	Undefined: "undefined", Float32: "float32", Uint8: "uint8", Int8: "int8",
-	Uint16: "uint16", Int16: "int16", Int32: "int32", Int64: "int64",
-	8: "string", Bool: "bool", Float16: "float16", Float64: "float64",
-	Uint32: "uint32", Uint64: "uint64", 14: "complex64", 15: "complex128",
-	BFloat16: "bfloat16",
-}
-
-// String returns numpy's name for the type ("float32", "bfloat16").
+// String returns numpy's name for the type ("float32", "bfloat16"), from
+// onnx/tensor's table, the tree's one table of element types.
 func (t DType) String() string {
 	if t.IsSequence() {
 		return "sequence(" + t.Elem().String() + ")"
 	}
-	if s, ok := dtypeNames[t]; ok {
-		return s
-	}
-	return fmt.Sprintf("dtype(%d)", int32(t))
+	return tensor.Name(int32(t))
 }
 
 // Supported reports whether tensors of this type can be stored.
@@ -59,19 +51,13 @@ func (t DType) Supported() bool { return t.size() > 0 }
 // unsupported.
 func (t DType) Size() int { return t.size() }
 
-// size is the width of one element in bytes (raw_data layout), 0 if unsupported.
+// size is the width of one element in bytes (raw_data layout, onnx/tensor's
+// table), 0 for a type the interpreter does not store (storageKind).
 func (t DType) size() int {
-	switch t {
-	case Uint8, Int8, Bool:
-		return 1
-	case Uint16, Int16, Float16, BFloat16:
-		return 2
-	case Float32, Int32, Uint32:
-		return 4
-	case Float64, Int64, Uint64:
-		return 8
+	if storageKind(t) == "" {
+		return 0
 	}
-	return 0
+	return tensor.Size(int32(t))
 }
 
 // IsFloat reports whether t is one of the floating-point types.
