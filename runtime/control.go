@@ -27,7 +27,7 @@ func subgraphFeeds(c *call, sub *Model, in []*Tensor) map[string]*Tensor {
 
 // runSubgraph runs sub, failing with the subgraph's error under what.
 func runSubgraph(c *call, sub *Model, feeds map[string]*Tensor, what string) []*Tensor {
-	res, err := sub.RunWith(feeds, RunOptions{Engine: c.engine()})
+	res, err := c.ops.run(sub, feeds)
 	if err != nil {
 		failf("%s: %s", what, strings.TrimPrefix(err.Error(), "runtime: "))
 	}

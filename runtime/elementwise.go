@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"math"
-	goruntime "runtime"
 
 	"github.com/mhcc-dev/mhcc/runtime/internal/fast"
 )
@@ -169,7 +168,7 @@ type numFn struct {
 // mapNum is y[i] = f(x[i]) for any number type.
 func mapNum(c *call, x *Tensor, fn numFn) *Tensor {
 	if x.DType.IsFloat() && fn.f != nil {
-		return mapFloatOn(c, x, fn.f)
+		return c.ops.mapFloat(x, fn.f)
 	}
 	if !x.DType.IsInt() || fn.i == nil {
 		panic(errType)
@@ -183,34 +182,11 @@ func mapNum(c *call, x *Tensor, fn numFn) *Tensor {
 }
 
 func unaryFloat(f func(float64) float64) kernelFunc {
-	return func(c *call, in []*Tensor) []*Tensor { return []*Tensor{mapFloatOn(c, in[0], f)} }
+	return func(c *call, in []*Tensor) []*Tensor { return []*Tensor{c.ops.mapFloat(in[0], f)} }
 }
 
-// fastUnary32 runs loop over float32 tensors, split among goroutines when
-// large, and everything else through slow.
-func fastUnary32(loop func(dst, src []float32), slow kernelFunc) kernelFunc {
-	return func(c *call, in []*Tensor) []*Tensor {
-		d, ok := in[0].data.([]float32)
-		if !ok || !c.fast {
-			return slow(c, in)
-		}
-		out := fast.GetF32(len(d))
-		workers := 1
-		if len(d) >= parallelMin {
-			workers = goruntime.GOMAXPROCS(0)
-		}
-		fast.ParallelFor(len(d), workers, func(i0, i1 int) { loop(out[i0:i1], d[i0:i1]) })
-		return []*Tensor{{DType: Float32, Shape: in[0].Shape, data: out}}
-	}
-}
-
-// neg32 is dst = −src.
-func neg32(dst, src []float32) {
-	dst = dst[:len(src)]
-	for i, v := range src {
-		dst[i] = -v
-	}
-}
+// sigmoidOp is the Sigmoid kernel.
+func sigmoidOp(c *call, in []*Tensor) []*Tensor { return []*Tensor{mapFloat(in[0], sigmoid)} }
 
 func unaryNum(fn numFn) kernelFunc {
 	return func(c *call, in []*Tensor) []*Tensor { return []*Tensor{mapNum(c, in[0], fn)} }
@@ -271,7 +247,7 @@ func signF(x float64) float64 {
 // elu is y = x < 0 ? alpha·(eˣ−1) : x.
 func elu(c *call, in []*Tensor) []*Tensor {
 	alpha := c.float("alpha", 1)
-	return []*Tensor{mapFloatOn(c, in[0], func(x float64) float64 {
+	return []*Tensor{c.ops.mapFloat(in[0], func(x float64) float64 {
 		if x < 0 {
 			return alpha * (math.Exp(x) - 1)
 		}
@@ -283,7 +259,7 @@ func elu(c *call, in []*Tensor) []*Tensor {
 func selu(c *call, in []*Tensor) []*Tensor {
 	alpha := c.float("alpha", 1.67326319217681884765625)
 	gamma := c.float("gamma", 1.05070102214813232421875)
-	return []*Tensor{mapFloatOn(c, in[0], func(x float64) float64 {
+	return []*Tensor{c.ops.mapFloat(in[0], func(x float64) float64 {
 		if x <= 0 {
 			return gamma * (alpha*math.Exp(x) - alpha)
 		}
@@ -294,7 +270,7 @@ func selu(c *call, in []*Tensor) []*Tensor {
 // celu is y = max(0, x) + min(0, alpha·(e^(x/alpha) − 1)).
 func celu(c *call, in []*Tensor) []*Tensor {
 	alpha := c.float("alpha", 1)
-	return []*Tensor{mapFloatOn(c, in[0], func(x float64) float64 {
+	return []*Tensor{c.ops.mapFloat(in[0], func(x float64) float64 {
 		return math.Max(0, x) + math.Min(0, alpha*(math.Exp(x/alpha)-1))
 	})}
 }
@@ -302,7 +278,7 @@ func celu(c *call, in []*Tensor) []*Tensor {
 // leakyRelu is y = x < 0 ? alpha·x : x.
 func leakyRelu(c *call, in []*Tensor) []*Tensor {
 	alpha := c.float("alpha", 0.01)
-	return []*Tensor{mapFloatOn(c, in[0], func(x float64) float64 {
+	return []*Tensor{c.ops.mapFloat(in[0], func(x float64) float64 {
 		if x < 0 {
 			return alpha * x
 		}
@@ -313,7 +289,7 @@ func leakyRelu(c *call, in []*Tensor) []*Tensor {
 // thresholdedRelu is y = x > alpha ? x : 0.
 func thresholdedRelu(c *call, in []*Tensor) []*Tensor {
 	alpha := c.float("alpha", 1)
-	return []*Tensor{mapFloatOn(c, in[0], func(x float64) float64 {
+	return []*Tensor{c.ops.mapFloat(in[0], func(x float64) float64 {
 		if x > alpha {
 			return x
 		}
@@ -324,7 +300,7 @@ func thresholdedRelu(c *call, in []*Tensor) []*Tensor {
 // hardSigmoid is y = max(0, min(1, alpha·x + beta)).
 func hardSigmoid(c *call, in []*Tensor) []*Tensor {
 	alpha, beta := c.float("alpha", 0.2), c.float("beta", 0.5)
-	return []*Tensor{mapFloatOn(c, in[0], func(x float64) float64 { return clamp01(alpha*x + beta) })}
+	return []*Tensor{c.ops.mapFloat(in[0], func(x float64) float64 { return clamp01(alpha*x + beta) })}
 }
 
 // shrink is y = x < −lambd ? x + bias : x > lambd ? x − bias : 0.
@@ -341,7 +317,7 @@ func shrink(c *call, in []*Tensor) []*Tensor {
 	}
 	x := in[0]
 	if x.DType.IsFloat() {
-		return []*Tensor{mapFloatOn(c, x, f)}
+		return []*Tensor{c.ops.mapFloat(x, f)}
 	}
 	v := x.Float64s()
 	for i := range v {
@@ -544,7 +520,7 @@ func zipNum(a, b *Tensor, op binFn) *Tensor {
 }
 
 func binaryNum(op binFn) kernelFunc {
-	return func(c *call, in []*Tensor) []*Tensor { return []*Tensor{zipOn(c, in[0], in[1], op)} }
+	return func(c *call, in []*Tensor) []*Tensor { return []*Tensor{c.ops.zip(in[0], in[1], op)} }
 }
 
 // variadic folds op over all inputs left to right, broadcasting (Max, Min, Sum).
@@ -552,7 +528,7 @@ func variadic(op binFn) kernelFunc {
 	return func(c *call, in []*Tensor) []*Tensor {
 		acc := in[0]
 		for _, t := range in[1:] {
-			acc = zipOn(c, acc, t, op)
+			acc = c.ops.zip(acc, t, op)
 		}
 		return []*Tensor{acc}
 	}
@@ -562,7 +538,7 @@ func variadic(op binFn) kernelFunc {
 func mean(c *call, in []*Tensor) []*Tensor {
 	s := variadic(add)(c, in)[0]
 	n := float64(len(in))
-	return []*Tensor{mapFloatOn(c, s, func(x float64) float64 { return x / n })}
+	return []*Tensor{c.ops.mapFloat(s, func(x float64) float64 { return x / n })}
 }
 
 // mod is x mod y: with fmod=1 the sign of x (C fmod), else the sign of y.
@@ -577,11 +553,6 @@ func mod(c *call, in []*Tensor) []*Tensor {
 // pow is xʸ, broadcasting; the exponent may have another type than x.
 func pow(c *call, in []*Tensor) []*Tensor {
 	x, y := in[0], in[1]
-	if c.fast {
-		if sq := square32(x, y); sq != nil {
-			return []*Tensor{sq}
-		}
-	}
 	if x.DType == y.DType && x.DType.IsFloat() {
 		return []*Tensor{zipNum(x, y, binFn{f: math.Pow})}
 	}
@@ -592,22 +563,6 @@ func pow(c *call, in []*Tensor) []*Tensor {
 		out[o] = math.Pow(xv[ix[0]], yv[ix[1]])
 	})
 	return []*Tensor{fromFloat64s(x.DType, shape, out)}
-}
-
-// square32 is the fast path of Pow for float32 x and a scalar exponent 2
-// (the RMS patterns runtimes fuse): x·x in float32 is the correctly rounded
-// square, which is what the general path gives too (the float64 square of a
-// float32 is exact, rounded once). It returns nil for anything else.
-func square32(x, y *Tensor) *Tensor {
-	xv, ok := x.data.([]float32)
-	if !ok || y.Len() != 1 || len(y.Shape) > len(x.Shape) || y.Float64s()[0] != 2 {
-		return nil
-	}
-	out := fast.GetF32(len(xv))
-	for i, v := range xv {
-		out[i] = v * v
-	}
-	return &Tensor{DType: x.DType, Shape: append([]int64(nil), x.Shape...), data: out}
 }
 
 // prelu is y = x < 0 ? slope·x : x, slope broadcasting to x.
@@ -714,9 +669,6 @@ func where(c *call, in []*Tensor) []*Tensor {
 	cond, x, y := in[0], in[1], in[2]
 	if cond.DType != Bool || x.DType != y.DType {
 		panic(errType)
-	}
-	if x.DType == Float32 && c.fast {
-		return []*Tensor{where32(cond, x, y)}
 	}
 	shape := broadcastShapes(cond.Shape, x.Shape, y.Shape)
 	n := checkSize(shape)

@@ -42,14 +42,17 @@ func Kernels() string {
 	return fast.GEMMKernel() + "; " + elem
 }
 
-// mapFloatOn is mapFloat, split among goroutines for a large float32 x
-// when c runs under the Fast engine.
-func mapFloatOn(c *call, x *Tensor, f func(float64) float64) *Tensor {
-	if c.fast && x.DType.isHalf() {
-		return narrowFloat32(mapFloatOn(c, widen(x), f), x.DType)
+// fastOps are the Fast engine's forms of the steps kernels share (ops):
+// each falls back to the plain form (plainOps) where it has nothing faster.
+type fastOps struct{}
+
+// mapFloat is mapFloat, split among goroutines for a large float32 x.
+func (o fastOps) mapFloat(x *Tensor, f func(float64) float64) *Tensor {
+	if x.DType.isHalf() {
+		return narrowFloat32(o.mapFloat(widen(x), f), x.DType)
 	}
 	d, ok := x.data.([]float32)
-	if !c.fast || !ok || len(d) < parallelMin {
+	if !ok || len(d) < parallelMin {
 		return mapFloat(x, f)
 	}
 	out := fast.GetF32(len(d))
@@ -61,10 +64,10 @@ func mapFloatOn(c *call, x *Tensor, f func(float64) float64) *Tensor {
 	return &Tensor{DType: Float32, Shape: x.Shape, data: out}
 }
 
-// zipOn is zipNum, row by row (zip32) for + − × ÷ on float32 (and on
-// float16 and bfloat16 widened to it) when c runs under the Fast engine.
-func zipOn(c *call, a, b *Tensor, op binFn) *Tensor {
-	if !c.fast || a.DType != b.DType || op.kind == binOther {
+// zip is zipNum, row by row (zip32) for + − × ÷ on float32 (and on float16
+// and bfloat16 widened to it).
+func (fastOps) zip(a, b *Tensor, op binFn) *Tensor {
+	if a.DType != b.DType || op.kind == binOther {
 		return zipNum(a, b, op)
 	}
 	if a.DType == Float32 {
@@ -76,14 +79,140 @@ func zipOn(c *call, a, b *Tensor, op binFn) *Tensor {
 	return zipNum(a, b, op)
 }
 
-// transposeOn is transposeTensor, copying whole strided runs (takeStrided)
-// when fast.
-func transposeOn(useFast bool, x *Tensor, perm []int) *Tensor {
-	if !useFast {
-		return transposeTensor(x, perm)
-	}
+// transpose copies whole strided runs (takeStrided).
+func (fastOps) transpose(x *Tensor, perm []int) *Tensor {
 	shape, pst := transposed(x.Shape, perm)
 	return takeStrided(x, shape, pst, 0)
+}
+
+// reduceAxes reduces along whole float32 lines (reduce32) where it can.
+func (fastOps) reduceAxes(x *Tensor, axes []int64, keepdims bool, r reducer) *Tensor {
+	red, keep, shape, nOut := reduceShape(x, axes, keepdims)
+	if x.DType == Float32 {
+		if t, ok := reduce32(x, red, r, shape); ok {
+			return t
+		}
+	}
+	return reduceWalk(x, keep, shape, nOut, r)
+}
+
+// matmul is the fast matmulT.
+func (fastOps) matmul(a, b *Tensor) *Tensor { return matmulT(a, b, false, false) }
+
+// concat copies whole blocks for float32 and int64.
+func (fastOps) concat(in []*Tensor, shape []int64, axis int) *Tensor {
+	for _, t := range in {
+		if t.DType != in[0].DType {
+			panic(errType)
+		}
+	}
+	switch in[0].data.(type) {
+	case []float32:
+		return &Tensor{DType: in[0].DType, Shape: shape, data: concatBlocks[float32](in, shape, axis)}
+	case []int64:
+		return &Tensor{DType: in[0].DType, Shape: shape, data: concatBlocks[int64](in, shape, axis)}
+	}
+	return plainOps{}.concat(in, shape, axis)
+}
+
+// strided copies whole strided runs.
+func (fastOps) strided(x *Tensor, shape []int64, st []int, base int) *Tensor {
+	return takeStrided(x, shape, st, base)
+}
+
+// expand copies whole runs, with stride 0 along the broadcast dims.
+func (fastOps) expand(x *Tensor, shape []int64) *Tensor {
+	return takeStrided(x, shape, broadcastStrides(x.Shape, len(shape)), 0)
+}
+
+// gather copies whole runs of inner elements (an embedding's rows) of a
+// float32 x at once.
+func (fastOps) gather(x *Tensor, iv []int64, shape []int64, outer, dim, inner int) *Tensor {
+	xv, ok := x.data.([]float32)
+	if !ok {
+		return plainOps{}.gather(x, iv, shape, outer, dim, inner)
+	}
+	out := fast.GetF32(checkSizeOf(shape, 4))
+	for o := 0; o < outer; o++ {
+		for n, j := range iv {
+			if j < -int64(dim) || j >= int64(dim) {
+				failf("index %d out of range for dim %d", j, dim)
+			}
+			if j < 0 {
+				j += int64(dim)
+			}
+			copy(out[(o*len(iv)+n)*inner:][:inner], xv[(o*dim+int(j))*inner:][:inner])
+		}
+	}
+	return &Tensor{DType: Float32, Shape: shape, data: out}
+}
+
+// run runs sub under the Fast engine.
+func (fastOps) run(sub *Model, feeds map[string]*Tensor) (map[string]*Tensor, error) {
+	return sub.RunWith(feeds, RunOptions{Engine: Fast})
+}
+
+// fastKernels are the Fast engine's own forms of whole kernels, by (domain,
+// op_type), for every opset row of the op. Each returns nil where it does
+// not apply (another dtype, another shape): the engine then runs the row's
+// kernel (fastKernel). TestFastKernelsHaveRows checks each names a row.
+var fastKernels = map[opKey]kernelFunc{
+	{"", "Neg"}:     unary32(neg32),
+	{"", "Sigmoid"}: sigmoidFast,
+	{"", "Pow"}:     powFast,
+	{"", "Where"}:   whereFast,
+	{"", "Softmax"}: softmaxFast,
+}
+
+// fastRows is fastKernels resolved per table row, each with its fallback.
+var fastRows = func() map[*kernel]kernelFunc {
+	rows := map[*kernel]kernelFunc{}
+	for key, f := range fastKernels {
+		for _, k := range kernelIndex[key] {
+			ref := k.fn
+			rows[k] = func(c *call, in []*Tensor) []*Tensor {
+				if out := f(c, in); out != nil {
+					return out
+				}
+				return ref(c, in)
+			}
+		}
+	}
+	return rows
+}()
+
+// fastKernel is the function the Fast engine calls for a node of row k.
+func fastKernel(k *kernel) kernelFunc {
+	if f := fastRows[k]; f != nil {
+		return f
+	}
+	return k.fn
+}
+
+// unary32 runs loop over a float32 tensor, split among goroutines when
+// large; nil for other types.
+func unary32(loop func(dst, src []float32)) kernelFunc {
+	return func(c *call, in []*Tensor) []*Tensor {
+		d, ok := in[0].data.([]float32)
+		if !ok {
+			return nil
+		}
+		out := fast.GetF32(len(d))
+		workers := 1
+		if len(d) >= parallelMin {
+			workers = goruntime.GOMAXPROCS(0)
+		}
+		fast.ParallelFor(len(d), workers, func(i0, i1 int) { loop(out[i0:i1], d[i0:i1]) })
+		return []*Tensor{{DType: Float32, Shape: in[0].Shape, data: out}}
+	}
+}
+
+// neg32 is dst = −src.
+func neg32(dst, src []float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = -v
+	}
 }
 
 // A rowPlan walks the rows of an output shape for up to three operands that
@@ -673,12 +802,39 @@ func sigmoid32(x *Tensor) *Tensor {
 	return &Tensor{DType: Float32, Shape: x.Shape, data: out}
 }
 
-// sigmoidOp is the Sigmoid kernel: sigmoid32 for float32, else the general map.
-func sigmoidOp(c *call, in []*Tensor) []*Tensor {
-	if in[0].DType == Float32 && c.fast {
+// sigmoidFast is Sigmoid by sigmoid32 for float32.
+func sigmoidFast(c *call, in []*Tensor) []*Tensor {
+	if in[0].DType == Float32 {
 		return []*Tensor{sigmoid32(in[0])}
 	}
-	return []*Tensor{mapFloat(in[0], sigmoid)}
+	return nil
+}
+
+// powFast is Pow by square32 for a float32 x squared.
+func powFast(c *call, in []*Tensor) []*Tensor {
+	if sq := square32(in[0], in[1]); sq != nil {
+		return []*Tensor{sq}
+	}
+	return nil
+}
+
+// whereFast is Where by where32 on float32.
+func whereFast(c *call, in []*Tensor) []*Tensor {
+	cond, x, y := in[0], in[1], in[2]
+	if cond.DType == Bool && x.DType == Float32 && y.DType == Float32 {
+		return []*Tensor{where32(cond, x, y)}
+	}
+	return nil
+}
+
+// softmaxFast is Softmax by softmax32 on float32 lines that are contiguous.
+func softmaxFast(c *call, in []*Tensor) []*Tensor {
+	if x := in[0]; x.DType == Float32 {
+		if outer, dim, inner := softmaxLines(c, x); inner == 1 {
+			return []*Tensor{softmax32(x, outer, dim)}
+		}
+	}
+	return nil
 }
 
 // Vector forms where the build has them (elementwise_simd.go); each reports
@@ -823,4 +979,20 @@ func concatBlocks[T any](in []*Tensor, shape []int64, axis int) []T {
 		}
 	}
 	return out
+}
+
+// square32 is the fast path of Pow for float32 x and a scalar exponent 2
+// (the RMS patterns runtimes fuse): x·x in float32 is the correctly rounded
+// square, which is what the general path gives too (the float64 square of a
+// float32 is exact, rounded once). It returns nil for anything else.
+func square32(x, y *Tensor) *Tensor {
+	xv, ok := x.data.([]float32)
+	if !ok || y.Len() != 1 || len(y.Shape) > len(x.Shape) || y.Float64s()[0] != 2 {
+		return nil
+	}
+	out := fast.GetF32(len(xv))
+	for i, v := range xv {
+		out[i] = v * v
+	}
+	return &Tensor{DType: x.DType, Shape: append([]int64(nil), x.Shape...), data: out}
 }

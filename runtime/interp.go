@@ -102,7 +102,11 @@ func (m *Model) runGraph(inputs map[string]*Tensor, opt RunOptions) (map[string]
 		if opt.Profile != nil {
 			t0 = time.Now()
 		}
-		outs, err := m.runCall(&call{n: n, nout: len(n.Outputs), fast: opt.Engine == Fast}, args)
+		c := &call{n: n, nout: len(n.Outputs), ops: plainOps{}, fn: n.k.fn}
+		if opt.Engine == Fast {
+			c.ops, c.fn = fastOps{}, fastKernel(n.k)
+		}
+		outs, err := m.runCall(c, args)
 		if opt.Profile != nil {
 			opt.Profile.add(n, time.Since(t0))
 		}
@@ -188,7 +192,7 @@ func (m *Model) runCall(c *call, args []*Tensor) (outs []*Tensor, err error) {
 		}
 		outs, err = nil, fmt.Errorf("runtime: %v: %s", n, clipMsg(strings.TrimPrefix(msg, "runtime: ")))
 	}()
-	outs = n.k.fn(c, args)
+	outs = c.fn(c, args)
 	if len(outs) < len(n.Outputs) {
 		outs = append(outs, make([]*Tensor, len(n.Outputs)-len(outs))...)
 	}

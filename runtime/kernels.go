@@ -70,7 +70,7 @@ var kernelTable = []kernel{
 	{op: "IsNaN", since: 9, minIn: 1, fn: isNaN, types: result(isFloat, Bool)},
 	{op: "IsInf", since: 10, minIn: 1, fn: isInf, types: result(isFloat, Bool)},
 	// elementwise.go: unary on numbers.
-	{op: "Neg", since: 1, minIn: 1, fn: fastUnary32(neg32, unaryNum(neg)), types: same(isSigned)},
+	{op: "Neg", since: 1, minIn: 1, fn: unaryNum(neg), types: same(isSigned)},
 	{op: "Abs", since: 1, minIn: 1, fn: unaryNum(abs), types: same(isNumber)},
 	{op: "Relu", since: 1, minIn: 1, fn: unaryNum(relu), types: same(isSigned)},
 	{op: "Sign", since: 9, minIn: 1, fn: unaryNum(sign), types: same(isNumber)},
@@ -257,19 +257,46 @@ func failf(format string, args ...any) {
 	panic(kernelError(fmt.Sprintf(format, shortArgs(args)...)))
 }
 
-// A call is one execution of a node: its attributes and opset.
+// A call is one execution of a node: its attributes and opset, and the
+// engine's forms of the steps kernels share.
 type call struct {
 	n    *Node
-	nout int  // outputs declared by the node, omitted ones included
-	fast bool // the Fast engine's call: the kernel may take its fast forms
+	nout int        // outputs declared by the node, omitted ones included
+	ops  ops        // the engine's: plainOps under Reference, fastOps under Fast
+	fn   kernelFunc // what the engine runs for n: its row's kernel, or its fast form (fastKernel)
 }
 
-// engine is the Engine the call runs under (a subgraph runs under its parent's).
-func (c *call) engine() Engine {
-	if c.fast {
-		return Fast
-	}
-	return Reference
+// ops are the steps several kernels share, in the form of the engine a call
+// runs under. A kernel is written once against them: the Reference engine's
+// (plainOps, ops_plain.go) are the plain loops, so a kernel run under it is
+// the reference by construction; the Fast engine's (fastOps, fastpath.go)
+// are the row-wise, vectorised and parallel forms, which fall back to the
+// plain ones where they do not apply. No kernel asks which engine it runs
+// under.
+type ops interface {
+	// mapFloat is y[i] = f(x[i]) for a float x (mapFloat).
+	mapFloat(x *Tensor, f func(float64) float64) *Tensor
+	// zip is op(a, b) broadcasting (zipNum).
+	zip(a, b *Tensor, op binFn) *Tensor
+	// transpose permutes x's dims (transposeTensor).
+	transpose(x *Tensor, perm []int) *Tensor
+	// reduceAxes reduces x over axes with r (reduceAxes).
+	reduceAxes(x *Tensor, axes []int64, keepdims bool, r reducer) *Tensor
+	// matmul is numpy's matmul of a and b (matmulRef).
+	matmul(a, b *Tensor) *Tensor
+	// concat joins in along axis into shape, all of one dtype (concatPlain).
+	concat(in []*Tensor, shape []int64, axis int) *Tensor
+	// strided is the tensor of shape whose element at index i… is x's at
+	// base + Σ i_d·st[d] (Slice).
+	strided(x *Tensor, shape []int64, st []int, base int) *Tensor
+	// expand broadcasts x to shape (Expand).
+	expand(x *Tensor, shape []int64) *Tensor
+	// gather takes x's rows idx along the middle dim of [outer, dim, inner]
+	// into shape (Gather); an index out of range fails.
+	gather(x *Tensor, idx []int64, shape []int64, outer, dim, inner int) *Tensor
+	// run runs a subgraph or function body (control.go, function.go) under
+	// the same engine.
+	run(sub *Model, feeds map[string]*Tensor) (map[string]*Tensor, error)
 }
 
 func (c *call) opset() int64 { return c.n.Opset }

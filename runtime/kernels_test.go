@@ -255,7 +255,7 @@ func TestEinsumMatchesMatMul(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := matmul(q, transposeTensor(k, []int{0, 1, 3, 2}), false)
+	want := matmulRef(q, transposeTensor(k, []int{0, 1, 3, 2}))
 	if err := compareTensors(got[0], want, 1e-6, 1e-6); err != nil {
 		t.Error(err)
 	}
@@ -264,7 +264,7 @@ func TestEinsumMatchesMatMul(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := compareTensors(got[0], matmul(p, k, false), 1e-6, 1e-6); err != nil {
+	if err := compareTensors(got[0], matmulRef(p, k), 1e-6, 1e-6); err != nil {
 		t.Error(err)
 	}
 }
@@ -289,5 +289,22 @@ func TestKernelTable(t *testing.T) {
 	}
 	if !Implements("ai.onnx", "Softmax", 13) || Implements("", "Softmax", maxOpset+1) || Implements("ai.mhcc", "Softmax", 13) {
 		t.Error("Implements disagrees with the table")
+	}
+}
+
+// TestFastKernelsHaveRows checks that every fast form names a row of the
+// table, so that none is dead and every one has a reference to fall back to
+// and be tested against.
+func TestFastKernelsHaveRows(t *testing.T) {
+	for key := range fastKernels {
+		rows := kernelIndex[key]
+		if len(rows) == 0 {
+			t.Errorf("fast kernel %v has no row in the table", key)
+		}
+		for _, k := range rows {
+			if fastRows[k] == nil {
+				t.Errorf("fast kernel %v: row %d-%d not resolved", key, k.since, k.last())
+			}
+		}
 	}
 }

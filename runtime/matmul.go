@@ -1,59 +1,72 @@
 package runtime
 
-import (
-	goruntime "runtime"
-	"sync"
-
-	"github.com/mhcc-dev/mhcc/runtime/internal/fast"
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas32"
-)
-
 // Matrix products. matMulNaive is the reference loop, float64 sums rounded
-// once per output element. The fast kernels, tested against it
-// (matmul_test.go, gemm_test.go): float32 goes to the packed AVX-512 GEMM of
-// gemm.go where the CPU and build have a micro-kernel for it, else to gonum's
-// blas32 from 32³ multiply-adds and matMulBlocked (float64 sums) below;
-// float64 to matMulBlocked.
+// once per output element; matmul_fast.go has the Fast engine's forms,
+// tested against it (matmul_test.go, gemm_test.go).
 
 type float interface{ ~float32 | ~float64 }
 
 // matMul is numpy's matmul: C[..., i, j] = Σ_p A[..., i, p]·B[..., p, j], the
 // batch dims broadcasting, a 1-D A a row and a 1-D B a column (each dropped
-// from the result). When Decode fused a Transpose of the last two dims into
-// the node (fuse.go), an operand arrives untransposed and the kernel reads it
-// transposed.
+// from the result).
 func matMul(c *call, in []*Tensor) []*Tensor {
-	if pk := c.n.fz.packed; pk != nil {
-		return []*Tensor{matmulPacked(in[0], pk)}
-	}
-	return []*Tensor{matmulT(in[0], in[1], c.n.fz.transA, c.n.fz.transB, c.fast)}
+	return []*Tensor{c.ops.matmul(in[0], in[1])}
 }
 
-// matmul multiplies a and b with the fast kernels or the reference loop.
-func matmul(a, b *Tensor, useFast bool) *Tensor { return matmulT(a, b, false, false, useFast) }
+// matmulRef is matMul by the reference loop (matMulNaive; matMulInt for
+// integers, float16 and bfloat16 widened to float32).
+func matmulRef(a, b *Tensor) *Tensor {
+	p, shape, final := mmShapes(a, b, false, false)
+	out := alloc(a.DType, shape)
+	switch ad := a.data.(type) {
+	case []float32:
+		p.naive32(out.data.([]float32), ad, b.data.([]float32))
+	case []float64:
+		mmNaive(&p, out.data.([]float64), ad, b.data.([]float64))
+	default:
+		if a.DType.isHalf() {
+			out = narrowFloat32(matmulRef(widen(a), widen(b)), a.DType)
+		} else if a.DType.IsInt() {
+			out = p.ints(a, b, shape)
+		} else {
+			panic(errType)
+		}
+	}
+	return reshaped(out, final)
+}
 
-// matmulT multiplies a (its last two dims swapped if ta) by b (likewise if
-// tb). The float32 fast path reads either operand transposed in place, the
-// float64 one a transposed b (x·Wᵀ, every linear layer of the verification
-// reference: materializing Wᵀ would copy every weight on every run); the
-// others materialize the transpose first.
-func matmulT(a, b *Tensor, ta, tb, useFast bool) *Tensor {
+func (p *mmProblem) naive32(c, a, b []float32) { mmNaive(p, c, a, b) }
+
+// mmNaive runs matMulNaive over every output row of the batch.
+func mmNaive[T float](p *mmProblem, c, a, b []T) {
+	m, k, n := p.m, p.k, p.n
+	if len(p.aIdx)*m == 0 || n == 0 {
+		return
+	}
+	for bi := range p.aIdx {
+		matMulNaive(c[bi*m*n:(bi+1)*m*n], a[p.aIdx[bi]*m*k:(p.aIdx[bi]+1)*m*k], b[p.bIdx[bi]*k*n:(p.bIdx[bi]+1)*k*n], 0, m, k, n)
+	}
+}
+
+// ints is the integer product, wrapping (matMulInt per batch).
+func (p *mmProblem) ints(a, b *Tensor, shape []int64) *Tensor {
+	av, bv := a.Int64s(), b.Int64s()
+	res := make([]int64, checkSize(shape))
+	for bi := range p.aIdx {
+		matMulInt(res[bi*p.m*p.n:], av[p.aIdx[bi]*p.m*p.k:], bv[p.bIdx[bi]*p.k*p.n:], p.m, p.k, p.n)
+	}
+	return fromInt64s(a.DType, shape, res)
+}
+
+// mmShapes checks a·b (a's last two dims swapped if ta, b's if tb) and
+// gives the batch of products, the output shape and the shape without the
+// dims a 1-D operand added.
+func mmShapes(a, b *Tensor, ta, tb bool) (p mmProblem, shape, final []int64) {
 	if a.DType != b.DType {
 		panic(errType)
 	}
 	if len(a.Shape) == 0 || len(b.Shape) == 0 || ta && len(a.Shape) < 2 || tb && len(b.Shape) < 2 {
 		panic(errRank)
-	}
-	inPlace := useFast && (a.DType == Float32 || a.DType == Float64 && !ta)
-	if (ta || tb) && !inPlace {
-		if ta {
-			a = transposeLast2(a, useFast)
-		}
-		if tb {
-			b = transposeLast2(b, useFast)
-		}
-		ta, tb = false, false
 	}
 	as, bs := a.Shape, b.Shape
 	if len(as) == 1 {
@@ -74,80 +87,20 @@ func matmulT(a, b *Tensor, ta, tb, useFast bool) *Tensor {
 		failf("matmul of %v and %v: inner dims %d and %d differ", a.Shape, b.Shape, k, k2)
 	}
 	batch := broadcastShapes(as[:len(as)-2], bs[:len(bs)-2])
-	shape := append(append([]int64{}, batch...), m, n)
-	var out *Tensor
-	if a.DType == Float32 && useFast {
-		out = newF32(shape) // every kernel below writes all of C
-	} else {
-		out = alloc(a.DType, shape)
-	}
+	shape = append(append([]int64{}, batch...), m, n)
 	// Which batch of a and of b each output batch reads.
 	aIdx := batchIndex(as[:len(as)-2], batch)
 	bIdx := batchIndex(bs[:len(bs)-2], batch)
-	p := mmProblem{m: int(m), k: int(k), n: int(n), aIdx: aIdx, bIdx: bIdx, transA: ta, transB: tb}
-
-	switch ad := a.data.(type) {
-	case []float32:
-		p.run32(out.data.([]float32), ad, b.data.([]float32), useFast)
-	case []float64:
-		p.run64(out.data.([]float64), ad, b.data.([]float64), useFast)
-	default:
-		if a.DType.isHalf() {
-			out = narrowFloat32(matmul(widen(a), widen(b), useFast), a.DType)
-		} else if a.DType.IsInt() {
-			av, bv := a.Int64s(), b.Int64s()
-			res := make([]int64, out.Len())
-			for bi := range aIdx {
-				matMulInt(res[bi*p.m*p.n:], av[aIdx[bi]*p.m*p.k:], bv[bIdx[bi]*p.k*p.n:], p.m, p.k, p.n)
-			}
-			out = fromInt64s(a.DType, shape, res)
-		} else {
-			panic(errType)
-		}
-	}
+	p = mmProblem{m: int(m), k: int(k), n: int(n), aIdx: aIdx, bIdx: bIdx, transA: ta, transB: tb}
 	// Drop the dims a 1-D operand added.
-	final := append([]int64{}, batch...)
+	final = append([]int64{}, batch...)
 	if len(a.Shape) > 1 {
 		final = append(final, m)
 	}
 	if len(b.Shape) > 1 {
 		final = append(final, n)
 	}
-	return reshaped(out, final)
-}
-
-// matmulPacked is a·B for a float32 a (rank ≥ 1) and a constant B packed by
-// the plan: all of a's rows, whatever its batch dims, in one product.
-func matmulPacked(a *Tensor, pk *packedB) *Tensor {
-	if a.DType != Float32 {
-		panic(errType)
-	}
-	if len(a.Shape) == 0 {
-		panic(errRank)
-	}
-	k := int(a.Shape[len(a.Shape)-1])
-	if k != pk.K {
-		failf("matmul of %v and [%d %d]: inner dims %d and %d differ", a.Shape, pk.K, pk.N, k, pk.K)
-	}
-	shape := append(append([]int64{}, a.Shape[:len(a.Shape)-1]...), int64(pk.N))
-	out := newF32(shape)
-	m := a.Len() / max(k, 1)
-	if k == 0 {
-		m = product(shape) / max(pk.N, 1)
-	}
-	fast.SgemmPacked(fast.SIMDKernel, fast.RowsKernel, m, a.data.([]float32), k, pk.PackedB, out.data.([]float32), pk.N, fast.Workers())
-	return out
-}
-
-// transposeLast2 swaps the last two dims of x.
-func transposeLast2(x *Tensor, useFast bool) *Tensor {
-	r := len(x.Shape)
-	perm := make([]int, r)
-	for i := range perm {
-		perm[i] = i
-	}
-	perm[r-2], perm[r-1] = r-1, r-2
-	return transposeOn(useFast, x, perm)
+	return p, shape, final
 }
 
 // batchIndex is expandIndex for the batch dims, without a walk when there
@@ -172,153 +125,6 @@ type mmProblem struct {
 	transA, transB bool
 }
 
-func (p *mmProblem) run32(c, a, b []float32, useFast bool) {
-	m, k, n := p.m, p.k, p.n
-	if useFast && fast.SIMDKernel != nil {
-		lda, ldb := k, n
-		if p.transA {
-			lda = m
-		}
-		if p.transB {
-			ldb = k
-		}
-		one := func(bi, workers int) {
-			fast.Sgemm(fast.SIMDKernel, m, n, k, a[p.aIdx[bi]*m*k:][:m*k], lda, p.transA, b[p.bIdx[bi]*k*n:][:k*n], ldb, p.transB, c[bi*m*n:][:m*n], n, workers)
-		}
-		if k <= smallK && n >= 16 && axpySIMD != nil {
-			one = func(bi, _ int) {
-				matMulSmallK(c[bi*m*n:][:m*n], a[p.aIdx[bi]*m*k:][:m*k], p.transA, b[p.bIdx[bi]*k*n:][:k*n], p.transB, m, k, n)
-			}
-		}
-		workers := fast.Workers()
-		batches := len(p.aIdx)
-		if batches < workers || batches*m*n*k < 1<<16 {
-			for bi := range batches {
-				one(bi, workers)
-			}
-			return
-		}
-		fast.ParallelFor(batches, workers, func(b0, b1 int) {
-			for bi := b0; bi < b1; bi++ {
-				one(bi, 1)
-			}
-		})
-		return
-	}
-	if useFast && (p.transA || p.transB || m*k*n >= gonumMinWork) {
-		for bi := range p.aIdx {
-			matMulGonum32(c[bi*m*n:(bi+1)*m*n], a[p.aIdx[bi]*m*k:(p.aIdx[bi]+1)*m*k], p.transA, b[p.bIdx[bi]*k*n:(p.bIdx[bi]+1)*k*n], p.transB, m, k, n)
-		}
-		return
-	}
-	mmRun(p, c, a, b, useFast)
-}
-
-// smallK is the inner dimension up to which a float32 product skips the
-// packed GEMM: with k this small, packing costs more than it saves
-// (the mHC stream mixing is a batch of 4×4 · 4×C products).
-const smallK = 8
-
-// matMulSmallK is c = a·b for one m×k by k×n float32 product, k ≤ smallK, as
-// row updates c[i,:] += a[i,p]·b[p,:] with the vector axpy.
-func matMulSmallK(c, a []float32, ta bool, b []float32, tb bool, m, k, n int) {
-	if tb {
-		bt := make([]float32, k*n)
-		for j := range n {
-			for p := range k {
-				bt[p*n+j] = b[j*k+p]
-			}
-		}
-		b = bt
-	}
-	for i := range m {
-		row := c[i*n:][:n]
-		clear(row)
-		for p := range k {
-			av := a[i*k+p]
-			if ta {
-				av = a[p*m+i]
-			}
-			axpySIMD(row, b[p*n:][:n], av)
-		}
-	}
-}
-
-// axpySIMD is dst[i] += alpha·x[i] where the build has a vector form
-// (elementwise_simd.go), else nil.
-var axpySIMD func(dst, x []float32, alpha float32)
-
-// gonumMinWork is the number of multiply-adds from which a float32 product
-// goes to gonum: below it, the call overhead outweighs the faster kernel.
-const gonumMinWork = 32 * 32 * 32
-
-// matMulGonum32 is c = a·b for one m×k by k×n float32 product (a, b stored
-// transposed when ta, tb) through
-// gonum's blas32.Gemm: assembly-accelerated and parallel across the cores
-// for large products. It sums in float32, as onnxruntime's MLAS does, so it
-// agrees with matMulNaive (which sums in float64) to float32 rounding, not
-// bit for bit; matmul_test.go checks the bound.
-func matMulGonum32(c, a []float32, ta bool, b []float32, tb bool, m, k, n int) {
-	A := blas32.General{Rows: m, Cols: k, Stride: k, Data: a}
-	opA := blas.NoTrans
-	if ta {
-		A, opA = blas32.General{Rows: k, Cols: m, Stride: m, Data: a}, blas.Trans
-	}
-	B := blas32.General{Rows: k, Cols: n, Stride: n, Data: b}
-	opB := blas.NoTrans
-	if tb {
-		B, opB = blas32.General{Rows: n, Cols: k, Stride: k, Data: b}, blas.Trans
-	}
-	blas32.Gemm(opA, opB, 1, A, B, 0, blas32.General{Rows: m, Cols: n, Stride: n, Data: c})
-}
-func (p *mmProblem) run64(c, a, b []float64, useFast bool) { mmRun(p, c, a, b, useFast) }
-
-// mmRun splits the batch × m output rows among goroutines.
-func mmRun[T float](p *mmProblem, c, a, b []T, useFast bool) {
-	m, k, n := p.m, p.k, p.n
-	rows := len(p.aIdx) * m
-	if rows == 0 || n == 0 {
-		return
-	}
-	// rowsOf computes output rows [r0, r1), which may span batches.
-	rowsOf := func(r0, r1 int) {
-		for r0 < r1 {
-			bi, i0 := r0/m, r0%m
-			i1 := min(m, i0+r1-r0)
-			cb := c[bi*m*n : (bi+1)*m*n]
-			ab := a[p.aIdx[bi]*m*k : (p.aIdx[bi]+1)*m*k]
-			bb := b[p.bIdx[bi]*k*n : (p.bIdx[bi]+1)*k*n]
-			if useFast && p.transB {
-				matMulTransB(cb, ab, bb, i0, i1, k, n)
-			} else if useFast {
-				matMulBlocked(cb, ab, bb, i0, i1, k, n)
-			} else {
-				matMulNaive(cb, ab, bb, i0, i1, k, n)
-			}
-			r0 += i1 - i0
-		}
-	}
-	workers := goruntime.GOMAXPROCS(0)
-	const minWork = 1 << 16 // multiply-adds per goroutine worth starting one
-	if w := rows * k * n / minWork; w < workers {
-		workers = max(w, 1)
-	}
-	if !useFast || workers == 1 {
-		rowsOf(0, rows)
-		return
-	}
-	var wg sync.WaitGroup
-	chunk := (rows + workers - 1) / workers
-	for r := 0; r < rows; r += chunk {
-		wg.Add(1)
-		go func(r0, r1 int) {
-			defer wg.Done()
-			rowsOf(r0, r1)
-		}(r, min(rows, r+chunk))
-	}
-	wg.Wait()
-}
-
 // matMulNaive is the reference: c[i,j] = Σ_p a[i,p]·b[p,j] for rows i in [i0, i1),
 // summed in float64 in order of p.
 func matMulNaive[T float](c, a, b []T, i0, i1, k, n int) {
@@ -329,111 +135,6 @@ func matMulNaive[T float](c, a, b []T, i0, i1, k, n int) {
 				s += float64(a[i*k+p]) * float64(b[p*n+j])
 			}
 			c[i*n+j] = T(s)
-		}
-	}
-}
-
-// Block sizes of matMulBlocked: a kb×nb panel of B (256 KiB of float32)
-// stays in cache while up to rb rows of A stream over it.
-const (
-	mmRB = 8
-	mmKB = 128
-	mmNB = 512
-)
-
-// matMulTransB is matMulBlocked with b stored transposed (n×k): each C[i, j]
-// is the float64 dot product of two contiguous rows, A's i and B's j. The
-// rows of B are taken in blocks that stay in cache while every row of A
-// meets them, and two rows of A meet two of B at a time, so each element
-// loaded serves two products (the float64 verification reference spends
-// most of its time here, on x·Wᵀ).
-func matMulTransB[T float](c, a, b []T, i0, i1, k, n int) {
-	const jBlock = 32
-	for j0 := 0; j0 < n; j0 += jBlock {
-		j1 := min(n, j0+jBlock)
-		i := i0
-		for ; i+2 <= i1; i += 2 {
-			a0, a1 := a[i*k:(i+1)*k], a[(i+1)*k:(i+2)*k]
-			c0, c1 := c[i*n:(i+1)*n], c[(i+1)*n:(i+2)*n]
-			j := j0
-			for ; j+2 <= j1; j += 2 {
-				b0, b1 := b[j*k:(j+1)*k], b[(j+1)*k:(j+2)*k]
-				a1, b0, b1 := a1[:len(a0)], b0[:len(a0)], b1[:len(a0)]
-				var s00, s01, s10, s11 float64
-				for p, x := range a0 {
-					x0, x1 := float64(x), float64(a1[p])
-					y0, y1 := float64(b0[p]), float64(b1[p])
-					s00 += x0 * y0
-					s01 += x0 * y1
-					s10 += x1 * y0
-					s11 += x1 * y1
-				}
-				c0[j], c0[j+1], c1[j], c1[j+1] = T(s00), T(s01), T(s10), T(s11)
-			}
-			for ; j < j1; j++ {
-				c0[j], c1[j] = T(dotT(a0, b[j*k:(j+1)*k])), T(dotT(a1, b[j*k:(j+1)*k]))
-			}
-		}
-		for ; i < i1; i++ {
-			arow, crow := a[i*k:(i+1)*k], c[i*n:(i+1)*n]
-			for j := j0; j < j1; j++ {
-				crow[j] = T(dotT(arow, b[j*k:(j+1)*k]))
-			}
-		}
-	}
-}
-
-// dotT is Σ x[p]·y[p] in float64, in four partial sums.
-func dotT[T float](x, y []T) float64 {
-	y = y[:len(x)]
-	var s0, s1, s2, s3 float64
-	p := 0
-	for ; p+4 <= len(x); p += 4 {
-		s0 += float64(x[p]) * float64(y[p])
-		s1 += float64(x[p+1]) * float64(y[p+1])
-		s2 += float64(x[p+2]) * float64(y[p+2])
-		s3 += float64(x[p+3]) * float64(y[p+3])
-	}
-	for ; p < len(x); p++ {
-		s0 += float64(x[p]) * float64(y[p])
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
-// matMulBlocked computes the same as matMulNaive, summing in float64 in order
-// of p, but walks B in kb×nb panels, accumulating rb rows of C at a time as
-// row updates c[i,:] += a[i,p]·b[p,:] that run along memory.
-func matMulBlocked[T float](c, a, b []T, i0, i1, k, n int) {
-	var accBuf [mmRB * mmNB]float64
-	for ib := i0; ib < i1; ib += mmRB {
-		ie := min(ib+mmRB, i1)
-		for jb := 0; jb < n; jb += mmNB {
-			je := min(jb+mmNB, n)
-			w := je - jb
-			acc := accBuf[:(ie-ib)*w]
-			clear(acc)
-			for pb := 0; pb < k; pb += mmKB {
-				pe := min(pb+mmKB, k)
-				for i := ib; i < ie; i++ {
-					ac := acc[(i-ib)*w : (i-ib+1)*w]
-					arow := a[i*k+pb : i*k+pe]
-					for pp, av := range arow {
-						f := float64(av)
-						brow := b[(pb+pp)*n+jb : (pb+pp)*n+je]
-						ac := ac[:len(brow)]
-						for j, bv := range brow {
-							ac[j] += f * float64(bv)
-						}
-					}
-				}
-			}
-			for i := ib; i < ie; i++ {
-				crow := c[i*n+jb : i*n+je]
-				ac := acc[(i-ib)*w : (i-ib+1)*w]
-				for j := range crow {
-					crow[j] = T(ac[j])
-				}
-			}
 		}
 	}
 }
@@ -459,12 +160,12 @@ func gemm(c *call, in []*Tensor) []*Tensor {
 		panic(errRank)
 	}
 	if c.int("transA", 0) != 0 {
-		a = transposeOn(c.fast, a, []int{1, 0})
+		a = c.ops.transpose(a, []int{1, 0})
 	}
 	if c.int("transB", 0) != 0 {
-		b = transposeOn(c.fast, b, []int{1, 0})
+		b = c.ops.transpose(b, []int{1, 0})
 	}
-	y := matmul(a, b, c.fast)
+	y := c.ops.matmul(a, b)
 	alpha, beta := c.float("alpha", 1), c.float("beta", 1)
 	var bias *Tensor
 	if len(in) > 2 && in[2] != nil && beta != 0 {

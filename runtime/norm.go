@@ -51,11 +51,6 @@ func eachLine(c *call, x *Tensor, f func(v []float64)) *Tensor {
 
 // softmax is y = e^(x − max) / Σ e^(x − max) along each line.
 func softmax(c *call, in []*Tensor) []*Tensor {
-	if x := in[0]; x.DType == Float32 && c.fast {
-		if outer, dim, inner := softmaxLines(c, x); inner == 1 {
-			return []*Tensor{softmax32(x, outer, dim)}
-		}
-	}
 	return []*Tensor{eachLine(c, in[0], func(v []float64) {
 		mx := math.Inf(-1)
 		for _, x := range v {

@@ -40,7 +40,7 @@ type fusionRule struct {
 // so the order of the rows does not change the plan.
 var fusions = []fusionRule{
 	{
-		name: "matmul_transpose", match: matchMatMulTranspose, kernel: matMul,
+		name: "matmul_transpose", match: matchMatMulTranspose, kernel: matMulFused,
 		reason: "MatMul(Transpose(x, perm swapping the last two dims), …), either operand: " +
 			"the MatMul reads x transposed (its packing step does that for free) and the Transpose never runs; " +
 			"this is how the exporter writes every linear layer (x · Wᵀ) and attention's Q·Kᵀ",
@@ -279,7 +279,7 @@ func (m *Model) assignSlots(p *plan, order []*Node) (last map[int]int, pinned []
 	}
 	last = map[int]int{}
 	for i, n := range order {
-		st := step{n: n, c: call{n: n, nout: len(n.Outputs), fast: true}}
+		st := step{n: n, c: call{n: n, nout: len(n.Outputs), ops: fastOps{}, fn: fastKernel(n.k)}}
 		for _, in := range n.Inputs {
 			s := slotOf(in)
 			st.in = append(st.in, s)
@@ -452,6 +452,9 @@ func (m *Model) packWeights(p *plan, order []*Node, isOutput map[string]bool) []
 		c := *n
 		c.Inputs = []string{n.Inputs[0], ""}
 		c.fz.transB, c.fz.packed = false, pw.pk
+		k := *n.k
+		k.fn = matMulFused
+		c.k = &k
 		order[i] = &c
 		converted[name]++
 	}

@@ -79,15 +79,22 @@ func reduce(r reducer) kernelFunc {
 				return []*Tensor{x}
 			}
 		}
-		return []*Tensor{reduceAxes(c.fast, x, axes, c.int("keepdims", 1) != 0, r)}
+		return []*Tensor{c.ops.reduceAxes(x, axes, c.int("keepdims", 1) != 0, r)}
 	}
 }
 
-// reduceAxes reduces x over axes (all if empty) with r: along whole float32
-// lines (reduce32) when fast, else by the plain index walk below.
-func reduceAxes(useFast bool, x *Tensor, axes []int64, keepdims bool, r reducer) *Tensor {
+// reduceAxes reduces x over axes (all if empty) with r, by the plain index
+// walk (reduceWalk).
+func reduceAxes(x *Tensor, axes []int64, keepdims bool, r reducer) *Tensor {
+	_, keep, shape, nOut := reduceShape(x, axes, keepdims)
+	return reduceWalk(x, keep, shape, nOut, r)
+}
+
+// reduceShape gives, for reducing x over axes, which dims are reduced, the
+// output shape with them kept as 1, the output shape, and its size.
+func reduceShape(x *Tensor, axes []int64, keepdims bool) (red []bool, keep, shape []int64, nOut int) {
 	rank := len(x.Shape)
-	red := make([]bool, rank)
+	red = make([]bool, rank)
 	for _, a := range axes {
 		red[normAxis(a, rank)] = true
 	}
@@ -96,7 +103,7 @@ func reduceAxes(useFast bool, x *Tensor, axes []int64, keepdims bool, r reducer)
 			red[i] = true
 		}
 	}
-	keep := make([]int64, rank) // the output shape with reduced dims kept as 1
+	keep = make([]int64, rank) // the output shape with reduced dims kept as 1
 	var squeezed []int64
 	for i, d := range x.Shape {
 		if red[i] {
@@ -106,19 +113,20 @@ func reduceAxes(useFast bool, x *Tensor, axes []int64, keepdims bool, r reducer)
 		keep[i] = d
 		squeezed = append(squeezed, d)
 	}
-	nOut := checkSizeOf(keep, 8)
-	shape := keep
+	nOut = checkSizeOf(keep, 8)
+	shape = keep
 	if !keepdims {
 		shape = squeezed
 		if shape == nil {
 			shape = []int64{}
 		}
 	}
-	if x.DType == Float32 && useFast {
-		if t, ok := reduce32(x, red, r, shape); ok {
-			return t
-		}
-	}
+	return red, keep, shape, nOut
+}
+
+// reduceWalk reduces x to shape (keep with the reduced dims as 1, nOut
+// elements) by one index walk over x.
+func reduceWalk(x *Tensor, keep, shape []int64, nOut int, r reducer) *Tensor {
 	// The kept shape broadcasts to x's: each element of x finds its output.
 	idx := expandIndex(keep, x.Shape)
 	count := 0

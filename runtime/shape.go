@@ -3,8 +3,6 @@ package runtime
 import (
 	"fmt"
 	"math"
-
-	"github.com/mhcc-dev/mhcc/runtime/internal/fast"
 )
 
 // Shape and data-movement kernels. Each computes, for every output element,
@@ -219,7 +217,7 @@ func transpose(c *call, in []*Tensor) []*Tensor {
 			perm[i] = r - 1 - i
 		}
 	}
-	return []*Tensor{transposeOn(c.fast, x, perm)}
+	return []*Tensor{c.ops.transpose(x, perm)}
 }
 
 // transposeTensor is y[i…] = x[i permuted], one index walk per element.
@@ -325,19 +323,12 @@ func concat(c *call, in []*Tensor) []*Tensor {
 		}
 		shape[axis] += t.Shape[axis]
 	}
-	if c.fast {
-		for _, t := range in {
-			if t.DType != in[0].DType {
-				panic(errType)
-			}
-		}
-		switch in[0].data.(type) {
-		case []float32:
-			return []*Tensor{{DType: in[0].DType, Shape: shape, data: concatBlocks[float32](in, shape, axis)}}
-		case []int64:
-			return []*Tensor{{DType: in[0].DType, Shape: shape, data: concatBlocks[int64](in, shape, axis)}}
-		}
-	}
+	return []*Tensor{c.ops.concat(in, shape, axis)}
+}
+
+// concat is the plain Concat: one index per output element, into the
+// inputs' data laid end to end.
+func (plainOps) concat(in []*Tensor, shape []int64, axis int) *Tensor {
 	all := concatData(in...)
 	idx := make([]int, 0, checkSizeOf(shape, 8))
 	outer, _, inner := split3(shape, axis)
@@ -355,7 +346,7 @@ func concat(c *call, in []*Tensor) []*Tensor {
 			}
 		}
 	}
-	return []*Tensor{take(all, shape, idx)}
+	return take(all, shape, idx)
 }
 
 // split cuts x along axis into the node's outputs: sizes from the split
@@ -501,10 +492,7 @@ func slice(c *call, in []*Tensor) []*Tensor {
 			base += int(start) * st[axis]
 		}
 	}
-	if c.fast {
-		return []*Tensor{takeStrided(x, shape, ost, base)}
-	}
-	return []*Tensor{take(x, shape, strided(shape, ost, base))}
+	return []*Tensor{c.ops.strided(x, shape, ost, base)}
 }
 
 // gather is y[i…, j…, k…] = x[i…, idx[j…], k…] along axis (negative indices
@@ -519,22 +507,11 @@ func gather(c *call, in []*Tensor) []*Tensor {
 	outer, dim, inner := split3(x.Shape, axis)
 	iv := ind.Int64s()
 	shape := append(append(append([]int64{}, x.Shape[:axis]...), ind.Shape...), x.Shape[axis+1:]...)
-	if xv, ok := x.data.([]float32); ok && c.fast {
-		// Whole runs of inner elements (an embedding's rows) copied at once.
-		out := fast.GetF32(checkSizeOf(shape, 4))
-		for o := 0; o < outer; o++ {
-			for n, j := range iv {
-				if j < -int64(dim) || j >= int64(dim) {
-					failf("index %d out of range for dim %d", j, dim)
-				}
-				if j < 0 {
-					j += int64(dim)
-				}
-				copy(out[(o*len(iv)+n)*inner:][:inner], xv[(o*dim+int(j))*inner:][:inner])
-			}
-		}
-		return []*Tensor{{DType: Float32, Shape: shape, data: out}}
-	}
+	return []*Tensor{c.ops.gather(x, iv, shape, outer, dim, inner)}
+}
+
+// gather is the plain Gather: one index per output element.
+func (plainOps) gather(x *Tensor, iv []int64, shape []int64, outer, dim, inner int) *Tensor {
 	idx := make([]int, 0, checkSizeOf(shape, 8))
 	for o := 0; o < outer; o++ {
 		for _, j := range iv {
@@ -549,7 +526,7 @@ func gather(c *call, in []*Tensor) []*Tensor {
 			}
 		}
 	}
-	return []*Tensor{take(x, shape, idx)}
+	return take(x, shape, idx)
 }
 
 // gatherElements is y[p] = x[p with its axis coordinate replaced by idx[p]];
@@ -592,10 +569,7 @@ func expand(c *call, in []*Tensor) []*Tensor {
 	x := in[0]
 	shape := broadcastShapes(x.Shape, in[1].Int64s())
 	checkSize(shape)
-	if c.fast {
-		return []*Tensor{takeStrided(x, shape, broadcastStrides(x.Shape, len(shape)), 0)}
-	}
-	return []*Tensor{take(x, shape, expandIndex(x.Shape, shape))}
+	return []*Tensor{c.ops.expand(x, shape)}
 }
 
 // tile repeats x repeats[d] times along each dim d: y[i…] = x[i mod dim …].
