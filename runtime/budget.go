@@ -120,7 +120,7 @@ func tensorBytes(t *Tensor) int64 {
 	if t == nil {
 		return 0
 	}
-	return int64(t.Len()) * int64(t.DType.size())
+	return int64(t.Len()) * int64(t.DType.Size())
 }
 
 // holdBytes adds t to the live total and returns what was added, for

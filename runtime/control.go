@@ -154,7 +154,7 @@ func stackScan(body *Model, k, out int, ts []*Tensor) *Tensor {
 		}
 	}
 	shape := append([]int64{int64(len(ts))}, ts[0].Shape...)
-	checkSizeOf(shape, ts[0].DType.size())
+	checkSizeOf(shape, ts[0].DType.Size())
 	t := concatData(ts...)
 	t.Shape = shape
 	return t

@@ -4,26 +4,9 @@ import (
 	"fmt"
 	"io"
 
-	"google.golang.org/protobuf/proto"
-
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	"github.com/mhcc-dev/mhcc/onnx/tensor/extdata"
 )
-
-// DecodeDir is Decode for a model whose initializers may keep their data in
-// external files (ONNX external data: location, offset, length), which are
-// read relative to dir, the model file's folder. [Load] uses it. Each
-// external tensor is read and decoded on its own, so the raw bytes of only
-// one are in memory at a time.
-func DecodeDir(data []byte, dir string) (*Model, error) {
-	var mp onnxpb.ModelProto
-	if err := proto.Unmarshal(data, &mp); err != nil {
-		return nil, fmt.Errorf("runtime: decode model: %w", err)
-	}
-	ext := &externalFiles{dir: dir}
-	defer ext.files.Close()
-	return decodeModel(&mp, ext, consumeAll) // mp is ours: its initializers and nodes can go as they are decoded
-}
 
 // externalFiles reads the external data of one model, whose file is in dir.
 type externalFiles struct {
@@ -63,8 +46,8 @@ func (x *externalFiles) read(p *onnxpb.TensorProto) ([]byte, error) {
 	if !dt.Supported() {
 		return nil, fmt.Errorf("unsupported element type %v", dt)
 	}
-	if length := sec.Size(); int64(want)*int64(dt.size()) != length {
-		return nil, fmt.Errorf("length %d, but shape %v of %v needs %d bytes", length, p.GetDims(), dt, int64(want)*int64(dt.size()))
+	if length := sec.Size(); int64(want)*int64(dt.Size()) != length {
+		return nil, fmt.Errorf("length %d, but shape %v of %v needs %d bytes", length, p.GetDims(), dt, int64(want)*int64(dt.Size()))
 	}
 	raw := make([]byte, sec.Size())
 	if _, err := io.ReadFull(sec, raw); err != nil {

@@ -583,7 +583,7 @@ func sumLine(v []float32, sq bool) float64 {
 // the index list. Transpose, Slice and Expand use it.
 func takeStrided(x *Tensor, shape []int64, st []int, base int) *Tensor {
 	var data any
-	n := checkSizeOf(shape, x.DType.size())
+	n := checkSizeOf(shape, x.DType.Size())
 	switch d := x.data.(type) {
 	case []float32:
 		data = copyStrided(d, fast.GetF32(n), shape, st, base)
@@ -858,15 +858,15 @@ func normSum(c *call, in []*Tensor) []*Tensor {
 		panic(errType)
 	}
 	shape := x.Shape
-	if n := int64(c.n.fz.sumSquare); n > 0 {
+	if n := int64(fusionOf(c.n).sumSquare); n > 0 {
 		// The Gemm form: rows of n² floats, n×n matrices flattened.
 		if len(shape) != 2 || shape[1] != n*n {
 			failf("Sinkhorn step on %v, want [T, %d]", shape, n*n)
 		}
 		shape = []int64{shape[0], n, n}
 	}
-	axis := normAxis(c.n.fz.sumAxis, len(shape))
-	eps := c.n.fz.sumEps
+	axis := normAxis(fusionOf(c.n).sumAxis, len(shape))
+	eps := fusionOf(c.n).sumEps
 	outer, dim, inner := split3(shape, axis)
 	xv := x.data.([]float32)
 	out := fast.GetF32(len(xv))

@@ -20,10 +20,10 @@ import (
 // untransposed and is read transposed; a constant B the plan packed is read
 // from its packed form.
 func matMulFused(c *call, in []*Tensor) []*Tensor {
-	if pk := c.n.fz.packed; pk != nil {
+	if pk := fusionOf(c.n).packed; pk != nil {
 		return []*Tensor{matmulPacked(in[0], pk)}
 	}
-	return []*Tensor{matmulT(in[0], in[1], c.n.fz.transA, c.n.fz.transB)}
+	return []*Tensor{matmulT(in[0], in[1], fusionOf(c.n).transA, fusionOf(c.n).transB)}
 }
 
 // matmulT multiplies a (its last two dims swapped if ta) by b (likewise if
@@ -57,9 +57,9 @@ func matmulT(a, b *Tensor, ta, tb bool) *Tensor {
 	}
 	switch ad := a.data.(type) {
 	case []float32:
-		p.run32(out.data.([]float32), ad, b.data.([]float32))
+		run32(&p, out.data.([]float32), ad, b.data.([]float32))
 	case []float64:
-		p.run64(out.data.([]float64), ad, b.data.([]float64))
+		run64(&p, out.data.([]float64), ad, b.data.([]float64))
 	default:
 		if a.DType.isHalf() {
 			out = narrowFloat32(matmulT(widen(a), widen(b), false, false), a.DType)
@@ -106,7 +106,7 @@ func transposeLast2(x *Tensor) *Tensor {
 	return fastOps{}.transpose(x, perm)
 }
 
-func (p *mmProblem) run32(c, a, b []float32) {
+func run32(p *mmProblem, c, a, b []float32) {
 	m, k, n := p.m, p.k, p.n
 	if fast.SIMDKernel != nil {
 		lda, ldb := k, n
@@ -205,7 +205,7 @@ func matMulGonum32(c, a []float32, ta bool, b []float32, tb bool, m, k, n int) {
 	}
 	blas32.Gemm(opA, opB, 1, A, B, 0, blas32.General{Rows: m, Cols: n, Stride: n, Data: c})
 }
-func (p *mmProblem) run64(c, a, b []float64) { mmRun(p, c, a, b) }
+func run64(p *mmProblem, c, a, b []float64) { mmRun(p, c, a, b) }
 
 // mmRun splits the batch × m output rows among goroutines.
 func mmRun[T float](p *mmProblem, c, a, b []T) {

@@ -2,133 +2,13 @@ package runtime
 
 import (
 	"fmt"
-	"path/filepath"
-	goruntime "runtime"
-	"runtime/debug"
 	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mhcc-dev/mhcc/internal/inputfile"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 )
-
-// A Model is a decoded and checked ONNX model, ready to [Model.Run].
-type Model struct {
-	IRVersion int64
-	Opsets    map[string]int64 // domain ("" is ai.onnx) → opset version
-	Inputs    []ValueInfo      // graph inputs without an initializer, in file order
-	Outputs   []ValueInfo      // graph outputs, in file order
-
-	nodes   []*Node            // topological order
-	inits   map[string]*Tensor // initializers (also the defaults of inputs that have one)
-	declIn  map[string]ValueInfo
-	uses    map[string]int   // number of node inputs reading each value
-	types   map[string]DType // statically known element types
-	defined map[string]bool  // every value name: inputs, initializers, node outputs
-
-	// For subgraphs and function bodies (see control.go, function.go).
-	// The graph's value_info, for inferTypes' checks. Not the GraphProto:
-	// that would keep every initializer's bytes alive next to the decoded
-	// tensors (twice the weights' memory for the model's lifetime).
-	valueInfo []*onnxpb.ValueInfoProto
-	params    []string // graph input names in file order, initialized ones included
-	captures  []string // outer-scope values the graph reads; also in Inputs, untyped
-
-	plan *plan // what Run executes (plan.go)
-}
-
-// A ValueInfo is a graph input or output as declared in the file.
-type ValueInfo struct {
-	Name   string
-	DType  DType   // Undefined when not declared
-	Shape  []int64 // -1 for a symbolic or unknown dim
-	Ranked bool    // false when the file gives no shape; Shape is then nil
-}
-
-// A Node is one operator application of the graph.
-type Node struct {
-	Name    string
-	OpType  string
-	Domain  string   // "" for ai.onnx
-	Inputs  []string // "" is an omitted optional input; then the outer-scope values its subgraphs read
-	Outputs []string // "" is an omitted optional output
-	Opset   int64    // the opset of Domain the model imports
-
-	index  int // position in the file
-	attrs  map[string]*onnxpb.AttributeProto
-	k      *kernel
-	consts map[string]*Tensor // decoded tensor attributes
-
-	// Inputs[nformal:] are outer-scope values that the node's subgraphs
-	// read (captures): Run passes them like inputs, so they stay alive and
-	// order the node after their producers.
-	nformal int
-	graphs  map[string]*Model // decoded graph attributes (Loop body, If branches)
-	fn      *Model            // body of the model-local function the node calls
-
-	fz fusion // what the plan fused into this node (plan.go); zero for a node as written
-}
-
-// String names the node for messages: `node "Mul_3" (Mul)`, or by position
-// and first output when it has no name.
-func (n *Node) String() string {
-	op := n.OpType
-	if n.Domain != "" {
-		op = n.Domain + "." + op
-	}
-	if n.Name != "" {
-		return fmt.Sprintf("node %q (%s)", n.Name, op)
-	}
-	out := ""
-	if len(n.Outputs) > 0 {
-		out = n.Outputs[0]
-	}
-	return fmt.Sprintf("node #%d (%s → %q)", n.index, op, out)
-}
-
-// Nodes returns the nodes in the order Run executes them.
-func (m *Model) Nodes() []*Node { return m.nodes }
-
-// Load reads and decodes an ONNX model file (see [Decode]); external data
-// is read from files next to it ([DecodeDir]).
-func Load(path string) (*Model, error) {
-	data, err := inputfile.ReadFile(path, inputfile.MaxModelBytes, "an ONNX model file")
-	if err != nil {
-		return nil, fmt.Errorf("runtime: %w", err)
-	}
-	m, err := DecodeDir(data, filepath.Dir(path))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return m, nil
-}
-
-// Decode parses a serialized ModelProto and checks its graph before anything
-// runs: every op must have a kernel at the imported opset, input and output
-// counts must fit the op, every input must be defined, every value defined
-// once, the graph acyclic, and element types must agree where they are known
-// statically. Loop bodies, If branches and the bodies of model-local
-// functions are checked the same way, each in its scope. Errors name the
-// node: `runtime: node "Mul_3" (Mul): …`.
-func Decode(data []byte) (*Model, error) {
-	var mp onnxpb.ModelProto
-	if err := proto.Unmarshal(data, &mp); err != nil {
-		return nil, fmt.Errorf("runtime: decode model: %w", err)
-	}
-	return decodeModel(&mp, nil, consumeAll) // mp is ours: its initializers and nodes can go as they are decoded
-}
-
-// DecodeProto is Decode for a model already in memory as a ModelProto (an
-// exporter's output), without serialising it, and it consumes mp: each
-// initializer message is emptied as soon as its tensor is decoded, so the
-// weights are held about once, where Decode of a freshly marshalled model
-// holds them three times at its peak (bytes, parsed message, tensors).
-// mp must not be used afterwards. External data is not read (use DecodeDir).
-func DecodeProto(mp *onnxpb.ModelProto) (*Model, error) {
-	return decodeModel(mp, nil, consumeInits)
-}
 
 // How decodeModel may consume the message it decodes.
 type consumeMode int
@@ -137,43 +17,6 @@ const (
 	consumeInits consumeMode = 1 + iota // empty each initializer once decoded
 	consumeAll                          // also drop the graph's node list (mp is the decoder's own)
 )
-
-// errorList is every problem found in one model; it prints the first and a count.
-type errorList []error
-
-func (l *errorList) add(format string, args ...any) {
-	*l = append(*l, fmt.Errorf("runtime: "+format, args...))
-}
-
-func (l errorList) Error() string {
-	switch len(l) {
-	case 0:
-		return "no errors"
-	case 1:
-		if u := unsupportedOps(l); len(u.count) > 0 && u.nodes()+u.others > 1 {
-			return u.message() // one node whose subgraph lacks several ops
-		}
-		return l[0].Error()
-	}
-	if u := unsupportedOps(l); len(u.count) > 0 {
-		return u.message()
-	}
-	switch len(l) {
-	case 2:
-		return l[0].Error() + " (and 1 more error)"
-	}
-	return fmt.Sprintf("%s (and %d more errors)", l[0], len(l)-1)
-}
-
-// Unwrap gives errors.Is and errors.As every error.
-func (l errorList) Unwrap() []error { return l }
-
-func (l errorList) err() error {
-	if len(l) == 0 {
-		return nil
-	}
-	return l
-}
 
 // decodeModel builds the model; ext, if not nil, reads initializers whose
 // data is in external files (external.go); with consume, each initializer
@@ -209,13 +52,6 @@ func decodeModel(mp *onnxpb.ModelProto, ext *externalFiles, mode consumeMode) (*
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
-	manyNodes := len(g.GetNode()) >= manyNodes
-	if manyNodes {
-		// Decoding builds several structures per node, each live till the
-		// end: letting the heap grow 25% (not 100%) between collections
-		// keeps the peak near what is live, for a little more GC time.
-		defer debug.SetGCPercent(debug.SetGCPercent(25))
-	}
 	m, err := d.graph(g, nil)
 	if err != nil {
 		return nil, err
@@ -229,42 +65,7 @@ func decodeModel(mp *onnxpb.ModelProto, ext *externalFiles, mode consumeMode) (*
 	if err := m.inferTypes(); err != nil {
 		return nil, err
 	}
-	// A large model's decoding leaves its weights behind as garbage twice:
-	// the emptied messages, then (packing) the unpacked matrices. Collecting
-	// before and after packing keeps the peak near one copy of the weights
-	// plus the one being made, instead of letting the heap double first.
-	// A graph of many nodes is the same with the node messages and the
-	// decoding's maps in place of the weights.
-	big := consume && (m.initBytes() >= BigModelBytes || manyNodes)
-	if big {
-		goruntime.GC()
-	}
-	// The main graph runs through an execution plan (plan.go); subgraphs
-	// and function bodies run as written.
-	m.plan = m.makePlan()
-	if big {
-		goruntime.GC()
-	}
 	return m, nil
-}
-
-// BigModelBytes is the size of model data from which a forced garbage
-// collection between loading stages pays for itself: decoding collects
-// when the initializers are this large, and mhcc run when the file is.
-const BigModelBytes = 64 << 20
-
-// manyNodes is the node count from which decoding collects garbage between
-// stages, as for BigModelBytes of weights: a node and its share of the
-// maps that index it take a few hundred bytes.
-const manyNodes = 1 << 17
-
-// initBytes is the size of m's initializers' data.
-func (m *Model) initBytes() int64 {
-	var n int64
-	for _, t := range m.inits {
-		n += int64(t.Len()) * int64(t.DType.size())
-	}
-	return n
 }
 
 // A decoder decodes a graph (the main graph, a subgraph or a function body)
@@ -465,61 +266,6 @@ func (d *decoder) graph(g *onnxpb.GraphProto, outer *scope) (*Model, error) {
 	return m, nil
 }
 
-// inferTypes computes static element types in execution order, from the
-// types already known for inputs, initializers and captures, and checks
-// them against the declared outputs and value_info.
-func (m *Model) inferTypes() error {
-	var errs errorList
-	for _, n := range m.nodes {
-		if n.k.types == nil {
-			continue
-		}
-		in := make([]DType, len(n.Inputs))
-		for i, name := range n.Inputs {
-			if name != "" {
-				in[i] = m.types[name]
-			}
-		}
-		outs, err := n.k.types(n, in)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("runtime: %v: %w", n, trimPrefix(err)))
-			continue
-		}
-		for i, t := range outs {
-			if i < len(n.Outputs) && n.Outputs[i] != "" && t != Undefined {
-				m.types[n.Outputs[i]] = t
-			}
-		}
-	}
-	for _, v := range m.Outputs {
-		if got := m.types[v.Name]; got != Undefined && v.DType != Undefined && got != v.DType {
-			errs.add("graph output %q: declared %v, computed %v", v.Name, v.DType, got)
-		}
-	}
-	for _, vi := range m.valueInfo {
-		v, err := valueInfo(vi)
-		if err != nil || v.DType == Undefined {
-			continue // value_info is a hint; only a known type can contradict
-		}
-		if got := m.types[v.Name]; got != Undefined && got != v.DType {
-			errs.add("value %q: value_info declares %v, computed %v", v.Name, v.DType, got)
-		}
-	}
-	return errs.err()
-}
-
-// canonicalDomain maps "ai.onnx" to "", the name the file format also allows.
-func canonicalDomain(d string) string {
-	if d == "ai.onnx" {
-		return ""
-	}
-	return d
-}
-
-func trimPrefix(err error) error {
-	return fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "runtime: "))
-}
-
 // resolve finds n's kernel (or the model function it calls), decodes its
 // graph attributes in scope sc, and checks its arity and attributes.
 func (d *decoder) resolve(n *Node, np *onnxpb.NodeProto, sc *scope) error {
@@ -625,59 +371,6 @@ func arity(lo, hi int) string {
 		return fmt.Sprint(lo)
 	}
 	return fmt.Sprintf("%d to %d", lo, hi)
-}
-
-func valueInfo(vi *onnxpb.ValueInfoProto) (ValueInfo, error) {
-	v := ValueInfo{Name: vi.GetName()}
-	tp := vi.GetType()
-	if tp == nil {
-		return v, nil // untyped: allowed for outputs of older producers
-	}
-	switch {
-	case tp.GetSequenceType() != nil:
-		et := tp.GetSequenceType().GetElemType()
-		if et == nil {
-			return v, nil // a sequence of unknown type
-		}
-		if et.GetTensorType() == nil {
-			return v, fmt.Errorf("sequences of non-tensors are not supported")
-		}
-		elem := DType(et.GetTensorType().GetElemType())
-		if elem == Undefined {
-			return v, nil
-		}
-		if !elem.Supported() {
-			return v, fmt.Errorf("unsupported element type %v", elem)
-		}
-		v.DType = SequenceOf(elem)
-		return v, nil
-	case tp.GetMapType() != nil:
-		return v, fmt.Errorf("map types are not supported")
-	case tp.GetOptionalType() != nil:
-		return v, fmt.Errorf("optional types are not supported")
-	case tp.GetSparseTensorType() != nil:
-		return v, fmt.Errorf("sparse tensors are not supported")
-	}
-	tt := tp.GetTensorType()
-	if tt == nil {
-		return v, nil
-	}
-	v.DType = DType(tt.GetElemType())
-	if v.DType != Undefined && !v.DType.Supported() {
-		return v, fmt.Errorf("unsupported element type %v", v.DType)
-	}
-	if sh := tt.GetShape(); sh != nil {
-		v.Ranked = true
-		v.Shape = make([]int64, 0, len(sh.GetDim()))
-		for _, d := range sh.GetDim() {
-			if _, ok := d.GetValue().(*onnxpb.TensorShapeProto_Dimension_DimValue); ok && d.GetDimValue() >= 0 {
-				v.Shape = append(v.Shape, d.GetDimValue())
-			} else {
-				v.Shape = append(v.Shape, -1)
-			}
-		}
-	}
-	return v, nil
 }
 
 // fileOrderSorted reports whether every node comes after the producers of

@@ -81,7 +81,7 @@ func (g *planGraph) single(name string) bool { return g.m.uses[name] == 1 && !g.
 // fuse applies the fusions table to m.nodes and returns the nodes to run,
 // fused copies in place of the nodes they rewrite, absorbed nodes left out;
 // it marks the absorbed nodes' outputs gone in p.
-func (m *Model) fuse(p *plan, isOutput map[string]bool) []*Node {
+func fuse(m *Model, p *plan, isOutput map[string]bool) []*Node {
 	g := &planGraph{m: m, producer: map[string]*Node{}, isOutput: isOutput, mmReads: map[string]int{}}
 	for _, n := range m.nodes {
 		for _, o := range n.Outputs {
@@ -143,7 +143,18 @@ func fusedCopy(d *Node, inputs []string) *Node {
 	c.Inputs = inputs
 	k := *d.k
 	c.k = &k
+	f := *fusionOf(d)
+	c.fused = &f
 	return &c
+}
+
+// fusionOf is what the plan fused into n: the zero fusion for a node as
+// written.
+func fusionOf(n *Node) *fusion {
+	if f, ok := n.fused.(*fusion); ok {
+		return f
+	}
+	return &fusion{}
 }
 
 // matchMatMulTranspose matches a MatMul reading, as operand 0 or 1, a
@@ -167,9 +178,9 @@ func matchMatMulTranspose(g *planGraph, d *Node) (*Node, []*Node) {
 		}
 		c.Inputs[i] = t.Inputs[0]
 		if i == 0 {
-			c.fz.transA = true
+			fusionOf(c).transA = true
 		} else {
-			c.fz.transB = true
+			fusionOf(c).transB = true
 		}
 		abs = append(abs, t)
 	}
@@ -239,15 +250,15 @@ func (p *plan) computes(want []string) bool {
 }
 
 // makePlan builds m's plan from m.nodes (topologically sorted).
-func (m *Model) makePlan() *plan {
+func makePlan(m *Model) *plan {
 	p := &plan{slot: map[string]int{}, gone: map[string]bool{}}
 	isOutput := map[string]bool{}
 	for _, v := range m.Outputs {
 		isOutput[v.Name] = true
 	}
-	order := m.fuse(p, isOutput)
-	order = m.packWeights(p, order, isOutput)
-	last, pinned := m.assignSlots(p, order)
+	order := fuse(m, p, isOutput)
+	order = packWeights(m, p, order, isOutput)
+	last, pinned := assignSlots(m, p, order)
 	p.planRecycling(last, pinned)
 	return p
 }
@@ -256,7 +267,7 @@ func (m *Model) makePlan() *plan {
 // freeing the slots no later step reads. It returns, for each slot, the
 // index of the last step reading it, and which slots stay for the whole run
 // (initializers and graph inputs).
-func (m *Model) assignSlots(p *plan, order []*Node) (last map[int]int, pinned []bool) {
+func assignSlots(m *Model, p *plan, order []*Node) (last map[int]int, pinned []bool) {
 	slotOf := func(name string) int {
 		if name == "" {
 			return -1
@@ -415,17 +426,17 @@ func (p *plan) planRecycling(last map[int]int, pinned []bool) {
 // a sixth of the multiply itself. A weight every reader of which is such a
 // MatMul moves out of m.inits into the plan in packed form only, so the
 // model holds one copy of it.
-func (m *Model) packWeights(p *plan, order []*Node, isOutput map[string]bool) []*Node {
+func packWeights(m *Model, p *plan, order []*Node, isOutput map[string]bool) []*Node {
 	if fast.SIMDKernel == nil {
 		return order
 	}
 	readers := map[string]int{}
 	var cand []int
 	for i, n := range order {
-		if n.OpType != "MatMul" || n.Domain != "" || n.fz.transA {
+		if n.OpType != "MatMul" || n.Domain != "" || fusionOf(n).transA {
 			continue
 		}
-		w := m.constant(n.Inputs[1])
+		w := constantOf(m, n.Inputs[1])
 		if w == nil || w.DType != Float32 || len(w.Shape) != 2 || w.Len() == 0 {
 			continue
 		}
@@ -441,17 +452,19 @@ func (m *Model) packWeights(p *plan, order []*Node, isOutput map[string]bool) []
 		if !ok {
 			w := m.inits[name]
 			k, cols := int(w.Shape[0]), int(w.Shape[1])
-			if n.fz.transB {
+			if fusionOf(n).transB {
 				k, cols = cols, k
 			}
-			pw = packedWeight{pk: &packedB{fast.PackConstB(w.Float32s(), k, cols, n.fz.transB)}, transB: n.fz.transB, dtype: w.DType, shape: w.Shape}
+			pw = packedWeight{pk: &packedB{fast.PackConstB(w.Float32s(), k, cols, fusionOf(n).transB)}, transB: fusionOf(n).transB, dtype: w.DType, shape: w.Shape}
 			p.packed[name] = pw
-		} else if pw.transB != n.fz.transB {
+		} else if pw.transB != fusionOf(n).transB {
 			continue // read both ways: this reader multiplies as usual
 		}
 		c := *n
 		c.Inputs = []string{n.Inputs[0], ""}
-		c.fz.transB, c.fz.packed = false, pw.pk
+		f := *fusionOf(n)
+		f.transB, f.packed = false, pw.pk
+		c.fused = &f
 		k := *n.k
 		k.fn = matMulFused
 		c.k = &k
@@ -501,7 +514,7 @@ func matchHalfStep(g *planGraph, d *Node) (*Node, []*Node) {
 		if red == nil || red.OpType != "ReduceSum" || red.Domain != "" || len(red.Outputs) != 1 || red.Inputs[0] != x || !g.single(red.Outputs[0]) {
 			continue
 		}
-		e, ok := m.scalarF32(eps)
+		e, ok := scalarF32(m, eps)
 		if !ok {
 			continue
 		}
@@ -514,7 +527,7 @@ func matchHalfStep(g *planGraph, d *Node) (*Node, []*Node) {
 				axes = a.GetInts()
 			}
 		} else if len(red.Inputs) > 1 && red.Inputs[1] != "" {
-			if t := m.constant(red.Inputs[1]); t != nil && t.DType == Int64 {
+			if t := constantOf(m, red.Inputs[1]); t != nil && t.DType == Int64 {
 				axes = t.Int64s()
 			}
 		}
@@ -555,11 +568,11 @@ func matchGemmHalfStep(pg *planGraph, d *Node) (*Node, []*Node) {
 			return nil, nil
 		}
 	}
-	e, ok := m.scalarF32(g.Inputs[2])
+	e, ok := scalarF32(m, g.Inputs[2])
 	if !ok {
 		return nil, nil
 	}
-	mt := m.constant(g.Inputs[1])
+	mt := constantOf(m, g.Inputs[1])
 	if mt == nil || mt.DType != Float32 || len(mt.Shape) != 2 || mt.Shape[0] != mt.Shape[1] {
 		return nil, nil
 	}
@@ -594,15 +607,15 @@ func matchGemmHalfStep(pg *planGraph, d *Node) (*Node, []*Node) {
 // halfStepOf is Div node d turned into one normSum pass over x with fz.
 func halfStepOf(d *Node, x string, fz fusion) *Node {
 	c := fusedCopy(d, []string{x})
-	c.fz = fz
+	c.fused = &fz
 	c.k.minIn, c.k.maxIn = 1, 1
 	return c
 }
 
 // scalarF32 is the value of the constant float32 scalar (or one-element
 // vector) called name, if it is one.
-func (m *Model) scalarF32(name string) (float32, bool) {
-	e := m.constant(name)
+func scalarF32(m *Model, name string) (float32, bool) {
+	e := constantOf(m, name)
 	if e == nil || e.DType != Float32 || e.Len() != 1 || len(e.Shape) > 1 {
 		return 0, false
 	}
@@ -625,7 +638,7 @@ func matchMeanSquare(g *planGraph, d *Node) (*Node, []*Node) {
 		!g.single(pw.Outputs[0]) {
 		return nil, nil
 	}
-	e := m.constant(pw.Inputs[1])
+	e := constantOf(m, pw.Inputs[1])
 	if e == nil || !e.DType.IsFloat() || e.Len() != 1 || len(e.Shape) > 0 || e.Float64s()[0] != 2 {
 		return nil, nil
 	}
@@ -636,7 +649,7 @@ func matchMeanSquare(g *planGraph, d *Node) (*Node, []*Node) {
 
 // constant returns the initializer called name if a caller cannot override
 // it (it is not a graph input), else nil.
-func (m *Model) constant(name string) *Tensor {
+func constantOf(m *Model, name string) *Tensor {
 	if _, isInput := m.declIn[name]; isInput {
 		return nil
 	}
@@ -667,8 +680,8 @@ func swapsLast2(n *Node) bool {
 }
 
 // runPlan is RunWith over the plan.
-func (m *Model) runPlan(inputs map[string]*Tensor, opt RunOptions) (map[string]*Tensor, error) {
-	p := m.plan
+func runPlan(m *Model, inputs map[string]*Tensor, opt RunOptions) (map[string]*Tensor, error) {
+	p := m.plan.(*plan)
 	if err := m.checkInputs(inputs); err != nil {
 		return nil, err
 	}

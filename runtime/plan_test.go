@@ -37,8 +37,8 @@ func TestPlanFusesTranspose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !m.plan.gone["wT"] || !m.plan.gone["kT"] || m.plan.gone["aT"] {
-		t.Fatalf("fused away: %v; want wT and kT only", m.plan.gone)
+	if !m.plan.(*plan).gone["wT"] || !m.plan.(*plan).gone["kT"] || m.plan.(*plan).gone["aT"] {
+		t.Fatalf("fused away: %v; want wT and kT only", m.plan.(*plan).gone)
 	}
 	in := map[string]*Tensor{
 		"x": randTensor(1, 2, 5, 7), "w": randTensor(2, 9, 7),
@@ -48,7 +48,7 @@ func TestPlanFusesTranspose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, err := m.runGraph(in, RunOptions{})
+	plain, err := runGraph(m, in, RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,12 +104,12 @@ func TestPlanFusesHalfSteps(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"s0", "t0", "s1", "t1"} {
-		if !m.plan.gone[name] {
+		if !m.plan.(*plan).gone[name] {
 			t.Errorf("%s not fused away", name)
 		}
 	}
-	if len(m.plan.gone) != 4 {
-		t.Errorf("fused away %v, want s0 t0 s1 t1", m.plan.gone)
+	if len(m.plan.(*plan).gone) != 4 {
+		t.Errorf("fused away %v, want s0 t0 s1 t1", m.plan.(*plan).gone)
 	}
 	x := randTensor(1, 2, 3, 4, 4)
 	for i, v := range x.Float32s() {
@@ -120,7 +120,7 @@ func TestPlanFusesHalfSteps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, err := m.runGraph(in, RunOptions{})
+	plain, err := runGraph(m, in, RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestPlanRecycling(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := m.runGraph(in, RunOptions{})
+		want, err := runGraph(m, in, RunOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -221,7 +221,7 @@ func TestPlanPacksWeights(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, err := m.runGraph(in, RunOptions{})
+	plain, err := runGraph(m, in, RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,15 +270,15 @@ func TestPlanFusesMeanSquare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !m.plan.gone["q0"] || len(m.plan.gone) != 1 {
-		t.Errorf("fused away %v, want q0", m.plan.gone)
+	if !m.plan.(*plan).gone["q0"] || len(m.plan.(*plan).gone) != 1 {
+		t.Errorf("fused away %v, want q0", m.plan.(*plan).gone)
 	}
 	in := map[string]*Tensor{"x": randTensor(4, 5, 3, 37)}
 	planned, err := m.Run(in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, err := m.runGraph(in, RunOptions{})
+	plain, err := runGraph(m, in, RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,8 +340,8 @@ func TestPlanFusesGemmHalfSteps(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !m.plan.gone["g0"] || !m.plan.gone["g1"] || len(m.plan.gone) != 2 {
-				t.Errorf("fused away %v, want g0 g1", m.plan.gone)
+			if !m.plan.(*plan).gone["g0"] || !m.plan.(*plan).gone["g1"] || len(m.plan.(*plan).gone) != 2 {
+				t.Errorf("fused away %v, want g0 g1", m.plan.(*plan).gone)
 			}
 			x := randTensor(1, 5, int64(d))
 			for i, v := range x.Float32s() {
@@ -352,7 +352,7 @@ func TestPlanFusesGemmHalfSteps(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			plain, err := m.runGraph(in, RunOptions{})
+			plain, err := runGraph(m, in, RunOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"fmt"
 	"slices"
 )
 
@@ -22,36 +21,6 @@ import (
 
 // seqFlag marks a sequence type; the low bits are the element type.
 const seqFlag DType = 1 << 12
-
-// SequenceOf is the type of a sequence of elem tensors.
-func SequenceOf(elem DType) DType { return elem | seqFlag }
-
-// IsSequence reports whether t is a sequence type.
-func (t DType) IsSequence() bool { return t&seqFlag != 0 }
-
-// Elem is the element type of a sequence type (t itself for a tensor type).
-func (t DType) Elem() DType { return t &^ seqFlag }
-
-// NewSequence returns a sequence of elem tensors holding items (which must
-// all be elem tensors).
-func NewSequence(elem DType, items []*Tensor) (*Tensor, error) {
-	if !elem.Supported() {
-		return nil, fmt.Errorf("runtime: unsupported element type %v", elem)
-	}
-	for i, t := range items {
-		if t == nil || t.DType != elem {
-			return nil, fmt.Errorf("runtime: sequence item %d is %v, want %v", i, t, elem)
-		}
-	}
-	return newSeq(elem, slices.Clone(items)), nil
-}
-
-func newSeq(elem DType, items []*Tensor) *Tensor {
-	return &Tensor{DType: SequenceOf(elem), seq: items}
-}
-
-// Sequence returns the items of a sequence (nil for a tensor); do not modify it.
-func (t *Tensor) Sequence() []*Tensor { return t.seq }
 
 // sequenceKernels are the rows of the kernel table for sequences (opset 11
 // on; Identity of a sequence is Identity's own row).
@@ -305,24 +274,4 @@ func concatFromSequenceTypes(n *Node, in []DType) ([]DType, error) {
 		return nil, errorf("input 0 has type %v, want a sequence", in[0])
 	}
 	return []DType{in[0].Elem()}, nil
-}
-
-// checkSeqInput compares a caller's value with a graph input when either is
-// a sequence: the types must agree and every item be a well-formed tensor.
-func checkSeqInput(v ValueInfo, t *Tensor) error {
-	if v.DType != Undefined && t.DType != v.DType {
-		return fmt.Errorf("runtime: graph input %q: got %v, want %v", v.Name, t.DType, v.DType)
-	}
-	if !t.DType.IsSequence() {
-		return fmt.Errorf("runtime: graph input %q: got %v, want a sequence", v.Name, t.DType)
-	}
-	for i, it := range t.seq {
-		if it == nil || it.DType != t.DType.Elem() || it.DType.IsSequence() {
-			return fmt.Errorf("runtime: graph input %q: item %d is %v, want %v", v.Name, i, it, t.DType.Elem())
-		}
-		if err := checkInput(ValueInfo{Name: fmt.Sprintf("%s[%d]", v.Name, i), DType: it.DType}, it); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -45,15 +45,11 @@ func (t DType) String() string {
 }
 
 // Supported reports whether tensors of this type can be stored.
-func (t DType) Supported() bool { return t.size() > 0 }
+func (t DType) Supported() bool { return t.Size() > 0 }
 
-// Size is the width of one element in bytes (raw_data layout), 0 if
-// unsupported.
-func (t DType) Size() int { return t.size() }
-
-// size is the width of one element in bytes (raw_data layout, onnx/tensor's
+// Size is the width of one element in bytes (raw_data layout, onnx/tensor's
 // table), 0 for a type the interpreter does not store (storageKind).
-func (t DType) size() int {
+func (t DType) Size() int {
 	if storageKind(t) == "" {
 		return 0
 	}
@@ -486,7 +482,7 @@ func numElements(shape []int64) (int, error) {
 // for every output, so an impossible or enormous shape panics with an error
 // the interpreter reports against the node.
 func alloc(dt DType, shape []int64) *Tensor {
-	return &Tensor{DType: dt, Shape: shape, data: makeSlice(dt, checkSizeOf(shape, dt.size()))}
+	return &Tensor{DType: dt, Shape: shape, data: makeSlice(dt, checkSizeOf(shape, dt.Size()))}
 }
 
 // checkSize returns the element count of shape, panicking like alloc when it
@@ -531,7 +527,7 @@ func makeSlice(dt DType, n int) any {
 // t's element idx[k]. Every data-movement kernel (Transpose, Gather, Slice,
 // Expand, Tile …) is an index computation followed by take.
 func take(t *Tensor, shape []int64, idx []int) *Tensor {
-	reserveBytes(int64(len(idx))*int64(t.DType.size()), func() string { return fmt.Sprintf("a tensor of shape %v", shape) })
+	reserveBytes(int64(len(idx))*int64(t.DType.Size()), func() string { return fmt.Sprintf("a tensor of shape %v", shape) })
 	var data any
 	switch d := t.data.(type) {
 	case []float32:
@@ -600,8 +596,8 @@ func FromProto(p *onnxpb.TensorProto) (*Tensor, error) {
 	}
 	if p.RawData != nil {
 		raw := p.GetRawData()
-		if len(raw) != n*dt.size() {
-			return nil, fail("raw_data has %d bytes, shape %v of %v needs %d", len(raw), shape, dt, n*dt.size())
+		if len(raw) != n*dt.Size() {
+			return nil, fail("raw_data has %d bytes, shape %v of %v needs %d", len(raw), shape, dt, n*dt.Size())
 		}
 		return &Tensor{DType: dt, Shape: shape, data: decodeRaw(dt, raw, n)}, nil
 	}
@@ -726,7 +722,7 @@ func decodeRaw(dt DType, raw []byte, n int) any {
 func (t *Tensor) Proto(name string) *onnxpb.TensorProto {
 	le := binary.LittleEndian
 	n := t.Len()
-	raw := make([]byte, n*t.DType.size())
+	raw := make([]byte, n*t.DType.Size())
 	switch d := t.data.(type) {
 	case []float32:
 		for i, v := range d {
