@@ -6,6 +6,10 @@ import (
 	goruntime "runtime"
 	"runtime/debug"
 
+	"github.com/mhcc-dev/mhcc/runtime/internal/core"
+	"github.com/mhcc-dev/mhcc/runtime/internal/decode"
+	"github.com/mhcc-dev/mhcc/runtime/internal/fast"
+
 	"github.com/mhcc-dev/mhcc/internal/inputfile"
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	"google.golang.org/protobuf/proto"
@@ -13,7 +17,7 @@ import (
 
 // Load reads and decodes an ONNX model file (see [Decode]); external data
 // is read from files next to it ([DecodeDir]).
-func Load(path string) (*Model, error) {
+func Load(path string) (*core.Model, error) {
 	data, err := inputfile.ReadFile(path, inputfile.MaxModelBytes, "an ONNX model file")
 	if err != nil {
 		return nil, fmt.Errorf("runtime: %w", err)
@@ -32,12 +36,12 @@ func Load(path string) (*Model, error) {
 // statically. Loop bodies, If branches and the bodies of model-local
 // functions are checked the same way, each in its scope. Errors name the
 // node: `runtime: node "Mul_3" (Mul): …`.
-func Decode(data []byte) (*Model, error) {
+func Decode(data []byte) (*core.Model, error) {
 	var mp onnxpb.ModelProto
 	if err := proto.Unmarshal(data, &mp); err != nil {
 		return nil, fmt.Errorf("runtime: decode model: %w", err)
 	}
-	return load(&mp, nil, consumeAll) // mp is ours: its initializers and nodes can go as they are decoded
+	return load(&mp, nil, decode.ConsumeAll) // mp is ours: its initializers and nodes can go as they are decoded
 }
 
 // DecodeProto is Decode for a model already in memory as a ModelProto (an
@@ -46,8 +50,8 @@ func Decode(data []byte) (*Model, error) {
 // weights are held about once, where Decode of a freshly marshalled model
 // holds them three times at its peak (bytes, parsed message, tensors).
 // mp must not be used afterwards. External data is not read (use DecodeDir).
-func DecodeProto(mp *onnxpb.ModelProto) (*Model, error) {
-	return load(mp, nil, consumeInits)
+func DecodeProto(mp *onnxpb.ModelProto) (*core.Model, error) {
+	return load(mp, nil, decode.ConsumeInits)
 }
 
 // DecodeDir is Decode for a model whose initializers may keep their data in
@@ -55,14 +59,14 @@ func DecodeProto(mp *onnxpb.ModelProto) (*Model, error) {
 // read relative to dir, the model file's folder. [Load] uses it. Each
 // external tensor is read and decoded on its own, so the raw bytes of only
 // one are in memory at a time.
-func DecodeDir(data []byte, dir string) (*Model, error) {
+func DecodeDir(data []byte, dir string) (*core.Model, error) {
 	var mp onnxpb.ModelProto
 	if err := proto.Unmarshal(data, &mp); err != nil {
 		return nil, fmt.Errorf("runtime: decode model: %w", err)
 	}
-	ext := &externalFiles{dir: dir}
-	defer ext.files.Close()
-	return load(&mp, ext, consumeAll) // mp is ours: its initializers and nodes can go as they are decoded
+	ext := &decode.ExternalFiles{Dir: dir}
+	defer ext.Files.Close()
+	return load(&mp, ext, decode.ConsumeAll) // mp is ours: its initializers and nodes can go as they are decoded
 }
 
 // BigModelBytes is the size of model data from which a forced garbage
@@ -77,7 +81,7 @@ const manyNodes = 1 << 17
 
 // load decodes mp (decodeModel) and makes the Fast engine's plan of its
 // main graph; subgraphs and function bodies run as written.
-func load(mp *onnxpb.ModelProto, ext *externalFiles, mode consumeMode) (*Model, error) {
+func load(mp *onnxpb.ModelProto, ext *decode.ExternalFiles, mode decode.ConsumeMode) (*core.Model, error) {
 	many := len(mp.GetGraph().GetNode()) >= manyNodes
 	if many {
 		// Decoding builds several structures per node, each live till the
@@ -85,7 +89,7 @@ func load(mp *onnxpb.ModelProto, ext *externalFiles, mode consumeMode) (*Model, 
 		// keeps the peak near what is live, for a little more GC time.
 		defer debug.SetGCPercent(debug.SetGCPercent(25))
 	}
-	m, err := decodeModel(mp, ext, mode)
+	m, err := decode.DecodeModel(mp, ext, mode)
 	if err != nil {
 		return nil, err
 	}
@@ -95,13 +99,13 @@ func load(mp *onnxpb.ModelProto, ext *externalFiles, mode consumeMode) (*Model, 
 	// plus the one being made, instead of letting the heap double first.
 	// A graph of many nodes is the same with the node messages and the
 	// decoding's maps in place of the weights.
-	big := mode >= consumeInits && (m.initBytes() >= BigModelBytes || many)
+	big := mode >= decode.ConsumeInits && (m.InitBytes() >= BigModelBytes || many)
 	if big {
 		goruntime.GC()
 	}
 	// The main graph runs through an execution plan (plan.go); subgraphs
 	// and function bodies run as written.
-	m.plan = makePlan(m)
+	m.Plan = fast.MakePlan(m)
 	if big {
 		goruntime.GC()
 	}

@@ -3,31 +3,35 @@ package runtime
 import (
 	"fmt"
 	"time"
+
+	"github.com/mhcc-dev/mhcc/runtime/internal/core"
+	"github.com/mhcc-dev/mhcc/runtime/internal/fast"
+	"github.com/mhcc-dev/mhcc/runtime/internal/ref"
 )
 
-func init() { execute = run }
+func init() { core.Execute = run }
 
 // run is Model.RunWith: the Fast engine's plan where there is one and it
 // computes what opt asks for, else the graph as written (runGraph).
-func run(m *Model, inputs map[string]*Tensor, opt RunOptions) (map[string]*Tensor, error) {
-	if p, ok := m.plan.(*plan); ok && opt.Engine == Fast && p.computes(opt.Outputs) {
-		return runPlan(m, inputs, opt)
+func run(m *core.Model, inputs map[string]*core.Tensor, opt core.RunOptions) (map[string]*core.Tensor, error) {
+	if p, ok := m.Plan.(*fast.Plan); ok && opt.Engine == core.Fast && p.Computes(opt.Outputs) {
+		return fast.RunPlan(m, inputs, opt)
 	}
 	return runGraph(m, inputs, opt)
 }
 
 // runGraph is RunWith over the graph as written, values kept by name.
-func runGraph(m *Model, inputs map[string]*Tensor, opt RunOptions) (map[string]*Tensor, error) {
-	env := make(map[string]*Tensor, len(m.inits)+len(inputs))
-	for name, t := range m.inits {
+func runGraph(m *core.Model, inputs map[string]*core.Tensor, opt core.RunOptions) (map[string]*core.Tensor, error) {
+	env := make(map[string]*core.Tensor, len(m.Inits)+len(inputs))
+	for name, t := range m.Inits {
 		env[name] = t
 	}
-	if p, ok := m.plan.(*plan); ok {
-		for name, pw := range p.packed {
-			env[name] = &Tensor{DType: pw.dtype, Shape: pw.shape, data: pw.pk.unpack(pw.transB)}
+	if p, ok := m.Plan.(*fast.Plan); ok {
+		for name, pw := range p.Packed {
+			env[name] = &core.Tensor{DType: pw.Dtype, Shape: pw.Shape, Elems: pw.Pk.Matrix(pw.TransB)}
 		}
 	}
-	if err := m.checkInputs(inputs); err != nil {
+	if err := m.CheckInputs(inputs); err != nil {
 		return nil, err
 	}
 	for name, t := range inputs {
@@ -42,13 +46,13 @@ func runGraph(m *Model, inputs map[string]*Tensor, opt RunOptions) (map[string]*
 	}
 	keep := map[string]bool{}
 	for _, name := range want {
-		if !m.defined[name] {
+		if !m.Defined[name] {
 			return nil, fmt.Errorf("runtime: no value named %q", name)
 		}
 		keep[name] = true
 	}
-	remaining := make(map[string]int, len(m.uses))
-	for name, n := range m.uses {
+	remaining := make(map[string]int, len(m.Uses))
+	for name, n := range m.Uses {
 		remaining[name] = n
 	}
 
@@ -56,19 +60,19 @@ func runGraph(m *Model, inputs map[string]*Tensor, opt RunOptions) (map[string]*
 	held := map[string]int64{}
 	defer func() {
 		for _, n := range held {
-			dropBytes(n)
+			core.DropBytes(n)
 		}
 	}()
 	release := func(name string) {
 		delete(env, name)
-		dropBytes(held[name])
+		core.DropBytes(held[name])
 		delete(held, name)
 	}
-	args := []*Tensor{}
-	for _, n := range m.nodes {
+	args := []*core.Tensor{}
+	for _, n := range m.TopoNodes {
 		args = args[:0]
 		for _, in := range n.Inputs {
-			var t *Tensor
+			var t *core.Tensor
 			if in != "" {
 				t = env[in]
 			}
@@ -78,13 +82,13 @@ func runGraph(m *Model, inputs map[string]*Tensor, opt RunOptions) (map[string]*
 		if opt.Profile != nil {
 			t0 = time.Now()
 		}
-		c := &call{n: n, nout: len(n.Outputs), ops: plainOps{}, fn: n.k.fn}
-		if opt.Engine == Fast {
-			c.ops, c.fn = fastOps{}, fastKernel(n.k)
+		c := &core.Call{N: n, Nout: len(n.Outputs), Ops: ref.Ops{}, Fn: n.K.Fn}
+		if opt.Engine == core.Fast {
+			c.Ops, c.Fn = fast.Ops{}, fast.Kernel(n.K)
 		}
-		outs, err := m.runCall(c, args)
+		outs, err := m.RunCall(c, args)
 		if opt.Profile != nil {
-			opt.Profile.add(n, time.Since(t0))
+			opt.Profile.Add(n, time.Since(t0))
 		}
 		if err != nil {
 			return nil, err
@@ -92,8 +96,8 @@ func runGraph(m *Model, inputs map[string]*Tensor, opt RunOptions) (map[string]*
 		for i, name := range n.Outputs {
 			if name != "" && outs[i] != nil {
 				env[name] = outs[i]
-				dropBytes(held[name])
-				held[name] = holdBytes(outs[i])
+				core.DropBytes(held[name])
+				held[name] = core.HoldBytes(outs[i])
 			}
 		}
 		// Release what no later node reads.
@@ -102,7 +106,7 @@ func runGraph(m *Model, inputs map[string]*Tensor, opt RunOptions) (map[string]*
 				continue
 			}
 			remaining[in]--
-			if remaining[in] == 0 && !keep[in] && m.inits[in] == nil {
+			if remaining[in] == 0 && !keep[in] && m.Inits[in] == nil {
 				release(in)
 			}
 		}
@@ -115,7 +119,7 @@ func runGraph(m *Model, inputs map[string]*Tensor, opt RunOptions) (map[string]*
 	if opt.Profile != nil {
 		opt.Profile.Runs++
 	}
-	res := make(map[string]*Tensor, len(want))
+	res := make(map[string]*core.Tensor, len(want))
 	for _, name := range want {
 		t, ok := env[name]
 		if !ok {
