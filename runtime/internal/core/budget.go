@@ -25,7 +25,7 @@ import (
 // maxBytes is the budget in bytes; 0 means DefaultMaxBytes.
 var maxBytes atomic.Int64
 
-// liveBytes is the bytes of the values the running interpreters hold.
+// LiveBytes is the bytes of the values the running interpreters hold.
 var LiveBytes atomic.Int64
 
 // SetMaxBytes sets the process's memory budget for tensors made while
@@ -88,7 +88,7 @@ func trimZero(s string) string {
 	return s
 }
 
-// reserveBytes panics with a kernel error (reported against the node) when
+// ReserveBytes panics with a kernel error (reported against the node) when
 // n more bytes would take the live total past the budget. It only checks:
 // the bytes count once the interpreter keeps the value (holdBytes). what
 // names the allocation; it is called only when the check fails, so the
@@ -102,7 +102,7 @@ func ReserveBytes(n int64, what func() string) {
 	}
 }
 
-// checkSizeOf is checkSize for elements of elem bytes, checked against the
+// CheckSizeOf is checkSize for elements of elem bytes, checked against the
 // memory budget as well as the element cap.
 func CheckSizeOf(shape []int64, elem int) int {
 	n := CheckSize(shape)
@@ -110,12 +110,12 @@ func CheckSizeOf(shape []int64, elem int) int {
 	return n
 }
 
-// checkIndex budgets an index array of n ints.
+// CheckIndex budgets an index array of n ints.
 func CheckIndex(n int) {
 	ReserveBytes(int64(n)*8, func() string { return fmt.Sprintf("an index array of %d elements", n) })
 }
 
-// tensorBytes is the storage t holds.
+// TensorBytes is the storage t holds.
 func TensorBytes(t *Tensor) int64 {
 	if t == nil {
 		return 0
@@ -123,7 +123,7 @@ func TensorBytes(t *Tensor) int64 {
 	return int64(t.Len()) * int64(t.DType.Size())
 }
 
-// holdBytes adds t to the live total and returns what was added, for
+// HoldBytes adds t to the live total and returns what was added, for
 // dropBytes.
 func HoldBytes(t *Tensor) int64 {
 	n := TensorBytes(t)
@@ -131,7 +131,7 @@ func HoldBytes(t *Tensor) int64 {
 	return n
 }
 
-// dropBytes takes n bytes off the live total.
+// DropBytes takes n bytes off the live total.
 func DropBytes(n int64) { LiveBytes.Add(-n) }
 
 // DefaultMaxLoopIterations is the iteration limit of a Loop node unless

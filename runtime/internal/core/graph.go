@@ -63,7 +63,7 @@ type Node struct {
 	Graphs  map[string]*Model // decoded graph attributes (Loop body, If branches)
 	Fn      *Model            // body of the model-local function the node calls
 
-	// fused is what the Fast engine's plan folded into this copy of a node
+	// Fused is what the Fast engine's plan folded into this copy of a node
 	// (the fast package's fusion); nil for a node as written.
 	Fused any
 }
@@ -88,7 +88,7 @@ func (n *Node) String() string {
 // Nodes returns the nodes in the order Run executes them.
 func (m *Model) Nodes() []*Node { return m.TopoNodes }
 
-// initBytes is the size of m's initializers' data.
+// InitBytes is the size of m's initializers' data.
 func (m *Model) InitBytes() int64 {
 	var n int64
 	for _, t := range m.Inits {
@@ -97,7 +97,7 @@ func (m *Model) InitBytes() int64 {
 	return n
 }
 
-// inferTypes computes static element types in execution order, from the
+// InferTypes computes static element types in execution order, from the
 // types already known for inputs, initializers and captures, and checks
 // them against the declared outputs and value_info.
 func (m *Model) InferTypes() error {
@@ -140,7 +140,7 @@ func (m *Model) InferTypes() error {
 	return errs.Err()
 }
 
-// canonicalDomain maps "ai.onnx" to "", the name the file format also allows.
+// CanonicalDomain maps "ai.onnx" to "", the name the file format also allows.
 func CanonicalDomain(d string) string {
 	if d == "ai.onnx" {
 		return ""
@@ -205,7 +205,7 @@ func ValueInfoOf(vi *onnxpb.ValueInfoProto) (ValueInfo, error) {
 	return v, nil
 }
 
-// errorList is every problem found in one model; it prints the first and a count.
+// ErrorList is every problem found in one model; it prints the first and a count.
 type ErrorList []error
 
 func (l *ErrorList) Add(format string, args ...any) {
@@ -272,11 +272,11 @@ func (m *Model) RunWith(inputs map[string]*Tensor, opt RunOptions) (map[string]*
 	return Execute(m, inputs, opt)
 }
 
-// execute runs a model; the runtime package sets it (exec.go), so that this
+// Execute runs a model; the runtime package sets it (exec.go), so that this
 // package, below the kernels and the engines, can give Model its methods.
 var Execute func(m *Model, inputs map[string]*Tensor, opt RunOptions) (map[string]*Tensor, error)
 
-// checkInputs checks the caller's inputs against the graph's declarations.
+// CheckInputs checks the caller's inputs against the graph's declarations.
 func (m *Model) CheckInputs(inputs map[string]*Tensor) error {
 	for name, t := range inputs {
 		v, ok := m.DeclIn[name]
@@ -295,7 +295,7 @@ func (m *Model) CheckInputs(inputs map[string]*Tensor) error {
 	return nil
 }
 
-// runCall calls c's kernel, turning a panic into an error that names its
+// RunCall calls c's kernel, turning a panic into an error that names its
 // node (the plan keeps one call per step, so a run allocates none).
 func (m *Model) RunCall(c *Call, args []*Tensor) (outs []*Tensor, err error) {
 	n := c.N

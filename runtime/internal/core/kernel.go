@@ -15,20 +15,20 @@ const (
 	ErrRank  = "runtime: wrong rank"
 )
 
-// A kernelError is a panic value carrying a formatted precondition failure.
+// A KernelError is a panic value carrying a formatted precondition failure.
 type KernelError string
 
 func (e KernelError) Error() string { return string(e) }
 
-// errorf is fmt.Errorf, for static checks (Decode adds the node and prefix).
+// Errorf is fmt.Errorf, for static checks (Decode adds the node and prefix).
 func Errorf(format string, args ...any) error { return fmt.Errorf(format, shortArgs(args)...) }
 
-// failf panics with a kernelError; Run turns it into an error naming the node.
+// Failf panics with a kernelError; Run turns it into an error naming the node.
 func Failf(format string, args ...any) {
 	panic(KernelError(fmt.Sprintf(format, shortArgs(args)...)))
 }
 
-// A call is one execution of a node: its attributes and opset, and the
+// A Call is one execution of a node: its attributes and opset, and the
 // engine's forms of the steps kernels share.
 type Call struct {
 	N    *Node
@@ -71,7 +71,7 @@ type Ops interface {
 
 func (c *Call) Opset() int64 { return c.N.Opset }
 
-// wantOut reports whether output i is declared and not omitted.
+// WantOut reports whether output i is declared and not omitted.
 func (c *Call) WantOut(i int) bool { return i < c.Nout && c.N.Outputs[i] != "" }
 
 func (c *Call) attr(name string, want onnxpb.AttributeProto_AttributeType) *onnxpb.AttributeProto {
@@ -108,7 +108,7 @@ func (c *Call) Str(name, def string) string {
 	return def
 }
 
-// ints returns an INTS attribute and whether it is present.
+// Ints returns an INTS attribute and whether it is present.
 func (c *Call) Ints(name string) ([]int64, bool) {
 	if a := c.attr(name, onnxpb.AttributeProto_INTS); a != nil {
 		return a.GetInts(), true
@@ -123,13 +123,13 @@ func (c *Call) floats(name string) ([]float32, bool) {
 	return nil, false
 }
 
-// tensor returns a TENSOR attribute, decoded by Decode, or nil.
+// Tensor returns a TENSOR attribute, decoded by Decode, or nil.
 func (c *Call) Tensor(name string) *Tensor {
 	c.attr(name, onnxpb.AttributeProto_TENSOR)
 	return c.N.Consts[name]
 }
 
-// A kernel is one row of the table: an op of a domain over a range of opsets.
+// A Kernel is one row of the table: an op of a domain over a range of opsets.
 type Kernel struct {
 	Domain       string // "" for ai.onnx, "ai.mhcc" for mhcc's own ops, "com.microsoft" for onnxruntime's
 	Op           string
@@ -141,12 +141,12 @@ type Kernel struct {
 	Check        func(*Node) error // static attribute checks; may be nil
 }
 
-// A kernelFunc computes a node's outputs. It returns one tensor per declared
+// A KernelFunc computes a node's outputs. It returns one tensor per declared
 // output (nil for an omitted optional one) and panics with a kernelError or a
 // constant string on a broken precondition; Run reports it against the node.
 type KernelFunc func(c *Call, in []*Tensor) []*Tensor
 
-// A typeRule gives a node's output element types from its input types
+// A TypeRule gives a node's output element types from its input types
 // (Undefined where unknown) and fails when the inputs cannot be right.
 type TypeRule func(n *Node, in []DType) ([]DType, error)
 
@@ -159,7 +159,7 @@ func (k *Kernel) Last() int64 {
 	return k.Until
 }
 
-// maxOpset is the newest opset the kernel table (ref) was checked against: up to it,
+// MaxOpset is the newest opset the kernel table (ref) was checked against: up to it,
 // a row whose until is 0 has the semantics its kernel implements.
 const MaxOpset = 21
 

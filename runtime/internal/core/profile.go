@@ -24,7 +24,7 @@ type OpTime struct {
 	Total time.Duration // their wall time, over all runs
 }
 
-// add records one call of n taking d.
+// Add records one call of n taking d.
 func (p *Profile) Add(n *Node, d time.Duration) {
 	if p.Ops == nil {
 		p.Ops = map[string]*OpTime{}

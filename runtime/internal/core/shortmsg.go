@@ -15,7 +15,7 @@ import (
 // msgSliceMax is the longest slice a message prints whole.
 const msgSliceMax = 16
 
-// msgMax is the longest message clipMsg keeps, in bytes.
+// MsgMax is the longest message clipMsg keeps, in bytes.
 const MsgMax = 2000
 
 // shortArgs returns args with long slices replaced by a shortSlice.
@@ -59,7 +59,7 @@ func (s shortSlice) String() string {
 // Format makes %v, %d and %s print the short form.
 func (s shortSlice) Format(f fmt.State, verb rune) { fmt.Fprint(f, s.String()) }
 
-// clipMsg cuts msg to msgMax bytes, saying how much was left out.
+// ClipMsg cuts msg to msgMax bytes, saying how much was left out.
 func ClipMsg(msg string) string {
 	if len(msg) <= MsgMax {
 		return msg

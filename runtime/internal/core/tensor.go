@@ -72,7 +72,7 @@ func (t DType) IsInt() bool {
 
 func (t DType) IsHalf() bool { return t == Float16 || t == BFloat16 }
 
-// maxElements bounds every tensor the interpreter allocates, so that a shape
+// MaxElements bounds every tensor the interpreter allocates, so that a shape
 // computed from data (ConstantOfShape, Range, Expand, Tile) fails cleanly
 // instead of exhausting memory. 1<<30 elements is 4 GiB of float32.
 const MaxElements = 1 << 30
@@ -300,7 +300,7 @@ func floatToInt64(f []float64) []int64 {
 	return out
 }
 
-// fromFloat64s converts values to a tensor of type dt: floats round to
+// FromFloat64s converts values to a tensor of type dt: floats round to
 // nearest, integers truncate toward zero and wrap, bool is v != 0.
 func FromFloat64s(dt DType, shape []int64, v []float64) *Tensor {
 	var data any
@@ -328,7 +328,7 @@ func FromFloat64s(dt DType, shape []int64, v []float64) *Tensor {
 	return &Tensor{DType: dt, Shape: shape, Elems: data}
 }
 
-// fromInt64s converts values to a tensor of type dt (integers wrap).
+// FromInt64s converts values to a tensor of type dt (integers wrap).
 func FromInt64s(dt DType, shape []int64, v []int64) *Tensor {
 	var data any
 	switch dt {
@@ -362,7 +362,7 @@ func FromInt64s(dt DType, shape []int64, v []int64) *Tensor {
 	return &Tensor{DType: dt, Shape: shape, Elems: data}
 }
 
-// widen returns a Float32 copy of a Float16 or BFloat16 tensor, and t itself
+// Widen returns a Float32 copy of a Float16 or BFloat16 tensor, and t itself
 // otherwise. Narrow types are computed in float32 and rounded once at the end.
 func Widen(t *Tensor) *Tensor {
 	if !t.DType.IsHalf() {
@@ -380,7 +380,7 @@ func Widen(t *Tensor) *Tensor {
 	return &Tensor{DType: Float32, Shape: t.Shape, Elems: f}
 }
 
-// narrowFloat32 rounds a Float32 tensor to dt (Float16 or BFloat16); for any
+// NarrowFloat32 rounds a Float32 tensor to dt (Float16 or BFloat16); for any
 // other dt it returns t.
 func NarrowFloat32(t *Tensor, dt DType) *Tensor {
 	if !dt.IsHalf() || t.DType != Float32 {
@@ -454,7 +454,7 @@ func sliceLen(data any) int {
 	return -1
 }
 
-// numElements is the product of shape, or an error if a dim is negative or
+// NumElements is the product of shape, or an error if a dim is negative or
 // the product exceeds maxElements.
 func NumElements(shape []int64) (int, error) {
 	n := int64(1)
@@ -478,14 +478,14 @@ func NumElements(shape []int64) (int, error) {
 	return int(n), nil
 }
 
-// alloc returns a zero tensor of type dt and the given shape. Kernels call it
+// Alloc returns a zero tensor of type dt and the given shape. Kernels call it
 // for every output, so an impossible or enormous shape panics with an error
 // the interpreter reports against the node.
 func Alloc(dt DType, shape []int64) *Tensor {
 	return &Tensor{DType: dt, Shape: shape, Elems: MakeSlice(dt, CheckSizeOf(shape, dt.Size()))}
 }
 
-// checkSize returns the element count of shape, panicking like alloc when it
+// CheckSize returns the element count of shape, panicking like alloc when it
 // is negative or too large.
 func CheckSize(shape []int64) int {
 	n, err := NumElements(shape)
@@ -523,7 +523,7 @@ func MakeSlice(dt DType, n int) any {
 	panic(ErrType)
 }
 
-// take returns a tensor of t's type with the given shape whose element k is
+// Take returns a tensor of t's type with the given shape whose element k is
 // t's element idx[k]. Every data-movement kernel (Transpose, Gather, Slice,
 // Expand, Tile …) is an index computation followed by take.
 func Take(t *Tensor, shape []int64, idx []int) *Tensor {
@@ -566,7 +566,7 @@ func takeSlice[T any](src []T, idx []int) []T {
 	return out
 }
 
-// reshaped returns a tensor sharing t's storage with a new shape of the same size.
+// Reshaped returns a tensor sharing t's storage with a new shape of the same size.
 func Reshaped(t *Tensor, shape []int64) *Tensor {
 	return &Tensor{DType: t.DType, Shape: shape, Elems: t.Elems}
 }

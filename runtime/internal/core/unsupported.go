@@ -14,7 +14,7 @@ import (
 // opError marks those errors so that errorList's message can list their op
 // types, deduplicated and counted, Loop bodies and If branches included.
 
-// An opError is a node whose op has no kernel at the imported opset.
+// An OpError is a node whose op has no kernel at the imported opset.
 type OpError struct {
 	Op  string // domain-qualified op type: "SplitToSequence", "com.microsoft.Foo"
 	At  string // "" or the opset the model imports, when other opsets have a kernel
@@ -23,7 +23,7 @@ type OpError struct {
 
 func (e *OpError) Error() string { return e.Err.Error() }
 
-// A nestedError is a problem inside a node's subgraph, which keeps the
+// A NestedError is a problem inside a node's subgraph, which keeps the
 // subgraph's errors for the unsupported-op summary.
 type NestedError struct {
 	Msg   string

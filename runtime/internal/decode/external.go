@@ -10,7 +10,7 @@ import (
 	"github.com/mhcc-dev/mhcc/onnx/tensor/extdata"
 )
 
-// externalFiles reads the external data of one model, whose file is in dir.
+// ExternalFiles reads the external data of one model, whose file is in dir.
 type ExternalFiles struct {
 	Dir   string
 	Files extdata.Files

@@ -21,7 +21,7 @@ const (
 	ConsumeAll                          // also drop the graph's node list (mp is the decoder's own)
 )
 
-// decodeModel builds the model; ext, if not nil, reads initializers whose
+// DecodeModel builds the model; ext, if not nil, reads initializers whose
 // data is in external files (external.go); with consume, each initializer
 // message is emptied once decoded (the caller owns mp and is done with it),
 // and with consumeAll the main graph's node list is dropped once decoded.

@@ -47,7 +47,7 @@ func Kernels() string {
 // each falls back to the plain form (ref.Ops) where it has nothing faster.
 type Ops struct{}
 
-// mapFloat is mapFloat, split among goroutines for a large float32 x.
+// MapFloat is mapFloat, split among goroutines for a large float32 x.
 func (o Ops) MapFloat(x *core.Tensor, f func(float64) float64) *core.Tensor {
 	if x.DType.IsHalf() {
 		return core.NarrowFloat32(o.MapFloat(core.Widen(x), f), x.DType)
@@ -65,7 +65,7 @@ func (o Ops) MapFloat(x *core.Tensor, f func(float64) float64) *core.Tensor {
 	return &core.Tensor{DType: core.Float32, Shape: x.Shape, Elems: out}
 }
 
-// zip is zipNum, row by row (zip32) for + − × ÷ on float32 (and on float16
+// Zip is zipNum, row by row (zip32) for + − × ÷ on float32 (and on float16
 // and bfloat16 widened to it).
 func (Ops) Zip(a, b *core.Tensor, op core.BinFn) *core.Tensor {
 	if a.DType != b.DType || op.Kind == core.BinOther {
@@ -80,13 +80,13 @@ func (Ops) Zip(a, b *core.Tensor, op core.BinFn) *core.Tensor {
 	return ref.ZipNum(a, b, op)
 }
 
-// transpose copies whole strided runs (takeStrided).
+// Transpose copies whole strided runs (takeStrided).
 func (Ops) Transpose(x *core.Tensor, perm []int) *core.Tensor {
 	shape, pst := ref.Transposed(x.Shape, perm)
 	return takeStrided(x, shape, pst, 0)
 }
 
-// reduceAxes reduces along whole float32 lines (reduce32) where it can.
+// ReduceAxes reduces along whole float32 lines (reduce32) where it can.
 func (Ops) ReduceAxes(x *core.Tensor, axes []int64, keepdims bool, r core.Reducer) *core.Tensor {
 	red, keep, shape, nOut := ref.ReduceShape(x, axes, keepdims)
 	if x.DType == core.Float32 {
@@ -97,10 +97,10 @@ func (Ops) ReduceAxes(x *core.Tensor, axes []int64, keepdims bool, r core.Reduce
 	return ref.ReduceWalk(x, keep, shape, nOut, r)
 }
 
-// matmul is the fast matmulT.
+// Matmul is the fast matmulT.
 func (Ops) Matmul(a, b *core.Tensor) *core.Tensor { return MatmulT(a, b, false, false) }
 
-// concat copies whole blocks for float32 and int64.
+// Concat copies whole blocks for float32 and int64.
 func (Ops) Concat(in []*core.Tensor, shape []int64, axis int) *core.Tensor {
 	for _, t := range in {
 		if t.DType != in[0].DType {
@@ -116,17 +116,17 @@ func (Ops) Concat(in []*core.Tensor, shape []int64, axis int) *core.Tensor {
 	return ref.Ops{}.Concat(in, shape, axis)
 }
 
-// strided copies whole strided runs.
+// Strided copies whole strided runs.
 func (Ops) Strided(x *core.Tensor, shape []int64, st []int, base int) *core.Tensor {
 	return takeStrided(x, shape, st, base)
 }
 
-// expand copies whole runs, with stride 0 along the broadcast dims.
+// Expand copies whole runs, with stride 0 along the broadcast dims.
 func (Ops) Expand(x *core.Tensor, shape []int64) *core.Tensor {
 	return takeStrided(x, shape, ref.BroadcastStrides(x.Shape, len(shape)), 0)
 }
 
-// gather copies whole runs of inner elements (an embedding's rows) of a
+// Gather copies whole runs of inner elements (an embedding's rows) of a
 // float32 x at once.
 func (Ops) Gather(x *core.Tensor, iv []int64, shape []int64, outer, dim, inner int) *core.Tensor {
 	xv, ok := x.Elems.([]float32)
@@ -148,7 +148,7 @@ func (Ops) Gather(x *core.Tensor, iv []int64, shape []int64, outer, dim, inner i
 	return &core.Tensor{DType: core.Float32, Shape: shape, Elems: out}
 }
 
-// run runs sub under the Fast engine.
+// Run runs sub under the Fast engine.
 func (Ops) Run(sub *core.Model, feeds map[string]*core.Tensor) (map[string]*core.Tensor, error) {
 	return sub.RunWith(feeds, core.RunOptions{Engine: core.Fast})
 }
@@ -744,7 +744,7 @@ const (
 	expP5    = 5.0000001201e-1
 )
 
-// expf32 is e^x in float32 to about 1 ulp (0 below expLo, +Inf above
+// Expf32 is e^x in float32 to about 1 ulp (0 below expLo, +Inf above
 // expHi, NaN for NaN), the scalar twin of the vector exp in
 // kernels_simd.go. Sigmoid and Softmax use it on float32; it is about
 // ten times cheaper than math.Exp.
@@ -924,7 +924,7 @@ func normSum4(dst, src []float32, inner int, eps float32) {
 // vector form (kernels_simd.go), else nil.
 var accRowSIMD func(acc []float64, x []float32, sq bool)
 
-// normSum4SIMD is normSum's vector form for dim 4 (the mHC streams) where
+// NormSum4SIMD is normSum's vector form for dim 4 (the mHC streams) where
 // the build has it (kernels_simd.go); it reports whether it did the work.
 var NormSum4SIMD func(dst, src []float32, inner int, eps float32) bool
 
@@ -969,7 +969,7 @@ func concatBlocks[T any](in []*core.Tensor, shape []int64, axis int) []T {
 	return out
 }
 
-// square32 is the fast path of Pow for float32 x and a scalar exponent 2
+// Square32 is the fast path of Pow for float32 x and a scalar exponent 2
 // (the RMS patterns runtimes fuse): x·x in float32 is the correctly rounded
 // square, which is what the general path gives too (the float64 square of a
 // float32 is exact, rounded once). It returns nil for anything else.

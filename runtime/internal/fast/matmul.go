@@ -28,7 +28,7 @@ func matMulFused(c *core.Call, in []*core.Tensor) []*core.Tensor {
 	return []*core.Tensor{MatmulT(in[0], in[1], fusionOf(c.N).transA, fusionOf(c.N).transB)}
 }
 
-// matmulT multiplies a (its last two dims swapped if ta) by b (likewise if
+// MatmulT multiplies a (its last two dims swapped if ta) by b (likewise if
 // tb). The float32 path reads either operand transposed in place, the
 // float64 one a transposed b (x·Wᵀ, every linear layer of the verification
 // reference: materializing Wᵀ would copy every weight on every run); the

@@ -28,7 +28,7 @@ import (
 // engine runs as one.
 type fusionRule struct {
 	Name string
-	// match returns d's fused copy and the producers it absorbs (their
+	// Match returns d's fused copy and the producers it absorbs (their
 	// outputs then have no slot), or nil when d does not match. A fused copy
 	// runs kernel.
 	Match  func(g *planGraph, d *core.Node) (fused *core.Node, absorbed []*core.Node)
@@ -36,7 +36,7 @@ type fusionRule struct {
 	Reason string // why the fusion pays, and why it computes the same thing
 }
 
-// fusions is the plan's table of fusions. A node takes the first row that
+// Fusions is the plan's table of fusions. A node takes the first row that
 // matches; the patterns are disjoint (a matched op is never an absorbed one),
 // so the order of the rows does not change the plan.
 var Fusions = []fusionRule{
@@ -202,7 +202,7 @@ type fusion struct {
 	sumSquare int
 }
 
-// A plan is the fused, slot-indexed form of a model's graph.
+// A Plan is the fused, slot-indexed form of a model's graph.
 type Plan struct {
 	groups [][]int // storage groups: slots whose values may share a buffer (see recycle)
 	steps  []step
@@ -240,7 +240,7 @@ type step struct {
 	fresh   bool // the op's outputs never share storage with its inputs
 }
 
-// computes reports whether the plan has every value of want.
+// Computes reports whether the plan has every value of want.
 func (p *Plan) Computes(want []string) bool {
 	for _, name := range want {
 		if p.Gone[name] {
@@ -250,7 +250,7 @@ func (p *Plan) Computes(want []string) bool {
 	return true
 }
 
-// makePlan builds m's plan from m.nodes (topologically sorted).
+// MakePlan builds m's plan from m.nodes (topologically sorted).
 func MakePlan(m *core.Model) *Plan {
 	p := &Plan{slot: map[string]int{}, Gone: map[string]bool{}}
 	isOutput := map[string]bool{}
@@ -680,7 +680,7 @@ func swapsLast2(n *core.Node) bool {
 	return true
 }
 
-// runPlan is RunWith over the plan.
+// RunPlan is RunWith over the plan.
 func RunPlan(m *core.Model, inputs map[string]*core.Tensor, opt core.RunOptions) (map[string]*core.Tensor, error) {
 	p := m.Plan.(*Plan)
 	if err := m.CheckInputs(inputs); err != nil {

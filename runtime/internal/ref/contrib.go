@@ -14,7 +14,7 @@ import (
 // within its own float32 rounding. GroupQueryAttention lives in
 // contrib_gqa.go.
 
-// msDomain is onnxruntime's contrib domain.
+// MsDomain is onnxruntime's contrib domain.
 const MsDomain = "com.microsoft"
 
 // rmsNormRows normalizes each row of v (rows of length inner) in place:

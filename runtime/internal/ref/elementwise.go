@@ -11,7 +11,7 @@ import (
 // float16 and bfloat16 widen to float32 first. Integers compute in int64 and
 // wrap to their width. Binary ops broadcast as numpy does.
 
-// broadcastShapes returns the numpy broadcast of shapes: aligned at the right,
+// BroadcastShapes returns the numpy broadcast of shapes: aligned at the right,
 // each dim equal or 1.
 func BroadcastShapes(shapes ...[]int64) []int64 {
 	r := 0
@@ -37,7 +37,7 @@ func BroadcastShapes(shapes ...[]int64) []int64 {
 	return out
 }
 
-// broadcastStrides gives the row-major strides of shape aligned to a rank-r
+// BroadcastStrides gives the row-major strides of shape aligned to a rank-r
 // output, 0 along dims that broadcast.
 func BroadcastStrides(shape []int64, r int) []int {
 	st := make([]int, r)
@@ -135,7 +135,7 @@ func expandIndex(in, out []int64) []int {
 
 // ---- unary ----
 
-// mapFloat is y[i] = f(x[i]) for a floating-point x. mapFloatOn is its
+// MapFloat is y[i] = f(x[i]) for a floating-point x. mapFloatOn is its
 // form that splits a large float32 x among goroutines under the Fast engine.
 func MapFloat(x *core.Tensor, f func(float64) float64) *core.Tensor {
 	switch d := x.Elems.(type) {
@@ -482,7 +482,7 @@ func floorMod(x, y float64) float64 {
 	return r
 }
 
-// zipNum is z[i] = op(x[i], y[i]) with broadcasting, for inputs of one type.
+// ZipNum is z[i] = op(x[i], y[i]) with broadcasting, for inputs of one type.
 func ZipNum(a, b *core.Tensor, op core.BinFn) *core.Tensor {
 	if a.DType != b.DType {
 		panic(core.ErrType)

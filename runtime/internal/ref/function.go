@@ -4,7 +4,7 @@ import (
 	"github.com/mhcc-dev/mhcc/runtime/internal/core"
 )
 
-// callFn runs the node's function body on its inputs.
+// CallFn runs the node's function body on its inputs.
 func CallFn(c *core.Call, in []*core.Tensor) []*core.Tensor {
 	body := c.N.Fn
 	feeds := make(map[string]*core.Tensor, len(body.Params))
@@ -20,7 +20,7 @@ func CallFn(c *core.Call, in []*core.Tensor) []*core.Tensor {
 	return outs[:len(c.N.Outputs)]
 }
 
-// fnTypes infers the body's types from the caller's input types.
+// FnTypes infers the body's types from the caller's input types.
 func FnTypes(n *core.Node, in []core.DType) ([]core.DType, error) {
 	body := n.Fn
 	params := map[string]core.DType{}

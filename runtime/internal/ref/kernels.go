@@ -151,7 +151,7 @@ var kernelTable = []core.Kernel{
 	{Domain: "com.microsoft", Op: "GroupQueryAttention", Since: 1, MinIn: 1, MaxIn: 12, MaxOut: 3, Fn: groupQueryAttention, Types: gqaTypes},
 }
 
-// kernelIndex maps (domain, op_type) to its rows, oldest first.
+// KernelIndex maps (domain, op_type) to its rows, oldest first.
 var KernelIndex = indexKernels(slices.Concat(kernelTable, sequenceKernels, exportKernels))
 
 func indexKernels(table []core.Kernel) map[core.OpKey][]*core.Kernel {
@@ -173,7 +173,7 @@ func indexKernels(table []core.Kernel) map[core.OpKey][]*core.Kernel {
 	return idx
 }
 
-// lookupKernel returns the row implementing op at opset, or nil.
+// LookupKernel returns the row implementing op at opset, or nil.
 func LookupKernel(domain, op string, opset int64) *core.Kernel {
 	for _, k := range KernelIndex[core.OpKey{Domain: domain, Op: op}] {
 		if k.Since <= opset && opset <= k.Last() {
@@ -183,7 +183,7 @@ func LookupKernel(domain, op string, opset int64) *core.Kernel {
 	return nil
 }
 
-// kernelVersions describes the opsets op is implemented for ("7-21"), or "".
+// KernelVersions describes the opsets op is implemented for ("7-21"), or "".
 func KernelVersions(domain, op string) string {
 	s := ""
 	for _, k := range KernelIndex[core.OpKey{Domain: domain, Op: op}] {

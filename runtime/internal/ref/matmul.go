@@ -17,7 +17,7 @@ func matMul(c *core.Call, in []*core.Tensor) []*core.Tensor {
 	return []*core.Tensor{c.Ops.Matmul(in[0], in[1])}
 }
 
-// matmulRef is matMul by the reference loop (matMulNaive; matMulInt for
+// MatmulRef is matMul by the reference loop (matMulNaive; matMulInt for
 // integers, float16 and bfloat16 widened to float32).
 func MatmulRef(a, b *core.Tensor) *core.Tensor {
 	p, shape, final := MmShapes(a, b, false, false)
@@ -52,7 +52,7 @@ func mmNaive[T Float](p *MmProblem, c, a, b []T) {
 	}
 }
 
-// ints is the integer product, wrapping (matMulInt per batch).
+// Ints is the integer product, wrapping (matMulInt per batch).
 func (p *MmProblem) Ints(a, b *core.Tensor, shape []int64) *core.Tensor {
 	av, bv := a.Int64s(), b.Int64s()
 	res := make([]int64, core.CheckSize(shape))
@@ -62,7 +62,7 @@ func (p *MmProblem) Ints(a, b *core.Tensor, shape []int64) *core.Tensor {
 	return core.FromInt64s(a.DType, shape, res)
 }
 
-// mmShapes checks a·b (a's last two dims swapped if ta, b's if tb) and
+// MmShapes checks a·b (a's last two dims swapped if ta, b's if tb) and
 // gives the batch of products, the output shape and the shape without the
 // dims a 1-D operand added.
 func MmShapes(a, b *core.Tensor, ta, tb bool) (p MmProblem, shape, final []int64) {
@@ -121,7 +121,7 @@ func batchIndex(in, out []int64) []int {
 	return expandIndex(in, out)
 }
 
-// An mmProblem is a batch of products C_b = A_aIdx[b] · B_bIdx[b] with A m×k,
+// An MmProblem is a batch of products C_b = A_aIdx[b] · B_bIdx[b] with A m×k,
 // B k×n, each stored transposed when transA or transB (float32 only).
 type MmProblem struct {
 	M, K, N        int

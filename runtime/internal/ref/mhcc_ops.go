@@ -13,7 +13,7 @@ import (
 // accelerator ships a native kernel emit them without a function body; the
 // interpreter runs them natively so that such a model can still be checked.
 
-// mhccDomain is the domain of mhcc's operators.
+// MhccDomain is the domain of mhcc's operators.
 const MhccDomain = "ai.mhcc"
 
 // sinkhorn is ai.mhcc::Sinkhorn (docs/spec.md §2): for each trailing n×n matrix of

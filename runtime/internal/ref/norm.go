@@ -8,7 +8,7 @@ import (
 
 // Normalizations, computed in float64 per line and rounded once.
 
-// softmaxLines views x as [outer, dim, inner] lines for the Softmax family.
+// SoftmaxLines views x as [outer, dim, inner] lines for the Softmax family.
 // Before opset 13 the op flattens x to 2-D at axis (default 1) and normalizes
 // each row of Π dims[axis:] elements; from 13 it normalizes along the one
 // axis (default −1).

@@ -29,7 +29,7 @@ func (Ops) Expand(x *core.Tensor, shape []int64) *core.Tensor {
 	return core.Take(x, shape, expandIndex(x.Shape, shape))
 }
 
-// run runs sub under the Reference engine.
+// Run runs sub under the Reference engine.
 func (Ops) Run(sub *core.Model, feeds map[string]*core.Tensor) (map[string]*core.Tensor, error) {
 	return sub.RunWith(feeds, core.RunOptions{Engine: core.Reference})
 }

@@ -40,7 +40,7 @@ var (
 	logSumExpR = core.Reducer{} // ln Σeˣ, shifted by the max: see reduceAxes
 )
 
-// reduce builds the kernel of one Reduce* op. Its axes come from the "axes"
+// Reduce builds the kernel of one Reduce* op. Its axes come from the "axes"
 // attribute in the rows with one input (ReduceSum before opset 13, the others
 // before 18) and from the optional second input after; keepdims (default 1)
 // keeps reduced dims as 1; with axes empty or absent every dim is reduced,
@@ -70,7 +70,7 @@ func reduceAxes(x *core.Tensor, axes []int64, keepdims bool, r core.Reducer) *co
 	return ReduceWalk(x, keep, shape, nOut, r)
 }
 
-// reduceShape gives, for reducing x over axes, which dims are reduced, the
+// ReduceShape gives, for reducing x over axes, which dims are reduced, the
 // output shape with them kept as 1, the output shape, and its size.
 func ReduceShape(x *core.Tensor, axes []int64, keepdims bool) (red []bool, keep, shape []int64, nOut int) {
 	rank := len(x.Shape)
@@ -104,7 +104,7 @@ func ReduceShape(x *core.Tensor, axes []int64, keepdims bool) (red []bool, keep,
 	return red, keep, shape, nOut
 }
 
-// reduceWalk reduces x to shape (keep with the reduced dims as 1, nOut
+// ReduceWalk reduces x to shape (keep with the reduced dims as 1, nOut
 // elements) by one index walk over x.
 func ReduceWalk(x *core.Tensor, keep, shape []int64, nOut int, r core.Reducer) *core.Tensor {
 	// The kept shape broadcasts to x's: each element of x finds its output.
@@ -164,7 +164,7 @@ func ReduceWalk(x *core.Tensor, keep, shape []int64, nOut int, r core.Reducer) *
 	return core.FromFloat64s(x.DType, shape, acc)
 }
 
-// normAxis maps an axis in [−rank, rank) to [0, rank), panicking otherwise.
+// NormAxis maps an axis in [−rank, rank) to [0, rank), panicking otherwise.
 func NormAxis(a int64, rank int) int {
 	if a < -int64(rank) || a >= int64(rank) {
 		core.Failf("axis %d out of range for rank %d", a, rank)
@@ -240,7 +240,7 @@ func cmpOrder[T int64 | float64](a, b T) int {
 	return 0
 }
 
-// split3 views shape as [outer, shape[axis], inner].
+// Split3 views shape as [outer, shape[axis], inner].
 func Split3(shape []int64, axis int) (outer, dim, inner int) {
 	outer, inner = 1, 1
 	for i, d := range shape {

@@ -38,7 +38,7 @@ func forEachIndex(shape []int64, f func(o int, coord []int)) {
 	}
 }
 
-// strided returns base + Σ coord[d]·st[d] for each element of shape, in
+// Strided returns base + Σ coord[d]·st[d] for each element of shape, in
 // row-major order: the source index of a strided view (Transpose, Slice, Split).
 func Strided(shape []int64, st []int, base int) []int {
 	idx := make([]int, core.CheckSizeOf(shape, 8))
@@ -222,13 +222,13 @@ func transpose(c *core.Call, in []*core.Tensor) []*core.Tensor {
 	return []*core.Tensor{c.Ops.Transpose(x, perm)}
 }
 
-// transposeTensor is y[i…] = x[i permuted], one index walk per element.
+// TransposeTensor is y[i…] = x[i permuted], one index walk per element.
 func TransposeTensor(x *core.Tensor, perm []int) *core.Tensor {
 	shape, pst := Transposed(x.Shape, perm)
 	return core.Take(x, shape, Strided(shape, pst, 0))
 }
 
-// transposed is the shape of x permuted by perm and the stride in x of each
+// Transposed is the shape of x permuted by perm and the stride in x of each
 // of its dims.
 func Transposed(xs []int64, perm []int) (shape []int64, pst []int) {
 	st := rowStrides(xs)
@@ -328,7 +328,7 @@ func concat(c *core.Call, in []*core.Tensor) []*core.Tensor {
 	return []*core.Tensor{c.Ops.Concat(in, shape, axis)}
 }
 
-// concat is the plain Concat: one index per output element, into the
+// Concat is the plain Concat: one index per output element, into the
 // inputs' data laid end to end.
 func (Ops) Concat(in []*core.Tensor, shape []int64, axis int) *core.Tensor {
 	all := concatData(in...)
@@ -514,7 +514,7 @@ func gather(c *core.Call, in []*core.Tensor) []*core.Tensor {
 	return []*core.Tensor{c.Ops.Gather(x, iv, shape, outer, dim, inner)}
 }
 
-// gather is the plain Gather: one index per output element.
+// Gather is the plain Gather: one index per output element.
 func (Ops) Gather(x *core.Tensor, iv []int64, shape []int64, outer, dim, inner int) *core.Tensor {
 	idx := make([]int, 0, core.CheckSizeOf(shape, 8))
 	for o := 0; o < outer; o++ {
