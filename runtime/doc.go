@@ -67,6 +67,12 @@
 // This package decodes (api.go: decode, then the plan) and executes
 // (interp.go: the graph as written for Reference, the plan for Fast).
 //
+// Adding an op: a row in internal/ref/kernels.go and its kernel in the
+// family file (an ai.mhcc op in internal/ref/mhcc_ops.go, its row under the
+// mhcc_ops.go comment of the table), written against core.Ops; then, only
+// if it pays, a fast form in internal/fast's KernelForms (kernels.go) or a
+// row of the plan's fusions (plan.go), each tested against the reference.
+//
 // # What runs
 //
 // internal/ref/kernels.go holds the one table of kernels, keyed by (domain, op_type) with
