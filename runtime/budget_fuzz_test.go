@@ -6,7 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/runtime/internal/core"
 )
 
 // FuzzRunBudget builds a small graph from the fuzz data, a chain of the ops
@@ -31,26 +32,26 @@ func FuzzRunBudget(f *testing.F) {
 			return
 		}
 		const budget = 1 << 20
-		old := SetMaxBytes(budget)
-		defer SetMaxBytes(old)
+		old := core.SetMaxBytes(budget)
+		defer core.SetMaxBytes(old)
 		// Both engines, each held to the budget; where both finish, their
 		// outputs agree (either may run out first: their live sets differ).
-		var runs [2]map[string]*Tensor
-		for i, e := range []Engine{Fast, Reference} {
-			res, err := m.RunWith(map[string]*Tensor{}, RunOptions{Engine: e})
+		var runs [2]map[string]*core.Tensor
+		for i, e := range []core.Engine{core.Fast, core.Reference} {
+			res, err := m.RunWith(map[string]*core.Tensor{}, core.RunOptions{Engine: e})
 			if err != nil {
 				if strings.Contains(err.Error(), "internal error") {
 					t.Fatalf("%v engine: %v", e, err)
 				}
 			} else {
 				for name, r := range res {
-					if b := tensorBytes(r); b > budget {
+					if b := core.TensorBytes(r); b > budget {
 						t.Fatalf("%v engine: output %s holds %d bytes, budget %d", e, name, b, budget)
 					}
 				}
 				runs[i] = res
 			}
-			if n := liveBytes.Load(); n != 0 {
+			if n := core.LiveBytes.Load(); n != 0 {
 				t.Fatalf("%v engine: live total %d after the run", e, n)
 			}
 		}
@@ -100,7 +101,7 @@ func budgetGraph(data []byte) (*onnxpb.GraphProto, bool) {
 			lim := fmt.Sprintf("c%d_lim", k)
 			g.Initializer = append(g.Initializer, i64(nil, next()).Proto(lim), i64(nil, 0).Proto(lim+"0"), i64(nil, 1).Proto(lim+"1"))
 			g.Node = append(g.Node, node(out+"r", "Range", []string{lim + "0", lim, lim + "1"}, []string{out + "r"}))
-			g.Node = append(g.Node, node(out, "Cast", []string{out + "r"}, []string{out}, aInt("to", int64(Float32))))
+			g.Node = append(g.Node, node(out, "Cast", []string{out + "r"}, []string{out}, aInt("to", int64(core.Float32))))
 		case 4:
 			g.Node = append(g.Node, node(out, "Concat", []string{cur, cur, cur}, []string{out}, aInt("axis", 0)))
 		case 5:
@@ -113,7 +114,7 @@ func budgetGraph(data []byte) (*onnxpb.GraphProto, bool) {
 			g.Node = append(g.Node, node(out+"v", "Unsqueeze", []string{cur, c("b", 1)}, []string{out + "v"}))
 			g.Node = append(g.Node, node(out, "Add", []string{out + "u", out + "v"}, []string{out}))
 		case 8:
-			g.Node = append(g.Node, node(out+"b", "Cast", []string{cur}, []string{out + "b"}, aInt("to", int64(Bool))))
+			g.Node = append(g.Node, node(out+"b", "Cast", []string{cur}, []string{out + "b"}, aInt("to", int64(core.Bool))))
 			g.Node = append(g.Node, node(out, "Where", []string{out + "b", cur, "one"}, []string{out}))
 		}
 		cur = out

@@ -9,11 +9,14 @@ import (
 	"strings"
 	"testing"
 
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/runtime/internal/core"
+	"github.com/mhcc-dev/mhcc/runtime/internal/ref"
+
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mhcc-dev/mhcc/internal/testenv"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 // ONNX's operator conformance cases, as Debian's libonnx-testdata (onnx 1.12)
@@ -135,7 +138,7 @@ func unimplementedOps(data []byte) []string {
 	}
 	opsets := map[string]int64{}
 	for _, o := range mp.GetOpsetImport() {
-		opsets[canonicalDomain(o.GetDomain())] = o.GetVersion()
+		opsets[core.CanonicalDomain(o.GetDomain())] = o.GetVersion()
 	}
 	seen := map[string]bool{}
 	var out []string
@@ -147,9 +150,9 @@ func unimplementedOps(data []byte) []string {
 					walk(a.GetG()) // Loop bodies, If branches
 				}
 			}
-			d := canonicalDomain(n.GetDomain())
+			d := core.CanonicalDomain(n.GetDomain())
 			v := opsets[d]
-			if lookupKernel(d, n.GetOpType(), v) == nil {
+			if ref.LookupKernel(d, n.GetOpType(), v) == nil {
 				key := fmt.Sprintf("%s@%d", n.GetOpType(), v)
 				if d != "" {
 					key = d + "." + key
@@ -179,7 +182,7 @@ func runNodeCase(dir string, model []byte) error {
 		return fmt.Errorf("no test data sets")
 	}
 	for _, set := range sets {
-		inputs := map[string]*Tensor{}
+		inputs := map[string]*core.Tensor{}
 		for i := 0; ; i++ {
 			path := filepath.Join(set, fmt.Sprintf("input_%d.pb", i))
 			if i < len(m.Inputs) && m.Inputs[i].DType.IsSequence() {
@@ -201,20 +204,20 @@ func runNodeCase(dir string, model []byte) error {
 			if name == "" && i < len(m.Inputs) {
 				name = m.Inputs[i].Name
 			}
-			tn, err := FromProto(p)
+			tn, err := core.FromProto(p)
 			if err != nil {
 				return err
 			}
-			if v, ok := m.declIn[name]; ok {
+			if v, ok := m.DeclIn[name]; ok {
 				tn = bfloat16Quirk(tn, v.DType)
 			}
 			inputs[name] = tn
 		}
-		got, err := m.RunWith(inputs, RunOptions{Engine: Fast})
+		got, err := m.RunWith(inputs, core.RunOptions{Engine: core.Fast})
 		if err != nil {
 			return fmt.Errorf("%s: %v", filepath.Base(set), err)
 		}
-		ref, err := m.RunWith(inputs, RunOptions{Engine: Reference})
+		ref, err := m.RunWith(inputs, core.RunOptions{Engine: core.Reference})
 		if err != nil {
 			return fmt.Errorf("%s: reference engine: %v", filepath.Base(set), err)
 		}
@@ -227,7 +230,7 @@ func runNodeCase(dir string, model []byte) error {
 				return fmt.Errorf("%s: output %q: fast against reference engine: %v", filepath.Base(set), v.Name, err)
 			}
 		}
-		for _, res := range []map[string]*Tensor{got, ref} {
+		for _, res := range []map[string]*core.Tensor{got, ref} {
 			if err := checkNodeOutputs(m, set, res); err != nil {
 				return err
 			}
@@ -237,7 +240,7 @@ func runNodeCase(dir string, model []byte) error {
 }
 
 // checkNodeOutputs compares one run's outputs with a data set's expected ones.
-func checkNodeOutputs(m *Model, set string, got map[string]*Tensor) error {
+func checkNodeOutputs(m *core.Model, set string, got map[string]*core.Tensor) error {
 	{
 		for i, v := range m.Outputs {
 			if v.DType.IsSequence() {
@@ -254,7 +257,7 @@ func checkNodeOutputs(m *Model, set string, got map[string]*Tensor) error {
 			if err != nil {
 				return err
 			}
-			want, err := FromProto(p)
+			want, err := core.FromProto(p)
 			if err != nil {
 				return err
 			}
@@ -270,9 +273,9 @@ func checkNodeOutputs(m *Model, set string, got map[string]*Tensor) error {
 // bfloat16Quirk reads a uint16 tensor as bfloat16 when the graph declares
 // bfloat16 there: onnx 1.12's numpy_helper has no bfloat16, so its test data
 // stores the bit patterns as uint16.
-func bfloat16Quirk(t *Tensor, declared DType) *Tensor {
-	if t.DType == Uint16 && declared == BFloat16 {
-		return &Tensor{DType: BFloat16, Shape: t.Shape, data: t.data}
+func bfloat16Quirk(t *core.Tensor, declared core.DType) *core.Tensor {
+	if t.DType == core.Uint16 && declared == core.BFloat16 {
+		return &core.Tensor{DType: core.BFloat16, Shape: t.Shape, Elems: t.Elems}
 	}
 	return t
 }
@@ -292,14 +295,14 @@ func readTensorProto(path string) (*onnxpb.TensorProto, error) {
 // compareTensors checks type and shape exactly and the values as numpy's
 // assert_allclose does: |got − want| ≤ atol + rtol·|want|, NaN matching NaN.
 // Float16 and bfloat16 compare in float32; integers and bools exactly.
-func compareTensors(got, want *Tensor, rtol, atol float64) error {
+func compareTensors(got, want *core.Tensor, rtol, atol float64) error {
 	if got == nil {
 		return fmt.Errorf("missing")
 	}
 	if got.DType != want.DType {
 		return fmt.Errorf("got type %v, want %v", got.DType, want.DType)
 	}
-	if !sameShape(got.Shape, want.Shape) {
+	if !ref.SameShape(got.Shape, want.Shape) {
 		return fmt.Errorf("got shape %v, want %v", got.Shape, want.Shape)
 	}
 	if !got.DType.IsFloat() {
@@ -341,13 +344,13 @@ func withinTol(got, want, rtol, atol float64) bool {
 // readSequenceProto reads an onnx SequenceProto of tensors (onnx-ml's
 // message, which onnxpb does not carry): field 2 elem_type, field 3 the
 // tensor_values.
-func readSequenceProto(path string) (*Tensor, error) {
+func readSequenceProto(path string) (*core.Tensor, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var elem DType
-	var items []*Tensor
+	var elem core.DType
+	var items []*core.Tensor
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -364,7 +367,7 @@ func readSequenceProto(path string) (*Tensor, error) {
 			if err := proto.Unmarshal(v, &p); err != nil {
 				return nil, err
 			}
-			t, err := FromProto(&p)
+			t, err := core.FromProto(&p)
 			if err != nil {
 				return nil, err
 			}
@@ -379,14 +382,14 @@ func readSequenceProto(path string) (*Tensor, error) {
 			b = b[n:]
 		}
 	}
-	if elem == Undefined {
-		elem = Float32 // an empty sequence's type is not in the data
+	if elem == core.Undefined {
+		elem = core.Float32 // an empty sequence's type is not in the data
 	}
-	return NewSequence(elem, items)
+	return core.NewSequence(elem, items)
 }
 
 // compareSequences compares item by item as compareTensors does.
-func compareSequences(got, want *Tensor) error {
+func compareSequences(got, want *core.Tensor) error {
 	if got == nil || !got.DType.IsSequence() {
 		return fmt.Errorf("got %v, want a sequence", got)
 	}

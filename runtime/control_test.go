@@ -4,7 +4,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/runtime/internal/core"
+
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 func aGraph(name string, g *onnxpb.GraphProto) *onnxpb.AttributeProto {
@@ -13,17 +15,17 @@ func aGraph(name string, g *onnxpb.GraphProto) *onnxpb.AttributeProto {
 }
 
 // typedInfo declares an element type and no shape.
-func typedInfo(name string, dt DType) *onnxpb.ValueInfoProto {
+func typedInfo(name string, dt core.DType) *onnxpb.ValueInfoProto {
 	et := int32(dt)
 	return &onnxpb.ValueInfoProto{Name: &name, Type: &onnxpb.TypeProto{
 		Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: &et}},
 	}}
 }
 
-func boolScalar(v bool) *Tensor { return NewBool([]int64{}, []bool{v}) }
-func i64Scalar(v int64) *Tensor { return NewInt64([]int64{}, []int64{v}) }
-func f32Scalar(v float32) *Tensor {
-	return NewFloat32([]int64{}, []float32{v})
+func boolScalar(v bool) *core.Tensor { return core.NewBool([]int64{}, []bool{v}) }
+func i64Scalar(v int64) *core.Tensor { return core.NewInt64([]int64{}, []int64{v}) }
+func f32Scalar(v float32) *core.Tensor {
+	return core.NewFloat32([]int64{}, []float32{v})
 }
 
 // accumulateBody is a Loop body: acc ← acc + w (w from the enclosing graph),
@@ -31,15 +33,15 @@ func f32Scalar(v float32) *Tensor {
 func accumulateBody() *onnxpb.GraphProto {
 	return &onnxpb.GraphProto{
 		Name:  strp("body"),
-		Input: []*onnxpb.ValueInfoProto{tensorInfo("i", Int64, nil), tensorInfo("c_in", Bool, nil), typedInfo("acc", Float32)},
+		Input: []*onnxpb.ValueInfoProto{tensorInfo("i", core.Int64, nil), tensorInfo("c_in", core.Bool, nil), typedInfo("acc", core.Float32)},
 		Node: []*onnxpb.NodeProto{
 			node("add", "Add", []string{"acc", "w"}, []string{"acc2"}),
 			node("sum", "ReduceSum", []string{"acc2"}, []string{"s"}, aInt("keepdims", 0)),
 			node("less", "Less", []string{"s", "limit"}, []string{"c_out"}),
-			node("cast", "Cast", []string{"i"}, []string{"fi"}, aInt("to", int64(Float32))),
+			node("cast", "Cast", []string{"i"}, []string{"fi"}, aInt("to", int64(core.Float32))),
 			node("mul", "Mul", []string{"acc2", "fi"}, []string{"scan"}),
 		},
-		Output: []*onnxpb.ValueInfoProto{tensorInfo("c_out", Bool, nil), typedInfo("acc2", Float32), tensorInfo("scan", Float32, []int64{2, 3})},
+		Output: []*onnxpb.ValueInfoProto{tensorInfo("c_out", core.Bool, nil), typedInfo("acc2", core.Float32), tensorInfo("scan", core.Float32, []int64{2, 3})},
 	}
 }
 
@@ -51,18 +53,18 @@ func loopModel(withM, withCond bool) *onnxpb.ModelProto {
 	g := &onnxpb.GraphProto{
 		Name: strp("main"),
 		Input: []*onnxpb.ValueInfoProto{
-			tensorInfo("x", Float32, []int64{2, 3}), tensorInfo("w", Float32, []int64{3}), tensorInfo("limit", Float32, nil),
+			tensorInfo("x", core.Float32, []int64{2, 3}), tensorInfo("w", core.Float32, []int64{3}), tensorInfo("limit", core.Float32, nil),
 		},
-		Output: []*onnxpb.ValueInfoProto{typedInfo("y", Float32), typedInfo("ys", Float32)},
+		Output: []*onnxpb.ValueInfoProto{typedInfo("y", core.Float32), typedInfo("ys", core.Float32)},
 	}
 	m, c := "", ""
 	if withM {
 		m = "M"
-		g.Input = append(g.Input, tensorInfo("M", Int64, nil))
+		g.Input = append(g.Input, tensorInfo("M", core.Int64, nil))
 	}
 	if withCond {
 		c = "c0"
-		g.Input = append(g.Input, tensorInfo("c0", Bool, nil))
+		g.Input = append(g.Input, tensorInfo("c0", core.Bool, nil))
 	}
 	g.Node = []*onnxpb.NodeProto{node("loop", "Loop", []string{m, c, "x"}, []string{"y", "ys"}, aGraph("body", accumulateBody()))}
 	return modelProto(17, g)
@@ -112,7 +114,7 @@ func TestLoop(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			feeds := map[string]*Tensor{"x": f32(sh(2, 3), x...), "w": f32(sh(3), w...), "limit": f32Scalar(tc.limit)}
+			feeds := map[string]*core.Tensor{"x": f32(sh(2, 3), x...), "w": f32(sh(3), w...), "limit": f32Scalar(tc.limit)}
 			if tc.withM {
 				feeds["M"] = i64Scalar(tc.trip)
 			}
@@ -155,7 +157,7 @@ func TestLoopORT(t *testing.T) {
 		{true, true, 50, true, 9},
 		{true, true, 3, false, 9},
 	} {
-		feeds := map[string]*Tensor{"x": x, "w": w, "limit": f32Scalar(tc.limit)}
+		feeds := map[string]*core.Tensor{"x": x, "w": w, "limit": f32Scalar(tc.limit)}
 		if tc.withM {
 			feeds["M"] = i64Scalar(tc.trip)
 		}
@@ -172,37 +174,37 @@ func TestLoopORT(t *testing.T) {
 func nestedLoopModel() *onnxpb.ModelProto {
 	inner := &onnxpb.GraphProto{
 		Name:  strp("inner"),
-		Input: []*onnxpb.ValueInfoProto{tensorInfo("j", Int64, nil), tensorInfo("cj", Bool, nil), typedInfo("v", Float32)},
+		Input: []*onnxpb.ValueInfoProto{tensorInfo("j", core.Int64, nil), tensorInfo("cj", core.Bool, nil), typedInfo("v", core.Float32)},
 		Node: []*onnxpb.NodeProto{
 			node("iadd", "Add", []string{"v", "w"}, []string{"v1"}),
 			node("iadd2", "Add", []string{"v1", "fi"}, []string{"v2"}), // fi: the outer body's value
 			node("icond", "Identity", []string{"cj"}, []string{"cj2"}),
 		},
-		Output: []*onnxpb.ValueInfoProto{tensorInfo("cj2", Bool, nil), typedInfo("v2", Float32)},
+		Output: []*onnxpb.ValueInfoProto{tensorInfo("cj2", core.Bool, nil), typedInfo("v2", core.Float32)},
 	}
 	outer := &onnxpb.GraphProto{
 		Name:  strp("outer"),
-		Input: []*onnxpb.ValueInfoProto{tensorInfo("i", Int64, nil), tensorInfo("ci", Bool, nil), typedInfo("acc", Float32)},
+		Input: []*onnxpb.ValueInfoProto{tensorInfo("i", core.Int64, nil), tensorInfo("ci", core.Bool, nil), typedInfo("acc", core.Float32)},
 		Node: []*onnxpb.NodeProto{
-			node("cast", "Cast", []string{"i"}, []string{"fi"}, aInt("to", int64(Float32))),
+			node("cast", "Cast", []string{"i"}, []string{"fi"}, aInt("to", int64(core.Float32))),
 			node("inner", "Loop", []string{"K", "", "acc"}, []string{"acc2"}, aGraph("body", inner)),
 			node("ocond", "Identity", []string{"ci"}, []string{"ci2"}),
 			node("scan", "Mul", []string{"acc2", "two"}, []string{"sc"}),
 		},
-		Output: []*onnxpb.ValueInfoProto{tensorInfo("ci2", Bool, nil), typedInfo("acc2", Float32), typedInfo("sc", Float32)},
+		Output: []*onnxpb.ValueInfoProto{tensorInfo("ci2", core.Bool, nil), typedInfo("acc2", core.Float32), typedInfo("sc", core.Float32)},
 	}
 	two := f32Scalar(2)
 	g := &onnxpb.GraphProto{
 		Name: strp("main"),
 		Input: []*onnxpb.ValueInfoProto{
-			tensorInfo("x", Float32, []int64{4}), tensorInfo("w", Float32, []int64{4}),
-			tensorInfo("M", Int64, nil), tensorInfo("K", Int64, nil),
+			tensorInfo("x", core.Float32, []int64{4}), tensorInfo("w", core.Float32, []int64{4}),
+			tensorInfo("M", core.Int64, nil), tensorInfo("K", core.Int64, nil),
 		},
 		Initializer: []*onnxpb.TensorProto{two.Proto("two")},
 		Node: []*onnxpb.NodeProto{
 			node("outer", "Loop", []string{"M", "", "x"}, []string{"y", "ys"}, aGraph("body", outer)),
 		},
-		Output: []*onnxpb.ValueInfoProto{typedInfo("y", Float32), typedInfo("ys", Float32)},
+		Output: []*onnxpb.ValueInfoProto{typedInfo("y", core.Float32), typedInfo("ys", core.Float32)},
 	}
 	return modelProto(17, g)
 }
@@ -215,7 +217,7 @@ func TestNestedLoop(t *testing.T) {
 	x := []float32{1, 2, 3, 4}
 	w := []float32{0.5, -1, 0, 2}
 	const M, K = 3, 2
-	got, err := m.Run(map[string]*Tensor{"x": f32(sh(4), x...), "w": f32(sh(4), w...), "M": i64Scalar(M), "K": i64Scalar(K)})
+	got, err := m.Run(map[string]*core.Tensor{"x": f32(sh(4), x...), "w": f32(sh(4), w...), "M": i64Scalar(M), "K": i64Scalar(K)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,14 +241,14 @@ func TestNestedLoop(t *testing.T) {
 	}
 	// The outer Loop node reads w and two for its body, so both are inputs.
 	loopNode := m.Nodes()[0]
-	if caps := loopNode.Inputs[loopNode.nformal:]; strings.Join(caps, ",") != "K,w,two" {
+	if caps := loopNode.Inputs[loopNode.Nformal:]; strings.Join(caps, ",") != "K,w,two" {
 		t.Errorf("captures %q, want K, w and two", caps)
 	}
 }
 
 func TestNestedLoopORT(t *testing.T) {
 	needORT(t)
-	feeds := map[string]*Tensor{"x": f32(sh(4), 1, 2, 3, 4), "w": f32(sh(4), 0.5, -1, 0, 2), "M": i64Scalar(3), "K": i64Scalar(4)}
+	feeds := map[string]*core.Tensor{"x": f32(sh(4), 1, 2, 3, 4), "w": f32(sh(4), 0.5, -1, 0, 2), "M": i64Scalar(3), "K": i64Scalar(4)}
 	diffORT(t, nestedLoopModel(), feeds, 1e-6, 1e-6)
 }
 
@@ -255,15 +257,15 @@ func ifModel() *onnxpb.ModelProto {
 		return &onnxpb.GraphProto{
 			Name:   strp(name),
 			Node:   []*onnxpb.NodeProto{node(name+"_op", op, []string{"x", "w"}, []string{name + "_y"})},
-			Output: []*onnxpb.ValueInfoProto{typedInfo(name+"_y", Float32)},
+			Output: []*onnxpb.ValueInfoProto{typedInfo(name+"_y", core.Float32)},
 		}
 	}
 	g := &onnxpb.GraphProto{
 		Name:  strp("main"),
-		Input: []*onnxpb.ValueInfoProto{tensorInfo("c", Bool, nil), tensorInfo("x", Float32, []int64{2, 2}), tensorInfo("w", Float32, []int64{2})},
+		Input: []*onnxpb.ValueInfoProto{tensorInfo("c", core.Bool, nil), tensorInfo("x", core.Float32, []int64{2, 2}), tensorInfo("w", core.Float32, []int64{2})},
 		Node: []*onnxpb.NodeProto{node("if", "If", []string{"c"}, []string{"y"},
 			aGraph("then_branch", branch("then", "Add")), aGraph("else_branch", branch("else", "Mul")))},
-		Output: []*onnxpb.ValueInfoProto{typedInfo("y", Float32)},
+		Output: []*onnxpb.ValueInfoProto{typedInfo("y", core.Float32)},
 	}
 	return modelProto(17, g)
 }
@@ -275,7 +277,7 @@ func TestIf(t *testing.T) {
 	}
 	x, w := f32(sh(2, 2), 1, 2, 3, 4), f32(sh(2), 10, -1)
 	for _, c := range []bool{true, false} {
-		got, err := m.Run(map[string]*Tensor{"c": boolScalar(c), "x": x, "w": w})
+		got, err := m.Run(map[string]*core.Tensor{"c": boolScalar(c), "x": x, "w": w})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -292,28 +294,28 @@ func TestIf(t *testing.T) {
 func TestIfORT(t *testing.T) {
 	needORT(t)
 	for _, c := range []bool{true, false} {
-		diffORT(t, ifModel(), map[string]*Tensor{"c": boolScalar(c), "x": f32(sh(2, 2), 1, 2, 3, 4), "w": f32(sh(2), 10, -1)}, 0, 0)
+		diffORT(t, ifModel(), map[string]*core.Tensor{"c": boolScalar(c), "x": f32(sh(2, 2), 1, 2, 3, 4), "w": f32(sh(2), 10, -1)}, 0, 0)
 	}
 }
 
 func TestControlFlowErrors(t *testing.T) {
 	noStop := loopModel(false, false)
 	wrongArity := loopModel(true, true)
-	wrongArity.Graph.Node[0].Attribute[0].G.Input = append(wrongArity.Graph.Node[0].Attribute[0].G.Input, typedInfo("extra", Float32))
+	wrongArity.Graph.Node[0].Attribute[0].G.Input = append(wrongArity.Graph.Node[0].Attribute[0].G.Input, typedInfo("extra", core.Float32))
 	undefined := loopModel(true, false)
 	undefined.Graph.Node[0].Attribute[0].G.Node[0].Input[1] = "nowhere"
 	typeChange := loopModel(true, false)
 	typeChange.Graph.Node[0].Attribute[0].G.Node = append(typeChange.Graph.Node[0].Attribute[0].G.Node,
-		node("c64", "Cast", []string{"acc2"}, []string{"acc64"}, aInt("to", int64(Float64))))
-	typeChange.Graph.Node[0].Attribute[0].G.Output[1] = typedInfo("acc64", Float64)
+		node("c64", "Cast", []string{"acc2"}, []string{"acc64"}, aInt("to", int64(core.Float64))))
+	typeChange.Graph.Node[0].Attribute[0].G.Output[1] = typedInfo("acc64", core.Float64)
 	noBody := loopModel(true, false)
 	noBody.Graph.Node[0].Attribute = nil
 	ifCount := ifModel()
 	ifCount.Graph.Node[0].Output = []string{"y", "z"}
 	ifTypes := ifModel()
 	ifTypes.Graph.Node[0].Attribute[1].G.Node = append(ifTypes.Graph.Node[0].Attribute[1].G.Node,
-		node("c", "Cast", []string{"else_y"}, []string{"else_64"}, aInt("to", int64(Float64))))
-	ifTypes.Graph.Node[0].Attribute[1].G.Output[0] = typedInfo("else_64", Float64)
+		node("c", "Cast", []string{"else_y"}, []string{"else_64"}, aInt("to", int64(core.Float64))))
+	ifTypes.Graph.Node[0].Attribute[1].G.Output[0] = typedInfo("else_64", core.Float64)
 	for _, tc := range []struct {
 		name string
 		mp   *onnxpb.ModelProto
@@ -336,7 +338,7 @@ func TestControlFlowErrors(t *testing.T) {
 	// Run-time failures name the Loop node and the iteration.
 	scanShape := loopModel(true, false)
 	body := scanShape.Graph.Node[0].Attribute[0].G
-	body.Output[2] = typedInfo("grow", Float32)
+	body.Output[2] = typedInfo("grow", core.Float32)
 	body.Node = append(body.Node, node("tile", "Tile", []string{"scan", "reps"}, []string{"grow"}),
 		node("reps", "Concat", []string{"one", "i1"}, []string{"reps"}, aInt("axis", 0)),
 		node("one", "Constant", nil, []string{"one"}, aTensor("value", i64(sh(1), 1))),
@@ -344,18 +346,18 @@ func TestControlFlowErrors(t *testing.T) {
 		node("ip1", "Add", []string{"i", "onei"}, []string{"ip1"}),
 		node("onei", "Constant", nil, []string{"onei"}, aTensor("value", i64Scalar(1))),
 		node("zero", "Constant", nil, []string{"zero"}, aTensor("value", i64(sh(1), 0))))
-	scanShape.Graph.Input[3] = typedInfo("M", Int64) // any shape, for the M check below
+	scanShape.Graph.Input[3] = typedInfo("M", core.Int64) // any shape, for the M check below
 	m, err := Decode(encode(t, scanShape))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := m.Run(map[string]*Tensor{"x": f32(sh(2, 3), 1, 2, 3, 4, 5, 6), "w": f32(sh(3), 1, 1, 1), "limit": f32Scalar(1000), "M": i64Scalar(3)})
+	got, err := m.Run(map[string]*core.Tensor{"x": f32(sh(2, 3), 1, 2, 3, 4, 5, 6), "w": f32(sh(3), 1, 1, 1), "limit": f32Scalar(1000), "M": i64Scalar(3)})
 	want := `node "loop" (Loop): scan output 0: iteration 1 gives float32 [2 6], iteration 0 gave float32 [2 3]`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("scan shape: got %v, want %q", err, want)
 		t.Log(got)
 	}
-	_, err = m.Run(map[string]*Tensor{"x": f32(sh(2, 3), 1, 2, 3, 4, 5, 6), "w": f32(sh(3), 1, 1, 1), "limit": f32Scalar(0), "M": NewInt64(sh(2), []int64{1, 2})})
+	_, err = m.Run(map[string]*core.Tensor{"x": f32(sh(2, 3), 1, 2, 3, 4, 5, 6), "w": f32(sh(3), 1, 1, 1), "limit": f32Scalar(0), "M": core.NewInt64(sh(2), []int64{1, 2})})
 	if want := `node "loop" (Loop): M must have one element`; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("M shape: got %v, want %q", err, want)
 	}

@@ -4,14 +4,15 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/runtime/internal/core"
 )
 
 // TestDecodeNodeOrder: a file whose nodes are sorted runs in file order (the
 // decoder takes it as is); one whose nodes are not is sorted, keeping file
 // order among independent nodes; both compute the same values.
 func TestDecodeNodeOrder(t *testing.T) {
-	x := tensorInfo("x", Float32, []int64{2})
+	x := tensorInfo("x", core.Float32, []int64{2})
 	sorted := []*onnxpb.NodeProto{
 		node("a", "Relu", []string{"x"}, []string{"a"}),
 		node("n", "Neg", []string{"x"}, []string{"n"}),
@@ -19,15 +20,15 @@ func TestDecodeNodeOrder(t *testing.T) {
 		node("y", "Add", []string{"b", "a"}, []string{"y"}),
 	}
 	shuffled := []*onnxpb.NodeProto{sorted[3], sorted[2], sorted[1], sorted[0]}
-	names := func(m *Model) []string {
+	names := func(m *core.Model) []string {
 		var out []string
 		for _, n := range m.Nodes() {
 			out = append(out, n.Name)
 		}
 		return out
 	}
-	in := map[string]*Tensor{"x": NewFloat32([]int64{2}, []float32{3, -2})}
-	var results []*Tensor
+	in := map[string]*core.Tensor{"x": core.NewFloat32([]int64{2}, []float32{3, -2})}
+	var results []*core.Tensor
 	for _, c := range []struct {
 		nodes []*onnxpb.NodeProto
 		want  []string

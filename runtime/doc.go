@@ -41,14 +41,47 @@
 // float32 (the same results), exp with their own float32 polynomial, and
 // GEMM sums in float32 as onnxruntime's MLAS does. Integers compute in int64 and wrap to their width.
 //
+// # Layers
+//
+// The package is the public API over four internal packages, each
+// importing only those before it (internal/stages' TestImportDirections
+// holds them to it; RATIONALE.md, "Package boundaries: the runtime", says
+// why):
+//
+//   - internal/core: the types (Tensor, DType from onnx/tensor's table,
+//     Model, Node, the kernel row, the call and its Ops), the memory budget,
+//     type inference and the checks around a kernel call. This package's
+//     Tensor, Model, Node … are aliases of them.
+//   - internal/decode: ONNX ModelProto → a checked Model: nodes, attributes,
+//     initializers (external data confined to the model's folder),
+//     model-local functions, subgraphs and scopes, topological order. It
+//     has no kernels; it checks each node against the op table.
+//   - internal/ref: the op table and the reference kernels, plain loops with
+//     no engine switch anywhere: a kernel is written once against core.Ops,
+//     the steps kernels share, and the Reference engine passes ref.Ops.
+//   - internal/fast: the Fast engine: its forms of those steps (Ops),
+//     whole-kernel fast forms (KernelForms, each falling back to the table's
+//     kernel), the plan and its table of fusions, the packed GEMM, SIMD, the
+//     buffer pool and the parallel loops.
+//
+// This package decodes (api.go: decode, then the plan) and executes
+// (interp.go: the graph as written for Reference, the plan for Fast).
+//
+// Adding an op: a row in internal/ref/kernels.go and its kernel in the
+// family file (an ai.mhcc op in internal/ref/mhcc_ops.go, its row under the
+// mhcc_ops.go comment of the table), written against core.Ops; then, only
+// if it pays, a fast form in internal/fast's KernelForms (kernels.go) or a
+// row of the plan's fusions (plan.go), each tested against the reference.
+//
 // # What runs
 //
-// kernels.go holds the one table of kernels, keyed by (domain, op_type) with
+// internal/ref/kernels.go holds the one table of kernels, keyed by (domain, op_type) with
 // the opset range each row implements; opset-dependent behaviour (Softmax's
 // 2-D coercion before 13, axes as attributes or inputs, Split's num_outputs)
 // lives in the kernel, selected by the node's opset. Rows of other domains
 // are keyed by that domain ("ai.mhcc", "com.microsoft"), and a model must
-// import the domain for its nodes to resolve. The families:
+// import the domain for its nodes to resolve. The families (files of
+// internal/ref):
 //
 //   - elementwise.go: arithmetic, math, comparison and logic with numpy
 //     broadcasting; Where, Clip, Cast, CastLike, Identity, Dropout (inference).
@@ -93,10 +126,10 @@
 //
 // # Speed
 //
-// A run uses one of two engines, chosen per run by RunOptions.Engine
-// (engine.go). Reference walks the graph as written with the plain kernels
-// above: they are the semantics and the oracle. Fast, the default, goes
-// through faster forms where they apply (README.md, "The Go runtime's speed";
+// A run uses one of two engines, chosen per run by RunOptions.Engine.
+// Reference walks the graph as written with the plain kernels above: they
+// are the semantics and the oracle. Fast, the default, goes through faster
+// forms where they apply (all in internal/fast) (README.md, "The Go runtime's speed";
 // RATIONALE.md says why each is built the way it is), and the differential
 // tests (engine_test.go, fastpath_test.go, the conformance and fuzz tests)
 // hold it to Reference within stated tolerances:
@@ -106,14 +139,15 @@
 //     half-step, the ReduceSum and the Gemm form, and the RMS pattern in one
 //     pass), constant weights packed once, float32 buffers recycled through
 //     a pool.
-//   - internal/fast: a packed, blocked float32 GEMM with an AVX-512 assembly
-//     micro-kernel (gemm_amd64.s; simd/archsimd in a purego GOEXPERIMENT=simd
+//   - gemm.go, pool.go, parallel.go: a packed, blocked float32 GEMM with an
+//     AVX-512 assembly micro-kernel (gemm_amd64.s; simd/archsimd in a purego GOEXPERIMENT=simd
 //     build; gonum where there is none), the buffer pool, and loops split in
 //     chunks among the caller and a pool of helper goroutines that wait for
 //     work for a moment before they sleep.
-//   - fastpath.go, elementwise_simd.go: float32 elementwise, reductions,
-//     Softmax, Sigmoid and data movement, vectorised with simd/archsimd in a
-//     GOEXPERIMENT=simd build; a kernel takes them only in a Fast call.
+//   - kernels.go, kernels_simd.go, matmul.go: float32 elementwise,
+//     reductions, Softmax, Sigmoid and data movement (Ops and
+//     KernelForms), vectorised with simd/archsimd in a GOEXPERIMENT=simd
+//     build, and the MatMul forms; only the Fast engine passes them.
 //
 // RunOptions.Profile adds up the time per operator (`mhcc run --profile`).
 // [DecodeDir] reads external data; [DecodeProto] decodes a message in memory

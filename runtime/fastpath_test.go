@@ -5,8 +5,11 @@ import (
 	"math"
 	"testing"
 
-	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/runtime/internal/core"
 	"github.com/mhcc-dev/mhcc/runtime/internal/fast"
+	"github.com/mhcc-dev/mhcc/runtime/internal/ref"
+
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 // fastVsGeneral runs one op under the Fast engine (fastpath.go and, in a
@@ -14,19 +17,19 @@ import (
 // (the oracle) and compares the outputs within rtol, atol. Each run first
 // fills the buffer pool with NaN-filled buffers, so a kernel that leaves
 // part of a pooled output unwritten shows.
-func fastVsGeneral(t *testing.T, opset int64, op string, attrs []*onnxpb.AttributeProto, rtol, atol float64, ins ...*Tensor) {
+func fastVsGeneral(t *testing.T, opset int64, op string, attrs []*onnxpb.AttributeProto, rtol, atol float64, ins ...*core.Tensor) {
 	t.Helper()
 	poisonPool()
-	fast, errF := runOpOn(t, Fast, opset, op, attrs, 1, ins...)
+	fast, errF := runOpOn(t, core.Fast, opset, op, attrs, 1, ins...)
 	poisonPool()
-	slow, errS := runOpOn(t, Reference, opset, op, attrs, 1, ins...)
+	slow, errS := runOpOn(t, core.Reference, opset, op, attrs, 1, ins...)
 	if errF != nil || errS != nil {
 		t.Fatalf("fast: %v; general: %v", errF, errS)
 	}
 	if err := compareTensors(fast[0], slow[0], rtol, atol); err != nil {
 		t.Error(err)
 	}
-	if !sameShape(fast[0].Shape, slow[0].Shape) {
+	if !ref.SameShape(fast[0].Shape, slow[0].Shape) {
 		t.Errorf("shape %v, want %v", fast[0].Shape, slow[0].Shape)
 	}
 }
@@ -89,7 +92,7 @@ func TestFastReduce(t *testing.T) {
 				t.Run(fmt.Sprint(op, c.shape, c.axes, keep), func(t *testing.T) {
 					x := randTensor(uint64(i), c.shape...)
 					if op == "ReduceSum" {
-						var axes *Tensor
+						var axes *core.Tensor
 						if c.axes != nil {
 							axes = i64(sh(int64(len(c.axes))), c.axes...)
 						}
@@ -166,17 +169,17 @@ func TestFastExp(t *testing.T) {
 			fastVsGeneral(t, 13, "Softmax", nil, 2e-6, 1e-9, x)
 		})
 	}
-	s := NewFloat32(sh(int64(len(specials))), specials)
+	s := core.NewFloat32(sh(int64(len(specials))), specials)
 	fastVsGeneral(t, 13, "Sigmoid", nil, 1e-6, 1e-37, s)
-	masked := NewFloat32(sh(2, 19), append([]float32{-inf, 1, 2, -inf, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3}, specials...))
+	masked := core.NewFloat32(sh(2, 19), append([]float32{-inf, 1, 2, -inf, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3}, specials...))
 	fastVsGeneral(t, 13, "Softmax", nil, 2e-6, 1e-9, masked)
-	short := NewFloat32(sh(5, 4), append([]float32{-inf}, specials...)) // short lines, a block at a time
+	short := core.NewFloat32(sh(5, 4), append([]float32{-inf}, specials...)) // short lines, a block at a time
 	fastVsGeneral(t, 13, "Softmax", nil, 2e-6, 1e-9, short)
 	fastVsGeneral(t, 11, "Softmax", []*onnxpb.AttributeProto{aInt("axis", 1)}, 2e-6, 1e-9, randTensor(6, 3, 4, 5))
 
 	// expf32 itself against math.Exp, up to expHi (beyond it: +Inf).
-	for x := float32(-90); x <= expHi; x += 0.01 {
-		got, want := float64(expf32(x)), math.Exp(float64(x))
+	for x := float32(-90); x <= fast.ExpHi; x += 0.01 {
+		got, want := float64(fast.Expf32(x)), math.Exp(float64(x))
 		if want < 1.2e-38 || want > math.MaxFloat32 {
 			continue
 		}
@@ -185,11 +188,11 @@ func TestFastExp(t *testing.T) {
 		}
 	}
 	for _, c := range []struct{ x, want float32 }{{inf, inf}, {-inf, 0}, {-100, 0}, {100, inf}, {0, 1}} {
-		if got := expf32(c.x); got != c.want {
+		if got := fast.Expf32(c.x); got != c.want {
 			t.Errorf("expf32(%v) = %v, want %v", c.x, got, c.want)
 		}
 	}
-	if got := expf32(nan); got == got {
+	if got := fast.Expf32(nan); got == got {
 		t.Errorf("expf32(NaN) = %v", got)
 	}
 }
@@ -209,7 +212,7 @@ func TestFastWhereConcat(t *testing.T) {
 			for j, v := range r.Float32s() {
 				cond[j] = v > 0
 			}
-			fastVsGeneral(t, 16, "Where", nil, 0, 0, NewBool(c[0], cond), randTensor(uint64(i+10), c[1]...), randTensor(uint64(i+20), c[2]...))
+			fastVsGeneral(t, 16, "Where", nil, 0, 0, core.NewBool(c[0], cond), randTensor(uint64(i+10), c[1]...), randTensor(uint64(i+20), c[2]...))
 		})
 	}
 	for _, axis := range []int64{0, 1, 2, -1} {
@@ -218,7 +221,7 @@ func TestFastWhereConcat(t *testing.T) {
 			b[(axis+3)%3] = 5
 			attrs := []*onnxpb.AttributeProto{aInt("axis", axis)}
 			fastVsGeneral(t, 13, "Concat", attrs, 0, 0, randTensor(1, a...), randTensor(2, b...), randTensor(3, a...))
-			fastVsGeneral(t, 13, "Concat", attrs, 0, 0, cast1(randTensor(4, a...), Int64), cast1(randTensor(5, b...), Int64))
+			fastVsGeneral(t, 13, "Concat", attrs, 0, 0, ref.Cast1(randTensor(4, a...), core.Int64), ref.Cast1(randTensor(5, b...), core.Int64))
 		})
 	}
 }

@@ -5,9 +5,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mhcc-dev/mhcc/runtime/internal/core"
+
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 func opsetID(domain string, v int64) *onnxpb.OperatorSetIdProto {
@@ -60,13 +62,13 @@ func twice() *onnxpb.FunctionProto {
 func functionModel() *onnxpb.ModelProto {
 	g := &onnxpb.GraphProto{
 		Name:  strp("main"),
-		Input: []*onnxpb.ValueInfoProto{tensorInfo("x", Float32, []int64{4}), tensorInfo("y", Float32, []int64{4})},
+		Input: []*onnxpb.ValueInfoProto{tensorInfo("x", core.Float32, []int64{4}), tensorInfo("y", core.Float32, []int64{4})},
 		Node: []*onnxpb.NodeProto{
 			dnode("c", "given", "ScaleAdd", []string{"x", "y"}, []string{"s1", "p1"}, aFloat("alpha", 3), aFloat("beta", 0.25)),
 			dnode("c", "defaulted", "ScaleAdd", []string{"x", "y"}, []string{"s2", "p2"}),
 			dnode("c", "nested", "Twice", []string{"x"}, []string{"t"}, aFloat("gain", -1)),
 		},
-		Output: []*onnxpb.ValueInfoProto{typedInfo("s1", Float32), typedInfo("p1", Float32), typedInfo("p2", Float32), typedInfo("t", Float32)},
+		Output: []*onnxpb.ValueInfoProto{typedInfo("s1", core.Float32), typedInfo("p1", core.Float32), typedInfo("p2", core.Float32), typedInfo("t", core.Float32)},
 	}
 	mp := modelProto(17, g)
 	mp.OpsetImport = append(mp.OpsetImport, opsetID("c", 1))
@@ -81,7 +83,7 @@ func TestFunction(t *testing.T) {
 	}
 	x := []float32{1, -2, 3, -0.5}
 	y := []float32{0.5, 1, -4, 0}
-	got, err := m.Run(map[string]*Tensor{"x": f32(sh(4), x...), "y": f32(sh(4), y...)})
+	got, err := m.Run(map[string]*core.Tensor{"x": f32(sh(4), x...), "y": f32(sh(4), y...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,9 +110,9 @@ func TestFunction(t *testing.T) {
 
 func TestFunctionORT(t *testing.T) {
 	needORT(t)
-	feeds := map[string]*Tensor{"x": f32(sh(4), 1, -2, 3, -0.5), "y": f32(sh(4), 0.5, 1, -4, 0)}
+	feeds := map[string]*core.Tensor{"x": f32(sh(4), 1, -2, 3, -0.5), "y": f32(sh(4), 0.5, 1, -4, 0)}
 	diffORT(t, functionModel(), feeds, 1e-6, 0)
-	diffORT(t, loopFunctionModel(), map[string]*Tensor{"x": f32(sh(3), 1, 2, -3), "n": i64Scalar(4)}, 1e-6, 0)
+	diffORT(t, loopFunctionModel(), map[string]*core.Tensor{"x": f32(sh(3), 1, 2, -3), "n": i64Scalar(4)}, 1e-6, 0)
 }
 
 // loopFunctionModel calls c.Repeat(x, n) → y: a Loop in the function body
@@ -119,12 +121,12 @@ func TestFunctionORT(t *testing.T) {
 func loopFunctionModel() *onnxpb.ModelProto {
 	body := &onnxpb.GraphProto{
 		Name:  strp("body"),
-		Input: []*onnxpb.ValueInfoProto{tensorInfo("i", Int64, nil), tensorInfo("ci", Bool, nil), typedInfo("v", Float32)},
+		Input: []*onnxpb.ValueInfoProto{tensorInfo("i", core.Int64, nil), tensorInfo("ci", core.Bool, nil), typedInfo("v", core.Float32)},
 		Node: []*onnxpb.NodeProto{
 			node("add", "Add", []string{"v", "x"}, []string{"v2"}),
 			node("c", "Identity", []string{"ci"}, []string{"co"}),
 		},
-		Output: []*onnxpb.ValueInfoProto{tensorInfo("co", Bool, nil), typedInfo("v2", Float32)},
+		Output: []*onnxpb.ValueInfoProto{tensorInfo("co", core.Bool, nil), typedInfo("v2", core.Float32)},
 	}
 	f := function("c", "Repeat", []string{"x", "n"}, []string{"y"}, nil,
 		node("zero", "Sub", []string{"x", "x"}, []string{"z"}),
@@ -132,9 +134,9 @@ func loopFunctionModel() *onnxpb.ModelProto {
 	)
 	g := &onnxpb.GraphProto{
 		Name:   strp("main"),
-		Input:  []*onnxpb.ValueInfoProto{tensorInfo("x", Float32, []int64{3}), tensorInfo("n", Int64, nil)},
+		Input:  []*onnxpb.ValueInfoProto{tensorInfo("x", core.Float32, []int64{3}), tensorInfo("n", core.Int64, nil)},
 		Node:   []*onnxpb.NodeProto{dnode("c", "call", "Repeat", []string{"x", "n"}, []string{"out"})},
-		Output: []*onnxpb.ValueInfoProto{typedInfo("out", Float32)},
+		Output: []*onnxpb.ValueInfoProto{typedInfo("out", core.Float32)},
 	}
 	mp := modelProto(17, g)
 	mp.OpsetImport = append(mp.OpsetImport, opsetID("c", 1))
@@ -147,7 +149,7 @@ func TestFunctionLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := m.Run(map[string]*Tensor{"x": f32(sh(3), 1, 2, -3), "n": i64Scalar(4)})
+	got, err := m.Run(map[string]*core.Tensor{"x": f32(sh(3), 1, 2, -3), "n": i64Scalar(4)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,14 +174,14 @@ func TestFunctionScope(t *testing.T) {
 	relu := function("", "Relu", []string{"x"}, []string{"y"}, nil, node("neg", "Neg", []string{"x"}, []string{"y"}))
 	g := &onnxpb.GraphProto{
 		Name:  strp("main"),
-		Input: []*onnxpb.ValueInfoProto{tensorInfo("x", Float32, []int64{1, 3}), tensorInfo("lo", Float32, nil)},
+		Input: []*onnxpb.ValueInfoProto{tensorInfo("x", core.Float32, []int64{1, 3}), tensorInfo("lo", core.Float32, nil)},
 		Node: []*onnxpb.NodeProto{
 			dnode("c", "sq", "Sq", []string{"x"}, []string{"a"}),
 			dnode("c", "clip1", "Floor0", []string{"a", "lo"}, []string{"b"}),
 			dnode("c", "clip2", "Floor0", []string{"a"}, []string{"c"}),
 			node("relu", "Relu", []string{"a"}, []string{"d"}),
 		},
-		Output: []*onnxpb.ValueInfoProto{typedInfo("b", Float32), typedInfo("c", Float32), typedInfo("d", Float32)},
+		Output: []*onnxpb.ValueInfoProto{typedInfo("b", core.Float32), typedInfo("c", core.Float32), typedInfo("d", core.Float32)},
 	}
 	mp := modelProto(17, g)
 	mp.OpsetImport = append(mp.OpsetImport, opsetID("c", 1))
@@ -188,11 +190,11 @@ func TestFunctionScope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := m.Run(map[string]*Tensor{"x": f32(sh(1, 3), -1, 0.5, 2), "lo": f32Scalar(0)})
+	got, err := m.Run(map[string]*core.Tensor{"x": f32(sh(1, 3), -1, 0.5, 2), "lo": f32Scalar(0)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range map[string]*Tensor{
+	for name, want := range map[string]*core.Tensor{
 		"b": f32(sh(3), 0, 0.5, 2),
 		"c": f32(sh(3), -1, 0.5, 2),
 		"d": f32(sh(3), 1, -0.5, -2),
@@ -236,7 +238,7 @@ func TestFunctionErrors(t *testing.T) {
 			mp.Graph.Node[0].Attribute[0] = aInt("alpha", 3)
 		}), `attribute "value_float" refers to "alpha", which is INT, not FLOAT`},
 		{"type at call site", build(func(mp *onnxpb.ModelProto) {
-			mp.Graph.Input[1] = tensorInfo("y", Float64, []int64{4})
+			mp.Graph.Input[1] = tensorInfo("y", core.Float64, []int64{4})
 		}), `node "given" (c.ScaleAdd): function c.ScaleAdd: node "add" (Add): input 1 has type float64, want float32`},
 		{"function domain not imported", build(func(mp *onnxpb.ModelProto) {
 			mp.Functions[1].OpsetImport = mp.Functions[1].OpsetImport[:1] // onnxruntime requires it too
@@ -260,9 +262,9 @@ func TestFunctionErrors(t *testing.T) {
 func TestFunctionExpansionBudget(t *testing.T) {
 	mp := modelProto(17, &onnxpb.GraphProto{
 		Name:   strp("main"),
-		Input:  []*onnxpb.ValueInfoProto{tensorInfo("x", Float32, []int64{1})},
+		Input:  []*onnxpb.ValueInfoProto{tensorInfo("x", core.Float32, []int64{1})},
 		Node:   []*onnxpb.NodeProto{dnode("c", "top", "F0", []string{"x"}, []string{"y"})},
-		Output: []*onnxpb.ValueInfoProto{typedInfo("y", Float32)},
+		Output: []*onnxpb.ValueInfoProto{typedInfo("y", core.Float32)},
 	})
 	mp.OpsetImport = append(mp.OpsetImport, opsetID("c", 1))
 	const levels = 30 // 2^30 nodes if expanded

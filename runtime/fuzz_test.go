@@ -6,7 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/runtime/internal/core"
 )
 
 // fuzzSeeds are ONNX node cases that cover the op families and both axes
@@ -63,8 +64,8 @@ func FuzzDecode(f *testing.F) {
 		if !ok {
 			return
 		}
-		fast, errF := m.RunWith(feeds, RunOptions{Engine: Fast})
-		ref, errR := m.RunWith(feeds, RunOptions{Engine: Reference})
+		fast, errF := m.RunWith(feeds, core.RunOptions{Engine: core.Fast})
+		ref, errR := m.RunWith(feeds, core.RunOptions{Engine: core.Reference})
 		for _, err := range []error{errF, errR} {
 			if err != nil && strings.Contains(err.Error(), "internal error") {
 				t.Fatal(err)
@@ -76,7 +77,7 @@ func FuzzDecode(f *testing.F) {
 
 // enginesAgree is the engines' differential check on one run: both fail or
 // neither does, and the outputs agree within ONNX's conformance tolerances.
-func enginesAgree(t *testing.T, m *Model, fast map[string]*Tensor, errF error, ref map[string]*Tensor, errR error) {
+func enginesAgree(t *testing.T, m *core.Model, fast map[string]*core.Tensor, errF error, ref map[string]*core.Tensor, errR error) {
 	t.Helper()
 	if (errF == nil) != (errR == nil) {
 		t.Fatalf("fast engine: %v; reference engine: %v", errF, errR)
@@ -100,11 +101,11 @@ func enginesAgree(t *testing.T, m *Model, fast map[string]*Tensor, errF error, r
 // zeroInputs makes a zero tensor for each graph input, if every input has a
 // static shape of at most 256 elements and the graph has no op that sizes its
 // output from data (those may legitimately allocate up to maxElements).
-func zeroInputs(m *Model) (map[string]*Tensor, bool) {
+func zeroInputs(m *core.Model) (map[string]*core.Tensor, bool) {
 	if !boundedWork(m) {
 		return nil, false
 	}
-	feeds := map[string]*Tensor{}
+	feeds := map[string]*core.Tensor{}
 	for _, v := range m.Inputs {
 		if !v.Ranked || !v.DType.Supported() {
 			return nil, false
@@ -119,7 +120,7 @@ func zeroInputs(m *Model) (map[string]*Tensor, bool) {
 		if n > 256 {
 			return nil, false
 		}
-		feeds[v.Name] = &Tensor{DType: v.DType, Shape: v.Shape, data: makeSlice(v.DType, n)}
+		feeds[v.Name] = &core.Tensor{DType: v.DType, Shape: v.Shape, Elems: core.MakeSlice(v.DType, n)}
 	}
 	return feeds, true
 }
@@ -128,18 +129,18 @@ func zeroInputs(m *Model) (map[string]*Tensor, bool) {
 // ops whose work or output size comes from data: those may legitimately
 // allocate up to maxElements, and Loop and Sinkhorn may run for as many
 // iterations as a (fuzzed) constant says.
-func boundedWork(m *Model) bool {
-	for _, n := range m.nodes {
+func boundedWork(m *core.Model) bool {
+	for _, n := range m.TopoNodes {
 		switch n.OpType {
 		case "ConstantOfShape", "Range", "Expand", "Tile", "Loop", "Sinkhorn", "Pad":
 			return false
 		}
-		for _, g := range n.graphs {
+		for _, g := range n.Graphs {
 			if !boundedWork(g) {
 				return false
 			}
 		}
-		if n.fn != nil && !boundedWork(n.fn) {
+		if n.Fn != nil && !boundedWork(n.Fn) {
 			return false
 		}
 	}

@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/mhcc-dev/mhcc/runtime/internal/core"
+
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 // Builders for small ONNX models in tests.
@@ -31,12 +33,12 @@ func aStr(name, v string) *onnxpb.AttributeProto {
 	return &onnxpb.AttributeProto{Name: &name, Type: &t, S: []byte(v)}
 }
 
-func aTensor(name string, v *Tensor) *onnxpb.AttributeProto {
+func aTensor(name string, v *core.Tensor) *onnxpb.AttributeProto {
 	t := onnxpb.AttributeProto_TENSOR
 	return &onnxpb.AttributeProto{Name: &name, Type: &t, T: v.Proto("")}
 }
 
-func tensorInfo(name string, dt DType, shape []int64) *onnxpb.ValueInfoProto {
+func tensorInfo(name string, dt core.DType, shape []int64) *onnxpb.ValueInfoProto {
 	et := int32(dt)
 	sh := &onnxpb.TensorShapeProto{}
 	for _, d := range shape {
@@ -74,17 +76,17 @@ func encode(t testing.TB, m *onnxpb.ModelProto) []byte {
 
 // runOp builds a one-node model of op at opset with inputs x0, x1, … (a nil
 // tensor becomes an omitted input) and nOut outputs, decodes and runs it.
-func runOp(t testing.TB, opset int64, op string, attrs []*onnxpb.AttributeProto, nOut int, ins ...*Tensor) ([]*Tensor, error) {
+func runOp(t testing.TB, opset int64, op string, attrs []*onnxpb.AttributeProto, nOut int, ins ...*core.Tensor) ([]*core.Tensor, error) {
 	t.Helper()
-	return runOpOn(t, Fast, opset, op, attrs, nOut, ins...)
+	return runOpOn(t, core.Fast, opset, op, attrs, nOut, ins...)
 }
 
 // runOpOn is runOp under engine e.
-func runOpOn(t testing.TB, e Engine, opset int64, op string, attrs []*onnxpb.AttributeProto, nOut int, ins ...*Tensor) ([]*Tensor, error) {
+func runOpOn(t testing.TB, e core.Engine, opset int64, op string, attrs []*onnxpb.AttributeProto, nOut int, ins ...*core.Tensor) ([]*core.Tensor, error) {
 	t.Helper()
 	g := &onnxpb.GraphProto{}
 	var inNames, outNames []string
-	feeds := map[string]*Tensor{}
+	feeds := map[string]*core.Tensor{}
 	for i, x := range ins {
 		if x == nil {
 			inNames = append(inNames, "")
@@ -105,17 +107,17 @@ func runOpOn(t testing.TB, e Engine, opset int64, op string, attrs []*onnxpb.Att
 	if err != nil {
 		return nil, err
 	}
-	res, err := m.RunWith(feeds, RunOptions{Engine: e})
+	res, err := m.RunWith(feeds, core.RunOptions{Engine: e})
 	if err != nil {
 		return nil, err
 	}
-	outs := make([]*Tensor, nOut)
+	outs := make([]*core.Tensor, nOut)
 	for i := range outs {
 		outs[i] = res[fmt.Sprintf("y%d", i)]
 	}
 	return outs, nil
 }
 
-func f32(shape []int64, v ...float32) *Tensor { return NewFloat32(shape, v) }
-func i64(shape []int64, v ...int64) *Tensor   { return NewInt64(shape, v) }
-func sh(dims ...int64) []int64                { return dims }
+func f32(shape []int64, v ...float32) *core.Tensor { return core.NewFloat32(shape, v) }
+func i64(shape []int64, v ...int64) *core.Tensor   { return core.NewInt64(shape, v) }
+func sh(dims ...int64) []int64                     { return dims }

@@ -4,16 +4,20 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/mhcc-dev/mhcc/runtime/internal/core"
+	"github.com/mhcc-dev/mhcc/runtime/internal/fast"
+	"github.com/mhcc-dev/mhcc/runtime/internal/ref"
 )
 
 // randTensor is a float32 tensor of uniform values in [−1, 1) from seed.
-func randTensor(seed uint64, shape ...int64) *Tensor {
+func randTensor(seed uint64, shape ...int64) *core.Tensor {
 	r := rand.New(rand.NewPCG(seed, 1))
-	v := make([]float32, product(shape))
+	v := make([]float32, ref.Product(shape))
 	for i := range v {
 		v[i] = 2*r.Float32() - 1
 	}
-	return NewFloat32(shape, v)
+	return core.NewFloat32(shape, v)
 }
 
 // TestMatMulBlocked checks the fast kernels against the reference loop. In
@@ -39,13 +43,13 @@ func TestMatMulBlocked(t *testing.T) {
 		t.Run(fmt.Sprint(s.a, s.b), func(t *testing.T) {
 			a, b := randTensor(uint64(2*i), s.a...), randTensor(uint64(2*i+1), s.b...)
 			poisonPool()
-			fast, slow := matmul(a, b, true), matmul(a, b, false)
+			got, slow := fast.MatmulT(a, b, false, false), ref.MatmulRef(a, b)
 			k := float64(s.a[len(s.a)-1])
-			if err := compareTensors(fast, slow, 1e-6*k, 1e-6*k); err != nil {
+			if err := compareTensors(got, slow, 1e-6*k, 1e-6*k); err != nil {
 				t.Error(err)
 			}
-			a64, b64 := cast1(a, Float64), cast1(b, Float64)
-			if err := compareTensors(matmul(a64, b64, true), matmul(a64, b64, false), 0, 0); err != nil {
+			a64, b64 := ref.Cast1(a, core.Float64), ref.Cast1(b, core.Float64)
+			if err := compareTensors(fast.MatmulT(a64, b64, false, false), ref.MatmulRef(a64, b64), 0, 0); err != nil {
 				t.Error("float64:", err)
 			}
 		})
@@ -54,7 +58,7 @@ func TestMatMulBlocked(t *testing.T) {
 
 // TestMatMulNaive pins the oracle itself to a hand-computed product.
 func TestMatMulNaive(t *testing.T) {
-	got := matmul(f32(sh(2, 3), 1, 2, 3, 4, 5, 6), f32(sh(3, 2), 7, 8, 9, 10, 11, 12), false)
+	got := ref.MatmulRef(f32(sh(2, 3), 1, 2, 3, 4, 5, 6), f32(sh(3, 2), 7, 8, 9, 10, 11, 12))
 	if err := compareTensors(got, f32(sh(2, 2), 58, 64, 139, 154), 0, 0); err != nil {
 		t.Error(err)
 	}
@@ -63,17 +67,21 @@ func TestMatMulNaive(t *testing.T) {
 func BenchmarkMatMul(b *testing.B) {
 	for _, n := range []int64{64, 256, 512} {
 		x, y := randTensor(1, n, n), randTensor(2, n, n)
-		for _, fast := range []bool{true, false} {
-			if !fast && n > 256 {
+		for _, useFast := range []bool{true, false} {
+			if !useFast && n > 256 {
 				continue
 			}
 			name := fmt.Sprintf("%d/blocked", n)
-			if !fast {
+			if !useFast {
 				name = fmt.Sprintf("%d/naive", n)
 			}
 			b.Run(name, func(b *testing.B) {
 				for b.Loop() {
-					matmul(x, y, fast)
+					if useFast {
+						fast.MatmulT(x, y, false, false)
+					} else {
+						ref.MatmulRef(x, y)
+					}
 				}
 				b.ReportMetric(float64(2*n*n*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})
@@ -97,24 +105,24 @@ func TestMatMulTransposed(t *testing.T) {
 		for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
 			t.Run(fmt.Sprint(s.a, s.b, tr), func(t *testing.T) {
 				a, b := randTensor(uint64(2*i), s.a...), randTensor(uint64(2*i+1), s.b...)
-				want := matmul(a, b, false)
+				want := ref.MatmulRef(a, b)
 				poisonPool()
 				if tr[0] {
-					a = transposeLast2(a, false)
+					a = swapLast2(a)
 				}
 				if tr[1] {
-					b = transposeLast2(b, false)
+					b = swapLast2(b)
 				}
 				k := float64(s.a[len(s.a)-1])
-				if err := compareTensors(matmulT(a, b, tr[0], tr[1], true), want, 1e-6*k, 1e-6*k); err != nil {
+				if err := compareTensors(fast.MatmulT(a, b, tr[0], tr[1]), want, 1e-6*k, 1e-6*k); err != nil {
 					t.Error(err)
 				}
 				// float64 (the verification reference): b read transposed
 				// in place by matMulTransB, a materialized; float64 sums in
 				// another order than the oracle's, so within a few ulps.
-				a64, b64 := cast1(a, Float64), cast1(b, Float64)
-				want64 := matmul(cast1(transposedIf(a, tr[0]), Float64), cast1(transposedIf(b, tr[1]), Float64), false)
-				if err := compareTensors(matmulT(a64, b64, tr[0], tr[1], true), want64, 1e-13, 1e-13); err != nil {
+				a64, b64 := ref.Cast1(a, core.Float64), ref.Cast1(b, core.Float64)
+				want64 := ref.MatmulRef(ref.Cast1(transposedIf(a, tr[0]), core.Float64), ref.Cast1(transposedIf(b, tr[1]), core.Float64))
+				if err := compareTensors(fast.MatmulT(a64, b64, tr[0], tr[1]), want64, 1e-13, 1e-13); err != nil {
 					t.Error("float64:", err)
 				}
 			})
@@ -122,9 +130,20 @@ func TestMatMulTransposed(t *testing.T) {
 	}
 }
 
-func transposedIf(x *Tensor, tr bool) *Tensor {
+func transposedIf(x *core.Tensor, tr bool) *core.Tensor {
 	if tr {
-		return transposeLast2(x, false)
+		return swapLast2(x)
 	}
 	return x
+}
+
+// swapLast2 swaps the last two dims of x by the plain transpose.
+func swapLast2(x *core.Tensor) *core.Tensor {
+	r := len(x.Shape)
+	perm := make([]int, r)
+	for i := range perm {
+		perm[i] = i
+	}
+	perm[r-2], perm[r-1] = r-1, r-2
+	return ref.TransposeTensor(x, perm)
 }

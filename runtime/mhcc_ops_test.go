@@ -7,11 +7,14 @@ import (
 	"strings"
 	"testing"
 
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/runtime/internal/core"
+	"github.com/mhcc-dev/mhcc/runtime/internal/ref"
+
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mhcc-dev/mhcc/export"
 	"github.com/mhcc-dev/mhcc/ir"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 // sinkhornRef is docs/spec.md §2's Sinkhorn as a plain float64 loop over one n×n
@@ -59,21 +62,21 @@ func sinkhornAttrs(iters int64, eps float32) []*onnxpb.AttributeProto {
 }
 
 // runSinkhorn runs the native ai.mhcc::Sinkhorn kernel on x.
-func runSinkhorn(t *testing.T, x *Tensor, iters int64, eps float32) (*Tensor, error) {
+func runSinkhorn(t *testing.T, x *core.Tensor, iters int64, eps float32) (*core.Tensor, error) {
 	t.Helper()
 	g := &onnxpb.GraphProto{
 		Name:   strp("main"),
 		Input:  []*onnxpb.ValueInfoProto{tensorInfo("logits", x.DType, x.Shape)},
-		Node:   []*onnxpb.NodeProto{dnode(mhccDomain, "s", "Sinkhorn", []string{"logits"}, []string{"comb"}, sinkhornAttrs(iters, eps)...)},
+		Node:   []*onnxpb.NodeProto{dnode(ref.MhccDomain, "s", "Sinkhorn", []string{"logits"}, []string{"comb"}, sinkhornAttrs(iters, eps)...)},
 		Output: []*onnxpb.ValueInfoProto{typedInfo("comb", x.DType)},
 	}
 	mp := modelProto(17, g)
-	mp.OpsetImport = append(mp.OpsetImport, opsetID(mhccDomain, 1))
+	mp.OpsetImport = append(mp.OpsetImport, opsetID(ref.MhccDomain, 1))
 	m, err := Decode(encode(t, mp))
 	if err != nil {
 		return nil, err
 	}
-	out, err := m.Run(map[string]*Tensor{"logits": x})
+	out, err := m.Run(map[string]*core.Tensor{"logits": x})
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +137,7 @@ func TestSinkhorn(t *testing.T) {
 					for off := 0; off < len(xd); off += int(n * n) {
 						want = append(want, sinkhornRef(xd[off:off+int(n*n)], int(n), int(iters), float64(eps))...)
 					}
-					if err := compareTensors(got, fromFloat64s(Float32, shape, want), 1e-5, 1e-7); err != nil {
+					if err := compareTensors(got, core.FromFloat64s(core.Float32, shape, want), 1e-5, 1e-7); err != nil {
 						t.Errorf("%s: against float64 loop: %v", name, err)
 					}
 					// Against the reference lowering's ONNX expansion.
@@ -142,7 +145,7 @@ func TestSinkhorn(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					exp, err := em.Run(map[string]*Tensor{"logits": x})
+					exp, err := em.Run(map[string]*core.Tensor{"logits": x})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -150,19 +153,19 @@ func TestSinkhorn(t *testing.T) {
 						t.Errorf("%s: against the expansion: %v", name, err)
 					}
 					// Double: computed in float64, against both.
-					x64 := NewFloat64(shape, xd)
+					x64 := core.NewFloat64(shape, xd)
 					got64, err := runSinkhorn(t, x64, iters, eps)
 					if err != nil {
 						t.Fatal(err)
 					}
-					if err := compareTensors(got64, NewFloat64(shape, want), 1e-12, 1e-15); err != nil {
+					if err := compareTensors(got64, core.NewFloat64(shape, want), 1e-12, 1e-15); err != nil {
 						t.Errorf("%s: float64 against float64 loop: %v", name, err)
 					}
 					em64, err := Decode(encode(t, expansionModel(t, shape, iters, float64(eps), true)))
 					if err != nil {
 						t.Fatal(err)
 					}
-					exp64, err := em64.Run(map[string]*Tensor{"logits": x64})
+					exp64, err := em64.Run(map[string]*core.Tensor{"logits": x64})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -170,16 +173,16 @@ func TestSinkhorn(t *testing.T) {
 						t.Errorf("%s: float64 against the expansion: %v", name, err)
 					}
 					// Float16 computes in float32 and rounds once.
-					x16 := NewFloat16(shape, xs)
+					x16 := core.NewFloat16(shape, xs)
 					got16, err := runSinkhorn(t, x16, iters, eps)
 					if err != nil {
 						t.Fatal(err)
 					}
-					ref16, err := runSinkhorn(t, widen(x16), iters, eps)
+					ref16, err := runSinkhorn(t, core.Widen(x16), iters, eps)
 					if err != nil {
 						t.Fatal(err)
 					}
-					if err := compareTensors(got16, narrowFloat32(ref16, Float16), 0, 0); err != nil {
+					if err := compareTensors(got16, core.NarrowFloat32(ref16, core.Float16), 0, 0); err != nil {
 						t.Errorf("%s: float16: %v", name, err)
 					}
 				}
@@ -193,14 +196,14 @@ func TestSinkhorn(t *testing.T) {
 func sinkhornFunctionModel(t *testing.T, shape []int64, iters int64, eps float32, body bool) *onnxpb.ModelProto {
 	exp := expansionModel(t, shape, iters, float64(eps), false)
 	mp := proto.CloneOf(exp)
-	mp.Graph.Node = []*onnxpb.NodeProto{dnode(mhccDomain, "s", "Sinkhorn", []string{"logits"}, []string{"comb"}, sinkhornAttrs(iters, eps)...)}
+	mp.Graph.Node = []*onnxpb.NodeProto{dnode(ref.MhccDomain, "s", "Sinkhorn", []string{"logits"}, []string{"comb"}, sinkhornAttrs(iters, eps)...)}
 	mp.Graph.Initializer = nil
-	mp.OpsetImport = append(mp.OpsetImport, opsetID(mhccDomain, 1))
+	mp.OpsetImport = append(mp.OpsetImport, opsetID(ref.MhccDomain, 1))
 	if !body {
 		return mp
 	}
 	f := &onnxpb.FunctionProto{
-		Domain: proto.String(mhccDomain), Name: proto.String("Sinkhorn"),
+		Domain: proto.String(ref.MhccDomain), Name: proto.String("Sinkhorn"),
 		Input: []string{"logits"}, Output: []string{"comb"}, Attribute: []string{"iters", "eps"},
 		OpsetImport: exp.OpsetImport,
 	}
@@ -233,7 +236,7 @@ func TestSinkhornORT(t *testing.T) {
 		{[]int64{2, 3, 3}, 20, 0},
 	} {
 		x := f32(tc.shape, randomLogits(r, tc.shape)...)
-		feeds := map[string]*Tensor{"logits": x}
+		feeds := map[string]*core.Tensor{"logits": x}
 		want, err := runORT(t, sinkhornFunctionModel(t, tc.shape, tc.iters, tc.eps, true), feeds)
 		if err != nil {
 			t.Fatal(err)
@@ -242,7 +245,7 @@ func TestSinkhornORT(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m.Nodes()[0].fn != nil {
+		if m.Nodes()[0].Fn != nil {
 			t.Fatal("the model without a function body calls a function")
 		}
 		got, err := m.Run(feeds)
@@ -253,7 +256,7 @@ func TestSinkhornORT(t *testing.T) {
 			t.Errorf("%v iters=%d eps=%g: native kernel: %v", tc.shape, tc.iters, tc.eps, err)
 		}
 		withFn := sinkhornFunctionModel(t, tc.shape, tc.iters, tc.eps, true)
-		if fm, err := Decode(encode(t, withFn)); err != nil || fm.Nodes()[0].fn == nil {
+		if fm, err := Decode(encode(t, withFn)); err != nil || fm.Nodes()[0].Fn == nil {
 			t.Fatalf("the model function is not used: %v", err)
 		}
 		diffORT(t, withFn, feeds, 1e-5, 1e-7)
@@ -265,7 +268,7 @@ func TestSinkhornErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		attrs []*onnxpb.AttributeProto
-		in    *Tensor
+		in    *core.Tensor
 		opset int64
 		want  string
 	}{
@@ -277,7 +280,7 @@ func TestSinkhornErrors(t *testing.T) {
 		{"iters float", []*onnxpb.AttributeProto{aFloat("iters", 2), aFloat("eps", 0)}, x, 1, `attribute "iters": got FLOAT, want INT`},
 		{"extra", append(sinkhornAttrs(3, 0), aInt("axis", 1)), x, 1, `unknown attribute "axis"`},
 		{"int", sinkhornAttrs(3, 0), i64(sh(2, 2), 1, 2, 3, 4), 1, `input 0 has type int64, which the op does not accept`},
-		{"bfloat16", sinkhornAttrs(3, 0), NewBFloat16(sh(1, 1), []float32{1}), 1, `input 0 has type bfloat16`},
+		{"bfloat16", sinkhornAttrs(3, 0), core.NewBFloat16(sh(1, 1), []float32{1}), 1, `input 0 has type bfloat16`},
 		{"opset 2", sinkhornAttrs(3, 0), x, 2, `op Sinkhorn is implemented for opsets 1-1, the model imports 2`},
 		{"not square", sinkhornAttrs(3, 0), f32(sh(2, 3), 1, 2, 3, 4, 5, 6), 1, `node "s" (ai.mhcc.Sinkhorn): logits must have shape [..., n, n], got [2 3]`},
 		{"rank 1", sinkhornAttrs(3, 0), f32(sh(1), 1), 1, `logits must have shape [..., n, n], got [1]`},
@@ -285,20 +288,20 @@ func TestSinkhornErrors(t *testing.T) {
 		g := &onnxpb.GraphProto{
 			Name:   strp("main"),
 			Input:  []*onnxpb.ValueInfoProto{tensorInfo("logits", tc.in.DType, tc.in.Shape)},
-			Node:   []*onnxpb.NodeProto{dnode(mhccDomain, "s", "Sinkhorn", []string{"logits"}, []string{"comb"}, tc.attrs...)},
+			Node:   []*onnxpb.NodeProto{dnode(ref.MhccDomain, "s", "Sinkhorn", []string{"logits"}, []string{"comb"}, tc.attrs...)},
 			Output: []*onnxpb.ValueInfoProto{untypedInfo("comb")},
 		}
 		mp := modelProto(17, g)
-		mp.OpsetImport = append(mp.OpsetImport, opsetID(mhccDomain, tc.opset))
+		mp.OpsetImport = append(mp.OpsetImport, opsetID(ref.MhccDomain, tc.opset))
 		m, err := Decode(encode(t, mp))
 		if err == nil {
-			_, err = m.Run(map[string]*Tensor{"logits": tc.in})
+			_, err = m.Run(map[string]*core.Tensor{"logits": tc.in})
 		}
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want an error containing %q", tc.name, err, tc.want)
 		}
 	}
-	if !Implements("ai.mhcc", "Sinkhorn", 1) || Implements("ai.mhcc", "Sinkhorn", 2) || Implements("", "Sinkhorn", 17) {
+	if !ref.Implements("ai.mhcc", "Sinkhorn", 1) || ref.Implements("ai.mhcc", "Sinkhorn", 2) || ref.Implements("", "Sinkhorn", 17) {
 		t.Error("Implements: want ai.mhcc.Sinkhorn at version 1 only")
 	}
 }
@@ -316,9 +319,9 @@ func sinkhornLoopModel(shape []int64, iters int64, eps float32) *onnxpb.ModelPro
 	}
 	body := &onnxpb.GraphProto{
 		Name:   strp("round"),
-		Input:  []*onnxpb.ValueInfoProto{tensorInfo("i", Int64, nil), tensorInfo("cin", Bool, nil), typedInfo("c", Float32)},
+		Input:  []*onnxpb.ValueInfoProto{tensorInfo("i", core.Int64, nil), tensorInfo("cin", core.Bool, nil), typedInfo("c", core.Float32)},
 		Node:   append(append(norm("r_", "c", "last", "rows"), norm("c_", "rows", "second_last", "c2")...), node("keep", "Identity", []string{"cin"}, []string{"cout"})),
-		Output: []*onnxpb.ValueInfoProto{tensorInfo("cout", Bool, nil), typedInfo("c2", Float32)},
+		Output: []*onnxpb.ValueInfoProto{tensorInfo("cout", core.Bool, nil), typedInfo("c2", core.Float32)},
 	}
 	nodes := []*onnxpb.NodeProto{
 		node("softmax", "Softmax", []string{"logits"}, []string{"p"}, aInt("axis", -1)),
@@ -328,13 +331,13 @@ func sinkhornLoopModel(shape []int64, iters int64, eps float32) *onnxpb.ModelPro
 	nodes = append(nodes, node("rounds", "Loop", []string{"M", "", "c1"}, []string{"comb"}, aGraph("body", body)))
 	g := &onnxpb.GraphProto{
 		Name:  strp("sinkhorn_loop"),
-		Input: []*onnxpb.ValueInfoProto{tensorInfo("logits", Float32, shape)},
+		Input: []*onnxpb.ValueInfoProto{tensorInfo("logits", core.Float32, shape)},
 		Initializer: []*onnxpb.TensorProto{
 			f32Scalar(eps).Proto("eps"), i64(sh(1), -1).Proto("last"), i64(sh(1), -2).Proto("second_last"),
 			i64Scalar(iters - 1).Proto("M"),
 		},
 		Node:   nodes,
-		Output: []*onnxpb.ValueInfoProto{typedInfo("comb", Float32)},
+		Output: []*onnxpb.ValueInfoProto{typedInfo("comb", core.Float32)},
 	}
 	return modelProto(17, g)
 }
@@ -350,7 +353,7 @@ func TestSinkhornLoop(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := m.Run(map[string]*Tensor{"logits": x})
+		got, err := m.Run(map[string]*core.Tensor{"logits": x})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -368,5 +371,5 @@ func TestSinkhornLoopORT(t *testing.T) {
 	needORT(t)
 	r := rand.New(rand.NewPCG(23, 24))
 	shape := []int64{2, 3, 4, 4}
-	diffORT(t, sinkhornLoopModel(shape, 20, 1e-6), map[string]*Tensor{"logits": f32(shape, randomLogits(r, shape)...)}, 1e-5, 1e-7)
+	diffORT(t, sinkhornLoopModel(shape, 20, 1e-6), map[string]*core.Tensor{"logits": f32(shape, randomLogits(r, shape)...)}, 1e-5, 1e-7)
 }

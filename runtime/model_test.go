@@ -4,7 +4,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/runtime/internal/core"
+
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 func graph(nodes []*onnxpb.NodeProto, in, out []*onnxpb.ValueInfoProto, inits ...*onnxpb.TensorProto) *onnxpb.GraphProto {
@@ -12,15 +14,15 @@ func graph(nodes []*onnxpb.NodeProto, in, out []*onnxpb.ValueInfoProto, inits ..
 }
 
 var (
-	xf = tensorInfo("x", Float32, sh(2))
-	yf = tensorInfo("y", Float32, sh(2))
+	xf = tensorInfo("x", core.Float32, sh(2))
+	yf = tensorInfo("y", core.Float32, sh(2))
 )
 
 // TestDecodeErrors checks that Decode rejects bad graphs with an error that
 // names the node, before anything runs.
 func TestDecodeErrors(t *testing.T) {
-	huge := &onnxpb.TensorProto{Name: ptr("w"), Dims: sh(1<<40, 1<<20), DataType: ptr(int32(Float32)), RawData: make([]byte, 4)}
-	short := &onnxpb.TensorProto{Name: ptr("w"), Dims: sh(3), DataType: ptr(int32(Float32)), FloatData: []float32{1, 2}}
+	huge := &onnxpb.TensorProto{Name: ptr("w"), Dims: sh(1<<40, 1<<20), DataType: ptr(int32(core.Float32)), RawData: make([]byte, 4)}
+	short := &onnxpb.TensorProto{Name: ptr("w"), Dims: sh(3), DataType: ptr(int32(core.Float32)), FloatData: []float32{1, 2}}
 	tests := []struct {
 		name  string
 		opset int64
@@ -29,7 +31,7 @@ func TestDecodeErrors(t *testing.T) {
 	}{
 		{"unknown op", 17, graph([]*onnxpb.NodeProto{node("Foo_1", "Foo", []string{"x"}, []string{"y"})}, ins(xf), ins(yf)),
 			`runtime: node "Foo_1" (Foo): unknown op Foo`},
-		{"opset too new", maxOpset + 1, graph([]*onnxpb.NodeProto{node("s", "Relu", []string{"x"}, []string{"y"})}, ins(xf), ins(yf)),
+		{"opset too new", core.MaxOpset + 1, graph([]*onnxpb.NodeProto{node("s", "Relu", []string{"x"}, []string{"y"})}, ins(xf), ins(yf)),
 			`runtime: node "s" (Relu): op Relu is implemented for opsets 1-21, the model imports 22`},
 		{"input count", 17, graph([]*onnxpb.NodeProto{node("Mul_3", "Mul", []string{"x"}, []string{"y"})}, ins(xf), ins(yf)),
 			`runtime: node "Mul_3" (Mul): got 1 inputs, want 2`},
@@ -51,14 +53,14 @@ func TestDecodeErrors(t *testing.T) {
 		{"self loop", 17, graph([]*onnxpb.NodeProto{node("a", "Add", []string{"x", "y"}, []string{"y"})}, ins(xf), ins(yf)),
 			`runtime: cycle: node "a" (Add) → node "a" (Add)`},
 		{"type mismatch", 17, graph([]*onnxpb.NodeProto{node("Mul_3", "Mul", []string{"x", "i"}, []string{"y"})},
-			ins(xf, tensorInfo("i", Int64, sh(2))), ins(yf)),
+			ins(xf, tensorInfo("i", core.Int64, sh(2))), ins(yf)),
 			`runtime: node "Mul_3" (Mul): input 1 has type int64, want float32 (the type of input 0)`},
 		{"type mismatch through nodes", 17, graph([]*onnxpb.NodeProto{
 			node("s", "Shape", []string{"x"}, []string{"n"}),
 			node("Add_7", "Add", []string{"x", "n"}, []string{"y"}),
 		}, ins(xf), ins(yf)), `runtime: node "Add_7" (Add): input 1 has type int64, want float32`},
 		{"wrong class", 17, graph([]*onnxpb.NodeProto{node("r", "Sqrt", []string{"i"}, []string{"y"})},
-			ins(tensorInfo("i", Int64, sh(2))), ins(yf)), `runtime: node "r" (Sqrt): input 0 has type int64, which the op does not accept`},
+			ins(tensorInfo("i", core.Int64, sh(2))), ins(yf)), `runtime: node "r" (Sqrt): input 0 has type int64, which the op does not accept`},
 		{"declared output type", 17, graph([]*onnxpb.NodeProto{node("s", "Shape", []string{"x"}, []string{"y"})}, ins(xf), ins(yf)),
 			`runtime: graph output "y": declared float32, computed int64`},
 		{"huge initializer", 17, graph([]*onnxpb.NodeProto{node("a", "Add", []string{"x", "w"}, []string{"y"})}, ins(xf), ins(yf), huge),
@@ -110,7 +112,7 @@ func TestRun(t *testing.T) {
 		node("out", "Mul", []string{"s", "a"}, []string{"y"}), // listed before its producers
 		node("add", "Add", []string{"x", "w"}, []string{"a"}),
 		node("sq", "Mul", []string{"a", "a"}, []string{"s"}),
-	}, ins(xf), ins(yf, tensorInfo("a", Float32, sh(2))), w.Proto("w"))
+	}, ins(xf), ins(yf, tensorInfo("a", core.Float32, sh(2))), w.Proto("w"))
 	m, err := Decode(encode(t, modelProto(17, g)))
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +121,7 @@ func TestRun(t *testing.T) {
 		t.Errorf("first node is %q, want add", got)
 	}
 	x := f32(sh(2), 1, 2)
-	out, err := m.Run(map[string]*Tensor{"x": x})
+	out, err := m.Run(map[string]*core.Tensor{"x": x})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +132,7 @@ func TestRun(t *testing.T) {
 		t.Error("a:", err)
 	}
 	// Run twice: initializers must survive the first run's releases.
-	out2, err := m.RunWith(map[string]*Tensor{"x": x}, RunOptions{Outputs: []string{"s"}})
+	out2, err := m.RunWith(map[string]*core.Tensor{"x": x}, core.RunOptions{Outputs: []string{"s"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,20 +141,20 @@ func TestRun(t *testing.T) {
 	}
 
 	for _, tc := range []struct {
-		in  map[string]*Tensor
+		in  map[string]*core.Tensor
 		err string
 	}{
-		{map[string]*Tensor{}, `runtime: missing graph input "x"`},
-		{map[string]*Tensor{"x": i64(sh(2), 1, 2)}, `runtime: graph input "x": got int64, want float32`},
-		{map[string]*Tensor{"x": f32(sh(3), 1, 2, 3)}, `runtime: graph input "x": got shape [3], want [2]`},
-		{map[string]*Tensor{"x": x, "q": x}, `runtime: "q" is not a graph input`},
-		{map[string]*Tensor{"x": {DType: Float32, Shape: sh(5), data: []float32{1}}}, `runtime: graph input "x": shape [5] does not match its 1 elements`},
+		{map[string]*core.Tensor{}, `runtime: missing graph input "x"`},
+		{map[string]*core.Tensor{"x": i64(sh(2), 1, 2)}, `runtime: graph input "x": got int64, want float32`},
+		{map[string]*core.Tensor{"x": f32(sh(3), 1, 2, 3)}, `runtime: graph input "x": got shape [3], want [2]`},
+		{map[string]*core.Tensor{"x": x, "q": x}, `runtime: "q" is not a graph input`},
+		{map[string]*core.Tensor{"x": {DType: core.Float32, Shape: sh(5), Elems: []float32{1}}}, `runtime: graph input "x": shape [5] does not match its 1 elements`},
 	} {
 		if _, err := m.Run(tc.in); err == nil || err.Error() != tc.err {
 			t.Errorf("got %v, want %s", err, tc.err)
 		}
 	}
-	if _, err := m.RunWith(map[string]*Tensor{"x": x}, RunOptions{Outputs: []string{"nope"}}); err == nil {
+	if _, err := m.RunWith(map[string]*core.Tensor{"x": x}, core.RunOptions{Outputs: []string{"nope"}}); err == nil {
 		t.Error("unknown output: no error")
 	}
 }
@@ -162,12 +164,12 @@ func TestRun(t *testing.T) {
 func TestRunKernelPanic(t *testing.T) {
 	g := graph([]*onnxpb.NodeProto{
 		node("Reshape_4", "Reshape", []string{"x", "shape"}, []string{"y"}),
-	}, ins(xf, tensorInfo("shape", Int64, sh(1))), ins(untypedInfo("y")))
+	}, ins(xf, tensorInfo("shape", core.Int64, sh(1))), ins(untypedInfo("y")))
 	m, err := Decode(encode(t, modelProto(17, g)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = m.Run(map[string]*Tensor{"x": f32(sh(2), 1, 2), "shape": i64(sh(1), 3)})
+	_, err = m.Run(map[string]*core.Tensor{"x": f32(sh(2), 1, 2), "shape": i64(sh(1), 3)})
 	want := `runtime: node "Reshape_4" (Reshape): cannot reshape [2] (2 elements) to [3]`
 	if err == nil || err.Error() != want {
 		t.Errorf("got  %v\nwant %s", err, want)
@@ -176,14 +178,14 @@ func TestRunKernelPanic(t *testing.T) {
 
 // TestTensorProtoRoundTrip encodes and decodes every stored type.
 func TestTensorProtoRoundTrip(t *testing.T) {
-	for _, x := range []*Tensor{
-		f32(sh(2), 1.5, -2), NewFloat64(sh(1), []float64{3.25}), i64(sh(2, 1), -1, 1<<40),
-		NewInt32(sh(1), []int32{-7}), NewBool(sh(3), []bool{true, false, true}),
-		NewFloat16(sh(2), []float32{0.5, -65504}), NewBFloat16(sh(1), []float32{1e30}),
-		must(New(Uint8, sh(2), []uint8{0, 255})), must(New(Int8, sh(1), []int8{-128})),
-		must(New(Uint64, sh(1), []uint64{1 << 63})), f32(sh(0, 4)),
+	for _, x := range []*core.Tensor{
+		f32(sh(2), 1.5, -2), core.NewFloat64(sh(1), []float64{3.25}), i64(sh(2, 1), -1, 1<<40),
+		core.NewInt32(sh(1), []int32{-7}), core.NewBool(sh(3), []bool{true, false, true}),
+		core.NewFloat16(sh(2), []float32{0.5, -65504}), core.NewBFloat16(sh(1), []float32{1e30}),
+		core.Must(core.New(core.Uint8, sh(2), []uint8{0, 255})), core.Must(core.New(core.Int8, sh(1), []int8{-128})),
+		core.Must(core.New(core.Uint64, sh(1), []uint64{1 << 63})), f32(sh(0, 4)),
 	} {
-		y, err := FromProto(x.Proto("t"))
+		y, err := core.FromProto(x.Proto("t"))
 		if err != nil {
 			t.Fatalf("%v: %v", x, err)
 		}
@@ -191,10 +193,10 @@ func TestTensorProtoRoundTrip(t *testing.T) {
 			t.Errorf("%v: %v", x, err)
 		}
 	}
-	if _, err := New(Float32, sh(2), []float64{1, 2}); err == nil {
+	if _, err := core.New(core.Float32, sh(2), []float64{1, 2}); err == nil {
 		t.Error("New accepted float64 storage for float32")
 	}
-	if _, err := New(Float32, sh(3), []float32{1, 2}); err == nil {
+	if _, err := core.New(core.Float32, sh(3), []float32{1, 2}); err == nil {
 		t.Error("New accepted 2 elements for shape [3]")
 	}
 }
@@ -206,7 +208,7 @@ func TestTensorProtoRoundTrip(t *testing.T) {
 func TestDecodeProto(t *testing.T) {
 	w, b := randTensor(1, 6, 5), randTensor(2, 5)
 	g := &onnxpb.GraphProto{
-		Input:       []*onnxpb.ValueInfoProto{tensorInfo("x", Float32, sh(3, 6))},
+		Input:       []*onnxpb.ValueInfoProto{tensorInfo("x", core.Float32, sh(3, 6))},
 		Initializer: []*onnxpb.TensorProto{w.Proto("w"), b.Proto("b")},
 		Output:      []*onnxpb.ValueInfoProto{untypedInfo("y")},
 		Node: []*onnxpb.NodeProto{
@@ -232,7 +234,7 @@ func TestDecodeProto(t *testing.T) {
 	if len(mp.GetGraph().GetNode()) != 2 {
 		t.Error("DecodeProto changed the nodes")
 	}
-	in := map[string]*Tensor{"x": randTensor(3, 3, 6)}
+	in := map[string]*core.Tensor{"x": randTensor(3, 3, 6)}
 	want, err := fromBytes.Run(in)
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,8 @@ package runtime
 import (
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/runtime/internal/core"
 )
 
 // TestOpset18FormsMatchOnnxruntime covers the opset-18 forms torch's dynamo
@@ -17,7 +18,7 @@ func TestOpset18FormsMatchOnnxruntime(t *testing.T) {
 	for i, v := range x.Float32s() {
 		x.Float32s()[i] = v*0.37 - float32(i%5) // signs and a spread
 	}
-	xin := tensorInfo("x", Float32, sh(2, 7, 4))
+	xin := tensorInfo("x", core.Float32, sh(2, 7, 4))
 	axes := func(name string, v ...int64) *onnxpb.NodeProto { return constNode(name, i64(sh(int64(len(v))), v...)) }
 	tests := []struct {
 		name  string
@@ -31,16 +32,16 @@ func TestOpset18FormsMatchOnnxruntime(t *testing.T) {
 			node("M", "ReduceMax", []string{"x", "two"}, []string{"max"}),
 			node("ss", "ReduceSumSquare", []string{"x", "last"}, []string{"sumsq"}, aInt("keepdims", 0)),
 			node("l2", "ReduceL2", []string{"x", "mid"}, []string{"l2"}),
-		}, ins(unranked("mean", Float32), unranked("sum", Float32), unranked("max", Float32), unranked("sumsq", Float32), unranked("l2", Float32))},
+		}, ins(unranked("mean", core.Float32), unranked("sum", core.Float32), unranked("max", core.Float32), unranked("sumsq", core.Float32), unranked("l2", core.Float32))},
 		{"empty axes: all, or nothing with noop_with_empty_axes", []*onnxpb.NodeProto{
 			constNode("none", i64(sh(0))),
 			node("all", "ReduceSum", []string{"x", "none"}, []string{"total"}),
 			node("noop", "ReduceMean", []string{"x", "none"}, []string{"same"}, aInt("noop_with_empty_axes", 1)),
 			node("omitted", "ReduceMax", []string{"x"}, []string{"max"}, aInt("keepdims", 0)),
-		}, ins(unranked("total", Float32), unranked("same", Float32), tensorInfo("max", Float32, sh()))},
+		}, ins(unranked("total", core.Float32), unranked("same", core.Float32), tensorInfo("max", core.Float32, sh()))},
 		{"Split num_outputs, uneven", []*onnxpb.NodeProto{
 			node("sp", "Split", []string{"x"}, []string{"a", "b", "c"}, aInt("axis", 1), aInt("num_outputs", 3)),
-		}, ins(unranked("a", Float32), unranked("b", Float32), unranked("c", Float32))},
+		}, ins(unranked("a", core.Float32), unranked("b", core.Float32), unranked("c", core.Float32))},
 		{"RMSNorm and a Sinkhorn half-step", []*onnxpb.NodeProto{
 			axes("last", -1), axes("rows", -2),
 			constNode("two", f32(sh(), 2)), constNode("eps", f32(sh(), 1e-6)),
@@ -53,11 +54,11 @@ func TestOpset18FormsMatchOnnxruntime(t *testing.T) {
 			node("cs", "ReduceSum", []string{"pos", "rows"}, []string{"colsum"}),
 			node("ce", "Add", []string{"colsum", "eps"}, []string{"den"}),
 			node("h", "Div", []string{"pos", "den"}, []string{"half"}),
-		}, ins(unranked("normed", Float32), unranked("half", Float32))},
+		}, ins(unranked("normed", core.Float32), unranked("half", core.Float32))},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			diffORT(t, modelProto(18, graph(tc.nodes, ins(xin), tc.outs)), map[string]*Tensor{"x": x}, 1e-6, 1e-6)
+			diffORT(t, modelProto(18, graph(tc.nodes, ins(xin), tc.outs)), map[string]*core.Tensor{"x": x}, 1e-6, 1e-6)
 		})
 	}
 }

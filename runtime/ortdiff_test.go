@@ -7,11 +7,14 @@ import (
 	"path/filepath"
 	"testing"
 
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/runtime/internal/core"
+	"github.com/mhcc-dev/mhcc/runtime/internal/ref"
+
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mhcc-dev/mhcc/internal/ortrun"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
-	"github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 // Differential tests against onnxruntime: build a small model, run it with
@@ -29,7 +32,7 @@ func needORT(t *testing.T) {
 }
 
 // ortTensor converts a runtime tensor for ortrun.
-func ortTensor(name string, x *Tensor) ortrun.Tensor {
+func ortTensor(name string, x *core.Tensor) ortrun.Tensor {
 	o := ortrun.Tensor{Name: name, DType: ortrun.DTypeName(int(x.DType)), Shape: x.Shape}
 	if x.DType.IsFloat() {
 		o.F32 = x.Float32s()
@@ -40,7 +43,7 @@ func ortTensor(name string, x *Tensor) ortrun.Tensor {
 }
 
 // runORT runs mp with onnxruntime on feeds and returns the outputs by name.
-func runORT(t *testing.T, mp *onnxpb.ModelProto, feeds map[string]*Tensor) (map[string]ortrun.Tensor, error) {
+func runORT(t *testing.T, mp *onnxpb.ModelProto, feeds map[string]*core.Tensor) (map[string]ortrun.Tensor, error) {
 	t.Helper()
 	b, err := proto.Marshal(mp)
 	if err != nil {
@@ -68,7 +71,7 @@ func runORT(t *testing.T, mp *onnxpb.ModelProto, feeds map[string]*Tensor) (map[
 // diffORT runs mp with both engines and compares every graph output: the
 // same shape, integers and bools exactly, floats within
 // |got − want| ≤ atol + rtol·|want|.
-func diffORT(t *testing.T, mp *onnxpb.ModelProto, feeds map[string]*Tensor, rtol, atol float64) map[string]*Tensor {
+func diffORT(t *testing.T, mp *onnxpb.ModelProto, feeds map[string]*core.Tensor, rtol, atol float64) map[string]*core.Tensor {
 	t.Helper()
 	m, err := Decode(encode(t, mp))
 	if err != nil {
@@ -90,11 +93,11 @@ func diffORT(t *testing.T, mp *onnxpb.ModelProto, feeds map[string]*Tensor, rtol
 	return got
 }
 
-func compareORT(got *Tensor, want ortrun.Tensor, rtol, atol float64) error {
+func compareORT(got *core.Tensor, want ortrun.Tensor, rtol, atol float64) error {
 	if got == nil {
 		return fmt.Errorf("not computed")
 	}
-	if !sameShape(got.Shape, want.Shape) {
+	if !ref.SameShape(got.Shape, want.Shape) {
 		return fmt.Errorf("shape %v, onnxruntime %v", got.Shape, want.Shape)
 	}
 	if w := ortrun.DTypeName(int(got.DType)); w != want.DType {

@@ -3,7 +3,8 @@ package runtime
 import (
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/runtime/internal/core"
 )
 
 // TestPadCumSumMatchOnnxruntime checks Pad in every mode (negative pads
@@ -12,7 +13,7 @@ import (
 func TestPadCumSumMatchOnnxruntime(t *testing.T) {
 	needORT(t)
 	x := seqRamp(2, 3, 4)
-	xin := tensorInfo("x", Float32, sh(2, 3, 4))
+	xin := tensorInfo("x", core.Float32, sh(2, 3, 4))
 	pads := func(v ...int64) *onnxpb.NodeProto { return constNode("pads", i64(sh(int64(len(v))), v...)) }
 	tests := []struct {
 		name  string
@@ -34,11 +35,11 @@ func TestPadCumSumMatchOnnxruntime(t *testing.T) {
 			node("s", "Shape", []string{"x"}, []string{"shape"}),
 			node("o", "ConstantOfShape", []string{"shape"}, []string{"ones"}, aTensor("value", i64(sh(1), 1))),
 			node("c", "CumSum", []string{"ones", "ax"}, []string{"pos"}, aInt("exclusive", 1)),
-			node("cast", "Cast", []string{"pos"}, []string{"y"}, aInt("to", int64(Float32)))}},
+			node("cast", "Cast", []string{"pos"}, []string{"y"}, aInt("to", int64(core.Float32)))}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			diffORT(t, modelProto(tc.opset, graph(tc.nodes, ins(xin), ins(unranked("y", Float32)))), map[string]*Tensor{"x": x}, 1e-6, 0)
+			diffORT(t, modelProto(tc.opset, graph(tc.nodes, ins(xin), ins(unranked("y", core.Float32)))), map[string]*core.Tensor{"x": x}, 1e-6, 0)
 		})
 	}
 }

@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"testing"
 
-	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/runtime/internal/core"
 	"github.com/mhcc-dev/mhcc/runtime/internal/fast"
+	"github.com/mhcc-dev/mhcc/runtime/internal/ref"
+
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 // TestPlanFusesTranspose runs x·Wᵀ and Q·Kᵀ written with explicit Transposes
@@ -16,11 +19,11 @@ import (
 func TestPlanFusesTranspose(t *testing.T) {
 	g := &onnxpb.GraphProto{
 		Input: []*onnxpb.ValueInfoProto{
-			tensorInfo("x", Float32, sh(2, 5, 7)),
-			tensorInfo("w", Float32, sh(9, 7)),
-			tensorInfo("q", Float32, sh(2, 3, 5, 4)),
-			tensorInfo("k", Float32, sh(2, 3, 6, 4)),
-			tensorInfo("a", Float32, sh(4, 3)),
+			tensorInfo("x", core.Float32, sh(2, 5, 7)),
+			tensorInfo("w", core.Float32, sh(9, 7)),
+			tensorInfo("q", core.Float32, sh(2, 3, 5, 4)),
+			tensorInfo("k", core.Float32, sh(2, 3, 6, 4)),
+			tensorInfo("a", core.Float32, sh(4, 3)),
 		},
 		Output: []*onnxpb.ValueInfoProto{untypedInfo("y"), untypedInfo("s"), untypedInfo("z"), untypedInfo("u")},
 		Node: []*onnxpb.NodeProto{
@@ -37,10 +40,10 @@ func TestPlanFusesTranspose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !m.plan.gone["wT"] || !m.plan.gone["kT"] || m.plan.gone["aT"] {
-		t.Fatalf("fused away: %v; want wT and kT only", m.plan.gone)
+	if !m.Plan.(*fast.Plan).Gone["wT"] || !m.Plan.(*fast.Plan).Gone["kT"] || m.Plan.(*fast.Plan).Gone["aT"] {
+		t.Fatalf("fused away: %v; want wT and kT only", m.Plan.(*fast.Plan).Gone)
 	}
-	in := map[string]*Tensor{
+	in := map[string]*core.Tensor{
 		"x": randTensor(1, 2, 5, 7), "w": randTensor(2, 9, 7),
 		"q": randTensor(3, 2, 3, 5, 4), "k": randTensor(4, 2, 3, 6, 4), "a": randTensor(5, 4, 3),
 	}
@@ -48,7 +51,7 @@ func TestPlanFusesTranspose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, err := m.runGraph(in, RunOptions{})
+	plain, err := runGraph(m, in, core.RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,11 +60,11 @@ func TestPlanFusesTranspose(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	got, err := m.RunWith(in, RunOptions{Outputs: []string{"kT", "s"}})
+	got, err := m.RunWith(in, core.RunOptions{Outputs: []string{"kT", "s"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := compareTensors(got["kT"], transposeLast2(in["k"], false), 0, 0); err != nil {
+	if err := compareTensors(got["kT"], swapLast2(in["k"]), 0, 0); err != nil {
 		t.Errorf("kT: %v", err)
 	}
 }
@@ -74,11 +77,11 @@ func TestPlanFusesTranspose(t *testing.T) {
 // ulp. A
 // triple whose sum is read elsewhere, or whose ε is a graph input, stays.
 func TestPlanFusesHalfSteps(t *testing.T) {
-	eps := NewFloat32(sh(), []float32{1e-6})
+	eps := core.NewFloat32(sh(), []float32{1e-6})
 	g := &onnxpb.GraphProto{
 		Input: []*onnxpb.ValueInfoProto{
-			tensorInfo("x", Float32, sh(2, 3, 4, 4)),
-			tensorInfo("e2", Float32, sh()),
+			tensorInfo("x", core.Float32, sh(2, 3, 4, 4)),
+			tensorInfo("e2", core.Float32, sh()),
 		},
 		Initializer: []*onnxpb.TensorProto{
 			eps.Proto("eps"), i64(sh(1), -2).Proto("ax2"), i64(sh(1), -1).Proto("ax1"),
@@ -104,28 +107,28 @@ func TestPlanFusesHalfSteps(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"s0", "t0", "s1", "t1"} {
-		if !m.plan.gone[name] {
+		if !m.Plan.(*fast.Plan).Gone[name] {
 			t.Errorf("%s not fused away", name)
 		}
 	}
-	if len(m.plan.gone) != 4 {
-		t.Errorf("fused away %v, want s0 t0 s1 t1", m.plan.gone)
+	if len(m.Plan.(*fast.Plan).Gone) != 4 {
+		t.Errorf("fused away %v, want s0 t0 s1 t1", m.Plan.(*fast.Plan).Gone)
 	}
 	x := randTensor(1, 2, 3, 4, 4)
 	for i, v := range x.Float32s() {
 		x.Float32s()[i] = v*v + 0.01
 	}
-	in := map[string]*Tensor{"x": x, "e2": NewFloat32(sh(), []float32{1e-6})}
+	in := map[string]*core.Tensor{"x": x, "e2": core.NewFloat32(sh(), []float32{1e-6})}
 	planned, err := m.Run(in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, err := m.runGraph(in, RunOptions{})
+	plain, err := runGraph(m, in, core.RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tol := 0.0
-	if normSum4SIMD != nil {
+	if fast.NormSum4SIMD != nil {
 		tol = 3e-7
 	}
 	for _, name := range []string{"y3", "s4"} {
@@ -143,7 +146,7 @@ func TestPlanFusesHalfSteps(t *testing.T) {
 func TestPlanRecycling(t *testing.T) {
 	shape := i64(sh(2), 64, 64)
 	g := &onnxpb.GraphProto{
-		Input:       []*onnxpb.ValueInfoProto{tensorInfo("x", Float32, sh(4096))},
+		Input:       []*onnxpb.ValueInfoProto{tensorInfo("x", core.Float32, sh(4096))},
 		Initializer: []*onnxpb.TensorProto{shape.Proto("shape")},
 		Output:      []*onnxpb.ValueInfoProto{untypedInfo("out"), untypedInfo("view")},
 		Node: []*onnxpb.NodeProto{
@@ -162,15 +165,15 @@ func TestPlanRecycling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var held []map[string]*Tensor
+	var held []map[string]*core.Tensor
 	var copies []map[string][]float32
 	for run := range 4 {
-		in := map[string]*Tensor{"x": randTensor(uint64(run), 4096)}
+		in := map[string]*core.Tensor{"x": randTensor(uint64(run), 4096)}
 		got, err := m.Run(in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := m.runGraph(in, RunOptions{})
+		want, err := runGraph(m, in, core.RunOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -183,7 +186,7 @@ func TestPlanRecycling(t *testing.T) {
 		copies = append(copies, map[string][]float32{"out": append([]float32{}, got["out"].Float32s()...)})
 	}
 	for run, got := range held {
-		if err := compareTensors(got["out"], NewFloat32(sh(64, 64), copies[run]["out"]), 0, 0); err != nil {
+		if err := compareTensors(got["out"], core.NewFloat32(sh(64, 64), copies[run]["out"]), 0, 0); err != nil {
 			t.Errorf("run %d's output changed later: %v", run, err)
 		}
 	}
@@ -196,7 +199,7 @@ func TestPlanRecycling(t *testing.T) {
 func TestPlanPacksWeights(t *testing.T) {
 	w1, w2, w3 := randTensor(1, 300, 40), randTensor(2, 33, 300), randTensor(3, 300, 17)
 	g := &onnxpb.GraphProto{
-		Input:       []*onnxpb.ValueInfoProto{tensorInfo("x", Float32, sh(2, 5, 300))},
+		Input:       []*onnxpb.ValueInfoProto{tensorInfo("x", core.Float32, sh(2, 5, 300))},
 		Initializer: []*onnxpb.TensorProto{w1.Proto("w1"), w2.Proto("w2"), w3.Proto("w3")},
 		Output:      []*onnxpb.ValueInfoProto{untypedInfo("y1"), untypedInfo("y2"), untypedInfo("y3"), untypedInfo("n3")},
 		Node: []*onnxpb.NodeProto{
@@ -212,16 +215,16 @@ func TestPlanPacksWeights(t *testing.T) {
 		t.Fatal(err)
 	}
 	if fast.SIMDKernel != nil {
-		if m.inits["w1"] != nil || m.inits["w2"] != nil || m.inits["w3"] == nil {
-			t.Errorf("inits after packing: w1 %v, w2 %v, w3 %v; want only w3", m.inits["w1"] != nil, m.inits["w2"] != nil, m.inits["w3"] != nil)
+		if m.Inits["w1"] != nil || m.Inits["w2"] != nil || m.Inits["w3"] == nil {
+			t.Errorf("inits after packing: w1 %v, w2 %v, w3 %v; want only w3", m.Inits["w1"] != nil, m.Inits["w2"] != nil, m.Inits["w3"] != nil)
 		}
 	}
-	in := map[string]*Tensor{"x": randTensor(4, 2, 5, 300)}
+	in := map[string]*core.Tensor{"x": randTensor(4, 2, 5, 300)}
 	got, err := m.Run(in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, err := m.runGraph(in, RunOptions{})
+	plain, err := runGraph(m, in, core.RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,11 +233,11 @@ func TestPlanPacksWeights(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	ref := matmul(in["x"], w1, false)
+	ref := ref.MatmulRef(in["x"], w1)
 	if err := compareTensors(got["y1"], ref, 1e-5, 1e-5); err != nil {
 		t.Errorf("y1 against the reference: %v", err)
 	}
-	back, err := m.RunWith(in, RunOptions{Outputs: []string{"w1", "w2", "y2"}})
+	back, err := m.RunWith(in, core.RunOptions{Outputs: []string{"w1", "w2", "y2"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,9 +255,9 @@ func TestPlanPacksWeights(t *testing.T) {
 // output, is left alone.
 func TestPlanFusesMeanSquare(t *testing.T) {
 	g := &onnxpb.GraphProto{
-		Input: []*onnxpb.ValueInfoProto{tensorInfo("x", Float32, sh(5, 3, 37))},
+		Input: []*onnxpb.ValueInfoProto{tensorInfo("x", core.Float32, sh(5, 3, 37))},
 		Initializer: []*onnxpb.TensorProto{
-			NewFloat32(sh(), []float32{2}).Proto("two"), NewFloat32(sh(), []float32{3}).Proto("three"),
+			core.NewFloat32(sh(), []float32{2}).Proto("two"), core.NewFloat32(sh(), []float32{3}).Proto("three"),
 		},
 		Output: []*onnxpb.ValueInfoProto{untypedInfo("m0"), untypedInfo("m1"), untypedInfo("m2"), untypedInfo("q2")},
 		Node: []*onnxpb.NodeProto{
@@ -270,15 +273,15 @@ func TestPlanFusesMeanSquare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !m.plan.gone["q0"] || len(m.plan.gone) != 1 {
-		t.Errorf("fused away %v, want q0", m.plan.gone)
+	if !m.Plan.(*fast.Plan).Gone["q0"] || len(m.Plan.(*fast.Plan).Gone) != 1 {
+		t.Errorf("fused away %v, want q0", m.Plan.(*fast.Plan).Gone)
 	}
-	in := map[string]*Tensor{"x": randTensor(4, 5, 3, 37)}
+	in := map[string]*core.Tensor{"x": randTensor(4, 5, 3, 37)}
 	planned, err := m.Run(in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, err := m.runGraph(in, RunOptions{})
+	plain, err := runGraph(m, in, core.RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,12 +316,12 @@ func TestPlanFusesGemmHalfSteps(t *testing.T) {
 				}
 			}
 			g := &onnxpb.GraphProto{
-				Input: []*onnxpb.ValueInfoProto{tensorInfo("x", Float32, sh(5, int64(d)))},
+				Input: []*onnxpb.ValueInfoProto{tensorInfo("x", core.Float32, sh(5, int64(d)))},
 				Initializer: []*onnxpb.TensorProto{
-					NewFloat32(sh(), []float32{1e-6}).Proto("eps"),
-					NewFloat32(sh(int64(d), int64(d)), rows).Proto("rows"),
-					NewFloat32(sh(int64(d), int64(d)), cols).Proto("cols"),
-					NewFloat32(sh(int64(d), int64(d)), other).Proto("other"),
+					core.NewFloat32(sh(), []float32{1e-6}).Proto("eps"),
+					core.NewFloat32(sh(int64(d), int64(d)), rows).Proto("rows"),
+					core.NewFloat32(sh(int64(d), int64(d)), cols).Proto("cols"),
+					core.NewFloat32(sh(int64(d), int64(d)), other).Proto("other"),
 				},
 				Output: []*onnxpb.ValueInfoProto{untypedInfo("y5"), untypedInfo("g4")},
 				Node: []*onnxpb.NodeProto{
@@ -340,19 +343,19 @@ func TestPlanFusesGemmHalfSteps(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !m.plan.gone["g0"] || !m.plan.gone["g1"] || len(m.plan.gone) != 2 {
-				t.Errorf("fused away %v, want g0 g1", m.plan.gone)
+			if !m.Plan.(*fast.Plan).Gone["g0"] || !m.Plan.(*fast.Plan).Gone["g1"] || len(m.Plan.(*fast.Plan).Gone) != 2 {
+				t.Errorf("fused away %v, want g0 g1", m.Plan.(*fast.Plan).Gone)
 			}
 			x := randTensor(1, 5, int64(d))
 			for i, v := range x.Float32s() {
 				x.Float32s()[i] = v*v + 0.01
 			}
-			in := map[string]*Tensor{"x": x}
+			in := map[string]*core.Tensor{"x": x}
 			planned, err := m.Run(in)
 			if err != nil {
 				t.Fatal(err)
 			}
-			plain, err := m.runGraph(in, RunOptions{})
+			plain, err := runGraph(m, in, core.RunOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -362,7 +365,7 @@ func TestPlanFusesGemmHalfSteps(t *testing.T) {
 				}
 			}
 			// The fused step itself, against its definition in float64.
-			y1, err := m.RunWith(in, RunOptions{Outputs: []string{"y1"}})
+			y1, err := m.RunWith(in, core.RunOptions{Outputs: []string{"y1"}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -387,7 +390,7 @@ func TestPlanFusesGemmHalfSteps(t *testing.T) {
 			for i, v := range want {
 				w32[i] = float32(v)
 			}
-			if err := compareTensors(y1["y1"], NewFloat32(sh(5, int64(d)), w32), 1e-6, 1e-6); err != nil {
+			if err := compareTensors(y1["y1"], core.NewFloat32(sh(5, int64(d)), w32), 1e-6, 1e-6); err != nil {
 				t.Errorf("y1 against float64: %v", err)
 			}
 		})
@@ -398,10 +401,10 @@ func TestPlanFusesGemmHalfSteps(t *testing.T) {
 // matcher, a kernel and a reason.
 func TestFusionTable(t *testing.T) {
 	seen := map[string]bool{}
-	for i, r := range fusions {
-		if r.name == "" || seen[r.name] || r.match == nil || r.kernel == nil || len(r.reason) < 20 {
-			t.Errorf("fusions[%d] (%q): want a distinct name, a matcher, a kernel and a reason", i, r.name)
+	for i, r := range fast.Fusions {
+		if r.Name == "" || seen[r.Name] || r.Match == nil || r.Kernel == nil || len(r.Reason) < 20 {
+			t.Errorf("fusions[%d] (%q): want a distinct name, a matcher, a kernel and a reason", i, r.Name)
 		}
-		seen[r.name] = true
+		seen[r.Name] = true
 	}
 }

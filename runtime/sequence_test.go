@@ -3,11 +3,12 @@ package runtime
 import (
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/runtime/internal/core"
 )
 
 // seqRamp is a float32 tensor of the given shape holding 0.5, 1.5, 2.5, …
-func seqRamp(shape ...int64) *Tensor {
+func seqRamp(shape ...int64) *core.Tensor {
 	n := 1
 	for _, d := range shape {
 		n *= int(d)
@@ -16,18 +17,18 @@ func seqRamp(shape ...int64) *Tensor {
 	for i := range v {
 		v[i] = float32(i) + 0.5
 	}
-	return NewFloat32(shape, v)
+	return core.NewFloat32(shape, v)
 }
 
 // unranked declares a typed output of unknown shape (ortrun needs the type).
-func unranked(name string, dt DType) *onnxpb.ValueInfoProto {
+func unranked(name string, dt core.DType) *onnxpb.ValueInfoProto {
 	et := int32(dt)
 	return &onnxpb.ValueInfoProto{Name: &name, Type: &onnxpb.TypeProto{
 		Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: &et}},
 	}}
 }
 
-func constNode(out string, t *Tensor) *onnxpb.NodeProto {
+func constNode(out string, t *core.Tensor) *onnxpb.NodeProto {
 	return node(out, "Constant", nil, []string{out}, aTensor("value", t))
 }
 
@@ -38,7 +39,7 @@ func constNode(out string, t *Tensor) *onnxpb.NodeProto {
 func TestSequenceOpsMatchOnnxruntime(t *testing.T) {
 	needORT(t)
 	x := seqRamp(2, 5, 3)
-	xin := tensorInfo("x", Float32, sh(2, 5, 3))
+	xin := tensorInfo("x", core.Float32, sh(2, 5, 3))
 	tests := []struct {
 		name  string
 		nodes []*onnxpb.NodeProto
@@ -50,18 +51,18 @@ func TestSequenceOpsMatchOnnxruntime(t *testing.T) {
 			node("s", "SplitToSequence", []string{"x", "two"}, []string{"seq"}, aInt("axis", 1)),
 			node("at", "SequenceAt", []string{"seq", "last"}, []string{"y"}),
 			node("len", "SequenceLength", []string{"seq"}, []string{"n"}),
-		}, ins(unranked("y", Float32), tensorInfo("n", Int64, sh()))},
+		}, ins(unranked("y", core.Float32), tensorInfo("n", core.Int64, sh()))},
 		{"split sizes, erase first, concat", []*onnxpb.NodeProto{
 			constNode("sizes", i64(sh(3), 1, 3, 1)),
 			constNode("zero", i64(sh(), 0)),
 			node("s", "SplitToSequence", []string{"x", "sizes"}, []string{"seq"}, aInt("axis", -2)),
 			node("e", "SequenceErase", []string{"seq", "zero"}, []string{"rest"}),
 			node("c", "ConcatFromSequence", []string{"rest"}, []string{"y"}, aInt("axis", 1)),
-		}, ins(unranked("y", Float32))},
+		}, ins(unranked("y", core.Float32))},
 		{"split ones without keepdims, stack on a new last axis", []*onnxpb.NodeProto{
 			node("s", "SplitToSequence", []string{"x"}, []string{"seq"}, aInt("axis", 1), aInt("keepdims", 0)),
 			node("c", "ConcatFromSequence", []string{"seq"}, []string{"y"}, aInt("axis", -1), aInt("new_axis", 1)),
-		}, ins(unranked("y", Float32))},
+		}, ins(unranked("y", core.Float32))},
 		{"construct, insert in the middle and at the end, erase last, stack", []*onnxpb.NodeProto{
 			constNode("one", i64(sh(), 1)),
 			node("neg", "Neg", []string{"x"}, []string{"nx"}),
@@ -72,19 +73,19 @@ func TestSequenceOpsMatchOnnxruntime(t *testing.T) {
 			node("e", "SequenceErase", []string{"s2"}, []string{"s3"}),
 			node("c", "ConcatFromSequence", []string{"s3"}, []string{"y"}, aInt("axis", 0), aInt("new_axis", 1)),
 			node("len", "SequenceLength", []string{"s3"}, []string{"n"}),
-		}, ins(unranked("y", Float32), tensorInfo("n", Int64, sh()))},
+		}, ins(unranked("y", core.Float32), tensorInfo("n", core.Int64, sh()))},
 		{"empty, insert int64 at 0, at 0", []*onnxpb.NodeProto{
 			constNode("zero", i64(sh(), 0)),
 			node("s", "Shape", []string{"x"}, []string{"shape"}),
-			node("e", "SequenceEmpty", nil, []string{"s0"}, aInt("dtype", int64(Int64))),
+			node("e", "SequenceEmpty", nil, []string{"s0"}, aInt("dtype", int64(core.Int64))),
 			node("i", "SequenceInsert", []string{"s0", "shape", "zero"}, []string{"s1"}),
 			node("at", "SequenceAt", []string{"s1", "zero"}, []string{"y"}),
-		}, ins(unranked("y", Int64))},
+		}, ins(unranked("y", core.Int64))},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			g := graph(tc.nodes, ins(xin), tc.outs)
-			diffORT(t, modelProto(17, g), map[string]*Tensor{"x": x}, 0, 0)
+			diffORT(t, modelProto(17, g), map[string]*core.Tensor{"x": x}, 0, 0)
 		})
 	}
 }
@@ -92,7 +93,7 @@ func TestSequenceOpsMatchOnnxruntime(t *testing.T) {
 // TestSequenceErrors checks the kernels' preconditions come back as errors
 // naming the node, as onnxruntime refuses the same graphs.
 func TestSequenceErrors(t *testing.T) {
-	xin := tensorInfo("x", Float32, sh(2, 3))
+	xin := tensorInfo("x", core.Float32, sh(2, 3))
 	tests := []struct {
 		name  string
 		nodes []*onnxpb.NodeProto
@@ -113,7 +114,7 @@ func TestSequenceErrors(t *testing.T) {
 			node("c", "ConcatFromSequence", []string{"s0"}, []string{"y"}, aInt("axis", 0)),
 		}, `runtime: node "c" (ConcatFromSequence): cannot concatenate an empty sequence`},
 		{"insert of another type", []*onnxpb.NodeProto{
-			node("e", "SequenceEmpty", nil, []string{"s0"}, aInt("dtype", int64(Int64))),
+			node("e", "SequenceEmpty", nil, []string{"s0"}, aInt("dtype", int64(core.Int64))),
 			node("i", "SequenceInsert", []string{"s0", "x"}, []string{"s1"}),
 			node("c", "ConcatFromSequence", []string{"s1"}, []string{"y"}, aInt("axis", 0)),
 		}, `runtime: node "i" (SequenceInsert): input 1 has type float32, the sequence holds int64`},
@@ -122,7 +123,7 @@ func TestSequenceErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := Decode(encode(t, modelProto(17, graph(tc.nodes, ins(xin), ins(untypedInfo("y"))))))
 			if err == nil {
-				_, err = m.Run(map[string]*Tensor{"x": seqRamp(2, 3)})
+				_, err = m.Run(map[string]*core.Tensor{"x": seqRamp(2, 3)})
 			}
 			if err == nil || err.Error() != tc.want {
 				t.Errorf("got  %v\nwant %s", err, tc.want)

@@ -11,7 +11,13 @@ import (
 // precision, empty selections, and the errors.
 func TestRoutingKernels(t *testing.T) {
 	f16 := func(shape []int64, v ...float32) *Tensor { return NewFloat16(shape, v) }
-	zeros := func(shape ...int64) *Tensor { return NewFloat32(shape, make([]float32, product(shape))) }
+	zeros := func(shape ...int64) *Tensor {
+		n := int64(1)
+		for _, d := range shape {
+			n *= d
+		}
+		return NewFloat32(shape, make([]float32, n))
+	}
 	cases := []struct {
 		name  string
 		opset int64

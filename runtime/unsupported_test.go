@@ -4,17 +4,18 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/onnx/pb"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/runtime/internal/core"
 )
 
 // TestUnsupportedOpsListed checks that Decode's error names every op type
 // without a kernel, deduplicated and counted, Loop bodies included, instead
 // of the first one and "(and N more errors)"; other errors follow.
 func TestUnsupportedOpsListed(t *testing.T) {
-	cond := tensorInfo("cond", Bool, nil)
+	cond := tensorInfo("cond", core.Bool, nil)
 	body := graph([]*onnxpb.NodeProto{
 		node("inner", "Baz", []string{"c_in"}, []string{"c_out"}),
-	}, ins(tensorInfo("i", Int64, nil), tensorInfo("c_in", Bool, nil)), ins(untypedInfo("c_out")))
+	}, ins(tensorInfo("i", core.Int64, nil), tensorInfo("c_in", core.Bool, nil)), ins(untypedInfo("c_out")))
 	many := graph([]*onnxpb.NodeProto{
 		node("f1", "Foo", []string{"x"}, []string{"a"}),
 		node("f2", "Foo", []string{"a"}, []string{"b"}),
@@ -46,7 +47,7 @@ func TestUnsupportedOpsListed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			opset := int64(17)
 			if strings.Contains(tc.name, "opset") {
-				opset = maxOpset + 1
+				opset = core.MaxOpset + 1
 			}
 			_, err := Decode(encode(t, modelProto(opset, tc.g)))
 			if err == nil {

@@ -311,7 +311,7 @@ func PackConstB(b []float32, k, n int, transB bool) *PackedB {
 	return pk
 }
 
-// unpack returns the matrix pk was packed from: k×n, or n×k if transB.
+// Unpack returns the matrix pk was packed from: k×n, or n×k if transB.
 func (pk *PackedB) Unpack(transB bool) []float32 {
 	k, n := pk.K, pk.N
 	out := make([]float32, k*n)

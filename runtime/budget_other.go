@@ -1,6 +1,0 @@
-//go:build !linux
-
-package runtime
-
-// availableMemory is unknown here: DefaultMaxBytes falls back to 4 GiB.
-func availableMemory() int64 { return 0 }

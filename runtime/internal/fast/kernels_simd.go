@@ -1,0 +1,291 @@
+//go:build goexperiment.simd && amd64
+
+package fast
+
+import (
+	"math"
+	"simd/archsimd"
+
+	"github.com/mhcc-dev/mhcc/runtime/internal/core"
+)
+
+// AVX-512 forms of the float32 fast paths (internal/fast), built only with
+// GOEXPERIMENT=simd on amd64 and used only on a CPU with AVX-512. They give
+// the same results as the scalar code: the binary ops are IEEE + − × ÷ lane
+// by lane, and exp16 follows expf32 step for step.
+
+func init() {
+	if archsimd.X86.AVX512() {
+		binRowSIMD = binRowAVX512
+		sigmoidRowSIMD = sigmoidRowAVX512
+		expSubRowSIMD = expSubRowAVX512
+		axpySIMD = axpyAVX512
+		NormSum4SIMD = normSum4AVX512
+		accRowSIMD = accRowAVX512
+		maxRowSIMD = maxRowAVX512
+		expRowSIMD = expRowAVX512
+		scaleRowSIMD = scaleRowAVX512
+	}
+}
+
+func binVec(k core.BinKind, x, y archsimd.Float32x16) archsimd.Float32x16 {
+	switch k {
+	case core.BinAdd:
+		return x.Add(y)
+	case core.BinSub:
+		return x.Sub(y)
+	case core.BinMul:
+		return x.Mul(y)
+	}
+	return x.Div(y)
+}
+
+func binRowAVX512(k core.BinKind, dst, x []float32, xs int, y []float32, ys int) bool {
+	n := len(dst)
+	if n < 16 || xs == 0 && ys == 0 {
+		return false
+	}
+	var xv, yv archsimd.Float32x16
+	if xs == 0 {
+		xv = archsimd.BroadcastFloat32x16(x[0])
+	} else {
+		x = x[:n]
+	}
+	if ys == 0 {
+		yv = archsimd.BroadcastFloat32x16(y[0])
+	} else {
+		y = y[:n]
+	}
+	i := 0
+	for ; i+16 <= n; i += 16 {
+		if xs == 1 {
+			xv = archsimd.LoadFloat32x16((*[16]float32)(x[i : i+16]))
+		}
+		if ys == 1 {
+			yv = archsimd.LoadFloat32x16((*[16]float32)(y[i : i+16]))
+		}
+		binVec(k, xv, yv).Store((*[16]float32)(dst[i : i+16]))
+	}
+	// The tail in scalar code, which rounds the same: archsimd's partial
+	// loads trip checkptr under -race (golang/go#78413).
+	for ; i < n; i++ {
+		a, b := x[i*xs], y[i*ys]
+		switch k {
+		case core.BinAdd:
+			dst[i] = a + b
+		case core.BinSub:
+			dst[i] = a - b
+		case core.BinMul:
+			dst[i] = a * b
+		default:
+			dst[i] = a / b
+		}
+	}
+	return true
+}
+
+// exp16 is expf32 on 16 lanes.
+func exp16(x archsimd.Float32x16) archsimd.Float32x16 {
+	lo := archsimd.BroadcastFloat32x16(expLo)
+	hi := archsimd.BroadcastFloat32x16(ExpHi)
+	xc := x.Max(lo).Min(hi)
+	n := xc.Mul(archsimd.BroadcastFloat32x16(expLog2e)).RoundToEvenScaled(0)
+	r := n.MulAdd(archsimd.BroadcastFloat32x16(-expC1), xc)
+	r = n.MulAdd(archsimd.BroadcastFloat32x16(-expC2), r)
+	p := archsimd.BroadcastFloat32x16(expP0)
+	p = p.MulAdd(r, archsimd.BroadcastFloat32x16(expP1))
+	p = p.MulAdd(r, archsimd.BroadcastFloat32x16(expP2))
+	p = p.MulAdd(r, archsimd.BroadcastFloat32x16(expP3))
+	p = p.MulAdd(r, archsimd.BroadcastFloat32x16(expP4))
+	p = p.MulAdd(r, archsimd.BroadcastFloat32x16(expP5))
+	p = p.MulAdd(r.Mul(r), r.Add(archsimd.BroadcastFloat32x16(1)))
+	scale := n.ConvertToInt32().Add(archsimd.BroadcastInt32x16(127)).ShiftAllLeft(23).AsFloat32x16()
+	res := p.Mul(scale)
+	var zero archsimd.Float32x16
+	res = res.Merge(zero, x.GreaterEqual(lo))
+	res = archsimd.BroadcastFloat32x16(float32(math.Inf(1))).Merge(res, x.Greater(hi))
+	return x.Merge(res, x.IsNaN())
+}
+
+func sigmoidRowAVX512(dst, src []float32) bool {
+	n := len(dst)
+	src = src[:n]
+	one := archsimd.BroadcastFloat32x16(1)
+	var zero archsimd.Float32x16
+	i := 0
+	for ; i+16 <= n; i += 16 {
+		x := archsimd.LoadFloat32x16((*[16]float32)(src[i : i+16]))
+		one.Div(one.Add(exp16(zero.Sub(x)))).Store((*[16]float32)(dst[i : i+16]))
+	}
+	for ; i < n; i++ { // not a partial load: golang/go#78413
+		dst[i] = 1 / (1 + Expf32(-src[i]))
+	}
+	return true
+}
+
+// maxRowAVX512 is lineMax sixteen lanes at a time: NaN if any element is.
+func maxRowAVX512(src []float32) (float32, bool) {
+	n := len(src)
+	if n < 16 {
+		return 0, false
+	}
+	m := archsimd.LoadFloat32x16((*[16]float32)(src[0:16]))
+	nan := m.IsNaN()
+	i := 16
+	for ; i+16 <= n; i += 16 {
+		v := archsimd.LoadFloat32x16((*[16]float32)(src[i : i+16]))
+		m = m.Max(v)
+		nan = nan.Or(v.IsNaN())
+	}
+	if nan.ToBits() != 0 {
+		return float32(math.NaN()), true
+	}
+	var lanes [16]float32
+	m.Store(&lanes)
+	mx := lanes[0]
+	for _, v := range lanes[1:] {
+		mx = max(mx, v)
+	}
+	for ; i < n; i++ {
+		v := src[i]
+		if v != v {
+			return v, true
+		}
+		mx = max(mx, v)
+	}
+	return mx, true
+}
+
+// expRowAVX512 is x[i] = expf32(x[i]) sixteen at a time (exp16).
+func expRowAVX512(x []float32) {
+	n := len(x)
+	i := 0
+	for ; i+16 <= n; i += 16 {
+		p := (*[16]float32)(x[i : i+16])
+		exp16(archsimd.LoadFloat32x16(p)).Store(p)
+	}
+	for ; i < n; i++ { // not a partial load: golang/go#78413
+		x[i] = Expf32(x[i])
+	}
+}
+
+// scaleRowAVX512 is x[i] *= s sixteen at a time.
+func scaleRowAVX512(x []float32, s float32) bool {
+	n := len(x)
+	if n < 16 {
+		return false
+	}
+	sv := archsimd.BroadcastFloat32x16(s)
+	i := 0
+	for ; i+16 <= n; i += 16 {
+		p := (*[16]float32)(x[i : i+16])
+		archsimd.LoadFloat32x16(p).Mul(sv).Store(p)
+	}
+	for ; i < n; i++ {
+		x[i] *= s
+	}
+	return true
+}
+
+func expSubRowAVX512(dst, src []float32, m float32) (float32, bool) {
+	n := len(dst)
+	if n < 16 {
+		return 0, false
+	}
+	src = src[:n]
+	mv := archsimd.BroadcastFloat32x16(m)
+	var sum archsimd.Float32x16
+	i := 0
+	for ; i+16 <= n; i += 16 {
+		e := exp16(archsimd.LoadFloat32x16((*[16]float32)(src[i : i+16])).Sub(mv))
+		e.Store((*[16]float32)(dst[i : i+16]))
+		sum = sum.Add(e)
+	}
+	var lanes [16]float32
+	sum.Store(&lanes)
+	var s float64
+	for _, v := range lanes {
+		s += float64(v)
+	}
+	for ; i < n; i++ {
+		dst[i] = Expf32(src[i] - m)
+		s += float64(dst[i])
+	}
+	return float32(s), true
+}
+
+func axpyAVX512(dst, x []float32, alpha float32) {
+	n := len(dst)
+	x = x[:n]
+	av := archsimd.BroadcastFloat32x16(alpha)
+	i := 0
+	for ; i+16 <= n; i += 16 {
+		d := (*[16]float32)(dst[i : i+16])
+		av.MulAdd(archsimd.LoadFloat32x16((*[16]float32)(x[i:i+16])), archsimd.LoadFloat32x16(d)).Store(d)
+	}
+	for ; i < n; i++ {
+		dst[i] += alpha * x[i]
+	}
+}
+
+// Lane permutations for normSum4AVX512: rowRot[r][i] is lane i's r-th
+// neighbour within its group of four (axis −1: groups are rows); colRot[r][i]
+// is lane (i + 4r) mod 16 (axis −2: the four rows of a 4×4 block).
+var rowRot, colRot [3][16]uint32
+
+func init() {
+	for r := 1; r <= 3; r++ {
+		for i := range 16 {
+			rowRot[r-1][i] = uint32(i&^3 | (i+r)&3)
+			colRot[r-1][i] = uint32((i + 4*r) % 16)
+		}
+	}
+}
+
+// normSum4AVX512 is normSum for dim 4 with inner 1 (rows of four) or inner 4
+// (4×4 blocks, summing columns), sixteen elements at a time: the sums are
+// float32, so they differ from the float64 ones by float32 rounding.
+func normSum4AVX512(dst, src []float32, inner int, eps float32) bool {
+	n := len(src)
+	if n%16 != 0 || inner != 1 && inner != 4 {
+		return false
+	}
+	rot := &rowRot
+	if inner == 4 {
+		rot = &colRot
+	}
+	r1 := archsimd.LoadUint32x16(&rot[0])
+	r2 := archsimd.LoadUint32x16(&rot[1])
+	r3 := archsimd.LoadUint32x16(&rot[2])
+	e := archsimd.BroadcastFloat32x16(eps)
+	dst = dst[:n]
+	for i := 0; i < n; i += 16 {
+		v := archsimd.LoadFloat32x16((*[16]float32)(src[i : i+16]))
+		s := v.Add(v.Permute(r1)).Add(v.Permute(r2).Add(v.Permute(r3)))
+		v.Div(s.Add(e)).Store((*[16]float32)(dst[i : i+16]))
+	}
+	return true
+}
+
+// accRowAVX512 is acc[j] += float64(x[j]) (or its square), eight at a time:
+// the same float64 additions, lane by lane, as the scalar loop.
+func accRowAVX512(acc []float64, x []float32, sq bool) {
+	n := len(acc)
+	x = x[:n]
+	j := 0
+	for ; j+8 <= n; j += 8 {
+		v := archsimd.LoadFloat32x8((*[8]float32)(x[j : j+8])).ConvertToFloat64()
+		if sq {
+			v = v.Mul(v)
+		}
+		a := (*[8]float64)(acc[j : j+8])
+		archsimd.LoadFloat64x8(a).Add(v).Store(a)
+	}
+	for ; j < n; j++ {
+		v := float64(x[j])
+		if sq {
+			v *= v
+		}
+		acc[j] += v
+	}
+}

@@ -1,0 +1,789 @@
+package fast
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/mhcc-dev/mhcc/runtime/internal/core"
+	"github.com/mhcc-dev/mhcc/runtime/internal/ref"
+)
+
+// The execution plan of the Fast engine. Decode turns the sorted graph into
+// a list of steps over numbered value slots, so a run indexes a slice
+// instead of hashing names, and knows in advance after which step each
+// intermediate is dead. makePlan does it in stages, each a function:
+//
+//  1. fuse: the fusions table below, tried on every node;
+//  2. packWeights: constant MatMul weights packed once for the GEMM;
+//  3. slots and liveness: a slot per value, freed after its last reader;
+//  4. planRecycling: which float32 buffers go back to the pool, and when.
+//
+// A fused-away value has no slot; RunWith falls back to the graph as written
+// when RunOptions.Outputs asks for one. The Reference engine never runs the
+// plan: it walks the graph as written (the runtime package's runGraph).
+
+// A fusionRule is one row of the fusions table: a pattern of nodes the fast
+// engine runs as one.
+type fusionRule struct {
+	Name string
+	// Match returns d's fused copy and the producers it absorbs (their
+	// outputs then have no slot), or nil when d does not match. A fused copy
+	// runs kernel.
+	Match  func(g *planGraph, d *core.Node) (fused *core.Node, absorbed []*core.Node)
+	Kernel core.KernelFunc
+	Reason string // why the fusion pays, and why it computes the same thing
+}
+
+// Fusions is the plan's table of fusions. A node takes the first row that
+// matches; the patterns are disjoint (a matched op is never an absorbed one),
+// so the order of the rows does not change the plan.
+var Fusions = []fusionRule{
+	{
+		Name: "matmul_transpose", Match: matchMatMulTranspose, Kernel: matMulFused,
+		Reason: "MatMul(Transpose(x, perm swapping the last two dims), …), either operand: " +
+			"the MatMul reads x transposed (its packing step does that for free) and the Transpose never runs; " +
+			"this is how the exporter writes every linear layer (x · Wᵀ) and attention's Q·Kᵀ",
+	},
+	{
+		Name: "sinkhorn_half_step", Match: matchHalfStep, Kernel: normSum,
+		Reason: "Div(x, Add(ReduceSum(x, one axis, keepdims), ε)), ε a constant scalar: one Sinkhorn half-step, " +
+			"x / (Σ_axis x + ε), in one pass with the same roundings as the three nodes; " +
+			"an mHC sublayer has 2 per iteration, so this turns 3·2·20 nodes into 40",
+	},
+	{
+		Name: "sinkhorn_gemm_half_step", Match: matchGemmHalfStep, Kernel: normSum,
+		Reason: "Div(x, Gemm(x, M, ε)), M the 0/1 matrix summing rows or columns of flattened n×n matrices " +
+			"(the \"gemm\" Sinkhorn lowering): the same half-step; a GEMM with 16 columns is mostly overhead " +
+			"(on decoder-256 its 312 Gemms took 1.2 ms of a 10.8 ms run)",
+	},
+	{
+		Name: "mean_square", Match: matchMeanSquare, Kernel: ref.Reduce(ref.MeanSquareR),
+		Reason: "ReduceMean(Pow(x, 2)), the RMS pattern of the norms and the mHC coefficients " +
+			"(onnxruntime fuses it too): one reduction of x's squares, without the squared tensor",
+	},
+}
+
+// planGraph is what the fusion rules look at: the graph as written, the
+// producer of each value, which values a caller sees, and how often each
+// value is read as a MatMul operand.
+type planGraph struct {
+	m        *core.Model
+	producer map[string]*core.Node
+	isOutput map[string]bool
+	mmReads  map[string]int
+}
+
+// single reports whether the value has exactly one reader and is no graph
+// output: a fusion may absorb its producer.
+func (g *planGraph) single(name string) bool { return g.m.Uses[name] == 1 && !g.isOutput[name] }
+
+// fuse applies the fusions table to m.nodes and returns the nodes to run,
+// fused copies in place of the nodes they rewrite, absorbed nodes left out;
+// it marks the absorbed nodes' outputs gone in p.
+func fuse(m *core.Model, p *Plan, isOutput map[string]bool) []*core.Node {
+	g := &planGraph{m: m, producer: map[string]*core.Node{}, isOutput: isOutput, mmReads: map[string]int{}}
+	for _, n := range m.TopoNodes {
+		for _, o := range n.Outputs {
+			if o != "" {
+				g.producer[o] = n
+			}
+		}
+		if n.OpType == "MatMul" && n.Domain == "" {
+			for _, in := range n.Inputs[:2] {
+				g.mmReads[in]++
+			}
+		}
+	}
+	rewritten := map[*core.Node]*core.Node{}
+	absorbed := map[*core.Node]bool{}
+	for _, d := range m.TopoNodes {
+	rules:
+		for _, r := range Fusions {
+			f, abs := r.Match(g, d)
+			if f == nil {
+				continue
+			}
+			for _, a := range abs {
+				if rewritten[a] != nil {
+					continue rules // one node in two fusions: keep the first
+				}
+			}
+			k := *f.K
+			k.Fn = r.Kernel
+			f.K = &k
+			rewritten[d] = f
+			for _, a := range abs {
+				absorbed[a] = true
+				for _, o := range a.Outputs {
+					if o != "" {
+						p.Gone[o] = true
+					}
+				}
+			}
+			break
+		}
+	}
+	var order []*core.Node
+	for _, n := range m.TopoNodes {
+		if absorbed[n] {
+			continue
+		}
+		if f := rewritten[n]; f != nil {
+			n = f
+		}
+		order = append(order, n)
+	}
+	return order
+}
+
+// fusedCopy is a copy of d, with its own kernel entry, reading inputs.
+func fusedCopy(d *core.Node, inputs []string) *core.Node {
+	c := *d
+	c.Inputs = inputs
+	k := *d.K
+	c.K = &k
+	f := *fusionOf(d)
+	c.Fused = &f
+	return &c
+}
+
+// fusionOf is what the plan fused into n: the zero fusion for a node as
+// written.
+func fusionOf(n *core.Node) *fusion {
+	if f, ok := n.Fused.(*fusion); ok {
+		return f
+	}
+	return &fusion{}
+}
+
+// matchMatMulTranspose matches a MatMul reading, as operand 0 or 1, a
+// Transpose swapping the last two dims whose output every reader reads so
+// (and no caller sees): the fused copy reads the Transpose's input with
+// fz.transA or fz.transB set.
+func matchMatMulTranspose(g *planGraph, d *core.Node) (*core.Node, []*core.Node) {
+	if d.OpType != "MatMul" || d.Domain != "" {
+		return nil, nil
+	}
+	var c *core.Node
+	var abs []*core.Node
+	for i := range 2 {
+		in := d.Inputs[i]
+		t := g.producer[in]
+		if t == nil || !swapsLast2(t) || g.mmReads[in] != g.m.Uses[in] || g.isOutput[in] {
+			continue
+		}
+		if c == nil {
+			c = fusedCopy(d, slices.Clone(d.Inputs))
+		}
+		c.Inputs[i] = t.Inputs[0]
+		if i == 0 {
+			fusionOf(c).transA = true
+		} else {
+			fusionOf(c).transB = true
+		}
+		abs = append(abs, t)
+	}
+	return c, abs
+}
+
+// A fusion is what the plan folded into a node.
+type fusion struct {
+	transA, transB bool     // MatMul: read operand 0 or 1 transposed
+	packed         *packedB // MatMul: operand 1, a constant, packed for the GEMM (gemm.go)
+
+	// Div as a Sinkhorn half-step: y = x / (Σ_sumAxis x + sumEps).
+	sumAxis int64
+	sumEps  float32
+	// sumSquare > 0: x is [T, n²] (the "gemm" lowering's flattened n×n
+	// matrices, n = sumSquare) and the sum runs along axis sumAxis of x
+	// viewed as [T, n, n].
+	sumSquare int
+}
+
+// A Plan is the fused, slot-indexed form of a model's graph.
+type Plan struct {
+	groups [][]int // storage groups: slots whose values may share a buffer (see recycle)
+	steps  []step
+	nslots int
+	slot   map[string]int // value name → slot, for every value the plan computes or reads
+	inits  []slotTensor   // initializers that are not graph inputs
+	Gone   map[string]bool
+	// Constant weights the plan keeps only in packed form (MatMul's B);
+	// runGraph unpacks them when it needs them.
+	Packed map[string]packedWeight
+}
+
+type packedWeight struct {
+	Pk     *packedB
+	TransB bool
+	Dtype  core.DType
+	Shape  []int64
+}
+
+type slotTensor struct {
+	slot int
+	t    *core.Tensor
+}
+
+// A step runs one node (possibly a fused copy of it).
+type step struct {
+	n    *core.Node
+	c    core.Call // the call of n, made once
+	in   []int     // slots; -1 for an omitted input
+	out  []int     // slots; -1 for an omitted output
+	free []int     // slots no later step reads
+	// Storage groups whose last member dies at this step; their buffers
+	// made by fresh-output ops go back to the pool.
+	recycle []int
+	fresh   bool // the op's outputs never share storage with its inputs
+}
+
+// Computes reports whether the plan has every value of want.
+func (p *Plan) Computes(want []string) bool {
+	for _, name := range want {
+		if p.Gone[name] {
+			return false
+		}
+	}
+	return true
+}
+
+// MakePlan builds m's plan from m.nodes (topologically sorted).
+func MakePlan(m *core.Model) *Plan {
+	p := &Plan{slot: map[string]int{}, Gone: map[string]bool{}}
+	isOutput := map[string]bool{}
+	for _, v := range m.Outputs {
+		isOutput[v.Name] = true
+	}
+	order := fuse(m, p, isOutput)
+	order = packWeights(m, p, order, isOutput)
+	last, pinned := assignSlots(m, p, order)
+	p.planRecycling(last, pinned)
+	return p
+}
+
+// assignSlots gives every value of order a slot and makes p's steps, each
+// freeing the slots no later step reads. It returns, for each slot, the
+// index of the last step reading it, and which slots stay for the whole run
+// (initializers and graph inputs).
+func assignSlots(m *core.Model, p *Plan, order []*core.Node) (last map[int]int, pinned []bool) {
+	slotOf := func(name string) int {
+		if name == "" {
+			return -1
+		}
+		s, ok := p.slot[name]
+		if !ok {
+			s = p.nslots
+			p.slot[name] = s
+			p.nslots++
+		}
+		return s
+	}
+	for name, t := range m.Inits {
+		if _, isInput := m.DeclIn[name]; !isInput {
+			p.inits = append(p.inits, slotTensor{slotOf(name), t})
+		}
+	}
+	for name := range m.DeclIn {
+		slotOf(name)
+	}
+	last = map[int]int{}
+	for i, n := range order {
+		st := step{n: n, c: core.Call{N: n, Nout: len(n.Outputs), Ops: Ops{}, Fn: Kernel(n.K)}}
+		for _, in := range n.Inputs {
+			s := slotOf(in)
+			st.in = append(st.in, s)
+			if s >= 0 {
+				last[s] = i
+			}
+		}
+		for _, o := range n.Outputs {
+			s := slotOf(o)
+			st.out = append(st.out, s)
+			if _, read := last[s]; s >= 0 && !read {
+				last[s] = i // never read: dead right after it is made
+			}
+		}
+		p.steps = append(p.steps, st)
+	}
+	// Initializers and graph inputs stay; every other slot is freed after
+	// its last reader (RunWith keeps the ones the caller asked for).
+	pinned = make([]bool, p.nslots)
+	for _, it := range p.inits {
+		pinned[it.slot] = true
+	}
+	for name := range m.DeclIn {
+		pinned[p.slot[name]] = true
+	}
+	for s, i := range last {
+		if !pinned[s] {
+			p.steps[i].free = append(p.steps[i].free, s)
+		}
+	}
+	for i := range p.steps {
+		slices.Sort(p.steps[i].free)
+	}
+	return last, pinned
+}
+
+// freshOps are ops whose kernels always return new storage for every
+// output; viewOps may return input 0's storage (a reshaped view, or the
+// input itself) for output 0 and fresh storage otherwise. Any other op is
+// assumed to return storage shared with any of its inputs.
+var (
+	freshOps = map[string]bool{
+		"Add": true, "Sub": true, "Mul": true, "Div": true, "MatMul": true,
+		"Softmax": true, "Sigmoid": true, "Where": true, "Concat": true,
+		"Transpose": true, "Slice": true, "Expand": true, "Neg": true,
+		"Sqrt": true, "Reciprocal": true, "Exp": true, "Gather": true,
+		"Shape": true, "Range": true, "Equal": true, "Less": true, "Greater": true,
+		"Pow": true, "Gemm": true,
+	}
+	viewOps = map[string]bool{
+		"Reshape": true, "Flatten": true, "Squeeze": true, "Unsqueeze": true,
+		"Identity": true, "Cast": true, "CastLike": true,
+		"ReduceSum": true, "ReduceMean": true, "ReduceMax": true, "ReduceMin": true,
+		"ReduceProd": true, "ReduceSumSquare": true, "ReduceL1": true, "ReduceL2": true,
+		"ReduceLogSum": true, "ReduceLogSumExp": true,
+	}
+)
+
+// planRecycling groups the slots whose values may share storage (a view and
+// what it views, every input and output of an op not known to be fresh or a
+// view) and finds the step after which each group is dead. A group with a
+// pinned slot (an initializer or graph input) never dies. At a group's death
+// runPlan returns the float32 buffers its fresh-op members were made with to
+// the pool (pool.go), unless the caller asked for one of its values.
+func (p *Plan) planRecycling(last map[int]int, pinned []bool) {
+	parent := make([]int, p.nslots)
+	for i := range parent {
+		parent[i] = i
+	}
+	var find func(int) int
+	find = func(x int) int {
+		for parent[x] != x {
+			parent[x] = parent[parent[x]]
+			x = parent[x]
+		}
+		return x
+	}
+	union := func(a, b int) {
+		if a >= 0 && b >= 0 {
+			parent[find(a)] = find(b)
+		}
+	}
+	for i := range p.steps {
+		st := &p.steps[i]
+		op := st.n.OpType
+		switch {
+		case st.n.Domain == "" && freshOps[op]:
+			st.fresh = true
+		case st.n.Domain == "" && viewOps[op]:
+			if len(st.in) > 0 && len(st.out) > 0 {
+				union(st.out[0], st.in[0])
+			}
+		default:
+			for _, o := range st.out {
+				for _, in := range st.in {
+					union(o, in)
+				}
+				union(o, st.out[0])
+			}
+		}
+	}
+	members := map[int][]int{}
+	for s := range p.nslots {
+		r := find(s)
+		members[r] = append(members[r], s)
+	}
+	for _, ms := range members {
+		death, alive := -1, true
+		for _, s := range ms {
+			if pinned[s] {
+				alive = false
+				break
+			}
+			if l, ok := last[s]; ok {
+				death = max(death, l)
+			} else {
+				alive = false // never made by a step
+				break
+			}
+		}
+		if !alive || death < 0 {
+			continue
+		}
+		g := len(p.groups)
+		p.groups = append(p.groups, ms)
+		p.steps[death].recycle = append(p.steps[death].recycle, g)
+	}
+}
+
+// packWeights packs, once, the constant float32 matrices that MatMuls
+// multiply by (x·W and, fused, x·Wᵀ), when there is an AVX-512 GEMM:
+// on a decoder, repacking the weights on every call costs about as much as
+// a sixth of the multiply itself. A weight every reader of which is such a
+// MatMul moves out of m.inits into the plan in packed form only, so the
+// model holds one copy of it.
+func packWeights(m *core.Model, p *Plan, order []*core.Node, isOutput map[string]bool) []*core.Node {
+	if SIMDKernel == nil {
+		return order
+	}
+	readers := map[string]int{}
+	var cand []int
+	for i, n := range order {
+		if n.OpType != "MatMul" || n.Domain != "" || fusionOf(n).transA {
+			continue
+		}
+		w := constantOf(m, n.Inputs[1])
+		if w == nil || w.DType != core.Float32 || len(w.Shape) != 2 || w.Len() == 0 {
+			continue
+		}
+		readers[n.Inputs[1]]++
+		cand = append(cand, i)
+	}
+	p.Packed = map[string]packedWeight{}
+	converted := map[string]int{}
+	for _, i := range cand {
+		n := order[i]
+		name := n.Inputs[1]
+		pw, ok := p.Packed[name]
+		if !ok {
+			w := m.Inits[name]
+			k, cols := int(w.Shape[0]), int(w.Shape[1])
+			if fusionOf(n).transB {
+				k, cols = cols, k
+			}
+			pw = packedWeight{Pk: &packedB{PackConstB(w.Float32s(), k, cols, fusionOf(n).transB)}, TransB: fusionOf(n).transB, Dtype: w.DType, Shape: w.Shape}
+			p.Packed[name] = pw
+		} else if pw.TransB != fusionOf(n).transB {
+			continue // read both ways: this reader multiplies as usual
+		}
+		c := *n
+		c.Inputs = []string{n.Inputs[0], ""}
+		f := *fusionOf(n)
+		f.transB, f.packed = false, pw.Pk
+		c.Fused = &f
+		k := *n.K
+		k.Fn = matMulFused
+		c.K = &k
+		order[i] = &c
+		converted[name]++
+	}
+	for name := range p.Packed {
+		if converted[name] == m.Uses[name] && !isOutput[name] {
+			delete(m.Inits, name) // the packed form is the only copy
+			p.Gone[name] = true
+		} else {
+			delete(p.Packed, name) // still read as a tensor too; it stays in m.inits
+		}
+	}
+	return order
+}
+
+// divOf returns x and the producer of y if d is a float32 Div(x, y) and y
+// comes from an op of type op (default domain), else "" and nil.
+func (g *planGraph) divOf(d *core.Node, op string) (x string, den *core.Node) {
+	if d.OpType != "Div" || d.Domain != "" || len(d.Inputs) != 2 || len(d.Outputs) != 1 || g.m.Types[d.Outputs[0]] != core.Float32 {
+		return "", nil
+	}
+	den = g.producer[d.Inputs[1]]
+	if d.Inputs[0] == "" || den == nil || den.OpType != op || den.Domain != "" {
+		return "", nil
+	}
+	return d.Inputs[0], den
+}
+
+// matchHalfStep returns a fused copy of d, and the Add and ReduceSum it
+// absorbs, if d is Div(x, Add(ReduceSum(x, axes = [a], keepdims = 1), ε))
+// (either order of Add's operands) on float32, ε a constant float32 scalar,
+// and neither the sum nor the Add is read elsewhere or is a graph output;
+// else nils.
+func matchHalfStep(g *planGraph, d *core.Node) (*core.Node, []*core.Node) {
+	m := g.m
+	x, add := g.divOf(d, "Add")
+	if add == nil || len(add.Inputs) != 2 || len(add.Outputs) != 1 {
+		return nil, nil
+	}
+	if !g.single(add.Outputs[0]) {
+		return nil, nil
+	}
+	for i := range 2 {
+		red, eps := g.producer[add.Inputs[i]], add.Inputs[1-i]
+		if red == nil || red.OpType != "ReduceSum" || red.Domain != "" || len(red.Outputs) != 1 || red.Inputs[0] != x || !g.single(red.Outputs[0]) {
+			continue
+		}
+		e, ok := scalarF32(m, eps)
+		if !ok {
+			continue
+		}
+		if a := red.Attrs["keepdims"]; a != nil && a.GetI() != 1 {
+			continue
+		}
+		var axes []int64
+		if red.Opset < 13 {
+			if a := red.Attrs["axes"]; a != nil {
+				axes = a.GetInts()
+			}
+		} else if len(red.Inputs) > 1 && red.Inputs[1] != "" {
+			if t := constantOf(m, red.Inputs[1]); t != nil && t.DType == core.Int64 {
+				axes = t.Int64s()
+			}
+		}
+		if len(axes) != 1 {
+			continue
+		}
+		return halfStepOf(d, x, fusion{sumAxis: axes[0], sumEps: e}), []*core.Node{add, red}
+	}
+	return nil, nil
+}
+
+// matchGemmHalfStep returns a fused copy of d, and the Gemm it absorbs, if d
+// is Div(x, Gemm(x, M, ε)) on float32 with Gemm's default attributes, ε a
+// constant float32 scalar, and M a constant [n², n²] 0/1 matrix that sums
+// each row of the n×n matrices x's rows flatten (M[a][b] = 1 exactly when
+// a/n = b/n) or each column (a%n = b%n): the exporter's "gemm" Sinkhorn
+// lowering (export/sinkhorn.go). The fused copy is normSum over x viewed as
+// [T, n, n]; it sums the n terms in another order than the GEMM, which moves
+// the result by an ulp at most. Else nils.
+func matchGemmHalfStep(pg *planGraph, d *core.Node) (*core.Node, []*core.Node) {
+	m := pg.m
+	x, g := pg.divOf(d, "Gemm")
+	if g == nil || len(g.Inputs) != 3 || len(g.Outputs) != 1 ||
+		g.Inputs[0] != x || !pg.single(g.Outputs[0]) {
+		return nil, nil
+	}
+	for name, a := range g.Attrs {
+		switch name {
+		case "alpha", "beta":
+			if a.GetF() != 1 {
+				return nil, nil
+			}
+		case "transA", "transB":
+			if a.GetI() != 0 {
+				return nil, nil
+			}
+		default:
+			return nil, nil
+		}
+	}
+	e, ok := scalarF32(m, g.Inputs[2])
+	if !ok {
+		return nil, nil
+	}
+	mt := constantOf(m, g.Inputs[1])
+	if mt == nil || mt.DType != core.Float32 || len(mt.Shape) != 2 || mt.Shape[0] != mt.Shape[1] {
+		return nil, nil
+	}
+	dim := int(mt.Shape[0])
+	n := int(math.Sqrt(float64(dim)))
+	if n*n != dim || n < 1 {
+		return nil, nil
+	}
+	mv := mt.Float32s()
+	rows, cols := true, true
+	for a := range dim {
+		for b := range dim {
+			v := mv[a*dim+b]
+			if v != 0 && v != 1 {
+				return nil, nil
+			}
+			rows = rows && (v == 1) == (a/n == b/n)
+			cols = cols && (v == 1) == (a%n == b%n)
+		}
+	}
+	if !rows && !cols {
+		return nil, nil
+	}
+	// The sum of each row runs along j of [T, i, j]; of each column, along i.
+	axis := int64(2)
+	if !rows {
+		axis = 1
+	}
+	return halfStepOf(d, x, fusion{sumAxis: axis, sumEps: e, sumSquare: n}), []*core.Node{g}
+}
+
+// halfStepOf is Div node d turned into one normSum pass over x with fz.
+func halfStepOf(d *core.Node, x string, fz fusion) *core.Node {
+	c := fusedCopy(d, []string{x})
+	c.Fused = &fz
+	c.K.MinIn, c.K.MaxIn = 1, 1
+	return c
+}
+
+// scalarF32 is the value of the constant float32 scalar (or one-element
+// vector) called name, if it is one.
+func scalarF32(m *core.Model, name string) (float32, bool) {
+	e := constantOf(m, name)
+	if e == nil || e.DType != core.Float32 || e.Len() != 1 || len(e.Shape) > 1 {
+		return 0, false
+	}
+	return e.Float32s()[0], true
+}
+
+// matchMeanSquare recognises ReduceMean(Pow(x, 2)) with x float32, the
+// exponent a constant scalar 2 and the square read by nothing else (the RMS
+// pattern the exporter writes, as onnxruntime fuses it). It returns the
+// ReduceMean's fused copy, which reduces x's squares in one pass (summed in
+// float64 from the exact squares: at least as accurate as the two nodes),
+// and the Pow it absorbs.
+func matchMeanSquare(g *planGraph, d *core.Node) (*core.Node, []*core.Node) {
+	m := g.m
+	if d.OpType != "ReduceMean" || d.Domain != "" || len(d.Inputs) == 0 || len(d.Outputs) != 1 {
+		return nil, nil
+	}
+	pw := g.producer[d.Inputs[0]]
+	if pw == nil || pw.OpType != "Pow" || pw.Domain != "" || len(pw.Inputs) != 2 || m.Types[pw.Inputs[0]] != core.Float32 ||
+		!g.single(pw.Outputs[0]) {
+		return nil, nil
+	}
+	e := constantOf(m, pw.Inputs[1])
+	if e == nil || !e.DType.IsFloat() || e.Len() != 1 || len(e.Shape) > 0 || e.Float64s()[0] != 2 {
+		return nil, nil
+	}
+	c := fusedCopy(d, slices.Clone(d.Inputs))
+	c.Inputs[0] = pw.Inputs[0]
+	return c, []*core.Node{pw}
+}
+
+// constant returns the initializer called name if a caller cannot override
+// it (it is not a graph input), else nil.
+func constantOf(m *core.Model, name string) *core.Tensor {
+	if _, isInput := m.DeclIn[name]; isInput {
+		return nil
+	}
+	return m.Inits[name]
+}
+
+// swapsLast2 reports whether n is a Transpose whose perm swaps the last two
+// dims and keeps the others.
+func swapsLast2(n *core.Node) bool {
+	if n.OpType != "Transpose" || n.Domain != "" || len(n.Inputs) != 1 {
+		return false
+	}
+	a := n.Attrs["perm"]
+	if a == nil {
+		return false
+	}
+	perm := a.GetInts()
+	r := len(perm)
+	if r < 2 || perm[r-2] != int64(r-1) || perm[r-1] != int64(r-2) {
+		return false
+	}
+	for i := range r - 2 {
+		if perm[i] != int64(i) {
+			return false
+		}
+	}
+	return true
+}
+
+// RunPlan is RunWith over the plan.
+func RunPlan(m *core.Model, inputs map[string]*core.Tensor, opt core.RunOptions) (map[string]*core.Tensor, error) {
+	p := m.Plan.(*Plan)
+	if err := m.CheckInputs(inputs); err != nil {
+		return nil, err
+	}
+	vals := make([]*core.Tensor, p.nslots)
+	for _, it := range p.inits {
+		vals[it.slot] = it.t
+	}
+	for name := range m.DeclIn {
+		t, ok := inputs[name]
+		if !ok {
+			t = m.Inits[name] // an input with a default
+		}
+		vals[p.slot[name]] = t
+	}
+	want := opt.Outputs
+	if len(want) == 0 {
+		for _, v := range m.Outputs {
+			want = append(want, v.Name)
+		}
+	}
+	keep := make([]bool, p.nslots)
+	for _, name := range want {
+		s, ok := p.slot[name]
+		if !ok {
+			return nil, fmt.Errorf("runtime: no value named %q", name)
+		}
+		keep[s] = true
+	}
+	// made[s]: slot s holds a float32 buffer a fresh-output op made this run.
+	made := make([][]float32, p.nslots)
+	// held[s]: the bytes slot s adds to the budget's live total.
+	held := make([]int64, p.nslots)
+	defer func() {
+		for _, n := range held {
+			core.DropBytes(n)
+		}
+	}()
+	var args []*core.Tensor
+	for i := range p.steps {
+		st := &p.steps[i]
+		args = args[:0]
+		for _, s := range st.in {
+			var t *core.Tensor
+			if s >= 0 {
+				t = vals[s]
+			}
+			args = append(args, t)
+		}
+		var t0 time.Time
+		if opt.Profile != nil {
+			t0 = time.Now()
+		}
+		outs, err := m.RunCall(&st.c, args)
+		if opt.Profile != nil {
+			opt.Profile.Add(st.n, time.Since(t0))
+		}
+		if err != nil {
+			return nil, err
+		}
+		for j, s := range st.out {
+			if s >= 0 && outs[j] != nil {
+				vals[s] = outs[j]
+				core.DropBytes(held[s])
+				held[s] = core.HoldBytes(outs[j])
+				if b, ok := outs[j].Elems.([]float32); ok && st.fresh {
+					made[s] = b
+				}
+			}
+		}
+		for _, s := range st.free {
+			if !keep[s] {
+				vals[s] = nil
+				core.DropBytes(held[s])
+				held[s] = 0
+			}
+		}
+	groups:
+		for _, g := range st.recycle {
+			for _, s := range p.groups[g] {
+				if keep[s] {
+					continue groups
+				}
+			}
+			for _, s := range p.groups[g] {
+				if made[s] != nil {
+					PutF32(made[s])
+					made[s] = nil
+				}
+			}
+		}
+	}
+	if opt.Profile != nil {
+		opt.Profile.Runs++
+	}
+	res := make(map[string]*core.Tensor, len(want))
+	for _, name := range want {
+		t := vals[p.slot[name]]
+		if t == nil {
+			return nil, fmt.Errorf("runtime: value %q was not computed (an omitted optional output?)", name)
+		}
+		res[name] = t
+	}
+	return res, nil
+}
