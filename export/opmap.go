@@ -31,6 +31,9 @@ var opmap = map[ir.Op]expansion{
 	ir.OpAttentionKV:  expandAttentionKV,
 	ir.OpCast:         expandCast,
 	ir.OpAddRMSNorm:   expandAddRMSNorm,
+	ir.OpLayerNorm:    expandLayerNorm,
+	ir.OpMLP:          expandMLP,
+	ir.OpAddPositions: expandAddPositions,
 }
 
 // alternatives holds, per IR op, the lowerings other than "reference" (the
@@ -60,4 +63,6 @@ var alternatives = map[ir.Op]map[string]expansion{
 	ir.OpHCCollapse: {"matmul": expandHCCollapseMatMul, "minimal": minimalHCCollapse},
 	ir.OpHCMix:      {"concat_matmul": expandHCMixConcatMatMul, "minimal": minimalHCMix},
 	ir.OpHCPremix:   {"two_matmul": expandHCPremixTwoMatMul},
+	ir.OpLayerNorm:  {"fused": expandLayerNormFused},
+	ir.OpMLP:        {"webgpu": expandMLPWebGPU},
 }

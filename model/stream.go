@@ -91,6 +91,10 @@ func randomFill(s WeightSpec, p *rand.PCG, r *rand.Rand, dst []float32) {
 		for i := range dst {
 			dst[i] = float32(1 + 0.1*r.NormFloat64())
 		}
+	case strings.HasSuffix(name, ".bias") || name == "pos_embed.weight":
+		for i := range dst {
+			dst[i] = float32(0.1 * r.NormFloat64())
+		}
 	case strings.HasSuffix(name, "_scale"):
 		for i := range dst {
 			dst[i] = float32(0.5 + float64(p.Uint64()<<11>>11)/(1<<53))
