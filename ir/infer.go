@@ -127,8 +127,8 @@ func attentionCore(n *Node, bias int) ([]Type, error) {
 		return nil, err
 	}
 	h, kv, hd := n.Attrs.Int("heads"), n.Attrs.Int("kv_heads"), n.Attrs.Int("head_dim")
-	if h <= 0 || kv <= 0 || hd <= 0 || h%kv != 0 || hd%2 != 0 {
-		return nil, fmt.Errorf("got heads=%d kv_heads=%d head_dim=%d, want positive, heads a multiple of kv_heads and head_dim even", h, kv, hd)
+	if h <= 0 || kv <= 0 || hd <= 0 || h%kv != 0 || rope && hd%2 != 0 {
+		return nil, fmt.Errorf("got heads=%d kv_heads=%d head_dim=%d, want positive, heads a multiple of kv_heads and head_dim even (with RoPE)", h, kv, hd)
 	}
 	c := last(in(n, 0).Shape)
 	want := []Shape{nil, {D(h * hd), c}, {D(kv * hd), c}, {D(kv * hd), c}, {c, D(h * hd)}}
