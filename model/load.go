@@ -38,6 +38,13 @@ const (
 	DefaultPositions   = PosRoPE
 )
 
+// hfActivations maps Hugging Face hidden_act names to the activation that
+// computes them (gated ones by the model's MLP: silu in a Llama MLP is swiglu).
+var hfActivations = map[string]string{
+	"silu": ActSwiGLU, "swish": ActSwiGLU, "gelu_new": ActGELUTanh, "gelu_pytorch_tanh": ActGELUTanh,
+	"gelu_fast": ActGELUTanh, "relu_squared": ActReLU2, "relu2_squared": ActReLU2,
+}
+
 // denseOptions are the decoder-only keys of the dense options (docs/spec.md
 // §5.1), forbidden in an mlp.
 var denseOptions = []string{"norm", "norm_bias", "activation", "positions", "tie_embeddings", "qkv_bias", "out_bias", "mlp_bias"}
@@ -437,6 +444,13 @@ func (l *loader) denseOptions(s *section) {
 	a.Norm, a.Activation, a.Positions = DefaultNorm, DefaultActivation, DefaultPositions
 	if v, ok := s.enum("norm", NormRMS, NormLayer); ok {
 		a.Norm = v
+	}
+	if f, ok := s.field("activation"); ok && isString(f.val) && hfActivations[f.val.Value] != "" {
+		// A Hugging Face hidden_act name: say which of ours it is (a
+		// did-you-mean by spelling would pick gelu for gelu_new).
+		s.errorf(f, "activation", "got %s, want one of %s; Hugging Face's %s is %q here",
+			describe(f.val), oneOf([]string{ActSwiGLU, ActGeGLU, ActGELU, ActGELUTanh, ActReLU2}), f.val.Value, hfActivations[f.val.Value])
+		delete(s.fields, "activation")
 	}
 	if v, ok := s.enum("activation", ActSwiGLU, ActGeGLU, ActGELU, ActGELUTanh, ActReLU2); ok {
 		a.Activation = v

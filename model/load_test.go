@@ -47,6 +47,15 @@ func TestModels(t *testing.T) {
 				FFNHiddenSize: 32, NormEps: 1e-6, RopeTheta: 500, Norm: NormRMS, Activation: ActSwiGLU, Positions: PosRoPE},
 			HyperConnections{Kind: HCMHC, Streams: 2, Dynamic: true, Iterations: 7, Eps: 1e-5, RMSEps: 1e-5, Collapse: CollapseMean},
 			3, InputsSpec{Batch: 2, Sequence: 8, MaxSequence: 16}},
+		"tiny-nanogpt.yaml": {
+			Architecture{Kind: ArchDecoder, VocabSize: 97, HiddenSize: 32, Layers: 2, Heads: 4, KVHeads: 4, HeadDim: 8,
+				FFNHiddenSize: 128, NormEps: 1e-5, RopeTheta: 10000, Norm: NormLayer, NormBias: true, Activation: ActGELUTanh,
+				Positions: PosLearned, TieEmbeddings: true, QKVBias: true, OutBias: true, MLPBias: true},
+			mhc, 5, InputsSpec{MaxSequence: 128}},
+		"tiny-qwen2.yaml": {
+			Architecture{Kind: ArchDecoder, VocabSize: 97, HiddenSize: 32, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 8,
+				FFNHiddenSize: 64, NormEps: 1e-6, RopeTheta: 1e6, Norm: NormRMS, Activation: ActSwiGLU, Positions: PosRoPE, QKVBias: true},
+			mhc, 6, InputsSpec{MaxSequence: 128}},
 		"mlp-mhc.yaml":      {mlp, mhc, 4, InputsSpec{}},
 		"mlp-residual.yaml": {mlp, residual, 4, InputsSpec{}},
 	}
