@@ -83,7 +83,7 @@ func randomTensor(seed uint64, s WeightSpec) *ir.Tensor {
 // without an interface call per element), normal ones through r.
 func randomFill(s WeightSpec, p *rand.PCG, r *rand.Rand, dst []float32) {
 	switch name := s.Name; {
-	case name == "embed.weight" || strings.HasSuffix(name, "_base"):
+	case name == "embed.weight" && !s.Tied || strings.HasSuffix(name, "_base"):
 		for i := range dst {
 			dst[i] = float32(r.NormFloat64())
 		}

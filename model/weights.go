@@ -13,6 +13,9 @@ import (
 type WeightSpec struct {
 	Name  string
 	Shape []int64
+	// Tied marks embed.weight when it is the head as well
+	// (tie_embeddings): random weights draw it as the head, a linear weight.
+	Tied bool
 }
 
 // WeightSpecs lists the tensors m needs, in the order of docs/spec.md §4: embedding
@@ -23,7 +26,7 @@ func WeightSpecs(m *Model) []WeightSpec {
 	n := int64(hc.Streams)
 	mhc := hc.Kind == HCMHC
 	var ws []WeightSpec
-	add := func(name string, shape ...int64) { ws = append(ws, WeightSpec{name, shape}) }
+	add := func(name string, shape ...int64) { ws = append(ws, WeightSpec{Name: name, Shape: shape}) }
 	hcParams := func(prefix string) {
 		if !mhc {
 			return
@@ -40,6 +43,7 @@ func WeightSpecs(m *Model) []WeightSpec {
 	case ArchDecoder:
 		hd, h, kv, f := int64(a.HeadDim), int64(a.Heads), int64(a.KVHeads), int64(a.FFNHiddenSize)
 		add("embed.weight", int64(a.VocabSize), c)
+		ws[len(ws)-1].Tied = a.TieEmbeddings
 		if a.Positions == PosLearned {
 			add("pos_embed.weight", int64(m.Inputs.MaxSequence), c)
 		}
@@ -127,7 +131,7 @@ func LoadWeights(m *Model) (Weights, error) {
 // initialisations so the model computes something non-degenerate:
 //
 //	linear weights [out, in]   U(-1/√in, 1/√in)
-//	embed.weight               N(0, 1)
+//	embed.weight               N(0, 1); tied to the head: as a linear weight [vocab, C]
 //	*norm.weight               1 + 0.1·N(0, 1)
 //	hc_*_fn [m, nC]            U(-1/√(nC), 1/√(nC))
 //	hc_*_base                  N(0, 1)

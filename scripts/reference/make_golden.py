@@ -244,8 +244,8 @@ def init_weight(name, shape, cfg, g):
         return torch.randn(shape, generator=g, dtype=torch.float32) * std + mean
 
     leaf = name.rsplit(".", 1)[-1]
-    if name == "embed.weight":
-        return normal(0.0, 1.0)
+    if name == "embed.weight" and not cfg.tie_embeddings:
+        return normal(0.0, 1.0)                             # tied: the head's scale, below
     if name == "pos_embed.weight" or leaf == "bias":
         return normal(0.0, 0.1)
     if name.endswith("norm.weight"):
