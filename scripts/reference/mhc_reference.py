@@ -254,11 +254,12 @@ class LayerNorm(nn.Module):
     def __init__(self, dim, eps, bias, dtype=torch.float64):
         super().__init__()
         self.eps = eps
+        self.shape = (dim,)          # a constant, so torch.onnx.export traces no Shape op
         self.weight = nn.Parameter(torch.ones(dim, dtype=dtype))
         self.bias = nn.Parameter(torch.zeros(dim, dtype=dtype)) if bias else None
 
     def forward(self, v):
-        return Fn.layer_norm(v, (v.shape[-1],), self.weight, self.bias, self.eps)
+        return Fn.layer_norm(v, self.shape, self.weight, self.bias, self.eps)
 
 
 def make_norm(cfg, dim, dtype):
