@@ -257,9 +257,14 @@ class LayerNorm(nn.Module):
         self.shape = (dim,)          # a constant, so torch.onnx.export traces no Shape op
         self.weight = nn.Parameter(torch.ones(dim, dtype=dtype))
         self.bias = nn.Parameter(torch.zeros(dim, dtype=dtype)) if bias else None
+        # Without a bias, a zero one (not a weight): torch.onnx.export writes
+        # bias=None as LayerNormalization's input "" (omitted), on which
+        # onnxruntime 1.30's CPU session creation crashes (segfault); + 0 is exact.
+        self.register_buffer("zero_bias", torch.zeros(dim, dtype=dtype), persistent=False)
 
     def forward(self, v):
-        return Fn.layer_norm(v, self.shape, self.weight, self.bias, self.eps)
+        b = self.bias if self.bias is not None else self.zero_bias
+        return Fn.layer_norm(v, self.shape, self.weight, b, self.eps)
 
 
 def make_norm(cfg, dim, dtype):
