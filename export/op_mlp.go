@@ -15,8 +15,8 @@ func expandMLP(e *emitter, n *ir.Node, in, out []string) {
 // MLP, lowering "webgpu": the reference without Tanh and Relu, which the
 // webgpu profile does not list: gelu_tanh as x·sigmoid(2z) (the identity
 // 0.5·(1 + tanh(z)) = sigmoid(2z)) and relu2 with Max(x, 0). The erf GELUs
-// (gelu, geglu) need Erf, which the profile does not allow either, so
-// webgpu refuses those models.
+// (gelu, geglu) keep Erf, which the profile lists (the WebGPU provider has
+// a kernel for it).
 func expandMLPWebGPU(e *emitter, n *ir.Node, in, out []string) {
 	expandMLPWith(e, n, in, out, true)
 }

@@ -219,6 +219,9 @@ func (l *lowerer) ffn(p string, h *ir.Value) *ir.Value {
 		names = append(names, "w3")
 	}
 	ins = l.biases(ins, p+"ffn.", [2]bool{a.MLPBias, a.MLPBias}, names...)
+	for len(ins) > 3 && ins[len(ins)-1] == nil { // no "_" for an absent w3 at the end
+		ins = ins[:len(ins)-1]
+	}
 	return l.one(ir.OpMLP, p+"ffn", l.m.ArchPos, ir.Attrs{"activation": a.Activation}, ins...)
 }
 

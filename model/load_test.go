@@ -56,6 +56,10 @@ func TestModels(t *testing.T) {
 			Architecture{Kind: ArchDecoder, VocabSize: 97, HiddenSize: 32, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 8,
 				FFNHiddenSize: 64, NormEps: 1e-6, RopeTheta: 1e6, Norm: NormRMS, Activation: ActSwiGLU, Positions: PosRoPE, QKVBias: true},
 			mhc, 6, InputsSpec{MaxSequence: 128}},
+		"tiny-geglu.yaml": {
+			Architecture{Kind: ArchDecoder, VocabSize: 61, HiddenSize: 24, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 6,
+				FFNHiddenSize: 48, NormEps: 1e-6, RopeTheta: 10000, Norm: NormRMS, Activation: ActGeGLU, Positions: PosNone, MLPBias: true},
+			residual, 7, InputsSpec{MaxSequence: 64}},
 		"mlp-mhc.yaml":      {mlp, mhc, 4, InputsSpec{}},
 		"mlp-residual.yaml": {mlp, residual, 4, InputsSpec{}},
 	}
