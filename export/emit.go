@@ -250,21 +250,8 @@ func initializer(v *ir.Value, f64 bool) (*onnxpb.TensorProto, error) {
 
 // elemType maps an IR dtype to ONNX's TensorProto.DataType.
 func elemType(d ir.DType) (int32, error) {
-	switch d {
-	case ir.Float32:
-		return int32(onnxpb.TensorProto_FLOAT), nil
-	case ir.Float16:
-		return int32(onnxpb.TensorProto_FLOAT16), nil
-	case ir.BFloat16:
-		return int32(onnxpb.TensorProto_BFLOAT16), nil
-	case ir.Float64:
-		return int32(onnxpb.TensorProto_DOUBLE), nil
-	case ir.Int64:
-		return int32(onnxpb.TensorProto_INT64), nil
-	case ir.Int32:
-		return int32(onnxpb.TensorProto_INT32), nil
-	case ir.Bool:
-		return int32(onnxpb.TensorProto_BOOL), nil
+	if et := d.ONNX(); et != 0 {
+		return et, nil
 	}
 	return 0, fmt.Errorf("export: dtype %v has no ONNX element type", d)
 }

@@ -130,27 +130,17 @@ func constBytes(c *ir.Tensor, f64 bool) int64 {
 // elemSize is the bytes per element of a float constant as written: float64
 // for the reference, 2 for a half-precision constant (apply_precision),
 // else float32 (weights read from F16/BF16 files are widened).
-func elemSize(dt ir.DType, f64 bool) int {
-	switch {
-	case f64:
-		return 8
-	case dt == ir.Float16 || dt == ir.BFloat16:
-		return 2
-	}
-	return 4
-}
+func elemSize(dt ir.DType, f64 bool) int { return externalType(dt, f64).Size() }
 
-// elemType of a float constant as written (see elemSize).
-func externalType(dt ir.DType, f64 bool) onnxpb.TensorProto_DataType {
+// externalType is the dtype of a float constant as written (see elemSize).
+func externalType(dt ir.DType, f64 bool) ir.DType {
 	switch {
 	case f64:
-		return onnxpb.TensorProto_DOUBLE
-	case dt == ir.Float16:
-		return onnxpb.TensorProto_FLOAT16
-	case dt == ir.BFloat16:
-		return onnxpb.TensorProto_BFLOAT16
+		return ir.Float64
+	case dt == ir.Float16 || dt == ir.BFloat16:
+		return dt
 	}
-	return onnxpb.TensorProto_FLOAT
+	return ir.Float32
 }
 
 // constInitializer converts constant v: a reference into the data file if
@@ -164,7 +154,7 @@ func constInitializer(v *ir.Value, opts Options, l *Layout) (*onnxpb.TensorProto
 		return &onnxpb.TensorProto{
 			Name:         proto.String(v.Name),
 			Dims:         append([]int64{}, v.Const.Shape...),
-			DataType:     proto.Int32(int32(dt)),
+			DataType:     proto.Int32(dt.ONNX()),
 			DataLocation: onnxpb.TensorProto_EXTERNAL.Enum(),
 			ExternalData: []*onnxpb.StringStringEntryProto{
 				kv("location", l.Location),

@@ -7,6 +7,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/ir"
 	"github.com/mhcc-dev/mhcc/lower"
+	"github.com/mhcc-dev/mhcc/onnx/meta"
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	"github.com/mhcc-dev/mhcc/target"
 	"google.golang.org/protobuf/proto"
@@ -248,18 +249,18 @@ func metadata(g *ir.Graph, opts Options) []*onnxpb.StringStringEntryProto {
 		targetName = opts.Profile.Name
 	}
 	kv := [][2]string{
-		{lower.MetaProducer, ProducerName + " " + ProducerVersion},
-		{lower.MetaTarget, targetName},
-		{lower.MetaLowering, loweringSummary(g, opts.Profile)},
+		{meta.Producer, ProducerName + " " + ProducerVersion},
+		{meta.Target, targetName},
+		{meta.Lowering, loweringSummary(g, opts.Profile)},
 	}
 	if opts.Float64 {
-		kv = append(kv, [2]string{lower.MetaPrecision, "f64"})
+		kv = append(kv, [2]string{meta.Precision, "f64"})
 	}
 	for _, e := range g.Metadata {
 		kv = append(kv, [2]string{e.Key, e.Value})
 	}
 	if subs := lower.Sublayers(g, func(n *ir.Node) string { return loweringName(n, opts.Profile) }); len(subs) > 0 {
-		kv = append(kv, [2]string{lower.SublayersKey, lower.EncodeSublayers(subs)})
+		kv = append(kv, [2]string{meta.SublayersKey, meta.Encode(subs)})
 	}
 	out := make([]*onnxpb.StringStringEntryProto, len(kv))
 	for i, p := range kv {

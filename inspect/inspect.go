@@ -14,6 +14,7 @@ import (
 	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/lower"
 	"github.com/mhcc-dev/mhcc/model"
+	"github.com/mhcc-dev/mhcc/onnx/meta"
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
@@ -268,8 +269,8 @@ func MeasureTraffic(m *model.Model, target string) (RW, error) {
 	// The first sublayer as the exporter recorded it (mhcc.sublayers);
 	// the name guessed above when the metadata is missing.
 	for _, p := range mp.GetMetadataProps() {
-		if p.GetKey() == lower.SublayersKey {
-			if subs, err := lower.DecodeSublayers(p.GetValue()); err == nil && len(subs) > 0 {
+		if p.GetKey() == meta.SublayersKey {
+			if subs, err := meta.Decode(p.GetValue()); err == nil && len(subs) > 0 {
 				sub = subs[0].Name
 			}
 		}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/mhcc-dev/mhcc/onnx/tensor"
 )
 
 // A DType is the element type of a tensor.
@@ -20,22 +22,54 @@ const (
 	Bool
 )
 
-var dtypeNames = [...]string{Invalid: "invalid", Float32: "f32", Float16: "f16", BFloat16: "bf16", Float64: "f64", Int64: "i64", Int32: "i32", Bool: "bool"}
+// dtypes is the IR's table of element types: each one's name in the text
+// IR and its ONNX element type (TensorProto.DataType), whose row in
+// onnx/tensor's table gives everything else (size, ONNX name, whether it is
+// a float).
+var dtypes = [...]struct {
+	name string
+	onnx int32
+}{
+	Invalid:  {"invalid", tensor.Undefined},
+	Float32:  {"f32", tensor.Float},
+	Float16:  {"f16", tensor.Float16},
+	BFloat16: {"bf16", tensor.BFloat16},
+	Float64:  {"f64", tensor.Double},
+	Int64:    {"i64", tensor.Int64},
+	Int32:    {"i32", tensor.Int32},
+	Bool:     {"bool", tensor.Bool},
+}
 
 func (d DType) String() string {
-	if int(d) < len(dtypeNames) {
-		return dtypeNames[d]
+	if int(d) < len(dtypes) {
+		return dtypes[d].name
 	}
 	return "dtype(" + strconv.Itoa(int(d)) + ")"
 }
 
+// ONNX is d's ONNX element type (TensorProto.DataType); 0 (undefined) for
+// Invalid and unknown values.
+func (d DType) ONNX() int32 {
+	if int(d) < len(dtypes) {
+		return dtypes[d].onnx
+	}
+	return tensor.Undefined
+}
+
+// Size is the width of one element of type d in bytes as ONNX stores it
+// (raw_data); 0 for Invalid.
+func (d DType) Size() int { return tensor.Size(d.ONNX()) }
+
 // IsFloat reports whether d is a floating-point type.
-func (d DType) IsFloat() bool { return d == Float32 || d == Float16 || d == BFloat16 || d == Float64 }
+func (d DType) IsFloat() bool {
+	t, _ := tensor.Lookup(d.ONNX())
+	return t.IsFloat()
+}
 
 // ParseDType is the inverse of DType.String.
 func ParseDType(s string) (DType, bool) {
-	for i, n := range dtypeNames {
-		if n == s && i != 0 {
+	for i, t := range dtypes {
+		if t.name == s && i != 0 {
 			return DType(i), true
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/ir"
 	"github.com/mhcc-dev/mhcc/model"
+	"github.com/mhcc-dev/mhcc/onnx/meta"
 )
 
 // Lower builds the graph of model m with weights w (docs/spec.md §3): the decoder or
@@ -365,22 +366,22 @@ func (r ropeSource) String() string {
 func metadata(m *model.Model) []ir.MetaEntry {
 	hc := m.HC
 	kv := [][2]string{
-		{MetaModel, m.Name},
-		{MetaArchitecture, m.Arch.Kind},
-		{MetaLayers, strconv.Itoa(m.Arch.Layers)},
-		{MetaHCKind, hc.Kind},
-		{MetaHCStreams, strconv.Itoa(hc.Streams)},
+		{meta.Model, m.Name},
+		{meta.Architecture, m.Arch.Kind},
+		{meta.Layers, strconv.Itoa(m.Arch.Layers)},
+		{meta.HCKind, hc.Kind},
+		{meta.HCStreams, strconv.Itoa(hc.Streams)},
 	}
 	if hc.Kind == model.HCMHC {
 		kv = append(kv,
-			[2]string{MetaHCDynamic, strconv.FormatBool(hc.Dynamic)},
-			[2]string{MetaHCIterations, strconv.Itoa(hc.Iterations)},
-			[2]string{MetaHCEps, strconv.FormatFloat(hc.Eps, 'g', -1, 64)},
-			[2]string{MetaHCRMSEps, strconv.FormatFloat(hc.RMSEps, 'g', -1, 64)},
-			[2]string{MetaHCCollapse, hc.Collapse},
+			[2]string{meta.HCDynamic, strconv.FormatBool(hc.Dynamic)},
+			[2]string{meta.HCIterations, strconv.Itoa(hc.Iterations)},
+			[2]string{meta.HCEps, strconv.FormatFloat(hc.Eps, 'g', -1, 64)},
+			[2]string{meta.HCRMSEps, strconv.FormatFloat(hc.RMSEps, 'g', -1, 64)},
+			[2]string{meta.HCCollapse, hc.Collapse},
 		)
 	}
-	kv = append(kv, [2]string{MetaWeights, m.Weights.Source})
+	kv = append(kv, [2]string{meta.Weights, m.Weights.Source})
 	md := make([]ir.MetaEntry, len(kv))
 	for i, e := range kv {
 		md[i] = ir.MetaEntry{Key: e[0], Value: e[1]}

@@ -2,8 +2,6 @@ package lower
 
 import (
 	"fmt"
-
-	"github.com/mhcc-dev/mhcc/onnx/meta"
 )
 
 // The interface of a lowered graph: the names of its inputs and outputs, and
@@ -44,23 +42,3 @@ func PresentKey(i int) string { return fmt.Sprintf(PresentPrefix+"%d"+KeySuffix,
 // PresentValue is the name of layer i's present-value output of a KV-cache
 // graph.
 func PresentValue(i int) string { return fmt.Sprintf(PresentPrefix+"%d"+ValueSuffix, i) }
-
-// ONNX metadata keys (onnx/meta, where readers of ONNX files find them).
-const (
-	MetaPrefix       = meta.Prefix
-	MetaProducer     = meta.Producer
-	MetaTarget       = meta.Target
-	MetaLowering     = meta.Lowering
-	MetaPrecision    = meta.Precision
-	MetaModel        = meta.Model
-	MetaArchitecture = meta.Architecture
-	MetaLayers       = meta.Layers
-	MetaHCKind       = meta.HCKind
-	MetaHCStreams    = meta.HCStreams
-	MetaHCDynamic    = meta.HCDynamic
-	MetaHCIterations = meta.HCIterations
-	MetaHCEps        = meta.HCEps
-	MetaHCRMSEps     = meta.HCRMSEps
-	MetaHCCollapse   = meta.HCCollapse
-	MetaWeights      = meta.Weights
-)

@@ -9,20 +9,8 @@ import (
 	"github.com/mhcc-dev/mhcc/onnx/meta"
 )
 
-// SublayersKey is the metadata key of the sublayer record (meta.SublayersKey).
-const SublayersKey = meta.SublayersKey
-
-// A Sublayer is one entry of the mhcc.sublayers record (meta.Sublayer).
-type Sublayer = meta.Sublayer
-
 // kinds maps the last part of a sublayer's name to its Kind.
 var kinds = map[string]string{"attn": "attention", "ffn": "ffn", "mlp": "mlp"}
-
-// EncodeSublayers returns the metadata value of s (meta.Encode).
-func EncodeSublayers(s []Sublayer) string { return meta.Encode(s) }
-
-// DecodeSublayers parses a metadata value written by EncodeSublayers (meta.Decode).
-func DecodeSublayers(v string) ([]Sublayer, error) { return meta.Decode(v) }
 
 // Sublayers finds the sublayers of a lowered graph (before or after the
 // passes) in execution order: the HCMix node of each mHC sublayer, with its
@@ -30,17 +18,17 @@ func DecodeSublayers(v string) ([]Sublayer, error) { return meta.Decode(v) }
 // node; the Add (or, fused with the next norm, AddRMSNorm) of each
 // residual one. lowering names a Sinkhorn node's lowering (nil:
 // "reference").
-func Sublayers(g *ir.Graph, lowering func(*ir.Node) string) []Sublayer {
-	var out []Sublayer
+func Sublayers(g *ir.Graph, lowering func(*ir.Node) string) []meta.Sublayer {
+	var out []meta.Sublayer
 	for _, n := range g.Nodes {
-		var s Sublayer
+		var s meta.Sublayer
 		switch {
 		case n.Op == ir.OpHCMix:
 			s = mhcSublayer(g, n, lowering)
 		case n.Op == ir.OpAdd && strings.HasSuffix(n.Name, ".residual"):
-			s = Sublayer{Name: strings.TrimSuffix(n.Name, ".residual"), Streams: 1, Output: n.Outputs[0].Name}
+			s = meta.Sublayer{Name: strings.TrimSuffix(n.Name, ".residual"), Streams: 1, Output: n.Outputs[0].Name}
 		case n.Op == ir.OpAddRMSNorm && len(n.Outputs) > 1 && strings.HasSuffix(n.Outputs[1].Name, ".residual.fused"):
-			s = Sublayer{Name: strings.TrimSuffix(n.Outputs[1].Name, ".residual.fused"), Streams: 1, Output: n.Outputs[1].Name}
+			s = meta.Sublayer{Name: strings.TrimSuffix(n.Outputs[1].Name, ".residual.fused"), Streams: 1, Output: n.Outputs[1].Name}
 		default:
 			continue
 		}
@@ -57,9 +45,9 @@ func Sublayers(g *ir.Graph, lowering func(*ir.Node) string) []Sublayer {
 }
 
 // mhcSublayer describes the sublayer whose HCMix is mix.
-func mhcSublayer(g *ir.Graph, mix *ir.Node, lowering func(*ir.Node) string) Sublayer {
+func mhcSublayer(g *ir.Graph, mix *ir.Node, lowering func(*ir.Node) string) meta.Sublayer {
 	x := mix.Inputs[0]
-	s := Sublayer{Name: strings.TrimSuffix(mix.Name, ".x"), Output: mix.Outputs[0].Name, Post: mix.Inputs[2].Name}
+	s := meta.Sublayer{Name: strings.TrimSuffix(mix.Name, ".x"), Output: mix.Outputs[0].Name, Post: mix.Inputs[2].Name}
 	if r := x.Type.Shape.Rank(); r >= 2 {
 		s.Streams = int(x.Type.Shape[r-2].Size)
 	}
@@ -92,7 +80,7 @@ func mhcSublayer(g *ir.Graph, mix *ir.Node, lowering func(*ir.Node) string) Subl
 		}
 	} else { // static mHC: computed by fold_static_hc
 		for _, e := range g.Metadata {
-			if e.Key == MetaHCIterations {
+			if e.Key == meta.HCIterations {
 				if it, err := strconv.Atoi(e.Value); err == nil {
 					s.Iterations, s.Lowering = it, "folded"
 				}

@@ -1,42 +1,12 @@
 package lower
 
 import (
-	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/mhcc-dev/mhcc/model"
 )
-
-func TestSublayersRoundTrip(t *testing.T) {
-	in := []Sublayer{
-		{Name: "layers.0.attn", Kind: "attention", Layer: 0, Streams: 4, Iterations: 20, Lowering: "gemm",
-			Pre: "layers.0.attn.pre", Post: "layers.0.attn.post", Comb: "layers.0.attn.comb", Output: "layers.0.attn.x"},
-		{Name: "layers.0.ffn", Kind: "ffn", Layer: 0, Streams: 1, Output: "layers.0.ffn.residual"},
-	}
-	v := EncodeSublayers(in)
-	out, err := DecodeSublayers(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(in, out) {
-		t.Errorf("round trip:\n%+v\n%+v", in, out)
-	}
-	if EncodeSublayers(nil) != "[]" {
-		t.Errorf("no sublayers: %q", EncodeSublayers(nil))
-	}
-	for _, bad := range []string{
-		``, `{}`, `[{"name":"a","kind":"ffn","layer":0,"streams":1,"sinkhorn_iterations":0}]`,
-		`[{"name":"a","kind":"ffn","layer":0,"streams":1,"sinkhorn_iterations":0,"output":"x","extra":1}]`,
-		`[{"name":"a","kind":"ffn","layer":-1,"streams":1,"sinkhorn_iterations":0,"output":"x"}]`,
-		`[] []`,
-	} {
-		if _, err := DecodeSublayers(bad); err == nil {
-			t.Errorf("DecodeSublayers(%q) accepted", bad)
-		}
-	}
-}
 
 // Sublayers on the lowered (unoptimised) graphs of the test models: one
 // entry per sublayer in order, with the coefficient values of the IR.

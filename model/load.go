@@ -78,7 +78,8 @@ var sectionKeys = map[string][]string{
 	"":                  {"format", "name", "architecture", "hyper_connections", "weights", "inputs", "generation"},
 	"architecture":      {"kind", "vocab_size", "hidden_size", "layers", "heads", "kv_heads", "head_dim", "ffn_hidden_size", "norm_eps", "rope_theta", "input_size", "output_size", "norm", "norm_bias", "activation", "positions", "tie_embeddings", "qkv_bias", "out_bias", "mlp_bias"},
 	"hyper_connections": {"kind", "streams", "dynamic", "sinkhorn_iterations", "eps", "rms_eps", "collapse"},
-	"weights":           {"source", "path", "seed"},
+	"weights":           {"source", "path", "seed", "names"},
+	"weights.names":     {"preset", "strip_prefix", "ignore", "rules"},
 	"inputs":            {"batch", "sequence", "max_sequence", "kv_cache"},
 	"generation":        {"tokenizer", "bos_token_id", "eos_token_id"},
 }
@@ -506,7 +507,7 @@ func (l *loader) weights(s *section) {
 	w.Source, _ = s.enum("source", WeightsRandom, WeightsSafetensors)
 	switch w.Source {
 	case WeightsRandom:
-		s.forbid("for source random (safetensors only)", "path")
+		s.forbid("for source random (safetensors only)", "path", "names")
 	case WeightsSafetensors:
 		s.require(", required for source safetensors", "path")
 		s.forbid("for source safetensors (random only)", "seed")
@@ -517,6 +518,7 @@ func (l *loader) weights(s *section) {
 		l.checkFile(s, f, "path", w.Path)
 	}
 	w.Seed, _ = s.seed("seed")
+	l.names(s)
 }
 
 // resolve makes a weights path relative to the model file's folder.

@@ -124,6 +124,9 @@ func TestGoldenModels(t *testing.T) {
 			continue
 		}
 		want := filepath.Join(filepath.Dir(file), "weights.safetensors")
+		if m.Weights.Names != nil { // a Hugging Face checkpoint, sharded
+			want = filepath.Join(filepath.Dir(file), "model.safetensors.index.json")
+		}
 		if m.Weights.Source != WeightsSafetensors || m.Weights.Path != want || !m.Weights.PathPos.IsKnown() {
 			t.Errorf("%s: Weights = %+v, want safetensors at %s", file, m.Weights, want)
 		}

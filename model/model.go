@@ -138,6 +138,9 @@ type WeightsSpec struct {
 	Path    string // safetensors: resolved against the model file's folder
 	Seed    uint64 // random
 	PathPos ir.Pos
+	// Names maps the checkpoint's tensor names onto docs/spec.md §4.1's
+	// (weights.names, names.go); nil: the names are used as they are.
+	Names *NamesSpec
 }
 
 // GenerationSpec is the generation section. An id of -1 is absent.

@@ -2,10 +2,7 @@ package model
 
 import (
 	"fmt"
-	"sort"
-	"strings"
 
-	"github.com/mhcc-dev/mhcc/internal/safetensors"
 	"github.com/mhcc-dev/mhcc/ir"
 )
 
@@ -144,80 +141,4 @@ func RandomWeights(m *Model) Weights {
 		w[s.Name] = randomTensor(m.Weights.Seed, s)
 	}
 	return w
-}
-
-// readSafetensors reads and checks m's safetensors file; tensors for which
-// lazy returns true are not read but streamed when written (nil: read all).
-func readSafetensors(m *Model, lazy func(WeightSpec) bool) (Weights, error) {
-	path := m.Weights.Path
-	f, err := safetensors.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("%v: weights.path: %w", m.Weights.PathPos, err)
-	}
-	defer f.Close()
-	var errs []string
-	want := map[string]bool{}
-	w := Weights{}
-	for _, s := range WeightSpecs(m) {
-		want[s.Name] = true
-		info, ok := f.Lookup(s.Name)
-		if !ok {
-			errs = append(errs, fmt.Sprintf("tensor %q is missing (want shape %v)", s.Name, s.Shape))
-			continue
-		}
-		if !equalInts(info.Shape, s.Shape) {
-			errs = append(errs, fmt.Sprintf("tensor %q has shape %v, want %v", s.Name, info.Shape, s.Shape))
-			continue
-		}
-		switch info.DType {
-		case "F32", "F16", "BF16":
-		default:
-			errs = append(errs, fmt.Sprintf("tensor %q has dtype %s, want F32, F16 or BF16", s.Name, info.DType))
-			continue
-		}
-		if lazy != nil && lazy(s) {
-			w[s.Name] = &ir.Tensor{DType: ir.Float32, Shape: s.Shape, Lazy: &safetensorsSource{path: path, name: s.Name}}
-			continue
-		}
-		data, err := f.ReadFloat32(s.Name)
-		if err != nil {
-			errs = append(errs, err.Error())
-			continue
-		}
-		// The model computes in float32: F16 and BF16 values are widened
-		// exactly and the tensor is float32 from here on.
-		w[s.Name] = &ir.Tensor{DType: ir.Float32, Shape: s.Shape, F32: data}
-	}
-	var extra []string
-	for _, info := range f.Tensors() {
-		if !want[info.Name] {
-			extra = append(extra, info.Name)
-		}
-	}
-	sort.Strings(extra)
-	for _, name := range extra {
-		errs = append(errs, fmt.Sprintf("unexpected tensor %q (not used by a %s/%s model with these settings)", name, m.Arch.Kind, m.HC.Kind))
-	}
-	if len(errs) > 0 {
-		const max = 20
-		more := ""
-		if len(errs) > max {
-			more = fmt.Sprintf("\n\t(and %d more)", len(errs)-max)
-			errs = errs[:max]
-		}
-		return nil, fmt.Errorf("%v: weights.path: %s:\n\t%s%s", m.Weights.PathPos, path, strings.Join(errs, "\n\t"), more)
-	}
-	return w, nil
-}
-
-func equalInts(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

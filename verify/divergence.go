@@ -10,6 +10,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/ir"
 	"github.com/mhcc-dev/mhcc/lower"
+	"github.com/mhcc-dev/mhcc/onnx/meta"
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -73,10 +74,10 @@ func sublayerStates(g *ir.Graph) []state {
 // decode), whose states are then searched by name, scope and value.
 func targetOutputs(props []*onnxpb.StringStringEntryProto) map[string]string {
 	for _, p := range props {
-		if p.GetKey() != lower.SublayersKey {
+		if p.GetKey() != meta.SublayersKey {
 			continue
 		}
-		subs, err := lower.DecodeSublayers(p.GetValue())
+		subs, err := meta.Decode(p.GetValue())
 		if err != nil {
 			return nil
 		}

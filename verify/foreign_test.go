@@ -9,7 +9,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/safetensors"
-	"github.com/mhcc-dev/mhcc/lower"
+	"github.com/mhcc-dev/mhcc/onnx/meta"
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	"google.golang.org/protobuf/proto"
 )
@@ -129,7 +129,7 @@ func TestVerifyLocatesDivergenceByName(t *testing.T) {
 			case "stripped":
 				var kept []*onnxpb.StringStringEntryProto
 				for _, p := range mp.MetadataProps {
-					if p.GetKey() != lower.SublayersKey {
+					if p.GetKey() != meta.SublayersKey {
 						kept = append(kept, p)
 					}
 				}
@@ -180,8 +180,8 @@ func renameValue(m *onnxpb.ModelProto, old, new string) {
 		}
 	}
 	for _, p := range m.MetadataProps {
-		if p.GetKey() == lower.SublayersKey {
-			subs, err := lower.DecodeSublayers(p.GetValue())
+		if p.GetKey() == meta.SublayersKey {
+			subs, err := meta.Decode(p.GetValue())
 			if err != nil {
 				panic(err)
 			}
@@ -190,7 +190,7 @@ func renameValue(m *onnxpb.ModelProto, old, new string) {
 					subs[i].Output = new
 				}
 			}
-			p.Value = proto.String(lower.EncodeSublayers(subs))
+			p.Value = proto.String(meta.Encode(subs))
 		}
 	}
 }

@@ -142,12 +142,7 @@ type Report struct {
 // Model verifies the model file at path compiled for opts.Target.
 func Model(path string, opts Options) (*Report, error) {
 	defer lowGC()()
-	m, err := model.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	opts.step("%s", weightStep(m))
-	w, err := model.LoadWeights(m)
+	m, w, err := load(path, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -177,12 +172,7 @@ func Model(path string, opts Options) (*Report, error) {
 // describes it (same weights): the reference comes from the model file.
 func ONNX(onnxPath, modelPath string, opts Options) (*Report, error) {
 	defer lowGC()()
-	m, err := model.Load(modelPath)
-	if err != nil {
-		return nil, err
-	}
-	opts.step("%s", weightStep(m))
-	w, err := model.LoadWeights(m)
+	m, w, err := load(modelPath, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -196,6 +186,20 @@ func ONNX(onnxPath, modelPath string, opts Options) (*Report, error) {
 		return nil, fmt.Errorf("verify: %s: %w", onnxPath, err)
 	}
 	return check(modelPath, m, w, target, targetOutputs(metadataProps(data)), onnxPath, opts)
+}
+
+// load reads the model file at path and its weights.
+func load(path string, opts Options) (*model.Model, model.Weights, error) {
+	m, err := model.Load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.step("%s", weightStep(m))
+	w, err := model.LoadWeights(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, w, nil
 }
 
 // weightStep names the weights' loading step.

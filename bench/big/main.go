@@ -21,7 +21,6 @@ import (
 	goruntime "runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
@@ -33,7 +32,7 @@ import (
 
 type options struct {
 	mhcc, dir, out, ortLib, root, command string
-	models, stModels                      []string
+	models, stModels, shardedModels       []string
 	reps                                  int
 	goMax                                 int64
 	keep                                  bool
@@ -41,7 +40,7 @@ type options struct {
 
 func main() {
 	var o options
-	var models, stModels, ortCheck string
+	var models, stModels, shardedModels, ortCheck string
 	flag.StringVar(&o.mhcc, "mhcc", "", "the mhcc binary to benchmark (required)")
 	flag.StringVar(&o.dir, "dir", filepath.Join(os.TempDir(), "mhcc-bench-big"), "folder for the compiled models (needs ~15 GB free)")
 	flag.StringVar(&o.out, "out", "", "write the Markdown report here too")
@@ -50,6 +49,7 @@ func main() {
 	flag.StringVar(&o.command, "command", "", "the command line to show in the report")
 	flag.StringVar(&models, "models", "bench/models/paper-3b.yaml,bench/models/paper-9b.yaml,bench/models/paper-27b.yaml", "model files, comma-separated")
 	flag.StringVar(&stModels, "safetensors-models", "bench/models/paper-3b.yaml,bench/models/paper-27b.yaml", "model files also compiled from a BF16 safetensors file of their weights (written first, not timed); \"\" for none")
+	flag.StringVar(&shardedModels, "sharded-models", "bench/models/paper-3b.yaml", "model files also compiled from a Hugging Face-style checkpoint of their weights: BF16 shards of at most 512 MiB with HF Llama names, an index, names: {preset: hf-llama} (written first, not timed); \"\" for none")
 	flag.IntVar(&o.reps, "reps", 3, "compiles per model; the median is reported")
 	flag.Int64Var(&o.goMax, "go-runtime-max", 3<<30, "run the Go runtime on models whose data file has at most this many bytes")
 	flag.BoolVar(&o.keep, "keep", false, "keep the compiled models")
@@ -62,7 +62,12 @@ func main() {
 		}
 		return
 	}
-	o.models = strings.Split(models, ",")
+	if models != "" {
+		o.models = strings.Split(models, ",")
+	}
+	if shardedModels != "" {
+		o.shardedModels = strings.Split(shardedModels, ",")
+	}
 	if stModels != "" {
 		o.stModels = strings.Split(stModels, ",")
 	}
@@ -76,27 +81,6 @@ func main() {
 	}
 }
 
-// child runs a command and returns its wall time, peak RSS and output.
-type childResult struct {
-	wall   time.Duration
-	maxRSS int64 // bytes
-	out    string
-	err    error
-}
-
-func child(name string, args ...string) childResult {
-	cmd := exec.Command(name, args...)
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	r := childResult{wall: time.Since(start), out: strings.TrimSpace(string(out)), err: err}
-	if cmd.ProcessState != nil {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			r.maxRSS = ru.Maxrss * 1024 // kilobytes on Linux
-		}
-	}
-	return r
-}
-
 type row struct {
 	name                 string
 	source               string
@@ -104,9 +88,9 @@ type row struct {
 	walls                []time.Duration
 	rss                  []int64
 	dataBytes, onnxBytes int64
-	ort                  childResult
-	checker              childResult
-	goRun                *childResult
+	ort                  benchenv.Child
+	checker              benchenv.Child
+	goRun                *benchenv.Child
 }
 
 func run(o options) error {
@@ -117,7 +101,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	loadBefore := loadavg()
+	loadBefore := benchenv.LoadAvg(" ")
 	commit := "?" // read now: the binaries were built from this tree
 	if out, err := exec.Command("git", "-C", o.root, "rev-parse", "--short", "HEAD").Output(); err == nil {
 		commit = strings.TrimSpace(string(out))
@@ -131,10 +115,21 @@ func run(o options) error {
 	for _, path := range o.stModels {
 		jobs = append(jobs, job{path, "", "BF16 safetensors"})
 	}
+	for _, path := range o.shardedModels {
+		jobs = append(jobs, job{path, "", "sharded"})
+	}
 	for _, j := range jobs {
 		path := j.path
-		var stFile string
-		if path == "" {
+		var stFile, shardDir string
+		if path == "" && j.source == "sharded" {
+			fmt.Fprintf(os.Stderr, "bench/big: writing a sharded Hugging Face checkpoint for %s\n", j.name)
+			p, size, n, err := writeBF16Sharded(filepath.Join(o.root, j.name), o.dir, 512<<20)
+			if err != nil {
+				return err
+			}
+			path, shardDir = p, strings.TrimSuffix(p, ".yaml")
+			j.source = fmt.Sprintf("BF16 HF-named shards (%d files, %s; preset hf-llama)", n, gib(size))
+		} else if path == "" {
 			fmt.Fprintf(os.Stderr, "bench/big: writing a BF16 safetensors file for %s\n", j.name)
 			p, size, err := writeBF16Model(filepath.Join(o.root, j.name), o.dir)
 			if err != nil {
@@ -154,12 +149,12 @@ func run(o options) error {
 			os.Remove(out)
 			os.Remove(out + ".data")
 			fmt.Fprintf(os.Stderr, "bench/big: compiling %s (%d/%d)\n", path, i+1, o.reps)
-			c := child(o.mhcc, "compile", path, "-o", out, "--external-data", "--quiet")
-			if c.err != nil {
-				return fmt.Errorf("compiling %s: %v: %s", path, c.err, c.out)
+			c := benchenv.Run(o.mhcc, "compile", path, "-o", out, "--external-data", "--quiet")
+			if c.Err != nil {
+				return fmt.Errorf("compiling %s: %v: %s", path, c.Err, c.Out)
 			}
-			r.walls = append(r.walls, c.wall)
-			r.rss = append(r.rss, c.maxRSS)
+			r.walls = append(r.walls, c.Wall)
+			r.rss = append(r.rss, c.MaxRSS)
 		}
 		if fi, err := os.Stat(out); err == nil {
 			r.onnxBytes = fi.Size()
@@ -168,12 +163,12 @@ func run(o options) error {
 			r.dataBytes = fi.Size()
 		}
 		fmt.Fprintf(os.Stderr, "bench/big: onnxruntime on %s\n", out)
-		r.ort = child(self, "-ort-lib", o.ortLib, "-ort-check", out)
+		r.ort = benchenv.Run(self, "-ort-lib", o.ortLib, "-ort-check", out)
 		fmt.Fprintf(os.Stderr, "bench/big: onnx checker on %s\n", out)
-		r.checker = child("/usr/bin/python3", filepath.Join(o.root, "scripts", "check_onnx.py"), out)
+		r.checker = benchenv.Run("/usr/bin/python3", filepath.Join(o.root, "scripts", "check_onnx.py"), out)
 		if r.dataBytes <= o.goMax {
 			fmt.Fprintf(os.Stderr, "bench/big: Go runtime on %s\n", out)
-			g := child(o.mhcc, "run", out, "--dim", "batch=1", "--dim", "sequence=4", "--out-dir", o.dir)
+			g := benchenv.Run(o.mhcc, "run", out, "--dim", "batch=1", "--dim", "sequence=4", "--out-dir", o.dir)
 			r.goRun = &g
 		}
 		if !o.keep {
@@ -185,9 +180,13 @@ func run(o options) error {
 			os.Remove(stFile)
 			os.Remove(path)
 		}
+		if shardDir != "" {
+			os.RemoveAll(shardDir)
+			os.Remove(path)
+		}
 		rows = append(rows, r)
 	}
-	report := render(o, rows, commit, loadBefore, loadavg())
+	report := render(o, rows, commit, loadBefore, benchenv.LoadAvg(" "))
 	fmt.Print(report)
 	if o.out != "" {
 		return os.WriteFile(o.out, []byte(report), 0o644)
@@ -195,21 +194,12 @@ func run(o options) error {
 	return nil
 }
 
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	return strings.Join(f[:3], " ")
-}
-
 func gib(n int64) string { return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30)) }
 func mib(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
 
-func status(c childResult) string {
-	if c.err != nil {
-		msg := c.out
+func status(c benchenv.Child) string {
+	if c.Err != nil {
+		msg := c.Out
 		if i := strings.LastIndex(msg, "\n"); i >= 0 {
 			msg = msg[i+1:]
 		}
@@ -240,16 +230,16 @@ func render(o options, rows []row, commit, before, after string) string {
 	for _, r := range rows {
 		goCell := "skipped (data > " + gib(o.goMax) + ")"
 		if r.goRun != nil {
-			goCell = fmt.Sprintf("%s, %.1f s, %s", status(*r.goRun), r.goRun.wall.Seconds(), mib(r.goRun.maxRSS))
+			goCell = fmt.Sprintf("%s, %.1f s, %s", status(*r.goRun), r.goRun.Wall.Seconds(), mib(r.goRun.MaxRSS))
 		}
-		ortCell := fmt.Sprintf("%s, %.1f s", status(r.ort), r.ort.wall.Seconds())
-		if r.ort.err == nil {
-			ortCell += " (" + r.ort.out + ")"
+		ortCell := fmt.Sprintf("%s, %.1f s", status(r.ort), r.ort.Wall.Seconds())
+		if r.ort.Err == nil {
+			ortCell += " (" + r.ort.Out + ")"
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %.2fB | %s | %s | %s | %.1f s (%.1f–%.1f) | %s (%s) | %s | %s | %s, %.1f s | %s |\n",
 			r.name, r.source, float64(r.params)/1e9, gib(r.weights), mib(r.onnxBytes), gib(r.dataBytes),
 			benchenv.Median(r.walls).Seconds(), slices.Min(r.walls).Seconds(), slices.Max(r.walls).Seconds(),
-			mib(benchenv.Median(r.rss)), mib(slices.Max(r.rss)), ortCell, mib(r.ort.maxRSS), status(r.checker), r.checker.wall.Seconds(), goCell)
+			mib(benchenv.Median(r.rss)), mib(slices.Max(r.rss)), ortCell, mib(r.ort.MaxRSS), status(r.checker), r.checker.Wall.Seconds(), goCell)
 	}
 	b.WriteString(notes)
 	return b.String()

@@ -116,33 +116,7 @@ func (o *options) finish(pasts, targets string) error {
 	for f := range strings.SplitSeq(targets, ",") {
 		o.targets = append(o.targets, strings.TrimSpace(f))
 	}
-	if o.root == "" {
-		dir, err := os.Getwd()
-		if err != nil {
-			return err
-		}
-		for {
-			if _, err := os.Stat(filepath.Join(dir, "bench/models/decoder-256.yaml")); err == nil {
-				break
-			}
-			if parent := filepath.Dir(dir); parent != dir {
-				dir = parent
-				continue
-			}
-			return errors.New("cannot find the mhcc repository above the working directory; pass -root")
-		}
-		o.root = dir
-	}
-	if o.ortLib == "" {
-		o.ortLib = os.Getenv("MHCC_ORT_LIB")
-	}
-	if o.ortLib == "" {
-		o.ortLib = filepath.Join(o.root, ".cache/onnxruntime-1.30.0/libonnxruntime.so.1")
-	}
-	if o.command == "" {
-		o.command = strings.Join(os.Args, " ")
-	}
-	return nil
+	return benchenv.Defaults(&o.root, &o.ortLib, &o.command)
 }
 
 // A contender is one compiled cache graph in one onnxruntime session, with
@@ -368,23 +342,24 @@ func measure(o options, p pair, past int, gms, grs []*graph) ([]row, error) {
 			if err != nil {
 				return nil, err
 			}
-			c.calls = max(1, int(math.Ceil(float64(o.minSample)/float64(max(d, time.Microsecond)))))
+			c.calls = benchenv.CallsPerSample(o.minSample, d)
 		}
 		if err := checkOutputs(c, gms[0].outNames, past); err != nil {
 			return nil, err
 		}
 	}
-	for r := range o.reps {
-		fmt.Fprintf(os.Stderr, " %d", r+1)
-		for j := range cs {
-			c := cs[(r+j)%len(cs)]
-			d, cpu, err := c.call(c.calls)
-			if err != nil {
-				return nil, err
-			}
-			c.samples = append(c.samples, d)
-			c.cpu = append(c.cpu, cpu)
+	err := benchenv.Interleave(o.reps, len(cs), func(i int) error {
+		c := cs[i]
+		d, cpu, err := c.call(c.calls)
+		if err != nil {
+			return err
 		}
+		c.samples = append(c.samples, d)
+		c.cpu = append(c.cpu, cpu)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	var rows []row
 	for i, tg := range o.targets {

@@ -21,7 +21,9 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mhcc-dev/mhcc/internal/onnxbuild"
 	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/onnx/tensor"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
 
@@ -56,38 +58,12 @@ func write(dir, name string, m *onnxpb.ModelProto) {
 	fmt.Printf("%s\t%d bytes\n", filepath.Join(dir, name), len(b))
 }
 
-func info(name string, dims ...int64) *onnxpb.ValueInfoProto {
-	shape := &onnxpb.TensorShapeProto{}
-	for _, d := range dims {
-		shape.Dim = append(shape.Dim, &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: d}})
-	}
-	return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{
-		Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)), Shape: shape}},
-	}}
-}
-
-func model(g *onnxpb.GraphProto) *onnxpb.ModelProto {
-	return &onnxpb.ModelProto{
-		IrVersion:   proto.Int64(8),
-		OpsetImport: []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(17)}},
-		Graph:       g,
-	}
-}
-
-// Chain is n unnamed op nodes in a row, x: f32[2] to y (the shape of
-// cmd/mhcc's hostile chain cases).
+// Chain is n unnamed op nodes in a row, x: f32[2] to y (onnxbuild.Chain,
+// the shape of cmd/mhcc's hostile chain cases).
 func Chain(n int, op string) *onnxpb.ModelProto {
-	nodes := make([]*onnxpb.NodeProto, n)
-	prev := "x"
-	for i := range nodes {
-		out := fmt.Sprintf("v%d", i)
-		if i == n-1 {
-			out = "y"
-		}
-		nodes[i] = &onnxpb.NodeProto{OpType: proto.String(op), Input: []string{prev}, Output: []string{out}}
-		prev = out
-	}
-	return model(&onnxpb.GraphProto{Name: proto.String("chain"), Input: []*onnxpb.ValueInfoProto{info("x", 2)}, Node: nodes, Output: []*onnxpb.ValueInfoProto{info("y")}})
+	g := onnxbuild.Chain(n, op)
+	g.Name = proto.String("chain")
+	return onnxbuild.Model(g)
 }
 
 // Weights is x: f32[1,width] through layers of MatMul by a width×width
@@ -95,7 +71,7 @@ func Chain(n int, op string) *onnxpb.ModelProto {
 // weight.
 func Weights(layers, width int, changed bool) *onnxpb.ModelProto {
 	rng := rand.New(rand.NewPCG(1, 2))
-	g := &onnxpb.GraphProto{Name: proto.String("weights"), Input: []*onnxpb.ValueInfoProto{info("x", 1, int64(width))}}
+	g := &onnxpb.GraphProto{Name: proto.String("weights"), Input: []*onnxpb.ValueInfoProto{onnxbuild.Info("x", tensor.Float, 1, width)}}
 	prev := "x"
 	for l := range layers {
 		w := make([]float32, width*width)
@@ -116,6 +92,6 @@ func Weights(layers, width int, changed bool) *onnxpb.ModelProto {
 			&onnxpb.NodeProto{Name: proto.String(fmt.Sprintf("layers.%d.relu", l)), OpType: proto.String("Relu"), Input: []string{mm}, Output: []string{out}})
 		prev = out
 	}
-	g.Output = []*onnxpb.ValueInfoProto{info("y", 1, int64(width))}
-	return model(g)
+	g.Output = []*onnxpb.ValueInfoProto{onnxbuild.Info("y", tensor.Float, 1, width)}
+	return onnxbuild.Model(g)
 }

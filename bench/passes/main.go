@@ -287,20 +287,17 @@ func measure(o options, name string, cs []*contender) error {
 		if err != nil {
 			return err
 		}
-		c.calls = max(1, int(math.Ceil(float64(o.minSample)/float64(max(d, time.Microsecond)))))
+		c.calls = benchenv.CallsPerSample(o.minSample, d)
 	}
-	for r := range o.reps {
-		fmt.Fprintf(os.Stderr, " %d", r+1)
-		for j := range cs {
-			c := cs[(r+j)%len(cs)]
-			d, err := c.call(c.calls)
-			if err != nil {
-				return err
-			}
-			c.samples = append(c.samples, d)
+	return benchenv.Interleave(o.reps, len(cs), func(i int) error {
+		c := cs[i]
+		d, err := c.call(c.calls)
+		if err != nil {
+			return err
 		}
-	}
-	return nil
+		c.samples = append(c.samples, d)
+		return nil
+	})
 }
 
 func writeHeader(w io.Writer, o options) {

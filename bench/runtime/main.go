@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
+	"github.com/mhcc-dev/mhcc/internal/onnxbuild"
 	"github.com/mhcc-dev/mhcc/lower"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -40,6 +41,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/compile"
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/onnx/tensor"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 	"github.com/mhcc-dev/mhcc/runtime/feed"
 )
@@ -95,41 +97,7 @@ func (o *options) finish(threads string) error {
 		}
 		o.threads = append(o.threads, t)
 	}
-	if o.root == "" {
-		root, err := findRoot()
-		if err != nil {
-			return err
-		}
-		o.root = root
-	}
-	if o.ortLib == "" {
-		o.ortLib = os.Getenv("MHCC_ORT_LIB")
-	}
-	if o.ortLib == "" {
-		o.ortLib = filepath.Join(o.root, ".cache/onnxruntime-1.30.0/libonnxruntime.so.1")
-	}
-	if o.command == "" {
-		o.command = strings.Join(os.Args, " ")
-	}
-	return nil
-}
-
-// findRoot walks up from the working directory to the mhcc repository.
-func findRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "testdata/models/tiny-mhc.yaml")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("cannot find the mhcc repository above the working directory; pass -root")
-		}
-		dir = parent
-	}
+	return benchenv.Defaults(&o.root, &o.ortLib, &o.command)
 }
 
 func run(o options) error {
@@ -265,21 +233,18 @@ func measure(o options, label string, cs []*contender) error {
 			if err != nil {
 				return err
 			}
-			c.calls = max(1, int(math.Ceil(float64(o.minSample)/float64(max(d, time.Microsecond)))))
+			c.calls = benchenv.CallsPerSample(o.minSample, d)
 		}
 	}
-	for r := range o.reps {
-		fmt.Fprintf(os.Stderr, " %d", r+1)
-		for j := range cs {
-			c := cs[(r+j)%len(cs)]
-			d, err := c.call(c.calls)
-			if err != nil {
-				return err
-			}
-			c.samples = append(c.samples, d)
+	return benchenv.Interleave(o.reps, len(cs), func(i int) error {
+		c := cs[i]
+		d, err := c.call(c.calls)
+		if err != nil {
+			return err
 		}
-	}
-	return nil
+		c.samples = append(c.samples, d)
+		return nil
+	})
 }
 
 // goContender runs a model with mhcc's Go runtime at GOMAXPROCS procs. The
@@ -472,18 +437,7 @@ func matmulSection(o options, n int, withORT bool) (section, error) {
 // matmulModel is a one-node ONNX model (IR 8, opset 17): C = MatMul(A, B)
 // with A and B n×n float32 graph inputs.
 func matmulModel(n int) ([]byte, error) {
-	vi := func(name string) *onnxpb.ValueInfoProto {
-		dim := func() *onnxpb.TensorShapeProto_Dimension {
-			return &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: int64(n)}}
-		}
-		return &onnxpb.ValueInfoProto{
-			Name: proto.String(name),
-			Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{
-				ElemType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)),
-				Shape:    &onnxpb.TensorShapeProto{Dim: []*onnxpb.TensorShapeProto_Dimension{dim(), dim()}},
-			}}},
-		}
-	}
+	vi := func(name string) *onnxpb.ValueInfoProto { return onnxbuild.Info(name, tensor.Float, n, n) }
 	m := &onnxpb.ModelProto{
 		IrVersion:    proto.Int64(8),
 		ProducerName: proto.String("mhcc bench/runtime"),

@@ -11,10 +11,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
@@ -57,21 +55,14 @@ type sample struct {
 }
 
 func verifyOnce(bin, model string) (sample, error) {
-	cmd := exec.Command(bin, "verify", model)
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	s := sample{wall: time.Since(start)}
-	if cmd.ProcessState != nil {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			s.maxRSS = ru.Maxrss * 1024 // kilobytes on Linux
-		}
-	}
-	if err != nil {
-		msg := strings.TrimSpace(string(out))
+	c := benchenv.Run(bin, "verify", model)
+	s := sample{wall: c.Wall, maxRSS: c.MaxRSS}
+	if c.Err != nil {
+		msg := c.Out
 		if i := strings.LastIndex(msg, "\n"); i >= 0 {
 			msg = msg[i+1:]
 		}
-		return s, fmt.Errorf("%s verify %s: %v: %s", bin, model, err, msg)
+		return s, fmt.Errorf("%s verify %s: %v: %s", bin, model, c.Err, msg)
 	}
 	return s, nil
 }

@@ -110,6 +110,10 @@ func TestInputErrorsExit1(t *testing.T) {
 		{[]string{"run", missing}, 1, "missing.yaml"},
 		{[]string{"generate", missing, "--prompt-ids", "1"}, 1, "missing.yaml"},
 		{[]string{"targets", "tpu"}, 1, `"tpu"`},
+		{[]string{"names", missing}, 1, "missing.yaml"},
+		{[]string{"names", model, missing}, 1, "missing.yaml"},
+		{[]string{"import", missing}, 1, "missing.yaml"},
+		{[]string{"import", model, "--hc", "tpu"}, 1, `--hc: got "tpu", want mhc or residual`},
 		{[]string{"diff", missing, model}, 2, "missing.yaml"},
 	} {
 		if code, _, stderr := mhcc(t, c.args...); code != c.want || !strings.Contains(stderr, c.stderr) {

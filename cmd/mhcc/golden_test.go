@@ -7,10 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mhcc-dev/mhcc/compile"
+	"github.com/mhcc-dev/mhcc/internal/testmodels"
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	onnxtext "github.com/mhcc-dev/mhcc/onnx/text"
-	"google.golang.org/protobuf/proto"
 )
 
 // annotModel is a model file whose keys sit on known lines: streams on 12,
@@ -141,48 +140,32 @@ func TestDiffGitHubAnnotationsTwoFiles(t *testing.T) {
 // of the compiled .onnx, whose hashes come from the weights in memory: two
 // ways to the same hashes, for every test model and target.
 func TestCompileHashedMatchesFmt(t *testing.T) {
-	models, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "models", "*.yaml"))
-	if len(models) == 0 {
-		t.Fatal("no test models")
-	}
-	for _, path := range models {
-		for _, target := range compile.Targets {
-			t.Run(filepath.Base(path)+"/"+target, func(t *testing.T) {
-				res, err := compile.Compile(path, compile.Options{Target: target})
-				if err != nil {
-					t.Skipf("does not compile for %s: %v", target, err)
-				}
-				m := &onnxpb.ModelProto{}
-				if err := proto.Unmarshal(res.ONNX, m); err != nil {
-					t.Fatal(err)
-				}
-				want, err := onnxtext.Format(m, onnxtext.Options{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				h, _, err := compileHashed(path, target)
-				if err != nil {
-					t.Fatal(err)
-				}
-				external := 0
-				for _, x := range h.GetGraph().GetInitializer() {
-					if _, ok := onnxtext.HashOnly(x); ok {
-						external++
-					}
-				}
-				if external == 0 {
-					t.Error("no weight was streamed")
-				}
-				got, err := onnxtext.Format(h, onnxtext.Options{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if string(got) != string(want) {
-					t.Errorf("text differs from mhcc fmt of the .onnx:\n%s", firstDiff(string(want), string(got)))
-				}
-			})
+	testmodels.EachTarget(t, func(t *testing.T, path, target string, m *onnxpb.ModelProto) {
+		want, err := onnxtext.Format(m, onnxtext.Options{})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		h, _, err := compileHashed(path, target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		external := 0
+		for _, x := range h.GetGraph().GetInitializer() {
+			if _, ok := onnxtext.HashOnly(x); ok {
+				external++
+			}
+		}
+		if external == 0 {
+			t.Error("no weight was streamed")
+		}
+		got, err := onnxtext.Format(h, onnxtext.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("text differs from mhcc fmt of the .onnx:\n%s", firstDiff(string(want), string(got)))
+		}
+	})
 }
 
 // firstDiff shows the first differing line of two texts.

@@ -15,7 +15,8 @@ import (
 
 	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
-	"github.com/mhcc-dev/mhcc/lower"
+	"github.com/mhcc-dev/mhcc/internal/testmodels"
+	"github.com/mhcc-dev/mhcc/onnx/meta"
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
@@ -46,14 +47,7 @@ func TestGraphViews(t *testing.T) {
 		t.Fatal("nodes view failed")
 	}
 	perNode := strings.Count(nodes, `" [label="`) // boxes; inputs and outputs are ellipses with shape first
-	res, err := compile.Compile("../../testdata/models/tiny-mhc.yaml", compile.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m onnxpb.ModelProto
-	if err := proto.Unmarshal(res.ONNX, &m); err != nil {
-		t.Fatal(err)
-	}
+	m := testmodels.Compile(t, "../../testdata/models/tiny-mhc.yaml", compile.Options{})
 	if want := len(m.GetGraph().GetNode()); total != want || perNode != want {
 		t.Errorf("layers view accounts for %d ONNX nodes, nodes view draws %d boxes; tiny-mhc has %d", total, perNode, want)
 	}
@@ -366,12 +360,12 @@ func TestGraphLayerTitlesFromSublayers(t *testing.T) {
 			found := false
 			var kept []*onnxpb.StringStringEntryProto
 			for _, p := range mp.MetadataProps {
-				if p.GetKey() != lower.SublayersKey {
+				if p.GetKey() != meta.SublayersKey {
 					kept = append(kept, p)
 					continue
 				}
 				found = true
-				subs, err := lower.DecodeSublayers(p.GetValue())
+				subs, err := meta.Decode(p.GetValue())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -380,7 +374,7 @@ func TestGraphLayerTitlesFromSublayers(t *testing.T) {
 						subs[i].Iterations = 7
 					}
 				}
-				p.Value = proto.String(lower.EncodeSublayers(subs))
+				p.Value = proto.String(meta.Encode(subs))
 				if tc.edit == "metadata" {
 					kept = append(kept, p)
 				}

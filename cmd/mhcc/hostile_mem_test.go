@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mhcc-dev/mhcc/internal/onnxbuild"
 	"github.com/mhcc-dev/mhcc/onnx/pb"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
@@ -23,30 +24,6 @@ import (
 // error that names the node and the option to raise, and is never killed.
 
 // hm* build small ONNX models for the cases.
-
-func hmInfo(name string, et onnxpb.TensorProto_DataType, dims ...any) *onnxpb.ValueInfoProto {
-	shape := &onnxpb.TensorShapeProto{}
-	for _, d := range dims {
-		dim := &onnxpb.TensorShapeProto_Dimension{}
-		switch d := d.(type) {
-		case string:
-			dim.Value = &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: d}
-		case int:
-			dim.Value = &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: int64(d)}
-		}
-		shape.Dim = append(shape.Dim, dim)
-	}
-	return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{
-		Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(int32(et)), Shape: shape}},
-	}}
-}
-
-// hmOut is an output with a type and no shape.
-func hmOut(name string, et onnxpb.TensorProto_DataType) *onnxpb.ValueInfoProto {
-	return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{
-		Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(int32(et))}},
-	}}
-}
 
 func hmNode(op string, in, out []string, attrs ...*onnxpb.AttributeProto) *onnxpb.NodeProto {
 	return &onnxpb.NodeProto{Name: proto.String(out[0] + "_" + op), OpType: proto.String(op), Input: in, Output: out, Attribute: attrs}
@@ -68,11 +45,7 @@ func hmModel(g *onnxpb.GraphProto) *onnxpb.ModelProto {
 	if g.Name == nil {
 		g.Name = proto.String("hostile")
 	}
-	return &onnxpb.ModelProto{
-		IrVersion:   proto.Int64(8),
-		OpsetImport: []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(17)}},
-		Graph:       g,
-	}
+	return onnxbuild.Model(g)
 }
 
 // hmWrite writes m to dir/name and returns name.
@@ -98,7 +71,7 @@ func hmRun(g func() *onnxpb.GraphProto, extra ...string) func(t *testing.T, dir 
 // hmBomb is a graph of initializers and nodes with one float output y.
 func hmBomb(inits []*onnxpb.TensorProto, nodes ...*onnxpb.NodeProto) func() *onnxpb.GraphProto {
 	return func() *onnxpb.GraphProto {
-		return &onnxpb.GraphProto{Initializer: inits, Node: nodes, Output: []*onnxpb.ValueInfoProto{hmOut("y", onnxpb.TensorProto_FLOAT)}}
+		return &onnxpb.GraphProto{Initializer: inits, Node: nodes, Output: []*onnxpb.ValueInfoProto{onnxbuild.Output("y", onnxpb.TensorProto_FLOAT)}}
 	}
 }
 
@@ -109,14 +82,14 @@ func hmLoop(scanLen int64) func() *onnxpb.GraphProto {
 		f, b, i64 := onnxpb.TensorProto_FLOAT, onnxpb.TensorProto_BOOL, onnxpb.TensorProto_INT64
 		body := &onnxpb.GraphProto{
 			Name:   proto.String("body"),
-			Input:  []*onnxpb.ValueInfoProto{hmInfo("i", i64), hmInfo("c", b), hmInfo("x", f, 1)},
+			Input:  []*onnxpb.ValueInfoProto{onnxbuild.Info("i", i64), onnxbuild.Info("c", b), onnxbuild.Info("x", f, 1)},
 			Node:   []*onnxpb.NodeProto{hmNode("Identity", []string{"c"}, []string{"c2"}), hmNode("Identity", []string{"x"}, []string{"x2"})},
-			Output: []*onnxpb.ValueInfoProto{hmInfo("c2", b), hmInfo("x2", f, 1)},
+			Output: []*onnxpb.ValueInfoProto{onnxbuild.Info("c2", b), onnxbuild.Info("x2", f, 1)},
 		}
 		outs := []string{"y"}
 		if scanLen > 0 {
 			body.Node = append(body.Node, hmNode("ConstantOfShape", []string{"scanshape"}, []string{"s"}))
-			body.Output = append(body.Output, hmOut("s", f))
+			body.Output = append(body.Output, onnxbuild.Output("s", f))
 			outs = append(outs, "ys")
 		}
 		g := &onnxpb.GraphProto{
@@ -126,10 +99,10 @@ func hmLoop(scanLen int64) func() *onnxpb.GraphProto {
 				hmI64("scanshape", scanLen),
 			},
 			Node:   []*onnxpb.NodeProto{hmNode("Loop", []string{"", "cond", "x0"}, outs, hmGraphAttr("body", body))},
-			Output: []*onnxpb.ValueInfoProto{hmOut("y", f)},
+			Output: []*onnxpb.ValueInfoProto{onnxbuild.Output("y", f)},
 		}
 		if scanLen > 0 {
-			g.Output = append(g.Output, hmOut("ys", f))
+			g.Output = append(g.Output, onnxbuild.Output("ys", f))
 		}
 		return g
 	}
@@ -246,9 +219,9 @@ func init() {
 			setup: func(t *testing.T, dir string) []string {
 				f := onnxpb.TensorProto_FLOAT
 				g := &onnxpb.GraphProto{
-					Input:  []*onnxpb.ValueInfoProto{hmInfo("x", f, "batch", 12)},
+					Input:  []*onnxpb.ValueInfoProto{onnxbuild.Info("x", f, "batch", 12)},
 					Node:   []*onnxpb.NodeProto{hmNode("Relu", []string{"x"}, []string{"y"})},
-					Output: []*onnxpb.ValueInfoProto{hmOut("y", f)},
+					Output: []*onnxpb.ValueInfoProto{onnxbuild.Output("y", f)},
 				}
 				return []string{"run", hmWrite(t, dir, "m.onnx", hmModel(g)), "--dim", "batch=89478485", "--out-dir", "out"}
 			},
@@ -378,9 +351,9 @@ func init() {
 			}
 			f := onnxpb.TensorProto_FLOAT
 			g := &onnxpb.GraphProto{
-				Input:  []*onnxpb.ValueInfoProto{hmInfo("x", f, 2, 3)},
+				Input:  []*onnxpb.ValueInfoProto{onnxbuild.Info("x", f, 2, 3)},
 				Node:   []*onnxpb.NodeProto{hmNode("Transpose", []string{"x"}, []string{"y"}, &onnxpb.AttributeProto{Name: proto.String("perm"), Type: onnxpb.AttributeProto_INTS.Enum(), Ints: perm})},
-				Output: []*onnxpb.ValueInfoProto{hmOut("y", f)},
+				Output: []*onnxpb.ValueInfoProto{onnxbuild.Output("y", f)},
 			}
 			return []string{"run", hmWrite(t, dir, "m.onnx", hmModel(g)), "--out-dir", "out"}
 		},
@@ -399,35 +372,19 @@ func init() {
 func hmNestedIf(depth int) *onnxpb.ModelProto {
 	f, b := onnxpb.TensorProto_FLOAT, onnxpb.TensorProto_BOOL
 	leaf := func() *onnxpb.GraphProto {
-		return &onnxpb.GraphProto{Name: proto.String("leaf"), Node: []*onnxpb.NodeProto{hmNode("Identity", []string{"x"}, []string{"r"})}, Output: []*onnxpb.ValueInfoProto{hmOut("r", f)}}
+		return &onnxpb.GraphProto{Name: proto.String("leaf"), Node: []*onnxpb.NodeProto{hmNode("Identity", []string{"x"}, []string{"r"})}, Output: []*onnxpb.ValueInfoProto{onnxbuild.Output("r", f)}}
 	}
 	g := leaf()
 	for range depth {
 		g = &onnxpb.GraphProto{
 			Name:   proto.String("branch"),
 			Node:   []*onnxpb.NodeProto{hmNode("If", []string{"c"}, []string{"r"}, hmGraphAttr("then_branch", g), hmGraphAttr("else_branch", leaf()))},
-			Output: []*onnxpb.ValueInfoProto{hmOut("r", f)},
+			Output: []*onnxpb.ValueInfoProto{onnxbuild.Output("r", f)},
 		}
 	}
 	g.Name = proto.String("main")
-	g.Input = []*onnxpb.ValueInfoProto{hmInfo("c", b), hmInfo("x", f, 2)}
+	g.Input = []*onnxpb.ValueInfoProto{onnxbuild.Info("c", b), onnxbuild.Info("x", f, 2)}
 	return hmModel(g)
-}
-
-// hmChain is a model of n unary op nodes in a row.
-func hmChain(n int, op string) *onnxpb.ModelProto {
-	f := onnxpb.TensorProto_FLOAT
-	nodes := make([]*onnxpb.NodeProto, n)
-	prev := "x"
-	for i := range nodes {
-		out := fmt.Sprintf("v%d", i)
-		if i == n-1 {
-			out = "y"
-		}
-		nodes[i] = &onnxpb.NodeProto{OpType: proto.String(op), Input: []string{prev}, Output: []string{out}}
-		prev = out
-	}
-	return hmModel(&onnxpb.GraphProto{Input: []*onnxpb.ValueInfoProto{hmInfo("x", f, 2)}, Node: nodes, Output: []*onnxpb.ValueInfoProto{hmOut("y", f)}})
 }
 
 func init() {
@@ -456,8 +413,8 @@ func init() {
 			// alignment works piecewise (onnx/diff alignCells).
 			name: "cpu/diff-two-1M-node-chains",
 			setup: func(t *testing.T, dir string) []string {
-				hmWrite(t, dir, "a.onnx", hmChain(1_000_000, "Relu"))
-				hmWrite(t, dir, "b.onnx", hmChain(1_000_000, "Sigmoid"))
+				hmWrite(t, dir, "a.onnx", hmModel(onnxbuild.Chain(1_000_000, "Relu")))
+				hmWrite(t, dir, "b.onnx", hmModel(onnxbuild.Chain(1_000_000, "Sigmoid")))
 				return []string{"diff", "a.onnx", "b.onnx"}
 			},
 			exit:    1,

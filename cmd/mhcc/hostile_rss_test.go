@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"syscall"
 	"testing"
+
+	"github.com/mhcc-dev/mhcc/internal/onnxbuild"
 )
 
 // TestRunMillionNodeChainRSS bounds the peak resident memory of `mhcc run`
@@ -25,7 +27,7 @@ func TestRunMillionNodeChainRSS(t *testing.T) {
 	const limit = 1792 << 20 // bytes
 	bin := hostileMhcc(t)
 	dir := t.TempDir()
-	hmWrite(t, dir, "chain.onnx", hmChain(1_000_000, "Relu"))
+	hmWrite(t, dir, "chain.onnx", hmModel(onnxbuild.Chain(1_000_000, "Relu")))
 	cmd := exec.Command(bin, "run", "chain.onnx", "--out-dir", "out")
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()

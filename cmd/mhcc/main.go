@@ -116,6 +116,6 @@ Exit status, for every command:
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newCompileCmd(), newCheckCmd(), newIRCmd(), newVerifyCmd(), newRunCmd(), newGenerateCmd(), newExportCmd(), newFmtCmd(), newDiffCmd(), newPassesCmd(), newTargetsCmd(), newInspectCmd(), newGraphCmd(), newVersionCmd())
+	root.AddCommand(newCompileCmd(), newCheckCmd(), newIRCmd(), newVerifyCmd(), newRunCmd(), newGenerateCmd(), newExportCmd(), newFmtCmd(), newDiffCmd(), newPassesCmd(), newTargetsCmd(), newInspectCmd(), newGraphCmd(), newNamesCmd(), newImportCmd(), newVersionCmd())
 	return root
 }

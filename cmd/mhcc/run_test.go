@@ -14,6 +14,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/npy"
+	"github.com/mhcc-dev/mhcc/internal/onnxbuild"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
@@ -403,21 +404,7 @@ func TestRunKeepsInputFile(t *testing.T) {
 //	OUT_sum = a                                       [batch 3] float32
 func runHandModel(t *testing.T, path string) {
 	t.Helper()
-	dim := func(d any) *onnxpb.TensorShapeProto_Dimension {
-		if s, ok := d.(string); ok {
-			return &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: s}}
-		}
-		return &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: int64(d.(int))}}
-	}
-	vi := func(name string, et onnxpb.TensorProto_DataType, dims ...any) *onnxpb.ValueInfoProto {
-		shape := &onnxpb.TensorShapeProto{}
-		for _, d := range dims {
-			shape.Dim = append(shape.Dim, dim(d))
-		}
-		return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{
-			Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(int32(et)), Shape: shape}},
-		}}
-	}
+	vi := onnxbuild.Info[onnxpb.TensorProto_DataType]
 	node := func(op string, in, out []string, attrs ...*onnxpb.AttributeProto) *onnxpb.NodeProto {
 		return &onnxpb.NodeProto{OpType: proto.String(op), Input: in, Output: out, Attribute: attrs}
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/internal/npy"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
+	"github.com/mhcc-dev/mhcc/internal/testmodels"
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 	"google.golang.org/protobuf/proto"
@@ -114,10 +115,7 @@ func browserTools(t *testing.T) (chromium, ortDist, page string) {
 // outputs from mhcc run.
 func webgpuCases(t *testing.T, dir string, targets []string) []*browserJob {
 	t.Helper()
-	models, err := filepath.Glob(filepath.Join("..", "..", "testdata", "models", "*.yaml"))
-	if err != nil || len(models) == 0 {
-		t.Fatalf("no testdata models: %v", err)
-	}
+	models := testmodels.Paths(t)
 	var jobs []*browserJob
 	for _, m := range models {
 		base := strings.TrimSuffix(filepath.Base(m), ".yaml")

@@ -308,14 +308,33 @@ func loadGo(t *testing.T, path string) *mhrt.Model {
 	return m
 }
 
+// goVsORT writes res's ONNX to dir (named for the case name) and runs it
+// in the Go runtime and in onnxruntime on the same seeded inputs at each of
+// shapes: the decoded model and each shape's largest difference.
+func goVsORT(t *testing.T, dir, name string, res *compile.Result) (*mhrt.Model, []float64) {
+	t.Helper()
+	out := filepath.Join(dir, fileName(name)+".onnx")
+	if err := os.WriteFile(out, res.ONNX, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := loadGo(t, out)
+	inName, outName := ioNames(res.Model.Arch.Kind)
+	var diffs []float64
+	for _, bs := range shapes {
+		in := seededInput(res.Model, bs[0], bs[1])
+		got, want := runBoth(t, m, out, in, inName, outName)
+		diffs = append(diffs, compare(t, "Go runtime - onnxruntime", in, got, want))
+	}
+	return m, diffs
+}
+
 // TestRuntimeMatchesOnnxruntime runs mhcc's compile of every model in the Go
 // runtime and in onnxruntime on the same seeded inputs at two shapes.
 func TestRuntimeMatchesOnnxruntime(t *testing.T) {
 	initORT(t)
 	dir := t.TempDir()
 	files := append(exampleModels(t), goldenModels(t)...)
-	var mu sync.Mutex
-	summary := map[string]string{}
+	var sum summary
 	t.Run("cases", func(t *testing.T) {
 		for _, path := range files {
 			name := caseName(path)
@@ -326,30 +345,14 @@ func TestRuntimeMatchesOnnxruntime(t *testing.T) {
 				if err != nil {
 					t.Fatalf("compile %s: %v", path, err)
 				}
-				out := filepath.Join(dir, fileName(name)+".onnx")
-				if err := os.WriteFile(out, res.ONNX, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				m := loadGo(t, out)
-				inName, outName := ioNames(res.Model.Arch.Kind)
-				var diffs []float64
-				for _, bs := range shapes {
-					in := seededInput(res.Model, bs[0], bs[1])
-					got, want := runBoth(t, m, out, in, inName, outName)
-					diffs = append(diffs, compare(t, "Go runtime - onnxruntime", in, got, want))
-				}
+				m, diffs := goVsORT(t, dir, name, res)
 				line := fmt.Sprintf("%-27s %4d nodes  max |Go runtime - onnxruntime| %s  (%v)",
 					name, len(m.Nodes()), formatDiffs(diffs), time.Since(start).Round(time.Millisecond))
-				t.Log(line)
-				mu.Lock()
-				summary[name] = line
-				mu.Unlock()
+				sum.add(t, name, line)
 			})
 		}
 	})
-	for _, name := range slices.Sorted(maps.Keys(summary)) {
-		t.Logf("summary: %s", summary[name])
-	}
+	sum.log(t)
 }
 
 // exportTorch runs scripts/reference/export_onnx.py on the model file at path
@@ -448,8 +451,7 @@ func TestRuntimeRunsTorchExport(t *testing.T) {
 	initORT(t)
 	dir := t.TempDir()
 	var tally opTally
-	var mu sync.Mutex
-	summary := map[string]string{}
+	var sum summary
 	t.Run("cases", func(t *testing.T) {
 		for _, path := range goldenModels(t) {
 			name := caseName(path)
@@ -493,16 +495,11 @@ func TestRuntimeRunsTorchExport(t *testing.T) {
 				line := fmt.Sprintf("%-27s %4d nodes  max |Go runtime - golden| %s  max |onnxruntime - golden| %s  (export %v, total %v)",
 					name, len(m.Nodes()), formatDiffs(goDiffs), formatDiffs(ortDiffs),
 					exported.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
-				t.Log(line)
-				mu.Lock()
-				summary[name] = line
-				mu.Unlock()
+				sum.add(t, name, line)
 			})
 		}
 	})
-	for _, name := range slices.Sorted(maps.Keys(summary)) {
-		t.Logf("summary: %s", summary[name])
-	}
+	sum.log(t)
 	t.Logf("summary: ops torch.onnx.export emitted (all cases): %s", formatOps(tally.ops))
 }
 
@@ -515,8 +512,7 @@ func TestTorchExportRandomWeights(t *testing.T) {
 	python := testenv.NeedPython(t, "torch", "onnx")
 	initORT(t)
 	dir := t.TempDir()
-	var mu sync.Mutex
-	summary := map[string]string{}
+	var sum summary
 	t.Run("cases", func(t *testing.T) {
 		for _, path := range exampleModels(t) {
 			name := caseName(path)
@@ -565,15 +561,35 @@ func TestTorchExportRandomWeights(t *testing.T) {
 				}
 				line := fmt.Sprintf("%-27s max |Go runtime(torch) - ORT(mhcc)| %s  max |ORT(torch) - ORT(mhcc)| %s",
 					name, formatDiffs(goDiffs), formatDiffs(ortDiffs))
-				t.Log(line)
-				mu.Lock()
-				summary[name] = line
-				mu.Unlock()
+				sum.add(t, name, line)
 			})
 		}
 	})
-	for _, name := range slices.Sorted(maps.Keys(summary)) {
-		t.Logf("summary: %s", summary[name])
+	sum.log(t)
+}
+
+// A summary collects one line per case from parallel subtests, logged as
+// it comes and again, sorted by case, once all have run.
+type summary struct {
+	mu    sync.Mutex
+	lines map[string]string
+}
+
+func (s *summary) add(t *testing.T, name, line string) {
+	t.Helper()
+	t.Log(line)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lines == nil {
+		s.lines = map[string]string{}
+	}
+	s.lines[name] = line
+}
+
+func (s *summary) log(t *testing.T) {
+	t.Helper()
+	for _, name := range slices.Sorted(maps.Keys(s.lines)) {
+		t.Logf("summary: %s", s.lines[name])
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mhcc-dev/mhcc/internal/onnxbuild"
 	"github.com/mhcc-dev/mhcc/internal/ortrun"
 	"github.com/mhcc-dev/mhcc/onnx/pb"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
@@ -110,12 +111,11 @@ func (c gqaCase) qWidth() int {
 
 func (c gqaCase) model() []byte {
 	vi := func(name string, elem onnxpb.TensorProto_DataType, dims ...int) *onnxpb.ValueInfoProto {
-		shape := &onnxpb.TensorShapeProto{}
-		for _, d := range dims {
-			shape.Dim = append(shape.Dim, &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: int64(d)}})
+		d := make([]any, len(dims))
+		for i, n := range dims {
+			d[i] = n
 		}
-		return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{
-			TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(int32(elem)), Shape: shape}}}}
+		return onnxbuild.Info(name, elem, d...)
 	}
 	f32, i32 := onnxpb.TensorProto_FLOAT, onnxpb.TensorProto_INT32
 	inputs := []*onnxpb.ValueInfoProto{vi("query", f32, c.b, c.s, c.qWidth())}

@@ -2,12 +2,9 @@ package crosscheck
 
 import (
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/mhcc-dev/mhcc/compile"
@@ -56,8 +53,7 @@ func TestTargetsPreserveNumerics(t *testing.T) {
 	initORT(t)
 	dir := t.TempDir()
 	files := append(exampleModels(t), goldenModels(t)...)
-	var mu sync.Mutex
-	summary := map[string]string{}
+	var sum summary
 	t.Run("cases", func(t *testing.T) {
 		for _, tg := range target.Names() {
 			for _, path := range files {
@@ -93,33 +89,17 @@ func TestTargetsPreserveNumerics(t *testing.T) {
 						t.Fatal(err)
 					}
 					if runs {
-						out := filepath.Join(dir, fileName(name)+".onnx")
-						if err := os.WriteFile(out, res.ONNX, 0o644); err != nil {
-							t.Fatal(err)
-						}
-						m := loadGo(t, out)
-						inName, outName := ioNames(res.Model.Arch.Kind)
-						var diffs []float64
-						for _, bs := range shapes {
-							in := seededInput(res.Model, bs[0], bs[1])
-							got, want := runBoth(t, m, out, in, inName, outName)
-							diffs = append(diffs, compare(t, "Go runtime - onnxruntime", in, got, want))
-						}
+						_, diffs := goVsORT(t, dir, name, res)
 						line += "  max |Go - ORT| " + formatDiffs(diffs)
 					} else {
 						line += "  (onnxruntime cannot run this target)"
 					}
-					t.Log(line)
-					mu.Lock()
-					summary[name] = line
-					mu.Unlock()
+					sum.add(t, name, line)
 				})
 			}
 		}
 	})
-	for _, name := range slices.Sorted(maps.Keys(summary)) {
-		t.Logf("summary: %s", summary[name])
-	}
+	sum.log(t)
 }
 
 // TestPrecisionKeepsInvariants compiles every testdata model at fp16 and

@@ -12,10 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/mhcc-dev/mhcc/compile"
-	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/internal/testmodels"
 )
 
 const root = "../.."
@@ -210,14 +208,7 @@ func TestSpecMetadata(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for _, c := range cases {
-		res, err := compile.Compile(filepath.Join(root, "testdata/models", c.model+".yaml"), c.opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m onnxpb.ModelProto
-		if err := proto.Unmarshal(res.ONNX, &m); err != nil {
-			t.Fatal(err)
-		}
+		m := testmodels.Compile(t, filepath.Join(root, "testdata/models", c.model+".yaml"), c.opts)
 		var got []string
 		for _, p := range m.GetMetadataProps() {
 			got = append(got, p.GetKey())

@@ -86,22 +86,29 @@ func (d dtype) size() int      { return d.Size() }
 func (d dtype) gotype() string { return "[]" + d.Go.String() }
 
 var dtypes = func() map[string]dtype {
-	kinds := map[string]byte{
-		"float32": 'f', "float64": 'f', "float16": 'f',
-		"int64": 'i', "int32": 'i', "int16": 'i', "int8": 'i',
-		"uint8": 'u', "uint16": 'u', "uint32": 'u', "uint64": 'u',
-		"bool": 'b',
-	}
 	m := map[string]dtype{}
-	for name, kind := range kinds {
+	for _, name := range DTypes {
 		d, ok := tensor.ByName(name)
 		if !ok {
 			panic("npy: no ONNX element type " + name)
 		}
-		m[name] = dtype{d, kind}
+		m[name] = dtype{d, kindOf(name)}
 	}
 	return m
 }()
+
+// kindOf is numpy's kind character for the dtype named name.
+func kindOf(name string) byte {
+	switch {
+	case name == "bool":
+		return 'b'
+	case strings.HasPrefix(name, "float"):
+		return 'f'
+	case strings.HasPrefix(name, "uint"):
+		return 'u'
+	}
+	return 'i'
+}
 
 // byCode finds a dtype by numpy's kind and size ("f4" → float32).
 func byCode(kind byte, size int) (dtype, bool) {

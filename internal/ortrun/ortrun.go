@@ -61,25 +61,6 @@ func (t Tensor) Elements() int64 {
 	return n
 }
 
-// ONNX TensorProto.DataType values, which onnxruntime's
-// ONNXTensorElementDataType shares.
-const (
-	tFloat    = 1
-	tUint8    = 2
-	tInt8     = 3
-	tUint16   = 4
-	tInt16    = 5
-	tInt32    = 6
-	tInt64    = 7
-	tString   = 8
-	tBool     = 9
-	tFloat16  = 10
-	tDouble   = 11
-	tUint32   = 12
-	tUint64   = 13
-	tBFloat16 = 16
-)
-
 // DTypeName returns the DType string of an ONNX TensorProto.DataType value:
 // its name in onnx/tensor's table ("float32", "bfloat16"), "dtype(N)" for a
 // code the table does not know.
@@ -87,11 +68,8 @@ func DTypeName(onnxType int) string { return tensor.Name(int32(onnxType)) }
 
 // isFloat reports whether a DType's elements travel in F32.
 func isFloat(dtype string) bool {
-	switch dtype {
-	case "float32", "float16", "bfloat16", "float64":
-		return true
-	}
-	return false
+	d, ok := tensor.ByName(dtype)
+	return ok && d.IsFloat()
 }
 
 var (
@@ -409,7 +387,7 @@ func planOutputs(m *onnxpb.ModelProto) ([]graphOutput, bool) {
 			o.scalar = tt.Shape != nil && len(tt.GetShape().GetDim()) == 0
 		}
 		o.runType = o.elemType
-		if o.elemType == tFloat16 || o.elemType == tBFloat16 {
+		if int32(o.elemType) == tensor.Float16 || int32(o.elemType) == tensor.BFloat16 {
 			name := o.name + "__ortrun_f32"
 			for k := 2; used[name]; k++ {
 				name = fmt.Sprintf("%s__ortrun_f32_%d", o.name, k)
@@ -420,13 +398,13 @@ func planOutputs(m *onnxpb.ModelProto) ([]graphOutput, bool) {
 				Output:    []string{name},
 				Name:      proto.String(name),
 				OpType:    proto.String("Cast"),
-				Attribute: []*onnxpb.AttributeProto{{Name: proto.String("to"), Type: onnxpb.AttributeProto_INT.Enum(), I: proto.Int64(tFloat)}},
+				Attribute: []*onnxpb.AttributeProto{{Name: proto.String("to"), Type: onnxpb.AttributeProto_INT.Enum(), I: proto.Int64(int64(tensor.Float))}},
 			})
 			nvi := proto.Clone(vi).(*onnxpb.ValueInfoProto)
 			nvi.Name = proto.String(name)
-			nvi.GetType().GetTensorType().ElemType = proto.Int32(tFloat)
+			nvi.GetType().GetTensorType().ElemType = proto.Int32(tensor.Float)
 			g.Output[i] = nvi
-			o.runName, o.runType = name, tFloat
+			o.runName, o.runType = name, int(tensor.Float)
 			changed = true
 		}
 		outs[i] = o
@@ -544,28 +522,28 @@ func newTyped[T ort.TensorData](shape ort.Shape, data []T) (ort.Value, error) {
 
 // newScalarValue makes a scalar for onnxruntime to write an output into.
 func newScalarValue(onnxType int) (ort.Value, error) {
-	switch onnxType {
-	case tFloat:
+	switch int32(onnxType) {
+	case tensor.Float:
 		return ort.NewEmptyScalar[float32]()
-	case tDouble:
+	case tensor.Double:
 		return ort.NewEmptyScalar[float64]()
-	case tInt8:
+	case tensor.Int8:
 		return ort.NewEmptyScalar[int8]()
-	case tInt16:
+	case tensor.Int16:
 		return ort.NewEmptyScalar[int16]()
-	case tInt32:
+	case tensor.Int32:
 		return ort.NewEmptyScalar[int32]()
-	case tInt64:
+	case tensor.Int64:
 		return ort.NewEmptyScalar[int64]()
-	case tUint8:
+	case tensor.Uint8:
 		return ort.NewEmptyScalar[uint8]()
-	case tUint16:
+	case tensor.Uint16:
 		return ort.NewEmptyScalar[uint16]()
-	case tUint32:
+	case tensor.Uint32:
 		return ort.NewEmptyScalar[uint32]()
-	case tUint64:
+	case tensor.Uint64:
 		return ort.NewEmptyScalar[uint64]()
-	case tBool:
+	case tensor.Bool:
 		return ort.NewEmptyScalar[bool]()
 	}
 	return nil, fmt.Errorf("unsupported scalar output type %s", DTypeName(onnxType))

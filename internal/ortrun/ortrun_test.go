@@ -11,40 +11,13 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mhcc-dev/mhcc/internal/onnxbuild"
 	"github.com/mhcc-dev/mhcc/internal/ortrun"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
 	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/onnx/tensor"
 	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 )
-
-const (
-	tFloat   = 1
-	tInt64   = 7
-	tBool    = 9
-	tFloat16 = 10
-)
-
-// dim is an int (fixed) or a string (symbolic).
-func valueInfo(name string, elem int32, dims ...any) *onnxpb.ValueInfoProto {
-	shape := &onnxpb.TensorShapeProto{}
-	for _, d := range dims {
-		dim := &onnxpb.TensorShapeProto_Dimension{}
-		switch d := d.(type) {
-		case int:
-			dim.Value = &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: int64(d)}
-		case string:
-			dim.Value = &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: d}
-		}
-		shape.Dim = append(shape.Dim, dim)
-	}
-	return &onnxpb.ValueInfoProto{
-		Name: proto.String(name),
-		Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{
-			ElemType: proto.Int32(elem),
-			Shape:    shape,
-		}}},
-	}
-}
 
 func node(op string, inputs, outputs []string, attrs ...*onnxpb.AttributeProto) *onnxpb.NodeProto {
 	return &onnxpb.NodeProto{
@@ -97,11 +70,11 @@ func addModel(t *testing.T, dir string) string {
 	return writeModel(t, dir, "add.onnx", &onnxpb.GraphProto{
 		Name:   proto.String("add"),
 		Node:   []*onnxpb.NodeProto{node("Add", []string{"X", "W"}, []string{"Y"})},
-		Input:  []*onnxpb.ValueInfoProto{valueInfo("X", tFloat, "batch", 3)},
-		Output: []*onnxpb.ValueInfoProto{valueInfo("Y", tFloat, "batch", 3)},
+		Input:  []*onnxpb.ValueInfoProto{onnxbuild.Info("X", tensor.Float, "batch", 3)},
+		Output: []*onnxpb.ValueInfoProto{onnxbuild.Info("Y", tensor.Float, "batch", 3)},
 		Initializer: []*onnxpb.TensorProto{{
 			Name:     proto.String("W"),
-			DataType: proto.Int32(tFloat),
+			DataType: proto.Int32(tensor.Float),
 			Dims:     []int64{3},
 			RawData:  f32Bytes(weights),
 		}},
@@ -213,21 +186,21 @@ func TestFloat16AndScalarOutputs(t *testing.T) {
 		Name: proto.String("f16"),
 		Node: []*onnxpb.NodeProto{
 			node("Add", []string{"X", "W"}, []string{"S"}),
-			node("Cast", []string{"S"}, []string{"H"}, intAttr("to", tFloat16)),
+			node("Cast", []string{"S"}, []string{"H"}, intAttr("to", int64(tensor.Float16))),
 			node("ReduceSum", []string{"S"}, []string{"Total"}, intAttr("keepdims", 0)),
 			node("Shape", []string{"X"}, []string{"Dims"}),
 			node("Greater", []string{"S", "W"}, []string{"Big"}),
 		},
-		Input: []*onnxpb.ValueInfoProto{valueInfo("X", tFloat, "batch", 3)},
+		Input: []*onnxpb.ValueInfoProto{onnxbuild.Info("X", tensor.Float, "batch", 3)},
 		Output: []*onnxpb.ValueInfoProto{
-			valueInfo("H", tFloat16, "batch", 3),
-			valueInfo("Total", tFloat),
-			valueInfo("Dims", tInt64, 2),
-			valueInfo("Big", tBool, "batch", 3),
+			onnxbuild.Info("H", tensor.Float16, "batch", 3),
+			onnxbuild.Info("Total", tensor.Float),
+			onnxbuild.Info("Dims", tensor.Int64, 2),
+			onnxbuild.Info("Big", tensor.Bool, "batch", 3),
 		},
 		Initializer: []*onnxpb.TensorProto{{
 			Name:         proto.String("W"),
-			DataType:     proto.Int32(tFloat),
+			DataType:     proto.Int32(tensor.Float),
 			Dims:         []int64{3},
 			DataLocation: onnxpb.TensorProto_EXTERNAL.Enum(),
 			ExternalData: []*onnxpb.StringStringEntryProto{
@@ -296,16 +269,16 @@ func TestFloat16AndBoolInputs(t *testing.T) {
 	path := writeModel(t, t.TempDir(), "in.onnx", &onnxpb.GraphProto{
 		Name: proto.String("in"),
 		Node: []*onnxpb.NodeProto{
-			node("Cast", []string{"X"}, []string{"F"}, intAttr("to", tFloat)),
+			node("Cast", []string{"X"}, []string{"F"}, intAttr("to", int64(tensor.Float))),
 			node("Not", []string{"B"}, []string{"NB"}),
 		},
 		Input: []*onnxpb.ValueInfoProto{
-			valueInfo("X", tFloat16, "n"),
-			valueInfo("B", tBool, "n"),
+			onnxbuild.Info("X", tensor.Float16, "n"),
+			onnxbuild.Info("B", tensor.Bool, "n"),
 		},
 		Output: []*onnxpb.ValueInfoProto{
-			valueInfo("F", tFloat, "n"),
-			valueInfo("NB", tBool, "n"),
+			onnxbuild.Info("F", tensor.Float, "n"),
+			onnxbuild.Info("NB", tensor.Bool, "n"),
 		},
 	})
 	testenv.CheckONNX(t, path)
@@ -336,8 +309,8 @@ func TestCheckONNXRejects(t *testing.T) {
 	path := writeModel(t, dir, "bad.onnx", &onnxpb.GraphProto{
 		Name:   proto.String("bad"),
 		Node:   []*onnxpb.NodeProto{node("Add", []string{"X", "X"}, []string{"Y"})},
-		Input:  []*onnxpb.ValueInfoProto{valueInfo("X", tFloat, 2, 3)},
-		Output: []*onnxpb.ValueInfoProto{valueInfo("Y", tFloat, 2, 4)},
+		Input:  []*onnxpb.ValueInfoProto{onnxbuild.Info("X", tensor.Float, 2, 3)},
+		Output: []*onnxpb.ValueInfoProto{onnxbuild.Info("Y", tensor.Float, 2, 4)},
 	})
 	err := testenv.CheckONNXFile(path)
 	if err == nil || !strings.Contains(err.Error(), "differ") {
@@ -347,8 +320,8 @@ func TestCheckONNXRejects(t *testing.T) {
 	path = writeModel(t, dir, "sym.onnx", &onnxpb.GraphProto{
 		Name:   proto.String("sym"),
 		Node:   []*onnxpb.NodeProto{node("Add", []string{"X", "X"}, []string{"Y"})},
-		Input:  []*onnxpb.ValueInfoProto{valueInfo("X", tFloat, 2, 3)},
-		Output: []*onnxpb.ValueInfoProto{valueInfo("Y", tFloat, "batch", 3)},
+		Input:  []*onnxpb.ValueInfoProto{onnxbuild.Info("X", tensor.Float, 2, 3)},
+		Output: []*onnxpb.ValueInfoProto{onnxbuild.Info("Y", tensor.Float, "batch", 3)},
 	})
 	err = testenv.CheckONNXFile(path)
 	if err == nil || !strings.Contains(err.Error(), "declared symbolic") {

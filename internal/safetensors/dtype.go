@@ -26,18 +26,36 @@ const (
 	U64    DType = "U64"
 )
 
-// DTypes lists every supported element type, in the reference's order.
-var DTypes = []DType{Bool, U8, I8, F8E5M2, F8E4M3, F8E8M0, I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64}
-
-// onnxCodes is the ONNX element type of each DType (F8_E4M3 is torch's and
-// ONNX's float8 e4m3fn); onnx/tensor's table gives its size.
-var onnxCodes = map[DType]int32{
-	Bool: tensor.Bool, U8: tensor.Uint8, I8: tensor.Int8,
-	F8E5M2: tensor.Float8E5M2, F8E4M3: tensor.Float8E4M3FN, F8E8M0: tensor.Float8E8M0,
-	I16: tensor.Int16, U16: tensor.Uint16, F16: tensor.Float16, BF16: tensor.BFloat16,
-	I32: tensor.Int32, U32: tensor.Uint32, F32: tensor.Float,
-	F64: tensor.Double, I64: tensor.Int64, U64: tensor.Uint64,
+// dtypes pairs each supported element type, in the reference's order,
+// with its ONNX element type (F8_E4M3 is torch's and ONNX's float8
+// e4m3fn); onnx/tensor's table gives its size.
+var dtypes = []struct {
+	d    DType
+	onnx int32
+}{
+	{Bool, tensor.Bool}, {U8, tensor.Uint8}, {I8, tensor.Int8},
+	{F8E5M2, tensor.Float8E5M2}, {F8E4M3, tensor.Float8E4M3FN}, {F8E8M0, tensor.Float8E8M0},
+	{I16, tensor.Int16}, {U16, tensor.Uint16}, {F16, tensor.Float16}, {BF16, tensor.BFloat16},
+	{I32, tensor.Int32}, {U32, tensor.Uint32}, {F32, tensor.Float},
+	{F64, tensor.Double}, {I64, tensor.Int64}, {U64, tensor.Uint64},
 }
+
+// DTypes lists every supported element type, in the reference's order.
+var DTypes = func() []DType {
+	out := make([]DType, len(dtypes))
+	for i, r := range dtypes {
+		out[i] = r.d
+	}
+	return out
+}()
+
+var onnxCodes = func() map[DType]int32 {
+	m := map[DType]int32{}
+	for _, r := range dtypes {
+		m[r.d] = r.onnx
+	}
+	return m
+}()
 
 // ONNX returns the ONNX TensorProto.DataType of d, 0 if d is unknown.
 func (d DType) ONNX() int32 { return onnxCodes[d] }

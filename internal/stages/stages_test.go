@@ -34,7 +34,14 @@ var forbidden = []struct {
 	{"compile", []string{"verify", "inspect"},
 		"the driver runs the stages; checking and costing use it, not the other way"},
 	{"verify", []string{"inspect"}, "verification does not need the cost model"},
+	{"internal/onnxbuild", []string{"ir", "model", "lower", "passes", "export", "runtime", "compile", "verify", "inspect"},
+		"hand-built ONNX for tests and benchmark inputs is plain schema; it must not hide a stage inside a fixture"},
+	{"bench/internal/benchenv", []string{"ir", "model", "lower", "passes", "export", "runtime", "compile", "verify", "inspect"},
+		"the benchmarks' harness times and reports; what is measured is each benchmark's own choice"},
 }
+
+// testOnly are packages of test helpers: only _test.go files import them.
+var testOnly = map[string]bool{"internal/testmodels": true}
 
 func TestImportDirections(t *testing.T) {
 	deps := moduleImports(t)
@@ -56,12 +63,21 @@ func TestImportDirections(t *testing.T) {
 			t.Errorf("%s must not import %s: %s", f.pkg, strings.Join(bad, ", "), f.why)
 		})
 	}
-	// Nothing outside cmd/ imports a command.
+	// Nothing outside cmd/ imports a command, and only tests import the
+	// test helpers.
 	for p, imps := range deps {
 		for _, q := range imps {
 			if strings.HasPrefix(q, "cmd/") && !strings.HasPrefix(p, "cmd/") {
 				t.Errorf("%s imports the command %s", p, q)
 			}
+			if testOnly[q] {
+				t.Errorf("%s imports %s, which is for tests only", p, q)
+			}
+		}
+	}
+	for q := range testOnly {
+		if _, ok := deps[q]; !ok {
+			t.Errorf("no package %s in the module", q)
 		}
 	}
 }

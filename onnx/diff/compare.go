@@ -3,14 +3,17 @@ package graphdiff
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/mhcc-dev/mhcc/onnx/meta"
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/onnx/tensor"
 )
 
 type comparer struct {
@@ -45,29 +48,8 @@ func Compare(a, b *onnxpb.ModelProto, opts Options) (*Report, error) {
 	r.Changes = append(r.Changes, inCh...)
 	r.Changes = append(r.Changes, outCh...)
 
-	// B's graph inputs hash as the position of their counterpart in A.
-	tokA := make([]string, len(ga.GetInput()))
-	for i := range tokA {
-		tokA[i] = strconv.Itoa(i)
-	}
-	tokB := make([]string, len(gb.GetInput()))
-	for j := range tokB {
-		tokB[j] = "new" + strconv.Itoa(j)
-	}
-	for _, p := range inPairs {
-		tokB[p[1]] = strconv.Itoa(p[0])
-	}
-	otokA := make([]string, len(ga.GetOutput()))
-	for i := range otokA {
-		otokA[i] = strconv.Itoa(i)
-	}
-	otokB := make([]string, len(gb.GetOutput()))
-	for j := range otokB {
-		otokB[j] = "new" + strconv.Itoa(j)
-	}
-	for _, p := range outPairs {
-		otokB[p[1]] = strconv.Itoa(p[0])
-	}
+	tokA, tokB := ioTokens(len(ga.GetInput()), len(gb.GetInput()), inPairs)
+	otokA, otokB := ioTokens(len(ga.GetOutput()), len(gb.GetOutput()), outPairs)
 	ia, ib := graphInfoOf(ga, nil, tokA, otokA), graphInfoOf(gb, nil, tokB, otokB)
 	changes, stats := c.compareGraph("graph", ia, ib, outPairs, nil)
 	r.Changes = append(r.Changes, changes...)
@@ -132,19 +114,10 @@ func (c *comparer) modelLevel(a, b *onnxpb.ModelProto) []Change {
 		out = append(out, metaChange(k.key, k.kind, k.label, va, okA, vb, okB))
 	}
 	known[meta.SublayersKey] = true // described per sublayer by sublayerChanges
-	var other []string
-	for k := range ma {
-		if !known[k] {
-			other = append(other, k)
+	for _, k := range sortedKeys(ma, mb) {
+		if known[k] {
+			continue
 		}
-	}
-	for k := range mb {
-		if _, ok := ma[k]; !ok && !known[k] {
-			other = append(other, k)
-		}
-	}
-	sort.Strings(other)
-	for _, k := range other {
 		va, okA := ma[k]
 		vb, okB := mb[k]
 		if okA == okB && va == vb {
@@ -353,18 +326,8 @@ func opsetChanges(prefix string, a, b []*onnxpb.OperatorSetIdProto, level string
 	for _, o := range b {
 		mb[dom(o.GetDomain())] = o.GetVersion()
 	}
-	var ds []string
-	for d := range ma {
-		ds = append(ds, d)
-	}
-	for d := range mb {
-		if _, ok := ma[d]; !ok {
-			ds = append(ds, d)
-		}
-	}
-	sort.Strings(ds)
 	var out []Change
-	for _, d := range ds {
+	for _, d := range sortedKeys(ma, mb) {
 		va, okA := ma[d]
 		vb, okB := mb[d]
 		sa, sb := strconv.FormatInt(va, 10), strconv.FormatInt(vb, 10)
@@ -386,6 +349,35 @@ func opsetChanges(prefix string, a, b []*onnxpb.OperatorSetIdProto, level string
 
 // ioChanges pairs graph inputs (or outputs) by name, then the unpaired ones
 // by position (a rename), and compares the types of the pairs.
+// ioTokens are the tokens the graph inputs (or outputs) of A and B hash
+// as: A's their position, B's the position of their counterpart in A
+// (pairs of A index, B index), "newJ" for B's J-th without one.
+func ioTokens(na, nb int, pairs [][2]int) (a, b []string) {
+	a, b = make([]string, na), make([]string, nb)
+	for i := range a {
+		a[i] = strconv.Itoa(i)
+	}
+	for j := range b {
+		b[j] = "new" + strconv.Itoa(j)
+	}
+	for _, p := range pairs {
+		b[p[1]] = strconv.Itoa(p[0])
+	}
+	return a, b
+}
+
+// sortedKeys lists the keys of a and b, each once, sorted.
+func sortedKeys[V any](a, b map[string]V) []string {
+	keys := slices.Collect(maps.Keys(a))
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
 func (c *comparer) ioChanges(kind string, a, b []*onnxpb.ValueInfoProto) ([]Change, [][2]int) {
 	var out []Change
 	bIdx := map[string]int{}
@@ -460,7 +452,7 @@ func typeChanges(where string, ta, tb *onnxpb.TypeProto) []Change {
 	}
 	var out []Change
 	if xa.GetElemType() != xb.GetElemType() {
-		da, db := dtypeName(xa.GetElemType()), dtypeName(xb.GetElemType())
+		da, db := tensor.Name(xa.GetElemType()), tensor.Name(xb.GetElemType())
 		out = append(out, ch("dtype", da, db, fmt.Sprintf("dtype %s → %s", da, db)))
 	}
 	sa, sb := xa.GetShape(), xb.GetShape()
@@ -510,16 +502,16 @@ func typeString(t *onnxpb.TypeProto) string {
 		return "(no type)"
 	case t.GetTensorType() != nil:
 		x := t.GetTensorType()
-		return dtypeName(x.GetElemType()) + shapeString(x.GetShape())
+		return tensor.Name(x.GetElemType()) + shapeString(x.GetShape())
 	case t.GetSparseTensorType() != nil:
 		x := t.GetSparseTensorType()
-		return "sparse " + dtypeName(x.GetElemType()) + shapeString(x.GetShape())
+		return "sparse " + tensor.Name(x.GetElemType()) + shapeString(x.GetShape())
 	case t.GetSequenceType() != nil:
 		return "sequence<" + typeString(t.GetSequenceType().GetElemType()) + ">"
 	case t.GetOptionalType() != nil:
 		return "optional<" + typeString(t.GetOptionalType().GetElemType()) + ">"
 	case t.GetMapType() != nil:
-		return "map<" + dtypeName(t.GetMapType().GetKeyType()) + ", " + typeString(t.GetMapType().GetValueType()) + ">"
+		return "map<" + tensor.Name(t.GetMapType().GetKeyType()) + ", " + typeString(t.GetMapType().GetValueType()) + ">"
 	}
 	return "(unknown type)"
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/onnx/tensor"
 )
 
 // An entry is a change with its place in the alignment, for sorting.
@@ -341,16 +342,7 @@ func attrMap(n *onnxpb.NodeProto) map[string]*onnxpb.AttributeProto {
 func (gc *gcmp) compareAttrs(p pairAt) {
 	na, nb := gc.a.nodes[p.ai], gc.b.nodes[p.bj]
 	ma, mb := attrMap(na), attrMap(nb)
-	var names []string
-	for n := range ma {
-		names = append(names, n)
-	}
-	for n := range mb {
-		if _, ok := ma[n]; !ok {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
+	names := sortedKeys(ma, mb)
 	label := gc.b.nodeLabel(p.bj)
 	op := opName(nb)
 	for _, name := range names {
@@ -478,7 +470,7 @@ func (gc *gcmp) initChange(a, b *tensorInfo) (Change, bool) {
 	switch {
 	case a.dtype != b.dtype:
 		ch.Severity, ch.Kind = Structure, "initializer_dtype"
-		ch.Before, ch.After = dtypeName(a.dtype), dtypeName(b.dtype)
+		ch.Before, ch.After = tensor.Name(a.dtype), tensor.Name(b.dtype)
 		ch.Message = fmt.Sprintf("initializer %s: dtype %s → %s", name, ch.Before, ch.After)
 	case dimsString(a.dims) != dimsString(b.dims):
 		ch.Severity, ch.Kind = Structure, "initializer_shape"
@@ -545,28 +537,28 @@ func (gc *gcmp) feeder(g *group) string {
 	if g.inserted {
 		src = gc.b
 	}
-	in := map[int]bool{}
+	in := make([]bool, len(src.nodes))
 	for _, n := range g.nodes {
 		in[n] = true
 	}
 	best, bestPos := "", -1
 	for _, n := range g.nodes {
-		for _, name := range src.deps(n) {
-			r := src.resolve(name)
-			if r.kind != refNode || in[r.node] {
+		for d := src.depStart[n]; d < src.depStart[n+1]; d++ {
+			node, out := int(src.depNode[d]), int(src.depOut[d])
+			if node < 0 || in[node] {
 				continue
 			}
-			bn := r.node
+			bn := node
 			if !g.inserted {
-				bn = gc.matchA[r.node]
+				bn = gc.matchA[node]
 			}
 			if bn < 0 || gc.matchB[bn] < 0 {
 				continue
 			}
 			if p := gc.b.pos[bn]; p > bestPos {
 				outs := gc.b.nodes[bn].GetOutput()
-				if r.out < len(outs) && outs[r.out] != "" {
-					best, bestPos = outs[r.out], p
+				if out < len(outs) && outs[out] != "" {
+					best, bestPos = outs[out], p
 				}
 			}
 		}
@@ -620,14 +612,14 @@ func summarize(names []string) string {
 		return strings.Join(common, ".") + ".*"
 	}
 	var heads []string
-	seen := map[string]bool{}
+	seen := make(map[string]struct{}, min(len(irs), 1024))
 	for _, s := range irs {
-		h := strings.SplitN(s, ".", 2)[0]
-		if strings.Contains(s, ".") {
+		h, _, dot := strings.Cut(s, ".")
+		if dot {
 			h += ".*"
 		}
-		if !seen[h] {
-			seen[h] = true
+		if _, ok := seen[h]; !ok {
+			seen[h] = struct{}{}
 			heads = append(heads, h)
 		}
 	}

@@ -2,14 +2,13 @@ package graphdiff
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
+	"github.com/mhcc-dev/mhcc/internal/testmodels"
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	onnxtext "github.com/mhcc-dev/mhcc/onnx/text"
 )
@@ -33,34 +32,18 @@ func textGolden(t *testing.T, m *onnxpb.ModelProto) *onnxpb.ModelProto {
 // equal (no change at all, both ways) with its own fmt text read back, so a
 // text golden of an unchanged model passes any gate.
 func TestTextGoldenEqual(t *testing.T) {
-	models, err := filepath.Glob(filepath.Join("..", "..", "testdata", "models", "*.yaml"))
-	if err != nil || len(models) == 0 {
-		t.Fatalf("no models: %v", err)
-	}
-	for _, path := range models {
-		for _, target := range compile.Targets {
-			t.Run(filepath.Base(path)+"/"+target, func(t *testing.T) {
-				res, err := compile.Compile(path, compile.Options{Target: target})
-				if err != nil {
-					t.Skipf("does not compile for %s: %v", target, err)
-				}
-				m := &onnxpb.ModelProto{}
-				if err := proto.Unmarshal(res.ONNX, m); err != nil {
-					t.Fatal(err)
-				}
-				g := textGolden(t, m)
-				if len(g.Graph.Node) != len(m.Graph.Node) || len(g.Graph.Initializer) != len(m.Graph.Initializer) {
-					t.Errorf("read back %d nodes, %d initializers; want %d, %d",
-						len(g.Graph.Node), len(g.Graph.Initializer), len(m.Graph.Node), len(m.Graph.Initializer))
-				}
-				for _, r := range []*Report{mustCompare(t, g, m, Options{}), mustCompare(t, m, g, Options{})} {
-					if !r.Equal() {
-						t.Errorf("text golden differs from the model:\n%s", dump(r))
-					}
-				}
-			})
+	testmodels.EachTarget(t, func(t *testing.T, _, _ string, m *onnxpb.ModelProto) {
+		g := textGolden(t, m)
+		if len(g.Graph.Node) != len(m.Graph.Node) || len(g.Graph.Initializer) != len(m.Graph.Initializer) {
+			t.Errorf("read back %d nodes, %d initializers; want %d, %d",
+				len(g.Graph.Node), len(g.Graph.Initializer), len(m.Graph.Node), len(m.Graph.Initializer))
 		}
-	}
+		for _, r := range []*Report{mustCompare(t, g, m, Options{}), mustCompare(t, m, g, Options{})} {
+			if !r.Equal() {
+				t.Errorf("text golden differs from the model:\n%s", dump(r))
+			}
+		}
+	})
 }
 
 // TestTextGoldenChanges: a text golden catches what a full .onnx golden

@@ -64,10 +64,18 @@ type graphInfo struct {
 	down      [][16]byte // role downstream: what consumes the node's outputs, recursively
 	local     []uint64
 	weak      []uint64
-	order     []int // canonical order: node indices
-	pos       []int // node index → position in order
-	subs      map[subKey]*graphInfo
-	hashMemo  *[16]byte
+	// depStart/depNode/depOut: what each node's deps (deps(i), inputs
+	// first) resolve to, computed once: depNode ≥ 0 is the producing node
+	// (depOut its output), depConst a constant (omitted or initializer),
+	// depOther anything else. The walks below read these instead of
+	// looking names up again.
+	depStart []int32
+	depNode  []int32
+	depOut   []int32
+	order    []int // canonical order: node indices
+	pos      []int // node index → position in order
+	subs     map[subKey]*graphInfo
+	hashMemo *[16]byte
 }
 
 type subKey struct {
@@ -79,7 +87,7 @@ type subKey struct {
 func newGraphInfo(nodes []*onnxpb.NodeProto, inputs, outputs []string, inits []*onnxpb.TensorProto, parent *graphInfo, inputTok, outTok []string) *graphInfo {
 	g := &graphInfo{
 		nodes: nodes, inputs: inputs, outputs: outputs, inputTok: inputTok, outTok: outTok, parent: parent,
-		inputPos: map[string]int{}, inits: map[string]*tensorInfo{}, producer: map[string][2]int{},
+		inputPos: make(map[string]int, len(inputs)), inits: make(map[string]*tensorInfo, len(inits)),
 		deep: make([][16]byte, len(nodes)), deepState: make([]uint8, len(nodes)), constMemo: make([]uint8, len(nodes)),
 		local: make([]uint64, len(nodes)), weak: make([]uint64, len(nodes)), subs: map[subKey]*graphInfo{},
 	}
@@ -105,6 +113,13 @@ func newGraphInfo(nodes []*onnxpb.NodeProto, inputs, outputs []string, inits []*
 			g.inits[t.GetName()] = newTensorInfo(t)
 		}
 	}
+	// Sized up front: on a graph of a million nodes, growing the map
+	// step by step cost more than everything else the analysis does.
+	nout := 0
+	for _, n := range nodes {
+		nout += len(n.GetOutput())
+	}
+	g.producer = make(map[string][2]int, nout)
 	for i, n := range nodes {
 		for k, o := range n.GetOutput() {
 			if _, ok := g.producer[o]; !ok && o != "" {
@@ -112,6 +127,7 @@ func newGraphInfo(nodes []*onnxpb.NodeProto, inputs, outputs []string, inits []*
 			}
 		}
 	}
+	g.resolveDeps()
 	for i := range nodes {
 		// In file order, which is usually topological, so that the
 		// memoised recursions of deepOf and constOnly stay shallow.
@@ -125,6 +141,38 @@ func newGraphInfo(nodes []*onnxpb.NodeProto, inputs, outputs []string, inits []*
 	return g
 }
 
+const (
+	depConst = -1 // "" or an initializer
+	depOther = -2 // a graph input, an outer value, or undefined
+)
+
+func (g *graphInfo) resolveDeps() {
+	g.depStart = make([]int32, len(g.nodes)+1)
+	total := 0
+	for i := range g.nodes {
+		total += len(g.deps(i))
+	}
+	g.depNode = make([]int32, 0, total)
+	g.depOut = make([]int32, 0, total)
+	for i := range g.nodes {
+		for _, d := range g.deps(i) {
+			r := g.resolve(d)
+			switch r.kind {
+			case refNode:
+				g.depNode = append(g.depNode, int32(r.node))
+				g.depOut = append(g.depOut, int32(r.out))
+				continue
+			case refNone, refInit:
+				g.depNode = append(g.depNode, depConst)
+			default:
+				g.depNode = append(g.depNode, depOther)
+			}
+			g.depOut = append(g.depOut, 0)
+		}
+		g.depStart[i+1] = int32(len(g.depNode))
+	}
+}
+
 // graphInfoOf analyses a GraphProto; the tokens may be nil (positions).
 func graphInfoOf(gp *onnxpb.GraphProto, parent *graphInfo, inputTok, outTok []string) *graphInfo {
 	return newGraphInfo(gp.GetNode(), valueNames(gp.GetInput()), valueNames(gp.GetOutput()), gp.GetInitializer(), parent, inputTok, outTok)
@@ -136,14 +184,32 @@ func graphInfoOf(gp *onnxpb.GraphProto, parent *graphInfo, inputTok, outTok []st
 // mirror image of the deep hash: equal when the node plays the same role
 // for everything after it, whatever computes its inputs.
 func (g *graphInfo) downHashes() {
+	// uses[p] lists the readers of node p's outputs (use.out says which),
+	// in node order: one array for the whole graph, not a slice per value.
 	type use struct {
-		node, slot int
+		node, slot, out int
 	}
-	uses := map[string][]use{}
-	for i, n := range g.nodes {
-		for k, in := range n.GetInput() {
-			if in != "" {
-				uses[in] = append(uses[in], use{i, k})
+	start := make([]int32, len(g.nodes)+1)
+	inputDeps := func(i int) []int32 { // deps(i) lists the inputs first
+		return g.depNode[g.depStart[i] : g.depStart[i]+int32(len(g.nodes[i].GetInput()))]
+	}
+	for i := range g.nodes {
+		for _, p := range inputDeps(i) {
+			if p >= 0 {
+				start[p+1]++
+			}
+		}
+	}
+	for i := range g.nodes {
+		start[i+1] += start[i]
+	}
+	all := make([]use, start[len(g.nodes)])
+	fill := append([]int32(nil), start[:len(g.nodes)]...)
+	for i := range g.nodes {
+		for k, p := range inputDeps(i) {
+			if p >= 0 {
+				all[fill[p]] = use{i, k, int(g.depOut[g.depStart[i]+int32(k)])}
+				fill[p]++
 			}
 		}
 	}
@@ -165,10 +231,10 @@ func (g *graphInfo) downHashes() {
 			writeStr(h, a.GetName())
 			writeStr(h, g.attrCanon(i, a))
 		}
-		for _, o := range n.GetOutput() {
+		for ko, o := range n.GetOutput() {
 			var toks []string
-			for _, u := range uses[o] {
-				if !done[u.node] { // a cycle: ignore the back edge
+			for _, u := range all[start[i]:start[i+1]] {
+				if u.out != ko || !done[u.node] { // another output; or a cycle: ignore the back edge
 					continue
 				}
 				toks = append(toks, hex.EncodeToString(g.down[u.node][:])+"@"+strconv.Itoa(u.slot))
@@ -255,15 +321,20 @@ func (g *graphInfo) deepOf(i int) [16]byte {
 	g.deepState[i] = 1
 	n := g.nodes[i]
 	h := sha256.New()
-	writeStr(h, n.GetOpType())
-	writeStr(h, n.GetDomain())
-	writeStr(h, strconv.Itoa(len(n.GetInput()))+"/"+strconv.Itoa(len(n.GetOutput())))
-	for _, in := range n.GetInput() {
-		writeStr(h, g.deepToken(in))
+	w := &strHasher{h: h, buf: make([]byte, 0, 64)}
+	w.str(n.GetOpType())
+	w.str(n.GetDomain())
+	w.str(strconv.Itoa(len(n.GetInput())) + "/" + strconv.Itoa(len(n.GetOutput())))
+	for k, in := range n.GetInput() {
+		if p := g.depNode[g.depStart[i]+int32(k)]; p >= 0 {
+			w.nodeToken(g.deepOf(int(p)), int(g.depOut[g.depStart[i]+int32(k)]))
+			continue
+		}
+		w.str(g.deepToken(in))
 	}
 	for _, a := range sortedAttrs(n) {
-		writeStr(h, a.GetName())
-		writeStr(h, g.attrCanon(i, a))
+		w.str(a.GetName())
+		w.str(g.attrCanon(i, a))
 	}
 	copy(g.deep[i][:], h.Sum(nil))
 	g.deepState[i] = 2
@@ -313,6 +384,9 @@ func weakKey(n *onnxpb.NodeProto) uint64 {
 }
 
 func sortedAttrs(n *onnxpb.NodeProto) []*onnxpb.AttributeProto {
+	if as := n.GetAttribute(); sort.SliceIsSorted(as, func(i, j int) bool { return as[i].GetName() < as[j].GetName() }) {
+		return as // callers only read it
+	}
 	as := append([]*onnxpb.AttributeProto(nil), n.GetAttribute()...)
 	sort.SliceStable(as, func(i, j int) bool { return as[i].GetName() < as[j].GetName() })
 	return as
@@ -551,14 +625,11 @@ func (g *graphInfo) constOnly(i int) bool {
 	}
 	g.constMemo[i] = 1
 	ok := true
-	for _, in := range g.deps(i) {
-		r := g.resolve(in)
-		switch r.kind {
-		case refNone, refInit:
-		case refNode:
-			if !g.constOnly(r.node) {
-				ok = false
-			}
+	for _, p := range g.depNode[g.depStart[i]:g.depStart[i+1]] {
+		switch {
+		case p == depConst:
+		case p >= 0:
+			ok = g.constOnly(int(p))
 		default:
 			ok = false
 		}
@@ -587,7 +658,7 @@ func (g *graphInfo) canonicalOrder() {
 	// million nodes would otherwise recurse a million calls deep.
 	type frame struct {
 		i, pass, k int
-		deps       []string
+		deps       []int32
 	}
 	var stack []frame
 	visit := func(i int) {
@@ -595,17 +666,17 @@ func (g *graphInfo) canonicalOrder() {
 			return
 		}
 		visited[i] = true
-		stack = append(stack[:0], frame{i: i, deps: g.deps(i)})
+		stack = append(stack[:0], frame{i: i, deps: g.depNode[g.depStart[i]:g.depStart[i+1]]})
 	walk:
 		for len(stack) > 0 {
 			f := &stack[len(stack)-1]
 			for ; f.pass < 2; f.pass, f.k = f.pass+1, 0 {
 				for f.k < len(f.deps) {
-					r := g.resolve(f.deps[f.k])
+					p := int(f.deps[f.k])
 					f.k++
-					if r.kind == refNode && !visited[r.node] && g.constOnly(r.node) == (f.pass == 1) {
-						visited[r.node] = true
-						stack = append(stack, frame{i: r.node, deps: g.deps(r.node)})
+					if p >= 0 && !visited[p] && g.constOnly(p) == (f.pass == 1) {
+						visited[p] = true
+						stack = append(stack, frame{i: p, deps: g.depNode[g.depStart[p]:g.depStart[p+1]]})
 						continue walk
 					}
 				}

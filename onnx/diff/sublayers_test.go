@@ -10,7 +10,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mhcc-dev/mhcc/compile"
-	"github.com/mhcc-dev/mhcc/lower"
+	"github.com/mhcc-dev/mhcc/internal/testmodels"
+	"github.com/mhcc-dev/mhcc/onnx/meta"
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
@@ -27,7 +28,7 @@ func compileMLP(t *testing.T, lowering string, iters int) *onnxpb.ModelProto {
 			t.Fatal(err)
 		}
 	}
-	return compileVariantFor(t, "mlp-mhc.yaml", compile.Options{Target: tgt}, "  streams: 4\n", fmt.Sprintf("  streams: 4\n  sinkhorn_iterations: %d\n", iters))
+	return testmodels.Variant(t, "mlp-mhc.yaml", compile.Options{Target: tgt}, "  streams: 4\n", fmt.Sprintf("  streams: 4\n  sinkhorn_iterations: %d\n", iters))
 }
 
 // stripSublayers removes the mhcc.sublayers metadata, as a graph from an
@@ -36,7 +37,7 @@ func stripSublayers(m *onnxpb.ModelProto) *onnxpb.ModelProto {
 	m = clone(m)
 	var kept []*onnxpb.StringStringEntryProto
 	for _, p := range m.MetadataProps {
-		if p.GetKey() != lower.SublayersKey {
+		if p.GetKey() != meta.SublayersKey {
 			kept = append(kept, p)
 		}
 	}
@@ -98,7 +99,7 @@ func TestForeignGraphNoSublayers(t *testing.T) {
 	if err := proto.Unmarshal(data, m); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := metadata(m)[lower.SublayersKey]; ok {
+	if _, ok := metadata(m)[meta.SublayersKey]; ok {
 		t.Fatal("foreign graph has mhcc.sublayers")
 	}
 	if info := sublayerInfo(m); len(info) != 0 {

@@ -65,8 +65,31 @@ func writeStr(h hash.Hash, s string) {
 	h.Write([]byte(s))
 }
 
-// dtypeName is numpy's name of an ONNX element type.
-func dtypeName(dt int32) string { return tensor.Name(dt) }
+// A strHasher feeds length-prefixed strings to a hash as writeStr does,
+// through one reused buffer: the per-node hashes of a large graph would
+// otherwise allocate a copy of every string they write.
+type strHasher struct {
+	h   hash.Hash
+	buf []byte
+}
+
+func (w *strHasher) str(s string) {
+	w.buf = binary.LittleEndian.AppendUint64(w.buf[:0], uint64(len(s)))
+	w.buf = append(w.buf, s...)
+	w.h.Write(w.buf)
+}
+
+// nodeToken writes what deepToken returns for output out of a node whose
+// deep hash is d (hex, '#', the output index) without building the string.
+func (w *strHasher) nodeToken(d [16]byte, out int) {
+	var tok [48]byte
+	t := hex.AppendEncode(tok[:0], d[:])
+	t = append(t, '#')
+	t = strconv.AppendInt(t, int64(out), 10)
+	w.buf = binary.LittleEndian.AppendUint64(w.buf[:0], uint64(len(t)))
+	w.buf = append(w.buf, t...)
+	w.h.Write(w.buf)
+}
 
 func isFloatType(dt int32) bool {
 	d, _ := tensor.Lookup(dt)
@@ -159,7 +182,7 @@ func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 // tensorSummary shows a tensor in a message: type, shape and, when small,
 // its values; otherwise a prefix of its hash.
 func tensorSummary(t *onnxpb.TensorProto) string {
-	s := dtypeName(t.GetDataType()) + dimsString(t.GetDims())
+	s := tensor.Name(t.GetDataType()) + dimsString(t.GetDims())
 	if f, i, err := elements(t); err == nil && len(f)+len(i) <= 8 {
 		var vals []string
 		for _, v := range f {

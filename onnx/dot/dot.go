@@ -219,9 +219,9 @@ type box struct {
 func Render(m *onnxpb.ModelProto, o Options) (string, error) {
 	g := m.GetGraph()
 	nodes := g.GetNode()
-	meta := map[string]string{}
+	md := map[string]string{}
 	for _, p := range m.GetMetadataProps() {
-		meta[p.GetKey()] = p.GetValue()
+		md[p.GetKey()] = p.GetValue()
 	}
 	inits := map[string]bool{}
 	for _, t := range g.GetInitializer() {
@@ -396,7 +396,7 @@ func Render(m *onnxpb.ModelProto, o Options) (string, error) {
 		indent := "  "
 		if clustered {
 			fmt.Fprintf(&b, "  subgraph %s {\n    label=%s;\n    style=rounded;\n    color=gray40;\n", strconv.Quote("cluster_"+l),
-				strconv.Quote(layerTitle(l, layerContents(l, ms, nodes, keys), meta)))
+				strconv.Quote(layerTitle(l, layerContents(l, ms, nodes, keys), md)))
 			indent = "    "
 		}
 		// In the nodes view, the nodes of one IR op (or module scope) get a
@@ -413,7 +413,7 @@ func Render(m *onnxpb.ModelProto, o Options) (string, error) {
 				in += "  "
 			}
 			for _, bx := range ms[i:j] {
-				fmt.Fprintf(&b, "%s%s [%s];\n", in, strconv.Quote(bx.id), boxAttrs(bx, o, meta, nodes, keys, readsFrom[bx]))
+				fmt.Fprintf(&b, "%s%s [%s];\n", in, strconv.Quote(bx.id), boxAttrs(bx, o, md, nodes, keys, readsFrom[bx]))
 			}
 			if j-i > 1 {
 				fmt.Fprintf(&b, "%s}\n", indent)
@@ -443,7 +443,7 @@ func Render(m *onnxpb.ModelProto, o Options) (string, error) {
 }
 
 // boxAttrs are the dot attributes of a box.
-func boxAttrs(bx *box, o Options, meta map[string]string, nodes []*onnxpb.NodeProto, keys []nodeKeys, readsFrom []string) string {
+func boxAttrs(bx *box, o Options, md map[string]string, nodes []*onnxpb.NodeProto, keys []nodeKeys, readsFrom []string) string {
 	var label string
 	switch {
 	case bx.context:
@@ -453,7 +453,7 @@ func boxAttrs(bx *box, o Options, meta map[string]string, nodes []*onnxpb.NodePr
 			label = op + "\n" + bx.id
 		}
 	case o.View == "layers" && bx.id == bx.layer:
-		label = layerTitle(bx.id, layerContents(bx.id, []*box{bx}, nodes, keys), meta) + "\n" + opSummary(bx.nodes, bx.ops)
+		label = layerTitle(bx.id, layerContents(bx.id, []*box{bx}, nodes, keys), md) + "\n" + opSummary(bx.nodes, bx.ops)
 	default:
 		label = bx.id + "\n" + opSummary(bx.nodes, bx.ops)
 	}
@@ -465,9 +465,9 @@ func boxAttrs(bx *box, o Options, meta map[string]string, nodes []*onnxpb.NodePr
 
 // layerTitle is a layer's name and what it holds: one line per sublayer,
 // or one line listing a foreign graph's module scopes.
-func layerTitle(layer string, parts []layerPart, meta map[string]string) string {
+func layerTitle(layer string, parts []layerPart, md map[string]string) string {
 	lines := []string{layer}
-	if described := metaParts(layer, meta); described != nil {
+	if described := metaParts(layer, md); described != nil {
 		return strings.Join(append(lines, described...), "\n")
 	}
 	var scopes []string
@@ -475,7 +475,7 @@ func layerTitle(layer string, parts []layerPart, meta map[string]string) string 
 		if p.scope {
 			scopes = append(scopes, p.name)
 		} else {
-			lines = append(lines, p.describe(meta))
+			lines = append(lines, p.describe(md))
 		}
 	}
 	if len(scopes) > 0 {
@@ -493,15 +493,15 @@ type layerPart struct {
 	scope bool   // a foreign module scope, described by name only
 }
 
-func (p layerPart) describe(meta map[string]string) string {
+func (p layerPart) describe(md map[string]string) string {
 	switch {
-	case !p.mhc && meta["mhcc.hc.kind"] == "residual":
+	case !p.mhc && md[meta.HCKind] == "residual":
 		return p.name + " + residual"
 	case !p.mhc:
 		return p.name
-	case p.comb && meta["mhcc.hc.sinkhorn_iterations"] != "":
-		return p.name + " + mHC (Sinkhorn×" + meta["mhcc.hc.sinkhorn_iterations"] + ")"
-	case !p.comb && meta["mhcc.hc.dynamic"] == "false":
+	case p.comb && md[meta.HCIterations] != "":
+		return p.name + " + mHC (Sinkhorn×" + md[meta.HCIterations] + ")"
+	case !p.comb && md[meta.HCDynamic] == "false":
 		return p.name + " + mHC (static)"
 	}
 	return p.name + " + mHC"

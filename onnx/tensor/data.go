@@ -329,6 +329,32 @@ func Int64s(t *onnxpb.TensorProto) ([]int64, error) {
 	return nil, fmt.Errorf("%s is not an integer type", Name(t.GetDataType()))
 }
 
+// FromInt64s converts v to a slice of the table's Go type for the integer
+// type code ([]int8 … []uint64), each value converted as a Go conversion
+// does (wrapping what the type cannot hold); for int64 it is v itself. It
+// is Int64s' inverse and fails for non-integer types, bool included.
+func FromInt64s(code int32, v []int64) (any, error) {
+	switch code {
+	case Int64:
+		return v, nil
+	case Int32:
+		return conv(v, func(x int64) int32 { return int32(x) }), nil
+	case Int16:
+		return conv(v, func(x int64) int16 { return int16(x) }), nil
+	case Int8:
+		return conv(v, func(x int64) int8 { return int8(x) }), nil
+	case Uint64:
+		return conv(v, func(x int64) uint64 { return uint64(x) }), nil
+	case Uint32:
+		return conv(v, func(x int64) uint32 { return uint32(x) }), nil
+	case Uint16:
+		return conv(v, func(x int64) uint16 { return uint16(x) }), nil
+	case Uint8:
+		return conv(v, func(x int64) uint8 { return uint8(x) }), nil
+	}
+	return nil, fmt.Errorf("%s is not an integer type", Name(code))
+}
+
 // numeric is Values for the types Float64s and Int64s convert.
 func numeric(t *onnxpb.TensorProto) (any, error) {
 	switch dt := t.GetDataType(); dt {

@@ -114,3 +114,30 @@ func TestNumbers(t *testing.T) {
 		t.Errorf("external: %v", err)
 	}
 }
+
+// FromInt64s gives each integer type a slice of the table's Go type,
+// wrapping as a Go conversion does, and refuses the other types.
+func TestFromInt64s(t *testing.T) {
+	for _, code := range []int32{Int8, Int16, Int32, Int64, Uint8, Uint16, Uint32, Uint64} {
+		v, err := FromInt64s(code, []int64{0, 7, -1})
+		d, _ := Lookup(code)
+		if err != nil || reflect.TypeOf(v).Elem() != d.Go {
+			t.Errorf("%s: %T, %v", d.Name, v, err)
+			continue
+		}
+		if got := reflect.ValueOf(v).Index(1); got.Convert(reflect.TypeFor[int64]()).Int() != 7 {
+			t.Errorf("%s: element 1 is %v, want 7", d.Name, got)
+		}
+	}
+	if v, _ := FromInt64s(Int8, []int64{300}); v.([]int8)[0] != 44 {
+		t.Errorf("int8(300) = %v, want 44", v)
+	}
+	if v, _ := FromInt64s(Uint8, []int64{-1}); v.([]uint8)[0] != 255 {
+		t.Errorf("uint8(-1) = %v, want 255", v)
+	}
+	for _, code := range []int32{Bool, Float, Float16, Double, String, 99} {
+		if _, err := FromInt64s(code, []int64{1}); err == nil {
+			t.Errorf("%s: no error", Name(code))
+		}
+	}
+}

@@ -75,9 +75,9 @@ func outside112(m *onnxpb.ModelProto, text []byte, opts Options) string {
 		switch dt := t.GetDataType(); {
 		case tensor.IsExternal(t):
 			note("external data")
-		case dt == dtFloat16 || dt == dtBfloat16 || dt == dtComplex64 || dt == dtComplex128 || dt > dtBfloat16 || dt == 0:
+		case dt == tensor.Float16 || dt == tensor.BFloat16 || dt == tensor.Complex64 || dt == tensor.Complex128 || dt > tensor.BFloat16 || dt == 0:
 			note("tensor of type " + dtypeName(dt))
-		case dt == dtFloat || dt == dtDouble:
+		case dt == tensor.Float || dt == tensor.Double:
 			vals, _ := tensorValues(t)
 			for _, v := range vals {
 				if v == "nan" || v == "inf" || v == "-inf" {

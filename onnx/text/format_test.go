@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/mhcc-dev/mhcc/compile"
+	"github.com/mhcc-dev/mhcc/internal/onnxbuild"
+	"github.com/mhcc-dev/mhcc/internal/testmodels"
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	"github.com/mhcc-dev/mhcc/onnx/tensor"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -47,18 +49,18 @@ func attrsModel() *onnxpb.ModelProto {
 		aTensor("tnamed", typedInt64s("k", nil, 7)),
 		aTensor("tbig", rawFloats("", []int64{17}, make([]float32, 17)...)),
 		&onnxpb.AttributeProto{Name: proto.String("tensors"), Type: atype(onnxpb.AttributeProto_TENSORS),
-			Tensors: []*onnxpb.TensorProto{{DataType: proto.Int32(dtInt32), Dims: []int64{1}, Int32Data: []int32{1}}}},
-		&onnxpb.AttributeProto{Name: proto.String("tp"), Type: atype(onnxpb.AttributeProto_TYPE_PROTO), Tp: tensorTy(dtFloat, "N")},
+			Tensors: []*onnxpb.TensorProto{{DataType: proto.Int32(tensor.Int32), Dims: []int64{1}, Int32Data: []int32{1}}}},
+		&onnxpb.AttributeProto{Name: proto.String("tp"), Type: atype(onnxpb.AttributeProto_TYPE_PROTO), Tp: onnxbuild.Type(tensor.Float, "N")},
 		&onnxpb.AttributeProto{Name: proto.String("tps"), Type: atype(onnxpb.AttributeProto_TYPE_PROTOS),
-			TypeProtos: []*onnxpb.TypeProto{tensorTy(dtInt64), {Value: &onnxpb.TypeProto_SequenceType{SequenceType: &onnxpb.TypeProto_Sequence{ElemType: unknownRank(dtFloat)}}}}},
+			TypeProtos: []*onnxpb.TypeProto{onnxbuild.Type(tensor.Int64), {Value: &onnxpb.TypeProto_SequenceType{SequenceType: &onnxpb.TypeProto_Sequence{ElemType: unknownRank(tensor.Float)}}}}},
 		sparse,
 		&onnxpb.AttributeProto{Name: proto.String("legacy"), I: proto.Int64(5)}, // IR v1: no type field
 	)
 	n.Domain = proto.String("test")
 	return model(&onnxpb.GraphProto{
 		Name:   proto.String("attrs"),
-		Input:  []*onnxpb.ValueInfoProto{vi("x", tensorTy(dtFloat, 2))},
-		Output: []*onnxpb.ValueInfoProto{vi("y", tensorTy(dtFloat, 2))},
+		Input:  []*onnxpb.ValueInfoProto{vi("x", onnxbuild.Type(tensor.Float, 2))},
+		Output: []*onnxpb.ValueInfoProto{vi("y", onnxbuild.Type(tensor.Float, 2))},
 		Node:   []*onnxpb.NodeProto{n},
 	})
 }
@@ -68,21 +70,21 @@ func attrsModel() *onnxpb.ModelProto {
 func ifModel() *onnxpb.ModelProto {
 	thenG := &onnxpb.GraphProto{
 		Name:        proto.String("then_g"),
-		Output:      []*onnxpb.ValueInfoProto{vi("t", tensorTy(dtFloat, 2))},
+		Output:      []*onnxpb.ValueInfoProto{vi("t", onnxbuild.Type(tensor.Float, 2))},
 		Initializer: []*onnxpb.TensorProto{rawFloats("one", nil, 1)},
 		Node:        []*onnxpb.NodeProto{node("Add", strs("x", "one"), strs("t"))},
 	}
 	elseG := &onnxpb.GraphProto{
 		Name:   proto.String("else_g"),
-		Output: []*onnxpb.ValueInfoProto{vi("e", tensorTy(dtFloat, 2))},
+		Output: []*onnxpb.ValueInfoProto{vi("e", onnxbuild.Type(tensor.Float, 2))},
 		Node:   []*onnxpb.NodeProto{node("Neg", strs("x"), strs("e"))},
 	}
 	ifNode := node("If", strs("c"), strs("y"), aGraph("then_branch", thenG), aGraph("else_branch", elseG))
 	ifNode.Name = proto.String("if0")
 	return model(&onnxpb.GraphProto{
 		Name:   proto.String("main"),
-		Input:  []*onnxpb.ValueInfoProto{vi("c", tensorTy(dtBool)), vi("x", tensorTy(dtFloat, 2))},
-		Output: []*onnxpb.ValueInfoProto{vi("y", tensorTy(dtFloat, 2))},
+		Input:  []*onnxpb.ValueInfoProto{vi("c", onnxbuild.Type(tensor.Bool)), vi("x", onnxbuild.Type(tensor.Float, 2))},
+		Output: []*onnxpb.ValueInfoProto{vi("y", onnxbuild.Type(tensor.Float, 2))},
 		Node:   []*onnxpb.NodeProto{ifNode},
 	})
 }
@@ -109,8 +111,8 @@ func funcModel(withDefault bool) *onnxpb.ModelProto {
 	}
 	m := model(&onnxpb.GraphProto{
 		Name:   proto.String("g"),
-		Input:  []*onnxpb.ValueInfoProto{vi("x", tensorTy(dtFloat, 2))},
-		Output: []*onnxpb.ValueInfoProto{vi("y", tensorTy(dtFloat, 2))},
+		Input:  []*onnxpb.ValueInfoProto{vi("x", onnxbuild.Type(tensor.Float, 2))},
+		Output: []*onnxpb.ValueInfoProto{vi("y", onnxbuild.Type(tensor.Float, 2))},
 		Node:   []*onnxpb.NodeProto{call},
 	}, fn)
 	m.OpsetImport = []*onnxpb.OperatorSetIdProto{opset("test.fn", 1), opset("", 17)}
@@ -126,18 +128,18 @@ func typesModel() *onnxpb.ModelProto {
 	return model(&onnxpb.GraphProto{
 		Name: proto.String("types"),
 		Input: []*onnxpb.ValueInfoProto{
-			vi("a", tensorTy(dtFloat, "batch", nil, 3)),
-			vi("b", unknownRank(dtFloat)),
-			vi("c", tensorTy(dtDouble)),
-			vi("d", seqOf(tensorTy(dtFloat, "n"))),
-			vi("e", &onnxpb.TypeProto{Value: &onnxpb.TypeProto_MapType{MapType: &onnxpb.TypeProto_Map{KeyType: proto.Int32(dtInt64), ValueType: tensorTy(dtFloat)}}}),
-			vi("f", &onnxpb.TypeProto{Value: &onnxpb.TypeProto_OptionalType{OptionalType: &onnxpb.TypeProto_Optional{ElemType: seqOf(unknownRank(dtInt64))}}}),
-			vi("g", &onnxpb.TypeProto{Value: &onnxpb.TypeProto_SparseTensorType{SparseTensorType: &onnxpb.TypeProto_SparseTensor{ElemType: proto.Int32(dtFloat), Shape: tensorTy(dtFloat, 4, 4).GetTensorType().Shape}}}),
+			vi("a", onnxbuild.Type(tensor.Float, "batch", nil, 3)),
+			vi("b", unknownRank(tensor.Float)),
+			vi("c", onnxbuild.Type(tensor.Double)),
+			vi("d", seqOf(onnxbuild.Type(tensor.Float, "n"))),
+			vi("e", &onnxpb.TypeProto{Value: &onnxpb.TypeProto_MapType{MapType: &onnxpb.TypeProto_Map{KeyType: proto.Int32(tensor.Int64), ValueType: onnxbuild.Type(tensor.Float)}}}),
+			vi("f", &onnxpb.TypeProto{Value: &onnxpb.TypeProto_OptionalType{OptionalType: &onnxpb.TypeProto_Optional{ElemType: seqOf(unknownRank(tensor.Int64))}}}),
+			vi("g", &onnxpb.TypeProto{Value: &onnxpb.TypeProto_SparseTensorType{SparseTensorType: &onnxpb.TypeProto_SparseTensor{ElemType: proto.Int32(tensor.Float), Shape: onnxbuild.Type(tensor.Float, 4, 4).GetTensorType().Shape}}}),
 			{Name: proto.String("h")},
-			vi("float", tensorTy(dtInt64)),
-			vi("in.9", tensorTy(dtFloat, "seq len")),
+			vi("float", onnxbuild.Type(tensor.Int64)),
+			vi("in.9", onnxbuild.Type(tensor.Float, "seq len")),
 		},
-		Output: []*onnxpb.ValueInfoProto{vi("out.0", tensorTy(dtFloat, "batch"))},
+		Output: []*onnxpb.ValueInfoProto{vi("out.0", onnxbuild.Type(tensor.Float, "batch"))},
 		Node:   []*onnxpb.NodeProto{node("Foo", strs("a", "", "float"), strs("out.0"))},
 	})
 }
@@ -147,7 +149,7 @@ func typesModel() *onnxpb.ModelProto {
 // metadata out of order, and fields mhcc's schema does not know.
 func initsModel(withBad bool) *onnxpb.ModelProto {
 	ext := &onnxpb.TensorProto{
-		Name: proto.String("ext"), DataType: proto.Int32(dtFloat), Dims: []int64{1024},
+		Name: proto.String("ext"), DataType: proto.Int32(tensor.Float), Dims: []int64{1024},
 		DataLocation: onnxpb.TensorProto_EXTERNAL.Enum(),
 		ExternalData: []*onnxpb.StringStringEntryProto{
 			{Key: proto.String("location"), Value: proto.String("w.bin")},
@@ -161,16 +163,16 @@ func initsModel(withBad bool) *onnxpb.ModelProto {
 		ext,
 	}
 	if withBad {
-		inits = append(inits, rawTensor("bad", dtFloat, []int64{3}, make([]byte, 8)))
+		inits = append(inits, rawTensor("bad", tensor.Float, []int64{3}, make([]byte, 8)))
 	}
 	mul := node("Mul", strs("x", "w"), strs("h"))
 	mul.ProtoReflect().SetUnknown(protowire.AppendString(protowire.AppendTag(nil, 8, protowire.BytesType), "overload"))
 	m := model(&onnxpb.GraphProto{
 		Name:        proto.String("inits"),
-		Input:       []*onnxpb.ValueInfoProto{vi("x", tensorTy(dtFloat, 2))},
-		Output:      []*onnxpb.ValueInfoProto{vi("y", tensorTy(dtFloat, 2))},
+		Input:       []*onnxpb.ValueInfoProto{vi("x", onnxbuild.Type(tensor.Float, 2))},
+		Output:      []*onnxpb.ValueInfoProto{vi("y", onnxbuild.Type(tensor.Float, 2))},
 		Initializer: inits,
-		ValueInfo:   []*onnxpb.ValueInfoProto{vi("h", tensorTy(dtFloat, 2))},
+		ValueInfo:   []*onnxpb.ValueInfoProto{vi("h", onnxbuild.Type(tensor.Float, 2))},
 		Node:        []*onnxpb.NodeProto{mul, node("Add", strs("h", "k.0"), strs("y"))},
 	})
 	m.OpsetImport = append(m.OpsetImport, opset("com.example", 2))
@@ -199,28 +201,28 @@ func dtypesModel() *onnxpb.ModelProto {
 	}
 	return model(&onnxpb.GraphProto{
 		Name:   proto.String("dtypes"),
-		Input:  []*onnxpb.ValueInfoProto{vi("x", tensorTy(dtFloat, 2))},
-		Output: []*onnxpb.ValueInfoProto{vi("y", tensorTy(dtFloat, 2))},
+		Input:  []*onnxpb.ValueInfoProto{vi("x", onnxbuild.Type(tensor.Float, 2))},
+		Output: []*onnxpb.ValueInfoProto{vi("y", onnxbuild.Type(tensor.Float, 2))},
 		Initializer: []*onnxpb.TensorProto{
 			typedFloats("f32", []int64{2}, 1, 0.1),
-			rawTensor("f64", dtDouble, []int64{2}, le.AppendUint64(le.AppendUint64(nil, math.Float64bits(0.1)), math.Float64bits(-2))),
-			typed("i8", dtInt8, []int64{2}, &onnxpb.TensorProto{Int32Data: []int32{-1, 127}}),
-			rawTensor("u8", dtUint8, []int64{2}, []byte{0, 255}),
-			rawTensor("i16", dtInt16, []int64{1}, le.AppendUint16(nil, uint16(0xffff-299))),
-			typed("u16", dtUint16, []int64{1}, &onnxpb.TensorProto{Int32Data: []int32{65535}}),
-			rawTensor("i32", dtInt32, []int64{2}, le.AppendUint32(le.AppendUint32(nil, uint32(0xffffffff-6)), 8)),
-			typed("u32", dtUint32, []int64{1}, &onnxpb.TensorProto{Uint64Data: []uint64{4294967295}}),
-			rawTensor("i64", dtInt64, []int64{1}, le64(-9000000000)),
-			rawTensor("u64", dtUint64, []int64{1}, le64(-1)),
-			typed("b", dtBool, []int64{3}, &onnxpb.TensorProto{Int32Data: []int32{1, 0, 1}}),
-			rawTensor("h16", dtFloat16, []int64{2}, []byte{0x00, 0x3c, 0x00, 0xc0}),
-			typed("bf", dtBfloat16, []int64{1}, &onnxpb.TensorProto{Int32Data: []int32{0x3f80}}),
-			typed("s", dtString, []int64{2}, &onnxpb.TensorProto{StringData: [][]byte{[]byte("a"), []byte(`b"c`)}}),
-			typed("c64", dtComplex64, []int64{1}, &onnxpb.TensorProto{FloatData: []float32{1, -1}}),
+			rawTensor("f64", tensor.Double, []int64{2}, le.AppendUint64(le.AppendUint64(nil, math.Float64bits(0.1)), math.Float64bits(-2))),
+			typed("i8", tensor.Int8, []int64{2}, &onnxpb.TensorProto{Int32Data: []int32{-1, 127}}),
+			rawTensor("u8", tensor.Uint8, []int64{2}, []byte{0, 255}),
+			rawTensor("i16", tensor.Int16, []int64{1}, le.AppendUint16(nil, uint16(0xffff-299))),
+			typed("u16", tensor.Uint16, []int64{1}, &onnxpb.TensorProto{Int32Data: []int32{65535}}),
+			rawTensor("i32", tensor.Int32, []int64{2}, le.AppendUint32(le.AppendUint32(nil, uint32(0xffffffff-6)), 8)),
+			typed("u32", tensor.Uint32, []int64{1}, &onnxpb.TensorProto{Uint64Data: []uint64{4294967295}}),
+			rawTensor("i64", tensor.Int64, []int64{1}, le64(-9000000000)),
+			rawTensor("u64", tensor.Uint64, []int64{1}, le64(-1)),
+			typed("b", tensor.Bool, []int64{3}, &onnxpb.TensorProto{Int32Data: []int32{1, 0, 1}}),
+			rawTensor("h16", tensor.Float16, []int64{2}, []byte{0x00, 0x3c, 0x00, 0xc0}),
+			typed("bf", tensor.BFloat16, []int64{1}, &onnxpb.TensorProto{Int32Data: []int32{0x3f80}}),
+			typed("s", tensor.String, []int64{2}, &onnxpb.TensorProto{StringData: [][]byte{[]byte("a"), []byte(`b"c`)}}),
+			typed("c64", tensor.Complex64, []int64{1}, &onnxpb.TensorProto{FloatData: []float32{1, -1}}),
 			rawFloats("special", []int64{3}, float32(math.NaN()), float32(math.Inf(1)), float32(math.Copysign(0, -1))),
 			rawFloats("empty", []int64{0}),
 			rawFloats("long", []int64{2, 20}, long...),
-			{Name: proto.String("ext"), DataType: proto.Int32(dtFloat), Dims: []int64{4}, DataLocation: onnxpb.TensorProto_EXTERNAL.Enum(),
+			{Name: proto.String("ext"), DataType: proto.Int32(tensor.Float), Dims: []int64{4}, DataLocation: onnxpb.TensorProto_EXTERNAL.Enum(),
 				ExternalData: []*onnxpb.StringStringEntryProto{{Key: proto.String("location"), Value: proto.String("w.bin")}}},
 		},
 		Node: []*onnxpb.NodeProto{node("Identity", strs("x"), strs("y"))},
@@ -230,10 +232,10 @@ func dtypesModel() *onnxpb.ModelProto {
 func TestFormatExact(t *testing.T) {
 	// The hashes Format prints are tensor.Hash's (tested against an
 	// independent digest in onnx/tensor).
-	tbig := mustHash(rawTensor("", dtFloat, []int64{17}, make([]byte, 68)))
+	tbig := mustHash(rawTensor("", tensor.Float, []int64{17}, make([]byte, 68)))
 	one := mustHash(rawFloats("", nil, 1))
 	hw := mustHash(rawFloats("", []int64{2}, 1, -0.5))
-	hk := mustHash(rawTensor("", dtInt64, []int64{3}, le64(1, 2, 3)))
+	hk := mustHash(rawTensor("", tensor.Int64, []int64{3}, le64(1, 2, 3)))
 	tests := []struct {
 		name string
 		m    *onnxpb.ModelProto
@@ -465,25 +467,10 @@ func TestNames(t *testing.T) {
 // compiled compiles a testdata model file and decodes it.
 func compiled(t *testing.T, path string) *onnxpb.ModelProto {
 	t.Helper()
-	res, err := compile.Compile(path, compile.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := &onnxpb.ModelProto{}
-	if err := proto.Unmarshal(res.ONNX, m); err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return testmodels.Compile(t, path, compile.Options{})
 }
 
-func testdataModels(t *testing.T) []string {
-	t.Helper()
-	paths, err := filepath.Glob("../../testdata/models/*.yaml")
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("no testdata models: %v", err)
-	}
-	return paths
-}
+func testdataModels(t *testing.T) []string { return testmodels.Paths(t) }
 
 // toTyped moves every float, int64 and int32 tensor's raw_data into its
 // typed field, as other producers store data.
@@ -495,15 +482,15 @@ func toTyped(m *onnxpb.ModelProto) {
 		}
 		le := binary.LittleEndian
 		switch t.GetDataType() {
-		case dtFloat:
+		case tensor.Float:
 			for i := 0; i+4 <= len(t.RawData); i += 4 {
 				t.FloatData = append(t.FloatData, math.Float32frombits(le.Uint32(t.RawData[i:])))
 			}
-		case dtInt64:
+		case tensor.Int64:
 			for i := 0; i+8 <= len(t.RawData); i += 8 {
 				t.Int64Data = append(t.Int64Data, int64(le.Uint64(t.RawData[i:])))
 			}
-		case dtInt32:
+		case tensor.Int32:
 			for i := 0; i+4 <= len(t.RawData); i += 4 {
 				t.Int32Data = append(t.Int32Data, int32(le.Uint32(t.RawData[i:])))
 			}

@@ -5,27 +5,11 @@ import (
 	"math"
 
 	"github.com/mhcc-dev/mhcc/onnx/pb"
+	"github.com/mhcc-dev/mhcc/onnx/tensor"
 	"google.golang.org/protobuf/proto"
 )
 
 // Builders for hand-made models.
-
-// tensorType builds a tensor TypeProto; each dim is an int (a value), a
-// string (a param) or nil (unknown).
-func tensorTy(dt int32, dims ...any) *onnxpb.TypeProto {
-	shape := &onnxpb.TensorShapeProto{}
-	for _, d := range dims {
-		dim := &onnxpb.TensorShapeProto_Dimension{}
-		switch v := d.(type) {
-		case int:
-			dim.Value = &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: int64(v)}
-		case string:
-			dim.Value = &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: v}
-		}
-		shape.Dim = append(shape.Dim, dim)
-	}
-	return &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(dt), Shape: shape}}}
-}
 
 // unknownRank builds a tensor TypeProto without a shape.
 func unknownRank(dt int32) *onnxpb.TypeProto {
@@ -93,16 +77,16 @@ func rawFloats(name string, dims []int64, vals ...float32) *onnxpb.TensorProto {
 	if raw == nil {
 		raw = []byte{}
 	}
-	return &onnxpb.TensorProto{Name: proto.String(name), DataType: proto.Int32(dtFloat), Dims: dims, RawData: raw}
+	return &onnxpb.TensorProto{Name: proto.String(name), DataType: proto.Int32(tensor.Float), Dims: dims, RawData: raw}
 }
 
 // typedFloats builds a float tensor whose data is in float_data.
 func typedFloats(name string, dims []int64, vals ...float32) *onnxpb.TensorProto {
-	return &onnxpb.TensorProto{Name: proto.String(name), DataType: proto.Int32(dtFloat), Dims: dims, FloatData: vals}
+	return &onnxpb.TensorProto{Name: proto.String(name), DataType: proto.Int32(tensor.Float), Dims: dims, FloatData: vals}
 }
 
 func typedInt64s(name string, dims []int64, vals ...int64) *onnxpb.TensorProto {
-	return &onnxpb.TensorProto{Name: proto.String(name), DataType: proto.Int32(dtInt64), Dims: dims, Int64Data: vals}
+	return &onnxpb.TensorProto{Name: proto.String(name), DataType: proto.Int32(tensor.Int64), Dims: dims, Int64Data: vals}
 }
 
 func rawTensor(name string, dt int32, dims []int64, raw []byte) *onnxpb.TensorProto {

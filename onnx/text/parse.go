@@ -842,7 +842,7 @@ func (p *parser) tensorBody(tp *onnxpb.TypeProto, at token) (*onnxpb.TensorProto
 // string_data) in the canonical layout tensor.Hash hashes.
 func fillTensor(t *onnxpb.TensorProto, vals []token) error {
 	dt := t.GetDataType()
-	if dt == dtString {
+	if dt == tensor.String {
 		t.StringData = [][]byte{}
 		for _, v := range vals {
 			if v.kind != tString {
@@ -859,9 +859,9 @@ func fillTensor(t *onnxpb.TensorProto, vals []token) error {
 			return fmt.Errorf("%s tensor: got %v", dtypeName(dt), v)
 		}
 		switch dt {
-		case dtFloat, dtComplex64, dtDouble, dtComplex128:
+		case tensor.Float, tensor.Complex64, tensor.Double, tensor.Complex128:
 			bits := 32
-			if dt == dtDouble || dt == dtComplex128 {
+			if dt == tensor.Double || dt == tensor.Complex128 {
 				bits = 64
 			}
 			f, err := parseFloat(v.text, bits)
@@ -879,7 +879,7 @@ func fillTensor(t *onnxpb.TensorProto, vals []token) error {
 			return fmt.Errorf("%s tensor: got %v", dtypeName(dt), v)
 		}
 		switch dt {
-		case dtUint64:
+		case tensor.Uint64:
 			u, err := strconv.ParseUint(v.text, 10, 64)
 			if err != nil {
 				return err
@@ -892,11 +892,11 @@ func fillTensor(t *onnxpb.TensorProto, vals []token) error {
 			return err
 		}
 		switch dt {
-		case dtInt64:
+		case tensor.Int64:
 			raw = le.AppendUint64(raw, uint64(n))
-		case dtInt32, dtUint32:
+		case tensor.Int32, tensor.Uint32:
 			raw = le.AppendUint32(raw, uint32(n))
-		case dtInt16, dtUint16, dtFloat16, dtBfloat16:
+		case tensor.Int16, tensor.Uint16, tensor.Float16, tensor.BFloat16:
 			raw = le.AppendUint16(raw, uint16(n))
 		default: // int8, uint8, bool, float8 and 4-bit types: the bytes
 			if tensor.Bits(dt) == 0 {

@@ -50,6 +50,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mhcc-dev/mhcc/internal/onnxbuild"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
 	"github.com/mhcc-dev/mhcc/onnx/pb"
 	"github.com/mhcc-dev/mhcc/onnx/tensor"
@@ -466,13 +467,13 @@ func attrs12Model() *onnxpb.ModelProto {
 		aStrings("strings", "a", "b c"),
 		aTensor("t", rawFloats("", []int64{2}, 1, 2.5)),
 		aTensor("tnamed", typedInt64s("k", nil, 7)),
-		aTensor("tbool", &onnxpb.TensorProto{DataType: proto.Int32(dtBool), Dims: []int64{2}, Int32Data: []int32{1, 0}}),
+		aTensor("tbool", &onnxpb.TensorProto{DataType: proto.Int32(tensor.Bool), Dims: []int64{2}, Int32Data: []int32{1, 0}}),
 	)
 	n.Domain = proto.String("test.domain")
 	return model(&onnxpb.GraphProto{
 		Name:   proto.String("attrs"),
-		Input:  []*onnxpb.ValueInfoProto{vi("x", tensorTy(dtFloat, 2))},
-		Output: []*onnxpb.ValueInfoProto{vi("y", tensorTy(dtFloat, 2))},
+		Input:  []*onnxpb.ValueInfoProto{vi("x", onnxbuild.Type(tensor.Float, 2))},
+		Output: []*onnxpb.ValueInfoProto{vi("y", onnxbuild.Type(tensor.Float, 2))},
 		Node:   []*onnxpb.NodeProto{n, node("Relu", strs("y"), strs("z"))},
 	})
 }

@@ -10,26 +10,6 @@ import (
 	"github.com/mhcc-dev/mhcc/onnx/tensor"
 )
 
-// Element data types (TensorProto.DataType) used below.
-const (
-	dtFloat      = tensor.Float
-	dtUint8      = tensor.Uint8
-	dtInt8       = tensor.Int8
-	dtUint16     = tensor.Uint16
-	dtInt16      = tensor.Int16
-	dtInt32      = tensor.Int32
-	dtInt64      = tensor.Int64
-	dtString     = tensor.String
-	dtBool       = tensor.Bool
-	dtFloat16    = tensor.Float16
-	dtDouble     = tensor.Double
-	dtUint32     = tensor.Uint32
-	dtUint64     = tensor.Uint64
-	dtComplex64  = tensor.Complex64
-	dtComplex128 = tensor.Complex128
-	dtBfloat16   = tensor.BFloat16
-)
-
 // floatLit prints a float the shortest way that reads back to the same
 // value at the given precision (32 or 64 bits), always as a float literal of
 // the syntax: with a decimal point or an exponent ("1.0", not "1", which the
@@ -60,7 +40,7 @@ func itoa(v int64) string { return strconv.FormatInt(v, 10) }
 // them in int32_data), quoted strings for string.
 func tensorValues(t *onnxpb.TensorProto) ([]string, error) {
 	dt := t.GetDataType()
-	if dt == dtString {
+	if dt == tensor.String {
 		strs, err := tensor.Strings(t)
 		if err != nil {
 			return nil, err
@@ -78,39 +58,39 @@ func tensorValues(t *onnxpb.TensorProto) ([]string, error) {
 	le := binary.LittleEndian
 	var out []string
 	switch dt {
-	case dtFloat, dtComplex64:
+	case tensor.Float, tensor.Complex64:
 		for i := 0; i+4 <= len(data); i += 4 {
 			out = append(out, floatLit(float64(math.Float32frombits(le.Uint32(data[i:]))), 32))
 		}
-	case dtDouble, dtComplex128:
+	case tensor.Double, tensor.Complex128:
 		for i := 0; i+8 <= len(data); i += 8 {
 			out = append(out, floatLit(math.Float64frombits(le.Uint64(data[i:])), 64))
 		}
-	case dtInt64:
+	case tensor.Int64:
 		for i := 0; i+8 <= len(data); i += 8 {
 			out = append(out, itoa(int64(le.Uint64(data[i:]))))
 		}
-	case dtUint64:
+	case tensor.Uint64:
 		for i := 0; i+8 <= len(data); i += 8 {
 			out = append(out, strconv.FormatUint(le.Uint64(data[i:]), 10))
 		}
-	case dtInt32:
+	case tensor.Int32:
 		for i := 0; i+4 <= len(data); i += 4 {
 			out = append(out, itoa(int64(int32(le.Uint32(data[i:])))))
 		}
-	case dtUint32:
+	case tensor.Uint32:
 		for i := 0; i+4 <= len(data); i += 4 {
 			out = append(out, itoa(int64(le.Uint32(data[i:]))))
 		}
-	case dtInt16:
+	case tensor.Int16:
 		for i := 0; i+2 <= len(data); i += 2 {
 			out = append(out, itoa(int64(int16(le.Uint16(data[i:])))))
 		}
-	case dtUint16, dtFloat16, dtBfloat16:
+	case tensor.Uint16, tensor.Float16, tensor.BFloat16:
 		for i := 0; i+2 <= len(data); i += 2 {
 			out = append(out, itoa(int64(le.Uint16(data[i:]))))
 		}
-	case dtInt8:
+	case tensor.Int8:
 		for _, b := range data {
 			out = append(out, itoa(int64(int8(b))))
 		}

@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 
+	"github.com/mhcc-dev/mhcc/onnx/tensor"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
 
@@ -43,43 +44,17 @@ func FromFloat32s(dt mhrt.DType, shape []int64, v []float32) (*mhrt.Tensor, erro
 
 // FromInt64s makes a tensor of numeric type dt from values that fit it.
 func FromInt64s(dt mhrt.DType, shape []int64, v []int64) (*mhrt.Tensor, error) {
-	var data any
-	switch dt {
-	case mhrt.Int64:
-		data = v
-	case mhrt.Int32:
-		data = convert[int32](v)
-	case mhrt.Int16:
-		data = convert[int16](v)
-	case mhrt.Int8:
-		data = convert[int8](v)
-	case mhrt.Uint64:
-		data = convert[uint64](v)
-	case mhrt.Uint32:
-		data = convert[uint32](v)
-	case mhrt.Uint16:
-		data = convert[uint16](v)
-	case mhrt.Uint8:
-		data = convert[uint8](v)
-	default:
-		if !dt.IsFloat() {
-			return nil, fmt.Errorf("cannot make %v values", dt)
-		}
-		f := make([]float64, len(v))
-		for i, x := range v {
-			f[i] = float64(x)
-		}
-		return FromFloat64s(dt, shape, f)
+	if data, err := tensor.FromInt64s(int32(dt), v); err == nil {
+		return mhrt.New(dt, shape, data)
 	}
-	return mhrt.New(dt, shape, data)
-}
-
-func convert[T int8 | int16 | int32 | uint8 | uint16 | uint32 | uint64](v []int64) []T {
-	out := make([]T, len(v))
+	if !dt.IsFloat() {
+		return nil, fmt.Errorf("cannot make %v values", dt)
+	}
+	f := make([]float64, len(v))
 	for i, x := range v {
-		out[i] = T(x)
+		f[i] = float64(x)
 	}
-	return out
+	return FromFloat64s(dt, shape, f)
 }
 
 // A Rand draws generated inputs. It uses only the PCG source's raw bits, so

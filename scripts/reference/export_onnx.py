@@ -32,6 +32,7 @@ sys.path.insert(0, HERE)
 
 import mhc_reference as ref  # noqa: E402
 import safetensors_io as st  # noqa: E402
+import checkpoint_io  # noqa: E402
 
 
 def fixed_dim(inputs, key):
@@ -50,7 +51,7 @@ def build_model(path, doc, out):
     source = w.get("source", "random")
     written = None
     if source == "safetensors":
-        model.load_weights(st.load(os.path.join(os.path.dirname(path), w["path"])))
+        model.load_weights(checkpoint_io.load_weights(path, w))
     elif source == "random":
         import make_golden
         seed = int(w.get("seed", 0))

@@ -33,6 +33,7 @@ sys.path.insert(0, HERE)
 
 import mhc_reference as ref  # noqa: E402
 import safetensors_io as st  # noqa: E402
+import checkpoint_io  # noqa: E402
 
 
 def load_model(path, max_sequence=0):
@@ -49,7 +50,7 @@ def load_model(path, max_sequence=0):
         doc["inputs"] = dict(doc.get("inputs") or {}, max_sequence=max(max_sequence, (doc.get("inputs") or {}).get("max_sequence", 0)))
     cfg = ref.Config.from_yaml_dict(doc)
     model = ref.build(cfg, torch.float64)
-    model.load_weights(st.load(os.path.join(os.path.dirname(path), doc["weights"]["path"])))
+    model.load_weights(checkpoint_io.load_weights(path, doc["weights"]))
     model.eval()
     return model
 
@@ -90,7 +91,7 @@ def main():
         doc["inputs"] = dict(doc["inputs"] or {}, max_sequence=max(a.max_sequence, (doc["inputs"] or {}).get("max_sequence", 0)))
     cfg = ref.Config.from_yaml_dict(doc)
     model = ref.build(cfg, torch.float64)
-    model.load_weights(st.load(os.path.join(os.path.dirname(a.model), doc["weights"]["path"])))
+    model.load_weights(checkpoint_io.load_weights(a.model, doc["weights"]))
     model.eval()
 
     io = st.load(a.inputs)

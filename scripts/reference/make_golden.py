@@ -5,6 +5,9 @@
 Each case directory gets:
     model.yaml          docs/spec.md §5 format 1 model file (weights from weights.safetensors)
     weights.safetensors random weights with docs/spec.md §4 names/shapes in the case dtype
+                        (a case with `shards` has instead model.safetensors.index.json and
+                        model-0000k-of-0000n.safetensors with Hugging Face names, read with
+                        weights.names.preset)
     io.safetensors      run{k}.input_ids (I64) + run{k}.logits (F32)   for decoders,
                         run{k}.x (F32)         + run{k}.y (F32)        for mlp;
                         outputs computed in float64 from the stored (rounded) weights
@@ -25,6 +28,7 @@ sys.path.insert(0, HERE)
 
 import mhc_reference as ref  # noqa: E402
 import safetensors_io as st  # noqa: E402
+import checkpoint_io  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
 DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
@@ -88,6 +92,25 @@ CASES = [
                                eps=1e-5, rms_eps=1e-5, collapse="mean"),
         inputs=dict(batch=2, sequence=6, max_sequence=8),
         runs=[(2, 6), (2, 6), (2, 6)],
+    ),
+    dict(
+        name="decoder-hf-sharded",
+        covers="a checkpoint as Hugging Face writes it: Llama/Qwen2 module names "
+               "(model.layers.{i}.self_attn.q_proj, mlp.gate_proj, lm_head, ...; mHC parameters "
+               "under model.) read with weights.names preset hf-llama, in three shards behind "
+               "model.safetensors.index.json; dynamic mHC n=4, GQA (heads 4 / kv_heads 2), "
+               "rope_theta 1e6, F32 weights",
+        seed=707,
+        dtype="F32",
+        architecture=dict(kind="decoder", vocab_size=89, hidden_size=32, layers=2, heads=4,
+                          kv_heads=2, head_dim=8, ffn_hidden_size=48, norm_eps=1e-6,
+                          rope_theta=1000000.0),
+        hyper_connections=dict(kind="mhc", streams=4, dynamic=True, sinkhorn_iterations=20,
+                               eps=1e-6, rms_eps=1e-6, collapse="head"),
+        inputs=dict(batch="dynamic", sequence="dynamic", max_sequence=64),
+        runs=[(1, 5), (3, 9), (2, 1)],
+        names="hf-llama",
+        shards=3,
     ),
     dict(
         name="decoder-nanogpt",
@@ -222,7 +245,11 @@ def model_yaml(case):
         lines.append("%s:" % section)
         for k, v in case[section].items():
             lines.append("  %s: %s" % (k, yaml_scalar(v)))
-    lines += ["weights:", "  source: safetensors", "  path: weights.safetensors"]
+    if case.get("shards"):
+        lines += ["weights:", "  source: safetensors", "  path: model.safetensors.index.json",
+                  "  names: {preset: %s}" % case["names"]]
+    else:
+        lines += ["weights:", "  source: safetensors", "  path: weights.safetensors"]
     lines.append("inputs:")
     for k, v in case["inputs"].items():
         lines.append("  %s: %s" % (k, yaml_scalar(v)))
@@ -295,6 +322,43 @@ def make_io(cfg, model, runs, seed):
     return io
 
 
+def hf_config(cfg, d):
+    """config.json as transformers' LlamaConfig writes it, with DeepSeek-V4's mHC keys
+    (hc_mult, hc_sinkhorn_iters, hc_eps): what mhcc import reads (README, "Bring your own
+    checkpoint"). The mHC settings it has no key for (dynamic, rms_eps, collapse) are the
+    case's, which are mhcc's defaults."""
+    import json
+    assert cfg.dynamic and cfg.collapse == "head" and cfg.rms_eps == 1e-6
+    doc = {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "vocab_size": cfg.vocab_size,
+        "hidden_size": cfg.hidden_size,
+        "intermediate_size": cfg.ffn_hidden_size,
+        "num_hidden_layers": cfg.layers,
+        "num_attention_heads": cfg.heads,
+        "num_key_value_heads": cfg.kv_heads,
+        "head_dim": cfg.head_dim,
+        "hidden_act": "silu",
+        "max_position_embeddings": cfg.max_sequence,
+        "rms_norm_eps": cfg.norm_eps,
+        "rope_theta": cfg.rope_theta,
+        "rope_scaling": None,
+        "attention_bias": False,
+        "mlp_bias": False,
+        "tie_word_embeddings": False,
+        "hc_mult": cfg.streams,
+        "hc_sinkhorn_iters": cfg.sinkhorn_iterations,
+        "hc_eps": cfg.eps,
+        "torch_dtype": "float32",
+        "initializer_range": 0.02,
+        "use_cache": True,
+    }
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+
+
 def generate(case, out_root):
     d = os.path.join(out_root, case["name"])
     os.makedirs(d, exist_ok=True)
@@ -305,7 +369,14 @@ def generate(case, out_root):
     # Build the reference from the YAML just written, so the file is what gets tested.
     cfg = ref.Config.from_yaml_dict(yaml.safe_load(text))
     weights = make_weights(cfg, case["dtype"], case["seed"])
-    st.save(weights, os.path.join(d, "weights.safetensors"))
+    if case.get("shards"):
+        # Hugging Face names, sharded; the reference reads them back through the index.
+        assert case["names"] == "hf-llama"
+        hf = {checkpoint_io.hf_llama_name(n): t for n, t in weights.items()}
+        checkpoint_io.save_sharded(hf, d, case["shards"])
+        hf_config(cfg, d)
+    else:
+        st.save(weights, os.path.join(d, "weights.safetensors"))
 
     # Compute from what was stored (F16/BF16 rounding included), read back from disk.
     _, model = ref.load_yaml_model(os.path.join(d, "model.yaml"), torch.float64)

@@ -667,7 +667,6 @@ def load_yaml_model(path, dtype=torch.float64):
     """Load a docs/spec.md §5 model file whose weights come from safetensors; returns (cfg, model)."""
     import os
     import yaml
-    from safetensors_io import load
     with open(path) as f:
         doc = yaml.safe_load(f)
     cfg = Config.from_yaml_dict(doc)
@@ -675,5 +674,6 @@ def load_yaml_model(path, dtype=torch.float64):
     w = doc["weights"]
     if w.get("source") != "safetensors":
         raise ValueError("only weights.source: safetensors is supported by the reference")
-    model.load_weights(load(os.path.join(os.path.dirname(path), w["path"])))
+    from checkpoint_io import load_weights
+    model.load_weights(load_weights(path, w))
     return cfg, model

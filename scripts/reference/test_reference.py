@@ -449,6 +449,43 @@ class DenseOptionsTest(unittest.TestCase):
             self.assertEqual(not torch.allclose(a, b), differs, pos)
 
 
+class CheckpointTest(unittest.TestCase):
+    """checkpoint_io: Hugging Face names and sharded checkpoints."""
+
+    def test_hf_llama_names(self):
+        import checkpoint_io as ck
+        cfg = ref.Config(kind="decoder", vocab_size=11, hidden_size=8, layers=2, heads=2, kv_heads=1,
+                         ffn_hidden_size=12)
+        names = sorted(ref.build(cfg).expected_weights())
+        hf = [ck.hf_llama_name(n) for n in names]
+        self.assertIn("model.layers.1.self_attn.k_proj.weight", hf)
+        self.assertIn("model.layers.0.mlp.up_proj.weight", hf)
+        self.assertIn("lm_head.weight", hf)
+        self.assertIn("model.hc_head_fn", hf)
+        self.assertEqual(len(set(hf)), len(hf))
+        self.assertEqual([ck.spec_name_hf_llama(n) for n in hf], names)
+
+    def test_sharded_round_trip(self):
+        import json
+        import tempfile
+        import checkpoint_io as ck
+        tensors = {"a": torch.arange(6.0).reshape(2, 3), "b": torch.ones(4), "c": torch.zeros(1)}
+        with tempfile.TemporaryDirectory() as d:
+            path = ck.save_sharded(tensors, d, 2)
+            back = ck.read_tensors(path)
+            self.assertEqual(sorted(back), ["a", "b", "c"])
+            for k in tensors:
+                self.assertTrue(torch.equal(back[k], tensors[k]))
+            with open(path) as f:
+                index = json.load(f)
+            self.assertEqual(index["weight_map"]["b"], "model-00002-of-00002.safetensors")
+            index["weight_map"]["b"] = "model-00001-of-00002.safetensors"  # the index lies
+            with open(path, "w") as f:
+                json.dump(index, f)
+            with self.assertRaises(KeyError):
+                ck.read_tensors(path)
+
+
 class GoldenTest(unittest.TestCase):
     """The checked-in fixtures agree with the reference (catches stale fixtures)."""
 
