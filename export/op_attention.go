@@ -10,23 +10,31 @@ import (
 // Attention: causal grouped-query attention with RoPE (docs/spec.md §3). Query head
 // h = kv·G + g (G = heads/kv_heads) reads kv head kv = h / G: q is viewed as
 // [B, KV, G, S, D] and k, v as [B, KV, 1, S, D], so MatMul's broadcasting
-// shares each kv head with its G query heads.
+// shares each kv head with its G query heads. Without cos and sin (inputs
+// 5 and 6 omitted) there is no RoPE; inputs 7 to 10 are the optional biases
+// of wq, wk, wv and wo.
 func expandAttention(e *emitter, n *ir.Node, in, out []string) {
 	h, kv, d := n.Attrs.Int("heads"), n.Attrs.Int("kv_heads"), n.Attrs.Int("head_dim")
 	g := h / kv
 	x := in[0]
 	seq := e.seqLen(x, n.Inputs[0].Type.Shape[1])
-	cos, sin := e.ropeRows(in[5], seq), e.ropeRows(in[6], seq)
+	rope := in[5] != ""
+	var cos, sin string
+	if rope {
+		cos, sin = e.ropeRows(in[5], seq), e.ropeRows(in[6], seq)
+	}
 
-	q := e.op("Reshape", "", ins(e.linear(x, in[1], ""), e.i64s(0, 0, kv, g, d)))
+	q := e.op("Reshape", "", ins(e.linearBias(x, in[1], optIn(in, 7), ""), e.i64s(0, 0, kv, g, d)))
 	q = e.op("Transpose", "", ins(q), aInts("perm", 0, 2, 3, 1, 4)) // [B, KV, G, S, D]
-	heads := func(w string) string {
-		t := e.op("Reshape", "", ins(e.linear(x, w, ""), e.i64s(0, 0, kv, d)))
+	heads := func(w, b string) string {
+		t := e.op("Reshape", "", ins(e.linearBias(x, w, b, ""), e.i64s(0, 0, kv, d)))
 		t = e.op("Transpose", "", ins(t), aInts("perm", 0, 2, 1, 3)) // [B, KV, S, D]
 		return e.op("Unsqueeze", "", ins(t, e.i64s(2)))              // [B, KV, 1, S, D]
 	}
-	k, v := heads(in[2]), heads(in[3])
-	q, k = e.rope(q, cos, sin, d), e.rope(k, cos, sin, d)
+	k, v := heads(in[2], optIn(in, 8)), heads(in[3], optIn(in, 9))
+	if rope {
+		q, k = e.rope(q, cos, sin, d), e.rope(k, cos, sin, d)
+	}
 
 	kt := e.op("Transpose", "", ins(k), aInts("perm", 0, 1, 2, 4, 3))
 	scores := e.op("Mul", "", ins(e.op("MatMul", "", ins(q, kt)), e.f32(1/math.Sqrt(float64(d)))))
@@ -35,7 +43,16 @@ func expandAttention(e *emitter, n *ir.Node, in, out []string) {
 	o := e.op("MatMul", "", ins(p, v))                              // [B, KV, G, S, D]
 	o = e.op("Transpose", "", ins(o), aInts("perm", 0, 3, 1, 2, 4)) // [B, S, KV, G, D]
 	o = e.op("Reshape", "", ins(o, e.i64s(0, 0, h*d)))
-	e.linear(o, in[4], out[0])
+	e.linearBias(o, in[4], optIn(in, 10), out[0])
+}
+
+// maxPositions is the number of positions an attention node's tables hold:
+// the rows of cos, or its max_sequence attribute when there is no RoPE.
+func maxPositions(n *ir.Node) int64 {
+	if n.Inputs[5] != nil {
+		return n.Inputs[5].Type.Shape[0].Size
+	}
+	return n.Attrs.Int("max_sequence")
 }
 
 // slice returns x[..., start:end] along axis.
@@ -121,7 +138,7 @@ func (e *emitter) positions(rows int64) string {
 func expandAttentionWebGPU(e *emitter, n *ir.Node, in, out []string) {
 	seq := e.seqLen(in[0], n.Inputs[0].Type.Shape[1])
 	if key := "mask:" + seq; e.memo[key] == "" {
-		pos := e.slice2(e.positions(n.Inputs[5].Type.Shape[0].Size), e.i64s(0), seq)
+		pos := e.slice2(e.positions(maxPositions(n)), e.i64s(0), seq)
 		rows := e.op("Unsqueeze", "", ins(pos, e.i64s(1))) // [S, 1]
 		cols := e.op("Unsqueeze", "", ins(pos, e.i64s(0))) // [1, S]
 		e.memo[key] = e.op("Greater", "", ins(cols, rows))

@@ -19,6 +19,8 @@ import (
 // (paddedMask), so a left-padded row computes what it computes unpadded.
 // (Before attention_mask existed, positions were P..P+S-1 for every row
 // and nothing was hidden; that graph was not measurably faster, bench/kvmask.md.)
+// Without cos and sin there is no RoPE; inputs 11 to 14 are the optional
+// biases of wq, wk, wv and wo.
 func expandAttentionKV(e *emitter, n *ir.Node, in, out []string) {
 	h, kv, d := n.Attrs.Int("heads"), n.Attrs.Int("kv_heads"), n.Attrs.Int("head_dim")
 	g := h / kv
@@ -26,20 +28,29 @@ func expandAttentionKV(e *emitter, n *ir.Node, in, out []string) {
 	seq := e.seqLen(x, n.Inputs[0].Type.Shape[1])
 	past := e.pastLen(in[7], n.Inputs[7].Type.Shape[2])
 	total := e.memoOp("total:"+past+":"+seq, "Add", past, seq)
-	cos, sin := e.positionRope(in[10], in[5], in[6], n.Inputs[5].Type.Shape[0].Size)                           // [B, S, D]
-	cosK, sinK := e.op("Unsqueeze", "", ins(cos, e.i64s(1))), e.op("Unsqueeze", "", ins(sin, e.i64s(1)))       // [B, 1, S, D]
-	cosQ, sinQ := e.op("Unsqueeze", "", ins(cos, e.i64s(1, 2))), e.op("Unsqueeze", "", ins(sin, e.i64s(1, 2))) // [B, 1, 1, S, D]
-	mask := e.op("Unsqueeze", "", ins(e.paddedMask(past, total, in[9]), e.i64s(1)))                            // [B, 1, 1, S, T]
+	rope := in[5] != ""
+	var cosK, sinK, cosQ, sinQ string
+	if rope {
+		cos, sin := e.positionRope(in[10], in[5], in[6], n.Inputs[5].Type.Shape[0].Size)                          // [B, S, D]
+		cosK, sinK = e.op("Unsqueeze", "", ins(cos, e.i64s(1))), e.op("Unsqueeze", "", ins(sin, e.i64s(1)))       // [B, 1, S, D]
+		cosQ, sinQ = e.op("Unsqueeze", "", ins(cos, e.i64s(1, 2))), e.op("Unsqueeze", "", ins(sin, e.i64s(1, 2))) // [B, 1, 1, S, D]
+	}
+	mask := e.op("Unsqueeze", "", ins(e.paddedMask(past, total, in[9]), e.i64s(1))) // [B, 1, 1, S, T]
 
-	q := e.op("Reshape", "", ins(e.linear(x, in[1], ""), e.i64s(0, 0, kv, g, d)))
+	q := e.op("Reshape", "", ins(e.linearBias(x, in[1], optIn(in, 11), ""), e.i64s(0, 0, kv, g, d)))
 	q = e.op("Transpose", "", ins(q), aInts("perm", 0, 2, 3, 1, 4)) // [B, KV, G, S, D]
-	q = e.rope(q, cosQ, sinQ, d)
-	heads := func(w string) string {
-		t := e.op("Reshape", "", ins(e.linear(x, w, ""), e.i64s(0, 0, kv, d)))
+	if rope {
+		q = e.rope(q, cosQ, sinQ, d)
+	}
+	heads := func(w, b string) string {
+		t := e.op("Reshape", "", ins(e.linearBias(x, w, b, ""), e.i64s(0, 0, kv, d)))
 		return e.op("Transpose", "", ins(t), aInts("perm", 0, 2, 1, 3)) // [B, KV, S, D]
 	}
-	kNew := e.rope(heads(in[2]), cosK, sinK, d)
-	vNew := heads(in[3])
+	kNew := heads(in[2], optIn(in, 12))
+	if rope {
+		kNew = e.rope(kNew, cosK, sinK, d)
+	}
+	vNew := heads(in[3], optIn(in, 13))
 	k := e.op("Concat", out[1], ins(in[7], kNew), aInt("axis", 2)) // [B, KV, T, D]
 	v := e.op("Concat", out[2], ins(in[8], vNew), aInt("axis", 2))
 	k = e.op("Unsqueeze", "", ins(k, e.i64s(2))) // [B, KV, 1, T, D]
@@ -52,7 +63,7 @@ func expandAttentionKV(e *emitter, n *ir.Node, in, out []string) {
 	o := e.op("MatMul", "", ins(p, v))                              // [B, KV, G, S, D]
 	o = e.op("Transpose", "", ins(o), aInts("perm", 0, 3, 1, 2, 4)) // [B, S, KV, G, D]
 	o = e.op("Reshape", "", ins(o, e.i64s(0, 0, h*d)))
-	e.linear(o, in[4], out[0])
+	e.linearBias(o, in[4], optIn(in, 14), out[0])
 }
 
 // AttentionKV as onnxruntime's com.microsoft.GroupQueryAttention (CPU kernel
@@ -96,9 +107,12 @@ func expandAttentionKVGQA(e *emitter, n *ir.Node, in, out []string) {
 	// full; its own per-row lengths would mean right padding, which is
 	// not what transformers.js or the kvcache session send.
 	total := e.memoOp("total:"+past+":"+seq, "Add", past, seq)
-	cos, sin := e.positionRope(in[10], in[5], in[6], n.Inputs[5].Type.Shape[0].Size) // [B, S, D]
-	cos = e.op("Unsqueeze", "", ins(cos, e.i64s(2)))                                 // [B, S, 1, D]
-	sin = e.op("Unsqueeze", "", ins(sin, e.i64s(2)))
+	var cos, sin string
+	if in[5] != "" { // else no RoPE
+		cos, sin = e.positionRope(in[10], in[5], in[6], n.Inputs[5].Type.Shape[0].Size) // [B, S, D]
+		cos = e.op("Unsqueeze", "", ins(cos, e.i64s(2)))                                // [B, S, 1, D]
+		sin = e.op("Unsqueeze", "", ins(sin, e.i64s(2)))
+	}
 	key := "gqabias:" + past + ":" + total + ":" + in[9]
 	bias := e.memo[key]
 	if bias == "" {
@@ -107,16 +121,16 @@ func expandAttentionKVGQA(e *emitter, n *ir.Node, in, out []string) {
 	}
 
 	// proj returns x·wᵀ as [B, S, heads·D], with RoPE applied per head.
-	proj := func(w string, heads int64, rope bool) string {
-		t := e.linear(x, w, "")
-		if !rope {
+	proj := func(w, b string, heads int64, rope bool) string {
+		t := e.linearBias(x, w, b, "")
+		if !rope || cos == "" {
 			return t
 		}
 		t = e.op("Reshape", "", ins(t, e.i64s(0, 0, heads, d))) // [B, S, heads, D]
 		t = e.rope(t, cos, sin, d)
 		return e.op("Reshape", "", ins(t, e.i64s(0, 0, heads*d)))
 	}
-	q, k, v := proj(in[1], h, true), proj(in[2], kv, true), proj(in[3], kv, false)
+	q, k, v := proj(in[1], optIn(in, 11), h, true), proj(in[2], optIn(in, 12), kv, true), proj(in[3], optIn(in, 13), kv, false)
 
 	total32 := e.op("Cast", "", ins(total), aInt("to", int64(onnxpb.TensorProto_INT32)))
 	batch := e.op("Shape", "", ins(x), aInt("start", 0), aInt("end", 1))
@@ -128,7 +142,7 @@ func expandAttentionKVGQA(e *emitter, n *ir.Node, in, out []string) {
 	e.add(target.DomainMicrosoft, "GroupQueryAttention", gqaIn,
 		[]string{attn, out[1], out[2]},
 		aInt("num_heads", h), aInt("kv_num_heads", kv))
-	e.linear(attn, in[4], out[0])
+	e.linearBias(attn, in[4], optIn(in, 14), out[0])
 }
 
 // pastLen returns the cached length P of past [B, KV, P, D] as a 1-D int64
@@ -233,7 +247,7 @@ func expandAttentionKVWebGPU(e *emitter, n *ir.Node, in, out []string) {
 		e.memo[totalKey] = total
 	}
 	if key := "paddedmask:" + past + ":" + total + ":" + in[9]; e.memo[key] == "" {
-		pos := e.positions(n.Inputs[5].Type.Shape[0].Size)
+		pos := e.positions(maxPositions(n))
 		rows := e.op("Unsqueeze", "", ins(e.slice2(pos, past, total), e.i64s(1)))      // [S, 1]
 		cols := e.op("Unsqueeze", "", ins(e.slice2(pos, e.i64s(0), total), e.i64s(0))) // [1, T]
 		d := e.op("Sub", "", ins(cols, rows))                                          // [S, T]

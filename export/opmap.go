@@ -35,6 +35,9 @@ var opmap = map[ir.Op]expansion{
 	ir.OpHCCoeffsSinkhorn: expandHCCoeffsSinkhorn, // op_hcfused.go
 	ir.OpHCBoundary:       expandHCBoundary,
 	ir.OpMoE:              expandMoE,
+	ir.OpLayerNorm:        expandLayerNorm,
+	ir.OpMLP:              expandMLP,
+	ir.OpAddPositions:     expandAddPositions,
 }
 
 // alternatives holds, per IR op, the lowerings other than "reference" (the
@@ -68,4 +71,6 @@ var alternatives = map[ir.Op]map[string]expansion{
 	ir.OpHCCoeffsSinkhorn: {"function": expandHCCoeffsSinkhornFunction, "custom": expandHCCoeffsSinkhornCustom},
 	ir.OpHCBoundary:       {"function": expandHCBoundaryFunction, "custom": expandHCBoundaryCustom},
 	ir.OpMoE:              {"gather": expandMoEGather, "webgpu": expandMoEWebGPU},
+	ir.OpLayerNorm:        {"fused": expandLayerNormFused},
+	ir.OpMLP:              {"webgpu": expandMLPWebGPU},
 }

@@ -106,15 +106,29 @@ func checkNorm(n *Node, x, w int) error {
 }
 
 func inferAttention(n *Node) ([]Type, error) {
+	return attentionCore(n, 7)
+}
+
+// attentionCore checks the inputs Attention and AttentionKV share: x, the
+// four projections, the optional RoPE tables cos and sin (both or neither),
+// and the optional biases from input bias on (bq, bk, bv, bo).
+func attentionCore(n *Node, bias int) ([]Type, error) {
 	if err := wantFloat(n, 0, 1, 2, 3, 4, 5, 6); err != nil {
 		return nil, err
+	}
+	if len(n.Inputs) < 7 {
+		return nil, fmt.Errorf("got %d inputs, want x, wq, wk, wv, wo, cos, sin (cos and sin may be omitted)", len(n.Inputs))
+	}
+	rope := n.Inputs[5] != nil
+	if rope != (n.Inputs[6] != nil) {
+		return nil, fmt.Errorf("got only one of cos and sin (inputs 5 and 6), want both or neither")
 	}
 	if err := wantRank(n, 0, 3); err != nil {
 		return nil, err
 	}
 	h, kv, hd := n.Attrs.Int("heads"), n.Attrs.Int("kv_heads"), n.Attrs.Int("head_dim")
-	if h <= 0 || kv <= 0 || hd <= 0 || h%kv != 0 || hd%2 != 0 {
-		return nil, fmt.Errorf("got heads=%d kv_heads=%d head_dim=%d, want positive, heads a multiple of kv_heads and head_dim even", h, kv, hd)
+	if h <= 0 || kv <= 0 || hd <= 0 || h%kv != 0 || rope && hd%2 != 0 {
+		return nil, fmt.Errorf("got heads=%d kv_heads=%d head_dim=%d, want positive, heads a multiple of kv_heads and head_dim even (with RoPE)", h, kv, hd)
 	}
 	c := last(in(n, 0).Shape)
 	want := []Shape{nil, {D(h * hd), c}, {D(kv * hd), c}, {D(kv * hd), c}, {c, D(h * hd)}}
@@ -123,13 +137,16 @@ func inferAttention(n *Node) ([]Type, error) {
 			return nil, fmt.Errorf("input %d (%s) has shape %v, want %v", i, n.Inputs[i].Name, in(n, i).Shape, want[i])
 		}
 	}
-	for i := 5; i <= 6; i++ {
+	for i := 5; i <= 6 && rope; i++ {
 		if err := wantRank(n, i, 2); err != nil {
 			return nil, err
 		}
 		if err := wantDim(n, i, 1, D(hd)); err != nil {
 			return nil, err
 		}
+	}
+	if err := checkBiases(n, bias, Shape{D(h * hd)}, Shape{D(kv * hd)}, Shape{D(kv * hd)}, Shape{c}); err != nil {
+		return nil, err
 	}
 	return []Type{in(n, 0)}, nil
 }
@@ -139,7 +156,15 @@ func inferAttention(n *Node) ([]Type, error) {
 // presents are [B, kv_heads, P+S, head_dim]; P+S is a size when both are
 // known, else the symbol total_sequence.
 func inferAttentionKV(n *Node) ([]Type, error) {
-	ts, err := inferAttention(n)
+	if len(n.Inputs) < 11 {
+		return nil, fmt.Errorf("got %d inputs, want 11 to 15", len(n.Inputs))
+	}
+	for i := 7; i <= 10; i++ {
+		if n.Inputs[i] == nil {
+			return nil, fmt.Errorf("input %d is required", i)
+		}
+	}
+	ts, err := attentionCore(n, 11)
 	if err != nil {
 		return nil, err
 	}

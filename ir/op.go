@@ -41,6 +41,9 @@ const (
 	OpHCCoeffsSinkhorn // fused: coefficients and Sinkhorn of one sublayer (fused.go)
 	OpHCBoundary       // fused: post-mix of a sublayer, pre-mix and norm of the next (fused.go)
 	OpMoE
+	OpLayerNorm
+	OpMLP
+	OpAddPositions
 
 	numOps
 )
@@ -77,9 +80,9 @@ var opTable = [numOps]opInfo{
 	OpRMSNorm: {name: "RMSNorm", minIn: 2, maxIn: 2, out: 1, infer: inferRMSNorm,
 		attrs: map[string]attrSpec{"eps": {attrFloat, true}},
 		doc:   "x / sqrt(mean(x², -1) + eps) · w"},
-	OpAttention: {name: "Attention", minIn: 7, maxIn: 7, out: 1, infer: inferAttention,
-		attrs: map[string]attrSpec{"heads": {attrInt, true}, "kv_heads": {attrInt, true}, "head_dim": {attrInt, true}},
-		doc:   "causal grouped-query self-attention with RoPE; inputs x, wq, wk, wv, wo, cos, sin"},
+	OpAttention: {name: "Attention", minIn: 5, maxIn: 11, out: 1, infer: inferAttention,
+		attrs: attentionAttrs,
+		doc:   "causal grouped-query self-attention with RoPE; inputs x, wq, wk, wv, wo, cos, sin (both omitted: no RoPE), then the optional biases bq, bk, bv, bo"},
 	OpSwiGLU: {name: "SwiGLU", minIn: 4, maxIn: 4, out: 1, infer: inferSwiGLU,
 		doc: "(silu(x·w1ᵀ) * (x·w3ᵀ)) · w2ᵀ; inputs x, w1, w3, w2"},
 	OpSiluMLP: {name: "SiluMLP", minIn: 3, maxIn: 3, out: 1, infer: inferSiluMLP,
@@ -111,16 +114,29 @@ var opTable = [numOps]opInfo{
 		attrs: map[string]attrSpec{"to": {attrString, true}},
 		doc:   "x converted to the float type named by to (f32, f16, bf16, f64), rounding to nearest even"},
 
-	OpAttentionKV: {name: "AttentionKV", minIn: 11, maxIn: 11, out: 3, infer: inferAttentionKV,
-		attrs: map[string]attrSpec{"heads": {attrInt, true}, "kv_heads": {attrInt, true}, "head_dim": {attrInt, true}},
-		doc:   "Attention over cached and new tokens, keys and values appended to the cache; inputs x, wq, wk, wv, wo, cos, sin, past_key, past_value, attention_mask [B, P+S] (0: padding, never attended), position_ids [B, S] (the RoPE rows); outputs y, present_key, present_value"},
-
 	OpHCCoeffsSinkhorn: hcCoeffsSinkhornInfo,
 	OpHCBoundary:       hcBoundaryInfo,
 	OpMoE: {name: "MoE", minIn: 2 + 2*moeMinArity, maxIn: 2 + (moeMaxExperts+1)*moeMaxArity, out: 1, infer: inferMoE,
 		attrs: moeAttrs,
 		doc:   "mixture-of-experts FFN (ir/moe.go): Σ over the top_k experts by router score of weight·expert(x), plus the shared MLP; inputs x, gate [E, C], each expert's weights, then the shared MLP's"},
+	OpAttentionKV: {name: "AttentionKV", minIn: 5, maxIn: 15, out: 3, infer: inferAttentionKV,
+		attrs: attentionAttrs,
+		doc:   "Attention over cached and new tokens, keys and values appended to the cache; inputs x, wq, wk, wv, wo, cos, sin (both omitted: no RoPE), past_key, past_value, attention_mask [B, P+S] (0: padding, never attended), position_ids [B, S] (the RoPE rows), then the optional biases bq, bk, bv, bo; outputs y, present_key, present_value"},
+
+	OpLayerNorm: {name: "LayerNorm", minIn: 2, maxIn: 3, out: 1, infer: inferLayerNorm,
+		attrs: map[string]attrSpec{"eps": {attrFloat, true}},
+		doc:   "(x − mean(x, -1)) / sqrt(var(x, -1) + eps) · w (+ b), var the biased variance; inputs x, w, optional b"},
+	OpMLP: {name: "MLP", minIn: 3, maxIn: 7, out: 1, infer: inferMLP,
+		attrs: map[string]attrSpec{"activation": {attrString, true}},
+		doc:   "act(x·w1ᵀ + b1) [· (x·w3ᵀ + b3) when gated] · w2ᵀ + b2, act by activation (swiglu, geglu gated; gelu, gelu_tanh, relu2 not); inputs x, w1, w2, w3 (gated only), then the optional biases b1, b2, b3"},
+	OpAddPositions: {name: "AddPositions", minIn: 2, maxIn: 3, out: 1, infer: inferAddPositions,
+		doc: "learned positions: x + table[positions], x [B, S, C], table [max_sequence, C]; positions are position_ids [B, S] (input 2) or, omitted, 0 … S−1"},
 }
+
+// attentionAttrs are the attributes of Attention and AttentionKV.
+// max_sequence is set when cos and sin are omitted (no RoPE), for lowerings
+// that build position constants from the tables' length.
+var attentionAttrs = map[string]attrSpec{"heads": {attrInt, true}, "kv_heads": {attrInt, true}, "head_dim": {attrInt, true}, "max_sequence": {attrInt, false}}
 
 func (o Op) String() string {
 	if o > OpInvalid && o < numOps {

@@ -108,6 +108,15 @@ func (l *lowerer) lower() error {
 			l.addCacheInputs(batch, ids.Type.Shape[1])
 		}
 		x = l.one(ir.OpGather, "embed", arch, nil, l.weight("embed.weight"), ids)
+		if a.Positions == model.PosLearned {
+			// position_ids in a KV-cache step (each token's position after
+			// the cached ones), else 0 … S−1.
+			ins := []*ir.Value{x, l.weight("pos_embed.weight")}
+			if m.Inputs.KVCache {
+				ins = append(ins, l.positions)
+			}
+			x = l.one(ir.OpAddPositions, "pos_embed", arch, nil, ins...)
+		}
 	case model.ArchMLP:
 		in := l.g.AddInput(MLPInput, ir.T(ir.Float32, batch, ir.D(int64(a.InputSize))))
 		x = l.one(ir.OpLinear, "in_proj", arch, nil, in, l.weight("in_proj.weight"))
@@ -119,18 +128,24 @@ func (l *lowerer) lower() error {
 		x = l.one(ir.OpHCExpand, "streams", m.HCPos, ir.Attrs{"streams": int64(hc.Streams)}, x)
 	}
 	var cos, sin *ir.Value
-	if a.Kind == model.ArchDecoder {
+	if a.Kind == model.ArchDecoder && a.Positions == model.PosRoPE {
 		cos, sin = l.ropeTables()
 	}
 	for i := 0; i < a.Layers; i++ {
 		p := fmt.Sprintf("layers.%d.", i)
 		if a.Kind == model.ArchDecoder {
 			x = l.sublayer(x, p+"attn", p+"hc_attn", func(h *ir.Value) *ir.Value {
-				h = l.one(ir.OpRMSNorm, p+"attn_norm", arch, ir.Attrs{"eps": a.NormEps}, h, l.weight(p+"attn_norm.weight"))
+				h = l.norm(p+"attn_norm", h)
 				attrs := ir.Attrs{"heads": int64(a.Heads), "kv_heads": int64(a.KVHeads), "head_dim": int64(a.HeadDim)}
+				if cos == nil {
+					attrs["max_sequence"] = int64(m.Inputs.MaxSequence)
+				}
 				ws := []*ir.Value{h, l.weight(p + "attn.wq.weight"), l.weight(p + "attn.wk.weight"), l.weight(p + "attn.wv.weight"), l.weight(p + "attn.wo.weight"), cos, sin}
 				if m.Inputs.KVCache {
 					ws = append(ws, l.past[2*i], l.past[2*i+1], l.mask, l.positions)
+				}
+				ws = l.biases(ws, p+"attn.", [2]bool{a.QKVBias, a.OutBias}, "wq", "wk", "wv", "wo")
+				if m.Inputs.KVCache {
 					outs := l.node(ir.OpAttentionKV, p+"attn", arch, attrs, ws,
 						p+"attn", PresentKey(i), PresentValue(i))
 					l.present = append(l.present, outs[1], outs[2])
@@ -139,11 +154,11 @@ func (l *lowerer) lower() error {
 				return l.one(ir.OpAttention, p+"attn", arch, attrs, ws...)
 			})
 			x = l.sublayer(x, p+"ffn", p+"hc_ffn", func(h *ir.Value) *ir.Value {
-				h = l.one(ir.OpRMSNorm, p+"ffn_norm", arch, ir.Attrs{"eps": a.NormEps}, h, l.weight(p+"ffn_norm.weight"))
+				h = l.norm(p+"ffn_norm", h)
 				if m.IsMoELayer(i) {
 					return l.moe(p, h)
 				}
-				return l.one(ir.OpSwiGLU, p+"ffn", arch, nil, h, l.weight(p+"ffn.w1.weight"), l.weight(p+"ffn.w3.weight"), l.weight(p+"ffn.w2.weight"))
+				return l.ffn(p, h)
 			})
 		} else {
 			x = l.sublayer(x, p+"mlp", p+"hc", func(h *ir.Value) *ir.Value {
@@ -155,10 +170,14 @@ func (l *lowerer) lower() error {
 	if mhc {
 		x = l.collapse(x)
 	}
-	x = l.one(ir.OpRMSNorm, "norm", arch, ir.Attrs{"eps": a.NormEps}, x, l.weight("norm.weight"))
+	x = l.norm("norm", x)
 	var out *ir.Value
 	if a.Kind == model.ArchDecoder {
-		out = l.node(ir.OpLinear, "head", arch, nil, []*ir.Value{x, l.weight("head.weight")}, Logits)[0]
+		head := "head.weight"
+		if a.TieEmbeddings {
+			head = "embed.weight"
+		}
+		out = l.node(ir.OpLinear, "head", arch, nil, []*ir.Value{x, l.weight(head)}, Logits)[0]
 	} else {
 		out = l.node(ir.OpLinear, "out_proj", arch, nil, []*ir.Value{x, l.weight("out_proj.weight")}, MLPOutput)[0]
 	}
@@ -170,6 +189,61 @@ func (l *lowerer) lower() error {
 		l.g.AddOutput(v)
 	}
 	return nil
+}
+
+// norm is the model's norm (architecture.norm) named name, with the weight
+// name.weight (and name.bias with norm_bias).
+func (l *lowerer) norm(name string, x *ir.Value) *ir.Value {
+	a := l.m.Arch
+	attrs := ir.Attrs{"eps": a.NormEps}
+	if a.Norm == model.NormLayer {
+		ins := []*ir.Value{x, l.weight(name + ".weight")}
+		if a.NormBias {
+			ins = append(ins, l.weight(name+".bias"))
+		}
+		return l.one(ir.OpLayerNorm, name, l.m.ArchPos, attrs, ins...)
+	}
+	return l.one(ir.OpRMSNorm, name, l.m.ArchPos, attrs, x, l.weight(name+".weight"))
+}
+
+// ffn is the decoder's feed-forward sublayer body of the layer with prefix
+// p: SwiGLU as before the activation and bias options, else MLP.
+func (l *lowerer) ffn(p string, h *ir.Value) *ir.Value {
+	a := l.m.Arch
+	w := func(k string) *ir.Value { return l.weight(p + "ffn." + k + ".weight") }
+	if a.Activation == model.ActSwiGLU && !a.MLPBias {
+		return l.one(ir.OpSwiGLU, p+"ffn", l.m.ArchPos, nil, h, w("w1"), w("w3"), w("w2"))
+	}
+	ins := []*ir.Value{h, w("w1"), w("w2"), nil}
+	if a.Gated() {
+		ins[3] = w("w3")
+	}
+	names := []string{"w1", "w2"}
+	if a.Gated() {
+		names = append(names, "w3")
+	}
+	ins = l.biases(ins, p+"ffn.", [2]bool{a.MLPBias, a.MLPBias}, names...)
+	for len(ins) > 3 && ins[len(ins)-1] == nil { // no "_" for an absent w3 at the end
+		ins = ins[:len(ins)-1]
+	}
+	return l.one(ir.OpMLP, p+"ffn", l.m.ArchPos, ir.Attrs{"activation": a.Activation}, ins...)
+}
+
+// biases appends to ins the bias of each projection in names (prefix p),
+// omitted (nil) where off, the last projection's by on[1] and the others'
+// by on[0]; nothing when every one is off.
+func (l *lowerer) biases(ins []*ir.Value, p string, on [2]bool, names ...string) []*ir.Value {
+	if !on[0] && !on[1] {
+		return ins
+	}
+	for k, name := range names {
+		if k == len(names)-1 && on[1] || k < len(names)-1 && on[0] {
+			ins = append(ins, l.weight(p+name+".bias"))
+		} else {
+			ins = append(ins, nil)
+		}
+	}
+	return ins
 }
 
 // addCacheInputs adds the inputs of a KV-cache step after input_ids:

@@ -112,7 +112,7 @@ func TestFP8BlockScales(t *testing.T) {
 	}
 	for _, name := range []string{"a.weight", "b.weight"} {
 		e := nm.target[name]
-		if p := e.problem(WeightSpec{name, []int64{rows, cols}}); p != "" {
+		if p := e.problem(WeightSpec{Name: name, Shape: []int64{rows, cols}}); p != "" {
 			t.Fatal(p)
 		}
 		var got []float32
@@ -132,7 +132,7 @@ func TestFP8BlockScales(t *testing.T) {
 		"d.weight": `tensor "d.weight" has dtype I32; mhcc reads F32, F16, BF16, or F8_E4M3 with a block scale`,
 	} {
 		e := nm.target[name]
-		if got := e.problem(WeightSpec{name, e.Shape}); got != want {
+		if got := e.problem(WeightSpec{Name: name, Shape: e.Shape}); got != want {
 			t.Errorf("%s: %s\nwant %s", name, got, want)
 		}
 	}

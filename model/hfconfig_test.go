@@ -98,7 +98,7 @@ func TestImportLlamaLoads(t *testing.T) {
 		t.Fatalf("%v\n%s", err, imp.YAML)
 	}
 	want := Architecture{Kind: ArchDecoder, VocabSize: 97, HiddenSize: 32, Layers: 2, Heads: 4, KVHeads: 1, HeadDim: 16,
-		FFNHiddenSize: 64, NormEps: 1e-5, RopeTheta: 1e6}
+		FFNHiddenSize: 64, NormEps: 1e-5, RopeTheta: 1e6, Norm: NormRMS, Activation: ActSwiGLU, Positions: PosRoPE}
 	if m.Arch != want || m.HC.Kind != HCResidual || m.Inputs.MaxSequence != 64 || m.Weights.Source != WeightsRandom {
 		t.Errorf("Arch %+v HC %+v Inputs %+v Weights %+v", m.Arch, m.HC, m.Inputs, m.Weights)
 	}

@@ -33,7 +33,21 @@ const (
 	DefaultRMSEps      = 1e-6
 	DefaultCollapse    = CollapseHead
 	DefaultMaxSequence = 4096
+	DefaultNorm        = NormRMS
+	DefaultActivation  = ActSwiGLU
+	DefaultPositions   = PosRoPE
 )
+
+// hfActivations maps Hugging Face hidden_act names to the activation that
+// computes them (gated ones by the model's MLP: silu in a Llama MLP is swiglu).
+var hfActivations = map[string]string{
+	"silu": ActSwiGLU, "swish": ActSwiGLU, "gelu_new": ActGELUTanh, "gelu_pytorch_tanh": ActGELUTanh,
+	"gelu_fast": ActGELUTanh, "relu_squared": ActReLU2, "relu2_squared": ActReLU2,
+}
+
+// denseOptions are the decoder-only keys of the dense options (docs/spec.md
+// §5.1), forbidden in an mlp.
+var denseOptions = []string{"norm", "norm_bias", "activation", "positions", "tie_embeddings", "qkv_bias", "out_bias", "mlp_bias"}
 
 // Upper bounds on sizes, so that a typo cannot ask for terabytes.
 const (
@@ -62,8 +76,8 @@ const (
 // dotted path ("" is the top level), in the order of docs/spec.md §5.
 var sectionKeys = map[string][]string{
 	"":                  {"format", "name", "architecture", "hyper_connections", "weights", "inputs", "generation"},
-	"architecture":      {"kind", "vocab_size", "hidden_size", "layers", "heads", "kv_heads", "head_dim", "ffn_hidden_size", "norm_eps", "rope_theta", "input_size", "output_size", "moe"},
 	"architecture.moe":  {"experts", "experts_per_token", "shared_experts", "expert_ffn_hidden_size", "router", "normalize_top_k", "routed_scaling_factor", "dense_layers"},
+	"architecture":      {"kind", "vocab_size", "hidden_size", "layers", "heads", "kv_heads", "head_dim", "ffn_hidden_size", "norm_eps", "rope_theta", "input_size", "output_size", "norm", "norm_bias", "activation", "positions", "tie_embeddings", "qkv_bias", "out_bias", "mlp_bias", "moe"},
 	"hyper_connections": {"kind", "streams", "dynamic", "sinkhorn_iterations", "eps", "rms_eps", "collapse"},
 	"weights":           {"source", "path", "seed", "names"},
 	"weights.names":     {"preset", "strip_prefix", "ignore", "rules"},
@@ -373,6 +387,7 @@ func (l *loader) architecture(s *section) {
 	case ArchMLP:
 		s.require(", required for kind mlp", "input_size", "output_size")
 		s.forbid("for kind mlp (decoder only)", "vocab_size", "heads", "kv_heads", "head_dim", "rope_theta")
+		s.forbid("for kind mlp (decoder only)", denseOptions...)
 	}
 	hidden, hiddenOK := s.integer("hidden_size", 1, maxHidden, "")
 	a.HiddenSize = int(hidden)
@@ -380,6 +395,7 @@ func (l *loader) architecture(s *section) {
 	a.FFNHiddenSize = int(s.intOr("ffn_hidden_size", 1, maxFFN, 0))
 	a.NormEps = s.numberOr("norm_eps", maxEps, DefaultNormEps)
 	if a.Kind != ArchMLP {
+		l.denseOptions(s)
 		l.attention(s, hidden, hiddenOK)
 	}
 	if a.Kind != ArchDecoder {
@@ -404,7 +420,8 @@ func (l *loader) attention(s *section, hidden int64, hiddenOK bool) {
 		s.errorf(f, "kv_heads", "got %d, want a divisor of heads (%d)", kv, heads)
 	}
 	dim, dimOK := s.integer("head_dim", 1, maxHeadDim, "")
-	if dimOK && dim%2 != 0 {
+	rope := a.Positions == PosRoPE // only RoPE needs an even head_dim
+	if dimOK && rope && dim%2 != 0 {
 		f, _ := s.field("head_dim")
 		s.errorf(f, "head_dim", "got %d, want an even number (RoPE rotates the two halves of a head)", dim)
 	}
@@ -414,12 +431,47 @@ func (l *loader) attention(s *section, hidden int64, hiddenOK bool) {
 		switch {
 		case hidden%heads != 0:
 			s.errorf(f, "heads", "got %d, want a divisor of hidden_size (%d), or set head_dim", heads, hidden)
-		case dim%2 != 0:
+		case rope && dim%2 != 0:
 			s.errorf(f, "heads", "got %d, want heads making head_dim = hidden_size/heads = %d even (RoPE), or set head_dim", heads, dim)
 		}
 	}
 	a.Heads, a.KVHeads, a.HeadDim = int(heads), int(kv), int(dim)
 	a.RopeTheta = s.numberOr("rope_theta", maxRopeTheta, DefaultRopeTheta)
+}
+
+// denseOptions reads the decoder's norm, activation, positions, tying and
+// bias keys (docs/spec.md §5.1). rope_theta is dropped (reported) unless the
+// positions are RoPE, so attention reads only a meaningful one.
+func (l *loader) denseOptions(s *section) {
+	a := &l.m.Arch
+	a.Norm, a.Activation, a.Positions = DefaultNorm, DefaultActivation, DefaultPositions
+	if v, ok := s.enum("norm", NormRMS, NormLayer); ok {
+		a.Norm = v
+	}
+	if f, ok := s.field("activation"); ok && isString(f.val) && hfActivations[f.val.Value] != "" {
+		// A Hugging Face hidden_act name: say which of ours it is (a
+		// did-you-mean by spelling would pick gelu for gelu_new).
+		s.errorf(f, "activation", "got %s, want one of %s; Hugging Face's %s is %q here",
+			describe(f.val), oneOf([]string{ActSwiGLU, ActGeGLU, ActGELU, ActGELUTanh, ActReLU2}), f.val.Value, hfActivations[f.val.Value])
+		delete(s.fields, "activation")
+	}
+	if v, ok := s.enum("activation", ActSwiGLU, ActGeGLU, ActGELU, ActGELUTanh, ActReLU2); ok {
+		a.Activation = v
+	}
+	if v, ok := s.enum("positions", PosRoPE, PosLearned, PosNone); ok {
+		a.Positions = v
+	}
+	a.NormBias = s.boolOr("norm_bias", false)
+	if f, ok := s.field("norm_bias"); ok && a.NormBias && a.Norm != NormLayer {
+		s.errorf(f, "norm_bias", "got true, want false with norm %s (only layernorm has a bias)", a.Norm)
+	}
+	if a.Positions != PosRoPE {
+		s.forbid(fmt.Sprintf("with positions %s (rope only)", a.Positions), "rope_theta")
+	}
+	a.TieEmbeddings = s.boolOr("tie_embeddings", false)
+	a.QKVBias = s.boolOr("qkv_bias", false)
+	a.OutBias = s.boolOr("out_bias", false)
+	a.MLPBias = s.boolOr("mlp_bias", false)
 }
 
 // hyperConnections checks the hyper_connections section. The mHC-only keys
@@ -584,7 +636,7 @@ func (l *loader) checkParams(arch *section) {
 // inputs.max_sequence when the file sets it.
 func (l *loader) checkRope(in, arch *section) {
 	m := l.m
-	if m.Arch.Kind == ArchMLP {
+	if m.Arch.Kind == ArchMLP || m.Arch.Positions != PosRoPE {
 		return
 	}
 	n := int64(m.Inputs.MaxSequence) * int64(m.Arch.HeadDim)
@@ -616,14 +668,30 @@ func approxParams(m *Model) float64 {
 	}
 	q := float64(a.Heads*a.HeadDim) * c
 	kv := float64(a.KVHeads*a.HeadDim) * c
-	perLayer := 2*c + 2*q + 2*kv + 2*mix
-	total := 2*float64(a.VocabSize)*c + c + float64(a.Layers)*perLayer + n*n*c
-	if a.MoE == nil {
-		return total + float64(a.Layers)*3*f*c
+	perLayer := 2*c + 2*q + 2*kv + 2*mix // the FFN is added per layer below
+	// The optional tensors (docs/spec.md §4.1): biases, positions, the head.
+	if a.NormBias {
+		perLayer += 2 * c
 	}
+	if a.QKVBias {
+		perLayer += float64((a.Heads + 2*a.KVHeads) * a.HeadDim)
+	}
+	if a.OutBias {
+		perLayer += c
+	}
+	total := float64(a.VocabSize)*c + c + float64(a.Layers)*perLayer + n*n*c
 	for i := 0; i < a.Layers; i++ {
 		ffn, _ := ffnParams(m, i)
 		total += ffn
+	}
+	if a.NormBias {
+		total += c // norm.bias; the layers' are in perLayer
+	}
+	if !a.TieEmbeddings {
+		total += float64(a.VocabSize) * c
+	}
+	if a.Positions == PosLearned {
+		total += float64(m.Inputs.MaxSequence) * c
 	}
 	return total
 }

@@ -23,7 +23,7 @@ const (
 // included.
 func TestModels(t *testing.T) {
 	decoder := Architecture{Kind: ArchDecoder, VocabSize: 97, HiddenSize: 32, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 8,
-		FFNHiddenSize: 64, NormEps: 1e-6, RopeTheta: 10000}
+		FFNHiddenSize: 64, NormEps: 1e-6, RopeTheta: 10000, Norm: NormRMS, Activation: ActSwiGLU, Positions: PosRoPE}
 	mlp := Architecture{Kind: ArchMLP, HiddenSize: 16, Layers: 3, FFNHiddenSize: 32, NormEps: 1e-6, InputSize: 12, OutputSize: 5}
 	mhc := HyperConnections{Kind: HCMHC, Streams: 4, Dynamic: true, Iterations: 20, Eps: 1e-6, RMSEps: 1e-6, Collapse: CollapseHead}
 	residual := mhc
@@ -44,14 +44,27 @@ func TestModels(t *testing.T) {
 		"tiny-residual.yaml":   {decoder, residual, 1, InputsSpec{MaxSequence: 128}},
 		"tiny-mhc-gqa-fixed.yaml": {
 			Architecture{Kind: ArchDecoder, VocabSize: 61, HiddenSize: 16, Layers: 1, Heads: 4, KVHeads: 1, HeadDim: 4,
-				FFNHiddenSize: 32, NormEps: 1e-6, RopeTheta: 500},
+				FFNHiddenSize: 32, NormEps: 1e-6, RopeTheta: 500, Norm: NormRMS, Activation: ActSwiGLU, Positions: PosRoPE},
 			HyperConnections{Kind: HCMHC, Streams: 2, Dynamic: true, Iterations: 7, Eps: 1e-5, RMSEps: 1e-5, Collapse: CollapseMean},
 			3, InputsSpec{Batch: 2, Sequence: 8, MaxSequence: 16}},
 		"tiny-moe.yaml": {
 			Architecture{Kind: ArchDecoder, VocabSize: 97, HiddenSize: 32, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 8,
-				FFNHiddenSize: 64, NormEps: 1e-6, RopeTheta: 10000, MoE: &MoE{Experts: 4, TopK: 2, ExpertFFN: 16,
+				FFNHiddenSize: 64, NormEps: 1e-6, RopeTheta: 10000, Norm: NormRMS, Activation: ActSwiGLU, Positions: PosRoPE, MoE: &MoE{Experts: 4, TopK: 2, ExpertFFN: 16,
 					Router: RouterSoftmax, RoutedScaling: 1, DenseLayers: 1}},
 			mhc, 1, InputsSpec{MaxSequence: 128}},
+		"tiny-nanogpt.yaml": {
+			Architecture{Kind: ArchDecoder, VocabSize: 97, HiddenSize: 32, Layers: 2, Heads: 4, KVHeads: 4, HeadDim: 8,
+				FFNHiddenSize: 128, NormEps: 1e-5, RopeTheta: 10000, Norm: NormLayer, NormBias: true, Activation: ActGELUTanh,
+				Positions: PosLearned, TieEmbeddings: true, QKVBias: true, OutBias: true, MLPBias: true},
+			mhc, 5, InputsSpec{MaxSequence: 128}},
+		"tiny-qwen2.yaml": {
+			Architecture{Kind: ArchDecoder, VocabSize: 97, HiddenSize: 32, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 8,
+				FFNHiddenSize: 64, NormEps: 1e-6, RopeTheta: 1e6, Norm: NormRMS, Activation: ActSwiGLU, Positions: PosRoPE, QKVBias: true},
+			mhc, 6, InputsSpec{MaxSequence: 128}},
+		"tiny-geglu.yaml": {
+			Architecture{Kind: ArchDecoder, VocabSize: 61, HiddenSize: 24, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 6,
+				FFNHiddenSize: 48, NormEps: 1e-6, RopeTheta: 10000, Norm: NormRMS, Activation: ActGeGLU, Positions: PosNone, MLPBias: true},
+			residual, 7, InputsSpec{MaxSequence: 64}},
 		"mlp-mhc.yaml":      {mlp, mhc, 4, InputsSpec{}},
 		"mlp-residual.yaml": {mlp, residual, 4, InputsSpec{}},
 	}

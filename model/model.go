@@ -71,7 +71,39 @@ type Architecture struct {
 	// MoE is the mixture-of-experts FFN (architecture.moe, model/moe.go);
 	// nil for a dense FFN in every layer. Decoder only.
 	MoE *MoE
+
+	// The dense options of a decoder (docs/spec.md §3.1); each default is
+	// the Llama-style decoder of format 1 before they existed. An mlp
+	// leaves them zero ("" and false): its norm is RMSNorm, its MLP SiLU.
+	Norm          string // NormRMS (default) or NormLayer, for every norm
+	NormBias      bool   // layernorm only: the norms have a bias
+	Activation    string // the FFN: ActSwiGLU (default), ActGeGLU, ActGELU, ActGELUTanh, ActReLU2
+	Positions     string // PosRoPE (default), PosLearned or PosNone
+	TieEmbeddings bool   // the head reads embed.weight; no head.weight
+	QKVBias       bool   // biases on wq, wk, wv
+	OutBias       bool   // a bias on wo
+	MLPBias       bool   // biases on w1, w2 (and w3 when gated)
 }
+
+// Norms, activations and position encodings of a decoder (docs/spec.md §3.1).
+const (
+	NormRMS   = "rmsnorm"
+	NormLayer = "layernorm"
+
+	ActSwiGLU   = "swiglu"
+	ActGeGLU    = "geglu"
+	ActGELU     = "gelu"
+	ActGELUTanh = "gelu_tanh"
+	ActReLU2    = "relu2"
+
+	PosRoPE    = "rope"
+	PosLearned = "learned"
+	PosNone    = "none"
+)
+
+// Gated reports whether the activation multiplies by a second projection
+// (w3): swiglu and geglu.
+func (a Architecture) Gated() bool { return a.Activation == ActSwiGLU || a.Activation == ActGeGLU }
 
 // Hyper-connection kinds and collapse modes.
 const (

@@ -82,6 +82,14 @@ func (l *loader) moe(arch *section) {
 		f, _ := s.field("shared_experts")
 		s.errorf(f, "shared_experts", "got %d, want shared_experts × expert_ffn_hidden_size (%d) at most %d", moe.SharedExperts, moe.ExpertFFN, maxFFN)
 	}
+	// The experts are SwiGLU MLPs without biases (export/op_moe.go's
+	// expertMLP); the dense options' other activations and mlp_bias do not
+	// reach them yet, so a model asking for both is refused, not compiled
+	// to something else.
+	if (a.Activation != "" && a.Activation != ActSwiGLU) || a.MLPBias {
+		f, _ := arch.field("moe")
+		arch.errorf(f, "moe", "experts support activation swiglu without mlp_bias, got activation %s, mlp_bias %v", a.Activation, a.MLPBias)
+	}
 	a.MoE = moe
 }
 
@@ -113,7 +121,15 @@ func ffnParams(m *Model, i int) (total, active float64) {
 	a := m.Arch
 	c := float64(a.HiddenSize)
 	if !m.IsMoELayer(i) {
-		p := 3 * float64(a.FFNHiddenSize) * c
+		f := float64(a.FFNHiddenSize)
+		proj := 3.0 // w1, w2, w3
+		if !a.Gated() {
+			proj = 2
+		}
+		p := proj * f * c
+		if a.MLPBias {
+			p += (proj-1)*f + c
+		}
 		return p, p
 	}
 	moe := a.MoE

@@ -144,6 +144,14 @@ weights: {source: random}
 		"inputs.sequence":                        func(m *Model) string { return dynamicOr(m.Inputs.Sequence) },
 		"inputs.max_sequence":                    func(m *Model) string { return strconv.Itoa(m.Inputs.MaxSequence) },
 		"inputs.kv_cache":                        func(m *Model) string { return strconv.FormatBool(m.Inputs.KVCache) },
+		"architecture.norm":                      func(m *Model) string { return m.Arch.Norm },
+		"architecture.norm_bias":                 func(m *Model) string { return strconv.FormatBool(m.Arch.NormBias) },
+		"architecture.activation":                func(m *Model) string { return m.Arch.Activation },
+		"architecture.positions":                 func(m *Model) string { return m.Arch.Positions },
+		"architecture.tie_embeddings":            func(m *Model) string { return strconv.FormatBool(m.Arch.TieEmbeddings) },
+		"architecture.qkv_bias":                  func(m *Model) string { return strconv.FormatBool(m.Arch.QKVBias) },
+		"architecture.out_bias":                  func(m *Model) string { return strconv.FormatBool(m.Arch.OutBias) },
+		"architecture.mlp_bias":                  func(m *Model) string { return strconv.FormatBool(m.Arch.MLPBias) },
 	}
 	for k, r := range documented {
 		def := r[2]
@@ -219,6 +227,9 @@ func TestSpecWeightNames(t *testing.T) {
 		{"decoder moe", "{kind: decoder, vocab_size: 11, hidden_size: 12, layers: 2, heads: 2, ffn_hidden_size: 20, moe: {experts: 2, experts_per_token: 1}}", "{kind: residual}"},
 		{"mlp dynamic head", "{kind: mlp, hidden_size: 12, layers: 2, ffn_hidden_size: 20, input_size: 7, output_size: 5}", "{kind: mhc, streams: 4}"},
 		{"mlp static head", "{kind: mlp, hidden_size: 12, layers: 2, ffn_hidden_size: 20, input_size: 7, output_size: 5}", "{kind: mhc, streams: 4, dynamic: false}"},
+		{"decoder nanogpt", "{kind: decoder, vocab_size: 11, hidden_size: 12, layers: 2, heads: 3, ffn_hidden_size: 20, norm: layernorm, norm_bias: true, activation: gelu_tanh, positions: learned, tie_embeddings: true, qkv_bias: true, out_bias: true, mlp_bias: true}", "{kind: mhc, streams: 2}"},
+		{"decoder geglu biases", "{kind: decoder, vocab_size: 11, hidden_size: 12, layers: 2, heads: 3, kv_heads: 1, head_dim: 5, ffn_hidden_size: 20, activation: geglu, positions: none, mlp_bias: true, out_bias: true}", "{kind: residual}"},
+		{"decoder qwen2", "{kind: decoder, vocab_size: 11, hidden_size: 12, layers: 1, heads: 2, kv_heads: 1, ffn_hidden_size: 20, qkv_bias: true}", "{kind: mhc, streams: 3}"},
 		{"mlp residual", "{kind: mlp, hidden_size: 12, layers: 2, ffn_hidden_size: 20, input_size: 7, output_size: 5}", "{kind: residual}"},
 	}
 	for _, c := range cases {
@@ -247,6 +258,11 @@ func documentedWeights(m *Model, rows [][]string) ([]string, error) {
 		"vocab_size": int64(a.VocabSize), "C": int64(a.HiddenSize), "heads": int64(a.Heads),
 		"kv_heads": int64(a.KVHeads), "head_dim": int64(a.HeadDim), "ffn_hidden_size": int64(a.FFNHiddenSize),
 		"n": int64(hc.Streams), "input_size": int64(a.InputSize), "output_size": int64(a.OutputSize),
+		"max_sequence": int64(m.Inputs.MaxSequence),
+	}
+	options := map[string]bool{
+		"norm_bias": a.NormBias, "qkv_bias": a.QKVBias, "out_bias": a.OutBias, "mlp_bias": a.MLPBias,
+		"gated": a.Gated(), "untied": !a.TieEmbeddings, "positions learned": a.Positions == PosLearned,
 	}
 	experts := 0
 	if a.MoE != nil {
@@ -271,6 +287,10 @@ func documentedWeights(m *Model, rows [][]string) ([]string, error) {
 					return false, nil
 				}
 			case "always":
+			case "norm_bias", "qkv_bias", "out_bias", "mlp_bias", "gated", "untied", "positions learned":
+				if !options[cond] {
+					return false, nil
+				}
 			case "mHC":
 				if hc.Kind != HCMHC {
 					return false, nil

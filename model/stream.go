@@ -83,13 +83,17 @@ func randomTensor(seed uint64, s WeightSpec) *ir.Tensor {
 // without an interface call per element), normal ones through r.
 func randomFill(s WeightSpec, p *rand.PCG, r *rand.Rand, dst []float32) {
 	switch name := s.Name; {
-	case name == "embed.weight" || strings.HasSuffix(name, "_base"):
+	case name == "embed.weight" && !s.Tied || strings.HasSuffix(name, "_base"):
 		for i := range dst {
 			dst[i] = float32(r.NormFloat64())
 		}
 	case strings.HasSuffix(name, "norm.weight"):
 		for i := range dst {
 			dst[i] = float32(1 + 0.1*r.NormFloat64())
+		}
+	case strings.HasSuffix(name, ".bias") || name == "pos_embed.weight":
+		for i := range dst {
+			dst[i] = float32(0.1 * r.NormFloat64())
 		}
 	case strings.HasSuffix(name, "_scale"):
 		for i := range dst {

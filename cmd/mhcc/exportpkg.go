@@ -275,7 +275,7 @@ func hfConfig(m *model.Model, dtype string, external bool) map[string]any {
 		"rope_theta":              a.RopeTheta,
 		"bos_token_id":            optID(m.Generation.BOS),
 		"eos_token_id":            optID(m.Generation.EOS),
-		"tie_word_embeddings":     false,
+		"tie_word_embeddings":     a.TieEmbeddings,
 		"use_cache":               true,
 		"torch_dtype":             torchDtype,
 		"transformers.js_config":  js,

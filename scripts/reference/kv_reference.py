@@ -19,7 +19,7 @@ prints, as JSON, the greedy ids of each prompt (Decoder.greedy): each prompt alo
 
 The model file must have `weights.source: safetensors` (mhc_reference.load_yaml_model).
 --max-sequence enlarges the RoPE tables (rows 0..max_sequence-1 are the same whatever the
-size) when T exceeds the file's max_sequence.
+size) when T exceeds the file's max_sequence; learned positions cannot grow (an error).
 """
 
 import argparse
@@ -40,7 +40,13 @@ def load_model(path, max_sequence=0):
     import yaml
     with open(path) as f:
         doc = yaml.safe_load(f)
-    if max_sequence:
+    learned = (doc.get("architecture") or {}).get("positions") == "learned"
+    if max_sequence and learned:
+        # pos_embed.weight has the file's max_sequence rows; they cannot grow
+        have = (doc.get("inputs") or {}).get("max_sequence", 4096)
+        if max_sequence > have:
+            raise SystemExit("kv_reference.py: --max-sequence %d exceeds the %d rows of pos_embed.weight (positions: learned)" % (max_sequence, have))
+    elif max_sequence:
         doc["inputs"] = dict(doc.get("inputs") or {}, max_sequence=max(max_sequence, (doc.get("inputs") or {}).get("max_sequence", 0)))
     cfg = ref.Config.from_yaml_dict(doc)
     model = ref.build(cfg, torch.float64)

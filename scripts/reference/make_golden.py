@@ -132,6 +132,80 @@ CASES = [
         runs=[(1, 5), (3, 9), (2, 1)],
     ),
     dict(
+        name="decoder-nanogpt",
+        covers="nanoGPT/GPT-2-shaped mHC decoder: layernorm with bias, gelu_tanh MLP (no w3), "
+               "learned positions, tied embeddings (no head.weight), biases on wq/wk/wv, wo, "
+               "w1, w2, MHA (heads 4), dynamic mHC n=4, F32 weights",
+        seed=707,
+        dtype="F32",
+        architecture=dict(kind="decoder", vocab_size=97, hidden_size=32, layers=2, heads=4,
+                          ffn_hidden_size=128, norm_eps=1e-5, norm="layernorm", norm_bias=True,
+                          activation="gelu_tanh", positions="learned", tie_embeddings=True,
+                          qkv_bias=True, out_bias=True, mlp_bias=True),
+        hyper_connections=dict(kind="mhc", streams=4, dynamic=True, sinkhorn_iterations=20,
+                               eps=1e-6, rms_eps=1e-6, collapse="head"),
+        inputs=dict(batch="dynamic", sequence="dynamic", max_sequence=64),
+        runs=[(1, 5), (3, 9), (2, 1)],
+    ),
+    dict(
+        name="decoder-qwen2",
+        covers="Qwen2-style mHC decoder: rmsnorm, swiglu, RoPE (theta 1e6), biases on "
+               "wq/wk/wv only, GQA (heads 4, kv_heads 2, head_dim 8), untied head, "
+               "dynamic mHC n=2, BF16 weights",
+        seed=808,
+        dtype="BF16",
+        architecture=dict(kind="decoder", vocab_size=89, hidden_size=32, layers=2, heads=4,
+                          kv_heads=2, head_dim=8, ffn_hidden_size=48, norm_eps=1e-6,
+                          rope_theta=1000000, qkv_bias=True),
+        hyper_connections=dict(kind="mhc", streams=2, dynamic=True, sinkhorn_iterations=20,
+                               eps=1e-6, rms_eps=1e-6, collapse="sum"),
+        inputs=dict(batch="dynamic", sequence="dynamic", max_sequence=64),
+        runs=[(1, 5), (3, 9), (2, 1)],
+    ),
+    dict(
+        name="decoder-geglu-nopos",
+        covers="geglu MLP (gated, erf GELU) with biases on w1, w2, w3, out_bias, positions "
+               "none (no RoPE), layernorm without bias, MQA with an odd head_dim 5, static "
+               "mHC n=3, collapse mean, F16 weights",
+        seed=909,
+        dtype="F16",
+        architecture=dict(kind="decoder", vocab_size=61, hidden_size=24, layers=2, heads=4,
+                          kv_heads=1, head_dim=5, ffn_hidden_size=40, norm_eps=1e-5,
+                          norm="layernorm", activation="geglu", positions="none",
+                          out_bias=True, mlp_bias=True),
+        hyper_connections=dict(kind="mhc", streams=3, dynamic=False, sinkhorn_iterations=7,
+                               eps=1e-6, rms_eps=1e-6, collapse="mean"),
+        inputs=dict(batch="dynamic", sequence="dynamic", max_sequence=32),
+        runs=[(1, 5), (3, 9), (2, 1)],
+    ),
+    dict(
+        name="decoder-gelu-learned",
+        covers="erf gelu MLP (no w3), rmsnorm, learned positions with an untied head, "
+               "qkv_bias, residual baseline, F32 weights",
+        seed=1010,
+        dtype="F32",
+        architecture=dict(kind="decoder", vocab_size=53, hidden_size=16, layers=2, heads=2,
+                          ffn_hidden_size=32, norm_eps=1e-6, activation="gelu",
+                          positions="learned", qkv_bias=True),
+        hyper_connections=dict(kind="residual"),
+        inputs=dict(batch="dynamic", sequence="dynamic", max_sequence=16),
+        runs=[(1, 5), (3, 9), (2, 1)],
+    ),
+    dict(
+        name="decoder-relu2-tied",
+        covers="relu2 MLP (relu(x)², no w3), tied embeddings, RoPE, layernorm with bias, "
+               "dynamic mHC n=2, collapse head, F32 weights",
+        seed=1111,
+        dtype="F32",
+        architecture=dict(kind="decoder", vocab_size=53, hidden_size=16, layers=2, heads=2,
+                          ffn_hidden_size=48, norm_eps=1e-6, norm="layernorm", norm_bias=True,
+                          activation="relu2", tie_embeddings=True),
+        hyper_connections=dict(kind="mhc", streams=2, dynamic=True, sinkhorn_iterations=10,
+                               eps=1e-6, rms_eps=1e-6, collapse="head"),
+        inputs=dict(batch="dynamic", sequence="dynamic", max_sequence=16),
+        runs=[(1, 5), (3, 9), (2, 1)],
+    ),
+    dict(
         name="mlp-mhc",
         covers="mlp architecture with dynamic mHC, n=4, 3 layers, 20 Sinkhorn iterations, "
                "collapse head, F32 weights, dynamic batch",
@@ -222,8 +296,10 @@ def init_weight(name, shape, cfg, g):
         return torch.randn(shape, generator=g, dtype=torch.float32) * std + mean
 
     leaf = name.rsplit(".", 1)[-1]
-    if name == "embed.weight":
-        return normal(0.0, 1.0)
+    if name == "embed.weight" and not cfg.tie_embeddings:
+        return normal(0.0, 1.0)                             # tied: the head's scale, below
+    if name == "pos_embed.weight" or leaf == "bias":
+        return normal(0.0, 0.1)
     if name.endswith("norm.weight"):
         return normal(1.0, 0.1)
     if leaf.endswith("_fn"):

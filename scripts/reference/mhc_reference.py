@@ -42,6 +42,15 @@ class Config:
     rope_theta: float = 10000.0       # decoder only
     input_size: Optional[int] = None  # mlp only
     output_size: Optional[int] = None  # mlp only
+    # dense options of the decoder (docs/spec.md §3.1, §5.1); defaults: Llama-style
+    norm: str = "rmsnorm"             # rmsnorm | layernorm
+    norm_bias: bool = False           # layernorm only
+    activation: str = "swiglu"        # swiglu | geglu | gelu | gelu_tanh | relu2
+    positions: str = "rope"           # rope | learned | none
+    tie_embeddings: bool = False
+    qkv_bias: bool = False
+    out_bias: bool = False
+    mlp_bias: bool = False
     # hyper_connections
     hc_kind: str = "mhc"             # mhc | residual
     streams: int = 4                 # n
@@ -73,8 +82,16 @@ class Config:
                 self.head_dim = self.hidden_size // self.heads
             if self.heads % self.kv_heads:
                 raise ValueError("heads must be a multiple of kv_heads")
-            if self.head_dim % 2:
+            if self.positions == "rope" and self.head_dim % 2:
                 raise ValueError("rotate-half RoPE needs an even head_dim")
+            if self.norm not in ("rmsnorm", "layernorm"):
+                raise ValueError("architecture.norm: %r" % self.norm)
+            if self.norm_bias and self.norm != "layernorm":
+                raise ValueError("norm_bias needs norm: layernorm")
+            if self.activation not in ("swiglu", "geglu", "gelu", "gelu_tanh", "relu2"):
+                raise ValueError("architecture.activation: %r" % self.activation)
+            if self.positions not in ("rope", "learned", "none"):
+                raise ValueError("architecture.positions: %r" % self.positions)
         if self.sinkhorn_iterations < 1:
             raise ValueError("sinkhorn_iterations must be >= 1")
         if self.moe is not None:
@@ -95,6 +112,11 @@ class Config:
     def is_mhc(self):
         return self.hc_kind == "mhc"
 
+    @property
+    def gated(self):
+        """swiglu and geglu multiply by a second projection, w3."""
+        return self.activation in ("swiglu", "geglu")
+
     @classmethod
     def from_yaml_dict(cls, doc):
         """Build a Config from a parsed docs/spec.md §5 model file (format 1)."""
@@ -106,7 +128,8 @@ class Config:
         kw = dict(kind=a["kind"], hidden_size=a["hidden_size"], layers=a["layers"],
                   ffn_hidden_size=a["ffn_hidden_size"])
         for key in ("norm_eps", "vocab_size", "heads", "kv_heads", "head_dim", "rope_theta",
-                    "input_size", "output_size", "moe"):
+                    "input_size", "output_size", "moe", "norm", "norm_bias", "activation",
+                    "positions", "tie_embeddings", "qkv_bias", "out_bias", "mlp_bias"):
             if key in a:
                 kw[key] = a[key]
         if "kind" in h:
@@ -238,9 +261,37 @@ class RMSNorm(nn.Module):
         return v / torch.sqrt(v.pow(2).mean(dim=-1, keepdim=True) + self.eps) * self.weight
 
 
-def linear(in_features, out_features, dtype):
-    """Bias-free linear; weight is [out, in] as in docs/spec.md §4."""
-    return nn.Linear(in_features, out_features, bias=False, dtype=dtype)
+class LayerNorm(nn.Module):
+    """layernorm(v, w, b) = (v - mean) / sqrt(var + norm_eps) * w + b, by
+    torch.nn.functional.layer_norm (torch's own kernel, biased variance); the
+    bias parameter exists only with norm_bias (docs/spec.md §3.1)."""
+
+    def __init__(self, dim, eps, bias, dtype=torch.float64):
+        super().__init__()
+        self.eps = eps
+        self.shape = (dim,)          # a constant, so torch.onnx.export traces no Shape op
+        self.weight = nn.Parameter(torch.ones(dim, dtype=dtype))
+        self.bias = nn.Parameter(torch.zeros(dim, dtype=dtype)) if bias else None
+        # Without a bias, a zero one (not a weight): torch.onnx.export writes
+        # bias=None as LayerNormalization's input "" (omitted), on which
+        # onnxruntime 1.30's CPU session creation crashes (segfault); + 0 is exact.
+        self.register_buffer("zero_bias", torch.zeros(dim, dtype=dtype), persistent=False)
+
+    def forward(self, v):
+        b = self.bias if self.bias is not None else self.zero_bias
+        return Fn.layer_norm(v, self.shape, self.weight, b, self.eps)
+
+
+def make_norm(cfg, dim, dtype):
+    """The decoder's norm (architecture.norm); the mlp's is always RMSNorm."""
+    if cfg.kind == "decoder" and cfg.norm == "layernorm":
+        return LayerNorm(dim, cfg.norm_eps, cfg.norm_bias, dtype)
+    return RMSNorm(dim, cfg.norm_eps, dtype)
+
+
+def linear(in_features, out_features, dtype, bias=False):
+    """Linear; weight is [out, in] as in docs/spec.md §4 (bias [out] when asked)."""
+    return nn.Linear(in_features, out_features, bias=bias, dtype=dtype)
 
 
 class RoPE(nn.Module):
@@ -283,11 +334,12 @@ class Attention(nn.Module):
         super().__init__()
         C, H, KV, D = cfg.hidden_size, cfg.heads, cfg.kv_heads, cfg.head_dim
         self.heads, self.kv_heads, self.head_dim = H, KV, D
-        self.wq = linear(C, H * D, dtype)
-        self.wk = linear(C, KV * D, dtype)
-        self.wv = linear(C, KV * D, dtype)
-        self.wo = linear(H * D, C, dtype)
-        self.rope = RoPE(D, cfg.rope_theta, cfg.max_sequence, dtype)
+        self.wq = linear(C, H * D, dtype, cfg.qkv_bias)
+        self.wk = linear(C, KV * D, dtype, cfg.qkv_bias)
+        self.wv = linear(C, KV * D, dtype, cfg.qkv_bias)
+        self.wo = linear(H * D, C, dtype, cfg.out_bias)
+        # positions learned or none: no rotation (learned ones are added to the embedding)
+        self.rope = RoPE(D, cfg.rope_theta, cfg.max_sequence, dtype) if cfg.positions == "rope" else None
         group = H // KV
         self.register_buffer("kv_index", torch.tensor([h // group for h in range(H)]),
                              persistent=False)
@@ -299,8 +351,9 @@ class Attention(nn.Module):
         q = split_last(self.wq(h), self.heads, self.head_dim).transpose(1, 2)     # [B,H,S,D]
         k = split_last(self.wk(h), self.kv_heads, self.head_dim).transpose(1, 2)  # [B,KV,S,D]
         v = split_last(self.wv(h), self.kv_heads, self.head_dim).transpose(1, 2)
-        q = self.rope(q)
-        k = self.rope(k)
+        if self.rope is not None:
+            q = self.rope(q)
+            k = self.rope(k)
         k = k.index_select(1, self.kv_index)                 # [B,H,S,D]: head h <- kv h//group
         v = v.index_select(1, self.kv_index)
         scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.head_dim)  # [B,H,S,S]
@@ -323,8 +376,10 @@ class Attention(nn.Module):
         q = split_last(self.wq(h), self.heads, self.head_dim).transpose(1, 2)     # [B,H,S,D]
         k = split_last(self.wk(h), self.kv_heads, self.head_dim).transpose(1, 2)  # [B,KV,S,D]
         v = split_last(self.wv(h), self.kv_heads, self.head_dim).transpose(1, 2)
-        q = self.rope(q, offset=P, positions=positions)
-        k = torch.cat([past_k, self.rope(k, offset=P, positions=positions)], dim=-2)  # [B,KV,P+S,D]
+        if self.rope is not None:
+            q = self.rope(q, offset=P, positions=positions)
+            k = self.rope(k, offset=P, positions=positions)
+        k = torch.cat([past_k, k], dim=-2)                  # [B,KV,P+S,D]
         v = torch.cat([past_v, v], dim=-2)
         kh = k.index_select(1, self.kv_index)
         vh = v.index_select(1, self.kv_index)
@@ -393,6 +448,36 @@ class MoE(nn.Module):
         if self.shared_experts is not None:
             y = y + self.shared_experts(h)
         return y
+class FFN(nn.Module):
+    """The decoder's feed-forward by architecture.activation (docs/spec.md §3.1), with
+    torch's own activations: gated act(h·w1ᵀ) * (h·w3ᵀ) for swiglu (F.silu) and geglu
+    (F.gelu, erf); act(h·w1ᵀ) for gelu (F.gelu), gelu_tanh (F.gelu approximate='tanh')
+    and relu2 (F.relu squared); then ·w2ᵀ. Biases on every projection with mlp_bias."""
+
+    def __init__(self, cfg, dtype=torch.float64):
+        super().__init__()
+        C, ffn, b = cfg.hidden_size, cfg.ffn_hidden_size, cfg.mlp_bias
+        self.activation = cfg.activation
+        self.w1 = linear(C, ffn, dtype, b)
+        self.w2 = linear(ffn, C, dtype, b)
+        if cfg.gated:
+            self.w3 = linear(C, ffn, dtype, b)
+
+    def act(self, t):
+        a = self.activation
+        if a == "swiglu":
+            return Fn.silu(t)
+        if a in ("geglu", "gelu"):
+            return Fn.gelu(t, approximate="none")
+        if a == "gelu_tanh":
+            return Fn.gelu(t, approximate="tanh")
+        return Fn.relu(t) ** 2                              # relu2
+
+    def forward(self, h):
+        a = self.act(self.w1(h))
+        if hasattr(self, "w3"):
+            a = a * self.w3(h)
+        return self.w2(a)
 
 
 class MlpBody(nn.Module):
@@ -482,13 +567,13 @@ class DecoderLayer(nn.Module):
     def __init__(self, cfg, dtype, index=0):
         super().__init__()
         C = cfg.hidden_size
-        self.attn_norm = RMSNorm(C, cfg.norm_eps, dtype)
+        self.attn_norm = make_norm(cfg, C, dtype)
         self.attn = Attention(cfg, dtype)
-        self.ffn_norm = RMSNorm(C, cfg.norm_eps, dtype)
+        self.ffn_norm = make_norm(cfg, C, dtype)
         if cfg.moe is not None and index >= cfg.moe["dense_layers"]:
             self.ffn = MoE(cfg, dtype)
         else:
-            self.ffn = SwiGLU(C, cfg.ffn_hidden_size, dtype)
+            self.ffn = FFN(cfg, dtype)
         if cfg.is_mhc:
             _hc_params(self, "hc_attn", cfg, dtype)
             _hc_params(self, "hc_ffn", cfg, dtype)
@@ -509,18 +594,39 @@ class Decoder(_HCModel):
         self.cfg = cfg
         C = cfg.hidden_size
         self.embed = nn.Embedding(cfg.vocab_size, C, dtype=dtype)
+        if cfg.positions == "learned":
+            self.pos_embed = nn.Embedding(cfg.max_sequence, C, dtype=dtype)
         self.layers = nn.ModuleList([DecoderLayer(cfg, dtype, i) for i in range(cfg.layers)])
         self._head_params(dtype)
-        self.norm = RMSNorm(C, cfg.norm_eps, dtype)
-        self.head = linear(C, cfg.vocab_size, dtype)
+        self.norm = make_norm(cfg, C, dtype)
+        if not cfg.tie_embeddings:
+            self.head = linear(C, cfg.vocab_size, dtype)
+
+    def _embed(self, input_ids, positions=None, offset=0):
+        """Token embeddings, plus the learned position rows (positions [B, S], or
+        offset..offset+S-1) with positions: learned."""
+        e = self.embed(input_ids)
+        if self.cfg.positions == "learned":
+            if positions is None:
+                s = input_ids.shape[-1]
+                positions = torch.arange(offset, offset + s, dtype=torch.int64)
+            e = e + self.pos_embed(positions)
+        return e
+
+    def _logits(self, y):
+        """norm, then the head: embed.weight with tie_embeddings, else head.weight."""
+        y = self.norm(y)
+        if self.cfg.tie_embeddings:
+            return Fn.linear(y, self.embed.weight)
+        return self.head(y)
 
     def forward(self, input_ids):
-        x = self._expand(self.embed(input_ids))                # [B,S,n,C] (or [B,S,C])
+        x = self._expand(self._embed(input_ids))               # [B,S,n,C] (or [B,S,C])
         for layer in self.layers:
             x = self._apply_hc(layer, "hc_attn", x, layer.attn_sublayer)
             x = self._apply_hc(layer, "hc_ffn", x, layer.ffn_sublayer)
         y = self._collapse(x)                                  # [B,S,C]
-        return self.head(self.norm(y))
+        return self._logits(y)
 
     def forward_cached(self, input_ids, past, mask=None, positions=None):
         """One generation step: input_ids [B, S] are the tokens after those whose keys and
@@ -528,7 +634,7 @@ class Decoder(_HCModel):
         mHC needs no state across tokens: its coefficients are per token, so only the
         attention caches. mask [B, P+S] and positions [B, S]: see Attention.forward_cached.
         Returns (logits [B, S, vocab], presents: the extended list)."""
-        x = self._expand(self.embed(input_ids))
+        x = self._expand(self._embed(input_ids, positions, past[0][0].shape[-2] if past else 0))
         presents = []
         for i, layer in enumerate(self.layers):
             def attn(h, layer=layer, i=i):
@@ -538,7 +644,7 @@ class Decoder(_HCModel):
             x = self._apply_hc(layer, "hc_attn", x, attn)
             x = self._apply_hc(layer, "hc_ffn", x, layer.ffn_sublayer)
         y = self._collapse(x)
-        return self.head(self.norm(y)), presents
+        return self._logits(y), presents
 
     def greedy(self, prompts, max_new_tokens, eos=None, pad=0):
         """Greedy generation of a batch of prompts (lists of ids, any lengths), left-padded

@@ -397,6 +397,94 @@ class SafetensorsTest(unittest.TestCase):
         self.assertEqual(bf[-4:], b"\x80\x3f\x00\xc0")
 
 
+class DenseOptionsTest(unittest.TestCase):
+    """The norm, activation, position, tying and bias options (docs/spec.md §3.1)."""
+
+    def cfg(self, **kw):
+        base = dict(kind="decoder", vocab_size=13, hidden_size=8, layers=2, heads=2,
+                    ffn_hidden_size=12, max_sequence=16, streams=2)
+        base.update(kw)
+        return ref.Config(**base)
+
+    def randomize(self, model, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.copy_(torch.randn(p.shape, generator=g, dtype=F64) * 0.5)
+        return model
+
+    def test_layernorm_is_torch_layernorm(self):
+        ln = ref.LayerNorm(8, 1e-5, True)
+        self.randomize(ln)
+        mod = torch.nn.LayerNorm(8, eps=1e-5, dtype=F64)
+        mod.load_state_dict(ln.state_dict())
+        x = torch.randn(3, 4, 8, dtype=F64)
+        torch.testing.assert_close(ln(x), mod(x))
+        # the spec's formula, biased variance
+        mu = x.mean(-1, keepdim=True)
+        want = (x - mu) / torch.sqrt(((x - mu) ** 2).mean(-1, keepdim=True) + 1e-5) * ln.weight + ln.bias
+        torch.testing.assert_close(ln(x), want)
+        self.assertEqual(set(ref.LayerNorm(8, 1e-5, False).state_dict()), {"weight"})
+
+    def test_activations_match_the_spec_formulas(self):
+        t = torch.linspace(-4, 4, 101, dtype=F64)
+        k = math.sqrt(2 / math.pi)
+        want = {
+            "gelu": t / 2 * (1 + torch.erf(t / math.sqrt(2))),
+            "gelu_tanh": t / 2 * (1 + torch.tanh(k * (t + 0.044715 * t ** 3))),
+            "relu2": torch.clamp(t, min=0) ** 2,
+            "swiglu": t * torch.sigmoid(t),
+        }
+        for act, w in want.items():
+            ffn = ref.FFN(self.cfg(activation=act))
+            torch.testing.assert_close(ffn.act(t), w, msg=act)
+        self.assertGreater((want["gelu"] - want["gelu_tanh"]).abs().max().item(), 1e-4)
+
+    def test_weight_names(self):
+        m = ref.build(self.cfg(norm="layernorm", norm_bias=True, activation="gelu_tanh",
+                               positions="learned", tie_embeddings=True, qkv_bias=True,
+                               out_bias=True, mlp_bias=True))
+        names = m.expected_weights()
+        self.assertEqual(names["pos_embed.weight"], (16, 8))
+        self.assertNotIn("head.weight", names)
+        self.assertNotIn("layers.0.ffn.w3.weight", names)
+        for n in ("layers.1.attn_norm.bias", "norm.bias", "layers.0.attn.wq.bias",
+                  "layers.0.attn.wo.bias", "layers.0.ffn.w1.bias", "layers.0.ffn.w2.bias"):
+            self.assertIn(n, names)
+        g = ref.build(self.cfg(activation="geglu", mlp_bias=True)).expected_weights()
+        self.assertEqual(g["layers.0.ffn.w3.bias"], (12,))
+        self.assertNotIn("pos_embed.weight", g)
+
+    def test_tied_head_reads_the_embedding(self):
+        m = self.randomize(ref.build(self.cfg(tie_embeddings=True)))
+        ids = torch.tensor([[1, 2, 3]])
+        with torch.no_grad():
+            logits = m(ids)
+            m.embed.weight.mul_(2)
+            self.assertFalse(torch.allclose(logits, m(ids)))
+
+    def test_cached_steps_match_the_full_forward(self):
+        for kw in (dict(positions="learned"), dict(positions="none", head_dim=3),
+                   dict(qkv_bias=True, out_bias=True, norm="layernorm", norm_bias=True)):
+            m = self.randomize(ref.build(self.cfg(**kw))).eval()
+            ids = torch.tensor([[1, 5, 2, 7, 3], [4, 4, 0, 9, 12]])
+            with torch.no_grad():
+                full = m(ids)
+                a, cache = m.forward_cached(ids[:, :3], m.empty_cache(2))
+                b, _ = m.forward_cached(ids[:, 3:], cache)
+            torch.testing.assert_close(torch.cat([a, b], 1), full, msg=str(kw))
+
+    def test_positions_matter(self):
+        """Without positions one layer of attention cannot tell the order of the tokens
+        before the last; learned positions and RoPE can."""
+        for pos, differs in (("none", False), ("learned", True), ("rope", True)):
+            m = self.randomize(ref.build(self.cfg(positions=pos, hc_kind="residual", layers=1))).eval()
+            with torch.no_grad():
+                a = m(torch.tensor([[1, 2, 3]]))[0, -1]
+                b = m(torch.tensor([[2, 1, 3]]))[0, -1]
+            self.assertEqual(not torch.allclose(a, b), differs, pos)
+
+
 class CheckpointTest(unittest.TestCase):
     """checkpoint_io: Hugging Face names and sharded checkpoints."""
 
