@@ -541,11 +541,19 @@ func gatherElements(c *core.Call, in []*core.Tensor) []*core.Tensor {
 	if len(ind.Shape) != r || r == 0 {
 		panic(core.ErrRank)
 	}
-	axis := NormAxis(c.Int("axis", 0), r)
-	st := rowStrides(x.Shape)
+	idx := elementOffsets(x.Shape, ind, NormAxis(c.Int("axis", 0), r))
+	return []*core.Tensor{core.Take(x, append([]int64{}, ind.Shape...), idx)}
+}
+
+// elementOffsets gives, for each entry p of ind (of the data's rank), the
+// row-major offset in data of p with its axis coordinate replaced by ind[p]
+// (negative indices count from the end): the addressing of GatherElements
+// and ScatterElements.
+func elementOffsets(shape []int64, ind *core.Tensor, axis int) []int {
+	st := rowStrides(shape)
 	iv := ind.Int64s()
-	dim := x.Shape[axis]
-	idx := make([]int, len(iv))
+	dim := shape[axis]
+	offs := make([]int, len(iv))
 	forEachIndex(ind.Shape, func(o int, coord []int) {
 		j := iv[o]
 		if j < -dim || j >= dim {
@@ -558,14 +566,14 @@ func gatherElements(c *core.Call, in []*core.Tensor) []*core.Tensor {
 		for d, cd := range coord {
 			if d == axis {
 				cd = int(j)
-			} else if int64(cd) >= x.Shape[d] {
-				core.Failf("indices shape %v exceeds data shape %v", ind.Shape, x.Shape)
+			} else if int64(cd) >= shape[d] {
+				core.Failf("indices shape %v exceeds data shape %v", ind.Shape, shape)
 			}
 			off += cd * st[d]
 		}
-		idx[o] = off
+		offs[o] = off
 	})
-	return []*core.Tensor{core.Take(x, append([]int64{}, ind.Shape...), idx)}
+	return offs
 }
 
 // expand broadcasts x with the shape input (both ways, as numpy).

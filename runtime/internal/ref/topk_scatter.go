@@ -154,30 +154,7 @@ func scatterElements(c *core.Call, in []*core.Tensor) []*core.Tensor {
 	if !slices.Equal(ind.Shape, upd.Shape) {
 		core.Failf("indices shape %v and updates shape %v differ", ind.Shape, upd.Shape)
 	}
-	axis := NormAxis(c.Int("axis", 0), r)
-	st := rowStrides(data.Shape)
-	iv := ind.Int64s()
-	dim := data.Shape[axis]
-	offs := make([]int, len(iv))
-	forEachIndex(ind.Shape, func(o int, coord []int) {
-		j := iv[o]
-		if j < -dim || j >= dim {
-			core.Failf("index %d out of range for dim %d", j, dim)
-		}
-		if j < 0 {
-			j += dim
-		}
-		off := 0
-		for d, cd := range coord {
-			if d == axis {
-				cd = int(j)
-			} else if int64(cd) >= data.Shape[d] {
-				core.Failf("indices shape %v exceeds data shape %v", ind.Shape, data.Shape)
-			}
-			off += cd * st[d]
-		}
-		offs[o] = off
-	})
+	offs := elementOffsets(data.Shape, ind, NormAxis(c.Int("axis", 0), r))
 	return []*core.Tensor{scatterInto(c, data, upd, offs, 1)}
 }
 
