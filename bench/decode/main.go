@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
+	"github.com/mhcc-dev/mhcc/bench/internal/benchort"
 	"github.com/mhcc-dev/mhcc/lower"
 	"github.com/mhcc-dev/mhcc/model"
 
@@ -232,23 +233,11 @@ func compileGraph(o options, file, tg string) (*graph, error) {
 	for _, i := range outs {
 		g.outNames = append(g.outNames, i.Name)
 	}
-	opts, err := ort.NewSessionOptions()
-	if err != nil {
-		return nil, err
-	}
-	defer opts.Destroy()
-	if err := opts.SetIntraOpNumThreads(o.threads); err != nil {
-		return nil, err
-	}
-	if err := opts.SetInterOpNumThreads(1); err != nil {
-		return nil, err
-	}
+	var setup func(*ort.SessionOptions) error
 	if tg == "fused" {
-		if err := o.lib.Register(opts, o.ortLib); err != nil {
-			return nil, err
-		}
+		setup = func(opts *ort.SessionOptions) error { return o.lib.Register(opts, o.ortLib) }
 	}
-	if g.sess, err = ort.NewDynamicAdvancedSessionWithONNXData(res.ONNX, g.inNames, g.outNames, opts); err != nil {
+	if g.sess, err = benchort.Session(res.ONNX, g.inNames, g.outNames, o.threads, setup); err != nil {
 		return nil, err
 	}
 	g.nodes = countNodes(res.ONNX)

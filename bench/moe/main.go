@@ -22,6 +22,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
+	"github.com/mhcc-dev/mhcc/bench/internal/benchort"
 	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/lower"
 	"github.com/mhcc-dev/mhcc/model"
@@ -219,18 +220,7 @@ func ortContender(onnx []byte, in []input, threads int) (*contender, error) {
 	for _, i := range outs {
 		outNames = append(outNames, i.Name)
 	}
-	opts, err := ort.NewSessionOptions()
-	if err != nil {
-		return nil, err
-	}
-	defer opts.Destroy()
-	if err := opts.SetIntraOpNumThreads(threads); err != nil {
-		return nil, err
-	}
-	if err := opts.SetInterOpNumThreads(1); err != nil {
-		return nil, err
-	}
-	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(onnx, inNames, outNames, opts)
+	sess, err := benchort.Session(onnx, inNames, outNames, threads, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
+	"github.com/mhcc-dev/mhcc/bench/internal/benchort"
 	"github.com/mhcc-dev/mhcc/lower"
 
 	goruntime "runtime"
@@ -206,22 +207,11 @@ func countGraphNodes(nodes []*onnxpb.NodeProto) int {
 }
 
 func newContender(data []byte, ids []int64, threads int) (*contender, error) {
-	opts, err := ort.NewSessionOptions()
-	if err != nil {
-		return nil, err
-	}
-	defer opts.Destroy()
-	if err := opts.SetIntraOpNumThreads(threads); err != nil {
-		return nil, err
-	}
-	if err := opts.SetInterOpNumThreads(1); err != nil {
-		return nil, err
-	}
 	in, err := ort.NewTensor(ort.NewShape(1, int64(len(ids))), slices.Clone(ids))
 	if err != nil {
 		return nil, err
 	}
-	s, err := ort.NewDynamicAdvancedSessionWithONNXData(data, []string{lower.InputIDs}, []string{lower.Logits}, opts)
+	s, err := benchort.Session(data, []string{lower.InputIDs}, []string{lower.Logits}, threads, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
+	"github.com/mhcc-dev/mhcc/bench/internal/benchort"
 	"github.com/mhcc-dev/mhcc/internal/onnxbuild"
 	"github.com/mhcc-dev/mhcc/lower"
 
@@ -302,17 +303,6 @@ func ortContender(onnx []byte, inputs map[string]*mhrt.Tensor, output string, th
 	if err != nil {
 		return nil, err
 	}
-	opts, err := ort.NewSessionOptions()
-	if err != nil {
-		return nil, err
-	}
-	defer opts.Destroy()
-	if err := opts.SetIntraOpNumThreads(threads); err != nil {
-		return nil, err
-	}
-	if err := opts.SetInterOpNumThreads(1); err != nil {
-		return nil, err
-	}
 	var inNames, outNames []string
 	var inVals []ort.Value
 	for _, info := range ins {
@@ -332,7 +322,7 @@ func ortContender(onnx []byte, inputs map[string]*mhrt.Tensor, output string, th
 	if outIdx < 0 {
 		return nil, fmt.Errorf("no output %q", output)
 	}
-	s, err := ort.NewDynamicAdvancedSessionWithONNXData(onnx, inNames, outNames, opts)
+	s, err := benchort.Session(onnx, inNames, outNames, threads, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -47,6 +47,8 @@ var forbidden = []struct {
 		"hand-built ONNX for tests and benchmark inputs is plain schema; it must not hide a stage inside a fixture"},
 	{"bench/internal/benchenv", []string{"ir", "model", "lower", "passes", "export", "runtime", "compile", "verify", "inspect"},
 		"the benchmarks' harness times and reports; what is measured is each benchmark's own choice"},
+	{"bench/internal/benchort", []string{"ir", "model", "lower", "passes", "export", "runtime", "compile", "verify", "inspect"},
+		"it opens onnxruntime sessions the same way for every benchmark; what they run is the benchmark's choice"},
 }
 
 // testOnly are packages of test helpers: only _test.go files import them.
