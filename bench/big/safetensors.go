@@ -26,7 +26,28 @@ func writeBF16Model(path, dir string) (string, int64, error) {
 	if err != nil {
 		return "", 0, err
 	}
-	specs := model.WeightSpecs(m)
+	stPath := filepath.Join(dir, m.Name+".bf16.safetensors")
+	size, err := writeBF16File(stPath, model.WeightSpecs(m), w, func(name string) string { return name })
+	if err != nil {
+		return "", 0, err
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return "", 0, err
+	}
+	text := strings.Replace(string(src), "weights: {source: random, seed: 1}", "weights: {source: safetensors, path: "+filepath.Base(stPath)+"}", 1)
+	if text == string(src) {
+		return "", 0, fmt.Errorf("%s: no \"weights: {source: random, seed: 1}\" line to replace", path)
+	}
+	text = strings.Replace(text, "name: "+m.Name, "name: "+m.Name+"-bf16", 1)
+	out := filepath.Join(dir, m.Name+"-bf16.yaml")
+	return out, size, os.WriteFile(out, []byte(text), 0o644)
+}
+
+// writeBF16File writes the tensors specs of w, in that order, as one BF16
+// safetensors file at path, each under the name stored(spec name), streamed
+// chunk by chunk; it returns the file's size.
+func writeBF16File(path string, specs []model.WeightSpec, w model.Weights, stored func(string) string) (int64, error) {
 	var hdr strings.Builder
 	hdr.WriteString("{")
 	off := int64(0)
@@ -39,17 +60,16 @@ func writeBF16Model(path, dir string) (string, int64, error) {
 			hdr.WriteString(",")
 		}
 		shape := strings.Trim(strings.Join(strings.Fields(fmt.Sprint(s.Shape)), ","), "[]")
-		fmt.Fprintf(&hdr, "%q:{\"dtype\":\"BF16\",\"shape\":[%s],\"data_offsets\":[%d,%d]}", s.Name, shape, off, off+n)
+		fmt.Fprintf(&hdr, "%q:{\"dtype\":\"BF16\",\"shape\":[%s],\"data_offsets\":[%d,%d]}", stored(s.Name), shape, off, off+n)
 		off += n
 	}
 	hdr.WriteString("}")
 	for hdr.Len()%8 != 0 {
 		hdr.WriteString(" ")
 	}
-	stPath := filepath.Join(dir, m.Name+".bf16.safetensors")
-	f, err := os.Create(stPath)
+	f, err := os.Create(path)
 	if err != nil {
-		return "", 0, err
+		return 0, err
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
 	binary.Write(bw, binary.LittleEndian, uint64(hdr.Len()))
@@ -65,25 +85,15 @@ func writeBF16Model(path, dir string) (string, int64, error) {
 		})
 		if err != nil {
 			f.Close()
-			return "", 0, err
+			return 0, err
 		}
 	}
 	if err := bw.Flush(); err != nil {
 		f.Close()
-		return "", 0, err
+		return 0, err
 	}
 	if err := f.Close(); err != nil {
-		return "", 0, err
+		return 0, err
 	}
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return "", 0, err
-	}
-	text := strings.Replace(string(src), "weights: {source: random, seed: 1}", "weights: {source: safetensors, path: "+filepath.Base(stPath)+"}", 1)
-	if text == string(src) {
-		return "", 0, fmt.Errorf("%s: no \"weights: {source: random, seed: 1}\" line to replace", path)
-	}
-	text = strings.Replace(text, "name: "+m.Name, "name: "+m.Name+"-bf16", 1)
-	out := filepath.Join(dir, m.Name+"-bf16.yaml")
-	return out, int64(8+hdr.Len()) + off, os.WriteFile(out, []byte(text), 0o644)
+	return int64(8+hdr.Len()) + off, nil
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -10,9 +8,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/mhcc-dev/mhcc/ir"
 	"github.com/mhcc-dev/mhcc/model"
-	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 )
 
 // hfLlamaName is the Hugging Face Llama name of a docs/spec.md §4.1
@@ -73,57 +69,16 @@ func writeBF16Sharded(path, dir string, shardBytes int64) (string, int64, int, e
 	}
 	weightMap := map[string]string{}
 	total := int64(0)
-	buf := make([]byte, 2*ir.ChunkElems)
 	for k, g := range groups {
 		file := fmt.Sprintf("model-%05d-of-%05d.safetensors", k+1, len(groups))
-		var hdr strings.Builder
-		hdr.WriteString("{")
-		off := int64(0)
-		for i, s := range g {
-			n := int64(2)
-			for _, d := range s.Shape {
-				n *= d
-			}
-			if i > 0 {
-				hdr.WriteString(",")
-			}
-			shape := strings.Trim(strings.Join(strings.Fields(fmt.Sprint(s.Shape)), ","), "[]")
-			fmt.Fprintf(&hdr, "%q:{\"dtype\":\"BF16\",\"shape\":[%s],\"data_offsets\":[%d,%d]}", hfLlamaName(s.Name), shape, off, off+n)
-			off += n
+		for _, s := range g {
 			weightMap[hfLlamaName(s.Name)] = file
 		}
-		hdr.WriteString("}")
-		for hdr.Len()%8 != 0 {
-			hdr.WriteString(" ")
-		}
-		f, err := os.Create(filepath.Join(ckDir, file))
+		n, err := writeBF16File(filepath.Join(ckDir, file), g, w, hfLlamaName)
 		if err != nil {
 			return "", 0, 0, err
 		}
-		bw := bufio.NewWriterSize(f, 1<<20)
-		binary.Write(bw, binary.LittleEndian, uint64(hdr.Len()))
-		bw.WriteString(hdr.String())
-		for _, s := range g {
-			err := w[s.Name].Stream(func(c []float32) error {
-				for i, x := range c {
-					binary.LittleEndian.PutUint16(buf[2*i:], half.Float32ToBFloat16(x))
-				}
-				_, err := bw.Write(buf[:2*len(c)])
-				return err
-			})
-			if err != nil {
-				f.Close()
-				return "", 0, 0, err
-			}
-		}
-		if err := bw.Flush(); err != nil {
-			f.Close()
-			return "", 0, 0, err
-		}
-		if err := f.Close(); err != nil {
-			return "", 0, 0, err
-		}
-		total += int64(8+hdr.Len()) + off
+		total += n
 	}
 	index, _ := json.MarshalIndent(map[string]any{"metadata": map[string]any{"total_size": total}, "weight_map": weightMap}, "", "  ")
 	if err := os.WriteFile(filepath.Join(ckDir, "model.safetensors.index.json"), index, 0o644); err != nil {
