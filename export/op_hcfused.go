@@ -269,19 +269,7 @@ func hcCoeffsSinkhornFunction(post bool) *onnxpb.FunctionProto {
 	lb := &bodyBuilder{k: 1000}
 	condOut := lb.named("Identity", "body_cond_out", ins("body_cond"))
 	cOut := lb.named("Identity", "body_c_out", ins(norm(lb, norm(lb, "body_c", rowAxis), colAxis)))
-	body := &onnxpb.GraphProto{
-		Name: proto.String("sinkhorn_body"),
-		Node: lb.nodes,
-		Input: []*onnxpb.ValueInfoProto{
-			scalarInfo("body_i", int32(onnxpb.TensorProto_INT64)),
-			scalarInfo("body_cond", int32(onnxpb.TensorProto_BOOL)),
-			anyShapeInfo("body_c", int32(onnxpb.TensorProto_FLOAT)),
-		},
-		Output: []*onnxpb.ValueInfoProto{
-			scalarInfo(condOut, int32(onnxpb.TensorProto_BOOL)),
-			anyShapeInfo(cOut, int32(onnxpb.TensorProto_FLOAT)),
-		},
-	}
+	body := sinkhornLoopBody(lb.nodes, condOut, cOut)
 	b.nodes = append(b.nodes, &onnxpb.NodeProto{Name: proto.String("loop"), OpType: proto.String("Loop"),
 		Input: ins(trip, "", c1), Output: []string{"comb"}, Attribute: []*onnxpb.AttributeProto{aGraph("body", body)}})
 	inputs, name := []string{"x", "fn", "base"}, "HCCoeffsSinkhorn"

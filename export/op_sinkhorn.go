@@ -220,19 +220,7 @@ func sinkhornFunction() *onnxpb.FunctionProto {
 	nodes = nil
 	condOut := node("Identity", ins("body_cond"), "body_cond_out")
 	cOut := norm(norm("body_c", rowAxis, "body_rows"), colAxis, "body_cols")
-	body := &onnxpb.GraphProto{
-		Name: proto.String("sinkhorn_body"),
-		Node: nodes,
-		Input: []*onnxpb.ValueInfoProto{
-			scalarInfo("body_i", int32(onnxpb.TensorProto_INT64)),
-			scalarInfo("body_cond", int32(onnxpb.TensorProto_BOOL)),
-			anyShapeInfo("body_c", int32(onnxpb.TensorProto_FLOAT)),
-		},
-		Output: []*onnxpb.ValueInfoProto{
-			scalarInfo(condOut, int32(onnxpb.TensorProto_BOOL)),
-			anyShapeInfo(cOut, int32(onnxpb.TensorProto_FLOAT)),
-		},
-	}
+	body := sinkhornLoopBody(nodes, condOut, cOut)
 	nodes = outer
 	nodes = append(nodes, &onnxpb.NodeProto{Name: proto.String("loop"), OpType: proto.String("Loop"),
 		Input: ins(trip, "", c1), Output: []string{"comb"}, Attribute: []*onnxpb.AttributeProto{aGraph("body", body)}})
@@ -277,5 +265,24 @@ func minimalSinkhorn(e *emitter, n *ir.Node, in, out []string) {
 		e.op("Reshape", out[0], ins(c, e.i64s(0, s, s)))
 	} else {
 		e.op("Reshape", out[0], ins(c, e.i64s(s, s)))
+	}
+}
+
+// sinkhornLoopBody is the body graph of a Sinkhorn Loop: inputs the
+// iteration number, the condition and the matrix body_c (float32, any
+// shape); outputs condOut and cOut, computed by nodes.
+func sinkhornLoopBody(nodes []*onnxpb.NodeProto, condOut, cOut string) *onnxpb.GraphProto {
+	return &onnxpb.GraphProto{
+		Name: proto.String("sinkhorn_body"),
+		Node: nodes,
+		Input: []*onnxpb.ValueInfoProto{
+			scalarInfo("body_i", int32(onnxpb.TensorProto_INT64)),
+			scalarInfo("body_cond", int32(onnxpb.TensorProto_BOOL)),
+			anyShapeInfo("body_c", int32(onnxpb.TensorProto_FLOAT)),
+		},
+		Output: []*onnxpb.ValueInfoProto{
+			scalarInfo(condOut, int32(onnxpb.TensorProto_BOOL)),
+			anyShapeInfo(cOut, int32(onnxpb.TensorProto_FLOAT)),
+		},
 	}
 }
