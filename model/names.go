@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mhcc-dev/mhcc/internal/safetensors"
 	"github.com/mhcc-dev/mhcc/ir"
 	"go.yaml.in/yaml/v3"
 )
@@ -397,7 +398,7 @@ func mapNames(m *Model, ck *checkpoint, errs *ErrorList) *NameMap {
 	scaleOf := map[string]*ckptTensor{}
 	isScale := map[string]bool{}
 	for _, t := range ck.tensors {
-		if t.Info.DType != "F8_E4M3" {
+		if t.Info.DType != safetensors.F8E4M3 {
 			continue
 		}
 		for _, s := range fp8ScaleNames(t.Name) {
