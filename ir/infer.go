@@ -210,28 +210,22 @@ func inferAttentionKV(n *Node) ([]Type, error) {
 }
 
 func inferSwiGLU(n *Node) ([]Type, error) {
-	if err := wantFloat(n, 0, 1, 2, 3); err != nil {
-		return nil, err
-	}
-	if err := wantMinRank(n, 0, 1); err != nil {
-		return nil, err
-	}
-	c := last(in(n, 0).Shape)
-	if err := wantRank(n, 1, 2); err != nil {
-		return nil, err
-	}
-	f := in(n, 1).Shape[0]
-	want := []Shape{nil, {f, c}, {f, c}, {c, f}}
-	for i := 1; i <= 3; i++ {
-		if !in(n, i).Shape.Equal(want[i]) {
-			return nil, fmt.Errorf("input %d (%s) has shape %v, want %v", i, n.Inputs[i].Name, in(n, i).Shape, want[i])
-		}
-	}
-	return []Type{in(n, 0)}, nil
+	return inferFFN(n, func(f, c Dim) []Shape { return []Shape{{f, c}, {f, c}, {c, f}} }) // w1, w3, w2
 }
 
 func inferSiluMLP(n *Node) ([]Type, error) {
-	if err := wantFloat(n, 0, 1, 2); err != nil {
+	return inferFFN(n, func(f, c Dim) []Shape { return []Shape{{f, c}, {c, f}} }) // w1, w2
+}
+
+// inferFFN checks a feed-forward node: x (input 0, rank ≥ 1) and the
+// weights in inputs 1… with the shapes want gives for f, the rows of input 1,
+// and c, x's last dimension; every input float. The output has x's type.
+func inferFFN(n *Node, want func(f, c Dim) []Shape) ([]Type, error) {
+	all := []int{0}
+	for k := range want(Dim{}, Dim{}) {
+		all = append(all, k+1)
+	}
+	if err := wantFloat(n, all...); err != nil {
 		return nil, err
 	}
 	if err := wantMinRank(n, 0, 1); err != nil {
@@ -241,11 +235,10 @@ func inferSiluMLP(n *Node) ([]Type, error) {
 	if err := wantRank(n, 1, 2); err != nil {
 		return nil, err
 	}
-	f := in(n, 1).Shape[0]
-	want := []Shape{nil, {f, c}, {c, f}}
-	for i := 1; i <= 2; i++ {
-		if !in(n, i).Shape.Equal(want[i]) {
-			return nil, fmt.Errorf("input %d (%s) has shape %v, want %v", i, n.Inputs[i].Name, in(n, i).Shape, want[i])
+	for k, w := range want(in(n, 1).Shape[0], c) {
+		i := k + 1
+		if !in(n, i).Shape.Equal(w) {
+			return nil, fmt.Errorf("input %d (%s) has shape %v, want %v", i, n.Inputs[i].Name, in(n, i).Shape, w)
 		}
 	}
 	return []Type{in(n, 0)}, nil
