@@ -22,7 +22,14 @@ func expandMLPWebGPU(e *emitter, n *ir.Node, in, out []string) {
 }
 
 func expandMLPWith(e *emitter, n *ir.Node, in, out []string, webgpu bool) {
-	act := n.Attrs.String("activation")
+	e.mlp(n.Attrs.String("activation"), in, out[0], webgpu)
+}
+
+// mlp emits the MLP op's math with activation act on inputs in (x, w1, w2,
+// w3, b1, b2, b3; "" or missing where absent) into out ("" for a fresh
+// name), which it returns; webgpu as for expandMLPWebGPU. The MoE experts
+// (op_moe.go) use it too.
+func (e *emitter) mlp(act string, in []string, out string, webgpu bool) string {
 	a := e.linearBias(in[0], in[1], optIn(in, 4), "")
 	switch act {
 	case "swiglu":
@@ -42,7 +49,7 @@ func expandMLPWith(e *emitter, n *ir.Node, in, out []string, webgpu bool) {
 	if w3 := optIn(in, 3); w3 != "" {
 		a = e.op("Mul", "", ins(a, e.linearBias(in[0], w3, optIn(in, 6), "")))
 	}
-	e.linearBias(a, in[2], optIn(in, 5), out[0])
+	return e.linearBias(a, in[2], optIn(in, 5), out)
 }
 
 // linearBias emits x · wᵀ + b, or linear's x · wᵀ without a bias.

@@ -102,32 +102,32 @@ func (e *emitter) moeTopK(n *ir.Node, scores string) (vals, idx string) {
 	return e.moeWeights(n, vals, -1), idx
 }
 
-// expertMLP emits expert j's MLP (j = experts: the shared one) on rows x.
-// The activation picks the form; swiglu is (silu(x·w1ᵀ) ⊙ (x·w3ᵀ))·w2ᵀ.
-func (e *emitter) expertMLP(n *ir.Node, in []string, j int, x, out string) string {
-	act := ir.MoEActivation(n)
-	k, _ := ir.MoEArity(act)
-	w := in[2+j*k : 2+(j+1)*k]
-	switch act {
-	case "swiglu":
-		a := e.silu(e.linear(x, w[0], ""))
-		b := e.linear(x, w[1], "")
-		return e.linear(e.op("Mul", "", ins(a, b)), w[2], out)
+// expertMLP emits expert j's MLP (j = experts: the shared one) on rows x,
+// the MLP op's lowering (op_mlp.go) with the node's activation and biases;
+// webgpu as for expandMLPWebGPU. swiglu without biases is
+// (silu(x·w1ᵀ) ⊙ (x·w3ᵀ))·w2ᵀ.
+func (e *emitter) expertMLP(n *ir.Node, in []string, j int, x, out string, webgpu bool) string {
+	act, bias := ir.MoEActivation(n), ir.MoEBias(n)
+	k, ok := ir.MoEArity(act, bias)
+	if !ok {
+		panic(fmt.Sprintf("export: MoE activation %q has no lowering", act))
 	}
-	panic(fmt.Sprintf("export: MoE activation %q has no lowering", act))
+	mlp := ir.MoEMLPInputs(act, bias, in[2+j*k:2+(j+1)*k])
+	mlp[0] = x
+	return e.mlp(act, mlp[:], out, webgpu)
 }
 
 // moeDense sums weight[:, j]·expert_j(x2) over every expert j, plus the
 // shared MLP, and reshapes to x's shape.
-func (e *emitter) moeDense(n *ir.Node, in, out []string, x2, dense string) {
+func (e *emitter) moeDense(n *ir.Node, in, out []string, x2, dense string, webgpu bool) {
 	experts := int(n.Attrs.Int("experts"))
 	var sum string
 	if n.Attrs.Int("shared") == 1 {
-		sum = e.expertMLP(n, in, experts, x2, "")
+		sum = e.expertMLP(n, in, experts, x2, "", webgpu)
 	}
 	for j := 0; j < experts; j++ {
 		col := e.op("Slice", "", ins(dense, e.i64s(int64(j)), e.i64s(int64(j)+1), e.i64s(1))) // [T, 1]
-		y := e.op("Mul", "", ins(e.expertMLP(n, in, j, x2, ""), col))
+		y := e.op("Mul", "", ins(e.expertMLP(n, in, j, x2, "", webgpu), col))
 		if sum == "" {
 			sum = y
 		} else {
@@ -145,7 +145,7 @@ func expandMoE(e *emitter, n *ir.Node, in, out []string) {
 	zeros := e.op("Mul", "", ins(scores, e.f32(0)))
 	dense := e.moeNarrow(n, e.op("ScatterElements", "", ins(zeros, idx, vals), aInt("axis", 1)))
 	e.ft = ft
-	e.moeDense(n, in, out, x2, dense)
+	e.moeDense(n, in, out, x2, dense, false)
 }
 
 // expandMoEGather computes each expert on its own tokens only. A token's
@@ -167,7 +167,7 @@ func expandMoEGather(e *emitter, n *ir.Node, in, out []string) {
 		tok := e.op("Slice", "", ins(at, e.i64s(0), e.i64s(1), e.i64s(1)))                   // [N, 1]
 		slot := e.op("Slice", "", ins(at, e.i64s(1), e.i64s(2), e.i64s(1)))
 		row := e.op("Add", "", ins(e.op("Mul", "", ins(tok, e.i64(k))), slot)) // [N, 1]: token·k + slot
-		y := e.expertMLP(n, in, j, e.op("Gather", "", ins(x2, e.op("Squeeze", "", ins(tok, e.i64s(1)))), aInt("axis", 0)), "")
+		y := e.expertMLP(n, in, j, e.op("Gather", "", ins(x2, e.op("Squeeze", "", ins(tok, e.i64s(1)))), aInt("axis", 0)), "", false)
 		w := e.op("Gather", "", ins(flatVals, row), aInt("axis", 0)) // [N, 1]
 		rows, parts = append(rows, row), append(parts, e.op("Mul", "", ins(y, w)))
 	}
@@ -176,7 +176,7 @@ func expandMoEGather(e *emitter, n *ir.Node, in, out []string) {
 	c := n.Inputs[0].Type.Shape[n.Inputs[0].Type.Shape.Rank()-1].Size
 	sum := e.op("ReduceSum", "", ins(e.op("Reshape", "", ins(slots, e.i64s(-1, k, c))), e.i64s(1)), aInt("keepdims", 0))
 	if n.Attrs.Int("shared") == 1 {
-		sum = e.op("Add", "", ins(sum, e.expertMLP(n, in, experts, x2, "")))
+		sum = e.op("Add", "", ins(sum, e.expertMLP(n, in, experts, x2, "", false)))
 	}
 	e.op("Reshape", out[0], ins(sum, e.op("Shape", "", ins(in[0]))))
 }
@@ -202,7 +202,7 @@ func expandMoEWebGPU(e *emitter, n *ir.Node, in, out []string) {
 	chosen := e.op("Greater", "", ins(e.f32(float64(n.Attrs.Int("top_k"))-0.5), rank))
 	dense := e.moeNarrow(n, e.moeWeights(n, e.op("Where", "", ins(chosen, scores, zero)), -1))
 	e.ft = ft
-	e.moeDense(n, in, out, x2, dense)
+	e.moeDense(n, in, out, x2, dense, true)
 }
 
 func aStr(name, v string) *onnxpb.AttributeProto {

@@ -82,34 +82,39 @@ func (l *loader) moe(arch *section) {
 		f, _ := s.field("shared_experts")
 		s.errorf(f, "shared_experts", "got %d, want shared_experts × expert_ffn_hidden_size (%d) at most %d", moe.SharedExperts, moe.ExpertFFN, maxFFN)
 	}
-	// The experts are SwiGLU MLPs without biases (export/op_moe.go's
-	// expertMLP); the dense options' other activations and mlp_bias do not
-	// reach them yet, so a model asking for both is refused, not compiled
-	// to something else.
-	if (a.Activation != "" && a.Activation != ActSwiGLU) || a.MLPBias {
-		f, _ := arch.field("moe")
-		arch.errorf(f, "moe", "experts support activation swiglu without mlp_bias, got activation %s, mlp_bias %v", a.Activation, a.MLPBias)
-	}
 	a.MoE = moe
 }
 
 // moeWeights appends the FFN tensors of MoE layer prefix p ("layers.3.") to
 // add, in the order of docs/spec.md §4.1: the router, each expert's w1, w2,
-// w3, then the shared experts' (one MLP of their summed width).
-func moeWeights(moe *MoE, c int64, p string, add func(name string, shape ...int64)) {
+// w3 (gated activations only), each followed by its bias with mlp_bias (the
+// dense FFN's order), then the shared experts' (one MLP of their summed
+// width).
+func moeWeights(a *Architecture, c int64, p string, add func(name string, shape ...int64)) {
+	moe := a.MoE
+	mlp := func(q string, f int64) {
+		add(q+"w1.weight", f, c)
+		if a.MLPBias {
+			add(q+"w1.bias", f)
+		}
+		add(q+"w2.weight", c, f)
+		if a.MLPBias {
+			add(q+"w2.bias", c)
+		}
+		if a.Gated() {
+			add(q+"w3.weight", f, c)
+			if a.MLPBias {
+				add(q+"w3.bias", f)
+			}
+		}
+	}
 	f := int64(moe.ExpertFFN)
 	add(p+"ffn.gate.weight", int64(moe.Experts), c)
 	for e := 0; e < moe.Experts; e++ {
-		q := fmt.Sprintf("%sffn.experts.%d.", p, e)
-		add(q+"w1.weight", f, c)
-		add(q+"w2.weight", c, f)
-		add(q+"w3.weight", f, c)
+		mlp(fmt.Sprintf("%sffn.experts.%d.", p, e), f)
 	}
 	if moe.SharedExperts > 0 {
-		sf := int64(moe.SharedExperts) * f
-		add(p+"ffn.shared_experts.w1.weight", sf, c)
-		add(p+"ffn.shared_experts.w2.weight", c, sf)
-		add(p+"ffn.shared_experts.w3.weight", sf, c)
+		mlp(p+"ffn.shared_experts.", int64(moe.SharedExperts)*f)
 	}
 }
 
@@ -120,8 +125,8 @@ func moeWeights(moe *MoE, c int64, p string, add func(name string, shape ...int6
 func ffnParams(m *Model, i int) (total, active float64) {
 	a := m.Arch
 	c := float64(a.HiddenSize)
-	if !m.IsMoELayer(i) {
-		f := float64(a.FFNHiddenSize)
+	// mlp is the parameter count of one MLP of width f.
+	mlp := func(f float64) float64 {
 		proj := 3.0 // w1, w2, w3
 		if !a.Gated() {
 			proj = 2
@@ -130,10 +135,17 @@ func ffnParams(m *Model, i int) (total, active float64) {
 		if a.MLPBias {
 			p += (proj-1)*f + c
 		}
+		return p
+	}
+	if !m.IsMoELayer(i) {
+		p := mlp(float64(a.FFNHiddenSize))
 		return p, p
 	}
 	moe := a.MoE
-	expert := 3 * float64(moe.ExpertFFN) * c
-	fixed := float64(moe.Experts)*c + float64(moe.SharedExperts)*expert
+	expert := mlp(float64(moe.ExpertFFN))
+	fixed := float64(moe.Experts) * c
+	if moe.SharedExperts > 0 {
+		fixed += mlp(float64(moe.SharedExperts * moe.ExpertFFN))
+	}
 	return fixed + float64(moe.Experts)*expert, fixed + float64(moe.TopK)*expert
 }

@@ -225,6 +225,8 @@ func TestSpecWeightNames(t *testing.T) {
 		{"decoder residual", "{kind: decoder, vocab_size: 11, hidden_size: 12, layers: 3, heads: 2, ffn_hidden_size: 20}", "{kind: residual}"},
 		{"decoder moe shared", "{kind: decoder, vocab_size: 11, hidden_size: 12, layers: 3, heads: 2, ffn_hidden_size: 20, moe: {experts: 3, experts_per_token: 2, shared_experts: 2, expert_ffn_hidden_size: 5, dense_layers: 1}}", "{kind: mhc, streams: 2}"},
 		{"decoder moe", "{kind: decoder, vocab_size: 11, hidden_size: 12, layers: 2, heads: 2, ffn_hidden_size: 20, moe: {experts: 2, experts_per_token: 1}}", "{kind: residual}"},
+		{"decoder moe gelu biases", "{kind: decoder, vocab_size: 11, hidden_size: 12, layers: 2, heads: 2, ffn_hidden_size: 20, activation: gelu_tanh, mlp_bias: true, moe: {experts: 3, experts_per_token: 2, shared_experts: 2, expert_ffn_hidden_size: 5}}", "{kind: mhc, streams: 2}"},
+		{"decoder moe geglu biases", "{kind: decoder, vocab_size: 11, hidden_size: 12, layers: 2, heads: 2, ffn_hidden_size: 20, activation: geglu, mlp_bias: true, moe: {experts: 2, experts_per_token: 1, shared_experts: 1, expert_ffn_hidden_size: 5, dense_layers: 1}}", "{kind: residual}"},
 		{"mlp dynamic head", "{kind: mlp, hidden_size: 12, layers: 2, ffn_hidden_size: 20, input_size: 7, output_size: 5}", "{kind: mhc, streams: 4}"},
 		{"mlp static head", "{kind: mlp, hidden_size: 12, layers: 2, ffn_hidden_size: 20, input_size: 7, output_size: 5}", "{kind: mhc, streams: 4, dynamic: false}"},
 		{"decoder nanogpt", "{kind: decoder, vocab_size: 11, hidden_size: 12, layers: 2, heads: 3, ffn_hidden_size: 20, norm: layernorm, norm_bias: true, activation: gelu_tanh, positions: learned, tie_embeddings: true, qkv_bias: true, out_bias: true, mlp_bias: true}", "{kind: mhc, streams: 2}"},

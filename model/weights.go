@@ -65,7 +65,7 @@ func WeightSpecs(m *Model) []WeightSpec {
 			add(p+"ffn_norm.weight", c)
 			bias(a.NormBias, p+"ffn_norm.bias", c)
 			if m.IsMoELayer(i) {
-				moeWeights(a.MoE, c, p, add)
+				moeWeights(&a, c, p, add)
 			} else {
 				add(p+"ffn.w1.weight", f, c)
 				bias(a.MLPBias, p+"ffn.w1.bias", f)

@@ -132,6 +132,24 @@ CASES = [
         runs=[(1, 5), (3, 9), (2, 1)],
     ),
     dict(
+        name="decoder-moe-gelu",
+        covers="mixture-of-experts with a non-gated activation and biases: gelu_tanh experts "
+               "(no w3) with mlp_bias, layernorm with bias, 2 layers, 4 experts of width 24, "
+               "top-2, 1 shared expert, softmax router; dynamic mHC n=2, GQA, F32 weights",
+        seed=1313,
+        dtype="F32",
+        architecture=dict(kind="decoder", vocab_size=71, hidden_size=24, layers=2, heads=4,
+                          kv_heads=2, head_dim=6, ffn_hidden_size=48, norm_eps=1e-5,
+                          rope_theta=10000, norm="layernorm", norm_bias=True,
+                          activation="gelu_tanh", mlp_bias=True,
+                          moe=dict(experts=4, experts_per_token=2, shared_experts=1,
+                                   expert_ffn_hidden_size=24)),
+        hyper_connections=dict(kind="mhc", streams=2, dynamic=True, sinkhorn_iterations=20,
+                               eps=1e-6, rms_eps=1e-6, collapse="head"),
+        inputs=dict(batch="dynamic", sequence="dynamic", max_sequence=32),
+        runs=[(1, 5), (3, 9), (2, 1)],
+    ),
+    dict(
         name="decoder-nanogpt",
         covers="nanoGPT/GPT-2-shaped mHC decoder: layernorm with bias, gelu_tanh MLP (no w3), "
                "learned positions, tied embeddings (no head.weight), biases on wq/wk/wv, wo, "

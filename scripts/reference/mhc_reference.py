@@ -59,7 +59,7 @@ class Config:
     eps: float = 1e-6
     rms_eps: float = 1e-6
     collapse: str = "head"           # head | sum | mean
-    # architecture.moe (decoder only; None: a dense SwiGLU FFN in every layer)
+    # architecture.moe (decoder only; None: a dense FFN in every layer)
     moe: Optional[dict] = None
     # inputs
     max_sequence: int = 4096         # size of the RoPE tables (decoder only)
@@ -394,19 +394,6 @@ class Attention(nn.Module):
         return self.wo(o), k, v
 
 
-class SwiGLU(nn.Module):
-    """(silu(h·w1ᵀ) * (h·w3ᵀ)) · w2ᵀ."""
-
-    def __init__(self, C, ffn, dtype=torch.float64):
-        super().__init__()
-        self.w1 = linear(C, ffn, dtype)
-        self.w2 = linear(ffn, C, dtype)
-        self.w3 = linear(C, ffn, dtype)
-
-    def forward(self, h):
-        return self.w2(Fn.silu(self.w1(h)) * self.w3(h))
-
-
 # Defaults of architecture.moe (docs/spec.md §5.1); expert_ffn_hidden_size defaults to
 # ffn_hidden_size.
 MOE_DEFAULTS = dict(shared_experts=0, router="softmax", normalize_top_k=False,
@@ -421,7 +408,8 @@ class MoE(nn.Module):
         w       = w / Σ w  (normalize_top_k)  · routed_scaling_factor
         y       = Σ_j w[j] · expert_{top[j]}(h)  +  shared(h)
 
-    Every expert runs on every token and the k chosen outputs are picked with
+    Each expert (and the shared one) is the model's FFN: its activation, its biases
+    with mlp_bias. Every expert runs on every token and the k chosen outputs are picked with
     torch.gather (no value-dependent control flow, so torch.onnx can trace it)."""
 
     def __init__(self, cfg, dtype=torch.float64):
@@ -431,8 +419,8 @@ class MoE(nn.Module):
         self.k, self.router = m["experts_per_token"], m["router"]
         self.normalize, self.scaling = m["normalize_top_k"], m["routed_scaling_factor"]
         self.gate = linear(C, m["experts"], dtype)
-        self.experts = nn.ModuleList([SwiGLU(C, F, dtype) for _ in range(m["experts"])])
-        self.shared_experts = SwiGLU(C, m["shared_experts"] * F, dtype) if m["shared_experts"] else None
+        self.experts = nn.ModuleList([FFN(cfg, dtype, F) for _ in range(m["experts"])])
+        self.shared_experts = FFN(cfg, dtype, m["shared_experts"] * F) if m["shared_experts"] else None
 
     def forward(self, h):
         logits = self.gate(h)
@@ -452,11 +440,13 @@ class FFN(nn.Module):
     """The decoder's feed-forward by architecture.activation (docs/spec.md §3.1), with
     torch's own activations: gated act(h·w1ᵀ) * (h·w3ᵀ) for swiglu (F.silu) and geglu
     (F.gelu, erf); act(h·w1ᵀ) for gelu (F.gelu), gelu_tanh (F.gelu approximate='tanh')
-    and relu2 (F.relu squared); then ·w2ᵀ. Biases on every projection with mlp_bias."""
+    and relu2 (F.relu squared); then ·w2ᵀ. Biases on every projection with mlp_bias.
+    ffn is the width, ffn_hidden_size unless given (an MoE expert's, MoE below)."""
 
-    def __init__(self, cfg, dtype=torch.float64):
+    def __init__(self, cfg, dtype=torch.float64, ffn=None):
         super().__init__()
-        C, ffn, b = cfg.hidden_size, cfg.ffn_hidden_size, cfg.mlp_bias
+        C, b = cfg.hidden_size, cfg.mlp_bias
+        ffn = cfg.ffn_hidden_size if ffn is None else ffn
         self.activation = cfg.activation
         self.w1 = linear(C, ffn, dtype, b)
         self.w2 = linear(ffn, C, dtype, b)
