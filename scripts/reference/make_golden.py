@@ -206,6 +206,25 @@ CASES = [
         runs=[(1, 5), (3, 9), (2, 1)],
     ),
     dict(
+        name="decoder-nanogpt-ckpt",
+        covers="decoder-nanogpt's architecture from a checkpoint with nanoGPT's state_dict "
+               "names (transformer.wte, transformer.wpe, transformer.h.{i}.ln_1, attn.c_attn "
+               "fusing q, k, v into one [3C, C] Linear, attn.c_proj, ln_2, mlp.c_fc, mlp.c_proj, "
+               "transformer.ln_f, lm_head tied to wte; mHC parameters under transformer.) read "
+               "with weights.names preset nanogpt; F32 weights",
+        seed=1212,
+        dtype="F32",
+        architecture=dict(kind="decoder", vocab_size=97, hidden_size=32, layers=2, heads=4,
+                          ffn_hidden_size=128, norm_eps=1e-5, norm="layernorm", norm_bias=True,
+                          activation="gelu_tanh", positions="learned", tie_embeddings=True,
+                          qkv_bias=True, out_bias=True, mlp_bias=True),
+        hyper_connections=dict(kind="mhc", streams=4, dynamic=True, sinkhorn_iterations=20,
+                               eps=1e-6, rms_eps=1e-6, collapse="head"),
+        inputs=dict(batch="dynamic", sequence="dynamic", max_sequence=64),
+        runs=[(1, 5), (3, 9), (2, 1)],
+        names="nanogpt",
+    ),
+    dict(
         name="mlp-mhc",
         covers="mlp architecture with dynamic mHC, n=4, 3 layers, 20 Sinkhorn iterations, "
                "collapse head, F32 weights, dynamic batch",
@@ -272,6 +291,9 @@ def model_yaml(case):
             lines.append("  %s: %s" % (k, yaml_scalar(v)))
     if case.get("shards"):
         lines += ["weights:", "  source: safetensors", "  path: model.safetensors.index.json",
+                  "  names: {preset: %s}" % case["names"]]
+    elif case.get("names"):
+        lines += ["weights:", "  source: safetensors", "  path: model.safetensors",
                   "  names: {preset: %s}" % case["names"]]
     else:
         lines += ["weights:", "  source: safetensors", "  path: weights.safetensors"]
@@ -400,6 +422,9 @@ def generate(case, out_root):
         hf = {checkpoint_io.hf_llama_name(n): t for n, t in weights.items()}
         checkpoint_io.save_sharded(hf, d, case["shards"])
         hf_config(cfg, d)
+    elif case.get("names") == "nanogpt":
+        # nanoGPT's state_dict names, c_attn fused, lm_head tied; one file.
+        st.save(checkpoint_io.to_nanogpt(weights), os.path.join(d, "model.safetensors"))
     else:
         st.save(weights, os.path.join(d, "weights.safetensors"))
 
