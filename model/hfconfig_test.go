@@ -83,24 +83,69 @@ func TestImportHFConfig(t *testing.T) {
 	}
 }
 
-// A Llama config.json imports to a model file that loads with exactly the
-// config's settings (the other families' keys are arch14's and moe14's).
+// A config.json of each family imports to a model file that loads with
+// exactly the config's settings: Mistral (Llama), Qwen2 (q/k/v biases, tied
+// embeddings), GPT-2 (layernorm, gelu_tanh, learned positions, biases) and
+// DeepSeek-V3 (mixture of experts, mHC settings).
 func TestImportLlamaLoads(t *testing.T) {
-	imp, err := ImportHFConfig("config.json", []byte(`{"model_type": "mistral", "vocab_size": 97, "hidden_size": 32,
+	tests := []struct {
+		name, json string
+		hc         string
+		want       Architecture
+		moe        *MoE
+	}{
+		{"mistral", `{"model_type": "mistral", "vocab_size": 97, "hidden_size": 32,
 		"num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 16,
-		"intermediate_size": 64, "rms_norm_eps": 1e-05, "rope_theta": 1000000.0, "max_position_embeddings": 64}`),
-		ImportOptions{Name: "m", HC: HCResidual})
-	if err != nil {
-		t.Fatal(err)
+		"intermediate_size": 64, "rms_norm_eps": 1e-05, "rope_theta": 1000000.0, "max_position_embeddings": 64}`,
+			HCResidual,
+			Architecture{Kind: ArchDecoder, VocabSize: 97, HiddenSize: 32, Layers: 2, Heads: 4, KVHeads: 1, HeadDim: 16,
+				FFNHiddenSize: 64, NormEps: 1e-5, RopeTheta: 1e6, Norm: NormRMS, Activation: ActSwiGLU, Positions: PosRoPE}, nil},
+		{"qwen2", `{"model_type": "qwen2", "vocab_size": 89, "hidden_size": 32, "num_hidden_layers": 2,
+		"num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 48, "rms_norm_eps": 1e-06,
+		"rope_theta": 1000000.0, "max_position_embeddings": 64, "hidden_act": "silu", "tie_word_embeddings": true}`,
+			HCMHC,
+			Architecture{Kind: ArchDecoder, VocabSize: 89, HiddenSize: 32, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 8,
+				FFNHiddenSize: 48, NormEps: 1e-6, RopeTheta: 1e6, Norm: NormRMS, Activation: ActSwiGLU, Positions: PosRoPE,
+				TieEmbeddings: true, QKVBias: true}, nil},
+		{"gpt2", `{"model_type": "gpt2", "vocab_size": 97, "n_embd": 32, "n_layer": 2, "n_head": 4,
+		"n_positions": 64, "n_inner": null, "layer_norm_epsilon": 1e-05, "activation_function": "gelu_new"}`,
+			HCMHC,
+			Architecture{Kind: ArchDecoder, VocabSize: 97, HiddenSize: 32, Layers: 2, Heads: 4, KVHeads: 4, HeadDim: 8,
+				FFNHiddenSize: 128, NormEps: 1e-5, RopeTheta: 10000, Norm: NormLayer, NormBias: true, Activation: ActGELUTanh,
+				Positions: PosLearned, TieEmbeddings: true, QKVBias: true, OutBias: true, MLPBias: true}, nil},
+		{"deepseek", `{"model_type": "deepseek_v3", "vocab_size": 97, "hidden_size": 32, "num_hidden_layers": 3,
+		"num_attention_heads": 4, "num_key_value_heads": 4, "intermediate_size": 64, "moe_intermediate_size": 16,
+		"n_routed_experts": 8, "num_experts_per_tok": 2, "n_shared_experts": 1, "scoring_func": "sigmoid",
+		"norm_topk_prob": true, "routed_scaling_factor": 2.5, "first_k_dense_replace": 1, "rms_norm_eps": 1e-06,
+		"max_position_embeddings": 64, "hc_mult": 2, "hc_sinkhorn_iters": 7, "hc_eps": 1e-05}`,
+			HCMHC,
+			Architecture{Kind: ArchDecoder, VocabSize: 97, HiddenSize: 32, Layers: 3, Heads: 4, KVHeads: 4, HeadDim: 8,
+				FFNHiddenSize: 64, NormEps: 1e-6, RopeTheta: 10000, Norm: NormRMS, Activation: ActSwiGLU, Positions: PosRoPE},
+			&MoE{Experts: 8, TopK: 2, SharedExperts: 1, ExpertFFN: 16, Router: RouterSigmoid, NormalizeTopK: true,
+				RoutedScaling: 2.5, DenseLayers: 1}},
 	}
-	m, err := LoadBytes(filepath.Join(t.TempDir(), "m.yaml"), imp.YAML)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, imp.YAML)
-	}
-	want := Architecture{Kind: ArchDecoder, VocabSize: 97, HiddenSize: 32, Layers: 2, Heads: 4, KVHeads: 1, HeadDim: 16,
-		FFNHiddenSize: 64, NormEps: 1e-5, RopeTheta: 1e6, Norm: NormRMS, Activation: ActSwiGLU, Positions: PosRoPE}
-	if m.Arch != want || m.HC.Kind != HCResidual || m.Inputs.MaxSequence != 64 || m.Weights.Source != WeightsRandom {
-		t.Errorf("Arch %+v HC %+v Inputs %+v Weights %+v", m.Arch, m.HC, m.Inputs, m.Weights)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			imp, err := ImportHFConfig("config.json", []byte(tc.json), ImportOptions{Name: "m", HC: tc.hc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := LoadBytes(filepath.Join(t.TempDir(), "m.yaml"), imp.YAML)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, imp.YAML)
+			}
+			arch, moe := m.Arch, m.Arch.MoE
+			arch.MoE = nil
+			if arch != tc.want || (moe == nil) != (tc.moe == nil) || (moe != nil && *moe != *tc.moe) {
+				t.Errorf("Arch %+v MoE %+v, want %+v MoE %+v\n%s", arch, moe, tc.want, tc.moe, imp.YAML)
+			}
+			if m.HC.Kind != tc.hc || m.Inputs.MaxSequence != 64 || m.Weights.Source != WeightsRandom {
+				t.Errorf("HC %+v Inputs %+v Weights %+v", m.HC, m.Inputs, m.Weights)
+			}
+			if tc.name == "deepseek" && (m.HC.Streams != 2 || m.HC.Iterations != 7 || m.HC.Eps != 1e-5) {
+				t.Errorf("HC %+v, want the config's hc_mult 2, hc_sinkhorn_iters 7, hc_eps 1e-5", m.HC)
+			}
+		})
 	}
 }
 

@@ -134,8 +134,11 @@ func TestGoldenModels(t *testing.T) {
 			continue
 		}
 		want := filepath.Join(filepath.Dir(file), "weights.safetensors")
-		if m.Weights.Names != nil { // a Hugging Face checkpoint, sharded
+		if m.Weights.Names != nil { // a checkpoint with foreign names: sharded, or one file
 			want = filepath.Join(filepath.Dir(file), "model.safetensors.index.json")
+			if _, err := os.Stat(want); err != nil {
+				want = filepath.Join(filepath.Dir(file), "model.safetensors")
+			}
 		}
 		if m.Weights.Source != WeightsSafetensors || m.Weights.Path != want || !m.Weights.PathPos.IsKnown() {
 			t.Errorf("%s: Weights = %+v, want safetensors at %s", file, m.Weights, want)

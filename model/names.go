@@ -346,7 +346,14 @@ func presetRules(spec *NamesSpec, m *Model) (rules []NameRule, ignore []NamePatt
 			add(H+`mlp\.c_proj\.`+leaf, "layers.{i}.ffn.w2."+leaf).Transpose = tr && leaf == "weight"
 		}
 		add(t+`ln_f\.`+p, "norm.{p}")
-		add(`lm_head\.weight`, "head.weight")
+		if a.TieEmbeddings {
+			// nanoGPT ties lm_head to wte (GPT.__init__), so its
+			// state_dict holds the same matrix twice; GPT-2 likewise
+			// when saved with torch.save. The head is the embedding.
+			ign(`lm_head\.weight`)
+		} else {
+			add(`lm_head\.weight`, "head.weight")
+		}
 		add(H+`(?P<rest>hc_.*)`, "layers.{i}.{rest}")
 		add(`transformer\.(?P<rest>hc_.*)`, "{rest}")
 		ign(H + `attn\.(?:masked_)?bias`) // GPT-2's causal-mask buffers

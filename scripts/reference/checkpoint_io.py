@@ -9,6 +9,13 @@ Written from Hugging Face's conventions, not from mhcc's Go code:
   (Qwen2ForCausalLM and MistralForCausalLM name theirs the same): `model.embed_tokens`,
   `model.layers.{i}.self_attn.{q,k,v,o}_proj`, `input_layernorm`, `post_attention_layernorm`,
   `mlp.{gate,up,down}_proj`, `model.norm`, `lm_head`; mHC parameters sit under `model.`.
+- `weights.names.preset: nanogpt` is the state_dict of Karpathy's nanoGPT `GPT` (model.py):
+  `transformer.wte`, `transformer.wpe`, `transformer.h.{i}.ln_1`, `attn.c_attn` (one nn.Linear
+  [3C, C] producing q, k, v in that order: `q, k, v = self.c_attn(x).split(n_embd, dim=2)`),
+  `attn.c_proj`, `ln_2`, `mlp.c_fc`, `mlp.c_proj`, `transformer.ln_f`, and `lm_head` (tied to
+  `wte`: `self.transformer.wte.weight = self.lm_head.weight`, so the state_dict holds both);
+  nn.Linear stores [out, in], so no transposes. mHC parameters sit under `transformer.`
+  (`transformer.h.{i}.hc_*`, `transformer.hc_head_*`).
 
 Only what the golden cases use is implemented (no rules, splits or other presets): anything
 else is an error, so a golden cannot silently depend on something the reference ignores.
@@ -17,6 +24,8 @@ else is an error, so a golden cannot silently depend on something the reference 
 import json
 import os
 import re
+
+import torch
 
 import safetensors_io as st
 
@@ -76,6 +85,82 @@ def spec_name_hf_llama(hf_name):
     raise ValueError("hf-llama: no docs/spec.md name for %r" % hf_name)
 
 
+# nanoGPT Block submodule names -> docs/spec.md §4.1 names (c_attn is split separately).
+_NANOGPT_LAYER = {
+    "ln_1": "attn_norm",
+    "ln_2": "ffn_norm",
+    "attn.c_proj": "attn.wo",
+    "mlp.c_fc": "ffn.w1",
+    "mlp.c_proj": "ffn.w2",
+}
+_NANOGPT_TOP = {
+    "transformer.wte.weight": "embed.weight",
+    "transformer.wpe.weight": "pos_embed.weight",
+    "transformer.ln_f.weight": "norm.weight",
+    "transformer.ln_f.bias": "norm.bias",
+}
+
+
+def to_nanogpt(tensors):
+    """docs/spec.md §4.1 decoder tensors -> a nanoGPT state_dict (tied head included)."""
+    out = {}
+    for name, t in tensors.items():
+        top = [k for k, v in _NANOGPT_TOP.items() if v == name]
+        if top:
+            out[top[0]] = t
+            continue
+        m = re.fullmatch(r"layers\.(\d+)\.(.+)\.(weight|bias)", name)
+        if m and m.group(2) in ("attn.wq", "attn.wk", "attn.wv"):
+            if m.group(2) == "attn.wq":  # fuse once, in q, k, v order
+                parts = [tensors["layers.%s.attn.%s.%s" % (m.group(1), w, m.group(3))] for w in ("wq", "wk", "wv")]
+                out["transformer.h.%s.attn.c_attn.%s" % (m.group(1), m.group(3))] = torch.cat(parts, 0)
+            continue
+        if m:
+            nano = [k for k, v in _NANOGPT_LAYER.items() if v == m.group(2)]
+            if nano:
+                out["transformer.h.%s.%s.%s" % (m.group(1), nano[0], m.group(3))] = t
+                continue
+        if name.startswith("hc_") or re.fullmatch(r"layers\.\d+\.hc_.*", name):
+            out["transformer." + name.replace("layers.", "h.", 1)] = t
+            continue
+        raise ValueError("nanogpt: no nanoGPT name for %r" % name)
+    if "head.weight" in tensors:
+        raise ValueError("nanogpt: nanoGPT ties lm_head to wte; the case must set tie_embeddings")
+    out["lm_head.weight"] = out["transformer.wte.weight"]
+    return out
+
+
+def from_nanogpt(tensors, heads, kv_heads, head_dim):
+    """The inverse of to_nanogpt: split c_attn into [heads*head_dim, kv, kv] rows; lm_head must
+    equal wte (tied)."""
+    tensors = dict(tensors)
+    head = tensors.pop("lm_head.weight", None)
+    if head is not None and not torch.equal(head, tensors["transformer.wte.weight"]):
+        raise ValueError("nanogpt: lm_head.weight differs from transformer.wte.weight (not tied)")
+    out = {}
+    q, kv = heads * head_dim, kv_heads * head_dim
+    for name, t in tensors.items():
+        if name in _NANOGPT_TOP:
+            out[_NANOGPT_TOP[name]] = t
+            continue
+        m = re.fullmatch(r"transformer\.h\.(\d+)\.(.+)\.(weight|bias)", name)
+        if m and m.group(2) == "attn.c_attn":
+            if t.shape[0] != q + 2 * kv:
+                raise ValueError("nanogpt: %s has %d rows, want %d" % (name, t.shape[0], q + 2 * kv))
+            for w, part in zip(("wq", "wk", "wv"), torch.split(t, [q, kv, kv], 0)):
+                out["layers.%s.attn.%s.%s" % (m.group(1), w, m.group(3))] = part.clone()
+            continue
+        if m and m.group(2) in _NANOGPT_LAYER:
+            out["layers.%s.%s.%s" % (m.group(1), _NANOGPT_LAYER[m.group(2)], m.group(3))] = t
+            continue
+        m = re.fullmatch(r"transformer\.(h\.\d+\.)?(hc_.*)", name)
+        if m:
+            out[("layers." + m.group(1)[2:] if m.group(1) else "") + m.group(2)] = t
+            continue
+        raise ValueError("nanogpt: no docs/spec.md name for %r" % name)
+    return out
+
+
 def read_tensors(path):
     """{name: tensor} of a safetensors file or of every shard an index lists."""
     if not path.endswith(".json"):
@@ -115,6 +200,14 @@ def load_weights(model_file, weights):
     names = weights.get("names")
     if not names:
         return tensors
+    if set(names) == {"preset"} and names["preset"] == "nanogpt":
+        import yaml
+        with open(model_file) as f:
+            arch = yaml.safe_load(f)["architecture"]  # the c_attn split needs the head sizes
+        heads = arch["heads"]
+        kv_heads = arch.get("kv_heads", heads)
+        head_dim = arch.get("head_dim", arch["hidden_size"] // heads)
+        return from_nanogpt(tensors, heads, kv_heads, head_dim)
     if set(names) != {"preset"} or names["preset"] != "hf-llama":
-        raise ValueError("%s: the reference reads weights.names {preset: hf-llama} only, got %r" % (model_file, names))
+        raise ValueError("%s: the reference reads weights.names {preset: hf-llama or nanogpt} only, got %r" % (model_file, names))
     return {spec_name_hf_llama(n): t for n, t in tensors.items() if not n.endswith("rotary_emb.inv_freq")}

@@ -224,6 +224,43 @@ CASES = [
         runs=[(1, 5), (3, 9), (2, 1)],
     ),
     dict(
+        name="decoder-nanogpt-ckpt",
+        covers="decoder-nanogpt's architecture from a checkpoint with nanoGPT's state_dict "
+               "names (transformer.wte, transformer.wpe, transformer.h.{i}.ln_1, attn.c_attn "
+               "fusing q, k, v into one [3C, C] Linear, attn.c_proj, ln_2, mlp.c_fc, mlp.c_proj, "
+               "transformer.ln_f, lm_head tied to wte; mHC parameters under transformer.) read "
+               "with weights.names preset nanogpt; F32 weights",
+        seed=1212,
+        dtype="F32",
+        architecture=dict(kind="decoder", vocab_size=97, hidden_size=32, layers=2, heads=4,
+                          ffn_hidden_size=128, norm_eps=1e-5, norm="layernorm", norm_bias=True,
+                          activation="gelu_tanh", positions="learned", tie_embeddings=True,
+                          qkv_bias=True, out_bias=True, mlp_bias=True),
+        hyper_connections=dict(kind="mhc", streams=4, dynamic=True, sinkhorn_iterations=20,
+                               eps=1e-6, rms_eps=1e-6, collapse="head"),
+        inputs=dict(batch="dynamic", sequence="dynamic", max_sequence=64),
+        runs=[(1, 5), (3, 9), (2, 1)],
+        names="nanogpt",
+    ),
+    dict(
+        name="decoder-qwen2-hf",
+        covers="a Qwen2 checkpoint as save_pretrained writes it: one model.safetensors with "
+               "Hugging Face names including self_attn.{q,k,v}_proj.bias, tied embeddings (no "
+               "lm_head.weight), mHC parameters under model., read with weights.names preset "
+               "hf-llama; rmsnorm, swiglu, RoPE theta 1e6, GQA (heads 4, kv_heads 2), dynamic "
+               "mHC n=4, F32 weights",
+        seed=1313,
+        dtype="F32",
+        architecture=dict(kind="decoder", vocab_size=89, hidden_size=32, layers=2, heads=4,
+                          kv_heads=2, head_dim=8, ffn_hidden_size=48, norm_eps=1e-6,
+                          rope_theta=1000000.0, tie_embeddings=True, qkv_bias=True),
+        hyper_connections=dict(kind="mhc", streams=4, dynamic=True, sinkhorn_iterations=20,
+                               eps=1e-6, rms_eps=1e-6, collapse="head"),
+        inputs=dict(batch="dynamic", sequence="dynamic", max_sequence=64),
+        runs=[(1, 5), (3, 9), (2, 1)],
+        names="hf-llama",
+    ),
+    dict(
         name="mlp-mhc",
         covers="mlp architecture with dynamic mHC, n=4, 3 layers, 20 Sinkhorn iterations, "
                "collapse head, F32 weights, dynamic batch",
@@ -290,6 +327,9 @@ def model_yaml(case):
             lines.append("  %s: %s" % (k, yaml_scalar(v)))
     if case.get("shards"):
         lines += ["weights:", "  source: safetensors", "  path: model.safetensors.index.json",
+                  "  names: {preset: %s}" % case["names"]]
+    elif case.get("names"):
+        lines += ["weights:", "  source: safetensors", "  path: model.safetensors",
                   "  names: {preset: %s}" % case["names"]]
     else:
         lines += ["weights:", "  source: safetensors", "  path: weights.safetensors"]
@@ -418,6 +458,13 @@ def generate(case, out_root):
         hf = {checkpoint_io.hf_llama_name(n): t for n, t in weights.items()}
         checkpoint_io.save_sharded(hf, d, case["shards"])
         hf_config(cfg, d)
+    elif case.get("names") == "hf-llama":
+        # Hugging Face names in one file, as save_pretrained writes a small model.
+        hf = {checkpoint_io.hf_llama_name(n): t for n, t in weights.items()}
+        st.save(hf, os.path.join(d, "model.safetensors"))
+    elif case.get("names") == "nanogpt":
+        # nanoGPT's state_dict names, c_attn fused, lm_head tied; one file.
+        st.save(checkpoint_io.to_nanogpt(weights), os.path.join(d, "model.safetensors"))
     else:
         st.save(weights, os.path.join(d, "weights.safetensors"))
 

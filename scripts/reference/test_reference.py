@@ -521,6 +521,33 @@ class CheckpointTest(unittest.TestCase):
             with self.assertRaises(KeyError):
                 ck.read_tensors(path)
 
+    def test_nanogpt_layout(self):
+        import checkpoint_io as ck
+        cfg = ref.Config(kind="decoder", vocab_size=11, hidden_size=8, layers=2, heads=2,
+                         ffn_hidden_size=12, norm="layernorm", norm_bias=True, activation="gelu_tanh",
+                         positions="learned", tie_embeddings=True, qkv_bias=True, out_bias=True,
+                         mlp_bias=True, max_sequence=16)
+        shapes = ref.build(cfg).expected_weights()
+        g = torch.Generator().manual_seed(3)
+        w = {n: torch.randn(shapes[n], generator=g) for n in shapes}
+        nano = ck.to_nanogpt(w)
+        # nanoGPT's c_attn: one [3C, C] Linear whose output splits into q, k, v in that order.
+        c_attn = nano["transformer.h.1.attn.c_attn.weight"]
+        self.assertEqual(tuple(c_attn.shape), (24, 8))
+        self.assertTrue(torch.equal(c_attn[8:16], w["layers.1.attn.wk.weight"]))
+        self.assertTrue(torch.equal(nano["transformer.h.0.attn.c_attn.bias"][16:], w["layers.0.attn.wv.bias"]))
+        self.assertTrue(torch.equal(nano["lm_head.weight"], w["embed.weight"]))
+        for name in ("transformer.wpe.weight", "transformer.h.0.ln_2.bias", "transformer.h.1.mlp.c_proj.weight",
+                     "transformer.ln_f.bias", "transformer.h.0.hc_attn_fn", "transformer.hc_head_base"):
+            self.assertIn(name, nano)
+        back = ck.from_nanogpt(nano, 2, 2, 4)
+        self.assertEqual(sorted(back), sorted(w))
+        for n in w:
+            self.assertTrue(torch.equal(back[n], w[n]), n)
+        nano["lm_head.weight"] = nano["lm_head.weight"] + 1  # not tied: refused
+        with self.assertRaises(ValueError):
+            ck.from_nanogpt(nano, 2, 2, 4)
+
 
 class GoldenTest(unittest.TestCase):
     """The checked-in fixtures agree with the reference (catches stale fixtures)."""
