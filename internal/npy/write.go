@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/mhcc-dev/mhcc/internal/atomicfile"
+
+	"github.com/mhcc-dev/mhcc/onnx/tensor"
 )
 
 // Write writes a as a .npy file (format 1.0, little-endian, C order) at path.
@@ -146,30 +148,4 @@ func writeElems[T any](w *bufio.Writer, data []T, size int, put func([]byte, T))
 }
 
 // dataLen is the length of a supported data slice, -1 for anything else.
-func dataLen(data any) int {
-	switch d := data.(type) {
-	case []float32:
-		return len(d)
-	case []float64:
-		return len(d)
-	case []uint16:
-		return len(d)
-	case []int64:
-		return len(d)
-	case []int32:
-		return len(d)
-	case []int16:
-		return len(d)
-	case []int8:
-		return len(d)
-	case []uint8:
-		return len(d)
-	case []uint32:
-		return len(d)
-	case []uint64:
-		return len(d)
-	case []bool:
-		return len(d)
-	}
-	return -1
-}
+func dataLen(data any) int { return tensor.SliceLen(data) }

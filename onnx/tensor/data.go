@@ -372,3 +372,34 @@ func conv[S, D any](s []S, f func(S) D) []D {
 	}
 	return out
 }
+
+// SliceLen is the length of data when it is a slice of one of the element
+// types the codecs store ([]float32, []float64, []uint16, the signed and
+// unsigned integers, []bool); -1 for anything else.
+func SliceLen(data any) int {
+	switch d := data.(type) {
+	case []float32:
+		return len(d)
+	case []float64:
+		return len(d)
+	case []uint16:
+		return len(d)
+	case []int8:
+		return len(d)
+	case []int16:
+		return len(d)
+	case []int32:
+		return len(d)
+	case []int64:
+		return len(d)
+	case []uint8:
+		return len(d)
+	case []uint32:
+		return len(d)
+	case []uint64:
+		return len(d)
+	case []bool:
+		return len(d)
+	}
+	return -1
+}

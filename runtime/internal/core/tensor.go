@@ -426,33 +426,7 @@ func storageKind(dt DType) string {
 	return ""
 }
 
-func sliceLen(data any) int {
-	switch d := data.(type) {
-	case []float32:
-		return len(d)
-	case []float64:
-		return len(d)
-	case []uint16:
-		return len(d)
-	case []int8:
-		return len(d)
-	case []int16:
-		return len(d)
-	case []int32:
-		return len(d)
-	case []int64:
-		return len(d)
-	case []uint8:
-		return len(d)
-	case []uint32:
-		return len(d)
-	case []uint64:
-		return len(d)
-	case []bool:
-		return len(d)
-	}
-	return -1
-}
+func sliceLen(data any) int { return tensor.SliceLen(data) }
 
 // NumElements is the product of shape, or an error if a dim is negative or
 // the product exceeds maxElements.
