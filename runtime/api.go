@@ -41,7 +41,26 @@ func Decode(data []byte) (*core.Model, error) {
 	if err := proto.Unmarshal(data, &mp); err != nil {
 		return nil, fmt.Errorf("runtime: decode model: %w", err)
 	}
-	return load(&mp, nil, decode.ConsumeAll) // mp is ours: its initializers and nodes can go as they are decoded
+	return load(&mp, nil, decode.ConsumeAll, DecodeOptions{}) // mp is ours: its initializers and nodes can go as they are decoded
+}
+
+// DecodeOptions adjusts how a model is decoded ([DecodeWith]).
+type DecodeOptions struct {
+	// FunctionBodies runs the function bodies of the ops the runtime also
+	// has kernels for: mhcc's fused mHC ops (docs/fused-ops.md), which run
+	// their kernels by default, as in onnxruntime with mhcc's custom-op
+	// library. The bodies take any stream count and state type; the tests
+	// compare them with the kernels.
+	FunctionBodies bool
+}
+
+// DecodeWith is [Decode] with options.
+func DecodeWith(data []byte, opt DecodeOptions) (*core.Model, error) {
+	var mp onnxpb.ModelProto
+	if err := proto.Unmarshal(data, &mp); err != nil {
+		return nil, fmt.Errorf("runtime: decode model: %w", err)
+	}
+	return load(&mp, nil, decode.ConsumeAll, opt)
 }
 
 // DecodeProto is Decode for a model already in memory as a ModelProto (an
@@ -51,7 +70,7 @@ func Decode(data []byte) (*core.Model, error) {
 // holds them three times at its peak (bytes, parsed message, tensors).
 // mp must not be used afterwards. External data is not read (use DecodeDir).
 func DecodeProto(mp *onnxpb.ModelProto) (*core.Model, error) {
-	return load(mp, nil, decode.ConsumeInits)
+	return load(mp, nil, decode.ConsumeInits, DecodeOptions{})
 }
 
 // DecodeDir is Decode for a model whose initializers may keep their data in
@@ -66,7 +85,7 @@ func DecodeDir(data []byte, dir string) (*core.Model, error) {
 	}
 	ext := &decode.ExternalFiles{Dir: dir}
 	defer ext.Files.Close()
-	return load(&mp, ext, decode.ConsumeAll) // mp is ours: its initializers and nodes can go as they are decoded
+	return load(&mp, ext, decode.ConsumeAll, DecodeOptions{}) // mp is ours: its initializers and nodes can go as they are decoded
 }
 
 // BigModelBytes is the size of model data from which a forced garbage
@@ -80,8 +99,10 @@ const BigModelBytes = 64 << 20
 const manyNodes = 1 << 17
 
 // load decodes mp (decodeModel) and makes the Fast engine's plan of its
-// main graph; subgraphs and function bodies run as written.
-func load(mp *onnxpb.ModelProto, ext *decode.ExternalFiles, mode decode.ConsumeMode) (*core.Model, error) {
+// main graph; subgraphs and function bodies run as written. The fused mHC
+// ops get the runtime's kernels unless opt asks for their function bodies
+// (decode.NativeKernels).
+func load(mp *onnxpb.ModelProto, ext *decode.ExternalFiles, mode decode.ConsumeMode, opt DecodeOptions) (*core.Model, error) {
 	many := len(mp.GetGraph().GetNode()) >= manyNodes
 	if many {
 		// Decoding builds several structures per node, each live till the
@@ -91,6 +112,9 @@ func load(mp *onnxpb.ModelProto, ext *decode.ExternalFiles, mode decode.ConsumeM
 	}
 	m, err := decode.DecodeModel(mp, ext, mode)
 	if err != nil {
+		return nil, err
+	}
+	if err := decode.NativeKernels(m, opt.FunctionBodies); err != nil {
 		return nil, err
 	}
 	// A large model's decoding leaves its weights behind as garbage twice:

@@ -16,7 +16,14 @@ import (
 
 // Model-local functions (ModelProto.functions). A node whose (domain,
 // op_type) names one calls it, even where a kernel of that name exists: the
-// model's definition wins. Decode expands the body once per calling node,
+// model's definition wins, with one exception: mhcc's fused mHC ops
+// (ai.mhcc's HCCoeffsSinkhorn, HCPostCoeffsSinkhorn, HCPremixNorm and
+// HCBoundary, docs/fused-ops.md), whose function bodies are their
+// standard-ONNX definition for runtimes without the kernels. For them the
+// runtime's own kernels run, as onnxruntime runs mhcc's custom-op library's
+// when it is loaded; NativeKernels (fused.go) makes the switch after
+// decoding, and DecodeOptions.FunctionBodies keeps the bodies (the tests
+// compare the two). Decode expands the body once per calling node,
 // with the caller's attributes substituted for the body's ref_attr_name
 // references, under the function's own opset imports (only those, as in
 // onnxruntime: a body calling another function must import its domain),

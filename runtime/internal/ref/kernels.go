@@ -140,6 +140,10 @@ var kernelTable = []core.Kernel{
 	{Op: "If", Since: 1, MinIn: 1, MaxOut: 1 << 20, Fn: ifOp, Types: ifTypes, Check: checkIf},
 	// mhcc_ops.go: mhcc's own operators.
 	{Domain: MhccDomain, Op: "Sinkhorn", Since: 1, Until: 1, MinIn: 1, Fn: sinkhorn, Types: same(isSinkhornType), Check: checkSinkhorn},
+	{Domain: MhccDomain, Op: "HCCoeffsSinkhorn", Since: 1, Until: 1, MinIn: 3, MaxOut: 3, Fn: hcFused, Types: hcTypes, Check: checkHC},
+	{Domain: MhccDomain, Op: "HCPostCoeffsSinkhorn", Since: 1, Until: 1, MinIn: 5, MaxOut: 3, Fn: hcFused, Types: hcTypes, Check: checkHC},
+	{Domain: MhccDomain, Op: "HCPremixNorm", Since: 1, Until: 1, MinIn: 4, MaxOut: 2, Fn: hcFused, Types: hcTypes, Check: checkHC},
+	{Domain: MhccDomain, Op: "HCBoundary", Since: 1, Until: 1, MinIn: 6, MaxOut: 3, Fn: hcFused, Types: hcTypes, Check: checkHC},
 	// contrib.go: onnxruntime's contrib ops (SimplifiedLayerNormalization is
 	// registered in the ONNX domain, version 1, by onnxruntime).
 	{Op: "SimplifiedLayerNormalization", Since: 1, MinIn: 2, MaxOut: 2, Fn: simplifiedLayerNorm, Types: simplifiedLayerNormTypes, Check: checkStashType},

@@ -1,9 +1,11 @@
 package ref
 
 import (
+	"fmt"
 	"math"
 	"slices"
 
+	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 	"github.com/mhcc-dev/mhcc/runtime/internal/core"
 
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
@@ -136,4 +138,391 @@ func checkSinkhorn(n *core.Node) error {
 // isSinkhornType: float, double or float16.
 func isSinkhornType(t core.DType) bool {
 	return t == core.Float32 || t == core.Float64 || t == core.Float16
+}
+
+// ---- The fused mHC ops (docs/fused-ops.md) ----
+//
+// HCCoeffsSinkhorn, HCPostCoeffsSinkhorn, HCPremixNorm and HCBoundary, the
+// ops of the fused target. mhcc writes each with a model-local function
+// whose body computes it in standard operators; the runtime runs these
+// kernels instead (decode's NativeKernels), as onnxruntime does with mhcc's
+// custom-op library (ortops/), and refuses what the library refuses: n
+// outside 2…8, a state that is neither float32 nor float16. Every sum is a
+// float32 sum in index order; a float16 value is widened on load and the T
+// outputs are rounded once, on store; the Sinkhorn's n×n steps run in
+// float64, as the library's do.
+
+// MinStreams and MaxStreams bound the stream count the fused kernels take
+// (the library's bounds).
+const (
+	MinStreams = 2
+	MaxStreams = 8
+)
+
+// HCKind is which of the four fused ops a node is.
+type HCKind int
+
+const (
+	HCCoeffs     HCKind = iota // HCCoeffsSinkhorn (x, fn, base)
+	HCPostCoeffs               // HCPostCoeffsSinkhorn (x, fn, base, y, post)
+	HCPremix                   // HCPremixNorm (x, pre, comb, w)
+	HCBound                    // HCBoundary (x, pre, comb, w, y, post)
+)
+
+// FusedHCOps maps the fused ops' op types (domain ai.mhcc) to their kind.
+var FusedHCOps = map[string]HCKind{
+	"HCCoeffsSinkhorn": HCCoeffs, "HCPostCoeffsSinkhorn": HCPostCoeffs,
+	"HCPremixNorm": HCPremix, "HCBoundary": HCBound,
+}
+
+// IsCoeffs reports whether k computes coefficients (pre, post, comb).
+func (k HCKind) IsCoeffs() bool { return k == HCCoeffs || k == HCPostCoeffs }
+
+// yIndex is the input index of y (post follows it), or 0 without a post-mix.
+func (k HCKind) yIndex() int {
+	switch k {
+	case HCPostCoeffs:
+		return 3
+	case HCBound:
+		return 4
+	}
+	return 0
+}
+
+// isT reports whether input i has the state's type T (x, y, w); the others
+// are float32 coefficients.
+func (k HCKind) isT(i int) bool {
+	switch k {
+	case HCCoeffs:
+		return i == 0
+	case HCPostCoeffs, HCPremix:
+		return i == 0 || i == 3
+	}
+	return i == 0 || i == 3 || i == 4
+}
+
+// An HCJob is one call of a fused op, its inputs checked (ParseHC): the
+// Reference kernels below and the Fast engine's forms run from it.
+type HCJob struct {
+	Kind    HCKind
+	DType   core.DType // of x, y, w and the T outputs: Float32 or Float16
+	Lead    []int64    // x's leading dims
+	T, N, C int        // tokens (the product of Lead), streams, channels
+	X, Y    any        // []float32 or []uint16 (float16); Y nil without a post-mix
+	PostIn  []float32  // post of the post-mix, PostStride per token (0: shared)
+	Fn      []float32  // [M, N·C] (coefficient ops)
+	Base    []float32  // [M]
+	Pre     []float32  // PreStride per token (boundary ops)
+	Comb    []float32  // CombStride per token
+	W       *core.Tensor
+	Eps     float32
+	RmsEps  float32
+	Iters   int
+
+	PostStride, PreStride, CombStride int
+}
+
+// M is the projection's row count, n² + 2n.
+func (j *HCJob) M() int { return j.N*j.N + 2*j.N }
+
+// ParseHC checks a fused op's inputs and attributes against its schema
+// (docs/fused-ops.md), failing (Failf) with what is wrong.
+func ParseHC(c *core.Call, in []*core.Tensor) HCJob {
+	kind, ok := FusedHCOps[c.N.OpType]
+	if !ok {
+		core.Failf("not a fused mHC op")
+	}
+	x := in[0]
+	r := len(x.Shape)
+	if x.DType != core.Float32 && x.DType != core.Float16 {
+		core.Failf("input x has type %v; the kernels take float32 or float16", x.DType)
+	}
+	if r < 2 {
+		core.Failf("input x has shape %v, want [..., n, C]", x.Shape)
+	}
+	j := HCJob{Kind: kind, DType: x.DType, Lead: x.Shape[:r-2], N: int(x.Shape[r-2]), C: int(x.Shape[r-1]), X: x.Elems}
+	if j.N < MinStreams || j.N > MaxStreams {
+		core.Failf("x has %d streams; the kernels support n = %d to %d", j.N, MinStreams, MaxStreams)
+	}
+	j.T = 1
+	for _, d := range j.Lead {
+		j.T *= int(d)
+	}
+	j.Eps = float32(c.Float("eps", 0))
+	if iy := kind.yIndex(); iy > 0 {
+		y := in[iy]
+		if y.DType != x.DType || len(y.Shape) != r-1 || !slices.Equal(y.Shape[:r-2], j.Lead) || y.Shape[r-2] != x.Shape[r-1] {
+			core.Failf("input y is %v%v, want x's type and shape without the stream axis", y.DType, y.Shape)
+		}
+		j.Y = y.Elems
+		j.PostIn, j.PostStride = hcCoeff(in[iy+1], "post", j.Lead, j.N, 1)
+	}
+	nc := j.N * j.C
+	if kind.IsCoeffs() {
+		fn, base, m := in[1], in[2], int64(j.M())
+		if fn.DType != core.Float32 || len(fn.Shape) != 2 || fn.Shape[0] != m || fn.Shape[1] != int64(nc) {
+			core.Failf("input fn is %v%v, want float32 [%d %d]", fn.DType, fn.Shape, m, nc)
+		}
+		if base.DType != core.Float32 || len(base.Shape) != 1 || base.Shape[0] != m {
+			core.Failf("input base is %v%v, want float32 [%d]", base.DType, base.Shape, m)
+		}
+		j.Fn, j.Base = fn.Elems.([]float32), base.Elems.([]float32)
+		j.RmsEps = float32(c.Float("rms_eps", 0))
+		j.Iters = int(c.Int("iters", 1))
+		return j
+	}
+	j.Pre, j.PreStride = hcCoeff(in[1], "pre", j.Lead, j.N, 1)
+	j.Comb, j.CombStride = hcCoeff(in[2], "comb", j.Lead, j.N, 2)
+	w := in[3]
+	if w.DType != x.DType || len(w.Shape) != 1 || w.Shape[0] != int64(j.C) {
+		core.Failf("input w is %v%v, want x's type and shape [%d]", w.DType, w.Shape, j.C)
+	}
+	j.W = w
+	return j
+}
+
+// hcCoeff checks a float32 coefficient of shape lead + tail stream axes, or
+// the tail alone (shared by every token: static mHC), and returns its data
+// and per-token stride (0 when shared).
+func hcCoeff(t *core.Tensor, name string, lead []int64, n, tail int) ([]float32, int) {
+	if t.DType != core.Float32 {
+		core.Failf("input %s is %v, want float32", name, t.DType)
+	}
+	tailOK := len(t.Shape) >= tail
+	for i := 0; tailOK && i < tail; i++ {
+		tailOK = t.Shape[len(t.Shape)-1-i] == int64(n)
+	}
+	stride := n
+	if tail == 2 {
+		stride = n * n
+	}
+	switch {
+	case tailOK && len(t.Shape) == tail:
+		return t.Elems.([]float32), 0
+	case tailOK && len(t.Shape) == len(lead)+tail && slices.Equal(t.Shape[:len(lead)], lead):
+		return t.Elems.([]float32), stride
+	}
+	core.Failf("input %s has shape %v, want x's leading dims %v and %d stream axes of %d, or the stream axes alone", name, t.Shape, lead, tail, n)
+	return nil, 0
+}
+
+// LoadRow widens count values of a T slice (src: []float32 or []uint16
+// float16) from offset off into dst.
+func LoadRow(dst []float32, src any, off int) {
+	switch s := src.(type) {
+	case []float32:
+		copy(dst, s[off:off+len(dst)])
+	case []uint16:
+		for i, h := range s[off : off+len(dst)] {
+			dst[i] = half.Float16ToFloat32(h)
+		}
+	}
+}
+
+// StoreRow rounds src into a T slice (dst: []float32 or []uint16 float16)
+// from offset off.
+func StoreRow(dst any, off int, src []float32) {
+	switch d := dst.(type) {
+	case []float32:
+		copy(d[off:off+len(src)], src)
+	case []uint16:
+		for i, v := range src {
+			d[off+i] = half.Float32ToFloat16(v)
+		}
+	}
+}
+
+// State writes token t's float32 state into s[N·C]: x[t], plus post⊗y with
+// a post-mix (ybuf[C] is scratch).
+func (j *HCJob) State(t int, s, ybuf []float32) {
+	nc := j.N * j.C
+	LoadRow(s[:nc], j.X, t*nc)
+	if j.Y == nil {
+		return
+	}
+	LoadRow(ybuf[:j.C], j.Y, t*j.C)
+	p := j.PostIn[t*j.PostStride:][:j.N]
+	for k := range j.N {
+		row := s[k*j.C:][:j.C]
+		for i, v := range ybuf[:j.C] {
+			row[i] += p[k] * v
+		}
+	}
+}
+
+// NewHCOutputs allocates the op's outputs: pre, post, comb (float32) for the
+// coefficient ops; normed, mixed and (if wantState) state in x's type for
+// the boundary ops. alloc makes the float32 storage.
+func (j *HCJob) NewHCOutputs(wantState bool, alloc func(n int) []float32) []*core.Tensor {
+	with := func(tail ...int64) []int64 { return append(slices.Clip(j.Lead), tail...) }
+	n, c := int64(j.N), int64(j.C)
+	mk := func(dt core.DType, shape []int64) *core.Tensor {
+		size := core.CheckSizeOf(shape, dt.Size())
+		if dt == core.Float32 {
+			return &core.Tensor{DType: dt, Shape: shape, Elems: alloc(size)}
+		}
+		return &core.Tensor{DType: dt, Shape: shape, Elems: make([]uint16, size)}
+	}
+	if j.Kind.IsCoeffs() {
+		return []*core.Tensor{mk(core.Float32, with(n)), mk(core.Float32, with(n)), mk(core.Float32, with(n, n))}
+	}
+	outs := []*core.Tensor{mk(j.DType, with(c)), mk(j.DType, with(n, c)), nil}
+	if wantState {
+		outs[2] = mk(j.DType, with(n, c))
+	}
+	return outs
+}
+
+// Sigmoid32 is 1/(1 + e^−z) in float32, e^−z rounded from float64.
+func Sigmoid32(z float32) float32 { return 1 / (1 + float32(math.Exp(float64(-z)))) }
+
+// SinkhornF64 runs docs/spec.md §2's Sinkhorn in float64 on the n×n logits
+// of z and writes the result, rounded to float32, into comb; m is n×n
+// scratch.
+func SinkhornF64(comb, z []float32, m []float64, n, iters int, eps float32) {
+	for i := range n * n {
+		m[i] = float64(z[i])
+	}
+	sinkhornMatrices(m[:n*n], n, iters, float64(eps), math.Exp)
+	for i := range n * n {
+		comb[i] = float32(m[i])
+	}
+}
+
+// CoeffsFinish turns token t's projection z (without scale and base) into
+// pre, post and comb: z·r + base, then the sigmoids and the Sinkhorn.
+func (j *HCJob) CoeffsFinish(t int, z []float32, r float32, pre, post, comb []float32) {
+	n := j.N
+	for q := range z[:j.M()] {
+		z[q] = z[q]*r + j.Base[q]
+	}
+	for k := range n {
+		pre[t*n+k] = Sigmoid32(z[k]) + j.Eps
+		post[t*n+k] = 2 * Sigmoid32(z[n+k])
+	}
+	var m [MaxStreams * MaxStreams]float64
+	SinkhornF64(comb[t*n*n:][:n*n], z[2*n:], m[:], n, j.Iters, j.Eps)
+}
+
+// RMSInv is 1/sqrt(mean(v²) + eps) in float32, the sum in index order.
+func RMSInv(v []float32, eps float32) float32 {
+	var s float32
+	for _, e := range v {
+		s += e * e
+	}
+	return 1 / float32(math.Sqrt(float64(s/float32(len(v))+eps)))
+}
+
+// hcFused is the Reference kernel of the four fused ops: per token, plain
+// loops.
+func hcFused(c *core.Call, in []*core.Tensor) []*core.Tensor {
+	j := ParseHC(c, in)
+	outs := j.NewHCOutputs(c.WantOut(2), func(n int) []float32 { return make([]float32, n) })
+	n, C, nc := j.N, j.C, j.N*j.C
+	s, ybuf := make([]float32, nc), make([]float32, C)
+	if j.Kind.IsCoeffs() {
+		pre, post, comb := outs[0].Elems.([]float32), outs[1].Elems.([]float32), outs[2].Elems.([]float32)
+		z := make([]float32, j.M())
+		for t := range j.T {
+			j.State(t, s, ybuf)
+			r := RMSInv(s, j.RmsEps)
+			for q := range z { // z = s · fn_q (r applies after: CoeffsFinish)
+				f := j.Fn[q*nc:][:nc]
+				var acc float32
+				for i, v := range s {
+					acc += v * f[i]
+				}
+				z[q] = acc
+			}
+			j.CoeffsFinish(t, z, r, pre, post, comb)
+		}
+		return outs
+	}
+	w := core.Widen(j.W).Elems.([]float32)
+	h, mixed := make([]float32, C), make([]float32, nc)
+	for t := range j.T {
+		j.State(t, s, ybuf)
+		pre, comb := j.Pre[t*j.PreStride:][:n], j.Comb[t*j.CombStride:][:n*n]
+		for i := range h {
+			var acc float32
+			for k := range n {
+				acc += pre[k] * s[k*C+i]
+			}
+			h[i] = acc
+		}
+		for k := range n { // mixed[k] = Σ_j comb[j,k]·s[j]
+			for i := range C {
+				var acc float32
+				for q := range n {
+					acc += comb[q*n+k] * s[q*C+i]
+				}
+				mixed[k*C+i] = acc
+			}
+		}
+		inv := RMSInv(h, j.Eps)
+		for i := range h {
+			h[i] = h[i] * inv * w[i]
+		}
+		StoreRow(outs[0].Elems, t*C, h)
+		StoreRow(outs[1].Elems, t*nc, mixed)
+		if outs[2] != nil {
+			StoreRow(outs[2].Elems, t*nc, s)
+		}
+	}
+	return outs
+}
+
+// hcTypes: x float32 or float16, y and w of x's type, the coefficients
+// float32; the coefficient ops' outputs are float32, the boundary ops' of
+// x's type.
+func hcTypes(n *core.Node, in []core.DType) ([]core.DType, error) {
+	kind := FusedHCOps[n.OpType]
+	x := core.Undefined
+	if len(in) > 0 {
+		x = in[0]
+	}
+	if x != core.Undefined && x != core.Float32 && x != core.Float16 {
+		return nil, fmt.Errorf("input x has type %v; the kernels take float32 or float16", x)
+	}
+	for i, t := range in[min(1, len(in)):] {
+		i++
+		switch {
+		case t == core.Undefined:
+		case kind.isT(i) && x != core.Undefined && t != x:
+			return nil, fmt.Errorf("input %d has type %v, want x's type %v", i, t, x)
+		case !kind.isT(i) && t != core.Float32:
+			return nil, fmt.Errorf("input %d has type %v, want float32", i, t)
+		}
+	}
+	if kind.IsCoeffs() {
+		return fill(len(n.Outputs), core.Float32), nil
+	}
+	return fill(len(n.Outputs), x), nil
+}
+
+// checkHC requires the fused op's attributes: eps (float) for all, rms_eps
+// (float) and iters (int ≥ 1) for the coefficient ops.
+func checkHC(n *core.Node) error {
+	want := map[string]onnxpb.AttributeProto_AttributeType{"eps": onnxpb.AttributeProto_FLOAT}
+	if FusedHCOps[n.OpType].IsCoeffs() {
+		want["rms_eps"] = onnxpb.AttributeProto_FLOAT
+		want["iters"] = onnxpb.AttributeProto_INT
+	}
+	for name, typ := range want {
+		a := n.Attrs[name]
+		switch {
+		case a == nil:
+			return core.Errorf("attribute %q is required", name)
+		case a.GetType() != typ:
+			return core.Errorf("attribute %q: got %v, want %v", name, a.GetType(), typ)
+		case name == "iters" && a.GetI() < 1:
+			return core.Errorf("attribute \"iters\": got %d, want ≥ 1", a.GetI())
+		}
+	}
+	for name := range n.Attrs {
+		if _, ok := want[name]; !ok {
+			return core.Errorf("unknown attribute %q", name)
+		}
+	}
+	return nil
 }
