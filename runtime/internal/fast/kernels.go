@@ -163,6 +163,11 @@ var KernelForms = map[core.OpKey]core.KernelFunc{
 	{Op: "Pow"}:     powFast,
 	{Op: "Where"}:   whereFast,
 	{Op: "Softmax"}: softmaxFast,
+	// hcfused.go: the fused mHC ops.
+	{Domain: ref.MhccDomain, Op: "HCCoeffsSinkhorn"}:     hcFast,
+	{Domain: ref.MhccDomain, Op: "HCPostCoeffsSinkhorn"}: hcFast,
+	{Domain: ref.MhccDomain, Op: "HCPremixNorm"}:         hcFast,
+	{Domain: ref.MhccDomain, Op: "HCBoundary"}:           hcFast,
 }
 
 // FormRows is KernelForms resolved per table row, each with its fallback.

@@ -1,0 +1,316 @@
+package runtime
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/mhcc-dev/mhcc/export"
+	"github.com/mhcc-dev/mhcc/ir"
+	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
+	"github.com/mhcc-dev/mhcc/target"
+)
+
+// The fused mHC ops' kernels (docs/fused-ops.md): ref.hcFused (Reference)
+// and fast.hcFast (Fast), against the ops' function bodies run by this
+// runtime and against the float64 reference lowering of the same IR graph.
+
+// An hcCase is a graph of the four fused ops, each reading graph inputs
+// only (internal/ortops' fusedCase, which runs the same graph in
+// onnxruntime): HCCoeffsSinkhorn and HCPremixNorm without the post-mix,
+// HCPostCoeffsSinkhorn and HCBoundary (with its state output) with it.
+type hcCase struct {
+	dt      ir.DType
+	lead    []int64
+	n, c    int64
+	static  bool // pre and comb shared by every token ([n], [n, n])
+	g       *ir.Graph
+	inputs  map[string][]float64 // float16 inputs already rounded
+	shapes  map[string][]int64
+	outputs []string
+}
+
+func (hc *hcCase) String() string {
+	s := fmt.Sprintf("%v_lead%v_n%d_C%d", hc.dt, hc.lead, hc.n, hc.c)
+	if hc.static {
+		s += "_static"
+	}
+	return s
+}
+
+func joinDims(d []int64) string {
+	s := make([]string, len(d))
+	for i, v := range d {
+		s[i] = fmt.Sprint(v)
+	}
+	return strings.Join(s, ",")
+}
+
+func newHCCase(t testing.TB, dt ir.DType, lead []int64, n, c int64, static bool, seed uint64) *hcCase {
+	t.Helper()
+	hc := &hcCase{dt: dt, lead: lead, n: n, c: c, static: static, inputs: map[string][]float64{}, shapes: map[string][]int64{}}
+	m := n*n + 2*n
+	L := joinDims(lead)
+	T := dt.String()
+	ty := func(d string, s ...int64) string {
+		if len(s) == 0 {
+			return d + "[" + L + "]"
+		}
+		return d + "[" + L + "," + joinDims(s) + "]"
+	}
+	preT, combT := ty("f32", n), ty("f32", n, n)
+	if static {
+		preT, combT = fmt.Sprintf("f32[%d]", n), fmt.Sprintf("f32[%d,%d]", n, n)
+	}
+	attrs := fmt.Sprintf("{eps=1e-06, iters=20, rms_eps=1e-06, streams=%d} @function", n)
+	text := fmt.Sprintf(`graph fused
+input %%x: %s
+input %%fn: f32[%d,%d]
+input %%base: f32[%d]
+input %%y: %s
+input %%post: %s
+input %%pre: %s
+input %%comb: %s
+input %%w: %s[%d]
+%%pa, %%qa, %%ca = HCCoeffsSinkhorn<%s, %s, %s> %%x, %%fn, %%base %s
+%%pb, %%qb, %%cb = HCCoeffsSinkhorn<%s, %s, %s> %%x, %%fn, %%base, %%y, %%post %s
+%%na, %%ma, %%sa = HCBoundary<%s, %s, %s> %%x, %%pre, %%comb, %%w {eps=1e-05} @function
+%%nb, %%mb, %%sb = HCBoundary<%s, %s, %s> %%x, %%pre, %%comb, %%w, %%y, %%post {eps=1e-05} @function
+`, ty(T, n, c), m, n*c, m, ty(T, c), ty("f32", n), preT, combT, T, c,
+		ty("f32", n), ty("f32", n), ty("f32", n, n), attrs,
+		ty("f32", n), ty("f32", n), ty("f32", n, n), attrs,
+		ty(T, c), ty(T, n, c), ty(T, n, c),
+		ty(T, c), ty(T, n, c), ty(T, n, c))
+	hc.outputs = []string{"pa", "qa", "ca", "pb", "qb", "cb", "na", "ma", "nb", "mb", "sb"}
+	for _, o := range hc.outputs {
+		text += "output %" + o + "\n"
+	}
+	g, err := ir.Parse(text)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", hc, err, text)
+	}
+	hc.g = g
+	r := rand.New(rand.NewPCG(seed, uint64(n*1000+c)))
+	fill := func(name string, shape []int64, f func() float64) {
+		size := int64(1)
+		for _, d := range shape {
+			size *= d
+		}
+		v := make([]float64, size)
+		for i := range v {
+			v[i] = f()
+		}
+		hc.inputs[name], hc.shapes[name] = v, shape
+	}
+	with := func(s ...int64) []int64 { return append(append([]int64(nil), lead...), s...) }
+	f32 := func(f func() float64) func() float64 { return func() float64 { return float64(float32(f())) } }
+	fnScale := 1 / math.Sqrt(float64(n*c))
+	fill("x", with(n, c), r.NormFloat64)
+	fill("fn", []int64{m, n * c}, f32(func() float64 { return r.NormFloat64() * fnScale }))
+	fill("base", []int64{m}, f32(func() float64 { return r.NormFloat64() * 0.5 }))
+	fill("y", with(c), r.NormFloat64)
+	fill("post", with(n), f32(func() float64 { return 2 * r.Float64() }))
+	if static {
+		fill("pre", []int64{n}, f32(r.Float64))
+		fill("comb", []int64{n, n}, f32(func() float64 { return r.Float64() / float64(n) }))
+	} else {
+		fill("pre", with(n), f32(r.Float64))
+		fill("comb", with(n, n), f32(func() float64 { return r.Float64() / float64(n) }))
+	}
+	fill("w", []int64{c}, func() float64 { return 1 + 0.1*r.NormFloat64() })
+	for _, name := range []string{"x", "y", "w"} { // the T inputs: exactly representable
+		for i, v := range hc.inputs[name] {
+			if dt == ir.Float16 {
+				hc.inputs[name][i] = float64(half.Float16ToFloat32(half.Float32ToFloat16(float32(v))))
+			} else {
+				hc.inputs[name][i] = float64(float32(v))
+			}
+		}
+	}
+	return hc
+}
+
+// onnx is the graph lowered for the fused target: one ai.mhcc node per op,
+// each with its model-local function.
+func (hc *hcCase) onnx(t testing.TB) []byte {
+	t.Helper()
+	prof, err := target.Get("fused")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := export.Encode(hc.g, export.Options{Profile: prof})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// reference runs the float64 reference lowering (the ops' parts as
+// standard ONNX, in float64) under the Reference engine.
+func (hc *hcCase) reference(t testing.TB) map[string][]float64 {
+	t.Helper()
+	mp, err := export.Encode(hc.g, export.Options{Float64: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := DecodeProto(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := map[string]*Tensor{}
+	for name, v := range hc.inputs {
+		in[name] = NewFloat64(hc.shapes[name], v)
+	}
+	out, err := m.RunWith(in, RunOptions{Engine: Reference})
+	if err != nil {
+		t.Fatalf("float64 reference: %v", err)
+	}
+	res := map[string][]float64{}
+	for _, o := range hc.outputs {
+		res[o] = out[o].Float64s()
+	}
+	return res
+}
+
+func (hc *hcCase) feeds() map[string]*Tensor {
+	in := map[string]*Tensor{}
+	for name, v := range hc.inputs {
+		f := make([]float32, len(v))
+		for i := range v {
+			f[i] = float32(v[i])
+		}
+		if hc.dt == ir.Float16 && (name == "x" || name == "y" || name == "w") {
+			in[name] = NewFloat16(hc.shapes[name], f)
+		} else {
+			in[name] = NewFloat32(hc.shapes[name], f)
+		}
+	}
+	return in
+}
+
+// run runs m on the case's inputs under engine e.
+func (hc *hcCase) run(t testing.TB, m *Model, e Engine) map[string][]float64 {
+	t.Helper()
+	out, err := m.RunWith(hc.feeds(), RunOptions{Engine: e})
+	if err != nil {
+		t.Fatalf("%v: %v", e, err)
+	}
+	res := map[string][]float64{}
+	for _, o := range hc.outputs {
+		res[o] = out[o].Float64s()
+	}
+	return res
+}
+
+func (hc *hcCase) outIsT(o string) bool { return o[0] == 'n' || o[0] == 'm' || o[0] == 's' }
+
+// hcClose is internal/ortops' tolerance: 1e-5 relative (|got−want| ≤
+// 1e-5·max(|want|, 1)) for float32 values; a float16 output within one
+// float16 ulp of want rounded to float16, plus the float32 tolerance.
+func hcClose(got, want float64, f16 bool) bool {
+	if f16 {
+		w := float64(half.Float16ToFloat32(half.Float32ToFloat16(float32(want))))
+		ulp := math.Max(math.Abs(w)*math.Pow(2, -10), math.Pow(2, -24))
+		return math.Abs(got-w) <= ulp+1e-5*math.Max(math.Abs(want), 1)
+	}
+	return math.Abs(got-want) <= 1e-5*math.Max(math.Abs(want), 1)
+}
+
+func (hc *hcCase) compare(t *testing.T, who string, got, want map[string][]float64) {
+	t.Helper()
+	for _, o := range hc.outputs {
+		g, w := got[o], want[o]
+		if len(g) != len(w) {
+			t.Fatalf("%s: %s has %d values, want %d", who, o, len(g), len(w))
+		}
+		bad := 0
+		for i := range w {
+			if !hcClose(g[i], w[i], hc.dt == ir.Float16 && hc.outIsT(o)) {
+				if bad < 3 {
+					t.Errorf("%s: %s[%d] = %.9g, want %.9g", who, o, i, g[i], w[i])
+				}
+				bad++
+			}
+		}
+		if bad > 0 {
+			t.Errorf("%s: %s: %d of %d values off", who, o, bad, len(w))
+		}
+	}
+}
+
+// fusedNodes checks that m's ai.mhcc nodes run the kernels (no function
+// body attached) or, with bodies, their function bodies.
+func fusedNodes(t *testing.T, m *Model, bodies bool) int {
+	t.Helper()
+	count := 0
+	for _, n := range m.Nodes() {
+		if n.Domain != "ai.mhcc" {
+			continue
+		}
+		count++
+		if (n.Fn != nil) != bodies {
+			t.Errorf("%v: function body attached %v, want %v", n, n.Fn != nil, bodies)
+		}
+	}
+	return count
+}
+
+// TestFusedKernelsMatchBodiesAndReference runs the four fused ops with the
+// runtime's kernels (both engines) and with their function bodies (both
+// engines) and holds each to the float64 reference and the kernels to the
+// bodies, within internal/ortops' tolerance: float32 and float16 states,
+// n = 2…8, 1 to 4096 tokens, per-token and shared (static) coefficients.
+func TestFusedKernelsMatchBodiesAndReference(t *testing.T) {
+	type shape struct {
+		lead   []int64
+		c      int64
+		static bool
+	}
+	for _, dt := range []ir.DType{ir.Float32, ir.Float16} {
+		for n := int64(2); n <= 8; n++ {
+			cases := []shape{{[]int64{1}, 32, false}, {[]int64{2, 9}, 24, false}, {[]int64{3}, 16, true}}
+			if n == 2 || n == 4 || n == 8 {
+				cases = append(cases, shape{[]int64{4096}, 16, false}, shape{[]int64{1, 1000}, 8, true})
+			}
+			for _, s := range cases {
+				hc := newHCCase(t, dt, s.lead, n, s.c, s.static, uint64(n))
+				t.Run(hc.String(), func(t *testing.T) {
+					data := hc.onnx(t)
+					kern, err := Decode(data)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got := fusedNodes(t, kern, false); got != 4 {
+						t.Fatalf("%d ai.mhcc nodes, want 4", got)
+					}
+					want := hc.reference(t)
+					fastK := hc.run(t, kern, Fast)
+					hc.compare(t, "Fast kernels vs float64 reference", fastK, want)
+					hc.compare(t, "Reference kernels vs float64 reference", hc.run(t, kern, Reference), want)
+					if s.lead[len(s.lead)-1] >= 1000 && n != 4 {
+						return // the bodies are slow on many tokens: n = 4 runs them
+					}
+					body, err := DecodeWith(data, DecodeOptions{FunctionBodies: true})
+					if err != nil {
+						t.Fatal(err)
+					}
+					fusedNodes(t, body, true)
+					fastB := hc.run(t, body, Fast)
+					hc.compare(t, "Fast function bodies vs float64 reference", fastB, want)
+					hc.compare(t, "Fast kernels vs function bodies", fastK, fastB)
+					if s.lead[len(s.lead)-1] < 1000 {
+						hc.compare(t, "Reference function bodies vs float64 reference", hc.run(t, body, Reference), want)
+					}
+				})
+			}
+		}
+	}
+}

@@ -1,0 +1,232 @@
+package fast
+
+import (
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
+
+	"github.com/mhcc-dev/mhcc/runtime/internal/core"
+	"github.com/mhcc-dev/mhcc/runtime/internal/ref"
+)
+
+// The Fast engine's forms of the fused mHC ops (docs/fused-ops.md; the
+// Reference kernels and the input checks are ref's, mhcc_ops.go). Same
+// float32 arithmetic as the reference, in another order: the dot products
+// and axpys run in gonum's vector assembly, and the projection s·fnᵀ of
+// many tokens is one GEMM. A call allocates its outputs (from the pool)
+// and nothing else: scratch comes from the pool and goes back to it. Its
+// tokens are split over the helper goroutines (ParallelFor) only when the
+// work is large; a decode step (one token) runs on the calling goroutine.
+
+// hcGemmTokens is the token count from which the coefficient ops' projection
+// is one GEMM across tokens (packing fn is then paid once for many rows);
+// below it, each token is a matrix-vector product.
+const hcGemmTokens = 8
+
+// hcChunk is the fewest tokens a helper goroutine takes (the library's
+// MIN_CHUNK), and hcParallelMin the work (values of the state) from which a
+// call splits its tokens at all.
+const (
+	hcChunk       = 8
+	hcParallelMin = 1 << 15
+)
+
+// hcFast is the Fast form of the four fused ops.
+func hcFast(c *core.Call, in []*core.Tensor) []*core.Tensor {
+	w := hcWork{j: ref.ParseHC(c, in)}
+	j := &w.j
+	w.outs = j.NewHCOutputs(c.WantOut(2), GetF32)
+	if j.T == 0 {
+		return w.outs
+	}
+	if j.Kind.IsCoeffs() {
+		w.coeffs()
+	} else {
+		w.boundary()
+	}
+	return w.outs
+}
+
+// An hcWork is one call: the checked inputs, the outputs and the scratch
+// its phases share.
+type hcWork struct {
+	j    ref.HCJob
+	outs []*core.Tensor
+	// coefficient ops, many tokens: the states [T, n·C] (S, x itself or
+	// sBuf), their inverse RMS r and the projections Z [T, m].
+	S, sBuf, r, Z []float32
+	wf            []float32 // boundary ops: w as float32
+}
+
+// Phases of a call, run over a range of tokens.
+const (
+	phaseStates   = iota // coefficient ops: S's rows and r
+	phaseFinish          // coefficient ops: pre, post, comb from Z
+	phaseBoundary        // boundary ops: everything
+)
+
+// tokens runs phase over the tokens [0, T): on the calling goroutine, or,
+// for large work, in chunks of at least hcChunk tokens over the helpers.
+func (w *hcWork) tokens(phase int) {
+	j := &w.j
+	if j.T < 2*hcChunk || j.T*j.N*j.C < hcParallelMin {
+		w.run(phase, 0, j.T)
+		return
+	}
+	hcParallel(w, phase)
+}
+
+// hcParallel runs phase over the helpers on a copy of w (so that w, which
+// the closure would make escape, can stay on the caller's stack).
+func hcParallel(w *hcWork, phase int) {
+	c := new(hcWork)
+	*c = *w
+	T := c.j.T
+	ParallelFor((T+hcChunk-1)/hcChunk, Workers(), func(b0, b1 int) { c.run(phase, b0*hcChunk, min(b1*hcChunk, T)) })
+}
+
+func (w *hcWork) run(phase, t0, t1 int) {
+	switch phase {
+	case phaseStates:
+		w.states(t0, t1)
+	case phaseFinish:
+		pre, post, comb := w.outs[0].Elems.([]float32), w.outs[1].Elems.([]float32), w.outs[2].Elems.([]float32)
+		m := w.j.M()
+		for t := t0; t < t1; t++ {
+			w.j.CoeffsFinish(t, w.Z[t*m:][:m], w.r[t], pre, post, comb)
+		}
+	case phaseBoundary:
+		w.boundaryRange(t0, t1)
+	}
+}
+
+// coeffs computes pre, post and comb. With few tokens each is one pass:
+// its state, its RMS, the products with fn's rows (gonum's Sgemv), the
+// sigmoids and the Sinkhorn. With many, the states are gathered into one
+// [T, n·C] matrix (x itself when it is float32 without a post-mix), the
+// projection is one GEMM, and the rest runs per token.
+func (w *hcWork) coeffs() {
+	j := &w.j
+	pre, post, comb := w.outs[0].Elems.([]float32), w.outs[1].Elems.([]float32), w.outs[2].Elems.([]float32)
+	nc, m := j.N*j.C, j.M()
+	if j.T < hcGemmTokens {
+		s := GetF32(nc + j.C + m) // the state, y, the projection z
+		z := s[nc+j.C:][:m]
+		for t := range j.T {
+			st := hcState(j, t, s)
+			r := ref.RMSInv(st, j.RmsEps)
+			gonum.Implementation{}.Sgemv(blas.NoTrans, m, nc, 1, j.Fn, nc, st, 1, 0, z[:m], 1)
+			j.CoeffsFinish(t, z[:m], r, pre, post, comb)
+		}
+		PutF32(s)
+		return
+	}
+	if x, ok := j.X.([]float32); ok && j.Y == nil {
+		w.S = x[:j.T*nc]
+	} else {
+		w.sBuf = GetF32(j.T * nc)
+		w.S = w.sBuf
+	}
+	w.r = GetF32(max(j.T, PoolMin))
+	w.Z = GetF32(j.T * m)
+	w.tokens(phaseStates)
+	if SIMDKernel != nil {
+		Sgemm(SIMDKernel, j.T, m, nc, w.S, nc, false, j.Fn, nc, true, w.Z, m, Workers())
+	} else {
+		matMulGonum32(w.Z, w.S, false, j.Fn, true, j.T, nc, m)
+	}
+	w.tokens(phaseFinish)
+	if w.sBuf != nil {
+		PutF32(w.sBuf)
+	}
+	PutF32(w.r)
+	PutF32(w.Z)
+}
+
+// states writes the rows t0…t1 of S (unless S is x) and their r.
+func (w *hcWork) states(t0, t1 int) {
+	j := &w.j
+	nc := j.N * j.C
+	var ybuf []float32
+	if w.sBuf != nil && j.Y != nil {
+		ybuf = GetF32(j.C)
+	}
+	for t := t0; t < t1; t++ {
+		row := w.S[t*nc:][:nc]
+		if w.sBuf != nil {
+			j.State(t, row, ybuf)
+		}
+		w.r[t] = ref.RMSInv(row, j.RmsEps)
+	}
+	if ybuf != nil {
+		PutF32(ybuf)
+	}
+}
+
+// hcState returns token t's float32 state: x's row itself when x is float32
+// without a post-mix, else the state written into buf (n·C, then C of
+// scratch for y).
+func hcState(j *ref.HCJob, t int, buf []float32) []float32 {
+	nc := j.N * j.C
+	if x, ok := j.X.([]float32); ok && j.Y == nil {
+		return x[t*nc:][:nc]
+	}
+	j.State(t, buf[:nc], buf[nc:nc+j.C])
+	return buf[:nc]
+}
+
+// boundary computes normed, mixed and the optional state.
+func (w *hcWork) boundary() {
+	j := &w.j
+	wf, ok := j.W.Elems.([]float32)
+	if !ok {
+		wf = GetF32(j.C)
+		ref.LoadRow(wf, j.W.Elems, 0)
+		defer PutF32(wf)
+	}
+	w.wf = wf
+	w.tokens(phaseBoundary)
+}
+
+// boundaryRange is the boundary ops on tokens t0…t1: the collapse h and
+// each mixed stream as axpys over the state's streams (gonum's vector
+// assembly), mixed written straight into a float32 output.
+func (w *hcWork) boundaryRange(t0, t1 int) {
+	j := &w.j
+	n, C, nc := j.N, j.C, j.N*j.C
+	mixed32, direct := w.outs[1].Elems.([]float32)
+	impl := gonum.Implementation{}
+	// buf: the state (n·C), y (C), h (C), mixed when not direct (n·C).
+	buf := GetF32(2*nc + 2*C)
+	h := buf[nc+C:][:C]
+	for t := t0; t < t1; t++ {
+		s := hcState(j, t, buf)
+		pre, comb := j.Pre[t*j.PreStride:][:n], j.Comb[t*j.CombStride:][:n*n]
+		clear(h)
+		for k := range n {
+			impl.Saxpy(C, pre[k], s[k*C:], 1, h, 1)
+		}
+		mix := buf[nc+2*C:][:nc]
+		if direct {
+			mix = mixed32[t*nc:][:nc]
+		}
+		clear(mix)
+		for k := range n { // mixed[k] = Σ_q comb[q,k]·s[q]
+			mk := mix[k*C:][:C]
+			for q := range n {
+				impl.Saxpy(C, comb[q*n+k], s[q*C:], 1, mk, 1)
+			}
+		}
+		inv := ref.RMSInv(h, j.Eps)
+		for i, v := range h {
+			h[i] = v * inv * w.wf[i]
+		}
+		ref.StoreRow(w.outs[0].Elems, t*C, h)
+		if !direct {
+			ref.StoreRow(w.outs[1].Elems, t*nc, mix)
+		}
+		if w.outs[2] != nil {
+			ref.StoreRow(w.outs[2].Elems, t*nc, s)
+		}
+	}
+	PutF32(buf)
+}
