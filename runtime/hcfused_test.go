@@ -11,6 +11,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/export"
 	"github.com/mhcc-dev/mhcc/ir"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 	"github.com/mhcc-dev/mhcc/target"
 )
@@ -311,6 +312,73 @@ func TestFusedKernelsMatchBodiesAndReference(t *testing.T) {
 					}
 				})
 			}
+		}
+	}
+}
+
+// TestFusedUnsupportedFailsAtLoad: a fused op whose stream count (known
+// from the graph) is outside 2…8, or whose state is neither float32 nor
+// float16, fails when the model is decoded, with an error naming the node,
+// as onnxruntime's session creation does with mhcc's library; with the
+// function bodies the same graph decodes and runs. A stream count the graph
+// leaves symbolic fails the run instead, naming the node.
+func TestFusedUnsupportedFailsAtLoad(t *testing.T) {
+	for _, tc := range []struct {
+		dt   ir.DType
+		n    int64
+		want string
+	}{
+		{ir.Float32, 9, "x has 9 streams; the kernels support n = 2 to 8"},
+		{ir.Float32, 1, "x has 1 streams; the kernels support n = 2 to 8"},
+		{ir.Float16, 12, "x has 12 streams; the kernels support n = 2 to 8"},
+		{ir.BFloat16, 4, "input x has type bfloat16; the kernels take float32 or float16"},
+		{ir.Float64, 4, "input x has type float64; the kernels take float32 or float16"},
+	} {
+		hc := newHCCase(t, tc.dt, []int64{3}, tc.n, 8, false, 1)
+		t.Run(hc.String(), func(t *testing.T) {
+			data := hc.onnx(t)
+			_, err := Decode(data)
+			if err == nil {
+				t.Fatal("decoded; want an error naming a fused node")
+			}
+			if msg := err.Error(); !strings.Contains(msg, tc.want) || !strings.Contains(msg, `runtime: node "pa/1_HCCoeffsSinkhorn" (ai.mhcc.HCCoeffsSinkhorn): `) {
+				t.Errorf("error %q does not name node pa/1_HCCoeffsSinkhorn with %q", msg, tc.want)
+			}
+			m, err := DecodeWith(data, DecodeOptions{FunctionBodies: true})
+			if err != nil {
+				t.Fatalf("with the function bodies: %v", err)
+			}
+			if tc.dt == ir.Float32 || tc.dt == ir.Float16 {
+				if _, err := m.Run(hc.feeds()); err != nil {
+					t.Errorf("with the function bodies: %v", err)
+				}
+			}
+		})
+	}
+
+	// x's stream axis symbolic: the count is known only when the node runs.
+	hc := newHCCase(t, ir.Float32, []int64{3}, 9, 8, false, 1)
+	var mp onnxpb.ModelProto
+	if err := proto.Unmarshal(hc.onnx(t), &mp); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range mp.GetGraph().GetInput() {
+		for _, d := range in.GetType().GetTensorType().GetShape().GetDim() {
+			d.Value = &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: "d_" + in.GetName()}
+		}
+	}
+	data, err := proto.Marshal(&mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Decode(data)
+	if err != nil {
+		t.Fatalf("symbolic stream count: %v", err)
+	}
+	for _, e := range []Engine{Fast, Reference} {
+		_, err = m.RunWith(hc.feeds(), RunOptions{Engine: e})
+		if err == nil || !strings.Contains(err.Error(), `(ai.mhcc.HCCoeffsSinkhorn): x has 9 streams; the kernels support n = 2 to 8`) {
+			t.Errorf("%v: run with 9 streams: got %v, want an error naming the node", e, err)
 		}
 	}
 }
