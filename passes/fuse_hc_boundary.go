@@ -25,7 +25,8 @@ import (
 // read the half-precision state and the float32 coefficients directly and
 // accumulate in float32. A sublayer whose nodes do not have the expected
 // shape (no RMSNorm after the collapse, a projection not fused, half
-// precision constants of static mHC) is left as it is.
+// precision constants of static mHC, a bfloat16 state, which the fused
+// ops' kernels do not take) is left as it is.
 var FuseHCBoundary = &Pass{
 	Name: "fuse_hc_boundary",
 	Doc:  "fuse each sublayer's coefficients+Sinkhorn, and post-mix+pre-mix+norm at each boundary, into ai.mhcc ops (targets allowing them)",
@@ -83,6 +84,9 @@ func fuseBoundary(g *ir.Graph, cx *Context, p *ir.Node) (bool, error) {
 	}
 	if pre.Type.DType != ir.Float32 || comb.Type.DType != ir.Float32 {
 		return false, nil
+	}
+	if x.Type.DType != ir.Float32 && x.Type.DType != ir.Float16 {
+		return false, nil // the fused ops' T is float32 or float16 (docs/fused-ops.md): a bfloat16 state stays unfused
 	}
 	// The coefficients: HCCoeffs (scale folded) + Sinkhorn, or constants.
 	var coeffs, sink *ir.Node
