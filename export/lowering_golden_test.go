@@ -137,8 +137,10 @@ func TestLoweringGoldens(t *testing.T) {
 }
 
 // TestLoweringGoldensRun runs each case's ONNX on seeded random inputs in
-// the Go runtime and, unless the target needs a kernel onnxruntime lacks
-// (ai.mhcc.Sinkhorn without a function body), in onnxruntime, and compares
+// the Go runtime (with its kernels for mhcc's fused ops, and again with
+// their function bodies where the lowering has them) and, unless the target
+// needs a kernel onnxruntime lacks (an ai.mhcc op without a function body),
+// in onnxruntime, and compares
 // both with the float64 reference lowering of the same graph run by the Go
 // runtime: the text of out.onnx is what computes the op, not only what the
 // exporter printed.
@@ -151,12 +153,16 @@ func TestLoweringGoldensRun(t *testing.T) {
 	for _, c := range loweringCases(t) {
 		t.Run(c.name, func(t *testing.T) {
 			if noGoKernel[c.name] {
-				// No Go kernel yet and no body: onnxruntime runs these
-				// nodes only with ortops' library (ortops/ortops_test.go).
-				return
+				t.Skip("no Go kernel for this lowering")
 			}
 			data := c.encode(t)
 			got, err := mhrt.Decode(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The bodies of model-local functions: for the fused mHC ops
+			// the runtime runs its kernels (got), and these run the bodies.
+			bodies, err := mhrt.DecodeWith(data, mhrt.DecodeOptions{FunctionBodies: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -217,6 +223,13 @@ func TestLoweringGoldensRun(t *testing.T) {
 			for _, o := range c.g.Outputs {
 				check("Go runtime", o.Name, outs[o.Name].Float32s())
 			}
+			bouts, err := bodies.Run(in32)
+			if err != nil {
+				t.Fatalf("Go runtime, function bodies: %v", err)
+			}
+			for _, o := range c.g.Outputs {
+				check("Go runtime, function bodies", o.Name, bouts[o.Name].Float32s())
+			}
 			if c.prof.Lowering["Sinkhorn"] == "custom" || strings.Contains(c.sections["in.ir"], "@custom") {
 				return // ai.mhcc.Sinkhorn has no body: only mhcc's runtime runs it
 			}
@@ -235,13 +248,11 @@ func TestLoweringGoldensRun(t *testing.T) {
 	}
 }
 
-// noGoKernel lists the cases of fused ops lowered "custom" (no function
-// body): mhcc's Go runtime has no kernel for them yet, and onnxruntime
-// runs them only with the custom-op library, which ortops' tests load.
-var noGoKernel = map[string]bool{
-	"HCCoeffsSinkhorn_custom": true,
-	"HCBoundary_custom":       true,
-}
+// noGoKernel lists the cases whose ops the Go runtime has no kernel for
+// and no function body to run. It is empty: the fused mHC ops lowered
+// "custom" (no body) run the runtime's kernels (onnxruntime runs them only
+// with the custom-op library, which internal/ortops' tests load).
+var noGoKernel = map[string]bool{}
 
 // notYetCovered lists the lowerings without a testdata/lowering case: their
 // graphs take int64 inputs (positions, masks) or a non-float32 output that
