@@ -251,11 +251,11 @@ func (fc *fusedCase) reference(t *testing.T) map[string][]float64 {
 	return res
 }
 
-// goRuntime runs the fused graph in mhcc's Go runtime, which has no kernel
-// for the fused ops and so runs their function bodies.
-func (fc *fusedCase) goRuntime(t *testing.T, data []byte) map[string][]float64 {
+// goRuntime runs the fused graph in mhcc's Go runtime: with its own kernels
+// for the fused ops, or with their function bodies.
+func (fc *fusedCase) goRuntime(t *testing.T, data []byte, bodies bool) map[string][]float64 {
 	t.Helper()
-	rt, err := mhrt.Decode(data)
+	rt, err := mhrt.DecodeWith(data, mhrt.DecodeOptions{FunctionBodies: bodies})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,9 +435,9 @@ func (fc *fusedCase) compare(t *testing.T, who string, got, want map[string][]fl
 
 // TestKernelsMatchBodiesAndReference runs the four fused ops in onnxruntime
 // with the library (checking from its counters that its kernels ran, once
-// per node), in onnxruntime without it and in mhcc's Go runtime (both run
-// the function bodies), and compares all three with the float64 reference
-// lowering: float32 and float16 states, n = 2..8 streams, 1 to 4096 tokens,
+// per node), in onnxruntime without it (the function bodies) and in mhcc's
+// Go runtime (its own kernels, held to the library's, and the function
+// bodies), and compares them with the float64 reference lowering: float32 and float16 states, n = 2..8 streams, 1 to 4096 tokens,
 // on 1 and 2 threads.
 func TestKernelsMatchBodiesAndReference(t *testing.T) {
 	l := needLib(t)
@@ -473,8 +473,9 @@ func TestKernelsMatchBodiesAndReference(t *testing.T) {
 					fc.compare(t, "kernels vs float64 reference", kern, want)
 					fc.compare(t, "onnxruntime function bodies vs float64 reference", body, want)
 					fc.compare(t, "kernels vs onnxruntime function bodies", kern, body)
+					fc.compare(t, "Go runtime kernels vs library kernels", fc.goRuntime(t, data, false), kern)
 					if s.lead[len(s.lead)-1] < 4096 || n == 4 { // the Go runtime's bodies are slow at 4096 tokens
-						goBody := fc.goRuntime(t, data)
+						goBody := fc.goRuntime(t, data, true)
 						fc.compare(t, "kernels vs Go runtime function bodies", kern, goBody)
 					}
 				})
@@ -485,7 +486,8 @@ func TestKernelsMatchBodiesAndReference(t *testing.T) {
 
 // TestUnsupportedFailsAtSessionCreation: a fused op with a stream count
 // outside 2..8 or a float64 state is refused by the library's kernel
-// creation, so the session fails to open, naming the node.
+// creation, so the session fails to open, naming the node, and by mhcc's Go
+// runtime when it decodes the model.
 func TestUnsupportedFailsAtSessionCreation(t *testing.T) {
 	needLib(t)
 	for _, tc := range []struct {
@@ -509,6 +511,10 @@ func TestUnsupportedFailsAtSessionCreation(t *testing.T) {
 			if !strings.Contains(msg, tc.want) || !strings.Contains(msg, `mhcc ortops: node "pa/1_HCCoeffsSinkhorn" (ai.mhcc.HCCoeffsSinkhorn)`) &&
 				!strings.Contains(msg, `mhcc ortops: node "na/1_HCPremixNorm"`) && !strings.Contains(msg, `node "pb/`) && !strings.Contains(msg, `node "nb/`) {
 				t.Errorf("error %q does not name a fused node with %q", msg, tc.want)
+			}
+			// mhcc's Go runtime refuses it too, when it decodes the model.
+			if _, err := mhrt.Decode(data); err == nil || !strings.Contains(err.Error(), `node "pa/1_HCCoeffsSinkhorn" (ai.mhcc.HCCoeffsSinkhorn)`) {
+				t.Errorf("Go runtime: got %v, want an error naming node pa/1_HCCoeffsSinkhorn", err)
 			}
 			// Without the library the same graph runs its bodies.
 			s, err = session(t, data, []string{"x", "fn", "base", "y", "post", "pre", "comb", "w"}, fc.outputs, false, 1)
