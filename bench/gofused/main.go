@@ -47,6 +47,7 @@ func main() {
 	flag.StringVar(&models, "models", "bench/models/decoder-256.yaml,bench/models/decoder-1024.yaml", "model files")
 	flag.StringVar(&o.out, "o", "", "write the Markdown report here (default stdout)")
 	flag.StringVar(&o.root, "root", "", "repository root (default: found from the working directory)")
+	flag.StringVar(&o.command, "command", "", "the command line the report shows (default: this one)")
 	flag.Parse()
 	if err := benchenv.Defaults(&o.root, &ortLib, &o.command); err != nil {
 		fail(err)
