@@ -18,6 +18,7 @@ import (
 	goruntime "runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
@@ -85,6 +86,7 @@ type row struct {
 	kern, body           time.Duration // median sample: mean time of one step
 	kernMin, kernMax     time.Duration
 	bodyMin, bodyMax     time.Duration
+	kernCPU, bodyCPU     time.Duration // median sample of the process's CPU time per step
 	kernFused, bodyFused time.Duration // the ai.mhcc nodes' time per step (profiled pass)
 	nodes                int
 }
@@ -136,6 +138,7 @@ func run(o options) error {
 			}
 			fmt.Fprintf(os.Stderr, "bench/gofused: %s past %d:", rel, past)
 			samples := make([][]time.Duration, len(cs))
+			cpu := make([][]time.Duration, len(cs))
 			calls := make([]int, len(cs))
 			for i, c := range cs {
 				t0 := time.Now()
@@ -145,13 +148,14 @@ func run(o options) error {
 				calls[i] = benchenv.CallsPerSample(o.minSample, time.Since(t0))
 			}
 			err := benchenv.Interleave(o.reps, len(cs), func(i int) error {
-				t0 := time.Now()
+				t0, c0 := time.Now(), processCPU()
 				for range calls[i] {
 					if _, err := cs[i].step(); err != nil {
 						return err
 					}
 				}
 				samples[i] = append(samples[i], time.Since(t0)/time.Duration(calls[i]))
+				cpu[i] = append(cpu[i], (processCPU()-c0)/time.Duration(calls[i]))
 				return nil
 			})
 			fmt.Fprintln(os.Stderr)
@@ -160,6 +164,7 @@ func run(o options) error {
 			}
 			r.kern, r.kernMin, r.kernMax = stats(samples[0])
 			r.body, r.bodyMin, r.bodyMax = stats(samples[1])
+			r.kernCPU, r.bodyCPU = benchenv.Median(cpu[0]), benchenv.Median(cpu[1])
 			for i, c := range cs {
 				prof := &mhrt.Profile{}
 				for range 20 {
@@ -247,6 +252,16 @@ func check(cs []*contender) error {
 	return nil
 }
 
+// processCPU is the CPU time of the whole process (every thread: the
+// helpers, the garbage collector), user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func stats(v []time.Duration) (med, lo, hi time.Duration) {
 	lo, hi = v[0], v[0]
 	for _, x := range v {
@@ -263,6 +278,7 @@ func report(o options, rows []row, descs []string, load string, elapsed time.Dur
 	p("# The Go runtime on the fused target: kernels against function bodies\n\n")
 	p("Written by `bench/gofused` (see [README.md](README.md)). Time of one decode step of the fused target's KV-cache graph (`mhcc compile --target fused`, `inputs.kv_cache: true`) in mhcc's Go runtime (Fast engine), batch 1, one new token on a cache of `past` tokens: ")
 	p("with the runtime's kernels for the fused mHC ops (the default) and with the ops' function bodies (`runtime.DecodeOptions{FunctionBodies: true}`), the same graph and inputs, interleaved in one process, %d rounds; each figure is the median sample, a sample being the mean of back-to-back steps lasting at least %v. ", o.reps, o.minSample)
+	p("**CPU ms** is the process's CPU time per step (all threads: the runtime's helper goroutines, which spin a while before sleeping, and the garbage collector), which the other processes on a loaded machine do not inflate as they do the wall time. ")
 	p("Both give the same logits (checked, within 1e-4). **fused ops** is the time per step of the `ai.mhcc` nodes alone (a profiled pass of 20 steps; the body's time is its caller's). Compare the ratios: the machine is shared.\n\n")
 	p("| | |\n|---|---|\n")
 	p("| CPU | %s |\n", benchenv.CPUModel())
@@ -276,11 +292,12 @@ func report(o options, rows []row, descs []string, load string, elapsed time.Dur
 	for _, d := range descs {
 		p("- %s\n", d)
 	}
-	p("\n| model | past | nodes | kernels ms/step | bodies ms/step | bodies / kernels | kernels range | bodies range | fused ops ms, kernels | fused ops ms, bodies | fused ops bodies / kernels |\n")
-	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	p("\n| model | past | nodes | kernels wall ms | bodies wall ms | bodies / kernels (wall) | kernels CPU ms | bodies CPU ms | bodies / kernels (CPU) | kernels wall range | bodies wall range | fused ops ms, kernels | fused ops ms, bodies | fused ops bodies / kernels |\n")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rows {
-		p("| %s | %d | %d | %s | %s | %.2f× | %s–%s | %s–%s | %s | %s | %.1f× |\n", r.model, r.past, r.nodes,
+		p("| %s | %d | %d | %s | %s | %.2f× | %s | %s | %.2f× | %s–%s | %s–%s | %s | %s | %.1f× |\n", r.model, r.past, r.nodes,
 			ms(r.kern), ms(r.body), float64(r.body)/float64(r.kern),
+			ms(r.kernCPU), ms(r.bodyCPU), float64(r.bodyCPU)/float64(max(r.kernCPU, 1)),
 			ms(r.kernMin), ms(r.kernMax), ms(r.bodyMin), ms(r.bodyMax),
 			ms(r.kernFused), ms(r.bodyFused), float64(r.bodyFused)/float64(max(r.kernFused, 1)))
 	}
