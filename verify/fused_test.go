@@ -7,7 +7,7 @@ import (
 )
 
 // A fused-target model (docs/fused-ops.md) verifies in the Go runtime,
-// which runs the fused ops' function bodies, and its mHC invariants are
+// which runs its own kernels for the fused ops, and its mHC invariants are
 // checked on the target's own values: the comb, pre and post outputs of
 // each sublayer's HCCoeffsSinkhorn, which keep the reference's names (the
 // report's source is "target", not the reference's values).
