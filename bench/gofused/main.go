@@ -4,7 +4,7 @@
 // the fused mHC ops against the same graph run with the ops' function
 // bodies (runtime.DecodeOptions.FunctionBodies), interleaved in one process,
 // at hidden 256 and 1024. It checks that the two give the same logits, and
-// takes one profiled pass of each to report the fused ops' own share.
+// takes profiled steps of each to report the fused ops' own share.
 //
 // It writes a Markdown report (bench/gofused.md; see bench/README.md).
 package main
@@ -166,19 +166,21 @@ func run(o options) error {
 			r.body, r.bodyMin, r.bodyMax = stats(samples[1])
 			r.kernCPU, r.bodyCPU = benchenv.Median(cpu[0]), benchenv.Median(cpu[1])
 			for i, c := range cs {
-				prof := &mhrt.Profile{}
-				for range 20 {
+				var steps []time.Duration
+				for range 31 {
+					prof := &mhrt.Profile{}
 					if _, err := c.m.RunWith(c.in, mhrt.RunOptions{Profile: prof}); err != nil {
 						return err
 					}
-				}
-				var fused time.Duration
-				for op, t := range prof.Ops {
-					if strings.HasPrefix(op, "ai.mhcc.") {
-						fused += t.Total
+					var d time.Duration
+					for op, t := range prof.Ops {
+						if strings.HasPrefix(op, "ai.mhcc.") {
+							d += t.Total
+						}
 					}
+					steps = append(steps, d)
 				}
-				fused /= time.Duration(prof.Runs)
+				fused := benchenv.Median(steps)
 				if i == 0 {
 					r.kernFused = fused
 				} else {
@@ -279,7 +281,7 @@ func report(o options, rows []row, descs []string, load string, elapsed time.Dur
 	p("Written by `bench/gofused` (see [README.md](README.md)). Time of one decode step of the fused target's KV-cache graph (`mhcc compile --target fused`, `inputs.kv_cache: true`) in mhcc's Go runtime (Fast engine), batch 1, one new token on a cache of `past` tokens: ")
 	p("with the runtime's kernels for the fused mHC ops (the default) and with the ops' function bodies (`runtime.DecodeOptions{FunctionBodies: true}`), the same graph and inputs, interleaved in one process, %d rounds; each figure is the median sample, a sample being the mean of back-to-back steps lasting at least %v. ", o.reps, o.minSample)
 	p("**CPU ms** is the process's CPU time per step (all threads: the runtime's helper goroutines, which spin a while before sleeping, and the garbage collector), which the other processes on a loaded machine do not inflate as they do the wall time. ")
-	p("Both give the same logits (checked, within 1e-4). **fused ops** is the time per step of the `ai.mhcc` nodes alone (a profiled pass of 20 steps; the body's time is its caller's). Compare the ratios: the machine is shared.\n\n")
+	p("Both give the same logits (checked, within 1e-4). **fused ops** is the time per step of the `ai.mhcc` nodes alone (the median of 31 profiled steps; a body's time is its caller node's). Compare the ratios: the machine is shared.\n\n")
 	p("| | |\n|---|---|\n")
 	p("| CPU | %s |\n", benchenv.CPUModel())
 	p("| GOMAXPROCS | %d |\n", goruntime.GOMAXPROCS(0))
