@@ -350,6 +350,14 @@ var (
 	}
 )
 
+// freshKernel reports whether n is an ai.mhcc fused op running the
+// runtime's kernel (not its function body), whose outputs are always new
+// storage (hcfused.go).
+func freshKernel(n *core.Node) bool {
+	_, fused := ref.FusedHCOps[n.OpType]
+	return fused && n.Domain == ref.MhccDomain && n.Fn == nil
+}
+
 // planRecycling groups the slots whose values may share storage (a view and
 // what it views, every input and output of an op not known to be fresh or a
 // view) and finds the step after which each group is dead. A group with a
@@ -378,7 +386,7 @@ func (p *Plan) planRecycling(last map[int]int, pinned []bool) {
 		st := &p.steps[i]
 		op := st.n.OpType
 		switch {
-		case st.n.Domain == "" && freshOps[op]:
+		case st.n.Domain == "" && freshOps[op], freshKernel(st.n):
 			st.fresh = true
 		case st.n.Domain == "" && viewOps[op]:
 			if len(st.in) > 0 && len(st.out) > 0 {
