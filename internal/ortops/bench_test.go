@@ -4,17 +4,38 @@ import (
 	"testing"
 
 	"github.com/mhcc-dev/mhcc/ir"
+	mhrt "github.com/mhcc-dev/mhcc/runtime"
 )
 
 // BenchmarkFusedOps times one onnxruntime run of the four-op graph of
 // TestKernelsMatchBodiesAndReference at decode size (one token, n = 4,
 // C = 256 and 1024), with the library's kernels and with the function
-// bodies, on one thread.
+// bodies, on one thread, and one run of the same graph in mhcc's Go runtime
+// with its kernels (go-kernels).
 func BenchmarkFusedOps(b *testing.B) {
 	needLib(b)
 	for _, c := range []int64{256, 1024} {
 		fc := newFusedCase(b, ir.Float32, []int64{1}, 4, c, 1)
 		data := fc.onnx(b)
+		b.Run(fc.String()+"/go-kernels", func(b *testing.B) {
+			m, err := mhrt.Decode(data)
+			if err != nil {
+				b.Fatal(err)
+			}
+			in := map[string]*mhrt.Tensor{}
+			for name, v := range fc.inputs {
+				f := make([]float32, len(v))
+				for i := range v {
+					f[i] = float32(v[i])
+				}
+				in[name] = mhrt.NewFloat32(fc.shapes[name], f)
+			}
+			for b.Loop() {
+				if _, err := m.Run(in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 		for _, withLib := range []bool{true, false} {
 			name := fc.String() + "/bodies"
 			if withLib {
