@@ -70,24 +70,36 @@ var Fusions = []fusionRule{
 // value is read as a MatMul operand.
 type planGraph struct {
 	m        *core.Model
-	producer map[string]*core.Node
+	prod     []int32 // by value number: the index in m.TopoNodes of its producer, -1 for none
 	isOutput map[string]bool
 	mmReads  map[string]int
 }
 
+// producer is the node that computes the value called name, or nil (a
+// graph input, an initializer or a capture).
+func (g *planGraph) producer(name string) *core.Node {
+	if id, ok := g.m.ID[name]; ok && g.prod[id] >= 0 {
+		return g.m.TopoNodes[g.prod[id]]
+	}
+	return nil
+}
+
 // single reports whether the value has exactly one reader and is no graph
 // output: a fusion may absorb its producer.
-func (g *planGraph) single(name string) bool { return g.m.Uses[name] == 1 && !g.isOutput[name] }
+func (g *planGraph) single(name string) bool { return g.m.UsesOf(name) == 1 && !g.isOutput[name] }
 
 // fuse applies the fusions table to m.nodes and returns the nodes to run,
 // fused copies in place of the nodes they rewrite, absorbed nodes left out;
 // it marks the absorbed nodes' outputs gone in p.
 func fuse(m *core.Model, p *Plan, isOutput map[string]bool) []*core.Node {
-	g := &planGraph{m: m, producer: map[string]*core.Node{}, isOutput: isOutput, mmReads: map[string]int{}}
-	for _, n := range m.TopoNodes {
+	g := &planGraph{m: m, prod: make([]int32, len(m.Types)), isOutput: isOutput, mmReads: map[string]int{}}
+	for i := range g.prod {
+		g.prod[i] = -1
+	}
+	for i, n := range m.TopoNodes {
 		for _, o := range n.Outputs {
-			if o != "" {
-				g.producer[o] = n
+			if id, ok := m.ID[o]; ok && o != "" {
+				g.prod[id] = int32(i)
 			}
 		}
 		if n.OpType == "MatMul" && n.Domain == "" {
@@ -125,7 +137,7 @@ func fuse(m *core.Model, p *Plan, isOutput map[string]bool) []*core.Node {
 			break
 		}
 	}
-	var order []*core.Node
+	order := make([]*core.Node, 0, len(m.TopoNodes)-len(absorbed))
 	for _, n := range m.TopoNodes {
 		if absorbed[n] {
 			continue
@@ -170,8 +182,8 @@ func matchMatMulTranspose(g *planGraph, d *core.Node) (*core.Node, []*core.Node)
 	var abs []*core.Node
 	for i := range 2 {
 		in := d.Inputs[i]
-		t := g.producer[in]
-		if t == nil || !swapsLast2(t) || g.mmReads[in] != g.m.Uses[in] || g.isOutput[in] {
+		t := g.producer(in)
+		if t == nil || !swapsLast2(t) || g.mmReads[in] != g.m.UsesOf(in) || g.isOutput[in] {
 			continue
 		}
 		if c == nil {
@@ -207,9 +219,11 @@ type Plan struct {
 	groups [][]int // storage groups: slots whose values may share a buffer (see recycle)
 	steps  []step
 	nslots int
-	slot   map[string]int // value name → slot, for every value the plan computes or reads
-	inits  []slotTensor   // initializers that are not graph inputs
-	Gone   map[string]bool
+	// value name → slot: the model's value numbers (core.Model.ID), one
+	// slot per value, so the plan holds no map of its own.
+	slot  map[string]int32
+	inits []slotTensor // initializers that are not graph inputs
+	Gone  map[string]bool
 	// Constant weights the plan keeps only in packed form (MatMul's B);
 	// runGraph unpacks them when it needs them.
 	Packed map[string]packedWeight
@@ -223,17 +237,18 @@ type packedWeight struct {
 }
 
 type slotTensor struct {
-	slot int
+	slot int32
 	t    *core.Tensor
 }
 
-// A step runs one node (possibly a fused copy of it).
+// A step runs one node (possibly a fused copy of it). Its slot lists are
+// windows of arrays the plan allocates once for all steps.
 type step struct {
 	n    *core.Node
 	c    core.Call // the call of n, made once
-	in   []int     // slots; -1 for an omitted input
-	out  []int     // slots; -1 for an omitted output
-	free []int     // slots no later step reads
+	in   []int32   // slots; -1 for an omitted input
+	out  []int32   // slots; -1 for an omitted output
+	free []int32   // slots no later step reads, ascending
 	// Storage groups whose last member dies at this step; their buffers
 	// made by fresh-output ops go back to the pool.
 	recycle []int
@@ -252,7 +267,7 @@ func (p *Plan) Computes(want []string) bool {
 
 // MakePlan builds m's plan from m.nodes (topologically sorted).
 func MakePlan(m *core.Model) *Plan {
-	p := &Plan{slot: map[string]int{}, Gone: map[string]bool{}}
+	p := &Plan{Gone: map[string]bool{}}
 	isOutput := map[string]bool{}
 	for _, v := range m.Outputs {
 		isOutput[v.Name] = true
@@ -264,20 +279,20 @@ func MakePlan(m *core.Model) *Plan {
 	return p
 }
 
-// assignSlots gives every value of order a slot and makes p's steps, each
-// freeing the slots no later step reads. It returns, for each slot, the
-// index of the last step reading it, and which slots stay for the whole run
-// (initializers and graph inputs).
-func assignSlots(m *core.Model, p *Plan, order []*core.Node) (last map[int]int, pinned []bool) {
-	slotOf := func(name string) int {
+// assignSlots gives every value of order a slot (its number in m's value
+// table) and makes p's steps, each freeing the slots no later step reads.
+// It returns, for each slot, the index of the last step reading it (-1 for
+// none), and which slots stay for the whole run (initializers and graph
+// inputs). The steps and their slot lists are allocated once, at their
+// final size: a graph of 10^6 nodes has as many steps.
+func assignSlots(m *core.Model, p *Plan, order []*core.Node) (last []int32, pinned []bool) {
+	slotOf := func(name string) int32 {
 		if name == "" {
 			return -1
 		}
-		s, ok := p.slot[name]
-		if !ok {
-			s = p.nslots
-			p.slot[name] = s
-			p.nslots++
+		s, ok := m.ID[name]
+		if !ok { // not reached: decoding defined every name a node reads
+			s = m.AddValue(name, core.Undefined)
 		}
 		return s
 	}
@@ -286,27 +301,45 @@ func assignSlots(m *core.Model, p *Plan, order []*core.Node) (last map[int]int, 
 			p.inits = append(p.inits, slotTensor{slotOf(name), t})
 		}
 	}
-	for name := range m.DeclIn {
-		slotOf(name)
+	nargs := 0
+	for _, n := range order {
+		nargs += len(n.Inputs) + len(n.Outputs)
+		for _, name := range n.Inputs {
+			slotOf(name)
+		}
+		for _, name := range n.Outputs {
+			slotOf(name)
+		}
 	}
-	last = map[int]int{}
+	p.slot = m.ID
+	p.nslots = len(m.Types)
+	last = make([]int32, p.nslots)
+	for i := range last {
+		last[i] = -1
+	}
+	args := make([]int32, nargs)
+	p.steps = make([]step, len(order))
 	for i, n := range order {
-		st := step{n: n, c: core.Call{N: n, Nout: len(n.Outputs), Ops: Ops{}, Fn: Kernel(n.K)}}
-		for _, in := range n.Inputs {
+		st := &p.steps[i]
+		*st = step{n: n, c: core.Call{N: n, Nout: len(n.Outputs), Ops: Ops{}, Fn: Kernel(n.K)}}
+		k := len(n.Inputs)
+		st.in, args = args[:k:k], args[k:]
+		for j, in := range n.Inputs {
 			s := slotOf(in)
-			st.in = append(st.in, s)
+			st.in[j] = s
 			if s >= 0 {
-				last[s] = i
+				last[s] = int32(i)
 			}
 		}
-		for _, o := range n.Outputs {
+		k = len(n.Outputs)
+		st.out, args = args[:k:k], args[k:]
+		for j, o := range n.Outputs {
 			s := slotOf(o)
-			st.out = append(st.out, s)
-			if _, read := last[s]; s >= 0 && !read {
-				last[s] = i // never read: dead right after it is made
+			st.out[j] = s
+			if s >= 0 && last[s] < 0 {
+				last[s] = int32(i) // never read: dead right after it is made
 			}
 		}
-		p.steps = append(p.steps, st)
 	}
 	// Initializers and graph inputs stay; every other slot is freed after
 	// its last reader (RunWith keeps the ones the caller asked for).
@@ -317,13 +350,23 @@ func assignSlots(m *core.Model, p *Plan, order []*core.Node) (last map[int]int, 
 	for name := range m.DeclIn {
 		pinned[p.slot[name]] = true
 	}
+	nfree := make([]int32, len(p.steps))
+	total := 0
 	for s, i := range last {
-		if !pinned[s] {
-			p.steps[i].free = append(p.steps[i].free, s)
+		if i >= 0 && !pinned[s] {
+			nfree[i]++
+			total++
 		}
 	}
+	frees := make([]int32, total)
 	for i := range p.steps {
-		slices.Sort(p.steps[i].free)
+		k := int(nfree[i])
+		p.steps[i].free, frees = frees[:0:k], frees[k:]
+	}
+	for s, i := range last { // ascending slots: each list comes out sorted
+		if i >= 0 && !pinned[s] {
+			p.steps[i].free = append(p.steps[i].free, int32(s))
+		}
 	}
 	return last, pinned
 }
@@ -356,20 +399,19 @@ var (
 // pinned slot (an initializer or graph input) never dies. At a group's death
 // runPlan returns the float32 buffers its fresh-op members were made with to
 // the pool (pool.go), unless the caller asked for one of its values.
-func (p *Plan) planRecycling(last map[int]int, pinned []bool) {
-	parent := make([]int, p.nslots)
+func (p *Plan) planRecycling(last []int32, pinned []bool) {
+	parent := make([]int32, p.nslots)
 	for i := range parent {
-		parent[i] = i
+		parent[i] = int32(i)
 	}
-	var find func(int) int
-	find = func(x int) int {
+	find := func(x int32) int32 {
 		for parent[x] != x {
 			parent[x] = parent[parent[x]]
 			x = parent[x]
 		}
 		return x
 	}
-	union := func(a, b int) {
+	union := func(a, b int32) {
 		if a >= 0 && b >= 0 {
 			parent[find(a)] = find(b)
 		}
@@ -393,31 +435,53 @@ func (p *Plan) planRecycling(last map[int]int, pinned []bool) {
 			}
 		}
 	}
-	members := map[int][]int{}
-	for s := range p.nslots {
-		r := find(s)
-		members[r] = append(members[r], s)
+	// A group dies at the last step reading any member, unless a member is
+	// pinned or never made by a step. death is indexed by the group's root;
+	// parent is reused for each slot's root.
+	death := make([]int32, p.nslots)
+	for s := range death {
+		death[s] = -1
 	}
-	for _, ms := range members {
-		death, alive := -1, true
-		for _, s := range ms {
-			if pinned[s] {
-				alive = false
-				break
-			}
-			if l, ok := last[s]; ok {
-				death = max(death, l)
-			} else {
-				alive = false // never made by a step
-				break
-			}
+	const never = -2 // a pinned or never-made member: the group never dies
+	for s := range parent {
+		r := find(int32(s))
+		switch {
+		case death[r] == never:
+		case pinned[s] || last[s] < 0:
+			death[r] = never
+		default:
+			death[r] = max(death[r], last[s])
 		}
-		if !alive || death < 0 {
+	}
+	for s := range parent {
+		parent[s] = find(int32(s))
+	}
+	// Members of each dying group, in ascending slot order, in one array;
+	// the groups in the order of their smallest slot.
+	size := make(map[int32]int)
+	total := 0
+	for _, r := range parent {
+		if death[r] >= 0 {
+			size[r]++
+			total++
+		}
+	}
+	members := make([]int, total)
+	group := make(map[int32]int, len(size))
+	for s, r := range parent {
+		if death[r] < 0 {
 			continue
 		}
-		g := len(p.groups)
-		p.groups = append(p.groups, ms)
-		p.steps[death].recycle = append(p.steps[death].recycle, g)
+		g, ok := group[r]
+		if !ok {
+			g = len(p.groups)
+			group[r] = g
+			k := size[r]
+			p.groups = append(p.groups, members[:0:k])
+			members = members[k:]
+			p.steps[death[r]].recycle = append(p.steps[death[r]].recycle, g)
+		}
+		p.groups[g] = append(p.groups[g], s)
 	}
 }
 
@@ -473,7 +537,7 @@ func packWeights(m *core.Model, p *Plan, order []*core.Node, isOutput map[string
 		converted[name]++
 	}
 	for name := range p.Packed {
-		if converted[name] == m.Uses[name] && !isOutput[name] {
+		if converted[name] == m.UsesOf(name) && !isOutput[name] {
 			delete(m.Inits, name) // the packed form is the only copy
 			p.Gone[name] = true
 		} else {
@@ -486,10 +550,10 @@ func packWeights(m *core.Model, p *Plan, order []*core.Node, isOutput map[string
 // divOf returns x and the producer of y if d is a float32 Div(x, y) and y
 // comes from an op of type op (default domain), else "" and nil.
 func (g *planGraph) divOf(d *core.Node, op string) (x string, den *core.Node) {
-	if d.OpType != "Div" || d.Domain != "" || len(d.Inputs) != 2 || len(d.Outputs) != 1 || g.m.Types[d.Outputs[0]] != core.Float32 {
+	if d.OpType != "Div" || d.Domain != "" || len(d.Inputs) != 2 || len(d.Outputs) != 1 || g.m.TypeOf(d.Outputs[0]) != core.Float32 {
 		return "", nil
 	}
-	den = g.producer[d.Inputs[1]]
+	den = g.producer(d.Inputs[1])
 	if d.Inputs[0] == "" || den == nil || den.OpType != op || den.Domain != "" {
 		return "", nil
 	}
@@ -511,7 +575,7 @@ func matchHalfStep(g *planGraph, d *core.Node) (*core.Node, []*core.Node) {
 		return nil, nil
 	}
 	for i := range 2 {
-		red, eps := g.producer[add.Inputs[i]], add.Inputs[1-i]
+		red, eps := g.producer(add.Inputs[i]), add.Inputs[1-i]
 		if red == nil || red.OpType != "ReduceSum" || red.Domain != "" || len(red.Outputs) != 1 || red.Inputs[0] != x || !g.single(red.Outputs[0]) {
 			continue
 		}
@@ -634,8 +698,8 @@ func matchMeanSquare(g *planGraph, d *core.Node) (*core.Node, []*core.Node) {
 	if d.OpType != "ReduceMean" || d.Domain != "" || len(d.Inputs) == 0 || len(d.Outputs) != 1 {
 		return nil, nil
 	}
-	pw := g.producer[d.Inputs[0]]
-	if pw == nil || pw.OpType != "Pow" || pw.Domain != "" || len(pw.Inputs) != 2 || m.Types[pw.Inputs[0]] != core.Float32 ||
+	pw := g.producer(d.Inputs[0])
+	if pw == nil || pw.OpType != "Pow" || pw.Domain != "" || len(pw.Inputs) != 2 || m.TypeOf(pw.Inputs[0]) != core.Float32 ||
 		!g.single(pw.Outputs[0]) {
 		return nil, nil
 	}
