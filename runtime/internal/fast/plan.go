@@ -20,9 +20,10 @@ import (
 //  3. slots and liveness: a slot per value, freed after its last reader;
 //  4. planRecycling: which float32 buffers go back to the pool, and when.
 //
-// A fused-away value has no slot; RunWith falls back to the graph as written
-// when RunOptions.Outputs asks for one. The Reference engine never runs the
-// plan: it walks the graph as written (the runtime package's runGraph).
+// A fused-away value's slot is never filled; RunWith falls back to the
+// graph as written when RunOptions.Outputs asks for one. The Reference
+// engine never runs the plan: it walks the graph as written (the runtime
+// package's runGraph).
 
 // A fusionRule is one row of the fusions table: a pattern of nodes the fast
 // engine runs as one.
@@ -218,7 +219,9 @@ type fusion struct {
 type Plan struct {
 	groups [][]int // storage groups: slots whose values may share a buffer (see recycle)
 	steps  []step
-	nslots int
+	// The steps' slot and group lists, each step's a window (step.at …).
+	slots, frees, recycles []int32
+	nslots                 int
 	// value name → slot: the model's value numbers (core.Model.ID), one
 	// slot per value, so the plan holds no map of its own.
 	slot  map[string]int32
@@ -241,19 +244,35 @@ type slotTensor struct {
 	t    *core.Tensor
 }
 
-// A step runs one node (possibly a fused copy of it). Its slot lists are
-// windows of arrays the plan allocates once for all steps.
+// A step runs one node, c.N (possibly a fused copy of it). Its lists are
+// windows of the plan's arrays, read through p.in, p.out, p.free and
+// p.recycle: a graph of 10^6 nodes has as many steps, and four slice
+// headers would be most of a step's size (issue 17).
 type step struct {
-	n    *core.Node
-	c    core.Call // the call of n, made once
-	in   []int32   // slots; -1 for an omitted input
-	out  []int32   // slots; -1 for an omitted output
-	free []int32   // slots no later step reads, ascending
-	// Storage groups whose last member dies at this step; their buffers
-	// made by fresh-output ops go back to the pool.
-	recycle []int
-	fresh   bool // the op's outputs never share storage with its inputs
+	c     core.Call // the call of c.N, made once
+	fresh bool      // the op's outputs never share storage with its inputs
+	// p.slots[at:at+nin]: input slots (-1 for an omitted input), then nout
+	// output slots (-1 for an omitted output).
+	at, nin, nout uint32
+	fr, nfree     uint32 // p.frees[fr:fr+nfree]: slots no later step reads, ascending
+	// p.recycles[rc:rc+nrec]: storage groups whose last member dies at
+	// this step; their buffers made by fresh-output ops go back to the pool.
+	rc, nrec uint32
 }
+
+// in is st's input slots; -1 for an omitted input.
+func (p *Plan) in(st *step) []int32 { return p.slots[st.at : st.at+st.nin] }
+
+// out is st's output slots; -1 for an omitted output.
+func (p *Plan) out(st *step) []int32 {
+	return p.slots[st.at+st.nin : st.at+st.nin+st.nout]
+}
+
+// free is the slots no step after st reads, ascending.
+func (p *Plan) free(st *step) []int32 { return p.frees[st.fr : st.fr+st.nfree] }
+
+// recycle is the storage groups (p.groups) whose last member dies at st.
+func (p *Plan) recycle(st *step) []int32 { return p.recycles[st.rc : st.rc+st.nrec] }
 
 // Computes reports whether the plan has every value of want.
 func (p *Plan) Computes(want []string) bool {
@@ -317,25 +336,22 @@ func assignSlots(m *core.Model, p *Plan, order []*core.Node) (last []int32, pinn
 	for i := range last {
 		last[i] = -1
 	}
-	args := make([]int32, nargs)
+	p.slots = make([]int32, 0, nargs)
 	p.steps = make([]step, len(order))
 	for i, n := range order {
 		st := &p.steps[i]
-		*st = step{n: n, c: core.Call{N: n, Nout: len(n.Outputs), Ops: Ops{}, Fn: Kernel(n.K)}}
-		k := len(n.Inputs)
-		st.in, args = args[:k:k], args[k:]
-		for j, in := range n.Inputs {
+		*st = step{c: core.Call{N: n, Nout: len(n.Outputs), Ops: Ops{}, Fn: Kernel(n.K)},
+			at: uint32(len(p.slots)), nin: uint32(len(n.Inputs)), nout: uint32(len(n.Outputs))}
+		for _, in := range n.Inputs {
 			s := slotOf(in)
-			st.in[j] = s
+			p.slots = append(p.slots, s)
 			if s >= 0 {
 				last[s] = int32(i)
 			}
 		}
-		k = len(n.Outputs)
-		st.out, args = args[:k:k], args[k:]
-		for j, o := range n.Outputs {
+		for _, o := range n.Outputs {
 			s := slotOf(o)
-			st.out[j] = s
+			p.slots = append(p.slots, s)
 			if s >= 0 && last[s] < 0 {
 				last[s] = int32(i) // never read: dead right after it is made
 			}
@@ -350,22 +366,25 @@ func assignSlots(m *core.Model, p *Plan, order []*core.Node) (last []int32, pinn
 	for name := range m.DeclIn {
 		pinned[p.slot[name]] = true
 	}
-	nfree := make([]int32, len(p.steps))
-	total := 0
+	total := uint32(0)
 	for s, i := range last {
 		if i >= 0 && !pinned[s] {
-			nfree[i]++
+			p.steps[i].nfree++
 			total++
 		}
 	}
-	frees := make([]int32, total)
+	p.frees = make([]int32, total)
+	at := uint32(0)
 	for i := range p.steps {
-		k := int(nfree[i])
-		p.steps[i].free, frees = frees[:0:k], frees[k:]
+		p.steps[i].fr = at
+		at += p.steps[i].nfree
+		p.steps[i].nfree = 0 // counts again as the list fills
 	}
 	for s, i := range last { // ascending slots: each list comes out sorted
 		if i >= 0 && !pinned[s] {
-			p.steps[i].free = append(p.steps[i].free, int32(s))
+			st := &p.steps[i]
+			p.frees[st.fr+st.nfree] = int32(s)
+			st.nfree++
 		}
 	}
 	return last, pinned
@@ -418,20 +437,20 @@ func (p *Plan) planRecycling(last []int32, pinned []bool) {
 	}
 	for i := range p.steps {
 		st := &p.steps[i]
-		op := st.n.OpType
+		n, in, out := st.c.N, p.in(st), p.out(st)
 		switch {
-		case st.n.Domain == "" && freshOps[op]:
+		case n.Domain == "" && freshOps[n.OpType]:
 			st.fresh = true
-		case st.n.Domain == "" && viewOps[op]:
-			if len(st.in) > 0 && len(st.out) > 0 {
-				union(st.out[0], st.in[0])
+		case n.Domain == "" && viewOps[n.OpType]:
+			if len(in) > 0 && len(out) > 0 {
+				union(out[0], in[0])
 			}
 		default:
-			for _, o := range st.out {
-				for _, in := range st.in {
-					union(o, in)
+			for _, o := range out {
+				for _, s := range in {
+					union(o, s)
 				}
-				union(o, st.out[0])
+				union(o, out[0])
 			}
 		}
 	}
@@ -479,9 +498,22 @@ func (p *Plan) planRecycling(last []int32, pinned []bool) {
 			k := size[r]
 			p.groups = append(p.groups, members[:0:k])
 			members = members[k:]
-			p.steps[death[r]].recycle = append(p.steps[death[r]].recycle, g)
+			p.steps[death[r]].nrec++
 		}
 		p.groups[g] = append(p.groups[g], s)
+	}
+	// Each step's dying groups, in group order, as a window of p.recycles.
+	p.recycles = make([]int32, len(p.groups))
+	at := uint32(0)
+	for i := range p.steps {
+		p.steps[i].rc = at
+		at += p.steps[i].nrec
+		p.steps[i].nrec = 0
+	}
+	for g, ms := range p.groups {
+		st := &p.steps[death[parent[ms[0]]]]
+		p.recycles[st.rc+st.nrec] = int32(g)
+		st.nrec++
 	}
 }
 
@@ -788,7 +820,7 @@ func RunPlan(m *core.Model, inputs map[string]*core.Tensor, opt core.RunOptions)
 	for i := range p.steps {
 		st := &p.steps[i]
 		args = args[:0]
-		for _, s := range st.in {
+		for _, s := range p.in(st) {
 			var t *core.Tensor
 			if s >= 0 {
 				t = vals[s]
@@ -801,12 +833,12 @@ func RunPlan(m *core.Model, inputs map[string]*core.Tensor, opt core.RunOptions)
 		}
 		outs, err := m.RunCall(&st.c, args)
 		if opt.Profile != nil {
-			opt.Profile.Add(st.n, time.Since(t0))
+			opt.Profile.Add(st.c.N, time.Since(t0))
 		}
 		if err != nil {
 			return nil, err
 		}
-		for j, s := range st.out {
+		for j, s := range p.out(st) {
 			if s >= 0 && outs[j] != nil {
 				vals[s] = outs[j]
 				core.DropBytes(held[s])
@@ -816,7 +848,7 @@ func RunPlan(m *core.Model, inputs map[string]*core.Tensor, opt core.RunOptions)
 				}
 			}
 		}
-		for _, s := range st.free {
+		for _, s := range p.free(st) {
 			if !keep[s] {
 				vals[s] = nil
 				core.DropBytes(held[s])
@@ -824,7 +856,7 @@ func RunPlan(m *core.Model, inputs map[string]*core.Tensor, opt core.RunOptions)
 			}
 		}
 	groups:
-		for _, g := range st.recycle {
+		for _, g := range p.recycle(st) {
 			for _, s := range p.groups[g] {
 				if keep[s] {
 					continue groups
