@@ -93,17 +93,17 @@ func DecodeDir(data []byte, dir string) (*core.Model, error) {
 // when the initializers are this large, and mhcc run when the file is.
 const BigModelBytes = 64 << 20
 
-// manyNodes is the node count from which decoding collects garbage between
-// stages, as for BigModelBytes of weights: a node and its share of the
-// maps that index it take a few hundred bytes.
-const manyNodes = 1 << 17
+// ManyNodes is the node count from which decoding collects garbage between
+// stages, as for BigModelBytes of weights (a node and its plan step take a
+// few hundred bytes), and mhcc run collects more often while it runs.
+const ManyNodes = 1 << 17
 
 // load decodes mp (decodeModel) and makes the Fast engine's plan of its
 // main graph; subgraphs and function bodies run as written. The fused mHC
 // ops get the runtime's kernels unless opt asks for their function bodies
 // (decode.NativeKernels).
 func load(mp *onnxpb.ModelProto, ext *decode.ExternalFiles, mode decode.ConsumeMode, opt DecodeOptions) (*core.Model, error) {
-	many := len(mp.GetGraph().GetNode()) >= manyNodes
+	many := len(mp.GetGraph().GetNode()) >= ManyNodes
 	if many {
 		// Decoding builds several structures per node, each live till the
 		// end: letting the heap grow 25% (not 100%) between collections
@@ -124,7 +124,14 @@ func load(mp *onnxpb.ModelProto, ext *decode.ExternalFiles, mode decode.ConsumeM
 	// A graph of many nodes is the same with the node messages and the
 	// decoding's maps in place of the weights.
 	big := mode >= decode.ConsumeInits && (m.InitBytes() >= BigModelBytes || many)
-	if big {
+	switch {
+	case many:
+		// Also hand the freed pages back: the plan of a graph this large
+		// is a few arrays of hundreds of MB, which the pages the node
+		// messages leave (scattered among live ones) cannot hold, so
+		// they would stay resident next to the new ones.
+		debug.FreeOSMemory()
+	case big:
 		goruntime.GC()
 	}
 	// The main graph runs through an execution plan (plan.go); subgraphs

@@ -46,13 +46,13 @@ func runGraph(m *core.Model, inputs map[string]*core.Tensor, opt core.RunOptions
 	}
 	keep := map[string]bool{}
 	for _, name := range want {
-		if !m.Defined[name] {
+		if !m.IsDefined(name) {
 			return nil, fmt.Errorf("runtime: no value named %q", name)
 		}
 		keep[name] = true
 	}
-	remaining := make(map[string]int, len(m.Uses))
-	for name, n := range m.Uses {
+	remaining := make(map[string]int, len(m.ID))
+	for name, n := range m.UseCounts() {
 		remaining[name] = n
 	}
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -119,6 +120,13 @@ func runModel(stdout io.Writer, path string, f runFlags) error {
 	for _, t := range mp.GetGraph().GetInitializer() {
 		t.RawData, t.FloatData, t.DoubleData, t.Int32Data, t.Int64Data, t.Uint64Data, t.StringData = nil, nil, nil, nil, nil, nil, nil
 	}
+	if g := mp.GetGraph(); g != nil {
+		// Nor the nodes the feed never reads: the decoded model has them.
+		g.Node = slices.Clip(slices.DeleteFunc(g.Node, func(n *onnxpb.NodeProto) bool { return !feed.EmbeddingNode(n) }))
+		if cap(g.Node) > 2*len(g.Node)+16 {
+			g.Node = slices.Clone(g.Node)
+		}
+	}
 	if len(data) >= mhrt.BigModelBytes {
 		goruntime.GC() // the stripped data, before decoding makes a copy of the weights
 	}
@@ -130,6 +138,12 @@ func runModel(stdout io.Writer, path string, f runFlags) error {
 		return fmt.Errorf("%s: %w", path, perr)
 	}
 	data = nil
+	if len(m.Nodes()) >= mhrt.ManyNodes {
+		// A run allocates each step's outputs anew: on a graph this large
+		// that is hundreds of MB of garbage next to the plan, which the
+		// default 100% growth between collections would let pile up.
+		defer debug.SetGCPercent(debug.SetGCPercent(25))
+	}
 	s := &runSession{
 		path:    path,
 		model:   m,

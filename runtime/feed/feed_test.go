@@ -287,6 +287,44 @@ func TestEmbeddingRows(t *testing.T) {
 	}
 }
 
+// TestEmbeddingNode: a graph without the nodes EmbeddingNode refuses (what
+// mhcc run keeps) gives EmbeddingRows the same answers as the whole graph,
+// tables found or not.
+func TestEmbeddingNode(t *testing.T) {
+	op := func(typ string, in, out []string) *onnxpb.NodeProto {
+		return &onnxpb.NodeProto{OpType: proto.String(typ), Input: in, Output: out}
+	}
+	g := decoderGraph()
+	g.Node = append(g.Node,
+		op("MatMul", []string{"x", "embed.weight"}, []string{"m"}),
+		op("Gather", []string{"m", "small"}, []string{"g1"}),        // a computed table: no answer
+		op("Reshape", []string{"embed.weight", "s"}, []string{"r"}), // not followed back
+		op("Gather", []string{"r", "flags"}, []string{"g2"}),
+		op("Relu", []string{"h"}, []string{"h2"}),
+		op("Cast", []string{"embed.weight"}, []string{"w16"}),
+		op("Gather", []string{"w16", "attention_mask"}, []string{"g3"}), // through a Cast: 97 rows
+	)
+	kept := &onnxpb.GraphProto{Input: g.Input, Initializer: g.Initializer}
+	for _, n := range g.Node {
+		if EmbeddingNode(n) {
+			kept.Node = append(kept.Node, n)
+		}
+	}
+	if len(kept.Node) != len(g.Node)-3 {
+		t.Fatalf("kept %d of %d nodes, want all but MatMul, Reshape and Relu", len(kept.Node), len(g.Node))
+	}
+	for _, in := range []string{"input_ids", "attention_mask", "small", "flags", "x"} {
+		r1, t1, ok1 := EmbeddingRows(g, in)
+		r2, t2, ok2 := EmbeddingRows(kept, in)
+		if r1 != r2 || t1 != t2 || ok1 != ok2 {
+			t.Errorf("%s: whole graph %d %q %v, kept nodes %d %q %v", in, r1, t1, ok1, r2, t2, ok2)
+		}
+	}
+	if rows, table, ok := EmbeddingRows(kept, "attention_mask"); !ok || rows != 97 || table != "w16" {
+		t.Errorf("attention_mask: %d %q %v, want 97 rows of w16", rows, table, ok)
+	}
+}
+
 func TestConversions(t *testing.T) {
 	v := []float64{1, 1 + 1.0/(1<<10), -2.5, 1e6}
 	for _, dt := range []mhrt.DType{mhrt.Float32, mhrt.Float64, mhrt.Float16, mhrt.BFloat16} {

@@ -19,9 +19,16 @@ type Model struct {
 	TopoNodes []*Node            // topological order
 	Inits     map[string]*Tensor // initializers (also the defaults of inputs that have one)
 	DeclIn    map[string]ValueInfo
-	Uses      map[string]int   // number of node inputs reading each value
-	Types     map[string]DType // statically known element types
-	Defined   map[string]bool  // every value name: inputs, initializers, node outputs
+
+	// The value table: every value the graph defines (inputs, initializers,
+	// node outputs, captures) has a number, its index in Uses and Types, in
+	// the order decoding met them. A name is defined exactly when ID has it.
+	// Tables indexed by number, not maps keyed by name, because a graph of
+	// 10^6 nodes would pay three name-keyed maps per value (issue 17). The
+	// Fast engine's plan uses the numbers as its value slots.
+	ID    map[string]int32
+	Uses  []int32 // by number: node inputs reading the value
+	Types []DType // by number: statically known element types
 
 	// For subgraphs and function bodies (see control.go, function.go).
 	// The graph's value_info, for inferTypes' checks. Not the GraphProto:
@@ -85,6 +92,59 @@ func (n *Node) String() string {
 	return fmt.Sprintf("node #%d (%s → %q)", n.Index, op, out)
 }
 
+// AddValue numbers a new value called name, with type t, and returns its
+// number; the caller has checked that name is not defined yet.
+func (m *Model) AddValue(name string, t DType) int32 {
+	id := int32(len(m.Types))
+	m.ID[name] = id
+	m.Types = append(m.Types, t)
+	m.Uses = append(m.Uses, 0)
+	return id
+}
+
+// IsDefined reports whether the graph defines a value called name.
+func (m *Model) IsDefined(name string) bool {
+	_, ok := m.ID[name]
+	return ok
+}
+
+// TypeOf is the statically known element type of the value called name
+// (Undefined when unknown or when name is not defined).
+func (m *Model) TypeOf(name string) DType {
+	if id, ok := m.ID[name]; ok {
+		return m.Types[id]
+	}
+	return Undefined
+}
+
+// SetType records name's element type; a name the graph does not define
+// is ignored.
+func (m *Model) SetType(name string, t DType) {
+	if id, ok := m.ID[name]; ok {
+		m.Types[id] = t
+	}
+}
+
+// UsesOf is the number of node inputs reading the value called name.
+func (m *Model) UsesOf(name string) int {
+	if id, ok := m.ID[name]; ok {
+		return int(m.Uses[id])
+	}
+	return 0
+}
+
+// UseCounts maps the name of each value some node reads to the number of
+// node inputs reading it (a new map, the caller's to change).
+func (m *Model) UseCounts() map[string]int {
+	c := make(map[string]int, len(m.ID))
+	for name, id := range m.ID {
+		if u := m.Uses[id]; u > 0 {
+			c[name] = int(u)
+		}
+	}
+	return c
+}
+
 // Nodes returns the nodes in the order Run executes them.
 func (m *Model) Nodes() []*Node { return m.TopoNodes }
 
@@ -102,14 +162,16 @@ func (m *Model) InitBytes() int64 {
 // them against the declared outputs and value_info.
 func (m *Model) InferTypes() error {
 	var errs ErrorList
+	var in []DType // reused: a rule's result is stored before the next node
 	for _, n := range m.TopoNodes {
 		if n.K.Types == nil {
 			continue
 		}
-		in := make([]DType, len(n.Inputs))
+		in = slices.Grow(in[:0], len(n.Inputs))[:len(n.Inputs)]
 		for i, name := range n.Inputs {
+			in[i] = Undefined
 			if name != "" {
-				in[i] = m.Types[name]
+				in[i] = m.TypeOf(name)
 			}
 		}
 		outs, err := n.K.Types(n, in)
@@ -119,12 +181,12 @@ func (m *Model) InferTypes() error {
 		}
 		for i, t := range outs {
 			if i < len(n.Outputs) && n.Outputs[i] != "" && t != Undefined {
-				m.Types[n.Outputs[i]] = t
+				m.SetType(n.Outputs[i], t)
 			}
 		}
 	}
 	for _, v := range m.Outputs {
-		if got := m.Types[v.Name]; got != Undefined && v.DType != Undefined && got != v.DType {
+		if got := m.TypeOf(v.Name); got != Undefined && v.DType != Undefined && got != v.DType {
 			errs.Add("graph output %q: declared %v, computed %v", v.Name, v.DType, got)
 		}
 	}
@@ -133,7 +195,7 @@ func (m *Model) InferTypes() error {
 		if err != nil || v.DType == Undefined {
 			continue // value_info is a hint; only a known type can contradict
 		}
-		if got := m.Types[v.Name]; got != Undefined && got != v.DType {
+		if got := m.TypeOf(v.Name); got != Undefined && got != v.DType {
 			errs.Add("value %q: value_info declares %v, computed %v", v.Name, v.DType, got)
 		}
 	}
@@ -329,7 +391,7 @@ func (m *Model) RunCall(c *Call, args []*Tensor) (outs []*Tensor, err error) {
 		if outs[i] == nil {
 			return nil, fmt.Errorf("runtime: %v: internal error: output %d %q not computed", n, i, name)
 		}
-		if want := m.Types[name]; want != Undefined && outs[i].DType != want {
+		if want := m.TypeOf(name); want != Undefined && outs[i].DType != want {
 			return nil, fmt.Errorf("runtime: %v: internal error: output %d is %v, type inference said %v", n, i, outs[i].DType, want)
 		}
 	}

@@ -78,7 +78,7 @@ func useKernel(m *core.Model, n *core.Node, k *core.Kernel) error {
 	in := make([]core.DType, len(n.Inputs))
 	for i, name := range n.Inputs {
 		if name != "" {
-			in[i] = m.Types[name]
+			in[i] = m.TypeOf(name)
 		}
 	}
 	outs, err := k.Types(n, in)
@@ -90,10 +90,10 @@ func useKernel(m *core.Model, n *core.Node, k *core.Kernel) error {
 		if o == "" || t == core.Undefined {
 			continue
 		}
-		if got := m.Types[o]; got != core.Undefined && got != t {
+		if got := m.TypeOf(o); got != core.Undefined && got != t {
 			return fmt.Errorf("output %d is %v in the function body, %v in the kernel", i, got, t)
 		}
-		m.Types[o] = t
+		m.SetType(o, t)
 	}
 	n.K, n.Fn = k, nil
 	return nil

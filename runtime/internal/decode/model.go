@@ -24,7 +24,8 @@ const (
 // DecodeModel builds the model; ext, if not nil, reads initializers whose
 // data is in external files (external.go); with consume, each initializer
 // message is emptied once decoded (the caller owns mp and is done with it),
-// and with consumeAll the main graph's node list is dropped once decoded.
+// and with consumeAll each node message of the main graph is dropped once
+// decoded (the graph's node list is empty afterwards).
 func DecodeModel(mp *onnxpb.ModelProto, ext *ExternalFiles, mode ConsumeMode) (*core.Model, error) {
 	consume := mode >= ConsumeInits
 	g := mp.GetGraph()
@@ -46,7 +47,7 @@ func DecodeModel(mp *onnxpb.ModelProto, ext *ExternalFiles, mode ConsumeMode) (*
 	if _, ok := opsets[""]; !ok && len(mp.GetOpsetImport()) == 0 && mp.GetIrVersion() < 3 {
 		opsets[""] = 1 // before IR 3 the default domain had no import
 	}
-	d := &decoder{opsets: opsets, budget: new(int), ext: ext, consume: consume}
+	d := &decoder{opsets: opsets, budget: new(int), ext: ext, consume: consume, strs: map[string]string{}}
 	*d.budget = maxDecodedNodes
 	d.funcs = decodeFunctions(mp, &errs)
 	if len(d.funcs) > 0 && expandedSize(g.GetNode(), d.funcs, map[core.OpKey]int{}, maxDecodedNodes) > maxDecodedNodes {
@@ -55,6 +56,7 @@ func DecodeModel(mp *onnxpb.ModelProto, ext *ExternalFiles, mode ConsumeMode) (*
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
+	d.consumeNodes = mode == ConsumeAll
 	m, err := d.graph(g, nil)
 	if err != nil {
 		return nil, err
@@ -82,6 +84,26 @@ type decoder struct {
 	// consume: empty each initializer message once decoded (the caller owns it),
 	// so the weights are never held twice.
 	consume bool
+	// consumeNodes: drop each node message of the next graph decoded (the
+	// main graph; set by DecodeModel, cleared by graph) once its node is
+	// resolved, so that the messages and the decoded nodes of a large
+	// graph are not all live at once.
+	consumeNodes bool
+	// strs interns op types and domains: a million-node graph has a handful.
+	strs map[string]string
+}
+
+// intern returns the copy of s the decoder already holds, so that nodes
+// share one string per distinct op type instead of one per node message.
+func (d *decoder) intern(s string) string {
+	if d.strs == nil || len(s) > 64 {
+		return s
+	}
+	if c, ok := d.strs[s]; ok {
+		return c
+	}
+	d.strs[s] = s
+	return s
 }
 
 // maxDecodedNodes bounds the nodes one model may expand to: function bodies
@@ -97,7 +119,7 @@ type scope struct {
 
 func (s *scope) has(name string) bool {
 	for ; s != nil; s = s.parent {
-		if s.m.Defined[name] {
+		if s.m.IsDefined(name) {
 			return true
 		}
 	}
@@ -109,14 +131,23 @@ func (s *scope) has(name string) bool {
 // reads but does not define is looked up there and becomes a capture, an
 // untyped input of the returned Model. Element types are inferred later
 // (inferTypes), when the types of the inputs and captures are known.
+//
+// Values are numbered as they are met (core.Model's value table); the
+// producer of each is kept by number, not in a name-keyed map.
 func (d *decoder) graph(g *onnxpb.GraphProto, outer *scope) (*core.Model, error) {
+	consumeNodes := d.consumeNodes
+	d.consumeNodes = false // subgraphs and bodies: their messages stay
+	nvals := len(g.GetInitializer()) + len(g.GetInput())
+	for _, np := range g.GetNode() {
+		nvals += len(np.GetOutput())
+	}
 	m := &core.Model{
 		Opsets:    d.opsets,
 		Inits:     map[string]*core.Tensor{},
 		DeclIn:    map[string]core.ValueInfo{},
-		Uses:      map[string]int{},
-		Types:     map[string]core.DType{},
-		Defined:   map[string]bool{},
+		ID:        make(map[string]int32, nvals),
+		Uses:      make([]int32, 0, nvals),
+		Types:     make([]core.DType, 0, nvals),
 		ValueInfo: g.GetValueInfo(),
 	}
 	var errs core.ErrorList
@@ -140,8 +171,7 @@ func (d *decoder) graph(g *onnxpb.GraphProto, outer *scope) (*core.Model, error)
 			continue
 		}
 		m.Inits[name] = t
-		m.Types[name] = t.DType
-		m.Defined[name] = true
+		m.AddValue(name, t.DType)
 		if d.consume {
 			proto.Reset(p) // t is a copy; the message's bytes can go now
 		}
@@ -170,23 +200,35 @@ func (d *decoder) graph(g *onnxpb.GraphProto, outer *scope) (*core.Model, error)
 			continue
 		}
 		m.Inputs = append(m.Inputs, v)
-		m.Types[v.Name] = v.DType
-		m.Defined[v.Name] = true
+		m.AddValue(v.Name, v.DType)
 	}
 
-	// Nodes: collect what they define, then resolve kernels (and decode
+	// Nodes: number what they define, then resolve kernels (and decode
 	// subgraphs, which see every value of this graph) and count arguments.
+	// A node without graph attributes is resolved at once, so that its
+	// message can go (consumeNodes) before the next node is decoded; the
+	// others wait until every value of the graph is known. Resolution
+	// errors are reported after the definition errors, in node order, as
+	// if every node were resolved in a second pass.
 	*d.budget -= len(g.GetNode())
 	if *d.budget < 0 {
 		return nil, fmt.Errorf("runtime: the model expands to more than %d nodes (nested function calls?)", maxDecodedNodes)
 	}
-	producer := map[string]*core.Node{}
+	nv0 := int32(len(m.Types))          // values numbered before the nodes'
+	producer := make([]int32, 0, nvals) // by value number - nv0: the node defining it
 	nodes := make([]*core.Node, 0, len(g.GetNode()))
+	type nodeErr struct {
+		i   int
+		err error
+	}
+	var resolveErrs []nodeErr
+	var deferred []int // nodes with graph attributes, resolved after the loop
+	local := &scope{m: m, parent: outer}
 	for i, np := range g.GetNode() {
 		n := &core.Node{
 			Name:    np.GetName(),
-			OpType:  np.GetOpType(),
-			Domain:  core.CanonicalDomain(np.GetDomain()),
+			OpType:  d.intern(np.GetOpType()),
+			Domain:  d.intern(core.CanonicalDomain(np.GetDomain())),
 			Inputs:  np.GetInput(),
 			Outputs: np.GetOutput(),
 			Index:   i,
@@ -201,49 +243,66 @@ func (d *decoder) graph(g *onnxpb.GraphProto, outer *scope) (*core.Model, error)
 			if out == "" {
 				continue
 			}
-			if p, ok := producer[out]; ok {
-				errs.Add("%v: output %q is already defined by %v", n, out, p)
+			if id, ok := m.ID[out]; ok {
+				if id >= nv0 {
+					errs.Add("%v: output %q is already defined by %v", n, out, nodes[producer[id-nv0]])
+				} else {
+					errs.Add("%v: output %q is already a graph input or initializer", n, out)
+				}
 				continue
 			}
-			if m.Defined[out] {
-				errs.Add("%v: output %q is already a graph input or initializer", n, out)
-				continue
-			}
-			producer[out] = n
+			m.AddValue(out, core.Undefined)
+			producer = append(producer, int32(i))
+		}
+		if hasGraph(np) {
+			deferred = append(deferred, i)
+			continue
+		}
+		if err := d.resolve(n, np, local); err != nil {
+			resolveErrs = append(resolveErrs, nodeErr{i, err})
+		}
+		if consumeNodes {
+			g.Node[i] = nil // n holds what it needs: its strings and attributes
 		}
 	}
-	for out := range producer {
-		m.Defined[out] = true
-	}
-	local := &scope{m: m, parent: outer}
-	for i, n := range nodes {
-		if err := d.resolve(n, g.GetNode()[i], local); err != nil {
-			errs = append(errs, err)
+	for _, i := range deferred {
+		if err := d.resolve(nodes[i], g.GetNode()[i], local); err != nil {
+			resolveErrs = append(resolveErrs, nodeErr{i, err})
 		}
+		if consumeNodes {
+			g.Node[i] = nil
+		}
+	}
+	if len(deferred) > 0 {
+		slices.SortStableFunc(resolveErrs, func(a, b nodeErr) int { return a.i - b.i })
+	}
+	for _, e := range resolveErrs {
+		errs = append(errs, e.err)
 	}
 	// capture makes a value of an enclosing graph an input of this one.
-	capture := func(name string) bool {
-		if m.Defined[name] {
-			return true
+	capture := func(name string) (int32, bool) {
+		if id, ok := m.ID[name]; ok {
+			return id, true
 		}
 		if outer == nil || !outer.has(name) {
-			return false
+			return 0, false
 		}
 		m.Captures = append(m.Captures, name)
-		m.Defined[name] = true
 		m.DeclIn[name] = core.ValueInfo{Name: name}
 		m.Inputs = append(m.Inputs, core.ValueInfo{Name: name})
-		return true
+		return m.AddValue(name, core.Undefined), true
 	}
 	for _, n := range nodes {
 		for i, in := range n.Inputs {
 			if in == "" {
 				continue
 			}
-			if !capture(in) {
+			id, ok := capture(in)
+			if !ok {
 				errs.Add("%v: input %d %q is not defined", n, i, in)
+				continue
 			}
-			m.Uses[in]++
+			m.Uses[id]++
 		}
 	}
 	for _, vi := range g.GetOutput() {
@@ -252,7 +311,7 @@ func (d *decoder) graph(g *onnxpb.GraphProto, outer *scope) (*core.Model, error)
 			errs = append(errs, fmt.Errorf("runtime: graph output %q: %w", vi.GetName(), core.TrimPrefix(err)))
 			continue
 		}
-		if !capture(v.Name) {
+		if _, ok := capture(v.Name); !ok {
 			errs.Add("graph output %q is not defined", v.Name)
 		}
 		m.Outputs = append(m.Outputs, v)
@@ -261,12 +320,31 @@ func (d *decoder) graph(g *onnxpb.GraphProto, outer *scope) (*core.Model, error)
 		return nil, err
 	}
 
-	order, err := topoSort(nodes, producer)
+	// The producer of a value read by a node, by value name: nil for graph
+	// inputs, initializers and captures.
+	prod := func(name string) *core.Node {
+		if id, ok := m.ID[name]; ok && id >= nv0 && int(id-nv0) < len(producer) {
+			return nodes[producer[id-nv0]]
+		}
+		return nil
+	}
+	order, err := topoSort(nodes, prod)
 	if err != nil {
 		return nil, err
 	}
 	m.TopoNodes = order
 	return m, nil
+}
+
+// hasGraph reports whether np has a graph attribute (its subgraph may read
+// any value of the enclosing graph, so it is resolved once all are known).
+func hasGraph(np *onnxpb.NodeProto) bool {
+	for _, a := range np.GetAttribute() {
+		if a.G != nil || len(a.GetGraphs()) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // resolve finds n's kernel (or the model function it calls), decodes its
@@ -378,10 +456,13 @@ func arity(lo, hi int) string {
 
 // fileOrderSorted reports whether every node comes after the producers of
 // its inputs, without allocating.
-func fileOrderSorted(nodes []*core.Node, producer map[string]*core.Node) bool {
+func fileOrderSorted(nodes []*core.Node, producer func(string) *core.Node) bool {
 	for _, n := range nodes {
 		for _, in := range n.Inputs {
-			if p := producer[in]; p != nil && in != "" && p.Index >= n.Index {
+			if in == "" {
+				continue
+			}
+			if p := producer(in); p != nil && p.Index >= n.Index {
 				return false
 			}
 		}
@@ -392,7 +473,7 @@ func fileOrderSorted(nodes []*core.Node, producer map[string]*core.Node) bool {
 // topoSort orders nodes so that each runs after the producers of its inputs,
 // keeping file order among independent nodes (Kahn's algorithm). A cycle is
 // an error that names its nodes.
-func topoSort(nodes []*core.Node, producer map[string]*core.Node) ([]*core.Node, error) {
+func topoSort(nodes []*core.Node, producer func(string) *core.Node) ([]*core.Node, error) {
 	if fileOrderSorted(nodes, producer) {
 		// ONNX asks for sorted nodes, and then the earliest ready node is
 		// always the next in the file: Kahn's order is the file's.
@@ -402,7 +483,7 @@ func topoSort(nodes []*core.Node, producer map[string]*core.Node) ([]*core.Node,
 	users := map[*core.Node][]*core.Node{}
 	for _, n := range nodes {
 		for _, in := range n.Inputs {
-			if p := producer[in]; p != nil && in != "" {
+			if p := producer(in); p != nil && in != "" {
 				pending[n]++
 				users[p] = append(users[p], n)
 			}
@@ -454,7 +535,7 @@ func topoSort(nodes []*core.Node, producer map[string]*core.Node) ([]*core.Node,
 		seen[n] = len(path)
 		path = append(path, n)
 		for _, in := range n.Inputs {
-			if p := producer[in]; p != nil && in != "" && pending[p] > 0 {
+			if p := producer(in); p != nil && in != "" && pending[p] > 0 {
 				n = p
 				break
 			}

@@ -20,9 +20,10 @@ import (
 //  3. slots and liveness: a slot per value, freed after its last reader;
 //  4. planRecycling: which float32 buffers go back to the pool, and when.
 //
-// A fused-away value has no slot; RunWith falls back to the graph as written
-// when RunOptions.Outputs asks for one. The Reference engine never runs the
-// plan: it walks the graph as written (the runtime package's runGraph).
+// A fused-away value's slot is never filled; RunWith falls back to the
+// graph as written when RunOptions.Outputs asks for one. The Reference
+// engine never runs the plan: it walks the graph as written (the runtime
+// package's runGraph).
 
 // A fusionRule is one row of the fusions table: a pattern of nodes the fast
 // engine runs as one.
@@ -70,24 +71,36 @@ var Fusions = []fusionRule{
 // value is read as a MatMul operand.
 type planGraph struct {
 	m        *core.Model
-	producer map[string]*core.Node
+	prod     []int32 // by value number: the index in m.TopoNodes of its producer, -1 for none
 	isOutput map[string]bool
 	mmReads  map[string]int
 }
 
+// producer is the node that computes the value called name, or nil (a
+// graph input, an initializer or a capture).
+func (g *planGraph) producer(name string) *core.Node {
+	if id, ok := g.m.ID[name]; ok && g.prod[id] >= 0 {
+		return g.m.TopoNodes[g.prod[id]]
+	}
+	return nil
+}
+
 // single reports whether the value has exactly one reader and is no graph
 // output: a fusion may absorb its producer.
-func (g *planGraph) single(name string) bool { return g.m.Uses[name] == 1 && !g.isOutput[name] }
+func (g *planGraph) single(name string) bool { return g.m.UsesOf(name) == 1 && !g.isOutput[name] }
 
 // fuse applies the fusions table to m.nodes and returns the nodes to run,
 // fused copies in place of the nodes they rewrite, absorbed nodes left out;
 // it marks the absorbed nodes' outputs gone in p.
 func fuse(m *core.Model, p *Plan, isOutput map[string]bool) []*core.Node {
-	g := &planGraph{m: m, producer: map[string]*core.Node{}, isOutput: isOutput, mmReads: map[string]int{}}
-	for _, n := range m.TopoNodes {
+	g := &planGraph{m: m, prod: make([]int32, len(m.Types)), isOutput: isOutput, mmReads: map[string]int{}}
+	for i := range g.prod {
+		g.prod[i] = -1
+	}
+	for i, n := range m.TopoNodes {
 		for _, o := range n.Outputs {
-			if o != "" {
-				g.producer[o] = n
+			if id, ok := m.ID[o]; ok && o != "" {
+				g.prod[id] = int32(i)
 			}
 		}
 		if n.OpType == "MatMul" && n.Domain == "" {
@@ -125,7 +138,7 @@ func fuse(m *core.Model, p *Plan, isOutput map[string]bool) []*core.Node {
 			break
 		}
 	}
-	var order []*core.Node
+	order := make([]*core.Node, 0, len(m.TopoNodes)-len(absorbed))
 	for _, n := range m.TopoNodes {
 		if absorbed[n] {
 			continue
@@ -170,8 +183,8 @@ func matchMatMulTranspose(g *planGraph, d *core.Node) (*core.Node, []*core.Node)
 	var abs []*core.Node
 	for i := range 2 {
 		in := d.Inputs[i]
-		t := g.producer[in]
-		if t == nil || !swapsLast2(t) || g.mmReads[in] != g.m.Uses[in] || g.isOutput[in] {
+		t := g.producer(in)
+		if t == nil || !swapsLast2(t) || g.mmReads[in] != g.m.UsesOf(in) || g.isOutput[in] {
 			continue
 		}
 		if c == nil {
@@ -206,10 +219,14 @@ type fusion struct {
 type Plan struct {
 	groups [][]int // storage groups: slots whose values may share a buffer (see recycle)
 	steps  []step
-	nslots int
-	slot   map[string]int // value name → slot, for every value the plan computes or reads
-	inits  []slotTensor   // initializers that are not graph inputs
-	Gone   map[string]bool
+	// The steps' slot and group lists, each step's a window (step.at …).
+	slots, frees, recycles []int32
+	nslots                 int
+	// value name → slot: the model's value numbers (core.Model.ID), one
+	// slot per value, so the plan holds no map of its own.
+	slot  map[string]int32
+	inits []slotTensor // initializers that are not graph inputs
+	Gone  map[string]bool
 	// Constant weights the plan keeps only in packed form (MatMul's B);
 	// runGraph unpacks them when it needs them.
 	Packed map[string]packedWeight
@@ -223,22 +240,39 @@ type packedWeight struct {
 }
 
 type slotTensor struct {
-	slot int
+	slot int32
 	t    *core.Tensor
 }
 
-// A step runs one node (possibly a fused copy of it).
+// A step runs one node, c.N (possibly a fused copy of it). Its lists are
+// windows of the plan's arrays, read through p.in, p.out, p.free and
+// p.recycle: a graph of 10^6 nodes has as many steps, and four slice
+// headers would be most of a step's size (issue 17).
 type step struct {
-	n    *core.Node
-	c    core.Call // the call of n, made once
-	in   []int     // slots; -1 for an omitted input
-	out  []int     // slots; -1 for an omitted output
-	free []int     // slots no later step reads
-	// Storage groups whose last member dies at this step; their buffers
-	// made by fresh-output ops go back to the pool.
-	recycle []int
-	fresh   bool // the op's outputs never share storage with its inputs
+	c     core.Call // the call of c.N, made once
+	fresh bool      // the op's outputs never share storage with its inputs
+	// p.slots[at:at+nin]: input slots (-1 for an omitted input), then nout
+	// output slots (-1 for an omitted output).
+	at, nin, nout uint32
+	fr, nfree     uint32 // p.frees[fr:fr+nfree]: slots no later step reads, ascending
+	// p.recycles[rc:rc+nrec]: storage groups whose last member dies at
+	// this step; their buffers made by fresh-output ops go back to the pool.
+	rc, nrec uint32
 }
+
+// in is st's input slots; -1 for an omitted input.
+func (p *Plan) in(st *step) []int32 { return p.slots[st.at : st.at+st.nin] }
+
+// out is st's output slots; -1 for an omitted output.
+func (p *Plan) out(st *step) []int32 {
+	return p.slots[st.at+st.nin : st.at+st.nin+st.nout]
+}
+
+// free is the slots no step after st reads, ascending.
+func (p *Plan) free(st *step) []int32 { return p.frees[st.fr : st.fr+st.nfree] }
+
+// recycle is the storage groups (p.groups) whose last member dies at st.
+func (p *Plan) recycle(st *step) []int32 { return p.recycles[st.rc : st.rc+st.nrec] }
 
 // Computes reports whether the plan has every value of want.
 func (p *Plan) Computes(want []string) bool {
@@ -252,7 +286,7 @@ func (p *Plan) Computes(want []string) bool {
 
 // MakePlan builds m's plan from m.nodes (topologically sorted).
 func MakePlan(m *core.Model) *Plan {
-	p := &Plan{slot: map[string]int{}, Gone: map[string]bool{}}
+	p := &Plan{Gone: map[string]bool{}}
 	isOutput := map[string]bool{}
 	for _, v := range m.Outputs {
 		isOutput[v.Name] = true
@@ -264,20 +298,20 @@ func MakePlan(m *core.Model) *Plan {
 	return p
 }
 
-// assignSlots gives every value of order a slot and makes p's steps, each
-// freeing the slots no later step reads. It returns, for each slot, the
-// index of the last step reading it, and which slots stay for the whole run
-// (initializers and graph inputs).
-func assignSlots(m *core.Model, p *Plan, order []*core.Node) (last map[int]int, pinned []bool) {
-	slotOf := func(name string) int {
+// assignSlots gives every value of order a slot (its number in m's value
+// table) and makes p's steps, each freeing the slots no later step reads.
+// It returns, for each slot, the index of the last step reading it (-1 for
+// none), and which slots stay for the whole run (initializers and graph
+// inputs). The steps and their slot lists are allocated once, at their
+// final size: a graph of 10^6 nodes has as many steps.
+func assignSlots(m *core.Model, p *Plan, order []*core.Node) (last []int32, pinned []bool) {
+	slotOf := func(name string) int32 {
 		if name == "" {
 			return -1
 		}
-		s, ok := p.slot[name]
-		if !ok {
-			s = p.nslots
-			p.slot[name] = s
-			p.nslots++
+		s, ok := m.ID[name]
+		if !ok { // not reached: decoding defined every name a node reads
+			s = m.AddValue(name, core.Undefined)
 		}
 		return s
 	}
@@ -286,27 +320,42 @@ func assignSlots(m *core.Model, p *Plan, order []*core.Node) (last map[int]int, 
 			p.inits = append(p.inits, slotTensor{slotOf(name), t})
 		}
 	}
-	for name := range m.DeclIn {
-		slotOf(name)
+	nargs := 0
+	for _, n := range order {
+		nargs += len(n.Inputs) + len(n.Outputs)
+		for _, name := range n.Inputs {
+			slotOf(name)
+		}
+		for _, name := range n.Outputs {
+			slotOf(name)
+		}
 	}
-	last = map[int]int{}
+	p.slot = m.ID
+	p.nslots = len(m.Types)
+	last = make([]int32, p.nslots)
+	for i := range last {
+		last[i] = -1
+	}
+	p.slots = make([]int32, 0, nargs)
+	p.steps = make([]step, len(order))
 	for i, n := range order {
-		st := step{n: n, c: core.Call{N: n, Nout: len(n.Outputs), Ops: Ops{}, Fn: Kernel(n.K)}}
+		st := &p.steps[i]
+		*st = step{c: core.Call{N: n, Nout: len(n.Outputs), Ops: Ops{}, Fn: Kernel(n.K)},
+			at: uint32(len(p.slots)), nin: uint32(len(n.Inputs)), nout: uint32(len(n.Outputs))}
 		for _, in := range n.Inputs {
 			s := slotOf(in)
-			st.in = append(st.in, s)
+			p.slots = append(p.slots, s)
 			if s >= 0 {
-				last[s] = i
+				last[s] = int32(i)
 			}
 		}
 		for _, o := range n.Outputs {
 			s := slotOf(o)
-			st.out = append(st.out, s)
-			if _, read := last[s]; s >= 0 && !read {
-				last[s] = i // never read: dead right after it is made
+			p.slots = append(p.slots, s)
+			if s >= 0 && last[s] < 0 {
+				last[s] = int32(i) // never read: dead right after it is made
 			}
 		}
-		p.steps = append(p.steps, st)
 	}
 	// Initializers and graph inputs stay; every other slot is freed after
 	// its last reader (RunWith keeps the ones the caller asked for).
@@ -317,13 +366,26 @@ func assignSlots(m *core.Model, p *Plan, order []*core.Node) (last map[int]int, 
 	for name := range m.DeclIn {
 		pinned[p.slot[name]] = true
 	}
+	total := uint32(0)
 	for s, i := range last {
-		if !pinned[s] {
-			p.steps[i].free = append(p.steps[i].free, s)
+		if i >= 0 && !pinned[s] {
+			p.steps[i].nfree++
+			total++
 		}
 	}
+	p.frees = make([]int32, total)
+	at := uint32(0)
 	for i := range p.steps {
-		slices.Sort(p.steps[i].free)
+		p.steps[i].fr = at
+		at += p.steps[i].nfree
+		p.steps[i].nfree = 0 // counts again as the list fills
+	}
+	for s, i := range last { // ascending slots: each list comes out sorted
+		if i >= 0 && !pinned[s] {
+			st := &p.steps[i]
+			p.frees[st.fr+st.nfree] = int32(s)
+			st.nfree++
+		}
 	}
 	return last, pinned
 }
@@ -364,68 +426,102 @@ func freshKernel(n *core.Node) bool {
 // pinned slot (an initializer or graph input) never dies. At a group's death
 // runPlan returns the float32 buffers its fresh-op members were made with to
 // the pool (pool.go), unless the caller asked for one of its values.
-func (p *Plan) planRecycling(last map[int]int, pinned []bool) {
-	parent := make([]int, p.nslots)
+func (p *Plan) planRecycling(last []int32, pinned []bool) {
+	parent := make([]int32, p.nslots)
 	for i := range parent {
-		parent[i] = i
+		parent[i] = int32(i)
 	}
-	var find func(int) int
-	find = func(x int) int {
+	find := func(x int32) int32 {
 		for parent[x] != x {
 			parent[x] = parent[parent[x]]
 			x = parent[x]
 		}
 		return x
 	}
-	union := func(a, b int) {
+	union := func(a, b int32) {
 		if a >= 0 && b >= 0 {
 			parent[find(a)] = find(b)
 		}
 	}
 	for i := range p.steps {
 		st := &p.steps[i]
-		op := st.n.OpType
+		n, in, out := st.c.N, p.in(st), p.out(st)
 		switch {
-		case st.n.Domain == "" && freshOps[op], freshKernel(st.n):
+		case n.Domain == "" && freshOps[n.OpType], freshKernel(n):
 			st.fresh = true
-		case st.n.Domain == "" && viewOps[op]:
-			if len(st.in) > 0 && len(st.out) > 0 {
-				union(st.out[0], st.in[0])
+		case n.Domain == "" && viewOps[n.OpType]:
+			if len(in) > 0 && len(out) > 0 {
+				union(out[0], in[0])
 			}
 		default:
-			for _, o := range st.out {
-				for _, in := range st.in {
-					union(o, in)
+			for _, o := range out {
+				for _, s := range in {
+					union(o, s)
 				}
-				union(o, st.out[0])
+				union(o, out[0])
 			}
 		}
 	}
-	members := map[int][]int{}
-	for s := range p.nslots {
-		r := find(s)
-		members[r] = append(members[r], s)
+	// A group dies at the last step reading any member, unless a member is
+	// pinned or never made by a step. death is indexed by the group's root;
+	// parent is reused for each slot's root.
+	death := make([]int32, p.nslots)
+	for s := range death {
+		death[s] = -1
 	}
-	for _, ms := range members {
-		death, alive := -1, true
-		for _, s := range ms {
-			if pinned[s] {
-				alive = false
-				break
-			}
-			if l, ok := last[s]; ok {
-				death = max(death, l)
-			} else {
-				alive = false // never made by a step
-				break
-			}
+	const never = -2 // a pinned or never-made member: the group never dies
+	for s := range parent {
+		r := find(int32(s))
+		switch {
+		case death[r] == never:
+		case pinned[s] || last[s] < 0:
+			death[r] = never
+		default:
+			death[r] = max(death[r], last[s])
 		}
-		if !alive || death < 0 {
+	}
+	for s := range parent {
+		parent[s] = find(int32(s))
+	}
+	// Members of each dying group, in ascending slot order, in one array;
+	// the groups in the order of their smallest slot.
+	size := make(map[int32]int)
+	total := 0
+	for _, r := range parent {
+		if death[r] >= 0 {
+			size[r]++
+			total++
+		}
+	}
+	members := make([]int, total)
+	group := make(map[int32]int, len(size))
+	for s, r := range parent {
+		if death[r] < 0 {
 			continue
 		}
-		g := len(p.groups)
-		p.groups = append(p.groups, ms)
-		p.steps[death].recycle = append(p.steps[death].recycle, g)
+		g, ok := group[r]
+		if !ok {
+			g = len(p.groups)
+			group[r] = g
+			k := size[r]
+			p.groups = append(p.groups, members[:0:k])
+			members = members[k:]
+			p.steps[death[r]].nrec++
+		}
+		p.groups[g] = append(p.groups[g], s)
+	}
+	// Each step's dying groups, in group order, as a window of p.recycles.
+	p.recycles = make([]int32, len(p.groups))
+	at := uint32(0)
+	for i := range p.steps {
+		p.steps[i].rc = at
+		at += p.steps[i].nrec
+		p.steps[i].nrec = 0
+	}
+	for g, ms := range p.groups {
+		st := &p.steps[death[parent[ms[0]]]]
+		p.recycles[st.rc+st.nrec] = int32(g)
+		st.nrec++
 	}
 }
 
@@ -481,7 +577,7 @@ func packWeights(m *core.Model, p *Plan, order []*core.Node, isOutput map[string
 		converted[name]++
 	}
 	for name := range p.Packed {
-		if converted[name] == m.Uses[name] && !isOutput[name] {
+		if converted[name] == m.UsesOf(name) && !isOutput[name] {
 			delete(m.Inits, name) // the packed form is the only copy
 			p.Gone[name] = true
 		} else {
@@ -494,10 +590,10 @@ func packWeights(m *core.Model, p *Plan, order []*core.Node, isOutput map[string
 // divOf returns x and the producer of y if d is a float32 Div(x, y) and y
 // comes from an op of type op (default domain), else "" and nil.
 func (g *planGraph) divOf(d *core.Node, op string) (x string, den *core.Node) {
-	if d.OpType != "Div" || d.Domain != "" || len(d.Inputs) != 2 || len(d.Outputs) != 1 || g.m.Types[d.Outputs[0]] != core.Float32 {
+	if d.OpType != "Div" || d.Domain != "" || len(d.Inputs) != 2 || len(d.Outputs) != 1 || g.m.TypeOf(d.Outputs[0]) != core.Float32 {
 		return "", nil
 	}
-	den = g.producer[d.Inputs[1]]
+	den = g.producer(d.Inputs[1])
 	if d.Inputs[0] == "" || den == nil || den.OpType != op || den.Domain != "" {
 		return "", nil
 	}
@@ -519,7 +615,7 @@ func matchHalfStep(g *planGraph, d *core.Node) (*core.Node, []*core.Node) {
 		return nil, nil
 	}
 	for i := range 2 {
-		red, eps := g.producer[add.Inputs[i]], add.Inputs[1-i]
+		red, eps := g.producer(add.Inputs[i]), add.Inputs[1-i]
 		if red == nil || red.OpType != "ReduceSum" || red.Domain != "" || len(red.Outputs) != 1 || red.Inputs[0] != x || !g.single(red.Outputs[0]) {
 			continue
 		}
@@ -642,8 +738,8 @@ func matchMeanSquare(g *planGraph, d *core.Node) (*core.Node, []*core.Node) {
 	if d.OpType != "ReduceMean" || d.Domain != "" || len(d.Inputs) == 0 || len(d.Outputs) != 1 {
 		return nil, nil
 	}
-	pw := g.producer[d.Inputs[0]]
-	if pw == nil || pw.OpType != "Pow" || pw.Domain != "" || len(pw.Inputs) != 2 || m.Types[pw.Inputs[0]] != core.Float32 ||
+	pw := g.producer(d.Inputs[0])
+	if pw == nil || pw.OpType != "Pow" || pw.Domain != "" || len(pw.Inputs) != 2 || m.TypeOf(pw.Inputs[0]) != core.Float32 ||
 		!g.single(pw.Outputs[0]) {
 		return nil, nil
 	}
@@ -732,7 +828,7 @@ func RunPlan(m *core.Model, inputs map[string]*core.Tensor, opt core.RunOptions)
 	for i := range p.steps {
 		st := &p.steps[i]
 		args = args[:0]
-		for _, s := range st.in {
+		for _, s := range p.in(st) {
 			var t *core.Tensor
 			if s >= 0 {
 				t = vals[s]
@@ -745,12 +841,12 @@ func RunPlan(m *core.Model, inputs map[string]*core.Tensor, opt core.RunOptions)
 		}
 		outs, err := m.RunCall(&st.c, args)
 		if opt.Profile != nil {
-			opt.Profile.Add(st.n, time.Since(t0))
+			opt.Profile.Add(st.c.N, time.Since(t0))
 		}
 		if err != nil {
 			return nil, err
 		}
-		for j, s := range st.out {
+		for j, s := range p.out(st) {
 			if s >= 0 && outs[j] != nil {
 				vals[s] = outs[j]
 				core.DropBytes(held[s])
@@ -760,7 +856,7 @@ func RunPlan(m *core.Model, inputs map[string]*core.Tensor, opt core.RunOptions)
 				}
 			}
 		}
-		for _, s := range st.free {
+		for _, s := range p.free(st) {
 			if !keep[s] {
 				vals[s] = nil
 				core.DropBytes(held[s])
@@ -768,7 +864,7 @@ func RunPlan(m *core.Model, inputs map[string]*core.Tensor, opt core.RunOptions)
 			}
 		}
 	groups:
-		for _, g := range st.recycle {
+		for _, g := range p.recycle(st) {
 			for _, s := range p.groups[g] {
 				if keep[s] {
 					continue groups

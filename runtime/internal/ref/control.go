@@ -140,7 +140,7 @@ func loop(c *core.Call, in []*core.Tensor) []*core.Tensor {
 func stackScan(body *core.Model, k, out int, ts []*core.Tensor) *core.Tensor {
 	if len(ts) == 0 {
 		v := body.Outputs[out]
-		dt := body.Types[v.Name]
+		dt := body.TypeOf(v.Name)
 		if dt == core.Undefined {
 			core.Failf("scan output %d: no iteration ran and the body does not declare its type", k)
 		}
@@ -207,12 +207,12 @@ func loopTypes(n *core.Node, in []core.DType) ([]core.DType, error) {
 	if err := inferSubgraph(n, body, "body", params, in); err != nil {
 		return nil, err
 	}
-	if t := body.Types[body.Outputs[0].Name]; t != core.Undefined && t != core.Bool {
+	if t := body.TypeOf(body.Outputs[0].Name); t != core.Undefined && t != core.Bool {
 		return nil, core.Errorf("body output 0 (condition) has type %v, want bool", t)
 	}
 	outs := make([]core.DType, len(n.Outputs))
 	for i := range outs {
-		outs[i] = body.Types[body.Outputs[1+i].Name]
+		outs[i] = body.TypeOf(body.Outputs[1+i].Name)
 		if i < n.Nformal-2 && in[2+i] != core.Undefined && outs[i] != core.Undefined && outs[i] != in[2+i] {
 			return nil, core.Errorf("loop-carried value %d enters the body as %v and leaves it as %v", i, in[2+i], outs[i])
 		}
@@ -232,10 +232,10 @@ func inferSubgraph(n *core.Node, sub *core.Model, attr string, params map[string
 		if t == core.Undefined {
 			continue
 		}
-		if have := sub.Types[name]; have != core.Undefined && have != t {
+		if have := sub.TypeOf(name); have != core.Undefined && have != t {
 			return core.Errorf("%s: input %q is declared %v but gets %v", attr, name, have, t)
 		}
-		sub.Types[name] = t
+		sub.SetType(name, t)
 	}
 	if err := sub.InferTypes(); err != nil {
 		return core.Errorf("%s: %v", attr, core.TrimPrefix(err))
@@ -286,7 +286,7 @@ func ifTypes(n *core.Node, in []core.DType) ([]core.DType, error) {
 	}
 	outs := make([]core.DType, len(n.Outputs))
 	for i := range outs {
-		a, b := th.Types[th.Outputs[i].Name], el.Types[el.Outputs[i].Name]
+		a, b := th.TypeOf(th.Outputs[i].Name), el.TypeOf(el.Outputs[i].Name)
 		if a != core.Undefined && b != core.Undefined && a != b {
 			return nil, core.Errorf("output %d is %v in then_branch and %v in else_branch", i, a, b)
 		}

@@ -37,7 +37,7 @@ func FnTypes(n *core.Node, in []core.DType) ([]core.DType, error) {
 	}
 	outs := make([]core.DType, len(n.Outputs))
 	for i := range outs {
-		outs[i] = body.Types[body.Outputs[i].Name]
+		outs[i] = body.TypeOf(body.Outputs[i].Name)
 	}
 	return outs, nil
 }
