@@ -576,6 +576,15 @@ func listSome(s []string, n int) string {
 // mhcc names lowered nodes "<ir node>/<k>_<OpType>".
 var loweredSuffix = regexp.MustCompile(`/\d+_[A-Za-z0-9_]+$`)
 
+// irName is name without a lowered suffix (loweredSuffix); a name without
+// a "/" has none and is returned without running the expression.
+func irName(name string) string {
+	if !strings.Contains(name, "/") {
+		return name
+	}
+	return loweredSuffix.ReplaceAllString(name, "")
+}
+
 // summarize describes a set of node names by what they share: "layers.3.*",
 // "layers.0.attn.comb/*", or the first few distinct prefixes.
 func summarize(names []string) string {
@@ -584,7 +593,7 @@ func summarize(names []string) string {
 	}
 	irs := make([]string, len(names))
 	for i, n := range names {
-		irs[i] = loweredSuffix.ReplaceAllString(n, "")
+		irs[i] = irName(n)
 	}
 	same := true
 	for _, s := range irs[1:] {
@@ -601,10 +610,16 @@ func summarize(names []string) string {
 	}
 	common := strings.Split(irs[0], ".")
 	for _, s := range irs[1:] {
-		parts := strings.Split(s, ".")
+		// The number of leading "."-separated parts s shares with
+		// common, without splitting s (a million names would allocate a
+		// slice each).
 		k := 0
-		for k < len(common) && k < len(parts) && common[k] == parts[k] {
-			k++
+		for rest, more := s, true; k < len(common) && more; k++ {
+			var part string
+			part, rest, more = strings.Cut(rest, ".")
+			if part != common[k] {
+				break
+			}
 		}
 		common = common[:k]
 	}

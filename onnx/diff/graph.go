@@ -206,17 +206,21 @@ func (g *graphInfo) downHashes() {
 	}
 	g.down = make([][16]byte, g.nodes.len())
 	done := make([]bool, g.nodes.len())
+	// One hash for all nodes: attrCanon's subgraphs hash with their own.
+	h := sha256.New()
+	w := &strHasher{h: h, buf: make([]byte, 0, 64)}
+	sum := make([]byte, 0, sha256.Size)
 	// The canonical order lists producers before consumers; walk it backwards.
 	for k := len(g.order) - 1; k >= 0; k-- {
 		i := g.order[k]
 		n := g.nodes.at(i)
-		h := sha256.New()
-		writeStr(h, n.GetOpType())
-		writeStr(h, n.GetDomain())
-		writeStr(h, strconv.Itoa(len(n.GetInput()))+"/"+strconv.Itoa(len(n.GetOutput())))
+		h.Reset()
+		w.str(n.GetOpType())
+		w.str(n.GetDomain())
+		w.str(strconv.Itoa(len(n.GetInput())) + "/" + strconv.Itoa(len(n.GetOutput())))
 		for _, a := range sortedAttrs(n) {
-			writeStr(h, a.GetName())
-			writeStr(h, g.attrCanon(i, a))
+			w.str(a.GetName())
+			w.str(g.attrCanon(i, a))
 		}
 		for ko, o := range n.GetOutput() {
 			var toks []string
@@ -230,9 +234,10 @@ func (g *graphInfo) downHashes() {
 				toks = append(toks, "out:"+t)
 			}
 			sort.Strings(toks)
-			writeStr(h, strings.Join(toks, ","))
+			w.str(strings.Join(toks, ","))
 		}
-		copy(g.down[i][:], h.Sum(nil))
+		sum = h.Sum(sum[:0])
+		copy(g.down[i][:], sum)
 		done[i] = true
 	}
 }
@@ -648,7 +653,7 @@ func (g *graphInfo) canonicalOrder() {
 	type frame struct {
 		i, pass, k int32 // k: the next dep, an index into depNode
 	}
-	var stack []frame
+	stack := make([]frame, 0, min(g.nodes.len(), 1<<20))
 	visit := func(i int) {
 		if visited[i] {
 			return
@@ -741,6 +746,6 @@ func (g *graphInfo) nameKeys(i int) (name, ir uint64) {
 	h.Write([]byte(n))
 	name = h.Sum64() | 1
 	h.Reset()
-	h.Write([]byte(loweredSuffix.ReplaceAllString(n, "")))
+	h.Write([]byte(irName(n)))
 	return name, h.Sum64() | 1
 }
