@@ -80,7 +80,7 @@ type step struct{ i, j int }
 
 // align returns the steps of an optimal alignment of a and b, in order.
 func align(a, b []seqKey) []step {
-	steps := make([]step, 0, max(len(a), len(b)))
+	steps := make([]step, 0, len(a)+len(b)) // the most an alignment has: growing it would copy
 	p := 0
 	for p < len(a) && p < len(b) && sure(&a[p], &b[p]) {
 		steps = append(steps, step{p, p})

@@ -177,7 +177,7 @@ func seqKeys(g *graphInfo) []seqKey {
 	out := make([]seqKey, len(g.order))
 	for k, i := range g.order {
 		name, ir := g.nameKeys(i)
-		out[k] = seqKey{deep: hashKey(g.deep[i]), down: hashKey(g.down[i]), local: g.local[i], weak: g.weak[i], name: name, ir: ir}
+		out[k] = seqKey{deep: hashKey(g.deep[i]), down: hashKey(g.down[i]), local: g.localKey(i), weak: weakKey(g.nodes.at(i)), name: name, ir: ir}
 	}
 	return out
 }

@@ -62,8 +62,6 @@ type graphInfo struct {
 	deepState []uint8    // 0 new, 1 computing, 2 done
 	constMemo []uint8    // 0 new, 1 computing, 2 const, 3 not
 	down      [][16]byte // role downstream: what consumes the node's outputs, recursively
-	local     []uint64
-	weak      []uint64
 	// depStart/depNode/depOut: what each node's deps (deps(i), inputs
 	// first) resolve to, computed once: depNode ≥ 0 is the producing node
 	// (depOut its output), depConst a constant (omitted or initializer),
@@ -89,7 +87,7 @@ func newGraphInfo(nodes *nodeTable, inputs, outputs []string, inits []*onnxpb.Te
 		nodes: nodes, inputs: inputs, outputs: outputs, inputTok: inputTok, outTok: outTok, parent: parent,
 		inputPos: make(map[string]int, len(inputs)), inits: make(map[string]*tensorInfo, len(inits)),
 		deep: make([][16]byte, nodes.len()), deepState: make([]uint8, nodes.len()), constMemo: make([]uint8, nodes.len()),
-		local: make([]uint64, nodes.len()), weak: make([]uint64, nodes.len()), subs: map[subKey]*graphInfo{},
+		subs: map[subKey]*graphInfo{},
 	}
 	if g.inputTok == nil {
 		g.inputTok = make([]string, len(inputs))
@@ -120,8 +118,6 @@ func newGraphInfo(nodes *nodeTable, inputs, outputs []string, inits []*onnxpb.Te
 		// memoised recursions of deepOf and constOnly stay shallow.
 		g.constOnly(i)
 		g.deepOf(i)
-		g.local[i] = g.localKey(i)
-		g.weak[i] = weakKey(nodes.at(i))
 	}
 	g.canonicalOrder()
 	g.downHashes()
@@ -684,9 +680,11 @@ func (g *graphInfo) canonicalOrder() {
 		}
 	}
 	var rest []int
+	local := map[int]uint64{} // the local keys of the rest
 	for i := range g.nodes.len() {
 		if !visited[i] {
 			rest = append(rest, i)
+			local[i] = g.localKey(i)
 		}
 	}
 	sort.SliceStable(rest, func(x, y int) bool {
@@ -694,7 +692,7 @@ func (g *graphInfo) canonicalOrder() {
 		if c := bytes.Compare(g.deep[a][:], g.deep[b][:]); c != 0 {
 			return c < 0
 		}
-		return g.local[a] < g.local[b]
+		return local[a] < local[b]
 	})
 	for _, i := range rest {
 		visit(i)
