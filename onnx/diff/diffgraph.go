@@ -109,7 +109,7 @@ func (c *comparer) compareGraph(path string, a, b *graphInfo, outPairs [][2]int,
 	for s, st := range steps {
 		switch {
 		case st.i >= 0 && st.j >= 0:
-			ai, bj := a.order[st.i], b.order[st.j]
+			ai, bj := int(a.order[st.i]), int(b.order[st.j])
 			flush(bj)
 			gc.matchA[ai], gc.matchB[bj] = bj, ai
 			pairs = append(pairs, pairAt{ai, bj, s, false})
@@ -118,12 +118,12 @@ func (c *comparer) compareGraph(path string, a, b *graphInfo, outPairs [][2]int,
 			if len(dels) == 0 && len(ins) == 0 {
 				gapPos = s
 			}
-			dels = append(dels, a.order[st.i])
+			dels = append(dels, int(a.order[st.i]))
 		default:
 			if len(dels) == 0 && len(ins) == 0 {
 				gapPos = s
 			}
-			ins = append(ins, b.order[st.j])
+			ins = append(ins, int(b.order[st.j]))
 		}
 	}
 	flush(-1)
@@ -175,7 +175,8 @@ func fill(n, v int) []int {
 
 func seqKeys(g *graphInfo) []seqKey {
 	out := make([]seqKey, len(g.order))
-	for k, i := range g.order {
+	for k, i32 := range g.order {
+		i := int(i32)
 		name, ir := g.nameKeys(i)
 		out[k] = seqKey{deep: hashKey(g.deep[i]), down: hashKey(g.down[i]), local: g.localKey(i), weak: weakKey(g.nodes.at(i)), name: name, ir: ir}
 	}
@@ -555,7 +556,7 @@ func (gc *gcmp) feeder(g *group) string {
 			if bn < 0 || gc.matchB[bn] < 0 {
 				continue
 			}
-			if p := gc.b.pos[bn]; p > bestPos {
+			if p := int(gc.b.pos[bn]); p > bestPos {
 				outs := gc.b.nodes.at(bn).GetOutput()
 				if out < len(outs) && outs[out] != "" {
 					best, bestPos = outs[out], p

@@ -70,8 +70,8 @@ type graphInfo struct {
 	depStart []int32
 	depNode  []int32
 	depOut   []int32
-	order    []int // canonical order: node indices
-	pos      []int // node index → position in order
+	order    []int32 // canonical order: node indices
+	pos      []int32 // node index → position in order
 	subs     map[subKey]*graphInfo
 	hashMemo *[16]byte
 }
@@ -208,7 +208,7 @@ func (g *graphInfo) downHashes() {
 	sum := make([]byte, 0, sha256.Size)
 	// The canonical order lists producers before consumers; walk it backwards.
 	for k := len(g.order) - 1; k >= 0; k-- {
-		i := g.order[k]
+		i := int(g.order[k])
 		n := g.nodes.at(i)
 		h.Reset()
 		w.str(n.GetOpType())
@@ -641,7 +641,7 @@ func (g *graphInfo) constOnly(i int) bool {
 // walked in the order of their deep hashes.
 func (g *graphInfo) canonicalOrder() {
 	visited := make([]bool, g.nodes.len())
-	g.order = make([]int, 0, g.nodes.len())
+	g.order = make([]int32, 0, g.nodes.len())
 	// visit is the depth-first walk with its own stack: a chain of a
 	// million nodes would otherwise recurse a million calls deep.
 	// A frame is 12 bytes (the deps are found again from depStart): on a
@@ -670,7 +670,7 @@ func (g *graphInfo) canonicalOrder() {
 					}
 				}
 			}
-			g.order = append(g.order, int(f.i))
+			g.order = append(g.order, f.i)
 			stack = stack[:len(stack)-1]
 		}
 	}
@@ -697,9 +697,9 @@ func (g *graphInfo) canonicalOrder() {
 	for _, i := range rest {
 		visit(i)
 	}
-	g.pos = make([]int, g.nodes.len())
+	g.pos = make([]int32, g.nodes.len())
 	for p, i := range g.order {
-		g.pos[i] = p
+		g.pos[i] = int32(p)
 	}
 }
 

@@ -15,8 +15,8 @@ import (
 // that a diff of two 10^6-node graphs does not hold both decoded node
 // lists. The strings are the messages' own (not copied).
 type nodeTable struct {
-	names []string
-	kind  []int32 // index into kinds
+	names []string // nil when no node has a name
+	kind  []int32  // index into kinds
 	kinds []opKind
 	// Node i's inputs are ins[inStart[i]:inStart[i+1]]; outputs and
 	// attributes likewise.
@@ -29,11 +29,14 @@ type opKind struct{ op, domain string }
 
 func newNodeTable(nodes []*onnxpb.NodeProto) *nodeTable {
 	t := &nodeTable{
-		names: make([]string, len(nodes)), kind: make([]int32, len(nodes)),
+		kind:    make([]int32, len(nodes)),
 		inStart: make([]int32, len(nodes)+1), outStart: make([]int32, len(nodes)+1), attrStart: make([]int32, len(nodes)+1),
 	}
 	nin, nout, nattr := 0, 0, 0
 	for _, n := range nodes {
+		if n.GetName() != "" && t.names == nil {
+			t.names = make([]string, len(nodes))
+		}
 		nin += len(n.GetInput())
 		nout += len(n.GetOutput())
 		nattr += len(n.GetAttribute())
@@ -44,7 +47,9 @@ func newNodeTable(nodes []*onnxpb.NodeProto) *nodeTable {
 	}
 	kinds := map[opKind]int32{}
 	for i, n := range nodes {
-		t.names[i] = n.GetName()
+		if t.names != nil {
+			t.names[i] = n.GetName()
+		}
 		k := opKind{n.GetOpType(), n.GetDomain()}
 		id, ok := kinds[k]
 		if !ok {
@@ -61,7 +66,7 @@ func newNodeTable(nodes []*onnxpb.NodeProto) *nodeTable {
 	return t
 }
 
-func (t *nodeTable) len() int { return len(t.names) }
+func (t *nodeTable) len() int { return len(t.kind) }
 
 // at is a view of node i with NodeProto's getters.
 func (t *nodeTable) at(i int) node { return node{t, i} }
@@ -72,7 +77,13 @@ type node struct {
 	i int
 }
 
-func (n node) GetName() string   { return n.t.names[n.i] }
+func (n node) GetName() string {
+	if n.t.names == nil {
+		return ""
+	}
+	return n.t.names[n.i]
+}
+
 func (n node) GetOpType() string { return n.t.kinds[n.t.kind[n.i]].op }
 func (n node) GetDomain() string { return n.t.kinds[n.t.kind[n.i]].domain }
 
