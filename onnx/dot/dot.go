@@ -111,10 +111,23 @@ func keysOf(n *onnxpb.NodeProto, index int) nodeKeys {
 func groupNodes(nodes []*onnxpb.NodeProto, inputs map[string]bool) (keys []nodeKeys, folded []bool) {
 	keys = make([]nodeKeys, len(nodes))
 	folded = make([]bool, len(nodes))
+	// consumer: the first node that reads each Constant's output (only
+	// those: a map of every value would cost tens of MB on a big graph).
 	consumer := map[string]int{}
-	for i := len(nodes) - 1; i >= 0; i-- {
-		for _, in := range nodes[i].GetInput() {
-			consumer[in] = i
+	for _, n := range nodes {
+		if n.GetOpType() == "Constant" {
+			for _, o := range n.GetOutput() {
+				consumer[o] = -1
+			}
+		}
+	}
+	if len(consumer) > 0 {
+		for i := len(nodes) - 1; i >= 0; i-- {
+			for _, in := range nodes[i].GetInput() {
+				if _, ok := consumer[in]; ok {
+					consumer[in] = i
+				}
+			}
 		}
 	}
 	runs, inRun := 0, false
@@ -144,7 +157,7 @@ func groupNodes(nodes []*onnxpb.NodeProto, inputs map[string]bool) (keys []nodeK
 		}
 		c, ok := -1, false
 		for _, o := range n.GetOutput() {
-			if j, has := consumer[o]; has && (!ok || j < c) {
+			if j, has := consumer[o]; has && j >= 0 && (!ok || j < c) {
 				c, ok = j, true
 			}
 		}
@@ -249,19 +262,20 @@ func Render(m *onnxpb.ModelProto, o Options) (string, error) {
 		// Without a layer every box is drawn: count them before building
 		// them, so that a refused picture of a million nodes costs a set of
 		// names, not a million boxes.
-		ids := map[string]struct{}{}
-		for _, k := range keys {
-			switch o.View {
-			case "ops":
-				ids[k.op] = struct{}{}
-			case "nodes":
-				ids[k.node] = struct{}{}
-			default:
-				ids[k.layer] = struct{}{}
+		n := len(layerSizes) // the layers view's boxes
+		if o.View == "ops" || o.View == "nodes" {
+			ids := map[string]struct{}{}
+			for _, k := range keys {
+				if o.View == "ops" {
+					ids[k.op] = struct{}{}
+				} else {
+					ids[k.node] = struct{}{}
+				}
 			}
+			n = len(ids)
 		}
-		if len(ids) > o.MaxBoxes {
-			return "", &TooBigError{Graph: g.GetName(), Nodes: len(nodes), Boxes: len(ids), Options: o, Layer0Nodes: layerSizes["layers.0"]}
+		if n > o.MaxBoxes {
+			return "", &TooBigError{Graph: g.GetName(), Nodes: len(nodes), Boxes: n, Options: o, Layer0Nodes: layerSizes["layers.0"]}
 		}
 	}
 
@@ -615,7 +629,10 @@ func layerNames(sizes map[string]int) string {
 // and it is the chain itself.
 func sharedNodes(nodes []*onnxpb.NodeProto, keys []string, inputs map[string]bool) {
 	const shared = "shared"
-	consumers := map[string][]int{}
+	isLayer := func(k string) bool { return strings.HasPrefix(k, "layers.") }
+	if !slices.ContainsFunc(keys, isLayer) {
+		return // no layer: nothing to move (and no maps of every value to build)
+	}
 	data := map[string]bool{} // values that depend on input values
 	for name := range inputs {
 		data[name] = true
@@ -623,7 +640,6 @@ func sharedNodes(nodes []*onnxpb.NodeProto, keys []string, inputs map[string]boo
 	dataDep := make([]bool, len(nodes))
 	for i, n := range nodes {
 		for _, in := range n.GetInput() {
-			consumers[in] = append(consumers[in], i)
 			if data[in] && n.GetOpType() != "Shape" {
 				dataDep[i] = true
 			}
@@ -632,7 +648,23 @@ func sharedNodes(nodes []*onnxpb.NodeProto, keys []string, inputs map[string]boo
 			data[o] = dataDep[i]
 		}
 	}
-	isLayer := func(k string) bool { return strings.HasPrefix(k, "layers.") }
+	// The readers of the values the loop below asks about: the outputs of
+	// the layers' nodes that do not depend on input values.
+	consumers := map[string][]int{}
+	for i, n := range nodes {
+		if isLayer(keys[i]) && n.GetOpType() != "Constant" && !dataDep[i] {
+			for _, o := range n.GetOutput() {
+				consumers[o] = nil
+			}
+		}
+	}
+	for i, n := range nodes {
+		for _, in := range n.GetInput() {
+			if cs, ok := consumers[in]; ok {
+				consumers[in] = append(cs, i)
+			}
+		}
+	}
 	// Backwards, so a node's consumers are decided before it.
 	for i := len(nodes) - 1; i >= 0; i-- {
 		if !isLayer(keys[i]) || nodes[i].GetOpType() == "Constant" || dataDep[i] {
