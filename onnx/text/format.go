@@ -123,6 +123,7 @@
 package onnxtext
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sort"
@@ -162,11 +163,11 @@ func Format(m *onnxpb.ModelProto, opts Options) ([]byte, error) {
 	if p.err != nil {
 		return nil, p.err
 	}
-	return []byte(p.b.String()), nil
+	return p.b.Bytes(), nil // the buffer's own bytes: a copy would hold the text twice
 }
 
 type printer struct {
-	b    strings.Builder
+	b    bytes.Buffer
 	opts Options
 	err  error
 }
