@@ -195,7 +195,7 @@ func (al *aligner) full(i0, i1, j0, j1 int, out *[]step) {
 		al.buf = make([]int32, (n+1)*w)
 	}
 	suf := al.buf[:(n+1)*w] // suf[i*w+j]: best score of a[i0+i:i1] against b[j0+j:j1]
-	clear(suf[n*w:]) // the last row and, below, the last column: the loop writes the rest
+	clear(suf[n*w:])        // the last row and, below, the last column: the loop writes the rest
 	for i := n - 1; i >= 0; i-- {
 		row, down := suf[i*w:], suf[(i+1)*w:]
 		row[m] = 0
