@@ -170,6 +170,10 @@ type printer struct {
 	b    bytes.Buffer
 	opts Options
 	err  error
+	// FormatSplit: the main graph's nodes, still encoded, and the unknown
+	// fields of the whole model (nil: found from the model).
+	split   *Split
+	unknown []string
 }
 
 func (p *printer) w(s ...string) {
@@ -185,7 +189,11 @@ func (p *printer) fail(err error) {
 }
 
 func (p *printer) model(m *onnxpb.ModelProto) {
-	if unknown := unknownFields(m); len(unknown) > 0 {
+	unknown := p.unknown
+	if unknown == nil {
+		unknown = unknownFields(m)
+	}
+	if len(unknown) > 0 {
 		p.w("# not shown: fields unknown to mhcc's ONNX schema: ", strings.Join(unknown, ", "), "\n")
 	}
 	items := []string{
@@ -338,8 +346,15 @@ func (p *printer) graph(g *onnxpb.GraphProto, indent string) {
 		p.w(indent, ">\n")
 	}
 	p.w(indent, "{\n")
-	for _, n := range g.Node {
-		p.node(n, in)
+	if p.split != nil && g == p.split.Model.GetGraph() {
+		p.fail(p.split.EachNode(func(n *onnxpb.NodeProto) error {
+			p.node(n, in)
+			return nil
+		}))
+	} else {
+		for _, n := range g.Node {
+			p.node(n, in)
+		}
 	}
 	p.w(indent, "}")
 }
