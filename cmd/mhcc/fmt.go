@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime/debug"
 
 	"github.com/mhcc-dev/mhcc/internal/atomicfile"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	"github.com/mhcc-dev/mhcc/onnx/text"
 	"github.com/spf13/cobra"
 )
@@ -46,13 +48,9 @@ parser reads.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			defer tightGC(args...)()
-			m, err := loadModel(args[0], "")
+			text, err := formatModel(args[0], onnxtext.Options{Initializers: initializers})
 			if err != nil {
 				return err
-			}
-			text, err := onnxtext.Format(m, onnxtext.Options{Initializers: initializers})
-			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
 			}
 			if out == "" {
 				_, err := cmd.OutOrStdout().Write(text)
@@ -88,4 +86,48 @@ func tightGC(paths ...string) (restore func()) {
 	}
 	old := debug.SetGCPercent(25)
 	return func() { debug.SetGCPercent(old) }
+}
+
+// formatModel prints the model at path (loadModel's). The main graph's
+// nodes are decoded one at a time as they are printed (onnxtext.SplitModel):
+// a decoded node costs several times its encoding, and fmt of a
+// 10^6-node chain held them all. A model that does not split, or nests
+// subgraphs too deep, is decoded whole, which says what is wrong as
+// loadModel does.
+func formatModel(path string, opts onnxtext.Options) ([]byte, error) {
+	data, err := modelData(path, "")
+	if err != nil {
+		return nil, err
+	}
+	var text []byte
+	if s, ok := onnxtext.SplitModel(data); ok && splitDepthOK(s) {
+		text, err = onnxtext.FormatSplit(s, opts)
+	} else {
+		m, derr := decodeModel(path, data)
+		if derr != nil {
+			return nil, derr
+		}
+		text, err = onnxtext.Format(m, opts)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return text, nil
+}
+
+// splitDepthOK reports whether every node of s decodes and no subgraph
+// nests deeper than maxGraphDepth (graphDepth, a node at a time).
+func splitDepthOK(s *onnxtext.Split) bool {
+	if graphDepth(s.Model) > maxGraphDepth {
+		return false
+	}
+	one := &onnxpb.ModelProto{Graph: &onnxpb.GraphProto{}}
+	tooDeep := errors.New("too deep")
+	return s.EachNode(func(n *onnxpb.NodeProto) error {
+		one.Graph.Node = []*onnxpb.NodeProto{n}
+		if graphDepth(one) > maxGraphDepth {
+			return tooDeep
+		}
+		return nil
+	}) == nil
 }
