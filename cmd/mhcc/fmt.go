@@ -91,43 +91,48 @@ func tightGC(paths ...string) (restore func()) {
 // formatModel prints the model at path (loadModel's). The main graph's
 // nodes are decoded one at a time as they are printed (onnxtext.SplitModel):
 // a decoded node costs several times its encoding, and fmt of a
-// 10^6-node chain held them all. A model that does not split, or nests
-// subgraphs too deep, is decoded whole, which says what is wrong as
-// loadModel does.
+// 10^6-node chain held them all. A model that does not split, has a node
+// that does not decode or nests subgraphs too deep is decoded whole, which
+// says what is wrong as loadModel does.
 func formatModel(path string, opts onnxtext.Options) ([]byte, error) {
 	data, err := modelData(path, "")
 	if err != nil {
 		return nil, err
 	}
-	var text []byte
-	if s, ok := onnxtext.SplitModel(data); ok && splitDepthOK(s) {
-		text, err = onnxtext.FormatSplit(s, opts)
-	} else {
-		m, derr := decodeModel(path, data)
-		if derr != nil {
-			return nil, derr
+	if s, ok := onnxtext.SplitModel(data); ok && graphDepth(s.Model) <= maxGraphDepth {
+		text, err := onnxtext.FormatSplit(s, opts, nodeDepthOK)
+		switch {
+		case err == nil:
+			return text, nil
+		case !errors.Is(err, onnxtext.ErrSplit) && !errors.Is(err, errTooDeep):
+			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		text, err = onnxtext.Format(m, opts)
 	}
+	m, err := decodeModel(path, data)
+	if err != nil {
+		return nil, err
+	}
+	text, err := onnxtext.Format(m, opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return text, nil
 }
 
+// errTooDeep is nodeDepthOK's error.
+var errTooDeep = errors.New("subgraphs nest too deep")
+
+// nodeDepthOK returns errTooDeep when n's subgraphs nest deeper than
+// maxGraphDepth allows a main-graph node's (graphDepth).
+func nodeDepthOK(n *onnxpb.NodeProto) error {
+	if graphDepth(&onnxpb.ModelProto{Graph: &onnxpb.GraphProto{Node: []*onnxpb.NodeProto{n}}}) > maxGraphDepth {
+		return errTooDeep
+	}
+	return nil
+}
+
 // splitDepthOK reports whether every node of s decodes and no subgraph
 // nests deeper than maxGraphDepth (graphDepth, a node at a time).
 func splitDepthOK(s *onnxtext.Split) bool {
-	if graphDepth(s.Model) > maxGraphDepth {
-		return false
-	}
-	one := &onnxpb.ModelProto{Graph: &onnxpb.GraphProto{}}
-	tooDeep := errors.New("too deep")
-	return s.EachNode(func(n *onnxpb.NodeProto) error {
-		one.Graph.Node = []*onnxpb.NodeProto{n}
-		if graphDepth(one) > maxGraphDepth {
-			return tooDeep
-		}
-		return nil
-	}) == nil
+	return graphDepth(s.Model) <= maxGraphDepth && s.EachNode(nodeDepthOK) == nil
 }

@@ -170,10 +170,11 @@ type printer struct {
 	b    bytes.Buffer
 	opts Options
 	err  error
-	// FormatSplit: the main graph's nodes, still encoded, and the unknown
-	// fields of the whole model (nil: found from the model).
+	// FormatSplit: the main graph's nodes, still encoded; the check each
+	// decoded node must pass; the unknown fields of the model seen so far.
 	split   *Split
-	unknown []string
+	check   func(*onnxpb.NodeProto) error
+	unknown map[string]bool
 }
 
 func (p *printer) w(s ...string) {
@@ -189,11 +190,9 @@ func (p *printer) fail(err error) {
 }
 
 func (p *printer) model(m *onnxpb.ModelProto) {
-	unknown := p.unknown
-	if unknown == nil {
-		unknown = unknownFields(m)
-	}
-	if len(unknown) > 0 {
+	// FormatSplit finds the unknown fields while it prints and puts the
+	// line first afterwards.
+	if unknown := unknownFields(m); p.split == nil && len(unknown) > 0 {
 		p.w("# not shown: fields unknown to mhcc's ONNX schema: ", strings.Join(unknown, ", "), "\n")
 	}
 	items := []string{
@@ -348,6 +347,12 @@ func (p *printer) graph(g *onnxpb.GraphProto, indent string) {
 	p.w(indent, "{\n")
 	if p.split != nil && g == p.split.Model.GetGraph() {
 		p.fail(p.split.EachNode(func(n *onnxpb.NodeProto) error {
+			if p.check != nil {
+				if err := p.check(n); err != nil {
+					return err
+				}
+			}
+			addUnknown(p.unknown, n)
 			p.node(n, in)
 			return nil
 		}))

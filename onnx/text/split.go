@@ -1,6 +1,9 @@
 package onnxtext
 
 import (
+	"errors"
+	"strings"
+
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
@@ -94,14 +97,18 @@ func eachField(b []byte, f func(num protowire.Number, typ protowire.Type, field,
 // Nodes is the number of nodes of the main graph.
 func (s *Split) Nodes() int { return len(s.nodes) }
 
+// ErrSplit is FormatSplit's error for a node that does not decode: decode
+// the model whole to say what is wrong with it.
+var ErrSplit = errors.New("onnxtext: a node of the main graph does not decode")
+
 // EachNode decodes the main graph's nodes in order, each into a message of
-// its own that f may keep, and stops at the first error (a node that does
-// not decode, or f's).
+// its own that f may keep, and stops at the first error: ErrSplit for a
+// node that does not decode, or f's.
 func (s *Split) EachNode(f func(n *onnxpb.NodeProto) error) error {
 	for _, b := range s.nodes {
 		n := &onnxpb.NodeProto{}
 		if err := proto.Unmarshal(b, n); err != nil {
-			return err
+			return ErrSplit
 		}
 		if err := f(n); err != nil {
 			return err
@@ -111,21 +118,20 @@ func (s *Split) EachNode(f func(n *onnxpb.NodeProto) error) error {
 }
 
 // FormatSplit is Format of the model s encodes, decoding its main graph's
-// nodes one at a time (twice: once for the unknown fields the header
-// lists, once to print them). The text is the same as Format's.
-func FormatSplit(s *Split, opts Options) ([]byte, error) {
-	seen := map[string]bool{}
-	addUnknown(seen, s.Model)
-	if err := s.EachNode(func(n *onnxpb.NodeProto) error {
-		addUnknown(seen, n)
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	p := &printer{opts: opts, split: s, unknown: sortedSet(seen)}
+// nodes one at a time as it prints them; the text is Format's. check, if
+// not nil, sees each node before it is printed and stops the printing
+// with its error (as does ErrSplit).
+func FormatSplit(s *Split, opts Options, check func(*onnxpb.NodeProto) error) ([]byte, error) {
+	p := &printer{opts: opts, split: s, check: check, unknown: map[string]bool{}}
+	addUnknown(p.unknown, s.Model)
 	p.model(s.Model)
 	if p.err != nil {
 		return nil, p.err
 	}
-	return p.b.Bytes(), nil
+	text := p.b.Bytes()
+	if unknown := sortedSet(p.unknown); len(unknown) > 0 { // the first line
+		line := "# not shown: fields unknown to mhcc's ONNX schema: " + strings.Join(unknown, ", ") + "\n"
+		text = append([]byte(line), text...)
+	}
+	return text, nil
 }

@@ -1,6 +1,7 @@
 package onnxtext
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,7 +31,7 @@ func splitEqual(t *testing.T, name string, data []byte) {
 	}
 	for _, opts := range []Options{{}, {Initializers: true}} {
 		want, errW := Format(m, opts)
-		got, errG := FormatSplit(s, opts)
+		got, errG := FormatSplit(s, opts, nil)
 		if (errW == nil) != (errG == nil) || string(got) != string(want) {
 			t.Errorf("%s %+v: FormatSplit differs from Format (errors %v, %v): %s", name, opts, errG, errW, firstDiff(string(got), string(want)))
 		}
@@ -98,7 +99,7 @@ func TestFormatSplitMatchesFormat(t *testing.T) {
 	data = field(data, modelGraphField, g)
 	data = unknown(data)
 	splitEqual(t, "hand-made", data)
-	if text, _ := FormatSplit(mustSplit(t, data), Options{}); !containsAll(string(text), "GraphProto.99", "ModelProto.99", "NodeProto.99") {
+	if text, _ := FormatSplit(mustSplit(t, data), Options{}, nil); !containsAll(string(text), "GraphProto.99", "ModelProto.99", "NodeProto.99") {
 		t.Errorf("unknown fields not listed:\n%s", text)
 	}
 
@@ -132,4 +133,36 @@ func containsAll(s string, subs ...string) bool {
 		}
 	}
 	return true
+}
+
+// FormatSplit stops at a node that does not decode (ErrSplit) and at the
+// check's error.
+func TestFormatSplitErrors(t *testing.T) {
+	field := func(b []byte, num protowire.Number, v []byte) []byte {
+		b = protowire.AppendTag(b, num, protowire.BytesType)
+		return protowire.AppendBytes(b, v)
+	}
+	good, _ := proto.Marshal(&onnxpb.NodeProto{OpType: proto.String("Relu"), Input: []string{"x"}, Output: []string{"y"}})
+	bad := []byte{0x0a, 0x05, 'x'} // input: a string 5 bytes long with 1 byte
+	model := func(nodes ...[]byte) []byte {
+		var g []byte
+		for _, n := range nodes {
+			g = field(g, graphNodeField, n)
+		}
+		return field(nil, modelGraphField, g)
+	}
+	if _, err := FormatSplit(mustSplit(t, model(good, bad)), Options{}, nil); !errors.Is(err, ErrSplit) {
+		t.Errorf("a node that does not decode: %v, want ErrSplit", err)
+	}
+	stop := errors.New("stop")
+	calls := 0
+	_, err := FormatSplit(mustSplit(t, model(good, good, good)), Options{}, func(n *onnxpb.NodeProto) error {
+		if calls++; calls == 2 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || calls != 2 {
+		t.Errorf("check stopping at the second node: %v after %d calls", err, calls)
+	}
 }
