@@ -28,7 +28,7 @@ const (
 	graphNodeField  = 1 // GraphProto.node
 )
 
-// SplitModel decodes data as SplitModel's doc says. It reports false when
+// SplitModel decodes data into a Split. It reports false when
 // data does not decode as one model with one main graph (no graph, the
 // graph field more than once, invalid encoding): callers then decode the
 // whole model, which says what is wrong.
