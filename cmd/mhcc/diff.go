@@ -121,15 +121,20 @@ func runDiff(w io.Writer, f diffFlags, args []string) error {
 	if len(args) != 2 {
 		return fmt.Errorf("want two models to compare, got %d arguments", len(args))
 	}
+	// Each model is prepared (its node list compacted, the messages
+	// dropped) before the next is read: two large graphs' decoded nodes
+	// are never held at once.
 	a, err := loadDiffModel(args[0], f.target)
 	if err != nil {
 		return err
 	}
+	pa := graphdiff.Prepare(a)
 	b, err := loadDiffModel(args[1], f.target)
 	if err != nil {
 		return err
 	}
-	rep, err := graphdiff.Compare(a, b, graphdiff.Options{RTol: f.rtol, ATol: f.atol})
+	pb := graphdiff.Prepare(b)
+	rep, err := graphdiff.CompareModels(pa, pb, graphdiff.Options{RTol: f.rtol, ATol: f.atol})
 	if err != nil {
 		return err
 	}

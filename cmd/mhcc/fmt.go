@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime/debug"
 
 	"github.com/mhcc-dev/mhcc/internal/atomicfile"
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	"github.com/mhcc-dev/mhcc/onnx/text"
 	"github.com/spf13/cobra"
 )
@@ -46,13 +48,9 @@ parser reads.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			defer tightGC(args...)()
-			m, err := loadModel(args[0], "")
+			text, err := formatModel(args[0], onnxtext.Options{Initializers: initializers})
 			if err != nil {
 				return err
-			}
-			text, err := onnxtext.Format(m, onnxtext.Options{Initializers: initializers})
-			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
 			}
 			if out == "" {
 				_, err := cmd.OutOrStdout().Write(text)
@@ -88,4 +86,53 @@ func tightGC(paths ...string) (restore func()) {
 	}
 	old := debug.SetGCPercent(25)
 	return func() { debug.SetGCPercent(old) }
+}
+
+// formatModel prints the model at path (loadModel's). The main graph's
+// nodes are decoded one at a time as they are printed (onnxtext.SplitModel):
+// a decoded node costs several times its encoding, and fmt of a
+// 10^6-node chain held them all. A model that does not split, has a node
+// that does not decode or nests subgraphs too deep is decoded whole, which
+// says what is wrong as loadModel does.
+func formatModel(path string, opts onnxtext.Options) ([]byte, error) {
+	data, err := modelData(path, "")
+	if err != nil {
+		return nil, err
+	}
+	if s, ok := onnxtext.SplitModel(data); ok && graphDepth(s.Model) <= maxGraphDepth {
+		text, err := onnxtext.FormatSplit(s, opts, nodeDepthOK)
+		switch {
+		case err == nil:
+			return text, nil
+		case !errors.Is(err, onnxtext.ErrSplit) && !errors.Is(err, errTooDeep):
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	m, err := decodeModel(path, data)
+	if err != nil {
+		return nil, err
+	}
+	text, err := onnxtext.Format(m, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return text, nil
+}
+
+// errTooDeep is nodeDepthOK's error.
+var errTooDeep = errors.New("subgraphs nest too deep")
+
+// nodeDepthOK returns errTooDeep when n's subgraphs nest deeper than
+// maxGraphDepth allows a main-graph node's (graphDepth).
+func nodeDepthOK(n *onnxpb.NodeProto) error {
+	if graphDepth(&onnxpb.ModelProto{Graph: &onnxpb.GraphProto{Node: []*onnxpb.NodeProto{n}}}) > maxGraphDepth {
+		return errTooDeep
+	}
+	return nil
+}
+
+// splitDepthOK reports whether every node of s decodes and no subgraph
+// nests deeper than maxGraphDepth (graphDepth, a node at a time).
+func splitDepthOK(s *onnxtext.Split) bool {
+	return graphDepth(s.Model) <= maxGraphDepth && s.EachNode(nodeDepthOK) == nil
 }

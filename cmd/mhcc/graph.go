@@ -13,6 +13,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/internal/atomicfile"
 	"github.com/mhcc-dev/mhcc/onnx/dot"
+	onnxtext "github.com/mhcc-dev/mhcc/onnx/text"
 )
 
 func newGraphCmd() *cobra.Command {
@@ -79,11 +80,7 @@ by default the model's name with .svg or .png, written atomically.`,
 				dotPath = p
 			}
 			defer tightGC(args[0])()
-			m, err := loadModel(args[0], target)
-			if err != nil {
-				return err
-			}
-			src, err := dot.Render(m, dot.Options{View: view, Layer: layer, MaxBoxes: maxBoxes})
+			src, err := renderModel(args[0], target, dot.Options{View: view, Layer: layer, MaxBoxes: maxBoxes})
 			var tb *dot.TooBigError
 			var nl *dot.NoLayerError
 			switch {
@@ -146,4 +143,25 @@ func tooBig(e *dot.TooBigError) error {
 	advice = append(advice, fmt.Sprintf("--max-boxes %d (draw it anyway)", nBoxes))
 	return fmt.Errorf("%s has %d nodes: the %s view would draw %d boxes, more than --max-boxes %d, which no one can read; use %s",
 		name, nNodes, o.View, nBoxes, o.MaxBoxes, strings.Join(advice, ", or "))
+}
+
+// renderModel draws the model at path (loadModel's) as dot.Render does,
+// decoding the main graph's nodes one at a time and keeping only what the
+// picture reads of them (dot.RenderSplit) unless the model does not split
+// or nests too deep, when it is decoded whole as loadModel does (its
+// errors). Errors of the drawing itself are dot's, for the caller to tell
+// apart.
+func renderModel(path, target string, o dot.Options) (string, error) {
+	data, err := modelData(path, target)
+	if err != nil {
+		return "", err
+	}
+	if s, ok := onnxtext.SplitModel(data); ok && splitDepthOK(s) {
+		return dot.RenderSplit(s, o)
+	}
+	m, err := decodeModel(path, data)
+	if err != nil {
+		return "", err
+	}
+	return dot.Render(m, o)
 }

@@ -14,6 +14,16 @@ import (
 // loadModel reads an ONNX file, or compiles a model file (.yaml/.yml) for
 // target ("" = the default), as fmt and diff take either.
 func loadModel(path, target string) (*onnxpb.ModelProto, error) {
+	data, err := modelData(path, target)
+	if err != nil {
+		return nil, err
+	}
+	return decodeModel(path, data)
+}
+
+// modelData is the encoded model loadModel decodes: an ONNX file's bytes
+// or a model file's compiled model; a safetensors file is refused.
+func modelData(path, target string) ([]byte, error) {
 	var data []byte
 	if strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml") {
 		res, err := compile.Compile(path, compile.Options{Target: target})
@@ -30,6 +40,12 @@ func loadModel(path, target string) (*onnxpb.ModelProto, error) {
 	if kind := model.BinaryKind(data); kind == "a safetensors weights file" {
 		return nil, fmt.Errorf("%s is %s, not an ONNX model or a model file; a model file names it in weights.path", path, kind)
 	}
+	return data, nil
+}
+
+// decodeModel decodes data, read from path, and checks it as loadModel
+// says.
+func decodeModel(path string, data []byte) (*onnxpb.ModelProto, error) {
 	m := &onnxpb.ModelProto{}
 	if err := proto.Unmarshal(data, m); err != nil {
 		return nil, fmt.Errorf("%s is not an ONNX model: %v", path, err)

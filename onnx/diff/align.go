@@ -80,7 +80,7 @@ type step struct{ i, j int }
 
 // align returns the steps of an optimal alignment of a and b, in order.
 func align(a, b []seqKey) []step {
-	steps := make([]step, 0, max(len(a), len(b)))
+	steps := make([]step, 0, len(a)+len(b)) // the most an alignment has: growing it would copy
 	p := 0
 	for p < len(a) && p < len(b) && sure(&a[p], &b[p]) {
 		steps = append(steps, step{p, p})
@@ -102,7 +102,10 @@ func align(a, b []seqKey) []step {
 	return steps
 }
 
-type aligner struct{ a, b []seqKey }
+type aligner struct {
+	a, b []seqKey
+	buf  []int32 // full's table, reused from piece to piece
+}
 
 // pieces aligns a[i0:i1] with b[j0:j1] piecewise (see alignCells).
 func (al *aligner) pieces(i0, i1, j0, j1 int, out *[]step) {
@@ -188,9 +191,14 @@ func (al *aligner) backward(i0, i1, j0, j1 int) []int32 {
 func (al *aligner) full(i0, i1, j0, j1 int, out *[]step) {
 	n, m := i1-i0, j1-j0
 	w := m + 1
-	suf := make([]int32, (n+1)*w) // suf[i*w+j]: best score of a[i0+i:i1] against b[j0+j:j1]
+	if cap(al.buf) < (n+1)*w {
+		al.buf = make([]int32, (n+1)*w)
+	}
+	suf := al.buf[:(n+1)*w] // suf[i*w+j]: best score of a[i0+i:i1] against b[j0+j:j1]
+	clear(suf[n*w:])        // the last row and, below, the last column: the loop writes the rest
 	for i := n - 1; i >= 0; i-- {
 		row, down := suf[i*w:], suf[(i+1)*w:]
+		row[m] = 0
 		for j := m - 1; j >= 0; j-- {
 			v := max(down[j], row[j+1])
 			if s := score(&al.a[i0+i], &al.b[j0+j]); s > 0 {

@@ -22,10 +22,48 @@ type comparer struct {
 
 // Compare reports how b differs from a. Names of nodes and of internal
 // values do not matter; see the package documentation for what does.
+// Compare leaves a and b as they are.
 func Compare(a, b *onnxpb.ModelProto, opts Options) (*Report, error) {
 	if a == nil || b == nil {
 		return nil, errors.New("graphdiff: nil model")
 	}
+	return CompareModels(prepare(a), prepare(b), opts)
+}
+
+// A Model is an ONNX model ready for CompareModels: the message, and its
+// main graph's nodes as a table that holds only what the comparison reads.
+type Model struct {
+	m     *onnxpb.ModelProto
+	nodes *nodeTable
+}
+
+// Prepare readies m for CompareModels and takes it over: m's main graph
+// loses its node list (m.Graph.Node is nil afterwards), which the Model
+// keeps in a form about a quarter of the size (a decoded NodeProto costs
+// over 200 bytes). A command that compares two large models prepares the
+// first before it reads the second, so that the two decoded node lists
+// are never held at once. Resolve external data (ResolveExternal) before.
+func Prepare(m *onnxpb.ModelProto) *Model {
+	if m == nil {
+		return nil
+	}
+	md := prepare(m)
+	if g := m.GetGraph(); g != nil {
+		g.Node = nil
+	}
+	return md
+}
+
+func prepare(m *onnxpb.ModelProto) *Model {
+	return &Model{m: m, nodes: newNodeTable(m.GetGraph().GetNode())}
+}
+
+// CompareModels is Compare of two prepared models.
+func CompareModels(am, bm *Model, opts Options) (*Report, error) {
+	if am == nil || bm == nil {
+		return nil, errors.New("graphdiff: nil model")
+	}
+	a, b := am.m, bm.m
 	for _, v := range []float64{opts.RTol, opts.ATol} {
 		if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
 			return nil, fmt.Errorf("graphdiff: tolerances must be finite and non-negative, got rtol %g atol %g", opts.RTol, opts.ATol)
@@ -33,7 +71,7 @@ func Compare(a, b *onnxpb.ModelProto, opts Options) (*Report, error) {
 	}
 	c := &comparer{opts: opts}
 	r := &Report{Schema: Schema}
-	r.Changes = append(r.Changes, c.modelLevel(a, b)...)
+	r.Changes = append(r.Changes, c.modelLevel(am, bm)...)
 
 	ga, gb := a.GetGraph(), b.GetGraph()
 	if ga == nil {
@@ -50,7 +88,8 @@ func Compare(a, b *onnxpb.ModelProto, opts Options) (*Report, error) {
 
 	tokA, tokB := ioTokens(len(ga.GetInput()), len(gb.GetInput()), inPairs)
 	otokA, otokB := ioTokens(len(ga.GetOutput()), len(gb.GetOutput()), outPairs)
-	ia, ib := graphInfoOf(ga, nil, tokA, otokA), graphInfoOf(gb, nil, tokB, otokB)
+	ia := newGraphInfo(am.nodes, valueNames(ga.GetInput()), valueNames(ga.GetOutput()), ga.GetInitializer(), nil, tokA, otokA)
+	ib := newGraphInfo(bm.nodes, valueNames(gb.GetInput()), valueNames(gb.GetOutput()), gb.GetInitializer(), nil, tokB, otokB)
 	changes, stats := c.compareGraph("graph", ia, ib, outPairs, nil)
 	r.Changes = append(r.Changes, changes...)
 	r.Stats = stats
@@ -89,7 +128,8 @@ func metadata(m *onnxpb.ModelProto) map[string]string {
 	return out
 }
 
-func (c *comparer) modelLevel(a, b *onnxpb.ModelProto) []Change {
+func (c *comparer) modelLevel(am, bm *Model) []Change {
+	a, b := am.m, bm.m
 	var out []Change
 	ma, mb := metadata(a), metadata(b)
 	known := map[string]bool{}
@@ -138,7 +178,7 @@ func (c *comparer) modelLevel(a, b *onnxpb.ModelProto) []Change {
 				Message: fmt.Sprintf("%s %s → %s", f.name, quoteShort(f.a), quoteShort(f.b)), Before: f.a, After: f.b})
 		}
 	}
-	return append(out, sublayerChanges(a, b)...)
+	return append(out, sublayerChanges(am, bm)...)
 }
 
 func metaChange(key, kind, label, va string, okA bool, vb string, okB bool) Change {
@@ -190,7 +230,11 @@ var (
 // custom lowerings, the fused target's HCCoeffsSinkhorn, docs/fused-ops.md)
 // is read from its iters attribute instead of counted.
 func sublayerInfo(m *onnxpb.ModelProto) map[sublayer]int {
-	if subs := metaSublayers(m); subs != nil {
+	return sublayersOf(prepare(m))
+}
+
+func sublayersOf(md *Model) map[sublayer]int {
+	if subs := metaSublayers(md.m); subs != nil {
 		out := map[sublayer]int{}
 		for _, s := range subs {
 			sub := s.Name[strings.LastIndex(s.Name, ".")+1:]
@@ -198,7 +242,7 @@ func sublayerInfo(m *onnxpb.ModelProto) map[sublayer]int {
 		}
 		return out
 	}
-	return namedSublayers(m)
+	return namedSublayers(md.nodes)
 }
 
 // metaSublayers decodes m's mhcc.sublayers; nil if it has none that decodes.
@@ -212,10 +256,11 @@ func metaSublayers(m *onnxpb.ModelProto) []meta.Sublayer {
 }
 
 // namedSublayers is sublayerInfo by node names only.
-func namedSublayers(m *onnxpb.ModelProto) map[sublayer]int {
+func namedSublayers(nodes *nodeTable) map[sublayer]int {
 	out := map[sublayer]int{}
 	stated := map[sublayer]int{} // from an ai.mhcc node's iters
-	for _, n := range m.GetGraph().GetNode() {
+	for i := range nodes.len() {
+		n := nodes.at(i)
 		name := n.GetName()
 		if name == "" && len(n.GetOutput()) > 0 {
 			name = n.GetOutput()[0]
@@ -252,13 +297,13 @@ func namedSublayers(m *onnxpb.ModelProto) map[sublayer]int {
 
 func iterations(divs int) int { return (divs + 1) / 2 }
 
-func sublayerChanges(a, b *onnxpb.ModelProto) []Change {
-	sa, sb := sublayerInfo(a), sublayerInfo(b)
-	if (metaSublayers(a) == nil) != (metaSublayers(b) == nil) {
+func sublayerChanges(a, b *Model) []Change {
+	sa, sb := sublayersOf(a), sublayersOf(b)
+	if (metaSublayers(a.m) == nil) != (metaSublayers(b.m) == nil) {
 		// One side predates mhcc.sublayers (a golden compiled by an older
 		// mhcc): count both by names, or the two counts would differ for
 		// the lowerings names cannot count and report a change that is none.
-		sa, sb = namedSublayers(a), namedSublayers(b)
+		sa, sb = namedSublayers(a.nodes), namedSublayers(b.nodes)
 	}
 	if len(sa) == 0 || len(sb) == 0 { // names do not tell (not mhcc's, or renamed)
 		return nil
@@ -588,8 +633,8 @@ func (c *comparer) functions(a, b *onnxpb.ModelProto) []Change {
 			out = append(out, ch)
 		}
 		out = append(out, opsetChanges(path+": ", x.GetOpsetImport(), y.GetOpsetImport(), LevelGraph, Structure)...)
-		ga := newGraphInfo(x.GetNode(), x.GetInput(), x.GetOutput(), nil, nil, nil, nil)
-		gb := newGraphInfo(y.GetNode(), y.GetInput(), y.GetOutput(), nil, nil, nil, nil)
+		ga := newGraphInfo(newNodeTable(x.GetNode()), x.GetInput(), x.GetOutput(), nil, nil, nil, nil)
+		gb := newGraphInfo(newNodeTable(y.GetNode()), y.GetInput(), y.GetOutput(), nil, nil, nil, nil)
 		var outPairs [][2]int
 		for i := 0; i < min(len(ga.outputs), len(gb.outputs)); i++ {
 			outPairs = append(outPairs, [2]int{i, i})

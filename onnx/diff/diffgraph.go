@@ -51,7 +51,7 @@ type gcmp struct {
 	parent *gcmp
 
 	matchA, matchB []int
-	groupA, groupB map[int]*group
+	groupA, groupB []*group // per node: the group it is in, if any
 	groups         []*group
 	entries        []entry
 	seq            int
@@ -74,8 +74,8 @@ func (gc *gcmp) add(pos int, ch Change) {
 func (c *comparer) compareGraph(path string, a, b *graphInfo, outPairs [][2]int, parent *gcmp) ([]Change, Stats) {
 	gc := &gcmp{
 		c: c, path: path, a: a, b: b, parent: parent,
-		matchA: fill(len(a.nodes), -1), matchB: fill(len(b.nodes), -1),
-		groupA: map[int]*group{}, groupB: map[int]*group{}, changedA: map[int]bool{},
+		matchA: fill(a.nodes.len(), -1), matchB: fill(b.nodes.len(), -1),
+		groupA: make([]*group, a.nodes.len()), groupB: make([]*group, b.nodes.len()), changedA: map[int]bool{},
 		attrGroups: map[string]*attrGroup{}, inits: map[initPair][]int{}, initPos: map[initPair]int{},
 	}
 	sa, sb := seqKeys(a), seqKeys(b)
@@ -92,7 +92,7 @@ func (c *comparer) compareGraph(path string, a, b *graphInfo, outPairs [][2]int,
 		if len(dels) == len(ins) && len(dels) <= 4 && gc.related(dels, ins) {
 			for k := range dels {
 				ai, bj := dels[k], ins[k]
-				same := a.nodes[ai].GetOpType() == b.nodes[bj].GetOpType() && a.nodes[ai].GetDomain() == b.nodes[bj].GetDomain()
+				same := a.nodes.at(ai).GetOpType() == b.nodes.at(bj).GetOpType() && a.nodes.at(ai).GetDomain() == b.nodes.at(bj).GetDomain()
 				gc.matchA[ai], gc.matchB[bj] = bj, ai
 				pairs = append(pairs, pairAt{ai, bj, gapPos, !same})
 			}
@@ -109,7 +109,7 @@ func (c *comparer) compareGraph(path string, a, b *graphInfo, outPairs [][2]int,
 	for s, st := range steps {
 		switch {
 		case st.i >= 0 && st.j >= 0:
-			ai, bj := a.order[st.i], b.order[st.j]
+			ai, bj := int(a.order[st.i]), int(b.order[st.j])
 			flush(bj)
 			gc.matchA[ai], gc.matchB[bj] = bj, ai
 			pairs = append(pairs, pairAt{ai, bj, s, false})
@@ -118,12 +118,12 @@ func (c *comparer) compareGraph(path string, a, b *graphInfo, outPairs [][2]int,
 			if len(dels) == 0 && len(ins) == 0 {
 				gapPos = s
 			}
-			dels = append(dels, a.order[st.i])
+			dels = append(dels, int(a.order[st.i]))
 		default:
 			if len(dels) == 0 && len(ins) == 0 {
 				gapPos = s
 			}
-			ins = append(ins, b.order[st.j])
+			ins = append(ins, int(b.order[st.j]))
 		}
 	}
 	flush(-1)
@@ -154,7 +154,7 @@ func (c *comparer) compareGraph(path string, a, b *graphInfo, outPairs [][2]int,
 	for i, e := range gc.entries {
 		out[i] = e.ch
 	}
-	st := Stats{NodesA: len(a.nodes), NodesB: len(b.nodes), Matched: len(pairs), Changed: len(gc.changedA)}
+	st := Stats{NodesA: a.nodes.len(), NodesB: b.nodes.len(), Matched: len(pairs), Changed: len(gc.changedA)}
 	for _, g := range gc.groups {
 		if g.inserted {
 			st.Inserted += len(g.nodes)
@@ -175,9 +175,10 @@ func fill(n, v int) []int {
 
 func seqKeys(g *graphInfo) []seqKey {
 	out := make([]seqKey, len(g.order))
-	for k, i := range g.order {
+	for k, i32 := range g.order {
+		i := int(i32)
 		name, ir := g.nameKeys(i)
-		out[k] = seqKey{deep: hashKey(g.deep[i]), down: hashKey(g.down[i]), local: g.local[i], weak: g.weak[i], name: name, ir: ir}
+		out[k] = seqKey{deep: hashKey(g.deep[i]), down: hashKey(g.down[i]), local: g.localKey(i), weak: weakKey(g.nodes.at(i)), name: name, ir: ir}
 	}
 	return out
 }
@@ -187,7 +188,7 @@ func seqKeys(g *graphInfo) []seqKey {
 // or plays the same role downstream.
 func (gc *gcmp) related(dels, ins []int) bool {
 	for k := range dels {
-		x, y := gc.a.nodes[dels[k]], gc.b.nodes[ins[k]]
+		x, y := gc.a.nodes.at(dels[k]), gc.b.nodes.at(ins[k])
 		if len(x.GetInput()) != len(y.GetInput()) || len(x.GetOutput()) != len(y.GetOutput()) {
 			return false
 		}
@@ -218,7 +219,7 @@ func (gc *gcmp) newGroup(inserted bool, nodes []int, anchor, next, pos int) {
 func (gc *gcmp) nodePath(label string) string { return gc.path + "/" + label }
 
 func (gc *gcmp) comparePair(p pairAt) {
-	na, nb := gc.a.nodes[p.ai], gc.b.nodes[p.bj]
+	na, nb := gc.a.nodes.at(p.ai), gc.b.nodes.at(p.bj)
 	label := gc.b.nodeLabel(p.bj)
 	if p.opChanged {
 		before, after := opName(na), opName(nb)
@@ -241,7 +242,7 @@ func (gc *gcmp) comparePair(p pairAt) {
 	}
 }
 
-func opName(n *onnxpb.NodeProto) string {
+func opName(n node) string {
 	if n.GetDomain() == "" || n.GetDomain() == "ai.onnx" {
 		return n.GetOpType()
 	}
@@ -317,7 +318,7 @@ func (gc *gcmp) compareInput(ra, rb ref, consumerA int, consumer, where string, 
 func (gc *gcmp) refDesc(g *graphInfo, r ref) string {
 	switch r.kind {
 	case refNode:
-		n := g.nodes[r.node]
+		n := g.nodes.at(r.node)
 		return fmt.Sprintf("%s (%s %s)", r.name, n.GetOpType(), g.nodeLabel(r.node))
 	case refInput:
 		return "input " + r.name
@@ -331,7 +332,7 @@ func (gc *gcmp) refDesc(g *graphInfo, r ref) string {
 	return "(none)"
 }
 
-func attrMap(n *onnxpb.NodeProto) map[string]*onnxpb.AttributeProto {
+func attrMap(n node) map[string]*onnxpb.AttributeProto {
 	m := map[string]*onnxpb.AttributeProto{}
 	for _, a := range n.GetAttribute() {
 		m[a.GetName()] = a
@@ -340,7 +341,7 @@ func attrMap(n *onnxpb.NodeProto) map[string]*onnxpb.AttributeProto {
 }
 
 func (gc *gcmp) compareAttrs(p pairAt) {
-	na, nb := gc.a.nodes[p.ai], gc.b.nodes[p.bj]
+	na, nb := gc.a.nodes.at(p.ai), gc.b.nodes.at(p.bj)
 	ma, mb := attrMap(na), attrMap(nb)
 	names := sortedKeys(ma, mb)
 	label := gc.b.nodeLabel(p.bj)
@@ -519,7 +520,7 @@ func (gc *gcmp) groupChange(g *group) Change {
 	}
 	var msg string
 	if len(g.nodes) == 1 {
-		msg = fmt.Sprintf("%s %s %s%s", verb, opName(src.nodes[sorted[0]]), names[0], where)
+		msg = fmt.Sprintf("%s %s %s%s", verb, opName(src.nodes.at(sorted[0])), names[0], where)
 	} else {
 		msg = fmt.Sprintf("%s %d nodes%s (%s)", verb, len(g.nodes), where, summarize(names))
 	}
@@ -537,7 +538,7 @@ func (gc *gcmp) feeder(g *group) string {
 	if g.inserted {
 		src = gc.b
 	}
-	in := make([]bool, len(src.nodes))
+	in := make([]bool, src.nodes.len())
 	for _, n := range g.nodes {
 		in[n] = true
 	}
@@ -555,8 +556,8 @@ func (gc *gcmp) feeder(g *group) string {
 			if bn < 0 || gc.matchB[bn] < 0 {
 				continue
 			}
-			if p := gc.b.pos[bn]; p > bestPos {
-				outs := gc.b.nodes[bn].GetOutput()
+			if p := int(gc.b.pos[bn]); p > bestPos {
+				outs := gc.b.nodes.at(bn).GetOutput()
 				if out < len(outs) && outs[out] != "" {
 					best, bestPos = outs[out], p
 				}
@@ -576,6 +577,15 @@ func listSome(s []string, n int) string {
 // mhcc names lowered nodes "<ir node>/<k>_<OpType>".
 var loweredSuffix = regexp.MustCompile(`/\d+_[A-Za-z0-9_]+$`)
 
+// irName is name without a lowered suffix (loweredSuffix); a name without
+// a "/" has none and is returned without running the expression.
+func irName(name string) string {
+	if !strings.Contains(name, "/") {
+		return name
+	}
+	return loweredSuffix.ReplaceAllString(name, "")
+}
+
 // summarize describes a set of node names by what they share: "layers.3.*",
 // "layers.0.attn.comb/*", or the first few distinct prefixes.
 func summarize(names []string) string {
@@ -584,7 +594,7 @@ func summarize(names []string) string {
 	}
 	irs := make([]string, len(names))
 	for i, n := range names {
-		irs[i] = loweredSuffix.ReplaceAllString(n, "")
+		irs[i] = irName(n)
 	}
 	same := true
 	for _, s := range irs[1:] {
@@ -601,10 +611,16 @@ func summarize(names []string) string {
 	}
 	common := strings.Split(irs[0], ".")
 	for _, s := range irs[1:] {
-		parts := strings.Split(s, ".")
+		// The number of leading "."-separated parts s shares with
+		// common, without splitting s (a million names would allocate a
+		// slice each).
 		k := 0
-		for k < len(common) && k < len(parts) && common[k] == parts[k] {
-			k++
+		for rest, more := s, true; k < len(common) && more; k++ {
+			var part string
+			part, rest, more = strings.Cut(rest, ".")
+			if part != common[k] {
+				break
+			}
 		}
 		common = common[:k]
 	}

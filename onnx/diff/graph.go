@@ -48,22 +48,20 @@ type ref struct {
 //     upstream change does not change it.
 //   - weak: op, domain and the numbers of inputs and outputs.
 type graphInfo struct {
-	nodes    []*onnxpb.NodeProto
+	nodes    *nodeTable
 	inputs   []string
 	outputs  []string
 	inputTok []string // per input: the token hashes use (positions; B's map to A's)
 	outTok   []string // per output, likewise
 	inputPos map[string]int
 	inits    map[string]*tensorInfo
-	producer map[string][2]int
+	producer *outputIndex
 	parent   *graphInfo
 
 	deep      [][16]byte
 	deepState []uint8    // 0 new, 1 computing, 2 done
 	constMemo []uint8    // 0 new, 1 computing, 2 const, 3 not
 	down      [][16]byte // role downstream: what consumes the node's outputs, recursively
-	local     []uint64
-	weak      []uint64
 	// depStart/depNode/depOut: what each node's deps (deps(i), inputs
 	// first) resolve to, computed once: depNode ≥ 0 is the producing node
 	// (depOut its output), depConst a constant (omitted or initializer),
@@ -72,8 +70,8 @@ type graphInfo struct {
 	depStart []int32
 	depNode  []int32
 	depOut   []int32
-	order    []int // canonical order: node indices
-	pos      []int // node index → position in order
+	order    []int32 // canonical order: node indices
+	pos      []int32 // node index → position in order
 	subs     map[subKey]*graphInfo
 	hashMemo *[16]byte
 }
@@ -84,12 +82,12 @@ type subKey struct {
 	k    int
 }
 
-func newGraphInfo(nodes []*onnxpb.NodeProto, inputs, outputs []string, inits []*onnxpb.TensorProto, parent *graphInfo, inputTok, outTok []string) *graphInfo {
+func newGraphInfo(nodes *nodeTable, inputs, outputs []string, inits []*onnxpb.TensorProto, parent *graphInfo, inputTok, outTok []string) *graphInfo {
 	g := &graphInfo{
 		nodes: nodes, inputs: inputs, outputs: outputs, inputTok: inputTok, outTok: outTok, parent: parent,
 		inputPos: make(map[string]int, len(inputs)), inits: make(map[string]*tensorInfo, len(inits)),
-		deep: make([][16]byte, len(nodes)), deepState: make([]uint8, len(nodes)), constMemo: make([]uint8, len(nodes)),
-		local: make([]uint64, len(nodes)), weak: make([]uint64, len(nodes)), subs: map[subKey]*graphInfo{},
+		deep: make([][16]byte, nodes.len()), deepState: make([]uint8, nodes.len()), constMemo: make([]uint8, nodes.len()),
+		subs: map[subKey]*graphInfo{},
 	}
 	if g.inputTok == nil {
 		g.inputTok = make([]string, len(inputs))
@@ -113,28 +111,13 @@ func newGraphInfo(nodes []*onnxpb.NodeProto, inputs, outputs []string, inits []*
 			g.inits[t.GetName()] = newTensorInfo(t)
 		}
 	}
-	// Sized up front: on a graph of a million nodes, growing the map
-	// step by step cost more than everything else the analysis does.
-	nout := 0
-	for _, n := range nodes {
-		nout += len(n.GetOutput())
-	}
-	g.producer = make(map[string][2]int, nout)
-	for i, n := range nodes {
-		for k, o := range n.GetOutput() {
-			if _, ok := g.producer[o]; !ok && o != "" {
-				g.producer[o] = [2]int{i, k}
-			}
-		}
-	}
+	g.producer = newOutputIndex(nodes)
 	g.resolveDeps()
-	for i := range nodes {
+	for i := range nodes.len() {
 		// In file order, which is usually topological, so that the
 		// memoised recursions of deepOf and constOnly stay shallow.
 		g.constOnly(i)
 		g.deepOf(i)
-		g.local[i] = g.localKey(i)
-		g.weak[i] = weakKey(nodes[i])
 	}
 	g.canonicalOrder()
 	g.downHashes()
@@ -147,14 +130,14 @@ const (
 )
 
 func (g *graphInfo) resolveDeps() {
-	g.depStart = make([]int32, len(g.nodes)+1)
+	g.depStart = make([]int32, g.nodes.len()+1)
 	total := 0
-	for i := range g.nodes {
+	for i := range g.nodes.len() {
 		total += len(g.deps(i))
 	}
 	g.depNode = make([]int32, 0, total)
 	g.depOut = make([]int32, 0, total)
-	for i := range g.nodes {
+	for i := range g.nodes.len() {
 		for _, d := range g.deps(i) {
 			r := g.resolve(d)
 			switch r.kind {
@@ -175,7 +158,7 @@ func (g *graphInfo) resolveDeps() {
 
 // graphInfoOf analyses a GraphProto; the tokens may be nil (positions).
 func graphInfoOf(gp *onnxpb.GraphProto, parent *graphInfo, inputTok, outTok []string) *graphInfo {
-	return newGraphInfo(gp.GetNode(), valueNames(gp.GetInput()), valueNames(gp.GetOutput()), gp.GetInitializer(), parent, inputTok, outTok)
+	return newGraphInfo(newNodeTable(gp.GetNode()), valueNames(gp.GetInput()), valueNames(gp.GetOutput()), gp.GetInitializer(), parent, inputTok, outTok)
 }
 
 // downHashes computes each node's downstream hash: its op, domain and
@@ -189,23 +172,23 @@ func (g *graphInfo) downHashes() {
 	type use struct {
 		node, slot, out int
 	}
-	start := make([]int32, len(g.nodes)+1)
+	start := make([]int32, g.nodes.len()+1)
 	inputDeps := func(i int) []int32 { // deps(i) lists the inputs first
-		return g.depNode[g.depStart[i] : g.depStart[i]+int32(len(g.nodes[i].GetInput()))]
+		return g.depNode[g.depStart[i] : g.depStart[i]+int32(len(g.nodes.at(i).GetInput()))]
 	}
-	for i := range g.nodes {
+	for i := range g.nodes.len() {
 		for _, p := range inputDeps(i) {
 			if p >= 0 {
 				start[p+1]++
 			}
 		}
 	}
-	for i := range g.nodes {
+	for i := range g.nodes.len() {
 		start[i+1] += start[i]
 	}
-	all := make([]use, start[len(g.nodes)])
-	fill := append([]int32(nil), start[:len(g.nodes)]...)
-	for i := range g.nodes {
+	all := make([]use, start[g.nodes.len()])
+	fill := append([]int32(nil), start[:g.nodes.len()]...)
+	for i := range g.nodes.len() {
 		for k, p := range inputDeps(i) {
 			if p >= 0 {
 				all[fill[p]] = use{i, k, int(g.depOut[g.depStart[i]+int32(k)])}
@@ -217,19 +200,23 @@ func (g *graphInfo) downHashes() {
 	for k, o := range g.outputs {
 		outs[o] = append(outs[o], g.outTok[k])
 	}
-	g.down = make([][16]byte, len(g.nodes))
-	done := make([]bool, len(g.nodes))
+	g.down = make([][16]byte, g.nodes.len())
+	done := make([]bool, g.nodes.len())
+	// One hash for all nodes: attrCanon's subgraphs hash with their own.
+	h := sha256.New()
+	w := &strHasher{h: h, buf: make([]byte, 0, 64)}
+	sum := make([]byte, 0, sha256.Size)
 	// The canonical order lists producers before consumers; walk it backwards.
 	for k := len(g.order) - 1; k >= 0; k-- {
-		i := g.order[k]
-		n := g.nodes[i]
-		h := sha256.New()
-		writeStr(h, n.GetOpType())
-		writeStr(h, n.GetDomain())
-		writeStr(h, strconv.Itoa(len(n.GetInput()))+"/"+strconv.Itoa(len(n.GetOutput())))
+		i := int(g.order[k])
+		n := g.nodes.at(i)
+		h.Reset()
+		w.str(n.GetOpType())
+		w.str(n.GetDomain())
+		w.str(strconv.Itoa(len(n.GetInput())) + "/" + strconv.Itoa(len(n.GetOutput())))
 		for _, a := range sortedAttrs(n) {
-			writeStr(h, a.GetName())
-			writeStr(h, g.attrCanon(i, a))
+			w.str(a.GetName())
+			w.str(g.attrCanon(i, a))
 		}
 		for ko, o := range n.GetOutput() {
 			var toks []string
@@ -243,9 +230,10 @@ func (g *graphInfo) downHashes() {
 				toks = append(toks, "out:"+t)
 			}
 			sort.Strings(toks)
-			writeStr(h, strings.Join(toks, ","))
+			w.str(strings.Join(toks, ","))
 		}
-		copy(g.down[i][:], h.Sum(nil))
+		sum = h.Sum(sum[:0])
+		copy(g.down[i][:], sum)
 		done[i] = true
 	}
 }
@@ -259,7 +247,7 @@ func valueNames(vs []*onnxpb.ValueInfoProto) []string {
 }
 
 func (g *graphInfo) defines(name string) bool {
-	if _, ok := g.producer[name]; ok {
+	if _, _, ok := g.producer.producer(name); ok {
 		return true
 	}
 	if _, ok := g.inputPos[name]; ok {
@@ -273,8 +261,8 @@ func (g *graphInfo) resolve(name string) ref {
 	if name == "" {
 		return ref{kind: refNone}
 	}
-	if p, ok := g.producer[name]; ok {
-		return ref{kind: refNode, node: p[0], out: p[1], name: name}
+	if node, out, ok := g.producer.producer(name); ok {
+		return ref{kind: refNode, node: node, out: out, name: name}
 	}
 	if p, ok := g.inputPos[name]; ok {
 		return ref{kind: refInput, pos: p, name: name}
@@ -319,7 +307,7 @@ func (g *graphInfo) deepOf(i int) [16]byte {
 		return g.deep[i]
 	}
 	g.deepState[i] = 1
-	n := g.nodes[i]
+	n := g.nodes.at(i)
 	h := sha256.New()
 	w := &strHasher{h: h, buf: make([]byte, 0, 64)}
 	w.str(n.GetOpType())
@@ -345,7 +333,7 @@ func (g *graphInfo) localToken(name string) string {
 	r := g.resolve(name)
 	switch r.kind {
 	case refNode:
-		p := g.nodes[r.node]
+		p := g.nodes.at(r.node)
 		return "n:" + p.GetDomain() + "/" + p.GetOpType() + "#" + strconv.Itoa(r.out)
 	case refInput:
 		return "in:" + g.inputTok[r.pos]
@@ -360,7 +348,7 @@ func (g *graphInfo) localToken(name string) string {
 }
 
 func (g *graphInfo) localKey(i int) uint64 {
-	n := g.nodes[i]
+	n := g.nodes.at(i)
 	h := fnv.New64a()
 	w := func(s string) { h.Write([]byte(s)); h.Write([]byte{0}) }
 	w(n.GetOpType())
@@ -377,13 +365,13 @@ func (g *graphInfo) localKey(i int) uint64 {
 	return h.Sum64()
 }
 
-func weakKey(n *onnxpb.NodeProto) uint64 {
+func weakKey(n node) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(n.GetOpType() + "\x00" + n.GetDomain() + "\x00" + strconv.Itoa(len(n.GetInput())) + "/" + strconv.Itoa(len(n.GetOutput()))))
 	return h.Sum64()
 }
 
-func sortedAttrs(n *onnxpb.NodeProto) []*onnxpb.AttributeProto {
+func sortedAttrs(n node) []*onnxpb.AttributeProto {
 	if as := n.GetAttribute(); sort.SliceIsSorted(as, func(i, j int) bool { return as[i].GetName() < as[j].GetName() }) {
 		return as // callers only read it
 	}
@@ -515,7 +503,7 @@ func (g *graphInfo) sub(i int, attr string, k int) *graphInfo {
 		return s
 	}
 	var gp *onnxpb.GraphProto
-	for _, a := range g.nodes[i].GetAttribute() {
+	for _, a := range g.nodes.at(i).GetAttribute() {
 		if a.GetName() != attr {
 			continue
 		}
@@ -579,7 +567,7 @@ func freeNames(gp *onnxpb.GraphProto) []string {
 		for _, in := range n.GetInput() {
 			use(in)
 		}
-		for _, s := range subgraphsOf(n) {
+		for _, s := range subgraphsOf(n.GetAttribute()) {
 			for _, f := range freeNames(s) {
 				use(f)
 			}
@@ -591,9 +579,9 @@ func freeNames(gp *onnxpb.GraphProto) []string {
 	return out
 }
 
-func subgraphsOf(n *onnxpb.NodeProto) []*onnxpb.GraphProto {
+func subgraphsOf(attrs []*onnxpb.AttributeProto) []*onnxpb.GraphProto {
 	var out []*onnxpb.GraphProto
-	for _, a := range n.GetAttribute() {
+	for _, a := range attrs {
 		switch attrType(a) {
 		case onnxpb.AttributeProto_GRAPH:
 			out = append(out, a.GetG())
@@ -607,9 +595,9 @@ func subgraphsOf(n *onnxpb.NodeProto) []*onnxpb.GraphProto {
 // deps lists the value names node i depends on: its inputs, then the outer
 // names its subgraphs use.
 func (g *graphInfo) deps(i int) []string {
-	n := g.nodes[i]
+	n := g.nodes.at(i)
 	out := n.GetInput()
-	for _, s := range subgraphsOf(n) {
+	for _, s := range subgraphsOf(n.GetAttribute()) {
 		out = append(append([]string(nil), out...), freeNames(s)...)
 	}
 	return out
@@ -652,31 +640,32 @@ func (g *graphInfo) constOnly(i int) bool {
 // on the order of the node list. Nodes the outputs do not need follow,
 // walked in the order of their deep hashes.
 func (g *graphInfo) canonicalOrder() {
-	visited := make([]bool, len(g.nodes))
-	g.order = make([]int, 0, len(g.nodes))
+	visited := make([]bool, g.nodes.len())
+	g.order = make([]int32, 0, g.nodes.len())
 	// visit is the depth-first walk with its own stack: a chain of a
 	// million nodes would otherwise recurse a million calls deep.
+	// A frame is 12 bytes (the deps are found again from depStart): on a
+	// chain the stack is as deep as the graph is long.
 	type frame struct {
-		i, pass, k int
-		deps       []int32
+		i, pass, k int32 // k: the next dep, an index into depNode
 	}
-	var stack []frame
+	stack := make([]frame, 0, min(g.nodes.len(), 1<<20))
 	visit := func(i int) {
 		if visited[i] {
 			return
 		}
 		visited[i] = true
-		stack = append(stack[:0], frame{i: i, deps: g.depNode[g.depStart[i]:g.depStart[i+1]]})
+		stack = append(stack[:0], frame{i: int32(i), k: g.depStart[i]})
 	walk:
 		for len(stack) > 0 {
 			f := &stack[len(stack)-1]
-			for ; f.pass < 2; f.pass, f.k = f.pass+1, 0 {
-				for f.k < len(f.deps) {
-					p := int(f.deps[f.k])
+			for ; f.pass < 2; f.pass, f.k = f.pass+1, g.depStart[f.i] {
+				for f.k < g.depStart[f.i+1] {
+					p := int(g.depNode[f.k])
 					f.k++
 					if p >= 0 && !visited[p] && g.constOnly(p) == (f.pass == 1) {
 						visited[p] = true
-						stack = append(stack, frame{i: p, deps: g.depNode[g.depStart[p]:g.depStart[p+1]]})
+						stack = append(stack, frame{i: int32(p), k: g.depStart[p]})
 						continue walk
 					}
 				}
@@ -691,9 +680,11 @@ func (g *graphInfo) canonicalOrder() {
 		}
 	}
 	var rest []int
-	for i := range g.nodes {
+	local := map[int]uint64{} // the local keys of the rest
+	for i := range g.nodes.len() {
 		if !visited[i] {
 			rest = append(rest, i)
+			local[i] = g.localKey(i)
 		}
 	}
 	sort.SliceStable(rest, func(x, y int) bool {
@@ -701,20 +692,20 @@ func (g *graphInfo) canonicalOrder() {
 		if c := bytes.Compare(g.deep[a][:], g.deep[b][:]); c != 0 {
 			return c < 0
 		}
-		return g.local[a] < g.local[b]
+		return local[a] < local[b]
 	})
 	for _, i := range rest {
 		visit(i)
 	}
-	g.pos = make([]int, len(g.nodes))
+	g.pos = make([]int32, g.nodes.len())
 	for p, i := range g.order {
-		g.pos[i] = p
+		g.pos[i] = int32(p)
 	}
 }
 
 // nodeLabel names node i for people: its name, else its first output.
 func (g *graphInfo) nodeLabel(i int) string {
-	n := g.nodes[i]
+	n := g.nodes.at(i)
 	if n.GetName() != "" {
 		return n.GetName()
 	}
@@ -728,7 +719,7 @@ func (g *graphInfo) nodeLabel(i int) string {
 
 // valueLabel names what node i computes: its first output, else its name.
 func (g *graphInfo) valueLabel(i int) string {
-	for _, o := range g.nodes[i].GetOutput() {
+	for _, o := range g.nodes.at(i).GetOutput() {
 		if o != "" {
 			return o
 		}
@@ -745,7 +736,7 @@ func hashKey(d [16]byte) [2]uint64 {
 // without the suffix); 0 when unnamed. The aligner uses them only to break
 // ties between structurally equal alignments.
 func (g *graphInfo) nameKeys(i int) (name, ir uint64) {
-	n := g.nodes[i].GetName()
+	n := g.nodes.at(i).GetName()
 	if n == "" {
 		return 0, 0
 	}
@@ -753,6 +744,6 @@ func (g *graphInfo) nameKeys(i int) (name, ir uint64) {
 	h.Write([]byte(n))
 	name = h.Sum64() | 1
 	h.Reset()
-	h.Write([]byte(loweredSuffix.ReplaceAllString(n, "")))
+	h.Write([]byte(irName(n)))
 	return name, h.Sum64() | 1
 }

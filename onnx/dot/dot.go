@@ -15,6 +15,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/onnx/meta"
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
+	onnxtext "github.com/mhcc-dev/mhcc/onnx/text"
 )
 
 // Options say what Render draws.
@@ -72,7 +73,7 @@ type nodeKeys struct {
 // keysOf computes nodeKeys for an ONNX node. mhcc names a node
 // "<IR value>/<index>_<op>"; torch.onnx names it "/<scope>/…/<op>_<k>" after
 // the modules it ran in. An empty key means "top level", filled in later.
-func keysOf(n *onnxpb.NodeProto, index int) nodeKeys {
+func keysOf(n node, index int) nodeKeys {
 	name := n.GetName()
 	if name == "" {
 		k := fmt.Sprintf("#%d %s", index, n.GetOpType())
@@ -108,13 +109,26 @@ func keysOf(n *onnxpb.NodeProto, index int) nodeKeys {
 // layers and the collapse after them are not one box reading and feeding
 // every layer. In the layers view, values built once and read by several
 // layers go to the box "shared" (see sharedNodes).
-func groupNodes(nodes []*onnxpb.NodeProto, inputs map[string]bool) (keys []nodeKeys, folded []bool) {
+func groupNodes(nodes []node, inputs map[string]bool) (keys []nodeKeys, folded []bool) {
 	keys = make([]nodeKeys, len(nodes))
 	folded = make([]bool, len(nodes))
+	// consumer: the first node that reads each Constant's output (only
+	// those: a map of every value would cost tens of MB on a big graph).
 	consumer := map[string]int{}
-	for i := len(nodes) - 1; i >= 0; i-- {
-		for _, in := range nodes[i].GetInput() {
-			consumer[in] = i
+	for _, n := range nodes {
+		if n.GetOpType() == "Constant" {
+			for _, o := range n.GetOutput() {
+				consumer[o] = -1
+			}
+		}
+	}
+	if len(consumer) > 0 {
+		for i := len(nodes) - 1; i >= 0; i-- {
+			for _, in := range nodes[i].GetInput() {
+				if _, ok := consumer[in]; ok {
+					consumer[in] = i
+				}
+			}
 		}
 	}
 	runs, inRun := 0, false
@@ -144,7 +158,7 @@ func groupNodes(nodes []*onnxpb.NodeProto, inputs map[string]bool) (keys []nodeK
 		}
 		c, ok := -1, false
 		for _, o := range n.GetOutput() {
-			if j, has := consumer[o]; has && (!ok || j < c) {
+			if j, has := consumer[o]; has && j >= 0 && (!ok || j < c) {
 				c, ok = j, true
 			}
 		}
@@ -178,7 +192,7 @@ func groupNodes(nodes []*onnxpb.NodeProto, inputs map[string]bool) (keys []nodeK
 // The same goes for the layers view: a layer scope's nodes are one run, but
 // in an export whose layers ran as plain method calls (no layer scope) the
 // module scopes of every layer are interleaved with unscoped nodes.
-func splitScopeRuns(nodes []*onnxpb.NodeProto, keys []nodeKeys) {
+func splitScopeRuns(nodes []node, keys []nodeKeys) {
 	split := func(key func(*nodeKeys) *string) {
 		runs := map[string]int{}
 		last := ""
@@ -217,8 +231,45 @@ type box struct {
 // picture of more than o.MaxBoxes boxes (a *TooBigError) and a layer the
 // model does not have (a *NoLayerError).
 func Render(m *onnxpb.ModelProto, o Options) (string, error) {
+	protos := m.GetGraph().GetNode()
+	nodes := make([]node, len(protos))
+	for i, n := range protos {
+		nodes[i] = nodeOf(n)
+	}
+	return render(m, nodes, o)
+}
+
+// RenderSplit is Render of the model s encodes, its main graph's nodes
+// decoded one at a time and kept only as what Render reads of them (name,
+// op type, inputs, outputs): a decoded NodeProto costs about twice that.
+func RenderSplit(s *onnxtext.Split, o Options) (string, error) {
+	nodes := make([]node, 0, s.Nodes())
+	if err := s.EachNode(func(n *onnxpb.NodeProto) error {
+		nodes = append(nodes, nodeOf(n))
+		return nil
+	}); err != nil {
+		return "", err
+	}
+	return render(s.Model, nodes, o)
+}
+
+// A node is what Render reads of a NodeProto, with its getters.
+type node struct {
+	name, op string
+	in, out  []string
+}
+
+func nodeOf(n *onnxpb.NodeProto) node {
+	return node{n.GetName(), n.GetOpType(), n.GetInput(), n.GetOutput()}
+}
+
+func (n node) GetName() string     { return n.name }
+func (n node) GetOpType() string   { return n.op }
+func (n node) GetInput() []string  { return n.in }
+func (n node) GetOutput() []string { return n.out }
+
+func render(m *onnxpb.ModelProto, nodes []node, o Options) (string, error) {
 	g := m.GetGraph()
-	nodes := g.GetNode()
 	md := map[string]string{}
 	for _, p := range m.GetMetadataProps() {
 		md[p.GetKey()] = p.GetValue()
@@ -249,19 +300,20 @@ func Render(m *onnxpb.ModelProto, o Options) (string, error) {
 		// Without a layer every box is drawn: count them before building
 		// them, so that a refused picture of a million nodes costs a set of
 		// names, not a million boxes.
-		ids := map[string]struct{}{}
-		for _, k := range keys {
-			switch o.View {
-			case "ops":
-				ids[k.op] = struct{}{}
-			case "nodes":
-				ids[k.node] = struct{}{}
-			default:
-				ids[k.layer] = struct{}{}
+		n := len(layerSizes) // the layers view's boxes
+		if o.View == "ops" || o.View == "nodes" {
+			ids := map[string]struct{}{}
+			for _, k := range keys {
+				if o.View == "ops" {
+					ids[k.op] = struct{}{}
+				} else {
+					ids[k.node] = struct{}{}
+				}
 			}
+			n = len(ids)
 		}
-		if len(ids) > o.MaxBoxes {
-			return "", &TooBigError{Graph: g.GetName(), Nodes: len(nodes), Boxes: len(ids), Options: o, Layer0Nodes: layerSizes["layers.0"]}
+		if n > o.MaxBoxes {
+			return "", &TooBigError{Graph: g.GetName(), Nodes: len(nodes), Boxes: n, Options: o, Layer0Nodes: layerSizes["layers.0"]}
 		}
 	}
 
@@ -443,7 +495,7 @@ func Render(m *onnxpb.ModelProto, o Options) (string, error) {
 }
 
 // boxAttrs are the dot attributes of a box.
-func boxAttrs(bx *box, o Options, md map[string]string, nodes []*onnxpb.NodeProto, keys []nodeKeys, readsFrom []string) string {
+func boxAttrs(bx *box, o Options, md map[string]string, nodes []node, keys []nodeKeys, readsFrom []string) string {
 	var label string
 	switch {
 	case bx.context:
@@ -547,7 +599,7 @@ var sublayerNames = map[string]string{"attn": "attention", "ffn": "FFN", "mlp": 
 // layerContents lists what the boxes of a layer hold: for mhcc's names the
 // sublayers (from "layers.N.attn…", "layers.N.attn.hc", "layers.N.attn.comb"
 // and so on), for torch.onnx's the module scopes right under the layer.
-func layerContents(layer string, boxes []*box, nodes []*onnxpb.NodeProto, keys []nodeKeys) []layerPart {
+func layerContents(layer string, boxes []*box, nodes []node, keys []nodeKeys) []layerPart {
 	var parts []layerPart
 	index := map[string]int{}
 	add := func(p layerPart) *layerPart {
@@ -613,9 +665,12 @@ func layerNames(sizes map[string]int) string {
 // read with Shape, tables from initializers) move: the residual stream is
 // read by two layers too (a residual add fused into the next layer's norm),
 // and it is the chain itself.
-func sharedNodes(nodes []*onnxpb.NodeProto, keys []string, inputs map[string]bool) {
+func sharedNodes(nodes []node, keys []string, inputs map[string]bool) {
 	const shared = "shared"
-	consumers := map[string][]int{}
+	isLayer := func(k string) bool { return strings.HasPrefix(k, "layers.") }
+	if !slices.ContainsFunc(keys, isLayer) {
+		return // no layer: nothing to move (and no maps of every value to build)
+	}
 	data := map[string]bool{} // values that depend on input values
 	for name := range inputs {
 		data[name] = true
@@ -623,7 +678,6 @@ func sharedNodes(nodes []*onnxpb.NodeProto, keys []string, inputs map[string]boo
 	dataDep := make([]bool, len(nodes))
 	for i, n := range nodes {
 		for _, in := range n.GetInput() {
-			consumers[in] = append(consumers[in], i)
 			if data[in] && n.GetOpType() != "Shape" {
 				dataDep[i] = true
 			}
@@ -632,7 +686,23 @@ func sharedNodes(nodes []*onnxpb.NodeProto, keys []string, inputs map[string]boo
 			data[o] = dataDep[i]
 		}
 	}
-	isLayer := func(k string) bool { return strings.HasPrefix(k, "layers.") }
+	// The readers of the values the loop below asks about: the outputs of
+	// the layers' nodes that do not depend on input values.
+	consumers := map[string][]int{}
+	for i, n := range nodes {
+		if isLayer(keys[i]) && n.GetOpType() != "Constant" && !dataDep[i] {
+			for _, o := range n.GetOutput() {
+				consumers[o] = nil
+			}
+		}
+	}
+	for i, n := range nodes {
+		for _, in := range n.GetInput() {
+			if cs, ok := consumers[in]; ok {
+				consumers[in] = append(cs, i)
+			}
+		}
+	}
 	// Backwards, so a node's consumers are decided before it.
 	for i := len(nodes) - 1; i >= 0; i-- {
 		if !isLayer(keys[i]) || nodes[i].GetOpType() == "Constant" || dataDep[i] {

@@ -123,6 +123,7 @@
 package onnxtext
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sort"
@@ -162,13 +163,18 @@ func Format(m *onnxpb.ModelProto, opts Options) ([]byte, error) {
 	if p.err != nil {
 		return nil, p.err
 	}
-	return []byte(p.b.String()), nil
+	return p.b.Bytes(), nil // the buffer's own bytes: a copy would hold the text twice
 }
 
 type printer struct {
-	b    strings.Builder
+	b    bytes.Buffer
 	opts Options
 	err  error
+	// FormatSplit: the main graph's nodes, still encoded; the check each
+	// decoded node must pass; the unknown fields of the model seen so far.
+	split   *Split
+	check   func(*onnxpb.NodeProto) error
+	unknown map[string]bool
 }
 
 func (p *printer) w(s ...string) {
@@ -184,7 +190,9 @@ func (p *printer) fail(err error) {
 }
 
 func (p *printer) model(m *onnxpb.ModelProto) {
-	if unknown := unknownFields(m); len(unknown) > 0 {
+	// FormatSplit finds the unknown fields while it prints and puts the
+	// line first afterwards.
+	if unknown := unknownFields(m); p.split == nil && len(unknown) > 0 {
 		p.w("# not shown: fields unknown to mhcc's ONNX schema: ", strings.Join(unknown, ", "), "\n")
 	}
 	items := []string{
@@ -337,8 +345,21 @@ func (p *printer) graph(g *onnxpb.GraphProto, indent string) {
 		p.w(indent, ">\n")
 	}
 	p.w(indent, "{\n")
-	for _, n := range g.Node {
-		p.node(n, in)
+	if p.split != nil && g == p.split.Model.GetGraph() {
+		p.fail(p.split.EachNode(func(n *onnxpb.NodeProto) error {
+			if p.check != nil {
+				if err := p.check(n); err != nil {
+					return err
+				}
+			}
+			addUnknown(p.unknown, n)
+			p.node(n, in)
+			return nil
+		}))
+	} else {
+		for _, n := range g.Node {
+			p.node(n, in)
+		}
 	}
 	p.w(indent, "}")
 }

@@ -15,6 +15,12 @@ import (
 // Message.number, e.g. "ModelProto.20" or "NodeProto.8".
 func unknownFields(m proto.Message) []string {
 	seen := map[string]bool{}
+	addUnknown(seen, m)
+	return sortedSet(seen)
+}
+
+// addUnknown adds to seen the unknown fields of m and its sub-messages.
+func addUnknown(seen map[string]bool, m proto.Message) {
 	var walk func(protoreflect.Message)
 	walk = func(msg protoreflect.Message) {
 		b := msg.GetUnknown()
@@ -48,6 +54,9 @@ func unknownFields(m proto.Message) []string {
 		})
 	}
 	walk(m.ProtoReflect())
+}
+
+func sortedSet(seen map[string]bool) []string {
 	out := make([]string, 0, len(seen))
 	for k := range seen {
 		out = append(out, k)
