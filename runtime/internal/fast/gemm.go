@@ -47,6 +47,28 @@ type RowsMicroKernel func(kc int, a []float32, lda int, b, c []float32, ldc int,
 // (SgemmPacked) uses it for every full MR-row tile.
 var RowsKernel RowsMicroKernel
 
+// A RowKernel computes one row of C against panels NR-column panels of B:
+// C[0, 0:NR·panels] = (or += with acc) Σ_p A[p]·B[p, ·], with A[p] at
+// a[p·as] and B[p, q·NR + j] at b[p·brs + q·bps + j]. Each element is the
+// micro-kernel's chain of fused multiply-adds (from zero, p in order, then
+// plus C with acc), so a row computed by it equals the same row of a
+// MicroKernel tile bit for bit.
+type RowKernel1 func(kc int, a []float32, as int, b []float32, brs, bps int, c []float32, panels int, acc bool)
+
+// RowKernel is the assembly RowKernel1 where there is one (amd64 with
+// AVX-512, not purego), else nil. macro uses it for blocks of at most
+// rowKernelRows rows, where the 8-row micro-kernel would spend most of its
+// multiply-adds on the zero rows packA pads the block with: a decode step
+// multiplies one token's row by every weight, so without it 7/8 of the
+// step's GEMM work was padding (half the CPU time of a hidden-256 decode
+// step, measured with go test ./runtime -bench DecodeStep -cpuprofile).
+var RowKernel RowKernel1
+
+// rowKernelRows is the most rows a block may have for macro to compute it
+// row by row with RowKernel: each row reads the packed B block again (from
+// cache), against the 8-row kernel's MR/rows-fold excess multiply-adds.
+const rowKernelRows = 4
+
 // gemmOp is one product to compute with the packed driver.
 type gemmOp struct {
 	m, n, k int
@@ -439,6 +461,10 @@ func (g *gemmOp) packA(ic, mc, pc, kc int) {
 // macro runs the micro-kernel over every tile of the packed blocks; edge
 // tiles go through g.tile and only their valid part reaches C.
 func (g *gemmOp) macro(ic, mc, jc, nc, kc int, acc bool) {
+	if mc <= rowKernelRows && RowKernel != nil {
+		g.macroRows(ic, mc, jc, nc, kc, acc)
+		return
+	}
 	for j0 := 0; j0 < nc; j0 += gemmNR {
 		w := min(gemmNR, nc-j0)
 		bp := g.pb[(j0/gemmNR)*kc*gemmNR:][:kc*gemmNR]
@@ -452,6 +478,25 @@ func (g *gemmOp) macro(ic, mc, jc, nc, kc int, acc bool) {
 			}
 			g.kern(kc, ap, bp, g.tile[:], gemmNR, false)
 			g.putTile(off, h, w, acc)
+		}
+	}
+}
+
+// macroRows is macro for a block of mc ≤ rowKernelRows rows (one packed A
+// panel): each row against all of the block's panels with RowKernel, the
+// last partial panel through g.tile.
+func (g *gemmOp) macroRows(ic, mc, jc, nc, kc int, acc bool) {
+	full := nc / gemmNR
+	w := nc - full*gemmNR
+	for i := range mc {
+		a := g.pa[i:]
+		off := (ic+i)*g.ldc + jc
+		if full > 0 {
+			RowKernel(kc, a, gemmMR, g.pb, gemmNR, kc*gemmNR, g.c[off:], full, acc)
+		}
+		if w > 0 {
+			RowKernel(kc, a, gemmMR, g.pb[full*kc*gemmNR:], gemmNR, kc*gemmNR, g.tile[:gemmNR], 1, false)
+			g.putTile(off+full*gemmNR, 1, w, acc)
 		}
 	}
 }
