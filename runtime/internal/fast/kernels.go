@@ -163,6 +163,7 @@ var KernelForms = map[core.OpKey]core.KernelFunc{
 	{Op: "Pow"}:     powFast,
 	{Op: "Where"}:   whereFast,
 	{Op: "Softmax"}: softmaxFast,
+	{Domain: "com.microsoft", Op: "GroupQueryAttention"}: gqaFast,
 }
 
 // FormRows is KernelForms resolved per table row, each with its fallback.
