@@ -2,6 +2,8 @@ package runtime_test
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"math/rand/v2"
 	"path/filepath"
 	goruntime "runtime"
@@ -76,10 +78,16 @@ func BenchmarkDecodeStep(b *testing.B) {
 					m, feeds := kvStep(b, filepath.Join("..", "bench", "models", file+".yaml"), tg, past, 1)
 					defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(1))
 					b.ReportAllocs()
+					var live []*mhrt.Tensor
+					for _, t := range feeds {
+						live = append(live, t)
+					}
 					for b.Loop() {
-						if _, err := m.Run(feeds); err != nil {
+						out, err := m.Run(feeds)
+						if err != nil {
 							b.Fatal(err)
 						}
+						mhrt.Recycle(slices.Collect(maps.Values(out)), live...)
 					}
 				})
 			}

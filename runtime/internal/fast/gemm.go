@@ -231,6 +231,10 @@ func (g *gemmOp) run() {
 		g.runPacked()
 		return
 	}
+	if g.m <= rowKernelRows && !g.transB && RowKernel != nil {
+		g.runRowsInPlace()
+		return
+	}
 	kc, mc, nc := min(gemmKC, g.k), min(gemmMC, g.m), min(gemmNC, g.n)
 	g.pa = grow(g.pa, kc*(mc+gemmMR-1)/gemmMR*gemmMR)
 	g.pb = grow(g.pb, kc*(nc+gemmNR-1)/gemmNR*gemmNR)
@@ -243,6 +247,42 @@ func (g *gemmOp) run() {
 				mc := min(gemmMC, g.m-ic)
 				g.packA(ic, mc, pc, kc)
 				g.macro(ic, mc, jc, nc, kc, pc > 0)
+			}
+		}
+	}
+}
+
+// runRowsInPlace is run for at most rowKernelRows rows of A and a B not
+// transposed: RowKernel reads A's rows and B's full NR-column panels where
+// they are (B's rows are ldb floats apart, a panel NR floats from the
+// next), and only a last, partial panel is packed. Packing B would copy all
+// of it for a product that reads it once per row: the attention of a
+// decode step (the weights by the cache's values, a row by k × 64).
+func (g *gemmOp) runRowsInPlace() {
+	full := g.n / gemmNR
+	w := g.n - full*gemmNR
+	for pc := 0; pc < g.k; pc += gemmKC {
+		kc := min(gemmKC, g.k-pc)
+		acc := pc > 0
+		if w > 0 {
+			g.pb = grow(g.pb, kc*gemmNR)
+			g.packB(pc, kc, full*gemmNR, w)
+		}
+		for i := range g.m {
+			var a []float32
+			as := 1
+			if g.transA {
+				a, as = g.a[pc*g.lda+i:], g.lda
+			} else {
+				a = g.a[i*g.lda+pc:]
+			}
+			off := i * g.ldc
+			if full > 0 {
+				RowKernel(kc, a, as, g.b[pc*g.ldb:], g.ldb, gemmNR, g.c[off:], full, acc)
+			}
+			if w > 0 {
+				RowKernel(kc, a, as, g.pb, gemmNR, kc*gemmNR, g.tile[:gemmNR], 1, false)
+				g.putTile(off+full*gemmNR, 1, w, acc)
 			}
 		}
 	}

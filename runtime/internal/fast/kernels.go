@@ -109,7 +109,11 @@ func (Ops) Concat(in []*core.Tensor, shape []int64, axis int) *core.Tensor {
 	}
 	switch in[0].Elems.(type) {
 	case []float32:
-		return &core.Tensor{DType: in[0].DType, Shape: shape, Elems: concatBlocks[float32](in, shape, axis)}
+		// From the pool: the onnx target's KV cache is a Concat of the past
+		// and the new token each step, a fresh buffer as long as the cache
+		// (Recycle gives the replaced one back).
+		out := GetF32(core.CheckSizeOf(shape, 4))[:0]
+		return &core.Tensor{DType: in[0].DType, Shape: shape, Elems: concatInto(out, in, shape, axis)}
 	case []int64:
 		return &core.Tensor{DType: in[0].DType, Shape: shape, Elems: concatBlocks[int64](in, shape, axis)}
 	}
@@ -959,7 +963,12 @@ func where32(cond, x, y *core.Tensor) *core.Tensor {
 // concatBlocks is concat's copy for storage type T: for each of the outer
 // blocks, each input's contiguous block in turn.
 func concatBlocks[T any](in []*core.Tensor, shape []int64, axis int) []T {
-	out := make([]T, 0, core.CheckSizeOf(shape, 8))
+	return concatInto(make([]T, 0, core.CheckSizeOf(shape, 8)), in, shape, axis)
+}
+
+// concatInto is concatBlocks appending to out (empty, with room for the
+// whole result).
+func concatInto[T any](out []T, in []*core.Tensor, shape []int64, axis int) []T {
 	outer, _, inner := ref.Split3(shape, axis)
 	for o := 0; o < outer; o++ {
 		for _, t := range in {
