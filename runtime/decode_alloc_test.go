@@ -3,10 +3,11 @@ package runtime_test
 import (
 	"fmt"
 	"maps"
-	"slices"
 	"math/rand/v2"
 	"path/filepath"
 	goruntime "runtime"
+	"runtime/debug"
+	"slices"
 	"testing"
 
 	"github.com/mhcc-dev/mhcc/compile"
@@ -126,5 +127,83 @@ func TestEnginesAgreeOnKVSteps(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// stepAllocs runs one decode step of m on feeds n times, recycling each
+// step's outputs as a generation loop does (mhrt.Recycle), and returns the
+// mean allocations and allocated bytes per step.
+func stepAllocs(t *testing.T, m *mhrt.Model, feeds map[string]*mhrt.Tensor, n int) (allocs, bytes float64) {
+	t.Helper()
+	var live []*mhrt.Tensor
+	for _, f := range feeds {
+		live = append(live, f)
+	}
+	step := func() {
+		out, err := m.Run(feeds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mhrt.Recycle(slices.Collect(maps.Values(out)), live...)
+	}
+	for range 3 {
+		step() // fill the buffer pool
+	}
+	defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(1))
+	// No collection while counting: a collection empties the buffer pool
+	// (sync.Pool), and the steps after it allocate their buffers again,
+	// which is the collector's doing, not the step's.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	var before, after goruntime.MemStats
+	goruntime.ReadMemStats(&before)
+	allocs = testing.AllocsPerRun(n, step)
+	goruntime.ReadMemStats(&after)
+	return allocs, float64(after.TotalAlloc-before.TotalAlloc) / float64(n+1) // AllocsPerRun runs step once more to warm up
+}
+
+// TestDecodeStepAllocations bounds what a decode step allocates on
+// tiny-mhc-kv (2 layers, 2 KV heads of 8) for the onnx target (the cache
+// Concat'ed each step) and the ort target (GroupQueryAttention), on one
+// thread. It is not timed; it fails when per-step garbage comes back:
+//
+//   - bytes per step must not grow with the cache: at a 1024-token cache a
+//     step's four presents are 4 × 2 × 1025 × 8 × 4 B = 262 KB, and before
+//     mhrt.Recycle and the pooled Concat and presents every step allocated
+//     them afresh (the onnx target 17 MB per step on decoder-256 at a
+//     2048-token cache, ort 34 MB). With them the extra bytes over the same
+//     step on an empty cache stay under a quarter of the presents' size:
+//     what is left is the attention mask's int64 and bool tensors (Range,
+//     Equal, Where over the past + 1 positions, which the float32 pool does
+//     not hold), 25 KB (onnx) and 34 KB (ort) here;
+//   - allocations per step stay within 5 per node of the graph: a kernel
+//     call allocates its result tensor, the slice header its element slice
+//     is boxed in, the slice of outputs it returns and a buffer below the
+//     pool's smallest size, sometimes a shape; the run itself allocates its
+//     result map only (its per-slot scratch is pooled). About 4 per node
+//     here; 4.6 on decoder-256 before this bound (5467 allocations for 1179
+//     nodes, onnx target), 4.0 after (go test -bench DecodeStep).
+func TestDecodeStepAllocations(t *testing.T) {
+	const past = 1024
+	for _, tg := range []string{"onnx", "ort"} {
+		t.Run(tg, func(t *testing.T) {
+			m0, f0 := kvStep(t, "../testdata/kv/tiny-mhc-kv.yaml", tg, 0, 1)
+			m1, f1 := kvStep(t, "../testdata/kv/tiny-mhc-kv.yaml", tg, past, 1)
+			a0, b0 := stepAllocs(t, m0, f0, 50)
+			a1, b1 := stepAllocs(t, m1, f1, 50)
+			presents := 0
+			for _, v := range m1.Outputs {
+				if v.Name != lower.Logits {
+					presents += 2 * (past + 1) * 8 * 4
+				}
+			}
+			nodes := len(m1.Nodes())
+			t.Logf("%d nodes; past 0: %.0f allocations, %.0f bytes per step; past %d: %.0f allocations, %.0f bytes (presents %d bytes)", nodes, a0, b0, past, a1, b1, presents)
+			if extra := b1 - b0; extra > float64(presents)/4 {
+				t.Errorf("a step on a %d-token cache allocates %.0f bytes more than on an empty one, more than a quarter of its presents' %d bytes: the cache is allocated afresh each step", past, extra, presents)
+			}
+			if bound := 5 * float64(nodes); a1 > bound {
+				t.Errorf("%.0f allocations per step, more than 5 per node (%d nodes)", a1, nodes)
+			}
+		})
 	}
 }
