@@ -338,7 +338,22 @@ func (g *gemmOp) runPackedRows() {
 				g.putTile(off, gemmMR, w, acc)
 			}
 		}
-		if full < g.m {
+		if rest := g.m - full; rest > 0 && rest <= rowKernelRows && RowKernel != nil {
+			// The last rows in place, without packing them: what macroRows
+			// computes from the packed copy, the same bits.
+			panels := g.n / gemmNR
+			w := g.n - panels*gemmNR
+			for i := full; i < g.m; i++ {
+				a, off := g.a[i*g.lda+pc:], i*g.ldc
+				if panels > 0 {
+					RowKernel(kc, a, 1, bp, gemmNR, kc*gemmNR, g.c[off:], panels, acc)
+				}
+				if w > 0 {
+					RowKernel(kc, a, 1, bp[panels*kc*gemmNR:], gemmNR, kc*gemmNR, g.tile[:gemmNR], 1, false)
+					g.putTile(off+panels*gemmNR, 1, w, acc)
+				}
+			}
+		} else if full < g.m {
 			g.pb = bp
 			g.packA(full, g.m-full, pc, kc)
 			g.macro(full, g.m-full, 0, g.n, kc, acc)
