@@ -129,3 +129,33 @@ func runGraph(m *core.Model, inputs map[string]*core.Tensor, opt core.RunOptions
 	}
 	return res, nil
 }
+
+// Recycle gives the float32 storage of dead tensors, ones a run returned
+// that the caller is done with, back to the Fast engine's buffer pool,
+// where later runs take their intermediates' and outputs' buffers from;
+// storage that one of live shares is kept. A generation loop calls it on
+// the cache a step replaced (the previous step's presents): without it each
+// decode step allocates a buffer as long as the cache per layer afresh, and
+// the collector zeroes every one of them. Nothing may use a dead tensor, or
+// a tensor sharing its storage, afterwards. Other element types are left to
+// the collector.
+func Recycle(dead []*core.Tensor, live ...*core.Tensor) {
+	keep := map[*float32]bool{}
+	for _, t := range live {
+		if t == nil {
+			continue
+		}
+		if b, ok := t.Elems.([]float32); ok && cap(b) > 0 {
+			keep[&b[:1][0]] = true
+		}
+	}
+	for _, t := range dead {
+		if t == nil {
+			continue
+		}
+		if b, ok := t.Elems.([]float32); ok && cap(b) > 0 && !keep[&b[:1][0]] {
+			keep[&b[:1][0]] = true // once, however often it is listed
+			fast.PutF32(b)
+		}
+	}
+}

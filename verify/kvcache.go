@@ -224,13 +224,20 @@ func (s *Session) StepMasked(ids, mask []int64) (*mhrt.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
+	dead := make([]*mhrt.Tensor, 0, len(s.past))
 	for j, name := range s.Cache.Present {
 		t := out[name]
 		if t == nil || len(t.Shape) != 4 || t.Shape[2] != int64(s.len+n) {
 			return nil, fmt.Errorf("kvcache: output %q is %v, want past length %d", name, t, s.len+n)
 		}
+		dead = append(dead, s.past[j])
 		s.past[j] = t
 	}
+	// The replaced cache goes back to the runtime's buffer pool for the
+	// next step's presents (the session made it and nothing else holds it),
+	// unless the new outputs share its storage.
+	live := []*mhrt.Tensor{out[lower.Logits]}
+	mhrt.Recycle(dead, append(live, s.past...)...)
 	s.len += n
 	s.mask, s.seen = rows, seen
 	return out[lower.Logits], nil

@@ -12,6 +12,11 @@
 // -prefill N measures one prefill step of N tokens (past 0) instead of
 // decoding.
 //
+// -go LIST adds mhcc's Go runtime (its Fast engine) on the graphs of those
+// targets as contenders in the same rounds, on -threads threads
+// (GOMAXPROCS during its calls); -mhc-only leaves out the residual twins.
+// scripts/bench-go-decode writes bench/go-decode.md with them.
+//
 // It writes a Markdown report (bench/decode.md through scripts/bench-decode).
 // See bench/README.md.
 package main
@@ -27,7 +32,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
 	"github.com/mhcc-dev/mhcc/bench/internal/benchort"
@@ -41,6 +48,7 @@ import (
 
 	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/ortops"
+	mhrt "github.com/mhcc-dev/mhcc/runtime"
 	"github.com/mhcc-dev/mhcc/runtime/feed"
 )
 
@@ -58,6 +66,27 @@ type options struct {
 	ortopsLib string // the custom-op library, for the fused target
 	prefill   int    // > 0: one step of this many tokens on an empty cache
 	lib       *ortops.Lib
+	goTargets []string // targets whose graphs mhcc's Go runtime runs too
+	mhcOnly   bool     // no residual twins
+}
+
+// engines are the contenders' labels per model, in order: onnxruntime on
+// each of o.targets, then the Go runtime on each of o.goTargets.
+func (o *options) engines() []engine {
+	var es []engine
+	for _, t := range o.targets {
+		es = append(es, engine{label: t, target: t})
+	}
+	for _, t := range o.goTargets {
+		es = append(es, engine{label: "Go " + t, target: t, goRT: true})
+	}
+	return es
+}
+
+// An engine is a target's graph in onnxruntime or in mhcc's Go runtime.
+type engine struct {
+	label, target string
+	goRT          bool
 }
 
 // A pair is an mHC model file and its residual twin.
@@ -82,7 +111,10 @@ func main() {
 	flag.DurationVar(&o.minSample, "min-sample", 100*time.Millisecond, "a sample repeats a decode step until it lasts this long")
 	flag.IntVar(&o.threads, "threads", 1, "onnxruntime intra-op threads")
 	flag.StringVar(&pasts, "pasts", "0,512,2048", "cache lengths to decode on")
-	flag.StringVar(&targets, "targets", "ort,onnx", "targets to compile for")
+	flag.StringVar(&targets, "targets", "ort,onnx", "targets to compile for and run in onnxruntime")
+	var goTargets string
+	flag.StringVar(&goTargets, "go", "", "targets whose graphs mhcc's Go runtime (Fast engine) runs too, in the same rounds, e.g. fused,ort,onnx")
+	flag.BoolVar(&o.mhcOnly, "mhc-only", false, "measure the mHC models only, not their residual twins")
 	flag.BoolVar(&quick, "quick", false, "smoke run: 3 reps, 20ms samples, hidden 256 only")
 	flag.StringVar(&o.out, "out", "", "write the Markdown report to this file as well as to stdout")
 	flag.StringVar(&o.ortLib, "ort-lib", "", "onnxruntime shared library (default $MHCC_ORT_LIB, else <root>/.cache/onnxruntime-1.30.0/libonnxruntime.so.1)")
@@ -116,6 +148,11 @@ func main() {
 	if quick {
 		o.reps, o.minSample, o.pairs = min(o.reps, 3), 20*time.Millisecond, o.pairs[:1]
 	}
+	for f := range strings.SplitSeq(goTargets, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			o.goTargets = append(o.goTargets, f)
+		}
+	}
 	if err := o.finish(pasts, targets); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/decode:", err)
 		os.Exit(2)
@@ -138,7 +175,12 @@ func (o *options) finish(pasts, targets string) error {
 		o.pasts = append(o.pasts, p)
 	}
 	for f := range strings.SplitSeq(targets, ",") {
-		o.targets = append(o.targets, strings.TrimSpace(f))
+		if f = strings.TrimSpace(f); f != "" {
+			o.targets = append(o.targets, f)
+		}
+	}
+	if len(o.targets)+len(o.goTargets) == 0 {
+		return errors.New("no contenders: give -targets or -go")
 	}
 	if o.prefill > 0 {
 		o.pasts = []int{0}
@@ -149,10 +191,10 @@ func (o *options) finish(pasts, targets string) error {
 	return benchenv.Defaults(&o.root, &o.ortLib, &o.command)
 }
 
-// A contender is one compiled cache graph in one onnxruntime session, with
-// its inputs for one cache length.
+// A contender is one compiled cache graph in one onnxruntime session, or in
+// mhcc's Go runtime, with its inputs for one cache length.
 type contender struct {
-	name    string // mHC or residual
+	name    string // mHC or residual, and the engine
 	sess    *ort.DynamicAdvancedSession
 	in      []ort.Value
 	out     []ort.Value
@@ -161,6 +203,14 @@ type contender struct {
 	fused   bool
 	samples []time.Duration
 	cpu     []time.Duration // thread CPU time per step, per sample
+	pcpu    []time.Duration // process CPU time per step, per sample
+
+	// The Go runtime's model, inputs and last outputs, and its GOMAXPROCS.
+	gm      *mhrt.Model
+	feeds   map[string]*mhrt.Tensor
+	goOut   map[string]*mhrt.Tensor
+	threads int
+	logits  []float32 // the warm-up step's, to compare contenders
 }
 
 func (c *contender) release() {
@@ -179,33 +229,81 @@ func (c *contender) close() {
 	}
 }
 
-// call runs n decode steps on the same inputs and returns the wall time
-// and the calling thread's CPU time per step.
-func (c *contender) call(n int) (wall, cpu time.Duration, err error) {
+// call runs n decode steps on the same inputs and returns the wall time,
+// the calling thread's CPU time and the process's CPU time per step. The
+// Go runtime runs with GOMAXPROCS set to its thread count (set before the
+// clock starts); its process CPU time includes the collector's threads.
+func (c *contender) call(n int) (wall, cpu, pcpu time.Duration, err error) {
+	if c.gm != nil {
+		defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(c.threads))
+	}
 	goruntime.LockOSThread()
 	defer goruntime.UnlockOSThread()
-	c0, t0 := benchenv.ThreadCPU(), time.Now()
+	c0, p0, t0 := benchenv.ThreadCPU(), processCPU(), time.Now()
 	for range n {
+		if c.gm != nil {
+			c.recycle()
+			if c.goOut, err = c.gm.Run(c.feeds); err != nil {
+				return 0, 0, 0, fmt.Errorf("%s: %w", c.name, err)
+			}
+			continue
+		}
 		c.release()
 		if err := c.sess.Run(c.in, c.out); err != nil {
-			return 0, 0, fmt.Errorf("%s: %w", c.name, err)
+			return 0, 0, 0, fmt.Errorf("%s: %w", c.name, err)
 		}
 	}
-	return time.Since(t0) / time.Duration(n), (benchenv.ThreadCPU() - c0) / time.Duration(n), nil
+	d := time.Duration(n)
+	return time.Since(t0) / d, (benchenv.ThreadCPU() - c0) / d, (processCPU() - p0) / d, nil
+}
+
+// recycle gives the Go runtime's last outputs back to its buffer pool, as
+// release does onnxruntime's (a generation loop does so with the cache a
+// step replaced: mhrt.Recycle), keeping any storage an input shares.
+func (c *contender) recycle() {
+	if c.goOut == nil {
+		return
+	}
+	var dead, live []*mhrt.Tensor
+	for _, t := range c.goOut {
+		dead = append(dead, t)
+	}
+	for _, t := range c.feeds {
+		live = append(live, t)
+	}
+	mhrt.Recycle(dead, live...)
+	c.goOut = nil
+}
+
+// processCPU is the CPU time of the whole process (all threads).
+func processCPU() time.Duration {
+	var ts syscall.Timespec
+	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 2 /* CLOCK_PROCESS_CPUTIME_ID */, uintptr(unsafe.Pointer(&ts)), 0)
+	return time.Duration(ts.Nano())
 }
 
 // A graph is one compiled model: its session and shapes.
 type graph struct {
 	model             *model.Model
 	sess              *ort.DynamicAdvancedSession
+	gm                *mhrt.Model // the Go runtime's, for a Go contender
+	goThreads         int
 	inNames, outNames []string
 	nodes             int
 	fused             bool // runs the library's kernels
 }
 
+func (g *graph) destroy() {
+	if g != nil && g.sess != nil {
+		g.sess.Destroy()
+	}
+}
+
 // compileGraph builds the KV-cache graph of the model file for target, with RoPE
-// tables long enough for the longest cache, and opens its session.
-func compileGraph(o options, file, tg string) (*graph, error) {
+// tables long enough for the longest cache, and opens its session (with
+// e.goRT, decodes it in the Go runtime instead).
+func compileGraph(o options, file string, e engine) (*graph, error) {
+	tg := e.target
 	if !filepath.IsAbs(file) {
 		file = filepath.Join(o.root, file)
 	}
@@ -226,12 +324,17 @@ func compileGraph(o options, file, tg string) (*graph, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &graph{model: m}
+	g := &graph{model: m, nodes: countNodes(res.ONNX)}
 	for _, i := range ins {
 		g.inNames = append(g.inNames, i.Name)
 	}
 	for _, i := range outs {
 		g.outNames = append(g.outNames, i.Name)
+	}
+	if e.goRT {
+		g.gm, err = mhrt.Decode(res.ONNX)
+		g.goThreads = o.threads
+		return g, err
 	}
 	var setup func(*ort.SessionOptions) error
 	if tg == "fused" {
@@ -240,7 +343,6 @@ func compileGraph(o options, file, tg string) (*graph, error) {
 	if g.sess, err = benchort.Session(res.ONNX, g.inNames, g.outNames, o.threads, setup); err != nil {
 		return nil, err
 	}
-	g.nodes = countNodes(res.ONNX)
 	g.fused = tg == "fused"
 	return g, nil
 }
@@ -251,49 +353,69 @@ func compileGraph(o options, file, tg string) (*graph, error) {
 func (g *graph) contender(name string, past, seq int) (*contender, error) {
 	a := g.model.Arch
 	rng := feed.NewRand(1, uint64(past))
-	c := &contender{name: name, sess: g.sess, out: make([]ort.Value, len(g.outNames)), seq: seq, fused: g.fused}
+	c := &contender{name: name, sess: g.sess, out: make([]ort.Value, len(g.outNames)), seq: seq, fused: g.fused, gm: g.gm, threads: g.goThreads}
+	if c.gm != nil {
+		c.feeds = map[string]*mhrt.Tensor{}
+	}
 	ids, pos := make([]int64, seq), make([]int64, seq)
 	for i := range seq {
 		ids[i], pos[i] = int64(1+i%7), int64(past+i)
+	}
+	i64 := func(in string, shape []int64, v []int64) (ort.Value, error) {
+		if c.gm != nil {
+			c.feeds[in] = mhrt.NewInt64(shape, v)
+			return nil, nil
+		}
+		return ort.NewTensor(ort.NewShape(shape...), v)
 	}
 	for _, in := range g.inNames {
 		var v ort.Value
 		var err error
 		switch in {
 		case lower.InputIDs:
-			v, err = ort.NewTensor(ort.NewShape(1, int64(seq)), ids)
+			v, err = i64(in, []int64{1, int64(seq)}, ids)
 		case lower.AttentionMask: // no padding: ones over the cache and the new tokens
 			ones := make([]int64, past+seq)
 			for i := range ones {
 				ones[i] = 1
 			}
-			v, err = ort.NewTensor(ort.NewShape(1, int64(past+seq)), ones)
+			v, err = i64(in, []int64{1, int64(past + seq)}, ones)
 		case lower.PositionIDs:
-			v, err = ort.NewTensor(ort.NewShape(1, int64(seq)), pos)
+			v, err = i64(in, []int64{1, int64(seq)}, pos)
 		default:
 			data := make([]float32, a.KVHeads*past*a.HeadDim)
 			for i := range data {
 				data[i] = float32(rng.Normal())
 			}
-			v, err = ort.NewTensor(ort.NewShape(1, int64(a.KVHeads), int64(past), int64(a.HeadDim)), data)
+			shape := []int64{1, int64(a.KVHeads), int64(past), int64(a.HeadDim)}
+			if c.gm != nil {
+				c.feeds[in] = mhrt.NewFloat32(shape, data)
+			} else {
+				v, err = ort.NewTensor(ort.NewShape(shape...), data)
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: input %s: %w", name, in, err)
 		}
-		c.in = append(c.in, v)
+		if v != nil {
+			c.in = append(c.in, v)
+		}
 	}
 	return c, nil
 }
 
-// A row is one measured (pair, target, past) case.
+// A row is one measured (pair, engine, past) case.
 type row struct {
-	pair, target     string
+	pair, target     string // target: the engine's label (onnxruntime's target, or "Go " + target)
+	goRT             bool
 	past             int
 	mhc, resid       time.Duration
 	mhcCPU, resCPU   time.Duration // thread CPU time (meaningful at 1 thread)
+	mhcPCPU, resPCPU time.Duration // process CPU time
 	mhcMin, mhcMax   time.Duration
 	resMin, resMax   time.Duration
 	mhcNodes, rNodes int
+	delta            float64 // max |Δ logits| of the mHC model against the first onnxruntime contender's
 }
 
 func run(o options) error {
@@ -313,15 +435,17 @@ func run(o options) error {
 	var rows []row
 	for _, p := range o.pairs {
 		var gms, grs []*graph
-		for _, tg := range o.targets {
-			fmt.Fprintf(os.Stderr, "bench/decode: compiling %s for %s\n", p.label, tg)
-			gm, err := compileGraph(o, p.mhc, tg)
+		for _, e := range o.engines() {
+			fmt.Fprintf(os.Stderr, "bench/decode: compiling %s for %s\n", p.label, e.label)
+			gm, err := compileGraph(o, p.mhc, e)
 			if err != nil {
 				return fmt.Errorf("%s: %w", p.mhc, err)
 			}
-			gr, err := compileGraph(o, p.resid, tg)
-			if err != nil {
-				return fmt.Errorf("%s: %w", p.resid, err)
+			var gr *graph
+			if !o.mhcOnly {
+				if gr, err = compileGraph(o, p.resid, e); err != nil {
+					return fmt.Errorf("%s: %w", p.resid, err)
+				}
 			}
 			gms, grs = append(gms, gm), append(grs, gr)
 		}
@@ -333,9 +457,10 @@ func run(o options) error {
 			rows = append(rows, rs...)
 		}
 		for i := range gms {
-			gms[i].sess.Destroy()
-			grs[i].sess.Destroy()
+			gms[i].destroy()
+			grs[i].destroy()
 		}
+		gms, grs = nil, nil
 		goruntime.GC()
 	}
 	report := writeReport(o, rows, load, benchenv.LoadAvg(", "), time.Since(start))
@@ -351,42 +476,55 @@ func run(o options) error {
 }
 
 // measure interleaves, at one cache length, the mHC and residual graphs of
-// every target (gms[i], grs[i] for o.targets[i]): a warm-up call each that
-// also sets the calls per sample, then o.reps rounds taking one sample of
-// each, rotating which goes first. So the mHC / residual ratios and the
-// target against target comparison are both taken side by side.
+// every engine (gms[i], grs[i] for o.engines()[i]; grs[i] nil with
+// -mhc-only): a warm-up call each that also sets the calls per sample, then
+// o.reps rounds taking one sample of each, rotating which goes first. So
+// the mHC / residual ratios and the engine against engine comparisons are
+// all taken side by side.
 func measure(o options, p pair, past int, gms, grs []*graph) ([]row, error) {
 	fmt.Fprintf(os.Stderr, "bench/decode: %s, past %d:", p.label, past)
 	defer fmt.Fprintln(os.Stderr)
+	engines := o.engines()
 	var cs []*contender
+	cm := make([]*contender, len(gms)) // the mHC contender of each engine
+	cr := make([]*contender, len(gms))
 	for i := range gms {
 		for _, g := range []*graph{gms[i], grs[i]} {
+			if g == nil {
+				continue
+			}
 			name := "mHC"
 			if g == grs[i] {
 				name = "residual"
 			}
-			c, err := g.contender(name+" "+o.targets[i], past, max(1, o.prefill))
+			c, err := g.contender(name+" "+engines[i].label, past, max(1, o.prefill))
 			if err != nil {
 				return nil, err
 			}
 			defer c.close()
 			cs = append(cs, c)
+			if g == gms[i] {
+				cm[i] = c
+			} else {
+				cr[i] = c
+			}
 		}
 	}
 	for _, c := range cs {
 		for range 2 {
-			d, _, err := c.call(1)
+			d, _, _, err := c.call(1)
 			if err != nil {
 				return nil, err
 			}
 			c.calls = benchenv.CallsPerSample(o.minSample, d)
 		}
-		if err := checkOutputs(c, gms[0].outNames, past); err != nil {
+		var err error
+		if c.logits, err = checkOutputs(c, gms[0].outNames, past); err != nil {
 			return nil, err
 		}
-		if c.fused && !strings.HasPrefix(c.name, "residual") {
+		if c.fused && c.gm == nil && !strings.HasPrefix(c.name, "residual") {
 			before := o.lib.Calls()
-			if _, _, err := c.call(1); err != nil {
+			if _, _, _, err := c.call(1); err != nil {
 				return nil, err
 			}
 			ran := int64(0)
@@ -400,53 +538,88 @@ func measure(o options, p pair, past int, gms, grs []*graph) ([]row, error) {
 	}
 	err := benchenv.Interleave(o.reps, len(cs), func(i int) error {
 		c := cs[i]
-		d, cpu, err := c.call(c.calls)
+		d, cpu, pcpu, err := c.call(c.calls)
 		if err != nil {
 			return err
 		}
 		c.samples = append(c.samples, d)
 		c.cpu = append(c.cpu, cpu)
+		c.pcpu = append(c.pcpu, pcpu)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	var rows []row
-	for i, tg := range o.targets {
-		cm, cr := cs[2*i], cs[2*i+1]
-		rows = append(rows, row{pair: p.label, target: tg, past: past,
-			mhc: benchenv.Median(cm.samples), resid: benchenv.Median(cr.samples),
-			mhcCPU: benchenv.Median(cm.cpu), resCPU: benchenv.Median(cr.cpu),
-			mhcMin: slices.Min(cm.samples), mhcMax: slices.Max(cm.samples),
-			resMin: slices.Min(cr.samples), resMax: slices.Max(cr.samples),
-			mhcNodes: gms[i].nodes, rNodes: grs[i].nodes})
+	for i, e := range engines {
+		m := cm[i]
+		r := row{pair: p.label, target: e.label, goRT: e.goRT, past: past,
+			mhc: benchenv.Median(m.samples), mhcCPU: benchenv.Median(m.cpu), mhcPCPU: benchenv.Median(m.pcpu),
+			mhcMin: slices.Min(m.samples), mhcMax: slices.Max(m.samples), mhcNodes: gms[i].nodes, delta: -1}
+		if c := cr[i]; c != nil {
+			r.resid, r.resCPU, r.resPCPU = benchenv.Median(c.samples), benchenv.Median(c.cpu), benchenv.Median(c.pcpu)
+			r.resMin, r.resMax, r.rNodes = slices.Min(c.samples), slices.Max(c.samples), grs[i].nodes
+		}
+		for j, f := range engines {
+			if !f.goRT && j != i {
+				r.delta = maxAbsDiff(m.logits, cm[j].logits)
+				break
+			}
+		}
+		rows = append(rows, r)
 	}
 	return rows, nil
 }
 
+// maxAbsDiff is max |a − b| over two equally long vectors, NaN if their
+// lengths differ.
+func maxAbsDiff(a, b []float32) float64 {
+	if len(a) != len(b) {
+		return math.NaN()
+	}
+	d := 0.0
+	for i := range a {
+		d = max(d, math.Abs(float64(a[i])-float64(b[i])))
+	}
+	return d
+}
+
 // checkOutputs makes sure a step did what a decode step does: finite
-// logits for one token and presents one token longer than the cache.
-func checkOutputs(c *contender, names []string, past int) error {
+// logits for the new tokens and presents as long as the cache and the new
+// tokens. It returns the logits.
+func checkOutputs(c *contender, names []string, past int) ([]float32, error) {
+	var logits []float32
 	for i, name := range names {
-		t, ok := c.out[i].(*ort.Tensor[float32])
-		if !ok {
-			return fmt.Errorf("%s: output %s is %T", c.name, name, c.out[i])
+		var sh []int64
+		var data []float32
+		if c.gm != nil {
+			t := c.goOut[name]
+			if t == nil || t.DType != mhrt.Float32 {
+				return nil, fmt.Errorf("%s: output %s is %v", c.name, name, t)
+			}
+			sh, data = t.Shape, t.Float32s()
+		} else {
+			t, ok := c.out[i].(*ort.Tensor[float32])
+			if !ok {
+				return nil, fmt.Errorf("%s: output %s is %T", c.name, name, c.out[i])
+			}
+			sh, data = t.GetShape(), t.GetData()
 		}
-		sh := t.GetShape()
 		if name == lower.Logits {
 			if sh[1] != int64(c.seq) {
-				return fmt.Errorf("%s: logits %v, want %d positions", c.name, sh, c.seq)
+				return nil, fmt.Errorf("%s: logits %v, want %d positions", c.name, sh, c.seq)
 			}
-			for _, x := range t.GetData() {
+			for _, x := range data {
 				if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-					return fmt.Errorf("%s: logits hold %v", c.name, x)
+					return nil, fmt.Errorf("%s: logits hold %v", c.name, x)
 				}
 			}
+			logits = slices.Clone(data)
 		} else if sh[2] != int64(past+c.seq) {
-			return fmt.Errorf("%s: %s has shape %v, want %d cached tokens", c.name, name, sh, past+c.seq)
+			return nil, fmt.Errorf("%s: %s has shape %v, want %d cached tokens", c.name, name, sh, past+c.seq)
 		}
 	}
-	return nil
+	return logits, nil
 }
 
 // countNodes is the number of top-level ONNX nodes of a model.
@@ -495,8 +668,21 @@ func writeReport(o options, rows []row, loadBefore, loadAfter string, elapsed ti
 		p(" `fused` has per sublayer one `ai.mhcc.HCCoeffsSinkhorn` and one `ai.mhcc.HCBoundary` (docs/fused-ops.md; the first sublayer's are `HCCoeffsSinkhorn` and `HCPremixNorm`, later ones `HCPostCoeffsSinkhorn` and `HCBoundary`), run by mhcc's custom-op library (`ortops/`, built by `scripts/build-ortops`, registered with `RegisterCustomOpsLibrary_V2`; the run checked from the library's call counters that its kernels ran), and the reference attention like `onnx`; its residual twin is the same graph as `onnx`'s.")
 	}
 	p("\n\n")
+	if len(o.goTargets) > 0 {
+		p("**Go** rows: mhcc's Go runtime (`mhrt.Decode` of the same ONNX bytes, `Model.Run`, its Fast engine: the fused plan, packed weights, %s) on the graph of the named target, with GOMAXPROCS = %d during its calls, inputs made once as Go tensors, in the same rounds as onnxruntime. ", mhrt.Kernels(), o.threads)
+		p("Its **process CPU** time (`CLOCK_PROCESS_CPUTIME_ID`) includes the Go collector's background threads, which its thread CPU time misses; for onnxruntime at one intra-op thread the two are nearly equal. **max |Δ logits|** is against the first onnxruntime contender on the same model (another graph of the same function where the targets differ).\n\n")
+	}
 	cpu := o.threads == 1
-	if cpu {
+	if o.mhcOnly {
+		p("| model | engine | past | CPU ms | process CPU ms | wall ms | wall range | max |Δ logits| |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
+		for _, r := range rows {
+			d := "—"
+			if r.delta >= 0 {
+				d = fmt.Sprintf("%.2g", r.delta)
+			}
+			p("| %s | %s | %d | %s | %s | %s | %s–%s | %s |\n", r.pair, r.target, r.past, ms(r.mhcCPU), ms(r.mhcPCPU), ms(r.mhc), ms(r.mhcMin), ms(r.mhcMax), d)
+		}
+	} else if cpu {
 		p("**CPU ms** is the calling thread's CPU time per step (`CLOCK_THREAD_CPUTIME_ID`): with one intra-op thread onnxruntime runs every node on the caller's thread, so it is the step's work without the time the loaded machine gave to other processes; **wall ms** is the elapsed time. The ratio and overhead are given for both.\n\n")
 		p("| model | target | past | mHC CPU ms | residual CPU ms | mHC / residual (CPU) | overhead CPU ms | mHC wall ms | residual wall ms | mHC / residual (wall) | mHC wall range | residual wall range |\n")
 		p("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
@@ -513,7 +699,7 @@ func writeReport(o options, rows []row, loadBefore, loadAfter string, elapsed ti
 				float64(r.mhc)/float64(r.resid), ms(r.mhc-r.resid), ms(r.mhcMin), ms(r.mhcMax), ms(r.resMin), ms(r.resMax))
 		}
 	}
-	if cpu && slices.Contains(o.targets, "ort") && slices.Contains(o.targets, "onnx") {
+	if cpu && !o.mhcOnly && slices.Contains(o.targets, "ort") && slices.Contains(o.targets, "onnx") {
 		p("\n**GroupQueryAttention against the reference attention**: the `ort` graph's CPU time over the `onnx` graph's, measured in the same rounds (below 1: GroupQueryAttention is faster).\n\n")
 		p("| model | past | mHC: ort / onnx | residual: ort / onnx |\n|---|---:|---:|---:|\n")
 		for _, a := range rows {
@@ -527,11 +713,35 @@ func writeReport(o options, rows []row, loadBefore, loadAfter string, elapsed ti
 			}
 		}
 	}
+	if len(o.goTargets) > 0 && len(o.targets) > 0 {
+		p("\n**mhcc's Go runtime against onnxruntime** (mHC models): the Go contender's time over onnxruntime's, same rounds; below 1 the Go runtime is faster.")
+		if cpu {
+			p(" Thread CPU, process CPU and wall time.\n\n| model | past | Go on | onnxruntime on | Go / ort (thread CPU) | Go / ort (process CPU) | Go / ort (wall) |\n|---|---:|---|---|---:|---:|---:|\n")
+		} else {
+			p(" Wall time (at %d threads the CPU times sum several threads).\n\n| model | past | Go on | onnxruntime on | Go / ort (wall) |\n|---|---:|---|---|---:|\n", o.threads)
+		}
+		for _, g := range rows {
+			if !g.goRT {
+				continue
+			}
+			for _, r := range rows {
+				if r.goRT || r.pair != g.pair || r.past != g.past {
+					continue
+				}
+				if cpu {
+					p("| %s | %d | %s | %s | %.2f× | %.2f× | %.2f× |\n", g.pair, g.past, strings.TrimPrefix(g.target, "Go "), r.target,
+						float64(g.mhcCPU)/float64(r.mhcCPU), float64(g.mhcPCPU)/float64(r.mhcPCPU), float64(g.mhc)/float64(r.mhc))
+				} else {
+					p("| %s | %d | %s | %s | %.2f× |\n", g.pair, g.past, strings.TrimPrefix(g.target, "Go "), r.target, float64(g.mhc)/float64(r.mhc))
+				}
+			}
+		}
+	}
 	p("\nONNX nodes per graph (mHC / residual), and per sublayer (mHC graph's nodes / sublayers; mHC's extra nodes over the twin / sublayers):\n\n")
 	p("| model | target | mHC nodes | residual nodes | nodes per sublayer | extra nodes per sublayer |\n|---|---|---:|---:|---:|---:|\n")
 	seenRow := map[string]bool{}
 	for _, r := range rows {
-		k := r.pair + " " + r.target
+		k := r.pair + " " + strings.TrimPrefix(r.target, "Go ")
 		if seenRow[k] {
 			continue
 		}
@@ -544,17 +754,21 @@ func writeReport(o options, rows []row, loadBefore, loadAfter string, elapsed ti
 				}
 			}
 		}
-		if subs > 0 {
-			p("| %s | %s | %d | %d | %.1f | %.1f |\n", r.pair, r.target, r.mhcNodes, r.rNodes, float64(r.mhcNodes)/float64(subs), float64(r.mhcNodes-r.rNodes)/float64(subs))
+		tg := strings.TrimPrefix(r.target, "Go ")
+		switch {
+		case subs > 0 && o.mhcOnly:
+			p("| %s | %s | %d | — | %.1f | — |\n", r.pair, tg, r.mhcNodes, float64(r.mhcNodes)/float64(subs))
+		case subs > 0:
+			p("| %s | %s | %d | %d | %.1f | %.1f |\n", r.pair, tg, r.mhcNodes, r.rNodes, float64(r.mhcNodes)/float64(subs), float64(r.mhcNodes-r.rNodes)/float64(subs))
 		}
 	}
 	p("\nThe same counts in one line (mHC / residual):")
 	seen := map[string]bool{}
 	for _, r := range rows {
-		k := r.pair + " " + r.target
+		k := r.pair + " " + strings.TrimPrefix(r.target, "Go ")
 		if !seen[k] {
 			seen[k] = true
-			p(" %s %s: %d / %d;", r.pair, r.target, r.mhcNodes, r.rNodes)
+			p(" %s %s: %d / %d;", r.pair, strings.TrimPrefix(r.target, "Go "), r.mhcNodes, r.rNodes)
 		}
 	}
 	p("\n")

@@ -391,7 +391,13 @@ func (m *Model) RunCall(c *Call, args []*Tensor) (outs []*Tensor, err error) {
 		if outs[i] == nil {
 			return nil, fmt.Errorf("runtime: %v: internal error: output %d %q not computed", n, i, name)
 		}
-		if want := m.TypeOf(name); want != Undefined && outs[i].DType != want {
+		want := Undefined
+		if c.OutTypes != nil {
+			want = c.OutTypes[i]
+		} else {
+			want = m.TypeOf(name)
+		}
+		if want != Undefined && outs[i].DType != want {
 			return nil, fmt.Errorf("runtime: %v: internal error: output %d is %v, type inference said %v", n, i, outs[i].DType, want)
 		}
 	}

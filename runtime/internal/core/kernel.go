@@ -35,6 +35,10 @@ type Call struct {
 	Nout int        // outputs declared by the node, omitted ones included
 	Ops  Ops        // the engine's: ref.Ops under Reference, fast.Ops under Fast
 	Fn   KernelFunc // what the engine runs for n: its row's kernel, or its fast form (Kernel)
+	// OutTypes, when set, are the types inference gave n's outputs (what
+	// RunCall checks the kernel's against), looked up once by the plan
+	// instead of by name on every call.
+	OutTypes []DType
 }
 
 // Ops are the steps several kernels share, in the form of the engine a call

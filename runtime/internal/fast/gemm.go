@@ -47,6 +47,28 @@ type RowsMicroKernel func(kc int, a []float32, lda int, b, c []float32, ldc int,
 // (SgemmPacked) uses it for every full MR-row tile.
 var RowsKernel RowsMicroKernel
 
+// A RowKernel computes one row of C against panels NR-column panels of B:
+// C[0, 0:NR·panels] = (or += with acc) Σ_p A[p]·B[p, ·], with A[p] at
+// a[p·as] and B[p, q·NR + j] at b[p·brs + q·bps + j]. Each element is the
+// micro-kernel's chain of fused multiply-adds (from zero, p in order, then
+// plus C with acc), so a row computed by it equals the same row of a
+// MicroKernel tile bit for bit.
+type RowKernel1 func(kc int, a []float32, as int, b []float32, brs, bps int, c []float32, panels int, acc bool)
+
+// RowKernel is the assembly RowKernel1 where there is one (amd64 with
+// AVX-512, not purego), else nil. macro uses it for blocks of at most
+// rowKernelRows rows, where the 8-row micro-kernel would spend most of its
+// multiply-adds on the zero rows packA pads the block with: a decode step
+// multiplies one token's row by every weight, so without it 7/8 of the
+// step's GEMM work was padding (half the CPU time of a hidden-256 decode
+// step, measured with go test ./runtime -bench DecodeStep -cpuprofile).
+var RowKernel RowKernel1
+
+// rowKernelRows is the most rows a block may have for macro to compute it
+// row by row with RowKernel: each row reads the packed B block again (from
+// cache), against the 8-row kernel's MR/rows-fold excess multiply-adds.
+const rowKernelRows = 4
+
 // gemmOp is one product to compute with the packed driver.
 type gemmOp struct {
 	m, n, k int
@@ -209,6 +231,10 @@ func (g *gemmOp) run() {
 		g.runPacked()
 		return
 	}
+	if g.m <= rowKernelRows && !g.transB && RowKernel != nil {
+		g.runRowsInPlace()
+		return
+	}
 	kc, mc, nc := min(gemmKC, g.k), min(gemmMC, g.m), min(gemmNC, g.n)
 	g.pa = grow(g.pa, kc*(mc+gemmMR-1)/gemmMR*gemmMR)
 	g.pb = grow(g.pb, kc*(nc+gemmNR-1)/gemmNR*gemmNR)
@@ -221,6 +247,42 @@ func (g *gemmOp) run() {
 				mc := min(gemmMC, g.m-ic)
 				g.packA(ic, mc, pc, kc)
 				g.macro(ic, mc, jc, nc, kc, pc > 0)
+			}
+		}
+	}
+}
+
+// runRowsInPlace is run for at most rowKernelRows rows of A and a B not
+// transposed: RowKernel reads A's rows and B's full NR-column panels where
+// they are (B's rows are ldb floats apart, a panel NR floats from the
+// next), and only a last, partial panel is packed. Packing B would copy all
+// of it for a product that reads it once per row: the attention of a
+// decode step (the weights by the cache's values, a row by k × 64).
+func (g *gemmOp) runRowsInPlace() {
+	full := g.n / gemmNR
+	w := g.n - full*gemmNR
+	for pc := 0; pc < g.k; pc += gemmKC {
+		kc := min(gemmKC, g.k-pc)
+		acc := pc > 0
+		if w > 0 {
+			g.pb = grow(g.pb, kc*gemmNR)
+			g.packB(pc, kc, full*gemmNR, w)
+		}
+		for i := range g.m {
+			var a []float32
+			as := 1
+			if g.transA {
+				a, as = g.a[pc*g.lda+i:], g.lda
+			} else {
+				a = g.a[i*g.lda+pc:]
+			}
+			off := i * g.ldc
+			if full > 0 {
+				RowKernel(kc, a, as, g.b[pc*g.ldb:], g.ldb, gemmNR, g.c[off:], full, acc)
+			}
+			if w > 0 {
+				RowKernel(kc, a, as, g.pb, gemmNR, kc*gemmNR, g.tile[:gemmNR], 1, false)
+				g.putTile(off+full*gemmNR, 1, w, acc)
 			}
 		}
 	}
@@ -276,7 +338,22 @@ func (g *gemmOp) runPackedRows() {
 				g.putTile(off, gemmMR, w, acc)
 			}
 		}
-		if full < g.m {
+		if rest := g.m - full; rest > 0 && rest <= rowKernelRows && RowKernel != nil {
+			// The last rows in place, without packing them: what macroRows
+			// computes from the packed copy, the same bits.
+			panels := g.n / gemmNR
+			w := g.n - panels*gemmNR
+			for i := full; i < g.m; i++ {
+				a, off := g.a[i*g.lda+pc:], i*g.ldc
+				if panels > 0 {
+					RowKernel(kc, a, 1, bp, gemmNR, kc*gemmNR, g.c[off:], panels, acc)
+				}
+				if w > 0 {
+					RowKernel(kc, a, 1, bp[panels*kc*gemmNR:], gemmNR, kc*gemmNR, g.tile[:gemmNR], 1, false)
+					g.putTile(off+panels*gemmNR, 1, w, acc)
+				}
+			}
+		} else if full < g.m {
 			g.pb = bp
 			g.packA(full, g.m-full, pc, kc)
 			g.macro(full, g.m-full, 0, g.n, kc, acc)
@@ -439,6 +516,10 @@ func (g *gemmOp) packA(ic, mc, pc, kc int) {
 // macro runs the micro-kernel over every tile of the packed blocks; edge
 // tiles go through g.tile and only their valid part reaches C.
 func (g *gemmOp) macro(ic, mc, jc, nc, kc int, acc bool) {
+	if mc <= rowKernelRows && RowKernel != nil {
+		g.macroRows(ic, mc, jc, nc, kc, acc)
+		return
+	}
 	for j0 := 0; j0 < nc; j0 += gemmNR {
 		w := min(gemmNR, nc-j0)
 		bp := g.pb[(j0/gemmNR)*kc*gemmNR:][:kc*gemmNR]
@@ -452,6 +533,25 @@ func (g *gemmOp) macro(ic, mc, jc, nc, kc int, acc bool) {
 			}
 			g.kern(kc, ap, bp, g.tile[:], gemmNR, false)
 			g.putTile(off, h, w, acc)
+		}
+	}
+}
+
+// macroRows is macro for a block of mc ≤ rowKernelRows rows (one packed A
+// panel): each row against all of the block's panels with RowKernel, the
+// last partial panel through g.tile.
+func (g *gemmOp) macroRows(ic, mc, jc, nc, kc int, acc bool) {
+	full := nc / gemmNR
+	w := nc - full*gemmNR
+	for i := range mc {
+		a := g.pa[i:]
+		off := (ic+i)*g.ldc + jc
+		if full > 0 {
+			RowKernel(kc, a, gemmMR, g.pb, gemmNR, kc*gemmNR, g.c[off:], full, acc)
+		}
+		if w > 0 {
+			RowKernel(kc, a, gemmMR, g.pb[full*kc*gemmNR:], gemmNR, kc*gemmNR, g.tile[:gemmNR], 1, false)
+			g.putTile(off+full*gemmNR, 1, w, acc)
 		}
 	}
 }

@@ -64,3 +64,30 @@ func emptyProduct(c []float32, ldc int, acc bool) {
 		}
 	}
 }
+
+//go:noescape
+func rowAVX512asm(kc int, a *float32, as int, b *float32, brs, bps int, c *float32, panels int, acc bool)
+
+func init() {
+	if cpu.X86.HasAVX512F {
+		RowKernel = rowAsm
+	}
+}
+
+// rowAsm checks that A's kc elements, the panels of B and the row of C are
+// inside their slices (the assembly does not) and calls the assembly kernel.
+func rowAsm(kc int, a []float32, as int, b []float32, brs, bps int, c []float32, panels int, acc bool) {
+	if panels <= 0 {
+		return
+	}
+	_ = c[panels*gemmNR-1]
+	if kc <= 0 {
+		if !acc {
+			clear(c[:panels*gemmNR])
+		}
+		return
+	}
+	_ = a[(kc-1)*as]
+	_ = b[(kc-1)*brs+(panels-1)*bps+gemmNR-1]
+	rowAVX512asm(kc, &a[0], as*4, &b[0], brs*4, bps*4, &c[0], panels, acc)
+}

@@ -132,3 +132,101 @@ rput:
 	PUT_C
 	VZEROUPPER
 	RET
+
+// func rowAVX512asm(kc int, a *float32, as int, b *float32, brs, bps int, c *float32, panels int, acc bool)
+//
+// One row of C against panels NR-column panels of B: C[0, 0:32·panels] = or
+// += Σ_p A[p]·B[p, ·], A[p] at a + p·as bytes, B[p, q·32 + j] at
+// b + p·brs + q·bps + 4j bytes (brs = 128, bps = kc·128 for packed panels).
+// Every element is the same chain of fused multiply-adds from zero, p in
+// order, plus C with acc, as in microAVX512asm's tile, so a row computed
+// here equals that row of the 8-row kernel's tile bit for bit, without the
+// seven other rows' work (the whole product of a decode step's one token).
+// Four panels at a time: eight independent accumulators Z0–Z7 cover the
+// multiply-add latency.
+TEXT ·rowAVX512asm(SB), NOSPLIT, $0-65
+	MOVQ    kc+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    as+16(FP), R9
+	MOVQ    b+24(FP), DI
+	MOVQ    brs+32(FP), R10
+	MOVQ    bps+40(FP), R11
+	MOVQ    c+48(FP), DX
+	MOVQ    panels+56(FP), BX
+	MOVBLZX acc+64(FP), AX
+	LEAQ    (R11)(R11*2), R12 // three panels
+
+group4:
+	CMPQ BX, $4
+	JLT  single
+	VPXORD Z0, Z0, Z0; VPXORD Z1, Z1, Z1; VPXORD Z2, Z2, Z2; VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4; VPXORD Z5, Z5, Z5; VPXORD Z6, Z6, Z6; VPXORD Z7, Z7, Z7
+	MOVQ SI, R13
+	MOVQ DI, R14
+	MOVQ CX, R8
+	TESTQ R8, R8
+	JLE  g4store
+
+g4loop:
+	VBROADCASTSS (R13), Z16
+	VFMADD231PS  (R14), Z16, Z0
+	VFMADD231PS  64(R14), Z16, Z1
+	VFMADD231PS  (R14)(R11*1), Z16, Z2
+	VFMADD231PS  64(R14)(R11*1), Z16, Z3
+	VFMADD231PS  (R14)(R11*2), Z16, Z4
+	VFMADD231PS  64(R14)(R11*2), Z16, Z5
+	VFMADD231PS  (R14)(R12*1), Z16, Z6
+	VFMADD231PS  64(R14)(R12*1), Z16, Z7
+	ADDQ R9, R13
+	ADDQ R10, R14
+	DECQ R8
+	JNZ  g4loop
+
+g4store:
+	TESTQ AX, AX
+	JZ    g4put
+	VADDPS (DX), Z0, Z0; VADDPS 64(DX), Z1, Z1; VADDPS 128(DX), Z2, Z2; VADDPS 192(DX), Z3, Z3
+	VADDPS 256(DX), Z4, Z4; VADDPS 320(DX), Z5, Z5; VADDPS 384(DX), Z6, Z6; VADDPS 448(DX), Z7, Z7
+
+g4put:
+	VMOVUPS Z0, (DX); VMOVUPS Z1, 64(DX); VMOVUPS Z2, 128(DX); VMOVUPS Z3, 192(DX)
+	VMOVUPS Z4, 256(DX); VMOVUPS Z5, 320(DX); VMOVUPS Z6, 384(DX); VMOVUPS Z7, 448(DX)
+	ADDQ $512, DX
+	LEAQ (DI)(R11*4), DI
+	SUBQ $4, BX
+	JMP  group4
+
+single:
+	TESTQ BX, BX
+	JLE   done
+	VPXORD Z0, Z0, Z0; VPXORD Z1, Z1, Z1
+	MOVQ SI, R13
+	MOVQ DI, R14
+	MOVQ CX, R8
+	TESTQ R8, R8
+	JLE  s1store
+
+s1loop:
+	VBROADCASTSS (R13), Z16
+	VFMADD231PS  (R14), Z16, Z0
+	VFMADD231PS  64(R14), Z16, Z1
+	ADDQ R9, R13
+	ADDQ R10, R14
+	DECQ R8
+	JNZ  s1loop
+
+s1store:
+	TESTQ AX, AX
+	JZ    s1put
+	VADDPS (DX), Z0, Z0; VADDPS 64(DX), Z1, Z1
+
+s1put:
+	VMOVUPS Z0, (DX); VMOVUPS Z1, 64(DX)
+	ADDQ $128, DX
+	ADDQ R11, DI
+	DECQ BX
+	JMP  single
+
+done:
+	VZEROUPPER
+	RET

@@ -3,6 +3,7 @@ package fast
 import (
 	"math"
 	goruntime "runtime"
+	"slices"
 
 	"github.com/mhcc-dev/mhcc/runtime/internal/core"
 	"github.com/mhcc-dev/mhcc/runtime/internal/ref"
@@ -109,7 +110,11 @@ func (Ops) Concat(in []*core.Tensor, shape []int64, axis int) *core.Tensor {
 	}
 	switch in[0].Elems.(type) {
 	case []float32:
-		return &core.Tensor{DType: in[0].DType, Shape: shape, Elems: concatBlocks[float32](in, shape, axis)}
+		// From the pool: the onnx target's KV cache is a Concat of the past
+		// and the new token each step, a fresh buffer as long as the cache
+		// (Recycle gives the replaced one back).
+		out := GetF32(core.CheckSizeOf(shape, 4))[:0]
+		return &core.Tensor{DType: in[0].DType, Shape: shape, Elems: concatInto(out, in, shape, axis)}
 	case []int64:
 		return &core.Tensor{DType: in[0].DType, Shape: shape, Elems: concatBlocks[int64](in, shape, axis)}
 	}
@@ -168,6 +173,7 @@ var KernelForms = map[core.OpKey]core.KernelFunc{
 	{Domain: ref.MhccDomain, Op: "HCPostCoeffsSinkhorn"}: hcFast,
 	{Domain: ref.MhccDomain, Op: "HCPremixNorm"}:         hcFast,
 	{Domain: ref.MhccDomain, Op: "HCBoundary"}:           hcFast,
+	{Domain: "com.microsoft", Op: "GroupQueryAttention"}: gqaFast,
 }
 
 // FormRows is KernelForms resolved per table row, each with its fallback.
@@ -365,9 +371,30 @@ func (p *rowPlan) run(f func(row int, off [3]int)) {
 
 // zip32 is zipNum for float32 operands and an op of kind k.
 func zip32(k core.BinKind, a, b *core.Tensor) *core.Tensor {
+	ad, bd := a.Elems.([]float32), b.Elems.([]float32)
+	// Operands of one shape, or one of them a single element of no higher
+	// rank, below the parallel size (most of a decode step's): one row,
+	// without planning rows (a decode step's binary ops allocated eight
+	// times each for it).
+	if n := max(len(ad), len(bd)); n < parallelMin {
+		switch {
+		case slices.Equal(a.Shape, b.Shape):
+			out := GetF32(len(ad))
+			binRow32(k, out, ad, 1, bd, 1)
+			return &core.Tensor{DType: core.Float32, Shape: a.Shape, Elems: out}
+		case len(bd) == 1 && len(b.Shape) <= len(a.Shape):
+			out := GetF32(len(ad))
+			binRow32(k, out, ad, 1, bd, 0)
+			return &core.Tensor{DType: core.Float32, Shape: a.Shape, Elems: out}
+		case len(ad) == 1 && len(a.Shape) <= len(b.Shape):
+			out := GetF32(len(bd))
+			binRow32(k, out, ad, 0, bd, 1)
+			return &core.Tensor{DType: core.Float32, Shape: b.Shape, Elems: out}
+		}
+	}
 	shape := ref.BroadcastShapes(a.Shape, b.Shape)
 	out := newF32(shape)
-	od, ad, bd := out.Elems.([]float32), a.Elems.([]float32), b.Elems.([]float32)
+	od := out.Elems.([]float32)
 	p := makeRowPlan(shape, a.Shape, b.Shape)
 	p.run(func(row int, off [3]int) {
 		dst := od[row*p.inner:][:p.inner]
@@ -851,12 +878,14 @@ func normSum(c *core.Call, in []*core.Tensor) []*core.Tensor {
 		panic(core.ErrType)
 	}
 	shape := x.Shape
+	var square [3]int64 // on the stack: a decode step makes hundreds of these calls
 	if n := int64(fusionOf(c.N).sumSquare); n > 0 {
 		// The Gemm form: rows of n² floats, n×n matrices flattened.
 		if len(shape) != 2 || shape[1] != n*n {
-			core.Failf("Sinkhorn step on %v, want [T, %d]", shape, n*n)
+			core.Failf("Sinkhorn step on %v, want [T, %d]", x.Shape, n*n)
 		}
-		shape = []int64{shape[0], n, n}
+		square = [3]int64{shape[0], n, n}
+		shape = square[:]
 	}
 	axis := ref.NormAxis(fusionOf(c.N).sumAxis, len(shape))
 	eps := fusionOf(c.N).sumEps
@@ -963,7 +992,12 @@ func where32(cond, x, y *core.Tensor) *core.Tensor {
 // concatBlocks is concat's copy for storage type T: for each of the outer
 // blocks, each input's contiguous block in turn.
 func concatBlocks[T any](in []*core.Tensor, shape []int64, axis int) []T {
-	out := make([]T, 0, core.CheckSizeOf(shape, 8))
+	return concatInto(make([]T, 0, core.CheckSizeOf(shape, 8)), in, shape, axis)
+}
+
+// concatInto is concatBlocks appending to out (empty, with room for the
+// whole result).
+func concatInto[T any](out []T, in []*core.Tensor, shape []int64, axis int) []T {
 	outer, _, inner := ref.Split3(shape, axis)
 	for o := 0; o < outer; o++ {
 		for _, t := range in {

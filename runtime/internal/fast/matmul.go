@@ -159,7 +159,10 @@ const smallK = 8
 // row updates c[i,:] += a[i,p]·b[p,:] with the vector axpy.
 func matMulSmallK(c, a []float32, ta bool, b []float32, tb bool, m, k, n int) {
 	if tb {
-		bt := make([]float32, k*n)
+		// From the pool: with a small head dimension this is attention's
+		// Q·Kᵀ, and its B as long as the KV cache.
+		bt := GetF32(k * n)
+		defer PutF32(bt)
 		for j := range n {
 			for p := range k {
 				bt[p*n+j] = b[j*k+p]

@@ -39,8 +39,31 @@ import (
 // node using them fails to run with a message naming the input or
 // attribute.
 
-// groupQueryAttention is the reference loop above, in float64.
-func groupQueryAttention(c *core.Call, in []*core.Tensor) []*core.Tensor {
+// GQA is a GroupQueryAttention call's inputs, checked: the dims, where
+// each token's query, key and value rows sit in the inputs, the cache
+// lengths per sequence and the attributes. GQAArgs makes it; the reference
+// loop (groupQueryAttention) and the Fast engine's float32 form
+// (runtime/internal/fast) both start from it.
+type GQA struct {
+	B, S, NH, NKV, HD int
+	Packed            bool
+	// Per token, in the input rows: the query's stride, and the key's and
+	// value's (the same tensor as the query's when packed); the offsets of
+	// the query, key and value within a row.
+	QStride, KVStride, QOff, KOff, VOff int
+	PBuf, Total, Present                int   // past buffer length, total_sequence_length, present length max(Total, PBuf)
+	PastLen                             []int // per sequence: the cached tokens P_b
+	Scale, Softcap                      float64
+	Window                              int
+	// Bias is attention_bias (nil: none); BiasB and BiasH its strides of
+	// batch and head, 0 where broadcast.
+	Bias         *core.Tensor
+	BiasB, BiasH int
+}
+
+// GQAArgs checks a GroupQueryAttention call's inputs and attributes (the
+// failures name what is wrong, as onnxruntime's checks do).
+func GQAArgs(c *core.Call, in []*core.Tensor) *GQA {
 	arg := func(i int) *core.Tensor {
 		if i < len(in) {
 			return in[i]
@@ -122,54 +145,34 @@ func groupQueryAttention(c *core.Call, in []*core.Tensor) []*core.Tensor {
 		core.Failf("GroupQueryAttention: sequence_length shall be 1 when it is not prompt")
 	}
 
-	scale := c.Float("scale", 0)
-	if scale == 0 {
-		scale = 1 / math.Sqrt(float64(hd))
+	g := &GQA{B: b, S: s, NH: nh, NKV: nkv, HD: hd, Packed: packed, PBuf: pBuf, Total: total, Present: present}
+	g.Scale = c.Float("scale", 0)
+	if g.Scale == 0 {
+		g.Scale = 1 / math.Sqrt(float64(hd))
 	}
-	softcap := c.Float("softcap", 0)
-	window := int(c.Int("local_window_size", -1))
-	var bias []float64
-	var biasB, biasH int // strides of batch and head in bias; 0 where broadcast
+	g.Softcap = c.Float("softcap", 0)
+	g.Window = int(c.Int("local_window_size", -1))
 	if t := arg(10); t != nil {
 		sh := t.Shape
 		if len(sh) != 4 || (sh[0] != 1 && sh[0] != int64(b)) || (sh[1] != 1 && sh[1] != int64(nh)) || sh[2] != int64(s) || sh[3] != int64(total) {
 			core.Failf("GroupQueryAttention: attention_bias has shape %v, want [%d or 1, %d or 1, %d, %d]", sh, b, nh, s, total)
 		}
-		bias = t.Float64s()
+		g.Bias = t
 		if sh[0] != 1 {
-			biasB = int(sh[1]) * s * total
+			g.BiasB = int(sh[1]) * s * total
 		}
 		if sh[1] != 1 {
-			biasH = s * total
+			g.BiasH = s * total
 		}
 	}
-
-	// q, k, v as [B, heads, S, H] float64 views of the BSNH inputs.
-	qv := query.Float64s()
-	var kv, vv []float64
-	qStride, kvStride := nh*hd, nkv*hd // per token, in the input rows
-	qOff, kOff, vOff := 0, 0, 0
+	g.QStride, g.KVStride = nh*hd, nkv*hd
 	if packed {
-		kv, vv = qv, qv
-		qStride = (nh + 2*nkv) * hd
-		kvStride = qStride
-		kOff, vOff = nh*hd, (nh+nkv)*hd
-	} else {
-		kv, vv = key.Float64s(), value.Float64s()
-	}
-	at := func(data []float64, stride, off, bi, si, head, d int) float64 {
-		return data[(bi*s+si)*stride+off+head*hd+d]
-	}
-
-	// The presents: past[:P_b], then the new tokens, zeros after.
-	pk := make([]float64, b*nkv*present*hd)
-	pv := make([]float64, b*nkv*present*hd)
-	var pkv, pvv []float64
-	if pastK != nil {
-		pkv, pvv = pastK.Float64s(), pastV.Float64s()
+		g.QStride = (nh + 2*nkv) * hd
+		g.KVStride = g.QStride
+		g.KOff, g.VOff = nh*hd, (nh+nkv)*hd
 	}
 	lens := seqlens.Int64s()
-	pastLen := make([]int, b)
+	g.PastLen = make([]int, b)
 	for bi := range b {
 		l := int(lens[bi]) + 1
 		p := 0
@@ -179,7 +182,54 @@ func groupQueryAttention(c *core.Call, in []*core.Tensor) []*core.Tensor {
 		if p < 0 || p > pBuf || p+s > present {
 			core.Failf("GroupQueryAttention: sequence %d: seqlens_k %d gives %d cached tokens, want 0..%d with room for %d new in %d", bi, lens[bi], p, pBuf, s, present)
 		}
-		pastLen[bi] = p
+		g.PastLen[bi] = p
+	}
+	return g
+}
+
+// Keys returns the first and one past the last key query si of sequence bi
+// attends to: the causal prefix, cut to the local window if there is one.
+func (g *GQA) Keys(bi, si int) (first, causal int) {
+	causal = g.PastLen[bi] + si + 1 // keys 0..causal-1
+	if g.Window > 0 && causal > g.Window {
+		first = causal - g.Window // onnxruntime 1.30: the last window keys, the query's own included
+	}
+	return first, causal
+}
+
+// groupQueryAttention is the reference loop above, in float64.
+func groupQueryAttention(c *core.Call, in []*core.Tensor) []*core.Tensor {
+	g := GQAArgs(c, in)
+	b, s, nh, nkv, hd, present, pBuf := g.B, g.S, g.NH, g.NKV, g.HD, g.Present, g.PBuf
+	scale, softcap, total := g.Scale, g.Softcap, g.Total
+	var bias []float64
+	if g.Bias != nil {
+		bias = g.Bias.Float64s()
+	}
+	biasB, biasH := g.BiasB, g.BiasH
+
+	// q, k, v as [B, heads, S, H] float64 views of the BSNH inputs.
+	qv := in[0].Float64s()
+	var kv, vv []float64
+	qStride, kvStride, qOff, kOff, vOff := g.QStride, g.KVStride, g.QOff, g.KOff, g.VOff
+	if g.Packed {
+		kv, vv = qv, qv
+	} else {
+		kv, vv = in[1].Float64s(), in[2].Float64s()
+	}
+	at := func(data []float64, stride, off, bi, si, head, d int) float64 {
+		return data[(bi*s+si)*stride+off+head*hd+d]
+	}
+
+	// The presents: past[:P_b], then the new tokens, zeros after.
+	pk := make([]float64, b*nkv*present*hd)
+	pv := make([]float64, b*nkv*present*hd)
+	var pkv, pvv []float64
+	if len(in) > 4 && in[3] != nil { // past_key and past_value (GQAArgs checked both or neither)
+		pkv, pvv = in[3].Float64s(), in[4].Float64s()
+	}
+	for bi := range b {
+		p := g.PastLen[bi]
 		for h := range nkv {
 			dst := (bi*nkv + h) * present * hd
 			src := (bi*nkv + h) * pBuf * hd
@@ -202,11 +252,7 @@ func groupQueryAttention(c *core.Call, in []*core.Tensor) []*core.Tensor {
 			kvh := h / group
 			base := (bi*nkv + kvh) * present * hd
 			for si := range s {
-				causal := pastLen[bi] + si + 1 // keys 0..causal-1
-				first := 0
-				if window > 0 && causal > window {
-					first = causal - window // onnxruntime 1.30: the last window keys, the query's own included
-				}
+				first, causal := g.Keys(bi, si)
 				mx := math.Inf(-1)
 				for j := first; j < causal; j++ {
 					var dot float64
@@ -238,7 +284,7 @@ func groupQueryAttention(c *core.Call, in []*core.Tensor) []*core.Tensor {
 			}
 		}
 	}
-	dt := query.DType
+	dt := in[0].DType
 	pshape := []int64{int64(b), int64(nkv), int64(present), int64(hd)}
 	return []*core.Tensor{
 		core.FromFloat64s(dt, []int64{int64(b), int64(s), int64(nh * hd)}, out),
