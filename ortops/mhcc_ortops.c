@@ -40,6 +40,7 @@
 
 #include "onnxruntime_c_api.h"
 
+
 #define MAX_STREAMS 8
 #define MIN_STREAMS 2
 #define MIN_CHUNK 8 // tokens per thread-pool task
@@ -133,6 +134,11 @@ typedef struct {
 	int64_t iters;
 	ONNXTensorElementDataType type; // of x (and y, w and the T outputs)
 	char node[256];
+	// The coefficient ops' fn packed for the token-tiled projection when
+	// fn is a constant (an initializer, as in every compiled model): packed
+	// once when the session creates the kernel, read-only afterwards.
+	float *packed;
+	size_t packed_m, packed_nc, packed_qw;
 } kernel;
 
 static OrtStatus *fail(const kernel *k, const char *format, ...) __attribute__((format(printf, 2, 3)));
@@ -366,19 +372,19 @@ VECTOR static void project1(const float *restrict s, size_t nc, const float *res
 
 static size_t panels_of(size_t m, size_t qw) { return (m + qw - 1) / qw; }
 
-// pack_fn writes fn [m][nc] as panels_of(m, qw) panels [nc][qw] into p.
+// pack_fn writes fn [m][nc] as panels_of(m, qw) panels [nc][qw] into p,
+// 16 columns of fn at a time (so its reads and writes stay in L1).
 static void pack_fn(const float *fn, size_t m, size_t nc, size_t qw, float *p) {
 	for (size_t g = 0; g < panels_of(m, qw); g++) {
 		float *pg = p + g * nc * qw;
-		for (size_t r = 0; r < qw; r++) {
-			size_t q = g * qw + r;
-			if (q < m) {
-				const float *f = fn + q * nc;
-				for (size_t k = 0; k < nc; k++)
-					pg[k * qw + r] = f[k];
-			} else
-				for (size_t k = 0; k < nc; k++)
-					pg[k * qw + r] = 0;
+		for (size_t k0 = 0; k0 < nc; k0 += 16) {
+			size_t kl = nc - k0 < 16 ? nc - k0 : 16;
+			for (size_t r = 0; r < qw; r++) {
+				size_t q = g * qw + r;
+				const float *f = fn + q * nc + k0;
+				for (size_t k = 0; k < kl; k++)
+					pg[(k0 + k) * qw + r] = q < m ? f[k] : 0;
+			}
 		}
 	}
 }
@@ -785,6 +791,7 @@ static inline __attribute__((always_inline)) float boundary_row(size_t n, size_t
 
 #define ROW(N) boundary_row(N, c, x, y, post, pre, comb, h, mixed, state)
 
+// boundary_any is boundary_row for any n.
 VECTOR static float boundary_any(size_t n, size_t c, const float *restrict x, const float *restrict y, const float *post, const float *pre,
                                  const float *comb, float *restrict h, float *restrict mixed, float *restrict state) {
 	switch (n) {
@@ -1023,10 +1030,14 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 	if ((k->kind == COEFFS || k->kind == POST_COEFFS) && j.tokens >= GEMM_MIN_TOKENS) {
 		size_t m = j.n * j.n + 2 * j.n;
 		j.qw = wide() ? QW16 : QW;
-		if ((packed = malloc(panels_of(m, j.qw) * j.qw * j.n * j.c * sizeof(float))) == NULL)
-			return fail(k, "out of memory");
-		pack_fn(j.fn, m, j.n * j.c, j.qw, packed);
-		j.packed = packed;
+		if (k->packed != NULL && k->packed_m == m && k->packed_nc == j.n * j.c && k->packed_qw == j.qw) {
+			j.packed = k->packed;
+		} else { // fn is not a constant (or MHCC_ORTOPS_NO_AVX512 changed): pack it for this call
+			if ((packed = malloc(panels_of(m, j.qw) * j.qw * j.n * j.c * sizeof(float))) == NULL)
+				return fail(k, "out of memory");
+			pack_fn(j.fn, m, j.n * j.c, j.qw, packed);
+			j.packed = packed;
+		}
 		min_chunk = GEMM_MIN_CHUNK;
 	}
 	if (j.tokens > 0) {
@@ -1128,6 +1139,37 @@ static void input_info(const OrtKernelInfo *info, size_t i, ONNXTensorElementDat
 	api->ReleaseTypeInfo(ti);
 }
 
+// pack_constant packs the coefficient op's fn into k->packed if fn is a
+// constant float32 [m, n·C] (else leaves it NULL: each prefill call packs).
+static OrtStatus *pack_constant(kernel *k, const OrtKernelInfo *info) {
+	int constant = 0;
+	const OrtValue *v = NULL;
+	if (api->KernelInfoGetConstantInput_tensor(info, 1, &constant, &v) != NULL || !constant || v == NULL)
+		return NULL; // not a constant, or a runtime without the call: pack per call
+	tensor fn;
+	OrtTensorTypeAndShapeInfo *ti;
+	void *data;
+	CHECK(api->GetTensorTypeAndShape(v, &ti));
+	OrtStatus *st = api->GetDimensionsCount(ti, &fn.rank);
+	if (st == NULL && fn.rank == 2)
+		st = api->GetDimensions(ti, fn.dims, 2);
+	if (st == NULL)
+		st = api->GetTensorElementType(ti, &fn.type);
+	api->ReleaseTensorTypeAndShapeInfo(ti);
+	CHECK(st);
+	if (fn.rank != 2 || fn.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || fn.dims[0] < 1 || fn.dims[1] < 1)
+		return NULL; // compute reports the bad shape
+	CHECK(api->GetTensorMutableData((OrtValue *)v, &data));
+	size_t m = (size_t)fn.dims[0], nc = (size_t)fn.dims[1], qw = wide() ? QW16 : QW;
+	if (m > MAX_STREAMS * MAX_STREAMS + 2 * MAX_STREAMS)
+		return NULL;
+	if ((k->packed = malloc(panels_of(m, qw) * qw * nc * sizeof(float))) == NULL)
+		return fail(k, "out of memory");
+	pack_fn(data, m, nc, qw, k->packed);
+	k->packed_m = m, k->packed_nc = nc, k->packed_qw = qw;
+	return NULL;
+}
+
 static OrtStatus *ORT_API_CALL create_kernel(const OrtCustomOp *op, const OrtApi *a, const OrtKernelInfo *info, void **out) {
 	(void)a;
 	kernel *k = calloc(1, sizeof *k);
@@ -1165,6 +1207,8 @@ static OrtStatus *ORT_API_CALL create_kernel(const OrtCustomOp *op, const OrtApi
 	}
 	if (st == NULL)
 		st = api->KernelInfoGetAttribute_float(info, "eps", &k->eps);
+	if (st == NULL && (k->kind == COEFFS || k->kind == POST_COEFFS))
+		st = pack_constant(k, info);
 	if (st != NULL) {
 		free(k);
 		return st;
@@ -1173,7 +1217,11 @@ static OrtStatus *ORT_API_CALL create_kernel(const OrtCustomOp *op, const OrtApi
 	return NULL;
 }
 
-static void ORT_API_CALL destroy_kernel(void *k) { free(k); }
+static void ORT_API_CALL destroy_kernel(void *op_kernel) {
+	kernel *k = op_kernel;
+	free(k->packed);
+	free(k);
+}
 
 // infer_shape gives onnxruntime the outputs' types and shapes (it needs
 // them for the outputs typed T, which follow x): the coefficients are
