@@ -20,10 +20,15 @@
 //
 // Threads: a call splits its tokens over onnxruntime's intra-op thread
 // pool (OrtApi::KernelContext_ParallelFor) in chunks of at least
-// MIN_CHUNK tokens, so one decode token runs on the calling thread with no
-// hand-off, and a prefill uses the threads the session was given
-// (intra_op_num_threads), like onnxruntime's own kernels; the kernels keep
-// no state between calls and are safe to run concurrently.
+// MIN_CHUNK tokens (GEMM_MIN_CHUNK for the tiled projection), so one decode
+// token runs on the calling thread with no hand-off, and a prefill uses the
+// threads the session was given (intra_op_num_threads), like onnxruntime's
+// own kernels; the kernels keep no state between calls (a constant fn is
+// packed once, at kernel creation) and are safe to run concurrently.
+//
+// Prefill: the coefficient ops run the projection of 16 tokens or more as
+// a tiled GEMM (coeffs_gemm), the boundary ops make one pass over each
+// token's state (boundary_row); see those for the layout.
 //
 // Errors: a node with a stream count outside 2..8, a type other than
 // float32/float16 or inconsistent input types fails when the session
