@@ -20,10 +20,15 @@
 //
 // Threads: a call splits its tokens over onnxruntime's intra-op thread
 // pool (OrtApi::KernelContext_ParallelFor) in chunks of at least
-// MIN_CHUNK tokens, so one decode token runs on the calling thread with no
-// hand-off, and a prefill uses the threads the session was given
-// (intra_op_num_threads), like onnxruntime's own kernels; the kernels keep
-// no state between calls and are safe to run concurrently.
+// MIN_CHUNK tokens (GEMM_MIN_CHUNK for the tiled projection), so one decode
+// token runs on the calling thread with no hand-off, and a prefill uses the
+// threads the session was given (intra_op_num_threads), like onnxruntime's
+// own kernels; the kernels keep no state between calls (a constant fn is
+// packed once, at kernel creation) and are safe to run concurrently.
+//
+// Prefill: the coefficient ops run the projection of 16 tokens or more as
+// a tiled GEMM (coeffs_gemm), the boundary ops make one pass over each
+// token's state (boundary_row); see those for the layout.
 //
 // Errors: a node with a stream count outside 2..8, a type other than
 // float32/float16 or inconsistent input types fails when the session
@@ -40,9 +45,15 @@
 
 #include "onnxruntime_c_api.h"
 
+
 #define MAX_STREAMS 8
 #define MIN_STREAMS 2
 #define MIN_CHUNK 8 // tokens per thread-pool task
+// The coefficient ops of at least GEMM_MIN_TOKENS tokens pack fn and run
+// the projection as a tiled GEMM (coeffs_gemm), in tasks of at least
+// GEMM_MIN_CHUNK tokens (each task reads all of the packed fn once).
+#define GEMM_MIN_TOKENS 16
+#define GEMM_MIN_CHUNK 32
 
 // VECTOR marks the few hot loops that gcc compiles twice, for AVX2 and for
 // the baseline (SSE2 on x86-64), picking one at load time (an ifunc), so
@@ -122,12 +133,38 @@ static uint16_t float_to_half(float f) {
 
 // ---- kernels ----
 
+// Scratch buffers: a kernel call's buffers of at most STACK_FLOATS floats
+// live on the stack, larger ones come from malloc. A decode step makes
+// dozens of calls, each of which would otherwise allocate and free
+// (measured: freeing a 68-KB buffer per call let the heap shrink and grow
+// back, page faults included, about 3% of a decode step at hidden 1024).
+#define STACK_FLOATS 8192
+
+static float *scratch(float *stack, size_t floats) {
+	if (floats <= STACK_FLOATS)
+		return stack;
+	float *p = malloc(floats * sizeof(float));
+	if (p == NULL)
+		abort(); // out of memory in a task: nothing sensible to return
+	return p;
+}
+
+static void unscratch(float *stack, float *p) {
+	if (p != stack)
+		free(p);
+}
+
 typedef struct {
 	enum kind kind;
 	float eps, rms_eps;
 	int64_t iters;
 	ONNXTensorElementDataType type; // of x (and y, w and the T outputs)
 	char node[256];
+	// The coefficient ops' fn packed for the token-tiled projection when
+	// fn is a constant (an initializer, as in every compiled model): packed
+	// once when the session creates the kernel, read-only afterwards.
+	float *packed;
+	size_t packed_m, packed_nc, packed_qw;
 } kernel;
 
 static OrtStatus *fail(const kernel *k, const char *format, ...) __attribute__((format(printf, 2, 3)));
@@ -195,7 +232,7 @@ VECTOR static float dot(const float *a, const float *b, size_t len) {
 	return s + sum8(acc);
 }
 
-// axpy is y[i] += a·x[i], and scale y[i] = a·x[i], eight lanes at a time
+// axpy is y[i] += a·x[i], eight lanes at a time
 // (gcc's loop vectorizer, at -O2, leaves loops with a remainder scalar).
 static inline void store8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
 
@@ -205,14 +242,6 @@ VECTOR static void axpy(float *restrict y, const float *restrict x, float a, siz
 		store8(y + i, load8(y + i) + a * load8(x + i));
 	for (; i < len; i++)
 		y[i] += a * x[i];
-}
-
-VECTOR static void scale(float *restrict y, const float *restrict x, float a, size_t len) {
-	size_t i = 0;
-	for (; i + 8 <= len; i += 8)
-		store8(y + i, a * load8(x + i));
-	for (; i < len; i++)
-		y[i] = a * x[i];
 }
 
 // A job is one call's tensors, shared by the thread-pool tasks.
@@ -225,7 +254,9 @@ typedef struct {
 	size_t post_stride, pre_stride, comb_stride; // 0: broadcast (static mHC)
 	float *pre_out, *post_out, *comb_out;
 	void *normed, *mixed, *state;
-	const float *wf; // w widened
+	const float *wf; // w as float32 (widened if float16)
+	const float *packed; // fn packed in panels for the token-tiled projection (NULL: per-token projection)
+	size_t qw;           // rows per panel of packed: QW or QW16
 	size_t chunk;
 } job;
 
@@ -282,6 +313,7 @@ static void sinkhorn(const float *logits, size_t n, int64_t iters, double eps, f
 }
 
 #define BLOCK 4 // tokens whose projections share each row of fn
+#define MAX_ZW 96 // ≥ panels · qw for every m ≤ n²+2n, both packed layouts (coeffs_gemm)
 
 // project4 is z[b][q] = s_b · fn_q for 4 tokens b (rows of s, stride nc)
 // and every row q of fn: a 4-token × 2-row register block of 8-lane
@@ -342,19 +374,374 @@ VECTOR static void project1(const float *restrict s, size_t nc, const float *res
 		z[q] = dot(s, fn + q * nc, nc);
 }
 
+// ---- the coefficients of many tokens: the projection as a tiled GEMM ----
+//
+// At prefill the projection z = s · fnᵀ of T tokens is a [T, n·C] × [n·C, m]
+// matrix product. fn is packed once per call into panels of qw rows
+// transposed (panel g holds fn rows qw·g … qw·g+qw−1 as [n·C][qw], zeros
+// past row m−1), and the product is an outer-product kernel: for each k,
+// the vectors of a panel row times the broadcast s[t][k] of a block of
+// tokens, the accumulators in registers, no horizontal sums. Two kernels:
+// 8-lane vectors (AVX2 with FMA, or the baseline), panels of 24 rows (three
+// vectors) and 4 tokens (12 accumulators of the 16 registers); and on CPUs
+// with AVX-512, 16-lane vectors, panels of 32 rows and 8 tokens (16 of the
+// 32 registers), picked at run time. A task takes its tokens a block at a
+// time and the reduction KC values at a time: the block's state for KC
+// values (x + post⊗y, widened) is built once in a buffer in L1 (or read in
+// place), then multiplied with that stretch of every panel (from L2), so x
+// and y are read once and fn once per block of tokens.
+
+#define QW 24     // fn rows per packed panel, 8-lane kernel: three vectors
+#define QW16 32   // the same, 16-lane kernel: two vectors
+#define BLOCK16 8 // tokens per block, 16-lane kernel
+#define KC 256    // reduction block (values of n·C)
+
+static size_t panels_of(size_t m, size_t qw) { return (m + qw - 1) / qw; }
+
+// pack_fn writes fn [m][nc] as panels_of(m, qw) panels [nc][qw] into p,
+// 16 columns of fn at a time (so its reads and writes stay in L1).
+static void pack_fn(const float *fn, size_t m, size_t nc, size_t qw, float *p) {
+	for (size_t g = 0; g < panels_of(m, qw); g++) {
+		float *pg = p + g * nc * qw;
+		for (size_t k0 = 0; k0 < nc; k0 += 16) {
+			size_t kl = nc - k0 < 16 ? nc - k0 : 16;
+			for (size_t r = 0; r < qw; r++) {
+				size_t q = g * qw + r;
+				const float *f = fn + q * nc + k0;
+				for (size_t k = 0; k < kl; k++)
+					pg[(k0 + k) * qw + r] = q < m ? f[k] : 0;
+			}
+		}
+	}
+}
+
+// micro adds to z[t][0 … 8·nv) the products of nt tokens' state values
+// a[t][0 … kl) with kl rows of a panel p (stride QW): nt ≤ 4 tokens × nv ≤ 3
+// vectors of accumulators. Inlined with constant nt and nv, the loops unroll
+// and the accumulators stay in registers.
+static inline __attribute__((always_inline)) void micro(int nt, int nv, const float *const *a, size_t kl, const float *restrict p, float *const *z) {
+	v8 acc[BLOCK][3];
+#pragma GCC unroll 4
+	for (int t = 0; t < nt; t++)
+#pragma GCC unroll 3
+		for (int v = 0; v < nv; v++)
+			acc[t][v] = load8(z[t] + 8 * v);
+	for (size_t k = 0; k < kl; k++) {
+		v8 b[3];
+#pragma GCC unroll 3
+		for (int v = 0; v < nv; v++)
+			b[v] = load8(p + k * QW + 8 * v);
+#pragma GCC unroll 4
+		for (int t = 0; t < nt; t++) {
+			float s = a[t][k]; // broadcast once (vbroadcastss)
+#pragma GCC unroll 3
+			for (int v = 0; v < nv; v++)
+				acc[t][v] += s * b[v];
+		}
+	}
+#pragma GCC unroll 4
+	for (int t = 0; t < nt; t++)
+#pragma GCC unroll 3
+		for (int v = 0; v < nv; v++)
+			store8(z[t] + 8 * v, acc[t][v]);
+}
+
+VECTOR static void micro_any(int nt, int nv, const float *const *a, size_t kl, const float *restrict p, float *const *z) {
+	if (nt == BLOCK) {
+		if (nv == 3)
+			micro(BLOCK, 3, a, kl, p, z);
+		else if (nv == 2)
+			micro(BLOCK, 2, a, kl, p, z);
+		else
+			micro(BLOCK, 1, a, kl, p, z);
+		return;
+	}
+	for (int t = 0; t < nt; t++) { // the last tokens of a range, one at a time
+		if (nv == 3)
+			micro(1, 3, a + t, kl, p, z + t);
+		else if (nv == 2)
+			micro(1, 2, a + t, kl, p, z + t);
+		else
+			micro(1, 1, a + t, kl, p, z + t);
+	}
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define HAVE_WIDE 1
+typedef float v16 __attribute__((vector_size(64)));
+
+static inline __attribute__((always_inline)) v16 load16(const float *p) {
+	v16 v;
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+static inline __attribute__((always_inline)) void store16(float *p, v16 v) { memcpy(p, &v, sizeof v); }
+
+// micro16 is micro with 16-lane vectors: nt ≤ 8 tokens × nv ≤ 2 vectors,
+// panel stride QW16.
+static inline __attribute__((always_inline)) void micro16(int nt, int nv, const float *const *a, size_t kl, const float *restrict p, float *const *z) {
+	v16 acc[BLOCK16][2];
+#pragma GCC unroll 8
+	for (int t = 0; t < nt; t++)
+#pragma GCC unroll 2
+		for (int v = 0; v < nv; v++)
+			acc[t][v] = load16(z[t] + 16 * v);
+	for (size_t k = 0; k < kl; k++) {
+		v16 b[2];
+#pragma GCC unroll 2
+		for (int v = 0; v < nv; v++)
+			b[v] = load16(p + k * QW16 + 16 * v);
+#pragma GCC unroll 8
+		for (int t = 0; t < nt; t++) {
+			float s = a[t][k];
+#pragma GCC unroll 2
+			for (int v = 0; v < nv; v++)
+				acc[t][v] += s * b[v];
+		}
+	}
+#pragma GCC unroll 8
+	for (int t = 0; t < nt; t++)
+#pragma GCC unroll 2
+		for (int v = 0; v < nv; v++)
+			store16(z[t] + 16 * v, acc[t][v]);
+}
+
+__attribute__((target("avx512f"))) static void micro16_any(int nt, int nv, const float *const *a, size_t kl, const float *restrict p, float *const *z) {
+	if (nt == BLOCK16) {
+		if (nv == 2)
+			micro16(BLOCK16, 2, a, kl, p, z);
+		else
+			micro16(BLOCK16, 1, a, kl, p, z);
+		return;
+	}
+	for (int t = 0; t < nt; t++) {
+		if (nv == 2)
+			micro16(1, 2, a + t, kl, p, z + t);
+		else
+			micro16(1, 1, a + t, kl, p, z + t);
+	}
+}
+
+// wide reports whether the 16-lane kernel runs: the CPU has AVX-512F and
+// the environment does not set MHCC_ORTOPS_NO_AVX512 (read at each call,
+// so a test can run both kernels in one process).
+static int wide(void) {
+	const char *e = getenv("MHCC_ORTOPS_NO_AVX512");
+	return __builtin_cpu_supports("avx512f") && (e == NULL || *e == 0 || strcmp(e, "0") == 0);
+}
+#else
+#define HAVE_WIDE 0
+static int wide(void) { return 0; }
+#endif
+
+// sumsq is Σ a[i]², eight lanes at a time.
+VECTOR static float sumsq(const float *a, size_t len) {
+	v8 acc = {0}, acc1 = {0};
+	size_t i = 0;
+	for (; i + 16 <= len; i += 16) {
+		v8 u = load8(a + i), v = load8(a + i + 8);
+		acc += u * u, acc1 += v * v;
+	}
+	float r = 0;
+	for (; i < len; i++)
+		r += a[i] * a[i];
+	return r + sum8(acc + acc1);
+}
+
+// block_state writes the float32 state of token t at values [k0, k0+kl) of
+// its n·C into dst (x + post⊗y, widened) and returns Σ dst², in one pass
+// for float32.
+VECTOR static float block_state(const job *j, size_t t, size_t k0, size_t kl, float *restrict dst, float *restrict ybuf) {
+	size_t c = j->c, nc = j->n * c;
+	int f32 = j->k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+	v8 acc = {0};
+	float r = 0;
+	for (size_t i = k0, end = k0 + kl; i < end;) { // one stream's part at a time
+		size_t q = i / c, o = i % c, len = end - i < c - o ? end - i : c - o;
+		float *d = dst + (i - k0);
+		const float *xv = d;
+		if (f32)
+			xv = (const float *)j->x + t * nc + i;
+		else
+			load(d, j->x, t * nc + i, len, j->k->type);
+		if (j->y == NULL) { // float16 x alone (float32 x alone is read in place)
+			r += sumsq(d, len);
+			i += len;
+			continue;
+		}
+		float p = j->post_in[t * j->post_stride + q];
+		const float *yv = (const float *)j->y + t * c + o;
+		if (!f32) {
+			load(ybuf, j->y, t * c + o, len, j->k->type);
+			yv = ybuf;
+		}
+		size_t l = 0;
+		for (; l + 8 <= len; l += 8) {
+			v8 v = load8(xv + l) + p * load8(yv + l);
+			store8(d + l, v);
+			acc += v * v;
+		}
+		for (; l < len; l++) {
+			d[l] = xv[l] + p * yv[l];
+			r += d[l] * d[l];
+		}
+		i += len;
+	}
+	return r + sum8(acc);
+}
+
+// prepare turns a token's projection z[m] and mean square into pre and
+// post, and z[2n…] into the Sinkhorn's logits.
+static void prepare(const job *j, size_t t, float *z, float meansq) {
+	size_t n = j->n, m = n * n + 2 * n;
+	float r = 1.0f / sqrtf(meansq + j->k->rms_eps);
+	for (size_t q = 0; q < m; q++)
+		z[q] = z[q] * r + j->base[q];
+	for (size_t k = 0; k < n; k++) {
+		j->pre_out[t * n + k] = 1.0f / (1.0f + expf(-z[k])) + j->k->eps;
+		j->post_out[t * n + k] = 2.0f / (1.0f + expf(-z[n + k]));
+	}
+}
+
+// finish is prepare and the Sinkhorn of one token.
+static void finish(const job *j, size_t t, float *z, float meansq) {
+	prepare(j, t, z, meansq);
+	sinkhorn(z + 2 * j->n, j->n, j->k->iters, j->k->eps, j->comb_out + t * j->n * j->n);
+}
+
+typedef double v4d __attribute__((vector_size(32)));
+
+// sinkhorn4 is sinkhorn for four tokens at once, one per lane of the
+// double vectors (the same operations in the same order as sinkhorn on
+// each lane): logits[b] and out[b] for token b.
+VECTOR static void sinkhorn4(const float *const logits[4], size_t n, int64_t iters, double eps, float *const out[4]) {
+	v4d c[MAX_STREAMS * MAX_STREAMS];
+	for (size_t r = 0; r < n; r++) { // softmax over each row, + eps
+		v4d mx, sum = {0};
+		for (int b = 0; b < 4; b++) {
+			mx[b] = logits[b][r * n];
+			for (size_t k = 1; k < n; k++)
+				if (logits[b][r * n + k] > mx[b])
+					mx[b] = logits[b][r * n + k];
+		}
+		for (size_t k = 0; k < n; k++) {
+			for (int b = 0; b < 4; b++)
+				c[r * n + k][b] = exp((double)logits[b][r * n + k] - mx[b]);
+			sum += c[r * n + k];
+		}
+		v4d inv = 1 / sum;
+		for (size_t k = 0; k < n; k++)
+			c[r * n + k] = c[r * n + k] * inv + eps;
+	}
+	for (int64_t it = 0; it < iters; it++) {
+		if (it > 0)
+			for (size_t r = 0; r < n; r++) { // rows
+				v4d sum = {0};
+				for (size_t k = 0; k < n; k++)
+					sum += c[r * n + k];
+				v4d inv = 1 / (sum + eps);
+				for (size_t k = 0; k < n; k++)
+					c[r * n + k] *= inv;
+			}
+		for (size_t k = 0; k < n; k++) { // columns
+			v4d sum = {0};
+			for (size_t r = 0; r < n; r++)
+				sum += c[r * n + k];
+			v4d inv = 1 / (sum + eps);
+			for (size_t r = 0; r < n; r++)
+				c[r * n + k] *= inv;
+		}
+	}
+	for (int b = 0; b < 4; b++)
+		for (size_t i = 0; i < n * n; i++)
+			out[b][i] = (float)c[i][b];
+}
+
+// finish_block is finish for tokens t … t+bn−1 (z[b] of stride MAX_ZW),
+// their Sinkhorns four at a time.
+static void finish_block(const job *j, size_t t, int bn, float (*z)[MAX_ZW], const float *ss) {
+	size_t n = j->n, nc = n * j->c;
+	for (int b = 0; b < bn; b++)
+		prepare(j, t + (size_t)b, z[b], ss[b] / (float)nc);
+	int b = 0;
+	for (; b + 4 <= bn; b += 4) {
+		const float *in[4];
+		float *out[4];
+		for (int i = 0; i < 4; i++)
+			in[i] = z[b + i] + 2 * n, out[i] = j->comb_out + (t + (size_t)(b + i)) * n * n;
+		sinkhorn4(in, n, j->k->iters, j->k->eps, out);
+	}
+	for (; b < bn; b++)
+		sinkhorn(z[b] + 2 * n, n, j->k->iters, j->k->eps, j->comb_out + (t + (size_t)b) * n * n);
+}
+
+// coeffs_gemm is coeffs_range for a range of tokens with fn packed
+// (j->qw: the packing, 24 or 32), a block of tokens at a time.
+static void coeffs_gemm(const job *j, size_t t0, size_t t1) {
+	size_t n = j->n, nc = n * j->c, m = n * n + 2 * n, qw = j->qw, np = panels_of(m, qw);
+	int block = qw == QW ? BLOCK : BLOCK16;
+	float stack[STACK_FLOATS], *buf = scratch(stack, BLOCK16 * KC + KC);
+	float *ybuf = buf + BLOCK16 * KC;
+	int direct = j->k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT && j->y == NULL; // read x in place
+	for (size_t tb = t0; tb < t1; tb += (size_t)block) {
+		int bn = t1 - tb < (size_t)block ? (int)(t1 - tb) : block;
+		float z[BLOCK16][MAX_ZW] __attribute__((aligned(64))) = {{0}}, ss[BLOCK16] = {0};
+		for (size_t k0 = 0; k0 < nc; k0 += KC) {
+			size_t kl = nc - k0 < KC ? nc - k0 : KC;
+			const float *a[BLOCK16];
+			for (int b = 0; b < bn; b++) {
+				size_t t = tb + (size_t)b;
+				// x comes from memory (a prefill's state is written long
+				// before): ask for the token's next block while this one is
+				// multiplied (measured: about 10% off the op at hidden 1024).
+				size_t es = j->k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT ? 4 : 2;
+				size_t next = nc - k0 - kl < KC ? nc - k0 - kl : KC; // values in the next block
+				for (size_t l = 0; l < next * es; l += 64)
+					__builtin_prefetch((const char *)j->x + (t * nc + k0 + kl) * es + l);
+				if (direct) {
+					a[b] = (const float *)j->x + t * nc + k0;
+					ss[b] += sumsq(a[b], kl);
+				} else {
+					a[b] = buf + (size_t)b * KC;
+					ss[b] += block_state(j, t, k0, kl, buf + (size_t)b * KC, ybuf);
+				}
+			}
+			for (size_t g = 0; g < np; g++) {
+				size_t rows = m - g * qw < qw ? m - g * qw : qw;
+				float *zt[BLOCK16];
+				for (int b = 0; b < bn; b++)
+					zt[b] = z[b] + g * qw;
+				const float *pg = j->packed + (g * nc + k0) * qw;
+#if HAVE_WIDE
+				if (qw == QW16) {
+					micro16_any(bn, (int)((rows + 15) / 16), a, kl, pg, zt);
+					continue;
+				}
+#endif
+				micro_any(bn, (int)((rows + 7) / 8), a, kl, pg, zt);
+			}
+		}
+		finish_block(j, tb, bn, z, ss);
+	}
+	unscratch(stack, buf);
+}
+
 static void coeffs_range(const job *j, size_t t0, size_t t1) {
-	size_t n = j->n, nc = n * j->c, m = n * n + 2 * n;
-	float *s = malloc((BLOCK * nc + j->c) * sizeof(float));
-	if (s == NULL)
-		abort(); // out of memory in a task: nothing sensible to return
-	float *ybuf = s + BLOCK * nc;
+	if (j->packed != NULL) {
+		coeffs_gemm(j, t0, t1);
+		return;
+	}
+	size_t n = j->n, nc = n * j->c, m = n * n + 2 * n, rows = t1 - t0 < BLOCK ? t1 - t0 : BLOCK;
+	float stack[STACK_FLOATS], *s = scratch(stack, rows * nc + j->c); // one token's state at decode
+	float *ybuf = s + rows * nc;
 	for (size_t tb = t0; tb < t1; tb += BLOCK) {
 		size_t bn = t1 - tb < BLOCK ? t1 - tb : BLOCK;
 		float r[BLOCK], z[BLOCK][MAX_STREAMS * MAX_STREAMS + 2 * MAX_STREAMS];
 		for (size_t b = 0; b < bn; b++) {
 			float *sb = s + b * nc;
 			state_of(j, tb + b, sb, ybuf);
-			r[b] = 1.0f / sqrtf(dot(sb, sb, nc) / (float)nc + j->k->rms_eps);
+			r[b] = dot(sb, sb, nc) / (float)nc;
 		}
 		if (bn == BLOCK)
 			project4(s, nc, j->fn, m, z);
@@ -362,54 +749,147 @@ static void coeffs_range(const job *j, size_t t0, size_t t1) {
 			for (size_t b = 0; b < bn; b++)
 				project1(s + b * nc, nc, j->fn, m, z[b]);
 		for (size_t b = 0; b < bn; b++)
-			for (size_t q = 0; q < m; q++)
-				z[b][q] = z[b][q] * r[b] + j->base[q];
-		for (size_t b = 0; b < bn; b++) {
-			size_t t = tb + b;
-			for (size_t k = 0; k < n; k++) {
-				j->pre_out[t * n + k] = 1.0f / (1.0f + expf(-z[b][k])) + j->k->eps;
-				j->post_out[t * n + k] = 2.0f / (1.0f + expf(-z[b][n + k]));
-			}
-			sinkhorn(z[b] + 2 * n, n, j->k->iters, j->k->eps, j->comb_out + t * n * n);
+			finish(j, tb + b, z[b], r[b]);
+	}
+	unscratch(stack, s);
+}
+
+// ---- the boundary: one pass over the state per token ----
+
+// boundary_row computes, for one token, from x [n][c] (float32), y [c]
+// (or NULL) and the coefficients, in one pass over C eight lanes at a
+// time: the state s = x + post⊗y (written to state if not NULL), the
+// collapse h = Σ pre[i]·s[i] into h, mixed[k] = Σ comb[i,k]·s[i], and
+// returns Σ h². Inlined with a constant n, the n state vectors stay in
+// registers.
+static inline __attribute__((always_inline)) float boundary_row(size_t n, size_t c, const float *restrict x, const float *restrict y,
+                                                                const float *post, const float *pre, const float *comb,
+                                                                float *restrict h, float *restrict mixed, float *restrict state) {
+	v8 hh = {0};
+	size_t i = 0;
+	for (; i + 8 <= c; i += 8) {
+		v8 s[MAX_STREAMS], hv = {0};
+		v8 yv = y != NULL ? load8(y + i) : (v8){0};
+#pragma GCC unroll 8
+		for (size_t q = 0; q < n; q++) {
+			s[q] = load8(x + q * c + i);
+			if (y != NULL)
+				s[q] += post[q] * yv;
+			if (state != NULL)
+				store8(state + q * c + i, s[q]);
+		}
+		hv = pre[0] * s[0];
+#pragma GCC unroll 8
+		for (size_t q = 1; q < n; q++)
+			hv += pre[q] * s[q];
+		store8(h + i, hv);
+		hh += hv * hv;
+#pragma GCC unroll 8
+		for (size_t k = 0; k < n; k++) {
+			v8 mv = comb[k] * s[0];
+#pragma GCC unroll 8
+			for (size_t q = 1; q < n; q++)
+				mv += comb[q * n + k] * s[q];
+			store8(mixed + k * c + i, mv);
 		}
 	}
-	free(s);
+	float r = sum8(hh);
+	for (; i < c; i++) {
+		float s[MAX_STREAMS], hv = 0;
+		for (size_t q = 0; q < n; q++) {
+			s[q] = x[q * c + i];
+			if (y != NULL)
+				s[q] += post[q] * y[i];
+			if (state != NULL)
+				state[q * c + i] = s[q];
+		}
+		hv = pre[0] * s[0];
+		for (size_t q = 1; q < n; q++)
+			hv += pre[q] * s[q];
+		h[i] = hv;
+		r += hv * hv;
+		for (size_t k = 0; k < n; k++) {
+			float mv = comb[k] * s[0];
+			for (size_t q = 1; q < n; q++)
+				mv += comb[q * n + k] * s[q];
+			mixed[k * c + i] = mv;
+		}
+	}
+	return r;
+}
+
+#define ROW(N) boundary_row(N, c, x, y, post, pre, comb, h, mixed, state)
+
+// boundary_any is boundary_row for any n.
+VECTOR static float boundary_any(size_t n, size_t c, const float *restrict x, const float *restrict y, const float *post, const float *pre,
+                                 const float *comb, float *restrict h, float *restrict mixed, float *restrict state) {
+	switch (n) {
+	case 2:
+		return ROW(2);
+	case 3:
+		return ROW(3);
+	case 4:
+		return ROW(4);
+	case 5:
+		return ROW(5);
+	case 6:
+		return ROW(6);
+	case 7:
+		return ROW(7);
+	default:
+		return ROW(8);
+	}
+}
+
+// norm_row writes out[i] = h[i]·inv·w[i].
+VECTOR static void norm_row(float *out, const float *h, float inv, const float *restrict w, size_t c) { // out may be h
+	size_t i = 0;
+	for (; i + 8 <= c; i += 8)
+		store8(out + i, load8(h + i) * inv * load8(w + i));
+	for (; i < c; i++)
+		out[i] = h[i] * inv * w[i];
 }
 
 static void boundary_range(const job *j, size_t t0, size_t t1) {
 	size_t n = j->n, c = j->c, nc = n * c;
-	float *s = malloc((2 * nc + 2 * c) * sizeof(float));
-	if (s == NULL)
-		abort();
-	float *mixed = s + nc, *h = mixed + nc, *ybuf = h + c;
+	int f32 = j->k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+	// float16: x, y widened into buffers, mixed and state computed into
+	// buffers and rounded on store; float32: read and written in place.
+	float stack[STACK_FLOATS], *buf = scratch(stack, f32 ? c : 3 * nc + 2 * c);
+	float *h = buf, *xb = h + c, *yb = xb + nc, *mb = yb + c, *sb = mb + nc;
 	for (size_t t = t0; t < t1; t++) {
-		state_of(j, t, s, ybuf);
 		const float *pre = j->pre + t * j->pre_stride, *comb = j->comb + t * j->comb_stride;
-		scale(h, s, pre[0], c);
-		for (size_t k = 1; k < n; k++)
-			axpy(h, s + k * c, pre[k], c);
-		int direct = j->k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT; // write mixed in place
-		float *mout = direct ? (float *)j->mixed + t * nc : mixed;
-		for (size_t k = 0; k < n; k++) { // mixed[k] = Σ_j comb[j,k]·s[j]
-			float *mk = mout + k * c;
-			scale(mk, s, comb[k], c);
-			for (size_t q = 1; q < n; q++)
-				axpy(mk, s + q * c, comb[q * n + k], c);
+		const float *post = j->y != NULL ? j->post_in + t * j->post_stride : NULL;
+		const float *x, *y = NULL;
+		float *mixed, *state = NULL;
+		if (f32) {
+			x = (const float *)j->x + t * nc;
+			if (j->y != NULL)
+				y = (const float *)j->y + t * c;
+			mixed = (float *)j->mixed + t * nc;
+			if (j->state != NULL)
+				state = (float *)j->state + t * nc;
+		} else {
+			load(xb, j->x, t * nc, nc, j->k->type);
+			if (j->y != NULL)
+				load(yb, j->y, t * c, c, j->k->type), y = yb;
+			x = xb, mixed = mb;
+			if (j->state != NULL)
+				state = sb;
 		}
-		float inv = 1.0f / sqrtf(dot(h, h, c) / (float)c + j->k->eps);
-		size_t i = 0;
-		for (; i + 8 <= c; i += 8)
-			for (int l = 0; l < 8; l++)
-				h[i + l] = h[i + l] * inv * j->wf[i + l];
-		for (; i < c; i++)
-			h[i] = h[i] * inv * j->wf[i];
-		store(j->normed, t * c, h, c, j->k->type);
-		if (!direct)
-			store(j->mixed, t * nc, mixed, nc, j->k->type);
-		if (j->state != NULL)
-			store(j->state, t * nc, s, nc, j->k->type);
+		float hh = boundary_any(n, c, x, y, post, pre, comb, h, mixed, state);
+		float inv = 1.0f / sqrtf(hh / (float)c + j->k->eps);
+		if (f32) {
+			norm_row((float *)j->normed + t * c, h, inv, j->wf, c);
+		} else {
+			norm_row(h, h, inv, j->wf, c);
+			store(j->normed, t * c, h, c, j->k->type);
+			store(j->mixed, t * nc, mb, nc, j->k->type);
+			if (j->state != NULL)
+				store(j->state, t * nc, sb, nc, j->k->type);
+		}
 	}
-	free(s);
+	unscratch(stack, buf);
 }
 
 static void task(void *data, size_t i) {
@@ -495,6 +975,7 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 	if (x.type != k->type)
 		return fail(k, "input x has element type %d, the kernel was made for %d", (int)x.type, (int)k->type);
 	job j = {.k = k, .n = (size_t)x.dims[x.rank - 2], .c = (size_t)x.dims[x.rank - 1], .x = x.data};
+	float *wf_owned = NULL; // w widened (float16)
 	if (j.n < MIN_STREAMS || j.n > MAX_STREAMS)
 		return fail(k, "x has %zu streams, want %d to %d", j.n, MIN_STREAMS, MAX_STREAMS);
 	j.tokens = 1;
@@ -549,11 +1030,14 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 			return fail(k, "input w must have x's type and shape [%zu]", j.c);
 		j.pre = pre.data;
 		j.comb = comb.data;
-		float *wf = malloc(j.c * sizeof(float));
-		if (wf == NULL)
-			return fail(k, "out of memory");
-		load(wf, w.data, 0, j.c, x.type);
-		j.wf = wf;
+		if (x.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
+			j.wf = w.data;
+		} else { // widened once per call
+			if ((wf_owned = malloc(j.c * sizeof(float))) == NULL)
+				return fail(k, "out of memory");
+			load(wf_owned, w.data, 0, j.c, x.type);
+			j.wf = wf_owned;
+		}
 		int64_t dims[8];
 		memcpy(dims, lead, sizeof lead);
 		dims[x.rank - 2] = (int64_t)j.c;
@@ -566,21 +1050,37 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 		if (st == NULL && (j.normed == NULL || j.mixed == NULL))
 			st = fail(k, "outputs normed and mixed are required");
 		if (st != NULL) {
-			free(wf);
+			free(wf_owned);
 			return st;
 		}
 	}
 	__atomic_add_fetch(&calls[k->kind], 1, __ATOMIC_SEQ_CST);
 	OrtStatus *st = NULL;
+	float *packed = NULL;
+	size_t min_chunk = MIN_CHUNK;
+	if ((k->kind == COEFFS || k->kind == POST_COEFFS) && j.tokens >= GEMM_MIN_TOKENS) {
+		size_t m = j.n * j.n + 2 * j.n;
+		j.qw = wide() ? QW16 : QW;
+		if (k->packed != NULL && k->packed_m == m && k->packed_nc == j.n * j.c && k->packed_qw == j.qw) {
+			j.packed = k->packed;
+		} else { // fn is not a constant (or MHCC_ORTOPS_NO_AVX512 changed): pack it for this call
+			if ((packed = malloc(panels_of(m, j.qw) * j.qw * j.n * j.c * sizeof(float))) == NULL)
+				return fail(k, "out of memory");
+			pack_fn(j.fn, m, j.n * j.c, j.qw, packed);
+			j.packed = packed;
+		}
+		min_chunk = GEMM_MIN_CHUNK;
+	}
 	if (j.tokens > 0) {
-		size_t tasks = (j.tokens + MIN_CHUNK - 1) / MIN_CHUNK;
+		size_t tasks = (j.tokens + min_chunk - 1) / min_chunk;
 		j.chunk = (j.tokens + tasks - 1) / tasks;
 		if (tasks == 1)
 			task(&j, 0);
 		else
 			st = api->KernelContext_ParallelFor(ctx, task, tasks, 0, &j);
 	}
-	free((void *)j.wf);
+	free(packed);
+	free(wf_owned);
 	return st;
 }
 
@@ -670,6 +1170,37 @@ static void input_info(const OrtKernelInfo *info, size_t i, ONNXTensorElementDat
 	api->ReleaseTypeInfo(ti);
 }
 
+// pack_constant packs the coefficient op's fn into k->packed if fn is a
+// constant float32 [m, n·C] (else leaves it NULL: each prefill call packs).
+static OrtStatus *pack_constant(kernel *k, const OrtKernelInfo *info) {
+	int constant = 0;
+	const OrtValue *v = NULL;
+	if (api->KernelInfoGetConstantInput_tensor(info, 1, &constant, &v) != NULL || !constant || v == NULL)
+		return NULL; // not a constant, or a runtime without the call: pack per call
+	tensor fn;
+	OrtTensorTypeAndShapeInfo *ti;
+	void *data;
+	CHECK(api->GetTensorTypeAndShape(v, &ti));
+	OrtStatus *st = api->GetDimensionsCount(ti, &fn.rank);
+	if (st == NULL && fn.rank == 2)
+		st = api->GetDimensions(ti, fn.dims, 2);
+	if (st == NULL)
+		st = api->GetTensorElementType(ti, &fn.type);
+	api->ReleaseTensorTypeAndShapeInfo(ti);
+	CHECK(st);
+	if (fn.rank != 2 || fn.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || fn.dims[0] < 1 || fn.dims[1] < 1)
+		return NULL; // compute reports the bad shape
+	CHECK(api->GetTensorMutableData((OrtValue *)v, &data));
+	size_t m = (size_t)fn.dims[0], nc = (size_t)fn.dims[1], qw = wide() ? QW16 : QW;
+	if (m > MAX_STREAMS * MAX_STREAMS + 2 * MAX_STREAMS)
+		return NULL;
+	if ((k->packed = malloc(panels_of(m, qw) * qw * nc * sizeof(float))) == NULL)
+		return fail(k, "out of memory");
+	pack_fn(data, m, nc, qw, k->packed);
+	k->packed_m = m, k->packed_nc = nc, k->packed_qw = qw;
+	return NULL;
+}
+
 static OrtStatus *ORT_API_CALL create_kernel(const OrtCustomOp *op, const OrtApi *a, const OrtKernelInfo *info, void **out) {
 	(void)a;
 	kernel *k = calloc(1, sizeof *k);
@@ -707,6 +1238,8 @@ static OrtStatus *ORT_API_CALL create_kernel(const OrtCustomOp *op, const OrtApi
 	}
 	if (st == NULL)
 		st = api->KernelInfoGetAttribute_float(info, "eps", &k->eps);
+	if (st == NULL && (k->kind == COEFFS || k->kind == POST_COEFFS))
+		st = pack_constant(k, info);
 	if (st != NULL) {
 		free(k);
 		return st;
@@ -715,7 +1248,11 @@ static OrtStatus *ORT_API_CALL create_kernel(const OrtCustomOp *op, const OrtApi
 	return NULL;
 }
 
-static void ORT_API_CALL destroy_kernel(void *k) { free(k); }
+static void ORT_API_CALL destroy_kernel(void *op_kernel) {
+	kernel *k = op_kernel;
+	free(k->packed);
+	free(k);
+}
 
 // infer_shape gives onnxruntime the outputs' types and shapes (it needs
 // them for the outputs typed T, which follow x): the coefficients are

@@ -1,6 +1,7 @@
 package ortops_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/mhcc-dev/mhcc/ir"
@@ -15,7 +16,32 @@ import (
 func BenchmarkFusedOps(b *testing.B) {
 	needLib(b)
 	for _, c := range []int64{256, 1024} {
-		fc := newFusedCase(b, ir.Float32, []int64{1}, 4, c, 1)
+		benchFused(b, []int64{1}, c)
+	}
+}
+
+// BenchmarkFusedOpsPrefill is the same at prefill size: 256 tokens at
+// C = 1024 (bench/fused.md's prefill), kernels on 1 and 2 threads.
+func BenchmarkFusedOpsPrefill(b *testing.B) {
+	needLib(b)
+	fc := newFusedCase(b, ir.Float32, []int64{1, 256}, 4, 1024, 1)
+	data := fc.onnx(b)
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("%s/kernels/threads%d", fc, threads), func(b *testing.B) {
+			p := fc.prepare(b, data, true, threads)
+			defer p.close()
+			for b.Loop() {
+				if err := p.s.Run(p.ins, p.outs); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func benchFused(b *testing.B, lead []int64, c int64) {
+	{
+		fc := newFusedCase(b, ir.Float32, lead, 4, c, 1)
 		data := fc.onnx(b)
 		b.Run(fc.String()+"/go-kernels", func(b *testing.B) {
 			m, err := mhrt.Decode(data)

@@ -1,6 +1,7 @@
 package ortops_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/mhcc-dev/mhcc/compile"
+	"github.com/mhcc-dev/mhcc/internal/ortops"
 	"github.com/mhcc-dev/mhcc/internal/ortrun"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
 )
@@ -17,15 +19,27 @@ import (
 // bodies: no kernel call) and with it (the kernels: two calls per sublayer,
 // first sublayer's ops HCCoeffsSinkhorn and HCPremixNorm, the others'
 // HCPostCoeffsSinkhorn and HCBoundary): both give the onnx target's logits.
+// Batch 2 × 7 tokens runs the coefficient ops token by token; 2 × 20 tokens
+// (at 2 threads) runs their token-tiled projection with fn packed once when
+// the session was created (fn is an initializer).
 func TestFusedModel(t *testing.T) {
 	l := needLib(t)
+	for _, seq := range []int64{7, 20} {
+		t.Run(fmt.Sprint("seq", seq), func(t *testing.T) { fusedModel(t, l, seq) })
+	}
+}
+
+func fusedModel(t *testing.T, l *ortops.Lib, seq int64) {
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	ids := []int64{3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7}
-	in := []ortrun.Tensor{{Name: "input_ids", DType: "int64", Shape: []int64{2, 7}, I64: ids}}
+	ids := make([]int64, 2*seq)
+	for i := range ids {
+		ids[i] = int64((i*7 + 3) % 32)
+	}
+	in := []ortrun.Tensor{{Name: "input_ids", DType: "int64", Shape: []int64{2, seq}, I64: ids}}
 	logits := map[string][]float32{}
 	var fused []byte
 	for _, tg := range []string{"onnx", "fused"} {
@@ -52,12 +66,16 @@ func TestFusedModel(t *testing.T) {
 			fused = res.ONNX
 		}
 	}
-	s, err := session(t, fused, []string{"input_ids"}, []string{"logits"}, true, 1)
+	threads := 1
+	if seq >= 16 {
+		threads = 2
+	}
+	s, err := session(t, fused, []string{"input_ids"}, []string{"logits"}, true, threads)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Destroy()
-	idv, err := ort.NewTensor(ort.NewShape(2, 7), ids)
+	idv, err := ort.NewTensor(ort.NewShape(2, seq), ids)
 	if err != nil {
 		t.Fatal(err)
 	}

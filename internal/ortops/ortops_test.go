@@ -456,28 +456,60 @@ func TestKernelsMatchBodiesAndReference(t *testing.T) {
 			for _, s := range cases {
 				fc := newFusedCase(t, dt, s.lead, n, s.c, uint64(n))
 				t.Run(fc.String(), func(t *testing.T) {
-					data := fc.onnx(t)
-					want := fc.reference(t)
-					before := l.Calls()
-					kern := fc.onnxruntime(t, data, true, s.threads)
-					after := l.Calls()
-					for _, op := range export.FusedOpTypes {
-						if d := after[op] - before[op]; d != 1 {
-							t.Errorf("library kernel %s ran %d times in one run of a graph with one such node, want 1", op, d)
-						}
-					}
-					body := fc.onnxruntime(t, data, false, s.threads)
-					if d := l.Calls()["HCBoundary"] - after["HCBoundary"]; d != 0 {
-						t.Errorf("without the library, its HCBoundary kernel ran %d times", d)
-					}
-					fc.compare(t, "kernels vs float64 reference", kern, want)
-					fc.compare(t, "onnxruntime function bodies vs float64 reference", body, want)
-					fc.compare(t, "kernels vs onnxruntime function bodies", kern, body)
-					fc.compare(t, "Go runtime kernels vs library kernels", fc.goRuntime(t, data, false), kern)
-					if s.lead[len(s.lead)-1] < 4096 || n == 4 { // the Go runtime's bodies are slow at 4096 tokens
-						goBody := fc.goRuntime(t, data, true)
-						fc.compare(t, "kernels vs Go runtime function bodies", kern, goBody)
-					}
+					// the Go runtime's bodies are slow at 4096 tokens
+					fc.check(t, l, s.threads, s.lead[len(s.lead)-1] < 4096 || n == 4)
+				})
+			}
+		}
+	}
+}
+
+// check runs fc's graph in onnxruntime with the library (checking from its
+// counters that its kernels ran, once per node), without it, in mhcc's Go
+// runtime with its kernels and, if goBodies, with the function bodies, and
+// compares each with the float64 reference and the kernels with the bodies.
+func (fc *fusedCase) check(t *testing.T, l *ortops.Lib, threads int, goBodies bool) {
+	data := fc.onnx(t)
+	want := fc.reference(t)
+	before := l.Calls()
+	kern := fc.onnxruntime(t, data, true, threads)
+	after := l.Calls()
+	for _, op := range export.FusedOpTypes {
+		if d := after[op] - before[op]; d != 1 {
+			t.Errorf("library kernel %s ran %d times in one run of a graph with one such node, want 1", op, d)
+		}
+	}
+	body := fc.onnxruntime(t, data, false, threads)
+	if d := l.Calls()["HCBoundary"] - after["HCBoundary"]; d != 0 {
+		t.Errorf("without the library, its HCBoundary kernel ran %d times", d)
+	}
+	fc.compare(t, "kernels vs float64 reference", kern, want)
+	fc.compare(t, "onnxruntime function bodies vs float64 reference", body, want)
+	fc.compare(t, "kernels vs onnxruntime function bodies", kern, body)
+	fc.compare(t, "Go runtime kernels vs library kernels", fc.goRuntime(t, data, false), kern)
+	if goBodies {
+		goBody := fc.goRuntime(t, data, true)
+		fc.compare(t, "kernels vs Go runtime function bodies", kern, goBody)
+	}
+}
+
+// TestKernelsProjectionBlocks covers what the shapes of
+// TestKernelsMatchBodiesAndReference leave out of the coefficient ops'
+// token-tiled projection (coeffs_gemm in ortops/mhcc_ortops.c): states
+// longer than one reduction block (n·C > 256) whose blocks straddle two
+// streams (C = 200), token blocks cut short at the end of a task (37 tokens
+// in two tasks), and both of its kernels: the 16-lane one (AVX-512, where
+// the CPU has it) and the 8-lane one (MHCC_ORTOPS_NO_AVX512=1, which the
+// library reads at each call).
+func TestKernelsProjectionBlocks(t *testing.T) {
+	l := needLib(t)
+	for _, noWide := range []string{"", "1"} {
+		for _, dt := range []ir.DType{ir.Float32, ir.Float16} {
+			for _, n := range []int64{3, 5, 8} {
+				fc := newFusedCase(t, dt, []int64{1, 37}, n, 200, uint64(n))
+				t.Run(fmt.Sprintf("%s/no_avx512=%q", fc, noWide), func(t *testing.T) {
+					t.Setenv("MHCC_ORTOPS_NO_AVX512", noWide)
+					fc.check(t, l, 2, false)
 				})
 			}
 		}
