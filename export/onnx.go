@@ -39,9 +39,21 @@ type Options struct {
 	// External, if set, puts initializers of at least External.Threshold
 	// bytes in a data file (external.go); write it with Layout.WriteData.
 	External *External
+	// ReleaseWeights lets Encode drop each float weight's values from g
+	// once its initializer is made (the constant keeps its type and
+	// shape), so the weights are not held twice while the model is built.
+	// For a caller that never reads g's weights again: verify builds its
+	// float64 reference this way, where the float32 weights and their
+	// float64 copy would otherwise both stay live until Encode returns.
+	ReleaseWeights bool
 
 	layout *Layout // where External placed each initializer
 }
+
+// releaseMin is the size, in elements, from which ReleaseWeights drops a
+// weight: the lowerings read small constants' values (scalars, shapes),
+// never a weight matrix's.
+const releaseMin = 1 << 16
 
 // Encode converts g to an ONNX model: IR version 8, opset 17, every IR node
 // expanded through opmap, weights as raw-data initializers, dynamic dims as
@@ -88,6 +100,11 @@ func Encode(g *ir.Graph, opts Options) (m *onnxpb.ModelProto, err error) {
 			return nil, err
 		}
 		weights = append(weights, t)
+		if opts.ReleaseWeights && len(v.Const.F32) >= releaseMin {
+			c := *v.Const
+			c.F32 = nil
+			v.Const = &c
+		}
 	}
 	for _, n := range g.Nodes {
 		for _, v := range n.Outputs {

@@ -293,7 +293,7 @@ func check(path string, m *model.Model, w model.Weights, target *mhrt.Model, tgt
 	// tensor, not from marshalled bytes, and collect the IR graph and
 	// weights (unused from here on) first, so the weights are not held
 	// several times over.
-	refProto, err := export.Encode(g, export.Options{Float64: true})
+	refProto, err := export.Encode(g, export.Options{Float64: true, ReleaseWeights: true})
 	if err != nil {
 		return nil, err
 	}
