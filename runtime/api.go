@@ -124,14 +124,7 @@ func load(mp *onnxpb.ModelProto, ext *decode.ExternalFiles, mode decode.ConsumeM
 	// A graph of many nodes is the same with the node messages and the
 	// decoding's maps in place of the weights.
 	big := mode >= decode.ConsumeInits && (m.InitBytes() >= BigModelBytes || many)
-	switch {
-	case many:
-		// Also hand the freed pages back: the plan of a graph this large
-		// is a few arrays of hundreds of MB, which the pages the node
-		// messages leave (scattered among live ones) cannot hold, so
-		// they would stay resident next to the new ones.
-		debug.FreeOSMemory()
-	case big:
+	if big {
 		goruntime.GC()
 	}
 	// The main graph runs through an execution plan (plan.go); subgraphs
