@@ -94,7 +94,7 @@ func gqaFast(c *core.Call, in []*core.Tensor) []*core.Tensor {
 					}
 					xs[j] = x
 				}
-				softmaxLine(xs)
+				softmaxLine(xs, xs)
 			}
 		}
 		gemm32(rows, hd, keys, sc, false, dv[:keys*hd], ob)
@@ -141,32 +141,4 @@ func gemm32(m, n, k int, a []float32, tb bool, b, c []float32) {
 		return
 	}
 	matMulGonum32(c[:m*n], a[:m*k], false, b[:k*n], tb, m, k, n)
-}
-
-// softmaxLine is x = softmax(x) in place, as softmax32 computes a line:
-// float32 exponentials of x − max, their sum in float64.
-func softmaxLine(x []float32) {
-	if len(x) == 0 {
-		return
-	}
-	mx := lineMax(x)
-	var s float32
-	ok := false
-	if expSubRowSIMD != nil {
-		s, ok = expSubRowSIMD(x, x, mx)
-	}
-	if !ok {
-		var s64 float64
-		for j, v := range x {
-			x[j] = Expf32(v - mx)
-			s64 += float64(x[j])
-		}
-		s = float32(s64)
-	}
-	inv := 1 / s
-	if scaleRowSIMD == nil || !scaleRowSIMD(x, inv) {
-		for j := range x {
-			x[j] *= inv
-		}
-	}
 }

@@ -707,30 +707,40 @@ func softmax32(x *core.Tensor, outer, dim int) *core.Tensor {
 			return
 		}
 		for o := o0; o < o1; o++ {
-			src, dst := xv[o*dim:][:dim], out[o*dim:][:dim]
-			mx := lineMax(src)
-			var s float32
-			ok := false
-			if expSubRowSIMD != nil {
-				s, ok = expSubRowSIMD(dst, src, mx)
-			}
-			if !ok {
-				var s64 float64
-				for j, v := range src {
-					dst[j] = Expf32(v - mx)
-					s64 += float64(dst[j])
-				}
-				s = float32(s64)
-			}
-			inv := 1 / s
-			if scaleRowSIMD == nil || !scaleRowSIMD(dst, inv) {
-				for j := range dst {
-					dst[j] *= inv
-				}
-			}
+			softmaxLine(out[o*dim:][:dim], xv[o*dim:][:dim])
 		}
 	})
 	return &core.Tensor{DType: core.Float32, Shape: x.Shape, Elems: out}
+}
+
+// softmaxLine is dst = softmax(src) over one line (dst may be src):
+// float32 exponentials of src − max, their sum in float64 (or in the SIMD
+// kernel's lanes), then one scaling by the sum's inverse. The Softmax
+// kernel and GroupQueryAttention's scores share it.
+func softmaxLine(dst, src []float32) {
+	if len(src) == 0 {
+		return
+	}
+	mx := lineMax(src)
+	var s float32
+	ok := false
+	if expSubRowSIMD != nil {
+		s, ok = expSubRowSIMD(dst, src, mx)
+	}
+	if !ok {
+		var s64 float64
+		for j, v := range src {
+			dst[j] = Expf32(v - mx)
+			s64 += float64(dst[j])
+		}
+		s = float32(s64)
+	}
+	inv := 1 / s
+	if scaleRowSIMD == nil || !scaleRowSIMD(dst, inv) {
+		for j := range dst {
+			dst[j] *= inv
+		}
+	}
 }
 
 // lineMax is the largest element of src, NaN if any is NaN.
