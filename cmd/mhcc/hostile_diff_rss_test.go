@@ -5,7 +5,6 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/mhcc-dev/mhcc/internal/onnxbuild"
@@ -45,13 +44,5 @@ func TestDiffMillionNodeChainsRSS(t *testing.T) {
 			t.Errorf("mhcc diff output lacks %q:\n%s", want, out)
 		}
 	}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		t.Fatal("no rusage for the child")
-	}
-	peak := int64(ru.Maxrss) << 10
-	t.Logf("peak RSS %d MiB (limit %d MiB)", peak>>20, limit>>20)
-	if peak > limit {
-		t.Errorf("mhcc diff of two 10^6-node chains peaked at %d MiB RSS, want at most %d MiB", peak>>20, limit>>20)
-	}
+	checkPeakRSS(t, cmd, limit, "mhcc diff of two 10^6-node chains")
 }
