@@ -1,164 +1,37 @@
 package runtime
 
 import (
-	"fmt"
 	"math"
-	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mhcc-dev/mhcc/export"
+	"github.com/mhcc-dev/mhcc/internal/fusedcase"
 	"github.com/mhcc-dev/mhcc/ir"
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
-	"github.com/mhcc-dev/mhcc/target"
 )
 
 // The fused mHC ops' kernels (docs/fused-ops.md): ref.hcFused (Reference)
 // and fast.hcFast (Fast), against the ops' function bodies run by this
 // runtime and against the float64 reference lowering of the same IR graph.
 
-// An hcCase is a graph of the four fused ops, each reading graph inputs
-// only (internal/ortops' fusedCase, which runs the same graph in
-// onnxruntime): HCCoeffsSinkhorn and HCPremixNorm without the post-mix,
-// HCPostCoeffsSinkhorn and HCBoundary (with its state output) with it.
-type hcCase struct {
-	dt      ir.DType
-	lead    []int64
-	n, c    int64
-	static  bool // pre and comb shared by every token ([n], [n, n])
-	g       *ir.Graph
-	inputs  map[string][]float64 // float16 inputs already rounded
-	shapes  map[string][]int64
-	outputs []string
-}
-
-func (hc *hcCase) String() string {
-	s := fmt.Sprintf("%v_lead%v_n%d_C%d", hc.dt, hc.lead, hc.n, hc.c)
-	if hc.static {
-		s += "_static"
-	}
-	return s
-}
-
-func joinDims(d []int64) string {
-	s := make([]string, len(d))
-	for i, v := range d {
-		s[i] = fmt.Sprint(v)
-	}
-	return strings.Join(s, ",")
-}
+// An hcCase is internal/fusedcase's graph of the four fused ops, each
+// reading graph inputs only (internal/ortops runs the same graph in
+// onnxruntime).
+type hcCase struct{ *fusedcase.Case }
 
 func newHCCase(t testing.TB, dt ir.DType, lead []int64, n, c int64, static bool, seed uint64) *hcCase {
-	t.Helper()
-	hc := &hcCase{dt: dt, lead: lead, n: n, c: c, static: static, inputs: map[string][]float64{}, shapes: map[string][]int64{}}
-	m := n*n + 2*n
-	L := joinDims(lead)
-	T := dt.String()
-	ty := func(d string, s ...int64) string {
-		if len(s) == 0 {
-			return d + "[" + L + "]"
-		}
-		return d + "[" + L + "," + joinDims(s) + "]"
-	}
-	preT, combT := ty("f32", n), ty("f32", n, n)
-	if static {
-		preT, combT = fmt.Sprintf("f32[%d]", n), fmt.Sprintf("f32[%d,%d]", n, n)
-	}
-	attrs := fmt.Sprintf("{eps=1e-06, iters=20, rms_eps=1e-06, streams=%d} @function", n)
-	text := fmt.Sprintf(`graph fused
-input %%x: %s
-input %%fn: f32[%d,%d]
-input %%base: f32[%d]
-input %%y: %s
-input %%post: %s
-input %%pre: %s
-input %%comb: %s
-input %%w: %s[%d]
-%%pa, %%qa, %%ca = HCCoeffsSinkhorn<%s, %s, %s> %%x, %%fn, %%base %s
-%%pb, %%qb, %%cb = HCCoeffsSinkhorn<%s, %s, %s> %%x, %%fn, %%base, %%y, %%post %s
-%%na, %%ma, %%sa = HCBoundary<%s, %s, %s> %%x, %%pre, %%comb, %%w {eps=1e-05} @function
-%%nb, %%mb, %%sb = HCBoundary<%s, %s, %s> %%x, %%pre, %%comb, %%w, %%y, %%post {eps=1e-05} @function
-`, ty(T, n, c), m, n*c, m, ty(T, c), ty("f32", n), preT, combT, T, c,
-		ty("f32", n), ty("f32", n), ty("f32", n, n), attrs,
-		ty("f32", n), ty("f32", n), ty("f32", n, n), attrs,
-		ty(T, c), ty(T, n, c), ty(T, n, c),
-		ty(T, c), ty(T, n, c), ty(T, n, c))
-	hc.outputs = []string{"pa", "qa", "ca", "pb", "qb", "cb", "na", "ma", "nb", "mb", "sb"}
-	for _, o := range hc.outputs {
-		text += "output %" + o + "\n"
-	}
-	g, err := ir.Parse(text)
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", hc, err, text)
-	}
-	hc.g = g
-	r := rand.New(rand.NewPCG(seed, uint64(n*1000+c)))
-	fill := func(name string, shape []int64, f func() float64) {
-		size := int64(1)
-		for _, d := range shape {
-			size *= d
-		}
-		v := make([]float64, size)
-		for i := range v {
-			v[i] = f()
-		}
-		hc.inputs[name], hc.shapes[name] = v, shape
-	}
-	with := func(s ...int64) []int64 { return append(append([]int64(nil), lead...), s...) }
-	f32 := func(f func() float64) func() float64 { return func() float64 { return float64(float32(f())) } }
-	fnScale := 1 / math.Sqrt(float64(n*c))
-	fill("x", with(n, c), r.NormFloat64)
-	fill("fn", []int64{m, n * c}, f32(func() float64 { return r.NormFloat64() * fnScale }))
-	fill("base", []int64{m}, f32(func() float64 { return r.NormFloat64() * 0.5 }))
-	fill("y", with(c), r.NormFloat64)
-	fill("post", with(n), f32(func() float64 { return 2 * r.Float64() }))
-	if static {
-		fill("pre", []int64{n}, f32(r.Float64))
-		fill("comb", []int64{n, n}, f32(func() float64 { return r.Float64() / float64(n) }))
-	} else {
-		fill("pre", with(n), f32(r.Float64))
-		fill("comb", with(n, n), f32(func() float64 { return r.Float64() / float64(n) }))
-	}
-	fill("w", []int64{c}, func() float64 { return 1 + 0.1*r.NormFloat64() })
-	for _, name := range []string{"x", "y", "w"} { // the T inputs: exactly representable
-		for i, v := range hc.inputs[name] {
-			if dt == ir.Float16 {
-				hc.inputs[name][i] = float64(half.Float16ToFloat32(half.Float32ToFloat16(float32(v))))
-			} else {
-				hc.inputs[name][i] = float64(float32(v))
-			}
-		}
-	}
-	return hc
-}
-
-// onnx is the graph lowered for the fused target: one ai.mhcc node per op,
-// each with its model-local function.
-func (hc *hcCase) onnx(t testing.TB) []byte {
-	t.Helper()
-	prof, err := target.Get("fused")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := export.Encode(hc.g, export.Options{Profile: prof})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return &hcCase{fusedcase.New(t, dt, lead, n, c, static, seed)}
 }
 
 // reference runs the float64 reference lowering (the ops' parts as
 // standard ONNX, in float64) under the Reference engine.
 func (hc *hcCase) reference(t testing.TB) map[string][]float64 {
 	t.Helper()
-	mp, err := export.Encode(hc.g, export.Options{Float64: true})
+	mp, err := export.Encode(hc.G, export.Options{Float64: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,15 +40,15 @@ func (hc *hcCase) reference(t testing.TB) map[string][]float64 {
 		t.Fatal(err)
 	}
 	in := map[string]*Tensor{}
-	for name, v := range hc.inputs {
-		in[name] = NewFloat64(hc.shapes[name], v)
+	for name, v := range hc.Inputs {
+		in[name] = NewFloat64(hc.Shapes[name], v)
 	}
 	out, err := m.RunWith(in, RunOptions{Engine: Reference})
 	if err != nil {
 		t.Fatalf("float64 reference: %v", err)
 	}
 	res := map[string][]float64{}
-	for _, o := range hc.outputs {
+	for _, o := range hc.Outputs {
 		res[o] = out[o].Float64s()
 	}
 	return res
@@ -183,15 +56,15 @@ func (hc *hcCase) reference(t testing.TB) map[string][]float64 {
 
 func (hc *hcCase) feeds() map[string]*Tensor {
 	in := map[string]*Tensor{}
-	for name, v := range hc.inputs {
+	for name, v := range hc.Inputs {
 		f := make([]float32, len(v))
 		for i := range v {
 			f[i] = float32(v[i])
 		}
-		if hc.dt == ir.Float16 && (name == "x" || name == "y" || name == "w") {
-			in[name] = NewFloat16(hc.shapes[name], f)
+		if hc.DT == ir.Float16 && (name == "x" || name == "y" || name == "w") {
+			in[name] = NewFloat16(hc.Shapes[name], f)
 		} else {
-			in[name] = NewFloat32(hc.shapes[name], f)
+			in[name] = NewFloat32(hc.Shapes[name], f)
 		}
 	}
 	return in
@@ -205,7 +78,7 @@ func (hc *hcCase) run(t testing.TB, m *Model, e Engine) map[string][]float64 {
 		t.Fatalf("%v: %v", e, err)
 	}
 	res := map[string][]float64{}
-	for _, o := range hc.outputs {
+	for _, o := range hc.Outputs {
 		res[o] = out[o].Float64s()
 	}
 	return res
@@ -227,14 +100,14 @@ func hcClose(got, want float64, f16 bool) bool {
 
 func (hc *hcCase) compare(t *testing.T, who string, got, want map[string][]float64) {
 	t.Helper()
-	for _, o := range hc.outputs {
+	for _, o := range hc.Outputs {
 		g, w := got[o], want[o]
 		if len(g) != len(w) {
 			t.Fatalf("%s: %s has %d values, want %d", who, o, len(g), len(w))
 		}
 		bad := 0
 		for i := range w {
-			if !hcClose(g[i], w[i], hc.dt == ir.Float16 && hc.outIsT(o)) {
+			if !hcClose(g[i], w[i], hc.DT == ir.Float16 && hc.OutIsT(o)) {
 				if bad < 3 {
 					t.Errorf("%s: %s[%d] = %.9g, want %.9g", who, o, i, g[i], w[i])
 				}
@@ -284,7 +157,7 @@ func TestFusedKernelsMatchBodiesAndReference(t *testing.T) {
 			for _, s := range cases {
 				hc := newHCCase(t, dt, s.lead, n, s.c, s.static, uint64(n))
 				t.Run(hc.String(), func(t *testing.T) {
-					data := hc.onnx(t)
+					data := hc.ONNX(t)
 					kern, err := Decode(data)
 					if err != nil {
 						t.Fatal(err)
@@ -336,7 +209,7 @@ func TestFusedUnsupportedFailsAtLoad(t *testing.T) {
 	} {
 		hc := newHCCase(t, tc.dt, []int64{3}, tc.n, 8, false, 1)
 		t.Run(hc.String(), func(t *testing.T) {
-			data := hc.onnx(t)
+			data := hc.ONNX(t)
 			_, err := Decode(data)
 			if err == nil {
 				t.Fatal("decoded; want an error naming a fused node")
@@ -359,7 +232,7 @@ func TestFusedUnsupportedFailsAtLoad(t *testing.T) {
 	// x's stream axis symbolic: the count is known only when the node runs.
 	hc := newHCCase(t, ir.Float32, []int64{3}, 9, 8, false, 1)
 	var mp onnxpb.ModelProto
-	if err := proto.Unmarshal(hc.onnx(t), &mp); err != nil {
+	if err := proto.Unmarshal(hc.ONNX(t), &mp); err != nil {
 		t.Fatal(err)
 	}
 	for _, in := range mp.GetGraph().GetInput() {

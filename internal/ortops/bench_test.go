@@ -25,7 +25,7 @@ func BenchmarkFusedOps(b *testing.B) {
 func BenchmarkFusedOpsPrefill(b *testing.B) {
 	needLib(b)
 	fc := newFusedCase(b, ir.Float32, []int64{1, 256}, 4, 1024, 1)
-	data := fc.onnx(b)
+	data := fc.ONNX(b)
 	for _, threads := range []int{1, 2} {
 		b.Run(fmt.Sprintf("%s/kernels/threads%d", fc, threads), func(b *testing.B) {
 			p := fc.prepare(b, data, true, threads)
@@ -42,19 +42,19 @@ func BenchmarkFusedOpsPrefill(b *testing.B) {
 func benchFused(b *testing.B, lead []int64, c int64) {
 	{
 		fc := newFusedCase(b, ir.Float32, lead, 4, c, 1)
-		data := fc.onnx(b)
+		data := fc.ONNX(b)
 		b.Run(fc.String()+"/go-kernels", func(b *testing.B) {
 			m, err := mhrt.Decode(data)
 			if err != nil {
 				b.Fatal(err)
 			}
 			in := map[string]*mhrt.Tensor{}
-			for name, v := range fc.inputs {
+			for name, v := range fc.Inputs {
 				f := make([]float32, len(v))
 				for i := range v {
 					f[i] = float32(v[i])
 				}
-				in[name] = mhrt.NewFloat32(fc.shapes[name], f)
+				in[name] = mhrt.NewFloat32(fc.Shapes[name], f)
 			}
 			for b.Loop() {
 				if _, err := m.Run(in); err != nil {

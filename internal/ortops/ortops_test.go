@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,16 +12,15 @@ import (
 	"testing"
 
 	ort "github.com/yalue/onnxruntime_go"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/mhcc-dev/mhcc/export"
+	"github.com/mhcc-dev/mhcc/internal/fusedcase"
 	"github.com/mhcc-dev/mhcc/internal/ortops"
 	"github.com/mhcc-dev/mhcc/internal/ortrun"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
 	"github.com/mhcc-dev/mhcc/ir"
 	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
-	"github.com/mhcc-dev/mhcc/target"
 )
 
 var (
@@ -85,118 +83,17 @@ func needLib(t testing.TB) *ortops.Lib {
 	return lib
 }
 
-// A fusedCase is a graph of the four fused ONNX ops, each reading graph
-// inputs only (so the implementations are compared op by op, without one's
-// rounding feeding another): HCCoeffsSinkhorn, HCPostCoeffsSinkhorn,
-// HCPremixNorm and HCBoundary.
-type fusedCase struct {
-	dt      ir.DType
-	lead    []int64 // leading dims; tokens = their product
-	n, c    int64
-	iters   int64
-	g       *ir.Graph
-	inputs  map[string][]float64 // values (float16 inputs already rounded)
-	shapes  map[string][]int64
-	outputs []string
-}
-
-func (fc *fusedCase) String() string {
-	return fmt.Sprintf("%v_lead%v_n%d_C%d", fc.dt, fc.lead, fc.n, fc.c)
-}
-
-func dims(d []int64) string {
-	s := make([]string, len(d))
-	for i, v := range d {
-		s[i] = fmt.Sprint(v)
-	}
-	return strings.Join(s, ",")
-}
+// A fusedCase is internal/fusedcase's graph of the four fused ONNX ops,
+// each reading graph inputs only (so the implementations are compared op
+// by op, without one's rounding feeding another).
+type fusedCase struct{ *fusedcase.Case }
 
 func newFusedCase(t testing.TB, dt ir.DType, lead []int64, n, c int64, seed uint64) *fusedCase {
-	t.Helper()
-	fc := &fusedCase{dt: dt, lead: lead, n: n, c: c, iters: 20, inputs: map[string][]float64{}, shapes: map[string][]int64{}}
-	m := n*n + 2*n
-	L := dims(lead)
-	T := string(dt.String())
-	ty := func(d string, s ...int64) string {
-		if len(s) == 0 {
-			return d + "[" + L + "]"
-		}
-		return d + "[" + L + "," + dims(s) + "]"
-	}
-	attrs := fmt.Sprintf("{eps=1e-06, iters=%d, rms_eps=1e-06, streams=%d} @function", fc.iters, n)
-	text := fmt.Sprintf(`graph fused
-input %%x: %s
-input %%fn: f32[%d,%d]
-input %%base: f32[%d]
-input %%y: %s
-input %%post: %s
-input %%pre: %s
-input %%comb: %s
-input %%w: %s[%d]
-%%pa, %%qa, %%ca = HCCoeffsSinkhorn<%s, %s, %s> %%x, %%fn, %%base %s
-%%pb, %%qb, %%cb = HCCoeffsSinkhorn<%s, %s, %s> %%x, %%fn, %%base, %%y, %%post %s
-%%na, %%ma, %%sa = HCBoundary<%s, %s, %s> %%x, %%pre, %%comb, %%w {eps=1e-05} @function
-%%nb, %%mb, %%sb = HCBoundary<%s, %s, %s> %%x, %%pre, %%comb, %%w, %%y, %%post {eps=1e-05} @function
-`, ty(T, n, c), m, n*c, m, ty(T, c), ty("f32", n), ty("f32", n), ty("f32", n, n), T, c,
-		ty("f32", n), ty("f32", n), ty("f32", n, n), attrs,
-		ty("f32", n), ty("f32", n), ty("f32", n, n), attrs,
-		ty(T, c), ty(T, n, c), ty(T, n, c),
-		ty(T, c), ty(T, n, c), ty(T, n, c))
-	fc.outputs = []string{"pa", "qa", "ca", "pb", "qb", "cb", "na", "ma", "nb", "mb", "sb"}
-	for _, o := range fc.outputs {
-		text += "output %" + o + "\n"
-	}
-	g, err := ir.Parse(text)
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", fc, err, text)
-	}
-	fc.g = g
-	r := rand.New(rand.NewPCG(seed, uint64(n*1000+c)))
-	tokens := int64(1)
-	for _, d := range lead {
-		tokens *= d
-	}
-	fill := func(name string, shape []int64, f func() float64) {
-		size := int64(1)
-		for _, d := range shape {
-			size *= d
-		}
-		v := make([]float64, size)
-		for i := range v {
-			v[i] = f()
-		}
-		fc.inputs[name], fc.shapes[name] = v, shape
-	}
-	with := func(s ...int64) []int64 { return append(append([]int64(nil), lead...), s...) }
-	fnScale := 1 / math.Sqrt(float64(n*c))
-	fill("x", with(n, c), r.NormFloat64)
-	fill("fn", []int64{m, n * c}, func() float64 { return float64(float32(r.NormFloat64() * fnScale)) })
-	fill("base", []int64{m}, func() float64 { return float64(float32(r.NormFloat64() * 0.5)) })
-	fill("y", with(c), r.NormFloat64)
-	fill("post", with(n), func() float64 { return float64(float32(2 * r.Float64())) })
-	fill("pre", with(n), func() float64 { return float64(float32(r.Float64())) })
-	fill("comb", with(n, n), func() float64 { return float64(float32(r.Float64() / float64(n))) })
-	fill("w", []int64{c}, func() float64 { return 1 + 0.1*r.NormFloat64() })
-	for _, name := range []string{"x", "y", "w"} { // the T inputs: exactly representable
-		for i, v := range fc.inputs[name] {
-			if dt == ir.Float16 {
-				fc.inputs[name][i] = float64(half.Float16ToFloat32(half.Float32ToFloat16(float32(v))))
-			} else {
-				fc.inputs[name][i] = float64(float32(v))
-			}
-		}
-	}
-	return fc
+	return &fusedCase{fusedcase.New(t, dt, lead, n, c, false, seed)}
 }
 
-func (fc *fusedCase) isT(name string) bool { return name == "x" || name == "y" || name == "w" }
-
-// outIsT reports whether output o has the case's T (else float32).
-func (fc *fusedCase) outIsT(o string) bool { return o[0] == 'n' || o[0] == 'm' || o[0] == 's' }
-
 func (fc *fusedCase) outShape(name string) []int64 {
-	for _, v := range fc.g.Outputs {
+	for _, v := range fc.G.Outputs {
 		if v.Name == name {
 			var s []int64
 			for _, d := range v.Type.Shape {
@@ -208,27 +105,10 @@ func (fc *fusedCase) outShape(name string) []int64 {
 	return nil
 }
 
-func (fc *fusedCase) onnx(t testing.TB) []byte {
-	t.Helper()
-	prof, err := target.Get("fused")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := export.Encode(fc.g, export.Options{Profile: prof})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // reference runs the float64 reference lowering in the Go runtime.
 func (fc *fusedCase) reference(t *testing.T) map[string][]float64 {
 	t.Helper()
-	m, err := export.Encode(fc.g, export.Options{Float64: true})
+	m, err := export.Encode(fc.G, export.Options{Float64: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,15 +117,15 @@ func (fc *fusedCase) reference(t *testing.T) map[string][]float64 {
 		t.Fatal(err)
 	}
 	in := map[string]*mhrt.Tensor{}
-	for name, v := range fc.inputs {
-		in[name] = mhrt.NewFloat64(fc.shapes[name], v)
+	for name, v := range fc.Inputs {
+		in[name] = mhrt.NewFloat64(fc.Shapes[name], v)
 	}
 	out, err := rt.Run(in)
 	if err != nil {
 		t.Fatalf("float64 reference: %v", err)
 	}
 	res := map[string][]float64{}
-	for _, o := range fc.outputs {
+	for _, o := range fc.Outputs {
 		res[o] = out[o].Float64s()
 	}
 	return res
@@ -260,15 +140,15 @@ func (fc *fusedCase) goRuntime(t *testing.T, data []byte, bodies bool) map[strin
 		t.Fatal(err)
 	}
 	in := map[string]*mhrt.Tensor{}
-	for name, v := range fc.inputs {
+	for name, v := range fc.Inputs {
 		f := make([]float32, len(v))
 		for i := range v {
 			f[i] = float32(v[i])
 		}
-		if fc.dt == ir.Float16 && fc.isT(name) {
-			in[name] = mhrt.NewFloat16(fc.shapes[name], f)
+		if fc.DT == ir.Float16 && fc.IsT(name) {
+			in[name] = mhrt.NewFloat16(fc.Shapes[name], f)
 		} else {
-			in[name] = mhrt.NewFloat32(fc.shapes[name], f)
+			in[name] = mhrt.NewFloat32(fc.Shapes[name], f)
 		}
 	}
 	out, err := rt.Run(in)
@@ -276,7 +156,7 @@ func (fc *fusedCase) goRuntime(t *testing.T, data []byte, bodies bool) map[strin
 		t.Fatalf("Go runtime: %v", err)
 	}
 	res := map[string][]float64{}
-	for _, o := range fc.outputs {
+	for _, o := range fc.Outputs {
 		f := out[o].Float32s()
 		v := make([]float64, len(f))
 		for i := range f {
@@ -324,7 +204,7 @@ func (fc *fusedCase) onnxruntime(t *testing.T, data []byte, withLib bool, thread
 		t.Fatalf("onnxruntime run (library %v): %v", withLib, err)
 	}
 	res := map[string][]float64{}
-	for i, o := range fc.outputs {
+	for i, o := range fc.Outputs {
 		var v []float64
 		switch val := p.outs[i].(type) {
 		case *ort.Tensor[float32]:
@@ -358,15 +238,15 @@ func (p *prepared) close() {
 func (fc *fusedCase) prepare(t testing.TB, data []byte, withLib bool, threads int) *prepared {
 	t.Helper()
 	names := []string{"x", "fn", "base", "y", "post", "pre", "comb", "w"}
-	s, err := session(t, data, names, fc.outputs, withLib, threads)
+	s, err := session(t, data, names, fc.Outputs, withLib, threads)
 	if err != nil {
 		t.Fatalf("onnxruntime session (library %v): %v", withLib, err)
 	}
 	p := &prepared{s: s}
 	for _, name := range names {
-		v, shape := fc.inputs[name], ort.Shape(fc.shapes[name])
+		v, shape := fc.Inputs[name], ort.Shape(fc.Shapes[name])
 		var val ort.Value
-		if fc.dt == ir.Float16 && fc.isT(name) {
+		if fc.DT == ir.Float16 && fc.IsT(name) {
 			val, err = ort.NewCustomDataTensor(shape, f16Bytes(v), ort.TensorElementDataTypeFloat16)
 		} else {
 			f := make([]float32, len(v))
@@ -380,10 +260,10 @@ func (fc *fusedCase) prepare(t testing.TB, data []byte, withLib bool, threads in
 		}
 		p.ins = append(p.ins, val)
 	}
-	for _, o := range fc.outputs {
+	for _, o := range fc.Outputs {
 		shape := ort.Shape(fc.outShape(o))
 		var val ort.Value
-		if fc.dt == ir.Float16 && fc.outIsT(o) {
+		if fc.DT == ir.Float16 && fc.OutIsT(o) {
 			val, err = ort.NewCustomDataTensor(shape, make([]byte, 2*shape.FlattenedSize()), ort.TensorElementDataTypeFloat16)
 		} else {
 			val, err = ort.NewEmptyTensor[float32](shape)
@@ -413,14 +293,14 @@ func closeTo(got, want float64, f16 bool) bool {
 
 func (fc *fusedCase) compare(t *testing.T, who string, got, want map[string][]float64) {
 	t.Helper()
-	for _, o := range fc.outputs {
+	for _, o := range fc.Outputs {
 		g, w := got[o], want[o]
 		if len(g) != len(w) {
 			t.Fatalf("%s: %s: %s has %d values, want %d", fc, who, o, len(g), len(w))
 		}
 		bad := 0
 		for i := range w {
-			if !closeTo(g[i], w[i], fc.dt == ir.Float16 && fc.outIsT(o)) {
+			if !closeTo(g[i], w[i], fc.DT == ir.Float16 && fc.OutIsT(o)) {
 				if bad < 3 {
 					t.Errorf("%s: %s: %s[%d] = %.9g, want %.9g", fc, who, o, i, g[i], w[i])
 				}
@@ -469,7 +349,7 @@ func TestKernelsMatchBodiesAndReference(t *testing.T) {
 // runtime with its kernels and, if goBodies, with the function bodies, and
 // compares each with the float64 reference and the kernels with the bodies.
 func (fc *fusedCase) check(t *testing.T, l *ortops.Lib, threads int, goBodies bool) {
-	data := fc.onnx(t)
+	data := fc.ONNX(t)
 	want := fc.reference(t)
 	before := l.Calls()
 	kern := fc.onnxruntime(t, data, true, threads)
@@ -533,8 +413,8 @@ func TestUnsupportedFailsAtSessionCreation(t *testing.T) {
 	} {
 		fc := newFusedCase(t, tc.dt, []int64{3}, tc.n, 8, 1)
 		t.Run(fc.String(), func(t *testing.T) {
-			data := fc.onnx(t)
-			s, err := session(t, data, []string{"x", "fn", "base", "y", "post", "pre", "comb", "w"}, fc.outputs, true, 1)
+			data := fc.ONNX(t)
+			s, err := session(t, data, []string{"x", "fn", "base", "y", "post", "pre", "comb", "w"}, fc.Outputs, true, 1)
 			if err == nil {
 				s.Destroy()
 				t.Fatalf("session opened; want an error naming the node")
@@ -549,7 +429,7 @@ func TestUnsupportedFailsAtSessionCreation(t *testing.T) {
 				t.Errorf("Go runtime: got %v, want an error naming node pa/1_HCCoeffsSinkhorn", err)
 			}
 			// Without the library the same graph runs its bodies.
-			s, err = session(t, data, []string{"x", "fn", "base", "y", "post", "pre", "comb", "w"}, fc.outputs, false, 1)
+			s, err = session(t, data, []string{"x", "fn", "base", "y", "post", "pre", "comb", "w"}, fc.Outputs, false, 1)
 			if err != nil {
 				t.Errorf("without the library: %v", err)
 			} else {
