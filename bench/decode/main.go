@@ -416,6 +416,13 @@ type row struct {
 	resMin, resMax   time.Duration
 	mhcNodes, rNodes int
 	delta            float64 // max |Δ logits| of the mHC model against the first onnxruntime contender's
+	// Paired ratios (benchenv.PairedRatio of thread CPU at one thread, of
+	// wall time at more): mHC over its residual twin; and, for a target
+	// whose residual twin is the same graph as the onnx target's (fused),
+	// the A/A control (this target's residual session over the onnx
+	// target's) and the mHC graph over the onnx target's residual session.
+	// NaN where they do not apply.
+	paired, aa, overOnnx float64
 }
 
 func run(o options) error {
@@ -550,6 +557,18 @@ func measure(o options, p pair, past int, gms, grs []*graph) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
+	measured := func(c *contender) []time.Duration {
+		if o.threads == 1 {
+			return c.cpu
+		}
+		return c.samples
+	}
+	onnxResid := -1 // the onnx target's residual contender, the A/A reference
+	for i, e := range engines {
+		if e.target == "onnx" && !e.goRT && cr[i] != nil {
+			onnxResid = i
+		}
+	}
 	var rows []row
 	for i, e := range engines {
 		m := cm[i]
@@ -559,6 +578,11 @@ func measure(o options, p pair, past int, gms, grs []*graph) ([]row, error) {
 		if c := cr[i]; c != nil {
 			r.resid, r.resCPU, r.resPCPU = benchenv.Median(c.samples), benchenv.Median(c.cpu), benchenv.Median(c.pcpu)
 			r.resMin, r.resMax, r.rNodes = slices.Min(c.samples), slices.Max(c.samples), grs[i].nodes
+			r.paired, r.aa, r.overOnnx = benchenv.PairedRatio(measured(m), measured(c)), math.NaN(), math.NaN()
+			if e.target == "fused" && !e.goRT && onnxResid >= 0 { // its residual twin is the onnx graph
+				r.aa = benchenv.PairedRatio(measured(c), measured(cr[onnxResid]))
+				r.overOnnx = benchenv.PairedRatio(measured(m), measured(cr[onnxResid]))
+			}
 		}
 		for j, f := range engines {
 			if !f.goRT && j != i {
@@ -697,6 +721,26 @@ func writeReport(o options, rows []row, loadBefore, loadAfter string, elapsed ti
 		for _, r := range rows {
 			p("| %s | %s | %d | %s | %s | %.2f× | %s | %s–%s | %s–%s |\n", r.pair, r.target, r.past, ms(r.mhc), ms(r.resid),
 				float64(r.mhc)/float64(r.resid), ms(r.mhc-r.resid), ms(r.mhcMin), ms(r.mhcMax), ms(r.resMin), ms(r.resMax))
+		}
+	}
+	if !o.mhcOnly {
+		kind := "thread CPU"
+		if !cpu {
+			kind = "wall"
+		}
+		p("\n**Paired ratios** (%s time): each is the median over the %d rounds of the ratio within a round, so a slow moment of the shared machine weighs on both sides of it. ", kind, o.reps)
+		p("For `fused`, whose residual twin is the same graph as `onnx`'s, the two residual sessions are an **A/A control**: their ratio is what two identical contenders differ by in this run. The fused mHC graph is given over each of them; a goal holds in this run when it holds against both.\n\n")
+		p("| model | target | past | mHC / residual | A/A: residual / residual (onnx session) | mHC / residual (onnx session) |\n|---|---|---:|---:|---:|---:|\n")
+		ratio := func(v float64) string {
+			if math.IsNaN(v) {
+				return "—"
+			}
+			return fmt.Sprintf("%.3f×", v)
+		}
+		for _, r := range rows {
+			if !r.goRT {
+				p("| %s | %s | %d | %s | %s | %s |\n", r.pair, r.target, r.past, ratio(r.paired), ratio(r.aa), ratio(r.overOnnx))
+			}
 		}
 	}
 	if cpu && !o.mhcOnly && slices.Contains(o.targets, "ort") && slices.Contains(o.targets, "onnx") {

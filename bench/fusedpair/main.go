@@ -189,13 +189,7 @@ func measure(o options, lib *ortops.Lib, cs []*contender, seq int, b *strings.Bu
 	if err != nil {
 		return err
 	}
-	paired := func(a, c *contender) float64 {
-		r := make([]float64, len(a.samples))
-		for i := range r {
-			r[i] = a.samples[i] / c.samples[i]
-		}
-		return median(r)
-	}
+	paired := func(a, c *contender) float64 { return benchenv.PairedRatio(a.samples, c.samples) }
 	unit := "CPU ms"
 	if o.threads > 1 {
 		unit = "wall ms"

@@ -4,6 +4,7 @@
 package benchenv
 
 import (
+	"math"
 	"os"
 	"os/exec"
 	"runtime/debug"
@@ -37,6 +38,25 @@ func Median[T int64 | time.Duration](v []T) T {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// PairedRatio is the median over rounds of a[i] / b[i]: samples a and b
+// taken in the same rounds, each ratio within one round, so a slow moment
+// of a shared machine weighs on both sides of a ratio. NaN if the lengths
+// differ or there are none.
+func PairedRatio[T int64 | time.Duration | float64](a, b []T) float64 {
+	if len(a) != len(b) || len(a) == 0 {
+		return math.NaN()
+	}
+	r := make([]float64, len(a))
+	for i := range a {
+		r[i] = float64(a[i]) / float64(b[i])
+	}
+	slices.Sort(r)
+	if len(r)%2 == 1 {
+		return r[len(r)/2]
+	}
+	return (r[len(r)/2-1] + r[len(r)/2]) / 2
 }
 
 // LoadAvg is /proc/loadavg's 1, 5 and 15 minute load averages joined by
