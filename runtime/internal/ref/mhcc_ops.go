@@ -391,9 +391,9 @@ func (j *HCJob) NewHCOutputs(wantState bool, alloc func(n int) []float32) []*cor
 		}
 		return &core.Tensor{DType: dt, Shape: shape, Elems: make([]uint16, size)}
 	}
-	var outs []*core.Tensor
+	outs := make([]*core.Tensor, 0, 6) // one allocation for any op
 	if j.Kind.IsCoeffs() {
-		outs = []*core.Tensor{mk(core.Float32, with(n)), mk(core.Float32, with(n)), mk(core.Float32, with(n, n))}
+		outs = append(outs, mk(core.Float32, with(n)), mk(core.Float32, with(n)), mk(core.Float32, with(n, n)))
 	}
 	if j.Kind.Boundary() < 0 {
 		return outs
