@@ -112,7 +112,7 @@ input %%w: %s[%d]
 		ty(T, c), ty(T, n, c), ty(T, n, c))
 	fc.Outputs = []string{"pa", "qa", "ca", "pb", "qb", "cb", "na", "ma", "nb", "mb", "sb"}
 	if fc.Merged {
-		text += fmt.Sprintf("%%pc, %%qc, %%cc, %%nc, %%mc, %%sc = HCCoeffsBoundary<%s, %s, %s, %s, %s, %s> %%x, %%fn, %%base, %%w, %%y, %%post {eps=1e-06, iters=%d, norm_eps=1e-05, rms_eps=1e-06, streams=%d} @function\n",
+		text += fmt.Sprintf("%%pc, %%qc, %%cc, %%nc, %%mc, %%sc = HCCoeffsBoundary<%s, %s, %s, %s, %s, %s> %%x, %%fn, %%base, %%w, %%y, %%post {eps=1e-06, iters=%d, norm_eps=0.01, rms_eps=1e-06, streams=%d} @function\n",
 			ty("f32", n), ty("f32", n), ty("f32", n, n), ty(T, c), ty(T, n, c), ty(T, n, c), Iters, n)
 		fc.Outputs = append(fc.Outputs, "pc", "qc", "cc", "nc", "mc", "sc")
 	}
