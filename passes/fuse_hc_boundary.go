@@ -37,7 +37,7 @@ import (
 // ops' kernels do not take) is left as it is.
 var FuseHCBoundary = &Pass{
 	Name: "fuse_hc_boundary",
-	Doc:  "fuse each sublayer's coefficients+Sinkhorn, and post-mix+pre-mix+norm at each boundary, into ai.mhcc ops (targets allowing them)",
+	Doc:  "fuse each sublayer's coefficients+Sinkhorn, and post-mix+pre-mix+norm at each boundary, into ai.mhcc ops (targets allowing them; both in one HCCoeffsBoundary after the first sublayer where allowed)",
 	Run: func(g *ir.Graph, cx *Context) (bool, error) {
 		if !cx.Target.Allows(target.DomainMHCC, ir.OpHCBoundary.String()) {
 			return false, nil
