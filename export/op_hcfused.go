@@ -7,7 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// The fused mHC ops HCCoeffsSinkhorn and HCBoundary (docs/fused-ops.md,
+// The fused mHC ops HCCoeffsSinkhorn, HCBoundary and HCCoeffsBoundary (docs/fused-ops.md,
 // formed by the pass fuse_hc_boundary). Each IR op has three lowerings:
 //
 //   - reference: the op's parts written out with the other ops' reference
@@ -24,10 +24,12 @@ import (
 // fused in (inputs y, post), since a function has a fixed signature:
 // HCCoeffsSinkhorn (x, fn, base) or HCPostCoeffsSinkhorn (x, fn, base, y,
 // post); HCPremixNorm (x, pre, comb, w) -> (normed, mixed) or HCBoundary
-// (x, pre, comb, w, y, post) -> (normed, mixed, state).
+// (x, pre, comb, w, y, post) -> (normed, mixed, state). HCCoeffsBoundary
+// (x, fn, base, w, y, post) -> (pre, post, comb, normed, mixed, state) is
+// the two with the post-mix, merged (one op type).
 
 // FusedOpTypes lists the ai.mhcc op types of the fused lowerings.
-var FusedOpTypes = []string{"HCCoeffsSinkhorn", "HCPostCoeffsSinkhorn", "HCPremixNorm", "HCBoundary"}
+var FusedOpTypes = []string{"HCCoeffsSinkhorn", "HCPostCoeffsSinkhorn", "HCPremixNorm", "HCBoundary", "HCCoeffsBoundary"}
 
 // onnxFloat is the ONNX elem type of float32 (float64 in the reference).
 func (e *emitter) onnxFloat() int64 {
@@ -81,11 +83,18 @@ func (e *emitter) fusedState(n *ir.Node, in []string, iy int) (string, ir.Type) 
 // fn) and Sinkhorn, each by its own reference expansion.
 func expandHCCoeffsSinkhorn(e *emitter, n *ir.Node, in, out []string) {
 	s, t := e.fusedState(n, in, 3)
+	e.coeffsSinkhornOf(n, s, t, in[1], in[2], out[:3])
+}
+
+// coeffsSinkhornOf writes the reference HCCoeffs (fn, base: the ONNX names
+// of n's inputs 1 and 2) and Sinkhorn of the float32 state s of type t into
+// out (pre, post, comb); n's attributes eps, rms_eps, iters, streams.
+func (e *emitter) coeffsSinkhornOf(n *ir.Node, s string, t ir.Type, fn, base string, out []string) {
 	a := n.Attrs
 	coeffs := &ir.Node{Name: n.Name, Op: ir.OpHCCoeffs, Inputs: []*ir.Value{n.Inputs[2], {Type: t}, n.Inputs[1]},
 		Attrs: ir.Attrs{"streams": a.Int("streams"), "eps": a.Float("eps"), "rms_eps": a.Float("rms_eps")}}
 	logits := e.fresh(n.Name + "/logits")
-	expandHCCoeffsFused(e, coeffs, ins(in[2], s, in[1]), []string{out[0], out[1], logits})
+	expandHCCoeffsFused(e, coeffs, ins(base, s, fn), []string{out[0], out[1], logits})
 	sink := &ir.Node{Name: n.Name, Op: ir.OpSinkhorn, Inputs: []*ir.Value{{Type: n.Outputs[2].Type}},
 		Attrs: ir.Attrs{"iters": a.Int("iters"), "eps": a.Float("eps")}}
 	expandSinkhorn(e, sink, ins(logits), out[2:3])
@@ -95,16 +104,33 @@ func expandHCCoeffsSinkhorn(e *emitter, n *ir.Node, in, out []string) {
 // reference expansion; the outputs narrowed back to x's type.
 func expandHCBoundary(e *emitter, n *ir.Node, in, out []string) {
 	s, t := e.fusedState(n, in, 4)
+	e.boundaryOf(n, s, t, n.Inputs[1], n.Inputs[2], in[1], in[2], in[3], n.Attrs.Float("eps"), out, n.Outputs[2].Uses > 0)
+}
+
+// boundaryOf writes the reference HCPremix (pre, comb: values pv, cv named
+// pre, comb) and RMSNorm (weight w, n's input 3, epsilon eps) of the
+// float32 state s of type t into out (normed, mixed and, if state, the
+// state), narrowed to x's type.
+func (e *emitter) boundaryOf(n *ir.Node, s string, t ir.Type, pv, cv *ir.Value, pre, comb, w string, eps float64, out []string, state bool) {
 	dt := n.Inputs[0].Type.DType
 	h := e.fresh(n.Name + "/h")
-	premix := &ir.Node{Name: n.Name, Op: ir.OpHCPremix, Inputs: []*ir.Value{{Type: t}, n.Inputs[1], n.Inputs[2]}}
-	e.narrowTo(out[1], dt, func(mixed string) { expandHCPremix(e, premix, ins(s, in[1], in[2]), []string{h, mixed}) })
-	w := e.wide(in[3], n.Inputs[3].Type.DType)
-	norm := &ir.Node{Name: n.Name, Op: ir.OpRMSNorm, Attrs: ir.Attrs{"eps": n.Attrs.Float("eps")}}
-	e.narrowTo(out[0], dt, func(normed string) { expandRMSNorm(e, norm, ins(h, w), []string{normed}) })
-	if n.Outputs[2].Uses > 0 {
+	premix := &ir.Node{Name: n.Name, Op: ir.OpHCPremix, Inputs: []*ir.Value{{Type: t}, pv, cv}}
+	e.narrowTo(out[1], dt, func(mixed string) { expandHCPremix(e, premix, ins(s, pre, comb), []string{h, mixed}) })
+	wf := e.wide(w, n.Inputs[3].Type.DType)
+	norm := &ir.Node{Name: n.Name, Op: ir.OpRMSNorm, Attrs: ir.Attrs{"eps": eps}}
+	e.narrowTo(out[0], dt, func(normed string) { expandRMSNorm(e, norm, ins(h, wf), []string{normed}) })
+	if state {
 		e.narrowTo(out[2], dt, func(state string) { e.op("Identity", state, ins(s)) })
 	}
+}
+
+// HCCoeffsBoundary, reference: the state x + post ⊗ y once, then
+// HCCoeffsSinkhorn's and HCBoundary's reference expansions of it, the
+// boundary reading the coefficients just computed.
+func expandHCCoeffsBoundary(e *emitter, n *ir.Node, in, out []string) {
+	s, t := e.fusedState(n, in, 4)
+	e.coeffsSinkhornOf(n, s, t, in[1], in[2], out[:3])
+	e.boundaryOf(n, s, t, n.Outputs[0], n.Outputs[2], out[0], out[2], in[3], n.Attrs.Float("norm_eps"), out[3:], n.Outputs[5].Uses > 0)
 }
 
 // fusedPostMix reports whether n (HCCoeffsSinkhorn or HCBoundary) has its
@@ -170,6 +196,27 @@ func expandHCBoundaryFunction(e *emitter, n *ir.Node, in, out []string) {
 		e.function(target.DomainMHCC, "HCPremixNorm", func() *onnxpb.FunctionProto { return hcBoundaryFunction(false) })
 	}
 	expandHCBoundaryCustom(e, n, in, out)
+}
+
+// HCCoeffsBoundary, lowering "custom": one ai.mhcc node, no body; the
+// state output is "" when nothing reads it.
+func expandHCCoeffsBoundaryCustom(e *emitter, n *ir.Node, in, out []string) {
+	if n.Outputs[5].Uses == 0 {
+		out = append(out[:5:5], "") // the state is optional: unread, it is not written
+	}
+	a := n.Attrs
+	e.add(target.DomainMHCC, "HCCoeffsBoundary", in, out, aFloat("eps", a.Float("eps")), aFloat("rms_eps", a.Float("rms_eps")),
+		aInt("iters", a.Int("iters")), aFloat("norm_eps", a.Float("norm_eps")))
+}
+
+// HCCoeffsBoundary, lowering "function": the custom node plus its
+// model-local function (hcCoeffsBoundaryFunction).
+func expandHCCoeffsBoundaryFunction(e *emitter, n *ir.Node, in, out []string) {
+	if e.f64 {
+		panic("export: the function lowering of HCCoeffsBoundary has no float64 form")
+	}
+	e.function(target.DomainMHCC, "HCCoeffsBoundary", hcCoeffsBoundaryFunction)
+	expandHCCoeffsBoundaryCustom(e, n, in, out)
 }
 
 // A bodyBuilder writes the nodes of a function body; values get the names
@@ -241,7 +288,22 @@ func fusedFunction(name string, in, out, attrs []string, b *bodyBuilder, doc str
 func hcCoeffsSinkhornFunction(post bool) *onnxpb.FunctionProto {
 	b := &bodyBuilder{}
 	eps, rmsEps := b.attrFloat("eps"), b.attrFloat("rms_eps")
-	xs := b.state(post)
+	b.coeffsSinkhorn(b.state(post), eps, rmsEps, "pre", "post_out", "comb")
+	inputs, name := []string{"x", "fn", "base"}, "HCCoeffsSinkhorn"
+	if post {
+		inputs, name = append(inputs, "y", "post"), "HCPostCoeffsSinkhorn"
+	}
+	return fusedFunction(name, inputs, []string{"pre", "post_out", "comb"}, []string{"eps", "rms_eps", "iters"}, b, coeffsSinkhornDoc)
+}
+
+const coeffsSinkhornDoc = "mHC coefficients and Sinkhorn of one sublayer (docs/fused-ops.md): the state s = x (+ post⊗y), float32; " +
+	"z = (sf·r)·fnᵀ + base with r = 1/sqrt(mean(sf²)+rms_eps); pre = sigmoid(z[0:n]) + eps, post = 2·sigmoid(z[n:2n]), " +
+	"comb = Sinkhorn(z[2n:] as n×n, iters, eps) (docs/spec.md §2)."
+
+// coeffsSinkhorn writes the coefficients of the float32 state xs (the
+// body's inputs fn and base, attribute iters; eps and rmsEps the values of
+// the attributes) into the values named pre, post and comb.
+func (b *bodyBuilder) coeffsSinkhorn(xs, eps, rmsEps, pre, post, comb string) {
 	lead := b.op("Shape", ins(xs), aInt("end", -2))
 	n := b.op("Shape", ins(xs), aInt("start", -2), aInt("end", -1))
 	xf := b.op("Reshape", ins(xs, b.op("Concat", ins(lead, b.ints(-1)), aInt("axis", 0))))
@@ -252,8 +314,8 @@ func hcCoeffsSinkhornFunction(post bool) *onnxpb.FunctionProto {
 	n2 := b.op("Add", ins(n, n))
 	axis, zero := b.ints(-1), b.ints(0)
 	sg := b.op("Sigmoid", ins(b.op("Slice", ins(z, zero, n2, axis))))
-	b.named("Add", "pre", ins(b.op("Slice", ins(sg, zero, n, axis)), eps))
-	b.named("Mul", "post_out", ins(b.op("Slice", ins(sg, n, n2, axis)), b.float(2)))
+	b.named("Add", pre, ins(b.op("Slice", ins(sg, zero, n, axis)), eps))
+	b.named("Mul", post, ins(b.op("Slice", ins(sg, n, n2, axis)), b.float(2)))
 	lg := b.op("Slice", ins(z, n2, b.ints(1<<62), axis))
 	logits := b.op("Reshape", ins(lg, b.op("Concat", ins(lead, n, n), aInt("axis", 0))))
 	// The Sinkhorn, as in sinkhornFunction: softmax + eps, columns, then a
@@ -271,15 +333,7 @@ func hcCoeffsSinkhornFunction(post bool) *onnxpb.FunctionProto {
 	cOut := lb.named("Identity", "body_c_out", ins(norm(lb, norm(lb, "body_c", rowAxis), colAxis)))
 	body := sinkhornLoopBody(lb.nodes, condOut, cOut)
 	b.nodes = append(b.nodes, &onnxpb.NodeProto{Name: proto.String("loop"), OpType: proto.String("Loop"),
-		Input: ins(trip, "", c1), Output: []string{"comb"}, Attribute: []*onnxpb.AttributeProto{aGraph("body", body)}})
-	inputs, name := []string{"x", "fn", "base"}, "HCCoeffsSinkhorn"
-	if post {
-		inputs, name = append(inputs, "y", "post"), "HCPostCoeffsSinkhorn"
-	}
-	return fusedFunction(name, inputs, []string{"pre", "post_out", "comb"}, []string{"eps", "rms_eps", "iters"}, b,
-		"mHC coefficients and Sinkhorn of one sublayer (docs/fused-ops.md): the state s = x (+ post⊗y), float32; "+
-			"z = (sf·r)·fnᵀ + base with r = 1/sqrt(mean(sf²)+rms_eps); pre = sigmoid(z[0:n]) + eps, post = 2·sigmoid(z[n:2n]), "+
-			"comb = Sinkhorn(z[2n:] as n×n, iters, eps) (docs/spec.md §2).")
+		Input: ins(trip, "", c1), Output: []string{comb}, Attribute: []*onnxpb.AttributeProto{aGraph("body", body)}})
 }
 
 // hcBoundaryFunction builds ai.mhcc.HCBoundary(x, pre, comb, w, y, post)
@@ -290,20 +344,47 @@ func hcBoundaryFunction(post bool) *onnxpb.FunctionProto {
 	b := &bodyBuilder{}
 	eps := b.attrFloat("eps")
 	xs := b.state(post)
-	h := b.op("ReduceSum", ins(b.op("Mul", ins(b.op("Unsqueeze", ins("pre", b.ints(-1))), xs)), b.ints(-2)), aInt("keepdims", 0))
-	prod := b.op("Mul", ins(b.op("Unsqueeze", ins("comb", b.ints(-1))), b.op("Unsqueeze", ins(xs, b.ints(-2)))))
-	mixed := b.op("ReduceSum", ins(prod, b.ints(-3)), aInt("keepdims", 0))
-	ms := b.op("ReduceMean", ins(b.op("Mul", ins(h, h))), aInts("axes", -1), aInt("keepdims", 1))
-	w := b.op("Cast", ins("w"), aInt("to", int64(onnxpb.TensorProto_FLOAT)))
-	normed := b.op("Mul", ins(b.op("Div", ins(h, b.op("Sqrt", ins(b.op("Add", ins(ms, eps)))))), w))
-	b.named("CastLike", "normed", ins(normed, "x"))
-	b.named("CastLike", "mixed", ins(mixed, "x"))
+	b.boundary(xs, eps, "pre", "comb", "normed", "mixed")
 	inputs, outputs, name := []string{"x", "pre", "comb", "w"}, []string{"normed", "mixed"}, "HCPremixNorm"
 	if post {
 		b.named("CastLike", "state", ins(xs, "x"))
 		inputs, outputs, name = append(inputs, "y", "post"), append(outputs, "state"), "HCBoundary"
 	}
-	return fusedFunction(name, inputs, outputs, []string{"eps"}, b,
-		"mHC layer boundary (docs/fused-ops.md): the state s = x (+ post⊗y), float32; h = Σ_i pre[i]·s[i]; "+
-			"normed = h / sqrt(mean(h²) + eps) · w; mixed[k] = Σ_j comb[j,k]·s[j]; outputs in x's type.")
+	return fusedFunction(name, inputs, outputs, []string{"eps"}, b, boundaryDoc)
+}
+
+const boundaryDoc = "mHC layer boundary (docs/fused-ops.md): the state s = x (+ post⊗y), float32; h = Σ_i pre[i]·s[i]; " +
+	"normed = h / sqrt(mean(h²) + eps) · w; mixed[k] = Σ_j comb[j,k]·s[j]; outputs in x's type."
+
+// boundary writes the collapse of the float32 state xs with pre, its
+// RMSNorm (epsilon eps, the body's input w) and the mixing with comb into
+// the values named normed and mixed, of the body's x's type.
+func (b *bodyBuilder) boundary(xs, eps, pre, comb, normedOut, mixedOut string) {
+	h := b.op("ReduceSum", ins(b.op("Mul", ins(b.op("Unsqueeze", ins(pre, b.ints(-1))), xs)), b.ints(-2)), aInt("keepdims", 0))
+	prod := b.op("Mul", ins(b.op("Unsqueeze", ins(comb, b.ints(-1))), b.op("Unsqueeze", ins(xs, b.ints(-2)))))
+	mixed := b.op("ReduceSum", ins(prod, b.ints(-3)), aInt("keepdims", 0))
+	ms := b.op("ReduceMean", ins(b.op("Mul", ins(h, h))), aInts("axes", -1), aInt("keepdims", 1))
+	w := b.op("Cast", ins("w"), aInt("to", int64(onnxpb.TensorProto_FLOAT)))
+	normed := b.op("Mul", ins(b.op("Div", ins(h, b.op("Sqrt", ins(b.op("Add", ins(ms, eps)))))), w))
+	b.named("CastLike", normedOut, ins(normed, "x"))
+	b.named("CastLike", mixedOut, ins(mixed, "x"))
+}
+
+// hcCoeffsBoundaryFunction builds ai.mhcc.HCCoeffsBoundary(x, fn, base, w,
+// y, post) -> pre, post, comb, normed, mixed, state: the state s = x +
+// post ⊗ y once, in float32, then HCPostCoeffsSinkhorn's and HCBoundary's
+// bodies on it, the boundary reading the coefficients just computed
+// (docs/fused-ops.md).
+func hcCoeffsBoundaryFunction() *onnxpb.FunctionProto {
+	b := &bodyBuilder{}
+	eps, rmsEps, normEps := b.attrFloat("eps"), b.attrFloat("rms_eps"), b.attrFloat("norm_eps")
+	xs := b.state(true)
+	b.coeffsSinkhorn(xs, eps, rmsEps, "pre", "post_out", "comb")
+	b.boundary(xs, normEps, "pre", "comb", "normed", "mixed")
+	b.named("CastLike", "state", ins(xs, "x"))
+	return fusedFunction("HCCoeffsBoundary", []string{"x", "fn", "base", "w", "y", "post"},
+		[]string{"pre", "post_out", "comb", "normed", "mixed", "state"}, []string{"eps", "rms_eps", "iters", "norm_eps"}, b,
+		"mHC coefficients, Sinkhorn and layer boundary of one sublayer after the first (docs/fused-ops.md): the state s = x + post⊗y, "+
+			"float32, once; pre, post, comb as HCPostCoeffsSinkhorn (eps, rms_eps, iters); normed, mixed, state as HCBoundary "+
+			"with pre and comb (norm_eps); normed, mixed, state in x's type.")
 }

@@ -38,6 +38,7 @@ var opmap = map[ir.Op]expansion{
 	ir.OpLayerNorm:        expandLayerNorm,
 	ir.OpMLP:              expandMLP,
 	ir.OpAddPositions:     expandAddPositions,
+	ir.OpHCCoeffsBoundary: expandHCCoeffsBoundary,
 }
 
 // alternatives holds, per IR op, the lowerings other than "reference" (the
@@ -70,6 +71,7 @@ var alternatives = map[ir.Op]map[string]expansion{
 
 	ir.OpHCCoeffsSinkhorn: {"function": expandHCCoeffsSinkhornFunction, "custom": expandHCCoeffsSinkhornCustom},
 	ir.OpHCBoundary:       {"function": expandHCBoundaryFunction, "custom": expandHCBoundaryCustom},
+	ir.OpHCCoeffsBoundary: {"function": expandHCCoeffsBoundaryFunction, "custom": expandHCCoeffsBoundaryCustom},
 	ir.OpMoE:              {"gather": expandMoEGather, "webgpu": expandMoEWebGPU},
 	ir.OpLayerNorm:        {"fused": expandLayerNormFused},
 	ir.OpMLP:              {"webgpu": expandMLPWebGPU},

@@ -27,6 +27,16 @@ var hcBoundaryInfo = opInfo{name: "HCBoundary", minIn: 4, maxIn: 6, out: 3, infe
 	attrs: map[string]attrSpec{"eps": {attrFloat, true}},
 	doc:   "s = x (+ post⊗y); h = Σ_i pre[i]·s[i]; outputs RMSNorm(h, w), mixed[k] = Σ_j comb[j,k]·s[j], s; inputs x, pre, comb, w[, y, post]"}
 
+// hcCoeffsBoundaryInfo: HCCoeffsSinkhorn with the post-mix and the
+// HCBoundary reading its pre and comb, as one op (every sublayer after the
+// first): inputs x [..., n, C], fn, base, w [C], y [..., C], post [..., n]
+// (per token); outputs pre, post, comb (float32), normed [..., C], mixed
+// and state [..., n, C] (x's type). eps, rms_eps and iters are the
+// coefficients', norm_eps the RMSNorm's.
+var hcCoeffsBoundaryInfo = opInfo{name: "HCCoeffsBoundary", minIn: 6, maxIn: 6, out: 6, infer: inferHCCoeffsBoundary,
+	attrs: map[string]attrSpec{"streams": {attrInt, true}, "eps": {attrFloat, true}, "rms_eps": {attrFloat, true}, "iters": {attrInt, true}, "norm_eps": {attrFloat, true}},
+	doc:   "HCCoeffsSinkhorn and HCBoundary of s = x + post⊗y, computed once; inputs x, fn, base, w, y, post; outputs pre, post, comb (float32), RMSNorm(Σ_i pre[i]·s[i], w), mixed[k] = Σ_j comb[j,k]·s[j], s"}
+
 // fusedState checks the state inputs of a fused op: x at 0 and, if present,
 // y at iy and post at iy+1. It returns the leading dims, n and C.
 func fusedState(n *Node, iy int) (Shape, Dim, Dim, error) {
@@ -63,29 +73,69 @@ func wantCoeff(n *Node, i int, lead Shape, tail ...Dim) error {
 }
 
 func inferHCCoeffsSinkhorn(n *Node) ([]Type, error) {
+	lead, _, _, err := fusedCoeffs(n, 3)
+	if err != nil {
+		return nil, err
+	}
+	return coeffTypes(lead, n.Attrs.Int("streams")), nil
+}
+
+// fusedCoeffs checks the inputs and attributes of a coefficient op's part:
+// the state (fusedState with y at iy), fn at 1 and base at 2 of a sublayer
+// of streams n, and iters. It returns the leading dims, n and C.
+func fusedCoeffs(n *Node, iy int) (Shape, Dim, Dim, error) {
 	s, err := streams(n)
 	if err != nil {
-		return nil, err
+		return nil, Dim{}, Dim{}, err
 	}
 	if n.Attrs.Int("iters") < 1 {
-		return nil, fmt.Errorf("attribute iters: got %d, want ≥ 1", n.Attrs.Int("iters"))
+		return nil, Dim{}, Dim{}, fmt.Errorf("attribute iters: got %d, want ≥ 1", n.Attrs.Int("iters"))
 	}
-	lead, sd, c, err := fusedState(n, 3)
+	lead, sd, c, err := fusedState(n, iy)
 	if err != nil {
-		return nil, err
+		return nil, Dim{}, Dim{}, err
 	}
 	if sd != D(s) || !c.Known() {
-		return nil, fmt.Errorf("input 0 (%s) has shape %v, want [..., %d, C] with C known", n.Inputs[0].Name, in(n, 0).Shape, s)
+		return nil, Dim{}, Dim{}, fmt.Errorf("input 0 (%s) has shape %v, want [..., %d, C] with C known", n.Inputs[0].Name, in(n, 0).Shape, s)
 	}
 	m := s*s + 2*s
 	if in(n, 1).DType != Float32 || !in(n, 1).Shape.Equal(Dims(m, s*c.Size)) {
-		return nil, fmt.Errorf("input 1 (%s) has type %v, want f32[%d,%d]", n.Inputs[1].Name, in(n, 1), m, s*c.Size)
+		return nil, Dim{}, Dim{}, fmt.Errorf("input 1 (%s) has type %v, want f32[%d,%d]", n.Inputs[1].Name, in(n, 1), m, s*c.Size)
 	}
 	if in(n, 2).DType != Float32 || !in(n, 2).Shape.Equal(Dims(m)) {
-		return nil, fmt.Errorf("input 2 (%s) has type %v, want f32[%d]", n.Inputs[2].Name, in(n, 2), m)
+		return nil, Dim{}, Dim{}, fmt.Errorf("input 2 (%s) has type %v, want f32[%d]", n.Inputs[2].Name, in(n, 2), m)
 	}
+	return lead, sd, c, nil
+}
+
+// coeffTypes is the types of pre, post [lead, s] and comb [lead, s, s].
+func coeffTypes(lead Shape, s int64) []Type {
 	vec := append(lead.Clone(), D(s))
-	return []Type{{Float32, vec}, {Float32, vec.Clone()}, {Float32, append(lead.Clone(), D(s), D(s))}}, nil
+	return []Type{{Float32, vec}, {Float32, vec.Clone()}, {Float32, append(lead.Clone(), D(s), D(s))}}
+}
+
+// wantNormWeight checks the norm weight w at input i: x's type, shape [C].
+func wantNormWeight(n *Node, i int, c Dim) error {
+	if in(n, i).DType != in(n, 0).DType || !in(n, i).Shape.Equal(Shape{c}) {
+		return fmt.Errorf("input %d (%s) has type %v, want %v", i, n.Inputs[i].Name, in(n, i), Type{in(n, 0).DType, Shape{c}})
+	}
+	return nil
+}
+
+func inferHCCoeffsBoundary(n *Node) ([]Type, error) {
+	lead, s, c, err := fusedCoeffs(n, 4)
+	if err != nil {
+		return nil, err
+	}
+	if !in(n, 5).Shape.Equal(append(lead.Clone(), s)) {
+		return nil, fmt.Errorf("input 5 (%s) has type %v, want f32%v (post per token)", n.Inputs[5].Name, in(n, 5), append(lead.Clone(), s))
+	}
+	if err := wantNormWeight(n, 3, c); err != nil {
+		return nil, err
+	}
+	dt := in(n, 0).DType
+	return append(coeffTypes(lead, n.Attrs.Int("streams")),
+		Type{dt, append(lead.Clone(), c)}, Type{dt, in(n, 0).Shape.Clone()}, Type{dt, in(n, 0).Shape.Clone()}), nil
 }
 
 func inferHCBoundary(n *Node) ([]Type, error) {
@@ -99,8 +149,8 @@ func inferHCBoundary(n *Node) ([]Type, error) {
 	if err := wantCoeff(n, 2, lead, s, s); err != nil {
 		return nil, err
 	}
-	if in(n, 3).DType != in(n, 0).DType || !in(n, 3).Shape.Equal(Shape{c}) {
-		return nil, fmt.Errorf("input 3 (%s) has type %v, want %v", n.Inputs[3].Name, in(n, 3), Type{in(n, 0).DType, Shape{c}})
+	if err := wantNormWeight(n, 3, c); err != nil {
+		return nil, err
 	}
 	dt := in(n, 0).DType
 	return []Type{{dt, append(lead.Clone(), c)}, {dt, in(n, 0).Shape.Clone()}, {dt, in(n, 0).Shape.Clone()}}, nil

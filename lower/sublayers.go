@@ -23,12 +23,12 @@ func Sublayers(g *ir.Graph, lowering func(*ir.Node) string) []meta.Sublayer {
 	for _, n := range g.Nodes {
 		var s meta.Sublayer
 		switch {
-		case n.Op == ir.OpHCCoeffsSinkhorn:
+		case n.Op == ir.OpHCCoeffsSinkhorn || n.Op == ir.OpHCCoeffsBoundary:
 			s = fusedSublayer(g, n, lowering)
 		case n.Op == ir.OpHCBoundary && (n.Inputs[1].Def == nil || n.Inputs[1].Def.Op != ir.OpHCCoeffsSinkhorn):
 			s = staticFusedSublayer(g, n) // static mHC: constant coefficients
-		case n.Op == ir.OpHCMix && n.Inputs[0].Def != nil && n.Inputs[0].Def.Op == ir.OpHCBoundary:
-			continue // the last sublayer of a fused graph: its HCCoeffsSinkhorn has the record
+		case n.Op == ir.OpHCMix && n.Inputs[0].Def != nil && (n.Inputs[0].Def.Op == ir.OpHCBoundary || n.Inputs[0].Def.Op == ir.OpHCCoeffsBoundary):
+			continue // the last sublayer of a fused graph: its HCCoeffsSinkhorn or HCCoeffsBoundary has the record
 		case n.Op == ir.OpHCMix:
 			s = mhcSublayer(g, n, lowering)
 		case n.Op == ir.OpAdd && strings.HasSuffix(n.Name, ".residual"):
@@ -97,12 +97,12 @@ func mhcSublayer(g *ir.Graph, mix *ir.Node, lowering func(*ir.Node) string) meta
 }
 
 // fusedSublayer describes the sublayer whose coefficients the fused op cs
-// (HCCoeffsSinkhorn, docs/fused-ops.md) computes: pre, post and comb are
-// its outputs, the iterations its attribute, and the state after the
-// sublayer the output of whatever applies its post-mix (the next
-// sublayer's HCBoundary, or the last HCMix).
+// (HCCoeffsSinkhorn or HCCoeffsBoundary, docs/fused-ops.md) computes: pre,
+// post and comb are its outputs 0…2, the iterations its attribute, and the
+// state after the sublayer the output of whatever applies its post-mix
+// (the next sublayer's HCBoundary or HCCoeffsBoundary, or the last HCMix).
 func fusedSublayer(g *ir.Graph, cs *ir.Node, lowering func(*ir.Node) string) meta.Sublayer {
-	name := strings.TrimSuffix(strings.TrimSuffix(cs.Name, ".fused"), ".hc")
+	name := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(cs.Name, ".fused"), ".merged"), ".hc")
 	s := meta.Sublayer{Name: name, Streams: int(cs.Attrs.Int("streams")), Iterations: int(cs.Attrs.Int("iters")),
 		Pre: cs.Outputs[0].Name, Post: cs.Outputs[1].Name, Comb: cs.Outputs[2].Name, Lowering: "reference"}
 	if lowering != nil {
@@ -118,6 +118,8 @@ func fusedSublayer(g *ir.Graph, cs *ir.Node, lowering func(*ir.Node) string) met
 			case v != post:
 			case n.Op == ir.OpHCBoundary && i == 5:
 				s.Output = n.Outputs[2].Name
+			case n.Op == ir.OpHCCoeffsBoundary && i == 5:
+				s.Output = n.Outputs[5].Name
 			case n.Op == ir.OpHCMix && i == 2:
 				s.Output = n.Outputs[0].Name
 			}

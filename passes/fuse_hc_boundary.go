@@ -1,6 +1,8 @@
 package passes
 
 import (
+	"strings"
+
 	"github.com/mhcc-dev/mhcc/ir"
 	"github.com/mhcc-dev/mhcc/target"
 )
@@ -21,6 +23,12 @@ import (
 // (pre, post, comb, the norm's output, the state), so mhcc verify and the
 // mhcc.sublayers record find them under the names of the reference.
 //
+// Where the target also allows ai.mhcc HCCoeffsBoundary (the fused
+// profile), a second step (mergeCoeffsBoundary) merges the two ops of every
+// sublayer after the first into one HCCoeffsBoundary: both read x and y and
+// form the state x + post ⊗ y, which the merged op forms once. The first
+// sublayer (no post-mix) keeps its two ops.
+//
 // It runs after apply_precision and looks through its Casts: the fused ops
 // read the half-precision state and the float32 coefficients directly and
 // accumulate in float32. A sublayer whose nodes do not have the expected
@@ -29,7 +37,7 @@ import (
 // ops' kernels do not take) is left as it is.
 var FuseHCBoundary = &Pass{
 	Name: "fuse_hc_boundary",
-	Doc:  "fuse each sublayer's coefficients+Sinkhorn, and post-mix+pre-mix+norm at each boundary, into ai.mhcc ops (targets allowing them)",
+	Doc:  "fuse each sublayer's coefficients+Sinkhorn, and post-mix+pre-mix+norm at each boundary, into ai.mhcc ops (targets allowing them; both in one HCCoeffsBoundary after the first sublayer where allowed)",
 	Run: func(g *ir.Graph, cx *Context) (bool, error) {
 		if !cx.Target.Allows(target.DomainMHCC, ir.OpHCBoundary.String()) {
 			return false, nil
@@ -44,6 +52,22 @@ var FuseHCBoundary = &Pass{
 				return changed, err
 			}
 			changed = changed || ok
+		}
+		if cx.Target.Allows(target.DomainMHCC, ir.OpHCCoeffsBoundary.String()) {
+			if changed && !g.Toposort() {
+				return changed, errCycle
+			}
+			dead := deadNodes(g) // the nodes replaced above still read pre
+			for _, cs := range append([]*ir.Node(nil), g.Nodes...) {
+				if cs.Op != ir.OpHCCoeffsSinkhorn || dead[cs] {
+					continue
+				}
+				ok, err := mergeCoeffsBoundary(g, cx, cs, dead)
+				if err != nil {
+					return changed, err
+				}
+				changed = changed || ok
+			}
 		}
 		if changed && !g.Toposort() {
 			return changed, errCycle
@@ -153,4 +177,85 @@ func fuseBoundary(g *ir.Graph, cx *Context, p *ir.Node) (bool, error) {
 		cx.Fire("premix_norm")
 	}
 	return true, nil
+}
+
+// mergeCoeffsBoundary replaces cs, an HCCoeffsSinkhorn with the post-mix,
+// and the one HCBoundary b reading its pre and comb with the same state
+// (x, y, post) by one HCCoeffsBoundary, when nothing else (no node outside
+// dead, the nodes already replaced) reads pre, no
+// output of the two is a graph output (a graph output keeps its node) and
+// b's norm weight does not depend on cs. The new node's outputs take the
+// old ones' names.
+func mergeCoeffsBoundary(g *ir.Graph, cx *Context, cs *ir.Node, dead map[*ir.Node]bool) (bool, error) {
+	if len(cs.Inputs) != 5 {
+		return false, nil // the first sublayer: no post-mix to share
+	}
+	pre, comb := cs.Outputs[0], cs.Outputs[2]
+	var b *ir.Node // the one live node reading pre, once
+	for _, n := range g.Nodes {
+		for _, in := range n.Inputs {
+			if in == pre && !dead[n] {
+				if b != nil {
+					return false, nil
+				}
+				b = n
+			}
+		}
+	}
+	if b == nil || g.IsOutput(pre) || b.Op != ir.OpHCBoundary || len(b.Inputs) != 6 || b.Inputs[1] != pre || b.Inputs[2] != comb ||
+		b.Inputs[0] != cs.Inputs[0] || b.Inputs[4] != cs.Inputs[3] || b.Inputs[5] != cs.Inputs[4] {
+		return false, nil
+	}
+	if !cs.Inputs[4].Type.Shape.Equal(cs.Outputs[1].Type.Shape) {
+		return false, nil // HCCoeffsBoundary takes post per token
+	}
+	olds := append(append([]*ir.Value(nil), cs.Outputs...), b.Outputs...)
+	for _, v := range olds {
+		if g.IsOutput(v) {
+			return false, nil
+		}
+	}
+	w := b.Inputs[3]
+	if dependsOn(w, cs) {
+		return false, nil
+	}
+	a := cs.Attrs
+	names := make([]string, len(olds))
+	for i, v := range olds {
+		names[i] = v.Name + ".merged"
+	}
+	m, err := g.NewNode(ir.OpHCCoeffsBoundary, strings.TrimSuffix(cs.Name, ".fused")+".merged", cs.Pos,
+		ir.Attrs{"streams": a.Int("streams"), "eps": a.Float("eps"), "rms_eps": a.Float("rms_eps"), "iters": a.Int("iters"), "norm_eps": b.Attrs.Float("eps")},
+		[]*ir.Value{cs.Inputs[0], cs.Inputs[1], cs.Inputs[2], w, cs.Inputs[3], cs.Inputs[4]}, names...)
+	if err != nil {
+		return false, nodeError(cs, "%v", err)
+	}
+	for i, old := range olds {
+		g.ReplaceUses(old, m.Outputs[i])
+		ir.SwapNames(old, m.Outputs[i])
+	}
+	cx.Fire("coeffs_boundary")
+	return true, nil
+}
+
+// dependsOn reports whether v is computed from an output of n.
+func dependsOn(v *ir.Value, n *ir.Node) bool {
+	seen := map[*ir.Node]bool{}
+	var walk func(d *ir.Node) bool
+	walk = func(d *ir.Node) bool {
+		if d == nil || seen[d] {
+			return false
+		}
+		if d == n {
+			return true
+		}
+		seen[d] = true
+		for _, in := range d.Inputs {
+			if in != nil && walk(in.Def) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(v.Def)
 }

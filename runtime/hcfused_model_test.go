@@ -17,8 +17,8 @@ import (
 // a copy of the model whose coefficient functions return pre and post
 // swapped, the kernels still give the onnx target's logits and the bodies
 // do not. The profile counts one kernel call per node and run (first
-// sublayer HCCoeffsSinkhorn and HCPremixNorm, the three others the post-mix
-// forms), on both engines.
+// sublayer HCCoeffsSinkhorn and HCPremixNorm, the three others one
+// HCCoeffsBoundary each), on both engines.
 func TestFusedModelRunsKernels(t *testing.T) {
 	const path = "../testdata/models/tiny-mhc.yaml"
 	ids := mhrt.NewInt64([]int64{2, 7}, []int64{3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7})
@@ -62,7 +62,7 @@ func TestFusedModelRunsKernels(t *testing.T) {
 	}
 	swapped := 0
 	for _, f := range mp.GetFunctions() {
-		if f.GetDomain() == "ai.mhcc" && (f.GetName() == "HCCoeffsSinkhorn" || f.GetName() == "HCPostCoeffsSinkhorn") {
+		if f.GetDomain() == "ai.mhcc" && (f.GetName() == "HCCoeffsSinkhorn" || f.GetName() == "HCCoeffsBoundary") {
 			f.Output[0], f.Output[1] = f.Output[1], f.Output[0]
 			swapped++
 		}
@@ -80,9 +80,14 @@ func TestFusedModelRunsKernels(t *testing.T) {
 		if d := maxDiff(logits(t, compiled["fused"], mhrt.DecodeOptions{}, e, prof), want); !(d <= 1e-4) {
 			t.Errorf("%v: fused target, kernels: logits differ from the onnx target's by %g", e, d)
 		}
-		for op, n := range map[string]int{"HCCoeffsSinkhorn": 1, "HCPremixNorm": 1, "HCPostCoeffsSinkhorn": 3, "HCBoundary": 3} {
+		for op, n := range map[string]int{"HCCoeffsSinkhorn": 1, "HCPremixNorm": 1, "HCCoeffsBoundary": 3} {
 			if got := prof.Ops["ai.mhcc."+op]; got == nil || got.Calls != n {
 				t.Errorf("%v: profile: %s called %v, want %d times", e, op, got, n)
+			}
+		}
+		for _, op := range []string{"HCPostCoeffsSinkhorn", "HCBoundary"} { // merged into HCCoeffsBoundary
+			if got := prof.Ops["ai.mhcc."+op]; got != nil {
+				t.Errorf("%v: profile: %s called %v, want no such node", e, op, got)
 			}
 		}
 		if d := maxDiff(logits(t, compiled["fused"], mhrt.DecodeOptions{FunctionBodies: true}, e, nil), want); !(d <= 1e-4) {

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,13 +19,21 @@ import (
 // and fast.hcFast (Fast), against the ops' function bodies run by this
 // runtime and against the float64 reference lowering of the same IR graph.
 
-// An hcCase is internal/fusedcase's graph of the four fused ops, each
-// reading graph inputs only (internal/ortops runs the same graph in
-// onnxruntime).
+// An hcCase is internal/fusedcase's graph of the fused ops, each reading
+// graph inputs only (internal/ortops runs the same graph in onnxruntime),
+// with HCCoeffsBoundary unless static.
 type hcCase struct{ *fusedcase.Case }
 
 func newHCCase(t testing.TB, dt ir.DType, lead []int64, n, c int64, static bool, seed uint64) *hcCase {
-	return &hcCase{fusedcase.New(t, dt, lead, n, c, static, seed)}
+	return &hcCase{fusedcase.New(t, dt, lead, n, c, static, seed, fusedcase.Merged)}
+}
+
+// nodes is the count of the case's ai.mhcc nodes.
+func (hc *hcCase) nodes() int {
+	if hc.Merged {
+		return 5
+	}
+	return 4
 }
 
 // reference runs the float64 reference lowering (the ops' parts as
@@ -137,7 +146,7 @@ func fusedNodes(t *testing.T, m *Model, bodies bool) int {
 	return count
 }
 
-// TestFusedKernelsMatchBodiesAndReference runs the four fused ops with the
+// TestFusedKernelsMatchBodiesAndReference runs the five fused ops with the
 // runtime's kernels (both engines) and with their function bodies (both
 // engines) and holds each to the float64 reference and the kernels to the
 // bodies, within internal/ortops' tolerance: float32 and float16 states,
@@ -162,8 +171,8 @@ func TestFusedKernelsMatchBodiesAndReference(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if got := fusedNodes(t, kern, false); got != 4 {
-						t.Fatalf("%d ai.mhcc nodes, want 4", got)
+					if got := fusedNodes(t, kern, false); got != hc.nodes() {
+						t.Fatalf("%d ai.mhcc nodes, want %d", got, hc.nodes())
 					}
 					want := hc.reference(t)
 					fastK := hc.run(t, kern, Fast)
@@ -214,8 +223,17 @@ func TestFusedUnsupportedFailsAtLoad(t *testing.T) {
 			if err == nil {
 				t.Fatal("decoded; want an error naming a fused node")
 			}
-			if msg := err.Error(); !strings.Contains(msg, tc.want) || !strings.Contains(msg, `runtime: node "pa/1_HCCoeffsSinkhorn" (ai.mhcc.HCCoeffsSinkhorn): `) {
+			var all []string // every error of the list
+			if l, ok := err.(interface{ Unwrap() []error }); ok {
+				for _, e := range l.Unwrap() {
+					all = append(all, e.Error())
+				}
+			}
+			if msg := err.Error(); !strings.HasPrefix(msg, `runtime: node "pa/1_HCCoeffsSinkhorn" (ai.mhcc.HCCoeffsSinkhorn): `+tc.want) {
 				t.Errorf("error %q does not name node pa/1_HCCoeffsSinkhorn with %q", msg, tc.want)
+			}
+			if want := `runtime: node "pc/1_HCCoeffsBoundary" (ai.mhcc.HCCoeffsBoundary): ` + tc.want; !slices.Contains(all, want) {
+				t.Errorf("errors %q do not include %q", all, want)
 			}
 			m, err := DecodeWith(data, DecodeOptions{FunctionBodies: true})
 			if err != nil {

@@ -47,9 +47,11 @@ import (
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 
 	"github.com/mhcc-dev/mhcc/compile"
+	"github.com/mhcc-dev/mhcc/export"
 	"github.com/mhcc-dev/mhcc/internal/ortops"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 	"github.com/mhcc-dev/mhcc/runtime/feed"
+	"github.com/mhcc-dev/mhcc/target"
 )
 
 type options struct {
@@ -201,6 +203,7 @@ type contender struct {
 	calls   int // per sample
 	seq     int // new tokens per step
 	fused   bool
+	kernels map[string]int64 // the library's kernel calls one call must make, per op type
 	samples []time.Duration
 	cpu     []time.Duration // thread CPU time per step, per sample
 	pcpu    []time.Duration // process CPU time per step, per sample
@@ -290,7 +293,8 @@ type graph struct {
 	goThreads         int
 	inNames, outNames []string
 	nodes             int
-	fused             bool // runs the library's kernels
+	fused             bool             // runs the library's kernels
+	mhccNodes         map[string]int64 // the ai.mhcc nodes per op type (export.FusedOpTypes)
 }
 
 func (g *graph) destroy() {
@@ -324,7 +328,7 @@ func compileGraph(o options, file string, e engine) (*graph, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &graph{model: m, nodes: countNodes(res.ONNX)}
+	g := &graph{model: m, nodes: countNodes(res.ONNX), mhccNodes: countMhccNodes(res.ONNX)}
 	for _, i := range ins {
 		g.inNames = append(g.inNames, i.Name)
 	}
@@ -353,7 +357,7 @@ func compileGraph(o options, file string, e engine) (*graph, error) {
 func (g *graph) contender(name string, past, seq int) (*contender, error) {
 	a := g.model.Arch
 	rng := feed.NewRand(1, uint64(past))
-	c := &contender{name: name, sess: g.sess, out: make([]ort.Value, len(g.outNames)), seq: seq, fused: g.fused, gm: g.gm, threads: g.goThreads}
+	c := &contender{name: name, sess: g.sess, out: make([]ort.Value, len(g.outNames)), seq: seq, fused: g.fused, kernels: g.mhccNodes, gm: g.gm, threads: g.goThreads}
 	if c.gm != nil {
 		c.feeds = map[string]*mhrt.Tensor{}
 	}
@@ -534,12 +538,17 @@ func measure(o options, p pair, past int, gms, grs []*graph) ([]row, error) {
 			if _, _, _, err := c.call(1); err != nil {
 				return nil, err
 			}
-			ran := int64(0)
-			for op, n := range o.lib.Calls() {
+			ran, after := int64(0), o.lib.Calls()
+			for op, n := range after {
 				ran += n - before[op]
 			}
 			if ran == 0 {
 				return nil, fmt.Errorf("%s: no kernel of the custom-op library ran (the function bodies did)", c.name)
+			}
+			for op, n := range c.kernels { // every ai.mhcc node, not only some
+				if d := after[op] - before[op]; d != n {
+					return nil, fmt.Errorf("%s: the library's %s kernel ran %d times in one step of a graph with %d such nodes (a function body ran instead?)", c.name, op, d, n)
+				}
 			}
 		}
 	}
@@ -647,6 +656,21 @@ func checkOutputs(c *contender, names []string, past int) ([]float32, error) {
 }
 
 // countNodes is the number of top-level ONNX nodes of a model.
+// countMhccNodes counts the graph's ai.mhcc nodes of the fused op types.
+func countMhccNodes(onnx []byte) map[string]int64 {
+	var m onnxpb.ModelProto
+	if proto.Unmarshal(onnx, &m) != nil {
+		return nil
+	}
+	out := map[string]int64{}
+	for _, n := range m.GetGraph().GetNode() {
+		if n.GetDomain() == target.DomainMHCC && slices.Contains(export.FusedOpTypes, n.GetOpType()) {
+			out[n.GetOpType()]++
+		}
+	}
+	return out
+}
+
 func countNodes(onnx []byte) int {
 	var m onnxpb.ModelProto
 	if proto.Unmarshal(onnx, &m) != nil {
@@ -689,7 +713,7 @@ func writeReport(o options, rows []row, loadBefore, loadAfter string, elapsed ti
 	p("`onnx` uses the reference lowering (MatMul/Softmax over past + new, `Concat` of the cache). ")
 	p("Both use the `gemm` Sinkhorn and mhcc's default passes.")
 	if slices.Contains(o.targets, "fused") {
-		p(" `fused` has per sublayer one `ai.mhcc.HCCoeffsSinkhorn` and one `ai.mhcc.HCBoundary` (docs/fused-ops.md; the first sublayer's are `HCCoeffsSinkhorn` and `HCPremixNorm`, later ones `HCPostCoeffsSinkhorn` and `HCBoundary`), run by mhcc's custom-op library (`ortops/`, built by `scripts/build-ortops`, registered with `RegisterCustomOpsLibrary_V2`; the run checked from the library's call counters that its kernels ran), and the reference attention like `onnx`; its residual twin is the same graph as `onnx`'s.")
+		p(" `fused` has per sublayer one `ai.mhcc.HCCoeffsBoundary` (docs/fused-ops.md; the first sublayer has `HCCoeffsSinkhorn` and `HCPremixNorm`), run by mhcc's custom-op library (`ortops/`, built by `scripts/build-ortops`, registered with `RegisterCustomOpsLibrary_V2`; the run checked from the library's call counters that its kernel ran once per `ai.mhcc` node), and the reference attention like `onnx`; its residual twin is the same graph as `onnx`'s.")
 	}
 	p("\n\n")
 	if len(o.goTargets) > 0 {

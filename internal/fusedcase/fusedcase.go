@@ -1,4 +1,4 @@
-// Package fusedcase builds the test graph of mhcc's four fused mHC ops
+// Package fusedcase builds the test graph of mhcc's fused mHC ops
 // (docs/fused-ops.md) with seeded inputs, for the tests that run it in
 // several implementations: the Go runtime's kernels and function bodies
 // (runtime) and onnxruntime with and without mhcc's custom-op library
@@ -23,16 +23,18 @@ import (
 // Iters is the Sinkhorn iteration count of the case's coefficient ops.
 const Iters = 20
 
-// A Case is a graph of the four fused ops, each reading graph inputs only
+// A Case is a graph of the fused ops, each reading graph inputs only
 // (so implementations are compared op by op, without one's rounding
 // feeding another): HCCoeffsSinkhorn and HCPremixNorm without the
 // post-mix, HCPostCoeffsSinkhorn and HCBoundary (with its state output)
-// with it.
+// with it, and, with the option Merged and per-token coefficients,
+// HCCoeffsBoundary (outputs pc, qc, cc, nc, mc, sc).
 type Case struct {
 	DT      ir.DType
 	Lead    []int64 // leading dims; tokens = their product
 	N, C    int64
 	Static  bool // pre and comb shared by every token ([n], [n, n])
+	Merged  bool // the graph has HCCoeffsBoundary (option Merged; never when Static)
 	G       *ir.Graph
 	Inputs  map[string][]float64 // values (float16 inputs already rounded)
 	Shapes  map[string][]int64
@@ -43,6 +45,9 @@ func (fc *Case) String() string {
 	s := fmt.Sprintf("%v_lead%v_n%d_C%d", fc.DT, fc.Lead, fc.N, fc.C)
 	if fc.Static {
 		s += "_static"
+	}
+	if fc.Merged {
+		s += "_merged"
 	}
 	return s
 }
@@ -56,12 +61,23 @@ func Dims(d []int64) string {
 	return strings.Join(s, ",")
 }
 
+// An Option changes the case New builds.
+type Option func(*Case)
+
+// Merged adds HCCoeffsBoundary to a case with per-token coefficients. (A
+// separate option while onnxruntime with mhcc's custom-op library lacks
+// the op: internal/ortops runs every output of the case there.)
+func Merged(fc *Case) { fc.Merged = !fc.Static }
+
 // New builds the case: state dtype dt (float32 or float16, or another to
 // test refusals), leading dims lead, n streams of width c, inputs drawn
-// from seed.
-func New(t testing.TB, dt ir.DType, lead []int64, n, c int64, static bool, seed uint64) *Case {
+// from seed (the same draws with any options).
+func New(t testing.TB, dt ir.DType, lead []int64, n, c int64, static bool, seed uint64, opts ...Option) *Case {
 	t.Helper()
 	fc := &Case{DT: dt, Lead: lead, N: n, C: c, Static: static, Inputs: map[string][]float64{}, Shapes: map[string][]int64{}}
+	for _, o := range opts {
+		o(fc)
+	}
 	m := n*n + 2*n
 	L := Dims(lead)
 	T := dt.String()
@@ -95,6 +111,11 @@ input %%w: %s[%d]
 		ty(T, c), ty(T, n, c), ty(T, n, c),
 		ty(T, c), ty(T, n, c), ty(T, n, c))
 	fc.Outputs = []string{"pa", "qa", "ca", "pb", "qb", "cb", "na", "ma", "nb", "mb", "sb"}
+	if fc.Merged {
+		text += fmt.Sprintf("%%pc, %%qc, %%cc, %%nc, %%mc, %%sc = HCCoeffsBoundary<%s, %s, %s, %s, %s, %s> %%x, %%fn, %%base, %%w, %%y, %%post {eps=1e-06, iters=%d, norm_eps=0.01, rms_eps=1e-06, streams=%d} @function\n",
+			ty("f32", n), ty("f32", n), ty("f32", n, n), ty(T, c), ty(T, n, c), ty(T, n, c), Iters, n)
+		fc.Outputs = append(fc.Outputs, "pc", "qc", "cc", "nc", "mc", "sc")
+	}
 	for _, o := range fc.Outputs {
 		text += "output %" + o + "\n"
 	}

@@ -9,7 +9,8 @@ import (
 )
 
 // NativeKernels gives the fused mHC ops of m (ai.mhcc's HCCoeffsSinkhorn,
-// HCPostCoeffsSinkhorn, HCPremixNorm, HCBoundary: docs/fused-ops.md) the
+// HCPostCoeffsSinkhorn, HCPremixNorm, HCBoundary, HCCoeffsBoundary:
+// docs/fused-ops.md) the
 // runtime's own kernels, in m's graph and its subgraphs. A node that calls
 // the model-local function of that name runs the kernel instead of the
 // body (the exception to "the model's definition wins", function.go),
@@ -174,8 +175,12 @@ func (st *streamInfo) find(n *core.Node) int {
 	}
 	// x as another fused node's state output (a boundary's mixed or state).
 	if p := st.producer[in(0)]; p != nil && p.Domain == ref.MhccDomain {
-		if k, ok := ref.FusedHCOps[p.OpType]; ok && !k.IsCoeffs() && in(0) != p.Outputs[0] {
-			return st.of(p)
+		if k, ok := ref.FusedHCOps[p.OpType]; ok && k.Boundary() >= 0 {
+			for _, i := range []int{k.Boundary() + 1, k.Boundary() + 2} {
+				if i < len(p.Outputs) && in(0) == p.Outputs[i] {
+					return st.of(p)
+				}
+			}
 		}
 	}
 	return -1

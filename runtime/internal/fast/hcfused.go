@@ -30,18 +30,32 @@ const (
 	hcParallelMin = 1 << 15
 )
 
-// hcFast is the Fast form of the four fused ops.
+// hcFast is the Fast form of the five fused ops. HCCoeffsBoundary runs the
+// coefficient part, then the boundary part reading the pre and comb just
+// computed and, with many tokens, the states the projection was built
+// from (formed once).
 func hcFast(c *core.Call, in []*core.Tensor) []*core.Tensor {
 	w := hcWork{j: ref.ParseHC(c, in)}
 	j := &w.j
-	w.outs = j.NewHCOutputs(c.WantOut(2), GetF32)
+	w.outs = j.NewHCOutputs(j.Kind.WantState(c), GetF32)
 	if j.T == 0 {
 		return w.outs
 	}
+	if b := j.Kind.Boundary(); b >= 0 {
+		w.bouts = w.outs[b:]
+	}
 	if j.Kind.IsCoeffs() {
+		w.keepS = w.bouts != nil
 		w.coeffs()
-	} else {
+	}
+	if w.bouts != nil {
+		if j.Kind.IsCoeffs() {
+			j.UseOwnCoeffs(w.outs)
+		}
 		w.boundary()
+	}
+	if w.sBuf != nil {
+		PutF32(w.sBuf)
 	}
 	return w.outs
 }
@@ -49,8 +63,10 @@ func hcFast(c *core.Call, in []*core.Tensor) []*core.Tensor {
 // An hcWork is one call: the checked inputs, the outputs and the scratch
 // its phases share.
 type hcWork struct {
-	j    ref.HCJob
-	outs []*core.Tensor
+	j     ref.HCJob
+	outs  []*core.Tensor
+	bouts []*core.Tensor // the boundary part's outputs: normed, mixed, state (nil entry: unwritten)
+	keepS bool           // HCCoeffsBoundary: the states S stay for the boundary part
 	// coefficient ops, many tokens: the states [T, n·C] (S, x itself or
 	// sBuf), their inverse RMS r and the projections Z [T, m].
 	S, sBuf, r, Z []float32
@@ -135,8 +151,12 @@ func (w *hcWork) coeffs() {
 		matMulGonum32(w.Z, w.S, false, j.Fn, true, j.T, nc, m)
 	}
 	w.tokens(phaseFinish)
-	if w.sBuf != nil {
-		PutF32(w.sBuf)
+	if !w.keepS {
+		w.S = nil
+		if w.sBuf != nil {
+			PutF32(w.sBuf)
+			w.sBuf = nil
+		}
 	}
 	PutF32(w.r)
 	PutF32(w.Z)
@@ -193,13 +213,18 @@ func (w *hcWork) boundary() {
 func (w *hcWork) boundaryRange(t0, t1 int) {
 	j := &w.j
 	n, C, nc := j.N, j.C, j.N*j.C
-	mixed32, direct := w.outs[1].Elems.([]float32)
+	mixed32, direct := w.bouts[1].Elems.([]float32)
 	impl := gonum.Implementation{}
 	// buf: the state (n·C), y (C), h (C), mixed when not direct (n·C).
 	buf := GetF32(2*nc + 2*C)
 	h := buf[nc+C:][:C]
 	for t := t0; t < t1; t++ {
-		s := hcState(j, t, buf)
+		var s []float32
+		if w.S != nil { // HCCoeffsBoundary, many tokens: the states formed for the projection
+			s = w.S[t*nc:][:nc]
+		} else {
+			s = hcState(j, t, buf)
+		}
 		pre, comb := j.Pre[t*j.PreStride:][:n], j.Comb[t*j.CombStride:][:n*n]
 		clear(h)
 		for k := range n {
@@ -216,16 +241,16 @@ func (w *hcWork) boundaryRange(t0, t1 int) {
 				impl.Saxpy(C, comb[q*n+k], s[q*C:], 1, mk, 1)
 			}
 		}
-		inv := ref.RMSInv(h, j.Eps)
+		inv := ref.RMSInv(h, j.NormEps)
 		for i, v := range h {
 			h[i] = v * inv * w.wf[i]
 		}
-		ref.StoreRow(w.outs[0].Elems, t*C, h)
+		ref.StoreRow(w.bouts[0].Elems, t*C, h)
 		if !direct {
-			ref.StoreRow(w.outs[1].Elems, t*nc, mix)
+			ref.StoreRow(w.bouts[1].Elems, t*nc, mix)
 		}
-		if w.outs[2] != nil {
-			ref.StoreRow(w.outs[2].Elems, t*nc, s)
+		if w.bouts[2] != nil {
+			ref.StoreRow(w.bouts[2].Elems, t*nc, s)
 		}
 	}
 	PutF32(buf)

@@ -47,9 +47,16 @@ func TestHCFastAllocatesOnlyOutputs(t *testing.T) {
 		{"HCPostCoeffsSinkhorn", []*core.Tensor{x, f(int64(m), n*C), f(int64(m)), y, post}, []string{"pre", "post", "comb"}},
 		{"HCPremixNorm", []*core.Tensor{x, f(1, n), f(1, n, n), f(C)}, []string{"normed", "mixed"}},
 		{"HCBoundary", []*core.Tensor{x, f(1, n), f(1, n, n), f(C), y, post}, []string{"normed", "mixed", ""}},
+		{"HCCoeffsBoundary", []*core.Tensor{x, f(int64(m), n*C), f(int64(m)), f(C), y, post}, []string{"pre", "post", "comb", "normed", "mixed", ""}},
 	} {
 		attrs := map[string]*onnxpb.AttributeProto{"eps": eps}
-		if tc.op != "HCPremixNorm" && tc.op != "HCBoundary" {
+		switch tc.op {
+		case "HCCoeffsBoundary":
+			attrs = map[string]*onnxpb.AttributeProto{"norm_eps": attr("norm_eps", onnxpb.AttributeProto_FLOAT, 1e-5, 0)}
+			for k, v := range coeffAttrs {
+				attrs[k] = v
+			}
+		case "HCCoeffsSinkhorn", "HCPostCoeffsSinkhorn":
 			attrs = coeffAttrs
 		}
 		c := &core.Call{N: &core.Node{Domain: "ai.mhcc", OpType: tc.op, Outputs: tc.outs, Attrs: attrs}, Nout: len(tc.outs), Ops: Ops{}, Fn: hcFast}

@@ -173,6 +173,7 @@ var KernelForms = map[core.OpKey]core.KernelFunc{
 	{Domain: ref.MhccDomain, Op: "HCPostCoeffsSinkhorn"}: hcFast,
 	{Domain: ref.MhccDomain, Op: "HCPremixNorm"}:         hcFast,
 	{Domain: ref.MhccDomain, Op: "HCBoundary"}:           hcFast,
+	{Domain: ref.MhccDomain, Op: "HCCoeffsBoundary"}:     hcFast,
 	{Domain: "com.microsoft", Op: "GroupQueryAttention"}: gqaFast,
 }
 

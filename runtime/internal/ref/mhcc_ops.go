@@ -142,8 +142,9 @@ func isSinkhornType(t core.DType) bool {
 
 // ---- The fused mHC ops (docs/fused-ops.md) ----
 //
-// HCCoeffsSinkhorn, HCPostCoeffsSinkhorn, HCPremixNorm and HCBoundary, the
-// ops of the fused target. mhcc writes each with a model-local function
+// HCCoeffsSinkhorn, HCPostCoeffsSinkhorn, HCPremixNorm, HCBoundary and
+// HCCoeffsBoundary (the second and fourth merged), the ops of the fused
+// target. mhcc writes each with a model-local function
 // whose body computes it in standard operators; the runtime runs these
 // kernels instead (decode's NativeKernels), as onnxruntime does with mhcc's
 // custom-op library (ortops/), and refuses what the library refuses: n
@@ -159,31 +160,45 @@ const (
 	MaxStreams = 8
 )
 
-// HCKind is which of the four fused ops a node is.
+// HCKind is which of the five fused ops a node is.
 type HCKind int
 
 const (
-	HCCoeffs     HCKind = iota // HCCoeffsSinkhorn (x, fn, base)
-	HCPostCoeffs               // HCPostCoeffsSinkhorn (x, fn, base, y, post)
-	HCPremix                   // HCPremixNorm (x, pre, comb, w)
-	HCBound                    // HCBoundary (x, pre, comb, w, y, post)
+	HCCoeffs      HCKind = iota // HCCoeffsSinkhorn (x, fn, base)
+	HCPostCoeffs                // HCPostCoeffsSinkhorn (x, fn, base, y, post)
+	HCPremix                    // HCPremixNorm (x, pre, comb, w)
+	HCBound                     // HCBoundary (x, pre, comb, w, y, post)
+	HCCoeffsBound               // HCCoeffsBoundary (x, fn, base, w, y, post): HCPostCoeffs and HCBound of one state
 )
 
 // FusedHCOps maps the fused ops' op types (domain ai.mhcc) to their kind.
 var FusedHCOps = map[string]HCKind{
 	"HCCoeffsSinkhorn": HCCoeffs, "HCPostCoeffsSinkhorn": HCPostCoeffs,
-	"HCPremixNorm": HCPremix, "HCBoundary": HCBound,
+	"HCPremixNorm": HCPremix, "HCBoundary": HCBound, "HCCoeffsBoundary": HCCoeffsBound,
 }
 
-// IsCoeffs reports whether k computes coefficients (pre, post, comb).
-func (k HCKind) IsCoeffs() bool { return k == HCCoeffs || k == HCPostCoeffs }
+// IsCoeffs reports whether k computes coefficients (pre, post, comb) from
+// inputs fn and base: its outputs 0…2.
+func (k HCKind) IsCoeffs() bool { return k == HCCoeffs || k == HCPostCoeffs || k == HCCoeffsBound }
+
+// Boundary returns the index of k's first boundary output (normed; mixed
+// and the optional state follow), or -1 for the coefficient-only ops.
+func (k HCKind) Boundary() int {
+	switch k {
+	case HCPremix, HCBound:
+		return 0
+	case HCCoeffsBound:
+		return 3
+	}
+	return -1
+}
 
 // yIndex is the input index of y (post follows it), or 0 without a post-mix.
 func (k HCKind) yIndex() int {
 	switch k {
 	case HCPostCoeffs:
 		return 3
-	case HCBound:
+	case HCBound, HCCoeffsBound:
 		return 4
 	}
 	return 0
@@ -215,9 +230,10 @@ type HCJob struct {
 	Pre     []float32  // PreStride per token (boundary ops)
 	Comb    []float32  // CombStride per token
 	W       *core.Tensor
-	Eps     float32
+	Eps     float32 // the coefficients' (HCBoundary, HCPremixNorm: the norm's)
 	RmsEps  float32
 	Iters   int
+	NormEps float32 // the RMSNorm of h: attribute eps, or HCCoeffsBoundary's norm_eps
 
 	PostStride, PreStride, CombStride int
 }
@@ -249,6 +265,7 @@ func ParseHC(c *core.Call, in []*core.Tensor) HCJob {
 		j.T *= int(d)
 	}
 	j.Eps = float32(c.Float("eps", 0))
+	j.NormEps = j.Eps
 	if iy := kind.yIndex(); iy > 0 {
 		y := in[iy]
 		if y.DType != x.DType || len(y.Shape) != r-1 || !slices.Equal(y.Shape[:r-2], j.Lead) || y.Shape[r-2] != x.Shape[r-1] {
@@ -269,10 +286,17 @@ func ParseHC(c *core.Call, in []*core.Tensor) HCJob {
 		j.Fn, j.Base = fn.Elems.([]float32), base.Elems.([]float32)
 		j.RmsEps = float32(c.Float("rms_eps", 0))
 		j.Iters = int(c.Int("iters", 1))
-		return j
+		if kind != HCCoeffsBound {
+			return j
+		}
+		if j.PostStride == 0 && len(j.Lead) > 0 {
+			core.Failf("input post has shape %v, want x's leading dims %v and %d (per token)", in[5].Shape, j.Lead, j.N)
+		}
+		j.NormEps = float32(c.Float("norm_eps", 0))
+	} else {
+		j.Pre, j.PreStride = hcCoeff(in[1], "pre", j.Lead, j.N, 1)
+		j.Comb, j.CombStride = hcCoeff(in[2], "comb", j.Lead, j.N, 2)
 	}
-	j.Pre, j.PreStride = hcCoeff(in[1], "pre", j.Lead, j.N, 1)
-	j.Comb, j.CombStride = hcCoeff(in[2], "comb", j.Lead, j.N, 2)
 	w := in[3]
 	if w.DType != x.DType || len(w.Shape) != 1 || w.Shape[0] != int64(j.C) {
 		core.Failf("input w is %v%v, want x's type and shape [%d]", w.DType, w.Shape, j.C)
@@ -352,7 +376,8 @@ func (j *HCJob) State(t int, s, ybuf []float32) {
 
 // NewHCOutputs allocates the op's outputs: pre, post, comb (float32) for the
 // coefficient ops; normed, mixed and (if wantState) state in x's type for
-// the boundary ops. alloc makes the float32 storage.
+// the boundary ops; the six for HCCoeffsBoundary. alloc makes the float32
+// storage.
 func (j *HCJob) NewHCOutputs(wantState bool, alloc func(n int) []float32) []*core.Tensor {
 	with := func(tail ...int64) []int64 { return append(slices.Clip(j.Lead), tail...) }
 	n, c := int64(j.N), int64(j.C)
@@ -366,14 +391,37 @@ func (j *HCJob) NewHCOutputs(wantState bool, alloc func(n int) []float32) []*cor
 		}
 		return &core.Tensor{DType: dt, Shape: shape, Elems: make([]uint16, size)}
 	}
+	outs := make([]*core.Tensor, 0, 6) // one allocation for any op
 	if j.Kind.IsCoeffs() {
-		return []*core.Tensor{mk(core.Float32, with(n)), mk(core.Float32, with(n)), mk(core.Float32, with(n, n))}
+		outs = append(outs, mk(core.Float32, with(n)), mk(core.Float32, with(n)), mk(core.Float32, with(n, n)))
 	}
-	outs := []*core.Tensor{mk(j.DType, with(c)), mk(j.DType, with(n, c)), nil}
+	if j.Kind.Boundary() < 0 {
+		return outs
+	}
+	outs = append(outs, mk(j.DType, with(c)), mk(j.DType, with(n, c)), nil)
 	if wantState {
-		outs[2] = mk(j.DType, with(n, c))
+		outs[len(outs)-1] = mk(j.DType, with(n, c))
 	}
 	return outs
+}
+
+// StateOut is the index of the op's optional state output (HCBoundary's
+// and HCCoeffsBoundary's), or -1.
+func (k HCKind) StateOut() int {
+	if k == HCBound || k == HCCoeffsBound {
+		return k.Boundary() + 2
+	}
+	return -1
+}
+
+// WantState reports whether call c of kind k writes its state output.
+func (k HCKind) WantState(c *core.Call) bool { return k.StateOut() >= 0 && c.WantOut(k.StateOut()) }
+
+// UseOwnCoeffs makes j's boundary part (HCCoeffsBoundary) read the
+// coefficients the op computes: pre and comb of outs, per token.
+func (j *HCJob) UseOwnCoeffs(outs []*core.Tensor) {
+	j.Pre, j.PreStride = outs[0].Elems.([]float32), j.N
+	j.Comb, j.CombStride = outs[2].Elems.([]float32), j.N*j.N
 }
 
 // Sigmoid32 is 1/(1 + e^−z) in float32, e^−z rounded from float64.
@@ -416,18 +464,31 @@ func RMSInv(v []float32, eps float32) float32 {
 	return 1 / float32(math.Sqrt(float64(s/float32(len(v))+eps)))
 }
 
-// hcFused is the Reference kernel of the four fused ops: per token, plain
-// loops.
+// hcFused is the Reference kernel of the five fused ops: per token, plain
+// loops. HCCoeffsBoundary forms each token's state once and runs the
+// coefficient part then the boundary part on it.
 func hcFused(c *core.Call, in []*core.Tensor) []*core.Tensor {
 	j := ParseHC(c, in)
-	outs := j.NewHCOutputs(c.WantOut(2), func(n int) []float32 { return make([]float32, n) })
+	outs := j.NewHCOutputs(j.Kind.WantState(c), func(n int) []float32 { return make([]float32, n) })
 	n, C, nc := j.N, j.C, j.N*j.C
 	s, ybuf := make([]float32, nc), make([]float32, C)
+	var z []float32
 	if j.Kind.IsCoeffs() {
-		pre, post, comb := outs[0].Elems.([]float32), outs[1].Elems.([]float32), outs[2].Elems.([]float32)
-		z := make([]float32, j.M())
-		for t := range j.T {
-			j.State(t, s, ybuf)
+		z = make([]float32, j.M())
+	}
+	var h, mixed, w []float32
+	b := j.Kind.Boundary()
+	if b >= 0 {
+		w = core.Widen(j.W).Elems.([]float32)
+		h, mixed = make([]float32, C), make([]float32, nc)
+	}
+	if j.Kind == HCCoeffsBound {
+		j.UseOwnCoeffs(outs)
+	}
+	for t := range j.T {
+		j.State(t, s, ybuf)
+		if z != nil {
+			pre, post, comb := outs[0].Elems.([]float32), outs[1].Elems.([]float32), outs[2].Elems.([]float32)
 			r := RMSInv(s, j.RmsEps)
 			for q := range z { // z = s · fn_q (r applies after: CoeffsFinish)
 				f := j.Fn[q*nc:][:nc]
@@ -439,12 +500,9 @@ func hcFused(c *core.Call, in []*core.Tensor) []*core.Tensor {
 			}
 			j.CoeffsFinish(t, z, r, pre, post, comb)
 		}
-		return outs
-	}
-	w := core.Widen(j.W).Elems.([]float32)
-	h, mixed := make([]float32, C), make([]float32, nc)
-	for t := range j.T {
-		j.State(t, s, ybuf)
+		if b < 0 {
+			continue
+		}
 		pre, comb := j.Pre[t*j.PreStride:][:n], j.Comb[t*j.CombStride:][:n*n]
 		for i := range h {
 			var acc float32
@@ -462,14 +520,14 @@ func hcFused(c *core.Call, in []*core.Tensor) []*core.Tensor {
 				mixed[k*C+i] = acc
 			}
 		}
-		inv := RMSInv(h, j.Eps)
+		inv := RMSInv(h, j.NormEps)
 		for i := range h {
 			h[i] = h[i] * inv * w[i]
 		}
-		StoreRow(outs[0].Elems, t*C, h)
-		StoreRow(outs[1].Elems, t*nc, mixed)
-		if outs[2] != nil {
-			StoreRow(outs[2].Elems, t*nc, s)
+		StoreRow(outs[b].Elems, t*C, h)
+		StoreRow(outs[b+1].Elems, t*nc, mixed)
+		if outs[b+2] != nil {
+			StoreRow(outs[b+2].Elems, t*nc, s)
 		}
 	}
 	return outs
@@ -497,19 +555,27 @@ func hcTypes(n *core.Node, in []core.DType) ([]core.DType, error) {
 			return nil, fmt.Errorf("input %d has type %v, want float32", i, t)
 		}
 	}
-	if kind.IsCoeffs() {
+	if kind.IsCoeffs() && kind.Boundary() < 0 {
 		return fill(len(n.Outputs), core.Float32), nil
 	}
-	return fill(len(n.Outputs), x), nil
+	outs := fill(len(n.Outputs), x)
+	for i := range min(max(kind.Boundary(), 0), len(outs)) {
+		outs[i] = core.Float32 // HCCoeffsBoundary's pre, post, comb
+	}
+	return outs, nil
 }
 
 // checkHC requires the fused op's attributes: eps (float) for all, rms_eps
-// (float) and iters (int ≥ 1) for the coefficient ops.
+// (float) and iters (int ≥ 1) for the coefficient ops, norm_eps (float) for
+// HCCoeffsBoundary.
 func checkHC(n *core.Node) error {
 	want := map[string]onnxpb.AttributeProto_AttributeType{"eps": onnxpb.AttributeProto_FLOAT}
 	if FusedHCOps[n.OpType].IsCoeffs() {
 		want["rms_eps"] = onnxpb.AttributeProto_FLOAT
 		want["iters"] = onnxpb.AttributeProto_INT
+	}
+	if FusedHCOps[n.OpType] == HCCoeffsBound {
+		want["norm_eps"] = onnxpb.AttributeProto_FLOAT
 	}
 	for name, typ := range want {
 		a := n.Attrs[name]
