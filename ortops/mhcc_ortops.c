@@ -13,6 +13,8 @@
 //	HCPostCoeffsSinkhorn (x, fn, base, y:T[..,C], post[..,n])            -> same, of the state x + post⊗y
 //	HCPremixNorm         (x:T[..,n,C], pre, comb, w:T[C])                -> normed:T[..,C], mixed:T[..,n,C]
 //	HCBoundary           (x, pre, comb, w, y:T[..,C], post[..,n])        -> normed, mixed, state:T[..,n,C]
+//	HCCoeffsBoundary     (x, fn, base, w, y, post)                       -> pre, post, comb, normed, mixed, state
+//	                     (HCPostCoeffsSinkhorn then HCBoundary on its pre and comb, reading x and y once)
 //
 // with m = n²+2n, n = 2..8. Every sum is accumulated in float32 (the
 // Sinkhorn's n×n steps in double, which costs nothing at this size);
@@ -66,11 +68,14 @@
 
 static const OrtApi *api;
 
-enum kind { COEFFS, POST_COEFFS, PREMIX_NORM, BOUNDARY, NKINDS };
+enum kind { COEFFS, POST_COEFFS, PREMIX_NORM, BOUNDARY, COEFFS_BOUNDARY, NKINDS };
 
-static const char *const op_names[NKINDS] = {"HCCoeffsSinkhorn", "HCPostCoeffsSinkhorn", "HCPremixNorm", "HCBoundary"};
-static const size_t n_inputs[NKINDS] = {3, 5, 4, 6};
-static const size_t n_outputs[NKINDS] = {3, 3, 2, 3};
+static const char *const op_names[NKINDS] = {"HCCoeffsSinkhorn", "HCPostCoeffsSinkhorn", "HCPremixNorm", "HCBoundary", "HCCoeffsBoundary"};
+static const size_t n_inputs[NKINDS] = {3, 5, 4, 6, 6};
+static const size_t n_outputs[NKINDS] = {3, 3, 2, 3, 6};
+
+// has_coeffs: the op computes pre, post and comb (outputs 0..2) from fn.
+static int has_coeffs(enum kind kind) { return kind == COEFFS || kind == POST_COEFFS || kind == COEFFS_BOUNDARY; }
 
 // calls counts the kernel invocations per op, for tests that must tell a
 // kernel run from a function-body run (mhcc_ortops_calls).
@@ -157,6 +162,7 @@ static void unscratch(float *stack, float *p) {
 typedef struct {
 	enum kind kind;
 	float eps, rms_eps;
+	float norm_eps; // HCCoeffsBoundary: the RMSNorm's eps (the boundary ops' eps)
 	int64_t iters;
 	ONNXTensorElementDataType type; // of x (and y, w and the T outputs)
 	char node[256];
@@ -676,11 +682,32 @@ static void finish_block(const job *j, size_t t, int bn, float (*z)[MAX_ZW], con
 		sinkhorn(z[b] + 2 * n, n, j->k->iters, j->k->eps, j->comb_out + (t + (size_t)b) * n * n);
 }
 
+// gemm_kblock adds to z[b] (b < bn) the products of the bn tokens' state
+// values a[b][0 … kl), at values [k0, k0+kl) of n·C, with every packed
+// panel of fn (j->qw: the packing, 24 or 32).
+static void gemm_kblock(const job *j, const float *const *a, int bn, size_t k0, size_t kl, float (*z)[MAX_ZW]) {
+	size_t nc = j->n * j->c, m = j->n * j->n + 2 * j->n, qw = j->qw, np = panels_of(m, qw);
+	for (size_t g = 0; g < np; g++) {
+		size_t rows = m - g * qw < qw ? m - g * qw : qw;
+		float *zt[BLOCK16];
+		for (int b = 0; b < bn; b++)
+			zt[b] = z[b] + g * qw;
+		const float *pg = j->packed + (g * nc + k0) * qw;
+#if HAVE_WIDE
+		if (qw == QW16) {
+			micro16_any(bn, (int)((rows + 15) / 16), a, kl, pg, zt);
+			continue;
+		}
+#endif
+		micro_any(bn, (int)((rows + 7) / 8), a, kl, pg, zt);
+	}
+}
+
 // coeffs_gemm is coeffs_range for a range of tokens with fn packed
 // (j->qw: the packing, 24 or 32), a block of tokens at a time.
 static void coeffs_gemm(const job *j, size_t t0, size_t t1) {
-	size_t n = j->n, nc = n * j->c, m = n * n + 2 * n, qw = j->qw, np = panels_of(m, qw);
-	int block = qw == QW ? BLOCK : BLOCK16;
+	size_t nc = j->n * j->c;
+	int block = j->qw == QW ? BLOCK : BLOCK16;
 	float stack[STACK_FLOATS], *buf = scratch(stack, BLOCK16 * KC + KC);
 	float *ybuf = buf + BLOCK16 * KC;
 	int direct = j->k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT && j->y == NULL; // read x in place
@@ -707,20 +734,7 @@ static void coeffs_gemm(const job *j, size_t t0, size_t t1) {
 					ss[b] += block_state(j, t, k0, kl, buf + (size_t)b * KC, ybuf);
 				}
 			}
-			for (size_t g = 0; g < np; g++) {
-				size_t rows = m - g * qw < qw ? m - g * qw : qw;
-				float *zt[BLOCK16];
-				for (int b = 0; b < bn; b++)
-					zt[b] = z[b] + g * qw;
-				const float *pg = j->packed + (g * nc + k0) * qw;
-#if HAVE_WIDE
-				if (qw == QW16) {
-					micro16_any(bn, (int)((rows + 15) / 16), a, kl, pg, zt);
-					continue;
-				}
-#endif
-				micro_any(bn, (int)((rows + 7) / 8), a, kl, pg, zt);
-			}
+			gemm_kblock(j, a, bn, k0, kl, z);
 		}
 		finish_block(j, tb, bn, z, ss);
 	}
@@ -892,12 +906,107 @@ static void boundary_range(const job *j, size_t t0, size_t t1) {
 	unscratch(stack, buf);
 }
 
+// ---- HCCoeffsBoundary: the coefficients and the boundary of a tile ----
+//
+// The two ops of a sublayer in one pass over x and y: a tile of tokens'
+// state s = x + post⊗y (float32, unrounded) is built once into a scratch
+// buffer small enough to stay in L2 (CB_TILE_BYTES), with each token's Σ s²;
+// the projection of the tile (the tiled GEMM with fn packed, or at decode
+// project4/project1 on fn), prepare and the Sinkhorns write pre, post and
+// comb; then the boundary (collapse, mixing, RMSNorm, state) reads the
+// tile's s from the buffer. Every step is the one HCPostCoeffsSinkhorn and
+// HCBoundary make, in the same order, so the outputs are theirs bit for bit.
+
+#define CB_TILE_BYTES (256 * 1024) // the tile's state, at most (or one GEMM block)
+#define CB_MAX_TILE 32             // tokens per tile, at most
+
+// cb_tile is the tokens per tile of the prefill (GEMM) path: as many whole
+// GEMM blocks as fit CB_TILE_BYTES, at least one.
+static size_t cb_tile(size_t nc, size_t block) {
+	size_t t = CB_TILE_BYTES / (nc * sizeof(float)) / block * block;
+	if (t < block)
+		t = block;
+	return t > CB_MAX_TILE ? CB_MAX_TILE : t;
+}
+
+// cb_boundary is the boundary of token t from its state s (float32 [n·C]):
+// HCBoundary's boundary_range on x = s with the post-mix already applied.
+static void cb_boundary(const job *j, size_t t, const float *s, float *h, float *mb) {
+	size_t n = j->n, c = j->c, nc = n * c;
+	int f32 = j->k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+	const float *pre = j->pre_out + t * n, *comb = j->comb_out + t * n * n;
+	float *mixed = f32 ? (float *)j->mixed + t * nc : mb;
+	float *state = f32 && j->state != NULL ? (float *)j->state + t * nc : NULL;
+	float hh = boundary_any(n, c, s, NULL, NULL, pre, comb, h, mixed, state);
+	float inv = 1.0f / sqrtf(hh / (float)c + j->k->norm_eps);
+	if (f32) {
+		norm_row((float *)j->normed + t * c, h, inv, j->wf, c);
+		return;
+	}
+	norm_row(h, h, inv, j->wf, c);
+	store(j->normed, t * c, h, c, j->k->type);
+	store(j->mixed, t * nc, mb, nc, j->k->type);
+	if (j->state != NULL)
+		store(j->state, t * nc, s, nc, j->k->type);
+}
+
+static void cb_range(const job *j, size_t t0, size_t t1) {
+	size_t n = j->n, c = j->c, nc = n * c, m = n * n + 2 * n;
+	int block = j->packed == NULL ? BLOCK : j->qw == QW ? BLOCK : BLOCK16;
+	size_t tile = j->packed == NULL ? BLOCK : cb_tile(nc, (size_t)block);
+	if (tile > t1 - t0)
+		tile = t1 - t0;
+	float stack[STACK_FLOATS], *buf = scratch(stack, tile * nc + 2 * c + nc);
+	float *s = buf, *ybuf = s + tile * nc, *h = ybuf + c, *mb = h + c; // mb: float16's mixed
+	for (size_t tb = t0; tb < t1; tb += tile) {
+		size_t bn = t1 - tb < tile ? t1 - tb : tile;
+		if (j->packed != NULL) {
+			float z[CB_MAX_TILE][MAX_ZW] __attribute__((aligned(64))), ss[CB_MAX_TILE];
+			for (size_t b = 0; b < bn; b++) { // the tile's state, as coeffs_gemm builds it
+				ss[b] = 0;
+				for (size_t k0 = 0; k0 < nc; k0 += KC)
+					ss[b] += block_state(j, tb + b, k0, nc - k0 < KC ? nc - k0 : KC, s + b * nc + k0, ybuf);
+			}
+			for (size_t g = 0; g < bn; g += (size_t)block) {
+				int gn = bn - g < (size_t)block ? (int)(bn - g) : block;
+				memset(z[g], 0, (size_t)gn * sizeof z[0]);
+				for (size_t k0 = 0; k0 < nc; k0 += KC) {
+					const float *a[BLOCK16];
+					for (int b = 0; b < gn; b++)
+						a[b] = s + (g + (size_t)b) * nc + k0;
+					gemm_kblock(j, a, gn, k0, nc - k0 < KC ? nc - k0 : KC, z + g);
+				}
+				finish_block(j, tb + g, gn, z + g, ss + g);
+			}
+		} else { // decode: coeffs_range's steps
+			float r[BLOCK], z[BLOCK][MAX_STREAMS * MAX_STREAMS + 2 * MAX_STREAMS];
+			for (size_t b = 0; b < bn; b++) {
+				float *sb = s + b * nc;
+				state_of(j, tb + b, sb, ybuf);
+				r[b] = dot(sb, sb, nc) / (float)nc;
+			}
+			if (bn == BLOCK)
+				project4(s, nc, j->fn, m, z);
+			else
+				for (size_t b = 0; b < bn; b++)
+					project1(s + b * nc, nc, j->fn, m, z[b]);
+			for (size_t b = 0; b < bn; b++)
+				finish(j, tb + b, z[b], r[b]);
+		}
+		for (size_t b = 0; b < bn; b++)
+			cb_boundary(j, tb + b, s + b * nc, h, mb);
+	}
+	unscratch(stack, buf);
+}
+
 static void task(void *data, size_t i) {
 	const job *j = data;
 	size_t t0 = i * j->chunk, t1 = t0 + j->chunk;
 	if (t1 > j->tokens)
 		t1 = j->tokens;
-	if (j->k->kind == COEFFS || j->k->kind == POST_COEFFS)
+	if (j->k->kind == COEFFS_BOUNDARY)
+		cb_range(j, t0, t1);
+	else if (j->k->kind == COEFFS || j->k->kind == POST_COEFFS)
 		coeffs_range(j, t0, t1);
 	else
 		boundary_range(j, t0, t1);
@@ -981,7 +1090,7 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 	j.tokens = 1;
 	for (size_t i = 0; i + 2 < x.rank; i++)
 		j.tokens *= (size_t)x.dims[i];
-	size_t iy = k->kind == POST_COEFFS ? 3 : k->kind == BOUNDARY ? 4 : 0;
+	size_t iy = k->kind == POST_COEFFS ? 3 : k->kind == BOUNDARY || k->kind == COEFFS_BOUNDARY ? 4 : 0;
 	if (iy) {
 		tensor y, post;
 		CHECK(input(ctx, iy, &y));
@@ -997,7 +1106,7 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 	}
 	int64_t lead[8];
 	memcpy(lead, x.dims, (x.rank - 2) * sizeof(int64_t));
-	if (k->kind == COEFFS || k->kind == POST_COEFFS) {
+	if (has_coeffs(k->kind)) {
 		tensor fn, base;
 		CHECK(input(ctx, 1, &fn));
 		CHECK(input(ctx, 2, &base));
@@ -1019,17 +1128,24 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 		dims[x.rank - 1] = (int64_t)j.n;
 		CHECK(output(ctx, 2, dims, x.rank, &p));
 		j.comb_out = p;
-	} else {
-		tensor pre, comb, w;
-		CHECK(input(ctx, 1, &pre));
-		CHECK(input(ctx, 2, &comb));
+	}
+	if (k->kind != COEFFS && k->kind != POST_COEFFS) { // the boundary's inputs and outputs
+		tensor w;
 		CHECK(input(ctx, 3, &w));
-		CHECK(coeff(k, &pre, "pre", &x, 1, &j.pre_stride));
-		CHECK(coeff(k, &comb, "comb", &x, 2, &j.comb_stride));
 		if (w.type != x.type || w.rank != 1 || w.dims[0] != (int64_t)j.c)
 			return fail(k, "input w must have x's type and shape [%zu]", j.c);
-		j.pre = pre.data;
-		j.comb = comb.data;
+		if (k->kind == COEFFS_BOUNDARY) { // pre and comb are this op's own
+			j.pre = j.pre_out, j.pre_stride = j.n;
+			j.comb = j.comb_out, j.comb_stride = j.n * j.n;
+		} else {
+			tensor pre, comb;
+			CHECK(input(ctx, 1, &pre));
+			CHECK(input(ctx, 2, &comb));
+			CHECK(coeff(k, &pre, "pre", &x, 1, &j.pre_stride));
+			CHECK(coeff(k, &comb, "comb", &x, 2, &j.comb_stride));
+			j.pre = pre.data;
+			j.comb = comb.data;
+		}
 		if (x.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
 			j.wf = w.data;
 		} else { // widened once per call
@@ -1041,12 +1157,13 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 		int64_t dims[8];
 		memcpy(dims, lead, sizeof lead);
 		dims[x.rank - 2] = (int64_t)j.c;
-		OrtStatus *st = output(ctx, 0, dims, x.rank - 1, &j.normed);
+		size_t o = k->kind == COEFFS_BOUNDARY ? 3 : 0; // normed, mixed, state: outputs o, o+1, o+2
+		OrtStatus *st = output(ctx, o, dims, x.rank - 1, &j.normed);
 		if (st == NULL)
-			st = output(ctx, 1, x.dims, x.rank, &j.mixed);
+			st = output(ctx, o + 1, x.dims, x.rank, &j.mixed);
 		size_t outs = 0;
-		if (st == NULL && k->kind == BOUNDARY && (st = api->KernelContext_GetOutputCount(ctx, &outs)) == NULL && outs > 2)
-			st = output(ctx, 2, x.dims, x.rank, &j.state); // NULL if omitted ("")
+		if (st == NULL && k->kind != PREMIX_NORM && (st = api->KernelContext_GetOutputCount(ctx, &outs)) == NULL && outs > o + 2)
+			st = output(ctx, o + 2, x.dims, x.rank, &j.state); // NULL if omitted ("")
 		if (st == NULL && (j.normed == NULL || j.mixed == NULL))
 			st = fail(k, "outputs normed and mixed are required");
 		if (st != NULL) {
@@ -1058,14 +1175,16 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 	OrtStatus *st = NULL;
 	float *packed = NULL;
 	size_t min_chunk = MIN_CHUNK;
-	if ((k->kind == COEFFS || k->kind == POST_COEFFS) && j.tokens >= GEMM_MIN_TOKENS) {
+	if (has_coeffs(k->kind) && j.tokens >= GEMM_MIN_TOKENS) {
 		size_t m = j.n * j.n + 2 * j.n;
 		j.qw = wide() ? QW16 : QW;
 		if (k->packed != NULL && k->packed_m == m && k->packed_nc == j.n * j.c && k->packed_qw == j.qw) {
 			j.packed = k->packed;
 		} else { // fn is not a constant (or MHCC_ORTOPS_NO_AVX512 changed): pack it for this call
-			if ((packed = malloc(panels_of(m, j.qw) * j.qw * j.n * j.c * sizeof(float))) == NULL)
+			if ((packed = malloc(panels_of(m, j.qw) * j.qw * j.n * j.c * sizeof(float))) == NULL) {
+				free(wf_owned);
 				return fail(k, "out of memory");
+			}
 			pack_fn(j.fn, m, j.n * j.c, j.qw, packed);
 			j.packed = packed;
 		}
@@ -1116,9 +1235,9 @@ static ONNXTensorElementDataType ORT_API_CALL input_type(const OrtCustomOp *op, 
 }
 
 static ONNXTensorElementDataType ORT_API_CALL output_type(const OrtCustomOp *op, size_t i) {
-	(void)i;
 	enum kind kind = ((const custom_op *)op)->kind;
-	return kind == COEFFS || kind == POST_COEFFS ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT : ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
+	return kind == COEFFS || kind == POST_COEFFS || (kind == COEFFS_BOUNDARY && i < 3) ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT
+	                                                                                  : ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
 }
 
 static OrtCustomOpInputOutputCharacteristic ORT_API_CALL required(const OrtCustomOp *op, size_t i) {
@@ -1126,10 +1245,12 @@ static OrtCustomOpInputOutputCharacteristic ORT_API_CALL required(const OrtCusto
 	return INPUT_OUTPUT_REQUIRED;
 }
 
-// HCBoundary's third output, the state, is optional: a graph that does not
-// read it leaves it out, and the kernel does not write it.
+// The state output (HCBoundary's third, HCCoeffsBoundary's sixth) is
+// optional: a graph that does not read it leaves it out, and the kernel
+// does not write it.
 static OrtCustomOpInputOutputCharacteristic ORT_API_CALL output_characteristic(const OrtCustomOp *op, size_t i) {
-	return ((const custom_op *)op)->kind == BOUNDARY && i == 2 ? INPUT_OUTPUT_OPTIONAL : INPUT_OUTPUT_REQUIRED;
+	enum kind kind = ((const custom_op *)op)->kind;
+	return (kind == BOUNDARY && i == 2) || (kind == COEFFS_BOUNDARY && i == 5) ? INPUT_OUTPUT_OPTIONAL : INPUT_OUTPUT_REQUIRED;
 }
 
 static OrtMemType ORT_API_CALL mem_type(const OrtCustomOp *op, size_t i) {
@@ -1229,7 +1350,7 @@ static OrtStatus *ORT_API_CALL create_kernel(const OrtCustomOp *op, const OrtApi
 		if (t != want)
 			st = fail(k, "input %zu has element type %d, want %d", i, (int)t, (int)want);
 	}
-	if (st == NULL && (k->kind == COEFFS || k->kind == POST_COEFFS)) {
+	if (st == NULL && has_coeffs(k->kind)) {
 		st = api->KernelInfoGetAttribute_int64(info, "iters", &k->iters);
 		if (st == NULL)
 			st = api->KernelInfoGetAttribute_float(info, "rms_eps", &k->rms_eps);
@@ -1238,7 +1359,9 @@ static OrtStatus *ORT_API_CALL create_kernel(const OrtCustomOp *op, const OrtApi
 	}
 	if (st == NULL)
 		st = api->KernelInfoGetAttribute_float(info, "eps", &k->eps);
-	if (st == NULL && (k->kind == COEFFS || k->kind == POST_COEFFS))
+	if (st == NULL && k->kind == COEFFS_BOUNDARY)
+		st = api->KernelInfoGetAttribute_float(info, "norm_eps", &k->norm_eps);
+	if (st == NULL && has_coeffs(k->kind))
 		st = pack_constant(k, info);
 	if (st != NULL) {
 		free(k);
@@ -1282,12 +1405,13 @@ static OrtStatus *ORT_API_CALL infer_shape(const OrtCustomOp *op, OrtShapeInferC
 		memcpy(od, d, sizeof od);
 		memcpy(os, sym, sizeof os);
 		ONNXTensorElementDataType ot = type;
-		if (kind == COEFFS || kind == POST_COEFFS) {
+		size_t first = kind == COEFFS_BOUNDARY ? 3 : 0; // the boundary's outputs: normed, mixed, state
+		if (kind == COEFFS || kind == POST_COEFFS || i < first) {
 			ot = ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
 			od[rank - 1] = d[rank - 2], os[rank - 1] = sym[rank - 2]; // [lead, n, n]
 			if (i < 2)
 				orank = rank - 1; // [lead, n]
-		} else if (i == 0) { // normed: [lead, C]
+		} else if (i == first) { // normed: [lead, C]
 			od[rank - 2] = d[rank - 1], os[rank - 2] = sym[rank - 1];
 			orank = rank - 1;
 		}
