@@ -910,15 +910,24 @@ static void boundary_range(const job *j, size_t t0, size_t t1) {
 //
 // The two ops of a sublayer in one pass over x and y: a tile of tokens'
 // state s = x + post⊗y (float32, unrounded) is built once into a scratch
-// buffer small enough to stay in L2 (CB_TILE_BYTES), with each token's Σ s²;
-// the projection of the tile (the tiled GEMM with fn packed, or at decode
+// buffer that stays in L2 (CB_TILE_BYTES), with each token's Σ s²; the
+// projection of the tile (the tiled GEMM with fn packed, or at decode
 // project4/project1 on fn), prepare and the Sinkhorns write pre, post and
 // comb; then the boundary (collapse, mixing, RMSNorm, state) reads the
 // tile's s from the buffer. Every step is the one HCPostCoeffsSinkhorn and
-// HCBoundary make, in the same order, so the outputs are theirs bit for bit.
+// HCBoundary make, in the same order, so the outputs are theirs bit for
+// bit (TestCoeffsBoundaryMatchesPair).
+//
+// Tile size, measured at n = 4, C = 1024, 256 tokens, 1 thread (the op's
+// time over the pair's): 32 tokens (512 KB) 0.96–0.97×, 16 (256 KB)
+// 0.985–0.995×, 8 (128 KB) 0.97–1.01×. Building the state a GEMM block at
+// a time into the tile, interleaved with the projection as coeffs_gemm does
+// in L1, measured 1.03–1.08×: its writes into the tile slow the GEMM.
 
-#define CB_TILE_BYTES (256 * 1024) // the tile's state, at most (or one GEMM block)
-#define CB_MAX_TILE 32             // tokens per tile, at most
+#ifndef CB_TILE_BYTES                 // -D: for measuring other sizes
+#define CB_TILE_BYTES (512 * 1024) // the tile's state, at most (or one GEMM block)
+#endif
+#define CB_MAX_TILE 32 // tokens per tile, at most (GEMM_MIN_CHUNK: a task's tokens at 1 thread)
 
 // cb_tile is the tokens per tile of the prefill (GEMM) path: as many whole
 // GEMM blocks as fit CB_TILE_BYTES, at least one.

@@ -2,10 +2,20 @@ package ortops_test
 
 import (
 	"fmt"
+	goruntime "runtime"
+	"sort"
+	"syscall"
 	"testing"
+	"time"
+	"unsafe"
 
+	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/mhcc-dev/mhcc/internal/fusedcase"
 	"github.com/mhcc-dev/mhcc/ir"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
+
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 // BenchmarkFusedOps times one onnxruntime run of the four-op graph of
@@ -78,4 +88,130 @@ func benchFused(b *testing.B, lead []int64, c int64) {
 			})
 		}
 	}
+}
+
+// BenchmarkCoeffsBoundary times the merged op HCCoeffsBoundary against the
+// pair it replaces (HCPostCoeffsSinkhorn, then HCBoundary on its pre and
+// comb), both as in a compiled model (fn an initializer, the state output
+// left out), at n = 4, C = 1024, 1 and 256 tokens, on one intra-op thread.
+// Each iteration runs both graphs once, the order alternating, and times
+// each run by the calling thread's CPU time (onnxruntime runs every node
+// there); it reports the medians per call (pair-ms, merged-ms) and the
+// median of the per-iteration ratios (merged/pair). Results:
+// bench/fused-kernels.md.
+func BenchmarkCoeffsBoundary(b *testing.B) {
+	needLib(b)
+	for _, tokens := range []int64{1, 256} {
+		b.Run(fmt.Sprintf("n4_C1024_tokens%d", tokens), func(b *testing.B) {
+			fc := fusedcase.New(b, ir.Float32, []int64{tokens}, 4, 1024, false, 1)
+			coeffAttrs := []*onnxpb.AttributeProto{fAttr("eps", cbEps), fAttr("rms_eps", cbRMSEps), iAttr("iters", fusedcase.Iters)}
+			outs := []string{"o.pre", "o.post", "o.comb", "o.normed", "o.mixed"}
+			pair := cbModel(b, onnxpb.TensorProto_FLOAT, fc.Lead, fc.N, fc.C, fc.Inputs["fn"], []*onnxpb.NodeProto{
+				mhccNode("pc", "HCPostCoeffsSinkhorn", []string{"x", "fn", "base", "y", "post"}, outs[:3], coeffAttrs...),
+				mhccNode("pb", "HCBoundary", []string{"x", "o.pre", "o.comb", "w", "y", "post"}, []string{"o.normed", "o.mixed", ""}, fAttr("eps", cbNormEps)),
+			})
+			merged := cbModel(b, onnxpb.TensorProto_FLOAT, fc.Lead, fc.N, fc.C, fc.Inputs["fn"], []*onnxpb.NodeProto{
+				mhccNode("cb", "HCCoeffsBoundary", []string{"x", "fn", "base", "w", "y", "post"}, append(append([]string(nil), outs...), ""), cbAttrs(fusedcase.Iters)...),
+			})
+			ps, ms := newTimedRun(b, fc, pair, outs), newTimedRun(b, fc, merged, outs)
+			defer ps.close()
+			defer ms.close()
+			before := lib.Calls()
+			ps.run(b)
+			ms.run(b)
+			after := lib.Calls()
+			for _, op := range []string{"HCPostCoeffsSinkhorn", "HCBoundary", "HCCoeffsBoundary"} {
+				if after[op] == before[op] {
+					b.Fatalf("kernel %s did not run", op)
+				}
+			}
+			var pt, mt, ratio []float64
+			i := 0
+			for b.Loop() {
+				var p, m float64
+				if i%2 == 0 {
+					p, m = ps.run(b), ms.run(b)
+				} else {
+					m, p = ms.run(b), ps.run(b)
+				}
+				i++
+				pt, mt, ratio = append(pt, p), append(mt, m), append(ratio, m/p)
+			}
+			b.ReportMetric(median(pt), "pair-ms")
+			b.ReportMetric(median(mt), "merged-ms")
+			b.ReportMetric(median(ratio), "merged/pair")
+		})
+	}
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// threadCPU is the calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID).
+func threadCPU() time.Duration {
+	var ts syscall.Timespec
+	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 3, uintptr(unsafe.Pointer(&ts)), 0)
+	return time.Duration(ts.Nano())
+}
+
+// A timedRun is a one-thread session of a cbModel with its inputs (fn is
+// an initializer) and preallocated float32 outputs.
+type timedRun struct {
+	s         *ort.DynamicAdvancedSession
+	ins, outs []ort.Value
+}
+
+func newTimedRun(b *testing.B, fc *fusedcase.Case, data []byte, outs []string) *timedRun {
+	names := []string{"x", "base", "w", "y", "post"}
+	s, err := session(b, data, names, outs, true, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := &timedRun{s: s}
+	for _, name := range names {
+		f := make([]float32, len(fc.Inputs[name]))
+		for i, v := range fc.Inputs[name] {
+			f[i] = float32(v)
+		}
+		v, err := ort.NewTensor(ort.Shape(fc.Shapes[name]), f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.ins = append(r.ins, v)
+	}
+	for _, shape := range [][]int64{fc.Shapes["post"], fc.Shapes["post"], append(append([]int64(nil), fc.Shapes["post"]...), fc.N), fc.Shapes["y"], fc.Shapes["x"]} {
+		v, err := ort.NewEmptyTensor[float32](ort.Shape(shape))
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.outs = append(r.outs, v)
+	}
+	return r
+}
+
+// run runs the session once and returns the calling thread's CPU ms.
+func (r *timedRun) run(b *testing.B) float64 {
+	goruntime.LockOSThread()
+	defer goruntime.UnlockOSThread()
+	t0 := threadCPU()
+	if err := r.s.Run(r.ins, r.outs); err != nil {
+		b.Fatal(err)
+	}
+	return float64(threadCPU()-t0) / 1e6
+}
+
+func (r *timedRun) close() {
+	for _, v := range append(r.ins, r.outs...) {
+		v.Destroy()
+	}
+	r.s.Destroy()
 }
