@@ -171,6 +171,7 @@ type timedRun struct {
 }
 
 func newTimedRun(b *testing.B, fc *fusedcase.Case, data []byte, outs []string) *timedRun {
+	b.Helper()
 	names := []string{"x", "base", "w", "y", "post"}
 	s, err := session(b, data, names, outs, true, 1)
 	if err != nil {
@@ -188,7 +189,7 @@ func newTimedRun(b *testing.B, fc *fusedcase.Case, data []byte, outs []string) *
 		}
 		r.ins = append(r.ins, v)
 	}
-	for _, shape := range [][]int64{fc.Shapes["post"], fc.Shapes["post"], append(append([]int64(nil), fc.Shapes["post"]...), fc.N), fc.Shapes["y"], fc.Shapes["x"]} {
+	for _, shape := range [][]int64{fc.Shapes["post"], fc.Shapes["post"], append(append([]int64(nil), fc.Shapes["post"]...), fc.N), fc.Shapes["y"], fc.Shapes["x"]}[:len(outs)] {
 		v, err := ort.NewEmptyTensor[float32](ort.Shape(shape))
 		if err != nil {
 			b.Fatal(err)
@@ -214,4 +215,55 @@ func (r *timedRun) close() {
 		v.Destroy()
 	}
 	r.s.Destroy()
+}
+
+// BenchmarkCoeffsGEMM times the prefill projection's two 16-lane kernels
+// on the same sessions (n = 4, C = 1024, 256 tokens, 1 thread, fn an
+// initializer): micro16p (the default for n = 4 on AVX-512) and micro16
+// (MHCC_ORTOPS_NO_PAIRS=1, which the library reads at each call), both in
+// HCPostCoeffsSinkhorn alone and in HCCoeffsBoundary. Each iteration runs
+// each op under both settings, the order alternating; it reports the
+// medians per call and of the per-iteration ratios (pairs/nopairs).
+func BenchmarkCoeffsGEMM(b *testing.B) {
+	needLib(b)
+	fc := fusedcase.New(b, ir.Float32, []int64{256}, 4, 1024, false, 1)
+	coeffAttrs := []*onnxpb.AttributeProto{fAttr("eps", cbEps), fAttr("rms_eps", cbRMSEps), iAttr("iters", fusedcase.Iters)}
+	outs := []string{"o.pre", "o.post", "o.comb", "o.normed", "o.mixed"}
+	coeffs := cbModel(b, onnxpb.TensorProto_FLOAT, fc.Lead, fc.N, fc.C, fc.Inputs["fn"], []*onnxpb.NodeProto{
+		mhccNode("pc", "HCPostCoeffsSinkhorn", []string{"x", "fn", "base", "y", "post"}, outs[:3], coeffAttrs...),
+	})
+	merged := cbModel(b, onnxpb.TensorProto_FLOAT, fc.Lead, fc.N, fc.C, fc.Inputs["fn"], []*onnxpb.NodeProto{
+		mhccNode("cb", "HCCoeffsBoundary", []string{"x", "fn", "base", "w", "y", "post"}, append(append([]string(nil), outs...), ""), cbAttrs(fusedcase.Iters)...),
+	})
+	for _, c := range []struct {
+		name string
+		data []byte
+		outs []string
+	}{{"HCPostCoeffsSinkhorn", coeffs, outs[:3]}, {"HCCoeffsBoundary", merged, outs}} {
+		b.Run(c.name, func(b *testing.B) {
+			r := newTimedRun(b, fc, c.data, c.outs)
+			defer r.close()
+			timed := func(noPairs string) float64 {
+				b.Setenv("MHCC_ORTOPS_NO_PAIRS", noPairs)
+				return r.run(b)
+			}
+			timed("1")
+			timed("")
+			var on, off, ratio []float64
+			i := 0
+			for b.Loop() {
+				var p, q float64
+				if i%2 == 0 {
+					p, q = timed(""), timed("1")
+				} else {
+					q, p = timed("1"), timed("")
+				}
+				i++
+				on, off, ratio = append(on, p), append(off, q), append(ratio, p/q)
+			}
+			b.ReportMetric(median(on), "pairs-ms")
+			b.ReportMetric(median(off), "nopairs-ms")
+			b.ReportMetric(median(ratio), "pairs/nopairs")
+		})
+	}
 }

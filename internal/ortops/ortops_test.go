@@ -378,17 +378,22 @@ func (fc *fusedCase) check(t *testing.T, l *ortops.Lib, threads int, goBodies bo
 // token-tiled projection (coeffs_gemm in ortops/mhcc_ortops.c): states
 // longer than one reduction block (n·C > 256) whose blocks straddle two
 // streams (C = 200), token blocks cut short at the end of a task (37 tokens
-// in two tasks), and both of its kernels: the 16-lane one (AVX-512, where
-// the CPU has it) and the 8-lane one (MHCC_ORTOPS_NO_AVX512=1, which the
-// library reads at each call).
+// in two tasks), and its kernels: the 16-lane ones (AVX-512, where the CPU
+// has it: micro16p for n = 4 and micro16, which MHCC_ORTOPS_NO_PAIRS=1
+// makes n = 4 use too) and the 8-lane one (MHCC_ORTOPS_NO_AVX512=1); the
+// library reads both variables at each call.
 func TestKernelsProjectionBlocks(t *testing.T) {
 	l := needLib(t)
-	for _, noWide := range []string{"", "1"} {
+	for _, env := range []struct{ noWide, noPairs string }{{"", ""}, {"", "1"}, {"1", ""}} {
 		for _, dt := range []ir.DType{ir.Float32, ir.Float16} {
-			for _, n := range []int64{3, 5, 8} {
+			for _, n := range []int64{3, 4, 5, 8} {
+				if env.noPairs != "" && n != 4 {
+					continue
+				}
 				fc := newFusedCase(t, dt, []int64{1, 37}, n, 200, uint64(n))
-				t.Run(fmt.Sprintf("%s/no_avx512=%q", fc, noWide), func(t *testing.T) {
-					t.Setenv("MHCC_ORTOPS_NO_AVX512", noWide)
+				t.Run(fmt.Sprintf("%s/no_avx512=%q/no_pairs=%q", fc, env.noWide, env.noPairs), func(t *testing.T) {
+					t.Setenv("MHCC_ORTOPS_NO_AVX512", env.noWide)
+					t.Setenv("MHCC_ORTOPS_NO_PAIRS", env.noPairs)
 					fc.check(t, l, 2, false)
 				})
 			}
