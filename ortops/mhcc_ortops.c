@@ -30,7 +30,8 @@
 //
 // Prefill: the coefficient ops run the projection of 16 tokens or more as
 // a tiled GEMM (coeffs_gemm), the boundary ops make one pass over each
-// token's state (boundary_row); see those for the layout.
+// token's state (boundary_row), HCCoeffsBoundary does both on a tile of
+// tokens whose state it builds once (cb_range); see those for the layout.
 //
 // Errors: a node with a stream count outside 2..8, a type other than
 // float32/float16 or inconsistent input types fails when the session
@@ -1545,7 +1546,7 @@ static void init(void) {
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 // RegisterCustomOps is what RegisterCustomOpsLibrary_V2 calls: it adds the
-// ai.mhcc domain with the four kernels to the session options.
+// ai.mhcc domain with the five kernels to the session options.
 OrtStatus *ORT_API_CALL RegisterCustomOps(OrtSessionOptions *options, const OrtApiBase *base) {
 	// The header this library is built with (API version 24, from
 	// onnxruntime_go v1.27.0) is the floor; newer runtimes serve older
