@@ -2,6 +2,7 @@ package ortops_test
 
 import (
 	"fmt"
+	"os"
 	goruntime "runtime"
 	"sort"
 	"syscall"
@@ -12,6 +13,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/mhcc-dev/mhcc/internal/fusedcase"
+	"github.com/mhcc-dev/mhcc/internal/ortops"
 	"github.com/mhcc-dev/mhcc/ir"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 
@@ -97,10 +99,20 @@ func benchFused(b *testing.B, lead []int64, c int64) {
 // Each iteration runs both graphs once, the order alternating, and times
 // each run by the calling thread's CPU time (onnxruntime runs every node
 // there); it reports the medians per call (pair-ms, merged-ms) and the
-// median of the per-iteration ratios (merged/pair). Results:
+// median of the per-iteration ratios (merged/pair). If
+// MHCC_ORTOPS_BASE_LIB names another build of the library (say main's, for
+// the speed before a change), the pair also runs with it, in the same
+// iterations (base-pair-ms, merged/base-pair, pair/base-pair). Results:
 // bench/fused-kernels.md.
 func BenchmarkCoeffsBoundary(b *testing.B) {
 	needLib(b)
+	var base *ortops.Lib
+	if path := os.Getenv("MHCC_ORTOPS_BASE_LIB"); path != "" {
+		var err error
+		if base, err = ortops.Open(path); err != nil {
+			b.Fatal(err)
+		}
+	}
 	for _, tokens := range []int64{1, 256} {
 		b.Run(fmt.Sprintf("n4_C1024_tokens%d", tokens), func(b *testing.B) {
 			fc := fusedcase.New(b, ir.Float32, []int64{tokens}, 4, 1024, false, 1)
@@ -113,9 +125,15 @@ func BenchmarkCoeffsBoundary(b *testing.B) {
 			merged := cbModel(b, onnxpb.TensorProto_FLOAT, fc.Lead, fc.N, fc.C, fc.Inputs["fn"], []*onnxpb.NodeProto{
 				mhccNode("cb", "HCCoeffsBoundary", []string{"x", "fn", "base", "w", "y", "post"}, append(append([]string(nil), outs...), ""), cbAttrs(fusedcase.Iters)...),
 			})
-			ps, ms := newTimedRun(b, fc, pair, outs), newTimedRun(b, fc, merged, outs)
+			ps, ms := newTimedRun(b, lib, fc, pair, outs), newTimedRun(b, lib, fc, merged, outs)
 			defer ps.close()
 			defer ms.close()
+			var bs *timedRun
+			if base != nil {
+				bs = newTimedRun(b, base, fc, pair, outs)
+				defer bs.close()
+				bs.run(b)
+			}
 			before := lib.Calls()
 			ps.run(b)
 			ms.run(b)
@@ -125,21 +143,36 @@ func BenchmarkCoeffsBoundary(b *testing.B) {
 					b.Fatalf("kernel %s did not run", op)
 				}
 			}
-			var pt, mt, ratio []float64
+			var pt, mt, bt, ratio, mbRatio, pbRatio []float64
 			i := 0
 			for b.Loop() {
-				var p, m float64
-				if i%2 == 0 {
+				var p, m, q float64
+				switch i % 2 {
+				case 0:
 					p, m = ps.run(b), ms.run(b)
-				} else {
+					if bs != nil {
+						q = bs.run(b)
+					}
+				default:
+					if bs != nil {
+						q = bs.run(b)
+					}
 					m, p = ms.run(b), ps.run(b)
 				}
 				i++
 				pt, mt, ratio = append(pt, p), append(mt, m), append(ratio, m/p)
+				if bs != nil {
+					bt, mbRatio, pbRatio = append(bt, q), append(mbRatio, m/q), append(pbRatio, p/q)
+				}
 			}
 			b.ReportMetric(median(pt), "pair-ms")
 			b.ReportMetric(median(mt), "merged-ms")
 			b.ReportMetric(median(ratio), "merged/pair")
+			if bs != nil {
+				b.ReportMetric(median(bt), "base-pair-ms")
+				b.ReportMetric(median(mbRatio), "merged/base-pair")
+				b.ReportMetric(median(pbRatio), "pair/base-pair")
+			}
 		})
 	}
 }
@@ -170,10 +203,10 @@ type timedRun struct {
 	ins, outs []ort.Value
 }
 
-func newTimedRun(b *testing.B, fc *fusedcase.Case, data []byte, outs []string) *timedRun {
+func newTimedRun(b *testing.B, l *ortops.Lib, fc *fusedcase.Case, data []byte, outs []string) *timedRun {
 	b.Helper()
 	names := []string{"x", "base", "w", "y", "post"}
-	s, err := session(b, data, names, outs, true, 1)
+	s, err := sessionWith(b, l, data, names, outs, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -241,7 +274,7 @@ func BenchmarkCoeffsGEMM(b *testing.B) {
 		outs []string
 	}{{"HCPostCoeffsSinkhorn", coeffs, outs[:3]}, {"HCCoeffsBoundary", merged, outs}} {
 		b.Run(c.name, func(b *testing.B) {
-			r := newTimedRun(b, fc, c.data, c.outs)
+			r := newTimedRun(b, lib, fc, c.data, c.outs)
 			defer r.close()
 			timed := func(noPairs string) float64 {
 				b.Setenv("MHCC_ORTOPS_NO_PAIRS", noPairs)

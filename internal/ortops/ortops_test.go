@@ -170,6 +170,16 @@ func (fc *fusedCase) goRuntime(t *testing.T, data []byte, bodies bool) map[strin
 // session opens data in onnxruntime, with the library registered or not.
 func session(t testing.TB, data []byte, ins, outs []string, withLib bool, threads int) (*ort.DynamicAdvancedSession, error) {
 	t.Helper()
+	if !withLib {
+		return sessionWith(t, nil, data, ins, outs, threads)
+	}
+	return sessionWith(t, lib, data, ins, outs, threads)
+}
+
+// sessionWith opens data in onnxruntime with the library l registered
+// (none if nil).
+func sessionWith(t testing.TB, l *ortops.Lib, data []byte, ins, outs []string, threads int) (*ort.DynamicAdvancedSession, error) {
+	t.Helper()
 	opts, err := ort.NewSessionOptions()
 	if err != nil {
 		t.Fatal(err)
@@ -178,8 +188,8 @@ func session(t testing.TB, data []byte, ins, outs []string, withLib bool, thread
 	if err := opts.SetIntraOpNumThreads(threads); err != nil {
 		t.Fatal(err)
 	}
-	if withLib {
-		if err := lib.Register(opts, ortPath); err != nil {
+	if l != nil {
+		if err := l.Register(opts, ortPath); err != nil {
 			t.Fatal(err)
 		}
 	}
