@@ -264,7 +264,8 @@ typedef struct {
 	const float *wf; // w as float32 (widened if float16)
 	const float *packed; // fn packed in panels for the token-tiled projection (NULL: per-token projection)
 	size_t qw;           // rows per panel of packed: QW or QW16
-	int pairs;           // n = 4 with QW16: micro16p
+	int pairs;           // n = 4 with AVX-512: micro16p, on panels of QW
+	int block;           // tokens per block of the tiled projection: BLOCK or BLOCK16
 	int wide;            // AVX-512 (wide()): the 16-lane forms of block_state and boundary_row
 	size_t chunk;
 } job;
@@ -409,8 +410,7 @@ static size_t panels_of(size_t m, size_t qw) { return (m + qw - 1) / qw; }
 
 // pack_fn writes fn [m][nc] as panels_of(m, qw) panels [nc][qw] into p,
 // 16 columns of fn at a time (so its reads and writes stay in L1). Rows
-// past m−1 are zeros, except for m = 24 in panels of 32 (n = 4, the
-// 16-lane kernel), whose rows 24…31 repeat rows 16…23 for micro16p.
+// past m−1 are zeros.
 static void pack_fn(const float *fn, size_t m, size_t nc, size_t qw, float *p) {
 	for (size_t g = 0; g < panels_of(m, qw); g++) {
 		float *pg = p + g * nc * qw;
@@ -418,8 +418,6 @@ static void pack_fn(const float *fn, size_t m, size_t nc, size_t qw, float *p) {
 			size_t kl = nc - k0 < 16 ? nc - k0 : 16;
 			for (size_t r = 0; r < qw; r++) {
 				size_t q = g * qw + r;
-				if (m == 24 && qw == 32 && q >= 24)
-					q -= 8;
 				const float *f = fn + q * nc + k0;
 				for (size_t k = 0; k < kl; k++)
 					pg[(k0 + k) * qw + r] = q < m ? f[k] : 0;
@@ -547,14 +545,17 @@ __attribute__((target("avx512f"))) static void micro16_any(int nt, int nv, const
 // without the padding's idle lanes: micro16 gives each token two vectors,
 // rows 0…15 and rows 16…31 of which 24…31 are padding (a quarter of its
 // multiply-adds wasted); micro16p gives each pair of tokens (u, v) three:
-// u's rows 0…15, v's rows 0…15, and u's rows 16…23 beside v's (the panel's
-// rows 24…31 repeat 16…23, pack_fn, and the two broadcast state values
-// are joined by a lane shuffle, u's in lanes 0…7, v's in 8…15). 12
-// multiply-adds per k instead of 16, each lane the same sum in the same
-// order as micro16's, so z is the same to the bit. Measured (n = 4,
-// C = 1024, 256 tokens, bench/fused-kernels.md): HCPostCoeffsSinkhorn
-// 0.92–0.93× micro16's time; with a masked broadcast (vbroadcastss {k})
-// instead of the shuffle, 1.04–1.05×.
+// u's rows 0…15, v's rows 0…15, and u's rows 16…23 beside v's (rows 16…23
+// of the panel loaded into both halves of a vector, the two broadcast
+// state values joined by a lane shuffle, u's in lanes 0…7, v's in 8…15).
+// 12 multiply-adds per k instead of 16, each lane the same sum in the same
+// order as micro16's, so z is the same to the bit. Its panels are the
+// 8-lane kernel's, 24 rows (QW), no padding; a block of fewer than 8
+// tokens runs the 8-lane kernel on them. Measured (n = 4, C = 1024, 256
+// tokens, bench/fused-kernels.md): HCPostCoeffsSinkhorn 0.89–0.92×
+// micro16's time, HCCoeffsBoundary 0.92–0.94× (on panels of 32 rows whose
+// rows 24…31 repeat 16…23: 0.92–0.93× and 0.94–0.95×; with a masked
+// broadcast (vbroadcastss {k}) instead of the shuffle, 1.04–1.05×).
 __attribute__((target("avx512f"))) static void micro16p(const float *const *a, size_t kl, const float *restrict p, float *const *z) {
 	__m512 acc[4][3];
 	for (int i = 0; i < 4; i++) {
@@ -565,7 +566,8 @@ __attribute__((target("avx512f"))) static void micro16p(const float *const *a, s
 		                                                _mm256_castps_pd(_mm256_loadu_ps(zv + 16)), 1));
 	}
 	for (size_t k = 0; k < kl; k++) {
-		__m512 b0 = _mm512_loadu_ps(p + k * QW16), b1 = _mm512_loadu_ps(p + k * QW16 + 16);
+		__m512 b0 = _mm512_loadu_ps(p + k * QW);
+		__m512 b1 = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(p + k * QW + 16))));
 #pragma GCC unroll 4
 		for (int i = 0; i < 4; i++) {
 			__m512 u = _mm512_set1_ps(a[2 * i][k]), v = _mm512_set1_ps(a[2 * i + 1][k]);
@@ -584,7 +586,8 @@ __attribute__((target("avx512f"))) static void micro16p(const float *const *a, s
 }
 
 // pairs reports whether micro16p runs for n = 4 (MHCC_ORTOPS_NO_PAIRS=1
-// turns it off, for measuring and testing micro16 on the same shapes).
+// turns it off, for measuring and testing micro16 on the same shapes; a
+// kernel created under the other setting packs fn for each call).
 static int pairs(void) {
 	const char *e = getenv("MHCC_ORTOPS_NO_PAIRS");
 	return e == NULL || *e == 0 || strcmp(e, "0") == 0;
@@ -816,7 +819,7 @@ static void finish_block(const job *j, size_t t, int bn, float (*z)[MAX_ZW], con
 		prepare(j, t + (size_t)b, z[b], ss[b] / (float)nc);
 	int b = 0;
 #if HAVE_WIDE
-	for (; j->qw == QW16 && b + 8 <= bn; b += 8) {
+	for (; j->wide && b + 8 <= bn; b += 8) {
 		const float *in[8];
 		float *out[8];
 		for (int i = 0; i < 8; i++)
@@ -847,7 +850,7 @@ static void gemm_kblock(const job *j, const float *const *a, int bn, size_t k0, 
 			zt[b] = z[b] + g * qw;
 		const float *pg = j->packed + (g * nc + k0) * qw;
 #if HAVE_WIDE
-		if (qw == QW16 && j->pairs && m == 24 && bn == BLOCK16) {
+		if (j->pairs && bn == BLOCK16) {
 			micro16p(a, kl, pg, zt);
 			continue;
 		}
@@ -864,7 +867,7 @@ static void gemm_kblock(const job *j, const float *const *a, int bn, size_t k0, 
 // (j->qw: the packing, 24 or 32), a block of tokens at a time.
 static void coeffs_gemm(const job *j, size_t t0, size_t t1) {
 	size_t nc = j->n * j->c;
-	int block = j->qw == QW ? BLOCK : BLOCK16;
+	int block = j->block;
 	float stack[STACK_FLOATS], *buf = scratch(stack, BLOCK16 * KC + KC);
 	float *ybuf = buf + BLOCK16 * KC;
 	int direct = j->k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT && j->y == NULL; // read x in place
@@ -1200,7 +1203,7 @@ static void cb_boundary(const job *j, size_t t, const float *s, float *h, float 
 
 static void cb_range(const job *j, size_t t0, size_t t1) {
 	size_t n = j->n, c = j->c, nc = n * c, m = n * n + 2 * n;
-	int block = j->packed == NULL ? BLOCK : j->qw == QW ? BLOCK : BLOCK16;
+	int block = j->packed == NULL ? BLOCK : j->block;
 	size_t tile = j->packed == NULL ? BLOCK : cb_tile(nc, (size_t)block);
 	if (tile > t1 - t0)
 		tile = t1 - t0;
@@ -1426,8 +1429,9 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 	size_t min_chunk = MIN_CHUNK;
 	if (has_coeffs(k->kind) && j.tokens >= GEMM_MIN_TOKENS) {
 		size_t m = j.n * j.n + 2 * j.n;
-		j.qw = wide() ? QW16 : QW;
-		j.pairs = pairs();
+		j.pairs = j.wide && m == 24 && pairs();
+		j.qw = j.wide && !j.pairs ? QW16 : QW;
+		j.block = j.wide ? BLOCK16 : BLOCK;
 		if (k->packed != NULL && k->packed_m == m && k->packed_nc == j.n * j.c && k->packed_qw == j.qw) {
 			j.packed = k->packed;
 		} else { // fn is not a constant (or MHCC_ORTOPS_NO_AVX512 changed): pack it for this call
@@ -1562,7 +1566,7 @@ static OrtStatus *pack_constant(kernel *k, const OrtKernelInfo *info) {
 	if (fn.rank != 2 || fn.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || fn.dims[0] < 1 || fn.dims[1] < 1)
 		return NULL; // compute reports the bad shape
 	CHECK(api->GetTensorMutableData((OrtValue *)v, &data));
-	size_t m = (size_t)fn.dims[0], nc = (size_t)fn.dims[1], qw = wide() ? QW16 : QW;
+	size_t m = (size_t)fn.dims[0], nc = (size_t)fn.dims[1], qw = wide() && !(m == 24 && pairs()) ? QW16 : QW; // as compute picks it
 	if (m > MAX_STREAMS * MAX_STREAMS + 2 * MAX_STREAMS)
 		return NULL;
 	if ((k->packed = malloc(panels_of(m, qw) * qw * nc * sizeof(float))) == NULL)
