@@ -95,11 +95,12 @@ func benchFused(b *testing.B, lead []int64, c int64) {
 // BenchmarkCoeffsBoundary times the merged op HCCoeffsBoundary against the
 // pair it replaces (HCPostCoeffsSinkhorn, then HCBoundary on its pre and
 // comb), both as in a compiled model (fn an initializer, the state output
-// left out), at n = 4, C = 1024, 1 and 256 tokens, on one intra-op thread.
-// Each iteration runs both graphs once, the order alternating, and times
-// each run by the calling thread's CPU time (onnxruntime runs every node
-// there); it reports the medians per call (pair-ms, merged-ms) and the
-// median of the per-iteration ratios (merged/pair). If
+// left out), at n = 4, C = 1024, 1 and 256 tokens, on one intra-op thread,
+// with a second session of the pair as the A/A control (pair2). Each
+// iteration runs every session once, the order rotating, and times each
+// run by the calling thread's CPU time (onnxruntime runs every node
+// there); it reports the medians per call (pair-ms, merged-ms, pair2-ms)
+// and the medians of the per-iteration ratios (merged/pair, pair2/pair). If
 // MHCC_ORTOPS_BASE_LIB names another build of the library (say main's, for
 // the speed before a change), the pair also runs with it, in the same
 // iterations (base-pair-ms, merged/base-pair, pair/base-pair). Results:
@@ -125,53 +126,50 @@ func BenchmarkCoeffsBoundary(b *testing.B) {
 			merged := cbModel(b, onnxpb.TensorProto_FLOAT, fc.Lead, fc.N, fc.C, fc.Inputs["fn"], []*onnxpb.NodeProto{
 				mhccNode("cb", "HCCoeffsBoundary", []string{"x", "fn", "base", "w", "y", "post"}, append(append([]string(nil), outs...), ""), cbAttrs(fusedcase.Iters)...),
 			})
-			ps, ms := newTimedRun(b, lib, fc, pair, outs), newTimedRun(b, lib, fc, merged, outs)
-			defer ps.close()
-			defer ms.close()
-			var bs *timedRun
+			// Contenders: the pair, the merged op, a second session of the
+			// pair (the A/A control: its ratio to the first is the noise),
+			// and the pair with the base library if one is given.
+			names := []string{"pair", "merged", "pair2"}
+			runs := []*timedRun{newTimedRun(b, lib, fc, pair, outs), newTimedRun(b, lib, fc, merged, outs), newTimedRun(b, lib, fc, pair, outs)}
 			if base != nil {
-				bs = newTimedRun(b, base, fc, pair, outs)
-				defer bs.close()
-				bs.run(b)
+				names = append(names, "base-pair")
+				runs = append(runs, newTimedRun(b, base, fc, pair, outs))
 			}
 			before := lib.Calls()
-			ps.run(b)
-			ms.run(b)
+			for _, r := range runs {
+				defer r.close()
+				r.run(b)
+			}
 			after := lib.Calls()
 			for _, op := range []string{"HCPostCoeffsSinkhorn", "HCBoundary", "HCCoeffsBoundary"} {
 				if after[op] == before[op] {
 					b.Fatalf("kernel %s did not run", op)
 				}
 			}
-			var pt, mt, bt, ratio, mbRatio, pbRatio []float64
+			samples := make([][]float64, len(runs))
 			i := 0
 			for b.Loop() {
-				var p, m, q float64
-				switch i % 2 {
-				case 0:
-					p, m = ps.run(b), ms.run(b)
-					if bs != nil {
-						q = bs.run(b)
-					}
-				default:
-					if bs != nil {
-						q = bs.run(b)
-					}
-					m, p = ms.run(b), ps.run(b)
+				for k := range runs { // the order rotates
+					c := (i + k) % len(runs)
+					samples[c] = append(samples[c], runs[c].run(b))
 				}
 				i++
-				pt, mt, ratio = append(pt, p), append(mt, m), append(ratio, m/p)
-				if bs != nil {
-					bt, mbRatio, pbRatio = append(bt, q), append(mbRatio, m/q), append(pbRatio, p/q)
-				}
 			}
-			b.ReportMetric(median(pt), "pair-ms")
-			b.ReportMetric(median(mt), "merged-ms")
-			b.ReportMetric(median(ratio), "merged/pair")
-			if bs != nil {
-				b.ReportMetric(median(bt), "base-pair-ms")
-				b.ReportMetric(median(mbRatio), "merged/base-pair")
-				b.ReportMetric(median(pbRatio), "pair/base-pair")
+			ratio := func(a, c int) float64 {
+				r := make([]float64, len(samples[a]))
+				for i := range r {
+					r[i] = samples[a][i] / samples[c][i]
+				}
+				return median(r)
+			}
+			for k, name := range names {
+				b.ReportMetric(median(samples[k]), name+"-ms")
+			}
+			b.ReportMetric(ratio(1, 0), "merged/pair")
+			b.ReportMetric(ratio(2, 0), "pair2/pair")
+			if base != nil {
+				b.ReportMetric(ratio(1, 3), "merged/base-pair")
+				b.ReportMetric(ratio(0, 3), "pair/base-pair")
 			}
 		})
 	}
