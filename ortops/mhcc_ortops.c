@@ -600,11 +600,66 @@ static int wide(void) {
 	const char *e = getenv("MHCC_ORTOPS_NO_AVX512");
 	return __builtin_cpu_supports("avx512f") && (e == NULL || *e == 0 || strcmp(e, "0") == 0);
 }
+
+// project1_16 is project1 in 16-lane vectors (AVX-512), eight rows at a
+// time (eight chains of additions, enough to keep both FMA units busy):
+// decode's projection. Measured (n = 4, C = 1024, one token, against
+// project1 in the same iterations): the pair's time 0.95–0.99× (its A/A
+// control 0.98–1.01×).
+__attribute__((target("avx512f,fma"))) static void project1_16(const float *restrict s, size_t nc, const float *restrict fn, size_t m,
+                                                               float *z) {
+	size_t q = 0;
+	for (; q + 8 <= m; q += 8) {
+		const float *f = fn + q * nc;
+		v16 acc[8];
+#pragma GCC unroll 8
+		for (int r = 0; r < 8; r++)
+			acc[r] = (v16){0};
+		size_t i = 0;
+		for (; i + 16 <= nc; i += 16) {
+			v16 v = load16(s + i);
+#pragma GCC unroll 8
+			for (int r = 0; r < 8; r++)
+				acc[r] += v * load16(f + (size_t)r * nc + i);
+		}
+#pragma GCC unroll 8
+		for (int r = 0; r < 8; r++) {
+			float t = 0;
+			for (size_t k = i; k < nc; k++)
+				t += s[k] * f[(size_t)r * nc + k];
+			z[q + (size_t)r] = t + sum16(acc[r]);
+		}
+	}
+	for (; q < m; q++) {
+		const float *f = fn + q * nc;
+		v16 acc = {0};
+		size_t i = 0;
+		for (; i + 16 <= nc; i += 16)
+			acc += load16(s + i) * load16(f + i);
+		float t = 0;
+		for (; i < nc; i++)
+			t += s[i] * f[i];
+		z[q] = t + sum16(acc);
+	}
+}
 #else
 #define HAVE_WIDE 0
 static int wide(void) { return 0; }
 static int pairs(void) { return 0; }
 #endif
+
+// project_one is project1 of token state s into z, in 16-lane vectors if
+// j->wide: z[q] = s · fn_q.
+static void project_one(const job *j, const float *s, float *z) {
+	size_t nc = j->n * j->c, m = j->n * j->n + 2 * j->n;
+#if HAVE_WIDE
+	if (j->wide) {
+		project1_16(s, nc, j->fn, m, z);
+		return;
+	}
+#endif
+	project1(s, nc, j->fn, m, z);
+}
 
 // sumsq is Σ a[i]², eight lanes at a time.
 VECTOR static float sumsq(const float *a, size_t len) {
@@ -921,7 +976,7 @@ static void coeffs_range(const job *j, size_t t0, size_t t1) {
 			project4(s, nc, j->fn, m, z);
 		else
 			for (size_t b = 0; b < bn; b++)
-				project1(s + b * nc, nc, j->fn, m, z[b]);
+				project_one(j, s + b * nc, z[b]);
 		for (size_t b = 0; b < bn; b++)
 			finish(j, tb + b, z[b], r[b]);
 	}
@@ -1240,7 +1295,7 @@ static void cb_range(const job *j, size_t t0, size_t t1) {
 				project4(s, nc, j->fn, m, z);
 			else
 				for (size_t b = 0; b < bn; b++)
-					project1(s + b * nc, nc, j->fn, m, z[b]);
+					project_one(j, s + b * nc, z[b]);
 			for (size_t b = 0; b < bn; b++)
 				finish(j, tb + b, z[b], r[b]);
 		}
