@@ -364,9 +364,13 @@ func (fc *fusedCase) check(t *testing.T, l *ortops.Lib, threads int, goBodies bo
 	before := l.Calls()
 	kern := fc.onnxruntime(t, data, true, threads)
 	after := l.Calls()
+	nodes := mhccNodes(t, data)
+	if len(nodes) < 4 {
+		t.Errorf("the case's graph has ai.mhcc nodes %v; want the four fused ops at least", nodes)
+	}
 	for _, op := range export.FusedOpTypes {
-		if d := after[op] - before[op]; d != 1 {
-			t.Errorf("library kernel %s ran %d times in one run of a graph with one such node, want 1", op, d)
+		if d := after[op] - before[op]; d != nodes[op] {
+			t.Errorf("library kernel %s ran %d times in one run of a graph with %d such nodes", op, d, nodes[op])
 		}
 	}
 	body := fc.onnxruntime(t, data, false, threads)
