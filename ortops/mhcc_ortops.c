@@ -46,6 +46,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h> // micro16p's AVX-512 intrinsics
+#endif
+
 #include "onnxruntime_c_api.h"
 
 
@@ -538,8 +542,6 @@ __attribute__((target("avx512f"))) static void micro16_any(int nt, int nv, const
 			micro16(1, 1, a + t, kl, p, z + t);
 	}
 }
-
-#include <immintrin.h>
 
 // micro16p is micro16 for a block of 8 tokens and m = 24 rows (n = 4)
 // without the padding's idle lanes: micro16 gives each token two vectors,
@@ -1209,17 +1211,21 @@ static void boundary_range(const job *j, size_t t0, size_t t1) {
 // state s = x + post⊗y (float32, unrounded) is built once into a scratch
 // buffer that stays in L2 (CB_TILE_BYTES), with each token's Σ s²; the
 // projection of the tile (the tiled GEMM with fn packed, or at decode
-// project4/project1 on fn), prepare and the Sinkhorns write pre, post and
-// comb; then the boundary (collapse, mixing, RMSNorm, state) reads the
+// project4/project_one on fn), prepare and the Sinkhorns write pre, post
+// and comb; then the boundary (collapse, mixing, RMSNorm, state) reads the
 // tile's s from the buffer. Every step is the one HCPostCoeffsSinkhorn and
 // HCBoundary make, in the same order, so the outputs are theirs bit for
 // bit (TestCoeffsBoundaryMatchesPair).
 //
-// Tile size, measured at n = 4, C = 1024, 256 tokens, 1 thread (the op's
-// time over the pair's): 32 tokens (512 KB) 0.96–0.97×, 16 (256 KB)
-// 0.985–0.995×, 8 (128 KB) 0.97–1.01×. Building the state a GEMM block at
-// a time into the tile, interleaved with the projection as coeffs_gemm does
-// in L1, measured 1.03–1.08×: its writes into the tile slow the GEMM.
+// Speed against the pair (n = 4, C = 1024, 1 thread, bench/fused-kernels.md):
+// one token 0.95–0.99×; 256 tokens 0.99–1.00× with x and y coming from
+// memory, 1.04–1.05× with them in the caches — at prefill the pair's
+// second read of x hits L3 and costs about what the tile's writes and
+// reads do. Tile size (before the 16-lane forms, the op over the pair):
+// 32 tokens (512 KB) 0.96–0.97×, 16 (256 KB) 0.985–0.995×, 8 (128 KB)
+// 0.97–1.01×. Building the state a GEMM block at a time into the tile,
+// interleaved with the projection as coeffs_gemm does in L1, measured
+// 1.03–1.12×: its writes into the tile slow the GEMM.
 
 #ifndef CB_TILE_BYTES                 // -D: for measuring other sizes
 #define CB_TILE_BYTES (512 * 1024) // the tile's state, at most (or one GEMM block)
