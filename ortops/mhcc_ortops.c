@@ -679,9 +679,9 @@ VECTOR static float sumsq(const float *a, size_t len) {
 
 #if HAVE_WIDE
 // block_state16 writes d[l] = x[l] + p·y[l] for l < len in 16-lane
-// vectors (AVX-512) and returns Σ d².
-__attribute__((target("avx512f,fma"))) static float block_state16(const float *restrict x, const float *restrict y, float p, size_t len,
-                                                                 float *restrict d) {
+// vectors (AVX-512) and returns Σ d². d may be x (float16: x widened in
+// place).
+__attribute__((target("avx512f,fma"))) static float block_state16(const float *x, const float *restrict y, float p, size_t len, float *d) {
 	v16 acc = {0};
 	size_t l = 0;
 	for (; l + 16 <= len; l += 16) {
