@@ -13,6 +13,8 @@
 //	HCPostCoeffsSinkhorn (x, fn, base, y:T[..,C], post[..,n])            -> same, of the state x + post⊗y
 //	HCPremixNorm         (x:T[..,n,C], pre, comb, w:T[C])                -> normed:T[..,C], mixed:T[..,n,C]
 //	HCBoundary           (x, pre, comb, w, y:T[..,C], post[..,n])        -> normed, mixed, state:T[..,n,C]
+//	HCCoeffsBoundary     (x, fn, base, w, y, post)                       -> pre, post, comb, normed, mixed, state
+//	                     (HCPostCoeffsSinkhorn then HCBoundary on its pre and comb, reading x and y once)
 //
 // with m = n²+2n, n = 2..8. Every sum is accumulated in float32 (the
 // Sinkhorn's n×n steps in double, which costs nothing at this size);
@@ -28,7 +30,8 @@
 //
 // Prefill: the coefficient ops run the projection of 16 tokens or more as
 // a tiled GEMM (coeffs_gemm), the boundary ops make one pass over each
-// token's state (boundary_row); see those for the layout.
+// token's state (boundary_row), HCCoeffsBoundary does both on a tile of
+// tokens whose state it builds once (cb_range); see those for the layout.
 //
 // Errors: a node with a stream count outside 2..8, a type other than
 // float32/float16 or inconsistent input types fails when the session
@@ -42,6 +45,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h> // micro16p's AVX-512 intrinsics
+#endif
 
 #include "onnxruntime_c_api.h"
 
@@ -66,11 +73,14 @@
 
 static const OrtApi *api;
 
-enum kind { COEFFS, POST_COEFFS, PREMIX_NORM, BOUNDARY, NKINDS };
+enum kind { COEFFS, POST_COEFFS, PREMIX_NORM, BOUNDARY, COEFFS_BOUNDARY, NKINDS };
 
-static const char *const op_names[NKINDS] = {"HCCoeffsSinkhorn", "HCPostCoeffsSinkhorn", "HCPremixNorm", "HCBoundary"};
-static const size_t n_inputs[NKINDS] = {3, 5, 4, 6};
-static const size_t n_outputs[NKINDS] = {3, 3, 2, 3};
+static const char *const op_names[NKINDS] = {"HCCoeffsSinkhorn", "HCPostCoeffsSinkhorn", "HCPremixNorm", "HCBoundary", "HCCoeffsBoundary"};
+static const size_t n_inputs[NKINDS] = {3, 5, 4, 6, 6};
+static const size_t n_outputs[NKINDS] = {3, 3, 2, 3, 6};
+
+// has_coeffs: the op computes pre, post and comb (outputs 0..2) from fn.
+static int has_coeffs(enum kind kind) { return kind == COEFFS || kind == POST_COEFFS || kind == COEFFS_BOUNDARY; }
 
 // calls counts the kernel invocations per op, for tests that must tell a
 // kernel run from a function-body run (mhcc_ortops_calls).
@@ -157,6 +167,7 @@ static void unscratch(float *stack, float *p) {
 typedef struct {
 	enum kind kind;
 	float eps, rms_eps;
+	float norm_eps; // HCCoeffsBoundary: the RMSNorm's eps (the boundary ops' eps)
 	int64_t iters;
 	ONNXTensorElementDataType type; // of x (and y, w and the T outputs)
 	char node[256];
@@ -257,6 +268,9 @@ typedef struct {
 	const float *wf; // w as float32 (widened if float16)
 	const float *packed; // fn packed in panels for the token-tiled projection (NULL: per-token projection)
 	size_t qw;           // rows per panel of packed: QW or QW16
+	int pairs;           // n = 4 with AVX-512: micro16p, on panels of QW
+	int block;           // tokens per block of the tiled projection: BLOCK or BLOCK16
+	int wide;            // AVX-512 (wide()): the 16-lane forms of block_state and boundary_row
 	size_t chunk;
 } job;
 
@@ -399,7 +413,8 @@ VECTOR static void project1(const float *restrict s, size_t nc, const float *res
 static size_t panels_of(size_t m, size_t qw) { return (m + qw - 1) / qw; }
 
 // pack_fn writes fn [m][nc] as panels_of(m, qw) panels [nc][qw] into p,
-// 16 columns of fn at a time (so its reads and writes stay in L1).
+// 16 columns of fn at a time (so its reads and writes stay in L1). Rows
+// past m−1 are zeros.
 static void pack_fn(const float *fn, size_t m, size_t nc, size_t qw, float *p) {
 	for (size_t g = 0; g < panels_of(m, qw); g++) {
 		float *pg = p + g * nc * qw;
@@ -478,6 +493,11 @@ static inline __attribute__((always_inline)) v16 load16(const float *p) {
 
 static inline __attribute__((always_inline)) void store16(float *p, v16 v) { memcpy(p, &v, sizeof v); }
 
+static inline __attribute__((always_inline)) float sum16(v16 a) {
+	v8 lo = {a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]}, hi = {a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]};
+	return sum8(lo + hi);
+}
+
 // micro16 is micro with 16-lane vectors: nt ≤ 8 tokens × nv ≤ 2 vectors,
 // panel stride QW16.
 static inline __attribute__((always_inline)) void micro16(int nt, int nv, const float *const *a, size_t kl, const float *restrict p, float *const *z) {
@@ -523,6 +543,58 @@ __attribute__((target("avx512f"))) static void micro16_any(int nt, int nv, const
 	}
 }
 
+// micro16p is micro16 for a block of 8 tokens and m = 24 rows (n = 4)
+// without the padding's idle lanes: micro16 gives each token two vectors,
+// rows 0…15 and rows 16…31 of which 24…31 are padding (a quarter of its
+// multiply-adds wasted); micro16p gives each pair of tokens (u, v) three:
+// u's rows 0…15, v's rows 0…15, and u's rows 16…23 beside v's (rows 16…23
+// of the panel loaded into both halves of a vector, the two broadcast
+// state values joined by a lane shuffle, u's in lanes 0…7, v's in 8…15).
+// 12 multiply-adds per k instead of 16, each lane the same sum in the same
+// order as micro16's, so z is the same to the bit. Its panels are the
+// 8-lane kernel's, 24 rows (QW), no padding; a block of fewer than 8
+// tokens runs the 8-lane kernel on them. Measured (n = 4, C = 1024, 256
+// tokens, bench/fused-kernels.md): HCPostCoeffsSinkhorn 0.89–0.92×
+// micro16's time, HCCoeffsBoundary 0.92–0.94× (on panels of 32 rows whose
+// rows 24…31 repeat 16…23: 0.92–0.93× and 0.94–0.95×; with a masked
+// broadcast (vbroadcastss {k}) instead of the shuffle, 1.04–1.05×).
+__attribute__((target("avx512f"))) static void micro16p(const float *const *a, size_t kl, const float *restrict p, float *const *z) {
+	__m512 acc[4][3];
+	for (int i = 0; i < 4; i++) {
+		const float *zu = z[2 * i], *zv = z[2 * i + 1];
+		acc[i][0] = _mm512_loadu_ps(zu);
+		acc[i][2] = _mm512_loadu_ps(zv);
+		acc[i][1] = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(_mm256_loadu_ps(zu + 16))),
+		                                                _mm256_castps_pd(_mm256_loadu_ps(zv + 16)), 1));
+	}
+	for (size_t k = 0; k < kl; k++) {
+		__m512 b0 = _mm512_loadu_ps(p + k * QW);
+		__m512 b1 = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(p + k * QW + 16))));
+#pragma GCC unroll 4
+		for (int i = 0; i < 4; i++) {
+			__m512 u = _mm512_set1_ps(a[2 * i][k]), v = _mm512_set1_ps(a[2 * i + 1][k]);
+			acc[i][0] = _mm512_fmadd_ps(u, b0, acc[i][0]);
+			acc[i][1] = _mm512_fmadd_ps(_mm512_shuffle_f32x4(u, v, 0xe4), b1, acc[i][1]);
+			acc[i][2] = _mm512_fmadd_ps(v, b0, acc[i][2]);
+		}
+	}
+	for (int i = 0; i < 4; i++) {
+		float *zu = z[2 * i], *zv = z[2 * i + 1];
+		_mm512_storeu_ps(zu, acc[i][0]);
+		_mm512_storeu_ps(zv, acc[i][2]);
+		_mm256_storeu_ps(zu + 16, _mm512_castps512_ps256(acc[i][1]));
+		_mm256_storeu_ps(zv + 16, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[i][1]), 1)));
+	}
+}
+
+// pairs reports whether micro16p runs for n = 4 (MHCC_ORTOPS_NO_PAIRS=1
+// turns it off, for measuring and testing micro16 on the same shapes; a
+// kernel created under the other setting packs fn for each call).
+static int pairs(void) {
+	const char *e = getenv("MHCC_ORTOPS_NO_PAIRS");
+	return e == NULL || *e == 0 || strcmp(e, "0") == 0;
+}
+
 // wide reports whether the 16-lane kernel runs: the CPU has AVX-512F and
 // the environment does not set MHCC_ORTOPS_NO_AVX512 (read at each call,
 // so a test can run both kernels in one process).
@@ -530,10 +602,66 @@ static int wide(void) {
 	const char *e = getenv("MHCC_ORTOPS_NO_AVX512");
 	return __builtin_cpu_supports("avx512f") && (e == NULL || *e == 0 || strcmp(e, "0") == 0);
 }
+
+// project1_16 is project1 in 16-lane vectors (AVX-512), eight rows at a
+// time (eight chains of additions, enough to keep both FMA units busy):
+// decode's projection. Measured (n = 4, C = 1024, one token, against
+// project1 in the same iterations): the pair's time 0.95–0.99× (its A/A
+// control 0.98–1.01×).
+__attribute__((target("avx512f,fma"))) static void project1_16(const float *restrict s, size_t nc, const float *restrict fn, size_t m,
+                                                               float *z) {
+	size_t q = 0;
+	for (; q + 8 <= m; q += 8) {
+		const float *f = fn + q * nc;
+		v16 acc[8];
+#pragma GCC unroll 8
+		for (int r = 0; r < 8; r++)
+			acc[r] = (v16){0};
+		size_t i = 0;
+		for (; i + 16 <= nc; i += 16) {
+			v16 v = load16(s + i);
+#pragma GCC unroll 8
+			for (int r = 0; r < 8; r++)
+				acc[r] += v * load16(f + (size_t)r * nc + i);
+		}
+#pragma GCC unroll 8
+		for (int r = 0; r < 8; r++) {
+			float t = 0;
+			for (size_t k = i; k < nc; k++)
+				t += s[k] * f[(size_t)r * nc + k];
+			z[q + (size_t)r] = t + sum16(acc[r]);
+		}
+	}
+	for (; q < m; q++) {
+		const float *f = fn + q * nc;
+		v16 acc = {0};
+		size_t i = 0;
+		for (; i + 16 <= nc; i += 16)
+			acc += load16(s + i) * load16(f + i);
+		float t = 0;
+		for (; i < nc; i++)
+			t += s[i] * f[i];
+		z[q] = t + sum16(acc);
+	}
+}
 #else
 #define HAVE_WIDE 0
 static int wide(void) { return 0; }
+static int pairs(void) { return 0; }
 #endif
+
+// project_one is project1 of token state s into z, in 16-lane vectors if
+// j->wide: z[q] = s · fn_q.
+static void project_one(const job *j, const float *s, float *z) {
+	size_t nc = j->n * j->c, m = j->n * j->n + 2 * j->n;
+#if HAVE_WIDE
+	if (j->wide) {
+		project1_16(s, nc, j->fn, m, z);
+		return;
+	}
+#endif
+	project1(s, nc, j->fn, m, z);
+}
 
 // sumsq is Σ a[i]², eight lanes at a time.
 VECTOR static float sumsq(const float *a, size_t len) {
@@ -548,6 +676,27 @@ VECTOR static float sumsq(const float *a, size_t len) {
 		r += a[i] * a[i];
 	return r + sum8(acc + acc1);
 }
+
+#if HAVE_WIDE
+// block_state16 writes d[l] = x[l] + p·y[l] for l < len in 16-lane
+// vectors (AVX-512) and returns Σ d². d may be x (float16: x widened in
+// place).
+__attribute__((target("avx512f,fma"))) static float block_state16(const float *x, const float *restrict y, float p, size_t len, float *d) {
+	v16 acc = {0};
+	size_t l = 0;
+	for (; l + 16 <= len; l += 16) {
+		v16 v = load16(x + l) + p * load16(y + l);
+		store16(d + l, v);
+		acc += v * v;
+	}
+	float r = 0;
+	for (; l < len; l++) {
+		d[l] = x[l] + p * y[l];
+		r += d[l] * d[l];
+	}
+	return r + sum16(acc);
+}
+#endif
 
 // block_state writes the float32 state of token t at values [k0, k0+kl) of
 // its n·C into dst (x + post⊗y, widened) and returns Σ dst², in one pass
@@ -576,6 +725,13 @@ VECTOR static float block_state(const job *j, size_t t, size_t k0, size_t kl, fl
 			load(ybuf, j->y, t * c + o, len, j->k->type);
 			yv = ybuf;
 		}
+#if HAVE_WIDE
+		if (j->wide) {
+			r += block_state16(xv, yv, p, len, d);
+			i += len;
+			continue;
+		}
+#endif
 		size_t l = 0;
 		for (; l + 8 <= len; l += 8) {
 			v8 v = load8(xv + l) + p * load8(yv + l);
@@ -611,6 +767,7 @@ static void finish(const job *j, size_t t, float *z, float meansq) {
 }
 
 typedef double v4d __attribute__((vector_size(32)));
+typedef double v8d __attribute__((vector_size(64)));
 
 // sinkhorn4 is sinkhorn for four tokens at once, one per lane of the
 // double vectors (the same operations in the same order as sinkhorn on
@@ -658,13 +815,75 @@ VECTOR static void sinkhorn4(const float *const logits[4], size_t n, int64_t ite
 			out[b][i] = (float)c[i][b];
 }
 
+#if HAVE_WIDE
+// sinkhorn8 is sinkhorn4 for eight tokens, in AVX-512's eight-double
+// vectors, the same operations on each lane (the steps form one chain of
+// dependent operations per group of tokens, so a group of eight takes
+// about the time of a group of four). Measured (n = 4, C = 1024, 256
+// tokens, 20 iterations): HCPostCoeffsSinkhorn 0.96× its time with
+// sinkhorn4, HCCoeffsBoundary 0.97×.
+__attribute__((target("avx512f"))) static void sinkhorn8(const float *const logits[8], size_t n, int64_t iters, double eps, float *const out[8]) {
+	v8d c[MAX_STREAMS * MAX_STREAMS];
+	for (size_t r = 0; r < n; r++) { // softmax over each row, + eps
+		v8d mx, sum = {0};
+		for (int b = 0; b < 8; b++) {
+			mx[b] = logits[b][r * n];
+			for (size_t k = 1; k < n; k++)
+				if (logits[b][r * n + k] > mx[b])
+					mx[b] = logits[b][r * n + k];
+		}
+		for (size_t k = 0; k < n; k++) {
+			for (int b = 0; b < 8; b++)
+				c[r * n + k][b] = exp((double)logits[b][r * n + k] - mx[b]);
+			sum += c[r * n + k];
+		}
+		v8d inv = 1 / sum;
+		for (size_t k = 0; k < n; k++)
+			c[r * n + k] = c[r * n + k] * inv + eps;
+	}
+	for (int64_t it = 0; it < iters; it++) {
+		if (it > 0)
+			for (size_t r = 0; r < n; r++) { // rows
+				v8d sum = {0};
+				for (size_t k = 0; k < n; k++)
+					sum += c[r * n + k];
+				v8d inv = 1 / (sum + eps);
+				for (size_t k = 0; k < n; k++)
+					c[r * n + k] *= inv;
+			}
+		for (size_t k = 0; k < n; k++) { // columns
+			v8d sum = {0};
+			for (size_t r = 0; r < n; r++)
+				sum += c[r * n + k];
+			v8d inv = 1 / (sum + eps);
+			for (size_t r = 0; r < n; r++)
+				c[r * n + k] *= inv;
+		}
+	}
+	for (int b = 0; b < 8; b++)
+		for (size_t i = 0; i < n * n; i++)
+			out[b][i] = (float)c[i][b];
+}
+
+#endif
+
 // finish_block is finish for tokens t … t+bn−1 (z[b] of stride MAX_ZW),
-// their Sinkhorns four at a time.
+// their Sinkhorns eight at a time with the 16-lane GEMM (AVX-512), else
+// four.
 static void finish_block(const job *j, size_t t, int bn, float (*z)[MAX_ZW], const float *ss) {
 	size_t n = j->n, nc = n * j->c;
 	for (int b = 0; b < bn; b++)
 		prepare(j, t + (size_t)b, z[b], ss[b] / (float)nc);
 	int b = 0;
+#if HAVE_WIDE
+	for (; j->wide && b + 8 <= bn; b += 8) {
+		const float *in[8];
+		float *out[8];
+		for (int i = 0; i < 8; i++)
+			in[i] = z[b + i] + 2 * n, out[i] = j->comb_out + (t + (size_t)(b + i)) * n * n;
+		sinkhorn8(in, n, j->k->iters, j->k->eps, out);
+	}
+#endif
 	for (; b + 4 <= bn; b += 4) {
 		const float *in[4];
 		float *out[4];
@@ -676,11 +895,36 @@ static void finish_block(const job *j, size_t t, int bn, float (*z)[MAX_ZW], con
 		sinkhorn(z[b] + 2 * n, n, j->k->iters, j->k->eps, j->comb_out + (t + (size_t)b) * n * n);
 }
 
+// gemm_kblock adds to z[b] (b < bn) the products of the bn tokens' state
+// values a[b][0 … kl), at values [k0, k0+kl) of n·C, with every packed
+// panel of fn (j->qw: the packing, 24 or 32).
+static void gemm_kblock(const job *j, const float *const *a, int bn, size_t k0, size_t kl, float (*z)[MAX_ZW]) {
+	size_t nc = j->n * j->c, m = j->n * j->n + 2 * j->n, qw = j->qw, np = panels_of(m, qw);
+	for (size_t g = 0; g < np; g++) {
+		size_t rows = m - g * qw < qw ? m - g * qw : qw;
+		float *zt[BLOCK16];
+		for (int b = 0; b < bn; b++)
+			zt[b] = z[b] + g * qw;
+		const float *pg = j->packed + (g * nc + k0) * qw;
+#if HAVE_WIDE
+		if (j->pairs && bn == BLOCK16) {
+			micro16p(a, kl, pg, zt);
+			continue;
+		}
+		if (qw == QW16) {
+			micro16_any(bn, (int)((rows + 15) / 16), a, kl, pg, zt);
+			continue;
+		}
+#endif
+		micro_any(bn, (int)((rows + 7) / 8), a, kl, pg, zt);
+	}
+}
+
 // coeffs_gemm is coeffs_range for a range of tokens with fn packed
 // (j->qw: the packing, 24 or 32), a block of tokens at a time.
 static void coeffs_gemm(const job *j, size_t t0, size_t t1) {
-	size_t n = j->n, nc = n * j->c, m = n * n + 2 * n, qw = j->qw, np = panels_of(m, qw);
-	int block = qw == QW ? BLOCK : BLOCK16;
+	size_t nc = j->n * j->c;
+	int block = j->block;
 	float stack[STACK_FLOATS], *buf = scratch(stack, BLOCK16 * KC + KC);
 	float *ybuf = buf + BLOCK16 * KC;
 	int direct = j->k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT && j->y == NULL; // read x in place
@@ -707,20 +951,7 @@ static void coeffs_gemm(const job *j, size_t t0, size_t t1) {
 					ss[b] += block_state(j, t, k0, kl, buf + (size_t)b * KC, ybuf);
 				}
 			}
-			for (size_t g = 0; g < np; g++) {
-				size_t rows = m - g * qw < qw ? m - g * qw : qw;
-				float *zt[BLOCK16];
-				for (int b = 0; b < bn; b++)
-					zt[b] = z[b] + g * qw;
-				const float *pg = j->packed + (g * nc + k0) * qw;
-#if HAVE_WIDE
-				if (qw == QW16) {
-					micro16_any(bn, (int)((rows + 15) / 16), a, kl, pg, zt);
-					continue;
-				}
-#endif
-				micro_any(bn, (int)((rows + 7) / 8), a, kl, pg, zt);
-			}
+			gemm_kblock(j, a, bn, k0, kl, z);
 		}
 		finish_block(j, tb, bn, z, ss);
 	}
@@ -747,7 +978,7 @@ static void coeffs_range(const job *j, size_t t0, size_t t1) {
 			project4(s, nc, j->fn, m, z);
 		else
 			for (size_t b = 0; b < bn; b++)
-				project1(s + b * nc, nc, j->fn, m, z[b]);
+				project_one(j, s + b * nc, z[b]);
 		for (size_t b = 0; b < bn; b++)
 			finish(j, tb + b, z[b], r[b]);
 	}
@@ -755,6 +986,35 @@ static void coeffs_range(const job *j, size_t t0, size_t t1) {
 }
 
 // ---- the boundary: one pass over the state per token ----
+
+// boundary_tail is boundary_row's values i … c−1, one at a time; it
+// returns r plus their Σ h².
+static inline __attribute__((always_inline)) float boundary_tail(size_t n, size_t c, size_t i, const float *restrict x, const float *restrict y,
+                                                                 const float *post, const float *pre, const float *comb, float *restrict h,
+                                                                 float *restrict mixed, float *restrict state, float r) {
+	for (; i < c; i++) {
+		float s[MAX_STREAMS], hv = 0;
+		for (size_t q = 0; q < n; q++) {
+			s[q] = x[q * c + i];
+			if (y != NULL)
+				s[q] += post[q] * y[i];
+			if (state != NULL)
+				state[q * c + i] = s[q];
+		}
+		hv = pre[0] * s[0];
+		for (size_t q = 1; q < n; q++)
+			hv += pre[q] * s[q];
+		h[i] = hv;
+		r += hv * hv;
+		for (size_t k = 0; k < n; k++) {
+			float mv = comb[k] * s[0];
+			for (size_t q = 1; q < n; q++)
+				mv += comb[q * n + k] * s[q];
+			mixed[k * c + i] = mv;
+		}
+	}
+	return r;
+}
 
 // boundary_row computes, for one token, from x [n][c] (float32), y [c]
 // (or NULL) and the coefficients, in one pass over C eight lanes at a
@@ -793,29 +1053,7 @@ static inline __attribute__((always_inline)) float boundary_row(size_t n, size_t
 			store8(mixed + k * c + i, mv);
 		}
 	}
-	float r = sum8(hh);
-	for (; i < c; i++) {
-		float s[MAX_STREAMS], hv = 0;
-		for (size_t q = 0; q < n; q++) {
-			s[q] = x[q * c + i];
-			if (y != NULL)
-				s[q] += post[q] * y[i];
-			if (state != NULL)
-				state[q * c + i] = s[q];
-		}
-		hv = pre[0] * s[0];
-		for (size_t q = 1; q < n; q++)
-			hv += pre[q] * s[q];
-		h[i] = hv;
-		r += hv * hv;
-		for (size_t k = 0; k < n; k++) {
-			float mv = comb[k] * s[0];
-			for (size_t q = 1; q < n; q++)
-				mv += comb[q * n + k] * s[q];
-			mixed[k * c + i] = mv;
-		}
-	}
-	return r;
+	return boundary_tail(n, c, i, x, y, post, pre, comb, h, mixed, state, sum8(hh));
 }
 
 #define ROW(N) boundary_row(N, c, x, y, post, pre, comb, h, mixed, state)
@@ -839,6 +1077,81 @@ VECTOR static float boundary_any(size_t n, size_t c, const float *restrict x, co
 	default:
 		return ROW(8);
 	}
+}
+
+#if HAVE_WIDE
+// boundary_row16 is boundary_row in 16-lane vectors (AVX-512), the same
+// values of h, mixed and state; Σ h² in 16 partial sums. Measured with
+// block_state16 against the 8-lane forms (n = 4, C = 1024, 256 tokens, the
+// same session, interleaved): HCCoeffsBoundary 0.93–0.95× the time,
+// HCPostCoeffsSinkhorn (block_state16 only) 0.94–0.98×.
+static inline __attribute__((always_inline)) float boundary_row16(size_t n, size_t c, const float *restrict x, const float *restrict y,
+                                                                  const float *post, const float *pre, const float *comb, float *restrict h,
+                                                                  float *restrict mixed, float *restrict state) {
+	v16 hh = {0};
+	size_t i = 0;
+	for (; i + 16 <= c; i += 16) {
+		v16 s[MAX_STREAMS], hv;
+		v16 yv = y != NULL ? load16(y + i) : (v16){0};
+#pragma GCC unroll 8
+		for (size_t q = 0; q < n; q++) {
+			s[q] = load16(x + q * c + i);
+			if (y != NULL)
+				s[q] += post[q] * yv;
+			if (state != NULL)
+				store16(state + q * c + i, s[q]);
+		}
+		hv = pre[0] * s[0];
+#pragma GCC unroll 8
+		for (size_t q = 1; q < n; q++)
+			hv += pre[q] * s[q];
+		store16(h + i, hv);
+		hh += hv * hv;
+#pragma GCC unroll 8
+		for (size_t k = 0; k < n; k++) {
+			v16 mv = comb[k] * s[0];
+#pragma GCC unroll 8
+			for (size_t q = 1; q < n; q++)
+				mv += comb[q * n + k] * s[q];
+			store16(mixed + k * c + i, mv);
+		}
+	}
+	return boundary_tail(n, c, i, x, y, post, pre, comb, h, mixed, state, sum16(hh));
+}
+
+#define ROW16(N) boundary_row16(N, c, x, y, post, pre, comb, h, mixed, state)
+
+__attribute__((target("avx512f,fma"))) static float boundary_any16(size_t n, size_t c, const float *restrict x, const float *restrict y,
+                                                                  const float *post, const float *pre, const float *comb, float *restrict h,
+                                                                  float *restrict mixed, float *restrict state) {
+	switch (n) {
+	case 2:
+		return ROW16(2);
+	case 3:
+		return ROW16(3);
+	case 4:
+		return ROW16(4);
+	case 5:
+		return ROW16(5);
+	case 6:
+		return ROW16(6);
+	case 7:
+		return ROW16(7);
+	default:
+		return ROW16(8);
+	}
+}
+#endif
+
+// boundary is boundary_any, in 16-lane vectors if wide (j->wide).
+static float boundary(int wide, size_t n, size_t c, const float *restrict x, const float *restrict y, const float *post, const float *pre,
+                      const float *comb, float *restrict h, float *restrict mixed, float *restrict state) {
+#if HAVE_WIDE
+	if (wide)
+		return boundary_any16(n, c, x, y, post, pre, comb, h, mixed, state);
+#endif
+	(void)wide;
+	return boundary_any(n, c, x, y, post, pre, comb, h, mixed, state);
 }
 
 // norm_row writes out[i] = h[i]·inv·w[i].
@@ -877,7 +1190,7 @@ static void boundary_range(const job *j, size_t t0, size_t t1) {
 			if (j->state != NULL)
 				state = sb;
 		}
-		float hh = boundary_any(n, c, x, y, post, pre, comb, h, mixed, state);
+		float hh = boundary(j->wide, n, c, x, y, post, pre, comb, h, mixed, state);
 		float inv = 1.0f / sqrtf(hh / (float)c + j->k->eps);
 		if (f32) {
 			norm_row((float *)j->normed + t * c, h, inv, j->wf, c);
@@ -892,12 +1205,120 @@ static void boundary_range(const job *j, size_t t0, size_t t1) {
 	unscratch(stack, buf);
 }
 
+// ---- HCCoeffsBoundary: the coefficients and the boundary of a tile ----
+//
+// The two ops of a sublayer in one pass over x and y: a tile of tokens'
+// state s = x + post⊗y (float32, unrounded) is built once into a scratch
+// buffer that stays in L2 (CB_TILE_BYTES), with each token's Σ s²; the
+// projection of the tile (the tiled GEMM with fn packed, or at decode
+// project4/project_one on fn), prepare and the Sinkhorns write pre, post
+// and comb; then the boundary (collapse, mixing, RMSNorm, state) reads the
+// tile's s from the buffer. Every step is the one HCPostCoeffsSinkhorn and
+// HCBoundary make, in the same order, so the outputs are theirs bit for
+// bit (TestCoeffsBoundaryMatchesPair).
+//
+// Speed against the pair (n = 4, C = 1024, 1 thread, bench/fused-kernels.md):
+// one token 0.95–0.99×; 256 tokens 0.99–1.00× with x and y coming from
+// memory, 1.04–1.05× with them in the caches — at prefill the pair's
+// second read of x hits L3 and costs about what the tile's writes and
+// reads do. Tile size (before the 16-lane forms, the op over the pair):
+// 32 tokens (512 KB) 0.96–0.97×, 16 (256 KB) 0.985–0.995×, 8 (128 KB)
+// 0.97–1.01×. Building the state a GEMM block at a time into the tile,
+// interleaved with the projection as coeffs_gemm does in L1, measured
+// 1.03–1.12×: its writes into the tile slow the GEMM.
+
+#ifndef CB_TILE_BYTES                 // -D: for measuring other sizes
+#define CB_TILE_BYTES (512 * 1024) // the tile's state, at most (or one GEMM block)
+#endif
+#define CB_MAX_TILE 32 // tokens per tile, at most (GEMM_MIN_CHUNK: a task's tokens at 1 thread)
+
+// cb_tile is the tokens per tile of the prefill (GEMM) path: as many whole
+// GEMM blocks as fit CB_TILE_BYTES, at least one.
+static size_t cb_tile(size_t nc, size_t block) {
+	size_t t = CB_TILE_BYTES / (nc * sizeof(float)) / block * block;
+	if (t < block)
+		t = block;
+	return t > CB_MAX_TILE ? CB_MAX_TILE : t;
+}
+
+// cb_boundary is the boundary of token t from its state s (float32 [n·C]):
+// HCBoundary's boundary_range on x = s with the post-mix already applied.
+static void cb_boundary(const job *j, size_t t, const float *s, float *h, float *mb) {
+	size_t n = j->n, c = j->c, nc = n * c;
+	int f32 = j->k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+	const float *pre = j->pre_out + t * n, *comb = j->comb_out + t * n * n;
+	float *mixed = f32 ? (float *)j->mixed + t * nc : mb;
+	float *state = f32 && j->state != NULL ? (float *)j->state + t * nc : NULL;
+	float hh = boundary(j->wide, n, c, s, NULL, NULL, pre, comb, h, mixed, state);
+	float inv = 1.0f / sqrtf(hh / (float)c + j->k->norm_eps);
+	if (f32) {
+		norm_row((float *)j->normed + t * c, h, inv, j->wf, c);
+		return;
+	}
+	norm_row(h, h, inv, j->wf, c);
+	store(j->normed, t * c, h, c, j->k->type);
+	store(j->mixed, t * nc, mb, nc, j->k->type);
+	if (j->state != NULL)
+		store(j->state, t * nc, s, nc, j->k->type);
+}
+
+static void cb_range(const job *j, size_t t0, size_t t1) {
+	size_t n = j->n, c = j->c, nc = n * c, m = n * n + 2 * n;
+	int block = j->packed == NULL ? BLOCK : j->block;
+	size_t tile = j->packed == NULL ? BLOCK : cb_tile(nc, (size_t)block);
+	if (tile > t1 - t0)
+		tile = t1 - t0;
+	float stack[STACK_FLOATS], *buf = scratch(stack, tile * nc + 2 * c + nc);
+	float *s = buf, *ybuf = s + tile * nc, *h = ybuf + c, *mb = h + c; // mb: float16's mixed
+	for (size_t tb = t0; tb < t1; tb += tile) {
+		size_t bn = t1 - tb < tile ? t1 - tb : tile;
+		if (j->packed != NULL) {
+			float z[CB_MAX_TILE][MAX_ZW] __attribute__((aligned(64))), ss[CB_MAX_TILE];
+			for (size_t b = 0; b < bn; b++) { // the tile's state, as coeffs_gemm builds it
+				ss[b] = 0;
+				for (size_t k0 = 0; k0 < nc; k0 += KC)
+					ss[b] += block_state(j, tb + b, k0, nc - k0 < KC ? nc - k0 : KC, s + b * nc + k0, ybuf);
+			}
+			for (size_t g = 0; g < bn; g += (size_t)block) {
+				int gn = bn - g < (size_t)block ? (int)(bn - g) : block;
+				memset(z[g], 0, (size_t)gn * sizeof z[0]);
+				for (size_t k0 = 0; k0 < nc; k0 += KC) {
+					const float *a[BLOCK16];
+					for (int b = 0; b < gn; b++)
+						a[b] = s + (g + (size_t)b) * nc + k0;
+					gemm_kblock(j, a, gn, k0, nc - k0 < KC ? nc - k0 : KC, z + g);
+				}
+				finish_block(j, tb + g, gn, z + g, ss + g);
+			}
+		} else { // decode: coeffs_range's steps
+			float r[BLOCK], z[BLOCK][MAX_STREAMS * MAX_STREAMS + 2 * MAX_STREAMS];
+			for (size_t b = 0; b < bn; b++) {
+				float *sb = s + b * nc;
+				state_of(j, tb + b, sb, ybuf);
+				r[b] = dot(sb, sb, nc) / (float)nc;
+			}
+			if (bn == BLOCK)
+				project4(s, nc, j->fn, m, z);
+			else
+				for (size_t b = 0; b < bn; b++)
+					project_one(j, s + b * nc, z[b]);
+			for (size_t b = 0; b < bn; b++)
+				finish(j, tb + b, z[b], r[b]);
+		}
+		for (size_t b = 0; b < bn; b++)
+			cb_boundary(j, tb + b, s + b * nc, h, mb);
+	}
+	unscratch(stack, buf);
+}
+
 static void task(void *data, size_t i) {
 	const job *j = data;
 	size_t t0 = i * j->chunk, t1 = t0 + j->chunk;
 	if (t1 > j->tokens)
 		t1 = j->tokens;
-	if (j->k->kind == COEFFS || j->k->kind == POST_COEFFS)
+	if (j->k->kind == COEFFS_BOUNDARY)
+		cb_range(j, t0, t1);
+	else if (j->k->kind == COEFFS || j->k->kind == POST_COEFFS)
 		coeffs_range(j, t0, t1);
 	else
 		boundary_range(j, t0, t1);
@@ -976,12 +1397,13 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 		return fail(k, "input x has element type %d, the kernel was made for %d", (int)x.type, (int)k->type);
 	job j = {.k = k, .n = (size_t)x.dims[x.rank - 2], .c = (size_t)x.dims[x.rank - 1], .x = x.data};
 	float *wf_owned = NULL; // w widened (float16)
+	j.wide = wide();
 	if (j.n < MIN_STREAMS || j.n > MAX_STREAMS)
 		return fail(k, "x has %zu streams, want %d to %d", j.n, MIN_STREAMS, MAX_STREAMS);
 	j.tokens = 1;
 	for (size_t i = 0; i + 2 < x.rank; i++)
 		j.tokens *= (size_t)x.dims[i];
-	size_t iy = k->kind == POST_COEFFS ? 3 : k->kind == BOUNDARY ? 4 : 0;
+	size_t iy = k->kind == POST_COEFFS ? 3 : k->kind == BOUNDARY || k->kind == COEFFS_BOUNDARY ? 4 : 0;
 	if (iy) {
 		tensor y, post;
 		CHECK(input(ctx, iy, &y));
@@ -997,7 +1419,7 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 	}
 	int64_t lead[8];
 	memcpy(lead, x.dims, (x.rank - 2) * sizeof(int64_t));
-	if (k->kind == COEFFS || k->kind == POST_COEFFS) {
+	if (has_coeffs(k->kind)) {
 		tensor fn, base;
 		CHECK(input(ctx, 1, &fn));
 		CHECK(input(ctx, 2, &base));
@@ -1019,17 +1441,24 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 		dims[x.rank - 1] = (int64_t)j.n;
 		CHECK(output(ctx, 2, dims, x.rank, &p));
 		j.comb_out = p;
-	} else {
-		tensor pre, comb, w;
-		CHECK(input(ctx, 1, &pre));
-		CHECK(input(ctx, 2, &comb));
+	}
+	if (k->kind != COEFFS && k->kind != POST_COEFFS) { // the boundary's inputs and outputs
+		tensor w;
 		CHECK(input(ctx, 3, &w));
-		CHECK(coeff(k, &pre, "pre", &x, 1, &j.pre_stride));
-		CHECK(coeff(k, &comb, "comb", &x, 2, &j.comb_stride));
 		if (w.type != x.type || w.rank != 1 || w.dims[0] != (int64_t)j.c)
 			return fail(k, "input w must have x's type and shape [%zu]", j.c);
-		j.pre = pre.data;
-		j.comb = comb.data;
+		if (k->kind == COEFFS_BOUNDARY) { // pre and comb are this op's own
+			j.pre = j.pre_out, j.pre_stride = j.n;
+			j.comb = j.comb_out, j.comb_stride = j.n * j.n;
+		} else {
+			tensor pre, comb;
+			CHECK(input(ctx, 1, &pre));
+			CHECK(input(ctx, 2, &comb));
+			CHECK(coeff(k, &pre, "pre", &x, 1, &j.pre_stride));
+			CHECK(coeff(k, &comb, "comb", &x, 2, &j.comb_stride));
+			j.pre = pre.data;
+			j.comb = comb.data;
+		}
 		if (x.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
 			j.wf = w.data;
 		} else { // widened once per call
@@ -1041,12 +1470,13 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 		int64_t dims[8];
 		memcpy(dims, lead, sizeof lead);
 		dims[x.rank - 2] = (int64_t)j.c;
-		OrtStatus *st = output(ctx, 0, dims, x.rank - 1, &j.normed);
+		size_t o = k->kind == COEFFS_BOUNDARY ? 3 : 0; // normed, mixed, state: outputs o, o+1, o+2
+		OrtStatus *st = output(ctx, o, dims, x.rank - 1, &j.normed);
 		if (st == NULL)
-			st = output(ctx, 1, x.dims, x.rank, &j.mixed);
+			st = output(ctx, o + 1, x.dims, x.rank, &j.mixed);
 		size_t outs = 0;
-		if (st == NULL && k->kind == BOUNDARY && (st = api->KernelContext_GetOutputCount(ctx, &outs)) == NULL && outs > 2)
-			st = output(ctx, 2, x.dims, x.rank, &j.state); // NULL if omitted ("")
+		if (st == NULL && k->kind != PREMIX_NORM && (st = api->KernelContext_GetOutputCount(ctx, &outs)) == NULL && outs > o + 2)
+			st = output(ctx, o + 2, x.dims, x.rank, &j.state); // NULL if omitted ("")
 		if (st == NULL && (j.normed == NULL || j.mixed == NULL))
 			st = fail(k, "outputs normed and mixed are required");
 		if (st != NULL) {
@@ -1058,14 +1488,18 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 	OrtStatus *st = NULL;
 	float *packed = NULL;
 	size_t min_chunk = MIN_CHUNK;
-	if ((k->kind == COEFFS || k->kind == POST_COEFFS) && j.tokens >= GEMM_MIN_TOKENS) {
+	if (has_coeffs(k->kind) && j.tokens >= GEMM_MIN_TOKENS) {
 		size_t m = j.n * j.n + 2 * j.n;
-		j.qw = wide() ? QW16 : QW;
+		j.pairs = j.wide && m == 24 && pairs();
+		j.qw = j.wide && !j.pairs ? QW16 : QW;
+		j.block = j.wide ? BLOCK16 : BLOCK;
 		if (k->packed != NULL && k->packed_m == m && k->packed_nc == j.n * j.c && k->packed_qw == j.qw) {
 			j.packed = k->packed;
 		} else { // fn is not a constant (or MHCC_ORTOPS_NO_AVX512 changed): pack it for this call
-			if ((packed = malloc(panels_of(m, j.qw) * j.qw * j.n * j.c * sizeof(float))) == NULL)
+			if ((packed = malloc(panels_of(m, j.qw) * j.qw * j.n * j.c * sizeof(float))) == NULL) {
+				free(wf_owned);
 				return fail(k, "out of memory");
+			}
 			pack_fn(j.fn, m, j.n * j.c, j.qw, packed);
 			j.packed = packed;
 		}
@@ -1116,9 +1550,9 @@ static ONNXTensorElementDataType ORT_API_CALL input_type(const OrtCustomOp *op, 
 }
 
 static ONNXTensorElementDataType ORT_API_CALL output_type(const OrtCustomOp *op, size_t i) {
-	(void)i;
 	enum kind kind = ((const custom_op *)op)->kind;
-	return kind == COEFFS || kind == POST_COEFFS ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT : ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
+	return kind == COEFFS || kind == POST_COEFFS || (kind == COEFFS_BOUNDARY && i < 3) ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT
+	                                                                                  : ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
 }
 
 static OrtCustomOpInputOutputCharacteristic ORT_API_CALL required(const OrtCustomOp *op, size_t i) {
@@ -1126,10 +1560,12 @@ static OrtCustomOpInputOutputCharacteristic ORT_API_CALL required(const OrtCusto
 	return INPUT_OUTPUT_REQUIRED;
 }
 
-// HCBoundary's third output, the state, is optional: a graph that does not
-// read it leaves it out, and the kernel does not write it.
+// The state output (HCBoundary's third, HCCoeffsBoundary's sixth) is
+// optional: a graph that does not read it leaves it out, and the kernel
+// does not write it.
 static OrtCustomOpInputOutputCharacteristic ORT_API_CALL output_characteristic(const OrtCustomOp *op, size_t i) {
-	return ((const custom_op *)op)->kind == BOUNDARY && i == 2 ? INPUT_OUTPUT_OPTIONAL : INPUT_OUTPUT_REQUIRED;
+	enum kind kind = ((const custom_op *)op)->kind;
+	return (kind == BOUNDARY && i == 2) || (kind == COEFFS_BOUNDARY && i == 5) ? INPUT_OUTPUT_OPTIONAL : INPUT_OUTPUT_REQUIRED;
 }
 
 static OrtMemType ORT_API_CALL mem_type(const OrtCustomOp *op, size_t i) {
@@ -1191,7 +1627,7 @@ static OrtStatus *pack_constant(kernel *k, const OrtKernelInfo *info) {
 	if (fn.rank != 2 || fn.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || fn.dims[0] < 1 || fn.dims[1] < 1)
 		return NULL; // compute reports the bad shape
 	CHECK(api->GetTensorMutableData((OrtValue *)v, &data));
-	size_t m = (size_t)fn.dims[0], nc = (size_t)fn.dims[1], qw = wide() ? QW16 : QW;
+	size_t m = (size_t)fn.dims[0], nc = (size_t)fn.dims[1], qw = wide() && !(m == 24 && pairs()) ? QW16 : QW; // as compute picks it
 	if (m > MAX_STREAMS * MAX_STREAMS + 2 * MAX_STREAMS)
 		return NULL;
 	if ((k->packed = malloc(panels_of(m, qw) * qw * nc * sizeof(float))) == NULL)
@@ -1229,7 +1665,7 @@ static OrtStatus *ORT_API_CALL create_kernel(const OrtCustomOp *op, const OrtApi
 		if (t != want)
 			st = fail(k, "input %zu has element type %d, want %d", i, (int)t, (int)want);
 	}
-	if (st == NULL && (k->kind == COEFFS || k->kind == POST_COEFFS)) {
+	if (st == NULL && has_coeffs(k->kind)) {
 		st = api->KernelInfoGetAttribute_int64(info, "iters", &k->iters);
 		if (st == NULL)
 			st = api->KernelInfoGetAttribute_float(info, "rms_eps", &k->rms_eps);
@@ -1238,7 +1674,9 @@ static OrtStatus *ORT_API_CALL create_kernel(const OrtCustomOp *op, const OrtApi
 	}
 	if (st == NULL)
 		st = api->KernelInfoGetAttribute_float(info, "eps", &k->eps);
-	if (st == NULL && (k->kind == COEFFS || k->kind == POST_COEFFS))
+	if (st == NULL && k->kind == COEFFS_BOUNDARY)
+		st = api->KernelInfoGetAttribute_float(info, "norm_eps", &k->norm_eps);
+	if (st == NULL && has_coeffs(k->kind))
 		st = pack_constant(k, info);
 	if (st != NULL) {
 		free(k);
@@ -1282,12 +1720,13 @@ static OrtStatus *ORT_API_CALL infer_shape(const OrtCustomOp *op, OrtShapeInferC
 		memcpy(od, d, sizeof od);
 		memcpy(os, sym, sizeof os);
 		ONNXTensorElementDataType ot = type;
-		if (kind == COEFFS || kind == POST_COEFFS) {
+		size_t first = kind == COEFFS_BOUNDARY ? 3 : 0; // the boundary's outputs: normed, mixed, state
+		if (kind == COEFFS || kind == POST_COEFFS || i < first) {
 			ot = ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
 			od[rank - 1] = d[rank - 2], os[rank - 1] = sym[rank - 2]; // [lead, n, n]
 			if (i < 2)
 				orank = rank - 1; // [lead, n]
-		} else if (i == 0) { // normed: [lead, C]
+		} else if (i == first) { // normed: [lead, C]
 			od[rank - 2] = d[rank - 1], os[rank - 2] = sym[rank - 1];
 			orank = rank - 1;
 		}
@@ -1352,7 +1791,7 @@ static void init(void) {
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 // RegisterCustomOps is what RegisterCustomOpsLibrary_V2 calls: it adds the
-// ai.mhcc domain with the four kernels to the session options.
+// ai.mhcc domain with the five kernels to the session options.
 OrtStatus *ORT_API_CALL RegisterCustomOps(OrtSessionOptions *options, const OrtApiBase *base) {
 	// The header this library is built with (API version 24, from
 	// onnxruntime_go v1.27.0) is the floor; newer runtimes serve older

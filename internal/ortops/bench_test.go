@@ -2,10 +2,22 @@ package ortops_test
 
 import (
 	"fmt"
+	"os"
+	goruntime "runtime"
+	"sort"
+	"syscall"
 	"testing"
+	"time"
+	"unsafe"
 
+	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/mhcc-dev/mhcc/internal/fusedcase"
+	"github.com/mhcc-dev/mhcc/internal/ortops"
 	"github.com/mhcc-dev/mhcc/ir"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
+
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 // BenchmarkFusedOps times one onnxruntime run of the four-op graph of
@@ -77,5 +89,244 @@ func benchFused(b *testing.B, lead []int64, c int64) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkCoeffsBoundary times the merged op HCCoeffsBoundary against the
+// pair it replaces (HCPostCoeffsSinkhorn, then HCBoundary on its pre and
+// comb), both as in a compiled model (fn an initializer, the state output
+// left out), at n = 4, C = 1024, 1 and 256 tokens, on one intra-op thread,
+// with a second session of the pair as the A/A control (pair2). Each
+// iteration runs every session once, the order rotating, and times each
+// run by the calling thread's CPU time (onnxruntime runs every node
+// there); it reports the medians per call (pair-ms, merged-ms, pair2-ms)
+// and the medians of the per-iteration ratios (merged/pair, pair2/pair). If
+// MHCC_ORTOPS_BASE_LIB names another build of the library (say main's, for
+// the speed before a change), the pair also runs with it, in the same
+// iterations (base-pair-ms, merged/base-pair, pair/base-pair). The _cold
+// case writes 64 MB before each run (untimed), so x and y come from memory
+// as in a model, where the sublayer's block runs between the state's
+// writing and its reading. Results: bench/fused-kernels.md.
+func BenchmarkCoeffsBoundary(b *testing.B) {
+	needLib(b)
+	var base *ortops.Lib
+	if path := os.Getenv("MHCC_ORTOPS_BASE_LIB"); path != "" {
+		var err error
+		if base, err = ortops.Open(path); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		tokens int64
+		cold   bool
+	}{{1, false}, {256, false}, {256, true}} {
+		tokens := tc.tokens
+		name := fmt.Sprintf("n4_C1024_tokens%d", tokens)
+		if tc.cold {
+			name += "_cold"
+		}
+		b.Run(name, func(b *testing.B) {
+			fc := fusedcase.New(b, ir.Float32, []int64{tokens}, 4, 1024, false, 1)
+			coeffAttrs := []*onnxpb.AttributeProto{fAttr("eps", cbEps), fAttr("rms_eps", cbRMSEps), iAttr("iters", fusedcase.Iters)}
+			outs := []string{"o.pre", "o.post", "o.comb", "o.normed", "o.mixed"}
+			pair := cbModel(b, onnxpb.TensorProto_FLOAT, fc.Lead, fc.N, fc.C, fc.Inputs["fn"], []*onnxpb.NodeProto{
+				mhccNode("pc", "HCPostCoeffsSinkhorn", []string{"x", "fn", "base", "y", "post"}, outs[:3], coeffAttrs...),
+				mhccNode("pb", "HCBoundary", []string{"x", "o.pre", "o.comb", "w", "y", "post"}, []string{"o.normed", "o.mixed", ""}, fAttr("eps", cbNormEps)),
+			})
+			merged := cbModel(b, onnxpb.TensorProto_FLOAT, fc.Lead, fc.N, fc.C, fc.Inputs["fn"], []*onnxpb.NodeProto{
+				mhccNode("cb", "HCCoeffsBoundary", []string{"x", "fn", "base", "w", "y", "post"}, append(append([]string(nil), outs...), ""), cbAttrs(fusedcase.Iters)...),
+			})
+			// Contenders: the pair, the merged op, a second session of the
+			// pair (the A/A control: its ratio to the first is the noise),
+			// and the pair with the base library if one is given.
+			names := []string{"pair", "merged", "pair2"}
+			runs := []*timedRun{newTimedRun(b, lib, fc, pair, outs), newTimedRun(b, lib, fc, merged, outs), newTimedRun(b, lib, fc, pair, outs)}
+			if base != nil {
+				names = append(names, "base-pair")
+				runs = append(runs, newTimedRun(b, base, fc, pair, outs))
+			}
+			before := lib.Calls()
+			for _, r := range runs {
+				defer r.close()
+				r.run(b)
+			}
+			after := lib.Calls()
+			for _, op := range []string{"HCPostCoeffsSinkhorn", "HCBoundary", "HCCoeffsBoundary"} {
+				if after[op] == before[op] {
+					b.Fatalf("kernel %s did not run", op)
+				}
+			}
+			samples := make([][]float64, len(runs))
+			i := 0
+			for b.Loop() {
+				for k := range runs { // the order rotates
+					c := (i + k) % len(runs)
+					if tc.cold {
+						evict()
+					}
+					samples[c] = append(samples[c], runs[c].run(b))
+				}
+				i++
+			}
+			ratio := func(a, c int) float64 {
+				r := make([]float64, len(samples[a]))
+				for i := range r {
+					r[i] = samples[a][i] / samples[c][i]
+				}
+				return median(r)
+			}
+			for k, name := range names {
+				b.ReportMetric(median(samples[k]), name+"-ms")
+			}
+			b.ReportMetric(ratio(1, 0), "merged/pair")
+			b.ReportMetric(ratio(2, 0), "pair2/pair")
+			if base != nil {
+				b.ReportMetric(ratio(1, 3), "merged/base-pair")
+				b.ReportMetric(ratio(0, 3), "pair/base-pair")
+			}
+		})
+	}
+}
+
+var evictBuf []byte
+
+// evict writes 64 MB, more than the caches hold, so what a run reads next
+// comes from memory.
+func evict() {
+	if evictBuf == nil {
+		evictBuf = make([]byte, 64<<20)
+	}
+	for i := 0; i < len(evictBuf); i += 64 {
+		evictBuf[i]++
+	}
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// threadCPU is the calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID).
+func threadCPU() time.Duration {
+	var ts syscall.Timespec
+	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 3, uintptr(unsafe.Pointer(&ts)), 0)
+	return time.Duration(ts.Nano())
+}
+
+// A timedRun is a one-thread session of a cbModel with its inputs (fn is
+// an initializer) and preallocated float32 outputs.
+type timedRun struct {
+	s         *ort.DynamicAdvancedSession
+	ins, outs []ort.Value
+}
+
+func newTimedRun(b *testing.B, l *ortops.Lib, fc *fusedcase.Case, data []byte, outs []string) *timedRun {
+	b.Helper()
+	names := []string{"x", "base", "w", "y", "post"}
+	s, err := sessionWith(b, l, data, names, outs, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := &timedRun{s: s}
+	for _, name := range names {
+		f := make([]float32, len(fc.Inputs[name]))
+		for i, v := range fc.Inputs[name] {
+			f[i] = float32(v)
+		}
+		v, err := ort.NewTensor(ort.Shape(fc.Shapes[name]), f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.ins = append(r.ins, v)
+	}
+	for _, shape := range [][]int64{fc.Shapes["post"], fc.Shapes["post"], append(append([]int64(nil), fc.Shapes["post"]...), fc.N), fc.Shapes["y"], fc.Shapes["x"]}[:len(outs)] {
+		v, err := ort.NewEmptyTensor[float32](ort.Shape(shape))
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.outs = append(r.outs, v)
+	}
+	return r
+}
+
+// run runs the session once and returns the calling thread's CPU ms.
+func (r *timedRun) run(b *testing.B) float64 {
+	goruntime.LockOSThread()
+	defer goruntime.UnlockOSThread()
+	t0 := threadCPU()
+	if err := r.s.Run(r.ins, r.outs); err != nil {
+		b.Fatal(err)
+	}
+	return float64(threadCPU()-t0) / 1e6
+}
+
+func (r *timedRun) close() {
+	for _, v := range append(r.ins, r.outs...) {
+		v.Destroy()
+	}
+	r.s.Destroy()
+}
+
+// BenchmarkCoeffsGEMM times the prefill projection's two 16-lane kernels
+// on the same sessions (n = 4, C = 1024, 256 tokens, 1 thread, fn an
+// initializer): micro16p (the default for n = 4 on AVX-512) and micro16
+// (MHCC_ORTOPS_NO_PAIRS=1), both in HCPostCoeffsSinkhorn alone and in
+// HCCoeffsBoundary, each setting with its own session. Each iteration runs
+// each op under both settings, the order alternating; it reports the
+// medians per call and of the per-iteration ratios (pairs/nopairs).
+func BenchmarkCoeffsGEMM(b *testing.B) {
+	needLib(b)
+	fc := fusedcase.New(b, ir.Float32, []int64{256}, 4, 1024, false, 1)
+	coeffAttrs := []*onnxpb.AttributeProto{fAttr("eps", cbEps), fAttr("rms_eps", cbRMSEps), iAttr("iters", fusedcase.Iters)}
+	outs := []string{"o.pre", "o.post", "o.comb", "o.normed", "o.mixed"}
+	coeffs := cbModel(b, onnxpb.TensorProto_FLOAT, fc.Lead, fc.N, fc.C, fc.Inputs["fn"], []*onnxpb.NodeProto{
+		mhccNode("pc", "HCPostCoeffsSinkhorn", []string{"x", "fn", "base", "y", "post"}, outs[:3], coeffAttrs...),
+	})
+	merged := cbModel(b, onnxpb.TensorProto_FLOAT, fc.Lead, fc.N, fc.C, fc.Inputs["fn"], []*onnxpb.NodeProto{
+		mhccNode("cb", "HCCoeffsBoundary", []string{"x", "fn", "base", "w", "y", "post"}, append(append([]string(nil), outs...), ""), cbAttrs(fusedcase.Iters)...),
+	})
+	for _, c := range []struct {
+		name string
+		data []byte
+		outs []string
+	}{{"HCPostCoeffsSinkhorn", coeffs, outs[:3]}, {"HCCoeffsBoundary", merged, outs}} {
+		b.Run(c.name, func(b *testing.B) {
+			// A session per setting: the kernel packs the constant fn for
+			// the kernel the setting picks when the session is created.
+			runs := map[string]*timedRun{}
+			for _, v := range []string{"", "1"} {
+				b.Setenv("MHCC_ORTOPS_NO_PAIRS", v)
+				runs[v] = newTimedRun(b, lib, fc, c.data, c.outs)
+				defer runs[v].close()
+			}
+			timed := func(noPairs string) float64 {
+				b.Setenv("MHCC_ORTOPS_NO_PAIRS", noPairs)
+				return runs[noPairs].run(b)
+			}
+			timed("1")
+			timed("")
+			var on, off, ratio []float64
+			i := 0
+			for b.Loop() {
+				var p, q float64
+				if i%2 == 0 {
+					p, q = timed(""), timed("1")
+				} else {
+					q, p = timed("1"), timed("")
+				}
+				i++
+				on, off, ratio = append(on, p), append(off, q), append(ratio, p/q)
+			}
+			b.ReportMetric(median(on), "pairs-ms")
+			b.ReportMetric(median(off), "nopairs-ms")
+			b.ReportMetric(median(ratio), "pairs/nopairs")
+		})
 	}
 }

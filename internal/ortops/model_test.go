@@ -7,11 +7,14 @@ import (
 	"testing"
 
 	ort "github.com/yalue/onnxruntime_go"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/mhcc-dev/mhcc/compile"
 	"github.com/mhcc-dev/mhcc/internal/ortops"
 	"github.com/mhcc-dev/mhcc/internal/ortrun"
 	"github.com/mhcc-dev/mhcc/internal/testenv"
+
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 // TestFusedModel compiles tiny-mhc for the fused target and the onnx target
@@ -87,11 +90,22 @@ func fusedModel(t *testing.T, l *ortops.Lib, seq int64) {
 	}
 	defer out[0].Destroy()
 	after := l.Calls()
-	// tiny-mhc: 2 layers, 4 sublayers.
-	want := map[string]int64{"HCCoeffsSinkhorn": 1, "HCPremixNorm": 1, "HCPostCoeffsSinkhorn": 3, "HCBoundary": 3}
+	// tiny-mhc: 2 layers, 4 sublayers, each with one coefficient op (the
+	// first HCCoeffsSinkhorn, the others HCPostCoeffsSinkhorn, or
+	// HCCoeffsBoundary where the pass merged a later sublayer's two ops);
+	// every ai.mhcc node ran its kernel once.
+	want := mhccNodes(t, fused)
+	if c := want["HCCoeffsSinkhorn"] + want["HCPostCoeffsSinkhorn"] + want["HCCoeffsBoundary"]; c != 4 || want["HCCoeffsSinkhorn"] != 1 {
+		t.Errorf("the fused model has ai.mhcc nodes %v; want one coefficient op per sublayer (4), the first HCCoeffsSinkhorn", want)
+	}
 	for op, n := range want {
 		if d := after[op] - before[op]; d != n {
-			t.Errorf("with the library: kernel %s ran %d times, want %d", op, d, n)
+			t.Errorf("with the library: kernel %s ran %d times, want %d (one per node)", op, d, n)
+		}
+	}
+	for op, n := range after {
+		if want[op] == 0 && n != before[op] {
+			t.Errorf("with the library: kernel %s ran, but the model has no such node", op)
 		}
 	}
 	logits["fused+library"] = out[0].(*ort.Tensor[float32]).GetData()
@@ -100,4 +114,20 @@ func fusedModel(t *testing.T, l *ortops.Lib, seq int64) {
 			t.Errorf("%s: logits differ from the onnx target's by %g", k, d)
 		}
 	}
+}
+
+// mhccNodes counts the ai.mhcc nodes of an ONNX model by op type.
+func mhccNodes(t *testing.T, data []byte) map[string]int64 {
+	t.Helper()
+	var m onnxpb.ModelProto
+	if err := proto.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for _, nd := range m.GetGraph().GetNode() {
+		if nd.GetDomain() == "ai.mhcc" {
+			out[nd.GetOpType()]++
+		}
+	}
+	return out
 }

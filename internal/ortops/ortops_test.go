@@ -170,6 +170,16 @@ func (fc *fusedCase) goRuntime(t *testing.T, data []byte, bodies bool) map[strin
 // session opens data in onnxruntime, with the library registered or not.
 func session(t testing.TB, data []byte, ins, outs []string, withLib bool, threads int) (*ort.DynamicAdvancedSession, error) {
 	t.Helper()
+	if !withLib {
+		return sessionWith(t, nil, data, ins, outs, threads)
+	}
+	return sessionWith(t, lib, data, ins, outs, threads)
+}
+
+// sessionWith opens data in onnxruntime with the library l registered
+// (none if nil).
+func sessionWith(t testing.TB, l *ortops.Lib, data []byte, ins, outs []string, threads int) (*ort.DynamicAdvancedSession, error) {
+	t.Helper()
 	opts, err := ort.NewSessionOptions()
 	if err != nil {
 		t.Fatal(err)
@@ -178,8 +188,8 @@ func session(t testing.TB, data []byte, ins, outs []string, withLib bool, thread
 	if err := opts.SetIntraOpNumThreads(threads); err != nil {
 		t.Fatal(err)
 	}
-	if withLib {
-		if err := lib.Register(opts, ortPath); err != nil {
+	if l != nil {
+		if err := l.Register(opts, ortPath); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -354,9 +364,13 @@ func (fc *fusedCase) check(t *testing.T, l *ortops.Lib, threads int, goBodies bo
 	before := l.Calls()
 	kern := fc.onnxruntime(t, data, true, threads)
 	after := l.Calls()
+	nodes := mhccNodes(t, data)
+	if len(nodes) < 4 {
+		t.Errorf("the case's graph has ai.mhcc nodes %v; want the four fused ops at least", nodes)
+	}
 	for _, op := range export.FusedOpTypes {
-		if d := after[op] - before[op]; d != 1 {
-			t.Errorf("library kernel %s ran %d times in one run of a graph with one such node, want 1", op, d)
+		if d := after[op] - before[op]; d != nodes[op] {
+			t.Errorf("library kernel %s ran %d times in one run of a graph with %d such nodes", op, d, nodes[op])
 		}
 	}
 	body := fc.onnxruntime(t, data, false, threads)
@@ -378,17 +392,22 @@ func (fc *fusedCase) check(t *testing.T, l *ortops.Lib, threads int, goBodies bo
 // token-tiled projection (coeffs_gemm in ortops/mhcc_ortops.c): states
 // longer than one reduction block (n·C > 256) whose blocks straddle two
 // streams (C = 200), token blocks cut short at the end of a task (37 tokens
-// in two tasks), and both of its kernels: the 16-lane one (AVX-512, where
-// the CPU has it) and the 8-lane one (MHCC_ORTOPS_NO_AVX512=1, which the
-// library reads at each call).
+// in two tasks), and its kernels: the 16-lane ones (AVX-512, where the CPU
+// has it: micro16p for n = 4 and micro16, which MHCC_ORTOPS_NO_PAIRS=1
+// makes n = 4 use too) and the 8-lane one (MHCC_ORTOPS_NO_AVX512=1); the
+// library reads both variables at each call.
 func TestKernelsProjectionBlocks(t *testing.T) {
 	l := needLib(t)
-	for _, noWide := range []string{"", "1"} {
+	for _, env := range []struct{ noWide, noPairs string }{{"", ""}, {"", "1"}, {"1", ""}} {
 		for _, dt := range []ir.DType{ir.Float32, ir.Float16} {
-			for _, n := range []int64{3, 5, 8} {
+			for _, n := range []int64{3, 4, 5, 8} {
+				if env.noPairs != "" && n != 4 {
+					continue
+				}
 				fc := newFusedCase(t, dt, []int64{1, 37}, n, 200, uint64(n))
-				t.Run(fmt.Sprintf("%s/no_avx512=%q", fc, noWide), func(t *testing.T) {
-					t.Setenv("MHCC_ORTOPS_NO_AVX512", noWide)
+				t.Run(fmt.Sprintf("%s/no_avx512=%q/no_pairs=%q", fc, env.noWide, env.noPairs), func(t *testing.T) {
+					t.Setenv("MHCC_ORTOPS_NO_AVX512", env.noWide)
+					t.Setenv("MHCC_ORTOPS_NO_PAIRS", env.noPairs)
 					fc.check(t, l, 2, false)
 				})
 			}
