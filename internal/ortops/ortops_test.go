@@ -83,13 +83,13 @@ func needLib(t testing.TB) *ortops.Lib {
 	return lib
 }
 
-// A fusedCase is internal/fusedcase's graph of the four fused ONNX ops,
+// A fusedCase is internal/fusedcase's graph of the five fused ONNX ops,
 // each reading graph inputs only (so the implementations are compared op
 // by op, without one's rounding feeding another).
 type fusedCase struct{ *fusedcase.Case }
 
 func newFusedCase(t testing.TB, dt ir.DType, lead []int64, n, c int64, seed uint64) *fusedCase {
-	return &fusedCase{fusedcase.New(t, dt, lead, n, c, false, seed)}
+	return &fusedCase{fusedcase.New(t, dt, lead, n, c, false, seed, fusedcase.Merged)}
 }
 
 func (fc *fusedCase) outShape(name string) []int64 {
