@@ -15,7 +15,12 @@
 // run; at one thread it is the calling thread's CPU time
 // (CLOCK_THREAD_CPUTIME_ID), at more the wall time.
 //
-//	go run ./bench/fusedpair -ortops-lib lib.so [-seqs 1,256] [-reps 101] [-threads 1]
+// -env-b NAME=VALUE sets an environment variable during the second mHC
+// session's calls only, so its control measures a setting the library reads
+// at each call (MHCC_ORTOPS_NO_PAIRS, MHCC_ORTOPS_NO_AVX512) in the model,
+// against the same graph without it, in the same rounds.
+//
+//	go run ./bench/fusedpair -ortops-lib lib.so [-seqs 1,256] [-reps 101] [-threads 1] [-env-b NAME=VALUE]
 package main
 
 import (
@@ -44,6 +49,7 @@ import (
 
 type options struct {
 	mhc, resid      string
+	envB            string // NAME=VALUE set during the calls of session "mHC 2" (an A/B of a library setting)
 	seqs            []int
 	reps, threads   int
 	root, ortLib    string
@@ -62,6 +68,7 @@ func main() {
 	flag.StringVar(&o.opsLib, "ortops-lib", os.Getenv(ortops.EnvLib), "mhcc's custom-op library (scripts/build-ortops)")
 	flag.StringVar(&o.root, "root", "", "the mhcc repository (default: found from the working directory)")
 	flag.StringVar(&o.command, "command", "", "the command line to show in the report")
+	flag.StringVar(&o.envB, "env-b", "", "NAME=VALUE to set in the environment during every call of session mHC 2 only: the A/A control becomes an A/B comparison of a setting the custom-op library reads at each call (e.g. MHCC_ORTOPS_NO_PAIRS=1)")
 	flag.Parse()
 	for f := range strings.SplitSeq(seqs, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -88,6 +95,9 @@ type contender struct {
 func run(o options) error {
 	if o.reps < 1 || o.threads < 1 {
 		return errors.New("-reps and -threads must be at least 1")
+	}
+	if name, _, ok := strings.Cut(o.envB, "="); o.envB != "" && (!ok || name == "") {
+		return fmt.Errorf("-env-b %q: want NAME=VALUE", o.envB)
 	}
 	if o.opsLib == "" {
 		return errors.New("give the custom-op library (-ortops-lib or $MHCC_ORTOPS_LIB; scripts/build-ortops builds it)")
@@ -130,6 +140,9 @@ func run(o options) error {
 	fmt.Fprintf(&b, "# The fused target against its residual twin, paired rounds with A/A controls\n\n")
 	fmt.Fprintf(&b, "Written by `bench/fusedpair` (see [README.md](README.md#the-fused-target)): `%s` compiled for the `fused` target and run with mhcc's custom-op library, against `%s` (`onnx` target), in onnxruntime, batch 1, the plain forward graph (no KV cache). Two sessions of each graph, all four interleaved in each of %d rounds (the order rotating); each ratio is the median over the rounds of the ratio within a round. mHC 1 / mHC 2 and residual 1 / residual 2 are the A/A controls (identical graphs). %s.\n\n",
 		o.mhc, o.resid, o.reps, map[bool]string{true: "Each sample is one run's CPU time on the calling thread (one intra-op thread: every node runs there)", false: "Each sample is one run's wall time"}[o.threads == 1])
+	if o.envB != "" {
+		fmt.Fprintf(&b, "**A/B run:** session mHC 2 ran with `%s` in the environment during its calls, so mHC 2 / mHC 1 is that setting's effect in the model, not an A/A control.\n\n", o.envB)
+	}
 	fmt.Fprintf(&b, "| | |\n|---|---|\n| CPU | %s |\n| nproc | %d |\n| load average (1, 5, 15 min) | before %s; after LOADAFTER |\n| date | %s |\n| onnxruntime | %s, %d intra-op thread(s) |\n| mhcc | %s |\n| command | `%s` |\n| wall time | WALL |\n\n",
 		benchenv.CPUModel(), goruntime.NumCPU(), load, time.Now().UTC().Format("2006-01-02 15:04 UTC"), ort.GetVersion(), o.threads, benchenv.GitDescribe(o.root, "ortops", "export", "ir", "passes", "bench/models", "bench/fusedpair"), o.command)
 	for _, seq := range o.seqs {
@@ -157,6 +170,10 @@ func measure(o options, lib *ortops.Lib, cs []*contender, seq int, b *strings.Bu
 		goruntime.LockOSThread()
 		defer goruntime.UnlockOSThread()
 		out := []ort.Value{nil}
+		if name, value, ok := strings.Cut(o.envB, "="); ok && c.name == "mHC 2" {
+			os.Setenv(name, value) // with cgo, the C environment the library reads
+			defer os.Unsetenv(name)
+		}
 		c0, t0 := benchenv.ThreadCPU(), time.Now()
 		if err := c.sess.Run([]ort.Value{in}, out); err != nil {
 			return 0, fmt.Errorf("%s: %w", c.name, err)
@@ -210,7 +227,11 @@ func measure(o options, lib *ortops.Lib, cs []*contender, seq int, b *strings.Bu
 	}
 	m1, m2, r1, r2 := cs[0], cs[1], cs[2], cs[3]
 	fmt.Fprintf(b, "\n| ratio (median of per-round ratios) | value |\n|---|---:|\n")
-	fmt.Fprintf(b, "| A/A: residual 2 / residual 1 | %.4f× |\n| A/A: mHC 2 / mHC 1 | %.4f× |\n", paired(r2, r1), paired(m2, m1))
+	mm := "A/A: mHC 2 / mHC 1"
+	if o.envB != "" {
+		mm = "A/B: mHC 2 (" + o.envB + ") / mHC 1"
+	}
+	fmt.Fprintf(b, "| A/A: residual 2 / residual 1 | %.4f× |\n| %s | %.4f× |\n", paired(r2, r1), mm, paired(m2, m1))
 	all := []float64{paired(m1, r1), paired(m1, r2), paired(m2, r1), paired(m2, r2)}
 	fmt.Fprintf(b, "| mHC 1 / residual 1 | %.4f× |\n| mHC 1 / residual 2 | %.4f× |\n| mHC 2 / residual 1 | %.4f× |\n| mHC 2 / residual 2 | %.4f× |\n", all[0], all[1], all[2], all[3])
 	fmt.Fprintf(b, "| **mHC / residual, the largest of the four** | **%.4f×** |\n\n", slices.Max(all))
