@@ -152,9 +152,6 @@ func TestLoweringGoldensRun(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range loweringCases(t) {
 		t.Run(c.name, func(t *testing.T) {
-			if noGoKernel[c.name] {
-				t.Skip("no Go kernel for this lowering")
-			}
 			data := c.encode(t)
 			got, err := mhrt.Decode(data)
 			if err != nil {
@@ -247,12 +244,6 @@ func TestLoweringGoldensRun(t *testing.T) {
 		})
 	}
 }
-
-// noGoKernel lists the cases whose ops the Go runtime has no kernel for
-// and no function body to run. It is empty: the fused mHC ops lowered
-// "custom" (no body) run the runtime's kernels (onnxruntime runs them only
-// with the custom-op library, which internal/ortops' tests load).
-var noGoKernel = map[string]bool{}
 
 // notYetCovered lists the lowerings without a testdata/lowering case: their
 // graphs take int64 inputs (positions, masks) or a non-float32 output that
