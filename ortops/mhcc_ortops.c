@@ -558,28 +558,8 @@ __attribute__((target("avx512f"))) static void micro16_any(int nt, int nv, const
 // micro16's time, HCCoeffsBoundary 0.92–0.94× (on panels of 32 rows whose
 // rows 24…31 repeat 16…23: 0.92–0.93× and 0.94–0.95×; with a masked
 // broadcast (vbroadcastss {k}) instead of the shuffle, 1.04–1.05×).
-// A prefetch during a GEMM step: lines px[0 … nx) then py[0 … ny), one
-// per k (a burst of prefetches is mostly dropped).
-typedef struct {
-	const char *px, *py, *pw, *pn;
-	size_t nx, ny, nw, nn;
-	int hint;
-} kpf;
-
-static inline __attribute__((always_inline)) void kpf_line(const kpf *q, size_t k, int hint) {
-	const char *l = k < q->nx ? q->px + 64 * k : q->py + 64 * (k - q->nx);
-	if (hint == 3)
-		__builtin_prefetch(l, 0, 3);
-	else if (hint == 2)
-		__builtin_prefetch(l, 0, 2);
-	else
-		__builtin_prefetch(l, 0, 1);
-}
-
-static inline __attribute__((always_inline, target("avx512f"))) void micro16p_body(const float *const *a, size_t kl, const float *restrict p, float *const *z,
-                                                                const kpf *q, int hint) {
+__attribute__((target("avx512f"))) static void micro16p(const float *const *a, size_t kl, const float *restrict p, float *const *z) {
 	__m512 acc[4][3];
-	size_t npf = q == NULL ? 0 : q->nx + q->ny, nw = q == NULL ? 0 : q->nw + q->nn;
 	for (int i = 0; i < 4; i++) {
 		const float *zu = z[2 * i], *zv = z[2 * i + 1];
 		acc[i][0] = _mm512_loadu_ps(zu);
@@ -588,10 +568,6 @@ static inline __attribute__((always_inline, target("avx512f"))) void micro16p_bo
 		                                                _mm256_castps_pd(_mm256_loadu_ps(zv + 16)), 1));
 	}
 	for (size_t k = 0; k < kl; k++) {
-		if (hint != 0 && k < npf)
-			kpf_line(q, k, hint);
-		if (hint != 0 && k < nw)
-			__builtin_prefetch(k < q->nw ? q->pw + 64 * k : q->pn + 64 * (k - q->nw), 1, 2);
 		__m512 b0 = _mm512_loadu_ps(p + k * QW);
 		__m512 b1 = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(p + k * QW + 16))));
 #pragma GCC unroll 4
@@ -609,17 +585,6 @@ static inline __attribute__((always_inline, target("avx512f"))) void micro16p_bo
 		_mm256_storeu_ps(zu + 16, _mm512_castps512_ps256(acc[i][1]));
 		_mm256_storeu_ps(zv + 16, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[i][1]), 1)));
 	}
-}
-
-__attribute__((target("avx512f"))) static void micro16p(const float *const *a, size_t kl, const float *restrict p, float *const *z, const kpf *q) {
-	if (q == NULL || q->nx + q->ny + q->nw + q->nn == 0)
-		micro16p_body(a, kl, p, z, NULL, 0);
-	else if (q->hint == 3)
-		micro16p_body(a, kl, p, z, q, 3);
-	else if (q->hint == 2)
-		micro16p_body(a, kl, p, z, q, 2);
-	else
-		micro16p_body(a, kl, p, z, q, 1);
 }
 
 // pairs reports whether micro16p runs for n = 4 (MHCC_ORTOPS_NO_PAIRS=1
@@ -933,7 +898,7 @@ static void finish_block(const job *j, size_t t, int bn, float (*z)[MAX_ZW], con
 // gemm_kblock adds to z[b] (b < bn) the products of the bn tokens' state
 // values a[b][0 … kl), at values [k0, k0+kl) of n·C, with every packed
 // panel of fn (j->qw: the packing, 24 or 32).
-static void gemm_kblock(const job *j, const float *const *a, int bn, size_t k0, size_t kl, float (*z)[MAX_ZW], const kpf *q) {
+static void gemm_kblock(const job *j, const float *const *a, int bn, size_t k0, size_t kl, float (*z)[MAX_ZW]) {
 	size_t nc = j->n * j->c, m = j->n * j->n + 2 * j->n, qw = j->qw, np = panels_of(m, qw);
 	for (size_t g = 0; g < np; g++) {
 		size_t rows = m - g * qw < qw ? m - g * qw : qw;
@@ -943,7 +908,7 @@ static void gemm_kblock(const job *j, const float *const *a, int bn, size_t k0, 
 		const float *pg = j->packed + (g * nc + k0) * qw;
 #if HAVE_WIDE
 		if (j->pairs && bn == BLOCK16) {
-			micro16p(a, kl, pg, zt, q);
+			micro16p(a, kl, pg, zt);
 			continue;
 		}
 		if (qw == QW16) {
@@ -986,7 +951,7 @@ static void coeffs_gemm(const job *j, size_t t0, size_t t1) {
 					ss[b] += block_state(j, t, k0, kl, buf + (size_t)b * KC, ybuf);
 				}
 			}
-			gemm_kblock(j, a, bn, k0, kl, z, NULL);
+			gemm_kblock(j, a, bn, k0, kl, z);
 		}
 		finish_block(j, tb, bn, z, ss);
 	}
@@ -1297,48 +1262,10 @@ static void cb_boundary(const job *j, size_t t, const float *s, float *h, float 
 		store(j->state, t * nc, s, nc, j->k->type);
 }
 
-// cb_env reads an integer tuning setting (measuring only), def if unset.
-static long cb_env(const char *name, long def) {
-	const char *e = getenv(name);
-	return e == NULL || *e == 0 ? def : strtol(e, NULL, 10);
-}
-
-// A prefetch stream: bytes [0, len) of p, asked for per bytes at a time.
-typedef struct {
-	const char *p;
-	size_t len, off, per;
-} pfs;
-
-static inline void pf_init(pfs *q, const void *p, size_t len, size_t steps) {
-	q->p = p, q->len = len, q->off = 0;
-	q->per = steps == 0 ? len : ((len + steps - 1) / steps + 63) / 64 * 64;
-}
-
-static inline void pf_step(pfs *q, int hint) {
-	size_t end = q->off + q->per < q->len ? q->off + q->per : q->len;
-	for (; q->off < end; q->off += 64) {
-		if (hint == 3)
-			__builtin_prefetch(q->p + q->off, 0, 3);
-		else if (hint == 2)
-			__builtin_prefetch(q->p + q->off, 0, 2);
-		else
-			__builtin_prefetch(q->p + q->off, 0, 1);
-	}
-}
-
 static void cb_range(const job *j, size_t t0, size_t t1) {
 	size_t n = j->n, c = j->c, nc = n * c, m = n * n + 2 * n;
 	int block = j->packed == NULL ? BLOCK : j->block;
 	size_t tile = j->packed == NULL ? BLOCK : cb_tile(nc, (size_t)block);
-	long pfv = cb_env("MHCC_CB_PF", 0);
-	int pf = (int)(pfv % 10);
-	long pwm = pfv / 10 % 10, ko = pfv / 100; // ko: the GEMM's k-blocks outermost
-	if (j->packed != NULL) {
-		long tt = cb_env("MHCC_CB_TILE", 0);
-		if (tt >= block && tt <= CB_MAX_TILE)
-			tile = (size_t)tt / (size_t)block * (size_t)block;
-	}
-	size_t es = j->k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT ? 4 : 2;
 	if (tile > t1 - t0)
 		tile = t1 - t0;
 	float stack[STACK_FLOATS], *buf = scratch(stack, tile * nc + 2 * c + nc);
@@ -1352,53 +1279,17 @@ static void cb_range(const job *j, size_t t0, size_t t1) {
 				for (size_t k0 = 0; k0 < nc; k0 += KC)
 					ss[b] += block_state(j, tb + b, k0, nc - k0 < KC ? nc - k0 : KC, s + b * nc + k0, ybuf);
 			}
-			// the next tile's x and y, asked for across the GEMM's steps
-			size_t nt = tb + bn < j->tokens ? (j->tokens - tb - bn < tile ? j->tokens - tb - bn : tile) : 0;
-			size_t steps = (bn + (size_t)block - 1) / (size_t)block * ((nc + KC - 1) / KC);
-			pfs px, py, pw, pn;
-			pf_init(&pw, (const char *)j->mixed + tb * nc * es, pf >= 4 && pwm ? bn * nc * es : 0, steps);
-			pf_init(&pn, (const char *)j->normed + tb * c * es, pf >= 4 && pwm >= 2 ? bn * c * es : 0, steps);
-			pf_init(&px, (const char *)j->x + (tb + bn) * nc * es, pf ? nt * nc * es : 0, steps);
-			pf_init(&py, j->y == NULL ? NULL : (const char *)j->y + (tb + bn) * c * es, pf && j->y != NULL ? nt * c * es : 0, steps);
-			size_t ng = (bn + (size_t)block - 1) / (size_t)block, nk = (nc + KC - 1) / KC;
-			memset(z, 0, bn * sizeof z[0]);
-			for (size_t st = 0; st < ng * nk; st++) {
-				size_t g = (ko ? st % ng : st / nk) * (size_t)block, k0 = (ko ? st / ng : st % nk) * KC;
+			for (size_t g = 0; g < bn; g += (size_t)block) {
 				int gn = bn - g < (size_t)block ? (int)(bn - g) : block;
-				{
-					if (pf && pf < 4) {
-						pf_step(&px, pf);
-						pf_step(&py, pf);
-					}
+				memset(z[g], 0, (size_t)gn * sizeof z[0]);
+				for (size_t k0 = 0; k0 < nc; k0 += KC) {
 					const float *a[BLOCK16];
 					for (int b = 0; b < gn; b++)
 						a[b] = s + (g + (size_t)b) * nc + k0;
-					kpf q = {0};
-					if (pf >= 4) { // one line per k, inside the kernel (micro16p only)
-						q.hint = pf - 3;
-						q.px = px.p + px.off, q.nx = px.off < px.len ? (px.len - px.off + 63) / 64 : 0;
-						q.py = py.p + py.off, q.ny = py.off < py.len ? (py.len - py.off + 63) / 64 : 0;
-						if (q.nx > px.per / 64)
-							q.nx = px.per / 64;
-						if (q.ny > py.per / 64)
-							q.ny = py.per / 64;
-						px.off += q.nx * 64, py.off += q.ny * 64;
-						q.pw = pw.p + pw.off, q.nw = pw.off < pw.len ? (pw.len - pw.off + 63) / 64 : 0;
-						if (q.nw > pw.per / 64)
-							q.nw = pw.per / 64;
-						pw.off += q.nw * 64;
-						q.pn = pn.p + pn.off, q.nn = pn.off < pn.len ? (pn.len - pn.off + 63) / 64 : 0;
-						if (q.nn > pn.per / 64)
-							q.nn = pn.per / 64;
-						pn.off += q.nn * 64;
-					}
-					gemm_kblock(j, a, gn, k0, nc - k0 < KC ? nc - k0 : KC, z + g, &q);
+					gemm_kblock(j, a, gn, k0, nc - k0 < KC ? nc - k0 : KC, z + g);
 				}
-				if (!ko && k0 + KC >= nc)
-					finish_block(j, tb + g, gn, z + g, ss + g);
+				finish_block(j, tb + g, gn, z + g, ss + g);
 			}
-			for (size_t g = 0; ko && g < bn; g += (size_t)block)
-				finish_block(j, tb + g, bn - g < (size_t)block ? (int)(bn - g) : block, z + g, ss + g);
 		} else { // decode: coeffs_range's steps
 			float r[BLOCK], z[BLOCK][MAX_STREAMS * MAX_STREAMS + 2 * MAX_STREAMS];
 			for (size_t b = 0; b < bn; b++) {
