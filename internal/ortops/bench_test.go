@@ -5,6 +5,7 @@ import (
 	"os"
 	goruntime "runtime"
 	"sort"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -106,7 +107,10 @@ func benchFused(b *testing.B, lead []int64, c int64) {
 // iterations (base-pair-ms, merged/base-pair, pair/base-pair). The _cold
 // case writes 64 MB before each run (untimed), so x and y come from memory
 // as in a model, where the sublayer's block runs between the state's
-// writing and its reading. Results: bench/fused-kernels.md.
+// writing and its reading. If MHCC_ORTOPS_BENCH_ENV_B is NAME=VALUE[,…],
+// the merged op also runs as merged-b with those variables set during its
+// runs only (a library setting read at each call), in the same iterations
+// (merged-b/merged). Results: bench/fused-kernels.md.
 func BenchmarkCoeffsBoundary(b *testing.B) {
 	needLib(b)
 	var base *ortops.Lib
@@ -145,6 +149,13 @@ func BenchmarkCoeffsBoundary(b *testing.B) {
 				names = append(names, "base-pair")
 				runs = append(runs, newTimedRun(b, base, fc, pair, outs))
 			}
+			envB := os.Getenv("MHCC_ORTOPS_BENCH_ENV_B") // NAME=VALUE[,…]: merged-b, the merged op with them set during its runs
+			mb := -1
+			if envB != "" {
+				mb = len(runs)
+				names = append(names, "merged-b")
+				runs = append(runs, newTimedRun(b, lib, fc, merged, outs))
+			}
 			before := lib.Calls()
 			for _, r := range runs {
 				defer r.close()
@@ -164,7 +175,19 @@ func BenchmarkCoeffsBoundary(b *testing.B) {
 					if tc.cold {
 						evict()
 					}
+					if c == mb {
+						for kv := range strings.SplitSeq(envB, ",") {
+							k, v, _ := strings.Cut(kv, "=")
+							os.Setenv(k, v)
+						}
+					}
 					samples[c] = append(samples[c], runs[c].run(b))
+					if c == mb {
+						for kv := range strings.SplitSeq(envB, ",") {
+							k, _, _ := strings.Cut(kv, "=")
+							os.Unsetenv(k)
+						}
+					}
 				}
 				i++
 			}
@@ -180,6 +203,9 @@ func BenchmarkCoeffsBoundary(b *testing.B) {
 			}
 			b.ReportMetric(ratio(1, 0), "merged/pair")
 			b.ReportMetric(ratio(2, 0), "pair2/pair")
+			if mb >= 0 {
+				b.ReportMetric(ratio(mb, 1), "merged-b/merged")
+			}
 			if base != nil {
 				b.ReportMetric(ratio(1, 3), "merged/base-pair")
 				b.ReportMetric(ratio(0, 3), "pair/base-pair")
