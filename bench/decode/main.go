@@ -47,11 +47,9 @@ import (
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 
 	"github.com/mhcc-dev/mhcc/compile"
-	"github.com/mhcc-dev/mhcc/export"
 	"github.com/mhcc-dev/mhcc/internal/ortops"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
 	"github.com/mhcc-dev/mhcc/runtime/feed"
-	"github.com/mhcc-dev/mhcc/target"
 )
 
 type options struct {
@@ -328,7 +326,7 @@ func compileGraph(o options, file string, e engine) (*graph, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &graph{model: m, nodes: countNodes(res.ONNX), mhccNodes: countMhccNodes(res.ONNX)}
+	g := &graph{model: m, nodes: countNodes(res.ONNX), mhccNodes: benchort.FusedNodes(res.ONNX)}
 	for _, i := range ins {
 		g.inNames = append(g.inNames, i.Name)
 	}
@@ -538,17 +536,8 @@ func measure(o options, p pair, past int, gms, grs []*graph) ([]row, error) {
 			if _, _, _, err := c.call(1); err != nil {
 				return nil, err
 			}
-			ran, after := int64(0), o.lib.Calls()
-			for op, n := range after {
-				ran += n - before[op]
-			}
-			if ran == 0 {
-				return nil, fmt.Errorf("%s: no kernel of the custom-op library ran (the function bodies did)", c.name)
-			}
-			for op, n := range c.kernels { // every ai.mhcc node, not only some
-				if d := after[op] - before[op]; d != n {
-					return nil, fmt.Errorf("%s: the library's %s kernel ran %d times in one step of a graph with %d such nodes (a function body ran instead?)", c.name, op, d, n)
-				}
+			if err := benchort.CheckKernels(c.name, before, o.lib.Calls(), c.kernels, 1); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -656,21 +645,6 @@ func checkOutputs(c *contender, names []string, past int) ([]float32, error) {
 }
 
 // countNodes is the number of top-level ONNX nodes of a model.
-// countMhccNodes counts the graph's ai.mhcc nodes of the fused op types.
-func countMhccNodes(onnx []byte) map[string]int64 {
-	var m onnxpb.ModelProto
-	if proto.Unmarshal(onnx, &m) != nil {
-		return nil
-	}
-	out := map[string]int64{}
-	for _, n := range m.GetGraph().GetNode() {
-		if n.GetDomain() == target.DomainMHCC && slices.Contains(export.FusedOpTypes, n.GetOpType()) {
-			out[n.GetOpType()]++
-		}
-	}
-	return out
-}
-
 func countNodes(onnx []byte) int {
 	var m onnxpb.ModelProto
 	if proto.Unmarshal(onnx, &m) != nil {

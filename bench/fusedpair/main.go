@@ -38,13 +38,9 @@ import (
 	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
 	"github.com/mhcc-dev/mhcc/bench/internal/benchort"
 	"github.com/mhcc-dev/mhcc/compile"
-	"github.com/mhcc-dev/mhcc/export"
 	"github.com/mhcc-dev/mhcc/internal/ortops"
 	"github.com/mhcc-dev/mhcc/lower"
-	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
-	"github.com/mhcc-dev/mhcc/target"
 	ort "github.com/yalue/onnxruntime_go"
-	"google.golang.org/protobuf/proto"
 )
 
 type options struct {
@@ -133,7 +129,7 @@ func run(o options) error {
 				return fmt.Errorf("%s: %w", g.file, err)
 			}
 			defer s.Destroy()
-			cs = append(cs, &contender{name: fmt.Sprintf("%s %d", g.name, i+1), sess: s, kernels: mhccNodes(res.ONNX)})
+			cs = append(cs, &contender{name: fmt.Sprintf("%s %d", g.name, i+1), sess: s, kernels: benchort.FusedNodes(res.ONNX)})
 		}
 	}
 	var b strings.Builder
@@ -195,17 +191,11 @@ func measure(o options, lib *ortops.Lib, cs []*contender, seq int, b *strings.Bu
 				return err
 			}
 		}
-		ran, after := int64(0), lib.Calls()
-		for op, n := range after {
-			ran += n - before[op]
+		if !strings.HasPrefix(c.name, "mHC") {
+			continue
 		}
-		if strings.HasPrefix(c.name, "mHC") && ran == 0 {
-			return fmt.Errorf("%s: no kernel of the custom-op library ran (the function bodies did)", c.name)
-		}
-		for op, n := range c.kernels { // every ai.mhcc node ran its kernel, in each of the two warm-up runs
-			if d := after[op] - before[op]; d != 2*n {
-				return fmt.Errorf("%s: the library's %s kernel ran %d times in two runs of a graph with %d such nodes (a function body ran instead?)", c.name, op, d, n)
-			}
+		if err := benchort.CheckKernels(c.name, before, lib.Calls(), c.kernels, 2); err != nil { // both warm-up runs
+			return err
 		}
 	}
 	err = benchenv.Interleave(o.reps, len(cs), func(i int) error {
@@ -245,19 +235,4 @@ func median(v []float64) float64 {
 		return w[len(w)/2]
 	}
 	return (w[len(w)/2-1] + w[len(w)/2]) / 2
-}
-
-// mhccNodes counts the graph's ai.mhcc nodes of the fused op types.
-func mhccNodes(onnx []byte) map[string]int64 {
-	var m onnxpb.ModelProto
-	if proto.Unmarshal(onnx, &m) != nil {
-		return nil
-	}
-	out := map[string]int64{}
-	for _, n := range m.GetGraph().GetNode() {
-		if n.GetDomain() == target.DomainMHCC && slices.Contains(export.FusedOpTypes, n.GetOpType()) {
-			out[n.GetOpType()]++
-		}
-	}
-	return out
 }
