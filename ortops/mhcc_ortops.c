@@ -769,51 +769,55 @@ static void finish(const job *j, size_t t, float *z, float meansq) {
 typedef double v4d __attribute__((vector_size(32)));
 typedef double v8d __attribute__((vector_size(64)));
 
-// sinkhorn4 is sinkhorn for four tokens at once, one per lane of the
-// double vectors (the same operations in the same order as sinkhorn on
-// each lane): logits[b] and out[b] for token b.
-VECTOR static void sinkhorn4(const float *const logits[4], size_t n, int64_t iters, double eps, float *const out[4]) {
-	v4d c[MAX_STREAMS * MAX_STREAMS];
-	for (size_t r = 0; r < n; r++) { // softmax over each row, + eps
-		v4d mx, sum = {0};
-		for (int b = 0; b < 4; b++) {
-			mx[b] = logits[b][r * n];
-			for (size_t k = 1; k < n; k++)
-				if (logits[b][r * n + k] > mx[b])
-					mx[b] = logits[b][r * n + k];
-		}
-		for (size_t k = 0; k < n; k++) {
-			for (int b = 0; b < 4; b++)
-				c[r * n + k][b] = exp((double)logits[b][r * n + k] - mx[b]);
-			sum += c[r * n + k];
-		}
-		v4d inv = 1 / sum;
-		for (size_t k = 0; k < n; k++)
-			c[r * n + k] = c[r * n + k] * inv + eps;
-	}
-	for (int64_t it = 0; it < iters; it++) {
-		if (it > 0)
-			for (size_t r = 0; r < n; r++) { // rows
-				v4d sum = {0};
-				for (size_t k = 0; k < n; k++)
-					sum += c[r * n + k];
-				v4d inv = 1 / (sum + eps);
-				for (size_t k = 0; k < n; k++)
-					c[r * n + k] *= inv;
-			}
-		for (size_t k = 0; k < n; k++) { // columns
-			v4d sum = {0};
-			for (size_t r = 0; r < n; r++)
-				sum += c[r * n + k];
-			v4d inv = 1 / (sum + eps);
-			for (size_t r = 0; r < n; r++)
-				c[r * n + k] *= inv;
-		}
-	}
-	for (int b = 0; b < 4; b++)
-		for (size_t i = 0; i < n * n; i++)
-			out[b][i] = (float)c[i][b];
+// SINKHORN_LANES defines NAME: sinkhorn for LANES tokens at once, one per
+// lane of the double vectors VT (the same operations in the same order as
+// sinkhorn on each lane): logits[b] and out[b] for token b.
+#define SINKHORN_LANES(ATTR, NAME, VT, LANES)                                                                                   \
+ATTR static void NAME(const float *const logits[LANES], size_t n, int64_t iters, double eps, float *const out[LANES]) { \
+	VT c[MAX_STREAMS * MAX_STREAMS];                                                                                        \
+	for (size_t r = 0; r < n; r++) { /* softmax over each row, + eps */                                                     \
+		VT mx, sum = {0};                                                                                               \
+		for (int b = 0; b < LANES; b++) {                                                                               \
+			mx[b] = logits[b][r * n];                                                                               \
+			for (size_t k = 1; k < n; k++)                                                                          \
+				if (logits[b][r * n + k] > mx[b])                                                               \
+					mx[b] = logits[b][r * n + k];                                                           \
+		}                                                                                                               \
+		for (size_t k = 0; k < n; k++) {                                                                                \
+			for (int b = 0; b < LANES; b++)                                                                         \
+				c[r * n + k][b] = exp((double)logits[b][r * n + k] - mx[b]);                                    \
+			sum += c[r * n + k];                                                                                    \
+		}                                                                                                               \
+		VT inv = 1 / sum;                                                                                               \
+		for (size_t k = 0; k < n; k++)                                                                                  \
+			c[r * n + k] = c[r * n + k] * inv + eps;                                                                \
+	}                                                                                                                       \
+	for (int64_t it = 0; it < iters; it++) {                                                                                \
+		if (it > 0)                                                                                                     \
+			for (size_t r = 0; r < n; r++) { /* rows */                                                             \
+				VT sum = {0};                                                                                   \
+				for (size_t k = 0; k < n; k++)                                                                  \
+					sum += c[r * n + k];                                                                    \
+				VT inv = 1 / (sum + eps);                                                                       \
+				for (size_t k = 0; k < n; k++)                                                                  \
+					c[r * n + k] *= inv;                                                                    \
+			}                                                                                                       \
+		for (size_t k = 0; k < n; k++) { /* columns */                                                                  \
+			VT sum = {0};                                                                                           \
+			for (size_t r = 0; r < n; r++)                                                                          \
+				sum += c[r * n + k];                                                                            \
+			VT inv = 1 / (sum + eps);                                                                               \
+			for (size_t r = 0; r < n; r++)                                                                          \
+				c[r * n + k] *= inv;                                                                            \
+		}                                                                                                               \
+	}                                                                                                                       \
+	for (int b = 0; b < LANES; b++)                                                                                         \
+		for (size_t i = 0; i < n * n; i++)                                                                              \
+			out[b][i] = (float)c[i][b];                                                                             \
 }
+
+// sinkhorn4: four tokens in 4-double vectors (AVX with FMA or the baseline).
+SINKHORN_LANES(VECTOR, sinkhorn4, v4d, 4)
 
 #if HAVE_WIDE
 // sinkhorn8 is sinkhorn4 for eight tokens, in AVX-512's eight-double
@@ -822,49 +826,7 @@ VECTOR static void sinkhorn4(const float *const logits[4], size_t n, int64_t ite
 // about the time of a group of four). Measured (n = 4, C = 1024, 256
 // tokens, 20 iterations): HCPostCoeffsSinkhorn 0.96× its time with
 // sinkhorn4, HCCoeffsBoundary 0.97×.
-__attribute__((target("avx512f"))) static void sinkhorn8(const float *const logits[8], size_t n, int64_t iters, double eps, float *const out[8]) {
-	v8d c[MAX_STREAMS * MAX_STREAMS];
-	for (size_t r = 0; r < n; r++) { // softmax over each row, + eps
-		v8d mx, sum = {0};
-		for (int b = 0; b < 8; b++) {
-			mx[b] = logits[b][r * n];
-			for (size_t k = 1; k < n; k++)
-				if (logits[b][r * n + k] > mx[b])
-					mx[b] = logits[b][r * n + k];
-		}
-		for (size_t k = 0; k < n; k++) {
-			for (int b = 0; b < 8; b++)
-				c[r * n + k][b] = exp((double)logits[b][r * n + k] - mx[b]);
-			sum += c[r * n + k];
-		}
-		v8d inv = 1 / sum;
-		for (size_t k = 0; k < n; k++)
-			c[r * n + k] = c[r * n + k] * inv + eps;
-	}
-	for (int64_t it = 0; it < iters; it++) {
-		if (it > 0)
-			for (size_t r = 0; r < n; r++) { // rows
-				v8d sum = {0};
-				for (size_t k = 0; k < n; k++)
-					sum += c[r * n + k];
-				v8d inv = 1 / (sum + eps);
-				for (size_t k = 0; k < n; k++)
-					c[r * n + k] *= inv;
-			}
-		for (size_t k = 0; k < n; k++) { // columns
-			v8d sum = {0};
-			for (size_t r = 0; r < n; r++)
-				sum += c[r * n + k];
-			v8d inv = 1 / (sum + eps);
-			for (size_t r = 0; r < n; r++)
-				c[r * n + k] *= inv;
-		}
-	}
-	for (int b = 0; b < 8; b++)
-		for (size_t i = 0; i < n * n; i++)
-			out[b][i] = (float)c[i][b];
-}
-
+SINKHORN_LANES(__attribute__((target("avx512f"))), sinkhorn8, v8d, 8)
 #endif
 
 // finish_block is finish for tokens t … t+bn−1 (z[b] of stride MAX_ZW),
