@@ -1018,27 +1018,32 @@ static inline __attribute__((always_inline)) float boundary_row(size_t n, size_t
 	return boundary_tail(n, c, i, x, y, post, pre, comb, h, mixed, state, sum8(hh));
 }
 
+// BY_STREAMS returns F(n) with n a constant 2 … 8 (n > 8 as 8: the kernels
+// refuse it earlier), so F, inlined, unrolls its loops over the streams.
+#define BY_STREAMS(n, F)          \
+	switch (n) {              \
+	case 2:                   \
+		return F(2);      \
+	case 3:                   \
+		return F(3);      \
+	case 4:                   \
+		return F(4);      \
+	case 5:                   \
+		return F(5);      \
+	case 6:                   \
+		return F(6);      \
+	case 7:                   \
+		return F(7);      \
+	default:                  \
+		return F(8);      \
+	}
+
 #define ROW(N) boundary_row(N, c, x, y, post, pre, comb, h, mixed, state)
 
 // boundary_any is boundary_row for any n.
 VECTOR static float boundary_any(size_t n, size_t c, const float *restrict x, const float *restrict y, const float *post, const float *pre,
                                  const float *comb, float *restrict h, float *restrict mixed, float *restrict state) {
-	switch (n) {
-	case 2:
-		return ROW(2);
-	case 3:
-		return ROW(3);
-	case 4:
-		return ROW(4);
-	case 5:
-		return ROW(5);
-	case 6:
-		return ROW(6);
-	case 7:
-		return ROW(7);
-	default:
-		return ROW(8);
-	}
+	BY_STREAMS(n, ROW);
 }
 
 #if HAVE_WIDE
@@ -1086,22 +1091,7 @@ static inline __attribute__((always_inline)) float boundary_row16(size_t n, size
 __attribute__((target("avx512f,fma"))) static float boundary_any16(size_t n, size_t c, const float *restrict x, const float *restrict y,
                                                                   const float *post, const float *pre, const float *comb, float *restrict h,
                                                                   float *restrict mixed, float *restrict state) {
-	switch (n) {
-	case 2:
-		return ROW16(2);
-	case 3:
-		return ROW16(3);
-	case 4:
-		return ROW16(4);
-	case 5:
-		return ROW16(5);
-	case 6:
-		return ROW16(6);
-	case 7:
-		return ROW16(7);
-	default:
-		return ROW16(8);
-	}
+	BY_STREAMS(n, ROW16);
 }
 #endif
 

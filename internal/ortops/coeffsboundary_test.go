@@ -150,17 +150,7 @@ func cbRun(t *testing.T, fc *fusedcase.Case, data []byte, fnFed bool, threads in
 		}
 	}()
 	for _, name := range names {
-		v, shape := fc.Inputs[name], ort.Shape(fc.Shapes[name])
-		var val ort.Value
-		if f16 && fc.IsT(name) {
-			val, err = ort.NewCustomDataTensor(shape, f16Bytes(v), ort.TensorElementDataTypeFloat16)
-		} else {
-			f := make([]float32, len(v))
-			for i := range v {
-				f[i] = float32(v[i])
-			}
-			val, err = ort.NewTensor(shape, f)
-		}
+		val, err := inputTensor(fc, name, f16)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -204,6 +204,20 @@ func f16Bytes(v []float64) []byte {
 	return b
 }
 
+// inputTensor is the case's input name as an onnxruntime tensor: float16
+// for the case's T inputs when f16, else float32.
+func inputTensor(fc *fusedcase.Case, name string, f16 bool) (ort.Value, error) {
+	v, shape := fc.Inputs[name], ort.Shape(fc.Shapes[name])
+	if f16 && fc.IsT(name) {
+		return ort.NewCustomDataTensor(shape, f16Bytes(v), ort.TensorElementDataTypeFloat16)
+	}
+	f := make([]float32, len(v))
+	for i := range v {
+		f[i] = float32(v[i])
+	}
+	return ort.NewTensor(shape, f)
+}
+
 // onnxruntime runs the fused graph in onnxruntime: with the library (the
 // kernels) or without (the function bodies).
 func (fc *fusedCase) onnxruntime(t *testing.T, data []byte, withLib bool, threads int) map[string][]float64 {
@@ -254,17 +268,7 @@ func (fc *fusedCase) prepare(t testing.TB, data []byte, withLib bool, threads in
 	}
 	p := &prepared{s: s}
 	for _, name := range names {
-		v, shape := fc.Inputs[name], ort.Shape(fc.Shapes[name])
-		var val ort.Value
-		if fc.DT == ir.Float16 && fc.IsT(name) {
-			val, err = ort.NewCustomDataTensor(shape, f16Bytes(v), ort.TensorElementDataTypeFloat16)
-		} else {
-			f := make([]float32, len(v))
-			for i := range v {
-				f[i] = float32(v[i])
-			}
-			val, err = ort.NewTensor(shape, f)
-		}
+		val, err := inputTensor(fc.Case, name, fc.DT == ir.Float16)
 		if err != nil {
 			t.Fatal(err)
 		}
