@@ -38,8 +38,10 @@ import (
 
 	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
 	"github.com/mhcc-dev/mhcc/bench/internal/benchort"
+	"github.com/mhcc-dev/mhcc/export"
 	"github.com/mhcc-dev/mhcc/lower"
 	"github.com/mhcc-dev/mhcc/model"
+	"github.com/mhcc-dev/mhcc/target"
 
 	ort "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/proto"
@@ -326,7 +328,7 @@ func compileGraph(o options, file string, e engine) (*graph, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &graph{model: m, nodes: countNodes(res.ONNX), mhccNodes: benchort.FusedNodes(res.ONNX)}
+	g := &graph{model: m, nodes: countNodes(res.ONNX), mhccNodes: benchort.FusedNodes(res.ONNX, target.DomainMHCC, export.FusedOpTypes)}
 	for _, i := range ins {
 		g.inNames = append(g.inNames, i.Name)
 	}

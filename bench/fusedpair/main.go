@@ -38,8 +38,10 @@ import (
 	"github.com/mhcc-dev/mhcc/bench/internal/benchenv"
 	"github.com/mhcc-dev/mhcc/bench/internal/benchort"
 	"github.com/mhcc-dev/mhcc/compile"
+	"github.com/mhcc-dev/mhcc/export"
 	"github.com/mhcc-dev/mhcc/internal/ortops"
 	"github.com/mhcc-dev/mhcc/lower"
+	"github.com/mhcc-dev/mhcc/target"
 	ort "github.com/yalue/onnxruntime_go"
 )
 
@@ -129,7 +131,7 @@ func run(o options) error {
 				return fmt.Errorf("%s: %w", g.file, err)
 			}
 			defer s.Destroy()
-			cs = append(cs, &contender{name: fmt.Sprintf("%s %d", g.name, i+1), sess: s, kernels: benchort.FusedNodes(res.ONNX)})
+			cs = append(cs, &contender{name: fmt.Sprintf("%s %d", g.name, i+1), sess: s, kernels: benchort.FusedNodes(res.ONNX, target.DomainMHCC, export.FusedOpTypes)})
 		}
 	}
 	var b strings.Builder

@@ -4,24 +4,24 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/mhcc-dev/mhcc/export"
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
-	"github.com/mhcc-dev/mhcc/target"
 	"google.golang.org/protobuf/proto"
 )
 
-// FusedNodes counts a model's top-level ai.mhcc nodes per fused op type
-// (export.FusedOpTypes): the calls of mhcc's custom-op library's kernels
-// that one run of the model makes when the kernels, not the function
-// bodies, run. Nil if the bytes are not a model.
-func FusedNodes(onnx []byte) map[string]int64 {
+// FusedNodes counts a model's top-level nodes of domain and one of
+// opTypes, per op type: with target.DomainMHCC and export.FusedOpTypes
+// (which the caller passes: this package does not depend on the compiler),
+// the calls of mhcc's custom-op library's kernels that one run of the
+// model makes when the kernels, not the function bodies, run. Nil if the
+// bytes are not a model.
+func FusedNodes(onnx []byte, domain string, opTypes []string) map[string]int64 {
 	var m onnxpb.ModelProto
 	if proto.Unmarshal(onnx, &m) != nil {
 		return nil
 	}
 	out := map[string]int64{}
 	for _, n := range m.GetGraph().GetNode() {
-		if n.GetDomain() == target.DomainMHCC && slices.Contains(export.FusedOpTypes, n.GetOpType()) {
+		if n.GetDomain() == domain && slices.Contains(opTypes, n.GetOpType()) {
 			out[n.GetOpType()]++
 		}
 	}
