@@ -920,29 +920,39 @@ static void coeffs_gemm(const job *j, size_t t0, size_t t1) {
 	unscratch(stack, buf);
 }
 
+// coeffs_block is the per-token path (fn not packed, or decode) for the
+// bn ≤ BLOCK tokens from tb: each token's state into s (stride n·C), its
+// mean square, the projection (four tokens at once when bn is BLOCK), then
+// prepare and the Sinkhorn. HCCoeffsBoundary's decode tile keeps s for its
+// boundary.
+static void coeffs_block(const job *j, size_t tb, size_t bn, float *s, float *ybuf) {
+	size_t n = j->n, nc = n * j->c, m = n * n + 2 * n;
+	float r[BLOCK], z[BLOCK][MAX_STREAMS * MAX_STREAMS + 2 * MAX_STREAMS];
+	for (size_t b = 0; b < bn; b++) {
+		float *sb = s + b * nc;
+		state_of(j, tb + b, sb, ybuf);
+		r[b] = dot(sb, sb, nc) / (float)nc;
+	}
+	if (bn == BLOCK)
+		project4(s, nc, j->fn, m, z);
+	else
+		for (size_t b = 0; b < bn; b++)
+			project_one(j, s + b * nc, z[b]);
+	for (size_t b = 0; b < bn; b++)
+		finish(j, tb + b, z[b], r[b]);
+}
+
 static void coeffs_range(const job *j, size_t t0, size_t t1) {
 	if (j->packed != NULL) {
 		coeffs_gemm(j, t0, t1);
 		return;
 	}
-	size_t n = j->n, nc = n * j->c, m = n * n + 2 * n, rows = t1 - t0 < BLOCK ? t1 - t0 : BLOCK;
+	size_t n = j->n, nc = n * j->c, rows = t1 - t0 < BLOCK ? t1 - t0 : BLOCK;
 	float stack[STACK_FLOATS], *s = scratch(stack, rows * nc + j->c); // one token's state at decode
 	float *ybuf = s + rows * nc;
 	for (size_t tb = t0; tb < t1; tb += BLOCK) {
 		size_t bn = t1 - tb < BLOCK ? t1 - tb : BLOCK;
-		float r[BLOCK], z[BLOCK][MAX_STREAMS * MAX_STREAMS + 2 * MAX_STREAMS];
-		for (size_t b = 0; b < bn; b++) {
-			float *sb = s + b * nc;
-			state_of(j, tb + b, sb, ybuf);
-			r[b] = dot(sb, sb, nc) / (float)nc;
-		}
-		if (bn == BLOCK)
-			project4(s, nc, j->fn, m, z);
-		else
-			for (size_t b = 0; b < bn; b++)
-				project_one(j, s + b * nc, z[b]);
-		for (size_t b = 0; b < bn; b++)
-			finish(j, tb + b, z[b], r[b]);
+		coeffs_block(j, tb, bn, s, ybuf);
 	}
 	unscratch(stack, s);
 }
@@ -1215,7 +1225,7 @@ static void cb_boundary(const job *j, size_t t, const float *s, float *h, float 
 }
 
 static void cb_range(const job *j, size_t t0, size_t t1) {
-	size_t n = j->n, c = j->c, nc = n * c, m = n * n + 2 * n;
+	size_t n = j->n, c = j->c, nc = n * c;
 	int block = j->packed == NULL ? BLOCK : j->block;
 	size_t tile = j->packed == NULL ? BLOCK : cb_tile(nc, (size_t)block);
 	if (tile > t1 - t0)
@@ -1243,19 +1253,7 @@ static void cb_range(const job *j, size_t t0, size_t t1) {
 				finish_block(j, tb + g, gn, z + g, ss + g);
 			}
 		} else { // decode: coeffs_range's steps
-			float r[BLOCK], z[BLOCK][MAX_STREAMS * MAX_STREAMS + 2 * MAX_STREAMS];
-			for (size_t b = 0; b < bn; b++) {
-				float *sb = s + b * nc;
-				state_of(j, tb + b, sb, ybuf);
-				r[b] = dot(sb, sb, nc) / (float)nc;
-			}
-			if (bn == BLOCK)
-				project4(s, nc, j->fn, m, z);
-			else
-				for (size_t b = 0; b < bn; b++)
-					project_one(j, s + b * nc, z[b]);
-			for (size_t b = 0; b < bn; b++)
-				finish(j, tb + b, z[b], r[b]);
+			coeffs_block(j, tb, bn, s, ybuf);
 		}
 		for (size_t b = 0; b < bn; b++)
 			cb_boundary(j, tb + b, s + b * nc, h, mb);
