@@ -22,11 +22,13 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
 	"slices"
@@ -70,6 +72,8 @@ type options struct {
 	lib       *ortops.Lib
 	goTargets []string // targets whose graphs mhcc's Go runtime runs too
 	mhcOnly   bool     // no residual twins
+	processes int      // > 1: that many child processes of o.reps rounds each, their rounds pooled
+	child     bool     // a child of -processes: print the samples as JSON, no report
 }
 
 // engines are the contenders' labels per model, in order: onnxruntime on
@@ -117,6 +121,8 @@ func main() {
 	var goTargets string
 	flag.StringVar(&goTargets, "go", "", "targets whose graphs mhcc's Go runtime (Fast engine) runs too, in the same rounds, e.g. fused,ort,onnx")
 	flag.BoolVar(&o.mhcOnly, "mhc-only", false, "measure the mHC models only, not their residual twins")
+	flag.IntVar(&o.processes, "processes", 1, "run the measurement in this many fresh processes one after another, -reps rounds each, and pool their rounds: every process opens its own sessions, so which session got the luckier memory varies between processes instead of favouring one contender for the whole run")
+	flag.BoolVar(&o.child, "child", false, "internal: run as one process of -processes, writing the samples as JSON to stdout")
 	flag.BoolVar(&quick, "quick", false, "smoke run: 3 reps, 20ms samples, hidden 256 only")
 	flag.StringVar(&o.out, "out", "", "write the Markdown report to this file as well as to stdout")
 	flag.StringVar(&o.ortLib, "ort-lib", "", "onnxruntime shared library (default $MHCC_ORT_LIB, else <root>/.cache/onnxruntime-1.30.0/libonnxruntime.so.1)")
@@ -168,6 +174,9 @@ func main() {
 func (o *options) finish(pasts, targets string) error {
 	if o.reps < 1 {
 		return errors.New("-reps must be at least 1")
+	}
+	if o.processes < 1 {
+		return errors.New("-processes must be at least 1")
 	}
 	for f := range strings.SplitSeq(pasts, ",") {
 		p, err := strconv.Atoi(strings.TrimSpace(f))
@@ -443,38 +452,28 @@ func run(o options) error {
 		}
 	}
 	load := benchenv.LoadAvg(", ")
+	var cases []*measuredCase
+	var err error
+	var perProcess [][]*measuredCase // with -processes, each child's cases
+	if o.processes > 1 && !o.child {
+		cases, perProcess, err = runProcesses(o)
+	} else {
+		cases, err = measureAll(o)
+	}
+	if err != nil {
+		return err
+	}
+	if o.child {
+		return json.NewEncoder(os.Stdout).Encode(cases)
+	}
 	var rows []row
-	for _, p := range o.pairs {
-		var gms, grs []*graph
-		for _, e := range o.engines() {
-			fmt.Fprintf(os.Stderr, "bench/decode: compiling %s for %s\n", p.label, e.label)
-			gm, err := compileGraph(o, p.mhc, e)
-			if err != nil {
-				return fmt.Errorf("%s: %w", p.mhc, err)
-			}
-			var gr *graph
-			if !o.mhcOnly {
-				if gr, err = compileGraph(o, p.resid, e); err != nil {
-					return fmt.Errorf("%s: %w", p.resid, err)
-				}
-			}
-			gms, grs = append(gms, gm), append(grs, gr)
-		}
-		for _, past := range o.pasts {
-			rs, err := measure(o, p, past, gms, grs)
-			if err != nil {
-				return err
-			}
-			rows = append(rows, rs...)
-		}
-		for i := range gms {
-			gms[i].destroy()
-			grs[i].destroy()
-		}
-		gms, grs = nil, nil
-		goruntime.GC()
+	for _, mc := range cases {
+		rows = append(rows, rowsOf(o, mc)...)
 	}
 	report := writeReport(o, rows, load, benchenv.LoadAvg(", "), time.Since(start))
+	if perProcess != nil {
+		report += processTable(o, perProcess)
+	}
 	fmt.Print(report)
 	if o.out != "" {
 		out := o.out
@@ -486,13 +485,95 @@ func run(o options) error {
 	return nil
 }
 
+// measureAll compiles and measures every pair at every cache length in
+// this process.
+func measureAll(o options) ([]*measuredCase, error) {
+	var cases []*measuredCase
+	for _, p := range o.pairs {
+		var gms, grs []*graph
+		for _, e := range o.engines() {
+			fmt.Fprintf(os.Stderr, "bench/decode: compiling %s for %s\n", p.label, e.label)
+			gm, err := compileGraph(o, p.mhc, e)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", p.mhc, err)
+			}
+			var gr *graph
+			if !o.mhcOnly {
+				if gr, err = compileGraph(o, p.resid, e); err != nil {
+					return nil, fmt.Errorf("%s: %w", p.resid, err)
+				}
+			}
+			gms, grs = append(gms, gm), append(grs, gr)
+		}
+		for _, past := range o.pasts {
+			mc, err := measure(o, p, past, gms, grs)
+			if err != nil {
+				return nil, err
+			}
+			cases = append(cases, mc)
+		}
+		for i := range gms {
+			gms[i].destroy()
+			grs[i].destroy()
+		}
+		gms, grs = nil, nil
+		goruntime.GC()
+	}
+	return cases, nil
+}
+
+// runProcesses runs this program o.processes times in a row with the same
+// flags as a -child and pools the rounds the children measured.
+func runProcesses(o options) (pooled []*measuredCase, each [][]*measuredCase, err error) {
+	for k := range o.processes {
+		fmt.Fprintf(os.Stderr, "bench/decode: process %d of %d\n", k+1, o.processes)
+		cmd := exec.Command(os.Args[0], append(slices.Clone(os.Args[1:]), "-child")...)
+		cmd.Stderr = os.Stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return nil, nil, fmt.Errorf("process %d of %d: %w", k+1, o.processes, err)
+		}
+		var got []*measuredCase
+		if err := json.Unmarshal(out, &got); err != nil {
+			return nil, nil, fmt.Errorf("process %d of %d: its samples: %w", k+1, o.processes, err)
+		}
+		each = append(each, got)
+		var copied []*measuredCase // pool appends to its first argument's slices
+		if err := json.Unmarshal(out, &copied); err != nil {
+			return nil, nil, err
+		}
+		pooled = pool(pooled, copied)
+	}
+	return pooled, each, nil
+}
+
+// processTable is the report's table of the paired ratios each process of
+// -processes measured on its own, for the targets with an A/A control
+// (fused): how far apart whole runs land.
+func processTable(o options, each [][]*measuredCase) string {
+	var b strings.Builder
+	b.WriteString("\n**Each process on its own** (paired ratios of its own rounds, as above; targets with an A/A control):\n\n")
+	b.WriteString("| model | target | past | process | mHC / residual | A/A | mHC / residual (onnx session) |\n|---|---|---:|---:|---:|---:|---:|\n")
+	for i := range each[0] { // every process measured the same cases in the same order
+		for j := range rowsOf(o, each[0][i]) {
+			for k := range each {
+				r := rowsOf(o, each[k][i])[j]
+				if !math.IsNaN(r.aa) {
+					fmt.Fprintf(&b, "| %s | %s | %d | %d | %.3f× | %.3f× | %.3f× |\n", r.pair, r.target, r.past, k+1, r.paired, r.aa, r.overOnnx)
+				}
+			}
+		}
+	}
+	return b.String()
+}
+
 // measure interleaves, at one cache length, the mHC and residual graphs of
 // every engine (gms[i], grs[i] for o.engines()[i]; grs[i] nil with
 // -mhc-only): a warm-up call each that also sets the calls per sample, then
 // o.reps rounds taking one sample of each, rotating which goes first. So
 // the mHC / residual ratios and the engine against engine comparisons are
 // all taken side by side.
-func measure(o options, p pair, past int, gms, grs []*graph) ([]row, error) {
+func measure(o options, p pair, past int, gms, grs []*graph) (*measuredCase, error) {
 	fmt.Fprintf(os.Stderr, "bench/decode: %s, past %d:", p.label, past)
 	defer fmt.Fprintln(os.Stderr)
 	engines := o.engines()
@@ -557,42 +638,107 @@ func measure(o options, p pair, past int, gms, grs []*graph) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
-	measured := func(c *contender) []time.Duration {
-		if o.threads == 1 {
-			return c.cpu
+	mc := &measuredCase{Pair: p.label, Past: past}
+	for i := range gms {
+		e := measuredEngine{MHC: cm[i].sampled(), Logits: cm[i].logits, MHCNodes: gms[i].nodes}
+		if cr[i] != nil {
+			r := cr[i].sampled()
+			e.Resid, e.RNodes = &r, grs[i].nodes
 		}
-		return c.samples
+		mc.Engines = append(mc.Engines, e)
+	}
+	return mc, nil
+}
+
+// A measuredCase is what one process measured at one (pair, past): each
+// engine's samples in round order (o.engines()' order), so that -processes
+// can pool the rounds of several processes before taking ratios. It goes
+// from a child process to its parent as JSON.
+type measuredCase struct {
+	Pair    string
+	Past    int
+	Engines []measuredEngine
+}
+
+type measuredEngine struct {
+	MHC              samples
+	Resid            *samples // nil with -mhc-only
+	Logits           []float32
+	MHCNodes, RNodes int
+}
+
+// samples are one contender's samples, one per round: wall, thread CPU and
+// process CPU time per step.
+type samples struct{ Wall, CPU, PCPU []time.Duration }
+
+func (c *contender) sampled() samples { return samples{c.samples, c.cpu, c.pcpu} }
+
+// pool appends b's rounds to a's, case by case and engine by engine; a
+// case b has that a lacks is added.
+func pool(a, b []*measuredCase) []*measuredCase {
+	for _, cb := range b {
+		i := slices.IndexFunc(a, func(ca *measuredCase) bool { return ca.Pair == cb.Pair && ca.Past == cb.Past })
+		if i < 0 {
+			a = append(a, cb)
+			continue
+		}
+		for k := range a[i].Engines {
+			ea, eb := &a[i].Engines[k], cb.Engines[k]
+			ea.MHC = ea.MHC.join(eb.MHC)
+			if ea.Resid != nil && eb.Resid != nil {
+				r := ea.Resid.join(*eb.Resid)
+				ea.Resid = &r
+			}
+		}
+	}
+	return a
+}
+
+func (a samples) join(b samples) samples {
+	return samples{append(a.Wall, b.Wall...), append(a.CPU, b.CPU...), append(a.PCPU, b.PCPU...)}
+}
+
+// rowsOf makes the report's rows of one measured case.
+func rowsOf(o options, mc *measuredCase) []row {
+	engines := o.engines()
+	measured := func(s samples) []time.Duration {
+		if o.threads == 1 {
+			return s.CPU
+		}
+		return s.Wall
 	}
 	onnxResid := -1 // the onnx target's residual contender, the A/A reference
 	for i, e := range engines {
-		if e.target == "onnx" && !e.goRT && cr[i] != nil {
+		if e.target == "onnx" && !e.goRT && mc.Engines[i].Resid != nil {
 			onnxResid = i
 		}
 	}
-	var rows []row
+	var rs []row
 	for i, e := range engines {
-		m := cm[i]
-		r := row{pair: p.label, target: e.label, goRT: e.goRT, past: past,
-			mhc: benchenv.Median(m.samples), mhcCPU: benchenv.Median(m.cpu), mhcPCPU: benchenv.Median(m.pcpu),
-			mhcMin: slices.Min(m.samples), mhcMax: slices.Max(m.samples), mhcNodes: gms[i].nodes, delta: -1}
-		if c := cr[i]; c != nil {
-			r.resid, r.resCPU, r.resPCPU = benchenv.Median(c.samples), benchenv.Median(c.cpu), benchenv.Median(c.pcpu)
-			r.resMin, r.resMax, r.rNodes = slices.Min(c.samples), slices.Max(c.samples), grs[i].nodes
-			r.paired, r.aa, r.overOnnx = benchenv.PairedRatio(measured(m), measured(c)), math.NaN(), math.NaN()
+		me := mc.Engines[i]
+		m := me.MHC
+		r := row{pair: mc.Pair, target: e.label, goRT: e.goRT, past: mc.Past,
+			mhc: benchenv.Median(m.Wall), mhcCPU: benchenv.Median(m.CPU), mhcPCPU: benchenv.Median(m.PCPU),
+			mhcMin: slices.Min(m.Wall), mhcMax: slices.Max(m.Wall), mhcNodes: me.MHCNodes, delta: -1}
+		if c := me.Resid; c != nil {
+			r.resid, r.resCPU, r.resPCPU = benchenv.Median(c.Wall), benchenv.Median(c.CPU), benchenv.Median(c.PCPU)
+			r.resMin, r.resMax, r.rNodes = slices.Min(c.Wall), slices.Max(c.Wall), me.RNodes
+			r.paired, r.aa, r.overOnnx = benchenv.PairedRatio(measured(m), measured(*c)), math.NaN(), math.NaN()
 			if e.target == "fused" && !e.goRT && onnxResid >= 0 { // its residual twin is the onnx graph
-				r.aa = benchenv.PairedRatio(measured(c), measured(cr[onnxResid]))
-				r.overOnnx = benchenv.PairedRatio(measured(m), measured(cr[onnxResid]))
+				onnx := *mc.Engines[onnxResid].Resid
+				r.aa = benchenv.PairedRatio(measured(*c), measured(onnx))
+				r.overOnnx = benchenv.PairedRatio(measured(m), measured(onnx))
 			}
 		}
 		for j, f := range engines {
 			if !f.goRT && j != i {
-				r.delta = maxAbsDiff(m.logits, cm[j].logits)
+				r.delta = maxAbsDiff(me.Logits, mc.Engines[j].Logits)
 				break
 			}
 		}
-		rows = append(rows, r)
+		rs = append(rs, r)
 	}
-	return rows, nil
+	return rs
 }
 
 // maxAbsDiff is max |a − b| over two equally long vectors, NaN if their
@@ -668,7 +814,11 @@ func writeReport(o options, rows []row, loadBefore, loadAfter string, elapsed ti
 		p("Written by `bench/decode` (see [README.md](README.md)). Per-token latency of the KV-cache graph ")
 		p("(`inputs.kv_cache: true`) in onnxruntime, batch 1, one new token on a cache of `past` tokens. ")
 	}
-	p("mHC and its residual twin ran interleaved in one process, %d rounds; each figure is the median ", o.reps)
+	if o.processes > 1 {
+		p("mHC and its residual twin ran interleaved, %d rounds in each of %d processes run one after another (each compiling the graphs and opening its own sessions), the %d rounds pooled; each figure is the median ", o.reps, o.processes, o.reps*o.processes)
+	} else {
+		p("mHC and its residual twin ran interleaved in one process, %d rounds; each figure is the median ", o.reps)
+	}
 	p("sample, a sample being the mean of back-to-back steps lasting at least %v. ", o.minSample)
 	p("Compare the ratios, not absolute times: the machine is shared.\n\n")
 	p("| | |\n|---|---|\n")
@@ -728,7 +878,7 @@ func writeReport(o options, rows []row, loadBefore, loadAfter string, elapsed ti
 		if !cpu {
 			kind = "wall"
 		}
-		p("\n**Paired ratios** (%s time): each is the median over the %d rounds of the ratio within a round, so a slow moment of the shared machine weighs on both sides of it. ", kind, o.reps)
+		p("\n**Paired ratios** (%s time): each is the median over the %d rounds of the ratio within a round, so a slow moment of the shared machine weighs on both sides of it. ", kind, o.reps*o.processes)
 		p("For `fused`, whose residual twin is the same graph as `onnx`'s, the two residual sessions are an **A/A control**: their ratio is what two identical contenders differ by in this run. The fused mHC graph is given over each of them; a goal holds in this run when it holds against both.\n\n")
 		p("| model | target | past | mHC / residual | A/A: residual / residual (onnx session) | mHC / residual (onnx session) |\n|---|---|---:|---:|---:|---:|\n")
 		ratio := func(v float64) string {
