@@ -474,15 +474,7 @@ func run(o options) error {
 	if perProcess != nil {
 		report += processTable(o, perProcess)
 	}
-	fmt.Print(report)
-	if o.out != "" {
-		out := o.out
-		if !filepath.IsAbs(out) {
-			out = filepath.Join(o.root, out)
-		}
-		return os.WriteFile(out, []byte(report), 0o644)
-	}
-	return nil
+	return benchenv.Publish(report, o.root, o.out)
 }
 
 // measureAll compiles and measures every pair at every cache length in

@@ -142,15 +142,7 @@ func run(o options) error {
 		}
 	}
 	report := writeReport(o, cs, load, time.Since(start))
-	fmt.Print(report)
-	if o.out != "" {
-		out := o.out
-		if !filepath.IsAbs(out) {
-			out = filepath.Join(o.root, out)
-		}
-		return os.WriteFile(out, []byte(report), 0o644)
-	}
-	return nil
+	return benchenv.Publish(report, o.root, o.out)
 }
 
 // sample runs c.calls calls and returns the wall and thread CPU time per call.

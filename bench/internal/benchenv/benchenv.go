@@ -4,9 +4,11 @@
 package benchenv
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -57,6 +59,20 @@ func PairedRatio[T int64 | time.Duration | float64](a, b []T) float64 {
 		return r[len(r)/2]
 	}
 	return (r[len(r)/2-1] + r[len(r)/2]) / 2
+}
+
+// Publish prints a benchmark's report to stdout and, when out is not
+// empty, writes it to out too (a relative out is under root, the
+// repository).
+func Publish(report, root, out string) error {
+	fmt.Print(report)
+	if out == "" {
+		return nil
+	}
+	if !filepath.IsAbs(out) {
+		out = filepath.Join(root, out)
+	}
+	return os.WriteFile(out, []byte(report), 0o644)
 }
 
 // LoadAvg is /proc/loadavg's 1, 5 and 15 minute load averages joined by
