@@ -205,17 +205,19 @@ func (o *options) finish(pasts, targets string) error {
 // A contender is one compiled cache graph in one onnxruntime session, or in
 // mhcc's Go runtime, with its inputs for one cache length.
 type contender struct {
-	name    string // mHC or residual, and the engine
-	sess    *ort.DynamicAdvancedSession
-	in      []ort.Value
-	out     []ort.Value
-	calls   int // per sample
-	seq     int // new tokens per step
-	fused   bool
-	kernels map[string]int64 // the library's kernel calls one call must make, per op type
-	samples []time.Duration
-	cpu     []time.Duration // thread CPU time per step, per sample
-	pcpu    []time.Duration // process CPU time per step, per sample
+	name       string  // mHC or residual, and the engine
+	lastFaults float64 // page faults per step in the last call
+	sess       *ort.DynamicAdvancedSession
+	in         []ort.Value
+	out        []ort.Value
+	calls      int // per sample
+	seq        int // new tokens per step
+	fused      bool
+	kernels    map[string]int64 // the library's kernel calls one call must make, per op type
+	samples    []time.Duration
+	cpu        []time.Duration // thread CPU time per step, per sample
+	pcpu       []time.Duration // process CPU time per step, per sample
+	faults     []float64       // the calling thread's minor page faults per step, per sample
 
 	// The Go runtime's model, inputs and last outputs, and its GOMAXPROCS.
 	gm      *mhrt.Model
@@ -242,7 +244,8 @@ func (c *contender) close() {
 }
 
 // call runs n decode steps on the same inputs and returns the wall time,
-// the calling thread's CPU time and the process's CPU time per step. The
+// the calling thread's CPU time and the process's CPU time per step; the
+// thread's minor page faults per step go to c.lastFaults. The
 // Go runtime runs with GOMAXPROCS set to its thread count (set before the
 // clock starts); its process CPU time includes the collector's threads.
 func (c *contender) call(n int) (wall, cpu, pcpu time.Duration, err error) {
@@ -251,6 +254,7 @@ func (c *contender) call(n int) (wall, cpu, pcpu time.Duration, err error) {
 	}
 	goruntime.LockOSThread()
 	defer goruntime.UnlockOSThread()
+	f0 := threadFaults()
 	c0, p0, t0 := benchenv.ThreadCPU(), processCPU(), time.Now()
 	for range n {
 		if c.gm != nil {
@@ -266,6 +270,7 @@ func (c *contender) call(n int) (wall, cpu, pcpu time.Duration, err error) {
 		}
 	}
 	d := time.Duration(n)
+	defer func() { c.lastFaults = float64(threadFaults()-f0) / float64(n) }()
 	return time.Since(t0) / d, (benchenv.ThreadCPU() - c0) / d, (processCPU() - p0) / d, nil
 }
 
@@ -285,6 +290,19 @@ func (c *contender) recycle() {
 	}
 	mhrt.Recycle(dead, live...)
 	c.goOut = nil
+}
+
+// threadFaults is the calling thread's minor page faults so far. On this
+// project's virtual machines a fault on memory the process gave back to
+// the system costs about 12 µs (measured: 8196 faults took 100 ms of
+// system time in one decode step), so a step whose allocations miss the
+// allocator's free memory can take several times as long.
+func threadFaults() int64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru) != nil {
+		return 0
+	}
+	return ru.Minflt
 }
 
 // processCPU is the CPU time of the whole process (all threads).
@@ -436,6 +454,10 @@ type row struct {
 	// target's) and the mHC graph over the onnx target's residual session.
 	// NaN where they do not apply.
 	paired, aa, overOnnx float64
+	// Minor page faults per measured step, the mean over the samples, and
+	// the samples with more than 100 a step (residual: -1 with -mhc-only).
+	mhcFaults, resFaults   float64
+	mhcFaulted, resFaulted int
 }
 
 func run(o options) error {
@@ -625,6 +647,7 @@ func measure(o options, p pair, past int, gms, grs []*graph) (*measuredCase, err
 		c.samples = append(c.samples, d)
 		c.cpu = append(c.cpu, cpu)
 		c.pcpu = append(c.pcpu, pcpu)
+		c.faults = append(c.faults, c.lastFaults)
 		return nil
 	})
 	if err != nil {
@@ -661,9 +684,12 @@ type measuredEngine struct {
 
 // samples are one contender's samples, one per round: wall, thread CPU and
 // process CPU time per step.
-type samples struct{ Wall, CPU, PCPU []time.Duration }
+type samples struct {
+	Wall, CPU, PCPU []time.Duration
+	Faults          []float64 // minor page faults per step
+}
 
-func (c *contender) sampled() samples { return samples{c.samples, c.cpu, c.pcpu} }
+func (c *contender) sampled() samples { return samples{c.samples, c.cpu, c.pcpu, c.faults} }
 
 // pool appends b's rounds to a's, case by case and engine by engine; a
 // case b has that a lacks is added.
@@ -687,7 +713,19 @@ func pool(a, b []*measuredCase) []*measuredCase {
 }
 
 func (a samples) join(b samples) samples {
-	return samples{append(a.Wall, b.Wall...), append(a.CPU, b.CPU...), append(a.PCPU, b.PCPU...)}
+	return samples{append(a.Wall, b.Wall...), append(a.CPU, b.CPU...), append(a.PCPU, b.PCPU...), append(a.Faults, b.Faults...)}
+}
+
+// faultStats is the mean of page faults per step over the samples and how
+// many samples had more than 100 a step.
+func faultStats(f []float64) (mean float64, over100 int) {
+	for _, v := range f {
+		mean += v
+		if v > 100 {
+			over100++
+		}
+	}
+	return mean / float64(max(1, len(f))), over100
 }
 
 // rowsOf makes the report's rows of one measured case.
@@ -711,10 +749,12 @@ func rowsOf(o options, mc *measuredCase) []row {
 		m := me.MHC
 		r := row{pair: mc.Pair, target: e.label, goRT: e.goRT, past: mc.Past,
 			mhc: benchenv.Median(m.Wall), mhcCPU: benchenv.Median(m.CPU), mhcPCPU: benchenv.Median(m.PCPU),
-			mhcMin: slices.Min(m.Wall), mhcMax: slices.Max(m.Wall), mhcNodes: me.MHCNodes, delta: -1}
+			mhcMin: slices.Min(m.Wall), mhcMax: slices.Max(m.Wall), mhcNodes: me.MHCNodes, delta: -1, resFaults: -1}
+		r.mhcFaults, r.mhcFaulted = faultStats(m.Faults)
 		if c := me.Resid; c != nil {
 			r.resid, r.resCPU, r.resPCPU = benchenv.Median(c.Wall), benchenv.Median(c.CPU), benchenv.Median(c.PCPU)
 			r.resMin, r.resMax, r.rNodes = slices.Min(c.Wall), slices.Max(c.Wall), me.RNodes
+			r.resFaults, r.resFaulted = faultStats(c.Faults)
 			r.paired, r.aa, r.overOnnx = benchenv.PairedRatio(measured(m), measured(*c)), math.NaN(), math.NaN()
 			if e.target == "fused" && !e.goRT && onnxResid >= 0 { // its residual twin is the onnx graph
 				onnx := *mc.Engines[onnxResid].Resid
@@ -922,6 +962,15 @@ func writeReport(o options, rows []row, loadBefore, loadAfter string, elapsed ti
 				}
 			}
 		}
+	}
+	p("\n**Page faults** in the measured steps (the calling thread's minor faults, `getrusage`): on this project's virtual machines a fault on memory the process had given back to the system costs about 12 µs, so a sample whose allocations missed the allocator's free memory is slow for reasons neither graph controls. Mean faults per step over the samples, and the samples with more than 100 a step:\n\n")
+	p("| model | target | past | mHC faults/step | residual faults/step | mHC samples > 100 | residual samples > 100 |\n|---|---|---:|---:|---:|---:|---:|\n")
+	for _, r := range rows {
+		if r.resFaults < 0 {
+			p("| %s | %s | %d | %.1f | — | %d | — |\n", r.pair, r.target, r.past, r.mhcFaults, r.mhcFaulted)
+			continue
+		}
+		p("| %s | %s | %d | %.1f | %.1f | %d | %d |\n", r.pair, r.target, r.past, r.mhcFaults, r.resFaults, r.mhcFaulted, r.resFaulted)
 	}
 	p("\nONNX nodes per graph (mHC / residual), and per sublayer (mHC graph's nodes / sublayers; mHC's extra nodes over the twin / sublayers):\n\n")
 	p("| model | target | mHC nodes | residual nodes | nodes per sublayer | extra nodes per sublayer |\n|---|---|---:|---:|---:|---:|\n")
