@@ -45,6 +45,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #include <immintrin.h> // micro16p's AVX-512 intrinsics
@@ -271,6 +273,8 @@ typedef struct {
 	int pairs;           // n = 4 with AVX-512: micro16p, on panels of QW
 	int block;           // tokens per block of the tiled projection: BLOCK or BLOCK16
 	int wide;            // AVX-512 (wide()): the 16-lane forms of block_state and boundary_row
+	int v;               // VARIANT (MHCC_CB_V): kernel candidates under measurement
+	int floor;           // THROWAWAY (MHCC_ORTOPS_FLOOR): HCCoeffsBoundary's prefill with parts left out, for measuring
 	size_t chunk;
 } job;
 
@@ -1224,34 +1228,177 @@ static void cb_boundary(const job *j, size_t t, const float *s, float *h, float 
 		store(j->state, t * nc, s, nc, j->k->type);
 }
 
+// THROWAWAY: floor_coeffs writes constant coefficients for token t (pre
+// 1/n, post 1, comb 1/n: doubly stochastic, so the state stays bounded).
+static void floor_coeffs(const job *j, size_t t) {
+	size_t n = j->n;
+	for (size_t k = 0; k < n; k++)
+		j->pre_out[t * n + k] = 1.0f / (float)n, j->post_out[t * n + k] = 1.0f;
+	for (size_t k = 0; k < n * n; k++)
+		j->comb_out[t * n * n + k] = 1.0f / (float)n;
+}
+
+// THROWAWAY: floor_range is cb_range at prefill with parts left out
+// (j->floor): 1, one pass per token over x and y (HCBoundary's
+// boundary_range with constant coefficients, no tile, no projection);
+// 3, mixed = x and normed = y copied (the traffic alone).
+static void floor_range(const job *j, size_t t0, size_t t1) {
+	size_t n = j->n, c = j->c, nc = n * c;
+	float h[8192];
+	for (size_t t = t0; t < t1; t++) {
+		floor_coeffs(j, t);
+		const float *x = (const float *)j->x + t * nc, *y = (const float *)j->y + t * c;
+		if (j->floor == 3) {
+			memcpy((float *)j->mixed + t * nc, x, nc * sizeof(float));
+			memcpy((float *)j->normed + t * c, y, c * sizeof(float));
+			continue;
+		}
+		float hh = boundary(j->wide, n, c, x, y, j->post_in + t * j->post_stride, j->pre_out + t * n, j->comb_out + t * n * n, h,
+		                    (float *)j->mixed + t * nc, NULL);
+		float inv = 1.0f / sqrtf(hh / (float)c + j->k->norm_eps);
+		norm_row((float *)j->normed + t * c, h, inv, j->wf, c);
+	}
+}
+
+#if HAVE_WIDE
+// VARIANT 2: cb_swap16 is, for n = 4 (float32, y given, C a multiple of
+// KC), cb_boundary of token to from its state in s, and in the same pass
+// over C cb_state of token tn into s (each 16 values of the old state read
+// before the new ones are written there): the boundary's writes of mixed
+// and the state's reads of x and y interleave. The same operations in the
+// same order as boundary_row16 and block_state16 (Σ s² by blocks of KC
+// values, stream by stream), so the same bits. Returns tn's Σ s².
+__attribute__((target("avx512f,fma"))) static float cb_swap16(const job *j, size_t to, size_t tn, float *restrict s, float *restrict h) {
+	enum { N = 4 };
+	size_t c = j->c, nc = N * c;
+	const float *pre = j->pre_out + to * N, *comb = j->comb_out + to * N * N;
+	float *restrict mixed = (float *)j->mixed + to * nc;
+	const float *restrict x = (const float *)j->x + tn * nc, *restrict y = (const float *)j->y + tn * c;
+	const float *post = j->post_in + tn * j->post_stride;
+	float part[N][MAX_STREAMS * 1024 / KC + 1]; // Σ s² of each stream's KC-blocks
+	v16 hh = {0}, acc[N];
+	for (int q = 0; q < N; q++)
+		acc[q] = (v16){0};
+	for (size_t i = 0; i < c; i += 16) {
+		v16 so[N], hv;
+#pragma GCC unroll 4
+		for (int q = 0; q < N; q++)
+			so[q] = load16(s + q * c + i);
+		hv = pre[0] * so[0];
+#pragma GCC unroll 4
+		for (int q = 1; q < N; q++)
+			hv += pre[q] * so[q];
+		store16(h + i, hv);
+		hh += hv * hv;
+#pragma GCC unroll 4
+		for (int k = 0; k < N; k++) {
+			v16 mv = comb[k] * so[0];
+#pragma GCC unroll 4
+			for (int q = 1; q < N; q++)
+				mv += comb[q * N + k] * so[q];
+			store16(mixed + k * c + i, mv);
+		}
+		v16 yv = load16(y + i);
+#pragma GCC unroll 4
+		for (int q = 0; q < N; q++) {
+			v16 v = load16(x + q * c + i) + post[q] * yv;
+			store16(s + q * c + i, v);
+			acc[q] += v * v;
+		}
+		if ((i + 16) % KC == 0) {
+			for (int q = 0; q < N; q++) {
+				part[q][i / KC] = sum16(acc[q]);
+				acc[q] = (v16){0};
+			}
+		}
+	}
+	float inv = 1.0f / sqrtf(sum16(hh) / (float)c + j->k->norm_eps);
+	norm_row((float *)j->normed + to * c, h, inv, j->wf, c);
+	float ss = 0;
+	for (int q = 0; q < N; q++)
+		for (size_t b = 0; b < c / KC; b++)
+			ss += part[q][b];
+	return ss;
+}
+#endif
+
+// cb_state writes the state of token t into s (float32 [n·C]), a GEMM
+// block at a time as coeffs_gemm builds it, and returns its Σ s².
+static float cb_state(const job *j, size_t t, float *s, float *ybuf) {
+	size_t nc = j->n * j->c;
+	float ss = 0;
+	for (size_t k0 = 0; k0 < nc; k0 += KC)
+		ss += block_state(j, t, k0, nc - k0 < KC ? nc - k0 : KC, s + k0, ybuf);
+	return ss;
+}
+
+// cb_project is the projection, prepare and Sinkhorns of the bn tokens
+// from tb whose state is in the tile s (Σ s² in ss), a GEMM block at a time.
+static void cb_project(const job *j, size_t tb, size_t bn, const float *s, const float *ss) {
+	size_t nc = j->n * j->c;
+	int block = j->block;
+	float z[CB_MAX_TILE][MAX_ZW] __attribute__((aligned(64)));
+	for (size_t g = 0; g < bn; g += (size_t)block) {
+		int gn = bn - g < (size_t)block ? (int)(bn - g) : block;
+		memset(z[g], 0, (size_t)gn * sizeof z[0]);
+		for (size_t k0 = 0; k0 < nc; k0 += KC) {
+			const float *a[BLOCK16];
+			for (int b = 0; b < gn; b++)
+				a[b] = s + (g + (size_t)b) * nc + k0;
+			if (j->floor != 2) // THROWAWAY: 2, no projection
+				gemm_kblock(j, a, gn, k0, nc - k0 < KC ? nc - k0 : KC, z + g);
+		}
+		if (j->floor == 4) { // THROWAWAY: 4, no prepare and Sinkhorn
+			for (int b = 0; b < gn; b++)
+				floor_coeffs(j, tb + g + (size_t)b);
+			continue;
+		}
+		finish_block(j, tb + g, gn, z + g, ss + g);
+	}
+}
+
 static void cb_range(const job *j, size_t t0, size_t t1) {
 	size_t n = j->n, c = j->c, nc = n * c;
+	if (j->floor == 1 || j->floor == 3) {
+		floor_range(j, t0, t1);
+		return;
+	}
 	int block = j->packed == NULL ? BLOCK : j->block;
 	size_t tile = j->packed == NULL ? BLOCK : cb_tile(nc, (size_t)block);
 	if (tile > t1 - t0)
 		tile = t1 - t0;
 	float stack[STACK_FLOATS], *buf = scratch(stack, tile * nc + 2 * c + nc);
 	float *s = buf, *ybuf = s + tile * nc, *h = ybuf + c, *mb = h + c; // mb: float16's mixed
+	if (j->packed != NULL && (j->v == 1 || j->v == 2)) { // VARIANT 1: tile i's boundary interleaved with tile i+1's state, token by token
+		float ss[CB_MAX_TILE];
+		for (size_t b = 0; b < tile; b++)
+			ss[b] = cb_state(j, t0 + b, s + b * nc, ybuf);
+		for (size_t tb = t0; tb < t1; tb += tile) {
+			size_t bn = t1 - tb < tile ? t1 - tb : tile, next = tb + bn;
+			size_t nbn = t1 - next < tile ? t1 - next : tile;
+			cb_project(j, tb, bn, s, ss);
+			for (size_t b = 0; b < bn; b++) {
+#if HAVE_WIDE
+				if (j->v == 2 && b < nbn) {
+					ss[b] = cb_swap16(j, tb + b, next + b, s + b * nc, h);
+					continue;
+				}
+#endif
+				cb_boundary(j, tb + b, s + b * nc, h, mb);
+				if (b < nbn)
+					ss[b] = cb_state(j, next + b, s + b * nc, ybuf);
+			}
+		}
+		unscratch(stack, buf);
+		return;
+	}
 	for (size_t tb = t0; tb < t1; tb += tile) {
 		size_t bn = t1 - tb < tile ? t1 - tb : tile;
 		if (j->packed != NULL) {
-			float z[CB_MAX_TILE][MAX_ZW] __attribute__((aligned(64))), ss[CB_MAX_TILE];
-			for (size_t b = 0; b < bn; b++) { // the tile's state, as coeffs_gemm builds it
-				ss[b] = 0;
-				for (size_t k0 = 0; k0 < nc; k0 += KC)
-					ss[b] += block_state(j, tb + b, k0, nc - k0 < KC ? nc - k0 : KC, s + b * nc + k0, ybuf);
-			}
-			for (size_t g = 0; g < bn; g += (size_t)block) {
-				int gn = bn - g < (size_t)block ? (int)(bn - g) : block;
-				memset(z[g], 0, (size_t)gn * sizeof z[0]);
-				for (size_t k0 = 0; k0 < nc; k0 += KC) {
-					const float *a[BLOCK16];
-					for (int b = 0; b < gn; b++)
-						a[b] = s + (g + (size_t)b) * nc + k0;
-					gemm_kblock(j, a, gn, k0, nc - k0 < KC ? nc - k0 : KC, z + g);
-				}
-				finish_block(j, tb + g, gn, z + g, ss + g);
-			}
+			float ss[CB_MAX_TILE];
+			for (size_t b = 0; b < bn; b++) // the tile's state, as coeffs_gemm builds it
+				ss[b] = cb_state(j, tb + b, s + b * nc, ybuf);
+			cb_project(j, tb, bn, s, ss);
 		} else { // decode: coeffs_range's steps
 			coeffs_block(j, tb, bn, s, ybuf);
 		}
@@ -1335,6 +1482,44 @@ static OrtStatus *coeff(const kernel *k, const tensor *t, const char *name, cons
 		return fail(k, "input %s has a shape that fits neither x's leading dims and %zu stream axes nor %zu stream axes alone", name, tail, tail);
 	*stride = full ? (tail == 1 ? n : n * n) : 0;
 	return NULL;
+}
+
+// THROWAWAY: cb_timing keeps each prefill call's CPU time by setting
+// (key: floor·100 + variant) and prints the median and mean of each
+// setting's samples every 150 of them.
+#define CB_KEYS 1000
+#define CB_SAMPLES 8192
+static double *cb_samples[CB_KEYS];
+static int cb_count[CB_KEYS];
+static int cmp_double(const void *a, const void *b) {
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+static void cb_timing(int key, double ms) {
+	if (key < 0 || key >= CB_KEYS)
+		return;
+	if (cb_samples[key] == NULL && (cb_samples[key] = malloc(CB_SAMPLES * sizeof(double))) == NULL)
+		return;
+	if (cb_count[key] >= CB_SAMPLES)
+		return;
+	cb_samples[key][cb_count[key]++] = ms;
+	if (cb_count[key] % 150 != 0)
+		return;
+	double tmp[CB_SAMPLES], sum = 0;
+	int cnt = cb_count[key];
+	memcpy(tmp, cb_samples[key], (size_t)cnt * sizeof(double));
+	qsort(tmp, (size_t)cnt, sizeof(double), cmp_double);
+	for (int i = 0; i < cnt; i++)
+		sum += tmp[i];
+	char path[128];
+	snprintf(path, sizeof path, "/tmp/cbfloor/samples.%d.%d", (int)getpid(), key);
+	FILE *f = fopen(path, "w");
+	if (f != NULL) {
+		for (int i = 0; i < cnt; i++)
+			fprintf(f, "%.5f\n", cb_samples[key][i]);
+		fclose(f);
+	}
+	fprintf(stderr, "cbtiming key=%d calls=%d median_ms=%.4f mean_ms=%.4f p25=%.4f p75=%.4f\n", key, cnt, tmp[cnt / 2], sum / cnt, tmp[cnt / 4], tmp[3 * cnt / 4]);
 }
 
 static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
@@ -1454,7 +1639,20 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 			j.packed = packed;
 		}
 		min_chunk = GEMM_MIN_CHUNK;
+		const char *e = getenv("MHCC_ORTOPS_FLOOR"); // THROWAWAY
+		if (k->kind == COEFFS_BOUNDARY && k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT && j.y != NULL && j.c <= 8192 && e != NULL)
+			j.floor = atoi(e);
+		if ((e = getenv("MHCC_CB_V")) != NULL) // VARIANT
+			j.v = atoi(e);
+		if (j.v == 2 && !(j.wide && j.n == 4 && j.c % KC == 0 && j.c <= 1024 * MAX_STREAMS && k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT && j.y != NULL && j.state == NULL))
+			j.v = 1;
 	}
+	struct timespec ts0; // THROWAWAY (MHCC_CB_TIMING): the prefill call's CPU time, per setting
+	int timing = k->kind == COEFFS_BOUNDARY && j.packed != NULL && getenv("MHCC_CB_TIMING") != NULL;
+	if (timing)
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts0);
+	if (j.v >= 1 && j.v < 10) // VARIANT: one task, so tiles follow each other in one cb_range
+		min_chunk = j.tokens;
 	if (j.tokens > 0) {
 		size_t tasks = (j.tokens + min_chunk - 1) / min_chunk;
 		j.chunk = (j.tokens + tasks - 1) / tasks;
@@ -1462,6 +1660,11 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 			task(&j, 0);
 		else
 			st = api->KernelContext_ParallelFor(ctx, task, tasks, 0, &j);
+	}
+	if (timing) {
+		struct timespec ts1;
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts1);
+		cb_timing(j.floor * 100 + j.v, (double)(ts1.tv_sec - ts0.tv_sec) * 1e3 + (double)(ts1.tv_nsec - ts0.tv_nsec) * 1e-6);
 	}
 	free(packed);
 	free(wf_owned);
