@@ -178,6 +178,8 @@ typedef struct {
 	// once when the session creates the kernel, read-only afterwards.
 	float *packed;
 	size_t packed_m, packed_nc, packed_qw;
+	int id;                // THROWAWAY: the kernel's number, for MHCC_CB_ALT's log
+	int64_t alt_calls;     // THROWAWAY: prefill calls so far (MHCC_CB_ALT)
 } kernel;
 
 static OrtStatus *fail(const kernel *k, const char *format, ...) __attribute__((format(printf, 2, 3)));
@@ -274,6 +276,7 @@ typedef struct {
 	int block;           // tokens per block of the tiled projection: BLOCK or BLOCK16
 	int wide;            // AVX-512 (wide()): the 16-lane forms of block_state and boundary_row
 	int v;               // VARIANT (MHCC_CB_V): kernel candidates under measurement
+	size_t tile;         // VARIANT: tokens per tile (0: cb_tile's)
 	int floor;           // THROWAWAY (MHCC_ORTOPS_FLOOR): HCCoeffsBoundary's prefill with parts left out, for measuring
 	size_t chunk;
 } job;
@@ -1365,6 +1368,8 @@ static void cb_range(const job *j, size_t t0, size_t t1) {
 	}
 	int block = j->packed == NULL ? BLOCK : j->block;
 	size_t tile = j->packed == NULL ? BLOCK : cb_tile(nc, (size_t)block);
+	if (j->packed != NULL && j->tile > 0) // VARIANT
+		tile = j->tile;
 	if (tile > t1 - t0)
 		tile = t1 - t0;
 	float stack[STACK_FLOATS], *buf = scratch(stack, tile * nc + 2 * c + nc);
@@ -1487,7 +1492,7 @@ static OrtStatus *coeff(const kernel *k, const tensor *t, const char *name, cons
 // THROWAWAY: cb_timing keeps each prefill call's CPU time by setting
 // (key: floor·100 + variant) and prints the median and mean of each
 // setting's samples every 150 of them.
-#define CB_KEYS 1000
+#define CB_KEYS 1500
 #define CB_SAMPLES 8192
 static double *cb_samples[CB_KEYS];
 static int cb_count[CB_KEYS];
@@ -1644,15 +1649,40 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 			j.floor = atoi(e);
 		if ((e = getenv("MHCC_CB_V")) != NULL) // VARIANT
 			j.v = atoi(e);
-		if (j.v == 2 && !(j.wide && j.n == 4 && j.c % KC == 0 && j.c <= 1024 * MAX_STREAMS && k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT && j.y != NULL && j.state == NULL))
+		if (k->kind == COEFFS_BOUNDARY && ((e = getenv("MHCC_CB_ALT")) != NULL || getenv("MHCC_CB_ALT_FLOOR") != NULL)) {
+			// THROWAWAY: odd calls of each node run variant MHCC_CB_ALT (or floor MHCC_CB_ALT_FLOOR),
+			// even calls the default, so one session's runs alternate
+			int64_t nth = __atomic_fetch_add(&((kernel *)k)->alt_calls, 1, __ATOMIC_SEQ_CST);
+			j.v = 0, j.floor = 0;
+			if (nth % 2 == 1) {
+				if (e != NULL)
+					j.v = atoi(e);
+				if ((e = getenv("MHCC_CB_ALT_FLOOR")) != NULL)
+					j.floor = atoi(e);
+			}
+		}
+		if ((j.v == 2 || (j.v >= 20 && j.v < 60)) && !(j.wide && j.n == 4 && j.c % KC == 0 && j.c <= 1024 * MAX_STREAMS && k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT && j.y != NULL && j.state == NULL))
 			j.v = 1;
 	}
 	struct timespec ts0; // THROWAWAY (MHCC_CB_TIMING): the prefill call's CPU time, per setting
 	int timing = k->kind == COEFFS_BOUNDARY && j.packed != NULL && getenv("MHCC_CB_TIMING") != NULL;
+	struct timespec tw0;
 	if (timing)
-		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts0);
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts0), clock_gettime(CLOCK_MONOTONIC, &tw0);
+	int vkey = j.v;
 	if (j.v >= 1 && j.v < 10) // VARIANT: one task, so tiles follow each other in one cb_range
 		min_chunk = j.tokens;
+	if (j.v >= 20 && j.v < 30) // VARIANT: 2 with tasks of 32·(v−20) tokens (20: one task)
+		min_chunk = j.v == 20 ? j.tokens : 32 * (size_t)(j.v - 20), j.v = 2;
+	if (j.v >= 30 && j.v < 40) // VARIANT: 2 with tasks of 128 tokens, tiles of 8·(v−30)
+		min_chunk = 128, j.tile = 8 * (size_t)(j.v - 30), j.v = 2;
+	if (j.v >= 40 && j.v < 50) // VARIANT: 2 with one task, tiles of 8·(v−40)
+		min_chunk = j.tokens, j.tile = 8 * (size_t)(j.v - 40), j.v = 2;
+	if (j.v >= 50 && j.v < 60) // VARIANT: 2 with tasks of 64 tokens, tiles of 8·(v−50)
+		min_chunk = 64, j.tile = 8 * (size_t)(j.v - 50), j.v = 2;
+	const char *ce = getenv("MHCC_CB_CHUNK"); // VARIANT: tokens per task
+	if (k->kind == COEFFS_BOUNDARY && j.packed != NULL && ce != NULL && atoi(ce) > 0)
+		min_chunk = (size_t)atoi(ce);
 	if (j.tokens > 0) {
 		size_t tasks = (j.tokens + min_chunk - 1) / min_chunk;
 		j.chunk = (j.tokens + tasks - 1) / tasks;
@@ -1664,7 +1694,22 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 	if (timing) {
 		struct timespec ts1;
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts1);
-		cb_timing(j.floor * 100 + j.v, (double)(ts1.tv_sec - ts0.tv_sec) * 1e3 + (double)(ts1.tv_nsec - ts0.tv_nsec) * 1e-6);
+		if (getenv("MHCC_CB_ALT") != NULL || getenv("MHCC_CB_ALT_FLOOR") != NULL) { // THROWAWAY: the log of MHCC_CB_ALT
+			static FILE *alt;
+			if (alt == NULL) {
+				char path[128];
+				snprintf(path, sizeof path, "/tmp/cbfloor/alt.%d", (int)getpid());
+				alt = fopen(path, "w");
+			}
+			if (alt != NULL) {
+				fprintf(alt, "%d %d %.5f\n", k->id, j.floor * 100 + vkey,
+				        (double)(ts1.tv_sec - ts0.tv_sec) * 1e3 + (double)(ts1.tv_nsec - ts0.tv_nsec) * 1e-6);
+				fflush(alt);
+			}
+		}
+		cb_timing(j.floor * 100 + vkey, (double)(ts1.tv_sec - ts0.tv_sec) * 1e3 + (double)(ts1.tv_nsec - ts0.tv_nsec) * 1e-6);
+		clock_gettime(CLOCK_MONOTONIC, &ts1); // wall time under key + 500
+		cb_timing(500 + j.floor * 100 + vkey, (double)(ts1.tv_sec - tw0.tv_sec) * 1e3 + (double)(ts1.tv_nsec - tw0.tv_nsec) * 1e-6);
 	}
 	free(packed);
 	free(wf_owned);
@@ -1793,6 +1838,9 @@ static OrtStatus *pack_constant(kernel *k, const OrtKernelInfo *info) {
 static OrtStatus *ORT_API_CALL create_kernel(const OrtCustomOp *op, const OrtApi *a, const OrtKernelInfo *info, void **out) {
 	(void)a;
 	kernel *k = calloc(1, sizeof *k);
+	static int next_id; // THROWAWAY
+	if (k != NULL)
+		k->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_SEQ_CST);
 	if (k == NULL)
 		return api->CreateStatus(ORT_FAIL, "mhcc ortops: out of memory");
 	k->kind = ((const custom_op *)op)->kind;
