@@ -45,8 +45,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #include <immintrin.h> // micro16p's AVX-512 intrinsics
@@ -178,8 +176,6 @@ typedef struct {
 	// once when the session creates the kernel, read-only afterwards.
 	float *packed;
 	size_t packed_m, packed_nc, packed_qw;
-	int id;                // THROWAWAY: the kernel's number, for MHCC_CB_ALT's log
-	int64_t alt_calls;     // THROWAWAY: prefill calls so far (MHCC_CB_ALT)
 } kernel;
 
 static OrtStatus *fail(const kernel *k, const char *format, ...) __attribute__((format(printf, 2, 3)));
@@ -275,9 +271,6 @@ typedef struct {
 	int pairs;           // n = 4 with AVX-512: micro16p, on panels of QW
 	int block;           // tokens per block of the tiled projection: BLOCK or BLOCK16
 	int wide;            // AVX-512 (wide()): the 16-lane forms of block_state and boundary_row
-	int v;               // VARIANT (MHCC_CB_V): kernel candidates under measurement
-	size_t tile;         // VARIANT: tokens per tile (0: cb_tile's)
-	int floor;           // THROWAWAY (MHCC_ORTOPS_FLOOR): HCCoeffsBoundary's prefill with parts left out, for measuring
 	size_t chunk;
 } job;
 
@@ -1231,46 +1224,69 @@ static void cb_boundary(const job *j, size_t t, const float *s, float *h, float 
 		store(j->state, t * nc, s, nc, j->k->type);
 }
 
-// THROWAWAY: floor_coeffs writes constant coefficients for token t (pre
-// 1/n, post 1, comb 1/n: doubly stochastic, so the state stays bounded).
-static void floor_coeffs(const job *j, size_t t) {
-	size_t n = j->n;
-	for (size_t k = 0; k < n; k++)
-		j->pre_out[t * n + k] = 1.0f / (float)n, j->post_out[t * n + k] = 1.0f;
-	for (size_t k = 0; k < n * n; k++)
-		j->comb_out[t * n * n + k] = 1.0f / (float)n;
+// cb_state writes the state of token t into s (float32 [n·C]), a GEMM
+// block at a time as coeffs_gemm builds it, and returns its Σ s².
+static float cb_state(const job *j, size_t t, float *s, float *ybuf) {
+	size_t nc = j->n * j->c;
+	float ss = 0;
+	for (size_t k0 = 0; k0 < nc; k0 += KC)
+		ss += block_state(j, t, k0, nc - k0 < KC ? nc - k0 : KC, s + k0, ybuf);
+	return ss;
 }
 
-// THROWAWAY: floor_range is cb_range at prefill with parts left out
-// (j->floor): 1, one pass per token over x and y (HCBoundary's
-// boundary_range with constant coefficients, no tile, no projection);
-// 3, mixed = x and normed = y copied (the traffic alone).
-static void floor_range(const job *j, size_t t0, size_t t1) {
-	size_t n = j->n, c = j->c, nc = n * c;
-	float h[8192];
-	for (size_t t = t0; t < t1; t++) {
-		floor_coeffs(j, t);
-		const float *x = (const float *)j->x + t * nc, *y = (const float *)j->y + t * c;
-		if (j->floor == 3) {
-			memcpy((float *)j->mixed + t * nc, x, nc * sizeof(float));
-			memcpy((float *)j->normed + t * c, y, c * sizeof(float));
-			continue;
+// cb_project is the projection, prepare and Sinkhorns of the bn tokens
+// from tb whose state is in the tile s (stride n·C; Σ s² in ss), a GEMM
+// block of tokens at a time.
+static void cb_project(const job *j, size_t tb, size_t bn, const float *s, const float *ss) {
+	size_t nc = j->n * j->c;
+	int block = j->block;
+	float z[CB_MAX_TILE][MAX_ZW] __attribute__((aligned(64)));
+	for (size_t g = 0; g < bn; g += (size_t)block) {
+		int gn = bn - g < (size_t)block ? (int)(bn - g) : block;
+		memset(z[g], 0, (size_t)gn * sizeof z[0]);
+		for (size_t k0 = 0; k0 < nc; k0 += KC) {
+			const float *a[BLOCK16];
+			for (int b = 0; b < gn; b++)
+				a[b] = s + (g + (size_t)b) * nc + k0;
+			gemm_kblock(j, a, gn, k0, nc - k0 < KC ? nc - k0 : KC, z + g);
 		}
-		float hh = boundary(j->wide, n, c, x, y, j->post_in + t * j->post_stride, j->pre_out + t * n, j->comb_out + t * n * n, h,
-		                    (float *)j->mixed + t * nc, NULL);
-		float inv = 1.0f / sqrtf(hh / (float)c + j->k->norm_eps);
-		norm_row((float *)j->normed + t * c, h, inv, j->wf, c);
+		finish_block(j, tb + g, gn, z + g, ss + g);
 	}
 }
 
+// ---- the swap: one tile's boundary and the next tile's state in one pass ----
+//
+// At prefill the op reads x and y (from memory in a model) and writes mixed
+// and normed; with the tile built, projected and then read by the
+// boundary, the reads and the writes happen in separate phases. The swap
+// pass instead takes each token slot of the tile in turn and, 16 values
+// at a time, computes the boundary of the tile's token from its state and
+// then the next tile's token's state from x and y into the same place: the
+// writes of mixed and the reads of x and y go on together, and the next
+// tile is built while this one's state is read. Tiles of 8 tokens (one
+// GEMM block, 128 KB of state at n = 4, C = 1024) and tasks of 128 tokens
+// (so a task has tiles to chain; the first tile of a task is built alone,
+// its last boundary done alone). For n = 4 with AVX-512, float32, y given
+// and the state output left out (as in every compiled model), C a
+// multiple of KC (≤ CB_SWAP_MAX_C); otherwise tiles of CB_TILE_BYTES in
+// three phases. Measured (n = 4, C = 1024, 256 tokens, 1 thread,
+// BenchmarkCoeffsBoundary's cold case, merged-b against merged in the same
+// iterations; bench/fused-kernels.md): 0.83–0.86× the three-phase op;
+// tiles of 16 or 32 tokens 0.86–0.90×, tasks of 64 tokens 0.87–0.88×,
+// the whole call as one task 0.82–0.85×. Tile i's boundary and tile i+1's
+// state token by token (each its own pass over C) was no faster.
+
+#define CB_SWAP_TILE BLOCK16 // tokens per tile, swap pass
+#define CB_SWAP_CHUNK 128    // tokens per thread-pool task, swap pass
+#define CB_SWAP_MAX_C 8192   // C at most (swap pass: part's size)
+
 #if HAVE_WIDE
-// VARIANT 2: cb_swap16 is, for n = 4 (float32, y given, C a multiple of
-// KC), cb_boundary of token to from its state in s, and in the same pass
-// over C cb_state of token tn into s (each 16 values of the old state read
-// before the new ones are written there): the boundary's writes of mixed
-// and the state's reads of x and y interleave. The same operations in the
-// same order as boundary_row16 and block_state16 (Σ s² by blocks of KC
-// values, stream by stream), so the same bits. Returns tn's Σ s².
+// cb_swap16 is, for n = 4, cb_boundary of token to from its state s and,
+// in the same pass over C, cb_state of token tn into s (each 16 values of
+// the old state read before the new ones are written there). The same
+// operations in the same order as boundary_row16 and block_state16 (Σ s²
+// in partial sums of KC values, added stream by stream), so the same bits.
+// Returns tn's Σ s²; h is a buffer of C floats.
 __attribute__((target("avx512f,fma"))) static float cb_swap16(const job *j, size_t to, size_t tn, float *restrict s, float *restrict h) {
 	enum { N = 4 };
 	size_t c = j->c, nc = N * c;
@@ -1278,7 +1294,7 @@ __attribute__((target("avx512f,fma"))) static float cb_swap16(const job *j, size
 	float *restrict mixed = (float *)j->mixed + to * nc;
 	const float *restrict x = (const float *)j->x + tn * nc, *restrict y = (const float *)j->y + tn * c;
 	const float *post = j->post_in + tn * j->post_stride;
-	float part[N][MAX_STREAMS * 1024 / KC + 1]; // Σ s² of each stream's KC-blocks
+	float part[N][CB_SWAP_MAX_C / KC]; // Σ s² of each stream's blocks of KC values
 	v16 hh = {0}, acc[N];
 	for (int q = 0; q < N; q++)
 		acc[q] = (v16){0};
@@ -1308,12 +1324,11 @@ __attribute__((target("avx512f,fma"))) static float cb_swap16(const job *j, size
 			store16(s + q * c + i, v);
 			acc[q] += v * v;
 		}
-		if ((i + 16) % KC == 0) {
+		if ((i + 16) % KC == 0)
 			for (int q = 0; q < N; q++) {
 				part[q][i / KC] = sum16(acc[q]);
 				acc[q] = (v16){0};
 			}
-		}
 	}
 	float inv = 1.0f / sqrtf(sum16(hh) / (float)c + j->k->norm_eps);
 	norm_row((float *)j->normed + to * c, h, inv, j->wf, c);
@@ -1325,78 +1340,50 @@ __attribute__((target("avx512f,fma"))) static float cb_swap16(const job *j, size
 }
 #endif
 
-// cb_state writes the state of token t into s (float32 [n·C]), a GEMM
-// block at a time as coeffs_gemm builds it, and returns its Σ s².
-static float cb_state(const job *j, size_t t, float *s, float *ybuf) {
-	size_t nc = j->n * j->c;
-	float ss = 0;
-	for (size_t k0 = 0; k0 < nc; k0 += KC)
-		ss += block_state(j, t, k0, nc - k0 < KC ? nc - k0 : KC, s + k0, ybuf);
-	return ss;
+// cb_swaps reports whether the swap pass runs for the call (see above).
+static int cb_swaps(const job *j) {
+	return HAVE_WIDE && j->wide && j->packed != NULL && j->n == 4 && j->c % KC == 0 && j->c <= CB_SWAP_MAX_C &&
+	       j->k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT && j->y != NULL && j->state == NULL;
 }
 
-// cb_project is the projection, prepare and Sinkhorns of the bn tokens
-// from tb whose state is in the tile s (Σ s² in ss), a GEMM block at a time.
-static void cb_project(const job *j, size_t tb, size_t bn, const float *s, const float *ss) {
-	size_t nc = j->n * j->c;
-	int block = j->block;
-	float z[CB_MAX_TILE][MAX_ZW] __attribute__((aligned(64)));
-	for (size_t g = 0; g < bn; g += (size_t)block) {
-		int gn = bn - g < (size_t)block ? (int)(bn - g) : block;
-		memset(z[g], 0, (size_t)gn * sizeof z[0]);
-		for (size_t k0 = 0; k0 < nc; k0 += KC) {
-			const float *a[BLOCK16];
-			for (int b = 0; b < gn; b++)
-				a[b] = s + (g + (size_t)b) * nc + k0;
-			if (j->floor != 2) // THROWAWAY: 2, no projection
-				gemm_kblock(j, a, gn, k0, nc - k0 < KC ? nc - k0 : KC, z + g);
+// cb_swap_range is cb_range by the swap pass: the first tile's state, then
+// for each tile its projection and the swap into the next.
+static void cb_swap_range(const job *j, size_t t0, size_t t1) {
+#if HAVE_WIDE
+	size_t nc = j->n * j->c, tile = t1 - t0 < CB_SWAP_TILE ? t1 - t0 : CB_SWAP_TILE;
+	float stack[STACK_FLOATS], *s = scratch(stack, tile * nc + j->c), *h = s + tile * nc;
+	float ss[CB_SWAP_TILE];
+	for (size_t b = 0; b < tile; b++)
+		ss[b] = cb_state(j, t0 + b, s + b * nc, NULL);
+	for (size_t tb = t0; tb < t1; tb += tile) {
+		size_t bn = t1 - tb < tile ? t1 - tb : tile, next = tb + bn;
+		size_t nbn = t1 - next < tile ? t1 - next : tile;
+		cb_project(j, tb, bn, s, ss);
+		for (size_t b = 0; b < bn; b++) {
+			if (b < nbn)
+				ss[b] = cb_swap16(j, tb + b, next + b, s + b * nc, h);
+			else
+				cb_boundary(j, tb + b, s + b * nc, h, NULL);
 		}
-		if (j->floor == 4) { // THROWAWAY: 4, no prepare and Sinkhorn
-			for (int b = 0; b < gn; b++)
-				floor_coeffs(j, tb + g + (size_t)b);
-			continue;
-		}
-		finish_block(j, tb + g, gn, z + g, ss + g);
 	}
+	unscratch(stack, s);
+#else
+	(void)j, (void)t0, (void)t1;
+#endif
 }
 
 static void cb_range(const job *j, size_t t0, size_t t1) {
-	size_t n = j->n, c = j->c, nc = n * c;
-	if (j->floor == 1 || j->floor == 3) {
-		floor_range(j, t0, t1);
+	if (cb_swaps(j)) {
+		cb_swap_range(j, t0, t1);
 		return;
 	}
+	size_t n = j->n, c = j->c, nc = n * c;
 	int block = j->packed == NULL ? BLOCK : j->block;
 	size_t tile = j->packed == NULL ? BLOCK : cb_tile(nc, (size_t)block);
-	if (j->packed != NULL && j->tile > 0) // VARIANT
-		tile = j->tile;
 	if (tile > t1 - t0)
 		tile = t1 - t0;
 	float stack[STACK_FLOATS], *buf = scratch(stack, tile * nc + 2 * c + nc);
 	float *s = buf, *ybuf = s + tile * nc, *h = ybuf + c, *mb = h + c; // mb: float16's mixed
-	if (j->packed != NULL && (j->v == 1 || j->v == 2)) { // VARIANT 1: tile i's boundary interleaved with tile i+1's state, token by token
-		float ss[CB_MAX_TILE];
-		for (size_t b = 0; b < tile; b++)
-			ss[b] = cb_state(j, t0 + b, s + b * nc, ybuf);
-		for (size_t tb = t0; tb < t1; tb += tile) {
-			size_t bn = t1 - tb < tile ? t1 - tb : tile, next = tb + bn;
-			size_t nbn = t1 - next < tile ? t1 - next : tile;
-			cb_project(j, tb, bn, s, ss);
-			for (size_t b = 0; b < bn; b++) {
-#if HAVE_WIDE
-				if (j->v == 2 && b < nbn) {
-					ss[b] = cb_swap16(j, tb + b, next + b, s + b * nc, h);
-					continue;
-				}
-#endif
-				cb_boundary(j, tb + b, s + b * nc, h, mb);
-				if (b < nbn)
-					ss[b] = cb_state(j, next + b, s + b * nc, ybuf);
-			}
-		}
-		unscratch(stack, buf);
-		return;
-	}
 	for (size_t tb = t0; tb < t1; tb += tile) {
 		size_t bn = t1 - tb < tile ? t1 - tb : tile;
 		if (j->packed != NULL) {
@@ -1487,44 +1474,6 @@ static OrtStatus *coeff(const kernel *k, const tensor *t, const char *name, cons
 		return fail(k, "input %s has a shape that fits neither x's leading dims and %zu stream axes nor %zu stream axes alone", name, tail, tail);
 	*stride = full ? (tail == 1 ? n : n * n) : 0;
 	return NULL;
-}
-
-// THROWAWAY: cb_timing keeps each prefill call's CPU time by setting
-// (key: floor·100 + variant) and prints the median and mean of each
-// setting's samples every 150 of them.
-#define CB_KEYS 1500
-#define CB_SAMPLES 8192
-static double *cb_samples[CB_KEYS];
-static int cb_count[CB_KEYS];
-static int cmp_double(const void *a, const void *b) {
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-static void cb_timing(int key, double ms) {
-	if (key < 0 || key >= CB_KEYS)
-		return;
-	if (cb_samples[key] == NULL && (cb_samples[key] = malloc(CB_SAMPLES * sizeof(double))) == NULL)
-		return;
-	if (cb_count[key] >= CB_SAMPLES)
-		return;
-	cb_samples[key][cb_count[key]++] = ms;
-	if (cb_count[key] % 150 != 0)
-		return;
-	double tmp[CB_SAMPLES], sum = 0;
-	int cnt = cb_count[key];
-	memcpy(tmp, cb_samples[key], (size_t)cnt * sizeof(double));
-	qsort(tmp, (size_t)cnt, sizeof(double), cmp_double);
-	for (int i = 0; i < cnt; i++)
-		sum += tmp[i];
-	char path[128];
-	snprintf(path, sizeof path, "/tmp/cbfloor/samples.%d.%d", (int)getpid(), key);
-	FILE *f = fopen(path, "w");
-	if (f != NULL) {
-		for (int i = 0; i < cnt; i++)
-			fprintf(f, "%.5f\n", cb_samples[key][i]);
-		fclose(f);
-	}
-	fprintf(stderr, "cbtiming key=%d calls=%d median_ms=%.4f mean_ms=%.4f p25=%.4f p75=%.4f\n", key, cnt, tmp[cnt / 2], sum / cnt, tmp[cnt / 4], tmp[3 * cnt / 4]);
 }
 
 static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
@@ -1643,46 +1592,8 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 			pack_fn(j.fn, m, j.n * j.c, j.qw, packed);
 			j.packed = packed;
 		}
-		min_chunk = GEMM_MIN_CHUNK;
-		const char *e = getenv("MHCC_ORTOPS_FLOOR"); // THROWAWAY
-		if (k->kind == COEFFS_BOUNDARY && k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT && j.y != NULL && j.c <= 8192 && e != NULL)
-			j.floor = atoi(e);
-		if ((e = getenv("MHCC_CB_V")) != NULL) // VARIANT
-			j.v = atoi(e);
-		if (k->kind == COEFFS_BOUNDARY && ((e = getenv("MHCC_CB_ALT")) != NULL || getenv("MHCC_CB_ALT_FLOOR") != NULL)) {
-			// THROWAWAY: odd calls of each node run variant MHCC_CB_ALT (or floor MHCC_CB_ALT_FLOOR),
-			// even calls the default, so one session's runs alternate
-			int64_t nth = __atomic_fetch_add(&((kernel *)k)->alt_calls, 1, __ATOMIC_SEQ_CST);
-			j.v = 0, j.floor = 0;
-			if (nth % 2 == 1) {
-				if (e != NULL)
-					j.v = atoi(e);
-				if ((e = getenv("MHCC_CB_ALT_FLOOR")) != NULL)
-					j.floor = atoi(e);
-			}
-		}
-		if ((j.v == 2 || (j.v >= 20 && j.v < 60)) && !(j.wide && j.n == 4 && j.c % KC == 0 && j.c <= 1024 * MAX_STREAMS && k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT && j.y != NULL && j.state == NULL))
-			j.v = 1;
+		min_chunk = k->kind == COEFFS_BOUNDARY && cb_swaps(&j) ? CB_SWAP_CHUNK : GEMM_MIN_CHUNK;
 	}
-	struct timespec ts0; // THROWAWAY (MHCC_CB_TIMING): the prefill call's CPU time, per setting
-	int timing = k->kind == COEFFS_BOUNDARY && j.packed != NULL && getenv("MHCC_CB_TIMING") != NULL;
-	struct timespec tw0;
-	if (timing)
-		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts0), clock_gettime(CLOCK_MONOTONIC, &tw0);
-	int vkey = j.v;
-	if (j.v >= 1 && j.v < 10) // VARIANT: one task, so tiles follow each other in one cb_range
-		min_chunk = j.tokens;
-	if (j.v >= 20 && j.v < 30) // VARIANT: 2 with tasks of 32·(v−20) tokens (20: one task)
-		min_chunk = j.v == 20 ? j.tokens : 32 * (size_t)(j.v - 20), j.v = 2;
-	if (j.v >= 30 && j.v < 40) // VARIANT: 2 with tasks of 128 tokens, tiles of 8·(v−30)
-		min_chunk = 128, j.tile = 8 * (size_t)(j.v - 30), j.v = 2;
-	if (j.v >= 40 && j.v < 50) // VARIANT: 2 with one task, tiles of 8·(v−40)
-		min_chunk = j.tokens, j.tile = 8 * (size_t)(j.v - 40), j.v = 2;
-	if (j.v >= 50 && j.v < 60) // VARIANT: 2 with tasks of 64 tokens, tiles of 8·(v−50)
-		min_chunk = 64, j.tile = 8 * (size_t)(j.v - 50), j.v = 2;
-	const char *ce = getenv("MHCC_CB_CHUNK"); // VARIANT: tokens per task
-	if (k->kind == COEFFS_BOUNDARY && j.packed != NULL && ce != NULL && atoi(ce) > 0)
-		min_chunk = (size_t)atoi(ce);
 	if (j.tokens > 0) {
 		size_t tasks = (j.tokens + min_chunk - 1) / min_chunk;
 		j.chunk = (j.tokens + tasks - 1) / tasks;
@@ -1690,26 +1601,6 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 			task(&j, 0);
 		else
 			st = api->KernelContext_ParallelFor(ctx, task, tasks, 0, &j);
-	}
-	if (timing) {
-		struct timespec ts1;
-		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts1);
-		if (getenv("MHCC_CB_ALT") != NULL || getenv("MHCC_CB_ALT_FLOOR") != NULL) { // THROWAWAY: the log of MHCC_CB_ALT
-			static FILE *alt;
-			if (alt == NULL) {
-				char path[128];
-				snprintf(path, sizeof path, "/tmp/cbfloor/alt.%d", (int)getpid());
-				alt = fopen(path, "w");
-			}
-			if (alt != NULL) {
-				fprintf(alt, "%d %d %.5f\n", k->id, j.floor * 100 + vkey,
-				        (double)(ts1.tv_sec - ts0.tv_sec) * 1e3 + (double)(ts1.tv_nsec - ts0.tv_nsec) * 1e-6);
-				fflush(alt);
-			}
-		}
-		cb_timing(j.floor * 100 + vkey, (double)(ts1.tv_sec - ts0.tv_sec) * 1e3 + (double)(ts1.tv_nsec - ts0.tv_nsec) * 1e-6);
-		clock_gettime(CLOCK_MONOTONIC, &ts1); // wall time under key + 500
-		cb_timing(500 + j.floor * 100 + vkey, (double)(ts1.tv_sec - tw0.tv_sec) * 1e3 + (double)(ts1.tv_nsec - tw0.tv_nsec) * 1e-6);
 	}
 	free(packed);
 	free(wf_owned);
@@ -1838,9 +1729,6 @@ static OrtStatus *pack_constant(kernel *k, const OrtKernelInfo *info) {
 static OrtStatus *ORT_API_CALL create_kernel(const OrtCustomOp *op, const OrtApi *a, const OrtKernelInfo *info, void **out) {
 	(void)a;
 	kernel *k = calloc(1, sizeof *k);
-	static int next_id; // THROWAWAY
-	if (k != NULL)
-		k->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_SEQ_CST);
 	if (k == NULL)
 		return api->CreateStatus(ORT_FAIL, "mhcc ortops: out of memory");
 	k->kind = ((const custom_op *)op)->kind;
