@@ -22,7 +22,8 @@
 //
 // Threads: a call splits its tokens over onnxruntime's intra-op thread
 // pool (OrtApi::KernelContext_ParallelFor) in chunks of at least
-// MIN_CHUNK tokens (GEMM_MIN_CHUNK for the tiled projection), so one decode
+// MIN_CHUNK tokens (GEMM_MIN_CHUNK for the tiled projection, up to
+// CB_SWAP_CHUNK for HCCoeffsBoundary's swap pass), so one decode
 // token runs on the calling thread with no hand-off, and a prefill uses the
 // threads the session was given (intra_op_num_threads), like onnxruntime's
 // own kernels; the kernels keep no state between calls (a constant fn is
@@ -31,7 +32,8 @@
 // Prefill: the coefficient ops run the projection of 16 tokens or more as
 // a tiled GEMM (coeffs_gemm), the boundary ops make one pass over each
 // token's state (boundary_row), HCCoeffsBoundary does both on a tile of
-// tokens whose state it builds once (cb_range); see those for the layout.
+// tokens whose state it builds once (cb_range; for n = 4 with AVX-512 the
+// swap pass, cb_swap_range); see those for the layout.
 //
 // Errors: a node with a stream count outside 2..8, a type other than
 // float32/float16 or inconsistent input types fails when the session
@@ -1180,10 +1182,11 @@ static void boundary_range(const job *j, size_t t0, size_t t1) {
 // bit (TestCoeffsBoundaryMatchesPair).
 //
 // Speed against the pair (n = 4, C = 1024, 1 thread, bench/fused-kernels.md):
-// one token 0.95–0.99×; 256 tokens 0.99–1.00× with x and y coming from
-// memory, 1.04–1.05× with them in the caches — at prefill the pair's
-// second read of x hits L3 and costs about what the tile's writes and
-// reads do. Tile size (before the 16-lane forms, the op over the pair):
+// one token 0.95–0.99×; 256 tokens, with the swap pass below, 0.84–0.88×
+// with x and y coming from memory, 0.90–0.94× with them in the caches
+// (in three phases, tile built, projected, then read by the boundary:
+// 0.99–1.00× and 1.04–1.05× — the pair's second read of x hits L3 and
+// costs about what the tile's writes and reads do). Tile size (before the 16-lane forms, the op over the pair):
 // 32 tokens (512 KB) 0.96–0.97×, 16 (256 KB) 0.985–0.995×, 8 (128 KB)
 // 0.97–1.01×. Building the state a GEMM block at a time into the tile,
 // interleaved with the projection as coeffs_gemm does in L1, measured
@@ -1266,7 +1269,8 @@ static void cb_project(const job *j, size_t tb, size_t bn, const float *s, const
 // tile is built while this one's state is read. Tiles of 8 tokens (one
 // GEMM block, 128 KB of state at n = 4, C = 1024) and tasks of 128 tokens
 // (so a task has tiles to chain; the first tile of a task is built alone,
-// its last boundary done alone). For n = 4 with AVX-512, float32, y given
+// its last boundary done alone), or two tasks below 256 tokens so that a
+// shorter prefill still uses two threads (cb_swap_chunk). For n = 4 with AVX-512, float32, y given
 // and the state output left out (as in every compiled model), C a
 // multiple of KC (≤ CB_SWAP_MAX_C); otherwise tiles of CB_TILE_BYTES in
 // three phases. Measured (n = 4, C = 1024, 256 tokens, 1 thread,
@@ -1279,6 +1283,15 @@ static void cb_project(const job *j, size_t tb, size_t bn, const float *s, const
 #define CB_SWAP_TILE BLOCK16 // tokens per tile, swap pass
 #define CB_SWAP_CHUNK 128    // tokens per thread-pool task, swap pass
 #define CB_SWAP_MAX_C 8192   // C at most (swap pass: part's size)
+
+// cb_swap_chunk is the tokens per task of the swap pass: CB_SWAP_CHUNK, or
+// half the tokens (at least GEMM_MIN_CHUNK) when that would make one task.
+static size_t cb_swap_chunk(size_t tokens) {
+	if (tokens >= 2 * CB_SWAP_CHUNK)
+		return CB_SWAP_CHUNK;
+	size_t half = (tokens + 1) / 2;
+	return half < GEMM_MIN_CHUNK ? GEMM_MIN_CHUNK : half;
+}
 
 #if HAVE_WIDE
 // cb_swap16 is, for n = 4, cb_boundary of token to from its state s and,
@@ -1592,7 +1605,7 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 			pack_fn(j.fn, m, j.n * j.c, j.qw, packed);
 			j.packed = packed;
 		}
-		min_chunk = k->kind == COEFFS_BOUNDARY && cb_swaps(&j) ? CB_SWAP_CHUNK : GEMM_MIN_CHUNK;
+		min_chunk = k->kind == COEFFS_BOUNDARY && cb_swaps(&j) ? cb_swap_chunk(j.tokens) : GEMM_MIN_CHUNK;
 	}
 	if (j.tokens > 0) {
 		size_t tasks = (j.tokens + min_chunk - 1) / min_chunk;
