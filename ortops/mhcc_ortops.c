@@ -1273,12 +1273,22 @@ static void cb_project(const job *j, size_t tb, size_t bn, const float *s, const
 // shorter prefill still uses two threads (cb_swap_chunk). For n = 4 with AVX-512, float32, y given
 // and the state output left out (as in every compiled model), C a
 // multiple of KC (≤ CB_SWAP_MAX_C); otherwise tiles of CB_TILE_BYTES in
-// three phases. Measured (n = 4, C = 1024, 256 tokens, 1 thread,
+// three phases. The swap writes mixed with non-temporal stores (when
+// it is 64-byte aligned, as onnxruntime's buffers are): mixed is next
+// read by the following sublayer's op, after its block has streamed its
+// weights through the caches, so writing it around the caches saves the
+// reads for ownership of its lines; normed, read next, is stored as
+// usual. Measured (n = 4, C = 1024, 256 tokens, 1 thread,
 // BenchmarkCoeffsBoundary's cold case, merged-b against merged in the same
 // iterations; bench/fused-kernels.md): 0.83–0.86× the three-phase op;
 // tiles of 16 or 32 tokens 0.86–0.90×, tasks of 64 tokens 0.87–0.88×,
-// the whole call as one task 0.82–0.85×. Tile i's boundary and tile i+1's
-// state token by token (each its own pass over C) was no faster.
+// the whole call as one task 0.82–0.85×; in the model, per call, 0.89–0.93×.
+// The non-temporal stores of mixed, against the swap pass without them:
+// 0.86–0.92× (cold), 0.87–0.90× (caches warm), in the model 0.89–0.91× (they
+// were slower in the three-phase op, where mixed's lines were written
+// from a tile in L2). Tile i's boundary and tile i+1's state token by
+// token (each its own pass over C) was slower (1.07×), and so was the
+// swap of tile i interleaved with tile i+1's GEMM (two tiles, 1.03–1.05×).
 
 #define CB_SWAP_TILE BLOCK16 // tokens per tile, swap pass
 #define CB_SWAP_CHUNK 128    // tokens per thread-pool task, swap pass
@@ -1299,8 +1309,9 @@ static size_t cb_swap_chunk(size_t tokens) {
 // the old state read before the new ones are written there). The same
 // operations in the same order as boundary_row16 and block_state16 (Σ s²
 // in partial sums of KC values, added stream by stream), so the same bits.
-// Returns tn's Σ s²; h is a buffer of C floats.
-__attribute__((target("avx512f,fma"))) static float cb_swap16(const job *j, size_t to, size_t tn, float *restrict s, float *restrict h) {
+// Returns tn's Σ s²; h is a buffer of C floats. If nt, mixed (64-byte
+// aligned) is written with non-temporal stores (cb_swap_range fences).
+__attribute__((target("avx512f,fma"))) static float cb_swap16(const job *j, size_t to, size_t tn, float *restrict s, float *restrict h, int nt) {
 	enum { N = 4 };
 	size_t c = j->c, nc = N * c;
 	const float *pre = j->pre_out + to * N, *comb = j->comb_out + to * N * N;
@@ -1328,7 +1339,10 @@ __attribute__((target("avx512f,fma"))) static float cb_swap16(const job *j, size
 #pragma GCC unroll 4
 			for (int q = 1; q < N; q++)
 				mv += comb[q * N + k] * so[q];
-			store16(mixed + k * c + i, mv);
+			if (nt)
+				_mm512_stream_ps(mixed + k * c + i, (__m512)mv);
+			else
+				store16(mixed + k * c + i, mv);
 		}
 		v16 yv = load16(y + i);
 #pragma GCC unroll 4
@@ -1366,6 +1380,7 @@ static void cb_swap_range(const job *j, size_t t0, size_t t1) {
 	size_t nc = j->n * j->c, tile = t1 - t0 < CB_SWAP_TILE ? t1 - t0 : CB_SWAP_TILE;
 	float stack[STACK_FLOATS], *s = scratch(stack, tile * nc + j->c), *h = s + tile * nc;
 	float ss[CB_SWAP_TILE];
+	int nt = ((uintptr_t)j->mixed & 63) == 0; // _mm512_stream_ps needs 64-byte alignment
 	for (size_t b = 0; b < tile; b++)
 		ss[b] = cb_state(j, t0 + b, s + b * nc, NULL);
 	for (size_t tb = t0; tb < t1; tb += tile) {
@@ -1374,11 +1389,12 @@ static void cb_swap_range(const job *j, size_t t0, size_t t1) {
 		cb_project(j, tb, bn, s, ss);
 		for (size_t b = 0; b < bn; b++) {
 			if (b < nbn)
-				ss[b] = cb_swap16(j, tb + b, next + b, s + b * nc, h);
+				ss[b] = cb_swap16(j, tb + b, next + b, s + b * nc, h, nt);
 			else
 				cb_boundary(j, tb + b, s + b * nc, h, NULL);
 		}
 	}
+	_mm_sfence(); // the non-temporal stores are visible before the task ends
 	unscratch(stack, s);
 #else
 	(void)j, (void)t0, (void)t1;
