@@ -1182,8 +1182,8 @@ static void boundary_range(const job *j, size_t t0, size_t t1) {
 // bit (TestCoeffsBoundaryMatchesPair).
 //
 // Speed against the pair (n = 4, C = 1024, 1 thread, bench/fused-kernels.md):
-// one token 0.95–0.99×; 256 tokens, with the swap pass below, 0.84–0.88×
-// with x and y coming from memory, 0.90–0.94× with them in the caches
+// one token 0.95–0.99×; 256 tokens, with the swap pass below, 0.79–0.80×
+// with x and y coming from memory, 0.81–0.85× with them in the caches
 // (in three phases, tile built, projected, then read by the boundary:
 // 0.99–1.00× and 1.04–1.05× — the pair's second read of x hits L3 and
 // costs about what the tile's writes and reads do). Tile size (before the 16-lane forms, the op over the pair):
