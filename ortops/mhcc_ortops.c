@@ -22,7 +22,8 @@
 //
 // Threads: a call splits its tokens over onnxruntime's intra-op thread
 // pool (OrtApi::KernelContext_ParallelFor) in chunks of at least
-// MIN_CHUNK tokens (GEMM_MIN_CHUNK for the tiled projection), so one decode
+// MIN_CHUNK tokens (GEMM_MIN_CHUNK for the tiled projection, up to
+// CB_SWAP_CHUNK for HCCoeffsBoundary's swap pass), so one decode
 // token runs on the calling thread with no hand-off, and a prefill uses the
 // threads the session was given (intra_op_num_threads), like onnxruntime's
 // own kernels; the kernels keep no state between calls (a constant fn is
@@ -31,7 +32,8 @@
 // Prefill: the coefficient ops run the projection of 16 tokens or more as
 // a tiled GEMM (coeffs_gemm), the boundary ops make one pass over each
 // token's state (boundary_row), HCCoeffsBoundary does both on a tile of
-// tokens whose state it builds once (cb_range); see those for the layout.
+// tokens whose state it builds once (cb_range; for n = 4 with AVX-512 the
+// swap pass, cb_swap_range); see those for the layout.
 //
 // Errors: a node with a stream count outside 2..8, a type other than
 // float32/float16 or inconsistent input types fails when the session
@@ -1180,10 +1182,11 @@ static void boundary_range(const job *j, size_t t0, size_t t1) {
 // bit (TestCoeffsBoundaryMatchesPair).
 //
 // Speed against the pair (n = 4, C = 1024, 1 thread, bench/fused-kernels.md):
-// one token 0.95–0.99×; 256 tokens 0.99–1.00× with x and y coming from
-// memory, 1.04–1.05× with them in the caches — at prefill the pair's
-// second read of x hits L3 and costs about what the tile's writes and
-// reads do. Tile size (before the 16-lane forms, the op over the pair):
+// one token 0.95–0.99×; 256 tokens, with the swap pass below, 0.79–0.80×
+// with x and y coming from memory, 0.81–0.85× with them in the caches
+// (in three phases, tile built, projected, then read by the boundary:
+// 0.99–1.00× and 1.04–1.05× — the pair's second read of x hits L3 and
+// costs about what the tile's writes and reads do). Tile size (before the 16-lane forms, the op over the pair):
 // 32 tokens (512 KB) 0.96–0.97×, 16 (256 KB) 0.985–0.995×, 8 (128 KB)
 // 0.97–1.01×. Building the state a GEMM block at a time into the tile,
 // interleaved with the projection as coeffs_gemm does in L1, measured
@@ -1224,7 +1227,185 @@ static void cb_boundary(const job *j, size_t t, const float *s, float *h, float 
 		store(j->state, t * nc, s, nc, j->k->type);
 }
 
+// cb_state writes the state of token t into s (float32 [n·C]), a GEMM
+// block at a time as coeffs_gemm builds it, and returns its Σ s².
+static float cb_state(const job *j, size_t t, float *s, float *ybuf) {
+	size_t nc = j->n * j->c;
+	float ss = 0;
+	for (size_t k0 = 0; k0 < nc; k0 += KC)
+		ss += block_state(j, t, k0, nc - k0 < KC ? nc - k0 : KC, s + k0, ybuf);
+	return ss;
+}
+
+// cb_project is the projection, prepare and Sinkhorns of the bn tokens
+// from tb whose state is in the tile s (stride n·C; Σ s² in ss), a GEMM
+// block of tokens at a time.
+static void cb_project(const job *j, size_t tb, size_t bn, const float *s, const float *ss) {
+	size_t nc = j->n * j->c;
+	int block = j->block;
+	float z[CB_MAX_TILE][MAX_ZW] __attribute__((aligned(64)));
+	for (size_t g = 0; g < bn; g += (size_t)block) {
+		int gn = bn - g < (size_t)block ? (int)(bn - g) : block;
+		memset(z[g], 0, (size_t)gn * sizeof z[0]);
+		for (size_t k0 = 0; k0 < nc; k0 += KC) {
+			const float *a[BLOCK16];
+			for (int b = 0; b < gn; b++)
+				a[b] = s + (g + (size_t)b) * nc + k0;
+			gemm_kblock(j, a, gn, k0, nc - k0 < KC ? nc - k0 : KC, z + g);
+		}
+		finish_block(j, tb + g, gn, z + g, ss + g);
+	}
+}
+
+// ---- the swap: one tile's boundary and the next tile's state in one pass ----
+//
+// At prefill the op reads x and y (from memory in a model) and writes mixed
+// and normed; with the tile built, projected and then read by the
+// boundary, the reads and the writes happen in separate phases. The swap
+// pass instead takes each token slot of the tile in turn and, 16 values
+// at a time, computes the boundary of the tile's token from its state and
+// then the next tile's token's state from x and y into the same place: the
+// writes of mixed and the reads of x and y go on together, and the next
+// tile is built while this one's state is read. Tiles of 8 tokens (one
+// GEMM block, 128 KB of state at n = 4, C = 1024) and tasks of 128 tokens
+// (so a task has tiles to chain; the first tile of a task is built alone,
+// its last boundary done alone), or two tasks below 256 tokens so that a
+// shorter prefill still uses two threads (cb_swap_chunk). For n = 4 with AVX-512, float32, y given
+// and the state output left out (as in every compiled model), C a
+// multiple of KC (≤ CB_SWAP_MAX_C); otherwise tiles of CB_TILE_BYTES in
+// three phases. The swap writes mixed with non-temporal stores (when
+// it is 64-byte aligned, as onnxruntime's buffers are): mixed is next
+// read by the following sublayer's op, after its block has streamed its
+// weights through the caches, so writing it around the caches saves the
+// reads for ownership of its lines; normed, read next, is stored as
+// usual. Measured (n = 4, C = 1024, 256 tokens, 1 thread,
+// BenchmarkCoeffsBoundary's cold case, merged-b against merged in the same
+// iterations; bench/fused-kernels.md): 0.83–0.86× the three-phase op;
+// tiles of 16 or 32 tokens 0.86–0.90×, tasks of 64 tokens 0.87–0.88×,
+// the whole call as one task 0.82–0.85×; in the model, per call, 0.89–0.93×.
+// The non-temporal stores of mixed, against the swap pass without them:
+// 0.86–0.92× (cold), 0.87–0.90× (caches warm), in the model 0.89–0.91× (they
+// were slower in the three-phase op, where mixed's lines were written
+// from a tile in L2). Tile i's boundary and tile i+1's state token by
+// token (each its own pass over C) was slower (1.07×), and so was the
+// swap of tile i interleaved with tile i+1's GEMM (two tiles, 1.03–1.05×).
+
+#define CB_SWAP_TILE BLOCK16 // tokens per tile, swap pass
+#define CB_SWAP_CHUNK 128    // tokens per thread-pool task, swap pass
+#define CB_SWAP_MAX_C 8192   // C at most (swap pass: part's size)
+
+// cb_swap_chunk is the tokens per task of the swap pass: CB_SWAP_CHUNK, or
+// half the tokens (at least GEMM_MIN_CHUNK) when that would make one task.
+static size_t cb_swap_chunk(size_t tokens) {
+	if (tokens >= 2 * CB_SWAP_CHUNK)
+		return CB_SWAP_CHUNK;
+	size_t half = (tokens + 1) / 2;
+	return half < GEMM_MIN_CHUNK ? GEMM_MIN_CHUNK : half;
+}
+
+#if HAVE_WIDE
+// cb_swap16 is, for n = 4, cb_boundary of token to from its state s and,
+// in the same pass over C, cb_state of token tn into s (each 16 values of
+// the old state read before the new ones are written there). The same
+// operations in the same order as boundary_row16 and block_state16 (Σ s²
+// in partial sums of KC values, added stream by stream), so the same bits.
+// Returns tn's Σ s²; h is a buffer of C floats. If nt, mixed (64-byte
+// aligned) is written with non-temporal stores (cb_swap_range fences).
+__attribute__((target("avx512f,fma"))) static float cb_swap16(const job *j, size_t to, size_t tn, float *restrict s, float *restrict h, int nt) {
+	enum { N = 4 };
+	size_t c = j->c, nc = N * c;
+	const float *pre = j->pre_out + to * N, *comb = j->comb_out + to * N * N;
+	float *restrict mixed = (float *)j->mixed + to * nc;
+	const float *restrict x = (const float *)j->x + tn * nc, *restrict y = (const float *)j->y + tn * c;
+	const float *post = j->post_in + tn * j->post_stride;
+	float part[N][CB_SWAP_MAX_C / KC]; // Σ s² of each stream's blocks of KC values
+	v16 hh = {0}, acc[N];
+	for (int q = 0; q < N; q++)
+		acc[q] = (v16){0};
+	for (size_t i = 0; i < c; i += 16) {
+		v16 so[N], hv;
+#pragma GCC unroll 4
+		for (int q = 0; q < N; q++)
+			so[q] = load16(s + q * c + i);
+		hv = pre[0] * so[0];
+#pragma GCC unroll 4
+		for (int q = 1; q < N; q++)
+			hv += pre[q] * so[q];
+		store16(h + i, hv);
+		hh += hv * hv;
+#pragma GCC unroll 4
+		for (int k = 0; k < N; k++) {
+			v16 mv = comb[k] * so[0];
+#pragma GCC unroll 4
+			for (int q = 1; q < N; q++)
+				mv += comb[q * N + k] * so[q];
+			if (nt)
+				_mm512_stream_ps(mixed + k * c + i, (__m512)mv);
+			else
+				store16(mixed + k * c + i, mv);
+		}
+		v16 yv = load16(y + i);
+#pragma GCC unroll 4
+		for (int q = 0; q < N; q++) {
+			v16 v = load16(x + q * c + i) + post[q] * yv;
+			store16(s + q * c + i, v);
+			acc[q] += v * v;
+		}
+		if ((i + 16) % KC == 0)
+			for (int q = 0; q < N; q++) {
+				part[q][i / KC] = sum16(acc[q]);
+				acc[q] = (v16){0};
+			}
+	}
+	float inv = 1.0f / sqrtf(sum16(hh) / (float)c + j->k->norm_eps);
+	norm_row((float *)j->normed + to * c, h, inv, j->wf, c);
+	float ss = 0;
+	for (int q = 0; q < N; q++)
+		for (size_t b = 0; b < c / KC; b++)
+			ss += part[q][b];
+	return ss;
+}
+#endif
+
+// cb_swaps reports whether the swap pass runs for the call (see above).
+static int cb_swaps(const job *j) {
+	return HAVE_WIDE && j->wide && j->packed != NULL && j->n == 4 && j->c % KC == 0 && j->c <= CB_SWAP_MAX_C &&
+	       j->k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT && j->y != NULL && j->state == NULL;
+}
+
+// cb_swap_range is cb_range by the swap pass: the first tile's state, then
+// for each tile its projection and the swap into the next.
+static void cb_swap_range(const job *j, size_t t0, size_t t1) {
+#if HAVE_WIDE
+	size_t nc = j->n * j->c, tile = t1 - t0 < CB_SWAP_TILE ? t1 - t0 : CB_SWAP_TILE;
+	float stack[STACK_FLOATS], *s = scratch(stack, tile * nc + j->c), *h = s + tile * nc;
+	float ss[CB_SWAP_TILE];
+	int nt = ((uintptr_t)j->mixed & 63) == 0; // _mm512_stream_ps needs 64-byte alignment
+	for (size_t b = 0; b < tile; b++)
+		ss[b] = cb_state(j, t0 + b, s + b * nc, NULL);
+	for (size_t tb = t0; tb < t1; tb += tile) {
+		size_t bn = t1 - tb < tile ? t1 - tb : tile, next = tb + bn;
+		size_t nbn = t1 - next < tile ? t1 - next : tile;
+		cb_project(j, tb, bn, s, ss);
+		for (size_t b = 0; b < bn; b++) {
+			if (b < nbn)
+				ss[b] = cb_swap16(j, tb + b, next + b, s + b * nc, h, nt);
+			else
+				cb_boundary(j, tb + b, s + b * nc, h, NULL);
+		}
+	}
+	_mm_sfence(); // the non-temporal stores are visible before the task ends
+	unscratch(stack, s);
+#else
+	(void)j, (void)t0, (void)t1;
+#endif
+}
+
 static void cb_range(const job *j, size_t t0, size_t t1) {
+	if (cb_swaps(j)) {
+		cb_swap_range(j, t0, t1);
+		return;
+	}
 	size_t n = j->n, c = j->c, nc = n * c;
 	int block = j->packed == NULL ? BLOCK : j->block;
 	size_t tile = j->packed == NULL ? BLOCK : cb_tile(nc, (size_t)block);
@@ -1235,23 +1416,10 @@ static void cb_range(const job *j, size_t t0, size_t t1) {
 	for (size_t tb = t0; tb < t1; tb += tile) {
 		size_t bn = t1 - tb < tile ? t1 - tb : tile;
 		if (j->packed != NULL) {
-			float z[CB_MAX_TILE][MAX_ZW] __attribute__((aligned(64))), ss[CB_MAX_TILE];
-			for (size_t b = 0; b < bn; b++) { // the tile's state, as coeffs_gemm builds it
-				ss[b] = 0;
-				for (size_t k0 = 0; k0 < nc; k0 += KC)
-					ss[b] += block_state(j, tb + b, k0, nc - k0 < KC ? nc - k0 : KC, s + b * nc + k0, ybuf);
-			}
-			for (size_t g = 0; g < bn; g += (size_t)block) {
-				int gn = bn - g < (size_t)block ? (int)(bn - g) : block;
-				memset(z[g], 0, (size_t)gn * sizeof z[0]);
-				for (size_t k0 = 0; k0 < nc; k0 += KC) {
-					const float *a[BLOCK16];
-					for (int b = 0; b < gn; b++)
-						a[b] = s + (g + (size_t)b) * nc + k0;
-					gemm_kblock(j, a, gn, k0, nc - k0 < KC ? nc - k0 : KC, z + g);
-				}
-				finish_block(j, tb + g, gn, z + g, ss + g);
-			}
+			float ss[CB_MAX_TILE];
+			for (size_t b = 0; b < bn; b++) // the tile's state, as coeffs_gemm builds it
+				ss[b] = cb_state(j, tb + b, s + b * nc, ybuf);
+			cb_project(j, tb, bn, s, ss);
 		} else { // decode: coeffs_range's steps
 			coeffs_block(j, tb, bn, s, ybuf);
 		}
@@ -1453,7 +1621,7 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 			pack_fn(j.fn, m, j.n * j.c, j.qw, packed);
 			j.packed = packed;
 		}
-		min_chunk = GEMM_MIN_CHUNK;
+		min_chunk = k->kind == COEFFS_BOUNDARY && cb_swaps(&j) ? cb_swap_chunk(j.tokens) : GEMM_MIN_CHUNK;
 	}
 	if (j.tokens > 0) {
 		size_t tasks = (j.tokens + min_chunk - 1) / min_chunk;

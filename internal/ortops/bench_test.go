@@ -104,7 +104,8 @@ func benchFused(b *testing.B, lead []int64, c int64) {
 // and the medians of the per-iteration ratios (merged/pair, pair2/pair). If
 // MHCC_ORTOPS_BASE_LIB names another build of the library (say main's, for
 // the speed before a change), the pair also runs with it, in the same
-// iterations (base-pair-ms, merged/base-pair, pair/base-pair). The _cold
+// iterations, and so does the merged op (base-pair-ms, base-merged-ms,
+// merged/base-pair, pair/base-pair, merged/base-merged). The _cold
 // case writes 64 MB before each run (untimed), so x and y come from memory
 // as in a model, where the sublayer's block runs between the state's
 // writing and its reading. If MHCC_ORTOPS_BENCH_ENV_B is NAME=VALUE[,…],
@@ -146,8 +147,8 @@ func BenchmarkCoeffsBoundary(b *testing.B) {
 			names := []string{"pair", "merged", "pair2"}
 			runs := []*timedRun{newTimedRun(b, lib, fc, pair, outs), newTimedRun(b, lib, fc, merged, outs), newTimedRun(b, lib, fc, pair, outs)}
 			if base != nil {
-				names = append(names, "base-pair")
-				runs = append(runs, newTimedRun(b, base, fc, pair, outs))
+				names = append(names, "base-pair", "base-merged")
+				runs = append(runs, newTimedRun(b, base, fc, pair, outs), newTimedRun(b, base, fc, merged, outs))
 			}
 			envB := os.Getenv("MHCC_ORTOPS_BENCH_ENV_B") // NAME=VALUE[,…]: merged-b, the merged op with them set during its runs
 			mb := -1
@@ -209,6 +210,7 @@ func BenchmarkCoeffsBoundary(b *testing.B) {
 			if base != nil {
 				b.ReportMetric(ratio(1, 3), "merged/base-pair")
 				b.ReportMetric(ratio(0, 3), "pair/base-pair")
+				b.ReportMetric(ratio(1, 4), "merged/base-merged")
 			}
 		})
 	}
