@@ -1059,6 +1059,26 @@ VECTOR static float boundary_any(size_t n, size_t c, const float *restrict x, co
 }
 
 #if HAVE_WIDE
+// collapse16 and mix16 are the boundary's arithmetic on 16 values of each
+// of the n state vectors s, in boundary_row's order: the collapse
+// h = Σ pre[q]·s[q], and stream k of the mixing, Σ comb[q,k]·s[q] (one
+// stream at a time, so that only one is live).
+static inline __attribute__((always_inline)) v16 collapse16(size_t n, const v16 *s, const float *pre) {
+	v16 hv = pre[0] * s[0];
+#pragma GCC unroll 8
+	for (size_t q = 1; q < n; q++)
+		hv += pre[q] * s[q];
+	return hv;
+}
+
+static inline __attribute__((always_inline)) v16 mix16(size_t n, size_t k, const v16 *s, const float *comb) {
+	v16 mv = comb[k] * s[0];
+#pragma GCC unroll 8
+	for (size_t q = 1; q < n; q++)
+		mv += comb[q * n + k] * s[q];
+	return mv;
+}
+
 // boundary_row16 is boundary_row in 16-lane vectors (AVX-512), the same
 // values of h, mixed and state; Σ h² in 16 partial sums. Measured with
 // block_state16 against the 8-lane forms (n = 4, C = 1024, 256 tokens, the
@@ -1070,7 +1090,7 @@ static inline __attribute__((always_inline)) float boundary_row16(size_t n, size
 	v16 hh = {0};
 	size_t i = 0;
 	for (; i + 16 <= c; i += 16) {
-		v16 s[MAX_STREAMS], hv;
+		v16 s[MAX_STREAMS];
 		v16 yv = y != NULL ? load16(y + i) : (v16){0};
 #pragma GCC unroll 8
 		for (size_t q = 0; q < n; q++) {
@@ -1080,20 +1100,12 @@ static inline __attribute__((always_inline)) float boundary_row16(size_t n, size
 			if (state != NULL)
 				store16(state + q * c + i, s[q]);
 		}
-		hv = pre[0] * s[0];
-#pragma GCC unroll 8
-		for (size_t q = 1; q < n; q++)
-			hv += pre[q] * s[q];
+		v16 hv = collapse16(n, s, pre);
 		store16(h + i, hv);
 		hh += hv * hv;
 #pragma GCC unroll 8
-		for (size_t k = 0; k < n; k++) {
-			v16 mv = comb[k] * s[0];
-#pragma GCC unroll 8
-			for (size_t q = 1; q < n; q++)
-				mv += comb[q * n + k] * s[q];
-			store16(mixed + k * c + i, mv);
-		}
+		for (size_t k = 0; k < n; k++)
+			store16(mixed + k * c + i, mix16(n, k, s, comb));
 	}
 	return boundary_tail(n, c, i, x, y, post, pre, comb, h, mixed, state, sum16(hh));
 }
@@ -1323,22 +1335,16 @@ __attribute__((target("avx512f,fma"))) static float cb_swap16(const job *j, size
 	for (int q = 0; q < N; q++)
 		acc[q] = (v16){0};
 	for (size_t i = 0; i < c; i += 16) {
-		v16 so[N], hv;
+		v16 so[N];
 #pragma GCC unroll 4
 		for (int q = 0; q < N; q++)
 			so[q] = load16(s + q * c + i);
-		hv = pre[0] * so[0];
-#pragma GCC unroll 4
-		for (int q = 1; q < N; q++)
-			hv += pre[q] * so[q];
+		v16 hv = collapse16(N, so, pre);
 		store16(h + i, hv);
 		hh += hv * hv;
 #pragma GCC unroll 4
 		for (int k = 0; k < N; k++) {
-			v16 mv = comb[k] * so[0];
-#pragma GCC unroll 4
-			for (int q = 1; q < N; q++)
-				mv += comb[q * N + k] * so[q];
+			v16 mv = mix16(N, (size_t)k, so, comb);
 			if (nt)
 				_mm512_stream_ps(mixed + k * c + i, (__m512)mv);
 			else
