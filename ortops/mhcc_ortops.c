@@ -1198,8 +1198,8 @@ static void boundary_range(const job *j, size_t t0, size_t t1) {
 // with x and y coming from memory, 0.81–0.85× with them in the caches
 // (in three phases, tile built, projected, then read by the boundary:
 // 0.99–1.00× and 1.04–1.05× — the pair's second read of x hits L3 and
-// costs about what the tile's writes and reads do). Tile size (before the 16-lane forms, the op over the pair):
-// 32 tokens (512 KB) 0.96–0.97×, 16 (256 KB) 0.985–0.995×, 8 (128 KB)
+// costs about what the tile's writes and reads do). Tile size (before
+// the 16-lane forms, the op over the pair): 32 tokens (512 KB) 0.96–0.97×, 16 (256 KB) 0.985–0.995×, 8 (128 KB)
 // 0.97–1.01×. Building the state a GEMM block at a time into the tile,
 // interleaved with the projection as coeffs_gemm does in L1, measured
 // 1.03–1.12×: its writes into the tile slow the GEMM.
@@ -1282,8 +1282,8 @@ static void cb_project(const job *j, size_t tb, size_t bn, const float *s, const
 // GEMM block, 128 KB of state at n = 4, C = 1024) and tasks of 128 tokens
 // (so a task has tiles to chain; the first tile of a task is built alone,
 // its last boundary done alone), or two tasks below 256 tokens so that a
-// shorter prefill still uses two threads (cb_swap_chunk). For n = 4 with AVX-512, float32, y given
-// and the state output left out (as in every compiled model), C a
+// shorter prefill still uses two threads (cb_swap_chunk). For n = 4 with
+// AVX-512, float32, y given and the state output left out (as in every compiled model), C a
 // multiple of KC (≤ CB_SWAP_MAX_C); otherwise tiles of CB_TILE_BYTES in
 // three phases. The swap writes mixed with non-temporal stores (when
 // it is 64-byte aligned, as onnxruntime's buffers are): mixed is next

@@ -270,7 +270,7 @@ func (c *contender) call(n int) (wall, cpu, pcpu time.Duration, err error) {
 		}
 	}
 	d := time.Duration(n)
-	defer func() { c.lastFaults = float64(threadFaults()-f0) / float64(n) }()
+	c.lastFaults = float64(threadFaults()-f0) / float64(n)
 	return time.Since(t0) / d, (benchenv.ThreadCPU() - c0) / d, (processCPU() - p0) / d, nil
 }
 
@@ -552,11 +552,7 @@ func runProcesses(o options) (pooled []*measuredCase, each [][]*measuredCase, er
 			return nil, nil, fmt.Errorf("process %d of %d: its samples: %w", k+1, o.processes, err)
 		}
 		each = append(each, got)
-		var copied []*measuredCase // pool appends to its first argument's slices
-		if err := json.Unmarshal(out, &copied); err != nil {
-			return nil, nil, err
-		}
-		pooled = pool(pooled, copied)
+		pooled = pool(pooled, got)
 	}
 	return pooled, each, nil
 }
@@ -691,13 +687,16 @@ type samples struct {
 
 func (c *contender) sampled() samples { return samples{c.samples, c.cpu, c.pcpu, c.faults} }
 
-// pool appends b's rounds to a's, case by case and engine by engine; a
-// case b has that a lacks is added.
+// pool appends b's rounds to a's, case by case and engine by engine, into
+// new slices (b is left as it is); a case b has that a lacks is added as a
+// copy.
 func pool(a, b []*measuredCase) []*measuredCase {
 	for _, cb := range b {
 		i := slices.IndexFunc(a, func(ca *measuredCase) bool { return ca.Pair == cb.Pair && ca.Past == cb.Past })
 		if i < 0 {
-			a = append(a, cb)
+			c := *cb
+			c.Engines = slices.Clone(cb.Engines)
+			a = append(a, &c)
 			continue
 		}
 		for k := range a[i].Engines {
@@ -713,7 +712,7 @@ func pool(a, b []*measuredCase) []*measuredCase {
 }
 
 func (a samples) join(b samples) samples {
-	return samples{append(a.Wall, b.Wall...), append(a.CPU, b.CPU...), append(a.PCPU, b.PCPU...), append(a.Faults, b.Faults...)}
+	return samples{slices.Concat(a.Wall, b.Wall), slices.Concat(a.CPU, b.CPU), slices.Concat(a.PCPU, b.PCPU), slices.Concat(a.Faults, b.Faults)}
 }
 
 // faultStats is the mean of page faults per step over the samples and how
