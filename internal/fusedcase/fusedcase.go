@@ -210,7 +210,9 @@ input %%w: %s[%d]
 }
 
 // IsT reports whether input name has the case's state dtype (else float32).
-func (fc *Case) IsT(name string) bool { return name == "x" || name == "y" || name == "w" || name == "e" }
+func (fc *Case) IsT(name string) bool {
+	return name == "x" || name == "y" || name == "w" || name == "e"
+}
 
 // OutIsT reports whether output o has the case's state dtype (else float32).
 func (fc *Case) OutIsT(o string) bool { return o[0] == 'n' || o[0] == 'm' || o[0] == 's' }
