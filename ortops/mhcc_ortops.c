@@ -75,11 +75,11 @@
 
 static const OrtApi *api;
 
-enum kind { COEFFS, POST_COEFFS, PREMIX_NORM, BOUNDARY, COEFFS_BOUNDARY, NKINDS };
+enum kind { COEFFS, POST_COEFFS, PREMIX_NORM, BOUNDARY, COEFFS_BOUNDARY, HEAD, NKINDS };
 
-static const char *const op_names[NKINDS] = {"HCCoeffsSinkhorn", "HCPostCoeffsSinkhorn", "HCPremixNorm", "HCBoundary", "HCCoeffsBoundary"};
-static const size_t n_inputs[NKINDS] = {3, 5, 4, 6, 6};
-static const size_t n_outputs[NKINDS] = {3, 3, 2, 3, 6};
+static const char *const op_names[NKINDS] = {"HCCoeffsSinkhorn", "HCPostCoeffsSinkhorn", "HCPremixNorm", "HCBoundary", "HCCoeffsBoundary", "HCHead"};
+static const size_t n_inputs[NKINDS] = {3, 5, 4, 6, 6, 7};
+static const size_t n_outputs[NKINDS] = {3, 3, 2, 3, 6, 2};
 
 // has_coeffs: the op computes pre, post and comb (outputs 0..2) from fn.
 static int has_coeffs(enum kind kind) { return kind == COEFFS || kind == POST_COEFFS || kind == COEFFS_BOUNDARY; }
@@ -169,7 +169,7 @@ static void unscratch(float *stack, float *p) {
 typedef struct {
 	enum kind kind;
 	float eps, rms_eps;
-	float norm_eps; // HCCoeffsBoundary: the RMSNorm's eps (the boundary ops' eps)
+	float norm_eps; // HCCoeffsBoundary, HCHead: the RMSNorm's eps (the boundary ops' eps)
 	int64_t iters;
 	ONNXTensorElementDataType type; // of x (and y, w and the T outputs)
 	char node[256];
@@ -268,6 +268,7 @@ typedef struct {
 	float *pre_out, *post_out, *comb_out;
 	void *normed, *mixed, *state;
 	const float *wf; // w as float32 (widened if float16)
+	float scale;     // HCHead: scale[0]
 	const float *packed; // fn packed in panels for the token-tiled projection (NULL: per-token projection)
 	size_t qw;           // rows per panel of packed: QW or QW16
 	int pairs;           // n = 4 with AVX-512: micro16p, on panels of QW
@@ -1435,6 +1436,145 @@ static void cb_range(const job *j, size_t t0, size_t t1) {
 	unscratch(stack, buf);
 }
 
+// ---- HCHead: the last post-mix, the head's coefficients, collapse and RMSNorm ----
+//
+// Per token, two passes over its state, which stays in L1 (n·C floats of
+// scratch, or the state output itself when float32 asks for it):
+//   1. over n·C: s = x + post⊗y (stored), Σ s² and the n dot products s · fn_r
+//      (fn read as is, [n, n·C], not pre-scaled), then
+//      z = scale·((s·fnᵀ)·r) + base, pre = sigmoid(z) + eps;
+//   2. over C: h = Σ pre[q]·s[q] (stored) and Σ h²; then normed = h·inv·w.
+// Every sum in float32; each token's sums are formed in the same order
+// whatever the thread count (the tokens are only split between tasks).
+// Below 5 streams the first pass keeps two sets of partial sums (n + 1
+// chains of multiply-adds would leave the FMA units waiting on latency).
+
+// HEAD_ROW defines NAME: the two passes of one token in vectors VT of W
+// lanes (LD, ST, SUM: their load, store and horizontal sum); x may be s
+// (float16: x widened in place). It returns Σ h².
+#define HEAD_ROW(NAME, VT, W, LD, ST, SUM)                                                                                              \
+	static inline __attribute__((always_inline)) float NAME(size_t n, size_t c, const job *j, const float *x, const float *restrict y, \
+	                                                        const float *post, float *s, float *restrict h) {                           \
+		size_t nc = n * c;                                                                                                          \
+		const float *restrict fn = j->fn;                                                                                           \
+		int two = n <= 4;                                                                                                           \
+		VT a[MAX_STREAMS], b[MAX_STREAMS], sq = {0}, sq1 = {0};                                                                     \
+		float tail[MAX_STREAMS], pre[MAX_STREAMS], tsq = 0;                                                                         \
+		_Pragma("GCC unroll 8") for (size_t r = 0; r < n; r++) a[r] = b[r] = (VT){0}, tail[r] = 0;                                  \
+		for (size_t q = 0; q < n; q++) {                                                                                            \
+			const float *xq = x + q * c, *fq = fn + q * c;                                                                      \
+			float *sq_ = s + q * c, p = post[q];                                                                                \
+			size_t i = 0;                                                                                                       \
+			if (two)                                                                                                            \
+				for (; i + 2 * W <= c; i += 2 * W) {                                                                        \
+					VT u = LD(xq + i) + p * LD(y + i), v = LD(xq + i + W) + p * LD(y + i + W);                          \
+					ST(sq_ + i, u);                                                                                     \
+					ST(sq_ + i + W, v);                                                                                 \
+					sq += u * u, sq1 += v * v;                                                                          \
+					_Pragma("GCC unroll 8") for (size_t r = 0; r < n; r++) {                                           \
+						a[r] += u * LD(fq + r * nc + i);                                                            \
+						b[r] += v * LD(fq + r * nc + i + W);                                                        \
+					}                                                                                                   \
+				}                                                                                                           \
+			for (; i + W <= c; i += W) {                                                                                        \
+				VT u = LD(xq + i) + p * LD(y + i);                                                                          \
+				ST(sq_ + i, u);                                                                                             \
+				sq += u * u;                                                                                                \
+				_Pragma("GCC unroll 8") for (size_t r = 0; r < n; r++) a[r] += u * LD(fq + r * nc + i);                    \
+			}                                                                                                                   \
+			for (; i < c; i++) {                                                                                                \
+				float v = xq[i] + p * y[i];                                                                                 \
+				sq_[i] = v;                                                                                                 \
+				tsq += v * v;                                                                                               \
+				for (size_t r = 0; r < n; r++)                                                                              \
+					tail[r] += v * fq[r * nc + i];                                                                      \
+			}                                                                                                                   \
+		}                                                                                                                           \
+		float rr = 1.0f / sqrtf((tsq + SUM(sq + sq1)) / (float)nc + j->k->rms_eps);                                                \
+		for (size_t r = 0; r < n; r++) {                                                                                            \
+			float z = j->scale * ((tail[r] + SUM(a[r] + b[r])) * rr) + j->base[r];                                              \
+			pre[r] = 1.0f / (1.0f + expf(-z)) + j->k->eps;                                                                      \
+		}                                                                                                                           \
+		VT hh = {0};                                                                                                                \
+		float th = 0;                                                                                                               \
+		size_t i = 0;                                                                                                               \
+		for (; i + W <= c; i += W) {                                                                                                \
+			VT hv = pre[0] * LD(s + i);                                                                                         \
+			_Pragma("GCC unroll 8") for (size_t q = 1; q < n; q++) hv += pre[q] * LD(s + q * c + i);                           \
+			ST(h + i, hv);                                                                                                      \
+			hh += hv * hv;                                                                                                      \
+		}                                                                                                                           \
+		for (; i < c; i++) {                                                                                                        \
+			float hv = pre[0] * s[i];                                                                                           \
+			for (size_t q = 1; q < n; q++)                                                                                      \
+				hv += pre[q] * s[q * c + i];                                                                                \
+			h[i] = hv;                                                                                                          \
+			th += hv * hv;                                                                                                      \
+		}                                                                                                                           \
+		return th + SUM(hh);                                                                                                        \
+	}
+
+HEAD_ROW(head_row, v8, 8, load8, store8, sum8)
+
+#define HEAD_N(N) head_row(N, c, j, x, y, post, s, h)
+
+// head_any is head_row for any n.
+VECTOR static float head_any(size_t n, size_t c, const job *j, const float *x, const float *restrict y, const float *post, float *s,
+                             float *restrict h) {
+	BY_STREAMS(n, HEAD_N);
+}
+
+#if HAVE_WIDE
+HEAD_ROW(head_row16, v16, 16, load16, store16, sum16)
+
+#define HEAD_N16(N) head_row16(N, c, j, x, y, post, s, h)
+
+// head_any16 is head_any in 16-lane vectors (AVX-512).
+__attribute__((target("avx512f,fma"))) static float head_any16(size_t n, size_t c, const job *j, const float *x, const float *restrict y,
+                                                              const float *post, float *s, float *restrict h) {
+	BY_STREAMS(n, HEAD_N16);
+}
+#endif
+
+// head_range is HCHead for tokens t0 … t1−1.
+static void head_range(const job *j, size_t t0, size_t t1) {
+	size_t n = j->n, c = j->c, nc = n * c;
+	int f32 = j->k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+	float stack[STACK_FLOATS], *buf = scratch(stack, nc + (f32 ? c : 2 * c));
+	float *sb = buf, *h = sb + nc, *yb = h + c; // yb: float16's y widened
+	for (size_t t = t0; t < t1; t++) {
+		const float *post = j->post_in + t * j->post_stride, *x, *y;
+		float *s = sb;
+		if (f32) {
+			x = (const float *)j->x + t * nc;
+			y = (const float *)j->y + t * c;
+			if (j->state != NULL) // the state straight into the output
+				s = (float *)j->state + t * nc;
+		} else {
+			load(sb, j->x, t * nc, nc, j->k->type);
+			load(yb, j->y, t * c, c, j->k->type);
+			x = sb, y = yb;
+		}
+		float hh;
+#if HAVE_WIDE
+		if (j->wide)
+			hh = head_any16(n, c, j, x, y, post, s, h);
+		else
+#endif
+			hh = head_any(n, c, j, x, y, post, s, h);
+		float inv = 1.0f / sqrtf(hh / (float)c + j->k->norm_eps);
+		if (f32) {
+			norm_row((float *)j->normed + t * c, h, inv, j->wf, c);
+			continue;
+		}
+		norm_row(h, h, inv, j->wf, c);
+		store(j->normed, t * c, h, c, j->k->type);
+		if (j->state != NULL)
+			store(j->state, t * nc, sb, nc, j->k->type);
+	}
+	unscratch(stack, buf);
+}
+
 static void task(void *data, size_t i) {
 	const job *j = data;
 	size_t t0 = i * j->chunk, t1 = t0 + j->chunk;
@@ -1442,6 +1582,8 @@ static void task(void *data, size_t i) {
 		t1 = j->tokens;
 	if (j->k->kind == COEFFS_BOUNDARY)
 		cb_range(j, t0, t1);
+	else if (j->k->kind == HEAD)
+		head_range(j, t0, t1);
 	else if (j->k->kind == COEFFS || j->k->kind == POST_COEFFS)
 		coeffs_range(j, t0, t1);
 	else
@@ -1527,7 +1669,7 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 	j.tokens = 1;
 	for (size_t i = 0; i + 2 < x.rank; i++)
 		j.tokens *= (size_t)x.dims[i];
-	size_t iy = k->kind == POST_COEFFS ? 3 : k->kind == BOUNDARY || k->kind == COEFFS_BOUNDARY ? 4 : 0;
+	size_t iy = k->kind == POST_COEFFS ? 3 : k->kind == BOUNDARY || k->kind == COEFFS_BOUNDARY ? 4 : k->kind == HEAD ? 5 : 0;
 	if (iy) {
 		tensor y, post;
 		CHECK(input(ctx, iy, &y));
@@ -1566,7 +1708,45 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 		CHECK(output(ctx, 2, dims, x.rank, &p));
 		j.comb_out = p;
 	}
-	if (k->kind != COEFFS && k->kind != POST_COEFFS) { // the boundary's inputs and outputs
+	if (k->kind == HEAD) { // fn [n, n·C], base [n], scale [1], w [C] -> normed [lead, C], state [lead, n, C] (optional)
+		tensor fn, base, scale, w;
+		CHECK(input(ctx, 1, &fn));
+		CHECK(input(ctx, 2, &base));
+		CHECK(input(ctx, 3, &scale));
+		CHECK(input(ctx, 4, &w));
+		if (fn.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || fn.rank != 2 || fn.dims[0] != (int64_t)j.n || fn.dims[1] != (int64_t)(j.n * j.c))
+			return fail(k, "input fn must be float32 [%zu, %zu]", j.n, j.n * j.c);
+		if (base.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || base.rank != 1 || base.dims[0] != (int64_t)j.n)
+			return fail(k, "input base must be float32 [%zu]", j.n);
+		if (scale.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || scale.rank > 1 || (scale.rank == 1 && scale.dims[0] != 1))
+			return fail(k, "input scale must be float32 [1]");
+		if (w.type != x.type || w.rank != 1 || w.dims[0] != (int64_t)j.c)
+			return fail(k, "input w must have x's type and shape [%zu]", j.c);
+		j.fn = fn.data;
+		j.base = base.data;
+		j.scale = *(const float *)scale.data;
+		if (x.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
+			j.wf = w.data;
+		} else { // widened once per call
+			if ((wf_owned = malloc(j.c * sizeof(float))) == NULL)
+				return fail(k, "out of memory");
+			load(wf_owned, w.data, 0, j.c, x.type);
+			j.wf = wf_owned;
+		}
+		int64_t dims[8];
+		memcpy(dims, lead, sizeof lead);
+		dims[x.rank - 2] = (int64_t)j.c;
+		OrtStatus *st = output(ctx, 0, dims, x.rank - 1, &j.normed);
+		size_t outs = 0;
+		if (st == NULL && (st = api->KernelContext_GetOutputCount(ctx, &outs)) == NULL && outs > 1)
+			st = output(ctx, 1, x.dims, x.rank, &j.state); // NULL if omitted ("")
+		if (st == NULL && j.normed == NULL)
+			st = fail(k, "output normed is required");
+		if (st != NULL) {
+			free(wf_owned);
+			return st;
+		}
+	} else if (k->kind != COEFFS && k->kind != POST_COEFFS) { // the boundary's inputs and outputs
 		tensor w;
 		CHECK(input(ctx, 3, &w));
 		if (w.type != x.type || w.rank != 1 || w.dims[0] != (int64_t)j.c)
@@ -1664,6 +1844,8 @@ static int isT(enum kind kind, size_t i) {
 		return i == 0;
 	case POST_COEFFS:
 		return i == 0 || i == 3;
+	case HEAD:
+		return i == 0 || i == 4 || i == 5;
 	default:
 		return i == 0 || i == 3 || i == 4;
 	}
@@ -1684,12 +1866,13 @@ static OrtCustomOpInputOutputCharacteristic ORT_API_CALL required(const OrtCusto
 	return INPUT_OUTPUT_REQUIRED;
 }
 
-// The state output (HCBoundary's third, HCCoeffsBoundary's sixth) is
-// optional: a graph that does not read it leaves it out, and the kernel
-// does not write it.
+// The state output (HCBoundary's third, HCCoeffsBoundary's sixth, HCHead's
+// second) is optional: a graph that does not read it leaves it out, and the
+// kernel does not write it.
 static OrtCustomOpInputOutputCharacteristic ORT_API_CALL output_characteristic(const OrtCustomOp *op, size_t i) {
 	enum kind kind = ((const custom_op *)op)->kind;
-	return (kind == BOUNDARY && i == 2) || (kind == COEFFS_BOUNDARY && i == 5) ? INPUT_OUTPUT_OPTIONAL : INPUT_OUTPUT_REQUIRED;
+	return (kind == BOUNDARY && i == 2) || (kind == COEFFS_BOUNDARY && i == 5) || (kind == HEAD && i == 1) ? INPUT_OUTPUT_OPTIONAL
+	                                                                                                      : INPUT_OUTPUT_REQUIRED;
 }
 
 static OrtMemType ORT_API_CALL mem_type(const OrtCustomOp *op, size_t i) {
@@ -1789,6 +1972,8 @@ static OrtStatus *ORT_API_CALL create_kernel(const OrtCustomOp *op, const OrtApi
 		if (t != want)
 			st = fail(k, "input %zu has element type %d, want %d", i, (int)t, (int)want);
 	}
+	if (st == NULL && k->kind == HEAD)
+		st = api->KernelInfoGetAttribute_float(info, "rms_eps", &k->rms_eps);
 	if (st == NULL && has_coeffs(k->kind)) {
 		st = api->KernelInfoGetAttribute_int64(info, "iters", &k->iters);
 		if (st == NULL)
@@ -1798,7 +1983,7 @@ static OrtStatus *ORT_API_CALL create_kernel(const OrtCustomOp *op, const OrtApi
 	}
 	if (st == NULL)
 		st = api->KernelInfoGetAttribute_float(info, "eps", &k->eps);
-	if (st == NULL && k->kind == COEFFS_BOUNDARY)
+	if (st == NULL && (k->kind == COEFFS_BOUNDARY || k->kind == HEAD))
 		st = api->KernelInfoGetAttribute_float(info, "norm_eps", &k->norm_eps);
 	if (st == NULL && has_coeffs(k->kind))
 		st = pack_constant(k, info);
