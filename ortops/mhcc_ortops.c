@@ -1438,139 +1438,222 @@ static void cb_range(const job *j, size_t t0, size_t t1) {
 
 // ---- HCHead: the last post-mix, the head's coefficients, collapse and RMSNorm ----
 //
-// Per token, two passes over its state, which stays in L1 (n·C floats of
-// scratch, or the state output itself when float32 asks for it):
-//   1. over n·C: s = x + post⊗y (stored), Σ s² and the n dot products s · fn_r
-//      (fn read as is, [n, n·C], not pre-scaled), then
-//      z = scale·((s·fnᵀ)·r) + base, pre = sigmoid(z) + eps;
-//   2. over C: h = Σ pre[q]·s[q] (stored) and Σ h²; then normed = h·inv·w.
-// Every sum in float32; each token's sums are formed in the same order
-// whatever the thread count (the tokens are only split between tasks).
-// Below 5 streams the first pass keeps two sets of partial sums (n + 1
-// chains of multiply-adds would leave the FMA units waiting on latency).
+// A tile of up to HEAD_TILE tokens at a time (their states, n·C floats
+// each, stay in L2: scratch, or the state output itself when float32 asks
+// for it), in two passes:
+//   1. over n·C, HEAD_KC values of a stream at a time, token after token
+//      (so the n rows of fn for those values, read from L2 once per tile,
+//      stay in L1 for the tile's tokens): s = x + post⊗y (stored), Σ s² and
+//      the n dot products s · fn_r (fn read as is, [n, n·C], not
+//      pre-scaled); then z = scale·((s·fnᵀ)·r) + base, pre = sigmoid(z) + eps;
+//   2. per token, over C: h = Σ pre[q]·s[q] (stored) and Σ h²; then
+//      normed = h·inv·w.
+// Every sum in float32; each token's partial sums are formed in the same
+// order whatever the tile and the thread count. Below 5 streams the first
+// pass keeps two sets of partial sums (n + 1 chains of multiply-adds would
+// leave the FMA units waiting on latency).
 
-// HEAD_ROW defines NAME: the two passes of one token in vectors VT of W
-// lanes (LD, ST, SUM: their load, store and horizontal sum); x may be s
-// (float16: x widened in place). It returns Σ h².
-#define HEAD_ROW(NAME, VT, W, LD, ST, SUM)                                                                                              \
-	static inline __attribute__((always_inline)) float NAME(size_t n, size_t c, const job *j, const float *x, const float *restrict y, \
-	                                                        const float *post, float *s, float *restrict h) {                           \
+#define HEAD_TILE 8   // tokens per tile, at most
+#define HEAD_KC 256   // values of a stream per step of the first pass
+#define HEAD_TILE_BYTES (256 * 1024) // the tile's state, at most (or one token)
+#define HEAD_ACC (2 * MAX_STREAMS + 2) // partial sums per token: a[n], b[n], Σ s² (two)
+
+// head_tile is the tokens per tile for states of nc values.
+static size_t head_tile(size_t nc) {
+	size_t t = HEAD_TILE_BYTES / (nc * sizeof(float));
+	return t < 1 ? 1 : t > HEAD_TILE ? HEAD_TILE : t;
+}
+
+// HEAD_PASSES defines PROJ and COLLAPSE in vectors VT of W lanes (LD, ST,
+// SUM: their load, store and horizontal sum).
+//
+// PROJ is the first pass for the bn tokens of a tile: token b's x[b]
+// (float32; may be s[b]: float16 widened in place), y[b], post[b] into its
+// state s[b], and its pre into pre[b]; acc holds bn · HEAD_ACC vectors
+// (the partial sums between steps).
+//
+// COLLAPSE is the second pass of one token: h from its state s and pre;
+// it returns Σ h².
+#define HEAD_PASSES(PROJ, COLLAPSE, VT, W, LD, ST, SUM)                                                                                \
+	static inline __attribute__((always_inline)) int PROJ(size_t n, size_t c, const job *j, size_t bn, const float *const *x,        \
+	                                                      const float *const *y, const float *const *post, float *const *s,       \
+	                                                      VT (*acc)[HEAD_ACC], float (*pre)[MAX_STREAMS]) {                         \
 		size_t nc = n * c;                                                                                                          \
 		const float *restrict fn = j->fn;                                                                                           \
 		int two = n <= 4;                                                                                                           \
-		VT a[MAX_STREAMS], b[MAX_STREAMS], sq = {0}, sq1 = {0};                                                                     \
-		float tail[MAX_STREAMS], pre[MAX_STREAMS], tsq = 0;                                                                         \
-		_Pragma("GCC unroll 8") for (size_t r = 0; r < n; r++) a[r] = b[r] = (VT){0}, tail[r] = 0;                                  \
-		for (size_t q = 0; q < n; q++) {                                                                                            \
-			const float *xq = x + q * c, *fq = fn + q * c;                                                                      \
-			float *sq_ = s + q * c, p = post[q];                                                                                \
-			size_t i = 0;                                                                                                       \
-			if (two)                                                                                                            \
-				for (; i + 2 * W <= c; i += 2 * W) {                                                                        \
-					VT u = LD(xq + i) + p * LD(y + i), v = LD(xq + i + W) + p * LD(y + i + W);                          \
-					ST(sq_ + i, u);                                                                                     \
-					ST(sq_ + i + W, v);                                                                                 \
-					sq += u * u, sq1 += v * v;                                                                          \
-					_Pragma("GCC unroll 8") for (size_t r = 0; r < n; r++) {                                           \
-						a[r] += u * LD(fq + r * nc + i);                                                            \
-						b[r] += v * LD(fq + r * nc + i + W);                                                        \
+		float tail[HEAD_TILE][MAX_STREAMS + 1];                                                                                     \
+		for (size_t t = 0; t < bn; t++) {                                                                                           \
+			for (size_t r = 0; r < HEAD_ACC; r++)                                                                               \
+				acc[t][r] = (VT){0};                                                                                        \
+			for (size_t r = 0; r <= n; r++)                                                                                     \
+				tail[t][r] = 0;                                                                                             \
+		}                                                                                                                           \
+		for (size_t q = 0; q < n; q++)                                                                                              \
+			for (size_t i0 = 0; i0 < c; i0 += HEAD_KC) {                                                                        \
+				size_t end = c - i0 < HEAD_KC ? c : i0 + HEAD_KC;                                                           \
+				const float *restrict fq = fn + q * c;                                                                      \
+				for (size_t t = 0; t < bn; t++) {                                                                           \
+					const float *xq = x[t] + q * c, *restrict yt = y[t];                                                \
+					float *sq_ = s[t] != NULL ? s[t] + q * c : NULL, p = post[t][q];                                    \
+					VT a[MAX_STREAMS], b[MAX_STREAMS], sq = acc[t][2 * MAX_STREAMS], sq1 = acc[t][2 * MAX_STREAMS + 1]; \
+					_Pragma("GCC unroll 8") for (size_t r = 0; r < n; r++) a[r] = acc[t][r],                            \
+					                                                      b[r] = acc[t][MAX_STREAMS + r];           \
+					size_t i = i0;                                                                                      \
+					if (two)                                                                                            \
+						for (; i + 2 * W <= end; i += 2 * W) {                                                      \
+							VT u = LD(xq + i) + p * LD(yt + i), v = LD(xq + i + W) + p * LD(yt + i + W);        \
+							if (sq_ != NULL)                                                                    \
+								ST(sq_ + i, u), ST(sq_ + i + W, v);                                         \
+							sq += u * u, sq1 += v * v;                                                          \
+							_Pragma("GCC unroll 8") for (size_t r = 0; r < n; r++) {                           \
+								a[r] += u * LD(fq + r * nc + i);                                            \
+								b[r] += v * LD(fq + r * nc + i + W);                                        \
+							}                                                                                   \
+						}                                                                                           \
+					for (; i + W <= end; i += W) {                                                                      \
+						VT u = LD(xq + i) + p * LD(yt + i);                                                         \
+						if (sq_ != NULL)                                                                            \
+							ST(sq_ + i, u);                                                                     \
+						sq += u * u;                                                                                \
+						_Pragma("GCC unroll 8") for (size_t r = 0; r < n; r++) a[r] += u * LD(fq + r * nc + i);    \
 					}                                                                                                   \
+					for (; i < end; i++) {                                                                              \
+						float v = xq[i] + p * yt[i];                                                                \
+						if (sq_ != NULL)                                                                            \
+							sq_[i] = v;                                                                         \
+						tail[t][n] += v * v;                                                                        \
+						for (size_t r = 0; r < n; r++)                                                              \
+							tail[t][r] += v * fq[r * nc + i];                                                   \
+					}                                                                                                   \
+					_Pragma("GCC unroll 8") for (size_t r = 0; r < n; r++) acc[t][r] = a[r],                            \
+					                                                      acc[t][MAX_STREAMS + r] = b[r];           \
+					acc[t][2 * MAX_STREAMS] = sq, acc[t][2 * MAX_STREAMS + 1] = sq1;                                    \
 				}                                                                                                           \
-			for (; i + W <= c; i += W) {                                                                                        \
-				VT u = LD(xq + i) + p * LD(y + i);                                                                          \
-				ST(sq_ + i, u);                                                                                             \
-				sq += u * u;                                                                                                \
-				_Pragma("GCC unroll 8") for (size_t r = 0; r < n; r++) a[r] += u * LD(fq + r * nc + i);                    \
 			}                                                                                                                   \
-			for (; i < c; i++) {                                                                                                \
-				float v = xq[i] + p * y[i];                                                                                 \
-				sq_[i] = v;                                                                                                 \
-				tsq += v * v;                                                                                               \
-				for (size_t r = 0; r < n; r++)                                                                              \
-					tail[r] += v * fq[r * nc + i];                                                                      \
+		for (size_t t = 0; t < bn; t++) {                                                                                           \
+			float ss = tail[t][n] + SUM(acc[t][2 * MAX_STREAMS] + acc[t][2 * MAX_STREAMS + 1]);                                 \
+			float rr = 1.0f / sqrtf(ss / (float)nc + j->k->rms_eps);                                                            \
+			for (size_t r = 0; r < n; r++) {                                                                                    \
+				float z = j->scale * ((tail[t][r] + SUM(acc[t][r] + acc[t][MAX_STREAMS + r])) * rr) + j->base[r];           \
+				pre[t][r] = 1.0f / (1.0f + expf(-z)) + j->k->eps;                                                           \
 			}                                                                                                                   \
 		}                                                                                                                           \
-		float rr = 1.0f / sqrtf((tsq + SUM(sq + sq1)) / (float)nc + j->k->rms_eps);                                                \
-		for (size_t r = 0; r < n; r++) {                                                                                            \
-			float z = j->scale * ((tail[r] + SUM(a[r] + b[r])) * rr) + j->base[r];                                              \
-			pre[r] = 1.0f / (1.0f + expf(-z)) + j->k->eps;                                                                      \
-		}                                                                                                                           \
+		return 0;                                                                                                                   \
+	}                                                                                                                                   \
+                                                                                                                                            \
+	static inline __attribute__((always_inline)) float COLLAPSE(size_t n, size_t c, const float *restrict x, const float *restrict y,  \
+	                                                            const float *post, const float *pre, float *restrict h) {          \
 		VT hh = {0};                                                                                                                \
 		float th = 0;                                                                                                               \
 		size_t i = 0;                                                                                                               \
 		for (; i + W <= c; i += W) {                                                                                                \
-			VT hv = pre[0] * LD(s + i);                                                                                         \
-			_Pragma("GCC unroll 8") for (size_t q = 1; q < n; q++) hv += pre[q] * LD(s + q * c + i);                           \
+			VT yv = LD(y + i), hv = pre[0] * (LD(x + i) + post[0] * yv);                                                        \
+			_Pragma("GCC unroll 8") for (size_t q = 1; q < n; q++) hv += pre[q] * (LD(x + q * c + i) + post[q] * yv);          \
 			ST(h + i, hv);                                                                                                      \
 			hh += hv * hv;                                                                                                      \
 		}                                                                                                                           \
 		for (; i < c; i++) {                                                                                                        \
-			float hv = pre[0] * s[i];                                                                                           \
+			float hv = pre[0] * (x[i] + post[0] * y[i]);                                                                        \
 			for (size_t q = 1; q < n; q++)                                                                                      \
-				hv += pre[q] * s[q * c + i];                                                                                \
+				hv += pre[q] * (x[q * c + i] + post[q] * y[i]);                                                             \
 			h[i] = hv;                                                                                                          \
 			th += hv * hv;                                                                                                      \
 		}                                                                                                                           \
 		return th + SUM(hh);                                                                                                        \
 	}
 
-HEAD_ROW(head_row, v8, 8, load8, store8, sum8)
+HEAD_PASSES(head_proj, head_collapse, v8, 8, load8, store8, sum8)
 
-#define HEAD_N(N) head_row(N, c, j, x, y, post, s, h)
+#define HEAD_PROJ(N) head_proj(N, c, j, bn, x, y, post, s, acc, pre)
+#define HEAD_COLLAPSE(N) head_collapse(N, c, x, y, post, pre, h)
 
-// head_any is head_row for any n.
-VECTOR static float head_any(size_t n, size_t c, const job *j, const float *x, const float *restrict y, const float *post, float *s,
-                             float *restrict h) {
-	BY_STREAMS(n, HEAD_N);
+// head_proj_any and head_collapse_any are head_proj and head_collapse for any n.
+VECTOR static int head_proj_any(size_t n, size_t c, const job *j, size_t bn, const float *const *x, const float *const *y,
+                                const float *const *post, float *const *s, float (*pre)[MAX_STREAMS]) {
+	v8 acc[HEAD_TILE][HEAD_ACC];
+	BY_STREAMS(n, HEAD_PROJ);
+}
+
+VECTOR static float head_collapse_any(size_t n, size_t c, const float *restrict x, const float *restrict y, const float *post, const float *pre,
+                                      float *restrict h) {
+	BY_STREAMS(n, HEAD_COLLAPSE);
 }
 
 #if HAVE_WIDE
-HEAD_ROW(head_row16, v16, 16, load16, store16, sum16)
+HEAD_PASSES(head_proj16, head_collapse16, v16, 16, load16, store16, sum16)
 
-#define HEAD_N16(N) head_row16(N, c, j, x, y, post, s, h)
+#define HEAD_PROJ16(N) head_proj16(N, c, j, bn, x, y, post, s, acc, pre)
+#define HEAD_COLLAPSE16(N) head_collapse16(N, c, x, y, post, pre, h)
 
-// head_any16 is head_any in 16-lane vectors (AVX-512).
-__attribute__((target("avx512f,fma"))) static float head_any16(size_t n, size_t c, const job *j, const float *x, const float *restrict y,
-                                                              const float *post, float *s, float *restrict h) {
-	BY_STREAMS(n, HEAD_N16);
+// head_proj_any16 and head_collapse_any16: the same in 16-lane vectors (AVX-512).
+__attribute__((target("avx512f,fma"))) static int head_proj_any16(size_t n, size_t c, const job *j, size_t bn, const float *const *x,
+                                                                 const float *const *y, const float *const *post, float *const *s,
+                                                                 float (*pre)[MAX_STREAMS]) {
+	v16 acc[HEAD_TILE][HEAD_ACC];
+	BY_STREAMS(n, HEAD_PROJ16);
+}
+
+__attribute__((target("avx512f,fma"))) static float head_collapse_any16(size_t n, size_t c, const float *restrict x, const float *restrict y,
+                                                                       const float *post, const float *pre, float *restrict h) {
+	BY_STREAMS(n, HEAD_COLLAPSE16);
 }
 #endif
 
-// head_range is HCHead for tokens t0 … t1−1.
+// head_range is HCHead for tokens t0 … t1−1, a tile at a time.
 static void head_range(const job *j, size_t t0, size_t t1) {
-	size_t n = j->n, c = j->c, nc = n * c;
-	int f32 = j->k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
-	float stack[STACK_FLOATS], *buf = scratch(stack, nc + (f32 ? c : 2 * c));
-	float *sb = buf, *h = sb + nc, *yb = h + c; // yb: float16's y widened
-	for (size_t t = t0; t < t1; t++) {
-		const float *post = j->post_in + t * j->post_stride, *x, *y;
-		float *s = sb;
-		if (f32) {
-			x = (const float *)j->x + t * nc;
-			y = (const float *)j->y + t * c;
-			if (j->state != NULL) // the state straight into the output
-				s = (float *)j->state + t * nc;
-		} else {
-			load(sb, j->x, t * nc, nc, j->k->type);
-			load(yb, j->y, t * c, c, j->k->type);
-			x = sb, y = yb;
+	size_t n = j->n, c = j->c, nc = n * c, tile = head_tile(nc);
+	if (tile > t1 - t0)
+		tile = t1 - t0;
+	int f32 = j->k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, keep = j->state != NULL;
+	// h; float16: the tile's x and y widened, and its states if kept
+	float stack[STACK_FLOATS], *buf = scratch(stack, c + (f32 ? 0 : tile * (nc + c + (keep ? nc : 0))));
+	float *h = buf, *xb = h + c, *yb = xb + tile * nc, *sb = yb + tile * c;
+	for (size_t tb = t0; tb < t1; tb += tile) {
+		size_t bn = t1 - tb < tile ? t1 - tb : tile;
+		const float *x[HEAD_TILE], *y[HEAD_TILE], *post[HEAD_TILE];
+		float *s[HEAD_TILE], pre[HEAD_TILE][MAX_STREAMS];
+		for (size_t b = 0; b < bn; b++) {
+			size_t t = tb + b;
+			post[b] = j->post_in + t * j->post_stride;
+			s[b] = NULL;
+			if (f32) {
+				x[b] = (const float *)j->x + t * nc;
+				y[b] = (const float *)j->y + t * c;
+				if (keep) // the state straight into the output
+					s[b] = (float *)j->state + t * nc;
+			} else {
+				load(xb + b * nc, j->x, t * nc, nc, j->k->type);
+				load(yb + b * c, j->y, t * c, c, j->k->type);
+				x[b] = xb + b * nc, y[b] = yb + b * c;
+				if (keep)
+					s[b] = sb + b * nc;
+			}
 		}
-		float hh;
 #if HAVE_WIDE
 		if (j->wide)
-			hh = head_any16(n, c, j, x, y, post, s, h);
+			head_proj_any16(n, c, j, bn, x, y, post, s, pre);
 		else
 #endif
-			hh = head_any(n, c, j, x, y, post, s, h);
-		float inv = 1.0f / sqrtf(hh / (float)c + j->k->norm_eps);
-		if (f32) {
-			norm_row((float *)j->normed + t * c, h, inv, j->wf, c);
-			continue;
+			head_proj_any(n, c, j, bn, x, y, post, s, pre);
+		for (size_t b = 0; b < bn; b++) {
+			size_t t = tb + b;
+			float hh;
+#if HAVE_WIDE
+			if (j->wide)
+				hh = head_collapse_any16(n, c, x[b], y[b], post[b], pre[b], h);
+			else
+#endif
+				hh = head_collapse_any(n, c, x[b], y[b], post[b], pre[b], h);
+			float inv = 1.0f / sqrtf(hh / (float)c + j->k->norm_eps);
+			if (f32) {
+				norm_row((float *)j->normed + t * c, h, inv, j->wf, c);
+				continue;
+			}
+			norm_row(h, h, inv, j->wf, c);
+			store(j->normed, t * c, h, c, j->k->type);
+			if (keep)
+				store(j->state, t * nc, s[b], nc, j->k->type);
 		}
-		norm_row(h, h, inv, j->wf, c);
-		store(j->normed, t * c, h, c, j->k->type);
-		if (j->state != NULL)
-			store(j->state, t * nc, sb, nc, j->k->type);
 	}
 	unscratch(stack, buf);
 }
