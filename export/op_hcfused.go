@@ -29,7 +29,7 @@ import (
 // the two with the post-mix, merged (one op type).
 
 // FusedOpTypes lists the ai.mhcc op types of the fused lowerings.
-var FusedOpTypes = []string{"HCCoeffsSinkhorn", "HCPostCoeffsSinkhorn", "HCPremixNorm", "HCBoundary", "HCCoeffsBoundary"}
+var FusedOpTypes = []string{"HCCoeffsSinkhorn", "HCPostCoeffsSinkhorn", "HCPremixNorm", "HCBoundary", "HCCoeffsBoundary", "HCHead"}
 
 // onnxFloat is the ONNX elem type of float32 (float64 in the reference).
 func (e *emitter) onnxFloat() int64 {

@@ -69,11 +69,80 @@ var FuseHCBoundary = &Pass{
 				changed = changed || ok
 			}
 		}
+		if cx.Target.Allows(target.DomainMHCC, ir.OpHCHead.String()) {
+			for _, hc := range append([]*ir.Node(nil), g.Nodes...) {
+				if hc.Op != ir.OpHCHeadCoeffs {
+					continue
+				}
+				ok, err := fuseHead(g, cx, hc)
+				if err != nil {
+					return changed, err
+				}
+				changed = changed || ok
+			}
+		}
 		if changed && !g.Toposort() {
 			return changed, errCycle
 		}
 		return changed, nil
 	},
+}
+
+// fuseHead replaces the end of an mHC model, the last sublayer's post-mix
+// (an HCMix of already mixed streams), the head's coefficients hc, the
+// weighted collapse reading them and the RMSNorm reading the collapse, by
+// one HCHead (docs/fused-ops.md), when the collapse and hc read that HCMix's
+// state, pre is read by the collapse only (through its Cast in half
+// precision) and the collapse by the norm only. The norm's output and the
+// state keep their names; whatever else reads the state reads HCHead's
+// state output.
+func fuseHead(g *ir.Graph, cx *Context, hc *ir.Node) (bool, error) {
+	x := uncast(hc.Inputs[0])
+	pre := hc.Outputs[0]
+	mix := x.Def
+	if mix == nil || mix.Op != ir.OpHCMix || (len(mix.Inputs) > 3 && mix.Inputs[3] != nil) || pre.Uses != 1 || g.IsOutput(pre) {
+		return false, nil
+	}
+	col := onlyReader(g, pre)
+	if col != nil && col.Op == ir.OpCast {
+		col = onlyReader(g, col.Outputs[0])
+	}
+	if col == nil || col.Op != ir.OpHCCollapse || col.Attrs.String("mode") != "weighted" || col.Inputs[0] != x || uncast(col.Inputs[1]) != pre {
+		return false, nil
+	}
+	norm := onlyReader(g, col.Outputs[0])
+	if norm == nil || norm.Op != ir.OpRMSNorm || norm.Inputs[0] != col.Outputs[0] {
+		return false, nil
+	}
+	xm, y, post, w := mix.Inputs[0], mix.Inputs[1], uncast(mix.Inputs[2]), norm.Inputs[1]
+	dt := x.Type.DType
+	if dt != ir.Float32 && dt != ir.Float16 {
+		return false, nil // T is float32 or float16 (docs/fused-ops.md)
+	}
+	if xm.Type.DType != dt || y.Type.DType != dt || w.Type.DType != dt || post.Type.DType != ir.Float32 {
+		return false, nil
+	}
+	for _, v := range hc.Inputs[1:] {
+		if v.Type.DType != ir.Float32 {
+			return false, nil
+		}
+	}
+	a := hc.Attrs
+	h, err := g.NewNode(ir.OpHCHead, "hc_head.fused", hc.Pos,
+		ir.Attrs{"streams": a.Int("streams"), "eps": a.Float("eps"), "rms_eps": a.Float("rms_eps"), "norm_eps": norm.Attrs.Float("eps")},
+		[]*ir.Value{xm, hc.Inputs[1], hc.Inputs[2], hc.Inputs[3], w, y, post},
+		norm.Outputs[0].Name+".fused", x.Name+".fused")
+	if err != nil {
+		return false, nodeError(hc, "%v", err)
+	}
+	for i, old := range []*ir.Value{norm.Outputs[0], x} {
+		g.ReplaceUses(old, h.Outputs[i])
+		if !g.IsOutput(old) {
+			ir.SwapNames(old, h.Outputs[i])
+		}
+	}
+	cx.Fire("head")
+	return true, nil
 }
 
 // uncast returns the value a Cast node reads, or v.
