@@ -360,7 +360,7 @@ func BenchmarkCoeffsGEMM(b *testing.B) {
 }
 
 // BenchmarkHead times the HCHead kernel as in a compiled model (the state
-// output left out) at n = 4, C = 1024, 1 and 256 tokens, on one intra-op
+// output left out) at n = 4, C = 1024, 1, 16 and 256 tokens, on one intra-op
 // thread, by the calling thread's CPU time: in 16-lane vectors (AVX-512,
 // where the CPU has it) and in 8-lane ones (MHCC_ORTOPS_NO_AVX512=1), the
 // two alternating in the same iterations; the _cold case writes 64 MB

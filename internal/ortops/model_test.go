@@ -92,11 +92,14 @@ func fusedModel(t *testing.T, l *ortops.Lib, seq int64) {
 	after := l.Calls()
 	// tiny-mhc: 2 layers, 4 sublayers, each with one coefficient op (the
 	// first HCCoeffsSinkhorn, the others HCPostCoeffsSinkhorn, or
-	// HCCoeffsBoundary where the pass merged a later sublayer's two ops);
-	// every ai.mhcc node ran its kernel once.
+	// HCCoeffsBoundary where the pass merged a later sublayer's two ops),
+	// and the head, HCHead; every ai.mhcc node ran its kernel once.
 	want := mhccNodes(t, fused)
 	if c := want["HCCoeffsSinkhorn"] + want["HCPostCoeffsSinkhorn"] + want["HCCoeffsBoundary"]; c != 4 || want["HCCoeffsSinkhorn"] != 1 {
 		t.Errorf("the fused model has ai.mhcc nodes %v; want one coefficient op per sublayer (4), the first HCCoeffsSinkhorn", want)
+	}
+	if want["HCHead"] != 1 {
+		t.Errorf("the fused model has ai.mhcc nodes %v; want one HCHead (the end of the model)", want)
 	}
 	for op, n := range want {
 		if d := after[op] - before[op]; d != n {
