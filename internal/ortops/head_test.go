@@ -355,8 +355,8 @@ func TestHeadBadShapesFailTheRun(t *testing.T) {
 	hc := newHeadCase(t, ir.Float32, []int64{3}, 4, 8, false, 1)
 	hc.in["fn"], hc.shapes["fn"] = hc.in["fn"][:3*32], []int64{3, 32} // [n−1, n·C]
 	data := headModel(t, hc, onnxpb.TensorProto_FLOAT, 4, []*onnxpb.NodeProto{headNode("head.norm", []string{"o.normed", ""}, 4)})
-	// The model declares fn [4, 32]; a symbolic-free model would refuse a
-	// [3, 32] feed before the kernel, so declare it by editing the shape.
+	// Declare fn [3, 32] too, or onnxruntime refuses the feed before the
+	// kernel sees it.
 	mp := &onnxpb.ModelProto{}
 	if err := proto.Unmarshal(data, mp); err != nil {
 		t.Fatal(err)
@@ -389,5 +389,36 @@ func TestHeadBadShapesFailTheRun(t *testing.T) {
 	want := `mhcc ortops: node "head.norm" (ai.mhcc.HCHead): input fn must be float32 [4, 32]`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("run: got %v, want an error containing %q", err, want)
+	}
+}
+
+// TestHeadThreadsAgree: the kernel's outputs do not depend on the thread
+// count (each token's sums are formed in one order): 1 and 2 threads give
+// the same bits, with the state output and without, float32 and float16.
+func TestHeadThreadsAgree(t *testing.T) {
+	needLib(t)
+	for _, dt := range []ir.DType{ir.Float32, ir.Float16} {
+		for _, n := range []int64{3, 4, 8} {
+			hc := newHeadCase(t, dt, []int64{2, 301}, n, 72, false, uint64(n))
+			t.Run(hc.String(), func(t *testing.T) {
+				et := onnxpb.TensorProto_FLOAT
+				if dt == ir.Float16 {
+					et = onnxpb.TensorProto_FLOAT16
+				}
+				data := headModel(t, hc, et, n, []*onnxpb.NodeProto{
+					headNode("head", []string{"h.normed", "h.state"}, n),
+					headNode("headg", []string{"g.normed", ""}, n),
+				})
+				outs := []string{"h.normed", "h.state", "g.normed"}
+				one, two := headRun(t, hc, data, outs, 1), headRun(t, hc, data, outs, 2)
+				for _, o := range outs {
+					for i := range one[o] {
+						if math.Float64bits(one[o][i]) != math.Float64bits(two[o][i]) {
+							t.Fatalf("%s[%d] is %.9g on 1 thread, %.9g on 2", o, i, one[o][i], two[o][i])
+						}
+					}
+				}
+			})
+		}
 	}
 }
