@@ -48,6 +48,16 @@ var hcHeadInfo = opInfo{name: "HCHead", minIn: 7, maxIn: 7, out: 2, infer: infer
 	attrs: map[string]attrSpec{"streams": {attrInt, true}, "eps": {attrFloat, true}, "rms_eps": {attrFloat, true}, "norm_eps": {attrFloat, true}},
 	doc:   "s = x + post⊗y; pre = sigmoid(scale·(sf·fnᵀ)·r + base) + eps; outputs RMSNorm(Σ_i pre[i]·s[i], w), s; inputs x, fn, base, scale, w, y, post"}
 
+// hcEntryInfo: the start of an mHC model as one op: the state x = n copies
+// of the embedding e (HCExpand), the first sublayer's coefficients and
+// Sinkhorn of x (HCCoeffsSinkhorn) and its collapse, stream mixing and
+// RMSNorm (HCBoundary without the post-mix). Inputs e [..., C], fn [n²+2n,
+// n·C] (scales folded in), base [n²+2n], w [C]; outputs pre, post, comb
+// (float32), normed [..., C] and mixed [..., n, C] (e's type).
+var hcEntryInfo = opInfo{name: "HCEntry", minIn: 4, maxIn: 4, out: 5, infer: inferHCEntry,
+	attrs: map[string]attrSpec{"streams": {attrInt, true}, "eps": {attrFloat, true}, "rms_eps": {attrFloat, true}, "iters": {attrInt, true}, "norm_eps": {attrFloat, true}},
+	doc:   "x = e repeated into n streams; HCCoeffsSinkhorn and HCBoundary of x; inputs e, fn, base, w; outputs pre, post, comb (float32), RMSNorm(Σ_i pre[i]·x[i], w), mixed[k] = Σ_j comb[j,k]·x[j]"}
+
 // fusedState checks the state inputs of a fused op: x at 0 and, if present,
 // y at iy and post at iy+1. It returns the leading dims, n and C.
 func fusedState(n *Node, iy int) (Shape, Dim, Dim, error) {
@@ -175,6 +185,39 @@ func inferHCHead(n *Node) ([]Type, error) {
 	}
 	dt := in(n, 0).DType
 	return []Type{{dt, append(lead.Clone(), c)}, {dt, in(n, 0).Shape.Clone()}}, nil
+}
+
+func inferHCEntry(n *Node) ([]Type, error) {
+	s, err := streams(n)
+	if err != nil {
+		return nil, err
+	}
+	if n.Attrs.Int("iters") < 1 {
+		return nil, fmt.Errorf("attribute iters: got %d, want ≥ 1", n.Attrs.Int("iters"))
+	}
+	if err := wantFloat(n, 0); err != nil {
+		return nil, err
+	}
+	if err := wantMinRank(n, 0, 1); err != nil {
+		return nil, err
+	}
+	sh := in(n, 0).Shape
+	lead, c := sh[:len(sh)-1:len(sh)-1], last(sh)
+	if !c.Known() {
+		return nil, fmt.Errorf("input 0 (%s) has shape %v, want [..., C] with C known", n.Inputs[0].Name, sh)
+	}
+	m := s*s + 2*s
+	if in(n, 1).DType != Float32 || !in(n, 1).Shape.Equal(Dims(m, s*c.Size)) {
+		return nil, fmt.Errorf("input 1 (%s) has type %v, want f32[%d,%d]", n.Inputs[1].Name, in(n, 1), m, s*c.Size)
+	}
+	if in(n, 2).DType != Float32 || !in(n, 2).Shape.Equal(Dims(m)) {
+		return nil, fmt.Errorf("input 2 (%s) has type %v, want f32[%d]", n.Inputs[2].Name, in(n, 2), m)
+	}
+	if err := wantNormWeight(n, 3, c); err != nil {
+		return nil, err
+	}
+	dt := in(n, 0).DType
+	return append(coeffTypes(lead, s), Type{dt, append(lead.Clone(), c)}, Type{dt, append(lead.Clone(), D(s), c)}), nil
 }
 
 func inferHCBoundary(n *Node) ([]Type, error) {

@@ -46,6 +46,7 @@ const (
 	OpAddPositions
 	OpHCCoeffsBoundary // fused: HCCoeffsSinkhorn and HCBoundary of one sublayer after the first, merged (fused.go)
 	OpHCHead           // fused: the last sublayer's post-mix, the head's coefficients and collapse, the final RMSNorm (fused.go)
+	OpHCEntry          // fused: the embedding expanded into streams, the first sublayer's HCCoeffsSinkhorn and HCBoundary (fused.go)
 
 	numOps
 )
@@ -120,6 +121,7 @@ var opTable = [numOps]opInfo{
 	OpHCBoundary:       hcBoundaryInfo,
 	OpHCCoeffsBoundary: hcCoeffsBoundaryInfo,
 	OpHCHead:           hcHeadInfo,
+	OpHCEntry:          hcEntryInfo,
 	OpMoE: {name: "MoE", minIn: 2 + 2*moeMinArity, maxIn: 2 + (moeMaxExperts+1)*moeMaxArity, out: 1, infer: inferMoE,
 		attrs: moeAttrs,
 		doc:   "mixture-of-experts FFN (ir/moe.go): Σ over the top_k experts by router score of weight·expert(x), plus the shared MLP; inputs x, gate [E, C], each expert's weights, then the shared MLP's"},

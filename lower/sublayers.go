@@ -23,7 +23,7 @@ func Sublayers(g *ir.Graph, lowering func(*ir.Node) string) []meta.Sublayer {
 	for _, n := range g.Nodes {
 		var s meta.Sublayer
 		switch {
-		case n.Op == ir.OpHCCoeffsSinkhorn || n.Op == ir.OpHCCoeffsBoundary:
+		case n.Op == ir.OpHCCoeffsSinkhorn || n.Op == ir.OpHCCoeffsBoundary || n.Op == ir.OpHCEntry:
 			s = fusedSublayer(g, n, lowering)
 		case n.Op == ir.OpHCBoundary && (n.Inputs[1].Def == nil || n.Inputs[1].Def.Op != ir.OpHCCoeffsSinkhorn):
 			s = staticFusedSublayer(g, n) // static mHC: constant coefficients
@@ -97,13 +97,13 @@ func mhcSublayer(g *ir.Graph, mix *ir.Node, lowering func(*ir.Node) string) meta
 }
 
 // fusedSublayer describes the sublayer whose coefficients the fused op cs
-// (HCCoeffsSinkhorn or HCCoeffsBoundary, docs/fused-ops.md) computes: pre,
+// (HCCoeffsSinkhorn, HCCoeffsBoundary or HCEntry, docs/fused-ops.md) computes: pre,
 // post and comb are its outputs 0…2, the iterations its attribute, and the
 // state after the sublayer the output of whatever applies its post-mix
 // (the next sublayer's HCBoundary or HCCoeffsBoundary, or the last HCMix or
 // HCHead).
 func fusedSublayer(g *ir.Graph, cs *ir.Node, lowering func(*ir.Node) string) meta.Sublayer {
-	name := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(cs.Name, ".fused"), ".merged"), ".hc")
+	name := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(cs.Name, ".fused"), ".merged"), ".entry"), ".hc")
 	s := meta.Sublayer{Name: name, Streams: int(cs.Attrs.Int("streams")), Iterations: int(cs.Attrs.Int("iters")),
 		Pre: cs.Outputs[0].Name, Post: cs.Outputs[1].Name, Comb: cs.Outputs[2].Name, Lowering: "reference"}
 	if lowering != nil {

@@ -29,6 +29,11 @@ import (
 // form the state x + post ⊗ y, which the merged op forms once. The first
 // sublayer (no post-mix) keeps its two ops.
 //
+// Where the target allows ai.mhcc HCEntry, the first sublayer's two ops
+// and the HCExpand of the embedding they read become one HCEntry, and
+// where it allows ai.mhcc HCHead, the end of the model (the last post-mix,
+// HCHeadCoeffs, the collapse and the final RMSNorm) one HCHead.
+//
 // It runs after apply_precision and looks through its Casts: the fused ops
 // read the half-precision state and the float32 coefficients directly and
 // accumulate in float32. A sublayer whose nodes do not have the expected
@@ -69,6 +74,22 @@ var FuseHCBoundary = &Pass{
 				changed = changed || ok
 			}
 		}
+		if cx.Target.Allows(target.DomainMHCC, ir.OpHCEntry.String()) {
+			if changed && !g.Toposort() {
+				return changed, errCycle
+			}
+			dead := deadNodes(g)
+			for _, cs := range append([]*ir.Node(nil), g.Nodes...) {
+				if cs.Op != ir.OpHCCoeffsSinkhorn || dead[cs] {
+					continue
+				}
+				ok, err := fuseEntry(g, cx, cs, dead)
+				if err != nil {
+					return changed, err
+				}
+				changed = changed || ok
+			}
+		}
 		if cx.Target.Allows(target.DomainMHCC, ir.OpHCHead.String()) {
 			for _, hc := range append([]*ir.Node(nil), g.Nodes...) {
 				if hc.Op != ir.OpHCHeadCoeffs {
@@ -86,6 +107,68 @@ var FuseHCBoundary = &Pass{
 		}
 		return changed, nil
 	},
+}
+
+// fuseEntry replaces cs, an HCCoeffsSinkhorn without the post-mix whose
+// state is the embedding expanded into streams (HCExpand), and the one
+// HCBoundary without the post-mix reading its pre and comb with the same
+// state, by one HCEntry reading the embedding (docs/fused-ops.md): the
+// first sublayer of a model. It applies when nothing else (no node outside
+// dead) reads pre, no output of the two is a graph output, the boundary's
+// state output is unread and its norm weight does not depend on cs. The
+// new node's outputs take the old ones' names.
+func fuseEntry(g *ir.Graph, cx *Context, cs *ir.Node, dead map[*ir.Node]bool) (bool, error) {
+	if len(cs.Inputs) != 3 {
+		return false, nil
+	}
+	x := cs.Inputs[0]
+	ex := x.Def
+	if ex == nil || ex.Op != ir.OpHCExpand || ex.Attrs.Int("streams") != cs.Attrs.Int("streams") {
+		return false, nil
+	}
+	pre, comb := cs.Outputs[0], cs.Outputs[2]
+	var b *ir.Node // the one live node reading pre, once
+	for _, n := range g.Nodes {
+		for _, in := range n.Inputs {
+			if in == pre && !dead[n] {
+				if b != nil {
+					return false, nil
+				}
+				b = n
+			}
+		}
+	}
+	if b == nil || b.Op != ir.OpHCBoundary || len(b.Inputs) != 4 || b.Inputs[0] != x || b.Inputs[1] != pre || b.Inputs[2] != comb ||
+		b.Outputs[2].Uses > 0 || g.IsOutput(b.Outputs[2]) {
+		return false, nil
+	}
+	olds := append(append([]*ir.Value(nil), cs.Outputs...), b.Outputs[:2]...)
+	for _, v := range olds {
+		if g.IsOutput(v) {
+			return false, nil
+		}
+	}
+	e, w := ex.Inputs[0], b.Inputs[3]
+	if dependsOn(w, cs) || e.Type.DType != x.Type.DType {
+		return false, nil
+	}
+	a := cs.Attrs
+	names := make([]string, len(olds))
+	for i, v := range olds {
+		names[i] = v.Name + ".entry"
+	}
+	n, err := g.NewNode(ir.OpHCEntry, strings.TrimSuffix(cs.Name, ".fused")+".entry", cs.Pos,
+		ir.Attrs{"streams": a.Int("streams"), "eps": a.Float("eps"), "rms_eps": a.Float("rms_eps"), "iters": a.Int("iters"), "norm_eps": b.Attrs.Float("eps")},
+		[]*ir.Value{e, cs.Inputs[1], cs.Inputs[2], w}, names...)
+	if err != nil {
+		return false, nodeError(cs, "%v", err)
+	}
+	for i, old := range olds {
+		g.ReplaceUses(old, n.Outputs[i])
+		ir.SwapNames(old, n.Outputs[i])
+	}
+	cx.Fire("entry")
+	return true, nil
 }
 
 // fuseHead replaces the end of an mHC model, the last sublayer's post-mix
