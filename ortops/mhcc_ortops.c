@@ -17,6 +17,9 @@
 //	                     (HCPostCoeffsSinkhorn then HCBoundary on its pre and comb, reading x and y once)
 //	HCHead               (x, fn[n,n·C], base[n], scale[1], w, y, post)   -> normed:T[..,C], state:T[..,n,C]
 //	                     (the end of the model: the last post-mix, the head's pre, collapse and final RMSNorm)
+//	HCEntry              (e:T[..,C], fn, base, w)                        -> pre, post, comb, normed, mixed
+//	                     (the start of the model: HCCoeffsSinkhorn and HCPremixNorm of x = n copies of e,
+//	                     n the streams attribute)
 //
 // with m = n²+2n, n = 2..8. Every sum is accumulated in float32 (the
 // Sinkhorn's n×n steps in double, which costs nothing at this size);
@@ -36,12 +39,16 @@
 // token's state (boundary_row), HCCoeffsBoundary does both on a tile of
 // tokens whose state it builds once (cb_range; for n = 4 with AVX-512 the
 // swap pass, cb_swap_range), HCHead makes two passes over each token's x
-// and y, a tile of tokens at a time (head_range); see those for the layout.
+// and y, a tile of tokens at a time (head_range), HCEntry projects e on fn's
+// stream blocks summed (entry_range); see those for the layout.
 //
 // Errors: a node with a stream count outside 2..8, a type other than
 // float32/float16 or inconsistent input types fails when the session
 // creates its kernel, with a message naming the node; shapes that
-// disagree at run time fail the run, naming the node.
+// disagree at run time fail the run, naming the node. An input whose
+// shape onnxruntime did not infer (a graph input declared without one,
+// the output of a function body it inlined) is not refused at creation:
+// compute checks its shape on every call.
 
 #include <math.h>
 #include <pthread.h>
@@ -78,11 +85,11 @@
 
 static const OrtApi *api;
 
-enum kind { COEFFS, POST_COEFFS, PREMIX_NORM, BOUNDARY, COEFFS_BOUNDARY, HEAD, NKINDS };
+enum kind { COEFFS, POST_COEFFS, PREMIX_NORM, BOUNDARY, COEFFS_BOUNDARY, HEAD, ENTRY, NKINDS };
 
-static const char *const op_names[NKINDS] = {"HCCoeffsSinkhorn", "HCPostCoeffsSinkhorn", "HCPremixNorm", "HCBoundary", "HCCoeffsBoundary", "HCHead"};
-static const size_t n_inputs[NKINDS] = {3, 5, 4, 6, 6, 7};
-static const size_t n_outputs[NKINDS] = {3, 3, 2, 3, 6, 2};
+static const char *const op_names[NKINDS] = {"HCCoeffsSinkhorn", "HCPostCoeffsSinkhorn", "HCPremixNorm", "HCBoundary", "HCCoeffsBoundary", "HCHead", "HCEntry"};
+static const size_t n_inputs[NKINDS] = {3, 5, 4, 6, 6, 7, 4};
+static const size_t n_outputs[NKINDS] = {3, 3, 2, 3, 6, 2, 5};
 
 // has_coeffs: the op computes pre, post and comb (outputs 0..2) from fn.
 static int has_coeffs(enum kind kind) { return kind == COEFFS || kind == POST_COEFFS || kind == COEFFS_BOUNDARY; }
@@ -181,6 +188,12 @@ typedef struct {
 	// once when the session creates the kernel, read-only afterwards.
 	float *packed;
 	size_t packed_m, packed_nc, packed_qw;
+	// HCEntry: the streams attribute, and fsum [m, C] (fn's n blocks of C
+	// columns summed) when fn is a constant, computed at kernel creation
+	// (packed then holds fsum packed).
+	int64_t streams;
+	float *fsum;
+	size_t fsum_m, fsum_c;
 } kernel;
 
 static OrtStatus *fail(const kernel *k, const char *format, ...) __attribute__((format(printf, 2, 3)));
@@ -864,10 +877,10 @@ static void finish_block(const job *j, size_t t, int bn, float (*z)[MAX_ZW], con
 }
 
 // gemm_kblock adds to z[b] (b < bn) the products of the bn tokens' state
-// values a[b][0 … kl), at values [k0, k0+kl) of n·C, with every packed
-// panel of fn (j->qw: the packing, 24 or 32).
-static void gemm_kblock(const job *j, const float *const *a, int bn, size_t k0, size_t kl, float (*z)[MAX_ZW]) {
-	size_t nc = j->n * j->c, m = j->n * j->n + 2 * j->n, qw = j->qw, np = panels_of(m, qw);
+// values a[b][0 … kl), at values [k0, k0+kl) of nc (n·C; HCEntry's C),
+// with every packed panel of fn (j->qw: the packing, 24 or 32).
+static void gemm_kblock(const job *j, const float *const *a, int bn, size_t nc, size_t k0, size_t kl, float (*z)[MAX_ZW]) {
+	size_t m = j->n * j->n + 2 * j->n, qw = j->qw, np = panels_of(m, qw);
 	for (size_t g = 0; g < np; g++) {
 		size_t rows = m - g * qw < qw ? m - g * qw : qw;
 		float *zt[BLOCK16];
@@ -919,7 +932,7 @@ static void coeffs_gemm(const job *j, size_t t0, size_t t1) {
 					ss[b] += block_state(j, t, k0, kl, buf + (size_t)b * KC, ybuf);
 				}
 			}
-			gemm_kblock(j, a, bn, k0, kl, z);
+			gemm_kblock(j, a, bn, nc, k0, kl, z);
 		}
 		finish_block(j, tb, bn, z, ss);
 	}
@@ -1267,7 +1280,7 @@ static void cb_project(const job *j, size_t tb, size_t bn, const float *s, const
 			const float *a[BLOCK16];
 			for (int b = 0; b < gn; b++)
 				a[b] = s + (g + (size_t)b) * nc + k0;
-			gemm_kblock(j, a, gn, k0, nc - k0 < KC ? nc - k0 : KC, z + g);
+			gemm_kblock(j, a, gn, nc, k0, nc - k0 < KC ? nc - k0 : KC, z + g);
 		}
 		finish_block(j, tb + g, gn, z + g, ss + g);
 	}
@@ -1667,6 +1680,135 @@ static void head_range(const job *j, size_t t0, size_t t1) {
 	unscratch(stack, buf);
 }
 
+// ---- HCEntry: the start of the model, from the embedding alone ----
+//
+// The state is n copies of e, so the op never builds it: Σ sf² = n·Σ e²,
+// sf · fn_qᵀ = e · fsum_qᵀ with fsum [m, C] the sum of fn's n blocks of C
+// columns (fsum[q, i] = Σ_k fn[q, k·C + i], summed once when the session
+// creates the kernel if fn is a constant, else per call), h = (Σ pre)·e
+// (so Σ h² = (Σ pre)²·Σ e²) and mixed[k] = (Σ_j comb[j, k])·e. A call
+// reads C values per token and writes normed and mixed. At prefill the
+// projection is the coefficient ops' tiled GEMM (gemm_kblock) over fsum
+// packed, a block of tokens at a time (4, or 8 with AVX-512): the block's
+// rows of e (read in place for float32) are multiplied with the packed
+// fsum (m·C floats, 96 KB at n = 4, C = 1024, in L2), KC values at a time;
+// then prepare and the Sinkhorns (finish_block), then one pass per token
+// writing normed and mixed. At decode (fewer than GEMM_MIN_TOKENS tokens)
+// each token's projection is project4/project1 on the unpacked fsum.
+
+// entry_fsum writes fsum [m, C] of fn [m, n·C] into out.
+static void entry_fsum(const float *fn, size_t m, size_t n, size_t c, float *out) {
+	for (size_t q = 0; q < m; q++) {
+		float *o = out + q * c;
+		const float *f = fn + q * n * c;
+		memcpy(o, f, c * sizeof(float));
+		for (size_t k = 1; k < n; k++)
+			axpy(o, f + k * c, 1.0f, c);
+	}
+}
+
+// entry_row writes one token's normed = e·a·w and mixed[k] = cs[k]·e
+// (float32).
+VECTOR static void entry_row(const float *restrict e, const float *restrict w, float a, const float *cs, size_t n, size_t c,
+                             float *restrict normed, float *restrict mixed) {
+	size_t i = 0;
+	for (; i + 8 <= c; i += 8) {
+		v8 v = load8(e + i);
+		store8(normed + i, v * a * load8(w + i));
+		for (size_t k = 0; k < n; k++)
+			store8(mixed + k * c + i, cs[k] * v);
+	}
+	for (; i < c; i++) {
+		normed[i] = e[i] * a * w[i];
+		for (size_t k = 0; k < n; k++)
+			mixed[k * c + i] = cs[k] * e[i];
+	}
+}
+
+// entry_out is the boundary of token t from its e (float32, Σ e² in ss):
+// normed and mixed from pre and comb (already written); buf holds C floats
+// (float16's outputs before rounding).
+static void entry_out(const job *j, size_t t, const float *e, float ss, float *buf) {
+	size_t n = j->n, c = j->c;
+	const float *pre = j->pre_out + t * n, *comb = j->comb_out + t * n * n;
+	float p = 0, cs[MAX_STREAMS];
+	for (size_t i = 0; i < n; i++)
+		p += pre[i];
+	for (size_t k = 0; k < n; k++) {
+		cs[k] = comb[k];
+		for (size_t i = 1; i < n; i++)
+			cs[k] += comb[i * n + k];
+	}
+	float a = p / sqrtf(p * p * ss / (float)c + j->k->norm_eps); // h·inv = e·(Σ pre)·inv
+	if (j->k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
+		entry_row(e, j->wf, a, cs, n, c, (float *)j->normed + t * c, (float *)j->mixed + t * n * c);
+		return;
+	}
+	for (size_t i = 0; i < c; i++)
+		buf[i] = e[i] * a * j->wf[i];
+	store(j->normed, t * c, buf, c, j->k->type);
+	for (size_t k = 0; k < n; k++) {
+		for (size_t i = 0; i < c; i++)
+			buf[i] = cs[k] * e[i];
+		store(j->mixed, (t * n + k) * c, buf, c, j->k->type);
+	}
+}
+
+// entry_range is HCEntry for tokens t0 … t1−1 (j->fn is fsum [m, C]).
+static void entry_range(const job *j, size_t t0, size_t t1) {
+	size_t n = j->n, c = j->c, m = n * n + 2 * n;
+	int f32 = j->k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+	size_t block = j->packed != NULL ? (size_t)j->block : BLOCK;
+	// float16: the block's e widened; the output row buffer
+	float stack[STACK_FLOATS], *buf = scratch(stack, (f32 ? 0 : block * c) + c);
+	float *eb = buf, *ob = buf + (f32 ? 0 : block * c);
+	for (size_t tb = t0; tb < t1; tb += block) {
+		size_t bn = t1 - tb < block ? t1 - tb : block;
+		const float *e[BLOCK16];
+		float ss[BLOCK16];
+		for (size_t b = 0; b < bn; b++) {
+			if (f32) {
+				e[b] = (const float *)j->x + (tb + b) * c;
+			} else {
+				load(eb + b * c, j->x, (tb + b) * c, c, j->k->type);
+				e[b] = eb + b * c;
+			}
+			ss[b] = sumsq(e[b], c);
+		}
+		if (j->packed != NULL) {
+			float z[BLOCK16][MAX_ZW] __attribute__((aligned(64))) = {{0}}, ssn[BLOCK16];
+			for (size_t k0 = 0; k0 < c; k0 += KC) {
+				const float *a[BLOCK16];
+				for (size_t b = 0; b < bn; b++)
+					a[b] = e[b] + k0;
+				gemm_kblock(j, a, (int)bn, c, k0, c - k0 < KC ? c - k0 : KC, z);
+			}
+			for (size_t b = 0; b < bn; b++)
+				ssn[b] = (float)n * ss[b]; // finish_block divides by n·C
+			finish_block(j, tb, (int)bn, z, ssn);
+		} else {
+			float z[BLOCK][MAX_STREAMS * MAX_STREAMS + 2 * MAX_STREAMS];
+			if (bn == BLOCK) // the block's rows are contiguous (e, or float16's eb)
+				project4(e[0], c, j->fn, m, z);
+			else
+				for (size_t b = 0; b < bn; b++) {
+#if HAVE_WIDE
+					if (j->wide) {
+						project1_16(e[b], c, j->fn, m, z[b]);
+						continue;
+					}
+#endif
+					project1(e[b], c, j->fn, m, z[b]);
+				}
+			for (size_t b = 0; b < bn; b++)
+				finish(j, tb + b, z[b], ss[b] / (float)c);
+		}
+		for (size_t b = 0; b < bn; b++)
+			entry_out(j, tb + b, e[b], ss[b], ob);
+	}
+	unscratch(stack, buf);
+}
+
 static void task(void *data, size_t i) {
 	const job *j = data;
 	size_t t0 = i * j->chunk, t1 = t0 + j->chunk;
@@ -1676,6 +1818,8 @@ static void task(void *data, size_t i) {
 		cb_range(j, t0, t1);
 	else if (j->k->kind == HEAD)
 		head_range(j, t0, t1);
+	else if (j->k->kind == ENTRY)
+		entry_range(j, t0, t1);
 	else if (j->k->kind == COEFFS || j->k->kind == POST_COEFFS)
 		coeffs_range(j, t0, t1);
 	else
@@ -1745,8 +1889,99 @@ static OrtStatus *coeff(const kernel *k, const tensor *t, const char *name, cons
 	return NULL;
 }
 
+// entry_compute is compute for HCEntry: e [lead, C], fn [m, n·C], base [m],
+// w [C] -> pre, post [lead, n], comb [lead, n, n], normed [lead, C],
+// mixed [lead, n, C], n the streams attribute.
+static OrtStatus *entry_compute(const kernel *k, OrtKernelContext *ctx) {
+	tensor e, fn, base, w;
+	CHECK(input(ctx, 0, &e));
+	if (e.rank < 1 || e.rank > 7)
+		return fail(k, "input e has rank %zu, want [..., C] of rank 1 to 7", e.rank);
+	if (e.type != k->type)
+		return fail(k, "input e has element type %d, the kernel was made for %d", (int)e.type, (int)k->type);
+	size_t n = (size_t)k->streams, c = (size_t)e.dims[e.rank - 1], m = n * n + 2 * n, lr = e.rank - 1;
+	job j = {.k = k, .n = n, .c = c, .x = e.data, .wide = wide(), .tokens = 1};
+	for (size_t i = 0; i < lr; i++)
+		j.tokens *= (size_t)e.dims[i];
+	CHECK(input(ctx, 1, &fn));
+	CHECK(input(ctx, 2, &base));
+	CHECK(input(ctx, 3, &w));
+	if (fn.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || fn.rank != 2 || fn.dims[0] != (int64_t)m || fn.dims[1] != (int64_t)(n * c))
+		return fail(k, "input fn must be float32 [%zu, %zu]", m, n * c);
+	if (base.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || base.rank != 1 || base.dims[0] != (int64_t)m)
+		return fail(k, "input base must be float32 [%zu]", m);
+	if (w.type != e.type || w.rank != 1 || w.dims[0] != (int64_t)c)
+		return fail(k, "input w must have e's type and shape [%zu]", c);
+	j.base = base.data;
+	int64_t dims[10];
+	memcpy(dims, e.dims, lr * sizeof(int64_t));
+	void *p;
+	dims[lr] = (int64_t)n;
+	CHECK(output(ctx, 0, dims, lr + 1, &p));
+	j.pre_out = p;
+	CHECK(output(ctx, 1, dims, lr + 1, &p));
+	j.post_out = p;
+	dims[lr + 1] = (int64_t)n;
+	CHECK(output(ctx, 2, dims, lr + 2, &p));
+	j.comb_out = p;
+	CHECK(output(ctx, 3, e.dims, e.rank, &j.normed));
+	dims[lr + 1] = (int64_t)c;
+	CHECK(output(ctx, 4, dims, lr + 2, &j.mixed));
+	if (j.pre_out == NULL || j.post_out == NULL || j.comb_out == NULL || j.normed == NULL || j.mixed == NULL)
+		return fail(k, "all five outputs are required");
+	float *owned = NULL, *fsum, *wf, *packed = NULL;
+	int constant = k->fsum != NULL && k->fsum_m == m && k->fsum_c == c;
+	// w widened (float16), fsum (fn not a constant)
+	if ((owned = malloc(((k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT ? 0 : c) + (constant ? 0 : m * c) + 1) * sizeof(float))) == NULL)
+		return fail(k, "out of memory");
+	wf = owned, fsum = owned + (k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT ? 0 : c);
+	if (k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
+		j.wf = w.data;
+	} else {
+		load(wf, w.data, 0, c, k->type);
+		j.wf = wf;
+	}
+	if (constant)
+		fsum = k->fsum;
+	else
+		entry_fsum(fn.data, m, n, c, fsum);
+	j.fn = fsum;
+	__atomic_add_fetch(&calls[k->kind], 1, __ATOMIC_SEQ_CST);
+	size_t min_chunk = MIN_CHUNK;
+	if (j.tokens >= GEMM_MIN_TOKENS) {
+		j.pairs = j.wide && m == 24 && pairs();
+		j.qw = j.wide && !j.pairs ? QW16 : QW;
+		j.block = j.wide ? BLOCK16 : BLOCK;
+		if (k->packed != NULL && k->packed_m == m && k->packed_nc == c && k->packed_qw == j.qw) {
+			j.packed = k->packed;
+		} else { // fn is not a constant (or MHCC_ORTOPS_NO_AVX512 changed): pack fsum for this call
+			if ((packed = malloc(panels_of(m, j.qw) * j.qw * c * sizeof(float))) == NULL) {
+				free(owned);
+				return fail(k, "out of memory");
+			}
+			pack_fn(fsum, m, c, j.qw, packed);
+			j.packed = packed;
+		}
+		min_chunk = GEMM_MIN_CHUNK;
+	}
+	OrtStatus *st = NULL;
+	if (j.tokens > 0) {
+		size_t tasks = (j.tokens + min_chunk - 1) / min_chunk;
+		j.chunk = (j.tokens + tasks - 1) / tasks;
+		if (tasks == 1)
+			task(&j, 0);
+		else
+			st = api->KernelContext_ParallelFor(ctx, task, tasks, 0, &j);
+	}
+	free(packed);
+	free(owned);
+	return st;
+}
+
 static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 	const kernel *k = op_kernel;
+	if (k->kind == ENTRY)
+		return entry_compute(k, ctx);
 	tensor x;
 	CHECK(input(ctx, 0, &x));
 	if (x.rank < 2)
@@ -1938,6 +2173,8 @@ static int isT(enum kind kind, size_t i) {
 		return i == 0 || i == 3;
 	case HEAD:
 		return i == 0 || i == 4 || i == 5;
+	case ENTRY:
+		return i == 0 || i == 3;
 	default:
 		return i == 0 || i == 3 || i == 4;
 	}
@@ -1949,7 +2186,7 @@ static ONNXTensorElementDataType ORT_API_CALL input_type(const OrtCustomOp *op, 
 
 static ONNXTensorElementDataType ORT_API_CALL output_type(const OrtCustomOp *op, size_t i) {
 	enum kind kind = ((const custom_op *)op)->kind;
-	return kind == COEFFS || kind == POST_COEFFS || (kind == COEFFS_BOUNDARY && i < 3) ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT
+	return kind == COEFFS || kind == POST_COEFFS || ((kind == COEFFS_BOUNDARY || kind == ENTRY) && i < 3) ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT
 	                                                                                  : ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
 }
 
@@ -1988,33 +2225,39 @@ static int ORT_API_CALL end_version(const OrtCustomOp *op) {
 }
 
 // input_info reads the element type and shape of input i at kernel
-// creation (dims -1 where symbolic); rank 0 and type UNDEFINED if unknown.
-static void input_info(const OrtKernelInfo *info, size_t i, ONNXTensorElementDataType *type, size_t *rank, int64_t *dims) {
+// creation (dims -1 where symbolic); type UNDEFINED if unknown, *shaped 0
+// (and rank 0) if the shape is unknown: not inferred, as for a graph input
+// declared without one or the output of a function body onnxruntime
+// inlined (TensorTypeAndShape_HasShape, onnxruntime 1.24, this library's
+// floor), or of rank above 8.
+static void input_info(const OrtKernelInfo *info, size_t i, ONNXTensorElementDataType *type, size_t *rank, int64_t *dims, int *shaped) {
 	OrtTypeInfo *ti = NULL;
 	const OrtTensorTypeAndShapeInfo *tt;
 	*type = ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
 	*rank = 0;
+	*shaped = 0;
 	if (api->KernelInfo_GetInputTypeInfo(info, i, &ti) != NULL || ti == NULL)
 		return;
 	if (api->CastTypeInfoToTensorInfo(ti, &tt) == NULL && tt != NULL) {
 		if (api->GetTensorElementType(tt, type) != NULL)
 			*type = ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
-		if (api->GetDimensionsCount(tt, rank) != NULL || *rank > 8 || api->GetDimensions(tt, dims, *rank) != NULL)
-			*rank = 0;
+		*shaped = api->TensorTypeAndShape_HasShape(tt);
+		if (!*shaped || api->GetDimensionsCount(tt, rank) != NULL || *rank > 8 || api->GetDimensions(tt, dims, *rank) != NULL)
+			*rank = 0, *shaped = 0;
 	}
 	api->ReleaseTypeInfo(ti);
 }
 
-// pack_constant packs the coefficient op's fn into k->packed if fn is a
-// constant float32 [m, n·C] (else leaves it NULL: each prefill call packs).
-static OrtStatus *pack_constant(kernel *k, const OrtKernelInfo *info) {
+// constant_fn sets *data to fn (input 1) and dims to its shape if fn is a
+// constant float32 [m ≥ 1, n·C ≥ 1], else *data to NULL.
+static OrtStatus *constant_fn(const OrtKernelInfo *info, void **data, int64_t dims[2]) {
 	int constant = 0;
 	const OrtValue *v = NULL;
+	*data = NULL;
 	if (api->KernelInfoGetConstantInput_tensor(info, 1, &constant, &v) != NULL || !constant || v == NULL)
 		return NULL; // not a constant, or a runtime without the call: pack per call
 	tensor fn;
 	OrtTensorTypeAndShapeInfo *ti;
-	void *data;
 	CHECK(api->GetTensorTypeAndShape(v, &ti));
 	OrtStatus *st = api->GetDimensionsCount(ti, &fn.rank);
 	if (st == NULL && fn.rank == 2)
@@ -2025,14 +2268,45 @@ static OrtStatus *pack_constant(kernel *k, const OrtKernelInfo *info) {
 	CHECK(st);
 	if (fn.rank != 2 || fn.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || fn.dims[0] < 1 || fn.dims[1] < 1)
 		return NULL; // compute reports the bad shape
-	CHECK(api->GetTensorMutableData((OrtValue *)v, &data));
-	size_t m = (size_t)fn.dims[0], nc = (size_t)fn.dims[1], qw = wide() && !(m == 24 && pairs()) ? QW16 : QW; // as compute picks it
+	dims[0] = fn.dims[0], dims[1] = fn.dims[1];
+	return api->GetTensorMutableData((OrtValue *)v, data);
+}
+
+// pack_constant packs the coefficient op's fn into k->packed if fn is a
+// constant float32 [m, n·C] (else leaves it NULL: each prefill call packs).
+static OrtStatus *pack_constant(kernel *k, const OrtKernelInfo *info) {
+	void *data;
+	int64_t dims[2];
+	CHECK(constant_fn(info, &data, dims));
+	if (data == NULL)
+		return NULL;
+	size_t m = (size_t)dims[0], nc = (size_t)dims[1], qw = wide() && !(m == 24 && pairs()) ? QW16 : QW; // as compute picks it
 	if (m > MAX_STREAMS * MAX_STREAMS + 2 * MAX_STREAMS)
 		return NULL;
 	if ((k->packed = malloc(panels_of(m, qw) * qw * nc * sizeof(float))) == NULL)
 		return fail(k, "out of memory");
 	pack_fn(data, m, nc, qw, k->packed);
 	k->packed_m = m, k->packed_nc = nc, k->packed_qw = qw;
+	return NULL;
+}
+
+// entry_constant is pack_constant for HCEntry: if fn is a constant
+// float32 [n²+2n, n·C], its fsum into k->fsum and that packed into
+// k->packed (else both NULL: each call sums fn, and a prefill packs).
+static OrtStatus *entry_constant(kernel *k, const OrtKernelInfo *info) {
+	void *data;
+	int64_t dims[2];
+	CHECK(constant_fn(info, &data, dims));
+	size_t n = (size_t)k->streams, m = n * n + 2 * n;
+	if (data == NULL || dims[0] != (int64_t)m || dims[1] % (int64_t)n != 0)
+		return NULL; // compute reports a bad shape
+	size_t c = (size_t)dims[1] / n, qw = wide() && !(m == 24 && pairs()) ? QW16 : QW; // as compute picks it
+	if ((k->fsum = malloc(m * c * sizeof(float))) == NULL || (k->packed = malloc(panels_of(m, qw) * qw * c * sizeof(float))) == NULL)
+		return fail(k, "out of memory");
+	entry_fsum(data, m, n, c, k->fsum);
+	pack_fn(k->fsum, m, c, qw, k->packed);
+	k->fsum_m = m, k->fsum_c = c;
+	k->packed_m = m, k->packed_nc = c, k->packed_qw = qw;
 	return NULL;
 }
 
@@ -2048,25 +2322,38 @@ static OrtStatus *ORT_API_CALL create_kernel(const OrtCustomOp *op, const OrtApi
 	OrtStatus *st = NULL;
 	int64_t dims[8];
 	size_t rank;
-	input_info(info, 0, &k->type, &rank, dims);
-	if (k->type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT && k->type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16)
-		st = fail(k, "input x has element type %d; the kernels take float32 (1) or float16 (10)", (int)k->type);
-	else if (rank < 2)
+	int shaped, entry = k->kind == ENTRY;
+	// x's shape, when known: a rank below 2 or a stream count outside
+	// 2..8 is refused here; unknown (not inferred), the checks wait for
+	// compute, which makes them on every call. HCEntry: e [..., C], n its
+	// streams attribute.
+	input_info(info, 0, &k->type, &rank, dims, &shaped);
+	if (entry && (st = api->KernelInfoGetAttribute_int64(info, "streams", &k->streams)) == NULL &&
+	    (k->streams < MIN_STREAMS || k->streams > MAX_STREAMS))
+		st = fail(k, "x has %lld streams; the kernels support n = %d to %d", (long long)k->streams, MIN_STREAMS, MAX_STREAMS);
+	if (st != NULL)
+		;
+	else if (k->type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT && k->type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16)
+		st = fail(k, "input %s has element type %d; the kernels take float32 (1) or float16 (10)", entry ? "e" : "x", (int)k->type);
+	else if (entry && shaped && rank < 1)
+		st = fail(k, "input e has rank %zu, want [..., C]", rank);
+	else if (!entry && shaped && rank < 2)
 		st = fail(k, "input x has rank %zu, want [..., n, C]", rank);
-	else if (dims[rank - 2] >= 0 && (dims[rank - 2] < MIN_STREAMS || dims[rank - 2] > MAX_STREAMS))
+	else if (!entry && shaped && dims[rank - 2] >= 0 && (dims[rank - 2] < MIN_STREAMS || dims[rank - 2] > MAX_STREAMS))
 		st = fail(k, "x has %lld streams; the kernels support n = %d to %d", (long long)dims[rank - 2], MIN_STREAMS, MAX_STREAMS);
 	for (size_t i = 1; st == NULL && i < n_inputs[k->kind]; i++) {
 		ONNXTensorElementDataType t;
 		size_t r;
 		int64_t d[8];
-		input_info(info, i, &t, &r, d);
+		int sh;
+		input_info(info, i, &t, &r, d, &sh);
 		ONNXTensorElementDataType want = isT(k->kind, i) ? k->type : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
 		if (t != want)
 			st = fail(k, "input %zu has element type %d, want %d", i, (int)t, (int)want);
 	}
 	if (st == NULL && k->kind == HEAD)
 		st = api->KernelInfoGetAttribute_float(info, "rms_eps", &k->rms_eps);
-	if (st == NULL && has_coeffs(k->kind)) {
+	if (st == NULL && (has_coeffs(k->kind) || entry)) {
 		st = api->KernelInfoGetAttribute_int64(info, "iters", &k->iters);
 		if (st == NULL)
 			st = api->KernelInfoGetAttribute_float(info, "rms_eps", &k->rms_eps);
@@ -2075,11 +2362,15 @@ static OrtStatus *ORT_API_CALL create_kernel(const OrtCustomOp *op, const OrtApi
 	}
 	if (st == NULL)
 		st = api->KernelInfoGetAttribute_float(info, "eps", &k->eps);
-	if (st == NULL && (k->kind == COEFFS_BOUNDARY || k->kind == HEAD))
+	if (st == NULL && (k->kind == COEFFS_BOUNDARY || k->kind == HEAD || entry))
 		st = api->KernelInfoGetAttribute_float(info, "norm_eps", &k->norm_eps);
 	if (st == NULL && has_coeffs(k->kind))
 		st = pack_constant(k, info);
+	if (st == NULL && entry)
+		st = entry_constant(k, info);
 	if (st != NULL) {
+		free(k->packed);
+		free(k->fsum);
 		free(k);
 		return st;
 	}
@@ -2090,6 +2381,7 @@ static OrtStatus *ORT_API_CALL create_kernel(const OrtCustomOp *op, const OrtApi
 static void ORT_API_CALL destroy_kernel(void *op_kernel) {
 	kernel *k = op_kernel;
 	free(k->packed);
+	free(k->fsum);
 	free(k);
 }
 
@@ -2097,24 +2389,43 @@ static void ORT_API_CALL destroy_kernel(void *op_kernel) {
 // them for the outputs typed T, which follow x): the coefficients are
 // float32 [lead, n] and [lead, n, n], normed is T [lead, C], mixed and
 // state have x's type and shape (HCHead: normed, state). Symbolic dims of
-// x are kept.
+// x are kept. HCEntry: from e [lead, C] and its streams attribute n, pre
+// and post [lead, n], comb [lead, n, n], normed [lead, C], mixed
+// [lead, n, C]. If x's shape is unknown (onnxruntime passes an empty one)
+// it sets nothing: the outputs' types follow from the schema, their
+// shapes stay unknown, and compute checks the shapes at run time
+// (onnxruntime 1.30 ignores, and leaks, a status returned from here).
 static OrtStatus *ORT_API_CALL infer_shape(const OrtCustomOp *op, OrtShapeInferContext *ctx) {
 	enum kind kind = ((const custom_op *)op)->kind;
 	OrtTensorTypeAndShapeInfo *xi;
 	CHECK(api->ShapeInferContext_GetInputTypeShape(ctx, 0, &xi));
 	ONNXTensorElementDataType type;
 	size_t rank;
-	int64_t d[10];
+	int64_t d[10], n = 0;
 	const char *sym[10];
 	OrtStatus *st = api->GetTensorElementType(xi, &type);
 	if (st == NULL)
 		st = api->GetDimensionsCount(xi, &rank);
-	if (st == NULL && (rank < 2 || rank > 8))
-		st = api->CreateStatus(ORT_INVALID_ARGUMENT, "mhcc ortops: the fused ops take x of rank 2 to 8, [..., n, C]");
-	if (st == NULL)
-		st = api->GetDimensions(xi, d, rank);
+	if (st != NULL || rank < (kind == ENTRY ? 1u : 2u) || rank > (kind == ENTRY ? 7u : 8u)) {
+		if (st != NULL)
+			api->ReleaseStatus(st);
+		return NULL; // unknown (or refused when the kernel is created)
+	}
+	st = api->GetDimensions(xi, d, rank);
 	if (st == NULL)
 		st = api->GetSymbolicDimensions(xi, sym, rank);
+	if (st == NULL && kind == ENTRY) { // as if x [lead, n, C]: insert the stream axis
+		const OrtOpAttr *attr;
+		size_t len;
+		st = api->ShapeInferContext_GetAttribute(ctx, "streams", &attr);
+		if (st == NULL)
+			st = api->ReadOpAttr(attr, ORT_OP_ATTR_INT, &n, sizeof n, &len);
+		if (st == NULL) {
+			d[rank] = d[rank - 1], sym[rank] = sym[rank - 1];
+			d[rank - 1] = n, sym[rank - 1] = "";
+			rank++;
+		}
+	}
 	for (size_t i = 0; st == NULL && i < n_outputs[kind]; i++) {
 		int64_t od[10];
 		const char *os[10];
@@ -2122,7 +2433,7 @@ static OrtStatus *ORT_API_CALL infer_shape(const OrtCustomOp *op, OrtShapeInferC
 		memcpy(od, d, sizeof od);
 		memcpy(os, sym, sizeof os);
 		ONNXTensorElementDataType ot = type;
-		size_t first = kind == COEFFS_BOUNDARY ? 3 : 0; // the boundary's outputs: normed, mixed, state
+		size_t first = kind == COEFFS_BOUNDARY || kind == ENTRY ? 3 : 0; // the boundary's outputs: normed, mixed, state
 		if (kind == COEFFS || kind == POST_COEFFS || i < first) {
 			ot = ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
 			od[rank - 1] = d[rank - 2], os[rank - 1] = sym[rank - 2]; // [lead, n, n]
@@ -2193,7 +2504,7 @@ static void init(void) {
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 // RegisterCustomOps is what RegisterCustomOpsLibrary_V2 calls: it adds the
-// ai.mhcc domain with the six kernels to the session options.
+// ai.mhcc domain with the seven kernels to the session options.
 OrtStatus *ORT_API_CALL RegisterCustomOps(OrtSessionOptions *options, const OrtApiBase *base) {
 	// The header this library is built with (API version 24, from
 	// onnxruntime_go v1.27.0) is the floor; newer runtimes serve older
