@@ -86,14 +86,14 @@ func needLib(t testing.TB) *ortops.Lib {
 	return lib
 }
 
-// A fusedCase is internal/fusedcase's graph of the six fused ONNX ops
-// (options Merged and Head), each reading graph inputs only (so the
+// A fusedCase is internal/fusedcase's graph of the seven fused ONNX ops
+// (options Merged, Head and Entry), each reading graph inputs only (so the
 // implementations are compared op by op, without one's rounding feeding
 // another).
 type fusedCase struct{ *fusedcase.Case }
 
 func newFusedCase(t testing.TB, dt ir.DType, lead []int64, n, c int64, seed uint64) *fusedCase {
-	return &fusedCase{fusedcase.New(t, dt, lead, n, c, false, seed, fusedcase.Merged, fusedcase.Head)}
+	return &fusedCase{fusedcase.New(t, dt, lead, n, c, false, seed, fusedcase.Merged, fusedcase.Head, fusedcase.Entry)}
 }
 
 // inputNames is the case's graph inputs, in the order sessions take them.
@@ -104,6 +104,9 @@ func inputNames(fc *fusedcase.Case) []string {
 		if fc.Static {
 			names = append(names, "hpost")
 		}
+	}
+	if fc.Entry {
+		names = append(names, "e")
 	}
 	return names
 }
@@ -343,7 +346,7 @@ func (fc *fusedCase) compare(t *testing.T, who string, got, want map[string][]fl
 	}
 }
 
-// TestKernelsMatchBodiesAndReference runs the six fused ops in onnxruntime
+// TestKernelsMatchBodiesAndReference runs the seven fused ops in onnxruntime
 // with the library (checking from its counters that its kernels ran, once
 // per node), in onnxruntime without it (the function bodies) and in mhcc's
 // Go runtime (its own kernels, held to the library's, and the function
@@ -385,8 +388,8 @@ func (fc *fusedCase) check(t *testing.T, l *ortops.Lib, threads int, goBodies bo
 	kern := fc.onnxruntime(t, data, true, threads)
 	after := l.Calls()
 	nodes := mhccNodes(t, data)
-	if len(nodes) < 4 || fc.Head && nodes["HCHead"] != 1 {
-		t.Errorf("the case's graph has ai.mhcc nodes %v; want the four fused ops at least (and one HCHead with the option Head)", nodes)
+	if len(nodes) < 4 || fc.Head && nodes["HCHead"] != 1 || fc.Entry && nodes["HCEntry"] != 1 {
+		t.Errorf("the case's graph has ai.mhcc nodes %v; want the four fused ops at least (and one HCHead with the option Head, one HCEntry with Entry)", nodes)
 	}
 	for _, op := range export.FusedOpTypes {
 		if d := after[op] - before[op]; d != nodes[op] {
@@ -440,8 +443,9 @@ func TestKernelsProjectionBlocks(t *testing.T) {
 // TestUnsupportedFailsAtSessionCreation: a fused op with a stream count
 // outside 2..8 or a float64 state is refused by the library's kernel
 // creation, so the session fails to open, naming the node, and by mhcc's Go
-// runtime when it decodes the model; HCHead's kernel refuses it too (the
-// graph cut down to that node).
+// runtime when it decodes the model; HCHead's and HCEntry's kernels refuse
+// it too (the graph cut down to that node; HCEntry's n is its streams
+// attribute, its state input e).
 func TestUnsupportedFailsAtSessionCreation(t *testing.T) {
 	needLib(t)
 	for _, tc := range []struct {
@@ -487,6 +491,16 @@ func TestUnsupportedFailsAtSessionCreation(t *testing.T) {
 			}
 			if msg := err.Error(); !strings.Contains(msg, `mhcc ortops: node "`) || !strings.Contains(msg, `(ai.mhcc.HCHead): `+tc.want) {
 				t.Errorf("HCHead alone: error %q does not name the HCHead node with %q", msg, tc.want)
+			}
+			entry := onlyOp(t, data, "HCEntry")
+			s, err = session(t, entry, inputNames(fc.Case), []string{"pe", "qe", "ce", "ne", "me"}, true, 1)
+			if err == nil {
+				s.Destroy()
+				t.Fatalf("HCEntry alone: session opened; want an error naming the node")
+			}
+			want := strings.Replace(tc.want, "input x", "input e", 1)
+			if msg := err.Error(); !strings.Contains(msg, `mhcc ortops: node "`) || !strings.Contains(msg, `(ai.mhcc.HCEntry): `+want) {
+				t.Errorf("HCEntry alone: error %q does not name the HCEntry node with %q", msg, want)
 			}
 		})
 	}
