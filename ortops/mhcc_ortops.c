@@ -1725,6 +1725,20 @@ VECTOR static void entry_row(const float *restrict e, const float *restrict w, f
 	}
 }
 
+#if HAVE_WIDE
+// entry_row16 is entry_row in 16-lane vectors (AVX-512) for C a multiple
+// of 16, mixed (64-byte aligned) written with non-temporal stores.
+__attribute__((target("avx512f,fma"))) static void entry_row16(const float *restrict e, const float *restrict w, float a, const float *cs, size_t n,
+                                                               size_t c, float *restrict normed, float *restrict mixed) {
+	for (size_t i = 0; i < c; i += 16) {
+		v16 v = load16(e + i);
+		store16(normed + i, v * a * load16(w + i));
+		for (size_t k = 0; k < n; k++)
+			_mm512_stream_ps(mixed + k * c + i, (__m512)(cs[k] * v));
+	}
+}
+#endif
+
 // entry_out is the boundary of token t from its e (float32, Σ e² in ss):
 // normed and mixed from pre and comb (already written); buf holds C floats
 // (float16's outputs before rounding).
@@ -1741,6 +1755,12 @@ static void entry_out(const job *j, size_t t, const float *e, float ss, float *b
 	}
 	float a = p / sqrtf(p * p * ss / (float)c + j->k->norm_eps); // h·inv = e·(Σ pre)·inv
 	if (j->k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
+#if HAVE_WIDE
+		if (j->wide && c % 16 == 0 && ((uintptr_t)j->mixed & 63) == 0) {
+			entry_row16(e, j->wf, a, cs, n, c, (float *)j->normed + t * c, (float *)j->mixed + t * n * c);
+			return;
+		}
+#endif
 		entry_row(e, j->wf, a, cs, n, c, (float *)j->normed + t * c, (float *)j->mixed + t * n * c);
 		return;
 	}
@@ -1806,6 +1826,10 @@ static void entry_range(const job *j, size_t t0, size_t t1) {
 		for (size_t b = 0; b < bn; b++)
 			entry_out(j, tb + b, e[b], ss[b], ob);
 	}
+#if HAVE_WIDE
+	if (j->wide)
+		_mm_sfence(); // entry_row16's non-temporal stores are visible before the task ends
+#endif
 	unscratch(stack, buf);
 }
 
