@@ -30,15 +30,19 @@ const (
 	hcParallelMin = 1 << 15
 )
 
-// hcFast is the Fast form of the five fused ops. HCCoeffsBoundary runs the
+// hcFast is the Fast form of the six fused ops. HCCoeffsBoundary runs the
 // coefficient part, then the boundary part reading the pre and comb just
 // computed and, with many tokens, the states the projection was built
-// from (formed once).
+// from (formed once). HCHead is head (below).
 func hcFast(c *core.Call, in []*core.Tensor) []*core.Tensor {
 	w := hcWork{j: ref.ParseHC(c, in)}
 	j := &w.j
 	w.outs = j.NewHCOutputs(j.Kind.WantState(c), GetF32)
 	if j.T == 0 {
+		return w.outs
+	}
+	if j.Kind == ref.HCHead {
+		w.head()
 		return w.outs
 	}
 	if b := j.Kind.Boundary(); b >= 0 {
@@ -78,6 +82,7 @@ const (
 	phaseStates   = iota // coefficient ops: S's rows and r
 	phaseFinish          // coefficient ops: pre, post, comb from Z
 	phaseBoundary        // boundary ops: everything
+	phaseHead            // HCHead: everything after the projection's GEMM (or all of it)
 )
 
 // tokens runs phase over the tokens [0, T): on the calling goroutine, or,
@@ -112,6 +117,8 @@ func (w *hcWork) run(phase, t0, t1 int) {
 		}
 	case phaseBoundary:
 		w.boundaryRange(t0, t1)
+	case phaseHead:
+		w.headRange(t0, t1)
 	}
 }
 
@@ -251,6 +258,82 @@ func (w *hcWork) boundaryRange(t0, t1 int) {
 		}
 		if w.bouts[2] != nil {
 			ref.StoreRow(w.bouts[2].Elems, t*nc, s)
+		}
+	}
+	PutF32(buf)
+}
+
+// head is HCHead: with few tokens each is one pass (its state, its RMS,
+// the n products with fn's rows in gonum's Sgemv, pre, the collapse and
+// the RMSNorm); with many, the states are gathered into one [T, n·C]
+// matrix with their r (phaseStates), the projection is one GEMM, and the
+// rest runs per token on the gathered states.
+func (w *hcWork) head() {
+	j := &w.j
+	nc, n := j.N*j.C, j.N
+	wf, ok := j.W.Elems.([]float32)
+	if !ok {
+		wf = GetF32(j.C)
+		ref.LoadRow(wf, j.W.Elems, 0)
+		defer PutF32(wf)
+	}
+	w.wf = wf
+	if j.T >= hcGemmTokens {
+		w.sBuf = GetF32(j.T * nc)
+		w.S = w.sBuf
+		w.r = GetF32(max(j.T, PoolMin))
+		w.Z = GetF32(max(j.T*n, PoolMin))
+		w.tokens(phaseStates)
+		if SIMDKernel != nil {
+			Sgemm(SIMDKernel, j.T, n, nc, w.S, nc, false, j.Fn, nc, true, w.Z, n, Workers())
+		} else {
+			matMulGonum32(w.Z[:j.T*n], w.S, false, j.Fn, true, j.T, nc, n)
+		}
+	}
+	w.tokens(phaseHead)
+	if w.sBuf != nil {
+		PutF32(w.sBuf)
+		PutF32(w.r)
+		PutF32(w.Z)
+		w.S, w.sBuf, w.r, w.Z = nil, nil, nil, nil
+	}
+}
+
+// headRange is HCHead on tokens t0…t1: the state, r and the projection z
+// (from the gathered states and the GEMM, or formed here), pre, the
+// collapse h as axpys over the state's streams, normed = RMSNorm(h, w),
+// and the state when asked for.
+func (w *hcWork) headRange(t0, t1 int) {
+	j := &w.j
+	n, C, nc := j.N, j.C, j.N*j.C
+	impl := gonum.Implementation{}
+	// buf: the state (n·C), y (C), h (C), z (n), pre (n).
+	buf := GetF32(max(nc+2*C+2*n, PoolMin))
+	h := buf[nc+C:][:C]
+	z, pre := buf[nc+2*C:][:n], buf[nc+2*C+n:][:n]
+	for t := t0; t < t1; t++ {
+		var s, zt []float32
+		var r float32
+		if w.S != nil {
+			s, zt, r = w.S[t*nc:][:nc], w.Z[t*n:][:n], w.r[t]
+		} else {
+			s = hcState(j, t, buf)
+			r = ref.RMSInv(s, j.RmsEps)
+			impl.Sgemv(blas.NoTrans, n, nc, 1, j.Fn, nc, s, 1, 0, z, 1)
+			zt = z
+		}
+		j.HeadPre(zt, r, pre)
+		clear(h)
+		for k := range n {
+			impl.Saxpy(C, pre[k], s[k*C:], 1, h, 1)
+		}
+		inv := ref.RMSInv(h, j.NormEps)
+		for i, v := range h {
+			h[i] = v * inv * w.wf[i]
+		}
+		ref.StoreRow(w.outs[0].Elems, t*C, h)
+		if w.outs[1] != nil {
+			ref.StoreRow(w.outs[1].Elems, t*nc, s)
 		}
 	}
 	PutF32(buf)
