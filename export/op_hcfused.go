@@ -29,7 +29,7 @@ import (
 // the two with the post-mix, merged (one op type).
 
 // FusedOpTypes lists the ai.mhcc op types of the fused lowerings.
-var FusedOpTypes = []string{"HCCoeffsSinkhorn", "HCPostCoeffsSinkhorn", "HCPremixNorm", "HCBoundary", "HCCoeffsBoundary"}
+var FusedOpTypes = []string{"HCCoeffsSinkhorn", "HCPostCoeffsSinkhorn", "HCPremixNorm", "HCBoundary", "HCCoeffsBoundary", "HCHead", "HCEntry"}
 
 // onnxFloat is the ONNX elem type of float32 (float64 in the reference).
 func (e *emitter) onnxFloat() int64 {
@@ -224,6 +224,15 @@ func expandHCCoeffsBoundaryFunction(e *emitter, n *ir.Node, in, out []string) {
 type bodyBuilder struct {
 	nodes []*onnxpb.NodeProto
 	k     int
+	like  string // the input whose type the T outputs take (CastLike); "" means x
+}
+
+// likeName is the input whose type the body's T outputs take.
+func (b *bodyBuilder) likeName() string {
+	if b.like == "" {
+		return "x"
+	}
+	return b.like
 }
 
 func (b *bodyBuilder) op(op string, in []string, attrs ...*onnxpb.AttributeProto) string {
@@ -366,8 +375,8 @@ func (b *bodyBuilder) boundary(xs, eps, pre, comb, normedOut, mixedOut string) {
 	ms := b.op("ReduceMean", ins(b.op("Mul", ins(h, h))), aInts("axes", -1), aInt("keepdims", 1))
 	w := b.op("Cast", ins("w"), aInt("to", int64(onnxpb.TensorProto_FLOAT)))
 	normed := b.op("Mul", ins(b.op("Div", ins(h, b.op("Sqrt", ins(b.op("Add", ins(ms, eps)))))), w))
-	b.named("CastLike", normedOut, ins(normed, "x"))
-	b.named("CastLike", mixedOut, ins(mixed, "x"))
+	b.named("CastLike", normedOut, ins(normed, b.likeName()))
+	b.named("CastLike", mixedOut, ins(mixed, b.likeName()))
 }
 
 // hcCoeffsBoundaryFunction builds ai.mhcc.HCCoeffsBoundary(x, fn, base, w,

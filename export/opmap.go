@@ -39,6 +39,8 @@ var opmap = map[ir.Op]expansion{
 	ir.OpMLP:              expandMLP,
 	ir.OpAddPositions:     expandAddPositions,
 	ir.OpHCCoeffsBoundary: expandHCCoeffsBoundary,
+	ir.OpHCHead:           expandHCHead,  // op_hchead.go
+	ir.OpHCEntry:          expandHCEntry, // op_hcentry.go
 }
 
 // alternatives holds, per IR op, the lowerings other than "reference" (the
@@ -72,6 +74,8 @@ var alternatives = map[ir.Op]map[string]expansion{
 	ir.OpHCCoeffsSinkhorn: {"function": expandHCCoeffsSinkhornFunction, "custom": expandHCCoeffsSinkhornCustom},
 	ir.OpHCBoundary:       {"function": expandHCBoundaryFunction, "custom": expandHCBoundaryCustom},
 	ir.OpHCCoeffsBoundary: {"function": expandHCCoeffsBoundaryFunction, "custom": expandHCCoeffsBoundaryCustom},
+	ir.OpHCHead:           {"function": expandHCHeadFunction, "custom": expandHCHeadCustom},
+	ir.OpHCEntry:          {"function": expandHCEntryFunction, "custom": expandHCEntryCustom},
 	ir.OpMoE:              {"gather": expandMoEGather, "webgpu": expandMoEWebGPU},
 	ir.OpLayerNorm:        {"fused": expandLayerNormFused},
 	ir.OpMLP:              {"webgpu": expandMLPWebGPU},

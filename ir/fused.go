@@ -37,6 +37,27 @@ var hcCoeffsBoundaryInfo = opInfo{name: "HCCoeffsBoundary", minIn: 6, maxIn: 6, 
 	attrs: map[string]attrSpec{"streams": {attrInt, true}, "eps": {attrFloat, true}, "rms_eps": {attrFloat, true}, "iters": {attrInt, true}, "norm_eps": {attrFloat, true}},
 	doc:   "HCCoeffsSinkhorn and HCBoundary of s = x + post⊗y, computed once; inputs x, fn, base, w, y, post; outputs pre, post, comb (float32), RMSNorm(Σ_i pre[i]·s[i], w), mixed[k] = Σ_j comb[j,k]·s[j], s"}
 
+// hcHeadInfo: the end of an mHC model as one op: the last sublayer's
+// post-mix s = x + post ⊗ y, the head's coefficients pre (HCHeadCoeffs of
+// s), the collapse Σ_i pre[i]·s[i] and the final RMSNorm of it. Inputs x
+// [..., n, C], fn [n, n·C], base [n], scale [1] (HCHeadCoeffs'), w [C] (the
+// norm's weight), y [..., C], post [..., n] or [n]; outputs the normed
+// collapse [..., C] and the state s [..., n, C] (x's type). eps and rms_eps
+// are the coefficients', norm_eps the RMSNorm's.
+var hcHeadInfo = opInfo{name: "HCHead", minIn: 7, maxIn: 7, out: 2, infer: inferHCHead,
+	attrs: map[string]attrSpec{"streams": {attrInt, true}, "eps": {attrFloat, true}, "rms_eps": {attrFloat, true}, "norm_eps": {attrFloat, true}},
+	doc:   "s = x + post⊗y; pre = sigmoid(scale·(sf·fnᵀ)·r + base) + eps; outputs RMSNorm(Σ_i pre[i]·s[i], w), s; inputs x, fn, base, scale, w, y, post"}
+
+// hcEntryInfo: the start of an mHC model as one op: the state x = n copies
+// of the embedding e (HCExpand), the first sublayer's coefficients and
+// Sinkhorn of x (HCCoeffsSinkhorn) and its collapse, stream mixing and
+// RMSNorm (HCBoundary without the post-mix). Inputs e [..., C], fn [n²+2n,
+// n·C] (scales folded in), base [n²+2n], w [C]; outputs pre, post, comb
+// (float32), normed [..., C] and mixed [..., n, C] (e's type).
+var hcEntryInfo = opInfo{name: "HCEntry", minIn: 4, maxIn: 4, out: 5, infer: inferHCEntry,
+	attrs: map[string]attrSpec{"streams": {attrInt, true}, "eps": {attrFloat, true}, "rms_eps": {attrFloat, true}, "iters": {attrInt, true}, "norm_eps": {attrFloat, true}},
+	doc:   "x = e repeated into n streams; HCCoeffsSinkhorn and HCBoundary of x; inputs e, fn, base, w; outputs pre, post, comb (float32), RMSNorm(Σ_i pre[i]·x[i], w), mixed[k] = Σ_j comb[j,k]·x[j]"}
+
 // fusedState checks the state inputs of a fused op: x at 0 and, if present,
 // y at iy and post at iy+1. It returns the leading dims, n and C.
 func fusedState(n *Node, iy int) (Shape, Dim, Dim, error) {
@@ -136,6 +157,67 @@ func inferHCCoeffsBoundary(n *Node) ([]Type, error) {
 	dt := in(n, 0).DType
 	return append(coeffTypes(lead, n.Attrs.Int("streams")),
 		Type{dt, append(lead.Clone(), c)}, Type{dt, in(n, 0).Shape.Clone()}, Type{dt, in(n, 0).Shape.Clone()}), nil
+}
+
+func inferHCHead(n *Node) ([]Type, error) {
+	s, err := streams(n)
+	if err != nil {
+		return nil, err
+	}
+	lead, sd, c, err := fusedState(n, 5)
+	if err != nil {
+		return nil, err
+	}
+	if len(n.Inputs) != 7 {
+		return nil, fmt.Errorf("got %d inputs, want 7 (x, fn, base, scale, w, y, post)", len(n.Inputs))
+	}
+	if sd != D(s) || !c.Known() {
+		return nil, fmt.Errorf("input 0 (%s) has shape %v, want [..., %d, C] with C known", n.Inputs[0].Name, in(n, 0).Shape, s)
+	}
+	want := []Shape{nil, Dims(s, s*c.Size), Dims(s), Dims(1)}
+	for i := 1; i <= 3; i++ {
+		if in(n, i).DType != Float32 || !in(n, i).Shape.Equal(want[i]) {
+			return nil, fmt.Errorf("input %d (%s) has type %v, want f32%v", i, n.Inputs[i].Name, in(n, i), want[i])
+		}
+	}
+	if err := wantNormWeight(n, 4, c); err != nil {
+		return nil, err
+	}
+	dt := in(n, 0).DType
+	return []Type{{dt, append(lead.Clone(), c)}, {dt, in(n, 0).Shape.Clone()}}, nil
+}
+
+func inferHCEntry(n *Node) ([]Type, error) {
+	s, err := streams(n)
+	if err != nil {
+		return nil, err
+	}
+	if n.Attrs.Int("iters") < 1 {
+		return nil, fmt.Errorf("attribute iters: got %d, want ≥ 1", n.Attrs.Int("iters"))
+	}
+	if err := wantFloat(n, 0); err != nil {
+		return nil, err
+	}
+	if err := wantMinRank(n, 0, 1); err != nil {
+		return nil, err
+	}
+	sh := in(n, 0).Shape
+	lead, c := sh[:len(sh)-1:len(sh)-1], last(sh)
+	if !c.Known() {
+		return nil, fmt.Errorf("input 0 (%s) has shape %v, want [..., C] with C known", n.Inputs[0].Name, sh)
+	}
+	m := s*s + 2*s
+	if in(n, 1).DType != Float32 || !in(n, 1).Shape.Equal(Dims(m, s*c.Size)) {
+		return nil, fmt.Errorf("input 1 (%s) has type %v, want f32[%d,%d]", n.Inputs[1].Name, in(n, 1), m, s*c.Size)
+	}
+	if in(n, 2).DType != Float32 || !in(n, 2).Shape.Equal(Dims(m)) {
+		return nil, fmt.Errorf("input 2 (%s) has type %v, want f32[%d]", n.Inputs[2].Name, in(n, 2), m)
+	}
+	if err := wantNormWeight(n, 3, c); err != nil {
+		return nil, err
+	}
+	dt := in(n, 0).DType
+	return append(coeffTypes(lead, s), Type{dt, append(lead.Clone(), c)}, Type{dt, append(lead.Clone(), D(s), c)}), nil
 }
 
 func inferHCBoundary(n *Node) ([]Type, error) {

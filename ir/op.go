@@ -45,6 +45,8 @@ const (
 	OpMLP
 	OpAddPositions
 	OpHCCoeffsBoundary // fused: HCCoeffsSinkhorn and HCBoundary of one sublayer after the first, merged (fused.go)
+	OpHCHead           // fused: the last sublayer's post-mix, the head's coefficients and collapse, the final RMSNorm (fused.go)
+	OpHCEntry          // fused: the embedding expanded into streams, the first sublayer's HCCoeffsSinkhorn and HCBoundary (fused.go)
 
 	numOps
 )
@@ -118,6 +120,8 @@ var opTable = [numOps]opInfo{
 	OpHCCoeffsSinkhorn: hcCoeffsSinkhornInfo,
 	OpHCBoundary:       hcBoundaryInfo,
 	OpHCCoeffsBoundary: hcCoeffsBoundaryInfo,
+	OpHCHead:           hcHeadInfo,
+	OpHCEntry:          hcEntryInfo,
 	OpMoE: {name: "MoE", minIn: 2 + 2*moeMinArity, maxIn: 2 + (moeMaxExperts+1)*moeMaxArity, out: 1, infer: inferMoE,
 		attrs: moeAttrs,
 		doc:   "mixture-of-experts FFN (ir/moe.go): Σ over the top_k experts by router score of weight·expert(x), plus the shared MLP; inputs x, gate [E, C], each expert's weights, then the shared MLP's"},

@@ -23,7 +23,7 @@ func Sublayers(g *ir.Graph, lowering func(*ir.Node) string) []meta.Sublayer {
 	for _, n := range g.Nodes {
 		var s meta.Sublayer
 		switch {
-		case n.Op == ir.OpHCCoeffsSinkhorn || n.Op == ir.OpHCCoeffsBoundary:
+		case n.Op == ir.OpHCCoeffsSinkhorn || n.Op == ir.OpHCCoeffsBoundary || n.Op == ir.OpHCEntry:
 			s = fusedSublayer(g, n, lowering)
 		case n.Op == ir.OpHCBoundary && (n.Inputs[1].Def == nil || n.Inputs[1].Def.Op != ir.OpHCCoeffsSinkhorn):
 			s = staticFusedSublayer(g, n) // static mHC: constant coefficients
@@ -97,12 +97,13 @@ func mhcSublayer(g *ir.Graph, mix *ir.Node, lowering func(*ir.Node) string) meta
 }
 
 // fusedSublayer describes the sublayer whose coefficients the fused op cs
-// (HCCoeffsSinkhorn or HCCoeffsBoundary, docs/fused-ops.md) computes: pre,
+// (HCCoeffsSinkhorn, HCCoeffsBoundary or HCEntry, docs/fused-ops.md) computes: pre,
 // post and comb are its outputs 0…2, the iterations its attribute, and the
 // state after the sublayer the output of whatever applies its post-mix
-// (the next sublayer's HCBoundary or HCCoeffsBoundary, or the last HCMix).
+// (the next sublayer's HCBoundary or HCCoeffsBoundary, or the last HCMix or
+// HCHead).
 func fusedSublayer(g *ir.Graph, cs *ir.Node, lowering func(*ir.Node) string) meta.Sublayer {
-	name := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(cs.Name, ".fused"), ".merged"), ".hc")
+	name := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(cs.Name, ".fused"), ".merged"), ".entry"), ".hc")
 	s := meta.Sublayer{Name: name, Streams: int(cs.Attrs.Int("streams")), Iterations: int(cs.Attrs.Int("iters")),
 		Pre: cs.Outputs[0].Name, Post: cs.Outputs[1].Name, Comb: cs.Outputs[2].Name, Lowering: "reference"}
 	if lowering != nil {
@@ -122,6 +123,8 @@ func fusedSublayer(g *ir.Graph, cs *ir.Node, lowering func(*ir.Node) string) met
 				s.Output = n.Outputs[5].Name
 			case n.Op == ir.OpHCMix && i == 2:
 				s.Output = n.Outputs[0].Name
+			case n.Op == ir.OpHCHead && i == 6:
+				s.Output = n.Outputs[1].Name
 			}
 		}
 	}
@@ -131,7 +134,7 @@ func fusedSublayer(g *ir.Graph, cs *ir.Node, lowering func(*ir.Node) string) met
 // staticFusedSublayer describes a static mHC sublayer of a fused graph by
 // its HCBoundary b, which reads the folded pre and comb; post and the state
 // after the sublayer come from whatever reads b's mixed streams (the next
-// HCBoundary's post-mix, or the last HCMix).
+// HCBoundary's post-mix, or the last HCMix or HCHead).
 func staticFusedSublayer(g *ir.Graph, b *ir.Node) meta.Sublayer {
 	s := meta.Sublayer{Name: strings.TrimSuffix(b.Name, ".h.premix.boundary"), Pre: b.Inputs[1].Name, Comb: b.Inputs[2].Name}
 	if r := b.Inputs[0].Type.Shape.Rank(); r >= 2 {
@@ -153,6 +156,8 @@ func staticFusedSublayer(g *ir.Graph, b *ir.Node) meta.Sublayer {
 			s.Post, s.Output = n.Inputs[5].Name, n.Outputs[2].Name
 		case n.Op == ir.OpHCMix:
 			s.Post, s.Output = n.Inputs[2].Name, n.Outputs[0].Name
+		case n.Op == ir.OpHCHead:
+			s.Post, s.Output = n.Inputs[6].Name, n.Outputs[1].Name
 		}
 	}
 	return s

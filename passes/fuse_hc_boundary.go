@@ -29,6 +29,11 @@ import (
 // form the state x + post ⊗ y, which the merged op forms once. The first
 // sublayer (no post-mix) keeps its two ops.
 //
+// Where the target allows ai.mhcc HCEntry, the first sublayer's two ops
+// and the HCExpand of the embedding they read become one HCEntry, and
+// where it allows ai.mhcc HCHead, the end of the model (the last post-mix,
+// HCHeadCoeffs, the collapse and the final RMSNorm) one HCHead.
+//
 // It runs after apply_precision and looks through its Casts: the fused ops
 // read the half-precision state and the float32 coefficients directly and
 // accumulate in float32. A sublayer whose nodes do not have the expected
@@ -69,11 +74,158 @@ var FuseHCBoundary = &Pass{
 				changed = changed || ok
 			}
 		}
+		if cx.Target.Allows(target.DomainMHCC, ir.OpHCEntry.String()) {
+			if changed && !g.Toposort() {
+				return changed, errCycle
+			}
+			dead := deadNodes(g)
+			for _, cs := range append([]*ir.Node(nil), g.Nodes...) {
+				if cs.Op != ir.OpHCCoeffsSinkhorn || dead[cs] {
+					continue
+				}
+				ok, err := fuseEntry(g, cx, cs, dead)
+				if err != nil {
+					return changed, err
+				}
+				changed = changed || ok
+			}
+		}
+		if cx.Target.Allows(target.DomainMHCC, ir.OpHCHead.String()) {
+			for _, hc := range append([]*ir.Node(nil), g.Nodes...) {
+				if hc.Op != ir.OpHCHeadCoeffs {
+					continue
+				}
+				ok, err := fuseHead(g, cx, hc)
+				if err != nil {
+					return changed, err
+				}
+				changed = changed || ok
+			}
+		}
 		if changed && !g.Toposort() {
 			return changed, errCycle
 		}
 		return changed, nil
 	},
+}
+
+// fuseEntry replaces cs, an HCCoeffsSinkhorn without the post-mix whose
+// state is the embedding expanded into streams (HCExpand), and the one
+// HCBoundary without the post-mix reading its pre and comb with the same
+// state, by one HCEntry reading the embedding (docs/fused-ops.md): the
+// first sublayer of a model. It applies when nothing else (no node outside
+// dead) reads pre, no output of the two is a graph output, the boundary's
+// state output is unread and its norm weight does not depend on cs. The
+// new node's outputs take the old ones' names.
+func fuseEntry(g *ir.Graph, cx *Context, cs *ir.Node, dead map[*ir.Node]bool) (bool, error) {
+	if len(cs.Inputs) != 3 {
+		return false, nil
+	}
+	x := cs.Inputs[0]
+	ex := x.Def
+	if ex == nil || ex.Op != ir.OpHCExpand || ex.Attrs.Int("streams") != cs.Attrs.Int("streams") {
+		return false, nil
+	}
+	pre, comb := cs.Outputs[0], cs.Outputs[2]
+	var b *ir.Node // the one live node reading pre, once
+	for _, n := range g.Nodes {
+		for _, in := range n.Inputs {
+			if in == pre && !dead[n] {
+				if b != nil {
+					return false, nil
+				}
+				b = n
+			}
+		}
+	}
+	if b == nil || b.Op != ir.OpHCBoundary || len(b.Inputs) != 4 || b.Inputs[0] != x || b.Inputs[1] != pre || b.Inputs[2] != comb ||
+		b.Outputs[2].Uses > 0 || g.IsOutput(b.Outputs[2]) {
+		return false, nil
+	}
+	olds := append(append([]*ir.Value(nil), cs.Outputs...), b.Outputs[:2]...)
+	for _, v := range olds {
+		if g.IsOutput(v) {
+			return false, nil
+		}
+	}
+	e, w := ex.Inputs[0], b.Inputs[3]
+	if dependsOn(w, cs) || e.Type.DType != x.Type.DType {
+		return false, nil
+	}
+	a := cs.Attrs
+	names := make([]string, len(olds))
+	for i, v := range olds {
+		names[i] = v.Name + ".entry"
+	}
+	n, err := g.NewNode(ir.OpHCEntry, strings.TrimSuffix(cs.Name, ".fused")+".entry", cs.Pos,
+		ir.Attrs{"streams": a.Int("streams"), "eps": a.Float("eps"), "rms_eps": a.Float("rms_eps"), "iters": a.Int("iters"), "norm_eps": b.Attrs.Float("eps")},
+		[]*ir.Value{e, cs.Inputs[1], cs.Inputs[2], w}, names...)
+	if err != nil {
+		return false, nodeError(cs, "%v", err)
+	}
+	for i, old := range olds {
+		g.ReplaceUses(old, n.Outputs[i])
+		ir.SwapNames(old, n.Outputs[i])
+	}
+	cx.Fire("entry")
+	return true, nil
+}
+
+// fuseHead replaces the end of an mHC model, the last sublayer's post-mix
+// (an HCMix of already mixed streams), the head's coefficients hc, the
+// weighted collapse reading them and the RMSNorm reading the collapse, by
+// one HCHead (docs/fused-ops.md), when the collapse and hc read that HCMix's
+// state, pre is read by the collapse only (through its Cast in half
+// precision) and the collapse by the norm only. The norm's output and the
+// state keep their names; whatever else reads the state reads HCHead's
+// state output.
+func fuseHead(g *ir.Graph, cx *Context, hc *ir.Node) (bool, error) {
+	x := uncast(hc.Inputs[0])
+	pre := hc.Outputs[0]
+	mix := x.Def
+	if mix == nil || mix.Op != ir.OpHCMix || (len(mix.Inputs) > 3 && mix.Inputs[3] != nil) || pre.Uses != 1 || g.IsOutput(pre) {
+		return false, nil
+	}
+	col := onlyReader(g, pre)
+	if col != nil && col.Op == ir.OpCast {
+		col = onlyReader(g, col.Outputs[0])
+	}
+	if col == nil || col.Op != ir.OpHCCollapse || col.Attrs.String("mode") != "weighted" || col.Inputs[0] != x || uncast(col.Inputs[1]) != pre {
+		return false, nil
+	}
+	norm := onlyReader(g, col.Outputs[0])
+	if norm == nil || norm.Op != ir.OpRMSNorm || norm.Inputs[0] != col.Outputs[0] {
+		return false, nil
+	}
+	xm, y, post, w := mix.Inputs[0], mix.Inputs[1], uncast(mix.Inputs[2]), norm.Inputs[1]
+	dt := x.Type.DType
+	if dt != ir.Float32 && dt != ir.Float16 {
+		return false, nil // T is float32 or float16 (docs/fused-ops.md)
+	}
+	if xm.Type.DType != dt || y.Type.DType != dt || w.Type.DType != dt || post.Type.DType != ir.Float32 {
+		return false, nil
+	}
+	for _, v := range hc.Inputs[1:] {
+		if v.Type.DType != ir.Float32 {
+			return false, nil
+		}
+	}
+	a := hc.Attrs
+	h, err := g.NewNode(ir.OpHCHead, "hc_head.fused", hc.Pos,
+		ir.Attrs{"streams": a.Int("streams"), "eps": a.Float("eps"), "rms_eps": a.Float("rms_eps"), "norm_eps": norm.Attrs.Float("eps")},
+		[]*ir.Value{xm, hc.Inputs[1], hc.Inputs[2], hc.Inputs[3], w, y, post},
+		norm.Outputs[0].Name+".fused", x.Name+".fused")
+	if err != nil {
+		return false, nodeError(hc, "%v", err)
+	}
+	for i, old := range []*ir.Value{norm.Outputs[0], x} {
+		g.ReplaceUses(old, h.Outputs[i])
+		if !g.IsOutput(old) {
+			ir.SwapNames(old, h.Outputs[i])
+		}
+	}
+	cx.Fire("head")
+	return true, nil
 }
 
 // uncast returns the value a Cast node reads, or v.

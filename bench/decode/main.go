@@ -870,7 +870,7 @@ func writeReport(o options, rows []row, loadBefore, loadAfter string, elapsed ti
 	p("`onnx` uses the reference lowering (MatMul/Softmax over past + new, `Concat` of the cache). ")
 	p("Both use the `gemm` Sinkhorn and mhcc's default passes.")
 	if slices.Contains(o.targets, "fused") {
-		p(" `fused` has per sublayer one `ai.mhcc.HCCoeffsBoundary` (docs/fused-ops.md; the first sublayer has `HCCoeffsSinkhorn` and `HCPremixNorm`), run by mhcc's custom-op library (`ortops/`, built by `scripts/build-ortops`, registered with `RegisterCustomOpsLibrary_V2`; the run checked from the library's call counters that its kernel ran once per `ai.mhcc` node), and the reference attention like `onnx`; its residual twin is the same graph as `onnx`'s.")
+		p(" `fused` has per sublayer one `ai.mhcc.HCCoeffsBoundary` (docs/fused-ops.md; the first sublayer has `HCCoeffsSinkhorn` and `HCPremixNorm`, the end of the model one `HCHead`), run by mhcc's custom-op library (`ortops/`, built by `scripts/build-ortops`, registered with `RegisterCustomOpsLibrary_V2`; the run checked from the library's call counters that its kernel ran once per `ai.mhcc` node), and the reference attention like `onnx`; its residual twin is the same graph as `onnx`'s.")
 	}
 	p("\n\n")
 	if len(o.goTargets) > 0 {

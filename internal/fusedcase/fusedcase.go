@@ -27,14 +27,19 @@ const Iters = 20
 // (so implementations are compared op by op, without one's rounding
 // feeding another): HCCoeffsSinkhorn and HCPremixNorm without the
 // post-mix, HCPostCoeffsSinkhorn and HCBoundary (with its state output)
-// with it, and, with the option Merged and per-token coefficients,
-// HCCoeffsBoundary (outputs pc, qc, cc, nc, mc, sc).
+// with it, with the option Merged and per-token coefficients,
+// HCCoeffsBoundary (outputs pc, qc, cc, nc, mc, sc), and with the option
+// Head, HCHead (inputs hfn, hbase, hscale besides x, w, y, post; outputs
+// nh, sh), and with the option Entry, HCEntry (input e besides fn, base,
+// w; outputs pe, qe, ce, ne, me).
 type Case struct {
 	DT      ir.DType
 	Lead    []int64 // leading dims; tokens = their product
 	N, C    int64
 	Static  bool // pre and comb shared by every token ([n], [n, n])
 	Merged  bool // the graph has HCCoeffsBoundary (option Merged; never when Static)
+	Head    bool // the graph has HCHead (option Head)
+	Entry   bool // the graph has HCEntry (option Entry)
 	G       *ir.Graph
 	Inputs  map[string][]float64 // values (float16 inputs already rounded)
 	Shapes  map[string][]int64
@@ -48,6 +53,12 @@ func (fc *Case) String() string {
 	}
 	if fc.Merged {
 		s += "_merged"
+	}
+	if fc.Head {
+		s += "_head"
+	}
+	if fc.Entry {
+		s += "_entry"
 	}
 	return s
 }
@@ -68,6 +79,12 @@ type Option func(*Case)
 // separate option while onnxruntime with mhcc's custom-op library lacks
 // the op: internal/ortops runs every output of the case there.)
 func Merged(fc *Case) { fc.Merged = !fc.Static }
+
+// Head adds HCHead to a case (its post per token, or shared when Static).
+func Head(fc *Case) { fc.Head = true }
+
+// Entry adds HCEntry to a case (its coefficients are always per token).
+func Entry(fc *Case) { fc.Entry = true }
 
 // New builds the case: state dtype dt (float32 or float16, or another to
 // test refusals), leading dims lead, n streams of width c, inputs drawn
@@ -116,6 +133,23 @@ input %%w: %s[%d]
 			ty("f32", n), ty("f32", n), ty("f32", n, n), ty(T, c), ty(T, n, c), ty(T, n, c), Iters, n)
 		fc.Outputs = append(fc.Outputs, "pc", "qc", "cc", "nc", "mc", "sc")
 	}
+	if fc.Head {
+		text += fmt.Sprintf("input %%hfn: f32[%d,%d]\ninput %%hbase: f32[%d]\ninput %%hscale: f32[1]\n", n, n*c, n)
+		postIn := "%post"
+		if static {
+			text += fmt.Sprintf("input %%hpost: f32[%d]\n", n)
+			postIn = "%hpost"
+		}
+		text += fmt.Sprintf("%%nh, %%sh = HCHead<%s, %s> %%x, %%hfn, %%hbase, %%hscale, %%w, %%y, %s {eps=1e-06, norm_eps=0.01, rms_eps=1e-06, streams=%d} @function\n",
+			ty(T, c), ty(T, n, c), postIn, n)
+		fc.Outputs = append(fc.Outputs, "nh", "sh")
+	}
+	if fc.Entry {
+		text += fmt.Sprintf("input %%e: %s\n", ty(T, c))
+		text += fmt.Sprintf("%%pe, %%qe, %%ce, %%ne, %%me = HCEntry<%s, %s, %s, %s, %s> %%e, %%fn, %%base, %%w {eps=1e-06, iters=%d, norm_eps=0.01, rms_eps=1e-06, streams=%d} @function\n",
+			ty("f32", n), ty("f32", n), ty("f32", n, n), ty(T, c), ty(T, n, c), Iters, n)
+		fc.Outputs = append(fc.Outputs, "pe", "qe", "ce", "ne", "me")
+	}
 	for _, o := range fc.Outputs {
 		text += "output %" + o + "\n"
 	}
@@ -152,7 +186,18 @@ input %%w: %s[%d]
 		fill("comb", with(n, n), f32(func() float64 { return r.Float64() / float64(n) }))
 	}
 	fill("w", []int64{c}, func() float64 { return 1 + 0.1*r.NormFloat64() })
-	for _, name := range []string{"x", "y", "w"} { // the T inputs: exactly representable
+	if fc.Head { // drawn after the others: the same draws with and without Head
+		fill("hfn", []int64{n, n * c}, f32(func() float64 { return r.NormFloat64() * fnScale }))
+		fill("hbase", []int64{n}, f32(func() float64 { return r.NormFloat64() * 0.5 }))
+		fill("hscale", []int64{1}, f32(func() float64 { return 0.5 + r.Float64() }))
+		if static {
+			fill("hpost", []int64{n}, f32(func() float64 { return 2 * r.Float64() }))
+		}
+	}
+	if fc.Entry {
+		fill("e", with(c), r.NormFloat64)
+	}
+	for _, name := range []string{"x", "y", "w", "e"} { // the T inputs: exactly representable
 		for i, v := range fc.Inputs[name] {
 			if dt == ir.Float16 {
 				fc.Inputs[name][i] = float64(half.Float16ToFloat32(half.Float32ToFloat16(float32(v))))
@@ -165,7 +210,9 @@ input %%w: %s[%d]
 }
 
 // IsT reports whether input name has the case's state dtype (else float32).
-func (fc *Case) IsT(name string) bool { return name == "x" || name == "y" || name == "w" }
+func (fc *Case) IsT(name string) bool {
+	return name == "x" || name == "y" || name == "w" || name == "e"
+}
 
 // OutIsT reports whether output o has the case's state dtype (else float32).
 func (fc *Case) OutIsT(o string) bool { return o[0] == 'n' || o[0] == 'm' || o[0] == 's' }
