@@ -21,19 +21,24 @@ import (
 
 // An hcCase is internal/fusedcase's graph of the fused ops, each reading
 // graph inputs only (internal/ortops runs the same graph in onnxruntime),
-// with HCCoeffsBoundary unless static.
+// with HCCoeffsBoundary unless static, and HCHead (its post shared when
+// static).
 type hcCase struct{ *fusedcase.Case }
 
 func newHCCase(t testing.TB, dt ir.DType, lead []int64, n, c int64, static bool, seed uint64) *hcCase {
-	return &hcCase{fusedcase.New(t, dt, lead, n, c, static, seed, fusedcase.Merged)}
+	return &hcCase{fusedcase.New(t, dt, lead, n, c, static, seed, fusedcase.Merged, fusedcase.Head)}
 }
 
 // nodes is the count of the case's ai.mhcc nodes.
 func (hc *hcCase) nodes() int {
+	k := 4
 	if hc.Merged {
-		return 5
+		k++
 	}
-	return 4
+	if hc.Head {
+		k++
+	}
+	return k
 }
 
 // reference runs the float64 reference lowering (the ops' parts as
@@ -146,11 +151,12 @@ func fusedNodes(t *testing.T, m *Model, bodies bool) int {
 	return count
 }
 
-// TestFusedKernelsMatchBodiesAndReference runs the five fused ops with the
+// TestFusedKernelsMatchBodiesAndReference runs the six fused ops with the
 // runtime's kernels (both engines) and with their function bodies (both
 // engines) and holds each to the float64 reference and the kernels to the
 // bodies, within internal/ortops' tolerance: float32 and float16 states,
-// n = 2…8, 1 to 4096 tokens, per-token and shared (static) coefficients.
+// n = 2…8, 1 to 4096 tokens, per-token and shared (static) coefficients
+// (HCHead's post shared when static).
 func TestFusedKernelsMatchBodiesAndReference(t *testing.T) {
 	type shape struct {
 		lead   []int64
@@ -203,7 +209,8 @@ func TestFusedKernelsMatchBodiesAndReference(t *testing.T) {
 // float16, fails when the model is decoded, with an error naming the node,
 // as onnxruntime's session creation does with mhcc's library; with the
 // function bodies the same graph decodes and runs. A stream count the graph
-// leaves symbolic fails the run instead, naming the node.
+// leaves symbolic fails the run instead, naming the node, unless a constant
+// says it (HCHead's fn, whose rows are the streams).
 func TestFusedUnsupportedFailsAtLoad(t *testing.T) {
 	for _, tc := range []struct {
 		dt   ir.DType
@@ -232,8 +239,10 @@ func TestFusedUnsupportedFailsAtLoad(t *testing.T) {
 			if msg := err.Error(); !strings.HasPrefix(msg, `runtime: node "pa/1_HCCoeffsSinkhorn" (ai.mhcc.HCCoeffsSinkhorn): `+tc.want) {
 				t.Errorf("error %q does not name node pa/1_HCCoeffsSinkhorn with %q", msg, tc.want)
 			}
-			if want := `runtime: node "pc/1_HCCoeffsBoundary" (ai.mhcc.HCCoeffsBoundary): ` + tc.want; !slices.Contains(all, want) {
-				t.Errorf("errors %q do not include %q", all, want)
+			for _, node := range []string{`"pc/1_HCCoeffsBoundary" (ai.mhcc.HCCoeffsBoundary)`, `"nh/1_HCHead" (ai.mhcc.HCHead)`} {
+				if want := `runtime: node ` + node + `: ` + tc.want; !slices.Contains(all, want) {
+					t.Errorf("errors %q do not include %q", all, want)
+				}
 			}
 			m, err := DecodeWith(data, DecodeOptions{FunctionBodies: true})
 			if err != nil {
@@ -271,5 +280,22 @@ func TestFusedUnsupportedFailsAtLoad(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), `(ai.mhcc.HCCoeffsSinkhorn): x has 9 streams; the kernels support n = 2 to 8`) {
 			t.Errorf("%v: run with 9 streams: got %v, want an error naming the node", e, err)
 		}
+	}
+
+	// x symbolic, HCHead's fn a constant: its rows are the stream count.
+	graph := mp.GetGraph()
+	graph.Input = slices.DeleteFunc(graph.Input, func(v *onnxpb.ValueInfoProto) bool { return v.GetName() == "hfn" })
+	hfn := make([]float32, len(hc.Inputs["hfn"]))
+	for i, v := range hc.Inputs["hfn"] {
+		hfn[i] = float32(v)
+	}
+	graph.Initializer = append(graph.Initializer, &onnxpb.TensorProto{Name: proto.String("hfn"), Dims: hc.Shapes["hfn"],
+		DataType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)), FloatData: hfn})
+	if data, err = proto.Marshal(&mp); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Decode(data)
+	if want := `runtime: node "nh/1_HCHead" (ai.mhcc.HCHead): x has 9 streams; the kernels support n = 2 to 8`; err == nil || err.Error() != want {
+		t.Errorf("HCHead's fn a constant of 9 rows: got %v, want %q", err, want)
 	}
 }
