@@ -266,21 +266,24 @@ func ActivationBytes(m *model.Model, s int) Activations {
 	return x
 }
 
-// MeasureTraffic compiles a one-layer model with m's C, n and mHC settings
+// MeasureTraffic compiles a two-layer model with m's C, n and mHC settings
 // for target, runs it with the Go runtime at two sequence lengths (batches
 // for the mlp), and sums the per-token growth of every non-constant tensor
-// read or written by the ONNX nodes of the first sublayer's mHC (or
+// read or written by the ONNX nodes of the second sublayer's mHC (or
 // residual) nodes: the IR nodes placed at the hyper_connections section.
+// The second sublayer is the typical one: the first reads the embedding
+// (in the fused target one HCEntry, which reads C values per token) and
+// the last has its post-mix in the head.
 func MeasureTraffic(m *model.Model, target string) (RW, error) {
 	mini := *m
-	mini.Arch.Layers = 1
-	mini.Arch.MoE = nil // the attention sublayer's mHC is measured; its experts would only cost time
+	mini.Arch.Layers = 2
+	mini.Arch.MoE = nil // the sublayer's mHC is measured; experts would only cost time
 	mini.Weights = model.WeightsSpec{Source: model.WeightsRandom, Seed: 1}
-	sub := "layers.0.mlp"
+	sub := "layers.1.mlp"
 	if mini.Arch.Kind == model.ArchDecoder {
 		mini.Arch.VocabSize, mini.Arch.Heads, mini.Arch.KVHeads, mini.Arch.HeadDim, mini.Arch.FFNHiddenSize = 16, 1, 1, 8, 8
 		mini.Inputs = model.InputsSpec{MaxSequence: 4}
-		sub = "layers.0.attn"
+		sub = "layers.0.ffn"
 	} else {
 		mini.Arch.InputSize, mini.Arch.OutputSize, mini.Arch.FFNHiddenSize = 4, 4, 8
 		mini.Inputs.Batch = 0
@@ -296,12 +299,12 @@ func MeasureTraffic(m *model.Model, target string) (RW, error) {
 	if err := proto.Unmarshal(res.ONNX, &mp); err != nil {
 		return RW{}, err
 	}
-	// The first sublayer as the exporter recorded it (mhcc.sublayers);
+	// The second sublayer as the exporter recorded it (mhcc.sublayers);
 	// the name guessed above when the metadata is missing.
 	for _, p := range mp.GetMetadataProps() {
 		if p.GetKey() == meta.SublayersKey {
-			if subs, err := meta.Decode(p.GetValue()); err == nil && len(subs) > 0 {
-				sub = subs[0].Name
+			if subs, err := meta.Decode(p.GetValue()); err == nil && len(subs) > 1 {
+				sub = subs[1].Name
 			}
 		}
 	}

@@ -227,8 +227,8 @@ var (
 // wrong for the other lowerings (gemm's Divs are the same, but log has
 // none, loop hides them in a body), which is why the metadata comes first;
 // an ai.mhcc node that states its iterations (the Sinkhorn's function and
-// custom lowerings, the fused target's HCCoeffsSinkhorn and
-// HCCoeffsBoundary, docs/fused-ops.md)
+// custom lowerings, the fused target's HCCoeffsSinkhorn, HCCoeffsBoundary
+// and HCEntry, docs/fused-ops.md)
 // is read from its iters attribute instead of counted.
 func sublayerInfo(m *onnxpb.ModelProto) map[sublayer]int {
 	return sublayersOf(prepare(m))

@@ -129,20 +129,21 @@ func TestSublayersOneSideWithoutMetadata(t *testing.T) {
 }
 
 // The fused target (docs/fused-ops.md): each sublayer's iterations come
-// from its HCCoeffsSinkhorn's or HCCoeffsBoundary's iters attribute, through mhcc.sublayers and,
-// with the metadata stripped, read from the node; the diff reports them.
+// from its HCEntry's or HCCoeffsBoundary's iters attribute, through
+// mhcc.sublayers and, with the metadata stripped, read from the node; the
+// diff reports them.
 func TestSinkhornIterationsFused(t *testing.T) {
 	var ms []*onnxpb.ModelProto
 	for _, iters := range []int{20, 7} {
 		m := testmodels.Variant(t, "mlp-mhc.yaml", compile.Options{Target: "fused"}, "  streams: 4\n", fmt.Sprintf("  streams: 4\n  sinkhorn_iterations: %d\n", iters))
 		fused := map[string]int{}
 		for _, n := range m.GetGraph().GetNode() {
-			if n.GetDomain() == "ai.mhcc" && strings.Contains(n.GetOpType(), "Coeffs") {
+			if n.GetDomain() == "ai.mhcc" && (strings.Contains(n.GetOpType(), "Coeffs") || n.GetOpType() == "HCEntry") {
 				fused[n.GetOpType()]++
 			}
 		}
-		if fused["HCCoeffsSinkhorn"] != 1 || fused["HCCoeffsBoundary"] != 2 || len(fused) != 2 {
-			t.Fatalf("fused coefficient nodes %v, want one per sublayer: HCCoeffsSinkhorn for the first, HCCoeffsBoundary for the two others", fused)
+		if fused["HCEntry"] != 1 || fused["HCCoeffsBoundary"] != 2 || len(fused) != 2 {
+			t.Fatalf("fused coefficient nodes %v, want one per sublayer: HCEntry for the first, HCCoeffsBoundary for the two others", fused)
 		}
 		for _, info := range []map[sublayer]int{sublayerInfo(m), sublayerInfo(stripSublayers(m))} {
 			if len(info) != 3 {
