@@ -10,7 +10,7 @@ import (
 
 // NativeKernels gives the fused mHC ops of m (ai.mhcc's HCCoeffsSinkhorn,
 // HCPostCoeffsSinkhorn, HCPremixNorm, HCBoundary, HCCoeffsBoundary,
-// HCHead: docs/fused-ops.md) the
+// HCEntry, HCHead: docs/fused-ops.md) the
 // runtime's own kernels, in m's graph and its subgraphs. A node that calls
 // the model-local function of that name runs the kernel instead of the
 // body (the exception to "the model's definition wins", function.go),
@@ -19,8 +19,8 @@ import (
 // needs, each failure naming the node: its attributes, a state (x, y, w)
 // of float32 or float16 with float32 coefficients, and a stream count of
 // 2…8 where the graph says it statically (x's declared shape, the
-// projection fn's rows, the coefficient op feeding a boundary, or the
-// fused op whose state x is); an
+// projection fn's rows, the coefficient op feeding a boundary, the fused
+// op whose state x is, or HCEntry's attribute streams, always static); an
 // unknown count is checked when the node runs.
 func NativeKernels(m *core.Model, bodies bool) error {
 	var errs core.ErrorList
@@ -152,10 +152,17 @@ func (st *streamInfo) find(n *core.Node) int {
 		}
 		return ""
 	}
+	kind := ref.FusedHCOps[n.OpType]
+	if kind == ref.HCEntry {
+		// e [lead, C] has no stream axis: the attribute says the count.
+		if a := n.Attrs["streams"]; a != nil {
+			return int(a.GetI())
+		}
+		return -1
+	}
 	if sh := st.shapes[in(0)]; len(sh) >= 2 && sh[len(sh)-2] >= 0 {
 		return int(sh[len(sh)-2])
 	}
-	kind := ref.FusedHCOps[n.OpType]
 	if kind == ref.HCHead {
 		// fn is [n, n·C], base [n].
 		if fn := st.m.Inits[in(1)]; fn != nil && len(fn.Shape) == 2 {
