@@ -30,10 +30,10 @@ const (
 	hcParallelMin = 1 << 15
 )
 
-// hcFast is the Fast form of the six fused ops. HCCoeffsBoundary runs the
+// hcFast is the Fast form of the seven fused ops. HCCoeffsBoundary runs the
 // coefficient part, then the boundary part reading the pre and comb just
 // computed and, with many tokens, the states the projection was built
-// from (formed once). HCHead is head (below).
+// from (formed once). HCHead is head, HCEntry entry (below).
 func hcFast(c *core.Call, in []*core.Tensor) []*core.Tensor {
 	w := hcWork{j: ref.ParseHC(c, in)}
 	j := &w.j
@@ -41,8 +41,12 @@ func hcFast(c *core.Call, in []*core.Tensor) []*core.Tensor {
 	if j.T == 0 {
 		return w.outs
 	}
-	if j.Kind == ref.HCHead {
+	switch j.Kind {
+	case ref.HCHead:
 		w.head()
+		return w.outs
+	case ref.HCEntry:
+		w.entry()
 		return w.outs
 	}
 	if b := j.Kind.Boundary(); b >= 0 {
@@ -72,9 +76,11 @@ type hcWork struct {
 	bouts []*core.Tensor // the boundary part's outputs: normed, mixed, state (nil entry: unwritten)
 	keepS bool           // HCCoeffsBoundary: the states S stay for the boundary part
 	// coefficient ops, many tokens: the states [T, n·C] (S, x itself or
-	// sBuf), their inverse RMS r and the projections Z [T, m].
+	// sBuf), their inverse RMS r and the projections Z [T, m]. HCEntry: S
+	// is e as float32 [T, C].
 	S, sBuf, r, Z []float32
 	wf            []float32 // boundary ops: w as float32
+	fsum          []float32 // HCEntry: fn summed over the streams [m, C]
 }
 
 // Phases of a call, run over a range of tokens.
@@ -83,6 +89,7 @@ const (
 	phaseFinish          // coefficient ops: pre, post, comb from Z
 	phaseBoundary        // boundary ops: everything
 	phaseHead            // HCHead: everything after the projection's GEMM (or all of it)
+	phaseEntry           // HCEntry: likewise
 )
 
 // tokens runs phase over the tokens [0, T): on the calling goroutine, or,
@@ -119,6 +126,8 @@ func (w *hcWork) run(phase, t0, t1 int) {
 		w.boundaryRange(t0, t1)
 	case phaseHead:
 		w.headRange(t0, t1)
+	case phaseEntry:
+		w.entryRange(t0, t1)
 	}
 }
 
@@ -334,6 +343,123 @@ func (w *hcWork) headRange(t0, t1 int) {
 		ref.StoreRow(w.outs[0].Elems, t*C, h)
 		if w.outs[1] != nil {
 			ref.StoreRow(w.outs[1].Elems, t*nc, s)
+		}
+	}
+	PutF32(buf)
+}
+
+// entry is HCEntry, whose state is n copies of the token's e: its
+// projection is e·fsumᵀ with fsum [m, C] the sum of fn's n column blocks
+// (formed per call by axpys), the collapse and every mixed stream are
+// multiples of e. With few tokens each is one pass (gonum's Sgemv of fsum
+// and e, then the rest); with many, the projection is one GEMM of e (x
+// itself when float32, else widened into scratch) and fsum, and the rest
+// runs per token.
+func (w *hcWork) entry() {
+	j := &w.j
+	C, nc, m := j.C, j.N*j.C, j.M()
+	wf, ok := j.W.Elems.([]float32)
+	if !ok {
+		wf = GetF32(j.C)
+		ref.LoadRow(wf, j.W.Elems, 0)
+		defer PutF32(wf)
+	}
+	w.wf = wf
+	fsumBuf := GetF32(max(m*C, PoolMin))
+	w.fsum = fsumBuf[:m*C]
+	impl := gonum.Implementation{}
+	for q := range m {
+		f, row := j.Fn[q*nc:][:nc], w.fsum[q*C:][:C]
+		copy(row, f[:C])
+		for k := 1; k < j.N; k++ {
+			impl.Saxpy(C, 1, f[k*C:], 1, row, 1)
+		}
+	}
+	if j.T >= hcGemmTokens {
+		if x, ok := j.X.([]float32); ok {
+			w.S = x[:j.T*C]
+		} else {
+			w.sBuf = GetF32(j.T * C)
+			ref.LoadRow(w.sBuf, j.X, 0)
+			w.S = w.sBuf
+		}
+		w.Z = GetF32(max(j.T*m, PoolMin))
+		if SIMDKernel != nil {
+			Sgemm(SIMDKernel, j.T, m, C, w.S, C, false, w.fsum, C, true, w.Z, m, Workers())
+		} else {
+			matMulGonum32(w.Z[:j.T*m], w.S, false, w.fsum, true, j.T, C, m)
+		}
+	}
+	w.tokens(phaseEntry)
+	PutF32(fsumBuf)
+	if w.Z != nil {
+		PutF32(w.Z)
+	}
+	if w.sBuf != nil {
+		PutF32(w.sBuf)
+	}
+	w.S, w.sBuf, w.Z, w.fsum = nil, nil, nil, nil
+}
+
+// entryRange is HCEntry on tokens t0…t1: e as float32, r = 1/RMS(e), the
+// projection z (from the GEMM, or fsum·e here), pre, post and comb
+// (CoeffsFinish), h = (Σ pre)·e and normed = RMSNorm(h, w), and mixed[k]
+// = (Σ_q comb[q, k])·e, written straight into a float32 output.
+func (w *hcWork) entryRange(t0, t1 int) {
+	j := &w.j
+	n, C, nc, m := j.N, j.C, j.N*j.C, j.M()
+	pre, post, comb := w.outs[0].Elems.([]float32), w.outs[1].Elems.([]float32), w.outs[2].Elems.([]float32)
+	mixed32, direct := w.outs[4].Elems.([]float32)
+	x32, _ := j.X.([]float32)
+	impl := gonum.Implementation{}
+	// buf: e (C), h (C), z (m), mixed when not direct (n·C).
+	buf := GetF32(max(2*C+m+nc, PoolMin))
+	h, z := buf[C:][:C], buf[2*C:][:m]
+	for t := t0; t < t1; t++ {
+		var e []float32
+		switch {
+		case w.S != nil:
+			e = w.S[t*C:][:C]
+		case x32 != nil:
+			e = x32[t*C:][:C]
+		default:
+			e = buf[:C]
+			ref.LoadRow(e, j.X, t*C)
+		}
+		r := ref.RMSInv(e, j.RmsEps)
+		zt := z
+		if w.Z != nil {
+			zt = w.Z[t*m:][:m]
+		} else {
+			impl.Sgemv(blas.NoTrans, m, C, 1, w.fsum, C, e, 1, 0, z, 1)
+		}
+		j.CoeffsFinish(t, zt, r, pre, post, comb)
+		var psum float32
+		for _, p := range pre[t*n:][:n] {
+			psum += p
+		}
+		clear(h)
+		impl.Saxpy(C, psum, e, 1, h, 1)
+		mix := buf[2*C+m:][:nc]
+		if direct {
+			mix = mixed32[t*nc:][:nc]
+		}
+		clear(mix)
+		cm := comb[t*n*n:][:n*n]
+		for k := range n {
+			var csum float32
+			for q := range n {
+				csum += cm[q*n+k]
+			}
+			impl.Saxpy(C, csum, e, 1, mix[k*C:], 1)
+		}
+		inv := ref.RMSInv(h, j.NormEps)
+		for i, v := range h {
+			h[i] = v * inv * w.wf[i]
+		}
+		ref.StoreRow(w.outs[3].Elems, t*C, h)
+		if !direct {
+			ref.StoreRow(w.outs[4].Elems, t*nc, mix)
 		}
 	}
 	PutF32(buf)

@@ -56,6 +56,8 @@ func TestHCFastAllocatesOnlyOutputs(t *testing.T) {
 		{"HCCoeffsBoundary", []*core.Tensor{x, f(int64(m), n*C), f(int64(m)), f(C), y, post}, []string{"pre", "post", "comb", "normed", "mixed", ""}},
 		{"HCHead", []*core.Tensor{x, f(n, n*C), f(n), f(1), f(C), y, post}, []string{"normed", ""}},
 		{"HCHead", []*core.Tensor{x, f(n, n*C), f(n), f(1), f(C), y, f(n)}, []string{"normed", ""}}, // post shared
+		// HCEntry: e is [1, C], y's shape.
+		{"HCEntry", []*core.Tensor{y, f(int64(m), n*C), f(int64(m)), f(C)}, []string{"pre", "post", "comb", "normed", "mixed"}},
 	} {
 		attrs := map[string]*onnxpb.AttributeProto{"eps": eps}
 		switch tc.op {
@@ -68,6 +70,11 @@ func TestHCFastAllocatesOnlyOutputs(t *testing.T) {
 			attrs = coeffAttrs
 		case "HCHead":
 			attrs = map[string]*onnxpb.AttributeProto{"eps": eps, "rms_eps": coeffAttrs["rms_eps"], "norm_eps": attr("norm_eps", onnxpb.AttributeProto_FLOAT, 1e-2, 0)}
+		case "HCEntry":
+			attrs = map[string]*onnxpb.AttributeProto{"norm_eps": attr("norm_eps", onnxpb.AttributeProto_FLOAT, 1e-2, 0), "streams": attr("streams", onnxpb.AttributeProto_INT, 0, n)}
+			for k, v := range coeffAttrs {
+				attrs[k] = v
+			}
 		}
 		c := &core.Call{N: &core.Node{Domain: "ai.mhcc", OpType: tc.op, Outputs: tc.outs, Attrs: attrs}, Nout: len(tc.outs), Ops: Ops{}, Fn: hcFast}
 		run := func() {
@@ -230,6 +237,106 @@ func TestHCHeadKernelsMatchFloat64(t *testing.T) {
 							check("normed", got[0], wantN, int64(T), int64(C))
 							if got[1] != nil {
 								check("state", got[1], wantS, int64(T), int64(n), int64(C))
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestHCEntryKernelsMatchExpanded: HCEntry's Fast form (per token and
+// through the GEMM, on the calling goroutine and split over the helpers)
+// and its Reference kernel, which use that the n streams are equal, against
+// its definition (docs/fused-ops.md): the Reference kernels of
+// HCCoeffsSinkhorn and HCPremixNorm on the state x of n copies of e, within
+// 1e-5 relative (a float16 output within one float16 ulp of the other,
+// plus that): float32 and float16, n = 2…8.
+func TestHCEntryKernelsMatchExpanded(t *testing.T) {
+	refCoeffs := ref.LookupKernel(ref.MhccDomain, "HCCoeffsSinkhorn", 1).Fn
+	refPremix := ref.LookupKernel(ref.MhccDomain, "HCPremixNorm", 1).Fn
+	refEntry := ref.LookupKernel(ref.MhccDomain, "HCEntry", 1).Fn
+	fattr := func(name string, v float32) *onnxpb.AttributeProto {
+		return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_FLOAT.Enum(), F: proto.Float32(v)}
+	}
+	iattr := func(name string, v int64) *onnxpb.AttributeProto {
+		return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_INT.Enum(), I: proto.Int64(v)}
+	}
+	call := func(op string, outs []string, attrs ...*onnxpb.AttributeProto) *core.Call {
+		a := map[string]*onnxpb.AttributeProto{}
+		for _, v := range attrs {
+			a[v.GetName()] = v
+		}
+		return &core.Call{N: &core.Node{Domain: ref.MhccDomain, OpType: op, Outputs: outs, Attrs: a}, Nout: len(outs), Ops: Ops{}, Fn: hcFast}
+	}
+	eps, rmsEps, iters, normEps := fattr("eps", 1e-6), fattr("rms_eps", 1e-6), iattr("iters", 20), fattr("norm_eps", 1e-2)
+	type shape struct{ T, C int }
+	for _, f16 := range []bool{false, true} {
+		for n := 2; n <= 8; n++ {
+			shapes := []shape{{1, 24}, {3, 16}, {8, 24}, {37, 8}}
+			if n == 2 || n == 8 {
+				shapes = append(shapes, shape{4096, 16}) // the helpers take chunks
+			}
+			for _, sh := range shapes {
+				T, C, m := sh.T, sh.C, n*n+2*n
+				r := rand.New(rand.NewPCG(uint64(n), uint64(T*1000+C)))
+				vals := func(size int, f func() float64) []float32 {
+					v := make([]float32, size)
+					for i := range v {
+						v[i] = float32(f())
+					}
+					return v
+				}
+				tensor := func(v []float32, isT bool, shape ...int64) *core.Tensor {
+					if isT && f16 {
+						return core.NewFloat16(shape, v)
+					}
+					return core.NewFloat32(shape, v)
+				}
+				fnScale := 1 / math.Sqrt(float64(n*C))
+				e := vals(T*C, r.NormFloat64)
+				x := make([]float32, 0, T*n*C) // n copies of each token's e
+				for tk := range T {
+					for range n {
+						x = append(x, e[tk*C:][:C]...)
+					}
+				}
+				fn := tensor(vals(m*n*C, func() float64 { return r.NormFloat64() * fnScale }), false, int64(m), int64(n*C))
+				base := tensor(vals(m, func() float64 { return r.NormFloat64() * 0.5 }), false, int64(m))
+				w := tensor(vals(C, func() float64 { return 1 + 0.1*r.NormFloat64() }), true, int64(C))
+				et, xt := tensor(e, true, int64(T), int64(C)), tensor(x, true, int64(T), int64(n), int64(C))
+
+				coeffs := refCoeffs(call("HCCoeffsSinkhorn", []string{"pre", "post", "comb"}, eps, rmsEps, iters), []*core.Tensor{xt, fn, base})
+				premix := refPremix(call("HCPremixNorm", []string{"normed", "mixed"}, fattr("eps", normEps.GetF())), []*core.Tensor{xt, coeffs[0], coeffs[2], w})
+				want := append(coeffs, premix...)
+				names := []string{"pre", "post", "comb", "normed", "mixed"}
+				c := call("HCEntry", names, iattr("streams", int64(n)), eps, rmsEps, iters, normEps)
+				for _, k := range []struct {
+					name string
+					fn   func(*core.Call, []*core.Tensor) []*core.Tensor
+				}{{"Fast", hcFast}, {"Reference", refEntry}} {
+					name := fmt.Sprintf("%s f16=%v/n=%d/T=%d/C=%d", k.name, f16, n, T, C)
+					got := k.fn(c, []*core.Tensor{et, fn, base, w})
+					if len(got) != 5 {
+						t.Fatalf("%s: %d outputs, want 5", name, len(got))
+					}
+					for i, g := range got {
+						if !slices.Equal(g.Shape, want[i].Shape) || g.DType != want[i].DType {
+							t.Fatalf("%s: %s is %v%v, want %v%v", name, names[i], g.DType, g.Shape, want[i].DType, want[i].Shape)
+						}
+						gv, wv := core.Widen(g).Elems.([]float32), core.Widen(want[i]).Elems.([]float32)
+						bad := 0
+						for q := range wv {
+							tol := 1e-5 * math.Max(math.Abs(float64(wv[q])), 1)
+							if g.DType == core.Float16 {
+								tol += math.Max(math.Abs(float64(wv[q]))*math.Pow(2, -10), math.Pow(2, -24))
+							}
+							if d := math.Abs(float64(gv[q] - wv[q])); !(d <= tol) {
+								if bad < 3 {
+									t.Errorf("%s: %s[%d] = %.9g, want %.9g", name, names[i], q, gv[q], wv[q])
+								}
+								bad++
 							}
 						}
 					}
