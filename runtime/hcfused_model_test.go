@@ -2,9 +2,7 @@ package runtime_test
 
 import (
 	"math"
-	"os"
-	"path/filepath"
-	"strings"
+	"slices"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -17,34 +15,15 @@ import (
 // TestFusedModelRunsKernels: tiny-mhc compiled for the fused target runs
 // the runtime's kernels for its ai.mhcc nodes, not the model-local function
 // bodies, unless decoded with FunctionBodies. The proof is behavioural: in
-// a copy of the model whose coefficient functions return pre and post
-// swapped and whose HCHead function takes base and post swapped, the
-// kernels still give the onnx target's logits and the bodies do not (nor
-// with HCHead's swap alone). The profile counts one kernel call per node
-// and run (first sublayer HCCoeffsSinkhorn and HCPremixNorm, the three
-// others one HCCoeffsBoundary each, the head one HCHead), on both engines.
-//
-// The runtime has no kernel for HCEntry yet (the start of the model, which
-// the fused profile forms from the first sublayer's two ops): the model is
-// compiled with the fused profile less HCEntry. Take the cut out when the
-// kernel lands.
+// a copy of the model whose coefficient functions (HCEntry's and
+// HCCoeffsBoundary's) return pre and post swapped and whose HCHead
+// function takes base and post swapped, the kernels still give the onnx
+// target's logits and the bodies do not (nor with HCEntry's swap alone, nor
+// HCHead's alone). The profile counts one kernel call per node and run
+// (the first sublayer's HCEntry, the three others one HCCoeffsBoundary
+// each, the head one HCHead), on both engines.
 func TestFusedModelRunsKernels(t *testing.T) {
 	const path = "../testdata/models/tiny-mhc.yaml"
-	fusedProfile, err := os.ReadFile("../target/profiles/fused.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(fusedProfile)
-	for cut, repl := range map[string]string{", HCEntry]": "]", "  HCEntry: function\n": ""} {
-		if !strings.Contains(text, cut) {
-			t.Fatalf("fused.yaml: no %q to take out", cut)
-		}
-		text = strings.Replace(text, cut, repl, 1)
-	}
-	noEntry := filepath.Join(t.TempDir(), "fused-noentry.yaml")
-	if err := os.WriteFile(noEntry, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	ids := mhrt.NewInt64([]int64{2, 7}, []int64{3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7})
 	logits := func(t *testing.T, data []byte, opt mhrt.DecodeOptions, e mhrt.Engine, prof *mhrt.Profile) []float64 {
 		t.Helper()
@@ -71,8 +50,8 @@ func TestFusedModelRunsKernels(t *testing.T) {
 		return d
 	}
 	compiled := map[string][]byte{}
-	for tg, profile := range map[string]string{"onnx": "onnx", "fused": noEntry} {
-		res, err := compile.Compile(path, compile.Options{Target: profile})
+	for _, tg := range []string{"onnx", "fused"} {
+		res, err := compile.Compile(path, compile.Options{Target: tg})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,64 +63,58 @@ func TestFusedModelRunsKernels(t *testing.T) {
 	if err := proto.Unmarshal(compiled["fused"], &mp); err != nil {
 		t.Fatal(err)
 	}
-	heads := 0
+	nodes := map[string]int{}
 	for _, n := range mp.GetGraph().GetNode() {
-		if n.GetDomain() == "ai.mhcc" && n.GetOpType() == "HCHead" {
-			heads++
+		if n.GetDomain() == "ai.mhcc" {
+			nodes[n.GetOpType()]++
 		}
 	}
-	if heads != 1 {
-		t.Fatalf("%d HCHead nodes in the fused model, want 1", heads)
+	if nodes["HCHead"] != 1 || nodes["HCEntry"] != 1 {
+		t.Fatalf("ai.mhcc nodes of the fused model %v, want one HCEntry and one HCHead", nodes)
 	}
-	var headFn *onnxpb.FunctionProto
-	swapped := 0
-	for _, f := range mp.GetFunctions() {
-		if f.GetDomain() != "ai.mhcc" {
-			continue
+	// tamper swaps, in the functions of the model data named, pre and post
+	// in the coefficient functions' outputs, base and post in HCHead's inputs.
+	tamper := func(data []byte, names ...string) []byte {
+		t.Helper()
+		var mp onnxpb.ModelProto
+		if err := proto.Unmarshal(data, &mp); err != nil {
+			t.Fatal(err)
 		}
-		switch f.GetName() {
-		case "HCCoeffsSinkhorn", "HCCoeffsBoundary":
-			f.Output[0], f.Output[1] = f.Output[1], f.Output[0]
-			swapped++
-		case "HCHead":
-			headFn = f
+		done := 0
+		for _, f := range mp.GetFunctions() {
+			if f.GetDomain() != "ai.mhcc" || !slices.Contains(names, f.GetName()) {
+				continue
+			}
+			if f.GetName() == "HCHead" {
+				f.Input[2], f.Input[6] = f.Input[6], f.Input[2]
+			} else {
+				f.Output[0], f.Output[1] = f.Output[1], f.Output[0]
+			}
+			done++
 		}
-	}
-	if swapped != 2 || headFn == nil {
-		t.Fatalf("%d coefficient functions and HCHead's %v in the fused model, want 2 and one", swapped, headFn != nil)
-	}
-	swapHead := func() { headFn.Input[2], headFn.Input[6] = headFn.Input[6], headFn.Input[2] } // base, post
-	swapHead()
-	tampered, err := proto.Marshal(&mp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var headOnly onnxpb.ModelProto // HCHead's swap alone
-	if err := proto.Unmarshal(compiled["fused"], &headOnly); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range headOnly.GetFunctions() {
-		if f.GetDomain() == "ai.mhcc" && f.GetName() == "HCHead" {
-			headFn = f
+		if done != len(names) {
+			t.Fatalf("%d of the functions %v in the fused model", done, names)
 		}
+		out, err := proto.Marshal(&mp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
 	}
-	swapHead()
-	tamperedHead, err := proto.Marshal(&headOnly)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tampered := tamper(compiled["fused"], "HCEntry", "HCCoeffsBoundary", "HCHead")
+	alone := map[string][]byte{"HCEntry": tamper(compiled["fused"], "HCEntry"), "HCHead": tamper(compiled["fused"], "HCHead")}
 
 	for _, e := range []mhrt.Engine{mhrt.Fast, mhrt.Reference} {
 		prof := &mhrt.Profile{}
 		if d := maxDiff(logits(t, compiled["fused"], mhrt.DecodeOptions{}, e, prof), want); !(d <= 1e-4) {
 			t.Errorf("%v: fused target, kernels: logits differ from the onnx target's by %g", e, d)
 		}
-		for op, n := range map[string]int{"HCCoeffsSinkhorn": 1, "HCPremixNorm": 1, "HCCoeffsBoundary": 3, "HCHead": 1} {
+		for op, n := range map[string]int{"HCEntry": 1, "HCCoeffsBoundary": 3, "HCHead": 1} {
 			if got := prof.Ops["ai.mhcc."+op]; got == nil || got.Calls != n {
 				t.Errorf("%v: profile: %s called %v, want %d times", e, op, got, n)
 			}
 		}
-		for _, op := range []string{"HCPostCoeffsSinkhorn", "HCBoundary"} { // merged into HCCoeffsBoundary
+		for _, op := range []string{"HCCoeffsSinkhorn", "HCPremixNorm", "HCPostCoeffsSinkhorn", "HCBoundary"} { // merged into HCEntry and HCCoeffsBoundary
 			if got := prof.Ops["ai.mhcc."+op]; got != nil {
 				t.Errorf("%v: profile: %s called %v, want no such node", e, op, got)
 			}
@@ -155,11 +128,13 @@ func TestFusedModelRunsKernels(t *testing.T) {
 		if d := maxDiff(logits(t, tampered, mhrt.DecodeOptions{FunctionBodies: true}, e, nil), want); !(d > 1e-2) {
 			t.Errorf("%v: tampered bodies run: logits within %g of the onnx target's, want them off", e, d)
 		}
-		if d := maxDiff(logits(t, tamperedHead, mhrt.DecodeOptions{}, e, nil), want); !(d <= 1e-4) {
-			t.Errorf("%v: tampered HCHead body, kernels: logits differ from the onnx target's by %g: the body ran", e, d)
-		}
-		if d := maxDiff(logits(t, tamperedHead, mhrt.DecodeOptions{FunctionBodies: true}, e, nil), want); !(d > 1e-2) {
-			t.Errorf("%v: tampered HCHead body run: logits within %g of the onnx target's, want them off", e, d)
+		for _, op := range []string{"HCEntry", "HCHead"} {
+			if d := maxDiff(logits(t, alone[op], mhrt.DecodeOptions{}, e, nil), want); !(d <= 1e-4) {
+				t.Errorf("%v: tampered %s body, kernels: logits differ from the onnx target's by %g: the body ran", e, op, d)
+			}
+			if d := maxDiff(logits(t, alone[op], mhrt.DecodeOptions{FunctionBodies: true}, e, nil), want); !(d > 1e-2) {
+				t.Errorf("%v: tampered %s body run: logits within %g of the onnx target's, want them off", e, op, d)
+			}
 		}
 	}
 }
