@@ -15,6 +15,11 @@
 //	HCBoundary           (x, pre, comb, w, y:T[..,C], post[..,n])        -> normed, mixed, state:T[..,n,C]
 //	HCCoeffsBoundary     (x, fn, base, w, y, post)                       -> pre, post, comb, normed, mixed, state
 //	                     (HCPostCoeffsSinkhorn then HCBoundary on its pre and comb, reading x and y once)
+//	HCHead               (x, fn[n,n·C], base[n], scale[1], w, y, post)   -> normed:T[..,C], state:T[..,n,C]
+//	                     (the end of the model: the last post-mix, the head's pre, collapse and final RMSNorm)
+//	HCEntry              (e:T[..,C], fn, base, w)                        -> pre, post, comb, normed, mixed
+//	                     (the start of the model: HCCoeffsSinkhorn and HCPremixNorm of x = n copies of e,
+//	                     n the streams attribute)
 //
 // with m = n²+2n, n = 2..8. Every sum is accumulated in float32 (the
 // Sinkhorn's n×n steps in double, which costs nothing at this size);
@@ -33,12 +38,17 @@
 // a tiled GEMM (coeffs_gemm), the boundary ops make one pass over each
 // token's state (boundary_row), HCCoeffsBoundary does both on a tile of
 // tokens whose state it builds once (cb_range; for n = 4 with AVX-512 the
-// swap pass, cb_swap_range); see those for the layout.
+// swap pass, cb_swap_range), HCHead makes two passes over each token's x
+// and y, a tile of tokens at a time (head_range), HCEntry projects e on fn's
+// stream blocks summed (entry_range); see those for the layout.
 //
 // Errors: a node with a stream count outside 2..8, a type other than
 // float32/float16 or inconsistent input types fails when the session
 // creates its kernel, with a message naming the node; shapes that
-// disagree at run time fail the run, naming the node.
+// disagree at run time fail the run, naming the node. An input whose
+// shape onnxruntime did not infer (a graph input declared without one,
+// the output of a function body it inlined) is not refused at creation:
+// compute checks its shape on every call.
 
 #include <math.h>
 #include <pthread.h>
@@ -75,11 +85,11 @@
 
 static const OrtApi *api;
 
-enum kind { COEFFS, POST_COEFFS, PREMIX_NORM, BOUNDARY, COEFFS_BOUNDARY, NKINDS };
+enum kind { COEFFS, POST_COEFFS, PREMIX_NORM, BOUNDARY, COEFFS_BOUNDARY, HEAD, ENTRY, NKINDS };
 
-static const char *const op_names[NKINDS] = {"HCCoeffsSinkhorn", "HCPostCoeffsSinkhorn", "HCPremixNorm", "HCBoundary", "HCCoeffsBoundary"};
-static const size_t n_inputs[NKINDS] = {3, 5, 4, 6, 6};
-static const size_t n_outputs[NKINDS] = {3, 3, 2, 3, 6};
+static const char *const op_names[NKINDS] = {"HCCoeffsSinkhorn", "HCPostCoeffsSinkhorn", "HCPremixNorm", "HCBoundary", "HCCoeffsBoundary", "HCHead", "HCEntry"};
+static const size_t n_inputs[NKINDS] = {3, 5, 4, 6, 6, 7, 4};
+static const size_t n_outputs[NKINDS] = {3, 3, 2, 3, 6, 2, 5};
 
 // has_coeffs: the op computes pre, post and comb (outputs 0..2) from fn.
 static int has_coeffs(enum kind kind) { return kind == COEFFS || kind == POST_COEFFS || kind == COEFFS_BOUNDARY; }
@@ -169,7 +179,7 @@ static void unscratch(float *stack, float *p) {
 typedef struct {
 	enum kind kind;
 	float eps, rms_eps;
-	float norm_eps; // HCCoeffsBoundary: the RMSNorm's eps (the boundary ops' eps)
+	float norm_eps; // HCCoeffsBoundary, HCHead: the RMSNorm's eps (the boundary ops' eps)
 	int64_t iters;
 	ONNXTensorElementDataType type; // of x (and y, w and the T outputs)
 	char node[256];
@@ -178,6 +188,12 @@ typedef struct {
 	// once when the session creates the kernel, read-only afterwards.
 	float *packed;
 	size_t packed_m, packed_nc, packed_qw;
+	// HCEntry: the streams attribute, and fsum [m, C] (fn's n blocks of C
+	// columns summed) when fn is a constant, computed at kernel creation
+	// (packed then holds fsum packed).
+	int64_t streams;
+	float *fsum;
+	size_t fsum_m, fsum_c;
 } kernel;
 
 static OrtStatus *fail(const kernel *k, const char *format, ...) __attribute__((format(printf, 2, 3)));
@@ -268,6 +284,7 @@ typedef struct {
 	float *pre_out, *post_out, *comb_out;
 	void *normed, *mixed, *state;
 	const float *wf; // w as float32 (widened if float16)
+	float scale;     // HCHead: scale[0]
 	const float *packed; // fn packed in panels for the token-tiled projection (NULL: per-token projection)
 	size_t qw;           // rows per panel of packed: QW or QW16
 	int pairs;           // n = 4 with AVX-512: micro16p, on panels of QW
@@ -860,10 +877,10 @@ static void finish_block(const job *j, size_t t, int bn, float (*z)[MAX_ZW], con
 }
 
 // gemm_kblock adds to z[b] (b < bn) the products of the bn tokens' state
-// values a[b][0 … kl), at values [k0, k0+kl) of n·C, with every packed
-// panel of fn (j->qw: the packing, 24 or 32).
-static void gemm_kblock(const job *j, const float *const *a, int bn, size_t k0, size_t kl, float (*z)[MAX_ZW]) {
-	size_t nc = j->n * j->c, m = j->n * j->n + 2 * j->n, qw = j->qw, np = panels_of(m, qw);
+// values a[b][0 … kl), at values [k0, k0+kl) of nc (n·C; HCEntry's C),
+// with every packed panel of fn (j->qw: the packing, 24 or 32).
+static void gemm_kblock(const job *j, const float *const *a, int bn, size_t nc, size_t k0, size_t kl, float (*z)[MAX_ZW]) {
+	size_t m = j->n * j->n + 2 * j->n, qw = j->qw, np = panels_of(m, qw);
 	for (size_t g = 0; g < np; g++) {
 		size_t rows = m - g * qw < qw ? m - g * qw : qw;
 		float *zt[BLOCK16];
@@ -915,7 +932,7 @@ static void coeffs_gemm(const job *j, size_t t0, size_t t1) {
 					ss[b] += block_state(j, t, k0, kl, buf + (size_t)b * KC, ybuf);
 				}
 			}
-			gemm_kblock(j, a, bn, k0, kl, z);
+			gemm_kblock(j, a, bn, nc, k0, kl, z);
 		}
 		finish_block(j, tb, bn, z, ss);
 	}
@@ -1263,7 +1280,7 @@ static void cb_project(const job *j, size_t tb, size_t bn, const float *s, const
 			const float *a[BLOCK16];
 			for (int b = 0; b < gn; b++)
 				a[b] = s + (g + (size_t)b) * nc + k0;
-			gemm_kblock(j, a, gn, k0, nc - k0 < KC ? nc - k0 : KC, z + g);
+			gemm_kblock(j, a, gn, nc, k0, nc - k0 < KC ? nc - k0 : KC, z + g);
 		}
 		finish_block(j, tb + g, gn, z + g, ss + g);
 	}
@@ -1435,6 +1452,398 @@ static void cb_range(const job *j, size_t t0, size_t t1) {
 	unscratch(stack, buf);
 }
 
+// ---- HCHead: the last post-mix, the head's coefficients, collapse and RMSNorm ----
+//
+// A tile of up to HEAD_TILE tokens at a time (their x, n·C values each,
+// stays in L2 between the passes), in two passes over each token's x and y:
+//   1. over n·C, HEAD_KC values of a stream at a time, token after token
+//      (so the n rows of fn for those values, read from L2 once per tile,
+//      stay in L1 for the tile's tokens): s = x + post⊗y (stored only for
+//      the state output), Σ s² and the n dot products s · fn_r (fn read as
+//      is, [n, n·C], not pre-scaled); then z = scale·((s·fnᵀ)·r) + base,
+//      pre = sigmoid(z) + eps;
+//   2. per token, over C: s again (the first pass's expression, recomputed),
+//      h = Σ pre[q]·s[q] (into a buffer of C floats) and Σ h²; then
+//      normed = h·inv·w.
+// Every sum in float32; each token's partial sums are formed in the same
+// order whatever the tile and the thread count. Below 5 streams the first
+// pass keeps two sets of partial sums (n + 1 chains of multiply-adds would
+// leave the FMA units waiting on latency). Measured (n = 4, C = 1024, one
+// thread, BenchmarkHead): 256 tokens 0.29 ms (16-lane) / 0.33 ms (8-lane)
+// with x in the caches, 0.37 / 0.40 ms from memory; a first version (one
+// token at a time, its state stored in L1 and re-read, fn's rows read from
+// L2 for every token) 0.35 / 0.34 and 0.56 / 0.60 ms. Tiles of 4 or 16
+// tokens, steps of 128 or 512 values: within the noise of these.
+
+#define HEAD_TILE 8   // tokens per tile, at most
+#define HEAD_KC 256   // values of a stream per step of the first pass
+#define HEAD_TILE_BYTES (256 * 1024) // the tile's x, at most (or one token)
+#define HEAD_ACC (2 * MAX_STREAMS + 2) // partial sums per token: a[n], b[n], Σ s² (two)
+
+// head_tile is the tokens per tile for x of nc values a token.
+static size_t head_tile(size_t nc) {
+	size_t t = HEAD_TILE_BYTES / (nc * sizeof(float));
+	return t < 1 ? 1 : t > HEAD_TILE ? HEAD_TILE : t;
+}
+
+// HEAD_PASSES defines PROJ and COLLAPSE in vectors VT of W lanes (LD, ST,
+// SUM: their load, store and horizontal sum).
+//
+// PROJ is the first pass for the bn tokens of a tile: from token b's x[b]
+// (float32: the input, or float16's widened), y[b] and post[b], its pre
+// into pre[b] and, if s[b] is not NULL, its state into s[b]; acc holds
+// bn · HEAD_ACC vectors (the partial sums between steps).
+//
+// COLLAPSE is the second pass of one token: h from its x, y, post and
+// pre; it returns Σ h².
+#define HEAD_PASSES(PROJ, COLLAPSE, VT, W, LD, ST, SUM)                                                                                \
+	static inline __attribute__((always_inline)) int PROJ(size_t n, size_t c, const job *j, size_t bn, const float *const *x,        \
+	                                                      const float *const *y, const float *const *post, float *const *s,       \
+	                                                      VT (*acc)[HEAD_ACC], float (*pre)[MAX_STREAMS]) {                         \
+		size_t nc = n * c;                                                                                                          \
+		const float *restrict fn = j->fn;                                                                                           \
+		int two = n <= 4;                                                                                                           \
+		float tail[HEAD_TILE][MAX_STREAMS + 1];                                                                                     \
+		for (size_t t = 0; t < bn; t++) {                                                                                           \
+			for (size_t r = 0; r < HEAD_ACC; r++)                                                                               \
+				acc[t][r] = (VT){0};                                                                                        \
+			for (size_t r = 0; r <= n; r++)                                                                                     \
+				tail[t][r] = 0;                                                                                             \
+		}                                                                                                                           \
+		for (size_t q = 0; q < n; q++)                                                                                              \
+			for (size_t i0 = 0; i0 < c; i0 += HEAD_KC) {                                                                        \
+				size_t end = c - i0 < HEAD_KC ? c : i0 + HEAD_KC;                                                           \
+				const float *restrict fq = fn + q * c;                                                                      \
+				for (size_t t = 0; t < bn; t++) {                                                                           \
+					const float *xq = x[t] + q * c, *restrict yt = y[t];                                                \
+					float *sq_ = s[t] != NULL ? s[t] + q * c : NULL, p = post[t][q];                                    \
+					VT a[MAX_STREAMS], b[MAX_STREAMS], sq = acc[t][2 * MAX_STREAMS], sq1 = acc[t][2 * MAX_STREAMS + 1]; \
+					_Pragma("GCC unroll 8") for (size_t r = 0; r < n; r++) a[r] = acc[t][r],                            \
+					                                                      b[r] = acc[t][MAX_STREAMS + r];           \
+					size_t i = i0;                                                                                      \
+					if (two)                                                                                            \
+						for (; i + 2 * W <= end; i += 2 * W) {                                                      \
+							VT u = LD(xq + i) + p * LD(yt + i), v = LD(xq + i + W) + p * LD(yt + i + W);        \
+							if (sq_ != NULL)                                                                    \
+								ST(sq_ + i, u), ST(sq_ + i + W, v);                                         \
+							sq += u * u, sq1 += v * v;                                                          \
+							_Pragma("GCC unroll 8") for (size_t r = 0; r < n; r++) {                           \
+								a[r] += u * LD(fq + r * nc + i);                                            \
+								b[r] += v * LD(fq + r * nc + i + W);                                        \
+							}                                                                                   \
+						}                                                                                           \
+					for (; i + W <= end; i += W) {                                                                      \
+						VT u = LD(xq + i) + p * LD(yt + i);                                                         \
+						if (sq_ != NULL)                                                                            \
+							ST(sq_ + i, u);                                                                     \
+						sq += u * u;                                                                                \
+						_Pragma("GCC unroll 8") for (size_t r = 0; r < n; r++) a[r] += u * LD(fq + r * nc + i);    \
+					}                                                                                                   \
+					for (; i < end; i++) {                                                                              \
+						float v = xq[i] + p * yt[i];                                                                \
+						if (sq_ != NULL)                                                                            \
+							sq_[i] = v;                                                                         \
+						tail[t][n] += v * v;                                                                        \
+						for (size_t r = 0; r < n; r++)                                                              \
+							tail[t][r] += v * fq[r * nc + i];                                                   \
+					}                                                                                                   \
+					_Pragma("GCC unroll 8") for (size_t r = 0; r < n; r++) acc[t][r] = a[r],                            \
+					                                                      acc[t][MAX_STREAMS + r] = b[r];           \
+					acc[t][2 * MAX_STREAMS] = sq, acc[t][2 * MAX_STREAMS + 1] = sq1;                                    \
+				}                                                                                                           \
+			}                                                                                                                   \
+		for (size_t t = 0; t < bn; t++) {                                                                                           \
+			float ss = tail[t][n] + SUM(acc[t][2 * MAX_STREAMS] + acc[t][2 * MAX_STREAMS + 1]);                                 \
+			float rr = 1.0f / sqrtf(ss / (float)nc + j->k->rms_eps);                                                            \
+			for (size_t r = 0; r < n; r++) {                                                                                    \
+				float z = j->scale * ((tail[t][r] + SUM(acc[t][r] + acc[t][MAX_STREAMS + r])) * rr) + j->base[r];           \
+				pre[t][r] = 1.0f / (1.0f + expf(-z)) + j->k->eps;                                                           \
+			}                                                                                                                   \
+		}                                                                                                                           \
+		return 0;                                                                                                                   \
+	}                                                                                                                                   \
+                                                                                                                                            \
+	static inline __attribute__((always_inline)) float COLLAPSE(size_t n, size_t c, const float *restrict x, const float *restrict y,  \
+	                                                            const float *post, const float *pre, float *restrict h) {          \
+		VT hh = {0};                                                                                                                \
+		float th = 0;                                                                                                               \
+		size_t i = 0;                                                                                                               \
+		for (; i + W <= c; i += W) {                                                                                                \
+			VT yv = LD(y + i), hv = pre[0] * (LD(x + i) + post[0] * yv);                                                        \
+			_Pragma("GCC unroll 8") for (size_t q = 1; q < n; q++) hv += pre[q] * (LD(x + q * c + i) + post[q] * yv);          \
+			ST(h + i, hv);                                                                                                      \
+			hh += hv * hv;                                                                                                      \
+		}                                                                                                                           \
+		for (; i < c; i++) {                                                                                                        \
+			float hv = pre[0] * (x[i] + post[0] * y[i]);                                                                        \
+			for (size_t q = 1; q < n; q++)                                                                                      \
+				hv += pre[q] * (x[q * c + i] + post[q] * y[i]);                                                             \
+			h[i] = hv;                                                                                                          \
+			th += hv * hv;                                                                                                      \
+		}                                                                                                                           \
+		return th + SUM(hh);                                                                                                        \
+	}
+
+HEAD_PASSES(head_proj, head_collapse, v8, 8, load8, store8, sum8)
+
+#define HEAD_PROJ(N) head_proj(N, c, j, bn, x, y, post, s, acc, pre)
+#define HEAD_COLLAPSE(N) head_collapse(N, c, x, y, post, pre, h)
+
+// head_proj_any and head_collapse_any are head_proj and head_collapse for any n.
+VECTOR static int head_proj_any(size_t n, size_t c, const job *j, size_t bn, const float *const *x, const float *const *y,
+                                const float *const *post, float *const *s, float (*pre)[MAX_STREAMS]) {
+	v8 acc[HEAD_TILE][HEAD_ACC];
+	BY_STREAMS(n, HEAD_PROJ);
+}
+
+VECTOR static float head_collapse_any(size_t n, size_t c, const float *restrict x, const float *restrict y, const float *post, const float *pre,
+                                      float *restrict h) {
+	BY_STREAMS(n, HEAD_COLLAPSE);
+}
+
+#if HAVE_WIDE
+HEAD_PASSES(head_proj16, head_collapse16, v16, 16, load16, store16, sum16)
+
+#define HEAD_PROJ16(N) head_proj16(N, c, j, bn, x, y, post, s, acc, pre)
+#define HEAD_COLLAPSE16(N) head_collapse16(N, c, x, y, post, pre, h)
+
+// head_proj_any16 and head_collapse_any16: the same in 16-lane vectors (AVX-512).
+__attribute__((target("avx512f,fma"))) static int head_proj_any16(size_t n, size_t c, const job *j, size_t bn, const float *const *x,
+                                                                 const float *const *y, const float *const *post, float *const *s,
+                                                                 float (*pre)[MAX_STREAMS]) {
+	v16 acc[HEAD_TILE][HEAD_ACC];
+	BY_STREAMS(n, HEAD_PROJ16);
+}
+
+__attribute__((target("avx512f,fma"))) static float head_collapse_any16(size_t n, size_t c, const float *restrict x, const float *restrict y,
+                                                                       const float *post, const float *pre, float *restrict h) {
+	BY_STREAMS(n, HEAD_COLLAPSE16);
+}
+#endif
+
+// head_range is HCHead for tokens t0 … t1−1, a tile at a time.
+static void head_range(const job *j, size_t t0, size_t t1) {
+	size_t n = j->n, c = j->c, nc = n * c, tile = head_tile(nc);
+	if (tile > t1 - t0)
+		tile = t1 - t0;
+	int f32 = j->k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, keep = j->state != NULL;
+	// h; float16: the tile's x and y widened, and its states if kept
+	float stack[STACK_FLOATS], *buf = scratch(stack, c + (f32 ? 0 : tile * (nc + c + (keep ? nc : 0))));
+	float *h = buf, *xb = h + c, *yb = xb + tile * nc, *sb = yb + tile * c;
+	for (size_t tb = t0; tb < t1; tb += tile) {
+		size_t bn = t1 - tb < tile ? t1 - tb : tile;
+		const float *x[HEAD_TILE], *y[HEAD_TILE], *post[HEAD_TILE];
+		float *s[HEAD_TILE], pre[HEAD_TILE][MAX_STREAMS];
+		for (size_t b = 0; b < bn; b++) {
+			size_t t = tb + b;
+			post[b] = j->post_in + t * j->post_stride;
+			s[b] = NULL;
+			if (f32) {
+				x[b] = (const float *)j->x + t * nc;
+				y[b] = (const float *)j->y + t * c;
+				if (keep) // the state straight into the output
+					s[b] = (float *)j->state + t * nc;
+			} else {
+				load(xb + b * nc, j->x, t * nc, nc, j->k->type);
+				load(yb + b * c, j->y, t * c, c, j->k->type);
+				x[b] = xb + b * nc, y[b] = yb + b * c;
+				if (keep)
+					s[b] = sb + b * nc;
+			}
+		}
+#if HAVE_WIDE
+		if (j->wide)
+			head_proj_any16(n, c, j, bn, x, y, post, s, pre);
+		else
+#endif
+			head_proj_any(n, c, j, bn, x, y, post, s, pre);
+		for (size_t b = 0; b < bn; b++) {
+			size_t t = tb + b;
+			float hh;
+#if HAVE_WIDE
+			if (j->wide)
+				hh = head_collapse_any16(n, c, x[b], y[b], post[b], pre[b], h);
+			else
+#endif
+				hh = head_collapse_any(n, c, x[b], y[b], post[b], pre[b], h);
+			float inv = 1.0f / sqrtf(hh / (float)c + j->k->norm_eps);
+			if (f32) {
+				norm_row((float *)j->normed + t * c, h, inv, j->wf, c);
+				continue;
+			}
+			norm_row(h, h, inv, j->wf, c);
+			store(j->normed, t * c, h, c, j->k->type);
+			if (keep)
+				store(j->state, t * nc, s[b], nc, j->k->type);
+		}
+	}
+	unscratch(stack, buf);
+}
+
+// ---- HCEntry: the start of the model, from the embedding alone ----
+//
+// The state is n copies of e, so the op never builds it: Σ sf² = n·Σ e²,
+// sf · fn_qᵀ = e · fsum_qᵀ with fsum [m, C] the sum of fn's n blocks of C
+// columns (fsum[q, i] = Σ_k fn[q, k·C + i], summed once when the session
+// creates the kernel if fn is a constant, else per call), h = (Σ pre)·e
+// (so Σ h² = (Σ pre)²·Σ e²) and mixed[k] = (Σ_j comb[j, k])·e. A call
+// reads C values per token and writes normed and mixed. At prefill the
+// projection is the coefficient ops' tiled GEMM (gemm_kblock) over fsum
+// packed, a block of tokens at a time (4, or 8 with AVX-512): the block's
+// rows of e (read in place for float32) are multiplied with the packed
+// fsum (m·C floats, 96 KB at n = 4, C = 1024, in L2), KC values at a time;
+// then prepare and the Sinkhorns (finish_block), then one pass per token
+// writing normed and mixed (with AVX-512, float32 and C a multiple of 16,
+// mixed with non-temporal stores: the next sublayer reads it after its
+// block has been through the caches). At decode (fewer than
+// GEMM_MIN_TOKENS tokens) each token's projection is project4/project1 on
+// the unpacked fsum. Every sum in float32, in another order than the
+// ordinary lowering's (within the tests' 1e-5). Measured (n = 4,
+// C = 1024, one thread, BenchmarkEntry, a 2-core machine shared with
+// other work): 256 tokens 0.40-0.41 ms (16-lane) / 0.44-0.45 ms (8-lane),
+// e from memory 0.46 / 0.48-0.50 ms (the Expand, HCCoeffsSinkhorn and
+// HCPremixNorm it replaces: 2.2 ms in onnxruntime's profile); 16 tokens
+// 0.023 ms; one token 0.005 ms. Of the 256-token call (perf, before the
+// non-temporal stores) 40% is the pass writing normed and mixed (5 MB),
+// 20% the projection, 10% the Sinkhorns.
+
+// entry_fsum writes fsum [m, C] of fn [m, n·C] into out.
+static void entry_fsum(const float *fn, size_t m, size_t n, size_t c, float *out) {
+	for (size_t q = 0; q < m; q++) {
+		float *o = out + q * c;
+		const float *f = fn + q * n * c;
+		memcpy(o, f, c * sizeof(float));
+		for (size_t k = 1; k < n; k++)
+			axpy(o, f + k * c, 1.0f, c);
+	}
+}
+
+// entry_row writes one token's normed = e·a·w and mixed[k] = cs[k]·e
+// (float32).
+VECTOR static void entry_row(const float *restrict e, const float *restrict w, float a, const float *cs, size_t n, size_t c,
+                             float *restrict normed, float *restrict mixed) {
+	size_t i = 0;
+	for (; i + 8 <= c; i += 8) {
+		v8 v = load8(e + i);
+		store8(normed + i, v * a * load8(w + i));
+		for (size_t k = 0; k < n; k++)
+			store8(mixed + k * c + i, cs[k] * v);
+	}
+	for (; i < c; i++) {
+		normed[i] = e[i] * a * w[i];
+		for (size_t k = 0; k < n; k++)
+			mixed[k * c + i] = cs[k] * e[i];
+	}
+}
+
+#if HAVE_WIDE
+// entry_row16 is entry_row in 16-lane vectors (AVX-512) for C a multiple
+// of 16, mixed (64-byte aligned) written with non-temporal stores.
+__attribute__((target("avx512f,fma"))) static void entry_row16(const float *restrict e, const float *restrict w, float a, const float *cs, size_t n,
+                                                               size_t c, float *restrict normed, float *restrict mixed) {
+	for (size_t i = 0; i < c; i += 16) {
+		v16 v = load16(e + i);
+		store16(normed + i, v * a * load16(w + i));
+		for (size_t k = 0; k < n; k++)
+			_mm512_stream_ps(mixed + k * c + i, (__m512)(cs[k] * v));
+	}
+}
+#endif
+
+// entry_out is the boundary of token t from its e (float32, Σ e² in ss):
+// normed and mixed from pre and comb (already written); buf holds C floats
+// (float16's outputs before rounding).
+static void entry_out(const job *j, size_t t, const float *e, float ss, float *buf) {
+	size_t n = j->n, c = j->c;
+	const float *pre = j->pre_out + t * n, *comb = j->comb_out + t * n * n;
+	float p = 0, cs[MAX_STREAMS];
+	for (size_t i = 0; i < n; i++)
+		p += pre[i];
+	for (size_t k = 0; k < n; k++) {
+		cs[k] = comb[k];
+		for (size_t i = 1; i < n; i++)
+			cs[k] += comb[i * n + k];
+	}
+	float a = p / sqrtf(p * p * ss / (float)c + j->k->norm_eps); // h·inv = e·(Σ pre)·inv
+	if (j->k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
+#if HAVE_WIDE
+		if (j->wide && c % 16 == 0 && ((uintptr_t)j->mixed & 63) == 0) {
+			entry_row16(e, j->wf, a, cs, n, c, (float *)j->normed + t * c, (float *)j->mixed + t * n * c);
+			return;
+		}
+#endif
+		entry_row(e, j->wf, a, cs, n, c, (float *)j->normed + t * c, (float *)j->mixed + t * n * c);
+		return;
+	}
+	for (size_t i = 0; i < c; i++)
+		buf[i] = e[i] * a * j->wf[i];
+	store(j->normed, t * c, buf, c, j->k->type);
+	for (size_t k = 0; k < n; k++) {
+		for (size_t i = 0; i < c; i++)
+			buf[i] = cs[k] * e[i];
+		store(j->mixed, (t * n + k) * c, buf, c, j->k->type);
+	}
+}
+
+// entry_range is HCEntry for tokens t0 … t1−1 (j->fn is fsum [m, C]).
+static void entry_range(const job *j, size_t t0, size_t t1) {
+	size_t n = j->n, c = j->c, m = n * n + 2 * n;
+	int f32 = j->k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+	size_t block = j->packed != NULL ? (size_t)j->block : BLOCK;
+	// float16: the block's e widened; the output row buffer
+	float stack[STACK_FLOATS], *buf = scratch(stack, (f32 ? 0 : block * c) + c);
+	float *eb = buf, *ob = buf + (f32 ? 0 : block * c);
+	for (size_t tb = t0; tb < t1; tb += block) {
+		size_t bn = t1 - tb < block ? t1 - tb : block;
+		const float *e[BLOCK16];
+		float ss[BLOCK16];
+		for (size_t b = 0; b < bn; b++) {
+			if (f32) {
+				e[b] = (const float *)j->x + (tb + b) * c;
+			} else {
+				load(eb + b * c, j->x, (tb + b) * c, c, j->k->type);
+				e[b] = eb + b * c;
+			}
+			ss[b] = sumsq(e[b], c);
+		}
+		if (j->packed != NULL) {
+			float z[BLOCK16][MAX_ZW] __attribute__((aligned(64))) = {{0}}, ssn[BLOCK16];
+			for (size_t k0 = 0; k0 < c; k0 += KC) {
+				const float *a[BLOCK16];
+				for (size_t b = 0; b < bn; b++)
+					a[b] = e[b] + k0;
+				gemm_kblock(j, a, (int)bn, c, k0, c - k0 < KC ? c - k0 : KC, z);
+			}
+			for (size_t b = 0; b < bn; b++)
+				ssn[b] = (float)n * ss[b]; // finish_block divides by n·C
+			finish_block(j, tb, (int)bn, z, ssn);
+		} else {
+			float z[BLOCK][MAX_STREAMS * MAX_STREAMS + 2 * MAX_STREAMS];
+			if (bn == BLOCK) // the block's rows are contiguous (e, or float16's eb)
+				project4(e[0], c, j->fn, m, z);
+			else
+				for (size_t b = 0; b < bn; b++) {
+#if HAVE_WIDE
+					if (j->wide) {
+						project1_16(e[b], c, j->fn, m, z[b]);
+						continue;
+					}
+#endif
+					project1(e[b], c, j->fn, m, z[b]);
+				}
+			for (size_t b = 0; b < bn; b++)
+				finish(j, tb + b, z[b], ss[b] / (float)c);
+		}
+		for (size_t b = 0; b < bn; b++)
+			entry_out(j, tb + b, e[b], ss[b], ob);
+	}
+#if HAVE_WIDE
+	if (j->wide)
+		_mm_sfence(); // entry_row16's non-temporal stores are visible before the task ends
+#endif
+	unscratch(stack, buf);
+}
+
 static void task(void *data, size_t i) {
 	const job *j = data;
 	size_t t0 = i * j->chunk, t1 = t0 + j->chunk;
@@ -1442,6 +1851,10 @@ static void task(void *data, size_t i) {
 		t1 = j->tokens;
 	if (j->k->kind == COEFFS_BOUNDARY)
 		cb_range(j, t0, t1);
+	else if (j->k->kind == HEAD)
+		head_range(j, t0, t1);
+	else if (j->k->kind == ENTRY)
+		entry_range(j, t0, t1);
 	else if (j->k->kind == COEFFS || j->k->kind == POST_COEFFS)
 		coeffs_range(j, t0, t1);
 	else
@@ -1511,8 +1924,99 @@ static OrtStatus *coeff(const kernel *k, const tensor *t, const char *name, cons
 	return NULL;
 }
 
+// entry_compute is compute for HCEntry: e [lead, C], fn [m, n·C], base [m],
+// w [C] -> pre, post [lead, n], comb [lead, n, n], normed [lead, C],
+// mixed [lead, n, C], n the streams attribute.
+static OrtStatus *entry_compute(const kernel *k, OrtKernelContext *ctx) {
+	tensor e, fn, base, w;
+	CHECK(input(ctx, 0, &e));
+	if (e.rank < 1 || e.rank > 7)
+		return fail(k, "input e has rank %zu, want [..., C] of rank 1 to 7", e.rank);
+	if (e.type != k->type)
+		return fail(k, "input e has element type %d, the kernel was made for %d", (int)e.type, (int)k->type);
+	size_t n = (size_t)k->streams, c = (size_t)e.dims[e.rank - 1], m = n * n + 2 * n, lr = e.rank - 1;
+	job j = {.k = k, .n = n, .c = c, .x = e.data, .wide = wide(), .tokens = 1};
+	for (size_t i = 0; i < lr; i++)
+		j.tokens *= (size_t)e.dims[i];
+	CHECK(input(ctx, 1, &fn));
+	CHECK(input(ctx, 2, &base));
+	CHECK(input(ctx, 3, &w));
+	if (fn.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || fn.rank != 2 || fn.dims[0] != (int64_t)m || fn.dims[1] != (int64_t)(n * c))
+		return fail(k, "input fn must be float32 [%zu, %zu]", m, n * c);
+	if (base.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || base.rank != 1 || base.dims[0] != (int64_t)m)
+		return fail(k, "input base must be float32 [%zu]", m);
+	if (w.type != e.type || w.rank != 1 || w.dims[0] != (int64_t)c)
+		return fail(k, "input w must have e's type and shape [%zu]", c);
+	j.base = base.data;
+	int64_t dims[10];
+	memcpy(dims, e.dims, lr * sizeof(int64_t));
+	void *p;
+	dims[lr] = (int64_t)n;
+	CHECK(output(ctx, 0, dims, lr + 1, &p));
+	j.pre_out = p;
+	CHECK(output(ctx, 1, dims, lr + 1, &p));
+	j.post_out = p;
+	dims[lr + 1] = (int64_t)n;
+	CHECK(output(ctx, 2, dims, lr + 2, &p));
+	j.comb_out = p;
+	CHECK(output(ctx, 3, e.dims, e.rank, &j.normed));
+	dims[lr + 1] = (int64_t)c;
+	CHECK(output(ctx, 4, dims, lr + 2, &j.mixed));
+	if (j.pre_out == NULL || j.post_out == NULL || j.comb_out == NULL || j.normed == NULL || j.mixed == NULL)
+		return fail(k, "all five outputs are required");
+	float *owned = NULL, *fsum, *wf, *packed = NULL;
+	int constant = k->fsum != NULL && k->fsum_m == m && k->fsum_c == c;
+	// w widened (float16), fsum (fn not a constant)
+	if ((owned = malloc(((k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT ? 0 : c) + (constant ? 0 : m * c) + 1) * sizeof(float))) == NULL)
+		return fail(k, "out of memory");
+	wf = owned, fsum = owned + (k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT ? 0 : c);
+	if (k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
+		j.wf = w.data;
+	} else {
+		load(wf, w.data, 0, c, k->type);
+		j.wf = wf;
+	}
+	if (constant)
+		fsum = k->fsum;
+	else
+		entry_fsum(fn.data, m, n, c, fsum);
+	j.fn = fsum;
+	__atomic_add_fetch(&calls[k->kind], 1, __ATOMIC_SEQ_CST);
+	size_t min_chunk = MIN_CHUNK;
+	if (j.tokens >= GEMM_MIN_TOKENS) {
+		j.pairs = j.wide && m == 24 && pairs();
+		j.qw = j.wide && !j.pairs ? QW16 : QW;
+		j.block = j.wide ? BLOCK16 : BLOCK;
+		if (k->packed != NULL && k->packed_m == m && k->packed_nc == c && k->packed_qw == j.qw) {
+			j.packed = k->packed;
+		} else { // fn is not a constant (or MHCC_ORTOPS_NO_AVX512 changed): pack fsum for this call
+			if ((packed = malloc(panels_of(m, j.qw) * j.qw * c * sizeof(float))) == NULL) {
+				free(owned);
+				return fail(k, "out of memory");
+			}
+			pack_fn(fsum, m, c, j.qw, packed);
+			j.packed = packed;
+		}
+		min_chunk = GEMM_MIN_CHUNK;
+	}
+	OrtStatus *st = NULL;
+	if (j.tokens > 0) {
+		size_t tasks = (j.tokens + min_chunk - 1) / min_chunk;
+		j.chunk = (j.tokens + tasks - 1) / tasks;
+		if (tasks == 1)
+			task(&j, 0);
+		else
+			st = api->KernelContext_ParallelFor(ctx, task, tasks, 0, &j);
+	}
+	free(packed);
+	free(owned);
+	return st;
+}
+
 static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 	const kernel *k = op_kernel;
+	if (k->kind == ENTRY)
+		return entry_compute(k, ctx);
 	tensor x;
 	CHECK(input(ctx, 0, &x));
 	if (x.rank < 2)
@@ -1527,7 +2031,7 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 	j.tokens = 1;
 	for (size_t i = 0; i + 2 < x.rank; i++)
 		j.tokens *= (size_t)x.dims[i];
-	size_t iy = k->kind == POST_COEFFS ? 3 : k->kind == BOUNDARY || k->kind == COEFFS_BOUNDARY ? 4 : 0;
+	size_t iy = k->kind == POST_COEFFS ? 3 : k->kind == BOUNDARY || k->kind == COEFFS_BOUNDARY ? 4 : k->kind == HEAD ? 5 : 0;
 	if (iy) {
 		tensor y, post;
 		CHECK(input(ctx, iy, &y));
@@ -1566,7 +2070,45 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 		CHECK(output(ctx, 2, dims, x.rank, &p));
 		j.comb_out = p;
 	}
-	if (k->kind != COEFFS && k->kind != POST_COEFFS) { // the boundary's inputs and outputs
+	if (k->kind == HEAD) { // fn [n, n·C], base [n], scale [1], w [C] -> normed [lead, C], state [lead, n, C] (optional)
+		tensor fn, base, scale, w;
+		CHECK(input(ctx, 1, &fn));
+		CHECK(input(ctx, 2, &base));
+		CHECK(input(ctx, 3, &scale));
+		CHECK(input(ctx, 4, &w));
+		if (fn.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || fn.rank != 2 || fn.dims[0] != (int64_t)j.n || fn.dims[1] != (int64_t)(j.n * j.c))
+			return fail(k, "input fn must be float32 [%zu, %zu]", j.n, j.n * j.c);
+		if (base.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || base.rank != 1 || base.dims[0] != (int64_t)j.n)
+			return fail(k, "input base must be float32 [%zu]", j.n);
+		if (scale.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || scale.rank > 1 || (scale.rank == 1 && scale.dims[0] != 1))
+			return fail(k, "input scale must be float32 [1]");
+		if (w.type != x.type || w.rank != 1 || w.dims[0] != (int64_t)j.c)
+			return fail(k, "input w must have x's type and shape [%zu]", j.c);
+		j.fn = fn.data;
+		j.base = base.data;
+		j.scale = *(const float *)scale.data;
+		if (x.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
+			j.wf = w.data;
+		} else { // widened once per call
+			if ((wf_owned = malloc(j.c * sizeof(float))) == NULL)
+				return fail(k, "out of memory");
+			load(wf_owned, w.data, 0, j.c, x.type);
+			j.wf = wf_owned;
+		}
+		int64_t dims[8];
+		memcpy(dims, lead, sizeof lead);
+		dims[x.rank - 2] = (int64_t)j.c;
+		OrtStatus *st = output(ctx, 0, dims, x.rank - 1, &j.normed);
+		size_t outs = 0;
+		if (st == NULL && (st = api->KernelContext_GetOutputCount(ctx, &outs)) == NULL && outs > 1)
+			st = output(ctx, 1, x.dims, x.rank, &j.state); // NULL if omitted ("")
+		if (st == NULL && j.normed == NULL)
+			st = fail(k, "output normed is required");
+		if (st != NULL) {
+			free(wf_owned);
+			return st;
+		}
+	} else if (k->kind != COEFFS && k->kind != POST_COEFFS) { // the boundary's inputs and outputs
 		tensor w;
 		CHECK(input(ctx, 3, &w));
 		if (w.type != x.type || w.rank != 1 || w.dims[0] != (int64_t)j.c)
@@ -1664,6 +2206,10 @@ static int isT(enum kind kind, size_t i) {
 		return i == 0;
 	case POST_COEFFS:
 		return i == 0 || i == 3;
+	case HEAD:
+		return i == 0 || i == 4 || i == 5;
+	case ENTRY:
+		return i == 0 || i == 3;
 	default:
 		return i == 0 || i == 3 || i == 4;
 	}
@@ -1675,7 +2221,7 @@ static ONNXTensorElementDataType ORT_API_CALL input_type(const OrtCustomOp *op, 
 
 static ONNXTensorElementDataType ORT_API_CALL output_type(const OrtCustomOp *op, size_t i) {
 	enum kind kind = ((const custom_op *)op)->kind;
-	return kind == COEFFS || kind == POST_COEFFS || (kind == COEFFS_BOUNDARY && i < 3) ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT
+	return kind == COEFFS || kind == POST_COEFFS || ((kind == COEFFS_BOUNDARY || kind == ENTRY) && i < 3) ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT
 	                                                                                  : ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
 }
 
@@ -1684,12 +2230,13 @@ static OrtCustomOpInputOutputCharacteristic ORT_API_CALL required(const OrtCusto
 	return INPUT_OUTPUT_REQUIRED;
 }
 
-// The state output (HCBoundary's third, HCCoeffsBoundary's sixth) is
-// optional: a graph that does not read it leaves it out, and the kernel
-// does not write it.
+// The state output (HCBoundary's third, HCCoeffsBoundary's sixth, HCHead's
+// second) is optional: a graph that does not read it leaves it out, and the
+// kernel does not write it.
 static OrtCustomOpInputOutputCharacteristic ORT_API_CALL output_characteristic(const OrtCustomOp *op, size_t i) {
 	enum kind kind = ((const custom_op *)op)->kind;
-	return (kind == BOUNDARY && i == 2) || (kind == COEFFS_BOUNDARY && i == 5) ? INPUT_OUTPUT_OPTIONAL : INPUT_OUTPUT_REQUIRED;
+	return (kind == BOUNDARY && i == 2) || (kind == COEFFS_BOUNDARY && i == 5) || (kind == HEAD && i == 1) ? INPUT_OUTPUT_OPTIONAL
+	                                                                                                      : INPUT_OUTPUT_REQUIRED;
 }
 
 static OrtMemType ORT_API_CALL mem_type(const OrtCustomOp *op, size_t i) {
@@ -1713,33 +2260,39 @@ static int ORT_API_CALL end_version(const OrtCustomOp *op) {
 }
 
 // input_info reads the element type and shape of input i at kernel
-// creation (dims -1 where symbolic); rank 0 and type UNDEFINED if unknown.
-static void input_info(const OrtKernelInfo *info, size_t i, ONNXTensorElementDataType *type, size_t *rank, int64_t *dims) {
+// creation (dims -1 where symbolic); type UNDEFINED if unknown, *shaped 0
+// (and rank 0) if the shape is unknown: not inferred, as for a graph input
+// declared without one or the output of a function body onnxruntime
+// inlined (TensorTypeAndShape_HasShape, onnxruntime 1.24, this library's
+// floor), or of rank above 8.
+static void input_info(const OrtKernelInfo *info, size_t i, ONNXTensorElementDataType *type, size_t *rank, int64_t *dims, int *shaped) {
 	OrtTypeInfo *ti = NULL;
 	const OrtTensorTypeAndShapeInfo *tt;
 	*type = ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
 	*rank = 0;
+	*shaped = 0;
 	if (api->KernelInfo_GetInputTypeInfo(info, i, &ti) != NULL || ti == NULL)
 		return;
 	if (api->CastTypeInfoToTensorInfo(ti, &tt) == NULL && tt != NULL) {
 		if (api->GetTensorElementType(tt, type) != NULL)
 			*type = ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
-		if (api->GetDimensionsCount(tt, rank) != NULL || *rank > 8 || api->GetDimensions(tt, dims, *rank) != NULL)
-			*rank = 0;
+		*shaped = api->TensorTypeAndShape_HasShape(tt);
+		if (!*shaped || api->GetDimensionsCount(tt, rank) != NULL || *rank > 8 || api->GetDimensions(tt, dims, *rank) != NULL)
+			*rank = 0, *shaped = 0;
 	}
 	api->ReleaseTypeInfo(ti);
 }
 
-// pack_constant packs the coefficient op's fn into k->packed if fn is a
-// constant float32 [m, n·C] (else leaves it NULL: each prefill call packs).
-static OrtStatus *pack_constant(kernel *k, const OrtKernelInfo *info) {
+// constant_fn sets *data to fn (input 1) and dims to its shape if fn is a
+// constant float32 [m ≥ 1, n·C ≥ 1], else *data to NULL.
+static OrtStatus *constant_fn(const OrtKernelInfo *info, void **data, int64_t dims[2]) {
 	int constant = 0;
 	const OrtValue *v = NULL;
+	*data = NULL;
 	if (api->KernelInfoGetConstantInput_tensor(info, 1, &constant, &v) != NULL || !constant || v == NULL)
 		return NULL; // not a constant, or a runtime without the call: pack per call
 	tensor fn;
 	OrtTensorTypeAndShapeInfo *ti;
-	void *data;
 	CHECK(api->GetTensorTypeAndShape(v, &ti));
 	OrtStatus *st = api->GetDimensionsCount(ti, &fn.rank);
 	if (st == NULL && fn.rank == 2)
@@ -1750,14 +2303,45 @@ static OrtStatus *pack_constant(kernel *k, const OrtKernelInfo *info) {
 	CHECK(st);
 	if (fn.rank != 2 || fn.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || fn.dims[0] < 1 || fn.dims[1] < 1)
 		return NULL; // compute reports the bad shape
-	CHECK(api->GetTensorMutableData((OrtValue *)v, &data));
-	size_t m = (size_t)fn.dims[0], nc = (size_t)fn.dims[1], qw = wide() && !(m == 24 && pairs()) ? QW16 : QW; // as compute picks it
+	dims[0] = fn.dims[0], dims[1] = fn.dims[1];
+	return api->GetTensorMutableData((OrtValue *)v, data);
+}
+
+// pack_constant packs the coefficient op's fn into k->packed if fn is a
+// constant float32 [m, n·C] (else leaves it NULL: each prefill call packs).
+static OrtStatus *pack_constant(kernel *k, const OrtKernelInfo *info) {
+	void *data;
+	int64_t dims[2];
+	CHECK(constant_fn(info, &data, dims));
+	if (data == NULL)
+		return NULL;
+	size_t m = (size_t)dims[0], nc = (size_t)dims[1], qw = wide() && !(m == 24 && pairs()) ? QW16 : QW; // as compute picks it
 	if (m > MAX_STREAMS * MAX_STREAMS + 2 * MAX_STREAMS)
 		return NULL;
 	if ((k->packed = malloc(panels_of(m, qw) * qw * nc * sizeof(float))) == NULL)
 		return fail(k, "out of memory");
 	pack_fn(data, m, nc, qw, k->packed);
 	k->packed_m = m, k->packed_nc = nc, k->packed_qw = qw;
+	return NULL;
+}
+
+// entry_constant is pack_constant for HCEntry: if fn is a constant
+// float32 [n²+2n, n·C], its fsum into k->fsum and that packed into
+// k->packed (else both NULL: each call sums fn, and a prefill packs).
+static OrtStatus *entry_constant(kernel *k, const OrtKernelInfo *info) {
+	void *data;
+	int64_t dims[2];
+	CHECK(constant_fn(info, &data, dims));
+	size_t n = (size_t)k->streams, m = n * n + 2 * n;
+	if (data == NULL || dims[0] != (int64_t)m || dims[1] % (int64_t)n != 0)
+		return NULL; // compute reports a bad shape
+	size_t c = (size_t)dims[1] / n, qw = wide() && !(m == 24 && pairs()) ? QW16 : QW; // as compute picks it
+	if ((k->fsum = malloc(m * c * sizeof(float))) == NULL || (k->packed = malloc(panels_of(m, qw) * qw * c * sizeof(float))) == NULL)
+		return fail(k, "out of memory");
+	entry_fsum(data, m, n, c, k->fsum);
+	pack_fn(k->fsum, m, c, qw, k->packed);
+	k->fsum_m = m, k->fsum_c = c;
+	k->packed_m = m, k->packed_nc = c, k->packed_qw = qw;
 	return NULL;
 }
 
@@ -1773,23 +2357,38 @@ static OrtStatus *ORT_API_CALL create_kernel(const OrtCustomOp *op, const OrtApi
 	OrtStatus *st = NULL;
 	int64_t dims[8];
 	size_t rank;
-	input_info(info, 0, &k->type, &rank, dims);
-	if (k->type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT && k->type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16)
-		st = fail(k, "input x has element type %d; the kernels take float32 (1) or float16 (10)", (int)k->type);
-	else if (rank < 2)
+	int shaped, entry = k->kind == ENTRY;
+	// x's shape, when known: a rank below 2 or a stream count outside
+	// 2..8 is refused here; unknown (not inferred), the checks wait for
+	// compute, which makes them on every call. HCEntry: e [..., C], n its
+	// streams attribute.
+	input_info(info, 0, &k->type, &rank, dims, &shaped);
+	if (entry && (st = api->KernelInfoGetAttribute_int64(info, "streams", &k->streams)) == NULL &&
+	    (k->streams < MIN_STREAMS || k->streams > MAX_STREAMS))
+		st = fail(k, "x has %lld streams; the kernels support n = %d to %d", (long long)k->streams, MIN_STREAMS, MAX_STREAMS);
+	if (st != NULL)
+		;
+	else if (k->type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT && k->type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16)
+		st = fail(k, "input %s has element type %d; the kernels take float32 (1) or float16 (10)", entry ? "e" : "x", (int)k->type);
+	else if (entry && shaped && rank < 1)
+		st = fail(k, "input e has rank %zu, want [..., C]", rank);
+	else if (!entry && shaped && rank < 2)
 		st = fail(k, "input x has rank %zu, want [..., n, C]", rank);
-	else if (dims[rank - 2] >= 0 && (dims[rank - 2] < MIN_STREAMS || dims[rank - 2] > MAX_STREAMS))
+	else if (!entry && shaped && dims[rank - 2] >= 0 && (dims[rank - 2] < MIN_STREAMS || dims[rank - 2] > MAX_STREAMS))
 		st = fail(k, "x has %lld streams; the kernels support n = %d to %d", (long long)dims[rank - 2], MIN_STREAMS, MAX_STREAMS);
 	for (size_t i = 1; st == NULL && i < n_inputs[k->kind]; i++) {
 		ONNXTensorElementDataType t;
 		size_t r;
 		int64_t d[8];
-		input_info(info, i, &t, &r, d);
+		int sh;
+		input_info(info, i, &t, &r, d, &sh);
 		ONNXTensorElementDataType want = isT(k->kind, i) ? k->type : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
 		if (t != want)
 			st = fail(k, "input %zu has element type %d, want %d", i, (int)t, (int)want);
 	}
-	if (st == NULL && has_coeffs(k->kind)) {
+	if (st == NULL && k->kind == HEAD)
+		st = api->KernelInfoGetAttribute_float(info, "rms_eps", &k->rms_eps);
+	if (st == NULL && (has_coeffs(k->kind) || entry)) {
 		st = api->KernelInfoGetAttribute_int64(info, "iters", &k->iters);
 		if (st == NULL)
 			st = api->KernelInfoGetAttribute_float(info, "rms_eps", &k->rms_eps);
@@ -1798,11 +2397,15 @@ static OrtStatus *ORT_API_CALL create_kernel(const OrtCustomOp *op, const OrtApi
 	}
 	if (st == NULL)
 		st = api->KernelInfoGetAttribute_float(info, "eps", &k->eps);
-	if (st == NULL && k->kind == COEFFS_BOUNDARY)
+	if (st == NULL && (k->kind == COEFFS_BOUNDARY || k->kind == HEAD || entry))
 		st = api->KernelInfoGetAttribute_float(info, "norm_eps", &k->norm_eps);
 	if (st == NULL && has_coeffs(k->kind))
 		st = pack_constant(k, info);
+	if (st == NULL && entry)
+		st = entry_constant(k, info);
 	if (st != NULL) {
+		free(k->packed);
+		free(k->fsum);
 		free(k);
 		return st;
 	}
@@ -1813,30 +2416,51 @@ static OrtStatus *ORT_API_CALL create_kernel(const OrtCustomOp *op, const OrtApi
 static void ORT_API_CALL destroy_kernel(void *op_kernel) {
 	kernel *k = op_kernel;
 	free(k->packed);
+	free(k->fsum);
 	free(k);
 }
 
 // infer_shape gives onnxruntime the outputs' types and shapes (it needs
 // them for the outputs typed T, which follow x): the coefficients are
 // float32 [lead, n] and [lead, n, n], normed is T [lead, C], mixed and
-// state have x's type and shape. Symbolic dims of x are kept.
+// state have x's type and shape (HCHead: normed, state). Symbolic dims of
+// x are kept. HCEntry: from e [lead, C] and its streams attribute n, pre
+// and post [lead, n], comb [lead, n, n], normed [lead, C], mixed
+// [lead, n, C]. If x's shape is unknown (onnxruntime passes an empty one)
+// it sets nothing: the outputs' types follow from the schema, their
+// shapes stay unknown, and compute checks the shapes at run time
+// (onnxruntime 1.30 ignores, and leaks, a status returned from here).
 static OrtStatus *ORT_API_CALL infer_shape(const OrtCustomOp *op, OrtShapeInferContext *ctx) {
 	enum kind kind = ((const custom_op *)op)->kind;
 	OrtTensorTypeAndShapeInfo *xi;
 	CHECK(api->ShapeInferContext_GetInputTypeShape(ctx, 0, &xi));
 	ONNXTensorElementDataType type;
 	size_t rank;
-	int64_t d[10];
+	int64_t d[10], n = 0;
 	const char *sym[10];
 	OrtStatus *st = api->GetTensorElementType(xi, &type);
 	if (st == NULL)
 		st = api->GetDimensionsCount(xi, &rank);
-	if (st == NULL && (rank < 2 || rank > 8))
-		st = api->CreateStatus(ORT_INVALID_ARGUMENT, "mhcc ortops: the fused ops take x of rank 2 to 8, [..., n, C]");
-	if (st == NULL)
-		st = api->GetDimensions(xi, d, rank);
+	if (st != NULL || rank < (kind == ENTRY ? 1u : 2u) || rank > (kind == ENTRY ? 7u : 8u)) {
+		if (st != NULL)
+			api->ReleaseStatus(st);
+		return NULL; // unknown (or refused when the kernel is created)
+	}
+	st = api->GetDimensions(xi, d, rank);
 	if (st == NULL)
 		st = api->GetSymbolicDimensions(xi, sym, rank);
+	if (st == NULL && kind == ENTRY) { // as if x [lead, n, C]: insert the stream axis
+		const OrtOpAttr *attr;
+		size_t len;
+		st = api->ShapeInferContext_GetAttribute(ctx, "streams", &attr);
+		if (st == NULL)
+			st = api->ReadOpAttr(attr, ORT_OP_ATTR_INT, &n, sizeof n, &len);
+		if (st == NULL) {
+			d[rank] = d[rank - 1], sym[rank] = sym[rank - 1];
+			d[rank - 1] = n, sym[rank - 1] = "";
+			rank++;
+		}
+	}
 	for (size_t i = 0; st == NULL && i < n_outputs[kind]; i++) {
 		int64_t od[10];
 		const char *os[10];
@@ -1844,7 +2468,7 @@ static OrtStatus *ORT_API_CALL infer_shape(const OrtCustomOp *op, OrtShapeInferC
 		memcpy(od, d, sizeof od);
 		memcpy(os, sym, sizeof os);
 		ONNXTensorElementDataType ot = type;
-		size_t first = kind == COEFFS_BOUNDARY ? 3 : 0; // the boundary's outputs: normed, mixed, state
+		size_t first = kind == COEFFS_BOUNDARY || kind == ENTRY ? 3 : 0; // the boundary's outputs: normed, mixed, state
 		if (kind == COEFFS || kind == POST_COEFFS || i < first) {
 			ot = ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
 			od[rank - 1] = d[rank - 2], os[rank - 1] = sym[rank - 2]; // [lead, n, n]
@@ -1915,7 +2539,7 @@ static void init(void) {
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 // RegisterCustomOps is what RegisterCustomOpsLibrary_V2 calls: it adds the
-// ai.mhcc domain with the five kernels to the session options.
+// ai.mhcc domain with the seven kernels to the session options.
 OrtStatus *ORT_API_CALL RegisterCustomOps(OrtSessionOptions *options, const OrtApiBase *base) {
 	// The header this library is built with (API version 24, from
 	// onnxruntime_go v1.27.0) is the floor; newer runtimes serve older

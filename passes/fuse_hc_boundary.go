@@ -58,7 +58,16 @@ var FuseHCBoundary = &Pass{
 			}
 			changed = changed || ok
 		}
-		if cx.Target.Allows(target.DomainMHCC, ir.OpHCCoeffsBoundary.String()) {
+		// The merges of an HCCoeffsSinkhorn with the HCBoundary reading it:
+		// HCCoeffsBoundary for a sublayer with the post-mix, HCEntry for
+		// the first one.
+		for _, merge := range []struct {
+			op  ir.Op
+			run func(*ir.Graph, *Context, *ir.Node, map[*ir.Node]bool) (bool, error)
+		}{{ir.OpHCCoeffsBoundary, mergeCoeffsBoundary}, {ir.OpHCEntry, fuseEntry}} {
+			if !cx.Target.Allows(target.DomainMHCC, merge.op.String()) {
+				continue
+			}
 			if changed && !g.Toposort() {
 				return changed, errCycle
 			}
@@ -67,23 +76,7 @@ var FuseHCBoundary = &Pass{
 				if cs.Op != ir.OpHCCoeffsSinkhorn || dead[cs] {
 					continue
 				}
-				ok, err := mergeCoeffsBoundary(g, cx, cs, dead)
-				if err != nil {
-					return changed, err
-				}
-				changed = changed || ok
-			}
-		}
-		if cx.Target.Allows(target.DomainMHCC, ir.OpHCEntry.String()) {
-			if changed && !g.Toposort() {
-				return changed, errCycle
-			}
-			dead := deadNodes(g)
-			for _, cs := range append([]*ir.Node(nil), g.Nodes...) {
-				if cs.Op != ir.OpHCCoeffsSinkhorn || dead[cs] {
-					continue
-				}
-				ok, err := fuseEntry(g, cx, cs, dead)
+				ok, err := merge.run(g, cx, cs, dead)
 				if err != nil {
 					return changed, err
 				}
@@ -127,17 +120,7 @@ func fuseEntry(g *ir.Graph, cx *Context, cs *ir.Node, dead map[*ir.Node]bool) (b
 		return false, nil
 	}
 	pre, comb := cs.Outputs[0], cs.Outputs[2]
-	var b *ir.Node // the one live node reading pre, once
-	for _, n := range g.Nodes {
-		for _, in := range n.Inputs {
-			if in == pre && !dead[n] {
-				if b != nil {
-					return false, nil
-				}
-				b = n
-			}
-		}
-	}
+	b := liveReader(g, pre, dead)
 	if b == nil || b.Op != ir.OpHCBoundary || len(b.Inputs) != 4 || b.Inputs[0] != x || b.Inputs[1] != pre || b.Inputs[2] != comb ||
 		b.Outputs[2].Uses > 0 || g.IsOutput(b.Outputs[2]) {
 		return false, nil
@@ -343,17 +326,7 @@ func mergeCoeffsBoundary(g *ir.Graph, cx *Context, cs *ir.Node, dead map[*ir.Nod
 		return false, nil // the first sublayer: no post-mix to share
 	}
 	pre, comb := cs.Outputs[0], cs.Outputs[2]
-	var b *ir.Node // the one live node reading pre, once
-	for _, n := range g.Nodes {
-		for _, in := range n.Inputs {
-			if in == pre && !dead[n] {
-				if b != nil {
-					return false, nil
-				}
-				b = n
-			}
-		}
-	}
+	b := liveReader(g, pre, dead)
 	if b == nil || g.IsOutput(pre) || b.Op != ir.OpHCBoundary || len(b.Inputs) != 6 || b.Inputs[1] != pre || b.Inputs[2] != comb ||
 		b.Inputs[0] != cs.Inputs[0] || b.Inputs[4] != cs.Inputs[3] || b.Inputs[5] != cs.Inputs[4] {
 		return false, nil
@@ -388,6 +361,23 @@ func mergeCoeffsBoundary(g *ir.Graph, cx *Context, cs *ir.Node, dead map[*ir.Nod
 	}
 	cx.Fire("coeffs_boundary")
 	return true, nil
+}
+
+// liveReader returns the one node outside dead reading v, if it reads v
+// once and no other such node reads it; else nil.
+func liveReader(g *ir.Graph, v *ir.Value, dead map[*ir.Node]bool) *ir.Node {
+	var r *ir.Node
+	for _, n := range g.Nodes {
+		for _, in := range n.Inputs {
+			if in == v && !dead[n] {
+				if r != nil {
+					return nil
+				}
+				r = n
+			}
+		}
+	}
+	return r
 }
 
 // dependsOn reports whether v is computed from an output of n.

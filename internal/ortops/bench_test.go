@@ -358,3 +358,139 @@ func BenchmarkCoeffsGEMM(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkHead times the HCHead kernel as in a compiled model (the state
+// output left out) at n = 4, C = 1024, 1, 16 and 256 tokens, on one intra-op
+// thread, by the calling thread's CPU time: in 16-lane vectors (AVX-512,
+// where the CPU has it) and in 8-lane ones (MHCC_ORTOPS_NO_AVX512=1), the
+// two alternating in the same iterations; the _cold case writes 64 MB
+// before each run (untimed), so x and y come from memory. It reports the
+// medians per call (wide-ms, narrow-ms) and of the ratios (wide/narrow).
+func BenchmarkHead(b *testing.B) {
+	needLib(b)
+	for _, tc := range []struct {
+		tokens int64
+		cold   bool
+	}{{1, false}, {16, false}, {256, false}, {256, true}} {
+		name := fmt.Sprintf("n4_C1024_tokens%d", tc.tokens)
+		if tc.cold {
+			name += "_cold"
+		}
+		b.Run(name, func(b *testing.B) {
+			hc := newHeadCase(b, ir.Float32, []int64{tc.tokens}, 4, 1024, false, 1)
+			data := headModel(b, hc, onnxpb.TensorProto_FLOAT, 4, []*onnxpb.NodeProto{headNode("head", []string{"o.normed", ""}, 4)})
+			s, err := sessionWith(b, lib, data, headInputs, []string{"o.normed"}, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r := &timedRun{s: s}
+			defer r.close()
+			for _, name := range headInputs {
+				v, err := headTensor(hc, name, false)
+				if err != nil {
+					b.Fatal(err)
+				}
+				r.ins = append(r.ins, v)
+			}
+			out, err := ort.NewEmptyTensor[float32](ort.Shape(hc.shapes["y"]))
+			if err != nil {
+				b.Fatal(err)
+			}
+			r.outs = append(r.outs, out)
+			before := lib.Calls()["HCHead"]
+			r.run(b)
+			if lib.Calls()["HCHead"] == before {
+				b.Fatal("kernel HCHead did not run")
+			}
+			timed := func(noWide string) float64 {
+				b.Setenv("MHCC_ORTOPS_NO_AVX512", noWide)
+				if tc.cold {
+					evict()
+				}
+				return r.run(b)
+			}
+			var wide, narrow, ratio []float64
+			i := 0
+			for b.Loop() {
+				var p, q float64
+				if i%2 == 0 {
+					p, q = timed(""), timed("1")
+				} else {
+					q, p = timed("1"), timed("")
+				}
+				i++
+				wide, narrow, ratio = append(wide, p), append(narrow, q), append(ratio, p/q)
+			}
+			b.ReportMetric(median(wide), "wide-ms")
+			b.ReportMetric(median(narrow), "narrow-ms")
+			b.ReportMetric(median(ratio), "wide/narrow")
+		})
+	}
+}
+
+// BenchmarkEntry times the HCEntry kernel as in a compiled model (fn an
+// initializer, summed and packed when the session creates the kernel) at
+// n = 4, C = 1024, 1, 16 and 256 tokens, on one intra-op thread, by the
+// calling thread's CPU time, in 16-lane (AVX-512, where the CPU has it:
+// the projection's micro16p) and 8-lane forms (MHCC_ORTOPS_NO_AVX512=1),
+// alternating in the same iterations, each with its own session (the
+// packing depends on the setting); the _cold case writes 64 MB before each
+// run (untimed), so e comes from memory. It reports the medians per call
+// (wide-ms, narrow-ms) and of the ratios (wide/narrow).
+func BenchmarkEntry(b *testing.B) {
+	needLib(b)
+	for _, tc := range []struct {
+		tokens int64
+		cold   bool
+	}{{1, false}, {16, false}, {256, false}, {256, true}} {
+		name := fmt.Sprintf("n4_C1024_tokens%d", tc.tokens)
+		if tc.cold {
+			name += "_cold"
+		}
+		b.Run(name, func(b *testing.B) {
+			fc := fusedcase.New(b, ir.Float32, []int64{tc.tokens}, 4, 1024, false, 1, fusedcase.Entry)
+			data := entryModel(b, fc, onnxpb.TensorProto_FLOAT, true)
+			runs := map[string]*runSet{}
+			for _, v := range []string{"", "1"} {
+				b.Setenv("MHCC_ORTOPS_NO_AVX512", v)
+				runs[v] = entrySession(b, fc, data, true, 1)
+				defer runs[v].close()
+			}
+			timed := func(noWide string) float64 {
+				b.Setenv("MHCC_ORTOPS_NO_AVX512", noWide)
+				if tc.cold {
+					evict()
+				}
+				r := runs[noWide]
+				goruntime.LockOSThread()
+				defer goruntime.UnlockOSThread()
+				t0 := threadCPU()
+				if err := r.s.Run(r.ins, r.outs); err != nil {
+					b.Fatal(err)
+				}
+				return float64(threadCPU()-t0) / 1e6
+			}
+			before := lib.Calls()["HCEntry"]
+			timed("")
+			timed("1")
+			if lib.Calls()["HCEntry"]-before != 2 {
+				b.Fatal("kernel HCEntry did not run")
+			}
+			var wide, narrow, ratio []float64
+			i := 0
+			for b.Loop() {
+				var p, q float64
+				if i%2 == 0 {
+					p, q = timed(""), timed("1")
+				} else {
+					q, p = timed("1"), timed("")
+				}
+				i++
+				wide, narrow, ratio = append(wide, p), append(narrow, q), append(ratio, p/q)
+			}
+			b.ReportMetric(median(wide), "wide-ms")
+			b.ReportMetric(median(narrow), "narrow-ms")
+			b.ReportMetric(median(ratio), "wide/narrow")
+		})
+	}
+}

@@ -19,9 +19,9 @@ import (
 
 // TestFusedModel compiles tiny-mhc for the fused target and the onnx target
 // and runs the fused graph in onnxruntime without the library (the function
-// bodies: no kernel call) and with it (the kernels: two calls per sublayer,
-// first sublayer's ops HCCoeffsSinkhorn and HCPremixNorm, the others'
-// HCPostCoeffsSinkhorn and HCBoundary): both give the onnx target's logits.
+// bodies: no kernel call) and with it (the kernels: one call per ai.mhcc
+// node — the first sublayer's HCEntry, each later sublayer's coefficient
+// op, the head's HCHead): both give the onnx target's logits.
 // Batch 2 × 7 tokens runs the coefficient ops token by token; 2 × 20 tokens
 // (at 2 threads) runs their token-tiled projection with fn packed once when
 // the session was created (fn is an initializer).
@@ -91,12 +91,16 @@ func fusedModel(t *testing.T, l *ortops.Lib, seq int64) {
 	defer out[0].Destroy()
 	after := l.Calls()
 	// tiny-mhc: 2 layers, 4 sublayers, each with one coefficient op (the
-	// first HCCoeffsSinkhorn, the others HCPostCoeffsSinkhorn, or
-	// HCCoeffsBoundary where the pass merged a later sublayer's two ops);
-	// every ai.mhcc node ran its kernel once.
+	// first HCEntry, the start of the model, the others
+	// HCPostCoeffsSinkhorn, or HCCoeffsBoundary where the pass merged a
+	// later sublayer's two ops), and the head, HCHead; every ai.mhcc node
+	// ran its kernel once.
 	want := mhccNodes(t, fused)
-	if c := want["HCCoeffsSinkhorn"] + want["HCPostCoeffsSinkhorn"] + want["HCCoeffsBoundary"]; c != 4 || want["HCCoeffsSinkhorn"] != 1 {
-		t.Errorf("the fused model has ai.mhcc nodes %v; want one coefficient op per sublayer (4), the first HCCoeffsSinkhorn", want)
+	if c := want["HCEntry"] + want["HCPostCoeffsSinkhorn"] + want["HCCoeffsBoundary"]; c != 4 || want["HCEntry"] != 1 || want["HCCoeffsSinkhorn"] != 0 {
+		t.Errorf("the fused model has ai.mhcc nodes %v; want one coefficient op per sublayer (4), the first HCEntry", want)
+	}
+	if want["HCHead"] != 1 {
+		t.Errorf("the fused model has ai.mhcc nodes %v; want one HCHead (the end of the model)", want)
 	}
 	for op, n := range want {
 		if d := after[op] - before[op]; d != n {

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	ort "github.com/yalue/onnxruntime_go"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/mhcc-dev/mhcc/export"
 	"github.com/mhcc-dev/mhcc/internal/fusedcase"
@@ -21,6 +22,8 @@ import (
 	"github.com/mhcc-dev/mhcc/ir"
 	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 	mhrt "github.com/mhcc-dev/mhcc/runtime"
+
+	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 )
 
 var (
@@ -83,13 +86,29 @@ func needLib(t testing.TB) *ortops.Lib {
 	return lib
 }
 
-// A fusedCase is internal/fusedcase's graph of the five fused ONNX ops,
-// each reading graph inputs only (so the implementations are compared op
-// by op, without one's rounding feeding another).
+// A fusedCase is internal/fusedcase's graph of the seven fused ONNX ops
+// (options Merged, Head and Entry), each reading graph inputs only (so the
+// implementations are compared op by op, without one's rounding feeding
+// another).
 type fusedCase struct{ *fusedcase.Case }
 
 func newFusedCase(t testing.TB, dt ir.DType, lead []int64, n, c int64, seed uint64) *fusedCase {
-	return &fusedCase{fusedcase.New(t, dt, lead, n, c, false, seed, fusedcase.Merged)}
+	return &fusedCase{fusedcase.New(t, dt, lead, n, c, false, seed, fusedcase.Merged, fusedcase.Head, fusedcase.Entry)}
+}
+
+// inputNames is the case's graph inputs, in the order sessions take them.
+func inputNames(fc *fusedcase.Case) []string {
+	names := []string{"x", "fn", "base", "y", "post", "pre", "comb", "w"}
+	if fc.Head {
+		names = append(names, "hfn", "hbase", "hscale")
+		if fc.Static {
+			names = append(names, "hpost")
+		}
+	}
+	if fc.Entry {
+		names = append(names, "e")
+	}
+	return names
 }
 
 func (fc *fusedCase) outShape(name string) []int64 {
@@ -261,7 +280,7 @@ func (p *prepared) close() {
 
 func (fc *fusedCase) prepare(t testing.TB, data []byte, withLib bool, threads int) *prepared {
 	t.Helper()
-	names := []string{"x", "fn", "base", "y", "post", "pre", "comb", "w"}
+	names := inputNames(fc.Case)
 	s, err := session(t, data, names, fc.Outputs, withLib, threads)
 	if err != nil {
 		t.Fatalf("onnxruntime session (library %v): %v", withLib, err)
@@ -327,7 +346,7 @@ func (fc *fusedCase) compare(t *testing.T, who string, got, want map[string][]fl
 	}
 }
 
-// TestKernelsMatchBodiesAndReference runs the four fused ops in onnxruntime
+// TestKernelsMatchBodiesAndReference runs the seven fused ops in onnxruntime
 // with the library (checking from its counters that its kernels ran, once
 // per node), in onnxruntime without it (the function bodies) and in mhcc's
 // Go runtime (its own kernels, held to the library's, and the function
@@ -369,8 +388,8 @@ func (fc *fusedCase) check(t *testing.T, l *ortops.Lib, threads int, goBodies bo
 	kern := fc.onnxruntime(t, data, true, threads)
 	after := l.Calls()
 	nodes := mhccNodes(t, data)
-	if len(nodes) < 4 {
-		t.Errorf("the case's graph has ai.mhcc nodes %v; want the four fused ops at least", nodes)
+	if len(nodes) < 4 || fc.Head && nodes["HCHead"] != 1 || fc.Entry && nodes["HCEntry"] != 1 {
+		t.Errorf("the case's graph has ai.mhcc nodes %v; want the four fused ops at least (and one HCHead with the option Head, one HCEntry with Entry)", nodes)
 	}
 	for _, op := range export.FusedOpTypes {
 		if d := after[op] - before[op]; d != nodes[op] {
@@ -378,8 +397,10 @@ func (fc *fusedCase) check(t *testing.T, l *ortops.Lib, threads int, goBodies bo
 		}
 	}
 	body := fc.onnxruntime(t, data, false, threads)
-	if d := l.Calls()["HCBoundary"] - after["HCBoundary"]; d != 0 {
-		t.Errorf("without the library, its HCBoundary kernel ran %d times", d)
+	for op, n := range l.Calls() {
+		if d := n - after[op]; d != 0 {
+			t.Errorf("without the library, its %s kernel ran %d times", op, d)
+		}
 	}
 	fc.compare(t, "kernels vs float64 reference", kern, want)
 	fc.compare(t, "onnxruntime function bodies vs float64 reference", body, want)
@@ -422,7 +443,9 @@ func TestKernelsProjectionBlocks(t *testing.T) {
 // TestUnsupportedFailsAtSessionCreation: a fused op with a stream count
 // outside 2..8 or a float64 state is refused by the library's kernel
 // creation, so the session fails to open, naming the node, and by mhcc's Go
-// runtime when it decodes the model.
+// runtime when it decodes the model; HCHead's and HCEntry's kernels refuse
+// it too (the graph cut down to that node; HCEntry's n is its streams
+// attribute, its state input e).
 func TestUnsupportedFailsAtSessionCreation(t *testing.T) {
 	needLib(t)
 	for _, tc := range []struct {
@@ -437,7 +460,7 @@ func TestUnsupportedFailsAtSessionCreation(t *testing.T) {
 		fc := newFusedCase(t, tc.dt, []int64{3}, tc.n, 8, 1)
 		t.Run(fc.String(), func(t *testing.T) {
 			data := fc.ONNX(t)
-			s, err := session(t, data, []string{"x", "fn", "base", "y", "post", "pre", "comb", "w"}, fc.Outputs, true, 1)
+			s, err := session(t, data, inputNames(fc.Case), fc.Outputs, true, 1)
 			if err == nil {
 				s.Destroy()
 				t.Fatalf("session opened; want an error naming the node")
@@ -452,12 +475,71 @@ func TestUnsupportedFailsAtSessionCreation(t *testing.T) {
 				t.Errorf("Go runtime: got %v, want an error naming node pa/1_HCCoeffsSinkhorn", err)
 			}
 			// Without the library the same graph runs its bodies.
-			s, err = session(t, data, []string{"x", "fn", "base", "y", "post", "pre", "comb", "w"}, fc.Outputs, false, 1)
+			s, err = session(t, data, inputNames(fc.Case), fc.Outputs, false, 1)
 			if err != nil {
 				t.Errorf("without the library: %v", err)
 			} else {
 				s.Destroy()
 			}
+			// The graph cut down to its HCHead node: that kernel refuses it
+			// too, naming its node.
+			head := onlyOp(t, data, "HCHead")
+			s, err = session(t, head, inputNames(fc.Case), []string{"nh", "sh"}, true, 1)
+			if err == nil {
+				s.Destroy()
+				t.Fatalf("HCHead alone: session opened; want an error naming the node")
+			}
+			if msg := err.Error(); !strings.Contains(msg, `mhcc ortops: node "`) || !strings.Contains(msg, `(ai.mhcc.HCHead): `+tc.want) {
+				t.Errorf("HCHead alone: error %q does not name the HCHead node with %q", msg, tc.want)
+			}
+			entry := onlyOp(t, data, "HCEntry")
+			s, err = session(t, entry, inputNames(fc.Case), []string{"pe", "qe", "ce", "ne", "me"}, true, 1)
+			if err == nil {
+				s.Destroy()
+				t.Fatalf("HCEntry alone: session opened; want an error naming the node")
+			}
+			want := strings.Replace(tc.want, "input x", "input e", 1)
+			if msg := err.Error(); !strings.Contains(msg, `mhcc ortops: node "`) || !strings.Contains(msg, `(ai.mhcc.HCEntry): `+want) {
+				t.Errorf("HCEntry alone: error %q does not name the HCEntry node with %q", msg, want)
+			}
 		})
 	}
+}
+
+// onlyOp is the ONNX model data with only its ai.mhcc nodes of type op
+// (their model-local functions and every graph input kept), whose
+// outputs become the graph's outputs.
+func onlyOp(t *testing.T, data []byte, op string) []byte {
+	t.Helper()
+	var m onnxpb.ModelProto
+	if err := proto.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	g := m.GetGraph()
+	outs := map[string]*onnxpb.ValueInfoProto{}
+	for _, v := range g.GetOutput() {
+		outs[v.GetName()] = v
+	}
+	var nodes []*onnxpb.NodeProto
+	var keep []*onnxpb.ValueInfoProto
+	for _, nd := range g.GetNode() {
+		if nd.GetDomain() != "ai.mhcc" || nd.GetOpType() != op {
+			continue
+		}
+		nodes = append(nodes, nd)
+		for _, o := range nd.GetOutput() {
+			if v := outs[o]; v != nil {
+				keep = append(keep, v)
+			}
+		}
+	}
+	if len(nodes) == 0 {
+		t.Fatalf("the model has no ai.mhcc %s node", op)
+	}
+	g.Node, g.Output = nodes, keep
+	b, err := proto.Marshal(&m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
