@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -14,11 +15,13 @@ import (
 // TestFusedModelRunsKernels: tiny-mhc compiled for the fused target runs
 // the runtime's kernels for its ai.mhcc nodes, not the model-local function
 // bodies, unless decoded with FunctionBodies. The proof is behavioural: in
-// a copy of the model whose coefficient functions return pre and post
-// swapped, the kernels still give the onnx target's logits and the bodies
-// do not. The profile counts one kernel call per node and run (first
-// sublayer HCCoeffsSinkhorn and HCPremixNorm, the three others one
-// HCCoeffsBoundary each), on both engines.
+// a copy of the model whose coefficient functions (HCEntry's and
+// HCCoeffsBoundary's) return pre and post swapped and whose HCHead
+// function takes base and post swapped, the kernels still give the onnx
+// target's logits and the bodies do not (nor with HCEntry's swap alone, nor
+// HCHead's alone). The profile counts one kernel call per node and run
+// (the first sublayer's HCEntry, the three others one HCCoeffsBoundary
+// each, the head one HCHead), on both engines.
 func TestFusedModelRunsKernels(t *testing.T) {
 	const path = "../testdata/models/tiny-mhc.yaml"
 	ids := mhrt.NewInt64([]int64{2, 7}, []int64{3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7})
@@ -60,32 +63,58 @@ func TestFusedModelRunsKernels(t *testing.T) {
 	if err := proto.Unmarshal(compiled["fused"], &mp); err != nil {
 		t.Fatal(err)
 	}
-	swapped := 0
-	for _, f := range mp.GetFunctions() {
-		if f.GetDomain() == "ai.mhcc" && (f.GetName() == "HCCoeffsSinkhorn" || f.GetName() == "HCCoeffsBoundary") {
-			f.Output[0], f.Output[1] = f.Output[1], f.Output[0]
-			swapped++
+	nodes := map[string]int{}
+	for _, n := range mp.GetGraph().GetNode() {
+		if n.GetDomain() == "ai.mhcc" {
+			nodes[n.GetOpType()]++
 		}
 	}
-	if swapped != 2 {
-		t.Fatalf("%d coefficient functions in the fused model, want 2", swapped)
+	if nodes["HCHead"] != 1 || nodes["HCEntry"] != 1 {
+		t.Fatalf("ai.mhcc nodes of the fused model %v, want one HCEntry and one HCHead", nodes)
 	}
-	tampered, err := proto.Marshal(&mp)
-	if err != nil {
-		t.Fatal(err)
+	// tamper swaps, in the functions of the model data named, pre and post
+	// in the coefficient functions' outputs, base and post in HCHead's inputs.
+	tamper := func(data []byte, names ...string) []byte {
+		t.Helper()
+		var mp onnxpb.ModelProto
+		if err := proto.Unmarshal(data, &mp); err != nil {
+			t.Fatal(err)
+		}
+		done := 0
+		for _, f := range mp.GetFunctions() {
+			if f.GetDomain() != "ai.mhcc" || !slices.Contains(names, f.GetName()) {
+				continue
+			}
+			if f.GetName() == "HCHead" {
+				f.Input[2], f.Input[6] = f.Input[6], f.Input[2]
+			} else {
+				f.Output[0], f.Output[1] = f.Output[1], f.Output[0]
+			}
+			done++
+		}
+		if done != len(names) {
+			t.Fatalf("%d of the functions %v in the fused model", done, names)
+		}
+		out, err := proto.Marshal(&mp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
 	}
+	tampered := tamper(compiled["fused"], "HCEntry", "HCCoeffsBoundary", "HCHead")
+	alone := map[string][]byte{"HCEntry": tamper(compiled["fused"], "HCEntry"), "HCHead": tamper(compiled["fused"], "HCHead")}
 
 	for _, e := range []mhrt.Engine{mhrt.Fast, mhrt.Reference} {
 		prof := &mhrt.Profile{}
 		if d := maxDiff(logits(t, compiled["fused"], mhrt.DecodeOptions{}, e, prof), want); !(d <= 1e-4) {
 			t.Errorf("%v: fused target, kernels: logits differ from the onnx target's by %g", e, d)
 		}
-		for op, n := range map[string]int{"HCCoeffsSinkhorn": 1, "HCPremixNorm": 1, "HCCoeffsBoundary": 3} {
+		for op, n := range map[string]int{"HCEntry": 1, "HCCoeffsBoundary": 3, "HCHead": 1} {
 			if got := prof.Ops["ai.mhcc."+op]; got == nil || got.Calls != n {
 				t.Errorf("%v: profile: %s called %v, want %d times", e, op, got, n)
 			}
 		}
-		for _, op := range []string{"HCPostCoeffsSinkhorn", "HCBoundary"} { // merged into HCCoeffsBoundary
+		for _, op := range []string{"HCCoeffsSinkhorn", "HCPremixNorm", "HCPostCoeffsSinkhorn", "HCBoundary"} { // merged into HCEntry and HCCoeffsBoundary
 			if got := prof.Ops["ai.mhcc."+op]; got != nil {
 				t.Errorf("%v: profile: %s called %v, want no such node", e, op, got)
 			}
@@ -98,6 +127,14 @@ func TestFusedModelRunsKernels(t *testing.T) {
 		}
 		if d := maxDiff(logits(t, tampered, mhrt.DecodeOptions{FunctionBodies: true}, e, nil), want); !(d > 1e-2) {
 			t.Errorf("%v: tampered bodies run: logits within %g of the onnx target's, want them off", e, d)
+		}
+		for _, op := range []string{"HCEntry", "HCHead"} {
+			if d := maxDiff(logits(t, alone[op], mhrt.DecodeOptions{}, e, nil), want); !(d <= 1e-4) {
+				t.Errorf("%v: tampered %s body, kernels: logits differ from the onnx target's by %g: the body ran", e, op, d)
+			}
+			if d := maxDiff(logits(t, alone[op], mhrt.DecodeOptions{FunctionBodies: true}, e, nil), want); !(d > 1e-2) {
+				t.Errorf("%v: tampered %s body run: logits within %g of the onnx target's, want them off", e, op, d)
+			}
 		}
 	}
 }

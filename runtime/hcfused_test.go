@@ -21,19 +21,27 @@ import (
 
 // An hcCase is internal/fusedcase's graph of the fused ops, each reading
 // graph inputs only (internal/ortops runs the same graph in onnxruntime),
-// with HCCoeffsBoundary unless static.
+// with HCCoeffsBoundary unless static, HCHead (its post shared when
+// static) and HCEntry.
 type hcCase struct{ *fusedcase.Case }
 
 func newHCCase(t testing.TB, dt ir.DType, lead []int64, n, c int64, static bool, seed uint64) *hcCase {
-	return &hcCase{fusedcase.New(t, dt, lead, n, c, static, seed, fusedcase.Merged)}
+	return &hcCase{fusedcase.New(t, dt, lead, n, c, static, seed, fusedcase.Merged, fusedcase.Head, fusedcase.Entry)}
 }
 
 // nodes is the count of the case's ai.mhcc nodes.
 func (hc *hcCase) nodes() int {
+	k := 4
 	if hc.Merged {
-		return 5
+		k++
 	}
-	return 4
+	if hc.Head {
+		k++
+	}
+	if hc.Entry {
+		k++
+	}
+	return k
 }
 
 // reference runs the float64 reference lowering (the ops' parts as
@@ -70,7 +78,7 @@ func (hc *hcCase) feeds() map[string]*Tensor {
 		for i := range v {
 			f[i] = float32(v[i])
 		}
-		if hc.DT == ir.Float16 && (name == "x" || name == "y" || name == "w") {
+		if hc.DT == ir.Float16 && hc.IsT(name) {
 			in[name] = NewFloat16(hc.Shapes[name], f)
 		} else {
 			in[name] = NewFloat32(hc.Shapes[name], f)
@@ -146,11 +154,13 @@ func fusedNodes(t *testing.T, m *Model, bodies bool) int {
 	return count
 }
 
-// TestFusedKernelsMatchBodiesAndReference runs the five fused ops with the
+// TestFusedKernelsMatchBodiesAndReference runs the seven fused ops with the
 // runtime's kernels (both engines) and with their function bodies (both
 // engines) and holds each to the float64 reference and the kernels to the
 // bodies, within internal/ortops' tolerance: float32 and float16 states,
-// n = 2…8, 1 to 4096 tokens, per-token and shared (static) coefficients.
+// n = 2…8, 1 to 4096 tokens, per-token and shared (static) coefficients
+// (HCHead's post shared when static; HCEntry's coefficients, which it
+// computes, always per token).
 func TestFusedKernelsMatchBodiesAndReference(t *testing.T) {
 	type shape struct {
 		lead   []int64
@@ -202,8 +212,11 @@ func TestFusedKernelsMatchBodiesAndReference(t *testing.T) {
 // from the graph) is outside 2…8, or whose state is neither float32 nor
 // float16, fails when the model is decoded, with an error naming the node,
 // as onnxruntime's session creation does with mhcc's library; with the
-// function bodies the same graph decodes and runs. A stream count the graph
-// leaves symbolic fails the run instead, naming the node.
+// function bodies the same graph decodes and runs. HCEntry's count is its
+// attribute streams, so it always fails at decode (its state's type is
+// e's: "input e has type …"). A stream count the graph leaves symbolic
+// fails the run instead, naming the node, unless a constant says it
+// (HCHead's fn, whose rows are the streams).
 func TestFusedUnsupportedFailsAtLoad(t *testing.T) {
 	for _, tc := range []struct {
 		dt   ir.DType
@@ -232,8 +245,14 @@ func TestFusedUnsupportedFailsAtLoad(t *testing.T) {
 			if msg := err.Error(); !strings.HasPrefix(msg, `runtime: node "pa/1_HCCoeffsSinkhorn" (ai.mhcc.HCCoeffsSinkhorn): `+tc.want) {
 				t.Errorf("error %q does not name node pa/1_HCCoeffsSinkhorn with %q", msg, tc.want)
 			}
-			if want := `runtime: node "pc/1_HCCoeffsBoundary" (ai.mhcc.HCCoeffsBoundary): ` + tc.want; !slices.Contains(all, want) {
-				t.Errorf("errors %q do not include %q", all, want)
+			for _, node := range []string{`"pc/1_HCCoeffsBoundary" (ai.mhcc.HCCoeffsBoundary)`, `"nh/1_HCHead" (ai.mhcc.HCHead)`, `"pe/1_HCEntry" (ai.mhcc.HCEntry)`} {
+				want := tc.want
+				if strings.HasSuffix(node, "HCEntry)") {
+					want = strings.Replace(want, "input x ", "input e ", 1)
+				}
+				if want := `runtime: node ` + node + `: ` + want; !slices.Contains(all, want) {
+					t.Errorf("errors %q do not include %q", all, want)
+				}
 			}
 			m, err := DecodeWith(data, DecodeOptions{FunctionBodies: true})
 			if err != nil {
@@ -262,6 +281,19 @@ func TestFusedUnsupportedFailsAtLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// HCEntry's count is its attribute: it fails at decode, alone.
+	_, err = Decode(data)
+	if want := `runtime: node "pe/1_HCEntry" (ai.mhcc.HCEntry): x has 9 streams; the kernels support n = 2 to 8`; err == nil || err.Error() != want {
+		t.Fatalf("symbolic shapes, HCEntry with streams = 9: got %v, want %q", err, want)
+	}
+	graph := mp.GetGraph()
+	graph.Node = slices.DeleteFunc(graph.Node, func(n *onnxpb.NodeProto) bool { return n.GetOpType() == "HCEntry" })
+	graph.Output = slices.DeleteFunc(graph.Output, func(v *onnxpb.ValueInfoProto) bool {
+		return slices.Contains([]string{"pe", "qe", "ce", "ne", "me"}, v.GetName())
+	})
+	if data, err = proto.Marshal(&mp); err != nil {
+		t.Fatal(err)
+	}
 	m, err := Decode(data)
 	if err != nil {
 		t.Fatalf("symbolic stream count: %v", err)
@@ -271,5 +303,21 @@ func TestFusedUnsupportedFailsAtLoad(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), `(ai.mhcc.HCCoeffsSinkhorn): x has 9 streams; the kernels support n = 2 to 8`) {
 			t.Errorf("%v: run with 9 streams: got %v, want an error naming the node", e, err)
 		}
+	}
+
+	// x symbolic, HCHead's fn a constant: its rows are the stream count.
+	graph.Input = slices.DeleteFunc(graph.Input, func(v *onnxpb.ValueInfoProto) bool { return v.GetName() == "hfn" })
+	hfn := make([]float32, len(hc.Inputs["hfn"]))
+	for i, v := range hc.Inputs["hfn"] {
+		hfn[i] = float32(v)
+	}
+	graph.Initializer = append(graph.Initializer, &onnxpb.TensorProto{Name: proto.String("hfn"), Dims: hc.Shapes["hfn"],
+		DataType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)), FloatData: hfn})
+	if data, err = proto.Marshal(&mp); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Decode(data)
+	if want := `runtime: node "nh/1_HCHead" (ai.mhcc.HCHead): x has 9 streams; the kernels support n = 2 to 8`; err == nil || err.Error() != want {
+		t.Errorf("HCHead's fn a constant of 9 rows: got %v, want %q", err, want)
 	}
 }

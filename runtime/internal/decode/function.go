@@ -18,7 +18,7 @@ import (
 // op_type) names one calls it, even where a kernel of that name exists: the
 // model's definition wins, with one exception: mhcc's fused mHC ops
 // (ai.mhcc's HCCoeffsSinkhorn, HCPostCoeffsSinkhorn, HCPremixNorm,
-// HCBoundary and HCCoeffsBoundary, docs/fused-ops.md), whose function bodies are their
+// HCBoundary, HCCoeffsBoundary, HCEntry and HCHead, docs/fused-ops.md), whose function bodies are their
 // standard-ONNX definition for runtimes without the kernels. For them the
 // runtime's own kernels run, as onnxruntime runs mhcc's custom-op library's
 // when it is loaded; NativeKernels (fused.go) makes the switch after

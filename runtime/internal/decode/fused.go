@@ -9,8 +9,8 @@ import (
 )
 
 // NativeKernels gives the fused mHC ops of m (ai.mhcc's HCCoeffsSinkhorn,
-// HCPostCoeffsSinkhorn, HCPremixNorm, HCBoundary, HCCoeffsBoundary:
-// docs/fused-ops.md) the
+// HCPostCoeffsSinkhorn, HCPremixNorm, HCBoundary, HCCoeffsBoundary,
+// HCEntry, HCHead: docs/fused-ops.md) the
 // runtime's own kernels, in m's graph and its subgraphs. A node that calls
 // the model-local function of that name runs the kernel instead of the
 // body (the exception to "the model's definition wins", function.go),
@@ -19,7 +19,8 @@ import (
 // needs, each failure naming the node: its attributes, a state (x, y, w)
 // of float32 or float16 with float32 coefficients, and a stream count of
 // 2…8 where the graph says it statically (x's declared shape, the
-// projection fn's rows, or the coefficient op feeding a boundary); an
+// projection fn's rows, the coefficient op feeding a boundary, the fused
+// op whose state x is, or HCEntry's attribute streams, always static); an
 // unknown count is checked when the node runs.
 func NativeKernels(m *core.Model, bodies bool) error {
 	var errs core.ErrorList
@@ -151,11 +152,26 @@ func (st *streamInfo) find(n *core.Node) int {
 		}
 		return ""
 	}
+	kind := ref.FusedHCOps[n.OpType]
+	if kind == ref.HCEntry {
+		// e [lead, C] has no stream axis: the attribute says the count.
+		if a := n.Attrs["streams"]; a != nil {
+			return int(a.GetI())
+		}
+		return -1
+	}
 	if sh := st.shapes[in(0)]; len(sh) >= 2 && sh[len(sh)-2] >= 0 {
 		return int(sh[len(sh)-2])
 	}
-	kind := ref.FusedHCOps[n.OpType]
-	if kind.IsCoeffs() {
+	if kind == ref.HCHead {
+		// fn is [n, n·C], base [n].
+		if fn := st.m.Inits[in(1)]; fn != nil && len(fn.Shape) == 2 {
+			return int(fn.Shape[0])
+		}
+		if base := st.m.Inits[in(2)]; base != nil && len(base.Shape) == 1 {
+			return int(base.Shape[0])
+		}
+	} else if kind.IsCoeffs() {
 		if fn := st.m.Inits[in(1)]; fn != nil && len(fn.Shape) == 2 {
 			// fn is [n² + 2n, n·C]: n = sqrt(rows + 1) − 1.
 			s := int(math.Round(math.Sqrt(float64(fn.Shape[0]+1)))) - 1
@@ -173,11 +189,12 @@ func (st *streamInfo) find(n *core.Node) int {
 			return st.of(p)
 		}
 	}
-	// x as another fused node's state output (a boundary's mixed or state).
+	// x as another fused node's state output (a boundary's mixed or state,
+	// HCHead's state).
 	if p := st.producer[in(0)]; p != nil && p.Domain == ref.MhccDomain {
-		if k, ok := ref.FusedHCOps[p.OpType]; ok && k.Boundary() >= 0 {
-			for _, i := range []int{k.Boundary() + 1, k.Boundary() + 2} {
-				if i < len(p.Outputs) && in(0) == p.Outputs[i] {
+		if k, ok := ref.FusedHCOps[p.OpType]; ok {
+			for i, o := range p.Outputs {
+				if o != "" && o == in(0) && k.StreamOut(i) {
 					return st.of(p)
 				}
 			}

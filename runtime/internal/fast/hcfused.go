@@ -30,15 +30,23 @@ const (
 	hcParallelMin = 1 << 15
 )
 
-// hcFast is the Fast form of the five fused ops. HCCoeffsBoundary runs the
+// hcFast is the Fast form of the seven fused ops. HCCoeffsBoundary runs the
 // coefficient part, then the boundary part reading the pre and comb just
 // computed and, with many tokens, the states the projection was built
-// from (formed once).
+// from (formed once). HCHead is head, HCEntry entry (below).
 func hcFast(c *core.Call, in []*core.Tensor) []*core.Tensor {
 	w := hcWork{j: ref.ParseHC(c, in)}
 	j := &w.j
 	w.outs = j.NewHCOutputs(j.Kind.WantState(c), GetF32)
 	if j.T == 0 {
+		return w.outs
+	}
+	switch j.Kind {
+	case ref.HCHead:
+		w.head()
+		return w.outs
+	case ref.HCEntry:
+		w.entry()
 		return w.outs
 	}
 	if b := j.Kind.Boundary(); b >= 0 {
@@ -68,9 +76,11 @@ type hcWork struct {
 	bouts []*core.Tensor // the boundary part's outputs: normed, mixed, state (nil entry: unwritten)
 	keepS bool           // HCCoeffsBoundary: the states S stay for the boundary part
 	// coefficient ops, many tokens: the states [T, n·C] (S, x itself or
-	// sBuf), their inverse RMS r and the projections Z [T, m].
+	// sBuf), their inverse RMS r and the projections Z [T, m]. HCEntry: S
+	// is e as float32 [T, C].
 	S, sBuf, r, Z []float32
 	wf            []float32 // boundary ops: w as float32
+	fsum          []float32 // HCEntry: fn summed over the streams [m, C]
 }
 
 // Phases of a call, run over a range of tokens.
@@ -78,6 +88,8 @@ const (
 	phaseStates   = iota // coefficient ops: S's rows and r
 	phaseFinish          // coefficient ops: pre, post, comb from Z
 	phaseBoundary        // boundary ops: everything
+	phaseHead            // HCHead: everything after the projection's GEMM (or all of it)
+	phaseEntry           // HCEntry: likewise
 )
 
 // tokens runs phase over the tokens [0, T): on the calling goroutine, or,
@@ -112,6 +124,10 @@ func (w *hcWork) run(phase, t0, t1 int) {
 		}
 	case phaseBoundary:
 		w.boundaryRange(t0, t1)
+	case phaseHead:
+		w.headRange(t0, t1)
+	case phaseEntry:
+		w.entryRange(t0, t1)
 	}
 }
 
@@ -251,6 +267,199 @@ func (w *hcWork) boundaryRange(t0, t1 int) {
 		}
 		if w.bouts[2] != nil {
 			ref.StoreRow(w.bouts[2].Elems, t*nc, s)
+		}
+	}
+	PutF32(buf)
+}
+
+// head is HCHead: with few tokens each is one pass (its state, its RMS,
+// the n products with fn's rows in gonum's Sgemv, pre, the collapse and
+// the RMSNorm); with many, the states are gathered into one [T, n·C]
+// matrix with their r (phaseStates), the projection is one GEMM, and the
+// rest runs per token on the gathered states.
+func (w *hcWork) head() {
+	j := &w.j
+	nc, n := j.N*j.C, j.N
+	wf, ok := j.W.Elems.([]float32)
+	if !ok {
+		wf = GetF32(j.C)
+		ref.LoadRow(wf, j.W.Elems, 0)
+		defer PutF32(wf)
+	}
+	w.wf = wf
+	if j.T >= hcGemmTokens {
+		w.sBuf = GetF32(j.T * nc)
+		w.S = w.sBuf
+		w.r = GetF32(max(j.T, PoolMin))
+		w.Z = GetF32(max(j.T*n, PoolMin))
+		w.tokens(phaseStates)
+		if SIMDKernel != nil {
+			Sgemm(SIMDKernel, j.T, n, nc, w.S, nc, false, j.Fn, nc, true, w.Z, n, Workers())
+		} else {
+			matMulGonum32(w.Z[:j.T*n], w.S, false, j.Fn, true, j.T, nc, n)
+		}
+	}
+	w.tokens(phaseHead)
+	if w.sBuf != nil {
+		PutF32(w.sBuf)
+		PutF32(w.r)
+		PutF32(w.Z)
+		w.S, w.sBuf, w.r, w.Z = nil, nil, nil, nil
+	}
+}
+
+// headRange is HCHead on tokens t0…t1: the state, r and the projection z
+// (from the gathered states and the GEMM, or formed here), pre, the
+// collapse h as axpys over the state's streams, normed = RMSNorm(h, w),
+// and the state when asked for.
+func (w *hcWork) headRange(t0, t1 int) {
+	j := &w.j
+	n, C, nc := j.N, j.C, j.N*j.C
+	impl := gonum.Implementation{}
+	// buf: the state (n·C), y (C), h (C), z (n), pre (n).
+	buf := GetF32(max(nc+2*C+2*n, PoolMin))
+	h := buf[nc+C:][:C]
+	z, pre := buf[nc+2*C:][:n], buf[nc+2*C+n:][:n]
+	for t := t0; t < t1; t++ {
+		var s, zt []float32
+		var r float32
+		if w.S != nil {
+			s, zt, r = w.S[t*nc:][:nc], w.Z[t*n:][:n], w.r[t]
+		} else {
+			s = hcState(j, t, buf)
+			r = ref.RMSInv(s, j.RmsEps)
+			impl.Sgemv(blas.NoTrans, n, nc, 1, j.Fn, nc, s, 1, 0, z, 1)
+			zt = z
+		}
+		j.HeadPre(zt, r, pre)
+		clear(h)
+		for k := range n {
+			impl.Saxpy(C, pre[k], s[k*C:], 1, h, 1)
+		}
+		inv := ref.RMSInv(h, j.NormEps)
+		for i, v := range h {
+			h[i] = v * inv * w.wf[i]
+		}
+		ref.StoreRow(w.outs[0].Elems, t*C, h)
+		if w.outs[1] != nil {
+			ref.StoreRow(w.outs[1].Elems, t*nc, s)
+		}
+	}
+	PutF32(buf)
+}
+
+// entry is HCEntry, whose state is n copies of the token's e: its
+// projection is e·fsumᵀ with fsum [m, C] the sum of fn's n column blocks
+// (formed per call by axpys), the collapse and every mixed stream are
+// multiples of e. With few tokens each is one pass (gonum's Sgemv of fsum
+// and e, then the rest); with many, the projection is one GEMM of e (x
+// itself when float32, else widened into scratch) and fsum, and the rest
+// runs per token.
+func (w *hcWork) entry() {
+	j := &w.j
+	C, nc, m := j.C, j.N*j.C, j.M()
+	wf, ok := j.W.Elems.([]float32)
+	if !ok {
+		wf = GetF32(j.C)
+		ref.LoadRow(wf, j.W.Elems, 0)
+		defer PutF32(wf)
+	}
+	w.wf = wf
+	fsumBuf := GetF32(max(m*C, PoolMin))
+	w.fsum = fsumBuf[:m*C]
+	impl := gonum.Implementation{}
+	for q := range m {
+		f, row := j.Fn[q*nc:][:nc], w.fsum[q*C:][:C]
+		copy(row, f[:C])
+		for k := 1; k < j.N; k++ {
+			impl.Saxpy(C, 1, f[k*C:], 1, row, 1)
+		}
+	}
+	if j.T >= hcGemmTokens {
+		if x, ok := j.X.([]float32); ok {
+			w.S = x[:j.T*C]
+		} else {
+			w.sBuf = GetF32(j.T * C)
+			ref.LoadRow(w.sBuf, j.X, 0)
+			w.S = w.sBuf
+		}
+		w.Z = GetF32(max(j.T*m, PoolMin))
+		if SIMDKernel != nil {
+			Sgemm(SIMDKernel, j.T, m, C, w.S, C, false, w.fsum, C, true, w.Z, m, Workers())
+		} else {
+			matMulGonum32(w.Z[:j.T*m], w.S, false, w.fsum, true, j.T, C, m)
+		}
+	}
+	w.tokens(phaseEntry)
+	PutF32(fsumBuf)
+	if w.Z != nil {
+		PutF32(w.Z)
+	}
+	if w.sBuf != nil {
+		PutF32(w.sBuf)
+	}
+	w.S, w.sBuf, w.Z, w.fsum = nil, nil, nil, nil
+}
+
+// entryRange is HCEntry on tokens t0…t1: e as float32, r = 1/RMS(e), the
+// projection z (from the GEMM, or fsum·e here), pre, post and comb
+// (CoeffsFinish), h = (Σ pre)·e and normed = RMSNorm(h, w), and mixed[k]
+// = (Σ_q comb[q, k])·e, written straight into a float32 output.
+func (w *hcWork) entryRange(t0, t1 int) {
+	j := &w.j
+	n, C, nc, m := j.N, j.C, j.N*j.C, j.M()
+	pre, post, comb := w.outs[0].Elems.([]float32), w.outs[1].Elems.([]float32), w.outs[2].Elems.([]float32)
+	mixed32, direct := w.outs[4].Elems.([]float32)
+	x32, _ := j.X.([]float32)
+	impl := gonum.Implementation{}
+	// buf: e (C), h (C), z (m), mixed when not direct (n·C).
+	buf := GetF32(max(2*C+m+nc, PoolMin))
+	h, z := buf[C:][:C], buf[2*C:][:m]
+	for t := t0; t < t1; t++ {
+		var e []float32
+		switch {
+		case w.S != nil:
+			e = w.S[t*C:][:C]
+		case x32 != nil:
+			e = x32[t*C:][:C]
+		default:
+			e = buf[:C]
+			ref.LoadRow(e, j.X, t*C)
+		}
+		r := ref.RMSInv(e, j.RmsEps)
+		zt := z
+		if w.Z != nil {
+			zt = w.Z[t*m:][:m]
+		} else {
+			impl.Sgemv(blas.NoTrans, m, C, 1, w.fsum, C, e, 1, 0, z, 1)
+		}
+		j.CoeffsFinish(t, zt, r, pre, post, comb)
+		var psum float32
+		for _, p := range pre[t*n:][:n] {
+			psum += p
+		}
+		clear(h)
+		impl.Saxpy(C, psum, e, 1, h, 1)
+		mix := buf[2*C+m:][:nc]
+		if direct {
+			mix = mixed32[t*nc:][:nc]
+		}
+		clear(mix)
+		cm := comb[t*n*n:][:n*n]
+		for k := range n {
+			var csum float32
+			for q := range n {
+				csum += cm[q*n+k]
+			}
+			impl.Saxpy(C, csum, e, 1, mix[k*C:], 1)
+		}
+		inv := ref.RMSInv(h, j.NormEps)
+		for i, v := range h {
+			h[i] = v * inv * w.wf[i]
+		}
+		ref.StoreRow(w.outs[3].Elems, t*C, h)
+		if !direct {
+			ref.StoreRow(w.outs[4].Elems, t*nc, mix)
 		}
 	}
 	PutF32(buf)

@@ -174,6 +174,8 @@ var KernelForms = map[core.OpKey]core.KernelFunc{
 	{Domain: ref.MhccDomain, Op: "HCPremixNorm"}:         hcFast,
 	{Domain: ref.MhccDomain, Op: "HCBoundary"}:           hcFast,
 	{Domain: ref.MhccDomain, Op: "HCCoeffsBoundary"}:     hcFast,
+	{Domain: ref.MhccDomain, Op: "HCHead"}:               hcFast,
+	{Domain: ref.MhccDomain, Op: "HCEntry"}:              hcFast,
 	{Domain: "com.microsoft", Op: "GroupQueryAttention"}: gqaFast,
 }
 

@@ -145,6 +145,8 @@ var kernelTable = []core.Kernel{
 	{Domain: MhccDomain, Op: "HCPremixNorm", Since: 1, Until: 1, MinIn: 4, MaxOut: 2, Fn: hcFused, Types: hcTypes, Check: checkHC},
 	{Domain: MhccDomain, Op: "HCBoundary", Since: 1, Until: 1, MinIn: 6, MaxOut: 3, Fn: hcFused, Types: hcTypes, Check: checkHC},
 	{Domain: MhccDomain, Op: "HCCoeffsBoundary", Since: 1, Until: 1, MinIn: 6, MaxOut: 6, Fn: hcFused, Types: hcTypes, Check: checkHC},
+	{Domain: MhccDomain, Op: "HCHead", Since: 1, Until: 1, MinIn: 7, MaxOut: 2, Fn: hcFused, Types: hcTypes, Check: checkHC},
+	{Domain: MhccDomain, Op: "HCEntry", Since: 1, Until: 1, MinIn: 4, MaxOut: 5, Fn: hcFused, Types: hcTypes, Check: checkHC},
 	// contrib.go: onnxruntime's contrib ops (SimplifiedLayerNormalization is
 	// registered in the ONNX domain, version 1, by onnxruntime).
 	{Op: "SimplifiedLayerNormalization", Since: 1, MinIn: 2, MaxOut: 2, Fn: simplifiedLayerNorm, Types: simplifiedLayerNormTypes, Check: checkStashType},

@@ -142,9 +142,11 @@ func isSinkhornType(t core.DType) bool {
 
 // ---- The fused mHC ops (docs/fused-ops.md) ----
 //
-// HCCoeffsSinkhorn, HCPostCoeffsSinkhorn, HCPremixNorm, HCBoundary and
-// HCCoeffsBoundary (the second and fourth merged), the ops of the fused
-// target. mhcc writes each with a model-local function
+// HCCoeffsSinkhorn, HCPostCoeffsSinkhorn, HCPremixNorm, HCBoundary,
+// HCCoeffsBoundary (the second and fourth merged), HCEntry (the embedding
+// expanded into streams, the first and third of that state) and HCHead
+// (the last sublayer's post-mix, the head coefficients, collapse and final
+// RMSNorm), the ops of the fused target. mhcc writes each with a model-local function
 // whose body computes it in standard operators; the runtime runs these
 // kernels instead (decode's NativeKernels), as onnxruntime does with mhcc's
 // custom-op library (ortops/), and refuses what the library refuses: n
@@ -160,7 +162,7 @@ const (
 	MaxStreams = 8
 )
 
-// HCKind is which of the five fused ops a node is.
+// HCKind is which of the seven fused ops a node is.
 type HCKind int
 
 const (
@@ -169,25 +171,33 @@ const (
 	HCPremix                    // HCPremixNorm (x, pre, comb, w)
 	HCBound                     // HCBoundary (x, pre, comb, w, y, post)
 	HCCoeffsBound               // HCCoeffsBoundary (x, fn, base, w, y, post): HCPostCoeffs and HCBound of one state
+	HCHead                      // HCHead (x, fn, base, scale, w, y, post): the post-mix, pre, the collapse and its RMSNorm
+	HCEntry                     // HCEntry (e, fn, base, w): HCCoeffs and HCPremix of the state of n copies of e
 )
 
 // FusedHCOps maps the fused ops' op types (domain ai.mhcc) to their kind.
 var FusedHCOps = map[string]HCKind{
 	"HCCoeffsSinkhorn": HCCoeffs, "HCPostCoeffsSinkhorn": HCPostCoeffs,
 	"HCPremixNorm": HCPremix, "HCBoundary": HCBound, "HCCoeffsBoundary": HCCoeffsBound,
+	"HCHead": HCHead, "HCEntry": HCEntry,
 }
 
 // IsCoeffs reports whether k computes coefficients (pre, post, comb) from
-// inputs fn and base: its outputs 0…2.
-func (k HCKind) IsCoeffs() bool { return k == HCCoeffs || k == HCPostCoeffs || k == HCCoeffsBound }
+// inputs fn [n² + 2n, n·C] and base: its outputs 0…2. (HCHead projects
+// with an fn of n rows to pre alone, which it does not output: not a
+// coefficient op.)
+func (k HCKind) IsCoeffs() bool {
+	return k == HCCoeffs || k == HCPostCoeffs || k == HCCoeffsBound || k == HCEntry
+}
 
 // Boundary returns the index of k's first boundary output (normed; mixed
-// and the optional state follow), or -1 for the coefficient-only ops.
+// and the optional state follow), or -1 for the coefficient-only ops and
+// HCHead (normed and the optional state, no mixed).
 func (k HCKind) Boundary() int {
 	switch k {
 	case HCPremix, HCBound:
 		return 0
-	case HCCoeffsBound:
+	case HCCoeffsBound, HCEntry:
 		return 3
 	}
 	return -1
@@ -200,8 +210,20 @@ func (k HCKind) yIndex() int {
 		return 3
 	case HCBound, HCCoeffsBound:
 		return 4
+	case HCHead:
+		return 5
 	}
 	return 0
+}
+
+// StreamOut reports whether k's output i is a state of n streams ([lead,
+// n, C]: mixed, state), whose stream count is the op's.
+func (k HCKind) StreamOut(i int) bool {
+	if k == HCHead {
+		return i == 1
+	}
+	b := k.Boundary()
+	return b >= 0 && (i == b+1 || i == b+2)
 }
 
 // isT reports whether input i has the state's type T (x, y, w); the others
@@ -212,6 +234,10 @@ func (k HCKind) isT(i int) bool {
 		return i == 0
 	case HCPostCoeffs, HCPremix:
 		return i == 0 || i == 3
+	case HCHead:
+		return i == 0 || i == 4 || i == 5
+	case HCEntry:
+		return i == 0 || i == 3
 	}
 	return i == 0 || i == 3 || i == 4
 }
@@ -221,25 +247,31 @@ func (k HCKind) isT(i int) bool {
 type HCJob struct {
 	Kind    HCKind
 	DType   core.DType // of x, y, w and the T outputs: Float32 or Float16
-	Lead    []int64    // x's leading dims
+	Lead    []int64    // x's leading dims (HCEntry: e's)
 	T, N, C int        // tokens (the product of Lead), streams, channels
-	X, Y    any        // []float32 or []uint16 (float16); Y nil without a post-mix
+	X, Y    any        // []float32 or []uint16 (float16); Y nil without a post-mix. HCEntry: X is e [T, C]
 	PostIn  []float32  // post of the post-mix, PostStride per token (0: shared)
-	Fn      []float32  // [M, N·C] (coefficient ops)
+	Fn      []float32  // [M, N·C] (coefficient ops, HCHead)
 	Base    []float32  // [M]
+	Scale   float32    // HCHead: the projection's scale (scale[0])
 	Pre     []float32  // PreStride per token (boundary ops)
 	Comb    []float32  // CombStride per token
 	W       *core.Tensor
 	Eps     float32 // the coefficients' (HCBoundary, HCPremixNorm: the norm's)
 	RmsEps  float32
 	Iters   int
-	NormEps float32 // the RMSNorm of h: attribute eps, or HCCoeffsBoundary's norm_eps
+	NormEps float32 // the RMSNorm of h: attribute eps, or HCCoeffsBoundary's and HCHead's norm_eps
 
 	PostStride, PreStride, CombStride int
 }
 
-// M is the projection's row count, n² + 2n.
-func (j *HCJob) M() int { return j.N*j.N + 2*j.N }
+// M is the projection's row count: n² + 2n, or n for HCHead.
+func (j *HCJob) M() int {
+	if j.Kind == HCHead {
+		return j.N
+	}
+	return j.N*j.N + 2*j.N
+}
 
 // ParseHC checks a fused op's inputs and attributes against its schema
 // (docs/fused-ops.md), failing (Failf) with what is wrong.
@@ -247,6 +279,9 @@ func ParseHC(c *core.Call, in []*core.Tensor) HCJob {
 	kind, ok := FusedHCOps[c.N.OpType]
 	if !ok {
 		core.Failf("not a fused mHC op")
+	}
+	if kind == HCEntry {
+		return parseEntry(c, in)
 	}
 	x := in[0]
 	r := len(x.Shape)
@@ -275,17 +310,25 @@ func ParseHC(c *core.Call, in []*core.Tensor) HCJob {
 		j.PostIn, j.PostStride = hcCoeff(in[iy+1], "post", j.Lead, j.N, 1)
 	}
 	nc := j.N * j.C
-	if kind.IsCoeffs() {
-		fn, base, m := in[1], in[2], int64(j.M())
-		if fn.DType != core.Float32 || len(fn.Shape) != 2 || fn.Shape[0] != m || fn.Shape[1] != int64(nc) {
-			core.Failf("input fn is %v%v, want float32 [%d %d]", fn.DType, fn.Shape, m, nc)
+	if kind == HCHead {
+		fn, base, scale, n := in[1], in[2], in[3], int64(j.N)
+		if fn.DType != core.Float32 || len(fn.Shape) != 2 || fn.Shape[0] != n || fn.Shape[1] != int64(nc) {
+			core.Failf("input fn is %v%v, want float32 [%d %d]", fn.DType, fn.Shape, n, nc)
 		}
-		if base.DType != core.Float32 || len(base.Shape) != 1 || base.Shape[0] != m {
-			core.Failf("input base is %v%v, want float32 [%d]", base.DType, base.Shape, m)
+		if base.DType != core.Float32 || len(base.Shape) != 1 || base.Shape[0] != n {
+			core.Failf("input base is %v%v, want float32 [%d]", base.DType, base.Shape, n)
 		}
-		j.Fn, j.Base = fn.Elems.([]float32), base.Elems.([]float32)
+		if scale.DType != core.Float32 || len(scale.Shape) != 1 || scale.Shape[0] != 1 {
+			core.Failf("input scale is %v%v, want float32 [1]", scale.DType, scale.Shape)
+		}
+		j.Fn, j.Base, j.Scale = fn.Elems.([]float32), base.Elems.([]float32), scale.Elems.([]float32)[0]
 		j.RmsEps = float32(c.Float("rms_eps", 0))
-		j.Iters = int(c.Int("iters", 1))
+		j.NormEps = float32(c.Float("norm_eps", 0))
+		j.W = hcWeight(in[4], x.DType, j.C)
+		return j
+	}
+	if kind.IsCoeffs() {
+		j.projection(c, in[1], in[2])
 		if kind != HCCoeffsBound {
 			return j
 		}
@@ -297,12 +340,57 @@ func ParseHC(c *core.Call, in []*core.Tensor) HCJob {
 		j.Pre, j.PreStride = hcCoeff(in[1], "pre", j.Lead, j.N, 1)
 		j.Comb, j.CombStride = hcCoeff(in[2], "comb", j.Lead, j.N, 2)
 	}
-	w := in[3]
-	if w.DType != x.DType || len(w.Shape) != 1 || w.Shape[0] != int64(j.C) {
-		core.Failf("input w is %v%v, want x's type and shape [%d]", w.DType, w.Shape, j.C)
-	}
-	j.W = w
+	j.W = hcWeight(in[3], x.DType, j.C)
 	return j
+}
+
+// projection checks a coefficient op's fn [n² + 2n, n·C] and base [n² +
+// 2n] and takes them, rms_eps and iters into j.
+func (j *HCJob) projection(c *core.Call, fn, base *core.Tensor) {
+	m, nc := int64(j.M()), int64(j.N*j.C)
+	if fn.DType != core.Float32 || len(fn.Shape) != 2 || fn.Shape[0] != m || fn.Shape[1] != nc {
+		core.Failf("input fn is %v%v, want float32 [%d %d]", fn.DType, fn.Shape, m, nc)
+	}
+	if base.DType != core.Float32 || len(base.Shape) != 1 || base.Shape[0] != m {
+		core.Failf("input base is %v%v, want float32 [%d]", base.DType, base.Shape, m)
+	}
+	j.Fn, j.Base = fn.Elems.([]float32), base.Elems.([]float32)
+	j.RmsEps = float32(c.Float("rms_eps", 0))
+	j.Iters = int(c.Int("iters", 1))
+}
+
+// parseEntry is ParseHC for HCEntry (e, fn, base, w): e is [lead, C] and
+// the stream count is the attribute streams.
+func parseEntry(c *core.Call, in []*core.Tensor) HCJob {
+	e := in[0]
+	r := len(e.Shape)
+	if e.DType != core.Float32 && e.DType != core.Float16 {
+		core.Failf("input e has type %v; the kernels take float32 or float16", e.DType)
+	}
+	if r < 1 {
+		core.Failf("input e has shape %v, want [..., C]", e.Shape)
+	}
+	j := HCJob{Kind: HCEntry, DType: e.DType, Lead: e.Shape[:r-1], N: int(c.Int("streams", 0)), C: int(e.Shape[r-1]), X: e.Elems}
+	if j.N < MinStreams || j.N > MaxStreams {
+		core.Failf("x has %d streams; the kernels support n = %d to %d", j.N, MinStreams, MaxStreams)
+	}
+	j.T = 1
+	for _, d := range j.Lead {
+		j.T *= int(d)
+	}
+	j.Eps = float32(c.Float("eps", 0))
+	j.NormEps = float32(c.Float("norm_eps", 0))
+	j.projection(c, in[1], in[2])
+	j.W = hcWeight(in[3], e.DType, j.C)
+	return j
+}
+
+// hcWeight checks the norm weight w: x's type dt, shape [C].
+func hcWeight(w *core.Tensor, dt core.DType, C int) *core.Tensor {
+	if w.DType != dt || len(w.Shape) != 1 || w.Shape[0] != int64(C) {
+		core.Failf("input w is %v%v, want x's type and shape [%d]", w.DType, w.Shape, C)
+	}
+	return w
 }
 
 // hcCoeff checks a float32 coefficient of shape lead + tail stream axes, or
@@ -376,8 +464,9 @@ func (j *HCJob) State(t int, s, ybuf []float32) {
 
 // NewHCOutputs allocates the op's outputs: pre, post, comb (float32) for the
 // coefficient ops; normed, mixed and (if wantState) state in x's type for
-// the boundary ops; the six for HCCoeffsBoundary. alloc makes the float32
-// storage.
+// the boundary ops; the six for HCCoeffsBoundary; the first five for
+// HCEntry; normed and (if wantState) state for HCHead. alloc makes the
+// float32 storage.
 func (j *HCJob) NewHCOutputs(wantState bool, alloc func(n int) []float32) []*core.Tensor {
 	with := func(tail ...int64) []int64 { return append(slices.Clip(j.Lead), tail...) }
 	n, c := int64(j.N), int64(j.C)
@@ -386,28 +475,45 @@ func (j *HCJob) NewHCOutputs(wantState bool, alloc func(n int) []float32) []*cor
 		for _, d := range shape {
 			size *= int(d)
 		}
+		if j.Kind == HCEntry { // mixed is n times e's size: check it
+			size = core.CheckSizeOf(shape, dt.Size())
+		}
 		if dt == core.Float32 {
 			return &core.Tensor{DType: dt, Shape: shape, Elems: alloc(size)}
 		}
 		return &core.Tensor{DType: dt, Shape: shape, Elems: make([]uint16, size)}
 	}
 	outs := make([]*core.Tensor, 0, 6) // one allocation for any op
+	if j.Kind == HCHead {
+		outs = append(outs, mk(j.DType, with(c)), nil)
+		if wantState {
+			outs[1] = mk(j.DType, with(n, c))
+		}
+		return outs
+	}
 	if j.Kind.IsCoeffs() {
 		outs = append(outs, mk(core.Float32, with(n)), mk(core.Float32, with(n)), mk(core.Float32, with(n, n)))
 	}
 	if j.Kind.Boundary() < 0 {
 		return outs
 	}
-	outs = append(outs, mk(j.DType, with(c)), mk(j.DType, with(n, c)), nil)
+	outs = append(outs, mk(j.DType, with(c)), mk(j.DType, with(n, c)))
+	if j.Kind == HCEntry {
+		return outs
+	}
+	outs = append(outs, nil)
 	if wantState {
 		outs[len(outs)-1] = mk(j.DType, with(n, c))
 	}
 	return outs
 }
 
-// StateOut is the index of the op's optional state output (HCBoundary's
-// and HCCoeffsBoundary's), or -1.
+// StateOut is the index of the op's optional state output (HCBoundary's,
+// HCCoeffsBoundary's and HCHead's), or -1.
 func (k HCKind) StateOut() int {
+	if k == HCHead {
+		return 1
+	}
 	if k == HCBound || k == HCCoeffsBound {
 		return k.Boundary() + 2
 	}
@@ -455,6 +561,14 @@ func (j *HCJob) CoeffsFinish(t int, z []float32, r float32, pre, post, comb []fl
 	SinkhornF64(comb[t*n*n:][:n*n], z[2*n:], m[:], n, j.Iters, j.Eps)
 }
 
+// HeadPre turns HCHead's projection z (n values, without r, scale and
+// base) into pre: sigmoid(scale·(z·r) + base) + eps.
+func (j *HCJob) HeadPre(z []float32, r float32, pre []float32) {
+	for k := range j.N {
+		pre[k] = Sigmoid32(j.Scale*(z[k]*r)+j.Base[k]) + j.Eps
+	}
+}
+
 // RMSInv is 1/sqrt(mean(v²) + eps) in float32, the sum in index order.
 func RMSInv(v []float32, eps float32) float32 {
 	var s float32
@@ -464,12 +578,20 @@ func RMSInv(v []float32, eps float32) float32 {
 	return 1 / float32(math.Sqrt(float64(s/float32(len(v))+eps)))
 }
 
-// hcFused is the Reference kernel of the five fused ops: per token, plain
+// hcFused is the Reference kernel of the seven fused ops: per token, plain
 // loops. HCCoeffsBoundary forms each token's state once and runs the
 // coefficient part then the boundary part on it.
 func hcFused(c *core.Call, in []*core.Tensor) []*core.Tensor {
 	j := ParseHC(c, in)
 	outs := j.NewHCOutputs(j.Kind.WantState(c), func(n int) []float32 { return make([]float32, n) })
+	switch j.Kind {
+	case HCHead:
+		hcHead(&j, outs)
+		return outs
+	case HCEntry:
+		hcEntry(&j, outs)
+		return outs
+	}
 	n, C, nc := j.N, j.C, j.N*j.C
 	s, ybuf := make([]float32, nc), make([]float32, C)
 	var z []float32
@@ -533,9 +655,113 @@ func hcFused(c *core.Call, in []*core.Tensor) []*core.Tensor {
 	return outs
 }
 
+// hcHead is HCHead's Reference form: per token, its state s = x + post⊗y,
+// r = 1/RMS(s), z = scale·((s·fnᵀ)·r) + base, pre = sigmoid(z) + eps, the
+// collapse h = Σ_i pre[i]·s[i], normed = RMSNorm(h, w) with norm_eps, and
+// the state s when asked for.
+func hcHead(j *HCJob, outs []*core.Tensor) {
+	n, C, nc := j.N, j.C, j.N*j.C
+	s, ybuf, h, z, pre := make([]float32, nc), make([]float32, C), make([]float32, C), make([]float32, n), make([]float32, n)
+	w := core.Widen(j.W).Elems.([]float32)
+	for t := range j.T {
+		j.State(t, s, ybuf)
+		r := RMSInv(s, j.RmsEps)
+		for q := range z {
+			f := j.Fn[q*nc:][:nc]
+			var acc float32
+			for i, v := range s {
+				acc += v * f[i]
+			}
+			z[q] = acc
+		}
+		j.HeadPre(z, r, pre)
+		for i := range h {
+			var acc float32
+			for k := range n {
+				acc += pre[k] * s[k*C+i]
+			}
+			h[i] = acc
+		}
+		inv := RMSInv(h, j.NormEps)
+		for i := range h {
+			h[i] = h[i] * inv * w[i]
+		}
+		StoreRow(outs[0].Elems, t*C, h)
+		if outs[1] != nil {
+			StoreRow(outs[1].Elems, t*nc, s)
+		}
+	}
+}
+
+// EntryFnSum writes HCEntry's fn summed over the streams' column blocks
+// into fsum [M, C]: fsum[q, i] = Σ_k fn[q, k·C + i], k in order. With
+// every stream equal to e, s·fn_qᵀ = e·fsum_qᵀ.
+func (j *HCJob) EntryFnSum(fsum []float32) {
+	C, nc := j.C, j.N*j.C
+	for q := range j.M() {
+		f, row := j.Fn[q*nc:][:nc], fsum[q*C:][:C]
+		copy(row, f[:C])
+		for k := 1; k < j.N; k++ {
+			for i, v := range f[k*C:][:C] {
+				row[i] += v
+			}
+		}
+	}
+}
+
+// hcEntry is HCEntry's Reference form, the state being n copies of the
+// token's e (docs/fused-ops.md): r = 1/RMS(e) (mean(s²) = mean(e²)), z =
+// (e·fsumᵀ)·r + base with fsum = EntryFnSum, pre, post and comb as
+// HCCoeffsSinkhorn's (CoeffsFinish), the collapse h = (Σ_i pre[i])·e,
+// normed = RMSNorm(h, w) with norm_eps, mixed[k] = (Σ_q comb[q, k])·e.
+func hcEntry(j *HCJob, outs []*core.Tensor) {
+	n, C, m := j.N, j.C, j.M()
+	fsum := make([]float32, m*C)
+	j.EntryFnSum(fsum)
+	e, z, h, mixed := make([]float32, C), make([]float32, m), make([]float32, C), make([]float32, n*C)
+	w := core.Widen(j.W).Elems.([]float32)
+	pre, post, comb := outs[0].Elems.([]float32), outs[1].Elems.([]float32), outs[2].Elems.([]float32)
+	for t := range j.T {
+		LoadRow(e, j.X, t*C)
+		r := RMSInv(e, j.RmsEps)
+		for q := range z {
+			f := fsum[q*C:][:C]
+			var acc float32
+			for i, v := range e {
+				acc += v * f[i]
+			}
+			z[q] = acc
+		}
+		j.CoeffsFinish(t, z, r, pre, post, comb)
+		var psum float32
+		for _, p := range pre[t*n:][:n] {
+			psum += p
+		}
+		for i, v := range e {
+			h[i] = psum * v
+		}
+		cm := comb[t*n*n:][:n*n]
+		for k := range n {
+			var csum float32
+			for q := range n {
+				csum += cm[q*n+k]
+			}
+			for i, v := range e {
+				mixed[k*C+i] = csum * v
+			}
+		}
+		inv := RMSInv(h, j.NormEps)
+		for i := range h {
+			h[i] = h[i] * inv * w[i]
+		}
+		StoreRow(outs[3].Elems, t*C, h)
+		StoreRow(outs[4].Elems, t*n*C, mixed)
+	}
+}
+
 // hcTypes: x float32 or float16, y and w of x's type, the coefficients
-// float32; the coefficient ops' outputs are float32, the boundary ops' of
-// x's type.
+// float32; the coefficient ops' outputs are float32, the boundary ops' and
+// HCHead's of x's type.
 func hcTypes(n *core.Node, in []core.DType) ([]core.DType, error) {
 	kind := FusedHCOps[n.OpType]
 	x := core.Undefined
@@ -543,7 +769,11 @@ func hcTypes(n *core.Node, in []core.DType) ([]core.DType, error) {
 		x = in[0]
 	}
 	if x != core.Undefined && x != core.Float32 && x != core.Float16 {
-		return nil, fmt.Errorf("input x has type %v; the kernels take float32 or float16", x)
+		name := "x"
+		if kind == HCEntry {
+			name = "e"
+		}
+		return nil, fmt.Errorf("input %s has type %v; the kernels take float32 or float16", name, x)
 	}
 	for i, t := range in[min(1, len(in)):] {
 		i++
@@ -567,14 +797,22 @@ func hcTypes(n *core.Node, in []core.DType) ([]core.DType, error) {
 
 // checkHC requires the fused op's attributes: eps (float) for all, rms_eps
 // (float) and iters (int ≥ 1) for the coefficient ops, norm_eps (float) for
-// HCCoeffsBoundary.
+// HCCoeffsBoundary and HCEntry, streams (int) for HCEntry; eps, rms_eps
+// and norm_eps (floats) for HCHead.
 func checkHC(n *core.Node) error {
 	want := map[string]onnxpb.AttributeProto_AttributeType{"eps": onnxpb.AttributeProto_FLOAT}
 	if FusedHCOps[n.OpType].IsCoeffs() {
 		want["rms_eps"] = onnxpb.AttributeProto_FLOAT
 		want["iters"] = onnxpb.AttributeProto_INT
 	}
-	if FusedHCOps[n.OpType] == HCCoeffsBound {
+	switch FusedHCOps[n.OpType] {
+	case HCCoeffsBound:
+		want["norm_eps"] = onnxpb.AttributeProto_FLOAT
+	case HCEntry:
+		want["norm_eps"] = onnxpb.AttributeProto_FLOAT
+		want["streams"] = onnxpb.AttributeProto_INT
+	case HCHead:
+		want["rms_eps"] = onnxpb.AttributeProto_FLOAT
 		want["norm_eps"] = onnxpb.AttributeProto_FLOAT
 	}
 	for name, typ := range want {
