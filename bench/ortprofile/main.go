@@ -5,6 +5,11 @@
 // It is the measurement behind the choice of lowerings (bench/README.md).
 //
 //	go run ./bench/ortprofile -model m.onnx -seq 128 [-runs 20] [-threads 1]
+//
+// -ortops-lib registers mhcc's custom-op library (the fused target's
+// graphs); -mem-pattern=false and -cpu-arena=false turn off onnxruntime's
+// memory pattern and CPU arena, to see what a difference in per-node times
+// owes to how onnxruntime places the tensors (bench/fused-kernels.md).
 package main
 
 import (
@@ -37,6 +42,8 @@ func main() {
 	threads := flag.Int("threads", 1, "intra-op threads")
 	top := flag.Int("top", 25, "rows per table")
 	lib := flag.String("ort-lib", os.Getenv("MHCC_ORT_LIB"), "onnxruntime shared library")
+	flag.BoolVar(&cpuArena, "cpu-arena", true, "onnxruntime's CPU memory arena; false allocates every tensor with the system allocator")
+	flag.BoolVar(&memPattern, "mem-pattern", true, "onnxruntime's memory pattern (planned offsets in one block per run); false turns it off, to see what its absence costs")
 	flag.StringVar(&opsLib, "ortops-lib", "", "mhcc's custom-op library (scripts/build-ortops) to register, for the fused target's graphs")
 	flag.Parse()
 	if err := run(*model, *lib, *seq, *runs, *threads, *top); err != nil {
@@ -45,7 +52,11 @@ func main() {
 	}
 }
 
-var opsLib string
+var (
+	opsLib     string
+	memPattern bool
+	cpuArena   bool
+)
 
 func run(model, lib string, seq, runs, threads, top int) error {
 	ort.SetSharedLibraryPath(lib)
@@ -64,6 +75,12 @@ func run(model, lib string, seq, runs, threads, top int) error {
 	defer opts.Destroy()
 	opts.SetIntraOpNumThreads(threads)
 	opts.SetInterOpNumThreads(1)
+	if err := opts.SetMemPattern(memPattern); err != nil {
+		return err
+	}
+	if err := opts.SetCpuMemArena(cpuArena); err != nil {
+		return err
+	}
 	if opsLib != "" {
 		l, err := ortops.Open(opsLib)
 		if err != nil {
