@@ -1861,6 +1861,21 @@ static void task(void *data, size_t i) {
 		boundary_range(j, t0, t1);
 }
 
+// run_tasks runs a call's tokens as tasks of at least min_chunk tokens:
+// on the calling thread when there is one, else over the session's
+// intra-op thread pool.
+static OrtStatus *run_tasks(OrtKernelContext *ctx, job *j, size_t min_chunk) {
+	if (j->tokens == 0)
+		return NULL;
+	size_t tasks = (j->tokens + min_chunk - 1) / min_chunk;
+	j->chunk = (j->tokens + tasks - 1) / tasks;
+	if (tasks == 1) {
+		task(j, 0);
+		return NULL;
+	}
+	return api->KernelContext_ParallelFor(ctx, task, tasks, 0, j);
+}
+
 // ---- the OrtCustomOp glue ----
 
 typedef struct {
@@ -1999,15 +2014,7 @@ static OrtStatus *entry_compute(const kernel *k, OrtKernelContext *ctx) {
 		}
 		min_chunk = GEMM_MIN_CHUNK;
 	}
-	OrtStatus *st = NULL;
-	if (j.tokens > 0) {
-		size_t tasks = (j.tokens + min_chunk - 1) / min_chunk;
-		j.chunk = (j.tokens + tasks - 1) / tasks;
-		if (tasks == 1)
-			task(&j, 0);
-		else
-			st = api->KernelContext_ParallelFor(ctx, task, tasks, 0, &j);
-	}
+	OrtStatus *st = run_tasks(ctx, &j, min_chunk);
 	free(packed);
 	free(owned);
 	return st;
@@ -2151,7 +2158,6 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 		}
 	}
 	__atomic_add_fetch(&calls[k->kind], 1, __ATOMIC_SEQ_CST);
-	OrtStatus *st = NULL;
 	float *packed = NULL;
 	size_t min_chunk = MIN_CHUNK;
 	if (has_coeffs(k->kind) && j.tokens >= GEMM_MIN_TOKENS) {
@@ -2171,14 +2177,7 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 		}
 		min_chunk = k->kind == COEFFS_BOUNDARY && cb_swaps(&j) ? cb_swap_chunk(j.tokens) : GEMM_MIN_CHUNK;
 	}
-	if (j.tokens > 0) {
-		size_t tasks = (j.tokens + min_chunk - 1) / min_chunk;
-		j.chunk = (j.tokens + tasks - 1) / tasks;
-		if (tasks == 1)
-			task(&j, 0);
-		else
-			st = api->KernelContext_ParallelFor(ctx, task, tasks, 0, &j);
-	}
+	OrtStatus *st = run_tasks(ctx, &j, min_chunk);
 	free(packed);
 	free(wf_owned);
 	return st;

@@ -80,6 +80,7 @@ type hcWork struct {
 	// is e as float32 [T, C].
 	S, sBuf, r, Z []float32
 	wf            []float32 // boundary ops: w as float32
+	wfPooled      bool      // wf is pool scratch (w is float16)
 	fsum          []float32 // HCEntry: fn summed over the streams [m, C]
 }
 
@@ -210,16 +211,36 @@ func hcState(j *ref.HCJob, t int, buf []float32) []float32 {
 	return buf[:nc]
 }
 
+// loadW sets w.wf, the norm weight as float32 (widened into pool scratch
+// when it is float16); putW gives the scratch back.
+func (w *hcWork) loadW() {
+	if wf, ok := w.j.W.Elems.([]float32); ok {
+		w.wf, w.wfPooled = wf, false
+		return
+	}
+	w.wf, w.wfPooled = GetF32(w.j.C), true
+	ref.LoadRow(w.wf, w.j.W.Elems, 0)
+}
+
+func (w *hcWork) putW() {
+	if w.wfPooled {
+		PutF32(w.wf)
+	}
+}
+
+// norm is the RMSNorm of h in place: h · inv · w, inv from h's RMS and
+// the op's norm epsilon.
+func (w *hcWork) norm(h []float32) {
+	inv := ref.RMSInv(h, w.j.NormEps)
+	for i, v := range h {
+		h[i] = v * inv * w.wf[i]
+	}
+}
+
 // boundary computes normed, mixed and the optional state.
 func (w *hcWork) boundary() {
-	j := &w.j
-	wf, ok := j.W.Elems.([]float32)
-	if !ok {
-		wf = GetF32(j.C)
-		ref.LoadRow(wf, j.W.Elems, 0)
-		defer PutF32(wf)
-	}
-	w.wf = wf
+	w.loadW()
+	defer w.putW()
 	w.tokens(phaseBoundary)
 }
 
@@ -257,10 +278,7 @@ func (w *hcWork) boundaryRange(t0, t1 int) {
 				impl.Saxpy(C, comb[q*n+k], s[q*C:], 1, mk, 1)
 			}
 		}
-		inv := ref.RMSInv(h, j.NormEps)
-		for i, v := range h {
-			h[i] = v * inv * w.wf[i]
-		}
+		w.norm(h)
 		ref.StoreRow(w.bouts[0].Elems, t*C, h)
 		if !direct {
 			ref.StoreRow(w.bouts[1].Elems, t*nc, mix)
@@ -280,13 +298,8 @@ func (w *hcWork) boundaryRange(t0, t1 int) {
 func (w *hcWork) head() {
 	j := &w.j
 	nc, n := j.N*j.C, j.N
-	wf, ok := j.W.Elems.([]float32)
-	if !ok {
-		wf = GetF32(j.C)
-		ref.LoadRow(wf, j.W.Elems, 0)
-		defer PutF32(wf)
-	}
-	w.wf = wf
+	w.loadW()
+	defer w.putW()
 	if j.T >= hcGemmTokens {
 		w.sBuf = GetF32(j.T * nc)
 		w.S = w.sBuf
@@ -336,10 +349,7 @@ func (w *hcWork) headRange(t0, t1 int) {
 		for k := range n {
 			impl.Saxpy(C, pre[k], s[k*C:], 1, h, 1)
 		}
-		inv := ref.RMSInv(h, j.NormEps)
-		for i, v := range h {
-			h[i] = v * inv * w.wf[i]
-		}
+		w.norm(h)
 		ref.StoreRow(w.outs[0].Elems, t*C, h)
 		if w.outs[1] != nil {
 			ref.StoreRow(w.outs[1].Elems, t*nc, s)
@@ -358,13 +368,8 @@ func (w *hcWork) headRange(t0, t1 int) {
 func (w *hcWork) entry() {
 	j := &w.j
 	C, nc, m := j.C, j.N*j.C, j.M()
-	wf, ok := j.W.Elems.([]float32)
-	if !ok {
-		wf = GetF32(j.C)
-		ref.LoadRow(wf, j.W.Elems, 0)
-		defer PutF32(wf)
-	}
-	w.wf = wf
+	w.loadW()
+	defer w.putW()
 	fsumBuf := GetF32(max(m*C, PoolMin))
 	w.fsum = fsumBuf[:m*C]
 	impl := gonum.Implementation{}
@@ -453,10 +458,7 @@ func (w *hcWork) entryRange(t0, t1 int) {
 			}
 			impl.Saxpy(C, csum, e, 1, mix[k*C:], 1)
 		}
-		inv := ref.RMSInv(h, j.NormEps)
-		for i, v := range h {
-			h[i] = v * inv * w.wf[i]
-		}
+		w.norm(h)
 		ref.StoreRow(w.outs[3].Elems, t*C, h)
 		if !direct {
 			ref.StoreRow(w.outs[4].Elems, t*nc, mix)
