@@ -1885,6 +1885,20 @@ typedef struct {
 	const void *data;
 } tensor;
 
+// widen_w points j->wf at the norm weight w as float32: w itself, or a
+// copy widened once per call into *owned (the caller frees it).
+static OrtStatus *widen_w(const kernel *k, job *j, const tensor *w, float **owned) {
+	if (w->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
+		j->wf = w->data;
+		return NULL;
+	}
+	if ((*owned = malloc(j->c * sizeof(float))) == NULL)
+		return fail(k, "out of memory");
+	load(*owned, w->data, 0, j->c, w->type);
+	j->wf = *owned;
+	return NULL;
+}
+
 #define CHECK(expr)                      \
 	do {                                 \
 		OrtStatus *status_ = (expr);     \
@@ -2094,14 +2108,7 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 		j.fn = fn.data;
 		j.base = base.data;
 		j.scale = *(const float *)scale.data;
-		if (x.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
-			j.wf = w.data;
-		} else { // widened once per call
-			if ((wf_owned = malloc(j.c * sizeof(float))) == NULL)
-				return fail(k, "out of memory");
-			load(wf_owned, w.data, 0, j.c, x.type);
-			j.wf = wf_owned;
-		}
+		CHECK(widen_w(k, &j, &w, &wf_owned));
 		int64_t dims[8];
 		memcpy(dims, lead, sizeof lead);
 		dims[x.rank - 2] = (int64_t)j.c;
@@ -2132,14 +2139,7 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 			j.pre = pre.data;
 			j.comb = comb.data;
 		}
-		if (x.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
-			j.wf = w.data;
-		} else { // widened once per call
-			if ((wf_owned = malloc(j.c * sizeof(float))) == NULL)
-				return fail(k, "out of memory");
-			load(wf_owned, w.data, 0, j.c, x.type);
-			j.wf = wf_owned;
-		}
+		CHECK(widen_w(k, &j, &w, &wf_owned));
 		int64_t dims[8];
 		memcpy(dims, lead, sizeof lead);
 		dims[x.rank - 2] = (int64_t)j.c;

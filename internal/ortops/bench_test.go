@@ -302,6 +302,25 @@ func (r *timedRun) close() {
 	r.s.Destroy()
 }
 
+// alternate times ta then tb, tb then ta, and so on, once each per
+// benchmark iteration, and reports the medians of each (aName-ms,
+// bName-ms) and of their ratio within an iteration (aName/bName).
+func alternate(b *testing.B, aName, bName string, ta, tb func() float64) {
+	var as, bs, ratio []float64
+	for i := 0; b.Loop(); i++ {
+		var p, q float64
+		if i%2 == 0 {
+			p, q = ta(), tb()
+		} else {
+			q, p = tb(), ta()
+		}
+		as, bs, ratio = append(as, p), append(bs, q), append(ratio, p/q)
+	}
+	b.ReportMetric(median(as), aName+"-ms")
+	b.ReportMetric(median(bs), bName+"-ms")
+	b.ReportMetric(median(ratio), aName+"/"+bName)
+}
+
 // BenchmarkCoeffsGEMM times the prefill projection's two 16-lane kernels
 // on the same sessions (n = 4, C = 1024, 256 tokens, 1 thread, fn an
 // initializer): micro16p (the default for n = 4 on AVX-512) and micro16
@@ -340,21 +359,7 @@ func BenchmarkCoeffsGEMM(b *testing.B) {
 			}
 			timed("1")
 			timed("")
-			var on, off, ratio []float64
-			i := 0
-			for b.Loop() {
-				var p, q float64
-				if i%2 == 0 {
-					p, q = timed(""), timed("1")
-				} else {
-					q, p = timed("1"), timed("")
-				}
-				i++
-				on, off, ratio = append(on, p), append(off, q), append(ratio, p/q)
-			}
-			b.ReportMetric(median(on), "pairs-ms")
-			b.ReportMetric(median(off), "nopairs-ms")
-			b.ReportMetric(median(ratio), "pairs/nopairs")
+			alternate(b, "pairs", "nopairs", func() float64 { return timed("") }, func() float64 { return timed("1") })
 		})
 	}
 }
@@ -409,21 +414,7 @@ func BenchmarkHead(b *testing.B) {
 				}
 				return r.run(b)
 			}
-			var wide, narrow, ratio []float64
-			i := 0
-			for b.Loop() {
-				var p, q float64
-				if i%2 == 0 {
-					p, q = timed(""), timed("1")
-				} else {
-					q, p = timed("1"), timed("")
-				}
-				i++
-				wide, narrow, ratio = append(wide, p), append(narrow, q), append(ratio, p/q)
-			}
-			b.ReportMetric(median(wide), "wide-ms")
-			b.ReportMetric(median(narrow), "narrow-ms")
-			b.ReportMetric(median(ratio), "wide/narrow")
+			alternate(b, "wide", "narrow", func() float64 { return timed("") }, func() float64 { return timed("1") })
 		})
 	}
 }
@@ -476,21 +467,7 @@ func BenchmarkEntry(b *testing.B) {
 			if lib.Calls()["HCEntry"]-before != 2 {
 				b.Fatal("kernel HCEntry did not run")
 			}
-			var wide, narrow, ratio []float64
-			i := 0
-			for b.Loop() {
-				var p, q float64
-				if i%2 == 0 {
-					p, q = timed(""), timed("1")
-				} else {
-					q, p = timed("1"), timed("")
-				}
-				i++
-				wide, narrow, ratio = append(wide, p), append(narrow, q), append(ratio, p/q)
-			}
-			b.ReportMetric(median(wide), "wide-ms")
-			b.ReportMetric(median(narrow), "narrow-ms")
-			b.ReportMetric(median(ratio), "wide/narrow")
+			alternate(b, "wide", "narrow", func() float64 { return timed("") }, func() float64 { return timed("1") })
 		})
 	}
 }
