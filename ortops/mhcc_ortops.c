@@ -1861,6 +1861,27 @@ static void task(void *data, size_t i) {
 		boundary_range(j, t0, t1);
 }
 
+// tiled_projection sets up the token-tiled projection of a call whose
+// projection matrix j->fn is [m, nc]: the micro-kernel (pairs, the panel
+// width, tokens per block) and the packed matrix, the kernel's packing of
+// a constant fn when it fits, else j->fn packed into *packed for this call
+// (the caller frees it).
+static OrtStatus *tiled_projection(const kernel *k, job *j, size_t m, size_t nc, float **packed) {
+	j->pairs = j->wide && m == 24 && pairs();
+	j->qw = j->wide && !j->pairs ? QW16 : QW;
+	j->block = j->wide ? BLOCK16 : BLOCK;
+	if (k->packed != NULL && k->packed_m == m && k->packed_nc == nc && k->packed_qw == j->qw) {
+		j->packed = k->packed;
+		return NULL;
+	}
+	// fn is not a constant (or MHCC_ORTOPS_NO_AVX512 changed)
+	if ((*packed = malloc(panels_of(m, j->qw) * j->qw * nc * sizeof(float))) == NULL)
+		return fail(k, "out of memory");
+	pack_fn(j->fn, m, nc, j->qw, *packed);
+	j->packed = *packed;
+	return NULL;
+}
+
 // run_tasks runs a call's tokens as tasks of at least min_chunk tokens:
 // on the calling thread when there is one, else over the session's
 // intra-op thread pool.
@@ -1993,44 +2014,30 @@ static OrtStatus *entry_compute(const kernel *k, OrtKernelContext *ctx) {
 	CHECK(output(ctx, 4, dims, lr + 2, &j.mixed));
 	if (j.pre_out == NULL || j.post_out == NULL || j.comb_out == NULL || j.normed == NULL || j.mixed == NULL)
 		return fail(k, "all five outputs are required");
-	float *owned = NULL, *fsum, *wf, *packed = NULL;
-	int constant = k->fsum != NULL && k->fsum_m == m && k->fsum_c == c;
-	// w widened (float16), fsum (fn not a constant)
-	if ((owned = malloc(((k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT ? 0 : c) + (constant ? 0 : m * c) + 1) * sizeof(float))) == NULL)
-		return fail(k, "out of memory");
-	wf = owned, fsum = owned + (k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT ? 0 : c);
-	if (k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
-		j.wf = w.data;
-	} else {
-		load(wf, w.data, 0, c, k->type);
-		j.wf = wf;
+	float *wf_owned = NULL, *fsum_owned = NULL, *packed = NULL;
+	CHECK(widen_w(k, &j, &w, &wf_owned));
+	if (k->fsum != NULL && k->fsum_m == m && k->fsum_c == c) {
+		j.fn = k->fsum;
+	} else { // fn is not a constant: sum it for this call
+		if ((fsum_owned = malloc(m * c * sizeof(float))) == NULL) {
+			free(wf_owned);
+			return fail(k, "out of memory");
+		}
+		entry_fsum(fn.data, m, n, c, fsum_owned);
+		j.fn = fsum_owned;
 	}
-	if (constant)
-		fsum = k->fsum;
-	else
-		entry_fsum(fn.data, m, n, c, fsum);
-	j.fn = fsum;
 	__atomic_add_fetch(&calls[k->kind], 1, __ATOMIC_SEQ_CST);
 	size_t min_chunk = MIN_CHUNK;
+	OrtStatus *st = NULL;
 	if (j.tokens >= GEMM_MIN_TOKENS) {
-		j.pairs = j.wide && m == 24 && pairs();
-		j.qw = j.wide && !j.pairs ? QW16 : QW;
-		j.block = j.wide ? BLOCK16 : BLOCK;
-		if (k->packed != NULL && k->packed_m == m && k->packed_nc == c && k->packed_qw == j.qw) {
-			j.packed = k->packed;
-		} else { // fn is not a constant (or MHCC_ORTOPS_NO_AVX512 changed): pack fsum for this call
-			if ((packed = malloc(panels_of(m, j.qw) * j.qw * c * sizeof(float))) == NULL) {
-				free(owned);
-				return fail(k, "out of memory");
-			}
-			pack_fn(fsum, m, c, j.qw, packed);
-			j.packed = packed;
-		}
+		st = tiled_projection(k, &j, m, c, &packed);
 		min_chunk = GEMM_MIN_CHUNK;
 	}
-	OrtStatus *st = run_tasks(ctx, &j, min_chunk);
+	if (st == NULL)
+		st = run_tasks(ctx, &j, min_chunk);
 	free(packed);
-	free(owned);
+	free(fsum_owned);
+	free(wf_owned);
 	return st;
 }
 
@@ -2160,24 +2167,13 @@ static OrtStatus *ORT_API_CALL compute(void *op_kernel, OrtKernelContext *ctx) {
 	__atomic_add_fetch(&calls[k->kind], 1, __ATOMIC_SEQ_CST);
 	float *packed = NULL;
 	size_t min_chunk = MIN_CHUNK;
+	OrtStatus *st = NULL;
 	if (has_coeffs(k->kind) && j.tokens >= GEMM_MIN_TOKENS) {
-		size_t m = j.n * j.n + 2 * j.n;
-		j.pairs = j.wide && m == 24 && pairs();
-		j.qw = j.wide && !j.pairs ? QW16 : QW;
-		j.block = j.wide ? BLOCK16 : BLOCK;
-		if (k->packed != NULL && k->packed_m == m && k->packed_nc == j.n * j.c && k->packed_qw == j.qw) {
-			j.packed = k->packed;
-		} else { // fn is not a constant (or MHCC_ORTOPS_NO_AVX512 changed): pack it for this call
-			if ((packed = malloc(panels_of(m, j.qw) * j.qw * j.n * j.c * sizeof(float))) == NULL) {
-				free(wf_owned);
-				return fail(k, "out of memory");
-			}
-			pack_fn(j.fn, m, j.n * j.c, j.qw, packed);
-			j.packed = packed;
-		}
+		st = tiled_projection(k, &j, j.n * j.n + 2 * j.n, j.n * j.c, &packed);
 		min_chunk = k->kind == COEFFS_BOUNDARY && cb_swaps(&j) ? cb_swap_chunk(j.tokens) : GEMM_MIN_CHUNK;
 	}
-	OrtStatus *st = run_tasks(ctx, &j, min_chunk);
+	if (st == NULL)
+		st = run_tasks(ctx, &j, min_chunk);
 	free(packed);
 	free(wf_owned);
 	return st;
