@@ -168,9 +168,6 @@ func inferHCHead(n *Node) ([]Type, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(n.Inputs) != 7 {
-		return nil, fmt.Errorf("got %d inputs, want 7 (x, fn, base, scale, w, y, post)", len(n.Inputs))
-	}
 	if sd != D(s) || !c.Known() {
 		return nil, fmt.Errorf("input 0 (%s) has shape %v, want [..., %d, C] with C known", n.Inputs[0].Name, in(n, 0).Shape, s)
 	}
