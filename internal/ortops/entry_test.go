@@ -1,7 +1,6 @@
 package ortops_test
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 	"testing"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/mhcc-dev/mhcc/internal/fusedcase"
 	"github.com/mhcc-dev/mhcc/ir"
-	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 )
@@ -145,23 +143,7 @@ func (r *runSet) results(t testing.TB) map[string][]float64 {
 	if err := r.s.Run(r.ins, r.outs); err != nil {
 		t.Fatalf("onnxruntime run: %v", err)
 	}
-	res := map[string][]float64{}
-	for i, o := range r.names {
-		var v []float64
-		switch val := r.outs[i].(type) {
-		case *ort.Tensor[float32]:
-			for _, x := range val.GetData() {
-				v = append(v, float64(x))
-			}
-		case *ort.CustomDataTensor:
-			b := val.GetData()
-			for j := 0; j+1 < len(b); j += 2 {
-				v = append(v, float64(half.Float16ToFloat32(binary.LittleEndian.Uint16(b[j:]))))
-			}
-		}
-		res[o] = v
-	}
-	return res
+	return widened(r.names, r.outs)
 }
 
 // TestEntryConstantFn: HCEntry with fn an initializer (summed and packed

@@ -1,7 +1,6 @@
 package ortops_test
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 	"strings"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/mhcc-dev/mhcc/internal/fusedcase"
 	"github.com/mhcc-dev/mhcc/ir"
-	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 )
@@ -216,23 +214,7 @@ func headRun(t testing.TB, hc *headCase, data []byte, outs []string, threads int
 	if err := s.Run(ins, vals); err != nil {
 		t.Fatalf("onnxruntime run: %v", err)
 	}
-	res := map[string][]float64{}
-	for i, o := range outs {
-		var v []float64
-		switch val := vals[i].(type) {
-		case *ort.Tensor[float32]:
-			for _, x := range val.GetData() {
-				v = append(v, float64(x))
-			}
-		case *ort.CustomDataTensor:
-			b := val.GetData()
-			for j := 0; j+1 < len(b); j += 2 {
-				v = append(v, float64(half.Float16ToFloat32(binary.LittleEndian.Uint16(b[j:]))))
-			}
-		}
-		res[o] = v
-	}
-	return res
+	return widened(outs, vals)
 }
 
 // headCheck runs two HCHead nodes on hc's inputs, one with its state

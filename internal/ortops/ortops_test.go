@@ -246,10 +246,16 @@ func (fc *fusedCase) onnxruntime(t *testing.T, data []byte, withLib bool, thread
 	if err := p.s.Run(p.ins, p.outs); err != nil {
 		t.Fatalf("onnxruntime run (library %v): %v", withLib, err)
 	}
+	return widened(fc.Outputs, p.outs)
+}
+
+// widened is the run's outputs vals (float32 or float16 tensors) by their
+// names, as float64.
+func widened(names []string, vals []ort.Value) map[string][]float64 {
 	res := map[string][]float64{}
-	for i, o := range fc.Outputs {
+	for i, o := range names {
 		var v []float64
-		switch val := p.outs[i].(type) {
+		switch val := vals[i].(type) {
 		case *ort.Tensor[float32]:
 			for _, x := range val.GetData() {
 				v = append(v, float64(x))

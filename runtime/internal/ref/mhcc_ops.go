@@ -285,21 +285,11 @@ func ParseHC(c *core.Call, in []*core.Tensor) HCJob {
 	}
 	x := in[0]
 	r := len(x.Shape)
-	if x.DType != core.Float32 && x.DType != core.Float16 {
-		core.Failf("input x has type %v; the kernels take float32 or float16", x.DType)
-	}
+	wantStateType("x", x)
 	if r < 2 {
 		core.Failf("input x has shape %v, want [..., n, C]", x.Shape)
 	}
-	j := HCJob{Kind: kind, DType: x.DType, Lead: x.Shape[:r-2], N: int(x.Shape[r-2]), C: int(x.Shape[r-1]), X: x.Elems}
-	if j.N < MinStreams || j.N > MaxStreams {
-		core.Failf("x has %d streams; the kernels support n = %d to %d", j.N, MinStreams, MaxStreams)
-	}
-	j.T = 1
-	for _, d := range j.Lead {
-		j.T *= int(d)
-	}
-	j.Eps = float32(c.Float("eps", 0))
+	j := newJob(c, kind, x, x.Shape[:r-2], int(x.Shape[r-2]), int(x.Shape[r-1]))
 	j.NormEps = j.Eps
 	if iy := kind.yIndex(); iy > 0 {
 		y := in[iy]
@@ -344,6 +334,28 @@ func ParseHC(c *core.Call, in []*core.Tensor) HCJob {
 	return j
 }
 
+// wantStateType fails unless the state input x (named name) is float32 or
+// float16.
+func wantStateType(name string, x *core.Tensor) {
+	if x.DType != core.Float32 && x.DType != core.Float16 {
+		core.Failf("input %s has type %v; the kernels take float32 or float16", name, x.DType)
+	}
+}
+
+// newJob starts the job of a call of kind: its state input x, the leading
+// dims lead, n streams (within the kernels' bounds) of C channels, the
+// token count and eps.
+func newJob(c *core.Call, kind HCKind, x *core.Tensor, lead []int64, n, C int) HCJob {
+	if n < MinStreams || n > MaxStreams {
+		core.Failf("x has %d streams; the kernels support n = %d to %d", n, MinStreams, MaxStreams)
+	}
+	j := HCJob{Kind: kind, DType: x.DType, Lead: lead, N: n, C: C, X: x.Elems, T: 1, Eps: float32(c.Float("eps", 0))}
+	for _, d := range lead {
+		j.T *= int(d)
+	}
+	return j
+}
+
 // projection checks a coefficient op's fn [n² + 2n, n·C] and base [n² +
 // 2n] and takes them, rms_eps and iters into j.
 func (j *HCJob) projection(c *core.Call, fn, base *core.Tensor) {
@@ -364,21 +376,11 @@ func (j *HCJob) projection(c *core.Call, fn, base *core.Tensor) {
 func parseEntry(c *core.Call, in []*core.Tensor) HCJob {
 	e := in[0]
 	r := len(e.Shape)
-	if e.DType != core.Float32 && e.DType != core.Float16 {
-		core.Failf("input e has type %v; the kernels take float32 or float16", e.DType)
-	}
+	wantStateType("e", e)
 	if r < 1 {
 		core.Failf("input e has shape %v, want [..., C]", e.Shape)
 	}
-	j := HCJob{Kind: HCEntry, DType: e.DType, Lead: e.Shape[:r-1], N: int(c.Int("streams", 0)), C: int(e.Shape[r-1]), X: e.Elems}
-	if j.N < MinStreams || j.N > MaxStreams {
-		core.Failf("x has %d streams; the kernels support n = %d to %d", j.N, MinStreams, MaxStreams)
-	}
-	j.T = 1
-	for _, d := range j.Lead {
-		j.T *= int(d)
-	}
-	j.Eps = float32(c.Float("eps", 0))
+	j := newJob(c, HCEntry, e, e.Shape[:r-1], int(c.Int("streams", 0)), int(e.Shape[r-1]))
 	j.NormEps = float32(c.Float("norm_eps", 0))
 	j.projection(c, in[1], in[2])
 	j.W = hcWeight(in[3], e.DType, j.C)
