@@ -364,6 +364,25 @@ func BenchmarkCoeffsGEMM(b *testing.B) {
 	}
 }
 
+// A benchCase is one sub-benchmark of BenchmarkHead and BenchmarkEntry: the
+// tokens of a call and whether its inputs come from memory (cold).
+type benchCase struct {
+	tokens int64
+	cold   bool
+}
+
+// benchTokens runs f as sub-benchmarks at n = 4, C = 1024: 1, 16 and 256
+// tokens, and 256 tokens cold (named _cold).
+func benchTokens(b *testing.B, f func(b *testing.B, tc benchCase)) {
+	for _, tc := range []benchCase{{1, false}, {16, false}, {256, false}, {256, true}} {
+		name := fmt.Sprintf("n4_C1024_tokens%d", tc.tokens)
+		if tc.cold {
+			name += "_cold"
+		}
+		b.Run(name, func(b *testing.B) { f(b, tc) })
+	}
+}
+
 // BenchmarkHead times the HCHead kernel as in a compiled model (the state
 // output left out) at n = 4, C = 1024, 1, 16 and 256 tokens, on one intra-op
 // thread, by the calling thread's CPU time: in 16-lane vectors (AVX-512,
@@ -373,50 +392,41 @@ func BenchmarkCoeffsGEMM(b *testing.B) {
 // medians per call (wide-ms, narrow-ms) and of the ratios (wide/narrow).
 func BenchmarkHead(b *testing.B) {
 	needLib(b)
-	for _, tc := range []struct {
-		tokens int64
-		cold   bool
-	}{{1, false}, {16, false}, {256, false}, {256, true}} {
-		name := fmt.Sprintf("n4_C1024_tokens%d", tc.tokens)
-		if tc.cold {
-			name += "_cold"
+	benchTokens(b, func(b *testing.B, tc benchCase) {
+		hc := newHeadCase(b, ir.Float32, []int64{tc.tokens}, 4, 1024, false, 1)
+		data := headModel(b, hc, onnxpb.TensorProto_FLOAT, 4, []*onnxpb.NodeProto{headNode("head", []string{"o.normed", ""}, 4)})
+		s, err := sessionWith(b, lib, data, headInputs, []string{"o.normed"}, 1)
+		if err != nil {
+			b.Fatal(err)
 		}
-		b.Run(name, func(b *testing.B) {
-			hc := newHeadCase(b, ir.Float32, []int64{tc.tokens}, 4, 1024, false, 1)
-			data := headModel(b, hc, onnxpb.TensorProto_FLOAT, 4, []*onnxpb.NodeProto{headNode("head", []string{"o.normed", ""}, 4)})
-			s, err := sessionWith(b, lib, data, headInputs, []string{"o.normed"}, 1)
+		r := &timedRun{s: s}
+		defer r.close()
+		for _, name := range headInputs {
+			v, err := headTensor(hc, name, false)
 			if err != nil {
 				b.Fatal(err)
 			}
-			r := &timedRun{s: s}
-			defer r.close()
-			for _, name := range headInputs {
-				v, err := headTensor(hc, name, false)
-				if err != nil {
-					b.Fatal(err)
-				}
-				r.ins = append(r.ins, v)
+			r.ins = append(r.ins, v)
+		}
+		out, err := ort.NewEmptyTensor[float32](ort.Shape(hc.shapes["y"]))
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.outs = append(r.outs, out)
+		before := lib.Calls()["HCHead"]
+		r.run(b)
+		if lib.Calls()["HCHead"] == before {
+			b.Fatal("kernel HCHead did not run")
+		}
+		timed := func(noWide string) float64 {
+			b.Setenv("MHCC_ORTOPS_NO_AVX512", noWide)
+			if tc.cold {
+				evict()
 			}
-			out, err := ort.NewEmptyTensor[float32](ort.Shape(hc.shapes["y"]))
-			if err != nil {
-				b.Fatal(err)
-			}
-			r.outs = append(r.outs, out)
-			before := lib.Calls()["HCHead"]
-			r.run(b)
-			if lib.Calls()["HCHead"] == before {
-				b.Fatal("kernel HCHead did not run")
-			}
-			timed := func(noWide string) float64 {
-				b.Setenv("MHCC_ORTOPS_NO_AVX512", noWide)
-				if tc.cold {
-					evict()
-				}
-				return r.run(b)
-			}
-			alternate(b, "wide", "narrow", func() float64 { return timed("") }, func() float64 { return timed("1") })
-		})
-	}
+			return r.run(b)
+		}
+		alternate(b, "wide", "narrow", func() float64 { return timed("") }, func() float64 { return timed("1") })
+	})
 }
 
 // BenchmarkEntry times the HCEntry kernel as in a compiled model (fn an
@@ -430,44 +440,35 @@ func BenchmarkHead(b *testing.B) {
 // (wide-ms, narrow-ms) and of the ratios (wide/narrow).
 func BenchmarkEntry(b *testing.B) {
 	needLib(b)
-	for _, tc := range []struct {
-		tokens int64
-		cold   bool
-	}{{1, false}, {16, false}, {256, false}, {256, true}} {
-		name := fmt.Sprintf("n4_C1024_tokens%d", tc.tokens)
-		if tc.cold {
-			name += "_cold"
+	benchTokens(b, func(b *testing.B, tc benchCase) {
+		fc := fusedcase.New(b, ir.Float32, []int64{tc.tokens}, 4, 1024, false, 1, fusedcase.Entry)
+		data := entryModel(b, fc, onnxpb.TensorProto_FLOAT, true)
+		runs := map[string]*runSet{}
+		for _, v := range []string{"", "1"} {
+			b.Setenv("MHCC_ORTOPS_NO_AVX512", v)
+			runs[v] = entrySession(b, fc, data, true, 1)
+			defer runs[v].close()
 		}
-		b.Run(name, func(b *testing.B) {
-			fc := fusedcase.New(b, ir.Float32, []int64{tc.tokens}, 4, 1024, false, 1, fusedcase.Entry)
-			data := entryModel(b, fc, onnxpb.TensorProto_FLOAT, true)
-			runs := map[string]*runSet{}
-			for _, v := range []string{"", "1"} {
-				b.Setenv("MHCC_ORTOPS_NO_AVX512", v)
-				runs[v] = entrySession(b, fc, data, true, 1)
-				defer runs[v].close()
+		timed := func(noWide string) float64 {
+			b.Setenv("MHCC_ORTOPS_NO_AVX512", noWide)
+			if tc.cold {
+				evict()
 			}
-			timed := func(noWide string) float64 {
-				b.Setenv("MHCC_ORTOPS_NO_AVX512", noWide)
-				if tc.cold {
-					evict()
-				}
-				r := runs[noWide]
-				goruntime.LockOSThread()
-				defer goruntime.UnlockOSThread()
-				t0 := threadCPU()
-				if err := r.s.Run(r.ins, r.outs); err != nil {
-					b.Fatal(err)
-				}
-				return float64(threadCPU()-t0) / 1e6
+			r := runs[noWide]
+			goruntime.LockOSThread()
+			defer goruntime.UnlockOSThread()
+			t0 := threadCPU()
+			if err := r.s.Run(r.ins, r.outs); err != nil {
+				b.Fatal(err)
 			}
-			before := lib.Calls()["HCEntry"]
-			timed("")
-			timed("1")
-			if lib.Calls()["HCEntry"]-before != 2 {
-				b.Fatal("kernel HCEntry did not run")
-			}
-			alternate(b, "wide", "narrow", func() float64 { return timed("") }, func() float64 { return timed("1") })
-		})
-	}
+			return float64(threadCPU()-t0) / 1e6
+		}
+		before := lib.Calls()["HCEntry"]
+		timed("")
+		timed("1")
+		if lib.Calls()["HCEntry"]-before != 2 {
+			b.Fatal("kernel HCEntry did not run")
+		}
+		alternate(b, "wide", "narrow", func() float64 { return timed("") }, func() float64 { return timed("1") })
+	})
 }
