@@ -102,6 +102,13 @@ func cbModel(t testing.TB, et onnxpb.TensorProto_DataType, lead []int64, n, c in
 			}
 		}
 	}
+	return modelData(t, g)
+}
+
+// modelData is graph g as a model (IR version 8, opsets 17 and ai.mhcc 1,
+// no functions: the library's kernels or nothing), marshalled.
+func modelData(t testing.TB, g *onnxpb.GraphProto) []byte {
+	t.Helper()
 	dom, ver, onnxVer := "ai.mhcc", int64(1), int64(17)
 	mp := &onnxpb.ModelProto{
 		IrVersion:   proto.Int64(8),

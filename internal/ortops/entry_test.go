@@ -60,17 +60,7 @@ func marshalModel(t testing.TB, g *onnxpb.GraphProto, unshaped ...string) []byte
 			}
 		}
 	}
-	dom, ver, onnxVer := "ai.mhcc", int64(1), int64(17)
-	mp := &onnxpb.ModelProto{
-		IrVersion:   proto.Int64(8),
-		OpsetImport: []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: &onnxVer}, {Domain: &dom, Version: &ver}},
-		Graph:       g,
-	}
-	b, err := proto.Marshal(mp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return modelData(t, g)
 }
 
 // unshape is the model data with the graph inputs named declared without

@@ -143,17 +143,7 @@ func headModel(t testing.TB, hc *headCase, et onnxpb.TensorProto_DataType, n int
 			g.Output = append(g.Output, vInfo(nd.Output[1], et, with(n, c)))
 		}
 	}
-	dom, ver, onnxVer := "ai.mhcc", int64(1), int64(17)
-	mp := &onnxpb.ModelProto{
-		IrVersion:   proto.Int64(8),
-		OpsetImport: []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: &onnxVer}, {Domain: &dom, Version: &ver}},
-		Graph:       g,
-	}
-	b, err := proto.Marshal(mp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return modelData(t, g)
 }
 
 var headInputs = []string{"x", "fn", "base", "scale", "w", "y", "post"}

@@ -99,6 +99,20 @@ func TestHCFastAllocatesOnlyOutputs(t *testing.T) {
 	}
 }
 
+// A shape is a test call's tokens T and channels C.
+type shape struct{ T, C int }
+
+// hcTestShapes is the calls the kernels are tested on at n streams: few
+// tokens and a GEMM's worth, with 4096 tokens (which the helper goroutines
+// split) at n = 2 and 8.
+func hcTestShapes(n int) []shape {
+	shapes := []shape{{1, 24}, {3, 16}, {8, 24}, {37, 8}}
+	if n == 2 || n == 8 {
+		shapes = append(shapes, shape{4096, 16})
+	}
+	return shapes
+}
+
 // TestHCHeadKernelsMatchFloat64: HCHead's Fast form (per token and through
 // the GEMM, on the calling goroutine and split over the helpers) and its
 // Reference kernel against the op's definition (docs/fused-ops.md) in
@@ -113,14 +127,9 @@ func TestHCHeadKernelsMatchFloat64(t *testing.T) {
 	}
 	const eps, rmsEps, normEps = 1e-6, 1e-6, 1e-2
 	attrs := map[string]*onnxpb.AttributeProto{"eps": attr("eps", eps), "rms_eps": attr("rms_eps", rmsEps), "norm_eps": attr("norm_eps", normEps)}
-	type shape struct{ T, C int }
 	for _, f16 := range []bool{false, true} {
 		for n := 2; n <= 8; n++ {
-			shapes := []shape{{1, 24}, {3, 16}, {8, 24}, {37, 8}}
-			if n == 2 || n == 8 {
-				shapes = append(shapes, shape{4096, 16}) // the helpers take chunks
-			}
-			for _, sh := range shapes {
+			for _, sh := range hcTestShapes(n) {
 				for _, shared := range []bool{false, true} {
 					T, C := sh.T, sh.C
 					r := rand.New(rand.NewPCG(uint64(n), uint64(T*1000+C)))
@@ -271,14 +280,9 @@ func TestHCEntryKernelsMatchExpanded(t *testing.T) {
 		return &core.Call{N: &core.Node{Domain: ref.MhccDomain, OpType: op, Outputs: outs, Attrs: a}, Nout: len(outs), Ops: Ops{}, Fn: hcFast}
 	}
 	eps, rmsEps, iters, normEps := fattr("eps", 1e-6), fattr("rms_eps", 1e-6), iattr("iters", 20), fattr("norm_eps", 1e-2)
-	type shape struct{ T, C int }
 	for _, f16 := range []bool{false, true} {
 		for n := 2; n <= 8; n++ {
-			shapes := []shape{{1, 24}, {3, 16}, {8, 24}, {37, 8}}
-			if n == 2 || n == 8 {
-				shapes = append(shapes, shape{4096, 16}) // the helpers take chunks
-			}
-			for _, sh := range shapes {
+			for _, sh := range hcTestShapes(n) {
 				T, C, m := sh.T, sh.C, n*n+2*n
 				r := rand.New(rand.NewPCG(uint64(n), uint64(T*1000+C)))
 				vals := func(size int, f func() float64) []float32 {
