@@ -126,7 +126,8 @@ func TestSgemmPacked(t *testing.T) {
 		rows["rows-asm"] = RowsKernel
 	}
 	sizes := [][3]int{{1, 1, 1}, {7, 33, 5}, {8, 32, 1}, {9, 31, 257}, {16, 70, 300}, {130, 64, 513}, {128, 24, 1024}, {3, 100, 0},
-		{9, 200, 300}} // the last: too few row tiles for 3 workers, so split by columns
+		{9, 200, 300}, // too few row tiles for 3 workers, so split by columns
+		{27, 600, 300}} // more columns than packedRowsNB: three column blocks, the last with a partial panel
 	for name, kern := range gemmKernels() {
 		for rname, rk := range rows {
 			for i, s := range sizes {
@@ -233,5 +234,27 @@ func TestRowKernelMatchesTile(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// BenchmarkSgemmPacked is the product with pre-packed weights the plan runs
+// for every MatMul by a constant: a prefill's 256 token rows by the
+// weights of a hidden-1024 decoder (the attention's, the FFN's and the
+// gate and up projections side by side), one worker.
+func BenchmarkSgemmPacked(b *testing.B) {
+	if RowsKernel == nil {
+		b.Skip("no rows kernel in this build")
+	}
+	for _, s := range [][3]int{{256, 1024, 1024}, {256, 1024, 2816}, {256, 2816, 1024}, {256, 1024, 5632}} {
+		m, k, n := s[0], s[1], s[2]
+		r := rand.New(rand.NewPCG(1, 2))
+		a, w, c := randSlice(r, m*k), randSlice(r, k*n), make([]float32, m*n)
+		pk := PackConstB(w, k, n, false)
+		b.Run(fmt.Sprintf("%dx%dx%d", m, k, n), func(b *testing.B) {
+			for b.Loop() {
+				SgemmPacked(SIMDKernel, RowsKernel, m, a, k, pk, c, n, 1)
+			}
+			b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
 	}
 }
