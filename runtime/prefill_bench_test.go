@@ -12,20 +12,24 @@ import (
 )
 
 // BenchmarkPrefill is a prefill of 256 tokens of bench/models' decoder-1024
-// in the Fast engine on one thread (go test -bench Prefill -cpuprofile …),
-// reporting the thread's CPU time per prefill beside ns/op.
+// in the Fast engine at GOMAXPROCS 1 and 2 (go test -bench Prefill
+// -cpuprofile …), reporting the calling thread's and the process's CPU
+// time per prefill beside ns/op.
 func BenchmarkPrefill(b *testing.B) {
-	for _, tg := range []string{"ort", "fused"} {
-		b.Run(fmt.Sprintf("decoder-1024/%s/seq256", tg), func(b *testing.B) {
-			m, feeds := kvStep(b, filepath.Join("..", "bench", "models", "decoder-1024.yaml"), tg, 0, 256)
-			defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(1))
+	for _, c := range []struct {
+		target  string
+		threads int
+	}{{"ort", 1}, {"fused", 1}, {"fused", 2}} {
+		b.Run(fmt.Sprintf("decoder-1024/%s/seq256/threads%d", c.target, c.threads), func(b *testing.B) {
+			m, feeds := kvStep(b, filepath.Join("..", "bench", "models", "decoder-1024.yaml"), c.target, 0, 256)
+			defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(c.threads))
 			goruntime.LockOSThread()
 			defer goruntime.UnlockOSThread()
 			var live []*mhrt.Tensor
 			for _, t := range feeds {
 				live = append(live, t)
 			}
-			t0 := cpuClock(3)
+			t0, p0 := cpuClock(3), cpuClock(2)
 			for b.Loop() {
 				out, err := m.Run(feeds)
 				if err != nil {
@@ -34,6 +38,7 @@ func BenchmarkPrefill(b *testing.B) {
 				mhrt.Recycle(slices.Collect(maps.Values(out)), live...)
 			}
 			b.ReportMetric(float64(cpuClock(3)-t0)/1e6/float64(b.N), "thread-cpu-ms/op")
+			b.ReportMetric(float64(cpuClock(2)-p0)/1e6/float64(b.N), "proc-cpu-ms/op")
 		})
 	}
 }

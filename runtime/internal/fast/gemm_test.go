@@ -240,7 +240,7 @@ func TestRowKernelMatchesTile(t *testing.T) {
 // BenchmarkSgemmPacked is the product with pre-packed weights the plan runs
 // for every MatMul by a constant: a prefill's 256 token rows by the
 // weights of a hidden-1024 decoder (the attention's, the FFN's and the
-// gate and up projections side by side), one worker.
+// gate and up projections side by side), on one and two workers.
 func BenchmarkSgemmPacked(b *testing.B) {
 	if RowsKernel == nil {
 		b.Skip("no rows kernel in this build")
@@ -250,9 +250,37 @@ func BenchmarkSgemmPacked(b *testing.B) {
 		r := rand.New(rand.NewPCG(1, 2))
 		a, w, c := randSlice(r, m*k), randSlice(r, k*n), make([]float32, m*n)
 		pk := PackConstB(w, k, n, false)
-		b.Run(fmt.Sprintf("%dx%dx%d", m, k, n), func(b *testing.B) {
+		for _, workers := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%dx%dx%d/workers%d", m, k, n, workers), func(b *testing.B) {
+				for b.Loop() {
+					SgemmPacked(SIMDKernel, RowsKernel, m, a, k, pk, c, n, workers)
+				}
+				b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+// BenchmarkSgemmPackedCold is BenchmarkSgemmPacked's FFN shape with
+// weights that are not cached, as in a model's prefill: each call takes the
+// next of 24 packed B (277 MB in all).
+func BenchmarkSgemmPackedCold(b *testing.B) {
+	if RowsKernel == nil {
+		b.Skip("no rows kernel in this build")
+	}
+	m, k, n := 256, 1024, 2816
+	r := rand.New(rand.NewPCG(1, 2))
+	a, c := randSlice(r, m*k), make([]float32, m*n)
+	var pks []*PackedB
+	for range 24 {
+		pks = append(pks, PackConstB(randSlice(r, k*n), k, n, false))
+	}
+	for _, workers := range []int{1, 2} {
+		b.Run(fmt.Sprintf("%dx%dx%d/workers%d", m, k, n, workers), func(b *testing.B) {
+			i := 0
 			for b.Loop() {
-				SgemmPacked(SIMDKernel, RowsKernel, m, a, k, pk, c, n, 1)
+				SgemmPacked(SIMDKernel, RowsKernel, m, a, k, pks[i%len(pks)], c, n, workers)
+				i++
 			}
 			b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
