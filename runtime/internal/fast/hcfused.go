@@ -1,6 +1,8 @@
 package fast
 
 import (
+	"math"
+
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
 
@@ -35,7 +37,7 @@ const (
 // computed and, with many tokens, the states the projection was built
 // from (formed once). HCHead is head, HCEntry entry (below).
 func hcFast(c *core.Call, in []*core.Tensor) []*core.Tensor {
-	w := hcWork{j: ref.ParseHC(c, in)}
+	w := hcWork{j: ref.ParseHC(c, in), c: c}
 	j := &w.j
 	w.outs = j.NewHCOutputs(j.Kind.WantState(c), GetF32)
 	if j.T == 0 {
@@ -72,6 +74,7 @@ func hcFast(c *core.Call, in []*core.Tensor) []*core.Tensor {
 // its phases share.
 type hcWork struct {
 	j     ref.HCJob
+	c     *core.Call
 	outs  []*core.Tensor
 	bouts []*core.Tensor // the boundary part's outputs: normed, mixed, state (nil entry: unwritten)
 	keepS bool           // HCCoeffsBoundary: the states S stay for the boundary part
@@ -162,9 +165,11 @@ func (w *hcWork) coeffs() {
 	w.r = GetF32(max(j.T, PoolMin))
 	w.Z = GetF32(j.T * m)
 	w.tokens(phaseStates)
-	if SIMDKernel != nil {
+	switch {
+	case w.projectPacked(nc, m):
+	case SIMDKernel != nil:
 		Sgemm(SIMDKernel, j.T, m, nc, w.S, nc, false, j.Fn, nc, true, w.Z, m, Workers())
-	} else {
+	default:
 		matMulGonum32(w.Z, w.S, false, j.Fn, true, j.T, nc, m)
 	}
 	w.tokens(phaseFinish)
@@ -179,6 +184,18 @@ func (w *hcWork) coeffs() {
 	PutF32(w.Z)
 }
 
+// projectPacked computes Z = S·fnᵀ ([T, cols]) from the fn the plan
+// packed (packHCProjections), reading S's rows in place, and reports
+// whether there was one.
+func (w *hcWork) projectPacked(k, cols int) bool {
+	pk := fusionOf(w.c.N).packed
+	if pk == nil || pk.K != k || pk.N != cols {
+		return false
+	}
+	SgemmPacked(SIMDKernel, RowsKernel, w.j.T, w.S, k, pk.PackedB, w.Z, cols, Workers())
+	return true
+}
+
 // states writes the rows t0…t1 of S (unless S is x) and their r.
 func (w *hcWork) states(t0, t1 int) {
 	j := &w.j
@@ -190,9 +207,9 @@ func (w *hcWork) states(t0, t1 int) {
 	for t := t0; t < t1; t++ {
 		row := w.S[t*nc:][:nc]
 		if w.sBuf != nil {
-			j.State(t, row, ybuf)
+			hcFormState(j, t, row, ybuf)
 		}
-		w.r[t] = ref.RMSInv(row, j.RmsEps)
+		w.r[t] = rmsInv(row, j.RmsEps)
 	}
 	if ybuf != nil {
 		PutF32(ybuf)
@@ -207,9 +224,46 @@ func hcState(j *ref.HCJob, t int, buf []float32) []float32 {
 	if x, ok := j.X.([]float32); ok && j.Y == nil {
 		return x[t*nc:][:nc]
 	}
-	j.State(t, buf[:nc], buf[nc:nc+j.C])
+	hcFormState(j, t, buf[:nc], buf[nc:nc+j.C])
 	return buf[:nc]
 }
+
+// hcFormState is j.State with the post-mix's axpys in vector code where
+// the build has it (one fused multiply-add an element).
+func hcFormState(j *ref.HCJob, t int, s, ybuf []float32) {
+	if axpySIMD == nil || j.Y == nil {
+		j.State(t, s, ybuf)
+		return
+	}
+	nc := j.N * j.C
+	ref.LoadRow(s[:nc], j.X, t*nc)
+	y := ybuf[:j.C]
+	ref.LoadRow(y, j.Y, t*j.C)
+	p := j.PostIn[t*j.PostStride:][:j.N]
+	for k := range j.N {
+		axpySIMD(s[k*j.C:][:j.C], y, p[k])
+	}
+}
+
+// rmsInv is ref.RMSInv with the sum of squares in vector code where the
+// build has it (sumSqSIMD: float32 sums in another order).
+func rmsInv(v []float32, eps float32) float32 {
+	if sumSqSIMD != nil {
+		if s, ok := sumSqSIMD(v); ok {
+			return 1 / float32(math.Sqrt(float64(s/float32(len(v))+eps)))
+		}
+	}
+	return ref.RMSInv(v, eps)
+}
+
+// sumSqSIMD is Σ v[i]² in float32 where the build has a vector form
+// (kernels_simd.go), else nil; it reports whether it did the work.
+var sumSqSIMD func(v []float32) (float32, bool)
+
+// combRowSIMD is dst[i] = Σ_q coef[q]·s[q·stride + i] (len(coef) ≤ 8)
+// where the build has a vector form (kernels_simd.go), else nil; it
+// reports whether it did the work.
+var combRowSIMD func(dst, s []float32, stride int, coef []float32) bool
 
 // loadW sets w.wf, the norm weight as float32 (widened into pool scratch
 // when it is float16); putW gives the scratch back.
@@ -231,7 +285,7 @@ func (w *hcWork) putW() {
 // norm is the RMSNorm of h in place: h · inv · w, inv from h's RMS and
 // the op's norm epsilon.
 func (w *hcWork) norm(h []float32) {
-	inv := ref.RMSInv(h, w.j.NormEps)
+	inv := rmsInv(h, w.j.NormEps)
 	for i, v := range h {
 		h[i] = v * inv * w.wf[i]
 	}
@@ -252,9 +306,11 @@ func (w *hcWork) boundaryRange(t0, t1 int) {
 	n, C, nc := j.N, j.C, j.N*j.C
 	mixed32, direct := w.bouts[1].Elems.([]float32)
 	impl := gonum.Implementation{}
-	// buf: the state (n·C), y (C), h (C), mixed when not direct (n·C).
-	buf := GetF32(2*nc + 2*C)
+	// buf: the state (n·C), y (C), h (C), mixed when not direct (n·C), a
+	// column of comb (n).
+	buf := GetF32(2*nc + 2*C + n)
 	h := buf[nc+C:][:C]
+	col := buf[2*nc+2*C:][:n]
 	for t := t0; t < t1; t++ {
 		var s []float32
 		if w.S != nil { // HCCoeffsBoundary, many tokens: the states formed for the projection
@@ -263,19 +319,21 @@ func (w *hcWork) boundaryRange(t0, t1 int) {
 			s = hcState(j, t, buf)
 		}
 		pre, comb := j.Pre[t*j.PreStride:][:n], j.Comb[t*j.CombStride:][:n*n]
-		clear(h)
-		for k := range n {
-			impl.Saxpy(C, pre[k], s[k*C:], 1, h, 1)
-		}
 		mix := buf[nc+2*C:][:nc]
 		if direct {
 			mix = mixed32[t*nc:][:nc]
 		}
-		clear(mix)
-		for k := range n { // mixed[k] = Σ_q comb[q,k]·s[q]
-			mk := mix[k*C:][:C]
-			for q := range n {
-				impl.Saxpy(C, comb[q*n+k], s[q*C:], 1, mk, 1)
+		if !hcCombRows(h, mix, s, pre, comb, col, n, C) {
+			clear(h)
+			for k := range n {
+				impl.Saxpy(C, pre[k], s[k*C:], 1, h, 1)
+			}
+			clear(mix)
+			for k := range n { // mixed[k] = Σ_q comb[q,k]·s[q]
+				mk := mix[k*C:][:C]
+				for q := range n {
+					impl.Saxpy(C, comb[q*n+k], s[q*C:], 1, mk, 1)
+				}
 			}
 		}
 		w.norm(h)
@@ -288,6 +346,23 @@ func (w *hcWork) boundaryRange(t0, t1 int) {
 		}
 	}
 	PutF32(buf)
+}
+
+// hcCombRows is the collapse h = Σ_k pre[k]·s[k] and the mix
+// mixed[k] = Σ_q comb[q,k]·s[q] of one token's state s (n streams of C) in
+// one vector pass each (combRowSIMD), where the build has it; it reports
+// whether it did the work. col is n floats of scratch.
+func hcCombRows(h, mix, s, pre, comb, col []float32, n, C int) bool {
+	if combRowSIMD == nil || !combRowSIMD(h, s, C, pre) {
+		return false
+	}
+	for k := range n {
+		for q := range n {
+			col[q] = comb[q*n+k]
+		}
+		combRowSIMD(mix[k*C:][:C], s, C, col)
+	}
+	return true
 }
 
 // head is HCHead: with few tokens each is one pass (its state, its RMS,
@@ -307,7 +382,9 @@ func (w *hcWork) head() {
 		w.Z = GetF32(max(j.T*n, PoolMin))
 		w.tokens(phaseStates)
 		if SIMDKernel != nil {
-			Sgemm(SIMDKernel, j.T, n, nc, w.S, nc, false, j.Fn, nc, true, w.Z, n, Workers())
+			if !w.projectPacked(nc, n) {
+				Sgemm(SIMDKernel, j.T, n, nc, w.S, nc, false, j.Fn, nc, true, w.Z, n, Workers())
+			}
 		} else {
 			matMulGonum32(w.Z[:j.T*n], w.S, false, j.Fn, true, j.T, nc, n)
 		}

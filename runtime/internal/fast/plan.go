@@ -294,6 +294,7 @@ func MakePlan(m *core.Model) *Plan {
 	}
 	order := fuse(m, p, isOutput)
 	order = packWeights(m, p, order, isOutput)
+	packHCProjections(m, order)
 	last, pinned := assignSlots(m, p, order)
 	p.planRecycling(last, pinned)
 	p.setOutTypes(m)
@@ -610,6 +611,44 @@ func packWeights(m *core.Model, p *Plan, order []*core.Node, isOutput map[string
 		}
 	}
 	return order
+}
+
+// hcProjectionOps are the fused mHC ops whose input 1, fn, is the
+// projection that many tokens' states multiply by as one GEMM.
+var hcProjectionOps = map[string]bool{"HCCoeffsSinkhorn": true, "HCPostCoeffsSinkhorn": true, "HCCoeffsBoundary": true, "HCHead": true}
+
+// packHCProjections packs, once, the constant fn of the fused mHC ops for
+// the GEMM that projects a prefill's states (hcfused.go), as packWeights
+// does for MatMul: otherwise each call packed its [T, n·C] states, 0.7 ms
+// of a 4.4 ms HCCoeffsBoundary at hidden 1024 and 256 tokens. fn stays in
+// m.inits too: the ops read it as a tensor (a decode step's
+// matrix-vector products, the input checks).
+func packHCProjections(m *core.Model, order []*core.Node) {
+	if RowsKernel == nil {
+		return
+	}
+	packed := map[string]*packedB{}
+	for i, n := range order {
+		if n.Domain != ref.MhccDomain || !hcProjectionOps[n.OpType] || len(n.Inputs) < 2 {
+			continue
+		}
+		name := n.Inputs[1]
+		w := constantOf(m, name)
+		if w == nil || w.DType != core.Float32 || len(w.Shape) != 2 || w.Len() == 0 {
+			continue
+		}
+		pk := packed[name]
+		if pk == nil {
+			rows, cols := int(w.Shape[0]), int(w.Shape[1])
+			pk = &packedB{PackConstB(w.Float32s(), cols, rows, true)}
+			packed[name] = pk
+		}
+		c := *n
+		f := *fusionOf(n)
+		f.packed = pk
+		c.Fused = &f
+		order[i] = &c
+	}
 }
 
 // divOf returns x and the producer of y if d is a float32 Div(x, y) and y
