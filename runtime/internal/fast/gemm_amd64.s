@@ -44,6 +44,9 @@
 // stride ldc floats) = or += A panel (kc×8, a[p*8+i]) · B panel (kc×32,
 // b[p*32+j]). Sixteen accumulators Z0–Z15; per step two B vectors (Z16, Z17)
 // and eight broadcasts of A straight from memory into fused multiply-adds.
+// Each step prefetches the B panel eight steps (1 KB) ahead: on an Intel
+// Xeon that took BenchmarkSgemmPacked from 150–160 to 160–170 GFLOP/s on
+// one core (512 and 2048 bytes ahead did about as well).
 TEXT ·microAVX512asm(SB), NOSPLIT, $0-41
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
@@ -56,6 +59,7 @@ TEXT ·microAVX512asm(SB), NOSPLIT, $0-41
 	JLE   store
 
 loop:
+	PREFETCHT0 1024(DI)
 	VMOVUPS (DI), Z16
 	VMOVUPS 64(DI), Z17
 	ROW(0(SI), Z18, Z0, Z1)
@@ -105,6 +109,7 @@ TEXT ·microRowsAVX512asm(SB), NOSPLIT, $0-49
 	JLE   rstore
 
 rloop:
+	PREFETCHT0 1024(DI) // B, eight steps ahead (see microAVX512asm)
 	VMOVUPS (DI), Z16
 	VMOVUPS 64(DI), Z17
 	ROW((SI), Z18, Z0, Z1)
