@@ -17,7 +17,8 @@ import (
 // intermediate is dead. makePlan does it in stages, each a function:
 //
 //  1. fuse: the fusions table below, tried on every node;
-//  2. packWeights: constant MatMul weights packed once for the GEMM;
+//  2. packWeights: constant MatMul weights packed once for the GEMM, and
+//     packHCProjections: the fused mHC ops' constant fn likewise;
 //  3. slots and liveness: a slot per value, freed after its last reader;
 //  4. planRecycling: which float32 buffers go back to the pool, and when.
 //
