@@ -4,8 +4,8 @@ package fast
 
 import (
 	"math"
-	"simd/archsimd"
 	"math/rand/v2"
+	"simd/archsimd"
 	"testing"
 
 	"github.com/mhcc-dev/mhcc/runtime/internal/core"
