@@ -126,8 +126,8 @@ func TestSgemmPacked(t *testing.T) {
 		rows["rows-asm"] = RowsKernel
 	}
 	sizes := [][3]int{{1, 1, 1}, {7, 33, 5}, {8, 32, 1}, {9, 31, 257}, {16, 70, 300}, {130, 64, 513}, {128, 24, 1024}, {3, 100, 0},
-		{9, 200, 300},  // too few row tiles for 3 workers, so split by columns
-		{27, 600, 300}} // more columns than packedRowsNB: three column blocks, the last with a partial panel
+		{9, 200, 300},  // fewer rows than columns: split by columns (so is the next)
+		{27, 600, 300}} // more columns than packedRowsNB: column blocks, one with a partial panel
 	for name, kern := range gemmKernels() {
 		for rname, rk := range rows {
 			for i, s := range sizes {
