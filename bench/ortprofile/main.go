@@ -44,6 +44,7 @@ func main() {
 	lib := flag.String("ort-lib", os.Getenv("MHCC_ORT_LIB"), "onnxruntime shared library")
 	flag.BoolVar(&cpuArena, "cpu-arena", true, "onnxruntime's CPU memory arena; false allocates every tensor with the system allocator")
 	flag.BoolVar(&memPattern, "mem-pattern", true, "onnxruntime's memory pattern (planned offsets in one block per run); false turns it off, to see what its absence costs")
+	flag.StringVar(&orderFile, "order", "", "write the nodes in the first run's execution order, each with its mean time over the later runs (name, op, µs), to this file")
 	flag.StringVar(&opsLib, "ortops-lib", "", "mhcc's custom-op library (scripts/build-ortops) to register, for the fused target's graphs")
 	flag.Parse()
 	if err := run(*model, *lib, *seq, *runs, *threads, *top); err != nil {
@@ -54,13 +55,18 @@ func main() {
 
 var (
 	opsLib     string
+	orderFile  string
 	memPattern bool
 	cpuArena   bool
 )
 
 func run(model, lib string, seq, runs, threads, top int) error {
 	ort.SetSharedLibraryPath(lib)
-	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
+	level := ort.WithLogLevelError()
+	if os.Getenv("ORTPROFILE_VERBOSE") != "" {
+		level = ort.WithLogLevelVerbose()
+	}
+	if err := ort.InitializeEnvironment(level); err != nil {
 		return err
 	}
 	dir, err := os.MkdirTemp("", "ortprofile")
@@ -89,6 +95,13 @@ func run(model, lib string, seq, runs, threads, top int) error {
 		if err := l.Register(opts, lib); err != nil {
 			return err
 		}
+	}
+	if p := os.Getenv("ORTPROFILE_OPTIMIZED"); p != "" {
+		if err := opts.SetOptimizedModelFilePath(p); err != nil {
+			return err
+		}
+		opts.AddSessionConfigEntry("session.optimized_model_external_initializers_file_name", filepath.Base(p)+".data")
+		opts.AddSessionConfigEntry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
 	}
 	if err := opts.EnableProfiling(filepath.Join(dir, "p")); err != nil {
 		return err
@@ -124,6 +137,38 @@ func run(model, lib string, seq, runs, threads, top int) error {
 	var events []event
 	if err := json.Unmarshal(data, &events); err != nil {
 		return err
+	}
+	if orderFile != "" {
+		// the first run's order; each node's mean time over the later runs
+		// (the first run allocates and is slower)
+		var order []string
+		ops := map[string]string{}
+		sum := map[string]float64{}
+		cnt := map[string]int{}
+		for _, e := range events {
+			if e.Cat != "Node" || !strings.HasSuffix(e.Name, "_kernel_time") {
+				continue
+			}
+			name := strings.TrimSuffix(e.Name, "_kernel_time")
+			if _, ok := ops[name]; !ok {
+				order = append(order, name)
+				ops[name], _ = e.Args["op_name"].(string)
+			} else {
+				sum[name] += e.Dur
+			}
+			cnt[name]++
+		}
+		var b strings.Builder
+		for _, name := range order {
+			mean := 0.0
+			if cnt[name] > 1 {
+				mean = sum[name] / float64(cnt[name]-1)
+			}
+			fmt.Fprintf(&b, "%s\t%s\t%.1f\n", name, ops[name], mean)
+		}
+		if err := os.WriteFile(orderFile, []byte(b.String()), 0o644); err != nil {
+			return err
+		}
 	}
 	byOp, byGroup, byNode := map[string]float64{}, map[string]float64{}, map[string]float64{}
 	count := map[string]int{}
