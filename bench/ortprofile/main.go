@@ -96,6 +96,11 @@ func run(model, lib string, seq, runs, threads, top int) error {
 			return err
 		}
 	}
+	if p := os.Getenv("ORTPROFILE_MEMSTATS"); p != "" {
+		if err := opts.AddSessionConfigEntry("session.collect_node_memory_stats_to_file", p); err != nil {
+			return err
+		}
+	}
 	if p := os.Getenv("ORTPROFILE_OPTIMIZED"); p != "" {
 		if err := opts.SetOptimizedModelFilePath(p); err != nil {
 			return err
@@ -133,6 +138,11 @@ func run(model, lib string, seq, runs, threads, top int) error {
 	data, err := os.ReadFile(files[0])
 	if err != nil {
 		return err
+	}
+	if p := os.Getenv("ORTPROFILE_KEEP"); p != "" {
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			return err
+		}
 	}
 	var events []event
 	if err := json.Unmarshal(data, &events); err != nil {
