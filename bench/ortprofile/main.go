@@ -10,6 +10,15 @@
 // graphs); -mem-pattern=false and -cpu-arena=false turn off onnxruntime's
 // memory pattern and CPU arena, to see what a difference in per-node times
 // owes to how onnxruntime places the tensors (bench/fused-kernels.md).
+// -order FILE writes the nodes in the order the first run executed them,
+// each with its mean time over the later runs.
+//
+// Environment switches for digging further: ORTPROFILE_VERBOSE=1 turns on
+// onnxruntime's verbose log (it prints the memory pattern's block sizes);
+// ORTPROFILE_OPTIMIZED=PATH saves the optimized model there;
+// ORTPROFILE_KEEP=PATH keeps the JSON profile there (its node events carry
+// mem_bytes_in_use); ORTPROFILE_MEMSTATS=PATH has onnxruntime write its
+// per-node memory statistics there.
 package main
 
 import (
