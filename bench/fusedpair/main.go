@@ -47,7 +47,7 @@ import (
 
 type options struct {
 	mhc, resid      string
-	envB            string // NAME=VALUE set during the calls of session "mHC 2" (an A/B of a library setting)
+	envB            string // NAME=VALUE set while session "mHC 2" is created and during its calls (an A/B of a library setting)
 	seqs            []int
 	reps, threads   int
 	root, ortLib    string
@@ -66,7 +66,7 @@ func main() {
 	flag.StringVar(&o.opsLib, "ortops-lib", os.Getenv(ortops.EnvLib), "mhcc's custom-op library (scripts/build-ortops)")
 	flag.StringVar(&o.root, "root", "", "the mhcc repository (default: found from the working directory)")
 	flag.StringVar(&o.command, "command", "", "the command line to show in the report")
-	flag.StringVar(&o.envB, "env-b", "", "NAME=VALUE to set in the environment during every call of session mHC 2 only: the A/A control becomes an A/B comparison of a setting the custom-op library reads at each call (e.g. MHCC_ORTOPS_NO_PAIRS=1)")
+	flag.StringVar(&o.envB, "env-b", "", "NAME=VALUE to set in the environment while session mHC 2 is created and during each of its calls only: the A/A control becomes an A/B comparison of a setting the custom-op library reads (e.g. MHCC_ORTOPS_NO_PAIRS=1 at each call, MHCC_ORTOPS_SHAPE_NORMED=1 at session creation)")
 	flag.Parse()
 	for f := range strings.SplitSeq(seqs, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -126,7 +126,14 @@ func run(o options) error {
 		}
 		setup := func(opts *ort.SessionOptions) error { return lib.Register(opts, o.ortLib) }
 		for i := range 2 { // two sessions of the same graph: the A/A control
+			name, value, _ := strings.Cut(o.envB, "=")
+			if o.envB != "" && g.name == "mHC" && i == 1 {
+				os.Setenv(name, value) // for a setting the library reads at session creation
+			}
 			s, err := benchort.Session(res.ONNX, []string{lower.InputIDs}, []string{lower.Logits}, o.threads, setup)
+			if o.envB != "" {
+				os.Unsetenv(name)
+			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", g.file, err)
 			}
@@ -139,7 +146,7 @@ func run(o options) error {
 	fmt.Fprintf(&b, "Written by `bench/fusedpair` (see [README.md](README.md#the-fused-target)): `%s` compiled for the `fused` target and run with mhcc's custom-op library, against `%s` (`onnx` target), in onnxruntime, batch 1, the plain forward graph (no KV cache). Two sessions of each graph, all four interleaved in each of %d rounds (the order rotating); each ratio is the median over the rounds of the ratio within a round. mHC 1 / mHC 2 and residual 1 / residual 2 are the A/A controls (identical graphs). %s.\n\n",
 		o.mhc, o.resid, o.reps, map[bool]string{true: "Each sample is one run's CPU time on the calling thread (one intra-op thread: every node runs there)", false: "Each sample is one run's wall time"}[o.threads == 1])
 	if o.envB != "" {
-		fmt.Fprintf(&b, "**A/B run:** session mHC 2 ran with `%s` in the environment during its calls, so mHC 2 / mHC 1 is that setting's effect in the model, not an A/A control.\n\n", o.envB)
+		fmt.Fprintf(&b, "**A/B run:** session mHC 2 ran with `%s` in the environment while it was created and during its calls, so mHC 2 / mHC 1 is that setting's effect in the model, not an A/A control.\n\n", o.envB)
 	}
 	fmt.Fprintf(&b, "| | |\n|---|---|\n| CPU | %s |\n| nproc | %d |\n| load average (1, 5, 15 min) | before %s; after LOADAFTER |\n| date | %s |\n| onnxruntime | %s, %d intra-op thread(s) |\n| mhcc | %s |\n| command | `%s` |\n| wall time | WALL |\n\n",
 		benchenv.CPUModel(), goruntime.NumCPU(), load, time.Now().UTC().Format("2006-01-02 15:04 UTC"), ort.GetVersion(), o.threads, benchenv.GitDescribe(o.root, "ortops", "export", "ir", "passes", "bench/models", "bench/fusedpair"), o.command)
