@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"os"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -14,7 +15,10 @@ import (
 // BenchmarkPrefill is a prefill of 256 tokens of bench/models' decoder-1024
 // in the Fast engine at GOMAXPROCS 1 and 2 (go test -bench Prefill
 // -cpuprofile …), reporting the calling thread's and the process's CPU
-// time per prefill beside ns/op.
+// time per prefill beside ns/op. The calling goroutine is locked to its
+// thread (so the thread's CPU time is the run's), unless
+// MHCC_BENCH_UNLOCKED=1: a locked caller pays for every hand-off between
+// goroutines, which the unlocked run shows.
 func BenchmarkPrefill(b *testing.B) {
 	for _, c := range []struct {
 		target  string
@@ -23,8 +27,10 @@ func BenchmarkPrefill(b *testing.B) {
 		b.Run(fmt.Sprintf("decoder-1024/%s/seq256/threads%d", c.target, c.threads), func(b *testing.B) {
 			m, feeds := kvStep(b, filepath.Join("..", "bench", "models", "decoder-1024.yaml"), c.target, 0, 256)
 			defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(c.threads))
-			goruntime.LockOSThread()
-			defer goruntime.UnlockOSThread()
+			if os.Getenv("MHCC_BENCH_UNLOCKED") == "" {
+				goruntime.LockOSThread()
+				defer goruntime.UnlockOSThread()
+			}
 			var live []*mhrt.Tensor
 			for _, t := range feeds {
 				live = append(live, t)
