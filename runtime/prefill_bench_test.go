@@ -1,9 +1,9 @@
 package runtime_test
 
 import (
-	"os"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	goruntime "runtime"
 	"slices"
