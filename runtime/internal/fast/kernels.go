@@ -317,7 +317,36 @@ func makeRowPlan(out []int64, ins ...[]int64) rowPlan {
 	if ref.Product(out) == 0 {
 		p.rows = 0
 	}
+	p.splitInner(len(ins))
 	return p
+}
+
+// splitInner cuts long rows into pieces, so that run has rows to share
+// among goroutines: two operands of one shape are one row of all their
+// elements (a SwiGLU's Mul at 256 tokens: 720 896), which one goroutine
+// did alone. Each piece is a multiple of 16 elements and at least
+// parallelMin/4; the pieces become the innermost outer dim.
+func (p *rowPlan) splitInner(nins int) {
+	const pieces = 8
+	if p.rows == 0 || p.rows >= pieces || p.inner < 2*(parallelMin/4) {
+		return
+	}
+	s := 1
+	for c := pieces; c >= 2; c /= 2 {
+		if w := p.inner / c; p.inner%c == 0 && w%16 == 0 && w >= parallelMin/4 {
+			s = c
+			break
+		}
+	}
+	if s == 1 {
+		return
+	}
+	p.inner /= s
+	p.rows *= s
+	p.dims = append(p.dims, s)
+	for k := range nins {
+		p.str[k] = append(p.str[k], p.step[k]*p.inner)
+	}
 }
 
 // each calls f for rows [r0, r1) with each operand's offset at the row's start.
