@@ -26,7 +26,7 @@ func TestZipLongRows(t *testing.T) {
 		{tensor(3, 65536), tensor(1, 65536)},
 		{tensor(2, 40000), tensor(2, 1)},
 		{tensor(200000), tensor(1)},
-		{tensor(1, 70000 + 8), tensor(1, 70000 + 8)}, // not a multiple of 16 per piece at 8
+		{tensor(1, 70000+8), tensor(1, 70000+8)}, // not a multiple of 16 per piece at 8
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprint(c.a.Shape, c.b.Shape), func(t *testing.T) {
