@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	goruntime "runtime"
 	"runtime/debug"
@@ -82,28 +83,56 @@ func BenchmarkDecodeStep(b *testing.B) {
 			for _, past := range []int{0, 512, 2048} {
 				b.Run(fmt.Sprintf("%s/%s/past%d", file, tg, past), func(b *testing.B) {
 					m, feeds := kvStep(b, filepath.Join("..", "bench", "models", file+".yaml"), tg, past, 1)
-					defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(1))
-					goruntime.LockOSThread()
-					defer goruntime.UnlockOSThread()
 					b.ReportAllocs()
-					var live []*mhrt.Tensor
-					for _, t := range feeds {
-						live = append(live, t)
-					}
-					t0, p0 := cpuClock(3), cpuClock(2)
-					for b.Loop() {
-						out, err := m.Run(feeds)
-						if err != nil {
-							b.Fatal(err)
-						}
-						mhrt.Recycle(slices.Collect(maps.Values(out)), live...)
-					}
-					b.ReportMetric(float64(cpuClock(3)-t0)/1e6/float64(b.N), "thread-cpu-ms/op")
-					b.ReportMetric(float64(cpuClock(2)-p0)/1e6/float64(b.N), "proc-cpu-ms/op")
+					benchRuns(b, m, feeds, 1, true)
 				})
 			}
 		}
 	}
+}
+
+// BenchmarkPrefill is a prefill of 256 tokens of bench/models' decoder-1024
+// in the Fast engine at GOMAXPROCS 1 and 2 (go test -bench Prefill
+// -cpuprofile …). The calling goroutine is locked to its thread, as in
+// BenchmarkDecodeStep, unless MHCC_BENCH_UNLOCKED=1: a locked caller pays
+// for every hand-off between goroutines, which the unlocked run shows.
+func BenchmarkPrefill(b *testing.B) {
+	for _, c := range []struct {
+		target  string
+		threads int
+	}{{"ort", 1}, {"fused", 1}, {"fused", 2}} {
+		b.Run(fmt.Sprintf("decoder-1024/%s/seq256/threads%d", c.target, c.threads), func(b *testing.B) {
+			m, feeds := kvStep(b, filepath.Join("..", "bench", "models", "decoder-1024.yaml"), c.target, 0, 256)
+			benchRuns(b, m, feeds, c.threads, os.Getenv("MHCC_BENCH_UNLOCKED") == "")
+		})
+	}
+}
+
+// benchRuns runs m on feeds at GOMAXPROCS threads for b's iterations, the
+// calling goroutine locked to its thread if lock, giving the outputs back
+// as a generation loop does, and reports beside ns/op the calling
+// thread's and the process's CPU time per run (a loaded machine moves
+// them less than the wall time).
+func benchRuns(b *testing.B, m *mhrt.Model, feeds map[string]*mhrt.Tensor, threads int, lock bool) {
+	defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(threads))
+	if lock {
+		goruntime.LockOSThread()
+		defer goruntime.UnlockOSThread()
+	}
+	var live []*mhrt.Tensor
+	for _, t := range feeds {
+		live = append(live, t)
+	}
+	t0, p0 := cpuClock(3), cpuClock(2)
+	for b.Loop() {
+		out, err := m.Run(feeds)
+		if err != nil {
+			b.Fatal(err)
+		}
+		mhrt.Recycle(slices.Collect(maps.Values(out)), live...)
+	}
+	b.ReportMetric(float64(cpuClock(3)-t0)/1e6/float64(b.N), "thread-cpu-ms/op")
+	b.ReportMetric(float64(cpuClock(2)-p0)/1e6/float64(b.N), "proc-cpu-ms/op")
 }
 
 // cpuClock reads clock_gettime's clock id (2: the process's CPU time, 3:
