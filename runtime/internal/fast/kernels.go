@@ -655,7 +655,9 @@ func takeStrided(x *core.Tensor, shape []int64, st []int, base int) *core.Tensor
 	return &core.Tensor{DType: x.DType, Shape: shape, Elems: data}
 }
 
-// copyStrided fills out (every element) and returns it.
+// copyStrided fills out (every element) and returns it. Large copies are
+// split by rows among the helper goroutines (a prefill's transposes and
+// slices at hidden 1024 ran on one goroutine at two threads).
 func copyStrided[T any](src, out []T, shape []int64, st []int, base int) []T {
 	n := len(out)
 	if n == 0 {
@@ -666,12 +668,28 @@ func copyStrided[T any](src, out []T, shape []int64, st []int, base int) []T {
 		out[0] = src[base]
 		return out
 	}
-	// Rows along the last dim; an odometer over the others.
+	rows := n / int(shape[r-1])
+	if n < parallelMin || Workers() == 1 {
+		copyRows(src, out, shape, st, base, 0, rows)
+		return out
+	}
+	ParallelFor(rows, Workers(), func(r0, r1 int) { copyRows(src, out, shape, st, base, r0, r1) })
+	return out
+}
+
+// copyRows is copyStrided for the rows [r0, r1) along the last dim, an
+// odometer over the other dims starting at row r0's coordinates.
+func copyRows[T any](src, out []T, shape []int64, st []int, base, r0, r1 int) {
+	r := len(shape)
 	inner, is := int(shape[r-1]), st[r-1]
-	rows := n / inner
 	coord := make([]int, r-1)
 	off := base
-	for row := 0; row < rows; row++ {
+	for i, rem := r-2, r0; i >= 0; i-- {
+		coord[i] = rem % int(shape[i])
+		rem /= int(shape[i])
+		off += coord[i] * st[i]
+	}
+	for row := r0; row < r1; row++ {
 		dst := out[row*inner:][:inner]
 		switch is {
 		case 1:
@@ -698,7 +716,6 @@ func copyStrided[T any](src, out []T, shape []int64, st []int, base int) []T {
 			coord[i] = 0
 		}
 	}
-	return out
 }
 
 // ---- softmax ----

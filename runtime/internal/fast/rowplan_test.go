@@ -3,6 +3,7 @@ package fast
 import (
 	"fmt"
 	"math/rand/v2"
+	goruntime "runtime"
 	"testing"
 
 	"github.com/mhcc-dev/mhcc/runtime/internal/core"
@@ -52,5 +53,41 @@ func TestZipLongRows(t *testing.T) {
 	p := makeRowPlan([]int64{1, 256, 2816}, []int64{1, 256, 2816}, []int64{1, 256, 2816})
 	if p.rows < 2 || p.rows*p.inner != 256*2816 || p.inner%16 != 0 {
 		t.Errorf("one row of 256·2816 planned as %d rows of %d, want pieces of a multiple of 16", p.rows, p.inner)
+	}
+}
+
+// TestTransposeSplitRows checks copies large enough for copyStrided to
+// split their rows among goroutines (a transpose, a broadcast and a
+// strided slice) against element-by-element indexing, on two workers
+// whatever the machine.
+func TestTransposeSplitRows(t *testing.T) {
+	defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(2))
+	r := rand.New(rand.NewPCG(7, 8))
+	const a, b, c = 3, 50, 700
+	x := &core.Tensor{DType: core.Float32, Shape: []int64{a, b, c}, Elems: randSlice(r, a*b*c)}
+	xd := x.Elems.([]float32)
+	got := Ops{}.Transpose(x, []int{2, 0, 1}).Elems.([]float32) // [c, a, b]
+	for k := range c {
+		for i := range a {
+			for j := range b {
+				if g, w := got[(k*a+i)*b+j], xd[(i*b+j)*c+k]; g != w {
+					t.Fatalf("transpose[%d,%d,%d] = %v, want %v", k, i, j, g, w)
+				}
+			}
+		}
+	}
+	// x[:, ::2, 1:] broadcast over a new leading dim of 2: strides 0, b·c, 2c, 1.
+	shape := []int64{2, a, b / 2, c - 1}
+	out := copyStrided(xd, make([]float32, 2*a*(b/2)*(c-1)), shape, []int{0, b * c, 2 * c, 1}, 1)
+	for q := range 2 {
+		for i := range a {
+			for j := range b / 2 {
+				for k := range c - 1 {
+					if g, w := out[((q*a+i)*(b/2)+j)*(c-1)+k], xd[(i*b+2*j)*c+1+k]; g != w {
+						t.Fatalf("slice[%d,%d,%d,%d] = %v, want %v", q, i, j, k, g, w)
+					}
+				}
+			}
+		}
 	}
 }
