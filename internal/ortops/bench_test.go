@@ -3,7 +3,6 @@ package ortops_test
 import (
 	"fmt"
 	"os"
-	goruntime "runtime"
 	"sort"
 	"strings"
 	"syscall"
@@ -145,7 +144,7 @@ func BenchmarkCoeffsBoundary(b *testing.B) {
 			// pair (the A/A control: its ratio to the first is the noise),
 			// and the pair with the base library if one is given.
 			names := []string{"pair", "merged", "pair2"}
-			runs := []*timedRun{newTimedRun(b, lib, fc, pair, outs), newTimedRun(b, lib, fc, merged, outs), newTimedRun(b, lib, fc, pair, outs)}
+			runs := []*prepared{newTimedRun(b, lib, fc, pair, outs), newTimedRun(b, lib, fc, merged, outs), newTimedRun(b, lib, fc, pair, outs)}
 			if base != nil {
 				names = append(names, "base-pair", "base-merged")
 				runs = append(runs, newTimedRun(b, base, fc, pair, outs), newTimedRun(b, base, fc, merged, outs))
@@ -160,7 +159,7 @@ func BenchmarkCoeffsBoundary(b *testing.B) {
 			before := lib.Calls()
 			for _, r := range runs {
 				defer r.close()
-				r.run(b)
+				r.cpuRun(b)
 			}
 			after := lib.Calls()
 			for _, op := range []string{"HCPostCoeffsSinkhorn", "HCBoundary", "HCCoeffsBoundary"} {
@@ -182,7 +181,7 @@ func BenchmarkCoeffsBoundary(b *testing.B) {
 							os.Setenv(k, v)
 						}
 					}
-					samples[c] = append(samples[c], runs[c].run(b))
+					samples[c] = append(samples[c], runs[c].cpuRun(b))
 					if c == mb {
 						for kv := range strings.SplitSeq(envB, ",") {
 							k, _, _ := strings.Cut(kv, "=")
@@ -248,58 +247,13 @@ func threadCPU() time.Duration {
 	return time.Duration(ts.Nano())
 }
 
-// A timedRun is a one-thread session of a cbModel with its inputs (fn is
-// an initializer) and preallocated float32 outputs.
-type timedRun struct {
-	s         *ort.DynamicAdvancedSession
-	ins, outs []ort.Value
-}
-
-func newTimedRun(b *testing.B, l *ortops.Lib, fc *fusedcase.Case, data []byte, outs []string) *timedRun {
+// newTimedRun is a one-thread session of a cbModel with its inputs (fn is
+// an initializer, everything float32) and float32 outputs.
+func newTimedRun(b *testing.B, l *ortops.Lib, fc *fusedcase.Case, data []byte, outs []string) *prepared {
 	b.Helper()
-	names := []string{"x", "base", "w", "y", "post"}
-	s, err := sessionWith(b, l, data, names, outs, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	r := &timedRun{s: s}
-	for _, name := range names {
-		f := make([]float32, len(fc.Inputs[name]))
-		for i, v := range fc.Inputs[name] {
-			f[i] = float32(v)
-		}
-		v, err := ort.NewTensor(ort.Shape(fc.Shapes[name]), f)
-		if err != nil {
-			b.Fatal(err)
-		}
-		r.ins = append(r.ins, v)
-	}
-	for _, shape := range [][]int64{fc.Shapes["post"], fc.Shapes["post"], append(append([]int64(nil), fc.Shapes["post"]...), fc.N), fc.Shapes["y"], fc.Shapes["x"]}[:len(outs)] {
-		v, err := ort.NewEmptyTensor[float32](ort.Shape(shape))
-		if err != nil {
-			b.Fatal(err)
-		}
-		r.outs = append(r.outs, v)
-	}
-	return r
-}
-
-// run runs the session once and returns the calling thread's CPU ms.
-func (r *timedRun) run(b *testing.B) float64 {
-	goruntime.LockOSThread()
-	defer goruntime.UnlockOSThread()
-	t0 := threadCPU()
-	if err := r.s.Run(r.ins, r.outs); err != nil {
-		b.Fatal(err)
-	}
-	return float64(threadCPU()-t0) / 1e6
-}
-
-func (r *timedRun) close() {
-	for _, v := range append(r.ins, r.outs...) {
-		v.Destroy()
-	}
-	r.s.Destroy()
+	shapes := [][]int64{fc.Shapes["post"], fc.Shapes["post"], append(append([]int64(nil), fc.Shapes["post"]...), fc.N), fc.Shapes["y"], fc.Shapes["x"]}
+	return prepare(b, l, data, []string{"x", "base", "w", "y", "post"}, func(name string) (ort.Value, error) { return inputTensor(fc, name, false) },
+		outs, func(i int) []int64 { return shapes[i] }, func(int) bool { return false }, 1)
 }
 
 // alternate times ta then tb, tb then ta, and so on, once each per
@@ -347,7 +301,7 @@ func BenchmarkCoeffsGEMM(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			// A session per setting: the kernel packs the constant fn for
 			// the kernel the setting picks when the session is created.
-			runs := map[string]*timedRun{}
+			runs := map[string]*prepared{}
 			for _, v := range []string{"", "1"} {
 				b.Setenv("MHCC_ORTOPS_NO_PAIRS", v)
 				runs[v] = newTimedRun(b, lib, fc, c.data, c.outs)
@@ -355,7 +309,7 @@ func BenchmarkCoeffsGEMM(b *testing.B) {
 			}
 			timed := func(noPairs string) float64 {
 				b.Setenv("MHCC_ORTOPS_NO_PAIRS", noPairs)
-				return runs[noPairs].run(b)
+				return runs[noPairs].cpuRun(b)
 			}
 			timed("1")
 			timed("")
@@ -395,26 +349,11 @@ func BenchmarkHead(b *testing.B) {
 	benchTokens(b, func(b *testing.B, tc benchCase) {
 		hc := newHeadCase(b, ir.Float32, []int64{tc.tokens}, 4, 1024, false, 1)
 		data := headModel(b, hc, onnxpb.TensorProto_FLOAT, 4, []*onnxpb.NodeProto{headNode("head", []string{"o.normed", ""}, 4)})
-		s, err := sessionWith(b, lib, data, headInputs, []string{"o.normed"}, 1)
-		if err != nil {
-			b.Fatal(err)
-		}
-		r := &timedRun{s: s}
+		r := prepare(b, lib, data, headInputs, func(name string) (ort.Value, error) { return headTensor(hc, name, false) },
+			[]string{"o.normed"}, func(int) []int64 { return hc.shapes["y"] }, func(int) bool { return false }, 1)
 		defer r.close()
-		for _, name := range headInputs {
-			v, err := headTensor(hc, name, false)
-			if err != nil {
-				b.Fatal(err)
-			}
-			r.ins = append(r.ins, v)
-		}
-		out, err := ort.NewEmptyTensor[float32](ort.Shape(hc.shapes["y"]))
-		if err != nil {
-			b.Fatal(err)
-		}
-		r.outs = append(r.outs, out)
 		before := lib.Calls()["HCHead"]
-		r.run(b)
+		r.cpuRun(b)
 		if lib.Calls()["HCHead"] == before {
 			b.Fatal("kernel HCHead did not run")
 		}
@@ -423,7 +362,7 @@ func BenchmarkHead(b *testing.B) {
 			if tc.cold {
 				evict()
 			}
-			return r.run(b)
+			return r.cpuRun(b)
 		}
 		alternate(b, "wide", "narrow", func() float64 { return timed("") }, func() float64 { return timed("1") })
 	})
@@ -443,7 +382,7 @@ func BenchmarkEntry(b *testing.B) {
 	benchTokens(b, func(b *testing.B, tc benchCase) {
 		fc := fusedcase.New(b, ir.Float32, []int64{tc.tokens}, 4, 1024, false, 1, fusedcase.Entry)
 		data := entryModel(b, fc, onnxpb.TensorProto_FLOAT, true)
-		runs := map[string]*runSet{}
+		runs := map[string]*prepared{}
 		for _, v := range []string{"", "1"} {
 			b.Setenv("MHCC_ORTOPS_NO_AVX512", v)
 			runs[v] = entrySession(b, fc, data, true, 1)
@@ -454,14 +393,7 @@ func BenchmarkEntry(b *testing.B) {
 			if tc.cold {
 				evict()
 			}
-			r := runs[noWide]
-			goruntime.LockOSThread()
-			defer goruntime.UnlockOSThread()
-			t0 := threadCPU()
-			if err := r.s.Run(r.ins, r.outs); err != nil {
-				b.Fatal(err)
-			}
-			return float64(threadCPU()-t0) / 1e6
+			return runs[noWide].cpuRun(b)
 		}
 		before := lib.Calls()["HCEntry"]
 		timed("")

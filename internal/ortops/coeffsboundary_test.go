@@ -1,7 +1,6 @@
 package ortops_test
 
 import (
-	"encoding/binary"
 	"fmt"
 	"strings"
 	"testing"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/mhcc-dev/mhcc/internal/fusedcase"
 	"github.com/mhcc-dev/mhcc/ir"
-	"github.com/mhcc-dev/mhcc/onnx/tensor/half"
 
 	onnxpb "github.com/mhcc-dev/mhcc/onnx/pb"
 )
@@ -144,27 +142,8 @@ func cbRun(t *testing.T, fc *fusedcase.Case, data []byte, fnFed bool, threads in
 	}
 	var outs []string
 	outs = append(append(append(outs, cbMergeOuts...), cbNoState...), cbPairOuts...)
-	s, err := session(t, data, names, outs, true, threads)
-	if err != nil {
-		t.Fatalf("onnxruntime session: %v", err)
-	}
-	defer s.Destroy()
-	f16 := fc.DT == ir.Float16
-	var ins, vals []ort.Value
-	defer func() {
-		for _, v := range append(ins, vals...) {
-			v.Destroy()
-		}
-	}()
-	for _, name := range names {
-		val, err := inputTensor(fc, name, f16)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ins = append(ins, val)
-	}
 	shapeOf := map[string][]int64{}
-	for _, v := range append(append(append([]string(nil), cbMergeOuts...), cbNoState...), cbPairOuts...) {
+	for _, v := range outs {
 		shapeOf[v] = fc.Shapes["x"] // mixed, state
 	}
 	for _, group := range [][]string{cbMergeOuts, cbNoState, cbPairOuts} {
@@ -172,41 +151,11 @@ func cbRun(t *testing.T, fc *fusedcase.Case, data []byte, fnFed bool, threads in
 		shapeOf[group[2]] = append(append([]int64(nil), fc.Shapes["post"]...), fc.N)
 		shapeOf[group[3]] = fc.Shapes["y"]
 	}
-	for i, o := range outs {
-		shape := ort.Shape(shapeOf[o])
-		var val ort.Value
-		if f16 && strings.Contains("normed mixed state", o[2:]) {
-			val, err = ort.NewCustomDataTensor(shape, make([]byte, 2*shape.FlattenedSize()), ort.TensorElementDataTypeFloat16)
-		} else {
-			val, err = ort.NewEmptyTensor[float32](shape)
-		}
-		if err != nil {
-			t.Fatalf("output %d: %v", i, err)
-		}
-		vals = append(vals, val)
-	}
-	if err := s.Run(ins, vals); err != nil {
-		t.Fatalf("onnxruntime run: %v", err)
-	}
-	res := map[string][]float64{}
-	for i, o := range outs {
-		var v []float64
-		switch val := vals[i].(type) {
-		case *ort.Tensor[float32]:
-			for _, x := range val.GetData() {
-				v = append(v, float64(x))
-			}
-		case *ort.CustomDataTensor:
-			b := val.GetData()
-			for j := 0; j+1 < len(b); j += 2 {
-				v = append(v, float64(half.Float16ToFloat32(binary.LittleEndian.Uint16(b[j:]))))
-			}
-		default:
-			t.Fatalf("output %s: unexpected value %T", o, vals[i])
-		}
-		res[o] = v
-	}
-	return res
+	f16 := fc.DT == ir.Float16
+	p := prepare(t, lib, data, names, func(name string) (ort.Value, error) { return inputTensor(fc, name, f16) }, outs,
+		func(i int) []int64 { return shapeOf[outs[i]] }, func(i int) bool { return f16 && strings.Contains("normed mixed state", outs[i][2:]) }, threads)
+	defer p.close()
+	return p.results(t)
 }
 
 // cbCheck runs fc's inputs through cbGraph and holds the merged op's

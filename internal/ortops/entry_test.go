@@ -74,66 +74,20 @@ func unshape(t testing.TB, data []byte, names ...string) []byte {
 	return marshalModel(t, m.GetGraph(), names...)
 }
 
-// A runSet is a session of an ai.mhcc model on a fusedcase's inputs with
-// preallocated outputs.
-type runSet struct {
-	s         *ort.DynamicAdvancedSession
-	ins, outs []ort.Value
-	names     []string
-}
-
-func (r *runSet) close() {
-	for _, v := range append(r.ins, r.outs...) {
-		v.Destroy()
-	}
-	r.s.Destroy()
-}
-
 // entrySession opens data (entryModel's) with the library, with fc's
 // inputs (fn fed unless fnConst) and outputs pe … me.
-func entrySession(t testing.TB, fc *fusedcase.Case, data []byte, fnConst bool, threads int) *runSet {
+func entrySession(t testing.TB, fc *fusedcase.Case, data []byte, fnConst bool, threads int) *prepared {
 	t.Helper()
 	names := []string{"e", "fn", "base", "w"}
 	if fnConst {
 		names = []string{"e", "base", "w"}
 	}
-	s, err := session(t, data, names, entryOuts, true, threads)
-	if err != nil {
-		t.Fatalf("onnxruntime session: %v", err)
-	}
-	r := &runSet{s: s, names: entryOuts}
 	f16 := fc.DT == ir.Float16
-	for _, name := range names {
-		v, err := inputTensor(fc, name, f16)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.ins = append(r.ins, v)
-	}
 	lead, n, c := fc.Lead, fc.N, fc.C
-	with := func(s ...int64) ort.Shape { return ort.Shape(append(append([]int64(nil), lead...), s...)) }
-	for i, shape := range []ort.Shape{with(n), with(n), with(n, n), with(c), with(n, c)} {
-		var v ort.Value
-		if f16 && i >= 3 {
-			v, err = ort.NewCustomDataTensor(shape, make([]byte, 2*shape.FlattenedSize()), ort.TensorElementDataTypeFloat16)
-		} else {
-			v, err = ort.NewEmptyTensor[float32](shape)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.outs = append(r.outs, v)
-	}
-	return r
-}
-
-// results runs r once and returns its outputs widened to float64.
-func (r *runSet) results(t testing.TB) map[string][]float64 {
-	t.Helper()
-	if err := r.s.Run(r.ins, r.outs); err != nil {
-		t.Fatalf("onnxruntime run: %v", err)
-	}
-	return widened(r.names, r.outs)
+	with := func(s ...int64) []int64 { return append(append([]int64(nil), lead...), s...) }
+	shapes := [][]int64{with(n), with(n), with(n, n), with(c), with(n, c)}
+	return prepare(t, lib, data, names, func(name string) (ort.Value, error) { return inputTensor(fc, name, f16) },
+		entryOuts, func(i int) []int64 { return shapes[i] }, func(i int) bool { return f16 && i >= 3 }, threads)
 }
 
 // TestEntryConstantFn: HCEntry with fn an initializer (summed and packed

@@ -166,45 +166,16 @@ func headTensor(hc *headCase, name string, f16 bool) (ort.Value, error) {
 // onnxruntime with the library and returns them widened to float64.
 func headRun(t testing.TB, hc *headCase, data []byte, outs []string, threads int) map[string][]float64 {
 	t.Helper()
-	s, err := session(t, data, headInputs, outs, true, threads)
-	if err != nil {
-		t.Fatalf("onnxruntime session: %v", err)
-	}
-	defer s.Destroy()
 	f16 := hc.fc.DT == ir.Float16
-	var ins, vals []ort.Value
-	defer func() {
-		for _, v := range append(ins, vals...) {
-			v.Destroy()
-		}
-	}()
-	for _, name := range headInputs {
-		val, err := headTensor(hc, name, f16)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ins = append(ins, val)
-	}
-	for _, o := range outs {
-		shape := ort.Shape(hc.shapes["y"])
-		if strings.HasSuffix(o, "state") {
-			shape = ort.Shape(hc.shapes["x"])
-		}
-		var val ort.Value
-		if f16 {
-			val, err = ort.NewCustomDataTensor(shape, make([]byte, 2*shape.FlattenedSize()), ort.TensorElementDataTypeFloat16)
-		} else {
-			val, err = ort.NewEmptyTensor[float32](shape)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		vals = append(vals, val)
-	}
-	if err := s.Run(ins, vals); err != nil {
-		t.Fatalf("onnxruntime run: %v", err)
-	}
-	return widened(outs, vals)
+	p := prepare(t, lib, data, headInputs, func(name string) (ort.Value, error) { return headTensor(hc, name, f16) }, outs,
+		func(i int) []int64 {
+			if strings.HasSuffix(outs[i], "state") {
+				return hc.shapes["x"]
+			}
+			return hc.shapes["y"]
+		}, func(int) bool { return f16 }, threads)
+	defer p.close()
+	return p.results(t)
 }
 
 // headCheck runs two HCHead nodes on hc's inputs, one with its state

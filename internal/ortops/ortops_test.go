@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -243,10 +244,7 @@ func (fc *fusedCase) onnxruntime(t *testing.T, data []byte, withLib bool, thread
 	t.Helper()
 	p := fc.prepare(t, data, withLib, threads)
 	defer p.close()
-	if err := p.s.Run(p.ins, p.outs); err != nil {
-		t.Fatalf("onnxruntime run (library %v): %v", withLib, err)
-	}
-	return widened(fc.Outputs, p.outs)
+	return p.results(t)
 }
 
 // widened is the run's outputs vals (float32 or float16 tensors) by their
@@ -271,10 +269,66 @@ func widened(names []string, vals []ort.Value) map[string][]float64 {
 	return res
 }
 
-// A prepared run is a session with its input and output tensors.
+// A prepared run is a session with its input and output tensors; names
+// are its outputs'.
 type prepared struct {
 	s         *ort.DynamicAdvancedSession
+	names     []string
 	ins, outs []ort.Value
+}
+
+// prepare opens data in onnxruntime with the library l registered (none if
+// nil) and makes its tensors: the inputs named ins, each from input, and an
+// empty tensor for each output outs[i], of shape(i), float16 where f16(i),
+// else float32.
+func prepare(t testing.TB, l *ortops.Lib, data []byte, ins []string, input func(name string) (ort.Value, error), outs []string, shape func(i int) []int64, f16 func(i int) bool, threads int) *prepared {
+	t.Helper()
+	s, err := sessionWith(t, l, data, ins, outs, threads)
+	if err != nil {
+		t.Fatalf("onnxruntime session (library %v): %v", l != nil, err)
+	}
+	p := &prepared{s: s, names: outs}
+	for _, name := range ins {
+		v, err := input(name)
+		if err != nil {
+			t.Fatalf("input %s: %v", name, err)
+		}
+		p.ins = append(p.ins, v)
+	}
+	for i, o := range outs {
+		sh := ort.Shape(shape(i))
+		var v ort.Value
+		if f16(i) {
+			v, err = ort.NewCustomDataTensor(sh, make([]byte, 2*sh.FlattenedSize()), ort.TensorElementDataTypeFloat16)
+		} else {
+			v, err = ort.NewEmptyTensor[float32](sh)
+		}
+		if err != nil {
+			t.Fatalf("output %s: %v", o, err)
+		}
+		p.outs = append(p.outs, v)
+	}
+	return p
+}
+
+// results runs p once and returns its outputs widened to float64.
+func (p *prepared) results(t testing.TB) map[string][]float64 {
+	t.Helper()
+	if err := p.s.Run(p.ins, p.outs); err != nil {
+		t.Fatalf("onnxruntime run: %v", err)
+	}
+	return widened(p.names, p.outs)
+}
+
+// cpuRun runs p once and returns the calling thread's CPU ms.
+func (p *prepared) cpuRun(t testing.TB) float64 {
+	goruntime.LockOSThread()
+	defer goruntime.UnlockOSThread()
+	t0 := threadCPU()
+	if err := p.s.Run(p.ins, p.outs); err != nil {
+		t.Fatal(err)
+	}
+	return float64(threadCPU()-t0) / 1e6
 }
 
 func (p *prepared) close() {
@@ -284,35 +338,17 @@ func (p *prepared) close() {
 	p.s.Destroy()
 }
 
+// prepare is fc's graph data with fc's inputs, with the library or
+// without it (the function bodies).
 func (fc *fusedCase) prepare(t testing.TB, data []byte, withLib bool, threads int) *prepared {
 	t.Helper()
-	names := inputNames(fc.Case)
-	s, err := session(t, data, names, fc.Outputs, withLib, threads)
-	if err != nil {
-		t.Fatalf("onnxruntime session (library %v): %v", withLib, err)
+	l := lib
+	if !withLib {
+		l = nil
 	}
-	p := &prepared{s: s}
-	for _, name := range names {
-		val, err := inputTensor(fc.Case, name, fc.DT == ir.Float16)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.ins = append(p.ins, val)
-	}
-	for _, o := range fc.Outputs {
-		shape := ort.Shape(fc.outShape(o))
-		var val ort.Value
-		if fc.DT == ir.Float16 && fc.OutIsT(o) {
-			val, err = ort.NewCustomDataTensor(shape, make([]byte, 2*shape.FlattenedSize()), ort.TensorElementDataTypeFloat16)
-		} else {
-			val, err = ort.NewEmptyTensor[float32](shape)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.outs = append(p.outs, val)
-	}
-	return p
+	f16 := fc.DT == ir.Float16
+	return prepare(t, l, data, inputNames(fc.Case), func(name string) (ort.Value, error) { return inputTensor(fc.Case, name, f16) },
+		fc.Outputs, func(i int) []int64 { return fc.outShape(fc.Outputs[i]) }, func(i int) bool { return f16 && fc.OutIsT(fc.Outputs[i]) }, threads)
 }
 
 // close reports whether got is within tolerance of want: 1e-5 relative
