@@ -1156,6 +1156,20 @@ VECTOR static void norm_row(float *out, const float *h, float inv, const float *
 		out[i] = h[i] * inv * w[i];
 }
 
+// put_normed writes token t's normed from its collapse h (c floats) and
+// h's sum of squares hh: the RMSNorm with eps and the weight, straight
+// into a float32 output, else in h and then stored in x's type.
+static void put_normed(const job *j, size_t t, float *h, float hh, float eps) {
+	size_t c = j->c;
+	float inv = 1.0f / sqrtf(hh / (float)c + eps);
+	if (j->k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
+		norm_row((float *)j->normed + t * c, h, inv, j->wf, c);
+		return;
+	}
+	norm_row(h, h, inv, j->wf, c);
+	store(j->normed, t * c, h, c, j->k->type);
+}
+
 static void boundary_range(const job *j, size_t t0, size_t t1) {
 	size_t n = j->n, c = j->c, nc = n * c;
 	int f32 = j->k->type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
@@ -1184,12 +1198,8 @@ static void boundary_range(const job *j, size_t t0, size_t t1) {
 				state = sb;
 		}
 		float hh = boundary(j->wide, n, c, x, y, post, pre, comb, h, mixed, state);
-		float inv = 1.0f / sqrtf(hh / (float)c + j->k->eps);
-		if (f32) {
-			norm_row((float *)j->normed + t * c, h, inv, j->wf, c);
-		} else {
-			norm_row(h, h, inv, j->wf, c);
-			store(j->normed, t * c, h, c, j->k->type);
+		put_normed(j, t, h, hh, j->k->eps);
+		if (!f32) {
 			store(j->mixed, t * nc, mb, nc, j->k->type);
 			if (j->state != NULL)
 				store(j->state, t * nc, sb, nc, j->k->type);
@@ -1244,13 +1254,9 @@ static void cb_boundary(const job *j, size_t t, const float *s, float *h, float 
 	float *mixed = f32 ? (float *)j->mixed + t * nc : mb;
 	float *state = f32 && j->state != NULL ? (float *)j->state + t * nc : NULL;
 	float hh = boundary(j->wide, n, c, s, NULL, NULL, pre, comb, h, mixed, state);
-	float inv = 1.0f / sqrtf(hh / (float)c + j->k->norm_eps);
-	if (f32) {
-		norm_row((float *)j->normed + t * c, h, inv, j->wf, c);
+	put_normed(j, t, h, hh, j->k->norm_eps);
+	if (f32)
 		return;
-	}
-	norm_row(h, h, inv, j->wf, c);
-	store(j->normed, t * c, h, c, j->k->type);
 	store(j->mixed, t * nc, mb, nc, j->k->type);
 	if (j->state != NULL)
 		store(j->state, t * nc, s, nc, j->k->type);
@@ -1666,13 +1672,9 @@ static void head_range(const job *j, size_t t0, size_t t1) {
 			else
 #endif
 				hh = head_collapse_any(n, c, x[b], y[b], post[b], pre[b], h);
-			float inv = 1.0f / sqrtf(hh / (float)c + j->k->norm_eps);
-			if (f32) {
-				norm_row((float *)j->normed + t * c, h, inv, j->wf, c);
+			put_normed(j, t, h, hh, j->k->norm_eps);
+			if (f32)
 				continue;
-			}
-			norm_row(h, h, inv, j->wf, c);
-			store(j->normed, t * c, h, c, j->k->type);
 			if (keep)
 				store(j->state, t * nc, s[b], nc, j->k->type);
 		}
