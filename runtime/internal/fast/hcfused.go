@@ -1,8 +1,6 @@
 package fast
 
 import (
-	"math"
-
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
 
@@ -250,7 +248,7 @@ func hcFormState(j *ref.HCJob, t int, s, ybuf []float32) {
 func rmsInv(v []float32, eps float32) float32 {
 	if sumSqSIMD != nil {
 		if s, ok := sumSqSIMD(v); ok {
-			return 1 / float32(math.Sqrt(float64(s/float32(len(v))+eps)))
+			return ref.RMSInvOf(s, len(v), eps)
 		}
 	}
 	return ref.RMSInv(v, eps)

@@ -577,7 +577,12 @@ func RMSInv(v []float32, eps float32) float32 {
 	for _, e := range v {
 		s += e * e
 	}
-	return 1 / float32(math.Sqrt(float64(s/float32(len(v))+eps)))
+	return RMSInvOf(s, len(v), eps)
+}
+
+// RMSInvOf is the inverse RMS of n values whose squares sum to sumSq.
+func RMSInvOf(sumSq float32, n int, eps float32) float32 {
+	return 1 / float32(math.Sqrt(float64(sumSq/float32(n)+eps)))
 }
 
 // hcFused is the Reference kernel of the seven fused ops: per token, plain
